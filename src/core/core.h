@@ -143,7 +143,9 @@ bool net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa);
 bool net_cidr_match_addr(const struct net_cidr *c, const struct net_addr *a);
 
 /* A non-blocking listening (SOCK_STREAM) or bound (SOCK_DGRAM) socket with
- * SO_REUSEADDR, and SO_REUSEPORT when reuseport is true.  Returns the fd or
+ * SO_REUSEADDR (stream sockets only: on datagram sockets it would let two
+ * sockets share a port silently), and SO_REUSEPORT when reuseport is true.
+ * An IPv6 socket is dual-stack (IPV6_V6ONLY off).  Returns the fd or
  * a negative errno (-EADDRINUSE for a port in use). */
 int net_socket_bind(const struct net_addr *a, int type, bool reuseport);
 
