@@ -1,16 +1,416 @@
 /*
- * warp — the one binary: `warp run`, `warp migrate`, `warp config check`,
- * `warp version`.
+ * warp — the one binary of the platform.
+ *
+ *   warp run [-c FILE] [--roles api,sip,media,smsc,billing]
+ *   warp migrate [-c FILE]
+ *   warp config check [-c FILE]
+ *   warp config example
+ *   warp version
+ *
+ * Startup either completes or stops with one line on stderr and exit code 2:
+ * bad configuration, a store that cannot be opened, a failed migration and a
+ * port in use all end here before anything is half started.  SIGTERM and
+ * SIGINT stop cleanly with exit code 0; SIGHUP rebuilds the snapshots.
  */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "cmd/bootstrap.h"
+#include "cmd/schema.h"
+#include "core/core.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#define EXIT_USAGE 2
+#define EXIT_STARTUP 2
+#define DEFAULT_CONFIG "etc/warp.ini"
+#define ERR_LEN 512
+
+static const char usage_text[] =
+	"usage: warp <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  run [-c FILE] [--roles LIST]   start the platform (roles: api,sip,media,smsc,billing)\n"
+	"  migrate [-c FILE]              apply pending store migrations and exit\n"
+	"  config check [-c FILE]         validate the configuration and exit\n"
+	"  config example                 print a documented configuration file\n"
+	"  version                        print the version\n"
+	"\n"
+	"FILE defaults to " DEFAULT_CONFIG " when it exists; every key can be set by\n"
+	"WARP_<SECTION>_<KEY> in the environment (WARP_STORE_URL, WARP_HTTP_LISTEN, ...).\n";
+
+enum role {
+	ROLE_API = 1 << 0,
+	ROLE_SIP = 1 << 1,
+	ROLE_MEDIA = 1 << 2,
+	ROLE_SMSC = 1 << 3,
+	ROLE_BILLING = 1 << 4,
+};
+
+static const struct {
+	const char *name;
+	unsigned bit;
+	bool built; /* roles not built yet are accepted and skipped */
+} roles_known[] = {
+	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, false },
+	{ "media", ROLE_MEDIA, false },	   { "smsc", ROLE_SMSC, false },
+	{ "billing", ROLE_BILLING, false },
+};
+
+struct opts {
+	const char *config_path;
+	const char *roles;
+};
+
+/* The running process: what `warp run` built and must tear down. */
+struct app {
+	struct config *cfg;
+	struct store *store;
+	struct snapshot_loader *loader;
+	struct loop_pool *http_pool;
+	struct http_router *router;
+	struct http_server *http;
+	struct event_base *main_base;
+	struct event *health_timer;
+	atomic_int ready;   /* 1 when the store answers and migrations are current */
+	char not_ready[128]; /* written by the main thread only while ready == 0 */
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	if (fmt) {
+		fprintf(stderr, "warp: ");
+		fprintf(stderr, fmt, arg);
+		fprintf(stderr, "\n");
+	}
+	fputs(usage_text, stderr);
+	return EXIT_USAGE;
+}
+
+static int parse_opts(int argc, char **argv, int first, struct opts *o, bool allow_roles)
+{
+	for (int i = first; i < argc; i++) {
+		const char *a = argv[i];
+		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+			o->config_path = argv[++i];
+		} else if (allow_roles && strcmp(a, "--roles") == 0 && i + 1 < argc) {
+			o->roles = argv[++i];
+		} else if (allow_roles && strncmp(a, "--roles=", 8) == 0) {
+			o->roles = a + 8;
+		} else {
+			return usage_error("unexpected argument '%s'", a);
+		}
+	}
+	return 0;
+}
+
+static struct config *load_config(const struct opts *o)
+{
+	char err[ERR_LEN];
+	const char *path = o->config_path;
+
+	if (!path && access(DEFAULT_CONFIG, F_OK) == 0)
+		path = DEFAULT_CONFIG;
+	if (path && access(path, R_OK) != 0) {
+		fprintf(stderr, "warp: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	struct config *cfg = config_load(path, warp_schema, warp_schema_len, err, sizeof(err));
+	if (!cfg)
+		fprintf(stderr, "warp: %s\n", err);
+	return cfg;
+}
+
+static void setup_logging(const struct config *cfg)
+{
+	enum log_level level = LOG_INFO;
+	enum log_format format = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
+	const char *f = config_str(cfg, "log", "format");
+
+	log_level_parse(str_from_cstr(config_str(cfg, "log", "level")), &level);
+	if (strcmp(f, "auto") != 0)
+		log_format_parse(str_from_cstr(f), &format);
+	log_setup(level, format, stderr);
+}
+
+static int parse_roles(const char *list, unsigned *out)
+{
+	struct str rest = str_from_cstr(list);
+	*out = 0;
+	while (rest.len > 0) {
+		ptrdiff_t comma = str_index(rest, ',');
+		struct str name = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
+		size_t i;
+		for (i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
+			if (str_eq_cstr(name, roles_known[i].name))
+				break;
+		if (i == sizeof(roles_known) / sizeof(roles_known[0])) {
+			fprintf(stderr, "warp: unknown role '%.*s' (roles: api,sip,media,smsc,billing)\n",
+				STR_FMT(name));
+			return -EINVAL;
+		}
+		*out |= roles_known[i].bit;
+		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - comma - 1 };
+	}
+	if (*out == 0) {
+		fprintf(stderr, "warp: no role given\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct store *open_store(const struct config *cfg)
+{
+	char err[ERR_LEN];
+	struct store *s = store_open(config_str(cfg, "store", "url"), err, sizeof(err));
+	if (!s)
+		fprintf(stderr, "warp: store: %s\n", err);
+	return s;
+}
+
+static int migrate(struct store *s)
+{
+	char err[ERR_LEN];
+	if (store_migrate(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "warp: migration failed: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_migrate(const struct opts *o)
+{
+	struct config *cfg = load_config(o);
+	if (!cfg)
+		return EXIT_STARTUP;
+	setup_logging(cfg);
+	struct store *s = open_store(cfg);
+	int rc = s && migrate(s) == 0 ? 0 : EXIT_STARTUP;
+	if (rc == 0)
+		printf("store at migration %d\n", store_migrations_latest());
+	store_close(s);
+	config_free(cfg);
+	return rc;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	if (argc < 3)
+		return usage_error("config needs 'check' or 'example'", NULL);
+	if (strcmp(argv[2], "example") == 0 && argc == 3)
+		return config_schema_write(warp_schema, warp_schema_len, stdout) < 0 ? 1 : 0;
+	if (strcmp(argv[2], "check") != 0)
+		return usage_error("unknown config command '%s'", argv[2]);
+	int rc = parse_opts(argc, argv, 3, &o, false);
+	if (rc)
+		return rc;
+	struct config *cfg = load_config(&o);
+	if (!cfg)
+		return EXIT_STARTUP;
+	unsigned roles;
+	rc = parse_roles(config_str(cfg, "run", "roles"), &roles) < 0 ? EXIT_STARTUP : 0;
+	if (rc == 0)
+		printf("configuration ok\n");
+	config_free(cfg);
+	return rc;
+}
+
+/* ------------------------------------------------------------ warp run */
+
+/* Runs on the main loop: the store's health is probed here, off the HTTP
+ * threads, so a store that hangs never stalls /healthz or the API. */
+static void health_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *app = arg;
+	const char *why = NULL;
+
+	if (store_ping(app->store) != 0)
+		why = "store unreachable";
+	else if (store_migrations_current(app->store) != 0)
+		why = "migrations not applied";
+	if (why) {
+		if (atomic_load(&app->ready))
+			log_warn("warp", "not ready: %s", why);
+		atomic_store(&app->ready, 0);
+		snprintf(app->not_ready, sizeof(app->not_ready), "%s", why);
+	} else {
+		if (!atomic_load(&app->ready))
+			log_info("warp", "ready");
+		atomic_store(&app->ready, 1);
+	}
+}
+
+static int readiness(void *arg, char *why, size_t n)
+{
+	struct app *app = arg;
+	if (atomic_load(&app->ready))
+		return 0;
+	snprintf(why, n, "%s", app->not_ready[0] ? app->not_ready : "starting");
+	return -EAGAIN;
+}
+
+static void on_reload(void *arg)
+{
+	struct app *app = arg;
+	log_info("warp", "SIGHUP: reloading snapshots");
+	snapshot_loader_reload(app->loader);
+}
+
+static void on_stop(void *arg)
+{
+	(void)arg;
+	log_info("warp", "stopping");
+}
+
+static int start_http(struct app *app)
+{
+	char err[ERR_LEN];
+	const struct config *cfg = app->cfg;
+	unsigned threads = (unsigned)config_int(cfg, "http", "threads");
+	struct http_server_opts ho = {
+		.listen = *config_addr(cfg, "http", "listen"),
+		.max_body = (size_t)config_int(cfg, "http", "max_body"),
+		.max_headers = (size_t)config_int(cfg, "http", "max_headers"),
+		.request_timeout_ms = (int)config_duration_ms(cfg, "http", "request_timeout"),
+		.ready = readiness,
+		.ready_arg = app,
+	};
+
+	app->http_pool = loop_pool_new(threads ? threads : loop_default_threads(), "http");
+	app->router = http_router_new();
+	if (!app->http_pool || !app->router) {
+		fprintf(stderr, "warp: out of memory\n");
+		return -ENOMEM;
+	}
+	app->http = http_server_new(&ho, app->router, app->http_pool, err, sizeof(err));
+	if (!app->http) {
+		fprintf(stderr, "warp: http: %s\n", err);
+		return -EIO;
+	}
+	return loop_pool_start(app->http_pool);
+}
+
+static int start(struct app *app, unsigned roles)
+{
+	char err[ERR_LEN];
+	const struct config *cfg = app->cfg;
+
+	app->store = open_store(cfg);
+	if (!app->store)
+		return -1;
+	if (config_bool(cfg, "store", "migrate_on_start") && migrate(app->store) < 0)
+		return -1;
+	if (store_migrations_current(app->store) != 0) {
+		fprintf(stderr, "warp: store is not migrated: run `warp migrate`\n");
+		return -1;
+	}
+	if (bootstrap_admin_token(app->store, getenv("WARP_ADMIN_TOKEN"), stdout, err, sizeof(err)) < 0) {
+		fprintf(stderr, "warp: %s\n", err);
+		return -1;
+	}
+	app->loader = snapshot_loader_new(app->store, (int)config_duration_ms(cfg, "store", "snapshot_poll"));
+	if (!app->loader || snapshot_loader_start(app->loader) < 0) {
+		fprintf(stderr, "warp: cannot start the snapshot loader\n");
+		return -1;
+	}
+	app->main_base = event_base_new();
+	if (!app->main_base)
+		return -1;
+	int64_t every = config_duration_ms(cfg, "store", "health_interval");
+	struct timeval tv = { (time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000 };
+	app->health_timer = event_new(app->main_base, -1, EV_PERSIST, health_check, app);
+	if (!app->health_timer || event_add(app->health_timer, &tv) < 0)
+		return -1;
+	health_check(-1, 0, app);
+	/* The HTTP listener serves /healthz, /readyz and /metrics for every role;
+	 * the api role adds its routes to the same router. */
+	if (start_http(app) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
+		if ((roles & roles_known[i].bit) && !roles_known[i].built)
+			log_info("warp", "role %s is not built yet: skipped", roles_known[i].name);
+	return 0;
+}
+
+static void stop(struct app *app)
+{
+	if (app->http_pool)
+		loop_pool_stop(app->http_pool);
+	http_server_free(app->http);
+	loop_pool_free(app->http_pool);
+	http_router_free(app->router);
+	if (app->loader) {
+		snapshot_loader_stop(app->loader);
+		snapshot_loader_free(app->loader);
+	}
+	if (app->health_timer)
+		event_free(app->health_timer);
+	if (app->main_base)
+		event_base_free(app->main_base);
+	store_close(app->store);
+	config_free(app->cfg);
+}
+
+static int cmd_run(const struct opts *o)
+{
+	struct app app = { 0 };
+	unsigned roles = 0;
+	int rc = EXIT_STARTUP;
+
+	app.cfg = load_config(o);
+	if (!app.cfg)
+		return EXIT_STARTUP;
+	setup_logging(app.cfg);
+	if (parse_roles(o->roles ? o->roles : config_str(app.cfg, "run", "roles"), &roles) < 0)
+		goto out;
+	if (loop_global_init() < 0 || start(&app, roles) < 0)
+		goto out;
+	char where[NET_ADDR_STRLEN];
+	net_addr_format(config_addr(app.cfg, "http", "listen"), where, sizeof(where));
+	printf("warp %s: API listening on http://%s\n", WARP_VERSION, where);
+	fflush(stdout);
+	log_info("warp", "started; http on %s, store %s", where, config_str(app.cfg, "store", "url"));
+	struct loop_main_hooks hooks = { .on_reload = on_reload, .on_stop = on_stop, .arg = &app };
+	rc = loop_main_run(app.main_base, &hooks) == 0 ? 0 : 1;
+	log_info("warp", "stopped");
+out:
+	stop(&app);
+	return rc;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && strcmp(argv[1], "version") == 0) {
-		printf("warp 0.1.0\n");
+	struct opts o = { 0 };
+	int rc;
+
+	if (argc < 2)
+		return usage_error(NULL, NULL);
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
 		return 0;
 	}
-	fprintf(stderr, "usage: warp run|migrate|config check|version\n");
-	return 2;
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		if (argc != 2)
+			return usage_error("version takes no arguments", NULL);
+		printf("warp %s\n", WARP_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "config") == 0)
+		return cmd_config(argc, argv);
+	if (strcmp(cmd, "migrate") == 0) {
+		rc = parse_opts(argc, argv, 2, &o, false);
+		return rc ? rc : cmd_migrate(&o);
+	}
+	if (strcmp(cmd, "run") == 0) {
+		rc = parse_opts(argc, argv, 2, &o, true);
+		return rc ? rc : cmd_run(&o);
+	}
+	return usage_error("unknown command '%s'", cmd);
 }

@@ -1,0 +1,23 @@
+/*
+ * bootstrap.h — the admin API token of a new installation.
+ */
+#ifndef WARP_CMD_BOOTSTRAP_H
+#define WARP_CMD_BOOTSTRAP_H
+
+#include <stdio.h>
+
+#include "store/store.h"
+
+/* Makes sure the store holds an admin credential.  When env_token (the value
+ * of WARP_ADMIN_TOKEN) is set, its hash is stored unless already present.
+ * Otherwise, on a store with no admin key, a new token is generated, its
+ * SHA-256 stored, and the token itself printed once to out.  Returns 0, or a
+ * negative code with a reason in err. */
+int bootstrap_admin_token(struct store *s, const char *env_token, FILE *out, char *err,
+			  size_t errlen);
+
+/* SHA-256 of a secret as 64 lowercase hex characters plus NUL. */
+#define SECRET_HASH_LEN 65
+int secret_hash(const char *secret, char out[SECRET_HASH_LEN]);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * schema.c — the configuration keys of every role, in the order etc/warp.ini
+ * documents them.  A key added here is checked, defaulted and overridable by
+ * WARP_<SECTION>_<KEY> without further code.
+ */
+#include "cmd/schema.h"
+
+#define KB 1024
+#define MB (1024 * 1024)
+
+const struct config_key warp_schema[] = {
+	{ "log", "level", CONFIG_ENUM, "info", 0, 0, "debug|info|warn|error",
+	  "Lowest level written to standard error." },
+	{ "log", "format", CONFIG_ENUM, "auto", 0, 0, "auto|text|json",
+	  "text for people, json for one object a line; auto picks text on a terminal." },
+
+	{ "run", "roles", CONFIG_STR, "api,sip,media,smsc,billing", 0, 0, NULL,
+	  "Roles this process runs (comma-separated); --roles overrides. Roles not built yet are skipped." },
+
+	{ "store", "url", CONFIG_STR, "sqlite:var/warp.db", 0, 0, NULL,
+	  "sqlite:PATH for the embedded store, postgres://user@host:port/db for PostgreSQL." },
+	{ "store", "migrate_on_start", CONFIG_BOOL, "true", 0, 0, NULL,
+	  "Apply pending migrations when `warp run` starts (`warp migrate` does it alone)." },
+	{ "store", "snapshot_poll", CONFIG_DURATION, "200ms", 10, 60000, NULL,
+	  "How often the config version is polled (PostgreSQL also wakes on NOTIFY)." },
+	{ "store", "health_interval", CONFIG_DURATION, "1s", 100, 60000, NULL,
+	  "How often /readyz re-checks that the store answers." },
+
+	{ "http", "listen", CONFIG_ADDR, "127.0.0.1:8080", 0, 0, NULL,
+	  "Address of the HTTP listener: REST API, /healthz, /readyz, /metrics." },
+	{ "http", "threads", CONFIG_INT, "0", 0, 64, NULL,
+	  "HTTP worker threads, each with its own listener (SO_REUSEPORT); 0 = one per CPU." },
+	{ "http", "max_body", CONFIG_INT, "1048576", 1 * KB, 64 * MB, NULL,
+	  "Largest request body in bytes; larger bodies are answered 413." },
+	{ "http", "max_headers", CONFIG_INT, "16384", 1 * KB, 1 * MB, NULL,
+	  "Largest request header block in bytes." },
+	{ "http", "request_timeout", CONFIG_DURATION, "30s", 100, 3600000, NULL,
+	  "A request not received whole within this time is answered 408." },
+
+	{ "sip", "listen", CONFIG_ADDR, "127.0.0.1:5060", 0, 0, NULL,
+	  "Address of the SIP listener (UDP and TCP)." },
+	{ "media", "ng_listen", CONFIG_ADDR, "127.0.0.1:2223", 0, 0, NULL,
+	  "Address of the ng control listener (UDP) of the media relay." },
+	{ "smsc", "listen", CONFIG_ADDR, "127.0.0.1:2775", 0, 0, NULL,
+	  "Address of the SMPP listener for customers' ESMEs." },
+};
+
+const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

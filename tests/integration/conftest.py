@@ -1,0 +1,170 @@
+"""Fixtures for WARP's integration tests: the real `warp` binary, started on
+loopback with a throwaway store, driven over real sockets.
+
+WARP_BIN names the binary (scripts/run-tests sets it; default build/warp).
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+
+def warp_bin():
+    return os.environ.get("WARP_BIN", os.path.join(ROOT, "build", "warp"))
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port that is free on 127.0.0.1 for TCP (and UDP when asked)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http(method, url, body=None, headers=None, timeout=5):
+    """One request; returns a Response for any status (no exception on 4xx/5xx)."""
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Response(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.headers, e.read())
+
+
+class Warp:
+    """A running `warp run` process with its own config, store and port."""
+
+    def __init__(self, tmp_path, store_url=None, extra_ini="", env=None, args=None):
+        self.tmp = tmp_path
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.store_url = store_url or "sqlite:%s" % (tmp_path / "warp.db")
+        self.config = tmp_path / "warp.ini"
+        self.config.write_text(
+            "[store]\nurl = %s\nhealth_interval = 200ms\n\n[http]\nlisten = 127.0.0.1:%d\nthreads = 2\n\n"
+            "[log]\nlevel = info\nformat = json\n%s" % (self.store_url, self.port, extra_ini))
+        self.env = dict(os.environ)
+        self.env.pop("WARP_ADMIN_TOKEN", None)
+        self.env.update(env or {})
+        self.args = args or []
+        self.proc = None
+        self.stdout_path = tmp_path / ("warp-%d.out" % self.port)
+        self.stderr_path = tmp_path / ("warp-%d.err" % self.port)
+
+    def start(self, wait=True):
+        self.proc = subprocess.Popen(
+            [warp_bin(), "run", "-c", str(self.config)] + self.args,
+            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),
+            env=self.env, cwd=str(self.tmp))
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("warp exited with %d: %s" % (self.proc.returncode, self.stderr()))
+            try:
+                if http("GET", self.base + "/healthz", timeout=1).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("warp did not answer /healthz in %ds: %s" % (timeout, self.stderr()))
+
+    def get(self, path, **kw):
+        return http("GET", self.base + path, **kw)
+
+    def stdout(self):
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self):
+        return self.stderr_path.read_text(errors="replace")
+
+    def log_lines(self):
+        """stderr as parsed JSON log lines (format = json)."""
+        out = []
+        for line in self.stderr().splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def stop(self, sig=signal.SIGTERM, timeout=5):
+        """Sends sig and returns (exit code, seconds it took)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None), 0.0
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("warp did not stop within %ds" % timeout)
+        return rc, time.monotonic() - t0
+
+
+@pytest.fixture
+def warp_factory(tmp_path):
+    started = []
+
+    def make(**kw):
+        w = Warp(tmp_path, **kw)
+        started.append(w)
+        return w
+
+    yield make
+    for w in started:
+        if w.proc and w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
+
+
+@pytest.fixture
+def warp(warp_factory):
+    """A running warp on a fresh SQLite store."""
+    return warp_factory().start()
+
+
+def run_warp(args, env=None, cwd=None, timeout=20):
+    """Runs `warp ARGS` to completion; returns CompletedProcess with text output."""
+    e = dict(os.environ)
+    e.pop("WARP_ADMIN_TOKEN", None)
+    e.update(env or {})
+    return subprocess.run([warp_bin()] + args, capture_output=True, text=True, env=e,
+                          cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL 15 on loopback for the whole session (its URL)."""
+    import pgserver
+    with pgserver.PostgresServer() as pg:
+        yield pg
