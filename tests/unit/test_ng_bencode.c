@@ -151,7 +151,7 @@ static void test_decode_nested_structures(void **state)
 	l = bencode_dict_get(root, "l");
 	assert_int_equal(l->child->child->child->type, BENCODE_LIST);
 	assert_int_equal(l->child->child->child->count, 0);
-	assert_str_is(codec->raw, "d5:stripl4:PCMU4:opuse4:maskleee");
+	assert_str_is(codec->raw, "d5:stripl4:PCMU4:opuse4:masklee");
 }
 
 static void test_decode_integers_in_range(void **state)
