@@ -1,0 +1,233 @@
+/*
+ * loop.c — per-thread libevent loops and the main thread's signal loop.
+ *
+ * A pool owns N worker threads, each running its own event_base.  Nothing
+ * registered on a base is touched by another thread; the only way in from
+ * outside is loop_pool_call, which appends to the worker's locked queue and
+ * activates the worker's wake event (libevent's thread support turns that
+ * into a notification of the sleeping base).  Bases run with
+ * EVLOOP_NO_EXIT_ON_EMPTY so an idle worker waits instead of returning.
+ *
+ * Workers block SIGTERM, SIGINT and SIGHUP so those reach the main thread,
+ * whose loop_main_run turns them into stop and reload.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct loop_call {
+	struct loop_call *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+struct loop_worker {
+	struct loop_pool *pool;
+	unsigned index;
+	struct event_base *base;
+	struct event *wake;
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock; /* guards head/tail */
+	struct loop_call *head, *tail;
+};
+
+struct loop_pool {
+	char name[12];
+	unsigned n;
+	bool started;
+	struct loop_worker *w;
+};
+
+static pthread_once_t loop_init_once = PTHREAD_ONCE_INIT;
+static int loop_init_rc;
+
+static void loop_global_init_once(void)
+{
+	loop_init_rc = evthread_use_pthreads() == 0 ? 0 : -ENOSYS;
+}
+
+int loop_global_init(void)
+{
+	pthread_once(&loop_init_once, loop_global_init_once);
+	return loop_init_rc;
+}
+
+unsigned loop_default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Runs on the worker: takes the whole queue at once, then runs it unlocked
+ * so a call may itself call loop_pool_call. */
+static void loop_worker_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop_worker *w = arg;
+	struct loop_call *c;
+
+	pthread_mutex_lock(&w->lock);
+	c = w->head;
+	w->head = w->tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+	while (c) {
+		struct loop_call *next = c->next;
+		c->fn(c->arg);
+		free(c);
+		c = next;
+	}
+}
+
+static int loop_worker_init(struct loop_pool *p, unsigned i)
+{
+	struct loop_worker *w = &p->w[i];
+
+	w->pool = p;
+	w->index = i;
+	pthread_mutex_init(&w->lock, NULL);
+	w->base = event_base_new();
+	if (!w->base)
+		return -ENOMEM;
+	w->wake = event_new(w->base, -1, 0, loop_worker_wake, w);
+	return w->wake ? 0 : -ENOMEM;
+}
+
+struct loop_pool *loop_pool_new(unsigned nthreads, const char *name)
+{
+	struct loop_pool *p;
+
+	if (loop_global_init() < 0)
+		return NULL;
+	if (nthreads == 0)
+		nthreads = loop_default_threads();
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	str_copy(p->name, sizeof(p->name), str_from_cstr(name ? name : "loop"));
+	p->w = calloc(nthreads, sizeof(*p->w));
+	if (!p->w)
+		goto fail;
+	for (unsigned i = 0; i < nthreads; i++) {
+		p->n = i + 1;
+		if (loop_worker_init(p, i) < 0)
+			goto fail;
+	}
+	return p;
+fail:
+	loop_pool_free(p);
+	return NULL;
+}
+
+unsigned loop_pool_size(const struct loop_pool *p)
+{
+	return p->n;
+}
+
+struct event_base *loop_pool_base(struct loop_pool *p, unsigned i)
+{
+	return i < p->n ? p->w[i].base : NULL;
+}
+
+static void *loop_worker_main(void *arg)
+{
+	struct loop_worker *w = arg;
+	char tname[16];
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	snprintf(tname, sizeof(tname), "%s-%u", w->pool->name, w->index);
+	pthread_setname_np(pthread_self(), tname);
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+int loop_pool_start(struct loop_pool *p)
+{
+	int rc = 0;
+
+	if (p->started)
+		return -EALREADY;
+	p->started = true;
+	for (unsigned i = 0; i < p->n && rc == 0; i++) {
+		rc = -pthread_create(&p->w[i].thread, NULL, loop_worker_main, &p->w[i]);
+		p->w[i].running = rc == 0;
+	}
+	if (rc < 0)
+		loop_pool_stop(p);
+	return rc;
+}
+
+int loop_pool_call(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg)
+{
+	struct loop_worker *w;
+	struct loop_call *c;
+
+	if (i >= p->n || !fn)
+		return -EINVAL;
+	w = &p->w[i];
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->next = NULL;
+	c->fn = fn;
+	c->arg = arg;
+	pthread_mutex_lock(&w->lock);
+	if (w->tail)
+		w->tail->next = c;
+	else
+		w->head = c;
+	w->tail = c;
+	pthread_mutex_unlock(&w->lock);
+	event_active(w->wake, EV_READ, 0);
+	return 0;
+}
+
+/* loopexit (not loopbreak) lets callbacks already active, such as queued
+ * calls, finish first. */
+void loop_pool_stop(struct loop_pool *p)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->w[i].running)
+			event_base_loopexit(p->w[i].base, NULL);
+	for (unsigned i = 0; i < p->n; i++) {
+		if (!p->w[i].running)
+			continue;
+		pthread_join(p->w[i].thread, NULL);
+		p->w[i].running = false;
+	}
+}
+
+void loop_pool_free(struct loop_pool *p)
+{
+	if (!p)
+		return;
+	loop_pool_stop(p);
+	for (unsigned i = 0; p->w && i < p->n; i++) {
+		struct loop_worker *w = &p->w[i];
+		struct loop_call *c = w->head;
+		while (c) {
+			struct loop_call *next = c->next;
+			free(c);
+			c = next;
+		}
+		if (w->wake)
+			event_free(w->wake);
+		if (w->base)
+			event_base_free(w->base);
+		pthread_mutex_destroy(&w->lock);
+	}
+	free(p->w);
+	free(p);
+}
