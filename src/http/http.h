@@ -43,8 +43,8 @@ typedef void (*http_handler_fn)(struct http_req *req, void *arg);
 /* ---------------------------------------------------------------- router */
 
 /* Patterns are literal segments and {name} parameters:
- * "/api/v1/carriers/{id}/gateways".  A pattern ending in "/*" matches any
- * rest of the path (for mounted upstreams).  Literal segments win over
+ * "/api/v1/carriers/{id}/gateways".  A pattern whose last segment is a lone
+ * "*" matches any rest of the path (for mounted upstreams).  Literal segments win over
  * parameters.  A known path with another method answers 405 with Allow. */
 struct http_router;
 
