@@ -98,6 +98,23 @@ static int log_format_json(struct buf *b, const char *ts, enum log_level level,
 	return rc;
 }
 
+/* Text lines show CR and LF inside a message as \r and \n so that one call
+ * stays one line (a SIP message logged whole would otherwise spill). */
+static int log_append_oneline(struct buf *b, struct str msg)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < msg.len && rc == 0; i++) {
+		if (msg.p[i] == '\n')
+			rc = buf_append(b, "\\n", 2);
+		else if (msg.p[i] == '\r')
+			rc = buf_append(b, "\\r", 2);
+		else
+			rc = buf_append_char(b, msg.p[i]);
+	}
+	return rc;
+}
+
 static int log_format_text(struct buf *b, const char *ts, enum log_level level,
 			   const char *component, struct str msg)
 {
@@ -105,7 +122,7 @@ static int log_format_text(struct buf *b, const char *ts, enum log_level level,
 
 	if (log_ctx[0])
 		rc = rc ? rc : buf_printf(b, "[%s] ", log_ctx);
-	rc = rc ? rc : buf_append_str(b, msg);
+	rc = rc ? rc : log_append_oneline(b, msg);
 	rc = rc ? rc : buf_append_char(b, '\n');
 	return rc;
 }
