@@ -1,0 +1,332 @@
+/*
+ * pg.c — the PostgreSQL backend (libpq), the production store.
+ *
+ * Statements run with PQexecParams and text parameters: every value is
+ * sent as text (integers as decimal) and PostgreSQL infers each
+ * parameter's type from where it appears, exactly as it does for an
+ * untyped literal, so the SQL text shared with SQLite needs no casts in the
+ * common cases.  Results are kept as the PGresult libpq already
+ * materialised.
+ *
+ * Errors are classified by SQLSTATE (PostgreSQL manual, appendix A):
+ * 23505 unique_violation -> STORE_ECONFLICT, the rest of class 23 ->
+ * STORE_ECONSTRAINT, 40001 serialization_failure / 40P01 deadlock_detected
+ * / 55P03 lock_not_available -> STORE_EBUSY, class 08 and 57P01..57P03
+ * (the server went away) or a bad connection -> STORE_EDOWN, after which
+ * store.c resets the connection with backoff.
+ *
+ * The listener is a separate connection that only LISTENs: the snapshot
+ * loader polls its socket so a committed NOTIFY wakes it at once.
+ */
+#include "store/backend.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_CONNECT_TIMEOUT_S "5"
+#define PG_MAX_PARAMS 65535
+
+struct pg_conn {
+	struct store_conn base; /* first: the generic head */
+	PGconn *pg;
+};
+
+struct pg_res {
+	struct store_res base;
+	PGresult *res;
+};
+
+struct store_listener {
+	PGconn *pg;
+};
+
+/* Server notices ("relation already exists, skipping") would otherwise go
+ * to stderr unformatted. */
+static void pg_notice(void *arg, const char *message)
+{
+	(void)arg;
+	log_debug("store", "postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+static PGconn *pg_connect(struct store *s, char *err, size_t errlen)
+{
+	/* Later keywords win, so anything the URL sets overrides these. */
+	const char *keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+	const char *vals[] = { PG_CONNECT_TIMEOUT_S, "warp", store_target(s), NULL };
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+
+	if (!pg) {
+		snprintf(err, errlen, "postgres: out of memory");
+		return NULL;
+	}
+	if (PQstatus(pg) != CONNECTION_OK) {
+		snprintf(err, errlen, "postgres: %.*s", (int)strcspn(PQerrorMessage(pg), "\n"),
+			 PQerrorMessage(pg));
+		PQfinish(pg);
+		return NULL;
+	}
+	PQsetNoticeProcessor(pg, pg_notice, NULL);
+	return pg;
+}
+
+static struct store_conn *pg_conn_open(struct store *s, char *err, size_t errlen)
+{
+	struct pg_conn *pc = calloc(1, sizeof(*pc));
+
+	if (!pc) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pc->pg = pg_connect(s, err, errlen);
+	if (!pc->pg) {
+		free(pc);
+		return NULL;
+	}
+	pc->base.store = s;
+	pc->base.be = &store_backend_pg;
+	return &pc->base;
+}
+
+static void pg_conn_close(struct store_conn *c)
+{
+	struct pg_conn *pc = (struct pg_conn *)c;
+
+	PQfinish(pc->pg);
+	free(pc);
+}
+
+static int pg_conn_reset(struct store_conn *c)
+{
+	struct pg_conn *pc = (struct pg_conn *)c;
+
+	PQreset(pc->pg);
+	if (PQstatus(pc->pg) != CONNECTION_OK) {
+		store_conn_seterr(c, "postgres: %s", PQerrorMessage(pc->pg));
+		return STORE_EDOWN;
+	}
+	return 0;
+}
+
+static int pg_err_map(PGconn *pg, const PGresult *res)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(pg) == CONNECTION_BAD)
+		return STORE_EDOWN;
+	if (!st)
+		return STORE_ERR;
+	if (strcmp(st, "23505") == 0)
+		return STORE_ECONFLICT;
+	if (strncmp(st, "23", 2) == 0)
+		return STORE_ECONSTRAINT;
+	if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03"))
+		return STORE_EBUSY;
+	/* 08P01 (protocol violation, e.g. a missing parameter) leaves the
+	 * connection usable: it is the caller's bug, not an outage. */
+	if ((strncmp(st, "08", 2) == 0 && strcmp(st, "08P01") != 0) || strncmp(st, "57P0", 4) == 0)
+		return STORE_EDOWN;
+	return STORE_ERR;
+}
+
+/* Text forms of the parameters, NUL-terminated, in one block. */
+static int pg_params_text(const struct store_param *params, size_t n, struct buf *text,
+			  size_t *offs)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = 0;
+
+		offs[i] = text->len;
+		if (params[i].type == STORE_P_INT)
+			rc = buf_printf(text, "%" PRId64, params[i].i);
+		else if (params[i].type == STORE_P_TEXT)
+			rc = buf_append(text, params[i].s ? params[i].s : "", params[i].len);
+		if (rc < 0 || buf_append_char(text, '\0') < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static PGresult *pg_run(struct pg_conn *pc, const char *sql, const struct store_param *params,
+			size_t n)
+{
+	const char **vals = calloc(n ? n : 1, sizeof(*vals));
+	size_t *offs = calloc(n ? n : 1, sizeof(*offs));
+	PGresult *res = NULL;
+	struct buf text;
+
+	buf_init(&text);
+	if (!vals || !offs || pg_params_text(params, n, &text, offs) < 0)
+		goto done;
+	for (size_t i = 0; i < n; i++)
+		vals[i] = params[i].type == STORE_P_NULL ? NULL : text.p + offs[i];
+	res = PQexecParams(pc->pg, sql, (int)n, NULL, vals, NULL, NULL, 0);
+done:
+	buf_fini(&text);
+	free(offs);
+	free(vals);
+	return res;
+}
+
+/* The affected-row count only for data-changing commands: PQcmdTuples also
+ * answers for SELECT, where SQLite's count would be 0. */
+static int64_t pg_changes(PGresult *res)
+{
+	const char *tag = PQcmdStatus(res);
+	int64_t n = 0;
+
+	if (strncmp(tag, "INSERT", 6) && strncmp(tag, "UPDATE", 6) && strncmp(tag, "DELETE", 6))
+		return 0;
+	return str_to_i64(str_from_cstr(PQcmdTuples(res)), &n) == 0 ? n : 0;
+}
+
+static int pg_exec(struct store_conn *c, const char *sql, const struct store_param *params,
+		   size_t nparams, struct store_res **out)
+{
+	struct pg_conn *pc = (struct pg_conn *)c;
+	ExecStatusType st;
+	struct pg_res *r;
+	PGresult *res;
+	int rc;
+
+	if (nparams > PG_MAX_PARAMS)
+		return -E2BIG;
+	res = pg_run(pc, sql, params, nparams);
+	if (!res) {
+		store_conn_seterr(c, "postgres: %s", PQerrorMessage(pc->pg));
+		return PQstatus(pc->pg) == CONNECTION_BAD ? STORE_EDOWN : -ENOMEM;
+	}
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		rc = pg_err_map(pc->pg, res);
+		store_conn_seterr(c, "postgres: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return rc;
+	}
+	if (!out) {
+		PQclear(res);
+		return 0;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		PQclear(res);
+		return -ENOMEM;
+	}
+	r->base.be = &store_backend_pg;
+	r->base.changes = pg_changes(res);
+	r->res = res;
+	*out = &r->base;
+	return 0;
+}
+
+static size_t pg_res_rows(const struct store_res *r)
+{
+	return (size_t)PQntuples(((const struct pg_res *)r)->res);
+}
+
+static size_t pg_res_cols(const struct store_res *r)
+{
+	return (size_t)PQnfields(((const struct pg_res *)r)->res);
+}
+
+static const char *pg_res_colname(const struct store_res *r, size_t col)
+{
+	return PQfname(((const struct pg_res *)r)->res, (int)col);
+}
+
+static bool pg_res_isnull(const struct store_res *r, size_t row, size_t col)
+{
+	return PQgetisnull(((const struct pg_res *)r)->res, (int)row, (int)col);
+}
+
+static const char *pg_res_text(const struct store_res *r, size_t row, size_t col)
+{
+	return PQgetvalue(((const struct pg_res *)r)->res, (int)row, (int)col);
+}
+
+static void pg_res_free(struct store_res *r)
+{
+	PQclear(((struct pg_res *)r)->res);
+	free(r);
+}
+
+static struct store_listener *pg_listen_open(struct store *s, const char *channel)
+{
+	struct store_listener *l = calloc(1, sizeof(*l));
+	char err[STORE_ERRMSG_MAX];
+	struct buf sql;
+	PGresult *res;
+
+	if (!l)
+		return NULL;
+	buf_init(&sql);
+	l->pg = pg_connect(s, err, sizeof(err));
+	if (!l->pg || buf_printf(&sql, "LISTEN %s", channel) < 0)
+		goto fail;
+	res = PQexec(l->pg, sql.p);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	if (PQsetnonblocking(l->pg, 1) != 0)
+		goto fail;
+	buf_fini(&sql);
+	return l;
+fail:
+	buf_fini(&sql);
+	PQfinish(l->pg);
+	free(l);
+	return NULL;
+}
+
+static int pg_listen_fd(struct store_listener *l)
+{
+	return PQsocket(l->pg);
+}
+
+static int pg_listen_drain(struct store_listener *l)
+{
+	PGnotify *n;
+	int got = 0;
+
+	if (!PQconsumeInput(l->pg) || PQstatus(l->pg) != CONNECTION_OK)
+		return STORE_EDOWN;
+	while ((n = PQnotifies(l->pg)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	return got;
+}
+
+static void pg_listen_close(struct store_listener *l)
+{
+	if (!l)
+		return;
+	PQfinish(l->pg);
+	free(l);
+}
+
+const struct store_backend store_backend_pg = {
+	.name = "postgres",
+	.kind = STORE_POSTGRES,
+	.begin_sql = "BEGIN",
+	.notify_sql = "NOTIFY warp_config",
+	.migrate_lock_sql = "LOCK TABLE schema_migrations IN EXCLUSIVE MODE",
+	.conn_open = pg_conn_open,
+	.conn_close = pg_conn_close,
+	.conn_reset = pg_conn_reset,
+	.exec = pg_exec,
+	.res_rows = pg_res_rows,
+	.res_cols = pg_res_cols,
+	.res_colname = pg_res_colname,
+	.res_isnull = pg_res_isnull,
+	.res_text = pg_res_text,
+	.res_free = pg_res_free,
+	.listen_open = pg_listen_open,
+	.listen_fd = pg_listen_fd,
+	.listen_drain = pg_listen_drain,
+	.listen_close = pg_listen_close,
+};

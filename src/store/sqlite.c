@@ -1,0 +1,443 @@
+/*
+ * sqlite.c — the SQLite backend: the single-machine default.
+ *
+ * Each connection runs in WAL mode (readers never block the writer),
+ * synchronous=NORMAL (durable against a crash of the process; a power loss
+ * may lose the last transactions, the documented WAL trade-off), a 5 s busy
+ * timeout so that writers queue instead of failing, and foreign keys on.
+ *
+ * SQL text is shared with PostgreSQL, so placeholders are "$1", "$2"...
+ * SQLite treats "$1" as a named parameter; we walk the statement's
+ * parameters by name and bind each "$N" to params[N-1], which also lets a
+ * statement use "$1" twice as PostgreSQL allows.
+ *
+ * Prepared statements are cached per connection, keyed by SQL text (the
+ * queries of a program are a small fixed set); the least recently used one
+ * is finalized when the cache is full.  Results are copied out ("material-
+ * ised") and the statement reset before returning, so no read transaction
+ * stays open behind the caller's back.
+ */
+#include "store/backend.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SQLITE_CACHE_MAX 32
+#define SQLITE_BUSY_TIMEOUT_MS 5000
+#define SQLITE_NULL_OFF SIZE_MAX
+
+struct sqlite_cached {
+	char *sql;
+	sqlite3_stmt *stmt;
+	uint64_t used;
+};
+
+struct sqlite_conn {
+	struct store_conn base; /* first: the generic head */
+	sqlite3 *db;
+	struct sqlite_cached cache[SQLITE_CACHE_MAX];
+	size_t ncache;
+	uint64_t tick;
+};
+
+/* Names and values as offsets into one text block (NULL = SQLITE_NULL_OFF). */
+struct sqlite_res {
+	struct store_res base;
+	size_t rows, cols, cap;
+	size_t *names;
+	size_t *cells;
+	struct buf text;
+};
+
+static int sqlite_err_map(int ext)
+{
+	if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return STORE_ECONFLICT;
+	switch (ext & 0xff) {
+	case SQLITE_CONSTRAINT:
+		return STORE_ECONSTRAINT;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_EBUSY;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+		return STORE_EDOWN;
+	default:
+		return STORE_ERR;
+	}
+}
+
+static int sqlite_fail(struct sqlite_conn *sc, int ext)
+{
+	store_conn_seterr(&sc->base, "sqlite: %s", sqlite3_errmsg(sc->db));
+	return sqlite_err_map(ext);
+}
+
+/* SQLite creates the file but not its folder: say which folder is missing. */
+static int sqlite_dir_check(const char *path, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	char dir[512];
+
+	if (!slash || slash == path)
+		return 0;
+	if (str_copy(dir, sizeof(dir), (struct str){ path, (size_t)(slash - path) }) < 0)
+		return 0;
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	snprintf(err, errlen, "cannot open SQLite store %s: directory %s does not exist", path, dir);
+	return -ENOENT;
+}
+
+static int sqlite_pragmas(struct sqlite_conn *sc, bool memory)
+{
+	const char *wal = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+	int rc;
+
+	sqlite3_extended_result_codes(sc->db, 1);
+	sqlite3_busy_timeout(sc->db, SQLITE_BUSY_TIMEOUT_MS);
+	rc = sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+	if (rc == SQLITE_OK && !memory)
+		rc = sqlite3_exec(sc->db, wal, NULL, NULL, NULL);
+	return rc;
+}
+
+static int sqlite_db_open(struct sqlite_conn *sc, struct store *s, char *err, size_t errlen)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	const char *target = store_target(s);
+	int rc;
+
+	if (store_is_memory(s))
+		flags |= SQLITE_OPEN_URI;
+	else if (sqlite_dir_check(target, err, errlen) < 0)
+		return STORE_EDOWN;
+	rc = sqlite3_open_v2(target, &sc->db, flags, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite_pragmas(sc, store_is_memory(s));
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open SQLite store %s: %s", target,
+			 sc->db ? sqlite3_errmsg(sc->db) : sqlite3_errstr(rc));
+		sqlite3_close_v2(sc->db);
+		sc->db = NULL;
+		return sqlite_err_map(rc) == STORE_EBUSY ? STORE_EBUSY : STORE_EDOWN;
+	}
+	return 0;
+}
+
+static void sqlite_db_close(struct sqlite_conn *sc)
+{
+	for (size_t i = 0; i < sc->ncache; i++) {
+		sqlite3_finalize(sc->cache[i].stmt);
+		free(sc->cache[i].sql);
+	}
+	sc->ncache = 0;
+	sqlite3_close_v2(sc->db);
+	sc->db = NULL;
+}
+
+static struct store_conn *sqlite_conn_open(struct store *s, char *err, size_t errlen)
+{
+	struct sqlite_conn *sc = calloc(1, sizeof(*sc));
+
+	if (!sc) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sc->base.store = s;
+	sc->base.be = &store_backend_sqlite;
+	if (sqlite_db_open(sc, s, err, errlen) < 0) {
+		free(sc);
+		return NULL;
+	}
+	return &sc->base;
+}
+
+static void sqlite_conn_close(struct store_conn *c)
+{
+	struct sqlite_conn *sc = (struct sqlite_conn *)c;
+
+	sqlite_db_close(sc);
+	free(sc);
+}
+
+static int sqlite_conn_reset(struct store_conn *c)
+{
+	struct sqlite_conn *sc = (struct sqlite_conn *)c;
+	char err[STORE_ERRMSG_MAX];
+
+	sqlite_db_close(sc);
+	if (sqlite_db_open(sc, c->store, err, sizeof(err)) < 0) {
+		store_conn_seterr(c, "%s", err);
+		return STORE_EDOWN;
+	}
+	return 0;
+}
+
+static bool sqlite_only_space(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';')
+		p++;
+	return *p == '\0';
+}
+
+static void sqlite_cache_evict(struct sqlite_conn *sc)
+{
+	size_t lru = 0;
+
+	for (size_t i = 1; i < sc->ncache; i++)
+		if (sc->cache[i].used < sc->cache[lru].used)
+			lru = i;
+	sqlite3_finalize(sc->cache[lru].stmt);
+	free(sc->cache[lru].sql);
+	sc->cache[lru] = sc->cache[--sc->ncache];
+}
+
+/* The cached statement for sql, preparing it on first use. */
+static int sqlite_stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt **out)
+{
+	struct sqlite_cached *e;
+	const char *tail = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	for (size_t i = 0; i < sc->ncache; i++) {
+		if (strcmp(sc->cache[i].sql, sql) == 0) {
+			sc->cache[i].used = ++sc->tick;
+			*out = sc->cache[i].stmt;
+			return 0;
+		}
+	}
+	rc = sqlite3_prepare_v3(sc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+	if (rc != SQLITE_OK)
+		return sqlite_fail(sc, rc);
+	if (!stmt || (tail && !sqlite_only_space(tail))) {
+		sqlite3_finalize(stmt);
+		store_conn_seterr(&sc->base, "sqlite: exactly one statement per store_exec: %.80s",
+				  sql);
+		return STORE_ERR;
+	}
+	if (sc->ncache == SQLITE_CACHE_MAX)
+		sqlite_cache_evict(sc);
+	e = &sc->cache[sc->ncache];
+	e->sql = strdup(sql);
+	if (!e->sql) {
+		sqlite3_finalize(stmt);
+		return -ENOMEM;
+	}
+	e->stmt = stmt;
+	e->used = ++sc->tick;
+	sc->ncache++;
+	*out = stmt;
+	return 0;
+}
+
+static int sqlite_bind_one(sqlite3_stmt *stmt, int idx, const struct store_param *p)
+{
+	switch (p->type) {
+	case STORE_P_INT:
+		return sqlite3_bind_int64(stmt, idx, p->i);
+	case STORE_P_TEXT:
+		return sqlite3_bind_text64(stmt, idx, p->s ? p->s : "", p->len, SQLITE_TRANSIENT,
+					   SQLITE_UTF8);
+	default:
+		return sqlite3_bind_null(stmt, idx);
+	}
+}
+
+/* Binds every "$N" the statement names to params[N-1]. */
+static int sqlite_bind(struct sqlite_conn *sc, sqlite3_stmt *stmt, const struct store_param *params,
+		       size_t nparams)
+{
+	int n = sqlite3_bind_parameter_count(stmt);
+
+	for (int idx = 1; idx <= n; idx++) {
+		const char *name = sqlite3_bind_parameter_name(stmt, idx);
+		int64_t k = 0;
+		int rc;
+
+		if (!name || name[0] != '$' || str_to_i64(str_from_cstr(name + 1), &k) < 0 ||
+		    k < 1 || (uint64_t)k > nparams) {
+			store_conn_seterr(&sc->base, "sqlite: parameter %s has no value (%zu given)",
+					  name ? name : "?", nparams);
+			return STORE_ERR;
+		}
+		rc = sqlite_bind_one(stmt, idx, &params[k - 1]);
+		if (rc != SQLITE_OK)
+			return sqlite_fail(sc, rc);
+	}
+	return 0;
+}
+
+static struct sqlite_res *sqlite_res_new(sqlite3_stmt *stmt)
+{
+	struct sqlite_res *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->base.be = &store_backend_sqlite;
+	buf_init(&r->text);
+	r->cols = (size_t)sqlite3_column_count(stmt);
+	r->names = calloc(r->cols ? r->cols : 1, sizeof(size_t));
+	if (!r->names)
+		goto fail;
+	for (size_t i = 0; i < r->cols; i++) {
+		const char *name = sqlite3_column_name(stmt, (int)i);
+		r->names[i] = r->text.len;
+		if (buf_append(&r->text, name ? name : "", name ? strlen(name) + 1 : 1) < 0)
+			goto fail;
+	}
+	return r;
+fail:
+	buf_fini(&r->text);
+	free(r->names);
+	free(r);
+	return NULL;
+}
+
+static int sqlite_res_add_row(struct sqlite_res *r, sqlite3_stmt *stmt)
+{
+	if ((r->rows + 1) * r->cols > r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16 * r->cols;
+		size_t *cells = realloc(r->cells, cap * sizeof(size_t));
+		if (!cells)
+			return -ENOMEM;
+		r->cells = cells;
+		r->cap = cap;
+	}
+	for (size_t i = 0; i < r->cols; i++) {
+		size_t *cell = &r->cells[r->rows * r->cols + i];
+		const unsigned char *v;
+		int len;
+
+		if (sqlite3_column_type(stmt, (int)i) == SQLITE_NULL) {
+			*cell = SQLITE_NULL_OFF;
+			continue;
+		}
+		v = sqlite3_column_text(stmt, (int)i);
+		len = sqlite3_column_bytes(stmt, (int)i);
+		*cell = r->text.len;
+		if (buf_append(&r->text, v ? (const char *)v : "", v ? (size_t)len : 0) < 0 ||
+		    buf_append_char(&r->text, '\0') < 0)
+			return -ENOMEM;
+	}
+	r->rows++;
+	return 0;
+}
+
+static void sqlite_res_free(struct store_res *base)
+{
+	struct sqlite_res *r = (struct sqlite_res *)base;
+
+	buf_fini(&r->text);
+	free(r->names);
+	free(r->cells);
+	free(r);
+}
+
+/* Steps to the end, collecting rows into r when it is not NULL. */
+static int sqlite_run(struct sqlite_conn *sc, sqlite3_stmt *stmt, struct sqlite_res *r)
+{
+	for (;;) {
+		int rc = sqlite3_step(stmt);
+
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return sqlite_fail(sc, sqlite3_extended_errcode(sc->db));
+		if (r && sqlite_res_add_row(r, stmt) < 0)
+			return -ENOMEM;
+	}
+}
+
+static int sqlite_exec(struct store_conn *c, const char *sql, const struct store_param *params,
+		       size_t nparams, struct store_res **res)
+{
+	struct sqlite_conn *sc = (struct sqlite_conn *)c;
+	struct sqlite_res *r = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int64_t before;
+	int rc;
+
+	if (!sc->db) {
+		store_conn_seterr(c, "sqlite: connection is closed");
+		return STORE_EDOWN;
+	}
+	rc = sqlite_stmt_get(sc, sql, &stmt);
+	if (rc < 0)
+		return rc;
+	before = sqlite3_total_changes64(sc->db);
+	rc = sqlite_bind(sc, stmt, params, nparams);
+	if (rc == 0 && res && !(r = sqlite_res_new(stmt)))
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = sqlite_run(sc, stmt, r);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc < 0) {
+		if (r)
+			sqlite_res_free(&r->base);
+		return rc;
+	}
+	if (r) {
+		/* sqlite3_changes() keeps the last DML's count across other
+		 * statements: count only when this statement changed rows. */
+		if (!sqlite3_stmt_readonly(stmt) && sqlite3_total_changes64(sc->db) != before)
+			r->base.changes = sqlite3_changes64(sc->db);
+		*res = &r->base;
+	}
+	return 0;
+}
+
+static size_t sqlite_res_rows(const struct store_res *r)
+{
+	return ((const struct sqlite_res *)r)->rows;
+}
+
+static size_t sqlite_res_cols(const struct store_res *r)
+{
+	return ((const struct sqlite_res *)r)->cols;
+}
+
+static const char *sqlite_res_colname(const struct store_res *base, size_t col)
+{
+	const struct sqlite_res *r = (const struct sqlite_res *)base;
+
+	return r->text.p + r->names[col];
+}
+
+static bool sqlite_res_isnull(const struct store_res *base, size_t row, size_t col)
+{
+	const struct sqlite_res *r = (const struct sqlite_res *)base;
+
+	return r->cells[row * r->cols + col] == SQLITE_NULL_OFF;
+}
+
+static const char *sqlite_res_text(const struct store_res *base, size_t row, size_t col)
+{
+	const struct sqlite_res *r = (const struct sqlite_res *)base;
+
+	return r->text.p + r->cells[row * r->cols + col];
+}
+
+const struct store_backend store_backend_sqlite = {
+	.name = "sqlite",
+	.kind = STORE_SQLITE,
+	.begin_sql = "BEGIN IMMEDIATE",
+	.notify_sql = NULL,
+	.migrate_lock_sql = NULL,
+	.conn_open = sqlite_conn_open,
+	.conn_close = sqlite_conn_close,
+	.conn_reset = sqlite_conn_reset,
+	.exec = sqlite_exec,
+	.res_rows = sqlite_res_rows,
+	.res_cols = sqlite_res_cols,
+	.res_colname = sqlite_res_colname,
+	.res_isnull = sqlite_res_isnull,
+	.res_text = sqlite_res_text,
+	.res_free = sqlite_res_free,
+};
