@@ -155,7 +155,8 @@ static long sip_msg_start_line(struct sip_msg *m)
 
 /* End of the logical header line starting at p: the CRLF not followed by SP or
  * HT (RFC 3261 §7.3.1 folding).  Returns the offset after that CRLF, or 0
- * when the headers run off the buffer or hold a bare LF or a NUL. */
+ * when the headers run off the buffer or hold a bare LF.  NUL bytes are let
+ * through: RFC 4475 §3.1.1.2 puts one in a quoted display name. */
 static size_t sip_msg_line_end(const char *p, size_t len)
 {
 	size_t i = 0;
@@ -165,7 +166,7 @@ static size_t sip_msg_line_end(const char *p, size_t len)
 		if (!lf)
 			return 0;
 		size_t at = (size_t)(lf - p);
-		if (at == 0 || p[at - 1] != '\r' || memchr(p + i, '\0', at - i))
+		if (at == 0 || p[at - 1] != '\r')
 			return 0;
 		i = at + 1;
 		if (i >= len || (p[i] != ' ' && p[i] != '\t'))
