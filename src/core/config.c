@@ -168,6 +168,10 @@ static void config_section_note(struct config_load *x, const char *section)
 	struct config *c = x->c;
 	bool family = false;
 
+	if (strchr(section, '*')) {
+		config_fail(x, "%s:%d: [%s]: unknown section", x->path, x->line, section);
+		return;
+	}
 	for (size_t i = 0; i < c->nkeys; i++)
 		if (config_section_is_family(c->schema[i].section) &&
 		    config_section_matches(c->schema[i].section, section))

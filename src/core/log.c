@@ -14,12 +14,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define LOG_CTX_MAX 128
 
-static enum log_level log_min_level = LOG_INFO;
-static enum log_format log_fmt = LOG_FORMAT_TEXT;
+/* Atomics so that a late log_setup (tests, a reload) is not a data race
+ * with threads already logging; relaxed is enough for a filter. */
+static _Atomic int log_min_level = LOG_INFO;
+static _Atomic int log_fmt = LOG_FORMAT_TEXT;
 static FILE *log_out;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local char log_ctx[LOG_CTX_MAX];
@@ -30,8 +33,8 @@ static const char *const log_text_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR"
 void log_setup(enum log_level level, enum log_format format, FILE *out)
 {
 	pthread_mutex_lock(&log_lock);
-	log_min_level = level;
-	log_fmt = format;
+	atomic_store_explicit(&log_min_level, level, memory_order_relaxed);
+	atomic_store_explicit(&log_fmt, format, memory_order_relaxed);
 	log_out = out;
 	pthread_mutex_unlock(&log_lock);
 }
@@ -64,7 +67,7 @@ int log_format_parse(struct str s, enum log_format *out)
 
 bool log_enabled(enum log_level level)
 {
-	return level >= log_min_level;
+	return (int)level >= atomic_load_explicit(&log_min_level, memory_order_relaxed);
 }
 
 void log_context_set(const char *ctx)
@@ -152,7 +155,7 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt, va_l
 	/* A trailing newline in the message would break the one-line rule. */
 	while (rc == 0 && msg.len && (msg.p[msg.len - 1] == '\n' || msg.p[msg.len - 1] == '\r'))
 		msg.p[--msg.len] = '\0';
-	if (rc == 0 && log_fmt == LOG_FORMAT_JSON)
+	if (rc == 0 && atomic_load_explicit(&log_fmt, memory_order_relaxed) == LOG_FORMAT_JSON)
 		rc = log_format_json(&line, ts, level, component ? component : "-",
 				     (struct str){ msg.p, msg.len });
 	else if (rc == 0)
