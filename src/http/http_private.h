@@ -1,0 +1,74 @@
+/*
+ * http_private.h — what server.c, request.c, reply.c and builtin.c share.
+ *
+ * A struct http_req lives from the moment evhttp hands us a complete
+ * request until the one reply to it is sent: http_reply_* logs the access
+ * line, counts the metrics and frees it.  Everything in it belongs to the
+ * worker thread whose base read the request.
+ */
+#ifndef WARP_HTTP_PRIVATE_H
+#define WARP_HTTP_PRIVATE_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+
+#include "http/http.h"
+#include "http/router.h"
+
+/* X-Request-Id we accept from callers: 1..64 of [A-Za-z0-9._-]. */
+#define HTTP_REQ_ID_MAX 64
+
+struct http_thread;
+
+struct http_server {
+	struct http_server_opts opts;
+	const struct http_router *router;
+	struct http_router *builtin; /* /healthz, /readyz, /metrics */
+	struct loop_pool *pool;
+	struct http_thread *threads;
+	unsigned nthreads;
+	struct metric_family *requests; /* warp_http_requests_total{method,code} */
+	struct metric_family *duration; /* warp_http_request_duration_seconds */
+};
+
+struct http_req_param {
+	const char *name;
+	const char *value;
+};
+
+struct http_req {
+	struct evhttp_request *ev;
+	struct http_server *srv;
+	struct event_base *base;
+	enum http_method method;
+	int64_t start_us;
+	char id[HTTP_REQ_ID_MAX + 1];
+	const char *raw_path; /* as received, for the access log (owned by ev) */
+	char *path;           /* percent-decoded, owned */
+	char *param_text;     /* copy of path cut into parameter values, owned */
+	size_t nparams;
+	struct http_req_param params[HTTP_ROUTE_MAX_PARAMS];
+	struct evkeyvalq query;
+	struct net_addr peer;
+	struct str body;
+	void *user;
+	void (*user_free)(void *);
+};
+
+/* request.c.  Returns NULL only when out of memory.  *bad is set to a
+ * reason when the request line cannot be used (the caller answers 400). */
+struct http_req *http_req_new(struct http_server *srv, struct event_base *base,
+			      struct evhttp_request *ev, const char **bad);
+void http_req_free(struct http_req *req);
+/* Copies the matched parameters out of m (views into req->path). */
+int http_req_params_set(struct http_req *req, const struct http_route_match *m);
+/* The access log line and metrics for the reply about to be sent. */
+void http_req_account(struct http_req *req, int status, size_t bytes);
+const char *http_method_name(enum http_method m);
+
+/* builtin.c: adds /healthz, /readyz and /metrics to srv->builtin. */
+int http_builtin_add(struct http_server *srv);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * reply.c — answering a request, exactly once.
+ *
+ * Every reply goes through reply_send, which adds X-Request-Id (DESIGN.md:
+ * every response carries it), writes the access log line and the metrics,
+ * hands the body to evhttp and frees the http_req: after any http_reply_*
+ * the handler must not touch req again.  Errors follow DESIGN.md:
+ *   {"errors":[{"code","title","detail","source":{"pointer"}}]}
+ */
+#include "http/http_private.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reply_send(struct http_req *req, int status, const char *content_type,
+		       struct evbuffer *body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
+	size_t bytes = body ? evbuffer_get_length(body) : 0;
+
+	if (content_type && !evhttp_find_header(h, "Content-Type"))
+		evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "X-Request-Id", req->id);
+	/* Accounting first: evhttp may free its request inside send_reply when
+	 * the client has already gone. */
+	http_req_account(req, status, bytes);
+	evhttp_send_reply(req->ev, status, NULL, body);
+	http_req_free(req);
+}
+
+static void reply_free_dump(const void *data, size_t len, void *arg)
+{
+	free((void *)data);
+}
+
+void http_reply_header(struct http_req *req, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
+}
+
+void http_reply_json(struct http_req *req, int status, json_t *body)
+{
+	struct evbuffer *out = evbuffer_new();
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	json_decref(body);
+	if (!out || (body && !text)) {
+		free(text);
+		if (out)
+			evbuffer_free(out);
+		reply_send(req, 500, NULL, NULL);
+		return;
+	}
+	if (text && evbuffer_add_reference(out, text, strlen(text), reply_free_dump, NULL) < 0)
+		free(text);
+	reply_send(req, status, "application/json; charset=utf-8", out);
+	evbuffer_free(out);
+}
+
+void http_reply_data(struct http_req *req, int status, json_t *data)
+{
+	http_reply_json(req, status, json_pack("{s:o}", "data", data ? data : json_null()));
+}
+
+static json_t *error_object(const char *code, const char *title, const char *pointer,
+			    const char *detail)
+{
+	json_t *e = json_pack("{s:s, s:s, s:s}", "code", code, "title", title, "detail", detail);
+
+	/* The detail may quote what a client sent, which need not be UTF-8. */
+	if (!e)
+		e = json_pack("{s:s, s:s, s:s}", "code", code, "title", title, "detail",
+			      "(detail is not valid UTF-8)");
+
+	if (e && pointer)
+		json_object_set_new(e, "source", json_pack("{s:s}", "pointer", pointer));
+	return e;
+}
+
+void http_reply_error(struct http_req *req, int status, const char *code, const char *title,
+		      const char *pointer, const char *fmt, ...)
+{
+	struct buf detail;
+	va_list ap;
+
+	buf_init(&detail);
+	va_start(ap, fmt);
+	buf_vprintf(&detail, fmt, ap);
+	va_end(ap);
+	json_t *e = error_object(code, title, pointer, detail.p ? detail.p : "");
+	buf_fini(&detail);
+	http_reply_json(req, status, e ? json_pack("{s:[o]}", "errors", e) : NULL);
+}
+
+void http_reply_raw(struct http_req *req, int status, const char *content_type,
+		    const void *body, size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	if (out && len)
+		evbuffer_add(out, body, len);
+	reply_send(req, status, content_type, out);
+	if (out)
+		evbuffer_free(out);
+}

@@ -1,0 +1,255 @@
+/*
+ * server.c — one evhttp per worker thread, all on the same address.
+ *
+ * http_server_new binds one listening socket per thread of the loop pool
+ * with SO_REUSEPORT, on the calling thread, so that a port in use fails
+ * startup at once with a readable reason.  The evhttp object that accepts on
+ * each socket is created on its own thread through loop_pool_call (before or
+ * after loop_pool_start alike): nothing of a base is touched by another
+ * thread.  The kernel spreads connections over the sockets; each thread
+ * serves its connections start to end.
+ *
+ * A request evhttp has read whole goes through: built-in routes (/healthz,
+ * /readyz, /metrics), then the before-hook (authentication, rate limits),
+ * then the router: a handler, a 405 with Allow, or a 404.  Limits evhttp
+ * enforces itself are documented in docs/decisions/0006-evhttp-jansson.md.
+ */
+#include "http/http_private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct http_thread {
+	struct http_server *srv;
+	unsigned index;
+	int fd;             /* ours until evhttp takes it */
+	struct evhttp *http; /* set on the thread itself */
+};
+
+static const double http_duration_bounds[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+					       0.25,  0.5,   1,    2.5,   5,    10 };
+
+static void server_not_found(struct http_req *req)
+{
+	http_reply_error(req, 404, "not_found", "Not Found", NULL, "no resource at %s",
+			 http_req_path(req));
+}
+
+static void server_not_allowed(struct http_req *req, unsigned allow)
+{
+	char methods[64];
+
+	/* RFC 9110 §15.5.6: a 405 lists the methods the resource supports. */
+	http_methods_format(allow, methods, sizeof(methods));
+	http_reply_header(req, "Allow", methods);
+	http_reply_error(req, 405, "method_not_allowed", "Method Not Allowed", NULL,
+			 "%s is not allowed here; allowed: %s", http_method_name(req->method),
+			 methods);
+}
+
+static void server_route(struct http_server *srv, struct http_req *req)
+{
+	struct http_route_match m;
+	struct str path = str_from_cstr(req->path);
+	enum http_route_result r = http_router_match(srv->builtin, req->method, path, &m);
+
+	if (r == HTTP_ROUTE_NOT_FOUND) {
+		if (srv->opts.before && srv->opts.before(req, srv->opts.before_arg))
+			return;
+		r = http_router_match(srv->router, req->method, path, &m);
+	}
+	switch (r) {
+	case HTTP_ROUTE_FOUND:
+		if (http_req_params_set(req, &m) < 0) {
+			http_reply_error(req, 503, "unavailable", "Service Unavailable", NULL,
+					 "out of memory");
+			return;
+		}
+		m.fn(req, m.arg);
+		return;
+	case HTTP_ROUTE_NOT_ALLOWED:
+		server_not_allowed(req, m.allow);
+		return;
+	case HTTP_ROUTE_NOT_FOUND:
+		server_not_found(req);
+		return;
+	}
+}
+
+/* evhttp's callback for every request read whole. */
+static void server_request(struct evhttp_request *ev, void *arg)
+{
+	struct http_thread *t = arg;
+	const char *bad = NULL;
+	struct http_req *req =
+		http_req_new(t->srv, loop_pool_base(t->srv->pool, t->index), ev, &bad);
+
+	if (!req) {
+		evhttp_send_error(ev, 503, NULL);
+		return;
+	}
+	log_context_set(req->id);
+	if (bad)
+		http_reply_error(req, 400, "bad_request", "Bad Request", NULL, "%s", bad);
+	else
+		server_route(t->srv, req);
+	log_context_set(NULL);
+}
+
+static void server_http_configure(struct evhttp *http, const struct http_server_opts *o)
+{
+	struct timeval tv = { o->request_timeout_ms / 1000, (o->request_timeout_ms % 1000) * 1000 };
+
+	if (o->max_body)
+		evhttp_set_max_body_size(http, (ev_ssize_t)o->max_body);
+	if (o->max_headers)
+		evhttp_set_max_headers_size(http, (ev_ssize_t)o->max_headers);
+	if (o->request_timeout_ms > 0)
+		evhttp_set_timeout_tv(http, &tv);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	/* Handlers always set their own type; this only covers evhttp's own
+	 * error pages. */
+	evhttp_set_default_content_type(http, "text/html; charset=utf-8");
+}
+
+/* Runs on thread t->index. */
+static void server_thread_setup(void *arg)
+{
+	struct http_thread *t = arg;
+	struct event_base *base = loop_pool_base(t->srv->pool, t->index);
+	struct evhttp *http = evhttp_new(base);
+
+	if (!http)
+		goto fail;
+	server_http_configure(http, &t->srv->opts);
+	evhttp_set_gencb(http, server_request, t);
+	if (!evhttp_accept_socket_with_handle(http, t->fd))
+		goto fail;
+	t->fd = -1; /* the listener closes it now */
+	t->http = http;
+	return;
+fail:
+	log_error("http", "thread %u: cannot serve HTTP: out of memory", t->index);
+	if (http)
+		evhttp_free(http);
+}
+
+static void server_bind_error(const struct net_addr *a, int rc, char *err, size_t errlen)
+{
+	char where[NET_ADDR_STRLEN] = "?";
+
+	net_addr_format(a, where, sizeof(where));
+	snprintf(err, errlen, "%s: %s", where,
+		 rc == -EADDRINUSE ? "address in use" : strerror(-rc));
+}
+
+/* With port 0 every socket would get its own port: the first one picks it
+ * and the others join it. */
+static int server_bind_all(struct http_server *srv, char *err, size_t errlen)
+{
+	struct net_addr a = srv->opts.listen;
+
+	for (unsigned i = 0; i < srv->nthreads; i++) {
+		int fd = net_socket_bind(&a, SOCK_STREAM, true);
+		if (fd < 0) {
+			server_bind_error(&a, fd, err, errlen);
+			return fd;
+		}
+		srv->threads[i].fd = fd;
+		if (i == 0 && net_addr_port(&a) == 0) {
+			a.len = sizeof(a.ss);
+			if (getsockname(fd, (struct sockaddr *)&a.ss, &a.len) < 0)
+				return -errno;
+		}
+	}
+	return 0;
+}
+
+static int server_metrics_register(struct http_server *srv)
+{
+	struct metrics *m = metrics_default();
+
+	srv->requests = metrics_counter(m, "warp_http_requests_total",
+					"HTTP requests answered, by method and status code",
+					"method,code");
+	srv->duration = metrics_histogram(
+		m, "warp_http_request_duration_seconds",
+		"Time from a request read whole to its reply handed to the socket", NULL,
+		http_duration_bounds, sizeof(http_duration_bounds) / sizeof(http_duration_bounds[0]));
+	return srv->requests && srv->duration ? 0 : -EEXIST;
+}
+
+static struct http_server *server_alloc(const struct http_server_opts *opts,
+					const struct http_router *router, struct loop_pool *pool)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv)
+		return NULL;
+	srv->opts = *opts;
+	srv->router = router;
+	srv->pool = pool;
+	srv->nthreads = loop_pool_size(pool);
+	srv->threads = calloc(srv->nthreads, sizeof(*srv->threads));
+	srv->builtin = http_router_new();
+	for (unsigned i = 0; srv->threads && i < srv->nthreads; i++)
+		srv->threads[i] = (struct http_thread){ .srv = srv, .index = i, .fd = -1 };
+	if (!srv->threads || !srv->builtin || http_builtin_add(srv) < 0) {
+		http_server_free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+struct http_server *http_server_new(const struct http_server_opts *opts,
+				    const struct http_router *router, struct loop_pool *pool,
+				    char *err, size_t errlen)
+{
+	struct http_server *srv = NULL;
+	int rc = -EINVAL;
+
+	snprintf(err, errlen, "invalid HTTP server options");
+	if (!opts || !router || !pool || !loop_pool_size(pool))
+		goto fail;
+	snprintf(err, errlen, "out of memory");
+	srv = server_alloc(opts, router, pool);
+	if (!srv)
+		goto fail;
+	snprintf(err, errlen, "HTTP metrics already registered with other labels");
+	if (server_metrics_register(srv) < 0)
+		goto fail;
+	rc = server_bind_all(srv, err, errlen);
+	if (rc < 0)
+		goto fail;
+	for (unsigned i = 0; i < srv->nthreads; i++) {
+		rc = loop_pool_call(pool, i, server_thread_setup, &srv->threads[i]);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot reach worker thread %u", i);
+			goto fail;
+		}
+	}
+	err[0] = '\0';
+	return srv;
+fail:
+	http_server_free(srv);
+	return NULL;
+}
+
+void http_server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; s->threads && i < s->nthreads; i++) {
+		if (s->threads[i].http)
+			evhttp_free(s->threads[i].http);
+		if (s->threads[i].fd >= 0)
+			close(s->threads[i].fd);
+	}
+	http_router_free(s->builtin);
+	free(s->threads);
+	free(s);
+}
