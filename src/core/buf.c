@@ -112,40 +112,42 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
-/* RFC 8259 §7: quote, backslash and control characters must be escaped;
- * everything else (including UTF-8 bytes) passes through unchanged. */
-int buf_append_json_escaped(struct buf *b, struct str s)
+/* The escape for one byte that RFC 8259 §7 requires escaped (quote,
+ * backslash, control characters): short forms where JSON has them. */
+static size_t buf_json_escape_char(unsigned char c, char esc[6])
 {
 	static const char hex[] = "0123456789abcdef";
+	static const char from[] = "\"\\\n\r\t\b\f";
+	static const char to[] = "\"\\nrtbf";
+	const char *hit = c ? memchr(from, c, sizeof(from) - 1) : NULL;
+
+	esc[0] = '\\';
+	if (hit) {
+		esc[1] = to[hit - from];
+		return 2;
+	}
+	memcpy(esc + 1, "u00", 3);
+	esc[4] = hex[c >> 4];
+	esc[5] = hex[c & 15];
+	return 6;
+}
+
+/* Runs of bytes that need no escape (including UTF-8) are copied whole. */
+int buf_append_json_escaped(struct buf *b, struct str s)
+{
 	size_t run = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < s.len && rc == 0; i++) {
 		unsigned char c = (unsigned char)s.p[i];
-		char esc[7];
-		size_t elen = 2;
+		char esc[6];
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
 		rc = buf_append(b, s.p + run, i - run);
 		run = i + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			elen = 6;
-		}
 		if (rc == 0)
-			rc = buf_append(b, esc, elen);
+			rc = buf_append(b, esc, buf_json_escape_char(c, esc));
 	}
 	if (rc == 0)
 		rc = buf_append(b, s.p + run, s.len - run);

@@ -36,7 +36,7 @@ struct config_load {
 };
 
 static void config_fail(struct config_load *x, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void config_fail(struct config_load *x, const char *fmt, ...)
 {
@@ -239,14 +239,16 @@ static int config_handler(void *user, const char *section, const char *name, con
 {
 	struct config_load *x = user;
 	struct config_entry *e = config_entry_find(x->c, section, name);
-	struct config_value v = { 0 };
+	struct config_value v = {0};
 	char why[CONFIG_ERR_MAX / 2], origin[CONFIG_ORIGIN_MAX];
 
 	if (!e) {
 		if (!section[0])
-			config_fail(x, "%s:%d: [] %s: key outside any section", x->path, x->line, name);
+			config_fail(x, "%s:%d: [] %s: key outside any section", x->path, x->line,
+				    name);
 		else if (config_section_known(x->c, section))
-			config_fail(x, "%s:%d: [%s] %s: unknown key", x->path, x->line, section, name);
+			config_fail(x, "%s:%d: [%s] %s: unknown key", x->path, x->line, section,
+				    name);
 		return 0;
 	}
 	if (e->line) {
@@ -282,7 +284,8 @@ static void config_file_read(struct config_load *x)
 	fclose(x->f);
 	x->f = NULL;
 	if (rc > 0)
-		config_fail(x, "%s:%d: syntax error (expected [section] or key = value)", x->path, rc);
+		config_fail(x, "%s:%d: syntax error (expected [section] or key = value)", x->path,
+			    rc);
 	else if (rc < 0)
 		config_fail(x, "%s:0: cannot parse (%d)", x->path, rc);
 }
@@ -292,7 +295,7 @@ static void config_file_read(struct config_load *x)
 static void config_env_apply(struct config_load *x, struct config_entry *e)
 {
 	char env[CONFIG_ENV_MAX], why[CONFIG_ERR_MAX / 2], origin[CONFIG_ORIGIN_MAX];
-	struct config_value v = { 0 };
+	struct config_value v = {0};
 	const char *val;
 
 	if (config_env_name(e->section, e->key->key, env, sizeof(env)) < 0 || !(val = getenv(env)))
@@ -341,7 +344,7 @@ static void config_env_and_required(struct config_load *x)
 struct config *config_load(const char *path, const struct config_key *schema, size_t nkeys,
 			   char *err, size_t errlen)
 {
-	struct config_load x = { .path = path, .err = err, .errlen = errlen };
+	struct config_load x = {.path = path, .err = err, .errlen = errlen};
 
 	if (errlen)
 		err[0] = '\0';

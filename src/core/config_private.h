@@ -15,18 +15,18 @@
 /* One parsed value of one key in one section (a family instance has its own
  * entries).  Everything is owned by the entry. */
 struct config_value {
-	char *text; /* NULL: unset (a required key nobody set) */
+	char *text;  /* NULL: unset (a required key nobody set) */
 	int64_t num; /* CONFIG_INT, CONFIG_DURATION (ms), CONFIG_BOOL (0/1) */
 	struct net_addr addr;
 };
 
 struct config_entry {
 	const struct config_key *key;
-	char *section;     /* "sip", "route.billing", or the family pattern "route.*" */
+	char *section; /* "sip", "route.billing", or the family pattern "route.*" */
 	struct config_value v;
 	char *origin;
-	int line;          /* > 0 once set from the file */
-	int section_line;  /* line of the section header, 0 if absent */
+	int line;	  /* > 0 once set from the file */
+	int section_line; /* line of the section header, 0 if absent */
 };
 
 struct config {

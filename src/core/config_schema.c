@@ -63,8 +63,8 @@ int config_env_name(const char *section, const char *key, char *out, size_t n)
 	return rc;
 }
 
-static const char *const config_type_names[] = { "string", "integer", "boolean",
-						  "enum",   "address", "duration" };
+static const char *const config_type_names[] = {"string", "integer", "boolean",
+						"enum",	  "address", "duration"};
 
 static void config_schema_write_key(const struct config_key *k, FILE *out)
 {
@@ -104,8 +104,10 @@ int config_schema_write(const struct config_key *schema, size_t nkeys, FILE *out
 		if (config_section_seen_before(schema, i))
 			continue;
 		if (config_section_is_family(sec))
-			fprintf(out, "; One section per instance, named [%.*s.<name>].\n;[%.*s.NAME]\n\n",
-				(int)strlen(sec) - 2, sec, (int)strlen(sec) - 2, sec);
+			fprintf(
+			    out,
+			    "; One section per instance, named [%.*s.<name>].\n;[%.*s.NAME]\n\n",
+			    (int)strlen(sec) - 2, sec, (int)strlen(sec) - 2, sec);
 		else
 			fprintf(out, "[%s]\n\n", sec);
 		for (size_t j = i; j < nkeys; j++)

@@ -96,8 +96,8 @@ bool id_valid(struct str s, const char *prefix)
 	us = (ptrdiff_t)(s.len - ID_RANDOM_CHARS - 1);
 	if (s.p[us] != '_')
 		return false;
-	p = (struct str){ s.p, (size_t)us };
-	body = (struct str){ s.p + us + 1, ID_RANDOM_CHARS };
+	p = (struct str){s.p, (size_t)us};
+	body = (struct str){s.p + us + 1, ID_RANDOM_CHARS};
 	if (prefix ? !str_eq_cstr(p, prefix) : !id_prefix_ok(p))
 		return false;
 	for (size_t i = 0; i < body.len; i++)

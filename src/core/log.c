@@ -27,8 +27,8 @@ static FILE *log_out;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local char log_ctx[LOG_CTX_MAX];
 
-static const char *const log_names[] = { "debug", "info", "warn", "error" };
-static const char *const log_text_names[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
+static const char *const log_names[] = {"debug", "info", "warn", "error"};
+static const char *const log_text_names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
 
 void log_setup(enum log_level level, enum log_format format, FILE *out)
 {
@@ -87,8 +87,8 @@ const char *log_context_get(void)
 static int log_format_json(struct buf *b, const char *ts, enum log_level level,
 			   const char *component, struct str msg)
 {
-	int rc = buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
-			    log_names[level]);
+	int rc =
+	    buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"", ts, log_names[level]);
 
 	rc = rc ? rc : buf_append_json_escaped(b, str_from_cstr(component));
 	if (log_ctx[0]) {
@@ -157,10 +157,10 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt, va_l
 		msg.p[--msg.len] = '\0';
 	if (rc == 0 && atomic_load_explicit(&log_fmt, memory_order_relaxed) == LOG_FORMAT_JSON)
 		rc = log_format_json(&line, ts, level, component ? component : "-",
-				     (struct str){ msg.p, msg.len });
+				     (struct str){msg.p, msg.len});
 	else if (rc == 0)
 		rc = log_format_text(&line, ts, level, component ? component : "-",
-				     (struct str){ msg.p, msg.len });
+				     (struct str){msg.p, msg.len});
 	if (rc == 0)
 		log_write(&line);
 	buf_fini(&line);

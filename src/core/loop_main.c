@@ -37,9 +37,9 @@ static void loop_main_signal(evutil_socket_t sig, short what, void *arg)
 
 int loop_main_run(struct event_base *base, const struct loop_main_hooks *hooks)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
-	struct event *ev[3] = { NULL, NULL, NULL };
-	struct loop_main m = { base, hooks };
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	struct event *ev[3] = {NULL, NULL, NULL};
+	struct loop_main m = {base, hooks};
 	int rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);

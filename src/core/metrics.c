@@ -111,7 +111,8 @@ static int metrics_labels_parse(struct metric_family *f, const char *labels)
 
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str one = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
+		struct str one =
+		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
 		if (f->nlabels == METRICS_MAX_LABELS)
 			return -E2BIG;
 		f->labels[f->nlabels] = str_dup(one);
@@ -225,7 +226,8 @@ static struct metric_family *metrics_register(struct metrics *m, struct metric_f
 struct metric_family *metrics_counter(struct metrics *m, const char *name, const char *help,
 				      const char *labels)
 {
-	return metrics_register(m, metrics_family_build(name, help, METRIC_COUNTER, labels, NULL, 0));
+	return metrics_register(m,
+				metrics_family_build(name, help, METRIC_COUNTER, labels, NULL, 0));
 }
 
 struct metric_family *metrics_gauge(struct metrics *m, const char *name, const char *help,
@@ -237,8 +239,8 @@ struct metric_family *metrics_gauge(struct metrics *m, const char *name, const c
 struct metric_family *metrics_histogram(struct metrics *m, const char *name, const char *help,
 					const char *labels, const double *bounds, size_t nbounds)
 {
-	return metrics_register(m, metrics_family_build(name, help, METRIC_HISTOGRAM, labels,
-							bounds, nbounds));
+	return metrics_register(
+	    m, metrics_family_build(name, help, METRIC_HISTOGRAM, labels, bounds, nbounds));
 }
 
 int metrics_gauge_fn(struct metrics *m, const char *name, const char *help,
@@ -369,7 +371,7 @@ void metric_observe(struct metric *m, double value)
 	atomic_fetch_add_explicit(&m->buckets[i], 1, memory_order_relaxed);
 	old = atomic_load_explicit(&m->sum_bits, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(
-		&m->sum_bits, &old, metrics_double_bits(metrics_bits_double(old) + value),
-		memory_order_relaxed, memory_order_relaxed))
+	    &m->sum_bits, &old, metrics_double_bits(metrics_bits_double(old) + value),
+	    memory_order_relaxed, memory_order_relaxed))
 		;
 }

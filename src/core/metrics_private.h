@@ -16,9 +16,9 @@ struct metric {
 	struct metric *next;
 	struct metric_family *family;
 	char **values;
-	_Atomic int64_t value;      /* counters and gauges */
-	_Atomic uint64_t *buckets;  /* histograms: nbounds + 1 counts, not cumulative */
-	_Atomic uint64_t sum_bits;  /* histograms: a double's bits, updated by CAS */
+	_Atomic int64_t value;	   /* counters and gauges */
+	_Atomic uint64_t *buckets; /* histograms: nbounds + 1 counts, not cumulative */
+	_Atomic uint64_t sum_bits; /* histograms: a double's bits, updated by CAS */
 };
 
 struct metric_family {

@@ -86,9 +86,9 @@ static int metrics_render_histogram(struct buf *out, const struct metric_family 
 	}
 	/* _count equals the +Inf bucket, so a scrape never sees them disagree. */
 	count = cum;
-	metrics_format_double(metrics_bits_double(atomic_load_explicit(&c->sum_bits,
-								       memory_order_relaxed)),
-			      num, sizeof(num));
+	metrics_format_double(
+	    metrics_bits_double(atomic_load_explicit(&c->sum_bits, memory_order_relaxed)), num,
+	    sizeof(num));
 	rc = rc ? rc : buf_printf(out, "%s_sum", f->name);
 	rc = rc ? rc : metrics_render_labels(out, f, c, NULL);
 	rc = rc ? rc : buf_printf(out, " %s\n%s_count", num, f->name);
@@ -99,7 +99,7 @@ static int metrics_render_histogram(struct buf *out, const struct metric_family 
 
 static int metrics_render_family(struct buf *out, const struct metric_family *f)
 {
-	static const char *const types[] = { "counter", "gauge", "histogram" };
+	static const char *const types[] = {"counter", "gauge", "histogram"};
 	int rc = buf_printf(out, "# HELP %s ", f->name);
 
 	rc = rc ? rc : metrics_escape(out, f->help, false);

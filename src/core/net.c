@@ -83,18 +83,21 @@ int net_addr_parse(struct str s, uint16_t default_port, struct net_addr *out)
 		struct str rest;
 		if (close < 0)
 			return -EINVAL;
-		rest = (struct str){ s.p + close + 1, s.len - (size_t)close - 1 };
-		if (rest.len > 0 && (rest.p[0] != ':' ||
-				     net_port_parse((struct str){ rest.p + 1, rest.len - 1 }, &port) < 0))
+		rest = (struct str){s.p + close + 1, s.len - (size_t)close - 1};
+		if (rest.len > 0 &&
+		    (rest.p[0] != ':' ||
+		     net_port_parse((struct str){rest.p + 1, rest.len - 1}, &port) < 0))
 			return -EINVAL;
-		return net_host_parse((struct str){ s.p + 1, (size_t)close - 1 }, port, true, out);
+		return net_host_parse((struct str){s.p + 1, (size_t)close - 1}, port, true, out);
 	}
 	colon = str_index(s, ':');
 	/* Exactly one colon means host:port; more is a bare IPv6 literal. */
-	if (colon >= 0 && str_index((struct str){ s.p + colon + 1, s.len - (size_t)colon - 1 }, ':') < 0) {
-		if (net_port_parse((struct str){ s.p + colon + 1, s.len - (size_t)colon - 1 }, &port) < 0)
+	if (colon >= 0 &&
+	    str_index((struct str){s.p + colon + 1, s.len - (size_t)colon - 1}, ':') < 0) {
+		if (net_port_parse((struct str){s.p + colon + 1, s.len - (size_t)colon - 1},
+				   &port) < 0)
 			return -EINVAL;
-		return net_host_parse((struct str){ s.p, (size_t)colon }, port, false, out);
+		return net_host_parse((struct str){s.p, (size_t)colon}, port, false, out);
 	}
 	return net_host_parse(s, port, colon >= 0, out);
 }
@@ -207,8 +210,9 @@ int net_cidr_parse(struct str s, struct net_cidr *out)
 
 	s = str_trim(s);
 	slash = str_index(s, '/');
-	ip = slash < 0 ? s : (struct str){ s.p, (size_t)slash };
-	if (slash >= 0 && str_to_u64((struct str){ s.p + slash + 1, s.len - (size_t)slash - 1 }, &plen) < 0)
+	ip = slash < 0 ? s : (struct str){s.p, (size_t)slash};
+	if (slash >= 0 &&
+	    str_to_u64((struct str){s.p + slash + 1, s.len - (size_t)slash - 1}, &plen) < 0)
 		return -EINVAL;
 	if (ip.len == 0 || str_copy(tmp, sizeof(tmp), ip) < 0)
 		return -EINVAL;
@@ -239,7 +243,7 @@ int net_cidr_format(const struct net_cidr *c, char *out, size_t n)
 	return (w < 0 || (size_t)w >= n) ? -ENOSPC : 0;
 }
 
-static const uint8_t net_v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+static const uint8_t net_v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 /* hot path: no allocation, no locks, no I/O */
 bool net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa)

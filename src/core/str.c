@@ -16,7 +16,7 @@ struct str str_from_cstr(const char *s)
 {
 	if (!s)
 		return STR_NULL;
-	return (struct str){ s, strlen(s) };
+	return (struct str){s, strlen(s)};
 }
 
 bool str_eq(struct str a, struct str b)

@@ -1,11 +1,12 @@
 /* Tests for src/core/buf.c: growth, printf, JSON escaping, steal; and
  * src/core/time.c formatting and src/core/id.c hex. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include "core/core.h"
@@ -73,7 +74,7 @@ static void test_buf_json_escaping(void **state)
 	const char in[] = "q\"b\\n\n\r\t\x01\x1f é";
 
 	buf_init(&b);
-	assert_int_equal(buf_append_json_escaped(&b, (struct str){ in, sizeof(in) - 1 }), 0);
+	assert_int_equal(buf_append_json_escaped(&b, (struct str){in, sizeof(in) - 1}), 0);
 	assert_string_equal(b.p, "q\\\"b\\\\n\\n\\r\\t\\u0001\\u001f é");
 	buf_fini(&b);
 }
@@ -83,7 +84,7 @@ static void test_buf_json_escaping_nul_byte(void **state)
 	struct buf b;
 
 	buf_init(&b);
-	buf_append_json_escaped(&b, (struct str){ "a\0b", 3 });
+	buf_append_json_escaped(&b, (struct str){"a\0b", 3});
 	assert_string_equal(b.p, "a\\u0000b");
 	buf_fini(&b);
 }
@@ -134,16 +135,16 @@ static void test_hex_encode_lowercase(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_append_grows_and_terminates),
-		cmocka_unit_test(test_buf_printf_appends),
-		cmocka_unit_test(test_buf_printf_large_output),
-		cmocka_unit_test(test_buf_reset_keeps_storage),
-		cmocka_unit_test(test_buf_json_escaping),
-		cmocka_unit_test(test_buf_json_escaping_nul_byte),
-		cmocka_unit_test(test_buf_steal_empties),
-		cmocka_unit_test(test_time_format_rfc3339),
-		cmocka_unit_test(test_time_mono_advances),
-		cmocka_unit_test(test_hex_encode_lowercase),
+	    cmocka_unit_test(test_buf_append_grows_and_terminates),
+	    cmocka_unit_test(test_buf_printf_appends),
+	    cmocka_unit_test(test_buf_printf_large_output),
+	    cmocka_unit_test(test_buf_reset_keeps_storage),
+	    cmocka_unit_test(test_buf_json_escaping),
+	    cmocka_unit_test(test_buf_json_escaping_nul_byte),
+	    cmocka_unit_test(test_buf_steal_empties),
+	    cmocka_unit_test(test_time_format_rfc3339),
+	    cmocka_unit_test(test_time_mono_advances),
+	    cmocka_unit_test(test_hex_encode_lowercase),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

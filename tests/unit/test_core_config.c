@@ -1,11 +1,12 @@
 /* Tests for src/core/config*.c: schema checks, errors with file:line and
  * key, environment overrides, families, the annotated schema output. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include <unistd.h>
@@ -13,14 +14,14 @@
 #include "core/core.h"
 
 static const struct config_key schema[] = {
-	{ "sip", "listen", CONFIG_ADDR, "0.0.0.0:5060", 0, 0, NULL, "SIP listen address" },
-	{ "sip", "workers", CONFIG_INT, "4", 1, 64, NULL, "worker threads" },
-	{ "sip", "timer-b", CONFIG_DURATION, "32s", 1, 600000, NULL, "INVITE timeout" },
-	{ "sip", "record-route", CONFIG_BOOL, "true", 0, 0, NULL, "add Record-Route" },
-	{ "log", "level", CONFIG_ENUM, "info", 0, 0, "debug|info|warn|error", "log level" },
-	{ "store", "url", CONFIG_STR, NULL, 0, 0, NULL, "database URL" },
-	{ "route.*", "prefix", CONFIG_STR, "/", 0, 0, NULL, "path prefix" },
-	{ "route.*", "upstream", CONFIG_ADDR, NULL, 0, 0, NULL, "upstream address" },
+    {"sip", "listen", CONFIG_ADDR, "0.0.0.0:5060", 0, 0, NULL, "SIP listen address"},
+    {"sip", "workers", CONFIG_INT, "4", 1, 64, NULL, "worker threads"},
+    {"sip", "timer-b", CONFIG_DURATION, "32s", 1, 600000, NULL, "INVITE timeout"},
+    {"sip", "record-route", CONFIG_BOOL, "true", 0, 0, NULL, "add Record-Route"},
+    {"log", "level", CONFIG_ENUM, "info", 0, 0, "debug|info|warn|error", "log level"},
+    {"store", "url", CONFIG_STR, NULL, 0, 0, NULL, "database URL"},
+    {"route.*", "prefix", CONFIG_STR, "/", 0, 0, NULL, "path prefix"},
+    {"route.*", "upstream", CONFIG_ADDR, NULL, 0, 0, NULL, "upstream address"},
 };
 #define NKEYS (sizeof(schema) / sizeof(schema[0]))
 
@@ -110,12 +111,14 @@ static void test_config_defaults_and_origin(void **state)
 
 static void test_config_unknown_key(void **state)
 {
-	assert_load_error("[store]\nurl = x\n[sip]\n\nworkerz = 3\n", 5, "[sip] workerz", "unknown key");
+	assert_load_error("[store]\nurl = x\n[sip]\n\nworkerz = 3\n", 5, "[sip] workerz",
+			  "unknown key");
 }
 
 static void test_config_unknown_section(void **state)
 {
-	assert_load_error("[store]\nurl = x\n[sipp]\nworkers = 3\n", 3, "[sipp]", "unknown section");
+	assert_load_error("[store]\nurl = x\n[sipp]\nworkers = 3\n", 3, "[sipp]",
+			  "unknown section");
 }
 
 static void test_config_bad_integer(void **state)
@@ -250,7 +253,8 @@ static void test_config_family_sections(void **state)
 	assert_int_equal(config_sections(c, "route.*", names, 1), 2);
 	assert_string_equal(config_str(c, "route.crm", "prefix"), "/crm");
 	assert_string_equal(config_str(c, "route.billing", "prefix"), "/bill");
-	assert_string_equal(config_origin(c, "route.billing", "prefix"), "env WARP_ROUTE_BILLING_PREFIX");
+	assert_string_equal(config_origin(c, "route.billing", "prefix"),
+			    "env WARP_ROUTE_BILLING_PREFIX");
 	snprintf(want, sizeof(want), "%s:7", path);
 	assert_string_equal(config_origin(c, "route.crm", "upstream"), want);
 	assert_int_equal(net_addr_port(config_addr(c, "route.crm", "upstream")), 80);
@@ -310,30 +314,30 @@ static void test_config_schema_write_documents_keys(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_config_valid_file_loads_typed_values),
-		T(test_config_defaults_and_origin),
-		T(test_config_unknown_key),
-		T(test_config_unknown_section),
-		T(test_config_bad_integer),
-		T(test_config_integer_overflow),
-		T(test_config_integer_out_of_range),
-		T(test_config_bad_bool),
-		T(test_config_bad_enum),
-		T(test_config_duration_requires_unit),
-		T(test_config_duration_units_and_range),
-		T(test_config_bad_address),
-		T(test_config_duplicate_key),
-		T(test_config_missing_required_key),
-		T(test_config_syntax_error),
-		T(test_config_indented_line_refused),
-		T(test_config_env_override_wins_and_is_origin),
-		T(test_config_env_supplies_required_key),
-		T(test_config_env_bad_value_names_variable),
-		T(test_config_family_sections),
-		T(test_config_family_instance_missing_required_key),
-		T(test_config_family_unknown_key),
-		T(test_config_missing_file),
-		T(test_config_schema_write_documents_keys),
+	    T(test_config_valid_file_loads_typed_values),
+	    T(test_config_defaults_and_origin),
+	    T(test_config_unknown_key),
+	    T(test_config_unknown_section),
+	    T(test_config_bad_integer),
+	    T(test_config_integer_overflow),
+	    T(test_config_integer_out_of_range),
+	    T(test_config_bad_bool),
+	    T(test_config_bad_enum),
+	    T(test_config_duration_requires_unit),
+	    T(test_config_duration_units_and_range),
+	    T(test_config_bad_address),
+	    T(test_config_duplicate_key),
+	    T(test_config_missing_required_key),
+	    T(test_config_syntax_error),
+	    T(test_config_indented_line_refused),
+	    T(test_config_env_override_wins_and_is_origin),
+	    T(test_config_env_supplies_required_key),
+	    T(test_config_env_bad_value_names_variable),
+	    T(test_config_family_sections),
+	    T(test_config_family_instance_missing_required_key),
+	    T(test_config_family_unknown_key),
+	    T(test_config_missing_file),
+	    T(test_config_schema_write_documents_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
 /* Tests for src/core/id.c: id format, uniqueness and validation. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include "core/core.h"
@@ -28,7 +29,8 @@ static void test_id_new_uses_lowercase_base32_alphabet(void **state)
 
 	for (int i = 0; i < 200; i++) {
 		assert_int_equal(id_new("msg", id, sizeof(id)), 0);
-		assert_int_equal(strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567"), ID_RANDOM_CHARS);
+		assert_int_equal(strspn(id + 4, "abcdefghijklmnopqrstuvwxyz234567"),
+				 ID_RANDOM_CHARS);
 	}
 }
 
@@ -97,7 +99,7 @@ static void test_id_valid_rejects_bad_chars(void **state)
 
 static void test_random_bytes_fills(void **state)
 {
-	unsigned char a[32] = { 0 }, b[32] = { 0 };
+	unsigned char a[32] = {0}, b[32] = {0};
 
 	assert_int_equal(random_bytes(a, sizeof(a)), 0);
 	assert_int_equal(random_bytes(b, sizeof(b)), 0);
@@ -107,15 +109,15 @@ static void test_random_bytes_fills(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_id_new_has_prefix_and_length),
-		cmocka_unit_test(test_id_new_uses_lowercase_base32_alphabet),
-		cmocka_unit_test(test_id_new_unique_over_many),
-		cmocka_unit_test(test_id_new_refuses_bad_prefix_and_small_buffer),
-		cmocka_unit_test(test_id_valid_accepts_fresh_ids),
-		cmocka_unit_test(test_id_valid_rejects_wrong_prefix),
-		cmocka_unit_test(test_id_valid_rejects_wrong_length),
-		cmocka_unit_test(test_id_valid_rejects_bad_chars),
-		cmocka_unit_test(test_random_bytes_fills),
+	    cmocka_unit_test(test_id_new_has_prefix_and_length),
+	    cmocka_unit_test(test_id_new_uses_lowercase_base32_alphabet),
+	    cmocka_unit_test(test_id_new_unique_over_many),
+	    cmocka_unit_test(test_id_new_refuses_bad_prefix_and_small_buffer),
+	    cmocka_unit_test(test_id_valid_accepts_fresh_ids),
+	    cmocka_unit_test(test_id_valid_rejects_wrong_prefix),
+	    cmocka_unit_test(test_id_valid_rejects_wrong_length),
+	    cmocka_unit_test(test_id_valid_rejects_bad_chars),
+	    cmocka_unit_test(test_random_bytes_fills),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
 /* Tests for src/core/log.c: JSON and text lines, context, level filter. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -192,14 +193,14 @@ static void test_log_lines_from_threads_do_not_interleave(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_log_json_line_fields),
-		T(test_log_json_escapes_message),
-		T(test_log_json_without_context_has_no_ctx),
-		T(test_log_text_line_format),
-		T(test_log_level_filter_drops_lower_levels),
-		T(test_log_level_and_format_parse),
-		T(test_log_context_is_per_thread),
-		T(test_log_lines_from_threads_do_not_interleave),
+	    T(test_log_json_line_fields),
+	    T(test_log_json_escapes_message),
+	    T(test_log_json_without_context_has_no_ctx),
+	    T(test_log_text_line_format),
+	    T(test_log_level_filter_drops_lower_levels),
+	    T(test_log_level_and_format_parse),
+	    T(test_log_context_is_per_thread),
+	    T(test_log_lines_from_threads_do_not_interleave),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

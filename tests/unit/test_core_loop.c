@@ -1,11 +1,12 @@
 /* Tests for src/core/loop*.c: worker pool, cross-thread calls, stop, and
  * the main loop's signal handling. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include <event2/event.h>
@@ -180,8 +181,8 @@ static void raise_term(evutil_socket_t fd, short what, void *arg)
 static void run_main_until(int sig, struct main_ctx *m)
 {
 	struct event_base *base = event_base_new();
-	struct loop_main_hooks hooks = { on_reload, on_stop, m };
-	struct timeval t10 = { 0, 10000 }, t50 = { 0, 50000 };
+	struct loop_main_hooks hooks = {on_reload, on_stop, m};
+	struct timeval t10 = {0, 10000}, t50 = {0, 50000};
 
 	event_base_once(base, -1, EV_TIMEOUT, raise_hup, NULL, &t10);
 	event_base_once(base, -1, EV_TIMEOUT, raise_term, &sig, &t50);
@@ -191,7 +192,7 @@ static void run_main_until(int sig, struct main_ctx *m)
 
 static void test_loop_main_sighup_reloads_and_sigterm_stops(void **state)
 {
-	struct main_ctx m = { 0 };
+	struct main_ctx m = {0};
 
 	run_main_until(SIGTERM, &m);
 	assert_int_equal(m.reloads, 1);
@@ -201,7 +202,7 @@ static void test_loop_main_sighup_reloads_and_sigterm_stops(void **state)
 
 static void test_loop_main_sigint_stops(void **state)
 {
-	struct main_ctx m = { 0 };
+	struct main_ctx m = {0};
 
 	run_main_until(SIGINT, &m);
 	assert_int_equal(m.stops, 1);
@@ -228,14 +229,14 @@ static void test_loop_main_stop_from_other_thread(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_loop_pool_has_a_base_per_thread),
-		cmocka_unit_test(test_loop_pool_call_runs_on_worker_thread),
-		cmocka_unit_test(test_loop_pool_call_before_start_runs_after_start),
-		cmocka_unit_test(test_loop_pool_call_rejects_bad_index),
-		cmocka_unit_test(test_loop_pool_stop_joins_idle_threads),
-		cmocka_unit_test(test_loop_main_sighup_reloads_and_sigterm_stops),
-		cmocka_unit_test(test_loop_main_sigint_stops),
-		cmocka_unit_test(test_loop_main_stop_from_other_thread),
+	    cmocka_unit_test(test_loop_pool_has_a_base_per_thread),
+	    cmocka_unit_test(test_loop_pool_call_runs_on_worker_thread),
+	    cmocka_unit_test(test_loop_pool_call_before_start_runs_after_start),
+	    cmocka_unit_test(test_loop_pool_call_rejects_bad_index),
+	    cmocka_unit_test(test_loop_pool_stop_joins_idle_threads),
+	    cmocka_unit_test(test_loop_main_sighup_reloads_and_sigterm_stops),
+	    cmocka_unit_test(test_loop_main_sigint_stops),
+	    cmocka_unit_test(test_loop_main_stop_from_other_thread),
 	};
 	log_setup(LOG_ERROR, LOG_FORMAT_TEXT, NULL);
 	loop_global_init();

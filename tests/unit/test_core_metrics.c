@@ -1,10 +1,11 @@
 /* Tests for src/core/metrics*.c: exact Prometheus text output. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -24,8 +25,8 @@ static void assert_render(struct metrics *m, const char *want)
 static void test_metrics_counter_with_labels(void **state)
 {
 	struct metrics *m = metrics_new();
-	struct metric_family *f = metrics_counter(m, "warp_sip_requests_total", "SIP requests.",
-						  "method,code");
+	struct metric_family *f =
+	    metrics_counter(m, "warp_sip_requests_total", "SIP requests.", "method,code");
 
 	metric_inc(metric_get(f, "INVITE", "200"));
 	metric_add(metric_get(f, "INVITE", "200"), 4);
@@ -54,10 +55,10 @@ static void test_metrics_gauge_without_labels_renders_zero_first(void **state)
 
 static void test_metrics_histogram_buckets_sum_count(void **state)
 {
-	static const double bounds[] = { 0.005, 0.1, 1 };
+	static const double bounds[] = {0.005, 0.1, 1};
 	struct metrics *m = metrics_new();
 	struct metric_family *f =
-		metrics_histogram(m, "warp_http_seconds", "Latency.", "route", bounds, 3);
+	    metrics_histogram(m, "warp_http_seconds", "Latency.", "route", bounds, 3);
 	struct metric *c = metric_get(f, "/x");
 
 	metric_observe(c, 0.001);
@@ -135,8 +136,8 @@ static void test_metrics_invalid_names_refused(void **state)
 	assert_null(metrics_counter(m, "9bad", "x", NULL));
 	assert_null(metrics_counter(m, "bad-name", "x", NULL));
 	assert_null(metrics_counter(m, "ok_total", "x", "bad-label"));
-	assert_null(metrics_histogram(m, "h", "x", "le", (double[]){ 1 }, 1));
-	assert_null(metrics_histogram(m, "h2", "x", NULL, (double[]){ 2, 1 }, 2));
+	assert_null(metrics_histogram(m, "h", "x", "le", (double[]){1}, 1));
+	assert_null(metrics_histogram(m, "h2", "x", NULL, (double[]){2, 1}, 2));
 	metrics_free(m);
 }
 
@@ -186,17 +187,17 @@ static void test_metrics_default_is_one_registry(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_metrics_counter_with_labels),
-		cmocka_unit_test(test_metrics_gauge_without_labels_renders_zero_first),
-		cmocka_unit_test(test_metrics_histogram_buckets_sum_count),
-		cmocka_unit_test(test_metrics_label_value_escaping),
-		cmocka_unit_test(test_metrics_gauge_fn_read_at_render),
-		cmocka_unit_test(test_metrics_families_in_registration_order),
-		cmocka_unit_test(test_metrics_register_twice),
-		cmocka_unit_test(test_metrics_invalid_names_refused),
-		cmocka_unit_test(test_metrics_same_values_same_child),
-		cmocka_unit_test(test_metrics_concurrent_updates_are_counted),
-		cmocka_unit_test(test_metrics_default_is_one_registry),
+	    cmocka_unit_test(test_metrics_counter_with_labels),
+	    cmocka_unit_test(test_metrics_gauge_without_labels_renders_zero_first),
+	    cmocka_unit_test(test_metrics_histogram_buckets_sum_count),
+	    cmocka_unit_test(test_metrics_label_value_escaping),
+	    cmocka_unit_test(test_metrics_gauge_fn_read_at_render),
+	    cmocka_unit_test(test_metrics_families_in_registration_order),
+	    cmocka_unit_test(test_metrics_register_twice),
+	    cmocka_unit_test(test_metrics_invalid_names_refused),
+	    cmocka_unit_test(test_metrics_same_values_same_child),
+	    cmocka_unit_test(test_metrics_concurrent_updates_are_counted),
+	    cmocka_unit_test(test_metrics_default_is_one_registry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

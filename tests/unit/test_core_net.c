@@ -1,10 +1,11 @@
 /* Tests for src/core/net.c: address parsing/formatting, CIDR, binding. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -57,9 +58,9 @@ static void test_addr_parse_star_is_any_v4(void **state)
 static void test_addr_parse_rejects_bad_input(void **state)
 {
 	static const char *const bad[] = {
-		"",           "localhost",   "example.com:80", "1.2.3.4:",   "1.2.3.4:65536",
-		"1.2.3.4:-1", "1.2.3.4:x",   "[::1",           "[::1]x",     "[1.2.3.4]:80",
-		"1.2.3",      "::1:",        "[::1]:99999",    "1.2.3.4:5:6", "[]:80",
+	    "",		  "localhost", "example.com:80", "1.2.3.4:",	"1.2.3.4:65536",
+	    "1.2.3.4:-1", "1.2.3.4:x", "[::1",		 "[::1]x",	"[1.2.3.4]:80",
+	    "1.2.3",	  "::1:",      "[::1]:99999",	 "1.2.3.4:5:6", "[]:80",
 	};
 	struct net_addr a;
 
@@ -133,9 +134,9 @@ static void test_cidr_v4_network_matches_v4_mapped_v6_peer(void **state)
 
 static void test_cidr_refuses_host_bits_and_bad_prefix(void **state)
 {
-	static const char *const bad[] = { "10.0.0.1/8", "2001:db8::1/32", "10.0.0.0/33",
-					   "::/129",     "10.0.0.0/",      "10.0.0.0/x",
-					   "host/8",     "",               "10.0.0.0/-1" };
+	static const char *const bad[] = {"10.0.0.1/8", "2001:db8::1/32", "10.0.0.0/33", "::/129",
+					  "10.0.0.0/",	"10.0.0.0/x",	  "host/8",	 "",
+					  "10.0.0.0/-1"};
 	struct net_cidr c;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -211,21 +212,21 @@ static void test_bind_reuseport_shares_port(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_addr_parse_v4_with_and_without_port),
-		cmocka_unit_test(test_addr_parse_v6_bare_and_bracketed),
-		cmocka_unit_test(test_addr_parse_star_is_any_v4),
-		cmocka_unit_test(test_addr_parse_rejects_bad_input),
-		cmocka_unit_test(test_addr_equal_and_from_sockaddr),
-		cmocka_unit_test(test_cidr_v4_match_and_non_match),
-		cmocka_unit_test(test_cidr_v4_prefix_extremes),
-		cmocka_unit_test(test_cidr_v6_match_and_non_match),
-		cmocka_unit_test(test_cidr_families_do_not_cross),
-		cmocka_unit_test(test_cidr_v4_network_matches_v4_mapped_v6_peer),
-		cmocka_unit_test(test_cidr_refuses_host_bits_and_bad_prefix),
-		cmocka_unit_test(test_cidr_format_roundtrip),
-		cmocka_unit_test(test_bind_stream_port_in_use_is_eaddrinuse),
-		cmocka_unit_test(test_bind_dgram_port_in_use_is_eaddrinuse),
-		cmocka_unit_test(test_bind_reuseport_shares_port),
+	    cmocka_unit_test(test_addr_parse_v4_with_and_without_port),
+	    cmocka_unit_test(test_addr_parse_v6_bare_and_bracketed),
+	    cmocka_unit_test(test_addr_parse_star_is_any_v4),
+	    cmocka_unit_test(test_addr_parse_rejects_bad_input),
+	    cmocka_unit_test(test_addr_equal_and_from_sockaddr),
+	    cmocka_unit_test(test_cidr_v4_match_and_non_match),
+	    cmocka_unit_test(test_cidr_v4_prefix_extremes),
+	    cmocka_unit_test(test_cidr_v6_match_and_non_match),
+	    cmocka_unit_test(test_cidr_families_do_not_cross),
+	    cmocka_unit_test(test_cidr_v4_network_matches_v4_mapped_v6_peer),
+	    cmocka_unit_test(test_cidr_refuses_host_bits_and_bad_prefix),
+	    cmocka_unit_test(test_cidr_format_roundtrip),
+	    cmocka_unit_test(test_bind_stream_port_in_use_is_eaddrinuse),
+	    cmocka_unit_test(test_bind_dgram_port_in_use_is_eaddrinuse),
+	    cmocka_unit_test(test_bind_reuseport_shares_port),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
 /* Tests for src/core/str.c: views, comparisons, trimming, conversions. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+
 #include <cmocka.h>
 
 #include "core/core.h"
@@ -21,7 +22,7 @@ static void test_str_from_cstr_null_is_empty(void **state)
 static void test_str_eq_compares_bytes_and_length(void **state)
 {
 	const char buf[] = "INVITE sip:x";
-	struct str method = { buf, 6 };
+	struct str method = {buf, 6};
 
 	assert_true(str_eq_cstr(method, "INVITE"));
 	assert_false(str_eq_cstr(method, "INVIT"));
@@ -94,13 +95,13 @@ static void test_str_to_i64_reads_only_the_view(void **state)
 	const char buf[] = "1234";
 	int64_t v;
 
-	assert_int_equal(str_to_i64((struct str){ buf, 2 }, &v), 0);
+	assert_int_equal(str_to_i64((struct str){buf, 2}, &v), 0);
 	assert_true(v == 12);
 }
 
 static void test_str_dup_terminates(void **state)
 {
-	char *d = str_dup((struct str){ "hello world", 5 });
+	char *d = str_dup((struct str){"hello world", 5});
 
 	assert_string_equal(d, "hello");
 	free(d);
@@ -119,17 +120,17 @@ static void test_str_copy_reports_truncation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_str_from_cstr_null_is_empty),
-		cmocka_unit_test(test_str_eq_compares_bytes_and_length),
-		cmocka_unit_test(test_str_has_prefix),
-		cmocka_unit_test(test_str_trim_spaces_and_tabs_only),
-		cmocka_unit_test(test_str_index_finds_first),
-		cmocka_unit_test(test_str_to_i64_accepts_range_limits),
-		cmocka_unit_test(test_str_to_i64_rejects_overflow_and_junk),
-		cmocka_unit_test(test_str_to_u64_limits),
-		cmocka_unit_test(test_str_to_i64_reads_only_the_view),
-		cmocka_unit_test(test_str_dup_terminates),
-		cmocka_unit_test(test_str_copy_reports_truncation),
+	    cmocka_unit_test(test_str_from_cstr_null_is_empty),
+	    cmocka_unit_test(test_str_eq_compares_bytes_and_length),
+	    cmocka_unit_test(test_str_has_prefix),
+	    cmocka_unit_test(test_str_trim_spaces_and_tabs_only),
+	    cmocka_unit_test(test_str_index_finds_first),
+	    cmocka_unit_test(test_str_to_i64_accepts_range_limits),
+	    cmocka_unit_test(test_str_to_i64_rejects_overflow_and_junk),
+	    cmocka_unit_test(test_str_to_u64_limits),
+	    cmocka_unit_test(test_str_to_i64_reads_only_the_view),
+	    cmocka_unit_test(test_str_dup_terminates),
+	    cmocka_unit_test(test_str_copy_reports_truncation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
