@@ -65,7 +65,6 @@ int sip_lex_hostport(struct str *s, struct str *host, bool *ipv6, uint16_t *port
 int sip_msg_fail(struct sip_msg *m, int err, const char *text);
 
 /* Value parsers behind the lazy accessors (scalar.c). */
-int sip_cseq_parse(struct str value, struct sip_cseq *out);
 int sip_call_id_parse(struct str value, struct str *out);
 int sip_uint_value_parse(struct str value, uint64_t max, uint64_t *out);
 int sip_content_type_parse(struct str value, struct str *type, struct str *params);

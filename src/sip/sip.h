@@ -267,6 +267,9 @@ struct sip_cseq {
 	struct str method_name;
 };
 
+/* CSeq = 1*DIGIT LWS Method.  SIP_E_CSEQ on bad syntax or a number >= 2^31. */
+int sip_cseq_parse(struct str value, struct sip_cseq *out);
+
 /* ------------------------------------------------------------- messages */
 
 /* Lazily parsed values cached in the message; private to the parser. */
