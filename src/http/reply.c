@@ -10,6 +10,7 @@
 #include "http/http_private.h"
 
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,14 @@ static void reply_send(struct http_req *req, int status, const char *content_typ
 	if (content_type && !evhttp_find_header(h, "Content-Type"))
 		evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "X-Request-Id", req->id);
+	/* RFC 9110 §9.3.2: HEAD gets GET's headers and no content; evhttp 2.1
+	 * would send the body, so it is left out here. */
+	if (req->method == HTTP_HEAD && body) {
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", bytes);
+		evhttp_add_header(h, "Content-Length", n);
+		body = NULL;
+	}
 	/* Accounting first: evhttp may free its request inside send_reply when
 	 * the client has already gone. */
 	http_req_account(req, status, bytes);
