@@ -1,0 +1,316 @@
+/*
+ * batch.c — group commit for hot-path inserts (CDRs, messages).
+ *
+ * Callers queue rows (parameters for one statement) into a bounded FIFO;
+ * one writer thread takes up to max_rows at a time — as soon as that many
+ * are waiting, or max_delay_ms after the oldest arrived, or at once when
+ * someone flushes — and runs them in one transaction, so a thousand rows
+ * cost one commit (one fsync) instead of a thousand.  Only after COMMIT
+ * returns are the rows' done callbacks called, on the writer thread, with
+ * 0: the row is durable and an acknowledgement may be sent (DESIGN.md
+ * principle 2).
+ *
+ * Failures: a transient error (STORE_EBUSY, STORE_EDOWN, no connection)
+ * retries the whole group with backoff (100 ms doubling to 5 s, 10 tries).
+ * Any other error means some row is bad (a constraint, a type): the group
+ * is then re-run one row per transaction so that only the bad row's
+ * callback receives the error and its neighbours still commit.  Rows are
+ * never dropped: store_batch_free() drains the queue before it returns.
+ *
+ * Callbacks must not call store_batch_flush() or store_batch_free() on the
+ * same batch (the writer would wait for itself).
+ */
+#include "store/backend.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_MAX_ATTEMPTS 10
+
+struct batch_row {
+	struct store_param *params; /* points into this allocation */
+	store_batch_done_fn done;
+	void *arg;
+};
+
+struct store_batch {
+	struct store *store;
+	char *sql;
+	size_t nparams, max_queue, max_rows;
+	int max_delay_ms;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;    /* writer: rows arrived, flush or stop */
+	pthread_cond_t settled; /* flushers: a group finished */
+	struct batch_row **ring;
+	size_t head, count;
+	int64_t oldest_ms;      /* arrival of the row at head */
+	uint64_t added, settled_rows;
+	int flushing;
+	bool stopping;
+	pthread_t thread;
+	struct batch_row **group; /* writer only: the rows being written */
+};
+
+static bool batch_transient(int rc)
+{
+	return rc == STORE_EBUSY || rc == STORE_EDOWN || rc == -ENOMEM;
+}
+
+/* One transaction for n rows; 0 or the first error (rolled back). */
+static int batch_try(struct store_batch *b, struct batch_row **rows, size_t n)
+{
+	struct store_conn *c = store_conn(b->store);
+	int rc;
+
+	if (!c)
+		return STORE_EDOWN;
+	rc = store_tx_begin(c);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_exec(c, b->sql, rows[i]->params, b->nparams, NULL);
+	if (rc == 0)
+		rc = store_tx_commit(c);
+	if (rc < 0) {
+		log_warn("store", "batch of %zu rows failed: %s", n, store_conn_errmsg(c));
+		store_tx_rollback(c);
+	}
+	return rc;
+}
+
+static void batch_settle(struct batch_row **rows, size_t n, int status)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i]->done)
+			rows[i]->done(rows[i]->arg, status);
+		free(rows[i]);
+		rows[i] = NULL;
+	}
+}
+
+static void batch_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Writes rows, retrying; calls every done callback exactly once. */
+static void batch_write(struct store_batch *b, struct batch_row **rows, size_t n)
+{
+	int backoff = 0;
+	int rc = 0;
+
+	for (int attempt = 1; attempt <= BATCH_MAX_ATTEMPTS; attempt++) {
+		rc = batch_try(b, rows, n);
+		if (rc == 0 || !batch_transient(rc))
+			break;
+		backoff = store_backoff_next(backoff);
+		if (attempt < BATCH_MAX_ATTEMPTS)
+			batch_sleep_ms(backoff);
+	}
+	if (rc < 0 && !batch_transient(rc) && n > 1) {
+		/* Isolate the bad row: each row on its own. */
+		for (size_t i = 0; i < n; i++)
+			batch_write(b, &rows[i], 1);
+		return;
+	}
+	if (rc < 0)
+		log_error("store", "batch: %zu rows failed for good: %s", n, store_strerror(rc));
+	batch_settle(rows, n, rc);
+}
+
+static void batch_deadline(struct timespec *ts, int64_t mono_ms)
+{
+	ts->tv_sec = mono_ms / 1000;
+	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+}
+
+/* Waits (lock held) until a group is due; returns its size, 0 to exit. */
+static size_t batch_take(struct store_batch *b)
+{
+	struct timespec ts;
+	size_t n;
+
+	while (b->count == 0 && !b->stopping)
+		pthread_cond_wait(&b->wake, &b->lock);
+	if (b->count == 0)
+		return 0;
+	batch_deadline(&ts, b->oldest_ms + b->max_delay_ms);
+	while (b->count < b->max_rows && !b->stopping && b->flushing == 0) {
+		if (pthread_cond_timedwait(&b->wake, &b->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	n = b->count < b->max_rows ? b->count : b->max_rows;
+	for (size_t i = 0; i < n; i++) {
+		b->group[i] = b->ring[b->head];
+		b->head = (b->head + 1) % b->max_queue;
+	}
+	b->count -= n;
+	b->oldest_ms = time_mono_ms(); /* the rest wait at most another delay */
+	return n;
+}
+
+static void *batch_main(void *arg)
+{
+	struct store_batch *b = arg;
+	size_t n;
+
+	log_context_set("batch-writer");
+	pthread_mutex_lock(&b->lock);
+	while ((n = batch_take(b)) > 0) {
+		pthread_mutex_unlock(&b->lock);
+		batch_write(b, b->group, n);
+		pthread_mutex_lock(&b->lock);
+		b->settled_rows += n;
+		pthread_cond_broadcast(&b->settled);
+	}
+	pthread_mutex_unlock(&b->lock);
+	store_conn_release(b->store);
+	return NULL;
+}
+
+static int batch_init_sync(struct store_batch *b)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->wake, &attr);
+	pthread_cond_init(&b->settled, NULL);
+	pthread_condattr_destroy(&attr);
+	return 0;
+}
+
+struct store_batch *store_batch_new(struct store *s, const char *sql, size_t nparams,
+				    size_t max_queue, size_t max_rows, int max_delay_ms)
+{
+	struct store_batch *b = calloc(1, sizeof(*b));
+
+	if (!b || !s || !sql || max_queue == 0 || max_rows == 0 || max_delay_ms < 0)
+		goto fail;
+	b->store = s;
+	b->nparams = nparams;
+	b->max_queue = max_queue;
+	b->max_rows = max_rows < max_queue ? max_rows : max_queue;
+	b->max_delay_ms = max_delay_ms;
+	b->sql = strdup(sql);
+	b->ring = calloc(max_queue, sizeof(*b->ring));
+	b->group = calloc(b->max_rows, sizeof(*b->group));
+	if (!b->sql || !b->ring || !b->group)
+		goto fail;
+	batch_init_sync(b);
+	if (pthread_create(&b->thread, NULL, batch_main, b) != 0) {
+		pthread_cond_destroy(&b->wake);
+		pthread_cond_destroy(&b->settled);
+		pthread_mutex_destroy(&b->lock);
+		goto fail;
+	}
+	return b;
+fail:
+	if (b) {
+		free(b->sql);
+		free(b->ring);
+		free(b->group);
+		free(b);
+	}
+	return NULL;
+}
+
+/* One allocation holding the row, its parameters and their text. */
+static struct batch_row *batch_row_new(const struct store_param *params, size_t n)
+{
+	size_t text = 0;
+	struct batch_row *r;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		if (params[i].type == STORE_P_TEXT)
+			text += params[i].len;
+	r = malloc(sizeof(*r) + n * sizeof(struct store_param) + text + 1);
+	if (!r)
+		return NULL;
+	r->params = (struct store_param *)(r + 1);
+	p = (char *)(r->params + n);
+	for (size_t i = 0; i < n; i++) {
+		r->params[i] = params[i];
+		if (params[i].type != STORE_P_TEXT)
+			continue;
+		if (params[i].len)
+			memcpy(p, params[i].s, params[i].len);
+		r->params[i].s = p;
+		p += params[i].len;
+	}
+	return r;
+}
+
+int store_batch_add(struct store_batch *b, const struct store_param *params,
+		    store_batch_done_fn done, void *arg)
+{
+	struct batch_row *r;
+	int rc = 0;
+
+	if (!b || (b->nparams && !params))
+		return -EINVAL;
+	r = batch_row_new(params, b->nparams);
+	if (!r)
+		return -ENOMEM;
+	r->done = done;
+	r->arg = arg;
+	pthread_mutex_lock(&b->lock);
+	if (b->stopping) {
+		rc = -EPIPE;
+	} else if (b->count == b->max_queue) {
+		rc = -EAGAIN;
+	} else {
+		if (b->count == 0)
+			b->oldest_ms = time_mono_ms();
+		b->ring[(b->head + b->count) % b->max_queue] = r;
+		b->count++;
+		b->added++;
+		if (b->count == 1 || b->count >= b->max_rows)
+			pthread_cond_signal(&b->wake);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (rc < 0)
+		free(r);
+	return rc;
+}
+
+int store_batch_flush(struct store_batch *b)
+{
+	uint64_t target;
+
+	if (!b)
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	target = b->added;
+	b->flushing++;
+	pthread_cond_signal(&b->wake);
+	while (b->settled_rows < target)
+		pthread_cond_wait(&b->settled, &b->lock);
+	b->flushing--;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+void store_batch_free(struct store_batch *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stopping = true;
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->lock);
+	pthread_join(b->thread, NULL); /* the writer drains the queue first */
+	pthread_cond_destroy(&b->wake);
+	pthread_cond_destroy(&b->settled);
+	pthread_mutex_destroy(&b->lock);
+	free(b->group);
+	free(b->ring);
+	free(b->sql);
+	free(b);
+}
