@@ -20,7 +20,19 @@
 /* X-Request-Id we accept from callers: 1..64 of [A-Za-z0-9._-]. */
 #define HTTP_REQ_ID_MAX 64
 
-struct http_thread;
+/* Buckets of a thread's table of connections (conn.c). */
+#define HTTP_CONN_BUCKETS 256
+
+struct http_conn;
+
+/* One per worker thread; touched only by that thread once set up. */
+struct http_thread {
+	struct http_server *srv;
+	unsigned index;
+	int fd;              /* ours until evhttp takes it */
+	struct evhttp *http; /* set on the thread itself */
+	struct http_conn *conns[HTTP_CONN_BUCKETS];
+};
 
 struct http_server {
 	struct http_server_opts opts;
@@ -67,6 +79,13 @@ int http_req_params_set(struct http_req *req, const struct http_route_match *m);
 /* The access log line and metrics for the reply about to be sent. */
 void http_req_account(struct http_req *req, int status, size_t bytes);
 const char *http_method_name(enum http_method m);
+
+/* conn.c: request deadlines answered with 408.  bev_new is evhttp's
+ * bufferevent callback (arg: the http_thread); request_read stops the
+ * deadline when evhttp hands over a complete request. */
+struct bufferevent *http_conn_bev_new(struct event_base *base, void *arg);
+void http_conn_request_read(struct http_thread *t, struct evhttp_request *ev);
+void http_conn_reply_done(struct evhttp_request *ev, void *arg);
 
 /* builtin.c: adds /healthz, /readyz and /metrics to srv->builtin. */
 int http_builtin_add(struct http_server *srv);

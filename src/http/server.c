@@ -21,13 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-struct http_thread {
-	struct http_server *srv;
-	unsigned index;
-	int fd;             /* ours until evhttp takes it */
-	struct evhttp *http; /* set on the thread itself */
-};
-
 static const double http_duration_bounds[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
 					       0.25,  0.5,   1,    2.5,   5,    10 };
 
@@ -86,6 +79,7 @@ static void server_request(struct evhttp_request *ev, void *arg)
 	struct http_req *req =
 		http_req_new(t->srv, loop_pool_base(t->srv->pool, t->index), ev, &bad);
 
+	http_conn_request_read(t, ev);
 	if (!req) {
 		evhttp_send_error(ev, 503, NULL);
 		return;
@@ -98,16 +92,22 @@ static void server_request(struct evhttp_request *ev, void *arg)
 	log_context_set(NULL);
 }
 
-static void server_http_configure(struct evhttp *http, const struct http_server_opts *o)
+static void server_http_configure(struct evhttp *http, struct http_thread *t)
 {
-	struct timeval tv = { o->request_timeout_ms / 1000, (o->request_timeout_ms % 1000) * 1000 };
+	const struct http_server_opts *o = &t->srv->opts;
+	/* conn.c's deadline answers slow requests with 408; evhttp's own
+	 * inactivity timeout, a second later, only catches stalled writes. */
+	int ms = o->request_timeout_ms + 1000;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if (o->max_body)
 		evhttp_set_max_body_size(http, (ev_ssize_t)o->max_body);
 	if (o->max_headers)
 		evhttp_set_max_headers_size(http, (ev_ssize_t)o->max_headers);
-	if (o->request_timeout_ms > 0)
+	if (o->request_timeout_ms > 0) {
 		evhttp_set_timeout_tv(http, &tv);
+		evhttp_set_bevcb(http, http_conn_bev_new, t);
+	}
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 						 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
@@ -125,7 +125,7 @@ static void server_thread_setup(void *arg)
 
 	if (!http)
 		goto fail;
-	server_http_configure(http, &t->srv->opts);
+	server_http_configure(http, t);
 	evhttp_set_gencb(http, server_request, t);
 	if (!evhttp_accept_socket_with_handle(http, t->fd))
 		goto fail;
@@ -196,8 +196,11 @@ static struct http_server *server_alloc(const struct http_server_opts *opts,
 	srv->nthreads = loop_pool_size(pool);
 	srv->threads = calloc(srv->nthreads, sizeof(*srv->threads));
 	srv->builtin = http_router_new();
-	for (unsigned i = 0; srv->threads && i < srv->nthreads; i++)
-		srv->threads[i] = (struct http_thread){ .srv = srv, .index = i, .fd = -1 };
+	for (unsigned i = 0; srv->threads && i < srv->nthreads; i++) {
+		srv->threads[i].srv = srv;
+		srv->threads[i].index = i;
+		srv->threads[i].fd = -1;
+	}
 	if (!srv->threads || !srv->builtin || http_builtin_add(srv) < 0) {
 		http_server_free(srv);
 		return NULL;

@@ -461,7 +461,7 @@ static void test_trickling_request_answers_408(void **state)
 	assert_int_equal(write(fd, part, strlen(part)), (ssize_t)strlen(part));
 	for (int i = 0; i < 12; i++) {
 		usleep(100 * 1000);
-		if (write(fd, "X", 1) != 1)
+		if (send(fd, "X", 1, MSG_NOSIGNAL) != 1)
 			break;
 	}
 	client_read(fd, &r, 3000);
