@@ -81,13 +81,13 @@ struct app {
 	char not_ready[128]; /* written by the main thread only while ready == 0 */
 };
 
-static int usage_error(const char *fmt, const char *arg)
+/* what: the complaint, with arg (may be NULL) quoted after it. */
+static int usage_error(const char *what, const char *arg)
 {
-	if (fmt) {
-		fprintf(stderr, "warp: ");
-		fprintf(stderr, fmt, arg);
-		fprintf(stderr, "\n");
-	}
+	if (what && arg)
+		fprintf(stderr, "warp: %s '%s'\n", what, arg);
+	else if (what)
+		fprintf(stderr, "warp: %s\n", what);
 	fputs(usage_text, stderr);
 	return EXIT_USAGE;
 }
@@ -103,7 +103,7 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o, bool all
 		} else if (allow_roles && strncmp(a, "--roles=", 8) == 0) {
 			o->roles = a + 8;
 		} else {
-			return usage_error("unexpected argument '%s'", a);
+			return usage_error("unexpected argument", a);
 		}
 	}
 	return 0;
@@ -206,7 +206,7 @@ static int cmd_config(int argc, char **argv)
 	if (strcmp(argv[2], "example") == 0 && argc == 3)
 		return config_schema_write(warp_schema, warp_schema_len, stdout) < 0 ? 1 : 0;
 	if (strcmp(argv[2], "check") != 0)
-		return usage_error("unknown config command '%s'", argv[2]);
+		return usage_error("unknown config command", argv[2]);
 	int rc = parse_opts(argc, argv, 3, &o, false);
 	if (rc)
 		return rc;
@@ -412,5 +412,5 @@ int main(int argc, char **argv)
 		rc = parse_opts(argc, argv, 2, &o, true);
 		return rc ? rc : cmd_run(&o);
 	}
-	return usage_error("unknown command '%s'", cmd);
+	return usage_error("unknown command", cmd);
 }

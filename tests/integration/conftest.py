@@ -21,7 +21,7 @@ sys.path.insert(0, HERE)
 
 
 def warp_bin():
-    return os.environ.get("WARP_BIN", os.path.join(ROOT, "build", "warp"))
+    return os.path.abspath(os.environ.get("WARP_BIN", os.path.join(ROOT, "build", "warp")))
 
 
 def free_port(kind=socket.SOCK_STREAM):
