@@ -398,6 +398,15 @@ static int sdp_out_attr(struct sdp_writer *w, struct str line, struct str eol)
 	return sdp_out_line(w, line, eol);
 }
 
+/* Whether the original section has a c= line (then it is replaced where it
+ * stands, wherever that is, rather than a second one inserted). */
+static bool sdp_section_has_conn(const struct sdp_writer *w)
+{
+	const struct sdp_conn *c = w->section ? &w->s->media[w->section - 1].conn : &w->s->conn;
+
+	return c->address.len > 0;
+}
+
 /* Where a missing c= goes: before the first of these lines in the section
  * (RFC 8866 §5 order: session v o s i u e p c b t r z k a; media m i c b k a). */
 static bool sdp_conn_goes_before(const struct sdp_writer *w, char type)
@@ -419,7 +428,8 @@ static int sdp_out_one(struct sdp_writer *w, struct str line, struct str eol)
 		w->conn_seen = w->rtcp_seen = w->mux_seen = false;
 		return sdp_out_media(w, line, eol);
 	}
-	if (type && p->conn && !w->conn_seen && sdp_conn_goes_before(w, type)) {
+	if (type && p->conn && !w->conn_seen && !sdp_section_has_conn(w) &&
+	    sdp_conn_goes_before(w, type)) {
 		w->conn_seen = true;
 		if ((rc = sdp_out_conn(w, p->conn)) < 0)
 			return rc;

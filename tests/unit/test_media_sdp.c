@@ -406,6 +406,25 @@ static void test_rewrite_inserts_missing_conn_before_attributes(void **state)
 	free(out);
 }
 
+/* Found by fuzz_sdp: a c= written after attributes is replaced where it
+ * stands, not duplicated by an insertion before the attributes. */
+static void test_rewrite_replaces_misplaced_conn_in_place(void **state)
+{
+	const struct sdp_edit edits[] = {
+		{ .op = SDP_EDIT_CONN, .media = SDP_SESSION, .addrtype = STR_LIT("IP4"),
+		  .addr = STR_LIT("203.0.113.9") },
+	};
+	char *out;
+
+	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\na=x\r\n"
+			       "c=IN IP4 192.0.2.1\r\n"),
+			 0);
+	out = rewrite(edits, 1);
+	assert_string_equal(out, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\na=x\r\n"
+				 "c=IN IP4 203.0.113.9\r\n");
+	free(out);
+}
+
 static void test_rewrite_removes_ice(void **state)
 {
 	const struct sdp_edit edits[] = { { .op = SDP_EDIT_ICE_REMOVE, .media = SDP_ALL_MEDIA } };
@@ -611,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_rewrite_address_and_port_keeps_other_lines),
 		cmocka_unit_test(test_rewrite_session_conn_and_port_count_kept),
 		cmocka_unit_test(test_rewrite_inserts_missing_conn_before_attributes),
+		cmocka_unit_test(test_rewrite_replaces_misplaced_conn_in_place),
 		cmocka_unit_test(test_rewrite_removes_ice),
 		cmocka_unit_test(test_rewrite_adds_rtcp_mux_once),
 		cmocka_unit_test(test_rewrite_removes_rtcp_and_rtcp_mux),
