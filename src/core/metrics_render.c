@@ -44,6 +44,11 @@ static void metrics_format_double(double d, char *out, size_t n)
 		snprintf(out, n, "NaN");
 		return;
 	}
+	/* Whole numbers as integers: "10", not the "1e+01" %g picks. */
+	if (d == (double)(int64_t)d && fabs(d) < 1e15) {
+		snprintf(out, n, "%" PRId64, (int64_t)d);
+		return;
+	}
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(out, n, "%.*g", prec, d);
 		if (strtod(out, NULL) == d)
