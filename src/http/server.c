@@ -235,7 +235,8 @@ struct http_server *http_server_new(const struct http_server_opts *opts,
 			goto fail;
 		}
 	}
-	err[0] = '\0';
+	if (err && errlen)
+		err[0] = '\0';
 	return srv;
 fail:
 	http_server_free(srv);
