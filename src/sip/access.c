@@ -12,7 +12,7 @@
 
 const struct sip_hdr *sip_msg_hdr_first(const struct sip_msg *m, enum sip_hdr_id id)
 {
-	if (id < 0 || id >= SIP_HDR_ID_COUNT || m->first[id] == SIP_HDR_NONE)
+	if ((unsigned)id >= SIP_HDR_ID_COUNT || m->first[id] == SIP_HDR_NONE)
 		return NULL;
 	return &m->hdrs[m->first[id]];
 }
@@ -57,7 +57,8 @@ int sip_value_iter_next(struct sip_value_iter *it, struct str *value, const stru
 {
 	while (it->hdr != SIP_HDR_NONE) {
 		const struct sip_hdr *h = &it->m->hdrs[it->hdr];
-		if (sip_lex_next_value(h->value, &it->off, value) == 0) {
+		/* An empty header ("Supported:") holds no value at all. */
+		if (h->value.len > 0 && sip_lex_next_value(h->value, &it->off, value) == 0) {
 			if (hdr)
 				*hdr = h;
 			return 0;
@@ -344,17 +345,20 @@ int sip_msg_validate(struct sip_msg *m)
 	struct sip_cseq cseq;
 	struct sip_uri uri;
 	struct str call_id;
-	int mf;
+	int mf, rc;
 
-	if (m->err)
-		return m->err;
-	if (sip_msg_via(m, 0, &via) || sip_msg_from(m, &addr) || sip_msg_to(m, &addr) ||
-	    sip_msg_call_id(m, &call_id) || sip_msg_cseq(m, &cseq))
-		return m->err;
-	if (m->is_request && sip_msg_ruri(m, &uri))
-		return m->err;
+	/* Faults of other accessors called earlier (Date, Contact) do not count
+	 * here: only the parse's and the checks' own. */
+	if (m->parse_err)
+		return m->parse_err;
+	if ((rc = sip_msg_via(m, 0, &via)) || (rc = sip_msg_from(m, &addr)) ||
+	    (rc = sip_msg_to(m, &addr)) || (rc = sip_msg_call_id(m, &call_id)) ||
+	    (rc = sip_msg_cseq(m, &cseq)))
+		return rc;
+	if (m->is_request && (rc = sip_msg_ruri(m, &uri)))
+		return rc;
 	/* Max-Forwards may be absent in an RFC 2543 request (RFC 4475 §3.4.1). */
-	if (sip_msg_hdr_first(m, SIP_HDR_MAX_FORWARDS) && sip_msg_max_forwards(m, &mf))
-		return m->err;
+	if (sip_msg_hdr_first(m, SIP_HDR_MAX_FORWARDS) && (rc = sip_msg_max_forwards(m, &mf)))
+		return rc;
 	return 0;
 }

@@ -43,6 +43,7 @@ static void sip_msg_reset(struct sip_msg *m, const char *buf, size_t len)
 	m->content_length = -1;
 	m->trailing = STR_NULL;
 	m->err = 0;
+	m->parse_err = 0;
 	m->err_text = NULL;
 	memset(m->cache.rc, 1, sizeof(m->cache.rc));
 }
@@ -265,16 +266,18 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len)
 {
 	sip_msg_reset(m, buf, len);
 	if (!buf || len == 0)
-		return sip_msg_fail(m, SIP_E_INCOMPLETE, NULL);
+		return m->parse_err = sip_msg_fail(m, SIP_E_INCOMPLETE, NULL);
 	if (len > SIP_MSG_MAX_SIZE)
-		return sip_msg_fail(m, SIP_E_TOO_BIG, NULL);
+		return m->parse_err = sip_msg_fail(m, SIP_E_TOO_BIG, NULL);
 	long off = sip_msg_start_line(m);
-	if (off < 0)
-		return (int)off;
-	off = sip_msg_headers(m, (size_t)off);
-	if (off < 0)
-		return (int)off;
+	if (off >= 0)
+		off = sip_msg_headers(m, (size_t)off);
+	if (off < 0) {
+		m->parse_err = m->err;
+		return m->err;
+	}
 	sip_msg_frame_body(m, (size_t)off);
+	m->parse_err = m->err;
 	return m->err;
 }
 

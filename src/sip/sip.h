@@ -314,7 +314,8 @@ struct sip_msg {
 	struct str body;
 	int64_t content_length; /* -1 when the header is absent */
 	struct str trailing;   /* datagram bytes after the body, ignored (RFC 3261 §18.3) */
-	int err;
+	int err;               /* first error met: by the parse or by any accessor */
+	int parse_err;         /* sip_msg_parse's own result */
 	const char *err_text;
 	struct sip_msg_cache cache;
 };

@@ -535,6 +535,28 @@ static void test_validate_reports_bad_via(void **state)
 	assert_string_equal(sip_msg_error(&msg), "bad Via");
 }
 
+static void test_validate_ignores_other_accessor_faults(void **state)
+{
+	int64_t ms;
+
+	parse_ok(INVITE_LINE STD_HDRS "Date: yesterday\r\n\r\n");
+	assert_int_equal(sip_msg_date(&msg, &ms), SIP_E_DATE);
+	assert_string_equal(sip_msg_error(&msg), "bad Date");
+	assert_int_equal(sip_msg_validate(&msg), 0);
+}
+
+static void test_empty_list_header_has_no_values(void **state)
+{
+	struct sip_value_iter it;
+	struct str v;
+
+	parse_ok(INVITE_LINE "Supported:\r\nSupported: timer\r\n\r\n");
+	sip_value_iter_init(&it, &msg, SIP_HDR_SUPPORTED);
+	assert_int_equal(sip_value_iter_next(&it, &v, NULL), 0);
+	assert_true(str_eq_cstr(v, "timer"));
+	assert_int_equal(sip_value_iter_next(&it, &v, NULL), SIP_E_NOT_FOUND);
+}
+
 static void test_single_value_header_twice(void **state)
 {
 	struct str cid;
@@ -634,6 +656,8 @@ int main(void)
 		cmocka_unit_test(test_ack_is_never_answered),
 		cmocka_unit_test(test_validate_reports_missing_header),
 		cmocka_unit_test(test_validate_reports_bad_via),
+		cmocka_unit_test(test_validate_ignores_other_accessor_faults),
+		cmocka_unit_test(test_empty_list_header_has_no_values),
 		cmocka_unit_test(test_single_value_header_twice),
 		cmocka_unit_test(test_content_type_and_expires_and_date),
 		cmocka_unit_test(test_value_iter_respects_quotes_and_angles),
