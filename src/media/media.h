@@ -27,10 +27,10 @@
 /* ------------------------------------------------------------------ sdp */
 
 #define SDP_MEDIA_MAX 16       /* m= sections */
-#define SDP_ATTR_MAX 64        /* a= lines in one section (session or media) */
+#define SDP_ATTR_MAX 64	       /* a= lines in one section (session or media) */
 #define SDP_ATTR_TOTAL_MAX 256 /* a= lines in the whole body */
-#define SDP_FMT_MAX 32         /* formats on one m= line */
-#define SDP_BW_MAX 4           /* b= lines in one section */
+#define SDP_FMT_MAX 32	       /* formats on one m= line */
+#define SDP_BW_MAX 4	       /* b= lines in one section */
 
 enum sdp_err {
 	SDP_ERR_EMPTY = -1,   /* no body */
@@ -49,25 +49,25 @@ enum sdp_err {
 };
 
 enum sdp_attr_kind {
-	SDP_ATTR_OTHER,      /* kept raw: name and value only */
-	SDP_ATTR_RTPMAP,     /* RFC 8866 §6.6 */
-	SDP_ATTR_FMTP,       /* RFC 8866 §6.15 */
-	SDP_ATTR_RTCP,       /* RFC 3605 */
-	SDP_ATTR_RTCP_MUX,   /* RFC 5761 §5.1.1 */
-	SDP_ATTR_RTCP_FB,    /* RFC 4585 §4.2; pt is -1 for "*" */
-	SDP_ATTR_SENDRECV,   /* RFC 8866 §6.7 */
+	SDP_ATTR_OTHER,	   /* kept raw: name and value only */
+	SDP_ATTR_RTPMAP,   /* RFC 8866 §6.6 */
+	SDP_ATTR_FMTP,	   /* RFC 8866 §6.15 */
+	SDP_ATTR_RTCP,	   /* RFC 3605 */
+	SDP_ATTR_RTCP_MUX, /* RFC 5761 §5.1.1 */
+	SDP_ATTR_RTCP_FB,  /* RFC 4585 §4.2; pt is -1 for "*" */
+	SDP_ATTR_SENDRECV, /* RFC 8866 §6.7 */
 	SDP_ATTR_SENDONLY,
 	SDP_ATTR_RECVONLY,
 	SDP_ATTR_INACTIVE,
-	SDP_ATTR_PTIME,      /* RFC 8866 §6.4 */
-	SDP_ATTR_CANDIDATE,  /* RFC 8839 §5.1; parse with sdp_candidate_parse */
-	SDP_ATTR_ICE_UFRAG,  /* RFC 8839 §5.4 */
+	SDP_ATTR_PTIME,	    /* RFC 8866 §6.4 */
+	SDP_ATTR_CANDIDATE, /* RFC 8839 §5.1; parse with sdp_candidate_parse */
+	SDP_ATTR_ICE_UFRAG, /* RFC 8839 §5.4 */
 	SDP_ATTR_ICE_PWD,
-	SDP_ATTR_ICE_OPTIONS,        /* RFC 8839 §5.6 */
-	SDP_ATTR_ICE_LITE,           /* RFC 8839 §5.3 */
-	SDP_ATTR_ICE_MISMATCH,       /* RFC 8839 §5.5 */
-	SDP_ATTR_REMOTE_CANDIDATES,  /* RFC 8839 §5.2 */
-	SDP_ATTR_END_OF_CANDIDATES,  /* RFC 8840 §8.2 */
+	SDP_ATTR_ICE_OPTIONS,	    /* RFC 8839 §5.6 */
+	SDP_ATTR_ICE_LITE,	    /* RFC 8839 §5.3 */
+	SDP_ATTR_ICE_MISMATCH,	    /* RFC 8839 §5.5 */
+	SDP_ATTR_REMOTE_CANDIDATES, /* RFC 8839 §5.2 */
+	SDP_ATTR_END_OF_CANDIDATES, /* RFC 8840 §8.2 */
 };
 
 enum sdp_dir { SDP_DIR_SENDRECV, SDP_DIR_SENDONLY, SDP_DIR_RECVONLY, SDP_DIR_INACTIVE };
@@ -85,7 +85,7 @@ struct sdp_attr {
 	struct str line;  /* "a=rtpmap:0 PCMU/8000", without the line ending */
 	struct str name;  /* "rtpmap" */
 	struct str value; /* "0 PCMU/8000"; empty for flags like "rtcp-mux" */
-	int pt;           /* RTPMAP, FMTP, RTCP_FB: the payload type; else -1 */
+	int pt;		  /* RTPMAP, FMTP, RTCP_FB: the payload type; else -1 */
 	union {
 		struct {
 			struct str encoding; /* "PCMU", "telephone-event" */
@@ -102,21 +102,21 @@ struct sdp_attr {
 };
 
 struct sdp_media {
-	struct str line;     /* the m= line */
-	struct str type;     /* "audio", "video", "image", ... */
+	struct str line;       /* the m= line */
+	struct str type;       /* "audio", "video", "image", ... */
 	struct str port_token; /* "49170" or "49170/2" as written */
 	uint16_t port;
 	uint16_t port_count; /* 1 unless "/n" given */
 	struct str proto;    /* "RTP/AVP", "UDP/TLS/RTP/SAVPF", "udptl" */
 	struct str fmts[SDP_FMT_MAX];
 	size_t nfmts;
-	bool rtp;            /* every format is a payload type 0..127 */
+	bool rtp; /* every format is a payload type 0..127 */
 	struct sdp_conn conn;
 	struct str bw[SDP_BW_MAX]; /* b= values, "AS:64" */
 	size_t nbw;
-	size_t attr_first;   /* this section's a= lines: attrs[attr_first ..] */
+	size_t attr_first; /* this section's a= lines: attrs[attr_first ..] */
 	size_t nattrs;
-	enum sdp_dir dir;    /* own attribute, else the session's, else sendrecv */
+	enum sdp_dir dir; /* own attribute, else the session's, else sendrecv */
 	bool rtcp_mux;
 };
 
@@ -127,19 +127,19 @@ struct sdp_session {
 		struct str username, sess_id, sess_version;
 		struct sdp_conn conn; /* nettype addrtype unicast-address */
 	} origin;
-	struct str name;     /* s= */
-	struct str timing;   /* first t= value, "0 0"; empty when absent */
+	struct str name;   /* s= */
+	struct str timing; /* first t= value, "0 0"; empty when absent */
 	struct sdp_conn conn;
 	struct str bw[SDP_BW_MAX];
 	size_t nbw;
-	size_t attr_first;   /* always 0: session attributes come first */
+	size_t attr_first; /* always 0: session attributes come first */
 	size_t nattrs;
-	enum sdp_dir dir;    /* SENDRECV unless a session attribute says otherwise */
+	enum sdp_dir dir; /* SENDRECV unless a session attribute says otherwise */
 	struct sdp_media media[SDP_MEDIA_MAX];
 	size_t nmedia;
 	struct sdp_attr attrs[SDP_ATTR_TOTAL_MAX]; /* all a= lines, in body order */
 	size_t nattrs_total;
-	unsigned err_line;   /* 1-based line number of the first error */
+	unsigned err_line; /* 1-based line number of the first error */
 };
 
 /* Parses body into s.  Lines end in CRLF as RFC 8866 §5 requires, but a
@@ -168,8 +168,8 @@ struct sdp_candidate {
 	uint32_t priority;
 	struct str address;
 	uint16_t port;
-	struct str type;      /* "host", "srflx", "prflx", "relay" */
-	struct str rel_addr;  /* raddr, empty when absent */
+	struct str type;     /* "host", "srflx", "prflx", "relay" */
+	struct str rel_addr; /* raddr, empty when absent */
 	uint16_t rel_port;
 };
 
@@ -178,21 +178,21 @@ int sdp_candidate_parse(const struct sdp_attr *a, struct sdp_candidate *out);
 /* ------------------------------------------------------------- rewrite */
 
 enum sdp_edit_op {
-	SDP_EDIT_ORIGIN_ADDR,  /* o= addrtype and address */
-	SDP_EDIT_CONN,         /* c= of the session (media = SDP_SESSION) or of media
-				  sections; a section without c= gets one */
-	SDP_EDIT_PORT,         /* m= port ("/count" kept) */
-	SDP_EDIT_RTCP_SET,     /* a=rtcp:port [IN addrtype addr]: replaced, or added */
+	SDP_EDIT_ORIGIN_ADDR, /* o= addrtype and address */
+	SDP_EDIT_CONN,	      /* c= of the session (media = SDP_SESSION) or of media
+				 sections; a section without c= gets one */
+	SDP_EDIT_PORT,	      /* m= port ("/count" kept) */
+	SDP_EDIT_RTCP_SET,    /* a=rtcp:port [IN addrtype addr]: replaced, or added */
 	SDP_EDIT_RTCP_REMOVE,
 	SDP_EDIT_RTCP_MUX_ADD, /* added when absent */
 	SDP_EDIT_RTCP_MUX_REMOVE,
-	SDP_EDIT_ICE_REMOVE,   /* candidate, ice-ufrag, ice-pwd, ice-options, ice-lite,
-				  ice-mismatch, remote-candidates, end-of-candidates */
-	SDP_EDIT_CODEC_STRIP,  /* drop these payload types with their rtpmap, fmtp and
-				  rtcp-fb lines (rtpengine's "strip" and, at the SDP
-				  level, "mask") */
-	SDP_EDIT_CODEC_KEEP,   /* keep only these payload types, in this order */
-	SDP_EDIT_ATTR_APPEND,  /* add "a=<text>" at the end of the section */
+	SDP_EDIT_ICE_REMOVE,  /* candidate, ice-ufrag, ice-pwd, ice-options, ice-lite,
+				 ice-mismatch, remote-candidates, end-of-candidates */
+	SDP_EDIT_CODEC_STRIP, /* drop these payload types with their rtpmap, fmtp and
+				 rtcp-fb lines (rtpengine's "strip" and, at the SDP
+				 level, "mask") */
+	SDP_EDIT_CODEC_KEEP,  /* keep only these payload types, in this order */
+	SDP_EDIT_ATTR_APPEND, /* add "a=<text>" at the end of the section */
 };
 
 /* media: a media index, SDP_ALL_MEDIA, or SDP_SESSION (CONN, ATTR_APPEND,
@@ -205,9 +205,9 @@ struct sdp_edit {
 	int media;
 	struct str addrtype; /* "IP4" / "IP6" (ORIGIN_ADDR, CONN, RTCP_SET optional) */
 	struct str addr;
-	uint16_t port;       /* PORT, RTCP_SET */
-	struct str text;     /* ATTR_APPEND: "rtpengine:abc", no "a=", no line end */
-	const uint8_t *pts;  /* CODEC_STRIP, CODEC_KEEP */
+	uint16_t port;	    /* PORT, RTCP_SET */
+	struct str text;    /* ATTR_APPEND: "rtpengine:abc", no "a=", no line end */
+	const uint8_t *pts; /* CODEC_STRIP, CODEC_KEEP */
 	size_t npts;
 };
 

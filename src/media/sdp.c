@@ -90,7 +90,7 @@ static int sdp_media_fields_parse(struct sdp_media *m, struct str value)
 	port = m->port_token;
 	slash = str_index(port, '/');
 	if (slash >= 0) {
-		count = (struct str){ port.p + slash + 1, port.len - (size_t)slash - 1 };
+		count = (struct str){port.p + slash + 1, port.len - (size_t)slash - 1};
 		port.len = (size_t)slash;
 		if (sdp_port_parse(count, &n) < 0 || n == 0)
 			return SDP_ERR_PORT;
@@ -122,7 +122,7 @@ static int sdp_media_begin(struct sdp_parser *p, struct str line)
 	m->line = line;
 	m->attr_first = s->nattrs_total;
 	p->m = m;
-	return sdp_media_fields_parse(m, (struct str){ line.p + 2, line.len - 2 });
+	return sdp_media_fields_parse(m, (struct str){line.p + 2, line.len - 2});
 }
 
 static int sdp_session_line(struct sdp_parser *p, char type, struct str value)
@@ -181,7 +181,7 @@ static int sdp_line_check(struct str line)
 
 static int sdp_line_dispatch(struct sdp_parser *p, struct str line)
 {
-	struct str value = { line.p + 2, line.len - 2 };
+	struct str value = {line.p + 2, line.len - 2};
 	int rc = sdp_line_check(line);
 
 	if (rc < 0)
@@ -228,8 +228,8 @@ static void sdp_session_finish(struct sdp_session *s)
 
 int sdp_parse(struct sdp_session *s, struct str body)
 {
-	struct sdp_parser p = { .s = s };
-	struct sdp_line_iter it = { body.p, body.p + body.len };
+	struct sdp_parser p = {.s = s};
+	struct sdp_line_iter it = {body.p, body.p + body.len};
 	struct str line, eol;
 	unsigned lineno = 0;
 	int rc;
@@ -263,21 +263,36 @@ int sdp_parse(struct sdp_session *s, struct str body)
 const char *sdp_strerror(int err)
 {
 	switch (err) {
-	case 0: return "ok";
-	case SDP_ERR_EMPTY: return "empty SDP";
-	case SDP_ERR_LINE: return "malformed line";
-	case SDP_ERR_VERSION: return "missing or bad v= line";
-	case SDP_ERR_ORIGIN: return "missing or bad o= line";
-	case SDP_ERR_SESSION: return "missing or misplaced s= line";
-	case SDP_ERR_CONN: return "bad c= line";
-	case SDP_ERR_MEDIA: return "bad m= line";
-	case SDP_ERR_PORT: return "bad port";
-	case SDP_ERR_ATTR: return "bad attribute value";
-	case SDP_ERR_LIMIT: return "too many media, attributes or formats";
-	case SDP_ERR_EDIT: return "bad SDP edit";
-	case SDP_ERR_CODEC: return "no codec left";
-	case SDP_ERR_NOMEM: return "out of memory";
-	default: return "unknown error";
+	case 0:
+		return "ok";
+	case SDP_ERR_EMPTY:
+		return "empty SDP";
+	case SDP_ERR_LINE:
+		return "malformed line";
+	case SDP_ERR_VERSION:
+		return "missing or bad v= line";
+	case SDP_ERR_ORIGIN:
+		return "missing or bad o= line";
+	case SDP_ERR_SESSION:
+		return "missing or misplaced s= line";
+	case SDP_ERR_CONN:
+		return "bad c= line";
+	case SDP_ERR_MEDIA:
+		return "bad m= line";
+	case SDP_ERR_PORT:
+		return "bad port";
+	case SDP_ERR_ATTR:
+		return "bad attribute value";
+	case SDP_ERR_LIMIT:
+		return "too many media, attributes or formats";
+	case SDP_ERR_EDIT:
+		return "bad SDP edit";
+	case SDP_ERR_CODEC:
+		return "no codec left";
+	case SDP_ERR_NOMEM:
+		return "out of memory";
+	default:
+		return "unknown error";
 	}
 }
 

@@ -14,24 +14,24 @@ static const struct {
 	const char *name;
 	enum sdp_attr_kind kind;
 } sdp_attr_names[] = {
-	{ "rtpmap", SDP_ATTR_RTPMAP },
-	{ "fmtp", SDP_ATTR_FMTP },
-	{ "rtcp", SDP_ATTR_RTCP },
-	{ "rtcp-mux", SDP_ATTR_RTCP_MUX },
-	{ "rtcp-fb", SDP_ATTR_RTCP_FB },
-	{ "sendrecv", SDP_ATTR_SENDRECV },
-	{ "sendonly", SDP_ATTR_SENDONLY },
-	{ "recvonly", SDP_ATTR_RECVONLY },
-	{ "inactive", SDP_ATTR_INACTIVE },
-	{ "ptime", SDP_ATTR_PTIME },
-	{ "candidate", SDP_ATTR_CANDIDATE },
-	{ "ice-ufrag", SDP_ATTR_ICE_UFRAG },
-	{ "ice-pwd", SDP_ATTR_ICE_PWD },
-	{ "ice-options", SDP_ATTR_ICE_OPTIONS },
-	{ "ice-lite", SDP_ATTR_ICE_LITE },
-	{ "ice-mismatch", SDP_ATTR_ICE_MISMATCH },
-	{ "remote-candidates", SDP_ATTR_REMOTE_CANDIDATES },
-	{ "end-of-candidates", SDP_ATTR_END_OF_CANDIDATES },
+    {"rtpmap", SDP_ATTR_RTPMAP},
+    {"fmtp", SDP_ATTR_FMTP},
+    {"rtcp", SDP_ATTR_RTCP},
+    {"rtcp-mux", SDP_ATTR_RTCP_MUX},
+    {"rtcp-fb", SDP_ATTR_RTCP_FB},
+    {"sendrecv", SDP_ATTR_SENDRECV},
+    {"sendonly", SDP_ATTR_SENDONLY},
+    {"recvonly", SDP_ATTR_RECVONLY},
+    {"inactive", SDP_ATTR_INACTIVE},
+    {"ptime", SDP_ATTR_PTIME},
+    {"candidate", SDP_ATTR_CANDIDATE},
+    {"ice-ufrag", SDP_ATTR_ICE_UFRAG},
+    {"ice-pwd", SDP_ATTR_ICE_PWD},
+    {"ice-options", SDP_ATTR_ICE_OPTIONS},
+    {"ice-lite", SDP_ATTR_ICE_LITE},
+    {"ice-mismatch", SDP_ATTR_ICE_MISMATCH},
+    {"remote-candidates", SDP_ATTR_REMOTE_CANDIDATES},
+    {"end-of-candidates", SDP_ATTR_END_OF_CANDIDATES},
 };
 
 static enum sdp_attr_kind sdp_attr_kind_of(struct str name)
@@ -78,12 +78,12 @@ static int sdp_rtpmap_parse(struct sdp_attr *a)
 	slash = str_index(enc, '/');
 	if (slash <= 0)
 		return SDP_ERR_ATTR;
-	rate = (struct str){ enc.p + slash + 1, enc.len - (size_t)slash - 1 };
+	rate = (struct str){enc.p + slash + 1, enc.len - (size_t)slash - 1};
 	enc.len = (size_t)slash;
 	a->u.rtpmap.encoding = enc;
 	slash = str_index(rate, '/');
 	if (slash >= 0) {
-		struct str ch = { rate.p + slash + 1, rate.len - (size_t)slash - 1 };
+		struct str ch = {rate.p + slash + 1, rate.len - (size_t)slash - 1};
 
 		rate.len = (size_t)slash;
 		if (sdp_u32_parse(ch, &a->u.rtpmap.channels) < 0)
@@ -130,7 +130,7 @@ static void sdp_rtcp_fb_parse(struct sdp_attr *a)
 
 int sdp_attr_parse(struct str line, struct sdp_attr *a)
 {
-	struct str body = { line.p + 2, line.len - 2 };
+	struct str body = {line.p + 2, line.len - 2};
 	ptrdiff_t colon = str_index(body, ':');
 
 	memset(a, 0, sizeof(*a));
@@ -139,22 +139,28 @@ int sdp_attr_parse(struct str line, struct sdp_attr *a)
 	a->name = body;
 	if (colon >= 0) {
 		a->name.len = (size_t)colon;
-		a->value = (struct str){ body.p + colon + 1, body.len - (size_t)colon - 1 };
+		a->value = (struct str){body.p + colon + 1, body.len - (size_t)colon - 1};
 	}
 	if (a->name.len == 0)
 		return SDP_ERR_ATTR;
 	a->kind = sdp_attr_kind_of(a->name);
 	switch (a->kind) {
-	case SDP_ATTR_RTPMAP: return sdp_rtpmap_parse(a);
-	case SDP_ATTR_FMTP: return sdp_fmtp_parse(a);
-	case SDP_ATTR_RTCP: return sdp_rtcp_parse(a);
-	case SDP_ATTR_RTCP_FB: sdp_rtcp_fb_parse(a); return 0;
+	case SDP_ATTR_RTPMAP:
+		return sdp_rtpmap_parse(a);
+	case SDP_ATTR_FMTP:
+		return sdp_fmtp_parse(a);
+	case SDP_ATTR_RTCP:
+		return sdp_rtcp_parse(a);
+	case SDP_ATTR_RTCP_FB:
+		sdp_rtcp_fb_parse(a);
+		return 0;
 	case SDP_ATTR_PTIME:
 		/* Some stacks write "20.0"; ptime is advisory, so 0 = unknown. */
 		if (sdp_u32_parse(str_trim(a->value), &a->u.ptime) < 0)
 			a->u.ptime = 0;
 		return 0;
-	default: return 0;
+	default:
+		return 0;
 	}
 }
 
@@ -188,9 +194,9 @@ int sdp_candidate_parse(const struct sdp_attr *a, struct sdp_candidate *c)
 	    !sdp_token_next(&rest, &c->address) || !sdp_token_next(&rest, &port) ||
 	    !sdp_token_next(&rest, &typ) || !sdp_token_next(&rest, &c->type))
 		return SDP_ERR_ATTR;
-	if (sdp_u32_parse(comp, &c->component) < 0 || c->component == 0 ||
-	    c->component > 256 || sdp_u32_parse(prio, &c->priority) < 0 ||
-	    sdp_port_parse(port, &c->port) < 0 || !str_eq_cstr(typ, "typ"))
+	if (sdp_u32_parse(comp, &c->component) < 0 || c->component == 0 || c->component > 256 ||
+	    sdp_u32_parse(prio, &c->priority) < 0 || sdp_port_parse(port, &c->port) < 0 ||
+	    !str_eq_cstr(typ, "typ"))
 		return SDP_ERR_ATTR;
 	return sdp_candidate_ext_parse(rest, c);
 }

@@ -25,13 +25,13 @@ static inline bool sdp_line_next(struct sdp_line_iter *it, struct str *line, str
 		return false;
 	nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
 	if (!nl) {
-		*line = (struct str){ it->p, (size_t)(it->end - it->p) };
-		*eol = (struct str){ it->end, 0 };
+		*line = (struct str){it->p, (size_t)(it->end - it->p)};
+		*eol = (struct str){it->end, 0};
 		it->p = it->end;
 		return true;
 	}
-	*line = (struct str){ it->p, (size_t)(nl - it->p) };
-	*eol = (struct str){ nl, 1 };
+	*line = (struct str){it->p, (size_t)(nl - it->p)};
+	*eol = (struct str){nl, 1};
 	if (line->len && nl[-1] == '\r') {
 		line->len--;
 		eol->p--;
@@ -52,7 +52,7 @@ static inline bool sdp_token_next(struct str *rest, struct str *tok)
 		return false;
 	for (j = i; j < rest->len && rest->p[j] != ' '; j++)
 		;
-	*tok = (struct str){ rest->p + i, j - i };
+	*tok = (struct str){rest->p + i, j - i};
 	rest->p += j;
 	rest->len -= j;
 	return true;

@@ -34,9 +34,9 @@ struct sdp_writer {
 	const struct sdp_edit *origin;
 	struct sdp_plan plan[SDP_MEDIA_MAX + 1]; /* [0] session, [i + 1] media i */
 	size_t section;
-	size_t attr;        /* next of s->attrs to meet */
-	size_t nattrs_out;  /* a= lines written in this section */
-	size_t total_out;   /* a= lines written in all */
+	size_t attr;	   /* next of s->attrs to meet */
+	size_t nattrs_out; /* a= lines written in this section */
+	size_t total_out;  /* a= lines written in all */
 	bool conn_seen, rtcp_seen, mux_seen;
 };
 
@@ -62,7 +62,7 @@ static int sdp_out_line(struct sdp_writer *w, struct str line, struct str eol)
 }
 
 static int sdp_out_fmt(struct sdp_writer *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static int sdp_out_fmt(struct sdp_writer *w, const char *fmt, ...)
 {
@@ -201,17 +201,34 @@ static int sdp_plan_codec_finish(struct sdp_plan *p, const struct sdp_media *m)
 	return p->nfmt_out ? 0 : SDP_ERR_CODEC;
 }
 
-static void sdp_plan_apply(struct sdp_plan *p, const struct sdp_media *m,
-			   const struct sdp_edit *e)
+static void sdp_plan_apply(struct sdp_plan *p, const struct sdp_media *m, const struct sdp_edit *e)
 {
 	switch (e->op) {
-	case SDP_EDIT_CONN: p->conn = e; break;
-	case SDP_EDIT_PORT: p->port = e; break;
-	case SDP_EDIT_RTCP_SET: p->rtcp_set = e; p->rtcp_remove = false; break;
-	case SDP_EDIT_RTCP_REMOVE: p->rtcp_remove = true; p->rtcp_set = NULL; break;
-	case SDP_EDIT_RTCP_MUX_ADD: p->mux_add = true; p->mux_remove = false; break;
-	case SDP_EDIT_RTCP_MUX_REMOVE: p->mux_remove = true; p->mux_add = false; break;
-	case SDP_EDIT_ICE_REMOVE: p->ice_remove = true; break;
+	case SDP_EDIT_CONN:
+		p->conn = e;
+		break;
+	case SDP_EDIT_PORT:
+		p->port = e;
+		break;
+	case SDP_EDIT_RTCP_SET:
+		p->rtcp_set = e;
+		p->rtcp_remove = false;
+		break;
+	case SDP_EDIT_RTCP_REMOVE:
+		p->rtcp_remove = true;
+		p->rtcp_set = NULL;
+		break;
+	case SDP_EDIT_RTCP_MUX_ADD:
+		p->mux_add = true;
+		p->mux_remove = false;
+		break;
+	case SDP_EDIT_RTCP_MUX_REMOVE:
+		p->mux_remove = true;
+		p->mux_add = false;
+		break;
+	case SDP_EDIT_ICE_REMOVE:
+		p->ice_remove = true;
+		break;
 	case SDP_EDIT_CODEC_STRIP:
 		if (m && m->rtp)
 			sdp_plan_codec_strip(p, m, e);
@@ -220,7 +237,8 @@ static void sdp_plan_apply(struct sdp_plan *p, const struct sdp_media *m,
 		if (m && m->rtp)
 			sdp_plan_codec_keep(p, m, e);
 		break;
-	default: break;
+	default:
+		break;
 	}
 }
 
@@ -294,7 +312,7 @@ static int sdp_out_append(struct sdp_writer *w, const struct sdp_edit *e)
 	if ((rc = sdp_attr_count(w)) < 0 || (rc = sdp_out(w, STR_LIT("a="))) < 0 ||
 	    (rc = sdp_out(w, e->text)) < 0)
 		return rc;
-	line = (struct str){ w->out->p + start, w->out->len - start };
+	line = (struct str){w->out->p + start, w->out->len - start};
 	if (memchr(line.p, '\n', line.len) || memchr(line.p, '\r', line.len) ||
 	    memchr(line.p, '\0', line.len) || sdp_attr_parse(line, &a) < 0)
 		return SDP_ERR_EDIT;
@@ -337,8 +355,8 @@ static int sdp_out_media(struct sdp_writer *w, struct str line, struct str eol)
 	if (rc == 0 && p->port)
 		rc = sdp_out_fmt(w, "%u", p->port->port);
 	if (rc == 0 && p->port && slash >= 0)
-		rc = sdp_out(w, (struct str){ m->port_token.p + slash,
-					      m->port_token.len - (size_t)slash });
+		rc = sdp_out(
+		    w, (struct str){m->port_token.p + slash, m->port_token.len - (size_t)slash});
 	if (rc == 0 && !p->port)
 		rc = sdp_out(w, m->port_token);
 	if (rc == 0)
@@ -363,9 +381,8 @@ static int sdp_out_origin(struct sdp_writer *w, struct str eol)
 static bool sdp_attr_is_ice(enum sdp_attr_kind k)
 {
 	return k == SDP_ATTR_CANDIDATE || k == SDP_ATTR_ICE_UFRAG || k == SDP_ATTR_ICE_PWD ||
-	       k == SDP_ATTR_ICE_OPTIONS || k == SDP_ATTR_ICE_LITE ||
-	       k == SDP_ATTR_ICE_MISMATCH || k == SDP_ATTR_REMOTE_CANDIDATES ||
-	       k == SDP_ATTR_END_OF_CANDIDATES;
+	       k == SDP_ATTR_ICE_OPTIONS || k == SDP_ATTR_ICE_LITE || k == SDP_ATTR_ICE_MISMATCH ||
+	       k == SDP_ATTR_REMOTE_CANDIDATES || k == SDP_ATTR_END_OF_CANDIDATES;
 }
 
 static int sdp_out_attr(struct sdp_writer *w, struct str line, struct str eol)
@@ -449,8 +466,8 @@ static int sdp_out_one(struct sdp_writer *w, struct str line, struct str eol)
 int sdp_rewrite(const struct sdp_session *s, const struct sdp_edit *edits, size_t nedits,
 		struct buf *out)
 {
-	struct sdp_writer w = { .s = s, .edits = edits, .nedits = nedits, .out = out };
-	struct sdp_line_iter it = { s->body.p, s->body.p + s->body.len };
+	struct sdp_writer w = {.s = s, .edits = edits, .nedits = nedits, .out = out};
+	struct sdp_line_iter it = {s->body.p, s->body.p + s->body.len};
 	struct str line, eol;
 	int rc;
 

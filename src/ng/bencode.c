@@ -55,8 +55,7 @@ static struct bencode_node *bencode_node_alloc(struct bencode_doc *d, enum benco
 
 /* Digits up to the terminator; "0" alone, no leading zeros, no "-0"
  * (BEP 3: "i-0e is invalid ... i03e is invalid").  Leaves c->p on term. */
-static int bencode_digits_parse(struct bencode_cursor *c, char term, bool allow_sign,
-				int64_t *out)
+static int bencode_digits_parse(struct bencode_cursor *c, char term, bool allow_sign, int64_t *out)
 {
 	bool neg = false;
 	uint64_t v = 0, limit = INT64_MAX;
@@ -114,15 +113,15 @@ static int bencode_str_parse(struct bencode_doc *d, struct bencode_cursor *c,
 	c->p++;
 	if ((uint64_t)len > (uint64_t)(c->end - c->p))
 		return bencode_fail(d, c, BENCODE_ERR_TRUNCATED);
-	n->str = (struct str){ c->p, (size_t)len };
+	n->str = (struct str){c->p, (size_t)len};
 	c->p += len;
 	return 0;
 }
 
 /* Lists and dictionaries: children until 'e'; in a dictionary every even
  * child is a key and must be a string. */
-static int bencode_container_parse(struct bencode_doc *d, struct bencode_cursor *c,
-				   unsigned depth, struct bencode_node *n)
+static int bencode_container_parse(struct bencode_doc *d, struct bencode_cursor *c, unsigned depth,
+				   struct bencode_node *n)
 {
 	const struct bencode_node **link = &n->child;
 	bool is_dict = n->type == BENCODE_DICT;
@@ -184,14 +183,14 @@ static int bencode_item_parse(struct bencode_doc *d, struct bencode_cursor *c, u
 		rc = bencode_container_parse(d, c, depth, n);
 	if (rc < 0)
 		return rc;
-	n->raw = (struct str){ begin, (size_t)(c->p - begin) };
+	n->raw = (struct str){begin, (size_t)(c->p - begin)};
 	*out = n;
 	return 0;
 }
 
 int bencode_decode(struct bencode_doc *d, struct str in, const struct bencode_node **root)
 {
-	struct bencode_cursor c = { in.p, in.p + in.len, in.p };
+	struct bencode_cursor c = {in.p, in.p + in.len, in.p};
 	struct bencode_node *n;
 	int rc;
 
@@ -211,18 +210,30 @@ int bencode_decode(struct bencode_doc *d, struct str in, const struct bencode_no
 const char *bencode_strerror(int err)
 {
 	switch (err) {
-	case 0: return "ok";
-	case BENCODE_ERR_EMPTY: return "empty input";
-	case BENCODE_ERR_TRUNCATED: return "input ends inside an item";
-	case BENCODE_ERR_SYNTAX: return "unexpected byte";
-	case BENCODE_ERR_LENGTH: return "bad string length";
-	case BENCODE_ERR_INT: return "bad integer";
-	case BENCODE_ERR_KEY: return "dictionary key is not a string";
-	case BENCODE_ERR_DEPTH: return "nested too deep";
-	case BENCODE_ERR_NODES: return "too many items";
-	case BENCODE_ERR_TRAILING: return "trailing bytes after the dictionary";
-	case BENCODE_ERR_COOKIE: return "no cookie";
-	default: return "unknown error";
+	case 0:
+		return "ok";
+	case BENCODE_ERR_EMPTY:
+		return "empty input";
+	case BENCODE_ERR_TRUNCATED:
+		return "input ends inside an item";
+	case BENCODE_ERR_SYNTAX:
+		return "unexpected byte";
+	case BENCODE_ERR_LENGTH:
+		return "bad string length";
+	case BENCODE_ERR_INT:
+		return "bad integer";
+	case BENCODE_ERR_KEY:
+		return "dictionary key is not a string";
+	case BENCODE_ERR_DEPTH:
+		return "nested too deep";
+	case BENCODE_ERR_NODES:
+		return "too many items";
+	case BENCODE_ERR_TRAILING:
+		return "trailing bytes after the dictionary";
+	case BENCODE_ERR_COOKIE:
+		return "no cookie";
+	default:
+		return "unknown error";
 	}
 }
 
@@ -334,11 +345,18 @@ int bencode_put_node(struct buf *b, const struct bencode_node *n)
 	int rc;
 
 	switch (n->type) {
-	case BENCODE_STR: return bencode_put_str(b, n->str);
-	case BENCODE_INT: return bencode_put_int(b, n->num);
-	case BENCODE_LIST: rc = bencode_put_list_begin(b); break;
-	case BENCODE_DICT: rc = bencode_put_dict_begin(b); break;
-	default: return -EINVAL;
+	case BENCODE_STR:
+		return bencode_put_str(b, n->str);
+	case BENCODE_INT:
+		return bencode_put_int(b, n->num);
+	case BENCODE_LIST:
+		rc = bencode_put_list_begin(b);
+		break;
+	case BENCODE_DICT:
+		rc = bencode_put_dict_begin(b);
+		break;
+	default:
+		return -EINVAL;
 	}
 	for (it = n->child; rc == 0 && it; it = it->next)
 		rc = bencode_put_node(b, it);

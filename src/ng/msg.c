@@ -19,8 +19,8 @@ int ng_msg_split(struct str datagram, struct str *cookie, struct str *body)
 	sp = memchr(datagram.p, ' ', datagram.len);
 	if (!sp || sp == datagram.p)
 		return BENCODE_ERR_COOKIE;
-	*cookie = (struct str){ datagram.p, (size_t)(sp - datagram.p) };
-	*body = (struct str){ sp + 1, datagram.len - cookie->len - 1 };
+	*cookie = (struct str){datagram.p, (size_t)(sp - datagram.p)};
+	*body = (struct str){sp + 1, datagram.len - cookie->len - 1};
 	if (body->len == 0)
 		return BENCODE_ERR_EMPTY;
 	return 0;

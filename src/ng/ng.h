@@ -45,14 +45,14 @@ enum bencode_type {
 
 /* Error codes (negative) returned by bencode_decode and ng_msg_split. */
 enum bencode_err {
-	BENCODE_ERR_EMPTY = -1,     /* no input */
+	BENCODE_ERR_EMPTY = -1,	    /* no input */
 	BENCODE_ERR_TRUNCATED = -2, /* input ended inside an item */
 	BENCODE_ERR_SYNTAX = -3,    /* a byte that cannot start or continue an item */
 	BENCODE_ERR_LENGTH = -4,    /* bad string length prefix */
-	BENCODE_ERR_INT = -5,       /* bad integer: empty, leading zero, "-0", overflow */
-	BENCODE_ERR_KEY = -6,       /* dictionary key is not a string */
-	BENCODE_ERR_DEPTH = -7,     /* nested deeper than BENCODE_DEPTH_MAX */
-	BENCODE_ERR_NODES = -8,     /* node arena exhausted */
+	BENCODE_ERR_INT = -5,	    /* bad integer: empty, leading zero, "-0", overflow */
+	BENCODE_ERR_KEY = -6,	    /* dictionary key is not a string */
+	BENCODE_ERR_DEPTH = -7,	    /* nested deeper than BENCODE_DEPTH_MAX */
+	BENCODE_ERR_NODES = -8,	    /* node arena exhausted */
 	BENCODE_ERR_TRAILING = -9,  /* bytes after the top-level item */
 	BENCODE_ERR_COOKIE = -10,   /* ng datagram without "cookie SP body" */
 };
@@ -66,10 +66,10 @@ enum bencode_err {
  */
 struct bencode_node {
 	enum bencode_type type;
-	struct str raw;   /* the item's whole encoding, e.g. "4:spam", "li1ee" */
-	struct str str;   /* BENCODE_STR: the bytes (a view, not NUL-terminated) */
-	int64_t num;      /* BENCODE_INT */
-	size_t count;     /* LIST: items; DICT: key/value pairs */
+	struct str raw;			  /* the item's whole encoding, e.g. "4:spam", "li1ee" */
+	struct str str;			  /* BENCODE_STR: the bytes (a view, not NUL-terminated) */
+	int64_t num;			  /* BENCODE_INT */
+	size_t count;			  /* LIST: items; DICT: key/value pairs */
 	const struct bencode_node *child; /* first item or key, NULL when empty */
 	const struct bencode_node *next;  /* next sibling, NULL at the end */
 };

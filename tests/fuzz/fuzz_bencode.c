@@ -35,14 +35,14 @@ static void fuzz_bencode_round_trip(struct str body)
 	if (b.len != body.len || memcmp(b.p, body.p, b.len) != 0)
 		abort();
 	bencode_doc_init(&doc2, nodes2, 64);
-	if (bencode_decode(&doc2, (struct str){ b.p, b.len }, &root2) < 0 || doc2.used != doc.used)
+	if (bencode_decode(&doc2, (struct str){b.p, b.len}, &root2) < 0 || doc2.used != doc.used)
 		abort();
 	buf_fini(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct str dgram = { (const char *)data, size }, cookie, body;
+	struct str dgram = {(const char *)data, size}, cookie, body;
 
 	if (ng_msg_split(dgram, &cookie, &body) == 0)
 		fuzz_bencode_round_trip(body);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -17,29 +18,29 @@ static struct sdp_session sess, again;
 
 /* An offer the way a pjsip softphone behind NAT sends it: G.711 both laws,
  * telephone-event, a=rtcp with address, ICE with host and srflx. */
-static const char OFFER[] =
-	"v=0\r\n"
-	"o=- 3873154822 3873154823 IN IP4 192.168.1.20\r\n"
-	"s=pjmedia\r\n"
-	"b=AS:84\r\n"
-	"t=0 0\r\n"
-	"a=X-nat:0\r\n"
-	"m=audio 4000 RTP/AVP 0 8 101\r\n"
-	"c=IN IP4 192.168.1.20\r\n"
-	"b=TIAS:64000\r\n"
-	"a=rtcp:4001 IN IP4 192.168.1.20\r\n"
-	"a=sendrecv\r\n"
-	"a=rtpmap:0 PCMU/8000\r\n"
-	"a=rtpmap:8 PCMA/8000\r\n"
-	"a=rtpmap:101 telephone-event/8000\r\n"
-	"a=fmtp:101 0-16\r\n"
-	"a=ptime:20\r\n"
-	"a=ice-ufrag:6d2a1c3e\r\n"
-	"a=ice-pwd:2b0f5c1a7e8d4b3c\r\n"
-	"a=candidate:Hc0a80114 1 UDP 2130706431 192.168.1.20 4000 typ host\r\n"
-	"a=candidate:S4e2a1b3c 1 UDP 1694498815 78.42.27.60 4000 typ srflx raddr 192.168.1.20 rport 4000\r\n"
-	"a=candidate:Hc0a80114 2 UDP 2130706430 192.168.1.20 4001 typ host\r\n"
-	"a=ssrc:1234567 cname:4f2c1a\r\n";
+static const char OFFER[] = "v=0\r\n"
+			    "o=- 3873154822 3873154823 IN IP4 192.168.1.20\r\n"
+			    "s=pjmedia\r\n"
+			    "b=AS:84\r\n"
+			    "t=0 0\r\n"
+			    "a=X-nat:0\r\n"
+			    "m=audio 4000 RTP/AVP 0 8 101\r\n"
+			    "c=IN IP4 192.168.1.20\r\n"
+			    "b=TIAS:64000\r\n"
+			    "a=rtcp:4001 IN IP4 192.168.1.20\r\n"
+			    "a=sendrecv\r\n"
+			    "a=rtpmap:0 PCMU/8000\r\n"
+			    "a=rtpmap:8 PCMA/8000\r\n"
+			    "a=rtpmap:101 telephone-event/8000\r\n"
+			    "a=fmtp:101 0-16\r\n"
+			    "a=ptime:20\r\n"
+			    "a=ice-ufrag:6d2a1c3e\r\n"
+			    "a=ice-pwd:2b0f5c1a7e8d4b3c\r\n"
+			    "a=candidate:Hc0a80114 1 UDP 2130706431 192.168.1.20 4000 typ host\r\n"
+			    "a=candidate:S4e2a1b3c 1 UDP 1694498815 78.42.27.60 4000 typ srflx "
+			    "raddr 192.168.1.20 rport 4000\r\n"
+			    "a=candidate:Hc0a80114 2 UDP 2130706430 192.168.1.20 4001 typ host\r\n"
+			    "a=ssrc:1234567 cname:4f2c1a\r\n";
 
 static void assert_str_is(struct str s, const char *want)
 {
@@ -59,7 +60,7 @@ static char *rewrite(const struct sdp_edit *edits, size_t n)
 
 	buf_init(&b);
 	assert_int_equal(sdp_rewrite(&sess, edits, n, &b), 0);
-	assert_int_equal(sdp_parse(&again, (struct str){ b.p, b.len }), 0);
+	assert_int_equal(sdp_parse(&again, (struct str){b.p, b.len}), 0);
 	return buf_steal(&b);
 }
 
@@ -143,9 +144,10 @@ static void test_parse_candidate_fields(void **state)
 
 static void test_parse_bad_candidate_refused_on_demand(void **state)
 {
-	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
-			       "m=audio 9 RTP/AVP 0\r\na=candidate:1 1 UDP 99 192.0.2.1 9 host\r\n"),
-			 0);
+	assert_int_equal(
+	    parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
+		  "m=audio 9 RTP/AVP 0\r\na=candidate:1 1 UDP 99 192.0.2.1 9 host\r\n"),
+	    0);
 	{
 		struct sdp_candidate c;
 
@@ -209,9 +211,10 @@ static void test_parse_multiple_media_sections(void **state)
 
 static void test_parse_accepts_bare_lf_and_missing_last_eol(void **state)
 {
-	assert_int_equal(parse("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\n\nm=audio 5004 RTP/AVP 0\n"
-			       "a=rtpmap:0 PCMU/8000"),
-			 0);
+	assert_int_equal(
+	    parse("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\n\nm=audio 5004 RTP/AVP 0\n"
+		  "a=rtpmap:0 PCMU/8000"),
+	    0);
 	assert_str_is(sess.name, "-");
 	assert_int_equal(sess.media[0].port, 5004);
 	assert_str_is(sdp_rtpmap_find(&sess, &sess.media[0], 0)->u.rtpmap.encoding, "PCMU");
@@ -246,8 +249,9 @@ static void test_reject_bad_media_port(void **state)
 
 static void test_reject_media_without_formats(void **state)
 {
-	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 4000 RTP/AVP\r\n"),
-			 SDP_ERR_MEDIA);
+	assert_int_equal(
+	    parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 4000 RTP/AVP\r\n"),
+	    SDP_ERR_MEDIA);
 	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio\r\n"),
 			 SDP_ERR_MEDIA);
 }
@@ -296,9 +300,9 @@ static void test_reject_too_many_media_sections(void **state)
 	buf_append_cstr(&b, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n");
 	for (i = 0; i < SDP_MEDIA_MAX; i++)
 		buf_append_cstr(&b, "m=audio 0 RTP/AVP 0\r\n");
-	assert_int_equal(sdp_parse(&sess, (struct str){ b.p, b.len }), 0);
+	assert_int_equal(sdp_parse(&sess, (struct str){b.p, b.len}), 0);
 	buf_append_cstr(&b, "m=audio 0 RTP/AVP 0\r\n");
-	assert_int_equal(sdp_parse(&sess, (struct str){ b.p, b.len }), SDP_ERR_LIMIT);
+	assert_int_equal(sdp_parse(&sess, (struct str){b.p, b.len}), SDP_ERR_LIMIT);
 	buf_fini(&b);
 }
 
@@ -311,9 +315,9 @@ static void test_reject_too_many_attributes_in_section(void **state)
 	buf_append_cstr(&b, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 0 RTP/AVP 0\r\n");
 	for (i = 0; i < SDP_ATTR_MAX; i++)
 		buf_append_cstr(&b, "a=x\r\n");
-	assert_int_equal(sdp_parse(&sess, (struct str){ b.p, b.len }), 0);
+	assert_int_equal(sdp_parse(&sess, (struct str){b.p, b.len}), 0);
 	buf_append_cstr(&b, "a=x\r\n");
-	assert_int_equal(sdp_parse(&sess, (struct str){ b.p, b.len }), SDP_ERR_LIMIT);
+	assert_int_equal(sdp_parse(&sess, (struct str){b.p, b.len}), SDP_ERR_LIMIT);
 	buf_fini(&b);
 }
 
@@ -330,36 +334,43 @@ static void test_rewrite_without_edits_is_identical(void **state)
 static void test_rewrite_address_and_port_keeps_other_lines(void **state)
 {
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_ORIGIN_ADDR, .addrtype = STR_LIT("IP4"), .addr = STR_LIT("203.0.113.9") },
-		{ .op = SDP_EDIT_CONN, .media = SDP_ALL_MEDIA, .addrtype = STR_LIT("IP4"),
-		  .addr = STR_LIT("203.0.113.9") },
-		{ .op = SDP_EDIT_PORT, .media = 0, .port = 30000 },
-		{ .op = SDP_EDIT_RTCP_SET, .media = 0, .port = 30001, .addrtype = STR_LIT("IP4"),
-		  .addr = STR_LIT("203.0.113.9") },
+	    {.op = SDP_EDIT_ORIGIN_ADDR,
+	     .addrtype = STR_LIT("IP4"),
+	     .addr = STR_LIT("203.0.113.9")},
+	    {.op = SDP_EDIT_CONN,
+	     .media = SDP_ALL_MEDIA,
+	     .addrtype = STR_LIT("IP4"),
+	     .addr = STR_LIT("203.0.113.9")},
+	    {.op = SDP_EDIT_PORT, .media = 0, .port = 30000},
+	    {.op = SDP_EDIT_RTCP_SET,
+	     .media = 0,
+	     .port = 30001,
+	     .addrtype = STR_LIT("IP4"),
+	     .addr = STR_LIT("203.0.113.9")},
 	};
-	const char *want =
-		"v=0\r\n"
-		"o=- 3873154822 3873154823 IN IP4 203.0.113.9\r\n"
-		"s=pjmedia\r\n"
-		"b=AS:84\r\n"
-		"t=0 0\r\n"
-		"a=X-nat:0\r\n"
-		"m=audio 30000 RTP/AVP 0 8 101\r\n"
-		"c=IN IP4 203.0.113.9\r\n"
-		"b=TIAS:64000\r\n"
-		"a=rtcp:30001 IN IP4 203.0.113.9\r\n"
-		"a=sendrecv\r\n"
-		"a=rtpmap:0 PCMU/8000\r\n"
-		"a=rtpmap:8 PCMA/8000\r\n"
-		"a=rtpmap:101 telephone-event/8000\r\n"
-		"a=fmtp:101 0-16\r\n"
-		"a=ptime:20\r\n"
-		"a=ice-ufrag:6d2a1c3e\r\n"
-		"a=ice-pwd:2b0f5c1a7e8d4b3c\r\n"
-		"a=candidate:Hc0a80114 1 UDP 2130706431 192.168.1.20 4000 typ host\r\n"
-		"a=candidate:S4e2a1b3c 1 UDP 1694498815 78.42.27.60 4000 typ srflx raddr 192.168.1.20 rport 4000\r\n"
-		"a=candidate:Hc0a80114 2 UDP 2130706430 192.168.1.20 4001 typ host\r\n"
-		"a=ssrc:1234567 cname:4f2c1a\r\n";
+	const char *want = "v=0\r\n"
+			   "o=- 3873154822 3873154823 IN IP4 203.0.113.9\r\n"
+			   "s=pjmedia\r\n"
+			   "b=AS:84\r\n"
+			   "t=0 0\r\n"
+			   "a=X-nat:0\r\n"
+			   "m=audio 30000 RTP/AVP 0 8 101\r\n"
+			   "c=IN IP4 203.0.113.9\r\n"
+			   "b=TIAS:64000\r\n"
+			   "a=rtcp:30001 IN IP4 203.0.113.9\r\n"
+			   "a=sendrecv\r\n"
+			   "a=rtpmap:0 PCMU/8000\r\n"
+			   "a=rtpmap:8 PCMA/8000\r\n"
+			   "a=rtpmap:101 telephone-event/8000\r\n"
+			   "a=fmtp:101 0-16\r\n"
+			   "a=ptime:20\r\n"
+			   "a=ice-ufrag:6d2a1c3e\r\n"
+			   "a=ice-pwd:2b0f5c1a7e8d4b3c\r\n"
+			   "a=candidate:Hc0a80114 1 UDP 2130706431 192.168.1.20 4000 typ host\r\n"
+			   "a=candidate:S4e2a1b3c 1 UDP 1694498815 78.42.27.60 4000 typ srflx "
+			   "raddr 192.168.1.20 rport 4000\r\n"
+			   "a=candidate:Hc0a80114 2 UDP 2130706430 192.168.1.20 4001 typ host\r\n"
+			   "a=ssrc:1234567 cname:4f2c1a\r\n";
 	char *out;
 
 	assert_int_equal(parse(OFFER), 0);
@@ -372,9 +383,11 @@ static void test_rewrite_address_and_port_keeps_other_lines(void **state)
 static void test_rewrite_session_conn_and_port_count_kept(void **state)
 {
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_CONN, .media = SDP_SESSION, .addrtype = STR_LIT("IP6"),
-		  .addr = STR_LIT("2001:db8::9") },
-		{ .op = SDP_EDIT_PORT, .media = SDP_ALL_MEDIA, .port = 40000 },
+	    {.op = SDP_EDIT_CONN,
+	     .media = SDP_SESSION,
+	     .addrtype = STR_LIT("IP6"),
+	     .addr = STR_LIT("2001:db8::9")},
+	    {.op = SDP_EDIT_PORT, .media = SDP_ALL_MEDIA, .port = 40000},
 	};
 	char *out;
 
@@ -382,16 +395,19 @@ static void test_rewrite_session_conn_and_port_count_kept(void **state)
 			       "t=0 0\r\nm=audio 49170/2 RTP/AVP 0\r\n"),
 			 0);
 	out = rewrite(edits, 2);
-	assert_string_equal(out, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP6 2001:db8::9\r\n"
-				 "t=0 0\r\nm=audio 40000/2 RTP/AVP 0\r\n");
+	assert_string_equal(out,
+			    "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP6 2001:db8::9\r\n"
+			    "t=0 0\r\nm=audio 40000/2 RTP/AVP 0\r\n");
 	free(out);
 }
 
 static void test_rewrite_inserts_missing_conn_before_attributes(void **state)
 {
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_CONN, .media = 1, .addrtype = STR_LIT("IP4"),
-		  .addr = STR_LIT("203.0.113.9") },
+	    {.op = SDP_EDIT_CONN,
+	     .media = 1,
+	     .addrtype = STR_LIT("IP4"),
+	     .addr = STR_LIT("203.0.113.9")},
 	};
 	char *out;
 
@@ -400,9 +416,10 @@ static void test_rewrite_inserts_missing_conn_before_attributes(void **state)
 			       "i=cam\r\nb=AS:500\r\na=rtpmap:96 VP8/90000\r\n"),
 			 0);
 	out = rewrite(edits, 1);
-	assert_string_equal(out, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
-				 "t=0 0\r\nm=audio 1 RTP/AVP 0\r\nm=video 2 RTP/AVP 96\r\n"
-				 "i=cam\r\nc=IN IP4 203.0.113.9\r\nb=AS:500\r\na=rtpmap:96 VP8/90000\r\n");
+	assert_string_equal(
+	    out, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n"
+		 "t=0 0\r\nm=audio 1 RTP/AVP 0\r\nm=video 2 RTP/AVP 96\r\n"
+		 "i=cam\r\nc=IN IP4 203.0.113.9\r\nb=AS:500\r\na=rtpmap:96 VP8/90000\r\n");
 	free(out);
 }
 
@@ -411,8 +428,10 @@ static void test_rewrite_inserts_missing_conn_before_attributes(void **state)
 static void test_rewrite_replaces_misplaced_conn_in_place(void **state)
 {
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_CONN, .media = SDP_SESSION, .addrtype = STR_LIT("IP4"),
-		  .addr = STR_LIT("203.0.113.9") },
+	    {.op = SDP_EDIT_CONN,
+	     .media = SDP_SESSION,
+	     .addrtype = STR_LIT("IP4"),
+	     .addr = STR_LIT("203.0.113.9")},
 	};
 	char *out;
 
@@ -427,7 +446,7 @@ static void test_rewrite_replaces_misplaced_conn_in_place(void **state)
 
 static void test_rewrite_removes_ice(void **state)
 {
-	const struct sdp_edit edits[] = { { .op = SDP_EDIT_ICE_REMOVE, .media = SDP_ALL_MEDIA } };
+	const struct sdp_edit edits[] = {{.op = SDP_EDIT_ICE_REMOVE, .media = SDP_ALL_MEDIA}};
 	char *out;
 
 	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
@@ -449,7 +468,7 @@ static void test_rewrite_removes_ice(void **state)
 
 static void test_rewrite_adds_rtcp_mux_once(void **state)
 {
-	const struct sdp_edit edits[] = { { .op = SDP_EDIT_RTCP_MUX_ADD, .media = SDP_ALL_MEDIA } };
+	const struct sdp_edit edits[] = {{.op = SDP_EDIT_RTCP_MUX_ADD, .media = SDP_ALL_MEDIA}};
 	char *out;
 
 	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
@@ -467,8 +486,8 @@ static void test_rewrite_adds_rtcp_mux_once(void **state)
 static void test_rewrite_removes_rtcp_and_rtcp_mux(void **state)
 {
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_RTCP_REMOVE, .media = 0 },
-		{ .op = SDP_EDIT_RTCP_MUX_REMOVE, .media = 0 },
+	    {.op = SDP_EDIT_RTCP_REMOVE, .media = 0},
+	    {.op = SDP_EDIT_RTCP_MUX_REMOVE, .media = 0},
 	};
 	char *out;
 
@@ -483,7 +502,7 @@ static void test_rewrite_removes_rtcp_and_rtcp_mux(void **state)
 
 static void test_rewrite_adds_rtcp_when_absent(void **state)
 {
-	const struct sdp_edit edits[] = { { .op = SDP_EDIT_RTCP_SET, .media = 0, .port = 30001 } };
+	const struct sdp_edit edits[] = {{.op = SDP_EDIT_RTCP_SET, .media = 0, .port = 30001}};
 	char *out;
 
 	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
@@ -497,9 +516,9 @@ static void test_rewrite_adds_rtcp_when_absent(void **state)
 
 static void test_rewrite_codec_strip_removes_rtpmap_and_fmtp(void **state)
 {
-	static const uint8_t strip[] = { 101, 8 };
+	static const uint8_t strip[] = {101, 8};
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_CODEC_STRIP, .media = 0, .pts = strip, .npts = 2 },
+	    {.op = SDP_EDIT_CODEC_STRIP, .media = 0, .pts = strip, .npts = 2},
 	};
 	char *out;
 
@@ -518,9 +537,9 @@ static void test_rewrite_codec_strip_removes_rtpmap_and_fmtp(void **state)
 
 static void test_rewrite_codec_keep_restricts_and_reorders(void **state)
 {
-	static const uint8_t keep[] = { 8, 0, 99 };
+	static const uint8_t keep[] = {8, 0, 99};
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_CODEC_KEEP, .media = SDP_ALL_MEDIA, .pts = keep, .npts = 3 },
+	    {.op = SDP_EDIT_CODEC_KEEP, .media = SDP_ALL_MEDIA, .pts = keep, .npts = 3},
 	};
 	char *out;
 
@@ -537,14 +556,15 @@ static void test_rewrite_codec_keep_restricts_and_reorders(void **state)
 
 static void test_rewrite_refuses_to_strip_every_codec(void **state)
 {
-	static const uint8_t strip[] = { 0 };
+	static const uint8_t strip[] = {0};
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_CODEC_STRIP, .media = 0, .pts = strip, .npts = 1 },
+	    {.op = SDP_EDIT_CODEC_STRIP, .media = 0, .pts = strip, .npts = 1},
 	};
 	struct buf b;
 
 	buf_init(&b);
-	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 1 RTP/AVP 0\r\n"), 0);
+	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 1 RTP/AVP 0\r\n"),
+			 0);
 	assert_int_equal(sdp_rewrite(&sess, edits, 1, &b), SDP_ERR_CODEC);
 	buf_fini(&b);
 }
@@ -552,13 +572,14 @@ static void test_rewrite_refuses_to_strip_every_codec(void **state)
 static void test_rewrite_appends_attributes_in_order(void **state)
 {
 	const struct sdp_edit edits[] = {
-		{ .op = SDP_EDIT_ATTR_APPEND, .media = SDP_SESSION, .text = STR_LIT("rtpengine:warp1") },
-		{ .op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("label:1") },
-		{ .op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("sendonly") },
+	    {.op = SDP_EDIT_ATTR_APPEND, .media = SDP_SESSION, .text = STR_LIT("rtpengine:warp1")},
+	    {.op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("label:1")},
+	    {.op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("sendonly")},
 	};
 	char *out;
 
-	assert_int_equal(parse("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\nm=audio 1 RTP/AVP 0"), 0);
+	assert_int_equal(parse("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\nm=audio 1 RTP/AVP 0"),
+			 0);
 	out = rewrite(edits, 3);
 	/* LF endings are kept; the last line gets the CRLF it lacked */
 	assert_string_equal(out, "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\n"
@@ -571,15 +592,19 @@ static void test_rewrite_appends_attributes_in_order(void **state)
 static void test_rewrite_rejects_bad_edits(void **state)
 {
 	const struct sdp_edit bad[] = {
-		{ .op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("x\r\nm=audio 1 RTP/AVP 0") },
-		{ .op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("rtpmap:0 PCMU") },
-		{ .op = SDP_EDIT_CONN, .media = 0, .addrtype = STR_LIT("IP4"), .addr = STR_LIT("1.2.3.4 x") },
-		{ .op = SDP_EDIT_PORT, .media = 5, .port = 1 },
-		{ .op = SDP_EDIT_PORT, .media = SDP_SESSION, .port = 1 },
+	    {.op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("x\r\nm=audio 1 RTP/AVP 0")},
+	    {.op = SDP_EDIT_ATTR_APPEND, .media = 0, .text = STR_LIT("rtpmap:0 PCMU")},
+	    {.op = SDP_EDIT_CONN,
+	     .media = 0,
+	     .addrtype = STR_LIT("IP4"),
+	     .addr = STR_LIT("1.2.3.4 x")},
+	    {.op = SDP_EDIT_PORT, .media = 5, .port = 1},
+	    {.op = SDP_EDIT_PORT, .media = SDP_SESSION, .port = 1},
 	};
 	size_t i;
 
-	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 1 RTP/AVP 0\r\n"), 0);
+	assert_int_equal(parse("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 1 RTP/AVP 0\r\n"),
+			 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct buf b;
 
@@ -591,7 +616,7 @@ static void test_rewrite_rejects_bad_edits(void **state)
 
 static void test_rewrite_refuses_to_exceed_attribute_limit(void **state)
 {
-	const struct sdp_edit edits[] = { { .op = SDP_EDIT_RTCP_MUX_ADD, .media = 0 } };
+	const struct sdp_edit edits[] = {{.op = SDP_EDIT_RTCP_MUX_ADD, .media = 0}};
 	struct buf b;
 	int i;
 
@@ -599,7 +624,7 @@ static void test_rewrite_refuses_to_exceed_attribute_limit(void **state)
 	buf_append_cstr(&b, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nm=audio 0 RTP/AVP 0\r\n");
 	for (i = 0; i < SDP_ATTR_MAX; i++)
 		buf_append_cstr(&b, "a=x\r\n");
-	assert_int_equal(sdp_parse(&sess, (struct str){ b.p, b.len }), 0);
+	assert_int_equal(sdp_parse(&sess, (struct str){b.p, b.len}), 0);
 	{
 		struct buf out;
 
@@ -613,34 +638,34 @@ static void test_rewrite_refuses_to_exceed_attribute_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_real_world_offer),
-		cmocka_unit_test(test_parse_candidate_fields),
-		cmocka_unit_test(test_parse_bad_candidate_refused_on_demand),
-		cmocka_unit_test(test_parse_ipv6_connection),
-		cmocka_unit_test(test_parse_multiple_media_sections),
-		cmocka_unit_test(test_parse_accepts_bare_lf_and_missing_last_eol),
-		cmocka_unit_test(test_reject_missing_version),
-		cmocka_unit_test(test_reject_bad_media_port),
-		cmocka_unit_test(test_reject_media_without_formats),
-		cmocka_unit_test(test_reject_missing_origin_and_name),
-		cmocka_unit_test(test_reject_malformed_lines),
-		cmocka_unit_test(test_reject_too_many_media_sections),
-		cmocka_unit_test(test_reject_too_many_attributes_in_section),
-		cmocka_unit_test(test_rewrite_without_edits_is_identical),
-		cmocka_unit_test(test_rewrite_address_and_port_keeps_other_lines),
-		cmocka_unit_test(test_rewrite_session_conn_and_port_count_kept),
-		cmocka_unit_test(test_rewrite_inserts_missing_conn_before_attributes),
-		cmocka_unit_test(test_rewrite_replaces_misplaced_conn_in_place),
-		cmocka_unit_test(test_rewrite_removes_ice),
-		cmocka_unit_test(test_rewrite_adds_rtcp_mux_once),
-		cmocka_unit_test(test_rewrite_removes_rtcp_and_rtcp_mux),
-		cmocka_unit_test(test_rewrite_adds_rtcp_when_absent),
-		cmocka_unit_test(test_rewrite_codec_strip_removes_rtpmap_and_fmtp),
-		cmocka_unit_test(test_rewrite_codec_keep_restricts_and_reorders),
-		cmocka_unit_test(test_rewrite_refuses_to_strip_every_codec),
-		cmocka_unit_test(test_rewrite_appends_attributes_in_order),
-		cmocka_unit_test(test_rewrite_rejects_bad_edits),
-		cmocka_unit_test(test_rewrite_refuses_to_exceed_attribute_limit),
+	    cmocka_unit_test(test_parse_real_world_offer),
+	    cmocka_unit_test(test_parse_candidate_fields),
+	    cmocka_unit_test(test_parse_bad_candidate_refused_on_demand),
+	    cmocka_unit_test(test_parse_ipv6_connection),
+	    cmocka_unit_test(test_parse_multiple_media_sections),
+	    cmocka_unit_test(test_parse_accepts_bare_lf_and_missing_last_eol),
+	    cmocka_unit_test(test_reject_missing_version),
+	    cmocka_unit_test(test_reject_bad_media_port),
+	    cmocka_unit_test(test_reject_media_without_formats),
+	    cmocka_unit_test(test_reject_missing_origin_and_name),
+	    cmocka_unit_test(test_reject_malformed_lines),
+	    cmocka_unit_test(test_reject_too_many_media_sections),
+	    cmocka_unit_test(test_reject_too_many_attributes_in_section),
+	    cmocka_unit_test(test_rewrite_without_edits_is_identical),
+	    cmocka_unit_test(test_rewrite_address_and_port_keeps_other_lines),
+	    cmocka_unit_test(test_rewrite_session_conn_and_port_count_kept),
+	    cmocka_unit_test(test_rewrite_inserts_missing_conn_before_attributes),
+	    cmocka_unit_test(test_rewrite_replaces_misplaced_conn_in_place),
+	    cmocka_unit_test(test_rewrite_removes_ice),
+	    cmocka_unit_test(test_rewrite_adds_rtcp_mux_once),
+	    cmocka_unit_test(test_rewrite_removes_rtcp_and_rtcp_mux),
+	    cmocka_unit_test(test_rewrite_adds_rtcp_when_absent),
+	    cmocka_unit_test(test_rewrite_codec_strip_removes_rtpmap_and_fmtp),
+	    cmocka_unit_test(test_rewrite_codec_keep_restricts_and_reorders),
+	    cmocka_unit_test(test_rewrite_refuses_to_strip_every_codec),
+	    cmocka_unit_test(test_rewrite_appends_attributes_in_order),
+	    cmocka_unit_test(test_rewrite_rejects_bad_edits),
+	    cmocka_unit_test(test_rewrite_refuses_to_exceed_attribute_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

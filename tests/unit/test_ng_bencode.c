@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -20,7 +21,7 @@ static struct bencode_doc doc;
 static int decode_n(const char *s, size_t len, size_t n, const struct bencode_node **root)
 {
 	bencode_doc_init(&doc, arena, n);
-	return bencode_decode(&doc, (struct str){ s, len }, root);
+	return bencode_decode(&doc, (struct str){s, len}, root);
 }
 
 static int decode(const char *s, const struct bencode_node **root)
@@ -60,10 +61,10 @@ static void test_decode_ping_from_docs(void **state)
 /* An offer as Kamailio's rtpengine module sends it: sdp, call-id,
  * from-tag, a flags list and a replace list, keys unsorted. */
 static const char OFFER[] =
-	"d7:command5:offer3:sdp36:v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
-	"7:call-id10:abc123@pbx8:from-tag5:ft-995:flagsl13:trust-address11:SIP-source-e"
-	"7:replacel6:origin18:session-connectione3:ICE6:remove13:received-froml3:IP410:192.0.2.77e"
-	"12:delay-bufferi20ee";
+    "d7:command5:offer3:sdp36:v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
+    "7:call-id10:abc123@pbx8:from-tag5:ft-995:flagsl13:trust-address11:SIP-source-e"
+    "7:replacel6:origin18:session-connectione3:ICE6:remove13:received-froml3:IP410:192.0.2.77e"
+    "12:delay-bufferi20ee";
 
 static void test_decode_offer_with_flags_and_replace(void **state)
 {
@@ -112,7 +113,7 @@ static void test_dict_get_missing_and_wrong_type(void **state)
 	assert_int_equal(bencode_dict_get_str(root, "to-tag", &s), -ENOENT);
 	assert_int_equal(bencode_dict_get_str(root, "flags", &s), -EINVAL);
 	assert_int_equal(bencode_dict_get_int(root, "call-id", &v), -EINVAL);
-	assert_null(bencode_dict_get(root->child, "x")); /* not a dictionary */
+	assert_null(bencode_dict_get(root->child, "x"));	/* not a dictionary */
 	assert_false(bencode_list_contains_str(root, "offer")); /* not a list */
 }
 
@@ -325,7 +326,7 @@ static void test_encode_decode_round_trip(void **state)
 	assert_int_equal(b.len, strlen(OFFER));
 	assert_memory_equal(b.p, OFFER, b.len);
 	bencode_doc_init(&doc2, arena2, BENCODE_NODES_DEFAULT);
-	assert_int_equal(bencode_decode(&doc2, (struct str){ b.p, b.len }, &again), 0);
+	assert_int_equal(bencode_decode(&doc2, (struct str){b.p, b.len}, &again), 0);
 	assert_int_equal(doc2.used, doc.used);
 	buf_fini(&b);
 }
@@ -366,32 +367,32 @@ static void test_reply_error_shape(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_ping_from_docs),
-		cmocka_unit_test(test_decode_offer_with_flags_and_replace),
-		cmocka_unit_test(test_dict_get_missing_and_wrong_type),
-		cmocka_unit_test(test_dict_get_int_accepts_decimal_string),
-		cmocka_unit_test(test_dict_duplicate_key_first_wins),
-		cmocka_unit_test(test_decode_nested_structures),
-		cmocka_unit_test(test_decode_integers_in_range),
-		cmocka_unit_test(test_decode_empty_string),
-		cmocka_unit_test(test_reject_empty_input),
-		cmocka_unit_test(test_reject_bad_length_prefix),
-		cmocka_unit_test(test_reject_truncated_string),
-		cmocka_unit_test(test_reject_leading_zero_and_negative_zero),
-		cmocka_unit_test(test_reject_integer_overflow),
-		cmocka_unit_test(test_reject_unterminated_dict),
-		cmocka_unit_test(test_reject_non_string_dict_key),
-		cmocka_unit_test(test_reject_unknown_byte),
-		cmocka_unit_test(test_depth_limit),
-		cmocka_unit_test(test_deep_input_without_end_is_refused_not_recursed),
-		cmocka_unit_test(test_arena_exhaustion),
-		cmocka_unit_test(test_reject_trailing_bytes),
-		cmocka_unit_test(test_strerror_names_every_code),
-		cmocka_unit_test(test_encode_reply_keeps_key_order),
-		cmocka_unit_test(test_encode_decode_round_trip),
-		cmocka_unit_test(test_split_cookie_and_body),
-		cmocka_unit_test(test_split_rejects_missing_cookie),
-		cmocka_unit_test(test_reply_error_shape),
+	    cmocka_unit_test(test_decode_ping_from_docs),
+	    cmocka_unit_test(test_decode_offer_with_flags_and_replace),
+	    cmocka_unit_test(test_dict_get_missing_and_wrong_type),
+	    cmocka_unit_test(test_dict_get_int_accepts_decimal_string),
+	    cmocka_unit_test(test_dict_duplicate_key_first_wins),
+	    cmocka_unit_test(test_decode_nested_structures),
+	    cmocka_unit_test(test_decode_integers_in_range),
+	    cmocka_unit_test(test_decode_empty_string),
+	    cmocka_unit_test(test_reject_empty_input),
+	    cmocka_unit_test(test_reject_bad_length_prefix),
+	    cmocka_unit_test(test_reject_truncated_string),
+	    cmocka_unit_test(test_reject_leading_zero_and_negative_zero),
+	    cmocka_unit_test(test_reject_integer_overflow),
+	    cmocka_unit_test(test_reject_unterminated_dict),
+	    cmocka_unit_test(test_reject_non_string_dict_key),
+	    cmocka_unit_test(test_reject_unknown_byte),
+	    cmocka_unit_test(test_depth_limit),
+	    cmocka_unit_test(test_deep_input_without_end_is_refused_not_recursed),
+	    cmocka_unit_test(test_arena_exhaustion),
+	    cmocka_unit_test(test_reject_trailing_bytes),
+	    cmocka_unit_test(test_strerror_names_every_code),
+	    cmocka_unit_test(test_encode_reply_keeps_key_order),
+	    cmocka_unit_test(test_encode_decode_round_trip),
+	    cmocka_unit_test(test_split_cookie_and_body),
+	    cmocka_unit_test(test_split_rejects_missing_cookie),
+	    cmocka_unit_test(test_reply_error_shape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
