@@ -172,7 +172,7 @@ static int snapshot_rebuild(struct snapshot *s, struct store_conn *c, int64_t v)
 		if (s->m_err)
 			metric_inc(s->m_err);
 		if (s->failed_version != v)
-			log_error("store", "snapshot %s: %s at config version %lld; keeping version %lld",
+			log_error("store", "snapshot %s: %s at config version %lld; current: %lld",
 				  s->name, data ? "every slot is held by readers" : "build failed",
 				  (long long)v, (long long)snapshot_version(s));
 		s->failed_version = v;
@@ -254,14 +254,19 @@ struct snapshot *snapshot_register(struct snapshot_loader *l, const char *name,
 	struct store_conn *c = store_conn(l->store);
 	int64_t v = 0;
 
-	if (!s || !(s->name = strdup(name)) || !c || store_config_version_get(c, &v) < 0)
+	if (!s || !(s->name = strdup(name)))
 		goto fail;
+	if (!c || store_config_version_get(c, &v) < 0) {
+		log_error("store", "snapshot %s: cannot read the config version: %s", name,
+			  store_conn_errmsg(c));
+		goto fail;
+	}
 	s->loader = l;
 	s->build = build;
 	s->free_fn = free_fn;
 	s->arg = arg;
 	atomic_store(&s->cur, 0);
-	atomic_store(&s->version, -1);
+	atomic_store(&s->version, 0); /* none yet: versions start at 1 */
 	snapshot_metrics_init(s);
 	pthread_mutex_lock(&l->lock);
 	if (snapshot_rebuild(s, c, v) < 0) {
@@ -273,7 +278,6 @@ struct snapshot *snapshot_register(struct snapshot_loader *l, const char *name,
 	pthread_mutex_unlock(&l->lock);
 	return s;
 fail:
-	log_error("store", "snapshot %s: first build failed", name);
 	if (s)
 		snapshot_free_one(s);
 	return NULL;

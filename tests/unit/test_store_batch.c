@@ -139,22 +139,45 @@ static void test_flush_commits_rows_before_the_delay(void **state)
 	store_batch_free(b);
 }
 
+struct gate {
+	atomic_bool entered;
+	atomic_bool open;
+};
+
+/* Holds the writer thread inside a callback until the test opens the gate. */
+static void gate_cb(void *arg, int status)
+{
+	struct gate *g = arg;
+
+	(void)status;
+	atomic_store(&g->entered, true);
+	for (int i = 0; i < 1000 && !atomic_load(&g->open); i++)
+		usleep(10 * 1000);
+}
+
 static void test_full_queue_answers_eagain(void **state)
 {
 	struct fixture *f = *state;
-	struct store_batch *b = store_batch_new(f->store, INSERT_SQL, 3, 4, 100, 60000);
+	struct store_batch *b = store_batch_new(f->store, INSERT_SQL, 3, 4, 1, 0);
+	struct store_param p[3] = { store_p_int(100), store_p_int(0), store_p_text("x") };
+	struct gate g = { false, false };
 	struct row_done done[6];
 
 	memset(done, 0, sizeof(done));
+	assert_int_equal(store_batch_add(b, p, gate_cb, &g), 0);
+	for (int i = 0; i < 500 && !atomic_load(&g.entered); i++)
+		usleep(10 * 1000);
+	assert_true(atomic_load(&g.entered)); /* the writer is busy: nothing drains */
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(add_row(b, i, 0, "x", &done[i]), 0);
 	assert_int_equal(add_row(b, 4, 0, "x", &done[4]), -EAGAIN);
+	atomic_store(&g.open, true);
 	assert_int_equal(store_batch_flush(b), 0);
 	assert_int_equal(add_row(b, 5, 0, "x", &done[5]), 0);
 	store_batch_free(b);
 	assert_false(atomic_load(&done[4].called)); /* refused rows get no callback */
 	assert_true(atomic_load(&done[5].called));
-	assert_int_equal(fixture_query_int(store_conn(f->store), "SELECT count(*) FROM rows"), 5);
+	assert_int_equal(fixture_query_int(store_conn(f->store), "SELECT count(*) FROM rows"), 6);
 }
 
 static void test_bad_row_fails_alone(void **state)

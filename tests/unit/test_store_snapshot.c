@@ -163,12 +163,22 @@ static void test_old_reference_valid_until_released(void **state)
 	snapshot_loader_free(l);
 }
 
+static int64_t builds_metric(const char *result)
+{
+	struct metric_family *fam = metrics_counter(metrics_default(), "warp_snapshot_builds_total",
+						    "", "name,result");
+
+	assert_non_null(fam);
+	return metric_value(metric_get(fam, "items", result));
+}
+
 static void test_failed_build_keeps_old_snapshot(void **state)
 {
 	struct fixture *f = *state;
 	struct build_ctx ctx = { 0 };
 	struct snapshot_loader *l = snapshot_loader_new(f->store, 20);
 	struct snapshot *s = snapshot_register(l, "items", items_build, items_free, &ctx);
+	int64_t errors = builds_metric("error");
 
 	assert_int_equal(snapshot_loader_start(l), 0);
 	atomic_store(&ctx.fail, true);
@@ -178,6 +188,7 @@ static void test_failed_build_keeps_old_snapshot(void **state)
 	assert_true(atomic_load(&ctx.builds) >= 3); /* tried, and retried */
 	assert_int_equal(snapshot_version(s), 1);
 	assert_int_equal(acquire_count(s), 0);
+	assert_true(builds_metric("error") >= errors + 2);
 	atomic_store(&ctx.fail, false);
 	assert_true(wait_version(s, 2, 1000));
 	assert_int_equal(acquire_count(s), 1);
