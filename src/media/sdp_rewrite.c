@@ -397,9 +397,9 @@ static int sdp_out_attr(struct sdp_writer *w, struct str line, struct str eol)
 	if (a->pt >= 0 && p->pt_drop[a->pt])
 		return 0; /* rtpmap, fmtp or rtcp-fb of a removed payload type */
 	if (a->kind == SDP_ATTR_RTCP_MUX) {
-		seen = w->mux_seen;
+		/* a repeated a=rtcp-mux is the peer's to send; we only avoid adding one */
 		w->mux_seen = true;
-		if (p->mux_remove || seen)
+		if (p->mux_remove)
 			return 0;
 	}
 	if (a->kind == SDP_ATTR_RTCP) {

@@ -331,6 +331,19 @@ static void test_rewrite_without_edits_is_identical(void **state)
 	free(out);
 }
 
+/* Found by fuzz_sdp: without edits even a repeated a=rtcp-mux is kept. */
+static void test_rewrite_without_edits_keeps_repeated_lines(void **state)
+{
+	const char *body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\na=rtcp-mux\r\n"
+			   "a=rtcp-mux\r\nm=audio 1 RTP/AVP 0\r\na=rtcp:2\r\na=rtcp:2\r\n";
+	char *out;
+
+	assert_int_equal(parse(body), 0);
+	out = rewrite(NULL, 0);
+	assert_string_equal(out, body);
+	free(out);
+}
+
 static void test_rewrite_address_and_port_keeps_other_lines(void **state)
 {
 	const struct sdp_edit edits[] = {
@@ -652,6 +665,7 @@ int main(void)
 	    cmocka_unit_test(test_reject_too_many_media_sections),
 	    cmocka_unit_test(test_reject_too_many_attributes_in_section),
 	    cmocka_unit_test(test_rewrite_without_edits_is_identical),
+	    cmocka_unit_test(test_rewrite_without_edits_keeps_repeated_lines),
 	    cmocka_unit_test(test_rewrite_address_and_port_keeps_other_lines),
 	    cmocka_unit_test(test_rewrite_session_conn_and_port_count_kept),
 	    cmocka_unit_test(test_rewrite_inserts_missing_conn_before_attributes),
