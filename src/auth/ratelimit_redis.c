@@ -62,6 +62,7 @@ struct rl_redis {
 	size_t nidle, pool_max;
 	int64_t down_until_ms;
 	atomic_bool down;
+	bool fail_open;
 	struct metric *errors;
 };
 
@@ -122,6 +123,7 @@ struct rl_redis *rl_redis_new(const struct ratelimit_opts *o, char *err, size_t 
 	}
 	r->tv.tv_sec = o->timeout_ms / 1000;
 	r->tv.tv_usec = (o->timeout_ms % 1000) * 1000;
+	r->fail_open = o->fail_open;
 	r->pool_max = o->redis_pool < RL_REDIS_POOL_MAX ? o->redis_pool : RL_REDIS_POOL_MAX;
 	rl_redis_sha1(r->sha);
 	pthread_mutex_init(&r->lock, NULL);
@@ -231,8 +233,8 @@ static void rl_redis_health(struct rl_redis *r, bool ok, const char *why)
 		if (r->errors)
 			metric_inc(r->errors);
 		if (!was_down)
-			log_warn(RL_LOG, "Redis %s:%d unusable (%s): rate limits now local decisions",
-				 r->host, r->port, why);
+			log_warn(RL_LOG, "Redis %s:%d unusable (%s): rate limits fail %s", r->host,
+				 r->port, why, r->fail_open ? "open" : "closed");
 	} else if (was_down) {
 		log_info(RL_LOG, "Redis %s:%d reachable again", r->host, r->port);
 	}
