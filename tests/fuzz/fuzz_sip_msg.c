@@ -60,6 +60,8 @@ static void fuzz_sip_touch(struct sip_msg *m)
 	(void)sip_msg_error(m);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sip_msg m;
