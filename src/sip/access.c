@@ -78,19 +78,19 @@ static struct sip_hdr_text sip_msg_hdr_text(enum sip_hdr_id id)
 {
 	switch (id) {
 	case SIP_HDR_VIA:
-		return (struct sip_hdr_text){ "missing Via", "several Via" };
+		return (struct sip_hdr_text){"missing Via", "several Via"};
 	case SIP_HDR_FROM:
-		return (struct sip_hdr_text){ "missing From", "several From values" };
+		return (struct sip_hdr_text){"missing From", "several From values"};
 	case SIP_HDR_TO:
-		return (struct sip_hdr_text){ "missing To", "several To values" };
+		return (struct sip_hdr_text){"missing To", "several To values"};
 	case SIP_HDR_CALL_ID:
-		return (struct sip_hdr_text){ "missing Call-ID", "several Call-ID values" };
+		return (struct sip_hdr_text){"missing Call-ID", "several Call-ID values"};
 	case SIP_HDR_CSEQ:
-		return (struct sip_hdr_text){ "missing CSeq", "several CSeq values" };
+		return (struct sip_hdr_text){"missing CSeq", "several CSeq values"};
 	case SIP_HDR_MAX_FORWARDS:
-		return (struct sip_hdr_text){ "missing Max-Forwards", "several Max-Forwards values" };
+		return (struct sip_hdr_text){"missing Max-Forwards", "several Max-Forwards values"};
 	default:
-		return (struct sip_hdr_text){ NULL, NULL };
+		return (struct sip_hdr_text){NULL, NULL};
 	}
 }
 

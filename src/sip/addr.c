@@ -31,7 +31,7 @@ static bool sip_addr_token_display(struct str s, struct str *display, struct str
 	}
 	if (s.len == 0 || s.p[0] != '<')
 		return false;
-	*display = (struct str){ start, (size_t)(end - start) };
+	*display = (struct str){start, (size_t)(end - start)};
 	*after = s;
 	return true;
 }
@@ -43,7 +43,7 @@ static int sip_addr_angle(struct str *s, struct sip_addr *out)
 	ptrdiff_t gt = str_index(*s, '>');
 	if (gt <= 0)
 		return -1;
-	if (sip_uri_parse((struct str){ s->p, (size_t)gt }, &out->uri) != 0)
+	if (sip_uri_parse((struct str){s->p, (size_t)gt}, &out->uri) != 0)
 		return -1;
 	out->name_addr = true;
 	sip_lex_advance(s, (size_t)gt + 1);
@@ -56,7 +56,7 @@ static int sip_addr_bare(struct str *s, struct sip_addr *out)
 
 	while (n < s->len && s->p[n] != ';' && s->p[n] != ',' && !sip_lex_is_ws(s->p[n]))
 		n++;
-	struct str u = { s->p, n };
+	struct str u = {s->p, n};
 	if (str_index(u, '?') >= 0 || sip_uri_parse(u, &out->uri) != 0)
 		return -1;
 	sip_lex_advance(s, n);
@@ -91,7 +91,7 @@ int sip_addr_parse(struct str value, struct sip_addr *out)
 	struct str name, pval;
 	int rc;
 
-	*out = (struct sip_addr){ .raw = s };
+	*out = (struct sip_addr){.raw = s};
 	if (s.len == 1 && s.p[0] == '*') {
 		out->wildcard = true; /* Contact: * (RFC 3261 §10.2.2) */
 		return 0;

@@ -29,7 +29,7 @@ struct str sip_lex_token(struct str *s)
 
 	while (n < s->len && sip_lex_is_token(s->p[n]))
 		n++;
-	struct str t = { s->p, n };
+	struct str t = {s->p, n};
 	sip_lex_advance(s, n);
 	return t;
 }
@@ -46,7 +46,7 @@ int sip_lex_quoted(struct str *s, struct str *inner)
 				return -1;
 			i++;
 		} else if (s->p[i] == '"') {
-			*inner = (struct str){ s->p + 1, i - 1 };
+			*inner = (struct str){s->p + 1, i - 1};
 			sip_lex_advance(s, i + 1);
 			return 0;
 		}
@@ -84,10 +84,10 @@ int sip_lex_next_value(struct str value, size_t *off, struct str *out)
 {
 	if (*off > value.len)
 		return SIP_E_NOT_FOUND;
-	struct str rest = { value.p + *off, value.len - *off };
+	struct str rest = {value.p + *off, value.len - *off};
 	size_t n = sip_lex_element_len(rest);
 
-	*out = sip_lex_trim((struct str){ rest.p, n });
+	*out = sip_lex_trim((struct str){rest.p, n});
 	/* Past the end once the last element (no comma after it) is handed out. */
 	*off += n + 1;
 	return 0;
@@ -101,16 +101,16 @@ static int sip_lex_gen_value(struct str *s, struct str *value)
 		struct str inner;
 		if (sip_lex_quoted(s, &inner) != 0)
 			return SIP_E_URI;
-		*value = (struct str){ start, (size_t)(s->p - start) };
+		*value = (struct str){start, (size_t)(s->p - start)};
 		return 0;
 	}
 	size_t n = 0;
-	while (n < s->len && (sip_lex_is_token(s->p[n]) || s->p[n] == ':' || s->p[n] == '[' ||
-			      s->p[n] == ']'))
+	while (n < s->len &&
+	       (sip_lex_is_token(s->p[n]) || s->p[n] == ':' || s->p[n] == '[' || s->p[n] == ']'))
 		n++;
 	if (n == 0)
 		return SIP_E_URI;
-	*value = (struct str){ s->p, n };
+	*value = (struct str){s->p, n};
 	sip_lex_advance(s, n);
 	return 0;
 }
@@ -130,7 +130,7 @@ int sip_lex_param_next(struct str *s, struct str *name, struct str *value)
 	struct str look = *s;
 	sip_lex_skip_ws(&look);
 	if (look.len == 0 || look.p[0] != '=') {
-		*value = (struct str){ name->p + name->len, 0 };
+		*value = (struct str){name->p + name->len, 0};
 		return 0;
 	}
 	sip_lex_advance(&look, 1);
@@ -171,7 +171,7 @@ static int sip_lex_ipv6(struct str *s, struct str *host)
 	tmp[n - 1] = '\0';
 	if (inet_pton(AF_INET6, tmp, bin) != 1)
 		return -1;
-	*host = (struct str){ s->p + 1, n - 1 };
+	*host = (struct str){s->p + 1, n - 1};
 	sip_lex_advance(s, n + 1);
 	return 0;
 }
@@ -192,7 +192,7 @@ int sip_lex_hostport(struct str *s, struct str *host, bool *ipv6, uint16_t *port
 			n++;
 		if (n == 0 || s->p[0] == '.' || s->p[0] == '-')
 			return -1;
-		*host = (struct str){ s->p, n };
+		*host = (struct str){s->p, n};
 		sip_lex_advance(s, n);
 	}
 	if (s->len == 0 || s->p[0] != ':')
@@ -202,7 +202,7 @@ int sip_lex_hostport(struct str *s, struct str *host, bool *ipv6, uint16_t *port
 	while (d < s->len && sip_lex_is_digit(s->p[d]))
 		d++;
 	uint64_t v;
-	if (sip_lex_uint((struct str){ s->p, d }, 65535, &v) != 0 || v == 0)
+	if (sip_lex_uint((struct str){s->p, d}, 65535, &v) != 0 || v == 0)
 		return -1;
 	*port = (uint16_t)v;
 	sip_lex_advance(s, d);

@@ -26,7 +26,7 @@ int sip_msg_fail(struct sip_msg *m, int err, const char *text)
 
 static void sip_msg_reset(struct sip_msg *m, const char *buf, size_t len)
 {
-	m->raw = (struct str){ buf, len };
+	m->raw = (struct str){buf, len};
 	m->start_line = STR_NULL;
 	m->is_request = false;
 	m->headers_done = false;
@@ -56,11 +56,11 @@ static int sip_msg_check_version(struct str v)
 		return 0;
 	if (v.len < 7 || strncasecmp(v.p, "SIP/", 4) != 0)
 		return SIP_E_START_LINE;
-	struct str rest = { v.p + 4, v.len - 4 };
+	struct str rest = {v.p + 4, v.len - 4};
 	ptrdiff_t dot = str_index(rest, '.');
 	uint64_t n;
-	if (dot <= 0 || sip_lex_uint((struct str){ rest.p, (size_t)dot }, 999, &n) != 0 ||
-	    sip_lex_uint((struct str){ rest.p + dot + 1, rest.len - (size_t)dot - 1 }, 999, &n) != 0)
+	if (dot <= 0 || sip_lex_uint((struct str){rest.p, (size_t)dot}, 999, &n) != 0 ||
+	    sip_lex_uint((struct str){rest.p + dot + 1, rest.len - (size_t)dot - 1}, 999, &n) != 0)
 		return SIP_E_START_LINE;
 	return SIP_E_VERSION;
 }
@@ -81,20 +81,21 @@ static int sip_msg_status_line(struct sip_msg *m, struct str line)
 	ptrdiff_t sp = str_index(line, ' ');
 	uint64_t code;
 
-	m->version = (struct str){ line.p, (size_t)sp };
+	m->version = (struct str){line.p, (size_t)sp};
 	int rc = sip_msg_check_version(m->version);
 	if (rc != 0)
 		return sip_msg_fail(m, rc, NULL);
-	struct str rest = { line.p + sp + 1, line.len - (size_t)sp - 1 };
+	struct str rest = {line.p + sp + 1, line.len - (size_t)sp - 1};
 	size_t d = 0;
 	while (d < rest.len && sip_lex_is_digit(rest.p[d]))
 		d++;
 	if (d != 3 || (d < rest.len && rest.p[d] != ' '))
 		return sip_msg_fail(m, SIP_E_STATUS, NULL);
-	if (sip_lex_uint((struct str){ rest.p, 3 }, 999, &code) != 0 || code < 100 || code > 699)
+	if (sip_lex_uint((struct str){rest.p, 3}, 999, &code) != 0 || code < 100 || code > 699)
 		return sip_msg_fail(m, SIP_E_STATUS, NULL);
 	m->status = (int)code;
-	m->reason = d < rest.len ? (struct str){ rest.p + 4, rest.len - 4 } : (struct str){ rest.p + 3, 0 };
+	m->reason =
+	    d < rest.len ? (struct str){rest.p + 4, rest.len - 4} : (struct str){rest.p + 3, 0};
 	for (size_t i = 0; i < m->reason.len; i++)
 		if ((unsigned char)m->reason.p[i] < 0x20 && m->reason.p[i] != '\t')
 			return sip_msg_fail(m, SIP_E_START_LINE, "bad reason phrase");
@@ -117,8 +118,8 @@ static int sip_msg_request_line(struct sip_msg *m, struct str line)
 	ptrdiff_t sp = str_index(rest, ' ');
 	if (sp < 0)
 		return sip_msg_fail(m, SIP_E_START_LINE, "bad Request-Line");
-	m->ruri = (struct str){ rest.p, (size_t)sp };
-	m->version = (struct str){ rest.p + sp + 1, rest.len - (size_t)sp - 1 };
+	m->ruri = (struct str){rest.p, (size_t)sp};
+	m->version = (struct str){rest.p + sp + 1, rest.len - (size_t)sp - 1};
 	if (!sip_msg_ruri_chars_ok(m->ruri))
 		return sip_msg_fail(m, SIP_E_RURI, NULL);
 	if (str_index(m->version, ' ') >= 0 || str_index(m->version, '\t') >= 0)
@@ -139,7 +140,7 @@ static long sip_msg_start_line(struct sip_msg *m)
 	const char *lf = memchr(s.p, '\n', s.len);
 	if (!lf || lf == s.p || lf[-1] != '\r')
 		return sip_msg_fail(m, SIP_E_INCOMPLETE, NULL);
-	struct str line = { s.p, (size_t)(lf - 1 - s.p) };
+	struct str line = {s.p, (size_t)(lf - 1 - s.p)};
 	m->start_line = line;
 	if (memchr(line.p, '\0', line.len))
 		return sip_msg_fail(m, SIP_E_START_LINE, NULL);
@@ -190,7 +191,7 @@ static void sip_msg_hdr_link(struct sip_msg *m, uint16_t i)
 /* message-header = field-name HCOLON field-value CRLF; HCOLON = *WSP ":" SWS. */
 static int sip_msg_hdr_index(struct sip_msg *m, struct str line)
 {
-	struct str rest = { line.p, line.len - 2 };
+	struct str rest = {line.p, line.len - 2};
 	struct str name = sip_lex_token(&rest);
 
 	if (name.len == 0)
@@ -228,7 +229,7 @@ static long sip_msg_headers(struct sip_msg *m, size_t off)
 		size_t n = sip_msg_line_end(p + off, len - off);
 		if (n == 0)
 			return sip_msg_fail(m, SIP_E_INCOMPLETE, NULL);
-		int rc = sip_msg_hdr_index(m, (struct str){ p + off, n });
+		int rc = sip_msg_hdr_index(m, (struct str){p + off, n});
 		if (rc != 0)
 			return rc;
 		off += n;
@@ -241,7 +242,7 @@ static long sip_msg_headers(struct sip_msg *m, size_t off)
  * body is the rest of the datagram (a stream transport must frame first). */
 static int sip_msg_frame_body(struct sip_msg *m, size_t off)
 {
-	struct str rest = { m->raw.p + off, m->raw.len - off };
+	struct str rest = {m->raw.p + off, m->raw.len - off};
 	uint16_t i = m->first[SIP_HDR_CONTENT_LENGTH];
 	uint64_t cl;
 
@@ -256,8 +257,8 @@ static int sip_msg_frame_body(struct sip_msg *m, size_t off)
 	m->content_length = (int64_t)cl;
 	if (cl > rest.len)
 		return sip_msg_fail(m, SIP_E_BODY_SHORT, NULL);
-	m->body = (struct str){ rest.p, (size_t)cl };
-	m->trailing = (struct str){ rest.p + cl, rest.len - (size_t)cl };
+	m->body = (struct str){rest.p, (size_t)cl};
+	m->trailing = (struct str){rest.p + cl, rest.len - (size_t)cl};
 	m->raw.len = off + (size_t)cl;
 	return 0;
 }

@@ -19,7 +19,7 @@ int sip_cseq_parse(struct str value, struct sip_cseq *out)
 
 	while (d < s.len && sip_lex_is_digit(s.p[d]))
 		d++;
-	if (sip_lex_uint((struct str){ s.p, d }, 0x7fffffffu, &n) != 0)
+	if (sip_lex_uint((struct str){s.p, d}, 0x7fffffffu, &n) != 0)
 		return SIP_E_CSEQ;
 	sip_lex_advance(&s, d);
 	if (s.len == 0 || !sip_lex_is_ws(s.p[0]))
@@ -77,7 +77,7 @@ int sip_content_type_parse(struct str value, struct str *type, struct str *param
 	sip_lex_skip_ws(&s);
 	if (sip_lex_token(&s).len == 0)
 		return SIP_E_CONTENT_TYPE;
-	*type = (struct str){ start, (size_t)(s.p - start) };
+	*type = (struct str){start, (size_t)(s.p - start)};
 	sip_lex_skip_ws(&s);
 	*params = s;
 	while ((rc = sip_lex_param_next(&s, &name, &pval)) == 0)
@@ -108,25 +108,25 @@ static int sip_date_num(struct str s, size_t off, size_t n, uint64_t max, uint64
 {
 	if (off + n > s.len)
 		return -1;
-	return sip_lex_uint((struct str){ s.p + off, n }, max, out);
+	return sip_lex_uint((struct str){s.p + off, n}, max, out);
 }
 
 /* rfc1123-date = wkday "," SP date1 SP time SP "GMT" (RFC 3261 §20.17):
  * "Sat, 13 Nov 2010 23:29:00 GMT", fixed widths. */
 int sip_date_parse(struct str value, int64_t *wall_ms)
 {
-	static const char *const wk[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const wk[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct str s = sip_lex_trim(value);
 	uint64_t d, y, hh, mm, ss;
 
 	if (s.len != 29 || s.p[3] != ',' || s.p[4] != ' ' || s.p[7] != ' ' || s.p[11] != ' ' ||
 	    s.p[16] != ' ' || s.p[19] != ':' || s.p[22] != ':' || s.p[25] != ' ')
 		return SIP_E_DATE;
-	int m = sip_date_pick((struct str){ s.p + 8, 3 }, mon, 12);
-	if (sip_date_pick((struct str){ s.p, 3 }, wk, 7) < 0 || m < 0 ||
-	    !str_eq_cstr((struct str){ s.p + 26, 3 }, "GMT") || sip_date_num(s, 5, 2, 31, &d) ||
+	int m = sip_date_pick((struct str){s.p + 8, 3}, mon, 12);
+	if (sip_date_pick((struct str){s.p, 3}, wk, 7) < 0 || m < 0 ||
+	    !str_eq_cstr((struct str){s.p + 26, 3}, "GMT") || sip_date_num(s, 5, 2, 31, &d) ||
 	    sip_date_num(s, 12, 4, 9999, &y) || sip_date_num(s, 17, 2, 23, &hh) ||
 	    sip_date_num(s, 20, 2, 59, &mm) || sip_date_num(s, 23, 2, 60, &ss) || d == 0)
 		return SIP_E_DATE;

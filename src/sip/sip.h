@@ -33,35 +33,35 @@
 
 enum sip_err {
 	SIP_OK = 0,
-	SIP_E_TOO_BIG = -1,        /* message larger than SIP_MSG_MAX_SIZE (513) */
-	SIP_E_INCOMPLETE = -2,     /* no empty line ending the headers */
-	SIP_E_START_LINE = -3,     /* malformed Request-Line or Status-Line */
-	SIP_E_VERSION = -4,        /* SIP-Version other than SIP/2.0 (505) */
-	SIP_E_STATUS = -5,         /* status code outside 100..699 */
-	SIP_E_HDR_LINE = -6,       /* a header line without a valid name and colon */
+	SIP_E_TOO_BIG = -1,	   /* message larger than SIP_MSG_MAX_SIZE (513) */
+	SIP_E_INCOMPLETE = -2,	   /* no empty line ending the headers */
+	SIP_E_START_LINE = -3,	   /* malformed Request-Line or Status-Line */
+	SIP_E_VERSION = -4,	   /* SIP-Version other than SIP/2.0 (505) */
+	SIP_E_STATUS = -5,	   /* status code outside 100..699 */
+	SIP_E_HDR_LINE = -6,	   /* a header line without a valid name and colon */
 	SIP_E_TOO_MANY_HDRS = -7,  /* more than SIP_MSG_MAX_HDRS headers */
 	SIP_E_CONTENT_LENGTH = -8, /* Content-Length not a number, or several */
-	SIP_E_BODY_SHORT = -9,     /* body shorter than Content-Length says */
-	SIP_E_MISSING = -10,       /* a mandatory header is absent */
-	SIP_E_MULTIPLE = -11,      /* several values in a single-value header */
+	SIP_E_BODY_SHORT = -9,	   /* body shorter than Content-Length says */
+	SIP_E_MISSING = -10,	   /* a mandatory header is absent */
+	SIP_E_MULTIPLE = -11,	   /* several values in a single-value header */
 	SIP_E_VIA = -12,
 	SIP_E_FROM = -13,
 	SIP_E_TO = -14,
 	SIP_E_CALL_ID = -15,
 	SIP_E_CSEQ = -16,
-	SIP_E_CSEQ_METHOD = -17,   /* CSeq method differs from the request's */
+	SIP_E_CSEQ_METHOD = -17, /* CSeq method differs from the request's */
 	SIP_E_MAX_FORWARDS = -18,
 	SIP_E_CONTACT = -19,
-	SIP_E_ADDR = -20,          /* Route, Record-Route or another address header */
+	SIP_E_ADDR = -20, /* Route, Record-Route or another address header */
 	SIP_E_URI = -21,
 	SIP_E_RURI = -22,
-	SIP_E_URI_SCHEME = -23,    /* Request-URI scheme we do not serve (416) */
+	SIP_E_URI_SCHEME = -23, /* Request-URI scheme we do not serve (416) */
 	SIP_E_DATE = -24,
 	SIP_E_EXPIRES = -25,
 	SIP_E_CONTENT_TYPE = -26,
-	SIP_E_NOT_FOUND = -27,     /* no such header / value / parameter: not a fault */
-	SIP_E_NO_SPACE = -28,      /* caller's buffer too small */
-	SIP_E_METHOD = -29,        /* method not a token */
+	SIP_E_NOT_FOUND = -27, /* no such header / value / parameter: not a fault */
+	SIP_E_NO_SPACE = -28,  /* caller's buffer too small */
+	SIP_E_METHOD = -29,    /* method not a token */
 };
 
 /* Short phrase for a code: "bad Via", "Content-Length mismatch", ... */
@@ -97,30 +97,30 @@ enum sip_method sip_method_from_str(struct str name);
 enum sip_hdr_id {
 	SIP_HDR_OTHER = 0, /* not known: compare sip_hdr.name */
 	SIP_HDR_ACCEPT,
-	SIP_HDR_ACCEPT_CONTACT,      /* a */
+	SIP_HDR_ACCEPT_CONTACT, /* a */
 	SIP_HDR_ACCEPT_ENCODING,
 	SIP_HDR_ACCEPT_LANGUAGE,
 	SIP_HDR_ALERT_INFO,
 	SIP_HDR_ALLOW,
-	SIP_HDR_ALLOW_EVENTS,        /* u */
+	SIP_HDR_ALLOW_EVENTS, /* u */
 	SIP_HDR_AUTHENTICATION_INFO,
 	SIP_HDR_AUTHORIZATION,
-	SIP_HDR_CALL_ID,             /* i */
+	SIP_HDR_CALL_ID, /* i */
 	SIP_HDR_CALL_INFO,
-	SIP_HDR_CONTACT,             /* m */
+	SIP_HDR_CONTACT, /* m */
 	SIP_HDR_CONTENT_DISPOSITION,
-	SIP_HDR_CONTENT_ENCODING,    /* e */
+	SIP_HDR_CONTENT_ENCODING, /* e */
 	SIP_HDR_CONTENT_LANGUAGE,
-	SIP_HDR_CONTENT_LENGTH,      /* l */
-	SIP_HDR_CONTENT_TYPE,        /* c */
+	SIP_HDR_CONTENT_LENGTH, /* l */
+	SIP_HDR_CONTENT_TYPE,	/* c */
 	SIP_HDR_CSEQ,
 	SIP_HDR_DATE,
 	SIP_HDR_DIVERSION,
 	SIP_HDR_ERROR_INFO,
-	SIP_HDR_EVENT,               /* o */
+	SIP_HDR_EVENT, /* o */
 	SIP_HDR_EXPIRES,
-	SIP_HDR_FROM,                /* f */
-	SIP_HDR_IDENTITY,            /* y */
+	SIP_HDR_FROM,	  /* f */
+	SIP_HDR_IDENTITY, /* y */
 	SIP_HDR_IN_REPLY_TO,
 	SIP_HDR_MAX_FORWARDS,
 	SIP_HDR_MIME_VERSION,
@@ -138,9 +138,9 @@ enum sip_hdr_id {
 	SIP_HDR_RACK,
 	SIP_HDR_REASON,
 	SIP_HDR_RECORD_ROUTE,
-	SIP_HDR_REFER_TO,            /* r */
-	SIP_HDR_REFERRED_BY,         /* b */
-	SIP_HDR_REJECT_CONTACT,      /* j */
+	SIP_HDR_REFER_TO,	/* r */
+	SIP_HDR_REFERRED_BY,	/* b */
+	SIP_HDR_REJECT_CONTACT, /* j */
 	SIP_HDR_REPLACES,
 	SIP_HDR_REPLY_TO,
 	SIP_HDR_REQUEST_DISPOSITION, /* d */
@@ -150,15 +150,15 @@ enum sip_hdr_id {
 	SIP_HDR_RSEQ,
 	SIP_HDR_SERVER,
 	SIP_HDR_SERVICE_ROUTE,
-	SIP_HDR_SESSION_EXPIRES,     /* x */
-	SIP_HDR_SUBJECT,             /* s */
+	SIP_HDR_SESSION_EXPIRES, /* x */
+	SIP_HDR_SUBJECT,	 /* s */
 	SIP_HDR_SUBSCRIPTION_STATE,
-	SIP_HDR_SUPPORTED,           /* k */
+	SIP_HDR_SUPPORTED, /* k */
 	SIP_HDR_TIMESTAMP,
-	SIP_HDR_TO,                  /* t */
+	SIP_HDR_TO, /* t */
 	SIP_HDR_UNSUPPORTED,
 	SIP_HDR_USER_AGENT,
-	SIP_HDR_VIA,                 /* v */
+	SIP_HDR_VIA, /* v */
 	SIP_HDR_WARNING,
 	SIP_HDR_WWW_AUTHENTICATE,
 	SIP_HDR_ID_COUNT
@@ -174,7 +174,7 @@ const char *sip_hdr_name(enum sip_hdr_id id);
 /* One header line as indexed by sip_msg_parse. */
 struct sip_hdr {
 	enum sip_hdr_id id;
-	uint16_t next;    /* index of the next header with the same id, or SIP_HDR_NONE */
+	uint16_t next;	  /* index of the next header with the same id, or SIP_HDR_NONE */
 	struct str name;  /* as written: "v", "Via", "VIA" */
 	struct str value; /* trimmed; may hold folded line breaks (CRLF SP), which are LWS */
 	struct str line;  /* first byte of the name through the CRLF ending the last
@@ -189,14 +189,14 @@ struct sip_uri {
 	struct str raw;
 	enum sip_uri_scheme scheme;
 	struct str scheme_name; /* as written, without ':' */
-	struct str user;        /* escaped as written; tel: the number */
+	struct str user;	/* escaped as written; tel: the number */
 	struct str password;
-	struct str host;        /* an IPv6 reference without its brackets */
+	struct str host; /* an IPv6 reference without its brackets */
 	bool host_ipv6;
-	uint16_t port;          /* 0 when absent */
-	struct str params;      /* ";lr;transport=udp" raw, or empty */
-	struct str headers;     /* after '?', raw, or empty */
-	struct str opaque;      /* SIP_URI_OTHER: everything after "scheme:" */
+	uint16_t port;	    /* 0 when absent */
+	struct str params;  /* ";lr;transport=udp" raw, or empty */
+	struct str headers; /* after '?', raw, or empty */
+	struct str opaque;  /* SIP_URI_OTHER: everything after "scheme:" */
 };
 
 /* Parses a sip:, sips: or tel: URI; any other absoluteURI is accepted as
@@ -220,20 +220,20 @@ int sip_params_find(struct str params, const char *name, struct str *value);
 /* ------------------------------------------------------------------- Via */
 
 struct sip_via {
-	struct str raw;       /* the whole via-parm */
+	struct str raw;	      /* the whole via-parm */
 	struct str protocol;  /* "SIP" */
 	struct str version;   /* "2.0" */
 	struct str transport; /* "UDP", "TCP", "TLS", "SCTP", "WS", or any token */
 	struct str host;      /* sent-by host; an IPv6 reference without brackets */
 	bool host_ipv6;
-	uint16_t port;        /* 0 when absent */
-	struct str params;    /* ";branch=...;rport" raw (may hold LWS), or empty */
+	uint16_t port;	   /* 0 when absent */
+	struct str params; /* ";branch=...;rport" raw (may hold LWS), or empty */
 	struct str branch;
 	struct str received;
-	struct str rport;     /* p != NULL and len 0: "rport" without a value (RFC 3581) */
+	struct str rport; /* p != NULL and len 0: "rport" without a value (RFC 3581) */
 	struct str maddr;
-	uint16_t rport_port;  /* rport's value when it has one */
-	int ttl;              /* 0..255, or -1 when absent */
+	uint16_t rport_port; /* rport's value when it has one */
+	int ttl;	     /* 0..255, or -1 when absent */
 };
 
 /* Parses one via-parm (one comma-separated Via value). */
@@ -246,14 +246,14 @@ bool sip_via_branch_is_rfc3261(const struct sip_via *via);
 
 struct sip_addr {
 	struct str raw;
-	struct str display;    /* without the quotes of a quoted-string (escapes kept) */
+	struct str display; /* without the quotes of a quoted-string (escapes kept) */
 	bool display_quoted;
-	bool name_addr;        /* the URI was in <>; otherwise a bare addr-spec whose
-				* ';' parameters belong to the header (RFC 3261 §20.10) */
-	bool wildcard;         /* Contact: * */
+	bool name_addr; /* the URI was in <>; otherwise a bare addr-spec whose
+			 * ';' parameters belong to the header (RFC 3261 §20.10) */
+	bool wildcard;	/* Contact: * */
 	struct sip_uri uri;
-	struct str params;     /* header parameters, raw (";tag=1;expires=60"), or empty */
-	struct str tag;        /* absent: p == NULL */
+	struct str params; /* header parameters, raw (";tag=1;expires=60"), or empty */
+	struct str tag;	   /* absent: p == NULL */
 };
 
 /* Parses one name-addr / addr-spec value with its header parameters. */
@@ -287,7 +287,7 @@ enum sip_cache_slot {
 struct sip_msg_cache {
 	int8_t rc[SIP_CACHE_SLOTS]; /* 1: not parsed yet; else the parse's result */
 	struct sip_uri ruri;
-	struct sip_via via;         /* the topmost Via value */
+	struct sip_via via; /* the topmost Via value */
 	struct sip_addr from, to;
 	struct sip_cseq cseq;
 	struct str call_id;
@@ -297,25 +297,25 @@ struct sip_msg_cache {
 /* Caller-owned storage; sip_msg_parse initialises all of it.  Treat the
  * fields as read-only and prefer the accessors. */
 struct sip_msg {
-	struct str raw;        /* the message: start line through the end of the body */
+	struct str raw;	       /* the message: start line through the end of the body */
 	struct str start_line; /* without its CRLF */
 	bool is_request;
-	bool headers_done;     /* the header index reached the empty line */
+	bool headers_done; /* the header index reached the empty line */
 	enum sip_method method;
 	struct str method_name;
-	struct str ruri;       /* Request-URI as written */
-	struct str version;    /* "SIP/2.0" */
-	int status;            /* responses */
-	struct str reason;     /* responses: any UTF-8, may be empty */
+	struct str ruri;    /* Request-URI as written */
+	struct str version; /* "SIP/2.0" */
+	int status;	    /* responses */
+	struct str reason;  /* responses: any UTF-8, may be empty */
 	struct sip_hdr hdrs[SIP_MSG_MAX_HDRS];
 	uint16_t nhdrs;
 	uint16_t first[SIP_HDR_ID_COUNT];
 	uint16_t last[SIP_HDR_ID_COUNT];
 	struct str body;
 	int64_t content_length; /* -1 when the header is absent */
-	struct str trailing;   /* datagram bytes after the body, ignored (RFC 3261 §18.3) */
-	int err;               /* first error met: by the parse or by any accessor */
-	int parse_err;         /* sip_msg_parse's own result */
+	struct str trailing;	/* datagram bytes after the body, ignored (RFC 3261 §18.3) */
+	int err;		/* first error met: by the parse or by any accessor */
+	int parse_err;		/* sip_msg_parse's own result */
 	const char *err_text;
 	struct sip_msg_cache cache;
 };

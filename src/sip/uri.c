@@ -38,7 +38,8 @@ static bool sip_uri_chars_ok(struct str s, const char *extra)
 	for (size_t i = 0; i < s.len; i++) {
 		char c = s.p[i];
 		if (c == '%') {
-			if (i + 2 >= s.len || !sip_uri_is_hex(s.p[i + 1]) || !sip_uri_is_hex(s.p[i + 2]))
+			if (i + 2 >= s.len || !sip_uri_is_hex(s.p[i + 1]) ||
+			    !sip_uri_is_hex(s.p[i + 2]))
 				return false;
 			i += 2;
 		} else if (!sip_uri_is_unreserved(c) && (c == '\0' || !strchr(extra, c))) {
@@ -58,7 +59,7 @@ static bool sip_uri_params_ok(struct str params)
 		size_t j = i + 1;
 		while (j < params.len && params.p[j] != ';')
 			j++;
-		struct str one = { params.p + i + 1, j - i - 1 };
+		struct str one = {params.p + i + 1, j - i - 1};
 		if (one.len == 0 || one.p[0] == '=' || !sip_uri_chars_ok(one, "[]/:&+$="))
 			return false;
 		i = j;
@@ -71,12 +72,12 @@ static void sip_uri_split_tail(struct str *rest, struct sip_uri *out)
 	ptrdiff_t q = str_index(*rest, '?');
 
 	if (q >= 0) {
-		out->headers = (struct str){ rest->p + q + 1, rest->len - (size_t)q - 1 };
+		out->headers = (struct str){rest->p + q + 1, rest->len - (size_t)q - 1};
 		rest->len = (size_t)q;
 	}
 	ptrdiff_t semi = str_index(*rest, ';');
 	if (semi >= 0) {
-		out->params = (struct str){ rest->p + semi, rest->len - (size_t)semi };
+		out->params = (struct str){rest->p + semi, rest->len - (size_t)semi};
 		rest->len = (size_t)semi;
 	}
 }
@@ -88,7 +89,7 @@ static int sip_uri_parse_userinfo(struct str ui, struct sip_uri *out)
 	out->user = ui;
 	if (colon >= 0) {
 		out->user.len = (size_t)colon;
-		out->password = (struct str){ ui.p + colon + 1, ui.len - (size_t)colon - 1 };
+		out->password = (struct str){ui.p + colon + 1, ui.len - (size_t)colon - 1};
 	}
 	if (out->user.len == 0 || !sip_uri_chars_ok(out->user, "&=+$,;?/") ||
 	    !sip_uri_chars_ok(out->password, "&=+$,"))
@@ -102,7 +103,7 @@ static int sip_uri_parse_sip(struct str rest, struct sip_uri *out)
 	ptrdiff_t at = str_index(rest, '@');
 
 	if (at >= 0) {
-		if (sip_uri_parse_userinfo((struct str){ rest.p, (size_t)at }, out) != 0)
+		if (sip_uri_parse_userinfo((struct str){rest.p, (size_t)at}, out) != 0)
 			return SIP_E_URI;
 		sip_lex_advance(&rest, (size_t)at + 1);
 	}
@@ -124,7 +125,7 @@ static int sip_uri_parse_tel(struct str rest, struct sip_uri *out)
 	out->user = rest;
 	if (semi >= 0) {
 		out->user.len = (size_t)semi;
-		out->params = (struct str){ rest.p + semi, rest.len - (size_t)semi };
+		out->params = (struct str){rest.p + semi, rest.len - (size_t)semi};
 	}
 	if (out->user.len == 0)
 		return SIP_E_URI;
@@ -141,19 +142,19 @@ static int sip_uri_scheme(struct str s, struct str *scheme)
 {
 	size_t n = 0;
 
-	while (n < s.len && (sip_lex_is_alnum(s.p[n]) || s.p[n] == '+' || s.p[n] == '-' ||
-			     s.p[n] == '.'))
+	while (n < s.len &&
+	       (sip_lex_is_alnum(s.p[n]) || s.p[n] == '+' || s.p[n] == '-' || s.p[n] == '.'))
 		n++;
 	if (n == 0 || n >= s.len || s.p[n] != ':' || sip_lex_is_digit(s.p[0]) ||
 	    !sip_lex_is_alnum(s.p[0]))
 		return SIP_E_URI;
-	*scheme = (struct str){ s.p, n };
+	*scheme = (struct str){s.p, n};
 	return 0;
 }
 
 int sip_uri_parse(struct str s, struct sip_uri *out)
 {
-	*out = (struct sip_uri){ .raw = s, .scheme = SIP_URI_OTHER };
+	*out = (struct sip_uri){.raw = s, .scheme = SIP_URI_OTHER};
 	for (size_t i = 0; i < s.len; i++) {
 		unsigned char c = (unsigned char)s.p[i];
 		if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"')
@@ -161,7 +162,7 @@ int sip_uri_parse(struct str s, struct sip_uri *out)
 	}
 	if (sip_uri_scheme(s, &out->scheme_name) != 0)
 		return SIP_E_URI;
-	struct str rest = { s.p + out->scheme_name.len + 1, s.len - out->scheme_name.len - 1 };
+	struct str rest = {s.p + out->scheme_name.len + 1, s.len - out->scheme_name.len - 1};
 	out->opaque = rest;
 	if (rest.len == 0)
 		return SIP_E_URI;
@@ -184,13 +185,14 @@ int sip_uri_param(const struct sip_uri *uri, const char *name, struct str *value
 	while (p.len > 1) {
 		sip_lex_advance(&p, 1); /* the ';' */
 		ptrdiff_t end = str_index(p, ';');
-		struct str one = { p.p, end < 0 ? p.len : (size_t)end };
+		struct str one = {p.p, end < 0 ? p.len : (size_t)end};
 		ptrdiff_t eq = str_index(one, '=');
 		size_t klen = eq < 0 ? one.len : (size_t)eq;
 		if (klen == nlen && strncasecmp(one.p, name, nlen) == 0) {
 			if (value)
-				*value = eq < 0 ? (struct str){ one.p + one.len, 0 }
-						: (struct str){ one.p + eq + 1, one.len - (size_t)eq - 1 };
+				*value =
+				    eq < 0 ? (struct str){one.p + one.len, 0}
+					   : (struct str){one.p + eq + 1, one.len - (size_t)eq - 1};
 			return 0;
 		}
 		sip_lex_advance(&p, one.len);
@@ -205,9 +207,11 @@ int sip_uri_unescape(struct str in, char *out, size_t n, size_t *outlen)
 	for (size_t i = 0; i < in.len; i++) {
 		char c = in.p[i];
 		if (c == '%') {
-			if (i + 2 >= in.len || !sip_uri_is_hex(in.p[i + 1]) || !sip_uri_is_hex(in.p[i + 2]))
+			if (i + 2 >= in.len || !sip_uri_is_hex(in.p[i + 1]) ||
+			    !sip_uri_is_hex(in.p[i + 2]))
 				return SIP_E_URI;
-			c = (char)(sip_uri_hex_val(in.p[i + 1]) << 4 | sip_uri_hex_val(in.p[i + 2]));
+			c = (char)(sip_uri_hex_val(in.p[i + 1]) << 4 |
+				   sip_uri_hex_val(in.p[i + 2]));
 			i += 2;
 		}
 		if (o >= n)

@@ -47,8 +47,9 @@ static int sip_via_sent_by(struct str *s, struct sip_via *v)
 	/* Cut at whitespace so the host scan does not take a spaced ':' port. */
 	while (n < s->len && !sip_lex_is_ws(s->p[n]) && s->p[n] != ';' && s->p[n] != ',')
 		n++;
-	host_only = (struct str){ s->p, n };
-	if (sip_lex_hostport(&host_only, &v->host, &v->host_ipv6, &v->port) != 0 || host_only.len != 0)
+	host_only = (struct str){s->p, n};
+	if (sip_lex_hostport(&host_only, &v->host, &v->host_ipv6, &v->port) != 0 ||
+	    host_only.len != 0)
 		return -1;
 	sip_lex_advance(s, n);
 	if (v->port != 0)
@@ -63,7 +64,7 @@ static int sip_via_sent_by(struct str *s, struct sip_via *v)
 	uint64_t port;
 	while (d < look.len && sip_lex_is_digit(look.p[d]))
 		d++;
-	if (sip_lex_uint((struct str){ look.p, d }, 65535, &port) != 0 || port == 0)
+	if (sip_lex_uint((struct str){look.p, d}, 65535, &port) != 0 || port == 0)
 		return -1;
 	v->port = (uint16_t)port;
 	sip_lex_advance(&look, d);
@@ -130,7 +131,7 @@ int sip_via_parse(struct str value, struct sip_via *out)
 	struct str name, pval;
 	int rc;
 
-	*out = (struct sip_via){ .raw = s, .ttl = -1 };
+	*out = (struct sip_via){.raw = s, .ttl = -1};
 	if (sip_via_protocol(&s, out) != 0)
 		return SIP_E_VIA;
 	if (s.len == 0 || !sip_lex_is_ws(s.p[0]))

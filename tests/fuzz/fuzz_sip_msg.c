@@ -70,6 +70,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_sip_touch(&m);
 	/* The URI parser on its own, for inputs that never reach a header. */
 	struct sip_uri uri;
-	sip_uri_parse((struct str){ (const char *)data, size < 512 ? size : 512 }, &uri);
+	sip_uri_parse((struct str){(const char *)data, size < 512 ? size : 512}, &uri);
 	return 0;
 }

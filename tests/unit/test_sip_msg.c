@@ -2,20 +2,23 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
 
 #include "sip/sip.h"
 
 #define INVITE_LINE "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
-#define STD_HDRS                                                                 \
-	"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n" \
-	"Max-Forwards: 70\r\n"                                                  \
-	"To: Bob <sip:bob@biloxi.example.com>\r\n"                              \
-	"From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n"        \
-	"Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n"                  \
+#define STD_HDRS                                                                                   \
+	"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n"                    \
+	"Max-Forwards: 70\r\n"                                                                     \
+	"To: Bob <sip:bob@biloxi.example.com>\r\n"                                                 \
+	"From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n"                           \
+	"Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n"                                     \
 	"CSeq: 314159 INVITE\r\n"
 
 static struct sip_msg msg;
@@ -50,15 +53,23 @@ static void test_msg_compact_names(void **state)
 		const char *name;
 		enum sip_hdr_id id;
 	} names[] = {
-		{ "i", SIP_HDR_CALL_ID },       { "f", SIP_HDR_FROM },
-		{ "t", SIP_HDR_TO },            { "v", SIP_HDR_VIA },
-		{ "m", SIP_HDR_CONTACT },       { "l", SIP_HDR_CONTENT_LENGTH },
-		{ "c", SIP_HDR_CONTENT_TYPE },  { "k", SIP_HDR_SUPPORTED },
-		{ "s", SIP_HDR_SUBJECT },       { "e", SIP_HDR_CONTENT_ENCODING },
-		{ "o", SIP_HDR_EVENT },         { "r", SIP_HDR_REFER_TO },
-		{ "x", SIP_HDR_SESSION_EXPIRES }, { "u", SIP_HDR_ALLOW_EVENTS },
-		{ "V", SIP_HDR_VIA },           { "b", SIP_HDR_REFERRED_BY },
-		{ "q", SIP_HDR_OTHER },
+	    {"i", SIP_HDR_CALL_ID},
+	    {"f", SIP_HDR_FROM},
+	    {"t", SIP_HDR_TO},
+	    {"v", SIP_HDR_VIA},
+	    {"m", SIP_HDR_CONTACT},
+	    {"l", SIP_HDR_CONTENT_LENGTH},
+	    {"c", SIP_HDR_CONTENT_TYPE},
+	    {"k", SIP_HDR_SUPPORTED},
+	    {"s", SIP_HDR_SUBJECT},
+	    {"e", SIP_HDR_CONTENT_ENCODING},
+	    {"o", SIP_HDR_EVENT},
+	    {"r", SIP_HDR_REFER_TO},
+	    {"x", SIP_HDR_SESSION_EXPIRES},
+	    {"u", SIP_HDR_ALLOW_EVENTS},
+	    {"V", SIP_HDR_VIA},
+	    {"b", SIP_HDR_REFERRED_BY},
+	    {"q", SIP_HDR_OTHER},
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -102,7 +113,8 @@ static void test_msg_multi_value_via(void **state)
 	struct sip_via via;
 
 	parse_ok("SIP/2.0 200 OK\r\n"
-		 "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP b.example.com:5070;branch=z9hG4bK2\r\n"
+		 "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP "
+		 "b.example.com:5070;branch=z9hG4bK2\r\n"
 		 "v: SIP/2.0/TLS c.example.com;branch=z9hG4bK3\r\n"
 		 "From: <sip:a@example.com>;tag=1\r\nTo: <sip:x@example.com>;tag=2\r\n"
 		 "Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
@@ -122,7 +134,8 @@ static void test_via_rport_without_value(void **state)
 {
 	struct sip_via via;
 
-	assert_int_equal(sip_via_parse(STR_LIT("SIP/2.0/UDP h.example.com;rport;branch=z9hG4bKx"), &via), 0);
+	assert_int_equal(
+	    sip_via_parse(STR_LIT("SIP/2.0/UDP h.example.com;rport;branch=z9hG4bKx"), &via), 0);
 	assert_non_null(via.rport.p);
 	assert_int_equal(via.rport.len, 0);
 	assert_int_equal(via.rport_port, 0);
@@ -132,9 +145,12 @@ static void test_via_rport_with_value_and_received(void **state)
 {
 	struct sip_via via;
 
-	assert_int_equal(sip_via_parse(STR_LIT("SIP/2.0/UDP h.example.com:5060;received=192.0.2.1;rport=40000;branch=z9hG4bKx"),
-				       &via),
-			 0);
+	assert_int_equal(
+	    sip_via_parse(
+		STR_LIT("SIP/2.0/UDP "
+			"h.example.com:5060;received=192.0.2.1;rport=40000;branch=z9hG4bKx"),
+		&via),
+	    0);
 	assert_int_equal(via.rport_port, 40000);
 	assert_true(str_eq_cstr(via.received, "192.0.2.1"));
 	assert_int_equal(via.port, 5060);
@@ -145,7 +161,8 @@ static void test_via_absent_rport_is_null(void **state)
 {
 	struct sip_via via;
 
-	assert_int_equal(sip_via_parse(STR_LIT("SIP/2.0/UDP h.example.com;branch=z9hG4bKx"), &via), 0);
+	assert_int_equal(sip_via_parse(STR_LIT("SIP/2.0/UDP h.example.com;branch=z9hG4bKx"), &via),
+			 0);
 	assert_null(via.rport.p);
 	assert_int_equal(via.ttl, -1);
 }
@@ -155,9 +172,10 @@ static void test_via_maddr_ttl_and_other_params(void **state)
 	struct sip_via via;
 	struct str v;
 
-	assert_int_equal(sip_via_parse(STR_LIT("SIP/2.0/UDP h;maddr=224.2.0.1;ttl=16;foo=bar;branch=z9hG4bKx"),
-				       &via),
-			 0);
+	assert_int_equal(
+	    sip_via_parse(STR_LIT("SIP/2.0/UDP h;maddr=224.2.0.1;ttl=16;foo=bar;branch=z9hG4bKx"),
+			  &via),
+	    0);
 	assert_true(str_eq_cstr(via.maddr, "224.2.0.1"));
 	assert_int_equal(via.ttl, 16);
 	assert_int_equal(sip_params_find(via.params, "foo", &v), 0);
@@ -169,9 +187,12 @@ static void test_via_ipv6_sent_by(void **state)
 {
 	struct sip_via via;
 
-	assert_int_equal(sip_via_parse(STR_LIT("SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bKx;received=2001:db8::9:255"),
-				       &via),
-			 0);
+	assert_int_equal(
+	    sip_via_parse(
+		STR_LIT(
+		    "SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bKx;received=2001:db8::9:255"),
+		&via),
+	    0);
 	assert_true(via.host_ipv6);
 	assert_true(str_eq_cstr(via.host, "2001:db8::9:1"));
 	assert_int_equal(via.port, 5070);
@@ -205,7 +226,10 @@ static void test_from_name_addr_uri_params_stay_in_uri(void **state)
 {
 	struct sip_addr a;
 
-	assert_int_equal(sip_addr_parse(STR_LIT("\"A. G. Bell\" <sip:agb@bell-telephone.com;user=phone> ;tag=a48s"), &a), 0);
+	assert_int_equal(
+	    sip_addr_parse(
+		STR_LIT("\"A. G. Bell\" <sip:agb@bell-telephone.com;user=phone> ;tag=a48s"), &a),
+	    0);
 	assert_true(a.name_addr);
 	assert_true(a.display_quoted);
 	assert_true(str_eq_cstr(a.display, "A. G. Bell"));
@@ -217,7 +241,9 @@ static void test_from_token_display_name(void **state)
 {
 	struct sip_addr a;
 
-	assert_int_equal(sip_addr_parse(STR_LIT("Anonymous Caller <sip:c8oqz84zk7z@privacy.org>;tag=hyh8"), &a), 0);
+	assert_int_equal(
+	    sip_addr_parse(STR_LIT("Anonymous Caller <sip:c8oqz84zk7z@privacy.org>;tag=hyh8"), &a),
+	    0);
 	assert_false(a.display_quoted);
 	assert_true(str_eq_cstr(a.display, "Anonymous Caller"));
 	assert_true(str_eq_cstr(a.uri.host, "privacy.org"));
@@ -238,9 +264,10 @@ static void test_contact_wildcard_and_list(void **state)
 {
 	struct sip_addr a;
 
-	parse_ok("REGISTER sip:example.com SIP/2.0\r\n" STD_HDRS
-		 "Contact: \"x, y\" <sip:a,b@h1.example.com;p=1>;expires=60, <sip:b@h2.example.com>\r\n"
-		 "m: *\r\n\r\n");
+	parse_ok(
+	    "REGISTER sip:example.com SIP/2.0\r\n" STD_HDRS
+	    "Contact: \"x, y\" <sip:a,b@h1.example.com;p=1>;expires=60, <sip:b@h2.example.com>\r\n"
+	    "m: *\r\n\r\n");
 	assert_int_equal(sip_msg_addr(&msg, SIP_HDR_CONTACT, 0, &a), 0);
 	assert_true(str_eq_cstr(a.display, "x, y"));
 	assert_true(str_eq_cstr(a.uri.host, "h1.example.com"));
@@ -305,7 +332,8 @@ static void test_max_forwards_range(void **state)
 
 static void test_content_length_body_shorter_is_error(void **state)
 {
-	assert_int_equal(parse(INVITE_LINE STD_HDRS "Content-Length: 10\r\n\r\nv=0\r\n"), SIP_E_BODY_SHORT);
+	assert_int_equal(parse(INVITE_LINE STD_HDRS "Content-Length: 10\r\n\r\nv=0\r\n"),
+			 SIP_E_BODY_SHORT);
 	assert_string_equal(sip_msg_error(&msg), "Content-Length mismatch");
 	assert_int_equal(sip_err_status(SIP_E_BODY_SHORT), 400);
 	assert_true(sip_msg_can_reply(&msg));
@@ -316,7 +344,8 @@ static void test_content_length_extra_octets_ignored(void **state)
 	parse_ok(INVITE_LINE STD_HDRS "Content-Length: 5\r\n\r\nv=0\r\nGARBAGE");
 	assert_true(str_eq_cstr(sip_msg_body(&msg), "v=0\r\n"));
 	assert_true(str_eq_cstr(msg.trailing, "GARBAGE"));
-	assert_int_equal(msg.raw.len, strlen(INVITE_LINE STD_HDRS "Content-Length: 5\r\n\r\nv=0\r\n"));
+	assert_int_equal(msg.raw.len,
+			 strlen(INVITE_LINE STD_HDRS "Content-Length: 5\r\n\r\nv=0\r\n"));
 }
 
 static void test_content_length_absent_takes_rest(void **state)
@@ -329,7 +358,8 @@ static void test_content_length_absent_takes_rest(void **state)
 static void test_content_length_not_a_number(void **state)
 {
 	assert_int_equal(parse(INVITE_LINE "Content-Length: -5\r\n\r\n"), SIP_E_CONTENT_LENGTH);
-	assert_int_equal(parse(INVITE_LINE "l: 99999999999999999999\r\n\r\n"), SIP_E_CONTENT_LENGTH);
+	assert_int_equal(parse(INVITE_LINE "l: 99999999999999999999\r\n\r\n"),
+			 SIP_E_CONTENT_LENGTH);
 }
 
 static void test_too_many_headers(void **state)
@@ -447,7 +477,8 @@ static void test_leading_crlf_ignored(void **state)
 /* Splicing out one header's line leaves a well-formed message. */
 static void test_header_line_span_removes_header(void **state)
 {
-	static const char in[] = INVITE_LINE "Route: <sip:me.example.com;lr>\r\n" STD_HDRS "Content-Length: 0\r\n\r\n";
+	static const char in[] =
+	    INVITE_LINE "Route: <sip:me.example.com;lr>\r\n" STD_HDRS "Content-Length: 0\r\n\r\n";
 	static const char want[] = INVITE_LINE STD_HDRS "Content-Length: 0\r\n\r\n";
 	char out[sizeof(in)];
 
@@ -506,7 +537,8 @@ static void test_failed_parse_keeps_top_via_for_400(void **state)
 	assert_true(sip_msg_can_reply(&msg));
 	assert_int_equal(sip_msg_via(&msg, 0, &via), 0);
 	assert_true(str_eq_cstr(via.branch, "z9hG4bK776asdhds"));
-	assert_int_equal(parse("INVITE sip:x@y SIP/2.0\r\nVia: bogus\r\n" "From: <sip:a@b>\r\nTo: <sip:b@c>\r\n"
+	assert_int_equal(parse("INVITE sip:x@y SIP/2.0\r\nVia: bogus\r\n"
+			       "From: <sip:a@b>\r\nTo: <sip:b@c>\r\n"
 			       "Call-ID: x\r\nCSeq: 1 INVITE\r\nl: 4\r\n\r\n"),
 			 SIP_E_BODY_SHORT);
 	assert_false(sip_msg_can_reply(&msg));
@@ -522,8 +554,9 @@ static void test_ack_is_never_answered(void **state)
 
 static void test_validate_reports_missing_header(void **state)
 {
-	parse_ok(INVITE_LINE "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@b>\r\n"
-			     "CSeq: 1 INVITE\r\n\r\n");
+	parse_ok(INVITE_LINE
+		 "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@b>\r\n"
+		 "CSeq: 1 INVITE\r\n\r\n");
 	assert_int_equal(sip_msg_validate(&msg), SIP_E_MISSING);
 	assert_string_equal(sip_msg_error(&msg), "missing Call-ID");
 }
@@ -593,7 +626,7 @@ static void test_value_iter_respects_quotes_and_angles(void **state)
 
 	parse_ok(INVITE_LINE "Accept: a/b, c/d,\r\n e/f\r\nAccept: g/h\r\n\r\n");
 	sip_value_iter_init(&it, &msg, SIP_HDR_ACCEPT);
-	static const char *const want[] = { "a/b", "c/d", "e/f", "g/h" };
+	static const char *const want[] = {"a/b", "c/d", "e/f", "g/h"};
 	for (size_t i = 0; i < 4; i++) {
 		assert_int_equal(sip_value_iter_next(&it, &v, NULL), 0);
 		assert_true(str_eq_cstr(v, want[i]));
@@ -612,56 +645,56 @@ static void test_strerror_phrases(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_msg_request_line),
-		cmocka_unit_test(test_msg_compact_names),
-		cmocka_unit_test(test_msg_full_names_case_insensitive),
-		cmocka_unit_test(test_msg_folded_lines_are_whitespace),
-		cmocka_unit_test(test_msg_multi_value_via),
-		cmocka_unit_test(test_via_rport_without_value),
-		cmocka_unit_test(test_via_rport_with_value_and_received),
-		cmocka_unit_test(test_via_absent_rport_is_null),
-		cmocka_unit_test(test_via_maddr_ttl_and_other_params),
-		cmocka_unit_test(test_via_ipv6_sent_by),
-		cmocka_unit_test(test_via_bad_values_rejected),
-		cmocka_unit_test(test_from_bare_addr_spec_params_belong_to_header),
-		cmocka_unit_test(test_from_name_addr_uri_params_stay_in_uri),
-		cmocka_unit_test(test_from_token_display_name),
-		cmocka_unit_test(test_addr_bad_values_rejected),
-		cmocka_unit_test(test_contact_wildcard_and_list),
-		cmocka_unit_test(test_route_values_in_order),
-		cmocka_unit_test(test_cseq_method_mismatch),
-		cmocka_unit_test(test_cseq_number_within_2_pow_31),
-		cmocka_unit_test(test_max_forwards_range),
-		cmocka_unit_test(test_content_length_body_shorter_is_error),
-		cmocka_unit_test(test_content_length_extra_octets_ignored),
-		cmocka_unit_test(test_content_length_absent_takes_rest),
-		cmocka_unit_test(test_content_length_not_a_number),
-		cmocka_unit_test(test_too_many_headers),
-		cmocka_unit_test(test_max_headers_accepted),
-		cmocka_unit_test(test_message_too_big),
-		cmocka_unit_test(test_missing_empty_line_is_incomplete),
-		cmocka_unit_test(test_bad_header_line_rejected),
-		cmocka_unit_test(test_response_parsing),
-		cmocka_unit_test(test_response_empty_and_utf8_reason),
-		cmocka_unit_test(test_response_status_out_of_range),
-		cmocka_unit_test(test_version_must_be_2_0),
-		cmocka_unit_test(test_request_line_single_spaces),
-		cmocka_unit_test(test_ruri_unsupported_scheme_is_416),
-		cmocka_unit_test(test_leading_crlf_ignored),
-		cmocka_unit_test(test_header_line_span_removes_header),
-		cmocka_unit_test(test_header_line_span_covers_folding),
-		cmocka_unit_test(test_hdr_iteration_and_lookup_by_name),
-		cmocka_unit_test(test_lazy_value_is_cached),
-		cmocka_unit_test(test_failed_parse_keeps_top_via_for_400),
-		cmocka_unit_test(test_ack_is_never_answered),
-		cmocka_unit_test(test_validate_reports_missing_header),
-		cmocka_unit_test(test_validate_reports_bad_via),
-		cmocka_unit_test(test_validate_ignores_other_accessor_faults),
-		cmocka_unit_test(test_empty_list_header_has_no_values),
-		cmocka_unit_test(test_single_value_header_twice),
-		cmocka_unit_test(test_content_type_and_expires_and_date),
-		cmocka_unit_test(test_value_iter_respects_quotes_and_angles),
-		cmocka_unit_test(test_strerror_phrases),
+	    cmocka_unit_test(test_msg_request_line),
+	    cmocka_unit_test(test_msg_compact_names),
+	    cmocka_unit_test(test_msg_full_names_case_insensitive),
+	    cmocka_unit_test(test_msg_folded_lines_are_whitespace),
+	    cmocka_unit_test(test_msg_multi_value_via),
+	    cmocka_unit_test(test_via_rport_without_value),
+	    cmocka_unit_test(test_via_rport_with_value_and_received),
+	    cmocka_unit_test(test_via_absent_rport_is_null),
+	    cmocka_unit_test(test_via_maddr_ttl_and_other_params),
+	    cmocka_unit_test(test_via_ipv6_sent_by),
+	    cmocka_unit_test(test_via_bad_values_rejected),
+	    cmocka_unit_test(test_from_bare_addr_spec_params_belong_to_header),
+	    cmocka_unit_test(test_from_name_addr_uri_params_stay_in_uri),
+	    cmocka_unit_test(test_from_token_display_name),
+	    cmocka_unit_test(test_addr_bad_values_rejected),
+	    cmocka_unit_test(test_contact_wildcard_and_list),
+	    cmocka_unit_test(test_route_values_in_order),
+	    cmocka_unit_test(test_cseq_method_mismatch),
+	    cmocka_unit_test(test_cseq_number_within_2_pow_31),
+	    cmocka_unit_test(test_max_forwards_range),
+	    cmocka_unit_test(test_content_length_body_shorter_is_error),
+	    cmocka_unit_test(test_content_length_extra_octets_ignored),
+	    cmocka_unit_test(test_content_length_absent_takes_rest),
+	    cmocka_unit_test(test_content_length_not_a_number),
+	    cmocka_unit_test(test_too_many_headers),
+	    cmocka_unit_test(test_max_headers_accepted),
+	    cmocka_unit_test(test_message_too_big),
+	    cmocka_unit_test(test_missing_empty_line_is_incomplete),
+	    cmocka_unit_test(test_bad_header_line_rejected),
+	    cmocka_unit_test(test_response_parsing),
+	    cmocka_unit_test(test_response_empty_and_utf8_reason),
+	    cmocka_unit_test(test_response_status_out_of_range),
+	    cmocka_unit_test(test_version_must_be_2_0),
+	    cmocka_unit_test(test_request_line_single_spaces),
+	    cmocka_unit_test(test_ruri_unsupported_scheme_is_416),
+	    cmocka_unit_test(test_leading_crlf_ignored),
+	    cmocka_unit_test(test_header_line_span_removes_header),
+	    cmocka_unit_test(test_header_line_span_covers_folding),
+	    cmocka_unit_test(test_hdr_iteration_and_lookup_by_name),
+	    cmocka_unit_test(test_lazy_value_is_cached),
+	    cmocka_unit_test(test_failed_parse_keeps_top_via_for_400),
+	    cmocka_unit_test(test_ack_is_never_answered),
+	    cmocka_unit_test(test_validate_reports_missing_header),
+	    cmocka_unit_test(test_validate_reports_bad_via),
+	    cmocka_unit_test(test_validate_ignores_other_accessor_faults),
+	    cmocka_unit_test(test_empty_list_header_has_no_values),
+	    cmocka_unit_test(test_single_value_header_twice),
+	    cmocka_unit_test(test_content_type_and_expires_and_date),
+	    cmocka_unit_test(test_value_iter_respects_quotes_and_angles),
+	    cmocka_unit_test(test_strerror_phrases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

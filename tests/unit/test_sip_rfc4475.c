@@ -17,11 +17,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <cmocka.h>
 
 #include "sip/sip.h"
 
@@ -30,7 +33,7 @@ enum expect { PARSE_OK, REJECT_PARSE, REJECT_FIELD, APP };
 struct rfc_case {
 	const char *file;
 	enum expect expect;
-	int err;        /* REJECT_*: the code expected */
+	int err;	/* REJECT_*: the code expected */
 	const char *by; /* REJECT_FIELD: the accessor that refuses it */
 	void (*check)(struct sip_msg *m);
 };
@@ -187,7 +190,7 @@ static void check_semiuri(struct sip_msg *m)
 
 static void check_transports(struct sip_msg *m)
 {
-	static const char *const want[] = { "UDP", "SCTP", "TLS", "UNKNOWN", "TCP" };
+	static const char *const want[] = {"UDP", "SCTP", "TLS", "UNKNOWN", "TCP"};
 	struct sip_via via;
 
 	for (size_t i = 0; i < 5; i++) {
@@ -343,7 +346,8 @@ static void check_regescrt(struct sip_msg *m)
 static void check_sdp01(struct sip_msg *m)
 {
 	assert_int_equal(sip_msg_validate(m), 0);
-	assert_true(str_eq_cstr(sip_msg_hdr_first(m, SIP_HDR_ACCEPT)->value, "text/nobodyKnowsThis"));
+	assert_true(
+	    str_eq_cstr(sip_msg_hdr_first(m, SIP_HDR_ACCEPT)->value, "text/nobodyKnowsThis"));
 }
 
 static void check_inv2543(struct sip_msg *m)
@@ -381,62 +385,62 @@ static void check_scalar02(struct sip_msg *m)
 }
 
 static const struct rfc_case cases[] = {
-	/* 3.1.1 valid */
-	{ "wsinv.dat", PARSE_OK, 0, NULL, check_wsinv },
-	{ "intmeth.dat", PARSE_OK, 0, NULL, check_intmeth },
-	{ "esc01.dat", PARSE_OK, 0, NULL, check_esc01 },
-	{ "escnull.dat", PARSE_OK, 0, NULL, check_escnull },
-	{ "esc02.dat", PARSE_OK, 0, NULL, NULL },
-	{ "lwsdisp.dat", PARSE_OK, 0, NULL, NULL },
-	{ "longreq.dat", PARSE_OK, 0, NULL, NULL },
-	{ "dblreq.dat", PARSE_OK, 0, NULL, check_dblreq },
-	{ "semiuri.dat", PARSE_OK, 0, NULL, check_semiuri },
-	{ "transports.dat", PARSE_OK, 0, NULL, check_transports },
-	{ "mpart01.dat", PARSE_OK, 0, NULL, NULL },
-	{ "unreason.dat", PARSE_OK, 0, NULL, check_unreason },
-	{ "noreason.dat", PARSE_OK, 0, NULL, check_noreason },
-	/* 3.1.2 invalid */
-	{ "badinv01.dat", REJECT_FIELD, SIP_E_VIA, "via", NULL },
-	{ "clerr.dat", REJECT_PARSE, SIP_E_BODY_SHORT, NULL, check_clerr },
-	{ "ncl.dat", REJECT_PARSE, SIP_E_CONTENT_LENGTH, NULL, NULL },
-	{ "scalar02.dat", REJECT_FIELD, SIP_E_CSEQ, "cseq", check_scalar02 },
-	{ "scalarlg.dat", REJECT_FIELD, SIP_E_CSEQ, "cseq", NULL },
-	{ "quotbal.dat", REJECT_FIELD, SIP_E_TO, "to", NULL },
-	{ "ltgtruri.dat", REJECT_PARSE, SIP_E_RURI, NULL, NULL },
-	{ "lwsruri.dat", REJECT_PARSE, SIP_E_START_LINE, NULL, NULL },
-	{ "lwsstart.dat", REJECT_PARSE, SIP_E_RURI, NULL, NULL },
-	{ "trws.dat", REJECT_PARSE, SIP_E_START_LINE, NULL, NULL },
-	{ "escruri.dat", REJECT_FIELD, SIP_E_RURI, "ruri", NULL },
-	{ "baddate.dat", REJECT_FIELD, SIP_E_DATE, "date", NULL },
-	{ "regbadct.dat", REJECT_FIELD, SIP_E_CONTACT, "contact", NULL },
-	{ "badaspec.dat", REJECT_FIELD, SIP_E_TO, "to", NULL },
-	{ "baddn.dat", REJECT_FIELD, SIP_E_FROM, "from", NULL },
-	{ "badvers.dat", REJECT_PARSE, SIP_E_VERSION, NULL, check_badvers },
-	{ "mismatch01.dat", REJECT_FIELD, SIP_E_CSEQ_METHOD, "cseq", NULL },
-	{ "mismatch02.dat", REJECT_FIELD, SIP_E_CSEQ_METHOD, "cseq", NULL },
-	{ "bigcode.dat", REJECT_PARSE, SIP_E_STATUS, NULL, NULL },
-	/* 3.2 transaction layer */
-	{ "badbranch.dat", PARSE_OK, 0, NULL, check_badbranch },
-	/* 3.3 application layer */
-	{ "insuf.dat", APP, 0, NULL, check_insuf },
-	{ "unkscm.dat", APP, 0, NULL, check_scheme_416 },
-	{ "novelsc.dat", APP, 0, NULL, check_scheme_416 },
-	{ "unksm2.dat", APP, 0, NULL, check_unksm2 },
-	{ "bext01.dat", APP, 0, NULL, check_bext01 },
-	{ "invut.dat", APP, 0, NULL, check_invut },
-	{ "regaut01.dat", APP, 0, NULL, check_regaut01 },
-	{ "multi01.dat", APP, 0, NULL, check_multi01 },
-	/* Several Content-Length values make framing ambiguous, so the parse
-	 * itself refuses them; the request can still be answered 400. */
-	{ "mcl01.dat", REJECT_PARSE, SIP_E_CONTENT_LENGTH, NULL, check_mcl01 },
-	{ "bcast.dat", APP, 0, NULL, check_bcast },
-	{ "zeromf.dat", APP, 0, NULL, check_zeromf },
-	{ "cparam01.dat", APP, 0, NULL, check_cparam01 },
-	{ "cparam02.dat", APP, 0, NULL, check_cparam02 },
-	{ "regescrt.dat", APP, 0, NULL, check_regescrt },
-	{ "sdp01.dat", APP, 0, NULL, check_sdp01 },
-	/* 3.4 backward compatibility */
-	{ "inv2543.dat", PARSE_OK, 0, NULL, check_inv2543 },
+    /* 3.1.1 valid */
+    {"wsinv.dat", PARSE_OK, 0, NULL, check_wsinv},
+    {"intmeth.dat", PARSE_OK, 0, NULL, check_intmeth},
+    {"esc01.dat", PARSE_OK, 0, NULL, check_esc01},
+    {"escnull.dat", PARSE_OK, 0, NULL, check_escnull},
+    {"esc02.dat", PARSE_OK, 0, NULL, NULL},
+    {"lwsdisp.dat", PARSE_OK, 0, NULL, NULL},
+    {"longreq.dat", PARSE_OK, 0, NULL, NULL},
+    {"dblreq.dat", PARSE_OK, 0, NULL, check_dblreq},
+    {"semiuri.dat", PARSE_OK, 0, NULL, check_semiuri},
+    {"transports.dat", PARSE_OK, 0, NULL, check_transports},
+    {"mpart01.dat", PARSE_OK, 0, NULL, NULL},
+    {"unreason.dat", PARSE_OK, 0, NULL, check_unreason},
+    {"noreason.dat", PARSE_OK, 0, NULL, check_noreason},
+    /* 3.1.2 invalid */
+    {"badinv01.dat", REJECT_FIELD, SIP_E_VIA, "via", NULL},
+    {"clerr.dat", REJECT_PARSE, SIP_E_BODY_SHORT, NULL, check_clerr},
+    {"ncl.dat", REJECT_PARSE, SIP_E_CONTENT_LENGTH, NULL, NULL},
+    {"scalar02.dat", REJECT_FIELD, SIP_E_CSEQ, "cseq", check_scalar02},
+    {"scalarlg.dat", REJECT_FIELD, SIP_E_CSEQ, "cseq", NULL},
+    {"quotbal.dat", REJECT_FIELD, SIP_E_TO, "to", NULL},
+    {"ltgtruri.dat", REJECT_PARSE, SIP_E_RURI, NULL, NULL},
+    {"lwsruri.dat", REJECT_PARSE, SIP_E_START_LINE, NULL, NULL},
+    {"lwsstart.dat", REJECT_PARSE, SIP_E_RURI, NULL, NULL},
+    {"trws.dat", REJECT_PARSE, SIP_E_START_LINE, NULL, NULL},
+    {"escruri.dat", REJECT_FIELD, SIP_E_RURI, "ruri", NULL},
+    {"baddate.dat", REJECT_FIELD, SIP_E_DATE, "date", NULL},
+    {"regbadct.dat", REJECT_FIELD, SIP_E_CONTACT, "contact", NULL},
+    {"badaspec.dat", REJECT_FIELD, SIP_E_TO, "to", NULL},
+    {"baddn.dat", REJECT_FIELD, SIP_E_FROM, "from", NULL},
+    {"badvers.dat", REJECT_PARSE, SIP_E_VERSION, NULL, check_badvers},
+    {"mismatch01.dat", REJECT_FIELD, SIP_E_CSEQ_METHOD, "cseq", NULL},
+    {"mismatch02.dat", REJECT_FIELD, SIP_E_CSEQ_METHOD, "cseq", NULL},
+    {"bigcode.dat", REJECT_PARSE, SIP_E_STATUS, NULL, NULL},
+    /* 3.2 transaction layer */
+    {"badbranch.dat", PARSE_OK, 0, NULL, check_badbranch},
+    /* 3.3 application layer */
+    {"insuf.dat", APP, 0, NULL, check_insuf},
+    {"unkscm.dat", APP, 0, NULL, check_scheme_416},
+    {"novelsc.dat", APP, 0, NULL, check_scheme_416},
+    {"unksm2.dat", APP, 0, NULL, check_unksm2},
+    {"bext01.dat", APP, 0, NULL, check_bext01},
+    {"invut.dat", APP, 0, NULL, check_invut},
+    {"regaut01.dat", APP, 0, NULL, check_regaut01},
+    {"multi01.dat", APP, 0, NULL, check_multi01},
+    /* Several Content-Length values make framing ambiguous, so the parse
+     * itself refuses them; the request can still be answered 400. */
+    {"mcl01.dat", REJECT_PARSE, SIP_E_CONTENT_LENGTH, NULL, check_mcl01},
+    {"bcast.dat", APP, 0, NULL, check_bcast},
+    {"zeromf.dat", APP, 0, NULL, check_zeromf},
+    {"cparam01.dat", APP, 0, NULL, check_cparam01},
+    {"cparam02.dat", APP, 0, NULL, check_cparam02},
+    {"regescrt.dat", APP, 0, NULL, check_regescrt},
+    {"sdp01.dat", APP, 0, NULL, check_sdp01},
+    /* 3.4 backward compatibility */
+    {"inv2543.dat", PARSE_OK, 0, NULL, check_inv2543},
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -489,7 +493,7 @@ static void run_case(const struct rfc_case *c)
 		assert_int_equal(rc, 0);
 		assert_int_equal(field_rc(m, c->by), c->err);
 		assert_int_equal(sip_msg_validate(m) != 0 || strcmp(c->by, "date") == 0 ||
-					 strcmp(c->by, "contact") == 0,
+				     strcmp(c->by, "contact") == 0,
 				 1);
 		break;
 	case APP:
@@ -537,8 +541,8 @@ static void test_rfc4475_every_file_has_a_row(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc4475_every_case),
-		cmocka_unit_test(test_rfc4475_every_file_has_a_row),
+	    cmocka_unit_test(test_rfc4475_every_case),
+	    cmocka_unit_test(test_rfc4475_every_file_has_a_row),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

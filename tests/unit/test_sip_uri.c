@@ -2,9 +2,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
 
 #include "sip/sip.h"
 
@@ -18,7 +21,8 @@ static struct sip_uri parse_ok(const char *s)
 
 static void test_uri_sip_all_parts(void **state)
 {
-	struct sip_uri u = parse_ok("sip:alice:secret@atlanta.example.com:5070;transport=tcp;lr?subject=hi&x=y");
+	struct sip_uri u =
+	    parse_ok("sip:alice:secret@atlanta.example.com:5070;transport=tcp;lr?subject=hi&x=y");
 
 	assert_int_equal(u.scheme, SIP_URI_SIP);
 	assert_true(str_eq_cstr(u.user, "alice"));
@@ -182,23 +186,23 @@ static void test_uri_missing_scheme_or_host_rejected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_uri_sip_all_parts),
-		cmocka_unit_test(test_uri_sips_scheme_case_insensitive),
-		cmocka_unit_test(test_uri_host_only),
-		cmocka_unit_test(test_uri_ipv6_reference_with_port),
-		cmocka_unit_test(test_uri_bad_ipv6_reference_rejected),
-		cmocka_unit_test(test_uri_escaped_user_unescapes),
-		cmocka_unit_test(test_uri_unescape_bad_escape_and_small_buffer),
-		cmocka_unit_test(test_uri_bad_escape_in_user_rejected),
-		cmocka_unit_test(test_uri_user_with_semicolon),
-		cmocka_unit_test(test_uri_tel_with_params),
-		cmocka_unit_test(test_uri_tel_bad_number_rejected),
-		cmocka_unit_test(test_uri_other_scheme_is_opaque),
-		cmocka_unit_test(test_uri_param_lookup),
-		cmocka_unit_test(test_uri_empty_param_rejected),
-		cmocka_unit_test(test_uri_whitespace_and_brackets_rejected),
-		cmocka_unit_test(test_uri_bad_port_rejected),
-		cmocka_unit_test(test_uri_missing_scheme_or_host_rejected),
+	    cmocka_unit_test(test_uri_sip_all_parts),
+	    cmocka_unit_test(test_uri_sips_scheme_case_insensitive),
+	    cmocka_unit_test(test_uri_host_only),
+	    cmocka_unit_test(test_uri_ipv6_reference_with_port),
+	    cmocka_unit_test(test_uri_bad_ipv6_reference_rejected),
+	    cmocka_unit_test(test_uri_escaped_user_unescapes),
+	    cmocka_unit_test(test_uri_unescape_bad_escape_and_small_buffer),
+	    cmocka_unit_test(test_uri_bad_escape_in_user_rejected),
+	    cmocka_unit_test(test_uri_user_with_semicolon),
+	    cmocka_unit_test(test_uri_tel_with_params),
+	    cmocka_unit_test(test_uri_tel_bad_number_rejected),
+	    cmocka_unit_test(test_uri_other_scheme_is_opaque),
+	    cmocka_unit_test(test_uri_param_lookup),
+	    cmocka_unit_test(test_uri_empty_param_rejected),
+	    cmocka_unit_test(test_uri_whitespace_and_brackets_rejected),
+	    cmocka_unit_test(test_uri_bad_port_rejected),
+	    cmocka_unit_test(test_uri_missing_scheme_or_host_rejected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
