@@ -162,15 +162,19 @@ static void sdp_plan_codec_strip(struct sdp_plan *p, const struct sdp_media *m,
 	p->nfmt_out = n;
 }
 
+/* Each listed payload type present on the line, once, in the list's
+ * order; the others leave the line. */
 static void sdp_plan_codec_keep(struct sdp_plan *p, const struct sdp_media *m,
 				const struct sdp_edit *e)
 {
-	uint8_t keep[SDP_FMT_MAX];
+	uint8_t keep[SDP_FMT_MAX] = {0};
+	bool taken[SDP_FMT_MAX] = {false};
 	size_t i, j, n = 0;
 
 	for (i = 0; i < e->npts; i++) {
-		for (j = 0; j < p->nfmt_out && n < SDP_FMT_MAX; j++) {
-			if (sdp_fmt_is(m->fmts[p->fmt_out[j]], e->pts[i])) {
+		for (j = 0; j < p->nfmt_out; j++) {
+			if (!taken[j] && sdp_fmt_is(m->fmts[p->fmt_out[j]], e->pts[i])) {
+				taken[j] = true;
 				keep[n++] = p->fmt_out[j];
 				break;
 			}

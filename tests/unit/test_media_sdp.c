@@ -550,9 +550,9 @@ static void test_rewrite_codec_strip_removes_rtpmap_and_fmtp(void **state)
 
 static void test_rewrite_codec_keep_restricts_and_reorders(void **state)
 {
-	static const uint8_t keep[] = {8, 0, 99};
+	static const uint8_t keep[] = {8, 0, 99, 8};
 	const struct sdp_edit edits[] = {
-	    {.op = SDP_EDIT_CODEC_KEEP, .media = SDP_ALL_MEDIA, .pts = keep, .npts = 3},
+	    {.op = SDP_EDIT_CODEC_KEEP, .media = SDP_ALL_MEDIA, .pts = keep, .npts = 4},
 	};
 	char *out;
 
