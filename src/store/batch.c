@@ -42,11 +42,11 @@ struct store_batch {
 	int max_delay_ms;
 
 	pthread_mutex_t lock;
-	pthread_cond_t wake;    /* writer: rows arrived, flush or stop */
+	pthread_cond_t wake;	/* writer: rows arrived, flush or stop */
 	pthread_cond_t settled; /* flushers: a group finished */
 	struct batch_row **ring;
 	size_t head, count;
-	int64_t oldest_ms;      /* arrival of the row at head */
+	int64_t oldest_ms; /* arrival of the row at head */
 	uint64_t added, settled_rows;
 	int flushing;
 	bool stopping;
@@ -91,7 +91,7 @@ static void batch_settle(struct batch_row **rows, size_t n, int status)
 
 static void batch_sleep_ms(int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;

@@ -29,9 +29,9 @@
 #define MIGRATE_SHA256_HEX 65
 
 static const char migrate_table_sql[] =
-	"CREATE TABLE IF NOT EXISTS schema_migrations ("
-	"version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-	"applied_at BIGINT NOT NULL)";
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+    "applied_at BIGINT NOT NULL)";
 
 int store_migrations_latest(void)
 {
@@ -139,7 +139,7 @@ static int migrate_run_text(struct store_conn *c, const char *text)
 	buf_init(&stmt);
 	while (rest.len > 0 && rc == 0) {
 		ptrdiff_t nl = str_index(rest, '\n');
-		struct str line = { rest.p, nl < 0 ? rest.len : (size_t)nl };
+		struct str line = {rest.p, nl < 0 ? rest.len : (size_t)nl};
 		struct str t = str_trim(line);
 
 		rest.p += line.len + (nl < 0 ? 0 : 1);

@@ -54,8 +54,8 @@ static void pg_notice(void *arg, const char *message)
 static PGconn *pg_connect(struct store *s, char *err, size_t errlen)
 {
 	/* Later keywords win, so anything the URL sets overrides these. */
-	const char *keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *vals[] = { PG_CONNECT_TIMEOUT_S, "warp", store_target(s), NULL };
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {PG_CONNECT_TIMEOUT_S, "warp", store_target(s), NULL};
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 
 	if (!pg) {
@@ -310,23 +310,23 @@ static void pg_listen_close(struct store_listener *l)
 }
 
 const struct store_backend store_backend_pg = {
-	.name = "postgres",
-	.kind = STORE_POSTGRES,
-	.begin_sql = "BEGIN",
-	.notify_sql = "NOTIFY warp_config",
-	.migrate_lock_sql = "LOCK TABLE schema_migrations IN EXCLUSIVE MODE",
-	.conn_open = pg_conn_open,
-	.conn_close = pg_conn_close,
-	.conn_reset = pg_conn_reset,
-	.exec = pg_exec,
-	.res_rows = pg_res_rows,
-	.res_cols = pg_res_cols,
-	.res_colname = pg_res_colname,
-	.res_isnull = pg_res_isnull,
-	.res_text = pg_res_text,
-	.res_free = pg_res_free,
-	.listen_open = pg_listen_open,
-	.listen_fd = pg_listen_fd,
-	.listen_drain = pg_listen_drain,
-	.listen_close = pg_listen_close,
+    .name = "postgres",
+    .kind = STORE_POSTGRES,
+    .begin_sql = "BEGIN",
+    .notify_sql = "NOTIFY warp_config",
+    .migrate_lock_sql = "LOCK TABLE schema_migrations IN EXCLUSIVE MODE",
+    .conn_open = pg_conn_open,
+    .conn_close = pg_conn_close,
+    .conn_reset = pg_conn_reset,
+    .exec = pg_exec,
+    .res_rows = pg_res_rows,
+    .res_cols = pg_res_cols,
+    .res_colname = pg_res_colname,
+    .res_isnull = pg_res_isnull,
+    .res_text = pg_res_text,
+    .res_free = pg_res_free,
+    .listen_open = pg_listen_open,
+    .listen_fd = pg_listen_fd,
+    .listen_drain = pg_listen_drain,
+    .listen_close = pg_listen_close,
 };

@@ -55,7 +55,7 @@ struct snapshot_slot {
 	_Atomic(void *) data;
 	atomic_long refs;
 	/* Loader only: */
-	bool used;          /* holds data (current or retired) */
+	bool used;	    /* holds data (current or retired) */
 	int64_t retired_ms; /* 0 while current */
 };
 
@@ -127,8 +127,9 @@ static void snapshot_reclaim(struct snapshot *s, int64_t now, bool all)
 		struct snapshot_slot *slot = &s->slots[i];
 		void *data;
 
-		if (!slot->used || (!all && (slot->retired_ms == 0 || atomic_load(&slot->refs) != 0 ||
-					     now - slot->retired_ms < SNAPSHOT_GRACE_MS)))
+		if (!slot->used ||
+		    (!all && (slot->retired_ms == 0 || atomic_load(&slot->refs) != 0 ||
+			      now - slot->retired_ms < SNAPSHOT_GRACE_MS)))
 			continue;
 		data = atomic_exchange(&slot->data, NULL);
 		slot->used = false;
@@ -286,8 +287,8 @@ fail:
 /* PostgreSQL: (re)opens the LISTEN connection, at most once per backoff. */
 static void snapshot_listener_check(struct snapshot_loader *l)
 {
-	const struct store_backend *be = store_kind(l->store) == STORE_POSTGRES ?
-						 &store_backend_pg : NULL;
+	const struct store_backend *be =
+	    store_kind(l->store) == STORE_POSTGRES ? &store_backend_pg : NULL;
 
 	if (!be || l->listener || time_mono_ms() < l->listen_next_ms)
 		return;
@@ -304,8 +305,7 @@ static void snapshot_listener_check(struct snapshot_loader *l)
 /* Waits for a notification, a wake-up or poll_ms; true when woken early. */
 static bool snapshot_loader_wait(struct snapshot_loader *l)
 {
-	struct pollfd pfd[2] = { { .fd = l->wake[0], .events = POLLIN },
-				 { .fd = -1, .events = POLLIN } };
+	struct pollfd pfd[2] = {{.fd = l->wake[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
 	char drain[64];
 	bool woke = false;
 

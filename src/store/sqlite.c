@@ -85,11 +85,12 @@ static int sqlite_dir_check(const char *path, char *err, size_t errlen)
 
 	if (!slash || slash == path)
 		return 0;
-	if (str_copy(dir, sizeof(dir), (struct str){ path, (size_t)(slash - path) }) < 0)
+	if (str_copy(dir, sizeof(dir), (struct str){path, (size_t)(slash - path)}) < 0)
 		return 0;
 	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
-	snprintf(err, errlen, "cannot open SQLite store %s: directory %s does not exist", path, dir);
+	snprintf(err, errlen, "cannot open SQLite store %s: directory %s does not exist", path,
+		 dir);
 	return -ENOENT;
 }
 
@@ -262,7 +263,8 @@ static int sqlite_bind(struct sqlite_conn *sc, sqlite3_stmt *stmt, const struct 
 
 		if (!name || name[0] != '$' || str_to_i64(str_from_cstr(name + 1), &k) < 0 ||
 		    k < 1 || (uint64_t)k > nparams) {
-			store_conn_seterr(&sc->base, "sqlite: parameter %s has no value (%zu given)",
+			store_conn_seterr(&sc->base,
+					  "sqlite: parameter %s has no value (%zu given)",
 					  name ? name : "?", nparams);
 			return STORE_ERR;
 		}
@@ -425,19 +427,19 @@ static const char *sqlite_res_text(const struct store_res *base, size_t row, siz
 }
 
 const struct store_backend store_backend_sqlite = {
-	.name = "sqlite",
-	.kind = STORE_SQLITE,
-	.begin_sql = "BEGIN IMMEDIATE",
-	.notify_sql = NULL,
-	.migrate_lock_sql = NULL,
-	.conn_open = sqlite_conn_open,
-	.conn_close = sqlite_conn_close,
-	.conn_reset = sqlite_conn_reset,
-	.exec = sqlite_exec,
-	.res_rows = sqlite_res_rows,
-	.res_cols = sqlite_res_cols,
-	.res_colname = sqlite_res_colname,
-	.res_isnull = sqlite_res_isnull,
-	.res_text = sqlite_res_text,
-	.res_free = sqlite_res_free,
+    .name = "sqlite",
+    .kind = STORE_SQLITE,
+    .begin_sql = "BEGIN IMMEDIATE",
+    .notify_sql = NULL,
+    .migrate_lock_sql = NULL,
+    .conn_open = sqlite_conn_open,
+    .conn_close = sqlite_conn_close,
+    .conn_reset = sqlite_conn_reset,
+    .exec = sqlite_exec,
+    .res_rows = sqlite_res_rows,
+    .res_cols = sqlite_res_cols,
+    .res_colname = sqlite_res_colname,
+    .res_isnull = sqlite_res_isnull,
+    .res_text = sqlite_res_text,
+    .res_free = sqlite_res_free,
 };

@@ -130,7 +130,8 @@ static int store_url_parse(struct store *s, const char *url, char *err, size_t e
 		snprintf(err, errlen,
 			 "unsupported store URL scheme \"%.*s\": use sqlite:PATH, sqlite::memory: "
 			 "or postgres://user@host:port/db",
-			 colon > 0 && colon < 32 ? (int)colon : (int)(u.len < 32 ? u.len : 32), u.p);
+			 colon > 0 && colon < 32 ? (int)colon : (int)(u.len < 32 ? u.len : 32),
+			 u.p);
 		buf_fini(&b);
 		return -EINVAL;
 	}

@@ -26,9 +26,10 @@ static int setup(void **state)
 	if (fixture_setup(state) < 0)
 		return -1;
 	f = *state;
-	return store_exec(store_conn(f->store),
-			  "CREATE TABLE rows (id BIGINT PRIMARY KEY, th BIGINT, body TEXT NOT NULL)",
-			  NULL, 0, NULL);
+	return store_exec(
+	    store_conn(f->store),
+	    "CREATE TABLE rows (id BIGINT PRIMARY KEY, th BIGINT, body TEXT NOT NULL)", NULL, 0,
+	    NULL);
 }
 
 static void row_done_cb(void *arg, int status)
@@ -49,7 +50,7 @@ static void row_done_cb(void *arg, int status)
 static int add_row(struct store_batch *b, int64_t id, int64_t th, const char *body,
 		   struct row_done *d)
 {
-	struct store_param p[3] = { store_p_int(id), store_p_int(th), store_p_text(body) };
+	struct store_param p[3] = {store_p_int(id), store_p_int(th), store_p_text(body)};
 
 	d->id = id;
 	return store_batch_add(b, p, row_done_cb, d);
@@ -100,7 +101,7 @@ static void test_rows_from_four_threads_durable_before_callbacks(void **state)
 	for (int i = 0; i < THREADS * PER_THREAD; i++)
 		done[i].observer = observer;
 	for (int i = 0; i < THREADS; i++) {
-		prod[i] = (struct producer){ .batch = b, .done = done, .th = i };
+		prod[i] = (struct producer){.batch = b, .done = done, .th = i};
 		assert_int_equal(pthread_create(&th[i], NULL, producer_main, &prod[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++) {
@@ -159,8 +160,8 @@ static void test_full_queue_answers_eagain(void **state)
 {
 	struct fixture *f = *state;
 	struct store_batch *b = store_batch_new(f->store, INSERT_SQL, 3, 4, 1, 0);
-	struct store_param p[3] = { store_p_int(100), store_p_int(0), store_p_text("x") };
-	struct gate g = { false, false };
+	struct store_param p[3] = {store_p_int(100), store_p_int(0), store_p_text("x")};
+	struct gate g = {false, false};
 	struct row_done done[6];
 
 	memset(done, 0, sizeof(done));
@@ -232,16 +233,16 @@ static void test_replayed_row_does_not_double(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rows_from_four_threads_durable_before_callbacks,
-						setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_flush_commits_rows_before_the_delay, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_full_queue_answers_eagain, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_bad_row_fails_alone, setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_free_drains_the_queue, setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_replayed_row_does_not_double, setup,
-						fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_rows_from_four_threads_durable_before_callbacks,
+					    setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_commits_rows_before_the_delay, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_full_queue_answers_eagain, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_row_fails_alone, setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_free_drains_the_queue, setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_replayed_row_does_not_double, setup,
+					    fixture_teardown),
 	};
 
 	return FIXTURE_RUN("store_batch", tests);

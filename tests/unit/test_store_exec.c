@@ -6,8 +6,8 @@
 #include <pthread.h>
 
 static const char *const table_sql =
-	"CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT NOT NULL, note TEXT, "
-	"qty BIGINT CHECK (qty >= 0))";
+    "CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT NOT NULL, note TEXT, "
+    "qty BIGINT CHECK (qty >= 0))";
 
 static struct store_conn *conn_with_table(struct fixture *f)
 {
@@ -20,14 +20,14 @@ static struct store_conn *conn_with_table(struct fixture *f)
 
 static int insert_row(struct store_conn *c, int64_t id, const char *name)
 {
-	struct store_param p[2] = { store_p_int(id), store_p_text(name) };
+	struct store_param p[2] = {store_p_int(id), store_p_text(name)};
 
 	return store_exec(c, "INSERT INTO t (id, name) VALUES ($1, $2)", p, 2, NULL);
 }
 
 static void test_open_rejects_unknown_scheme(void **state)
 {
-	const char *bad[] = { "mysql://u@h/db", "", "sqlite:", "postgres:/nohost", "warp.db" };
+	const char *bad[] = {"mysql://u@h/db", "", "sqlite:", "postgres:/nohost", "warp.db"};
 	char err[STORE_ERRMSG_MAX];
 
 	(void)state;
@@ -87,13 +87,14 @@ static void test_exec_binds_int_text_and_null(void **state)
 	struct fixture *f = *state;
 	struct store_conn *c = conn_with_table(f);
 	const char *longer = "alice-and-more";
-	struct store_param p[4] = { store_p_int(INT64_MIN + 1),
-				    store_p_str((struct str){ longer, 5 }), store_p_null(),
-				    store_p_int(42) };
+	struct store_param p[4] = {store_p_int(INT64_MIN + 1), store_p_str((struct str){longer, 5}),
+				   store_p_null(), store_p_int(42)};
 	struct store_res *r = NULL;
 
-	assert_int_equal(store_exec(c, "INSERT INTO t (id, name, note, qty) VALUES ($1, $2, $3, $4)",
-				    p, 4, NULL), 0);
+	assert_int_equal(store_exec(c,
+				    "INSERT INTO t (id, name, note, qty) VALUES ($1, $2, $3, $4)",
+				    p, 4, NULL),
+			 0);
 	assert_int_equal(store_exec(c, "SELECT id, name, note, qty FROM t WHERE id = $1", p, 1, &r),
 			 0);
 	assert_int_equal(store_res_rows(r), 1);
@@ -113,11 +114,11 @@ static void test_exec_same_placeholder_twice(void **state)
 {
 	struct fixture *f = *state;
 	struct store_conn *c = conn_with_table(f);
-	struct store_param p[2] = { store_p_int(1), store_p_text("twice") };
+	struct store_param p[2] = {store_p_int(1), store_p_text("twice")};
 	struct store_res *r = NULL;
 
-	assert_int_equal(store_exec(c, "INSERT INTO t (id, name, note) VALUES ($1, $2, $2)", p, 2,
-				    NULL), 0);
+	assert_int_equal(
+	    store_exec(c, "INSERT INTO t (id, name, note) VALUES ($1, $2, $2)", p, 2, NULL), 0);
 	assert_int_equal(store_exec(c, "SELECT note FROM t WHERE id = $1", p, 1, &r), 0);
 	assert_string_equal(store_res_text(r, 0, 0), "twice");
 	store_res_free(r);
@@ -158,11 +159,12 @@ static void test_exec_returning_gives_rows(void **state)
 {
 	struct fixture *f = *state;
 	struct store_conn *c = conn_with_table(f);
-	struct store_param p[2] = { store_p_int(9), store_p_text("nine") };
+	struct store_param p[2] = {store_p_int(9), store_p_text("nine")};
 	struct store_res *r = NULL;
 
-	assert_int_equal(store_exec(c, "INSERT INTO t (id, name) VALUES ($1, $2) RETURNING id, name",
-				    p, 2, &r), 0);
+	assert_int_equal(
+	    store_exec(c, "INSERT INTO t (id, name) VALUES ($1, $2) RETURNING id, name", p, 2, &r),
+	    0);
 	assert_int_equal(store_res_rows(r), 1);
 	assert_int_equal(store_res_int(r, 0, 0), 9);
 	assert_int_equal(store_res_changes(r), 1);
@@ -187,12 +189,15 @@ static void test_on_conflict_do_nothing_is_not_error(void **state)
 {
 	struct fixture *f = *state;
 	struct store_conn *c = conn_with_table(f);
-	struct store_param p[2] = { store_p_int(1), store_p_text("a") };
+	struct store_param p[2] = {store_p_int(1), store_p_text("a")};
 	struct store_res *r = NULL;
 
 	assert_int_equal(insert_row(c, 1, "a"), 0);
-	assert_int_equal(store_exec(c, "INSERT INTO t (id, name) VALUES ($1, $2) "
-				       "ON CONFLICT (id) DO NOTHING", p, 2, &r), 0);
+	assert_int_equal(store_exec(c,
+				    "INSERT INTO t (id, name) VALUES ($1, $2) "
+				    "ON CONFLICT (id) DO NOTHING",
+				    p, 2, &r),
+			 0);
 	assert_int_equal(store_res_changes(r), 0);
 	store_res_free(r);
 }
@@ -203,8 +208,9 @@ static void test_not_null_and_check_are_constraint(void **state)
 	struct store_conn *c = conn_with_table(f);
 
 	assert_int_equal(insert_row(c, 1, NULL), STORE_ECONSTRAINT);
-	assert_int_equal(store_exec(c, "INSERT INTO t (id, name, qty) VALUES (2, 'n', -1)", NULL, 0,
-				    NULL), STORE_ECONSTRAINT);
+	assert_int_equal(
+	    store_exec(c, "INSERT INTO t (id, name, qty) VALUES (2, 'n', -1)", NULL, 0, NULL),
+	    STORE_ECONSTRAINT);
 }
 
 static void test_syntax_error_is_store_err(void **state)
@@ -265,7 +271,7 @@ static void test_each_thread_has_its_own_connection(void **state)
 {
 	struct fixture *f = *state;
 	struct store_conn *c = conn_with_table(f);
-	struct thread_probe p = { .store = f->store, .count = -1 };
+	struct thread_probe p = {.store = f->store, .count = -1};
 	pthread_t th;
 
 	assert_ptr_equal(store_conn(f->store), c);
@@ -293,8 +299,8 @@ static void test_pg_killed_connection_reconnects(void **state)
 	pid = store_p_int(fixture_query_int(c, "SELECT pg_backend_pid()"));
 	other = store_open(f->url, err, sizeof(err));
 	assert_non_null(other);
-	assert_int_equal(store_exec(store_conn(other), "SELECT pg_terminate_backend($1)", &pid, 1,
-				    NULL), 0);
+	assert_int_equal(
+	    store_exec(store_conn(other), "SELECT pg_terminate_backend($1)", &pid, 1, NULL), 0);
 	store_close(other);
 	rc = store_exec(c, "SELECT 1", NULL, 0, NULL);
 	assert_true(rc == STORE_EDOWN || rc == 0);
@@ -310,37 +316,37 @@ static void test_pg_killed_connection_reconnects(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_rejects_unknown_scheme),
-		cmocka_unit_test(test_open_sqlite_missing_folder_names_it),
-		cmocka_unit_test(test_open_postgres_unreachable_fails),
-		cmocka_unit_test(test_memory_store_shared_between_threads_conns),
-		cmocka_unit_test_setup_teardown(test_kind_follows_url, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_exec_binds_int_text_and_null, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_exec_same_placeholder_twice, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_exec_missing_param_is_error, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_exec_changes_counts_rows, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_exec_returning_gives_rows, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_key_is_conflict, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_on_conflict_do_nothing_is_not_error, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_not_null_and_check_are_constraint, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_syntax_error_is_store_err, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_tx_commit_keeps_rows, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_tx_rollback_discards_rows, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_each_thread_has_its_own_connection, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_pg_killed_connection_reconnects, fixture_setup,
-						fixture_teardown),
+	    cmocka_unit_test(test_open_rejects_unknown_scheme),
+	    cmocka_unit_test(test_open_sqlite_missing_folder_names_it),
+	    cmocka_unit_test(test_open_postgres_unreachable_fails),
+	    cmocka_unit_test(test_memory_store_shared_between_threads_conns),
+	    cmocka_unit_test_setup_teardown(test_kind_follows_url, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_binds_int_text_and_null, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_same_placeholder_twice, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_missing_param_is_error, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_changes_counts_rows, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_exec_returning_gives_rows, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicate_key_is_conflict, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_on_conflict_do_nothing_is_not_error, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_not_null_and_check_are_constraint, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_syntax_error_is_store_err, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_commit_keeps_rows, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_rollback_discards_rows, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_each_thread_has_its_own_connection, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_killed_connection_reconnects, fixture_setup,
+					    fixture_teardown),
 	};
 
 	return FIXTURE_RUN("store_exec", tests);

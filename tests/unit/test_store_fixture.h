@@ -27,9 +27,9 @@
 
 struct fixture {
 	enum store_kind kind;
-	char dir[256];     /* SQLite: the temporary folder */
-	char url[1024];    /* what the test opens */
-	char dbname[64];   /* PostgreSQL: the database made for this test */
+	char dir[256];	 /* SQLite: the temporary folder */
+	char url[1024];	 /* what the test opens */
+	char dbname[64]; /* PostgreSQL: the database made for this test */
 	struct store *store;
 };
 
@@ -37,7 +37,7 @@ static enum store_kind fixture_kind;
 
 static inline void fixture_unlink_sqlite(struct fixture *f)
 {
-	const char *suffix[] = { "/test.db", "/test.db-wal", "/test.db-shm" };
+	const char *suffix[] = {"/test.db", "/test.db-wal", "/test.db-shm"};
 	char path[400];
 
 	for (size_t i = 0; i < 3; i++) {
@@ -63,7 +63,9 @@ static inline int fixture_pg_url(const char *admin, const char *db, char *out, s
 	if (!slash)
 		slash = query ? query : admin + strlen(admin);
 	return snprintf(out, n, "%.*s/%s%s", (int)(slash - admin), admin, db, query ? query : "") <
-			       (int)n ? 0 : -1;
+		       (int)n
+		   ? 0
+		   : -1;
 }
 
 /* Runs one statement on the server's default database. */
@@ -205,12 +207,14 @@ static inline int fixture_run(const char *name, const struct CMUnitTest *tests, 
 	failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 	if (!pg || !*pg) {
 		if (req && strcmp(req, "1") == 0) {
-			fprintf(stderr, "%s: WARP_TEST_PG_REQUIRED=1 but WARP_TEST_PG_URL is unset\n",
+			fprintf(stderr,
+				"%s: WARP_TEST_PG_REQUIRED=1 but WARP_TEST_PG_URL is unset\n",
 				name);
 			return failed + 1;
 		}
 		printf("%s: skipping the PostgreSQL half: WARP_TEST_PG_URL is unset "
-		       "(run under scripts/with-postgres)\n", name);
+		       "(run under scripts/with-postgres)\n",
+		       name);
 		return failed;
 	}
 	fixture_kind = STORE_POSTGRES;

@@ -97,7 +97,7 @@ static int64_t acquire_count(struct snapshot *s)
 static void test_register_builds_first_version(void **state)
 {
 	struct fixture *f = *state;
-	struct build_ctx ctx = { 0 };
+	struct build_ctx ctx = {0};
 	struct snapshot_loader *l = snapshot_loader_new(f->store, 50);
 	struct snapshot *s;
 
@@ -114,7 +114,7 @@ static void test_register_builds_first_version(void **state)
 static void test_register_fails_when_first_build_fails(void **state)
 {
 	struct fixture *f = *state;
-	struct build_ctx ctx = { 0 };
+	struct build_ctx ctx = {0};
 	struct snapshot_loader *l = snapshot_loader_new(f->store, 50);
 
 	atomic_store(&ctx.fail, true);
@@ -125,7 +125,7 @@ static void test_register_fails_when_first_build_fails(void **state)
 static void test_bump_rebuilds_within_a_second(void **state)
 {
 	struct fixture *f = *state;
-	struct build_ctx ctx = { 0 };
+	struct build_ctx ctx = {0};
 	struct snapshot_loader *l = snapshot_loader_new(f->store, 50);
 	struct snapshot *s = snapshot_register(l, "items", items_build, items_free, &ctx);
 
@@ -141,7 +141,7 @@ static void test_bump_rebuilds_within_a_second(void **state)
 static void test_old_reference_valid_until_released(void **state)
 {
 	struct fixture *f = *state;
-	struct build_ctx ctx = { 0 };
+	struct build_ctx ctx = {0};
 	struct snapshot_loader *l = snapshot_loader_new(f->store, 50);
 	struct snapshot *s = snapshot_register(l, "items", items_build, items_free, &ctx);
 	const struct items *old;
@@ -165,8 +165,8 @@ static void test_old_reference_valid_until_released(void **state)
 
 static int64_t builds_metric(const char *result)
 {
-	struct metric_family *fam = metrics_counter(metrics_default(), "warp_snapshot_builds_total",
-						    "", "name,result");
+	struct metric_family *fam =
+	    metrics_counter(metrics_default(), "warp_snapshot_builds_total", "", "name,result");
 
 	assert_non_null(fam);
 	return metric_value(metric_get(fam, "items", result));
@@ -175,7 +175,7 @@ static int64_t builds_metric(const char *result)
 static void test_failed_build_keeps_old_snapshot(void **state)
 {
 	struct fixture *f = *state;
-	struct build_ctx ctx = { 0 };
+	struct build_ctx ctx = {0};
 	struct snapshot_loader *l = snapshot_loader_new(f->store, 20);
 	struct snapshot *s = snapshot_register(l, "items", items_build, items_free, &ctx);
 	int64_t errors = builds_metric("error");
@@ -198,14 +198,14 @@ static void test_failed_build_keeps_old_snapshot(void **state)
 static void test_reload_rebuilds_without_bump(void **state)
 {
 	struct fixture *f = *state;
-	struct build_ctx ctx = { 0 };
+	struct build_ctx ctx = {0};
 	struct snapshot_loader *l = snapshot_loader_new(f->store, 10000);
 	struct snapshot *s = snapshot_register(l, "items", items_build, items_free, &ctx);
 	struct store_param p = store_p_int(7);
 
 	assert_int_equal(snapshot_loader_start(l), 0);
-	assert_int_equal(store_exec(store_conn(f->store), "INSERT INTO items (id) VALUES ($1)", &p,
-				    1, NULL), 0);
+	assert_int_equal(
+	    store_exec(store_conn(f->store), "INSERT INTO items (id) VALUES ($1)", &p, 1, NULL), 0);
 	snapshot_loader_reload(l);
 	for (int i = 0; i < 100 && acquire_count(s) != 1; i++)
 		usleep(10 * 1000);
@@ -218,7 +218,7 @@ static void test_reload_rebuilds_without_bump(void **state)
 static void test_pg_notify_wakes_loader(void **state)
 {
 	struct fixture *f = *state;
-	struct build_ctx ctx = { 0 };
+	struct build_ctx ctx = {0};
 	struct snapshot_loader *l;
 	struct snapshot *s;
 
@@ -237,19 +237,19 @@ static void test_pg_notify_wakes_loader(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_register_builds_first_version, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_register_fails_when_first_build_fails, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_bump_rebuilds_within_a_second, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_old_reference_valid_until_released, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_failed_build_keeps_old_snapshot, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_reload_rebuilds_without_bump, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(test_pg_notify_wakes_loader, setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_register_builds_first_version, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_register_fails_when_first_build_fails, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_bump_rebuilds_within_a_second, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_old_reference_valid_until_released, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_build_keeps_old_snapshot, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_rebuilds_without_bump, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_notify_wakes_loader, setup, fixture_teardown),
 	};
 
 	return FIXTURE_RUN("store_snapshot", tests);
