@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
+#include "auth/auth.h"
 #include "cmd/bootstrap.h"
 #include "cmd/schema.h"
 #include "core/core.h"
@@ -75,6 +77,9 @@ struct app {
 	struct loop_pool *http_pool;
 	struct http_router *router;
 	struct http_server *http;
+	struct auth *auth;
+	struct ratelimit *rl;
+	struct api *api;
 	struct event_base *main_base;
 	struct event *health_timer;
 	atomic_int ready;   /* 1 when the store answers and migrations are current */
@@ -223,6 +228,74 @@ static int cmd_config(int argc, char **argv)
 
 /* ------------------------------------------------------------ warp run */
 
+static const char *config_str_or_null(const struct config *cfg, const char *sec, const char *key)
+{
+	const char *v = config_str(cfg, sec, key);
+	return v && *v ? v : NULL;
+}
+
+static struct auth *start_auth(const struct config *cfg, struct store *s)
+{
+	char err[ERR_LEN];
+	struct auth_opts o;
+	auth_opts_init(&o);
+	o.store = s;
+	o.key_cache_ttl_ms = config_duration_ms(cfg, "auth", "key_cache_ttl");
+	o.jwks_file = config_str_or_null(cfg, "auth", "jwks_file");
+	o.jwks_url = config_str_or_null(cfg, "auth", "jwks_url");
+	o.issuer = config_str_or_null(cfg, "auth", "issuer");
+	o.audience = config_str_or_null(cfg, "auth", "audience");
+	o.role_claim = config_str(cfg, "auth", "role_claim");
+	o.customer_claim = config_str(cfg, "auth", "customer_claim");
+	o.hs256_secret = config_str_or_null(cfg, "auth", "hs256_secret");
+	o.skew_s = config_duration_ms(cfg, "auth", "clock_skew") / 1000;
+	struct auth *a = auth_new(&o, err, sizeof(err));
+	if (!a)
+		fprintf(stderr, "warp: auth: %s\n", err);
+	return a;
+}
+
+static struct ratelimit *start_ratelimit(const struct config *cfg)
+{
+	char err[ERR_LEN];
+	struct ratelimit_opts o;
+	ratelimit_opts_init(&o);
+	if (strcmp(config_str(cfg, "ratelimit", "backend"), "redis") == 0)
+		o.redis_url = config_str(cfg, "ratelimit", "redis_url");
+	o.fail_open = config_bool(cfg, "ratelimit", "fail_open");
+	o.admin_rate = config_int(cfg, "ratelimit", "admin_rate");
+	o.admin_burst = config_int(cfg, "ratelimit", "admin_burst");
+	o.customer_rate = config_int(cfg, "ratelimit", "customer_rate");
+	o.customer_burst = config_int(cfg, "ratelimit", "customer_burst");
+	o.anon_rate = config_int(cfg, "ratelimit", "anon_rate");
+	o.anon_burst = config_int(cfg, "ratelimit", "anon_burst");
+	struct ratelimit *rl = ratelimit_new(&o, err, sizeof(err));
+	if (!rl)
+		fprintf(stderr, "warp: ratelimit: %s\n", err);
+	return rl;
+}
+
+/* The api role: gateway and provisioning routes on the shared router. */
+static int start_api(struct app *app)
+{
+	char err[ERR_LEN];
+	app->auth = start_auth(app->cfg, app->store);
+	app->rl = app->auth ? start_ratelimit(app->cfg) : NULL;
+	if (!app->rl)
+		return -1;
+	struct api_opts o = { .store = app->store, .auth = app->auth, .rl = app->rl };
+	app->api = api_new(&o, err, sizeof(err));
+	if (!app->api) {
+		fprintf(stderr, "warp: %s\n", err);
+		return -1;
+	}
+	if (api_routes_add(app->api, app->router) < 0) {
+		fprintf(stderr, "warp: api: cannot add routes\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* Runs on the main loop: the store's health is probed here, off the HTTP
  * threads, so a store that hangs never stalls /healthz or the API. */
 static void health_check(evutil_socket_t fd, short what, void *arg)
@@ -280,10 +353,11 @@ static int start_http(struct app *app)
 		.request_timeout_ms = (int)config_duration_ms(cfg, "http", "request_timeout"),
 		.ready = readiness,
 		.ready_arg = app,
+		.before = app->api ? api_before : NULL,
+		.before_arg = app->api,
 	};
 
 	app->http_pool = loop_pool_new(threads ? threads : loop_default_threads(), "http");
-	app->router = http_router_new();
 	if (!app->http_pool || !app->router) {
 		fprintf(stderr, "warp: out of memory\n");
 		return -ENOMEM;
@@ -330,6 +404,9 @@ static int start(struct app *app, unsigned roles)
 	health_check(-1, 0, app);
 	/* The HTTP listener serves /healthz, /readyz and /metrics for every role;
 	 * the api role adds its routes to the same router. */
+	app->router = http_router_new();
+	if (!app->router || ((roles & ROLE_API) && start_api(app) < 0))
+		return -1;
 	if (start_http(app) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
@@ -345,6 +422,9 @@ static void stop(struct app *app)
 	http_server_free(app->http);
 	loop_pool_free(app->http_pool);
 	http_router_free(app->router);
+	api_free(app->api);
+	ratelimit_free(app->rl);
+	auth_free(app->auth);
 	if (app->loader) {
 		snapshot_loader_stop(app->loader);
 		snapshot_loader_free(app->loader);

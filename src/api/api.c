@@ -1,0 +1,43 @@
+/*
+ * api.c — the api role's assembly: which resources exist and at which
+ * paths.  Each resource file describes its table; resource.c serves it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "api/api_private.h"
+
+static const struct api_resource *const resources[] = {
+	&api_customers,
+};
+
+struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
+{
+	if (!o->store || !o->auth) {
+		snprintf(err, errlen, "api: a store and an authenticator are required");
+		return NULL;
+	}
+	struct api *a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, errlen, "api: out of memory");
+		return NULL;
+	}
+	a->store = o->store;
+	a->auth = o->auth;
+	a->rl = o->rl;
+	return a;
+}
+
+void api_free(struct api *a)
+{
+	free(a);
+}
+
+int api_routes_add(struct api *a, struct http_router *r)
+{
+	int rc = 0;
+	for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]) && rc == 0; i++)
+		rc = api_resource_routes(a, r, resources[i]);
+	rc = rc ? rc : api_events_routes(r);
+	return rc;
+}

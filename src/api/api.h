@@ -1,0 +1,39 @@
+/*
+ * api.h — the api role: WARP's REST gateway and provisioning resources.
+ *
+ * Every request under /api/v1 passes the gateway first (api_before, the HTTP
+ * server's before-hook): the bearer credential is checked (API key, JWT or
+ * the admin bootstrap token), the caller's token bucket is charged, and the
+ * RateLimit-* headers are set; then the router hands the request to one of
+ * the resource handlers, which read and write the store and record every
+ * change in the events outbox in the same transaction.
+ */
+#ifndef WARP_API_H
+#define WARP_API_H
+
+#include <stdbool.h>
+
+#include "auth/auth.h"
+#include "core/core.h"
+#include "http/http.h"
+#include "store/store.h"
+
+struct api_opts {
+	struct store *store;
+	struct auth *auth;     /* credential checks; required */
+	struct ratelimit *rl;  /* NULL: no rate limits */
+};
+
+struct api;
+
+struct api *api_new(const struct api_opts *o, char *err, size_t errlen);
+void api_free(struct api *a);
+
+/* Adds every /api/v1 route to r. */
+int api_routes_add(struct api *a, struct http_router *r);
+
+/* The HTTP server's before-hook (arg: the struct api): authenticates and
+ * rate-limits requests under /api/v1, answering 401/429 itself. */
+bool api_before(struct http_req *req, void *arg);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * api_private.h — what the files of the api module share: the request
+ * context, field validation, and the generic resource engine that serves
+ * list/get/create/patch/delete for every table-backed resource.
+ *
+ * A resource is described once (struct api_resource: table, id prefix,
+ * fields with their types and checks, who may see it); resource.c does the
+ * rest: authorization and customer scoping, validation with JSON pointers,
+ * cursor pagination, the events outbox, the config-version bump that makes
+ * the SIP proxy and SMSC rebuild their snapshots, and Idempotency-Key.
+ */
+#ifndef WARP_API_PRIVATE_H
+#define WARP_API_PRIVATE_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+
+struct api {
+	struct store *store;
+	struct auth *auth;
+	struct ratelimit *rl;
+};
+
+/* One request being served: who asks, on which connection. */
+struct api_ctx {
+	struct api *api;
+	struct http_req *req;
+	const struct auth_identity *who;
+	struct store_conn *conn;
+	/* Idempotency-Key of a POST seen for the first time ("" when none), and
+	 * the hash of the request it names. */
+	char idem_key[256];
+	char idem_hash[65];
+};
+
+/* What the gateway attaches to each authenticated request (http_req_user). */
+struct api_principal {
+	struct api *api;
+	struct auth_identity who;
+};
+
+/* Fills ctx for req from its principal; answers 503 itself and returns -1
+ * when the store cannot be reached. */
+int api_ctx_init(struct api_ctx *ctx, struct http_req *req);
+bool api_is_admin(const struct api_ctx *ctx);
+/* Answers 403 and returns false unless the caller is an admin. */
+bool api_require_admin(struct api_ctx *ctx);
+/* Answers 403 and returns false unless the caller may write. */
+bool api_require_write(struct api_ctx *ctx);
+
+/* ------------------------------------------------------- validation */
+
+/* The first problem found in a request body: answered as 422 (or the given
+ * status) with a JSON pointer to the field. */
+struct api_verr {
+	int status;
+	char code[48];
+	char pointer[128];
+	char detail[256];
+};
+
+int api_verr_set(struct api_verr *e, int status, const char *code, const char *pointer,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void api_reply_verr(struct api_ctx *ctx, const struct api_verr *e);
+/* Answers a store failure: 409 on a conflict, 503 when down, 500 otherwise. */
+void api_reply_store_error(struct api_ctx *ctx, int rc, const char *what);
+
+enum api_ftype {
+	API_F_STR,
+	API_F_INT,
+	API_F_BOOL,
+	API_F_ENUM, /* choices "a|b|c" */
+	API_F_JSON, /* an array or object kept as JSON text */
+};
+
+enum api_fflag {
+	API_F_REQUIRED = 1 << 0,  /* must be given on create */
+	API_F_READONLY = 1 << 1,  /* set by the server; refused in bodies */
+	API_F_WRITEONLY = 1 << 2, /* accepted, never shown (passwords, secrets) */
+	API_F_IMMUTABLE = 1 << 3, /* given on create, refused in PATCH */
+	API_F_NULLABLE = 1 << 4,  /* null is a value */
+};
+
+struct api_field;
+
+/* A field's own check: may rewrite *val (steal the old, store a new
+ * reference), e.g. a password into its HA1 hash; returns 0 or fills e. */
+typedef int (*api_field_check_fn)(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+				  struct api_verr *e);
+
+struct api_field {
+	const char *name;   /* JSON member */
+	const char *column; /* NULL: same as name */
+	enum api_ftype type;
+	unsigned flags;
+	int64_t min, max;    /* ints: value range; strings: length (max 0 = 255) */
+	const char *choices; /* API_F_ENUM */
+	api_field_check_fn check;
+};
+
+/* Checks one value against its field's type, range and check function. */
+int api_field_validate(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		       struct api_verr *e);
+
+/* ------------------------------------------------------- resources */
+
+enum api_scope {
+	API_SCOPE_ADMIN,    /* carriers, routes: admins only (403 otherwise) */
+	API_SCOPE_CUSTOMER, /* rows carry customer_id; customers see their own */
+	API_SCOPE_SELF,     /* customers: a customer sees only itself */
+};
+
+struct api_resource {
+	const char *name;      /* singular, for events and errors: "trunk" */
+	const char *path;      /* collection path: "/api/v1/trunks" */
+	const char *table;
+	const char *id_prefix; /* "trk" */
+	enum api_scope scope;
+	/* Nested collections (a carrier's gateways): the path parameter that
+	 * names the parent and the column that holds it. */
+	const char *parent_param;
+	const char *parent_column;
+	const struct api_resource *parent;
+	const struct api_field *fields;
+	size_t nfields;
+	/* Cross-field and referential checks on the object as it will be
+	 * stored (create: the body; patch: the stored row merged with it). */
+	int (*validate)(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			struct api_verr *e);
+	/* Refuses a delete (409) while something depends on the row. */
+	int (*can_delete)(struct api_ctx *ctx, const char *id, struct api_verr *e);
+};
+
+/* Adds the five routes of res to r. */
+int api_resource_routes(struct api *a, struct http_router *r, const struct api_resource *res);
+
+/* Reads one row of res visible to the caller as JSON; NULL when absent or
+ * not visible (the caller answers 404). */
+json_t *api_resource_load(struct api_ctx *ctx, const struct api_resource *res, const char *id);
+
+/* True when a row of table with this id exists and, for customer callers,
+ * belongs to them (customer_col may be NULL for admin-only tables). */
+bool api_row_visible(struct api_ctx *ctx, const char *table, const char *customer_col,
+		     const char *id);
+
+/* ----------------------------------------------------------- events */
+
+/* Writes an event into the outbox inside the caller's transaction and bumps
+ * the config version, whose new value orders the event.  data is borrowed. */
+int api_event_emit(struct api_ctx *ctx, const char *customer_id, const char *type,
+		   const char *resource_id, const json_t *data);
+/* GET /api/v1/events and /api/v1/events/{id}. */
+int api_events_routes(struct http_router *r);
+
+/* ------------------------------------------------------- idempotency */
+
+/* For POST with an Idempotency-Key: true when the request was answered from
+ * a stored response (or refused with 409) and the handler must stop. */
+bool api_idempotency_replay(struct api_ctx *ctx);
+/* Records the response to the request's Idempotency-Key (if any) inside the
+ * caller's transaction, so the change and its record commit together. */
+int api_idempotency_record(struct api_ctx *ctx, int status, const json_t *body);
+
+/* ------------------------------------------------------- pagination */
+
+struct api_page {
+	int64_t limit;     /* 1..API_PAGE_MAX */
+	const char *after; /* NULL for the first page */
+};
+
+#define API_PAGE_DEFAULT 50
+#define API_PAGE_MAX 500
+
+/* Reads limit/after from the query; answers 400 itself on bad values. */
+int api_page_parse(struct api_ctx *ctx, struct api_page *p);
+/* {"data": items, "next_cursor": …}: items holds up to limit+1 rows; the
+ * extra one only tells that another page exists; the cursor is the member
+ * key_name of the last row kept.  Steals items. */
+void api_page_reply(struct api_ctx *ctx, const struct api_page *p, json_t *items,
+		    const char *key_name);
+
+/* ------------------------------------------------- resource tables */
+
+extern const struct api_resource api_customers;
+extern const struct api_resource api_trunks;
+extern const struct api_resource api_carriers;
+extern const struct api_resource api_gateways;
+extern const struct api_resource api_routes;
+extern const struct api_resource api_numbers;
+extern const struct api_resource api_webhooks;
+
+#endif

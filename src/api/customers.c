@@ -1,0 +1,88 @@
+/*
+ * customers.c — /api/v1/customers: the accounts that own trunks, numbers
+ * and keys.  Admins manage them; a customer's credential sees only its own
+ * record.  Suspending a customer stops its traffic: the SIP and SMSC
+ * snapshots carry the status.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "api/api_private.h"
+
+#define CREDIT_LIMIT_MAX (1000000000LL * 1000000) /* a billion, in micro-units */
+
+/* ISO 4217: three upper-case letters. */
+static int check_currency(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			  struct api_verr *e)
+{
+	const char *c = json_string_value(*val);
+	(void)ctx;
+	(void)f;
+	for (int i = 0; i < 3; i++)
+		if (!isupper((unsigned char)c[i]))
+			goto bad;
+	if (c[3] == '\0')
+		return 0;
+bad:
+	return api_verr_set(e, 422, "invalid_value", "/currency",
+			    "'currency' must be an ISO 4217 code such as USD");
+}
+
+static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	struct store_param p = store_p_text(id);
+	int64_t n = 0;
+	int rc = store_exec(ctx->conn,
+			    "SELECT (SELECT count(*) FROM trunks WHERE customer_id = $1) + "
+			    "(SELECT count(*) FROM numbers WHERE customer_id = $1)",
+			    &p, 1, &r);
+	if (rc == 0)
+		n = store_res_int(r, 0, 0);
+	store_res_free(r);
+	if (rc < 0)
+		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
+	if (n > 0)
+		return api_verr_set(e, 409, "has_dependents", NULL,
+				    "customer %s still has trunks or numbers; delete them first", id);
+	return 0;
+}
+
+static const struct api_field customer_fields[] = {
+	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
+	{ "status", NULL, API_F_ENUM, 0, 0, 0, "active|suspended", NULL },
+	{ "billing_type", NULL, API_F_ENUM, 0, 0, 0, "prepaid|postpaid", NULL },
+	{ "currency", NULL, API_F_STR, 0, 3, 3, NULL, check_currency },
+	{ "credit_limit", NULL, API_F_INT, 0, 0, CREDIT_LIMIT_MAX, NULL, NULL },
+};
+
+/* Defaults the schema cannot give: status and billing type are NOT NULL
+ * without defaults, so a create names them or gets these. */
+static int customer_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			     struct api_verr *e)
+{
+	(void)ctx;
+	(void)id;
+	(void)e;
+	if (creating) {
+		if (!json_object_get(obj, "status"))
+			json_object_set_new(obj, "status", json_string("active"));
+		if (!json_object_get(obj, "billing_type"))
+			json_object_set_new(obj, "billing_type", json_string("prepaid"));
+		if (!json_object_get(obj, "currency"))
+			json_object_set_new(obj, "currency", json_string("USD"));
+	}
+	return 0;
+}
+
+const struct api_resource api_customers = {
+	.name = "customer",
+	.path = "/api/v1/customers",
+	.table = "customers",
+	.id_prefix = "cus",
+	.scope = API_SCOPE_SELF,
+	.fields = customer_fields,
+	.nfields = sizeof(customer_fields) / sizeof(customer_fields[0]),
+	.validate = customer_validate,
+	.can_delete = customer_can_delete,
+};

@@ -1,0 +1,117 @@
+/*
+ * events.c — the outbox.  Every create, update and delete writes one event
+ * row in the transaction that makes the change; the webhook dispatcher
+ * delivers them, and GET /api/v1/events shows them, in seq order.
+ *
+ * seq is the config version the change produced: store_config_version_bump
+ * runs in the same transaction, so seq is unique, increases with commit
+ * order per row lock, and needs no sequence type (which SQLite and
+ * PostgreSQL spell differently).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "api/api_private.h"
+
+int api_event_emit(struct api_ctx *ctx, const char *customer_id, const char *type,
+		   const char *resource_id, const json_t *data)
+{
+	char id[ID_MAX];
+	int64_t seq = 0;
+	int rc = store_config_version_bump(ctx->conn);
+	rc = rc ? rc : store_config_version_get(ctx->conn, &seq);
+	rc = rc ? rc : id_new("evt", id, sizeof(id));
+	if (rc < 0)
+		return rc;
+	char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text)
+		return -ENOMEM;
+	struct store_param p[] = {
+		store_p_text(id),	   store_p_int(seq),  store_p_text(customer_id),
+		store_p_text(type),	   store_p_text(resource_id), store_p_text(text),
+		store_p_int(time_wall_ms()),
+	};
+	rc = store_exec(ctx->conn,
+			"INSERT INTO events (id, seq, customer_id, type, resource_id, data, created_at) "
+			"VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			p, 7, NULL);
+	free(text);
+	return rc;
+}
+
+static json_t *event_json(const struct store_res *r, size_t row)
+{
+	json_t *data = json_loads(store_res_text(r, row, 5), JSON_DECODE_ANY, NULL);
+	return json_pack("{s:s,s:I,s:o,s:s,s:s,s:o,s:I}", "id", store_res_text(r, row, 0), "seq",
+			 (json_int_t)store_res_int(r, row, 1), "customer_id",
+			 store_res_isnull(r, row, 2) ? json_null()
+						     : json_string(store_res_text(r, row, 2)),
+			 "type", store_res_text(r, row, 3), "resource_id", store_res_text(r, row, 4),
+			 "data", data ? data : json_null(), "created_at",
+			 (json_int_t)store_res_int(r, row, 6));
+}
+
+#define EVENT_COLUMNS "SELECT id, seq, customer_id, type, resource_id, data, created_at FROM events"
+
+static void handle_list(struct http_req *req, void *arg)
+{
+	struct api_ctx ctx;
+	struct api_page page;
+	struct store_res *r = NULL;
+	int64_t after = 0;
+	(void)arg;
+
+	if (api_ctx_init(&ctx, req) < 0 || api_page_parse(&ctx, &page) < 0)
+		return;
+	if (page.after && (str_to_i64(str_from_cstr(page.after), &after) < 0 || after < 0)) {
+		http_reply_error(req, 400, "invalid_parameter", "Bad request", NULL,
+				 "after must be a cursor from next_cursor");
+		return;
+	}
+	const char *cust = api_is_admin(&ctx) ? http_req_query(req, "customer_id")
+					      : ctx.who->customer_id;
+	const char *type = http_req_query(req, "type");
+	struct store_param p[] = { store_p_int(after), store_p_text(cust), store_p_text(type),
+				   store_p_int(page.limit + 1) };
+	int rc = store_exec(ctx.conn,
+			    EVENT_COLUMNS " WHERE seq > $1 AND ($2 IS NULL OR customer_id = $2)"
+			    " AND ($3 IS NULL OR type = $3) ORDER BY seq LIMIT $4",
+			    p, 4, &r);
+	if (rc < 0) {
+		api_reply_store_error(&ctx, rc, "event");
+	} else {
+		json_t *items = json_array();
+		for (size_t i = 0; i < store_res_rows(r); i++)
+			json_array_append_new(items, event_json(r, i));
+		api_page_reply(&ctx, &page, items, "seq");
+	}
+	store_res_free(r);
+}
+
+static void handle_get(struct http_req *req, void *arg)
+{
+	struct api_ctx ctx;
+	struct store_res *r = NULL;
+	(void)arg;
+
+	if (api_ctx_init(&ctx, req) < 0)
+		return;
+	const char *cust = api_is_admin(&ctx) ? NULL : ctx.who->customer_id;
+	struct store_param p[] = { store_p_text(http_req_param(req, "id")), store_p_text(cust) };
+	int rc = store_exec(ctx.conn, EVENT_COLUMNS " WHERE id = $1 AND ($2 IS NULL OR customer_id = $2)",
+			    p, 2, &r);
+	if (rc < 0)
+		api_reply_store_error(&ctx, rc, "event");
+	else if (store_res_rows(r) == 0)
+		http_reply_error(req, 404, "not_found", "Not found", NULL, "no event %s",
+				 http_req_param(req, "id"));
+	else
+		http_reply_data(req, 200, event_json(r, 0));
+	store_res_free(r);
+}
+
+int api_events_routes(struct http_router *r)
+{
+	int rc = http_router_add(r, HTTP_GET, "/api/v1/events", handle_list, NULL);
+	return rc ? rc : http_router_add(r, HTTP_GET, "/api/v1/events/{id}", handle_get, NULL);
+}
