@@ -65,8 +65,9 @@ int jwks_refresh(struct jwks *j, int64_t now_ms, bool force);
 /* Loads now, outside the fetch policy (startup). */
 int jwks_load(struct jwks *j, int64_t now_ms);
 /* Takes the read lock and returns the key for kid (NULL if none), first
- * refreshing when the set is stale or lacks kid; jwks_release always follows. */
-const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_ms);
+ * refreshing (when refresh is set) if the set is stale or lacks kid;
+ * jwks_release always follows. */
+const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_ms, bool refresh);
 void jwks_release(struct jwks *j);
 
 /* Fetches url with libcurl into body (bounded); *max_age_s from

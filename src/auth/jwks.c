@@ -218,7 +218,7 @@ int jwks_refresh(struct jwks *j, int64_t now_ms, bool force)
 	return rc;
 }
 
-const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_ms)
+const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_ms, bool refresh)
 {
 	const struct jwks_key *k;
 	bool stale;
@@ -227,7 +227,7 @@ const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_
 	k = jwks_set_find(j->set, kid);
 	stale = !j->set || now_ms >= j->expires_ms;
 	pthread_rwlock_unlock(&j->lock);
-	if (!k || stale)
+	if (refresh && (!k || stale))
 		jwks_refresh(j, now_ms, !k);
 	pthread_rwlock_rdlock(&j->lock);
 	return jwks_set_find(j->set, kid);

@@ -187,8 +187,10 @@ static int jwt_key_verify(struct jwt_verifier *v, struct str token, enum jwt_alg
 	const struct jwks_key *key = NULL;
 	int rc;
 
+	/* An HMAC token only needs to know whether its kid names a JWKS key;
+	 * it must not be able to trigger fetches. */
 	if (jwks_enabled(&v->jwks))
-		key = jwks_acquire(&v->jwks, kid, now_ms);
+		key = jwks_acquire(&v->jwks, kid, now_ms, alg != JWT_ALG_HS256);
 	if (alg == JWT_ALG_HS256) {
 		/* A kid naming an RSA/EC key means someone HMAC-signed with a
 		 * public key: the classic confusion attack. */

@@ -685,6 +685,8 @@ static void jwks_server_answer(struct jwks_server *s, int c)
 			return;
 		got += (size_t)n;
 	}
+	/* Counted before answering, so the client never sees an uncounted fetch. */
+	atomic_fetch_add(&s->hits, 1);
 	pthread_mutex_lock(&s->lock);
 	int hl = snprintf(head, sizeof(head),
 			  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: "
@@ -694,7 +696,6 @@ static void jwks_server_answer(struct jwks_server *s, int c)
 	if (send(c, head, (size_t)hl, MSG_NOSIGNAL) == hl)
 		send(c, s->body, strlen(s->body), MSG_NOSIGNAL);
 	pthread_mutex_unlock(&s->lock);
-	atomic_fetch_add(&s->hits, 1);
 }
 
 static void *jwks_server_run(void *arg)
@@ -836,6 +837,24 @@ static void test_jwks_url_refetched_after_max_age(void **state)
 	jwks_server_stop(&s);
 }
 
+static void test_hmac_token_never_triggers_jwks_fetch(void **state)
+{
+	struct jwks_server s;
+	jwks_server_start(&s, jwks_json(false), 60);
+	struct auth *a = auth_url(&s);
+	char *claims = claims_admin();
+
+	for (int i = 0; i < 3; i++) {
+		char *t = token_make("{\"alg\":\"HS256\",\"kid\":\"whatever\"}", claims, SIGN_HMAC,
+				     NULL, HS_SECRET, strlen(HS_SECRET));
+		assert_int_equal(check(a, t, now0 + i * 20000, NULL), AUTH_EALG_REFUSED);
+	}
+	assert_int_equal(atomic_load(&s.hits), 0);
+	free(claims);
+	auth_free(a);
+	jwks_server_stop(&s);
+}
+
 static void test_jwks_url_unreachable_rejects_as_unknown_kid(void **state)
 {
 	struct auth_opts o;
@@ -906,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_jwks_url_fetched_on_first_use),
 		cmocka_unit_test(test_jwks_url_unknown_kid_refetches_after_min_interval),
 		cmocka_unit_test(test_jwks_url_refetched_after_max_age),
+		cmocka_unit_test(test_hmac_token_never_triggers_jwks_fetch),
 		cmocka_unit_test(test_jwks_url_unreachable_rejects_as_unknown_kid),
 		cmocka_unit_test(test_jwks_file_missing_fails_auth_new),
 		cmocka_unit_test(test_jwt_settings_without_issuer_refused),
