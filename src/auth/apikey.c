@@ -79,12 +79,14 @@ static unsigned key_scopes_parse(const char *s)
 
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str word = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
+		struct str word =
+		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
 		if (str_eq_cstr(word, "read"))
 			scopes |= AUTH_SCOPE_READ;
 		else if (str_eq_cstr(word, "write"))
 			scopes |= AUTH_SCOPE_WRITE;
-		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - (size_t)comma - 1 };
+		rest = comma < 0 ? STR_NULL
+				 : (struct str){rest.p + comma + 1, rest.len - (size_t)comma - 1};
 	}
 	return scopes;
 }
@@ -118,12 +120,12 @@ static int key_row_identity(const struct store_res *r, const char *hash, struct 
 	out->scopes = key_scopes_parse(store_res_text(r, 0, 3));
 	out->rate_per_sec = store_res_int(r, 0, 4);
 	out->burst = store_res_int(r, 0, 5);
-	if (str_copy(out->key_id, sizeof(out->key_id), str_from_cstr(store_res_text(r, 0, 0))) < 0 ||
+	if (str_copy(out->key_id, sizeof(out->key_id), str_from_cstr(store_res_text(r, 0, 0))) <
+		0 ||
 	    str_copy(out->subject, sizeof(out->subject), str_from_cstr(out->key_id)) < 0)
 		return AUTH_EKEY_UNKNOWN;
-	if (out->role == AUTH_ROLE_CUSTOMER &&
-	    str_copy(out->customer_id, sizeof(out->customer_id),
-		     str_from_cstr(store_res_text(r, 0, 1))) < 0)
+	if (out->role == AUTH_ROLE_CUSTOMER && str_copy(out->customer_id, sizeof(out->customer_id),
+							str_from_cstr(store_res_text(r, 0, 1))) < 0)
 		return AUTH_EKEY_UNKNOWN;
 	return 0;
 }
@@ -133,7 +135,7 @@ static int key_store_lookup(struct store *s, const char *hash, int64_t now_ms,
 {
 	struct store_conn *c = store_conn(s);
 	struct store_res *r = NULL;
-	struct store_param p[] = { store_p_text(hash) };
+	struct store_param p[] = {store_p_text(hash)};
 	int rc;
 
 	if (!c)
@@ -153,7 +155,7 @@ static int key_store_lookup(struct store *s, const char *hash, int64_t now_ms,
 	store_res_free(r);
 	if (rc == 0) {
 		/* Once per cache miss, so at most once a TTL per key; best effort. */
-		struct store_param u[] = { store_p_int(now_ms), store_p_text(out->key_id) };
+		struct store_param u[] = {store_p_int(now_ms), store_p_text(out->key_id)};
 		store_exec(c, "UPDATE api_keys SET last_used_at = $1 WHERE id = $2", u, 2, NULL);
 	}
 	return rc;
@@ -183,12 +185,14 @@ int apikey_check(struct store *s, struct keycache *c, struct str secret, int64_t
 static int key_spec_check(const struct auth_key_spec *spec)
 {
 	if (spec->role == AUTH_ROLE_CUSTOMER)
-		return spec->customer_id && id_valid(str_from_cstr(spec->customer_id), "cus") ? 0 : -EINVAL;
+		return spec->customer_id && id_valid(str_from_cstr(spec->customer_id), "cus")
+			   ? 0
+			   : -EINVAL;
 	return spec->role == AUTH_ROLE_ADMIN ? 0 : -EINVAL;
 }
 
-int auth_key_create(struct store *s, const struct auth_key_spec *spec, int64_t now_ms,
-		    char *id_out, char *secret_out)
+int auth_key_create(struct store *s, const struct auth_key_spec *spec, int64_t now_ms, char *id_out,
+		    char *secret_out)
 {
 	char hash[AUTH_KEY_HASH_LEN], prefix[AUTH_KEY_PREFIX_LEN + 1];
 	struct store_conn *c = store_conn(s);
@@ -204,36 +208,38 @@ int auth_key_create(struct store *s, const struct auth_key_spec *spec, int64_t n
 		rc = auth_key_hash(secret_out, hash);
 	if (rc < 0)
 		return rc;
-	str_copy(prefix, sizeof(prefix), (struct str){ secret_out, AUTH_KEY_PREFIX_LEN });
+	str_copy(prefix, sizeof(prefix), (struct str){secret_out, AUTH_KEY_PREFIX_LEN});
 	struct store_param p[] = {
-		store_p_text(id_out),
-		store_p_text(prefix),
-		store_p_text(hash),
-		store_p_text(spec->role == AUTH_ROLE_CUSTOMER ? spec->customer_id : NULL),
-		store_p_text(spec->role == AUTH_ROLE_ADMIN ? "admin" : "customer"),
-		store_p_text(key_scopes_text(spec->scopes)),
-		store_p_text(spec->name ? spec->name : ""),
-		spec->rate_per_sec > 0 ? store_p_int(spec->rate_per_sec) : store_p_null(),
-		spec->burst > 0 ? store_p_int(spec->burst) : store_p_null(),
-		store_p_int(now_ms),
+	    store_p_text(id_out),
+	    store_p_text(prefix),
+	    store_p_text(hash),
+	    store_p_text(spec->role == AUTH_ROLE_CUSTOMER ? spec->customer_id : NULL),
+	    store_p_text(spec->role == AUTH_ROLE_ADMIN ? "admin" : "customer"),
+	    store_p_text(key_scopes_text(spec->scopes)),
+	    store_p_text(spec->name ? spec->name : ""),
+	    spec->rate_per_sec > 0 ? store_p_int(spec->rate_per_sec) : store_p_null(),
+	    spec->burst > 0 ? store_p_int(spec->burst) : store_p_null(),
+	    store_p_int(now_ms),
 	};
-	return store_exec(c,
-			  "INSERT INTO api_keys (id, prefix, secret_hash, customer_id, role, scopes, "
-			  "name, rate_per_sec, burst, created_at) "
-			  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-			  p, 10, NULL);
+	return store_exec(
+	    c,
+	    "INSERT INTO api_keys (id, prefix, secret_hash, customer_id, role, scopes, "
+	    "name, rate_per_sec, burst, created_at) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	    p, 10, NULL);
 }
 
 int auth_key_revoke(struct store *s, const char *id, int64_t now_ms)
 {
 	struct store_conn *c = store_conn(s);
-	struct store_param p[] = { store_p_int(now_ms), store_p_text(id) };
+	struct store_param p[] = {store_p_int(now_ms), store_p_text(id)};
 	struct store_res *r = NULL;
 	int rc;
 
 	if (!c)
 		return -EIO;
-	rc = store_exec(c, "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+	rc = store_exec(c,
+			"UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
 			p, 2, &r);
 	if (rc == 0 && store_res_changes(r) != 1)
 		rc = -ENOENT;

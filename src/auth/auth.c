@@ -15,24 +15,24 @@
 #include <string.h>
 
 static const char *const auth_errstr[] = {
-	[AUTH_ENOCRED + 2000] = "no bearer credential",
-	[AUTH_EMALFORMED + 2000] = "malformed token",
-	[AUTH_EBASE64 + 2000] = "malformed base64url in token",
-	[AUTH_EJSON + 2000] = "malformed JSON in token",
-	[AUTH_EALG_NONE + 2000] = "unsigned token (alg none) refused",
-	[AUTH_EALG_CONFUSION + 2000] = "HMAC alg with an asymmetric key (algorithm confusion)",
-	[AUTH_EALG_REFUSED + 2000] = "token alg not allowed",
-	[AUTH_EKID_UNKNOWN + 2000] = "unknown key id (kid)",
-	[AUTH_EKTY_MISMATCH + 2000] = "key type does not match token alg",
-	[AUTH_ESIGNATURE + 2000] = "bad signature",
-	[AUTH_EEXPIRED + 2000] = "token expired",
-	[AUTH_ENOTYET + 2000] = "token not yet valid",
-	[AUTH_EISSUER + 2000] = "wrong issuer",
-	[AUTH_EAUDIENCE + 2000] = "wrong audience",
-	[AUTH_ECLAIMS + 2000] = "role or customer claim missing or invalid",
-	[AUTH_EKEY_UNKNOWN + 2000] = "unknown API key",
-	[AUTH_EKEY_REVOKED + 2000] = "API key revoked",
-	[AUTH_EUNAVAILABLE + 2000] = "credential store unavailable",
+    [AUTH_ENOCRED + 2000] = "no bearer credential",
+    [AUTH_EMALFORMED + 2000] = "malformed token",
+    [AUTH_EBASE64 + 2000] = "malformed base64url in token",
+    [AUTH_EJSON + 2000] = "malformed JSON in token",
+    [AUTH_EALG_NONE + 2000] = "unsigned token (alg none) refused",
+    [AUTH_EALG_CONFUSION + 2000] = "HMAC alg with an asymmetric key (algorithm confusion)",
+    [AUTH_EALG_REFUSED + 2000] = "token alg not allowed",
+    [AUTH_EKID_UNKNOWN + 2000] = "unknown key id (kid)",
+    [AUTH_EKTY_MISMATCH + 2000] = "key type does not match token alg",
+    [AUTH_ESIGNATURE + 2000] = "bad signature",
+    [AUTH_EEXPIRED + 2000] = "token expired",
+    [AUTH_ENOTYET + 2000] = "token not yet valid",
+    [AUTH_EISSUER + 2000] = "wrong issuer",
+    [AUTH_EAUDIENCE + 2000] = "wrong audience",
+    [AUTH_ECLAIMS + 2000] = "role or customer claim missing or invalid",
+    [AUTH_EKEY_UNKNOWN + 2000] = "unknown API key",
+    [AUTH_EKEY_REVOKED + 2000] = "API key revoked",
+    [AUTH_EUNAVAILABLE + 2000] = "credential store unavailable",
 };
 
 const char *auth_strerror(int err)
@@ -73,9 +73,10 @@ struct auth *auth_new(const struct auth_opts *o, char *err, size_t errlen)
 	if (rc == 0)
 		rc = jwt_verifier_init(&a->jwt, o);
 	if (rc < 0) {
-		snprintf(err, errlen, "%s", rc == -EINVAL ? "JWT settings need an issuer, one JWKS source "
-							    "and an HS256 secret of 32+ bytes"
-							  : strerror(-rc));
+		snprintf(err, errlen, "%s",
+			 rc == -EINVAL ? "JWT settings need an issuer, one JWKS source "
+					 "and an HS256 secret of 32+ bytes"
+				       : strerror(-rc));
 		goto fail;
 	}
 	if (a->jwt.jwks.file && jwks_load(&a->jwt.jwks, time_wall_ms()) < 0) {
@@ -103,11 +104,11 @@ static int auth_bearer_split(const char *header, struct str *cred)
 	struct str h = str_trim(str_from_cstr(header ? header : ""));
 	size_t i = 6;
 
-	if (h.len <= 7 || !str_caseeq((struct str){ h.p, 6 }, STR_LIT("Bearer")) || h.p[6] != ' ')
+	if (h.len <= 7 || !str_caseeq((struct str){h.p, 6}, STR_LIT("Bearer")) || h.p[6] != ' ')
 		return AUTH_ENOCRED;
 	while (i < h.len && h.p[i] == ' ')
 		i++;
-	*cred = (struct str){ h.p + i, h.len - i };
+	*cred = (struct str){h.p + i, h.len - i};
 	return cred->len > 0 ? 0 : AUTH_ENOCRED;
 }
 

@@ -36,19 +36,19 @@ enum auth_err {
 	AUTH_OK = 0,
 	AUTH_ENOCRED = -2000, /* no Authorization header, or not "Bearer" */
 	AUTH_EMALFORMED,      /* not three dot-separated parts, too long, empty */
-	AUTH_EBASE64,         /* a part is not base64url */
-	AUTH_EJSON,           /* header or payload is not a JSON object */
-	AUTH_EALG_NONE,       /* alg "none": unsigned tokens are never accepted */
+	AUTH_EBASE64,	      /* a part is not base64url */
+	AUTH_EJSON,	      /* header or payload is not a JSON object */
+	AUTH_EALG_NONE,	      /* alg "none": unsigned tokens are never accepted */
 	AUTH_EALG_CONFUSION,  /* HMAC alg naming an RSA/EC key (RS/HS confusion) */
 	AUTH_EALG_REFUSED,    /* alg not on the allow-list (or HS256 not configured) */
 	AUTH_EKID_UNKNOWN,    /* kid missing or not in the JWKS */
 	AUTH_EKTY_MISMATCH,   /* the key's type or alg does not match the token's alg */
 	AUTH_ESIGNATURE,      /* signature does not verify */
-	AUTH_EEXPIRED,        /* exp passed (beyond the clock skew), or missing */
-	AUTH_ENOTYET,         /* nbf or iat in the future (beyond the clock skew) */
-	AUTH_EISSUER,         /* iss missing or not the configured issuer */
-	AUTH_EAUDIENCE,       /* aud missing or without the configured audience */
-	AUTH_ECLAIMS,         /* role/customer claims missing or invalid */
+	AUTH_EEXPIRED,	      /* exp passed (beyond the clock skew), or missing */
+	AUTH_ENOTYET,	      /* nbf or iat in the future (beyond the clock skew) */
+	AUTH_EISSUER,	      /* iss missing or not the configured issuer */
+	AUTH_EAUDIENCE,	      /* aud missing or without the configured audience */
+	AUTH_ECLAIMS,	      /* role/customer claims missing or invalid */
 	AUTH_EKEY_UNKNOWN,    /* API key not found */
 	AUTH_EKEY_REVOKED,    /* API key revoked */
 	AUTH_EUNAVAILABLE,    /* store or JWKS cannot be reached now */
@@ -69,12 +69,12 @@ enum auth_kind { AUTH_KIND_API_KEY = 1, AUTH_KIND_JWT };
 struct auth_identity {
 	enum auth_kind kind;
 	enum auth_role role;
-	unsigned scopes;                /* AUTH_SCOPE_* bits */
-	char customer_id[ID_MAX];       /* "" for admin */
-	char key_id[ID_MAX];            /* API key id ("key_…"); "" for JWTs */
+	unsigned scopes;		/* AUTH_SCOPE_* bits */
+	char customer_id[ID_MAX];	/* "" for admin */
+	char key_id[ID_MAX];		/* API key id ("key_…"); "" for JWTs */
 	char subject[AUTH_SUBJECT_MAX]; /* JWT "sub"; the key id for API keys */
-	int64_t rate_per_sec;           /* per-credential limit; 0 = role default */
-	int64_t burst;                  /* 0 = role default */
+	int64_t rate_per_sec;		/* per-credential limit; 0 = role default */
+	int64_t burst;			/* 0 = role default */
 };
 
 /* -------------------------------------------------------------- checker */
@@ -83,20 +83,20 @@ struct auth_opts {
 	/* API keys: looked up in store's api_keys table; NULL disables them. */
 	struct store *store;
 	int64_t key_cache_ttl_ms; /* a revocation takes effect within this (5000) */
-	size_t key_cache_size;    /* entries, rounded up to a power of two (4096) */
+	size_t key_cache_size;	  /* entries, rounded up to a power of two (4096) */
 
 	/* JWTs: enabled when jwks_file, jwks_url or hs256_secret is set. */
 	const char *jwks_file;
 	const char *jwks_url;
-	const char *issuer;         /* required when JWTs are enabled */
-	const char *audience;       /* NULL: aud not checked */
-	const char *role_claim;     /* "warp_role" */
-	const char *customer_claim; /* "customer_id" */
-	const char *hs256_secret;   /* NULL: HS256 refused */
-	int64_t skew_s;             /* clock skew allowed on exp/nbf/iat (60) */
-	int64_t jwks_min_refetch_ms; /* no two fetches closer than this (10000) */
+	const char *issuer;		/* required when JWTs are enabled */
+	const char *audience;		/* NULL: aud not checked */
+	const char *role_claim;		/* "warp_role" */
+	const char *customer_claim;	/* "customer_id" */
+	const char *hs256_secret;	/* NULL: HS256 refused */
+	int64_t skew_s;			/* clock skew allowed on exp/nbf/iat (60) */
+	int64_t jwks_min_refetch_ms;	/* no two fetches closer than this (10000) */
 	int64_t jwks_default_max_age_s; /* when the response has no max-age (300) */
-	int64_t jwks_timeout_ms;     /* whole fetch, connect included (2000) */
+	int64_t jwks_timeout_ms;	/* whole fetch, connect included (2000) */
 };
 
 /* Fills o with the defaults noted above and everything else NULL. */
@@ -126,9 +126,9 @@ uint64_t auth_jwks_fetches(const struct auth *a);
 
 /* -------------------------------------------------------------- API keys */
 
-#define AUTH_KEY_SECRET_MAX 64  /* "wk_" + 32 base32 characters, with room */
-#define AUTH_KEY_HASH_LEN 65    /* SHA-256 hex plus NUL */
-#define AUTH_KEY_PREFIX_LEN 10  /* characters of the secret shown in listings */
+#define AUTH_KEY_SECRET_MAX 64 /* "wk_" + 32 base32 characters, with room */
+#define AUTH_KEY_HASH_LEN 65   /* SHA-256 hex plus NUL */
+#define AUTH_KEY_PREFIX_LEN 10 /* characters of the secret shown in listings */
 
 /* A new secret: "wk_" and 32 lowercase base32 characters (160 random bits). */
 int auth_key_secret_new(char *out, size_t n);
@@ -148,8 +148,8 @@ struct auth_key_spec {
 
 /* Creates a key in the store: id into id_out (ID_MAX), the secret, shown
  * once and never stored, into secret_out (AUTH_KEY_SECRET_MAX). */
-int auth_key_create(struct store *s, const struct auth_key_spec *spec, int64_t now_ms,
-		    char *id_out, char *secret_out);
+int auth_key_create(struct store *s, const struct auth_key_spec *spec, int64_t now_ms, char *id_out,
+		    char *secret_out);
 /* Marks a key revoked; -ENOENT when no unrevoked key has this id. */
 int auth_key_revoke(struct store *s, const char *id, int64_t now_ms);
 
@@ -157,15 +157,15 @@ int auth_key_revoke(struct store *s, const char *id, int64_t now_ms);
 
 struct ratelimit_opts {
 	const char *redis_url; /* "redis://[:password@]host[:port][/db]"; NULL: in process */
-	bool fail_open;        /* when Redis fails: allow (true, default) or refuse */
+	bool fail_open;	       /* when Redis fails: allow (true, default) or refuse */
 	size_t max_buckets;    /* in process: bound on buckets kept (65536) */
-	int timeout_ms;        /* Redis connect and command timeout (200) */
+	int timeout_ms;	       /* Redis connect and command timeout (200) */
 	size_t redis_pool;     /* idle Redis connections kept (8) */
 	/* Defaults: per role when the credential has none, and per source
 	 * address for unauthenticated requests. */
 	int64_t admin_rate, admin_burst;       /* 100/s, 200 */
 	int64_t customer_rate, customer_burst; /* 20/s, 40 */
-	int64_t anon_rate, anon_burst;         /* 5/s, 10 */
+	int64_t anon_rate, anon_burst;	       /* 5/s, 10 */
 };
 
 void ratelimit_opts_init(struct ratelimit_opts *o);
@@ -174,11 +174,11 @@ void ratelimit_opts_init(struct ratelimit_opts *o);
  * when refused, a 429 with Retry-After (draft-ietf-httpapi-ratelimit-headers). */
 struct ratelimit_result {
 	bool allowed;
-	int64_t limit;         /* the burst */
+	int64_t limit;	       /* the burst */
 	int64_t remaining;     /* whole tokens left after this request */
 	int64_t reset_s;       /* seconds until the bucket is full again */
 	int64_t retry_after_s; /* refused: seconds until a token is there; else 0 */
-	bool degraded;         /* Redis failed and fail_open/closed decided */
+	bool degraded;	       /* Redis failed and fail_open/closed decided */
 };
 
 struct ratelimit;
@@ -193,8 +193,8 @@ void ratelimit_free(struct ratelimit *rl);
 int ratelimit_take(struct ratelimit *rl, const char *key, double rate_per_sec, int64_t burst,
 		   int64_t now_ms, struct ratelimit_result *out);
 /* The identity's own limits, else its role's defaults; key "cred:<subject>". */
-int ratelimit_take_identity(struct ratelimit *rl, const struct auth_identity *id,
-			    int64_t now_ms, struct ratelimit_result *out);
+int ratelimit_take_identity(struct ratelimit *rl, const struct auth_identity *id, int64_t now_ms,
+			    struct ratelimit_result *out);
 /* The anonymous default for a source address; key "ip:<address>". */
 int ratelimit_take_addr(struct ratelimit *rl, const struct net_addr *peer, int64_t now_ms,
 			struct ratelimit_result *out);

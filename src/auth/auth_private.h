@@ -54,7 +54,7 @@ struct jwks {
 	int64_t expires_ms;
 	pthread_mutex_t fetch_lock;
 	int64_t last_fetch_ms; /* under fetch_lock */
-	bool fetched;          /* under fetch_lock */
+	bool fetched;	       /* under fetch_lock */
 	_Atomic uint64_t fetches;
 };
 
@@ -88,8 +88,7 @@ struct jwt_verifier {
 int jwt_verifier_init(struct jwt_verifier *v, const struct auth_opts *o);
 void jwt_verifier_fini(struct jwt_verifier *v);
 bool jwt_verifier_enabled(const struct jwt_verifier *v);
-int jwt_verify(struct jwt_verifier *v, struct str token, int64_t now_ms,
-	       struct auth_identity *out);
+int jwt_verify(struct jwt_verifier *v, struct str token, int64_t now_ms, struct auth_identity *out);
 
 /* A bounded, direct-mapped cache of API-key lookups by secret hash, positive
  * and negative, each entry valid for ttl_ms.  One mutex guards it; it is held

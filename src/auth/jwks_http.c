@@ -49,15 +49,16 @@ static int64_t jwks_cache_control_max_age(struct str v)
 	int64_t age = -1;
 
 	for (size_t i = 0; i < v.len; i++) {
-		struct str rest = { v.p + i, v.len - i };
-		if (str_has_prefix(rest, STR_LIT("no-store")) || str_has_prefix(rest, STR_LIT("no-cache")))
+		struct str rest = {v.p + i, v.len - i};
+		if (str_has_prefix(rest, STR_LIT("no-store")) ||
+		    str_has_prefix(rest, STR_LIT("no-cache")))
 			return 0;
 		if (rest.len > sizeof(key) - 1 &&
-		    str_caseeq(STR_LIT("max-age="), (struct str){ rest.p, sizeof(key) - 1 })) {
+		    str_caseeq(STR_LIT("max-age="), (struct str){rest.p, sizeof(key) - 1})) {
 			size_t d = sizeof(key) - 1, end = d;
 			while (end < rest.len && rest.p[end] >= '0' && rest.p[end] <= '9')
 				end++;
-			if (str_to_i64((struct str){ rest.p + d, end - d }, &age) < 0)
+			if (str_to_i64((struct str){rest.p + d, end - d}, &age) < 0)
 				age = -1;
 		}
 	}
@@ -67,12 +68,12 @@ static int64_t jwks_cache_control_max_age(struct str v)
 static size_t jwks_http_header(char *data, size_t size, size_t n, void *arg)
 {
 	struct jwks_http_ctx *ctx = arg;
-	struct str line = { data, size * n };
+	struct str line = {data, size * n};
 	ptrdiff_t colon = str_index(line, ':');
 
 	if (colon > 0 &&
-	    str_caseeq_cstr(str_trim((struct str){ line.p, (size_t)colon }), "cache-control")) {
-		struct str v = { line.p + colon + 1, line.len - (size_t)colon - 1 };
+	    str_caseeq_cstr(str_trim((struct str){line.p, (size_t)colon}), "cache-control")) {
+		struct str v = {line.p + colon + 1, line.len - (size_t)colon - 1};
 		int64_t age = jwks_cache_control_max_age(v);
 		if (age >= 0)
 			ctx->max_age_s = age;
@@ -80,8 +81,7 @@ static size_t jwks_http_header(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static void jwks_http_setup(CURL *c, const char *url, int64_t timeout_ms,
-			    struct jwks_http_ctx *ctx)
+static void jwks_http_setup(CURL *c, const char *url, int64_t timeout_ms, struct jwks_http_ctx *ctx)
 {
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -98,7 +98,7 @@ static void jwks_http_setup(CURL *c, const char *url, int64_t timeout_ms,
 
 int jwks_http_get(const char *url, int64_t timeout_ms, struct buf *body, int64_t *max_age_s)
 {
-	struct jwks_http_ctx ctx = { .body = body, .max_age_s = -1 };
+	struct jwks_http_ctx ctx = {.body = body, .max_age_s = -1};
 	long status = 0;
 	CURLcode cc;
 	CURL *c;

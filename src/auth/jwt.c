@@ -85,7 +85,7 @@ static int jwt_split(struct str token, struct str parts[3])
 			continue;
 		if (n == 3)
 			return AUTH_EMALFORMED;
-		parts[n++] = (struct str){ token.p + start, i - start };
+		parts[n++] = (struct str){token.p + start, i - start};
 		start = i + 1;
 	}
 	if (n != 3 || parts[0].len == 0 || parts[1].len == 0)
@@ -137,7 +137,7 @@ static int jwt_header_check(json_t *hdr, enum jwt_alg *alg, struct str *kid)
 		return AUTH_EALG_REFUSED;
 	if (k && !json_is_string(k))
 		return AUTH_EJSON;
-	*kid = k ? (struct str){ json_string_value(k), json_string_length(k) } : STR_NULL;
+	*kid = k ? (struct str){json_string_value(k), json_string_length(k)} : STR_NULL;
 	return 0;
 }
 
@@ -276,13 +276,12 @@ static int jwt_identity_fill(const struct jwt_verifier *v, json_t *claims,
 		out->role = AUTH_ROLE_ADMIN;
 		return 0;
 	}
-	if (!role || strcmp(role, "customer") != 0 || !cus ||
-	    !id_valid(str_from_cstr(cus), "cus"))
+	if (!role || strcmp(role, "customer") != 0 || !cus || !id_valid(str_from_cstr(cus), "cus"))
 		return AUTH_ECLAIMS;
 	out->role = AUTH_ROLE_CUSTOMER;
 	return str_copy(out->customer_id, sizeof(out->customer_id), str_from_cstr(cus)) < 0
-		       ? AUTH_ECLAIMS
-		       : 0;
+		   ? AUTH_ECLAIMS
+		   : 0;
 }
 
 static int jwt_claims_check(const struct jwt_verifier *v, json_t *claims, int64_t now_ms,
@@ -300,8 +299,7 @@ static int jwt_claims_check(const struct jwt_verifier *v, json_t *claims, int64_
 	return jwt_identity_fill(v, claims, out);
 }
 
-int jwt_verify(struct jwt_verifier *v, struct str token, int64_t now_ms,
-	       struct auth_identity *out)
+int jwt_verify(struct jwt_verifier *v, struct str token, int64_t now_ms, struct auth_identity *out)
 {
 	struct str parts[3], kid = STR_NULL;
 	enum jwt_alg alg = JWT_ALG_UNKNOWN;

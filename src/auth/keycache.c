@@ -52,7 +52,8 @@ static size_t keycache_slot(const struct keycache *c, const char *hash)
 	size_t h = 0;
 
 	for (int i = 0; i < 8 && hash[i]; i++)
-		h = (h << 4) | (size_t)(hash[i] <= '9' ? hash[i] - '0' : (hash[i] | 0x20) - 'a' + 10);
+		h = (h << 4) |
+		    (size_t)(hash[i] <= '9' ? hash[i] - '0' : (hash[i] | 0x20) - 'a' + 10);
 	return h & c->mask;
 }
 

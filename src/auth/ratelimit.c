@@ -110,7 +110,8 @@ static void rl_shard_evict(struct rl_shard *s, int64_t now_ms)
 		struct rl_bucket **pp = &s->heads[i];
 		while (*pp) {
 			struct rl_bucket *b = *pp;
-			if (rl_refill(&b->params, b->tokens, b->last_ms, now_ms) >= b->params.cap_u) {
+			if (rl_refill(&b->params, b->tokens, b->last_ms, now_ms) >=
+			    b->params.cap_u) {
 				*pp = b->next;
 				free(b);
 				s->count--;
@@ -267,7 +268,8 @@ int ratelimit_take(struct ratelimit *rl, const char *key, double rate_per_sec, i
 	struct rl_params p;
 	int rc;
 
-	if (!key || !*key || strlen(key) > RL_KEY_MAX || rl_params_make(rate_per_sec, burst, &p) < 0)
+	if (!key || !*key || strlen(key) > RL_KEY_MAX ||
+	    rl_params_make(rate_per_sec, burst, &p) < 0)
 		return -EINVAL;
 	if (!rl->redis)
 		return rl_mem_take(rl, key, &p, now_ms, out);
@@ -282,13 +284,16 @@ int ratelimit_take(struct ratelimit *rl, const char *key, double rate_per_sec, i
 	return 0;
 }
 
-int ratelimit_take_identity(struct ratelimit *rl, const struct auth_identity *id,
-			    int64_t now_ms, struct ratelimit_result *out)
+int ratelimit_take_identity(struct ratelimit *rl, const struct auth_identity *id, int64_t now_ms,
+			    struct ratelimit_result *out)
 {
 	bool admin = id->role == AUTH_ROLE_ADMIN;
 	int64_t rate = id->rate_per_sec > 0 ? id->rate_per_sec
-			: admin ? rl->o.admin_rate : rl->o.customer_rate;
-	int64_t burst = id->burst > 0 ? id->burst : admin ? rl->o.admin_burst : rl->o.customer_burst;
+		       : admin		    ? rl->o.admin_rate
+					    : rl->o.customer_rate;
+	int64_t burst = id->burst > 0 ? id->burst
+			: admin	      ? rl->o.admin_burst
+				      : rl->o.customer_burst;
 	char key[RL_KEY_MAX];
 
 	snprintf(key, sizeof(key), "cred:%s", id->subject);

@@ -16,7 +16,7 @@
 
 struct rl_params {
 	int64_t rate_u; /* micro-tokens per millisecond, >= 1 */
-	int64_t cap_u;  /* burst in micro-tokens */
+	int64_t cap_u;	/* burst in micro-tokens */
 };
 
 int rl_params_make(double rate_per_sec, int64_t burst, struct rl_params *p);
@@ -32,7 +32,7 @@ struct rl_redis *rl_redis_new(const struct ratelimit_opts *o, char *err, size_t 
 void rl_redis_free(struct rl_redis *r);
 /* 0 with out filled, or a negative code when Redis failed (the caller
  * applies fail_open). */
-int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p,
-		  int64_t now_ms, struct ratelimit_result *out);
+int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p, int64_t now_ms,
+		  struct ratelimit_result *out);
 
 #endif

@@ -32,24 +32,24 @@
 
 /* KEYS[1] bucket; ARGV rate (µtokens/ms), capacity (µtokens), now (ms), cost (µtokens). */
 static const char rl_redis_script[] =
-	"local rate = tonumber(ARGV[1])\n"
-	"local cap = tonumber(ARGV[2])\n"
-	"local now = tonumber(ARGV[3])\n"
-	"local cost = tonumber(ARGV[4])\n"
-	"local v = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
-	"local t = tonumber(v[1])\n"
-	"local ts = tonumber(v[2])\n"
-	"if t == nil or ts == nil then t = cap; ts = now end\n"
-	"if t > cap then t = cap end\n"
-	"if now > ts then\n"
-	"  t = math.min(cap, t + (now - ts) * rate)\n"
-	"  ts = now\n"
-	"end\n"
-	"local ok = 0\n"
-	"if t >= cost then t = t - cost; ok = 1 end\n"
-	"redis.call('HSET', KEYS[1], 't', string.format('%d', t), 'ts', string.format('%d', ts))\n"
-	"redis.call('PEXPIRE', KEYS[1], math.ceil((cap - t) / rate) + 1000)\n"
-	"return {ok, t}\n";
+    "local rate = tonumber(ARGV[1])\n"
+    "local cap = tonumber(ARGV[2])\n"
+    "local now = tonumber(ARGV[3])\n"
+    "local cost = tonumber(ARGV[4])\n"
+    "local v = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
+    "local t = tonumber(v[1])\n"
+    "local ts = tonumber(v[2])\n"
+    "if t == nil or ts == nil then t = cap; ts = now end\n"
+    "if t > cap then t = cap end\n"
+    "if now > ts then\n"
+    "  t = math.min(cap, t + (now - ts) * rate)\n"
+    "  ts = now\n"
+    "end\n"
+    "local ok = 0\n"
+    "if t >= cost then t = t - cost; ok = 1 end\n"
+    "redis.call('HSET', KEYS[1], 't', string.format('%d', t), 'ts', string.format('%d', ts))\n"
+    "redis.call('PEXPIRE', KEYS[1], math.ceil((cap - t) / rate) + 1000)\n"
+    "return {ok, t}\n";
 
 struct rl_redis {
 	char host[RL_REDIS_HOST_MAX];
@@ -75,25 +75,28 @@ static int rl_redis_url_parse(struct rl_redis *r, const char *url)
 
 	if (!str_has_prefix(s, STR_LIT("redis://")))
 		return -EINVAL;
-	s = (struct str){ s.p + 8, s.len - 8 };
+	s = (struct str){s.p + 8, s.len - 8};
 	at = str_index(s, '@');
 	if (at >= 0) {
-		struct str cred = { s.p, (size_t)at };
+		struct str cred = {s.p, (size_t)at};
 		if (cred.len > 0 && cred.p[0] == ':')
-			cred = (struct str){ cred.p + 1, cred.len - 1 };
+			cred = (struct str){cred.p + 1, cred.len - 1};
 		r->password = str_dup(cred);
-		s = (struct str){ s.p + at + 1, s.len - (size_t)at - 1 };
+		s = (struct str){s.p + at + 1, s.len - (size_t)at - 1};
 	}
 	slash = str_index(s, '/');
-	hostport = slash >= 0 ? (struct str){ s.p, (size_t)slash } : s;
-	if (slash >= 0 && (str_to_i64((struct str){ s.p + slash + 1, s.len - (size_t)slash - 1 }, &v) < 0 ||
-			   v < 0 || v > 1000))
+	hostport = slash >= 0 ? (struct str){s.p, (size_t)slash} : s;
+	if (slash >= 0 &&
+	    (str_to_i64((struct str){s.p + slash + 1, s.len - (size_t)slash - 1}, &v) < 0 ||
+	     v < 0 || v > 1000))
 		return -EINVAL;
 	r->db = slash >= 0 ? (int)v : 0;
 	colon = str_index(hostport, ':');
 	r->port = 6379;
 	if (colon >= 0) {
-		if (str_to_i64((struct str){ hostport.p + colon + 1, hostport.len - (size_t)colon - 1 }, &v) < 0 ||
+		if (str_to_i64(
+			(struct str){hostport.p + colon + 1, hostport.len - (size_t)colon - 1},
+			&v) < 0 ||
 		    v < 1 || v > 65535)
 			return -EINVAL;
 		r->port = (int)v;
@@ -211,9 +214,9 @@ static void rl_redis_put(struct rl_redis *r, redisContext *c, bool healthy)
 static redisReply *rl_redis_eval(struct rl_redis *r, redisContext *c, const char *key,
 				 const struct rl_params *p, int64_t now_ms)
 {
-	redisReply *rep = redisCommand(c, "EVALSHA %s 1 warp:rl:%s %lld %lld %lld %lld", r->sha, key,
-				       (long long)p->rate_u, (long long)p->cap_u, (long long)now_ms,
-				       RL_UNIT);
+	redisReply *rep =
+	    redisCommand(c, "EVALSHA %s 1 warp:rl:%s %lld %lld %lld %lld", r->sha, key,
+			 (long long)p->rate_u, (long long)p->cap_u, (long long)now_ms, RL_UNIT);
 
 	/* First use on this server (or after SCRIPT FLUSH): EVAL loads it. */
 	if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
@@ -240,8 +243,8 @@ static void rl_redis_health(struct rl_redis *r, bool ok, const char *why)
 	}
 }
 
-int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p,
-		  int64_t now_ms, struct ratelimit_result *out)
+int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p, int64_t now_ms,
+		  struct ratelimit_result *out)
 {
 	redisContext *c = rl_redis_get(r);
 	redisReply *rep;

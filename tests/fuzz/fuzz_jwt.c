@@ -17,14 +17,16 @@
 #define FUZZ_NOW_MS 1700001000000LL
 
 static const char fuzz_jwks[] =
-	"{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"rsa1\",\"alg\":\"RS256\",\"use\":\"sig\",\"n\":\"mV38n0wEZEwswc"
-	"NiH5p4aPPEgQ2iq0VvOR0Xpil-tT1RHoOMJd4MvYevZQ36MCzSF0cLIIH1bFZUyu49nfR1cFfzweoRTB"
-	"2t3JwrVs4Vm4nPh8KekCrtcl733xi4GlHeIXUtbze7953fRKU9Nfovl5e4ntXePkVHYmAS7laI1ah5ps"
-	"ULbcHDHxRstWFOIAgaqm2tZ46L-Imi5nkbMKR7j_qtfnbpw324rBb1sFAfQg-aVfp2urmnXpeMNlqrxn"
-	"MPLGLhNRfcSejNyziKvSmv7sqIzx8NGoXIHYki8f3pk1Xs7Hde2U4tfVPbgZBrrYNaatl7lmrsW6zZ7T"
-	"4wnCN63w\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec1\",\"x\":\"mnLWoUo4GKps8Sj"
-	"Nd9IBwk8vO8tLRADy_EdZPrYC-hw\",\"y\":\"jJG4E6ubQGTf51gLZ2QHSkTAAAwERk2xLv0vZgxyRI0\"}"
-	"]}";
+    "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"rsa1\",\"alg\":\"RS256\",\"use\":\"sig\",\"n\":"
+    "\"mV38n0wEZEwswc"
+    "NiH5p4aPPEgQ2iq0VvOR0Xpil-tT1RHoOMJd4MvYevZQ36MCzSF0cLIIH1bFZUyu49nfR1cFfzweoRTB"
+    "2t3JwrVs4Vm4nPh8KekCrtcl733xi4GlHeIXUtbze7953fRKU9Nfovl5e4ntXePkVHYmAS7laI1ah5ps"
+    "ULbcHDHxRstWFOIAgaqm2tZ46L-Imi5nkbMKR7j_qtfnbpw324rBb1sFAfQg-aVfp2urmnXpeMNlqrxn"
+    "MPLGLhNRfcSejNyziKvSmv7sqIzx8NGoXIHYki8f3pk1Xs7Hde2U4tfVPbgZBrrYNaatl7lmrsW6zZ7T"
+    "4wnCN63w\",\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec1\",\"x\":"
+    "\"mnLWoUo4GKps8Sj"
+    "Nd9IBwk8vO8tLRADy_EdZPrYC-hw\",\"y\":\"jJG4E6ubQGTf51gLZ2QHSkTAAAwERk2xLv0vZgxyRI0\"}"
+    "]}";
 
 static struct auth *fuzz_auth;
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -83,25 +84,26 @@ static int check(struct fixture *f, const char *secret, int64_t now_ms, struct a
 static void create_customer_key(struct fixture *f, unsigned scopes, char *id, char *secret)
 {
 	struct auth_key_spec spec = {
-		.role = AUTH_ROLE_CUSTOMER,
-		.customer_id = f->customer,
-		.scopes = scopes,
-		.name = "test",
-		.rate_per_sec = 7,
-		.burst = 9,
+	    .role = AUTH_ROLE_CUSTOMER,
+	    .customer_id = f->customer,
+	    .scopes = scopes,
+	    .name = "test",
+	    .rate_per_sec = 7,
+	    .burst = 9,
 	};
 	assert_int_equal(auth_key_create(f->store, &spec, 1000, id, secret), 0);
 }
 
 static struct store_res *key_row(struct fixture *f, const char *id)
 {
-	struct store_param p[] = { store_p_text(id) };
+	struct store_param p[] = {store_p_text(id)};
 	struct store_res *r = NULL;
 
-	assert_int_equal(store_exec(store_conn(f->store),
-				    "SELECT prefix, secret_hash, last_used_at FROM api_keys WHERE id = $1",
-				    p, 1, &r),
-			 0);
+	assert_int_equal(
+	    store_exec(store_conn(f->store),
+		       "SELECT prefix, secret_hash, last_used_at FROM api_keys WHERE id = $1", p, 1,
+		       &r),
+	    0);
 	assert_int_equal(store_res_rows(r), 1);
 	return r;
 }
@@ -223,14 +225,13 @@ static void test_cache_answers_without_store_within_ttl(void **state)
 {
 	struct fixture *f = *state;
 	char id[ID_MAX], secret[AUTH_KEY_SECRET_MAX];
-	struct store_param p[] = { store_p_text(NULL) };
+	struct store_param p[] = {store_p_text(NULL)};
 
 	create_customer_key(f, AUTH_SCOPE_READ, id, secret);
 	assert_int_equal(check(f, secret, 50000, NULL), 0);
 	p[0] = store_p_text(id);
-	assert_int_equal(store_exec(store_conn(f->store), "DELETE FROM api_keys WHERE id = $1", p, 1,
-				    NULL),
-			 0);
+	assert_int_equal(
+	    store_exec(store_conn(f->store), "DELETE FROM api_keys WHERE id = $1", p, 1, NULL), 0);
 	assert_int_equal(check(f, secret, 50000 + TTL_MS - 1, NULL), 0);
 	assert_int_equal(check(f, secret, 50000 + TTL_MS, NULL), AUTH_EKEY_UNKNOWN);
 }
@@ -244,9 +245,10 @@ static void test_negative_answer_cached_within_ttl(void **state)
 	create_customer_key(f, AUTH_SCOPE_READ, id, secret);
 	assert_int_equal(auth_key_revoke(f->store, id, 1100), 0);
 	assert_int_equal(check(f, secret, 2000, NULL), AUTH_EKEY_REVOKED);
-	struct store_param p[] = { store_p_text(id) };
+	struct store_param p[] = {store_p_text(id)};
 	assert_int_equal(store_exec(store_conn(f->store),
-				    "UPDATE api_keys SET revoked_at = NULL WHERE id = $1", p, 1, NULL),
+				    "UPDATE api_keys SET revoked_at = NULL WHERE id = $1", p, 1,
+				    NULL),
 			 0);
 	assert_int_equal(check(f, secret, 2000 + TTL_MS - 1, NULL), AUTH_EKEY_REVOKED);
 	assert_int_equal(check(f, secret, 2000 + TTL_MS, NULL), 0);
@@ -274,14 +276,15 @@ static void test_bootstrap_admin_token_authenticates_as_admin(void **state)
 	assert_int_equal(id_new("warp", token, sizeof(token)), 0);
 	assert_int_equal(id_new("key", kid, sizeof(kid)), 0);
 	auth_key_hash(token, hash);
-	str_copy(prefix, sizeof(prefix), (struct str){ token, 10 });
-	struct store_param p[] = { store_p_text(kid), store_p_text(prefix), store_p_text(hash),
-				   store_p_int(1) };
-	assert_int_equal(store_exec(store_conn(f->store),
-				    "INSERT INTO api_keys (id, prefix, secret_hash, role, scopes, name, "
-				    "created_at) VALUES ($1, $2, $3, 'admin', 'read,write', 'bootstrap', $4)",
-				    p, 4, NULL),
-			 0);
+	str_copy(prefix, sizeof(prefix), (struct str){token, 10});
+	struct store_param p[] = {store_p_text(kid), store_p_text(prefix), store_p_text(hash),
+				  store_p_int(1)};
+	assert_int_equal(
+	    store_exec(store_conn(f->store),
+		       "INSERT INTO api_keys (id, prefix, secret_hash, role, scopes, name, "
+		       "created_at) VALUES ($1, $2, $3, 'admin', 'read,write', 'bootstrap', $4)",
+		       p, 4, NULL),
+	    0);
 	assert_int_equal(check(f, token, 2000, &who), 0);
 	assert_int_equal(who.role, AUTH_ROLE_ADMIN);
 	assert_string_equal(who.customer_id, "");
@@ -293,7 +296,7 @@ static void test_customer_key_needs_customer_id(void **state)
 {
 	struct fixture *f = *state;
 	char id[ID_MAX], secret[AUTH_KEY_SECRET_MAX];
-	struct auth_key_spec spec = { .role = AUTH_ROLE_CUSTOMER, .scopes = AUTH_SCOPE_READ };
+	struct auth_key_spec spec = {.role = AUTH_ROLE_CUSTOMER, .scopes = AUTH_SCOPE_READ};
 
 	assert_int_equal(auth_key_create(f->store, &spec, 1, id, secret), -EINVAL);
 	spec.customer_id = "not-an-id";
@@ -303,20 +306,28 @@ static void test_customer_key_needs_customer_id(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_secret_has_prefix_and_32_base32_chars),
-		cmocka_unit_test(test_hash_is_sha256_hex),
-		cmocka_unit_test(test_hash_compare_is_exact),
-		cmocka_unit_test_setup_teardown(test_created_key_authenticates_as_its_customer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_store_keeps_hash_and_prefix_not_secret, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_only_key_has_read_scope_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_key_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_revoked_key_refused_after_cache_ttl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_revoked_key_refused_when_not_cached, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cache_answers_without_store_within_ttl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_negative_answer_cached_within_ttl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_last_used_at_recorded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bootstrap_admin_token_authenticates_as_admin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_customer_key_needs_customer_id, setup, teardown),
+	    cmocka_unit_test(test_secret_has_prefix_and_32_base32_chars),
+	    cmocka_unit_test(test_hash_is_sha256_hex),
+	    cmocka_unit_test(test_hash_compare_is_exact),
+	    cmocka_unit_test_setup_teardown(test_created_key_authenticates_as_its_customer, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_store_keeps_hash_and_prefix_not_secret, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_only_key_has_read_scope_only, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_key_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked_key_refused_after_cache_ttl, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked_key_refused_when_not_cached, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_answers_without_store_within_ttl, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_negative_answer_cached_within_ttl, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_last_used_at_recorded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bootstrap_admin_token_authenticates_as_admin,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_customer_key_needs_customer_id, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

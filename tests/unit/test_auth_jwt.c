@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -46,16 +47,16 @@ static void b64url(const unsigned char *in, size_t n, struct buf *out)
 
 	for (; i + 2 < n; i += 3) {
 		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		char q[4] = { a[v >> 18], a[(v >> 12) & 63], a[(v >> 6) & 63], a[v & 63] };
+		char q[4] = {a[v >> 18], a[(v >> 12) & 63], a[(v >> 6) & 63], a[v & 63]};
 		buf_append(out, q, 4);
 	}
 	if (n - i == 1) {
 		unsigned v = (unsigned)in[i] << 16;
-		char q[2] = { a[v >> 18], a[(v >> 12) & 63] };
+		char q[2] = {a[v >> 18], a[(v >> 12) & 63]};
 		buf_append(out, q, 2);
 	} else if (n - i == 2) {
 		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-		char q[3] = { a[v >> 18], a[(v >> 12) & 63], a[(v >> 6) & 63] };
+		char q[3] = {a[v >> 18], a[(v >> 12) & 63], a[(v >> 6) & 63]};
 		buf_append(out, q, 3);
 	}
 }
@@ -76,12 +77,14 @@ static void b64url_bn(EVP_PKEY *k, const char *param, size_t pad, struct buf *ou
 static void jwk_append(struct buf *b, EVP_PKEY *k, const char *kid, const char *extra)
 {
 	if (EVP_PKEY_get_base_id(k) == EVP_PKEY_RSA) {
-		buf_printf(b, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"use\":\"sig\"%s,\"n\":\"", kid, extra);
+		buf_printf(b, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"use\":\"sig\"%s,\"n\":\"", kid,
+			   extra);
 		b64url_bn(k, OSSL_PKEY_PARAM_RSA_N, 0, b);
 		buf_append_cstr(b, "\",\"e\":\"");
 		b64url_bn(k, OSSL_PKEY_PARAM_RSA_E, 0, b);
 	} else {
-		buf_printf(b, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\"%s,\"x\":\"", kid, extra);
+		buf_printf(b, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\"%s,\"x\":\"", kid,
+			   extra);
 		b64url_bn(k, OSSL_PKEY_PARAM_EC_PUB_X, 32, b);
 		buf_append_cstr(b, "\",\"y\":\"");
 		b64url_bn(k, OSSL_PKEY_PARAM_EC_PUB_Y, 32, b);
@@ -155,7 +158,8 @@ static char *token_make(const char *header, const char *payload, enum signer how
 	if (how == SIGN_KEY)
 		slen = sign_pkey(k, b.p, b.len, sig);
 	else if (how == SIGN_HMAC) {
-		HMAC(EVP_sha256(), hmac_key, (int)hmac_len, (const unsigned char *)b.p, b.len, sig, &hlen);
+		HMAC(EVP_sha256(), hmac_key, (int)hmac_len, (const unsigned char *)b.p, b.len, sig,
+		     &hlen);
 		slen = hlen;
 	}
 	buf_append_char(&b, '.');
@@ -279,9 +283,11 @@ static void test_es256_valid_token_gives_customer(void **state)
 	struct auth *a = auth_file(false);
 	struct auth_identity id;
 	char extra[128];
-	snprintf(extra, sizeof(extra), ",\"warp_role\":\"customer\",\"customer_id\":\"%s\"", customer);
+	snprintf(extra, sizeof(extra), ",\"warp_role\":\"customer\",\"customer_id\":\"%s\"",
+		 customer);
 	char *claims = claims_make(ISSUER, "[\"other\",\"" AUDIENCE "\"]", 3600, extra);
-	char *t = token_make("{\"alg\":\"ES256\",\"kid\":\"ec1\"}", claims, SIGN_KEY, ec_key, NULL, 0);
+	char *t =
+	    token_make("{\"alg\":\"ES256\",\"kid\":\"ec1\"}", claims, SIGN_KEY, ec_key, NULL, 0);
 
 	assert_int_equal(check(a, t, now0, &id), 0);
 	assert_int_equal(id.role, AUTH_ROLE_CUSTOMER);
@@ -303,9 +309,11 @@ static void test_custom_claim_names_are_used(void **state)
 	struct auth *a = auth_new(&o, err, sizeof(err));
 	struct auth_identity id;
 
-	snprintf(extra, sizeof(extra), ",\"https://warp/role\":\"customer\",\"tenant\":\"%s\"", customer);
+	snprintf(extra, sizeof(extra), ",\"https://warp/role\":\"customer\",\"tenant\":\"%s\"",
+		 customer);
 	char *claims = claims_make(ISSUER, "\"x\"", 3600, extra);
-	assert_int_equal(check(a, token_make(RS1, claims, SIGN_KEY, rsa_key, NULL, 0), now0, &id), 0);
+	assert_int_equal(check(a, token_make(RS1, claims, SIGN_KEY, rsa_key, NULL, 0), now0, &id),
+			 0);
 	assert_string_equal(id.customer_id, customer);
 	free(claims);
 	auth_free(a);
@@ -335,7 +343,8 @@ static void test_alg_none_rejected(void **state)
 
 	buf_init(&h);
 	buf_append_cstr(&h, "Bearer ");
-	char *t = token_make("{\"alg\":\"none\",\"kid\":\"rsa1\"}", claims, SIGN_NONE, NULL, NULL, 0);
+	char *t =
+	    token_make("{\"alg\":\"none\",\"kid\":\"rsa1\"}", claims, SIGN_NONE, NULL, NULL, 0);
 	buf_append_cstr(&h, t);
 	assert_int_equal(auth_check_bearer(a, h.p, now0, &id, &reason), AUTH_EALG_NONE);
 	assert_string_equal(reason, "unsigned token (alg none) refused");
@@ -402,7 +411,8 @@ static void test_crit_header_rejected(void **state)
 {
 	struct auth *a = auth_file(false);
 
-	assert_int_equal(check_rs(a, "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"crit\":[\"x\"],\"x\":1}",
+	assert_int_equal(check_rs(a,
+				  "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"crit\":[\"x\"],\"x\":1}",
 				  claims_admin(), now0),
 			 AUTH_EALG_REFUSED);
 	auth_free(a);
@@ -414,7 +424,8 @@ static void test_unknown_kid_rejected(void **state)
 
 	assert_int_equal(check_rs(a, "{\"alg\":\"RS256\",\"kid\":\"nope\"}", claims_admin(), now0),
 			 AUTH_EKID_UNKNOWN);
-	assert_int_equal(check_rs(a, "{\"alg\":\"RS256\"}", claims_admin(), now0), AUTH_EKID_UNKNOWN);
+	assert_int_equal(check_rs(a, "{\"alg\":\"RS256\"}", claims_admin(), now0),
+			 AUTH_EKID_UNKNOWN);
 	auth_free(a);
 }
 
@@ -426,7 +437,8 @@ static void test_key_type_mismatch_rejected(void **state)
 	assert_int_equal(check_rs(a, "{\"alg\":\"RS256\",\"kid\":\"ec1\"}", claims_admin(), now0),
 			 AUTH_EKTY_MISMATCH);
 	char *claims = claims_admin();
-	char *t = token_make("{\"alg\":\"ES256\",\"kid\":\"rsa1\"}", claims, SIGN_KEY, ec_key, NULL, 0);
+	char *t =
+	    token_make("{\"alg\":\"ES256\",\"kid\":\"rsa1\"}", claims, SIGN_KEY, ec_key, NULL, 0);
 	assert_int_equal(check(a, t, now0, NULL), AUTH_EKTY_MISMATCH);
 	free(claims);
 	auth_free(a);
@@ -464,10 +476,11 @@ static void test_expired_token_rejected(void **state)
 {
 	struct auth *a = auth_file(false);
 
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", -3600,
-						      ",\"warp_role\":\"admin\""),
-				  now0),
-			 AUTH_EEXPIRED);
+	assert_int_equal(
+	    check_rs(a, RS1,
+		     claims_make(ISSUER, "\"" AUDIENCE "\"", -3600, ",\"warp_role\":\"admin\""),
+		     now0),
+	    AUTH_EEXPIRED);
 	auth_free(a);
 }
 
@@ -488,8 +501,9 @@ static void test_not_yet_valid_token_rejected(void **state)
 
 	snprintf(extra, sizeof(extra), ",\"warp_role\":\"admin\",\"nbf\":%lld",
 		 (long long)(now0 / 1000 + 600));
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, extra), now0),
-			 AUTH_ENOTYET);
+	assert_int_equal(
+	    check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, extra), now0),
+	    AUTH_ENOTYET);
 	auth_free(a);
 }
 
@@ -498,10 +512,11 @@ static void test_iat_in_future_rejected(void **state)
 	struct auth *a = auth_file(false);
 	char claims[256];
 
-	snprintf(claims, sizeof(claims),
-		 "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"u\",\"warp_role\":\"admin\",\"iat\":%lld,"
-		 "\"exp\":%lld}",
-		 ISSUER, AUDIENCE, (long long)(now0 / 1000 + 600), (long long)(now0 / 1000 + 3600));
+	snprintf(
+	    claims, sizeof(claims),
+	    "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"u\",\"warp_role\":\"admin\",\"iat\":%lld,"
+	    "\"exp\":%lld}",
+	    ISSUER, AUDIENCE, (long long)(now0 / 1000 + 600), (long long)(now0 / 1000 + 3600));
 	assert_int_equal(check_rs(a, RS1, strdup(claims), now0), AUTH_ENOTYET);
 	auth_free(a);
 }
@@ -513,15 +528,19 @@ static void test_clock_skew_edges(void **state)
 	char extra[128];
 
 	/* exp 59 s ago: within the 60 s skew; exactly 60 s ago: expired. */
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", -59, admin), now0), 0);
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", -60, admin), now0),
-			 AUTH_EEXPIRED);
+	assert_int_equal(
+	    check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", -59, admin), now0), 0);
+	assert_int_equal(
+	    check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", -60, admin), now0),
+	    AUTH_EEXPIRED);
 	/* nbf 60 s ahead: accepted; 61 s ahead: not yet. */
 	snprintf(extra, sizeof(extra), "%s,\"nbf\":%lld", admin, (long long)(now0 / 1000 + 60));
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, extra), now0), 0);
+	assert_int_equal(
+	    check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, extra), now0), 0);
 	snprintf(extra, sizeof(extra), "%s,\"nbf\":%lld", admin, (long long)(now0 / 1000 + 61));
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, extra), now0),
-			 AUTH_ENOTYET);
+	assert_int_equal(
+	    check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, extra), now0),
+	    AUTH_ENOTYET);
 	auth_free(a);
 }
 
@@ -535,12 +554,11 @@ static void test_clock_skew_is_configurable(void **state)
 	o.skew_s = 0;
 	struct auth *a = auth_new(&o, err, sizeof(err));
 
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"a\"", -1, ",\"warp_role\":\"admin\""),
-				  now0),
-			 AUTH_EEXPIRED);
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"a\"", 1, ",\"warp_role\":\"admin\""),
-				  now0),
-			 0);
+	assert_int_equal(
+	    check_rs(a, RS1, claims_make(ISSUER, "\"a\"", -1, ",\"warp_role\":\"admin\""), now0),
+	    AUTH_EEXPIRED);
+	assert_int_equal(
+	    check_rs(a, RS1, claims_make(ISSUER, "\"a\"", 1, ",\"warp_role\":\"admin\""), now0), 0);
 	auth_free(a);
 }
 
@@ -548,8 +566,9 @@ static void test_wrong_issuer_rejected(void **state)
 {
 	struct auth *a = auth_file(false);
 
-	assert_int_equal(check_rs(a, RS1, claims_make("https://evil.example", "\"" AUDIENCE "\"", 3600,
-						      ",\"warp_role\":\"admin\""),
+	assert_int_equal(check_rs(a, RS1,
+				  claims_make("https://evil.example", "\"" AUDIENCE "\"", 3600,
+					      ",\"warp_role\":\"admin\""),
 				  now0),
 			 AUTH_EISSUER);
 	auth_free(a);
@@ -575,7 +594,8 @@ static void test_malformed_base64_rejected(void **state)
 
 	assert_int_equal(check(a, strdup("eyJ$.eyJ.abc"), now0, NULL), AUTH_EBASE64);
 	assert_int_equal(check(a, strdup("eyJh=.eyJh.abcd"), now0, NULL), AUTH_EBASE64);
-	assert_int_equal(check(a, strdup("eyJhb.eyJh.abcd"), now0, NULL), AUTH_EBASE64); /* 5 chars */
+	assert_int_equal(check(a, strdup("eyJhb.eyJh.abcd"), now0, NULL),
+			 AUTH_EBASE64); /* 5 chars */
 	auth_free(a);
 }
 
@@ -584,17 +604,21 @@ static void test_malformed_json_rejected(void **state)
 	struct auth *a = auth_file(false);
 	char *claims = claims_admin();
 
-	assert_int_equal(check(a, token_make("{\"alg\":\"RS256\"", claims, SIGN_KEY, rsa_key, NULL, 0),
+	assert_int_equal(check(a,
+			       token_make("{\"alg\":\"RS256\"", claims, SIGN_KEY, rsa_key, NULL, 0),
 			       now0, NULL),
 			 AUTH_EJSON);
-	assert_int_equal(check(a, token_make("[1,2]", claims, SIGN_KEY, rsa_key, NULL, 0), now0, NULL),
-			 AUTH_EJSON);
-	assert_int_equal(check(a, token_make("{\"alg\":\"RS256\",\"alg\":\"RS256\",\"kid\":\"rsa1\"}",
-					     claims, SIGN_KEY, rsa_key, NULL, 0),
+	assert_int_equal(
+	    check(a, token_make("[1,2]", claims, SIGN_KEY, rsa_key, NULL, 0), now0, NULL),
+	    AUTH_EJSON);
+	assert_int_equal(check(a,
+			       token_make("{\"alg\":\"RS256\",\"alg\":\"RS256\",\"kid\":\"rsa1\"}",
+					  claims, SIGN_KEY, rsa_key, NULL, 0),
 			       now0, NULL),
 			 AUTH_EJSON); /* duplicate member */
-	assert_int_equal(check(a, token_make(RS1, "{not json", SIGN_KEY, rsa_key, NULL, 0), now0, NULL),
-			 AUTH_EJSON);
+	assert_int_equal(
+	    check(a, token_make(RS1, "{not json", SIGN_KEY, rsa_key, NULL, 0), now0, NULL),
+	    AUTH_EJSON);
 	free(claims);
 	auth_free(a);
 }
@@ -615,10 +639,11 @@ static void test_missing_role_claim_rejected(void **state)
 
 	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, ""), now0),
 			 AUTH_ECLAIMS);
-	assert_int_equal(check_rs(a, RS1, claims_make(ISSUER, "\"" AUDIENCE "\"", 3600,
-						      ",\"warp_role\":\"customer\""),
-				  now0),
-			 AUTH_ECLAIMS);
+	assert_int_equal(
+	    check_rs(a, RS1,
+		     claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, ",\"warp_role\":\"customer\""),
+		     now0),
+	    AUTH_ECLAIMS);
 	auth_free(a);
 }
 
@@ -639,7 +664,7 @@ static void test_rejection_log_never_contains_token(void **state)
 	FILE *log = tmpfile();
 	char *claims = claims_make(ISSUER, "\"" AUDIENCE "\"", -3600, ",\"warp_role\":\"admin\"");
 	char *t = token_make(RS1, claims, SIGN_KEY, rsa_key, NULL, 0);
-	char text[4096] = { 0 };
+	char text[4096] = {0};
 	struct auth_identity id;
 	struct buf h;
 
@@ -688,11 +713,12 @@ static void jwks_server_answer(struct jwks_server *s, int c)
 	/* Counted before answering, so the client never sees an uncounted fetch. */
 	atomic_fetch_add(&s->hits, 1);
 	pthread_mutex_lock(&s->lock);
-	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: "
-			  "public, max-age=%d, must-revalidate\r\nContent-Length: %zu\r\nConnection: "
-			  "close\r\n\r\n",
-			  s->max_age, strlen(s->body));
+	int hl =
+	    snprintf(head, sizeof(head),
+		     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: "
+		     "public, max-age=%d, must-revalidate\r\nContent-Length: %zu\r\nConnection: "
+		     "close\r\n\r\n",
+		     s->max_age, strlen(s->body));
 	if (send(c, head, (size_t)hl, MSG_NOSIGNAL) == hl)
 		send(c, s->body, strlen(s->body), MSG_NOSIGNAL);
 	pthread_mutex_unlock(&s->lock);
@@ -703,7 +729,7 @@ static void *jwks_server_run(void *arg)
 	struct jwks_server *s = arg;
 
 	while (!atomic_load(&s->stop)) {
-		struct pollfd p = { .fd = s->fd, .events = POLLIN };
+		struct pollfd p = {.fd = s->fd, .events = POLLIN};
 		if (poll(&p, 1, 50) <= 0)
 			continue;
 		int c = accept(s->fd, NULL, NULL);
@@ -717,7 +743,7 @@ static void *jwks_server_run(void *arg)
 
 static void jwks_server_start(struct jwks_server *s, char *body, int max_age)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sin);
 
 	memset(s, 0, sizeof(*s));
@@ -811,7 +837,8 @@ static void test_jwks_url_unknown_kid_refetches_after_min_interval(void **state)
 	assert_int_equal(auth_jwks_fetches(a), 2);
 	/* A flood of made-up kids costs nothing more within the interval. */
 	for (int i = 0; i < 20; i++)
-		assert_int_equal(check_kid(a, rsa_key2, "made-up", now0 + 11000 + i), AUTH_EKID_UNKNOWN);
+		assert_int_equal(check_kid(a, rsa_key2, "made-up", now0 + 11000 + i),
+				 AUTH_EKID_UNKNOWN);
 	assert_int_equal(atomic_load(&s.hits), 2);
 	auth_free(a);
 	jwks_server_stop(&s);
@@ -896,39 +923,39 @@ static void test_jwt_settings_without_issuer_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rs256_valid_token_gives_admin),
-		cmocka_unit_test(test_es256_valid_token_gives_customer),
-		cmocka_unit_test(test_custom_claim_names_are_used),
-		cmocka_unit_test(test_hs256_accepted_with_configured_secret),
-		cmocka_unit_test(test_alg_none_rejected),
-		cmocka_unit_test(test_alg_confusion_rejected_without_hs_secret),
-		cmocka_unit_test(test_alg_confusion_rejected_with_hs_secret),
-		cmocka_unit_test(test_alg_not_on_allow_list_rejected),
-		cmocka_unit_test(test_crit_header_rejected),
-		cmocka_unit_test(test_unknown_kid_rejected),
-		cmocka_unit_test(test_key_type_mismatch_rejected),
-		cmocka_unit_test(test_bad_signature_rejected),
-		cmocka_unit_test(test_expired_token_rejected),
-		cmocka_unit_test(test_missing_exp_rejected),
-		cmocka_unit_test(test_not_yet_valid_token_rejected),
-		cmocka_unit_test(test_iat_in_future_rejected),
-		cmocka_unit_test(test_clock_skew_edges),
-		cmocka_unit_test(test_clock_skew_is_configurable),
-		cmocka_unit_test(test_wrong_issuer_rejected),
-		cmocka_unit_test(test_wrong_audience_rejected),
-		cmocka_unit_test(test_malformed_base64_rejected),
-		cmocka_unit_test(test_malformed_json_rejected),
-		cmocka_unit_test(test_malformed_structure_rejected),
-		cmocka_unit_test(test_missing_role_claim_rejected),
-		cmocka_unit_test(test_no_bearer_scheme_rejected),
-		cmocka_unit_test(test_rejection_log_never_contains_token),
-		cmocka_unit_test(test_jwks_url_fetched_on_first_use),
-		cmocka_unit_test(test_jwks_url_unknown_kid_refetches_after_min_interval),
-		cmocka_unit_test(test_jwks_url_refetched_after_max_age),
-		cmocka_unit_test(test_hmac_token_never_triggers_jwks_fetch),
-		cmocka_unit_test(test_jwks_url_unreachable_rejects_as_unknown_kid),
-		cmocka_unit_test(test_jwks_file_missing_fails_auth_new),
-		cmocka_unit_test(test_jwt_settings_without_issuer_refused),
+	    cmocka_unit_test(test_rs256_valid_token_gives_admin),
+	    cmocka_unit_test(test_es256_valid_token_gives_customer),
+	    cmocka_unit_test(test_custom_claim_names_are_used),
+	    cmocka_unit_test(test_hs256_accepted_with_configured_secret),
+	    cmocka_unit_test(test_alg_none_rejected),
+	    cmocka_unit_test(test_alg_confusion_rejected_without_hs_secret),
+	    cmocka_unit_test(test_alg_confusion_rejected_with_hs_secret),
+	    cmocka_unit_test(test_alg_not_on_allow_list_rejected),
+	    cmocka_unit_test(test_crit_header_rejected),
+	    cmocka_unit_test(test_unknown_kid_rejected),
+	    cmocka_unit_test(test_key_type_mismatch_rejected),
+	    cmocka_unit_test(test_bad_signature_rejected),
+	    cmocka_unit_test(test_expired_token_rejected),
+	    cmocka_unit_test(test_missing_exp_rejected),
+	    cmocka_unit_test(test_not_yet_valid_token_rejected),
+	    cmocka_unit_test(test_iat_in_future_rejected),
+	    cmocka_unit_test(test_clock_skew_edges),
+	    cmocka_unit_test(test_clock_skew_is_configurable),
+	    cmocka_unit_test(test_wrong_issuer_rejected),
+	    cmocka_unit_test(test_wrong_audience_rejected),
+	    cmocka_unit_test(test_malformed_base64_rejected),
+	    cmocka_unit_test(test_malformed_json_rejected),
+	    cmocka_unit_test(test_malformed_structure_rejected),
+	    cmocka_unit_test(test_missing_role_claim_rejected),
+	    cmocka_unit_test(test_no_bearer_scheme_rejected),
+	    cmocka_unit_test(test_rejection_log_never_contains_token),
+	    cmocka_unit_test(test_jwks_url_fetched_on_first_use),
+	    cmocka_unit_test(test_jwks_url_unknown_kid_refetches_after_min_interval),
+	    cmocka_unit_test(test_jwks_url_refetched_after_max_age),
+	    cmocka_unit_test(test_hmac_token_never_triggers_jwks_fetch),
+	    cmocka_unit_test(test_jwks_url_unreachable_rejects_as_unknown_kid),
+	    cmocka_unit_test(test_jwks_file_missing_fails_auth_new),
+	    cmocka_unit_test(test_jwt_settings_without_issuer_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -174,9 +175,9 @@ static void test_idle_buckets_evicted_before_busy_ones(void **state)
 static void test_identity_limits_and_role_defaults(void **state)
 {
 	struct ratelimit *rl = rl_new(0);
-	struct auth_identity own = { .kind = AUTH_KIND_API_KEY, .role = AUTH_ROLE_CUSTOMER,
-				     .rate_per_sec = 1, .burst = 2 };
-	struct auth_identity dflt = { .kind = AUTH_KIND_JWT, .role = AUTH_ROLE_CUSTOMER };
+	struct auth_identity own = {
+	    .kind = AUTH_KIND_API_KEY, .role = AUTH_ROLE_CUSTOMER, .rate_per_sec = 1, .burst = 2};
+	struct auth_identity dflt = {.kind = AUTH_KIND_JWT, .role = AUTH_ROLE_CUSTOMER};
 	struct ratelimit_result r;
 
 	snprintf(own.subject, sizeof(own.subject), "key_own");
@@ -231,7 +232,7 @@ static void test_concurrent_takers_share_one_budget(void **state)
 	int total = 0;
 
 	for (int i = 0; i < 4; i++) {
-		racers[i] = (struct racer){ .rl = rl };
+		racers[i] = (struct racer){.rl = rl};
 		pthread_create(&th[i], NULL, race, &racers[i]);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -245,18 +246,18 @@ static void test_concurrent_takers_share_one_budget(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_burst_then_refused_with_retry_after),
-		cmocka_unit_test(test_retry_after_rounds_up_for_slow_rates),
-		cmocka_unit_test(test_refill_over_time),
-		cmocka_unit_test(test_clock_going_backwards_refills_nothing),
-		cmocka_unit_test(test_integer_math_has_no_drift),
-		cmocka_unit_test(test_keys_are_independent),
-		cmocka_unit_test(test_bad_arguments_refused),
-		cmocka_unit_test(test_memory_is_bounded),
-		cmocka_unit_test(test_idle_buckets_evicted_before_busy_ones),
-		cmocka_unit_test(test_identity_limits_and_role_defaults),
-		cmocka_unit_test(test_anonymous_limit_per_source_address),
-		cmocka_unit_test(test_concurrent_takers_share_one_budget),
+	    cmocka_unit_test(test_burst_then_refused_with_retry_after),
+	    cmocka_unit_test(test_retry_after_rounds_up_for_slow_rates),
+	    cmocka_unit_test(test_refill_over_time),
+	    cmocka_unit_test(test_clock_going_backwards_refills_nothing),
+	    cmocka_unit_test(test_integer_math_has_no_drift),
+	    cmocka_unit_test(test_keys_are_independent),
+	    cmocka_unit_test(test_bad_arguments_refused),
+	    cmocka_unit_test(test_memory_is_bounded),
+	    cmocka_unit_test(test_idle_buckets_evicted_before_busy_ones),
+	    cmocka_unit_test(test_identity_limits_and_role_defaults),
+	    cmocka_unit_test(test_anonymous_limit_per_source_address),
+	    cmocka_unit_test(test_concurrent_takers_share_one_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

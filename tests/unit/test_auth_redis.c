@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -30,8 +31,8 @@ static int redis_port;
 
 static bool redis_installed(const char **path)
 {
-	static const char *const cands[] = { "/usr/bin/redis-server", "/usr/local/bin/redis-server",
-					     "/usr/sbin/redis-server" };
+	static const char *const cands[] = {"/usr/bin/redis-server", "/usr/local/bin/redis-server",
+					    "/usr/sbin/redis-server"};
 	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++)
 		if (access(cands[i], X_OK) == 0) {
 			*path = cands[i];
@@ -42,7 +43,7 @@ static bool redis_installed(const char **path)
 
 static int free_port(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
 
@@ -56,7 +57,7 @@ static int free_port(void)
 
 static bool redis_answers(void)
 {
-	struct timeval tv = { 0, 200000 };
+	struct timeval tv = {0, 200000};
 	redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
 	redisReply *r = c && !c->err ? redisCommand(c, "PING") : NULL;
 	bool ok = r && r->type == REDIS_REPLY_STATUS;
@@ -76,8 +77,8 @@ static int redis_start(const char *path)
 	snprintf(port, sizeof(port), "%d", redis_port);
 	redis_pid = fork();
 	if (redis_pid == 0) {
-		execl(path, path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
-		      "no", "--loglevel", "warning", (char *)NULL);
+		execl(path, path, "--port", port, "--bind", "127.0.0.1", "--save", "",
+		      "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 100 && redis_pid > 0; i++) {
@@ -120,10 +121,10 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_REDIS()                                                                     \
-	do {                                                                             \
-		if (!*state)                                                             \
-			skip();                                                          \
+#define NEED_REDIS()                                                                               \
+	do {                                                                                       \
+		if (!*state)                                                                       \
+			skip();                                                                    \
 	} while (0)
 
 static struct ratelimit *replica(bool fail_open)
@@ -198,7 +199,7 @@ static void test_script_reloaded_after_flush(void **state)
 	NEED_REDIS();
 	struct ratelimit *a = replica(true);
 	struct ratelimit_result r;
-	struct timeval tv = { 1, 0 };
+	struct timeval tv = {1, 0};
 	redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
 
 	assert_int_equal(ratelimit_take(a, "flush-1", 1, 2, T0, &r), 0);
@@ -213,9 +214,9 @@ static void test_script_reloaded_after_flush(void **state)
 
 static int64_t redis_error_count(void)
 {
-	struct metric_family *f = metrics_counter(metrics_default(), "warp_ratelimit_redis_errors_total",
-						  "Rate-limit decisions made without Redis (fail open or closed).",
-						  NULL);
+	struct metric_family *f =
+	    metrics_counter(metrics_default(), "warp_ratelimit_redis_errors_total",
+			    "Rate-limit decisions made without Redis (fail open or closed).", NULL);
 	return f ? metric_value(metric_getv(f, NULL, 0)) : -1;
 }
 
@@ -260,12 +261,12 @@ static void test_bad_redis_url_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_two_replicas_share_one_budget),
-		cmocka_unit_test(test_redis_bucket_refills_over_time),
-		cmocka_unit_test(test_redis_keys_are_independent),
-		cmocka_unit_test(test_script_reloaded_after_flush),
-		cmocka_unit_test(test_redis_down_fails_open_or_closed_per_config),
-		cmocka_unit_test(test_bad_redis_url_refused),
+	    cmocka_unit_test(test_two_replicas_share_one_budget),
+	    cmocka_unit_test(test_redis_bucket_refills_over_time),
+	    cmocka_unit_test(test_redis_keys_are_independent),
+	    cmocka_unit_test(test_script_reloaded_after_flush),
+	    cmocka_unit_test(test_redis_down_fails_open_or_closed_per_config),
+	    cmocka_unit_test(test_bad_redis_url_refused),
 	};
 	const char *path = NULL;
 
