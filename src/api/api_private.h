@@ -32,6 +32,8 @@ struct api_ctx {
 	 * the hash of the request it names. */
 	char idem_key[256];
 	char idem_hash[65];
+	/* The request body of a create or patch, as given (borrowed). */
+	json_t *body;
 };
 
 /* What the gateway attaches to each authenticated request (http_req_user). */
@@ -103,6 +105,21 @@ struct api_field {
 int api_field_validate(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 		       struct api_verr *e);
 
+/* Shared checks (check.c). */
+bool api_is_digits(const char *s, size_t min, size_t max);
+bool api_is_e164(const char *s);
+bool api_is_host(const char *s);
+int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list,
+		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
+					   struct api_verr *e),
+		   struct api_verr *e);
+const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out,
+			 size_t n);
+int api_check_int_member(const json_t *obj, const char *name, const char *ptr, int64_t min,
+			 int64_t max, bool required, struct api_verr *e);
+int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
+		      struct api_verr *e);
+
 /* ------------------------------------------------------- resources */
 
 enum api_scope {
@@ -130,6 +147,9 @@ struct api_resource {
 			struct api_verr *e);
 	/* Refuses a delete (409) while something depends on the row. */
 	int (*can_delete)(struct api_ctx *ctx, const char *id, struct api_verr *e);
+	/* Handlers replacing the generic create or delete (arg: the resource). */
+	http_handler_fn create;
+	http_handler_fn destroy;
 };
 
 /* Adds the five routes of res to r. */
@@ -138,6 +158,12 @@ int api_resource_routes(struct api *a, struct http_router *r, const struct api_r
 /* Reads one row of res visible to the caller as JSON; NULL when absent or
  * not visible (the caller answers 404). */
 json_t *api_resource_load(struct api_ctx *ctx, const struct api_resource *res, const char *id);
+
+/* Inside a transaction the caller began: emits "<name>.<verb>" with row as
+ * data, records a create's response for its Idempotency-Key, and commits;
+ * rolls back on failure.  row is borrowed. */
+int api_resource_finish_write(struct api_ctx *ctx, const struct api_resource *res, const char *id,
+			      const char *verb, json_t *row);
 
 /* True when a row of table with this id exists and, for customer callers,
  * belongs to them (customer_col may be NULL for admin-only tables). */
@@ -189,5 +215,6 @@ extern const struct api_resource api_gateways;
 extern const struct api_resource api_routes;
 extern const struct api_resource api_numbers;
 extern const struct api_resource api_webhooks;
+extern const struct api_resource api_keys;
 
 #endif

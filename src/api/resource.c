@@ -112,8 +112,12 @@ static json_t *row_json(const struct api_resource *res, const struct store_res *
 	size_t col = 0;
 
 	json_object_set_new(o, "id", json_string(store_res_text(r, row, col++)));
-	if (res_has_customer(res))
-		json_object_set_new(o, "customer_id", json_string(store_res_text(r, row, col++)));
+	if (res_has_customer(res)) {
+		json_object_set_new(o, "customer_id", store_res_isnull(r, row, col)
+							      ? json_null()
+							      : json_string(store_res_text(r, row, col)));
+		col++;
+	}
 	if (res->parent_column)
 		json_object_set_new(o, res->parent_column, json_string(store_res_text(r, row, col++)));
 	for (size_t i = 0; i < res->nfields; i++) {
@@ -384,7 +388,7 @@ static const char *event_customer(const struct api_resource *res, const char *id
 
 /* Emits "<name>.<verb>" with the row as data, records a create's response
  * for its Idempotency-Key, and commits; or rolls back. */
-static int finish_write(struct api_ctx *ctx, const struct api_resource *res, const char *id,
+int api_resource_finish_write(struct api_ctx *ctx, const struct api_resource *res, const char *id,
 			const char *verb, json_t *row)
 {
 	char type[64];
@@ -457,6 +461,7 @@ static void handle_create(struct http_req *req, void *arg)
 	json_t *body = http_req_json(req);
 	if (!body)
 		return;
+	ctx.body = body;
 	int rc = body_validate(&ctx, res, body, true, &e);
 	if (rc == 0 && res_has_customer(res))
 		rc = create_customer(&ctx, body, &customer, &e);
@@ -470,7 +475,7 @@ static void handle_create(struct http_req *req, void *arg)
 	rc = store_tx_begin(ctx.conn);
 	rc = rc ? rc : insert_row(&ctx, res, id, customer, body);
 	json_t *row = rc ? NULL : api_resource_load(&ctx, res, id);
-	rc = rc ? (store_tx_rollback(ctx.conn), rc) : finish_write(&ctx, res, id, "created", row);
+	rc = rc ? (store_tx_rollback(ctx.conn), rc) : api_resource_finish_write(&ctx, res, id, "created", row);
 	if (rc < 0) {
 		json_decref(row);
 		api_reply_store_error(&ctx, rc, res->name);
@@ -513,6 +518,20 @@ static json_t *merged(const json_t *current, const json_t *body)
 	return m;
 }
 
+/* validate() may rewrite what it checks (a password into its HA1): take
+ * those rewrites back into the body that update_row writes. */
+static void adopt_rewrites(json_t *body, json_t *m)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(body, tmp, k, v) {
+		json_t *nv = json_object_get(m, k);
+		if (nv && nv != v)
+			json_object_set(body, k, nv);
+	}
+}
+
 static void handle_patch(struct http_req *req, void *arg)
 {
 	const struct api_resource *res = arg;
@@ -531,6 +550,7 @@ static void handle_patch(struct http_req *req, void *arg)
 	body = http_req_json(req);
 	if (!body)
 		goto out;
+	ctx.body = body;
 	int rc = body_validate(&ctx, res, body, false, &e);
 	m = rc ? NULL : merged(cur, body);
 	if (rc == 0 && res->validate)
@@ -539,10 +559,11 @@ static void handle_patch(struct http_req *req, void *arg)
 		api_reply_verr(&ctx, &e);
 		goto out;
 	}
+	adopt_rewrites(body, m);
 	rc = store_tx_begin(ctx.conn);
 	rc = rc ? rc : update_row(&ctx, res, id, body);
 	json_t *row = rc ? NULL : api_resource_load(&ctx, res, id);
-	rc = rc ? (store_tx_rollback(ctx.conn), rc) : finish_write(&ctx, res, id, "updated", row);
+	rc = rc ? (store_tx_rollback(ctx.conn), rc) : api_resource_finish_write(&ctx, res, id, "updated", row);
 	if (rc < 0) {
 		json_decref(row);
 		api_reply_store_error(&ctx, rc, res->name);
@@ -579,7 +600,7 @@ static void handle_delete(struct http_req *req, void *arg)
 	struct store_param p = store_p_text(id);
 	int rc = store_tx_begin(ctx.conn);
 	rc = rc ? rc : store_exec(ctx.conn, sql, &p, 1, NULL);
-	rc = rc ? (store_tx_rollback(ctx.conn), rc) : finish_write(&ctx, res, id, "deleted", cur);
+	rc = rc ? (store_tx_rollback(ctx.conn), rc) : api_resource_finish_write(&ctx, res, id, "deleted", cur);
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, res->name);
 	else
@@ -592,10 +613,12 @@ int api_resource_routes(struct api *a, struct http_router *r, const struct api_r
 	char item[160];
 	(void)a;
 	snprintf(item, sizeof(item), "%s/{id}", res->path);
+	http_handler_fn create = res->create ? res->create : handle_create;
+	http_handler_fn destroy = res->destroy ? res->destroy : handle_delete;
 	int rc = http_router_add(r, HTTP_GET, res->path, handle_list, (void *)res);
-	rc = rc ? rc : http_router_add(r, HTTP_POST, res->path, handle_create, (void *)res);
+	rc = rc ? rc : http_router_add(r, HTTP_POST, res->path, create, (void *)res);
 	rc = rc ? rc : http_router_add(r, HTTP_GET, item, handle_get, (void *)res);
 	rc = rc ? rc : http_router_add(r, HTTP_PATCH, item, handle_patch, (void *)res);
-	rc = rc ? rc : http_router_add(r, HTTP_DELETE, item, handle_delete, (void *)res);
+	rc = rc ? rc : http_router_add(r, HTTP_DELETE, item, destroy, (void *)res);
 	return rc;
 }

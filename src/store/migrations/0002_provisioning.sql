@@ -141,3 +141,7 @@ CREATE TABLE idempotency_keys (
 	created_at BIGINT NOT NULL,
 	PRIMARY KEY (principal, idem_key)
 );
+
+-- API keys are served by the same resource engine as the rest, which keeps
+-- updated_at on every row.
+ALTER TABLE api_keys ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;

@@ -1,0 +1,111 @@
+/*
+ * carriers.c — /api/v1/carriers and /api/v1/carriers/{id}/gateways: the
+ * upstream networks calls are routed to (admins only).  A carrier's stop
+ * codes end a call at once instead of failing over, so a busy callee is
+ * never rung twice; its gateways are tried by priority, then weight.
+ */
+#include <string.h>
+
+#include "api/api_private.h"
+
+#define STOP_CODES_MAX 20
+
+static int stop_code_entry(struct api_ctx *ctx, const json_t *v, const char *ptr,
+			   struct api_verr *e)
+{
+	(void)ctx;
+	if (json_is_integer(v) && json_integer_value(v) >= 300 && json_integer_value(v) <= 699)
+		return 0;
+	return api_verr_set(e, 422, "out_of_range", ptr, "a stop code is a SIP status 300 to 699");
+}
+
+static int check_stop_codes(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			    struct api_verr *e)
+{
+	return api_check_list(ctx, f, *val, STOP_CODES_MAX, stop_code_entry, e);
+}
+
+static int check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			     struct api_verr *e)
+{
+	const char *s = json_string_value(*val);
+	(void)ctx;
+	(void)f;
+	if (strspn(s, "0123456789#*") == strlen(s))
+		return 0;
+	return api_verr_set(e, 422, "invalid_prefix", "/tech_prefix",
+			    "'tech_prefix' may hold only digits, # and *");
+}
+
+/* A route naming the carrier keeps it: routes hold carrier ids in JSON, and
+ * ids are random, so a substring match finds exactly the routes using it. */
+static int carrier_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	char pattern[ID_MAX + 8];
+	snprintf(pattern, sizeof(pattern), "%%\"%s\"%%", id);
+	struct store_param p = store_p_text(pattern);
+	int rc = store_exec(ctx->conn, "SELECT count(*) FROM routes WHERE carriers LIKE $1", &p, 1, &r);
+	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0;
+	store_res_free(r);
+	if (rc < 0)
+		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
+	if (n > 0)
+		return api_verr_set(e, 409, "has_dependents", NULL,
+				    "carrier %s is used by %lld route(s); change them first", id,
+				    (long long)n);
+	return 0;
+}
+
+static const struct api_field carrier_fields[] = {
+	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
+	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
+	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, check_tech_prefix },
+	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
+	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
+	{ "stop_codes", NULL, API_F_JSON, 0, 0, 0, NULL, check_stop_codes },
+};
+
+const struct api_resource api_carriers = {
+	.name = "carrier",
+	.path = "/api/v1/carriers",
+	.table = "carriers",
+	.id_prefix = "car",
+	.scope = API_SCOPE_ADMIN,
+	.fields = carrier_fields,
+	.nfields = sizeof(carrier_fields) / sizeof(carrier_fields[0]),
+	.can_delete = carrier_can_delete,
+};
+
+static int check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		      struct api_verr *e)
+{
+	(void)ctx;
+	(void)f;
+	if (api_is_host(json_string_value(*val)))
+		return 0;
+	return api_verr_set(e, 422, "invalid_host", "/host",
+			    "'host' must be a host name or an IPv4/IPv6 address");
+}
+
+static const struct api_field gateway_fields[] = {
+	{ "host", NULL, API_F_STR, API_F_REQUIRED, 1, 253, NULL, check_host },
+	{ "port", NULL, API_F_INT, 0, 1, 65535, NULL, NULL },
+	{ "transport", NULL, API_F_ENUM, 0, 0, 0, "udp|tcp|tls", NULL },
+	{ "weight", NULL, API_F_INT, 0, 1, 1000, NULL, NULL },
+	{ "priority", NULL, API_F_INT, 0, 0, 1000, NULL, NULL },
+	{ "probe", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
+};
+
+const struct api_resource api_gateways = {
+	.name = "gateway",
+	.path = "/api/v1/carriers/{carrier_id}/gateways",
+	.table = "gateways",
+	.id_prefix = "gw",
+	.scope = API_SCOPE_ADMIN,
+	.parent_param = "carrier_id",
+	.parent_column = "carrier_id",
+	.parent = &api_carriers,
+	.fields = gateway_fields,
+	.nfields = sizeof(gateway_fields) / sizeof(gateway_fields[0]),
+};

@@ -1,0 +1,122 @@
+/*
+ * check.c — field checks shared by the resources: E.164 numbers, dial
+ * prefixes, CIDR lists, codecs, SIP URIs, host names, URLs.  Each names the
+ * offending element with a JSON pointer ("/acl/2/cidr").
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "api/api_private.h"
+
+bool api_is_digits(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* "+" then 7 to 15 digits, the first not 0 (ITU-T E.164). */
+bool api_is_e164(const char *s)
+{
+	return s[0] == '+' && s[1] >= '1' && s[1] <= '9' && api_is_digits(s + 1, 7, 15);
+}
+
+/* Host names per RFC 1123 labels, or an IPv4/IPv6 literal. */
+bool api_is_host(const char *s)
+{
+	struct net_addr a;
+	size_t n = strlen(s), label = 0;
+	if (net_addr_parse(str_from_cstr(s), 0, &a) == 0)
+		return true;
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
+/* A list of at most max elements, each checked by each(); pointer prefix
+ * "/name/i". */
+int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list,
+		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
+					   struct api_verr *e),
+		   struct api_verr *e)
+{
+	char ptr[128];
+	size_t i;
+	json_t *v;
+
+	snprintf(ptr, sizeof(ptr), "/%s", f->name);
+	if (!json_is_array(list))
+		return api_verr_set(e, 422, "invalid_type", ptr, "'%s' must be a list", f->name);
+	if (json_array_size(list) > max)
+		return api_verr_set(e, 422, "too_many", ptr, "'%s' holds at most %zu entries",
+				    f->name, max);
+	json_array_foreach(list, i, v) {
+		snprintf(ptr, sizeof(ptr), "/%s/%zu", f->name, i);
+		int rc = each(ctx, v, ptr, e);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* An object member of a list element, with its pointer. */
+const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out,
+			 size_t n)
+{
+	snprintf(out, n, "%s/%s", ptr, name);
+	return json_object_get(obj, name);
+}
+
+int api_check_int_member(const json_t *obj, const char *name, const char *ptr, int64_t min,
+			 int64_t max, bool required, struct api_verr *e)
+{
+	char p[160];
+	const json_t *v = api_member(obj, name, ptr, p, sizeof(p));
+	if (!v)
+		return required ? api_verr_set(e, 422, "required", p, "'%s' is required", name) : 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return api_verr_set(e, 422, "out_of_range", p, "'%s' must be an integer from %lld to %lld",
+				    name, (long long)min, (long long)max);
+	return 0;
+}
+
+/* Refuses members other than the allowed ones, "a|b|c". */
+int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
+		      struct api_verr *e)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(obj))
+		return api_verr_set(e, 422, "invalid_type", ptr, "must be an object");
+	json_object_foreach((json_t *)obj, k, v) {
+		size_t n = strlen(k);
+		const char *c = allowed;
+		bool ok = false;
+		while (c && *c && !ok) {
+			const char *bar = strchr(c, '|');
+			size_t len = bar ? (size_t)(bar - c) : strlen(c);
+			ok = len == n && strncmp(c, k, n) == 0;
+			c = bar ? bar + 1 : NULL;
+		}
+		if (!ok)
+			return api_verr_set(e, 422, "unknown_field", ptr, "unknown member '%s'", k);
+	}
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * routes.c — /api/v1/routes (admins only): a destination prefix and the
+ * carriers to try for it, by priority and weight.  A route is global, or
+ * one customer's; for a call the SIP proxy takes the longest matching
+ * prefix, a customer's route winning over a global one of the same prefix.
+ */
+#include <string.h>
+
+#include "api/api_private.h"
+
+#define ROUTE_CARRIERS_MAX 20
+
+static int check_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			struct api_verr *e)
+{
+	(void)ctx;
+	(void)f;
+	/* The empty prefix is the default route. */
+	if (api_is_digits(json_string_value(*val), 0, 15))
+		return 0;
+	return api_verr_set(e, 422, "invalid_prefix", "/prefix", "'prefix' is 0 to 15 digits");
+}
+
+static int carrier_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
+{
+	char p[160];
+	int rc = api_check_members(v, ptr, "carrier_id|priority|weight", e);
+	const char *id = json_string_value(api_member(v, "carrier_id", ptr, p, sizeof(p)));
+	if (rc == 0 && !id)
+		rc = api_verr_set(e, 422, "required", p, "'carrier_id' is required");
+	if (rc == 0 && !api_row_visible(ctx, "carriers", NULL, id))
+		rc = api_verr_set(e, 422, "unknown_carrier", p, "no carrier %s", id);
+	rc = rc ? rc : api_check_int_member(v, "priority", ptr, 0, 1000, false, e);
+	return rc ? rc : api_check_int_member(v, "weight", ptr, 1, 1000, false, e);
+}
+
+static int check_carriers(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			  struct api_verr *e)
+{
+	int rc = api_check_list(ctx, f, *val, ROUTE_CARRIERS_MAX, carrier_entry, e);
+	if (rc == 0 && json_array_size(*val) == 0)
+		return api_verr_set(e, 422, "required", "/carriers", "a route needs a carrier");
+	return rc;
+}
+
+static int check_customer(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			  struct api_verr *e)
+{
+	(void)f;
+	if (api_row_visible(ctx, "customers", NULL, json_string_value(*val)))
+		return 0;
+	return api_verr_set(e, 422, "not_found", "/customer_id", "no customer %s",
+			    json_string_value(*val));
+}
+
+static const struct api_field route_fields[] = {
+	{ "prefix", NULL, API_F_STR, API_F_REQUIRED, 0, 15, NULL, check_prefix },
+	{ "customer_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, check_customer },
+	{ "carriers", NULL, API_F_JSON, API_F_REQUIRED, 0, 0, NULL, check_carriers },
+};
+
+const struct api_resource api_routes = {
+	.name = "route",
+	.path = "/api/v1/routes",
+	.table = "routes",
+	.id_prefix = "rte",
+	.scope = API_SCOPE_ADMIN,
+	.fields = route_fields,
+	.nfields = sizeof(route_fields) / sizeof(route_fields[0]),
+};

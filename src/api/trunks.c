@@ -1,0 +1,198 @@
+/*
+ * trunks.c — /api/v1/trunks: how a customer's equipment reaches WARP.
+ *
+ * A trunk is recognised by its source address (the ACL, CIDRs with an
+ * optional port) or by digest credentials; the password is write-only and
+ * kept only as HA1 = MD5(username:realm:password) (RFC 2617 §3.2.2.2), which
+ * is what digest verification needs.  Limits, codecs, the tech prefix to
+ * strip, blocked destinations and where to deliver calls to the customer's
+ * numbers complete it.  The SIP proxy reads trunks from its snapshot.
+ */
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "api/api_private.h"
+
+#define ACL_MAX 64
+#define CODECS_MAX 8
+#define DESTINATIONS_MAX 16
+#define BLOCKED_MAX 1000
+#define DEFAULT_REALM "warp"
+
+static const char *const known_codecs[] = { "PCMU", "PCMA", "G729", "G722", "opus",
+					    "telephone-event" };
+
+static int acl_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
+{
+	char p[160];
+	struct net_cidr c;
+	(void)ctx;
+	int rc = api_check_members(v, ptr, "cidr|port", e);
+	if (rc < 0)
+		return rc;
+	const json_t *cidr = api_member(v, "cidr", ptr, p, sizeof(p));
+	if (!json_is_string(cidr) || net_cidr_parse(str_from_cstr(json_string_value(cidr)), &c) < 0)
+		return api_verr_set(e, 422, "invalid_cidr", p,
+				    "'cidr' must be an IPv4 or IPv6 network such as 192.0.2.0/24");
+	return api_check_int_member(v, "port", ptr, 1, 65535, false, e);
+}
+
+static int check_acl(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		     struct api_verr *e)
+{
+	return api_check_list(ctx, f, *val, ACL_MAX, acl_entry, e);
+}
+
+static int codec_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
+{
+	(void)ctx;
+	for (size_t i = 0; json_is_string(v) && i < sizeof(known_codecs) / sizeof(*known_codecs); i++)
+		if (strcmp(json_string_value(v), known_codecs[i]) == 0)
+			return 0;
+	return api_verr_set(e, 422, "unknown_codec", ptr,
+			    "unknown codec; known: PCMU, PCMA, G729, G722, opus, telephone-event");
+}
+
+static int check_codecs(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			struct api_verr *e)
+{
+	int rc = api_check_list(ctx, f, *val, CODECS_MAX, codec_entry, e);
+	if (rc == 0 && json_array_size(*val) == 0)
+		return api_verr_set(e, 422, "required", "/codecs", "'codecs' needs at least one codec");
+	for (size_t i = 0; rc == 0 && i < json_array_size(*val); i++)
+		for (size_t j = 0; j < i; j++)
+			if (json_equal(json_array_get(*val, i), json_array_get(*val, j))) {
+				char p[32];
+				snprintf(p, sizeof(p), "/codecs/%zu", i);
+				return api_verr_set(e, 422, "duplicate", p, "codec listed twice");
+			}
+	return rc;
+}
+
+static int destination_entry(struct api_ctx *ctx, const json_t *v, const char *ptr,
+			     struct api_verr *e)
+{
+	char p[160];
+	(void)ctx;
+	int rc = api_check_members(v, ptr, "uri|priority|weight", e);
+	const json_t *uri = api_member(v, "uri", ptr, p, sizeof(p));
+	const char *u = json_string_value(uri);
+	if (rc == 0 && (!u || (strncmp(u, "sip:", 4) != 0 && strncmp(u, "sips:", 5) != 0) ||
+			strlen(u) > 255 || strpbrk(u, " \t\r\n<>\"")))
+		rc = api_verr_set(e, 422, "invalid_uri", p, "'uri' must be a sip: or sips: URI");
+	rc = rc ? rc : api_check_int_member(v, "priority", ptr, 0, 1000, false, e);
+	return rc ? rc : api_check_int_member(v, "weight", ptr, 1, 1000, false, e);
+}
+
+static int check_destinations(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			      struct api_verr *e)
+{
+	return api_check_list(ctx, f, *val, DESTINATIONS_MAX, destination_entry, e);
+}
+
+static int prefix_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
+{
+	(void)ctx;
+	if (json_is_string(v) && api_is_digits(json_string_value(v), 1, 15))
+		return 0;
+	return api_verr_set(e, 422, "invalid_prefix", ptr, "a prefix is 1 to 15 digits");
+}
+
+static int check_blocked(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			 struct api_verr *e)
+{
+	return api_check_list(ctx, f, *val, BLOCKED_MAX, prefix_entry, e);
+}
+
+static int check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			     struct api_verr *e)
+{
+	const char *s = json_string_value(*val);
+	(void)ctx;
+	(void)f;
+	if (strspn(s, "0123456789#*") == strlen(s))
+		return 0;
+	return api_verr_set(e, 422, "invalid_prefix", "/tech_prefix",
+			    "'tech_prefix' may hold only digits, # and *");
+}
+
+static int ha1(const char *user, const char *realm, const char *password, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	int ok = h && EVP_DigestInit_ex(h, EVP_md5(), NULL) &&
+		 EVP_DigestUpdate(h, user, strlen(user)) && EVP_DigestUpdate(h, ":", 1) &&
+		 EVP_DigestUpdate(h, realm, strlen(realm)) && EVP_DigestUpdate(h, ":", 1) &&
+		 EVP_DigestUpdate(h, password, strlen(password)) && EVP_DigestFinal_ex(h, md, &n);
+	EVP_MD_CTX_free(h);
+	if (!ok || n != 16)
+		return -1;
+	hex_encode(md, 16, out);
+	return 0;
+}
+
+/* Digest credentials come as a whole: a new username or realm needs the
+ * password again, since HA1 covers all three.  The password is write-only,
+ * so obj holds one only when this request gave it. */
+static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
+{
+	const char *user = json_string_value(json_object_get(obj, "username"));
+	const char *realm = json_string_value(json_object_get(obj, "realm"));
+	const json_t *pw = json_object_get(obj, "password");
+	bool renamed = json_object_get(ctx->body, "username") || json_object_get(ctx->body, "realm");
+	char h[33];
+
+	if (user && !realm) {
+		realm = DEFAULT_REALM;
+		json_object_set_new(obj, "realm", json_string(realm));
+	}
+	if (json_is_string(pw) && !user)
+		return api_verr_set(e, 422, "required", "/username",
+				    "'username' is required with a password");
+	if (user && renamed && !json_is_string(pw))
+		return api_verr_set(e, 422, "required", "/password",
+				    "'password' is required with a new username or realm");
+	if (!json_is_string(pw))
+		return 0;
+	if (ha1(user, realm, json_string_value(pw), h) < 0)
+		return api_verr_set(e, 500, "internal", NULL, "cannot hash the password");
+	json_object_set_new(obj, "password", json_string(h));
+	return 0;
+}
+
+static int trunk_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			  struct api_verr *e)
+{
+	(void)id;
+	(void)creating;
+	return trunk_credentials(ctx, obj, e);
+}
+
+static const struct api_field trunk_fields[] = {
+	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
+	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
+	{ "acl", NULL, API_F_JSON, 0, 0, 0, NULL, check_acl },
+	{ "username", "auth_username", API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
+	{ "realm", "auth_realm", API_F_STR, API_F_NULLABLE, 1, 128, NULL, NULL },
+	{ "password", "auth_ha1", API_F_STR, API_F_WRITEONLY | API_F_NULLABLE, 8, 128, NULL, NULL },
+	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, check_tech_prefix },
+	{ "codecs", NULL, API_F_JSON, 0, 0, 0, NULL, check_codecs },
+	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
+	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
+	{ "destinations", NULL, API_F_JSON, 0, 0, 0, NULL, check_destinations },
+	{ "max_call_duration", NULL, API_F_INT, 0, 0, 86400, NULL, NULL },
+	{ "blocked_prefixes", NULL, API_F_JSON, 0, 0, 0, NULL, check_blocked },
+	{ "media_mode", NULL, API_F_ENUM, 0, 0, 0, "relay|bypass", NULL },
+};
+
+const struct api_resource api_trunks = {
+	.name = "trunk",
+	.path = "/api/v1/trunks",
+	.table = "trunks",
+	.id_prefix = "trk",
+	.scope = API_SCOPE_CUSTOMER,
+	.fields = trunk_fields,
+	.nfields = sizeof(trunk_fields) / sizeof(trunk_fields[0]),
+	.validate = trunk_validate,
+};

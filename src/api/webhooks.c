@@ -1,0 +1,60 @@
+/*
+ * webhooks.c — /api/v1/webhooks: where a customer wants its events
+ * delivered.  Deliveries are signed with HMAC-SHA256 over the timestamp and
+ * body using the webhook's secret, which is write-only.
+ */
+#include <string.h>
+
+#include "api/api_private.h"
+
+#define EVENT_TYPES_MAX 32
+
+static int check_url(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		     struct api_verr *e)
+{
+	const char *u = json_string_value(*val);
+	(void)ctx;
+	(void)f;
+	if ((strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0) &&
+	    !strpbrk(u, " \t\r\n<>\"") && strlen(u) > 8)
+		return 0;
+	return api_verr_set(e, 422, "invalid_url", "/url", "'url' must be an http:// or https:// URL");
+}
+
+/* "*", "trunk.*" or "trunk.created": lower-case words and dots. */
+static int event_type_entry(struct api_ctx *ctx, const json_t *v, const char *ptr,
+			    struct api_verr *e)
+{
+	const char *t = json_string_value(v);
+	(void)ctx;
+	if (t && *t && strlen(t) <= 64 && strspn(t, "abcdefghijklmnopqrstuvwxyz_.*") == strlen(t))
+		return 0;
+	return api_verr_set(e, 422, "invalid_value", ptr,
+			    "an event type is like \"trunk.created\", \"trunk.*\" or \"*\"");
+}
+
+static int check_event_types(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			     struct api_verr *e)
+{
+	int rc = api_check_list(ctx, f, *val, EVENT_TYPES_MAX, event_type_entry, e);
+	if (rc == 0 && json_array_size(*val) == 0)
+		return api_verr_set(e, 422, "required", "/event_types", "name at least one event type");
+	return rc;
+}
+
+static const struct api_field webhook_fields[] = {
+	{ "url", NULL, API_F_STR, API_F_REQUIRED, 8, 2048, NULL, check_url },
+	{ "secret", NULL, API_F_STR, API_F_REQUIRED | API_F_WRITEONLY, 16, 256, NULL, NULL },
+	{ "event_types", NULL, API_F_JSON, 0, 0, 0, NULL, check_event_types },
+	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
+};
+
+const struct api_resource api_webhooks = {
+	.name = "webhook",
+	.path = "/api/v1/webhooks",
+	.table = "webhooks",
+	.id_prefix = "whk",
+	.scope = API_SCOPE_CUSTOMER,
+	.fields = webhook_fields,
+	.nfields = sizeof(webhook_fields) / sizeof(webhook_fields[0]),
+};
