@@ -164,7 +164,9 @@ def run_warp(args, env=None, cwd=None, timeout=20):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A throwaway PostgreSQL 15 on loopback for the whole session (its URL)."""
+    """A throwaway PostgreSQL 15 on loopback for the whole session (a
+    pgserver.Server; create_db() gives each test its own database)."""
     import pgserver
-    with pgserver.PostgresServer() as pg:
+    with pgserver.Server() as pg:
+        pg.start()
         yield pg

@@ -112,35 +112,65 @@ def _stop(data, proc):
         proc.wait(timeout=STOP_TIMEOUT_S)
 
 
+class Server:
+    """A throwaway cluster that can be stopped and started again on the same
+    port and data (to show what clients do while the server is away)."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="warp-pg-")
+        self.proc = None
+        self.data = None
+        self.port = _free_port()
+        self.log = os.path.join(self.tmp, "postgres.log")
+        self.url = "postgres://%s@127.0.0.1:%d/%s" % (USER, self.port, DB)
+        if _as_root():
+            self.uid, self.gid = _ensure_user()
+            _chown_tree(self.tmp, self.uid, self.gid)
+        self.data = _initdb(self.tmp)
+
+    def start(self):
+        logf = open(self.log, "a")
+        if _as_root():
+            os.chown(self.log, self.uid, self.gid)
+        self.proc = subprocess.Popen(_cmd([os.path.join(BIN, "postgres"), "-D", self.data,
+                                           "-p", str(self.port), "-h", "127.0.0.1", "-k", self.tmp,
+                                           "-c", "fsync=off", "-c", "max_connections=200"]),
+                                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        _wait_ready(self.port, self.proc, self.log)
+        return self
+
+    def create_db(self, name=DB):
+        subprocess.run([os.path.join(BIN, "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                        "-U", USER, name], check=True)
+        return "postgres://%s@127.0.0.1:%d/%s" % (USER, self.port, name)
+
+    def stop(self):
+        if self.proc is not None:
+            _stop(self.data, self.proc)
+            self.proc = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 @contextlib.contextmanager
 def running():
     """Starts a server, yields its URL (database `warp`), stops it after."""
-    tmp = tempfile.mkdtemp(prefix="warp-pg-")
-    proc = None
-    data = None
+    srv = Server()
     try:
-        if _as_root():
-            uid, gid = _ensure_user()
-            _chown_tree(tmp, uid, gid)
-        data = _initdb(tmp)
-        port = _free_port()
-        log = os.path.join(tmp, "postgres.log")
-        logf = open(log, "w")
-        if _as_root():
-            os.chown(log, uid, gid)
-        proc = subprocess.Popen(_cmd([os.path.join(BIN, "postgres"), "-D", data, "-p", str(port),
-                                      "-h", "127.0.0.1", "-k", tmp, "-c", "fsync=off",
-                                      "-c", "max_connections=200"]),
-                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        logf.close()
-        _wait_ready(port, proc, log)
-        subprocess.run([os.path.join(BIN, "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                        "-U", USER, DB], check=True)
-        yield "postgres://%s@127.0.0.1:%d/%s" % (USER, port, DB)
+        srv.start()
+        srv.create_db()
+        yield srv.url
     finally:
-        if proc is not None:
-            _stop(data, proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+        srv.close()
 
 
 def main(argv):
