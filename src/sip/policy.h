@@ -1,0 +1,162 @@
+/*
+ * policy.h — private to src/sip/: the contract between the proxy core
+ * (transport.c, tm.c, proxy.c, dialog.c: how SIP moves) and call policy
+ * (policy.c, snapshot.c, limits.c, probe.c, cdr.c: who may call where).
+ *
+ * The core parses, runs transactions and forwards; for each initial INVITE
+ * it asks the policy for a plan (reject with a code, or an ordered list of
+ * targets to try), tells the policy when the call is answered and when it
+ * ends, and hands over one CDR per call.  The policy reads only immutable
+ * snapshots on these paths; its counters are atomics or behind one
+ * documented lock.  Every function here may be called from any SIP worker
+ * thread at once.
+ */
+#ifndef WARP_SIP_POLICY_H
+#define WARP_SIP_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "sip/sip.h"
+#include "store/store.h"
+
+#define SIP_TARGETS_MAX 16
+#define SIP_STOP_CODES_MAX 20
+#define SIP_NUMBER_MAX 32
+#define SIP_HOST_MAX 256
+#define SIP_REASON_MAX 96
+
+enum sip_transport_kind { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
+
+enum sip_call_dir {
+	SIP_DIR_TERMINATION, /* customer trunk -> carrier gateway */
+	SIP_DIR_ORIGINATION, /* carrier gateway -> customer's number/trunk */
+};
+
+/* One place to send the INVITE; tried in order by the core. */
+struct sip_target {
+	struct net_addr addr; /* resolved address to send to */
+	enum sip_transport_kind transport;
+	char host[SIP_HOST_MAX];   /* host for the Request-URI (name or address) */
+	uint16_t port;             /* port for the Request-URI (0: none) */
+	char user[SIP_NUMBER_MAX + 16]; /* Request-URI user: number with tech prefix */
+	char carrier_id[ID_MAX];   /* termination: the carrier; "" otherwise */
+	char gateway_id[ID_MAX];   /* termination: the gateway; "" otherwise */
+	char trunk_id[ID_MAX];     /* origination: the customer's trunk */
+	/* Final codes that end the call instead of failing over (RFC 3261 does
+	 * not say; carriers do: 404, 486, 600, 603 by default). */
+	uint16_t stop_codes[SIP_STOP_CODES_MAX];
+	size_t nstop_codes;
+};
+
+/* What the policy decided for an initial INVITE. */
+struct sip_call_plan {
+	int reject_code; /* 0: forward to targets; else answer this code */
+	char reject_reason[SIP_REASON_MAX]; /* goes into a Reason header */
+	enum sip_call_dir dir;
+	char customer_id[ID_MAX];
+	char trunk_id[ID_MAX];
+	char caller[SIP_NUMBER_MAX * 2];  /* From user as received */
+	char dialed[SIP_NUMBER_MAX * 2];  /* R-URI user as received */
+	char normalized[SIP_NUMBER_MAX];  /* E.164 without '+', after tech prefix */
+	int64_t max_duration_ms;          /* 0: no limit */
+	bool media_relay;                 /* trunk media_mode = relay */
+	int setup_timeout_ms;             /* per attempt: no final answer -> next */
+	int max_attempts;                 /* over all targets */
+	struct sip_target targets[SIP_TARGETS_MAX];
+	size_t ntargets;
+	/* Opaque: limits held for this call (channels), released by
+	 * sip_policy_call_end.  Owned by the policy. */
+	void *hold;
+};
+
+struct sip_policy;
+
+struct sip_policy_opts {
+	struct store *store;
+	struct snapshot_loader *loader; /* the policy registers its snapshots here */
+	int setup_timeout_ms;           /* default per attempt (e.g. 8000) */
+	int max_attempts;               /* default per call (e.g. 5) */
+	int64_t dialog_ceiling_ms;      /* dialogs never seeing a BYE are reaped */
+	/* Flood and scanner protection: a source refused this many times within
+	 * the window is ignored for ban_ms.  Memory is bounded. */
+	int flood_refusals;
+	int flood_window_ms;
+	int flood_ban_ms;
+	size_t flood_table_size;
+	int probe_interval_ms; /* OPTIONS to gateways with probe on; 0: off */
+};
+
+struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen);
+/* Starts the gateway prober (its own thread and socket). */
+int sip_policy_start(struct sip_policy *p);
+void sip_policy_stop(struct sip_policy *p);
+void sip_policy_free(struct sip_policy *p);
+
+/* hot path: no allocation, no locks, no I/O
+ * Cheap check before parsing: true while src is banned. */
+bool sip_policy_source_banned(struct sip_policy *p, const struct net_addr *src, int64_t now_ms);
+/* The core refused a request from src (403 and the like): counts towards a ban. */
+void sip_policy_note_refused(struct sip_policy *p, const struct net_addr *src, int64_t now_ms);
+
+/* Whether src is a known peer at all (a trunk ACL or a gateway): the core
+ * answers 403 to out-of-dialog requests from strangers, OPTIONS included. */
+bool sip_policy_source_known(struct sip_policy *p, const struct net_addr *src);
+
+/* For an initial INVITE from src: fills plan.  Termination when src matches
+ * a trunk's ACL (customer active, trunk enabled, tech prefix stripped,
+ * number normalised to E.164 (484 otherwise), blocked prefixes (403), CPS
+ * and channel limits per trunk and per customer (503 with a Reason), routes
+ * by longest prefix with the customer's first, carriers enabled, gateways
+ * by priority then weight, gateways marked down skipped, carrier tech
+ * prefix prepended); origination when src is a gateway and the R-URI user
+ * is one of the numbers (404 when unknown); 403 otherwise.  Returns 0
+ * (plan filled, possibly a reject) or a negative code on internal failure
+ * (the core answers 500). */
+int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
+			   int64_t now_ms, struct sip_call_plan *plan);
+/* The call was answered (2xx): channel counts stay held until the end. */
+void sip_policy_call_answered(struct sip_policy *p, struct sip_call_plan *plan);
+/* The call ended (BYE, failure, CANCEL, timeout): releases what it held.
+ * Safe to call once per plan whose reject_code was 0. */
+void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan);
+
+/* ------------------------------------------------------------------ CDRs */
+
+#define SIP_ATTEMPTS_MAX 16
+
+struct sip_cdr_attempt {
+	char gateway_id[ID_MAX]; /* or the trunk id for origination */
+	int code;                /* final SIP code, 408 for no answer */
+	int64_t start_ms;
+};
+
+enum sip_hangup_side { SIP_HANGUP_NONE, SIP_HANGUP_CALLER, SIP_HANGUP_CALLEE, SIP_HANGUP_PROXY };
+
+/* One call, as the core saw it; the policy's writer stores it exactly once
+ * (Call-ID + direction unique). */
+struct sip_cdr {
+	char call_id[256];
+	const struct sip_call_plan *plan;   /* borrowed for the call */
+	char source[NET_ADDR_STRLEN];
+	char carrier_id[ID_MAX], gateway_id[ID_MAX]; /* the answering or last one */
+	int64_t start_ms, answer_ms, end_ms;         /* wall clock; answer 0 if never */
+	int final_code;
+	char final_reason[SIP_REASON_MAX];
+	enum sip_hangup_side hangup;
+	int64_t pdd_ms; /* post-dial delay: INVITE to first 18x or final */
+	struct sip_cdr_attempt attempts[SIP_ATTEMPTS_MAX];
+	size_t nattempts;
+	/* Media statistics (from the relay's query), per direction; -1 unknown. */
+	int64_t rtp_packets[2], rtp_lost[2], rtp_jitter_us[2];
+};
+
+/* Queues the CDR for the batching writer; done(arg, status) runs on the
+ * writer thread once the row is durable (status 0) or failed.  The core
+ * frees the call's state only after done. */
+int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
+		   void (*done)(void *arg, int status), void *arg);
+
+#endif
