@@ -119,6 +119,8 @@ int api_check_int_member(const json_t *obj, const char *name, const char *ptr, i
 			 int64_t max, bool required, struct api_verr *e);
 int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
 		      struct api_verr *e);
+int api_check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			  struct api_verr *e);
 
 /* ------------------------------------------------------- resources */
 

@@ -25,18 +25,6 @@ static int check_stop_codes(struct api_ctx *ctx, const struct api_field *f, json
 	return api_check_list(ctx, f, *val, STOP_CODES_MAX, stop_code_entry, e);
 }
 
-static int check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
-			     struct api_verr *e)
-{
-	const char *s = json_string_value(*val);
-	(void)ctx;
-	(void)f;
-	if (strspn(s, "0123456789#*") == strlen(s))
-		return 0;
-	return api_verr_set(e, 422, "invalid_prefix", "/tech_prefix",
-			    "'tech_prefix' may hold only digits, # and *");
-}
-
 /* A route naming the carrier keeps it: routes hold carrier ids in JSON, and
  * ids are random, so a substring match finds exactly the routes using it. */
 static int carrier_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
@@ -60,7 +48,7 @@ static int carrier_can_delete(struct api_ctx *ctx, const char *id, struct api_ve
 static const struct api_field carrier_fields[] = {
 	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
 	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
-	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, check_tech_prefix },
+	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, api_check_tech_prefix },
 	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
 	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
 	{ "stop_codes", NULL, API_F_JSON, 0, 0, 0, NULL, check_stop_codes },

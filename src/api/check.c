@@ -120,3 +120,17 @@ int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
 	}
 	return 0;
 }
+
+/* Digits, '#' and '*': what a tech prefix in front of a number may hold. */
+int api_check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			  struct api_verr *e)
+{
+	const char *s = json_string_value(*val);
+	(void)ctx;
+	if (strspn(s, "0123456789#*") == strlen(s))
+		return 0;
+	char ptr[96];
+	snprintf(ptr, sizeof(ptr), "/%s", f->name);
+	return api_verr_set(e, 422, "invalid_prefix", ptr, "'%s' may hold only digits, # and *",
+			    f->name);
+}

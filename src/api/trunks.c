@@ -104,18 +104,6 @@ static int check_blocked(struct api_ctx *ctx, const struct api_field *f, json_t 
 	return api_check_list(ctx, f, *val, BLOCKED_MAX, prefix_entry, e);
 }
 
-static int check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
-			     struct api_verr *e)
-{
-	const char *s = json_string_value(*val);
-	(void)ctx;
-	(void)f;
-	if (strspn(s, "0123456789#*") == strlen(s))
-		return 0;
-	return api_verr_set(e, 422, "invalid_prefix", "/tech_prefix",
-			    "'tech_prefix' may hold only digits, # and *");
-}
-
 static int ha1(const char *user, const char *realm, const char *password, char out[33])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -176,7 +164,7 @@ static const struct api_field trunk_fields[] = {
 	{ "username", "auth_username", API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
 	{ "realm", "auth_realm", API_F_STR, API_F_NULLABLE, 1, 128, NULL, NULL },
 	{ "password", "auth_ha1", API_F_STR, API_F_WRITEONLY | API_F_NULLABLE, 8, 128, NULL, NULL },
-	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, check_tech_prefix },
+	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, api_check_tech_prefix },
 	{ "codecs", NULL, API_F_JSON, 0, 0, 0, NULL, check_codecs },
 	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
 	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
