@@ -36,4 +36,19 @@ int api_routes_add(struct api *a, struct http_router *r);
  * rate-limits requests under /api/v1, answering 401/429 itself. */
 bool api_before(struct http_req *req, void *arg);
 
+/* ------------------------------------------------- webhook dispatcher */
+
+/* A thread with its own store connection that fans each new event of the
+ * outbox out to the matching enabled webhooks of its customer and POSTs it
+ * to them, signed, in seq order per webhook, retried with backoff
+ * (docs/decisions/0011-webhook-outbox.md). */
+struct api_dispatch;
+
+/* Starts it with the [webhooks] keys of cfg; NULL with a reason in err. */
+struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cfg, char *err,
+					size_t errlen);
+/* Stops it within about a second (a delivery in flight is abandoned and
+ * attempted again later), joins the thread and frees; NULL is accepted. */
+void api_dispatch_stop(struct api_dispatch *d);
+
 #endif

@@ -80,6 +80,7 @@ struct app {
 	struct auth *auth;
 	struct ratelimit *rl;
 	struct api *api;
+	struct api_dispatch *dispatch; /* webhooks: started after the api role */
 	struct event_base *main_base;
 	struct event *health_timer;
 	atomic_int ready;   /* 1 when the store answers and migrations are current */
@@ -407,6 +408,11 @@ static int start(struct app *app, unsigned roles)
 	app->router = http_router_new();
 	if (!app->router || ((roles & ROLE_API) && start_api(app) < 0))
 		return -1;
+	if ((roles & ROLE_API) && config_bool(cfg, "webhooks", "enabled") &&
+	    !(app->dispatch = api_dispatch_start(app->store, cfg, err, sizeof(err)))) {
+		fprintf(stderr, "warp: %s\n", err);
+		return -1;
+	}
 	if (start_http(app) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
@@ -422,6 +428,7 @@ static void stop(struct app *app)
 	http_server_free(app->http);
 	loop_pool_free(app->http_pool);
 	http_router_free(app->router);
+	api_dispatch_stop(app->dispatch); /* before the store closes */
 	api_free(app->api);
 	ratelimit_free(app->rl);
 	auth_free(app->auth);
