@@ -89,13 +89,6 @@ const struct config_key warp_schema[] = {
 	{ "webhooks", "concurrency", CONFIG_INT, "8", 1, 64, NULL,
 	  "Deliveries in flight at once, each to a different webhook." },
 
-	{ "route.*", "prefix", CONFIG_STR, NULL, 0, 0, NULL,
-	  "[route.NAME] mounts an HTTP service behind the gateway's auth and limits: this path prefix (/crm) ..." },
-	{ "route.*", "upstream", CONFIG_STR, NULL, 0, 0, NULL,
-	  "... is proxied to http://host[:port][/path] with X-Warp-Role, X-Warp-Customer-Id, X-Warp-Credential-Id." },
-	{ "route.*", "timeout", CONFIG_DURATION, "10s", 100, 300000, NULL,
-	  "An upstream silent this long (connect, write or read) is answered 504; one that refuses, 502." },
-
 	{ "sip", "listen", CONFIG_ADDR, "127.0.0.1:5060", 0, 0, NULL,
 	  "Address of the SIP listener (UDP and TCP)." },
 	{ "media", "ng_listen", CONFIG_ADDR, "127.0.0.1:2223", 0, 0, NULL,
