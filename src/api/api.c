@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "api/api_private.h"
+#include "api/openapi.h"
 
 static const struct api_resource *const resources[] = {
 	&api_customers, &api_trunks, &api_carriers, &api_gateways,
@@ -40,5 +41,6 @@ int api_routes_add(struct api *a, struct http_router *r)
 	for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]) && rc == 0; i++)
 		rc = api_resource_routes(a, r, resources[i]);
 	rc = rc ? rc : api_events_routes(r);
+	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }
