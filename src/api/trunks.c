@@ -120,9 +120,21 @@ static int ha1(const char *user, const char *realm, const char *password, char o
 	return 0;
 }
 
+/* Sets a member both in obj (what validate sees) and in the request body:
+ * on PATCH obj is the stored row merged with the body, and only the body's
+ * members are written, so a value decided here must land in both. */
+static void trunk_member_set(struct api_ctx *ctx, json_t *obj, const char *name, json_t *v)
+{
+	json_object_set(obj, name, v);
+	if (ctx->body != obj)
+		json_object_set(ctx->body, name, v);
+	json_decref(v);
+}
+
 /* Digest credentials come as a whole: a new username or realm needs the
- * password again, since HA1 covers all three.  The password is write-only,
- * so obj holds one only when this request gave it. */
+ * password again, since HA1 covers all three, and removing the username
+ * removes the realm and HA1 with it.  The password is write-only, so obj
+ * holds one only when this request gave it. */
 static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
 {
 	const char *user = json_string_value(json_object_get(obj, "username"));
@@ -131,21 +143,28 @@ static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *
 	bool renamed = json_object_get(ctx->body, "username") || json_object_get(ctx->body, "realm");
 	char h[33];
 
-	if (user && !realm) {
-		realm = DEFAULT_REALM;
-		json_object_set_new(obj, "realm", json_string(realm));
-	}
 	if (json_is_string(pw) && !user)
 		return api_verr_set(e, 422, "required", "/username",
 				    "'username' is required with a password");
-	if (user && renamed && !json_is_string(pw))
+	if (!user) {
+		if (json_is_null(json_object_get(ctx->body, "username"))) {
+			trunk_member_set(ctx, obj, "realm", json_null());
+			trunk_member_set(ctx, obj, "password", json_null());
+		}
+		return 0;
+	}
+	if (!realm) {
+		realm = DEFAULT_REALM;
+		trunk_member_set(ctx, obj, "realm", json_string(realm));
+	}
+	if (renamed && !json_is_string(pw))
 		return api_verr_set(e, 422, "required", "/password",
 				    "'password' is required with a new username or realm");
 	if (!json_is_string(pw))
 		return 0;
 	if (ha1(user, realm, json_string_value(pw), h) < 0)
 		return api_verr_set(e, 500, "internal", NULL, "cannot hash the password");
-	json_object_set_new(obj, "password", json_string(h));
+	trunk_member_set(ctx, obj, "password", json_string(h));
 	return 0;
 }
 
@@ -155,6 +174,24 @@ static int trunk_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool
 	(void)id;
 	(void)creating;
 	return trunk_credentials(ctx, obj, e);
+}
+
+/* Numbers delivered to the trunk keep it: the caller moves or deletes them
+ * first, and learns which rule refused the delete. */
+static int trunk_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	struct store_param p = store_p_text(id);
+	int rc = store_exec(ctx->conn, "SELECT count(*) FROM numbers WHERE trunk_id = $1", &p, 1, &r);
+	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0;
+	store_res_free(r);
+	if (rc < 0)
+		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
+	if (n > 0)
+		return api_verr_set(e, 409, "has_dependents", NULL,
+				    "trunk %s still receives %lld number(s); move or delete them first",
+				    id, (long long)n);
+	return 0;
 }
 
 static const struct api_field trunk_fields[] = {
@@ -183,4 +220,5 @@ const struct api_resource api_trunks = {
 	.fields = trunk_fields,
 	.nfields = sizeof(trunk_fields) / sizeof(trunk_fields[0]),
 	.validate = trunk_validate,
+	.can_delete = trunk_can_delete,
 };
