@@ -25,6 +25,8 @@ static const struct api_field key_fields[] = {
 
 static void handle_create(struct http_req *req, void *arg);
 static void handle_revoke(struct http_req *req, void *arg);
+static int key_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			struct api_verr *e);
 
 const struct api_resource api_keys = {
 	.name = "api_key",
@@ -34,9 +36,34 @@ const struct api_resource api_keys = {
 	.scope = API_SCOPE_CUSTOMER,
 	.fields = key_fields,
 	.nfields = sizeof(key_fields) / sizeof(key_fields[0]),
+	.validate = key_validate,
 	.create = handle_create,
 	.destroy = handle_revoke,
 };
+
+/* A key's own rate limit is the platform's to grant: a customer setting it
+ * on its keys would lift itself over its role's limit. */
+static int rate_fields_check(struct api_ctx *ctx, const json_t *body, struct api_verr *e)
+{
+	static const char *const fields[] = { "rate_per_sec", "burst" };
+	if (api_is_admin(ctx))
+		return 0;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (json_object_get(body, fields[i]))
+			return api_verr_set(e, 403, "forbidden", i == 0 ? "/rate_per_sec" : "/burst",
+					    "only administrators set a key's rate limit");
+	return 0;
+}
+
+/* PATCH through the generic engine (create has its own handler). */
+static int key_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			struct api_verr *e)
+{
+	(void)id;
+	(void)obj;
+	(void)creating;
+	return rate_fields_check(ctx, ctx->body, e);
+}
 
 /* "read", "write" or "read,write" into scope bits; 0 when malformed. */
 static unsigned scopes_parse(const char *s)
@@ -130,6 +157,7 @@ static void handle_create(struct http_req *req, void *arg)
 	if (!body)
 		return;
 	int rc = key_body_check(&ctx, body, &e);
+	rc = rc ? rc : rate_fields_check(&ctx, body, &e);
 	rc = rc ? rc : key_spec_from_body(&ctx, body, &spec, &e);
 	if (rc < 0) {
 		api_reply_verr(&ctx, &e);
@@ -140,16 +168,20 @@ static void handle_create(struct http_req *req, void *arg)
 	rc = store_tx_begin(ctx.conn);
 	rc = rc ? rc : auth_key_create(ctx.api->store, &spec, time_wall_ms(), id, secret);
 	json_t *row = rc ? NULL : api_resource_load(&ctx, res, id);
-	if (row)
-		json_object_set_new(row, "secret", json_string(secret));
 	rc = rc ? (store_tx_rollback(ctx.conn), rc)
 		: api_resource_finish_write(&ctx, res, id, "created", row);
-	memset(secret, 0, sizeof(secret));
 	if (rc < 0) {
+		memset(secret, 0, sizeof(secret));
 		json_decref(row);
 		api_reply_store_error(&ctx, rc, "api key");
 		goto out;
 	}
+	/* The secret joins the response only after the commit: the event (seen
+	 * at /api/v1/events and by webhooks) and the Idempotency-Key record
+	 * hold the row without it, so the store never keeps it in clear.  A
+	 * replayed create therefore answers without the secret. */
+	json_object_set_new(row, "secret", json_string(secret));
+	memset(secret, 0, sizeof(secret));
 	http_reply_data(req, 201, row);
 out:
 	json_decref(body);

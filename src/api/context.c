@@ -72,7 +72,7 @@ void api_reply_verr(struct api_ctx *ctx, const struct api_verr *e)
 		int status;
 		const char *title;
 	} titles[] = {
-		{ 400, "Bad request" }, { 404, "Not found" }, { 409, "Conflict" },
+		{ 400, "Bad request" }, { 403, "Forbidden" }, { 404, "Not found" }, { 409, "Conflict" },
 		{ 422, "Invalid field" },
 	};
 	const char *title = "Invalid request";
