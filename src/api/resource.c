@@ -224,7 +224,7 @@ static void handle_list(struct http_req *req, void *arg)
 
 	if (api_ctx_init(&ctx, req) < 0)
 		return;
-	if (res->scope == API_SCOPE_ADMIN && !res->parent && !api_require_admin(&ctx))
+	if (res->scope == API_SCOPE_ADMIN && !api_require_admin(&ctx))
 		return;
 	if (!parent_visible(&ctx, res) || api_page_parse(&ctx, &page) < 0)
 		return;
@@ -262,7 +262,7 @@ static void handle_get(struct http_req *req, void *arg)
 
 	if (api_ctx_init(&ctx, req) < 0)
 		return;
-	if (res->scope == API_SCOPE_ADMIN && !res->parent && !api_require_admin(&ctx))
+	if (res->scope == API_SCOPE_ADMIN && !api_require_admin(&ctx))
 		return;
 	if (!parent_visible(&ctx, res))
 		return;
