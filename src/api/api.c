@@ -32,6 +32,8 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 
 void api_free(struct api *a)
 {
+	if (a)
+		api_upstreams_free(a);
 	free(a);
 }
 

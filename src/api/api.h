@@ -36,6 +36,23 @@ int api_routes_add(struct api *a, struct http_router *r);
  * rate-limits requests under /api/v1, answering 401/429 itself. */
 bool api_before(struct http_req *req, void *arg);
 
+/* ------------------------------------------------- mounted upstreams */
+
+/* An HTTP service mounted behind the gateway ([route.NAME] prefix, upstream,
+ * timeout): requests under prefix pass the gateway's credential check and
+ * rate limit like /api/v1, then are proxied asynchronously to url with the
+ * caller's identity in X-Warp-* headers (upstream.c). */
+struct api_upstream_opts {
+	const char *name;   /* the NAME of [route.NAME], for logs and metrics */
+	const char *prefix; /* literal path segments: "/crm" */
+	const char *url;    /* "http://host[:port][/path]"; the host is resolved now */
+	int64_t timeout_ms; /* connect, write and read inactivity: then 504 */
+};
+
+/* Mounts one upstream on r; 0, or a negative code with a reason in err. */
+int api_upstream_add(struct api *a, struct http_router *r, const struct api_upstream_opts *o,
+		     char *err, size_t errlen);
+
 /* ------------------------------------------------- webhook dispatcher */
 
 /* A thread with its own store connection that fans each new event of the

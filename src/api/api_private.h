@@ -20,6 +20,9 @@ struct api {
 	struct store *store;
 	struct auth *auth;
 	struct ratelimit *rl;
+	/* Mounted upstreams (upstream.c), guarded by the gateway. */
+	struct api_upstream **upstreams;
+	size_t nupstreams;
 };
 
 /* One request being served: who asks, on which connection. */
@@ -50,6 +53,13 @@ bool api_is_admin(const struct api_ctx *ctx);
 bool api_require_admin(struct api_ctx *ctx);
 /* Answers 403 and returns false unless the caller may write. */
 bool api_require_write(struct api_ctx *ctx);
+
+/* True when path lies under prefix, segment by segment, ignoring empty
+ * segments as the router does ("//a///b" is under "/a"). */
+bool api_path_under(const char *path, const char *prefix);
+/* True when path lies under a mounted upstream's prefix. */
+bool api_upstream_covers(const struct api *a, const char *path);
+void api_upstreams_free(struct api *a);
 
 /* ------------------------------------------------------- validation */
 

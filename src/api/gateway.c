@@ -6,6 +6,7 @@
  * Unauthenticated requests are charged to their source address first, so a
  * client guessing tokens is slowed down like any other anonymous caller.
  * Tokens never reach the log: a rejection is logged by its class only.
+ * Mounted upstreams (upstream.c) are guarded exactly like /api/v1.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -61,6 +62,47 @@ static void reply_unauthorized(struct http_req *req, int rc, const char *reason)
 			 "Unauthorized", NULL, "%s", reason ? reason : auth_strerror(rc));
 }
 
+/* The next non-empty segment of *p, advancing *p past it. */
+static struct str path_segment_next(const char **p)
+{
+	const char *s = *p;
+	while (*s == '/')
+		s++;
+	const char *e = s;
+	while (*e && *e != '/')
+		e++;
+	*p = e;
+	return (struct str){s, (size_t)(e - s)};
+}
+
+bool api_path_under(const char *path, const char *prefix)
+{
+	for (;;) {
+		struct str want = path_segment_next(&prefix);
+		if (want.len == 0)
+			return true;
+		struct str got = path_segment_next(&path);
+		if (got.len != want.len || memcmp(got.p, want.p, got.len) != 0)
+			return false;
+	}
+}
+
+/* What the gateway guards: /api/v1 and the mounted upstreams, compared the
+ * way the router compares ("//api/v1/x" is /api/v1/x), so that no spelling
+ * of a path reaches a handler without passing here.  The OpenAPI document
+ * is public. */
+static bool path_guarded(const struct api *a, const char *path)
+{
+	if (api_path_under(path, API_PREFIX)) {
+		const char *rest = path;
+		for (int i = 0; i < 2; i++)
+			path_segment_next(&rest);
+		struct str doc = path_segment_next(&rest);
+		return !(str_eq_cstr(doc, "openapi.json") && path_segment_next(&rest).len == 0);
+	}
+	return api_upstream_covers(a, path);
+}
+
 bool api_before(struct http_req *req, void *arg)
 {
 	struct api *a = arg;
@@ -69,12 +111,12 @@ bool api_before(struct http_req *req, void *arg)
 	const char *reason = NULL;
 	struct ratelimit_result rr;
 
-	if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0 ||
-	    strcmp(path, API_PREFIX "openapi.json") == 0)
+	if (!path_guarded(a, path))
 		return false;
 	struct api_principal *p = calloc(1, sizeof(*p));
 	if (!p) {
-		http_reply_error(req, 503, "unavailable", "Service unavailable", NULL, "out of memory");
+		http_reply_error(req, 503, "unavailable", "Service unavailable", NULL,
+				 "out of memory");
 		return true;
 	}
 	p->api = a;
@@ -88,7 +130,8 @@ bool api_before(struct http_req *req, void *arg)
 			reply_unauthorized(req, rc, reason);
 		return true;
 	}
-	if (a->rl && ratelimit_take_identity(a->rl, &p->who, now, &rr) == 0 && rate_refused(req, &rr)) {
+	if (a->rl && ratelimit_take_identity(a->rl, &p->who, now, &rr) == 0 &&
+	    rate_refused(req, &rr)) {
 		free(p);
 		return true;
 	}

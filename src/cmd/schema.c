@@ -55,6 +55,10 @@ const struct config_key warp_schema[] = {
 	  "Clock skew allowed on exp, nbf and iat." },
 	{ "auth", "key_cache_ttl", CONFIG_DURATION, "5s", 0, 300000, NULL,
 	  "How long an API key lookup is cached: a revoked key stops working within this." },
+	{ "auth", "jwks_refresh", CONFIG_DURATION, "5s", 100, 3600000, NULL,
+	  "How often a timer off the request path refreshes a JWKS whose max-age has passed." },
+	{ "auth", "jwks_min_refetch", CONFIG_DURATION, "10s", 100, 3600000, NULL,
+	  "Least time between two JWKS fetches, also when tokens name unknown kids." },
 
 	{ "ratelimit", "backend", CONFIG_ENUM, "memory", 0, 0, "memory|redis",
 	  "memory: per process; redis: one budget shared by every gateway replica." },
@@ -88,6 +92,13 @@ const struct config_key warp_schema[] = {
 	  "Longest delay between two attempts of one delivery." },
 	{ "webhooks", "concurrency", CONFIG_INT, "8", 1, 64, NULL,
 	  "Deliveries in flight at once, each to a different webhook." },
+
+	{ "route.*", "prefix", CONFIG_STR, NULL, 0, 0, NULL,
+	  "[route.NAME] mounts an HTTP service behind the gateway's auth and limits: this path prefix (/crm) ..." },
+	{ "route.*", "upstream", CONFIG_STR, NULL, 0, 0, NULL,
+	  "... is proxied to http://host[:port][/path] with X-Warp-Role, X-Warp-Customer-Id, X-Warp-Credential-Id." },
+	{ "route.*", "timeout", CONFIG_DURATION, "10s", 100, 300000, NULL,
+	  "An upstream silent this long (connect, write or read) is answered 504; one that refuses, 502." },
 
 	{ "sip", "listen", CONFIG_ADDR, "127.0.0.1:5060", 0, 0, NULL,
 	  "Address of the SIP listener (UDP and TCP)." },

@@ -83,6 +83,8 @@ struct app {
 	struct api_dispatch *dispatch; /* webhooks: started after the api role */
 	struct event_base *main_base;
 	struct event *health_timer;
+	struct event *jwks_timer; /* refreshes a JWKS past its max-age */
+	int jwks_rc;		  /* the last refresh's result, logged on change */
 	atomic_int ready;   /* 1 when the store answers and migrations are current */
 	char not_ready[128]; /* written by the main thread only while ready == 0 */
 };
@@ -250,6 +252,7 @@ static struct auth *start_auth(const struct config *cfg, struct store *s)
 	o.customer_claim = config_str(cfg, "auth", "customer_claim");
 	o.hs256_secret = config_str_or_null(cfg, "auth", "hs256_secret");
 	o.skew_s = config_duration_ms(cfg, "auth", "clock_skew") / 1000;
+	o.jwks_min_refetch_ms = config_duration_ms(cfg, "auth", "jwks_min_refetch");
 	struct auth *a = auth_new(&o, err, sizeof(err));
 	if (!a)
 		fprintf(stderr, "warp: auth: %s\n", err);
@@ -276,6 +279,64 @@ static struct ratelimit *start_ratelimit(const struct config *cfg)
 	return rl;
 }
 
+/* Runs on the main loop: a JWKS past its max-age is fetched here, off the
+ * request path, so requests rarely wait for one (auth.h).  Busy and too-soon
+ * answers are normal; failures are logged when they start and end. */
+static void jwks_refresh(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *app = arg;
+	int rc = auth_jwks_refresh(app->auth, time_wall_ms(), false);
+
+	(void)fd;
+	(void)what;
+	if (rc == -EAGAIN || rc == -EBUSY || rc == app->jwks_rc)
+		return;
+	if (rc < 0)
+		log_warn("warp", "JWKS refresh failed: %s", auth_strerror(rc));
+	else
+		log_info("warp", "JWKS refresh works again");
+	app->jwks_rc = rc;
+}
+
+static int start_jwks_timer(struct app *app)
+{
+	const struct config *cfg = app->cfg;
+	int64_t every = config_duration_ms(cfg, "auth", "jwks_refresh");
+	struct timeval tv = { (time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000 };
+
+	if (!config_str_or_null(cfg, "auth", "jwks_url") && !config_str_or_null(cfg, "auth", "jwks_file"))
+		return 0;
+	app->jwks_timer = event_new(app->main_base, -1, EV_PERSIST, jwks_refresh, app);
+	return app->jwks_timer && event_add(app->jwks_timer, &tv) == 0 ? 0 : -1;
+}
+
+/* [route.NAME]: upstream services mounted behind the gateway. */
+static int start_upstreams(struct app *app)
+{
+	const char *names[64];
+	char err[ERR_LEN], section[128];
+	size_t n = config_sections(app->cfg, "route", names, 64);
+
+	if (n > 64) {
+		fprintf(stderr, "warp: more than 64 [route.*] sections\n");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(section, sizeof(section), "route.%s", names[i]);
+		struct api_upstream_opts o = {
+			.name = names[i],
+			.prefix = config_str(app->cfg, section, "prefix"),
+			.url = config_str(app->cfg, section, "upstream"),
+			.timeout_ms = config_duration_ms(app->cfg, section, "timeout"),
+		};
+		if (api_upstream_add(app->api, app->router, &o, err, sizeof(err)) < 0) {
+			fprintf(stderr, "warp: %s\n", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The api role: gateway and provisioning routes on the shared router. */
 static int start_api(struct app *app)
 {
@@ -292,6 +353,12 @@ static int start_api(struct app *app)
 	}
 	if (api_routes_add(app->api, app->router) < 0) {
 		fprintf(stderr, "warp: api: cannot add routes\n");
+		return -1;
+	}
+	if (start_upstreams(app) < 0)
+		return -1;
+	if (start_jwks_timer(app) < 0) {
+		fprintf(stderr, "warp: cannot start the JWKS refresh timer\n");
 		return -1;
 	}
 	return 0;
@@ -438,6 +505,8 @@ static void stop(struct app *app)
 	}
 	if (app->health_timer)
 		event_free(app->health_timer);
+	if (app->jwks_timer)
+		event_free(app->jwks_timer);
 	if (app->main_base)
 		event_base_free(app->main_base);
 	store_close(app->store);
