@@ -1,0 +1,203 @@
+/*
+ * cdr.c — one CDR row per call, written through the store's batching writer
+ * (group commit), and the per-carrier call counters derived from it.
+ *
+ * The statement is INSERT … ON CONFLICT (call_id, direction) DO NOTHING, so
+ * a batch the writer retries after a failed commit never doubles a call
+ * (DESIGN.md principle 2).  The caller's done callback runs on the writer
+ * thread once the row is durable; the core frees the call after it.
+ *
+ * Durations: duration_ms runs from answer to end (0 for an unanswered call);
+ * billable_ms is the duration rounded up to whole seconds, still in
+ * milliseconds (61 001 ms bills 62 000 ms).  Rating increments (60/6, 6/6)
+ * are the billing module's to apply on top.
+ *
+ * Metrics for ASR and ACD per carrier (Prometheus divides):
+ *   warp_sip_carrier_attempts_total{carrier}   one per attempt (seizure)
+ *   warp_sip_carrier_answered_total{carrier}   one per answered call
+ *   warp_sip_carrier_duration_seconds_total{carrier}  answered seconds
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip/policy_private.h"
+
+#define CDR_COLUMNS 28
+#define CDR_QUEUE_MAX 20000
+#define CDR_BATCH_ROWS 256
+#define CDR_BATCH_DELAY_MS 20
+
+struct sip_cdr_writer {
+	struct store_batch *batch;
+};
+
+static const char cdr_insert_sql[] =
+    "INSERT INTO cdrs (id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, "
+    "caller, dialed, normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "
+    "final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "
+    "rtp_lost_a, rtp_lost_b, rtp_jitter_us_a, rtp_jitter_us_b, created_at) VALUES ($1, $2, $3, "
+    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
+    "$23, $24, $25, $26, $27, $28) ON CONFLICT (call_id, direction) DO NOTHING";
+
+struct sip_cdr_writer *sip_cdr_writer_new(struct store *s)
+{
+	struct sip_cdr_writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->batch = store_batch_new(s, cdr_insert_sql, CDR_COLUMNS, CDR_QUEUE_MAX, CDR_BATCH_ROWS,
+				   CDR_BATCH_DELAY_MS);
+	if (!w->batch) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void sip_cdr_writer_free(struct sip_cdr_writer *w)
+{
+	if (!w)
+		return;
+	store_batch_free(w->batch); /* flushes first */
+	free(w);
+}
+
+int64_t sip_cdr_duration_ms(const struct sip_cdr *c)
+{
+	return c->answer_ms > 0 && c->end_ms > c->answer_ms ? c->end_ms - c->answer_ms : 0;
+}
+
+int64_t sip_cdr_billable_ms(const struct sip_cdr *c)
+{
+	return (sip_cdr_duration_ms(c) + 999) / 1000 * 1000;
+}
+
+static const char *cdr_hangup_name(enum sip_hangup_side h)
+{
+	switch (h) {
+	case SIP_HANGUP_CALLER:
+		return "caller";
+	case SIP_HANGUP_CALLEE:
+		return "callee";
+	case SIP_HANGUP_PROXY:
+		return "proxy";
+	default:
+		return "none";
+	}
+}
+
+/* [{"gateway_id":"gw_…","code":503,"start_ms":…}, …] */
+static int cdr_attempts_json(const struct sip_cdr *c, struct buf *out)
+{
+	int rc = buf_append_char(out, '[');
+
+	for (size_t i = 0; i < c->nattempts && i < SIP_ATTEMPTS_MAX && rc == 0; i++) {
+		const struct sip_cdr_attempt *a = &c->attempts[i];
+
+		rc = buf_append_cstr(out, i ? ",{\"gateway_id\":\"" : "{\"gateway_id\":\"");
+		rc = rc ? rc : buf_append_json_escaped(out, str_from_cstr(a->gateway_id));
+		rc = rc ? rc
+			: buf_printf(out, "\",\"code\":%d,\"start_ms\":%lld}", a->code,
+				     (long long)a->start_ms);
+	}
+	return rc ? rc : buf_append_char(out, ']');
+}
+
+static struct store_param p_text_or_null(const char *s)
+{
+	return s && *s ? store_p_text(s) : store_p_null();
+}
+
+static struct store_param p_stat(int64_t v)
+{
+	return v >= 0 ? store_p_int(v) : store_p_null();
+}
+
+static void cdr_params(const struct sip_cdr *c, const char *id, const char *attempts,
+		       struct store_param *v)
+{
+	const struct sip_call_plan *pl = c->plan;
+	size_t i = 0;
+
+	v[i++] = store_p_text(id);
+	v[i++] = store_p_text(c->call_id);
+	v[i++] = store_p_text(pl->dir == SIP_DIR_ORIGINATION ? "origination" : "termination");
+	v[i++] = p_text_or_null(pl->customer_id);
+	v[i++] = p_text_or_null(pl->trunk_id);
+	v[i++] = p_text_or_null(c->carrier_id);
+	v[i++] = p_text_or_null(c->gateway_id);
+	v[i++] = store_p_text(pl->caller);
+	v[i++] = store_p_text(pl->dialed);
+	v[i++] = p_text_or_null(pl->normalized);
+	v[i++] = store_p_text(c->source);
+	v[i++] = store_p_int(c->start_ms);
+	v[i++] = c->answer_ms > 0 ? store_p_int(c->answer_ms) : store_p_null();
+	v[i++] = store_p_int(c->end_ms);
+	v[i++] = store_p_int(sip_cdr_duration_ms(c));
+	v[i++] = store_p_int(sip_cdr_billable_ms(c));
+	v[i++] = store_p_int(c->final_code);
+	v[i++] = p_text_or_null(c->final_reason);
+	v[i++] = store_p_text(cdr_hangup_name(c->hangup));
+	v[i++] = store_p_text(attempts);
+	v[i++] = c->pdd_ms >= 0 ? store_p_int(c->pdd_ms) : store_p_null();
+	for (int k = 0; k < 3; k++) {
+		const int64_t *st = k == 0 ? c->rtp_packets : k == 1 ? c->rtp_lost : c->rtp_jitter_us;
+
+		v[i++] = p_stat(st[0]);
+		v[i++] = p_stat(st[1]);
+	}
+	v[i++] = store_p_int(time_wall_ms());
+}
+
+void sip_cdr_count(const struct psnap *s, const struct sip_cdr *cdr)
+{
+	if (cdr->plan->dir != SIP_DIR_TERMINATION)
+		return;
+	for (size_t i = 0; i < cdr->nattempts && i < SIP_ATTEMPTS_MAX; i++) {
+		const struct psnap_gateway *g = psnap_gateway_find(s, cdr->attempts[i].gateway_id);
+
+		if (g && s->carriers[g->carrier].attempts)
+			metric_inc(s->carriers[g->carrier].attempts);
+	}
+	const struct psnap_carrier *ca =
+	    cdr->answer_ms > 0 && cdr->carrier_id[0] ? psnap_carrier_find(s, cdr->carrier_id) : NULL;
+
+	if (ca && ca->answered)
+		metric_inc(ca->answered);
+	if (ca && ca->duration_s)
+		metric_add(ca->duration_s, sip_cdr_duration_ms(cdr) / 1000);
+}
+
+int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
+		   void (*done)(void *arg, int status), void *arg)
+{
+	struct store_param v[CDR_COLUMNS];
+	char id[ID_MAX];
+	struct buf attempts;
+	int rc;
+
+	if (!cdr->plan || !cdr->call_id[0])
+		return -EINVAL;
+	buf_init(&attempts);
+	rc = id_new("cdr", id, sizeof(id));
+	rc = rc ? rc : cdr_attempts_json(cdr, &attempts);
+	if (rc < 0)
+		goto out;
+	cdr_params(cdr, id, attempts.p, v);
+	rc = store_batch_add(p->cdr->batch, v, done, arg); /* copies the params */
+	if (rc == 0) {
+		const struct psnap *s = snapshot_acquire(p->snap);
+
+		if (s) {
+			sip_cdr_count(s, cdr);
+			snapshot_release(p->snap, s);
+		}
+	}
+out:
+	if (rc < 0)
+		log_error("sip", "CDR of %s not queued: %s", cdr->call_id,
+			  rc == -EAGAIN ? "writer queue full" : strerror(-rc));
+	buf_fini(&attempts);
+	return rc;
+}

@@ -1,0 +1,339 @@
+/*
+ * limits.c — call admission counters of the SIP policy: a CPS token bucket
+ * and a count of concurrent channels per trunk, per customer and per
+ * carrier; and the flood/scanner ban table.
+ *
+ * Limit entries are keyed by (kind, id) and created when a snapshot is built,
+ * so the call path only follows pointers.  Entries are never freed before the
+ * table, so a call holding channels of a trunk that a rebuild dropped still
+ * releases them safely.  Every read or change of a bucket or a count happens
+ * under the table's one lock (`lock`): a take over several entries (trunk,
+ * customer, carrier) must be all or nothing, and the critical section is a
+ * few arithmetic operations.
+ *
+ * The bucket holds up to one second of calls (capacity = cps_limit) and
+ * refills continuously; amounts are kept in milli-tokens so that integer
+ * arithmetic on millisecond clocks loses nothing.
+ *
+ * Bans: a fixed array of slots grouped in small buckets chosen by a hash of
+ * the IP address.  Writers (sip_bans_note) take `lock`; readers
+ * (sip_bans_check, on the packet path) take no lock: they read the slot's
+ * key, then its ban deadline, then the key again, and trust the deadline
+ * only when the key did not change in between.  A writer recycling a slot
+ * clears the deadline before it changes the key.  When a bucket is full the
+ * slot to evict is an unbanned one with the oldest window, else the ban
+ * ending first: memory stays bounded whatever a scanner does.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip/policy_private.h"
+
+#define LIMITS_BUCKETS 1024 /* hash chains of the limit table */
+#define BANS_WAYS 8	    /* slots examined per address */
+
+struct sip_limit {
+	enum sip_limit_kind kind;
+	char id[ID_MAX];
+	int64_t cps_limit, channel_limit; /* 0: unlimited */
+	int64_t tokens_milli, refill_ms;
+	int64_t channels;
+	struct sip_limit *next;
+};
+
+struct sip_limits {
+	pthread_mutex_t lock;
+	struct sip_limit *buckets[LIMITS_BUCKETS];
+};
+
+static uint64_t limits_hash(const void *p, size_t n, uint64_t h)
+{
+	const uint8_t *b = p;
+
+	/* FNV-1a: short keys, no adversary controls provisioning ids. */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+struct sip_limits *sip_limits_new(void)
+{
+	struct sip_limits *l = calloc(1, sizeof(*l));
+
+	if (l)
+		pthread_mutex_init(&l->lock, NULL);
+	return l;
+}
+
+void sip_limits_free(struct sip_limits *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < LIMITS_BUCKETS; i++) {
+		struct sip_limit *e = l->buckets[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+struct sip_limit *sip_limits_entry(struct sip_limits *l, enum sip_limit_kind kind, const char *id,
+				   int64_t cps_limit, int64_t channel_limit)
+{
+	uint64_t h = limits_hash(id, strlen(id), 0xcbf29ce484222325ULL + (uint64_t)kind);
+	struct sip_limit **head = &l->buckets[h % LIMITS_BUCKETS], *e;
+
+	pthread_mutex_lock(&l->lock);
+	for (e = *head; e; e = e->next)
+		if (e->kind == kind && strcmp(e->id, id) == 0)
+			break;
+	if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+		e->kind = kind;
+		str_copy(e->id, sizeof(e->id), str_from_cstr(id));
+		e->tokens_milli = cps_limit * 1000; /* a new bucket starts full */
+		e->refill_ms = -1;
+		e->next = *head;
+		*head = e;
+	}
+	if (e) {
+		e->cps_limit = cps_limit > 0 ? cps_limit : 0;
+		e->channel_limit = channel_limit > 0 ? channel_limit : 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return e;
+}
+
+/* Under lock: adds what has dripped in since the last refill. */
+static void limit_refill(struct sip_limit *e, int64_t now_ms)
+{
+	int64_t cap = e->cps_limit * 1000;
+
+	if (e->refill_ms < 0 || now_ms < e->refill_ms) {
+		e->refill_ms = now_ms;
+		if (e->tokens_milli > cap)
+			e->tokens_milli = cap;
+		return;
+	}
+	/* cps tokens a second = cps milli-tokens a millisecond. */
+	int64_t add = (now_ms - e->refill_ms) * e->cps_limit;
+
+	e->tokens_milli = add >= cap - e->tokens_milli ? cap : e->tokens_milli + add;
+	e->refill_ms = now_ms;
+}
+
+/* Under lock: 0 or why e cannot take a call now. */
+static int limit_check(struct sip_limit *e, bool cps, int64_t now_ms)
+{
+	if (cps && e->cps_limit > 0) {
+		limit_refill(e, now_ms);
+		if (e->tokens_milli < 1000)
+			return SIP_LIMIT_E_CPS;
+	}
+	if (e->channel_limit > 0 && e->channels >= e->channel_limit)
+		return SIP_LIMIT_E_CHANNEL;
+	return 0;
+}
+
+int sip_limits_take(struct sip_limits *l, struct sip_limit *const *e, size_t n, bool cps,
+		    int64_t now_ms, size_t *failed)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (e[i] && (rc = limit_check(e[i], cps, now_ms)) != 0 && failed)
+			*failed = i;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!e[i])
+			continue;
+		e[i]->channels++;
+		if (cps && e[i]->cps_limit > 0)
+			e[i]->tokens_milli -= 1000;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+void sip_limits_release(struct sip_limits *l, struct sip_limit *const *e, size_t n)
+{
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < n; i++)
+		if (e[i] && e[i]->channels > 0)
+			e[i]->channels--;
+	pthread_mutex_unlock(&l->lock);
+}
+
+bool sip_limits_available(struct sip_limits *l, struct sip_limit *e, bool cps, int64_t now_ms)
+{
+	int rc;
+
+	pthread_mutex_lock(&l->lock);
+	rc = limit_check(e, cps, now_ms);
+	pthread_mutex_unlock(&l->lock);
+	return rc == 0;
+}
+
+int64_t sip_limit_channels(struct sip_limits *l, const struct sip_limit *e)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&l->lock);
+	n = e->channels;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+/* ------------------------------------------------------------------ bans */
+
+struct ban_slot {
+	_Atomic uint64_t key; /* hash of the address; 0: free */
+	_Atomic int64_t banned_until;
+	int64_t window_start; /* under lock */
+	int refusals;	      /* under lock */
+};
+
+struct sip_bans {
+	pthread_mutex_t lock;
+	size_t nsets; /* slots = nsets * BANS_WAYS */
+	int refusals, window_ms, ban_ms;
+	struct ban_slot *slots;
+};
+
+/* A 64-bit key of the IP address alone; never 0 (0 marks a free slot).
+ * IPv4-mapped IPv6 addresses key as their IPv4 address. */
+static uint64_t bans_key(const struct net_addr *a)
+{
+	const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (a->ss.ss_family == AF_INET)
+		h = limits_hash(&v4->sin_addr, 4, h);
+	else if (a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+		h = limits_hash(&v6->sin6_addr.s6_addr[12], 4, h);
+	else if (a->ss.ss_family == AF_INET6)
+		h = limits_hash(&v6->sin6_addr, 16, h ^ 6);
+	h ^= h >> 29; /* FNV's low bits mix poorly; the set index uses them */
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return h ? h : 1;
+}
+
+struct sip_bans *sip_bans_new(size_t size, int refusals, int window_ms, int ban_ms)
+{
+	struct sip_bans *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->nsets = size / BANS_WAYS ? size / BANS_WAYS : 1;
+	b->slots = calloc(b->nsets * BANS_WAYS, sizeof(*b->slots));
+	if (!b->slots) {
+		free(b);
+		return NULL;
+	}
+	b->refusals = refusals > 0 ? refusals : 1;
+	b->window_ms = window_ms > 0 ? window_ms : 1;
+	b->ban_ms = ban_ms > 0 ? ban_ms : 0;
+	pthread_mutex_init(&b->lock, NULL);
+	return b;
+}
+
+void sip_bans_free(struct sip_bans *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_destroy(&b->lock);
+	free(b->slots);
+	free(b);
+}
+
+/* hot path: no allocation, no locks, no I/O */
+bool sip_bans_check(struct sip_bans *b, const struct net_addr *src, int64_t now_ms)
+{
+	uint64_t key = bans_key(src);
+	struct ban_slot *set = &b->slots[(key % b->nsets) * BANS_WAYS];
+
+	for (size_t i = 0; i < BANS_WAYS; i++) {
+		if (atomic_load_explicit(&set[i].key, memory_order_acquire) != key)
+			continue;
+		int64_t until = atomic_load_explicit(&set[i].banned_until, memory_order_acquire);
+
+		if (atomic_load_explicit(&set[i].key, memory_order_acquire) != key)
+			return false; /* recycled under us: the address is not tracked */
+		return until > now_ms;
+	}
+	return false;
+}
+
+/* Under lock: the slot for key in its set, recycling one when needed. */
+static struct ban_slot *bans_slot(struct sip_bans *b, uint64_t key, int64_t now_ms)
+{
+	struct ban_slot *set = &b->slots[(key % b->nsets) * BANS_WAYS], *victim = NULL;
+
+	for (size_t i = 0; i < BANS_WAYS; i++)
+		if (atomic_load(&set[i].key) == key)
+			return &set[i];
+	for (size_t i = 0; i < BANS_WAYS; i++) {
+		struct ban_slot *s = &set[i];
+		int64_t until = atomic_load(&s->banned_until);
+		bool idle = atomic_load(&s->key) == 0 || until <= now_ms;
+
+		if (atomic_load(&s->key) == 0) {
+			victim = s;
+			break;
+		}
+		if (!victim) {
+			victim = s;
+			continue;
+		}
+		int64_t vuntil = atomic_load(&victim->banned_until);
+		bool vidle = vuntil <= now_ms;
+
+		if ((idle && !vidle) || (idle && vidle && s->window_start < victim->window_start) ||
+		    (!idle && !vidle && until < vuntil))
+			victim = s;
+	}
+	atomic_store(&victim->banned_until, 0);
+	atomic_store(&victim->key, key);
+	victim->window_start = now_ms;
+	victim->refusals = 0;
+	return victim;
+}
+
+void sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms)
+{
+	uint64_t key = bans_key(src);
+	struct ban_slot *s;
+
+	pthread_mutex_lock(&b->lock);
+	s = bans_slot(b, key, now_ms);
+	if (atomic_load(&s->banned_until) > now_ms)
+		goto out; /* already banned: the ban does not grow */
+	if (now_ms - s->window_start >= b->window_ms) {
+		s->window_start = now_ms;
+		s->refusals = 0;
+	}
+	if (++s->refusals >= b->refusals) {
+		atomic_store(&s->banned_until, now_ms + b->ban_ms);
+		s->refusals = 0;
+		s->window_start = now_ms;
+	}
+out:
+	pthread_mutex_unlock(&b->lock);
+}
+
+size_t sip_bans_used(struct sip_bans *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->nsets * BANS_WAYS; i++)
+		n += atomic_load(&b->slots[i].key) != 0;
+	return n;
+}

@@ -1,0 +1,548 @@
+/*
+ * policy.c — the call policy behind policy.h: for each initial INVITE, who
+ * is calling (a customer trunk by its ACL, or a carrier gateway), whether
+ * the call is allowed, and where to send it, in which order.
+ *
+ * Termination (source matches a trunk ACL): the customer must be active and
+ * the trunk enabled (403); the trunk's tech prefix is stripped from the
+ * Request-URI user and the rest normalised to E.164 digits (484 when it
+ * cannot be: see number_normalize); a blocked prefix answers 403; the route
+ * is the longest prefix over the customer's and the global routes, the
+ * customer's winning on equal length (so a longer global prefix beats a
+ * shorter customer prefix: "longest prefix wins overall").  No route answers
+ * 404 Not Found: no route is a permanent fact of the number, and a 503
+ * would invite the customer to retry the same call.  Routes that exist but
+ * whose carriers are all disabled, over their limits, or whose gateways are
+ * all down answer 503 (temporary).  Carriers are tried by route priority,
+ * weight-random within a priority; each carrier's gateways by priority,
+ * weight-random within a priority, skipping gateways the prober marked
+ * down.  CPS and channel limits of trunk and customer answer 503 with the
+ * reason "CPS limit" / "channel limit"; they are taken only once a route
+ * exists, so refused numbers do not use up a customer's CPS.
+ *
+ * Carrier limits: the contract tells the policy the call's start and end,
+ * not which target carried it, so a carrier over its CPS or channel limit
+ * is left out of the plan, and the channel is held on the carrier of the
+ * first target (the one that carries the call unless it fails over).
+ *
+ * Origination (source is a gateway address): the R-URI user, normalised,
+ * must be a number with voice on and a trunk (404 otherwise); the targets
+ * are that trunk's destinations (priority, then weight-random).  Channels
+ * of the trunk and customer are held; CPS is a termination limit.
+ *
+ * Anything else answers 403.  The policy does not count its own refusals
+ * towards a ban: the core calls sip_policy_note_refused once per refusal.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip/policy_private.h"
+
+#define POLICY_CHOICES_MAX 64 /* carriers of a route / gateways of a carrier considered */
+#define POLICY_HOLD_MAX 3     /* trunk, customer, carrier */
+
+struct policy_hold {
+	struct sip_limit *e[POLICY_HOLD_MAX];
+};
+
+/* ------------------------------------------------------------ random */
+
+/* Per-thread xorshift64*: weight-random choices need speed, not secrecy. */
+static uint64_t policy_rand(void)
+{
+	static _Thread_local uint64_t x;
+
+	if (x == 0 && (random_bytes(&x, sizeof(x)) < 0 || x == 0))
+		x = (uint64_t)time_mono_us() | 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Orders c (sorted by priority) weight-randomly within each priority:
+ * repeated weighted draws without replacement.  Weights <= 0 are chosen
+ * only after every positive weight of their priority. */
+static void order_weighted(struct psnap_choice *c, size_t n)
+{
+	for (size_t g = 0; g < n;) {
+		size_t end = g;
+
+		while (end < n && c[end].priority == c[g].priority)
+			end++;
+		for (size_t pos = g; pos + 1 < end; pos++) {
+			uint64_t sum = 0, r;
+			size_t j = pos;
+
+			for (size_t k = pos; k < end; k++)
+				sum += c[k].weight > 0 ? (uint64_t)c[k].weight : 0;
+			if (sum == 0)
+				break;
+			r = policy_rand() % sum;
+			for (j = pos; j < end; j++) {
+				uint64_t w = c[j].weight > 0 ? (uint64_t)c[j].weight : 0;
+
+				if (r < w)
+					break;
+				r -= w;
+			}
+			struct psnap_choice t = c[pos];
+
+			c[pos] = c[j];
+			c[j] = t;
+		}
+		g = end;
+	}
+}
+
+/* ------------------------------------------------------------ numbers */
+
+/* The Request-URI user as E.164 digits.  Accepted: "+" and 7..15 digits,
+ * "00" and 7..15 digits (international prefix), or 8..15 plain digits
+ * already in international format (wholesale peers send them so); visual
+ * separators "-", ".", "(", ")" are dropped (RFC 3966 §5.1.1).  Anything
+ * else is an incomplete or foreign address: -EINVAL (484). */
+static int number_normalize(struct str in, char *out, size_t n)
+{
+	size_t i = 0, j = 0, min = 8;
+
+	if (in.len && in.p[0] == '+') {
+		i = 1;
+		min = 7;
+	} else if (in.len >= 2 && in.p[0] == '0' && in.p[1] == '0') {
+		i = 2;
+		min = 7;
+	}
+	for (; i < in.len; i++) {
+		char ch = in.p[i];
+
+		if (ch == '-' || ch == '.' || ch == '(' || ch == ')')
+			continue;
+		if (ch < '0' || ch > '9' || j + 1 >= n || j >= 15)
+			return -EINVAL;
+		out[j++] = ch;
+	}
+	out[j] = '\0';
+	return j >= min ? 0 : -EINVAL;
+}
+
+/* --------------------------------------------------------------- plan */
+
+static int plan_reject(struct sip_call_plan *plan, int code, const char *reason)
+{
+	plan->reject_code = code;
+	str_copy(plan->reject_reason, sizeof(plan->reject_reason), str_from_cstr(reason));
+	plan->ntargets = 0;
+	return 0;
+}
+
+static size_t plan_cap(const struct sip_call_plan *plan)
+{
+	size_t cap = plan->max_attempts > 0 ? (size_t)plan->max_attempts : 1;
+
+	return cap < SIP_TARGETS_MAX ? cap : SIP_TARGETS_MAX;
+}
+
+/* out = a b, cut to fit (a 31-digit prefix with a 15-digit number fits). */
+static void user_join(char *out, size_t n, const char *a, const char *b)
+{
+	size_t la = strnlen(a, n - 1), lb = strnlen(b, n - 1 - la);
+
+	memcpy(out, a, la);
+	memcpy(out + la, b, lb);
+	out[la + lb] = '\0';
+}
+
+static void target_from_gateway(struct sip_target *t, const struct psnap_carrier *ca,
+				const struct psnap_gateway *g, const char *number)
+{
+	memset(t, 0, sizeof(*t));
+	t->addr = g->addr;
+	t->transport = g->transport;
+	str_copy(t->host, sizeof(t->host), str_from_cstr(g->host));
+	t->port = g->port;
+	user_join(t->user, sizeof(t->user), ca->tech_prefix, number);
+	str_copy(t->carrier_id, sizeof(t->carrier_id), str_from_cstr(ca->id));
+	str_copy(t->gateway_id, sizeof(t->gateway_id), str_from_cstr(g->id));
+	memcpy(t->stop_codes, ca->stop_codes, sizeof(t->stop_codes));
+	t->nstop_codes = ca->nstop_codes;
+}
+
+/* Appends the usable gateways of ca, in order, up to the plan's cap. */
+static void plan_add_carrier(const struct psnap *s, const struct psnap_carrier *ca,
+			     struct sip_call_plan *plan)
+{
+	struct psnap_choice gw[POLICY_CHOICES_MAX];
+	size_t n = ca->ngw < POLICY_CHOICES_MAX ? ca->ngw : POLICY_CHOICES_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct psnap_gateway *g = &s->gateways[ca->gw_first + i];
+
+		gw[i] = (struct psnap_choice){ ca->gw_first + i, g->priority, g->weight };
+	}
+	order_weighted(gw, n);
+	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
+		const struct psnap_gateway *g = &s->gateways[gw[i].idx];
+
+		if (!g->resolved || atomic_load_explicit(&g->state->down, memory_order_relaxed))
+			continue;
+		target_from_gateway(&plan->targets[plan->ntargets++], ca, g, plan->normalized);
+	}
+}
+
+static void plan_add_route(struct sip_policy *p, const struct psnap *s,
+			   const struct psnap_route *rt, int64_t now_ms, struct sip_call_plan *plan)
+{
+	struct psnap_choice ch[POLICY_CHOICES_MAX];
+	size_t n = rt->nchoices < POLICY_CHOICES_MAX ? rt->nchoices : POLICY_CHOICES_MAX;
+
+	memcpy(ch, &s->choices[rt->choice_first], n * sizeof(*ch));
+	order_weighted(ch, n);
+	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
+		const struct psnap_carrier *ca = &s->carriers[ch[i].idx];
+
+		if (!ca->enabled || !sip_limits_available(p->env.limits, ca->limit, true, now_ms))
+			continue;
+		plan_add_carrier(s, ca, plan);
+	}
+}
+
+/* Drops the leading targets of the first target's carrier. */
+static void plan_drop_first_carrier(struct sip_call_plan *plan)
+{
+	size_t k = 1;
+
+	while (k < plan->ntargets &&
+	       strcmp(plan->targets[k].carrier_id, plan->targets[0].carrier_id) == 0)
+		k++;
+	memmove(plan->targets, plan->targets + k, (plan->ntargets - k) * sizeof(plan->targets[0]));
+	plan->ntargets -= k;
+}
+
+static void plan_count_reject(struct sip_policy *p, int why)
+{
+	struct metric *m = why == SIP_LIMIT_E_CPS ? p->cps_rejects : p->channel_rejects;
+
+	if (m)
+		metric_inc(m);
+}
+
+/* Takes trunk, customer and first carrier limits for a routed plan; a
+ * carrier refusing drops its targets and the next carrier is tried. */
+static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
+			    const struct psnap_trunk *t, bool cps, int64_t now_ms,
+			    struct sip_call_plan *plan)
+{
+	struct policy_hold h = { { t->limit, t->customer_limit, NULL } };
+	size_t failed = 0;
+	int rc;
+
+	for (;;) {
+		const struct psnap_carrier *ca =
+		    plan->ntargets && plan->targets[0].carrier_id[0]
+			? psnap_carrier_find(s, plan->targets[0].carrier_id)
+			: NULL;
+
+		h.e[2] = ca ? ca->limit : NULL;
+		rc = sip_limits_take(p->env.limits, h.e, POLICY_HOLD_MAX, cps, now_ms, &failed);
+		if (rc == 0 || failed != 2 || plan->ntargets == 0)
+			break;
+		plan_drop_first_carrier(plan);
+		if (plan->ntargets == 0)
+			break;
+	}
+	if (rc != 0) {
+		plan_count_reject(p, rc);
+		return plan_reject(plan, 503, rc == SIP_LIMIT_E_CPS ? "CPS limit" : "channel limit");
+	}
+	plan->hold = malloc(sizeof(h));
+	if (!plan->hold) {
+		sip_limits_release(p->env.limits, h.e, POLICY_HOLD_MAX);
+		return -ENOMEM;
+	}
+	memcpy(plan->hold, &h, sizeof(h));
+	return 0;
+}
+
+static bool blocked_prefix(const struct psnap *s, const struct psnap_trunk *t, const char *num)
+{
+	for (size_t i = 0; i < t->nblocked; i++) {
+		const char *b = s->blocked[t->blocked_first + i];
+
+		if (b[0] && strncmp(num, b, strlen(b)) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int plan_termination(struct sip_policy *p, const struct psnap *s,
+			    const struct psnap_trunk *t, int64_t now_ms, struct sip_call_plan *plan)
+{
+	struct str user = str_from_cstr(plan->dialed);
+	struct str tp = str_from_cstr(t->tech_prefix);
+	const struct psnap_route *rt;
+
+	plan->dir = SIP_DIR_TERMINATION;
+	str_copy(plan->customer_id, sizeof(plan->customer_id), str_from_cstr(t->customer_id));
+	str_copy(plan->trunk_id, sizeof(plan->trunk_id), str_from_cstr(t->id));
+	plan->max_duration_ms = t->max_duration_ms;
+	plan->media_relay = t->media_relay;
+	if (!t->customer_active)
+		return plan_reject(plan, 403, "customer suspended");
+	if (!t->enabled)
+		return plan_reject(plan, 403, "trunk disabled");
+	if (tp.len && str_has_prefix(user, tp)) {
+		user.p += tp.len;
+		user.len -= tp.len;
+	}
+	if (number_normalize(user, plan->normalized, sizeof(plan->normalized)) < 0)
+		return plan_reject(plan, 484, "number not E.164");
+	if (blocked_prefix(s, t, plan->normalized))
+		return plan_reject(plan, 403, "destination blocked");
+	rt = psnap_route_find(s, t->customer_id, plan->normalized);
+	if (!rt)
+		return plan_reject(plan, 404, "no route");
+	plan_add_route(p, s, rt, now_ms, plan);
+	if (plan->ntargets == 0)
+		return plan_reject(plan, 503, "no carrier available");
+	return plan_take_limits(p, s, t, true, now_ms, plan);
+}
+
+static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t now_ms,
+			    struct sip_call_plan *plan)
+{
+	const struct psnap_number *nu = NULL;
+	struct psnap_choice d[POLICY_CHOICES_MAX];
+	const struct psnap_trunk *t;
+	size_t n;
+
+	plan->dir = SIP_DIR_ORIGINATION;
+	if (number_normalize(str_from_cstr(plan->dialed), plan->normalized,
+			     sizeof(plan->normalized)) == 0)
+		nu = psnap_number_find(s, plan->normalized);
+	if (!nu || !nu->voice || nu->trunk == SIZE_MAX)
+		return plan_reject(plan, 404, "unknown number");
+	t = &s->trunks[nu->trunk];
+	str_copy(plan->customer_id, sizeof(plan->customer_id), str_from_cstr(t->customer_id));
+	str_copy(plan->trunk_id, sizeof(plan->trunk_id), str_from_cstr(t->id));
+	plan->max_duration_ms = t->max_duration_ms;
+	plan->media_relay = t->media_relay;
+	if (!t->customer_active)
+		return plan_reject(plan, 403, "customer suspended");
+	if (!t->enabled)
+		return plan_reject(plan, 403, "trunk disabled");
+	n = t->ndests < POLICY_CHOICES_MAX ? t->ndests : POLICY_CHOICES_MAX;
+	for (size_t i = 0; i < n; i++) {
+		const struct psnap_dest *de = &s->dests[t->dest_first + i];
+
+		d[i] = (struct psnap_choice){ t->dest_first + i, de->priority, de->weight };
+	}
+	order_weighted(d, n);
+	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
+		const struct psnap_dest *de = &s->dests[d[i].idx];
+		struct sip_target *tg = &plan->targets[plan->ntargets++];
+
+		*tg = de->target;
+		if (!de->has_user) /* the customer's equipment gets E.164 with '+' */
+			user_join(tg->user, sizeof(tg->user), "+", plan->normalized);
+	}
+	if (plan->ntargets == 0)
+		return plan_reject(plan, 480, "no destination");
+	return plan_take_limits(p, s, t, false, now_ms, plan);
+}
+
+/* Copies the user part of uri (unescaped; parameters after ';' dropped). */
+static void user_copy(char *out, size_t n, const struct sip_uri *u)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (sip_uri_unescape(u->user, out, n - 1, &len) < 0)
+		len = 0;
+	out[len] = '\0';
+	char *semi = strchr(out, ';'); /* RFC 3966 §3 / RFC 3261 §19.1.6 user=phone */
+
+	if (semi)
+		*semi = '\0';
+}
+
+static void plan_init(struct sip_policy *p, struct sip_msg *m, struct sip_call_plan *plan)
+{
+	struct sip_addr from;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->setup_timeout_ms = p->o.setup_timeout_ms;
+	plan->max_attempts = p->o.max_attempts;
+	if (sip_msg_from(m, &from) == 0)
+		user_copy(plan->caller, sizeof(plan->caller), &from.uri);
+}
+
+int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
+			   int64_t now_ms, struct sip_call_plan *plan)
+{
+	struct sip_uri ruri;
+	const struct psnap *s;
+	size_t t;
+	int rc;
+
+	plan_init(p, m, plan);
+	if (sip_msg_ruri(m, &ruri) < 0)
+		return plan_reject(plan, 400, "bad Request-URI");
+	user_copy(plan->dialed, sizeof(plan->dialed), &ruri);
+	s = snapshot_acquire(p->snap);
+	if (!s)
+		return -EAGAIN;
+	t = psnap_trunk_find(s, src, str_from_cstr(plan->dialed));
+	if (t != SIZE_MAX)
+		rc = plan_termination(p, s, &s->trunks[t], now_ms, plan);
+	else if (psnap_is_gateway_ip(s, src))
+		rc = plan_origination(p, s, now_ms, plan);
+	else
+		rc = plan_reject(plan, 403, "unknown source");
+	snapshot_release(p->snap, s);
+	return rc;
+}
+
+void sip_policy_call_answered(struct sip_policy *p, struct sip_call_plan *plan)
+{
+	/* Channels stay held until sip_policy_call_end; answer statistics
+	 * come from the CDR (sip_cdr_submit), which knows the carrier. */
+	(void)p;
+	(void)plan;
+}
+
+void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan)
+{
+	struct policy_hold *h = plan->hold;
+
+	if (!h)
+		return;
+	sip_limits_release(p->env.limits, h->e, POLICY_HOLD_MAX);
+	free(h);
+	plan->hold = NULL;
+}
+
+/* ------------------------------------------------------------ sources */
+
+bool sip_policy_source_banned(struct sip_policy *p, const struct net_addr *src, int64_t now_ms)
+{
+	return sip_bans_check(p->bans, src, now_ms);
+}
+
+void sip_policy_note_refused(struct sip_policy *p, const struct net_addr *src, int64_t now_ms)
+{
+	sip_bans_note(p->bans, src, now_ms);
+}
+
+bool sip_policy_source_known(struct sip_policy *p, const struct net_addr *src)
+{
+	const struct psnap *s = snapshot_acquire(p->snap);
+	bool known;
+
+	if (!s)
+		return false;
+	known = psnap_trunk_find(s, src, STR_NULL) != SIZE_MAX || psnap_is_gateway_ip(s, src);
+	snapshot_release(p->snap, s);
+	return known;
+}
+
+/* ----------------------------------------------------------- lifetime */
+
+static void policy_metrics(struct sip_policy *p)
+{
+	struct metrics *m = metrics_default();
+	struct metric_family *f;
+
+	f = metrics_counter(m, "warp_sip_cps_rejects_total",
+			    "Calls refused with 503 for a CPS limit (trunk, customer or carrier).",
+			    NULL);
+	p->cps_rejects = f ? metric_get(f) : NULL;
+	f = metrics_counter(m, "warp_sip_channel_rejects_total",
+			    "Calls refused with 503 for a channel limit.", NULL);
+	p->channel_rejects = f ? metric_get(f) : NULL;
+	p->env.gw_up = metrics_gauge(m, "warp_sip_gateway_up",
+				     "1 while the gateway answers OPTIONS probes, 0 when down.",
+				     "gateway");
+	p->env.car_attempts = metrics_counter(m, "warp_sip_carrier_attempts_total",
+					      "INVITE attempts (seizures) sent to the carrier.",
+					      "carrier");
+	p->env.car_answered = metrics_counter(
+	    m, "warp_sip_carrier_answered_total",
+	    "Calls the carrier answered; ASR = answered / attempts.", "carrier");
+	p->env.car_duration = metrics_counter(
+	    m, "warp_sip_carrier_duration_seconds_total",
+	    "Answered seconds on the carrier; ACD = duration / answered.", "carrier");
+}
+
+struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen)
+{
+	struct sip_policy *p = calloc(1, sizeof(*p));
+
+	if (!p || !o->store || !o->loader) {
+		snprintf(err, errlen, "sip policy: %s", p ? "a store and a loader are required"
+							  : "out of memory");
+		free(p);
+		return NULL;
+	}
+	p->o = *o;
+	p->o.setup_timeout_ms = o->setup_timeout_ms > 0 ? o->setup_timeout_ms : 8000;
+	p->o.max_attempts = o->max_attempts > 0 ? o->max_attempts : 5;
+	pthread_mutex_init(&p->env.gw_lock, NULL);
+	policy_metrics(p);
+	p->env.limits = sip_limits_new();
+	p->bans = sip_bans_new(o->flood_table_size ? o->flood_table_size : 4096,
+			       o->flood_refusals, o->flood_window_ms, o->flood_ban_ms);
+	p->cdr = sip_cdr_writer_new(o->store);
+	if (!p->env.limits || !p->bans || !p->cdr) {
+		snprintf(err, errlen, "sip policy: out of memory");
+		goto fail;
+	}
+	p->snap = snapshot_register(o->loader, "sip_policy", psnap_build, psnap_free, &p->env);
+	if (!p->snap) {
+		snprintf(err, errlen, "sip policy: the first snapshot build failed");
+		goto fail;
+	}
+	return p;
+fail:
+	sip_policy_free(p);
+	return NULL;
+}
+
+int sip_policy_start(struct sip_policy *p)
+{
+	char err[128];
+
+	if (p->o.probe_interval_ms <= 0 || p->prober)
+		return 0;
+	p->prober = sip_prober_new(p->snap, p->o.probe_interval_ms);
+	if (!p->prober)
+		return -ENOMEM;
+	if (sip_prober_start(p->prober, err, sizeof(err)) < 0) {
+		log_error("sip", "gateway prober: %s", err);
+		sip_prober_free(p->prober);
+		p->prober = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+void sip_policy_stop(struct sip_policy *p)
+{
+	sip_prober_free(p->prober);
+	p->prober = NULL;
+}
+
+/* The snapshot loader must be stopped before: its builds use p's tables. */
+void sip_policy_free(struct sip_policy *p)
+{
+	if (!p)
+		return;
+	sip_policy_stop(p);
+	sip_cdr_writer_free(p->cdr);
+	sip_bans_free(p->bans);
+	sip_limits_free(p->env.limits);
+	psnap_env_fini(&p->env);
+	pthread_mutex_destroy(&p->env.gw_lock);
+	free(p);
+}

@@ -1,0 +1,236 @@
+/*
+ * policy_private.h — private to the call-policy files of src/sip/ (policy.c,
+ * snapshot.c, limits.c, probe.c, cdr.c): the snapshot's shape, the limit
+ * tables and the ban table.  The proxy core uses policy.h only.
+ *
+ * State that must outlive a snapshot rebuild (a gateway's up/down mark, CPS
+ * buckets and channel counts) lives in tables owned by the policy; the
+ * snapshot builder looks the entries up by id and keeps pointers to them, so
+ * a provisioning change never resets a counter of a call in progress.
+ */
+#ifndef WARP_SIP_POLICY_PRIVATE_H
+#define WARP_SIP_POLICY_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "sip/policy.h"
+
+#define PSNAP_PREFIX_MAX 32 /* tech prefixes and route/blocked prefixes */
+
+/* ------------------------------------------------------------- limits.c */
+
+/* CPS token bucket and channel count of one trunk, customer or carrier.
+ * Entries are created at snapshot build and live as long as the table. */
+struct sip_limit;
+struct sip_limits;
+
+enum sip_limit_kind { SIP_LIMIT_TRUNK, SIP_LIMIT_CUSTOMER, SIP_LIMIT_CARRIER };
+
+/* Why a take failed. */
+enum { SIP_LIMIT_E_CPS = -1, SIP_LIMIT_E_CHANNEL = -2 };
+
+struct sip_limits *sip_limits_new(void);
+void sip_limits_free(struct sip_limits *l);
+/* The entry of (kind, id), created on first use; its limits set to these
+ * (0 = unlimited).  NULL on allocation failure. */
+struct sip_limit *sip_limits_entry(struct sip_limits *l, enum sip_limit_kind kind, const char *id,
+				   int64_t cps_limit, int64_t channel_limit);
+/* Takes, all or nothing, one channel of each of the n entries (NULL entries
+ * are skipped) and, when cps is true, one CPS token of each.  0, or
+ * SIP_LIMIT_E_CPS / SIP_LIMIT_E_CHANNEL with *failed the index refused. */
+int sip_limits_take(struct sip_limits *l, struct sip_limit *const *e, size_t n, bool cps,
+		    int64_t now_ms, size_t *failed);
+/* Gives back one channel of each entry. */
+void sip_limits_release(struct sip_limits *l, struct sip_limit *const *e, size_t n);
+/* Whether a take of e alone would succeed now (takes nothing). */
+bool sip_limits_available(struct sip_limits *l, struct sip_limit *e, bool cps, int64_t now_ms);
+/* Channels held now. */
+int64_t sip_limit_channels(struct sip_limits *l, const struct sip_limit *e);
+
+/* Flood and scanner bans, keyed by IP address (ports are ignored: scanners
+ * change them).  A fixed-size table; lookups take no lock. */
+struct sip_bans;
+
+struct sip_bans *sip_bans_new(size_t size, int refusals, int window_ms, int ban_ms);
+void sip_bans_free(struct sip_bans *b);
+/* hot path: no allocation, no locks, no I/O */
+bool sip_bans_check(struct sip_bans *b, const struct net_addr *src, int64_t now_ms);
+void sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms);
+/* Slots in use (tests: never above the size given). */
+size_t sip_bans_used(struct sip_bans *b);
+
+/* ----------------------------------------------------------- snapshot.c */
+
+/* A gateway's health, kept across rebuilds; written by the prober. */
+struct psnap_gw_state {
+	char id[ID_MAX];
+	atomic_bool down;
+	atomic_int misses; /* consecutive unanswered probes */
+	struct metric *up;  /* warp_sip_gateway_up{gateway} */
+	struct psnap_gw_state *next;
+};
+
+struct psnap_gateway {
+	char id[ID_MAX];
+	size_t carrier; /* index into carriers */
+	char host[SIP_HOST_MAX];
+	uint16_t port;
+	enum sip_transport_kind transport;
+	struct net_addr addr;
+	bool resolved; /* getaddrinfo found an address at build */
+	bool probe;
+	int64_t weight, priority;
+	struct psnap_gw_state *state;
+};
+
+struct psnap_carrier {
+	char id[ID_MAX];
+	bool enabled;
+	char tech_prefix[PSNAP_PREFIX_MAX];
+	uint16_t stop_codes[SIP_STOP_CODES_MAX];
+	size_t nstop_codes;
+	size_t gw_first, ngw; /* gateways, by priority */
+	struct sip_limit *limit;
+	struct metric *attempts, *answered, *duration_s;
+};
+
+/* One carrier of a route, or one destination of a trunk. */
+struct psnap_choice {
+	size_t idx; /* carrier index (routes) */
+	int64_t priority, weight;
+};
+
+struct psnap_route {
+	char prefix[PSNAP_PREFIX_MAX]; /* digits */
+	char customer_id[ID_MAX];      /* "" for a global route */
+	size_t choice_first, nchoices; /* by priority */
+};
+
+struct psnap_dest {
+	struct sip_target target; /* host, port, transport, addr, user, trunk_id */
+	bool has_user;
+	int64_t priority, weight;
+};
+
+struct psnap_trunk {
+	char id[ID_MAX];
+	char customer_id[ID_MAX];
+	bool enabled, customer_active;
+	char tech_prefix[PSNAP_PREFIX_MAX];
+	int64_t max_duration_ms;
+	bool media_relay;
+	size_t blocked_first, nblocked; /* into blocked[] */
+	size_t dest_first, ndests;	/* into dests[], by priority */
+	struct sip_limit *limit, *customer_limit;
+};
+
+struct psnap_acl {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t len;
+	uint8_t addr[16]; /* network, host bits zero */
+	uint16_t port;	  /* 0: any */
+	size_t trunk;
+};
+
+struct psnap_number {
+	char digits[SIP_NUMBER_MAX]; /* E.164 without '+' */
+	size_t trunk;		     /* SIZE_MAX: no trunk */
+	bool voice;
+};
+
+struct psnap_ip {
+	int family;
+	uint8_t addr[16];
+};
+
+struct psnap {
+	struct psnap_trunk *trunks;
+	size_t ntrunks;
+	struct psnap_acl *acl; /* by family, length, address, port */
+	size_t nacl;
+	/* Prefix lengths present per family, longest first: the ACL lookup
+	 * masks the source once per length and binary-searches. */
+	uint8_t acl_lens[2][129];
+	size_t nacl_lens[2];
+	char (*blocked)[PSNAP_PREFIX_MAX];
+	size_t nblocked;
+	struct psnap_dest *dests;
+	size_t ndests;
+	struct psnap_carrier *carriers; /* by id */
+	size_t ncarriers;
+	struct psnap_gateway *gateways; /* by carrier, then priority */
+	size_t ngateways;
+	size_t *gw_by_id; /* indexes into gateways, by gateway id */
+	struct psnap_ip *gw_ips; /* sorted, for origination and source_known */
+	size_t ngw_ips;
+	struct psnap_route *routes; /* by prefix, then customer id */
+	size_t nroutes;
+	size_t route_maxlen;
+	struct psnap_choice *choices;
+	size_t nchoices;
+	struct psnap_number *numbers; /* by digits */
+	size_t nnumbers;
+};
+
+/* What the builder needs from the policy (tables kept across builds). */
+struct psnap_env {
+	struct sip_limits *limits;
+	pthread_mutex_t gw_lock; /* guards the gw_states list (builder, prober) */
+	struct psnap_gw_state *gw_states;
+	/* warp_sip_gateway_up{gateway}; per carrier: attempts, answered,
+	 * duration_seconds totals (ASR and ACD are ratios of these). */
+	struct metric_family *gw_up, *car_attempts, *car_answered, *car_duration;
+};
+
+void *psnap_build(struct store_conn *c, void *arg); /* arg: struct psnap_env */
+void psnap_free(void *data);
+void psnap_env_fini(struct psnap_env *env);
+
+/* Lookups, all hot path: no allocation, no locks, no I/O. */
+/* The trunk whose ACL matches src best (longest prefix, then an entry naming
+ * src's port over one for any port, then the longest tech prefix the user
+ * starts with); SIZE_MAX when none. */
+size_t psnap_trunk_find(const struct psnap *s, const struct net_addr *src, struct str user);
+bool psnap_is_gateway_ip(const struct psnap *s, const struct net_addr *src);
+/* The best route for digits: longest prefix over customer and global
+ * routes, the customer's preferred on equal length; NULL when none. */
+const struct psnap_route *psnap_route_find(const struct psnap *s, const char *customer_id,
+					   const char *digits);
+const struct psnap_number *psnap_number_find(const struct psnap *s, const char *digits);
+const struct psnap_gateway *psnap_gateway_find(const struct psnap *s, const char *id);
+const struct psnap_carrier *psnap_carrier_find(const struct psnap *s, const char *id);
+
+/* ---------------------------------------------------------------- probe.c */
+
+struct sip_prober;
+
+struct sip_prober *sip_prober_new(struct snapshot *snap, int interval_ms);
+int sip_prober_start(struct sip_prober *pr, char *err, size_t errlen);
+void sip_prober_free(struct sip_prober *pr); /* stops the thread first */
+
+/* ------------------------------------------------------------------ cdr.c */
+
+struct sip_cdr_writer;
+
+struct sip_cdr_writer *sip_cdr_writer_new(struct store *s);
+void sip_cdr_writer_free(struct sip_cdr_writer *w);
+/* Answer to end (0 unanswered); and that rounded up to whole seconds, in ms. */
+int64_t sip_cdr_duration_ms(const struct sip_cdr *c);
+int64_t sip_cdr_billable_ms(const struct sip_cdr *c);
+/* Per-carrier seizure/answer/duration counters for a finished call. */
+void sip_cdr_count(const struct psnap *s, const struct sip_cdr *cdr);
+
+/* --------------------------------------------------------------- policy.c */
+
+struct sip_policy {
+	struct sip_policy_opts o;
+	struct psnap_env env;
+	struct snapshot *snap;
+	struct sip_bans *bans;
+	struct sip_prober *prober;
+	struct sip_cdr_writer *cdr;
+	struct metric *cps_rejects, *channel_rejects;
+};
+
+#endif

@@ -1,0 +1,883 @@
+/*
+ * snapshot.c — the call policy's immutable view of provisioning: trunks with
+ * their ACLs, blocked prefixes and destinations, customers' status, carriers
+ * and gateways, routes and numbers.  Built by the store's snapshot loader
+ * when the config version changes (psnap_build) and read without locks by
+ * every SIP worker (the psnap_*_find lookups).
+ *
+ * Everything slow happens here, once per rebuild: JSON columns are parsed,
+ * gateway hosts and destination URIs are resolved with getaddrinfo (the call
+ * path never resolves), and every table is sorted for binary search:
+ *   - ACL entries by (family, prefix length, network, port): a lookup masks
+ *     the source once per prefix length present and searches, longest first;
+ *   - routes by (prefix, customer): a lookup tries each prefix of the number,
+ *     longest first, the caller's own route before a global one;
+ *   - numbers by digits, gateways by id, gateway addresses by address.
+ * Ids are sorted with strcmp here, not by SQL ORDER BY, because PostgreSQL's
+ * collation may order '_' differently from SQLite's.
+ *
+ * Customer limits: customers has no cps_limit/channel_limit columns in 0002;
+ * when a later migration adds them they are read, else customers are
+ * unlimited (the per-customer buckets exist either way).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip/policy_private.h"
+
+struct bcustomer {
+	char id[ID_MAX];
+	bool active;
+	struct sip_limit *limit;
+};
+
+struct builder {
+	struct psnap *s;
+	struct psnap_env *env;
+	struct store_conn *c;
+	struct bcustomer *cus;
+	size_t ncus;
+	size_t cap_acl, cap_blocked, cap_dests, cap_choices;
+};
+
+/* Grows *arr (of elements of size) to hold one more; the new element is
+ * zeroed.  NULL on allocation failure. */
+static void *vec_push(void *arr, size_t *n, size_t *cap, size_t size)
+{
+	void **a = arr;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		void *p = realloc(*a, ncap * size);
+
+		if (!p)
+			return NULL;
+		*a = p;
+		*cap = ncap;
+	}
+	void *e = (char *)*a + (*n)++ * size;
+
+	memset(e, 0, size);
+	return e;
+}
+
+static void copy_cstr(char *dst, size_t n, const char *s)
+{
+	if (str_copy(dst, n, str_from_cstr(s ? s : "")) < 0)
+		dst[0] = '\0'; /* too long to be an id or prefix of ours */
+}
+
+/* "+1 (555) 0100" -> "15550100": digits only, for prefixes. */
+static void copy_digits(char *dst, size_t n, const char *s)
+{
+	size_t j = 0;
+
+	for (; s && *s && j + 1 < n; s++)
+		if (*s >= '0' && *s <= '9')
+			dst[j++] = *s;
+	dst[j] = '\0';
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b); /* id is the first member */
+}
+
+/* ------------------------------------------------------------ resolve */
+
+static int resolve_host(const char *host, uint16_t port, struct net_addr *out)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *ai = NULL;
+	char sport[8];
+
+	snprintf(sport, sizeof(sport), "%u", (unsigned)port);
+	if (getaddrinfo(host, sport, &hints, &ai) != 0 || !ai)
+		return -ENOENT;
+	int rc = net_addr_from_sockaddr(ai->ai_addr, ai->ai_addrlen, out);
+
+	freeaddrinfo(ai);
+	return rc;
+}
+
+static enum sip_transport_kind transport_from(const char *t)
+{
+	if (t && strcasecmp(t, "tcp") == 0)
+		return SIP_TRANSPORT_TCP;
+	if (t && strcasecmp(t, "tls") == 0)
+		return SIP_TRANSPORT_TLS;
+	return SIP_TRANSPORT_UDP;
+}
+
+/* ---------------------------------------------------------- customers */
+
+static int build_customers(struct builder *b)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(b->c, "SELECT id, status, cps_limit, channel_limit FROM customers",
+			    NULL, 0, &r);
+
+	if (rc < 0) { /* no limit columns (0002 only): customers are unlimited */
+		store_res_free(r);
+		r = NULL;
+		rc = store_exec(b->c, "SELECT id, status, 0, 0 FROM customers", NULL, 0, &r);
+	}
+	if (rc < 0)
+		goto out;
+	b->ncus = store_res_rows(r);
+	b->cus = calloc(b->ncus ? b->ncus : 1, sizeof(*b->cus));
+	rc = b->cus ? 0 : -ENOMEM;
+	for (size_t i = 0; i < b->ncus && rc == 0; i++) {
+		struct bcustomer *cu = &b->cus[i];
+
+		copy_cstr(cu->id, sizeof(cu->id), store_res_text(r, i, 0));
+		cu->active = strcmp(store_res_text(r, i, 1), "active") == 0;
+		cu->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_CUSTOMER, cu->id,
+					     store_res_int(r, i, 2), store_res_int(r, i, 3));
+		rc = cu->limit ? 0 : -ENOMEM;
+	}
+	if (rc == 0)
+		qsort(b->cus, b->ncus, sizeof(*b->cus), cmp_id);
+out:
+	store_res_free(r);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- ACL */
+
+static int acl_add(struct builder *b, const json_t *item, size_t trunk)
+{
+	const char *cidr = json_string_value(json_object_get(item, "cidr"));
+	json_t *port = json_object_get(item, "port");
+	struct net_cidr nc;
+	struct psnap_acl *a;
+
+	if (!cidr || net_cidr_parse(str_from_cstr(cidr), &nc) < 0) {
+		log_warn("sip", "trunk %s: ACL entry without a valid cidr skipped",
+			 b->s->trunks[trunk].id);
+		return 0;
+	}
+	a = vec_push(&b->s->acl, &b->s->nacl, &b->cap_acl, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->family = nc.family;
+	a->len = nc.prefix_len;
+	memcpy(a->addr, nc.addr, sizeof(a->addr));
+	a->port = json_is_integer(port) ? (uint16_t)json_integer_value(port) : 0;
+	a->trunk = trunk;
+	return 0;
+}
+
+static int cmp_acl(const void *pa, const void *pb)
+{
+	const struct psnap_acl *a = pa, *b = pb;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	int c = memcmp(a->addr, b->addr, sizeof(a->addr));
+
+	if (c)
+		return c;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
+static void acl_index(struct psnap *s)
+{
+	bool seen[2][129] = { { false } };
+
+	qsort(s->acl, s->nacl, sizeof(*s->acl), cmp_acl);
+	for (size_t i = 0; i < s->nacl; i++)
+		seen[s->acl[i].family == AF_INET6][s->acl[i].len] = true;
+	for (int f = 0; f < 2; f++)
+		for (int len = 128; len >= 0; len--)
+			if (seen[f][len])
+				s->acl_lens[f][s->nacl_lens[f]++] = (uint8_t)len;
+}
+
+/* ------------------------------------------------------------- trunks */
+
+static int trunk_blocked(struct builder *b, struct psnap_trunk *t, const json_t *list)
+{
+	size_t i;
+	json_t *v;
+
+	t->blocked_first = b->s->nblocked;
+	json_array_foreach(list, i, v)
+	{
+		const char *p = json_string_value(v);
+		char(*e)[PSNAP_PREFIX_MAX];
+
+		if (!p)
+			continue;
+		e = vec_push(&b->s->blocked, &b->s->nblocked, &b->cap_blocked, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		copy_digits(*e, sizeof(*e), p);
+		t->nblocked++;
+	}
+	return 0;
+}
+
+/* Parses one destination URI into its target (RFC 3261 §19.1.1): host,
+ * port, user and transport; resolved now, never on the call path. */
+static int dest_parse(struct psnap_dest *d, const char *uri, const char *trunk_id)
+{
+	struct sip_uri u;
+	struct str tp = STR_NULL;
+	size_t ulen = 0;
+	struct sip_target *t = &d->target;
+
+	if (!uri || sip_uri_parse(str_from_cstr(uri), &u) < 0 || u.scheme == SIP_URI_TEL ||
+	    u.scheme == SIP_URI_OTHER || str_copy(t->host, sizeof(t->host), u.host) < 0)
+		return -EINVAL;
+	t->transport = u.scheme == SIP_URI_SIPS ? SIP_TRANSPORT_TLS : SIP_TRANSPORT_UDP;
+	if (sip_uri_param(&u, "transport", &tp) == 0) {
+		char buf[8] = "";
+
+		str_copy(buf, sizeof(buf), tp);
+		t->transport = u.scheme == SIP_URI_SIPS ? SIP_TRANSPORT_TLS : transport_from(buf);
+	}
+	t->port = u.port;
+	if (u.user.len && sip_uri_unescape(u.user, t->user, sizeof(t->user) - 1, &ulen) == 0) {
+		t->user[ulen] = '\0';
+		d->has_user = true;
+	}
+	copy_cstr(t->trunk_id, sizeof(t->trunk_id), trunk_id);
+	uint16_t port = u.port ? u.port : (t->transport == SIP_TRANSPORT_TLS ? 5061 : 5060);
+
+	return resolve_host(t->host, port, &t->addr);
+}
+
+static int cmp_dest(const void *pa, const void *pb)
+{
+	const struct psnap_dest *a = pa, *b = pb;
+
+	return a->priority < b->priority ? -1 : a->priority > b->priority;
+}
+
+static int trunk_dests(struct builder *b, struct psnap_trunk *t, const json_t *list)
+{
+	size_t i;
+	json_t *v;
+
+	t->dest_first = b->s->ndests;
+	json_array_foreach(list, i, v)
+	{
+		const char *uri = json_string_value(json_object_get(v, "uri"));
+		struct psnap_dest *d = vec_push(&b->s->dests, &b->s->ndests, &b->cap_dests,
+						sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		d->priority = json_integer_value(json_object_get(v, "priority"));
+		d->weight = json_is_integer(json_object_get(v, "weight"))
+				    ? json_integer_value(json_object_get(v, "weight"))
+				    : 1;
+		if (dest_parse(d, uri, t->id) < 0) {
+			log_warn("sip", "trunk %s: destination %s unusable (bad URI or host "
+					"not resolved)", t->id, uri ? uri : "?");
+			b->s->ndests--;
+			continue;
+		}
+		t->ndests++;
+	}
+	qsort(&b->s->dests[t->dest_first], t->ndests, sizeof(*b->s->dests), cmp_dest);
+	return 0;
+}
+
+static json_t *json_column(struct store_res *r, size_t row, size_t col)
+{
+	json_t *j = json_loads(store_res_text(r, row, col), 0, NULL);
+
+	if (j && !json_is_array(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j ? j : json_array();
+}
+
+/* Columns: id, customer_id, enabled, acl, tech_prefix, cps_limit,
+ * channel_limit, destinations, max_call_duration, blocked_prefixes,
+ * media_mode. */
+static int trunk_row(struct builder *b, struct store_res *r, size_t i)
+{
+	struct psnap_trunk *t = &b->s->trunks[i];
+	json_t *acl = json_column(r, i, 3), *dests = json_column(r, i, 7);
+	json_t *blocked = json_column(r, i, 9), *v;
+	const struct bcustomer *cu;
+	size_t k;
+	int rc = 0;
+
+	copy_cstr(t->id, sizeof(t->id), store_res_text(r, i, 0));
+	copy_cstr(t->customer_id, sizeof(t->customer_id), store_res_text(r, i, 1));
+	cu = bsearch(t->customer_id, b->cus, b->ncus, sizeof(*b->cus), cmp_id);
+	t->enabled = store_res_int(r, i, 2) != 0;
+	t->customer_active = cu && cu->active;
+	t->customer_limit = cu ? cu->limit : NULL;
+	copy_cstr(t->tech_prefix, sizeof(t->tech_prefix), store_res_text(r, i, 4));
+	t->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_TRUNK, t->id,
+				    store_res_int(r, i, 5), store_res_int(r, i, 6));
+	t->max_duration_ms = store_res_int(r, i, 8) * 1000;
+	t->media_relay = strcmp(store_res_text(r, i, 10), "bypass") != 0;
+	if (!t->limit)
+		rc = -ENOMEM;
+	json_array_foreach(acl, k, v)
+	{
+		if (rc == 0)
+			rc = acl_add(b, v, i);
+	}
+	rc = rc ? rc : trunk_blocked(b, t, blocked);
+	rc = rc ? rc : trunk_dests(b, t, dests);
+	json_decref(acl);
+	json_decref(dests);
+	json_decref(blocked);
+	return rc;
+}
+
+static int build_trunks(struct builder *b)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(b->c,
+			    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
+			    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
+			    "media_mode FROM trunks ORDER BY id",
+			    NULL, 0, &r);
+
+	if (rc < 0)
+		goto out;
+	b->s->ntrunks = store_res_rows(r);
+	b->s->trunks = calloc(b->s->ntrunks ? b->s->ntrunks : 1, sizeof(*b->s->trunks));
+	rc = b->s->trunks ? 0 : -ENOMEM;
+	for (size_t i = 0; i < b->s->ntrunks && rc == 0; i++)
+		rc = trunk_row(b, r, i);
+	if (rc == 0)
+		acl_index(b->s);
+out:
+	store_res_free(r);
+	return rc;
+}
+
+/* ----------------------------------------------------------- carriers */
+
+static void carrier_stop_codes(struct psnap_carrier *ca, const char *text)
+{
+	json_t *list = json_loads(text, 0, NULL), *v;
+	size_t i;
+
+	json_array_foreach(list, i, v)
+	{
+		json_int_t code = json_integer_value(v);
+
+		if (code >= 300 && code <= 699 && ca->nstop_codes < SIP_STOP_CODES_MAX)
+			ca->stop_codes[ca->nstop_codes++] = (uint16_t)code;
+	}
+	if (!json_is_array(list)) { /* unreadable: the defaults */
+		static const uint16_t def[] = { 404, 486, 600, 603 };
+
+		memcpy(ca->stop_codes, def, sizeof(def));
+		ca->nstop_codes = 4;
+	}
+	json_decref(list);
+}
+
+static struct metric *carrier_metric(struct metric_family *f, const char *id)
+{
+	return f ? metric_get(f, id) : NULL;
+}
+
+static int build_carriers(struct builder *b)
+{
+	struct store_res *r = NULL;
+	struct psnap_env *env = b->env;
+	int rc = store_exec(b->c,
+			    "SELECT id, enabled, tech_prefix, cps_limit, channel_limit, stop_codes "
+			    "FROM carriers",
+			    NULL, 0, &r);
+
+	if (rc < 0)
+		goto out;
+	b->s->ncarriers = store_res_rows(r);
+	b->s->carriers = calloc(b->s->ncarriers ? b->s->ncarriers : 1, sizeof(*b->s->carriers));
+	rc = b->s->carriers ? 0 : -ENOMEM;
+	for (size_t i = 0; i < b->s->ncarriers && rc == 0; i++) {
+		struct psnap_carrier *ca = &b->s->carriers[i];
+
+		copy_cstr(ca->id, sizeof(ca->id), store_res_text(r, i, 0));
+		ca->enabled = store_res_int(r, i, 1) != 0;
+		copy_cstr(ca->tech_prefix, sizeof(ca->tech_prefix), store_res_text(r, i, 2));
+		carrier_stop_codes(ca, store_res_text(r, i, 5));
+		ca->limit = sip_limits_entry(env->limits, SIP_LIMIT_CARRIER, ca->id,
+					     store_res_int(r, i, 3), store_res_int(r, i, 4));
+		ca->attempts = carrier_metric(env->car_attempts, ca->id);
+		ca->answered = carrier_metric(env->car_answered, ca->id);
+		ca->duration_s = carrier_metric(env->car_duration, ca->id);
+		rc = ca->limit ? 0 : -ENOMEM;
+	}
+	if (rc == 0)
+		qsort(b->s->carriers, b->s->ncarriers, sizeof(*b->s->carriers), cmp_id);
+out:
+	store_res_free(r);
+	return rc;
+}
+
+/* ----------------------------------------------------------- gateways */
+
+/* The gateway's health entry, kept across rebuilds (new gateways start up). */
+static struct psnap_gw_state *gw_state_get(struct psnap_env *env, const char *id)
+{
+	struct psnap_gw_state *st;
+
+	pthread_mutex_lock(&env->gw_lock);
+	for (st = env->gw_states; st; st = st->next)
+		if (strcmp(st->id, id) == 0)
+			break;
+	if (!st && (st = calloc(1, sizeof(*st))) != NULL) {
+		copy_cstr(st->id, sizeof(st->id), id);
+		st->up = env->gw_up ? metric_get(env->gw_up, id) : NULL;
+		if (st->up)
+			metric_set(st->up, 1);
+		st->next = env->gw_states;
+		env->gw_states = st;
+	}
+	pthread_mutex_unlock(&env->gw_lock);
+	return st;
+}
+
+static int cmp_gateway(const void *pa, const void *pb)
+{
+	const struct psnap_gateway *a = pa, *b = pb;
+
+	if (a->carrier != b->carrier)
+		return a->carrier < b->carrier ? -1 : 1;
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	return strcmp(a->id, b->id);
+}
+
+/* Columns: id, carrier_id, host, port, transport, weight, priority, probe. */
+static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct psnap_gateway *g)
+{
+	const struct psnap_carrier *ca =
+	    bsearch(store_res_text(r, i, 1), b->s->carriers, b->s->ncarriers,
+		    sizeof(*b->s->carriers), cmp_id);
+
+	if (!ca)
+		return 1; /* dangling: skipped */
+	copy_cstr(g->id, sizeof(g->id), store_res_text(r, i, 0));
+	g->carrier = (size_t)(ca - b->s->carriers);
+	copy_cstr(g->host, sizeof(g->host), store_res_text(r, i, 2));
+	g->port = (uint16_t)store_res_int(r, i, 3);
+	g->transport = transport_from(store_res_text(r, i, 4));
+	g->weight = store_res_int(r, i, 5);
+	g->priority = store_res_int(r, i, 6);
+	g->probe = store_res_int(r, i, 7) != 0;
+	g->resolved = resolve_host(g->host, g->port ? g->port : 5060, &g->addr) == 0;
+	if (!g->resolved)
+		log_warn("sip", "gateway %s: host %s not resolved; skipped until the next "
+				"rebuild", g->id, g->host);
+	g->state = gw_state_get(b->env, g->id);
+	return g->state ? 0 : -ENOMEM;
+}
+
+static int build_gateways(struct builder *b)
+{
+	struct psnap *s = b->s;
+	struct store_res *r = NULL;
+	int rc = store_exec(b->c,
+			    "SELECT id, carrier_id, host, port, transport, weight, priority, probe "
+			    "FROM gateways",
+			    NULL, 0, &r);
+
+	if (rc < 0)
+		goto out;
+	size_t n = store_res_rows(r);
+
+	s->gateways = calloc(n ? n : 1, sizeof(*s->gateways));
+	rc = s->gateways ? 0 : -ENOMEM;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = gateway_row(b, r, i, &s->gateways[s->ngateways]);
+		if (rc == 0)
+			s->ngateways++;
+		rc = rc > 0 ? 0 : rc;
+	}
+	qsort(s->gateways, s->ngateways, sizeof(*s->gateways), cmp_gateway);
+	for (size_t i = s->ngateways; i-- > 0;) {
+		s->carriers[s->gateways[i].carrier].gw_first = i;
+		s->carriers[s->gateways[i].carrier].ngw++;
+	}
+out:
+	store_res_free(r);
+	return rc;
+}
+
+static int cmp_gw_index(const void *pa, const void *pb, void *arg)
+{
+	const struct psnap *s = arg;
+
+	return strcmp(s->gateways[*(const size_t *)pa].id, s->gateways[*(const size_t *)pb].id);
+}
+
+/* A source address as (family, 16 bytes); IPv4-mapped IPv6 as IPv4. */
+static bool ip_of(const struct net_addr *a, struct psnap_ip *out)
+{
+	const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+
+	memset(out, 0, sizeof(*out));
+	if (a->ss.ss_family == AF_INET) {
+		out->family = AF_INET;
+		memcpy(out->addr, &v4->sin_addr, 4);
+	} else if (a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+		out->family = AF_INET;
+		memcpy(out->addr, &v6->sin6_addr.s6_addr[12], 4);
+	} else if (a->ss.ss_family == AF_INET6) {
+		out->family = AF_INET6;
+		memcpy(out->addr, &v6->sin6_addr, 16);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static int cmp_ip(const void *pa, const void *pb)
+{
+	const struct psnap_ip *a = pa, *b = pb;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+static int gateway_index(struct psnap *s)
+{
+	s->gw_by_id = calloc(s->ngateways + 1, sizeof(*s->gw_by_id));
+	s->gw_ips = calloc(s->ngateways + 1, sizeof(*s->gw_ips));
+	if (!s->gw_by_id || !s->gw_ips)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->ngateways; i++) {
+		s->gw_by_id[i] = i;
+		if (s->gateways[i].resolved && ip_of(&s->gateways[i].addr, &s->gw_ips[s->ngw_ips]))
+			s->ngw_ips++;
+	}
+	qsort_r(s->gw_by_id, s->ngateways, sizeof(*s->gw_by_id), cmp_gw_index, s);
+	qsort(s->gw_ips, s->ngw_ips, sizeof(*s->gw_ips), cmp_ip);
+	return 0;
+}
+
+/* ------------------------------------------------------------- routes */
+
+static int cmp_choice(const void *pa, const void *pb)
+{
+	const struct psnap_choice *a = pa, *b = pb;
+
+	return a->priority < b->priority ? -1 : a->priority > b->priority;
+}
+
+static int route_choices(struct builder *b, struct psnap_route *rt, const json_t *list)
+{
+	struct psnap *s = b->s;
+	size_t i;
+	json_t *v;
+
+	rt->choice_first = s->nchoices;
+	json_array_foreach(list, i, v)
+	{
+		const char *id = json_string_value(json_object_get(v, "carrier_id"));
+		const struct psnap_carrier *ca =
+		    id ? bsearch(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id) : NULL;
+		struct psnap_choice *ch;
+
+		if (!ca)
+			continue;
+		ch = vec_push(&s->choices, &s->nchoices, &b->cap_choices, sizeof(*ch));
+		if (!ch)
+			return -ENOMEM;
+		ch->idx = (size_t)(ca - s->carriers);
+		ch->priority = json_integer_value(json_object_get(v, "priority"));
+		ch->weight = json_is_integer(json_object_get(v, "weight"))
+				     ? json_integer_value(json_object_get(v, "weight"))
+				     : 1;
+		rt->nchoices++;
+	}
+	qsort(&s->choices[rt->choice_first], rt->nchoices, sizeof(*s->choices), cmp_choice);
+	return 0;
+}
+
+static int cmp_route(const void *pa, const void *pb)
+{
+	const struct psnap_route *a = pa, *b = pb;
+	int c = strcmp(a->prefix, b->prefix);
+
+	return c ? c : strcmp(a->customer_id, b->customer_id);
+}
+
+static int build_routes(struct builder *b)
+{
+	struct psnap *s = b->s;
+	struct store_res *r = NULL;
+	int rc = store_exec(b->c, "SELECT prefix, customer_id, carriers FROM routes", NULL, 0, &r);
+
+	if (rc < 0)
+		goto out;
+	s->nroutes = store_res_rows(r);
+	s->routes = calloc(s->nroutes ? s->nroutes : 1, sizeof(*s->routes));
+	rc = s->routes ? 0 : -ENOMEM;
+	for (size_t i = 0; i < s->nroutes && rc == 0; i++) {
+		struct psnap_route *rt = &s->routes[i];
+		json_t *list = json_column(r, i, 2);
+
+		copy_digits(rt->prefix, sizeof(rt->prefix), store_res_text(r, i, 0));
+		copy_cstr(rt->customer_id, sizeof(rt->customer_id), store_res_text(r, i, 1));
+		if (strlen(rt->prefix) > s->route_maxlen)
+			s->route_maxlen = strlen(rt->prefix);
+		rc = route_choices(b, rt, list);
+		json_decref(list);
+	}
+	qsort(s->routes, s->nroutes, sizeof(*s->routes), cmp_route);
+out:
+	store_res_free(r);
+	return rc;
+}
+
+/* ------------------------------------------------------------ numbers */
+
+static int build_numbers(struct builder *b)
+{
+	struct psnap *s = b->s;
+	struct store_res *r = NULL;
+	int rc = store_exec(b->c, "SELECT e164, trunk_id, voice FROM numbers", NULL, 0, &r);
+
+	if (rc < 0)
+		goto out;
+	s->nnumbers = store_res_rows(r);
+	s->numbers = calloc(s->nnumbers ? s->nnumbers : 1, sizeof(*s->numbers));
+	rc = s->numbers ? 0 : -ENOMEM;
+	for (size_t i = 0; i < s->nnumbers && rc == 0; i++) {
+		struct psnap_number *nu = &s->numbers[i];
+		const struct psnap_trunk *t =
+		    store_res_isnull(r, i, 1)
+			? NULL
+			: bsearch(store_res_text(r, i, 1), s->trunks, s->ntrunks,
+				  sizeof(*s->trunks), cmp_id);
+
+		copy_digits(nu->digits, sizeof(nu->digits), store_res_text(r, i, 0));
+		nu->trunk = t ? (size_t)(t - s->trunks) : SIZE_MAX;
+		nu->voice = store_res_int(r, i, 2) != 0;
+	}
+	qsort(s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
+out:
+	store_res_free(r);
+	return rc;
+}
+
+/* ------------------------------------------------------------- build */
+
+void psnap_free(void *data)
+{
+	struct psnap *s = data;
+
+	if (!s)
+		return;
+	free(s->trunks);
+	free(s->acl);
+	free(s->blocked);
+	free(s->dests);
+	free(s->carriers);
+	free(s->gateways);
+	free(s->gw_by_id);
+	free(s->gw_ips);
+	free(s->routes);
+	free(s->choices);
+	free(s->numbers);
+	free(s);
+}
+
+void *psnap_build(struct store_conn *c, void *arg)
+{
+	struct builder b = { .env = arg, .c = c };
+	int rc = -ENOMEM;
+
+	b.s = calloc(1, sizeof(*b.s));
+	if (!b.s)
+		goto fail;
+	rc = build_customers(&b);
+	rc = rc ? rc : build_trunks(&b);
+	rc = rc ? rc : build_carriers(&b);
+	rc = rc ? rc : build_gateways(&b);
+	rc = rc ? rc : gateway_index(b.s);
+	rc = rc ? rc : build_routes(&b);
+	rc = rc ? rc : build_numbers(&b);
+	if (rc < 0)
+		goto fail;
+	free(b.cus);
+	log_debug("sip", "policy snapshot: %zu trunks, %zu ACL entries, %zu carriers, %zu "
+			 "gateways, %zu routes, %zu numbers",
+		  b.s->ntrunks, b.s->nacl, b.s->ncarriers, b.s->ngateways, b.s->nroutes,
+		  b.s->nnumbers);
+	return b.s;
+fail:
+	log_error("sip", "policy snapshot build failed: %s (%s)",
+		  rc <= STORE_ERR ? store_strerror(rc) : strerror(-rc), store_conn_errmsg(c));
+	free(b.cus);
+	psnap_free(b.s);
+	return NULL;
+}
+
+void psnap_env_fini(struct psnap_env *env)
+{
+	struct psnap_gw_state *st = env->gw_states, *next;
+
+	for (; st; st = next) {
+		next = st->next;
+		free(st);
+	}
+	env->gw_states = NULL;
+}
+
+/* ------------------------------------------------------------ lookups */
+
+static void mask_addr(uint8_t *dst, const uint8_t *src, unsigned len)
+{
+	memset(dst, 0, 16);
+	memcpy(dst, src, len / 8);
+	if (len % 8)
+		dst[len / 8] = src[len / 8] & (uint8_t)(0xff << (8 - len % 8));
+}
+
+/* Index of the first ACL entry with (family, len, addr), or nacl. */
+static size_t acl_lower(const struct psnap *s, const struct psnap_acl *key)
+{
+	size_t lo = 0, hi = s->nacl;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_acl(&s->acl[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Among the entries equal to key (any port), the best for port and user. */
+static size_t acl_pick(const struct psnap *s, size_t i, const struct psnap_acl *key,
+		       uint16_t port, struct str user)
+{
+	size_t best = SIZE_MAX, best_tp = 0;
+	bool best_port = false;
+
+	for (; i < s->nacl && s->acl[i].family == key->family && s->acl[i].len == key->len &&
+	       memcmp(s->acl[i].addr, key->addr, 16) == 0;
+	     i++) {
+		const struct psnap_acl *a = &s->acl[i];
+		const char *tp = s->trunks[a->trunk].tech_prefix;
+		size_t tplen = strlen(tp);
+
+		if (a->port && a->port != port)
+			continue;
+		if (tplen && !str_has_prefix(user, (struct str){ tp, tplen }))
+			tplen = 0;
+		if (best == SIZE_MAX || (a->port && !best_port) ||
+		    ((a->port != 0) == best_port && tplen > best_tp)) {
+			best = a->trunk;
+			best_port = a->port != 0;
+			best_tp = tplen;
+		}
+	}
+	return best;
+}
+
+/* hot path: no allocation, no locks, no I/O */
+size_t psnap_trunk_find(const struct psnap *s, const struct net_addr *src, struct str user)
+{
+	struct psnap_ip ip;
+	struct psnap_acl key = { 0 };
+
+	if (!ip_of(src, &ip))
+		return SIZE_MAX;
+	int f = ip.family == AF_INET6;
+
+	key.family = ip.family;
+	for (size_t k = 0; k < s->nacl_lens[f]; k++) {
+		key.len = s->acl_lens[f][k];
+		mask_addr(key.addr, ip.addr, key.len);
+		size_t t = acl_pick(s, acl_lower(s, &key), &key, net_addr_port(src), user);
+
+		if (t != SIZE_MAX)
+			return t;
+	}
+	return SIZE_MAX;
+}
+
+/* hot path: no allocation, no locks, no I/O */
+bool psnap_is_gateway_ip(const struct psnap *s, const struct net_addr *src)
+{
+	struct psnap_ip ip;
+
+	return ip_of(src, &ip) && bsearch(&ip, s->gw_ips, s->ngw_ips, sizeof(ip), cmp_ip);
+}
+
+/* hot path: no allocation, no locks, no I/O */
+const struct psnap_route *psnap_route_find(const struct psnap *s, const char *customer_id,
+					   const char *digits)
+{
+	struct psnap_route key;
+	size_t n = strlen(digits);
+
+	if (n > s->route_maxlen)
+		n = s->route_maxlen;
+	for (size_t len = n + 1; len-- > 0;) {
+		const struct psnap_route *r;
+
+		memcpy(key.prefix, digits, len);
+		key.prefix[len] = '\0';
+		copy_cstr(key.customer_id, sizeof(key.customer_id), customer_id);
+		r = key.customer_id[0] == '\0' ? NULL : bsearch(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
+		if (r)
+			return r;
+		key.customer_id[0] = '\0';
+		r = bsearch(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
+		if (r)
+			return r;
+	}
+	return NULL;
+}
+
+/* hot path: no allocation, no locks, no I/O */
+const struct psnap_number *psnap_number_find(const struct psnap *s, const char *digits)
+{
+	return bsearch(digits, s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
+}
+
+/* hot path: no allocation, no locks, no I/O */
+const struct psnap_gateway *psnap_gateway_find(const struct psnap *s, const char *id)
+{
+	size_t lo = 0, hi = s->ngateways;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct psnap_gateway *g = &s->gateways[s->gw_by_id[mid]];
+		int c = strcmp(id, g->id);
+
+		if (c == 0)
+			return g;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* hot path: no allocation, no locks, no I/O */
+const struct psnap_carrier *psnap_carrier_find(const struct psnap *s, const char *id)
+{
+	return bsearch(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id);
+}
