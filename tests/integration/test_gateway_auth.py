@@ -1,0 +1,327 @@
+"""The gateway's credentials end to end against the real binary: JWTs (RS256
+and ES256 against a JWKS file or URL, HS256 only with a secret), the admin
+bootstrap token, every rejection class answered 401 with an error body, and
+no token text in the log.  Keys are made and tokens signed with the openssl
+command line, independently of WARP's own code."""
+import base64
+import hashlib
+import hmac
+import http.server as httpserver
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import http
+
+ISS = "https://securetoken.google.com/warp-test"
+AUD = "warp-test"
+ADMIN = "gw-auth-admin-token-0123456789abc"
+HS_SECRET = "gw-auth-hs256-secret-0123456789abcdef"
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def openssl(*args, data=None):
+    return subprocess.run(["openssl"] + list(args), input=data, capture_output=True,
+                          check=True).stdout
+
+
+class Key:
+    """A private key file and its public JWK."""
+
+    def __init__(self, path, kind, kid):
+        self.path, self.kind, self.kid = str(path), kind, kid
+        if kind == "RSA":
+            openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", self.path)
+            mod = openssl("rsa", "-in", self.path, "-noout", "-modulus").decode()
+            n = bytes.fromhex(mod.strip().split("=", 1)[1])
+            self.jwk = {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+                        "n": b64u(n), "e": b64u((65537).to_bytes(3, "big"))}
+        else:
+            openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-out", self.path)
+            der = openssl("pkey", "-in", self.path, "-pubout", "-outform", "DER")
+            point = der[-65:]  # SubjectPublicKeyInfo ends with 04 || x || y
+            assert point[0] == 4
+            self.jwk = {"kty": "EC", "kid": kid, "use": "sig", "alg": "ES256", "crv": "P-256",
+                        "x": b64u(point[1:33]), "y": b64u(point[33:])}
+        self.public_pem = openssl("pkey", "-in", self.path, "-pubout")
+
+    def sign(self, data):
+        sig = openssl("dgst", "-sha256", "-sign", self.path, data=data)
+        return sig if self.kind == "RSA" else der_to_raw(sig)
+
+
+def der_to_raw(der):
+    """ECDSA-Sig-Value (SEQUENCE of two INTEGERs) to JWS's r || s, 32 bytes each."""
+    assert der[0] == 0x30
+    i = 2 if der[1] < 0x80 else 2 + (der[1] & 0x7F)
+    out = b""
+    for _ in range(2):
+        assert der[i] == 0x02
+        n = der[i + 1]
+        v = der[i + 2:i + 2 + n].lstrip(b"\x00")
+        out += v.rjust(32, b"\x00")
+        i += 2 + n
+    return out
+
+
+def claims(**over):
+    now = int(time.time())
+    c = {"iss": ISS, "aud": AUD, "sub": "user-1", "iat": now, "nbf": now - 5, "exp": now + 600,
+         "warp_role": "admin"}
+    c.update(over)
+    return {k: v for k, v in c.items() if v is not None}
+
+
+def token(key, alg=None, kid=None, sign=None, **over):
+    header = {"alg": alg or ("RS256" if key.kind == "RSA" else "ES256"), "typ": "JWT",
+              "kid": kid if kid is not None else key.kid}
+    signing = (b64u(json.dumps(header).encode()) + "." +
+               b64u(json.dumps(claims(**over)).encode())).encode()
+    sig = sign(signing) if sign else key.sign(signing)
+    return signing.decode() + "." + b64u(sig)
+
+
+def hs256(secret, **over):
+    header = {"alg": "HS256", "typ": "JWT"}
+    signing = (b64u(json.dumps(header).encode()) + "." +
+               b64u(json.dumps(claims(**over)).encode())).encode()
+    return signing.decode() + "." + b64u(hmac.new(secret, signing, hashlib.sha256).digest())
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keys")
+    return {"rsa": Key(d / "rsa.pem", "RSA", "rsa-1"), "ec": Key(d / "ec.pem", "EC", "ec-1"),
+            "rsa2": Key(d / "rsa2.pem", "RSA", "rsa-2")}
+
+
+def auth_ini(extra):
+    return ("[auth]\nissuer = %s\naudience = %s\njwks_min_refetch = 200ms\n"
+            "jwks_refresh = 200ms\n%s\n[ratelimit]\nanon_rate = 1000\nanon_burst = 1000\n"
+            % (ISS, AUD, extra))
+
+
+@pytest.fixture
+def gw(warp_factory, keys, tmp_path):
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk, keys["ec"].jwk]}))
+    w = warp_factory(extra_ini=auth_ini("jwks_file = %s\nhs256_secret = %s\n" % (jwks, HS_SECRET)),
+                     env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+    w.tokens = []
+    yield w
+    rc, _ = w.stop()
+    assert rc == 0, w.stderr()
+    log = w.stderr()
+    for t in w.tokens:  # no token, nor any part of one, ever reaches the log
+        assert t not in log
+        for part in t.split("."):
+            assert len(part) < 16 or part not in log
+
+
+def call(w, tok, path="/api/v1/customers"):
+    w.tokens.append(tok)
+    return w.get(path, headers={"Authorization": "Bearer " + tok})
+
+
+def assert_401(r, detail_has=None):
+    assert r.status == 401, (r.status, r.body)
+    body = r.json()
+    assert body["errors"] and body["errors"][0]["code"] in ("invalid_credential",
+                                                            "unauthenticated")
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    if detail_has:
+        assert detail_has in body["errors"][0]["detail"]
+
+
+def test_admin_rs256_jwt_lists_customers(gw, keys):
+    r = call(gw, token(keys["rsa"]))
+    assert r.status == 200, r.body
+    assert "data" in r.json()
+
+
+def test_admin_es256_jwt_lists_customers(gw, keys):
+    r = call(gw, token(keys["ec"]))
+    assert r.status == 200, r.body
+
+
+def test_customer_jwt_sees_only_its_customer(gw, keys):
+    admin = {"Authorization": "Bearer " + ADMIN}
+    a = http("POST", gw.base + "/api/v1/customers", {"name": "A"}, headers=admin).json()["data"]
+    b = http("POST", gw.base + "/api/v1/customers", {"name": "B"}, headers=admin).json()["data"]
+    t = token(keys["rsa"], warp_role="customer", customer_id=a["id"])
+    r = call(gw, t)
+    assert r.status == 200, r.body
+    assert [c["id"] for c in r.json()["data"]] == [a["id"]]
+    assert call(gw, t, "/api/v1/customers/" + a["id"]).status == 200
+    assert call(gw, t, "/api/v1/customers/" + b["id"]).status == 404
+
+
+def test_custom_claim_names_are_configurable(warp_factory, keys, tmp_path):
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk]}))
+    w = warp_factory(extra_ini=auth_ini("jwks_file = %s\nrole_claim = r\n" % jwks)).start()
+    ok = w.get("/api/v1/customers", headers={
+        "Authorization": "Bearer " + token(keys["rsa"], warp_role=None, r="admin")})
+    default_name = w.get("/api/v1/customers", headers={
+        "Authorization": "Bearer " + token(keys["rsa"])})
+    assert ok.status == 200
+    assert default_name.status == 401
+    assert w.stop()[0] == 0
+
+
+def test_alg_none_is_refused(gw, keys):
+    t = token(keys["rsa"], alg="none", sign=lambda data: b"")
+    assert_401(call(gw, t))
+    assert_401(call(gw, t.rsplit(".", 1)[0] + "."))
+
+
+def test_hs256_signed_with_rsa_public_key_is_refused(gw, keys):
+    t = token(keys["rsa"], alg="HS256",
+              sign=lambda data: hmac.new(keys["rsa"].public_pem, data, hashlib.sha256).digest())
+    assert_401(call(gw, t))
+
+
+def test_unknown_kid_is_refused(gw, keys):
+    assert_401(call(gw, token(keys["rsa2"])))
+
+
+def test_bad_signature_is_refused(gw, keys):
+    t = token(keys["rsa"])
+    head, payload, sig = t.split(".")
+    forged = b64u(json.dumps(claims(warp_role="admin", sub="mallory")).encode())
+    assert_401(call(gw, head + "." + forged + "." + sig))
+    # An EC token signed by another EC key under the JWKS's EC kid.
+    other = ec_other(keys)
+    assert_401(call(gw, token(keys["ec"], sign=lambda d: der_to_raw(
+        openssl("dgst", "-sha256", "-sign", other, data=d)))))
+
+
+def ec_other(keys):
+    """A second EC key file (made once), never in the JWKS."""
+    if "ec_other" not in keys:
+        path = keys["ec"].path + ".other"
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path)
+        keys["ec_other"] = path
+    return keys["ec_other"]
+
+
+def test_expired_token_is_refused(gw, keys):
+    now = int(time.time())
+    assert_401(call(gw, token(keys["rsa"], iat=now - 7200, nbf=now - 7200, exp=now - 3600)))
+    # Within the skew (60 s) it still works.
+    assert call(gw, token(keys["rsa"], exp=now - 10)).status == 200
+
+
+def test_not_yet_valid_token_is_refused(gw, keys):
+    now = int(time.time())
+    assert_401(call(gw, token(keys["rsa"], nbf=now + 3600)))
+    assert_401(call(gw, token(keys["rsa"], iat=now + 3600)))
+
+
+def test_wrong_issuer_or_audience_is_refused(gw, keys):
+    assert_401(call(gw, token(keys["rsa"], iss="https://evil.example")))
+    assert_401(call(gw, token(keys["rsa"], aud="someone-else")))
+
+
+def test_hs256_needs_the_configured_secret(gw):
+    assert call(gw, hs256(HS_SECRET.encode())).status == 200
+    assert_401(call(gw, hs256(b"not-the-secret-at-all-0123456789")))
+
+
+def test_hs256_refused_without_a_secret(warp_factory, keys, tmp_path):
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk]}))
+    w = warp_factory(extra_ini=auth_ini("jwks_file = %s\n" % jwks)).start()
+    assert_401(w.get("/api/v1/customers",
+                     headers={"Authorization": "Bearer " + hs256(HS_SECRET.encode())}))
+    assert w.stop()[0] == 0
+
+
+def test_admin_bootstrap_token(gw):
+    ok = gw.get("/api/v1/customers", headers={"Authorization": "Bearer " + ADMIN})
+    assert ok.status == 200
+    assert_401(call(gw, ADMIN[:-1] + "x"))
+    r = gw.get("/api/v1/customers")
+    assert r.status == 401 and r.json()["errors"][0]["code"] == "unauthenticated"
+
+
+def test_rejections_are_logged_without_the_token(gw, keys):
+    t = token(keys["rsa2"])
+    assert_401(call(gw, t))
+    time.sleep(0.2)
+    lines = [l for l in gw.log_lines() if "credential refused" in l.get("msg", "")]
+    assert lines, gw.stderr()
+    assert t not in gw.stderr()
+
+
+# ------------------------------------------------------------ JWKS URL
+
+
+class JwksServer:
+    """Serves a JWKS with Cache-Control: max-age=1 and counts fetches."""
+
+    def __init__(self, keys):
+        self.keys, self.hits = keys, 0
+        outer = self
+
+        class Handler(httpserver.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                body = json.dumps({"keys": [k.jwk for k in outer.keys]}).encode()
+                outer.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "public, max-age=1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/jwks.json" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def jwks_server(keys):
+    s = JwksServer([keys["rsa"]])
+    yield s
+    s.close()
+
+
+def test_jwks_url_rotation_is_picked_up_without_restart(warp_factory, keys, jwks_server):
+    w = warp_factory(extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
+    auth = lambda k: {"Authorization": "Bearer " + token(k)}
+    assert w.get("/api/v1/customers", headers=auth(keys["rsa"])).status == 200
+    jwks_server.keys = [keys["rsa2"]]  # the issuer rotates: new kid, old key gone
+    deadline = time.monotonic() + 5
+    new_ok = old_refused = False
+    while time.monotonic() < deadline and not (new_ok and old_refused):
+        new_ok = w.get("/api/v1/customers", headers=auth(keys["rsa2"])).status == 200
+        old_refused = w.get("/api/v1/customers", headers=auth(keys["rsa"])).status == 401
+        time.sleep(0.1)
+    assert new_ok and old_refused
+    assert w.stop()[0] == 0
+
+
+def test_jwks_refreshed_by_timer_without_requests(warp_factory, keys, jwks_server):
+    w = warp_factory(extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
+    assert w.get("/api/v1/customers",
+                 headers={"Authorization": "Bearer " + token(keys["rsa"])}).status == 200
+    before = jwks_server.hits
+    time.sleep(2.5)  # max-age=1: the timer refetches while no request arrives
+    assert jwks_server.hits >= before + 1
+    assert w.stop()[0] == 0
