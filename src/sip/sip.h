@@ -389,4 +389,44 @@ int sip_msg_content_type(struct sip_msg *m, struct str *type, struct str *params
 /* rfc1123-date in GMT (RFC 3261 §20.17) as UTC epoch milliseconds. */
 int sip_msg_date(struct sip_msg *m, int64_t *wall_ms);
 
+
+/* ----------------------------------------------------------------- proxy */
+
+/*
+ * The sip role: a stateful, record-routing proxy (RFC 3261 §16, §17) over
+ * UDP and TCP with one worker thread per core (decision 0012).  Call policy
+ * (who may call, where to, limits, CDRs) lives behind src/sip/policy.h.
+ */
+struct store;
+struct snapshot_loader;
+
+#define SIP_PROXY_LISTEN_MAX 8
+
+struct sip_proxy_opts {
+	struct net_addr listen[SIP_PROXY_LISTEN_MAX]; /* each served on UDP and TCP */
+	size_t nlisten;
+	bool tcp;		/* also listen on TCP */
+	unsigned threads;	/* workers; 0: one per CPU */
+	int tcp_max_conns;	/* accepted and opened TCP connections, all workers */
+	int tcp_idle_ms;	/* a TCP connection silent this long is closed */
+	int64_t dialog_ceiling_ms; /* a dialog never seeing a BYE is reaped */
+	int setup_timeout_ms;	   /* per attempt default (the policy may override) */
+	int max_attempts;
+	int flood_refusals, flood_window_ms, flood_ban_ms;
+	size_t flood_table_size;
+	int probe_interval_ms;
+	struct store *store;
+	struct snapshot_loader *loader;
+};
+
+struct sip_proxy;
+
+/* Binds every listen address (errors name it in err).  NULL on failure. */
+struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_t errlen);
+/* Starts the workers and the policy's prober. */
+int sip_proxy_start(struct sip_proxy *p);
+/* Stops the workers; calls still up are ended (CDRs written) first. */
+void sip_proxy_stop(struct sip_proxy *p);
+void sip_proxy_free(struct sip_proxy *p);
+
 #endif

@@ -1,0 +1,241 @@
+/*
+ * core.h — private to src/sip/: the proxy core's shared types.
+ *
+ * The proxy runs N workers (one libevent loop each, from a loop_pool).
+ * Every worker binds its own UDP socket and TCP listener to every listen
+ * address with SO_REUSEPORT, and owns its transactions, calls and dialogs
+ * in tables nobody else touches.  A message that reaches the wrong worker
+ * is copied and handed to its owner with loop_pool_call (decision 0012):
+ * the owner of a call is hash(Call-ID) % N, and a response names the worker
+ * in the branch of the Via we added ("z9hG4bK-<worker>-<random>").
+ */
+#ifndef WARP_SIP_CORE_H
+#define WARP_SIP_CORE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "sip/policy.h"
+#include "sip/sip.h"
+#include "sip/tm.h"
+
+struct event;
+struct event_base;
+
+#define SIP_LISTEN_MAX 8
+#define SIP_KEY_MAX 400
+#define SIP_TABLE_BUCKETS 4096
+#define SIP_BRANCH_PREFIX "z9hG4bK-"
+
+/* ---------------------------------------------------------------- table */
+
+/* An intrusive chained hash table with string keys, owned by one worker. */
+struct sip_entry {
+	struct sip_entry *next;
+	uint64_t hash;
+	size_t klen;
+	char key[SIP_KEY_MAX];
+};
+
+struct sip_table {
+	struct sip_entry *b[SIP_TABLE_BUCKETS];
+	size_t n;
+};
+
+uint64_t sip_hash(struct str s);
+/* Sets e's key (cut to SIP_KEY_MAX) and links it; duplicates are allowed. */
+void sip_table_add(struct sip_table *t, struct sip_entry *e, struct str key);
+struct sip_entry *sip_table_find(struct sip_table *t, struct str key);
+void sip_table_del(struct sip_table *t, struct sip_entry *e);
+/* Calls fn on every entry; fn may delete the entry it is given. */
+void sip_table_each(struct sip_table *t, void (*fn)(struct sip_entry *e, void *arg), void *arg);
+
+#define sip_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* ------------------------------------------------------------ transport */
+
+/* One address we listen on, as we write it into Via and Record-Route. */
+struct sip_listen {
+	struct net_addr addr;
+	char host[NET_ADDR_STRLEN]; /* "127.0.0.1" or "[::1]" */
+	uint16_t port;
+};
+
+/* Where a message came from, or where one goes, and over what. */
+struct sip_peer {
+	struct net_addr addr;
+	enum sip_transport_kind transport;
+	unsigned listen;      /* index into the proxy's listen addresses */
+	unsigned conn_worker; /* TCP: the worker holding the connection */
+	uint64_t conn_id;     /* TCP: 0 when none is known yet */
+};
+
+struct sip_conn;
+struct sip_worker;
+struct sip_proxy;
+
+/* Binds the worker's UDP sockets and TCP listeners; 0 or -errno. */
+int sip_transport_open(struct sip_worker *w, char *err, size_t errlen);
+void sip_transport_close(struct sip_worker *w);
+/* Sends bytes to dst from worker w: UDP from w's socket on dst->listen's
+ * family, TCP on dst's connection (handed to the worker holding it) or a
+ * new one.  0 or -errno. */
+int sip_transport_send(struct sip_worker *w, const struct sip_peer *dst, struct str bytes);
+/* A listen index whose family and transport suit dst (for Via and RR). */
+unsigned sip_transport_listen_for(const struct sip_proxy *p, const struct net_addr *dst);
+
+/* ------------------------------------------------------------- building */
+
+/* What a forwarded request needs changed (RFC 3261 §16.6). */
+struct sip_fwd {
+	struct str ruri;      /* new Request-URI, or empty to keep */
+	const struct sip_listen *via_at; /* our Via's sent-by */
+	enum sip_transport_kind via_transport;
+	struct str branch;    /* our Via's branch */
+	const struct sip_peer *src; /* for received/rport on the top Via (RFC 3581) */
+	const struct sip_listen *rr_in, *rr_out; /* Record-Route: NULL none; out may equal in */
+	enum sip_transport_kind rr_in_tp, rr_out_tp;
+	size_t drop_routes;   /* Route values of ours at the top, removed */
+	int max_forwards;     /* the value to write */
+};
+
+int sip_build_forward(struct buf *out, struct sip_msg *m, const struct sip_fwd *f);
+/* A response to request m; to_tag added to To when m's To has none and
+ * status > 100.  extra: whole header lines (CRLF-ended) or NULL.  The top
+ * Via gets received/rport from src (RFC 3581 §4). */
+int sip_build_response(struct buf *out, struct sip_msg *m, int status, const char *reason,
+		       const char *to_tag, const struct sip_peer *src, const char *extra);
+/* m is a response whose top Via is ours: the same bytes without it. */
+int sip_build_strip_via(struct buf *out, struct sip_msg *m);
+/* CANCEL (§9.1) or ACK for a non-2xx (§17.1.1.3) of the INVITE we sent;
+ * resp gives the ACK its To (with tag). */
+int sip_build_cancel(struct buf *out, struct sip_msg *invite);
+int sip_build_ack(struct buf *out, struct sip_msg *invite, struct sip_msg *resp);
+const char *sip_reason_phrase(int status);
+/* "sip:user@host:port" into out. */
+int sip_build_uri(char *out, size_t n, const char *user, const char *host, uint16_t port,
+		  enum sip_transport_kind tp);
+/* True when uri names one of our listen addresses. */
+bool sip_uri_is_ours(const struct sip_proxy *p, const struct sip_uri *uri);
+
+
+/* --------------------------------------------------------------- proxy */
+
+struct evconnlistener;
+
+struct sip_worker {
+	struct sip_proxy *p;
+	unsigned index;
+	struct event_base *base;
+	int udp_fd[SIP_LISTEN_MAX];
+	struct event *udp_ev[SIP_LISTEN_MAX];
+	struct evconnlistener *tcp_l[SIP_LISTEN_MAX];
+	struct sip_conn *conns; /* this worker's TCP connections */
+	uint64_t next_conn_id;
+	struct sip_table stx;	/* server transactions */
+	struct sip_table ctx;	/* client transactions, by our branch */
+	struct sip_table calls; /* calls by Call-ID */
+	uint64_t seq;		/* for branches and tags */
+	char rx[SIP_MSG_MAX_SIZE + 1];
+};
+
+struct sip_proxy {
+	struct sip_proxy_opts o;
+	struct sip_policy *policy;
+	struct loop_pool *pool;
+	unsigned nworkers;
+	struct sip_worker *w;
+	struct sip_listen listen[SIP_LISTEN_MAX];
+	size_t nlisten;
+	atomic_int tcp_conns;
+	bool started;
+	struct metric_family *m_requests, *m_responses, *m_calls;
+	struct metric *m_parse_errors;
+};
+
+/* transport.c hands every received message here, on the worker that read it. */
+void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len, const struct sip_peer *src);
+/* The worker owning a Call-ID. */
+unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id);
+int64_t sip_now(void);
+
+/* Process-wide gauges, read at render time. */
+extern atomic_long sip_gauge_transactions;
+extern atomic_long sip_gauge_dialogs;
+
+/* ---------------------------------------------------------------- calls */
+
+struct sip_stx;
+struct sip_ctx;
+
+enum sip_call_state { SIP_CALL_SETUP, SIP_CALL_UP, SIP_CALL_ENDING };
+
+/* One INVITE-initiated call from the first INVITE to its CDR (proxy.c
+ * runs the setup, dialog.c the established dialog). */
+struct sip_call {
+	struct sip_entry e; /* in w->calls by Call-ID */
+	struct sip_worker *w;
+	enum sip_call_state state;
+	struct sip_call_plan plan;
+	struct sip_cdr cdr;
+	struct sip_stx *stx; /* the caller's INVITE, while unanswered */
+	struct sip_ctx *ctx; /* the attempt in progress */
+	size_t next_target;
+	int attempts;
+	int best_code;	      /* best final so far (§16.7 step 6) */
+	struct buf best;      /* its bytes without our Via, to forward */
+	bool cancelled;	      /* the caller cancelled */
+	bool provisional;     /* the attempt saw a 1xx */
+	struct event *timer;  /* setup (timer C), then maximum duration */
+	struct event *reaper; /* dialog ceiling */
+	struct sip_peer caller, callee;
+	char caller_contact[512], callee_contact[512];
+	char from[512], to[512]; /* the dialog's From and To values, with tags */
+	uint32_t caller_cseq, callee_cseq;
+	char to_tag[24]; /* ours, for responses we make */
+};
+
+/* A server transaction and the request it answers. */
+struct sip_stx {
+	struct sip_tx tx;
+	struct sip_entry e;
+	struct sip_worker *w;
+	struct sip_peer src;
+	struct event *ev;
+	struct sip_call *call;
+	struct sip_ctx *peer;
+	struct buf req; /* the request, to build our own responses later */
+};
+
+/* A client transaction of ours. */
+struct sip_ctx {
+	struct sip_tx tx;
+	struct sip_entry e;
+	struct sip_worker *w;
+	struct sip_peer dst;
+	struct event *ev;
+	struct sip_call *call; /* an attempt of this call's setup */
+	struct sip_stx *peer;  /* the server transaction it forwards for */
+	bool cancel_pending;   /* CANCEL once a provisional comes (§9.1) */
+};
+
+/* dialog.c */
+void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp);
+/* An in-dialog request (To tag present) from src: 0 handled, or -ENOENT. */
+void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src);
+/* Ends the call: CDR submitted, policy told, state freed after the CDR is durable. */
+void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side);
+/* The proxy's own BYE to both sides (maximum duration, reaper). */
+void sip_dialog_bye_both(struct sip_call *c);
+
+/* proxy.c helpers dialog.c uses */
+int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
+			   const struct sip_peer *dst, struct str ruri, size_t drop_routes,
+			   struct sip_stx *stx);
+int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst, bool invite);
+void sip_proxy_branch(struct sip_worker *w, char *out, size_t n);
+void sip_call_free(struct sip_call *c);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * dialog.c — established calls: what the proxy remembers of a dialog
+ * (RFC 3261 §12) to count it, bound its duration, end it itself, and write
+ * its CDR.  A proxy is not a dialog party, so it keeps only what it needs to
+ * send a BYE each way: both Contacts, the From and To with their tags, and
+ * the last CSeq each side used.  A call's memory is freed only once its CDR
+ * is durable (DESIGN principle 2): sip_call_end submits the CDR and the
+ * writer's callback hands the free back to the owning worker.
+ */
+#include "sip/core.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void sip_dialog_copy_contact(struct sip_msg *m, char *out, size_t n)
+{
+	struct sip_addr a;
+	out[0] = '\0';
+	if (sip_msg_addr(m, SIP_HDR_CONTACT, 0, &a) == 0 && !a.wildcard)
+		str_copy(out, n, a.uri.raw);
+}
+
+static void sip_dialog_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct sip_call *c = arg;
+	(void)fd;
+	(void)what;
+	log_warn("sip", "dialog %s outlived the ceiling: ended", c->cdr.call_id);
+	sip_dialog_bye_both(c);
+}
+
+void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp)
+{
+	struct sip_proxy *p = c->w->p;
+	struct sip_msg inv;
+	struct sip_cseq cs;
+	const struct sip_hdr *h;
+
+	c->state = SIP_CALL_UP;
+	c->cdr.answer_ms = time_wall_ms();
+	atomic_fetch_add(&sip_gauge_dialogs, 1);
+	sip_policy_call_answered(p->policy, &c->plan);
+	if (c->stx && sip_msg_parse(&inv, c->stx->req.p, c->stx->req.len) == 0) {
+		if ((h = sip_msg_hdr_first(&inv, SIP_HDR_FROM)))
+			str_copy(c->from, sizeof(c->from), h->value);
+		if (sip_msg_cseq(&inv, &cs) == 0)
+			c->caller_cseq = cs.number;
+		sip_dialog_copy_contact(&inv, c->caller_contact, sizeof(c->caller_contact));
+	}
+	if ((h = sip_msg_hdr_first(resp, SIP_HDR_TO)))
+		str_copy(c->to, sizeof(c->to), h->value);
+	sip_dialog_copy_contact(resp, c->callee_contact, sizeof(c->callee_contact));
+	event_del(c->timer);
+	if (c->plan.max_duration_ms > 0) {
+		int64_t ms = c->plan.max_duration_ms;
+		struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+		event_add(c->timer, &tv);
+	}
+	int64_t ceil = p->o.dialog_ceiling_ms > 0 ? p->o.dialog_ceiling_ms : 4 * 3600 * 1000;
+	c->reaper = evtimer_new(c->w->base, sip_dialog_reap, c);
+	if (c->reaper) {
+		struct timeval tv = { (time_t)(ceil / 1000), (suseconds_t)(ceil % 1000) * 1000 };
+		event_add(c->reaper, &tv);
+	}
+}
+
+/* True when m was sent by the caller: its From tag is the INVITE's. */
+static bool sip_dialog_from_caller(struct sip_call *c, struct sip_msg *m)
+{
+	struct sip_addr from, ours;
+	if (sip_msg_from(m, &from) != 0 || !from.tag.p)
+		return true;
+	if (sip_addr_parse(str_from_cstr(c->from), &ours) != 0 || !ours.tag.p)
+		return true;
+	return str_eq(from.tag, ours.tag);
+}
+
+void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src)
+{
+	struct sip_cseq cs;
+	(void)src;
+	if (c->state != SIP_CALL_UP || sip_msg_cseq(m, &cs) != 0)
+		return;
+	bool caller = sip_dialog_from_caller(c, m);
+	if (m->method != SIP_METHOD_ACK && m->method != SIP_METHOD_CANCEL) {
+		if (caller && cs.number > c->caller_cseq)
+			c->caller_cseq = cs.number;
+		else if (!caller && cs.number > c->callee_cseq)
+			c->callee_cseq = cs.number;
+	}
+	if (m->method == SIP_METHOD_BYE && c->cdr.hangup == SIP_HANGUP_NONE)
+		c->cdr.hangup = caller ? SIP_HANGUP_CALLER : SIP_HANGUP_CALLEE;
+}
+
+/* A BYE of the proxy's own towards one side (§15.1.1 on a party's behalf). */
+static void sip_dialog_bye(struct sip_call *c, const struct sip_peer *dst, const char *ruri,
+			   const char *from, const char *to, uint32_t cseq)
+{
+	struct sip_worker *w = c->w;
+	const struct sip_listen *l = &w->p->listen[dst->listen];
+	char branch[64];
+	struct buf out;
+
+	if (!ruri[0])
+		return;
+	sip_proxy_branch(w, branch, sizeof(branch));
+	buf_init(&out);
+	int rc = buf_printf(&out,
+			    "BYE %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n"
+			    "Max-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %u BYE\r\n"
+			    "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n"
+			    "Content-Length: 0\r\n\r\n",
+			    ruri, dst->transport == SIP_TRANSPORT_TCP ? "TCP" : "UDP", l->host, l->port,
+			    branch, from, to, c->cdr.call_id, cseq);
+	if (rc == 0)
+		sip_proxy_send_new(w, (struct str){ out.p, out.len }, dst, false);
+	buf_fini(&out);
+}
+
+void sip_dialog_bye_both(struct sip_call *c)
+{
+	if (c->state != SIP_CALL_UP)
+		return;
+	sip_dialog_bye(c, &c->callee, c->callee_contact, c->from, c->to, c->caller_cseq + 1);
+	sip_dialog_bye(c, &c->caller, c->caller_contact, c->to, c->from, c->callee_cseq + 1);
+	sip_call_end(c, 200, SIP_HANGUP_PROXY);
+}
+
+static void sip_call_free_on_owner(void *arg)
+{
+	sip_call_free(arg);
+}
+
+/* The writer's callback: the CDR is durable (or failed, logged), so the
+ * call may go; its events belong to the owner's loop, so it is freed there. */
+static void sip_call_cdr_done(void *arg, int status)
+{
+	struct sip_call *c = arg;
+	if (status != 0)
+		log_error("sip", "CDR for %s not stored (%d)", c->cdr.call_id, status);
+	if (loop_pool_call(c->w->p->pool, c->w->index, sip_call_free_on_owner, c) < 0)
+		sip_call_free(c);
+}
+
+void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
+{
+	struct sip_proxy *p = c->w->p;
+	if (c->state == SIP_CALL_ENDING)
+		return;
+	if (c->state == SIP_CALL_UP)
+		atomic_fetch_sub(&sip_gauge_dialogs, 1);
+	c->state = SIP_CALL_ENDING;
+	sip_table_del(&c->w->calls, &c->e);
+	event_del(c->timer);
+	if (c->reaper)
+		event_del(c->reaper);
+	if (c->stx)
+		c->stx->call = NULL;
+	if (c->ctx)
+		c->ctx->call = NULL;
+	c->stx = NULL;
+	c->ctx = NULL;
+	c->cdr.end_ms = time_wall_ms();
+	c->cdr.final_code = c->cdr.answer_ms ? 200 : code;
+	snprintf(c->cdr.final_reason, sizeof(c->cdr.final_reason), "%s", sip_reason_phrase(c->cdr.final_code));
+	if (side != SIP_HANGUP_NONE && (c->cdr.hangup == SIP_HANGUP_NONE || side == SIP_HANGUP_PROXY))
+		c->cdr.hangup = side;
+	int rc = sip_cdr_submit(p->policy, &c->cdr, sip_call_cdr_done, c);
+	sip_policy_call_end(p->policy, &c->plan);
+	if (rc < 0) {
+		log_error("sip", "CDR for %s not queued (%d)", c->cdr.call_id, rc);
+		sip_call_free(c);
+	}
+}

@@ -1,0 +1,354 @@
+/*
+ * transport.c — SIP over UDP and TCP (RFC 3261 §18) for one worker.
+ *
+ * Every worker binds its own UDP socket and TCP listener on each listen
+ * address with SO_REUSEPORT, so the kernel spreads datagrams and
+ * connections over the workers; a message then goes to its owner
+ * (proxy.c).  A TCP connection lives on the worker that accepted or opened
+ * it; another worker sends on it by handing the bytes over with
+ * loop_pool_call.  TCP is framed by Content-Length (§18.3), with a bound on
+ * message size, on connections (all workers), and on idle time.
+ */
+#include "sip/core.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+struct sip_conn {
+	struct sip_conn *next, *prev;
+	struct sip_worker *w;
+	struct bufferevent *bev;
+	uint64_t id;
+	struct sip_peer peer; /* the remote end, as messages from it carry it */
+};
+
+/* ------------------------------------------------------------------ UDP */
+
+static void sip_udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct sip_worker *w = arg;
+	(void)what;
+	/* Bounded: a flood cannot starve the loop's other events. */
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		ssize_t n = recvfrom(fd, w->rx, SIP_MSG_MAX_SIZE, 0, (struct sockaddr *)&ss, &sl);
+		if (n < 0)
+			return;
+		struct sip_peer src = { .transport = SIP_TRANSPORT_UDP };
+		for (size_t j = 0; j < w->p->nlisten; j++)
+			if (w->udp_fd[j] == fd)
+				src.listen = (unsigned)j;
+		if (n == 0 || net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &src.addr) < 0)
+			continue;
+		/* A keep-alive CRLF (RFC 5626 §4.4.1) is not a message. */
+		if (n <= 4 && (w->rx[0] == '\r' || w->rx[0] == '\n'))
+			continue;
+		sip_proxy_receive(w, w->rx, (size_t)n, &src);
+	}
+}
+
+static int sip_udp_send(struct sip_worker *w, const struct sip_peer *dst, struct str b)
+{
+	unsigned li = dst->listen < w->p->nlisten ? dst->listen : 0;
+	int fd = w->udp_fd[li];
+	if (net_addr_family(&w->p->listen[li].addr) != net_addr_family(&dst->addr))
+		fd = w->udp_fd[sip_transport_listen_for(w->p, &dst->addr)];
+	if (fd < 0)
+		return -EBADF;
+	if (sendto(fd, b.p, b.len, 0, (const struct sockaddr *)&dst->addr.ss, dst->addr.len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ TCP */
+
+static void sip_conn_free(struct sip_conn *c)
+{
+	struct sip_worker *w = c->w;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	bufferevent_free(c->bev);
+	atomic_fetch_sub(&w->p->tcp_conns, 1);
+	free(c);
+}
+
+/* The Content-Length of a header block, or -1 when absent or bad. */
+static long sip_tcp_content_length(const char *h, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		const char *eol = memchr(h + i, '\n', n - i);
+		size_t len = eol ? (size_t)(eol - (h + i)) : n - i;
+		struct str line = { h + i, len };
+		ptrdiff_t colon = str_index(line, ':');
+		if (colon > 0) {
+			struct str name = str_trim((struct str){ line.p, (size_t)colon });
+			if (str_caseeq_cstr(name, "content-length") || str_caseeq_cstr(name, "l")) {
+				struct str v = str_trim((struct str){ line.p + colon + 1, len - (size_t)colon - 1 });
+				while (v.len && (v.p[v.len - 1] == '\r'))
+					v.len--;
+				int64_t cl;
+				return str_to_i64(v, &cl) == 0 && cl >= 0 ? (long)cl : -1;
+			}
+		}
+		i += len + 1;
+	}
+	return -1;
+}
+
+/* Takes whole messages off the connection; false when it must close. */
+static bool sip_tcp_frame(struct sip_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	for (;;) {
+		/* Leading CRLFs are keep-alives (RFC 5626 §3.5.1). */
+		unsigned char *p = evbuffer_pullup(in, 1);
+		while (p && (p[0] == '\r' || p[0] == '\n')) {
+			evbuffer_drain(in, 1);
+			p = evbuffer_pullup(in, 1);
+		}
+		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+		if (end.pos < 0)
+			return evbuffer_get_length(in) <= SIP_MSG_MAX_SIZE;
+		size_t hlen = (size_t)end.pos + 4;
+		if (hlen > SIP_MSG_MAX_SIZE)
+			return false;
+		const char *h = (const char *)evbuffer_pullup(in, (ev_ssize_t)hlen);
+		long cl = sip_tcp_content_length(h, hlen);
+		if (cl < 0 || hlen + (size_t)cl > SIP_MSG_MAX_SIZE)
+			return false; /* §18.3: over a stream, Content-Length is required */
+		size_t total = hlen + (size_t)cl;
+		if (evbuffer_get_length(in) < total)
+			return true;
+		const char *msg = (const char *)evbuffer_pullup(in, (ev_ssize_t)total);
+		memcpy(c->w->rx, msg, total);
+		evbuffer_drain(in, total);
+		sip_proxy_receive(c->w, c->w->rx, total, &c->peer);
+	}
+}
+
+static void sip_tcp_read(struct bufferevent *bev, void *arg)
+{
+	struct sip_conn *c = arg;
+	(void)bev;
+	if (!sip_tcp_frame(c)) {
+		metric_inc(c->w->p->m_parse_errors);
+		sip_conn_free(c);
+	}
+}
+
+static void sip_tcp_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct sip_conn *c = arg;
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		sip_conn_free(c);
+}
+
+static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd, const struct net_addr *peer,
+				     unsigned listen)
+{
+	struct sip_proxy *p = w->p;
+	if (atomic_fetch_add(&p->tcp_conns, 1) >= p->o.tcp_max_conns) {
+		atomic_fetch_sub(&p->tcp_conns, 1);
+		return NULL;
+	}
+	struct sip_conn *c = calloc(1, sizeof(*c));
+	c = c ? c : NULL;
+	if (c)
+		c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c || !c->bev) {
+		free(c);
+		atomic_fetch_sub(&p->tcp_conns, 1);
+		return NULL;
+	}
+	c->w = w;
+	c->id = ++w->next_conn_id;
+	c->peer = (struct sip_peer){ .addr = *peer, .transport = SIP_TRANSPORT_TCP, .listen = listen,
+				     .conn_worker = w->index, .conn_id = c->id };
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	int64_t idle = p->o.tcp_idle_ms > 0 ? p->o.tcp_idle_ms : 300000;
+	struct timeval tv = { (time_t)(idle / 1000), (suseconds_t)(idle % 1000) * 1000 };
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_setcb(c->bev, sip_tcp_read, NULL, sip_tcp_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, SIP_MSG_MAX_SIZE + 1);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return c;
+}
+
+static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int sl, void *arg)
+{
+	struct sip_worker *w = arg;
+	struct net_addr peer;
+	unsigned listen = 0;
+	for (size_t i = 0; i < w->p->nlisten; i++)
+		if (w->tcp_l[i] == l)
+			listen = (unsigned)i;
+	if (net_addr_from_sockaddr(sa, (socklen_t)sl, &peer) < 0 || !sip_conn_new(w, fd, &peer, listen)) {
+		log_warn("sip", "TCP connection refused: limit of %d reached", w->p->o.tcp_max_conns);
+		close(fd);
+	}
+}
+
+static struct sip_conn *sip_conn_find(struct sip_worker *w, const struct sip_peer *dst)
+{
+	for (struct sip_conn *c = w->conns; c; c = c->next)
+		if (dst->conn_id ? c->id == dst->conn_id : net_addr_equal(&c->peer.addr, &dst->addr))
+			return c;
+	return NULL;
+}
+
+static struct sip_conn *sip_conn_connect(struct sip_worker *w, const struct sip_peer *dst)
+{
+	struct sip_conn *c = sip_conn_new(w, -1, &dst->addr, dst->listen);
+	if (!c)
+		return NULL;
+	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&dst->addr.ss, (int)dst->addr.len) < 0) {
+		sip_conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int sip_tcp_send_here(struct sip_worker *w, const struct sip_peer *dst, struct str b)
+{
+	struct sip_conn *c = sip_conn_find(w, dst);
+	if (!c && dst->conn_id) {
+		struct sip_peer any = *dst;
+		any.conn_id = 0;
+		c = sip_conn_find(w, &any);
+	}
+	if (!c)
+		c = sip_conn_connect(w, dst);
+	if (!c)
+		return -ECONNREFUSED;
+	return bufferevent_write(c->bev, b.p, b.len) == 0 ? 0 : -EIO;
+}
+
+struct sip_tcp_handoff {
+	struct sip_worker *w;
+	struct sip_peer dst;
+	size_t len;
+	char bytes[];
+};
+
+static void sip_tcp_handoff_run(void *arg)
+{
+	struct sip_tcp_handoff *h = arg;
+	sip_tcp_send_here(h->w, &h->dst, (struct str){ h->bytes, h->len });
+	free(h);
+}
+
+int sip_transport_send(struct sip_worker *w, const struct sip_peer *dst, struct str b)
+{
+	if (dst->transport == SIP_TRANSPORT_UDP)
+		return sip_udp_send(w, dst, b);
+	if (!dst->conn_id || dst->conn_worker == w->index)
+		return sip_tcp_send_here(w, dst, b);
+	struct sip_tcp_handoff *h = malloc(sizeof(*h) + b.len);
+	if (!h)
+		return -ENOMEM;
+	h->w = &w->p->w[dst->conn_worker];
+	h->dst = *dst;
+	h->len = b.len;
+	memcpy(h->bytes, b.p, b.len);
+	int rc = loop_pool_call(w->p->pool, dst->conn_worker, sip_tcp_handoff_run, h);
+	if (rc < 0)
+		free(h);
+	return rc;
+}
+
+/* ------------------------------------------------------------ addresses */
+
+unsigned sip_transport_listen_for(const struct sip_proxy *p, const struct net_addr *dst)
+{
+	for (size_t i = 0; i < p->nlisten; i++)
+		if (net_addr_family(&p->listen[i].addr) == net_addr_family(dst))
+			return (unsigned)i;
+	return 0;
+}
+
+bool sip_uri_is_ours(const struct sip_proxy *p, const struct sip_uri *uri)
+{
+	char host[SIP_HOST_MAX];
+	struct net_addr a;
+	if (str_copy(host, sizeof(host), uri->host) < 0 ||
+	    net_addr_parse(str_from_cstr(host), uri->port ? uri->port : 5060, &a) < 0)
+		return false;
+	for (size_t i = 0; i < p->nlisten; i++)
+		if (net_addr_equal(&a, &p->listen[i].addr))
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int sip_transport_bind(struct sip_worker *w, size_t i, char *err, size_t errlen)
+{
+	struct sip_proxy *p = w->p;
+	int fd = net_socket_bind(&p->listen[i].addr, SOCK_DGRAM, true);
+	if (fd < 0) {
+		snprintf(err, errlen, "udp %s:%u: %s", p->listen[i].host, p->listen[i].port, strerror(-fd));
+		return fd;
+	}
+	w->udp_fd[i] = fd;
+	w->udp_ev[i] = event_new(w->base, fd, EV_READ | EV_PERSIST, sip_udp_read, w);
+	if (!w->udp_ev[i] || event_add(w->udp_ev[i], NULL) < 0)
+		return -ENOMEM;
+	if (!p->o.tcp)
+		return 0;
+	fd = net_socket_bind(&p->listen[i].addr, SOCK_STREAM, true);
+	if (fd < 0) {
+		snprintf(err, errlen, "tcp %s:%u: %s", p->listen[i].host, p->listen[i].port, strerror(-fd));
+		return fd;
+	}
+	w->tcp_l[i] = evconnlistener_new(w->base, sip_tcp_accept, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!w->tcp_l[i]) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int sip_transport_open(struct sip_worker *w, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < w->p->nlisten; i++) {
+		int rc = sip_transport_bind(w, i, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void sip_transport_close(struct sip_worker *w)
+{
+	while (w->conns)
+		sip_conn_free(w->conns);
+	for (size_t i = 0; i < SIP_LISTEN_MAX; i++) {
+		if (w->udp_ev[i])
+			event_free(w->udp_ev[i]);
+		w->udp_ev[i] = NULL;
+		if (w->udp_fd[i] >= 0)
+			close(w->udp_fd[i]);
+		w->udp_fd[i] = -1;
+		if (w->tcp_l[i])
+			evconnlistener_free(w->tcp_l[i]);
+		w->tcp_l[i] = NULL;
+	}
+}
