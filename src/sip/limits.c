@@ -96,12 +96,15 @@ struct sip_limit *sip_limits_entry(struct sip_limits *l, enum sip_limit_kind kin
 	if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
 		e->kind = kind;
 		str_copy(e->id, sizeof(e->id), str_from_cstr(id));
-		e->tokens_milli = cps_limit * 1000; /* a new bucket starts full */
 		e->refill_ms = -1;
 		e->next = *head;
 		*head = e;
 	}
 	if (e) {
+		/* A changed limit starts with a full bucket: at most one extra
+		 * second of burst per provisioning change. */
+		if (e->cps_limit != (cps_limit > 0 ? cps_limit : 0))
+			e->tokens_milli = (cps_limit > 0 ? cps_limit : 0) * 1000;
 		e->cps_limit = cps_limit > 0 ? cps_limit : 0;
 		e->channel_limit = channel_limit > 0 ? channel_limit : 0;
 	}
