@@ -26,6 +26,8 @@
 #include "cmd/schema.h"
 #include "core/core.h"
 #include "http/http.h"
+#include "media/media.h"
+#include "sip/sip.h"
 #include "store/store.h"
 
 #define EXIT_USAGE 2
@@ -59,8 +61,8 @@ static const struct {
 	unsigned bit;
 	bool built; /* roles not built yet are accepted and skipped */
 } roles_known[] = {
-	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, false },
-	{ "media", ROLE_MEDIA, false },	   { "smsc", ROLE_SMSC, false },
+	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, true },
+	{ "media", ROLE_MEDIA, true },	   { "smsc", ROLE_SMSC, false },
 	{ "billing", ROLE_BILLING, false },
 };
 
@@ -80,6 +82,8 @@ struct app {
 	struct auth *auth;
 	struct ratelimit *rl;
 	struct api *api;
+	struct media *media;
+	struct sip_proxy *sip;
 	struct api_dispatch *dispatch; /* webhooks: started after the api role */
 	struct event_base *main_base;
 	struct event *health_timer;
@@ -364,6 +368,54 @@ static int start_api(struct app *app)
 	return 0;
 }
 
+/* The sip role: listen addresses from [sip] listen and listen_also. */
+static int sip_listen_opts(const struct config *cfg, struct sip_proxy_opts *o)
+{
+	struct str rest = str_from_cstr(config_str(cfg, "sip", "listen_also"));
+	o->listen[o->nlisten++] = *config_addr(cfg, "sip", "listen");
+	while (rest.len > 0) {
+		ptrdiff_t comma = str_index(rest, ',');
+		struct str one = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
+		if (one.len && (o->nlisten == SIP_PROXY_LISTEN_MAX ||
+				net_addr_parse(one, 5060, &o->listen[o->nlisten++]) < 0)) {
+			fprintf(stderr, "warp: [sip] listen_also: bad address '%.*s'\n", STR_FMT(one));
+			return -EINVAL;
+		}
+		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - (size_t)comma - 1 };
+	}
+	return 0;
+}
+
+static int start_sip(struct app *app)
+{
+	char err[ERR_LEN];
+	const struct config *cfg = app->cfg;
+	struct sip_proxy_opts o = {
+		.tcp = config_bool(cfg, "sip", "tcp"),
+		.threads = (unsigned)config_int(cfg, "sip", "threads"),
+		.tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
+		.tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
+		.dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
+		.setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
+		.max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
+		.flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
+		.flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
+		.flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
+		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
+		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
+		.store = app->store,
+		.loader = app->loader,
+	};
+	if (sip_listen_opts(cfg, &o) < 0)
+		return -1;
+	app->sip = sip_proxy_new(&o, err, sizeof(err));
+	if (!app->sip || sip_proxy_start(app->sip) < 0) {
+		fprintf(stderr, "warp: sip: %s\n", app->sip ? "cannot start" : err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Runs on the main loop: the store's health is probed here, off the HTTP
  * threads, so a store that hangs never stalls /healthz or the API. */
 static void health_check(evutil_socket_t fd, short what, void *arg)
@@ -438,6 +490,35 @@ static int start_http(struct app *app)
 	return loop_pool_start(app->http_pool);
 }
 
+/* The media role: the RTP relay and its ng control listener. */
+static int start_media(struct app *app)
+{
+	char err[ERR_LEN];
+	const struct config *cfg = app->cfg;
+	struct media_opts o = {
+		.ng_listen = *config_addr(cfg, "media", "ng_listen"),
+		.timeout_ms = config_duration_ms(cfg, "media", "timeout"),
+		.final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
+		.port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
+		.cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
+		.workers = (unsigned)config_int(cfg, "media", "workers"),
+		.spool_dir = config_str(cfg, "media", "recording_dir"),
+	};
+
+	if (media_ifaces_parse(&o, config_str(cfg, "media", "interfaces"),
+			       (uint16_t)config_int(cfg, "media", "port_min"),
+			       (uint16_t)config_int(cfg, "media", "port_max"), err, sizeof(err)) < 0 ||
+	    !(app->media = media_new(&o, err, sizeof(err)))) {
+		fprintf(stderr, "warp: media: %s\n", err);
+		return -1;
+	}
+	if (media_start(app->media) < 0) {
+		fprintf(stderr, "warp: media: cannot start the relay threads\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int start(struct app *app, unsigned roles)
 {
 	char err[ERR_LEN];
@@ -482,6 +563,10 @@ static int start(struct app *app, unsigned roles)
 	}
 	if (start_http(app) < 0)
 		return -1;
+	if ((roles & ROLE_MEDIA) && start_media(app) < 0)
+		return -1;
+	if ((roles & ROLE_SIP) && start_sip(app) < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
 		if ((roles & roles_known[i].bit) && !roles_known[i].built)
 			log_info("warp", "role %s is not built yet: skipped", roles_known[i].name);
@@ -490,6 +575,9 @@ static int start(struct app *app, unsigned roles)
 
 static void stop(struct app *app)
 {
+	media_stop(app->media); /* ends calls: recordings closed */
+	media_free(app->media);
+	sip_proxy_free(app->sip); /* ends calls: CDRs go through the store first */
 	if (app->http_pool)
 		loop_pool_stop(app->http_pool);
 	http_server_free(app->http);
