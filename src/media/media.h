@@ -193,6 +193,9 @@ enum sdp_edit_op {
 				 level, "mask") */
 	SDP_EDIT_CODEC_KEEP,  /* keep only these payload types, in this order */
 	SDP_EDIT_ATTR_APPEND, /* add "a=<text>" at the end of the section */
+	SDP_EDIT_CODEC_ADD,   /* append these payload types to the m= line (their
+				 rtpmap lines are ATTR_APPEND edits) */
+	SDP_EDIT_PROTO,	      /* m= transport protocol becomes text */
 };
 
 /* media: a media index, SDP_ALL_MEDIA, or SDP_SESSION (CONN, ATTR_APPEND,
@@ -206,8 +209,9 @@ struct sdp_edit {
 	struct str addrtype; /* "IP4" / "IP6" (ORIGIN_ADDR, CONN, RTCP_SET optional) */
 	struct str addr;
 	uint16_t port;	    /* PORT, RTCP_SET */
-	struct str text;    /* ATTR_APPEND: "rtpengine:abc", no "a=", no line end */
-	const uint8_t *pts; /* CODEC_STRIP, CODEC_KEEP */
+	struct str text;    /* ATTR_APPEND: "rtpengine:abc", no "a=", no line end;
+			       PROTO: "RTP/AVP" */
+	const uint8_t *pts; /* CODEC_STRIP, CODEC_KEEP, CODEC_ADD */
 	size_t npts;
 };
 
@@ -218,5 +222,114 @@ struct sdp_edit {
  * Returns 0 or an sdp_err; on error out holds a partial body. */
 int sdp_rewrite(const struct sdp_session *s, const struct sdp_edit *edits, size_t nedits,
 		struct buf *out);
+
+/* --------------------------------------------------------------- G.711 */
+
+/* ITU-T G.711 companding, computed from the standard's segment formulas
+ * (no tables to initialise).  Linear samples are 16-bit; µ-law uses the
+ * 14-bit range and A-law the 13-bit range, shifted up as usual. */
+int16_t g711_ulaw_decode(uint8_t u);
+int16_t g711_alaw_decode(uint8_t a);
+uint8_t g711_ulaw_encode(int16_t pcm);
+uint8_t g711_alaw_encode(int16_t pcm);
+/* Converts n codes in place, frame for frame (same length). */
+void g711_ulaw_to_alaw(uint8_t *p, size_t n);
+void g711_alaw_to_ulaw(uint8_t *p, size_t n);
+
+/* --------------------------------------------------------------- ports */
+
+/*
+ * A port allocator for one interface: RTP on an even port, RTCP on the next
+ * odd one (RFC 3550 §11).  A released pair rests for quiet_ms before it is
+ * handed out again, so late packets of an old call never reach a new one.
+ * Not thread-safe: the ng control thread owns it.
+ */
+struct media_ports;
+
+struct media_ports *media_ports_new(uint16_t min, uint16_t max, int64_t quiet_ms);
+void media_ports_free(struct media_ports *p);
+/* The even RTP port of a free pair in *rtp; -ENOSPC when none is free. */
+int media_ports_alloc(struct media_ports *p, int64_t now_ms, uint16_t *rtp);
+/* Returns the pair whose RTP port is rtp; it rests from now_ms. */
+void media_ports_release(struct media_ports *p, uint16_t rtp, int64_t now_ms);
+/* Pairs free right now (allocated ones and resting ones excluded). */
+size_t media_ports_free_count(const struct media_ports *p, int64_t now_ms);
+
+/* ---------------------------------------------------------------- RTCP */
+
+/* The first report block of an SR or RR in a compound RTCP packet
+ * (RFC 3550 §6.4.1-6.4.2). */
+struct rtcp_report {
+	uint32_t sender_ssrc;
+	uint32_t ssrc; /* the source this block reports on */
+	uint8_t fraction_lost; /* fixed point, lost/expected * 256 */
+	int32_t cumulative_lost; /* 24-bit signed */
+	uint32_t highest_seq;
+	uint32_t jitter; /* timestamp units */
+};
+
+/* True when an RTP/RTCP packet on a muxed port is RTCP (RFC 5761 §4:
+ * payload type octet 192..223). */
+bool rtcp_is_rtcp(const uint8_t *p, size_t len);
+/* Walks the compound packet; 1 and *out filled when a report block was
+ * found, 0 when the packet is valid RTCP without one, -EINVAL when it is
+ * not RTCP (version, lengths). */
+int rtcp_parse(const uint8_t *p, size_t len, struct rtcp_report *out);
+
+/* ------------------------------------------------------------ recording */
+
+/* A pcap file (libpcap format, LINKTYPE_RAW: each record an IPv4 or IPv6
+ * packet with a UDP header) of one call. */
+struct media_pcap;
+
+struct media_pcap *media_pcap_open(const char *path, int *err);
+/* Appends one UDP datagram from src to dst captured at wall_us (epoch µs).
+ * src and dst must be of the same family. */
+int media_pcap_write(struct media_pcap *pc, const struct net_addr *src,
+		     const struct net_addr *dst, const uint8_t *payload, size_t len,
+		     int64_t wall_us);
+uint64_t media_pcap_packets(const struct media_pcap *pc);
+/* Flushes and closes; returns 0 or the first write error. */
+int media_pcap_close(struct media_pcap *pc);
+
+/* --------------------------------------------------------------- relay */
+
+#define MEDIA_IFACES_MAX 8
+#define MEDIA_IFACE_NAME_MAX 32
+
+struct media_iface_opts {
+	char name[MEDIA_IFACE_NAME_MAX];
+	struct net_addr local;	    /* port unused */
+	struct net_addr advertised; /* what SDP carries (1:1 NAT); = local if none */
+	uint16_t port_min, port_max;
+};
+
+struct media_opts {
+	struct net_addr ng_listen;
+	struct media_iface_opts ifaces[MEDIA_IFACES_MAX];
+	size_t nifaces;
+	int64_t timeout_ms;	  /* no media for this long ends a call */
+	int64_t final_timeout_ms; /* a call ends this long after it began (0: never) */
+	int64_t port_quiet_ms;	  /* a released port pair rests this long */
+	int64_t cookie_ttl_ms;	  /* how long a reply is kept for retransmissions */
+	unsigned workers;	  /* relay threads; 0 = one per CPU */
+	const char *spool_dir;	  /* recordings (pcap + JSON metadata) */
+};
+
+/* Parses rtpengine-style interface definitions separated by ';' or ',':
+ * "NAME/LOCAL[!ADVERTISED][@MIN-MAX]", MIN-MAX defaulting to the given
+ * range.  Fills o->ifaces and o->nifaces; -EINVAL with a reason in err. */
+int media_ifaces_parse(struct media_opts *o, const char *spec, uint16_t port_min,
+		       uint16_t port_max, char *err, size_t errlen);
+
+struct media;
+
+/* Binds the ng socket and prepares the workers; NULL with err filled. */
+struct media *media_new(const struct media_opts *o, char *err, size_t errlen);
+/* Starts the relay workers and the ng control thread. */
+int media_start(struct media *m);
+/* Ends every call (recordings closed) and stops the threads. */
+void media_stop(struct media *m);
+void media_free(struct media *m);
 
 #endif

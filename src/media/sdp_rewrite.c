@@ -20,9 +20,12 @@ struct sdp_plan {
 	const struct sdp_edit *port;
 	const struct sdp_edit *rtcp_set;
 	bool rtcp_remove, mux_add, mux_remove, ice_remove;
+	const struct sdp_edit *proto;
 	bool fmts_changed;
 	uint8_t fmt_out[SDP_FMT_MAX]; /* indices into the m= formats, in output order */
 	size_t nfmt_out;
+	uint8_t fmt_add[SDP_FMT_MAX]; /* payload types appended (CODEC_ADD) */
+	size_t nfmt_add;
 	bool pt_drop[128];
 };
 
@@ -109,7 +112,10 @@ static int sdp_edit_check(const struct sdp_session *s, const struct sdp_edit *e)
 	case SDP_EDIT_PORT:
 	case SDP_EDIT_CODEC_STRIP:
 	case SDP_EDIT_CODEC_KEEP:
+	case SDP_EDIT_CODEC_ADD:
 		return e->media == SDP_SESSION || (e->npts && !e->pts) ? SDP_ERR_EDIT : 0;
+	case SDP_EDIT_PROTO:
+		return e->media != SDP_SESSION && sdp_token_ok(e->text) ? 0 : SDP_ERR_EDIT;
 	case SDP_EDIT_ATTR_APPEND:
 		return e->text.p && e->text.len ? 0 : SDP_ERR_EDIT; /* checked when written */
 	case SDP_EDIT_RTCP_REMOVE:
@@ -202,7 +208,35 @@ static int sdp_plan_codec_finish(struct sdp_plan *p, const struct sdp_media *m)
 		if (!kept && str_to_u64(m->fmts[i], &pt) == 0 && pt < 128)
 			p->pt_drop[pt] = true;
 	}
-	return p->nfmt_out ? 0 : SDP_ERR_CODEC;
+	/* An added payload type that was also on the line stays once, where it
+	 * was; one that a strip removed comes back at the end (without its old
+	 * rtpmap and fmtp lines: the caller appends the ones it means). */
+	for (j = 0, i = 0; i < p->nfmt_add; i++) {
+		bool on_line = false;
+
+		for (size_t k = 0; k < p->nfmt_out; k++)
+			on_line = on_line || sdp_fmt_is(m->fmts[p->fmt_out[k]], p->fmt_add[i]);
+		if (!on_line)
+			p->fmt_add[j++] = p->fmt_add[i];
+	}
+	p->nfmt_add = j;
+	p->fmts_changed = p->fmts_changed || p->nfmt_add > 0;
+	return p->nfmt_out + p->nfmt_add ? 0 : SDP_ERR_CODEC;
+}
+
+/* Payload types not already on the line or added, up to SDP_FMT_MAX in all. */
+static void sdp_plan_codec_add(struct sdp_plan *p, const struct sdp_edit *e)
+{
+	size_t i, j;
+
+	for (i = 0; i < e->npts && p->nfmt_add + p->nfmt_out < SDP_FMT_MAX; i++) {
+		bool dup = false;
+
+		for (j = 0; j < p->nfmt_add; j++)
+			dup = dup || p->fmt_add[j] == e->pts[i];
+		if (!dup && e->pts[i] < 128)
+			p->fmt_add[p->nfmt_add++] = e->pts[i];
+	}
 }
 
 static void sdp_plan_apply(struct sdp_plan *p, const struct sdp_media *m, const struct sdp_edit *e)
@@ -240,6 +274,13 @@ static void sdp_plan_apply(struct sdp_plan *p, const struct sdp_media *m, const 
 	case SDP_EDIT_CODEC_KEEP:
 		if (m && m->rtp)
 			sdp_plan_codec_keep(p, m, e);
+		break;
+	case SDP_EDIT_CODEC_ADD:
+		if (m && m->rtp)
+			sdp_plan_codec_add(p, e);
+		break;
+	case SDP_EDIT_PROTO:
+		p->proto = e;
 		break;
 	default:
 		break;
@@ -353,7 +394,7 @@ static int sdp_out_media(struct sdp_writer *w, struct str line, struct str eol)
 	size_t i;
 	int rc;
 
-	if (!p->port && !p->fmts_changed)
+	if (!p->port && !p->fmts_changed && !p->proto)
 		return sdp_out_line(w, line, eol);
 	rc = sdp_out_fmt(w, "m=%.*s ", STR_FMT(m->type));
 	if (rc == 0 && p->port)
@@ -364,9 +405,11 @@ static int sdp_out_media(struct sdp_writer *w, struct str line, struct str eol)
 	if (rc == 0 && !p->port)
 		rc = sdp_out(w, m->port_token);
 	if (rc == 0)
-		rc = sdp_out_fmt(w, " %.*s", STR_FMT(m->proto));
+		rc = sdp_out_fmt(w, " %.*s", STR_FMT(p->proto ? p->proto->text : m->proto));
 	for (i = 0; rc == 0 && i < p->nfmt_out; i++)
 		rc = sdp_out_fmt(w, " %.*s", STR_FMT(m->fmts[p->fmt_out[i]]));
+	for (i = 0; rc == 0 && i < p->nfmt_add; i++)
+		rc = sdp_out_fmt(w, " %u", p->fmt_add[i]);
 	return rc < 0 ? rc : sdp_out_eol(w, eol);
 }
 

@@ -128,4 +128,23 @@ int ng_msg_split(struct str datagram, struct str *cookie, struct str *body);
  * only keys an error reply may carry. */
 int ng_reply_error(struct buf *b, struct str cookie, const char *reason);
 
+
+/*
+ * A cache of recent replies by cookie (rtpengine's retransmission rule: a
+ * message repeated with the same cookie gets the same reply and is not
+ * acted on twice).  Bounded: the oldest entry goes when max is reached, and
+ * entries expire after ttl_ms.  Not thread-safe: one control thread owns it.
+ */
+struct ng_cookie_cache;
+
+struct ng_cookie_cache *ng_cookie_cache_new(size_t max, int64_t ttl_ms);
+void ng_cookie_cache_free(struct ng_cookie_cache *c);
+/* The cached reply (a view valid until the next put) or -ENOENT. */
+int ng_cookie_cache_get(struct ng_cookie_cache *c, struct str cookie, int64_t now_ms,
+			struct str *reply);
+/* Copies cookie and reply; 0 or -ENOMEM. */
+int ng_cookie_cache_put(struct ng_cookie_cache *c, struct str cookie, struct str reply,
+			int64_t now_ms);
+size_t ng_cookie_cache_size(const struct ng_cookie_cache *c);
+
 #endif

@@ -1,0 +1,201 @@
+/*
+ * media_private.h — the relay's internals, shared by the files of src/media/
+ * and nobody else.
+ *
+ * Threads and ownership:
+ *   - the ng control thread owns the call table, the port allocators, the
+ *     cookie cache and every call's signalling state (tags, SDP choices);
+ *   - each relay worker owns the sockets, events and stream state of the
+ *     calls assigned to it (a call lives on exactly one worker).  The
+ *     control thread changes a call's streams only by running a function on
+ *     that worker and waiting for it (media_worker_sync), so the packet path
+ *     needs no locks;
+ *   - counters other threads read without syncing (last packet time, relay
+ *     totals) are relaxed atomics.
+ */
+#ifndef WARP_MEDIA_PRIVATE_H
+#define WARP_MEDIA_PRIVATE_H
+
+#include "media/media.h"
+#include "ng/ng.h"
+
+#include <event2/util.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define MEDIA_TAG_MAX 128
+#define MEDIA_CALLID_MAX 256
+#define MEDIA_ENDED_MAX 64 /* recently ended calls remembered for `list` */
+
+enum media_transcode { MEDIA_TC_NONE, MEDIA_TC_U2A, MEDIA_TC_A2U };
+
+struct media_iface {
+	struct media_iface_opts o;
+	struct media_ports *ports;
+	char adv_ip[NET_ADDR_STRLEN];
+	const char *addrtype; /* "IP4" / "IP6" */
+};
+
+struct media_call;
+
+/* One socket: what one party sends to.  ep is where we send to that party
+ * (from its SDP, then latched to where its packets really come from). */
+struct media_stream {
+	struct media_call *call;
+	struct media_stream *peer_rtp;	/* the other side's RTP stream */
+	struct media_stream *peer_rtcp; /* the other side's RTCP stream */
+	struct media_iface *iface;
+	struct event *ev;
+	int fd;
+	uint16_t local_port;
+	bool is_rtcp;
+	bool mux;	   /* this party multiplexes RTCP on the RTP port */
+	bool ep_known;	   /* ep is usable */
+	bool latched;	   /* ep was learnt from a packet */
+	struct net_addr sdp_ep; /* as the party's SDP said */
+	struct net_addr ep;
+	struct net_addr local; /* our address and port, for recordings */
+	enum media_transcode tc; /* applied to packets received here */
+	uint8_t tc_from_pt, tc_to_pt;
+	uint64_t packets, bytes, errors;
+	_Atomic int64_t last_mono_ms; /* 0: never */
+	int64_t last_wall_s;
+	uint64_t rtcp_reports;
+	struct rtcp_report rr; /* the last report block received here */
+};
+
+/* One m= section as seen by one party. */
+struct media_side {
+	struct media_stream rtp, rtcp;
+};
+
+struct media_sect {
+	char type[16];
+	char proto[32];
+	struct media_side side[2]; /* [0] the party of mono[0] */
+	bool ports[2];		   /* side[i] holds allocated ports */
+	/* Transcoding offered: the offerer spoke only tc_orig, and tc_added
+	 * was put in the offer for the other side. */
+	int tc_orig, tc_added;
+};
+
+struct media_mono {
+	char tag[MEDIA_TAG_MAX];
+	bool known;
+	int64_t created_s;
+	struct media_iface *iface;
+};
+
+enum media_call_state { MEDIA_CALL_OFFERED, MEDIA_CALL_ANSWERED };
+
+struct media_call {
+	struct media *m;
+	struct media_call *next; /* table chain */
+	char callid[MEDIA_CALLID_MAX];
+	enum media_call_state state;
+	unsigned worker;
+	struct media_mono mono[2]; /* [0] the first offerer */
+	struct media_sect sect[SDP_MEDIA_MAX];
+	size_t nsect;
+	int64_t created_s, last_signal_s, created_mono_ms, last_signal_mono_ms;
+	bool asymmetric, strict_source;
+	struct media_pcap *pcap; /* owned by the worker once streams run */
+	char rec_base[512];	 /* spool path without extension; empty: no recording */
+};
+
+struct media_ended {
+	char callid[MEDIA_CALLID_MAX];
+	const char *reason; /* "timeout", "final-timeout", "deleted" */
+	int64_t ended_s;
+};
+
+#define MEDIA_BATCH 32
+#define MEDIA_PKT_MAX 2048
+
+/* A relay thread's scratch space: preallocated so that no packet allocates. */
+struct media_worker {
+	struct media *m;
+	unsigned index;
+	struct mmsghdr in[MEDIA_BATCH];
+	struct iovec in_iov[MEDIA_BATCH];
+	struct sockaddr_storage in_src[MEDIA_BATCH];
+	uint8_t buf[MEDIA_BATCH][MEDIA_PKT_MAX];
+	struct mmsghdr out[MEDIA_BATCH];
+	struct iovec out_iov[MEDIA_BATCH];
+	int out_fd[MEDIA_BATCH];
+};
+
+struct media_stats {
+	_Atomic uint64_t relayed, relay_errors, dropped;
+	uint64_t managed, timeouts, final_timeouts, deleted;
+};
+
+struct media {
+	struct media_opts o;
+	char spool[512];
+	struct media_iface ifaces[MEDIA_IFACES_MAX];
+	size_t nifaces;
+	struct loop_pool *ctl;	   /* one thread: the ng server */
+	struct loop_pool *relay;   /* the relay workers */
+	struct media_worker *workers;
+	unsigned nworkers, next_worker;
+	int ng_fd;
+	struct event *ng_ev, *tick;
+	struct ng_cookie_cache *cookies;
+	struct media_call **table;
+	size_t nbuckets, ncalls;
+	struct media_ended ended[MEDIA_ENDED_MAX];
+	size_t nended;
+	struct media_stats stats;
+	bool started;
+	/* control thread scratch */
+	struct sdp_session *sdp;
+	struct buf reply, sdp_out;
+	/* metrics */
+	struct metric *m_calls, *m_pkts_in, *m_pkts_out, *m_timeouts;
+	struct metric_family *m_cmds;
+};
+
+/* engine.c */
+int media_worker_sync(struct media *m, unsigned worker, void (*fn)(void *), void *arg);
+
+/* ngserver.c */
+int media_ng_open(struct media *m, char *err, size_t errlen);
+int media_ng_start(struct media *m);
+void media_ng_stop(struct media *m);
+
+/* call.c: the call table and a call's sockets (control thread) */
+struct media_call *media_call_find(struct media *m, struct str callid);
+struct media_call *media_call_new(struct media *m, struct str callid);
+/* Allocates and binds the two port pairs of side i of section s. */
+int media_call_side_open(struct media_call *c, size_t s, int i, struct media_iface *iface);
+/* Registers sockets not yet registered with the call's worker's loop; runs
+ * on that worker. */
+int media_call_streams_add(struct media_call *c);
+/* Ends the call: worker state torn down, ports released, metadata written. */
+void media_call_end(struct media_call *c, const char *reason);
+/* call_record.c: record-call opens <spool>/<call>.pcap; the JSON metadata
+ * beside it is written when the call ends. */
+int media_call_record_start(struct media_call *c);
+void media_call_record_meta(struct media_call *c, const char *reason);
+size_t media_call_list(struct media *m, struct media_call **out, size_t max);
+
+/* relay.c */
+void media_relay_readable(evutil_socket_t fd, short what, void *arg);
+
+/* offer.c */
+int media_offer(struct media *m, const struct bencode_node *req, bool answer, struct buf *out,
+		const char **why);
+
+/* query.c */
+int media_query_put(struct media_call *c, struct buf *out);
+
+/* flags.c: ng's spelling rules (spaces and hyphens alike, any case) */
+bool media_flag_eq(struct str a, const char *b);
+bool media_flags_has(const struct bencode_node *list, const char *flag);
+const struct bencode_node *media_dict_get(const struct bencode_node *d, const char *key);
+int media_dict_str(const struct bencode_node *d, const char *key, struct str *out);
+/* A list, or a single string treated as a list of one. */
+bool media_list_has(const struct bencode_node *v, const char *s);
+
+#endif
