@@ -9,6 +9,7 @@ Python's hmac), retried with growing gaps, and none lost across a SIGKILL.
 import hashlib
 import hmac
 import http.server
+import itertools
 import json
 import signal
 import threading
@@ -107,8 +108,23 @@ def receiver():
         r.close()
 
 
-def start_warp(warp_factory, extra=""):
-    return warp_factory(extra_ini=FAST_INI + extra, env={"WARP_ADMIN_TOKEN": ADMIN_TOKEN}).start()
+_db_counter = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request):
+    """Each test runs on SQLite (a fresh file) and on PostgreSQL (a fresh
+    database on the session's server)."""
+    if request.param == "sqlite":
+        return None
+    pg = request.getfixturevalue("postgres")
+    return pg.create_db("webhooks_%d" % next(_db_counter))
+
+
+def start_warp(warp_factory, store_url, **env):
+    e = {"WARP_ADMIN_TOKEN": ADMIN_TOKEN}
+    e.update(env)
+    return warp_factory(store_url=store_url, extra_ini=FAST_INI, env=e).start()
 
 
 def api(w, method, path, body=None):
@@ -151,9 +167,9 @@ def stop_clean(w):
     return took
 
 
-def test_trunk_events_arrive_in_order_signed_with_headers_and_body(warp_factory, receiver):
+def test_trunk_events_arrive_in_order_signed_with_headers_and_body(warp_factory, receiver, store_url):
     rx = receiver()
-    w = start_warp(warp_factory)
+    w = start_warp(warp_factory, store_url)
     cust = customer(w)
     webhook(w, cust, rx.url)
     tid = trunk(w, cust)
@@ -189,9 +205,9 @@ def test_trunk_events_arrive_in_order_signed_with_headers_and_body(warp_factory,
     stop_clean(w)
 
 
-def test_failed_attempts_are_retried_with_growing_gaps(warp_factory, receiver):
+def test_failed_attempts_are_retried_with_growing_gaps(warp_factory, receiver, store_url):
     rx = receiver(answers=[500, 500])
-    w = start_warp(warp_factory)
+    w = start_warp(warp_factory, store_url)
     cust = customer(w)
     webhook(w, cust, rx.url, types=["trunk.created"])
     trunk(w, cust)
@@ -213,12 +229,11 @@ def test_failed_attempts_are_retried_with_growing_gaps(warp_factory, receiver):
     stop_clean(w)
 
 
-def test_gives_up_after_max_attempts_then_delivers_the_next(warp_factory, receiver):
+def test_gives_up_after_max_attempts_then_delivers_the_next(warp_factory, receiver, store_url):
     rx = receiver(answers=[500] * 3)
     # FAST_INI's max_attempts (5) and backoff, overridden by the environment.
-    w = warp_factory(extra_ini=FAST_INI, env={"WARP_ADMIN_TOKEN": ADMIN_TOKEN,
-                                              "WARP_WEBHOOKS_MAX_ATTEMPTS": "3",
-                                              "WARP_WEBHOOKS_BACKOFF_BASE": "50ms"}).start()
+    w = start_warp(warp_factory, store_url, WARP_WEBHOOKS_MAX_ATTEMPTS="3",
+                   WARP_WEBHOOKS_BACKOFF_BASE="50ms")
     cust = customer(w)
     webhook(w, cust, rx.url)
     tid = trunk(w, cust)
@@ -230,9 +245,9 @@ def test_gives_up_after_max_attempts_then_delivers_the_next(warp_factory, receiv
     stop_clean(w)
 
 
-def test_other_customers_and_admin_events_are_not_delivered(warp_factory, receiver):
+def test_other_customers_and_admin_events_are_not_delivered(warp_factory, receiver, store_url):
     rx = receiver()
-    w = start_warp(warp_factory)
+    w = start_warp(warp_factory, store_url)
     mine = customer(w, "Mine")
     other = customer(w, "Other")
     webhook(w, mine, rx.url)
@@ -252,9 +267,9 @@ def test_other_customers_and_admin_events_are_not_delivered(warp_factory, receiv
     stop_clean(w)
 
 
-def test_later_events_wait_behind_a_failing_first(warp_factory, receiver):
+def test_later_events_wait_behind_a_failing_first(warp_factory, receiver, store_url):
     rx = receiver(answers=[500, 503])
-    w = start_warp(warp_factory)
+    w = start_warp(warp_factory, store_url)
     cust = customer(w)
     webhook(w, cust, rx.url)
     tid = trunk(w, cust)
@@ -268,11 +283,10 @@ def test_later_events_wait_behind_a_failing_first(warp_factory, receiver):
     stop_clean(w)
 
 
-def test_sigkill_midway_then_restart_delivers_the_rest(warp_factory, receiver):
+def test_sigkill_midway_then_restart_delivers_the_rest(warp_factory, receiver, store_url):
     # Each answer takes 0.4 s, so a SIGKILL lands while one is in flight.
     rx = receiver(delay=0.4)
-    w = warp_factory(extra_ini=FAST_INI, env={"WARP_ADMIN_TOKEN": ADMIN_TOKEN,
-                                              "WARP_WEBHOOKS_TIMEOUT": "1s"}).start()
+    w = start_warp(warp_factory, store_url, WARP_WEBHOOKS_TIMEOUT="1s")
     cust = customer(w)
     webhook(w, cust, rx.url)
     tid = trunk(w, cust)
@@ -295,10 +309,9 @@ def test_sigkill_midway_then_restart_delivers_the_rest(warp_factory, receiver):
     stop_clean(w)
 
 
-def test_sigterm_stops_promptly_with_a_delivery_in_flight(warp_factory, receiver):
+def test_sigterm_stops_promptly_with_a_delivery_in_flight(warp_factory, receiver, store_url):
     rx = receiver(delay=8)
-    w = warp_factory(extra_ini=FAST_INI, env={"WARP_ADMIN_TOKEN": ADMIN_TOKEN,
-                                              "WARP_WEBHOOKS_TIMEOUT": "10s"}).start()
+    w = start_warp(warp_factory, store_url, WARP_WEBHOOKS_TIMEOUT="10s")
     cust = customer(w)
     webhook(w, cust, rx.url)
     trunk(w, cust)
