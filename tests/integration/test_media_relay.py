@@ -1,0 +1,210 @@
+"""The media role's packet path: RTP relayed between two UDP sockets of the
+test as the rewritten SDPs direct, latching, strict source, timeouts,
+PCMU→PCMA transcoding and pcap recordings read back with tshark."""
+import glob
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from test_media_ng import answer, media, offer, sdp_port  # noqa: F401 (fixture)
+
+
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(2)
+    return s
+
+
+def rtp(seq, payload, pt=0, ssrc=0x1234):
+    return struct.pack("!BBHII", 0x80, pt, seq, seq * 160, ssrc) + payload
+
+
+def setup_call(w, callid, a, b, **kw):
+    """Offer from a, answer from b; returns (port a sends to, port b sends to)."""
+    o = offer(w.ng, callid, a.getsockname()[1], **kw.get("offer", {}))
+    r = answer(w.ng, callid, b.getsockname()[1], **kw.get("answer", {}))
+    assert o["result"] == "ok" and r["result"] == "ok", (o, r)
+    return sdp_port(r["sdp"]), sdp_port(o["sdp"]), o, r
+
+
+def recv_or_none(s, timeout=0.5):
+    s.settimeout(timeout)
+    try:
+        return s.recvfrom(4096)
+    except socket.timeout:
+        return None
+
+
+def test_rtp_relayed_both_ways_unchanged(media):
+    w = media()
+    a, b = udp(), udp()
+    to_a_side, to_b_side, _, _ = setup_call(w, "call-both", a, b)
+    for i in range(5):
+        pkt = rtp(i, bytes(range(i, i + 160)))
+        a.sendto(pkt, ("127.0.0.1", to_a_side))
+        data, src = b.recvfrom(4096)
+        assert data == pkt
+        assert src == ("127.0.0.1", to_b_side)  # symmetric: from the port b sends to
+        back = rtp(100 + i, b"\x55" * 160, ssrc=0x9999)
+        b.sendto(back, ("127.0.0.1", to_b_side))
+        data, src = a.recvfrom(4096)
+        assert data == back and src == ("127.0.0.1", to_a_side)
+    q = w.ng.call({"command": "query", "call-id": "call-both"})
+    assert q["totals"]["RTP"]["packets"] == 10
+    assert q["totals"]["RTP"]["bytes"] == 10 * 172
+
+
+def test_latching_follows_the_real_source_port(media):
+    w = media()
+    a_sdp, a_real, b = udp(), udp(), udp()  # a announces one port, sends from another
+    to_a_side, to_b_side, _, _ = setup_call(w, "call-latch", a_sdp, b)
+    a_real.sendto(rtp(1, b"x" * 20), ("127.0.0.1", to_a_side))
+    assert b.recvfrom(4096)[0] == rtp(1, b"x" * 20)
+    b.sendto(rtp(2, b"y" * 20), ("127.0.0.1", to_b_side))
+    assert a_real.recvfrom(4096)[0] == rtp(2, b"y" * 20)
+    assert recv_or_none(a_sdp, 0.2) is None
+
+
+def test_strict_source_refuses_a_stranger_after_latching(media):
+    w = media()
+    a, b, stranger = udp(), udp(), udp()
+    to_a_side, _, _, _ = setup_call(w, "call-strict", a, b,
+                                    offer={"flags": ["strict-source"]})
+    a.sendto(rtp(1, b"ok"), ("127.0.0.1", to_a_side))
+    assert b.recvfrom(4096)[0] == rtp(1, b"ok")
+    stranger.sendto(rtp(2, b"intruder"), ("127.0.0.1", to_a_side))
+    assert recv_or_none(b) is None
+    a.sendto(rtp(3, b"ok again"), ("127.0.0.1", to_a_side))
+    assert b.recvfrom(4096)[0] == rtp(3, b"ok again")
+    q = w.ng.call({"command": "query", "call-id": "call-strict"})
+    assert q["totals"]["RTP"]["errors"] == 1
+
+
+def test_without_strict_source_a_stranger_is_relayed(media):
+    w = media()
+    a, b, stranger = udp(), udp(), udp()
+    to_a_side, _, _, _ = setup_call(w, "call-loose", a, b)
+    a.sendto(rtp(1, b"ok"), ("127.0.0.1", to_a_side))
+    assert b.recvfrom(4096)[0] == rtp(1, b"ok")
+    stranger.sendto(rtp(2, b"other"), ("127.0.0.1", to_a_side))
+    assert b.recvfrom(4096)[0] == rtp(2, b"other")
+
+
+def test_silent_call_times_out_and_list_says_so(media):
+    w = media(extra="timeout = 1s\n")
+    a, b = udp(), udp()
+    setup_call(w, "call-quiet", a, b)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lst = w.ng.call({"command": "list"})
+        if "call-quiet" not in lst["calls"]:
+            break
+        time.sleep(0.2)
+    assert "call-quiet" not in lst["calls"]
+    assert {"call-id": "call-quiet", "reason": "timeout"} in [
+        {k: e[k] for k in ("call-id", "reason")} for e in lst["ended"]]
+    assert "warp_media_timeouts_total 1" in w.get("/metrics").body.decode()
+
+
+def test_talking_call_does_not_time_out(media):
+    w = media(extra="timeout = 1s\n")
+    a, b = udp(), udp()
+    to_a_side, _, _, _ = setup_call(w, "call-talk", a, b)
+    for i in range(15):
+        a.sendto(rtp(i, b"z" * 10), ("127.0.0.1", to_a_side))
+        time.sleep(0.1)
+    assert "call-talk" in w.ng.call({"command": "list"})["calls"]
+
+
+def ulaw_decode(u):
+    u = ~u & 0xFF
+    e, m = (u >> 4) & 7, u & 15
+    v = ((2 * m + 33) << e) - 33  # G.711 Table 2, in 14-bit units
+    return -4 * v if u & 0x80 else 4 * v
+
+
+def alaw_encode(x):
+    """Nearest-interval A-law code for a 16-bit value, from G.711 Table 1."""
+    sign = 0x80 if x >= 0 else 0
+    mag = (x if x >= 0 else -x - 1) >> 3  # 13-bit
+    if mag >= 4096:
+        mag = 4095
+    seg = 0 if mag < 32 else mag.bit_length() - 5
+    step = (mag >> 1) & 15 if seg == 0 else (mag >> seg) & 15
+    return (sign | seg << 4 | step) ^ 0x55
+
+
+def test_pcmu_transcoded_to_pcma_sample_by_sample(media):
+    w = media()
+    a, b = udp(), udp()
+    to_a_side, _, o, r = setup_call(w, "call-tc", a, b,
+                                    offer={"codecs": (0,), "codec": {"transcode": ["PCMA"]}},
+                                    answer={"codecs": (8,)})
+    assert "m=audio %d RTP/AVP 0 8\r\n" % sdp_port(o["sdp"]) in o["sdp"]
+    assert "a=rtpmap:8 PCMA/8000\r\n" in o["sdp"]
+    assert "m=audio %d RTP/AVP 0\r\n" % sdp_port(r["sdp"]) in r["sdp"]
+    assert "PCMA" not in r["sdp"]
+    payload = bytes(range(256))
+    a.sendto(rtp(7, payload, pt=0), ("127.0.0.1", to_a_side))
+    data, _ = b.recvfrom(4096)
+    assert data[1] & 0x7F == 8
+    assert data[2:12] == rtp(7, b"")[2:12]
+    assert list(data[12:]) == [alaw_encode(ulaw_decode(u)) for u in payload]
+
+
+def test_record_call_writes_pcap_tshark_reads(media, tmp_path):
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    w = media()
+    a, b = udp(), udp()
+    to_a_side, to_b_side, _, _ = setup_call(w, "call-rec", a, b,
+                                            offer={"record call": "yes"})
+    for i in range(3):
+        a.sendto(rtp(i, b"a" * 40), ("127.0.0.1", to_a_side))
+        b.recvfrom(4096)
+    for i in range(2):
+        b.sendto(rtp(i, b"b" * 40, ssrc=7), ("127.0.0.1", to_b_side))
+        a.recvfrom(4096)
+    d = w.ng.call({"command": "delete", "call-id": "call-rec", "from-tag": "ft-call-rec"})
+    assert d["result"] == "ok"
+    spool = tmp_path / "spool"
+    pcaps = glob.glob(str(spool / "call-rec-*.pcap"))
+    metas = glob.glob(str(spool / "call-rec-*.json"))
+    assert len(pcaps) == 1 and len(metas) == 1
+    meta = json.loads(open(metas[0]).read())
+    assert meta["call-id"] == "call-rec" and meta["pcap"] == os.path.basename(pcaps[0])
+    out = subprocess.run(["tshark", "-r", pcaps[0], "-T", "fields", "-e", "udp.srcport",
+                          "-e", "udp.dstport", "-e", "udp.length"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines() if line]
+    assert len(rows) == 5
+    assert rows[0] == [str(a.getsockname()[1]), str(to_a_side), str(8 + 52)]
+    assert rows[-1][:2] == [str(b.getsockname()[1]), str(to_b_side)]
+
+
+def test_rtcp_receiver_report_shows_in_query(media):
+    w = media()
+    a, b, b_rtcp = udp(), udp(), udp()
+    to_a_side, _, _, _ = setup_call(w, "call-rtcp", a, b, answer={
+        "extra": "a=rtcp:%d\r\n" % b_rtcp.getsockname()[1]})
+    # RR from a (RFC 3550 §6.4.2): one block, fraction 64/256, 1000 lost, jitter 77.
+    block = (struct.pack("!IB", 0xABCD, 64) + (1000).to_bytes(3, "big")
+             + struct.pack("!IIII", 5, 77, 0, 0))
+    rr = struct.pack("!BBHI", 0x81, 201, 7, 0x1111) + block
+    a.sendto(rr, ("127.0.0.1", to_a_side + 1))
+    data, _ = b_rtcp.recvfrom(4096)
+    assert data == rr
+    q = w.ng.call({"command": "query", "call-id": "call-rtcp"})
+    st = q["tags"]["ft-call-rtcp"]["medias"][0]["streams"][1]
+    assert st["rtcp"]["fraction lost"] == 64
+    assert st["rtcp"]["packets lost"] == 1000
+    assert st["rtcp"]["jitter"] == 77
+    assert q["totals"]["RTCP"]["packets"] == 1
