@@ -8,6 +8,8 @@
 #include "api/api_private.h"
 #include "api/openapi.h"
 
+int api_cdrs_routes(struct http_router *r);
+
 static const struct api_resource *const resources[] = {
 	&api_customers, &api_trunks, &api_carriers, &api_gateways,
 	&api_routes,	&api_numbers, &api_webhooks,  &api_keys,
@@ -43,6 +45,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]) && rc == 0; i++)
 		rc = api_resource_routes(a, r, resources[i]);
 	rc = rc ? rc : api_events_routes(r);
+	rc = rc ? rc : api_cdrs_routes(r); /* cdrs.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

@@ -1,0 +1,221 @@
+/*
+ * cdrs.c — GET /api/v1/cdrs and GET /api/v1/cdrs/{id}: the call records the
+ * SIP role's writer stores (src/sip/cdr.c, table cdrs of 0003).  Read-only:
+ * CDRs are facts, never edited through the API.
+ *
+ * List filters: customer_id (admins; a customer always sees only its own),
+ * from / to (start_ms range, epoch ms, from inclusive, to exclusive),
+ * number (matches the normalised E.164 digits, with or without '+', or the
+ * number as dialed), direction (termination | origination).  Newest first;
+ * the cursor is "<start_ms>-<id>" of the last row of a page, so pages stay
+ * stable while new calls are written.
+ *
+ * Customers do not see which carrier or gateway carried their calls
+ * (carrier_id, gateway_id and attempts are the operator's business); a
+ * customer asking for another customer's CDR gets 404.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_private.h"
+
+int api_cdrs_routes(struct http_router *r);
+
+#define CDR_COLUMNS                                                                           \
+	"SELECT id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, caller, " \
+	"dialed, normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "   \
+	"final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "    \
+	"rtp_lost_a, rtp_lost_b, rtp_jitter_us_a, rtp_jitter_us_b FROM cdrs"
+
+/* PostgreSQL types a parameter from its first use; "$1 IS NULL" alone has
+ * none, so optional parameters are cast. */
+#define OPT(p, type) "CAST(" p " AS " type ") IS NULL"
+
+static json_t *col_text(const struct store_res *r, size_t row, size_t col)
+{
+	return store_res_isnull(r, row, col) ? json_null()
+					     : json_string(store_res_text(r, row, col));
+}
+
+static json_t *col_int(const struct store_res *r, size_t row, size_t col)
+{
+	return store_res_isnull(r, row, col) ? json_null()
+					     : json_integer(store_res_int(r, row, col));
+}
+
+static json_t *cdr_media_json(const struct store_res *r, size_t row)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "rtp_packets_a", col_int(r, row, 21),
+			 "rtp_packets_b", col_int(r, row, 22), "rtp_lost_a", col_int(r, row, 23),
+			 "rtp_lost_b", col_int(r, row, 24), "rtp_jitter_us_a", col_int(r, row, 25),
+			 "rtp_jitter_us_b", col_int(r, row, 26));
+}
+
+static json_t *cdr_json(const struct store_res *r, size_t row, bool admin)
+{
+	static const char *const names[] = { "id",	   "call_id", "direction", "customer_id",
+					     "trunk_id", "carrier_id", "gateway_id", "caller",
+					     "dialed",	   "normalized", "source" };
+	static const char *const ints[] = { "start_ms", "answer_ms", "end_ms", "duration_ms",
+					    "billable_ms", "final_code" };
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		json_object_set_new(o, names[i], col_text(r, row, i));
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+		json_object_set_new(o, ints[i], col_int(r, row, 11 + i));
+	json_object_set_new(o, "final_reason", col_text(r, row, 17));
+	json_object_set_new(o, "hangup", col_text(r, row, 18));
+	json_object_set_new(o, "pdd_ms", col_int(r, row, 20));
+	json_object_set_new(o, "media", cdr_media_json(r, row));
+	if (admin) {
+		json_t *att = json_loads(store_res_text(r, row, 19), 0, NULL);
+
+		json_object_set_new(o, "attempts", att ? att : json_array());
+	} else {
+		json_object_del(o, "carrier_id");
+		json_object_del(o, "gateway_id");
+	}
+	return o;
+}
+
+/* "<start_ms>-<id>" into its parts; -EINVAL when malformed. */
+static int cursor_parse(const char *c, int64_t *start, char *id, size_t n)
+{
+	const char *dash = c ? strchr(c, '-') : NULL;
+
+	if (!dash || str_to_i64((struct str){ c, (size_t)(dash - c) }, start) < 0 || !dash[1])
+		return -EINVAL;
+	return str_copy(id, n, str_from_cstr(dash + 1));
+}
+
+/* An optional epoch-ms query parameter; -EINVAL (400 sent) when bad. */
+static int query_ms(struct api_ctx *ctx, const char *name, struct store_param *out)
+{
+	const char *v = http_req_query(ctx->req, name);
+	int64_t ms;
+
+	*out = store_p_null();
+	if (!v)
+		return 0;
+	if (str_to_i64(str_from_cstr(v), &ms) < 0 || ms < 0) {
+		http_reply_error(ctx->req, 400, "invalid_parameter", "Bad request", NULL,
+				 "%s must be epoch milliseconds", name);
+		return -EINVAL;
+	}
+	*out = store_p_int(ms);
+	return 0;
+}
+
+struct cdr_query {
+	struct api_page page;
+	struct store_param p[9];
+	char after_id[ID_MAX];
+};
+
+static int cdr_query_parse(struct api_ctx *ctx, struct cdr_query *q)
+{
+	const char *cust = api_is_admin(ctx) ? http_req_query(ctx->req, "customer_id")
+					     : ctx->who->customer_id;
+	const char *number = http_req_query(ctx->req, "number");
+	const char *dir = http_req_query(ctx->req, "direction");
+	int64_t after_start = 0;
+
+	if (api_page_parse(ctx, &q->page) < 0)
+		return -EINVAL;
+	if (q->page.after && cursor_parse(q->page.after, &after_start, q->after_id,
+					  sizeof(q->after_id)) < 0) {
+		http_reply_error(ctx->req, 400, "invalid_parameter", "Bad request", NULL,
+				 "after must be a cursor from next_cursor");
+		return -EINVAL;
+	}
+	if (dir && strcmp(dir, "termination") != 0 && strcmp(dir, "origination") != 0) {
+		http_reply_error(ctx->req, 400, "invalid_parameter", "Bad request", NULL,
+				 "direction must be termination or origination");
+		return -EINVAL;
+	}
+	q->p[0] = store_p_text(cust);
+	if (query_ms(ctx, "from", &q->p[1]) < 0 || query_ms(ctx, "to", &q->p[2]) < 0)
+		return -EINVAL;
+	q->p[3] = store_p_text(number && number[0] == '+' ? number + 1 : number);
+	q->p[4] = store_p_text(number);
+	q->p[5] = q->page.after ? store_p_int(after_start) : store_p_null();
+	q->p[6] = store_p_text(q->page.after ? q->after_id : NULL);
+	q->p[7] = store_p_text(dir);
+	q->p[8] = store_p_int(q->page.limit + 1);
+	return 0;
+}
+
+static void cdr_page_reply(struct api_ctx *ctx, const struct cdr_query *q, struct store_res *r)
+{
+	json_t *items = json_array(), *next = json_null();
+	size_t n = store_res_rows(r);
+
+	if ((int64_t)n > q->page.limit) {
+		n = (size_t)q->page.limit;
+		next = json_sprintf("%lld-%s", (long long)store_res_int(r, n - 1, 11),
+				    store_res_text(r, n - 1, 0));
+	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items, cdr_json(r, i, api_is_admin(ctx)));
+	http_reply_json(ctx->req, 200, json_pack("{s:o,s:o}", "data", items, "next_cursor", next));
+}
+
+static void handle_list(struct http_req *req, void *arg)
+{
+	struct api_ctx ctx;
+	struct cdr_query q = { 0 };
+	struct store_res *r = NULL;
+	int rc;
+	(void)arg;
+
+	if (api_ctx_init(&ctx, req) < 0 || cdr_query_parse(&ctx, &q) < 0)
+		return;
+	rc = store_exec(ctx.conn,
+			CDR_COLUMNS " WHERE (" OPT("$1", "TEXT") " OR customer_id = $1)"
+			" AND (" OPT("$2", "BIGINT") " OR start_ms >= $2)"
+			" AND (" OPT("$3", "BIGINT") " OR start_ms < $3)"
+			" AND (" OPT("$4", "TEXT") " OR normalized = $4 OR dialed = $5)"
+			" AND (" OPT("$6", "BIGINT") " OR start_ms < $6"
+			" OR (start_ms = $6 AND id < $7))"
+			" AND (" OPT("$8", "TEXT") " OR direction = $8)"
+			" ORDER BY start_ms DESC, id DESC LIMIT $9",
+			q.p, 9, &r);
+	if (rc < 0)
+		api_reply_store_error(&ctx, rc, "cdr");
+	else
+		cdr_page_reply(&ctx, &q, r);
+	store_res_free(r);
+}
+
+static void handle_get(struct http_req *req, void *arg)
+{
+	struct api_ctx ctx;
+	struct store_res *r = NULL;
+	(void)arg;
+
+	if (api_ctx_init(&ctx, req) < 0)
+		return;
+	const char *cust = api_is_admin(&ctx) ? NULL : ctx.who->customer_id;
+	struct store_param p[] = { store_p_text(http_req_param(req, "id")), store_p_text(cust) };
+	int rc = store_exec(ctx.conn,
+			    CDR_COLUMNS " WHERE id = $1 AND (" OPT("$2", "TEXT") " OR customer_id = $2)",
+			    p, 2, &r);
+
+	if (rc < 0)
+		api_reply_store_error(&ctx, rc, "cdr");
+	else if (store_res_rows(r) == 0)
+		http_reply_error(req, 404, "not_found", "Not found", NULL, "no cdr %s",
+				 http_req_param(req, "id"));
+	else
+		http_reply_data(req, 200, cdr_json(r, 0, api_is_admin(&ctx)));
+	store_res_free(r);
+}
+
+int api_cdrs_routes(struct http_router *r)
+{
+	int rc = http_router_add(r, HTTP_GET, "/api/v1/cdrs", handle_list, NULL);
+
+	return rc ? rc : http_router_add(r, HTTP_GET, "/api/v1/cdrs/{id}", handle_get, NULL);
+}
