@@ -18,6 +18,8 @@ from conftest import http
 
 ISS = "https://securetoken.google.com/warp-test"
 AUD = "warp-test"
+# Only the api role: other roles' listeners would clash between test processes.
+API_ONLY = ["--roles", "api"]
 ADMIN = "gw-auth-admin-token-0123456789abc"
 HS_SECRET = "gw-auth-hs256-secret-0123456789abcdef"
 
@@ -113,7 +115,7 @@ def auth_ini(extra):
 def gw(warp_factory, keys, tmp_path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk, keys["ec"].jwk]}))
-    w = warp_factory(extra_ini=auth_ini("jwks_file = %s\nhs256_secret = %s\n" % (jwks, HS_SECRET)),
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_file = %s\nhs256_secret = %s\n" % (jwks, HS_SECRET)),
                      env={"WARP_ADMIN_TOKEN": ADMIN}).start()
     w.tokens = []
     yield w
@@ -167,7 +169,7 @@ def test_customer_jwt_sees_only_its_customer(gw, keys):
 def test_custom_claim_names_are_configurable(warp_factory, keys, tmp_path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk]}))
-    w = warp_factory(extra_ini=auth_ini("jwks_file = %s\nrole_claim = r\n" % jwks)).start()
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_file = %s\nrole_claim = r\n" % jwks)).start()
     ok = w.get("/api/v1/customers", headers={
         "Authorization": "Bearer " + token(keys["rsa"], warp_role=None, r="admin")})
     default_name = w.get("/api/v1/customers", headers={
@@ -239,7 +241,7 @@ def test_hs256_needs_the_configured_secret(gw):
 def test_hs256_refused_without_a_secret(warp_factory, keys, tmp_path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk]}))
-    w = warp_factory(extra_ini=auth_ini("jwks_file = %s\n" % jwks)).start()
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_file = %s\n" % jwks)).start()
     assert_401(w.get("/api/v1/customers",
                      headers={"Authorization": "Bearer " + hs256(HS_SECRET.encode())}))
     assert w.stop()[0] == 0
@@ -303,7 +305,7 @@ def jwks_server(keys):
 
 
 def test_jwks_url_rotation_is_picked_up_without_restart(warp_factory, keys, jwks_server):
-    w = warp_factory(extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
     auth = lambda k: {"Authorization": "Bearer " + token(k)}
     assert w.get("/api/v1/customers", headers=auth(keys["rsa"])).status == 200
     jwks_server.keys = [keys["rsa2"]]  # the issuer rotates: new kid, old key gone
@@ -318,7 +320,7 @@ def test_jwks_url_rotation_is_picked_up_without_restart(warp_factory, keys, jwks
 
 
 def test_jwks_refreshed_by_timer_without_requests(warp_factory, keys, jwks_server):
-    w = warp_factory(extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
     assert w.get("/api/v1/customers",
                  headers={"Authorization": "Bearer " + token(keys["rsa"])}).status == 200
     before = jwks_server.hits

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import free_port, http
 
+# Only the api role: other roles' listeners would clash between test processes.
+API_ONLY = ["--roles", "api"]
 ADMIN = "gw-ratelimit-admin-token-0123456789"
 
 
@@ -27,7 +29,7 @@ def limits_ini(admin_rate=1, admin_burst=5, anon_rate=1, anon_burst=3, extra="")
 
 @pytest.fixture
 def gw(warp_factory):
-    w = warp_factory(extra_ini=limits_ini(), env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+    w = warp_factory(args=API_ONLY, extra_ini=limits_ini(), env={"WARP_ADMIN_TOKEN": ADMIN}).start()
     yield w
     rc, _ = w.stop()
     assert rc == 0, w.stderr()
@@ -145,9 +147,9 @@ def two_replicas(warp_factory, backend_ini):
     """Two warp processes on the same SQLite file (WAL), started one after
     the other (they share the test's folder and its warp.ini name)."""
     env = {"WARP_ADMIN_TOKEN": ADMIN}
-    a = warp_factory(extra_ini=limits_ini(admin_rate=1, admin_burst=6, extra=backend_ini),
+    a = warp_factory(args=API_ONLY, extra_ini=limits_ini(admin_rate=1, admin_burst=6, extra=backend_ini),
                      env=env).start()
-    b = warp_factory(extra_ini=limits_ini(admin_rate=1, admin_burst=6, extra=backend_ini),
+    b = warp_factory(args=API_ONLY, extra_ini=limits_ini(admin_rate=1, admin_burst=6, extra=backend_ini),
                      env=env).start()
     assert a.store_url == b.store_url and a.port != b.port
     return a, b

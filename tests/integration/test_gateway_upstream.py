@@ -10,6 +10,8 @@ import pytest
 
 from conftest import free_port, http, run_warp
 
+# Only the api role: other roles' listeners would clash between test processes.
+API_ONLY = ["--roles", "api"]
 ADMIN = "gw-upstream-admin-token-0123456789"
 
 
@@ -86,7 +88,7 @@ def gw(warp_factory, upstream):
     ini = ("[ratelimit]\nanon_burst = 1000\nanon_rate = 1000\n" +
            route_ini("crm", "/crm", "http://127.0.0.1:%d/v2" % upstream.port) +
            route_ini("down", "/down", "http://127.0.0.1:%d" % free_port()))
-    w = warp_factory(extra_ini=ini, env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+    w = warp_factory(args=API_ONLY, extra_ini=ini, env={"WARP_ADMIN_TOKEN": ADMIN}).start()
     yield w
     rc, _ = w.stop()
     assert rc == 0, w.stderr()
@@ -202,7 +204,7 @@ def test_upstream_down_answers_502(gw):
 
 def test_upstream_timeout_answers_504(warp_factory, upstream):
     upstream.delay = 2.0
-    w = warp_factory(extra_ini=route_ini("slow", "/slow", "http://127.0.0.1:%d" % upstream.port,
+    w = warp_factory(args=API_ONLY, extra_ini=route_ini("slow", "/slow", "http://127.0.0.1:%d" % upstream.port,
                                          "300ms"),
                      env={"WARP_ADMIN_TOKEN": ADMIN}).start()
     t0 = time.monotonic()
@@ -242,7 +244,7 @@ def test_route_without_upstream_fails_config_check(tmp_path):
 
 
 def test_route_with_https_upstream_fails_startup(warp_factory):
-    w = warp_factory(extra_ini=route_ini("x", "/x", "https://127.0.0.1:9"))
+    w = warp_factory(args=API_ONLY, extra_ini=route_ini("x", "/x", "https://127.0.0.1:9"))
     w.start(wait=False)
     assert w.proc.wait(10) == 2
     assert "http://host" in w.stderr()
