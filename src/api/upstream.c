@@ -13,8 +13,9 @@
  * and the answer back.  The path below the prefix is appended to the
  * upstream's path (/crm/a?b=1 → /v2/a?b=1).
  *
- * The upstream learns who is calling from X-Warp-Role, X-Warp-Customer-Id
- * and X-Warp-Credential-Id, which only WARP sets: the caller's own X-Warp-*
+ * The upstream learns who is calling from X-Warp-Role (admin|customer),
+ * X-Warp-Customer-Id ("" for admins) and X-Warp-Credential-Id (the API key's
+ * id, or the JWT's sub), which only WARP sets: the caller's own X-Warp-*
  * headers and its Authorization header are dropped, so the upstream never
  * sees the bearer credential and cannot be fooled by a forged identity.
  * X-Request-Id carries the gateway's request id; X-Forwarded-For gets the
