@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import sqlite3
 
 import jsonschema
 import pytest
@@ -90,8 +91,28 @@ def make_world(server):
                                              "scopes": "read"})
     page = call(server, "GET", "/api/v1/events?limit=1").json()
     w["/api/v1/events"] = (page["data"][0], None)
+    cdr = insert_cdr(server, n, cus["id"], trk["id"], car["id"])
+    w["/api/v1/cdrs"] = (call(server, "GET", "/api/v1/cdrs/" + cdr).json()["data"], None)
     return {"objects": w, "customer_token": w["/api/v1/api-keys"][0]["secret"],
             "read_only_token": ro["secret"]}
+
+
+def insert_cdr(server, n, customer, trunk, carrier):
+    """A call record as the SIP role writes it (the API has no create)."""
+    cdr_id = "cdr_" + ("%026d" % n).translate(str.maketrans("0123456789", "abcdefghij"))
+    db = sqlite3.connect(server.store_url[len("sqlite:"):], timeout=10)
+    with db:
+        db.execute(
+            "INSERT INTO cdrs (id, call_id, direction, customer_id, trunk_id, carrier_id,"
+            " gateway_id, caller, dialed, normalized, source, start_ms, answer_ms, end_ms,"
+            " duration_ms, billable_ms, final_code, final_reason, hangup, attempts, pdd_ms,"
+            " created_at) VALUES (?, ?, 'termination', ?, ?, ?, 'gw_x', '+14155550100',"
+            " '14155550199', '14155550199', '192.0.2.1:5060', 1000, 2000, 5000, 3000, 6000,"
+            " 200, 'OK', 'caller', '[{\"gateway_id\":\"gw_x\",\"code\":200,"
+            "\"start_ms\":1000}]', 150, 5000)",
+            (cdr_id, "call-%d@openapi" % n, customer, trunk, carrier))
+    db.close()
+    return cdr_id
 
 
 def concrete(path, objects, absent=False):
@@ -320,6 +341,7 @@ RESOURCES = {
     "/api/v1/webhooks": "Webhook",
     "/api/v1/api-keys": "ApiKey",
     "/api/v1/events": "Event",
+    "/api/v1/cdrs": "Cdr",
 }
 
 
@@ -348,6 +370,17 @@ def test_schema_properties_are_the_returned_keys(server, spec, world, collection
     # Write-only fields exist (they were accepted in the create) and never come back.
     assert write_only <= set(sent or {}), write_only
     assert not write_only & set(created)
+
+
+def test_admin_only_cdr_fields_are_absent_for_customers(server, spec, world):
+    props = properties_of(resolve(spec["components"]["schemas"]["Cdr"], spec))
+    admin_only = {k for k, v in props.items() if v.get("x-admin-only")}
+    assert admin_only == {"carrier_id", "gateway_id", "attempts"}
+    cdr = world["objects"]["/api/v1/cdrs"][0]
+    r = call(server, "GET", "/api/v1/cdrs/" + cdr["id"], token=world["customer_token"])
+    assert r.status == 200, r.body
+    assert set(r.json()["data"]) == set(props) - admin_only
+    check_response(spec, "/api/v1/cdrs/{id}", "get", r)
 
 
 def test_write_only_fields_are_the_secrets(spec):
