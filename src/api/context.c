@@ -94,6 +94,11 @@ void api_reply_store_error(struct api_ctx *ctx, int rc, const char *what)
 		http_reply_error(ctx->req, 409, "conflict", "Conflict", NULL,
 				 "the %s is still referenced or refers to something missing", what);
 		break;
+	case -EALREADY: /* api_idempotency_record: a concurrent twin committed first */
+		http_reply_error(ctx->req, 409, "idempotency_key_in_use", "Conflict", NULL,
+				 "a request with this Idempotency-Key was completed meanwhile; "
+				 "retry to get its response");
+		break;
 	case STORE_EDOWN:
 	case STORE_EBUSY:
 		http_reply_error(ctx->req, 503, "store_unavailable", "Service unavailable", NULL,

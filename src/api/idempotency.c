@@ -7,6 +7,7 @@
  * key with another request (method, path or body) answers 409.  Records are
  * honoured for 24 hours.
  */
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,14 +101,21 @@ int api_idempotency_record(struct api_ctx *ctx, int status, const json_t *body)
 				   store_p_text(ctx->idem_hash), store_p_int(status),
 				   store_p_text(text), store_p_int(now),
 				   store_p_int(now - IDEM_TTL_MS) };
-	/* An expired record under the same key is replaced. */
+	/* An expired record under the same key is replaced.  A live one means
+	 * a concurrent request with this key committed first (both passed
+	 * api_idempotency_replay before either wrote): this one must roll back
+	 * rather than create a second row. */
+	struct store_res *r = NULL;
 	int rc = store_exec(ctx->conn,
 			    "INSERT INTO idempotency_keys (principal, idem_key, request_hash, status, "
 			    "body, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
 			    "ON CONFLICT (principal, idem_key) DO UPDATE SET request_hash = $3, "
 			    "status = $4, body = $5, created_at = $6 "
 			    "WHERE idempotency_keys.created_at <= $7",
-			    p, 7, NULL);
+			    p, 7, &r);
+	if (rc == 0 && store_res_changes(r) != 1)
+		rc = -EALREADY; /* api_reply_store_error: 409 */
+	store_res_free(r);
 	free(text);
 	return rc;
 }
