@@ -30,8 +30,17 @@ import pgserver
 
 ADMIN_TOKEN = "warp_test-admin-token-0123456789"
 
+# Only the api role: the SIP, media and SMSC listeners have fixed default
+# ports that parallel warps (and other suites) would fight over.  No webhook
+# dispatcher: the tests' webhook URLs are reserved names that lead nowhere.
 # Revocations must bite at once, and the tests send many requests a second.
 API_INI = """
+[run]
+roles = api
+
+[webhooks]
+enabled = false
+
 [auth]
 key_cache_ttl = 0ms
 
