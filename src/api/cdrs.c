@@ -22,10 +22,10 @@
 
 int api_cdrs_routes(struct http_router *r);
 
-#define CDR_COLUMNS                                                                           \
-	"SELECT id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, caller, " \
-	"dialed, normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "   \
-	"final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "    \
+#define CDR_COLUMNS                                                                                \
+	"SELECT id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, caller, "   \
+	"dialed, normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "      \
+	"final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "       \
 	"rtp_lost_a, rtp_lost_b, rtp_jitter_us_a, rtp_jitter_us_b FROM cdrs"
 
 /* PostgreSQL types a parameter from its first use; "$1 IS NULL" alone has
@@ -54,11 +54,11 @@ static json_t *cdr_media_json(const struct store_res *r, size_t row)
 
 static json_t *cdr_json(const struct store_res *r, size_t row, bool admin)
 {
-	static const char *const names[] = { "id",	   "call_id", "direction", "customer_id",
-					     "trunk_id", "carrier_id", "gateway_id", "caller",
-					     "dialed",	   "normalized", "source" };
-	static const char *const ints[] = { "start_ms", "answer_ms", "end_ms", "duration_ms",
-					    "billable_ms", "final_code" };
+	static const char *const names[] = {"id",	"call_id",    "direction",  "customer_id",
+					    "trunk_id", "carrier_id", "gateway_id", "caller",
+					    "dialed",	"normalized", "source"};
+	static const char *const ints[] = {"start_ms",	  "answer_ms",	 "end_ms",
+					   "duration_ms", "billable_ms", "final_code"};
 	json_t *o = json_object();
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -85,7 +85,7 @@ static int cursor_parse(const char *c, int64_t *start, char *id, size_t n)
 {
 	const char *dash = c ? strchr(c, '-') : NULL;
 
-	if (!dash || str_to_i64((struct str){ c, (size_t)(dash - c) }, start) < 0 || !dash[1])
+	if (!dash || str_to_i64((struct str){c, (size_t)(dash - c)}, start) < 0 || !dash[1])
 		return -EINVAL;
 	return str_copy(id, n, str_from_cstr(dash + 1));
 }
@@ -116,16 +116,16 @@ struct cdr_query {
 
 static int cdr_query_parse(struct api_ctx *ctx, struct cdr_query *q)
 {
-	const char *cust = api_is_admin(ctx) ? http_req_query(ctx->req, "customer_id")
-					     : ctx->who->customer_id;
+	const char *cust =
+	    api_is_admin(ctx) ? http_req_query(ctx->req, "customer_id") : ctx->who->customer_id;
 	const char *number = http_req_query(ctx->req, "number");
 	const char *dir = http_req_query(ctx->req, "direction");
 	int64_t after_start = 0;
 
 	if (api_page_parse(ctx, &q->page) < 0)
 		return -EINVAL;
-	if (q->page.after && cursor_parse(q->page.after, &after_start, q->after_id,
-					  sizeof(q->after_id)) < 0) {
+	if (q->page.after &&
+	    cursor_parse(q->page.after, &after_start, q->after_id, sizeof(q->after_id)) < 0) {
 		http_reply_error(ctx->req, 400, "invalid_parameter", "Bad request", NULL,
 				 "after must be a cursor from next_cursor");
 		return -EINVAL;
@@ -165,23 +165,47 @@ static void cdr_page_reply(struct api_ctx *ctx, const struct cdr_query *q, struc
 static void handle_list(struct http_req *req, void *arg)
 {
 	struct api_ctx ctx;
-	struct cdr_query q = { 0 };
+	struct cdr_query q = {0};
 	struct store_res *r = NULL;
 	int rc;
 	(void)arg;
 
 	if (api_ctx_init(&ctx, req) < 0 || cdr_query_parse(&ctx, &q) < 0)
 		return;
-	rc = store_exec(ctx.conn,
-			CDR_COLUMNS " WHERE (" OPT("$1", "TEXT") " OR customer_id = $1)"
-			" AND (" OPT("$2", "BIGINT") " OR start_ms >= $2)"
-			" AND (" OPT("$3", "BIGINT") " OR start_ms < $3)"
-			" AND (" OPT("$4", "TEXT") " OR normalized = $4 OR dialed = $5)"
-			" AND (" OPT("$6", "BIGINT") " OR start_ms < $6"
-			" OR (start_ms = $6 AND id < $7))"
-			" AND (" OPT("$8", "TEXT") " OR direction = $8)"
-			" ORDER BY start_ms DESC, id DESC LIMIT $9",
-			q.p, 9, &r);
+	rc = store_exec(
+	    ctx.conn,
+	    CDR_COLUMNS " WHERE (" OPT(
+		"$1",
+		"TEXT") " OR customer_id = $1)"
+			" AND (" OPT(
+			    "$2",
+			    "BIGINT") " OR start_ms >= $2)"
+				      " AND (" OPT(
+					  "$3",
+					  "BIGINT") " OR start_ms < $3)"
+						    " AND (" OPT(
+							"$4",
+							"TEXT") " OR normalized = $4 OR dialed = "
+								"$5)"
+								" AND (" OPT(
+								    "$6",
+								    "BIGINT") " OR start_ms < $6"
+									      " OR (start_ms = $6 "
+									      "AND id < $7))"
+									      " AND (" OPT(
+										  "$8",
+										  "TEXT") " OR "
+											  "directio"
+											  "n = $8)"
+											  " ORDER "
+											  "BY "
+											  "start_"
+											  "ms "
+											  "DESC, "
+											  "id DESC "
+											  "LIMIT "
+											  "$9",
+	    q.p, 9, &r);
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, "cdr");
 	else
@@ -198,10 +222,10 @@ static void handle_get(struct http_req *req, void *arg)
 	if (api_ctx_init(&ctx, req) < 0)
 		return;
 	const char *cust = api_is_admin(&ctx) ? NULL : ctx.who->customer_id;
-	struct store_param p[] = { store_p_text(http_req_param(req, "id")), store_p_text(cust) };
-	int rc = store_exec(ctx.conn,
-			    CDR_COLUMNS " WHERE id = $1 AND (" OPT("$2", "TEXT") " OR customer_id = $2)",
-			    p, 2, &r);
+	struct store_param p[] = {store_p_text(http_req_param(req, "id")), store_p_text(cust)};
+	int rc = store_exec(
+	    ctx.conn, CDR_COLUMNS " WHERE id = $1 AND (" OPT("$2", "TEXT") " OR customer_id = $2)",
+	    p, 2, &r);
 
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, "cdr");

@@ -142,7 +142,9 @@ static void cdr_params(const struct sip_cdr *c, const char *id, const char *atte
 	v[i++] = store_p_text(attempts);
 	v[i++] = c->pdd_ms >= 0 ? store_p_int(c->pdd_ms) : store_p_null();
 	for (int k = 0; k < 3; k++) {
-		const int64_t *st = k == 0 ? c->rtp_packets : k == 1 ? c->rtp_lost : c->rtp_jitter_us;
+		const int64_t *st = k == 0   ? c->rtp_packets
+				    : k == 1 ? c->rtp_lost
+					     : c->rtp_jitter_us;
 
 		v[i++] = p_stat(st[0]);
 		v[i++] = p_stat(st[1]);
@@ -160,8 +162,9 @@ void sip_cdr_count(const struct psnap *s, const struct sip_cdr *cdr)
 		if (g && s->carriers[g->carrier].attempts)
 			metric_inc(s->carriers[g->carrier].attempts);
 	}
-	const struct psnap_carrier *ca =
-	    cdr->answer_ms > 0 && cdr->carrier_id[0] ? psnap_carrier_find(s, cdr->carrier_id) : NULL;
+	const struct psnap_carrier *ca = cdr->answer_ms > 0 && cdr->carrier_id[0]
+					     ? psnap_carrier_find(s, cdr->carrier_id)
+					     : NULL;
 
 	if (ca && ca->answered)
 		metric_inc(ca->answered);

@@ -179,7 +179,7 @@ static void plan_add_carrier(const struct psnap *s, const struct psnap_carrier *
 	for (size_t i = 0; i < n; i++) {
 		const struct psnap_gateway *g = &s->gateways[ca->gw_first + i];
 
-		gw[i] = (struct psnap_choice){ ca->gw_first + i, g->priority, g->weight };
+		gw[i] = (struct psnap_choice){ca->gw_first + i, g->priority, g->weight};
 	}
 	order_weighted(gw, n);
 	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
@@ -234,7 +234,7 @@ static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
 			    const struct psnap_trunk *t, bool cps, int64_t now_ms,
 			    struct sip_call_plan *plan)
 {
-	struct policy_hold h = { { t->limit, t->customer_limit, NULL } };
+	struct policy_hold h = {{t->limit, t->customer_limit, NULL}};
 	size_t failed = 0;
 	int rc;
 
@@ -254,7 +254,8 @@ static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
 	}
 	if (rc != 0) {
 		plan_count_reject(p, rc);
-		return plan_reject(plan, 503, rc == SIP_LIMIT_E_CPS ? "CPS limit" : "channel limit");
+		return plan_reject(plan, 503,
+				   rc == SIP_LIMIT_E_CPS ? "CPS limit" : "channel limit");
 	}
 	plan->hold = malloc(sizeof(h));
 	if (!plan->hold) {
@@ -336,7 +337,7 @@ static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t
 	for (size_t i = 0; i < n; i++) {
 		const struct psnap_dest *de = &s->dests[t->dest_first + i];
 
-		d[i] = (struct psnap_choice){ t->dest_first + i, de->priority, de->weight };
+		d[i] = (struct psnap_choice){t->dest_first + i, de->priority, de->weight};
 	}
 	order_weighted(d, n);
 	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
@@ -461,15 +462,15 @@ static void policy_metrics(struct sip_policy *p)
 	f = metrics_counter(m, "warp_sip_channel_rejects_total",
 			    "Calls refused with 503 for a channel limit.", NULL);
 	p->channel_rejects = f ? metric_get(f) : NULL;
-	p->env.gw_up = metrics_gauge(m, "warp_sip_gateway_up",
-				     "1 while the gateway answers OPTIONS probes, 0 when down.",
-				     "gateway");
-	p->env.car_attempts = metrics_counter(m, "warp_sip_carrier_attempts_total",
-					      "INVITE attempts (seizures) sent to the carrier.",
-					      "carrier");
-	p->env.car_answered = metrics_counter(
-	    m, "warp_sip_carrier_answered_total",
-	    "Calls the carrier answered; ASR = answered / attempts.", "carrier");
+	p->env.gw_up =
+	    metrics_gauge(m, "warp_sip_gateway_up",
+			  "1 while the gateway answers OPTIONS probes, 0 when down.", "gateway");
+	p->env.car_attempts =
+	    metrics_counter(m, "warp_sip_carrier_attempts_total",
+			    "INVITE attempts (seizures) sent to the carrier.", "carrier");
+	p->env.car_answered =
+	    metrics_counter(m, "warp_sip_carrier_answered_total",
+			    "Calls the carrier answered; ASR = answered / attempts.", "carrier");
 	p->env.car_duration = metrics_counter(
 	    m, "warp_sip_carrier_duration_seconds_total",
 	    "Answered seconds on the carrier; ACD = duration / answered.", "carrier");
@@ -480,8 +481,8 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 	struct sip_policy *p = calloc(1, sizeof(*p));
 
 	if (!p || !o->store || !o->loader) {
-		snprintf(err, errlen, "sip policy: %s", p ? "a store and a loader are required"
-							  : "out of memory");
+		snprintf(err, errlen, "sip policy: %s",
+			 p ? "a store and a loader are required" : "out of memory");
 		free(p);
 		return NULL;
 	}
@@ -491,8 +492,8 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 	pthread_mutex_init(&p->env.gw_lock, NULL);
 	policy_metrics(p);
 	p->env.limits = sip_limits_new();
-	p->bans = sip_bans_new(o->flood_table_size ? o->flood_table_size : 4096,
-			       o->flood_refusals, o->flood_window_ms, o->flood_ban_ms);
+	p->bans = sip_bans_new(o->flood_table_size ? o->flood_table_size : 4096, o->flood_refusals,
+			       o->flood_window_ms, o->flood_ban_ms);
 	p->cdr = sip_cdr_writer_new(o->store);
 	if (!p->env.limits || !p->bans || !p->cdr) {
 		snprintf(err, errlen, "sip policy: out of memory");

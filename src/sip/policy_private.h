@@ -67,7 +67,7 @@ struct psnap_gw_state {
 	char id[ID_MAX];
 	atomic_bool down;
 	atomic_int misses; /* consecutive unanswered probes */
-	struct metric *up;  /* warp_sip_gateway_up{gateway} */
+	struct metric *up; /* warp_sip_gateway_up{gateway} */
 	struct psnap_gw_state *next;
 };
 
@@ -161,7 +161,7 @@ struct psnap {
 	size_t ncarriers;
 	struct psnap_gateway *gateways; /* by carrier, then priority */
 	size_t ngateways;
-	size_t *gw_by_id; /* indexes into gateways, by gateway id */
+	size_t *gw_by_id;	 /* indexes into gateways, by gateway id */
 	struct psnap_ip *gw_ips; /* sorted, for origination and source_known */
 	size_t ngw_ips;
 	struct psnap_route *routes; /* by prefix, then customer id */

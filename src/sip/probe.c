@@ -163,7 +163,7 @@ static void probe_mark(struct psnap_gw_state *st, bool answered)
 
 static void probe_wait(struct sip_prober *pr, int64_t until)
 {
-	struct pollfd pfd[2] = { { pr->fd[0], POLLIN, 0 }, { pr->fd[1], POLLIN, 0 } };
+	struct pollfd pfd[2] = {{pr->fd[0], POLLIN, 0}, {pr->fd[1], POLLIN, 0}};
 
 	while (!atomic_load(&pr->stop)) {
 		int64_t left = until - time_mono_ms();

@@ -91,7 +91,7 @@ static int cmp_id(const void *a, const void *b)
 
 static int resolve_host(const char *host, uint16_t port, struct net_addr *out)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
 	struct addrinfo *ai = NULL;
 	char sport[8];
 
@@ -189,7 +189,7 @@ static int cmp_acl(const void *pa, const void *pb)
 
 static void acl_index(struct psnap *s)
 {
-	bool seen[2][129] = { { false } };
+	bool seen[2][129] = {{false}};
 
 	qsort(s->acl, s->nacl, sizeof(*s->acl), cmp_acl);
 	for (size_t i = 0; i < s->nacl; i++)
@@ -270,18 +270,20 @@ static int trunk_dests(struct builder *b, struct psnap_trunk *t, const json_t *l
 	json_array_foreach(list, i, v)
 	{
 		const char *uri = json_string_value(json_object_get(v, "uri"));
-		struct psnap_dest *d = vec_push(&b->s->dests, &b->s->ndests, &b->cap_dests,
-						sizeof(*d));
+		struct psnap_dest *d =
+		    vec_push(&b->s->dests, &b->s->ndests, &b->cap_dests, sizeof(*d));
 
 		if (!d)
 			return -ENOMEM;
 		d->priority = json_integer_value(json_object_get(v, "priority"));
 		d->weight = json_is_integer(json_object_get(v, "weight"))
-				    ? json_integer_value(json_object_get(v, "weight"))
-				    : 1;
+				? json_integer_value(json_object_get(v, "weight"))
+				: 1;
 		if (dest_parse(d, uri, t->id) < 0) {
-			log_warn("sip", "trunk %s: destination %s unusable (bad URI or host "
-					"not resolved)", t->id, uri ? uri : "?");
+			log_warn("sip",
+				 "trunk %s: destination %s unusable (bad URI or host "
+				 "not resolved)",
+				 t->id, uri ? uri : "?");
 			b->s->ndests--;
 			continue;
 		}
@@ -321,8 +323,8 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 	t->customer_active = cu && cu->active;
 	t->customer_limit = cu ? cu->limit : NULL;
 	copy_cstr(t->tech_prefix, sizeof(t->tech_prefix), store_res_text(r, i, 4));
-	t->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_TRUNK, t->id,
-				    store_res_int(r, i, 5), store_res_int(r, i, 6));
+	t->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_TRUNK, t->id, store_res_int(r, i, 5),
+				    store_res_int(r, i, 6));
 	t->max_duration_ms = store_res_int(r, i, 8) * 1000;
 	t->media_relay = strcmp(store_res_text(r, i, 10), "bypass") != 0;
 	if (!t->limit)
@@ -378,7 +380,7 @@ static void carrier_stop_codes(struct psnap_carrier *ca, const char *text)
 			ca->stop_codes[ca->nstop_codes++] = (uint16_t)code;
 	}
 	if (!json_is_array(list)) { /* unreadable: the defaults */
-		static const uint16_t def[] = { 404, 486, 600, 603 };
+		static const uint16_t def[] = {404, 486, 600, 603};
 
 		memcpy(ca->stop_codes, def, sizeof(def));
 		ca->nstop_codes = 4;
@@ -463,9 +465,8 @@ static int cmp_gateway(const void *pa, const void *pb)
 /* Columns: id, carrier_id, host, port, transport, weight, priority, probe. */
 static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct psnap_gateway *g)
 {
-	const struct psnap_carrier *ca =
-	    bsearch(store_res_text(r, i, 1), b->s->carriers, b->s->ncarriers,
-		    sizeof(*b->s->carriers), cmp_id);
+	const struct psnap_carrier *ca = bsearch(store_res_text(r, i, 1), b->s->carriers,
+						 b->s->ncarriers, sizeof(*b->s->carriers), cmp_id);
 
 	if (!ca)
 		return 1; /* dangling: skipped */
@@ -479,8 +480,10 @@ static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct 
 	g->probe = store_res_int(r, i, 7) != 0;
 	g->resolved = resolve_host(g->host, g->port ? g->port : 5060, &g->addr) == 0;
 	if (!g->resolved)
-		log_warn("sip", "gateway %s: host %s not resolved; skipped until the next "
-				"rebuild", g->id, g->host);
+		log_warn("sip",
+			 "gateway %s: host %s not resolved; skipped until the next "
+			 "rebuild",
+			 g->id, g->host);
 	g->state = gw_state_get(b->env, g->id);
 	return g->state ? 0 : -ENOMEM;
 }
@@ -590,7 +593,8 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 	{
 		const char *id = json_string_value(json_object_get(v, "carrier_id"));
 		const struct psnap_carrier *ca =
-		    id ? bsearch(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id) : NULL;
+		    id ? bsearch(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id)
+		       : NULL;
 		struct psnap_choice *ch;
 
 		if (!ca)
@@ -601,8 +605,8 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 		ch->idx = (size_t)(ca - s->carriers);
 		ch->priority = json_integer_value(json_object_get(v, "priority"));
 		ch->weight = json_is_integer(json_object_get(v, "weight"))
-				     ? json_integer_value(json_object_get(v, "weight"))
-				     : 1;
+				 ? json_integer_value(json_object_get(v, "weight"))
+				 : 1;
 		rt->nchoices++;
 	}
 	qsort(&s->choices[rt->choice_first], rt->nchoices, sizeof(*s->choices), cmp_choice);
@@ -660,11 +664,10 @@ static int build_numbers(struct builder *b)
 	rc = s->numbers ? 0 : -ENOMEM;
 	for (size_t i = 0; i < s->nnumbers && rc == 0; i++) {
 		struct psnap_number *nu = &s->numbers[i];
-		const struct psnap_trunk *t =
-		    store_res_isnull(r, i, 1)
-			? NULL
-			: bsearch(store_res_text(r, i, 1), s->trunks, s->ntrunks,
-				  sizeof(*s->trunks), cmp_id);
+		const struct psnap_trunk *t = store_res_isnull(r, i, 1)
+						  ? NULL
+						  : bsearch(store_res_text(r, i, 1), s->trunks,
+							    s->ntrunks, sizeof(*s->trunks), cmp_id);
 
 		copy_digits(nu->digits, sizeof(nu->digits), store_res_text(r, i, 0));
 		nu->trunk = t ? (size_t)(t - s->trunks) : SIZE_MAX;
@@ -700,7 +703,7 @@ void psnap_free(void *data)
 
 void *psnap_build(struct store_conn *c, void *arg)
 {
-	struct builder b = { .env = arg, .c = c };
+	struct builder b = {.env = arg, .c = c};
 	int rc = -ENOMEM;
 
 	b.s = calloc(1, sizeof(*b.s));
@@ -716,8 +719,9 @@ void *psnap_build(struct store_conn *c, void *arg)
 	if (rc < 0)
 		goto fail;
 	free(b.cus);
-	log_debug("sip", "policy snapshot: %zu trunks, %zu ACL entries, %zu carriers, %zu "
-			 "gateways, %zu routes, %zu numbers",
+	log_debug("sip",
+		  "policy snapshot: %zu trunks, %zu ACL entries, %zu carriers, %zu "
+		  "gateways, %zu routes, %zu numbers",
 		  b.s->ntrunks, b.s->nacl, b.s->ncarriers, b.s->ngateways, b.s->nroutes,
 		  b.s->nnumbers);
 	return b.s;
@@ -767,8 +771,8 @@ static size_t acl_lower(const struct psnap *s, const struct psnap_acl *key)
 }
 
 /* Among the entries equal to key (any port), the best for port and user. */
-static size_t acl_pick(const struct psnap *s, size_t i, const struct psnap_acl *key,
-		       uint16_t port, struct str user)
+static size_t acl_pick(const struct psnap *s, size_t i, const struct psnap_acl *key, uint16_t port,
+		       struct str user)
 {
 	size_t best = SIZE_MAX, best_tp = 0;
 	bool best_port = false;
@@ -782,7 +786,7 @@ static size_t acl_pick(const struct psnap *s, size_t i, const struct psnap_acl *
 
 		if (a->port && a->port != port)
 			continue;
-		if (tplen && !str_has_prefix(user, (struct str){ tp, tplen }))
+		if (tplen && !str_has_prefix(user, (struct str){tp, tplen}))
 			tplen = 0;
 		if (best == SIZE_MAX || (a->port && !best_port) ||
 		    ((a->port != 0) == best_port && tplen > best_tp)) {
@@ -798,7 +802,7 @@ static size_t acl_pick(const struct psnap *s, size_t i, const struct psnap_acl *
 size_t psnap_trunk_find(const struct psnap *s, const struct net_addr *src, struct str user)
 {
 	struct psnap_ip ip;
-	struct psnap_acl key = { 0 };
+	struct psnap_acl key = {0};
 
 	if (!ip_of(src, &ip))
 		return SIZE_MAX;
@@ -839,7 +843,9 @@ const struct psnap_route *psnap_route_find(const struct psnap *s, const char *cu
 		memcpy(key.prefix, digits, len);
 		key.prefix[len] = '\0';
 		copy_cstr(key.customer_id, sizeof(key.customer_id), customer_id);
-		r = key.customer_id[0] == '\0' ? NULL : bsearch(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
+		r = key.customer_id[0] == '\0'
+			? NULL
+			: bsearch(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
 		if (r)
 			return r;
 		key.customer_id[0] = '\0';

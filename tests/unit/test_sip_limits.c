@@ -86,8 +86,8 @@ static void test_customer_limit_shared_across_trunks(void **state)
 {
 	struct sip_limits *l = *state;
 	struct sip_limit *cus = sip_limits_entry(l, SIP_LIMIT_CUSTOMER, "cus_1", 0, 3);
-	struct sip_limit *t1[2] = { sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 0, 10), cus };
-	struct sip_limit *t2[2] = { sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_2", 0, 10), cus };
+	struct sip_limit *t1[2] = {sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 0, 10), cus};
+	struct sip_limit *t2[2] = {sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_2", 0, 10), cus};
 	size_t failed = 99;
 
 	assert_int_equal(sip_limits_take(l, t1, 2, false, 0, NULL), 0);
@@ -106,8 +106,8 @@ static void test_customer_cps_shared_across_trunks(void **state)
 {
 	struct sip_limits *l = *state;
 	struct sip_limit *cus = sip_limits_entry(l, SIP_LIMIT_CUSTOMER, "cus_1", 2, 0);
-	struct sip_limit *t1[2] = { sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 0, 0), cus };
-	struct sip_limit *t2[2] = { sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_2", 0, 0), cus };
+	struct sip_limit *t1[2] = {sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 0, 0), cus};
+	struct sip_limit *t2[2] = {sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_2", 0, 0), cus};
 
 	assert_int_equal(sip_limits_take(l, t1, 2, true, 0, NULL), 0);
 	assert_int_equal(sip_limits_take(l, t2, 2, true, 0, NULL), 0);
@@ -211,23 +211,21 @@ static void test_ban_table_stays_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cps_bucket_allows_a_second_of_burst, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_cps_bucket_refills_at_the_rate, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_zero_limits_are_unlimited, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_channel_limit_hit_and_released, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_customer_limit_shared_across_trunks, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_customer_cps_shared_across_trunks, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_entry_kept_across_lookups, setup, teardown),
-		cmocka_unit_test(test_ban_after_refusals_in_window),
-		cmocka_unit_test(test_refusals_outside_window_do_not_ban),
-		cmocka_unit_test(test_ban_expires),
-		cmocka_unit_test(test_v4_mapped_source_shares_the_ban),
-		cmocka_unit_test(test_ban_table_stays_bounded),
+	    cmocka_unit_test_setup_teardown(test_cps_bucket_allows_a_second_of_burst, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_cps_bucket_refills_at_the_rate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_zero_limits_are_unlimited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_channel_limit_hit_and_released, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_customer_limit_shared_across_trunks, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_customer_cps_shared_across_trunks, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_entry_kept_across_lookups, setup, teardown),
+	    cmocka_unit_test(test_ban_after_refusals_in_window),
+	    cmocka_unit_test(test_refusals_outside_window_do_not_ban),
+	    cmocka_unit_test(test_ban_expires),
+	    cmocka_unit_test(test_v4_mapped_source_shares_the_ban),
+	    cmocka_unit_test(test_ban_table_stays_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,8 @@
 #include "test_store_fixture.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "sip/policy_private.h"
@@ -17,52 +19,52 @@ struct env {
 };
 
 static const char *const provisioning[] = {
-	"INSERT INTO customers (id, name, status, billing_type, currency, created_at, updated_at) "
-	"VALUES ('cus_a', 'A', 'active', 'prepaid', 'USD', 0, 0), "
-	"('cus_b', 'B', 'active', 'prepaid', 'USD', 0, 0), "
-	"('cus_s', 'S', 'suspended', 'prepaid', 'USD', 0, 0)",
-	"INSERT INTO trunks (id, customer_id, name, enabled, acl, tech_prefix, blocked_prefixes, "
-	"destinations, max_call_duration, media_mode, created_at, updated_at) VALUES "
-	"('trk_a', 'cus_a', 'a', 1, '[{\"cidr\":\"192.0.2.0/24\"},{\"cidr\":\"2001:db8::/32\"}]', "
-	" '', '[\"+1900\",\"882\"]', "
-	" '[{\"uri\":\"sip:pbx@127.0.0.50:5070\",\"priority\":1,\"weight\":1},"
-	"   {\"uri\":\"sip:127.0.0.51;transport=tcp\",\"priority\":0,\"weight\":1}]', "
-	" 3600, 'bypass', 0, 0), "
-	"('trk_p', 'cus_b', 'p', 1, '[{\"cidr\":\"198.51.100.7/32\",\"port\":5080}]', '9911', "
-	" '[]', '[]', 0, 'relay', 0, 0), "
-	"('trk_s', 'cus_s', 's', 1, '[{\"cidr\":\"203.0.113.5/32\"}]', '', '[]', '[]', 0, "
-	" 'relay', 0, 0), "
-	"('trk_off', 'cus_a', 'off', 0, '[{\"cidr\":\"203.0.113.6/32\"}]', '', '[]', '[]', 0, "
-	" 'relay', 0, 0)",
-	"INSERT INTO carriers (id, name, enabled, tech_prefix, stop_codes, created_at, updated_at) "
-	"VALUES ('car_1', 'one', 1, '', '[404,486,600,603]', 0, 0), "
-	"('car_2', 'two', 1, '1234', '[486]', 0, 0), "
-	"('car_off', 'off', 0, '', '[404]', 0, 0)",
-	"INSERT INTO gateways (id, carrier_id, host, port, transport, weight, priority, probe, "
-	"created_at, updated_at) VALUES "
-	"('gw_1a', 'car_1', '127.0.0.11', 5060, 'udp', 1, 0, 1, 0, 0), "
-	"('gw_1b', 'car_1', '127.0.0.12', 5062, 'udp', 1, 1, 1, 0, 0), "
-	"('gw_2a', 'car_2', '127.0.0.21', 5060, 'udp', 3, 0, 1, 0, 0), "
-	"('gw_2b', 'car_2', '127.0.0.22', 5060, 'tcp', 1, 0, 1, 0, 0), "
-	"('gw_off', 'car_off', '127.0.0.31', 5060, 'udp', 1, 0, 1, 0, 0)",
-	"INSERT INTO routes (id, prefix, customer_id, carriers, created_at, updated_at) VALUES "
-	"('rte_1', '1', NULL, '[{\"carrier_id\":\"car_1\",\"priority\":0,\"weight\":1}]', 0, 0), "
-	"('rte_44', '44', NULL, '[{\"carrier_id\":\"car_2\",\"priority\":0,\"weight\":1}]', 0, 0), "
-	"('rte_44a', '44', 'cus_a', '[{\"carrier_id\":\"car_1\",\"priority\":0,\"weight\":1}]', "
-	" 0, 0), "
-	"('rte_4420', '4420', NULL, '[{\"carrier_id\":\"car_2\",\"priority\":0,\"weight\":1}]', "
-	" 0, 0), "
-	"('rte_49', '49', NULL, '[{\"carrier_id\":\"car_off\",\"priority\":0,\"weight\":1},"
-	" {\"carrier_id\":\"car_1\",\"priority\":1,\"weight\":1}]', 0, 0)",
-	"INSERT INTO numbers (id, e164, customer_id, trunk_id, voice, created_at, updated_at) VALUES "
-	"('num_1', '+4930123456', 'cus_a', 'trk_a', 1, 0, 0), "
-	"('num_2', '+4930999999', 'cus_a', 'trk_a', 0, 0, 0)",
+    "INSERT INTO customers (id, name, status, billing_type, currency, created_at, updated_at) "
+    "VALUES ('cus_a', 'A', 'active', 'prepaid', 'USD', 0, 0), "
+    "('cus_b', 'B', 'active', 'prepaid', 'USD', 0, 0), "
+    "('cus_s', 'S', 'suspended', 'prepaid', 'USD', 0, 0)",
+    "INSERT INTO trunks (id, customer_id, name, enabled, acl, tech_prefix, blocked_prefixes, "
+    "destinations, max_call_duration, media_mode, created_at, updated_at) VALUES "
+    "('trk_a', 'cus_a', 'a', 1, '[{\"cidr\":\"192.0.2.0/24\"},{\"cidr\":\"2001:db8::/32\"}]', "
+    " '', '[\"+1900\",\"882\"]', "
+    " '[{\"uri\":\"sip:pbx@127.0.0.50:5070\",\"priority\":1,\"weight\":1},"
+    "   {\"uri\":\"sip:127.0.0.51;transport=tcp\",\"priority\":0,\"weight\":1}]', "
+    " 3600, 'bypass', 0, 0), "
+    "('trk_p', 'cus_b', 'p', 1, '[{\"cidr\":\"198.51.100.7/32\",\"port\":5080}]', '9911', "
+    " '[]', '[]', 0, 'relay', 0, 0), "
+    "('trk_s', 'cus_s', 's', 1, '[{\"cidr\":\"203.0.113.5/32\"}]', '', '[]', '[]', 0, "
+    " 'relay', 0, 0), "
+    "('trk_off', 'cus_a', 'off', 0, '[{\"cidr\":\"203.0.113.6/32\"}]', '', '[]', '[]', 0, "
+    " 'relay', 0, 0)",
+    "INSERT INTO carriers (id, name, enabled, tech_prefix, stop_codes, created_at, updated_at) "
+    "VALUES ('car_1', 'one', 1, '', '[404,486,600,603]', 0, 0), "
+    "('car_2', 'two', 1, '1234', '[486]', 0, 0), "
+    "('car_off', 'off', 0, '', '[404]', 0, 0)",
+    "INSERT INTO gateways (id, carrier_id, host, port, transport, weight, priority, probe, "
+    "created_at, updated_at) VALUES "
+    "('gw_1a', 'car_1', '127.0.0.11', 5060, 'udp', 1, 0, 1, 0, 0), "
+    "('gw_1b', 'car_1', '127.0.0.12', 5062, 'udp', 1, 1, 1, 0, 0), "
+    "('gw_2a', 'car_2', '127.0.0.21', 5060, 'udp', 3, 0, 1, 0, 0), "
+    "('gw_2b', 'car_2', '127.0.0.22', 5060, 'tcp', 1, 0, 1, 0, 0), "
+    "('gw_off', 'car_off', '127.0.0.31', 5060, 'udp', 1, 0, 1, 0, 0)",
+    "INSERT INTO routes (id, prefix, customer_id, carriers, created_at, updated_at) VALUES "
+    "('rte_1', '1', NULL, '[{\"carrier_id\":\"car_1\",\"priority\":0,\"weight\":1}]', 0, 0), "
+    "('rte_44', '44', NULL, '[{\"carrier_id\":\"car_2\",\"priority\":0,\"weight\":1}]', 0, 0), "
+    "('rte_44a', '44', 'cus_a', '[{\"carrier_id\":\"car_1\",\"priority\":0,\"weight\":1}]', "
+    " 0, 0), "
+    "('rte_4420', '4420', NULL, '[{\"carrier_id\":\"car_2\",\"priority\":0,\"weight\":1}]', "
+    " 0, 0), "
+    "('rte_49', '49', NULL, '[{\"carrier_id\":\"car_off\",\"priority\":0,\"weight\":1},"
+    " {\"carrier_id\":\"car_1\",\"priority\":1,\"weight\":1}]', 0, 0)",
+    "INSERT INTO numbers (id, e164, customer_id, trunk_id, voice, created_at, updated_at) VALUES "
+    "('num_1', '+4930123456', 'cus_a', 'trk_a', 1, 0, 0), "
+    "('num_2', '+4930999999', 'cus_a', 'trk_a', 0, 0, 0)",
 };
 
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct sip_policy_opts o = { 0 };
+	struct sip_policy_opts o = {0};
 	char err[256];
 
 	if (!e || fixture_setup_migrated((void **)&e->f) < 0)
@@ -220,8 +222,8 @@ static void test_tech_prefix_stripped(void **state)
 
 static void test_number_forms_normalised(void **state)
 {
-	const char *forms[] = { "+12125550100", "0012125550100", "12125550100",
-				"+1-212-555-0100", "%2B12125550100", "+12125550100;npdi" };
+	const char *forms[] = {"+12125550100",	  "0012125550100",  "12125550100",
+			       "+1-212-555-0100", "%2B12125550100", "+12125550100;npdi"};
 
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		struct sip_call_plan *pl = invite(*state, forms[i], "192.0.2.10:5060");
@@ -233,7 +235,7 @@ static void test_number_forms_normalised(void **state)
 
 static void test_unnormalisable_number_answers_484(void **state)
 {
-	const char *bad[] = { "1234567", "alice", "+1212555010012345", "12a4567890" };
+	const char *bad[] = {"1234567", "alice", "+1212555010012345", "12a4567890"};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_reject(invite(*state, bad[i], "192.0.2.10:5060"), 484);
@@ -403,7 +405,8 @@ static void test_cps_limit_answers_503(void **state)
 	struct env *e = *state;
 	struct sip_call_plan *pl;
 
-	fixture_exec_ok(store_conn(e->f->store), "UPDATE trunks SET cps_limit = 2 WHERE id = 'trk_a'");
+	fixture_exec_ok(store_conn(e->f->store),
+			"UPDATE trunks SET cps_limit = 2 WHERE id = 'trk_a'");
 	snapshot_loader_reload(e->loader);
 	for (int i = 0; i < 2; i++) {
 		pl = invite(e, "12125550100", "192.0.2.10:5060");
@@ -449,6 +452,116 @@ static void test_refusals_ban_a_source(void **state)
 	assert_false(sip_policy_source_banned(e->p, &a, now + 10 + 5000));
 }
 
+/* ---------------------------------------------------------------- probing */
+
+struct responder {
+	int live, silent; /* UDP sockets on 127.0.0.1: one answers OPTIONS */
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+/* A 200 to an OPTIONS, echoing Via, From, To, Call-ID, CSeq (RFC 3261 §8.2.6.2). */
+static int answer_options(const char *req, size_t len, char *out, size_t n)
+{
+	static const enum sip_hdr_id copy[] = {SIP_HDR_VIA, SIP_HDR_FROM, SIP_HDR_TO,
+					       SIP_HDR_CALL_ID, SIP_HDR_CSEQ};
+	struct sip_msg m;
+	int w = snprintf(out, n, "SIP/2.0 200 OK\r\n");
+
+	if (sip_msg_parse(&m, req, len) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++) {
+		const struct sip_hdr *h = sip_msg_hdr_first(&m, copy[i]);
+
+		if (h)
+			w += snprintf(out + w, n - (size_t)w, "%.*s", STR_FMT(h->line));
+	}
+	return w + snprintf(out + w, n - (size_t)w, "Content-Length: 0\r\n\r\n");
+}
+
+static void *responder_run(void *arg)
+{
+	struct responder *r = arg;
+	char buf[4096], out[4096];
+
+	while (!atomic_load(&r->stop)) {
+		struct pollfd pfd = {r->live, POLLIN, 0};
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		ssize_t n = recvfrom(r->live, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+		int w = n > 0 ? answer_options(buf, (size_t)n, out, sizeof(out)) : -1;
+
+		if (w > 0)
+			sendto(r->live, out, (size_t)w, 0, (struct sockaddr *)&from, flen);
+	}
+	return NULL;
+}
+
+static int udp_socket(uint16_t *port)
+{
+	struct net_addr a = addr("127.0.0.1:0");
+	int fd = net_socket_bind(&a, SOCK_DGRAM, false);
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	assert_true(fd >= 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static bool gw_down(struct env *e, const char *id)
+{
+	const struct psnap *s = snapshot_acquire(e->p->snap);
+	const struct psnap_gateway *g = psnap_gateway_find(s, id);
+	bool down = g && atomic_load(&g->state->down);
+
+	snapshot_release(e->p->snap, s);
+	return down;
+}
+
+static void test_prober_marks_silent_gateway_down(void **state)
+{
+	struct env *e = *state;
+	struct responder r = {0};
+	uint16_t live_port, silent_port;
+	char sql[512];
+	int rounds = 0;
+
+	r.live = udp_socket(&live_port);
+	r.silent = udp_socket(&silent_port);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO gateways (id, carrier_id, host, port, weight, priority, probe, "
+		 "created_at, updated_at) VALUES ('gw_live', 'car_2', '127.0.0.1', %u, 1, 5, 1, 0, "
+		 "0), ('gw_silent', 'car_2', '127.0.0.1', %u, 1, 5, 1, 0, 0)",
+		 live_port, silent_port);
+	fixture_exec_ok(store_conn(e->f->store), sql);
+	fixture_exec_ok(store_conn(e->f->store),
+			"UPDATE gateways SET probe = 0 WHERE id LIKE 'gw_2%'");
+	snapshot_loader_reload(e->loader);
+	assert_int_equal(pthread_create(&r.thread, NULL, responder_run, &r), 0);
+	e->p->o.probe_interval_ms = 100;
+	assert_int_equal(sip_policy_start(e->p), 0);
+	while (!gw_down(e, "gw_silent") && rounds++ < 100)
+		usleep(20 * 1000);
+	assert_true(gw_down(e, "gw_silent"));
+	assert_false(gw_down(e, "gw_live"));
+	/* The planner leaves the silent gateway out. */
+	struct sip_call_plan *pl = invite(e, "+442071234567", "192.0.2.10:5060");
+
+	assert_int_equal(pl->ntargets, 3);
+	for (size_t i = 0; i < pl->ntargets; i++)
+		assert_string_not_equal(pl->targets[i].gateway_id, "gw_silent");
+	sip_policy_stop(e->p);
+	atomic_store(&r.stop, true);
+	pthread_join(r.thread, NULL);
+	close(r.live);
+	close(r.silent);
+}
+
 /* ------------------------------------------------------------------ CDRs */
 
 struct done_ctx {
@@ -469,7 +582,7 @@ static void test_cdr_written_once_with_durations(void **state)
 	struct env *e = *state;
 	struct sip_call_plan *pl = invite(e, "12125550100", "192.0.2.10:5060");
 	static struct sip_cdr cdr;
-	struct done_ctx d = { 0 };
+	struct done_ctx d = {0};
 	struct store_res *r = NULL;
 
 	memset(&cdr, 0, sizeof(cdr));
@@ -517,32 +630,33 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_trunk_matched_by_ipv4_source),
-		T(test_trunk_matched_by_ipv6_source),
-		T(test_trunk_matched_by_v4_mapped_source),
-		T(test_port_specific_acl),
-		T(test_unknown_source_refused),
-		T(test_suspended_customer_refused),
-		T(test_disabled_trunk_refused),
-		T(test_tech_prefix_stripped),
-		T(test_number_forms_normalised),
-		T(test_unnormalisable_number_answers_484),
-		T(test_blocked_prefix_refused),
-		T(test_no_route_answers_404),
-		T(test_customer_route_beats_global_of_same_length),
-		T(test_longer_global_prefix_beats_shorter_customer_prefix),
-		T(test_gateways_in_priority_order),
-		T(test_gateway_weights_shape_the_order),
-		T(test_down_gateway_skipped),
-		T(test_carrier_tech_prefix_and_stop_codes),
-		T(test_disabled_carrier_skipped),
-		T(test_origination_to_number_trunk_destinations),
-		T(test_origination_unknown_number_404),
-		T(test_config_version_bump_takes_effect),
-		T(test_cps_limit_answers_503),
-		T(test_channel_limit_held_until_call_end),
-		T(test_refusals_ban_a_source),
-		T(test_cdr_written_once_with_durations),
+	    T(test_trunk_matched_by_ipv4_source),
+	    T(test_trunk_matched_by_ipv6_source),
+	    T(test_trunk_matched_by_v4_mapped_source),
+	    T(test_port_specific_acl),
+	    T(test_unknown_source_refused),
+	    T(test_suspended_customer_refused),
+	    T(test_disabled_trunk_refused),
+	    T(test_tech_prefix_stripped),
+	    T(test_number_forms_normalised),
+	    T(test_unnormalisable_number_answers_484),
+	    T(test_blocked_prefix_refused),
+	    T(test_no_route_answers_404),
+	    T(test_customer_route_beats_global_of_same_length),
+	    T(test_longer_global_prefix_beats_shorter_customer_prefix),
+	    T(test_gateways_in_priority_order),
+	    T(test_gateway_weights_shape_the_order),
+	    T(test_down_gateway_skipped),
+	    T(test_carrier_tech_prefix_and_stop_codes),
+	    T(test_disabled_carrier_skipped),
+	    T(test_origination_to_number_trunk_destinations),
+	    T(test_origination_unknown_number_404),
+	    T(test_config_version_bump_takes_effect),
+	    T(test_cps_limit_answers_503),
+	    T(test_channel_limit_held_until_call_end),
+	    T(test_refusals_ban_a_source),
+	    T(test_prober_marks_silent_gateway_down),
+	    T(test_cdr_written_once_with_durations),
 #undef T
 	};
 
