@@ -56,8 +56,8 @@
 struct delivery {
 	char event_id[ID_MAX];
 	char webhook_id[ID_MAX];
-	int64_t attempts;  /* before this one */
-	int64_t old_next;  /* next_attempt_at before the claim */
+	int64_t attempts; /* before this one */
+	int64_t old_next; /* next_attempt_at before the claim */
 	char *url;
 	struct buf payload; /* "<ts>." followed by the body: signed whole, sent from body */
 	size_t body_off;
@@ -78,7 +78,7 @@ struct api_dispatch {
 	pthread_cond_t wake;
 	CURLM *multi;
 	struct delivery *slots; /* o.concurrency of them */
-	bool store_failing;     /* logged once per outage */
+	bool store_failing;	/* logged once per outage */
 	struct metric *m_delivered, *m_retried, *m_failed, *m_errors, *m_pending;
 };
 
@@ -139,7 +139,8 @@ bool api_dispatch_type_matches(const char *event_types_json, const char *type)
 	json_t *v;
 
 	if (json_is_array(list))
-		json_array_foreach(list, i, v) {
+		json_array_foreach(list, i, v)
+		{
 			if (json_is_string(v) && pattern_matches(json_string_value(v), type)) {
 				hit = true;
 				break;
@@ -152,12 +153,12 @@ bool api_dispatch_type_matches(const char *event_types_json, const char *type)
 void api_dispatch_opts_init(struct api_dispatch_opts *o)
 {
 	*o = (struct api_dispatch_opts){
-		.poll_ms = 500,
-		.timeout_ms = 5000,
-		.max_attempts = 10,
-		.backoff_base_ms = 5000,
-		.backoff_max_ms = 3600000,
-		.concurrency = 8,
+	    .poll_ms = 500,
+	    .timeout_ms = 5000,
+	    .max_attempts = 10,
+	    .backoff_base_ms = 5000,
+	    .backoff_max_ms = 3600000,
+	    .concurrency = 8,
 	};
 }
 
@@ -190,7 +191,7 @@ static int fanout_event(struct store_conn *c, const struct store_res *ev, size_t
 	const char *event_id = store_res_text(ev, row, 0);
 	int64_t seq = store_res_int(ev, row, 1);
 	const char *type = store_res_text(ev, row, 3);
-	struct store_param p[] = { store_p_text(store_res_text(ev, row, 2)), store_p_int(seq) };
+	struct store_param p[] = {store_p_text(store_res_text(ev, row, 2)), store_p_int(seq)};
 	int rc = store_exec(c,
 			    "SELECT w.id, w.event_types FROM webhooks w WHERE w.customer_id = $1"
 			    " AND w.enabled = 1 AND COALESCE((SELECT MIN(e.seq) FROM events e"
@@ -199,13 +200,15 @@ static int fanout_event(struct store_conn *c, const struct store_res *ev, size_t
 	for (size_t i = 0; rc == 0 && i < store_res_rows(w); i++) {
 		if (!api_dispatch_type_matches(store_res_text(w, i, 1), type))
 			continue;
-		struct store_param q[] = { store_p_text(event_id), store_p_text(store_res_text(w, i, 0)),
-					   store_p_int(now), store_p_int(seq) };
-		rc = store_exec(c,
-				"INSERT INTO webhook_deliveries (event_id, webhook_id, status, attempts,"
-				" next_attempt_at, seq) VALUES ($1, $2, 'pending', 0, $3, $4)"
-				" ON CONFLICT (event_id, webhook_id) DO NOTHING",
-				q, 4, NULL);
+		struct store_param q[] = {store_p_text(event_id),
+					  store_p_text(store_res_text(w, i, 0)), store_p_int(now),
+					  store_p_int(seq)};
+		rc = store_exec(
+		    c,
+		    "INSERT INTO webhook_deliveries (event_id, webhook_id, status, attempts,"
+		    " next_attempt_at, seq) VALUES ($1, $2, 'pending', 0, $3, $4)"
+		    " ON CONFLICT (event_id, webhook_id) DO NOTHING",
+		    q, 4, NULL);
 	}
 	store_res_free(w);
 	return rc;
@@ -223,8 +226,8 @@ static int dispatch_fanout(struct store_conn *c)
 	if (rc == 0 && store_res_rows(cur) != 1)
 		rc = STORE_ERR;
 	if (rc == 0) {
-		struct store_param p[] = { store_p_int(store_res_int(cur, 0, 0)),
-					   store_p_int(FANOUT_BATCH) };
+		struct store_param p[] = {store_p_int(store_res_int(cur, 0, 0)),
+					  store_p_int(FANOUT_BATCH)};
 		rc = store_exec(c,
 				"SELECT id, seq, customer_id, type FROM events WHERE seq > $1"
 				" ORDER BY seq LIMIT $2",
@@ -235,10 +238,10 @@ static int dispatch_fanout(struct store_conn *c)
 		if (!store_res_isnull(ev, i, 2)) /* admin-only resources: no customer */
 			rc = fanout_event(c, ev, i, now);
 	if (rc == 0 && n > 0) {
-		struct store_param p[] = { store_p_int(store_res_int(ev, n - 1, 1)) };
-		rc = store_exec(c,
-				"UPDATE webhook_dispatch SET last_seq = $1 WHERE id = 1 AND last_seq < $1",
-				p, 1, NULL);
+		struct store_param p[] = {store_p_int(store_res_int(ev, n - 1, 1))};
+		rc = store_exec(
+		    c, "UPDATE webhook_dispatch SET last_seq = $1 WHERE id = 1 AND last_seq < $1",
+		    p, 1, NULL);
 	}
 	rc = rc == 0 ? store_tx_commit(c) : rc;
 	if (rc < 0)
@@ -254,11 +257,11 @@ static int dispatch_fanout(struct store_conn *c)
 static char *event_body(const struct store_res *r, size_t row)
 {
 	json_t *data = json_loads(store_res_text(r, row, 8), JSON_DECODE_ANY, NULL);
-	json_t *o = json_pack("{s:s,s:I,s:s,s:I,s:s,s:s,s:o}", "id", store_res_text(r, row, 0), "seq",
-			      (json_int_t)store_res_int(r, row, 4), "type", store_res_text(r, row, 6),
-			      "created_at", (json_int_t)store_res_int(r, row, 9), "customer_id",
-			      store_res_text(r, row, 5), "resource_id", store_res_text(r, row, 7),
-			      "data", data ? data : json_null());
+	json_t *o = json_pack(
+	    "{s:s,s:I,s:s,s:I,s:s,s:s,s:o}", "id", store_res_text(r, row, 0), "seq",
+	    (json_int_t)store_res_int(r, row, 4), "type", store_res_text(r, row, 6), "created_at",
+	    (json_int_t)store_res_int(r, row, 9), "customer_id", store_res_text(r, row, 5),
+	    "resource_id", store_res_text(r, row, 7), "data", data ? data : json_null());
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return text;
@@ -291,10 +294,10 @@ static int delivery_headers(struct delivery *dl, const char *type, const char *s
 	dl->body_off = dl->payload.len;
 	rc = rc ? rc : buf_append_cstr(&dl->payload, body);
 	rc = rc ? rc
-		: api_dispatch_sign(str_from_cstr(secret), ts,
-				    (struct str){ dl->payload.p + dl->body_off,
-						  dl->payload.len - dl->body_off },
-				    sig, sizeof(sig));
+		: api_dispatch_sign(
+		      str_from_cstr(secret), ts,
+		      (struct str){dl->payload.p + dl->body_off, dl->payload.len - dl->body_off},
+		      sig, sizeof(sig));
 	rc = rc ? rc : header_add(&dl->headers, "Content-Type", "application/json");
 	/* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
 	rc = rc ? rc : header_add(&dl->headers, "Expect", NULL);
@@ -353,9 +356,9 @@ static void delivery_reset(struct api_dispatch *d, struct delivery *dl)
 static int delivery_claim(struct api_dispatch *d, struct store_conn *c, struct delivery *dl)
 {
 	struct store_res *r = NULL;
-	struct store_param p[] = { store_p_int(time_wall_ms() + d->o.timeout_ms + LEASE_MARGIN_MS),
-				   store_p_text(dl->event_id), store_p_text(dl->webhook_id),
-				   store_p_int(dl->old_next) };
+	struct store_param p[] = {store_p_int(time_wall_ms() + d->o.timeout_ms + LEASE_MARGIN_MS),
+				  store_p_text(dl->event_id), store_p_text(dl->webhook_id),
+				  store_p_int(dl->old_next)};
 	int rc = store_exec(c,
 			    "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE event_id = $2"
 			    " AND webhook_id = $3 AND status = 'pending' AND next_attempt_at = $4",
@@ -369,8 +372,8 @@ static int delivery_claim(struct api_dispatch *d, struct store_conn *c, struct d
 /* Gives a claimed but unsent (or abandoned) delivery back, due at once. */
 static void delivery_unclaim(struct store_conn *c, const struct delivery *dl)
 {
-	struct store_param p[] = { store_p_int(dl->old_next), store_p_text(dl->event_id),
-				   store_p_text(dl->webhook_id) };
+	struct store_param p[] = {store_p_int(dl->old_next), store_p_text(dl->event_id),
+				  store_p_text(dl->webhook_id)};
 	store_exec(c,
 		   "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE event_id = $2"
 		   " AND webhook_id = $3 AND status = 'pending'",
@@ -389,7 +392,8 @@ static int delivery_prepare(struct api_dispatch *d, struct store_conn *c, struct
 	dl->url = str_dup(str_from_cstr(store_res_text(r, row, 10)));
 	char *body = event_body(r, row);
 	int rc = dl->url && body ? 0 : -ENOMEM;
-	rc = rc ? rc : delivery_headers(dl, store_res_text(r, row, 6), store_res_text(r, row, 11), body);
+	rc = rc ? rc
+		: delivery_headers(dl, store_res_text(r, row, 6), store_res_text(r, row, 11), body);
 	rc = rc ? rc : delivery_easy(d, dl);
 	rc = rc ? rc : delivery_claim(d, c, dl);
 	if (rc == 0 && curl_multi_add_handle(d->multi, dl->easy) != CURLM_OK) {
@@ -418,13 +422,17 @@ static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct
 		snprintf(err, sizeof(err), "HTTP %ld", dl->status);
 	random_bytes(&jitter, sizeof(jitter));
 	int64_t next = final ? now
-			     : now + api_dispatch_backoff_ms(d->o.backoff_base_ms, d->o.backoff_max_ms,
-							     n, jitter);
-	struct store_param p[] = { store_p_text(ok ? "delivered" : final ? "failed" : "pending"),
-				   store_p_int(n), store_p_int(next),
-				   ok ? store_p_null() : store_p_text(err),
-				   ok ? store_p_int(now) : store_p_null(),
-				   store_p_text(dl->event_id), store_p_text(dl->webhook_id) };
+			     : now + api_dispatch_backoff_ms(d->o.backoff_base_ms,
+							     d->o.backoff_max_ms, n, jitter);
+	struct store_param p[] = {store_p_text(ok      ? "delivered"
+					       : final ? "failed"
+						       : "pending"),
+				  store_p_int(n),
+				  store_p_int(next),
+				  ok ? store_p_null() : store_p_text(err),
+				  ok ? store_p_int(now) : store_p_null(),
+				  store_p_text(dl->event_id),
+				  store_p_text(dl->webhook_id)};
 	int rc = store_exec(c,
 			    "UPDATE webhook_deliveries SET status = $1, attempts = $2,"
 			    " next_attempt_at = $3, last_error = $4, delivered_at = $5"
@@ -434,8 +442,9 @@ static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct
 		dispatch_store_error(d, c, "recording a delivery", rc);
 	metric_inc(ok ? d->m_delivered : final ? d->m_failed : d->m_retried);
 	if (!ok)
-		log_warn(DISPATCH_COMPONENT, "event %s to webhook %s: attempt %" PRId64 " failed (%s)%s",
-			 dl->event_id, dl->webhook_id, n, err, final ? ": giving up" : "");
+		log_warn(DISPATCH_COMPONENT,
+			 "event %s to webhook %s: attempt %" PRId64 " failed (%s)%s", dl->event_id,
+			 dl->webhook_id, n, err, final ? ": giving up" : "");
 	else
 		log_debug(DISPATCH_COMPONENT, "event %s delivered to webhook %s", dl->event_id,
 			  dl->webhook_id);
@@ -473,7 +482,7 @@ static void dispatch_transfer(struct api_dispatch *d, size_t n)
 	" FROM webhook_deliveries d JOIN events e ON e.id = d.event_id"                            \
 	" JOIN webhooks w ON w.id = d.webhook_id"                                                  \
 	" WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled = 1"                \
-	" AND NOT EXISTS (SELECT 1 FROM webhook_deliveries h WHERE h.webhook_id = d.webhook_id"   \
+	" AND NOT EXISTS (SELECT 1 FROM webhook_deliveries h WHERE h.webhook_id = d.webhook_id"    \
 	" AND h.status = 'pending' AND h.seq < d.seq)"                                             \
 	" ORDER BY d.seq LIMIT $2"
 
@@ -481,7 +490,7 @@ static void dispatch_transfer(struct api_dispatch *d, size_t n)
 static int dispatch_deliver(struct api_dispatch *d, struct store_conn *c)
 {
 	struct store_res *r = NULL;
-	struct store_param p[] = { store_p_int(time_wall_ms()), store_p_int(d->o.concurrency) };
+	struct store_param p[] = {store_p_int(time_wall_ms()), store_p_int(d->o.concurrency)};
 	int rc = store_exec(c, HEADS_SQL, p, 2, &r);
 	size_t n = 0;
 
@@ -510,8 +519,8 @@ static int dispatch_deliver(struct api_dispatch *d, struct store_conn *c)
 static void dispatch_pending_update(struct api_dispatch *d, struct store_conn *c)
 {
 	struct store_res *r = NULL;
-	if (store_exec(c, "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'", NULL, 0,
-		       &r) == 0)
+	if (store_exec(c, "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'", NULL,
+		       0, &r) == 0)
 		metric_set(d->m_pending, store_res_int(r, 0, 0));
 	store_res_free(r);
 }
@@ -579,15 +588,17 @@ static void dispatch_curl_init(void)
 static int dispatch_metrics(struct api_dispatch *d)
 {
 	struct metrics *m = metrics_default();
-	struct metric_family *total = metrics_counter(
-		m, "warp_webhook_deliveries_total",
-		"Webhook delivery attempts by result: delivered, retried (will be attempted again), failed (gave up).",
-		"result");
+	struct metric_family *total =
+	    metrics_counter(m, "warp_webhook_deliveries_total",
+			    "Webhook delivery attempts by result: delivered, retried (will be "
+			    "attempted again), failed (gave up).",
+			    "result");
 	struct metric_family *errors = metrics_counter(
-		m, "warp_webhook_dispatch_errors_total",
-		"Store errors of the webhook dispatcher (the round is retried on the next poll).", NULL);
+	    m, "warp_webhook_dispatch_errors_total",
+	    "Store errors of the webhook dispatcher (the round is retried on the next poll).",
+	    NULL);
 	struct metric_family *pending = metrics_gauge(
-		m, "warp_webhook_pending", "Webhook deliveries not yet delivered or failed.", NULL);
+	    m, "warp_webhook_pending", "Webhook deliveries not yet delivered or failed.", NULL);
 	if (!total || !errors || !pending)
 		return -EINVAL;
 	d->m_delivered = metric_get(total, "delivered");
@@ -595,8 +606,9 @@ static int dispatch_metrics(struct api_dispatch *d)
 	d->m_failed = metric_get(total, "failed");
 	d->m_errors = metric_get(errors);
 	d->m_pending = metric_get(pending);
-	return d->m_delivered && d->m_retried && d->m_failed && d->m_errors && d->m_pending ? 0
-											     : -ENOMEM;
+	return d->m_delivered && d->m_retried && d->m_failed && d->m_errors && d->m_pending
+		   ? 0
+		   : -ENOMEM;
 }
 
 static int dispatch_sync_init(struct api_dispatch *d)

@@ -14,12 +14,12 @@
 
 struct api_dispatch_opts {
 	struct store *store;
-	int64_t poll_ms;         /* how often new events and due retries are looked for */
-	int64_t timeout_ms;      /* one delivery, connect included */
-	int64_t max_attempts;    /* then the delivery is marked failed */
+	int64_t poll_ms;	 /* how often new events and due retries are looked for */
+	int64_t timeout_ms;	 /* one delivery, connect included */
+	int64_t max_attempts;	 /* then the delivery is marked failed */
 	int64_t backoff_base_ms; /* the delay after the first failed attempt */
-	int64_t backoff_max_ms;  /* the longest delay */
-	unsigned concurrency;    /* deliveries in flight at once, to different webhooks */
+	int64_t backoff_max_ms;	 /* the longest delay */
+	unsigned concurrency;	 /* deliveries in flight at once, to different webhooks */
 };
 
 /* The defaults [webhooks] documents. */

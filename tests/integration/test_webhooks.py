@@ -124,7 +124,10 @@ def store_url(request):
 def start_warp(warp_factory, store_url, **env):
     e = {"WARP_ADMIN_TOKEN": ADMIN_TOKEN}
     e.update(env)
-    return warp_factory(store_url=store_url, extra_ini=FAST_INI, env=e).start()
+    # Only the api role: the others' fixed default ports could clash with
+    # tests running in parallel, and they play no part here.
+    return warp_factory(store_url=store_url, extra_ini=FAST_INI, env=e,
+                        args=["--roles", "api"]).start()
 
 
 def api(w, method, path, body=None):

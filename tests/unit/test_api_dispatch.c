@@ -27,9 +27,9 @@ static void reference_hmac_hex(const char *key, const char *msg, char *hex)
 {
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-								 (char *)"SHA256", 0),
-				OSSL_PARAM_construct_end() };
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_end()};
 	unsigned char out[32];
 	size_t outlen = 0;
 
@@ -47,7 +47,8 @@ static void reference_hmac_hex(const char *key, const char *msg, char *hex)
 static void test_signature_is_hmac_sha256_of_timestamp_dot_body(void **state)
 {
 	const char *secret = "whsec_0123456789abcdef";
-	const char *body = "{\"id\":\"evt_1\",\"type\":\"trunk.created\",\"data\":{\"name\":\"a\"}}";
+	const char *body =
+	    "{\"id\":\"evt_1\",\"type\":\"trunk.created\",\"data\":{\"name\":\"a\"}}";
 	char want_hex[65], want[128], got[API_DISPATCH_SIG_MAX];
 	char msg[256];
 	(void)state;
@@ -55,8 +56,8 @@ static void test_signature_is_hmac_sha256_of_timestamp_dot_body(void **state)
 	snprintf(msg, sizeof(msg), "1700000000.%s", body);
 	reference_hmac_hex(secret, msg, want_hex);
 	snprintf(want, sizeof(want), "t=1700000000,v1=%s", want_hex);
-	assert_int_equal(api_dispatch_sign(str_from_cstr(secret), 1700000000, str_from_cstr(body), got,
-					   sizeof(got)),
+	assert_int_equal(api_dispatch_sign(str_from_cstr(secret), 1700000000, str_from_cstr(body),
+					   got, sizeof(got)),
 			 0);
 	assert_string_equal(got, want);
 }
@@ -69,14 +70,14 @@ static void test_signature_matches_fixed_vector(void **state)
 	(void)state;
 
 	assert_int_equal(api_dispatch_sign(STR_LIT("key"), 42, STR_LIT("{}"), got, sizeof(got)), 0);
-	assert_string_equal(got,
-			    "t=42,v1=479f5fabf373d659ed01b17cee79df2e457070f7b1795243f56bb889e667bdf7");
+	assert_string_equal(
+	    got, "t=42,v1=479f5fabf373d659ed01b17cee79df2e457070f7b1795243f56bb889e667bdf7");
 }
 
 static void test_signature_changes_with_timestamp_body_and_secret(void **state)
 {
 	char a[API_DISPATCH_SIG_MAX], b[API_DISPATCH_SIG_MAX], c[API_DISPATCH_SIG_MAX],
-		d[API_DISPATCH_SIG_MAX];
+	    d[API_DISPATCH_SIG_MAX];
 	(void)state;
 
 	api_dispatch_sign(STR_LIT("secret-one"), 100, STR_LIT("{\"a\":1}"), a, sizeof(a));
@@ -197,7 +198,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	const char *files[] = { "warp.db", "warp.db-wal", "warp.db-shm" };
+	const char *files[] = {"warp.db", "warp.db-wal", "warp.db-shm"};
 	char path[128];
 
 	store_close(f->store);
@@ -223,20 +224,25 @@ static void seed(struct fixture *f)
 	       " updated_at) VALUES ('cus_a', 'A', 'active', 'prepaid', 'USD', 1, 1),"
 	       " ('cus_b', 'B', 'active', 'prepaid', 'USD', 1, 1)");
 	/* Port 9 on loopback: nothing listens, every attempt fails fast. */
-	sql(f, "INSERT INTO webhooks (id, customer_id, url, secret, event_types, enabled, created_at,"
-	       " updated_at) VALUES"
-	       " ('whk_all', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 1, 1, 1),"
-	       " ('whk_trunks', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret',"
-	       "  '[\"trunk.*\"]', 1, 1, 1),"
-	       " ('whk_off', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 0, 1, 1),"
-	       " ('whk_late', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 1, 1, 1),"
-	       " ('whk_b', 'cus_b', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 1, 1, 1)");
-	sql(f, "INSERT INTO events (id, seq, customer_id, type, resource_id, data, created_at) VALUES"
-	       " ('evt_1', 1, 'cus_a', 'trunk.created', 'trk_1', '{}', 1),"
-	       " ('evt_2', 2, 'cus_a', 'number.created', 'num_1', '{}', 2),"
-	       " ('evt_3', 3, NULL, 'carrier.created', 'car_1', '{}', 3),"
-	       " ('evt_4', 4, 'cus_a', 'webhook.created', 'whk_late', '{}', 4),"
-	       " ('evt_5', 5, 'cus_a', 'trunk.updated', 'trk_1', '{}', 5)");
+	sql(f,
+	    "INSERT INTO webhooks (id, customer_id, url, secret, event_types, enabled, created_at,"
+	    " updated_at) VALUES"
+	    " ('whk_all', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 1, 1, "
+	    "1),"
+	    " ('whk_trunks', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret',"
+	    "  '[\"trunk.*\"]', 1, 1, 1),"
+	    " ('whk_off', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 0, 1, "
+	    "1),"
+	    " ('whk_late', 'cus_a', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 1, 1, "
+	    "1),"
+	    " ('whk_b', 'cus_b', 'http://127.0.0.1:9/', 'secretsecretsecret', '[\"*\"]', 1, 1, 1)");
+	sql(f,
+	    "INSERT INTO events (id, seq, customer_id, type, resource_id, data, created_at) VALUES"
+	    " ('evt_1', 1, 'cus_a', 'trunk.created', 'trk_1', '{}', 1),"
+	    " ('evt_2', 2, 'cus_a', 'number.created', 'num_1', '{}', 2),"
+	    " ('evt_3', 3, NULL, 'carrier.created', 'car_1', '{}', 3),"
+	    " ('evt_4', 4, 'cus_a', 'webhook.created', 'whk_late', '{}', 4),"
+	    " ('evt_5', 5, 'cus_a', 'trunk.updated', 'trk_1', '{}', 5)");
 }
 
 /* Runs a dispatcher until the fan-out reached seq 5 (bounded wait). */
@@ -269,7 +275,7 @@ static void run_fanout(struct fixture *f)
 static void deliveries_of(struct fixture *f, const char *webhook, char *out, size_t n)
 {
 	struct store_res *r = NULL;
-	struct store_param p[] = { store_p_text(webhook) };
+	struct store_param p[] = {store_p_text(webhook)};
 	out[0] = 0;
 	assert_int_equal(store_exec(f->c,
 				    "SELECT event_id FROM webhook_deliveries WHERE webhook_id = $1"
@@ -312,7 +318,8 @@ static void test_fanout_twice_never_doubles(void **state)
 	/* As if a crash had lost the cursor move: the rows are not made twice. */
 	sql(f, "UPDATE webhook_dispatch SET last_seq = 0");
 	run_fanout(f);
-	assert_int_equal(store_exec(f->c, "SELECT COUNT(*) FROM webhook_deliveries", NULL, 0, &r), 0);
+	assert_int_equal(store_exec(f->c, "SELECT COUNT(*) FROM webhook_deliveries", NULL, 0, &r),
+			 0);
 	assert_int_equal(store_res_int(r, 0, 0), 4 + 2 + 1);
 	store_res_free(r);
 }
@@ -327,22 +334,24 @@ static void test_failed_attempt_is_recorded_and_rescheduled(void **state)
 	run_fanout(f);
 	/* Each webhook's head (evt_1 for whk_all) was attempted against a closed
 	 * port and is due again after the 60 s base, less at most 25%. */
-	assert_int_equal(store_exec(f->c,
-				    "SELECT status, attempts, next_attempt_at, last_error FROM"
-				    " webhook_deliveries WHERE webhook_id = 'whk_all' AND event_id = 'evt_1'",
-				    NULL, 0, &r),
-			 0);
+	assert_int_equal(
+	    store_exec(f->c,
+		       "SELECT status, attempts, next_attempt_at, last_error FROM"
+		       " webhook_deliveries WHERE webhook_id = 'whk_all' AND event_id = 'evt_1'",
+		       NULL, 0, &r),
+	    0);
 	assert_string_equal(store_res_text(r, 0, 0), "pending");
 	assert_int_equal(store_res_int(r, 0, 1), 1);
 	assert_true(store_res_int(r, 0, 2) >= before + 45000);
 	assert_true(strlen(store_res_text(r, 0, 3)) > 0);
 	store_res_free(r);
 	/* The ones behind it were not attempted: in order per webhook. */
-	assert_int_equal(store_exec(f->c,
-				    "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = 'whk_all'"
-				    " AND attempts > 0",
-				    NULL, 0, &r),
-			 0);
+	assert_int_equal(
+	    store_exec(f->c,
+		       "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = 'whk_all'"
+		       " AND attempts > 0",
+		       NULL, 0, &r),
+	    0);
 	assert_int_equal(store_res_int(r, 0, 0), 1);
 	store_res_free(r);
 }
@@ -350,22 +359,22 @@ static void test_failed_attempt_is_recorded_and_rescheduled(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_signature_is_hmac_sha256_of_timestamp_dot_body),
-		cmocka_unit_test(test_signature_matches_fixed_vector),
-		cmocka_unit_test(test_signature_changes_with_timestamp_body_and_secret),
-		cmocka_unit_test(test_signature_refuses_short_buffer),
-		cmocka_unit_test(test_backoff_doubles_from_base_without_jitter),
-		cmocka_unit_test(test_backoff_capped_at_max),
-		cmocka_unit_test(test_backoff_jitter_takes_at_most_a_quarter),
-		cmocka_unit_test(test_star_matches_every_type),
-		cmocka_unit_test(test_family_pattern_matches_its_family_only),
-		cmocka_unit_test(test_exact_pattern_matches_that_type_only),
-		cmocka_unit_test(test_malformed_or_empty_list_matches_nothing),
-		cmocka_unit_test_setup_teardown(test_fanout_follows_customer_types_enabled_and_creation,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fanout_twice_never_doubles, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_attempt_is_recorded_and_rescheduled, setup,
-						teardown),
+	    cmocka_unit_test(test_signature_is_hmac_sha256_of_timestamp_dot_body),
+	    cmocka_unit_test(test_signature_matches_fixed_vector),
+	    cmocka_unit_test(test_signature_changes_with_timestamp_body_and_secret),
+	    cmocka_unit_test(test_signature_refuses_short_buffer),
+	    cmocka_unit_test(test_backoff_doubles_from_base_without_jitter),
+	    cmocka_unit_test(test_backoff_capped_at_max),
+	    cmocka_unit_test(test_backoff_jitter_takes_at_most_a_quarter),
+	    cmocka_unit_test(test_star_matches_every_type),
+	    cmocka_unit_test(test_family_pattern_matches_its_family_only),
+	    cmocka_unit_test(test_exact_pattern_matches_that_type_only),
+	    cmocka_unit_test(test_malformed_or_empty_list_matches_nothing),
+	    cmocka_unit_test_setup_teardown(test_fanout_follows_customer_types_enabled_and_creation,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fanout_twice_never_doubles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_attempt_is_recorded_and_rescheduled, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
