@@ -140,8 +140,8 @@ int media_call_streams_add(struct media_call *c)
 
 	for (size_t s = 0; s < c->nsect; s++) {
 		for (int i = 0; i < 2; i++) {
-			struct media_stream *sts[2] = { &c->sect[s].side[i].rtp,
-							&c->sect[s].side[i].rtcp };
+			struct media_stream *sts[2] = {&c->sect[s].side[i].rtp,
+						       &c->sect[s].side[i].rtcp};
 			for (int k = 0; k < 2; k++) {
 				struct media_stream *st = sts[k];
 				if (st->fd < 0 || st->ev)
@@ -163,8 +163,8 @@ static void media_streams_teardown(void *arg)
 
 	for (size_t s = 0; s < SDP_MEDIA_MAX; s++) {
 		for (int i = 0; i < 2; i++) {
-			struct media_stream *sts[2] = { &c->sect[s].side[i].rtp,
-							&c->sect[s].side[i].rtcp };
+			struct media_stream *sts[2] = {&c->sect[s].side[i].rtp,
+						       &c->sect[s].side[i].rtcp};
 			for (int k = 0; k < 2; k++) {
 				if (sts[k]->ev)
 					event_free(sts[k]->ev);

@@ -59,7 +59,7 @@ int media_call_record_start(struct media_call *c)
 		c->rec_base[0] = 0;
 		return err;
 	}
-	void *pair[2] = { c, pc };
+	void *pair[2] = {c, pc};
 	return media_worker_sync(c->m, c->worker, media_record_attach, pair);
 }
 
@@ -72,13 +72,15 @@ static int media_record_meta_body(struct media_call *c, const char *reason, stru
 		rc = rc ? rc : buf_append_json_escaped(b, str_from_cstr(c->mono[i].tag));
 	}
 	const char *slash = strrchr(c->rec_base, '/');
-	rc = rc ? rc : buf_printf(b, "\",\"created\":%lld,\"ended\":%lld,\"reason\":\"%s\",\"pcap\":\"",
-				  (long long)c->created_s, (long long)(time_wall_ms() / 1000), reason);
+	rc = rc ? rc
+		: buf_printf(b, "\",\"created\":%lld,\"ended\":%lld,\"reason\":\"%s\",\"pcap\":\"",
+			     (long long)c->created_s, (long long)(time_wall_ms() / 1000), reason);
 	rc = rc ? rc : buf_append_json_escaped(b, str_from_cstr(slash ? slash + 1 : c->rec_base));
 	rc = rc ? rc : buf_append_cstr(b, ".pcap\",\"media\":[");
 	for (size_t s = 0; s < c->nsect && rc == 0; s++)
-		rc = buf_printf(b, "%s{\"index\":%zu,\"type\":\"%s\",\"ports\":[%u,%u]}", s ? "," : "",
-				s + 1, c->sect[s].type, c->sect[s].side[0].rtp.local_port,
+		rc = buf_printf(b, "%s{\"index\":%zu,\"type\":\"%s\",\"ports\":[%u,%u]}",
+				s ? "," : "", s + 1, c->sect[s].type,
+				c->sect[s].side[0].rtp.local_port,
 				c->sect[s].side[1].rtp.local_port);
 	return rc ? rc : buf_append_cstr(b, "]}\n");
 }

@@ -24,9 +24,8 @@ static int media_iface_range(struct str r, uint16_t *min, uint16_t *max)
 	ptrdiff_t dash = str_index(r, '-');
 	uint64_t a, b;
 
-	if (dash < 0 ||
-	    str_to_u64((struct str){ r.p, (size_t)dash }, &a) < 0 ||
-	    str_to_u64((struct str){ r.p + dash + 1, r.len - (size_t)dash - 1 }, &b) < 0 ||
+	if (dash < 0 || str_to_u64((struct str){r.p, (size_t)dash}, &a) < 0 ||
+	    str_to_u64((struct str){r.p + dash + 1, r.len - (size_t)dash - 1}, &b) < 0 ||
 	    a < 1024 || b > 65535 || a + 1 >= b)
 		return -EINVAL;
 	*min = (uint16_t)a;
@@ -41,13 +40,14 @@ static int media_iface_parse_one(struct media_iface_opts *io, struct str def, ui
 	ptrdiff_t slash = str_index(def, '/'), at, bang;
 	struct str rest, local, adv = STR_NULL;
 
-	if (slash <= 0 || str_copy(io->name, sizeof(io->name), (struct str){ def.p, (size_t)slash }) < 0)
+	if (slash <= 0 ||
+	    str_copy(io->name, sizeof(io->name), (struct str){def.p, (size_t)slash}) < 0)
 		return -EINVAL;
-	rest = (struct str){ def.p + slash + 1, def.len - (size_t)slash - 1 };
+	rest = (struct str){def.p + slash + 1, def.len - (size_t)slash - 1};
 	io->port_min = pmin;
 	io->port_max = pmax;
 	if ((at = str_index(rest, '@')) >= 0) {
-		struct str r = { rest.p + at + 1, rest.len - (size_t)at - 1 };
+		struct str r = {rest.p + at + 1, rest.len - (size_t)at - 1};
 		if (media_iface_range(r, &io->port_min, &io->port_max) < 0)
 			return -EINVAL;
 		rest.len = (size_t)at;
@@ -55,7 +55,7 @@ static int media_iface_parse_one(struct media_iface_opts *io, struct str def, ui
 	local = rest;
 	if ((bang = str_index(rest, '!')) >= 0) {
 		local.len = (size_t)bang;
-		adv = (struct str){ rest.p + bang + 1, rest.len - (size_t)bang - 1 };
+		adv = (struct str){rest.p + bang + 1, rest.len - (size_t)bang - 1};
 	}
 	if (net_addr_parse(local, 0, &io->local) < 0)
 		return -EINVAL;
@@ -66,8 +66,8 @@ static int media_iface_parse_one(struct media_iface_opts *io, struct str def, ui
 	return 0;
 }
 
-int media_ifaces_parse(struct media_opts *o, const char *spec, uint16_t port_min,
-		       uint16_t port_max, char *err, size_t errlen)
+int media_ifaces_parse(struct media_opts *o, const char *spec, uint16_t port_min, uint16_t port_max,
+		       char *err, size_t errlen)
 {
 	struct str rest = str_from_cstr(spec);
 
@@ -76,13 +76,14 @@ int media_ifaces_parse(struct media_opts *o, const char *spec, uint16_t port_min
 		size_t n = 0;
 		while (n < rest.len && rest.p[n] != ';' && rest.p[n] != ',')
 			n++;
-		struct str def = str_trim((struct str){ rest.p, n });
-		rest = n < rest.len ? (struct str){ rest.p + n + 1, rest.len - n - 1 } : STR_NULL;
+		struct str def = str_trim((struct str){rest.p, n});
+		rest = n < rest.len ? (struct str){rest.p + n + 1, rest.len - n - 1} : STR_NULL;
 		if (def.len == 0)
 			continue;
 		if (o->nifaces == MEDIA_IFACES_MAX ||
 		    media_iface_parse_one(&o->ifaces[o->nifaces], def, port_min, port_max) < 0) {
-			snprintf(err, errlen, "bad interface '%.*s' (NAME/ADDR[!ADVERTISED][@MIN-MAX])",
+			snprintf(err, errlen,
+				 "bad interface '%.*s' (NAME/ADDR[!ADVERTISED][@MIN-MAX])",
 				 STR_FMT(def));
 			return -EINVAL;
 		}
@@ -137,7 +138,7 @@ static void media_sync_run(void *arg)
 
 int media_worker_sync(struct media *m, unsigned worker, void (*fn)(void *), void *arg)
 {
-	struct media_sync s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg };
+	struct media_sync s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg};
 
 	if (!m->started) {
 		fn(arg); /* no threads yet (or any more): we are the only one */
@@ -161,13 +162,15 @@ static void media_metrics_init(struct media *m)
 	struct metrics *r = metrics_default();
 	struct metric_family *pk;
 
-	m->m_calls = metric_get(metrics_gauge(r, "warp_media_calls", "Calls the relay holds now.", NULL));
-	pk = metrics_counter(r, "warp_media_packets_total", "RTP and RTCP packets, by direction.", "dir");
+	m->m_calls =
+	    metric_get(metrics_gauge(r, "warp_media_calls", "Calls the relay holds now.", NULL));
+	pk = metrics_counter(r, "warp_media_packets_total", "RTP and RTCP packets, by direction.",
+			     "dir");
 	m->m_pkts_in = pk ? metric_get(pk, "in") : NULL;
 	m->m_pkts_out = pk ? metric_get(pk, "out") : NULL;
-	m->m_timeouts = metric_get(metrics_counter(r, "warp_media_timeouts_total",
-						   "Calls ended because media stopped or final-timeout passed.",
-						   NULL));
+	m->m_timeouts = metric_get(
+	    metrics_counter(r, "warp_media_timeouts_total",
+			    "Calls ended because media stopped or final-timeout passed.", NULL));
 	m->m_cmds = metrics_counter(r, "warp_media_ng_commands_total", "ng commands answered.",
 				    "command,result");
 }
@@ -266,8 +269,8 @@ void media_stop(struct media *m)
 		return;
 	/* Calls end on the control thread while the workers still run, so
 	 * that every socket is closed by the thread that owns it. */
-	struct media_sync s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
-				media_end_all, m };
+	struct media_sync s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+			       media_end_all, m};
 	if (loop_pool_call(m->ctl, 0, media_sync_run, &s) == 0) {
 		pthread_mutex_lock(&s.mu);
 		while (!s.done)

@@ -261,8 +261,8 @@ size_t media_ports_free_count(const struct media_ports *p, int64_t now_ms);
  * (RFC 3550 §6.4.1-6.4.2). */
 struct rtcp_report {
 	uint32_t sender_ssrc;
-	uint32_t ssrc; /* the source this block reports on */
-	uint8_t fraction_lost; /* fixed point, lost/expected * 256 */
+	uint32_t ssrc;		 /* the source this block reports on */
+	uint8_t fraction_lost;	 /* fixed point, lost/expected * 256 */
 	int32_t cumulative_lost; /* 24-bit signed */
 	uint32_t highest_seq;
 	uint32_t jitter; /* timestamp units */
@@ -285,9 +285,8 @@ struct media_pcap;
 struct media_pcap *media_pcap_open(const char *path, int *err);
 /* Appends one UDP datagram from src to dst captured at wall_us (epoch µs).
  * src and dst must be of the same family. */
-int media_pcap_write(struct media_pcap *pc, const struct net_addr *src,
-		     const struct net_addr *dst, const uint8_t *payload, size_t len,
-		     int64_t wall_us);
+int media_pcap_write(struct media_pcap *pc, const struct net_addr *src, const struct net_addr *dst,
+		     const uint8_t *payload, size_t len, int64_t wall_us);
 uint64_t media_pcap_packets(const struct media_pcap *pc);
 /* Flushes and closes; returns 0 or the first write error. */
 int media_pcap_close(struct media_pcap *pc);
@@ -319,8 +318,8 @@ struct media_opts {
 /* Parses rtpengine-style interface definitions separated by ';' or ',':
  * "NAME/LOCAL[!ADVERTISED][@MIN-MAX]", MIN-MAX defaulting to the given
  * range.  Fills o->ifaces and o->nifaces; -EINVAL with a reason in err. */
-int media_ifaces_parse(struct media_opts *o, const char *spec, uint16_t port_min,
-		       uint16_t port_max, char *err, size_t errlen);
+int media_ifaces_parse(struct media_opts *o, const char *spec, uint16_t port_min, uint16_t port_max,
+		       char *err, size_t errlen);
 
 struct media;
 

@@ -49,12 +49,12 @@ struct media_stream {
 	int fd;
 	uint16_t local_port;
 	bool is_rtcp;
-	bool mux;	   /* this party multiplexes RTCP on the RTP port */
-	bool ep_known;	   /* ep is usable */
-	bool latched;	   /* ep was learnt from a packet */
+	bool mux;		/* this party multiplexes RTCP on the RTP port */
+	bool ep_known;		/* ep is usable */
+	bool latched;		/* ep was learnt from a packet */
 	struct net_addr sdp_ep; /* as the party's SDP said */
 	struct net_addr ep;
-	struct net_addr local; /* our address and port, for recordings */
+	struct net_addr local;	 /* our address and port, for recordings */
 	enum media_transcode tc; /* applied to packets received here */
 	uint8_t tc_from_pt, tc_to_pt;
 	uint64_t packets, bytes, errors;
@@ -135,8 +135,8 @@ struct media {
 	char spool[512];
 	struct media_iface ifaces[MEDIA_IFACES_MAX];
 	size_t nifaces;
-	struct loop_pool *ctl;	   /* one thread: the ng server */
-	struct loop_pool *relay;   /* the relay workers */
+	struct loop_pool *ctl;	 /* one thread: the ng server */
+	struct loop_pool *relay; /* the relay workers */
 	struct media_worker *workers;
 	unsigned nworkers, next_worker;
 	int ng_fd;

@@ -75,7 +75,7 @@ static struct media_call *ng_call(struct ng_ctx *x)
 
 static int ng_cmd_query(struct ng_ctx *x)
 {
-	struct ng_query_job j = { ng_call(x), x->out, 0 };
+	struct ng_query_job j = {ng_call(x), x->out, 0};
 	int rc;
 
 	if (!j.c) {
@@ -91,7 +91,7 @@ static int ng_cmd_query(struct ng_ctx *x)
 static int ng_cmd_delete(struct ng_ctx *x)
 {
 	const struct bencode_node *flags = media_dict_get(x->req, "flags");
-	struct ng_query_job j = { ng_call(x), x->out, 0 };
+	struct ng_query_job j = {ng_call(x), x->out, 0};
 	int rc;
 
 	if (!j.c && media_flags_has(flags, "fatal")) {
@@ -175,15 +175,16 @@ static int ng_cmd_statistics(struct ng_ctx *x)
 	rc = rc ? rc : bencode_put_kv_int(o, "finaltimeoutsessions", (int64_t)s->final_timeouts);
 	rc = rc ? rc : bencode_put_kv_int(o, "regularterminatedsessions", (int64_t)s->deleted);
 	rc = rc ? rc : bencode_put_kv_int(o, "relayedpackets", (int64_t)atomic_load(&s->relayed));
-	rc = rc ? rc : bencode_put_kv_int(o, "relayedpacketerrors",
-					  (int64_t)atomic_load(&s->relay_errors));
+	rc = rc ? rc
+		: bencode_put_kv_int(o, "relayedpacketerrors",
+				     (int64_t)atomic_load(&s->relay_errors));
 	rc = rc ? rc : bencode_put_end(o);
 	rc = rc ? rc : bencode_put_end(o);
 	return rc ? rc : bencode_put_end(o);
 }
 
-static const char *const ng_commands[] = { "ping",  "offer", "answer",	   "delete",
-					   "query", "list",  "statistics" };
+static const char *const ng_commands[] = {"ping",  "offer", "answer",	 "delete",
+					  "query", "list",  "statistics"};
 
 static int ng_dispatch(struct ng_ctx *x, struct str cmd, const char **name)
 {
@@ -222,7 +223,7 @@ static void ng_handle(struct media *m, struct str cookie, struct str body)
 	static __thread struct bencode_node nodes[BENCODE_NODES_DEFAULT];
 	struct bencode_doc doc;
 	const struct bencode_node *root;
-	struct ng_ctx x = { m, NULL, &m->reply, NULL, NULL };
+	struct ng_ctx x = {m, NULL, &m->reply, NULL, NULL};
 	const char *name = "invalid";
 	struct str cmd;
 
@@ -255,12 +256,13 @@ static void ng_readable(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < NG_READS_PER_WAKE; i++) {
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);
-		ssize_t n = recvfrom(fd, dgram, sizeof(dgram), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		ssize_t n = recvfrom(fd, dgram, sizeof(dgram), MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &flen);
 		struct str cookie, body, cached;
 
 		if (n < 0)
 			break;
-		if (ng_msg_split((struct str){ dgram, (size_t)n }, &cookie, &body) < 0) {
+		if (ng_msg_split((struct str){dgram, (size_t)n}, &cookie, &body) < 0) {
 			log_warn("media", "ng: datagram without a cookie dropped");
 			continue;
 		}
@@ -270,7 +272,8 @@ static void ng_readable(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		ng_handle(m, cookie, body);
-		ng_cookie_cache_put(m->cookies, cookie, (struct str){ m->reply.p, m->reply.len }, now);
+		ng_cookie_cache_put(m->cookies, cookie, (struct str){m->reply.p, m->reply.len},
+				    now);
 		sendto(fd, m->reply.p, m->reply.len, 0, (struct sockaddr *)&from, flen);
 	}
 }
@@ -345,7 +348,7 @@ int media_ng_open(struct media *m, char *err, size_t errlen)
 int media_ng_start(struct media *m)
 {
 	struct event_base *base = loop_pool_base(m->ctl, 0);
-	struct timeval tv = { 0, NG_TICK_MS * 1000 };
+	struct timeval tv = {0, NG_TICK_MS * 1000};
 
 	m->ng_ev = event_new(base, m->ng_fd, EV_READ | EV_PERSIST, ng_readable, m);
 	m->tick = event_new(base, -1, EV_PERSIST, ng_tick, m);

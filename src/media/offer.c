@@ -67,7 +67,7 @@ static struct sdp_edit *offer_edit(struct offer *o, enum sdp_edit_op op, int med
 }
 
 static struct str offer_text(struct offer *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static struct str offer_text(struct offer *o, const char *fmt, ...)
 {
 	va_list ap;
@@ -78,7 +78,7 @@ static struct str offer_text(struct offer *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(t, sizeof(o->text[0]), fmt, ap);
 	va_end(ap);
-	return (struct str){ t, n > 0 && (size_t)n < sizeof(o->text[0]) ? (size_t)n : 0 };
+	return (struct str){t, n > 0 && (size_t)n < sizeof(o->text[0]) ? (size_t)n : 0};
 }
 
 static void offer_append(struct offer *o, int media, struct str text)
@@ -108,7 +108,7 @@ static int offer_ifaces(struct offer *o)
 {
 	const struct bencode_node *dir = media_dict_get(o->req, "direction");
 	struct media_call *c = o->c;
-	struct media_iface *f[2] = { c->mono[o->snd].iface, c->mono[o->rcv].iface };
+	struct media_iface *f[2] = {c->mono[o->snd].iface, c->mono[o->rcv].iface};
 	bool ok = true;
 
 	if (dir && dir->type == BENCODE_LIST && dir->count == 2 && !o->answer) {
@@ -194,8 +194,8 @@ static void offer_sender_eps(struct offer *o, size_t i, const struct net_addr *s
 	const struct sdp_attr *rtcp = sdp_attr_find(o->sdp, md, SDP_ATTR_RTCP);
 	struct offer_ep *rtp_ep = &o->eps[o->neps++], *rtcp_ep = &o->eps[o->neps++];
 
-	*rtp_ep = (struct offer_ep){ .st = &sd->rtp, .mux = md->rtcp_mux };
-	*rtcp_ep = (struct offer_ep){ .st = &sd->rtcp, .mux = md->rtcp_mux };
+	*rtp_ep = (struct offer_ep){.st = &sd->rtp, .mux = md->rtcp_mux};
+	*rtcp_ep = (struct offer_ep){.st = &sd->rtcp, .mux = md->rtcp_mux};
 	rtp_ep->known = offer_ep_parse(conn.address, md->port, &rtp_ep->ep);
 	if (rtcp && rtcp->u.rtcp.conn.address.len)
 		conn = rtcp->u.rtcp.conn;
@@ -249,7 +249,8 @@ static size_t offer_codec_match(const struct offer *o, size_t i, const struct be
 				continue;
 			bool hit = media_flag_eq(it->str, "all") ||
 				   (map && str_caseeq(map->u.rtpmap.encoding, it->str)) ||
-				   (!map && offer_codec_pt(it->str) == (int)pt) || str_eq(it->str, md->fmts[k]);
+				   (!map && offer_codec_pt(it->str) == (int)pt) ||
+				   str_eq(it->str, md->fmts[k]);
 			if (hit) {
 				out[n++] = (uint8_t)pt;
 				break;
@@ -261,7 +262,7 @@ static size_t offer_codec_match(const struct offer *o, size_t i, const struct be
 
 static void offer_codecs_strip(struct offer *o, size_t i)
 {
-	const char *keys[2] = { "strip", "mask" };
+	const char *keys[2] = {"strip", "mask"};
 
 	for (int k = 0; k < 2; k++) {
 		size_t n = offer_codec_match(o, i, media_dict_get(o->codec, keys[k]), o->pts[i][k]);
@@ -293,8 +294,9 @@ static void offer_codecs_transcode(struct offer *o, size_t i)
 			return;
 		e->pts = o->pts[i][2];
 		e->npts = 1;
-		offer_append(o, (int)i, offer_text(o, "rtpmap:%s/8000",
-						   want == PT_PCMU ? "0 PCMU" : "8 PCMA"));
+		offer_append(
+		    o, (int)i,
+		    offer_text(o, "rtpmap:%s/8000", want == PT_PCMU ? "0 PCMU" : "8 PCMA"));
 		se->tc_orig = other;
 		se->tc_added = want;
 		return;
@@ -321,17 +323,21 @@ static void offer_codecs_answer(struct offer *o, size_t i)
 	e->pts = o->pts[i][2];
 	f->pts = o->pts[i][3];
 	e->npts = f->npts = 1;
-	offer_append(o, (int)i, offer_text(o, "rtpmap:%s/8000",
-					   se->tc_orig == PT_PCMU ? "0 PCMU" : "8 PCMA"));
+	offer_append(o, (int)i,
+		     offer_text(o, "rtpmap:%s/8000", se->tc_orig == PT_PCMU ? "0 PCMU" : "8 PCMA"));
 	bool u2a = se->tc_orig == PT_PCMU;
 	a = &o->eps[o->neps++]; /* offerer's packets: its law to the answerer's */
 	b = &o->eps[o->neps++];
-	*a = (struct offer_ep){ .st = &se->side[o->rcv].rtp, .set_tc = true,
-				.tc = u2a ? MEDIA_TC_U2A : MEDIA_TC_A2U,
-				.from_pt = (uint8_t)se->tc_orig, .to_pt = (uint8_t)se->tc_added };
-	*b = (struct offer_ep){ .st = &se->side[o->snd].rtp, .set_tc = true,
-				.tc = u2a ? MEDIA_TC_A2U : MEDIA_TC_U2A,
-				.from_pt = (uint8_t)se->tc_added, .to_pt = (uint8_t)se->tc_orig };
+	*a = (struct offer_ep){.st = &se->side[o->rcv].rtp,
+			       .set_tc = true,
+			       .tc = u2a ? MEDIA_TC_U2A : MEDIA_TC_A2U,
+			       .from_pt = (uint8_t)se->tc_orig,
+			       .to_pt = (uint8_t)se->tc_added};
+	*b = (struct offer_ep){.st = &se->side[o->snd].rtp,
+			       .set_tc = true,
+			       .tc = u2a ? MEDIA_TC_A2U : MEDIA_TC_U2A,
+			       .from_pt = (uint8_t)se->tc_added,
+			       .to_pt = (uint8_t)se->tc_orig};
 }
 
 /* ---------------------------------------------------------------- edits */
@@ -353,10 +359,12 @@ static void offer_edits_ice(struct offer *o, size_t i, const struct media_side *
 	hex_encode(rnd, sizeof(rnd), hex);
 	offer_append(o, (int)i, offer_text(o, "ice-ufrag:%.8s", hex));
 	offer_append(o, (int)i, offer_text(o, "ice-pwd:%s", hex + 8));
-	offer_append(o, (int)i, offer_text(o, "candidate:1 1 UDP 2130706431 %s %u typ host",
-					   f->adv_ip, rs->rtp.local_port));
-	offer_append(o, (int)i, offer_text(o, "candidate:1 2 UDP 2130706430 %s %u typ host",
-					   f->adv_ip, rs->rtcp.local_port));
+	offer_append(o, (int)i,
+		     offer_text(o, "candidate:1 1 UDP 2130706431 %s %u typ host", f->adv_ip,
+				rs->rtp.local_port));
+	offer_append(o, (int)i,
+		     offer_text(o, "candidate:1 2 UDP 2130706430 %s %u typ host", f->adv_ip,
+				rs->rtcp.local_port));
 }
 
 static void offer_edits_mux(struct offer *o, size_t i)
@@ -406,7 +414,8 @@ static int offer_edits_media(struct offer *o, size_t i)
 	} else if (md->rtp) {
 		offer_codecs_answer(o, i);
 	}
-	if (media_dict_str(o->req, "transport-protocol", &proto) == 0 && !str_eq(proto, md->proto)) {
+	if (media_dict_str(o->req, "transport-protocol", &proto) == 0 &&
+	    !str_eq(proto, md->proto)) {
 		if (!str_eq_cstr(proto, "RTP/AVP") && !str_eq_cstr(proto, "RTP/AVPF"))
 			return offer_fail(o, "Unsupported transport protocol", -ENOTSUP);
 		if ((e = offer_edit(o, SDP_EDIT_PROTO, (int)i)))
@@ -421,7 +430,8 @@ static void offer_edits_session(struct offer *o)
 	const struct media_iface *f = o->c->mono[o->rcv].iface;
 	struct sdp_edit *e;
 
-	if (media_list_has(rep, "origin") && (e = offer_edit(o, SDP_EDIT_ORIGIN_ADDR, SDP_SESSION))) {
+	if (media_list_has(rep, "origin") &&
+	    (e = offer_edit(o, SDP_EDIT_ORIGIN_ADDR, SDP_SESSION))) {
 		e->addrtype = str_from_cstr(f->addrtype);
 		e->addr = str_from_cstr(f->adv_ip);
 	}
@@ -544,7 +554,8 @@ static int offer_run(struct offer *o, struct buf *out)
 		return offer_fail(o, sdp_strerror(rc), rc);
 	rc = bencode_put_dict_begin(out);
 	rc = rc ? rc : bencode_put_kv_str(out, "result", STR_LIT("ok"));
-	rc = rc ? rc : bencode_put_kv_str(out, "sdp", (struct str){ o->m->sdp_out.p, o->m->sdp_out.len });
+	rc = rc ? rc
+		: bencode_put_kv_str(out, "sdp", (struct str){o->m->sdp_out.p, o->m->sdp_out.len});
 	rc = rc ? rc : bencode_put_end(out);
 	return rc;
 }

@@ -27,8 +27,10 @@ static int query_put_ep(struct buf *out, const char *key, const struct net_addr 
 	net_addr_format_ip(a, ip, sizeof(ip));
 	rc = bencode_put_cstr(out, key);
 	rc = rc ? rc : bencode_put_dict_begin(out);
-	rc = rc ? rc : bencode_put_kv_str(out, "family",
-					  net_addr_family(a) == AF_INET6 ? STR_LIT("IPv6") : STR_LIT("IPv4"));
+	rc = rc ? rc
+		: bencode_put_kv_str(out, "family",
+				     net_addr_family(a) == AF_INET6 ? STR_LIT("IPv6")
+								    : STR_LIT("IPv4"));
 	rc = rc ? rc : bencode_put_kv_str(out, "address", str_from_cstr(ip));
 	rc = rc ? rc : bencode_put_kv_int(out, "port", net_addr_port(a));
 	return rc ? rc : bencode_put_end(out);
@@ -92,7 +94,8 @@ static int query_put_media(struct buf *out, const struct media_call *c, size_t s
 	rc = rc ? rc : bencode_put_list_begin(out);
 	rc = rc ? rc : bencode_put_cstr(out, "initialized");
 	rc = rc || !se->side[side].rtp.mux ? rc : bencode_put_cstr(out, "rtcp-mux");
-	rc = rc || se->side[side].rtp.tc == MEDIA_TC_NONE ? rc : bencode_put_cstr(out, "transcoding");
+	rc = rc || se->side[side].rtp.tc == MEDIA_TC_NONE ? rc
+							  : bencode_put_cstr(out, "transcoding");
 	rc = rc ? rc : bencode_put_end(out);
 	rc = rc ? rc : bencode_put_cstr(out, "streams");
 	rc = rc ? rc : bencode_put_list_begin(out);
@@ -110,7 +113,8 @@ static int query_put_tag(struct buf *out, const struct media_call *c, int side,
 
 	rc = rc ? rc : bencode_put_dict_begin(out);
 	rc = rc ? rc : bencode_put_kv_str(out, "tag", str_from_cstr(mo->tag));
-	rc = rc ? rc : bencode_put_kv_int(out, "created", mo->created_s ? mo->created_s : c->created_s);
+	rc = rc ? rc
+		: bencode_put_kv_int(out, "created", mo->created_s ? mo->created_s : c->created_s);
 	rc = rc ? rc : bencode_put_kv_str(out, "in dialogue with", str_from_cstr(other->tag));
 	rc = rc ? rc : bencode_put_cstr(out, "medias");
 	rc = rc ? rc : bencode_put_list_begin(out);
@@ -139,7 +143,7 @@ static int query_put_totals(struct buf *out, const struct query_totals *t)
 /* The body of the reply after "result": its keys, not the dictionary. */
 int media_query_put(struct media_call *c, struct buf *out)
 {
-	struct query_totals t = { 0 };
+	struct query_totals t = {0};
 	int rc = bencode_put_kv_int(out, "created", c->created_s);
 
 	rc = rc ? rc : bencode_put_kv_int(out, "last signal", c->last_signal_s);

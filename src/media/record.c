@@ -61,7 +61,7 @@ struct media_pcap *media_pcap_open(const char *path, int *err)
 		uint16_t major, minor;
 		int32_t thiszone;
 		uint32_t sigfigs, snaplen, linktype;
-	} hdr = { PCAP_MAGIC, 2, 4, 0, 0, PCAP_SNAPLEN, PCAP_LINKTYPE_RAW };
+	} hdr = {PCAP_MAGIC, 2, 4, 0, 0, PCAP_SNAPLEN, PCAP_LINKTYPE_RAW};
 	struct media_pcap *pc = calloc(1, sizeof(*pc));
 
 	if (!pc) {
@@ -130,9 +130,8 @@ static size_t pcap_ip6(uint8_t *h, const struct net_addr *src, const struct net_
 	return IP6_HDR + UDP_HDR;
 }
 
-int media_pcap_write(struct media_pcap *pc, const struct net_addr *src,
-		     const struct net_addr *dst, const uint8_t *payload, size_t len,
-		     int64_t wall_us)
+int media_pcap_write(struct media_pcap *pc, const struct net_addr *src, const struct net_addr *dst,
+		     const uint8_t *payload, size_t len, int64_t wall_us)
 {
 	uint8_t h[IP6_HDR + UDP_HDR];
 	size_t hl;

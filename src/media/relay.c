@@ -112,11 +112,11 @@ static void media_relay_one(struct media_worker *w, struct media_stream *st, uns
 		st->errors++;
 		return;
 	}
-	w->out_iov[*nout] = (struct iovec){ p, len };
-	w->out[*nout].msg_hdr = (struct msghdr){ .msg_name = &out->ep.ss,
-						 .msg_namelen = out->ep.len,
-						 .msg_iov = &w->out_iov[*nout],
-						 .msg_iovlen = 1 };
+	w->out_iov[*nout] = (struct iovec){p, len};
+	w->out[*nout].msg_hdr = (struct msghdr){.msg_name = &out->ep.ss,
+						.msg_namelen = out->ep.len,
+						.msg_iov = &w->out_iov[*nout],
+						.msg_iovlen = 1};
 	w->out_fd[*nout] = out->fd;
 	(*nout)++;
 }
@@ -141,11 +141,11 @@ static size_t media_relay_flush(struct media_worker *w, size_t n)
 static void media_relay_prepare(struct media_worker *w)
 {
 	for (unsigned i = 0; i < MEDIA_BATCH; i++) {
-		w->in_iov[i] = (struct iovec){ w->buf[i], MEDIA_PKT_MAX };
-		w->in[i].msg_hdr = (struct msghdr){ .msg_name = &w->in_src[i],
-						    .msg_namelen = sizeof(w->in_src[i]),
-						    .msg_iov = &w->in_iov[i],
-						    .msg_iovlen = 1 };
+		w->in_iov[i] = (struct iovec){w->buf[i], MEDIA_PKT_MAX};
+		w->in[i].msg_hdr = (struct msghdr){.msg_name = &w->in_src[i],
+						   .msg_namelen = sizeof(w->in_src[i]),
+						   .msg_iov = &w->in_iov[i],
+						   .msg_iovlen = 1};
 	}
 }
 

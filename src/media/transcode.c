@@ -9,9 +9,9 @@
  */
 #include "media/media.h"
 
-#define ULAW_BIAS 0x84	  /* 33 in 14-bit units, shifted to 16-bit (G.711 Table 2) */
-#define ULAW_CLIP 32635	  /* largest magnitude before the bias would overflow */
-#define ALAW_TOGGLE 0x55  /* G.711 §3: even bits of A-law codes are inverted */
+#define ULAW_BIAS 0x84	 /* 33 in 14-bit units, shifted to 16-bit (G.711 Table 2) */
+#define ULAW_CLIP 32635	 /* largest magnitude before the bias would overflow */
+#define ALAW_TOGGLE 0x55 /* G.711 §3: even bits of A-law codes are inverted */
 
 int16_t g711_ulaw_decode(uint8_t u)
 {

@@ -73,7 +73,7 @@ void ng_cookie_cache_free(struct ng_cookie_cache *c)
 
 static struct str ng_cookie_key(const struct ng_cookie_entry *e)
 {
-	return (struct str){ e->cookie, e->cookie_len };
+	return (struct str){e->cookie, e->cookie_len};
 }
 
 /* Removes slot i from its chain and frees it. */
@@ -108,7 +108,7 @@ int ng_cookie_cache_get(struct ng_cookie_cache *c, struct str cookie, int64_t no
 			ng_cookie_evict(c, (size_t)i);
 			return -ENOENT;
 		}
-		*reply = (struct str){ e->cookie + e->cookie_len, e->reply_len };
+		*reply = (struct str){e->cookie + e->cookie_len, e->reply_len};
 		return 0;
 	}
 	return -ENOENT;
@@ -130,8 +130,8 @@ int ng_cookie_cache_put(struct ng_cookie_cache *c, struct str cookie, struct str
 	ng_cookie_evict(c, c->head);
 	struct ng_cookie_entry *e = &c->ring[c->head];
 	size_t b = ng_cookie_hash(cookie, c->nbuckets);
-	*e = (struct ng_cookie_entry){ block, cookie.len, reply.len, now_ms + c->ttl_ms,
-				       c->buckets[b], true };
+	*e = (struct ng_cookie_entry){block,	     cookie.len, reply.len, now_ms + c->ttl_ms,
+				      c->buckets[b], true};
 	c->buckets[b] = (long)c->head;
 	c->head = (c->head + 1) % c->max;
 	c->count++;

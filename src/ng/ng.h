@@ -128,7 +128,6 @@ int ng_msg_split(struct str datagram, struct str *cookie, struct str *body);
  * only keys an error reply may carry. */
 int ng_reply_error(struct buf *b, struct str cookie, const char *reason);
 
-
 /*
  * A cache of recent replies by cookie (rtpengine's retransmission rule: a
  * message repeated with the same cookie gets the same reply and is not

@@ -85,7 +85,7 @@ static void test_ipv4_record_has_headers_and_payload(void **state)
 	int err = 0;
 	struct media_pcap *pc = media_pcap_open(path, &err);
 	struct net_addr src = addr("192.0.2.1:4000"), dst = addr("198.51.100.2:30000");
-	const uint8_t payload[5] = { 1, 2, 3, 4, 5 };
+	const uint8_t payload[5] = {1, 2, 3, 4, 5};
 	size_t n;
 
 	assert_int_equal(media_pcap_write(pc, &src, &dst, payload, 5, 1700000000123456LL), 0);
@@ -166,7 +166,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_global_header_is_raw_ip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ipv4_record_has_headers_and_payload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv4_record_has_headers_and_payload, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_record_has_udp_checksum, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mixed_families_are_refused, setup, teardown),
 	    cmocka_unit_test(test_open_in_missing_folder_fails),

@@ -75,7 +75,7 @@ static void test_negative_cumulative_loss_is_sign_extended(void **state)
 
 static void test_sr_block_follows_sender_info(void **state)
 {
-	uint8_t p[128] = { 0x81, 200, 0, 12 };
+	uint8_t p[128] = {0x81, 200, 0, 12};
 	struct rtcp_report r;
 
 	put32(p + 4, 0x01020304);
@@ -90,7 +90,7 @@ static void test_sr_block_follows_sender_info(void **state)
 
 static void test_compound_with_sdes_first_still_finds_rr(void **state)
 {
-	uint8_t p[128] = { 0x81, 202, 0, 1 }; /* SDES, one word after header */
+	uint8_t p[128] = {0x81, 202, 0, 1}; /* SDES, one word after header */
 	struct rtcp_report r;
 
 	put32(p + 4, 0);
@@ -101,7 +101,7 @@ static void test_compound_with_sdes_first_still_finds_rr(void **state)
 
 static void test_rr_without_blocks_is_valid_without_report(void **state)
 {
-	uint8_t p[8] = { 0x80, 201, 0, 1, 0, 0, 0, 1 };
+	uint8_t p[8] = {0x80, 201, 0, 1, 0, 0, 0, 1};
 	struct rtcp_report r;
 
 	assert_int_equal(rtcp_parse(p, sizeof(p), &r), 0);
@@ -120,8 +120,8 @@ static void test_truncated_or_overlong_is_refused(void **state)
 
 static void test_rtp_is_not_rtcp(void **state)
 {
-	uint8_t p[12] = { 0x80, 0, 0, 1 };
-	uint8_t q[12] = { 0x80, 0x80 | 8, 0, 1 }; /* PCMA with marker: 136 */
+	uint8_t p[12] = {0x80, 0, 0, 1};
+	uint8_t q[12] = {0x80, 0x80 | 8, 0, 1}; /* PCMA with marker: 136 */
 	struct rtcp_report r;
 
 	assert_false(rtcp_is_rtcp(p, sizeof(p)));

@@ -18,7 +18,8 @@ static void test_put_then_get_returns_same_reply(void **state)
 	struct ng_cookie_cache *c = ng_cookie_cache_new(8, 1000);
 	struct str r;
 
-	assert_int_equal(ng_cookie_cache_put(c, STR_LIT("abc"), STR_LIT("abc d6:result2:oke"), 0), 0);
+	assert_int_equal(ng_cookie_cache_put(c, STR_LIT("abc"), STR_LIT("abc d6:result2:oke"), 0),
+			 0);
 	assert_int_equal(ng_cookie_cache_get(c, STR_LIT("abc"), 10, &r), 0);
 	assert_int_equal(r.len, 18);
 	assert_memory_equal(r.p, "abc d6:result2:oke", 18);
@@ -46,7 +47,8 @@ static void test_oldest_goes_when_full(void **state)
 
 	for (int i = 0; i < 5; i++) {
 		int n = snprintf(k, sizeof(k), "c%d", i);
-		assert_int_equal(ng_cookie_cache_put(c, (struct str){ k, (size_t)n }, STR_LIT("x"), 0), 0);
+		assert_int_equal(
+		    ng_cookie_cache_put(c, (struct str){k, (size_t)n}, STR_LIT("x"), 0), 0);
 	}
 	assert_int_equal(ng_cookie_cache_size(c), 3);
 	assert_int_equal(ng_cookie_cache_get(c, STR_LIT("c0"), 0, &r), -ENOENT);
@@ -77,7 +79,7 @@ static void test_many_cookies_in_small_cache_stay_bounded(void **state)
 
 	for (int i = 0; i < 10000; i++) {
 		int n = snprintf(k, sizeof(k), "%d", i);
-		ng_cookie_cache_put(c, (struct str){ k, (size_t)n }, STR_LIT("reply"), i / 100);
+		ng_cookie_cache_put(c, (struct str){k, (size_t)n}, STR_LIT("reply"), i / 100);
 	}
 	assert_true(ng_cookie_cache_size(c) <= 16);
 	assert_int_equal(ng_cookie_cache_get(c, STR_LIT("9999"), 100, &r), 0);
