@@ -53,6 +53,36 @@ static int check_customer(struct api_ctx *ctx, const struct api_field *f, json_t
 			    json_string_value(*val));
 }
 
+/* One route per prefix and customer (or per prefix globally): two would
+ * leave the proxy's longest-match lookup with no rule to choose between
+ * them.  Answered 409, like any other duplicate. */
+static int route_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			  struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	const char *prefix = json_string_value(json_object_get(obj, "prefix"));
+	const char *cust = json_string_value(json_object_get(obj, "customer_id"));
+	(void)creating;
+	struct store_param p[] = { store_p_text(prefix), store_p_text(cust), store_p_text(id) };
+	int rc = store_exec(ctx->conn,
+			    "SELECT id FROM routes WHERE prefix = $1 AND (customer_id = $2 OR "
+			    "(customer_id IS NULL AND CAST($2 AS TEXT) IS NULL)) AND "
+			    "(CAST($3 AS TEXT) IS NULL OR id <> $3)",
+			    p, 3, &r);
+	bool taken = rc == 0 && store_res_rows(r) > 0;
+	char other[ID_MAX] = "";
+	if (taken)
+		snprintf(other, sizeof(other), "%s", store_res_text(r, 0, 0));
+	store_res_free(r);
+	if (rc < 0)
+		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
+	if (taken)
+		return api_verr_set(e, 409, "duplicate", "/prefix",
+				    "route %s already serves prefix '%s' for %s", other, prefix,
+				    cust ? cust : "every customer");
+	return 0;
+}
+
 static const struct api_field route_fields[] = {
 	{ "prefix", NULL, API_F_STR, API_F_REQUIRED, 0, 15, NULL, check_prefix },
 	{ "customer_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, check_customer },
@@ -67,4 +97,5 @@ const struct api_resource api_routes = {
 	.scope = API_SCOPE_ADMIN,
 	.fields = route_fields,
 	.nfields = sizeof(route_fields) / sizeof(route_fields[0]),
+	.validate = route_validate,
 };

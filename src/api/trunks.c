@@ -69,6 +69,29 @@ static int check_codecs(struct api_ctx *ctx, const struct api_field *f, json_t *
 	return rc;
 }
 
+/* The host of "sip:[user@]host[:port][;params]" (RFC 3261 §19.1.1): a name,
+ * an IPv4 address or a bracketed IPv6 reference. */
+static bool sip_uri_host_valid(const char *rest)
+{
+	char host[256];
+	const char *at = strchr(rest, '@');
+	const char *h = at ? at + 1 : rest;
+	size_t n;
+
+	if (*h == '[') {
+		const char *close = strchr(h, ']');
+		n = close ? (size_t)(close - h - 1) : 0;
+		h++;
+	} else {
+		n = strcspn(h, ":;?");
+	}
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return api_is_host(host);
+}
+
 static int destination_entry(struct api_ctx *ctx, const json_t *v, const char *ptr,
 			     struct api_verr *e)
 {
@@ -77,9 +100,11 @@ static int destination_entry(struct api_ctx *ctx, const json_t *v, const char *p
 	int rc = api_check_members(v, ptr, "uri|priority|weight", e);
 	const json_t *uri = api_member(v, "uri", ptr, p, sizeof(p));
 	const char *u = json_string_value(uri);
-	if (rc == 0 && (!u || (strncmp(u, "sip:", 4) != 0 && strncmp(u, "sips:", 5) != 0) ||
-			strlen(u) > 255 || strpbrk(u, " \t\r\n<>\"")))
-		rc = api_verr_set(e, 422, "invalid_uri", p, "'uri' must be a sip: or sips: URI");
+	size_t scheme = u && strncmp(u, "sip:", 4) == 0 ? 4 : u && strncmp(u, "sips:", 5) == 0 ? 5 : 0;
+	if (rc == 0 && (!scheme || strlen(u) > 255 || strpbrk(u, " \t\r\n<>\"") ||
+			!sip_uri_host_valid(u + scheme)))
+		rc = api_verr_set(e, 422, "invalid_uri", p,
+				  "'uri' must be a sip: or sips: URI with a host");
 	rc = rc ? rc : api_check_int_member(v, "priority", ptr, 0, 1000, false, e);
 	return rc ? rc : api_check_int_member(v, "weight", ptr, 1, 1000, false, e);
 }
