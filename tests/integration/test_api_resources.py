@@ -264,6 +264,10 @@ def test_trunk_codec_order_is_kept(api):
     ({"destinations": [{"uri": "http://pbx.example.net"}]}, "invalid_uri", "/destinations/0/uri"),
     ({"destinations": [{"uri": "sip:a.example.net"}, {"weight": 1}]}, "invalid_uri",
      "/destinations/1/uri"),
+    ({"destinations": [{"uri": "sip:"}]}, "invalid_uri", "/destinations/0/uri"),
+    ({"destinations": [{"uri": "sip:alice@"}]}, "invalid_uri", "/destinations/0/uri"),
+    ({"destinations": [{"uri": "sips:bad_host!:5060"}]}, "invalid_uri", "/destinations/0/uri"),
+    ({"destinations": [{"uri": "sip:[2001:db8::1"}]}, "invalid_uri", "/destinations/0/uri"),
     ({"destinations": [{"uri": "sip:a.example.net", "priority": -1}]}, "out_of_range",
      "/destinations/0/priority"),
     ({"destinations": [{"uri": "sip:a.example.net", "weight": 0}]}, "out_of_range",
@@ -284,6 +288,13 @@ def test_trunk_invalid_field_is_refused_with_pointer(api, fields, code, pointer)
     patch = {k: v for k, v in fields.items()}
     assert_error(api.admin.patch("/api/v1/trunks/" + t["id"], patch), 422, code, pointer)
     assert api.admin.get("/api/v1/trunks/" + t["id"]).json()["data"] == t
+
+
+def test_trunk_destination_uri_forms_accepted(api):
+    cid = api.customer()
+    dests = [{"uri": "sip:+4930123@[2001:db8::1]:5060;transport=tcp"},
+             {"uri": "sip:pbx.example.net"}, {"uri": "sips:alice@198.51.100.4:5061"}]
+    assert trunk(api, cid, destinations=dests)["destinations"] == dests
 
 
 def test_trunk_for_unknown_customer_is_refused(api):
@@ -477,6 +488,26 @@ def test_route_invalid_field_is_refused_with_pointer(api, body, code, pointer):
     before = api.count("routes")
     assert_error(api.admin.post("/api/v1/routes", body), 422, code, pointer)
     assert api.count("routes") == before
+
+
+def test_route_duplicate_prefix_answers_409(api):
+    c = carrier(api)
+    via = [{"carrier_id": c["id"]}]
+    a, b = api.customer(), api.customer()
+    g = api.admin.create("/api/v1/routes", {"prefix": "3906", "carriers": via})
+    assert_error(api.admin.post("/api/v1/routes", {"prefix": "3906", "carriers": via}), 409,
+                 "duplicate", "/prefix")
+    ra = api.admin.create("/api/v1/routes", {"prefix": "3906", "customer_id": a, "carriers": via})
+    api.admin.create("/api/v1/routes", {"prefix": "3906", "customer_id": b, "carriers": via})
+    assert_error(api.admin.post("/api/v1/routes", {"prefix": "3906", "customer_id": a,
+                                                   "carriers": via}), 409, "duplicate", "/prefix")
+    other = api.admin.create("/api/v1/routes", {"prefix": "39061", "customer_id": a, "carriers": via})
+    assert_error(api.admin.patch("/api/v1/routes/" + other["id"], {"prefix": "3906"}), 409,
+                 "duplicate", "/prefix")
+    # A route may be saved unchanged, and moved to a free prefix.
+    assert api.admin.patch("/api/v1/routes/" + ra["id"], {"prefix": "3906"}).status == 200
+    assert api.admin.patch("/api/v1/routes/" + g["id"], {"prefix": "3907"}).status == 200
+    assert api.count("routes", "prefix = ?", "3906") == 2
 
 
 def test_carrier_in_a_route_cannot_be_deleted(api):
