@@ -16,9 +16,7 @@
  * Ids are sorted with strcmp here, not by SQL ORDER BY, because PostgreSQL's
  * collation may order '_' differently from SQLite's.
  *
- * Customer limits: customers has no cps_limit/channel_limit columns in 0002;
- * when a later migration adds them they are read, else customers are
- * unlimited (the per-customer buckets exist either way).
+ * Customer limits (cps_limit, channel_limit) come from migration 0005.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -121,11 +119,6 @@ static int build_customers(struct builder *b)
 	int rc = store_exec(b->c, "SELECT id, status, cps_limit, channel_limit FROM customers",
 			    NULL, 0, &r);
 
-	if (rc < 0) { /* no limit columns (0002 only): customers are unlimited */
-		store_res_free(r);
-		r = NULL;
-		rc = store_exec(b->c, "SELECT id, status, 0, 0 FROM customers", NULL, 0, &r);
-	}
 	if (rc < 0)
 		goto out;
 	b->ncus = store_res_rows(r);
@@ -184,7 +177,9 @@ static int cmp_acl(const void *pa, const void *pb)
 
 	if (c)
 		return c;
-	return a->port < b->port ? -1 : a->port > b->port;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	return a->trunk < b->trunk ? -1 : a->trunk > b->trunk; /* stable: trunks by id */
 }
 
 static void acl_index(struct psnap *s)

@@ -438,6 +438,29 @@ static void test_channel_limit_held_until_call_end(void **state)
 	assert_int_equal(invite(e, "12125550100", "192.0.2.10:5060")->reject_code, 0);
 }
 
+static void test_customer_channel_limit_spans_its_trunks(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan first, *pl;
+
+	fixture_exec_ok(store_conn(e->f->store),
+			"UPDATE customers SET channel_limit = 1 WHERE id = 'cus_a'");
+	fixture_exec_ok(store_conn(e->f->store),
+			"INSERT INTO trunks (id, customer_id, name, acl, created_at, updated_at) "
+			"VALUES ('trk_a2', 'cus_a', 'a2', '[{\"cidr\":\"192.0.2.200/32\"}]', 0, 0)");
+	snapshot_loader_reload(e->loader);
+	pl = invite(e, "12125550100", "192.0.2.10:5060");
+	assert_int_equal(pl->reject_code, 0);
+	first = *pl;
+	e->plan.hold = NULL;
+	pl = invite(e, "12125550100", "192.0.2.200:5060");
+	assert_string_equal(pl->trunk_id, "trk_a2"); /* the longer ACL prefix */
+	assert_reject(pl, 503);
+	assert_string_equal(pl->reject_reason, "channel limit");
+	sip_policy_call_end(e->p, &first);
+	assert_int_equal(invite(e, "12125550100", "192.0.2.200:5060")->reject_code, 0);
+}
+
 static void test_refusals_ban_a_source(void **state)
 {
 	struct env *e = *state;
@@ -654,6 +677,7 @@ int main(void)
 	    T(test_config_version_bump_takes_effect),
 	    T(test_cps_limit_answers_503),
 	    T(test_channel_limit_held_until_call_end),
+	    T(test_customer_channel_limit_spans_its_trunks),
 	    T(test_refusals_ban_a_source),
 	    T(test_prober_marks_silent_gateway_down),
 	    T(test_cdr_written_once_with_durations),
