@@ -607,6 +607,7 @@ static int cmd_run(const struct opts *o)
 	unsigned roles = 0;
 	int rc = EXIT_STARTUP;
 
+	loop_main_block_signals();
 	app.cfg = load_config(o);
 	if (!app.cfg)
 		return EXIT_STARTUP;

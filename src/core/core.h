@@ -311,6 +311,10 @@ struct loop_main_hooks {
 	void *arg;
 };
 
+/* Holds SIGTERM, SIGINT and SIGHUP on the calling thread (and threads it
+ * creates after) until loop_main_run installs its handlers; call first
+ * thing in main so that a signal during start-up is not fatal. */
+int loop_main_block_signals(void);
 /* Runs base on the calling thread until SIGTERM or SIGINT.  Returns 0 after a
  * clean stop. */
 int loop_main_run(struct event_base *base, const struct loop_main_hooks *hooks);

@@ -5,6 +5,7 @@ WARP_BIN names the binary (scripts/run-tests sets it; default build/warp).
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -71,10 +72,23 @@ class Warp:
         self.env = dict(os.environ)
         self.env.pop("WARP_ADMIN_TOKEN", None)
         self.env.update(env or {})
+        self._isolate_listeners(extra_ini)
         self.args = args or []
         self.proc = None
         self.stdout_path = tmp_path / ("warp-%d.out" % self.port)
         self.stderr_path = tmp_path / ("warp-%d.err" % self.port)
+
+    # Listeners every role binds by default; each warp a test starts gets free
+    # ports of its own unless the test chose them, so warps never collide.
+    LISTENERS = (("sip", "listen", socket.SOCK_DGRAM), ("media", "ng_listen", socket.SOCK_DGRAM),
+                 ("smsc", "listen", socket.SOCK_STREAM))
+
+    def _isolate_listeners(self, extra_ini):
+        for section, key, kind in self.LISTENERS:
+            var = "WARP_%s_%s" % (section.upper(), key.upper())
+            chosen = re.search(r"(?ms)^\[%s\][^\[]*^\s*%s\s*=" % (section, key), extra_ini or "")
+            if var not in self.env and not chosen:
+                self.env[var] = "127.0.0.1:%d" % free_port(kind)
 
     def start(self, wait=True):
         self.proc = subprocess.Popen(
