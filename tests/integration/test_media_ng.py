@@ -89,11 +89,11 @@ def media_ini(ng_port, port_min=None, port_max=None, extra=""):
 @pytest.fixture
 def media(warp_factory, tmp_path):
     """A warp running only the media role, and an ng client for it."""
-    def make(extra="", port_min=None, port_max=None):
+    def make(extra="", port_min=None, port_max=None, env=None):
         ng_port = free_port(socket.SOCK_DGRAM)
         w = warp_factory(extra_ini=media_ini(ng_port, port_min, port_max,
                                              "recording_dir = %s\n%s" % (tmp_path / "spool", extra)),
-                         args=["--roles", "media"]).start()
+                         args=["--roles", "media"], env=env).start()
         ng = Ng(ng_port)
         deadline = time.monotonic() + 5
         while True:
@@ -232,3 +232,31 @@ def test_commands_are_counted_in_metrics(media):
     text = w.get("/metrics").body.decode()
     assert 'warp_media_ng_commands_total{command="offer",result="ok"} 1' in text
     assert "warp_media_calls 1" in text
+
+
+def test_direction_picks_named_interfaces_and_advertised_address(media):
+    w = media(env={"WARP_MEDIA_INTERFACES": "priv/127.0.0.1;pub/127.0.0.1!203.0.113.7"})
+    o = offer(w.ng, "call-dir", 5000, direction=["priv", "pub"], replace=["origin"])
+    assert o["result"] == "ok", o
+    assert "c=IN IP4 203.0.113.7\r\n" in o["sdp"]
+    assert "o=- 1545997027 1 IN IP4 203.0.113.7\r\n" in o["sdp"]
+    a = answer(w.ng, "call-dir", 6000)
+    assert "c=IN IP4 127.0.0.1\r\n" in a["sdp"]
+
+
+def test_unknown_interface_is_an_error(media):
+    w = media()
+    r = offer(w.ng, "call-noif", 5000, direction=["nowhere", "default"])
+    assert r == {"result": "error", "error-reason": "Unknown interface in direction"}
+
+
+def test_ice_removed_and_codec_stripped(media):
+    w = media()
+    r = offer(w.ng, "call-ice", 5000, codecs=(0, 8),
+              extra="a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef01234567\r\n"
+                    "a=candidate:1 1 UDP 2130706431 10.0.0.1 5000 typ host\r\n",
+              ICE="remove", codec={"strip": ["PCMA"]})
+    assert r["result"] == "ok", r
+    assert "ice-" not in r["sdp"] and "candidate" not in r["sdp"]
+    assert "m=audio %d RTP/AVP 0\r\n" % sdp_port(r["sdp"]) in r["sdp"]
+    assert "PCMA" not in r["sdp"]

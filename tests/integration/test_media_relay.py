@@ -208,3 +208,37 @@ def test_rtcp_receiver_report_shows_in_query(media):
     assert st["rtcp"]["packets lost"] == 1000
     assert st["rtcp"]["jitter"] == 77
     assert q["totals"]["RTCP"]["packets"] == 1
+
+
+def test_rtcp_mux_demuxed_towards_a_peer_without_mux(media):
+    w = media()
+    a, b, b_rtcp = udp(), udp(), udp()
+    to_a_side, to_b_side, o, r = setup_call(
+        w, "call-mux", a, b,
+        offer={"extra": "a=rtcp-mux\r\n", "rtcp-mux": ["demux"]},
+        answer={"extra": "a=rtcp:%d\r\n" % b_rtcp.getsockname()[1]})
+    assert "a=rtcp-mux" not in o["sdp"]
+    assert "a=rtcp-mux\r\n" in r["sdp"]  # accepted back towards the offerer
+    sr = struct.pack("!BBHI", 0x80, 200, 6, 0x42) + b"\x11" * 20
+    a.sendto(sr, ("127.0.0.1", to_a_side))  # muxed: RTCP on the RTP port
+    assert b_rtcp.recvfrom(4096)[0] == sr
+    b_rtcp.sendto(sr, ("127.0.0.1", to_b_side + 1))
+    data, src = a.recvfrom(4096)  # back to a's one port
+    assert data == sr and src == ("127.0.0.1", to_a_side)
+
+
+def test_final_timeout_ends_even_a_talking_call(media):
+    w = media(extra="timeout = 30s\nfinal_timeout = 1s\n")
+    a, b = udp(), udp()
+    to_a_side, _, _, _ = setup_call(w, "call-final", a, b)
+    ended = None
+    for i in range(40):
+        a.sendto(rtp(i, b"z" * 10), ("127.0.0.1", to_a_side))
+        lst = w.ng.call({"command": "list"})
+        ended = [e for e in lst["ended"] if e["call-id"] == "call-final"]
+        if ended:
+            break
+        time.sleep(0.1)
+    assert ended and ended[0]["reason"] == "final-timeout"
+    stats = w.ng.call({"command": "statistics"})["statistics"]["totalstatistics"]
+    assert stats["finaltimeoutsessions"] == 1
