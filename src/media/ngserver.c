@@ -217,6 +217,16 @@ static void ng_count(struct media *m, const char *cmd, const char *result)
 		metric_inc(mt);
 }
 
+/* Every line logged for a request names its call. */
+static void ng_log_context(const struct bencode_node *req)
+{
+	char ctx[MEDIA_CALLID_MAX];
+	struct str id;
+
+	if (media_dict_str(req, "call-id", &id) == 0 && str_copy(ctx, sizeof(ctx), id) == 0)
+		log_context_set(ctx);
+}
+
 /* Fills m->reply with the whole reply datagram for one request. */
 static void ng_handle(struct media *m, struct str cookie, struct str body)
 {
@@ -234,6 +244,7 @@ static void ng_handle(struct media *m, struct str cookie, struct str body)
 	} else if (bencode_dict_get_str(root, "command", &cmd) < 0) {
 		x.why = "No command in message";
 	} else {
+		ng_log_context(root);
 		x.req = root;
 		buf_append_str(&m->reply, cookie);
 		buf_append_char(&m->reply, ' ');
@@ -246,6 +257,7 @@ static void ng_handle(struct media *m, struct str cookie, struct str body)
 		log_info("media", "ng %s: error: %s", name, x.why);
 	}
 	ng_count(m, name, x.why ? "error" : "ok");
+	log_context_set(NULL);
 }
 
 static void ng_readable(evutil_socket_t fd, short what, void *arg)

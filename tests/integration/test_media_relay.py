@@ -59,6 +59,9 @@ def test_rtp_relayed_both_ways_unchanged(media):
     q = w.ng.call({"command": "query", "call-id": "call-both"})
     assert q["totals"]["RTP"]["packets"] == 10
     assert q["totals"]["RTP"]["bytes"] == 10 * 172
+    text = w.get("/metrics").body.decode()
+    assert 'warp_media_packets_total{dir="in"} 10' in text
+    assert 'warp_media_packets_total{dir="out"} 10' in text
 
 
 def test_latching_follows_the_real_source_port(media):
