@@ -202,7 +202,7 @@ static void plan_add_route(struct sip_policy *p, const struct psnap *s,
 	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
 		const struct psnap_carrier *ca = &s->carriers[ch[i].idx];
 
-		if (!ca->enabled || !sip_limits_available(p->env.limits, ca->limit, true, now_ms))
+		if (!ca->enabled || !sip_limits_available(p->env->limits, ca->limit, true, now_ms))
 			continue;
 		plan_add_carrier(s, ca, plan);
 	}
@@ -245,7 +245,7 @@ static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
 			: NULL;
 
 		h.e[2] = ca ? ca->limit : NULL;
-		rc = sip_limits_take(p->env.limits, h.e, POLICY_HOLD_MAX, cps, now_ms, &failed);
+		rc = sip_limits_take(p->env->limits, h.e, POLICY_HOLD_MAX, cps, now_ms, &failed);
 		if (rc == 0 || failed != 2 || plan->ntargets == 0)
 			break;
 		plan_drop_first_carrier(plan);
@@ -259,7 +259,7 @@ static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
 	}
 	plan->hold = malloc(sizeof(h));
 	if (!plan->hold) {
-		sip_limits_release(p->env.limits, h.e, POLICY_HOLD_MAX);
+		sip_limits_release(p->env->limits, h.e, POLICY_HOLD_MAX);
 		return -ENOMEM;
 	}
 	memcpy(plan->hold, &h, sizeof(h));
@@ -419,7 +419,7 @@ void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan)
 
 	if (!h)
 		return;
-	sip_limits_release(p->env.limits, h->e, POLICY_HOLD_MAX);
+	sip_limits_release(p->env->limits, h->e, POLICY_HOLD_MAX);
 	free(h);
 	plan->hold = NULL;
 }
@@ -462,16 +462,16 @@ static void policy_metrics(struct sip_policy *p)
 	f = metrics_counter(m, "warp_sip_channel_rejects_total",
 			    "Calls refused with 503 for a channel limit.", NULL);
 	p->channel_rejects = f ? metric_get(f) : NULL;
-	p->env.gw_up =
+	p->env->gw_up =
 	    metrics_gauge(m, "warp_sip_gateway_up",
 			  "1 while the gateway answers OPTIONS probes, 0 when down.", "gateway");
-	p->env.car_attempts =
+	p->env->car_attempts =
 	    metrics_counter(m, "warp_sip_carrier_attempts_total",
 			    "INVITE attempts (seizures) sent to the carrier.", "carrier");
-	p->env.car_answered =
+	p->env->car_answered =
 	    metrics_counter(m, "warp_sip_carrier_answered_total",
 			    "Calls the carrier answered; ASR = answered / attempts.", "carrier");
-	p->env.car_duration = metrics_counter(
+	p->env->car_duration = metrics_counter(
 	    m, "warp_sip_carrier_duration_seconds_total",
 	    "Answered seconds on the carrier; ACD = duration / answered.", "carrier");
 }
@@ -489,17 +489,21 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 	p->o = *o;
 	p->o.setup_timeout_ms = o->setup_timeout_ms > 0 ? o->setup_timeout_ms : 8000;
 	p->o.max_attempts = o->max_attempts > 0 ? o->max_attempts : 5;
-	pthread_mutex_init(&p->env.gw_lock, NULL);
+	p->env = psnap_env_new();
+	if (!p->env) {
+		snprintf(err, errlen, "sip policy: out of memory");
+		free(p);
+		return NULL;
+	}
 	policy_metrics(p);
-	p->env.limits = sip_limits_new();
 	p->bans = sip_bans_new(o->flood_table_size ? o->flood_table_size : 4096, o->flood_refusals,
 			       o->flood_window_ms, o->flood_ban_ms);
 	p->cdr = sip_cdr_writer_new(o->store);
-	if (!p->env.limits || !p->bans || !p->cdr) {
+	if (!p->bans || !p->cdr) {
 		snprintf(err, errlen, "sip policy: out of memory");
 		goto fail;
 	}
-	p->snap = snapshot_register(o->loader, "sip_policy", psnap_build, psnap_free, &p->env);
+	p->snap = snapshot_register(o->loader, "sip_policy", psnap_build, psnap_free, p->env);
 	if (!p->snap) {
 		snprintf(err, errlen, "sip policy: the first snapshot build failed");
 		goto fail;
@@ -534,7 +538,8 @@ void sip_policy_stop(struct sip_policy *p)
 	p->prober = NULL;
 }
 
-/* The snapshot loader must be stopped before: its builds use p's tables. */
+/* The loader may outlive the policy: its snapshots keep the shared tables
+ * alive (psnap_env) and later builds are refused. */
 void sip_policy_free(struct sip_policy *p)
 {
 	if (!p)
@@ -542,8 +547,7 @@ void sip_policy_free(struct sip_policy *p)
 	sip_policy_stop(p);
 	sip_cdr_writer_free(p->cdr);
 	sip_bans_free(p->bans);
-	sip_limits_free(p->env.limits);
-	psnap_env_fini(&p->env);
-	pthread_mutex_destroy(&p->env.gw_lock);
+	atomic_store(&p->env->closed, true);
+	psnap_env_release(p->env);
 	free(p);
 }

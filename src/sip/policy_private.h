@@ -145,6 +145,7 @@ struct psnap_ip {
 };
 
 struct psnap {
+	struct psnap_env *env; /* a reference, dropped by psnap_free */
 	struct psnap_trunk *trunks;
 	size_t ntrunks;
 	struct psnap_acl *acl; /* by family, length, address, port */
@@ -173,8 +174,14 @@ struct psnap {
 	size_t nnumbers;
 };
 
-/* What the builder needs from the policy (tables kept across builds). */
+/* What the builder needs from the policy (tables kept across builds).
+ * Reference-counted: the policy holds one reference and every published
+ * snapshot another, so a loader still running (or freeing its last
+ * snapshot) after sip_policy_free never touches freed tables; once the
+ * policy is gone (closed) builds fail and the old snapshot stays. */
 struct psnap_env {
+	atomic_int refs;
+	atomic_bool closed;
 	struct sip_limits *limits;
 	pthread_mutex_t gw_lock; /* guards the gw_states list (builder, prober) */
 	struct psnap_gw_state *gw_states;
@@ -183,9 +190,11 @@ struct psnap_env {
 	struct metric_family *gw_up, *car_attempts, *car_answered, *car_duration;
 };
 
+struct psnap_env *psnap_env_new(void);
+/* Drops one reference; the last frees the limit and gateway-state tables. */
+void psnap_env_release(struct psnap_env *env);
 void *psnap_build(struct store_conn *c, void *arg); /* arg: struct psnap_env */
 void psnap_free(void *data);
-void psnap_env_fini(struct psnap_env *env);
 
 /* Lookups, all hot path: no allocation, no locks, no I/O. */
 /* The trunk whose ACL matches src best (longest prefix, then an entry naming
@@ -225,7 +234,7 @@ void sip_cdr_count(const struct psnap *s, const struct sip_cdr *cdr);
 
 struct sip_policy {
 	struct sip_policy_opts o;
-	struct psnap_env env;
+	struct psnap_env *env;
 	struct snapshot *snap;
 	struct sip_bans *bans;
 	struct sip_prober *prober;

@@ -693,6 +693,7 @@ void psnap_free(void *data)
 	free(s->routes);
 	free(s->choices);
 	free(s->numbers);
+	psnap_env_release(s->env);
 	free(s);
 }
 
@@ -701,6 +702,8 @@ void *psnap_build(struct store_conn *c, void *arg)
 	struct builder b = {.env = arg, .c = c};
 	int rc = -ENOMEM;
 
+	if (atomic_load(&b.env->closed))
+		return NULL; /* the policy is gone: keep what is published */
 	b.s = calloc(1, sizeof(*b.s));
 	if (!b.s)
 		goto fail;
@@ -714,6 +717,8 @@ void *psnap_build(struct store_conn *c, void *arg)
 	if (rc < 0)
 		goto fail;
 	free(b.cus);
+	b.s->env = b.env;
+	atomic_fetch_add(&b.env->refs, 1);
 	log_debug("sip",
 		  "policy snapshot: %zu trunks, %zu ACL entries, %zu carriers, %zu "
 		  "gateways, %zu routes, %zu numbers",
@@ -728,15 +733,35 @@ fail:
 	return NULL;
 }
 
-void psnap_env_fini(struct psnap_env *env)
+struct psnap_env *psnap_env_new(void)
 {
-	struct psnap_gw_state *st = env->gw_states, *next;
+	struct psnap_env *env = calloc(1, sizeof(*env));
 
-	for (; st; st = next) {
+	if (!env)
+		return NULL;
+	atomic_init(&env->refs, 1);
+	pthread_mutex_init(&env->gw_lock, NULL);
+	env->limits = sip_limits_new();
+	if (!env->limits) {
+		psnap_env_release(env);
+		return NULL;
+	}
+	return env;
+}
+
+void psnap_env_release(struct psnap_env *env)
+{
+	struct psnap_gw_state *st, *next;
+
+	if (!env || atomic_fetch_sub(&env->refs, 1) != 1)
+		return;
+	for (st = env->gw_states; st; st = next) {
 		next = st->next;
 		free(st);
 	}
-	env->gw_states = NULL;
+	sip_limits_free(env->limits);
+	pthread_mutex_destroy(&env->gw_lock);
+	free(env);
 }
 
 /* ------------------------------------------------------------ lookups */

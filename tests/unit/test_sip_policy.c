@@ -95,7 +95,8 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 
-	sip_policy_call_end(e->p, &e->plan);
+	if (e->p)
+		sip_policy_call_end(e->p, &e->plan);
 	snapshot_loader_stop(e->loader);
 	sip_policy_free(e->p);
 	snapshot_loader_free(e->loader);
@@ -400,6 +401,23 @@ static void test_config_version_bump_takes_effect(void **state)
 	assert_string_equal(e->plan.targets[0].carrier_id, "car_2");
 }
 
+static void test_loader_outliving_the_policy_is_safe(void **state)
+{
+	struct env *e = *state;
+	int64_t v;
+
+	assert_int_equal(snapshot_loader_start(e->loader), 0);
+	sip_policy_call_end(e->p, &e->plan);
+	sip_policy_free(e->p);
+	e->p = NULL;
+	/* A provisioning change after the policy is gone: the rebuild is
+	 * refused (ASan would see a use after free otherwise). */
+	provision(e, "UPDATE customers SET status = 'suspended' WHERE id = 'cus_b'");
+	assert_int_equal(store_config_version_get(store_conn(e->f->store), &v), 0);
+	snapshot_loader_reload(e->loader);
+	usleep(200 * 1000);
+}
+
 static void test_cps_limit_answers_503(void **state)
 {
 	struct env *e = *state;
@@ -445,9 +463,10 @@ static void test_customer_channel_limit_spans_its_trunks(void **state)
 
 	fixture_exec_ok(store_conn(e->f->store),
 			"UPDATE customers SET channel_limit = 1 WHERE id = 'cus_a'");
-	fixture_exec_ok(store_conn(e->f->store),
-			"INSERT INTO trunks (id, customer_id, name, acl, created_at, updated_at) "
-			"VALUES ('trk_a2', 'cus_a', 'a2', '[{\"cidr\":\"192.0.2.200/32\"}]', 0, 0)");
+	fixture_exec_ok(
+	    store_conn(e->f->store),
+	    "INSERT INTO trunks (id, customer_id, name, acl, created_at, updated_at) "
+	    "VALUES ('trk_a2', 'cus_a', 'a2', '[{\"cidr\":\"192.0.2.200/32\"}]', 0, 0)");
 	snapshot_loader_reload(e->loader);
 	pl = invite(e, "12125550100", "192.0.2.10:5060");
 	assert_int_equal(pl->reject_code, 0);
@@ -675,6 +694,7 @@ int main(void)
 	    T(test_origination_to_number_trunk_destinations),
 	    T(test_origination_unknown_number_404),
 	    T(test_config_version_bump_takes_effect),
+	    T(test_loader_outliving_the_policy_is_safe),
 	    T(test_cps_limit_answers_503),
 	    T(test_channel_limit_held_until_call_end),
 	    T(test_customer_channel_limit_spans_its_trunks),
