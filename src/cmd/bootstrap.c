@@ -8,24 +8,14 @@
  */
 #include "cmd/bootstrap.h"
 
+#include "auth/auth.h"
+
 #include <errno.h>
-#include <openssl/evp.h>
 #include <string.h>
 
 #define TOKEN_PREFIX "warp"
 #define TOKEN_VISIBLE 10 /* "warp_" and 5 characters, shown in key listings */
 #define TOKEN_MIN_LEN 16
-
-int secret_hash(const char *secret, char out[SECRET_HASH_LEN])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	if (!EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-		return -EIO;
-	hex_encode(md, sizeof(md), out);
-	return 0;
-}
 
 static int admin_key_count(struct store_conn *c, int64_t *count)
 {
@@ -40,10 +30,10 @@ static int admin_key_count(struct store_conn *c, int64_t *count)
 
 static int admin_key_insert(struct store_conn *c, const char *token, const char *name)
 {
-	char id[ID_MAX], hash[SECRET_HASH_LEN], prefix[TOKEN_VISIBLE + 1];
+	char id[ID_MAX], hash[AUTH_KEY_HASH_LEN], prefix[TOKEN_VISIBLE + 1];
 	int rc = id_new("key", id, sizeof(id));
 	if (rc == 0)
-		rc = secret_hash(token, hash);
+		rc = auth_key_hash(token, hash);
 	if (rc < 0)
 		return rc;
 	snprintf(prefix, sizeof(prefix), "%s", token);

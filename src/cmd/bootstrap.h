@@ -16,8 +16,4 @@
 int bootstrap_admin_token(struct store *s, const char *env_token, FILE *out, char *err,
 			  size_t errlen);
 
-/* SHA-256 of a secret as 64 lowercase hex characters plus NUL. */
-#define SECRET_HASH_LEN 65
-int secret_hash(const char *secret, char out[SECRET_HASH_LEN]);
-
 #endif
