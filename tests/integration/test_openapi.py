@@ -188,7 +188,9 @@ def spec():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    w = Warp(tmp_path_factory.mktemp("openapi"), extra_ini=INI, env={"WARP_ADMIN_TOKEN": TOKEN})
+    # Only the api role: other roles' listeners would clash between test processes.
+    w = Warp(tmp_path_factory.mktemp("openapi"), extra_ini=INI, env={"WARP_ADMIN_TOKEN": TOKEN},
+             args=["--roles", "api"])
     w.start()
     yield w
     rc, _ = w.stop()
