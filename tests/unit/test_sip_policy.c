@@ -418,10 +418,21 @@ static void test_loader_outliving_the_policy_is_safe(void **state)
 	usleep(200 * 1000);
 }
 
+/* A counter of the process registry (families are shared by name). */
+static int64_t counter(const char *name, const char *label)
+{
+	struct metric_family *f =
+	    metrics_counter(metrics_default(), name, "", label ? "carrier" : NULL);
+
+	assert_non_null(f);
+	return metric_value(label ? metric_get(f, label) : metric_get(f));
+}
+
 static void test_cps_limit_answers_503(void **state)
 {
 	struct env *e = *state;
 	struct sip_call_plan *pl;
+	int64_t rejects = counter("warp_sip_cps_rejects_total", NULL);
 
 	fixture_exec_ok(store_conn(e->f->store),
 			"UPDATE trunks SET cps_limit = 2 WHERE id = 'trk_a'");
@@ -433,6 +444,7 @@ static void test_cps_limit_answers_503(void **state)
 	pl = invite(e, "12125550100", "192.0.2.10:5060");
 	assert_reject(pl, 503);
 	assert_string_equal(pl->reject_reason, "CPS limit");
+	assert_int_equal(counter("warp_sip_cps_rejects_total", NULL), rejects + 1);
 }
 
 static void test_channel_limit_held_until_call_end(void **state)
@@ -565,6 +577,15 @@ static bool gw_down(struct env *e, const char *id)
 	return down;
 }
 
+static int64_t gauge_up(const char *gw)
+{
+	struct metric_family *f =
+	    metrics_gauge(metrics_default(), "warp_sip_gateway_up", "", "gateway");
+
+	assert_non_null(f);
+	return metric_value(metric_get(f, gw));
+}
+
 static void test_prober_marks_silent_gateway_down(void **state)
 {
 	struct env *e = *state;
@@ -591,6 +612,8 @@ static void test_prober_marks_silent_gateway_down(void **state)
 		usleep(20 * 1000);
 	assert_true(gw_down(e, "gw_silent"));
 	assert_false(gw_down(e, "gw_live"));
+	assert_int_equal(gauge_up("gw_silent"), 0);
+	assert_int_equal(gauge_up("gw_live"), 1);
 	/* The planner leaves the silent gateway out. */
 	struct sip_call_plan *pl = invite(e, "+442071234567", "192.0.2.10:5060");
 
@@ -646,7 +669,15 @@ static void test_cdr_written_once_with_durations(void **state)
 	cdr.attempts[1].code = 200;
 	for (int k = 0; k < 2; k++)
 		cdr.rtp_packets[k] = cdr.rtp_lost[k] = cdr.rtp_jitter_us[k] = -1;
+	int64_t attempts = counter("warp_sip_carrier_attempts_total", "car_1");
+	int64_t answered = counter("warp_sip_carrier_answered_total", "car_1");
+	int64_t seconds = counter("warp_sip_carrier_duration_seconds_total", "car_1");
+
 	assert_int_equal(sip_cdr_submit(e->p, &cdr, cdr_done, &d), 0);
+	/* ASR and ACD inputs: two seizures of car_1, one answer, 61 s. */
+	assert_int_equal(counter("warp_sip_carrier_attempts_total", "car_1"), attempts + 2);
+	assert_int_equal(counter("warp_sip_carrier_answered_total", "car_1"), answered + 1);
+	assert_int_equal(counter("warp_sip_carrier_duration_seconds_total", "car_1"), seconds + 61);
 	assert_int_equal(sip_cdr_submit(e->p, &cdr, cdr_done, &d), 0); /* a replay */
 	for (int i = 0; i < 300 && atomic_load(&d.calls) < 2; i++)
 		usleep(10 * 1000);
