@@ -80,7 +80,7 @@ static int probe_format(struct sip_prober *pr, const struct psnap_gateway *g, co
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	struct net_addr local, bound;
-	char via[NET_ADDR_STRLEN], ip[NET_ADDR_STRLEN];
+	char via[NET_ADDR_STRLEN], ip[NET_ADDR_STRLEN], hp[SIP_HOST_MAX + 16];
 
 	if (probe_local_addr(&g->addr, &local) < 0 ||
 	    getsockname(pr->fd[fam], (struct sockaddr *)&ss, &len) < 0 ||
@@ -88,19 +88,21 @@ static int probe_format(struct sip_prober *pr, const struct psnap_gateway *g, co
 	    net_addr_format_ip(&local, ip, sizeof(ip)) < 0)
 		return -EIO;
 	snprintf(via, sizeof(via), fam ? "[%s]:%u" : "%s:%u", ip, (unsigned)net_addr_port(&bound));
+	/* An IPv6 reference is bracketed in a SIP URI (RFC 3261 §25.1). */
+	snprintf(hp, sizeof(hp), strchr(g->host, ':') ? "[%s]:%u" : "%s:%u", g->host,
+		 (unsigned)(g->port ? g->port : 5060));
 	/* RFC 3261 §11.1 OPTIONS; rport (RFC 3581) so NAT'd answers find us. */
 	int w = snprintf(out, n,
-			 "OPTIONS sip:%s:%u SIP/2.0\r\n"
+			 "OPTIONS sip:%s SIP/2.0\r\n"
 			 "Via: SIP/2.0/UDP %s;branch=%s;rport\r\n"
 			 "Max-Forwards: 70\r\n"
 			 "From: <sip:probe@%s>;tag=%s\r\n"
-			 "To: <sip:%s:%u>\r\n"
+			 "To: <sip:%s>\r\n"
 			 "Call-ID: %s\r\n"
 			 "CSeq: 1 OPTIONS\r\n"
 			 "Accept: application/sdp\r\n"
 			 "Content-Length: 0\r\n\r\n",
-			 g->host, (unsigned)g->port, via, branch, via, branch + 7, g->host,
-			 (unsigned)g->port, branch + 7);
+			 hp, via, branch, via, branch + 7, hp, branch + 7);
 	return w > 0 && (size_t)w < n ? w : -ENOSPC;
 }
 
