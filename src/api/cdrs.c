@@ -138,7 +138,9 @@ static int cdr_query_parse(struct api_ctx *ctx, struct cdr_query *q)
 	q->p[0] = store_p_text(cust);
 	if (query_ms(ctx, "from", &q->p[1]) < 0 || query_ms(ctx, "to", &q->p[2]) < 0)
 		return -EINVAL;
-	q->p[3] = store_p_text(number && number[0] == '+' ? number + 1 : number);
+	/* "+44…" unencoded in a query arrives as " 44…" (form encoding). */
+	q->p[3] =
+	    store_p_text(number && (number[0] == '+' || number[0] == ' ') ? number + 1 : number);
 	q->p[4] = store_p_text(number);
 	q->p[5] = q->page.after ? store_p_int(after_start) : store_p_null();
 	q->p[6] = store_p_text(q->page.after ? q->after_id : NULL);

@@ -5,8 +5,10 @@
  *
  * Termination (source matches a trunk ACL): the customer must be active and
  * the trunk enabled (403); the trunk's tech prefix is stripped from the
- * Request-URI user and the rest normalised to E.164 digits (484 when it
- * cannot be: see number_normalize); a blocked prefix answers 403; the route
+ * Request-URI user (a user without it is taken as it is; when trunks share
+ * an address, the one whose tech prefix the user carries wins) and the rest
+ * normalised to E.164 digits (484 when it cannot be: see
+ * number_normalize); a blocked prefix answers 403; the route
  * is the longest prefix over the customer's and the global routes, the
  * customer's winning on equal length (so a longer global prefix beats a
  * shorter customer prefix: "longest prefix wins overall").  No route answers

@@ -80,7 +80,7 @@ def test_number_matches_normalised_or_dialed(api):
     a = api.customer()
     hit = insert_cdr(api, a, BASE_MS, normalized="442071234567", dialed="9911442071234567")
     insert_cdr(api, a, BASE_MS + 1, normalized="12125550100")
-    for number in ("442071234567", "%2B442071234567", "9911442071234567"):
+    for number in ("442071234567", "%2B442071234567", "+442071234567", "9911442071234567"):
         q = "/api/v1/cdrs?customer_id=%s&number=%s" % (a, number)
         assert ids(api.admin.get(q)) == [hit], number
     assert ids(api.admin.get("/api/v1/cdrs?customer_id=%s&number=999" % a)) == []
