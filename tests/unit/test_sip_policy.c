@@ -221,6 +221,20 @@ static void test_tech_prefix_stripped(void **state)
 	assert_string_equal(pl->normalized, "12125550100");
 }
 
+static void test_tech_prefix_picks_among_trunks_sharing_an_address(void **state)
+{
+	struct env *e = *state;
+
+	fixture_exec_ok(store_conn(e->f->store),
+			"INSERT INTO trunks (id, customer_id, name, acl, tech_prefix, created_at, "
+			"updated_at) VALUES ('trk_x', 'cus_b', 'x', "
+			"'[{\"cidr\":\"192.0.2.0/24\"}]', '8888', 0, 0)");
+	snapshot_loader_reload(e->loader);
+	assert_string_equal(invite(e, "888812125550100", "192.0.2.10:5060")->trunk_id, "trk_x");
+	assert_string_equal(e->plan.normalized, "12125550100");
+	assert_string_equal(invite(e, "12125550100", "192.0.2.10:5060")->trunk_id, "trk_a");
+}
+
 static void test_number_forms_normalised(void **state)
 {
 	const char *forms[] = {"+12125550100",	  "0012125550100",  "12125550100",
@@ -711,6 +725,7 @@ int main(void)
 	    T(test_suspended_customer_refused),
 	    T(test_disabled_trunk_refused),
 	    T(test_tech_prefix_stripped),
+	    T(test_tech_prefix_picks_among_trunks_sharing_an_address),
 	    T(test_number_forms_normalised),
 	    T(test_unnormalisable_number_answers_484),
 	    T(test_blocked_prefix_refused),
