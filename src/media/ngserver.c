@@ -101,7 +101,9 @@ static int ng_cmd_delete(struct ng_ctx *x)
 	rc = ng_ok_begin(x);
 	if (!j.c) {
 		/* rtpengine answers a delete of an unknown call with a warning. */
-		rc = rc ? rc : bencode_put_kv_str(x->out, "warning", STR_LIT("Call-ID not found"));
+		rc = rc ? rc
+			: bencode_put_kv_str(x->out, "warning",
+					     STR_LIT("Call-ID not found or tags didn't match"));
 		return rc ? rc : bencode_put_end(x->out);
 	}
 	if (!media_flags_has(flags, "fast")) {

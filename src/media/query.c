@@ -61,10 +61,21 @@ static int query_put_stream(struct buf *out, const struct media_stream *st, stru
 	t->b[k] += st->bytes;
 	t->e[k] += st->errors;
 	rc = bencode_put_dict_begin(out);
+	char ip[NET_ADDR_STRLEN];
+
+	net_addr_format_ip(&st->local, ip, sizeof(ip));
 	rc = rc ? rc : bencode_put_kv_int(out, "local port", st->local_port);
+	rc = rc ? rc : bencode_put_kv_str(out, "local address", str_from_cstr(ip));
+	rc = rc ? rc
+		: bencode_put_kv_str(out, "family",
+				     net_addr_family(&st->local) == AF_INET6 ? STR_LIT("IPv6")
+									     : STR_LIT("IPv4"));
 	rc = rc ? rc : query_put_ep(out, "endpoint", &st->ep, st->ep_known);
 	rc = rc ? rc : query_put_ep(out, "advertised endpoint", &st->sdp_ep, st->sdp_ep.len > 0);
-	rc = rc ? rc : bencode_put_kv_int(out, "last packet", st->last_wall_s);
+	/* Like rtpengine: before any packet, the call's creation time. */
+	rc = rc ? rc
+		: bencode_put_kv_int(out, "last packet",
+				     st->last_wall_s ? st->last_wall_s : st->call->created_s);
 	rc = rc ? rc : bencode_put_cstr(out, "flags");
 	rc = rc ? rc : bencode_put_list_begin(out);
 	rc = rc ? rc : bencode_put_cstr(out, st->is_rtcp ? "RTCP" : "RTP");
