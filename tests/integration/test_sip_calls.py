@@ -1,0 +1,280 @@
+"""Calls through WARP's SIP proxy, end to end: SIPp as the customer's PBX,
+the carrier gateways and the customer's trunk destination, warp provisioned
+through its REST API, and the cdrs rows read back from its SQLite store."""
+import json
+
+from sipfix import sipwarp, shared_scenario, scenario, render, sip_port  # noqa: F401
+
+NUMBER = "15551234567"
+
+
+def provision_termination(sw, caller_ports, gw_ports, **trunk):
+    cus = sw.customer()
+    trk = sw.trunk(cus, caller_ports, **trunk)
+    car, gws = sw.carrier("carrier-a", gw_ports)
+    sw.route("1", [car])
+    sw.synced()
+    return cus, trk, car, gws
+
+
+def test_basic_call_answered_and_cdr_written(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), gport).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=300).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert 200 in caller.codes() and 180 in caller.codes()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    rows = sw.cdrs(1)
+    assert len(rows) == 1
+    r = rows[0]
+    assert r["direction"] == "termination"
+    assert (r["customer_id"], r["trunk_id"], r["carrier_id"], r["gateway_id"]) == (cus, trk, car, gws[0])
+    assert r["final_code"] == 200 and r["hangup"] == "caller"
+    assert r["normalized"] == NUMBER
+    assert r["answer_ms"] > 0 and 200 <= r["duration_ms"] < 3000
+    assert [(a["gateway_id"], a["code"]) for a in json.loads(r["attempts"])] == [(gws[0], 200)]
+
+
+def attempts(row):
+    return [(a["gateway_id"], a["code"]) for a in json.loads(row["attempts"])]
+
+
+def test_failover_from_503_to_the_next_gateway(sipwarp, tmp_path):
+    sw = sipwarp
+    cport, g1, g2 = sip_port(), sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [g1, g2])
+    busy = sw.sipp("gw1", render(tmp_path, "uas_reject.xml", code=503), g1).start()
+    ok = sw.sipp("gw2", scenario("uas_answer.xml"), g2).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=200).start()
+    assert caller.wait() == 0, caller.describe()
+    assert busy.wait() == 0, busy.describe()
+    assert ok.wait() == 0, ok.describe()
+    assert 503 not in caller.codes() and caller.codes()[-1] == 200
+    assert busy.requests() == ["INVITE", "ACK"]
+    assert ok.requests() == ["INVITE", "ACK", "BYE"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["gateway_id"] == gws[1] and r["carrier_id"] == car
+    assert attempts(r) == [(gws[0], 503), (gws[1], 200)]
+
+
+def test_486_is_not_retried_on_the_next_gateway(sipwarp, tmp_path):
+    sw = sipwarp
+    cport, g1, g2 = sip_port(), sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [g1, g2])
+    busy = sw.sipp("gw1", render(tmp_path, "uas_reject.xml", code=486), g1).start()
+    spare = sw.sipp("gw2", scenario("uas_answer.xml"), g2, timeout_s=5).start()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=486, mf=70), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert busy.wait() == 0, busy.describe()
+    (r,) = sw.cdrs(1)
+    spare.stop()
+    assert spare.requests() == [], "the second gateway saw %s" % spare.seen()
+    assert caller.codes()[-1] == 486
+    assert r["final_code"] == 486 and r["answer_ms"] in (None, 0) and r["duration_ms"] == 0
+    assert attempts(r) == [(gws[0], 486)]
+
+
+def test_silent_gateway_times_out_and_the_next_answers(sipwarp):
+    sw = sipwarp
+    cport, g1, g2 = sip_port(), sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [g1, g2])
+    silent = sw.sipp("gw1", scenario("uas_silent.xml"), g1, keys={"wait": 2000}).start()
+    ok = sw.sipp("gw2", scenario("uas_answer.xml"), g2).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100).start()
+    assert caller.wait() == 0, caller.describe()
+    assert ok.wait() == 0, ok.describe()
+    assert silent.wait() == 0, silent.describe()
+    assert silent.requests()[0] == "INVITE" and set(silent.requests()) == {"INVITE"}
+    (r,) = sw.cdrs(1)
+    assert attempts(r) == [(gws[0], 408), (gws[1], 200)]
+    assert r["final_code"] == 200 and r["gateway_id"] == gws[1]
+    a = json.loads(r["attempts"])
+    assert a[1]["start_ms"] - a[0]["start_ms"] >= 900  # the setup timeout, 1 s here
+
+
+def test_cancel_before_answer_gives_487_and_reaches_the_callee(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_cancel.xml"), gport).start()
+    caller = sw.caller("caller", scenario("uac_cancel.xml"), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert caller.codes()[-2:] == [200, 487]
+    assert callee.requests() == ["INVITE", "CANCEL", "ACK"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 487 and r["hangup"] == "caller" and r["duration_ms"] == 0
+
+
+def test_unknown_source_gets_403(sipwarp, tmp_path):
+    sw = sipwarp
+    cport, stranger = sip_port(), sip_port()
+    sw.trunk(sw.customer(), [cport])
+    sw.synced()
+    caller = sw.caller("stranger", render(tmp_path, "uac_expect.xml", code=403, mf=70), stranger,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert "unknown source" in caller.messages()[-1]
+    assert sw.cdrs(0, timeout=0.3) == []
+
+
+def test_blocked_prefix_gets_403_and_a_cdr(sipwarp, tmp_path):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport], blocked_prefixes=["1555"])
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=403, mf=70), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert "destination blocked" in caller.messages()[-1]
+    (r,) = sw.cdrs(1)
+    assert (r["final_code"], r["customer_id"], r["trunk_id"]) == (403, cus, trk)
+    assert attempts(r) == [] and r["carrier_id"] in (None, "")
+
+
+def test_max_forwards_zero_gets_483(sipwarp, tmp_path):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision_termination(sw, [cport], [gport])
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=483, mf=0), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert caller.codes()[-1] == 483
+
+
+def test_malformed_invite_gets_400(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision_termination(sw, [cport], [gport])
+    caller = sw.caller("caller", scenario("uac_malformed.xml"), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert caller.codes() == [400]
+    assert "Warning: 399 warp" in caller.messages()[-1]
+    assert sw.cdrs(0, timeout=0.3) == []
+
+
+def test_cps_limit_refuses_with_503_and_refills(sipwarp, tmp_path):
+    sw = sipwarp
+    c1, c2, c3, gport = sip_port(), sip_port(), sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [c1, c2, c3], [gport], cps_limit=1)
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, calls=2).start()
+    first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=0).start()
+    second = sw.caller("second", render(tmp_path, "uac_expect.xml", code=503, mf=70), c2,
+                       NUMBER).start()
+    assert first.wait() == 0, first.describe()
+    assert second.wait() == 0, second.describe()
+    assert "CPS limit" in second.messages()[-1]
+    import time
+    time.sleep(1.1)  # one call a second: the bucket has a token again
+    third = sw.caller("third", shared_scenario("uac_rr.xml"), c3, NUMBER, hold_ms=0).start()
+    assert third.wait() == 0, third.describe()
+    assert callee.wait() == 0, callee.describe()
+    rows = sw.cdrs(3)
+    assert sorted(r["final_code"] for r in rows) == [200, 200, 503]
+
+
+def test_channel_limit_refuses_with_503_and_is_released(sipwarp, tmp_path):
+    sw = sipwarp
+    c1, c2, c3, gport = sip_port(), sip_port(), sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [c1, c2, c3], [gport], channel_limit=1)
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, calls=2).start()
+    first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=1500).start()
+    import time
+    deadline = time.monotonic() + 5
+    while 200 not in first.codes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = sw.caller("second", render(tmp_path, "uac_expect.xml", code=503, mf=70), c2,
+                       NUMBER).start()
+    assert second.wait() == 0, second.describe()
+    assert "channel limit" in second.messages()[-1]
+    assert first.wait() == 0, first.describe()
+    third = sw.caller("third", shared_scenario("uac_rr.xml"), c3, NUMBER, hold_ms=0).start()
+    assert third.wait() == 0, third.describe()
+    assert callee.wait() == 0, callee.describe()
+    rows = sw.cdrs(3)
+    assert [r["final_code"] for r in rows] == [200, 503, 200]
+
+
+def test_origination_reaches_the_customers_trunk(sipwarp):
+    sw = sipwarp
+    gport, dport, unused = sip_port(), sip_port(), sip_port()
+    cus = sw.customer()
+    trk = sw.trunk(cus, [unused], destinations=[{"uri": "sip:127.0.0.1:%d" % dport}])
+    sw.number("+15550001111", trk)
+    car, gws = sw.carrier("carrier-in", [gport])
+    sw.synced()
+    pbx = sw.sipp("pbx", scenario("uas_answer.xml"), dport).start()
+    carrier = sw.caller("carrier", shared_scenario("uac_rr.xml"), gport, "+15550001111",
+                        hold_ms=200).start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert pbx.wait() == 0, pbx.describe()
+    assert pbx.seen()[0].startswith("INVITE sip:+15550001111@127.0.0.1:%d" % dport)
+    (r,) = sw.cdrs(1)
+    assert (r["direction"], r["customer_id"], r["trunk_id"]) == ("origination", cus, trk)
+    assert r["final_code"] == 200 and r["duration_ms"] >= 200
+    assert attempts(r) == [(trk, 200)]
+
+
+def test_origination_to_an_unknown_number_gets_404(sipwarp, tmp_path):
+    sw = sipwarp
+    gport, unused = sip_port(), sip_port()
+    sw.trunk(sw.customer(), [unused])
+    sw.carrier("carrier-in", [gport])
+    sw.synced()
+    carrier = sw.caller("carrier", render(tmp_path, "uac_expect.xml", code=404, mf=70), gport,
+                        "+15550009999").start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert "unknown number" in carrier.messages()[-1]
+
+
+def test_maximum_duration_byes_both_sides(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport], max_call_duration=1)
+    callee = sw.sipp("callee", scenario("uas_held_up.xml"), gport).start()
+    caller = sw.caller("caller", scenario("uac_held_up.xml"), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert caller.requests() == ["BYE"] and callee.requests() == ["INVITE", "ACK", "BYE"]
+    (r,) = sw.cdrs(1)
+    assert r["hangup"] == "proxy" and r["final_code"] == 200
+    assert 900 <= r["duration_ms"] < 2500
+
+
+def test_call_over_tcp(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus = sw.customer()
+    sw.trunk(cus, [cport])
+    car, gws = sw.carrier("carrier-tcp", [gport], transport="tcp")
+    sw.route("1", [car])
+    sw.synced()
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, transport="t1").start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100,
+                       transport="t1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    assert "transport=tcp" in callee.messages()[0].split("\n", 1)[0] or "TCP" in callee.messages()[0]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and attempts(r) == [(gws[0], 200)]
+
+
+def test_call_over_ipv6(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus = sw.customer()
+    sw.trunk(cus, [cport], host="::1")
+    car, gws = sw.carrier("carrier-v6", [gport], host="::1")
+    sw.route("1", [car])
+    sw.synced()
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, host="::1").start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100,
+                       host="::1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["source"].startswith("::1")
