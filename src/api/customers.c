@@ -64,6 +64,8 @@ static const struct api_field customer_fields[] = {
 	{ "billing_type", NULL, API_F_ENUM, 0, 0, 0, "prepaid|postpaid", NULL },
 	{ "currency", NULL, API_F_STR, 0, 3, 3, NULL, check_currency },
 	{ "credit_limit", NULL, API_F_INT, 0, 0, CREDIT_LIMIT_MAX, NULL, NULL },
+	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
+	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
 };
 
 /* Defaults the schema cannot give: status and billing type are NOT NULL

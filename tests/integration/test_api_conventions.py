@@ -79,6 +79,31 @@ def test_cursor_walk_returns_each_item_exactly_once(api):
         assert sorted(seen) == sorted(made) and len(set(seen)) == 7
 
 
+def test_cursor_walk_over_a_thousand_rows(api):
+    """1,000 numbers created through the API, walked in pages of 97 (and in
+    one page of the maximum 500 twice): every row once, none twice, in the
+    order the cursor promises."""
+    cid, client = api.tenant()
+    made = set()
+    base = uuid.uuid4().int % 8000000  # numbers are unique store-wide
+    for i in range(1000):
+        n = client.create("/api/v1/numbers", {"e164": "+1777%07d" % (base + i)})
+        made.add(n["id"])
+    for limit in (97, 500):
+        seen, after, pages = [], None, 0
+        while pages < 20:
+            q = "/api/v1/numbers?limit=%d" % limit + ("&after=" + after if after else "")
+            page = client.get(q).json()
+            pages += 1
+            seen += [n["id"] for n in page["data"]]
+            after = page["next_cursor"]
+            if after is None:
+                break
+        assert pages == -(-1000 // limit)
+        assert len(seen) == 1000 and set(seen) == made
+        assert seen == sorted(seen)
+
+
 def test_exact_multiple_of_limit_ends_with_null_cursor(api):
     cid, client = api.tenant()
     for i in range(3):

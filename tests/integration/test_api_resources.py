@@ -62,7 +62,8 @@ def test_customer_create_applies_defaults(api):
     c = r.json()["data"]
     assert c["id"].startswith("cus_")
     assert without_times(c) == {"id": c["id"], "name": "Acme Telecom", "status": "active",
-                                "billing_type": "prepaid", "currency": "USD", "credit_limit": 0}
+                                "billing_type": "prepaid", "currency": "USD", "credit_limit": 0,
+                                "cps_limit": 0, "channel_limit": 0}
     assert c["created_at"] == c["updated_at"] > 0
     assert api.rows("SELECT name, status, billing_type, currency, credit_limit FROM customers "
                     "WHERE id = ?", c["id"]) == [
@@ -72,16 +73,19 @@ def test_customer_create_applies_defaults(api):
 
 def test_customer_every_field_round_trips_and_patches(api):
     body = {"name": "Globex", "status": "suspended", "billing_type": "postpaid",
-            "currency": "EUR", "credit_limit": 5000000000}
+            "currency": "EUR", "credit_limit": 5000000000, "cps_limit": 30, "channel_limit": 120}
     c = api.admin.create("/api/v1/customers", body)
     assert api.admin.get("/api/v1/customers/" + c["id"]).json()["data"] == c
-    r = api.admin.patch("/api/v1/customers/" + c["id"], {"status": "active", "credit_limit": 1})
+    r = api.admin.patch("/api/v1/customers/" + c["id"],
+                        {"status": "active", "credit_limit": 1, "channel_limit": 0})
     assert r.status == 200
     p = r.json()["data"]
-    assert without_times(p) == dict(body, id=c["id"], status="active", credit_limit=1)
+    assert without_times(p) == dict(body, id=c["id"], status="active", credit_limit=1,
+                                     channel_limit=0)
     assert p["updated_at"] >= c["updated_at"]
-    assert api.rows("SELECT status, credit_limit FROM customers WHERE id = ?", c["id"]) == [
-        {"status": "active", "credit_limit": 1}]
+    assert api.rows("SELECT status, credit_limit, cps_limit, channel_limit FROM customers "
+                    "WHERE id = ?", c["id"]) == [
+        {"status": "active", "credit_limit": 1, "cps_limit": 30, "channel_limit": 0}]
 
 
 @pytest.mark.parametrize("body,code,pointer", [
@@ -94,6 +98,8 @@ def test_customer_every_field_round_trips_and_patches(api):
     ({"name": "x", "currency": "EURO"}, "invalid_length", "/currency"),
     ({"name": "x", "credit_limit": -1}, "out_of_range", "/credit_limit"),
     ({"name": "x", "credit_limit": "100"}, "invalid_type", "/credit_limit"),
+    ({"name": "x", "cps_limit": -1}, "out_of_range", "/cps_limit"),
+    ({"name": "x", "channel_limit": 1000001}, "out_of_range", "/channel_limit"),
     ({"name": "x", "colour": "red"}, "unknown_field", "/colour"),
     ({"name": "x", "id": "cus_mine"}, "unknown_field", "/id"),
 ])
