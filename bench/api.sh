@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# bench/api.sh — throughput and latency of WARP's REST API next to nginx.
+#
+# Starts warp (--roles api, a throwaway SQLite store) and a throwaway nginx on
+# loopback, creates a customer, a trunk and an API key with a high rate limit,
+# saves the exact JSON body of the authenticated GET /api/v1/trunks/{id} into
+# a file nginx serves as application/json, then runs wrk with the same
+# threads/connections/duration against both and prints requests/s, p50, p99
+# and the ratio warp/nginx.
+#
+# Target (issue): >= 10,000 req/s with p99 <= 20 ms on a 2-core machine (wrk
+# included) and at least half of nginx's throughput.  Missing the target is
+# reported, not an error; the script exits non-zero only when something fails
+# outright (a server does not start, wrk errors, non-2xx answers).
+#
+# Everything it starts is stopped by PID on exit; all of it listens on
+# 127.0.0.1 only.  Tunables (environment):
+#   WARP_BUILD      build folder with warp (default build-release; set up
+#                   with -Dbuildtype=release when missing, built with ninja)
+#   WARP_BIN        use this warp binary as is instead (no build)
+#   BENCH_DURATION  wrk duration per run (default 10s)
+#   BENCH_CONNS     connection counts to try (default "32 64")
+#   BENCH_WRK_THREADS  wrk threads (default 1)
+#   BENCH_HTTP_THREADS warp [http] threads = nginx worker_processes (default 2)
+#   BENCH_LOG_LEVELS   warp [log] levels to measure (default "warn"; "warn
+#                      info" also measures with the access log written)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${WARP_BUILD:-build-release}
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNS:-32 64}
+WRK_THREADS=${BENCH_WRK_THREADS:-1}
+HTTP_THREADS=${BENCH_HTTP_THREADS:-2}
+LOG_LEVELS=${BENCH_LOG_LEVELS:-warn}
+ADMIN_TOKEN=bench-admin-token-0123456789abcdef
+
+die() {
+	echo "api.sh: $*" >&2
+	exit 1
+}
+
+for tool in wrk nginx curl python3; do
+	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
+		die "$tool missing (scripts/install-deps --test)"
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+TMP=$(mktemp -d /tmp/warp-apibench.XXXXXX)
+# nginx workers run as an unprivileged user when started as root: they must
+# be able to read the served file.
+chmod 755 "$TMP"
+PIDS=()
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		# Bounded: a process that ignores SIGTERM gets SIGKILL after 5 s.
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+build_warp() {
+	if [ -n "${WARP_BIN:-}" ]; then
+		WARP=$(realpath "$WARP_BIN")
+		return
+	fi
+	cd "$ROOT"
+	if [ ! -d "$BUILD" ]; then
+		meson setup "$BUILD" -Dbuildtype=release >/dev/null
+	fi
+	ninja -C "$BUILD" warp >/dev/null || die "build of $BUILD/warp failed"
+	WARP="$ROOT/$BUILD/warp"
+}
+
+# Polls url until it answers 200; at most 10 s.
+wait_up() {
+	local url=$1 pid=$2
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+WARP_PID=
+start_warp() {
+	local level=$1
+	WARP_PORT=$(free_port)
+	cat >"$TMP/warp.ini" <<-EOF
+		[store]
+		url = sqlite:$TMP/warp.db
+
+		[http]
+		listen = 127.0.0.1:$WARP_PORT
+		threads = $HTTP_THREADS
+
+		[log]
+		level = $level
+	EOF
+	WARP_ADMIN_TOKEN=$ADMIN_TOKEN "$WARP" run -c "$TMP/warp.ini" --roles api \
+		>"$TMP/warp-$level.out" 2>"$TMP/warp-$level.err" &
+	WARP_PID=$!
+	PIDS+=("$WARP_PID")
+	wait_up "http://127.0.0.1:$WARP_PORT/healthz" "$WARP_PID" ||
+		die "warp did not start: $(tail -5 "$TMP/warp-$level.err")"
+}
+
+stop_warp() {
+	kill "$WARP_PID" 2>/dev/null || true
+	wait "$WARP_PID" 2>/dev/null || true
+}
+
+# POSTs a JSON body as admin; prints the response body, fails on non-2xx.
+admin_post() {
+	curl -fsS --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" \
+		-H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$WARP_PORT$1"
+}
+
+json_get() {
+	python3 -c 'import json, sys; d = json.load(sys.stdin); d = d.get("data", d); print(d[sys.argv[1]])' "$1"
+}
+
+provision() {
+	local cid key
+	cid=$(admin_post /api/v1/customers '{"name": "Bench Telecom"}' | json_get id) ||
+		die "cannot create the customer"
+	TRUNK=$(admin_post /api/v1/trunks "{\"name\": \"bench trunk\", \"customer_id\": \"$cid\",
+		\"acl\": [{\"cidr\": \"192.0.2.0/24\"}], \"codecs\": [\"PCMU\", \"PCMA\"],
+		\"channel_limit\": 100, \"cps_limit\": 10}" | json_get id) ||
+		die "cannot create the trunk"
+	key=$(admin_post /api/v1/api-keys "{\"name\": \"bench\", \"customer_id\": \"$cid\",
+		\"scopes\": \"read\", \"rate_per_sec\": 1000000, \"burst\": 1000000}") ||
+		die "cannot create the API key"
+	SECRET=$(json_get secret <<<"$key")
+	PATH_GET=/api/v1/trunks/$TRUNK
+	mkdir -p "$TMP/www/api/v1/trunks"
+	curl -fsS --max-time 5 -H "Authorization: Bearer $SECRET" \
+		-o "$TMP/www$PATH_GET" "http://127.0.0.1:$WARP_PORT$PATH_GET" ||
+		die "authenticated GET $PATH_GET failed"
+	chmod -R a+rX "$TMP/www"
+}
+
+start_nginx() {
+	NGINX_PORT=$(free_port)
+	mkdir -p "$TMP/nginx/logs"
+	cat >"$TMP/nginx/nginx.conf" <<-EOF
+		worker_processes $HTTP_THREADS;
+		daemon off;
+		pid $TMP/nginx/nginx.pid;
+		error_log $TMP/nginx/logs/error.log warn;
+		events { worker_connections 1024; }
+		http {
+		    access_log off;
+		    client_body_temp_path $TMP/nginx/body;
+		    proxy_temp_path $TMP/nginx/proxy;
+		    fastcgi_temp_path $TMP/nginx/fastcgi;
+		    uwsgi_temp_path $TMP/nginx/uwsgi;
+		    scgi_temp_path $TMP/nginx/scgi;
+		    types { }
+		    default_type application/json;
+		    keepalive_requests 1000000;
+		    server {
+		        listen 127.0.0.1:$NGINX_PORT;
+		        root $TMP/www;
+		    }
+		}
+	EOF
+	"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
+		>"$TMP/nginx/out" 2>&1 &
+	NGINX_PID=$!
+	PIDS+=("$NGINX_PID")
+	wait_up "http://127.0.0.1:$NGINX_PORT$PATH_GET" "$NGINX_PID" ||
+		die "nginx did not start: $(tail -n 3 "$TMP/nginx/out" "$TMP/nginx/logs/error.log")"
+	cmp -s <(curl -fsS "http://127.0.0.1:$NGINX_PORT$PATH_GET") "$TMP/www$PATH_GET" ||
+		die "nginx does not serve the saved body"
+}
+
+# wrk duration in seconds, for the timeout around it.
+duration_s() {
+	local d=$1
+	case $d in
+	*m) echo $((${d%m} * 60)) ;;
+	*s) echo "${d%s}" ;;
+	*) echo "$d" ;;
+	esac
+}
+
+# Runs wrk; prints "req_per_s p50_ms p99_ms"; fails on errors or non-2xx.
+run_wrk() {
+	local url=$1 conns=$2 out=$3
+	shift 3
+	timeout $(($(duration_s "$DURATION") + 30)) \
+		wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency "$@" "$url" >"$out" 2>&1 ||
+		die "wrk failed against $url: $(cat "$out")"
+	if grep -q -e 'Non-2xx' -e 'Socket errors' "$out"; then
+		cat "$out" >&2
+		die "wrk saw errors against $url"
+	fi
+	awk '
+		function ms(v) {
+			if (v ~ /us$/) return v / 1000
+			if (v ~ /ms$/) return v + 0
+			if (v ~ /m$/) return v * 60000
+			if (v ~ /s$/) return v * 1000
+			return v
+		}
+		/Requests\/sec:/ { rps = $2 }
+		$1 == "50%" { p50 = ms($2) }
+		$1 == "99%" { p99 = ms($2) }
+		END {
+			if (rps == "" || p50 == "" || p99 == "") exit 1
+			printf "%.0f %.2f %.2f\n", rps, p50, p99
+		}' "$out" || die "cannot read wrk output: $(cat "$out")"
+}
+
+report_line() {
+	printf '%-22s %5s %12s %10s %10s\n' "$@"
+}
+
+main() {
+	build_warp
+	local first=1 level conns w n ratio verdict
+	echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+	echo "warp: $WARP ($(cd "$ROOT" && meson introspect "$BUILD" --buildoptions 2>/dev/null |
+		python3 -c 'import json,sys; print("buildtype=" + next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null || echo "?"))"
+	echo "wrk -t$WRK_THREADS -d$DURATION --latency; warp [http] threads = nginx workers = $HTTP_THREADS"
+	for level in $LOG_LEVELS; do
+		start_warp "$level"
+		if [ $first = 1 ]; then
+			provision
+			start_nginx
+			echo "body: $(wc -c <"$TMP/www$PATH_GET") bytes of GET $PATH_GET"
+			echo
+			report_line server conns "req/s" "p50 ms" "p99 ms"
+		fi
+		for conns in $CONNS; do
+			w=$(run_wrk "http://127.0.0.1:$WARP_PORT$PATH_GET" "$conns" "$TMP/wrk.out" \
+				-H "Authorization: Bearer $SECRET")
+			# shellcheck disable=SC2086
+			report_line "warp (log=$level)" "$conns" $w
+			if [ $first = 1 ]; then
+				n=$(run_wrk "http://127.0.0.1:$NGINX_PORT$PATH_GET" "$conns" "$TMP/wrk.out")
+				eval "NGINX_$conns=\"\$n\""
+				# shellcheck disable=SC2086
+				report_line nginx "$conns" $n
+			fi
+			n=$(eval "echo \"\$NGINX_$conns\"")
+			read -r wr _ wp99 <<<"$w"
+			read -r nr _ _ <<<"$n"
+			ratio=$(awk -v a="$wr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')
+			verdict=$(awk -v r="$wr" -v p="$wp99" -v q="$ratio" 'BEGIN {
+				print (r >= 10000 && p <= 20 && q >= 0.5) ? "meets target" : "MISSES target" }')
+			echo "  warp/nginx = $ratio  ($verdict: >= 10000 req/s, p99 <= 20 ms, >= 0.50)"
+		done
+		stop_warp
+		first=0
+	done
+}
+
+main "$@"
