@@ -146,4 +146,199 @@ int ng_cookie_cache_put(struct ng_cookie_cache *c, struct str cookie, struct str
 			int64_t now_ms);
 size_t ng_cookie_cache_size(const struct ng_cookie_cache *c);
 
+/* ------------------------------------------------------------- engines */
+
+/*
+ * A set of ng engines (WARP media roles or rtpengines) shared by all SIP
+ * workers.  Configured as Kamailio's rtpengine_sock is:
+ *
+ *	"udp:127.0.0.1:2223=1 udp:10.0.0.5:2223=2"
+ *
+ * entries separated by spaces, commas or semicolons; each "udp:" or "udp6:"
+ * then an address net_addr_parse accepts ("[::1]:2223" for IPv6), then an
+ * optional "=weight" (1..NG_ENGINE_WEIGHT_MAX, default 1).
+ *
+ * A call sticks to its engine: the first request of a call-id picks an
+ * engine and the pick is remembered in a bounded, lock-guarded table.  The
+ * pick itself is weighted rendezvous hashing of the call-id over the
+ * engines that are up, so calls spread by weight, and a call whose table
+ * entry was evicted (or that another proxy replica handles) still lands on
+ * the same engine as long as that engine is up.
+ *
+ * Health is one atomic state per engine: UP; SUSPECT after a request timed
+ * out (skipped for new calls while an UP engine exists); DOWN after
+ * miss_max pings went unanswered (never picked for new calls).  The first
+ * pong makes it UP again.  Calls already placed keep their engine whatever
+ * its state: their media is there.
+ */
+#define NG_ENGINES_MAX 16
+#define NG_ENGINE_WEIGHT_MAX 1000
+/* Sticky table size when the caller passes 0. */
+#define NG_STICKY_DEFAULT 65536
+
+enum ng_engine_state {
+	NG_ENGINE_UP,
+	NG_ENGINE_SUSPECT,
+	NG_ENGINE_DOWN,
+};
+
+struct ng_engine_set;
+
+/* Parses spec; sticky_max bounds the call → engine table (0: default).
+ * NULL with a reason in err on a bad spec or allocation failure. */
+struct ng_engine_set *ng_engine_set_new(const char *spec, size_t sticky_max, char *err,
+					size_t errlen);
+void ng_engine_set_free(struct ng_engine_set *s);
+size_t ng_engine_set_count(const struct ng_engine_set *s);
+const struct net_addr *ng_engine_addr(const struct ng_engine_set *s, size_t i);
+unsigned ng_engine_weight(const struct ng_engine_set *s, size_t i);
+/* "udp:127.0.0.1:2223" as configured (without the weight). */
+const char *ng_engine_name(const struct ng_engine_set *s, size_t i);
+/* Thread-safe (atomic). */
+enum ng_engine_state ng_engine_state_get(const struct ng_engine_set *s, size_t i);
+void ng_engine_state_set(struct ng_engine_set *s, size_t i, enum ng_engine_state st);
+/* The engine of call_id: the remembered one, else a new pick that is
+ * remembered.  An empty call_id (ping) picks without remembering.
+ * -EHOSTUNREACH when no engine is UP or SUSPECT. Thread-safe. */
+int ng_engine_set_pick(struct ng_engine_set *s, struct str call_id, size_t *idx);
+/* Drops call_id's mapping (after the final delete). Thread-safe. */
+void ng_engine_set_forget(struct ng_engine_set *s, struct str call_id);
+/* Number of calls remembered (for metrics and tests). */
+size_t ng_engine_set_sticky_count(struct ng_engine_set *s);
+
+/*
+ * The pinger: every interval_ms it sends "ping" to each engine from its
+ * own UDP socket registered on base (the main loop, or a thread of its
+ * own); an engine whose last miss_max pings went unanswered becomes DOWN,
+ * and the first pong makes it UP.  Runs on base's thread only.
+ */
+struct ng_pinger;
+
+struct ng_pinger *ng_pinger_new(struct ng_engine_set *s, struct event_base *base,
+				int64_t interval_ms, unsigned miss_max);
+void ng_pinger_free(struct ng_pinger *p);
+
+/* -------------------------------------------------------------- client */
+
+/*
+ * The asynchronous ng client: one per SIP worker thread, on that worker's
+ * event base, all sharing one engine set.  A request is the bencoded
+ * dictionary (built with ng_build_* below); the client prefixes a cookie
+ * unique in the process, sends it to the call's engine, retransmits the
+ * same datagram every retransmit_ms up to retransmits times (ng engines
+ * answer a repeated cookie with the cached reply and do not act twice),
+ * and calls back exactly once, on the same thread, unless cancelled:
+ *
+ *	status 0             reply with result "ok" or "pong";
+ *	NG_CLIENT_ERR_REPLY  reply with result "error" (read "error-reason");
+ *	-ETIMEDOUT           no reply; the engine is marked SUSPECT;
+ *	-EBADMSG             a reply that does not decode.
+ *
+ * reply (the decoded dictionary, NULL unless a reply decoded) and raw (its
+ * bencoded text) are views into the client's receive buffer, valid only
+ * during the callback: copy what must outlive it (the SDP).
+ *
+ * Memory: the in-flight table (inflight_max records, each with its
+ * datagram buffer reused) is allocated once; nothing is allocated per
+ * packet.  Not thread-safe: the worker owning base uses it.
+ */
+#define NG_CLIENT_ERR_REPLY (-1000)
+/* Larger requests are refused (-EMSGSIZE): one UDP datagram. */
+#define NG_CLIENT_DATAGRAM_MAX 65000
+
+struct ng_client_opts {
+	int64_t retransmit_ms; /* default 500 */
+	unsigned retransmits;  /* default 2: three sends, timeout after 3 x retransmit_ms */
+	size_t inflight_max;   /* default 1024 */
+};
+
+typedef void ng_client_cb(void *arg, int status, const struct bencode_node *reply,
+			  struct str raw);
+
+struct ng_client;
+
+/* opts NULL: defaults.  NULL on failure (socket, allocation). */
+struct ng_client *ng_client_new(struct ng_engine_set *s, struct event_base *base,
+				const struct ng_client_opts *opts);
+/* Pending requests are dropped without callbacks. */
+void ng_client_free(struct ng_client *c);
+/* Sends body (a bencoded dictionary, copied) for call_id (empty: any
+ * engine, not remembered).  *id (may be NULL) names the request for
+ * ng_client_cancel.  Returns 0, or -EHOSTUNREACH (no engine), -ENOBUFS
+ * (inflight_max requests pending), -EMSGSIZE, -EINVAL: then cb is never
+ * called. */
+int ng_client_request(struct ng_client *c, struct str call_id, struct str body, ng_client_cb *cb,
+		      void *arg, uint64_t *id);
+/* As ng_client_request, to engine idx of the set regardless of stickiness. */
+int ng_client_request_engine(struct ng_client *c, size_t idx, struct str body, ng_client_cb *cb,
+			     void *arg, uint64_t *id);
+/* The callback of request id will not be called; unknown ids are ignored. */
+void ng_client_cancel(struct ng_client *c, uint64_t id);
+size_t ng_client_inflight(const struct ng_client *c);
+/* Error text for a status. */
+const char *ng_client_strerror(int status);
+
+/* ------------------------------------------------------------ commands */
+
+/*
+ * Builders for the commands the proxy sends (rtpengine's
+ * docs/ng_control_protocol.md): offer on an INVITE with SDP, answer on the
+ * reliable response with SDP, delete on BYE, CANCEL and failure, query for
+ * CDR statistics.  Empty views and NULL lists are left out.
+ */
+struct ng_params {
+	struct str call_id, from_tag, to_tag, via_branch;
+	struct str sdp;
+	const char *const *flags; /* "trust-address", "symmetric", ... */
+	size_t nflags;
+	const char *const *replace; /* "origin", "session-connection" */
+	size_t nreplace;
+	const char *ice;	    /* "remove", "force", ... or NULL */
+	const char *direction[2];   /* interface names, or NULLs */
+	struct str received_from;   /* the signalling source address, "192.0.2.1" */
+};
+
+int ng_build_offer(struct buf *b, const struct ng_params *c);
+/* -EINVAL without to_tag. */
+int ng_build_answer(struct buf *b, const struct ng_params *c);
+int ng_build_delete(struct buf *b, const struct ng_params *c);
+int ng_build_query(struct buf *b, const struct ng_params *c);
+int ng_build_ping(struct buf *b);
+
+/* --------------------------------------------------------------- stats */
+
+/*
+ * Media statistics from a query or delete reply, for CDRs.  Both shapes
+ * are read: rtpengine's ("totals" → "RTP"/"RTCP"; "tags" → tag → "medias"
+ * → "streams" → "stats"; loss and jitter under the top-level "SSRC"
+ * dictionary when it reports them) and WARP's, which adds "rtcp" with the
+ * last RTCP report block to each RTCP stream.  A leg's counters are what
+ * the relay received from that tag's party.
+ */
+#define NG_STATS_LEGS_MAX 4
+
+struct ng_leg_stats {
+	struct str tag; /* a view into the reply */
+	uint64_t packets, bytes, errors;	/* RTP */
+	uint64_t rtcp_packets, rtcp_bytes;	/* RTCP */
+	int64_t lost;	/* packets lost as reported by RTCP, -1 when unknown */
+	int64_t jitter; /* interarrival jitter (RTP timestamp units for WARP,
+			   milliseconds for rtpengine), -1 when unknown */
+};
+
+struct ng_call_stats {
+	int64_t created; /* epoch seconds, 0 when absent */
+	uint64_t rtp_packets, rtp_bytes, rtp_errors;
+	uint64_t rtcp_packets, rtcp_bytes, rtcp_errors;
+	struct ng_leg_stats leg[NG_STATS_LEGS_MAX];
+	size_t nlegs;
+};
+
+/* 0, or -EINVAL when reply is not a dictionary with result "ok".  Missing
+ * pieces read as zero (or -1 for lost/jitter); legs past NG_STATS_LEGS_MAX
+ * are left out. */
+int ng_stats_parse(const struct bencode_node *reply, struct ng_call_stats *out);
+/* The leg of tag, or NULL. */
+const struct ng_leg_stats *ng_stats_leg(const struct ng_call_stats *s, struct str tag);
+
 #endif
