@@ -165,7 +165,10 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
 	c->ctx = NULL;
 	c->cdr.end_ms = time_wall_ms();
 	c->cdr.final_code = c->cdr.answer_ms ? 200 : code;
-	snprintf(c->cdr.final_reason, sizeof(c->cdr.final_reason), "%s", sip_reason_phrase(c->cdr.final_code));
+	/* A policy refusal keeps its own words ("CPS limit", "destination blocked"). */
+	snprintf(c->cdr.final_reason, sizeof(c->cdr.final_reason), "%s",
+		 c->plan.reject_code && c->plan.reject_reason[0] ? c->plan.reject_reason
+								   : sip_reason_phrase(c->cdr.final_code));
 	if (side != SIP_HANGUP_NONE && (c->cdr.hangup == SIP_HANGUP_NONE || side == SIP_HANGUP_PROXY))
 		c->cdr.hangup = side;
 	int rc = sip_cdr_submit(p->policy, &c->cdr, sip_call_cdr_done, c);

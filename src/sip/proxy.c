@@ -859,6 +859,13 @@ static void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const st
 		if (rc == 0 && c->plan.reject_code == 403)
 			sip_policy_note_refused(p->policy, &src->addr, sip_now());
 		metric_inc(metric_get(p->m_calls, "rejected"));
+		/* A refusal of a known customer's call (limits, blocked prefix,
+		 * no route, unknown number) is a CDR: it answers "why did my call
+		 * fail".  Strangers' attempts are not: scanners would fill the table. */
+		if (rc == 0 && c->plan.customer_id[0]) {
+			sip_call_end(c, c->plan.reject_code, SIP_HANGUP_NONE);
+			return;
+		}
 		s->call = NULL;
 		sip_table_del(&w->calls, &c->e);
 		sip_call_free(c);
