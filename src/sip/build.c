@@ -281,3 +281,66 @@ int sip_build_ack(struct buf *out, struct sip_msg *invite, struct sip_msg *resp)
 {
 	return sip_build_hop(out, invite, "ACK", sip_msg_hdr_first(resp, SIP_HDR_TO));
 }
+
+/* ------------------------------------------------- requests of our own */
+
+/* Appends ", " and v to out (n bytes), or fails when it does not fit. */
+static int sip_route_append(char *out, size_t n, size_t *len, struct str v)
+{
+	int k = snprintf(out + *len, n - *len, "%s%.*s", *len ? ", " : "", STR_FMT(v));
+	if (k < 0 || (size_t)k >= n - *len)
+		return -ENOSPC;
+	*len += (size_t)k;
+	return 0;
+}
+
+int sip_build_route_set(char *out, size_t n, const struct sip_proxy *p, struct sip_msg *m,
+			bool toward_callee)
+{
+	struct str rr[SIP_ROUTE_MAX];
+	size_t nrr = 0, first = SIZE_MAX, last = 0, len = 0;
+	struct sip_value_iter it;
+	struct str v;
+
+	out[0] = '\0';
+	sip_value_iter_init(&it, m, SIP_HDR_RECORD_ROUTE);
+	while (nrr < SIP_ROUTE_MAX && sip_value_iter_next(&it, &v, NULL) == 0) {
+		struct sip_addr a;
+		if (sip_addr_parse(v, &a) == 0 && sip_uri_is_ours(p, &a.uri)) {
+			first = first == SIZE_MAX ? nrr : first;
+			last = nrr;
+		}
+		rr[nrr++] = v;
+	}
+	bool ours = first != SIZE_MAX;
+	/* §12.1.2: the caller's route set is the Record-Route list reversed;
+	 * towards the callee we stand where the caller would, past our own. */
+	if (toward_callee) {
+		for (size_t i = ours ? first : nrr; i-- > 0;)
+			if (sip_route_append(out, n, &len, rr[i]) < 0)
+				return -ENOSPC;
+		return 0;
+	}
+	/* §12.1.1: the callee's route set is the list in order; towards the
+	 * caller, the entries below ours. */
+	for (size_t i = ours ? last + 1 : 0; i < nrr; i++)
+		if (sip_route_append(out, n, &len, rr[i]) < 0)
+			return -ENOSPC;
+	return 0;
+}
+
+int sip_build_request(struct buf *out, const struct sip_req *r)
+{
+	int rc = buf_printf(out,
+			    "%s %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n"
+			    "Max-Forwards: 70\r\n",
+			    r->method, r->ruri, sip_tp_name(r->transport), r->via_at->host, r->via_at->port,
+			    r->branch);
+	if (rc == 0 && r->route && r->route[0])
+		rc = buf_printf(out, "Route: %s\r\n", r->route);
+	if (rc == 0)
+		rc = buf_printf(out, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %u %s\r\n%s"
+				"Content-Length: 0\r\n\r\n",
+				r->from, r->to, r->call_id, r->cseq, r->method, r->extra ? r->extra : "");
+	return rc;
+}

@@ -12,6 +12,7 @@
 #ifndef WARP_SIP_CORE_H
 #define WARP_SIP_CORE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -114,6 +115,29 @@ int sip_build_strip_via(struct buf *out, struct sip_msg *m);
 int sip_build_cancel(struct buf *out, struct sip_msg *invite);
 int sip_build_ack(struct buf *out, struct sip_msg *invite, struct sip_msg *resp);
 const char *sip_reason_phrase(int status);
+
+#define SIP_ROUTE_MAX 16
+#define SIP_ROUTE_LEN 1024
+
+/* The route set for a request of our own inside a dialog we record-routed,
+ * from the Record-Route of m (the 2xx): towards the callee (the entries
+ * above ours, reversed, as the caller would use them) or towards the caller
+ * (the entries below ours).  out gets "<uri>, <uri>" or "". */
+int sip_build_route_set(char *out, size_t n, const struct sip_proxy *p, struct sip_msg *m,
+			bool toward_callee);
+
+/* A request of the proxy's own inside a dialog (ACK for a 2xx nobody
+ * takes, BYE): every value given whole. */
+struct sip_req {
+	const char *method, *ruri, *route; /* route: "" or NULL for none */
+	const char *from, *to, *call_id;
+	uint32_t cseq;
+	const struct sip_listen *via_at;
+	enum sip_transport_kind transport;
+	const char *branch;
+	const char *extra; /* whole header lines, or NULL */
+};
+int sip_build_request(struct buf *out, const struct sip_req *r);
 /* "sip:user@host:port" into out. */
 int sip_build_uri(char *out, size_t n, const char *user, const char *host, uint16_t port,
 		  enum sip_transport_kind tp);
@@ -138,6 +162,10 @@ struct sip_worker {
 	struct sip_table ctx;	/* client transactions, by our branch */
 	struct sip_table calls; /* calls by Call-ID */
 	uint64_t seq;		/* for branches and tags */
+	/* Calls whose CDR is durable, handed back by the CDR writer's thread
+	 * to be freed here (sip_call_reap); guarded by dead_lock. */
+	pthread_mutex_t dead_lock;
+	struct sip_call *dead;
 	char rx[SIP_MSG_MAX_SIZE + 1];
 };
 
@@ -193,8 +221,11 @@ struct sip_call {
 	struct sip_peer caller, callee;
 	char caller_contact[512], callee_contact[512];
 	char from[512], to[512]; /* the dialog's From and To values, with tags */
+	/* Route sets for our own BYEs (from the 2xx's Record-Route, ours left out). */
+	char callee_route[SIP_ROUTE_LEN], caller_route[SIP_ROUTE_LEN];
 	uint32_t caller_cseq, callee_cseq;
 	char to_tag[24]; /* ours, for responses we make */
+	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
 };
 
 /* A server transaction and the request it answers. */
@@ -236,6 +267,13 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 			   struct sip_stx *stx);
 int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst, bool invite);
 void sip_proxy_branch(struct sip_worker *w, char *out, size_t n);
+/* Where a request of our own goes (§8.1.2): the first URI of route (a
+ * "<uri>, <uri>" list) when there is one, else ruri; 0, or -errno when
+ * neither names an address (names are not resolved on the packet path). */
+int sip_proxy_next_hop(const struct sip_proxy *p, const char *route, const char *ruri,
+		       struct sip_peer *out);
 void sip_call_free(struct sip_call *c);
+/* Frees the calls on w->dead (on w's thread, or anywhere once the pool has stopped). */
+void sip_call_reap(struct sip_worker *w);
 
 #endif

@@ -52,6 +52,9 @@ void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp)
 	}
 	if ((h = sip_msg_hdr_first(resp, SIP_HDR_TO)))
 		str_copy(c->to, sizeof(c->to), h->value);
+	if (sip_build_route_set(c->callee_route, sizeof(c->callee_route), p, resp, true) < 0 ||
+	    sip_build_route_set(c->caller_route, sizeof(c->caller_route), p, resp, false) < 0)
+		log_warn("sip", "dialog %s: route set too long for our own BYEs", c->cdr.call_id);
 	sip_dialog_copy_contact(resp, c->callee_contact, sizeof(c->callee_contact));
 	event_del(c->timer);
 	if (c->plan.max_duration_ms > 0) {
@@ -95,28 +98,33 @@ void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_
 		c->cdr.hangup = caller ? SIP_HANGUP_CALLER : SIP_HANGUP_CALLEE;
 }
 
-/* A BYE of the proxy's own towards one side (§15.1.1 on a party's behalf). */
-static void sip_dialog_bye(struct sip_call *c, const struct sip_peer *dst, const char *ruri,
-			   const char *from, const char *to, uint32_t cseq)
+/* A BYE of the proxy's own towards one side (§15.1.1 on a party's behalf),
+ * following that side's route set (§12.2.1.1).  Without one it goes where
+ * that side's messages came from, which also gets through NAT. */
+static void sip_dialog_bye(struct sip_call *c, const struct sip_peer *side, const char *ruri,
+			   const char *route, const char *from, const char *to, uint32_t cseq)
 {
 	struct sip_worker *w = c->w;
-	const struct sip_listen *l = &w->p->listen[dst->listen];
+	struct sip_peer dst = *side;
 	char branch[64];
 	struct buf out;
 
 	if (!ruri[0])
 		return;
+	if (route[0] && sip_proxy_next_hop(w->p, route, ruri, &dst) < 0)
+		return;
+	if (route[0] && net_addr_equal(&dst.addr, &side->addr))
+		dst = *side; /* keep its connection */
 	sip_proxy_branch(w, branch, sizeof(branch));
 	buf_init(&out);
-	int rc = buf_printf(&out,
-			    "BYE %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n"
-			    "Max-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %u BYE\r\n"
-			    "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n"
-			    "Content-Length: 0\r\n\r\n",
-			    ruri, dst->transport == SIP_TRANSPORT_TCP ? "TCP" : "UDP", l->host, l->port,
-			    branch, from, to, c->cdr.call_id, cseq);
-	if (rc == 0)
-		sip_proxy_send_new(w, (struct str){ out.p, out.len }, dst, false);
+	struct sip_req r = {
+		.method = "BYE", .ruri = ruri, .route = route, .from = from, .to = to,
+		.call_id = c->cdr.call_id, .cseq = cseq, .via_at = &w->p->listen[dst.listen],
+		.transport = dst.transport, .branch = branch,
+		.extra = "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n",
+	};
+	if (sip_build_request(&out, &r) == 0)
+		sip_proxy_send_new(w, (struct str){ out.p, out.len }, &dst, false);
 	buf_fini(&out);
 }
 
@@ -124,25 +132,48 @@ void sip_dialog_bye_both(struct sip_call *c)
 {
 	if (c->state != SIP_CALL_UP)
 		return;
-	sip_dialog_bye(c, &c->callee, c->callee_contact, c->from, c->to, c->caller_cseq + 1);
-	sip_dialog_bye(c, &c->caller, c->caller_contact, c->to, c->from, c->callee_cseq + 1);
+	sip_dialog_bye(c, &c->callee, c->callee_contact, c->callee_route, c->from, c->to,
+		       c->caller_cseq + 1);
+	sip_dialog_bye(c, &c->caller, c->caller_contact, c->caller_route, c->to, c->from,
+		       c->callee_cseq + 1);
 	sip_call_end(c, 200, SIP_HANGUP_PROXY);
 }
 
-static void sip_call_free_on_owner(void *arg)
+void sip_call_reap(struct sip_worker *w)
 {
-	sip_call_free(arg);
+	pthread_mutex_lock(&w->dead_lock);
+	struct sip_call *c = w->dead;
+	w->dead = NULL;
+	pthread_mutex_unlock(&w->dead_lock);
+	while (c) {
+		struct sip_call *next = c->dead_next;
+		sip_call_free(c);
+		c = next;
+	}
+}
+
+static void sip_call_reap_on_owner(void *arg)
+{
+	sip_call_reap(arg);
 }
 
 /* The writer's callback: the CDR is durable (or failed, logged), so the
- * call may go; its events belong to the owner's loop, so it is freed there. */
+ * call may go.  Its events belong to the owner's loop, so it is freed
+ * there: put on the owner's dead list, and the owner woken to reap it.
+ * When the pool has stopped, the wake-up never runs; sip_proxy_free reaps
+ * the lists itself after the writer has flushed (a call queued only through
+ * loop_pool_call would be lost then: the pool drops calls it never ran). */
 static void sip_call_cdr_done(void *arg, int status)
 {
 	struct sip_call *c = arg;
+	struct sip_worker *w = c->w;
 	if (status != 0)
 		log_error("sip", "CDR for %s not stored (%d)", c->cdr.call_id, status);
-	if (loop_pool_call(c->w->p->pool, c->w->index, sip_call_free_on_owner, c) < 0)
-		sip_call_free(c);
+	pthread_mutex_lock(&w->dead_lock);
+	c->dead_next = w->dead;
+	w->dead = c;
+	pthread_mutex_unlock(&w->dead_lock);
+	loop_pool_call(w->p->pool, w->index, sip_call_reap_on_owner, w);
 }
 
 void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)

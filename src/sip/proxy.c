@@ -295,6 +295,23 @@ static int sip_peer_from_uri(const struct sip_proxy *p, const struct sip_uri *u,
 	return 0;
 }
 
+int sip_proxy_next_hop(const struct sip_proxy *p, const char *route, const char *ruri,
+		       struct sip_peer *out)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+	if (route && route[0]) {
+		struct str r = str_from_cstr(route);
+		ptrdiff_t close = str_index(r, '>');
+		if (close < 0 || sip_addr_parse((struct str){ r.p, (size_t)close + 1 }, &a) != 0)
+			return -EINVAL;
+		return sip_peer_from_uri(p, &a.uri, out);
+	}
+	if (sip_uri_parse(str_from_cstr(ruri), &u) != 0)
+		return -EINVAL;
+	return sip_peer_from_uri(p, &u, out);
+}
+
 /* How many Route values at the top name us (§16.4). */
 static size_t sip_routes_ours(const struct sip_proxy *p, struct sip_msg *m)
 {
@@ -1088,6 +1105,7 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 		w->base = loop_pool_base(p->pool, i);
 		for (size_t j = 0; j < SIP_LISTEN_MAX; j++)
 			w->udp_fd[j] = -1;
+		pthread_mutex_init(&w->dead_lock, NULL);
 	}
 	for (unsigned i = 0; i < p->nworkers; i++)
 		if (sip_transport_open(&p->w[i], err, errlen) < 0)
@@ -1158,8 +1176,14 @@ void sip_proxy_free(struct sip_proxy *p)
 	sip_proxy_stop(p);
 	for (unsigned i = 0; p->w && i < p->nworkers; i++)
 		sip_worker_drain(&p->w[i]);
+	/* The policy's CDR writer flushes first: its callbacks still reach
+	 * the workers' dead lists, which are reaped while the bases live. */
+	sip_policy_free(p->policy);
+	for (unsigned i = 0; p->w && i < p->nworkers; i++) {
+		sip_call_reap(&p->w[i]);
+		pthread_mutex_destroy(&p->w[i].dead_lock);
+	}
 	free(p->w);
 	loop_pool_free(p->pool);
-	sip_policy_free(p->policy);
 	free(p);
 }
