@@ -633,10 +633,82 @@ static void sip_bye_answered(struct sip_worker *w, struct sip_msg *resp)
 		sip_call_end(c, 200, c->cdr.hangup);
 }
 
+/* The dialog a late 2xx opened, from our side: From of the INVITE we sent,
+ * To of the 2xx, its Contact and route set (§12.1.2). */
+struct sip_late {
+	char ruri[512], route[SIP_ROUTE_LEN], from[512], to[512], call_id[256];
+	uint32_t cseq;
+};
+
+static int sip_late_dialog(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp,
+			   struct sip_late *d)
+{
+	struct sip_msg inv;
+	struct sip_addr contact;
+	struct sip_cseq cs;
+	struct str cid;
+	const struct sip_hdr *from, *to;
+	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) != 0 || sip_msg_cseq(&inv, &cs) != 0 ||
+	    !(from = sip_msg_hdr_first(&inv, SIP_HDR_FROM)) || !(to = sip_msg_hdr_first(resp, SIP_HDR_TO)) ||
+	    sip_msg_addr(resp, SIP_HDR_CONTACT, 0, &contact) != 0 || sip_msg_call_id(resp, &cid) != 0)
+		return -EINVAL;
+	if (str_copy(d->ruri, sizeof(d->ruri), contact.uri.raw) < 0 ||
+	    str_copy(d->from, sizeof(d->from), from->value) < 0 ||
+	    str_copy(d->to, sizeof(d->to), to->value) < 0 ||
+	    str_copy(d->call_id, sizeof(d->call_id), cid) < 0)
+		return -ENOSPC;
+	d->cseq = cs.number;
+	return sip_build_route_set(d->route, sizeof(d->route), w->p, resp, true);
+}
+
+/* A 2xx for an attempt the call has let go of (the caller cancelled before
+ * any provisional and got its 487 from us, or our setup timer moved on):
+ * nobody downstream of the caller will ACK it, and the caller cannot take it
+ * any more, its INVITE transaction is over.  So the proxy ACKs it (§13.2.2.4)
+ * and hangs up at once with a BYE (§15), as a cancelling UAC must (§9.1).
+ * While the caller's transaction is still open a 2xx is forwarded instead
+ * (§16.7) and the caller's UA does the same (see sip_call_final). */
+static void sip_late_answer_release(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp)
+{
+	struct sip_late d;
+	struct sip_peer dst = x->dst;
+	char branch[64];
+	struct buf out;
+	if (sip_late_dialog(w, x, resp, &d) < 0) {
+		log_warn("sip", "a late 2xx could not be ACKed (no Contact?): dropped");
+		return;
+	}
+	if (sip_proxy_next_hop(w->p, d.route, d.ruri, &dst) < 0 || net_addr_equal(&dst.addr, &x->dst.addr))
+		dst = x->dst; /* unresolvable, or the same place: its connection */
+	log_info("sip", "call %s: 2xx after the caller's final answer: ACK and BYE", d.call_id);
+	struct sip_req r = { .method = "ACK", .ruri = d.ruri, .route = d.route, .from = d.from,
+			     .to = d.to, .call_id = d.call_id, .cseq = d.cseq,
+			     .via_at = &w->p->listen[dst.listen], .transport = dst.transport,
+			     .branch = branch };
+	buf_init(&out);
+	sip_proxy_branch(w, branch, sizeof(branch));
+	if (sip_build_request(&out, &r) == 0)
+		sip_transport_send(w, &dst, (struct str){ out.p, out.len });
+	buf_reset(&out);
+	r.method = "BYE";
+	r.cseq = d.cseq + 1;
+	r.extra = "Reason: SIP;cause=487;text=\"answered after the caller's final response\"\r\n";
+	sip_proxy_branch(w, branch, sizeof(branch));
+	if (sip_build_request(&out, &r) == 0)
+		sip_proxy_send_new(w, (struct str){ out.p, out.len }, &dst, false);
+	buf_fini(&out);
+}
+
 static void sip_response_to_ctx(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp)
 {
 	struct sip_call *c = x->call;
 	struct sip_stx *peer = x->peer;
+	if (!c && !peer && x->tx.kind == SIP_TX_INVITE_CLIENT && resp->status >= 200 &&
+	    resp->status < 300 && x->tx.state <= SIP_TX_PROCEEDING) {
+		sip_late_answer_release(w, x, resp);
+		sip_ctx_response(x, resp); /* x is freed: a 2xx ends it */
+		return;
+	}
 	if (c && resp->status >= 200) {
 		sip_call_final(c, x, resp); /* detaches x from c first */
 		sip_ctx_response(x, resp);

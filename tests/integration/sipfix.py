@@ -207,8 +207,9 @@ class SipWarp:
             body["customer_id"] = customer
         return self.api("POST", "/routes", body)["id"]
 
-    def number(self, e164, trunk):
-        return self.api("POST", "/numbers", {"e164": e164, "trunk_id": trunk, "voice": True})["id"]
+    def number(self, e164, customer, trunk):
+        return self.api("POST", "/numbers", {"e164": e164, "customer_id": customer,
+                                             "trunk_id": trunk, "voice": True})["id"]
 
     def synced(self, timeout=3.0):
         """Waits until the sip role's snapshot has the store's config version."""

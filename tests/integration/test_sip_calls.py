@@ -82,7 +82,7 @@ def test_silent_gateway_times_out_and_the_next_answers(sipwarp):
     sw = sipwarp
     cport, g1, g2 = sip_port(), sip_port(), sip_port()
     cus, trk, car, gws = provision_termination(sw, [cport], [g1, g2])
-    silent = sw.sipp("gw1", scenario("uas_silent.xml"), g1, keys={"wait": 2000}).start()
+    silent = sw.sipp("gw1", scenario("uas_silent.xml"), g1).start()
     ok = sw.sipp("gw2", scenario("uas_answer.xml"), g2).start()
     caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100).start()
     assert caller.wait() == 0, caller.describe()
@@ -133,6 +133,7 @@ def test_blocked_prefix_gets_403_and_a_cdr(sipwarp, tmp_path):
     (r,) = sw.cdrs(1)
     assert (r["final_code"], r["customer_id"], r["trunk_id"]) == (403, cus, trk)
     assert attempts(r) == [] and r["carrier_id"] in (None, "")
+    assert r["final_reason"] == "destination blocked" and r["direction"] == "termination"
 
 
 def test_max_forwards_zero_gets_483(sipwarp, tmp_path):
@@ -203,7 +204,7 @@ def test_origination_reaches_the_customers_trunk(sipwarp):
     gport, dport, unused = sip_port(), sip_port(), sip_port()
     cus = sw.customer()
     trk = sw.trunk(cus, [unused], destinations=[{"uri": "sip:127.0.0.1:%d" % dport}])
-    sw.number("+15550001111", trk)
+    sw.number("+15550001111", cus, trk)
     car, gws = sw.carrier("carrier-in", [gport])
     sw.synced()
     pbx = sw.sipp("pbx", scenario("uas_answer.xml"), dport).start()
@@ -239,6 +240,10 @@ def test_maximum_duration_byes_both_sides(sipwarp):
     assert caller.wait() == 0, caller.describe()
     assert callee.wait() == 0, callee.describe()
     assert caller.requests() == ["BYE"] and callee.requests() == ["INVITE", "ACK", "BYE"]
+    bye = callee.messages()[-1]
+    # The callee record-routed itself: the proxy's BYE follows that route set.
+    assert "Route: <sip:127.0.0.1:%d;lr>" % gport in bye, bye
+    assert "Reason: SIP;cause=200" in bye and "Reason: SIP;cause=200" in caller.messages()[-1]
     (r,) = sw.cdrs(1)
     assert r["hangup"] == "proxy" and r["final_code"] == 200
     assert 900 <= r["duration_ms"] < 2500
@@ -277,4 +282,35 @@ def test_call_over_ipv6(sipwarp):
     assert caller.wait() == 0, caller.describe()
     assert callee.wait() == 0, callee.describe()
     (r,) = sw.cdrs(1)
-    assert r["final_code"] == 200 and r["source"].startswith("::1")
+    assert r["final_code"] == 200 and r["source"].startswith("[::1]:%d" % cport)
+
+
+def test_2xx_after_an_early_cancel_is_acked_and_byed_by_the_proxy(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_late_answer.xml"), gport).start()
+    caller = sw.caller("caller", scenario("uac_cancel_early.xml"), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert caller.codes() == [100, 200, 487]
+    # The callee's INVITE retransmissions aside, it gets the proxy's ACK and BYE.
+    assert [m for m in callee.requests() if m != "INVITE"] == ["ACK", "BYE"]
+    ack, bye = callee.messages()[-2:]
+    assert "CSeq: 1 ACK" in ack and "CSeq: 2 BYE" in bye and "tag=" in bye.split("To:", 1)[1]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 487 and r["hangup"] == "caller" and r["duration_ms"] == 0
+
+
+def test_2xx_after_the_setup_timeout_is_acked_and_byed_by_the_proxy(sipwarp, tmp_path):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_late_answer.xml"), gport).start()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=408, mf=70), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert [m for m in callee.requests() if m != "INVITE"] == ["ACK", "BYE"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 408 and attempts(r) == [(gws[0], 408)]
