@@ -33,7 +33,8 @@
 #define NG_SLOT_BITS 16
 #define NG_SLOT_MAX ((size_t)1 << NG_SLOT_BITS)
 #define NG_PREFIX_LEN 8
-#define NG_RECV_BURST 64 /* datagrams read per wake-up, so one busy socket cannot starve the loop */
+#define NG_RECV_BURST 64 /* datagrams read per wake-up, so one busy socket cannot starve the loop  \
+			  */
 
 struct ng_req {
 	struct event timer;
@@ -318,7 +319,9 @@ static struct ng_req *ng_client_match(struct ng_client *c, struct str cookie,
 		return NULL;
 	for (size_t i = NG_PREFIX_LEN + 1; i < cookie.len; i++) {
 		char ch = cookie.p[i];
-		int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+		int v = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+						 : -1;
 
 		if (v < 0)
 			return NULL;
@@ -362,7 +365,8 @@ static void ng_client_on_read(evutil_socket_t fd, short what, void *arg)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		struct net_addr from;
-		ssize_t n = recvfrom(fd, c->rbuf, sizeof(c->rbuf) - 1, 0, (struct sockaddr *)&ss, &sl);
+		ssize_t n =
+		    recvfrom(fd, c->rbuf, sizeof(c->rbuf) - 1, 0, (struct sockaddr *)&ss, &sl);
 
 		if (n < 0)
 			return;

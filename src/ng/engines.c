@@ -231,7 +231,9 @@ void ng_engine_state_set(struct ng_engine_set *s, size_t i, enum ng_engine_state
 	if (old != (int)st)
 		log_msg(st == NG_ENGINE_UP ? LOG_INFO : LOG_WARN, "ng", "engine %s is %s",
 			s->engine[i].name,
-			st == NG_ENGINE_UP ? "up" : st == NG_ENGINE_SUSPECT ? "suspect" : "down");
+			st == NG_ENGINE_UP	  ? "up"
+			: st == NG_ENGINE_SUSPECT ? "suspect"
+						  : "down");
 }
 
 /* Weighted rendezvous hashing among engines in state want. */

@@ -252,8 +252,7 @@ struct ng_client_opts {
 	size_t inflight_max;   /* default 1024 */
 };
 
-typedef void ng_client_cb(void *arg, int status, const struct bencode_node *reply,
-			  struct str raw);
+typedef void ng_client_cb(void *arg, int status, const struct bencode_node *reply, struct str raw);
 
 struct ng_client;
 
@@ -293,9 +292,9 @@ struct ng_params {
 	size_t nflags;
 	const char *const *replace; /* "origin", "session-connection" */
 	size_t nreplace;
-	const char *ice;	    /* "remove", "force", ... or NULL */
-	const char *direction[2];   /* interface names, or NULLs */
-	struct str received_from;   /* the signalling source address, "192.0.2.1" */
+	const char *ice;	  /* "remove", "force", ... or NULL */
+	const char *direction[2]; /* interface names, or NULLs */
+	struct str received_from; /* the signalling source address, "192.0.2.1" */
 };
 
 int ng_build_offer(struct buf *b, const struct ng_params *c);
@@ -318,12 +317,12 @@ int ng_build_ping(struct buf *b);
 #define NG_STATS_LEGS_MAX 4
 
 struct ng_leg_stats {
-	struct str tag; /* a view into the reply */
-	uint64_t packets, bytes, errors;	/* RTP */
-	uint64_t rtcp_packets, rtcp_bytes;	/* RTCP */
-	int64_t lost;	/* packets lost as reported by RTCP, -1 when unknown */
-	int64_t jitter; /* interarrival jitter (RTP timestamp units for WARP,
-			   milliseconds for rtpengine), -1 when unknown */
+	struct str tag;			   /* a view into the reply */
+	uint64_t packets, bytes, errors;   /* RTP */
+	uint64_t rtcp_packets, rtcp_bytes; /* RTCP */
+	int64_t lost;			   /* packets lost as reported by RTCP, -1 when unknown */
+	int64_t jitter;			   /* interarrival jitter (RTP timestamp units for WARP,
+					      milliseconds for rtpengine), -1 when unknown */
 };
 
 struct ng_call_stats {

@@ -23,9 +23,9 @@
 #include <unistd.h>
 
 struct ng_ping_state {
-	uint64_t seq;	  /* of the last ping sent; 0 before the first */
-	bool answered;	  /* the last ping got its pong */
-	unsigned missed;  /* unanswered pings in a row */
+	uint64_t seq;	 /* of the last ping sent; 0 before the first */
+	bool answered;	 /* the last ping got its pong */
+	unsigned missed; /* unanswered pings in a row */
 };
 
 struct ng_pinger {
@@ -128,7 +128,8 @@ static void ng_pinger_on_read(evutil_socket_t fd, short what, void *arg)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		struct net_addr from;
-		ssize_t len = recvfrom(fd, p->rbuf, sizeof(p->rbuf), 0, (struct sockaddr *)&ss, &sl);
+		ssize_t len =
+		    recvfrom(fd, p->rbuf, sizeof(p->rbuf), 0, (struct sockaddr *)&ss, &sl);
 
 		if (len < 0)
 			return;

@@ -103,12 +103,12 @@ static void ng_stats_streams(const struct bencode_node *reply, const struct benc
 	for (const struct bencode_node *m = medias->child; m; m = m->next) {
 		const struct bencode_node *streams = bencode_dict_get(m, "streams");
 
-		for (const struct bencode_node *st = streams && streams->type == BENCODE_LIST
-							     ? streams->child
-							     : NULL;
+		for (const struct bencode_node *st =
+			 streams && streams->type == BENCODE_LIST ? streams->child : NULL;
 		     st; st = st->next) {
 			const struct bencode_node *stats = bencode_dict_get(st, "stats");
-			bool is_rtcp = bencode_list_contains_str(bencode_dict_get(st, "flags"), "RTCP");
+			bool is_rtcp =
+			    bencode_list_contains_str(bencode_dict_get(st, "flags"), "RTCP");
 
 			if (rtcp_pass) {
 				ng_stats_rtcp(out, tagd, st);

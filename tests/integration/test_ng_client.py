@@ -61,6 +61,8 @@ class Harness:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        # A sanitizer build reports leaks and errors through its exit code.
+        assert self.proc.returncode == 0, "harness exited with %d" % self.proc.returncode
 
 
 class Rtpengine:

@@ -107,7 +107,8 @@ static int harness_build(const char *cmd, const char *callid, const char *port, 
 	snprintf(tt, sizeof(tt), "tt-%s", callid);
 	buf_init(&sdp);
 	harness_sdp(&sdp, port ? port : "0");
-	struct ng_params p = {.call_id = str_from_cstr(callid), .from_tag = str_from_cstr(ft),
+	struct ng_params p = {.call_id = str_from_cstr(callid),
+			      .from_tag = str_from_cstr(ft),
 			      .sdp = {sdp.p, sdp.len}};
 
 	if (!strcmp(cmd, "offer")) {
@@ -155,8 +156,9 @@ static void harness_command(struct harness *h, char *line)
 	snprintf(pend.cmd, sizeof(pend.cmd), "%s", cmd);
 	rc = callid ? harness_build(cmd, callid, port, &b) : -EINVAL;
 	rc = rc ? rc : ng_engine_set_pick(h->set, str_from_cstr(callid), &pend.engine);
-	rc = rc ? rc : ng_client_request_engine(h->client, pend.engine, (struct str){b.p, b.len},
-						harness_on_reply, h, NULL);
+	rc = rc ? rc
+		: ng_client_request_engine(h->client, pend.engine, (struct str){b.p, b.len},
+					   harness_on_reply, h, NULL);
 	if (rc < 0) {
 		printf("err %s engine=-1 status=%d %s\n", cmd, rc, ng_client_strerror(rc));
 		fflush(stdout);

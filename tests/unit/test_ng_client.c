@@ -45,8 +45,8 @@ static struct str cid(char *buf, size_t n, int i)
 
 static void test_engine_set_parses_weights_and_separators(void **state)
 {
-	struct ng_engine_set *s =
-	    set_new("udp:127.0.0.1:2223=1, udp:10.0.0.5:2223=2;udp6:[::1]:2224 \tudp:127.0.0.2:9=1000");
+	struct ng_engine_set *s = set_new(
+	    "udp:127.0.0.1:2223=1, udp:10.0.0.5:2223=2;udp6:[::1]:2224 \tudp:127.0.0.2:9=1000");
 
 	assert_non_null(s);
 	assert_int_equal(ng_engine_set_count(s), 4);
@@ -64,9 +64,17 @@ static void test_engine_set_parses_weights_and_separators(void **state)
 static void test_engine_set_refuses_bad_specs(void **state)
 {
 	const char *bad[] = {
-	    "", " , ", "tcp:127.0.0.1:2223", "127.0.0.1:2223", "udp:127.0.0.1",
-	    "udp:127.0.0.1:2223=0", "udp:127.0.0.1:2223=1001", "udp:127.0.0.1:2223=x",
-	    "udp:rtp.example.com:2223", "udp6:[::1]", "udp:127.0.0.1:0",
+	    "",
+	    " , ",
+	    "tcp:127.0.0.1:2223",
+	    "127.0.0.1:2223",
+	    "udp:127.0.0.1",
+	    "udp:127.0.0.1:2223=0",
+	    "udp:127.0.0.1:2223=1001",
+	    "udp:127.0.0.1:2223=x",
+	    "udp:rtp.example.com:2223",
+	    "udp6:[::1]",
+	    "udp:127.0.0.1:0",
 	};
 	char err[256];
 
@@ -113,7 +121,8 @@ static void test_new_calls_spread_by_weight(void **state)
 
 static void test_call_sticks_to_its_engine(void **state)
 {
-	struct ng_engine_set *s = set_new("udp:127.0.0.1:2000 udp:127.0.0.1:2001 udp:127.0.0.1:2002");
+	struct ng_engine_set *s =
+	    set_new("udp:127.0.0.1:2000 udp:127.0.0.1:2001 udp:127.0.0.1:2002");
 	size_t first, again;
 	char b[64];
 
@@ -216,14 +225,22 @@ static void test_offer_is_sorted_bencode_with_options(void **state)
 	const char *flags[] = {"trust-address"};
 	const char *replace[] = {"origin", "session-connection"};
 	struct ng_params p = {
-	    .call_id = STR_LIT("c1"), .from_tag = STR_LIT("f1"), .via_branch = STR_LIT("z9"),
-	    .sdp = STR_LIT("v=0\r\n"), .flags = flags, .nflags = 1, .replace = replace,
-	    .nreplace = 2, .ice = "remove", .direction = {"pub", "priv"},
+	    .call_id = STR_LIT("c1"),
+	    .from_tag = STR_LIT("f1"),
+	    .via_branch = STR_LIT("z9"),
+	    .sdp = STR_LIT("v=0\r\n"),
+	    .flags = flags,
+	    .nflags = 1,
+	    .replace = replace,
+	    .nreplace = 2,
+	    .ice = "remove",
+	    .direction = {"pub", "priv"},
 	    .received_from = STR_LIT("192.0.2.7"),
 	};
-	const char *want = "d3:ICE6:remove7:call-id2:c17:command5:offer9:directionl3:pub4:prive"
-			   "5:flagsl13:trust-addresse8:from-tag2:f113:received-froml3:IP49:192.0.2.7e"
-			   "7:replacel6:origin18:session-connectione3:sdp5:v=0\r\n10:via-branch2:z9e";
+	const char *want =
+	    "d3:ICE6:remove7:call-id2:c17:command5:offer9:directionl3:pub4:prive"
+	    "5:flagsl13:trust-addresse8:from-tag2:f113:received-froml3:IP49:192.0.2.7e"
+	    "7:replacel6:origin18:session-connectione3:sdp5:v=0\r\n10:via-branch2:z9e";
 	struct buf b;
 
 	buf_init(&b);
@@ -234,8 +251,8 @@ static void test_offer_is_sorted_bencode_with_options(void **state)
 
 static void test_answer_needs_to_tag(void **state)
 {
-	struct ng_params p = {.call_id = STR_LIT("c1"), .from_tag = STR_LIT("f1"),
-			      .sdp = STR_LIT("v=0\r\n")};
+	struct ng_params p = {
+	    .call_id = STR_LIT("c1"), .from_tag = STR_LIT("f1"), .sdp = STR_LIT("v=0\r\n")};
 	struct buf b;
 
 	buf_init(&b);
@@ -279,8 +296,8 @@ static const struct bencode_node *decode(const char *text, struct bencode_node *
 /* A stream: flags, stats, optional extra keys (already bencoded). */
 static void put_stream(struct buf *b, const char *kind, int pk, int by, const char *extra)
 {
-	buf_printf(b, "d5:flagsl%zu:%se5:statsd7:packetsi%de5:bytesi%de6:errorsi0ee%se", strlen(kind),
-		   kind, pk, by, extra);
+	buf_printf(b, "d5:flagsl%zu:%se5:statsd7:packetsi%de5:bytesi%de6:errorsi0ee%se",
+		   strlen(kind), kind, pk, by, extra);
 }
 
 static void test_stats_from_warp_reply(void **state)
@@ -293,8 +310,7 @@ static void test_stats_from_warp_reply(void **state)
 	buf_printf(&b, "d6:result2:ok7:createdi1700000000e4:tagsd");
 	buf_printf(&b, "2:ftd3:tag2:ft16:in dialogue with2:tt6:mediasld7:streamsl");
 	put_stream(&b, "RTP", 100, 17200, "");
-	put_stream(&b, "RTCP", 3, 240,
-		   "4:rtcpd7:reportsi3e12:packets losti7e6:jitteri42ee");
+	put_stream(&b, "RTCP", 3, 240, "4:rtcpd7:reportsi3e12:packets losti7e6:jitteri42ee");
 	buf_printf(&b, "eeee");
 	buf_printf(&b, "2:ttd3:tag2:tt16:in dialogue with2:ft6:mediasld7:streamsl");
 	put_stream(&b, "RTP", 90, 15480, "");
@@ -389,7 +405,8 @@ static void responder_read(evutil_socket_t fd, short what, void *arg)
 	if (memmem(body.p, body.len, "7:command4:ping", 15)) {
 		r->pings++;
 		if (!r->silent_pings) {
-			int len = snprintf(out, sizeof(out), "%.*s d6:result4:ponge", STR_FMT(cookie));
+			int len =
+			    snprintf(out, sizeof(out), "%.*s d6:result4:ponge", STR_FMT(cookie));
 			sendto(fd, out, (size_t)len, 0, (struct sockaddr *)&ss, sl);
 		}
 		return;
@@ -501,8 +518,8 @@ static void test_lost_datagrams_are_retransmitted_with_same_cookie(void **state)
 	g.r.answer = "d6:result2:oke";
 	int64_t t0 = time_mono_ms();
 
-	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"), (struct str){g.body.p, g.body.len},
-					   on_reply, &o, NULL),
+	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"),
+					   (struct str){g.body.p, g.body.len}, on_reply, &o, NULL),
 			 0);
 	run_for(g.base, 2000);
 	assert_int_equal(o.calls, 1);
@@ -523,8 +540,8 @@ static void test_unanswered_request_times_out_and_engine_is_suspect(void **state
 	o.base = g.base;
 	int64_t t0 = time_mono_ms();
 
-	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"), (struct str){g.body.p, g.body.len},
-					   on_reply, &o, NULL),
+	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"),
+					   (struct str){g.body.p, g.body.len}, on_reply, &o, NULL),
 			 0);
 	run_for(g.base, 2000);
 	assert_int_equal(o.calls, 1);
@@ -543,8 +560,8 @@ static void test_error_reply_reaches_callback_with_reason(void **state)
 	rig_open(&g, 200, 2, 8);
 	o.base = g.base;
 	g.r.answer = "d6:result5:error12:error-reason15:Unknown call-ide";
-	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"), (struct str){g.body.p, g.body.len},
-					   on_reply, &o, NULL),
+	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"),
+					   (struct str){g.body.p, g.body.len}, on_reply, &o, NULL),
 			 0);
 	run_for(g.base, 2000);
 	assert_int_equal(o.calls, 1);
@@ -563,8 +580,8 @@ static void test_cancelled_request_never_calls_back(void **state)
 	o.base = g.base;
 	g.r.answer = "d6:result2:oke";
 	g.r.drop = 1; /* the reply comes to the retransmission, after cancel */
-	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"), (struct str){g.body.p, g.body.len},
-					   on_reply, &o, &id),
+	assert_int_equal(ng_client_request(g.c, STR_LIT("call-q"),
+					   (struct str){g.body.p, g.body.len}, on_reply, &o, &id),
 			 0);
 	assert_true(id != 0);
 	ng_client_cancel(g.c, id);
