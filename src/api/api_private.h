@@ -61,6 +61,10 @@ bool api_path_under(const char *path, const char *prefix);
 bool api_upstream_covers(const struct api *a, const char *path);
 void api_upstreams_free(struct api *a);
 
+/* An optional filter parameter in SQL: "$2 IS NULL" alone gives PostgreSQL
+ * no type to infer for $2, so the test casts it. */
+#define API_SQL_UNSET(param, type) "CAST(" param " AS " type ") IS NULL"
+
 /* ------------------------------------------------------- validation */
 
 /* The first problem found in a request body: answered as 422 (or the given

@@ -28,9 +28,19 @@ int api_cdrs_routes(struct http_router *r);
 	"final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "       \
 	"rtp_lost_a, rtp_lost_b, rtp_jitter_us_a, rtp_jitter_us_b FROM cdrs"
 
-/* PostgreSQL types a parameter from its first use; "$1 IS NULL" alone has
- * none, so optional parameters are cast. */
-#define OPT(p, type) "CAST(" p " AS " type ") IS NULL"
+/* The list query: every filter optional ($N unset), newest first, keyset
+ * cursor on (start_ms, id). */
+/* clang-format off */
+static const char cdr_list_sql[] =
+	CDR_COLUMNS
+	" WHERE (" API_SQL_UNSET("$1", "TEXT") " OR customer_id = $1)"
+	" AND (" API_SQL_UNSET("$2", "BIGINT") " OR start_ms >= $2)"
+	" AND (" API_SQL_UNSET("$3", "BIGINT") " OR start_ms < $3)"
+	" AND (" API_SQL_UNSET("$4", "TEXT") " OR normalized = $4 OR dialed = $5)"
+	" AND (" API_SQL_UNSET("$6", "BIGINT") " OR start_ms < $6 OR (start_ms = $6 AND id < $7))"
+	" AND (" API_SQL_UNSET("$8", "TEXT") " OR direction = $8)"
+	" ORDER BY start_ms DESC, id DESC LIMIT $9";
+/* clang-format on */
 
 static json_t *col_text(const struct store_res *r, size_t row, size_t col)
 {
@@ -174,40 +184,7 @@ static void handle_list(struct http_req *req, void *arg)
 
 	if (api_ctx_init(&ctx, req) < 0 || cdr_query_parse(&ctx, &q) < 0)
 		return;
-	rc = store_exec(
-	    ctx.conn,
-	    CDR_COLUMNS " WHERE (" OPT(
-		"$1",
-		"TEXT") " OR customer_id = $1)"
-			" AND (" OPT(
-			    "$2",
-			    "BIGINT") " OR start_ms >= $2)"
-				      " AND (" OPT(
-					  "$3",
-					  "BIGINT") " OR start_ms < $3)"
-						    " AND (" OPT(
-							"$4",
-							"TEXT") " OR normalized = $4 OR dialed = "
-								"$5)"
-								" AND (" OPT(
-								    "$6",
-								    "BIGINT") " OR start_ms < $6"
-									      " OR (start_ms = $6 "
-									      "AND id < $7))"
-									      " AND (" OPT(
-										  "$8",
-										  "TEXT") " OR "
-											  "directio"
-											  "n = $8)"
-											  " ORDER "
-											  "BY "
-											  "start_"
-											  "ms "
-											  "DESC, "
-											  "id DESC "
-											  "LIMIT "
-											  "$9",
-	    q.p, 9, &r);
+	rc = store_exec(ctx.conn, cdr_list_sql, q.p, 9, &r);
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, "cdr");
 	else
@@ -225,9 +202,10 @@ static void handle_get(struct http_req *req, void *arg)
 		return;
 	const char *cust = api_is_admin(&ctx) ? NULL : ctx.who->customer_id;
 	struct store_param p[] = {store_p_text(http_req_param(req, "id")), store_p_text(cust)};
-	int rc = store_exec(
-	    ctx.conn, CDR_COLUMNS " WHERE id = $1 AND (" OPT("$2", "TEXT") " OR customer_id = $2)",
-	    p, 2, &r);
+	int rc = store_exec(ctx.conn,
+			    CDR_COLUMNS " WHERE id = $1 AND (" API_SQL_UNSET("$2", "TEXT")
+					" OR customer_id = $2)",
+			    p, 2, &r);
 
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, "cdr");

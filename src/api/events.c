@@ -54,7 +54,6 @@ static json_t *event_json(const struct store_res *r, size_t row)
 /* An optional text parameter tested for NULL: PostgreSQL types parameters
  * from their first use, and "$2 IS NULL" alone gives it none ("could not
  * determine data type of parameter"), so the type is spelt out. */
-#define OPT_TEXT(p) "CAST(" p " AS TEXT)"
 
 #define EVENT_COLUMNS "SELECT id, seq, customer_id, type, resource_id, data, created_at FROM events"
 
@@ -79,8 +78,10 @@ static void handle_list(struct http_req *req, void *arg)
 	struct store_param p[] = { store_p_int(after), store_p_text(cust), store_p_text(type),
 				   store_p_int(page.limit + 1) };
 	int rc = store_exec(ctx.conn,
-			    EVENT_COLUMNS " WHERE seq > $1 AND (" OPT_TEXT("$2") " IS NULL OR customer_id = $2)"
-			    " AND (" OPT_TEXT("$3") " IS NULL OR type = $3) ORDER BY seq LIMIT $4",
+			    EVENT_COLUMNS " WHERE seq > $1"
+					  " AND (" API_SQL_UNSET("$2", "TEXT") " OR customer_id = $2)"
+					  " AND (" API_SQL_UNSET("$3", "TEXT") " OR type = $3)"
+					  " ORDER BY seq LIMIT $4",
 			    p, 4, &r);
 	if (rc < 0) {
 		api_reply_store_error(&ctx, rc, "event");
@@ -103,7 +104,9 @@ static void handle_get(struct http_req *req, void *arg)
 		return;
 	const char *cust = api_is_admin(&ctx) ? NULL : ctx.who->customer_id;
 	struct store_param p[] = { store_p_text(http_req_param(req, "id")), store_p_text(cust) };
-	int rc = store_exec(ctx.conn, EVENT_COLUMNS " WHERE id = $1 AND (" OPT_TEXT("$2") " IS NULL OR customer_id = $2)",
+	int rc = store_exec(ctx.conn,
+			    EVENT_COLUMNS " WHERE id = $1 AND (" API_SQL_UNSET("$2", "TEXT")
+					  " OR customer_id = $2)",
 			    p, 2, &r);
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, "event");
