@@ -22,6 +22,8 @@
 #   BENCH_CONNS     connection counts to try (default "32 64")
 #   BENCH_WRK_THREADS  wrk threads (default 1)
 #   BENCH_HTTP_THREADS warp [http] threads = nginx worker_processes (default 2)
+#   WARP_WRAP       a command warp runs under, for profiling (e.g.
+#                   "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg")
 #   BENCH_LOG_LEVELS   warp [log] levels to measure (default "warn"; "warn
 #                      info" also measures with the access log written)
 set -euo pipefail
@@ -88,10 +90,10 @@ build_warp() {
 	WARP="$ROOT/$BUILD/warp"
 }
 
-# Polls url until it answers 200; at most 10 s.
+# Polls url until it answers 200; at most 30 s (valgrind starts slowly).
 wait_up() {
 	local url=$1 pid=$2
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		kill -0 "$pid" 2>/dev/null || return 1
 		curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
 		sleep 0.1
@@ -114,7 +116,8 @@ start_warp() {
 		[log]
 		level = $level
 	EOF
-	WARP_ADMIN_TOKEN=$ADMIN_TOKEN "$WARP" run -c "$TMP/warp.ini" --roles api \
+	# shellcheck disable=SC2086
+	WARP_ADMIN_TOKEN=$ADMIN_TOKEN ${WARP_WRAP:-} "$WARP" run -c "$TMP/warp.ini" --roles api \
 		>"$TMP/warp-$level.out" 2>"$TMP/warp-$level.err" &
 	WARP_PID=$!
 	PIDS+=("$WARP_PID")
@@ -202,18 +205,41 @@ duration_s() {
 	esac
 }
 
-# Runs wrk; prints "req_per_s p50_ms p99_ms"; fails on errors or non-2xx.
+# CPU time (user + system, clock ticks) used so far by the given processes.
+cpu_ticks() {
+	local pid sum=0 line f
+	for pid in "$@"; do
+		# Fields 14 and 15 of /proc/PID/stat; the name (field 2) may hold
+		# spaces, so count from after its closing parenthesis.
+		line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		read -ra f <<<"${line##*) }"
+		sum=$((sum + f[11] + f[12]))
+	done
+	echo "$sum"
+}
+
+# Runs wrk; prints "req_per_s p50_ms p99_ms cpu_us_per_req" (the server's
+# CPU time per request, a figure that other load on the machine disturbs
+# less than req/s); fails on errors or non-2xx.  The server's PIDs follow
+# "--" after wrk's extra arguments.
 run_wrk() {
-	local url=$1 conns=$2 out=$3
+	local url=$1 conns=$2 out=$3 wrk_args=() t0 t1
 	shift 3
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		wrk_args+=("$1")
+		shift
+	done
+	shift
+	t0=$(cpu_ticks "$@")
 	timeout $(($(duration_s "$DURATION") + 30)) \
-		wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency "$@" "$url" >"$out" 2>&1 ||
+		wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency "${wrk_args[@]}" "$url" >"$out" 2>&1 ||
 		die "wrk failed against $url: $(cat "$out")"
+	t1=$(cpu_ticks "$@")
 	if grep -q -e 'Non-2xx' -e 'Socket errors' "$out"; then
 		cat "$out" >&2
 		die "wrk saw errors against $url"
 	fi
-	awk '
+	awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
 		function ms(v) {
 			if (v ~ /us$/) return v / 1000
 			if (v ~ /ms$/) return v + 0
@@ -222,16 +248,17 @@ run_wrk() {
 			return v
 		}
 		/Requests\/sec:/ { rps = $2 }
+		/requests in/ { total = $1 }
 		$1 == "50%" { p50 = ms($2) }
 		$1 == "99%" { p99 = ms($2) }
 		END {
 			if (rps == "" || p50 == "" || p99 == "") exit 1
-			printf "%.0f %.2f %.2f\n", rps, p50, p99
+			printf "%.0f %.2f %.2f %.1f\n", rps, p50, p99, total ? ticks * 1e6 / hz / total : 0
 		}' "$out" || die "cannot read wrk output: $(cat "$out")"
 }
 
 report_line() {
-	printf '%-22s %5s %12s %10s %10s\n' "$@"
+	printf '%-22s %5s %12s %10s %10s %12s\n' "$@"
 }
 
 main() {
@@ -248,22 +275,24 @@ main() {
 			start_nginx
 			echo "body: $(wc -c <"$TMP/www$PATH_GET") bytes of GET $PATH_GET"
 			echo
-			report_line server conns "req/s" "p50 ms" "p99 ms"
+			report_line server conns "req/s" "p50 ms" "p99 ms" "cpu us/req"
 		fi
 		for conns in $CONNS; do
 			w=$(run_wrk "http://127.0.0.1:$WARP_PORT$PATH_GET" "$conns" "$TMP/wrk.out" \
-				-H "Authorization: Bearer $SECRET")
+				-H "Authorization: Bearer $SECRET" -- "$WARP_PID")
 			# shellcheck disable=SC2086
 			report_line "warp (log=$level)" "$conns" $w
 			if [ $first = 1 ]; then
-				n=$(run_wrk "http://127.0.0.1:$NGINX_PORT$PATH_GET" "$conns" "$TMP/wrk.out")
+				# shellcheck disable=SC2046
+				n=$(run_wrk "http://127.0.0.1:$NGINX_PORT$PATH_GET" "$conns" "$TMP/wrk.out" \
+					-- "$NGINX_PID" $(pgrep -P "$NGINX_PID"))
 				eval "NGINX_$conns=\"\$n\""
 				# shellcheck disable=SC2086
 				report_line nginx "$conns" $n
 			fi
 			n=$(eval "echo \"\$NGINX_$conns\"")
-			read -r wr _ wp99 <<<"$w"
-			read -r nr _ _ <<<"$n"
+			read -r wr _ wp99 _ <<<"$w"
+			read -r nr _ _ _ <<<"$n"
 			ratio=$(awk -v a="$wr" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')
 			verdict=$(awk -v r="$wr" -v p="$wp99" -v q="$ratio" 'BEGIN {
 				print (r >= 10000 && p <= 20 && q >= 0.5) ? "meets target" : "MISSES target" }')

@@ -25,6 +25,12 @@
 
 struct http_conn;
 
+/* Slots of the request counter cache: methods by bit (0 = other), status
+ * codes 100..599. */
+#define HTTP_METHOD_SLOTS 8
+#define HTTP_STATUS_FIRST 100
+#define HTTP_STATUS_SLOTS 500
+
 /* One per worker thread; touched only by that thread once set up. */
 struct http_thread {
 	struct http_server *srv;
@@ -43,6 +49,10 @@ struct http_server {
 	unsigned nthreads;
 	struct metric_family *requests; /* warp_http_requests_total{method,code} */
 	struct metric_family *duration; /* warp_http_request_duration_seconds */
+	/* Their children, looked up once and kept (request.c): metric_get
+	 * takes the registry's lock and compares label strings. */
+	_Atomic(struct metric *) counted[HTTP_METHOD_SLOTS][HTTP_STATUS_SLOTS];
+	_Atomic(struct metric *) timed;
 };
 
 struct http_req_param {

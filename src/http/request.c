@@ -14,6 +14,7 @@
 #include "http/http_private.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,24 +166,63 @@ int http_req_params_set(struct http_req *req, const struct http_route_match *m)
 	return 0;
 }
 
-void http_req_account(struct http_req *req, int status, size_t bytes)
+/* The counter child for a method and status; cached in srv so that the hot
+ * path takes no lock (a child lives as long as its family). */
+static struct metric *req_counter(struct http_server *srv, enum http_method method, int status)
 {
-	int64_t us = time_mono_us() - req->start_us;
-	const char *method = http_method_name(req->method);
-	char code[8], peer[NET_ADDR_STRLEN] = "-";
+	char code[8];
+	size_t m = method ? (size_t)__builtin_ctz((unsigned)method) + 1 : 0;
+	bool cacheable = m < HTTP_METHOD_SLOTS && status >= HTTP_STATUS_FIRST &&
+			 status < HTTP_STATUS_FIRST + HTTP_STATUS_SLOTS;
+	_Atomic(struct metric *) *slot =
+		cacheable ? &srv->counted[m][status - HTTP_STATUS_FIRST] : NULL;
+	struct metric *c = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+
+	if (c)
+		return c;
+	snprintf(code, sizeof(code), "%d", status);
+	c = metric_get(srv->requests, http_method_name(method), code);
+	if (slot)
+		atomic_store_explicit(slot, c, memory_order_release);
+	return c;
+}
+
+static struct metric *req_timer(struct http_server *srv)
+{
+	struct metric *c = atomic_load_explicit(&srv->timed, memory_order_acquire);
+
+	if (!c) {
+		c = metric_get(srv->duration);
+		atomic_store_explicit(&srv->timed, c, memory_order_release);
+	}
+	return c;
+}
+
+/* The access log line, formatted only when info lines are written. */
+static void req_access_log(const struct http_req *req, int status, size_t bytes, int64_t us)
+{
+	char peer[NET_ADDR_STRLEN] = "-";
 	char saved[HTTP_REQ_ID_MAX + 1] = "";
 	const char *ctx = log_context_get();
 
+	if (!log_enabled(LOG_INFO))
+		return;
 	str_copy(saved, sizeof(saved), str_from_cstr(ctx));
-	snprintf(code, sizeof(code), "%d", status);
 	if (req->peer.len)
 		net_addr_format(&req->peer, peer, sizeof(peer));
 	log_context_set(req->id);
-	log_info("http", "%s %s %d %zu bytes %lld.%03lld ms peer %s", method, req->raw_path,
-		 status, bytes, (long long)(us / 1000), (long long)(us % 1000), peer);
+	log_info("http", "%s %s %d %zu bytes %lld.%03lld ms peer %s", http_method_name(req->method),
+		 req->raw_path, status, bytes, (long long)(us / 1000), (long long)(us % 1000), peer);
 	log_context_set(saved[0] ? saved : NULL);
-	metric_inc(metric_get(req->srv->requests, method, code));
-	metric_observe(metric_get(req->srv->duration), (double)us / 1e6);
+}
+
+void http_req_account(struct http_req *req, int status, size_t bytes)
+{
+	int64_t us = time_mono_us() - req->start_us;
+
+	req_access_log(req, status, bytes, us);
+	metric_inc(req_counter(req->srv, req->method, status));
+	metric_observe(req_timer(req->srv), (double)us / 1e6);
 }
 
 /* ------------------------------------------------------------ accessors */
