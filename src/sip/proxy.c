@@ -714,10 +714,13 @@ static void sip_response_to_ctx(struct sip_worker *w, struct sip_ctx *x, struct 
 		sip_ctx_response(x, resp);
 		return;
 	}
+	/* A final ends a transaction over TCP at once (no timer K): x is
+	 * freed by then, so only a provisional may look at it afterwards. */
+	bool provisional = resp->status < 200;
 	bool up = sip_ctx_response(x, resp);
-	if (up && c && c->ctx == x)
+	if (up && provisional && c && c->ctx == x)
 		sip_call_provisional(c, x, resp);
-	else if (up && !c && x->cancel_pending && resp->status < 200)
+	else if (up && provisional && !c && x->cancel_pending)
 		sip_ctx_cancel(x);
 	else if (up && peer) {
 		sip_stx_forward(peer, resp);
