@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from conftest import free_port, http
+from sipfix import wait_sip_listening
 
 OPTIONS = ("OPTIONS sip:{host}:{port} SIP/2.0\r\n"
            "Via: SIP/2.0/{tp} {host}:5999;branch=z9hG4bK{branch};rport\r\n"
@@ -36,7 +37,11 @@ def sipwarp(warp_factory):
     w = warp_factory(extra_ini="\n[sip]\nlisten = 127.0.0.1:%d\nlisten_also = [::1]:%d\nthreads = 2\n"
                      % (port, port), args=["--roles", "api,sip"])
     w.sip_port = port
-    return w.start()
+    w.start()
+    # /healthz answers before the sip role has bound its sockets: a datagram
+    # sent then is lost (the ASan build is slow enough to show it).
+    wait_sip_listening(port)
+    return w
 
 
 def udp_ask(msg, port, fam=socket.AF_INET, host="127.0.0.1"):
