@@ -160,6 +160,11 @@ struct media {
 int media_worker_sync(struct media *m, unsigned worker, void (*fn)(void *), void *arg);
 
 /* ngserver.c */
+/* One whole ng datagram ("<cookie> <bencode>") in, its reply out: from the
+ * cookie cache for a retransmission, else executed and cached.  *reply
+ * stays valid until the next call.  -EINVAL: no cookie (nothing to answer).
+ * No socket is touched here: the fuzzer drives this directly. */
+int media_ng_process(struct media *m, struct str dgram, int64_t now_ms, struct str *reply);
 int media_ng_open(struct media *m, char *err, size_t errlen);
 int media_ng_start(struct media *m);
 void media_ng_stop(struct media *m);

@@ -262,6 +262,22 @@ static void ng_handle(struct media *m, struct str cookie, struct str body)
 	log_context_set(NULL);
 }
 
+int media_ng_process(struct media *m, struct str dgram, int64_t now_ms, struct str *reply)
+{
+	struct str cookie, body, cached;
+
+	if (ng_msg_split(dgram, &cookie, &body) < 0)
+		return -EINVAL;
+	if (ng_cookie_cache_get(m->cookies, cookie, now_ms, &cached) == 0) {
+		*reply = cached;
+		return 0;
+	}
+	ng_handle(m, cookie, body);
+	*reply = (struct str){m->reply.p, m->reply.len};
+	ng_cookie_cache_put(m->cookies, cookie, *reply, now_ms);
+	return 0;
+}
+
 static void ng_readable(evutil_socket_t fd, short what, void *arg)
 {
 	static __thread char dgram[NG_DGRAM_MAX];
@@ -272,23 +288,16 @@ static void ng_readable(evutil_socket_t fd, short what, void *arg)
 		socklen_t flen = sizeof(from);
 		ssize_t n = recvfrom(fd, dgram, sizeof(dgram), MSG_DONTWAIT,
 				     (struct sockaddr *)&from, &flen);
-		struct str cookie, body, cached;
+		struct str reply;
 
 		if (n < 0)
 			break;
-		if (ng_msg_split((struct str){dgram, (size_t)n}, &cookie, &body) < 0) {
+		if (media_ng_process(m, (struct str){dgram, (size_t)n}, time_mono_ms(), &reply) <
+		    0) {
 			log_warn("media", "ng: datagram without a cookie dropped");
 			continue;
 		}
-		int64_t now = time_mono_ms();
-		if (ng_cookie_cache_get(m->cookies, cookie, now, &cached) == 0) {
-			sendto(fd, cached.p, cached.len, 0, (struct sockaddr *)&from, flen);
-			continue;
-		}
-		ng_handle(m, cookie, body);
-		ng_cookie_cache_put(m->cookies, cookie, (struct str){m->reply.p, m->reply.len},
-				    now);
-		sendto(fd, m->reply.p, m->reply.len, 0, (struct sockaddr *)&from, flen);
+		sendto(fd, reply.p, reply.len, 0, (struct sockaddr *)&from, flen);
 	}
 }
 
