@@ -5,7 +5,8 @@ caller to the address the relayed SDP names and echoed by the callee.
 Kamailio runs a minimal configuration written by the test: record-route,
 rtpengine_manage() on requests and replies (offer on the INVITE, answer on
 the 200 OK, delete on the BYE), stateless forwarding to the callee.  It is
-started in the foreground with its own runtime folder and stopped by its PID.
+started in the foreground with its own runtime folder, in a session of its
+own, and stopped by its PID (its process group, so that no worker lingers).
 
 Skipped when kamailio is not installed (scripts/install-deps --test)."""
 import os
@@ -82,7 +83,8 @@ class Kamailio:
         self.proc = subprocess.Popen(
             [KAMAILIO, "-DD", "-E", "-f", str(self.cfg), "-Y", str(self.dir),
              "-P", str(self.dir / "kamailio.pid"), "-w", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"), stdin=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"), stdin=subprocess.DEVNULL,
+            start_new_session=True)
         self._wait_listening()
         return self
 
@@ -111,13 +113,23 @@ class Kamailio:
         return self.err.read_text(errors="replace")[-4000:]
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
+        """Kamailio's workers are its children in a session of its own
+        (start_new_session): the whole group is stopped, so that no worker
+        outlives its main process on a slow machine."""
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait()
 
 
 def metric(text, name, **labels):
