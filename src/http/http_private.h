@@ -100,4 +100,8 @@ void http_conn_reply_done(struct evhttp_request *ev, void *arg);
 /* builtin.c: adds /healthz, /readyz and /metrics to srv->builtin. */
 int http_builtin_add(struct http_server *srv);
 
+/* Appends the compact JSON text of v (json_write.c): what json_dumps with
+ * JSON_COMPACT gives, faster.  0, or a negative errno. */
+int http_json_write(struct buf *b, const json_t *v);
+
 #endif

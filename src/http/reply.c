@@ -51,18 +51,22 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 void http_reply_json(struct http_req *req, int status, json_t *body)
 {
 	struct evbuffer *out = evbuffer_new();
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct buf text;
 
+	buf_init(&text);
+	int rc = body ? http_json_write(&text, body) : 0;
 	json_decref(body);
-	if (!out || (body && !text)) {
-		free(text);
+	if (!out || rc < 0) {
+		buf_fini(&text);
 		if (out)
 			evbuffer_free(out);
 		reply_send(req, 500, NULL, NULL);
 		return;
 	}
-	if (text && evbuffer_add_reference(out, text, strlen(text), reply_free_dump, NULL) < 0)
-		free(text);
+	size_t len = text.len;
+	char *p = buf_steal(&text);
+	if (p && evbuffer_add_reference(out, p, len, reply_free_dump, NULL) < 0)
+		free(p);
 	reply_send(req, status, "application/json; charset=utf-8", out);
 	evbuffer_free(out);
 }
