@@ -4,6 +4,7 @@ import re
 import signal
 import socket
 import sqlite3
+import time
 
 from conftest import free_port, http, run_warp
 
@@ -55,8 +56,11 @@ def test_sigint_stops_cleanly(warp):
 
 def test_sighup_reloads_and_keeps_running(warp):
     warp.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while not any("reload" in l.get("msg", "") for l in warp.log_lines()):
+        assert time.monotonic() < deadline, "no reload logged: " + warp.stderr()
+        time.sleep(0.05)
     assert warp.get("/healthz").status == 200
-    assert any("reload" in line.get("msg", "") for line in warp.log_lines())
     rc, _ = warp.stop()
     assert rc == 0
 
