@@ -1205,7 +1205,14 @@ static void sip_call_drop(struct sip_entry *e, void *arg)
 	struct sip_worker *w = arg;
 	struct sip_call *c = sip_container_of(e, struct sip_call, e);
 	(void)w;
-	sip_call_end(c, c->state == SIP_CALL_UP ? 200 : 503, SIP_HANGUP_PROXY);
+	/* Stopping: nobody would end these calls any more, so the parties are
+	 * told now (one try each: the transactions go with the worker). */
+	if (c->state == SIP_CALL_UP) {
+		sip_dialog_bye_both(c);
+		return;
+	}
+	sip_call_abandon(c);
+	sip_call_finish_setup(c, 503, SIP_HANGUP_PROXY);
 }
 
 static void sip_tx_drop(struct sip_entry *e, void *arg)
