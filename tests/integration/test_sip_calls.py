@@ -163,9 +163,9 @@ def test_cps_limit_refuses_with_503_and_refills(sipwarp, tmp_path):
     cus, trk, car, gws = provision_termination(sw, [c1, c2, c3], [gport], cps_limit=1)
     callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, calls=2).start()
     first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=0).start()
+    assert first.wait() == 0, first.describe()  # took the only token
     second = sw.caller("second", render(tmp_path, "uac_expect.xml", code=503, mf=70), c2,
                        NUMBER).start()
-    assert first.wait() == 0, first.describe()
     assert second.wait() == 0, second.describe()
     assert "CPS limit" in second.messages()[-1]
     import time
@@ -314,3 +314,55 @@ def test_2xx_after_the_setup_timeout_is_acked_and_byed_by_the_proxy(sipwarp, tmp
     assert [m for m in callee.requests() if m != "INVITE"] == ["ACK", "BYE"]
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 408 and attempts(r) == [(gws[0], 408)]
+
+
+def test_callee_hangs_up_through_the_proxy(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_hangup.xml"), gport, hold_ms=300).start()
+    caller = sw.caller("caller", scenario("uac_held_up.xml"), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    bye = caller.messages()[-1]
+    assert bye.startswith("BYE sip:caller@127.0.0.1:%d" % cport) and "Reason:" not in bye
+    (r,) = sw.cdrs(1)
+    assert r["hangup"] == "callee" and r["final_code"] == 200 and r["duration_ms"] >= 300
+
+
+def test_twenty_calls_spread_over_both_workers(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, calls=20).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100,
+                       calls=20, extra=["-r", "20", "-l", "10"]).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    rows = sw.cdrs(20)
+    assert len(rows) == 20 and {r["final_code"] for r in rows} == {200}
+    assert len({r["call_id"] for r in rows}) == 20
+    metrics = sw.w.get("/metrics").body.decode()
+    assert "warp_sip_active_dialogs 0" in metrics
+
+
+def test_sigterm_with_a_call_up_writes_its_cdr_and_exits_0(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER,
+                       hold_ms=10000).start()
+    import time
+    deadline = time.monotonic() + 5
+    while 200 not in caller.codes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 200 in caller.codes(), caller.describe()
+    time.sleep(0.2)
+    rc, _ = sw.w.stop(timeout=10)
+    assert rc == 0, sw.w.stderr()[-3000:]
+    (r,) = sw.cdrs(1, timeout=0)
+    assert r["hangup"] == "proxy" and r["final_code"] == 200 and r["answer_ms"] > 0
+    time.sleep(0.2)
+    assert caller.requests() == ["BYE"], caller.seen()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"], callee.seen()
