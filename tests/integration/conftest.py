@@ -5,6 +5,7 @@ WARP_BIN names the binary (scripts/run-tests sets it; default build/warp).
 """
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -25,11 +26,29 @@ def warp_bin():
     return os.path.abspath(os.environ.get("WARP_BIN", os.path.join(ROOT, "build", "warp")))
 
 
+_port_rng = random.Random(os.getpid())
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A port that is free on 127.0.0.1 for TCP (and UDP when asked)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 for both TCP and UDP, taken below the
+    kernel's ephemeral range (32768-60999) so that the client side of some
+    other connection cannot grab it between now and warp's bind, and below
+    the media relay's default RTP range (30000-40000)."""
+    for _ in range(200):
+        port = _port_rng.randrange(10000, 30000)
+        socks = []
+        try:
+            for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                s = socket.socket(socket.AF_INET, k)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port found")
 
 
 class Response:
