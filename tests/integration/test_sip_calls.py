@@ -366,3 +366,27 @@ def test_sigterm_with_a_call_up_writes_its_cdr_and_exits_0(sipwarp):
     time.sleep(0.2)
     assert caller.requests() == ["BYE"], caller.seen()
     assert callee.requests() == ["INVITE", "ACK", "BYE"], callee.seen()
+
+
+def test_call_from_ipv6_tcp_to_an_ipv4_udp_gateway(sipwarp):
+    """The request changes family and transport: the proxy record-routes
+    twice (RFC 5658), and the caller's ACK and BYE still find the callee."""
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus = sw.customer()
+    sw.trunk(cus, [cport], host="::1")
+    car, gws = sw.carrier("carrier-v4", [gport])
+    sw.route("1", [car])
+    sw.synced()
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100,
+                       host="::1", transport="t1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    invite = callee.messages()[0]
+    rr = [l for l in invite.split("\n") if l.startswith("Record-Route:")]
+    assert rr == ["Record-Route: <sip:127.0.0.1:%d;lr>" % sw.port,
+                  "Record-Route: <sip:[::1]:%d;transport=tcp;lr>" % sw.port], rr
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller"
