@@ -980,6 +980,32 @@ void sip_call_free(struct sip_call *c)
 
 /* ----------------------------------------------------------- responses */
 
+/* Where a response goes once our Via is off (§18.2.2, RFC 3581 §4): the
+ * next Via's received and rport, as we wrote them when forwarding the
+ * request; over the connection of the call's side it names. */
+static int sip_response_dst(struct sip_proxy *p, struct sip_msg *m, const struct sip_call *c,
+			    struct sip_peer *out)
+{
+	struct sip_via v;
+	char host[SIP_HOST_MAX];
+	if (sip_msg_via(m, 1, &v) != 0 ||
+	    str_copy(host, sizeof(host), v.received.len ? v.received : v.host) < 0)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (net_addr_parse(str_from_cstr(host), v.rport_port ? v.rport_port : v.port ? v.port : 5060,
+			   &out->addr) < 0)
+		return -EINVAL;
+	if (net_addr_equal(&out->addr, &c->caller.addr)) {
+		*out = c->caller;
+	} else if (net_addr_equal(&out->addr, &c->callee.addr)) {
+		*out = c->callee;
+	} else {
+		out->transport = str_caseeq_cstr(v.transport, "TCP") ? SIP_TRANSPORT_TCP : SIP_TRANSPORT_UDP;
+		out->listen = sip_transport_listen_for(p, &out->addr);
+	}
+	return 0;
+}
+
 static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 {
 	struct sip_via v;
@@ -993,20 +1019,21 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 		sip_response_to_ctx(w, sip_container_of(e, struct sip_ctx, e), m);
 		return;
 	}
-	/* §16.7 step 1 (no transaction): a retransmitted 2xx to INVITE goes up
-	 * statelessly to the caller; anything else stops here. */
+	/* §16.7 step 1 (no transaction): a retransmitted 2xx to INVITE goes on
+	 * statelessly, to whoever sent the INVITE (the caller, or the callee
+	 * for its re-INVITE); anything else stops here. */
 	struct str cid;
+	struct sip_peer dst;
 	if (cs.method != SIP_METHOD_INVITE || m->status < 200 || m->status >= 300 ||
 	    sip_msg_call_id(m, &cid) != 0 || !str_has_prefix(v.branch, STR_LIT(SIP_BRANCH_PREFIX)))
 		return;
 	e = sip_table_find(&w->calls, cid);
-	if (!e)
+	if (!e || sip_response_dst(w->p, m, sip_container_of(e, struct sip_call, e), &dst) < 0)
 		return;
 	struct buf out;
 	buf_init(&out);
 	if (sip_build_strip_via(&out, m) == 0)
-		sip_transport_send(w, &sip_container_of(e, struct sip_call, e)->caller,
-				   (struct str){ out.p, out.len });
+		sip_transport_send(w, &dst, (struct str){ out.p, out.len });
 	buf_fini(&out);
 }
 
