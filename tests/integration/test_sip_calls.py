@@ -390,3 +390,20 @@ def test_call_from_ipv6_tcp_to_an_ipv4_udp_gateway(sipwarp):
     assert callee.requests() == ["INVITE", "ACK", "BYE"]
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200 and r["hangup"] == "caller"
+
+
+def test_callee_reinvite_and_its_retransmitted_2xx_reach_the_right_side(sipwarp):
+    """A re-INVITE from the callee: the caller's 200 to it, retransmitted
+    until the late ACK, goes back to the callee (the next Via), not to the
+    caller who sent it."""
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_reinvite.xml"), gport).start()
+    caller = sw.caller("caller", scenario("uac_reinvited.xml"), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert callee.codes().count(200) >= 2, callee.seen()
+    assert caller.requests() == ["INVITE", "ACK"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller"
