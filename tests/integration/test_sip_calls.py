@@ -407,3 +407,19 @@ def test_callee_reinvite_and_its_retransmitted_2xx_reach_the_right_side(sipwarp)
     assert caller.requests() == ["INVITE", "ACK"]
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200 and r["hangup"] == "caller"
+
+
+def test_2xx_racing_a_forwarded_cancel_goes_to_the_caller(sipwarp):
+    """The caller's INVITE is still open (the CANCEL was forwarded after a
+    180): the callee's 200 is forwarded (§16.7) and the caller ends the call
+    with ACK and BYE through the proxy (decision 0014)."""
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_cancel_raced.xml"), gport).start()
+    caller = sw.caller("caller", scenario("uac_cancel_raced.xml"), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert callee.requests() == ["INVITE", "CANCEL", "ACK", "BYE"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["answer_ms"] > 0 and r["hangup"] == "caller"
