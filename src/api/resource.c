@@ -169,29 +169,112 @@ static json_t *value_json(const struct api_field *f, const struct store_res *r, 
 	}
 }
 
+/* The columns of a row in select_columns order: id, customer_id, the
+ * parent, the readable fields, created_at, updated_at.  A row is presented
+ * two ways from this one walk: as a json_t (writes, events) and as text
+ * (GET, the hot path, which needs no JSON objects at all). */
+typedef int (*row_emit_fn)(void *out, const char *name, const struct api_field *f,
+			   const struct store_res *r, size_t row, size_t col);
+
+static const struct api_field row_text_column = { "id", NULL, API_F_STR, 0, 0, 0, NULL, NULL };
+static const struct api_field row_time_column = { "created_at", NULL, API_F_INT, 0, 0, 0, NULL, NULL };
+
+static int row_walk(const struct api_resource *res, const struct store_res *r, size_t row,
+		    row_emit_fn emit, void *out)
+{
+	size_t col = 0;
+	int rc = emit(out, "id", &row_text_column, r, row, col++);
+
+	if (rc == 0 && res_has_customer(res))
+		rc = emit(out, "customer_id", &row_text_column, r, row, col++);
+	if (rc == 0 && res->parent_column)
+		rc = emit(out, res->parent_column, &row_text_column, r, row, col++);
+	for (size_t i = 0; i < res->nfields && rc == 0; i++)
+		if (!(res->fields[i].flags & API_F_WRITEONLY))
+			rc = emit(out, res->fields[i].name, &res->fields[i], r, row, col++);
+	if (rc == 0)
+		rc = emit(out, "created_at", &row_time_column, r, row, col++);
+	if (rc == 0)
+		rc = emit(out, "updated_at", &row_time_column, r, row, col++);
+	return rc;
+}
+
+/* A member that cannot be made (a string that is not UTF-8) is left out,
+ * as it always was. */
+static int row_emit_json(void *out, const char *name, const struct api_field *f,
+			 const struct store_res *r, size_t row, size_t col)
+{
+	json_object_set_new(out, name, value_json(f, r, row, col));
+	return 0;
+}
+
 /* One row, laid out by select_columns, as a JSON object. */
 static json_t *row_json(const struct api_resource *res, const struct store_res *r, size_t row)
 {
 	json_t *o = json_object();
-	size_t col = 0;
 
-	json_object_set_new(o, "id", json_string(store_res_text(r, row, col++)));
-	if (res_has_customer(res)) {
-		json_object_set_new(o, "customer_id", store_res_isnull(r, row, col)
-							      ? json_null()
-							      : json_string(store_res_text(r, row, col)));
-		col++;
-	}
-	if (res->parent_column)
-		json_object_set_new(o, res->parent_column, json_string(store_res_text(r, row, col++)));
-	for (size_t i = 0; i < res->nfields; i++) {
-		const struct api_field *f = &res->fields[i];
-		if (!(f->flags & API_F_WRITEONLY))
-			json_object_set_new(o, f->name, value_json(f, r, row, col++));
-	}
-	json_object_set_new(o, "created_at", json_integer(store_res_int(r, row, col++)));
-	json_object_set_new(o, "updated_at", json_integer(store_res_int(r, row, col++)));
+	if (o)
+		row_walk(res, r, row, row_emit_json, o);
 	return o;
+}
+
+static int int_text(struct buf *b, int64_t n)
+{
+	char digits[24];
+	size_t i = sizeof(digits);
+	uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+
+	do {
+		digits[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (n < 0)
+		digits[--i] = '-';
+	return buf_append(b, digits + i, sizeof(digits) - i);
+}
+
+/* A value as JSON text: what json_dumps(value_json(...)) gives. */
+static int value_text(struct buf *b, const struct api_field *f, const struct store_res *r,
+		      size_t row, size_t col)
+{
+	const char *text;
+	int rc;
+
+	if (store_res_isnull(r, row, col))
+		return buf_append(b, "null", 4);
+	switch (f->type) {
+	case API_F_INT:
+		return int_text(b, store_res_int(r, row, col));
+	case API_F_BOOL:
+		return store_res_int(r, row, col) ? buf_append(b, "true", 4)
+						  : buf_append(b, "false", 5);
+	case API_F_JSON:
+		/* Stored as compact JSON text by value_bind (and the schema's
+		 * defaults), so it is copied as it is. */
+		text = store_res_text(r, row, col);
+		return buf_append_cstr(b, text && *text ? text : "null");
+	default:
+		rc = buf_append_char(b, '"');
+		rc = rc ? rc : buf_append_json_escaped(b, str_from_cstr(store_res_text(r, row, col)));
+		return rc ? rc : buf_append_char(b, '"');
+	}
+}
+
+struct row_text {
+	struct buf *b;
+	bool first;
+};
+
+static int row_emit_text(void *out, const char *name, const struct api_field *f,
+			 const struct store_res *r, size_t row, size_t col)
+{
+	struct row_text *t = out;
+	int rc = t->first ? buf_append_char(t->b, '"') : buf_append(t->b, ",\"", 2);
+
+	t->first = false;
+	rc = rc ? rc : buf_append_json_escaped(t->b, str_from_cstr(name));
+	rc = rc ? rc : buf_append(t->b, "\":", 2);
+	return rc ? rc : value_text(t->b, f, r, row, col);
 }
 
 /* " WHERE …" restricting to rows the caller may see (and the parent). */
@@ -214,23 +297,51 @@ static int scope_where(struct api_ctx *ctx, const struct api_resource *res, stru
 	return rc;
 }
 
-json_t *api_resource_load(struct api_ctx *ctx, const struct api_resource *res, const char *id)
+/* The row of res with this id, if the caller may see it (*r NULL or empty
+ * otherwise). */
+static int resource_query(struct api_ctx *ctx, const struct api_resource *res, const char *id,
+			  struct store_res **r)
 {
 	struct sql q;
-	struct store_res *r = NULL;
-	json_t *o = NULL;
 
 	sql_init(&q);
 	int rc = select_columns(&q.text, res);
 	rc = rc ? rc : scope_where(ctx, res, &q);
 	rc = rc ? rc : buf_append_cstr(&q.text, " AND id = ");
 	rc = rc ? rc : sql_param(&q, store_p_text(id), NULL);
-	rc = rc ? rc : store_exec(ctx->conn, q.text.p, q.params, q.n, &r);
-	if (rc == 0 && store_res_rows(r) == 1)
+	rc = rc ? rc : store_exec(ctx->conn, q.text.p, q.params, q.n, r);
+	sql_fini(&q);
+	return rc;
+}
+
+json_t *api_resource_load(struct api_ctx *ctx, const struct api_resource *res, const char *id)
+{
+	struct store_res *r = NULL;
+	json_t *o = NULL;
+
+	if (resource_query(ctx, res, id, &r) == 0 && store_res_rows(r) == 1)
 		o = row_json(res, r, 0);
 	store_res_free(r);
-	sql_fini(&q);
 	return o;
+}
+
+/* {"data":{…}} for the row, as text: 1 when found, 0 when absent or not
+ * visible, negative on failure. */
+static int resource_load_text(struct api_ctx *ctx, const struct api_resource *res,
+			      const char *id, struct buf *out)
+{
+	struct store_res *r = NULL;
+	struct row_text t = { out, true };
+
+	int rc = resource_query(ctx, res, id, &r);
+	if (rc == 0 && store_res_rows(r) == 1) {
+		rc = buf_append_cstr(out, "{\"data\":{");
+		rc = rc ? rc : row_walk(res, r, 0, row_emit_text, &t);
+		rc = rc ? rc : buf_append(out, "}}", 2);
+		rc = rc ? rc : 1;
+	}
+	store_res_free(r);
+	return rc;
 }
 
 bool api_row_visible(struct api_ctx *ctx, const char *table, const char *customer_col,
@@ -330,13 +441,14 @@ static void handle_get(struct http_req *req, void *arg)
 		return;
 	if (!parent_visible(&ctx, res))
 		return;
-	json_t *o = api_resource_load(&ctx, res, http_req_param(req, "id"));
-	if (!o) {
+	struct buf text;
+	buf_init(&text);
+	if (resource_load_text(&ctx, res, http_req_param(req, "id"), &text) <= 0)
 		http_reply_error(req, 404, "not_found", "Not found", NULL, "no %s %s", res->name,
 				 http_req_param(req, "id"));
-		return;
-	}
-	http_reply_data(req, 200, o);
+	else
+		http_reply_raw(req, 200, "application/json; charset=utf-8", text.p, text.len);
+	buf_fini(&text);
 }
 
 static const struct api_field *field_find(const struct api_resource *res, const char *name)
