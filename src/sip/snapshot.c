@@ -27,6 +27,20 @@
 
 #include "sip/policy_private.h"
 
+/* qsort and bsearch with empty arrays, whose pointer may be NULL: the C
+ * library declares it non-null even for zero elements. */
+static void snap_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static void *snap_find(const void *key, const void *base, size_t n, size_t size,
+		       int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
 struct bcustomer {
 	char id[ID_MAX];
 	bool active;
@@ -44,6 +58,7 @@ struct builder {
 
 /* Grows *arr (of elements of size) to hold one more; the new element is
  * zeroed.  NULL on allocation failure. */
+
 static void *vec_push(void *arr, size_t *n, size_t *cap, size_t size)
 {
 	void **a = arr;
@@ -134,7 +149,7 @@ static int build_customers(struct builder *b)
 		rc = cu->limit ? 0 : -ENOMEM;
 	}
 	if (rc == 0)
-		qsort(b->cus, b->ncus, sizeof(*b->cus), cmp_id);
+		snap_sort(b->cus, b->ncus, sizeof(*b->cus), cmp_id);
 out:
 	store_res_free(r);
 	return rc;
@@ -186,7 +201,7 @@ static void acl_index(struct psnap *s)
 {
 	bool seen[2][129] = {{false}};
 
-	qsort(s->acl, s->nacl, sizeof(*s->acl), cmp_acl);
+	snap_sort(s->acl, s->nacl, sizeof(*s->acl), cmp_acl);
 	for (size_t i = 0; i < s->nacl; i++)
 		seen[s->acl[i].family == AF_INET6][s->acl[i].len] = true;
 	for (int f = 0; f < 2; f++)
@@ -284,7 +299,7 @@ static int trunk_dests(struct builder *b, struct psnap_trunk *t, const json_t *l
 		}
 		t->ndests++;
 	}
-	qsort(&b->s->dests[t->dest_first], t->ndests, sizeof(*b->s->dests), cmp_dest);
+	snap_sort(&b->s->dests[t->dest_first], t->ndests, sizeof(*b->s->dests), cmp_dest);
 	return 0;
 }
 
@@ -313,7 +328,7 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 
 	copy_cstr(t->id, sizeof(t->id), store_res_text(r, i, 0));
 	copy_cstr(t->customer_id, sizeof(t->customer_id), store_res_text(r, i, 1));
-	cu = bsearch(t->customer_id, b->cus, b->ncus, sizeof(*b->cus), cmp_id);
+	cu = snap_find(t->customer_id, b->cus, b->ncus, sizeof(*b->cus), cmp_id);
 	t->enabled = store_res_int(r, i, 2) != 0;
 	t->customer_active = cu && cu->active;
 	t->customer_limit = cu ? cu->limit : NULL;
@@ -417,7 +432,7 @@ static int build_carriers(struct builder *b)
 		rc = ca->limit ? 0 : -ENOMEM;
 	}
 	if (rc == 0)
-		qsort(b->s->carriers, b->s->ncarriers, sizeof(*b->s->carriers), cmp_id);
+		snap_sort(b->s->carriers, b->s->ncarriers, sizeof(*b->s->carriers), cmp_id);
 out:
 	store_res_free(r);
 	return rc;
@@ -460,7 +475,7 @@ static int cmp_gateway(const void *pa, const void *pb)
 /* Columns: id, carrier_id, host, port, transport, weight, priority, probe. */
 static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct psnap_gateway *g)
 {
-	const struct psnap_carrier *ca = bsearch(store_res_text(r, i, 1), b->s->carriers,
+	const struct psnap_carrier *ca = snap_find(store_res_text(r, i, 1), b->s->carriers,
 						 b->s->ncarriers, sizeof(*b->s->carriers), cmp_id);
 
 	if (!ca)
@@ -504,7 +519,7 @@ static int build_gateways(struct builder *b)
 			s->ngateways++;
 		rc = rc > 0 ? 0 : rc;
 	}
-	qsort(s->gateways, s->ngateways, sizeof(*s->gateways), cmp_gateway);
+	snap_sort(s->gateways, s->ngateways, sizeof(*s->gateways), cmp_gateway);
 	for (size_t i = s->ngateways; i-- > 0;) {
 		s->carriers[s->gateways[i].carrier].gw_first = i;
 		s->carriers[s->gateways[i].carrier].ngw++;
@@ -563,8 +578,9 @@ static int gateway_index(struct psnap *s)
 		if (s->gateways[i].resolved && ip_of(&s->gateways[i].addr, &s->gw_ips[s->ngw_ips]))
 			s->ngw_ips++;
 	}
-	qsort_r(s->gw_by_id, s->ngateways, sizeof(*s->gw_by_id), cmp_gw_index, s);
-	qsort(s->gw_ips, s->ngw_ips, sizeof(*s->gw_ips), cmp_ip);
+	if (s->ngateways > 1)
+		qsort_r(s->gw_by_id, s->ngateways, sizeof(*s->gw_by_id), cmp_gw_index, s);
+	snap_sort(s->gw_ips, s->ngw_ips, sizeof(*s->gw_ips), cmp_ip);
 	return 0;
 }
 
@@ -588,7 +604,7 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 	{
 		const char *id = json_string_value(json_object_get(v, "carrier_id"));
 		const struct psnap_carrier *ca =
-		    id ? bsearch(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id)
+		    id ? snap_find(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id)
 		       : NULL;
 		struct psnap_choice *ch;
 
@@ -604,7 +620,7 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 				 : 1;
 		rt->nchoices++;
 	}
-	qsort(&s->choices[rt->choice_first], rt->nchoices, sizeof(*s->choices), cmp_choice);
+	snap_sort(&s->choices[rt->choice_first], rt->nchoices, sizeof(*s->choices), cmp_choice);
 	return 0;
 }
 
@@ -638,7 +654,7 @@ static int build_routes(struct builder *b)
 		rc = route_choices(b, rt, list);
 		json_decref(list);
 	}
-	qsort(s->routes, s->nroutes, sizeof(*s->routes), cmp_route);
+	snap_sort(s->routes, s->nroutes, sizeof(*s->routes), cmp_route);
 out:
 	store_res_free(r);
 	return rc;
@@ -661,14 +677,14 @@ static int build_numbers(struct builder *b)
 		struct psnap_number *nu = &s->numbers[i];
 		const struct psnap_trunk *t = store_res_isnull(r, i, 1)
 						  ? NULL
-						  : bsearch(store_res_text(r, i, 1), s->trunks,
+						  : snap_find(store_res_text(r, i, 1), s->trunks,
 							    s->ntrunks, sizeof(*s->trunks), cmp_id);
 
 		copy_digits(nu->digits, sizeof(nu->digits), store_res_text(r, i, 0));
 		nu->trunk = t ? (size_t)(t - s->trunks) : SIZE_MAX;
 		nu->voice = store_res_int(r, i, 2) != 0;
 	}
-	qsort(s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
+	snap_sort(s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
 out:
 	store_res_free(r);
 	return rc;
@@ -845,7 +861,7 @@ bool psnap_is_gateway_ip(const struct psnap *s, const struct net_addr *src)
 {
 	struct psnap_ip ip;
 
-	return ip_of(src, &ip) && bsearch(&ip, s->gw_ips, s->ngw_ips, sizeof(ip), cmp_ip);
+	return ip_of(src, &ip) && snap_find(&ip, s->gw_ips, s->ngw_ips, sizeof(ip), cmp_ip);
 }
 
 /* hot path: no allocation, no locks, no I/O */
@@ -865,11 +881,11 @@ const struct psnap_route *psnap_route_find(const struct psnap *s, const char *cu
 		copy_cstr(key.customer_id, sizeof(key.customer_id), customer_id);
 		r = key.customer_id[0] == '\0'
 			? NULL
-			: bsearch(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
+			: snap_find(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
 		if (r)
 			return r;
 		key.customer_id[0] = '\0';
-		r = bsearch(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
+		r = snap_find(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
 		if (r)
 			return r;
 	}
@@ -879,7 +895,7 @@ const struct psnap_route *psnap_route_find(const struct psnap *s, const char *cu
 /* hot path: no allocation, no locks, no I/O */
 const struct psnap_number *psnap_number_find(const struct psnap *s, const char *digits)
 {
-	return bsearch(digits, s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
+	return snap_find(digits, s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
 }
 
 /* hot path: no allocation, no locks, no I/O */
@@ -905,5 +921,5 @@ const struct psnap_gateway *psnap_gateway_find(const struct psnap *s, const char
 /* hot path: no allocation, no locks, no I/O */
 const struct psnap_carrier *psnap_carrier_find(const struct psnap *s, const char *id)
 {
-	return bsearch(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id);
+	return snap_find(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id);
 }
