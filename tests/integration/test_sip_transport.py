@@ -41,7 +41,9 @@ def sipwarp(warp_factory):
     # /healthz answers before the sip role has bound its sockets: a datagram
     # sent then is lost (the ASan build is slow enough to show it).
     wait_sip_listening(port)
-    return w
+    yield w
+    rc, _ = w.stop()
+    assert rc == 0, "warp exited %s on SIGTERM: %s" % (rc, w.stderr()[-3000:])
 
 
 def udp_ask(msg, port, fam=socket.AF_INET, host="127.0.0.1"):
