@@ -23,29 +23,29 @@ const char *sip_reason_phrase(int status)
 		int code;
 		const char *text;
 	} phrases[] = {
-		{ 100, "Trying" },
-		{ 180, "Ringing" },
-		{ 200, "OK" },
-		{ 400, "Bad Request" },
-		{ 403, "Forbidden" },
-		{ 404, "Not Found" },
-		{ 408, "Request Timeout" },
-		{ 413, "Request Entity Too Large" },
-		{ 416, "Unsupported URI Scheme" },
-		{ 480, "Temporarily Unavailable" },
-		{ 481, "Call/Transaction Does Not Exist" },
-		{ 482, "Loop Detected" },
-		{ 483, "Too Many Hops" },
-		{ 484, "Address Incomplete" },
-		{ 486, "Busy Here" },
-		{ 487, "Request Terminated" },
-		{ 500, "Server Internal Error" },
-		{ 502, "Bad Gateway" },
-		{ 503, "Service Unavailable" },
-		{ 504, "Server Time-out" },
-		{ 505, "Version Not Supported" },
-		{ 513, "Message Too Large" },
-		{ 603, "Decline" },
+	    {100, "Trying"},
+	    {180, "Ringing"},
+	    {200, "OK"},
+	    {400, "Bad Request"},
+	    {403, "Forbidden"},
+	    {404, "Not Found"},
+	    {408, "Request Timeout"},
+	    {413, "Request Entity Too Large"},
+	    {416, "Unsupported URI Scheme"},
+	    {480, "Temporarily Unavailable"},
+	    {481, "Call/Transaction Does Not Exist"},
+	    {482, "Loop Detected"},
+	    {483, "Too Many Hops"},
+	    {484, "Address Incomplete"},
+	    {486, "Busy Here"},
+	    {487, "Request Terminated"},
+	    {500, "Server Internal Error"},
+	    {502, "Bad Gateway"},
+	    {503, "Service Unavailable"},
+	    {504, "Server Time-out"},
+	    {505, "Version Not Supported"},
+	    {513, "Message Too Large"},
+	    {603, "Decline"},
 	};
 	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
 		if (phrases[i].code == status)
@@ -67,19 +67,21 @@ int sip_build_uri(char *out, size_t n, const char *user, const char *host, uint1
 }
 
 /* Appends the via-parm's params without received and rport, then ours. */
-static int sip_build_via_params(struct buf *out, const struct sip_via *via, const struct sip_peer *src)
+static int sip_build_via_params(struct buf *out, const struct sip_via *via,
+				const struct sip_peer *src)
 {
 	struct str rest = via->params;
 	int rc = 0;
 	while (rest.len > 0 && rc == 0) {
-		ptrdiff_t semi = str_index((struct str){ rest.p + 1, rest.len - 1 }, ';');
+		ptrdiff_t semi = str_index((struct str){rest.p + 1, rest.len - 1}, ';');
 		size_t n = semi < 0 ? rest.len : (size_t)semi + 1;
-		struct str one = str_trim((struct str){ rest.p + 1, n - 1 });
+		struct str one = str_trim((struct str){rest.p + 1, n - 1});
 		ptrdiff_t eq = str_index(one, '=');
-		struct str name = str_trim((struct str){ one.p, eq < 0 ? one.len : (size_t)eq });
-		if (one.len > 0 && !str_caseeq_cstr(name, "rport") && !str_caseeq_cstr(name, "received"))
+		struct str name = str_trim((struct str){one.p, eq < 0 ? one.len : (size_t)eq});
+		if (one.len > 0 && !str_caseeq_cstr(name, "rport") &&
+		    !str_caseeq_cstr(name, "received"))
 			rc = buf_printf(out, ";%.*s", STR_FMT(one));
-		rest = (struct str){ rest.p + n, rest.len - n };
+		rest = (struct str){rest.p + n, rest.len - n};
 	}
 	char ip[NET_ADDR_STRLEN];
 	if (rc == 0 && net_addr_format_ip(&src->addr, ip, sizeof(ip)) == 0) {
@@ -185,7 +187,8 @@ int sip_build_forward(struct buf *out, struct sip_msg *m, const struct sip_fwd *
 }
 
 /* The To line, given our tag when it has none. */
-static int sip_build_to(struct buf *out, struct sip_msg *m, const struct sip_hdr *h, const char *tag)
+static int sip_build_to(struct buf *out, struct sip_msg *m, const struct sip_hdr *h,
+			const char *tag)
 {
 	struct sip_addr to;
 	if (!tag || sip_msg_to(m, &to) != 0 || to.tag.p)
@@ -200,13 +203,15 @@ int sip_build_response(struct buf *out, struct sip_msg *m, int status, const cha
 		       const char *to_tag, const struct sip_peer *src, const char *extra)
 {
 	bool via_done = false;
-	int rc = buf_printf(out, "SIP/2.0 %d %s\r\n", status, reason ? reason : sip_reason_phrase(status));
+	int rc = buf_printf(out, "SIP/2.0 %d %s\r\n", status,
+			    reason ? reason : sip_reason_phrase(status));
 
 	for (uint16_t i = 0; rc == 0 && i < m->nhdrs; i++) {
 		const struct sip_hdr *h = &m->hdrs[i];
 		switch (h->id) {
 		case SIP_HDR_VIA:
-			rc = via_done ? buf_append_str(out, h->line) : sip_build_top_via(out, m, h, src);
+			rc = via_done ? buf_append_str(out, h->line)
+				      : sip_build_top_via(out, m, h, src);
 			via_done = true;
 			break;
 		case SIP_HDR_TO:
@@ -238,11 +243,12 @@ int sip_build_strip_via(struct buf *out, struct sip_msg *m)
 	const char *line_end = h->line.p + h->line.len;
 	int rc = buf_append(out, m->raw.p, (size_t)(h->line.p - m->raw.p));
 	/* Another via-parm on the same line: keep the line without ours. */
-	struct str after = { via.raw.p + via.raw.len, (size_t)(h->value.p + h->value.len - (via.raw.p + via.raw.len)) };
+	struct str after = {via.raw.p + via.raw.len,
+			    (size_t)(h->value.p + h->value.len - (via.raw.p + via.raw.len))};
 	after = str_trim(after);
 	if (rc == 0 && after.len > 1 && after.p[0] == ',')
 		rc = buf_printf(out, "%.*s: %.*s\r\n", STR_FMT(h->name),
-				STR_FMT(str_trim((struct str){ after.p + 1, after.len - 1 })));
+				STR_FMT(str_trim((struct str){after.p + 1, after.len - 1})));
 	if (rc == 0)
 		rc = buf_append(out, line_end, (size_t)(raw_end - line_end));
 	return rc;
@@ -334,13 +340,15 @@ int sip_build_request(struct buf *out, const struct sip_req *r)
 	int rc = buf_printf(out,
 			    "%s %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n"
 			    "Max-Forwards: 70\r\n",
-			    r->method, r->ruri, sip_tp_name(r->transport), r->via_at->host, r->via_at->port,
-			    r->branch);
+			    r->method, r->ruri, sip_tp_name(r->transport), r->via_at->host,
+			    r->via_at->port, r->branch);
 	if (rc == 0 && r->route && r->route[0])
 		rc = buf_printf(out, "Route: %s\r\n", r->route);
 	if (rc == 0)
-		rc = buf_printf(out, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %u %s\r\n%s"
+		rc = buf_printf(out,
+				"From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %u %s\r\n%s"
 				"Content-Length: 0\r\n\r\n",
-				r->from, r->to, r->call_id, r->cseq, r->method, r->extra ? r->extra : "");
+				r->from, r->to, r->call_id, r->cseq, r->method,
+				r->extra ? r->extra : "");
 	return rc;
 }

@@ -53,7 +53,7 @@ void sip_table_del(struct sip_table *t, struct sip_entry *e);
 /* Calls fn on every entry; fn may delete the entry it is given. */
 void sip_table_each(struct sip_table *t, void (*fn)(struct sip_entry *e, void *arg), void *arg);
 
-#define sip_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define sip_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* ------------------------------------------------------------ transport */
 
@@ -91,15 +91,15 @@ unsigned sip_transport_listen_for(const struct sip_proxy *p, const struct net_ad
 
 /* What a forwarded request needs changed (RFC 3261 §16.6). */
 struct sip_fwd {
-	struct str ruri;      /* new Request-URI, or empty to keep */
+	struct str ruri;		 /* new Request-URI, or empty to keep */
 	const struct sip_listen *via_at; /* our Via's sent-by */
 	enum sip_transport_kind via_transport;
-	struct str branch;    /* our Via's branch */
-	const struct sip_peer *src; /* for received/rport on the top Via (RFC 3581) */
+	struct str branch;			 /* our Via's branch */
+	const struct sip_peer *src;		 /* for received/rport on the top Via (RFC 3581) */
 	const struct sip_listen *rr_in, *rr_out; /* Record-Route: NULL none; out may equal in */
 	enum sip_transport_kind rr_in_tp, rr_out_tp;
-	size_t drop_routes;   /* Route values of ours at the top, removed */
-	int max_forwards;     /* the value to write */
+	size_t drop_routes; /* Route values of ours at the top, removed */
+	int max_forwards;   /* the value to write */
 };
 
 int sip_build_forward(struct buf *out, struct sip_msg *m, const struct sip_fwd *f);
@@ -144,7 +144,6 @@ int sip_build_uri(char *out, size_t n, const char *user, const char *host, uint1
 /* True when uri names one of our listen addresses. */
 bool sip_uri_is_ours(const struct sip_proxy *p, const struct sip_uri *uri);
 
-
 /* --------------------------------------------------------------- proxy */
 
 struct evconnlistener;
@@ -184,7 +183,8 @@ struct sip_proxy {
 };
 
 /* transport.c hands every received message here, on the worker that read it. */
-void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len, const struct sip_peer *src);
+void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,
+		       const struct sip_peer *src);
 /* The worker owning a Call-ID. */
 unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id);
 int64_t sip_now(void);
@@ -224,7 +224,7 @@ struct sip_call {
 	/* Route sets for our own BYEs (from the 2xx's Record-Route, ours left out). */
 	char callee_route[SIP_ROUTE_LEN], caller_route[SIP_ROUTE_LEN];
 	uint32_t caller_cseq, callee_cseq;
-	char to_tag[24]; /* ours, for responses we make */
+	char to_tag[24];	    /* ours, for responses we make */
 	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
 };
 
@@ -265,7 +265,8 @@ void sip_dialog_bye_both(struct sip_call *c);
 int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
 			   const struct sip_peer *dst, struct str ruri, size_t drop_routes,
 			   struct sip_stx *stx);
-int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst, bool invite);
+int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
+		       bool invite);
 void sip_proxy_branch(struct sip_worker *w, char *out, size_t n);
 /* Where a request of our own goes (§8.1.2): the first URI of route (a
  * "<uri>, <uri>" list) when there is one, else ruri; 0, or -errno when

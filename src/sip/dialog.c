@@ -59,13 +59,13 @@ void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp)
 	event_del(c->timer);
 	if (c->plan.max_duration_ms > 0) {
 		int64_t ms = c->plan.max_duration_ms;
-		struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+		struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 		event_add(c->timer, &tv);
 	}
 	int64_t ceil = p->o.dialog_ceiling_ms > 0 ? p->o.dialog_ceiling_ms : 4 * 3600 * 1000;
 	c->reaper = evtimer_new(c->w->base, sip_dialog_reap, c);
 	if (c->reaper) {
-		struct timeval tv = { (time_t)(ceil / 1000), (suseconds_t)(ceil % 1000) * 1000 };
+		struct timeval tv = {(time_t)(ceil / 1000), (suseconds_t)(ceil % 1000) * 1000};
 		event_add(c->reaper, &tv);
 	}
 }
@@ -118,13 +118,20 @@ static void sip_dialog_bye(struct sip_call *c, const struct sip_peer *side, cons
 	sip_proxy_branch(w, branch, sizeof(branch));
 	buf_init(&out);
 	struct sip_req r = {
-		.method = "BYE", .ruri = ruri, .route = route, .from = from, .to = to,
-		.call_id = c->cdr.call_id, .cseq = cseq, .via_at = &w->p->listen[dst.listen],
-		.transport = dst.transport, .branch = branch,
-		.extra = "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n",
+	    .method = "BYE",
+	    .ruri = ruri,
+	    .route = route,
+	    .from = from,
+	    .to = to,
+	    .call_id = c->cdr.call_id,
+	    .cseq = cseq,
+	    .via_at = &w->p->listen[dst.listen],
+	    .transport = dst.transport,
+	    .branch = branch,
+	    .extra = "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n",
 	};
 	if (sip_build_request(&out, &r) == 0)
-		sip_proxy_send_new(w, (struct str){ out.p, out.len }, &dst, false);
+		sip_proxy_send_new(w, (struct str){out.p, out.len}, &dst, false);
 	buf_fini(&out);
 }
 
@@ -198,9 +205,11 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
 	c->cdr.final_code = c->cdr.answer_ms ? 200 : code;
 	/* A policy refusal keeps its own words ("CPS limit", "destination blocked"). */
 	snprintf(c->cdr.final_reason, sizeof(c->cdr.final_reason), "%s",
-		 c->plan.reject_code && c->plan.reject_reason[0] ? c->plan.reject_reason
-								   : sip_reason_phrase(c->cdr.final_code));
-	if (side != SIP_HANGUP_NONE && (c->cdr.hangup == SIP_HANGUP_NONE || side == SIP_HANGUP_PROXY))
+		 c->plan.reject_code && c->plan.reject_reason[0]
+		     ? c->plan.reject_reason
+		     : sip_reason_phrase(c->cdr.final_code));
+	if (side != SIP_HANGUP_NONE &&
+	    (c->cdr.hangup == SIP_HANGUP_NONE || side == SIP_HANGUP_PROXY))
 		c->cdr.hangup = side;
 	int rc = sip_cdr_submit(p->policy, &c->cdr, sip_call_cdr_done, c);
 	sip_policy_call_end(p->policy, &c->plan);

@@ -63,7 +63,7 @@ static void sip_tx_arm_event(struct event *ev, int64_t at)
 	int64_t d = at - sip_now();
 	if (d < 0)
 		d = 0;
-	struct timeval tv = { (time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000 };
+	struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
 	event_add(ev, &tv);
 }
 
@@ -99,8 +99,8 @@ static void sip_stx_arm(struct sip_tx *t, int64_t at)
 	sip_tx_arm_event(((struct sip_stx *)t->arg)->ev, at);
 }
 
-static const struct sip_tx_ops sip_stx_ops = { sip_stx_send, sip_stx_timeout, sip_stx_terminated,
-					       sip_stx_arm };
+static const struct sip_tx_ops sip_stx_ops = {sip_stx_send, sip_stx_timeout, sip_stx_terminated,
+					      sip_stx_arm};
 
 static void sip_ctx_send(struct sip_tx *t, struct str b)
 {
@@ -121,7 +121,8 @@ static void sip_ctx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 		if (sip_msg_parse(&m, c->peer->req.p, c->peer->req.len) == 0 &&
 		    sip_build_response(&out, &m, 408, NULL, "t408", &c->peer->src, NULL) == 0) {
 			sip_count_response(c->w->p, 408);
-			sip_tx_server_respond(&c->peer->tx, 408, (struct str){ out.p, out.len }, sip_now());
+			sip_tx_server_respond(&c->peer->tx, 408, (struct str){out.p, out.len},
+					      sip_now());
 		}
 		buf_fini(&out);
 	}
@@ -150,8 +151,8 @@ static void sip_ctx_arm(struct sip_tx *t, int64_t at)
 	sip_tx_arm_event(((struct sip_ctx *)t->arg)->ev, at);
 }
 
-static const struct sip_tx_ops sip_ctx_ops = { sip_ctx_send, sip_ctx_timeout, sip_ctx_terminated,
-					       sip_ctx_arm };
+static const struct sip_tx_ops sip_ctx_ops = {sip_ctx_send, sip_ctx_timeout, sip_ctx_terminated,
+					      sip_ctx_arm};
 
 /* Server transaction key (§17.2.3): branch, sent-by, method (ACK as INVITE). */
 static int sip_stx_key(struct sip_msg *m, enum sip_method method, char *out, size_t n)
@@ -165,7 +166,8 @@ static int sip_stx_key(struct sip_msg *m, enum sip_method method, char *out, siz
 	if (method == SIP_METHOD_ACK)
 		method = SIP_METHOD_INVITE;
 	if (sip_via_branch_is_rfc3261(&v)) {
-		snprintf(out, n, "%.*s|%.*s:%u|%d", STR_FMT(v.branch), STR_FMT(v.host), v.port, method);
+		snprintf(out, n, "%.*s|%.*s:%u|%d", STR_FMT(v.branch), STR_FMT(v.host), v.port,
+			 method);
 		return 0;
 	}
 	/* RFC 2543 peers: Call-ID, CSeq number, From tag and top Via. */
@@ -185,13 +187,15 @@ static struct sip_stx *sip_stx_find(struct sip_worker *w, struct sip_msg *m, enu
 	return e ? sip_container_of(e, struct sip_stx, e) : NULL;
 }
 
-static struct sip_stx *sip_stx_new(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
+static struct sip_stx *sip_stx_new(struct sip_worker *w, struct sip_msg *m,
+				   const struct sip_peer *src)
 {
 	char key[SIP_KEY_MAX];
 	struct sip_stx *s = calloc(1, sizeof(*s));
 	if (!s || sip_stx_key(m, m->method, key, sizeof(key)) < 0)
 		goto fail;
-	enum sip_tx_kind kind = m->method == SIP_METHOD_INVITE ? SIP_TX_INVITE_SERVER : SIP_TX_NONINVITE_SERVER;
+	enum sip_tx_kind kind =
+	    m->method == SIP_METHOD_INVITE ? SIP_TX_INVITE_SERVER : SIP_TX_NONINVITE_SERVER;
 	sip_tx_init(&s->tx, kind, src->transport != SIP_TRANSPORT_UDP, &sip_stx_ops, s);
 	buf_init(&s->req);
 	s->w = w;
@@ -214,14 +218,16 @@ fail:
 }
 
 /* A client transaction for bytes to dst, keyed by our branch and method. */
-static struct sip_ctx *sip_ctx_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
-				   struct str branch, enum sip_method method)
+static struct sip_ctx *sip_ctx_new(struct sip_worker *w, struct str bytes,
+				   const struct sip_peer *dst, struct str branch,
+				   enum sip_method method)
 {
 	char key[SIP_KEY_MAX];
 	struct sip_ctx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	enum sip_tx_kind kind = method == SIP_METHOD_INVITE ? SIP_TX_INVITE_CLIENT : SIP_TX_NONINVITE_CLIENT;
+	enum sip_tx_kind kind =
+	    method == SIP_METHOD_INVITE ? SIP_TX_INVITE_CLIENT : SIP_TX_NONINVITE_CLIENT;
 	sip_tx_init(&c->tx, kind, dst->transport != SIP_TRANSPORT_UDP, &sip_ctx_ops, c);
 	c->w = w;
 	c->dst = *dst;
@@ -250,9 +256,10 @@ static void sip_reply(struct sip_worker *w, struct sip_stx *s, struct sip_msg *m
 	if (sip_build_response(&out, m, code, NULL, tag, src, extra) == 0) {
 		sip_count_response(w->p, code);
 		if (s)
-			sip_tx_server_respond(&s->tx, code, (struct str){ out.p, out.len }, sip_now());
+			sip_tx_server_respond(&s->tx, code, (struct str){out.p, out.len},
+					      sip_now());
 		else
-			sip_transport_send(w, src, (struct str){ out.p, out.len });
+			sip_transport_send(w, src, (struct str){out.p, out.len});
 	}
 	buf_fini(&out);
 }
@@ -272,14 +279,16 @@ static void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp)
 	buf_init(&out);
 	if (s->tx.state < SIP_TX_COMPLETED && sip_build_strip_via(&out, resp) == 0) {
 		sip_count_response(s->w->p, resp->status);
-		sip_tx_server_respond(&s->tx, resp->status, (struct str){ out.p, out.len }, sip_now());
+		sip_tx_server_respond(&s->tx, resp->status, (struct str){out.p, out.len},
+				      sip_now());
 	}
 	buf_fini(&out);
 }
 
 /* ------------------------------------------------------------ routing */
 
-static int sip_peer_from_uri(const struct sip_proxy *p, const struct sip_uri *u, struct sip_peer *out)
+static int sip_peer_from_uri(const struct sip_proxy *p, const struct sip_uri *u,
+			     struct sip_peer *out)
 {
 	char host[SIP_HOST_MAX];
 	struct str tp;
@@ -303,7 +312,7 @@ int sip_proxy_next_hop(const struct sip_proxy *p, const char *route, const char 
 	if (route && route[0]) {
 		struct str r = str_from_cstr(route);
 		ptrdiff_t close = str_index(r, '>');
-		if (close < 0 || sip_addr_parse((struct str){ r.p, (size_t)close + 1 }, &a) != 0)
+		if (close < 0 || sip_addr_parse((struct str){r.p, (size_t)close + 1}, &a) != 0)
 			return -EINVAL;
 		return sip_peer_from_uri(p, &a.uri, out);
 	}
@@ -344,22 +353,28 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 	if (sip_msg_max_forwards(m, &mf) == 0)
 		mf--;
 	sip_proxy_branch(w, branch, sizeof(branch));
-	bool rr = m->method == SIP_METHOD_INVITE && !(sip_msg_to(m, &(struct sip_addr){ 0 }) == 0 &&
-						       m->cache.to.tag.p);
+	bool rr = m->method == SIP_METHOD_INVITE &&
+		  !(sip_msg_to(m, &(struct sip_addr){0}) == 0 && m->cache.to.tag.p);
 	struct sip_fwd f = {
-		.ruri = ruri, .via_at = &p->listen[dst->listen], .via_transport = dst->transport,
-		.branch = str_from_cstr(branch), .src = src,
-		.rr_in = rr ? &p->listen[src->listen] : NULL, .rr_in_tp = src->transport,
-		.rr_out = rr ? &p->listen[dst->listen] : NULL, .rr_out_tp = dst->transport,
-		.drop_routes = drop_routes, .max_forwards = mf,
+	    .ruri = ruri,
+	    .via_at = &p->listen[dst->listen],
+	    .via_transport = dst->transport,
+	    .branch = str_from_cstr(branch),
+	    .src = src,
+	    .rr_in = rr ? &p->listen[src->listen] : NULL,
+	    .rr_in_tp = src->transport,
+	    .rr_out = rr ? &p->listen[dst->listen] : NULL,
+	    .rr_out_tp = dst->transport,
+	    .drop_routes = drop_routes,
+	    .max_forwards = mf,
 	};
 	struct buf out;
 	buf_init(&out);
 	int rc = sip_build_forward(&out, m, &f);
 	if (rc == 0 && !s) {
-		rc = sip_transport_send(w, dst, (struct str){ out.p, out.len });
+		rc = sip_transport_send(w, dst, (struct str){out.p, out.len});
 	} else if (rc == 0) {
-		struct sip_ctx *c = sip_ctx_new(w, (struct str){ out.p, out.len }, dst,
+		struct sip_ctx *c = sip_ctx_new(w, (struct str){out.p, out.len}, dst,
 						str_from_cstr(branch), m->method);
 		rc = c ? 0 : -ENOMEM;
 		if (c) {
@@ -376,13 +391,15 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 	return rc;
 }
 
-int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst, bool invite)
+int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
+		       bool invite)
 {
 	struct sip_msg m;
 	struct sip_via v;
 	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0 || sip_msg_via(&m, 0, &v) != 0)
 		return -EINVAL;
-	struct sip_ctx *c = sip_ctx_new(w, bytes, dst, v.branch, invite ? SIP_METHOD_INVITE : m.method);
+	struct sip_ctx *c =
+	    sip_ctx_new(w, bytes, dst, v.branch, invite ? SIP_METHOD_INVITE : m.method);
 	if (!c)
 		return -ENOMEM;
 	sip_tx_client_start(&c->tx, sip_now());
@@ -396,7 +413,7 @@ static void sip_call_try_next(struct sip_call *c);
 
 static void sip_call_arm(struct sip_call *c, int64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 	event_add(c->timer, &tv);
 }
 
@@ -408,8 +425,8 @@ static void sip_ctx_cancel(struct sip_ctx *x)
 	buf_init(&out);
 	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) == 0 && sip_msg_via(&inv, 0, &v) == 0 &&
 	    sip_build_cancel(&out, &inv) == 0) {
-		struct sip_ctx *c = sip_ctx_new(x->w, (struct str){ out.p, out.len }, &x->dst, v.branch,
-						SIP_METHOD_CANCEL);
+		struct sip_ctx *c = sip_ctx_new(x->w, (struct str){out.p, out.len}, &x->dst,
+						v.branch, SIP_METHOD_CANCEL);
 		if (c)
 			sip_tx_client_start(&c->tx, sip_now());
 	}
@@ -468,7 +485,8 @@ static void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_
 	if (s && s->tx.state < SIP_TX_COMPLETED) {
 		if (c->best.len && c->best_code == code) {
 			sip_count_response(c->w->p, code);
-			sip_tx_server_respond(&s->tx, code, (struct str){ c->best.p, c->best.len }, sip_now());
+			sip_tx_server_respond(&s->tx, code, (struct str){c->best.p, c->best.len},
+					      sip_now());
 		} else {
 			sip_stx_reply(s, code, c->to_tag, NULL);
 		}
@@ -503,7 +521,7 @@ static int sip_call_forward(struct sip_call *c, const struct sip_target *t)
 {
 	char ruri[SIP_HOST_MAX + 96];
 	struct sip_msg m;
-	struct sip_peer dst = { .addr = t->addr, .transport = t->transport };
+	struct sip_peer dst = {.addr = t->addr, .transport = t->transport};
 	dst.listen = sip_transport_listen_for(c->w->p, &dst.addr);
 	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0 ||
 	    sip_msg_parse(&m, c->stx->req.p, c->stx->req.len) != 0)
@@ -649,8 +667,10 @@ static int sip_late_dialog(struct sip_worker *w, struct sip_ctx *x, struct sip_m
 	struct str cid;
 	const struct sip_hdr *from, *to;
 	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) != 0 || sip_msg_cseq(&inv, &cs) != 0 ||
-	    !(from = sip_msg_hdr_first(&inv, SIP_HDR_FROM)) || !(to = sip_msg_hdr_first(resp, SIP_HDR_TO)) ||
-	    sip_msg_addr(resp, SIP_HDR_CONTACT, 0, &contact) != 0 || sip_msg_call_id(resp, &cid) != 0)
+	    !(from = sip_msg_hdr_first(&inv, SIP_HDR_FROM)) ||
+	    !(to = sip_msg_hdr_first(resp, SIP_HDR_TO)) ||
+	    sip_msg_addr(resp, SIP_HDR_CONTACT, 0, &contact) != 0 ||
+	    sip_msg_call_id(resp, &cid) != 0)
 		return -EINVAL;
 	if (str_copy(d->ruri, sizeof(d->ruri), contact.uri.raw) < 0 ||
 	    str_copy(d->from, sizeof(d->from), from->value) < 0 ||
@@ -678,24 +698,31 @@ static void sip_late_answer_release(struct sip_worker *w, struct sip_ctx *x, str
 		log_warn("sip", "a late 2xx could not be ACKed (no Contact?): dropped");
 		return;
 	}
-	if (sip_proxy_next_hop(w->p, d.route, d.ruri, &dst) < 0 || net_addr_equal(&dst.addr, &x->dst.addr))
+	if (sip_proxy_next_hop(w->p, d.route, d.ruri, &dst) < 0 ||
+	    net_addr_equal(&dst.addr, &x->dst.addr))
 		dst = x->dst; /* unresolvable, or the same place: its connection */
 	log_info("sip", "call %s: 2xx after the caller's final answer: ACK and BYE", d.call_id);
-	struct sip_req r = { .method = "ACK", .ruri = d.ruri, .route = d.route, .from = d.from,
-			     .to = d.to, .call_id = d.call_id, .cseq = d.cseq,
-			     .via_at = &w->p->listen[dst.listen], .transport = dst.transport,
-			     .branch = branch };
+	struct sip_req r = {.method = "ACK",
+			    .ruri = d.ruri,
+			    .route = d.route,
+			    .from = d.from,
+			    .to = d.to,
+			    .call_id = d.call_id,
+			    .cseq = d.cseq,
+			    .via_at = &w->p->listen[dst.listen],
+			    .transport = dst.transport,
+			    .branch = branch};
 	buf_init(&out);
 	sip_proxy_branch(w, branch, sizeof(branch));
 	if (sip_build_request(&out, &r) == 0)
-		sip_transport_send(w, &dst, (struct str){ out.p, out.len });
+		sip_transport_send(w, &dst, (struct str){out.p, out.len});
 	buf_reset(&out);
 	r.method = "BYE";
 	r.cseq = d.cseq + 1;
 	r.extra = "Reason: SIP;cause=487;text=\"answered after the caller's final response\"\r\n";
 	sip_proxy_branch(w, branch, sizeof(branch));
 	if (sip_build_request(&out, &r) == 0)
-		sip_proxy_send_new(w, (struct str){ out.p, out.len }, &dst, false);
+		sip_proxy_send_new(w, (struct str){out.p, out.len}, &dst, false);
 	buf_fini(&out);
 }
 
@@ -778,7 +805,8 @@ static void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const st
 static void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
 
 /* In-dialog requests follow their Route set (§16.4, §16.12 loose routing). */
-static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
+static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
+				  const struct sip_peer *src)
 {
 	struct sip_proxy *p = w->p;
 	struct sip_peer dst;
@@ -815,8 +843,8 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m, const
 	}
 }
 
-static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
-				      int mf)
+static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
+				      const struct sip_peer *src, int mf)
 {
 	struct sip_proxy *p = w->p;
 	if (!sip_policy_source_known(p->policy, &src->addr)) {
@@ -838,7 +866,8 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m, c
 		sip_request_invite(w, m, src);
 		return;
 	}
-	sip_reply(w, NULL, m, src, 405, "n405", "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO\r\n");
+	sip_reply(w, NULL, m, src, 405, "n405",
+		  "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO\r\n");
 }
 
 static void sip_handle_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
@@ -919,7 +948,8 @@ static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, 
 		if (pl->reject_reason[i] != '"' && pl->reject_reason[i] != '\\')
 			text[j++] = pl->reject_reason[i];
 	text[j] = '\0';
-	snprintf(reason, sizeof(reason), "Reason: SIP;cause=%d;text=\"%s\"\r\n", pl->reject_code, text);
+	snprintf(reason, sizeof(reason), "Reason: SIP;cause=%d;text=\"%s\"\r\n", pl->reject_code,
+		 text);
 	sip_stx_reply(s, pl->reject_code, tag, reason);
 }
 
@@ -992,7 +1022,10 @@ static int sip_response_dst(struct sip_proxy *p, struct sip_msg *m, const struct
 	    str_copy(host, sizeof(host), v.received.len ? v.received : v.host) < 0)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (net_addr_parse(str_from_cstr(host), v.rport_port ? v.rport_port : v.port ? v.port : 5060,
+	if (net_addr_parse(str_from_cstr(host),
+			   v.rport_port ? v.rport_port
+			   : v.port	? v.port
+					: 5060,
 			   &out->addr) < 0)
 		return -EINVAL;
 	if (net_addr_equal(&out->addr, &c->caller.addr)) {
@@ -1000,7 +1033,8 @@ static int sip_response_dst(struct sip_proxy *p, struct sip_msg *m, const struct
 	} else if (net_addr_equal(&out->addr, &c->callee.addr)) {
 		*out = c->callee;
 	} else {
-		out->transport = str_caseeq_cstr(v.transport, "TCP") ? SIP_TRANSPORT_TCP : SIP_TRANSPORT_UDP;
+		out->transport =
+		    str_caseeq_cstr(v.transport, "TCP") ? SIP_TRANSPORT_TCP : SIP_TRANSPORT_UDP;
 		out->listen = sip_transport_listen_for(p, &out->addr);
 	}
 	return 0;
@@ -1033,7 +1067,7 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 	struct buf out;
 	buf_init(&out);
 	if (sip_build_strip_via(&out, m) == 0)
-		sip_transport_send(w, &dst, (struct str){ out.p, out.len });
+		sip_transport_send(w, &dst, (struct str){out.p, out.len});
 	buf_fini(&out);
 }
 
@@ -1076,15 +1110,17 @@ static unsigned sip_msg_owner(struct sip_proxy *p, struct sip_msg *m)
 	if (!m->is_request && sip_msg_via(m, 0, &v) == 0 &&
 	    str_has_prefix(v.branch, STR_LIT(SIP_BRANCH_PREFIX))) {
 		uint64_t n;
-		struct str rest = { v.branch.p + 8, v.branch.len - 8 };
+		struct str rest = {v.branch.p + 8, v.branch.len - 8};
 		ptrdiff_t dash = str_index(rest, '-');
-		if (dash > 0 && str_to_u64((struct str){ rest.p, (size_t)dash }, &n) == 0 && n < p->nworkers)
+		if (dash > 0 && str_to_u64((struct str){rest.p, (size_t)dash}, &n) == 0 &&
+		    n < p->nworkers)
 			return (unsigned)n;
 	}
 	return sip_msg_call_id(m, &cid) == 0 ? sip_proxy_owner(p, cid) : 0;
 }
 
-static void sip_reject_malformed(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
+static void sip_reject_malformed(struct sip_worker *w, struct sip_msg *m,
+				 const struct sip_peer *src)
 {
 	char warn[160];
 	metric_inc(w->p->m_parse_errors);
@@ -1096,7 +1132,8 @@ static void sip_reject_malformed(struct sip_worker *w, struct sip_msg *m, const 
 	sip_reply(w, NULL, m, src, code ? code : 400, "x400", warn);
 }
 
-void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len, const struct sip_peer *src)
+void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,
+		       const struct sip_peer *src)
 {
 	struct sip_proxy *p = w->p;
 	struct sip_msg m;
@@ -1139,15 +1176,19 @@ static int64_t sip_read_dialogs(void *arg)
 static void sip_proxy_metrics(struct sip_proxy *p)
 {
 	struct metrics *r = metrics_default();
-	p->m_requests = metrics_counter(r, "warp_sip_requests_total", "SIP requests received.", "method");
-	p->m_responses = metrics_counter(r, "warp_sip_responses_total", "SIP responses sent.", "code");
+	p->m_requests =
+	    metrics_counter(r, "warp_sip_requests_total", "SIP requests received.", "method");
+	p->m_responses =
+	    metrics_counter(r, "warp_sip_responses_total", "SIP responses sent.", "code");
 	p->m_calls = metrics_counter(r, "warp_sip_calls_total", "Calls by outcome.", "outcome");
 	struct metric_family *pe = metrics_counter(r, "warp_sip_parse_errors_total",
 						   "SIP messages that failed to parse.", NULL);
 	p->m_parse_errors = pe ? metric_get(pe) : NULL;
 	/* Registered once per process; a second proxy in a test reuses them. */
-	metrics_gauge_fn(r, "warp_sip_transactions", "SIP transactions open.", sip_read_transactions, NULL);
-	metrics_gauge_fn(r, "warp_sip_active_dialogs", "Established SIP dialogs.", sip_read_dialogs, NULL);
+	metrics_gauge_fn(r, "warp_sip_transactions", "SIP transactions open.",
+			 sip_read_transactions, NULL);
+	metrics_gauge_fn(r, "warp_sip_active_dialogs", "Established SIP dialogs.", sip_read_dialogs,
+			 NULL);
 }
 
 static int sip_proxy_listens(struct sip_proxy *p, const struct sip_proxy_opts *o)
@@ -1159,7 +1200,8 @@ static int sip_proxy_listens(struct sip_proxy *p, const struct sip_proxy_opts *o
 		l->port = net_addr_port(&l->addr);
 		if (net_addr_format_ip(&l->addr, ip, sizeof(ip)) < 0)
 			return -EINVAL;
-		snprintf(l->host, sizeof(l->host), net_addr_family(&l->addr) == AF_INET6 ? "[%s]" : "%s", ip);
+		snprintf(l->host, sizeof(l->host),
+			 net_addr_family(&l->addr) == AF_INET6 ? "[%s]" : "%s", ip);
 		p->nlisten++;
 	}
 	return p->nlisten ? 0 : -EINVAL;
@@ -1168,11 +1210,16 @@ static int sip_proxy_listens(struct sip_proxy *p, const struct sip_proxy_opts *o
 static struct sip_policy *sip_proxy_policy(const struct sip_proxy_opts *o, char *err, size_t errlen)
 {
 	struct sip_policy_opts po = {
-		.store = o->store, .loader = o->loader, .setup_timeout_ms = o->setup_timeout_ms,
-		.max_attempts = o->max_attempts, .dialog_ceiling_ms = o->dialog_ceiling_ms,
-		.flood_refusals = o->flood_refusals, .flood_window_ms = o->flood_window_ms,
-		.flood_ban_ms = o->flood_ban_ms, .flood_table_size = o->flood_table_size,
-		.probe_interval_ms = o->probe_interval_ms,
+	    .store = o->store,
+	    .loader = o->loader,
+	    .setup_timeout_ms = o->setup_timeout_ms,
+	    .max_attempts = o->max_attempts,
+	    .dialog_ceiling_ms = o->dialog_ceiling_ms,
+	    .flood_refusals = o->flood_refusals,
+	    .flood_window_ms = o->flood_window_ms,
+	    .flood_ban_ms = o->flood_ban_ms,
+	    .flood_table_size = o->flood_table_size,
+	    .probe_interval_ms = o->probe_interval_ms,
 	};
 	return sip_policy_new(&po, err, errlen);
 }

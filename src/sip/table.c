@@ -24,7 +24,7 @@ void sip_table_add(struct sip_table *t, struct sip_entry *e, struct str key)
 	size_t n = key.len < SIP_KEY_MAX ? key.len : SIP_KEY_MAX;
 	memcpy(e->key, key.p, n);
 	e->klen = n;
-	e->hash = sip_hash((struct str){ e->key, n });
+	e->hash = sip_hash((struct str){e->key, n});
 	struct sip_entry **b = &t->b[e->hash % SIP_TABLE_BUCKETS];
 	e->next = *b;
 	*b = e;

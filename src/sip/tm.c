@@ -14,11 +14,11 @@
 void sip_tx_init(struct sip_tx *t, enum sip_tx_kind kind, bool reliable,
 		 const struct sip_tx_ops *ops, void *arg)
 {
-	*t = (struct sip_tx){ .kind = kind, .reliable = reliable, .ops = ops, .arg = arg };
+	*t = (struct sip_tx){.kind = kind, .reliable = reliable, .ops = ops, .arg = arg};
 	buf_init(&t->out);
 	buf_init(&t->ack);
 	t->retx_at = t->fail_at = t->end_at = -1;
-	t->state = kind == SIP_TX_INVITE_CLIENT ? SIP_TX_CALLING
+	t->state = kind == SIP_TX_INVITE_CLIENT	  ? SIP_TX_CALLING
 		   : kind == SIP_TX_INVITE_SERVER ? SIP_TX_PROCEEDING
 						  : SIP_TX_TRYING;
 }
@@ -31,15 +31,15 @@ void sip_tx_fini(struct sip_tx *t)
 
 const char *sip_tx_state_name(enum sip_tx_state s)
 {
-	static const char *const names[] = { "calling",	  "trying",    "proceeding",
-					     "completed", "confirmed", "terminated" };
+	static const char *const names[] = {"calling",	 "trying",    "proceeding",
+					    "completed", "confirmed", "terminated"};
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
 int64_t sip_tx_deadline(const struct sip_tx *t)
 {
 	int64_t d = -1;
-	const int64_t all[] = { t->retx_at, t->fail_at, t->end_at };
+	const int64_t all[] = {t->retx_at, t->fail_at, t->end_at};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (all[i] >= 0 && (d < 0 || all[i] < d))
 			d = all[i];
@@ -55,7 +55,7 @@ static void sip_tx_rearm(struct sip_tx *t)
 static void sip_tx_send(struct sip_tx *t, const struct buf *b)
 {
 	if (b->len > 0)
-		t->ops->send(t, (struct str){ b->p, b->len });
+		t->ops->send(t, (struct str){b->p, b->len});
 }
 
 /* Enters Terminated and tells the owner, who may free t: nothing after. */

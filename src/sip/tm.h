@@ -67,10 +67,10 @@ struct sip_tx {
 	enum sip_tx_state state;
 	bool reliable;
 	const struct sip_tx_ops *ops;
-	void *arg;	/* the owner's */
-	struct buf out; /* client: the request; server: the last response sent */
-	struct buf ack; /* INVITE client: the ACK for a non-2xx final (§17.1.1.3) */
-	int status;	/* last response status sent or received; 0 none */
+	void *arg;		  /* the owner's */
+	struct buf out;		  /* client: the request; server: the last response sent */
+	struct buf ack;		  /* INVITE client: the ACK for a non-2xx final (§17.1.1.3) */
+	int status;		  /* last response status sent or received; 0 none */
 	int64_t retx_at, retx_ms; /* A, E, G: next retransmission and interval */
 	int64_t fail_at;	  /* B, F, H */
 	int64_t end_at;		  /* D, I, J, K */

@@ -43,7 +43,7 @@ static void sip_udp_read(evutil_socket_t fd, short what, void *arg)
 		ssize_t n = recvfrom(fd, w->rx, SIP_MSG_MAX_SIZE, 0, (struct sockaddr *)&ss, &sl);
 		if (n < 0)
 			return;
-		struct sip_peer src = { .transport = SIP_TRANSPORT_UDP };
+		struct sip_peer src = {.transport = SIP_TRANSPORT_UDP};
 		for (size_t j = 0; j < w->p->nlisten; j++)
 			if (w->udp_fd[j] == fd)
 				src.listen = (unsigned)j;
@@ -92,12 +92,13 @@ static long sip_tcp_content_length(const char *h, size_t n)
 	while (i < n) {
 		const char *eol = memchr(h + i, '\n', n - i);
 		size_t len = eol ? (size_t)(eol - (h + i)) : n - i;
-		struct str line = { h + i, len };
+		struct str line = {h + i, len};
 		ptrdiff_t colon = str_index(line, ':');
 		if (colon > 0) {
-			struct str name = str_trim((struct str){ line.p, (size_t)colon });
+			struct str name = str_trim((struct str){line.p, (size_t)colon});
 			if (str_caseeq_cstr(name, "content-length") || str_caseeq_cstr(name, "l")) {
-				struct str v = str_trim((struct str){ line.p + colon + 1, len - (size_t)colon - 1 });
+				struct str v = str_trim(
+				    (struct str){line.p + colon + 1, len - (size_t)colon - 1});
 				while (v.len && (v.p[v.len - 1] == '\r'))
 					v.len--;
 				int64_t cl;
@@ -158,8 +159,8 @@ static void sip_tcp_event(struct bufferevent *bev, short what, void *arg)
 		sip_conn_free(c);
 }
 
-static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd, const struct net_addr *peer,
-				     unsigned listen)
+static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd,
+				     const struct net_addr *peer, unsigned listen)
 {
 	struct sip_proxy *p = w->p;
 	if (atomic_fetch_add(&p->tcp_conns, 1) >= p->o.tcp_max_conns) {
@@ -177,14 +178,17 @@ static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd, c
 	}
 	c->w = w;
 	c->id = ++w->next_conn_id;
-	c->peer = (struct sip_peer){ .addr = *peer, .transport = SIP_TRANSPORT_TCP, .listen = listen,
-				     .conn_worker = w->index, .conn_id = c->id };
+	c->peer = (struct sip_peer){.addr = *peer,
+				    .transport = SIP_TRANSPORT_TCP,
+				    .listen = listen,
+				    .conn_worker = w->index,
+				    .conn_id = c->id};
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	int64_t idle = p->o.tcp_idle_ms > 0 ? p->o.tcp_idle_ms : 300000;
-	struct timeval tv = { (time_t)(idle / 1000), (suseconds_t)(idle % 1000) * 1000 };
+	struct timeval tv = {(time_t)(idle / 1000), (suseconds_t)(idle % 1000) * 1000};
 	bufferevent_set_timeouts(c->bev, &tv, NULL);
 	bufferevent_setcb(c->bev, sip_tcp_read, NULL, sip_tcp_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, SIP_MSG_MAX_SIZE + 1);
@@ -192,7 +196,8 @@ static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd, c
 	return c;
 }
 
-static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int sl, void *arg)
+static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			   int sl, void *arg)
 {
 	struct sip_worker *w = arg;
 	struct net_addr peer;
@@ -200,8 +205,10 @@ static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
 	for (size_t i = 0; i < w->p->nlisten; i++)
 		if (w->tcp_l[i] == l)
 			listen = (unsigned)i;
-	if (net_addr_from_sockaddr(sa, (socklen_t)sl, &peer) < 0 || !sip_conn_new(w, fd, &peer, listen)) {
-		log_warn("sip", "TCP connection refused: limit of %d reached", w->p->o.tcp_max_conns);
+	if (net_addr_from_sockaddr(sa, (socklen_t)sl, &peer) < 0 ||
+	    !sip_conn_new(w, fd, &peer, listen)) {
+		log_warn("sip", "TCP connection refused: limit of %d reached",
+			 w->p->o.tcp_max_conns);
 		close(fd);
 	}
 }
@@ -209,7 +216,8 @@ static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
 static struct sip_conn *sip_conn_find(struct sip_worker *w, const struct sip_peer *dst)
 {
 	for (struct sip_conn *c = w->conns; c; c = c->next)
-		if (dst->conn_id ? c->id == dst->conn_id : net_addr_equal(&c->peer.addr, &dst->addr))
+		if (dst->conn_id ? c->id == dst->conn_id
+				 : net_addr_equal(&c->peer.addr, &dst->addr))
 			return c;
 	return NULL;
 }
@@ -219,7 +227,8 @@ static struct sip_conn *sip_conn_connect(struct sip_worker *w, const struct sip_
 	struct sip_conn *c = sip_conn_new(w, -1, &dst->addr, dst->listen);
 	if (!c)
 		return NULL;
-	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&dst->addr.ss, (int)dst->addr.len) < 0) {
+	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&dst->addr.ss,
+				       (int)dst->addr.len) < 0) {
 		sip_conn_free(c);
 		return NULL;
 	}
@@ -251,7 +260,7 @@ struct sip_tcp_handoff {
 static void sip_tcp_handoff_run(void *arg)
 {
 	struct sip_tcp_handoff *h = arg;
-	sip_tcp_send_here(h->w, &h->dst, (struct str){ h->bytes, h->len });
+	sip_tcp_send_here(h->w, &h->dst, (struct str){h->bytes, h->len});
 	free(h);
 }
 
@@ -304,7 +313,8 @@ static int sip_transport_bind(struct sip_worker *w, size_t i, char *err, size_t 
 	struct sip_proxy *p = w->p;
 	int fd = net_socket_bind(&p->listen[i].addr, SOCK_DGRAM, true);
 	if (fd < 0) {
-		snprintf(err, errlen, "udp %s:%u: %s", p->listen[i].host, p->listen[i].port, strerror(-fd));
+		snprintf(err, errlen, "udp %s:%u: %s", p->listen[i].host, p->listen[i].port,
+			 strerror(-fd));
 		return fd;
 	}
 	w->udp_fd[i] = fd;
@@ -315,7 +325,8 @@ static int sip_transport_bind(struct sip_worker *w, size_t i, char *err, size_t 
 		return 0;
 	fd = net_socket_bind(&p->listen[i].addr, SOCK_STREAM, true);
 	if (fd < 0) {
-		snprintf(err, errlen, "tcp %s:%u: %s", p->listen[i].host, p->listen[i].port, strerror(-fd));
+		snprintf(err, errlen, "tcp %s:%u: %s", p->listen[i].host, p->listen[i].port,
+			 strerror(-fd));
 		return fd;
 	}
 	w->tcp_l[i] = evconnlistener_new(w->base, sip_tcp_accept, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
