@@ -174,7 +174,12 @@ def test_cps_limit_refuses_with_503_and_refills(sipwarp, tmp_path):
     assert third.wait() == 0, third.describe()
     assert callee.wait() == 0, callee.describe()
     rows = sw.cdrs(3)
-    assert sorted(r["final_code"] for r in rows) == [200, 200, 503]
+    assert [r["final_code"] for r in rows] == [200, 503, 200]
+    refused = rows[1]
+    assert (refused["customer_id"], refused["trunk_id"], refused["direction"]) == (
+        cus, trk, "termination")
+    assert refused["final_reason"] == "CPS limit" and attempts(refused) == []
+    assert attempts(rows[2]) == [(gws[0], 200)]
 
 
 def test_channel_limit_refuses_with_503_and_is_released(sipwarp, tmp_path):
@@ -197,6 +202,8 @@ def test_channel_limit_refuses_with_503_and_is_released(sipwarp, tmp_path):
     assert callee.wait() == 0, callee.describe()
     rows = sw.cdrs(3)
     assert [r["final_code"] for r in rows] == [200, 503, 200]
+    assert rows[1]["final_reason"] == "channel limit" and rows[1]["trunk_id"] == trk
+    assert rows[0]["duration_ms"] >= 1500 and rows[2]["gateway_id"] == gws[0]
 
 
 def test_origination_reaches_the_customers_trunk(sipwarp):
