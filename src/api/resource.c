@@ -177,7 +177,8 @@ typedef int (*row_emit_fn)(void *out, const char *name, const struct api_field *
 			   const struct store_res *r, size_t row, size_t col);
 
 static const struct api_field row_text_column = { "id", NULL, API_F_STR, 0, 0, 0, NULL, NULL };
-static const struct api_field row_time_column = { "created_at", NULL, API_F_INT, 0, 0, 0, NULL, NULL };
+static const struct api_field row_time_column = { "created_at", NULL, API_F_INT, 0, 0, 0,
+						   NULL, NULL };
 
 static int row_walk(const struct api_resource *res, const struct store_res *r, size_t row,
 		    row_emit_fn emit, void *out)

@@ -62,7 +62,7 @@ static int json_write_object(struct buf *b, const json_t *o, unsigned depth)
 	bool first = true;
 	int rc = buf_append_char(b, '{');
 
-	json_object_foreach ((json_t *)o, key, member) {
+	json_object_foreach((json_t *)o, key, member) {
 		if (rc)
 			break;
 		if (!first)

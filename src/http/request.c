@@ -14,8 +14,8 @@
 #include "http/http_private.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <event2/buffer.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
