@@ -261,6 +261,35 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side);
 /* The proxy's own BYE to both sides (maximum duration, reaper). */
 void sip_dialog_bye_both(struct sip_call *c);
 
+/* proxy.c: transactions and responses, for call.c */
+void sip_count_response(struct sip_proxy *p, int code);
+struct sip_stx *sip_stx_find(struct sip_worker *w, struct sip_msg *m, enum sip_method method);
+struct sip_stx *sip_stx_new(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
+/* A client transaction for bytes to dst, keyed by our branch and method. */
+struct sip_ctx *sip_ctx_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
+			    struct str branch, enum sip_method method);
+/* A response of our own to m: through s when given, else stateless. */
+void sip_reply(struct sip_worker *w, struct sip_stx *s, struct sip_msg *m,
+	       const struct sip_peer *src, int code, const char *tag, const char *extra);
+/* Our own response to the request s holds (it outlived the receive buffer). */
+void sip_stx_reply(struct sip_stx *s, int code, const char *tag, const char *extra);
+/* Forwards a response (our Via removed) through s. */
+void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp);
+/* How many Route values at the top name us (§16.4). */
+size_t sip_routes_ours(const struct sip_proxy *p, struct sip_msg *m);
+
+/* call.c: a call's setup, for proxy.c */
+void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
+void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
+/* A response matched our client transaction x. */
+void sip_response_to_ctx(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp);
+/* The attempt in progress failed with code (timer B: 408): the next target. */
+void sip_call_attempt_failed(struct sip_call *c, int code);
+/* Lets go of the attempt in progress (CANCEL now or at its first provisional). */
+void sip_call_abandon(struct sip_call *c);
+/* Answers the caller code (the best response kept, or our own) and ends the call. */
+void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side side);
+
 /* proxy.c helpers dialog.c uses */
 int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
 			   const struct sip_peer *dst, struct str ruri, size_t drop_routes,
