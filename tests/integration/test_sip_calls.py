@@ -430,3 +430,24 @@ def test_2xx_racing_a_forwarded_cancel_goes_to_the_caller(sipwarp):
     assert callee.requests() == ["INVITE", "CANCEL", "ACK", "BYE"]
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200 and r["answer_ms"] > 0 and r["hangup"] == "caller"
+
+
+def test_sigterm_during_setup_answers_503_and_cancels_downstream(sipwarp, tmp_path):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", scenario("uas_cancel.xml"), gport).start()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
+                       NUMBER).start()
+    import time
+    deadline = time.monotonic() + 5
+    while 180 not in caller.codes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 180 in caller.codes(), caller.describe()
+    rc, _ = sw.w.stop(timeout=10)
+    assert rc == 0, sw.w.stderr()[-3000:]
+    assert caller.wait() == 0, caller.describe()
+    time.sleep(0.2)
+    assert callee.requests()[:2] == ["INVITE", "CANCEL"], callee.seen()
+    (r,) = sw.cdrs(1, timeout=0)
+    assert r["final_code"] == 503 and r["hangup"] == "proxy" and r["duration_ms"] == 0
