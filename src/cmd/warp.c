@@ -561,11 +561,12 @@ static int start(struct app *app, unsigned roles)
 		fprintf(stderr, "warp: %s\n", err);
 		return -1;
 	}
-	if (start_http(app) < 0)
-		return -1;
 	if ((roles & ROLE_MEDIA) && start_media(app) < 0)
 		return -1;
 	if ((roles & ROLE_SIP) && start_sip(app) < 0)
+		return -1;
+	/* HTTP last: once /healthz answers, every role is listening. */
+	if (start_http(app) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
 		if ((roles & roles_known[i].bit) && !roles_known[i].built)
