@@ -1,0 +1,441 @@
+#!/usr/bin/env bash
+# bench/sip.sh — calls per second through WARP's SIP proxy next to Kamailio,
+# and the memory WARP needs per call held up.
+#
+# SIPp caller -> proxy -> two SIPp callees (the carrier's two gateways), all
+# on 127.0.0.1, with the shared record-routing scenarios (uac_rr.xml,
+# uas_rr.xml: INVITE, 180, 200, ACK, BYE, 200, every in-dialog request
+# through the proxy).  The same run measures:
+#
+#   1. WARP (--roles api,sip, a throwaway SQLite store, provisioned through
+#      its REST API: customer, trunk whose ACL is 127.0.0.1/32, carrier with
+#      the two gateways at equal weight, route for prefix 1; no CPS or
+#      channel limit anywhere), and
+#   2. Kamailio (Debian's 5.6, bench/kamailio/kamailio.cfg: IP authorisation
+#      with permissions, route prefix check, dialog tracking, record-route,
+#      stateful t_relay, dispatcher round robin over the same two gateways
+#      with failover on 5xx),
+#
+# each at call rates stepped up (RATES), a step being rate x STEP_S calls of
+# CALL_MS each.  A step is clean when SIPp's caller reports every call
+# successful, none failed, and it could start them at >= 90 % of the rate
+# asked.  Stepping stops at the first step that is not clean.  Prints each
+# proxy's highest clean CPS and the ratio WARP / Kamailio.
+#
+# 3. Then HOLD_CALLS concurrent calls through a fresh WARP (set up at
+#    HOLD_RATE, each held HOLD_MS by the caller's pause before its BYE):
+#    warp's VmRSS before the first call and while all are up (its
+#    warp_sip_active_dialogs gauge at HOLD_CALLS), and the difference per
+#    call.
+#
+# Both proxies run on the same CPUs (PROXY_CPUS, taskset) and all SIPp
+# processes on SIPP_CPUS; by default everything shares CPUs 0 and 1, as in
+# the issue's reference measurement of Kamailio (with one CPU for the proxy
+# and one for three SIPp processes, SIPp's CPU limits both proxies early).  Targets (issue): 1,000 CPS with no failed call,
+# 10,000 calls held, WARP's highest clean CPS >= 1.5 x Kamailio's, <= 4 KiB
+# of RSS per held call.  Missing a target is reported, not an error; the
+# script fails only when something does not start or a SIPp run errors out.
+# Everything it starts is stopped by PID (Kamailio by its process group) on
+# exit.  Whole run: under 8 minutes with the defaults.
+#
+# Tunables (environment):
+#   WARP_BUILD     build folder (default build-release; set up with
+#                  -Dbuildtype=release when missing, built with ninja)
+#   WARP_BIN       use this warp binary as is instead (no build)
+#   WARP_THREADS   warp [sip] threads (default 2, one per CPU)
+#   KAM_CHILDREN   Kamailio UDP children (default 4)
+#   PROXY_CPUS     CPUs of the proxy under test (default 0,1)
+#   SIPP_CPUS      CPUs of the SIPp processes (default 0,1)
+#   RATES          call rates to step through (default below)
+#   STEP_S         seconds of calls per step (default 10)
+#   CALL_MS        call length in the steps (default 1000)
+#   HOLD_CALLS     calls held up at once (default 10000; 0 skips the test)
+#   HOLD_RATE      their setup rate (default 1000)
+#   HOLD_MS        how long each is held (default 20000)
+#   ONLY           "warp" or "kamailio": step only that proxy
+#   KEEP_TMP       keep the run's folder (logs, SIPp statistics) when set
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${WARP_BUILD:-build-release}
+WARP_THREADS=${WARP_THREADS:-2}
+KAM_CHILDREN=${KAM_CHILDREN:-4}
+PROXY_CPUS=${PROXY_CPUS:-0,1}
+SIPP_CPUS=${SIPP_CPUS:-0,1}
+RATES=${RATES:-250 500 750 1000 1250 1500 1750 2000 2500 3000 3500 4000 5000}
+STEP_S=${STEP_S:-10}
+CALL_MS=${CALL_MS:-1000}
+HOLD_CALLS=${HOLD_CALLS:-10000}
+HOLD_RATE=${HOLD_RATE:-1000}
+HOLD_MS=${HOLD_MS:-20000}
+ONLY=${ONLY:-}
+ADMIN_TOKEN=bench-sip-admin-token-0123456789
+DIALLED=15551234567
+PREFIX=1
+KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
+KAM_MODULES=${KAM_MODULES:-/usr/lib/x86_64-linux-gnu/kamailio/modules}
+TESTDATA=${WARP_TESTDATA:-$ROOT/../shared/testdata}
+UAC=$TESTDATA/sipp/uac_rr.xml
+UAS=$TESTDATA/sipp/uas_rr.xml
+
+die() {
+	echo "sip.sh: $*" >&2
+	exit 1
+}
+
+for tool in sipp curl python3 taskset; do
+	command -v "$tool" >/dev/null || die "$tool missing (scripts/install-deps --test)"
+done
+[ -x "$KAMAILIO" ] || die "kamailio missing (scripts/install-deps --test)"
+[ -r "$UAC" ] && [ -r "$UAS" ] || die "SIPp scenarios not found under $TESTDATA/sipp"
+
+# SIPp and warp keep a socket or two each over UDP, but SIPp opens files
+# per call for its logs on errors: the hard limit, whatever it is.
+ulimit -n "$(ulimit -Hn)"
+
+TMP=$(mktemp -d /tmp/warp-sipbench.XXXXXX)
+PIDS=()
+KAM_PID=
+
+stop_pid() {
+	local pid=$1
+	kill "$pid" 2>/dev/null || true
+	# Bounded: a process that ignores SIGTERM gets SIGKILL after 10 s.
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# Kamailio runs in a session of its own (setsid): its workers are stopped
+# with it as a process group.
+stop_kamailio() {
+	[ -n "$KAM_PID" ] || return 0
+	kill -TERM -- "-$KAM_PID" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 -- "-$KAM_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$KAM_PID" 2>/dev/null || true
+	wait "$KAM_PID" 2>/dev/null || true
+	KAM_PID=
+}
+
+cleanup() {
+	local pid
+	stop_kamailio
+	for pid in "${PIDS[@]}"; do
+		stop_pid "$pid"
+	done
+	if [ -n "${KEEP_TMP:-}" ]; then
+		echo "sip.sh: kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port free for UDP on 127.0.0.1, below the ephemeral range would be
+# nicer but the kernel's choice is free at this moment, which is enough.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+build_warp() {
+	if [ -n "${WARP_BIN:-}" ]; then
+		WARP=$(realpath "$WARP_BIN")
+		return
+	fi
+	cd "$ROOT"
+	if [ ! -d "$BUILD" ]; then
+		meson setup "$BUILD" -Dbuildtype=release >/dev/null
+	fi
+	ninja -C "$BUILD" warp >/dev/null || die "build of $BUILD/warp failed"
+	WARP="$ROOT/$BUILD/warp"
+}
+
+# ------------------------------------------------------------------ SIPp
+
+# The two carrier gateways: SIPp callees that answer every call, up for
+# the whole run (bounded by -timeout all the same).
+start_gateways() {
+	local i port
+	GW_PORTS=()
+	for i in 1 2; do
+		port=$(free_port)
+		mkdir -p "$TMP/gw$i"
+		(cd "$TMP/gw$i" && exec taskset -c "$SIPP_CPUS" sipp -sf "$UAS" -i 127.0.0.1 -p "$port" \
+			-t u1 -nostdin -timeout 900s -trace_err -max_recv_loops 1000 -buff_size 1048576) \
+			>"$TMP/gw$i/stdout" 2>&1 &
+		PIDS+=("$!")
+		GW_PORTS+=("$port")
+	done
+	sleep 0.5
+	for i in 1 2; do
+		kill -0 "${PIDS[-$i]}" 2>/dev/null || die "gateway SIPp did not start: $(tail -5 "$TMP/gw$i/stdout")"
+	done
+}
+
+# Prints "successful failed created seconds_to_create retransmissions" from a
+# SIPp -trace_stat file written every second: the last row has the totals;
+# the time the last call was started is interpolated between the rows on
+# either side of OutgoingCall(C) reaching the total.
+sipp_stats() {
+	python3 - "$1" "$2" <<-'EOF'
+		import sys
+		rows = [l.rstrip("\n;").split(";") for l in open(sys.argv[1]) if l.strip()]
+		col = {n: i for i, n in enumerate(rows[0])}
+		data = rows[1:]
+		def num(r, n):
+		    return int(r[col[n]])
+		def epoch(r, n):
+		    return float(r[col[n]].split("\t")[-1])
+		def secs(r):
+		    return epoch(r, "CurrentTime") - epoch(r, "StartTime")
+		total = int(sys.argv[2])
+		last = data[-1]
+		when, prev = secs(last), (0.0, 0)
+		for r in data:
+		    t, c = secs(r), num(r, "OutgoingCall(C)")
+		    if c >= total:
+		        when = prev[0] + (t - prev[0]) * (total - prev[1]) / max(c - prev[1], 1)
+		        break
+		    prev = (t, c)
+		print(num(last, "SuccessfulCall(C)"), num(last, "FailedCall(C)"), num(last, "OutgoingCall(C)"),
+		      "%.3f" % when, num(last, "Retransmissions(C)"))
+	EOF
+}
+
+# run_calls NAME PROXY_PORT RATE CALLS HOLD_MS -> "rc successful failed created secs retrans"
+run_calls() {
+	local name=$1 proxy=$2 rate=$3 calls=$4 hold=$5 port dir bound rc=0
+	port=$(free_port)
+	dir=$TMP/$name
+	mkdir -p "$dir"
+	# Per call: an answer within 5 s or the call fails (-recv_timeout);
+	# per run: the calls' own time plus 30 s.
+	bound=$((calls / rate + hold / 1000 + 30))
+	(cd "$dir" && exec taskset -c "$SIPP_CPUS" timeout $((bound + 10)) sipp -sf "$UAC" \
+		-i 127.0.0.1 -p "$port" -t u1 -s "$DIALLED" "127.0.0.1:$proxy" -r "$rate" -m "$calls" \
+		-l $((calls + 1)) -d "$hold" -recv_timeout 5000 -timeout "${bound}s" -timeout_error \
+		-nostdin -trace_stat -stf "$dir/stat.csv" -fd 1 -trace_err -max_recv_loops 1000 \
+		-buff_size 1048576) >"$dir/stdout" 2>&1 || rc=$?
+	if [ ! -s "$dir/stat.csv" ]; then
+		echo "$rc 0 0 0 0 0"
+		return
+	fi
+	echo "$rc $(sipp_stats "$dir/stat.csv" "$calls")"
+}
+
+# step_proxy NAME PORT: steps the rate up; sets BEST (highest clean CPS)
+# and writes one line per step into $TMP/NAME.steps.
+step_proxy() {
+	local name=$1 port=$2 rate calls rc ok failed created secs retrans achieved verdict
+	BEST=0
+	for rate in $RATES; do
+		calls=$((rate * STEP_S))
+		read -r rc ok failed created secs retrans <<<"$(run_calls "$name-$rate" "$port" "$rate" "$calls" "$CALL_MS")"
+		achieved=$(awk -v c="$created" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? c / s : 0) }')
+		verdict=clean
+		if [ "$ok" != "$calls" ] || [ "$failed" != 0 ]; then
+			verdict=failures
+		elif [ $((achieved * 10)) -lt $((rate * 9)) ]; then
+			verdict=slow
+		fi
+		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, sipp rc %d: %s\n' \
+			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
+		[ "$verdict" = clean ] || break
+		BEST=$rate
+		# Let the last transactions' timers run out before the next step.
+		sleep 2
+	done
+}
+
+# ------------------------------------------------------------------ WARP
+
+wait_http() {
+	local url=$1 pid=$2
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+WARP_PID=
+start_warp() {
+	local name=$1
+	rm -f "$TMP/warp.db"*
+	WARP_HTTP=$(free_port)
+	WARP_SIP=$(free_port)
+	cat >"$TMP/warp.ini" <<-EOF
+		[store]
+		url = sqlite:$TMP/warp.db
+		snapshot_poll = 100ms
+
+		[http]
+		listen = 127.0.0.1:$WARP_HTTP
+
+		[log]
+		level = warn
+
+		[sip]
+		listen = 127.0.0.1:$WARP_SIP
+		tcp = false
+		threads = $WARP_THREADS
+
+		[webhooks]
+		enabled = false
+
+		[ratelimit]
+		admin_rate = 100000
+		admin_burst = 100000
+	EOF
+	(cd "$TMP" && WARP_ADMIN_TOKEN=$ADMIN_TOKEN exec taskset -c "$PROXY_CPUS" "$WARP" run \
+		-c "$TMP/warp.ini" --roles api,sip) >"$TMP/warp-$name.out" 2>"$TMP/warp-$name.err" &
+	WARP_PID=$!
+	PIDS+=("$WARP_PID")
+	wait_http "http://127.0.0.1:$WARP_HTTP/healthz" "$WARP_PID" ||
+		die "warp did not start: $(tail -5 "$TMP/warp-$name.err")"
+	provision_warp
+}
+
+admin_post() {
+	curl -fsS --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" \
+		-H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$WARP_HTTP/api/v1$1" |
+		python3 -c 'import json, sys; d = json.load(sys.stdin); print(d.get("data", d)["id"])'
+}
+
+metric() { # metric NAME_AND_LABELS: its value summed over the lines that start so
+	curl -fsS --max-time 2 "http://127.0.0.1:$WARP_HTTP/metrics" |
+		awk -v m="$1" 'index($0, m) == 1 { s += $NF; n++ } END { if (n) printf "%d\n", s; else print -1 }'
+}
+
+# Customer, trunk (IP authorisation of 127.0.0.1, no limits), carrier with
+# both gateways at the same priority and weight, route for the prefix; then
+# waits until the sip role's snapshot has it.
+provision_warp() {
+	local cus car version
+	cus=$(admin_post /customers '{"name": "Bench Telecom"}') || die "cannot create the customer"
+	admin_post /trunks "{\"customer_id\": \"$cus\", \"name\": \"pbx\",
+		\"acl\": [{\"cidr\": \"127.0.0.1/32\"}], \"cps_limit\": 0, \"channel_limit\": 0}" >/dev/null ||
+		die "cannot create the trunk"
+	car=$(admin_post /carriers '{"name": "carrier", "cps_limit": 0, "channel_limit": 0}') ||
+		die "cannot create the carrier"
+	for port in "${GW_PORTS[@]}"; do
+		admin_post "/carriers/$car/gateways" "{\"host\": \"127.0.0.1\", \"port\": $port,
+			\"transport\": \"udp\", \"priority\": 0, \"weight\": 1}" >/dev/null ||
+			die "cannot create a gateway"
+	done
+	admin_post /routes "{\"prefix\": \"$PREFIX\", \"carriers\": [{\"carrier_id\": \"$car\", \"priority\": 0}]}" \
+		>/dev/null || die "cannot create the route"
+	version=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(
+		"SELECT version FROM config_version").fetchone()[0])' "$TMP/warp.db")
+	for _ in $(seq 100); do
+		[ "$(metric 'warp_snapshot_version{name="sip_policy"}')" -ge "$version" ] && return 0
+		sleep 0.1
+	done
+	die "warp's sip snapshot did not reach config version $version"
+}
+
+stop_warp() {
+	stop_pid "$WARP_PID"
+}
+
+rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# ------------------------------------------------------------------ Kamailio
+
+start_kamailio() {
+	local dir=$TMP/kamailio
+	mkdir -p "$dir/run"
+	KAM_PORT=$(free_port)
+	sed -e "s|@PORT@|$KAM_PORT|; s|@CHILDREN@|$KAM_CHILDREN|; s|@PREFIX@|$PREFIX|" \
+		-e "s|@DIR@|$dir|g; s|@MODULES@|$KAM_MODULES|" "$ROOT/bench/kamailio/kamailio.cfg" >"$dir/kamailio.cfg"
+	printf '1 sip:127.0.0.1:%s\n' "${GW_PORTS[@]}" >"$dir/dispatcher.list"
+	# group, address, mask, port (0: any), tag.
+	printf '1 127.0.0.1 32 0 caller\n' >"$dir/address.list"
+	"$KAMAILIO" -c -f "$dir/kamailio.cfg" >"$dir/check.out" 2>&1 ||
+		die "kamailio rejects its configuration: $(tail -5 "$dir/check.out")"
+	# Shared memory for the transactions and dialogs of a few seconds at the
+	# highest rate.
+	setsid taskset -c "$PROXY_CPUS" "$KAMAILIO" -DD -E -f "$dir/kamailio.cfg" -Y "$dir/run" \
+		-P "$dir/run/kamailio.pid" -w "$dir" -m 512 -M 16 \
+		</dev/null >"$dir/stdout" 2>"$dir/stderr" &
+	KAM_PID=$!
+	for _ in $(seq 100); do
+		kill -0 "$KAM_PID" 2>/dev/null || die "kamailio exited: $(tail -5 "$dir/stderr")"
+		if ! python3 -c 'import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.1", int(sys.argv[1])))' \
+			"$KAM_PORT" 2>/dev/null; then
+			# Bound; the workers that read the socket are forked right after.
+			sleep 0.5
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "kamailio did not bind 127.0.0.1:$KAM_PORT"
+}
+
+# ------------------------------------------------------------------ run
+
+build_warp
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
+echo "warp: $WARP ($("$WARP" --version 2>/dev/null || echo '?')), [sip] threads = $WARP_THREADS, CPUs $PROXY_CPUS" >&2
+echo "kamailio: $("$KAMAILIO" -v | head -1 | cut -d' ' -f2-), $KAM_CHILDREN children, CPUs $PROXY_CPUS" >&2
+echo "sipp: $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -1) on CPUs $SIPP_CPUS; steps of $STEP_S s, calls of $CALL_MS ms" >&2
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+start_gateways
+WARP_BEST=- KAM_BEST=-
+if [ "$ONLY" != kamailio ]; then
+	start_warp steps
+	step_proxy warp "$WARP_SIP"
+	WARP_BEST=$BEST
+	stop_warp
+fi
+if [ "$ONLY" != warp ]; then
+	start_kamailio
+	step_proxy kamailio "$KAM_PORT"
+	KAM_BEST=$BEST
+	stop_kamailio
+fi
+
+HOLD_LINE="not run"
+if [ "$HOLD_CALLS" -gt 0 ]; then
+	start_warp hold
+	sleep 1
+	rss0=$(rss_kib "$WARP_PID")
+	echo "hold: warp VmRSS before the calls: $rss0 KiB; $HOLD_CALLS calls at $HOLD_RATE cps, held $HOLD_MS ms" >&2
+	run_calls hold "$WARP_SIP" "$HOLD_RATE" "$HOLD_CALLS" "$HOLD_MS" >"$TMP/hold.result" &
+	hold_pid=$!
+	PIDS+=("$hold_pid")
+	peak=0 rss1=0
+	# Until every call is up (the gauge at HOLD_CALLS) or the setup time
+	# has passed twice over.
+	for _ in $(seq $((HOLD_CALLS / HOLD_RATE * 20 + 100))); do
+		peak=$(metric warp_sip_active_dialogs)
+		[ "$peak" -ge "$HOLD_CALLS" ] && break
+		sleep 0.1
+	done
+	sleep 1
+	peak=$(metric warp_sip_active_dialogs)
+	rss1=$(rss_kib "$WARP_PID")
+	wait "$hold_pid" || true
+	read -r rc ok failed created secs retrans <"$TMP/hold.result"
+	per_call=$(awk -v a="$rss0" -v b="$rss1" -v n="$peak" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
+	HOLD_LINE="$peak calls up at once; VmRSS $rss0 KiB before, $rss1 KiB with them up: $per_call KiB per call; $ok ok, $failed failed of $HOLD_CALLS"
+	echo "hold: $HOLD_LINE" >&2
+	stop_warp
+fi
+
+echo
+printf '%-10s %18s\n' proxy "highest clean CPS"
+printf '%-10s %18s\n' warp "$WARP_BEST" kamailio "$KAM_BEST"
+awk -v w="$WARP_BEST" -v k="$KAM_BEST" 'BEGIN { if (k + 0 > 0 && w + 0 > 0) printf "ratio warp/kamailio: %.2f\n", w / k }'
+echo "hold ($HOLD_CALLS through warp): $HOLD_LINE"
