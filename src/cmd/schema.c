@@ -124,6 +124,16 @@ const struct config_key warp_schema[] = {
 	  "Sources tracked for flood protection (memory bound)." },
 	{ "sip", "probe_interval", CONFIG_DURATION, "0ms", 0, 3600000, NULL,
 	  "OPTIONS to gateways with probing on, this often; 0 = off." },
+	{ "sip", "media_engines", CONFIG_STR, "", 0, 0, NULL,
+	  "ng engines relaying the media of trunks in media_mode relay, e.g. \"udp:127.0.0.1:2223=1 "
+	  "udp:10.0.0.5:2223=2\" (=weight); empty: the local media role when this process runs it, "
+	  "else no relay (calls in bypass)." },
+	{ "sip", "media_ping_interval", CONFIG_DURATION, "1s", 100, 3600000, NULL,
+	  "ng ping to every media engine this often." },
+	{ "sip", "media_ping_misses", CONFIG_INT, "3", 1, 100, NULL,
+	  "An engine missing this many pings in a row gets no new calls until it answers again." },
+	{ "sip", "media_timeout", CONFIG_DURATION, "1500ms", 100, 60000, NULL,
+	  "An ng request unanswered this long fails (sent three times): a new call is refused 503." },
 	{ "media", "ng_listen", CONFIG_ADDR, "127.0.0.1:2223", 0, 0, NULL,
 	  "Address of the ng control listener (UDP) of the media relay." },
 	{ "media", "interfaces", CONFIG_STR, "default/127.0.0.1", 0, 0, NULL,

@@ -27,6 +27,7 @@
 #include "core/core.h"
 #include "http/http.h"
 #include "media/media.h"
+#include "ng/ng.h"
 #include "sip/sip.h"
 #include "store/store.h"
 
@@ -84,6 +85,8 @@ struct app {
 	struct api *api;
 	struct media *media;
 	struct sip_proxy *sip;
+	struct ng_engine_set *ng_engines; /* the sip role's media engines */
+	struct ng_pinger *ng_pinger;	  /* on main_base */
 	struct api_dispatch *dispatch; /* webhooks: started after the api role */
 	struct event_base *main_base;
 	struct event *health_timer;
@@ -386,6 +389,37 @@ static int sip_listen_opts(const struct config *cfg, struct sip_proxy_opts *o)
 	return 0;
 }
 
+/* The sip role's media engines and their pinger (on the main loop).  With
+ * none configured, a process running the media role too uses its own. */
+static int start_sip_media(struct app *app)
+{
+	char err[ERR_LEN], local[NET_ADDR_STRLEN + 8];
+	const struct config *cfg = app->cfg;
+	const char *spec = config_str(cfg, "sip", "media_engines");
+	if (!spec[0] && app->media) {
+		char where[NET_ADDR_STRLEN];
+		net_addr_format(config_addr(cfg, "media", "ng_listen"), where, sizeof(where));
+		snprintf(local, sizeof(local), "udp:%s", where);
+		spec = local;
+	}
+	if (!spec[0])
+		return 0;
+	app->ng_engines = ng_engine_set_new(spec, 0, err, sizeof(err));
+	if (!app->ng_engines) {
+		fprintf(stderr, "warp: sip: media_engines: %s\n", err);
+		return -1;
+	}
+	app->ng_pinger = ng_pinger_new(app->ng_engines, app->main_base,
+				       config_duration_ms(cfg, "sip", "media_ping_interval"),
+				       (unsigned)config_int(cfg, "sip", "media_ping_misses"));
+	if (!app->ng_pinger) {
+		fprintf(stderr, "warp: sip: cannot start the media engines' pinger\n");
+		return -1;
+	}
+	log_info("sip", "media engines: %s", spec);
+	return 0;
+}
+
 static int start_sip(struct app *app)
 {
 	char err[ERR_LEN];
@@ -405,9 +439,11 @@ static int start_sip(struct app *app)
 		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 		.store = app->store,
 		.loader = app->loader,
+		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
 	};
-	if (sip_listen_opts(cfg, &o) < 0)
+	if (sip_listen_opts(cfg, &o) < 0 || start_sip_media(app) < 0)
 		return -1;
+	o.media_engines = app->ng_engines;
 	app->sip = sip_proxy_new(&o, err, sizeof(err));
 	if (!app->sip || sip_proxy_start(app->sip) < 0) {
 		fprintf(stderr, "warp: sip: %s\n", app->sip ? "cannot start" : err);
@@ -579,6 +615,8 @@ static void stop(struct app *app)
 	media_stop(app->media); /* ends calls: recordings closed */
 	media_free(app->media);
 	sip_proxy_free(app->sip); /* ends calls: CDRs go through the store first */
+	ng_pinger_free(app->ng_pinger);
+	ng_engine_set_free(app->ng_engines);
 	if (app->http_pool)
 		loop_pool_stop(app->http_pool);
 	http_server_free(app->http);

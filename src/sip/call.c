@@ -19,7 +19,6 @@
 /* ------------------------------------------------------------ call setup */
 
 static void sip_call_timer(evutil_socket_t fd, short what, void *arg);
-static void sip_call_try_next(struct sip_call *c);
 
 static void sip_call_arm(struct sip_call *c, int64_t ms)
 {
@@ -141,7 +140,7 @@ static int sip_call_forward(struct sip_call *c, const struct sip_target *t)
 				      sip_routes_ours(c->w->p, &m), c->stx);
 }
 
-static void sip_call_try_next(struct sip_call *c)
+void sip_call_try_next(struct sip_call *c)
 {
 	const struct sip_call_plan *pl = &c->plan;
 	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->stx) {
@@ -197,8 +196,7 @@ static void sip_call_provisional(struct sip_call *c, struct sip_ctx *x, struct s
 		sip_ctx_cancel(x);
 	/* Ringing: the setup timer gives way to RFC 3261's timer C (> 3 min). */
 	sip_call_arm(c, 181000);
-	if (c->stx)
-		sip_stx_forward(c->stx, resp);
+	sip_media_response(c, resp);
 }
 
 static void sip_call_final(struct sip_call *c, struct sip_ctx *x, struct sip_msg *resp)
@@ -215,8 +213,7 @@ static void sip_call_final(struct sip_call *c, struct sip_ctx *x, struct sip_msg
 		sip_call_record_attempt(c, code);
 		metric_inc(metric_get(c->w->p->m_calls, "answered"));
 		sip_dialog_answered(c, resp); /* reads the INVITE s still holds */
-		if (c->stx)
-			sip_stx_forward(c->stx, resp);
+		sip_media_response(c, resp);
 		return;
 	}
 	bool failover = code == 408 || (code >= 500 && code < 600);
@@ -398,6 +395,8 @@ static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, st
 	s->call = c;
 	c->caller = s->src;
 	buf_init(&c->best);
+	buf_init(&c->media.answer);
+	buf_init(&c->media.held);
 	c->timer = evtimer_new(w->base, sip_call_timer, c);
 	if (!c->timer) {
 		free(c);
@@ -474,7 +473,8 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	}
 	if (c->plan.max_attempts <= 0)
 		c->plan.max_attempts = p->o.max_attempts > 0 ? p->o.max_attempts : 1;
-	sip_call_try_next(c);
+	if (sip_media_invite(c, m) == 0)
+		sip_call_try_next(c);
 }
 
 void sip_call_free(struct sip_call *c)
@@ -484,5 +484,6 @@ void sip_call_free(struct sip_call *c)
 	if (c->reaper)
 		event_free(c->reaper);
 	buf_fini(&c->best);
+	sip_media_fini(c);
 	free(c);
 }

@@ -24,6 +24,7 @@
 
 struct event;
 struct event_base;
+struct ng_client;
 
 #define SIP_LISTEN_MAX 8
 #define SIP_KEY_MAX 400
@@ -165,6 +166,9 @@ struct sip_worker {
 	 * to be freed here (sip_call_reap); guarded by dead_lock. */
 	pthread_mutex_t dead_lock;
 	struct sip_call *dead;
+	struct ng_client *ng;		/* media: NULL when no engine is configured */
+	struct sip_call *media_waiting; /* calls with an ng request out */
+	bool draining;			/* stopping: no ng reply will be read */
 	char rx[SIP_MSG_MAX_SIZE + 1];
 };
 
@@ -200,6 +204,20 @@ struct sip_ctx;
 
 enum sip_call_state { SIP_CALL_SETUP, SIP_CALL_UP, SIP_CALL_ENDING };
 
+enum sip_media_wait { SIP_MEDIA_IDLE, SIP_MEDIA_OFFER, SIP_MEDIA_ANSWER, SIP_MEDIA_DELETE };
+
+/* A call's media leg through an ng engine (media.c). */
+struct sip_media {
+	bool on;		   /* an offer went to the engine: delete at the end */
+	enum sip_media_wait wait;  /* the ng request out, if any */
+	uint64_t req;		   /* its id, for ng_client_cancel */
+	struct sip_call *prev, *next; /* on w->media_waiting while wait != IDLE */
+	char from_tag[128], to_tag[128];
+	uint64_t answered, held_key; /* To tag and SDP answered, and the one held */
+	struct buf answer;	     /* the callee's SDP as the engine rewrote it */
+	struct buf held;	     /* a response (our Via on) awaiting its answer */
+};
+
 /* One INVITE-initiated call from the first INVITE to its CDR (proxy.c
  * runs the setup, dialog.c the established dialog). */
 struct sip_call {
@@ -225,6 +243,7 @@ struct sip_call {
 	char callee_route[SIP_ROUTE_LEN], caller_route[SIP_ROUTE_LEN];
 	uint32_t caller_cseq, callee_cseq;
 	char to_tag[24];	    /* ours, for responses we make */
+	struct sip_media media;
 	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
 };
 
@@ -258,6 +277,8 @@ void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp);
 void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src);
 /* Ends the call: CDR submitted, policy told, state freed after the CDR is durable. */
 void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side);
+/* Submits the CDR of a call that has ended (frees it once durable). */
+void sip_call_cdr_write(struct sip_call *c);
 /* The proxy's own BYE to both sides (maximum duration, reaper). */
 void sip_dialog_bye_both(struct sip_call *c);
 
@@ -283,6 +304,8 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
 /* A response matched our client transaction x. */
 void sip_response_to_ctx(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp);
+/* Tries the plan's next target (or answers the caller the best failure). */
+void sip_call_try_next(struct sip_call *c);
 /* The attempt in progress failed with code (timer B: 408): the next target. */
 void sip_call_attempt_failed(struct sip_call *c, int code);
 /* Lets go of the attempt in progress (CANCEL now or at its first provisional). */
@@ -305,5 +328,24 @@ int sip_proxy_next_hop(const struct sip_proxy *p, const char *route, const char 
 void sip_call_free(struct sip_call *c);
 /* Frees the calls on w->dead (on w's thread, or anywhere once the pool has stopped). */
 void sip_call_reap(struct sip_worker *w);
+
+/* media.c: the relay's ng requests at the call's hook points */
+/* The INVITE m opens c: 1 when media.c took the call over (an offer is out,
+ * then sip_call_try_next; or the caller was refused), 0 to go on (bypass). */
+int sip_media_invite(struct sip_call *c, struct sip_msg *m);
+/* A 1xx or 2xx of the callee for c, to forward to the caller (an answer
+ * first when it carries SDP the engine has not seen). */
+void sip_media_response(struct sip_call *c, struct sip_msg *resp);
+/* sip_build_strip_via for a 2xx retransmission of c: the rewritten SDP in
+ * place of the callee's; -EAGAIN while the answer is out (drop it). */
+int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m);
+/* c has ended: 1 when a delete is out (its callback writes the CDR), 0
+ * when the CDR is to be written now. */
+int sip_media_end(struct sip_call *c);
+/* Stopping: the calls waiting on the engine finish without it. */
+void sip_media_drain(struct sip_worker *w);
+int sip_media_open(struct sip_worker *w);
+void sip_media_close(struct sip_worker *w);
+void sip_media_fini(struct sip_call *c);
 
 #endif

@@ -211,8 +211,14 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
 	if (side != SIP_HANGUP_NONE &&
 	    (c->cdr.hangup == SIP_HANGUP_NONE || side == SIP_HANGUP_PROXY))
 		c->cdr.hangup = side;
-	int rc = sip_cdr_submit(p->policy, &c->cdr, sip_call_cdr_done, c);
 	sip_policy_call_end(p->policy, &c->plan);
+	if (sip_media_end(c) == 0) /* else once the engine gives the statistics */
+		sip_call_cdr_write(c);
+}
+
+void sip_call_cdr_write(struct sip_call *c)
+{
+	int rc = sip_cdr_submit(c->w->p->policy, &c->cdr, sip_call_cdr_done, c);
 	if (rc < 0) {
 		log_error("sip", "CDR for %s not queued (%d)", c->cdr.call_id, rc);
 		sip_call_free(c);

@@ -586,11 +586,12 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 	    sip_msg_call_id(m, &cid) != 0 || !str_has_prefix(v.branch, STR_LIT(SIP_BRANCH_PREFIX)))
 		return;
 	e = sip_table_find(&w->calls, cid);
-	if (!e || sip_response_dst(w->p, m, sip_container_of(e, struct sip_call, e), &dst) < 0)
+	struct sip_call *c = e ? sip_container_of(e, struct sip_call, e) : NULL;
+	if (!c || sip_response_dst(w->p, m, c, &dst) < 0)
 		return;
 	struct buf out;
 	buf_init(&out);
-	if (sip_build_strip_via(&out, m) == 0)
+	if (sip_media_strip_via(c, &out, m) == 0)
 		sip_transport_send(w, &dst, (struct str){out.p, out.len});
 	buf_fini(&out);
 }
@@ -783,6 +784,11 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 	for (unsigned i = 0; i < p->nworkers; i++)
 		if (sip_transport_open(&p->w[i], err, errlen) < 0)
 			goto fail;
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if (sip_media_open(&p->w[i]) < 0) {
+			snprintf(err, errlen, "cannot open the ng client for the media engines");
+			goto fail;
+		}
 	return p;
 fail:
 	sip_proxy_free(p);
@@ -832,6 +838,7 @@ static void sip_tx_drop(struct sip_entry *e, void *arg)
 static void sip_worker_drain(void *arg)
 {
 	struct sip_worker *w = arg;
+	sip_media_drain(w); /* first: the calls it finishes may end */
 	sip_table_each(&w->calls, sip_call_drop, w);
 	sip_table_each(&w->ctx, sip_tx_drop, NULL);
 	sip_table_each(&w->stx, sip_tx_drop, w);
@@ -861,6 +868,7 @@ void sip_proxy_free(struct sip_proxy *p)
 	sip_policy_free(p->policy);
 	for (unsigned i = 0; p->w && i < p->nworkers; i++) {
 		sip_call_reap(&p->w[i]);
+		sip_media_close(&p->w[i]);
 		pthread_mutex_destroy(&p->w[i].dead_lock);
 	}
 	free(p->w);

@@ -398,6 +398,7 @@ int sip_msg_date(struct sip_msg *m, int64_t *wall_ms);
  * (who may call, where to, limits, CDRs) lives behind src/sip/policy.h.
  */
 struct store;
+struct ng_engine_set;
 struct snapshot_loader;
 
 #define SIP_PROXY_LISTEN_MAX 8
@@ -417,6 +418,11 @@ struct sip_proxy_opts {
 	int probe_interval_ms;
 	struct store *store;
 	struct snapshot_loader *loader;
+	/* Media relay for trunks in media_mode relay: the ng engines (owned by
+	 * the caller, outliving the proxy; NULL: every call in bypass), and
+	 * how long an ng request may go unanswered (0: 1.5 s). */
+	struct ng_engine_set *media_engines;
+	int64_t media_timeout_ms;
 };
 
 struct sip_proxy;

@@ -1,0 +1,466 @@
+/*
+ * media.c — a call's media leg through an ng engine (WARP's media role or
+ * rtpengine), for trunks whose media_mode is relay (decision 0015).
+ *
+ * The proxy asks the engine, over ng (src/ng/ng.h), to stand between the
+ * parties' RTP: "offer" with the caller's SDP before the INVITE goes out,
+ * "answer" with the callee's SDP before the first response carrying it
+ * goes up, "delete" when the call ends, whose reply carries the media
+ * statistics the CDR keeps.  Each worker has its own ng client on its own
+ * loop; every request is asynchronous, so the message it concerns waits:
+ *
+ *   - the INVITE is forwarded once the rewritten SDP is back (the engine's
+ *     refusal or silence answers the caller 503 and writes the CDR);
+ *   - a response with SDP is copied and held until the answer's reply; a
+ *     later response with the same To tag and SDP reuses the rewritten
+ *     body, so 2xx retransmissions (forwarded statelessly, §16.7) carry it;
+ *   - the CDR is submitted from the delete's callback.
+ *
+ * NAT: the engine is given the signalling source as received-from and not
+ * told to trust the SDP's addresses, and it latches on to where RTP really
+ * comes from; origin and session connection are replaced, ICE removed (a
+ * relay in the path makes the parties' candidates useless).
+ *
+ * An INVITE without SDP (offer in the 2xx, answer in the ACK) and
+ * re-INVITEs are passed through untouched: the relay is engaged only for
+ * the initial offer/answer.  One allocation per message rewritten; none
+ * on the packet path of calls in bypass.
+ */
+#include "ng/ng.h"
+#include "sip/core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const sip_media_replace[] = {"origin", "session-connection"};
+static const char sip_media_reason[] =
+    "Reason: SIP;cause=503;text=\"media relay unavailable\"\r\n";
+
+/* ------------------------------------------------------------- helpers */
+
+static bool sip_media_has_sdp(struct sip_msg *m)
+{
+	struct str type, params;
+	return m->body.len > 0 && sip_msg_content_type(m, &type, &params) == 0 &&
+	       str_caseeq_cstr(type, "application/sdp");
+}
+
+/* m's bytes with body in place of its own, Content-Length to match. */
+static int sip_media_rebody(struct buf *out, const struct sip_msg *m, struct str body)
+{
+	int rc = buf_append_str(out, m->start_line);
+	rc = rc ? rc : buf_append(out, "\r\n", 2);
+	for (size_t i = 0; i < m->nhdrs && rc == 0; i++)
+		if (m->hdrs[i].id != SIP_HDR_CONTENT_LENGTH)
+			rc = buf_append_str(out, m->hdrs[i].line);
+	rc = rc ? rc : buf_printf(out, "Content-Length: %zu\r\n\r\n", body.len);
+	return rc ? rc : buf_append_str(out, body);
+}
+
+static uint64_t sip_media_key(struct str to_tag, struct str sdp)
+{
+	return sip_hash(to_tag) * 1000003u ^ sip_hash(sdp);
+}
+
+/* Calls waiting on the engine are listed on their worker, so that a
+ * worker that stops can finish them (its client's callbacks never come). */
+static void sip_media_wait(struct sip_call *c, enum sip_media_wait what, uint64_t id)
+{
+	struct sip_worker *w = c->w;
+	c->media.wait = what;
+	c->media.req = id;
+	c->media.prev = NULL;
+	c->media.next = w->media_waiting;
+	if (w->media_waiting)
+		w->media_waiting->media.prev = c;
+	w->media_waiting = c;
+}
+
+static void sip_media_unwait(struct sip_call *c)
+{
+	struct sip_worker *w = c->w;
+	if (c->media.wait == SIP_MEDIA_IDLE)
+		return;
+	if (c->media.prev)
+		c->media.prev->media.next = c->media.next;
+	else
+		w->media_waiting = c->media.next;
+	if (c->media.next)
+		c->media.next->media.prev = c->media.prev;
+	c->media.prev = c->media.next = NULL;
+	c->media.wait = SIP_MEDIA_IDLE;
+	c->media.req = 0;
+}
+
+static struct str sip_media_call_id(const struct sip_call *c)
+{
+	return str_from_cstr(c->cdr.call_id);
+}
+
+static void sip_media_ip(const struct net_addr *a, char *out, size_t n)
+{
+	if (net_addr_format_ip(a, out, n) < 0)
+		out[0] = '\0';
+}
+
+/* Sends body for c; the reply comes to cb.  0 or -errno. */
+static int sip_media_send(struct sip_call *c, struct buf *body, ng_client_cb *cb,
+			  enum sip_media_wait what)
+{
+	uint64_t id = 0;
+	int rc = ng_client_request(c->w->ng, sip_media_call_id(c), (struct str){body->p, body->len},
+				   cb, c, &id);
+	if (rc == 0)
+		sip_media_wait(c, what, id);
+	else
+		log_warn("sip", "call %s: ng request not sent: %s", c->cdr.call_id, strerror(-rc));
+	return rc;
+}
+
+/* ---------------------------------------------------------------- offer */
+
+static void sip_media_offer_failed(struct sip_call *c, const char *why)
+{
+	log_warn("sip", "call %s: media engine refused the offer (%s): 503", c->cdr.call_id, why);
+	c->media.on = false; /* nothing to delete */
+	if (c->stx)
+		sip_stx_reply(c->stx, 503, c->to_tag, sip_media_reason);
+	sip_call_finish_setup(c, 503, SIP_HANGUP_NONE);
+}
+
+/* The INVITE the caller sent, kept in its server transaction, takes the
+ * engine's SDP: every attempt forwards these bytes. */
+static int sip_media_rebody_invite(struct sip_call *c, struct str sdp)
+{
+	struct sip_msg m;
+	struct buf out;
+	int rc;
+	if (!c->stx || sip_msg_parse(&m, c->stx->req.p, c->stx->req.len) != 0)
+		return -EINVAL;
+	buf_init(&out);
+	rc = sip_media_rebody(&out, &m, sdp);
+	if (rc == 0) {
+		buf_fini(&c->stx->req);
+		c->stx->req = out;
+	} else {
+		buf_fini(&out);
+	}
+	return rc;
+}
+
+static void sip_media_offer_done(void *arg, int status, const struct bencode_node *reply,
+				 struct str raw)
+{
+	struct sip_call *c = arg;
+	struct str sdp, reason = STR_LIT("no SDP in the reply");
+	char why[128];
+	(void)raw;
+	sip_media_unwait(c);
+	if (status == NG_CLIENT_ERR_REPLY)
+		bencode_dict_get_str(reply, "error-reason", &reason);
+	if (status != 0 || bencode_dict_get_str(reply, "sdp", &sdp) != 0) {
+		if (status != 0 && status != NG_CLIENT_ERR_REPLY)
+			reason = str_from_cstr(ng_client_strerror(status));
+		snprintf(why, sizeof(why), "%.*s", STR_FMT(reason));
+		sip_media_offer_failed(c, why);
+		return;
+	}
+	if (sip_media_rebody_invite(c, sdp) < 0) {
+		sip_media_offer_failed(c, "rewritten INVITE");
+		return;
+	}
+	sip_call_try_next(c);
+}
+
+int sip_media_invite(struct sip_call *c, struct sip_msg *m)
+{
+	struct sip_addr from;
+	struct sip_via via;
+	char ip[NET_ADDR_STRLEN];
+	struct buf body;
+	if (!c->w->ng || !c->plan.media_relay || !sip_media_has_sdp(m) ||
+	    sip_msg_from(m, &from) != 0 || !from.tag.p || sip_msg_via(m, 0, &via) != 0)
+		return 0;
+	str_copy(c->media.from_tag, sizeof(c->media.from_tag), from.tag);
+	sip_media_ip(&c->caller.addr, ip, sizeof(ip));
+	struct ng_params q = {
+	    .call_id = sip_media_call_id(c),
+	    .from_tag = str_from_cstr(c->media.from_tag),
+	    .via_branch = via.branch,
+	    .sdp = m->body,
+	    .replace = sip_media_replace,
+	    .nreplace = 2,
+	    .ice = "remove",
+	    .received_from = str_from_cstr(ip),
+	};
+	buf_init(&body);
+	int rc = ng_build_offer(&body, &q);
+	c->media.on = true;
+	if (rc == 0)
+		rc = sip_media_send(c, &body, sip_media_offer_done, SIP_MEDIA_OFFER);
+	buf_fini(&body);
+	if (rc < 0)
+		sip_media_offer_failed(c, rc == -EHOSTUNREACH ? "no engine up" : strerror(-rc));
+	return 1;
+}
+
+/* --------------------------------------------------------------- answer */
+
+/* Sends bytes (a response with our Via on top) up to the caller. */
+static void sip_media_forward_bytes(struct sip_call *c, struct str bytes)
+{
+	struct sip_msg m;
+	struct buf out;
+	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0)
+		return;
+	if (c->stx && c->stx->tx.state < SIP_TX_COMPLETED) {
+		sip_stx_forward(c->stx, &m);
+		return;
+	}
+	if (m.status < 200 || m.status >= 300)
+		return;
+	buf_init(&out); /* the caller's transaction is gone: a 2xx goes statelessly */
+	if (sip_build_strip_via(&out, &m) == 0)
+		sip_transport_send(c->w, &c->caller, (struct str){out.p, out.len});
+	buf_fini(&out);
+}
+
+static void sip_media_forward_rewritten(struct sip_call *c, struct sip_msg *resp)
+{
+	struct buf out;
+	buf_init(&out);
+	if (sip_media_rebody(&out, resp, (struct str){c->media.answer.p, c->media.answer.len}) == 0)
+		sip_media_forward_bytes(c, (struct str){out.p, out.len});
+	buf_fini(&out);
+}
+
+static void sip_media_answer_done(void *arg, int status, const struct bencode_node *reply,
+				  struct str raw)
+{
+	struct sip_call *c = arg;
+	struct sip_msg held;
+	struct str sdp;
+	(void)raw;
+	sip_media_unwait(c);
+	if (sip_msg_parse(&held, c->media.held.p, c->media.held.len) != 0)
+		goto out;
+	if (status != 0 || bencode_dict_get_str(reply, "sdp", &sdp) != 0) {
+		/* The response is on its way to the caller already in the
+		 * callee's eyes; holding it back would fail an answered call.
+		 * Its SDP goes unchanged: media flows directly, if it can. */
+		log_warn("sip", "call %s: media engine did not take the answer (%s): SDP passed "
+				"through", c->cdr.call_id, ng_client_strerror(status));
+		sip_media_forward_bytes(c, (struct str){c->media.held.p, c->media.held.len});
+		goto out;
+	}
+	buf_reset(&c->media.answer);
+	if (buf_append_str(&c->media.answer, sdp) == 0) {
+		c->media.answered = c->media.held_key;
+		sip_media_forward_rewritten(c, &held);
+	}
+out:
+	buf_reset(&c->media.held);
+}
+
+static int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str to_tag)
+{
+	char ip[NET_ADDR_STRLEN];
+	struct buf body;
+	sip_media_ip(&c->callee.addr, ip, sizeof(ip));
+	struct ng_params q = {
+	    .call_id = sip_media_call_id(c),
+	    .from_tag = str_from_cstr(c->media.from_tag),
+	    .to_tag = to_tag,
+	    .sdp = resp->body,
+	    .replace = sip_media_replace,
+	    .nreplace = 2,
+	    .ice = "remove",
+	    .received_from = str_from_cstr(ip),
+	};
+	buf_init(&body);
+	int rc = ng_build_answer(&body, &q);
+	rc = rc ? rc : buf_append_str(&c->media.held, resp->raw);
+	if (rc == 0 && (rc = sip_media_send(c, &body, sip_media_answer_done, SIP_MEDIA_ANSWER)) < 0)
+		buf_reset(&c->media.held);
+	buf_fini(&body);
+	return rc;
+}
+
+void sip_media_response(struct sip_call *c, struct sip_msg *resp)
+{
+	struct sip_addr to;
+	if (!c->media.on || !sip_media_has_sdp(resp) || sip_msg_to(resp, &to) != 0 || !to.tag.p) {
+		if (c->stx)
+			sip_stx_forward(c->stx, resp);
+		return;
+	}
+	uint64_t key = sip_media_key(to.tag, resp->body);
+	if (c->media.wait == SIP_MEDIA_ANSWER) {
+		/* One answer at a time: a final replaces the response held
+		 * (it will carry the same rewritten SDP); a provisional is
+		 * dropped, as an unreliable one may be. */
+		if (resp->status >= 200) {
+			buf_reset(&c->media.held);
+			buf_append_str(&c->media.held, resp->raw);
+		}
+		return;
+	}
+	if (key == c->media.answered && c->media.answer.len) {
+		sip_media_forward_rewritten(c, resp);
+		return;
+	}
+	str_copy(c->media.to_tag, sizeof(c->media.to_tag), to.tag);
+	c->media.held_key = key;
+	if (sip_media_answer_send(c, resp, to.tag) < 0 && c->stx)
+		sip_stx_forward(c->stx, resp); /* SDP unchanged, as on a failed answer */
+}
+
+int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
+{
+	struct sip_addr to;
+	struct sip_msg re;
+	struct buf tmp;
+	if (!c->media.on || !sip_media_has_sdp(m))
+		return sip_build_strip_via(out, m);
+	if (c->media.wait == SIP_MEDIA_ANSWER)
+		return -EAGAIN; /* the held one goes up once the answer is back */
+	if (sip_msg_to(m, &to) != 0 || !to.tag.p ||
+	    sip_media_key(to.tag, m->body) != c->media.answered || !c->media.answer.len)
+		return sip_build_strip_via(out, m);
+	buf_init(&tmp);
+	int rc = sip_media_rebody(&tmp, m, (struct str){c->media.answer.p, c->media.answer.len});
+	if (rc == 0)
+		rc = sip_msg_parse(&re, tmp.p, tmp.len) == 0 ? sip_build_strip_via(out, &re) : -EINVAL;
+	buf_fini(&tmp);
+	return rc;
+}
+
+/* --------------------------------------------------------------- delete */
+
+/* rtpengine reports jitter in milliseconds (under "SSRC"), WARP's relay in
+ * RTP timestamp units; G.711's 8 kHz clock is assumed for the latter. */
+static int64_t sip_media_jitter_us(int64_t j, bool ms)
+{
+	if (j < 0)
+		return -1;
+	return ms ? j * 1000 : j * 125;
+}
+
+static void sip_media_stats(struct sip_call *c, const struct bencode_node *reply)
+{
+	struct ng_call_stats st;
+	const struct ng_leg_stats *leg[2];
+	bool ms = bencode_dict_get(reply, "SSRC") != NULL;
+	if (ng_stats_parse(reply, &st) != 0)
+		return;
+	leg[0] = ng_stats_leg(&st, str_from_cstr(c->media.from_tag));
+	leg[1] = c->media.to_tag[0] ? ng_stats_leg(&st, str_from_cstr(c->media.to_tag)) : NULL;
+	for (size_t i = 0; !leg[1] && i < st.nlegs; i++)
+		if (&st.leg[i] != leg[0])
+			leg[1] = &st.leg[i];
+	for (int k = 0; k < 2; k++) {
+		if (!leg[k])
+			continue;
+		c->cdr.rtp_packets[k] = (int64_t)leg[k]->packets;
+		c->cdr.rtp_lost[k] = leg[k]->lost;
+		c->cdr.rtp_jitter_us[k] = sip_media_jitter_us(leg[k]->jitter, ms);
+	}
+}
+
+static void sip_media_delete_done(void *arg, int status, const struct bencode_node *reply,
+				  struct str raw)
+{
+	struct sip_call *c = arg;
+	(void)raw;
+	sip_media_unwait(c);
+	if (status == 0)
+		sip_media_stats(c, reply);
+	else
+		log_warn("sip", "call %s: media delete: %s", c->cdr.call_id,
+			 ng_client_strerror(status));
+	ng_engine_set_forget(c->w->p->o.media_engines, sip_media_call_id(c));
+	sip_call_cdr_write(c);
+}
+
+static void sip_media_ignore(void *arg, int status, const struct bencode_node *reply,
+			     struct str raw)
+{
+	(void)arg;
+	(void)status;
+	(void)reply;
+	(void)raw;
+}
+
+int sip_media_end(struct sip_call *c)
+{
+	struct buf body;
+	if (!c->media.on)
+		return 0;
+	c->media.on = false;
+	if (c->media.wait != SIP_MEDIA_IDLE) /* an offer or answer nobody awaits now */
+		ng_client_cancel(c->w->ng, c->media.req);
+	sip_media_unwait(c);
+	buf_reset(&c->media.held);
+	struct ng_params q = {.call_id = sip_media_call_id(c),
+			      .from_tag = str_from_cstr(c->media.from_tag)};
+	buf_init(&body);
+	int rc = ng_build_delete(&body, &q);
+	if (rc == 0 && c->w->draining) {
+		/* Stopping: the reply would never be read; the delete is sent
+		 * once and the CDR goes without statistics. */
+		uint64_t id = 0;
+		if (ng_client_request(c->w->ng, sip_media_call_id(c),
+				      (struct str){body.p, body.len}, sip_media_ignore, NULL,
+				      &id) == 0)
+			ng_client_cancel(c->w->ng, id);
+		ng_engine_set_forget(c->w->p->o.media_engines, sip_media_call_id(c));
+		rc = -ECANCELED;
+	} else if (rc == 0) {
+		rc = sip_media_send(c, &body, sip_media_delete_done, SIP_MEDIA_DELETE);
+	}
+	buf_fini(&body);
+	return rc == 0 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+void sip_media_drain(struct sip_worker *w)
+{
+	static const struct bencode_node none = {.type = BENCODE_DICT};
+	w->draining = true;
+	for (int guard = 0; w->media_waiting && guard < 1000000; guard++) {
+		struct sip_call *c = w->media_waiting;
+		enum sip_media_wait what = c->media.wait;
+		ng_client_cancel(w->ng, c->media.req);
+		if (what == SIP_MEDIA_OFFER)
+			sip_media_offer_done(c, -ECANCELED, &none, STR_NULL);
+		else if (what == SIP_MEDIA_ANSWER)
+			sip_media_answer_done(c, -ECANCELED, &none, STR_NULL);
+		else
+			sip_media_delete_done(c, -ECANCELED, &none, STR_NULL);
+	}
+}
+
+int sip_media_open(struct sip_worker *w)
+{
+	const struct sip_proxy_opts *o = &w->p->o;
+	if (!o->media_engines)
+		return 0;
+	int64_t t = o->media_timeout_ms > 0 ? o->media_timeout_ms : 1500;
+	struct ng_client_opts co = {.retransmit_ms = t / 3 > 0 ? t / 3 : 1, .retransmits = 2};
+	w->ng = ng_client_new(o->media_engines, w->base, &co);
+	return w->ng ? 0 : -ENOMEM;
+}
+
+void sip_media_close(struct sip_worker *w)
+{
+	ng_client_free(w->ng);
+	w->ng = NULL;
+}
+
+void sip_media_fini(struct sip_call *c)
+{
+	buf_fini(&c->media.answer);
+	buf_fini(&c->media.held);
+}

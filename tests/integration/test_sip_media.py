@@ -1,0 +1,219 @@
+"""WARP's SIP proxy driving a media engine over ng, end to end: SIPp caller
+(playing G.711 from a pcap) -> warp -> SIPp callee (echoing RTP), with the
+engine being WARP's own media role (in the same process, or separate warps)
+or Debian's rtpengine (userspace, table=-1).
+
+What a user sees is checked: the SDP each party gets names the relay, RTP
+flows through it, the CDR carries packets per direction; a trunk in bypass
+leaves the SDP alone; an engine that does not answer refuses the call 503;
+with two engines and one gone, new calls go to the other."""
+import os
+import re
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import Warp, free_port
+from sipfix import (TOKEN, SipWarp, Sipp, ini, render, scenario, shared_scenario, sip_port,
+                    wait_sip_listening)
+from test_media_interop import rtpengine  # noqa: F401 (fixture)
+from test_media_kamailio import metric
+from test_media_ng import media_ini
+
+NUMBER = "15551234567"
+
+
+def port_range(salt):
+    lo = 20000 + (os.getpid() * salt) % 18000 // 2 * 2
+    return lo, lo + 99
+
+
+def start_sipwarp(warp_factory, tmp_path, roles="api,sip", sip_extra="", more_ini=""):
+    port = sip_port()
+    w = warp_factory(extra_ini=ini(port, sip_extra) + more_ini, env={"WARP_ADMIN_TOKEN": TOKEN},
+                     args=["--roles", roles])
+    w.sip_port = port
+    w.start()
+    wait_sip_listening(port)
+    return SipWarp(w, tmp_path)
+
+
+def start_engine(tmp_path, name, salt):
+    """A warp running only the media role, in a folder of its own."""
+    d = tmp_path / name
+    d.mkdir()
+    ng = free_port(socket.SOCK_DGRAM)
+    lo, hi = port_range(salt)
+    w = Warp(d, extra_ini=media_ini(ng, lo, hi), args=["--roles", "media"]).start()
+    w.ng_port, w.lo, w.hi = ng, lo, hi
+    return w
+
+
+@pytest.fixture
+def stopper():
+    """Stops what a test started, by PID, whatever happens."""
+    items = []
+    yield items.append
+    for it in reversed(items):
+        if isinstance(it, SipWarp):
+            rc, _ = it.stop()
+            assert rc == 0, "warp exited %s: %s" % (rc, it.w.stderr()[-3000:])
+        elif it.proc and it.proc.poll() is None:
+            it.proc.kill()
+            it.proc.wait()
+
+
+def provision(sw, cport, gport, **trunk):
+    cus = sw.customer()
+    sw.trunk(cus, [cport], **trunk)
+    car, _ = sw.carrier("carrier-a", [gport])
+    sw.route("1", [car])
+    sw.synced()
+
+
+def media_call(sw, calls=1):
+    """One (or more) SIPp call with RTP through the proxy; returns the peers."""
+    cport, gport = sip_port(), sip_port()
+    callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), gport, calls=calls,
+                     extra=["-rtp_echo", "-mp", str(sip_port())]).start()
+    caller = sw.caller("caller", scenario("media_uac.xml"), cport, NUMBER, calls=calls,
+                       extra=["-mp", str(sip_port())])
+    return cport, gport, callee, caller
+
+
+def run_call(sw, calls=1, **trunk):
+    cport, gport, callee, caller = media_call(sw, calls)
+    provision(sw, cport, gport, **trunk)
+    caller.start()
+    assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+    assert callee.wait(timeout=40) == 0, callee.describe()
+    return caller, callee
+
+
+def sdp_of(msgs, start):
+    found = [m for m in msgs if m.startswith(start) and "m=audio" in m]
+    assert found, msgs
+    body = found[0]
+    c = re.search(r"^c=IN IP4 (\S+)", body, re.M).group(1)
+    port = int(re.search(r"^m=audio (\d+) ", body, re.M).group(1))
+    return c, port
+
+
+def caller_media_port(caller):
+    return int(caller.args[caller.args.index("-mp") + 1])
+
+
+# ------------------------------------------------- WARP's own media role
+
+
+@pytest.fixture
+def relay_warp(warp_factory, tmp_path, stopper):
+    """One warp with api, sip and media: media_engines empty, so the proxy
+    uses the local relay."""
+    lo, hi = port_range(59)
+    ng = free_port(socket.SOCK_DGRAM)
+    sw = start_sipwarp(warp_factory, tmp_path, "api,sip,media",
+                       more_ini=media_ini(ng, lo, hi))
+    sw.lo, sw.hi = lo, hi
+    stopper(sw)
+    return sw
+
+
+def test_callee_and_caller_see_the_relay_in_their_sdp(relay_warp):
+    sw = relay_warp
+    caller, callee = run_call(sw)
+    c, port = sdp_of(callee.messages(True), "INVITE ")
+    assert c == "127.0.0.1" and sw.lo <= port <= sw.hi, callee.messages(True)[0]
+    assert port != caller_media_port(caller)
+    c, port = sdp_of(caller.messages(True), "SIP/2.0 200")
+    assert c == "127.0.0.1" and sw.lo <= port <= sw.hi
+
+
+def test_rtp_flows_through_the_local_relay_and_the_cdr_counts_it(relay_warp):
+    sw = relay_warp
+    run_call(sw)
+    text = sw.w.get("/metrics").body.decode()
+    got_in = metric(text, "warp_media_packets_total", dir="in")
+    got_out = metric(text, "warp_media_packets_total", dir="out")
+    assert got_in > 20 and got_out > 20, (got_in, got_out)
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200
+    assert r["rtp_packets_a"] > 20 and r["rtp_packets_b"] > 20, r
+    for cmd in ("offer", "answer", "delete"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") >= 1, cmd
+
+
+def test_bypass_trunk_leaves_the_sdp_alone(relay_warp):
+    sw = relay_warp
+    caller, callee = run_call(sw, media_mode="bypass")
+    _, port = sdp_of(callee.messages(True), "INVITE ")
+    assert port == caller_media_port(caller)
+    text = sw.w.get("/metrics").body.decode()
+    assert metric(text, "warp_media_ng_commands_total", command="offer", result="ok") == 0
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["rtp_packets_a"] is None
+
+
+# ------------------------------------------------------ Debian's rtpengine
+
+
+def test_call_through_rtpengine_relays_rtp_and_counts_it(warp_factory, tmp_path, rtpengine,  # noqa: F811
+                                                         stopper):
+    sw = start_sipwarp(warp_factory, tmp_path,
+                       sip_extra="media_engines = udp:127.0.0.1:%d\n" % rtpengine.addr[1])
+    stopper(sw)
+    caller, callee = run_call(sw)
+    _, port = sdp_of(callee.messages(True), "INVITE ")
+    assert port != caller_media_port(caller)
+    _, up = sdp_of(caller.messages(True), "SIP/2.0 200")
+    assert up != port
+    (r,) = sw.cdrs(1, timeout=8)
+    assert r["final_code"] == 200
+    assert r["rtp_packets_a"] > 20 and r["rtp_packets_b"] > 20, r
+
+
+# --------------------------------------------------------- engine failures
+
+
+def test_engine_not_answering_refuses_the_call_503(warp_factory, tmp_path, stopper):
+    dead = free_port(socket.SOCK_DGRAM)
+    sw = start_sipwarp(warp_factory, tmp_path,
+                       sip_extra="media_engines = udp:127.0.0.1:%d\nmedia_timeout = 600ms\n"
+                                 "media_ping_interval = 5s\n" % dead)
+    stopper(sw)
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport)
+    gw = sw.sipp("gw", scenario("uas_answer.xml"), gport, timeout_s=5).start()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    gw.stop()
+    assert gw.requests() == [], "the gateway saw %s" % gw.seen()
+    refusal = [m for m in caller.messages(True) if m.startswith("SIP/2.0 503")][0]
+    assert "media relay unavailable" in refusal
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 503
+
+
+def test_with_one_of_two_engines_killed_new_calls_go_to_the_other(warp_factory, tmp_path,
+                                                                  stopper):
+    e1 = start_engine(tmp_path, "e1", 61)
+    e2 = start_engine(tmp_path, "e2", 67)
+    stopper(e1)
+    stopper(e2)
+    sw = start_sipwarp(warp_factory, tmp_path,
+                       sip_extra="media_engines = udp:127.0.0.1:%d=1 udp:127.0.0.1:%d=1\n"
+                                 "media_ping_interval = 200ms\nmedia_ping_misses = 2\n"
+                                 % (e1.ng_port, e2.ng_port))
+    stopper(sw)
+    os.kill(e1.proc.pid, signal.SIGKILL)
+    e1.proc.wait()
+    time.sleep(1.0)  # two missed pings mark it down
+    caller, callee = run_call(sw, calls=3)
+    rows = sw.cdrs(3, timeout=8)
+    assert [r["final_code"] for r in rows] == [200, 200, 200]
+    assert all(r["rtp_packets_a"] > 0 for r in rows), rows
+    text = e2.get("/metrics").body.decode()
+    assert metric(text, "warp_media_ng_commands_total", command="offer", result="ok") == 3
