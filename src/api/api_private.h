@@ -168,6 +168,48 @@ struct api_resource {
 	http_handler_fn destroy;
 };
 
+static inline const char *api_field_column(const struct api_field *f)
+{
+	return f->column ? f->column : f->name;
+}
+
+static inline bool api_res_has_customer(const struct api_resource *res)
+{
+	return res->scope == API_SCOPE_CUSTOMER;
+}
+
+/* ------------------------------------------------ statements (sql.c) */
+
+#define API_SQL_MAX_PARAMS 48
+
+/* The SQL text and parameters of one statement under construction. */
+struct api_sql {
+	struct buf text;
+	struct store_param params[API_SQL_MAX_PARAMS];
+	char *owned[API_SQL_MAX_PARAMS]; /* texts this statement allocated */
+	size_t n;
+};
+
+void api_sql_init(struct api_sql *q);
+void api_sql_fini(struct api_sql *q);
+/* Adds a parameter, taking ownership of owned (freed with the statement). */
+int api_sql_bind(struct api_sql *q, struct store_param p, char *owned);
+/* Adds a parameter and writes its placeholder ("$3") into the text. */
+int api_sql_param(struct api_sql *q, struct store_param p, char *owned);
+
+/* ------------------------------------------------ reading rows (rows.c) */
+
+/* "SELECT id, customer_id, …, created_at, updated_at FROM t" appended to b. */
+int api_rows_select(struct buf *b, const struct api_resource *res);
+/* " WHERE …" restricting to rows the caller may see (and the parent). */
+int api_rows_scope(struct api_ctx *ctx, const struct api_resource *res, struct api_sql *q);
+/* One row, laid out by api_rows_select, as a JSON object. */
+json_t *api_row_json(const struct api_resource *res, const struct store_res *r, size_t row);
+/* {"data":{…}} for the row as text: 1 when found, 0 when absent or not
+ * visible, negative on failure. */
+int api_resource_load_text(struct api_ctx *ctx, const struct api_resource *res, const char *id,
+			   struct buf *out);
+
 /* Adds the five routes of res to r. */
 int api_resource_routes(struct api *a, struct http_router *r, const struct api_resource *res);
 

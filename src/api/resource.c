@@ -15,355 +15,9 @@
  * 404 exactly as a missing one does, so ids cannot be probed.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "api/api_private.h"
-
-#define SQL_MAX_PARAMS 48
-
-/* The SQL text and parameters of one statement under construction. */
-struct sql {
-	struct buf text;
-	struct store_param params[SQL_MAX_PARAMS];
-	char *owned[SQL_MAX_PARAMS]; /* texts this statement allocated */
-	size_t n;
-};
-
-static void sql_init(struct sql *q)
-{
-	memset(q, 0, sizeof(*q));
-	buf_init(&q->text);
-}
-
-static void sql_fini(struct sql *q)
-{
-	for (size_t i = 0; i < q->n; i++)
-		free(q->owned[i]);
-	buf_fini(&q->text);
-}
-
-/* Adds a parameter (taking ownership of owned, freed with the statement). */
-static int sql_bind(struct sql *q, struct store_param p, char *owned)
-{
-	if (q->n == SQL_MAX_PARAMS) {
-		free(owned);
-		return -E2BIG;
-	}
-	q->params[q->n] = p;
-	q->owned[q->n] = owned;
-	q->n++;
-	return 0;
-}
-
-/* Adds a parameter and writes its placeholder ("$3") into the text. */
-static int sql_param(struct sql *q, struct store_param p, char *owned)
-{
-	int rc = sql_bind(q, p, owned);
-	return rc ? rc : buf_printf(&q->text, "$%zu", q->n);
-}
-
-static const char *field_column(const struct api_field *f)
-{
-	return f->column ? f->column : f->name;
-}
-
-static bool res_has_customer(const struct api_resource *res)
-{
-	return res->scope == API_SCOPE_CUSTOMER;
-}
-
-/* "SELECT id, customer_id, carrier_id, name, …, created_at, updated_at FROM t" */
-static int select_columns_build(struct buf *b, const struct api_resource *res)
-{
-	int rc = buf_append_cstr(b, "SELECT id");
-	if (res_has_customer(res))
-		rc = rc ? rc : buf_append_cstr(b, ", customer_id");
-	if (res->parent_column)
-		rc = rc ? rc : buf_printf(b, ", %s", res->parent_column);
-	for (size_t i = 0; i < res->nfields && rc == 0; i++)
-		if (!(res->fields[i].flags & API_F_WRITEONLY))
-			rc = buf_printf(b, ", %s", field_column(&res->fields[i]));
-	return rc ? rc : buf_printf(b, ", created_at, updated_at FROM %s", res->table);
-}
-
-/* A resource's SELECT list never changes, and building it with buf_printf
- * took an eighth of an authenticated GET (callgrind: ~20k instructions), so
- * each resource's text is built once and kept for the life of the process.
- * Readers scan without a lock: a slot's res is published (release) only
- * after its text is written; writers serialise on select_cache_lock. */
-#define SELECT_CACHE_SLOTS 32
-#define SELECT_TEXT_MAX 2048
-
-static struct {
-	_Atomic(const struct api_resource *) res;
-	char text[SELECT_TEXT_MAX];
-} select_cache[SELECT_CACHE_SLOTS];
-static pthread_mutex_t select_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static const char *select_cache_find(const struct api_resource *res)
-{
-	for (size_t i = 0; i < SELECT_CACHE_SLOTS; i++) {
-		const struct api_resource *r =
-			atomic_load_explicit(&select_cache[i].res, memory_order_acquire);
-		if (r == res)
-			return select_cache[i].text;
-		if (!r)
-			break;
-	}
-	return NULL;
-}
-
-/* Keeps text for res unless the table is full or the text too long (then
- * it is simply built each time). */
-static void select_cache_put(const struct api_resource *res, const char *text, size_t len)
-{
-	if (len >= SELECT_TEXT_MAX)
-		return;
-	pthread_mutex_lock(&select_cache_lock);
-	for (size_t i = 0; i < SELECT_CACHE_SLOTS; i++) {
-		const struct api_resource *r =
-			atomic_load_explicit(&select_cache[i].res, memory_order_relaxed);
-		if (r == res)
-			break;
-		if (r)
-			continue;
-		memcpy(select_cache[i].text, text, len);
-		select_cache[i].text[len] = '\0';
-		atomic_store_explicit(&select_cache[i].res, res, memory_order_release);
-		break;
-	}
-	pthread_mutex_unlock(&select_cache_lock);
-}
-
-static int select_columns(struct buf *b, const struct api_resource *res)
-{
-	const char *cached = select_cache_find(res);
-	size_t start = b->len;
-
-	if (cached)
-		return buf_append_cstr(b, cached);
-	int rc = select_columns_build(b, res);
-	if (rc == 0)
-		select_cache_put(res, b->p + start, b->len - start);
-	return rc;
-}
-
-static json_t *value_json(const struct api_field *f, const struct store_res *r, size_t row,
-			  size_t col)
-{
-	if (store_res_isnull(r, row, col))
-		return json_null();
-	switch (f->type) {
-	case API_F_INT:
-		return json_integer(store_res_int(r, row, col));
-	case API_F_BOOL:
-		return json_boolean(store_res_int(r, row, col) != 0);
-	case API_F_JSON: {
-		json_t *v = json_loads(store_res_text(r, row, col), JSON_DECODE_ANY, NULL);
-		return v ? v : json_null();
-	}
-	default:
-		return json_string(store_res_text(r, row, col));
-	}
-}
-
-/* The columns of a row in select_columns order: id, customer_id, the
- * parent, the readable fields, created_at, updated_at.  A row is presented
- * two ways from this one walk: as a json_t (writes, events) and as text
- * (GET, the hot path, which needs no JSON objects at all). */
-typedef int (*row_emit_fn)(void *out, const char *name, const struct api_field *f,
-			   const struct store_res *r, size_t row, size_t col);
-
-static const struct api_field row_text_column = { "id", NULL, API_F_STR, 0, 0, 0, NULL, NULL };
-static const struct api_field row_time_column = { "created_at", NULL, API_F_INT, 0, 0, 0,
-						   NULL, NULL };
-
-static int row_walk(const struct api_resource *res, const struct store_res *r, size_t row,
-		    row_emit_fn emit, void *out)
-{
-	size_t col = 0;
-	int rc = emit(out, "id", &row_text_column, r, row, col++);
-
-	if (rc == 0 && res_has_customer(res))
-		rc = emit(out, "customer_id", &row_text_column, r, row, col++);
-	if (rc == 0 && res->parent_column)
-		rc = emit(out, res->parent_column, &row_text_column, r, row, col++);
-	for (size_t i = 0; i < res->nfields && rc == 0; i++)
-		if (!(res->fields[i].flags & API_F_WRITEONLY))
-			rc = emit(out, res->fields[i].name, &res->fields[i], r, row, col++);
-	if (rc == 0)
-		rc = emit(out, "created_at", &row_time_column, r, row, col++);
-	if (rc == 0)
-		rc = emit(out, "updated_at", &row_time_column, r, row, col++);
-	return rc;
-}
-
-/* A member that cannot be made (a string that is not UTF-8) is left out,
- * as it always was. */
-static int row_emit_json(void *out, const char *name, const struct api_field *f,
-			 const struct store_res *r, size_t row, size_t col)
-{
-	json_object_set_new(out, name, value_json(f, r, row, col));
-	return 0;
-}
-
-/* One row, laid out by select_columns, as a JSON object. */
-static json_t *row_json(const struct api_resource *res, const struct store_res *r, size_t row)
-{
-	json_t *o = json_object();
-
-	if (o)
-		row_walk(res, r, row, row_emit_json, o);
-	return o;
-}
-
-static int int_text(struct buf *b, int64_t n)
-{
-	char digits[24];
-	size_t i = sizeof(digits);
-	uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
-
-	do {
-		digits[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (n < 0)
-		digits[--i] = '-';
-	return buf_append(b, digits + i, sizeof(digits) - i);
-}
-
-/* A value as JSON text: what json_dumps(value_json(...)) gives. */
-static int value_text(struct buf *b, const struct api_field *f, const struct store_res *r,
-		      size_t row, size_t col)
-{
-	const char *text;
-	int rc;
-
-	if (store_res_isnull(r, row, col))
-		return buf_append(b, "null", 4);
-	switch (f->type) {
-	case API_F_INT:
-		return int_text(b, store_res_int(r, row, col));
-	case API_F_BOOL:
-		return store_res_int(r, row, col) ? buf_append(b, "true", 4)
-						  : buf_append(b, "false", 5);
-	case API_F_JSON:
-		/* Stored as compact JSON text by value_bind (and the schema's
-		 * defaults), so it is copied as it is. */
-		text = store_res_text(r, row, col);
-		return buf_append_cstr(b, text && *text ? text : "null");
-	default:
-		rc = buf_append_char(b, '"');
-		rc = rc ? rc : buf_append_json_escaped(b, str_from_cstr(store_res_text(r, row, col)));
-		return rc ? rc : buf_append_char(b, '"');
-	}
-}
-
-struct row_text {
-	struct buf *b;
-	bool first;
-};
-
-static int row_emit_text(void *out, const char *name, const struct api_field *f,
-			 const struct store_res *r, size_t row, size_t col)
-{
-	struct row_text *t = out;
-	int rc = t->first ? buf_append_char(t->b, '"') : buf_append(t->b, ",\"", 2);
-
-	t->first = false;
-	rc = rc ? rc : buf_append_json_escaped(t->b, str_from_cstr(name));
-	rc = rc ? rc : buf_append(t->b, "\":", 2);
-	return rc ? rc : value_text(t->b, f, r, row, col);
-}
-
-/* " WHERE …" restricting to rows the caller may see (and the parent). */
-static int scope_where(struct api_ctx *ctx, const struct api_resource *res, struct sql *q)
-{
-	int rc = buf_append_cstr(&q->text, " WHERE 1 = 1");
-	const char *parent = res->parent_param ? http_req_param(ctx->req, res->parent_param) : NULL;
-
-	if (!api_is_admin(ctx) && res->scope == API_SCOPE_CUSTOMER) {
-		rc = rc ? rc : buf_append_cstr(&q->text, " AND customer_id = ");
-		rc = rc ? rc : sql_param(q, store_p_text(ctx->who->customer_id), NULL);
-	} else if (!api_is_admin(ctx) && res->scope == API_SCOPE_SELF) {
-		rc = rc ? rc : buf_append_cstr(&q->text, " AND id = ");
-		rc = rc ? rc : sql_param(q, store_p_text(ctx->who->customer_id), NULL);
-	}
-	if (parent) {
-		rc = rc ? rc : buf_printf(&q->text, " AND %s = ", res->parent_column);
-		rc = rc ? rc : sql_param(q, store_p_text(parent), NULL);
-	}
-	return rc;
-}
-
-/* The row of res with this id, if the caller may see it (*r NULL or empty
- * otherwise). */
-static int resource_query(struct api_ctx *ctx, const struct api_resource *res, const char *id,
-			  struct store_res **r)
-{
-	struct sql q;
-
-	sql_init(&q);
-	int rc = select_columns(&q.text, res);
-	rc = rc ? rc : scope_where(ctx, res, &q);
-	rc = rc ? rc : buf_append_cstr(&q.text, " AND id = ");
-	rc = rc ? rc : sql_param(&q, store_p_text(id), NULL);
-	rc = rc ? rc : store_exec(ctx->conn, q.text.p, q.params, q.n, r);
-	sql_fini(&q);
-	return rc;
-}
-
-json_t *api_resource_load(struct api_ctx *ctx, const struct api_resource *res, const char *id)
-{
-	struct store_res *r = NULL;
-	json_t *o = NULL;
-
-	if (resource_query(ctx, res, id, &r) == 0 && store_res_rows(r) == 1)
-		o = row_json(res, r, 0);
-	store_res_free(r);
-	return o;
-}
-
-/* {"data":{…}} for the row, as text: 1 when found, 0 when absent or not
- * visible, negative on failure. */
-static int resource_load_text(struct api_ctx *ctx, const struct api_resource *res,
-			      const char *id, struct buf *out)
-{
-	struct store_res *r = NULL;
-	struct row_text t = { out, true };
-
-	int rc = resource_query(ctx, res, id, &r);
-	if (rc == 0 && store_res_rows(r) == 1) {
-		rc = buf_append_cstr(out, "{\"data\":{");
-		rc = rc ? rc : row_walk(res, r, 0, row_emit_text, &t);
-		rc = rc ? rc : buf_append(out, "}}", 2);
-		rc = rc ? rc : 1;
-	}
-	store_res_free(r);
-	return rc;
-}
-
-bool api_row_visible(struct api_ctx *ctx, const char *table, const char *customer_col,
-		     const char *id)
-{
-	struct store_res *r = NULL;
-	struct buf sql;
-	bool seen = false;
-
-	buf_init(&sql);
-	struct store_param p[2] = { store_p_text(id), store_p_text(ctx->who->customer_id) };
-	bool scoped = customer_col && !api_is_admin(ctx);
-	int rc = buf_printf(&sql, "SELECT 1 FROM %s WHERE id = $1", table);
-	if (scoped)
-		rc = rc ? rc : buf_printf(&sql, " AND %s = $2", customer_col);
-	if (rc == 0 && store_exec(ctx->conn, sql.p, p, scoped ? 2 : 1, &r) == 0)
-		seen = store_res_rows(r) == 1;
-	store_res_free(r);
-	buf_fini(&sql);
-	return seen;
-}
 
 /* Whether the caller may change rows of res at all. */
 static bool may_write(struct api_ctx *ctx, const struct api_resource *res)
@@ -381,7 +35,7 @@ static bool parent_visible(struct api_ctx *ctx, const struct api_resource *res)
 		return true;
 	const char *pid = http_req_param(ctx->req, res->parent_param);
 	if (pid && api_row_visible(ctx, res->parent->table,
-				   res_has_customer(res->parent) ? "customer_id" : NULL, pid))
+				   api_res_has_customer(res->parent) ? "customer_id" : NULL, pid))
 		return true;
 	http_reply_error(ctx->req, 404, "not_found", "Not found", NULL, "no %s %s",
 			 res->parent->name, pid ? pid : "");
@@ -396,7 +50,7 @@ static void handle_list(struct http_req *req, void *arg)
 	struct api_ctx ctx;
 	struct api_page page;
 	struct store_res *r = NULL;
-	struct sql q;
+	struct api_sql q;
 
 	if (api_ctx_init(&ctx, req) < 0)
 		return;
@@ -404,31 +58,31 @@ static void handle_list(struct http_req *req, void *arg)
 		return;
 	if (!parent_visible(&ctx, res) || api_page_parse(&ctx, &page) < 0)
 		return;
-	sql_init(&q);
-	int rc = select_columns(&q.text, res);
-	rc = rc ? rc : scope_where(&ctx, res, &q);
+	api_sql_init(&q);
+	int rc = api_rows_select(&q.text, res);
+	rc = rc ? rc : api_rows_scope(&ctx, res, &q);
 	const char *cust = http_req_query(req, "customer_id");
-	if (cust && res_has_customer(res) && api_is_admin(&ctx)) {
+	if (cust && api_res_has_customer(res) && api_is_admin(&ctx)) {
 		rc = rc ? rc : buf_append_cstr(&q.text, " AND customer_id = ");
-		rc = rc ? rc : sql_param(&q, store_p_text(cust), NULL);
+		rc = rc ? rc : api_sql_param(&q, store_p_text(cust), NULL);
 	}
 	if (page.after) {
 		rc = rc ? rc : buf_append_cstr(&q.text, " AND id > ");
-		rc = rc ? rc : sql_param(&q, store_p_text(page.after), NULL);
+		rc = rc ? rc : api_sql_param(&q, store_p_text(page.after), NULL);
 	}
 	rc = rc ? rc : buf_append_cstr(&q.text, " ORDER BY id LIMIT ");
-	rc = rc ? rc : sql_param(&q, store_p_int(page.limit + 1), NULL);
+	rc = rc ? rc : api_sql_param(&q, store_p_int(page.limit + 1), NULL);
 	rc = rc ? rc : store_exec(ctx.conn, q.text.p, q.params, q.n, &r);
 	if (rc < 0) {
 		api_reply_store_error(&ctx, rc, res->name);
 	} else {
 		json_t *items = json_array();
 		for (size_t i = 0; i < store_res_rows(r); i++)
-			json_array_append_new(items, row_json(res, r, i));
+			json_array_append_new(items, api_row_json(res, r, i));
 		api_page_reply(&ctx, &page, items, "id");
 	}
 	store_res_free(r);
-	sql_fini(&q);
+	api_sql_fini(&q);
 }
 
 static void handle_get(struct http_req *req, void *arg)
@@ -444,7 +98,7 @@ static void handle_get(struct http_req *req, void *arg)
 		return;
 	struct buf text;
 	buf_init(&text);
-	if (resource_load_text(&ctx, res, http_req_param(req, "id"), &text) <= 0)
+	if (api_resource_load_text(&ctx, res, http_req_param(req, "id"), &text) <= 0)
 		http_reply_error(req, 404, "not_found", "Not found", NULL, "no %s %s", res->name,
 				 http_req_param(req, "id"));
 	else
@@ -477,7 +131,7 @@ static int body_validate(struct api_ctx *ctx, const struct api_resource *res, js
 	void *tmp;
 
 	json_object_foreach_safe(body, tmp, name, val) {
-		if (res_has_customer(res) && strcmp(name, "customer_id") == 0) {
+		if (api_res_has_customer(res) && strcmp(name, "customer_id") == 0) {
 			if (!creating)
 				return api_verr_set(e, 422, "immutable", "/customer_id",
 						    "customer_id cannot be changed");
@@ -529,26 +183,26 @@ static int create_customer(struct api_ctx *ctx, json_t *body, const char **out,
 }
 
 /* Binds the parameter for one JSON value of field f. */
-static int value_bind(struct sql *q, const struct api_field *f, const json_t *v)
+static int value_bind(struct api_sql *q, const struct api_field *f, const json_t *v)
 {
 	if (!v || json_is_null(v))
-		return sql_bind(q, store_p_null(), NULL);
+		return api_sql_bind(q, store_p_null(), NULL);
 	switch (f->type) {
 	case API_F_INT:
-		return sql_bind(q, store_p_int(json_integer_value(v)), NULL);
+		return api_sql_bind(q, store_p_int(json_integer_value(v)), NULL);
 	case API_F_BOOL:
-		return sql_bind(q, store_p_int(json_is_true(v)), NULL);
+		return api_sql_bind(q, store_p_int(json_is_true(v)), NULL);
 	case API_F_JSON: {
 		char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		return text ? sql_bind(q, store_p_text(text), text) : -ENOMEM;
+		return text ? api_sql_bind(q, store_p_text(text), text) : -ENOMEM;
 	}
 	default:
-		return sql_bind(q, store_p_text(json_string_value(v)), NULL);
+		return api_sql_bind(q, store_p_text(json_string_value(v)), NULL);
 	}
 }
 
 /* One more "column" in the INSERT's list and its "$N" in vals. */
-static int insert_column(struct sql *q, struct buf *vals, const char *column)
+static int insert_column(struct api_sql *q, struct buf *vals, const char *column)
 {
 	int rc = buf_printf(&q->text, ", %s", column);
 	return rc ? rc : buf_printf(vals, ", $%zu", q->n);
@@ -558,7 +212,7 @@ static const char *event_customer(const struct api_resource *res, const char *id
 {
 	if (res->scope == API_SCOPE_SELF)
 		return id;
-	if (res_has_customer(res))
+	if (api_res_has_customer(res))
 		return json_string_value(json_object_get(o, "customer_id"));
 	return NULL;
 }
@@ -586,22 +240,22 @@ int api_resource_finish_write(struct api_ctx *ctx, const struct api_resource *re
 static int insert_row(struct api_ctx *ctx, const struct api_resource *res, const char *id,
 		      const char *customer, json_t *body)
 {
-	struct sql q;
+	struct api_sql q;
 	struct buf vals;
 	int64_t now = time_wall_ms();
 	const char *parent = res->parent_param ? http_req_param(ctx->req, res->parent_param) : NULL;
 
-	sql_init(&q);
+	api_sql_init(&q);
 	buf_init(&vals);
 	int rc = buf_printf(&q.text, "INSERT INTO %s (id", res->table);
-	rc = rc ? rc : sql_bind(&q, store_p_text(id), NULL);
+	rc = rc ? rc : api_sql_bind(&q, store_p_text(id), NULL);
 	rc = rc ? rc : buf_append_cstr(&vals, "$1");
 	if (customer && rc == 0) {
-		rc = sql_bind(&q, store_p_text(customer), NULL);
+		rc = api_sql_bind(&q, store_p_text(customer), NULL);
 		rc = rc ? rc : insert_column(&q, &vals, "customer_id");
 	}
 	if (parent && rc == 0) {
-		rc = sql_bind(&q, store_p_text(parent), NULL);
+		rc = api_sql_bind(&q, store_p_text(parent), NULL);
 		rc = rc ? rc : insert_column(&q, &vals, res->parent_column);
 	}
 	for (size_t i = 0; i < res->nfields && rc == 0; i++) {
@@ -610,16 +264,16 @@ static int insert_row(struct api_ctx *ctx, const struct api_resource *res, const
 		if (!v)
 			continue; /* the column's default applies */
 		rc = value_bind(&q, f, v);
-		rc = rc ? rc : insert_column(&q, &vals, field_column(f));
+		rc = rc ? rc : insert_column(&q, &vals, api_field_column(f));
 	}
-	rc = rc ? rc : sql_bind(&q, store_p_int(now), NULL);
+	rc = rc ? rc : api_sql_bind(&q, store_p_int(now), NULL);
 	rc = rc ? rc : insert_column(&q, &vals, "created_at");
-	rc = rc ? rc : sql_bind(&q, store_p_int(now), NULL);
+	rc = rc ? rc : api_sql_bind(&q, store_p_int(now), NULL);
 	rc = rc ? rc : insert_column(&q, &vals, "updated_at");
 	rc = rc ? rc : buf_printf(&q.text, ") VALUES (%s)", vals.p);
 	rc = rc ? rc : store_exec(ctx->conn, q.text.p, q.params, q.n, NULL);
 	buf_fini(&vals);
-	sql_fini(&q);
+	api_sql_fini(&q);
 	return rc;
 }
 
@@ -640,7 +294,7 @@ static void handle_create(struct http_req *req, void *arg)
 		return;
 	ctx.body = body;
 	int rc = body_validate(&ctx, res, body, true, &e);
-	if (rc == 0 && res_has_customer(res))
+	if (rc == 0 && api_res_has_customer(res))
 		rc = create_customer(&ctx, body, &customer, &e);
 	if (rc == 0 && res->validate)
 		rc = res->validate(&ctx, NULL, body, true, &e);
@@ -666,24 +320,24 @@ out:
 static int update_row(struct api_ctx *ctx, const struct api_resource *res, const char *id,
 		      json_t *body)
 {
-	struct sql q;
+	struct api_sql q;
 	const char *name;
 	json_t *v;
 
-	sql_init(&q);
+	api_sql_init(&q);
 	int rc = buf_printf(&q.text, "UPDATE %s SET updated_at = ", res->table);
-	rc = rc ? rc : sql_param(&q, store_p_int(time_wall_ms()), NULL);
+	rc = rc ? rc : api_sql_param(&q, store_p_int(time_wall_ms()), NULL);
 	json_object_foreach(body, name, v) {
 		const struct api_field *f = field_find(res, name);
 		if (!f || rc)
 			continue;
 		rc = value_bind(&q, f, v);
-		rc = rc ? rc : buf_printf(&q.text, ", %s = $%zu", field_column(f), q.n);
+		rc = rc ? rc : buf_printf(&q.text, ", %s = $%zu", api_field_column(f), q.n);
 	}
 	rc = rc ? rc : buf_append_cstr(&q.text, " WHERE id = ");
-	rc = rc ? rc : sql_param(&q, store_p_text(id), NULL);
+	rc = rc ? rc : api_sql_param(&q, store_p_text(id), NULL);
 	rc = rc ? rc : store_exec(ctx->conn, q.text.p, q.params, q.n, NULL);
-	sql_fini(&q);
+	api_sql_fini(&q);
 	return rc;
 }
 
