@@ -125,9 +125,8 @@ const struct config_key warp_schema[] = {
 	{ "sip", "probe_interval", CONFIG_DURATION, "0ms", 0, 3600000, NULL,
 	  "OPTIONS to gateways with probing on, this often; 0 = off." },
 	{ "sip", "media_engines", CONFIG_STR, "", 0, 0, NULL,
-	  "ng engines relaying the media of trunks in media_mode relay, e.g. \"udp:127.0.0.1:2223=1 "
-	  "udp:10.0.0.5:2223=2\" (=weight); empty: the local media role when this process runs it, "
-	  "else no relay (calls in bypass)." },
+	  "ng engines relaying media of relay-mode trunks: \"udp:HOST:PORT[=WEIGHT] ...\"; empty: "
+	  "the local media role if this process runs it, else none (bypass)." },
 	{ "sip", "media_ping_interval", CONFIG_DURATION, "1s", 100, 3600000, NULL,
 	  "ng ping to every media engine this often." },
 	{ "sip", "media_ping_misses", CONFIG_INT, "3", 1, 100, NULL,
