@@ -156,6 +156,46 @@ def test_bypass_trunk_leaves_the_sdp_alone(relay_warp):
     assert r["final_code"] == 200 and r["rtp_packets_a"] is None
 
 
+def test_early_media_183_and_200_carry_the_same_relayed_sdp_from_one_answer(relay_warp):
+    sw = relay_warp
+    cport, gport = sip_port(), sip_port()
+    callee = sw.sipp("callee", scenario("uas_early_media.xml"), gport,
+                     extra=["-rtp_echo", "-mp", str(sip_port())]).start()
+    caller = sw.caller("caller", scenario("uac_media_early.xml"), cport, NUMBER,
+                       extra=["-mp", str(sip_port())])
+    provision(sw, cport, gport)
+    caller.start()
+    assert caller.wait(timeout=40) == 0, caller.describe()
+    assert callee.wait(timeout=40) == 0, callee.describe()
+    assert 183 in caller.codes(), caller.seen()
+    early = sdp_of(caller.messages(True), "SIP/2.0 183")
+    final = sdp_of(caller.messages(True), "SIP/2.0 200")
+    assert early == final and sw.lo <= final[1] <= sw.hi, (early, final)
+    text = sw.w.get("/metrics").body.decode()
+    assert metric(text, "warp_media_ng_commands_total", command="answer", result="ok") == 1
+    (r,) = sw.cdrs(1)
+    assert r["rtp_packets_a"] > 20 and r["rtp_packets_b"] > 20, r
+
+
+def test_failed_call_deletes_its_media_and_keeps_no_stream(relay_warp, tmp_path):
+    sw = relay_warp
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport)
+    busy = sw.sipp("gw", render(tmp_path, "uas_reject.xml", code=486), gport).start()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=486, mf=70), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert busy.wait() == 0, busy.describe()
+    invite = [m for m in busy.messages(True) if m.startswith("INVITE ")][0]
+    port = int(re.search(r"^m=audio (\d+) ", invite, re.M).group(1))
+    assert sw.lo <= port <= sw.hi, invite
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 486
+    text = sw.w.get("/metrics").body.decode()
+    assert metric(text, "warp_media_ng_commands_total", command="delete", result="ok") == 1
+    assert metric(text, "warp_media_calls") == 0
+
+
 # ------------------------------------------------------ Debian's rtpengine
 
 
