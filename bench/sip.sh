@@ -62,7 +62,7 @@ WARP_THREADS=${WARP_THREADS:-2}
 KAM_CHILDREN=${KAM_CHILDREN:-4}
 PROXY_CPUS=${PROXY_CPUS:-0,1}
 SIPP_CPUS=${SIPP_CPUS:-0,1}
-RATES=${RATES:-250 500 750 1000 1250 1500 1750 2000 2500 3000 3500 4000 5000}
+RATES=${RATES-250 500 750 1000 1250 1500 1750 2000 2500 3000 3500 4000 5000}
 STEP_S=${STEP_S:-10}
 CALL_MS=${CALL_MS:-1000}
 HOLD_CALLS=${HOLD_CALLS:-10000}
@@ -230,14 +230,32 @@ run_calls() {
 	echo "$rc $(sipp_stats "$dir/stat.csv" "$calls")"
 }
 
+# CPU time (user + system, clock ticks) used so far by the processes in
+# process group $1 (Kamailio and its workers) or, with $2 = pid, by process
+# $1 alone (warp, all its threads).  The field after the name's closing
+# parenthesis is the state: pgrp is the 3rd from there, utime the 12th.
+cpu_ticks() {
+	local id=$1 mode=${2:-pgrp} f
+	if [ "$mode" = pid ]; then
+		f=$(cat "/proc/$id/stat" 2>/dev/null) || { echo 0; return; }
+		awk '{ sub(/^.*\) /, ""); print $12 + $13 }' <<<"$f"
+		return
+	fi
+	cat /proc/[0-9]*/stat 2>/dev/null |
+		awk -v g="$id" '{ sub(/^.*\) /, ""); if ($3 == g) s += $12 + $13 } END { print s + 0 }'
+}
+
 # step_proxy NAME PORT: steps the rate up; sets BEST (highest clean CPS)
 # and writes one line per step into $TMP/NAME.steps.
 step_proxy() {
-	local name=$1 port=$2 rate calls rc ok failed created secs retrans achieved verdict
+	local name=$1 port=$2 rate calls rc ok failed created secs retrans achieved verdict t0 t1 us
 	BEST=0
 	for rate in $RATES; do
 		calls=$((rate * STEP_S))
+		t0=$(cpu_ticks $CPU_OF)
 		read -r rc ok failed created secs retrans <<<"$(run_calls "$name-$rate" "$port" "$rate" "$calls" "$CALL_MS")"
+		t1=$(cpu_ticks $CPU_OF)
+		us=$(((t1 - t0) * 1000000 / $(getconf CLK_TCK) / calls))
 		achieved=$(awk -v c="$created" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? c / s : 0) }')
 		verdict=clean
 		if [ "$ok" != "$calls" ] || [ "$failed" != 0 ]; then
@@ -245,8 +263,8 @@ step_proxy() {
 		elif [ $((achieved * 10)) -lt $((rate * 9)) ]; then
 			verdict=slow
 		fi
-		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, sipp rc %d: %s\n' \
-			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
+		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, proxy CPU %4d us/call, sipp rc %d: %s\n' \
+			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$us" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
 		[ "$verdict" = clean ] || break
 		BEST=$rate
 		# Let the last transactions' timers run out before the next step.
@@ -395,12 +413,14 @@ start_gateways
 WARP_BEST=- KAM_BEST=-
 if [ "$ONLY" != kamailio ]; then
 	start_warp steps
+	CPU_OF="$WARP_PID pid"
 	step_proxy warp "$WARP_SIP"
 	WARP_BEST=$BEST
 	stop_warp
 fi
 if [ "$ONLY" != warp ]; then
 	start_kamailio
+	CPU_OF="$KAM_PID pgrp"
 	step_proxy kamailio "$KAM_PORT"
 	KAM_BEST=$BEST
 	stop_kamailio
@@ -438,4 +458,13 @@ echo
 printf '%-10s %18s\n' proxy "highest clean CPS"
 printf '%-10s %18s\n' warp "$WARP_BEST" kamailio "$KAM_BEST"
 awk -v w="$WARP_BEST" -v k="$KAM_BEST" 'BEGIN { if (k + 0 > 0 && w + 0 > 0) printf "ratio warp/kamailio: %.2f\n", w / k }'
+# CPU per call compared at the highest rate both passed cleanly: a figure
+# that other load on the machine disturbs less than the highest clean rate.
+if [ -s "$TMP/warp.steps" ] && [ -s "$TMP/kamailio.steps" ]; then
+	cat "$TMP/warp.steps" "$TMP/kamailio.steps" | awk '/: clean$/ {
+		r = $2; for (i = 1; i <= NF; i++) if ($i == "us/call,") us[$1, r] = $(i - 1); n[r]++ }
+		END { m = 0; for (r in n) if (n[r] == 2 && r + 0 > m) m = r + 0
+		if (m > 0 && us["warp", m] > 0) printf "proxy CPU per call at %d cps: warp %d us, kamailio %d us (kamailio/warp %.2f)\n",
+			m, us["warp", m], us["kamailio", m], us["kamailio", m] / us["warp", m] }'
+fi
 echo "hold ($HOLD_CALLS through warp): $HOLD_LINE"
