@@ -208,9 +208,9 @@ enum sip_media_wait { SIP_MEDIA_IDLE, SIP_MEDIA_OFFER, SIP_MEDIA_ANSWER, SIP_MED
 
 /* A call's media leg through an ng engine (media.c). */
 struct sip_media {
-	bool on;		   /* an offer went to the engine: delete at the end */
-	enum sip_media_wait wait;  /* the ng request out, if any */
-	uint64_t req;		   /* its id, for ng_client_cancel */
+	bool on;		      /* an offer went to the engine: delete at the end */
+	enum sip_media_wait wait;     /* the ng request out, if any */
+	uint64_t req;		      /* its id, for ng_client_cancel */
 	struct sip_call *prev, *next; /* on w->media_waiting while wait != IDLE */
 	char from_tag[128], to_tag[128];
 	uint64_t answered, held_key; /* To tag and SDP answered, and the one held */
@@ -242,7 +242,7 @@ struct sip_call {
 	/* Route sets for our own BYEs (from the 2xx's Record-Route, ours left out). */
 	char callee_route[SIP_ROUTE_LEN], caller_route[SIP_ROUTE_LEN];
 	uint32_t caller_cseq, callee_cseq;
-	char to_tag[24];	    /* ours, for responses we make */
+	char to_tag[24]; /* ours, for responses we make */
 	struct sip_media media;
 	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
 };

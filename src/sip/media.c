@@ -34,8 +34,7 @@
 #include <string.h>
 
 static const char *const sip_media_replace[] = {"origin", "session-connection"};
-static const char sip_media_reason[] =
-    "Reason: SIP;cause=503;text=\"media relay unavailable\"\r\n";
+static const char sip_media_reason[] = "Reason: SIP;cause=503;text=\"media relay unavailable\"\r\n";
 
 /* ------------------------------------------------------------- helpers */
 
@@ -249,8 +248,10 @@ static void sip_media_answer_done(void *arg, int status, const struct bencode_no
 		/* The response is on its way to the caller already in the
 		 * callee's eyes; holding it back would fail an answered call.
 		 * Its SDP goes unchanged: media flows directly, if it can. */
-		log_warn("sip", "call %s: media engine did not take the answer (%s): SDP passed "
-				"through", c->cdr.call_id, ng_client_strerror(status));
+		log_warn("sip",
+			 "call %s: media engine did not take the answer (%s): SDP passed "
+			 "through",
+			 c->cdr.call_id, ng_client_strerror(status));
 		sip_media_forward_bytes(c, (struct str){c->media.held.p, c->media.held.len});
 		goto out;
 	}
@@ -331,7 +332,8 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 	buf_init(&tmp);
 	int rc = sip_media_rebody(&tmp, m, (struct str){c->media.answer.p, c->media.answer.len});
 	if (rc == 0)
-		rc = sip_msg_parse(&re, tmp.p, tmp.len) == 0 ? sip_build_strip_via(out, &re) : -EINVAL;
+		rc = sip_msg_parse(&re, tmp.p, tmp.len) == 0 ? sip_build_strip_via(out, &re)
+							     : -EINVAL;
 	buf_fini(&tmp);
 	return rc;
 }
