@@ -257,3 +257,56 @@ def test_with_one_of_two_engines_killed_new_calls_go_to_the_other(warp_factory, 
     assert all(r["rtp_packets_a"] > 0 for r in rows), rows
     text = e2.get("/metrics").body.decode()
     assert metric(text, "warp_media_ng_commands_total", command="offer", result="ok") == 3
+
+
+# ------------------------------------------------------------ stopping
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in %ss" % timeout
+        time.sleep(0.05)
+
+
+def test_sigterm_while_the_offer_is_out_answers_503_and_exits_0(warp_factory, tmp_path, stopper):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes the offer, never answers
+    silent.bind(("127.0.0.1", 0))
+    sw = start_sipwarp(warp_factory, tmp_path,
+                       sip_extra="media_engines = udp:127.0.0.1:%d\nmedia_timeout = 20s\n"
+                                 "media_ping_interval = 60s\n" % silent.getsockname()[1])
+    try:
+        cport, gport = sip_port(), sip_port()
+        provision(sw, cport, gport)
+        caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
+                           NUMBER).start()
+        silent.settimeout(5)
+        while b"5:offer" not in silent.recv(65536):
+            pass
+        rc, _ = sw.w.stop(timeout=10)
+        assert rc == 0, sw.w.stderr()[-3000:]
+        assert caller.wait() == 0, caller.describe()
+        (r,) = sw.cdrs(1)
+        assert r["final_code"] == 503
+    finally:
+        sw.stop()
+        silent.close()
+
+
+def test_sigterm_with_a_relayed_call_up_deletes_it_and_writes_the_cdr(warp_factory, tmp_path,
+                                                                       stopper):
+    e = start_engine(tmp_path, "engine", 73)
+    stopper(e)
+    sw = start_sipwarp(warp_factory, tmp_path,
+                       sip_extra="media_engines = udp:127.0.0.1:%d\n" % e.ng_port)
+    cport, gport, callee, caller = media_call(sw)
+    provision(sw, cport, gport)
+    caller.start()
+    wait_for(lambda: metric(e.get("/metrics").body.decode(), "warp_media_calls") == 1)
+    wait_for(lambda: any(m.startswith("SIP/2.0 200") for m in caller.messages(True)))
+    rc, _ = sw.w.stop(timeout=10)
+    sw.stop()
+    assert rc == 0, sw.w.stderr()[-3000:]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "proxy"
+    wait_for(lambda: metric(e.get("/metrics").body.decode(), "warp_media_calls") == 0, 5)
