@@ -53,6 +53,9 @@
 #   HOLD_RATE      their setup rate (default 1000)
 #   HOLD_MS        how long each is held (default 20000)
 #   ONLY           "warp" or "kamailio": step only that proxy
+#   WARP_WRAP      a command warp runs under, for profiling (e.g. "valgrind
+#                  --tool=callgrind --callgrind-out-file=/tmp/cg.warp" with
+#                  RATES=20 HOLD_CALLS=0 ONLY=warp)
 #   KEEP_TMP       keep the run's folder (logs, SIPp statistics) when set
 set -euo pipefail
 
@@ -313,7 +316,7 @@ start_warp() {
 		admin_rate = 100000
 		admin_burst = 100000
 	EOF
-	(cd "$TMP" && WARP_ADMIN_TOKEN=$ADMIN_TOKEN exec taskset -c "$PROXY_CPUS" "$WARP" run \
+	(cd "$TMP" && WARP_ADMIN_TOKEN=$ADMIN_TOKEN exec taskset -c "$PROXY_CPUS" ${WARP_WRAP:-} "$WARP" run \
 		-c "$TMP/warp.ini" --roles api,sip) >"$TMP/warp-$name.out" 2>"$TMP/warp-$name.err" &
 	WARP_PID=$!
 	PIDS+=("$WARP_PID")
