@@ -196,6 +196,19 @@ void psnap_env_release(struct psnap_env *env);
 void *psnap_build(struct store_conn *c, void *arg); /* arg: struct psnap_env */
 void psnap_free(void *data);
 
+/* Shared by building (snapshot.c) and looking up (snapshot_find.c): the
+ * orders the snapshot's arrays are sorted in, and qsort/bsearch that accept
+ * empty arrays (whose pointer may be NULL). */
+void psnap_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+void *psnap_find(const void *key, const void *base, size_t n, size_t size,
+		 int (*cmp)(const void *, const void *));
+int psnap_cmp_id(const void *a, const void *b);
+int psnap_cmp_acl(const void *pa, const void *pb);
+int psnap_cmp_ip(const void *pa, const void *pb);
+int psnap_cmp_route(const void *pa, const void *pb);
+bool psnap_ip_of(const struct net_addr *a, struct psnap_ip *out);
+void psnap_copy_cstr(char *dst, size_t n, const char *s);
+
 /* Lookups, all hot path: no allocation, no locks, no I/O. */
 /* The trunk whose ACL matches src best (longest prefix, then an entry naming
  * src's port over one for any port, then the longest tech prefix the user

@@ -29,14 +29,14 @@
 
 /* qsort and bsearch with empty arrays, whose pointer may be NULL: the C
  * library declares it non-null even for zero elements. */
-static void snap_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+void psnap_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
 	if (n > 1)
 		qsort(base, n, size, cmp);
 }
 
-static void *snap_find(const void *key, const void *base, size_t n, size_t size,
-		       int (*cmp)(const void *, const void *))
+void *psnap_find(const void *key, const void *base, size_t n, size_t size,
+		 int (*cmp)(const void *, const void *))
 {
 	return n ? bsearch(key, base, n, size, cmp) : NULL;
 }
@@ -78,7 +78,7 @@ static void *vec_push(void *arr, size_t *n, size_t *cap, size_t size)
 	return e;
 }
 
-static void copy_cstr(char *dst, size_t n, const char *s)
+void psnap_copy_cstr(char *dst, size_t n, const char *s)
 {
 	if (str_copy(dst, n, str_from_cstr(s ? s : "")) < 0)
 		dst[0] = '\0'; /* too long to be an id or prefix of ours */
@@ -95,7 +95,7 @@ static void copy_digits(char *dst, size_t n, const char *s)
 	dst[j] = '\0';
 }
 
-static int cmp_id(const void *a, const void *b)
+int psnap_cmp_id(const void *a, const void *b)
 {
 	return strcmp((const char *)a, (const char *)b); /* id is the first member */
 }
@@ -142,14 +142,14 @@ static int build_customers(struct builder *b)
 	for (size_t i = 0; i < b->ncus && rc == 0; i++) {
 		struct bcustomer *cu = &b->cus[i];
 
-		copy_cstr(cu->id, sizeof(cu->id), store_res_text(r, i, 0));
+		psnap_copy_cstr(cu->id, sizeof(cu->id), store_res_text(r, i, 0));
 		cu->active = strcmp(store_res_text(r, i, 1), "active") == 0;
 		cu->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_CUSTOMER, cu->id,
 					     store_res_int(r, i, 2), store_res_int(r, i, 3));
 		rc = cu->limit ? 0 : -ENOMEM;
 	}
 	if (rc == 0)
-		snap_sort(b->cus, b->ncus, sizeof(*b->cus), cmp_id);
+		psnap_sort(b->cus, b->ncus, sizeof(*b->cus), psnap_cmp_id);
 out:
 	store_res_free(r);
 	return rc;
@@ -180,7 +180,7 @@ static int acl_add(struct builder *b, const json_t *item, size_t trunk)
 	return 0;
 }
 
-static int cmp_acl(const void *pa, const void *pb)
+int psnap_cmp_acl(const void *pa, const void *pb)
 {
 	const struct psnap_acl *a = pa, *b = pb;
 
@@ -201,7 +201,7 @@ static void acl_index(struct psnap *s)
 {
 	bool seen[2][129] = {{false}};
 
-	snap_sort(s->acl, s->nacl, sizeof(*s->acl), cmp_acl);
+	psnap_sort(s->acl, s->nacl, sizeof(*s->acl), psnap_cmp_acl);
 	for (size_t i = 0; i < s->nacl; i++)
 		seen[s->acl[i].family == AF_INET6][s->acl[i].len] = true;
 	for (int f = 0; f < 2; f++)
@@ -258,7 +258,7 @@ static int dest_parse(struct psnap_dest *d, const char *uri, const char *trunk_i
 		t->user[ulen] = '\0';
 		d->has_user = true;
 	}
-	copy_cstr(t->trunk_id, sizeof(t->trunk_id), trunk_id);
+	psnap_copy_cstr(t->trunk_id, sizeof(t->trunk_id), trunk_id);
 	uint16_t port = u.port ? u.port : (t->transport == SIP_TRANSPORT_TLS ? 5061 : 5060);
 
 	return resolve_host(t->host, port, &t->addr);
@@ -299,7 +299,7 @@ static int trunk_dests(struct builder *b, struct psnap_trunk *t, const json_t *l
 		}
 		t->ndests++;
 	}
-	snap_sort(&b->s->dests[t->dest_first], t->ndests, sizeof(*b->s->dests), cmp_dest);
+	psnap_sort(&b->s->dests[t->dest_first], t->ndests, sizeof(*b->s->dests), cmp_dest);
 	return 0;
 }
 
@@ -326,13 +326,13 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 	size_t k;
 	int rc = 0;
 
-	copy_cstr(t->id, sizeof(t->id), store_res_text(r, i, 0));
-	copy_cstr(t->customer_id, sizeof(t->customer_id), store_res_text(r, i, 1));
-	cu = snap_find(t->customer_id, b->cus, b->ncus, sizeof(*b->cus), cmp_id);
+	psnap_copy_cstr(t->id, sizeof(t->id), store_res_text(r, i, 0));
+	psnap_copy_cstr(t->customer_id, sizeof(t->customer_id), store_res_text(r, i, 1));
+	cu = psnap_find(t->customer_id, b->cus, b->ncus, sizeof(*b->cus), psnap_cmp_id);
 	t->enabled = store_res_int(r, i, 2) != 0;
 	t->customer_active = cu && cu->active;
 	t->customer_limit = cu ? cu->limit : NULL;
-	copy_cstr(t->tech_prefix, sizeof(t->tech_prefix), store_res_text(r, i, 4));
+	psnap_copy_cstr(t->tech_prefix, sizeof(t->tech_prefix), store_res_text(r, i, 4));
 	t->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_TRUNK, t->id, store_res_int(r, i, 5),
 				    store_res_int(r, i, 6));
 	t->max_duration_ms = store_res_int(r, i, 8) * 1000;
@@ -420,9 +420,9 @@ static int build_carriers(struct builder *b)
 	for (size_t i = 0; i < b->s->ncarriers && rc == 0; i++) {
 		struct psnap_carrier *ca = &b->s->carriers[i];
 
-		copy_cstr(ca->id, sizeof(ca->id), store_res_text(r, i, 0));
+		psnap_copy_cstr(ca->id, sizeof(ca->id), store_res_text(r, i, 0));
 		ca->enabled = store_res_int(r, i, 1) != 0;
-		copy_cstr(ca->tech_prefix, sizeof(ca->tech_prefix), store_res_text(r, i, 2));
+		psnap_copy_cstr(ca->tech_prefix, sizeof(ca->tech_prefix), store_res_text(r, i, 2));
 		carrier_stop_codes(ca, store_res_text(r, i, 5));
 		ca->limit = sip_limits_entry(env->limits, SIP_LIMIT_CARRIER, ca->id,
 					     store_res_int(r, i, 3), store_res_int(r, i, 4));
@@ -432,7 +432,7 @@ static int build_carriers(struct builder *b)
 		rc = ca->limit ? 0 : -ENOMEM;
 	}
 	if (rc == 0)
-		snap_sort(b->s->carriers, b->s->ncarriers, sizeof(*b->s->carriers), cmp_id);
+		psnap_sort(b->s->carriers, b->s->ncarriers, sizeof(*b->s->carriers), psnap_cmp_id);
 out:
 	store_res_free(r);
 	return rc;
@@ -450,7 +450,7 @@ static struct psnap_gw_state *gw_state_get(struct psnap_env *env, const char *id
 		if (strcmp(st->id, id) == 0)
 			break;
 	if (!st && (st = calloc(1, sizeof(*st))) != NULL) {
-		copy_cstr(st->id, sizeof(st->id), id);
+		psnap_copy_cstr(st->id, sizeof(st->id), id);
 		st->up = env->gw_up ? metric_get(env->gw_up, id) : NULL;
 		if (st->up)
 			metric_set(st->up, 1);
@@ -475,14 +475,14 @@ static int cmp_gateway(const void *pa, const void *pb)
 /* Columns: id, carrier_id, host, port, transport, weight, priority, probe. */
 static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct psnap_gateway *g)
 {
-	const struct psnap_carrier *ca = snap_find(store_res_text(r, i, 1), b->s->carriers,
-						 b->s->ncarriers, sizeof(*b->s->carriers), cmp_id);
+	const struct psnap_carrier *ca = psnap_find(store_res_text(r, i, 1), b->s->carriers,
+						 b->s->ncarriers, sizeof(*b->s->carriers), psnap_cmp_id);
 
 	if (!ca)
 		return 1; /* dangling: skipped */
-	copy_cstr(g->id, sizeof(g->id), store_res_text(r, i, 0));
+	psnap_copy_cstr(g->id, sizeof(g->id), store_res_text(r, i, 0));
 	g->carrier = (size_t)(ca - b->s->carriers);
-	copy_cstr(g->host, sizeof(g->host), store_res_text(r, i, 2));
+	psnap_copy_cstr(g->host, sizeof(g->host), store_res_text(r, i, 2));
 	g->port = (uint16_t)store_res_int(r, i, 3);
 	g->transport = transport_from(store_res_text(r, i, 4));
 	g->weight = store_res_int(r, i, 5);
@@ -519,7 +519,7 @@ static int build_gateways(struct builder *b)
 			s->ngateways++;
 		rc = rc > 0 ? 0 : rc;
 	}
-	snap_sort(s->gateways, s->ngateways, sizeof(*s->gateways), cmp_gateway);
+	psnap_sort(s->gateways, s->ngateways, sizeof(*s->gateways), cmp_gateway);
 	for (size_t i = s->ngateways; i-- > 0;) {
 		s->carriers[s->gateways[i].carrier].gw_first = i;
 		s->carriers[s->gateways[i].carrier].ngw++;
@@ -537,7 +537,7 @@ static int cmp_gw_index(const void *pa, const void *pb, void *arg)
 }
 
 /* A source address as (family, 16 bytes); IPv4-mapped IPv6 as IPv4. */
-static bool ip_of(const struct net_addr *a, struct psnap_ip *out)
+bool psnap_ip_of(const struct net_addr *a, struct psnap_ip *out)
 {
 	const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
 	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
@@ -558,7 +558,7 @@ static bool ip_of(const struct net_addr *a, struct psnap_ip *out)
 	return true;
 }
 
-static int cmp_ip(const void *pa, const void *pb)
+int psnap_cmp_ip(const void *pa, const void *pb)
 {
 	const struct psnap_ip *a = pa, *b = pb;
 
@@ -575,12 +575,12 @@ static int gateway_index(struct psnap *s)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->ngateways; i++) {
 		s->gw_by_id[i] = i;
-		if (s->gateways[i].resolved && ip_of(&s->gateways[i].addr, &s->gw_ips[s->ngw_ips]))
+		if (s->gateways[i].resolved && psnap_ip_of(&s->gateways[i].addr, &s->gw_ips[s->ngw_ips]))
 			s->ngw_ips++;
 	}
 	if (s->ngateways > 1)
 		qsort_r(s->gw_by_id, s->ngateways, sizeof(*s->gw_by_id), cmp_gw_index, s);
-	snap_sort(s->gw_ips, s->ngw_ips, sizeof(*s->gw_ips), cmp_ip);
+	psnap_sort(s->gw_ips, s->ngw_ips, sizeof(*s->gw_ips), psnap_cmp_ip);
 	return 0;
 }
 
@@ -604,7 +604,7 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 	{
 		const char *id = json_string_value(json_object_get(v, "carrier_id"));
 		const struct psnap_carrier *ca =
-		    id ? snap_find(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id)
+		    id ? psnap_find(id, s->carriers, s->ncarriers, sizeof(*s->carriers), psnap_cmp_id)
 		       : NULL;
 		struct psnap_choice *ch;
 
@@ -620,11 +620,11 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 				 : 1;
 		rt->nchoices++;
 	}
-	snap_sort(&s->choices[rt->choice_first], rt->nchoices, sizeof(*s->choices), cmp_choice);
+	psnap_sort(&s->choices[rt->choice_first], rt->nchoices, sizeof(*s->choices), cmp_choice);
 	return 0;
 }
 
-static int cmp_route(const void *pa, const void *pb)
+int psnap_cmp_route(const void *pa, const void *pb)
 {
 	const struct psnap_route *a = pa, *b = pb;
 	int c = strcmp(a->prefix, b->prefix);
@@ -648,13 +648,13 @@ static int build_routes(struct builder *b)
 		json_t *list = json_column(r, i, 2);
 
 		copy_digits(rt->prefix, sizeof(rt->prefix), store_res_text(r, i, 0));
-		copy_cstr(rt->customer_id, sizeof(rt->customer_id), store_res_text(r, i, 1));
+		psnap_copy_cstr(rt->customer_id, sizeof(rt->customer_id), store_res_text(r, i, 1));
 		if (strlen(rt->prefix) > s->route_maxlen)
 			s->route_maxlen = strlen(rt->prefix);
 		rc = route_choices(b, rt, list);
 		json_decref(list);
 	}
-	snap_sort(s->routes, s->nroutes, sizeof(*s->routes), cmp_route);
+	psnap_sort(s->routes, s->nroutes, sizeof(*s->routes), psnap_cmp_route);
 out:
 	store_res_free(r);
 	return rc;
@@ -677,14 +677,14 @@ static int build_numbers(struct builder *b)
 		struct psnap_number *nu = &s->numbers[i];
 		const struct psnap_trunk *t = store_res_isnull(r, i, 1)
 						  ? NULL
-						  : snap_find(store_res_text(r, i, 1), s->trunks,
-							    s->ntrunks, sizeof(*s->trunks), cmp_id);
+						  : psnap_find(store_res_text(r, i, 1), s->trunks,
+							    s->ntrunks, sizeof(*s->trunks), psnap_cmp_id);
 
 		copy_digits(nu->digits, sizeof(nu->digits), store_res_text(r, i, 0));
 		nu->trunk = t ? (size_t)(t - s->trunks) : SIZE_MAX;
 		nu->voice = store_res_int(r, i, 2) != 0;
 	}
-	snap_sort(s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
+	psnap_sort(s->numbers, s->nnumbers, sizeof(*s->numbers), psnap_cmp_id);
 out:
 	store_res_free(r);
 	return rc;
@@ -781,145 +781,3 @@ void psnap_env_release(struct psnap_env *env)
 }
 
 /* ------------------------------------------------------------ lookups */
-
-static void mask_addr(uint8_t *dst, const uint8_t *src, unsigned len)
-{
-	memset(dst, 0, 16);
-	memcpy(dst, src, len / 8);
-	if (len % 8)
-		dst[len / 8] = src[len / 8] & (uint8_t)(0xff << (8 - len % 8));
-}
-
-/* Index of the first ACL entry with (family, len, addr), or nacl. */
-static size_t acl_lower(const struct psnap *s, const struct psnap_acl *key)
-{
-	size_t lo = 0, hi = s->nacl;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (cmp_acl(&s->acl[mid], key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Among the entries equal to key (any port), the best for port and user. */
-static size_t acl_pick(const struct psnap *s, size_t i, const struct psnap_acl *key, uint16_t port,
-		       struct str user)
-{
-	size_t best = SIZE_MAX, best_tp = 0;
-	bool best_port = false;
-
-	for (; i < s->nacl && s->acl[i].family == key->family && s->acl[i].len == key->len &&
-	       memcmp(s->acl[i].addr, key->addr, 16) == 0;
-	     i++) {
-		const struct psnap_acl *a = &s->acl[i];
-		const char *tp = s->trunks[a->trunk].tech_prefix;
-		size_t tplen = strlen(tp);
-
-		if (a->port && a->port != port)
-			continue;
-		if (tplen && !str_has_prefix(user, (struct str){tp, tplen}))
-			tplen = 0;
-		if (best == SIZE_MAX || (a->port && !best_port) ||
-		    ((a->port != 0) == best_port && tplen > best_tp)) {
-			best = a->trunk;
-			best_port = a->port != 0;
-			best_tp = tplen;
-		}
-	}
-	return best;
-}
-
-/* hot path: no allocation, no locks, no I/O */
-size_t psnap_trunk_find(const struct psnap *s, const struct net_addr *src, struct str user)
-{
-	struct psnap_ip ip;
-	struct psnap_acl key = {0};
-
-	if (!ip_of(src, &ip))
-		return SIZE_MAX;
-	int f = ip.family == AF_INET6;
-
-	key.family = ip.family;
-	for (size_t k = 0; k < s->nacl_lens[f]; k++) {
-		key.len = s->acl_lens[f][k];
-		mask_addr(key.addr, ip.addr, key.len);
-		size_t t = acl_pick(s, acl_lower(s, &key), &key, net_addr_port(src), user);
-
-		if (t != SIZE_MAX)
-			return t;
-	}
-	return SIZE_MAX;
-}
-
-/* hot path: no allocation, no locks, no I/O */
-bool psnap_is_gateway_ip(const struct psnap *s, const struct net_addr *src)
-{
-	struct psnap_ip ip;
-
-	return ip_of(src, &ip) && snap_find(&ip, s->gw_ips, s->ngw_ips, sizeof(ip), cmp_ip);
-}
-
-/* hot path: no allocation, no locks, no I/O */
-const struct psnap_route *psnap_route_find(const struct psnap *s, const char *customer_id,
-					   const char *digits)
-{
-	struct psnap_route key;
-	size_t n = strlen(digits);
-
-	if (n > s->route_maxlen)
-		n = s->route_maxlen;
-	for (size_t len = n + 1; len-- > 0;) {
-		const struct psnap_route *r;
-
-		memcpy(key.prefix, digits, len);
-		key.prefix[len] = '\0';
-		copy_cstr(key.customer_id, sizeof(key.customer_id), customer_id);
-		r = key.customer_id[0] == '\0'
-			? NULL
-			: snap_find(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
-		if (r)
-			return r;
-		key.customer_id[0] = '\0';
-		r = snap_find(&key, s->routes, s->nroutes, sizeof(key), cmp_route);
-		if (r)
-			return r;
-	}
-	return NULL;
-}
-
-/* hot path: no allocation, no locks, no I/O */
-const struct psnap_number *psnap_number_find(const struct psnap *s, const char *digits)
-{
-	return snap_find(digits, s->numbers, s->nnumbers, sizeof(*s->numbers), cmp_id);
-}
-
-/* hot path: no allocation, no locks, no I/O */
-const struct psnap_gateway *psnap_gateway_find(const struct psnap *s, const char *id)
-{
-	size_t lo = 0, hi = s->ngateways;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct psnap_gateway *g = &s->gateways[s->gw_by_id[mid]];
-		int c = strcmp(id, g->id);
-
-		if (c == 0)
-			return g;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
-/* hot path: no allocation, no locks, no I/O */
-const struct psnap_carrier *psnap_carrier_find(const struct psnap *s, const char *id)
-{
-	return snap_find(id, s->carriers, s->ncarriers, sizeof(*s->carriers), cmp_id);
-}
