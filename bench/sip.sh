@@ -244,7 +244,8 @@ cpu_ticks() {
 		awk '{ sub(/^.*\) /, ""); print $12 + $13 }' <<<"$f"
 		return
 	fi
-	cat /proc/[0-9]*/stat 2>/dev/null |
+	# Processes that end between the glob and the read make cat fail.
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
 		awk -v g="$id" '{ sub(/^.*\) /, ""); if ($3 == g) s += $12 + $13 } END { print s + 0 }'
 }
 
