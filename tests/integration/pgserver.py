@@ -56,9 +56,18 @@ def _cmd(argv):
 
 
 def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Below the ephemeral range, so no client socket takes it first."""
+    import random
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, 30000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
 
 
 def _chown_tree(path, uid, gid):

@@ -14,6 +14,7 @@ Templates there with @NAME@ placeholders (uac_expect.xml) are rendered into
 the test's temporary folder: SIPp cannot take a response code from -key.
 """
 import os
+import random
 import re
 import signal
 import socket
@@ -44,12 +45,15 @@ def scenario(name):
     return os.path.join(SCENARIOS, name)
 
 
+_port_rng = random.Random(os.getpid() * 7919)
+
+
 def sip_port():
-    """A port free for UDP and TCP on 127.0.0.1 and ::1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
+    """A port free for UDP and TCP on 127.0.0.1 and ::1, taken below the
+    kernel's ephemeral range (as conftest.free_port does) so that no client
+    socket of another test grabs it before SIPp or warp binds it."""
+    for _ in range(200):
+        p = _port_rng.randrange(10000, 30000)
         try:
             for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
