@@ -485,5 +485,7 @@ void sip_call_free(struct sip_call *c)
 		event_free(c->reaper);
 	buf_fini(&c->best);
 	sip_media_fini(c);
+	sip_policy_plan_targets_free(&c->plan);
+	free(c->dlg);
 	free(c);
 }

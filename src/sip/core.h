@@ -218,6 +218,18 @@ struct sip_media {
 	struct buf held;	     /* a response (our Via on) awaiting its answer */
 };
 
+/* What an established dialog keeps to send BYEs of its own: the From and
+ * To values with their tags, both Contacts, and the route sets towards
+ * each side (from the 2xx's Record-Route, ours left out).  One allocation
+ * holding the strings at their real lengths after the struct (dialog.c);
+ * every field is "" when the answer had none. */
+#define SIP_DIALOG_VALUE_MAX 512
+struct sip_dialog_strs {
+	const char *from, *to;
+	const char *caller_contact, *callee_contact;
+	const char *callee_route, *caller_route;
+};
+
 /* One INVITE-initiated call from the first INVITE to its CDR (proxy.c
  * runs the setup, dialog.c the established dialog). */
 struct sip_call {
@@ -237,10 +249,7 @@ struct sip_call {
 	struct event *timer;  /* setup (timer C), then maximum duration */
 	struct event *reaper; /* dialog ceiling */
 	struct sip_peer caller, callee;
-	char caller_contact[512], callee_contact[512];
-	char from[512], to[512]; /* the dialog's From and To values, with tags */
-	/* Route sets for our own BYEs (from the 2xx's Record-Route, ours left out). */
-	char callee_route[SIP_ROUTE_LEN], caller_route[SIP_ROUTE_LEN];
+	struct sip_dialog_strs *dlg; /* from the answer on; NULL before */
 	uint32_t caller_cseq, callee_cseq;
 	char to_tag[24]; /* ours, for responses we make */
 	struct sip_media media;

@@ -23,6 +23,58 @@ static void sip_dialog_copy_contact(struct sip_msg *m, char *out, size_t n)
 		str_copy(out, n, a.uri.raw);
 }
 
+enum { SIP_DLG_FROM, SIP_DLG_TO, SIP_DLG_CALLER_CONTACT, SIP_DLG_CALLEE_CONTACT,
+       SIP_DLG_CALLEE_ROUTE, SIP_DLG_CALLER_ROUTE, SIP_DLG_N };
+
+/* One block: the struct, then the six strings each at its length. */
+static struct sip_dialog_strs *sip_dialog_strs_pack(char v[SIP_DLG_N][SIP_ROUTE_LEN])
+{
+	size_t len[SIP_DLG_N], total = sizeof(struct sip_dialog_strs);
+	for (int i = 0; i < SIP_DLG_N; i++)
+		total += (len[i] = strlen(v[i])) + 1;
+	struct sip_dialog_strs *d = malloc(total);
+	if (!d)
+		return NULL;
+	const char **field[SIP_DLG_N] = {&d->from,	     &d->to,	       &d->caller_contact,
+					 &d->callee_contact, &d->callee_route, &d->caller_route};
+	char *at = (char *)(d + 1);
+	for (int i = 0; i < SIP_DLG_N; i++) {
+		memcpy(at, v[i], len[i] + 1);
+		*field[i] = at;
+		at += len[i] + 1;
+	}
+	return d;
+}
+
+/* What the dialog keeps for our own BYEs, from the INVITE the call's server
+ * transaction still holds and the 2xx resp: From, To and Contact values are
+ * cut at SIP_DIALOG_VALUE_MAX - 1 bytes, route sets at SIP_ROUTE_LEN - 1. */
+static struct sip_dialog_strs *sip_dialog_strs_new(struct sip_call *c, struct sip_msg *resp)
+{
+	struct sip_proxy *p = c->w->p;
+	char v[SIP_DLG_N][SIP_ROUTE_LEN];
+	struct sip_msg inv;
+	struct sip_cseq cs;
+	const struct sip_hdr *h;
+
+	for (int i = 0; i < SIP_DLG_N; i++)
+		v[i][0] = '\0';
+	if (c->stx && sip_msg_parse(&inv, c->stx->req.p, c->stx->req.len) == 0) {
+		if ((h = sip_msg_hdr_first(&inv, SIP_HDR_FROM)))
+			str_copy(v[SIP_DLG_FROM], SIP_DIALOG_VALUE_MAX, h->value);
+		if (sip_msg_cseq(&inv, &cs) == 0)
+			c->caller_cseq = cs.number;
+		sip_dialog_copy_contact(&inv, v[SIP_DLG_CALLER_CONTACT], SIP_DIALOG_VALUE_MAX);
+	}
+	if ((h = sip_msg_hdr_first(resp, SIP_HDR_TO)))
+		str_copy(v[SIP_DLG_TO], SIP_DIALOG_VALUE_MAX, h->value);
+	if (sip_build_route_set(v[SIP_DLG_CALLEE_ROUTE], SIP_ROUTE_LEN, p, resp, true) < 0 ||
+	    sip_build_route_set(v[SIP_DLG_CALLER_ROUTE], SIP_ROUTE_LEN, p, resp, false) < 0)
+		log_warn("sip", "dialog %s: route set too long for our own BYEs", c->cdr.call_id);
+	sip_dialog_copy_contact(resp, v[SIP_DLG_CALLEE_CONTACT], SIP_DIALOG_VALUE_MAX);
+	return sip_dialog_strs_pack(v);
+}
+
 static void sip_dialog_reap(evutil_socket_t fd, short what, void *arg)
 {
 	struct sip_call *c = arg;
@@ -35,27 +87,18 @@ static void sip_dialog_reap(evutil_socket_t fd, short what, void *arg)
 void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp)
 {
 	struct sip_proxy *p = c->w->p;
-	struct sip_msg inv;
-	struct sip_cseq cs;
-	const struct sip_hdr *h;
 
 	c->state = SIP_CALL_UP;
 	c->cdr.answer_ms = time_wall_ms();
 	atomic_fetch_add(&sip_gauge_dialogs, 1);
 	sip_policy_call_answered(p->policy, &c->plan);
-	if (c->stx && sip_msg_parse(&inv, c->stx->req.p, c->stx->req.len) == 0) {
-		if ((h = sip_msg_hdr_first(&inv, SIP_HDR_FROM)))
-			str_copy(c->from, sizeof(c->from), h->value);
-		if (sip_msg_cseq(&inv, &cs) == 0)
-			c->caller_cseq = cs.number;
-		sip_dialog_copy_contact(&inv, c->caller_contact, sizeof(c->caller_contact));
-	}
-	if ((h = sip_msg_hdr_first(resp, SIP_HDR_TO)))
-		str_copy(c->to, sizeof(c->to), h->value);
-	if (sip_build_route_set(c->callee_route, sizeof(c->callee_route), p, resp, true) < 0 ||
-	    sip_build_route_set(c->caller_route, sizeof(c->caller_route), p, resp, false) < 0)
-		log_warn("sip", "dialog %s: route set too long for our own BYEs", c->cdr.call_id);
-	sip_dialog_copy_contact(resp, c->callee_contact, sizeof(c->callee_contact));
+	/* The setup's state goes now: a held call keeps only the dialog's. */
+	sip_policy_plan_targets_free(&c->plan);
+	buf_fini(&c->best);
+	buf_init(&c->best);
+	c->dlg = sip_dialog_strs_new(c, resp);
+	if (!c->dlg)
+		log_error("sip", "dialog %s: out of memory: no BYEs of our own", c->cdr.call_id);
 	event_del(c->timer);
 	if (c->plan.max_duration_ms > 0) {
 		int64_t ms = c->plan.max_duration_ms;
@@ -76,7 +119,7 @@ static bool sip_dialog_from_caller(struct sip_call *c, struct sip_msg *m)
 	struct sip_addr from, ours;
 	if (sip_msg_from(m, &from) != 0 || !from.tag.p)
 		return true;
-	if (sip_addr_parse(str_from_cstr(c->from), &ours) != 0 || !ours.tag.p)
+	if (!c->dlg || sip_addr_parse(str_from_cstr(c->dlg->from), &ours) != 0 || !ours.tag.p)
 		return true;
 	return str_eq(from.tag, ours.tag);
 }
@@ -137,12 +180,15 @@ static void sip_dialog_bye(struct sip_call *c, const struct sip_peer *side, cons
 
 void sip_dialog_bye_both(struct sip_call *c)
 {
+	const struct sip_dialog_strs *d = c->dlg;
 	if (c->state != SIP_CALL_UP)
 		return;
-	sip_dialog_bye(c, &c->callee, c->callee_contact, c->callee_route, c->from, c->to,
-		       c->caller_cseq + 1);
-	sip_dialog_bye(c, &c->caller, c->caller_contact, c->caller_route, c->to, c->from,
-		       c->callee_cseq + 1);
+	if (d) {
+		sip_dialog_bye(c, &c->callee, d->callee_contact, d->callee_route, d->from, d->to,
+			       c->caller_cseq + 1);
+		sip_dialog_bye(c, &c->caller, d->caller_contact, d->caller_route, d->to, d->from,
+			       c->callee_cseq + 1);
+	}
 	sip_call_end(c, 200, SIP_HANGUP_PROXY);
 }
 

@@ -381,9 +381,32 @@ static void plan_init(struct sip_policy *p, struct sip_msg *m, struct sip_call_p
 		user_copy(plan->caller, sizeof(plan->caller), &from.uri);
 }
 
+/* The targets were built in scratch space: a routed plan keeps a copy the
+ * size of what it found (a held call should not carry sixteen slots), any
+ * other outcome none.  Failing that copy undoes the plan's hold. */
+static int plan_targets_keep(struct sip_policy *p, struct sip_call_plan *plan, int rc)
+{
+	const struct sip_target *scratch = plan->targets;
+
+	plan->targets = NULL;
+	if (rc < 0 || plan->reject_code || plan->ntargets == 0) {
+		plan->ntargets = 0;
+		return rc;
+	}
+	plan->targets = malloc(plan->ntargets * sizeof(*plan->targets));
+	if (!plan->targets) {
+		plan->ntargets = 0;
+		sip_policy_call_end(p, plan);
+		return -ENOMEM;
+	}
+	memcpy(plan->targets, scratch, plan->ntargets * sizeof(*plan->targets));
+	return 0;
+}
+
 int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
 			   int64_t now_ms, struct sip_call_plan *plan)
 {
+	struct sip_target scratch[SIP_TARGETS_MAX];
 	struct sip_uri ruri;
 	const struct psnap *s;
 	size_t t;
@@ -396,6 +419,7 @@ int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct
 	s = snapshot_acquire(p->snap);
 	if (!s)
 		return -EAGAIN;
+	plan->targets = scratch;
 	t = psnap_trunk_find(s, src, str_from_cstr(plan->dialed));
 	if (t != SIZE_MAX)
 		rc = plan_termination(p, s, &s->trunks[t], now_ms, plan);
@@ -404,7 +428,14 @@ int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct
 	else
 		rc = plan_reject(plan, 403, "unknown source");
 	snapshot_release(p->snap, s);
-	return rc;
+	return plan_targets_keep(p, plan, rc);
+}
+
+void sip_policy_plan_targets_free(struct sip_call_plan *plan)
+{
+	free(plan->targets);
+	plan->targets = NULL;
+	plan->ntargets = 0;
 }
 
 void sip_policy_call_answered(struct sip_policy *p, struct sip_call_plan *plan)
@@ -419,6 +450,7 @@ void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan)
 {
 	struct policy_hold *h = plan->hold;
 
+	sip_policy_plan_targets_free(plan);
 	if (!h)
 		return;
 	sip_limits_release(p->env->limits, h->e, POLICY_HOLD_MAX);

@@ -65,7 +65,11 @@ struct sip_call_plan {
 	bool media_relay;                 /* trunk media_mode = relay */
 	int setup_timeout_ms;             /* per attempt: no final answer -> next */
 	int max_attempts;                 /* over all targets */
-	struct sip_target targets[SIP_TARGETS_MAX];
+	/* ntargets entries (at most SIP_TARGETS_MAX) in their own allocation,
+	 * NULL when none: only the setup needs them, so the core lets them go
+	 * with sip_policy_plan_targets_free once the call is answered, and
+	 * sip_policy_call_end frees what is left. */
+	struct sip_target *targets;
 	size_t ntargets;
 	/* Opaque: limits held for this call (channels), released by
 	 * sip_policy_call_end.  Owned by the policy. */
@@ -117,10 +121,12 @@ bool sip_policy_source_known(struct sip_policy *p, const struct net_addr *src);
  * (the core answers 500). */
 int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
 			   int64_t now_ms, struct sip_call_plan *plan);
+/* Frees plan's targets (idempotent); the rest of the plan stays valid. */
+void sip_policy_plan_targets_free(struct sip_call_plan *plan);
 /* The call was answered (2xx): channel counts stay held until the end. */
 void sip_policy_call_answered(struct sip_policy *p, struct sip_call_plan *plan);
-/* The call ended (BYE, failure, CANCEL, timeout): releases what it held.
- * Safe to call once per plan whose reject_code was 0. */
+/* The call ended (BYE, failure, CANCEL, timeout): releases what it held,
+ * targets included.  Safe to call again on the same plan (a no-op then). */
 void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan);
 
 /* ------------------------------------------------------------------ CDRs */

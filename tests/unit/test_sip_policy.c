@@ -472,13 +472,39 @@ static void test_channel_limit_held_until_call_end(void **state)
 	pl = invite(e, "12125550100", "192.0.2.10:5060");
 	assert_int_equal(pl->reject_code, 0);
 	first = *pl;
-	e->plan.hold = NULL; /* first keeps the hold */
+	e->plan.hold = NULL; /* first keeps the hold and the targets */
+	e->plan.targets = NULL;
 	sip_policy_call_answered(e->p, &first);
 	pl = invite(e, "12125550100", "192.0.2.10:5060");
 	assert_reject(pl, 503);
 	assert_string_equal(pl->reject_reason, "channel limit");
 	sip_policy_call_end(e->p, &first);
 	assert_null(first.hold);
+	assert_int_equal(invite(e, "12125550100", "192.0.2.10:5060")->reject_code, 0);
+}
+
+/* An answered call lets its targets go; ending it still frees its channel. */
+static void test_call_end_after_targets_freed_releases_the_channel(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan first, *pl;
+
+	fixture_exec_ok(store_conn(e->f->store),
+			"UPDATE trunks SET channel_limit = 1 WHERE id = 'trk_a'");
+	snapshot_loader_reload(e->loader);
+	pl = invite(e, "12125550100", "192.0.2.10:5060");
+	assert_int_equal(pl->reject_code, 0);
+	assert_non_null(pl->targets);
+	first = *pl;
+	e->plan.hold = NULL;
+	e->plan.targets = NULL;
+	sip_policy_plan_targets_free(&first);
+	assert_null(first.targets);
+	assert_int_equal(first.ntargets, 0);
+	assert_string_equal(first.customer_id, "cus_a");
+	assert_reject(invite(e, "12125550100", "192.0.2.10:5060"), 503);
+	sip_policy_call_end(e->p, &first);
+	sip_policy_call_end(e->p, &first); /* a second end is harmless */
 	assert_int_equal(invite(e, "12125550100", "192.0.2.10:5060")->reject_code, 0);
 }
 
@@ -498,6 +524,7 @@ static void test_customer_channel_limit_spans_its_trunks(void **state)
 	assert_int_equal(pl->reject_code, 0);
 	first = *pl;
 	e->plan.hold = NULL;
+	e->plan.targets = NULL;
 	pl = invite(e, "12125550100", "192.0.2.200:5060");
 	assert_string_equal(pl->trunk_id, "trk_a2"); /* the longer ACL prefix */
 	assert_reject(pl, 503);
@@ -743,6 +770,7 @@ int main(void)
 	    T(test_loader_outliving_the_policy_is_safe),
 	    T(test_cps_limit_answers_503),
 	    T(test_channel_limit_held_until_call_end),
+	    T(test_call_end_after_targets_freed_releases_the_channel),
 	    T(test_customer_channel_limit_spans_its_trunks),
 	    T(test_refusals_ban_a_source),
 	    T(test_prober_marks_silent_gateway_down),
