@@ -206,13 +206,19 @@ enum sip_call_state { SIP_CALL_SETUP, SIP_CALL_UP, SIP_CALL_ENDING };
 
 enum sip_media_wait { SIP_MEDIA_IDLE, SIP_MEDIA_OFFER, SIP_MEDIA_ANSWER, SIP_MEDIA_DELETE };
 
+struct sip_media_tags {
+	char from[128], to[128];
+};
+
 /* A call's media leg through an ng engine (media.c). */
 struct sip_media {
 	bool on;		      /* an offer went to the engine: delete at the end */
 	enum sip_media_wait wait;     /* the ng request out, if any */
 	uint64_t req;		      /* its id, for ng_client_cancel */
 	struct sip_call *prev, *next; /* on w->media_waiting while wait != IDLE */
-	char from_tag[128], to_tag[128];
+	/* The dialog's tags as the engine knows them; allocated with the
+	 * offer (a call bypassing the relay has none). */
+	struct sip_media_tags *tags;
 	uint64_t answered, held_key; /* To tag and SDP answered, and the one held */
 	struct buf answer;	     /* the callee's SDP as the engine rewrote it */
 	struct buf held;	     /* a response (our Via on) awaiting its answer */

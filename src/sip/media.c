@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const sip_media_replace[] = {"origin", "session-connection"};
@@ -181,11 +182,15 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 	if (!c->w->ng || !c->plan.media_relay || !sip_media_has_sdp(m) ||
 	    sip_msg_from(m, &from) != 0 || !from.tag.p || sip_msg_via(m, 0, &via) != 0)
 		return 0;
-	str_copy(c->media.from_tag, sizeof(c->media.from_tag), from.tag);
+	if (!c->media.tags && !(c->media.tags = calloc(1, sizeof(*c->media.tags)))) {
+		sip_media_offer_failed(c, strerror(ENOMEM));
+		return 1;
+	}
+	str_copy(c->media.tags->from, sizeof(c->media.tags->from), from.tag);
 	sip_media_ip(&c->caller.addr, ip, sizeof(ip));
 	struct ng_params q = {
 	    .call_id = sip_media_call_id(c),
-	    .from_tag = str_from_cstr(c->media.from_tag),
+	    .from_tag = str_from_cstr(c->media.tags->from),
 	    .via_branch = via.branch,
 	    .sdp = m->body,
 	    .replace = sip_media_replace,
@@ -271,7 +276,7 @@ static int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struc
 	sip_media_ip(&c->callee.addr, ip, sizeof(ip));
 	struct ng_params q = {
 	    .call_id = sip_media_call_id(c),
-	    .from_tag = str_from_cstr(c->media.from_tag),
+	    .from_tag = str_from_cstr(c->media.tags->from),
 	    .to_tag = to_tag,
 	    .sdp = resp->body,
 	    .replace = sip_media_replace,
@@ -311,7 +316,7 @@ void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 		sip_media_forward_rewritten(c, resp);
 		return;
 	}
-	str_copy(c->media.to_tag, sizeof(c->media.to_tag), to.tag);
+	str_copy(c->media.tags->to, sizeof(c->media.tags->to), to.tag);
 	c->media.held_key = key;
 	if (sip_media_answer_send(c, resp, to.tag) < 0 && c->stx)
 		sip_stx_forward(c->stx, resp); /* SDP unchanged, as on a failed answer */
@@ -356,8 +361,8 @@ static void sip_media_stats(struct sip_call *c, const struct bencode_node *reply
 	bool ms = bencode_dict_get(reply, "SSRC") != NULL;
 	if (ng_stats_parse(reply, &st) != 0)
 		return;
-	leg[0] = ng_stats_leg(&st, str_from_cstr(c->media.from_tag));
-	leg[1] = c->media.to_tag[0] ? ng_stats_leg(&st, str_from_cstr(c->media.to_tag)) : NULL;
+	leg[0] = ng_stats_leg(&st, str_from_cstr(c->media.tags->from));
+	leg[1] = c->media.tags->to[0] ? ng_stats_leg(&st, str_from_cstr(c->media.tags->to)) : NULL;
 	for (size_t i = 0; !leg[1] && i < st.nlegs; i++)
 		if (&st.leg[i] != leg[0])
 			leg[1] = &st.leg[i];
@@ -405,7 +410,7 @@ int sip_media_end(struct sip_call *c)
 	sip_media_unwait(c);
 	buf_reset(&c->media.held);
 	struct ng_params q = {.call_id = sip_media_call_id(c),
-			      .from_tag = str_from_cstr(c->media.from_tag)};
+			      .from_tag = str_from_cstr(c->media.tags->from)};
 	buf_init(&body);
 	int rc = ng_build_delete(&body, &q);
 	if (rc == 0 && c->w->draining) {
@@ -465,4 +470,6 @@ void sip_media_fini(struct sip_call *c)
 {
 	buf_fini(&c->media.answer);
 	buf_fini(&c->media.held);
+	free(c->media.tags);
+	c->media.tags = NULL;
 }
