@@ -398,7 +398,9 @@ static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, st
 	buf_init(&c->media.answer);
 	buf_init(&c->media.held);
 	c->timer = evtimer_new(w->base, sip_call_timer, c);
-	if (!c->timer) {
+	if (!c->timer || sip_table_add(&w->calls, &c->e, cid) < 0) {
+		if (c->timer)
+			event_free(c->timer);
 		free(c);
 		s->call = NULL;
 		return NULL;
@@ -412,7 +414,6 @@ static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, st
 	c->cdr.plan = &c->plan;
 	for (int i = 0; i < 2; i++)
 		c->cdr.rtp_packets[i] = c->cdr.rtp_lost[i] = c->cdr.rtp_jitter_us[i] = -1;
-	sip_table_add(&w->calls, &c->e, cid);
 	return c;
 }
 

@@ -38,7 +38,7 @@ struct sip_entry {
 	struct sip_entry *next;
 	uint64_t hash;
 	size_t klen;
-	char key[SIP_KEY_MAX];
+	char *key; /* owned: allocated by sip_table_add, freed by sip_table_del */
 };
 
 struct sip_table {
@@ -47,8 +47,10 @@ struct sip_table {
 };
 
 uint64_t sip_hash(struct str s);
-/* Sets e's key (cut to SIP_KEY_MAX) and links it; duplicates are allowed. */
-void sip_table_add(struct sip_table *t, struct sip_entry *e, struct str key);
+/* Sets e's key (a copy at its length, cut to SIP_KEY_MAX) and links it;
+ * duplicates are allowed.  0, or -ENOMEM (e not linked).  An entry added
+ * must be deleted (sip_table_del frees the copy) before it is freed. */
+int sip_table_add(struct sip_table *t, struct sip_entry *e, struct str key);
 struct sip_entry *sip_table_find(struct sip_table *t, struct str key);
 void sip_table_del(struct sip_table *t, struct sip_entry *e);
 /* Calls fn on every entry; fn may delete the entry it is given. */

@@ -201,7 +201,8 @@ struct sip_stx *sip_stx_new(struct sip_worker *w, struct sip_msg *m, const struc
 	s->ev = evtimer_new(w->base, sip_tx_event, &s->tx);
 	if (!s->ev || buf_append_str(&s->req, m->raw) < 0)
 		goto fail_tx;
-	sip_table_add(&w->stx, &s->e, str_from_cstr(key));
+	if (sip_table_add(&w->stx, &s->e, str_from_cstr(key)) < 0)
+		goto fail_tx;
 	sip_tx_server_start(&s->tx, sip_now());
 	atomic_fetch_add(&sip_gauge_transactions, 1);
 	return s;
@@ -229,17 +230,19 @@ struct sip_ctx *sip_ctx_new(struct sip_worker *w, struct str bytes, const struct
 	c->w = w;
 	c->dst = *dst;
 	c->ev = evtimer_new(w->base, sip_tx_event, &c->tx);
-	if (!c->ev || buf_append_str(&c->tx.out, bytes) < 0) {
-		if (c->ev)
-			event_free(c->ev);
-		sip_tx_fini(&c->tx);
-		free(c);
-		return NULL;
-	}
+	if (!c->ev || buf_append_str(&c->tx.out, bytes) < 0)
+		goto fail;
 	snprintf(key, sizeof(key), "%.*s|%d", STR_FMT(branch), method);
-	sip_table_add(&w->ctx, &c->e, str_from_cstr(key));
+	if (sip_table_add(&w->ctx, &c->e, str_from_cstr(key)) < 0)
+		goto fail;
 	atomic_fetch_add(&sip_gauge_transactions, 1);
 	return c;
+fail:
+	if (c->ev)
+		event_free(c->ev);
+	sip_tx_fini(&c->tx);
+	free(c);
+	return NULL;
 }
 
 /* ---------------------------------------------------------- responding */

@@ -6,6 +6,8 @@
  */
 #include "sip/core.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* FNV-1a, 64 bits: keys are branches and Call-IDs, already random. */
@@ -19,16 +21,22 @@ uint64_t sip_hash(struct str s)
 	return h;
 }
 
-void sip_table_add(struct sip_table *t, struct sip_entry *e, struct str key)
+int sip_table_add(struct sip_table *t, struct sip_entry *e, struct str key)
 {
 	size_t n = key.len < SIP_KEY_MAX ? key.len : SIP_KEY_MAX;
-	memcpy(e->key, key.p, n);
+	/* At its length: a held call's Call-ID is ~40 bytes, not SIP_KEY_MAX. */
+	e->key = malloc(n ? n : 1);
+	if (!e->key)
+		return -ENOMEM;
+	if (n)
+		memcpy(e->key, key.p, n);
 	e->klen = n;
 	e->hash = sip_hash((struct str){e->key, n});
 	struct sip_entry **b = &t->b[e->hash % SIP_TABLE_BUCKETS];
 	e->next = *b;
 	*b = e;
 	t->n++;
+	return 0;
 }
 
 struct sip_entry *sip_table_find(struct sip_table *t, struct str key)
@@ -52,6 +60,9 @@ void sip_table_del(struct sip_table *t, struct sip_entry *e)
 		t->n--;
 	}
 	e->next = NULL;
+	free(e->key);
+	e->key = NULL;
+	e->klen = 0;
 }
 
 void sip_table_each(struct sip_table *t, void (*fn)(struct sip_entry *e, void *arg), void *arg)
