@@ -2,6 +2,7 @@
 the carrier gateways and the customer's trunk destination, warp provisioned
 through its REST API, and the cdrs rows read back from its SQLite store."""
 import json
+import time
 
 from sipfix import sipwarp, shared_scenario, scenario, render, sip_port  # noqa: F401
 
@@ -451,3 +452,29 @@ def test_sigterm_during_setup_answers_503_and_cancels_downstream(sipwarp, tmp_pa
     assert callee.requests()[:2] == ["INVITE", "CANCEL"], callee.seen()
     (r,) = sw.cdrs(1, timeout=0)
     assert r["final_code"] == 503 and r["hangup"] == "proxy" and r["duration_ms"] == 0
+
+
+def test_provisioning_changes_during_a_call_do_not_drop_it(sipwarp):
+    """A snapshot rebuilt under an established call (its trunk, carrier and
+    route all changed, a second route added) leaves the call up: the BYE
+    still goes through and the CDR is the call's, not a failure."""
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [gport])
+    callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), gport).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER,
+                       hold_ms=2500).start()
+    deadline = time.monotonic() + 5
+    while "warp_sip_active_dialogs 1" not in sw.w.get("/metrics").body.decode():
+        assert time.monotonic() < deadline, "the call never came up"
+        time.sleep(0.05)
+    sw.api("PATCH", "/trunks/" + trk, {"name": "renamed", "cps_limit": 50, "channel_limit": 10})
+    sw.api("PATCH", "/carriers/" + car, {"name": "carrier-renamed"})
+    sw.route("44", [car])
+    sw.synced()
+    assert "warp_sip_active_dialogs 1" in sw.w.get("/metrics").body.decode()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller" and r["duration_ms"] >= 2500
