@@ -86,6 +86,22 @@ static void loop_worker_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A worker's base.  With epoll, changes to a socket's events are batched
+ * and applied once per loop iteration (the changelist): a request/response
+ * cycle turns reading and writing on and off several times, and without it
+ * each toggle is an epoll_ctl system call.  (The base keeps its lock:
+ * loop_pool_call activates events on it from other threads.) */
+static struct event_base *loop_worker_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base = NULL;
+
+	if (cfg && event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+		base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base ? base : event_base_new();
+}
+
 static int loop_worker_init(struct loop_pool *p, unsigned i)
 {
 	struct loop_worker *w = &p->w[i];
@@ -93,7 +109,7 @@ static int loop_worker_init(struct loop_pool *p, unsigned i)
 	w->pool = p;
 	w->index = i;
 	pthread_mutex_init(&w->lock, NULL);
-	w->base = event_base_new();
+	w->base = loop_worker_base_new();
 	if (!w->base)
 		return -ENOMEM;
 	w->wake = event_new(w->base, -1, 0, loop_worker_wake, w);
