@@ -37,10 +37,8 @@ HTTP_THREADS=${BENCH_HTTP_THREADS:-2}
 LOG_LEVELS=${BENCH_LOG_LEVELS:-warn}
 ADMIN_TOKEN=bench-admin-token-0123456789abcdef
 
-die() {
-	echo "api.sh: $*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 for tool in wrk nginx curl python3; do
 	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
@@ -73,22 +71,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-build_warp() {
-	if [ -n "${WARP_BIN:-}" ]; then
-		WARP=$(realpath "$WARP_BIN")
-		return
-	fi
-	cd "$ROOT"
-	if [ ! -d "$BUILD" ]; then
-		meson setup "$BUILD" -Dbuildtype=release >/dev/null
-	fi
-	ninja -C "$BUILD" warp >/dev/null || die "build of $BUILD/warp failed"
-	WARP="$ROOT/$BUILD/warp"
-}
 
 # Polls url until it answers 200; at most 30 s (valgrind starts slowly).
 wait_up() {

@@ -20,6 +20,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 build=${WARP_BUILD:-build}
 warp=$build/warp
 load=$build/bench/rtpload
@@ -54,9 +56,6 @@ stop_relay() {
 }
 trap 'stop_relay; rm -rf "$tmp"' EXIT
 
-free_udp_port() {
-  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Waits until the ng port answers a ping (at most 10 s).
 wait_ng() {
@@ -78,7 +77,7 @@ EOF
 
 start_warp() {
   local ng=$1 http
-  http=$(free_udp_port)
+  http=$(free_port tcp)
   cat > "$tmp/warp.ini" <<EOF
 [store]
 url = sqlite:$tmp/warp.db
@@ -110,7 +109,7 @@ start_rtpengine() {
 # run_one NAME START_FN -> appends rtpload's lines to $tmp/NAME.txt
 run_one() {
   local name=$1 start=$2 ng
-  ng=$(free_udp_port)
+  ng=$(free_port udp)
   "$start" "$ng"
   wait_ng "$ng" || { echo "media.sh: $name did not answer ng ping" >&2; cat "$tmp"/*.err "$tmp"/*.out >&2; exit 1; }
   echo "== $name (pid $relay_pid) $calls calls, rates $rates pps, ${step_ms} ms each, $burst packets a turn" >&2

@@ -81,10 +81,8 @@ TESTDATA=${WARP_TESTDATA:-$ROOT/../shared/testdata}
 UAC=$TESTDATA/sipp/uac_rr.xml
 UAS=$TESTDATA/sipp/uas_rr.xml
 
-die() {
-	echo "sip.sh: $*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 for tool in sipp curl python3 taskset; do
 	command -v "$tool" >/dev/null || die "$tool missing (scripts/install-deps --test)"
@@ -141,24 +139,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port free for UDP on 127.0.0.1, below the ephemeral range would be
-# nicer but the kernel's choice is free at this moment, which is enough.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-build_warp() {
-	if [ -n "${WARP_BIN:-}" ]; then
-		WARP=$(realpath "$WARP_BIN")
-		return
-	fi
-	cd "$ROOT"
-	if [ ! -d "$BUILD" ]; then
-		meson setup "$BUILD" -Dbuildtype=release >/dev/null
-	fi
-	ninja -C "$BUILD" warp >/dev/null || die "build of $BUILD/warp failed"
-	WARP="$ROOT/$BUILD/warp"
-}
 
 # ------------------------------------------------------------------ SIPp
 
@@ -168,7 +149,7 @@ start_gateways() {
 	local i port
 	GW_PORTS=()
 	for i in 1 2; do
-		port=$(free_port)
+		port=$(free_port udp)
 		mkdir -p "$TMP/gw$i"
 		(cd "$TMP/gw$i" && exec taskset -c "$SIPP_CPUS" sipp -sf "$UAS" -i 127.0.0.1 -p "$port" \
 			-t u1 -nostdin -timeout 900s -trace_err -max_recv_loops 1000 -buff_size 1048576) \
@@ -215,7 +196,7 @@ sipp_stats() {
 # run_calls NAME PROXY_PORT RATE CALLS HOLD_MS -> "rc successful failed created secs retrans"
 run_calls() {
 	local name=$1 proxy=$2 rate=$3 calls=$4 hold=$5 port dir bound rc=0
-	port=$(free_port)
+	port=$(free_port udp)
 	dir=$TMP/$name
 	mkdir -p "$dir"
 	# Per call: an answer within 5 s or the call fails (-recv_timeout);
@@ -292,8 +273,8 @@ WARP_PID=
 start_warp() {
 	local name=$1
 	rm -f "$TMP/warp.db"*
-	WARP_HTTP=$(free_port)
-	WARP_SIP=$(free_port)
+	WARP_HTTP=$(free_port tcp)
+	WARP_SIP=$(free_port udp)
 	cat >"$TMP/warp.ini" <<-EOF
 		[store]
 		url = sqlite:$TMP/warp.db
@@ -377,7 +358,7 @@ rss_kib() {
 start_kamailio() {
 	local dir=$TMP/kamailio
 	mkdir -p "$dir/run"
-	KAM_PORT=$(free_port)
+	KAM_PORT=$(free_port udp)
 	sed -e "s|@PORT@|$KAM_PORT|; s|@CHILDREN@|$KAM_CHILDREN|; s|@PREFIX@|$PREFIX|" \
 		-e "s|@DIR@|$dir|g; s|@MODULES@|$KAM_MODULES|" "$ROOT/bench/kamailio/kamailio.cfg" >"$dir/kamailio.cfg"
 	printf '1 sip:127.0.0.1:%s\n' "${GW_PORTS[@]}" >"$dir/dispatcher.list"
