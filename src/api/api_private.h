@@ -210,6 +210,13 @@ json_t *api_row_json(const struct api_resource *res, const struct store_res *r, 
 int api_resource_load_text(struct api_ctx *ctx, const struct api_resource *res, const char *id,
 			   struct buf *out);
 
+/* GET …/{id} of a table whose rows carry customer_id (events, CDRs): the
+ * row with the path's id, a customer seeing only its own; columns is
+ * "SELECT … FROM table"; render turns the row into JSON; 404 when absent. */
+typedef json_t *(*api_row_render_fn)(const struct store_res *r, size_t row, void *arg);
+void api_reply_owned_row(struct api_ctx *ctx, const char *columns, const char *what,
+			 api_row_render_fn render, void *arg);
+
 /* Adds the five routes of res to r. */
 int api_resource_routes(struct api *a, struct http_router *r, const struct api_resource *res);
 

@@ -94,28 +94,19 @@ static void handle_list(struct http_req *req, void *arg)
 	store_res_free(r);
 }
 
+static json_t *event_render(const struct store_res *r, size_t row, void *arg)
+{
+	(void)arg;
+	return event_json(r, row);
+}
+
 static void handle_get(struct http_req *req, void *arg)
 {
 	struct api_ctx ctx;
-	struct store_res *r = NULL;
 	(void)arg;
 
-	if (api_ctx_init(&ctx, req) < 0)
-		return;
-	const char *cust = api_is_admin(&ctx) ? NULL : ctx.who->customer_id;
-	struct store_param p[] = { store_p_text(http_req_param(req, "id")), store_p_text(cust) };
-	int rc = store_exec(ctx.conn,
-			    EVENT_COLUMNS " WHERE id = $1 AND (" API_SQL_UNSET("$2", "TEXT")
-					  " OR customer_id = $2)",
-			    p, 2, &r);
-	if (rc < 0)
-		api_reply_store_error(&ctx, rc, "event");
-	else if (store_res_rows(r) == 0)
-		http_reply_error(req, 404, "not_found", "Not found", NULL, "no event %s",
-				 http_req_param(req, "id"));
-	else
-		http_reply_data(req, 200, event_json(r, 0));
-	store_res_free(r);
+	if (api_ctx_init(&ctx, req) == 0)
+		api_reply_owned_row(&ctx, EVENT_COLUMNS, "event", event_render, NULL);
 }
 
 int api_events_routes(struct http_router *r)

@@ -301,3 +301,26 @@ bool api_row_visible(struct api_ctx *ctx, const char *table, const char *custome
 	return seen;
 }
 
+
+void api_reply_owned_row(struct api_ctx *ctx, const char *columns, const char *what,
+			 api_row_render_fn render, void *arg)
+{
+	struct store_res *r = NULL;
+	struct buf sql;
+	const char *id = http_req_param(ctx->req, "id");
+	const char *cust = api_is_admin(ctx) ? NULL : ctx->who->customer_id;
+	struct store_param p[] = { store_p_text(id), store_p_text(cust) };
+
+	buf_init(&sql);
+	int rc = buf_printf(&sql, "%s WHERE id = $1 AND (%s OR customer_id = $2)", columns,
+			    API_SQL_UNSET("$2", "TEXT"));
+	rc = rc ? rc : store_exec(ctx->conn, sql.p, p, 2, &r);
+	if (rc < 0)
+		api_reply_store_error(ctx, rc, what);
+	else if (store_res_rows(r) == 0)
+		http_reply_error(ctx->req, 404, "not_found", "Not found", NULL, "no %s %s", what, id);
+	else
+		http_reply_data(ctx->req, 200, render(r, 0, arg));
+	store_res_free(r);
+	buf_fini(&sql);
+}
