@@ -82,6 +82,8 @@ static void ng_set_err(char *err, size_t errlen, const char *msg, struct str wha
 	struct buf b;
 
 	buf_init(&b);
+	if (!what.p) /* "%.*s" needs an array even for length 0 */
+		what = STR_LIT("");
 	if (buf_printf(&b, "%s: \"%.*s\"", msg, STR_FMT(what)) == 0)
 		str_copy(err, errlen, (struct str){b.p, b.len});
 	else

@@ -146,7 +146,7 @@ enum signer { SIGN_KEY, SIGN_HMAC, SIGN_NONE };
 static char *token_make(const char *header, const char *payload, enum signer how, EVP_PKEY *k,
 			const void *hmac_key, size_t hmac_len)
 {
-	unsigned char sig[600];
+	unsigned char sig[600] = { 0 };
 	unsigned int hlen = 0;
 	size_t slen = 0;
 	struct buf b;
