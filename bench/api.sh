@@ -73,16 +73,6 @@ trap 'exit 130' INT TERM
 
 
 
-# Polls url until it answers 200; at most 30 s (valgrind starts slowly).
-wait_up() {
-	local url=$1 pid=$2
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 WARP_PID=
 start_warp() {
@@ -104,7 +94,7 @@ start_warp() {
 		>"$TMP/warp-$level.out" 2>"$TMP/warp-$level.err" &
 	WARP_PID=$!
 	PIDS+=("$WARP_PID")
-	wait_up "http://127.0.0.1:$WARP_PORT/healthz" "$WARP_PID" ||
+	wait_http "http://127.0.0.1:$WARP_PORT/healthz" "$WARP_PID" ||
 		die "warp did not start: $(tail -5 "$TMP/warp-$level.err")"
 }
 
@@ -172,7 +162,7 @@ start_nginx() {
 		>"$TMP/nginx/out" 2>&1 &
 	NGINX_PID=$!
 	PIDS+=("$NGINX_PID")
-	wait_up "http://127.0.0.1:$NGINX_PORT$PATH_GET" "$NGINX_PID" ||
+	wait_http "http://127.0.0.1:$NGINX_PORT$PATH_GET" "$NGINX_PID" ||
 		die "nginx did not start: $(tail -n 3 "$TMP/nginx/out" "$TMP/nginx/logs/error.log")"
 	cmp -s <(curl -fsS "http://127.0.0.1:$NGINX_PORT$PATH_GET") "$TMP/www$PATH_GET" ||
 		die "nginx does not serve the saved body"

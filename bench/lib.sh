@@ -29,3 +29,15 @@ build_warp() {
 	ninja -C "$BUILD" warp >/dev/null || die "build of $BUILD/warp failed"
 	WARP="$ROOT/$BUILD/warp"
 }
+
+# Polls url until it answers 200 while process pid lives; at most 30 s
+# (warp under valgrind starts slowly): wait_http URL PID.
+wait_http() {
+	local url=$1 pid=$2
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}

@@ -259,15 +259,6 @@ step_proxy() {
 
 # ------------------------------------------------------------------ WARP
 
-wait_http() {
-	local url=$1 pid=$2
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 WARP_PID=
 start_warp() {
