@@ -1,35 +1,53 @@
 /*
- * conn.c — a deadline for every request, answered with 408.
+ * conn.c — what evhttp 2.1 cannot answer in JSON: 408, 413 and 431.
  *
  * libevent 2.1's evhttp_set_timeout is an inactivity timeout on the socket:
  * a client that sends a byte now and then never trips it, and when it does
  * trip evhttp closes the connection without a word (http.c,
- * evhttp_connection_incoming_fail: "we just drop the connections").  2.1 has
- * no hook for a request that has started but not finished, so this file
- * keeps its own record per connection:
+ * evhttp_connection_incoming_fail: "we just drop the connections").  Its
+ * answers to a body over evhttp_set_max_body_size (413) and to headers over
+ * evhttp_set_max_headers_size (400) are its own HTML pages, with no
+ * X-Request-Id, sent before any of our code runs.  2.1 has no hook for a
+ * request that has started but not finished, so this file keeps its own
+ * record per connection:
  *
  *   - evhttp_set_bevcb lets us create each connection's bufferevent; we note
  *     it, watch its input buffer for bytes and, right after the accept
  *     callback returns, learn its evhttp_connection (the argument evhttp
  *     gives the bufferevent's callbacks) and ask for a close callback, so
  *     the record dies with the connection;
+ *   - while a request head is being read (from the connection's start, and
+ *     again from the moment evhttp hands a request to us), the input
+ *     buffer's callback copies the head's bytes as they arrive (evhttp
+ *     drains them line by line, so only a copy shows the whole head).  The
+ *     callback runs inside evbuffer_read, before evhttp's read callback sees
+ *     the bytes.  A head longer than max_headers is answered 431 (RFC 6585
+ *     §5); a complete head whose Content-Length is over max_body is answered
+ *     413 (RFC 9110 §15.5.14) without reading the body.  Either way the
+ *     input is drained at once, so evhttp never sees the end of that head
+ *     and never answers on its own, and the answer is written from an event
+ *     (never from inside the buffer callback, where freeing the connection
+ *     would pull the bufferevent from under evhttp_read);
  *   - the deadline runs from the connection's start (or the end of the
- *     previous reply) until evhttp hands us the complete request;
- *   - when it fires and bytes of a request have arrived, the client gets
- *     "408 Request Timeout" with Connection: close (RFC 9110 §15.5.9) and
- *     the connection is closed; an idle connection is closed silently, as
- *     a 408 nobody asked for could be read as the answer to the client's
- *     next request (RFC 9112 §9.5).
+ *     previous reply) until evhttp hands us the complete request; when it
+ *     fires and bytes of a request have arrived, the client gets "408
+ *     Request Timeout" (RFC 9110 §15.5.9); an idle connection is closed
+ *     silently, as a 408 nobody asked for could be read as the answer to the
+ *     client's next request (RFC 9112 §9.5).
  *
- * The 408 is written straight to the socket: it is small, nothing else is
- * queued while a request is being read, and evhttp has no request object
- * we could answer on.
+ * The three answers carry the JSON error body, X-Request-Id and Connection:
+ * close, and are written straight to the socket: they are small, nothing
+ * else is queued while a request is being read, and evhttp has no request
+ * object we could answer on.  A refusal decided while an earlier request on
+ * the connection is still with a handler (pipelining) waits for that reply.
+ * Chunked bodies are left to evhttp's own limit (server.c).
  */
 #include "http/http_private.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,8 +58,27 @@ struct http_conn {
 	struct evhttp_connection *evcon; /* NULL until attached */
 	struct event *attach;
 	struct event *deadline;
-	bool got_bytes; /* of the request being read */
+	struct event *refuse; /* writes the 413 or 431 and closes */
+	bool got_bytes;       /* of the request being read */
+	bool reading_head;    /* head bytes are being copied into head */
+	bool in_flight;       /* a request is with the handlers */
+	int refusal;          /* 413 or 431 once decided, else 0 */
+	uint64_t announced;   /* the Content-Length refused with 413 */
+	struct buf head;      /* the head so far, only while reading_head */
+	size_t scanned;       /* bytes of head already searched for its end */
 	struct http_conn *next;
+};
+
+/* The answers of this file: status, reason phrase (also the error title)
+ * and the error code of the JSON body. */
+static const struct {
+	int status;
+	const char *reason;
+	const char *code;
+} conn_errors[] = {
+	{ 408, "Request Timeout", "request_timeout" },
+	{ 413, "Content Too Large", "payload_too_large" },
+	{ 431, "Request Header Fields Too Large", "header_fields_too_large" },
 };
 
 static size_t conn_slot(const void *evcon)
@@ -66,12 +103,103 @@ static void conn_unlink(struct http_conn *c)
 		}
 }
 
+static size_t conn_head_max(const struct http_conn *c)
+{
+	size_t m = c->t->srv->opts.max_headers;
+	return m ? m : HTTP_HEAD_MAX_DEFAULT;
+}
+
+static void conn_head_done(struct http_conn *c)
+{
+	c->reading_head = false;
+	c->scanned = 0;
+	buf_fini(&c->head);
+}
+
+/* Decides 413 or 431: what evhttp has not read of the input it never will
+ * (without the end of the head it cannot answer on its own), and the
+ * answer waits for the reply of a request still with a handler. */
+static void conn_refuse(struct http_conn *c, int status, uint64_t announced)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	c->refusal = status;
+	c->announced = announced;
+	conn_head_done(c);
+	evtimer_del(c->deadline);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (!c->in_flight)
+		event_active(c->refuse, EV_TIMEOUT, 1);
+}
+
+/* Looks at the head copied so far: not ended yet, too long, announcing too
+ * large a body, or fine (then the copy is dropped until the next head). */
+static void conn_head_judge(struct http_conn *c)
+{
+	struct str h = { c->head.p, c->head.len };
+	size_t max = conn_head_max(c), end = http_head_end(h, c->scanned);
+	size_t max_body = c->t->srv->opts.max_body;
+	uint64_t announced;
+
+	if (end > max || (!end && h.len > max)) {
+		conn_refuse(c, 431, 0);
+		return;
+	}
+	if (!end) {
+		/* The empty line may start in the last two bytes. */
+		c->scanned = h.len > 2 ? h.len - 2 : 0;
+		return;
+	}
+	h.len = end;
+	if (max_body && http_head_content_length(h, &announced) == 0 && announced > max_body) {
+		conn_refuse(c, 413, announced);
+		return;
+	}
+	conn_head_done(c);
+}
+
+/* Copies the bytes of buf from offset on into the head, at most one byte
+ * past the limit (enough to know it is exceeded), then judges it. */
+static void conn_head_take(struct http_conn *c, struct evbuffer *buf, size_t offset)
+{
+	size_t len = evbuffer_get_length(buf), room = conn_head_max(c) + 1;
+	struct evbuffer_ptr pos;
+	char chunk[2048];
+
+	while (offset < len && c->head.len < room) {
+		size_t n = len - offset, skip = 0;
+		if (n > sizeof(chunk))
+			n = sizeof(chunk);
+		if (n > room - c->head.len)
+			n = room - c->head.len;
+		if (evbuffer_ptr_set(buf, &pos, offset, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(buf, &pos, chunk, n) != (ev_ssize_t)n)
+			break;
+		offset += n;
+		/* RFC 9112 §2.2: empty lines before the request line are ignored. */
+		while (!c->head.len && skip < n && (chunk[skip] == '\r' || chunk[skip] == '\n'))
+			skip++;
+		if (buf_append(&c->head, chunk + skip, n - skip) < 0) {
+			conn_head_done(c); /* out of memory: evhttp's limits still hold */
+			return;
+		}
+	}
+	conn_head_judge(c);
+}
+
 static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct http_conn *c = arg;
 
-	if (info->n_added)
-		c->got_bytes = true;
+	if (!info->n_added)
+		return;
+	c->got_bytes = true;
+	if (c->refusal)
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	else if (c->reading_head)
+		/* Input callbacks run after each change, so the new bytes are
+		 * the last n_added. */
+		conn_head_take(c, buf, evbuffer_get_length(buf) - info->n_added);
 }
 
 static void conn_free(struct http_conn *c)
@@ -82,6 +210,9 @@ static void conn_free(struct http_conn *c)
 		event_free(c->attach);
 	if (c->deadline)
 		event_free(c->deadline);
+	if (c->refuse)
+		event_free(c->refuse);
+	buf_fini(&c->head);
 	free(c);
 }
 
@@ -98,7 +229,8 @@ static void conn_arm(struct http_conn *c)
 	int ms = c->t->srv->opts.request_timeout_ms;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	evtimer_add(c->deadline, &tv);
+	if (ms > 0)
+		evtimer_add(c->deadline, &tv);
 }
 
 /* Runs right after the accept callback that created the bufferevent. */
@@ -123,44 +255,77 @@ static void conn_attach(evutil_socket_t fd, short what, void *arg)
 	bufferevent_decref(bev);
 }
 
-static void conn_send_408(struct http_conn *c)
+/* The one way this file answers: the JSON error body of DESIGN.md with a
+ * fresh request id, Connection: close, the access log line and the
+ * request counter (method UNKNOWN: no request was read whole). */
+static void conn_send_error(struct http_conn *c, size_t which, const char *detail)
 {
-	static const char body[] =
-		"{\"errors\":[{\"code\":\"request_timeout\",\"title\":\"Request Timeout\","
-		"\"detail\":\"the request was not received in time\"}]}";
-	char id[ID_MAX] = "-", head[256], drain[512];
+	json_t *doc = http_error_doc(conn_errors[which].code, conn_errors[which].reason, NULL,
+				     detail);
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	int n;
+	char id[ID_MAX] = "-", status[8], drain[512];
+	struct buf body, out;
 
+	buf_init(&body);
+	buf_init(&out);
 	id_new("req", id, sizeof(id));
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; "
-		     "charset=utf-8\r\nContent-Length: %zu\r\nX-Request-Id: %s\r\n"
-		     "Connection: close\r\n\r\n",
-		     sizeof(body) - 1, id);
-	if (send(fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n)
-		send(fd, body, sizeof(body) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (doc && http_json_write(&body, doc) == 0 &&
+	    buf_printf(&out,
+		       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+		       "Content-Length: %zu\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n",
+		       conn_errors[which].status, conn_errors[which].reason, body.len, id) == 0 &&
+	    buf_append(&out, body.p, body.len) == 0)
+		send(fd, out.p, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	/* Unread input at close would make the kernel answer with a reset,
-	 * which can destroy the 408 before the client reads it. */
+	 * which can destroy the answer before the client reads it. */
 	while (recv(fd, drain, sizeof(drain), MSG_DONTWAIT) > 0)
 		;
 	log_context_set(id);
-	log_info("http", "- - 408 %zu bytes: request not complete after %d ms", sizeof(body) - 1,
-		 c->t->srv->opts.request_timeout_ms);
+	log_info("http", "- - %d %zu bytes: %s", conn_errors[which].status, body.len, detail);
 	log_context_set(NULL);
-	metric_inc(metric_get(c->t->srv->requests, "UNKNOWN", "408"));
+	snprintf(status, sizeof(status), "%d", conn_errors[which].status);
+	metric_inc(metric_get(c->t->srv->requests, "UNKNOWN", status));
+	json_decref(doc);
+	buf_fini(&body);
+	buf_fini(&out);
 }
 
 static void conn_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
+	char detail[96];
 
 	/* evhttp answering on its own (400, 413) and still writing: leave the
 	 * connection to evhttp's write timeout. */
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)))
 		return;
-	if (c->got_bytes || evbuffer_get_length(bufferevent_get_input(c->bev)))
-		conn_send_408(c);
+	if (c->got_bytes || evbuffer_get_length(bufferevent_get_input(c->bev))) {
+		snprintf(detail, sizeof(detail), "the request was not received in time (%d ms)",
+			 c->t->srv->opts.request_timeout_ms);
+		conn_send_error(c, 0, detail);
+	}
+	/* Calls conn_closed, which frees c. */
+	evhttp_connection_free(c->evcon);
+}
+
+/* The 413 or 431 decided in conn_refuse, outside the buffer callback. */
+static void conn_refused(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	char detail[128];
+
+	/* conn_attach runs before the socket can be read, so evcon is set. */
+	if (!c->evcon)
+		return;
+	if (c->refusal == 413)
+		snprintf(detail, sizeof(detail),
+			 "Content-Length %" PRIu64 " is over the limit of %zu bytes", c->announced,
+			 c->t->srv->opts.max_body);
+	else
+		snprintf(detail, sizeof(detail),
+			 "the request line and header fields are over the limit of %zu bytes",
+			 conn_head_max(c));
+	conn_send_error(c, c->refusal == 413 ? 1 : 2, detail);
 	/* Calls conn_closed, which frees c. */
 	evhttp_connection_free(c->evcon);
 }
@@ -175,9 +340,12 @@ struct bufferevent *http_conn_bev_new(struct event_base *base, void *arg)
 		goto fail;
 	c->t = t;
 	c->bev = bev;
+	c->reading_head = true;
+	buf_init(&c->head);
 	c->attach = event_new(base, -1, 0, conn_attach, c);
 	c->deadline = evtimer_new(base, conn_deadline, c);
-	if (!c->attach || !c->deadline ||
+	c->refuse = event_new(base, -1, 0, conn_refused, c);
+	if (!c->attach || !c->deadline || !c->refuse ||
 	    !evbuffer_add_cb(bufferevent_get_input(bev), conn_input, c))
 		goto fail;
 	/* Held until conn_attach, so the bufferevent outlives an early failure. */
@@ -187,9 +355,11 @@ struct bufferevent *http_conn_bev_new(struct event_base *base, void *arg)
 fail:
 	if (c)
 		conn_free(c);
-	return bev; /* evhttp still serves it, just without a deadline */
+	return bev; /* evhttp still serves it, just without our limits */
 }
 
+/* evhttp has read a request whole (its body is out of the input buffer):
+ * whatever input is left, and all that comes next, is the next head. */
 void http_conn_request_read(struct http_thread *t, struct evhttp_request *ev)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
@@ -199,14 +369,26 @@ void http_conn_request_read(struct http_thread *t, struct evhttp_request *ev)
 		return;
 	evtimer_del(c->deadline);
 	evhttp_request_set_on_complete_cb(ev, http_conn_reply_done, c);
+	c->in_flight = true;
+	if (c->refusal)
+		return;
+	conn_head_done(c);
+	c->reading_head = true;
+	conn_head_take(c, bufferevent_get_input(c->bev), 0);
 }
 
-/* evhttp wrote the reply; the next request on a kept-alive connection gets
- * a fresh deadline (pipelined bytes may already be waiting). */
+/* evhttp wrote the reply; a refusal decided meanwhile is sent now, else the
+ * next request on a kept-alive connection gets a fresh deadline (pipelined
+ * bytes may already be waiting). */
 void http_conn_reply_done(struct evhttp_request *ev, void *arg)
 {
 	struct http_conn *c = arg;
 
+	c->in_flight = false;
+	if (c->refusal) {
+		event_active(c->refuse, EV_TIMEOUT, 1);
+		return;
+	}
 	c->got_bytes = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
 	conn_arm(c);
 }

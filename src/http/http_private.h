@@ -90,12 +90,31 @@ int http_req_params_set(struct http_req *req, const struct http_route_match *m);
 void http_req_account(struct http_req *req, int status, size_t bytes);
 const char *http_method_name(enum http_method m);
 
-/* conn.c: request deadlines answered with 408.  bev_new is evhttp's
- * bufferevent callback (arg: the http_thread); request_read stops the
- * deadline when evhttp hands over a complete request. */
+/* Head size when http_server_opts.max_headers is 0: conn.c's copy of a
+ * head is bounded by it either way. */
+#define HTTP_HEAD_MAX_DEFAULT 65536
+
+/* conn.c: request deadlines answered with 408, heads over max_headers with
+ * 431 and Content-Length over max_body with 413, all before evhttp sees the
+ * head whole.  bev_new is evhttp's bufferevent callback (arg: the
+ * http_thread); request_read stops the deadline when evhttp hands over a
+ * complete request and starts watching the next head. */
 struct bufferevent *http_conn_bev_new(struct event_base *base, void *arg);
 void http_conn_request_read(struct http_thread *t, struct evhttp_request *ev);
 void http_conn_reply_done(struct evhttp_request *ev, void *arg);
+
+/* reply.c: the DESIGN.md error document {"errors":[{code,title,detail,
+ * source.pointer}]}; pointer may be NULL.  NULL when out of memory. */
+json_t *http_error_doc(const char *code, const char *title, const char *pointer,
+		       const char *detail);
+
+/* head.c: a request head as conn.c copies it in (request line first).
+ * head_end is the offset just past the empty line that ends it, searching
+ * from `from` (0: not arrived).  content_length is the largest
+ * Content-Length of a complete head: 0, -ENOENT when there is none, -EINVAL
+ * when one is not plain digits (evhttp then answers 400). */
+size_t http_head_end(struct str h, size_t from);
+int http_head_content_length(struct str h, uint64_t *len);
 
 /* builtin.c: adds /healthz, /readyz and /metrics to srv->builtin. */
 int http_builtin_add(struct http_server *srv);

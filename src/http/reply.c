@@ -76,6 +76,7 @@ void http_reply_data(struct http_req *req, int status, json_t *data)
 	http_reply_json(req, status, json_pack("{s:o}", "data", data ? data : json_null()));
 }
 
+/* One error object, or NULL when out of memory. */
 static json_t *error_object(const char *code, const char *title, const char *pointer,
 			    const char *detail)
 {
@@ -91,6 +92,14 @@ static json_t *error_object(const char *code, const char *title, const char *poi
 	return e;
 }
 
+json_t *http_error_doc(const char *code, const char *title, const char *pointer,
+		       const char *detail)
+{
+	json_t *e = error_object(code, title, pointer, detail);
+
+	return e ? json_pack("{s:[o]}", "errors", e) : NULL;
+}
+
 void http_reply_error(struct http_req *req, int status, const char *code, const char *title,
 		      const char *pointer, const char *fmt, ...)
 {
@@ -101,9 +110,9 @@ void http_reply_error(struct http_req *req, int status, const char *code, const 
 	va_start(ap, fmt);
 	buf_vprintf(&detail, fmt, ap);
 	va_end(ap);
-	json_t *e = error_object(code, title, pointer, detail.p ? detail.p : "");
+	json_t *doc = http_error_doc(code, title, pointer, detail.p ? detail.p : "");
 	buf_fini(&detail);
-	http_reply_json(req, status, e ? json_pack("{s:[o]}", "errors", e) : NULL);
+	http_reply_json(req, status, doc);
 }
 
 void http_reply_raw(struct http_req *req, int status, const char *content_type,

@@ -11,8 +11,9 @@
  *
  * A request evhttp has read whole goes through: built-in routes (/healthz,
  * /readyz, /metrics), then the before-hook (authentication, rate limits),
- * then the router: a handler, a 405 with Allow, or a 404.  Limits evhttp
- * enforces itself are documented in docs/decisions/0006-evhttp-jansson.md.
+ * then the router: a handler, a 405 with Allow, or a 404.  Size and time
+ * limits are conn.c's (408, 413, 431 in JSON); what evhttp still enforces
+ * itself is documented in docs/decisions/0006-evhttp-jansson.md.
  */
 #include "http/http_private.h"
 
@@ -87,6 +88,11 @@ static void server_request(struct evhttp_request *ev, void *arg)
 	log_context_set(req->id);
 	if (bad)
 		http_reply_error(req, 400, "bad_request", "Bad Request", NULL, "%s", bad);
+	else if (t->srv->opts.max_body && req->body.len > t->srv->opts.max_body)
+		/* A chunked body: conn.c only sees Content-Length. */
+		http_reply_error(req, 413, "payload_too_large", "Content Too Large", NULL,
+				 "the body of %zu bytes is over the limit of %zu bytes",
+				 req->body.len, t->srv->opts.max_body);
 	else
 		server_route(t->srv, req);
 	log_context_set(NULL);
@@ -100,14 +106,18 @@ static void server_http_configure(struct evhttp *http, struct http_thread *t)
 	int ms = o->request_timeout_ms + 1000;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
+	/* conn.c answers heads over max_headers (431) and Content-Length over
+	 * max_body (413) in JSON before evhttp sees the head whole; evhttp's
+	 * own limits sit above ours and only catch what conn.c cannot see: a
+	 * chunked body past 1.5 × max_body gets evhttp's HTML 413 (below that,
+	 * server_request answers 413 in JSON). */
 	if (o->max_body)
-		evhttp_set_max_body_size(http, (ev_ssize_t)o->max_body);
-	if (o->max_headers)
-		evhttp_set_max_headers_size(http, (ev_ssize_t)o->max_headers);
-	if (o->request_timeout_ms > 0) {
+		evhttp_set_max_body_size(http, (ev_ssize_t)(o->max_body + o->max_body / 2));
+	evhttp_set_max_headers_size(
+		http, (ev_ssize_t)(2 * (o->max_headers ? o->max_headers : HTTP_HEAD_MAX_DEFAULT)));
+	if (o->request_timeout_ms > 0)
 		evhttp_set_timeout_tv(http, &tv);
-		evhttp_set_bevcb(http, http_conn_bev_new, t);
-	}
+	evhttp_set_bevcb(http, http_conn_bev_new, t);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 						 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);

@@ -131,6 +131,18 @@ static void exchange(const char *request, struct resp *r)
 	close(fd);
 }
 
+static void exchangef(struct resp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void exchangef(struct resp *r, const char *fmt, ...)
+{
+	char req[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(req, sizeof(req), fmt, ap);
+	va_end(ap);
+	exchange(req, r);
+}
+
 static void get(const char *path, const char *extra_headers, struct resp *r)
 {
 	char req[1024];
@@ -358,23 +370,69 @@ static void test_wrong_content_type_answers_415(void **state)
 	assert_error(&r, 415, "unsupported_media_type");
 }
 
-static void test_body_over_max_answers_413(void **state)
+/* Asserts what every answer of conn.c carries besides the error body. */
+static void assert_closing_error(const struct resp *r, int status, const char *code)
 {
-	struct resp r;
-	char req[256];
-	/* Only the headers: the server must refuse on Content-Length alone. */
-	snprintf(req, sizeof(req),
-		 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-		 "Content-Length: %d\r\n\r\n",
-		 MAX_BODY * 10);
-	exchange(req, &r);
-	assert_int_equal(r.status, 413);
+	char v[128];
+
+	assert_error(r, status, code);
+	assert_non_null(header(r, "X-Request-Id", v, sizeof(v)));
+	assert_non_null(header(r, "Connection", v, sizeof(v)));
+	assert_string_equal(v, "close");
+	assert_null(strstr(r->raw, "<html"));
 }
 
-/* http.h promises 431; libevent 2.1 treats oversized headers as malformed
- * (evhttp_read_header: EVREQ_HTTP_INVALID_HEADER) and answers 400 itself
- * before any of our code runs (see decision 0006). */
-static void test_headers_over_max_answer_400_from_evhttp(void **state)
+static void test_body_over_max_answers_413_json(void **state)
+{
+	struct resp r;
+	/* Only the headers: the server must refuse on Content-Length alone. */
+	exchangef(&r,
+		  "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+		  "Content-Length: %d\r\n\r\n",
+		  MAX_BODY * 10);
+	assert_closing_error(&r, 413, "payload_too_large");
+}
+
+static void test_content_length_case_insensitive_and_huge_answers_413(void **state)
+{
+	struct resp r;
+	exchange("POST /echo HTTP/1.1\r\nHost: t\r\ncontent-LENGTH:  99999999999999999999999\r\n\r\n",
+		 &r);
+	assert_closing_error(&r, 413, "payload_too_large");
+}
+
+static void test_body_at_max_reaches_handler(void **state)
+{
+	static char body[MAX_BODY + 1];
+	struct resp r;
+
+	memset(body, ' ', MAX_BODY);
+	body[0] = '{';
+	body[MAX_BODY - 1] = '}';
+	post("/echo", "application/json", body, &r);
+	assert_int_equal(r.status, 200);
+}
+
+/* Chunked bodies have no Content-Length to judge: evhttp reads them (up to
+ * its own, higher limit) and the server answers 413 in JSON. */
+static void test_chunked_body_over_max_answers_413_json(void **state)
+{
+	static char req[4096];
+	struct resp r;
+	int n = snprintf(req, sizeof(req),
+			 "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+			 "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+			 "%x\r\n",
+			 MAX_BODY + 10);
+	memset(req + n, ' ', MAX_BODY + 10);
+	snprintf(req + n + MAX_BODY + 10, sizeof(req) - (size_t)n - MAX_BODY - 10,
+		 "\r\n0\r\n\r\n");
+	exchange(req, &r);
+	assert_error(&r, 413, "payload_too_large");
+}
+
+/* RFC 6585 §5; evhttp alone would answer 400 in HTML. */
+static void test_headers_over_max_answer_431_json(void **state)
 {
 	static char req[12000];
 	struct resp r;
@@ -382,7 +440,42 @@ static void test_headers_over_max_answer_400_from_evhttp(void **state)
 	memset(req + n, 'a', 10000);
 	memcpy(req + n + 10000, "\r\n\r\n", 5);
 	exchange(req, &r);
-	assert_int_equal(r.status, 400);
+	assert_closing_error(&r, 431, "header_fields_too_large");
+}
+
+/* A head that never ends is refused once it passes the limit, without
+ * waiting for the deadline. */
+static void test_endless_head_answers_431_before_deadline(void **state)
+{
+	static char part[9000];
+	struct resp r;
+	int fd = client_connect();
+	int n = snprintf(part, sizeof(part), "GET /healthz HTTP/1.1\r\nX-Big: ");
+	int64_t t0 = time_mono_ms();
+
+	memset(part + n, 'b', sizeof(part) - (size_t)n);
+	assert_int_equal(write(fd, part, sizeof(part)), (ssize_t)sizeof(part));
+	client_read(fd, &r, 5000);
+	close(fd);
+	assert_closing_error(&r, 431, "header_fields_too_large");
+	assert_true(time_mono_ms() - t0 < TIMEOUT_MS);
+}
+
+/* The second request on a kept-alive connection is judged too, after the
+ * first one's reply. */
+static void test_pipelined_request_over_max_answers_413_after_first(void **state)
+{
+	struct resp r;
+	exchangef(&r,
+		  "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+		  "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n{",
+		  MAX_BODY + 1);
+	assert_int_equal(r.status, 200);
+	const char *second = strstr(r.raw, "{\"status\":\"ok\"}");
+	assert_non_null(second);
+	second += strlen("{\"status\":\"ok\"}");
+	assert_int_equal(strncmp(second, "HTTP/1.1 413 ", 13), 0);
+	assert_non_null(strstr(second, "\"code\":\"payload_too_large\""));
 }
 
 static void test_unknown_path_answers_404_json(void **state)
@@ -531,8 +624,13 @@ int main(void)
 		cmocka_unit_test(test_duplicate_keys_rejected),
 		cmocka_unit_test(test_non_object_json_answers_400),
 		cmocka_unit_test(test_wrong_content_type_answers_415),
-		cmocka_unit_test(test_body_over_max_answers_413),
-		cmocka_unit_test(test_headers_over_max_answer_400_from_evhttp),
+		cmocka_unit_test(test_body_over_max_answers_413_json),
+		cmocka_unit_test(test_content_length_case_insensitive_and_huge_answers_413),
+		cmocka_unit_test(test_body_at_max_reaches_handler),
+		cmocka_unit_test(test_chunked_body_over_max_answers_413_json),
+		cmocka_unit_test(test_headers_over_max_answer_431_json),
+		cmocka_unit_test(test_endless_head_answers_431_before_deadline),
+		cmocka_unit_test(test_pipelined_request_over_max_answers_413_after_first),
 		cmocka_unit_test(test_unknown_path_answers_404_json),
 		cmocka_unit_test(test_wrong_method_answers_405_with_allow),
 		cmocka_unit_test(test_builtin_wrong_method_answers_405),
