@@ -491,6 +491,14 @@ static void offer_apply(void *arg)
 			continue;
 		}
 		st->mux = u->mux;
+		/* A re-offer or re-answer naming another address (the party
+		 * moved, or took the call off hold elsewhere) undoes the latch:
+		 * media goes to the new address until packets from the party
+		 * latch it again.  The same SDP again (a session refresh) keeps
+		 * the latch, so a NATed party is not lost (rtpengine does alike). */
+		if (st->latched && u->known && st->sdp_ep.len &&
+		    !net_addr_equal(&st->sdp_ep, &u->ep))
+			st->latched = false;
 		st->sdp_ep = u->ep;
 		if (!st->latched) {
 			st->ep = u->ep;

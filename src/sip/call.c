@@ -357,7 +357,8 @@ void sip_response_to_ctx(struct sip_worker *w, struct sip_ctx *x, struct sip_msg
 	else if (up && provisional && !c && x->cancel_pending)
 		sip_ctx_cancel(x);
 	else if (up && peer) {
-		sip_stx_forward(peer, resp);
+		if (!sip_media_in_dialog_response(peer, resp))
+			sip_stx_forward(peer, resp);
 		sip_bye_answered(w, resp);
 	}
 }

@@ -206,7 +206,17 @@ struct sip_ctx;
 
 enum sip_call_state { SIP_CALL_SETUP, SIP_CALL_UP, SIP_CALL_ENDING };
 
-enum sip_media_wait { SIP_MEDIA_IDLE, SIP_MEDIA_OFFER, SIP_MEDIA_ANSWER, SIP_MEDIA_DELETE };
+enum sip_media_wait {
+	SIP_MEDIA_IDLE,
+	SIP_MEDIA_OFFER,
+	SIP_MEDIA_ANSWER,
+	SIP_MEDIA_DELETE,
+	SIP_MEDIA_REOFFER,  /* an in-dialog request's SDP (or a late offer's 2xx) */
+	SIP_MEDIA_REANSWER, /* the answer to it, in a response (or the ACK) */
+};
+
+/* An offer/answer exchange inside the dialog in progress (media.c). */
+struct sip_media_re;
 
 struct sip_media_tags {
 	char from[128], to[128];
@@ -224,6 +234,7 @@ struct sip_media {
 	uint64_t answered, held_key; /* To tag and SDP answered, and the one held */
 	struct buf answer;	     /* the callee's SDP as the engine rewrote it */
 	struct buf held;	     /* a response (our Via on) awaiting its answer */
+	struct sip_media_re *re;     /* a re-offer in progress, or NULL */
 };
 
 /* What an established dialog keeps to send BYEs of its own: the From and
@@ -273,7 +284,8 @@ struct sip_stx {
 	struct event *ev;
 	struct sip_call *call;
 	struct sip_ctx *peer;
-	struct buf req; /* the request, to build our own responses later */
+	struct buf req;		   /* the request, to build our own responses later */
+	struct sip_call *reoffer; /* the call whose in-dialog offer this carries */
 };
 
 /* A client transaction of ours. */
@@ -364,5 +376,15 @@ void sip_media_drain(struct sip_worker *w);
 int sip_media_open(struct sip_worker *w);
 void sip_media_close(struct sip_worker *w);
 void sip_media_fini(struct sip_call *c);
+/* An in-dialog request m of c from src, bound for dst (drop: our Route
+ * values): 1 when media.c took it (a re-offer through the engine, or an
+ * ACK carrying a late offer's answer), 0 to forward it as it is. */
+int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
+			const struct sip_peer *dst, size_t drop);
+/* A response for server transaction s: true when media.c forwards it (s
+ * carries a re-offer: the answer goes through the engine first). */
+bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp);
+/* s, carrying a re-offer, is going away. */
+void sip_media_stx_gone(struct sip_stx *s);
 
 #endif

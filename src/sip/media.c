@@ -21,10 +21,14 @@
  * comes from; origin and session connection are replaced, ICE removed (a
  * relay in the path makes the parties' candidates useless).
  *
- * An INVITE without SDP (offer in the 2xx, answer in the ACK) and
- * re-INVITEs are passed through untouched: the relay is engaged only for
- * the initial offer/answer.  One allocation per message rewritten; none
- * on the packet path of calls in bypass.
+ * Inside a relayed dialog, a re-INVITE or UPDATE with SDP from either
+ * party (hold, resume, a new address or codec: RFC 3264 §8) is a new
+ * offer to the same engine, from the sender's tag, and the response with
+ * SDP its answer, as Kamailio's rtpengine_manage() does (see "in-dialog
+ * offer/answer" below).  An INVITE without SDP (offer in the 2xx, answer
+ * in the ACK: RFC 3261 §13.2.1) is passed through untouched: the relay is
+ * not engaged for such a call.  One allocation per message rewritten;
+ * none on the packet path of calls in bypass.
  */
 #include "ng/ng.h"
 #include "sip/core.h"
@@ -36,8 +40,24 @@
 
 static const char *const sip_media_replace[] = {"origin", "session-connection"};
 static const char sip_media_reason[] = "Reason: SIP;cause=503;text=\"media relay unavailable\"\r\n";
+static const char sip_media_re_reason[] =
+    "Reason: SIP;cause=500;text=\"media relay refused the new offer\"\r\n";
+static const char sip_media_re_ended[] = "Reason: SIP;cause=500;text=\"call ended\"\r\n";
+/* rtpengine would take new local ports for a party whose port changed;
+ * "port-latching" keeps the ones the other party was told, as WARP's relay
+ * always does, so a re-offer never moves the relay's side of the call. */
+static const char *const sip_media_re_flags[] = {"port-latching"};
 
 /* ------------------------------------------------------------- helpers */
+
+/* An in-dialog offer/answer in progress (see below). */
+struct sip_media_re {
+	struct sip_stx *stx;	    /* the request; its reoffer names the call */
+	struct sip_peer dst;	    /* where it goes once rewritten */
+	size_t drop;		    /* Route values of ours at its top */
+	char from[128], to[128];    /* the offerer's tag, the answerer's */
+};
+
 
 static bool sip_media_has_sdp(struct sip_msg *m)
 {
@@ -118,6 +138,28 @@ static int sip_media_send(struct sip_call *c, struct buf *body, ng_client_cb *cb
 	return rc;
 }
 
+/* An offer or answer (build) of q's SDP from the party at from, for c:
+ * the parameters every one carries are set here.  0 or -errno. */
+static int sip_media_sdp_send(struct sip_call *c, struct ng_params *q, const struct net_addr *from,
+			      int (*build)(struct buf *, const struct ng_params *), ng_client_cb *cb,
+			      enum sip_media_wait what)
+{
+	char ip[NET_ADDR_STRLEN];
+	struct buf body;
+	sip_media_ip(from, ip, sizeof(ip));
+	q->call_id = sip_media_call_id(c);
+	q->replace = sip_media_replace;
+	q->nreplace = 2;
+	q->ice = "remove";
+	q->received_from = str_from_cstr(ip);
+	buf_init(&body);
+	int rc = build(&body, q);
+	if (rc == 0)
+		rc = sip_media_send(c, &body, cb, what);
+	buf_fini(&body);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- offer */
 
 static void sip_media_offer_failed(struct sip_call *c, const char *why)
@@ -129,44 +171,55 @@ static void sip_media_offer_failed(struct sip_call *c, const char *why)
 	sip_call_finish_setup(c, 503, SIP_HANGUP_NONE);
 }
 
-/* The INVITE the caller sent, kept in its server transaction, takes the
- * engine's SDP: every attempt forwards these bytes. */
-static int sip_media_rebody_invite(struct sip_call *c, struct str sdp)
+/* The request kept in server transaction s (the caller's INVITE, or an
+ * in-dialog offer) takes the engine's SDP: what is forwarded is these
+ * bytes (every attempt, for an INVITE). */
+static int sip_media_rebody_stx(struct sip_stx *s, struct str sdp)
 {
 	struct sip_msg m;
 	struct buf out;
 	int rc;
-	if (!c->stx || sip_msg_parse(&m, c->stx->req.p, c->stx->req.len) != 0)
+	if (!s || sip_msg_parse(&m, s->req.p, s->req.len) != 0)
 		return -EINVAL;
 	buf_init(&out);
 	rc = sip_media_rebody(&out, &m, sdp);
 	if (rc == 0) {
-		buf_fini(&c->stx->req);
-		c->stx->req = out;
+		buf_fini(&s->req);
+		s->req = out;
 	} else {
 		buf_fini(&out);
 	}
 	return rc;
 }
 
+/* The engine's SDP from an offer's reply; else -1 and why in why. */
+static int sip_media_reply_sdp(int status, const struct bencode_node *reply, struct str *sdp,
+			       char *why, size_t n)
+{
+	struct str reason = STR_LIT("no SDP in the reply");
+	if (status == NG_CLIENT_ERR_REPLY)
+		bencode_dict_get_str(reply, "error-reason", &reason);
+	if (status == 0 && bencode_dict_get_str(reply, "sdp", sdp) == 0)
+		return 0;
+	if (status != 0 && status != NG_CLIENT_ERR_REPLY)
+		reason = str_from_cstr(ng_client_strerror(status));
+	snprintf(why, n, "%.*s", STR_FMT(reason));
+	return -1;
+}
+
 static void sip_media_offer_done(void *arg, int status, const struct bencode_node *reply,
 				 struct str raw)
 {
 	struct sip_call *c = arg;
-	struct str sdp, reason = STR_LIT("no SDP in the reply");
+	struct str sdp;
 	char why[128];
 	(void)raw;
 	sip_media_unwait(c);
-	if (status == NG_CLIENT_ERR_REPLY)
-		bencode_dict_get_str(reply, "error-reason", &reason);
-	if (status != 0 || bencode_dict_get_str(reply, "sdp", &sdp) != 0) {
-		if (status != 0 && status != NG_CLIENT_ERR_REPLY)
-			reason = str_from_cstr(ng_client_strerror(status));
-		snprintf(why, sizeof(why), "%.*s", STR_FMT(reason));
+	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
 		sip_media_offer_failed(c, why);
 		return;
 	}
-	if (sip_media_rebody_invite(c, sdp) < 0) {
+	if (sip_media_rebody_stx(c->stx, sdp) < 0) {
 		sip_media_offer_failed(c, "rewritten INVITE");
 		return;
 	}
@@ -177,8 +230,6 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 {
 	struct sip_addr from;
 	struct sip_via via;
-	char ip[NET_ADDR_STRLEN];
-	struct buf body;
 	if (!c->w->ng || !c->plan.media_relay || !sip_media_has_sdp(m) ||
 	    sip_msg_from(m, &from) != 0 || !from.tag.p || sip_msg_via(m, 0, &via) != 0)
 		return 0;
@@ -187,23 +238,14 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 		return 1;
 	}
 	str_copy(c->media.tags->from, sizeof(c->media.tags->from), from.tag);
-	sip_media_ip(&c->caller.addr, ip, sizeof(ip));
 	struct ng_params q = {
-	    .call_id = sip_media_call_id(c),
 	    .from_tag = str_from_cstr(c->media.tags->from),
 	    .via_branch = via.branch,
 	    .sdp = m->body,
-	    .replace = sip_media_replace,
-	    .nreplace = 2,
-	    .ice = "remove",
-	    .received_from = str_from_cstr(ip),
 	};
-	buf_init(&body);
-	int rc = ng_build_offer(&body, &q);
 	c->media.on = true;
-	if (rc == 0)
-		rc = sip_media_send(c, &body, sip_media_offer_done, SIP_MEDIA_OFFER);
-	buf_fini(&body);
+	int rc = sip_media_sdp_send(c, &q, &c->caller.addr, ng_build_offer, sip_media_offer_done,
+				    SIP_MEDIA_OFFER);
 	if (rc < 0)
 		sip_media_offer_failed(c, rc == -EHOSTUNREACH ? "no engine up" : strerror(-rc));
 	return 1;
@@ -211,33 +253,38 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 
 /* --------------------------------------------------------------- answer */
 
-/* Sends bytes (a response with our Via on top) up to the caller. */
-static void sip_media_forward_bytes(struct sip_call *c, struct str bytes)
+/* Sends bytes (a response with our Via on top) up through s; when s is
+ * over, a 2xx goes statelessly to up (the caller), if given. */
+static void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s,
+				    const struct sip_peer *up, struct str bytes)
 {
 	struct sip_msg m;
 	struct buf out;
 	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0)
 		return;
-	if (c->stx && c->stx->tx.state < SIP_TX_COMPLETED) {
-		sip_stx_forward(c->stx, &m);
+	if (s && s->tx.state < SIP_TX_COMPLETED) {
+		sip_stx_forward(s, &m);
 		return;
 	}
-	if (m.status < 200 || m.status >= 300)
+	if (!up || m.status < 200 || m.status >= 300)
 		return;
 	buf_init(&out); /* the caller's transaction is gone: a 2xx goes statelessly */
 	if (sip_build_strip_via(&out, &m) == 0)
-		sip_transport_send(c->w, &c->caller, (struct str){out.p, out.len});
+		sip_transport_send(c->w, up, (struct str){out.p, out.len});
 	buf_fini(&out);
 }
 
-static void sip_media_forward_rewritten(struct sip_call *c, struct sip_msg *resp)
+static void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s,
+					const struct sip_peer *up, struct sip_msg *resp)
 {
 	struct buf out;
 	buf_init(&out);
 	if (sip_media_rebody(&out, resp, (struct str){c->media.answer.p, c->media.answer.len}) == 0)
-		sip_media_forward_bytes(c, (struct str){out.p, out.len});
+		sip_media_forward_bytes(c, s, up, (struct str){out.p, out.len});
 	buf_fini(&out);
 }
+
+static void sip_media_re_free(struct sip_call *c);
 
 static void sip_media_answer_done(void *arg, int status, const struct bencode_node *reply,
 				  struct str raw)
@@ -249,47 +296,46 @@ static void sip_media_answer_done(void *arg, int status, const struct bencode_no
 	sip_media_unwait(c);
 	if (sip_msg_parse(&held, c->media.held.p, c->media.held.len) != 0)
 		goto out;
+	/* The initial answer goes up the caller's INVITE transaction; a
+	 * re-offer's up its own, which a final ends (re freed first, so the
+	 * transaction's end does not come back here). */
+	struct sip_stx *s = c->media.re ? c->media.re->stx : c->stx;
+	const struct sip_peer *up = c->media.re ? NULL : &c->caller;
+	if (c->media.re && held.status >= 200)
+		sip_media_re_free(c);
 	if (status != 0 || bencode_dict_get_str(reply, "sdp", &sdp) != 0) {
-		/* The response is on its way to the caller already in the
-		 * callee's eyes; holding it back would fail an answered call.
+		/* The response is on its way to the offerer already in the
+		 * answerer's eyes; holding it back would fail an answered call
+		 * (or, for a re-offer, a session the answerer has changed).
 		 * Its SDP goes unchanged: media flows directly, if it can. */
 		log_warn("sip",
 			 "call %s: media engine did not take the answer (%s): SDP passed "
 			 "through",
 			 c->cdr.call_id, ng_client_strerror(status));
-		sip_media_forward_bytes(c, (struct str){c->media.held.p, c->media.held.len});
+		sip_media_forward_bytes(c, s, up, (struct str){c->media.held.p, c->media.held.len});
 		goto out;
 	}
 	buf_reset(&c->media.answer);
 	if (buf_append_str(&c->media.answer, sdp) == 0) {
 		c->media.answered = c->media.held_key;
-		sip_media_forward_rewritten(c, &held);
+		sip_media_forward_rewritten(c, s, up, &held);
 	}
 out:
 	buf_reset(&c->media.held);
 }
 
-static int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str to_tag)
+/* An answer with resp's SDP, from the party at 'from' (tag to_tag) to the
+ * offerer (tag from_tag); resp is held until the reply. */
+static int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str from_tag,
+				 struct str to_tag, const struct net_addr *from)
 {
-	char ip[NET_ADDR_STRLEN];
-	struct buf body;
-	sip_media_ip(&c->callee.addr, ip, sizeof(ip));
-	struct ng_params q = {
-	    .call_id = sip_media_call_id(c),
-	    .from_tag = str_from_cstr(c->media.tags->from),
-	    .to_tag = to_tag,
-	    .sdp = resp->body,
-	    .replace = sip_media_replace,
-	    .nreplace = 2,
-	    .ice = "remove",
-	    .received_from = str_from_cstr(ip),
-	};
-	buf_init(&body);
-	int rc = ng_build_answer(&body, &q);
-	rc = rc ? rc : buf_append_str(&c->media.held, resp->raw);
-	if (rc == 0 && (rc = sip_media_send(c, &body, sip_media_answer_done, SIP_MEDIA_ANSWER)) < 0)
+	struct ng_params q = {.from_tag = from_tag, .to_tag = to_tag, .sdp = resp->body};
+	int rc = buf_append_str(&c->media.held, resp->raw);
+	if (rc == 0)
+		rc = sip_media_sdp_send(c, &q, from, ng_build_answer, sip_media_answer_done,
+					SIP_MEDIA_ANSWER);
+	if (rc < 0)
 		buf_reset(&c->media.held);
-	buf_fini(&body);
 	return rc;
 }
 
@@ -313,12 +359,14 @@ void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 		return;
 	}
 	if (key == c->media.answered && c->media.answer.len) {
-		sip_media_forward_rewritten(c, resp);
+		sip_media_forward_rewritten(c, c->stx, &c->caller, resp);
 		return;
 	}
 	str_copy(c->media.tags->to, sizeof(c->media.tags->to), to.tag);
 	c->media.held_key = key;
-	if (sip_media_answer_send(c, resp, to.tag) < 0 && c->stx)
+	if (sip_media_answer_send(c, resp, str_from_cstr(c->media.tags->from), to.tag,
+				  &c->callee.addr) < 0 &&
+	    c->stx)
 		sip_stx_forward(c->stx, resp); /* SDP unchanged, as on a failed answer */
 }
 
@@ -341,6 +389,177 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 							     : -EINVAL;
 	buf_fini(&tmp);
 	return rc;
+}
+
+/* ------------------------------------------------ in-dialog offer/answer */
+
+/*
+ * The request waits in its own server transaction while the offer is at
+ * the engine, so a retransmission is absorbed there (sip_stx_find, before
+ * any routing) and never offered twice; the ng client retransmits the one
+ * request under one cookie.  One exchange at a time per call: another
+ * offer meanwhile, from either side, is answered 491 (RFC 3261 §14.2,
+ * RFC 3311 §5.2), as a party in glare would answer it.
+ */
+static void sip_media_re_free(struct sip_call *c)
+{
+	struct sip_media_re *re = c->media.re;
+	if (!re)
+		return;
+	if (re->stx)
+		re->stx->reoffer = NULL;
+	free(re);
+	c->media.re = NULL;
+}
+
+void sip_media_stx_gone(struct sip_stx *s)
+{
+	struct sip_call *c = s->reoffer;
+	if (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_ANSWER) {
+		ng_client_cancel(c->w->ng, c->media.req);
+		sip_media_unwait(c);
+		buf_reset(&c->media.held);
+	}
+	sip_media_re_free(c);
+}
+
+/* The engine refused the new offer (or did not answer): the request is
+ * answered 500 rather than forwarded.  A non-2xx leaves the session as it
+ * was (RFC 3261 §14.1; RFC 3311 §5.1 for UPDATE), so the call goes on
+ * through the relay with the media it had, and the sender may try again;
+ * forwarding the SDP unrewritten instead would move the media off the
+ * relay behind the engine's back (the relay is there for NAT and to hide
+ * the parties from each other), and the engine's own state would no
+ * longer match what the parties were told. */
+static void sip_media_re_failed(struct sip_call *c, const char *why)
+{
+	struct sip_stx *s = c->media.re ? c->media.re->stx : NULL;
+	log_warn("sip", "call %s: media engine refused the re-offer (%s): 500", c->cdr.call_id,
+		 why);
+	sip_media_re_free(c);
+	if (s)
+		sip_stx_reply(s, 500, NULL, sip_media_re_reason);
+}
+
+static void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *reply,
+				   struct str raw)
+{
+	struct sip_call *c = arg;
+	struct sip_media_re *re = c->media.re;
+	struct sip_msg m;
+	struct str sdp;
+	char why[128];
+	(void)raw;
+	sip_media_unwait(c);
+	if (!re)
+		return;
+	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
+		sip_media_re_failed(c, why);
+		return;
+	}
+	struct sip_stx *s = re->stx;
+	if (sip_media_rebody_stx(s, sdp) < 0 || sip_msg_parse(&m, s->req.p, s->req.len) != 0 ||
+	    sip_proxy_send_request(c->w, &m, &s->src, &re->dst, STR_NULL, re->drop, s) < 0)
+		sip_media_re_failed(c, "rewritten request not sent");
+}
+
+/* The offer for m (tags from, to) from src; the request waits in s. */
+static void sip_media_reoffer_send(struct sip_call *c, struct sip_stx *s, struct sip_msg *m,
+				   const struct sip_peer *src, struct str from, struct str to)
+{
+	struct sip_via via;
+	struct ng_params q = {
+	    .from_tag = from,
+	    .to_tag = to,
+	    .via_branch = sip_msg_via(m, 0, &via) == 0 ? via.branch : STR_NULL,
+	    .sdp = m->body,
+	    .flags = sip_media_re_flags,
+	    .nflags = 1,
+	};
+	int rc = sip_media_sdp_send(c, &q, &src->addr, ng_build_offer, sip_media_reoffer_done,
+				    SIP_MEDIA_REOFFER);
+	if (rc < 0)
+		sip_media_re_failed(c, rc == -EHOSTUNREACH ? "no engine up" : strerror(-rc));
+}
+
+int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
+			const struct sip_peer *dst, size_t drop)
+{
+	struct sip_addr from, to;
+	if (!c->media.on || !c->media.tags || c->state != SIP_CALL_UP ||
+	    (m->method != SIP_METHOD_INVITE && m->method != SIP_METHOD_UPDATE) ||
+	    !sip_media_has_sdp(m) || sip_msg_from(m, &from) != 0 || !from.tag.p ||
+	    sip_msg_to(m, &to) != 0 || !to.tag.p)
+		return 0;
+	struct sip_stx *s = sip_stx_new(c->w, m, src);
+	if (!s)
+		return 1; /* out of memory: dropped, the sender retransmits */
+	if (m->method == SIP_METHOD_INVITE)
+		sip_reply(c->w, s, m, src, 100, NULL, NULL); /* §16.2: the engine may take a while */
+	struct sip_media_re *re = NULL;
+	if (c->media.re || c->media.wait != SIP_MEDIA_IDLE) {
+		sip_reply(c->w, s, m, src, 491, NULL, NULL);
+		return 1;
+	}
+	if (!(re = calloc(1, sizeof(*re)))) {
+		sip_reply(c->w, s, m, src, 500, NULL, sip_media_re_reason);
+		return 1;
+	}
+	re->stx = s;
+	re->dst = *dst;
+	re->drop = drop;
+	str_copy(re->from, sizeof(re->from), from.tag);
+	str_copy(re->to, sizeof(re->to), to.tag);
+	s->reoffer = c;
+	c->media.re = re;
+	sip_media_reoffer_send(c, s, m, src, from.tag, to.tag);
+	return 1;
+}
+
+/* Forwards resp up s as it is; a final ends the exchange first. */
+static void sip_media_re_pass(struct sip_call *c, struct sip_stx *s, struct sip_msg *resp)
+{
+	if (resp->status >= 200)
+		sip_media_re_free(c);
+	sip_stx_forward(s, resp);
+}
+
+bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp)
+{
+	struct sip_call *c = s->reoffer;
+	struct sip_addr to;
+	if (!c || !c->media.re)
+		return false;
+	struct sip_media_re *re = c->media.re;
+	if (c->media.wait == SIP_MEDIA_ANSWER) {
+		/* As for the first answer: a 2xx replaces the provisional held
+		 * (it carries the same answer); a failure ends the exchange. */
+		if (resp->status >= 300) {
+			sip_media_stx_gone(s);
+			sip_stx_forward(s, resp);
+		} else if (resp->status >= 200) {
+			buf_reset(&c->media.held);
+			buf_append_str(&c->media.held, resp->raw);
+		}
+		return true;
+	}
+	if (resp->status >= 300 || !sip_media_has_sdp(resp) || sip_msg_to(resp, &to) != 0 ||
+	    !to.tag.p) {
+		sip_media_re_pass(c, s, resp);
+		return true;
+	}
+	uint64_t key = sip_media_key(to.tag, resp->body);
+	if (key == c->media.answered && c->media.answer.len) {
+		if (resp->status >= 200)
+			sip_media_re_free(c);
+		sip_media_forward_rewritten(c, s, NULL, resp);
+		return true;
+	}
+	c->media.held_key = key;
+	if (sip_media_answer_send(c, resp, str_from_cstr(re->from), str_from_cstr(re->to),
+				  &re->dst.addr) < 0)
+		sip_media_re_pass(c, s, resp); /* SDP unchanged, as on a failed answer */
+	return true;
 }
 
 /* --------------------------------------------------------------- delete */
@@ -405,10 +624,17 @@ int sip_media_end(struct sip_call *c)
 	if (!c->media.on)
 		return 0;
 	c->media.on = false;
+	/* A re-offer still at the engine was never forwarded: its sender is
+	 * answered here (one being answered or forwarded goes on alone). */
+	struct sip_stx *re_stx =
+	    c->media.re && c->media.wait == SIP_MEDIA_REOFFER ? c->media.re->stx : NULL;
 	if (c->media.wait != SIP_MEDIA_IDLE) /* an offer or answer nobody awaits now */
 		ng_client_cancel(c->w->ng, c->media.req);
 	sip_media_unwait(c);
 	buf_reset(&c->media.held);
+	sip_media_re_free(c);
+	if (re_stx)
+		sip_stx_reply(re_stx, 500, NULL, sip_media_re_ended);
 	struct ng_params q = {.call_id = sip_media_call_id(c),
 			      .from_tag = str_from_cstr(c->media.tags->from)};
 	buf_init(&body);
@@ -442,6 +668,8 @@ void sip_media_drain(struct sip_worker *w)
 		ng_client_cancel(w->ng, c->media.req);
 		if (what == SIP_MEDIA_OFFER)
 			sip_media_offer_done(c, -ECANCELED, &none, STR_NULL);
+		else if (what == SIP_MEDIA_REOFFER)
+			sip_media_reoffer_done(c, -ECANCELED, &none, STR_NULL);
 		else if (what == SIP_MEDIA_ANSWER)
 			sip_media_answer_done(c, -ECANCELED, &none, STR_NULL);
 		else

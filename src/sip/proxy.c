@@ -83,6 +83,8 @@ static void sip_stx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 static void sip_stx_terminated(struct sip_tx *t)
 {
 	struct sip_stx *s = t->arg;
+	if (s->reoffer)
+		sip_media_stx_gone(s);
 	sip_table_del(&s->w->stx, &s->e);
 	if (s->peer)
 		s->peer->peer = NULL;
@@ -459,6 +461,8 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 			dst = c->caller;
 		else if (net_addr_equal(&dst.addr, &c->callee.addr))
 			dst = c->callee;
+		if (sip_media_in_dialog(c, m, src, &dst, drop))
+			return; /* its SDP goes through the engine first */
 	}
 	if (m->method == SIP_METHOD_ACK) {
 		sip_proxy_send_request(w, m, src, &dst, STR_NULL, drop, NULL);

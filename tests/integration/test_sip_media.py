@@ -310,3 +310,114 @@ def test_sigterm_with_a_relayed_call_up_deletes_it_and_writes_the_cdr(warp_facto
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200 and r["hangup"] == "proxy"
     wait_for(lambda: metric(e.get("/metrics").body.decode(), "warp_media_calls") == 0, 5)
+
+
+# ------------------------------------------- offers inside the dialog
+
+
+def rtp_socket():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    return s
+
+
+def rtp_packet(seq):
+    """A G.711 A-law RTP packet (RFC 3550 header, 20 ms of payload)."""
+    return (bytes([0x80, 8]) + seq.to_bytes(2, "big") + (seq * 160).to_bytes(4, "big")
+            + b"\x12\x34\x56\x78" + b"\xd5" * 160)
+
+
+def drain(sock):
+    n = 0
+    while True:
+        try:
+            sock.recv(2048)
+            n += 1
+        except BlockingIOError:
+            return n
+
+
+def relayed(src, relay_port, dst, packets=15):
+    """How many of `packets` sent from src to the relay's port reach dst."""
+    drain(dst)
+    for seq in range(packets):
+        src.sendto(rtp_packet(seq), ("127.0.0.1", relay_port))
+        time.sleep(0.02)
+    time.sleep(0.2)
+    return drain(dst)
+
+
+def sdps(msgs, start):
+    return [(re.search(r"^c=IN IP4 (\S+)", m, re.M).group(1),
+             int(re.search(r"^m=audio (\d+) ", m, re.M).group(1)))
+            for m in msgs if m.startswith(start) and "m=audio" in m]
+
+
+def callee_reinvites_and_moves(sw):
+    """The callee re-INVITEs twice (hold, then a new media port); returns
+    what each side was told and whether RTP then reached the new port."""
+    a, b, b2 = rtp_socket(), rtp_socket(), rtp_socket()
+    try:
+        cport, gport = sip_port(), sip_port()
+        callee = sw.sipp("callee", scenario("uas_reinvite_media.xml"), gport,
+                         keys={"rtp_b": b.getsockname()[1], "rtp_b2": b2.getsockname()[1]},
+                         extra=["-mp", str(sip_port())]).start()
+        caller = sw.caller("caller", scenario("uac_reinvited_media.xml"), cport, NUMBER,
+                           keys={"rtp_a": a.getsockname()[1]}, extra=["-mp", str(sip_port())])
+        provision(sw, cport, gport)
+        caller.start()
+        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"))
+        (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
+        (to_callee,) = sdps(callee.messages(True), "INVITE ")
+        # Before the re-INVITEs: both ways through the relay, the callee's
+        # side latched to its first port.
+        assert relayed(b, to_callee[1], a) > 10
+        assert relayed(a, to_caller[1], b) > 10
+        wait_for(lambda: len(sdps(callee.messages(True), "SIP/2.0 200")) == 2)
+        after = {"old": relayed(a, to_caller[1], b), "new": relayed(a, to_caller[1], b2)}
+        assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+        assert callee.wait(timeout=40) == 0, callee.describe()
+        return {"first": (to_caller, to_callee),
+                "reoffers": sdps(caller.messages(True), "INVITE "),
+                "reanswers": sdps(callee.messages(True), "SIP/2.0 200"),
+                "rtp": after, "caller_port": a.getsockname()[1],
+                "callee_ports": (b.getsockname()[1], b2.getsockname()[1])}
+    finally:
+        for s in (a, b, b2):
+            s.close()
+
+
+def assert_reinvites_stayed_on_the_relay(got):
+    to_caller, to_callee = got["first"]
+    # The caller is told, in both re-INVITEs, the relay's address and the
+    # same relay port as in the 200 OK, never the callee's ports.
+    assert got["reoffers"] == [to_caller, to_caller], got
+    assert to_caller[1] not in got["callee_ports"]
+    # The callee is told, in both 200 OKs, the relay's port it had.
+    assert got["reanswers"] == [to_callee, to_callee], got
+    assert to_callee[1] != got["caller_port"]
+    # RTP to the relay now reaches the callee's new port, not the old one.
+    assert got["rtp"]["new"] > 10 and got["rtp"]["old"] == 0, got["rtp"]
+
+
+def test_callee_reinvite_hold_and_move_stay_on_the_local_relay(relay_warp):
+    sw = relay_warp
+    got = callee_reinvites_and_moves(sw)
+    assert_reinvites_stayed_on_the_relay(got)
+    assert sw.lo <= got["first"][0][1] <= sw.hi and got["first"][0][0] == "127.0.0.1"
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 3, cmd
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["rtp_packets_b"] > 10, r
+
+
+def test_callee_reinvite_hold_and_move_stay_on_rtpengine(warp_factory, tmp_path,
+                                                         rtpengine, stopper):  # noqa: F811
+    sw = start_sipwarp(warp_factory, tmp_path,
+                       sip_extra="media_engines = udp:127.0.0.1:%d\n" % rtpengine.addr[1])
+    stopper(sw)
+    assert_reinvites_stayed_on_the_relay(callee_reinvites_and_moves(sw))
+    (r,) = sw.cdrs(1, timeout=8)
+    assert r["final_code"] == 200
