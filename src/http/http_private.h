@@ -69,7 +69,7 @@ struct http_req {
 	char id[HTTP_REQ_ID_MAX + 1];
 	const char *raw_path; /* as received, for the access log (owned by ev) */
 	char *path;           /* percent-decoded, owned */
-	char *param_text;     /* copy of path cut into parameter values, owned */
+	char *param_text;     /* the decoded parameter values, owned */
 	size_t nparams;
 	struct http_req_param params[HTTP_ROUTE_MAX_PARAMS];
 	struct evkeyvalq query;
@@ -84,7 +84,7 @@ struct http_req {
 struct http_req *http_req_new(struct http_server *srv, struct event_base *base,
 			      struct evhttp_request *ev, const char **bad);
 void http_req_free(struct http_req *req);
-/* Copies the matched parameters out of m (views into req->path). */
+/* Decodes the matched parameters of m (views into req->raw_path). */
 int http_req_params_set(struct http_req *req, const struct http_route_match *m);
 /* The access log line and metrics for the reply about to be sent. */
 void http_req_account(struct http_req *req, int status, size_t bytes);

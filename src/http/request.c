@@ -144,23 +144,25 @@ void http_req_free(struct http_req *req)
 	free(req);
 }
 
+/* Values arrive as views of the path as received; each is decoded only
+ * now, after the router has split the path, so an encoded '/' stays in its
+ * value. */
 int http_req_params_set(struct http_req *req, const struct http_route_match *m)
 {
-	size_t len = strlen(req->path);
+	size_t room = 0, at = 0;
 
 	req->nparams = 0;
 	if (!m->nparams)
 		return 0;
-	req->param_text = malloc(len + 1);
+	for (size_t i = 0; i < m->nparams; i++)
+		room += m->params[i].value.len + 1;
+	req->param_text = malloc(room);
 	if (!req->param_text)
 		return -ENOMEM;
-	memcpy(req->param_text, req->path, len + 1);
-	/* Each value is followed by '/' or the end of the path, so cutting the
-	 * copy there leaves every value NUL-terminated in place. */
 	for (size_t i = 0; i < m->nparams; i++) {
-		size_t off = (size_t)(m->params[i].value.p - req->path);
-		req->param_text[off + m->params[i].value.len] = '\0';
-		req->params[i] = (struct http_req_param){ m->params[i].name, req->param_text + off };
+		char *v = req->param_text + at;
+		at += http_path_decode(m->params[i].value, v) + 1;
+		req->params[i] = (struct http_req_param){ m->params[i].name, v };
 	}
 	req->nparams = m->nparams;
 	return 0;

@@ -13,6 +13,13 @@
  * The router is filled at startup and never changed afterwards: every
  * worker thread reads it without locks.  Empty segments are ignored, so
  * "/a//b/" matches "/a/b".
+ *
+ * Paths are matched as received: split on '/' first, each segment then
+ * percent-decoded (RFC 3986 §2.2: an encoded reserved character is data,
+ * not a delimiter).  So "/carriers/a%2Fgateways" is the carrier
+ * "a/gateways", never the gateways of carrier "a"; a parameter may hold a
+ * '/', and literal segments compare decoded ("/cust%6Fmers" is
+ * "/customers", RFC 3986 §6.2.2.2).
  */
 #include "http/router.h"
 
@@ -64,6 +71,53 @@ static bool seg_next(struct str *rest, struct str *seg)
 	return true;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The byte at *i of s, percent-decoded, and *i past it.  A '%' without two
+ * hex digits after it stands for itself, as evhttp_uridecode reads it. */
+static char pct_next(struct str s, size_t *i)
+{
+	size_t at = *i;
+
+	if (s.p[at] == '%' && at + 2 < s.len &&
+	    hex_digit(s.p[at + 1]) >= 0 && hex_digit(s.p[at + 2]) >= 0) {
+		*i += 3;
+		return (char)(hex_digit(s.p[at + 1]) * 16 + hex_digit(s.p[at + 2]));
+	}
+	*i += 1;
+	return s.p[at];
+}
+
+size_t http_path_decode(struct str in, char *out)
+{
+	size_t i = 0, n = 0;
+
+	while (i < in.len)
+		out[n++] = pct_next(in, &i);
+	out[n] = '\0';
+	return n;
+}
+
+/* hot path: no allocation, no locks, no I/O */
+static bool seg_eq_literal(struct str seg, const char *lit)
+{
+	size_t i = 0;
+
+	while (i < seg.len && *lit)
+		if (pct_next(seg, &i) != *lit++)
+			return false;
+	return i == seg.len && !*lit;
+}
+
 static void route_fini(struct route *rt)
 {
 	for (size_t i = 0; i < rt->nnames; i++)
@@ -103,17 +157,20 @@ void http_router_free(struct http_router *r)
 	free(r);
 }
 
-static struct node *node_child(const struct node *n, struct str seg)
+/* The literal child for seg; decoded tells whether seg is percent-encoded
+ * (a received path) or not (a pattern). */
+static struct node *node_child(const struct node *n, struct str seg, bool decoded)
 {
 	for (size_t i = 0; i < n->nchildren; i++)
-		if (str_eq_cstr(seg, n->children[i]->literal))
+		if (decoded ? seg_eq_literal(seg, n->children[i]->literal)
+			    : str_eq_cstr(seg, n->children[i]->literal))
 			return n->children[i];
 	return NULL;
 }
 
 static struct node *node_child_add(struct node *n, struct str seg)
 {
-	struct node *c = node_child(n, seg);
+	struct node *c = node_child(n, seg, false);
 	if (c)
 		return c;
 	struct node **v = realloc(n->children, (n->nchildren + 1) * sizeof(*v));
@@ -287,7 +344,7 @@ static bool walk_node(struct walk *w, const struct node *n, struct str rest)
 		return walk_take(w, n->routes, n->nroutes, NULL) ||
 		       walk_take(w, n->wild, n->nwild, &none);
 	}
-	const struct node *child = node_child(n, seg);
+	const struct node *child = node_child(n, seg, true);
 	if (child && walk_node(w, child, after))
 		return true;
 	if (n->param && w->nvalues < HTTP_ROUTE_MAX_PARAMS) {

@@ -3,8 +3,8 @@
  *
  * The router is built at startup and then only read, so every worker thread
  * matches against the same tree without locks.  A match returns the handler
- * and the captured parameters as views into the path it was given (names are
- * the router's own NUL-terminated copies).
+ * and the captured parameters as views into the path it was given, still
+ * percent-encoded (names are the router's own NUL-terminated copies).
  */
 #ifndef WARP_HTTP_ROUTER_H
 #define WARP_HTTP_ROUTER_H
@@ -35,10 +35,17 @@ struct http_route_match {
 	struct http_route_param params[HTTP_ROUTE_MAX_PARAMS];
 };
 
-/* path is the decoded path, starting with '/'.  method is one HTTP_* bit.
- * HEAD matches a GET route when no HEAD route is given (RFC 9110 §9.3.2). */
+/* path is the path as received (still percent-encoded), starting with '/';
+ * it is split into segments before each is decoded, so parameter values
+ * are views of encoded text (decode them with http_path_decode).  method is
+ * one HTTP_* bit.  HEAD matches a GET route when no HEAD route is given
+ * (RFC 9110 §9.3.2). */
 enum http_route_result http_router_match(const struct http_router *r, unsigned method,
 					 struct str path, struct http_route_match *m);
+
+/* Percent-decodes in into out (room for in.len + 1 bytes, NUL-terminated);
+ * returns the decoded length.  A '%' without two hex digits stays as is. */
+size_t http_path_decode(struct str in, char *out);
 
 /* "GET, HEAD, POST" for an Allow header; out should hold 64 bytes. */
 void http_methods_format(unsigned methods, char *out, size_t n);

@@ -46,7 +46,9 @@ static void server_not_allowed(struct http_req *req, unsigned allow)
 static void server_route(struct http_server *srv, struct http_req *req)
 {
 	struct http_route_match m;
-	struct str path = str_from_cstr(req->path);
+	/* Routed as received: the router decodes each segment after splitting
+	 * (router.c), so %2F never acts as a separator. */
+	struct str path = str_from_cstr(req->raw_path);
 	enum http_route_result r = http_router_match(srv->builtin, req->method, path, &m);
 
 	if (r == HTTP_ROUTE_NOT_FOUND) {

@@ -233,10 +233,60 @@ static void test_overlong_path_not_found(void **state)
 	http_router_free(r);
 }
 
+/* RFC 3986 §2.2: %2F is data inside a segment, never a separator. */
+static void test_encoded_slash_stays_in_its_segment(void **state)
+{
+	struct http_router *r = http_router_new();
+	struct http_route_match m;
+	char raw[32], decoded[32];
+	http_router_add(r, HTTP_GET, "/carriers/{id}", handler_stub, &tag_a);
+	http_router_add(r, HTTP_GET, "/carriers/{id}/gateways", handler_stub, &tag_b);
+	assert_int_equal(match(r, HTTP_GET, "/carriers/c1%2Fgateways", &m), HTTP_ROUTE_FOUND);
+	assert_ptr_equal(m.arg, &tag_a);
+	assert_string_equal(param(&m, "id", raw, sizeof(raw)), "c1%2Fgateways");
+	assert_int_equal(http_path_decode(str_from_cstr(raw), decoded), strlen("c1/gateways"));
+	assert_string_equal(decoded, "c1/gateways");
+	http_router_free(r);
+}
+
+static void test_encoded_slash_does_not_reach_a_deeper_route(void **state)
+{
+	struct http_router *r = http_router_new();
+	struct http_route_match m;
+	http_router_add(r, HTTP_GET, "/carriers/{id}/gateways", handler_stub, &tag_b);
+	assert_int_equal(match(r, HTTP_GET, "/carriers/c1%2fgateways", &m), HTTP_ROUTE_NOT_FOUND);
+	assert_int_equal(match(r, HTTP_GET, "/carriers%2Fc1/gateways", &m), HTTP_ROUTE_NOT_FOUND);
+	http_router_free(r);
+}
+
+/* RFC 3986 §6.2.2.2: an encoded unreserved character is the character. */
+static void test_literal_segment_compared_decoded(void **state)
+{
+	struct http_router *r = http_router_new();
+	struct http_route_match m;
+	http_router_add(r, HTTP_GET, "/api/customers", handler_stub, &tag_a);
+	assert_int_equal(match(r, HTTP_GET, "/api/cust%6Fmers", &m), HTTP_ROUTE_FOUND);
+	assert_int_equal(match(r, HTTP_GET, "/api/customers%", &m), HTTP_ROUTE_NOT_FOUND);
+	http_router_free(r);
+}
+
+static void test_path_decode_keeps_a_stray_percent(void **state)
+{
+	char out[16];
+	assert_int_equal(http_path_decode(STR_LIT("a%2"), out), 3);
+	assert_string_equal(out, "a%2");
+	assert_int_equal(http_path_decode(STR_LIT("%zz%41"), out), 4);
+	assert_string_equal(out, "%zzA");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_literal_route_found),
+		cmocka_unit_test(test_encoded_slash_stays_in_its_segment),
+		cmocka_unit_test(test_encoded_slash_does_not_reach_a_deeper_route),
+		cmocka_unit_test(test_literal_segment_compared_decoded),
+		cmocka_unit_test(test_path_decode_keeps_a_stray_percent),
 		cmocka_unit_test(test_literal_beats_param),
 		cmocka_unit_test(test_param_branch_used_when_literal_leads_nowhere),
 		cmocka_unit_test(test_params_captured_by_name),

@@ -518,6 +518,19 @@ static void test_path_param_and_query_reach_handler(void **state)
 	json_decref(j);
 }
 
+static void test_encoded_slash_stays_in_path_param(void **state)
+{
+	struct resp r;
+	get("/items/a%2Fb", NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_t *j = body_json(&r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "id")),
+			    "a/b");
+	json_decref(j);
+	get("/items%2Fa", NULL, &r);
+	assert_error(&r, 404, "not_found");
+}
+
 static void test_before_hook_guards_routes_not_probes(void **state)
 {
 	struct resp r;
@@ -635,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_method_answers_405_with_allow),
 		cmocka_unit_test(test_builtin_wrong_method_answers_405),
 		cmocka_unit_test(test_path_param_and_query_reach_handler),
+		cmocka_unit_test(test_encoded_slash_stays_in_path_param),
 		cmocka_unit_test(test_before_hook_guards_routes_not_probes),
 		cmocka_unit_test(test_keep_alive_serves_two_requests),
 		cmocka_unit_test(test_slow_request_answers_408),

@@ -1,0 +1,175 @@
+"""Request size limits of the HTTP server, seen on the wire by a raw socket.
+
+A body announced over [http] max_body answers 413 and a head over
+[http] max_headers answers 431 (RFC 6585 §5), both with the JSON error body
+of DESIGN.md, an X-Request-Id and Connection: close, before the body is read
+and however slowly the request arrives.  A request under the limits is
+served, also as the second request on a kept-alive connection.  And an
+encoded slash inside a path segment is data, not a separator.
+"""
+import json
+import select
+import socket
+import time
+
+import pytest
+
+pytest.register_assert_rewrite("apiclient")
+from apiclient import ADMIN_TOKEN, API_INI  # noqa: E402
+from conftest import http  # noqa: E402
+
+MAX_BODY = 4096
+MAX_HEADERS = 2048
+AUTH = {"Authorization": "Bearer " + ADMIN_TOKEN}
+
+
+@pytest.fixture(scope="module")
+def lw(tmp_path_factory):
+    """One api-only warp with small limits for every test of this file."""
+    from conftest import Warp
+    w = Warp(tmp_path_factory.mktemp("httplim"), extra_ini=API_INI,
+             env={"WARP_ADMIN_TOKEN": ADMIN_TOKEN, "WARP_HTTP_MAX_BODY": str(MAX_BODY),
+                  "WARP_HTTP_MAX_HEADERS": str(MAX_HEADERS), "WARP_HTTP_REQUEST_TIMEOUT": "3s"})
+    w.start()
+    yield w
+    rc, _ = w.stop()
+    assert rc == 0, w.stderr()[-4000:]
+
+
+def connect(w):
+    s = socket.create_connection(("127.0.0.1", w.port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_response(s, timeout=5.0):
+    """One response: (status, {lower-case header: value}, body bytes)."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\r\n\r\n" not in data:
+        assert time.monotonic() < deadline, "no response head: %r" % data
+        chunk = s.recv(65536)
+        assert chunk, "closed before a response head: %r" % data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        headers[name.strip().lower()] = value.strip()
+    want = int(headers.get("content-length", "0"))
+    while len(body) < want:
+        assert time.monotonic() < deadline, "body cut short"
+        chunk = s.recv(65536)
+        assert chunk, "closed before the whole body"
+        body += chunk
+    return status, headers, body[:want]
+
+
+def assert_closed(s, timeout=3.0):
+    """The server closes after its answer."""
+    s.settimeout(timeout)
+    assert s.recv(1) == b""
+
+
+def assert_json_refusal(resp, status, code):
+    st, h, body = resp
+    assert st == status, (st, h, body)
+    assert h["content-type"].startswith("application/json"), h
+    assert h.get("x-request-id"), h
+    assert h.get("connection", "").lower() == "close", h
+    err = json.loads(body)["errors"][0]
+    assert err["code"] == code and err["title"] and err["detail"], err
+
+
+def send_slowly(s, data, step, pause):
+    """Sends data in pieces until done or until the server has answered."""
+    for i in range(0, len(data), step):
+        if select.select([s], [], [], 0)[0]:
+            return
+        try:
+            s.sendall(data[i:i + step])
+        except OSError:
+            return
+        time.sleep(pause)
+
+
+def post_head(length, path="/api/v1/customers"):
+    return ("POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (path, ADMIN_TOKEN, length)).encode()
+
+
+def test_content_length_over_limit_answers_413_json(lw):
+    with connect(lw) as s:
+        s.sendall(post_head(MAX_BODY + 1))
+        assert_json_refusal(read_response(s), 413, "payload_too_large")
+        assert_closed(s)
+
+
+def test_slow_body_over_limit_answers_413_json_without_waiting(lw):
+    t0 = time.monotonic()
+    with connect(lw) as s:
+        send_slowly(s, post_head(MAX_BODY * 4), 7, 0.01)
+        send_slowly(s, b" " * (MAX_BODY * 4), 64, 0.05)
+        assert_json_refusal(read_response(s), 413, "payload_too_large")
+        assert_closed(s)
+    # Answered on the head, not after the 3 s request deadline.
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_headers_over_limit_answer_431_json(lw):
+    with connect(lw) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * MAX_HEADERS + b"\r\n\r\n")
+        assert_json_refusal(read_response(s), 431, "header_fields_too_large")
+        assert_closed(s)
+
+
+def test_many_small_headers_over_limit_answer_431_json(lw):
+    pad = b"".join(b"X-P%d: %s\r\n" % (i, b"b" * 40) for i in range(60))
+    with connect(lw) as s:
+        send_slowly(s, b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + pad + b"\r\n", 200, 0.01)
+        assert_json_refusal(read_response(s), 431, "header_fields_too_large")
+
+
+def test_request_just_under_the_limits_is_served(lw):
+    name = json.dumps({"name": "Acme"}).encode()
+    body = name[:-1] + b" " * (MAX_BODY - len(name)) + b"}"
+    head = post_head(len(body))
+    pad = MAX_HEADERS - len(head) - len(b"X-Pad: \r\n") - 16
+    head = head[:-2] + b"X-Pad: " + b"p" * pad + b"\r\n\r\n"
+    assert MAX_HEADERS - 32 < len(head) <= MAX_HEADERS
+    with connect(lw) as s:
+        s.sendall(head + body)
+        st, h, resp = read_response(s)
+    assert st == 201, resp
+    assert json.loads(resp)["data"]["name"] == "Acme"
+
+
+def test_second_request_on_a_kept_alive_connection_is_checked(lw):
+    with connect(lw) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        st, h, _ = read_response(s)
+        assert st == 200 and h.get("connection", "").lower() != "close"
+        s.sendall(post_head(MAX_BODY + 1))
+        assert_json_refusal(read_response(s), 413, "payload_too_large")
+        assert_closed(s)
+
+
+def test_refusals_are_counted_in_metrics(lw):
+    with connect(lw) as s:
+        s.sendall(post_head(MAX_BODY * 2))
+        read_response(s)
+    text = lw.get("/metrics").body.decode()
+    assert 'warp_http_requests_total{method="UNKNOWN",code="413"}' in text
+
+
+def test_encoded_slash_is_not_a_path_separator(lw):
+    r = http("POST", lw.base + "/api/v1/carriers", {"name": "up"}, headers=AUTH)
+    assert r.status == 201, r.body
+    cid = r.json()["data"]["id"]
+    assert http("GET", lw.base + "/api/v1/carriers/%s/gateways" % cid, headers=AUTH).status == 200
+    r = http("GET", lw.base + "/api/v1/carriers/%s%%2Fgateways" % cid, headers=AUTH)
+    assert r.status == 404, r.body
+    assert r.json()["errors"][0]["code"] == "not_found"
