@@ -45,6 +45,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]) && rc == 0; i++)
 		rc = api_resource_routes(a, r, resources[i]);
 	rc = rc ? rc : api_events_routes(r);
+	rc = rc ? rc : api_deliveries_routes(r);
 	rc = rc ? rc : api_cdrs_routes(r); /* cdrs.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;

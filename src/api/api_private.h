@@ -163,6 +163,9 @@ struct api_resource {
 			struct api_verr *e);
 	/* Refuses a delete (409) while something depends on the row. */
 	int (*can_delete)(struct api_ctx *ctx, const char *id, struct api_verr *e);
+	/* Runs inside a delete's transaction before the row goes: writes the
+	 * events of the rows that go with it (a carrier's gateways). */
+	int (*before_delete)(struct api_ctx *ctx, const char *id);
 	/* Handlers replacing the generic create or delete (arg: the resource). */
 	http_handler_fn create;
 	http_handler_fn destroy;
@@ -243,6 +246,8 @@ int api_event_emit(struct api_ctx *ctx, const char *customer_id, const char *typ
 		   const char *resource_id, const json_t *data);
 /* GET /api/v1/events and /api/v1/events/{id}. */
 int api_events_routes(struct http_router *r);
+/* GET /api/v1/webhooks/{id}/deliveries (deliveries.c). */
+int api_deliveries_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 
@@ -265,11 +270,20 @@ struct api_page {
 
 /* Reads limit/after from the query; answers 400 itself on bad values. */
 int api_page_parse(struct api_ctx *ctx, struct api_page *p);
+/* The cursor of a list paged by seq (events, deliveries): 0 for the first
+ * page; answers 400 itself when it is not one. */
+int api_page_after_seq(struct api_ctx *ctx, const struct api_page *p, int64_t *after);
 /* {"data": items, "next_cursor": …}: items holds up to limit+1 rows; the
  * extra one only tells that another page exists; the cursor is the member
  * key_name of the last row kept.  Steals items. */
 void api_page_reply(struct api_ctx *ctx, const struct api_page *p, json_t *items,
 		    const char *key_name);
+/* The page of a list query whose result was rc and r: each row through
+ * render, or the store error (what names the resource). */
+typedef json_t *(*api_page_render_fn)(const struct store_res *r, size_t row);
+void api_page_reply_rows(struct api_ctx *ctx, const struct api_page *p, int rc,
+			 const struct store_res *r, api_page_render_fn render, const char *what,
+			 const char *key_name);
 
 /* ------------------------------------------------- resource tables */
 

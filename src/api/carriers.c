@@ -4,6 +4,7 @@
  * codes end a call at once instead of failing over, so a busy callee is
  * never rung twice; its gateways are tried by priority, then weight.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "api/api_private.h"
@@ -45,6 +46,30 @@ static int carrier_can_delete(struct api_ctx *ctx, const char *id, struct api_ve
 	return 0;
 }
 
+/* A carrier's gateways go with it (ON DELETE CASCADE): each gets its
+ * gateway.deleted event in the carrier's delete transaction, so event and
+ * webhook consumers see every gateway go, not only the carrier. */
+static int carrier_gateways_deleted(struct api_ctx *ctx, const char *id)
+{
+	struct buf q;
+	struct store_res *r = NULL;
+	struct store_param p = store_p_text(id);
+
+	buf_init(&q);
+	int rc = api_rows_select(&q, &api_gateways);
+	rc = rc ? rc : buf_append_cstr(&q, " WHERE carrier_id = $1 ORDER BY id");
+	rc = rc ? rc : store_exec(ctx->conn, q.p, &p, 1, &r);
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		json_t *row = api_row_json(&api_gateways, r, i);
+		rc = row ? api_event_emit(ctx, NULL, "gateway.deleted", store_res_text(r, i, 0), row)
+			 : -ENOMEM;
+		json_decref(row);
+	}
+	store_res_free(r);
+	buf_fini(&q);
+	return rc;
+}
+
 static const struct api_field carrier_fields[] = {
 	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
 	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
@@ -63,6 +88,7 @@ const struct api_resource api_carriers = {
 	.fields = carrier_fields,
 	.nfields = sizeof(carrier_fields) / sizeof(carrier_fields[0]),
 	.can_delete = carrier_can_delete,
+	.before_delete = carrier_gateways_deleted,
 };
 
 static int check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,

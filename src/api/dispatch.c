@@ -27,6 +27,7 @@
  * Delivery is at least once: a request that reached the receiver but whose
  * answer was lost (crash, stop, timeout) is sent again with the same event id.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +38,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "api/dispatch.h"
@@ -67,6 +69,9 @@ struct delivery {
 	CURLcode cc;
 	long status;
 	char errbuf[CURL_ERROR_SIZE];
+	/* The non-public address the host resolved to, when the connection to
+	 * it was refused ("" otherwise). */
+	char refused[INET6_ADDRSTRLEN];
 };
 
 struct api_dispatch {
@@ -316,6 +321,25 @@ static size_t discard_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* Called by curl for each address the URL's host resolved to, just before
+ * connecting: the check happens after DNS, so a name that resolves (or is
+ * re-pointed, DNS rebinding) to a private address is never connected to.
+ * Refusing one address lets curl try the host's others. */
+static curl_socket_t delivery_socket_open(void *arg, curlsocktype purpose,
+					  struct curl_sockaddr *a)
+{
+	struct delivery *dl = arg;
+	if (purpose == CURLSOCKTYPE_IPCXN && api_webhook_addr_private(&a->addr)) {
+		const void *in = a->family == AF_INET6
+				     ? (const void *)&((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr
+				     : (const void *)&((struct sockaddr_in *)(void *)&a->addr)->sin_addr;
+		if (!inet_ntop(a->family, in, dl->refused, sizeof(dl->refused)))
+			str_copy(dl->refused, sizeof(dl->refused), str_from_cstr("?"));
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static int delivery_easy(struct api_dispatch *d, struct delivery *dl)
 {
 	CURL *e = curl_easy_init();
@@ -335,6 +359,10 @@ static int delivery_easy(struct api_dispatch *d, struct delivery *dl)
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
 	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, dl->errbuf);
 	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, dl);
+	if (!d->o.allow_private) {
+		bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, delivery_socket_open);
+		bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, dl);
+	}
 	return bad ? -EINVAL : 0;
 }
 
@@ -406,20 +434,33 @@ static int delivery_prepare(struct api_dispatch *d, struct store_conn *c, struct
 
 /* ------------------------------------------------------------- outcomes */
 
+/* What last_error says about a failed attempt. */
+static void delivery_error_text(const struct delivery *dl, char *err, size_t n)
+{
+	if (dl->cc != CURLE_OK && dl->refused[0])
+		snprintf(err, n,
+			 "refused: the host resolved to %s, a non-public address"
+			 " ([webhooks] allow_private = false)",
+			 dl->refused);
+	else if (dl->cc != CURLE_OK)
+		snprintf(err, n, "%.*s", (int)n - 1,
+			 dl->errbuf[0] ? dl->errbuf : curl_easy_strerror(dl->cc));
+	else
+		snprintf(err, n, "HTTP %ld", dl->status);
+}
+
 static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct delivery *dl)
 {
 	int64_t now = time_wall_ms();
 	int64_t n = dl->attempts + 1;
 	char err[ERROR_TEXT_MAX];
 	bool ok = dl->cc == CURLE_OK && dl->status >= 200 && dl->status < 300;
-	bool final = ok || n >= d->o.max_attempts;
+	/* A refused address is refused again on every retry: give up at once. */
+	bool refused = dl->cc != CURLE_OK && dl->refused[0];
+	bool final = ok || refused || n >= d->o.max_attempts;
 	uint32_t jitter = 0;
 
-	if (dl->cc != CURLE_OK)
-		snprintf(err, sizeof(err), "%.*s", ERROR_TEXT_MAX - 1,
-			 dl->errbuf[0] ? dl->errbuf : curl_easy_strerror(dl->cc));
-	else
-		snprintf(err, sizeof(err), "HTTP %ld", dl->status);
+	delivery_error_text(dl, err, sizeof(err));
 	random_bytes(&jitter, sizeof(jitter));
 	int64_t next = final ? now
 			     : now + api_dispatch_backoff_ms(d->o.backoff_base_ms,
@@ -431,13 +472,14 @@ static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct
 				  store_p_int(next),
 				  ok ? store_p_null() : store_p_text(err),
 				  ok ? store_p_int(now) : store_p_null(),
+				  dl->cc == CURLE_OK ? store_p_int(dl->status) : store_p_null(),
 				  store_p_text(dl->event_id),
 				  store_p_text(dl->webhook_id)};
 	int rc = store_exec(c,
 			    "UPDATE webhook_deliveries SET status = $1, attempts = $2,"
-			    " next_attempt_at = $3, last_error = $4, delivered_at = $5"
-			    " WHERE event_id = $6 AND webhook_id = $7",
-			    p, 7, NULL);
+			    " next_attempt_at = $3, last_error = $4, delivered_at = $5,"
+			    " last_status = $6 WHERE event_id = $7 AND webhook_id = $8",
+			    p, 8, NULL);
 	if (rc < 0)
 		dispatch_store_error(d, c, "recording a delivery", rc);
 	metric_inc(ok ? d->m_delivered : final ? d->m_failed : d->m_retried);
@@ -689,5 +731,7 @@ struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cf
 	o.backoff_base_ms = config_duration_ms(cfg, "webhooks", "backoff_base");
 	o.backoff_max_ms = config_duration_ms(cfg, "webhooks", "backoff_max");
 	o.concurrency = (unsigned)config_int(cfg, "webhooks", "concurrency");
+	o.allow_private = config_bool(cfg, "webhooks", "allow_private");
+	api_webhooks_configure(cfg);
 	return api_dispatch_start_opts(&o, err, errlen);
 }

@@ -20,6 +20,7 @@ struct api_dispatch_opts {
 	int64_t backoff_base_ms; /* the delay after the first failed attempt */
 	int64_t backoff_max_ms;	 /* the longest delay */
 	unsigned concurrency;	 /* deliveries in flight at once, to different webhooks */
+	bool allow_private;	 /* false: never connect to a non-public address */
 };
 
 /* The defaults [webhooks] documents. */
@@ -42,5 +43,22 @@ int64_t api_dispatch_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n, uint
  * webhook's event_types JSON list: "*" (all), "trunk.*" (a prefix up to the
  * dot) or the exact type.  Malformed lists match nothing. */
 bool api_dispatch_type_matches(const char *event_types_json, const char *type);
+
+/* ------------------------------- which hosts a webhook may reach */
+
+struct sockaddr;
+
+/* [webhooks] allow_private as api_webhooks_configure last read it. */
+bool api_webhooks_allow_private(void);
+
+/* True when sa is not a public unicast internet address (loopback, private,
+ * link-local, unique-local, multicast, unspecified, reserved, or an IPv4
+ * one of these inside IPv6) — webhook_target.c lists the ranges. */
+bool api_webhook_addr_private(const struct sockaddr *sa);
+
+/* Parses url as curl will and, unless allow_private, refuses a host that is
+ * a literal non-public address: 0, -EINVAL (not a URL with a host) or
+ * -EACCES (non-public), with the reason in why. */
+int api_webhook_url_check(const char *url, bool allow_private, char *why, size_t n);
 
 #endif

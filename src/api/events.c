@@ -65,13 +65,9 @@ static void handle_list(struct http_req *req, void *arg)
 	int64_t after = 0;
 	(void)arg;
 
-	if (api_ctx_init(&ctx, req) < 0 || api_page_parse(&ctx, &page) < 0)
+	if (api_ctx_init(&ctx, req) < 0 || api_page_parse(&ctx, &page) < 0 ||
+	    api_page_after_seq(&ctx, &page, &after) < 0)
 		return;
-	if (page.after && (str_to_i64(str_from_cstr(page.after), &after) < 0 || after < 0)) {
-		http_reply_error(req, 400, "invalid_parameter", "Bad request", NULL,
-				 "after must be a cursor from next_cursor");
-		return;
-	}
 	const char *cust = api_is_admin(&ctx) ? http_req_query(req, "customer_id")
 					      : ctx.who->customer_id;
 	const char *type = http_req_query(req, "type");
@@ -83,14 +79,7 @@ static void handle_list(struct http_req *req, void *arg)
 					  " AND (" API_SQL_UNSET("$3", "TEXT") " OR type = $3)"
 					  " ORDER BY seq LIMIT $4",
 			    p, 4, &r);
-	if (rc < 0) {
-		api_reply_store_error(&ctx, rc, "event");
-	} else {
-		json_t *items = json_array();
-		for (size_t i = 0; i < store_res_rows(r); i++)
-			json_array_append_new(items, event_json(r, i));
-		api_page_reply(&ctx, &page, items, "seq");
-	}
+	api_page_reply_rows(&ctx, &page, rc, r, event_json, "event", "seq");
 	store_res_free(r);
 }
 

@@ -41,6 +41,17 @@ int api_page_parse(struct api_ctx *ctx, struct api_page *p)
 	return 0;
 }
 
+int api_page_after_seq(struct api_ctx *ctx, const struct api_page *p, int64_t *after)
+{
+	*after = 0;
+	if (p->after && (str_to_i64(str_from_cstr(p->after), after) < 0 || *after < 0)) {
+		http_reply_error(ctx->req, 400, "invalid_parameter", "Bad request", NULL,
+				 "after must be a cursor from next_cursor");
+		return -1;
+	}
+	return 0;
+}
+
 void api_page_reply(struct api_ctx *ctx, const struct api_page *p, json_t *items,
 		    const char *key_name)
 {
@@ -53,4 +64,18 @@ void api_page_reply(struct api_ctx *ctx, const struct api_page *p, json_t *items
 					    : json_copy(key);
 	}
 	http_reply_json(ctx->req, 200, json_pack("{s:o,s:o}", "data", items, "next_cursor", next));
+}
+
+void api_page_reply_rows(struct api_ctx *ctx, const struct api_page *p, int rc,
+			 const struct store_res *r, api_page_render_fn render, const char *what,
+			 const char *key_name)
+{
+	if (rc < 0) {
+		api_reply_store_error(ctx, rc, what);
+		return;
+	}
+	json_t *items = json_array();
+	for (size_t i = 0; i < store_res_rows(r); i++)
+		json_array_append_new(items, render(r, i));
+	api_page_reply(ctx, p, items, key_name);
 }

@@ -363,6 +363,40 @@ static void adopt_rewrites(json_t *body, json_t *m)
 	}
 }
 
+/* True when a member of body would change the stored row cur.  A
+ * write-only member (a secret, a password) is not in cur, so it cannot be
+ * compared and always counts as a change. */
+static bool body_changes(const json_t *cur, json_t *body)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v) {
+		if (!json_equal(json_object_get(cur, k), v))
+			return true;
+	}
+	return false;
+}
+
+/* The update, its event and the version bump in one transaction; the row
+ * as it now is, or NULL with *rc set. */
+static json_t *patch_write(struct api_ctx *ctx, const struct api_resource *res, const char *id,
+			   json_t *body, int *rc)
+{
+	*rc = store_tx_begin(ctx->conn);
+	*rc = *rc ? *rc : update_row(ctx, res, id, body);
+	json_t *row = *rc ? NULL : api_resource_load(ctx, res, id);
+	*rc = *rc ? (store_tx_rollback(ctx->conn), *rc)
+		  : api_resource_finish_write(ctx, res, id, "updated", row);
+	if (*rc < 0) {
+		json_decref(row);
+		row = NULL;
+	}
+	return row;
+}
+
+/* A PATCH that changes nothing (an empty object, or only values equal to
+ * the stored ones) answers the row and writes nothing: no updated_at, no
+ * event, no config-version bump, so no snapshot rebuild or webhook. */
 static void handle_patch(struct http_req *req, void *arg)
 {
 	const struct api_resource *res = arg;
@@ -391,16 +425,16 @@ static void handle_patch(struct http_req *req, void *arg)
 		goto out;
 	}
 	adopt_rewrites(body, m);
-	rc = store_tx_begin(ctx.conn);
-	rc = rc ? rc : update_row(&ctx, res, id, body);
-	json_t *row = rc ? NULL : api_resource_load(&ctx, res, id);
-	rc = rc ? (store_tx_rollback(ctx.conn), rc) : api_resource_finish_write(&ctx, res, id, "updated", row);
-	if (rc < 0) {
-		json_decref(row);
-		api_reply_store_error(&ctx, rc, res->name);
+	if (!body_changes(cur, body)) {
+		http_reply_data(req, 200, cur);
+		cur = NULL;
 		goto out;
 	}
-	http_reply_data(req, 200, row);
+	json_t *row = patch_write(&ctx, res, id, body, &rc);
+	if (row)
+		http_reply_data(req, 200, row);
+	else
+		api_reply_store_error(&ctx, rc, res->name);
 out:
 	json_decref(m);
 	json_decref(body);
@@ -430,6 +464,7 @@ static void handle_delete(struct http_req *req, void *arg)
 	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id = $1", res->table);
 	struct store_param p = store_p_text(id);
 	int rc = store_tx_begin(ctx.conn);
+	rc = rc || !res->before_delete ? rc : res->before_delete(&ctx, id);
 	rc = rc ? rc : store_exec(ctx.conn, sql, &p, 1, NULL);
 	rc = rc ? (store_tx_rollback(ctx.conn), rc) : api_resource_finish_write(&ctx, res, id, "deleted", cur);
 	if (rc < 0)

@@ -3,22 +3,35 @@
  * delivered.  Deliveries are signed with HMAC-SHA256 over the timestamp and
  * body using the webhook's secret, which is write-only.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "api/api_private.h"
+#include "api/dispatch.h"
 
 #define EVENT_TYPES_MAX 32
 
+/* An http(s) URL curl can parse; its host may not be a literal non-public
+ * address unless [webhooks] allow_private (webhook_target.c).  This holds
+ * for admins too: the check protects the operator's network, and an admin
+ * who wants internal receivers sets allow_private. */
 static int check_url(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 		     struct api_verr *e)
 {
 	const char *u = json_string_value(*val);
+	char why[256] = "the URL cannot be checked";
 	(void)ctx;
 	(void)f;
-	if ((strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0) &&
-	    !strpbrk(u, " \t\r\n<>\"") && strlen(u) > 8)
-		return 0;
-	return api_verr_set(e, 422, "invalid_url", "/url", "'url' must be an http:// or https:// URL");
+	if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
+	    strpbrk(u, " \t\r\n<>\"") || strlen(u) <= 8)
+		return api_verr_set(e, 422, "invalid_url", "/url",
+				    "'url' must be an http:// or https:// URL");
+	int rc = api_webhook_url_check(u, api_webhooks_allow_private(), why, sizeof(why));
+	if (rc == -EACCES)
+		return api_verr_set(e, 422, "private_address", "/url", "%s", why);
+	if (rc < 0)
+		return api_verr_set(e, 422, "invalid_url", "/url", "%s", why);
+	return 0;
 }
 
 /* "*", "trunk.*" or "trunk.created": lower-case words and dots. */

@@ -92,6 +92,8 @@ const struct config_key warp_schema[] = {
 	  "Longest delay between two attempts of one delivery." },
 	{ "webhooks", "concurrency", CONFIG_INT, "8", 1, 64, NULL,
 	  "Deliveries in flight at once, each to a different webhook." },
+	{ "webhooks", "allow_private", CONFIG_BOOL, "false", 0, 0, NULL,
+	  "Let webhook URLs reach loopback, private, link-local and other non-public addresses (checked on create and after DNS at delivery)." },
 
 	{ "route.*", "prefix", CONFIG_STR, NULL, 0, 0, NULL,
 	  "[route.NAME] mounts an HTTP service behind the gateway's auth and limits: this path prefix (/crm) ..." },

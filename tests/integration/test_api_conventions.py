@@ -312,6 +312,62 @@ def test_each_resource_write_emits_its_event(api):
     assert evs == expect
 
 
+def config_version(api):
+    return api.rows("SELECT version FROM config_version WHERE id = 1")[0]["version"]
+
+
+@pytest.mark.parametrize("body", [
+    {},
+    {"name": "same", "cps_limit": 5},
+    {"acl": [{"cidr": "192.0.2.0/24"}], "enabled": True},
+], ids=["empty", "equal-values", "equal-json-and-bool"])
+def test_patch_that_changes_nothing_answers_the_row_and_writes_nothing(api, body):
+    cid = api.customer()
+    t = api.admin.create("/api/v1/trunks", {"customer_id": cid, "name": "same", "cps_limit": 5,
+                                            "acl": [{"cidr": "192.0.2.0/24"}]})
+    events, version = api.count("events"), config_version(api)
+    r = api.admin.patch("/api/v1/trunks/" + t["id"], body)
+    assert r.status == 200, r.body
+    assert r.json()["data"] == t  # updated_at included: not touched
+    assert api.count("events") == events
+    assert config_version(api) == version
+
+
+def test_patch_of_other_resources_with_equal_values_writes_nothing(api):
+    cid, client = api.tenant()
+    w = client.create("/api/v1/webhooks", {"url": "https://h.example.com/same",
+                                           "secret": "0123456789abcdef"})
+    c = api.admin.create("/api/v1/carriers", {"name": "same-car", "stop_codes": [486]})
+    events, version = api.count("events"), config_version(api)
+    assert client.patch("/api/v1/webhooks/" + w["id"],
+                        {"url": w["url"], "event_types": ["*"]}).json()["data"] == w
+    assert api.admin.patch("/api/v1/customers/" + cid, {}).status == 200
+    assert api.admin.patch("/api/v1/carriers/" + c["id"],
+                           {"stop_codes": [486], "name": "same-car"}).json()["data"] == c
+    assert api.count("events") == events
+    assert config_version(api) == version
+
+
+def test_patch_with_one_changed_value_writes_one_event(api):
+    cid = api.customer()
+    t = api.admin.create("/api/v1/trunks", {"customer_id": cid, "name": "same", "cps_limit": 5})
+    events, version = api.count("events"), config_version(api)
+    r = api.admin.patch("/api/v1/trunks/" + t["id"], {"name": "same", "cps_limit": 6})
+    assert r.status == 200 and r.json()["data"]["cps_limit"] == 6
+    assert api.count("events") == events + 1
+    assert config_version(api) == version + 1
+
+
+def test_patch_of_a_write_only_field_always_counts_as_a_change(api):
+    cid, client = api.tenant()
+    w = client.create("/api/v1/webhooks", {"url": "https://h.example.com/s",
+                                           "secret": "0123456789abcdef"})
+    events = api.count("events")
+    r = client.patch("/api/v1/webhooks/" + w["id"], {"secret": "0123456789abcdef"})
+    assert r.status == 200
+    assert api.count("events") == events + 1
+
+
 def test_failed_write_emits_no_event(api):
     cid = api.customer()
     before = api.count("events")

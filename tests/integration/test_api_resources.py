@@ -447,6 +447,35 @@ def test_carrier_delete_takes_its_gateways(api):
     assert api.count("gateways", "id = ?", g["id"]) == 0
 
 
+def test_carrier_delete_writes_gateway_deleted_for_each_gateway(api):
+    c = carrier(api)
+    gws = [api.admin.create("/api/v1/carriers/%s/gateways" % c["id"], {"host": h})
+           for h in ("gw1.example", "gw2.example")]
+    assert api.admin.delete("/api/v1/carriers/" + c["id"]).status == 204
+    ids = {c["id"]} | {g["id"] for g in gws}
+    evs = [e for e in api.admin.list_all("/api/v1/events")
+           if e["resource_id"] in ids and e["type"].endswith(".deleted")]
+    assert sorted((e["type"], e["resource_id"]) for e in evs[:2]) == sorted(
+        ("gateway.deleted", g["id"]) for g in gws)
+    assert [(e["type"], e["resource_id"]) for e in evs[2:]] == [("carrier.deleted", c["id"])]
+    assert all(e["customer_id"] is None for e in evs)
+    # The gateway as it was before it went, like any delete event.
+    assert {e["resource_id"]: e["data"] for e in evs[:2]} == {g["id"]: g for g in gws}
+    # One transaction: nothing else committed between them.
+    seqs = [e["seq"] for e in evs]
+    assert seqs == list(range(seqs[0], seqs[0] + 3))
+
+
+def test_carrier_delete_refused_writes_no_gateway_events(api):
+    c = carrier(api)
+    api.admin.create("/api/v1/carriers/%s/gateways" % c["id"], {"host": "gw.example"})
+    rt = api.admin.create("/api/v1/routes", {"prefix": "4971", "carriers": [{"carrier_id": c["id"]}]})
+    before = api.count("events")
+    assert api.admin.delete("/api/v1/carriers/" + c["id"]).status == 409
+    assert api.count("events") == before
+    assert api.admin.delete("/api/v1/routes/" + rt["id"]).status == 204
+
+
 # -------------------------------------------------------------------- routes
 
 
@@ -601,6 +630,27 @@ def test_webhook_secret_is_write_only(api):
     ({"secret": "short"}, "invalid_length", "/secret"),
     ({"event_types": []}, "required", "/event_types"),
     ({"event_types": ["trunk.created", "Trunk"]}, "invalid_value", "/event_types/1"),
+    # [webhooks] allow_private is false by default: literal non-public hosts.
+    ({"url": "http://127.0.0.1:8080/hook"}, "private_address", "/url"),
+    ({"url": "http://10.20.30.40/hook"}, "private_address", "/url"),
+    ({"url": "http://169.254.169.254/latest/meta-data"}, "private_address", "/url"),
+    ({"url": "https://192.168.1.1/"}, "private_address", "/url"),
+    ({"url": "http://172.31.255.255/"}, "private_address", "/url"),
+    ({"url": "http://100.64.0.1/"}, "private_address", "/url"),
+    ({"url": "http://0.0.0.0/"}, "private_address", "/url"),
+    ({"url": "http://224.0.0.251/"}, "private_address", "/url"),
+    ({"url": "http://[::1]:9/hook"}, "private_address", "/url"),
+    ({"url": "http://[::]/"}, "private_address", "/url"),
+    ({"url": "http://[fd12:3456::1]/"}, "private_address", "/url"),
+    ({"url": "http://[fe80::1%25eth0]/"}, "private_address", "/url"),
+    ({"url": "http://[ff02::1]/"}, "private_address", "/url"),
+    ({"url": "http://[::ffff:127.0.0.1]/"}, "private_address", "/url"),
+    ({"url": "http://[::ffff:a9fe:a9fe]/"}, "private_address", "/url"),
+    ({"url": "http://0x7f.1/"}, "private_address", "/url"),
+    ({"url": "http://2130706433/"}, "private_address", "/url"),
+    ({"url": "http://0177.0.0.1/"}, "private_address", "/url"),
+    ({"url": "http://127.1/"}, "private_address", "/url"),
+    ({"url": "http://user:pw@127.0.0.1/"}, "private_address", "/url"),
 ])
 def test_webhook_invalid_field_is_refused_with_pointer(api, fields, code, pointer):
     cid = api.customer()
@@ -608,6 +658,28 @@ def test_webhook_invalid_field_is_refused_with_pointer(api, fields, code, pointe
     body.update(fields)
     assert_error(api.admin.post("/api/v1/webhooks", body), 422, code, pointer)
     assert api.count("webhooks", "customer_id = ?", cid) == 0
+
+
+@pytest.mark.parametrize("url", ["https://203.0.113.9/hook", "http://[2001:db8::1]:8443/h",
+                                 "https://localhost.example.com/", "http://8.8.8.8/"])
+def test_webhook_public_or_named_host_is_accepted(api, url):
+    cid = api.customer()
+    w = api.admin.create("/api/v1/webhooks", {"customer_id": cid, "url": url,
+                                              "secret": "0123456789abcdef"})
+    assert w["url"] == url
+
+
+def test_webhook_patch_to_private_address_is_refused_and_keeps_the_url(api):
+    cid, client = api.tenant()
+    w = client.create("/api/v1/webhooks", {"url": "https://hooks.example.com/a",
+                                           "secret": "0123456789abcdef"})
+    before = api.count("events")
+    assert_error(client.patch("/api/v1/webhooks/" + w["id"], {"url": "http://127.0.0.1/"}),
+                 422, "private_address", "/url")
+    assert_error(api.admin.patch("/api/v1/webhooks/" + w["id"], {"url": "http://[::1]/"}),
+                 422, "private_address", "/url")
+    assert client.get("/api/v1/webhooks/" + w["id"]).json()["data"]["url"] == w["url"]
+    assert api.count("events") == before
 
 
 def test_api_key_secret_is_shown_once_and_stored_hashed(api):

@@ -84,7 +84,7 @@ def make_world(server):
     w["/api/v1/carriers/{carrier_id}/gateways"] = (
         create(server, "/api/v1/carriers/%s/gateways" % car["id"], gw), gw)
     add("/api/v1/routes", {"prefix": "1%d" % n, "carriers": [{"carrier_id": car["id"]}]})
-    add("/api/v1/webhooks", {"customer_id": cus["id"], "url": "http://127.0.0.1:9/hook",
+    add("/api/v1/webhooks", {"customer_id": cus["id"], "url": "https://hooks.example.com/openapi",
                              "secret": "0123456789abcdef"})
     add("/api/v1/api-keys", {"customer_id": cus["id"], "role": "customer", "name": "k%d" % n})
     ro = create(server, "/api/v1/api-keys", {"customer_id": cus["id"], "role": "customer",
@@ -119,9 +119,9 @@ def concrete(path, objects, absent=False):
     """The path with its parameters filled from objects (or a missing id)."""
     carrier = objects["/api/v1/carriers"][0]["id"]
     out = path.replace("{carrier_id}", carrier)
-    if out.endswith("/{id}"):
-        obj = objects[path[:-len("/{id}")]][0]
-        out = out[:-len("{id}")] + (ABSENT_ID if absent else obj["id"])
+    if "/{id}" in path:  # an item, or a collection under one (a webhook's deliveries)
+        obj = objects[path[:path.index("/{id}")]][0]
+        out = out.replace("{id}", ABSENT_ID if absent else obj["id"])
     return out
 
 

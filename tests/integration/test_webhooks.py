@@ -122,7 +122,9 @@ def store_url(request):
 
 
 def start_warp(warp_factory, store_url, **env):
-    e = {"WARP_ADMIN_TOKEN": ADMIN_TOKEN}
+    # The receivers listen on 127.0.0.1: private addresses allowed unless a
+    # test says otherwise.
+    e = {"WARP_ADMIN_TOKEN": ADMIN_TOKEN, "WARP_WEBHOOKS_ALLOW_PRIVATE": "1"}
     e.update(env)
     # Only the api role: the others' fixed default ports could clash with
     # tests running in parallel, and they play no part here.
@@ -130,9 +132,9 @@ def start_warp(warp_factory, store_url, **env):
                         args=["--roles", "api"]).start()
 
 
-def api(w, method, path, body=None):
+def api(w, method, path, body=None, token=ADMIN_TOKEN):
     return conftest.http(method, w.base + path, body=body,
-                         headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+                         headers={"Authorization": "Bearer " + token})
 
 
 def create(w, path, body):
@@ -321,3 +323,160 @@ def test_sigterm_stops_promptly_with_a_delivery_in_flight(warp_factory, receiver
     rx.wait_for(lambda r: len(r) >= 1)
     took = stop_clean(w)
     assert took < 2.5, took
+
+
+# ------------------------------------------------- private addresses (SSRF)
+
+def deliveries(w, wid, query="", token=ADMIN_TOKEN):
+    r = api(w, "GET", "/api/v1/webhooks/%s/deliveries%s" % (wid, query), token=token)
+    assert r.status == 200, (r.status, r.body)
+    return r.json()
+
+
+def hooked_warp(warp_factory, store_url, url, types=("*",), **env):
+    """A warp with one customer and its webhook at url: (warp, customer, webhook)."""
+    w = start_warp(warp_factory, store_url, **env)
+    cust = customer(w)
+    return w, cust, webhook(w, cust, url, types)
+
+
+def wait_deliveries(w, wid, pred, timeout=10.0):
+    """Polls the webhook's deliveries until pred(list) holds; returns them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = deliveries(w, wid, "?limit=500")["data"]
+        if pred(items) or time.monotonic() > deadline:
+            assert pred(items), items
+            return items
+        time.sleep(0.05)
+
+
+def test_private_literal_url_is_refused_on_create_and_patch(warp_factory, receiver, store_url):
+    rx = receiver()
+    w = start_warp(warp_factory, store_url, WARP_WEBHOOKS_ALLOW_PRIVATE="false")
+    cust = customer(w)
+    for url in (rx.url, "http://[::1]:9/hook", "http://169.254.169.254/latest/meta-data",
+                "http://[::ffff:10.0.0.1]/", "http://2130706433/"):
+        r = api(w, "POST", "/api/v1/webhooks", {"customer_id": cust, "url": url,
+                                                "secret": SECRET})
+        assert r.status == 422, (url, r.status, r.body)
+        err = r.json()["errors"][0]
+        assert err["code"] == "private_address" and err["source"] == {"pointer": "/url"}, err
+    wid = webhook(w, cust, "https://hooks.example.com/warp")
+    r = api(w, "PATCH", "/api/v1/webhooks/" + wid, {"url": rx.url})
+    assert r.status == 422 and r.json()["errors"][0]["source"] == {"pointer": "/url"}
+    stop_clean(w)
+
+
+def localhost_webhook(warp_factory, receiver, store_url, allow_private):
+    """A warp with allow_private as given and a webhook at http://localhost:
+    a host name passes the create check; it resolves to 127.0.0.1 (and ::1)."""
+    rx = receiver()
+    w, cust, wid = hooked_warp(warp_factory, store_url, rx.url.replace("127.0.0.1", "localhost"),
+                               WARP_WEBHOOKS_ALLOW_PRIVATE=allow_private)
+    return rx, w, wid, trunk(w, cust)
+
+
+def test_allow_private_accepts_a_loopback_url_and_delivers(warp_factory, receiver, store_url):
+    rx, w, wid, _ = localhost_webhook(warp_factory, receiver, store_url, "true")
+    rx.wait_for(lambda r: len(r) == 1)
+    [d] = wait_deliveries(w, wid, lambda ds: ds and ds[0]["status"] == "delivered")
+    assert d["last_status"] == 200 and d["last_error"] is None
+    stop_clean(w)
+
+
+def test_name_resolving_to_loopback_is_refused_at_delivery(warp_factory, receiver, store_url):
+    rx, w, wid, tid = localhost_webhook(warp_factory, receiver, store_url, "0")
+    assert api(w, "PATCH", "/api/v1/trunks/" + tid, {"cps_limit": 2}).status == 200
+    ds = wait_deliveries(w, wid, lambda ds: len(ds) == 2 and
+                         all(d["status"] == "failed" for d in ds))
+    for d in ds:
+        # Given up at once: every retry would be refused too.
+        assert d["attempts"] == 1 and d["last_status"] is None, d
+        assert d["last_error"].startswith("refused: the host resolved to "), d
+        assert "non-public" in d["last_error"] and "allow_private" in d["last_error"], d
+        assert d["next_attempt_at"] is None and d["delivered_at"] is None, d
+    time.sleep(0.3)
+    assert rx.requests == []
+    assert 'warp_webhook_deliveries_total{result="failed"} 2' in w.get("/metrics").body.decode()
+    stop_clean(w)
+
+
+# ------------------------------------------------------- delivery history
+
+def test_deliveries_list_shows_each_outcome_in_seq_order(warp_factory, receiver, store_url):
+    rx = receiver(answers=[500, 500, 204])
+    w, cust, wid = hooked_warp(warp_factory, store_url, rx.url, WARP_WEBHOOKS_MAX_ATTEMPTS="2",
+                               WARP_WEBHOOKS_BACKOFF_BASE="50ms")
+    tid = trunk(w, cust)
+    assert api(w, "PATCH", "/api/v1/trunks/" + tid, {"cps_limit": 3}).status == 200
+    ds = wait_deliveries(w, wid, lambda ds: len(ds) == 2 and ds[1]["status"] == "delivered")
+    evs = [e for e in api(w, "GET", "/api/v1/events?limit=500").json()["data"]
+           if e["resource_id"] == tid]
+    assert [(d["event_id"], d["event_type"], d["seq"]) for d in ds] == [
+        (e["id"], e["type"], e["seq"]) for e in evs]
+    failed, delivered = ds
+    assert failed == {"event_id": evs[0]["id"], "event_type": "trunk.created",
+                      "seq": evs[0]["seq"], "status": "failed", "attempts": 2,
+                      "last_status": 500, "last_error": "HTTP 500", "next_attempt_at": None,
+                      "delivered_at": None}
+    assert delivered["attempts"] == 1 and delivered["last_status"] == 204
+    assert delivered["last_error"] is None and delivered["next_attempt_at"] is None
+    assert abs(delivered["delivered_at"] / 1000 - time.time()) < 60
+    assert [d["status"] for d in deliveries(w, wid, "?status=failed")["data"]] == ["failed"]
+    assert deliveries(w, wid, "?status=pending")["data"] == []
+    stop_clean(w)
+
+
+def test_deliveries_pending_shows_next_attempt(warp_factory, receiver, store_url):
+    rx = receiver(answers=[500] * 10)
+    w, cust, wid = hooked_warp(warp_factory, store_url, rx.url, WARP_WEBHOOKS_BACKOFF_BASE="1h",
+                               WARP_WEBHOOKS_BACKOFF_MAX="1h")
+    trunk(w, cust)
+    [d] = wait_deliveries(w, wid, lambda ds: ds and ds[0]["attempts"] == 1)
+    assert d["status"] == "pending" and d["last_status"] == 500
+    # An hour less up to a quarter of jitter.
+    assert 2700 <= d["next_attempt_at"] / 1000 - time.time() <= 3600, d
+    stop_clean(w)
+
+
+def test_deliveries_pages_with_a_cursor(warp_factory, receiver, store_url):
+    rx = receiver()
+    w, cust, wid = hooked_warp(warp_factory, store_url, rx.url)
+    tid = trunk(w, cust)
+    for n in range(4):
+        assert api(w, "PATCH", "/api/v1/trunks/" + tid, {"cps_limit": n + 1}).status == 200
+    wait_deliveries(w, wid, lambda ds: len(ds) == 5)
+    seen, after = [], None
+    for _ in range(10):
+        page = deliveries(w, wid, "?limit=2" + ("&after=" + after if after else ""))
+        assert len(page["data"]) <= 2
+        seen += page["data"]
+        after = page["next_cursor"]
+        if after is None:
+            break
+    assert len(seen) == 5 and [d["seq"] for d in seen] == sorted(d["seq"] for d in seen)
+    assert len({d["event_id"] for d in seen}) == 5
+    for bad in ("?limit=0", "?after=abc", "?status=gone"):
+        r = api(w, "GET", "/api/v1/webhooks/%s/deliveries%s" % (wid, bad))
+        assert r.status == 400, (bad, r.status, r.body)
+    stop_clean(w)
+
+
+def test_deliveries_of_another_customers_webhook_answer_404(warp_factory, receiver, store_url):
+    rx = receiver()
+    w = start_warp(warp_factory, store_url)
+    mine, other = customer(w, "Mine"), customer(w, "Other")
+    wid = webhook(w, mine, rx.url, types=["trunk.*"])
+    trunk(w, mine)
+    wait_deliveries(w, wid, lambda ds: len(ds) == 1)
+    keys = {}
+    for cid in (mine, other):
+        keys[cid] = create(w, "/api/v1/api-keys", {"customer_id": cid, "role": "customer",
+                                                    "name": "k"})["secret"]
+    assert len(deliveries(w, wid, token=keys[mine])["data"]) == 1
+    r = api(w, "GET", "/api/v1/webhooks/%s/deliveries" % wid, token=keys[other])
+    assert r.status == 404 and r.json()["errors"][0]["code"] == "not_found"
+    r = api(w, "GET", "/api/v1/webhooks/whk_missing/deliveries")
+    assert r.status == 404
+    stop_clean(w)
