@@ -57,10 +57,11 @@ int http_router_add(struct http_router *r, unsigned methods, const char *pattern
 
 struct http_server_opts {
 	struct net_addr listen;
-	size_t max_body;        /* bytes; larger bodies answer 413 */
+	size_t max_body;        /* bytes; a larger Content-Length (or chunked
+				 * body) answers 413 */
 	int request_timeout_ms; /* a request not read whole by then answers 408 */
-	size_t max_headers;     /* bytes of headers; larger answer 400 (evhttp
-				 * 2.1 cannot send 431; decision 0006) */
+	size_t max_headers;     /* bytes of the head (request line, header
+				 * fields, empty line); larger answers 431 */
 	/* /readyz: 0 when ready, else a negative code with a reason in why. */
 	int (*ready)(void *arg, char *why, size_t n);
 	void *ready_arg;
