@@ -12,7 +12,8 @@
  * interval.  The integrator's timer may call auth_jwks_refresh so that the
  * max-age refresh runs off the request path; a request that still finds the
  * set stale fetches itself (single-flight, with a short timeout) while
- * requests on other threads keep using the stale set.
+ * requests on other threads keep using the stale set.  A request with no
+ * set yet, or whose kid the set lacks, waits for a fetch in flight.
  */
 #include "auth/auth_private.h"
 
@@ -196,6 +197,24 @@ static bool jwks_stale(struct jwks *j, int64_t now_ms)
 	return stale;
 }
 
+/* Another thread is fetching.  A caller holding a usable set goes on with
+ * it; one with no set at all, or missing the kid its token names, needs
+ * exactly the set being fetched, so it waits for that fetch (bounded by the
+ * fetch timeout) instead of failing a valid token with 401. */
+static int jwks_wait_fetch(struct jwks *j, bool force)
+{
+	bool have_set;
+
+	pthread_rwlock_rdlock(&j->lock);
+	have_set = j->set != NULL;
+	pthread_rwlock_unlock(&j->lock);
+	if (have_set && !force)
+		return -EBUSY;
+	pthread_mutex_lock(&j->fetch_lock);
+	pthread_mutex_unlock(&j->fetch_lock);
+	return 0;
+}
+
 int jwks_refresh(struct jwks *j, int64_t now_ms, bool force)
 {
 	int rc = 0;
@@ -203,7 +222,7 @@ int jwks_refresh(struct jwks *j, int64_t now_ms, bool force)
 	if (!jwks_enabled(j))
 		return 0;
 	if (pthread_mutex_trylock(&j->fetch_lock) != 0)
-		return -EBUSY; /* another thread is fetching: use what we have */
+		return jwks_wait_fetch(j, force);
 	if (j->fetched && now_ms - j->last_fetch_ms < j->min_refetch_ms)
 		rc = -EAGAIN;
 	else if (!force && !jwks_stale(j, now_ms))

@@ -271,7 +271,7 @@ class JwksServer:
     """Serves a JWKS with Cache-Control: max-age=1 and counts fetches."""
 
     def __init__(self, keys):
-        self.keys, self.hits = keys, 0
+        self.keys, self.hits, self.delay = keys, 0, 0.0
         outer = self
 
         class Handler(httpserver.BaseHTTPRequestHandler):
@@ -281,6 +281,7 @@ class JwksServer:
             def do_GET(self):
                 body = json.dumps({"keys": [k.jwk for k in outer.keys]}).encode()
                 outer.hits += 1
+                time.sleep(outer.delay)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Cache-Control", "public, max-age=1")
@@ -316,6 +317,21 @@ def test_jwks_url_rotation_is_picked_up_without_restart(warp_factory, keys, jwks
         old_refused = w.get("/api/v1/customers", headers=auth(keys["rsa"])).status == 401
         time.sleep(0.1)
     assert new_ok and old_refused
+    assert w.stop()[0] == 0
+
+
+def test_first_token_waits_for_the_fetch_already_in_flight(warp_factory, keys, jwks_server):
+    # The timer's first fetch (after 200 ms) is still waiting on a slow
+    # issuer when the first token arrives: it must wait for that fetch, not
+    # find no key set and answer 401.
+    jwks_server.delay = 1.0
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
+    deadline = time.monotonic() + 5
+    while jwks_server.hits == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert jwks_server.hits == 1, "the timer did not start a fetch"
+    r = w.get("/api/v1/customers", headers={"Authorization": "Bearer " + token(keys["rsa"])})
+    assert r.status == 200, r.body
     assert w.stop()[0] == 0
 
 
