@@ -72,25 +72,6 @@ bool auth_key_hash_equal(const char *a, const char *b)
 	return la == AUTH_KEY_HASH_LEN - 1 && la == lb && CRYPTO_memcmp(a, b, la) == 0;
 }
 
-static unsigned key_scopes_parse(const char *s)
-{
-	struct str rest = str_from_cstr(s);
-	unsigned scopes = 0;
-
-	while (rest.len > 0) {
-		ptrdiff_t comma = str_index(rest, ',');
-		struct str word =
-		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
-		if (str_eq_cstr(word, "read"))
-			scopes |= AUTH_SCOPE_READ;
-		else if (str_eq_cstr(word, "write"))
-			scopes |= AUTH_SCOPE_WRITE;
-		rest = comma < 0 ? STR_NULL
-				 : (struct str){rest.p + comma + 1, rest.len - (size_t)comma - 1};
-	}
-	return scopes;
-}
-
 static const char *key_scopes_text(unsigned scopes)
 {
 	if ((scopes & AUTH_SCOPE_READ) && (scopes & AUTH_SCOPE_WRITE))
@@ -117,7 +98,7 @@ static int key_row_identity(const struct store_res *r, const char *hash, struct 
 		out->role = AUTH_ROLE_CUSTOMER;
 	else
 		return AUTH_EKEY_UNKNOWN; /* a row we cannot interpret grants nothing */
-	out->scopes = key_scopes_parse(store_res_text(r, 0, 3));
+	out->scopes = scope_list_parse(str_from_cstr(store_res_text(r, 0, 3)), ',');
 	out->rate_per_sec = store_res_int(r, 0, 4);
 	out->burst = store_res_int(r, 0, 5);
 	if (str_copy(out->key_id, sizeof(out->key_id), str_from_cstr(store_res_text(r, 0, 0))) <

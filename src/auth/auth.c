@@ -29,7 +29,7 @@ static const char *const auth_errstr[] = {
     [AUTH_ENOTYET + 2000] = "token not yet valid",
     [AUTH_EISSUER + 2000] = "wrong issuer",
     [AUTH_EAUDIENCE + 2000] = "wrong audience",
-    [AUTH_ECLAIMS + 2000] = "role or customer claim missing or invalid",
+    [AUTH_ECLAIMS + 2000] = "role, customer or scope claim missing or invalid",
     [AUTH_EKEY_UNKNOWN + 2000] = "unknown API key",
     [AUTH_EKEY_REVOKED + 2000] = "API key revoked",
     [AUTH_EUNAVAILABLE + 2000] = "credential store unavailable",
@@ -53,6 +53,8 @@ void auth_opts_init(struct auth_opts *o)
 	o->key_cache_size = 4096;
 	o->role_claim = "warp_role";
 	o->customer_claim = "customer_id";
+	o->scope_claim = "scope";
+	o->default_scopes = "read";
 	o->skew_s = 60;
 	o->jwks_min_refetch_ms = 10000;
 	o->jwks_default_max_age_s = 300;
@@ -75,7 +77,8 @@ struct auth *auth_new(const struct auth_opts *o, char *err, size_t errlen)
 	if (rc < 0) {
 		snprintf(err, errlen, "%s",
 			 rc == -EINVAL ? "JWT settings need an issuer, one JWKS source "
-					 "and an HS256 secret of 32+ bytes"
+					 "an HS256 secret of 32+ bytes and default "
+					 "scopes of read and/or write"
 				       : strerror(-rc));
 		goto fail;
 	}

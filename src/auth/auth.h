@@ -7,12 +7,13 @@
  *     store's api_keys table as a SHA-256 hash with a visible prefix;
  *   - JWTs (RS256/ES256 against a JWKS from a file or URL, HS256 only with a
  *     configured secret), as Google Identity Platform issues them, with the
- *     role and customer taken from custom claims.
+ *     role, customer and scopes taken from (configurable) claims.
  * auth_check_bearer() tells them apart and answers an auth_identity or a
  * distinct negative code per rejection class (auth_strerror names it).
  *
  * Rate limits are token buckets keyed by credential or by source address,
- * kept in process (default) or in Redis so that replicas share one budget.
+ * kept in process (default) or in Redis so that replicas share one budget
+ * (on the Redis server's clock).
  *
  * This header depends on core/ only: callers pass header strings, addresses
  * and times (UTC epoch milliseconds, injected so tests can move the clock).
@@ -48,7 +49,8 @@ enum auth_err {
 	AUTH_ENOTYET,	      /* nbf or iat in the future (beyond the clock skew) */
 	AUTH_EISSUER,	      /* iss missing or not the configured issuer */
 	AUTH_EAUDIENCE,	      /* aud missing or without the configured audience */
-	AUTH_ECLAIMS,	      /* role/customer claims missing or invalid */
+	AUTH_ECLAIMS,	      /* role/customer claims missing or invalid, or a scope claim
+				 neither a string nor an array of strings */
 	AUTH_EKEY_UNKNOWN,    /* API key not found */
 	AUTH_EKEY_REVOKED,    /* API key revoked */
 	AUTH_EUNAVAILABLE,    /* store or JWKS cannot be reached now */
@@ -92,6 +94,12 @@ struct auth_opts {
 	const char *audience;		/* NULL: aud not checked */
 	const char *role_claim;		/* "warp_role" */
 	const char *customer_claim;	/* "customer_id" */
+	/* Scopes: the claim holding them, an OAuth space-separated string
+	 * (RFC 8693 §4.2) or a JSON array of strings, each "read" or "write"
+	 * (other words ignored); a token without the claim gets
+	 * default_scopes, a comma list as API keys spell it. */
+	const char *scope_claim;	/* "scope" */
+	const char *default_scopes;	/* "read": least privilege */
 	const char *hs256_secret;	/* NULL: HS256 refused */
 	int64_t skew_s;			/* clock skew allowed on exp/nbf/iat (60) */
 	int64_t jwks_min_refetch_ms;	/* no two fetches closer than this (10000) */
@@ -187,12 +195,16 @@ struct ratelimit *ratelimit_new(const struct ratelimit_opts *o, char *err, size_
 void ratelimit_free(struct ratelimit *rl);
 
 /* Takes one token from key's bucket (rate tokens a second, up to burst).
- * Token math is integer (micro-tokens), so no drift.  0 with out filled
+ * Token math is integer (micro-tokens), so no drift.  now_ms is the clock
+ * of the in-process backend; the Redis backend ignores it and uses the
+ * Redis server's, so replicas need not agree on the time.  0 with out filled
  * (allowed or not); -EINVAL for a bad rate/burst/key; a Redis failure is not
  * an error: out says degraded and allowed per fail_open. */
 int ratelimit_take(struct ratelimit *rl, const char *key, double rate_per_sec, int64_t burst,
 		   int64_t now_ms, struct ratelimit_result *out);
-/* The identity's own limits, else its role's defaults; key "cred:<subject>". */
+/* The identity's own limits, else its role's defaults; key "cred:<subject>".
+ * This and ratelimit_take_addr count their decisions in
+ * warp_ratelimit_requests_total{kind="credential"|"address",backend,result}. */
 int ratelimit_take_identity(struct ratelimit *rl, const struct auth_identity *id, int64_t now_ms,
 			    struct ratelimit_result *out);
 /* The anonymous default for a source address; key "ip:<address>". */

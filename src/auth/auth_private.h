@@ -78,10 +78,16 @@ int jwks_http_get(const char *url, int64_t timeout_ms, struct buf *body, int64_t
  * character or impossible length, -ENOSPC when out is too small. */
 int jwt_b64url_decode(struct str in, unsigned char *out, size_t cap, size_t *outlen);
 
+/* Scope bits of one word ("read", "write"; 0 for any other) and of a list
+ * of words separated by sep (',' for API keys, ' ' for OAuth).  scope.c. */
+unsigned scope_word_bits(struct str word);
+unsigned scope_list_parse(struct str list, char sep);
+
 struct jwt_verifier {
 	struct jwks jwks;
 	cjose_jwk_t *hs_key; /* NULL unless hs256_secret is configured */
-	char *issuer, *audience, *role_claim, *customer_claim;
+	char *issuer, *audience, *role_claim, *customer_claim, *scope_claim;
+	unsigned default_scopes; /* a token without scope_claim gets these */
 	int64_t skew_ms;
 };
 

@@ -9,7 +9,11 @@
  *      token naming an EC key are refused before any crypto runs;
  *   3. only then let cjose verify the signature with that key;
  *   4. parse the claims and check exp/nbf/iat (with skew), iss, aud (§3.8,
- *      §3.9), and take role and customer from the configured claims.
+ *      §3.9), and take role, customer and scopes from the configured claims.
+ * Scopes: an OAuth "scope" string (RFC 8693 §4.2) or an array of strings;
+ * a token without the claim gets the configured default, "read" unless an
+ * operator says otherwise: an identity provider that knows nothing of WARP's
+ * scopes should not hand out write access by leaving them out.
  * Nothing here logs the token.
  */
 #include "auth/auth_private.h"
@@ -260,6 +264,34 @@ static bool jwt_audience_ok(json_t *aud, const char *want)
 	return false;
 }
 
+/* The scope claim as a space-separated string or an array of words; any
+ * other type is a malformed token, not "no scopes". */
+static int jwt_scopes_get(const struct jwt_verifier *v, json_t *claims, unsigned *out)
+{
+	json_t *c = json_object_get(claims, v->scope_claim), *w;
+	size_t i;
+
+	*out = 0;
+	if (!c) {
+		*out = v->default_scopes;
+		return 0;
+	}
+	if (json_is_string(c)) {
+		*out = scope_list_parse((struct str){json_string_value(c), json_string_length(c)},
+					' ');
+		return 0;
+	}
+	if (!json_is_array(c))
+		return AUTH_ECLAIMS;
+	json_array_foreach(c, i, w)
+	{
+		if (!json_is_string(w))
+			return AUTH_ECLAIMS;
+		*out |= scope_word_bits((struct str){json_string_value(w), json_string_length(w)});
+	}
+	return 0;
+}
+
 static int jwt_identity_fill(const struct jwt_verifier *v, json_t *claims,
 			     struct auth_identity *out)
 {
@@ -269,7 +301,8 @@ static int jwt_identity_fill(const struct jwt_verifier *v, json_t *claims,
 
 	memset(out, 0, sizeof(*out));
 	out->kind = AUTH_KIND_JWT;
-	out->scopes = AUTH_SCOPE_READ | AUTH_SCOPE_WRITE;
+	if (jwt_scopes_get(v, claims, &out->scopes) < 0)
+		return AUTH_ECLAIMS;
 	if (!sub || str_copy(out->subject, sizeof(out->subject), str_from_cstr(sub)) < 0)
 		return AUTH_ECLAIMS;
 	if (role && strcmp(role, "admin") == 0) {
@@ -343,6 +376,13 @@ int jwt_verifier_init(struct jwt_verifier *v, const struct auth_opts *o)
 		rc = jwt_dup(o->role_claim, "warp_role", &v->role_claim);
 	if (rc == 0)
 		rc = jwt_dup(o->customer_claim, "customer_id", &v->customer_claim);
+	if (rc == 0)
+		rc = jwt_dup(o->scope_claim, "scope", &v->scope_claim);
+	v->default_scopes = scope_list_parse(str_from_cstr(o->default_scopes ? o->default_scopes
+									      : "read"),
+					     ',');
+	if (rc == 0 && !v->default_scopes)
+		rc = -EINVAL;
 	if (rc == 0 && o->hs256_secret && *o->hs256_secret) {
 		/* RFC 7518 §3.2: an HS256 key must be at least 256 bits. */
 		if (strlen(o->hs256_secret) < 32)
@@ -371,4 +411,5 @@ void jwt_verifier_fini(struct jwt_verifier *v)
 	free(v->audience);
 	free(v->role_claim);
 	free(v->customer_claim);
+	free(v->scope_claim);
 }

@@ -10,6 +10,11 @@
  * that loses nothing.  Only when none is full does the least recently used
  * one go, giving its key a fresh budget: bounded memory, paid for by
  * leniency rather than by refusing strangers.
+ *
+ * Every decision the gateway asks for is counted in
+ * warp_ratelimit_requests_total{kind, backend, result}: kind "credential"
+ * or "address", backend "memory" or "redis", result "allowed" or
+ * "limited" (a decision taken without Redis counts as what it decided).
  */
 #include "auth/ratelimit_private.h"
 
@@ -39,9 +44,12 @@ struct rl_shard {
 	size_t nheads, count, max;
 };
 
+enum rl_kind { RL_KIND_CREDENTIAL, RL_KIND_ADDRESS, RL_KINDS };
+
 struct ratelimit {
 	struct ratelimit_opts o;
 	struct rl_redis *redis;
+	struct metric *counted[RL_KINDS][2]; /* [kind][allowed]; NULL if out of memory */
 	struct rl_shard shards[RL_SHARDS];
 };
 
@@ -218,6 +226,21 @@ static int rl_shards_init(struct ratelimit *rl)
 	return 0;
 }
 
+/* The children are made once here, so a decision costs one atomic add. */
+static void rl_metrics_init(struct ratelimit *rl)
+{
+	static const char *const kinds[RL_KINDS] = {"credential", "address"};
+	const char *backend = rl->redis ? "redis" : "memory";
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_ratelimit_requests_total",
+	    "API rate-limit decisions, by bucket kind, backend and result.", "kind,backend,result");
+
+	for (int k = 0; f && k < RL_KINDS; k++) {
+		rl->counted[k][0] = metric_get(f, kinds[k], backend, "limited");
+		rl->counted[k][1] = metric_get(f, kinds[k], backend, "allowed");
+	}
+}
+
 struct ratelimit *ratelimit_new(const struct ratelimit_opts *o, char *err, size_t errlen)
 {
 	struct ratelimit *rl = calloc(1, sizeof(*rl));
@@ -236,6 +259,7 @@ struct ratelimit *ratelimit_new(const struct ratelimit_opts *o, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	rl_metrics_init(rl);
 	return rl;
 fail:
 	ratelimit_free(rl);
@@ -273,7 +297,7 @@ int ratelimit_take(struct ratelimit *rl, const char *key, double rate_per_sec, i
 		return -EINVAL;
 	if (!rl->redis)
 		return rl_mem_take(rl, key, &p, now_ms, out);
-	rc = rl_redis_take(rl->redis, key, &p, now_ms, out);
+	rc = rl_redis_take(rl->redis, key, &p, out);
 	if (rc < 0) {
 		/* Logged and counted by the backend; here only the decision. */
 		rl_result_fill(&p, p.cap_u, rl->o.fail_open, out);
@@ -282,6 +306,17 @@ int ratelimit_take(struct ratelimit *rl, const char *key, double rate_per_sec, i
 			out->retry_after_s = 1;
 	}
 	return 0;
+}
+
+static int rl_take_counted(struct ratelimit *rl, enum rl_kind kind, const char *key, int64_t rate,
+			   int64_t burst, int64_t now_ms, struct ratelimit_result *out)
+{
+	int rc = ratelimit_take(rl, key, (double)rate, burst, now_ms, out);
+	struct metric *m = rc == 0 ? rl->counted[kind][out->allowed] : NULL;
+
+	if (m)
+		metric_inc(m);
+	return rc;
 }
 
 int ratelimit_take_identity(struct ratelimit *rl, const struct auth_identity *id, int64_t now_ms,
@@ -297,7 +332,7 @@ int ratelimit_take_identity(struct ratelimit *rl, const struct auth_identity *id
 	char key[RL_KEY_MAX];
 
 	snprintf(key, sizeof(key), "cred:%s", id->subject);
-	return ratelimit_take(rl, key, (double)rate, burst, now_ms, out);
+	return rl_take_counted(rl, RL_KIND_CREDENTIAL, key, rate, burst, now_ms, out);
 }
 
 int ratelimit_take_addr(struct ratelimit *rl, const struct net_addr *peer, int64_t now_ms,
@@ -309,7 +344,8 @@ int ratelimit_take_addr(struct ratelimit *rl, const struct net_addr *peer, int64
 	if (rc < 0)
 		return rc;
 	snprintf(key, sizeof(key), "ip:%s", ip);
-	return ratelimit_take(rl, key, (double)rl->o.anon_rate, rl->o.anon_burst, now_ms, out);
+	return rl_take_counted(rl, RL_KIND_ADDRESS, key, rl->o.anon_rate, rl->o.anon_burst, now_ms,
+			       out);
 }
 
 size_t ratelimit_size(struct ratelimit *rl)

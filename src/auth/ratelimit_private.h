@@ -31,8 +31,8 @@ struct rl_redis;
 struct rl_redis *rl_redis_new(const struct ratelimit_opts *o, char *err, size_t errlen);
 void rl_redis_free(struct rl_redis *r);
 /* 0 with out filled, or a negative code when Redis failed (the caller
- * applies fail_open). */
-int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p, int64_t now_ms,
+ * applies fail_open).  Takes no time: the bucket runs on Redis's clock. */
+int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p,
 		  struct ratelimit_result *out);
 
 #endif

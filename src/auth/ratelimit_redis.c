@@ -5,8 +5,13 @@
  * bucket atomically (Redis runs a script with nothing interleaved), so
  * replicas never race on a read-modify-write.  The bucket is a hash {t: micro-
  * tokens, ts: ms} with a PEXPIRE of the time to refill, after which a missing
- * key means a full bucket.  The caller's clock is used (replicas run NTP);
- * a clock behind the stored ts refills nothing rather than going backwards.
+ * key means a full bucket.  Time is the Redis server's (TIME inside the
+ * script), never the caller's: replicas with skewed clocks still share one
+ * budget and none can refill a bucket early.  Redis 7 replicates a script's
+ * effects, not the script, so a non-deterministic TIME before a write is
+ * allowed and replicas of Redis see the same HSET.  A stored ts ahead of
+ * the server's clock (a failover to a Redis behind it) refills nothing
+ * rather than going backwards.
  * Why a script and this layout: docs/decisions/0010-ratelimit-redis.md.
  *
  * Connections come from a small locked pool; a broken one is dropped.  When
@@ -30,12 +35,14 @@
 #define RL_REDIS_HOST_MAX 256
 #define RL_REDIS_POOL_MAX 64
 
-/* KEYS[1] bucket; ARGV rate (µtokens/ms), capacity (µtokens), now (ms), cost (µtokens). */
+/* KEYS[1] bucket; ARGV rate (µtokens/ms), capacity (µtokens), cost (µtokens).
+ * No time in ARGV: TIME answers {seconds, microseconds} of the server. */
 static const char rl_redis_script[] =
     "local rate = tonumber(ARGV[1])\n"
     "local cap = tonumber(ARGV[2])\n"
-    "local now = tonumber(ARGV[3])\n"
-    "local cost = tonumber(ARGV[4])\n"
+    "local cost = tonumber(ARGV[3])\n"
+    "local tm = redis.call('TIME')\n"
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
     "local v = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
     "local t = tonumber(v[1])\n"
     "local ts = tonumber(v[2])\n"
@@ -212,18 +219,16 @@ static void rl_redis_put(struct rl_redis *r, redisContext *c, bool healthy)
 }
 
 static redisReply *rl_redis_eval(struct rl_redis *r, redisContext *c, const char *key,
-				 const struct rl_params *p, int64_t now_ms)
+				 const struct rl_params *p)
 {
-	redisReply *rep =
-	    redisCommand(c, "EVALSHA %s 1 warp:rl:%s %lld %lld %lld %lld", r->sha, key,
-			 (long long)p->rate_u, (long long)p->cap_u, (long long)now_ms, RL_UNIT);
+	redisReply *rep = redisCommand(c, "EVALSHA %s 1 warp:rl:%s %lld %lld %lld", r->sha, key,
+				       (long long)p->rate_u, (long long)p->cap_u, RL_UNIT);
 
 	/* First use on this server (or after SCRIPT FLUSH): EVAL loads it. */
 	if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(rep);
-		rep = redisCommand(c, "EVAL %s 1 warp:rl:%s %lld %lld %lld %lld", rl_redis_script,
-				   key, (long long)p->rate_u, (long long)p->cap_u,
-				   (long long)now_ms, RL_UNIT);
+		rep = redisCommand(c, "EVAL %s 1 warp:rl:%s %lld %lld %lld", rl_redis_script, key,
+				   (long long)p->rate_u, (long long)p->cap_u, RL_UNIT);
 	}
 	return rep;
 }
@@ -243,7 +248,7 @@ static void rl_redis_health(struct rl_redis *r, bool ok, const char *why)
 	}
 }
 
-int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p, int64_t now_ms,
+int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p,
 		  struct ratelimit_result *out)
 {
 	redisContext *c = rl_redis_get(r);
@@ -254,7 +259,7 @@ int rl_redis_take(struct rl_redis *r, const char *key, const struct rl_params *p
 		rl_redis_health(r, false, "cannot connect");
 		return -ECONNREFUSED;
 	}
-	rep = rl_redis_eval(r, c, key, p, now_ms);
+	rep = rl_redis_eval(r, c, key, p);
 	ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
 	     rep->element[0]->type == REDIS_REPLY_INTEGER &&
 	     rep->element[1]->type == REDIS_REPLY_INTEGER;

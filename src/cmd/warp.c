@@ -257,6 +257,8 @@ static struct auth *start_auth(const struct config *cfg, struct store *s)
 	o.audience = config_str_or_null(cfg, "auth", "audience");
 	o.role_claim = config_str(cfg, "auth", "role_claim");
 	o.customer_claim = config_str(cfg, "auth", "customer_claim");
+	o.scope_claim = config_str(cfg, "auth", "jwt_scope_claim");
+	o.default_scopes = config_str(cfg, "auth", "jwt_default_scopes");
 	o.hs256_secret = config_str_or_null(cfg, "auth", "hs256_secret");
 	o.skew_s = config_duration_ms(cfg, "auth", "clock_skew") / 1000;
 	o.jwks_min_refetch_ms = config_duration_ms(cfg, "auth", "jwks_min_refetch");

@@ -166,6 +166,57 @@ def test_customer_jwt_sees_only_its_customer(gw, keys):
     assert call(gw, t, "/api/v1/customers/" + b["id"]).status == 404
 
 
+# ------------------------------------------------------------- scopes
+
+
+def post_customer(w, tok, name="Scoped"):
+    w.tokens.append(tok)
+    return http("POST", w.base + "/api/v1/customers", {"name": name},
+                headers={"Authorization": "Bearer " + tok})
+
+
+def test_read_scope_token_reads_but_cannot_write(gw, keys):
+    t = token(keys["rsa"], scope="read")
+    assert call(gw, t).status == 200
+    r = post_customer(gw, t)
+    assert r.status == 403, r.body
+    assert r.json()["errors"][0]["code"] == "forbidden"
+
+
+def test_write_scope_token_creates(gw, keys):
+    r = post_customer(gw, token(keys["rsa"], scope="openid read write"))
+    assert r.status == 201, r.body
+    assert r.json()["data"]["name"] == "Scoped"
+
+
+def test_scope_claim_may_be_a_json_array(gw, keys):
+    assert post_customer(gw, token(keys["rsa"], scope=["read", "write"])).status == 201
+    assert post_customer(gw, token(keys["rsa"], scope=["read"])).status == 403
+
+
+def test_token_without_scope_claim_only_reads(gw, keys):
+    t = token(keys["rsa"])
+    assert call(gw, t).status == 200
+    assert post_customer(gw, t).status == 403
+
+
+def test_scope_claim_of_another_type_is_refused(gw, keys):
+    assert_401(call(gw, token(keys["rsa"], scope=7)))
+
+
+def test_scope_claim_and_default_scopes_are_configurable(warp_factory, keys, tmp_path):
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk]}))
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini(
+        "jwks_file = %s\njwt_scope_claim = scp\njwt_default_scopes = read,write\n" % jwks)).start()
+    w.tokens = []
+    assert post_customer(w, token(keys["rsa"])).status == 201
+    assert post_customer(w, token(keys["rsa"], scp="read")).status == 403
+    # "scope" is an ordinary claim now: the default applies.
+    assert post_customer(w, token(keys["rsa"], scope="read")).status == 201
+    assert w.stop()[0] == 0
+
+
 def test_custom_claim_names_are_configurable(warp_factory, keys, tmp_path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [keys["rsa"].jwk]}))

@@ -4,6 +4,7 @@ anonymous callers, RateLimit-* headers on every /api/v1 answer, 429 with
 Retry-After; and with backend = redis, one budget shared by two warp
 processes."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -109,6 +110,27 @@ def test_health_endpoints_are_not_limited(gw):
         assert r.headers.get("RateLimit-Limit") is None
 
 
+def decisions(w):
+    """warp_ratelimit_requests_total from /metrics: {(kind, backend, result): n}."""
+    out = {}
+    for m in re.finditer(r'^warp_ratelimit_requests_total\{kind="(\w+)",backend="(\w+)",'
+                         r'result="(\w+)"\} (\d+)$', w.get("/metrics").body.decode(), re.M):
+        out[m.group(1, 2, 3)] = int(m.group(4))
+    return out
+
+
+def test_metrics_count_decisions_after_a_429(gw):
+    seen = [gw.get("/api/v1/customers", headers=bearer(ADMIN)).status for _ in range(6)]
+    assert seen == [200] * 5 + [429]
+    anon = [gw.get("/api/v1/customers").status for _ in range(4)]
+    assert anon == [401, 401, 401, 429]
+    d = decisions(gw)
+    assert d[("credential", "memory", "allowed")] == 5
+    assert d[("credential", "memory", "limited")] == 1
+    assert d[("address", "memory", "allowed")] == 3
+    assert d[("address", "memory", "limited")] == 1
+
+
 # --------------------------------------------------------------- Redis
 
 
@@ -167,6 +189,10 @@ def test_redis_budget_is_shared_by_two_replicas(warp_factory, redis_url):
     assert statuses[6:] == [429, 429]
     r = b.get("/api/v1/customers", headers=bearer(ADMIN))
     assert_429(r)
+    da, db = decisions(a), decisions(b)
+    key = ("credential", "redis", "limited")
+    assert da.get(key, 0) + db.get(key, 0) == 3
+    assert da[("credential", "redis", "allowed")] == 3
     for w in (a, b):
         assert w.stop()[0] == 0, w.stderr()
 

@@ -217,15 +217,21 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* Defaults with the JWKS file and the issuer: what every checker here needs. */
+static void opts_file(struct auth_opts *o)
+{
+	auth_opts_init(o);
+	o->jwks_file = jwks_path;
+	o->issuer = ISSUER;
+}
+
 static struct auth *auth_file(bool with_hs)
 {
 	struct auth_opts o;
 	char err[256];
 	struct auth *a;
 
-	auth_opts_init(&o);
-	o.jwks_file = jwks_path;
-	o.issuer = ISSUER;
+	opts_file(&o);
 	o.audience = AUDIENCE;
 	o.hs256_secret = with_hs ? HS_SECRET : NULL;
 	a = auth_new(&o, err, sizeof(err));
@@ -292,7 +298,7 @@ static void test_es256_valid_token_gives_customer(void **state)
 	assert_int_equal(check(a, t, now0, &id), 0);
 	assert_int_equal(id.role, AUTH_ROLE_CUSTOMER);
 	assert_string_equal(id.customer_id, customer);
-	assert_int_equal(id.scopes, AUTH_SCOPE_READ | AUTH_SCOPE_WRITE);
+	assert_int_equal(id.scopes, AUTH_SCOPE_READ); /* no scope claim: the default */
 	free(claims);
 	auth_free(a);
 }
@@ -920,6 +926,95 @@ static void test_jwt_settings_without_issuer_refused(void **state)
 	assert_non_null(strstr(err, "issuer"));
 }
 
+/* ------------------------------------------------------------ scopes */
+
+/* The scopes an admin RS256 token with these extra claims gets, or -1. */
+static int scopes_of(struct auth *a, const char *extra)
+{
+	struct auth_identity id;
+	char all[256];
+	char *claims, *t;
+	int rc;
+
+	snprintf(all, sizeof(all), ",\"warp_role\":\"admin\"%s", extra);
+	claims = claims_make(ISSUER, "\"" AUDIENCE "\"", 3600, all);
+	t = token_make(RS1, claims, SIGN_KEY, rsa_key, NULL, 0);
+	free(claims);
+	rc = check(a, t, now0, &id);
+	return rc == 0 ? (int)id.scopes : -1;
+}
+
+static void test_token_without_scope_claim_only_reads(void **state)
+{
+	struct auth *a = auth_file(false);
+
+	assert_int_equal(scopes_of(a, ""), AUTH_SCOPE_READ);
+	auth_free(a);
+}
+
+static void test_scope_string_is_space_separated(void **state)
+{
+	struct auth *a = auth_file(false);
+
+	assert_int_equal(scopes_of(a, ",\"scope\":\"openid read  write\""),
+			 AUTH_SCOPE_READ | AUTH_SCOPE_WRITE);
+	assert_int_equal(scopes_of(a, ",\"scope\":\"read\""), AUTH_SCOPE_READ);
+	/* A comma list is one unknown OAuth word, not two scopes. */
+	assert_int_equal(scopes_of(a, ",\"scope\":\"read,write\""), 0);
+	assert_int_equal(scopes_of(a, ",\"scope\":\"\""), 0);
+	auth_free(a);
+}
+
+static void test_scope_array_is_accepted(void **state)
+{
+	struct auth *a = auth_file(false);
+
+	assert_int_equal(scopes_of(a, ",\"scope\":[\"write\",\"email\"]"), AUTH_SCOPE_WRITE);
+	assert_int_equal(scopes_of(a, ",\"scope\":[\"read\",\"write\"]"),
+			 AUTH_SCOPE_READ | AUTH_SCOPE_WRITE);
+	assert_int_equal(scopes_of(a, ",\"scope\":[]"), 0);
+	auth_free(a);
+}
+
+static void test_scope_claim_of_another_type_rejected(void **state)
+{
+	struct auth *a = auth_file(false);
+
+	assert_int_equal(scopes_of(a, ",\"scope\":7"), -1);
+	assert_int_equal(scopes_of(a, ",\"scope\":[\"read\",1]"), -1);
+	assert_int_equal(scopes_of(a, ",\"scope\":{\"read\":true}"), -1);
+	auth_free(a);
+}
+
+static void test_scope_claim_and_default_are_configurable(void **state)
+{
+	struct auth_opts o;
+	char err[256];
+	struct auth *a;
+
+	opts_file(&o);
+	o.scope_claim = "scp";
+	o.default_scopes = "read,write";
+	a = auth_new(&o, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(scopes_of(a, ""), AUTH_SCOPE_READ | AUTH_SCOPE_WRITE);
+	assert_int_equal(scopes_of(a, ",\"scp\":\"read\""), AUTH_SCOPE_READ);
+	/* "scope" is now an ordinary claim: the default applies. */
+	assert_int_equal(scopes_of(a, ",\"scope\":\"read\""), AUTH_SCOPE_READ | AUTH_SCOPE_WRITE);
+	auth_free(a);
+}
+
+static void test_default_scopes_without_read_or_write_refused(void **state)
+{
+	struct auth_opts o;
+	char err[256] = "";
+
+	opts_file(&o);
+	o.default_scopes = "admin";
+	assert_null(auth_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "default scopes"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -956,6 +1051,12 @@ int main(void)
 	    cmocka_unit_test(test_jwks_url_unreachable_rejects_as_unknown_kid),
 	    cmocka_unit_test(test_jwks_file_missing_fails_auth_new),
 	    cmocka_unit_test(test_jwt_settings_without_issuer_refused),
+	    cmocka_unit_test(test_token_without_scope_claim_only_reads),
+	    cmocka_unit_test(test_scope_string_is_space_separated),
+	    cmocka_unit_test(test_scope_array_is_accepted),
+	    cmocka_unit_test(test_scope_claim_of_another_type_rejected),
+	    cmocka_unit_test(test_scope_claim_and_default_are_configurable),
+	    cmocka_unit_test(test_default_scopes_without_read_or_write_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -243,6 +243,45 @@ static void test_concurrent_takers_share_one_budget(void **state)
 	ratelimit_free(rl);
 }
 
+/* warp_ratelimit_requests_total{kind,backend="memory",result} now. */
+static int64_t counted(const char *kind, const char *result)
+{
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_ratelimit_requests_total",
+	    "API rate-limit decisions, by bucket kind, backend and result.", "kind,backend,result");
+
+	assert_non_null(f);
+	return metric_value(metric_get(f, kind, "memory", result));
+}
+
+static void test_decisions_counted_by_kind_and_result(void **state)
+{
+	struct ratelimit_opts o;
+	char err[128];
+	struct ratelimit *rl;
+	struct ratelimit_result r;
+	struct auth_identity id = {.role = AUTH_ROLE_CUSTOMER, .rate_per_sec = 1, .burst = 2};
+	struct net_addr peer;
+	int64_t cred_ok = counted("credential", "allowed"), cred_no = counted("credential", "limited");
+	int64_t addr_ok = counted("address", "allowed"), addr_no = counted("address", "limited");
+
+	ratelimit_opts_init(&o);
+	o.anon_burst = 1;
+	rl = ratelimit_new(&o, err, sizeof(err));
+	assert_non_null(rl);
+	snprintf(id.subject, sizeof(id.subject), "counted-1");
+	assert_int_equal(net_addr_parse(STR_LIT("192.0.2.7"), 0, &peer), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ratelimit_take_identity(rl, &id, T0, &r), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(ratelimit_take_addr(rl, &peer, T0, &r), 0);
+	assert_int_equal(counted("credential", "allowed"), cred_ok + 2);
+	assert_int_equal(counted("credential", "limited"), cred_no + 1);
+	assert_int_equal(counted("address", "allowed"), addr_ok + 1);
+	assert_int_equal(counted("address", "limited"), addr_no + 1);
+	ratelimit_free(rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +297,7 @@ int main(void)
 	    cmocka_unit_test(test_identity_limits_and_role_defaults),
 	    cmocka_unit_test(test_anonymous_limit_per_source_address),
 	    cmocka_unit_test(test_concurrent_takers_share_one_budget),
+	    cmocka_unit_test(test_decisions_counted_by_kind_and_result),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,20 +163,75 @@ static void test_two_replicas_share_one_budget(void **state)
 	ratelimit_free(b);
 }
 
+/* The bucket runs on Redis's clock: real time passes, the caller's does not. */
 static void test_redis_bucket_refills_over_time(void **state)
 {
 	NEED_REDIS();
 	struct ratelimit *a = replica(true), *b = replica(true);
 	struct ratelimit_result r;
 
-	assert_int_equal(ratelimit_take(a, "refill-1", 2, 1, T0, &r), 0);
+	assert_int_equal(ratelimit_take(a, "refill-1", 10, 1, T0, &r), 0);
 	assert_true(r.allowed);
-	assert_int_equal(ratelimit_take(b, "refill-1", 2, 1, T0 + 499, &r), 0);
+	assert_int_equal(ratelimit_take(b, "refill-1", 10, 1, T0, &r), 0);
 	assert_false(r.allowed);
-	assert_int_equal(ratelimit_take(b, "refill-1", 2, 1, T0 + 500, &r), 0);
+	usleep(150000); /* 10/s: a token every 100 ms */
+	assert_int_equal(ratelimit_take(b, "refill-1", 10, 1, T0, &r), 0);
 	assert_true(r.allowed);
 	ratelimit_free(a);
 	ratelimit_free(b);
+}
+
+/* Replicas an hour apart (no NTP) still share one budget: a clock ahead
+ * refills nothing, a clock behind takes nothing back. */
+static void test_redis_bucket_ignores_the_caller_clock(void **state)
+{
+	NEED_REDIS();
+	struct ratelimit *a = replica(true), *b = replica(true);
+	struct ratelimit_result r;
+
+	assert_int_equal(ratelimit_take(a, "skew-1", 1, 1, T0, &r), 0);
+	assert_true(r.allowed);
+	assert_int_equal(ratelimit_take(b, "skew-1", 1, 1, T0 + 3600000, &r), 0);
+	assert_false(r.allowed);
+	assert_int_equal(r.retry_after_s, 1);
+	assert_int_equal(ratelimit_take(a, "skew-1", 1, 1, T0 - 3600000, &r), 0);
+	assert_false(r.allowed);
+	ratelimit_free(a);
+	ratelimit_free(b);
+}
+
+/* The integer in a string reply, or in an array reply's first element
+ * (TIME's seconds); -1 otherwise.  Frees rep. */
+static int64_t reply_i64(redisReply *rep)
+{
+	redisReply *s = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 ? rep->element[0]
+										   : rep;
+	int64_t v = -1;
+
+	if (s && s->type == REDIS_REPLY_STRING)
+		str_to_i64((struct str){s->str, s->len}, &v);
+	if (rep)
+		freeReplyObject(rep);
+	return v;
+}
+
+/* What the bucket records is the server's time, not the T0 the caller gave. */
+static void test_redis_bucket_stamped_with_server_time(void **state)
+{
+	NEED_REDIS();
+	struct ratelimit *a = replica(true);
+	struct ratelimit_result r;
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+	int64_t server_ms, ts;
+
+	assert_int_equal(ratelimit_take(a, "stamp-1", 1, 5, T0, &r), 0);
+	server_ms = reply_i64(redisCommand(c, "TIME")) * 1000;
+	ts = reply_i64(redisCommand(c, "HGET %s ts", "warp:rl:stamp-1"));
+	assert_true(server_ms > T0 + 86400000LL); /* T0 is in 2023 */
+	assert_true(ts >= server_ms - 5000 && ts <= server_ms + 5000);
+	redisFree(c);
+	ratelimit_free(a);
 }
 
 static void test_redis_keys_are_independent(void **state)
@@ -263,6 +318,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_two_replicas_share_one_budget),
 	    cmocka_unit_test(test_redis_bucket_refills_over_time),
+	    cmocka_unit_test(test_redis_bucket_ignores_the_caller_clock),
+	    cmocka_unit_test(test_redis_bucket_stamped_with_server_time),
 	    cmocka_unit_test(test_redis_keys_are_independent),
 	    cmocka_unit_test(test_script_reloaded_after_flush),
 	    cmocka_unit_test(test_redis_down_fails_open_or_closed_per_config),
