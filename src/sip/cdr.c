@@ -12,6 +12,12 @@
  * milliseconds (61 001 ms bills 62 000 ms).  Rating increments (60/6, 6/6)
  * are the billing module's to apply on top.
  *
+ * An origination CDR names the carrier and gateway the call came in from:
+ * the core's targets for it are the customer's destinations, which have
+ * none, so the gateway is found again here by the call's source address,
+ * as plan_origination recognised it (in the snapshot current at the call's
+ * end: a gateway deleted during the call leaves them empty).
+ *
  * Metrics for ASR and ACD per carrier (Prometheus divides):
  *   warp_sip_carrier_attempts_total{carrier}   one per attempt (seizure)
  *   warp_sip_carrier_answered_total{carrier}   one per answered call
@@ -114,8 +120,49 @@ static struct store_param p_stat(int64_t v)
 	return v >= 0 ? store_p_int(v) : store_p_null();
 }
 
+/* The gateway a call from source ("ip:port") came in through: one on that
+ * address and port, else the first on that address (psnap_is_gateway_ip
+ * matches by address alone).  Once per call, off the packet path. */
+static const struct psnap_gateway *cdr_inbound_gateway(const struct psnap *s, const char *source)
+{
+	const struct psnap_gateway *first = NULL;
+	struct psnap_ip want, ip;
+	struct net_addr a;
+
+	if (net_addr_parse(str_from_cstr(source), 0, &a) < 0 || !psnap_ip_of(&a, &want))
+		return NULL;
+	for (size_t i = 0; i < s->ngateways; i++) {
+		const struct psnap_gateway *g = &s->gateways[i];
+
+		if (!g->resolved || !psnap_ip_of(&g->addr, &ip) || psnap_cmp_ip(&ip, &want) != 0)
+			continue;
+		if (net_addr_port(&g->addr) == net_addr_port(&a))
+			return g;
+		if (!first)
+			first = g;
+	}
+	return first;
+}
+
+/* The carrier and gateway columns: the answering or last one tried for a
+ * termination, the inbound one for an origination. */
+struct cdr_peer {
+	const char *carrier_id, *gateway_id;
+};
+
+static struct cdr_peer cdr_peer_of(const struct psnap *s, const struct sip_cdr *c)
+{
+	const struct psnap_gateway *g = NULL;
+
+	if (c->plan->dir == SIP_DIR_ORIGINATION && !c->gateway_id[0] && s)
+		g = cdr_inbound_gateway(s, c->source);
+	if (g)
+		return (struct cdr_peer){s->carriers[g->carrier].id, g->id};
+	return (struct cdr_peer){c->carrier_id, c->gateway_id};
+}
+
 static void cdr_params(const struct sip_cdr *c, const char *id, const char *attempts,
-		       struct store_param *v)
+		       struct cdr_peer peer, struct store_param *v)
 {
 	const struct sip_call_plan *pl = c->plan;
 	size_t i = 0;
@@ -125,8 +172,8 @@ static void cdr_params(const struct sip_cdr *c, const char *id, const char *atte
 	v[i++] = store_p_text(pl->dir == SIP_DIR_ORIGINATION ? "origination" : "termination");
 	v[i++] = p_text_or_null(pl->customer_id);
 	v[i++] = p_text_or_null(pl->trunk_id);
-	v[i++] = p_text_or_null(c->carrier_id);
-	v[i++] = p_text_or_null(c->gateway_id);
+	v[i++] = p_text_or_null(peer.carrier_id);
+	v[i++] = p_text_or_null(peer.gateway_id);
 	v[i++] = store_p_text(pl->caller);
 	v[i++] = store_p_text(pl->dialed);
 	v[i++] = p_text_or_null(pl->normalized);
@@ -176,6 +223,7 @@ int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
 		   void (*done)(void *arg, int status), void *arg)
 {
 	struct store_param v[CDR_COLUMNS];
+	const struct psnap *s = NULL;
 	char id[ID_MAX];
 	struct buf attempts;
 	int rc;
@@ -187,17 +235,15 @@ int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
 	rc = rc ? rc : cdr_attempts_json(cdr, &attempts);
 	if (rc < 0)
 		goto out;
-	cdr_params(cdr, id, attempts.p, v);
-	rc = store_batch_add(p->cdr->batch, v, done, arg); /* copies the params */
-	if (rc == 0) {
-		const struct psnap *s = snapshot_acquire(p->snap);
-
-		if (s) {
-			sip_cdr_count(s, cdr);
-			snapshot_release(p->snap, s);
-		}
-	}
+	s = snapshot_acquire(p->snap);
+	/* The params are copied by store_batch_add: the snapshot's ids may go. */
+	cdr_params(cdr, id, attempts.p, cdr_peer_of(s, cdr), v);
+	rc = store_batch_add(p->cdr->batch, v, done, arg);
+	if (rc == 0 && s)
+		sip_cdr_count(s, cdr);
 out:
+	if (s)
+		snapshot_release(p->snap, s);
 	if (rc < 0)
 		log_error("sip", "CDR of %s not queued: %s", cdr->call_id,
 			  rc == -EAGAIN ? "writer queue full" : strerror(-rc));

@@ -227,6 +227,28 @@ def test_origination_reaches_the_customers_trunk(sipwarp):
     assert attempts(r) == [(trk, 200)]
 
 
+def test_origination_cdr_names_the_inbound_carrier_and_gateway(sipwarp):
+    # Every gateway here is on 127.0.0.1: the one the call came from is told
+    # apart by its port, among another carrier's and a sibling gateway.
+    sw = sipwarp
+    gport, dport, unused, other, sibling = (sip_port() for _ in range(5))
+    cus = sw.customer()
+    trk = sw.trunk(cus, [unused], destinations=[{"uri": "sip:127.0.0.1:%d" % dport}])
+    sw.number("+15550002222", cus, trk)
+    sw.carrier("carrier-other", [other])
+    car, gws = sw.carrier("carrier-in", [sibling, gport])
+    sw.synced()
+    pbx = sw.sipp("pbx", scenario("uas_answer.xml"), dport).start()
+    carrier = sw.caller("carrier", shared_scenario("uac_rr.xml"), gport, "+15550002222",
+                        hold_ms=100).start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert pbx.wait() == 0, pbx.describe()
+    (r,) = sw.cdrs(1)
+    assert (r["direction"], r["customer_id"], r["trunk_id"]) == ("origination", cus, trk)
+    assert (r["carrier_id"], r["gateway_id"]) == (car, gws[1])
+    assert attempts(r) == [(trk, 200)]
+
+
 def test_origination_to_an_unknown_number_gets_404(sipwarp, tmp_path):
     sw = sipwarp
     gport, unused = sip_port(), sip_port()
