@@ -17,7 +17,7 @@
 	" FROM webhook_deliveries d JOIN events e ON e.id = d.event_id"                            \
 	" WHERE d.webhook_id = $1 AND e.seq > $2"                                                  \
 	" AND (" API_SQL_UNSET("$3", "TEXT") " OR d.status = $3)"                                  \
-	" ORDER BY e.seq LIMIT $4"
+					     " ORDER BY e.seq LIMIT $4"
 
 static json_t *int_or_null(const struct store_res *r, size_t row, size_t col)
 {
@@ -30,15 +30,14 @@ static json_t *delivery_json(const struct store_res *r, size_t row)
 {
 	const char *status = store_res_text(r, row, 3);
 	bool pending = strcmp(status, "pending") == 0;
-	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:o,s:o,s:o,s:o}", "event_id",
-			 store_res_text(r, row, 0), "event_type", store_res_text(r, row, 1), "seq",
-			 (json_int_t)store_res_int(r, row, 2), "status", status, "attempts",
-			 (json_int_t)store_res_int(r, row, 4), "last_status", int_or_null(r, row, 5),
-			 "last_error",
-			 store_res_isnull(r, row, 6) ? json_null()
-						     : json_string(store_res_text(r, row, 6)),
-			 "next_attempt_at", pending ? int_or_null(r, row, 7) : json_null(),
-			 "delivered_at", int_or_null(r, row, 8));
+	return json_pack(
+	    "{s:s,s:s,s:I,s:s,s:I,s:o,s:o,s:o,s:o}", "event_id", store_res_text(r, row, 0),
+	    "event_type", store_res_text(r, row, 1), "seq", (json_int_t)store_res_int(r, row, 2),
+	    "status", status, "attempts", (json_int_t)store_res_int(r, row, 4), "last_status",
+	    int_or_null(r, row, 5), "last_error",
+	    store_res_isnull(r, row, 6) ? json_null() : json_string(store_res_text(r, row, 6)),
+	    "next_attempt_at", pending ? int_or_null(r, row, 7) : json_null(), "delivered_at",
+	    int_or_null(r, row, 8));
 }
 
 /* The status filter: absent, or one of the three states (400 otherwise). */
@@ -71,8 +70,8 @@ static void handle_list(struct http_req *req, void *arg)
 				 id ? id : "");
 		return;
 	}
-	struct store_param p[] = { store_p_text(id), store_p_int(after), store_p_text(status),
-				   store_p_int(page.limit + 1) };
+	struct store_param p[] = {store_p_text(id), store_p_int(after), store_p_text(status),
+				  store_p_int(page.limit + 1)};
 	int rc = store_exec(ctx.conn, DELIVERY_SQL, p, 4, &r);
 	api_page_reply_rows(&ctx, &page, rc, r, delivery_json, "delivery", "seq");
 	store_res_free(r);

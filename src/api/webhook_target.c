@@ -48,16 +48,16 @@ static bool v4_private(uint32_t a)
 	static const struct {
 		uint32_t net, mask;
 	} ranges[] = {
-		{ 0x00000000, 0xff000000 }, /* 0/8 this network */
-		{ 0x0a000000, 0xff000000 }, /* 10/8 */
-		{ 0x64400000, 0xffc00000 }, /* 100.64/10 shared */
-		{ 0x7f000000, 0xff000000 }, /* 127/8 loopback */
-		{ 0xa9fe0000, 0xffff0000 }, /* 169.254/16 link-local, metadata */
-		{ 0xac100000, 0xfff00000 }, /* 172.16/12 */
-		{ 0xc0000000, 0xffffff00 }, /* 192.0.0/24 protocol assignments */
-		{ 0xc0a80000, 0xffff0000 }, /* 192.168/16 */
-		{ 0xc6120000, 0xfffe0000 }, /* 198.18/15 benchmarking */
-		{ 0xe0000000, 0xe0000000 }, /* 224/4 multicast, 240/4 reserved, broadcast */
+	    {0x00000000, 0xff000000}, /* 0/8 this network */
+	    {0x0a000000, 0xff000000}, /* 10/8 */
+	    {0x64400000, 0xffc00000}, /* 100.64/10 shared */
+	    {0x7f000000, 0xff000000}, /* 127/8 loopback */
+	    {0xa9fe0000, 0xffff0000}, /* 169.254/16 link-local, metadata */
+	    {0xac100000, 0xfff00000}, /* 172.16/12 */
+	    {0xc0000000, 0xffffff00}, /* 192.0.0/24 protocol assignments */
+	    {0xc0a80000, 0xffff0000}, /* 192.168/16 */
+	    {0xc6120000, 0xfffe0000}, /* 198.18/15 benchmarking */
+	    {0xe0000000, 0xe0000000}, /* 224/4 multicast, 240/4 reserved, broadcast */
 	};
 	uint32_t h = ntohl(a);
 	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
@@ -68,7 +68,7 @@ static bool v4_private(uint32_t a)
 
 static bool v6_private(const struct in6_addr *a)
 {
-	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
+	static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
 	const uint8_t *b = a->s6_addr;
 	uint32_t v4;
 	memcpy(&v4, b + 12, sizeof(v4));
@@ -77,10 +77,10 @@ static bool v6_private(const struct in6_addr *a)
 	/* ::/96 holds :: and ::1 as well as the deprecated IPv4-compatible form. */
 	if (IN6_IS_ADDR_V4COMPAT(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a))
 		return true;
-	return (b[0] & 0xfe) == 0xfc	       /* fc00::/7 unique-local */
+	return (b[0] & 0xfe) == 0xfc			  /* fc00::/7 unique-local */
 	       || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 link-local */
 	       || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* fec0::/10 site-local */
-	       || b[0] == 0xff;			       /* ff00::/8 multicast */
+	       || b[0] == 0xff;				  /* ff00::/8 multicast */
 }
 
 bool api_webhook_addr_private(const struct sockaddr *sa)
