@@ -398,6 +398,7 @@ static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, st
 	buf_init(&c->best);
 	buf_init(&c->media.answer);
 	buf_init(&c->media.held);
+	buf_init(&c->media.ack_sdp);
 	c->timer = evtimer_new(w->base, sip_call_timer, c);
 	if (!c->timer || sip_table_add(&w->calls, &c->e, cid) < 0) {
 		if (c->timer)

@@ -211,8 +211,9 @@ enum sip_media_wait {
 	SIP_MEDIA_OFFER,
 	SIP_MEDIA_ANSWER,
 	SIP_MEDIA_DELETE,
-	SIP_MEDIA_REOFFER,  /* an in-dialog request's SDP (or a late offer's 2xx) */
-	SIP_MEDIA_REANSWER, /* the answer to it, in a response (or the ACK) */
+	SIP_MEDIA_REOFFER,     /* an in-dialog request's SDP */
+	SIP_MEDIA_LATE_OFFER,  /* a late offer: the 2xx's SDP (RFC 3261 §13.2.1) */
+	SIP_MEDIA_LATE_ANSWER, /* its answer, in the caller's ACK */
 };
 
 /* An offer/answer exchange inside the dialog in progress (media.c). */
@@ -234,7 +235,10 @@ struct sip_media {
 	uint64_t answered, held_key; /* To tag and SDP answered, and the one held */
 	struct buf answer;	     /* the callee's SDP as the engine rewrote it */
 	struct buf held;	     /* a response (our Via on) awaiting its answer */
-	struct sip_media_re *re;     /* a re-offer in progress, or NULL */
+	struct sip_media_re *re;     /* a re-offer (or a late ACK) in progress, or NULL */
+	bool late;		     /* INVITE without SDP: offer in the 2xx, answer in the ACK */
+	uint64_t acked;		     /* a late offer: the ACK's From tag and SDP answered */
+	struct buf ack_sdp;	     /* its SDP as the engine rewrote it, for retransmissions */
 };
 
 /* What an established dialog keeps to send BYEs of its own: the From and

@@ -26,9 +26,10 @@
  * offer to the same engine, from the sender's tag, and the response with
  * SDP its answer, as Kamailio's rtpengine_manage() does (see "in-dialog
  * offer/answer" below).  An INVITE without SDP (offer in the 2xx, answer
- * in the ACK: RFC 3261 §13.2.1) is passed through untouched: the relay is
- * not engaged for such a call.  One allocation per message rewritten;
- * none on the packet path of calls in bypass.
+ * in the ACK: RFC 3261 §13.2.1) goes through the engine the other way
+ * round: "offer" from the callee's tag on the 2xx, "answer" on the ACK
+ * (see "late offer" below).  One allocation per message rewritten; none
+ * on the packet path of calls in bypass.
  */
 #include "ng/ng.h"
 #include "sip/core.h"
@@ -52,8 +53,8 @@ static const char *const sip_media_re_flags[] = {"port-latching"};
 
 /* An in-dialog offer/answer in progress (see below). */
 struct sip_media_re {
-	struct sip_stx *stx;	    /* the request; its reoffer names the call */
-	struct sip_peer dst;	    /* where it goes once rewritten */
+	struct sip_stx *stx;	    /* the request; its reoffer names the call (NULL: an ACK) */
+	struct sip_peer src, dst;   /* where it came from, where it goes once rewritten */
 	size_t drop;		    /* Route values of ours at its top */
 	char from[128], to[128];    /* the offerer's tag, the answerer's */
 };
@@ -230,14 +231,23 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 {
 	struct sip_addr from;
 	struct sip_via via;
-	if (!c->w->ng || !c->plan.media_relay || !sip_media_has_sdp(m) ||
+	/* No body at all is a late offer; a body that is not SDP alone
+	 * (multipart, SIP-I) is not ours to rewrite: bypass. */
+	bool late = m->body.len == 0;
+	if (!c->w->ng || !c->plan.media_relay || (!late && !sip_media_has_sdp(m)) ||
 	    sip_msg_from(m, &from) != 0 || !from.tag.p || sip_msg_via(m, 0, &via) != 0)
 		return 0;
 	if (!c->media.tags && !(c->media.tags = calloc(1, sizeof(*c->media.tags)))) {
+		if (late)
+			return 0; /* nothing offered yet: the call goes on in bypass */
 		sip_media_offer_failed(c, strerror(ENOMEM));
 		return 1;
 	}
 	str_copy(c->media.tags->from, sizeof(c->media.tags->from), from.tag);
+	if (late) {
+		c->media.late = true; /* the offer comes in the 2xx */
+		return 0;
+	}
 	struct ng_params q = {
 	    .from_tag = str_from_cstr(c->media.tags->from),
 	    .via_branch = via.branch,
@@ -339,9 +349,16 @@ static int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struc
 	return rc;
 }
 
+static void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag);
+
 void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 {
 	struct sip_addr to;
+	if (c->media.late && !c->media.on && resp->status >= 200 && sip_media_has_sdp(resp) &&
+	    sip_msg_to(resp, &to) == 0 && to.tag.p) {
+		sip_media_late_offer(c, resp, to.tag);
+		return;
+	}
 	if (!c->media.on || !sip_media_has_sdp(resp) || sip_msg_to(resp, &to) != 0 || !to.tag.p) {
 		if (c->stx)
 			sip_stx_forward(c->stx, resp);
@@ -377,8 +394,8 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 	struct buf tmp;
 	if (!c->media.on || !sip_media_has_sdp(m))
 		return sip_build_strip_via(out, m);
-	if (c->media.wait == SIP_MEDIA_ANSWER)
-		return -EAGAIN; /* the held one goes up once the answer is back */
+	if (c->media.wait == SIP_MEDIA_ANSWER || c->media.wait == SIP_MEDIA_LATE_OFFER)
+		return -EAGAIN; /* the held one goes up once the engine's SDP is back */
 	if (sip_msg_to(m, &to) != 0 || !to.tag.p ||
 	    sip_media_key(to.tag, m->body) != c->media.answered || !c->media.answer.len)
 		return sip_build_strip_via(out, m);
@@ -389,6 +406,176 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 							     : -EINVAL;
 	buf_fini(&tmp);
 	return rc;
+}
+
+/* ----------------------------------------------------------- late offer */
+
+/*
+ * An INVITE without SDP (RFC 3261 §13.2.1, RFC 3264 §4): the callee's
+ * first 2xx carries the offer and the caller's ACK the answer.  The 2xx is
+ * an "offer" from the callee's tag (to-tag: the caller's) and is held as a
+ * first answer's response is; the engine's SDP is kept in media.answer
+ * under the 2xx's key, so the 2xx's retransmissions on the stateless path
+ * (sip_media_strip_via) carry the same SDP.  The ACK with SDP is the
+ * "answer" from the caller's tag: it waits (a sip_media_re without a
+ * transaction says where it goes), goes on rewritten, and the engine's
+ * SDP is kept for the ACKs the caller repeats on each 2xx retransmission.
+ *
+ * An engine failing the 2xx's offer does not fail the call.  The callee
+ * has answered, and a proxy forwards a 2xx at once (§16.7 step 5): holding
+ * it, or answering the caller 500 and BYEing the callee, would turn an
+ * engine outage into calls cut at answer on every late-offer trunk, which
+ * a carrier's customers see as dropped calls and its billing as answered
+ * seconds lost.  The 2xx goes up unchanged instead (media directly between
+ * the parties, as after a failed first answer), a warning says so, and the
+ * call is no longer relayed (no answer on the ACK, no delete).  The first
+ * offer is different: refused 503 before anyone answered, the caller can
+ * still route the call elsewhere.  An engine failing the ACK's answer lets
+ * the ACK go on unchanged too: the call is up, and nothing answers an ACK
+ * to report a failure with.
+ */
+
+/* The late offer failed: the 2xx (bytes, our Via on) goes up as it is. */
+static void sip_media_late_bypass(struct sip_call *c, const char *why, struct str bytes)
+{
+	log_warn("sip", "call %s: media engine refused the late offer (%s): 2xx not relayed",
+		 c->cdr.call_id, why);
+	c->media.on = c->media.late = false;
+	sip_media_forward_bytes(c, c->stx, &c->caller, bytes);
+}
+
+static void sip_media_late_offer_done(void *arg, int status, const struct bencode_node *reply,
+				      struct str raw)
+{
+	struct sip_call *c = arg;
+	struct str sdp, held = {c->media.held.p, c->media.held.len};
+	struct sip_msg m;
+	char why[128];
+	(void)raw;
+	sip_media_unwait(c);
+	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
+		sip_media_late_bypass(c, why, held);
+	} else if (sip_msg_parse(&m, held.p, held.len) == 0) {
+		buf_reset(&c->media.answer);
+		if (buf_append_str(&c->media.answer, sdp) == 0) {
+			c->media.answered = c->media.held_key;
+			sip_media_forward_rewritten(c, c->stx, &c->caller, &m);
+		} else {
+			sip_media_late_bypass(c, strerror(ENOMEM), held);
+		}
+	}
+	buf_reset(&c->media.held);
+}
+
+/* The first 2xx with SDP to an INVITE without: held while the offer is out. */
+static void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag)
+{
+	struct sip_media_tags *t = c->media.tags;
+	str_copy(t->to, sizeof(t->to), to_tag);
+	struct ng_params q = {
+	    .from_tag = str_from_cstr(t->to),
+	    .to_tag = str_from_cstr(t->from),
+	    .sdp = resp->body,
+	};
+	c->media.held_key = sip_media_key(to_tag, resp->body);
+	int rc = buf_append_str(&c->media.held, resp->raw);
+	c->media.on = true;
+	if (rc == 0)
+		rc = sip_media_sdp_send(c, &q, &c->callee.addr, ng_build_offer,
+					sip_media_late_offer_done, SIP_MEDIA_LATE_OFFER);
+	if (rc < 0) {
+		buf_reset(&c->media.held);
+		sip_media_late_bypass(c, rc == -EHOSTUNREACH ? "no engine up" : strerror(-rc),
+				      resp->raw);
+	}
+}
+
+/* Forwards the caller's ACK with sdp in place of its own (as it is when
+ * sdp.p is NULL). */
+static void sip_media_ack_forward(struct sip_call *c, struct sip_msg *ack,
+				  const struct sip_peer *src, const struct sip_peer *dst, size_t drop,
+				  struct str sdp)
+{
+	struct sip_msg re;
+	struct buf out;
+	buf_init(&out);
+	if (!sdp.p)
+		sip_proxy_send_request(c->w, ack, src, dst, STR_NULL, drop, NULL);
+	else if (sip_media_rebody(&out, ack, sdp) == 0 && sip_msg_parse(&re, out.p, out.len) == 0)
+		sip_proxy_send_request(c->w, &re, src, dst, STR_NULL, drop, NULL);
+	buf_fini(&out);
+}
+
+static void sip_media_late_answer_done(void *arg, int status, const struct bencode_node *reply,
+				       struct str raw)
+{
+	struct sip_call *c = arg;
+	char why[128];
+	struct str sdp;
+	bool ok = sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) == 0;
+	struct sip_media_re *re = c->media.re;
+	struct sip_msg m;
+	(void)raw;
+	c->media.re = NULL; /* the exchange is over, whatever happens next */
+	sip_media_unwait(c);
+	if (re && sip_msg_parse(&m, c->media.held.p, c->media.held.len) == 0) {
+		if (!ok) {
+			log_warn("sip", "call %s: media engine did not take the ACK's answer (%s): "
+					"SDP passed through", c->cdr.call_id, why);
+			sdp = STR_NULL;
+		} else {
+			buf_reset(&c->media.ack_sdp);
+			if (buf_append_str(&c->media.ack_sdp, sdp) == 0)
+				c->media.acked = c->media.held_key;
+		}
+		sip_media_ack_forward(c, &m, &re->src, &re->dst, re->drop, sdp);
+	}
+	free(re);
+	buf_reset(&c->media.held);
+}
+
+/* The caller's ACK m of a late offer's 2xx: 1 when media.c forwards it
+ * (the answer at the engine first, or its SDP reused), else 0. */
+static int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
+			      const struct sip_peer *dst, size_t drop)
+{
+	struct sip_addr from;
+	if (!c->media.late || !c->media.on || c->state != SIP_CALL_UP || !sip_media_has_sdp(m) ||
+	    sip_msg_from(m, &from) != 0 || !from.tag.p)
+		return 0;
+	if (c->media.wait == SIP_MEDIA_LATE_ANSWER)
+		return 1; /* a repeat of the ACK at the engine: that one goes on */
+	uint64_t key = sip_media_key(from.tag, m->body);
+	if (key == c->media.acked && c->media.ack_sdp.len) {
+		sip_media_ack_forward(c, m, src, dst, drop,
+				      (struct str){c->media.ack_sdp.p, c->media.ack_sdp.len});
+		return 1;
+	}
+	struct sip_media_re *re = NULL;
+	if (c->media.acked || c->media.re || c->media.wait != SIP_MEDIA_IDLE ||
+	    !(re = calloc(1, sizeof(*re))))
+		return 0; /* not the late offer's answer: not ours */
+	*re = (struct sip_media_re){.src = *src, .dst = *dst, .drop = drop};
+	struct ng_params q = {
+	    .from_tag = str_from_cstr(c->media.tags->to),
+	    .to_tag = str_from_cstr(c->media.tags->from),
+	    .sdp = m->body,
+	};
+	c->media.held_key = key;
+	c->media.re = re;
+	int rc = buf_append_str(&c->media.held, m->raw);
+	if (rc == 0)
+		rc = sip_media_sdp_send(c, &q, &src->addr, ng_build_answer,
+					sip_media_late_answer_done, SIP_MEDIA_LATE_ANSWER);
+	if (rc < 0) {
+		log_warn("sip", "call %s: the ACK's answer not sent to the engine: SDP passed "
+				"through", c->cdr.call_id);
+		buf_reset(&c->media.held);
+		c->media.re = NULL;
+		free(re);
+		return 0;
+	}
+	return 1;
 }
 
 /* ------------------------------------------------ in-dialog offer/answer */
@@ -486,6 +673,8 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 			const struct sip_peer *dst, size_t drop)
 {
 	struct sip_addr from, to;
+	if (m->method == SIP_METHOD_ACK)
+		return sip_media_late_ack(c, m, src, dst, drop);
 	if (!c->media.on || !c->media.tags || c->state != SIP_CALL_UP ||
 	    (m->method != SIP_METHOD_INVITE && m->method != SIP_METHOD_UPDATE) ||
 	    !sip_media_has_sdp(m) || sip_msg_from(m, &from) != 0 || !from.tag.p ||
@@ -506,6 +695,7 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 		return 1;
 	}
 	re->stx = s;
+	re->src = *src;
 	re->dst = *dst;
 	re->drop = drop;
 	str_copy(re->from, sizeof(re->from), from.tag);
@@ -672,6 +862,10 @@ void sip_media_drain(struct sip_worker *w)
 			sip_media_reoffer_done(c, -ECANCELED, &none, STR_NULL);
 		else if (what == SIP_MEDIA_ANSWER)
 			sip_media_answer_done(c, -ECANCELED, &none, STR_NULL);
+		else if (what == SIP_MEDIA_LATE_OFFER)
+			sip_media_late_offer_done(c, -ECANCELED, &none, STR_NULL);
+		else if (what == SIP_MEDIA_LATE_ANSWER)
+			sip_media_late_answer_done(c, -ECANCELED, &none, STR_NULL);
 		else
 			sip_media_delete_done(c, -ECANCELED, &none, STR_NULL);
 	}
@@ -698,6 +892,7 @@ void sip_media_fini(struct sip_call *c)
 {
 	buf_fini(&c->media.answer);
 	buf_fini(&c->media.held);
+	buf_fini(&c->media.ack_sdp);
 	free(c->media.tags);
 	c->media.tags = NULL;
 }

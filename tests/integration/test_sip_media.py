@@ -354,19 +354,28 @@ def sdps(msgs, start):
             for m in msgs if m.startswith(start) and "m=audio" in m]
 
 
+def start_pair(sw, uas, uac, callee_keys, caller_keys):
+    """SIPp callee (uas) and caller (uac) through a provisioned warp, each
+    given the RTP ports of the test's sockets as -key values; both started."""
+    cport, gport = sip_port(), sip_port()
+    callee = sw.sipp("callee", scenario(uas), gport, keys=callee_keys,
+                     extra=["-mp", str(sip_port())]).start()
+    caller = sw.caller("caller", scenario(uac), cport, NUMBER, keys=caller_keys,
+                       extra=["-mp", str(sip_port())])
+    provision(sw, cport, gport)
+    caller.start()
+    return caller, callee
+
+
 def callee_reinvites_and_moves(sw):
     """The callee re-INVITEs twice (hold, then a new media port); returns
     what each side was told and whether RTP then reached the new port."""
     a, b, b2 = rtp_socket(), rtp_socket(), rtp_socket()
     try:
-        cport, gport = sip_port(), sip_port()
-        callee = sw.sipp("callee", scenario("uas_reinvite_media.xml"), gport,
-                         keys={"rtp_b": b.getsockname()[1], "rtp_b2": b2.getsockname()[1]},
-                         extra=["-mp", str(sip_port())]).start()
-        caller = sw.caller("caller", scenario("uac_reinvited_media.xml"), cport, NUMBER,
-                           keys={"rtp_a": a.getsockname()[1]}, extra=["-mp", str(sip_port())])
-        provision(sw, cport, gport)
-        caller.start()
+        caller, callee = start_pair(
+            sw, "uas_reinvite_media.xml", "uac_reinvited_media.xml",
+            {"rtp_b": b.getsockname()[1], "rtp_b2": b2.getsockname()[1]},
+            {"rtp_a": a.getsockname()[1]})
         wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"))
         (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
         (to_callee,) = sdps(callee.messages(True), "INVITE ")
@@ -421,3 +430,48 @@ def test_callee_reinvite_hold_and_move_stay_on_rtpengine(warp_factory, tmp_path,
     assert_reinvites_stayed_on_the_relay(callee_reinvites_and_moves(sw))
     (r,) = sw.cdrs(1, timeout=8)
     assert r["final_code"] == 200
+
+
+# ------------------------------------------------------------- late offer
+
+
+def late_offer_call(sw):
+    """The caller's INVITE has no SDP: the callee offers in its 200 OK, the
+    caller answers in the ACK.  Returns what each side was told and how
+    much RTP the relay carried each way."""
+    a, b = rtp_socket(), rtp_socket()
+    try:
+        caller, callee = start_pair(sw, "uas_late_offer.xml", "uac_late_offer.xml",
+                                    {"rtp_b": b.getsockname()[1]}, {"rtp_a": a.getsockname()[1]})
+        wait_for(lambda: sdps(callee.messages(True), "ACK "))
+        (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
+        (to_callee,) = sdps(callee.messages(True), "ACK ")
+        rtp = {"to_callee": relayed(a, to_caller[1], b), "to_caller": relayed(b, to_callee[1], a)}
+        assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+        assert callee.wait(timeout=40) == 0, callee.describe()
+        return {"to_caller": to_caller, "to_callee": to_callee, "rtp": rtp,
+                "ports": (a.getsockname()[1], b.getsockname()[1]),
+                "invites": callee.messages(True)}
+    finally:
+        a.close()
+        b.close()
+
+
+def test_late_offer_goes_through_the_local_relay_both_ways(relay_warp):
+    sw = relay_warp
+    got = late_offer_call(sw)
+    # The caller is offered the relay (not the callee's port) in the 200 OK,
+    # the callee is answered with the relay (not the caller's port) in the ACK.
+    assert got["to_caller"][0] == "127.0.0.1" and sw.lo <= got["to_caller"][1] <= sw.hi, got
+    assert got["to_callee"][0] == "127.0.0.1" and sw.lo <= got["to_callee"][1] <= sw.hi, got
+    assert got["to_caller"][1] not in got["ports"] and got["to_callee"][1] not in got["ports"]
+    assert got["rtp"]["to_callee"] > 10 and got["rtp"]["to_caller"] > 10, got["rtp"]
+    # The INVITE itself went out without a body, as the caller sent it.
+    invite = [m for m in got["invites"] if m.startswith("INVITE ")][0]
+    assert "m=audio" not in invite, invite
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer", "delete"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 1, cmd
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200
+    assert r["rtp_packets_a"] > 10 and r["rtp_packets_b"] > 10, r
