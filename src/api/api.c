@@ -29,6 +29,7 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->store = o->store;
 	a->auth = o->auth;
 	a->rl = o->rl;
+	a->webhooks_allow_private = o->webhooks_allow_private;
 	return a;
 }
 

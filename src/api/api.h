@@ -22,6 +22,9 @@ struct api_opts {
 	struct store *store;
 	struct auth *auth;     /* credential checks; required */
 	struct ratelimit *rl;  /* NULL: no rate limits */
+	/* [webhooks] allow_private: webhook URLs may name a non-public host
+	 * (webhook_target.c); false refuses them with 422. */
+	bool webhooks_allow_private;
 };
 
 struct api;
@@ -64,11 +67,6 @@ struct api_dispatch;
 /* Starts it with the [webhooks] keys of cfg; NULL with a reason in err. */
 struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cfg, char *err,
 					size_t errlen);
-/* Reads [webhooks] allow_private for the checks of webhook URLs on create
- * and patch (webhook_target.c).  api_dispatch_start calls it; a process
- * that serves the API without the dispatcher must call it itself, else
- * private addresses are refused (the safe default). */
-void api_webhooks_configure(const struct config *cfg);
 /* Stops it within about a second (a delivery in flight is abandoned and
  * attempted again later), joins the thread and frees; NULL is accepted. */
 void api_dispatch_stop(struct api_dispatch *d);

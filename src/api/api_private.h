@@ -20,6 +20,7 @@ struct api {
 	struct store *store;
 	struct auth *auth;
 	struct ratelimit *rl;
+	bool webhooks_allow_private;
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;

@@ -732,6 +732,5 @@ struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cf
 	o.backoff_max_ms = config_duration_ms(cfg, "webhooks", "backoff_max");
 	o.concurrency = (unsigned)config_int(cfg, "webhooks", "concurrency");
 	o.allow_private = config_bool(cfg, "webhooks", "allow_private");
-	api_webhooks_configure(cfg);
 	return api_dispatch_start_opts(&o, err, errlen);
 }

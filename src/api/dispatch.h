@@ -48,9 +48,6 @@ bool api_dispatch_type_matches(const char *event_types_json, const char *type);
 
 struct sockaddr;
 
-/* [webhooks] allow_private as api_webhooks_configure last read it. */
-bool api_webhooks_allow_private(void);
-
 /* True when sa is not a public unicast internet address (loopback, private,
  * link-local, unique-local, multicast, unspecified, reserved, or an IPv4
  * one of these inside IPv6) — webhook_target.c lists the ranges. */

@@ -117,6 +117,20 @@ static bool path_guarded(const struct api *a, const char *path)
 	return api_upstream_covers(a, path);
 }
 
+/* Reads need the read scope here, for every handler and mounted upstream
+ * alike; writes are checked by the handlers (api_require_write), which
+ * know which methods change something. */
+static bool scope_allows(struct http_req *req, const struct auth_identity *who)
+{
+	enum http_method m = http_req_method(req);
+
+	if ((m != HTTP_GET && m != HTTP_HEAD) || (who->scopes & AUTH_SCOPE_READ))
+		return true;
+	http_reply_error(req, 403, "forbidden", "Forbidden", NULL,
+			 "this credential has no read scope");
+	return false;
+}
+
 bool api_before(struct http_req *req, void *arg)
 {
 	struct api *a = arg;
@@ -146,6 +160,10 @@ bool api_before(struct http_req *req, void *arg)
 	}
 	if (a->rl && ratelimit_take_identity(a->rl, &p->who, now, &rr) == 0 &&
 	    rate_refused(req, &rr)) {
+		free(p);
+		return true;
+	}
+	if (!scope_allows(req, &p->who)) {
 		free(p);
 		return true;
 	}

@@ -24,23 +24,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "api/dispatch.h"
-
-/* The process's [webhooks] allow_private, read by the API's URL check. */
-static atomic_bool webhooks_allow_private;
-
-void api_webhooks_configure(const struct config *cfg)
-{
-	atomic_store(&webhooks_allow_private, config_bool(cfg, "webhooks", "allow_private"));
-}
-
-bool api_webhooks_allow_private(void)
-{
-	return atomic_load(&webhooks_allow_private);
-}
 
 /* a is in network order. */
 static bool v4_private(uint32_t a)

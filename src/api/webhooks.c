@@ -20,13 +20,12 @@ static int check_url(struct api_ctx *ctx, const struct api_field *f, json_t **va
 {
 	const char *u = json_string_value(*val);
 	char why[256] = "the URL cannot be checked";
-	(void)ctx;
 	(void)f;
 	if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
 	    strpbrk(u, " \t\r\n<>\"") || strlen(u) <= 8)
 		return api_verr_set(e, 422, "invalid_url", "/url",
 				    "'url' must be an http:// or https:// URL");
-	int rc = api_webhook_url_check(u, api_webhooks_allow_private(), why, sizeof(why));
+	int rc = api_webhook_url_check(u, ctx->api->webhooks_allow_private, why, sizeof(why));
 	if (rc == -EACCES)
 		return api_verr_set(e, 422, "private_address", "/url", "%s", why);
 	if (rc < 0)

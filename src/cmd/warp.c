@@ -354,7 +354,11 @@ static int start_api(struct app *app)
 	app->rl = app->auth ? start_ratelimit(app->cfg) : NULL;
 	if (!app->rl)
 		return -1;
-	struct api_opts o = { .store = app->store, .auth = app->auth, .rl = app->rl };
+	struct api_opts o = { .store = app->store,
+			      .auth = app->auth,
+			      .rl = app->rl,
+			      .webhooks_allow_private =
+				  config_bool(app->cfg, "webhooks", "allow_private") };
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {
 		fprintf(stderr, "warp: %s\n", err);

@@ -183,6 +183,15 @@ def test_read_scope_token_reads_but_cannot_write(gw, keys):
     assert r.json()["errors"][0]["code"] == "forbidden"
 
 
+def test_write_only_token_writes_but_cannot_read(gw, keys):
+    t = token(keys["rsa"], scope="write")
+    assert post_customer(gw, t).status == 201
+    r = call(gw, t)
+    assert r.status == 403, r.body
+    assert r.json()["errors"][0]["code"] == "forbidden"
+    assert "read scope" in r.json()["errors"][0]["detail"]
+
+
 def test_write_scope_token_creates(gw, keys):
     r = post_customer(gw, token(keys["rsa"], scope="openid read write"))
     assert r.status == 201, r.body
