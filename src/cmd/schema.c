@@ -33,7 +33,7 @@ const struct config_key warp_schema[] = {
 	{ "http", "max_body", CONFIG_INT, "1048576", 1 * KB, 64 * MB, NULL,
 	  "Largest request body in bytes; larger bodies are answered 413." },
 	{ "http", "max_headers", CONFIG_INT, "16384", 1 * KB, 1 * MB, NULL,
-	  "Largest request header block in bytes." },
+	  "Largest request head (request line and header fields) in bytes; larger heads are answered 431." },
 	{ "http", "request_timeout", CONFIG_DURATION, "30s", 100, 3600000, NULL,
 	  "A request not received whole within this time is answered 408." },
 

@@ -42,7 +42,9 @@ struct sip_target {
 	char host[SIP_HOST_MAX];   /* host for the Request-URI (name or address) */
 	uint16_t port;             /* port for the Request-URI (0: none) */
 	char user[SIP_NUMBER_MAX + 16]; /* Request-URI user: number with tech prefix */
-	char carrier_id[ID_MAX];   /* termination: the carrier; "" otherwise */
+	char carrier_id[ID_MAX];   /* termination: the carrier; "" otherwise (an
+				    * origination CDR finds its inbound gateway
+				    * in cdr.c, by source address) */
 	char gateway_id[ID_MAX];   /* termination: the gateway; "" otherwise */
 	char trunk_id[ID_MAX];     /* origination: the customer's trunk */
 	/* Final codes that end the call instead of failing over (RFC 3261 does
