@@ -475,3 +475,38 @@ def test_late_offer_goes_through_the_local_relay_both_ways(relay_warp):
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200
     assert r["rtp_packets_a"] > 10 and r["rtp_packets_b"] > 10, r
+
+
+# ------------------------------------------------- UPDATE with new SDP
+
+
+def test_caller_update_moves_its_media_and_both_sides_keep_the_relay(relay_warp):
+    sw = relay_warp
+    a, a2, b = rtp_socket(), rtp_socket(), rtp_socket()
+    try:
+        caller, callee = start_pair(sw, "uas_update_media.xml", "uac_update_media.xml",
+                                    {"rtp_b": b.getsockname()[1]},
+                                    {"rtp_a": a.getsockname()[1], "rtp_a2": a2.getsockname()[1]})
+        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"))
+        (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
+        (to_callee,) = sdps(callee.messages(True), "INVITE ")
+        assert relayed(b, to_callee[1], a) > 10
+        wait_for(lambda: len(sdps(caller.messages(True), "SIP/2.0 200")) == 2)
+        after = {"old": relayed(b, to_callee[1], a), "new": relayed(b, to_callee[1], a2)}
+        assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+        assert callee.wait(timeout=40) == 0, callee.describe()
+        # The callee's UPDATE names the relay's port it had, not the caller's
+        # new one; the caller's 200 to it names the relay's port it had.
+        assert sdps(callee.messages(True), "UPDATE ") == [to_callee]
+        assert sdps(caller.messages(True), "SIP/2.0 200") == [to_caller, to_caller]
+        assert to_callee[1] not in (a.getsockname()[1], a2.getsockname()[1])
+        # RTP from the callee now reaches the caller's new port only.
+        assert after["new"] > 10 and after["old"] == 0, after
+    finally:
+        for s in (a, a2, b):
+            s.close()
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 2, cmd
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200
