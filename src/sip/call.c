@@ -372,6 +372,14 @@ void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct si
 	}
 	struct sip_call *c = inv->call;
 	sip_reply(w, NULL, m, src, 200, c->to_tag, NULL); /* §16.10 */
+	/* Answered already: the 2xx is held while the media engine rewrites
+	 * its SDP, and goes up next.  It must (§16.7 step 5: a 2xx is
+	 * forwarded whatever crossed it), and the caller then ACKs and BYEs
+	 * it (§9.1), as when CANCEL and 2xx cross on the wire.  Answering
+	 * 487 here would end a call the callee has answered, leaving it with
+	 * neither ACK nor BYE and the CDR saying cancelled. */
+	if (c->state != SIP_CALL_SETUP)
+		return;
 	c->cancelled = true;
 	/* With a provisional seen, the 487 the callee sends comes up to the
 	 * caller; without one, nothing can be cancelled yet (§9.1): answer

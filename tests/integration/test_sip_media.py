@@ -9,8 +9,10 @@ leaves the SDP alone; an engine that does not answer refuses the call 503;
 with two engines and one gone, new calls go to the other."""
 import os
 import re
+import select
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -510,3 +512,81 @@ def test_caller_update_moves_its_media_and_both_sides_keep_the_relay(relay_warp)
         assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 2, cmd
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200
+
+
+# ------------------------------------------------- CANCEL racing a 2xx
+
+
+class DelayingNg:
+    """An ng hop in front of an engine holding each `answer` for `delay`
+    seconds (everything else passes at once): a response the proxy holds
+    for its SDP stays held long enough for a CANCEL to arrive."""
+
+    def __init__(self, engine_port, delay):
+        self.down, self.up = rtp_socket(), rtp_socket()
+        self.port = self.down.getsockname()[1]
+        self.engine = ("127.0.0.1", engine_port)
+        self.delay = delay
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        pending, clients = [], {}  # the pinger and each worker have a socket each
+        deadline = time.monotonic() + 120
+        while not self.done.is_set() and time.monotonic() < deadline:
+            now = time.monotonic()
+            for item in [p for p in pending if p[0] <= now]:
+                self.up.sendto(item[1], self.engine)
+                pending.remove(item)
+            ready, _, _ = select.select([self.down, self.up], [], [], 0.02)
+            if self.down in ready:
+                data, client = self.down.recvfrom(65536)
+                clients[data.split(b" ", 1)[0]] = client
+                if b"6:answer" in data:
+                    pending.append((now + self.delay, data))
+                else:
+                    self.up.sendto(data, self.engine)
+            if self.up in ready:
+                data = self.up.recv(65536)
+                client = clients.get(data.split(b" ", 1)[0])
+                if client:
+                    self.down.sendto(data, client)
+
+    def close(self):
+        self.done.set()
+        self.thread.join(5)
+        self.down.close()
+        self.up.close()
+
+
+def test_cancel_after_the_answer_lets_the_caller_ack_and_bye_it(warp_factory, tmp_path, stopper):
+    """The callee's 200 reached the proxy, which holds it while the engine
+    rewrites its SDP, when the caller's CANCEL arrives: the 200 still goes
+    up (RFC 3261 §16.7 step 5) and the caller ACKs and BYEs it (§9.1), so
+    the callee is not left answered without an ACK or a BYE."""
+    e = start_engine(tmp_path, "engine", 79)
+    stopper(e)
+    ng = DelayingNg(e.ng_port, 1.0)
+    try:
+        sw = start_sipwarp(warp_factory, tmp_path,
+                           sip_extra="media_engines = udp:127.0.0.1:%d\nmedia_timeout = 6s\n"
+                                     % ng.port)
+        stopper(sw)
+        cport, gport = sip_port(), sip_port()
+        callee = sw.sipp("callee", scenario("uas_ring_then_answer.xml"), gport,
+                         extra=["-mp", str(sip_port())]).start()
+        caller = sw.caller("caller", scenario("uac_cancel_held_answer.xml"), cport, NUMBER,
+                           extra=["-mp", str(sip_port())])
+        provision(sw, cport, gport)
+        caller.start()
+        assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+        assert callee.wait(timeout=40) == 0, callee.describe()
+    finally:
+        ng.close()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"], callee.seen()
+    assert 487 not in caller.codes(), caller.seen()
+    _, port = sdp_of(caller.messages(True), "SIP/2.0 200")
+    assert e.lo <= port <= e.hi, sw.w.stderr()[-3000:]
+    (r,) = sw.cdrs(1, timeout=8)
+    assert r["final_code"] == 200 and r["answer_ms"] > 0 and r["hangup"] == "caller", r
