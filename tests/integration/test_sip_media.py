@@ -590,3 +590,83 @@ def test_cancel_after_the_answer_lets_the_caller_ack_and_bye_it(warp_factory, tm
     assert e.lo <= port <= e.hi, sw.w.stderr()[-3000:]
     (r,) = sw.cdrs(1, timeout=8)
     assert r["final_code"] == 200 and r["answer_ms"] > 0 and r["hangup"] == "caller", r
+
+
+class RawCaller:
+    """A UAC written by hand on a UDP socket (SIPp cannot be told to leave a
+    200 unacknowledged and then repeat its ACK): a late offer, ACKed late."""
+
+    def __init__(self, port, proxy_port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self.proxy = ("127.0.0.1", proxy_port)
+        self.me = "127.0.0.1:%d" % port
+        self.head = ("From: <sip:caller@%s>;tag=rawc1\r\nCall-ID: raw-late-%d@127.0.0.1\r\n"
+                     "Max-Forwards: 70\r\nContact: <sip:caller@%s>\r\n" % (self.me, port, self.me))
+        self.got = []
+
+    def send(self, first, to, cseq, branch, extra="", body=""):
+        msg = ("%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\n%sTo: %s\r\n"
+               "CSeq: %s\r\n%s%sContent-Length: %d\r\n\r\n%s"
+               % (first, self.me, branch, self.head, to, cseq, extra,
+                  "Content-Type: application/sdp\r\n" if body else "", len(body), body))
+        self.sock.sendto(msg.encode(), self.proxy)
+
+    def wait(self, pred, timeout=8.0):
+        """Reads responses (kept in self.got) until pred(self.got) holds."""
+        deadline = time.monotonic() + timeout
+        while not pred(self.got):
+            assert time.monotonic() < deadline, [m.split("\r\n")[0] + " " + m.split("CSeq: ")[1].split("\r")[0] for m in self.got]
+            try:
+                self.got.append(self.sock.recv(65536).decode())
+            except socket.timeout:
+                pass
+
+    def dialog(self, resp):
+        """Request-URI, To and Route of the dialog a 200 opened."""
+        hdr = lambda name: re.search(r"^%s: *(.*?)\r$" % name, resp, re.M).group(1)  # noqa: E731
+        ruri = re.search(r"<([^>]*)>", hdr("Contact")).group(1)
+        return ruri, hdr("To"), "Route: %s\r\n" % hdr("Record-Route")
+
+
+def oks(msgs):
+    return [m for m in msgs if m.startswith("SIP/2.0 200") and "INVITE" in m.split("CSeq:")[1]]
+
+
+def test_late_offer_2xx_and_ack_retransmissions_carry_the_relays_sdp(relay_warp):
+    sw = relay_warp
+    cport, gport = sip_port(), sip_port()
+    b = rtp_socket()
+    callee_port = b.getsockname()[1]
+    callee = sw.sipp("callee", scenario("uas_late_offer.xml"), gport,
+                     keys={"rtp_b": callee_port}, extra=["-mp", str(sip_port())]).start()
+    provision(sw, cport, gport)
+    ua = RawCaller(cport, sw.port)
+    try:
+        ua.send("INVITE sip:%s@127.0.0.1:%d" % (NUMBER, sw.port),
+                "<sip:%s@127.0.0.1>" % NUMBER, "1 INVITE", "inv1")
+        # Unacknowledged, the callee repeats its 200 (every 500 ms).
+        ua.wait(lambda got: len(oks(got)) >= 2)
+        ruri, to, route = ua.dialog(oks(ua.got)[0])
+        answer = ("v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                  "t=0 0\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+        for _ in range(2):  # the ACK repeated, as on a 2xx retransmission
+            ua.send("ACK " + ruri, to, "1 ACK", "ack1", route, answer)
+            time.sleep(0.3)
+        wait_for(lambda: len(sdps(callee.messages(True), "ACK ")) >= 2)
+        ua.send("BYE " + ruri, to, "2 BYE", "bye1", route)
+        assert callee.wait(timeout=20) == 0, callee.describe()
+        ua.wait(lambda got: any("BYE" in m.split("CSeq:")[1] for m in got))
+    finally:
+        ua.sock.close()
+        b.close()
+    offered = sdps(oks(ua.got), "SIP/2.0 200")
+    assert len(offered) >= 2 and len(set(offered)) == 1, offered
+    assert sw.lo <= offered[0][1] <= sw.hi and offered[0][1] != callee_port
+    answered = sdps(callee.messages(True), "ACK ")
+    assert len(answered) >= 2 and len(set(answered)) == 1, answered
+    assert sw.lo <= answered[0][1] <= sw.hi and answered[0][1] != 4000
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 1, cmd
