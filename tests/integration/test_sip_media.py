@@ -518,11 +518,13 @@ def test_caller_update_moves_its_media_and_both_sides_keep_the_relay(relay_warp)
 
 
 class DelayingNg:
-    """An ng hop in front of an engine holding each `answer` for `delay`
-    seconds (everything else passes at once): a response the proxy holds
-    for its SDP stays held long enough for a CANCEL to arrive."""
+    """An ng hop in front of an engine holding each `answer` (or command)
+    for `delay` seconds, everything else passing at once: a response the
+    proxy holds for its SDP stays held long enough for a CANCEL to arrive,
+    or (delay past media_timeout) the engine seems not to answer it."""
 
-    def __init__(self, engine_port, delay):
+    def __init__(self, engine_port, delay, command=b"6:answer"):
+        self.command = command
         self.down, self.up = rtp_socket(), rtp_socket()
         self.port = self.down.getsockname()[1]
         self.engine = ("127.0.0.1", engine_port)
@@ -543,7 +545,7 @@ class DelayingNg:
             if self.down in ready:
                 data, client = self.down.recvfrom(65536)
                 clients[data.split(b" ", 1)[0]] = client
-                if b"6:answer" in data:
+                if self.command in data:
                     pending.append((now + self.delay, data))
                 else:
                     self.up.sendto(data, self.engine)
@@ -670,3 +672,42 @@ def test_late_offer_2xx_and_ack_retransmissions_carry_the_relays_sdp(relay_warp)
     text = sw.w.get("/metrics").body.decode()
     for cmd in ("offer", "answer"):
         assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 1, cmd
+
+
+def test_late_offer_goes_through_rtpengine_both_ways(warp_factory, tmp_path, rtpengine,  # noqa: F811
+                                                     stopper):
+    sw = start_sipwarp(warp_factory, tmp_path,
+                       sip_extra="media_engines = udp:127.0.0.1:%d\n" % rtpengine.addr[1])
+    stopper(sw)
+    got = late_offer_call(sw)
+    assert got["to_caller"][1] not in got["ports"] and got["to_callee"][1] not in got["ports"]
+    assert got["rtp"]["to_callee"] > 10 and got["rtp"]["to_caller"] > 10, got["rtp"]
+    (r,) = sw.cdrs(1, timeout=8)
+    assert r["final_code"] == 200 and r["rtp_packets_a"] > 10, r
+
+
+def test_engine_silent_on_the_late_offer_lets_the_answered_call_through_unrelayed(
+        warp_factory, tmp_path, stopper):
+    """The callee has answered: its 200 goes up with its own SDP once the
+    engine has not answered in media_timeout, the ACK goes down with the
+    caller's, media flows directly, and the call is not failed."""
+    e = start_engine(tmp_path, "engine", 83)
+    stopper(e)
+    ng = DelayingNg(e.ng_port, 60.0, command=b"5:offer")
+    try:
+        sw = start_sipwarp(warp_factory, tmp_path,
+                           sip_extra="media_engines = udp:127.0.0.1:%d\nmedia_timeout = 600ms\n"
+                                     % ng.port)
+        stopper(sw)
+        got = late_offer_call(sw)
+    finally:
+        ng.close()
+    caller_port, callee_port = got["ports"]
+    assert got["to_caller"][1] == callee_port and got["to_callee"][1] == caller_port, got
+    assert got["rtp"]["to_callee"] > 10 and got["rtp"]["to_caller"] > 10, got["rtp"]
+    assert "late offer" in sw.w.stderr()
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller" and r["rtp_packets_a"] is None, r
+    # Not relayed, so nothing to delete at the end.
+    text = e.get("/metrics").body.decode()
+    assert metric(text, "warp_media_ng_commands_total", command="delete", result="ok") == 0
