@@ -32,6 +32,10 @@
  * are that trunk's destinations (priority, then weight-random).  Channels
  * of the trunk and customer are held; CPS is a termination limit.
  *
+ * Digest (digest.c): a source in no ACL whose request the core admitted
+ * with a trunk's credentials is that trunk's termination, exactly as if
+ * its address had matched (an ACL match is looked at first and suffices).
+ *
  * Anything else answers 403.  The policy does not count its own refusals
  * towards a ban: the core calls sip_policy_note_refused once per refusal.
  */
@@ -425,6 +429,8 @@ int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct
 		rc = plan_termination(p, s, &s->trunks[t], now_ms, plan);
 	else if (psnap_is_gateway_ip(s, src))
 		rc = plan_origination(p, s, now_ms, plan);
+	else if ((t = sip_digest_admitted_trunk(s, m, src)) != SIZE_MAX)
+		rc = plan_termination(p, s, &s->trunks[t], now_ms, plan);
 	else
 		rc = plan_reject(plan, 403, "unknown source");
 	snapshot_release(p->snap, s);

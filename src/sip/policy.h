@@ -93,6 +93,9 @@ struct sip_policy_opts {
 	int flood_ban_ms;
 	size_t flood_table_size;
 	int probe_interval_ms; /* OPTIONS to gateways with probe on; 0: off */
+	/* Digest nonces are accepted this long after they were issued;
+	 * older ones get a new challenge with stale=true.  0: 5 minutes. */
+	int64_t digest_nonce_ttl_ms;
 };
 
 struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen);
@@ -130,6 +133,53 @@ void sip_policy_call_answered(struct sip_policy *p, struct sip_call_plan *plan);
 /* The call ended (BYE, failure, CANCEL, timeout): releases what it held,
  * targets included.  Safe to call again on the same plan (a no-op then). */
 void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan);
+
+/* ---------------------------------------------------- digest (digest.c)
+ *
+ * Proxy-to-user authentication (RFC 3261 §22.3) of strangers against the
+ * trunks' digest credentials: RFC 2617 MD5 with qop=auth.  Nonces are
+ * stateless: base64 of the issue time and an HMAC-SHA256 of it under a
+ * per-process random secret, so any worker verifies any nonce and a
+ * restart invalidates them all (the client is challenged again). */
+
+#define SIP_DIGEST_HEX 33 /* 32 hex digits and NUL */
+#define SIP_DIGEST_NONCE_MAX 64
+enum { SIP_DIGEST_E_STALE = -1, SIP_DIGEST_E_BAD = -2 };
+
+/* HA1 = MD5(user:realm:password) (RFC 2617 §3.2.2.2), lowercase hex. */
+void sip_digest_ha1(struct str user, struct str realm, struct str password,
+		    char out[SIP_DIGEST_HEX]);
+/* request-digest with qop=auth (§3.2.2.1):
+ * MD5(HA1:nonce:nc:cnonce:qop:MD5(method:uri)), lowercase hex. */
+void sip_digest_response(const char *ha1, struct str nonce, struct str nc, struct str cnonce,
+			 struct str qop, struct str method, struct str uri,
+			 char out[SIP_DIGEST_HEX]);
+/* A nonce issued at now_ms into out (SIP_DIGEST_NONCE_MAX bytes). */
+void sip_digest_nonce_make(int64_t now_ms, char *out, size_t n);
+/* 0 when nonce is ours and issued within ttl_ms before now_ms;
+ * SIP_DIGEST_E_STALE when ours but older; SIP_DIGEST_E_BAD otherwise. */
+int sip_digest_nonce_check(struct str nonce, int64_t now_ms, int64_t ttl_ms);
+
+/* The admission of an out-of-dialog request from a source that is neither
+ * a trunk ACL nor a gateway. */
+struct sip_digest_admit {
+	int code;		 /* 0: admitted; else answer 407 or 403 */
+	const char *tag;	 /* the answer's To tag */
+	char extra[1280];	 /* the answer's header lines (CRLF-ended) */
+	struct sip_msg msg;	 /* admitted: the request without the
+				  * Proxy-Authorization it used (ours, §22.3),
+				  * valid until the next admission on this thread */
+};
+
+/* No credentials anywhere: 403 "unknown source", as before digest.  No
+ * Proxy-Authorization for our realms: 407 with a challenge per realm.  A
+ * nonce past its time: 407, stale=true.  Unknown username, wrong response,
+ * a nonce not ours, a uri other than the Request-URI: 403 (the core counts
+ * it towards a ban; a 407 is not counted: every good call gets one).
+ * Admitted: sip_policy_plan_invite takes the trunk whose credentials
+ * matched for this request (same thread, same Call-ID and source). */
+int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
+			    int64_t now_ms, struct sip_digest_admit *a);
 
 /* ------------------------------------------------------------------ CDRs */
 

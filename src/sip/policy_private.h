@@ -144,6 +144,16 @@ struct psnap_ip {
 	uint8_t addr[16];
 };
 
+/* A trunk's digest credentials (digest.c): HA1 as the API stored it. */
+#define PSNAP_REALM_MAX 129
+#define PSNAP_REALMS_MAX 4 /* realms offered in one challenge */
+struct psnap_cred {
+	char user[65];
+	char realm[PSNAP_REALM_MAX];
+	char ha1[33]; /* lowercase hex MD5(username:realm:password) */
+	size_t trunk;
+};
+
 struct psnap {
 	struct psnap_env *env; /* a reference, dropped by psnap_free */
 	struct psnap_trunk *trunks;
@@ -172,6 +182,10 @@ struct psnap {
 	size_t nchoices;
 	struct psnap_number *numbers; /* by digits */
 	size_t nnumbers;
+	struct psnap_cred *creds; /* by (user, realm, trunk) */
+	size_t ncreds;
+	char realms[PSNAP_REALMS_MAX][PSNAP_REALM_MAX]; /* distinct, sorted */
+	size_t nrealms;
 };
 
 /* What the builder needs from the policy (tables kept across builds).
@@ -222,6 +236,17 @@ const struct psnap_route *psnap_route_find(const struct psnap *s, const char *cu
 const struct psnap_number *psnap_number_find(const struct psnap *s, const char *digits);
 const struct psnap_gateway *psnap_gateway_find(const struct psnap *s, const char *id);
 const struct psnap_carrier *psnap_carrier_find(const struct psnap *s, const char *id);
+int psnap_cmp_cred(const void *pa, const void *pb);
+/* The first credentials entry of (user, realm) in s->creds, or SIZE_MAX;
+ * equal entries follow it. */
+size_t psnap_cred_find(const struct psnap *s, struct str user, struct str realm);
+
+/* --------------------------------------------------------------- digest.c */
+
+/* The trunk sip_policy_digest_admit admitted m from src on this thread, or
+ * SIZE_MAX; taking it forgets it. */
+size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
+				 const struct net_addr *src);
 
 /* ---------------------------------------------------------------- probe.c */
 

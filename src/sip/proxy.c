@@ -479,11 +479,16 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 				      const struct sip_peer *src, int mf)
 {
 	struct sip_proxy *p = w->p;
+	struct sip_digest_admit a;
 	if (!sip_policy_source_known(p->policy, &src->addr)) {
-		sip_policy_note_refused(p->policy, &src->addr, sip_now());
-		sip_reply(w, NULL, m, src, 403, "u403",
-			  "Reason: SIP;cause=403;text=\"unknown source\"\r\n");
-		return;
+		/* §22.3: a stranger may prove a trunk's digest credentials. */
+		if (sip_policy_digest_admit(p->policy, m, &src->addr, sip_now(), &a) != 0) {
+			if (a.code != 407)
+				sip_policy_note_refused(p->policy, &src->addr, sip_now());
+			sip_reply(w, NULL, m, src, a.code, a.tag, a.extra);
+			return;
+		}
+		m = &a.msg; /* without our Proxy-Authorization */
 	}
 	if (m->method == SIP_METHOD_OPTIONS && (mf == 0 || sip_addressed_to_us(p, m))) {
 		sip_reply(w, NULL, m, src, 200, "o200",

@@ -17,6 +17,9 @@
  * collation may order '_' differently from SQLite's.
  *
  * Customer limits (cps_limit, channel_limit) come from migration 0005.
+ * Digest credentials (auth_username, auth_realm, auth_ha1 of migration 0002,
+ * written by src/api/trunks.c) are kept by (username, realm) for digest.c;
+ * a trunk without all three has none.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,7 +56,7 @@ struct builder {
 	struct store_conn *c;
 	struct bcustomer *cus;
 	size_t ncus;
-	size_t cap_acl, cap_blocked, cap_dests, cap_choices;
+	size_t cap_acl, cap_blocked, cap_dests, cap_choices, cap_creds;
 };
 
 /* Grows *arr (of elements of size) to hold one more; the new element is
@@ -314,9 +317,66 @@ static json_t *json_column(struct store_res *r, size_t row, size_t col)
 	return j ? j : json_array();
 }
 
+/* ------------------------------------------------- digest credentials */
+
+int psnap_cmp_cred(const void *pa, const void *pb)
+{
+	const struct psnap_cred *a = pa, *b = pb;
+	int c = strcmp(a->user, b->user);
+
+	if (c == 0)
+		c = strcmp(a->realm, b->realm);
+	if (c == 0)
+		c = a->trunk < b->trunk ? -1 : a->trunk > b->trunk;
+	return c;
+}
+
+/* Columns 11..13: auth_username, auth_realm, auth_ha1.  An HA1 that is not
+ * 32 hex digits can never verify, so it is left out. */
+static int cred_add(struct builder *b, struct store_res *r, size_t i)
+{
+	const char *user = store_res_text(r, i, 11), *realm = store_res_text(r, i, 12);
+	const char *ha1 = store_res_text(r, i, 13);
+	struct psnap_cred *cr;
+
+	if (!user[0] || !realm[0] || strlen(ha1) != 32 || strspn(ha1, "0123456789abcdef") != 32 ||
+	    strlen(user) >= sizeof(cr->user) || strlen(realm) >= sizeof(cr->realm))
+		return 0;
+	cr = vec_push(&b->s->creds, &b->s->ncreds, &b->cap_creds, sizeof(*cr));
+	if (!cr)
+		return -ENOMEM;
+	psnap_copy_cstr(cr->user, sizeof(cr->user), user);
+	psnap_copy_cstr(cr->realm, sizeof(cr->realm), realm);
+	psnap_copy_cstr(cr->ha1, sizeof(cr->ha1), ha1);
+	cr->trunk = i;
+	return 0;
+}
+
+/* Sorts the credentials and keeps the first PSNAP_REALMS_MAX distinct
+ * realms (sorted) for challenges. */
+static void cred_index(struct psnap *s)
+{
+	psnap_sort(s->creds, s->ncreds, sizeof(*s->creds), psnap_cmp_cred);
+	for (size_t i = 0; i < s->ncreds; i++) {
+		size_t k = 0;
+
+		while (k < s->nrealms && strcmp(s->realms[k], s->creds[i].realm) < 0)
+			k++;
+		if (k < s->nrealms && strcmp(s->realms[k], s->creds[i].realm) == 0)
+			continue;
+		if (k == PSNAP_REALMS_MAX)
+			continue;
+		size_t n = s->nrealms < PSNAP_REALMS_MAX ? s->nrealms : PSNAP_REALMS_MAX - 1;
+
+		memmove(s->realms[k + 1], s->realms[k], (n - k) * sizeof(s->realms[0]));
+		psnap_copy_cstr(s->realms[k], sizeof(s->realms[k]), s->creds[i].realm);
+		s->nrealms = n + 1;
+	}
+}
+
 /* Columns: id, customer_id, enabled, acl, tech_prefix, cps_limit,
  * channel_limit, destinations, max_call_duration, blocked_prefixes,
- * media_mode. */
+ * media_mode, auth_username, auth_realm, auth_ha1. */
 static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 {
 	struct psnap_trunk *t = &b->s->trunks[i];
@@ -346,6 +406,7 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 	}
 	rc = rc ? rc : trunk_blocked(b, t, blocked);
 	rc = rc ? rc : trunk_dests(b, t, dests);
+	rc = rc ? rc : cred_add(b, r, i);
 	json_decref(acl);
 	json_decref(dests);
 	json_decref(blocked);
@@ -358,7 +419,7 @@ static int build_trunks(struct builder *b)
 	int rc = store_exec(b->c,
 			    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
 			    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
-			    "media_mode FROM trunks ORDER BY id",
+			    "media_mode, auth_username, auth_realm, auth_ha1 FROM trunks ORDER BY id",
 			    NULL, 0, &r);
 
 	if (rc < 0)
@@ -368,8 +429,10 @@ static int build_trunks(struct builder *b)
 	rc = b->s->trunks ? 0 : -ENOMEM;
 	for (size_t i = 0; i < b->s->ntrunks && rc == 0; i++)
 		rc = trunk_row(b, r, i);
-	if (rc == 0)
+	if (rc == 0) {
 		acl_index(b->s);
+		cred_index(b->s);
+	}
 out:
 	store_res_free(r);
 	return rc;
@@ -709,6 +772,7 @@ void psnap_free(void *data)
 	free(s->routes);
 	free(s->choices);
 	free(s->numbers);
+	free(s->creds);
 	psnap_env_release(s->env);
 	free(s);
 }
@@ -737,9 +801,9 @@ void *psnap_build(struct store_conn *c, void *arg)
 	atomic_fetch_add(&b.env->refs, 1);
 	log_debug("sip",
 		  "policy snapshot: %zu trunks, %zu ACL entries, %zu carriers, %zu "
-		  "gateways, %zu routes, %zu numbers",
+		  "gateways, %zu routes, %zu numbers, %zu digest credentials",
 		  b.s->ntrunks, b.s->nacl, b.s->ncarriers, b.s->ngateways, b.s->nroutes,
-		  b.s->nnumbers);
+		  b.s->nnumbers, b.s->ncreds);
 	return b.s;
 fail:
 	log_error("sip", "policy snapshot build failed: %s (%s)",

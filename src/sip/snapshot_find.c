@@ -4,7 +4,8 @@
  * port-specific entry before a portless one), whether a source is a
  * carrier's gateway, the route for a number (longest prefix; a customer's
  * route before a global one of the same length), a number's owner, a
- * gateway or carrier by id.  Everything here reads the immutable snapshot
+ * gateway or carrier by id, digest credentials by (username, realm).
+ * Everything here reads the immutable snapshot
  * only: no allocation, no locks, no I/O.
  */
 #include <string.h>
@@ -151,4 +152,27 @@ const struct psnap_gateway *psnap_gateway_find(const struct psnap *s, const char
 const struct psnap_carrier *psnap_carrier_find(const struct psnap *s, const char *id)
 {
 	return psnap_find(id, s->carriers, s->ncarriers, sizeof(*s->carriers), psnap_cmp_id);
+}
+
+/* hot path: no allocation, no locks, no I/O */
+size_t psnap_cred_find(const struct psnap *s, struct str user, struct str realm)
+{
+	struct psnap_cred key = {.trunk = 0};
+	size_t lo = 0, hi = s->ncreds;
+
+	if (str_copy(key.user, sizeof(key.user), user) < 0 ||
+	    str_copy(key.realm, sizeof(key.realm), realm) < 0)
+		return SIZE_MAX;
+	while (lo < hi) { /* lower bound: trunk 0 sorts before every equal entry */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (psnap_cmp_cred(&s->creds[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->ncreds && strcmp(s->creds[lo].user, key.user) == 0 &&
+	    strcmp(s->creds[lo].realm, key.realm) == 0)
+		return lo;
+	return SIZE_MAX;
 }

@@ -1,0 +1,438 @@
+/*
+ * digest.c — proxy-to-user authentication (RFC 3261 §22.3) for trunks whose
+ * customers have no fixed address: a stranger's out-of-dialog request gets
+ * 407 Proxy Authentication Required with a Digest challenge (RFC 2617, MD5,
+ * qop=auth; RFC 8760 §2.4 keeps MD5 for SIP), and its retry is admitted as
+ * the trunk whose username, realm and HA1 produce the response it sent.
+ *
+ * Nonces carry their own proof (RFC 2617 §3.2.1 leaves the form to the
+ * server): base64 of the issue time (8 bytes, big-endian ms) and the first
+ * 16 bytes of HMAC-SHA256(secret, time), with a secret drawn once per
+ * process.  No table of issued nonces, so nothing for a scanner to fill and
+ * any worker thread verifies any nonce.  A nonce is good for a configured
+ * time; replays within it are not detected (nc is not tracked): the call
+ * still needs the trunk's routing, limits and balance, as with an ACL.
+ *
+ * The credentials live in the policy snapshot (snapshot.c), by (username,
+ * realm).  Several trunks may share a username and realm: the one whose
+ * HA1 verifies wins.  A trunk with an ACL is admitted by address alone, as
+ * before; its credentials also admit it from anywhere else.
+ */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "sip/policy_private.h"
+
+#define DIGEST_TTL_DEFAULT_MS 300000
+#define DIGEST_MAC_LEN 16
+#define DIGEST_RAW_LEN (8 + DIGEST_MAC_LEN)
+
+/* ------------------------------------------------ per-process state */
+
+static unsigned char digest_secret[32];
+static struct metric *digest_challenges;
+static struct metric_family *digest_failures;
+static pthread_once_t digest_once = PTHREAD_ONCE_INIT;
+
+static void digest_init(void)
+{
+	struct metrics *m = metrics_default();
+	struct metric_family *f;
+
+	if (random_bytes(digest_secret, sizeof(digest_secret)) < 0)
+		log_error("sip", "digest: no random secret; nonces are predictable");
+	f = metrics_counter(m, "warp_sip_auth_challenges_total",
+			    "407 digest challenges sent to sources in no trunk ACL.", NULL);
+	digest_challenges = f ? metric_get(f) : NULL;
+	digest_failures = metrics_counter(
+	    m, "warp_sip_auth_failures_total",
+	    "Digest credentials refused with 403, by reason (user, response, nonce, malformed).",
+	    "reason");
+}
+
+static void digest_fail_count(const char *reason)
+{
+	if (digest_failures)
+		metric_inc(metric_get(digest_failures, reason));
+}
+
+/* ---------------------------------------------------------- the math */
+
+/* MD5 of the n parts joined with ':', as lowercase hex. */
+static void md5_join(const struct str *part, size_t n, char out[SIP_DIGEST_HEX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	int ok = h && EVP_DigestInit_ex(h, EVP_md5(), NULL);
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (i == 0 || EVP_DigestUpdate(h, ":", 1)) &&
+		     EVP_DigestUpdate(h, part[i].p, part[i].len);
+	ok = ok && EVP_DigestFinal_ex(h, md, &len) && len == 16;
+	EVP_MD_CTX_free(h);
+	if (!ok) {
+		memset(out, 0, SIP_DIGEST_HEX); /* matches no response */
+		return;
+	}
+	hex_encode(md, 16, out);
+}
+
+void sip_digest_ha1(struct str user, struct str realm, struct str password,
+		    char out[SIP_DIGEST_HEX])
+{
+	const struct str parts[] = {user, realm, password};
+
+	md5_join(parts, 3, out);
+}
+
+void sip_digest_response(const char *ha1, struct str nonce, struct str nc, struct str cnonce,
+			 struct str qop, struct str method, struct str uri,
+			 char out[SIP_DIGEST_HEX])
+{
+	char ha2[SIP_DIGEST_HEX];
+	const struct str a2[] = {method, uri};
+
+	md5_join(a2, 2, ha2);
+	const struct str kd[] = {str_from_cstr(ha1), nonce, nc, cnonce, qop, {ha2, 32}};
+
+	md5_join(kd, 6, out);
+}
+
+/* ------------------------------------------------------------ nonces */
+
+static void nonce_mac(const unsigned char ts[8], unsigned char mac[DIGEST_MAC_LEN])
+{
+	unsigned char full[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	pthread_once(&digest_once, digest_init);
+	if (!HMAC(EVP_sha256(), digest_secret, sizeof(digest_secret), ts, 8, full, &len))
+		memset(full, 0, sizeof(full));
+	memcpy(mac, full, DIGEST_MAC_LEN);
+}
+
+void sip_digest_nonce_make(int64_t now_ms, char *out, size_t n)
+{
+	unsigned char raw[DIGEST_RAW_LEN];
+	char b64[SIP_DIGEST_NONCE_MAX];
+	uint64_t t = (uint64_t)now_ms;
+
+	for (int i = 7; i >= 0; i--, t >>= 8)
+		raw[i] = (unsigned char)t;
+	nonce_mac(raw, raw + 8);
+	EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw)); /* 32 chars, no padding */
+	psnap_copy_cstr(out, n, b64);
+}
+
+int sip_digest_nonce_check(struct str nonce, int64_t now_ms, int64_t ttl_ms)
+{
+	unsigned char raw[DIGEST_RAW_LEN + 2], mac[DIGEST_MAC_LEN];
+	char in[SIP_DIGEST_NONCE_MAX];
+	uint64_t t = 0;
+
+	/* Exactly what sip_digest_nonce_make writes: 32 base64 characters. */
+	if (nonce.len != 32 || str_copy(in, sizeof(in), nonce) < 0 ||
+	    strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != 32 ||
+	    EVP_DecodeBlock(raw, (const unsigned char *)in, 32) != DIGEST_RAW_LEN)
+		return SIP_DIGEST_E_BAD;
+	nonce_mac(raw, mac);
+	if (CRYPTO_memcmp(mac, raw + 8, DIGEST_MAC_LEN) != 0)
+		return SIP_DIGEST_E_BAD;
+	for (int i = 0; i < 8; i++)
+		t = t << 8 | raw[i];
+	if ((int64_t)t > now_ms)
+		return SIP_DIGEST_E_BAD; /* not issued by this clock */
+	return now_ms - (int64_t)t > ttl_ms ? SIP_DIGEST_E_STALE : 0;
+}
+
+/* ------------------------------------------- Proxy-Authorization */
+
+/* The parameters of one Digest credentials value (RFC 2617 §3.2.2). */
+struct digest_cred {
+	struct str user, realm, nonce, uri, response, algorithm, cnonce, qop, nc;
+};
+
+static size_t skip_lws(struct str v, size_t i)
+{
+	while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == '\r' || v.p[i] == '\n'))
+		i++;
+	return i;
+}
+
+static struct str *digest_slot(struct digest_cred *c, struct str name)
+{
+	static const char *const names[] = {"username", "realm",  "nonce",  "uri", "response",
+					    "algorithm", "cnonce", "qop", "nc"};
+	struct str *slots[] = {&c->user,      &c->realm,     &c->nonce,  &c->uri, &c->response,
+			       &c->algorithm, &c->cnonce,    &c->qop,    &c->nc};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (str_caseeq_cstr(name, names[i]))
+			return slots[i];
+	return NULL;
+}
+
+/* One "name=value" at v[*i]; a quoted value is taken as written between
+ * its quotes (a backslash escape in it is refused: no name or nonce of
+ * ours has one). */
+static int digest_param(struct str v, size_t *i, struct str *name, struct str *value)
+{
+	size_t k = *i, start;
+
+	for (start = k; k < v.len && v.p[k] != '=' && v.p[k] != ',' && v.p[k] != ' '; k++)
+		;
+	*name = (struct str){v.p + start, k - start};
+	k = skip_lws(v, k);
+	if (k >= v.len || v.p[k] != '=' || name->len == 0)
+		return -EINVAL;
+	k = skip_lws(v, k + 1);
+	if (k < v.len && v.p[k] == '"') {
+		for (start = ++k; k < v.len && v.p[k] != '"' && v.p[k] != '\\'; k++)
+			;
+		if (k >= v.len || v.p[k] != '"')
+			return -EINVAL;
+		*value = (struct str){v.p + start, k - start};
+		k++;
+	} else {
+		for (start = k; k < v.len && v.p[k] != ',' && v.p[k] != ' ' && v.p[k] != '\t'; k++)
+			;
+		*value = (struct str){v.p + start, k - start};
+	}
+	*i = k;
+	return 0;
+}
+
+static int digest_parse(struct str v, struct digest_cred *c)
+{
+	size_t i = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (v.len < 7 || strncasecmp(v.p, "Digest", 6) != 0 || (v.p[6] != ' ' && v.p[6] != '\t'))
+		return -EINVAL;
+	for (i = skip_lws(v, 6); i < v.len; i = skip_lws(v, i)) {
+		struct str name, value, *slot;
+
+		if (v.p[i] == ',') {
+			i++;
+			continue;
+		}
+		if (digest_param(v, &i, &name, &value) < 0)
+			return -EINVAL;
+		slot = digest_slot(c, name);
+		if (slot)
+			*slot = value;
+	}
+	return 0;
+}
+
+static bool digest_realm_ours(const struct psnap *s, struct str realm)
+{
+	for (size_t i = 0; i < s->nrealms; i++)
+		if (str_eq_cstr(realm, s->realms[i]))
+			return true;
+	return false;
+}
+
+/* The first Proxy-Authorization for one of our realms, parsed; NULL when
+ * none (others are for proxies further on, §22.3, and stay). */
+static const struct sip_hdr *digest_find(const struct psnap *s, const struct sip_msg *m,
+					 struct digest_cred *c)
+{
+	for (const struct sip_hdr *h = sip_msg_hdr_first(m, SIP_HDR_PROXY_AUTHORIZATION); h;
+	     h = sip_msg_hdr_next(m, h))
+		if (digest_parse(h->value, c) == 0 && digest_realm_ours(s, c->realm))
+			return h;
+	return NULL;
+}
+
+/* ------------------------------------------------------ verification */
+
+/* The index into s->creds whose HA1 yields c's response, or SIZE_MAX. */
+static size_t digest_match(const struct psnap *s, const struct digest_cred *c, struct str method)
+{
+	char want[SIP_DIGEST_HEX], got[SIP_DIGEST_HEX];
+	size_t i = psnap_cred_find(s, c->user, c->realm);
+
+	if (i == SIZE_MAX || c->response.len != 32)
+		return SIZE_MAX;
+	for (size_t k = 0; k < 32; k++) /* hex is case-insensitive */
+		got[k] = (char)(c->response.p[k] >= 'A' && c->response.p[k] <= 'F'
+				    ? c->response.p[k] - 'A' + 'a'
+				    : c->response.p[k]);
+	for (; i < s->ncreds && str_eq_cstr(c->user, s->creds[i].user) &&
+	       str_eq_cstr(c->realm, s->creds[i].realm);
+	     i++) {
+		sip_digest_response(s->creds[i].ha1, c->nonce, c->nc, c->cnonce, c->qop, method,
+				    c->uri, want);
+		if (CRYPTO_memcmp(want, got, 32) == 0)
+			return i;
+	}
+	return SIZE_MAX;
+}
+
+/* The challenge: one Proxy-Authenticate per realm (§22.3, §20.28). */
+static void digest_challenge(const struct psnap *s, int64_t now_ms, bool stale,
+			     struct sip_digest_admit *a)
+{
+	char nonce[SIP_DIGEST_NONCE_MAX];
+	size_t off = 0;
+
+	sip_digest_nonce_make(now_ms, nonce, sizeof(nonce));
+	a->code = 407;
+	a->tag = "a407";
+	a->extra[0] = '\0';
+	for (size_t i = 0; i < s->nrealms && off < sizeof(a->extra); i++) {
+		int n = snprintf(a->extra + off, sizeof(a->extra) - off,
+				 "Proxy-Authenticate: Digest realm=\"%s\", nonce=\"%s\", "
+				 "qop=\"auth\", algorithm=MD5%s\r\n",
+				 s->realms[i], nonce, stale ? ", stale=true" : "");
+		if (n < 0 || (size_t)n >= sizeof(a->extra) - off) {
+			a->extra[off] = '\0'; /* whole lines only */
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (digest_challenges)
+		metric_inc(digest_challenges);
+}
+
+static void digest_refuse(struct sip_digest_admit *a, const char *reason, const char *count)
+{
+	a->code = 403;
+	a->tag = "a403";
+	snprintf(a->extra, sizeof(a->extra), "Reason: SIP;cause=403;text=\"%s\"\r\n", reason);
+	if (count)
+		digest_fail_count(count);
+}
+
+/* ------------------------------------------------------- admission */
+
+/* What this thread admitted last: sip_request_invite runs the plan on the
+ * same thread right after the admission, with the stripped request. */
+static _Thread_local struct {
+	bool set;
+	char call_id[256];
+	struct net_addr src;
+	size_t trunk;
+	char trunk_id[ID_MAX];
+} digest_admitted;
+
+/* The admitted request without the header it used, parsed into a->msg. */
+static _Thread_local char digest_copy[SIP_MSG_MAX_SIZE + 1];
+
+static int digest_strip(const struct sip_msg *m, const struct sip_hdr *h,
+			struct sip_digest_admit *a)
+{
+	size_t head = (size_t)(h->line.p - m->raw.p);
+	size_t tail = m->raw.len - head - h->line.len;
+
+	if (m->raw.len > SIP_MSG_MAX_SIZE)
+		return -E2BIG;
+	memcpy(digest_copy, m->raw.p, head);
+	memcpy(digest_copy + head, h->line.p + h->line.len, tail);
+	return sip_msg_parse(&a->msg, digest_copy, head + tail) == 0 ? 0 : -EINVAL;
+}
+
+static void digest_remember(const struct psnap *s, struct sip_msg *m, const struct net_addr *src,
+			    size_t cred)
+{
+	struct str cid;
+
+	digest_admitted.set = sip_msg_call_id(m, &cid) == 0 &&
+			      str_copy(digest_admitted.call_id, sizeof(digest_admitted.call_id),
+				       cid) == 0;
+	digest_admitted.src = *src;
+	digest_admitted.trunk = s->creds[cred].trunk;
+	psnap_copy_cstr(digest_admitted.trunk_id, sizeof(digest_admitted.trunk_id),
+			s->trunks[s->creds[cred].trunk].id);
+}
+
+size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
+				 const struct net_addr *src)
+{
+	struct str cid;
+	bool same = digest_admitted.set && net_addr_equal(src, &digest_admitted.src) &&
+		    sip_msg_call_id(m, &cid) == 0 && str_eq_cstr(cid, digest_admitted.call_id);
+	size_t t = digest_admitted.trunk;
+
+	digest_admitted.set = false;
+	if (!same)
+		return SIZE_MAX;
+	if (t < s->ntrunks && strcmp(s->trunks[t].id, digest_admitted.trunk_id) == 0)
+		return t;
+	for (t = 0; t < s->ntrunks; t++) /* the snapshot changed in between */
+		if (strcmp(s->trunks[t].id, digest_admitted.trunk_id) == 0)
+			return t;
+	return SIZE_MAX;
+}
+
+/* Why c does not admit m, or NULL when it does (cred set). */
+static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
+				  const struct digest_cred *c, size_t *cred)
+{
+	/* §3.2.2: qop=auth as offered, MD5, and the uri of this request
+	 * (§3.2.2.5), so a response cannot be moved to another number. */
+	if (!str_eq_cstr(c->qop, "auth") || c->nc.len == 0 || c->cnonce.len == 0 ||
+	    (c->algorithm.len && !str_caseeq_cstr(c->algorithm, "MD5")) || !str_eq(c->uri, m->ruri))
+		return "malformed";
+	if (psnap_cred_find(s, c->user, c->realm) == SIZE_MAX)
+		return "user";
+	*cred = digest_match(s, c, m->method_name);
+	return *cred == SIZE_MAX ? "response" : NULL;
+}
+
+/* Checks c against s for m; fills a (code 0 when admitted). */
+static void digest_verify(const struct psnap *s, struct sip_msg *m, const struct sip_hdr *h,
+			  const struct digest_cred *c, const struct net_addr *src, int64_t now_ms,
+			  int64_t ttl_ms, struct sip_digest_admit *a)
+{
+	int nonce = sip_digest_nonce_check(c->nonce, now_ms, ttl_ms);
+	const char *why = nonce == 0 ? NULL : "nonce";
+	size_t cred = SIZE_MAX;
+
+	if (nonce == SIP_DIGEST_E_STALE) {
+		digest_challenge(s, now_ms, true, a); /* RFC 2617 §3.2.1 stale */
+		return;
+	}
+	if (!why)
+		why = digest_refusal(s, m, c, &cred);
+	if (!why && digest_strip(m, h, a) < 0)
+		why = "malformed";
+	if (why) {
+		digest_refuse(a, "bad credentials", why);
+		return;
+	}
+	digest_remember(s, &a->msg, src, cred);
+	a->code = 0;
+}
+
+int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
+			    int64_t now_ms, struct sip_digest_admit *a)
+{
+	const struct psnap *s = snapshot_acquire(p->snap);
+	int64_t ttl = p->o.digest_nonce_ttl_ms > 0 ? p->o.digest_nonce_ttl_ms
+						   : DIGEST_TTL_DEFAULT_MS;
+	struct digest_cred c;
+	const struct sip_hdr *h;
+
+	pthread_once(&digest_once, digest_init);
+	digest_admitted.set = false;
+	digest_refuse(a, "unknown source", NULL);
+	a->tag = "u403";
+	if (!s)
+		return a->code;
+	if (s->ncreds > 0) {
+		h = digest_find(s, m, &c);
+		if (!h)
+			digest_challenge(s, now_ms, false, a);
+		else
+			digest_verify(s, m, h, &c, src, now_ms, ttl, a);
+	}
+	snapshot_release(p->snap, s);
+	return a->code;
+}

@@ -1,0 +1,352 @@
+/* test_sip_digest.c — src/sip/digest.c: the digest arithmetic against RFC
+ * 2617's worked example, the stateless nonces (fresh, expired, tampered,
+ * foreign), and the admission of a stranger by a trunk's credentials
+ * against a real store (the HA1 as src/api/trunks.c stores it). */
+#include "test_store_fixture.h"
+
+#include "sip/policy_private.h"
+
+/* ------------------------------------------------------------ the math */
+
+/* RFC 2617 §3.5: Mufasa / "Circle Of Life" in testrealm@host.com, GET of
+ * /dir/index.html with qop=auth. */
+static void test_rfc2617_example_ha1(void **state)
+{
+	char ha1[SIP_DIGEST_HEX];
+
+	(void)state;
+	sip_digest_ha1(STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"), STR_LIT("Circle Of Life"),
+		       ha1);
+	assert_string_equal(ha1, "939e7578ed9e3c518a452acee763bce9");
+}
+
+static void test_rfc2617_example_response(void **state)
+{
+	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX];
+
+	(void)state;
+	sip_digest_ha1(STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"), STR_LIT("Circle Of Life"),
+		       ha1);
+	sip_digest_response(ha1, STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"), STR_LIT("00000001"),
+			    STR_LIT("0a4f113b"), STR_LIT("auth"), STR_LIT("GET"),
+			    STR_LIT("/dir/index.html"), resp);
+	assert_string_equal(resp, "6629fae49393a05397450978507c4ef1");
+}
+
+static void test_response_depends_on_method(void **state)
+{
+	char ha1[SIP_DIGEST_HEX], a[SIP_DIGEST_HEX], b[SIP_DIGEST_HEX];
+
+	(void)state;
+	sip_digest_ha1(STR_LIT("u"), STR_LIT("warp"), STR_LIT("password1"), ha1);
+	sip_digest_response(ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"), STR_LIT("auth"),
+			    STR_LIT("INVITE"), STR_LIT("sip:1@h"), a);
+	sip_digest_response(ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"), STR_LIT("auth"),
+			    STR_LIT("BYE"), STR_LIT("sip:1@h"), b);
+	assert_string_not_equal(a, b);
+}
+
+/* -------------------------------------------------------------- nonces */
+
+/* Checks at checked_ms, with a 30 s lifetime, a nonce made at made_ms. */
+static int nonce_check_at(int64_t made_ms, int64_t checked_ms)
+{
+	char n[SIP_DIGEST_NONCE_MAX];
+
+	sip_digest_nonce_make(made_ms, n, sizeof(n));
+	assert_int_equal(strlen(n), 32);
+	return sip_digest_nonce_check(str_from_cstr(n), checked_ms, 30000);
+}
+
+static void test_fresh_nonce_is_valid(void **state)
+{
+	(void)state;
+	assert_int_equal(nonce_check_at(1000000, 1000000), 0);
+	assert_int_equal(nonce_check_at(1000000, 1030000), 0);
+}
+
+static void test_expired_nonce_is_stale(void **state)
+{
+	(void)state;
+	assert_int_equal(nonce_check_at(1000000, 1030001), SIP_DIGEST_E_STALE);
+}
+
+static void test_nonce_from_the_future_is_bad(void **state)
+{
+	(void)state;
+	assert_int_equal(nonce_check_at(1000000, 999999), SIP_DIGEST_E_BAD);
+}
+
+/* Changing any character (the time or the MAC) breaks it. */
+static void test_tampered_nonce_is_bad(void **state)
+{
+	char n[SIP_DIGEST_NONCE_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < 32; i++) {
+		sip_digest_nonce_make(1000000, n, sizeof(n));
+		n[i] = n[i] == 'A' ? 'B' : 'A';
+		assert_int_equal(sip_digest_nonce_check(str_from_cstr(n), 1000001, 30000),
+				 SIP_DIGEST_E_BAD);
+	}
+}
+
+static void test_foreign_nonces_are_bad(void **state)
+{
+	(void)state;
+	assert_int_equal(sip_digest_nonce_check(STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"), 1,
+						1000),
+			 SIP_DIGEST_E_BAD);
+	assert_int_equal(sip_digest_nonce_check(STR_LIT(""), 1, 1000), SIP_DIGEST_E_BAD);
+	assert_int_equal(sip_digest_nonce_check(STR_LIT("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 1,
+						1000),
+			 SIP_DIGEST_E_BAD);
+}
+
+/* ----------------------------------------------------------- admission */
+
+struct env {
+	struct fixture *f;
+	struct snapshot_loader *loader;
+	struct sip_policy *p;
+	struct sip_call_plan plan;
+	char buf[2048];
+	struct sip_msg m;
+	struct sip_digest_admit a;
+};
+
+
+static const char *const provisioning[] = {
+    "INSERT INTO customers (id, name, status, billing_type, currency, created_at, updated_at) "
+    "VALUES ('cus_a', 'A', 'active', 'prepaid', 'USD', 0, 0)",
+    "INSERT INTO trunks (id, customer_id, name, enabled, acl, tech_prefix, blocked_prefixes, "
+    "destinations, max_call_duration, media_mode, auth_username, auth_realm, auth_ha1, "
+    "created_at, updated_at) VALUES "
+    "('trk_acl', 'cus_a', 'acl', 1, '[{\"cidr\":\"192.0.2.0/24\"}]', '', '[]', '[]', 0, "
+    " 'bypass', NULL, NULL, NULL, 0, 0), "
+    "('trk_dyn', 'cus_a', 'dyn', 1, '[]', '', '[]', '[]', 0, 'bypass', 'dyn', 'warp', "
+    " 'HA1', 0, 0)",
+    "INSERT INTO carriers (id, name, enabled, tech_prefix, stop_codes, created_at, updated_at) "
+    "VALUES ('car_1', 'one', 1, '', '[404]', 0, 0)",
+    "INSERT INTO gateways (id, carrier_id, host, port, transport, weight, priority, probe, "
+    "created_at, updated_at) VALUES ('gw_1', 'car_1', '127.0.0.11', 5060, 'udp', 1, 0, 0, 0, 0)",
+    "INSERT INTO routes (id, prefix, customer_id, carriers, created_at, updated_at) VALUES "
+    "('rte_1', '1', NULL, '[{\"carrier_id\":\"car_1\",\"priority\":0,\"weight\":1}]', 0, 0)",
+};
+
+static int provision_all(struct store_conn *c)
+{
+	char ha1[SIP_DIGEST_HEX], sql[512];
+
+	sip_digest_ha1(STR_LIT("dyn"), STR_LIT("warp"), STR_LIT("s3cret-pass"), ha1);
+	for (size_t i = 0; i < sizeof(provisioning) / sizeof(provisioning[0]); i++) {
+		const char *q = provisioning[i], *mark = strstr(q, "'HA1'");
+
+		if (mark) {
+			snprintf(sql, sizeof(sql), "%.*s'%s'%s", (int)(mark - q), q, ha1, mark + 5);
+			q = sql;
+		}
+		if (store_exec(c, q, NULL, 0, NULL) < 0) {
+			fprintf(stderr, "%s\n", store_conn_errmsg(c));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct sip_policy_opts o = {0};
+	char err[256];
+
+	if (!e || fixture_setup_migrated((void **)&e->f) < 0 ||
+	    provision_all(store_conn(e->f->store)) < 0)
+		return -1;
+	e->loader = snapshot_loader_new(e->f->store, 50);
+	o.store = e->f->store;
+	o.loader = e->loader;
+	o.digest_nonce_ttl_ms = 30000;
+	e->p = sip_policy_new(&o, err, sizeof(err));
+	if (!e->p) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	sip_policy_call_end(e->p, &e->plan);
+	snapshot_loader_stop(e->loader);
+	sip_policy_free(e->p);
+	snapshot_loader_free(e->loader);
+	fixture_teardown((void **)&e->f);
+	free(e);
+	return 0;
+}
+
+#define RURI "sip:12125550100@10.0.0.1"
+#define STRANGER "198.51.100.9"
+
+/* Admits an INVITE to RURI from STRANGER carrying auth (a whole header
+ * line, or ""); returns the code. */
+static int admit(struct env *e, const char *auth, int64_t now_ms)
+{
+	struct net_addr src;
+	int n = snprintf(e->buf, sizeof(e->buf),
+			 "INVITE " RURI " SIP/2.0\r\n"
+			 "Via: SIP/2.0/UDP " STRANGER ":5060;branch=z9hG4bKd1\r\n"
+			 "Max-Forwards: 70\r\nFrom: <sip:+15550001111@a.example>;tag=1\r\n"
+			 "To: <" RURI ">\r\nCall-ID: dig-1\r\nCSeq: 2 INVITE\r\n%s"
+			 "Content-Length: 0\r\n\r\n",
+			 auth);
+
+	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
+	assert_int_equal(sip_msg_parse(&e->m, e->buf, (size_t)n), 0);
+	return sip_policy_digest_admit(e->p, &e->m, &src, now_ms, &e->a);
+}
+
+/* The nonce of the first challenge in e->a.extra. */
+static void challenge_nonce(struct env *e, char *out, size_t n)
+{
+	const char *p = strstr(e->a.extra, "nonce=\"");
+
+	assert_non_null(p);
+	p += 7;
+	snprintf(out, n, "%.*s", (int)strcspn(p, "\""), p);
+}
+
+static void auth_line(char *out, size_t n, const char *user, const char *password,
+		      const char *nonce, const char *uri)
+{
+	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX];
+
+	sip_digest_ha1(str_from_cstr(user), STR_LIT("warp"), str_from_cstr(password), ha1);
+	sip_digest_response(ha1, str_from_cstr(nonce), STR_LIT("00000001"), STR_LIT("c0ffee"),
+			    STR_LIT("auth"), STR_LIT("INVITE"), str_from_cstr(uri), resp);
+	snprintf(out, n,
+		 "Proxy-Authorization: Digest username=\"%s\", realm=\"warp\", nonce=\"%s\", "
+		 "uri=\"%s\", response=\"%s\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, "
+		 "nc=00000001\r\n",
+		 user, nonce, uri, resp);
+}
+
+/* Challenged at 5000, answers with these credentials at now_ms. */
+static int answer(struct env *e, const char *user, const char *password, const char *uri,
+		  int64_t now_ms)
+{
+	char nonce[SIP_DIGEST_NONCE_MAX], line[512];
+
+	assert_int_equal(admit(e, "", 5000), 407);
+	challenge_nonce(e, nonce, sizeof(nonce));
+	auth_line(line, sizeof(line), user, password, nonce, uri);
+	return admit(e, line, now_ms);
+}
+
+static void test_stranger_without_credentials_is_challenged(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(admit(e, "", 5000), 407);
+	assert_non_null(strstr(e->a.extra, "Proxy-Authenticate: Digest realm=\"warp\", nonce=\""));
+	assert_non_null(strstr(e->a.extra, "qop=\"auth\", algorithm=MD5\r\n"));
+	assert_null(strstr(e->a.extra, "stale"));
+}
+
+static void test_good_credentials_admit_as_the_trunk(void **state)
+{
+	struct env *e = *state;
+	struct net_addr src;
+
+	assert_int_equal(answer(e, "dyn", "s3cret-pass", RURI, 6000), 0);
+	/* §22.3: our credentials are not forwarded; the rest is. */
+	assert_null(sip_msg_hdr_first(&e->a.msg, SIP_HDR_PROXY_AUTHORIZATION));
+	assert_int_equal(e->a.msg.nhdrs, e->m.nhdrs - 1);
+	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
+	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &src, 6000, &e->plan), 0);
+	assert_int_equal(e->plan.reject_code, 0);
+	assert_string_equal(e->plan.trunk_id, "trk_dyn");
+	assert_string_equal(e->plan.targets[0].gateway_id, "gw_1");
+}
+
+static void test_admission_is_for_that_request_only(void **state)
+{
+	struct env *e = *state;
+	struct net_addr other;
+
+	assert_int_equal(answer(e, "dyn", "s3cret-pass", RURI, 6000), 0);
+	assert_int_equal(net_addr_parse(STR_LIT("198.51.100.10"), 5060, &other), 0);
+	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &other, 6000, &e->plan), 0);
+	assert_int_equal(e->plan.reject_code, 403);
+}
+
+static void test_wrong_password_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer(e, "dyn", "not-the-pass", RURI, 6000), 403);
+	assert_non_null(strstr(e->a.extra, "bad credentials"));
+}
+
+static void test_unknown_username_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer(e, "nobody", "s3cret-pass", RURI, 6000), 403);
+}
+
+/* A response computed for another Request-URI does not carry over. */
+static void test_response_for_another_uri_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer(e, "dyn", "s3cret-pass", "sip:19005550100@10.0.0.1", 6000), 403);
+}
+
+static void test_expired_nonce_gets_a_stale_challenge(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer(e, "dyn", "s3cret-pass", RURI, 5000 + 30001), 407);
+	assert_non_null(strstr(e->a.extra, "stale=true"));
+}
+
+static void test_forged_nonce_is_refused(void **state)
+{
+	struct env *e = *state;
+	char line[512];
+
+	auth_line(line, sizeof(line), "dyn", "s3cret-pass", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		  RURI);
+	assert_int_equal(admit(e, line, 6000), 403);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rfc2617_example_ha1),
+	    cmocka_unit_test(test_rfc2617_example_response),
+	    cmocka_unit_test(test_response_depends_on_method),
+	    cmocka_unit_test(test_fresh_nonce_is_valid),
+	    cmocka_unit_test(test_expired_nonce_is_stale),
+	    cmocka_unit_test(test_nonce_from_the_future_is_bad),
+	    cmocka_unit_test(test_tampered_nonce_is_bad),
+	    cmocka_unit_test(test_foreign_nonces_are_bad),
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	    T(test_stranger_without_credentials_is_challenged),
+	    T(test_good_credentials_admit_as_the_trunk),
+	    T(test_admission_is_for_that_request_only),
+	    T(test_wrong_password_is_refused),
+	    T(test_unknown_username_is_refused),
+	    T(test_response_for_another_uri_is_refused),
+	    T(test_expired_nonce_gets_a_stale_challenge),
+	    T(test_forged_nonce_is_refused),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
