@@ -17,21 +17,12 @@
 #define API_PREFIX "/api/v1/"
 
 /* One header with a decimal value.  Every authenticated request sets three
- * of these, so the digits are written by hand rather than with snprintf. */
+ * of these, so the digits are written without snprintf. */
 static void rate_header(struct http_req *req, const char *name, int64_t n)
 {
-	char v[24];
-	size_t i = sizeof(v);
-	uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+	char v[STR_I64_MAX];
 
-	v[--i] = '\0';
-	do {
-		v[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (n < 0)
-		v[--i] = '-';
-	http_reply_header(req, name, v + i);
+	http_reply_header(req, name, str_from_i64(n, v).p);
 }
 
 static void rate_headers(struct http_req *req, const struct ratelimit_result *rr)

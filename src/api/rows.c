@@ -157,17 +157,22 @@ json_t *api_row_json(const struct api_resource *res, const struct store_res *r, 
 
 static int int_text(struct buf *b, int64_t n)
 {
-	char digits[24];
-	size_t i = sizeof(digits);
-	uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+	char digits[STR_I64_MAX];
 
-	do {
-		digits[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (n < 0)
-		digits[--i] = '-';
-	return buf_append(b, digits + i, sizeof(digits) - i);
+	return buf_append_str(b, str_from_i64(n, digits));
+}
+
+/* s as a JSON string, quotes included, with one reserve for the common
+ * case of nothing to escape. */
+static int string_text(struct buf *b, struct str s)
+{
+	int rc = buf_reserve(b, s.len + 2);
+
+	if (rc)
+		return rc;
+	b->p[b->len++] = '"';
+	rc = buf_append_json_escaped(b, s);
+	return rc ? rc : buf_append_char(b, '"');
 }
 
 /* A value as JSON text: what json_dumps(value_json(...)) gives. */
@@ -175,7 +180,6 @@ static int value_text(struct buf *b, const struct api_field *f, const struct sto
 		      size_t row, size_t col)
 {
 	const char *text;
-	int rc;
 
 	if (store_res_isnull(r, row, col))
 		return buf_append(b, "null", 4);
@@ -191,9 +195,7 @@ static int value_text(struct buf *b, const struct api_field *f, const struct sto
 		text = store_res_text(r, row, col);
 		return buf_append_cstr(b, text && *text ? text : "null");
 	default:
-		rc = buf_append_char(b, '"');
-		rc = rc ? rc : buf_append_json_escaped(b, str_from_cstr(store_res_text(r, row, col)));
-		return rc ? rc : buf_append_char(b, '"');
+		return string_text(b, str_from_cstr(store_res_text(r, row, col)));
 	}
 }
 
@@ -202,15 +204,37 @@ struct row_text {
 	bool first;
 };
 
+/* Field names are identifiers; one that needs escaping takes the slow way. */
+static bool name_plain(const char *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == '"' || name[i] == '\\')
+			return false;
+	return true;
+}
+
 static int row_emit_text(void *out, const char *name, const struct api_field *f,
 			 const struct store_res *r, size_t row, size_t col)
 {
 	struct row_text *t = out;
-	int rc = t->first ? buf_append_char(t->b, '"') : buf_append(t->b, ",\"", 2);
+	size_t len = strlen(name);
+	int rc = buf_reserve(t->b, len + 4);
 
+	if (rc)
+		return rc;
+	if (!t->first)
+		t->b->p[t->b->len++] = ',';
 	t->first = false;
-	rc = rc ? rc : buf_append_json_escaped(t->b, str_from_cstr(name));
-	rc = rc ? rc : buf_append(t->b, "\":", 2);
+	if (name_plain(name, len)) {
+		t->b->p[t->b->len++] = '"';
+		memcpy(t->b->p + t->b->len, name, len);
+		t->b->len += len;
+		memcpy(t->b->p + t->b->len, "\":", 3);
+		t->b->len += 2;
+	} else {
+		rc = string_text(t->b, (struct str){ name, len });
+		rc = rc ? rc : buf_append_char(t->b, ':');
+	}
 	return rc ? rc : value_text(t->b, f, r, row, col);
 }
 
@@ -272,7 +296,9 @@ int api_resource_load_text(struct api_ctx *ctx, const struct api_resource *res,
 
 	int rc = resource_query(ctx, res, id, &r);
 	if (rc == 0 && store_res_rows(r) == 1) {
-		rc = buf_append_cstr(out, "{\"data\":{");
+		/* Most rows fit: one allocation instead of a doubling series. */
+		rc = buf_reserve(out, 1024);
+		rc = rc ? rc : buf_append_cstr(out, "{\"data\":{");
 		rc = rc ? rc : row_walk(res, r, 0, row_emit_text, &t);
 		rc = rc ? rc : buf_append(out, "}}", 2);
 		rc = rc ? rc : 1;

@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
@@ -49,12 +50,30 @@ int auth_key_secret_new(char *out, size_t n)
 	return 0;
 }
 
+/* OpenSSL 3 looks EVP_sha256() up in its provider table on every digest
+ * (about as many instructions as hashing a key); fetched once, the lookup
+ * is gone.  The fetched EVP_MD lives for the process. */
+static EVP_MD *key_sha256_fetched;
+
+static void key_sha256_fetch(void)
+{
+	key_sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *key_sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, key_sha256_fetch);
+	return key_sha256_fetched ? key_sha256_fetched : EVP_sha256();
+}
+
 static int key_hash_view(struct str secret, char out[AUTH_KEY_HASH_LEN])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
-	if (!EVP_Digest(secret.p, secret.len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (!EVP_Digest(secret.p, secret.len, md, &mdlen, key_sha256(), NULL) || mdlen != 32)
 		return -EIO;
 	hex_encode(md, sizeof(md), out);
 	return 0;

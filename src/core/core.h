@@ -49,6 +49,11 @@ ptrdiff_t str_index(struct str s, char c);
 /* Decimal integer, optional leading '-', whole view, range-checked. */
 int str_to_i64(struct str s, int64_t *out);
 int str_to_u64(struct str s, uint64_t *out);
+/* Room for any int64_t in decimal with its sign and a NUL. */
+#define STR_I64_MAX 21
+/* n in decimal, written into out (NUL-terminated) without snprintf; the
+ * view points into out. */
+struct str str_from_i64(int64_t n, char out[STR_I64_MAX]);
 /* Heap copy with a terminating NUL; caller frees; NULL on allocation failure. */
 char *str_dup(struct str s);
 /* Bounded copy into dst of size n, always NUL-terminated; -ENOSPC if cut. */

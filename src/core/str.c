@@ -111,6 +111,22 @@ int str_to_i64(struct str s, int64_t *out)
 	return 0;
 }
 
+struct str str_from_i64(int64_t n, char out[STR_I64_MAX])
+{
+	size_t i = STR_I64_MAX;
+	/* Negate in unsigned arithmetic so that INT64_MIN is representable. */
+	uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+
+	out[--i] = '\0';
+	do {
+		out[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (n < 0)
+		out[--i] = '-';
+	return (struct str){ out + i, STR_I64_MAX - 1 - i };
+}
+
 char *str_dup(struct str s)
 {
 	char *p = malloc(s.len + 1);

@@ -32,18 +32,9 @@ static int json_write_string(struct buf *b, const char *s, size_t len)
 /* Decimal digits of an integer, without snprintf. */
 static int json_write_integer(struct buf *b, json_int_t n)
 {
-	char digits[24];
-	size_t i = sizeof(digits);
-	/* Negate in unsigned arithmetic so that INT64_MIN is representable. */
-	unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+	char digits[STR_I64_MAX];
 
-	do {
-		digits[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (n < 0)
-		digits[--i] = '-';
-	return buf_append(b, digits + i, sizeof(digits) - i);
+	return buf_append_str(b, str_from_i64((int64_t)n, digits));
 }
 
 static int json_write_real(struct buf *b, const json_t *v)

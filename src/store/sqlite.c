@@ -16,11 +16,22 @@
  * is finalized when the cache is full.  Results are copied out ("material-
  * ised") and the statement reset before returning, so no read transaction
  * stays open behind the caller's back.
+ *
+ * Costs measured on an authenticated API GET (callgrind, docs/BENCHMARKS.md):
+ * Debian's SQLite is built without lookaside, so every text column a step
+ * reads is a malloc and a free inside SQLite; with memory statistics on
+ * (SQLite's default) each of those also took a process-wide mutex, so the
+ * statistics are switched off before the library initialises.  Column names
+ * are read once per prepared statement and shared (refcounted) by its
+ * results, and integer columns are formatted here rather than converted to
+ * text by SQLite (another allocation per column).
  */
 #include "store/backend.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,10 +39,21 @@
 #define SQLITE_CACHE_MAX 32
 #define SQLITE_BUSY_TIMEOUT_MS 5000
 #define SQLITE_NULL_OFF SIZE_MAX
+#define SQLITE_ROW_TEXT_RESERVE 512
+
+/* A statement's column names, shared by it and the results it made: a
+ * result may outlive its statement's place in the cache. */
+struct sqlite_names {
+	atomic_size_t refs;
+	size_t cols;
+	struct buf text;
+	size_t off[];
+};
 
 struct sqlite_cached {
 	char *sql;
 	sqlite3_stmt *stmt;
+	struct sqlite_names *names;
 	uint64_t used;
 };
 
@@ -43,14 +65,43 @@ struct sqlite_conn {
 	uint64_t tick;
 };
 
-/* Names and values as offsets into one text block (NULL = SQLITE_NULL_OFF). */
+/* Values as offsets into one text block (NULL = SQLITE_NULL_OFF). */
 struct sqlite_res {
 	struct store_res base;
 	size_t rows, cols, cap;
-	size_t *names;
+	struct sqlite_names *names;
 	size_t *cells;
 	struct buf text;
 };
+
+static void sqlite_names_put(struct sqlite_names *n)
+{
+	if (n && atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) == 1) {
+		buf_fini(&n->text);
+		free(n);
+	}
+}
+
+static struct sqlite_names *sqlite_names_new(sqlite3_stmt *stmt)
+{
+	size_t cols = (size_t)sqlite3_column_count(stmt);
+	struct sqlite_names *n = calloc(1, sizeof(*n) + (cols ? cols : 1) * sizeof(size_t));
+
+	if (!n)
+		return NULL;
+	atomic_init(&n->refs, 1);
+	n->cols = cols;
+	buf_init(&n->text);
+	for (size_t i = 0; i < cols; i++) {
+		const char *name = sqlite3_column_name(stmt, (int)i);
+		n->off[i] = n->text.len;
+		if (buf_append(&n->text, name ? name : "", name ? strlen(name) + 1 : 1) < 0) {
+			sqlite_names_put(n);
+			return NULL;
+		}
+	}
+	return n;
+}
 
 static int sqlite_err_map(int ext)
 {
@@ -94,6 +145,15 @@ static int sqlite_dir_check(const char *path, char *err, size_t errlen)
 	return -ENOENT;
 }
 
+/* Must run before SQLite initialises (sqlite3_config is not thread-safe):
+ * the first connection of the process is opened by store_open on the
+ * starting thread, before any worker exists.  Later calls (SQLite already
+ * initialised) fail harmlessly and leave the statistics on. */
+static void sqlite_global_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sqlite_pragmas(struct sqlite_conn *sc, bool memory)
 {
 	const char *wal = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
@@ -109,10 +169,12 @@ static int sqlite_pragmas(struct sqlite_conn *sc, bool memory)
 
 static int sqlite_db_open(struct sqlite_conn *sc, struct store *s, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	const char *target = store_target(s);
 	int rc;
 
+	pthread_once(&once, sqlite_global_config);
 	if (store_is_memory(s))
 		flags |= SQLITE_OPEN_URI;
 	else if (sqlite_dir_check(target, err, errlen) < 0)
@@ -134,6 +196,7 @@ static void sqlite_db_close(struct sqlite_conn *sc)
 {
 	for (size_t i = 0; i < sc->ncache; i++) {
 		sqlite3_finalize(sc->cache[i].stmt);
+		sqlite_names_put(sc->cache[i].names);
 		free(sc->cache[i].sql);
 	}
 	sc->ncache = 0;
@@ -194,12 +257,13 @@ static void sqlite_cache_evict(struct sqlite_conn *sc)
 		if (sc->cache[i].used < sc->cache[lru].used)
 			lru = i;
 	sqlite3_finalize(sc->cache[lru].stmt);
+	sqlite_names_put(sc->cache[lru].names);
 	free(sc->cache[lru].sql);
 	sc->cache[lru] = sc->cache[--sc->ncache];
 }
 
 /* The cached statement for sql, preparing it on first use. */
-static int sqlite_stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt **out)
+static int sqlite_stmt_get(struct sqlite_conn *sc, const char *sql, struct sqlite_cached **out)
 {
 	struct sqlite_cached *e;
 	const char *tail = NULL;
@@ -209,7 +273,7 @@ static int sqlite_stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt
 	for (size_t i = 0; i < sc->ncache; i++) {
 		if (strcmp(sc->cache[i].sql, sql) == 0) {
 			sc->cache[i].used = ++sc->tick;
-			*out = sc->cache[i].stmt;
+			*out = &sc->cache[i];
 			return 0;
 		}
 	}
@@ -226,14 +290,17 @@ static int sqlite_stmt_get(struct sqlite_conn *sc, const char *sql, sqlite3_stmt
 		sqlite_cache_evict(sc);
 	e = &sc->cache[sc->ncache];
 	e->sql = strdup(sql);
-	if (!e->sql) {
+	e->names = sqlite_names_new(stmt);
+	if (!e->sql || !e->names) {
+		free(e->sql);
+		sqlite_names_put(e->names);
 		sqlite3_finalize(stmt);
 		return -ENOMEM;
 	}
 	e->stmt = stmt;
 	e->used = ++sc->tick;
 	sc->ncache++;
-	*out = stmt;
+	*out = e;
 	return 0;
 }
 
@@ -275,7 +342,7 @@ static int sqlite_bind(struct sqlite_conn *sc, sqlite3_stmt *stmt, const struct 
 	return 0;
 }
 
-static struct sqlite_res *sqlite_res_new(sqlite3_stmt *stmt)
+static struct sqlite_res *sqlite_res_new(struct sqlite_names *names)
 {
 	struct sqlite_res *r = calloc(1, sizeof(*r));
 
@@ -283,28 +350,42 @@ static struct sqlite_res *sqlite_res_new(sqlite3_stmt *stmt)
 		return NULL;
 	r->base.be = &store_backend_sqlite;
 	buf_init(&r->text);
-	r->cols = (size_t)sqlite3_column_count(stmt);
-	r->names = calloc(r->cols ? r->cols : 1, sizeof(size_t));
-	if (!r->names)
-		goto fail;
-	for (size_t i = 0; i < r->cols; i++) {
-		const char *name = sqlite3_column_name(stmt, (int)i);
-		r->names[i] = r->text.len;
-		if (buf_append(&r->text, name ? name : "", name ? strlen(name) + 1 : 1) < 0)
-			goto fail;
-	}
+	r->cols = names->cols;
+	r->names = names;
+	atomic_fetch_add_explicit(&names->refs, 1, memory_order_relaxed);
 	return r;
-fail:
-	buf_fini(&r->text);
-	free(r->names);
-	free(r);
-	return NULL;
+}
+
+static int sqlite_cell_text(struct buf *b, sqlite3_stmt *stmt, int i, int type)
+{
+	char digits[STR_I64_MAX];
+	const unsigned char *v;
+	int len;
+
+	/* An integer in SQLite's own text form (plain decimal), without the
+	 * allocation sqlite3_column_text would make to convert it. */
+	if (type == SQLITE_INTEGER) {
+		struct str d = str_from_i64(sqlite3_column_int64(stmt, i), digits);
+		return buf_append(b, d.p, d.len + 1);
+	}
+	v = sqlite3_column_text(stmt, i);
+	len = sqlite3_column_bytes(stmt, i);
+	if (buf_reserve(b, (size_t)len + 1) < 0)
+		return -ENOMEM;
+	if (len)
+		memcpy(b->p + b->len, v, (size_t)len);
+	b->p[b->len + (size_t)len] = '\0';
+	b->len += (size_t)len + 1;
+	return 0;
 }
 
 static int sqlite_res_add_row(struct sqlite_res *r, sqlite3_stmt *stmt)
 {
+	/* One allocation holds a typical row's text. */
+	if (r->rows == 0 && buf_reserve(&r->text, SQLITE_ROW_TEXT_RESERVE) < 0)
+		return -ENOMEM;
 	if ((r->rows + 1) * r->cols > r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16 * r->cols;
+		size_t cap = r->cap ? r->cap * 2 : r->cols;
 		size_t *cells = realloc(r->cells, cap * sizeof(size_t));
 		if (!cells)
 			return -ENOMEM;
@@ -313,18 +394,14 @@ static int sqlite_res_add_row(struct sqlite_res *r, sqlite3_stmt *stmt)
 	}
 	for (size_t i = 0; i < r->cols; i++) {
 		size_t *cell = &r->cells[r->rows * r->cols + i];
-		const unsigned char *v;
-		int len;
+		int type = sqlite3_column_type(stmt, (int)i);
 
-		if (sqlite3_column_type(stmt, (int)i) == SQLITE_NULL) {
+		if (type == SQLITE_NULL) {
 			*cell = SQLITE_NULL_OFF;
 			continue;
 		}
-		v = sqlite3_column_text(stmt, (int)i);
-		len = sqlite3_column_bytes(stmt, (int)i);
 		*cell = r->text.len;
-		if (buf_append(&r->text, v ? (const char *)v : "", v ? (size_t)len : 0) < 0 ||
-		    buf_append_char(&r->text, '\0') < 0)
+		if (sqlite_cell_text(&r->text, stmt, (int)i, type) < 0)
 			return -ENOMEM;
 	}
 	r->rows++;
@@ -336,7 +413,7 @@ static void sqlite_res_free(struct store_res *base)
 	struct sqlite_res *r = (struct sqlite_res *)base;
 
 	buf_fini(&r->text);
-	free(r->names);
+	sqlite_names_put(r->names);
 	free(r->cells);
 	free(r);
 }
@@ -361,7 +438,8 @@ static int sqlite_exec(struct store_conn *c, const char *sql, const struct store
 {
 	struct sqlite_conn *sc = (struct sqlite_conn *)c;
 	struct sqlite_res *r = NULL;
-	sqlite3_stmt *stmt = NULL;
+	struct sqlite_cached *e = NULL;
+	sqlite3_stmt *stmt;
 	int64_t before;
 	int rc;
 
@@ -369,12 +447,13 @@ static int sqlite_exec(struct store_conn *c, const char *sql, const struct store
 		store_conn_seterr(c, "sqlite: connection is closed");
 		return STORE_EDOWN;
 	}
-	rc = sqlite_stmt_get(sc, sql, &stmt);
+	rc = sqlite_stmt_get(sc, sql, &e);
 	if (rc < 0)
 		return rc;
+	stmt = e->stmt;
 	before = sqlite3_total_changes64(sc->db);
 	rc = sqlite_bind(sc, stmt, params, nparams);
-	if (rc == 0 && res && !(r = sqlite_res_new(stmt)))
+	if (rc == 0 && res && !(r = sqlite_res_new(e->names)))
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = sqlite_run(sc, stmt, r);
@@ -409,7 +488,7 @@ static const char *sqlite_res_colname(const struct store_res *base, size_t col)
 {
 	const struct sqlite_res *r = (const struct sqlite_res *)base;
 
-	return r->text.p + r->names[col];
+	return r->names->text.p + r->names->off[col];
 }
 
 static bool sqlite_res_isnull(const struct store_res *base, size_t row, size_t col)
