@@ -375,10 +375,13 @@ size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
 static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
 				  const struct digest_cred *c, size_t *cred)
 {
-	/* §3.2.2: qop=auth as offered, MD5, and the uri of this request
-	 * (§3.2.2.5), so a response cannot be moved to another number. */
+	/* §3.2.2: qop=auth as offered, and MD5.  The digest-uri is taken as
+	 * the client wrote it, not held to the Request-URI (§3.2.2.5): SIP
+	 * clients differ (SIPp writes the proxy's address), Kamailio's auth
+	 * does not check it either, and a replay within the nonce's life is
+	 * possible whatever the uri (nc is not tracked). */
 	if (!str_eq_cstr(c->qop, "auth") || c->nc.len == 0 || c->cnonce.len == 0 ||
-	    (c->algorithm.len && !str_caseeq_cstr(c->algorithm, "MD5")) || !str_eq(c->uri, m->ruri))
+	    c->uri.len == 0 || (c->algorithm.len && !str_caseeq_cstr(c->algorithm, "MD5")))
 		return "malformed";
 	if (psnap_cred_find(s, c->user, c->realm) == SIZE_MAX)
 		return "user";
@@ -424,6 +427,7 @@ int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struc
 	digest_admitted.set = false;
 	digest_refuse(a, "unknown source", NULL);
 	a->tag = "u403";
+	a->stateful = false; /* as before: strangers cost no state */
 	if (!s)
 		return a->code;
 	if (s->ncreds > 0) {
@@ -432,6 +436,7 @@ int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struc
 			digest_challenge(s, now_ms, false, a);
 		else
 			digest_verify(s, m, h, &c, src, now_ms, ttl, a);
+		a->stateful = m->method == SIP_METHOD_INVITE;
 	}
 	snapshot_release(p->snap, s);
 	return a->code;

@@ -165,6 +165,8 @@ int sip_digest_nonce_check(struct str nonce, int64_t now_ms, int64_t ttl_ms);
 struct sip_digest_admit {
 	int code;		 /* 0: admitted; else answer 407 or 403 */
 	const char *tag;	 /* the answer's To tag */
+	bool stateful;		 /* an INVITE's challenge or digest refusal:
+				  * answer through a server transaction */
 	char extra[1280];	 /* the answer's header lines (CRLF-ended) */
 	struct sip_msg msg;	 /* admitted: the request without the
 				  * Proxy-Authorization it used (ours, §22.3),
@@ -174,7 +176,7 @@ struct sip_digest_admit {
 /* No credentials anywhere: 403 "unknown source", as before digest.  No
  * Proxy-Authorization for our realms: 407 with a challenge per realm.  A
  * nonce past its time: 407, stale=true.  Unknown username, wrong response,
- * a nonce not ours, a uri other than the Request-URI: 403 (the core counts
+ * a nonce not ours: 403 (the core counts
  * it towards a ban; a 407 is not counted: every good call gets one).
  * Admitted: sip_policy_plan_invite takes the trunk whose credentials
  * matched for this request (same thread, same Call-ID and source). */

@@ -485,7 +485,10 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 		if (sip_policy_digest_admit(p->policy, m, &src->addr, sip_now(), &a) != 0) {
 			if (a.code != 407)
 				sip_policy_note_refused(p->policy, &src->addr, sip_now());
-			sip_reply(w, NULL, m, src, a.code, a.tag, a.extra);
+			/* A challenge or refusal of an INVITE is held by a server
+			 * transaction (§17.2.1): resent until ACKed, the ACK absorbed. */
+			sip_reply(w, a.stateful ? sip_stx_new(w, m, src) : NULL, m, src, a.code,
+				  a.tag, a.extra);
 			return;
 		}
 		m = &a.msg; /* without our Proxy-Authorization */

@@ -299,12 +299,20 @@ static void test_unknown_username_is_refused(void **state)
 	assert_int_equal(answer(e, "nobody", "s3cret-pass", RURI, 6000), 403);
 }
 
-/* A response computed for another Request-URI does not carry over. */
+/* The response covers the digest-uri: one computed for another uri than
+ * the one the header names does not verify. */
 static void test_response_for_another_uri_is_refused(void **state)
 {
 	struct env *e = *state;
+	char nonce[SIP_DIGEST_NONCE_MAX], line[512], *uri;
 
-	assert_int_equal(answer(e, "dyn", "s3cret-pass", "sip:19005550100@10.0.0.1", 6000), 403);
+	assert_int_equal(admit(e, "", 5000), 407);
+	challenge_nonce(e, nonce, sizeof(nonce));
+	auth_line(line, sizeof(line), "dyn", "s3cret-pass", nonce, "sip:19005550100@10.0.0.1");
+	uri = strstr(line, "sip:1900");
+	assert_non_null(uri);
+	memcpy(uri, "sip:1212", 8); /* same length: the header now names RURI */
+	assert_int_equal(admit(e, line, 6000), 403);
 }
 
 static void test_expired_nonce_gets_a_stale_challenge(void **state)

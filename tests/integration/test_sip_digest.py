@@ -1,0 +1,96 @@
+"""Digest authentication of trunks at WARP's SIP proxy (RFC 3261 §22.3),
+end to end: a customer's PBX at an address in no trunk ACL (127.0.0.5,
+while the carrier's gateway is on 127.0.0.1) is challenged with 407, answers
+with the credentials the trunk was given through the REST API (SIPp's
+[authentication], -au/-ap), and its call reaches a SIPp callee behind WARP
+with a CDR naming the trunk."""
+import re
+
+from sipfix import sipwarp, scenario, render, sip_port  # noqa: F401
+
+NUMBER = "15551234567"
+PBX = "127.0.0.5"  # a dynamic-address PBX: in no ACL, and not a gateway address
+USER, PASSWORD = "pbx-dyn", "s3cret-pass-1"
+
+
+def provision(sw, gport, **trunk):
+    cus = sw.customer()
+    trk = sw.trunk(cus, [], **trunk)
+    car, gws = sw.carrier("carrier-a", [gport])
+    sw.route("1", [car])
+    sw.synced()
+    return cus, trk, car, gws
+
+
+def pbx(sw, name, sf, user=USER, password=PASSWORD, **kw):
+    extra = ["-au", user, "-ap", password] if user else []
+    return sw.sipp(name, sf, sip_port(), remote="127.0.0.1:%d" % sw.port, service=NUMBER,
+                   host=PBX, extra=extra, **kw)
+
+
+def metric(sw, name, labels=""):
+    text = sw.w.get("/metrics").body.decode()
+    m = re.search(r"^%s%s (\d+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def test_challenged_caller_with_good_credentials_is_connected(sipwarp):
+    sw = sipwarp
+    gport = sip_port()
+    cus, trk, car, gws = provision(sw, gport, username=USER, password=PASSWORD)
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport).start()
+    caller = pbx(sw, "caller", scenario("uac_digest.xml"), hold_ms=200).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert 407 in caller.codes() and caller.codes()[-1] == 200
+    challenge = [m for m in caller.messages() if m.startswith("SIP/2.0 407")][0]
+    assert re.search(r'Proxy-Authenticate: Digest realm="warp", nonce="[^"]+", '
+                     r'qop="auth", algorithm=MD5', challenge), challenge
+    # The ACK to the 407 stays with the proxy; the callee sees one call.
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    invite = callee.messages()[0]
+    assert "Proxy-Authorization" not in invite, invite  # ours, not the carrier's
+    (r,) = sw.cdrs(1)
+    assert (r["direction"], r["customer_id"], r["trunk_id"]) == ("termination", cus, trk)
+    assert (r["carrier_id"], r["gateway_id"], r["final_code"]) == (car, gws[0], 200)
+    assert r["source"].startswith(PBX + ":")
+    assert metric(sw, "warp_sip_auth_challenges_total") >= 1
+    # The ACK of the 407 and the ACK of the 200, each received once: the
+    # former is not sent on (to the callee, or back to the proxy itself).
+    assert metric(sw, "warp_sip_requests_total", '{method="ACK"}') == 2
+
+
+def test_wrong_password_gets_403_and_no_call(sipwarp):
+    sw = sipwarp
+    gport = sip_port()
+    provision(sw, gport, username=USER, password=PASSWORD)
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, timeout_s=3).start()
+    caller = pbx(sw, "caller", scenario("uac_digest_refused.xml"),
+                 password="not-the-password").start()
+    assert caller.wait() == 0, caller.describe()
+    assert caller.codes()[-1] == 403 and "bad credentials" in caller.messages()[-1]
+    assert sw.cdrs(0, timeout=0.3) == []
+    callee.stop()
+    assert callee.requests() == []
+    assert metric(sw, "warp_sip_auth_failures_total", '{reason="response"}') == 1
+
+
+def test_unknown_username_gets_403(sipwarp):
+    sw = sipwarp
+    gport = sip_port()
+    provision(sw, gport, username=USER, password=PASSWORD)
+    caller = pbx(sw, "caller", scenario("uac_digest_refused.xml"), user="someone-else").start()
+    assert caller.wait() == 0, caller.describe()
+    assert caller.codes()[-1] == 403
+    assert metric(sw, "warp_sip_auth_failures_total", '{reason="user"}') == 1
+
+
+def test_without_credentials_anywhere_a_stranger_gets_403_unknown_source(sipwarp, tmp_path):
+    sw = sipwarp
+    provision(sw, sip_port())
+    caller = pbx(sw, "stranger", render(tmp_path, "uac_expect.xml", code=403, mf=70),
+                 user=None).start()
+    assert caller.wait() == 0, caller.describe()
+    assert caller.codes() == [403], caller.seen()
+    assert "unknown source" in caller.messages()[-1]
+    assert metric(sw, "warp_sip_auth_challenges_total") == 0
