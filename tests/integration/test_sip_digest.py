@@ -60,6 +60,20 @@ def test_challenged_caller_with_good_credentials_is_connected(sipwarp):
     assert metric(sw, "warp_sip_requests_total", '{method="ACK"}') == 2
 
 
+def test_cancel_of_an_authenticated_invite_reaches_the_callee(sipwarp):
+    sw = sipwarp
+    gport = sip_port()
+    cus, trk, car, gws = provision(sw, gport, username=USER, password=PASSWORD)
+    callee = sw.sipp("callee", scenario("uas_cancel.xml"), gport).start()
+    caller = pbx(sw, "caller", scenario("uac_digest_cancel.xml")).start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert caller.codes()[-2:] == [200, 487]
+    assert callee.requests() == ["INVITE", "CANCEL", "ACK"]
+    (r,) = sw.cdrs(1)
+    assert (r["trunk_id"], r["final_code"], r["hangup"]) == (trk, 487, "caller")
+
+
 def test_wrong_password_gets_403_and_no_call(sipwarp):
     sw = sipwarp
     gport = sip_port()
