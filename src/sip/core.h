@@ -367,10 +367,12 @@ void sip_call_reap(struct sip_worker *w);
  * then sip_call_try_next; or the caller was refused), 0 to go on (bypass). */
 int sip_media_invite(struct sip_call *c, struct sip_msg *m);
 /* A 1xx or 2xx of the callee for c, to forward to the caller (an answer
- * first when it carries SDP the engine has not seen). */
+ * first when it carries SDP the engine has not seen; to an INVITE without
+ * SDP, the 2xx's SDP is an offer instead). */
 void sip_media_response(struct sip_call *c, struct sip_msg *resp);
 /* sip_build_strip_via for a 2xx retransmission of c: the rewritten SDP in
- * place of the callee's; -EAGAIN while the answer is out (drop it). */
+ * place of the callee's; -EAGAIN while the answer (or a late offer) is out
+ * (drop it: the held one goes up with the engine's SDP). */
 int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m);
 /* c has ended: 1 when a delete is out (its callback writes the CDR), 0
  * when the CDR is to be written now. */
