@@ -310,7 +310,9 @@ static int sqlite_bind_one(sqlite3_stmt *stmt, int idx, const struct store_param
 	case STORE_P_INT:
 		return sqlite3_bind_int64(stmt, idx, p->i);
 	case STORE_P_TEXT:
-		return sqlite3_bind_text64(stmt, idx, p->s ? p->s : "", p->len, SQLITE_TRANSIENT,
+		/* No copy: the caller's text outlives the step, and sqlite_exec
+		 * clears every binding before it returns. */
+		return sqlite3_bind_text64(stmt, idx, p->s ? p->s : "", p->len, SQLITE_STATIC,
 					   SQLITE_UTF8);
 	default:
 		return sqlite3_bind_null(stmt, idx);
