@@ -31,20 +31,32 @@ static int select_columns_build(struct buf *b, const struct api_resource *res)
  * after its text is written; writers serialise on select_cache_lock. */
 #define SELECT_CACHE_SLOTS 32
 #define SELECT_TEXT_MAX 2048
+#define ROW_COLS_MAX 64
 
-static struct {
+/* Beside the SELECT, a row's member names as GET writes them (",\"name\":")
+ * in column order with each column's field: the names are the same for
+ * every row, so they are escaped once (ncols 0: not kept, walk instead). */
+struct select_slot {
 	_Atomic(const struct api_resource *) res;
 	char text[SELECT_TEXT_MAX];
-} select_cache[SELECT_CACHE_SLOTS];
+	char keys[SELECT_TEXT_MAX];
+	uint16_t key_end[ROW_COLS_MAX];
+	const struct api_field *field[ROW_COLS_MAX];
+	size_t ncols;
+};
+
+static struct select_slot select_cache[SELECT_CACHE_SLOTS];
 static pthread_mutex_t select_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *select_cache_find(const struct api_resource *res)
+static void row_keys_build(struct select_slot *slot, const struct api_resource *res);
+
+static const struct select_slot *select_cache_find(const struct api_resource *res)
 {
 	for (size_t i = 0; i < SELECT_CACHE_SLOTS; i++) {
 		const struct api_resource *r =
 			atomic_load_explicit(&select_cache[i].res, memory_order_acquire);
 		if (r == res)
-			return select_cache[i].text;
+			return &select_cache[i];
 		if (!r)
 			break;
 	}
@@ -67,6 +79,7 @@ static void select_cache_put(const struct api_resource *res, const char *text, s
 			continue;
 		memcpy(select_cache[i].text, text, len);
 		select_cache[i].text[len] = '\0';
+		row_keys_build(&select_cache[i], res);
 		atomic_store_explicit(&select_cache[i].res, res, memory_order_release);
 		break;
 	}
@@ -75,11 +88,11 @@ static void select_cache_put(const struct api_resource *res, const char *text, s
 
 int api_rows_select(struct buf *b, const struct api_resource *res)
 {
-	const char *cached = select_cache_find(res);
+	const struct select_slot *cached = select_cache_find(res);
 	size_t start = b->len;
 
 	if (cached)
-		return buf_append_cstr(b, cached);
+		return buf_append_cstr(b, cached->text);
 	int rc = select_columns_build(b, res);
 	if (rc == 0)
 		select_cache_put(res, b->p + start, b->len - start);
@@ -204,38 +217,80 @@ struct row_text {
 	bool first;
 };
 
-/* Field names are identifiers; one that needs escaping takes the slow way. */
-static bool name_plain(const char *name, size_t len)
+/* ",\"name\":" (no comma before the first member). */
+static int member_name(struct buf *b, const char *name, bool first)
 {
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == '"' || name[i] == '\\')
-			return false;
-	return true;
+	int rc = first ? 0 : buf_append_char(b, ',');
+
+	rc = rc ? rc : string_text(b, str_from_cstr(name));
+	return rc ? rc : buf_append_char(b, ':');
 }
 
 static int row_emit_text(void *out, const char *name, const struct api_field *f,
 			 const struct store_res *r, size_t row, size_t col)
 {
 	struct row_text *t = out;
-	size_t len = strlen(name);
-	int rc = buf_reserve(t->b, len + 4);
+	int rc = member_name(t->b, name, t->first);
 
-	if (rc)
-		return rc;
-	if (!t->first)
-		t->b->p[t->b->len++] = ',';
 	t->first = false;
-	if (name_plain(name, len)) {
-		t->b->p[t->b->len++] = '"';
-		memcpy(t->b->p + t->b->len, name, len);
-		t->b->len += len;
-		memcpy(t->b->p + t->b->len, "\":", 3);
-		t->b->len += 2;
-	} else {
-		rc = string_text(t->b, (struct str){ name, len });
-		rc = rc ? rc : buf_append_char(t->b, ':');
-	}
 	return rc ? rc : value_text(t->b, f, r, row, col);
+}
+
+/* Collects each column's member name text and field into a slot. */
+struct row_keys {
+	struct select_slot *slot;
+	struct buf text;
+};
+
+static int row_emit_key(void *out, const char *name, const struct api_field *f,
+			const struct store_res *r, size_t row, size_t col)
+{
+	struct row_keys *k = out;
+	int rc;
+
+	(void)r;
+	(void)row;
+	if (col >= ROW_COLS_MAX)
+		return -E2BIG;
+	rc = member_name(&k->text, name, col == 0);
+	if (rc == 0 && k->text.len >= SELECT_TEXT_MAX)
+		rc = -E2BIG;
+	if (rc == 0) {
+		k->slot->key_end[col] = (uint16_t)k->text.len;
+		k->slot->field[col] = f;
+		k->slot->ncols = col + 1;
+	}
+	return rc;
+}
+
+/* Called under select_cache_lock before the slot is published; a resource
+ * whose names do not fit keeps ncols 0. */
+static void row_keys_build(struct select_slot *slot, const struct api_resource *res)
+{
+	struct row_keys k = { slot, { NULL, 0, 0 } };
+
+	slot->ncols = 0;
+	if (row_walk(res, NULL, 0, row_emit_key, &k) == 0 && k.text.len)
+		memcpy(slot->keys, k.text.p, k.text.len);
+	else
+		slot->ncols = 0;
+	buf_fini(&k.text);
+}
+
+/* The row's members from the slot's names: what row_walk with
+ * row_emit_text writes, without escaping the names again. */
+static int row_text_cached(struct buf *b, const struct select_slot *slot,
+			   const struct store_res *r)
+{
+	size_t at = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < slot->ncols && rc == 0; i++) {
+		rc = buf_append(b, slot->keys + at, slot->key_end[i] - at);
+		at = slot->key_end[i];
+		rc = rc ? rc : value_text(b, slot->field[i], r, 0, i);
+	}
+	return rc;
 }
 
 /* " WHERE …" restricting to rows the caller may see (and the parent). */
@@ -298,8 +353,12 @@ int api_resource_load_text(struct api_ctx *ctx, const struct api_resource *res,
 	if (rc == 0 && store_res_rows(r) == 1) {
 		/* Most rows fit: one allocation instead of a doubling series. */
 		rc = buf_reserve(out, 1024);
+		const struct select_slot *slot = select_cache_find(res);
 		rc = rc ? rc : buf_append_cstr(out, "{\"data\":{");
-		rc = rc ? rc : row_walk(res, r, 0, row_emit_text, &t);
+		if (slot && slot->ncols == store_res_cols(r))
+			rc = rc ? rc : row_text_cached(out, slot, r);
+		else
+			rc = rc ? rc : row_walk(res, r, 0, row_emit_text, &t);
 		rc = rc ? rc : buf_append(out, "}}", 2);
 		rc = rc ? rc : 1;
 	}
