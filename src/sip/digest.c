@@ -166,10 +166,10 @@ static size_t skip_lws(struct str v, size_t i)
 
 static struct str *digest_slot(struct digest_cred *c, struct str name)
 {
-	static const char *const names[] = {"username", "realm",  "nonce",  "uri", "response",
-					    "algorithm", "cnonce", "qop", "nc"};
-	struct str *slots[] = {&c->user,      &c->realm,     &c->nonce,  &c->uri, &c->response,
-			       &c->algorithm, &c->cnonce,    &c->qop,    &c->nc};
+	static const char *const names[] = {"username",	 "realm",  "nonce", "uri", "response",
+					    "algorithm", "cnonce", "qop",   "nc"};
+	struct str *slots[] = {&c->user,      &c->realm,  &c->nonce, &c->uri, &c->response,
+			       &c->algorithm, &c->cnonce, &c->qop,   &c->nc};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (str_caseeq_cstr(name, names[i]))
@@ -343,9 +343,9 @@ static void digest_remember(const struct psnap *s, struct sip_msg *m, const stru
 {
 	struct str cid;
 
-	digest_admitted.set = sip_msg_call_id(m, &cid) == 0 &&
-			      str_copy(digest_admitted.call_id, sizeof(digest_admitted.call_id),
-				       cid) == 0;
+	digest_admitted.set =
+	    sip_msg_call_id(m, &cid) == 0 &&
+	    str_copy(digest_admitted.call_id, sizeof(digest_admitted.call_id), cid) == 0;
 	digest_admitted.src = *src;
 	digest_admitted.trunk = s->creds[cred].trunk;
 	psnap_copy_cstr(digest_admitted.trunk_id, sizeof(digest_admitted.trunk_id),
@@ -418,8 +418,8 @@ int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struc
 			    int64_t now_ms, struct sip_digest_admit *a)
 {
 	const struct psnap *s = snapshot_acquire(p->snap);
-	int64_t ttl = p->o.digest_nonce_ttl_ms > 0 ? p->o.digest_nonce_ttl_ms
-						   : DIGEST_TTL_DEFAULT_MS;
+	int64_t ttl =
+	    p->o.digest_nonce_ttl_ms > 0 ? p->o.digest_nonce_ttl_ms : DIGEST_TTL_DEFAULT_MS;
 	struct digest_cred c;
 	const struct sip_hdr *h;
 

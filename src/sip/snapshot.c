@@ -419,7 +419,8 @@ static int build_trunks(struct builder *b)
 	int rc = store_exec(b->c,
 			    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
 			    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
-			    "media_mode, auth_username, auth_realm, auth_ha1 FROM trunks ORDER BY id",
+			    "media_mode, auth_username, auth_realm, auth_ha1 "
+			    "FROM trunks ORDER BY id",
 			    NULL, 0, &r);
 
 	if (rc < 0)

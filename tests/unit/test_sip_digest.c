@@ -94,13 +94,13 @@ static void test_tampered_nonce_is_bad(void **state)
 static void test_foreign_nonces_are_bad(void **state)
 {
 	(void)state;
-	assert_int_equal(sip_digest_nonce_check(STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"), 1,
-						1000),
-			 SIP_DIGEST_E_BAD);
+	assert_int_equal(
+	    sip_digest_nonce_check(STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"), 1, 1000),
+	    SIP_DIGEST_E_BAD);
 	assert_int_equal(sip_digest_nonce_check(STR_LIT(""), 1, 1000), SIP_DIGEST_E_BAD);
-	assert_int_equal(sip_digest_nonce_check(STR_LIT("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 1,
-						1000),
-			 SIP_DIGEST_E_BAD);
+	assert_int_equal(
+	    sip_digest_nonce_check(STR_LIT("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 1, 1000),
+	    SIP_DIGEST_E_BAD);
 }
 
 /* ----------------------------------------------------------- admission */
@@ -114,7 +114,6 @@ struct env {
 	struct sip_msg m;
 	struct sip_digest_admit a;
 };
-
 
 static const char *const provisioning[] = {
     "INSERT INTO customers (id, name, status, billing_type, currency, created_at, updated_at) "
@@ -194,20 +193,25 @@ static int teardown(void **state)
 
 /* Admits an INVITE to RURI from STRANGER carrying auth (a whole header
  * line, or ""); returns the code. */
-static int admit(struct env *e, const char *auth, int64_t now_ms)
+static int admit_method(struct env *e, const char *method, const char *auth, int64_t now_ms)
 {
 	struct net_addr src;
 	int n = snprintf(e->buf, sizeof(e->buf),
-			 "INVITE " RURI " SIP/2.0\r\n"
+			 "%s " RURI " SIP/2.0\r\n"
 			 "Via: SIP/2.0/UDP " STRANGER ":5060;branch=z9hG4bKd1\r\n"
 			 "Max-Forwards: 70\r\nFrom: <sip:+15550001111@a.example>;tag=1\r\n"
-			 "To: <" RURI ">\r\nCall-ID: dig-1\r\nCSeq: 2 INVITE\r\n%s"
+			 "To: <" RURI ">\r\nCall-ID: dig-1\r\nCSeq: 2 %s\r\n%s"
 			 "Content-Length: 0\r\n\r\n",
-			 auth);
+			 method, method, auth);
 
 	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
 	assert_int_equal(sip_msg_parse(&e->m, e->buf, (size_t)n), 0);
 	return sip_policy_digest_admit(e->p, &e->m, &src, now_ms, &e->a);
+}
+
+static int admit(struct env *e, const char *auth, int64_t now_ms)
+{
+	return admit_method(e, "INVITE", auth, now_ms);
 }
 
 /* The nonce of the first challenge in e->a.extra. */
@@ -220,19 +224,25 @@ static void challenge_nonce(struct env *e, char *out, size_t n)
 	snprintf(out, n, "%.*s", (int)strcspn(p, "\""), p);
 }
 
-static void auth_line(char *out, size_t n, const char *user, const char *password,
-		      const char *nonce, const char *uri)
+static void auth_line_for(char *out, size_t n, const char *method, const char *user,
+			  const char *password, const char *nonce, const char *uri)
 {
 	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX];
 
 	sip_digest_ha1(str_from_cstr(user), STR_LIT("warp"), str_from_cstr(password), ha1);
 	sip_digest_response(ha1, str_from_cstr(nonce), STR_LIT("00000001"), STR_LIT("c0ffee"),
-			    STR_LIT("auth"), STR_LIT("INVITE"), str_from_cstr(uri), resp);
+			    STR_LIT("auth"), str_from_cstr(method), str_from_cstr(uri), resp);
 	snprintf(out, n,
 		 "Proxy-Authorization: Digest username=\"%s\", realm=\"warp\", nonce=\"%s\", "
 		 "uri=\"%s\", response=\"%s\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, "
 		 "nc=00000001\r\n",
 		 user, nonce, uri, resp);
+}
+
+static void auth_line(char *out, size_t n, const char *user, const char *password,
+		      const char *nonce, const char *uri)
+{
+	auth_line_for(out, n, "INVITE", user, password, nonce, uri);
 }
 
 /* Challenged at 5000, answers with these credentials at now_ms. */
@@ -252,6 +262,7 @@ static void test_stranger_without_credentials_is_challenged(void **state)
 	struct env *e = *state;
 
 	assert_int_equal(admit(e, "", 5000), 407);
+	assert_true(e->a.stateful); /* an INVITE's: held by a server transaction */
 	assert_non_null(strstr(e->a.extra, "Proxy-Authenticate: Digest realm=\"warp\", nonce=\""));
 	assert_non_null(strstr(e->a.extra, "qop=\"auth\", algorithm=MD5\r\n"));
 	assert_null(strstr(e->a.extra, "stale"));
@@ -271,6 +282,44 @@ static void test_good_credentials_admit_as_the_trunk(void **state)
 	assert_int_equal(e->plan.reject_code, 0);
 	assert_string_equal(e->plan.trunk_id, "trk_dyn");
 	assert_string_equal(e->plan.targets[0].gateway_id, "gw_1");
+}
+
+/* OPTIONS is challenged like INVITE (a dynamic PBX's keepalive), without
+ * a transaction; answered for OPTIONS, it is admitted. */
+static void test_options_is_challenged_and_admitted(void **state)
+{
+	struct env *e = *state;
+	char nonce[SIP_DIGEST_NONCE_MAX], line[512];
+
+	assert_int_equal(admit_method(e, "OPTIONS", "", 5000), 407);
+	assert_false(e->a.stateful);
+	challenge_nonce(e, nonce, sizeof(nonce));
+	auth_line_for(line, sizeof(line), "INVITE", "dyn", "s3cret-pass", nonce, RURI);
+	assert_int_equal(admit_method(e, "OPTIONS", line, 6000), 403); /* wrong method */
+	auth_line_for(line, sizeof(line), "OPTIONS", "dyn", "s3cret-pass", nonce, RURI);
+	assert_int_equal(admit_method(e, "OPTIONS", line, 6000), 0);
+	assert_int_equal(e->a.msg.method, SIP_METHOD_OPTIONS);
+}
+
+/* §22.3: credentials for a realm further on are not ours to take. */
+static void test_other_realms_credentials_are_forwarded(void **state)
+{
+	struct env *e = *state;
+	char nonce[SIP_DIGEST_NONCE_MAX], both[1024];
+	const char *other = "Proxy-Authorization: Digest username=\"x\", realm=\"far.example\", "
+			    "nonce=\"n\", uri=\"sip:a@b\", response=\"r\"\r\n";
+	const struct sip_hdr *h;
+	int n;
+
+	assert_int_equal(admit(e, "", 5000), 407);
+	challenge_nonce(e, nonce, sizeof(nonce));
+	n = snprintf(both, sizeof(both), "%s", other);
+	auth_line(both + n, sizeof(both) - (size_t)n, "dyn", "s3cret-pass", nonce, RURI);
+	assert_int_equal(admit(e, both, 6000), 0);
+	h = sip_msg_hdr_first(&e->a.msg, SIP_HDR_PROXY_AUTHORIZATION);
+	assert_non_null(h);
+	assert_true(str_eq_cstr(h->line, other));
+	assert_null(sip_msg_hdr_next(&e->a.msg, h));
 }
 
 static void test_admission_is_for_that_request_only(void **state)
@@ -347,6 +396,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	    T(test_stranger_without_credentials_is_challenged),
 	    T(test_good_credentials_admit_as_the_trunk),
+	    T(test_options_is_challenged_and_admitted),
+	    T(test_other_realms_credentials_are_forwarded),
 	    T(test_admission_is_for_that_request_only),
 	    T(test_wrong_password_is_refused),
 	    T(test_unknown_username_is_refused),
