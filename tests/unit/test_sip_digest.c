@@ -123,8 +123,11 @@ static const char *const provisioning[] = {
     "created_at, updated_at) VALUES "
     "('trk_acl', 'cus_a', 'acl', 1, '[{\"cidr\":\"192.0.2.0/24\"}]', '', '[]', '[]', 0, "
     " 'bypass', NULL, NULL, NULL, 0, 0), "
-    "('trk_dyn', 'cus_a', 'dyn', 1, '[]', '', '[]', '[]', 0, 'bypass', 'dyn', 'warp', "
-    " 'HA1', 0, 0)",
+    "('trk_dyn', 'cus_a', 'dyn', 1, '[]', '', '[]', '[]', 0, 'bypass', NULL, NULL, NULL, 0, 0), "
+    "('trk_twin', 'cus_a', 'twin', 1, '[]', '', '[]', '[]', 0, 'bypass', NULL, NULL, NULL, "
+    " 0, 0), "
+    "('trk_bad', 'cus_a', 'bad', 1, '[]', '', '[]', '[]', 0, 'bypass', 'dyn', 'warp', "
+    " 'not-an-md5', 0, 0)",
     "INSERT INTO carriers (id, name, enabled, tech_prefix, stop_codes, created_at, updated_at) "
     "VALUES ('car_1', 'one', 1, '', '[404]', 0, 0)",
     "INSERT INTO gateways (id, carrier_id, host, port, transport, weight, priority, probe, "
@@ -133,24 +136,35 @@ static const char *const provisioning[] = {
     "('rte_1', '1', NULL, '[{\"carrier_id\":\"car_1\",\"priority\":0,\"weight\":1}]', 0, 0)",
 };
 
+/* Gives trunk its credentials as src/api/trunks.c stores them. */
+static int credentials(struct store_conn *c, const char *trunk, const char *user,
+		       const char *password)
+{
+	char ha1[SIP_DIGEST_HEX];
+	struct store_param p[3];
+
+	sip_digest_ha1(str_from_cstr(user), STR_LIT("warp"), str_from_cstr(password), ha1);
+	p[0] = store_p_text(user);
+	p[1] = store_p_text(ha1);
+	p[2] = store_p_text(trunk);
+	return store_exec(c,
+			  "UPDATE trunks SET auth_username = $1, auth_realm = 'warp', "
+			  "auth_ha1 = $2 WHERE id = $3",
+			  p, 3, NULL);
+}
+
 static int provision_all(struct store_conn *c)
 {
-	char ha1[SIP_DIGEST_HEX], sql[512];
+	int rc = 0;
 
-	sip_digest_ha1(STR_LIT("dyn"), STR_LIT("warp"), STR_LIT("s3cret-pass"), ha1);
-	for (size_t i = 0; i < sizeof(provisioning) / sizeof(provisioning[0]); i++) {
-		const char *q = provisioning[i], *mark = strstr(q, "'HA1'");
-
-		if (mark) {
-			snprintf(sql, sizeof(sql), "%.*s'%s'%s", (int)(mark - q), q, ha1, mark + 5);
-			q = sql;
-		}
-		if (store_exec(c, q, NULL, 0, NULL) < 0) {
-			fprintf(stderr, "%s\n", store_conn_errmsg(c));
-			return -1;
-		}
-	}
-	return 0;
+	for (size_t i = 0; i < sizeof(provisioning) / sizeof(provisioning[0]) && rc >= 0; i++)
+		rc = store_exec(c, provisioning[i], NULL, 0, NULL);
+	/* Usernames are not unique: the HA1 tells trk_dyn and trk_twin apart. */
+	rc = rc < 0 ? rc : credentials(c, "trk_dyn", "dyn", "s3cret-pass");
+	rc = rc < 0 ? rc : credentials(c, "trk_twin", "dyn", "twin-pass-2");
+	if (rc < 0)
+		fprintf(stderr, "%s\n", store_conn_errmsg(c));
+	return rc < 0 ? -1 : 0;
 }
 
 static int setup(void **state)
@@ -322,6 +336,23 @@ static void test_other_realms_credentials_are_forwarded(void **state)
 	assert_null(sip_msg_hdr_next(&e->a.msg, h));
 }
 
+/* Two trunks share username and realm (the store allows it): the password
+ * decides which one calls; a malformed stored HA1 never matches. */
+static void test_shared_username_resolved_by_password(void **state)
+{
+	struct env *e = *state;
+	struct net_addr src;
+
+	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
+	assert_int_equal(answer(e, "dyn", "twin-pass-2", RURI, 6000), 0);
+	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &src, 6000, &e->plan), 0);
+	assert_string_equal(e->plan.trunk_id, "trk_twin");
+	sip_policy_call_end(e->p, &e->plan);
+	assert_int_equal(answer(e, "dyn", "s3cret-pass", RURI, 6000), 0);
+	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &src, 6000, &e->plan), 0);
+	assert_string_equal(e->plan.trunk_id, "trk_dyn");
+}
+
 static void test_admission_is_for_that_request_only(void **state)
 {
 	struct env *e = *state;
@@ -398,6 +429,7 @@ int main(void)
 	    T(test_good_credentials_admit_as_the_trunk),
 	    T(test_options_is_challenged_and_admitted),
 	    T(test_other_realms_credentials_are_forwarded),
+	    T(test_shared_username_resolved_by_password),
 	    T(test_admission_is_for_that_request_only),
 	    T(test_wrong_password_is_refused),
 	    T(test_unknown_username_is_refused),
