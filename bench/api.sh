@@ -26,6 +26,11 @@
 #                   "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg")
 #   BENCH_LOG_LEVELS   warp [log] levels to measure (default "warn"; "warn
 #                      info" also measures with the access log written)
+#   BENCH_IR_REQUESTS  instead of wrk and nginx: run warp under callgrind and
+#                      print instructions per authenticated GET (server_request
+#                      inclusive, and the whole process) over this many
+#                      requests after a warm-up: a figure machine load does
+#                      not move (docs/BENCHMARKS.md)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -234,8 +239,49 @@ report_line() {
 	printf '%-22s %5s %12s %10s %10s %12s\n' "$@"
 }
 
+# Fetches the GET n times over 4 keep-alive connections (curl --parallel).
+get_n() {
+	local n=$1 i
+	for ((i = 0; i < n; i++)); do
+		printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$WARP_PORT" "$PATH_GET"
+	done >"$TMP/urls"
+	curl -fsS --no-progress-meter --parallel --parallel-max 4 --max-time 600 -H "Authorization: Bearer $SECRET" \
+		-K "$TMP/urls" || die "a GET failed under callgrind"
+}
+
+# Callgrind's inclusive count of a function, from a dump.
+ir_of() {
+	callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
+		awk -v fn="$2" '!done && index($0, fn) { gsub(",", "", $1); print $1; done = 1 }'
+}
+
+measure_ir() {
+	local n=$BENCH_IR_REQUESTS out dump req total
+	command -v valgrind >/dev/null || die "valgrind missing"
+	out="$TMP/callgrind.out"
+	WARP_WRAP="valgrind --tool=callgrind --callgrind-out-file=$out" start_warp warn
+	provision
+	get_n 200
+	callgrind_control -z "$WARP_PID" >/dev/null
+	get_n "$n"
+	callgrind_control -d "$WARP_PID" >/dev/null
+	stop_warp
+	dump=$(ls "$out".* 2>/dev/null | head -1)
+	[ -n "$dump" ] || die "no callgrind dump"
+	req=$(ir_of "$dump" ":server_request ")
+	total=$(ir_of "$dump" "PROGRAM TOTALS")
+	[ -n "$req" ] && [ -n "$total" ] || die "cannot read $dump"
+	echo "body: $(wc -c <"$TMP/www$PATH_GET") bytes of GET $PATH_GET; $n requests after 200"
+	awk -v r="$req" -v t="$total" -v n="$n" 'BEGIN {
+		printf "Ir/request: server_request %.1fk, whole process %.1fk\n", r / n / 1000, t / n / 1000 }'
+}
+
 main() {
 	build_warp
+	if [ -n "${BENCH_IR_REQUESTS:-}" ]; then
+		measure_ir
+		return
+	fi
 	local first=1 level conns w n ratio verdict
 	echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 	echo "warp: $WARP ($(cd "$ROOT" && meson introspect "$BUILD" --buildoptions 2>/dev/null |
