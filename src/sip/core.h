@@ -184,6 +184,10 @@ struct sip_proxy {
 	size_t nlisten;
 	atomic_int tcp_conns;
 	bool started;
+	/* "sl" + 8 random hex digits, set once at start: the To tags of our
+	 * stateless final responses begin with it, so the ACK for one of them
+	 * is recognised and absorbed (§17.1.1.3) instead of being routed. */
+	char sl_tag[16];
 	struct metric_family *m_requests, *m_responses, *m_calls;
 	struct metric *m_parse_errors;
 };

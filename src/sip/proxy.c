@@ -253,8 +253,14 @@ fail:
 void sip_reply(struct sip_worker *w, struct sip_stx *s, struct sip_msg *m,
 	       const struct sip_peer *src, int code, const char *tag, const char *extra)
 {
+	char sl[48];
 	struct buf out;
 	buf_init(&out);
+	if (!s && tag && code >= 300) {
+		/* Stateless: mark the tag so that its ACK is known (sip_ack_ours). */
+		snprintf(sl, sizeof(sl), "%s.%s", w->p->sl_tag, tag);
+		tag = sl;
+	}
 	if (sip_build_response(&out, m, code, NULL, tag, src, extra) == 0) {
 		sip_count_response(w->p, code);
 		if (s)
@@ -510,6 +516,18 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 		  "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO\r\n");
 }
 
+/* The ACK of a final response we sent statelessly: its To tag carries our
+ * stateless prefix.  There is nothing to forward it to — routed by its
+ * Request-URI it would come straight back to us until Max-Forwards ran out. */
+static bool sip_ack_ours(const struct sip_proxy *p, struct sip_msg *m)
+{
+	struct sip_addr to;
+	size_t n = strlen(p->sl_tag);
+
+	return sip_msg_to(m, &to) == 0 && to.tag.p && to.tag.len > n &&
+	       memcmp(to.tag.p, p->sl_tag, n) == 0 && to.tag.p[n] == '.';
+}
+
 static void sip_handle_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
 	struct sip_stx *s;
@@ -520,6 +538,8 @@ static void sip_handle_request(struct sip_worker *w, struct sip_msg *m, const st
 		sip_tx_server_ack(&s->tx, sip_now());
 		return;
 	}
+	if (m->method == SIP_METHOD_ACK && sip_ack_ours(w->p, m))
+		return;
 	if (m->method != SIP_METHOD_ACK && (s = sip_stx_find(w, m, m->method))) {
 		sip_tx_server_retransmit(&s->tx); /* §17.2.1, §17.2.2 */
 		return;
@@ -772,6 +792,9 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 		return NULL;
 	}
 	p->o = *o;
+	uint32_t r = 0;
+	random_bytes(&r, sizeof(r));
+	snprintf(p->sl_tag, sizeof(p->sl_tag), "sl%08x", r);
 	if (sip_proxy_listens(p, o) < 0) {
 		snprintf(err, errlen, "no usable listen address");
 		goto fail;

@@ -2,6 +2,7 @@
 the carrier gateways and the customer's trunk destination, warp provisioned
 through its REST API, and the cdrs rows read back from its SQLite store."""
 import json
+import re
 import time
 
 from sipfix import sipwarp, shared_scenario, scenario, render, sip_port  # noqa: F401
@@ -121,6 +122,11 @@ def test_unknown_source_gets_403(sipwarp, tmp_path):
     assert caller.wait() == 0, caller.describe()
     assert "unknown source" in caller.messages()[-1]
     assert sw.cdrs(0, timeout=0.3) == []
+    # The caller's ACK of that stateless 403 is absorbed: routed by its
+    # Request-URI it would loop back to the proxy until Max-Forwards ran out.
+    m = re.search(r'^warp_sip_requests_total\{method="ACK"\} (\d+)$',
+                  sw.w.get("/metrics").body.decode(), re.M)
+    assert m and int(m.group(1)) == 1, m and m.group(0)
 
 
 def test_blocked_prefix_gets_403_and_a_cdr(sipwarp, tmp_path):
