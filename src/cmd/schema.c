@@ -128,6 +128,9 @@ const struct config_key warp_schema[] = {
 	{ "sip", "flood_ban", CONFIG_DURATION, "60s", 0, 86400000, NULL, "How long a flooding source is ignored." },
 	{ "sip", "flood_table", CONFIG_INT, "65536", 16, 16777216, NULL,
 	  "Sources tracked for flood protection (memory bound)." },
+	{ "sip", "digest_nonce_ttl", CONFIG_DURATION, "300s", 1000, 86400000, NULL,
+	  "How long a digest nonce from a 407 challenge stays valid; an older one gets a new "
+	  "challenge with stale=true." },
 	{ "sip", "probe_interval", CONFIG_DURATION, "0ms", 0, 3600000, NULL,
 	  "OPTIONS to gateways with probing on, this often; 0 = off." },
 	{ "sip", "media_engines", CONFIG_STR, "", 0, 0, NULL,

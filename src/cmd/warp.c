@@ -443,6 +443,7 @@ static int start_sip(struct app *app)
 		.flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
 		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
 		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
+		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
 		.store = app->store,
 		.loader = app->loader,
 		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),

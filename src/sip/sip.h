@@ -416,6 +416,7 @@ struct sip_proxy_opts {
 	int flood_refusals, flood_window_ms, flood_ban_ms;
 	size_t flood_table_size;
 	int probe_interval_ms;
+	int64_t digest_nonce_ttl_ms; /* a digest nonce's life; 0: the policy's default */
 	struct store *store;
 	struct snapshot_loader *loader;
 	/* Media relay for trunks in media_mode relay: the ng engines (owned by

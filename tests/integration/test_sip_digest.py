@@ -4,7 +4,10 @@ while the carrier's gateway is on 127.0.0.1) is challenged with 407, answers
 with the credentials the trunk was given through the REST API (SIPp's
 [authentication], -au/-ap), and its call reaches a SIPp callee behind WARP
 with a CDR naming the trunk."""
+import hashlib
 import re
+import socket
+import time
 
 from sipfix import sipwarp, scenario, render, sip_port  # noqa: F401
 
@@ -108,3 +111,62 @@ def test_without_credentials_anywhere_a_stranger_gets_403_unknown_source(sipwarp
     assert caller.codes() == [403], caller.seen()
     assert "unknown source" in caller.messages()[-1]
     assert metric(sw, "warp_sip_auth_challenges_total") == 0
+
+
+# ------------------------------------------------ nonce life ([sip] digest_nonce_ttl)
+
+def invite(proxy_port, port, cseq, auth=""):
+    return ("INVITE sip:%s@127.0.0.1:%d SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-ttl-%d;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:pbx@%s>;tag=ttl\r\nTo: <sip:%s@127.0.0.1>\r\n"
+            "Call-ID: nonce-ttl@%s\r\nCSeq: %d INVITE\r\nContact: <sip:pbx@%s:%d>\r\n%s"
+            "Content-Length: 0\r\n\r\n"
+            % (NUMBER, proxy_port, PBX, port, cseq, PBX, NUMBER, PBX, cseq, PBX, port, auth)).encode()
+
+
+def final_response(sock, cseq):
+    """The final response to INVITE number cseq (the 407 of an earlier one,
+    resent until ACKed, is skipped)."""
+    while True:
+        data = sock.recv(65535).decode()
+        if not data.startswith("SIP/2.0 1") and "CSeq: %d INVITE" % cseq in data:
+            return data
+
+
+def digest_header(challenge, uri, cnonce="0a4f113b"):
+    nonce = re.search(r'nonce="([^"]+)"', challenge).group(1)
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+    ha1, ha2 = md5("%s:warp:%s" % (USER, PASSWORD)), md5("INVITE:" + uri)
+    resp = md5("%s:%s:00000001:%s:auth:%s" % (ha1, nonce, cnonce, ha2))
+    return ('Proxy-Authorization: Digest username="%s", realm="warp", nonce="%s", uri="%s", '
+            'response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="%s"\r\n'
+            % (USER, nonce, uri, resp, cnonce))
+
+
+def test_nonce_older_than_digest_nonce_ttl_gets_a_stale_challenge(warp_factory, tmp_path):
+    from sipfix import SipWarp, TOKEN, ini, wait_sip_listening
+    port = sip_port()
+    w = warp_factory(extra_ini=ini(port, "digest_nonce_ttl = 1s"), env={"WARP_ADMIN_TOKEN": TOKEN},
+                     args=["--roles", "api,sip"])
+    w.sip_port = port
+    w.start()
+    wait_sip_listening(port)
+    sw = SipWarp(w, tmp_path)
+    provision(sw, sip_port(), username=USER, password=PASSWORD)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(5)
+    sock.bind((PBX, 0))
+    lport = sock.getsockname()[1]
+    uri = "sip:%s@127.0.0.1:%d" % (NUMBER, port)
+    try:
+        sock.sendto(invite(port, lport, 1), ("127.0.0.1", port))
+        first = final_response(sock, 1)
+        assert first.startswith("SIP/2.0 407") and "stale" not in first, first
+        time.sleep(1.3)  # the nonce outlives its one second
+        sock.sendto(invite(port, lport, 2, digest_header(first, uri)), ("127.0.0.1", port))
+        second = final_response(sock, 2)
+        assert second.startswith("SIP/2.0 407"), second
+        assert re.search(r"Proxy-Authenticate: Digest [^\r\n]*stale=true", second), second
+    finally:
+        sock.close()
+    assert sw.stop()[0] == 0
