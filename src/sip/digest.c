@@ -152,11 +152,6 @@ int sip_digest_nonce_check(struct str nonce, int64_t now_ms, int64_t ttl_ms)
 
 /* ------------------------------------------- Proxy-Authorization */
 
-/* The parameters of one Digest credentials value (RFC 2617 §3.2.2). */
-struct digest_cred {
-	struct str user, realm, nonce, uri, response, algorithm, cnonce, qop, nc;
-};
-
 static size_t skip_lws(struct str v, size_t i)
 {
 	while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == '\r' || v.p[i] == '\n'))
@@ -164,7 +159,7 @@ static size_t skip_lws(struct str v, size_t i)
 	return i;
 }
 
-static struct str *digest_slot(struct digest_cred *c, struct str name)
+static struct str *digest_slot(struct sip_digest_cred *c, struct str name)
 {
 	static const char *const names[] = {"username",	 "realm",  "nonce", "uri", "response",
 					    "algorithm", "cnonce", "qop",   "nc"};
@@ -207,7 +202,7 @@ static int digest_param(struct str v, size_t *i, struct str *name, struct str *v
 	return 0;
 }
 
-static int digest_parse(struct str v, struct digest_cred *c)
+int sip_digest_cred_parse(struct str v, struct sip_digest_cred *c)
 {
 	size_t i = 0;
 
@@ -241,11 +236,11 @@ static bool digest_realm_ours(const struct psnap *s, struct str realm)
 /* The first Proxy-Authorization for one of our realms, parsed; NULL when
  * none (others are for proxies further on, §22.3, and stay). */
 static const struct sip_hdr *digest_find(const struct psnap *s, const struct sip_msg *m,
-					 struct digest_cred *c)
+					 struct sip_digest_cred *c)
 {
 	for (const struct sip_hdr *h = sip_msg_hdr_first(m, SIP_HDR_PROXY_AUTHORIZATION); h;
 	     h = sip_msg_hdr_next(m, h))
-		if (digest_parse(h->value, c) == 0 && digest_realm_ours(s, c->realm))
+		if (sip_digest_cred_parse(h->value, c) == 0 && digest_realm_ours(s, c->realm))
 			return h;
 	return NULL;
 }
@@ -253,7 +248,8 @@ static const struct sip_hdr *digest_find(const struct psnap *s, const struct sip
 /* ------------------------------------------------------ verification */
 
 /* The index into s->creds whose HA1 yields c's response, or SIZE_MAX. */
-static size_t digest_match(const struct psnap *s, const struct digest_cred *c, struct str method)
+static size_t digest_match(const struct psnap *s, const struct sip_digest_cred *c,
+			   struct str method)
 {
 	char want[SIP_DIGEST_HEX], got[SIP_DIGEST_HEX];
 	size_t i = psnap_cred_find(s, c->user, c->realm);
@@ -373,7 +369,7 @@ size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
 
 /* Why c does not admit m, or NULL when it does (cred set). */
 static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
-				  const struct digest_cred *c, size_t *cred)
+				  const struct sip_digest_cred *c, size_t *cred)
 {
 	/* §3.2.2: qop=auth as offered, and MD5.  The digest-uri is taken as
 	 * the client wrote it, not held to the Request-URI (§3.2.2.5): SIP
@@ -391,7 +387,7 @@ static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
 
 /* Checks c against s for m; fills a (code 0 when admitted). */
 static void digest_verify(const struct psnap *s, struct sip_msg *m, const struct sip_hdr *h,
-			  const struct digest_cred *c, const struct net_addr *src, int64_t now_ms,
+			  const struct sip_digest_cred *c, const struct net_addr *src, int64_t now_ms,
 			  int64_t ttl_ms, struct sip_digest_admit *a)
 {
 	int nonce = sip_digest_nonce_check(c->nonce, now_ms, ttl_ms);
@@ -420,7 +416,7 @@ int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struc
 	const struct psnap *s = snapshot_acquire(p->snap);
 	int64_t ttl =
 	    p->o.digest_nonce_ttl_ms > 0 ? p->o.digest_nonce_ttl_ms : DIGEST_TTL_DEFAULT_MS;
-	struct digest_cred c;
+	struct sip_digest_cred c;
 	const struct sip_hdr *h;
 
 	pthread_once(&digest_once, digest_init);

@@ -160,6 +160,15 @@ void sip_digest_nonce_make(int64_t now_ms, char *out, size_t n);
  * SIP_DIGEST_E_STALE when ours but older; SIP_DIGEST_E_BAD otherwise. */
 int sip_digest_nonce_check(struct str nonce, int64_t now_ms, int64_t ttl_ms);
 
+/* The parameters of one Digest credentials value (RFC 2617 §3.2.2), views
+ * into it; a parameter not given is an empty view. */
+struct sip_digest_cred {
+	struct str user, realm, nonce, uri, response, algorithm, cnonce, qop, nc;
+};
+/* Parses a Proxy-Authorization value ("Digest name=value, ..."): 0, or
+ * -EINVAL when it is not Digest or a parameter is malformed. */
+int sip_digest_cred_parse(struct str value, struct sip_digest_cred *c);
+
 /* The admission of an out-of-dialog request from a source that is neither
  * a trunk ACL nor a gateway. */
 struct sip_digest_admit {
