@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,30 @@ static void test_str_copy_reports_truncation(void **state)
 	assert_string_equal(out, "abc");
 }
 
+/* Matches printf's %lld for the edges and a sweep around every power of ten. */
+static void test_str_from_i64_matches_printf(void **state)
+{
+	const int64_t edges[] = { 0, 1, -1, 9, 10, -10, INT64_MAX, INT64_MIN, INT64_MIN + 1 };
+	char got[STR_I64_MAX], want[32];
+	(void)state;
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		struct str s = str_from_i64(edges[i], got);
+		snprintf(want, sizeof(want), "%lld", (long long)edges[i]);
+		assert_int_equal(s.len, strlen(want));
+		assert_memory_equal(s.p, want, s.len);
+		assert_int_equal(s.p[s.len], '\0');
+	}
+	for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10)
+		for (int64_t d = -1; d <= 1; d++)
+			for (int sign = -1; sign <= 1; sign += 2) {
+				int64_t n = sign * (p + d);
+				struct str s = str_from_i64(n, got);
+				snprintf(want, sizeof(want), "%lld", (long long)n);
+				assert_int_equal(s.len, strlen(want));
+				assert_memory_equal(s.p, want, s.len);
+			}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +154,7 @@ int main(void)
 	    cmocka_unit_test(test_str_to_i64_rejects_overflow_and_junk),
 	    cmocka_unit_test(test_str_to_u64_limits),
 	    cmocka_unit_test(test_str_to_i64_reads_only_the_view),
+	    cmocka_unit_test(test_str_from_i64_matches_printf),
 	    cmocka_unit_test(test_str_dup_terminates),
 	    cmocka_unit_test(test_str_copy_reports_truncation),
 	};

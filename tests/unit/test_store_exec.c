@@ -101,6 +101,9 @@ static void test_exec_binds_int_text_and_null(void **state)
 	assert_int_equal(store_res_cols(r), 4);
 	assert_string_equal(store_res_colname(r, 1), "name");
 	assert_true(store_res_int(r, 0, 0) == INT64_MIN + 1);
+	/* Integer columns read as text are plain decimal, sign included. */
+	assert_string_equal(store_res_text(r, 0, 0), "-9223372036854775807");
+	assert_string_equal(store_res_text(r, 0, 3), "42");
 	assert_string_equal(store_res_text(r, 0, 1), "alice");
 	assert_true(store_res_isnull(r, 0, 2));
 	assert_string_equal(store_res_text(r, 0, 2), "");
