@@ -288,6 +288,13 @@ void api_page_reply_rows(struct api_ctx *ctx, const struct api_page *p, int rc,
 
 /* ------------------------------------------------- resource tables */
 
+/* Validates every member of a request body against res, in place (field
+ * types and checks; the resource's validate hook, which may read the
+ * store, is not run).  creating says whether required fields must be
+ * present and immutable ones may be.  0, or e filled and negative. */
+int api_body_validate(struct api_ctx *ctx, const struct api_resource *res, json_t *body,
+		      bool creating, struct api_verr *e);
+
 extern const struct api_resource api_customers;
 extern const struct api_resource api_trunks;
 extern const struct api_resource api_carriers;

@@ -121,10 +121,8 @@ static int field_error(struct api_verr *e, const char *code, const char *name, c
 	return api_verr_set(e, 422, code, pointer, "'%s' %s", name, what);
 }
 
-/* Validates every member of body against res, in place.  creating says
- * whether required fields must be present and immutable ones may be. */
-static int body_validate(struct api_ctx *ctx, const struct api_resource *res, json_t *body,
-			 bool creating, struct api_verr *e)
+int api_body_validate(struct api_ctx *ctx, const struct api_resource *res, json_t *body,
+		      bool creating, struct api_verr *e)
 {
 	const char *name;
 	json_t *val;
@@ -293,7 +291,7 @@ static void handle_create(struct http_req *req, void *arg)
 	if (!body)
 		return;
 	ctx.body = body;
-	int rc = body_validate(&ctx, res, body, true, &e);
+	int rc = api_body_validate(&ctx, res, body, true, &e);
 	if (rc == 0 && api_res_has_customer(res))
 		rc = create_customer(&ctx, body, &customer, &e);
 	if (rc == 0 && res->validate)
@@ -416,7 +414,7 @@ static void handle_patch(struct http_req *req, void *arg)
 	if (!body)
 		goto out;
 	ctx.body = body;
-	int rc = body_validate(&ctx, res, body, false, &e);
+	int rc = api_body_validate(&ctx, res, body, false, &e);
 	m = rc ? NULL : merged(cur, body);
 	if (rc == 0 && res->validate)
 		rc = res->validate(&ctx, id, m, false, &e);
