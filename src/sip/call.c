@@ -88,11 +88,16 @@ static bool sip_code_better(int code, int best)
 	return code / 100 < best / 100;
 }
 
+static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, const char *tag);
+
 void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side side)
 {
 	struct sip_stx *s = c->stx;
 	if (s && s->tx.state < SIP_TX_COMPLETED) {
-		if (c->best.len && c->best_code == code) {
+		if (c->plan.reject_code && c->plan.reject_code == code) {
+			/* the policy's own answer (a carrier limit): its Reason */
+			sip_reply_reject(s, &c->plan, c->to_tag);
+		} else if (c->best.len && c->best_code == code) {
 			sip_count_response(c->w->p, code);
 			sip_tx_server_respond(&s->tx, code, (struct str){c->best.p, c->best.len},
 					      sip_now());
@@ -145,6 +150,10 @@ void sip_call_try_next(struct sip_call *c)
 	const struct sip_call_plan *pl = &c->plan;
 	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->stx) {
 		const struct sip_target *t = &pl->targets[c->next_target++];
+		/* A carrier over its limit now is skipped: not an attempt. */
+		if (sip_policy_attempt_start(c->w->p->policy, &c->plan, c->next_target - 1,
+					     sip_now()) != 0)
+			continue;
 		c->attempts++;
 		c->provisional = false;
 		if (c->cdr.nattempts < SIP_ATTEMPTS_MAX) {
@@ -164,7 +173,10 @@ void sip_call_try_next(struct sip_call *c)
 	}
 	int code = c->best_code ? c->best_code : 503;
 	/* A failover code goes upstream as what it was, unless a 408 from our
-	 * own timer: that one the caller sees as 408 too. */
+	 * own timer: that one the caller sees as 408 too; or a carrier limit
+	 * skipped a target: the policy's 503 with its Reason. */
+	if (c->stx && sip_policy_attempts_exhausted(c->w->p->policy, &c->plan) != 0)
+		code = c->plan.reject_code;
 	sip_call_finish_setup(c, code, SIP_HANGUP_NONE);
 }
 

@@ -9,7 +9,9 @@
  * releases them safely.  Every read or change of a bucket or a count happens
  * under the table's one lock (`lock`): a take over several entries (trunk,
  * customer, carrier) must be all or nothing, and the critical section is a
- * few arithmetic operations.
+ * few arithmetic operations.  A carrier's channel is held per attempt:
+ * sip_limits_move hands a call's channel from the carrier it leaves to the
+ * one it tries next under that same lock.
  *
  * The bucket holds up to one second of calls (capacity = cps_limit) and
  * refills continuously; amounts are kept in milli-tokens so that integer
@@ -159,6 +161,34 @@ int sip_limits_take(struct sip_limits *l, struct sip_limit *const *e, size_t n, 
 		e[i]->channels++;
 		if (cps && e[i]->cps_limit > 0)
 			e[i]->tokens_milli -= 1000;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+int sip_limits_move(struct sip_limits *l, struct sip_limit *from, struct sip_limit *to, bool cps,
+		    int64_t now_ms)
+{
+	int rc = 0;
+
+	if (!to)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	if (to == from) {
+		/* The call holds to's channel already: only the token. */
+		if (cps && to->cps_limit > 0) {
+			limit_refill(to, now_ms);
+			rc = to->tokens_milli < 1000 ? SIP_LIMIT_E_CPS : 0;
+		}
+	} else {
+		rc = limit_check(to, cps, now_ms);
+	}
+	if (rc == 0 && cps && to->cps_limit > 0)
+		to->tokens_milli -= 1000;
+	if (rc == 0 && to != from) {
+		to->channels++;
+		if (from && from->channels > 0)
+			from->channels--;
 	}
 	pthread_mutex_unlock(&l->lock);
 	return rc;

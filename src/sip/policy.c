@@ -22,10 +22,20 @@
  * reason "CPS limit" / "channel limit"; they are taken only once a route
  * exists, so refused numbers do not use up a customer's CPS.
  *
- * Carrier limits: the contract tells the policy the call's start and end,
- * not which target carried it, so a carrier over its CPS or channel limit
- * is left out of the plan, and the channel is held on the carrier of the
- * first target (the one that carries the call unless it fails over).
+ * Carrier limits are charged per attempt (sip_policy_attempt_start): before
+ * the core sends the INVITE to a gateway of carrier X, one CPS token of X
+ * and a channel of X are taken (the channel only when the call does not
+ * hold X's already, from an attempt at another gateway of X), and the
+ * channel of the carrier the call leaves is given back; an answered call
+ * keeps its carrier's channel to the end.  A carrier over a limit at that
+ * moment is skipped (sip_policy_attempt_start refuses each of its targets);
+ * when no target is left and a carrier limit skipped one, the call is
+ * answered 503 with the reason "carrier CPS limit" / "carrier channel
+ * limit" (sip_policy_attempts_exhausted).  A skipped target is not in the
+ * CDR's attempts: an attempt is an INVITE sent, and the per-carrier
+ * seizure counts come from them; the CDR's final reason names the limit.
+ * Carriers already over a limit when the call is planned are left out of
+ * the plan, and when that leaves no target the plan answers the same 503.
  *
  * Origination (source is a gateway address): the R-URI user, normalised,
  * must be a number with voice on and a trunk (404 otherwise); the targets
@@ -46,10 +56,17 @@
 #include "sip/policy_private.h"
 
 #define POLICY_CHOICES_MAX 64 /* carriers of a route / gateways of a carrier considered */
-#define POLICY_HOLD_MAX 3     /* trunk, customer, carrier */
+#define POLICY_HOLD_MAX 2     /* trunk, customer */
 
+/* What a call holds, allocated with its plan so that an attempt allocates
+ * nothing: trunk and customer channels from the plan to the end; per target
+ * the carrier's limit entry (NULL: none, as for origination); the carrier
+ * whose channel the call holds now; and why a carrier was last skipped. */
 struct policy_hold {
 	struct sip_limit *e[POLICY_HOLD_MAX];
+	struct sip_limit *carrier[SIP_TARGETS_MAX];
+	struct sip_limit *held;
+	int skipped; /* 0, SIP_LIMIT_E_CPS or SIP_LIMIT_E_CHANNEL */
 };
 
 /* ------------------------------------------------------------ random */
@@ -197,8 +214,11 @@ static void plan_add_carrier(const struct psnap *s, const struct psnap_carrier *
 	}
 }
 
+/* Adds the targets of the route's carriers in order; a carrier over a
+ * limit now is left out, and *limited says why (0: none was). */
 static void plan_add_route(struct sip_policy *p, const struct psnap *s,
-			   const struct psnap_route *rt, int64_t now_ms, struct sip_call_plan *plan)
+			   const struct psnap_route *rt, int64_t now_ms, struct sip_call_plan *plan,
+			   int *limited)
 {
 	struct psnap_choice ch[POLICY_CHOICES_MAX];
 	size_t n = rt->nchoices < POLICY_CHOICES_MAX ? rt->nchoices : POLICY_CHOICES_MAX;
@@ -208,22 +228,16 @@ static void plan_add_route(struct sip_policy *p, const struct psnap *s,
 	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
 		const struct psnap_carrier *ca = &s->carriers[ch[i].idx];
 
-		if (!ca->enabled || !sip_limits_available(p->env->limits, ca->limit, true, now_ms))
+		if (!ca->enabled)
 			continue;
+		if (!sip_limits_available(p->env->limits, ca->limit, true, now_ms)) {
+			*limited = sip_limits_available(p->env->limits, ca->limit, false, now_ms)
+				       ? SIP_LIMIT_E_CPS
+				       : SIP_LIMIT_E_CHANNEL;
+			continue;
+		}
 		plan_add_carrier(s, ca, plan);
 	}
-}
-
-/* Drops the leading targets of the first target's carrier. */
-static void plan_drop_first_carrier(struct sip_call_plan *plan)
-{
-	size_t k = 1;
-
-	while (k < plan->ntargets &&
-	       strcmp(plan->targets[k].carrier_id, plan->targets[0].carrier_id) == 0)
-		k++;
-	memmove(plan->targets, plan->targets + k, (plan->ntargets - k) * sizeof(plan->targets[0]));
-	plan->ntargets -= k;
 }
 
 static void plan_count_reject(struct sip_policy *p, int why)
@@ -234,34 +248,34 @@ static void plan_count_reject(struct sip_policy *p, int why)
 		metric_inc(m);
 }
 
-/* Takes trunk, customer and first carrier limits for a routed plan; a
- * carrier refusing drops its targets and the next carrier is tried. */
+/* 503 for a carrier over its limit (why: SIP_LIMIT_E_*). */
+static int plan_reject_carrier(struct sip_policy *p, struct sip_call_plan *plan, int why)
+{
+	plan_count_reject(p, why);
+	return plan_reject(plan, 503,
+			   why == SIP_LIMIT_E_CPS ? "carrier CPS limit" : "carrier channel limit");
+}
+
+/* Takes trunk and customer limits for a routed plan and notes each
+ * target's carrier entry; carriers are charged per attempt. */
 static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
 			    const struct psnap_trunk *t, bool cps, int64_t now_ms,
 			    struct sip_call_plan *plan)
 {
-	struct policy_hold h = {{t->limit, t->customer_limit, NULL}};
-	size_t failed = 0;
-	int rc;
+	struct policy_hold h = {.e = {t->limit, t->customer_limit}};
+	int rc = sip_limits_take(p->env->limits, h.e, POLICY_HOLD_MAX, cps, now_ms, NULL);
 
-	for (;;) {
-		const struct psnap_carrier *ca =
-		    plan->ntargets && plan->targets[0].carrier_id[0]
-			? psnap_carrier_find(s, plan->targets[0].carrier_id)
-			: NULL;
-
-		h.e[2] = ca ? ca->limit : NULL;
-		rc = sip_limits_take(p->env->limits, h.e, POLICY_HOLD_MAX, cps, now_ms, &failed);
-		if (rc == 0 || failed != 2 || plan->ntargets == 0)
-			break;
-		plan_drop_first_carrier(plan);
-		if (plan->ntargets == 0)
-			break;
-	}
 	if (rc != 0) {
 		plan_count_reject(p, rc);
 		return plan_reject(plan, 503,
 				   rc == SIP_LIMIT_E_CPS ? "CPS limit" : "channel limit");
+	}
+	for (size_t i = 0; i < plan->ntargets && i < SIP_TARGETS_MAX; i++) {
+		const struct psnap_carrier *ca =
+		    plan->targets[i].carrier_id[0] ? psnap_carrier_find(s, plan->targets[i].carrier_id)
+						   : NULL;
+
+		h.carrier[i] = ca ? ca->limit : NULL;
 	}
 	plan->hold = malloc(sizeof(h));
 	if (!plan->hold) {
@@ -289,6 +303,7 @@ static int plan_termination(struct sip_policy *p, const struct psnap *s,
 	struct str user = str_from_cstr(plan->dialed);
 	struct str tp = str_from_cstr(t->tech_prefix);
 	const struct psnap_route *rt;
+	int limited = 0;
 
 	plan->dir = SIP_DIR_TERMINATION;
 	str_copy(plan->customer_id, sizeof(plan->customer_id), str_from_cstr(t->customer_id));
@@ -310,7 +325,9 @@ static int plan_termination(struct sip_policy *p, const struct psnap *s,
 	rt = psnap_route_find(s, t->customer_id, plan->normalized);
 	if (!rt)
 		return plan_reject(plan, 404, "no route");
-	plan_add_route(p, s, rt, now_ms, plan);
+	plan_add_route(p, s, rt, now_ms, plan, &limited);
+	if (plan->ntargets == 0 && limited)
+		return plan_reject_carrier(p, plan, limited);
 	if (plan->ntargets == 0)
 		return plan_reject(plan, 503, "no carrier available");
 	return plan_take_limits(p, s, t, true, now_ms, plan);
@@ -452,6 +469,42 @@ void sip_policy_call_answered(struct sip_policy *p, struct sip_call_plan *plan)
 	(void)plan;
 }
 
+/* hot path: no allocation, one lock of the limit table */
+int sip_policy_attempt_start(struct sip_policy *p, struct sip_call_plan *plan, size_t i,
+			     int64_t now_ms)
+{
+	struct policy_hold *h = plan->hold;
+	struct sip_limit *to;
+	int rc;
+
+	if (!h || i >= SIP_TARGETS_MAX)
+		return 0;
+	to = h->carrier[i];
+	if (!to) {
+		/* No carrier (origination): a carrier held before is left. */
+		if (h->held)
+			sip_limits_release(p->env->limits, &h->held, 1);
+		h->held = NULL;
+		return 0;
+	}
+	rc = sip_limits_move(p->env->limits, h->held, to, true, now_ms);
+	if (rc != 0) {
+		h->skipped = rc;
+		return -EBUSY;
+	}
+	h->held = to;
+	return 0;
+}
+
+int sip_policy_attempts_exhausted(struct sip_policy *p, struct sip_call_plan *plan)
+{
+	const struct policy_hold *h = plan->hold;
+
+	if (!h || !h->skipped)
+		return 0;
+	return plan_reject_carrier(p, plan, h->skipped) == 0 ? 503 : 0;
+}
+
 void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan)
 {
 	struct policy_hold *h = plan->hold;
@@ -460,6 +513,8 @@ void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan)
 	if (!h)
 		return;
 	sip_limits_release(p->env->limits, h->e, POLICY_HOLD_MAX);
+	if (h->held)
+		sip_limits_release(p->env->limits, &h->held, 1);
 	free(h);
 	plan->hold = NULL;
 }

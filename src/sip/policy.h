@@ -73,7 +73,8 @@ struct sip_call_plan {
 	 * sip_policy_call_end frees what is left. */
 	struct sip_target *targets;
 	size_t ntargets;
-	/* Opaque: limits held for this call (channels), released by
+	/* Opaque: limits held for this call (trunk and customer channels,
+	 * the channel of the carrier it is on), released by
 	 * sip_policy_call_end.  Owned by the policy. */
 	void *hold;
 };
@@ -118,7 +119,10 @@ bool sip_policy_source_known(struct sip_policy *p, const struct net_addr *src);
  * a trunk's ACL (customer active, trunk enabled, tech prefix stripped,
  * number normalised to E.164 (484 otherwise), blocked prefixes (403), CPS
  * and channel limits per trunk and per customer (503 with a Reason), routes
- * by longest prefix with the customer's first, carriers enabled, gateways
+ * by longest prefix with the customer's first, carriers enabled and not
+ * over a limit now (503 "carrier CPS limit" / "carrier channel limit" when
+ * that leaves none; carriers are charged per attempt, see
+ * sip_policy_attempt_start), gateways
  * by priority then weight, gateways marked down skipped, carrier tech
  * prefix prepended); origination when src is a gateway and the R-URI user
  * is one of the numbers (404 when unknown); 403 otherwise.  Returns 0
@@ -128,7 +132,25 @@ int sip_policy_plan_invite(struct sip_policy *p, struct sip_msg *m, const struct
 			   int64_t now_ms, struct sip_call_plan *plan);
 /* Frees plan's targets (idempotent); the rest of the plan stays valid. */
 void sip_policy_plan_targets_free(struct sip_call_plan *plan);
-/* The call was answered (2xx): channel counts stay held until the end. */
+/* hot path: no allocation, no I/O, one short lock
+ * Before the core sends the INVITE to plan->targets[i]: takes a CPS token
+ * of the target's carrier and a channel of it (unless the call holds that
+ * carrier's channel already, from an attempt at another of its gateways),
+ * and gives back the channel of the carrier the call leaves.  0: send it;
+ * -EBUSY: the carrier is over its CPS or channel limit now, skip the target
+ * (it is not an attempt: no INVITE, not in the CDR's attempts).  Targets
+ * without a carrier (origination) always 0. */
+int sip_policy_attempt_start(struct sip_policy *p, struct sip_call_plan *plan, size_t i,
+			     int64_t now_ms);
+/* No target is left (after failures and skips): when a carrier limit
+ * skipped a target, the answer is the policy's: plan's reject_code and
+ * reject_reason are set (503, "carrier CPS limit" / "carrier channel
+ * limit") and 503 is returned; else 0 and the core answers the best
+ * failure it has.  An answer of a gateway that stops failover (486, 6xx)
+ * never gets here. */
+int sip_policy_attempts_exhausted(struct sip_policy *p, struct sip_call_plan *plan);
+/* The call was answered (2xx): channel counts (the carrier's included)
+ * stay held until the end. */
 void sip_policy_call_answered(struct sip_policy *p, struct sip_call_plan *plan);
 /* The call ended (BYE, failure, CANCEL, timeout): releases what it held,
  * targets included.  Safe to call again on the same plan (a no-op then). */

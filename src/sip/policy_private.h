@@ -41,6 +41,14 @@ struct sip_limit *sip_limits_entry(struct sip_limits *l, enum sip_limit_kind kin
  * SIP_LIMIT_E_CPS / SIP_LIMIT_E_CHANNEL with *failed the index refused. */
 int sip_limits_take(struct sip_limits *l, struct sip_limit *const *e, size_t n, bool cps,
 		    int64_t now_ms, size_t *failed);
+/* A call moves to `to` (a carrier it is about to try): takes one channel of
+ * `to` and, when cps is true, one CPS token, and gives back the channel of
+ * `from` (the carrier it held; NULL: none).  When from == to only the token
+ * is taken.  All or nothing: 0, or SIP_LIMIT_E_CPS / SIP_LIMIT_E_CHANNEL
+ * with nothing changed (the call still holds from).  to NULL: 0, nothing
+ * changed. */
+int sip_limits_move(struct sip_limits *l, struct sip_limit *from, struct sip_limit *to, bool cps,
+		    int64_t now_ms);
 /* Gives back one channel of each entry. */
 void sip_limits_release(struct sip_limits *l, struct sip_limit *const *e, size_t n);
 /* Whether a take of e alone would succeed now (takes nothing). */

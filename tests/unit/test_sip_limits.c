@@ -127,6 +127,45 @@ static void test_entry_kept_across_lookups(void **state)
 	assert_ptr_not_equal(sip_limits_entry(l, SIP_LIMIT_CARRIER, "trk_1", 0, 1), a);
 }
 
+static void test_move_takes_the_new_carrier_and_gives_back_the_old(void **state)
+{
+	struct sip_limits *l = *state;
+	struct sip_limit *a = sip_limits_entry(l, SIP_LIMIT_CARRIER, "car_a", 0, 1);
+	struct sip_limit *b = sip_limits_entry(l, SIP_LIMIT_CARRIER, "car_b", 0, 1);
+
+	assert_int_equal(sip_limits_move(l, NULL, a, true, 0), 0);
+	assert_int_equal(sip_limit_channels(l, a), 1);
+	assert_int_equal(sip_limits_move(l, a, b, true, 0), 0);
+	assert_int_equal(sip_limit_channels(l, a), 0);
+	assert_int_equal(sip_limit_channels(l, b), 1);
+}
+
+static void test_move_refused_changes_nothing(void **state)
+{
+	struct sip_limits *l = *state;
+	struct sip_limit *a = sip_limits_entry(l, SIP_LIMIT_CARRIER, "car_a", 0, 1);
+	struct sip_limit *b = sip_limits_entry(l, SIP_LIMIT_CARRIER, "car_b", 0, 1);
+
+	assert_int_equal(sip_limits_move(l, NULL, a, true, 0), 0);
+	assert_int_equal(take1(l, b, false, 0), 0); /* another call fills b */
+	assert_int_equal(sip_limits_move(l, a, b, true, 0), SIP_LIMIT_E_CHANNEL);
+	assert_int_equal(sip_limit_channels(l, a), 1);
+	assert_int_equal(sip_limit_channels(l, b), 1);
+}
+
+static void test_move_to_the_same_entry_takes_only_a_token(void **state)
+{
+	struct sip_limits *l = *state;
+	struct sip_limit *a = sip_limits_entry(l, SIP_LIMIT_CARRIER, "car_a", 2, 1);
+
+	assert_int_equal(sip_limits_move(l, NULL, a, true, 1000), 0);
+	/* The channel limit is reached, but the call holds that channel. */
+	assert_int_equal(sip_limits_move(l, a, a, true, 1000), 0);
+	assert_int_equal(sip_limit_channels(l, a), 1);
+	assert_int_equal(sip_limits_move(l, a, a, true, 1000), SIP_LIMIT_E_CPS);
+	assert_int_equal(sip_limit_channels(l, a), 1);
+}
+
 /* ------------------------------------------------------------------ bans */
 
 static struct net_addr addr(const char *s)
@@ -221,6 +260,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_customer_cps_shared_across_trunks, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_entry_kept_across_lookups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_move_takes_the_new_carrier_and_gives_back_the_old,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_move_refused_changes_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_move_to_the_same_entry_takes_only_a_token, setup,
+					    teardown),
 	    cmocka_unit_test(test_ban_after_refusals_in_window),
 	    cmocka_unit_test(test_refusals_outside_window_do_not_ban),
 	    cmocka_unit_test(test_ban_expires),

@@ -5,6 +5,7 @@
 #include "test_store_fixture.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -533,6 +534,160 @@ static void test_customer_channel_limit_spans_its_trunks(void **state)
 	assert_int_equal(invite(e, "12125550100", "192.0.2.200:5060")->reject_code, 0);
 }
 
+/* ------------------------------------------------- carrier limits */
+
+/* Route "1" to car_1 (gw_1a, gw_1b) first, then car_2 (gw_2a, gw_2b); both
+ * carriers with these limits (0: none). */
+static void carriers_limited(struct env *e, int cps, int channels)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+		 "UPDATE carriers SET cps_limit = %d, channel_limit = %d "
+		 "WHERE id IN ('car_1', 'car_2')",
+		 cps, channels);
+	fixture_exec_ok(store_conn(e->f->store), sql);
+	fixture_exec_ok(store_conn(e->f->store),
+			"UPDATE routes SET carriers = '[{\"carrier_id\":\"car_1\",\"priority\":0,"
+			"\"weight\":1},{\"carrier_id\":\"car_2\",\"priority\":1,\"weight\":1}]' "
+			"WHERE id = 'rte_1'");
+	snapshot_loader_reload(e->loader);
+}
+
+static int64_t carrier_channels(struct env *e, const char *id)
+{
+	const struct psnap *s = snapshot_acquire(e->p->snap);
+	const struct psnap_carrier *ca = psnap_carrier_find(s, id);
+	int64_t n;
+
+	assert_non_null(ca);
+	n = sip_limit_channels(e->p->env->limits, ca->limit);
+	snapshot_release(e->p->snap, s);
+	return n;
+}
+
+/* Plans a call on route "1" and takes it out of e as a call in progress. */
+static struct sip_call_plan call_planned(struct env *e)
+{
+	struct sip_call_plan pl = *invite(e, "12125550100", "192.0.2.10:5060");
+
+	assert_int_equal(pl.reject_code, 0);
+	assert_int_equal(pl.ntargets, 4);
+	assert_string_equal(pl.targets[0].carrier_id, "car_1");
+	assert_string_equal(pl.targets[2].carrier_id, "car_2");
+	e->plan.hold = NULL;
+	e->plan.targets = NULL;
+	return pl;
+}
+
+/* The carriers limited so, then a call planned. */
+static struct sip_call_plan call_limited(struct env *e, int cps, int channels)
+{
+	carriers_limited(e, cps, channels);
+	return call_planned(e);
+}
+
+static int attempt(struct env *e, struct sip_call_plan *pl, size_t i)
+{
+	return sip_policy_attempt_start(e->p, pl, i, time_mono_ms());
+}
+
+static void test_planning_holds_no_carrier_channel(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan c = call_limited(e, 0, 1);
+
+	assert_int_equal(carrier_channels(e, "car_1"), 0);
+	assert_int_equal(carrier_channels(e, "car_2"), 0);
+	sip_policy_call_end(e->p, &c);
+}
+
+static void test_carrier_channel_follows_the_call_on_failover(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan c = call_limited(e, 0, 1);
+
+	assert_int_equal(attempt(e, &c, 0), 0);
+	assert_int_equal(carrier_channels(e, "car_1"), 1);
+	/* Another gateway of the same carrier: the channel it holds serves. */
+	assert_int_equal(attempt(e, &c, 1), 0);
+	assert_int_equal(carrier_channels(e, "car_1"), 1);
+	assert_int_equal(attempt(e, &c, 2), 0);
+	assert_int_equal(carrier_channels(e, "car_1"), 0);
+	assert_int_equal(carrier_channels(e, "car_2"), 1);
+	sip_policy_call_answered(e->p, &c);
+	sip_policy_plan_targets_free(&c);
+	assert_int_equal(carrier_channels(e, "car_2"), 1);
+	sip_policy_call_end(e->p, &c);
+	assert_int_equal(carrier_channels(e, "car_2"), 0);
+}
+
+static void test_full_carrier_skipped_and_503_names_its_limit(void **state)
+{
+	struct env *e = *state;
+	int64_t rejects = counter("warp_sip_channel_rejects_total", NULL);
+
+	carriers_limited(e, 0, 1);
+	/* Both planned while every carrier is free, as two INVITEs in flight. */
+	struct sip_call_plan first = call_planned(e);
+	struct sip_call_plan second = call_planned(e);
+
+	assert_int_equal(attempt(e, &first, 0), 0);
+	assert_int_equal(attempt(e, &first, 2), 0); /* failed over to car_2 */
+	assert_int_equal(attempt(e, &second, 0), 0); /* car_1 was let go */
+	assert_int_equal(attempt(e, &second, 2), -EBUSY);
+	assert_int_equal(attempt(e, &second, 3), -EBUSY);
+	assert_int_equal(carrier_channels(e, "car_2"), 1);
+	assert_int_equal(sip_policy_attempts_exhausted(e->p, &second), 503);
+	assert_int_equal(second.reject_code, 503);
+	assert_string_equal(second.reject_reason, "carrier channel limit");
+	assert_int_equal(counter("warp_sip_channel_rejects_total", NULL), rejects + 1);
+	sip_policy_call_end(e->p, &second);
+	assert_int_equal(carrier_channels(e, "car_1"), 0);
+	sip_policy_call_end(e->p, &first);
+	assert_int_equal(carrier_channels(e, "car_2"), 0);
+}
+
+static void test_no_skip_leaves_the_answer_to_the_core(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan c = call_limited(e, 0, 1);
+
+	assert_int_equal(attempt(e, &c, 0), 0);
+	assert_int_equal(attempt(e, &c, 2), 0);
+	assert_int_equal(sip_policy_attempts_exhausted(e->p, &c), 0);
+	assert_int_equal(c.reject_code, 0);
+	sip_policy_call_end(e->p, &c);
+}
+
+static void test_carrier_cps_token_taken_per_attempt(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan c = call_limited(e, 1, 0);
+
+	assert_int_equal(attempt(e, &c, 0), 0);
+	/* Each INVITE to the carrier costs a token, same carrier or not. */
+	assert_int_equal(attempt(e, &c, 1), -EBUSY);
+	assert_int_equal(attempt(e, &c, 2), 0);
+	/* Both buckets empty: the next call has no carrier at all. */
+	struct sip_call_plan *pl = invite(e, "12125550100", "192.0.2.10:5060");
+
+	assert_reject(pl, 503);
+	assert_string_equal(pl->reject_reason, "carrier CPS limit");
+	sip_policy_call_end(e->p, &c);
+}
+
+static void test_origination_attempts_charge_no_carrier(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan *pl = invite(e, "+4930123456", "127.0.0.11:5060");
+
+	assert_int_equal(pl->dir, SIP_DIR_ORIGINATION);
+	assert_true(pl->ntargets > 0);
+	assert_int_equal(sip_policy_attempt_start(e->p, pl, 0, time_mono_ms()), 0);
+	assert_int_equal(sip_policy_attempts_exhausted(e->p, pl), 0);
+}
+
 static void test_refusals_ban_a_source(void **state)
 {
 	struct env *e = *state;
@@ -772,6 +927,12 @@ int main(void)
 	    T(test_channel_limit_held_until_call_end),
 	    T(test_call_end_after_targets_freed_releases_the_channel),
 	    T(test_customer_channel_limit_spans_its_trunks),
+	    T(test_planning_holds_no_carrier_channel),
+	    T(test_carrier_channel_follows_the_call_on_failover),
+	    T(test_full_carrier_skipped_and_503_names_its_limit),
+	    T(test_no_skip_leaves_the_answer_to_the_core),
+	    T(test_carrier_cps_token_taken_per_attempt),
+	    T(test_origination_attempts_charge_no_carrier),
 	    T(test_refusals_ban_a_source),
 	    T(test_prober_marks_silent_gateway_down),
 	    T(test_cdr_written_once_with_durations),
