@@ -220,9 +220,6 @@ enum sip_media_wait {
 	SIP_MEDIA_LATE_ANSWER, /* its answer, in the caller's ACK */
 };
 
-/* An offer/answer exchange inside the dialog in progress (media.c). */
-struct sip_media_re;
-
 struct sip_media_tags {
 	char from[128], to[128];
 };
@@ -396,5 +393,68 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp);
 /* s, carrying a re-offer, is going away. */
 void sip_media_stx_gone(struct sip_stx *s);
+
+/* ------------------------------------ media, private to media*.c */
+
+struct bencode_node;
+struct ng_params;
+
+/* An in-dialog offer/answer in progress (media_reoffer.c), or a late
+ * offer's ACK waiting on the engine (media_late.c: stx NULL). */
+struct sip_media_re {
+	struct sip_stx *stx;	  /* the request; its reoffer names the call (NULL: an ACK) */
+	struct sip_peer src, dst; /* where it came from, where it goes once rewritten */
+	size_t drop;		  /* Route values of ours at its top */
+	char from[128], to[128];  /* the offerer's tag, the answerer's */
+};
+
+/* media.c: what the offers and answers share */
+bool sip_media_has_sdp(struct sip_msg *m);
+/* m's bytes into out with body in place of its own, Content-Length to match. */
+int sip_media_rebody(struct buf *out, const struct sip_msg *m, struct str body);
+/* The key under which a rewritten SDP is kept: a To (or From) tag and the SDP. */
+uint64_t sip_media_key(struct str tag, struct str sdp);
+/* c's ng request has come back (or is abandoned): off the worker's list. */
+void sip_media_unwait(struct sip_call *c);
+/* An offer or answer (build) of q's SDP from the party at from, for c; the
+ * reply comes to cb, c waiting as what.  0 or -errno. */
+int sip_media_sdp_send(struct sip_call *c, struct ng_params *q, const struct net_addr *from,
+		       int (*build)(struct buf *, const struct ng_params *),
+		       void (*cb)(void *, int, const struct bencode_node *, struct str),
+		       enum sip_media_wait what);
+/* The engine's SDP from an offer's or answer's reply; else -1, why in why. */
+int sip_media_reply_sdp(int status, const struct bencode_node *reply, struct str *sdp, char *why,
+			size_t n);
+/* The request kept in s takes sdp as its body (what is forwarded). */
+int sip_media_rebody_stx(struct sip_stx *s, struct str sdp);
+/* bytes (a response, our Via on top) go up s; when s is over, a 2xx goes
+ * statelessly to up, if given. */
+void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+			     struct str bytes);
+/* resp goes up (as above) with media.answer in place of its SDP. */
+void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+				 struct sip_msg *resp);
+/* An answer with resp's SDP from the party at from (tag to_tag) to the
+ * offerer (from_tag); resp is held until the reply.  0 or -errno. */
+int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str from_tag,
+			  struct str to_tag, const struct net_addr *from);
+
+/* media_late.c: an INVITE without SDP */
+/* The first 2xx with SDP (To tag to_tag) to it: the offer goes out. */
+void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag);
+void sip_media_late_offer_done(void *arg, int status, const struct bencode_node *reply,
+			       struct str raw);
+/* An ACK m from src to dst: 1 when it carries the late offer's answer
+ * (then forwarded from here), else 0. */
+int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
+		       const struct sip_peer *dst, size_t drop);
+void sip_media_late_answer_done(void *arg, int status, const struct bencode_node *reply,
+				struct str raw);
+
+/* media_reoffer.c: offer/answer inside the dialog */
+/* The exchange in progress is over: media.re freed, its transaction let go. */
+void sip_media_re_free(struct sip_call *c);
+void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *reply,
+			    struct str raw);
 
 #endif

@@ -25,11 +25,12 @@
  * party (hold, resume, a new address or codec: RFC 3264 §8) is a new
  * offer to the same engine, from the sender's tag, and the response with
  * SDP its answer, as Kamailio's rtpengine_manage() does (see "in-dialog
- * offer/answer" below).  An INVITE without SDP (offer in the 2xx, answer
- * in the ACK: RFC 3261 §13.2.1) goes through the engine the other way
- * round: "offer" from the callee's tag on the 2xx, "answer" on the ACK
- * (see "late offer" below).  One allocation per message rewritten; none
- * on the packet path of calls in bypass.
+ * offer/answer" in media_reoffer.c).  An INVITE without SDP (offer in the
+ * 2xx, answer in the ACK: RFC 3261 §13.2.1) goes through the engine the
+ * other way round: "offer" from the callee's tag on the 2xx, "answer" on
+ * the ACK (media_late.c).  This file has what they share, the first
+ * offer/answer, the delete and the worker's ng client.  One allocation per
+ * message rewritten; none on the packet path of calls in bypass.
  */
 #include "ng/ng.h"
 #include "sip/core.h"
@@ -41,26 +42,11 @@
 
 static const char *const sip_media_replace[] = {"origin", "session-connection"};
 static const char sip_media_reason[] = "Reason: SIP;cause=503;text=\"media relay unavailable\"\r\n";
-static const char sip_media_re_reason[] =
-    "Reason: SIP;cause=500;text=\"media relay refused the new offer\"\r\n";
 static const char sip_media_re_ended[] = "Reason: SIP;cause=500;text=\"call ended\"\r\n";
-/* rtpengine would take new local ports for a party whose port changed;
- * "port-latching" keeps the ones the other party was told, as WARP's relay
- * always does, so a re-offer never moves the relay's side of the call. */
-static const char *const sip_media_re_flags[] = {"port-latching"};
 
 /* ------------------------------------------------------------- helpers */
 
-/* An in-dialog offer/answer in progress (see below). */
-struct sip_media_re {
-	struct sip_stx *stx;	    /* the request; its reoffer names the call (NULL: an ACK) */
-	struct sip_peer src, dst;   /* where it came from, where it goes once rewritten */
-	size_t drop;		    /* Route values of ours at its top */
-	char from[128], to[128];    /* the offerer's tag, the answerer's */
-};
-
-
-static bool sip_media_has_sdp(struct sip_msg *m)
+bool sip_media_has_sdp(struct sip_msg *m)
 {
 	struct str type, params;
 	return m->body.len > 0 && sip_msg_content_type(m, &type, &params) == 0 &&
@@ -68,7 +54,7 @@ static bool sip_media_has_sdp(struct sip_msg *m)
 }
 
 /* m's bytes with body in place of its own, Content-Length to match. */
-static int sip_media_rebody(struct buf *out, const struct sip_msg *m, struct str body)
+int sip_media_rebody(struct buf *out, const struct sip_msg *m, struct str body)
 {
 	int rc = buf_append_str(out, m->start_line);
 	rc = rc ? rc : buf_append(out, "\r\n", 2);
@@ -79,7 +65,7 @@ static int sip_media_rebody(struct buf *out, const struct sip_msg *m, struct str
 	return rc ? rc : buf_append_str(out, body);
 }
 
-static uint64_t sip_media_key(struct str to_tag, struct str sdp)
+uint64_t sip_media_key(struct str to_tag, struct str sdp)
 {
 	return sip_hash(to_tag) * 1000003u ^ sip_hash(sdp);
 }
@@ -98,7 +84,7 @@ static void sip_media_wait(struct sip_call *c, enum sip_media_wait what, uint64_
 	w->media_waiting = c;
 }
 
-static void sip_media_unwait(struct sip_call *c)
+void sip_media_unwait(struct sip_call *c)
 {
 	struct sip_worker *w = c->w;
 	if (c->media.wait == SIP_MEDIA_IDLE)
@@ -141,9 +127,9 @@ static int sip_media_send(struct sip_call *c, struct buf *body, ng_client_cb *cb
 
 /* An offer or answer (build) of q's SDP from the party at from, for c:
  * the parameters every one carries are set here.  0 or -errno. */
-static int sip_media_sdp_send(struct sip_call *c, struct ng_params *q, const struct net_addr *from,
-			      int (*build)(struct buf *, const struct ng_params *), ng_client_cb *cb,
-			      enum sip_media_wait what)
+int sip_media_sdp_send(struct sip_call *c, struct ng_params *q, const struct net_addr *from,
+		       int (*build)(struct buf *, const struct ng_params *), ng_client_cb *cb,
+		       enum sip_media_wait what)
 {
 	char ip[NET_ADDR_STRLEN];
 	struct buf body;
@@ -175,7 +161,7 @@ static void sip_media_offer_failed(struct sip_call *c, const char *why)
 /* The request kept in server transaction s (the caller's INVITE, or an
  * in-dialog offer) takes the engine's SDP: what is forwarded is these
  * bytes (every attempt, for an INVITE). */
-static int sip_media_rebody_stx(struct sip_stx *s, struct str sdp)
+int sip_media_rebody_stx(struct sip_stx *s, struct str sdp)
 {
 	struct sip_msg m;
 	struct buf out;
@@ -194,8 +180,8 @@ static int sip_media_rebody_stx(struct sip_stx *s, struct str sdp)
 }
 
 /* The engine's SDP from an offer's reply; else -1 and why in why. */
-static int sip_media_reply_sdp(int status, const struct bencode_node *reply, struct str *sdp,
-			       char *why, size_t n)
+int sip_media_reply_sdp(int status, const struct bencode_node *reply, struct str *sdp, char *why,
+			size_t n)
 {
 	struct str reason = STR_LIT("no SDP in the reply");
 	if (status == NG_CLIENT_ERR_REPLY)
@@ -265,8 +251,8 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 
 /* Sends bytes (a response with our Via on top) up through s; when s is
  * over, a 2xx goes statelessly to up (the caller), if given. */
-static void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s,
-				    const struct sip_peer *up, struct str bytes)
+void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+			     struct str bytes)
 {
 	struct sip_msg m;
 	struct buf out;
@@ -284,8 +270,8 @@ static void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s,
 	buf_fini(&out);
 }
 
-static void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s,
-					const struct sip_peer *up, struct sip_msg *resp)
+void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+				 struct sip_msg *resp)
 {
 	struct buf out;
 	buf_init(&out);
@@ -293,8 +279,6 @@ static void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s,
 		sip_media_forward_bytes(c, s, up, (struct str){out.p, out.len});
 	buf_fini(&out);
 }
-
-static void sip_media_re_free(struct sip_call *c);
 
 static void sip_media_answer_done(void *arg, int status, const struct bencode_node *reply,
 				  struct str raw)
@@ -336,8 +320,8 @@ out:
 
 /* An answer with resp's SDP, from the party at 'from' (tag to_tag) to the
  * offerer (tag from_tag); resp is held until the reply. */
-static int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str from_tag,
-				 struct str to_tag, const struct net_addr *from)
+int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str from_tag,
+			  struct str to_tag, const struct net_addr *from)
 {
 	struct ng_params q = {.from_tag = from_tag, .to_tag = to_tag, .sdp = resp->body};
 	int rc = buf_append_str(&c->media.held, resp->raw);
@@ -348,8 +332,6 @@ static int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struc
 		buf_reset(&c->media.held);
 	return rc;
 }
-
-static void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag);
 
 void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 {
@@ -406,350 +388,6 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 							     : -EINVAL;
 	buf_fini(&tmp);
 	return rc;
-}
-
-/* ----------------------------------------------------------- late offer */
-
-/*
- * An INVITE without SDP (RFC 3261 §13.2.1, RFC 3264 §4): the callee's
- * first 2xx carries the offer and the caller's ACK the answer.  The 2xx is
- * an "offer" from the callee's tag (to-tag: the caller's) and is held as a
- * first answer's response is; the engine's SDP is kept in media.answer
- * under the 2xx's key, so the 2xx's retransmissions on the stateless path
- * (sip_media_strip_via) carry the same SDP.  The ACK with SDP is the
- * "answer" from the caller's tag: it waits (a sip_media_re without a
- * transaction says where it goes), goes on rewritten, and the engine's
- * SDP is kept for the ACKs the caller repeats on each 2xx retransmission.
- *
- * An engine failing the 2xx's offer does not fail the call.  The callee
- * has answered, and a proxy forwards a 2xx at once (§16.7 step 5): holding
- * it, or answering the caller 500 and BYEing the callee, would turn an
- * engine outage into calls cut at answer on every late-offer trunk, which
- * a carrier's customers see as dropped calls and its billing as answered
- * seconds lost.  The 2xx goes up unchanged instead (media directly between
- * the parties, as after a failed first answer), a warning says so, and the
- * call is no longer relayed (no answer on the ACK, no delete).  The first
- * offer is different: refused 503 before anyone answered, the caller can
- * still route the call elsewhere.  An engine failing the ACK's answer lets
- * the ACK go on unchanged too: the call is up, and nothing answers an ACK
- * to report a failure with.
- */
-
-/* The late offer failed: the 2xx (bytes, our Via on) goes up as it is. */
-static void sip_media_late_bypass(struct sip_call *c, const char *why, struct str bytes)
-{
-	log_warn("sip", "call %s: media engine refused the late offer (%s): 2xx not relayed",
-		 c->cdr.call_id, why);
-	c->media.on = c->media.late = false;
-	sip_media_forward_bytes(c, c->stx, &c->caller, bytes);
-}
-
-static void sip_media_late_offer_done(void *arg, int status, const struct bencode_node *reply,
-				      struct str raw)
-{
-	struct sip_call *c = arg;
-	struct str sdp, held = {c->media.held.p, c->media.held.len};
-	struct sip_msg m;
-	char why[128];
-	(void)raw;
-	sip_media_unwait(c);
-	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
-		sip_media_late_bypass(c, why, held);
-	} else if (sip_msg_parse(&m, held.p, held.len) == 0) {
-		buf_reset(&c->media.answer);
-		if (buf_append_str(&c->media.answer, sdp) == 0) {
-			c->media.answered = c->media.held_key;
-			sip_media_forward_rewritten(c, c->stx, &c->caller, &m);
-		} else {
-			sip_media_late_bypass(c, strerror(ENOMEM), held);
-		}
-	}
-	buf_reset(&c->media.held);
-}
-
-/* The first 2xx with SDP to an INVITE without: held while the offer is out. */
-static void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag)
-{
-	struct sip_media_tags *t = c->media.tags;
-	str_copy(t->to, sizeof(t->to), to_tag);
-	struct ng_params q = {
-	    .from_tag = str_from_cstr(t->to),
-	    .to_tag = str_from_cstr(t->from),
-	    .sdp = resp->body,
-	};
-	c->media.held_key = sip_media_key(to_tag, resp->body);
-	int rc = buf_append_str(&c->media.held, resp->raw);
-	c->media.on = true;
-	if (rc == 0)
-		rc = sip_media_sdp_send(c, &q, &c->callee.addr, ng_build_offer,
-					sip_media_late_offer_done, SIP_MEDIA_LATE_OFFER);
-	if (rc < 0) {
-		buf_reset(&c->media.held);
-		sip_media_late_bypass(c, rc == -EHOSTUNREACH ? "no engine up" : strerror(-rc),
-				      resp->raw);
-	}
-}
-
-/* Forwards the caller's ACK with sdp in place of its own (as it is when
- * sdp.p is NULL). */
-static void sip_media_ack_forward(struct sip_call *c, struct sip_msg *ack,
-				  const struct sip_peer *src, const struct sip_peer *dst, size_t drop,
-				  struct str sdp)
-{
-	struct sip_msg re;
-	struct buf out;
-	buf_init(&out);
-	if (!sdp.p)
-		sip_proxy_send_request(c->w, ack, src, dst, STR_NULL, drop, NULL);
-	else if (sip_media_rebody(&out, ack, sdp) == 0 && sip_msg_parse(&re, out.p, out.len) == 0)
-		sip_proxy_send_request(c->w, &re, src, dst, STR_NULL, drop, NULL);
-	buf_fini(&out);
-}
-
-static void sip_media_late_answer_done(void *arg, int status, const struct bencode_node *reply,
-				       struct str raw)
-{
-	struct sip_call *c = arg;
-	char why[128];
-	struct str sdp;
-	bool ok = sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) == 0;
-	struct sip_media_re *re = c->media.re;
-	struct sip_msg m;
-	(void)raw;
-	c->media.re = NULL; /* the exchange is over, whatever happens next */
-	sip_media_unwait(c);
-	if (re && sip_msg_parse(&m, c->media.held.p, c->media.held.len) == 0) {
-		if (!ok) {
-			log_warn("sip", "call %s: media engine did not take the ACK's answer (%s): "
-					"SDP passed through", c->cdr.call_id, why);
-			sdp = STR_NULL;
-		} else {
-			buf_reset(&c->media.ack_sdp);
-			if (buf_append_str(&c->media.ack_sdp, sdp) == 0)
-				c->media.acked = c->media.held_key;
-		}
-		sip_media_ack_forward(c, &m, &re->src, &re->dst, re->drop, sdp);
-	}
-	free(re);
-	buf_reset(&c->media.held);
-}
-
-/* The caller's ACK m of a late offer's 2xx: 1 when media.c forwards it
- * (the answer at the engine first, or its SDP reused), else 0. */
-static int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
-			      const struct sip_peer *dst, size_t drop)
-{
-	struct sip_addr from;
-	if (!c->media.late || !c->media.on || c->state != SIP_CALL_UP || !sip_media_has_sdp(m) ||
-	    sip_msg_from(m, &from) != 0 || !from.tag.p)
-		return 0;
-	if (c->media.wait == SIP_MEDIA_LATE_ANSWER)
-		return 1; /* a repeat of the ACK at the engine: that one goes on */
-	uint64_t key = sip_media_key(from.tag, m->body);
-	if (key == c->media.acked && c->media.ack_sdp.len) {
-		sip_media_ack_forward(c, m, src, dst, drop,
-				      (struct str){c->media.ack_sdp.p, c->media.ack_sdp.len});
-		return 1;
-	}
-	struct sip_media_re *re = NULL;
-	if (c->media.acked || c->media.re || c->media.wait != SIP_MEDIA_IDLE ||
-	    !(re = calloc(1, sizeof(*re))))
-		return 0; /* not the late offer's answer: not ours */
-	*re = (struct sip_media_re){.src = *src, .dst = *dst, .drop = drop};
-	struct ng_params q = {
-	    .from_tag = str_from_cstr(c->media.tags->to),
-	    .to_tag = str_from_cstr(c->media.tags->from),
-	    .sdp = m->body,
-	};
-	c->media.held_key = key;
-	c->media.re = re;
-	int rc = buf_append_str(&c->media.held, m->raw);
-	if (rc == 0)
-		rc = sip_media_sdp_send(c, &q, &src->addr, ng_build_answer,
-					sip_media_late_answer_done, SIP_MEDIA_LATE_ANSWER);
-	if (rc < 0) {
-		log_warn("sip", "call %s: the ACK's answer not sent to the engine: SDP passed "
-				"through", c->cdr.call_id);
-		buf_reset(&c->media.held);
-		c->media.re = NULL;
-		free(re);
-		return 0;
-	}
-	return 1;
-}
-
-/* ------------------------------------------------ in-dialog offer/answer */
-
-/*
- * The request waits in its own server transaction while the offer is at
- * the engine, so a retransmission is absorbed there (sip_stx_find, before
- * any routing) and never offered twice; the ng client retransmits the one
- * request under one cookie.  One exchange at a time per call: another
- * offer meanwhile, from either side, is answered 491 (RFC 3261 §14.2,
- * RFC 3311 §5.2), as a party in glare would answer it.
- */
-static void sip_media_re_free(struct sip_call *c)
-{
-	struct sip_media_re *re = c->media.re;
-	if (!re)
-		return;
-	if (re->stx)
-		re->stx->reoffer = NULL;
-	free(re);
-	c->media.re = NULL;
-}
-
-void sip_media_stx_gone(struct sip_stx *s)
-{
-	struct sip_call *c = s->reoffer;
-	if (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_ANSWER) {
-		ng_client_cancel(c->w->ng, c->media.req);
-		sip_media_unwait(c);
-		buf_reset(&c->media.held);
-	}
-	sip_media_re_free(c);
-}
-
-/* The engine refused the new offer (or did not answer): the request is
- * answered 500 rather than forwarded.  A non-2xx leaves the session as it
- * was (RFC 3261 §14.1; RFC 3311 §5.1 for UPDATE), so the call goes on
- * through the relay with the media it had, and the sender may try again;
- * forwarding the SDP unrewritten instead would move the media off the
- * relay behind the engine's back (the relay is there for NAT and to hide
- * the parties from each other), and the engine's own state would no
- * longer match what the parties were told. */
-static void sip_media_re_failed(struct sip_call *c, const char *why)
-{
-	struct sip_stx *s = c->media.re ? c->media.re->stx : NULL;
-	log_warn("sip", "call %s: media engine refused the re-offer (%s): 500", c->cdr.call_id,
-		 why);
-	sip_media_re_free(c);
-	if (s)
-		sip_stx_reply(s, 500, NULL, sip_media_re_reason);
-}
-
-static void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *reply,
-				   struct str raw)
-{
-	struct sip_call *c = arg;
-	struct sip_media_re *re = c->media.re;
-	struct sip_msg m;
-	struct str sdp;
-	char why[128];
-	(void)raw;
-	sip_media_unwait(c);
-	if (!re)
-		return;
-	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
-		sip_media_re_failed(c, why);
-		return;
-	}
-	struct sip_stx *s = re->stx;
-	if (sip_media_rebody_stx(s, sdp) < 0 || sip_msg_parse(&m, s->req.p, s->req.len) != 0 ||
-	    sip_proxy_send_request(c->w, &m, &s->src, &re->dst, STR_NULL, re->drop, s) < 0)
-		sip_media_re_failed(c, "rewritten request not sent");
-}
-
-/* The offer for m (tags from, to) from src; the request waits in s. */
-static void sip_media_reoffer_send(struct sip_call *c, struct sip_stx *s, struct sip_msg *m,
-				   const struct sip_peer *src, struct str from, struct str to)
-{
-	struct sip_via via;
-	struct ng_params q = {
-	    .from_tag = from,
-	    .to_tag = to,
-	    .via_branch = sip_msg_via(m, 0, &via) == 0 ? via.branch : STR_NULL,
-	    .sdp = m->body,
-	    .flags = sip_media_re_flags,
-	    .nflags = 1,
-	};
-	int rc = sip_media_sdp_send(c, &q, &src->addr, ng_build_offer, sip_media_reoffer_done,
-				    SIP_MEDIA_REOFFER);
-	if (rc < 0)
-		sip_media_re_failed(c, rc == -EHOSTUNREACH ? "no engine up" : strerror(-rc));
-}
-
-int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
-			const struct sip_peer *dst, size_t drop)
-{
-	struct sip_addr from, to;
-	if (m->method == SIP_METHOD_ACK)
-		return sip_media_late_ack(c, m, src, dst, drop);
-	if (!c->media.on || !c->media.tags || c->state != SIP_CALL_UP ||
-	    (m->method != SIP_METHOD_INVITE && m->method != SIP_METHOD_UPDATE) ||
-	    !sip_media_has_sdp(m) || sip_msg_from(m, &from) != 0 || !from.tag.p ||
-	    sip_msg_to(m, &to) != 0 || !to.tag.p)
-		return 0;
-	struct sip_stx *s = sip_stx_new(c->w, m, src);
-	if (!s)
-		return 1; /* out of memory: dropped, the sender retransmits */
-	if (m->method == SIP_METHOD_INVITE)
-		sip_reply(c->w, s, m, src, 100, NULL, NULL); /* §16.2: the engine may take a while */
-	struct sip_media_re *re = NULL;
-	if (c->media.re || c->media.wait != SIP_MEDIA_IDLE) {
-		sip_reply(c->w, s, m, src, 491, NULL, NULL);
-		return 1;
-	}
-	if (!(re = calloc(1, sizeof(*re)))) {
-		sip_reply(c->w, s, m, src, 500, NULL, sip_media_re_reason);
-		return 1;
-	}
-	re->stx = s;
-	re->src = *src;
-	re->dst = *dst;
-	re->drop = drop;
-	str_copy(re->from, sizeof(re->from), from.tag);
-	str_copy(re->to, sizeof(re->to), to.tag);
-	s->reoffer = c;
-	c->media.re = re;
-	sip_media_reoffer_send(c, s, m, src, from.tag, to.tag);
-	return 1;
-}
-
-/* Forwards resp up s as it is; a final ends the exchange first. */
-static void sip_media_re_pass(struct sip_call *c, struct sip_stx *s, struct sip_msg *resp)
-{
-	if (resp->status >= 200)
-		sip_media_re_free(c);
-	sip_stx_forward(s, resp);
-}
-
-bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp)
-{
-	struct sip_call *c = s->reoffer;
-	struct sip_addr to;
-	if (!c || !c->media.re)
-		return false;
-	struct sip_media_re *re = c->media.re;
-	if (c->media.wait == SIP_MEDIA_ANSWER) {
-		/* As for the first answer: a 2xx replaces the provisional held
-		 * (it carries the same answer); a failure ends the exchange. */
-		if (resp->status >= 300) {
-			sip_media_stx_gone(s);
-			sip_stx_forward(s, resp);
-		} else if (resp->status >= 200) {
-			buf_reset(&c->media.held);
-			buf_append_str(&c->media.held, resp->raw);
-		}
-		return true;
-	}
-	if (resp->status >= 300 || !sip_media_has_sdp(resp) || sip_msg_to(resp, &to) != 0 ||
-	    !to.tag.p) {
-		sip_media_re_pass(c, s, resp);
-		return true;
-	}
-	uint64_t key = sip_media_key(to.tag, resp->body);
-	if (key == c->media.answered && c->media.answer.len) {
-		if (resp->status >= 200)
-			sip_media_re_free(c);
-		sip_media_forward_rewritten(c, s, NULL, resp);
-		return true;
-	}
-	c->media.held_key = key;
-	if (sip_media_answer_send(c, resp, str_from_cstr(re->from), str_from_cstr(re->to),
-				  &re->dst.addr) < 0)
-		sip_media_re_pass(c, s, resp); /* SDP unchanged, as on a failed answer */
-	return true;
 }
 
 /* --------------------------------------------------------------- delete */
