@@ -257,12 +257,14 @@ static int plan_reject_carrier(struct sip_policy *p, struct sip_call_plan *plan,
 }
 
 /* Takes trunk and customer limits for a routed plan and notes each
- * target's carrier entry; carriers are charged per attempt. */
+ * target's carrier entry; carriers are charged per attempt.  limited: why
+ * a carrier was left out of the plan (0: none was), as if it had been
+ * skipped at its attempt. */
 static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
-			    const struct psnap_trunk *t, bool cps, int64_t now_ms,
+			    const struct psnap_trunk *t, bool cps, int limited, int64_t now_ms,
 			    struct sip_call_plan *plan)
 {
-	struct policy_hold h = {.e = {t->limit, t->customer_limit}};
+	struct policy_hold h = {.e = {t->limit, t->customer_limit}, .skipped = limited};
 	int rc = sip_limits_take(p->env->limits, h.e, POLICY_HOLD_MAX, cps, now_ms, NULL);
 
 	if (rc != 0) {
@@ -330,7 +332,7 @@ static int plan_termination(struct sip_policy *p, const struct psnap *s,
 		return plan_reject_carrier(p, plan, limited);
 	if (plan->ntargets == 0)
 		return plan_reject(plan, 503, "no carrier available");
-	return plan_take_limits(p, s, t, true, now_ms, plan);
+	return plan_take_limits(p, s, t, true, limited, now_ms, plan);
 }
 
 static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t now_ms,
@@ -373,7 +375,7 @@ static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t
 	}
 	if (plan->ntargets == 0)
 		return plan_reject(plan, 480, "no destination");
-	return plan_take_limits(p, s, t, false, now_ms, plan);
+	return plan_take_limits(p, s, t, false, 0, now_ms, plan);
 }
 
 /* Copies the user part of uri (unescaped; parameters after ';' dropped). */

@@ -213,6 +213,49 @@ def test_channel_limit_refuses_with_503_and_is_released(sipwarp, tmp_path):
     assert rows[0]["duration_ms"] >= 1500 and rows[2]["gateway_id"] == gws[0]
 
 
+def test_carrier_channel_follows_the_call_on_failover(sipwarp, tmp_path):
+    """Carrier channels are charged per attempt: a call that fails over from
+    carrier A to carrier B holds B's channel, not A's (issue 5)."""
+    sw = sipwarp
+    c1, c2, c3, ga, gb = sip_port(), sip_port(), sip_port(), sip_port(), sip_port()
+    cus = sw.customer()
+    trk = sw.trunk(cus, [c1, c2, c3])
+    car_a, (gw_a,) = sw.carrier("carrier-a", [ga], channel_limit=1)
+    car_b, (gw_b,) = sw.carrier("carrier-b", [gb], channel_limit=1)
+    sw.route("1", [car_a, car_b])
+    sw.route("44", [car_a])
+    sw.synced()
+    refuser = sw.sipp("gw-a", render(tmp_path, "uas_reject.xml", code=503), ga, calls=3).start()
+    answerer = sw.sipp("gw-b", scenario("uas_answer.xml"), gb).start()
+    first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=3000).start()
+    deadline = time.monotonic() + 5
+    while 200 not in first.codes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 200 in first.codes(), first.describe()
+    # B is full with the first call: the second may try A, never B.
+    second = sw.caller("second", render(tmp_path, "uac_expect.xml", code=503, mf=70), c2,
+                       NUMBER).start()
+    assert second.wait() == 0, second.describe()
+    assert "carrier channel limit" in second.messages()[-1]
+    # A carries nothing: a call routed to A alone reaches its gateway.
+    third = sw.caller("third", render(tmp_path, "uac_expect.xml", code=503, mf=70), c3,
+                      "442071234567").start()
+    assert third.wait() == 0, third.describe()
+    assert "carrier channel limit" not in third.messages()[-1]
+    assert first.wait() == 0, first.describe()
+    assert refuser.wait() == 0, refuser.describe()
+    assert answerer.wait() == 0, answerer.describe()
+    assert refuser.requests() == ["INVITE", "ACK"] * 3
+    assert answerer.requests() == ["INVITE", "ACK", "BYE"]
+    rows = sw.cdrs(3)
+    assert [r["final_code"] for r in rows] == [200, 503, 503]
+    assert attempts(rows[0]) == [(gw_a, 503), (gw_b, 200)] and rows[0]["carrier_id"] == car_b
+    assert rows[1]["final_reason"] == "carrier channel limit"
+    assert attempts(rows[1]) == [(gw_a, 503)]  # B was skipped: no INVITE, no attempt
+    assert rows[2]["final_reason"] != "carrier channel limit"
+    assert attempts(rows[2]) == [(gw_a, 503)]
+
+
 def test_origination_reaches_the_customers_trunk(sipwarp):
     sw = sipwarp
     gport, dport, unused = sip_port(), sip_port(), sip_port()

@@ -648,6 +648,22 @@ static void test_full_carrier_skipped_and_503_names_its_limit(void **state)
 	assert_int_equal(carrier_channels(e, "car_2"), 0);
 }
 
+static void test_carrier_full_at_planning_names_its_limit_when_targets_run_out(void **state)
+{
+	struct env *e = *state;
+	struct sip_call_plan first = call_limited(e, 0, 1);
+
+	assert_int_equal(attempt(e, &first, 2), 0); /* car_2 is full */
+	struct sip_call_plan *pl = invite(e, "12125550100", "192.0.2.10:5060");
+
+	assert_int_equal(pl->reject_code, 0);
+	assert_int_equal(pl->ntargets, 2); /* car_1's gateways only */
+	assert_int_equal(sip_policy_attempt_start(e->p, pl, 0, time_mono_ms()), 0);
+	assert_int_equal(sip_policy_attempts_exhausted(e->p, pl), 503);
+	assert_string_equal(pl->reject_reason, "carrier channel limit");
+	sip_policy_call_end(e->p, &first);
+}
+
 static void test_no_skip_leaves_the_answer_to_the_core(void **state)
 {
 	struct env *e = *state;
@@ -930,6 +946,7 @@ int main(void)
 	    T(test_planning_holds_no_carrier_channel),
 	    T(test_carrier_channel_follows_the_call_on_failover),
 	    T(test_full_carrier_skipped_and_503_names_its_limit),
+	    T(test_carrier_full_at_planning_names_its_limit_when_targets_run_out),
 	    T(test_no_skip_leaves_the_answer_to_the_core),
 	    T(test_carrier_cps_token_taken_per_attempt),
 	    T(test_origination_attempts_charge_no_carrier),
