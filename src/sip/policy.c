@@ -274,8 +274,9 @@ static int plan_take_limits(struct sip_policy *p, const struct psnap *s,
 	}
 	for (size_t i = 0; i < plan->ntargets && i < SIP_TARGETS_MAX; i++) {
 		const struct psnap_carrier *ca =
-		    plan->targets[i].carrier_id[0] ? psnap_carrier_find(s, plan->targets[i].carrier_id)
-						   : NULL;
+		    plan->targets[i].carrier_id[0]
+			? psnap_carrier_find(s, plan->targets[i].carrier_id)
+			: NULL;
 
 		h.carrier[i] = ca ? ca->limit : NULL;
 	}

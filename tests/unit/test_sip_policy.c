@@ -633,7 +633,7 @@ static void test_full_carrier_skipped_and_503_names_its_limit(void **state)
 	struct sip_call_plan second = call_planned(e);
 
 	assert_int_equal(attempt(e, &first, 0), 0);
-	assert_int_equal(attempt(e, &first, 2), 0); /* failed over to car_2 */
+	assert_int_equal(attempt(e, &first, 2), 0);  /* failed over to car_2 */
 	assert_int_equal(attempt(e, &second, 0), 0); /* car_1 was let go */
 	assert_int_equal(attempt(e, &second, 2), -EBUSY);
 	assert_int_equal(attempt(e, &second, 3), -EBUSY);
