@@ -219,6 +219,7 @@ void media_call_end(struct media_call *c, const char *reason)
 	media_call_unlink(c);
 	media_call_remember(c, reason);
 	log_info("media", "call %s ended: %s", c->callid, reason);
+	free(c->branch);
 	free(c);
 }
 

@@ -88,6 +88,17 @@ struct media_mono {
 
 enum media_call_state { MEDIA_CALL_OFFERED, MEDIA_CALL_ANSWERED };
 
+/* One answerer of the call's offer (a fork: several to-tags answering one
+ * offer).  The call has one pair of port sets, so only the newest answerer
+ * (mono[1]) gets media; the others' endpoints are kept so that deleting
+ * the active dialogue hands the media back to the one answered before. */
+struct media_branch {
+	char tag[MEDIA_TAG_MAX];
+	char via[MEDIA_TAG_MAX];	      /* via-branch of its answer; empty: none given */
+	struct net_addr ep[SDP_MEDIA_MAX][2]; /* [section][RTP, RTCP] as its SDP said */
+	bool known[SDP_MEDIA_MAX][2];
+};
+
 struct media_call {
 	struct media *m;
 	struct media_call *next; /* table chain */
@@ -99,8 +110,11 @@ struct media_call {
 	size_t nsect;
 	int64_t created_s, last_signal_s, created_mono_ms, last_signal_mono_ms;
 	bool asymmetric, strict_source;
-	struct media_pcap *pcap; /* owned by the worker once streams run */
-	char rec_base[512];	 /* spool path without extension; empty: no recording */
+	struct media_pcap *pcap;     /* owned by the worker once streams run */
+	char rec_base[512];	     /* spool path without extension; empty: no recording */
+	struct media_branch *branch; /* answerers, oldest first; owned */
+	size_t nbranch;
+	int64_t delete_at_mono_ms; /* delete-delay pending; 0: none */
 };
 
 struct media_ended {
@@ -184,6 +198,18 @@ void media_call_end(struct media_call *c, const char *reason);
 int media_call_record_start(struct media_call *c);
 void media_call_record_meta(struct media_call *c, const char *reason);
 size_t media_call_list(struct media *m, struct media_call **out, size_t max);
+
+/* dialogue.c: forked answers and deleting one dialogue of a call */
+/* After a successful answer: remembers its to-tag, via-branch and endpoints. */
+int media_dialogue_answered(struct media_call *c, struct str to_tag, struct str via);
+/* What a delete's tags name: MEDIA_DEL_CALL the whole call,
+ * MEDIA_DEL_DIALOGUE one answerer's dialogue (*b; the call stays),
+ * -ENOENT tags that match nothing in the call. */
+enum { MEDIA_DEL_CALL = 0, MEDIA_DEL_DIALOGUE = 1 };
+int media_dialogue_match(struct media_call *c, struct str from, struct str to, struct str via,
+			 struct media_branch **b);
+/* Ends answerer b's dialogue; the newest remaining answerer gets the media. */
+void media_dialogue_end(struct media_call *c, struct media_branch *b);
 
 /* relay.c */
 void media_relay_readable(evutil_socket_t fd, short what, void *arg);

@@ -43,13 +43,37 @@ static int ng_cmd_ping(struct ng_ctx *x)
 	return rc ? rc : bencode_put_end(x->out);
 }
 
+static struct str ng_req_str(const struct ng_ctx *x, const char *key)
+{
+	struct str v = STR_NULL;
+
+	return media_dict_str(x->req, key, &v) == 0 ? v : STR_NULL;
+}
+
+static struct media_call *ng_call(struct ng_ctx *x)
+{
+	struct str id;
+	if (media_dict_str(x->req, "call-id", &id) < 0)
+		return NULL;
+	return media_call_find(x->m, id);
+}
+
 static int ng_cmd_offer(struct ng_ctx *x, bool answer)
 {
 	const char *why = NULL;
 	int rc = media_offer(x->m, x->req, answer, x->out, &why);
+	struct media_call *c = rc == 0 ? ng_call(x) : NULL;
 
 	if (rc < 0)
 		x->why = why ? why : "Internal error";
+	if (!c)
+		return 0;
+	/* Signalling goes on: a pending delete-delay is called off. */
+	c->delete_at_mono_ms = 0;
+	/* Each answering to-tag is a dialogue of its own (forking). */
+	if (answer &&
+	    media_dialogue_answered(c, ng_req_str(x, "to-tag"), ng_req_str(x, "via-branch")) < 0)
+		log_warn("media", "call %s: answerer not remembered", c->callid);
 	return 0;
 }
 
@@ -63,14 +87,6 @@ static void ng_query_on_worker(void *arg)
 {
 	struct ng_query_job *j = arg;
 	j->rc = media_query_put(j->c, j->out);
-}
-
-static struct media_call *ng_call(struct ng_ctx *x)
-{
-	struct str id;
-	if (media_dict_str(x->req, "call-id", &id) < 0)
-		return NULL;
-	return media_call_find(x->m, id);
 }
 
 static int ng_cmd_query(struct ng_ctx *x)
@@ -88,30 +104,60 @@ static int ng_cmd_query(struct ng_ctx *x)
 	return rc ? rc : bencode_put_end(x->out);
 }
 
+/* rtpengine's words for a delete whose call-id or tags match nothing. */
+#define NG_DELETE_NO_MATCH "Call-ID not found or tags didn't match"
+
+/* What the delete's tags name in call c (see dialogue.c). */
+static int ng_delete_match(struct ng_ctx *x, struct media_call *c, struct media_branch **b)
+{
+	if (!c)
+		return -ENOENT;
+	return media_dialogue_match(c, ng_req_str(x, "from-tag"), ng_req_str(x, "to-tag"),
+				    ng_req_str(x, "via-branch"), b);
+}
+
+/* delete-delay: the call stays (query still finds it, media still flows)
+ * and the tick ends it; 0 or absent ends it now.  rtpengine's own default
+ * is its --delete-delay (30 s); WARP's is 0, as a proxy that wants a delay
+ * says so. */
+static void ng_call_delete(struct ng_ctx *x, struct media_call *c)
+{
+	const struct bencode_node *d = media_dict_get(x->req, "delete-delay");
+
+	if (d && d->type == BENCODE_INT && d->num > 0) {
+		int64_t ms = d->num < INT32_MAX ? d->num * 1000 : (int64_t)INT32_MAX * 1000;
+		c->delete_at_mono_ms = time_mono_ms() + ms;
+		return;
+	}
+	x->m->stats.deleted++;
+	media_call_end(c, "deleted");
+}
+
 static int ng_cmd_delete(struct ng_ctx *x)
 {
 	const struct bencode_node *flags = media_dict_get(x->req, "flags");
 	struct ng_query_job j = {ng_call(x), x->out, 0};
-	int rc;
+	struct media_branch *b = NULL;
+	int what = ng_delete_match(x, j.c, &b), rc;
 
-	if (!j.c && media_flags_has(flags, "fatal")) {
-		x->why = "Unknown call-id";
+	if (what < 0 && media_flags_has(flags, "fatal")) {
+		x->why = NG_DELETE_NO_MATCH;
 		return 0;
 	}
 	rc = ng_ok_begin(x);
-	if (!j.c) {
-		/* rtpengine answers a delete of an unknown call with a warning. */
-		rc = rc ? rc
-			: bencode_put_kv_str(x->out, "warning",
-					     STR_LIT("Call-ID not found or tags didn't match"));
+	if (what < 0) {
+		/* Not an error for rtpengine: the proxy may delete twice. */
+		rc = rc ? rc : bencode_put_kv_str(x->out, "warning", STR_LIT(NG_DELETE_NO_MATCH));
 		return rc ? rc : bencode_put_end(x->out);
 	}
 	if (!media_flags_has(flags, "fast")) {
 		rc = rc ? rc : media_worker_sync(x->m, j.c->worker, ng_query_on_worker, &j);
 		rc = rc ? rc : j.rc;
 	}
-	x->m->stats.deleted++;
-	media_call_end(j.c, "deleted");
+	if (what == MEDIA_DEL_DIALOGUE)
+		media_dialogue_end(j.c, b);
+	else
+		ng_call_delete(x, j.c);
 	return rc ? rc : bencode_put_end(x->out);
 }
 
@@ -322,6 +368,8 @@ static int64_t ng_call_last_media(const struct media_call *c)
 
 static const char *ng_call_expired(const struct media *m, const struct media_call *c, int64_t now)
 {
+	if (c->delete_at_mono_ms && now >= c->delete_at_mono_ms)
+		return "deleted";
 	if (m->o.final_timeout_ms > 0 && now - c->created_mono_ms >= m->o.final_timeout_ms)
 		return "final-timeout";
 	if (m->o.timeout_ms > 0 && now - ng_call_last_media(c) >= m->o.timeout_ms)
@@ -339,7 +387,10 @@ static void ng_tick(evutil_socket_t fd, short what, void *arg)
 		while (c) {
 			struct media_call *next = c->next;
 			const char *why = ng_call_expired(m, c, now);
-			if (why) {
+			if (why && why[0] == 'd') {
+				m->stats.deleted++;
+				media_call_end(c, why);
+			} else if (why) {
 				if (why[0] == 'f')
 					m->stats.final_timeouts++;
 				else

@@ -212,7 +212,7 @@ def test_unknown_call_is_an_error(media):
     assert r == {"result": "error", "error-reason": "Unknown call-id"}
     d = w.ng.call({"command": "delete", "call-id": "call-nobody", "from-tag": "x",
                    "flags": ["fatal"]})
-    assert d["result"] == "error"
+    assert d == {"result": "error", "error-reason": "Call-ID not found or tags didn't match"}
 
 
 def test_port_exhaustion_is_an_error_reply_not_a_crash(media):

@@ -245,3 +245,160 @@ def test_final_timeout_ends_even_a_talking_call(media):
     assert ended and ended[0]["reason"] == "final-timeout"
     stats = w.ng.call({"command": "statistics"})["statistics"]["totalstatistics"]
     assert stats["finaltimeoutsessions"] == 1
+
+
+# ------------------------------------------------ forking: one dialogue each
+
+
+def fork_call(ng, callid, a, b1, b2, delay=None):
+    """Offer from a, answered by b1 (to-tag tt1-) then b2 (tt2-): one
+    offer, two callees (a forking proxy).  Returns (port the callees send
+    to, port a sends to)."""
+    o = offer(ng, callid, a.getsockname()[1])
+    r1 = answer(ng, callid, b1.getsockname()[1], **{"to-tag": "tt1-" + callid})
+    r2 = answer(ng, callid, b2.getsockname()[1], **{"to-tag": "tt2-" + callid})
+    assert o["result"] == r1["result"] == r2["result"] == "ok", (o, r1, r2)
+    return sdp_port(o["sdp"]), sdp_port(r2["sdp"])
+
+
+def delete(ng, callid, **kw):
+    # rtpengine keeps a deleted call for its --delete-delay (30 s) unless
+    # the delete says otherwise; WARP's default is 0.
+    msg = {"command": "delete", "call-id": callid, "delete-delay": 0}
+    msg.update(kw)
+    return ng.call(msg)
+
+
+def forked(media, callid):
+    """A WARP relay holding a forked call: (ng, a, b1, b2, to_b, to_a)."""
+    ng = media().ng
+    a, b1, b2 = udp(), udp(), udp()
+    return (ng, a, b1, b2) + fork_call(ng, callid, a, b1, b2)
+
+
+def delete_ok(ng, callid, **tags):
+    d = delete(ng, callid, **tags)
+    assert d["result"] == "ok" and "warning" not in d, d
+    return d
+
+
+def assert_relays(a, b, to_b, to_a, quiet=()):
+    """b and a talk through the relay; the parties in quiet hear nothing."""
+    for seq in range(1, 4):  # the first packet latches
+        b.sendto(rtp(seq, b"from-b"), ("127.0.0.1", to_b))
+        got = recv_or_none(a)
+        assert got and got[0] == rtp(seq, b"from-b"), got
+        a.sendto(rtp(seq, b"from-a"), ("127.0.0.1", to_a))
+        got = recv_or_none(b)
+        assert got and got[0] == rtp(seq, b"from-a"), got
+    for q in quiet:
+        assert recv_or_none(q, 0.2) is None
+
+
+def test_delete_of_one_forked_dialogue_leaves_the_other_relaying(media):
+    ng, a, b1, b2, to_b, to_a = forked(media, "fork-1")
+    delete_ok(ng, "fork-1", **{"from-tag": "ft-fork-1", "to-tag": "tt1-fork-1"})
+    assert ng.call({"command": "query", "call-id": "fork-1"})["result"] == "ok"
+    assert_relays(a, b2, to_b, to_a, quiet=[b1])
+
+
+def test_delete_of_the_active_dialogue_hands_media_to_the_earlier_answerer(media):
+    ng, a, b1, b2, to_b, to_a = forked(media, "fork-2")
+    assert_relays(a, b2, to_b, to_a)  # b2 answered last: b2 has the media, latched
+    delete_ok(ng, "fork-2", **{"from-tag": "ft-fork-2", "to-tag": "tt2-fork-2"})
+    q = ng.call({"command": "query", "call-id": "fork-2"})
+    assert set(q["tags"]) == {"ft-fork-2", "tt1-fork-2"}
+    assert_relays(a, b1, to_b, to_a, quiet=[b2])
+
+
+def test_delete_with_callee_tags_reversed_ends_that_dialogue_only(media):
+    """A BYE from callee b1: its tag is the From tag, the caller's the To."""
+    ng, a, b1, b2, to_b, to_a = forked(media, "fork-3")
+    delete_ok(ng, "fork-3", **{"from-tag": "tt1-fork-3", "to-tag": "ft-fork-3"})
+    assert_relays(a, b2, to_b, to_a, quiet=[b1])
+
+
+def test_delete_by_via_branch_ends_the_answer_of_that_branch(media):
+    ng = media().ng
+    a, b1, b2 = udp(), udp(), udp()
+    o = offer(ng, "fork-4", a.getsockname()[1])
+    r1 = answer(ng, "fork-4", b1.getsockname()[1], **{"to-tag": "x1", "via-branch": "z9hG4bK1"})
+    r2 = answer(ng, "fork-4", b2.getsockname()[1], **{"to-tag": "x2", "via-branch": "z9hG4bK2"})
+    assert o["result"] == r1["result"] == r2["result"] == "ok"
+    delete_ok(ng, "fork-4", **{"from-tag": "ft-fork-4", "via-branch": "z9hG4bK2"})
+    q = ng.call({"command": "query", "call-id": "fork-4"})
+    assert set(q["tags"]) == {"ft-fork-4", "x1"}
+    assert_relays(a, b1, sdp_port(o["sdp"]), sdp_port(r2["sdp"]), quiet=[b2])
+
+
+def test_delete_of_the_last_dialogue_removes_the_call(media):
+    ng = forked(media, "fork-5")[0]
+    for tt in ("tt1-fork-5", "tt2-fork-5"):
+        delete_ok(ng, "fork-5", **{"from-tag": "ft-fork-5", "to-tag": tt})
+    q = ng.call({"command": "query", "call-id": "fork-5"})
+    assert q == {"result": "error", "error-reason": "Unknown call-id"}
+
+
+def test_delete_without_to_tag_removes_the_whole_forked_call(media):
+    ng, a, b1, b2, to_b, to_a = forked(media, "fork-6")
+    delete_ok(ng, "fork-6", **{"from-tag": "ft-fork-6"})
+    q = ng.call({"command": "query", "call-id": "fork-6"})
+    assert q == {"result": "error", "error-reason": "Unknown call-id"}
+    b2.sendto(rtp(1, b"late"), ("127.0.0.1", to_b))
+    assert recv_or_none(a, 0.3) is None
+
+
+def test_delete_of_an_unknown_to_tag_warns_and_keeps_the_call(media):
+    ng, a, b1, b2, to_b, to_a = forked(media, "fork-7")
+    d = delete(ng, "fork-7", **{"from-tag": "ft-fork-7", "to-tag": "nobody"})
+    assert d == {"result": "ok", "warning": "Call-ID not found or tags didn't match"}
+    d = delete(ng, "fork-7", **{"from-tag": "ft-fork-7", "to-tag": "nobody", "flags": ["fatal"]})
+    assert d == {"result": "error", "error-reason": "Call-ID not found or tags didn't match"}
+    assert ng.call({"command": "query", "call-id": "fork-7"})["result"] == "ok"
+    assert_relays(a, b2, to_b, to_a)
+
+
+def test_delete_delay_keeps_the_call_until_it_runs_out(media):
+    w = media()
+    a, b = udp(), udp()
+    a_sends_to, b_sends_to, _, _ = setup_call(w, "call-dd", a, b)
+    delete_ok(w.ng, "call-dd", **{"from-tag": "ft-call-dd", "delete-delay": 1})
+    assert w.ng.call({"command": "query", "call-id": "call-dd"})["result"] == "ok"
+    assert_relays(a, b, b_sends_to, a_sends_to)
+    deadline = time.monotonic() + 5
+    while w.ng.call({"command": "query", "call-id": "call-dd"})["result"] == "ok":
+        assert time.monotonic() < deadline, "delete-delay never ran out"
+        time.sleep(0.2)
+    ended = w.ng.call({"command": "list"})["ended"]
+    assert {"call-id": "call-dd", "reason": "deleted"}.items() <= ended[0].items()
+
+
+# rtpengine answers the same: below the helpers, as test_media_interop
+# imports rtp and udp from this file.
+from test_media_interop import rtpengine  # noqa: E402,F401 (fixture)
+
+
+@pytest.mark.skipif(not shutil.which("rtpengine"), reason="rtpengine not installed")
+@pytest.mark.parametrize("engine", ["warp", "rtpengine"])
+def test_forked_dialogue_deletes_answer_as_rtpengine_does(engine, request):
+    ng = request.getfixturevalue("media")().ng if engine == "warp" else \
+        request.getfixturevalue("rtpengine")
+    a, b1, b2 = udp(), udp(), udp()
+    fork_call(ng, "fork-ie", a, b1, b2)
+    tags = {"from-tag": "ft-fork-ie"}
+    nomatch = "Call-ID not found or tags didn't match"
+    assert delete(ng, "fork-ie", **tags, **{"to-tag": "nobody"}) == {
+        "result": "ok", "warning": nomatch}
+    assert delete(ng, "fork-ie", **tags, **{"to-tag": "nobody", "flags": ["fatal"]}) == {
+        "result": "error", "error-reason": nomatch}
+    assert delete(ng, "fork-ie", **{"from-tag": "nobody"}) == {"result": "ok", "warning": nomatch}
+    assert delete(ng, "fork-ie", **tags, **{"to-tag": "tt1-fork-ie"})["result"] == "ok"
+    # Media is not compared: rtpengine gives a forked answerer ports of its
+    # own, which it never announced to that answerer (WARP relays the
+    # newest answerer on the offer's ports; see decision 0013).
+    assert ng.call({"command": "query", "call-id": "fork-ie"})["result"] == "ok"
+    assert delete(ng, "fork-ie", **tags, **{"to-tag": "tt2-fork-ie"})["result"] == "ok"
+    assert ng.call({"command": "query", "call-id": "fork-ie"}) == {
+        "result": "error", "error-reason": "Unknown call-id"}
+    assert delete(ng, "nobody", **{"from-tag": "x", "flags": ["fatal"]}) == {
+        "result": "error", "error-reason": nomatch}
