@@ -238,6 +238,7 @@ struct sip_media {
 	struct buf held;	     /* a response (our Via on) awaiting its answer */
 	struct sip_media_re *re;     /* a re-offer (or a late ACK) in progress, or NULL */
 	bool late;		     /* INVITE without SDP: offer in the 2xx, answer in the ACK */
+	bool ack_callee;	     /* that ACK is the callee's (its re-INVITE had no SDP) */
 	uint64_t acked;		     /* a late offer: the ACK's From tag and SDP answered */
 	struct buf ack_sdp;	     /* its SDP as the engine rewrote it, for retransmissions */
 };
@@ -405,7 +406,8 @@ struct sip_media_re {
 	struct sip_stx *stx;	  /* the request; its reoffer names the call (NULL: an ACK) */
 	struct sip_peer src, dst; /* where it came from, where it goes once rewritten */
 	size_t drop;		  /* Route values of ours at its top */
-	char from[128], to[128];  /* the offerer's tag, the answerer's */
+	char from[128], to[128];  /* the sender's tag, the other party's */
+	bool late;		  /* a re-INVITE without SDP: its 2xx offers, the ACK answers */
 };
 
 /* media.c: what the offers and answers share */
@@ -442,6 +444,12 @@ int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str f
 /* media_late.c: an INVITE without SDP */
 /* The first 2xx with SDP (To tag to_tag) to it: the offer goes out. */
 void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag);
+/* A late offer of the 2xx resp's SDP (To tag to_tag; tags and flags in q)
+ * from the party at from: resp is held until the reply, or goes up
+ * unchanged when the offer cannot be sent (a re-INVITE's: media.re). */
+void sip_media_late_offer_send(struct sip_call *c, struct sip_msg *resp, struct str to_tag,
+			       struct ng_params *q, const struct net_addr *from);
+/* The reply to a late offer, the first one or a re-INVITE's (media.re). */
 void sip_media_late_offer_done(void *arg, int status, const struct bencode_node *reply,
 			       struct str raw);
 /* An ACK m from src to dst: 1 when it carries the late offer's answer
@@ -454,6 +462,8 @@ void sip_media_late_answer_done(void *arg, int status, const struct bencode_node
 /* media_reoffer.c: offer/answer inside the dialog */
 /* The exchange in progress is over: media.re freed, its transaction let go. */
 void sip_media_re_free(struct sip_call *c);
+/* c ends with an exchange in progress, its ng request (if any) cancelled. */
+void sip_media_re_end(struct sip_call *c);
 void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *reply,
 			    struct str raw);
 

@@ -42,7 +42,6 @@
 
 static const char *const sip_media_replace[] = {"origin", "session-connection"};
 static const char sip_media_reason[] = "Reason: SIP;cause=503;text=\"media relay unavailable\"\r\n";
-static const char sip_media_re_ended[] = "Reason: SIP;cause=500;text=\"call ended\"\r\n";
 
 /* ------------------------------------------------------------- helpers */
 
@@ -452,17 +451,11 @@ int sip_media_end(struct sip_call *c)
 	if (!c->media.on)
 		return 0;
 	c->media.on = false;
-	/* A re-offer still at the engine was never forwarded: its sender is
-	 * answered here (one being answered or forwarded goes on alone). */
-	struct sip_stx *re_stx =
-	    c->media.re && c->media.wait == SIP_MEDIA_REOFFER ? c->media.re->stx : NULL;
 	if (c->media.wait != SIP_MEDIA_IDLE) /* an offer or answer nobody awaits now */
 		ng_client_cancel(c->w->ng, c->media.req);
+	sip_media_re_end(c);
 	sip_media_unwait(c);
 	buf_reset(&c->media.held);
-	sip_media_re_free(c);
-	if (re_stx)
-		sip_stx_reply(re_stx, 500, NULL, sip_media_re_ended);
 	struct ng_params q = {.call_id = sip_media_call_id(c),
 			      .from_tag = str_from_cstr(c->media.tags->from)};
 	buf_init(&body);

@@ -23,6 +23,16 @@
  * still route the call elsewhere.  An engine failing the ACK's answer lets
  * the ACK go on unchanged too: the call is up, and nothing answers an ACK
  * to report a failure with.
+ *
+ * A re-INVITE without SDP in a relayed call (RFC 3261 §14.1) is the same
+ * exchange inside the dialog, from either party: media_reoffer.c offers
+ * its 2xx from the answering party's tag (the call's existing ports kept)
+ * and this file takes it from there, with the ACK of the re-INVITE's
+ * sender as the answer (media.ack_callee says whose).  An engine failing
+ * that offer lets the 2xx up unchanged as well, and the ACK after it; the
+ * call still holds its engine state, so it is still deleted at the end
+ * (statistics up to then in the CDR), and a later re-offer with SDP goes
+ * to the engine again, which may take the media back onto the relay.
  */
 #include "ng/ng.h"
 #include "sip/core.h"
@@ -31,13 +41,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The late offer failed: the 2xx (bytes, our Via on) goes up as it is. */
+/* The late offer failed: the 2xx (bytes, our Via on) goes up as it is, up
+ * the INVITE's transaction, or the re-INVITE's (which ends the exchange). */
 static void sip_media_late_bypass(struct sip_call *c, const char *why, struct str bytes)
 {
+	struct sip_stx *s = c->media.re ? c->media.re->stx : c->stx;
 	log_warn("sip", "call %s: media engine refused the late offer (%s): 2xx not relayed",
 		 c->cdr.call_id, why);
-	c->media.on = c->media.late = false;
-	sip_media_forward_bytes(c, c->stx, &c->caller, bytes);
+	c->media.late = false; /* the ACK goes on unchanged */
+	if (!c->media.re)
+		c->media.on = false; /* the first offer: nothing to delete */
+	const struct sip_peer *up = c->media.re ? NULL : &c->caller;
+	sip_media_re_free(c);
+	sip_media_forward_bytes(c, s, up, bytes);
+}
+
+/* The engine's SDP (in media.answer) goes up in the held 2xx m; for a
+ * re-INVITE the ACK to come is its sender's, the answer to be asked for. */
+static void sip_media_late_offered(struct sip_call *c, struct sip_msg *m)
+{
+	struct sip_media_re *re = c->media.re;
+	struct sip_stx *s = re ? re->stx : c->stx;
+	c->media.answered = c->media.held_key;
+	if (re) {
+		c->media.late = true;
+		c->media.ack_callee = str_eq_cstr(str_from_cstr(re->from), c->media.tags->to);
+		c->media.acked = 0;
+		buf_reset(&c->media.ack_sdp);
+	}
+	const struct sip_peer *up = re ? NULL : &c->caller;
+	sip_media_re_free(c); /* before the 2xx ends s */
+	sip_media_forward_rewritten(c, s, up, m);
 }
 
 void sip_media_late_offer_done(void *arg, int status, const struct bencode_node *reply,
@@ -54,8 +88,7 @@ void sip_media_late_offer_done(void *arg, int status, const struct bencode_node 
 	} else if (sip_msg_parse(&m, held.p, held.len) == 0) {
 		buf_reset(&c->media.answer);
 		if (buf_append_str(&c->media.answer, sdp) == 0) {
-			c->media.answered = c->media.held_key;
-			sip_media_forward_rewritten(c, c->stx, &c->caller, &m);
+			sip_media_late_offered(c, &m);
 		} else {
 			sip_media_late_bypass(c, strerror(ENOMEM), held);
 		}
@@ -63,27 +96,29 @@ void sip_media_late_offer_done(void *arg, int status, const struct bencode_node 
 	buf_reset(&c->media.held);
 }
 
-/* The first 2xx with SDP to an INVITE without: held while the offer is out. */
-void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag)
+void sip_media_late_offer_send(struct sip_call *c, struct sip_msg *resp, struct str to_tag,
+			       struct ng_params *q, const struct net_addr *from)
 {
-	struct sip_media_tags *t = c->media.tags;
-	str_copy(t->to, sizeof(t->to), to_tag);
-	struct ng_params q = {
-	    .from_tag = str_from_cstr(t->to),
-	    .to_tag = str_from_cstr(t->from),
-	    .sdp = resp->body,
-	};
+	q->sdp = resp->body;
 	c->media.held_key = sip_media_key(to_tag, resp->body);
 	int rc = buf_append_str(&c->media.held, resp->raw);
-	c->media.on = true;
 	if (rc == 0)
-		rc = sip_media_sdp_send(c, &q, &c->callee.addr, ng_build_offer,
-					sip_media_late_offer_done, SIP_MEDIA_LATE_OFFER);
+		rc = sip_media_sdp_send(c, q, from, ng_build_offer, sip_media_late_offer_done,
+					SIP_MEDIA_LATE_OFFER);
 	if (rc < 0) {
 		buf_reset(&c->media.held);
 		sip_media_late_bypass(c, rc == -EHOSTUNREACH ? "no engine up" : strerror(-rc),
 				      resp->raw);
 	}
+}
+
+void sip_media_late_offer(struct sip_call *c, struct sip_msg *resp, struct str to_tag)
+{
+	struct sip_media_tags *t = c->media.tags;
+	str_copy(t->to, sizeof(t->to), to_tag);
+	struct ng_params q = {.from_tag = str_from_cstr(t->to), .to_tag = str_from_cstr(t->from)};
+	c->media.on = true;
+	sip_media_late_offer_send(c, resp, to_tag, &q, &c->callee.addr);
 }
 
 /* Forwards the caller's ACK with sdp in place of its own (as it is when
@@ -132,14 +167,20 @@ void sip_media_late_answer_done(void *arg, int status, const struct bencode_node
 	buf_reset(&c->media.held);
 }
 
-/* The caller's ACK m of a late offer's 2xx: 1 when media.c forwards it
- * (the answer at the engine first, or its SDP reused), else 0. */
+/* The ACK m of a late offer's 2xx (the caller's, or the sender's of a
+ * re-INVITE without SDP): 1 when media.c forwards it (the answer at the
+ * engine first, or its SDP reused), else 0. */
 int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
 		       const struct sip_peer *dst, size_t drop)
 {
 	struct sip_addr from;
 	if (!c->media.late || !c->media.on || c->state != SIP_CALL_UP || !sip_media_has_sdp(m) ||
 	    sip_msg_from(m, &from) != 0 || !from.tag.p)
+		return 0;
+	/* The answer is the ACK sender's, to the offer of the 2xx's sender. */
+	const char *answerer = c->media.ack_callee ? c->media.tags->to : c->media.tags->from;
+	const char *offerer = c->media.ack_callee ? c->media.tags->from : c->media.tags->to;
+	if (!str_eq_cstr(from.tag, answerer))
 		return 0;
 	if (c->media.wait == SIP_MEDIA_LATE_ANSWER)
 		return 1; /* a repeat of the ACK at the engine: that one goes on */
@@ -155,8 +196,8 @@ int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_p
 		return 0; /* not the late offer's answer: not ours */
 	*re = (struct sip_media_re){.src = *src, .dst = *dst, .drop = drop};
 	struct ng_params q = {
-	    .from_tag = str_from_cstr(c->media.tags->to),
-	    .to_tag = str_from_cstr(c->media.tags->from),
+	    .from_tag = str_from_cstr(offerer),
+	    .to_tag = from.tag,
 	    .sdp = m->body,
 	};
 	c->media.held_key = key;

@@ -12,6 +12,13 @@
  * request under one cookie.  One exchange at a time per call: another
  * offer meanwhile, from either side, is answered 491 (RFC 3261 §14.2,
  * RFC 3311 §5.2), as a party in glare would answer it.
+ *
+ * A re-INVITE without SDP (RFC 3261 §14.1 with §13.2.1: the offer comes in
+ * its 2xx, the answer in the ACK) is forwarded as it is, in its own server
+ * transaction as above; its 2xx with SDP is an "offer" from the answering
+ * party's tag and goes through the engine as a first late offer does
+ * (media_late.c: held meanwhile, retransmissions rewritten alike, the
+ * sender's ACK the "answer", an engine failing it lets the 2xx through).
  */
 #include "ng/ng.h"
 #include "sip/core.h"
@@ -26,6 +33,7 @@ static const char sip_media_re_reason[] =
  * "port-latching" keeps the ones the other party was told, as WARP's relay
  * always does, so a re-offer never moves the relay's side of the call. */
 static const char *const sip_media_re_flags[] = {"port-latching"};
+static const char sip_media_re_ended[] = "Reason: SIP;cause=500;text=\"call ended\"\r\n";
 
 void sip_media_re_free(struct sip_call *c)
 {
@@ -41,12 +49,29 @@ void sip_media_re_free(struct sip_call *c)
 void sip_media_stx_gone(struct sip_stx *s)
 {
 	struct sip_call *c = s->reoffer;
-	if (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_ANSWER) {
+	if (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_ANSWER ||
+	    c->media.wait == SIP_MEDIA_LATE_OFFER) {
 		ng_client_cancel(c->w->ng, c->media.req);
 		sip_media_unwait(c);
 		buf_reset(&c->media.held);
 	}
 	sip_media_re_free(c);
+}
+
+/* The call ends (its ng request cancelled) with an exchange in progress.
+ * A re-offer still at the engine was never forwarded: its sender is
+ * answered 500.  A 2xx held for a re-INVITE's late offer goes up as it is
+ * (its sender has answered, §16.7 step 5).  One being answered goes on
+ * alone. */
+void sip_media_re_end(struct sip_call *c)
+{
+	struct sip_stx *s = c->media.re ? c->media.re->stx : NULL;
+	sip_media_re_free(c);
+	if (s && c->media.wait == SIP_MEDIA_REOFFER)
+		sip_stx_reply(s, 500, NULL, sip_media_re_ended);
+	else if (s && c->media.wait == SIP_MEDIA_LATE_OFFER)
+		sip_media_forward_bytes(c, s, NULL,
+					(struct str){c->media.held.p, c->media.held.len});
 }
 
 /* The engine refused the new offer (or did not answer): the request is
@@ -113,17 +138,18 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 	struct sip_addr from, to;
 	if (m->method == SIP_METHOD_ACK)
 		return sip_media_late_ack(c, m, src, dst, drop);
+	bool late = m->method == SIP_METHOD_INVITE && m->body.len == 0;
 	if (!c->media.on || !c->media.tags || c->state != SIP_CALL_UP ||
 	    (m->method != SIP_METHOD_INVITE && m->method != SIP_METHOD_UPDATE) ||
-	    !sip_media_has_sdp(m) || sip_msg_from(m, &from) != 0 || !from.tag.p ||
+	    (!late && !sip_media_has_sdp(m)) || sip_msg_from(m, &from) != 0 || !from.tag.p ||
 	    sip_msg_to(m, &to) != 0 || !to.tag.p)
 		return 0;
 	struct sip_stx *s = sip_stx_new(c->w, m, src);
 	if (!s)
 		return 1; /* out of memory: dropped, the sender retransmits */
+	/* §16.2: the engine may take a while */
 	if (m->method == SIP_METHOD_INVITE)
-		sip_reply(c->w, s, m, src, 100, NULL,
-			  NULL); /* §16.2: the engine may take a while */
+		sip_reply(c->w, s, m, src, 100, NULL, NULL);
 	struct sip_media_re *re = NULL;
 	if (c->media.re || c->media.wait != SIP_MEDIA_IDLE) {
 		sip_reply(c->w, s, m, src, 491, NULL, NULL);
@@ -139,9 +165,15 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 	re->drop = drop;
 	str_copy(re->from, sizeof(re->from), from.tag);
 	str_copy(re->to, sizeof(re->to), to.tag);
+	re->late = late;
 	s->reoffer = c;
 	c->media.re = re;
-	sip_media_reoffer_send(c, s, m, src, from.tag, to.tag);
+	if (!late) {
+		sip_media_reoffer_send(c, s, m, src, from.tag, to.tag);
+	} else if (sip_proxy_send_request(c->w, m, src, dst, STR_NULL, drop, s) < 0) {
+		sip_media_re_free(c);
+		sip_stx_reply(s, 500, NULL, NULL);
+	}
 	return 1;
 }
 
@@ -153,6 +185,29 @@ static void sip_media_re_pass(struct sip_call *c, struct sip_stx *s, struct sip_
 	sip_stx_forward(s, resp);
 }
 
+/* A response to a re-INVITE without SDP: its 2xx with SDP is an offer
+ * from the answering party (re->to) to the sender (re->from), from where
+ * the request went; the 2xx is held meanwhile, a repeat of it dropped. */
+static void sip_media_late_reoffer(struct sip_call *c, struct sip_stx *s, struct sip_msg *resp)
+{
+	struct sip_media_re *re = c->media.re;
+	struct sip_addr to;
+	if (c->media.wait == SIP_MEDIA_LATE_OFFER)
+		return; /* the held 2xx goes up with the engine's SDP */
+	if (resp->status < 200 || resp->status >= 300 || !sip_media_has_sdp(resp) ||
+	    sip_msg_to(resp, &to) != 0 || !to.tag.p) {
+		sip_media_re_pass(c, s, resp);
+		return;
+	}
+	struct ng_params q = {
+	    .from_tag = str_from_cstr(re->to),
+	    .to_tag = str_from_cstr(re->from),
+	    .flags = sip_media_re_flags,
+	    .nflags = 1,
+	};
+	sip_media_late_offer_send(c, resp, to.tag, &q, &re->dst.addr);
+}
+
 bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp)
 {
 	struct sip_call *c = s->reoffer;
@@ -160,6 +215,10 @@ bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp)
 	if (!c || !c->media.re)
 		return false;
 	struct sip_media_re *re = c->media.re;
+	if (re->late) {
+		sip_media_late_reoffer(c, s, resp);
+		return true;
+	}
 	if (c->media.wait == SIP_MEDIA_ANSWER) {
 		/* As for the first answer: a 2xx replaces the provisional held
 		 * (it carries the same answer); a failure ends the exchange. */

@@ -20,6 +20,7 @@ import pytest
 from conftest import Warp, free_port
 from sipfix import (TOKEN, SipWarp, Sipp, ini, render, scenario, shared_scenario, sip_port,
                     wait_sip_listening)
+import test_media_relay  # noqa: F401 (first: it and test_media_interop import each other)
 from test_media_interop import rtpengine  # noqa: F401 (fixture)
 from test_media_kamailio import metric
 from test_media_ng import media_ini
@@ -477,6 +478,63 @@ def test_late_offer_goes_through_the_local_relay_both_ways(relay_warp):
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200
     assert r["rtp_packets_a"] > 10 and r["rtp_packets_b"] > 10, r
+
+
+# ------------------------------------------ re-INVITE without SDP
+
+
+def callee_reinvites_without_sdp(sw):
+    """The callee re-INVITEs without SDP once the call is up; the caller
+    offers in its 200 (media moved to a2), the callee answers in the ACK
+    (media moved to b2).  Returns what each side was told and how much RTP
+    the relay then carried to the new ports."""
+    a, a2, b, b2 = rtp_socket(), rtp_socket(), rtp_socket(), rtp_socket()
+    try:
+        caller, callee = start_pair(
+            sw, "uas_reinvite_late.xml", "uac_reinvited_late.xml",
+            {"rtp_b": b.getsockname()[1], "rtp_b2": b2.getsockname()[1]},
+            {"rtp_a": a.getsockname()[1], "rtp_a2": a2.getsockname()[1]})
+        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"))
+        (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
+        (to_callee,) = sdps(callee.messages(True), "INVITE ")
+        before = {"to_callee": relayed(a, to_caller[1], b),
+                  "to_caller": relayed(b, to_callee[1], a)}
+        wait_for(lambda: sdps(caller.messages(True), "ACK "))
+        after = {"to_callee": relayed(a2, to_caller[1], b2),
+                 "to_caller": relayed(b2, to_callee[1], a2)}
+        assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+        assert callee.wait(timeout=40) == 0, callee.describe()
+        return {"first": (to_caller, to_callee), "before": before, "after": after,
+                "offer_to_callee": sdps(callee.messages(True), "SIP/2.0 200"),
+                "answer_to_caller": sdps(caller.messages(True), "ACK "),
+                "reinvites": [m for m in caller.messages(True) if m.startswith("INVITE ")],
+                "ports": [s.getsockname()[1] for s in (a, a2, b, b2)]}
+    finally:
+        for s in (a, a2, b, b2):
+            s.close()
+
+
+def test_callee_reinvite_without_sdp_keeps_both_sides_on_the_local_relay(relay_warp):
+    sw = relay_warp
+    got = callee_reinvites_without_sdp(sw)
+    to_caller, to_callee = got["first"]
+    assert to_caller[0] == "127.0.0.1" and sw.lo <= to_caller[1] <= sw.hi, got
+    assert got["before"]["to_callee"] > 10 and got["before"]["to_caller"] > 10, got
+    # The re-INVITE reached the caller without a body, as the callee sent it.
+    assert len(got["reinvites"]) == 1 and "m=audio" not in got["reinvites"][0], got
+    # The callee is offered, in the caller's 200, the relay's port it had
+    # (not the caller's new one); the caller is answered, in the callee's
+    # ACK, the relay's port it had (not the callee's new one).
+    assert got["offer_to_callee"] == [to_callee], got
+    assert got["answer_to_caller"] == [to_caller], got
+    assert to_caller[1] not in got["ports"] and to_callee[1] not in got["ports"]
+    # RTP through the relay reaches both parties' new ports.
+    assert got["after"]["to_callee"] > 10 and got["after"]["to_caller"] > 10, got
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 2, cmd
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["rtp_packets_a"] > 10 and r["rtp_packets_b"] > 10, r
 
 
 # ------------------------------------------------- UPDATE with new SDP
