@@ -371,34 +371,3 @@ def test_delete_delay_keeps_the_call_until_it_runs_out(media):
         time.sleep(0.2)
     ended = w.ng.call({"command": "list"})["ended"]
     assert {"call-id": "call-dd", "reason": "deleted"}.items() <= ended[0].items()
-
-
-# rtpengine answers the same: below the helpers, as test_media_interop
-# imports rtp and udp from this file.
-from test_media_interop import rtpengine  # noqa: E402,F401 (fixture)
-
-
-@pytest.mark.skipif(not shutil.which("rtpengine"), reason="rtpengine not installed")
-@pytest.mark.parametrize("engine", ["warp", "rtpengine"])
-def test_forked_dialogue_deletes_answer_as_rtpengine_does(engine, request):
-    ng = request.getfixturevalue("media")().ng if engine == "warp" else \
-        request.getfixturevalue("rtpengine")
-    a, b1, b2 = udp(), udp(), udp()
-    fork_call(ng, "fork-ie", a, b1, b2)
-    tags = {"from-tag": "ft-fork-ie"}
-    nomatch = "Call-ID not found or tags didn't match"
-    assert delete(ng, "fork-ie", **tags, **{"to-tag": "nobody"}) == {
-        "result": "ok", "warning": nomatch}
-    assert delete(ng, "fork-ie", **tags, **{"to-tag": "nobody", "flags": ["fatal"]}) == {
-        "result": "error", "error-reason": nomatch}
-    assert delete(ng, "fork-ie", **{"from-tag": "nobody"}) == {"result": "ok", "warning": nomatch}
-    assert delete(ng, "fork-ie", **tags, **{"to-tag": "tt1-fork-ie"})["result"] == "ok"
-    # Media is not compared: rtpengine gives a forked answerer ports of its
-    # own, which it never announced to that answerer (WARP relays the
-    # newest answerer on the offer's ports; see decision 0013).
-    assert ng.call({"command": "query", "call-id": "fork-ie"})["result"] == "ok"
-    assert delete(ng, "fork-ie", **tags, **{"to-tag": "tt2-fork-ie"})["result"] == "ok"
-    assert ng.call({"command": "query", "call-id": "fork-ie"}) == {
-        "result": "error", "error-reason": "Unknown call-id"}
-    assert delete(ng, "nobody", **{"from-tag": "x", "flags": ["fatal"]}) == {
-        "result": "error", "error-reason": nomatch}
