@@ -371,3 +371,44 @@ def test_delete_delay_keeps_the_call_until_it_runs_out(media):
         time.sleep(0.2)
     ended = w.ng.call({"command": "list"})["ended"]
     assert {"call-id": "call-dd", "reason": "deleted"}.items() <= ended[0].items()
+
+
+# ---------------------------------------- flags that only restate the default
+
+
+def test_asymmetric_sends_to_the_sdp_address_not_the_packet_source(media):
+    w = media()
+    a, a_sdp, b = udp(), udp(), udp()  # a sends; its SDP names a_sdp
+    o = offer(w.ng, "call-asym", a_sdp.getsockname()[1], flags=["asymmetric"])
+    r = answer(w.ng, "call-asym", b.getsockname()[1])
+    a.sendto(rtp(1, b"from-a"), ("127.0.0.1", sdp_port(r["sdp"])))
+    assert recv_or_none(b)[0] == rtp(1, b"from-a")
+    b.sendto(rtp(1, b"from-b"), ("127.0.0.1", sdp_port(o["sdp"])))
+    assert recv_or_none(a_sdp)[0] == rtp(1, b"from-b")
+    assert recv_or_none(a, 0.2) is None
+
+
+def test_symmetric_latches_to_the_packet_source(media):
+    """The default, and what the flag symmetric (or trust-address) asks."""
+    w = media()
+    a, a_sdp, b = udp(), udp(), udp()
+    o = offer(w.ng, "call-sym", a_sdp.getsockname()[1], flags=["symmetric", "trust-address"])
+    r = answer(w.ng, "call-sym", b.getsockname()[1])
+    a.sendto(rtp(1, b"from-a"), ("127.0.0.1", sdp_port(r["sdp"])))
+    assert recv_or_none(b)[0] == rtp(1, b"from-a")
+    b.sendto(rtp(1, b"from-b"), ("127.0.0.1", sdp_port(o["sdp"])))
+    assert recv_or_none(a)[0] == rtp(1, b"from-b")
+    assert recv_or_none(a_sdp, 0.2) is None
+
+
+@pytest.mark.parametrize("flags", [[], ["port-latching"]])
+def test_reoffer_with_a_new_remote_port_keeps_our_ports(media, flags):
+    """rtpengine's port-latching keeps its local ports when the remote port
+    changes; WARP never changes a call's ports, flag or not."""
+    w = media()
+    o1 = offer(w.ng, "call-pl", 5000, flags=flags)
+    a1 = answer(w.ng, "call-pl", 6000, flags=flags)
+    o2 = offer(w.ng, "call-pl", 5100, flags=flags)
+    a2 = answer(w.ng, "call-pl", 6100, flags=flags)
+    assert sdp_port(o2["sdp"]) == sdp_port(o1["sdp"])
+    assert sdp_port(a2["sdp"]) == sdp_port(a1["sdp"])
