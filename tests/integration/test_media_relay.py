@@ -376,29 +376,22 @@ def test_delete_delay_keeps_the_call_until_it_runs_out(media):
 # ---------------------------------------- flags that only restate the default
 
 
-def test_asymmetric_sends_to_the_sdp_address_not_the_packet_source(media):
+@pytest.mark.parametrize("flags,to_sdp", [(["asymmetric"], True),
+                                           (["symmetric", "trust-address"], False),
+                                           ([], False)])
+def test_asymmetric_sends_to_the_sdp_address_symmetric_to_the_source(media, flags, to_sdp):
+    """a sends from one port while its SDP names another (a_sdp):
+    asymmetric keeps the SDP's, symmetric (the default) latches to a."""
     w = media()
-    a, a_sdp, b = udp(), udp(), udp()  # a sends; its SDP names a_sdp
-    o = offer(w.ng, "call-asym", a_sdp.getsockname()[1], flags=["asymmetric"])
+    a, a_sdp, b = udp(), udp(), udp()
+    o = offer(w.ng, "call-asym", a_sdp.getsockname()[1], flags=flags)
     r = answer(w.ng, "call-asym", b.getsockname()[1])
     a.sendto(rtp(1, b"from-a"), ("127.0.0.1", sdp_port(r["sdp"])))
     assert recv_or_none(b)[0] == rtp(1, b"from-a")
     b.sendto(rtp(1, b"from-b"), ("127.0.0.1", sdp_port(o["sdp"])))
-    assert recv_or_none(a_sdp)[0] == rtp(1, b"from-b")
-    assert recv_or_none(a, 0.2) is None
-
-
-def test_symmetric_latches_to_the_packet_source(media):
-    """The default, and what the flag symmetric (or trust-address) asks."""
-    w = media()
-    a, a_sdp, b = udp(), udp(), udp()
-    o = offer(w.ng, "call-sym", a_sdp.getsockname()[1], flags=["symmetric", "trust-address"])
-    r = answer(w.ng, "call-sym", b.getsockname()[1])
-    a.sendto(rtp(1, b"from-a"), ("127.0.0.1", sdp_port(r["sdp"])))
-    assert recv_or_none(b)[0] == rtp(1, b"from-a")
-    b.sendto(rtp(1, b"from-b"), ("127.0.0.1", sdp_port(o["sdp"])))
-    assert recv_or_none(a)[0] == rtp(1, b"from-b")
-    assert recv_or_none(a_sdp, 0.2) is None
+    hears, quiet = (a_sdp, a) if to_sdp else (a, a_sdp)
+    assert recv_or_none(hears)[0] == rtp(1, b"from-b")
+    assert recv_or_none(quiet, 0.2) is None
 
 
 @pytest.mark.parametrize("flags", [[], ["port-latching"]])
