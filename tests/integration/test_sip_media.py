@@ -20,7 +20,6 @@ import pytest
 from conftest import Warp, free_port
 from sipfix import (TOKEN, SipWarp, Sipp, ini, render, scenario, shared_scenario, sip_port,
                     wait_sip_listening)
-import test_media_relay  # noqa: F401 (first: it and test_media_interop import each other)
 from test_media_interop import rtpengine  # noqa: F401 (fixture)
 from test_media_kamailio import metric
 from test_media_ng import media_ini
