@@ -40,7 +40,11 @@
  * else is queued while a request is being read, and evhttp has no request
  * object we could answer on.  A refusal decided while an earlier request on
  * the connection is still with a handler (pipelining) waits for that reply.
- * Chunked bodies are left to evhttp's own limit (server.c).
+ * Two more refusals use the same path: a Content-Length that is not plain
+ * digits (400; evhttp's would be HTML), and a chunked body, whose size no
+ * head announces: its bytes are counted as they arrive, and once they reach
+ * evhttp's own limit (http_evhttp_max_body; framing counted too, so this
+ * comes first) it is refused with 413.
  */
 #include "http/http_private.h"
 
@@ -62,8 +66,10 @@ struct http_conn {
 	bool got_bytes;       /* of the request being read */
 	bool reading_head;    /* head bytes are being copied into head */
 	bool in_flight;       /* a request is with the handlers */
-	int refusal;          /* 413 or 431 once decided, else 0 */
-	uint64_t announced;   /* the Content-Length refused with 413 */
+	bool counting_body;   /* a chunked body is arriving: body_bytes counts it */
+	int refusal;          /* 400, 413 or 431 once decided, else 0 */
+	uint64_t announced;   /* the Content-Length refused with 413 (0: chunked) */
+	uint64_t body_bytes;  /* of the chunked body, framing included */
 	struct buf head;      /* the head so far, only while reading_head */
 	size_t scanned;       /* bytes of head already searched for its end */
 	struct http_conn *next;
@@ -76,10 +82,20 @@ static const struct {
 	const char *reason;
 	const char *code;
 } conn_errors[] = {
+	{ 400, "Bad Request", "bad_request" },
 	{ 408, "Request Timeout", "request_timeout" },
 	{ 413, "Content Too Large", "payload_too_large" },
 	{ 431, "Request Header Fields Too Large", "header_fields_too_large" },
 };
+
+static size_t conn_error_index(int status)
+{
+	size_t i = 0;
+
+	while (i + 1 < sizeof(conn_errors) / sizeof(conn_errors[0]) && conn_errors[i].status != status)
+		i++;
+	return i;
+}
 
 static size_t conn_slot(const void *evcon)
 {
@@ -151,11 +167,27 @@ static void conn_head_judge(struct http_conn *c)
 		return;
 	}
 	h.len = end;
-	if (max_body && http_head_content_length(h, &announced) == 0 && announced > max_body) {
+	if (max_body && http_head_chunked(h)) {
+		c->counting_body = true;
+		c->body_bytes = c->head.len - end; /* copied past the head */
+	} else if (http_head_content_length(h, &announced) == -EINVAL) {
+		conn_refuse(c, 400, 0);
+		return;
+	} else if (max_body && announced > max_body) {
 		conn_refuse(c, 413, announced);
 		return;
 	}
 	conn_head_done(c);
+}
+
+/* Counts n more bytes of a chunked body; refuses it before evhttp would. */
+static void conn_body_count(struct http_conn *c, size_t n)
+{
+	c->body_bytes += n;
+	if (c->body_bytes >= http_evhttp_max_body(c->t->srv->opts.max_body)) {
+		c->counting_body = false;
+		conn_refuse(c, 413, 0);
+	}
 }
 
 /* Copies the bytes of buf from offset on into the head, at most one byte
@@ -185,6 +217,9 @@ static void conn_head_take(struct http_conn *c, struct evbuffer *buf, size_t off
 		}
 	}
 	conn_head_judge(c);
+	/* Bytes of a chunked body beyond what the head's copy took. */
+	if (c->counting_body && offset < len)
+		conn_body_count(c, len - offset);
 }
 
 static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -196,6 +231,8 @@ static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info
 	c->got_bytes = true;
 	if (c->refusal)
 		evbuffer_drain(buf, evbuffer_get_length(buf));
+	else if (c->counting_body)
+		conn_body_count(c, info->n_added);
 	else if (c->reading_head)
 		/* Input callbacks run after each change, so the new bytes are
 		 * the last n_added. */
@@ -302,7 +339,7 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg)
 	if (c->got_bytes || evbuffer_get_length(bufferevent_get_input(c->bev))) {
 		snprintf(detail, sizeof(detail), "the request was not received in time (%d ms)",
 			 c->t->srv->opts.request_timeout_ms);
-		conn_send_error(c, 0, detail);
+		conn_send_error(c, conn_error_index(408), detail);
 	}
 	/* Calls conn_closed, which frees c. */
 	evhttp_connection_free(c->evcon);
@@ -317,15 +354,20 @@ static void conn_refused(evutil_socket_t fd, short what, void *arg)
 	/* conn_attach runs before the socket can be read, so evcon is set. */
 	if (!c->evcon)
 		return;
-	if (c->refusal == 413)
+	if (c->refusal == 400)
+		snprintf(detail, sizeof(detail), "Content-Length must be decimal digits");
+	else if (c->refusal == 413 && c->announced)
 		snprintf(detail, sizeof(detail),
 			 "Content-Length %" PRIu64 " is over the limit of %zu bytes", c->announced,
+			 c->t->srv->opts.max_body);
+	else if (c->refusal == 413)
+		snprintf(detail, sizeof(detail), "the chunked body is over the limit of %zu bytes",
 			 c->t->srv->opts.max_body);
 	else
 		snprintf(detail, sizeof(detail),
 			 "the request line and header fields are over the limit of %zu bytes",
 			 conn_head_max(c));
-	conn_send_error(c, c->refusal == 413 ? 1 : 2, detail);
+	conn_send_error(c, conn_error_index(c->refusal), detail);
 	/* Calls conn_closed, which frees c. */
 	evhttp_connection_free(c->evcon);
 }
@@ -370,6 +412,7 @@ void http_conn_request_read(struct http_thread *t, struct evhttp_request *ev)
 	evtimer_del(c->deadline);
 	evhttp_request_set_on_complete_cb(ev, http_conn_reply_done, c);
 	c->in_flight = true;
+	c->counting_body = false;
 	if (c->refusal)
 		return;
 	conn_head_done(c);

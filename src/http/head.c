@@ -61,22 +61,54 @@ static bool head_line_next(struct str h, size_t *at, struct str *line)
 	return true;
 }
 
-int http_head_content_length(struct str h, uint64_t *len)
+/* The field lines of a complete head, one by one: name and value views. */
+static bool head_field_next(struct str h, size_t *at, struct str *name, struct str *value)
 {
 	struct str line;
+
+	while (head_line_next(h, at, &line) && line.len) {
+		ptrdiff_t colon = str_index(line, ':');
+		if (colon <= 0)
+			continue;
+		*name = (struct str){ line.p, (size_t)colon };
+		*value = str_trim((struct str){ line.p + colon + 1, line.len - (size_t)colon - 1 });
+		return true;
+	}
+	return false;
+}
+
+bool http_head_chunked(struct str h)
+{
+	struct str line, name, value;
+	size_t at = 0;
+	bool chunked = false;
+
+	head_line_next(h, &at, &line); /* the request line */
+	while (head_field_next(h, &at, &name, &value)) {
+		if (!str_caseeq_cstr(name, "Transfer-Encoding"))
+			continue;
+		/* The last coding of the last field is what frames the body. */
+		ptrdiff_t comma;
+		while ((comma = str_index(value, ',')) >= 0)
+			value = str_trim((struct str){ value.p + comma + 1, value.len - (size_t)comma - 1 });
+		chunked = str_caseeq_cstr(value, "chunked");
+	}
+	return chunked;
+}
+
+int http_head_content_length(struct str h, uint64_t *len)
+{
+	struct str line, name, value;
 	size_t at = 0;
 	int rc = -ENOENT;
 
 	*len = 0;
 	head_line_next(h, &at, &line); /* the request line */
-	while (head_line_next(h, &at, &line) && line.len) {
-		ptrdiff_t colon = str_index(line, ':');
+	while (head_field_next(h, &at, &name, &value)) {
 		uint64_t v;
-		if (colon <= 0 ||
-		    !str_caseeq_cstr((struct str){ line.p, (size_t)colon }, "Content-Length"))
+		if (!str_caseeq_cstr(name, "Content-Length"))
 			continue;
-		struct str value = { line.p + colon + 1, line.len - (size_t)colon - 1 };
-		if (head_length_parse(str_trim(value), &v) < 0)
+		if (head_length_parse(value, &v) < 0)
 			return -EINVAL; /* evhttp answers 400 for it */
 		/* Several fields: the largest one is what a limit must judge. */
 		if (v > *len)

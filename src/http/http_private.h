@@ -115,6 +115,18 @@ json_t *http_error_doc(const char *code, const char *title, const char *pointer,
  * when one is not plain digits (evhttp then answers 400). */
 size_t http_head_end(struct str h, size_t from);
 int http_head_content_length(struct str h, uint64_t *len);
+/* Whether a complete head's Transfer-Encoding ends in chunked (RFC 9112
+ * §6.1: then the body is framed in chunks, whatever Content-Length says). */
+bool http_head_chunked(struct str h);
+
+/* evhttp's own body limit, set above ours so that ours answer first:
+ * between max_body and this a body is read and refused with our JSON 413
+ * (server.c); conn.c refuses a chunked body in JSON before evhttp has
+ * decoded this much of it. */
+static inline size_t http_evhttp_max_body(size_t max_body)
+{
+	return max_body + max_body / 2;
+}
 
 /* builtin.c: adds /healthz, /readyz and /metrics to srv->builtin. */
 int http_builtin_add(struct http_server *srv);

@@ -108,13 +108,14 @@ static void server_http_configure(struct evhttp *http, struct http_thread *t)
 	int ms = o->request_timeout_ms + 1000;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	/* conn.c answers heads over max_headers (431) and Content-Length over
-	 * max_body (413) in JSON before evhttp sees the head whole; evhttp's
-	 * own limits sit above ours and only catch what conn.c cannot see: a
-	 * chunked body past 1.5 × max_body gets evhttp's HTML 413 (below that,
-	 * server_request answers 413 in JSON). */
+	/* conn.c answers heads over max_headers (431), a Content-Length over
+	 * max_body (413) or not plain digits (400), and a chunked body whose
+	 * bytes reach evhttp's limit (413) in JSON before evhttp acts; evhttp's
+	 * own limits sit above ours so that they never fire first.  A chunked
+	 * body between max_body and that limit is read and server_request
+	 * answers 413 in JSON. */
 	if (o->max_body)
-		evhttp_set_max_body_size(http, (ev_ssize_t)(o->max_body + o->max_body / 2));
+		evhttp_set_max_body_size(http, (ev_ssize_t)http_evhttp_max_body(o->max_body));
 	evhttp_set_max_headers_size(
 		http, (ev_ssize_t)(2 * (o->max_headers ? o->max_headers : HTTP_HEAD_MAX_DEFAULT)));
 	if (o->request_timeout_ms > 0)

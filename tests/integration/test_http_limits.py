@@ -1,7 +1,8 @@
 """Request size limits of the HTTP server, seen on the wire by a raw socket.
 
-A body announced over [http] max_body answers 413 and a head over
-[http] max_headers answers 431 (RFC 6585 §5), both with the JSON error body
+A body announced over [http] max_body answers 413, a chunked body too large
+413, a Content-Length that is not digits 400, and a head over
+[http] max_headers answers 431 (RFC 6585 §5), all with the JSON error body
 of DESIGN.md, an X-Request-Id and Connection: close, before the body is read
 and however slowly the request arrives.  A request under the limits is
 served, also as the second request on a kept-alive connection.  And an
@@ -145,6 +146,46 @@ def test_request_just_under_the_limits_is_served(lw):
         st, h, resp = read_response(s)
     assert st == 201, resp
     assert json.loads(resp)["data"]["name"] == "Acme"
+
+
+def chunked_head(path="/api/v1/customers"):
+    return ("POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            % (path, ADMIN_TOKEN)).encode()
+
+
+def chunks(data, size):
+    return b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size])
+                    for i in range(0, len(data), size)) + b"0\r\n\r\n"
+
+
+def test_chunked_body_far_over_limit_answers_413_json(lw):
+    # Past 1.5 x max_body evhttp would answer with its own HTML page.
+    with connect(lw) as s:
+        send_slowly(s, chunked_head() + chunks(b" " * (MAX_BODY * 3), 512), 1024, 0.005)
+        resp = read_response(s)
+        assert_json_refusal(resp, 413, "payload_too_large")
+        assert "chunked" in json.loads(resp[2])["errors"][0]["detail"]
+        assert_closed(s)
+
+
+def test_chunked_body_under_limit_is_served(lw):
+    name = json.dumps({"name": "Chunked"}).encode()
+    body = name[:-1] + b" " * (MAX_BODY - 200) + b"}"
+    with connect(lw) as s:
+        s.sendall(chunked_head() + chunks(body, 100))
+        st, h, resp = read_response(s)
+    assert st == 201, resp
+    assert json.loads(resp)["data"]["name"] == "Chunked"
+
+
+@pytest.mark.parametrize("value", ["12abc", "-1", "0x10", ""])
+def test_content_length_not_digits_answers_400_json(lw, value):
+    with connect(lw) as s:
+        s.sendall(post_head(0).replace(b"Content-Length: 0", b"Content-Length: " + value.encode()))
+        resp = read_response(s)
+        assert_json_refusal(resp, 400, "bad_request")
+        assert_closed(s)
 
 
 def test_second_request_on_a_kept_alive_connection_is_checked(lw):

@@ -80,6 +80,19 @@ static void test_largest_of_several_content_lengths(void **state)
 	assert_int_equal(n, 90000);
 }
 
+static void test_chunked_is_the_last_coding_of_the_last_field(void **state)
+{
+	(void)state;
+	assert_true(http_head_chunked(STR_LIT("POST / HTTP/1.1\r\ntransfer-encoding:  Chunked \r\n\r\n")));
+	assert_true(http_head_chunked(STR_LIT("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")));
+	assert_false(http_head_chunked(STR_LIT("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")));
+	assert_false(http_head_chunked(STR_LIT("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n")));
+	/* A field after the empty line is body, not head. */
+	assert_false(http_head_chunked(STR_LIT("POST / HTTP/1.1\r\n\r\nTransfer-Encoding: chunked\r\n")));
+	/* The request line is never a field. */
+	assert_false(http_head_chunked(STR_LIT("Transfer-Encoding: chunked\r\nHost: x\r\n\r\n")));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -91,6 +104,7 @@ int main(void)
 		cmocka_unit_test(test_content_length_not_digits_rejected),
 		cmocka_unit_test(test_content_length_overflow_saturates),
 		cmocka_unit_test(test_largest_of_several_content_lengths),
+		cmocka_unit_test(test_chunked_is_the_last_coding_of_the_last_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
