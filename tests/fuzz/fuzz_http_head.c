@@ -1,9 +1,9 @@
 /*
  * fuzz_http_head.c — arbitrary bytes through what WARP reads of an HTTP
  * request before evhttp does (src/http/head.c: where the head ends, the
- * Content-Length it announces, whether its body is chunked) and through the router (the request line's
- * path split into segments, matched against the API's shapes of pattern,
- * each parameter percent-decoded).
+ * Content-Length it announces, whether its body is chunked) and through
+ * the router (the request line's path split into segments, matched against
+ * the API's shapes of pattern, each parameter percent-decoded).
  */
 #include <stdint.h>
 #include <stdlib.h>
