@@ -1,5 +1,5 @@
 /*
- * conn.c — what evhttp 2.1 cannot answer in JSON: 408, 413 and 431.
+ * conn.c — what evhttp 2.1 cannot answer in JSON: 400, 408, 413, 414 and 431.
  *
  * libevent 2.1's evhttp_set_timeout is an inactivity timeout on the socket:
  * a client that sends a byte now and then never trips it, and when it does
@@ -22,7 +22,8 @@
  *     drains them line by line, so only a copy shows the whole head).  The
  *     callback runs inside evbuffer_read, before evhttp's read callback sees
  *     the bytes.  A head longer than max_headers is answered 431 (RFC 6585
- *     §5); a complete head whose Content-Length is over max_body is answered
+ *     §5), or 414 (RFC 9110 §15.5.15) when its request line alone is; a
+ *     complete head whose Content-Length is over max_body is answered
  *     413 (RFC 9110 §15.5.14) without reading the body.  Either way the
  *     input is drained at once, so evhttp never sees the end of that head
  *     and never answers on its own, and the answer is written from an event
@@ -62,12 +63,12 @@ struct http_conn {
 	struct evhttp_connection *evcon; /* NULL until attached */
 	struct event *attach;
 	struct event *deadline;
-	struct event *refuse; /* writes the 413 or 431 and closes */
+	struct event *refuse; /* writes the refusal and closes */
 	bool got_bytes;       /* of the request being read */
 	bool reading_head;    /* head bytes are being copied into head */
 	bool in_flight;       /* a request is with the handlers */
 	bool counting_body;   /* a chunked body is arriving: body_bytes counts it */
-	int refusal;          /* 400, 413 or 431 once decided, else 0 */
+	int refusal;          /* 400, 413, 414 or 431 once decided, else 0 */
 	uint64_t announced;   /* the Content-Length refused with 413 (0: chunked) */
 	uint64_t body_bytes;  /* of the chunked body, framing included */
 	struct buf head;      /* the head so far, only while reading_head */
@@ -85,6 +86,7 @@ static const struct {
 	{ 400, "Bad Request", "bad_request" },
 	{ 408, "Request Timeout", "request_timeout" },
 	{ 413, "Content Too Large", "payload_too_large" },
+	{ 414, "URI Too Long", "uri_too_long" },
 	{ 431, "Request Header Fields Too Large", "header_fields_too_large" },
 };
 
@@ -132,7 +134,7 @@ static void conn_head_done(struct http_conn *c)
 	buf_fini(&c->head);
 }
 
-/* Decides 413 or 431: what evhttp has not read of the input it never will
+/* Decides a refusal: what evhttp has not read of the input it never will
  * (without the end of the head it cannot answer on its own), and the
  * answer waits for the reply of a request still with a handler. */
 static void conn_refuse(struct http_conn *c, int status, uint64_t announced)
@@ -158,7 +160,8 @@ static void conn_head_judge(struct http_conn *c)
 	uint64_t announced;
 
 	if (end > max || (!end && h.len > max)) {
-		conn_refuse(c, 431, 0);
+		/* No line end yet: it is the request line, i.e. the target. */
+		conn_refuse(c, str_index(h, '\n') < 0 ? 414 : 431, 0);
 		return;
 	}
 	if (!end) {
@@ -345,7 +348,7 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(c->evcon);
 }
 
-/* The 413 or 431 decided in conn_refuse, outside the buffer callback. */
+/* The refusal decided in conn_refuse, outside the buffer callback. */
 static void conn_refused(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
@@ -363,6 +366,9 @@ static void conn_refused(evutil_socket_t fd, short what, void *arg)
 	else if (c->refusal == 413)
 		snprintf(detail, sizeof(detail), "the chunked body is over the limit of %zu bytes",
 			 c->t->srv->opts.max_body);
+	else if (c->refusal == 414)
+		snprintf(detail, sizeof(detail), "the request line is over the limit of %zu bytes",
+			 conn_head_max(c));
 	else
 		snprintf(detail, sizeof(detail),
 			 "the request line and header fields are over the limit of %zu bytes",

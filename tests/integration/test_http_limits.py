@@ -127,6 +127,13 @@ def test_headers_over_limit_answer_431_json(lw):
         assert_closed(s)
 
 
+def test_request_line_over_limit_answers_414_json(lw):
+    with connect(lw) as s:
+        s.sendall(b"GET /api/v1/customers?q=" + b"x" * MAX_HEADERS + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert_json_refusal(read_response(s), 414, "uri_too_long")
+        assert_closed(s)
+
+
 def test_many_small_headers_over_limit_answer_431_json(lw):
     pad = b"".join(b"X-P%d: %s\r\n" % (i, b"b" * 40) for i in range(60))
     with connect(lw) as s:
