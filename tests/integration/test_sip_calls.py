@@ -5,6 +5,8 @@ import json
 import re
 import time
 
+import pytest
+
 from sipfix import sipwarp, shared_scenario, scenario, render, sip_port  # noqa: F401
 
 NUMBER = "15551234567"
@@ -549,3 +551,74 @@ def test_provisioning_changes_during_a_call_do_not_drop_it(sipwarp):
     assert callee.requests() == ["INVITE", "ACK", "BYE"]
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200 and r["hangup"] == "caller" and r["duration_ms"] >= 2500
+
+
+PROBE_MS = 200  # [sip] probe_interval of probewarp; a gateway is down after 2 rounds
+
+
+@pytest.fixture
+def probing(monkeypatch):
+    """[sip] probe_interval = PROBE_MS, through its environment override, for
+    the warp a fixture listed after this one starts."""
+    monkeypatch.setenv("WARP_SIP_PROBE_INTERVAL", "%dms" % PROBE_MS)
+
+
+@pytest.fixture
+def probewarp(probing, sipwarp):  # noqa: F811 (sipwarp is the fixture imported above)
+    """sipwarp with OPTIONS probing of gateways every PROBE_MS."""
+    return sipwarp
+
+
+def gateway_up(sw, gw):
+    m = re.search(r'^warp_sip_gateway_up\{gateway="%s"\} (\d+)$' % gw,
+                  sw.w.get("/metrics").body.decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def wait_gateway_up(sw, gw, want, timeout):
+    deadline = time.monotonic() + timeout
+    while gateway_up(sw, gw) != want and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return gateway_up(sw, gw)
+
+
+def options_responder(sw, name, port):
+    return sw.sipp(name, scenario("uas_options.xml"), port, transport="t1", calls=10000,
+                   timeout_s=60).start()
+
+
+def test_tcp_gateway_is_probed_over_tcp_marked_down_skipped_and_up_again(probewarp):
+    sw = probewarp
+    cport, gtcp, gudp = sip_port(), sip_port(), sip_port()
+    cus = sw.customer()
+    sw.trunk(cus, [cport])
+    car = sw.api("POST", "/carriers", {"name": "carrier-probed"})["id"]
+    gws = [sw.api("POST", "/carriers/%s/gateways" % car, {
+        "host": "127.0.0.1", "port": port, "transport": tp, "priority": prio, "probe": probe})["id"]
+        for port, tp, prio, probe in ((gtcp, "tcp", 0, True), (gudp, "udp", 1, False))]
+    sw.route("1", [car])
+    up = options_responder(sw, "gw-tcp", gtcp)
+    sw.synced()
+    # Answered over TCP: up, and the probes arrived on a TCP connection.
+    assert wait_gateway_up(sw, gws[0], 1, 5) == 1
+    deadline = time.monotonic() + 5
+    while len(up.requests()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert up.requests()[:2] == ["OPTIONS", "OPTIONS"], up.describe()
+    first = up.messages()[0]
+    assert "Via: SIP/2.0/TCP " in first and ";transport=tcp" in first.split("\n", 1)[0]
+    # Stopped: connections are refused, down within two rounds (plus slack).
+    up.stop()
+    t0 = time.monotonic()
+    assert wait_gateway_up(sw, gws[0], 0, 5) == 0
+    assert time.monotonic() - t0 < 2 * PROBE_MS / 1000 + 1.0
+    # A call on the route skips it: the UDP gateway is the only attempt.
+    ok = sw.sipp("gw-udp", scenario("uas_answer.xml"), gudp).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100).start()
+    assert caller.wait() == 0, caller.describe()
+    assert ok.wait() == 0, ok.describe()
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and attempts(r) == [(gws[1], 200)]
+    # Listening again: up again at the next answered probe.
+    back = options_responder(sw, "gw-tcp-back", gtcp)
+    assert wait_gateway_up(sw, gws[0], 1, 5) == 1, back.describe()
