@@ -156,7 +156,8 @@ int media_call_streams_add(struct media_call *c)
 	return rc;
 }
 
-/* On the worker: every event and socket of the call, and its recording. */
+/* On the worker: every event and socket of the call.  Its recording, no
+ * longer fed, is handed to the writer thread by media_call_record_meta. */
 static void media_streams_teardown(void *arg)
 {
 	struct media_call *c = arg;
@@ -173,9 +174,6 @@ static void media_streams_teardown(void *arg)
 			}
 		}
 	}
-	if (media_pcap_close(c->pcap) < 0)
-		log_warn("media", "recording of %s: write error", c->callid);
-	c->pcap = NULL;
 }
 
 static void media_call_unlink(struct media_call *c)

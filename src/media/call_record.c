@@ -6,7 +6,9 @@
  * Call-ID (made safe for a file name) and a random suffix: NAME.pcap with
  * every packet the relay received for the call, in both directions, and
  * NAME.json with who talked (tags), when, and which ports carried it, so
- * that an archiver can pick both up once the JSON appears.
+ * that an archiver can pick both up once the JSON appears: it is written
+ * after the pcap is complete, with how many packets were recorded and how
+ * many were dropped (see record_writer.c).
  */
 #include "media/media_private.h"
 
@@ -38,28 +40,27 @@ static void media_record_attach(void *arg)
 	struct media_call **cp = arg;
 	struct media_call *c = cp[0];
 
-	c->pcap = (struct media_pcap *)cp[1];
+	c->rec = (struct media_rec *)cp[1];
 }
 
 int media_call_record_start(struct media_call *c)
 {
-	char name[96], path[600];
+	char name[96];
 	int err = 0;
-	struct media_pcap *pc;
+	struct media_rec *r;
 
 	if (c->rec_base[0])
 		return 0; /* already recording */
 	media_record_name(c, name, sizeof(name));
-	if (snprintf(c->rec_base, sizeof(c->rec_base), "%.400s/%s", c->m->spool, name) < 0 ||
-	    snprintf(path, sizeof(path), "%.540s.pcap", c->rec_base) < 0)
+	if (snprintf(c->rec_base, sizeof(c->rec_base), "%.400s/%s", c->m->spool, name) < 0)
 		return -EINVAL;
-	pc = media_pcap_open(path, &err);
-	if (!pc) {
-		log_error("media", "recording %s: %s", path, strerror(-err));
+	r = media_rec_open(c->rec_base, &err);
+	if (!r) {
+		log_error("media", "recording %s.pcap: %s", c->rec_base, strerror(-err));
 		c->rec_base[0] = 0;
 		return err;
 	}
-	void *pair[2] = {c, pc};
+	void *pair[2] = {c, r};
 	return media_worker_sync(c->m, c->worker, media_record_attach, pair);
 }
 
@@ -82,29 +83,20 @@ static int media_record_meta_body(struct media_call *c, const char *reason, stru
 				s ? "," : "", s + 1, c->sect[s].type,
 				c->sect[s].side[0].rtp.local_port,
 				c->sect[s].side[1].rtp.local_port);
-	return rc ? rc : buf_append_cstr(b, "]}\n");
+	return rc ? rc : buf_append_cstr(b, "]");
 }
 
+/* The pcap may still be being written: the writer thread adds the record
+ * counts and writes NAME.json once it is complete (record_writer.c). */
 void media_call_record_meta(struct media_call *c, const char *reason)
 {
-	char path[600], tmp[610];
 	struct buf b;
-	FILE *f;
 
 	buf_init(&b);
-	snprintf(path, sizeof(path), "%.540s.json", c->rec_base);
-	snprintf(tmp, sizeof(tmp), "%.590s.tmp", path);
-	if (media_record_meta_body(c, reason, &b) < 0 || !(f = fopen(tmp, "w"))) {
-		log_error("media", "recording metadata %s: cannot write", path);
-		goto out;
+	if (media_record_meta_body(c, reason, &b) < 0) {
+		log_error("media", "recording metadata %s.json: out of memory", c->rec_base);
+		buf_reset(&b);
 	}
-	bool ok = fwrite(b.p, 1, b.len, f) == b.len;
-	ok = fclose(f) == 0 && ok;
-	/* Renamed into place so that a reader never sees half a file. */
-	if (!ok || rename(tmp, path) < 0) {
-		log_error("media", "recording metadata %s: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-out:
-	buf_fini(&b);
+	media_rec_finish(c->m, c->rec, &b);
+	c->rec = NULL;
 }

@@ -233,6 +233,10 @@ struct media *media_new(const struct media_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (media_rec_writer_init(m) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (media_ng_open(m, err, errlen) < 0)
 		goto fail;
 	media_metrics_init(m);
@@ -244,7 +248,7 @@ fail:
 
 int media_start(struct media *m)
 {
-	if (loop_pool_start(m->relay) < 0)
+	if (media_rec_writer_start(m) < 0 || loop_pool_start(m->relay) < 0)
 		return -EIO;
 	m->started = true;
 	if (media_ng_start(m) < 0 || loop_pool_start(m->ctl) < 0)
@@ -280,6 +284,7 @@ void media_stop(struct media *m)
 	loop_pool_stop(m->ctl);
 	media_ng_stop(m);
 	loop_pool_stop(m->relay);
+	media_rec_writer_stop(m); /* after the relay: nothing is queued any more */
 	m->started = false;
 }
 
@@ -295,6 +300,7 @@ void media_free(struct media *m)
 	for (size_t i = 0; i < m->nifaces; i++)
 		media_ports_free(m->ifaces[i].ports);
 	ng_cookie_cache_free(m->cookies);
+	media_rec_writer_fini(m);
 	free(m->workers);
 	free(m->table);
 	free(m->sdp);

@@ -37,6 +37,7 @@ struct media_iface {
 };
 
 struct media_call;
+struct media_rec;
 
 /* One socket: what one party sends to.  ep is where we send to that party
  * (from its SDP, then latched to where its packets really come from). */
@@ -110,7 +111,7 @@ struct media_call {
 	size_t nsect;
 	int64_t created_s, last_signal_s, created_mono_ms, last_signal_mono_ms;
 	bool asymmetric, strict_source;
-	struct media_pcap *pcap;     /* owned by the worker once streams run */
+	struct media_rec *rec;	     /* recording; fed by the worker, see record_writer.c */
 	char rec_base[512];	     /* spool path without extension; empty: no recording */
 	struct media_branch *branch; /* answerers, oldest first; owned */
 	size_t nbranch;
@@ -126,6 +127,31 @@ struct media_ended {
 #define MEDIA_BATCH 32
 #define MEDIA_PKT_MAX 2048
 
+/* ------------------------------------------------------------ recording
+ * The packet path never touches a file: a relay worker copies each packet
+ * it records (with the IP and UDP headers it synthesises) into a slot of
+ * its own ring, and the recording writer thread (record_writer.c) drains
+ * every ring into the calls' pcap files.  A full ring drops the record,
+ * never the packet, and counts it. */
+#define MEDIA_PCAP_HDR_MAX 48 /* IPv6 + UDP */
+#define MEDIA_REC_SLOTS 1024u /* per worker: ~2 MB, 20 ms of 50k packets/s */
+
+struct media_rec_slot {
+	struct media_rec *rec;
+	int64_t wall_us;
+	uint32_t len;
+	uint8_t pkt[MEDIA_PCAP_HDR_MAX + MEDIA_PKT_MAX];
+};
+
+/* Single producer (one relay worker), single consumer (the writer): the
+ * producer alone moves head, the consumer alone moves tail. */
+struct media_recq {
+	struct media_rec_slot *slot; /* cap slots, allocated once by init */
+	uint32_t cap;		     /* a power of two */
+	_Atomic uint64_t head, tail;
+	_Atomic uint64_t dropped; /* records refused because the ring was full */
+};
+
 /* A relay thread's scratch space: preallocated so that no packet allocates. */
 struct media_worker {
 	struct media *m;
@@ -137,6 +163,7 @@ struct media_worker {
 	struct mmsghdr out[MEDIA_BATCH];
 	struct iovec out_iov[MEDIA_BATCH];
 	int out_fd[MEDIA_BATCH];
+	struct media_recq recq; /* recordings of this worker's calls */
 };
 
 struct media_stats {
@@ -168,6 +195,7 @@ struct media {
 	/* metrics */
 	struct metric *m_calls, *m_pkts_in, *m_pkts_out, *m_timeouts;
 	struct metric_family *m_cmds;
+	struct media_rec_writer *writer;
 };
 
 /* engine.c */
@@ -194,7 +222,7 @@ int media_call_streams_add(struct media_call *c);
 /* Ends the call: worker state torn down, ports released, metadata written. */
 void media_call_end(struct media_call *c, const char *reason);
 /* call_record.c: record-call opens <spool>/<call>.pcap; the JSON metadata
- * beside it is written when the call ends. */
+ * beside it is written by the writer thread once the pcap is complete. */
 int media_call_record_start(struct media_call *c);
 void media_call_record_meta(struct media_call *c, const char *reason);
 size_t media_call_list(struct media *m, struct media_call **out, size_t max);
@@ -210,6 +238,43 @@ int media_dialogue_match(struct media_call *c, struct str from, struct str to, s
 			 struct media_branch **b);
 /* Ends answerer b's dialogue; the newest remaining answerer gets the media. */
 void media_dialogue_end(struct media_call *c, struct media_branch *b);
+
+/* record.c: the pieces of a pcap record the writer thread needs */
+int media_pcap_headers(uint8_t *h, const struct net_addr *src, const struct net_addr *dst,
+		       const uint8_t *payload, size_t len);
+/* One record: pkt is a whole IP packet (headers included). */
+int media_pcap_write_packet(struct media_pcap *pc, const uint8_t *pkt, size_t len, int64_t wall_us);
+
+/* record_writer.c: the ring (any thread pair) */
+/* cap rounded up to a power of two; every slot is allocated here, none later. */
+int media_recq_init(struct media_recq *q, uint32_t cap);
+void media_recq_fini(struct media_recq *q);
+/* Producer: the next free slot, or NULL when full (counted in q->dropped). */
+struct media_rec_slot *media_recq_reserve(struct media_recq *q);
+/* Producer: publishes the slot reserve returned. */
+void media_recq_commit(struct media_recq *q);
+/* Consumer: the oldest published slot, or NULL; pop releases it. */
+struct media_rec_slot *media_recq_peek(struct media_recq *q);
+void media_recq_pop(struct media_recq *q);
+
+/* record_writer.c: recordings and the writer thread */
+int media_rec_writer_init(struct media *m);
+int media_rec_writer_start(struct media *m);
+/* Writes everything queued and finished, then joins the thread. */
+void media_rec_writer_stop(struct media *m);
+void media_rec_writer_fini(struct media *m);
+/* Control thread: opens base.pcap (base: spool path without extension). */
+struct media_rec *media_rec_open(const char *base, int *err);
+/* hot path: no allocation, no locks, no I/O
+ * Worker of the call: queues one received datagram for the recording. */
+void media_rec_packet(struct media_worker *w, struct media_rec *r, const struct net_addr *src,
+		      const struct net_addr *dst, const uint8_t *payload, size_t len,
+		      int64_t wall_us);
+/* Control thread, once the worker no longer feeds r: the writer writes r's
+ * remaining records, closes the pcap, then writes meta (a JSON object
+ * without its closing brace, taken over) plus the record counts to
+ * base.json.  r is freed by the writer. */
+void media_rec_finish(struct media *m, struct media_rec *r, struct buf *meta);
 
 /* relay.c */
 void media_relay_readable(evutil_socket_t fd, short what, void *arg);

@@ -5,10 +5,11 @@
  * 101, LINKTYPE_RAW: every record is a whole IPv4 or IPv6 packet, so the
  * relay writes real IP and UDP headers around each payload and any tool
  * (tshark, Wireshark, sngrep) reads the file back with addresses and ports
- * as they were on the wire.  The file is written through stdio's buffer and
- * owned by the worker thread of its call.
+ * as they were on the wire.  The relay worker only builds the headers
+ * (media_pcap_headers, on the packet path); the file is written through
+ * stdio's buffer by the recording writer thread (record_writer.c).
  */
-#include "media/media.h"
+#include "media/media_private.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -130,31 +131,55 @@ static size_t pcap_ip6(uint8_t *h, const struct net_addr *src, const struct net_
 	return IP6_HDR + UDP_HDR;
 }
 
-int media_pcap_write(struct media_pcap *pc, const struct net_addr *src, const struct net_addr *dst,
-		     const uint8_t *payload, size_t len, int64_t wall_us)
+/* hot path: no allocation, no locks, no I/O
+ * The IP and UDP headers of a datagram of len bytes from src to dst, into h
+ * (MEDIA_PCAP_HDR_MAX bytes).  Returns the header length, or a negative
+ * error for mixed or unknown families and oversized payloads. */
+int media_pcap_headers(uint8_t *h, const struct net_addr *src, const struct net_addr *dst,
+		       const uint8_t *payload, size_t len)
 {
-	uint8_t h[IP6_HDR + UDP_HDR];
-	size_t hl;
-	uint32_t rec[4];
-
 	if (src->ss.ss_family != dst->ss.ss_family || len > PCAP_SNAPLEN - IP6_HDR - UDP_HDR)
 		return -EINVAL;
 	if (src->ss.ss_family == AF_INET)
-		hl = pcap_ip4(h, src, dst, len);
-	else if (src->ss.ss_family == AF_INET6)
-		hl = pcap_ip6(h, src, dst, payload, len);
-	else
-		return -EAFNOSUPPORT;
+		return (int)pcap_ip4(h, src, dst, len);
+	if (src->ss.ss_family == AF_INET6)
+		return (int)pcap_ip6(h, src, dst, payload, len);
+	return -EAFNOSUPPORT;
+}
+
+/* One record whose IP and UDP headers are already in front of the payload
+ * (hdr and body may be two pieces of one packet). */
+static int media_pcap_put(struct media_pcap *pc, const uint8_t *hdr, size_t hl, const uint8_t *body,
+			  size_t len, int64_t wall_us)
+{
+	uint32_t rec[4];
+
 	rec[0] = (uint32_t)(wall_us / 1000000);
 	rec[1] = (uint32_t)(wall_us % 1000000);
 	rec[2] = rec[3] = (uint32_t)(hl + len);
-	if (fwrite(rec, sizeof(rec), 1, pc->f) != 1 || fwrite(h, hl, 1, pc->f) != 1 ||
-	    (len && fwrite(payload, len, 1, pc->f) != 1)) {
+	if (fwrite(rec, sizeof(rec), 1, pc->f) != 1 || (hl && fwrite(hdr, hl, 1, pc->f) != 1) ||
+	    (len && fwrite(body, len, 1, pc->f) != 1)) {
 		pc->err = pc->err ? pc->err : -EIO;
 		return -EIO;
 	}
 	pc->packets++;
 	return 0;
+}
+
+int media_pcap_write_packet(struct media_pcap *pc, const uint8_t *pkt, size_t len, int64_t wall_us)
+{
+	if (len > PCAP_SNAPLEN)
+		return -EINVAL;
+	return media_pcap_put(pc, NULL, 0, pkt, len, wall_us);
+}
+
+int media_pcap_write(struct media_pcap *pc, const struct net_addr *src, const struct net_addr *dst,
+		     const uint8_t *payload, size_t len, int64_t wall_us)
+{
+	uint8_t h[IP6_HDR + UDP_HDR];
+	int hl = media_pcap_headers(h, src, dst, payload, len);
+
+	return hl < 0 ? hl : media_pcap_put(pc, h, (size_t)hl, payload, len, wall_us);
 }
 
 uint64_t media_pcap_packets(const struct media_pcap *pc)

@@ -86,7 +86,7 @@ static struct media_stream *media_relay_route(struct media_stream *st, uint8_t *
 	return st->peer_rtp && st->peer_rtp->mux ? st->peer_rtp : st->peer_rtcp;
 }
 
-/* hot path: no allocation, no locks, no I/O (the recording write aside) */
+/* hot path: no allocation, no locks, no I/O (a recording is a copy into a ring) */
 static void media_relay_one(struct media_worker *w, struct media_stream *st, unsigned i,
 			    size_t *nout, int64_t mono, int64_t wall_us)
 {
@@ -106,8 +106,8 @@ static void media_relay_one(struct media_worker *w, struct media_stream *st, uns
 	st->last_wall_s = wall_us / 1000000;
 	atomic_store_explicit(&st->last_mono_ms, mono, memory_order_relaxed);
 	out = media_relay_route(st, p, len);
-	if (st->call->pcap)
-		media_pcap_write(st->call->pcap, &src, &st->local, p, len, wall_us);
+	if (st->call->rec)
+		media_rec_packet(w, st->call->rec, &src, &st->local, p, len, wall_us);
 	if (!out || out->fd < 0 || !out->ep_known) {
 		st->errors++;
 		return;

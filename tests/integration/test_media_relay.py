@@ -1,6 +1,7 @@
 """The media role's packet path: RTP relayed between two UDP sockets of the
 test as the rewritten SDPs direct, latching, strict source, timeouts,
-PCMU→PCMA transcoding and pcap recordings read back with tshark."""
+PCMU→PCMA transcoding and pcap recordings (read back with tshark, written
+off the packet path, dropped and counted when the disk fails)."""
 import glob
 import json
 import os
@@ -162,6 +163,39 @@ def test_pcmu_transcoded_to_pcma_sample_by_sample(media):
     assert list(data[12:]) == [alaw_encode(ulaw_decode(u)) for u in payload]
 
 
+def talk(a, b, to_a_side, to_b_side, n_a, n_b, size=40):
+    """a sends n_a RTP packets and b n_b through the relay, each awaited: no
+    packet may be lost on the way."""
+    for i in range(n_a):
+        a.sendto(rtp(i, b"a" * size), ("127.0.0.1", to_a_side))
+        assert b.recvfrom(4096)[0] == rtp(i, b"a" * size)
+    for i in range(n_b):
+        b.sendto(rtp(i, b"b" * size, ssrc=7), ("127.0.0.1", to_b_side))
+        assert a.recvfrom(4096)[0] == rtp(i, b"b" * size, ssrc=7)
+
+
+def recording(tmp_path, callid, timeout=10):
+    """(pcap path, metadata) once the writer thread has written NAME.json,
+    which it does only after the pcap is complete."""
+    spool = tmp_path / "spool"
+    deadline = time.monotonic() + timeout
+    while not glob.glob(str(spool / (callid + "-*.json"))):
+        assert time.monotonic() < deadline, "no metadata for %s" % callid
+        time.sleep(0.02)
+    pcaps = glob.glob(str(spool / (callid + "-*.pcap")))
+    metas = glob.glob(str(spool / (callid + "-*.json")))
+    assert len(pcaps) == 1 and len(metas) == 1
+    return pcaps[0], json.loads(open(metas[0]).read())
+
+
+def tshark_udp(pcap):
+    out = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "udp.srcport",
+                          "-e", "udp.dstport", "-e", "udp.length"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t") for line in out.stdout.splitlines() if line]
+
+
 def test_record_call_writes_pcap_tshark_reads(media, tmp_path):
     if not shutil.which("tshark"):
         pytest.skip("tshark not installed")
@@ -169,28 +203,76 @@ def test_record_call_writes_pcap_tshark_reads(media, tmp_path):
     a, b = udp(), udp()
     to_a_side, to_b_side, _, _ = setup_call(w, "call-rec", a, b,
                                             offer={"record call": "yes"})
-    for i in range(3):
-        a.sendto(rtp(i, b"a" * 40), ("127.0.0.1", to_a_side))
-        b.recvfrom(4096)
-    for i in range(2):
-        b.sendto(rtp(i, b"b" * 40, ssrc=7), ("127.0.0.1", to_b_side))
-        a.recvfrom(4096)
+    talk(a, b, to_a_side, to_b_side, 3, 2)
     d = w.ng.call({"command": "delete", "call-id": "call-rec", "from-tag": "ft-call-rec"})
     assert d["result"] == "ok"
-    spool = tmp_path / "spool"
-    pcaps = glob.glob(str(spool / "call-rec-*.pcap"))
-    metas = glob.glob(str(spool / "call-rec-*.json"))
-    assert len(pcaps) == 1 and len(metas) == 1
-    meta = json.loads(open(metas[0]).read())
-    assert meta["call-id"] == "call-rec" and meta["pcap"] == os.path.basename(pcaps[0])
-    out = subprocess.run(["tshark", "-r", pcaps[0], "-T", "fields", "-e", "udp.srcport",
-                          "-e", "udp.dstport", "-e", "udp.length"],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    rows = [line.split("\t") for line in out.stdout.splitlines() if line]
+    pcap, meta = recording(tmp_path, "call-rec")
+    assert meta["call-id"] == "call-rec" and meta["pcap"] == os.path.basename(pcap)
+    rows = tshark_udp(pcap)
     assert len(rows) == 5
     assert rows[0] == [str(a.getsockname()[1]), str(to_a_side), str(8 + 52)]
     assert rows[-1][:2] == [str(b.getsockname()[1]), str(to_b_side)]
+
+
+def test_recording_metadata_counts_packets_and_no_drops(media, tmp_path):
+    w = media()
+    a, b = udp(), udp()
+    to_a_side, to_b_side, _, _ = setup_call(w, "call-cnt", a, b, offer={"record call": "yes"})
+    talk(a, b, to_a_side, to_b_side, 20, 10)
+    w.ng.call({"command": "delete", "call-id": "call-cnt", "from-tag": "ft-call-cnt"})
+    pcap, meta = recording(tmp_path, "call-cnt")
+    assert meta["packets"] == 30 and meta["dropped"] == 0
+    # 24-byte global header, then per packet 16 + 20 (IPv4) + 8 (UDP) + 52
+    assert os.path.getsize(pcap) == 24 + 30 * (16 + 28 + 52)
+    text = w.get("/metrics").body.decode()
+    assert "warp_media_record_dropped_total 0" in text
+
+
+def test_sigterm_writes_the_recording_of_a_running_call(media, tmp_path):
+    w = media()
+    a, b = udp(), udp()
+    to_a_side, to_b_side, _, _ = setup_call(w, "call-term", a, b, offer={"record call": "yes"})
+    talk(a, b, to_a_side, to_b_side, 7, 4)
+    rc, _ = w.stop()
+    assert rc == 0, w.stderr()
+    pcap, meta = recording(tmp_path, "call-term", timeout=1)
+    assert meta["reason"] == "shutdown" and meta["packets"] == 11 and meta["dropped"] == 0
+    assert os.path.getsize(pcap) == 24 + 11 * (16 + 28 + 52)
+
+
+FSIZE_WRAPPER = """import os, resource, signal, sys
+# Writes past the limit fail with EFBIG instead of killing the process.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (%d, %d))
+os.execv(%r, [%r] + sys.argv[1:])
+"""
+
+
+def test_failing_disk_drops_records_not_packets(media, tmp_path, monkeypatch):
+    """Every file warp writes is capped at 64 KiB (RLIMIT_FSIZE): the pcap
+    stops growing, but every RTP packet is still relayed, and the records
+    that could not be written are counted in the metadata and the metric."""
+    import conftest
+    real = conftest.warp_bin()
+    wrapper = tmp_path / "warp-fsize"
+    limit = 64 * 1024
+    wrapper.write_text("#!/usr/bin/python3\n" + FSIZE_WRAPPER % (limit, limit, real, real))
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(conftest, "warp_bin", lambda: str(wrapper))
+    w = media(env={"WARP_STORE_URL": "sqlite::memory:"})  # the store's file would hit the cap
+    a, b = udp(), udp()
+    to_a_side, to_b_side, _, _ = setup_call(w, "call-full", a, b, offer={"record call": "yes"})
+    n = 3000  # 3000 * 140 bytes: well past 64 KiB
+    talk(a, b, to_a_side, to_b_side, n, n // 10, size=100)
+    w.ng.call({"command": "delete", "call-id": "call-full", "from-tag": "ft-call-full"})
+    pcap, meta = recording(tmp_path, "call-full")
+    assert os.path.getsize(pcap) <= limit
+    assert meta["dropped"] > 0
+    assert meta["packets"] + meta["dropped"] == n + n // 10
+    text = w.get("/metrics").body.decode()
+    assert "warp_media_record_dropped_total %d" % meta["dropped"] in text
+    rc, _ = w.stop()
+    assert rc == 0, w.stderr()
 
 
 def test_rtcp_receiver_report_shows_in_query(media):
