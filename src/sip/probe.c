@@ -382,6 +382,11 @@ int sip_prober_start(struct sip_prober *pr, char *err, size_t errlen)
 		snprintf(err, errlen, "no UDP socket for probes: %s", strerror(-pr->fd[0]));
 		return pr->fd[0];
 	}
+	if (!probe_reserve(pr,
+			   0)) { /* the UDP sockets' poll entries, for rounds without a snapshot */
+		snprintf(err, errlen, "out of memory for the prober");
+		return -ENOMEM;
+	}
 	if (pthread_create(&pr->thread, NULL, probe_thread, pr) != 0) {
 		snprintf(err, errlen, "cannot start the prober thread");
 		return -EAGAIN;
