@@ -10,8 +10,12 @@
  * 16 bytes of HMAC-SHA256(secret, time), with a secret drawn once per
  * process.  No table of issued nonces, so nothing for a scanner to fill and
  * any worker thread verifies any nonce.  A nonce is good for a configured
- * time; replays within it are not detected (nc is not tracked): the call
- * still needs the trunk's routing, limits and balance, as with an ACL.
+ * time.  Within it, a response is admitted once: the policy remembers each
+ * admitted (nonce, nc, cnonce, response) in a fixed table until the nonce
+ * expires, and the same credentials again — a replay by whoever captured
+ * them — get a fresh challenge (stale=true: a client that merely reused
+ * them retries without asking its user).  Legitimate clients count nc up
+ * or take a new nonce, so they never repeat one.
  *
  * The credentials live in the policy snapshot (snapshot.c), by (username,
  * realm).  Several trunks may share a username and realm: the one whose
@@ -23,6 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sip/policy_private.h"
@@ -50,7 +55,8 @@ static void digest_init(void)
 	digest_challenges = f ? metric_get(f) : NULL;
 	digest_failures = metrics_counter(
 	    m, "warp_sip_auth_failures_total",
-	    "Digest credentials refused with 403, by reason (user, response, nonce, malformed).",
+	    "Digest credentials refused, by reason: user, response, nonce, malformed (403) and "
+	    "replay (a new 407).",
 	    "reason");
 }
 
@@ -148,6 +154,86 @@ int sip_digest_nonce_check(struct str nonce, int64_t now_ms, int64_t ttl_ms)
 	if ((int64_t)t > now_ms)
 		return SIP_DIGEST_E_BAD; /* not issued by this clock */
 	return now_ms - (int64_t)t > ttl_ms ? SIP_DIGEST_E_STALE : 0;
+}
+
+/* ------------------------------------------------ replay table */
+
+#define SEEN_WAYS 4
+
+struct seen_entry {
+	uint64_t key;
+	int64_t expires_ms;
+};
+
+struct sip_digest_seen {
+	pthread_mutex_t lock;
+	size_t mask; /* buckets - 1 */
+	struct seen_entry *e;
+};
+
+struct sip_digest_seen *sip_digest_seen_new(size_t slots)
+{
+	struct sip_digest_seen *t = calloc(1, sizeof(*t));
+	size_t buckets = 1;
+
+	while (buckets * SEEN_WAYS < slots)
+		buckets <<= 1;
+	if (!t || !(t->e = calloc(buckets * SEEN_WAYS, sizeof(t->e[0])))) {
+		free(t);
+		return NULL;
+	}
+	t->mask = buckets - 1;
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+}
+
+void sip_digest_seen_free(struct sip_digest_seen *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_destroy(&t->lock);
+	free(t->e);
+	free(t);
+}
+
+/* FNV-1a over the parts that make one use of a nonce unique. */
+static uint64_t seen_key(const struct sip_digest_cred *c)
+{
+	const struct str parts[] = { c->nonce, c->nc, c->cnonce, c->response };
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		for (size_t k = 0; k < parts[i].len; k++)
+			h = (h ^ (unsigned char)parts[i].p[k]) * 0x100000001b3ull;
+		h = (h ^ 0xff) * 0x100000001b3ull; /* part separator */
+	}
+	return h;
+}
+
+/* Records c's use until expires_ms; false when it was used already.  A
+ * full bucket gives up the entry nearest its end. */
+static bool seen_first_use(struct sip_digest_seen *t, const struct sip_digest_cred *c,
+			   int64_t now_ms, int64_t expires_ms)
+{
+	uint64_t key = seen_key(c);
+	struct seen_entry *b, *victim;
+	bool first = true;
+
+	pthread_mutex_lock(&t->lock);
+	b = &t->e[(key & t->mask) * SEEN_WAYS];
+	victim = &b[0];
+	for (int i = 0; i < SEEN_WAYS; i++) {
+		if (b[i].key == key && b[i].expires_ms > now_ms) {
+			first = false;
+			break;
+		}
+		if (b[i].expires_ms < victim->expires_ms)
+			victim = &b[i];
+	}
+	if (first)
+		*victim = (struct seen_entry){ key, expires_ms };
+	pthread_mutex_unlock(&t->lock);
+	return first;
 }
 
 /* ------------------------------------------- Proxy-Authorization */
@@ -374,8 +460,8 @@ static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
 	/* §3.2.2: qop=auth as offered, and MD5.  The digest-uri is taken as
 	 * the client wrote it, not held to the Request-URI (§3.2.2.5): SIP
 	 * clients differ (SIPp writes the proxy's address), Kamailio's auth
-	 * does not check it either, and a replay within the nonce's life is
-	 * possible whatever the uri (nc is not tracked). */
+	 * does not check it either; a replay is caught by seen_first_use
+	 * whatever the uri. */
 	if (!str_eq_cstr(c->qop, "auth") || c->nc.len == 0 || c->cnonce.len == 0 ||
 	    c->uri.len == 0 || (c->algorithm.len && !str_caseeq_cstr(c->algorithm, "MD5")))
 		return "malformed";
@@ -386,9 +472,10 @@ static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
 }
 
 /* Checks c against s for m; fills a (code 0 when admitted). */
-static void digest_verify(const struct psnap *s, struct sip_msg *m, const struct sip_hdr *h,
-			  const struct sip_digest_cred *c, const struct net_addr *src, int64_t now_ms,
-			  int64_t ttl_ms, struct sip_digest_admit *a)
+static void digest_verify(struct sip_policy *p, const struct psnap *s, struct sip_msg *m,
+			  const struct sip_hdr *h, const struct sip_digest_cred *c,
+			  const struct net_addr *src, int64_t now_ms, int64_t ttl_ms,
+			  struct sip_digest_admit *a)
 {
 	int nonce = sip_digest_nonce_check(c->nonce, now_ms, ttl_ms);
 	const char *why = nonce == 0 ? NULL : "nonce";
@@ -400,6 +487,11 @@ static void digest_verify(const struct psnap *s, struct sip_msg *m, const struct
 	}
 	if (!why)
 		why = digest_refusal(s, m, c, &cred);
+	if (!why && !seen_first_use(p->digest_seen, c, now_ms, now_ms + ttl_ms)) {
+		digest_fail_count("replay");
+		digest_challenge(s, now_ms, true, a);
+		return;
+	}
 	if (!why && digest_strip(m, h, a) < 0)
 		why = "malformed";
 	if (why) {
@@ -431,7 +523,7 @@ int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struc
 		if (!h)
 			digest_challenge(s, now_ms, false, a);
 		else
-			digest_verify(s, m, h, &c, src, now_ms, ttl, a);
+			digest_verify(p, s, m, h, &c, src, now_ms, ttl, a);
 		a->stateful = m->method == SIP_METHOD_INVITE;
 	}
 	snapshot_release(p->snap, s);

@@ -597,7 +597,8 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 	p->bans = sip_bans_new(o->flood_table_size ? o->flood_table_size : 4096, o->flood_refusals,
 			       o->flood_window_ms, o->flood_ban_ms);
 	p->cdr = sip_cdr_writer_new(o->store);
-	if (!p->bans || !p->cdr) {
+	p->digest_seen = sip_digest_seen_new(SIP_DIGEST_SEEN_SLOTS);
+	if (!p->bans || !p->cdr || !p->digest_seen) {
 		snprintf(err, errlen, "sip policy: out of memory");
 		goto fail;
 	}
@@ -645,6 +646,7 @@ void sip_policy_free(struct sip_policy *p)
 	sip_policy_stop(p);
 	sip_cdr_writer_free(p->cdr);
 	sip_bans_free(p->bans);
+	sip_digest_seen_free(p->digest_seen);
 	atomic_store(&p->env->closed, true);
 	psnap_env_release(p->env);
 	free(p);

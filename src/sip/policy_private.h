@@ -251,6 +251,15 @@ size_t psnap_cred_find(const struct psnap *s, struct str user, struct str realm)
 
 /* --------------------------------------------------------------- digest.c */
 
+/* Responses already admitted, so that a captured Proxy-Authorization
+ * cannot place calls again while its nonce lives (RFC 2617 §3.2.2's nc,
+ * §4.5 replay).  A fixed table of (nonce, nc, cnonce, response) hashes with
+ * their expiry, four ways per bucket; one mutex, held for one lookup. */
+#define SIP_DIGEST_SEEN_SLOTS 65536 /* 1 MiB; calls admitted per nonce life */
+struct sip_digest_seen;
+struct sip_digest_seen *sip_digest_seen_new(size_t slots);
+void sip_digest_seen_free(struct sip_digest_seen *t);
+
 /* The trunk sip_policy_digest_admit admitted m from src on this thread, or
  * SIZE_MAX; taking it forgets it. */
 size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
@@ -285,6 +294,7 @@ struct sip_policy {
 	struct sip_bans *bans;
 	struct sip_prober *prober;
 	struct sip_cdr_writer *cdr;
+	struct sip_digest_seen *digest_seen;
 	struct metric *cps_rejects, *channel_rejects;
 };
 
