@@ -281,12 +281,13 @@ static void probe_mark(struct psnap_gw_state *st, bool answered)
 		atomic_store(&st->misses, 0);
 	else
 		down = atomic_fetch_add(&st->misses, 1) + 1 >= PROBE_DOWN_AFTER;
+	/* The gauge first: whoever sees the new state sees the gauge agree. */
+	if (st->up)
+		metric_set(st->up, down ? 0 : 1);
 	if (down != was_down) {
 		atomic_store(&st->down, down);
 		log_warn("sip", "gateway %s is %s", st->id, down ? "down" : "up again");
 	}
-	if (st->up)
-		metric_set(st->up, down ? 0 : 1);
 }
 
 /* One poll entry per pending probe (fd -1, which poll skips, for UDP

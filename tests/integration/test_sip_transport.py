@@ -6,29 +6,14 @@ import socket
 
 import pytest
 
-from conftest import free_port, http
-from sipfix import wait_sip_listening
+from conftest import http
+from sipfix import sip_port, wait_sip_listening
 
 OPTIONS = ("OPTIONS sip:{host}:{port} SIP/2.0\r\n"
            "Via: SIP/2.0/{tp} {host}:5999;branch=z9hG4bK{branch};rport\r\n"
            "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n"
            "Call-ID: {branch}@test\r\nCSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\n"
            "Content-Length: 0\r\n\r\n")
-
-
-def sip_port():
-    """A port free for both UDP and TCP on 127.0.0.1 and ::1."""
-    for _ in range(20):
-        p = free_port(socket.SOCK_DGRAM)
-        try:
-            for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    with socket.socket(fam, kind) as s:
-                        s.bind((host, p))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
 
 
 @pytest.fixture
