@@ -28,14 +28,39 @@ def warp_bin():
 
 _port_rng = random.Random(os.getpid())
 
+# Loopback ports are split so that tests running at once (pytest-xdist)
+# never take each other's: single ports (SIP, HTTP, ng, PostgreSQL) are
+# drawn at random from SINGLE_PORTS, and media relays' RTP ranges come from
+# RTP_PORTS, a slice of it per xdist worker.  Both lie below the kernel's
+# ephemeral range (32768-60999), so no client socket takes a port first.
+SINGLE_PORTS = (10000, 20000)
+RTP_PORTS = (20000, 32000)
+_RTP_SLICE = 1000  # per worker: up to 12 workers
+_rtp_next = [0]
+
+
+def rtp_ports(count=200):
+    """An even-aligned range (lo, hi) of `count` RTP ports that no other
+    xdist worker uses.  Successive calls in a worker cycle through its
+    slice, so the engines one test starts together get disjoint ranges."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    base = RTP_PORTS[0] + index % ((RTP_PORTS[1] - RTP_PORTS[0]) // _RTP_SLICE) * _RTP_SLICE
+    size = (count + 1) // 2 * 2
+    assert size <= _RTP_SLICE // 2, "ask for fewer ports"
+    blocks = _RTP_SLICE // size
+    lo = base + _rtp_next[0] % blocks * size
+    _rtp_next[0] += 1
+    return lo, lo + count - 1
+
 
 def free_port(kind=socket.SOCK_STREAM):
     """A port free on 127.0.0.1 for both TCP and UDP, taken below the
     kernel's ephemeral range (32768-60999) so that the client side of some
-    other connection cannot grab it between now and warp's bind, and below
-    the media relay's default RTP range (30000-40000)."""
+    other connection cannot grab it between now and warp's bind, and apart
+    from every media relay's RTP range (see SINGLE_PORTS)."""
     for _ in range(200):
-        port = _port_rng.randrange(10000, 30000)
+        port = _port_rng.randrange(*SINGLE_PORTS)
         socks = []
         try:
             for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):

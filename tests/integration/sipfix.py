@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, HERE, http
+from conftest import ROOT, HERE, SINGLE_PORTS, http
 
 SIPP = "/usr/bin/sipp"
 TOKEN = "sip-e2e-admin-token-0123456789"
@@ -53,7 +53,7 @@ def sip_port():
     kernel's ephemeral range (as conftest.free_port does) so that no client
     socket of another test grabs it before SIPp or warp binds it."""
     for _ in range(200):
-        p = _port_rng.randrange(10000, 30000)
+        p = _port_rng.randrange(*SINGLE_PORTS)
         try:
             for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):

@@ -3,7 +3,6 @@ loopback): the same ng conversation goes to both, and what a proxy sees —
 rewritten SDP, error replies, query shape, relayed RTP — must match.
 
 Skipped when rtpengine is not installed (scripts/install-deps --test)."""
-import os
 import re
 import shutil
 import socket
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, rtp_ports
 from test_media_ng import Ng, answer, media, offer, sdp_port  # noqa: F401 (fixture)
 from test_media_relay import rtp, udp
 
@@ -22,11 +21,11 @@ pytestmark = pytest.mark.skipif(not shutil.which("rtpengine"), reason="rtpengine
 @pytest.fixture
 def rtpengine(tmp_path):
     port = free_port(socket.SOCK_DGRAM)
-    lo = 20000 + (os.getpid() * 71) % 20000 // 2 * 2
+    lo, hi = rtp_ports(200)
     err = open(tmp_path / "rtpengine.err", "wb")
     proc = subprocess.Popen(
         ["rtpengine", "--config-file=none", "-f", "-E", "--table=-1", "-i", "127.0.0.1",
-         "-n", "127.0.0.1:%d" % port, "-m", str(lo), "-M", str(lo + 199), "--log-level=5"],
+         "-n", "127.0.0.1:%d" % port, "-m", str(lo), "-M", str(hi), "--log-level=5"],
         stdout=subprocess.DEVNULL, stderr=err)
     ng = Ng(port)
     deadline = time.monotonic() + 10

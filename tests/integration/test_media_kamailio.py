@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from conftest import rtp_ports
 from sipfix import Sipp, scenario, shared_scenario, sip_port
 from test_media_ng import media  # noqa: F401 (fixture)
 
@@ -144,8 +145,8 @@ def metric(text, name, **labels):
 
 @pytest.fixture
 def call_through_kamailio(media, tmp_path):  # noqa: F811 (fixture)
-    lo = 20000 + (os.getpid() * 53) % 10000 // 2 * 2
-    w = media(port_min=lo, port_max=lo + 99)
+    lo, hi = rtp_ports(100)
+    w = media(port_min=lo, port_max=hi)
     uas_port = sip_port()
     k = Kamailio(tmp_path, w.ng.addr[1], uas_port).start()
     uas = Sipp(tmp_path, "uas", shared_scenario("uas_rr.xml"), uas_port,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, rtp_ports
 
 # ------------------------------------------------------------------ bencode
 
@@ -79,8 +79,7 @@ class Ng:
 
 
 def media_ini(ng_port, port_min=None, port_max=None, extra=""):
-    lo = port_min or 20000 + (os.getpid() * 37) % 20000 // 2 * 2
-    hi = port_max or lo + 199
+    lo, hi = (port_min, port_max) if port_min else rtp_ports(200)
     return ("\n[media]\nng_listen = 127.0.0.1:%d\ninterfaces = default/127.0.0.1\n"
             "port_min = %d\nport_max = %d\nworkers = 2\nport_quiet = 2s\n%s\n"
             % (ng_port, lo, hi, extra))
@@ -216,8 +215,8 @@ def test_unknown_call_is_an_error(media):
 
 
 def test_port_exhaustion_is_an_error_reply_not_a_crash(media):
-    lo = 20000 + (os.getpid() * 53) % 20000 // 2 * 2
-    w = media(port_min=lo, port_max=lo + 3)  # two pairs: one call
+    lo, hi = rtp_ports(4)
+    w = media(port_min=lo, port_max=hi)  # two pairs: one call
     assert offer(w.ng, "call-ex1", 5000)["result"] == "ok"
     r = offer(w.ng, "call-ex2", 5002)
     assert r == {"result": "error", "error-reason": "Ran out of ports"}

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import free_port, warp_bin
+from conftest import free_port, rtp_ports, warp_bin
 from test_media_ng import media  # noqa: F401 (fixture)
 from test_media_relay import rtp, udp
 
@@ -70,11 +70,11 @@ class Rtpengine:
 
     def __init__(self, tmp_path):
         self.port = free_port(socket.SOCK_DGRAM)
-        lo = 22000 + (os.getpid() * 53) % 16000 // 2 * 2
+        lo, hi = rtp_ports(200)
         self.err = tmp_path / ("rtpengine-%d.err" % self.port)
         self.proc = subprocess.Popen(
             ["rtpengine", "--config-file=none", "-f", "-E", "--table=-1", "-i", "127.0.0.1",
-             "-n", "127.0.0.1:%d" % self.port, "-m", str(lo), "-M", str(lo + 199),
+             "-n", "127.0.0.1:%d" % self.port, "-m", str(lo), "-M", str(hi),
              "--log-level=5"],
             stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"))
         self._wait_pong()

@@ -229,7 +229,9 @@ def test_carrier_channel_follows_the_call_on_failover(sipwarp, tmp_path):
     sw.synced()
     refuser = sw.sipp("gw-a", render(tmp_path, "uas_reject.xml", code=503), ga, calls=3).start()
     answerer = sw.sipp("gw-b", scenario("uas_answer.xml"), gb).start()
-    first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=3000).start()
+    # The first call holds B long enough for the other two to be routed
+    # meanwhile, on a loaded 2-core machine under ASan too.
+    first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=8000).start()
     deadline = time.monotonic() + 5
     while 200 not in first.codes() and time.monotonic() < deadline:
         time.sleep(0.05)

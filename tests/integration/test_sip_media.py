@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import Warp, free_port
+from conftest import Warp, free_port, rtp_ports
 from sipfix import (TOKEN, SipWarp, Sipp, ini, render, scenario, shared_scenario, sip_port,
                     wait_sip_listening)
 from test_media_interop import rtpengine  # noqa: F401 (fixture)
@@ -25,11 +25,6 @@ from test_media_kamailio import metric
 from test_media_ng import media_ini
 
 NUMBER = "15551234567"
-
-
-def port_range(salt):
-    lo = 20000 + (os.getpid() * salt) % 18000 // 2 * 2
-    return lo, lo + 99
 
 
 def start_sipwarp(warp_factory, tmp_path, roles="api,sip", sip_extra="", more_ini=""):
@@ -42,12 +37,12 @@ def start_sipwarp(warp_factory, tmp_path, roles="api,sip", sip_extra="", more_in
     return SipWarp(w, tmp_path)
 
 
-def start_engine(tmp_path, name, salt):
+def start_engine(tmp_path, name):
     """A warp running only the media role, in a folder of its own."""
     d = tmp_path / name
     d.mkdir()
     ng = free_port(socket.SOCK_DGRAM)
-    lo, hi = port_range(salt)
+    lo, hi = rtp_ports(100)
     w = Warp(d, extra_ini=media_ini(ng, lo, hi), args=["--roles", "media"]).start()
     w.ng_port, w.lo, w.hi = ng, lo, hi
     return w
@@ -114,7 +109,7 @@ def caller_media_port(caller):
 def relay_warp(warp_factory, tmp_path, stopper):
     """One warp with api, sip and media: media_engines empty, so the proxy
     uses the local relay."""
-    lo, hi = port_range(59)
+    lo, hi = rtp_ports(100)
     ng = free_port(socket.SOCK_DGRAM)
     sw = start_sipwarp(warp_factory, tmp_path, "api,sip,media",
                        more_ini=media_ini(ng, lo, hi))
@@ -241,8 +236,8 @@ def test_engine_not_answering_refuses_the_call_503(warp_factory, tmp_path, stopp
 
 def test_with_one_of_two_engines_killed_new_calls_go_to_the_other(warp_factory, tmp_path,
                                                                   stopper):
-    e1 = start_engine(tmp_path, "e1", 61)
-    e2 = start_engine(tmp_path, "e2", 67)
+    e1 = start_engine(tmp_path, "e1")
+    e2 = start_engine(tmp_path, "e2")
     stopper(e1)
     stopper(e2)
     sw = start_sipwarp(warp_factory, tmp_path,
@@ -297,7 +292,7 @@ def test_sigterm_while_the_offer_is_out_answers_503_and_exits_0(warp_factory, tm
 
 def test_sigterm_with_a_relayed_call_up_deletes_it_and_writes_the_cdr(warp_factory, tmp_path,
                                                                        stopper):
-    e = start_engine(tmp_path, "engine", 73)
+    e = start_engine(tmp_path, "engine")
     stopper(e)
     sw = start_sipwarp(warp_factory, tmp_path,
                        sip_extra="media_engines = udp:127.0.0.1:%d\n" % e.ng_port)
@@ -624,7 +619,7 @@ def test_cancel_after_the_answer_lets_the_caller_ack_and_bye_it(warp_factory, tm
     rewrites its SDP, when the caller's CANCEL arrives: the 200 still goes
     up (RFC 3261 §16.7 step 5) and the caller ACKs and BYEs it (§9.1), so
     the callee is not left answered without an ACK or a BYE."""
-    e = start_engine(tmp_path, "engine", 79)
+    e = start_engine(tmp_path, "engine")
     stopper(e)
     ng = DelayingNg(e.ng_port, 1.0)
     try:
@@ -748,7 +743,7 @@ def test_engine_silent_on_the_late_offer_lets_the_answered_call_through_unrelaye
     """The callee has answered: its 200 goes up with its own SDP once the
     engine has not answered in media_timeout, the ACK goes down with the
     caller's, media flows directly, and the call is not failed."""
-    e = start_engine(tmp_path, "engine", 83)
+    e = start_engine(tmp_path, "engine")
     stopper(e)
     ng = DelayingNg(e.ng_port, 60.0, command=b"5:offer")
     try:
