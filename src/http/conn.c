@@ -1,5 +1,6 @@
 /*
- * conn.c — what evhttp 2.1 cannot answer in JSON: 400, 408, 413, 414 and 431.
+ * conn.c — what evhttp 2.1 cannot answer in JSON: 400, 408, 413, 414, 431, 501
+ * and 505.
  *
  * libevent 2.1's evhttp_set_timeout is an inactivity timeout on the socket:
  * a client that sends a byte now and then never trips it, and when it does
@@ -41,8 +42,11 @@
  * else is queued while a request is being read, and evhttp has no request
  * object we could answer on.  A refusal decided while an earlier request on
  * the connection is still with a handler (pipelining) waits for that reply.
- * Two more refusals use the same path: a Content-Length that is not plain
- * digits (400; evhttp's would be HTML), and a chunked body, whose size no
+ * More refusals use the same path: a head evhttp would answer with an HTML
+ * page or should not accept (head.c's http_head_check: 400, 501 for a
+ * method not served, 505 for an HTTP version other than 1.x; a target that
+ * is not a URI; a Content-Length that is not plain digits), and a chunked
+ * body, whose size no
  * head announces: its bytes are counted as they arrive, and once they reach
  * evhttp's own limit (http_evhttp_max_body; framing counted too, so this
  * comes first) it is refused with 413.
@@ -68,7 +72,8 @@ struct http_conn {
 	bool reading_head;    /* head bytes are being copied into head */
 	bool in_flight;       /* a request is with the handlers */
 	bool counting_body;   /* a chunked body is arriving: body_bytes counts it */
-	int refusal;          /* 400, 413, 414 or 431 once decided, else 0 */
+	int refusal;          /* the status once decided, else 0 */
+	const char *why;      /* its detail for a malformed head (static) */
 	uint64_t announced;   /* the Content-Length refused with 413 (0: chunked) */
 	uint64_t body_bytes;  /* of the chunked body, framing included */
 	struct buf head;      /* the head so far, only while reading_head */
@@ -88,6 +93,8 @@ static const struct {
 	{ 413, "Content Too Large", "payload_too_large" },
 	{ 414, "URI Too Long", "uri_too_long" },
 	{ 431, "Request Header Fields Too Large", "header_fields_too_large" },
+	{ 501, "Not Implemented", "not_implemented" },
+	{ 505, "HTTP Version Not Supported", "http_version_not_supported" },
 };
 
 static size_t conn_error_index(int status)
@@ -137,17 +144,44 @@ static void conn_head_done(struct http_conn *c)
 /* Decides a refusal: what evhttp has not read of the input it never will
  * (without the end of the head it cannot answer on its own), and the
  * answer waits for the reply of a request still with a handler. */
-static void conn_refuse(struct http_conn *c, int status, uint64_t announced)
+static void conn_refuse(struct http_conn *c, int status, uint64_t announced, const char *why)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
 	c->refusal = status;
+	c->why = why;
 	c->announced = announced;
 	conn_head_done(c);
 	evtimer_del(c->deadline);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	if (!c->in_flight)
 		event_active(c->refuse, EV_TIMEOUT, 1);
+}
+
+/* A complete head evhttp would refuse with an HTML page, or accept though
+ * RFC 9112 says not to (a space before a field's colon, a control
+ * character in a value, no Host: the stuff of request smuggling): the
+ * status to refuse it with, else 0.  A target that is not a path is parsed
+ * as evhttp will parse it (an origin-form path always parses). */
+static int conn_head_malformed(struct str h, const char **why)
+{
+	struct str target;
+	struct evhttp_uri *uri;
+	char *copy;
+	int status = http_head_check(h, &target, why);
+
+	if (status || target.p[0] == '/')
+		return status;
+	if (!(copy = strndup(target.p, target.len)))
+		return 0; /* out of memory: evhttp judges it */
+	uri = evhttp_uri_parse_with_flags(copy, EVHTTP_URI_NONCONFORMANT);
+	free(copy);
+	if (uri) {
+		evhttp_uri_free(uri);
+		return 0;
+	}
+	*why = "the request target is not a URI";
+	return 400;
 }
 
 /* Looks at the head copied so far: not ended yet, too long, announcing too
@@ -158,10 +192,12 @@ static void conn_head_judge(struct http_conn *c)
 	size_t max = conn_head_max(c), end = http_head_end(h, c->scanned);
 	size_t max_body = c->t->srv->opts.max_body;
 	uint64_t announced;
+	const char *why;
+	int status;
 
 	if (end > max || (!end && h.len > max)) {
 		/* No line end yet: it is the request line, i.e. the target. */
-		conn_refuse(c, str_index(h, '\n') < 0 ? 414 : 431, 0);
+		conn_refuse(c, str_index(h, '\n') < 0 ? 414 : 431, 0, NULL);
 		return;
 	}
 	if (!end) {
@@ -170,14 +206,18 @@ static void conn_head_judge(struct http_conn *c)
 		return;
 	}
 	h.len = end;
+	if ((status = conn_head_malformed(h, &why)) != 0) {
+		conn_refuse(c, status, 0, why);
+		return;
+	}
 	if (max_body && http_head_chunked(h)) {
 		c->counting_body = true;
 		c->body_bytes = c->head.len - end; /* copied past the head */
 	} else if (http_head_content_length(h, &announced) == -EINVAL) {
-		conn_refuse(c, 400, 0);
+		conn_refuse(c, 400, 0, "Content-Length must be decimal digits");
 		return;
 	} else if (max_body && announced > max_body) {
-		conn_refuse(c, 413, announced);
+		conn_refuse(c, 413, announced, NULL);
 		return;
 	}
 	conn_head_done(c);
@@ -189,17 +229,37 @@ static void conn_body_count(struct http_conn *c, size_t n)
 	c->body_bytes += n;
 	if (c->body_bytes >= http_evhttp_max_body(c->t->srv->opts.max_body)) {
 		c->counting_body = false;
-		conn_refuse(c, 413, 0);
+		conn_refuse(c, 413, 0, NULL);
 	}
+}
+
+/* RFC 9112 §2.2: empty lines before a request line are ignored.  evhttp
+ * 2.1 answers them 400 in HTML, so while nothing of a head has come those
+ * at the front of the input leave it here, before evhttp reads it. */
+static void conn_drop_leading_eols(struct evbuffer *buf)
+{
+	struct evbuffer_ptr pos;
+	size_t n = 0, len = evbuffer_get_length(buf);
+	char ch;
+
+	while (n < len && evbuffer_ptr_set(buf, &pos, n, EVBUFFER_PTR_SET) == 0 &&
+	       evbuffer_copyout_from(buf, &pos, &ch, 1) == 1 && (ch == '\r' || ch == '\n'))
+		n++;
+	if (n)
+		evbuffer_drain(buf, n);
 }
 
 /* Copies the bytes of buf from offset on into the head, at most one byte
  * past the limit (enough to know it is exceeded), then judges it. */
 static void conn_head_take(struct http_conn *c, struct evbuffer *buf, size_t offset)
 {
-	size_t len = evbuffer_get_length(buf), room = conn_head_max(c) + 1;
+	size_t len, room = conn_head_max(c) + 1;
 	struct evbuffer_ptr pos;
 	char chunk[2048];
+
+	if (!c->head.len && !offset)
+		conn_drop_leading_eols(buf);
+	len = evbuffer_get_length(buf);
 
 	while (offset < len && c->head.len < room) {
 		size_t n = len - offset, skip = 0;
@@ -357,8 +417,8 @@ static void conn_refused(evutil_socket_t fd, short what, void *arg)
 	/* conn_attach runs before the socket can be read, so evcon is set. */
 	if (!c->evcon)
 		return;
-	if (c->refusal == 400)
-		snprintf(detail, sizeof(detail), "Content-Length must be decimal digits");
+	if (c->why)
+		snprintf(detail, sizeof(detail), "%s", c->why);
 	else if (c->refusal == 413 && c->announced)
 		snprintf(detail, sizeof(detail),
 			 "Content-Length %" PRIu64 " is over the limit of %zu bytes", c->announced,

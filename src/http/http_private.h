@@ -118,6 +118,11 @@ int http_head_content_length(struct str h, uint64_t *len);
 /* Whether a complete head's Transfer-Encoding ends in chunked (RFC 9112
  * §6.1: then the body is framed in chunks, whatever Content-Length says). */
 bool http_head_chunked(struct str h);
+/* Whether a complete head is well formed (RFC 9112 §2-5): 0, or the status
+ * to refuse it with (400; 501 for a method not served; 505 for a version
+ * other than HTTP/1.x) and *why, a static sentence for the error's detail.
+ * *target is the request line's target (empty unless the line parsed). */
+int http_head_check(struct str h, struct str *target, const char **why);
 
 /* evhttp's own body limit, set above ours so that ours answer first:
  * between max_body and this a body is read and refused with our JSON 413

@@ -1,7 +1,8 @@
 /*
  * fuzz_http_head.c — arbitrary bytes through what WARP reads of an HTTP
- * request before evhttp does (src/http/head.c: where the head ends, the
- * Content-Length it announces, whether its body is chunked) and through
+ * request before evhttp does (src/http/head.c: where the head ends, whether
+ * it is well formed, the Content-Length it announces, whether its body is
+ * chunked) and through
  * the router (the request line's path split into segments, matched against
  * the API's shapes of pattern, each parameter percent-decoded).
  */
@@ -88,6 +89,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (end > size)
 		abort();
+	if (end) {
+		struct str target;
+		const char *why = NULL;
+		int status = http_head_check((struct str){ all.p, end }, &target, &why);
+		if ((status && !why) ||
+		    (target.len && (target.p < all.p || target.p + target.len > all.p + end)))
+			abort();
+	}
 	http_head_content_length(end ? (struct str){ all.p, end } : all, &len);
 	http_head_chunked(end ? (struct str){ all.p, end } : all);
 	fuzz_route(fuzz_path(all));

@@ -7,6 +7,12 @@ of DESIGN.md, an X-Request-Id and Connection: close, before the body is read
 and however slowly the request arrives.  A request under the limits is
 served, also as the second request on a kept-alive connection.  And an
 encoded slash inside a path segment is data, not a separator.
+
+A malformed head gets the same JSON refusal, never libevent's HTML page:
+400 for a broken request line, a field line that is not "name: value"
+(including a space before the colon), a control character in a value, a
+folded field, a missing or repeated Host, or a target that is not a URI;
+501 for a method the server does not implement; 505 for HTTP/2.0 and up.
 """
 import json
 import select
@@ -221,3 +227,53 @@ def test_encoded_slash_is_not_a_path_separator(lw):
     r = http("GET", lw.base + "/api/v1/carriers/%s%%2Fgateways" % cid, headers=AUTH)
     assert r.status == 404, r.body
     assert r.json()["errors"][0]["code"] == "not_found"
+
+
+MALFORMED = [
+    (b"garbage\r\n\r\n", 400, "method target version"),
+    (b"GET /healthz\r\nHost: t\r\n\r\n", 400, "method target version"),
+    (b"GET  /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 400, "request target"),
+    (b"GET /he alth HTTP/1.1\r\nHost: t\r\n\r\n", 400, "HTTP version"),
+    (b"GET /healthz HTTX/1.1\r\nHost: t\r\n\r\n", 400, "HTTP version"),
+    (b"GET /healthz HTTP/1.1\r\nHost: t\r\nbadline\r\n\r\n", 400, "name: value"),
+    (b"GET /healthz HTTP/1.1\r\nHost : t\r\n\r\n", 400, "name: value"),
+    (b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-A\x01: 1\r\n\r\n", 400, "name: value"),
+    (b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: 1\r2\r\n\r\n", 400, "control character"),
+    (b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n 2\r\n\r\n", 400, "obs-fold"),
+    (b"GET /healthz HTTP/1.1\r\n\r\n", 400, "Host"),
+    (b"GET /healthz HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n", 400, "Host"),
+    (b"GET http://[t/ HTTP/1.1\r\nHost: t\r\n\r\n", 400, "not a URI"),
+    (b"FOO /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 501, "method"),
+    (b"TRACE / HTTP/1.1\r\nHost: t\r\n\r\n", 501, "method"),
+    (b"GET /healthz HTTP/2.0\r\nHost: t\r\n\r\n", 505, "HTTP/1.0 and HTTP/1.1"),
+]
+CODES = {400: "bad_request", 501: "not_implemented", 505: "http_version_not_supported"}
+
+
+@pytest.mark.parametrize("head,status,detail", MALFORMED,
+                         ids=[str(i) for i in range(len(MALFORMED))])
+def test_malformed_head_answers_json_not_html(lw, head, status, detail):
+    with connect(lw) as s:
+        s.sendall(head)
+        resp = read_response(s)
+        assert_json_refusal(resp, status, CODES[status])
+        assert detail in json.loads(resp[2])["errors"][0]["detail"], resp
+        assert_closed(s)
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /healthz HTTP/1.0\r\n\r\n",  # no Host needed before 1.1
+    b"GET /healthz HTTP/1.1\nHost: t\n\n",  # bare LF line ends
+    b"\r\n\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",  # empty lines first (RFC 9112 2.2)
+    b"GET http://t/healthz HTTP/1.1\r\nHost: t\r\n\r\n",  # absolute-form
+    b"GET /healthz HTTP/1.1\r\nhOsT: t\r\nX-Tab:\tv\xe9\r\n\r\n",  # HTAB, obs-text
+])
+def test_well_formed_heads_are_served(lw, head):
+    with connect(lw) as s:
+        s.sendall(head)
+        s.shutdown(socket.SHUT_WR)  # the reply then ends with the connection
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"200" and json.loads(body) == {"status": "ok"}, data

@@ -1,6 +1,6 @@
 /*
- * test_http_head.c — src/http/head.c: where a request head ends and what
- * body it announces.
+ * test_http_head.c — src/http/head.c: where a request head ends, whether
+ * it is well formed, and what body it announces.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -93,6 +93,87 @@ static void test_chunked_is_the_last_coding_of_the_last_field(void **state)
 	assert_false(http_head_chunked(STR_LIT("Transfer-Encoding: chunked\r\nHost: x\r\n\r\n")));
 }
 
+/* http_head_check's status for h, its detail checked to be set. */
+static int head_check(const char *h)
+{
+	struct str target;
+	const char *why = NULL;
+	int rc = http_head_check(str_from_cstr(h), &target, &why);
+
+	if (rc)
+		assert_non_null(why);
+	return rc;
+}
+
+static void test_check_accepts_well_formed_heads(void **state)
+{
+	struct str target;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(http_head_check(STR_LIT("GET /a?b=c HTTP/1.1\r\nHost: t\r\n\r\n"),
+					 &target, &why),
+			 0);
+	assert_true(str_eq_cstr(target, "/a?b=c"));
+	assert_int_equal(head_check("GET / HTTP/1.0\r\n\r\n"), 0);
+	assert_int_equal(head_check("PATCH / HTTP/1.1\nhost:t\nX-E:\t\xe9 v \n\n"), 0);
+	assert_int_equal(head_check("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	assert_int_equal(head_check("GET http://t/x HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	/* A minor version above 1 is read as HTTP/1.1 (RFC 9110 §2.5). */
+	assert_int_equal(head_check("GET / HTTP/1.7\r\nHost: t\r\n\r\n"), 0);
+}
+
+static void test_check_refuses_broken_request_lines(void **state)
+{
+	(void)state;
+	assert_int_equal(head_check("\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET /\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check(" GET / HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET  / HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1 \r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET /a b HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET /\x7f HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET /\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("G(T / HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / http/1.1\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/11\r\nHost: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1x\r\nHost: t\r\n\r\n"), 400);
+}
+
+static void test_check_refuses_unserved_methods_and_versions(void **state)
+{
+	(void)state;
+	assert_int_equal(head_check("TRACE / HTTP/1.1\r\nHost: t\r\n\r\n"), 501);
+	assert_int_equal(head_check("CONNECT t:1 HTTP/1.1\r\nHost: t\r\n\r\n"), 501);
+	assert_int_equal(head_check("get / HTTP/1.1\r\nHost: t\r\n\r\n"), 501);
+	assert_int_equal(head_check("GET / HTTP/2.0\r\nHost: t\r\n\r\n"), 505);
+	assert_int_equal(head_check("GET / HTTP/0.9\r\nHost: t\r\n\r\n"), 505);
+}
+
+static void test_check_refuses_bad_field_lines(void **state)
+{
+	(void)state;
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\nnocolon\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\n: v\r\n\r\n"), 400);
+	/* A space before the colon: RFC 9112 §5.1 says reject (smuggling). */
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost : t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\nX\x01: v\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\nX: a\x7f\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n\tb\r\n\r\n"), 400);
+}
+
+static void test_check_wants_one_host_in_http11(void **state)
+{
+	(void)state;
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nX-Host: t\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\nhost: u\r\n\r\n"), 400);
+	assert_int_equal(head_check("GET / HTTP/1.0\r\nHost: t\r\nHost: u\r\n\r\n"), 400);
+	/* What follows the empty line is body, not head. */
+	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\n\r\nHost: u\r\n"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +186,11 @@ int main(void)
 		cmocka_unit_test(test_content_length_overflow_saturates),
 		cmocka_unit_test(test_largest_of_several_content_lengths),
 		cmocka_unit_test(test_chunked_is_the_last_coding_of_the_last_field),
+		cmocka_unit_test(test_check_accepts_well_formed_heads),
+		cmocka_unit_test(test_check_refuses_broken_request_lines),
+		cmocka_unit_test(test_check_refuses_unserved_methods_and_versions),
+		cmocka_unit_test(test_check_refuses_bad_field_lines),
+		cmocka_unit_test(test_check_wants_one_host_in_http11),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
