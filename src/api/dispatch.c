@@ -350,6 +350,9 @@ static int delivery_easy(struct api_dispatch *d, struct delivery *dl)
 	bad |= curl_easy_setopt(e, CURLOPT_URL, dl->url);
 	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is a failure */
+	/* No proxy from the environment (http_proxy and the like): through one,
+	 * the address check below would judge the proxy, not the receiver. */
+	bad |= curl_easy_setopt(e, CURLOPT_PROXY, "");
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->o.timeout_ms);
 	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, dl->headers);

@@ -17,8 +17,9 @@
  * multicast and the reserved 240/4 with broadcast; for IPv6 (RFC 4291 §2.5)
  * unspecified, loopback, RFC 4193 unique-local, link-local, deprecated
  * site-local and multicast, and IPv4 addresses carried inside IPv6
- * (mapped ::ffff:0:0/96, compatible ::/96, RFC 6052 NAT64 64:ff9b::/96),
- * which are judged by their IPv4 part.
+ * (mapped ::ffff:0:0/96, compatible ::/96, RFC 6052 NAT64 64:ff9b::/96,
+ * RFC 3056 6to4 2002::/16, RFC 4380 Teredo 2001::/32 by its client's
+ * address), which are judged by their IPv4 part.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -60,6 +61,12 @@ static bool v6_private(const struct in6_addr *a)
 	memcpy(&v4, b + 12, sizeof(v4));
 	if (IN6_IS_ADDR_V4MAPPED(a) || memcmp(b, nat64, sizeof(nat64)) == 0)
 		return v4_private(v4);
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0)
+		return v4_private(~v4); /* Teredo: the client's address, inverted */
+	if (b[0] == 0x20 && b[1] == 0x02) {
+		memcpy(&v4, b + 2, sizeof(v4)); /* 6to4: the site's address */
+		return v4_private(v4);
+	}
 	/* ::/96 holds :: and ::1 as well as the deprecated IPv4-compatible form. */
 	if (IN6_IS_ADDR_V4COMPAT(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a))
 		return true;

@@ -402,6 +402,19 @@ def test_name_resolving_to_loopback_is_refused_at_delivery(warp_factory, receive
     stop_clean(w)
 
 
+def test_environment_proxy_is_not_used_for_deliveries(warp_factory, receiver, store_url):
+    """http_proxy in warp's environment is ignored: through a proxy the
+    delivery-time address check would judge the proxy, not the receiver."""
+    rx, proxy = receiver(), receiver()
+    via = proxy.url.rsplit("/", 1)[0]
+    w, cust, wid = hooked_warp(warp_factory, store_url, rx.url, http_proxy=via, HTTP_PROXY=via,
+                               ALL_PROXY=via, no_proxy="", NO_PROXY="")
+    trunk(w, cust)
+    rx.wait_for(lambda r: len(r) == 1)
+    assert proxy.requests == []
+    stop_clean(w)
+
+
 # ------------------------------------------------------- delivery history
 
 def test_deliveries_list_shows_each_outcome_in_seq_order(warp_factory, receiver, store_url):

@@ -89,6 +89,9 @@ static void test_ipv6_non_public_ranges_are_private(void **state)
 	    "::10.0.0.1",
 	    "64:ff9b::a00:1",
 	    "64:ff9b::7f00:1",
+	    "2002:7f00:1::1",	 /* 6to4 of 127.0.0.1 */
+	    "2002:a9fe:a9fe::",	 /* 6to4 of 169.254.169.254 */
+	    "2001:0:4136:e378:8000:63bf:f5ff:fffe", /* Teredo, client 10.0.0.1 */
 	};
 	(void)state;
 	EXPECT_ALL(addrs, true);
@@ -99,6 +102,8 @@ static void test_ipv6_public_and_mapped_public_are_allowed(void **state)
 	static const char *const addrs[] = {
 	    "2001:db8::1",    "2606:4700:4700::1111", "2a00:1450::200e",
 	    "::ffff:8.8.8.8", "64:ff9b::808:808",     "fbff::1",
+	    "2002:808:808::1", /* 6to4 of 8.8.8.8 */
+	    "2001:0:4136:e378:8000:63bf:f7f7:f7f7", /* Teredo, client 8.8.8.8 */
 	    "fe7f::1",
 	};
 	(void)state;
