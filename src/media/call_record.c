@@ -54,7 +54,7 @@ int media_call_record_start(struct media_call *c)
 	media_record_name(c, name, sizeof(name));
 	if (snprintf(c->rec_base, sizeof(c->rec_base), "%.400s/%s", c->m->spool, name) < 0)
 		return -EINVAL;
-	r = media_rec_open(c->rec_base, &err);
+	r = media_rec_open(c->m, c->rec_base, &err);
 	if (!r) {
 		log_error("media", "recording %s.pcap: %s", c->rec_base, strerror(-err));
 		c->rec_base[0] = 0;

@@ -263,8 +263,9 @@ int media_rec_writer_start(struct media *m);
 /* Writes everything queued and finished, then joins the thread. */
 void media_rec_writer_stop(struct media *m);
 void media_rec_writer_fini(struct media *m);
-/* Control thread: opens base.pcap (base: spool path without extension). */
-struct media_rec *media_rec_open(const char *base, int *err);
+/* Control thread: opens base.pcap (base: spool path without extension);
+ * the writer thread keeps waking while any recording is open. */
+struct media_rec *media_rec_open(struct media *m, const char *base, int *err);
 /* hot path: no allocation, no locks, no I/O
  * Worker of the call: queues one received datagram for the recording. */
 void media_rec_packet(struct media_worker *w, struct media_rec *r, const struct net_addr *src,

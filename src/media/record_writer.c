@@ -42,6 +42,7 @@ struct media_rec_writer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;		     /* under mu */
+	unsigned open;		     /* under mu: recordings opened, not yet finished */
 	struct media_rec *finishing; /* under mu: handed over, not yet seen */
 	struct media_rec *pending;   /* writer only: seen, records still queued */
 	struct metric *m_dropped;
@@ -54,7 +55,20 @@ static void media_rec_count_drop(struct media *m, struct media_rec *r)
 		metric_inc(m->writer->m_dropped);
 }
 
-struct media_rec *media_rec_open(const char *base, int *err)
+/* A recording opens or finishes: with none open and none pending the
+ * writer sleeps until one opens, instead of napping 100 times a second. */
+static void media_rec_writer_count(struct media_rec_writer *w, int delta)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->open = (unsigned)((int)w->open + delta);
+	if (delta > 0)
+		pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+struct media_rec *media_rec_open(struct media *m, const char *base, int *err)
 {
 	char path[MEDIA_REC_PATH_MAX + 8];
 	struct media_rec *r = calloc(1, sizeof(*r));
@@ -73,6 +87,7 @@ struct media_rec *media_rec_open(const char *base, int *err)
 		goto fail;
 	buf_init(&r->meta);
 	atomic_init(&r->dropped, 0);
+	media_rec_writer_count(m->writer, 1);
 	return r;
 fail:
 	free(r);
@@ -174,14 +189,17 @@ static void media_rec_complete_ready(struct media_rec_writer *w)
 	}
 }
 
-/* Writer: takes the recordings handed over, naps when there was nothing to
- * write.  Returns whether stop was asked. */
+/* Writer: takes the recordings handed over; when there was nothing to
+ * write it naps (a recording is open: its packets may be coming) or sleeps
+ * until a recording opens or stop is asked.  Returns whether stop was. */
 static bool media_rec_writer_wait(struct media_rec_writer *w, bool idle)
 {
 	bool stop;
 
 	pthread_mutex_lock(&w->mu);
-	if (idle && !w->stop && !w->finishing) {
+	if (idle && !w->stop && !w->finishing && !w->open && !w->pending) {
+		pthread_cond_wait(&w->cv, &w->mu);
+	} else if (idle && !w->stop && !w->finishing) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += MEDIA_REC_IDLE_MS * 1000000L;
@@ -225,6 +243,7 @@ void media_rec_finish(struct media *m, struct media_rec *r, struct buf *meta)
 	}
 	r->meta = *meta;
 	buf_init(meta);
+	media_rec_writer_count(w, -1);
 	if (!w || !w->running) {
 		/* No writer thread (not started, or stopped): no worker feeds
 		 * the rings either, so this thread may drain them itself. */
