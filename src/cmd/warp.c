@@ -444,6 +444,7 @@ static int start_sip(struct app *app)
 		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
 		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
+		.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
 		.store = app->store,
 		.loader = app->loader,
 		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),

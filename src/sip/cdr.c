@@ -29,7 +29,7 @@
 
 #include "sip/policy_private.h"
 
-#define CDR_COLUMNS 28
+#define CDR_COLUMNS SIP_CDR_COLUMNS
 #define CDR_QUEUE_MAX 20000
 #define CDR_BATCH_ROWS 256
 #define CDR_BATCH_DELAY_MS 20
@@ -38,13 +38,21 @@ struct sip_cdr_writer {
 	struct store_batch *batch;
 };
 
+/* A CDR the journal wrote for this call while its process seemed stopped
+ * (journal.c: it was only cut off from the store) gives way to the real
+ * one; any other existing row is this one retried, left as it is. */
 static const char cdr_insert_sql[] =
-    "INSERT INTO cdrs (id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, "
-    "caller, dialed, normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "
-    "final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "
-    "rtp_lost_a, rtp_lost_b, rtp_jitter_us_a, rtp_jitter_us_b, created_at) VALUES ($1, $2, $3, "
-    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
-    "$23, $24, $25, $26, $27, $28) ON CONFLICT (call_id, direction) DO NOTHING";
+    "INSERT INTO cdrs (" SIP_CDR_COLUMNS_SQL ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+    "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) "
+    "ON CONFLICT (call_id, direction) DO UPDATE SET carrier_id = excluded.carrier_id, "
+    "gateway_id = excluded.gateway_id, end_ms = excluded.end_ms, "
+    "duration_ms = excluded.duration_ms, billable_ms = excluded.billable_ms, "
+    "final_code = excluded.final_code, final_reason = excluded.final_reason, "
+    "hangup = excluded.hangup, attempts = excluded.attempts, "
+    "rtp_packets_a = excluded.rtp_packets_a, rtp_packets_b = excluded.rtp_packets_b, "
+    "rtp_lost_a = excluded.rtp_lost_a, rtp_lost_b = excluded.rtp_lost_b, "
+    "rtp_jitter_us_a = excluded.rtp_jitter_us_a, rtp_jitter_us_b = excluded.rtp_jitter_us_b "
+    "WHERE cdrs.final_reason = '" SIP_CDR_RECOVERED_REASON "'";
 
 struct sip_cdr_writer *sip_cdr_writer_new(struct store *s)
 {
@@ -219,29 +227,96 @@ void sip_cdr_count(const struct psnap *s, const struct sip_cdr *cdr)
 		metric_add(ca->duration_s, sip_cdr_duration_ms(cdr) / 1000);
 }
 
-int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
-		   void (*done)(void *arg, int status), void *arg)
+/* cdr's row into v: a new id in id, the attempts' JSON in attempts (both
+ * referenced by v); *s is the snapshot acquired for it (release it). */
+static int cdr_row(struct sip_policy *p, const struct sip_cdr *cdr, char *id, struct buf *attempts,
+		   const struct psnap **s, struct store_param *v)
+{
+	int rc;
+
+	*s = NULL;
+	if (!cdr->plan || !cdr->call_id[0])
+		return -EINVAL;
+	rc = id_new("cdr", id, ID_MAX);
+	rc = rc ? rc : cdr_attempts_json(cdr, attempts);
+	if (rc < 0)
+		return rc;
+	*s = snapshot_acquire(p->snap);
+	cdr_params(cdr, id, attempts->p, cdr_peer_of(*s, cdr), v);
+	return 0;
+}
+
+/* An answered call's CDR: once it is durable, the call's open row goes
+ * (journal.c), then the core's callback runs. */
+struct cdr_closing {
+	void (*done)(void *arg, int status);
+	void *arg;
+	struct sip_journal *journal;
+	char call_id[sizeof(((struct sip_cdr *)0)->call_id)];
+	const char *direction;
+};
+
+static void cdr_closed(void *arg, int status)
+{
+	struct cdr_closing *k = arg;
+
+	if (status == 0 && sip_journal_close(k->journal, k->call_id, k->direction) < 0)
+		log_warn("sip", "call journal: open row of %s left for recovery", k->call_id);
+	k->done(k->arg, status);
+	free(k);
+}
+
+int sip_cdr_open(struct sip_policy *p, const struct sip_cdr *cdr)
 {
 	struct store_param v[CDR_COLUMNS];
-	const struct psnap *s = NULL;
+	const struct psnap *s;
 	char id[ID_MAX];
 	struct buf attempts;
 	int rc;
 
-	if (!cdr->plan || !cdr->call_id[0])
-		return -EINVAL;
+	if (!p->journal)
+		return 0;
 	buf_init(&attempts);
-	rc = id_new("cdr", id, sizeof(id));
-	rc = rc ? rc : cdr_attempts_json(cdr, &attempts);
-	if (rc < 0)
-		goto out;
-	s = snapshot_acquire(p->snap);
+	rc = cdr_row(p, cdr, id, &attempts, &s, v);
 	/* The params are copied by store_batch_add: the snapshot's ids may go. */
-	cdr_params(cdr, id, attempts.p, cdr_peer_of(s, cdr), v);
-	rc = store_batch_add(p->cdr->batch, v, done, arg);
+	if (rc == 0)
+		rc = sip_journal_open(p->journal, v);
+	if (s)
+		snapshot_release(p->snap, s);
+	if (rc < 0)
+		log_error("sip", "call journal: %s not recorded as open: %s", cdr->call_id,
+			  strerror(-rc));
+	buf_fini(&attempts);
+	return rc;
+}
+
+int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
+		   void (*done)(void *arg, int status), void *arg)
+{
+	struct store_param v[CDR_COLUMNS];
+	const struct psnap *s;
+	struct cdr_closing *k = NULL;
+	char id[ID_MAX];
+	struct buf attempts;
+	int rc;
+
+	buf_init(&attempts);
+	rc = cdr_row(p, cdr, id, &attempts, &s, v);
+	if (rc == 0 && p->journal && cdr->answer_ms > 0) {
+		if (!(k = malloc(sizeof(*k)))) {
+			rc = -ENOMEM;
+		} else {
+			*k = (struct cdr_closing){done, arg, p->journal, "", v[2].s};
+			str_copy(k->call_id, sizeof(k->call_id), str_from_cstr(cdr->call_id));
+		}
+	}
+	if (rc == 0)
+		rc = k ? store_batch_add(p->cdr->batch, v, cdr_closed, k)
+		       : store_batch_add(p->cdr->batch, v, done, arg);
 	if (rc == 0 && s)
 		sip_cdr_count(s, cdr);
-out:
+	if (rc < 0)
+		free(k);
 	if (s)
 		snapshot_release(p->snap, s);
 	if (rc < 0)

@@ -92,6 +92,7 @@ void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp)
 	c->cdr.answer_ms = time_wall_ms();
 	atomic_fetch_add(&sip_gauge_dialogs, 1);
 	sip_policy_call_answered(p->policy, &c->plan);
+	sip_cdr_open(p->policy, &c->cdr);
 	/* The setup's state goes now: a held call keeps only the dialog's. */
 	sip_policy_plan_targets_free(&c->plan);
 	buf_fini(&c->best);

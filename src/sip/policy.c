@@ -598,7 +598,9 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 			       o->flood_window_ms, o->flood_ban_ms);
 	p->cdr = sip_cdr_writer_new(o->store);
 	p->digest_seen = sip_digest_seen_new(SIP_DIGEST_SEEN_SLOTS);
-	if (!p->bans || !p->cdr || !p->digest_seen) {
+	if (o->call_heartbeat_ms > 0)
+		p->journal = sip_journal_new(o->store, o->call_heartbeat_ms);
+	if (!p->bans || !p->cdr || !p->digest_seen || (o->call_heartbeat_ms > 0 && !p->journal)) {
 		snprintf(err, errlen, "sip policy: out of memory");
 		goto fail;
 	}
@@ -617,6 +619,10 @@ int sip_policy_start(struct sip_policy *p)
 {
 	char err[128];
 
+	if (p->journal && sip_journal_start(p->journal, err, sizeof(err)) < 0) {
+		log_error("sip", "call journal: %s", err);
+		return -EAGAIN;
+	}
 	if (p->o.probe_interval_ms <= 0 || p->prober)
 		return 0;
 	p->prober = sip_prober_new(p->snap, p->o.probe_interval_ms);
@@ -644,7 +650,8 @@ void sip_policy_free(struct sip_policy *p)
 	if (!p)
 		return;
 	sip_policy_stop(p);
-	sip_cdr_writer_free(p->cdr);
+	sip_cdr_writer_free(p->cdr); /* its last callbacks queue journal rows */
+	sip_journal_free(p->journal);
 	sip_bans_free(p->bans);
 	sip_digest_seen_free(p->digest_seen);
 	atomic_store(&p->env->closed, true);

@@ -97,6 +97,9 @@ struct sip_policy_opts {
 	/* Digest nonces are accepted this long after they were issued;
 	 * older ones get a new challenge with stale=true.  0: 5 minutes. */
 	int64_t digest_nonce_ttl_ms;
+	/* Heartbeat of the call journal (journal.c): answered calls of a
+	 * process that stops are billed to its last one.  0: no journal. */
+	int call_heartbeat_ms;
 };
 
 struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen);
@@ -249,5 +252,8 @@ struct sip_cdr {
  * frees the call's state only after done. */
 int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
 		   void (*done)(void *arg, int status), void *arg);
+/* At answer: records the call as open, so that it is billed even if this
+ * process stops before it ends (a no-op without a journal). */
+int sip_cdr_open(struct sip_policy *p, const struct sip_cdr *cdr);
 
 #endif

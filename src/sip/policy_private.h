@@ -276,6 +276,17 @@ void sip_prober_free(struct sip_prober *pr); /* stops the thread first */
 /* ------------------------------------------------------------------ cdr.c */
 
 struct sip_cdr_writer;
+struct sip_journal;
+
+/* The columns of a CDR row, in the order cdr.c binds them. */
+#define SIP_CDR_COLUMNS 28
+#define SIP_CDR_COLUMNS_SQL                                                                       \
+	"id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, caller, dialed, " \
+	"normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "             \
+	"final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "      \
+	"rtp_lost_a, rtp_lost_b, rtp_jitter_us_a, rtp_jitter_us_b, created_at"
+/* final_reason of a CDR the journal wrote for a call whose process stopped. */
+#define SIP_CDR_RECOVERED_REASON "call state lost: billed to the last heartbeat"
 
 struct sip_cdr_writer *sip_cdr_writer_new(struct store *s);
 void sip_cdr_writer_free(struct sip_cdr_writer *w);
@@ -284,6 +295,21 @@ int64_t sip_cdr_duration_ms(const struct sip_cdr *c);
 int64_t sip_cdr_billable_ms(const struct sip_cdr *c);
 /* Per-carrier seizure/answer/duration counters for a finished call. */
 void sip_cdr_count(const struct psnap *s, const struct sip_cdr *cdr);
+
+/* -------------------------------------------------------------- journal.c */
+
+/* Answered calls in open_calls, a heartbeat per process, and recovery of
+ * the calls of a process that stopped (see journal.c).  interval_ms: the
+ * heartbeat; the same on every replica. */
+struct sip_journal *sip_journal_new(struct store *s, int interval_ms);
+int sip_journal_start(struct sip_journal *j, char *err, size_t errlen);
+/* Stops the thread (after a last heartbeat), then flushes the queued rows. */
+void sip_journal_free(struct sip_journal *j);
+const char *sip_journal_node(const struct sip_journal *j);
+/* Queues the open row of an answered call: cdr holds its SIP_CDR_COLUMNS. */
+int sip_journal_open(struct sip_journal *j, const struct store_param *cdr);
+/* Queues the removal of a call's open row, once its CDR is durable. */
+int sip_journal_close(struct sip_journal *j, const char *call_id, const char *direction);
 
 /* --------------------------------------------------------------- policy.c */
 
@@ -294,6 +320,7 @@ struct sip_policy {
 	struct sip_bans *bans;
 	struct sip_prober *prober;
 	struct sip_cdr_writer *cdr;
+	struct sip_journal *journal; /* NULL when call_heartbeat is 0 */
 	struct sip_digest_seen *digest_seen;
 	struct metric *cps_rejects, *channel_rejects;
 };

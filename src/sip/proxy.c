@@ -781,6 +781,7 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy_opts *o, char 
 	    .flood_table_size = o->flood_table_size,
 	    .probe_interval_ms = o->probe_interval_ms,
 	    .digest_nonce_ttl_ms = o->digest_nonce_ttl_ms,
+	    .call_heartbeat_ms = o->call_heartbeat_ms,
 	};
 	return sip_policy_new(&po, err, errlen);
 }

@@ -417,6 +417,7 @@ struct sip_proxy_opts {
 	size_t flood_table_size;
 	int probe_interval_ms;
 	int64_t digest_nonce_ttl_ms; /* a digest nonce's life; 0: the policy's default */
+	int call_heartbeat_ms;	     /* the call journal's heartbeat; 0: no journal */
 	struct store *store;
 	struct snapshot_loader *loader;
 	/* Media relay for trunks in media_mode relay: the ng engines (owned by
