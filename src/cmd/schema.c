@@ -134,9 +134,8 @@ const struct config_key warp_schema[] = {
 	{ "sip", "probe_interval", CONFIG_DURATION, "0ms", 0, 3600000, NULL,
 	  "OPTIONS to gateways with probing on, this often; 0 = off." },
 	{ "sip", "call_heartbeat", CONFIG_DURATION, "10s", 0, 600000, NULL,
-	  "Heartbeat of the call journal: answered calls of a SIP process that stops (crash, "
-	  "SIGKILL) are billed up to its last heartbeat by the next process or another replica, "
-	  "three heartbeats later; the same value on every replica; 0 = off." },
+	  "Call journal heartbeat: answered calls of a SIP process that dies are billed to its "
+	  "last heartbeat by another process, 3 heartbeats later; same on every replica; 0 = off." },
 	{ "sip", "media_engines", CONFIG_STR, "", 0, 0, NULL,
 	  "ng engines relaying media of relay-mode trunks: \"udp:HOST:PORT[=WEIGHT] ...\"; empty: "
 	  "the local media role if this process runs it, else none (bypass)." },
