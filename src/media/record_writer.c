@@ -147,17 +147,22 @@ static void media_rec_complete(struct media_rec *r)
 	char path[MEDIA_REC_PATH_MAX + 8], tmp[MEDIA_REC_PATH_MAX + 16];
 	uint64_t packets = media_pcap_packets(r->pc);
 	uint64_t dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
+	/* stdio reports a failed write at a later flush, maybe only here: then
+	 * `packets` may count records that never reached the disk, and the
+	 * JSON says the pcap is not whole. */
+	bool whole = media_pcap_close(r->pc) == 0;
 	FILE *f;
 
-	if (media_pcap_close(r->pc) < 0)
+	if (!whole)
 		log_warn("media", "recording %s.pcap: write error", r->base);
 	if (dropped)
 		log_warn("media", "recording %s.pcap: %llu packets not recorded", r->base,
 			 (unsigned long long)dropped);
 	snprintf(path, sizeof(path), "%s.json", r->base);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (buf_printf(&r->meta, ",\"packets\":%llu,\"dropped\":%llu}\n",
-		       (unsigned long long)packets, (unsigned long long)dropped) < 0 ||
+	if (buf_printf(&r->meta, ",\"packets\":%llu,\"dropped\":%llu%s}\n",
+		       (unsigned long long)packets, (unsigned long long)dropped,
+		       whole ? "" : ",\"write_error\":true") < 0 ||
 	    !(f = fopen(tmp, "w"))) {
 		log_error("media", "recording metadata %s: cannot write", path);
 		goto out;

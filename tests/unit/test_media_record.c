@@ -219,6 +219,50 @@ static void test_recording_counts_drops_in_its_metadata(void **state)
 	free(m);
 }
 
+/* A disk that fails the pcap's writes (its path a link to /dev/full):
+ * stdio reports it only when flushing, so the metadata says so. */
+static void test_write_error_is_told_in_the_metadata(void **state)
+{
+	struct media *m = calloc(1, sizeof(*m));
+	struct media_worker *w = calloc(1, sizeof(*w));
+	struct net_addr src = addr("192.0.2.1:4000"), dst = addr("198.51.100.2:30000");
+	uint8_t payload[20] = {0x80};
+	char base[64], path[80], json[256];
+	struct buf meta;
+	int err = 0;
+
+	snprintf(base, sizeof(base), "/tmp/test_media_full_%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s.pcap", base);
+	unlink(path);
+	if (symlink("/dev/full", path) != 0)
+		skip();
+	assert_non_null(m);
+	assert_non_null(w);
+	w->m = m;
+	m->workers = w;
+	m->nworkers = 1;
+	assert_int_equal(media_recq_init(&w->recq, 4), 0);
+	struct media_rec *r = media_rec_open(m, base, &err);
+	assert_non_null(r);
+	media_rec_packet(w, r, &src, &dst, payload, sizeof(payload), 1700000000000000LL);
+	buf_init(&meta);
+	assert_int_equal(buf_append_cstr(&meta, "{\"call-id\":\"z\""), 0);
+	media_rec_finish(m, r, &meta);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s.json", base);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(json, 1, sizeof(json) - 1, f);
+	json[n] = 0;
+	fclose(f);
+	unlink(path);
+	assert_string_equal(json,
+			    "{\"call-id\":\"z\",\"packets\":1,\"dropped\":0,\"write_error\":true}\n");
+	media_recq_fini(&w->recq);
+	free(w);
+	free(m);
+}
+
 /* Context switches of this process's threads other than the calling one
  * (the writer thread): each wake-up from a nap is one. */
 static unsigned long other_threads_switches(void)
@@ -307,6 +351,7 @@ int main(void)
 	    cmocka_unit_test(test_ring_one_producer_one_consumer_threads),
 	    cmocka_unit_test(test_recording_counts_drops_in_its_metadata),
 	    cmocka_unit_test(test_idle_writer_sleeps_until_a_recording_opens),
+	    cmocka_unit_test(test_write_error_is_told_in_the_metadata),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
