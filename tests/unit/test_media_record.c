@@ -175,60 +175,87 @@ static size_t file_size(const char *path)
 	return (size_t)st.st_size;
 }
 
-/* A worker whose ring holds two records: the third packet of the call is
- * dropped, and the metadata written after the pcap says so. */
-static void test_recording_counts_drops_in_its_metadata(void **state)
+/* A media role with one worker (no threads), its ring slots as given. */
+static struct media *one_worker_media(uint32_t slots)
 {
 	struct media *m = calloc(1, sizeof(*m));
 	struct media_worker *w = calloc(1, sizeof(*w));
-	struct net_addr src = addr("192.0.2.1:4000"), dst = addr("198.51.100.2:30000");
-	uint8_t payload[20] = {0x80};
-	char base[64], path[80], json[256];
-	struct buf meta;
-	int err = 0;
 
-	snprintf(base, sizeof(base), "/tmp/test_media_record_%d", (int)getpid());
 	assert_non_null(m);
 	assert_non_null(w);
 	w->m = m;
 	m->workers = w;
 	m->nworkers = 1;
-	assert_int_equal(media_recq_init(&w->recq, 2), 0);
-	struct media_rec *r = media_rec_open(m, base, &err);
-	assert_non_null(r);
-	for (int i = 0; i < 3; i++)
-		media_rec_packet(w, r, &src, &dst, payload, sizeof(payload),
-				 1700000000000000LL + i);
-	buf_init(&meta);
-	assert_int_equal(buf_append_cstr(&meta, "{\"call-id\":\"x\""), 0);
-	media_rec_finish(m, r, &meta);
+	if (slots)
+		assert_int_equal(media_recq_init(&w->recq, slots), 0);
+	return m;
+}
 
-	snprintf(path, sizeof(path), "%s.pcap", base);
-	assert_int_equal(file_size(path), 24 + 2 * (16 + 28 + sizeof(payload)));
-	unlink(path);
+static void one_worker_media_free(struct media *m)
+{
+	media_recq_fini(&m->workers[0].recq);
+	free(m->workers);
+	free(m);
+}
+
+/* n packets of the call queued by the worker for r. */
+static void record_packets(struct media *m, struct media_rec *r, int n)
+{
+	struct net_addr src = addr("192.0.2.1:4000"), dst = addr("198.51.100.2:30000");
+	uint8_t payload[20] = {0x80};
+
+	for (int i = 0; i < n; i++)
+		media_rec_packet(&m->workers[0], r, &src, &dst, payload, sizeof(payload),
+				 1700000000000000LL + i);
+}
+
+/* Hands r over with metadata {"call-id":id, then removes base.json and
+ * returns its text in out. */
+static void finish_and_read_json(struct media *m, struct media_rec *r, const char *base,
+				 const char *id, char *out, size_t n)
+{
+	char path[96];
+	struct buf meta;
+
+	buf_init(&meta);
+	assert_int_equal(buf_printf(&meta, "{\"call-id\":\"%s\"", id), 0);
+	media_rec_finish(m, r, &meta);
+	if (!out)
+		return;
 	snprintf(path, sizeof(path), "%s.json", base);
 	FILE *f = fopen(path, "r");
 	assert_non_null(f);
-	size_t n = fread(json, 1, sizeof(json) - 1, f);
-	json[n] = 0;
+	size_t got = fread(out, 1, n - 1, f);
+	out[got] = 0;
 	fclose(f);
 	unlink(path);
+}
+
+/* A worker whose ring holds two records: the third packet of the call is
+ * dropped, and the metadata written after the pcap says so. */
+static void test_recording_counts_drops_in_its_metadata(void **state)
+{
+	struct media *m = one_worker_media(2);
+	char base[64], path[80], json[256];
+	int err = 0;
+
+	snprintf(base, sizeof(base), "/tmp/test_media_record_%d", (int)getpid());
+	struct media_rec *r = media_rec_open(m, base, &err);
+	assert_non_null(r);
+	record_packets(m, r, 3);
+	finish_and_read_json(m, r, base, "x", json, sizeof(json));
+	snprintf(path, sizeof(path), "%s.pcap", base);
+	assert_int_equal(file_size(path), 24 + 2 * (16 + 28 + 20));
+	unlink(path);
 	assert_string_equal(json, "{\"call-id\":\"x\",\"packets\":2,\"dropped\":1}\n");
-	media_recq_fini(&w->recq);
-	free(w);
-	free(m);
+	one_worker_media_free(m);
 }
 
 /* A disk that fails the pcap's writes (its path a link to /dev/full):
  * stdio reports it only when flushing, so the metadata says so. */
 static void test_write_error_is_told_in_the_metadata(void **state)
 {
-	struct media *m = calloc(1, sizeof(*m));
-	struct media_worker *w = calloc(1, sizeof(*w));
-	struct net_addr src = addr("192.0.2.1:4000"), dst = addr("198.51.100.2:30000");
-	uint8_t payload[20] = {0x80};
 	char base[64], path[80], json[256];
-	struct buf meta;
 	int err = 0;
 
 	snprintf(base, sizeof(base), "/tmp/test_media_full_%d", (int)getpid());
@@ -236,31 +263,15 @@ static void test_write_error_is_told_in_the_metadata(void **state)
 	unlink(path);
 	if (symlink("/dev/full", path) != 0)
 		skip();
-	assert_non_null(m);
-	assert_non_null(w);
-	w->m = m;
-	m->workers = w;
-	m->nworkers = 1;
-	assert_int_equal(media_recq_init(&w->recq, 4), 0);
+	struct media *m = one_worker_media(4);
 	struct media_rec *r = media_rec_open(m, base, &err);
 	assert_non_null(r);
-	media_rec_packet(w, r, &src, &dst, payload, sizeof(payload), 1700000000000000LL);
-	buf_init(&meta);
-	assert_int_equal(buf_append_cstr(&meta, "{\"call-id\":\"z\""), 0);
-	media_rec_finish(m, r, &meta);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s.json", base);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	size_t n = fread(json, 1, sizeof(json) - 1, f);
-	json[n] = 0;
-	fclose(f);
+	record_packets(m, r, 1);
+	finish_and_read_json(m, r, base, "z", json, sizeof(json));
 	unlink(path);
 	assert_string_equal(json,
 			    "{\"call-id\":\"z\",\"packets\":1,\"dropped\":0,\"write_error\":true}\n");
-	media_recq_fini(&w->recq);
-	free(w);
-	free(m);
+	one_worker_media_free(m);
 }
 
 /* Context switches of this process's threads other than the calling one
@@ -296,20 +307,11 @@ static unsigned long other_threads_switches(void)
  * metadata are written by the thread. */
 static void test_idle_writer_sleeps_until_a_recording_opens(void **state)
 {
-	struct media *m = calloc(1, sizeof(*m));
-	struct media_worker *w = calloc(1, sizeof(*w));
-	struct net_addr src = addr("192.0.2.1:4000"), dst = addr("198.51.100.2:30000");
-	uint8_t payload[20] = {0x80};
+	struct media *m = one_worker_media(0);
 	char base[64], path[80];
-	struct buf meta;
 	int err = 0;
 
 	snprintf(base, sizeof(base), "/tmp/test_media_writer_%d", (int)getpid());
-	assert_non_null(m);
-	assert_non_null(w);
-	w->m = m;
-	m->workers = w;
-	m->nworkers = 1;
 	assert_int_equal(media_rec_writer_init(m), 0);
 	assert_int_equal(media_rec_writer_start(m), 0);
 	usleep(50000);
@@ -319,25 +321,20 @@ static void test_idle_writer_sleeps_until_a_recording_opens(void **state)
 
 	struct media_rec *r = media_rec_open(m, base, &err);
 	assert_non_null(r);
-	for (int i = 0; i < 3; i++)
-		media_rec_packet(w, r, &src, &dst, payload, sizeof(payload),
-				 1700000000000000LL + i);
-	snprintf(path, sizeof(path), "%s.pcap", base);
-	/* The thread writes while the recording is open (pcap buffering
-	 * aside, the records leave the ring: the ring is empty again). */
-	for (int i = 0; i < 200 && media_recq_peek(&w->recq); i++)
+	record_packets(m, r, 3);
+	/* The thread writes while the recording is open: the ring empties. */
+	for (int i = 0; i < 200 && media_recq_peek(&m->workers[0].recq); i++)
 		usleep(5000);
-	assert_null(media_recq_peek(&w->recq));
-	buf_init(&meta);
-	assert_int_equal(buf_append_cstr(&meta, "{\"call-id\":\"y\""), 0);
-	media_rec_finish(m, r, &meta);
+	assert_null(media_recq_peek(&m->workers[0].recq));
+	finish_and_read_json(m, r, base, "y", NULL, 0);
 	media_rec_writer_stop(m);
-	assert_int_equal(file_size(path), 24 + 3 * (16 + 28 + sizeof(payload)));
+	snprintf(path, sizeof(path), "%s.pcap", base);
+	assert_int_equal(file_size(path), 24 + 3 * (16 + 28 + 20));
 	unlink(path);
 	snprintf(path, sizeof(path), "%s.json", base);
 	assert_int_equal(unlink(path), 0);
 	media_rec_writer_fini(m);
-	free(w);
+	free(m->workers);
 	free(m);
 }
 
