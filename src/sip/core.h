@@ -217,7 +217,7 @@ enum sip_media_wait {
 	SIP_MEDIA_DELETE,
 	SIP_MEDIA_REOFFER,     /* an in-dialog request's SDP */
 	SIP_MEDIA_LATE_OFFER,  /* a late offer: the 2xx's SDP (RFC 3261 §13.2.1) */
-	SIP_MEDIA_LATE_ANSWER, /* its answer, in the caller's ACK */
+	SIP_MEDIA_LATE_ANSWER, /* its answer, in the caller's ACK (or PRACK: RFC 3262) */
 };
 
 struct sip_media_tags {
@@ -237,9 +237,9 @@ struct sip_media {
 	struct buf answer;	     /* the callee's SDP as the engine rewrote it */
 	struct buf held;	     /* a response (our Via on) awaiting its answer */
 	struct sip_media_re *re;     /* a re-offer (or a late ACK) in progress, or NULL */
-	bool late;		     /* INVITE without SDP: offer in the 2xx, answer in the ACK */
+	bool late;		     /* INVITE without SDP: offer in the 2xx (or a reliable 1xx) */
 	bool ack_callee;	     /* that ACK is the callee's (its re-INVITE had no SDP) */
-	uint64_t acked;		     /* a late offer: the ACK's From tag and SDP answered */
+	uint64_t acked;		     /* a late offer: the ACK's (PRACK's) From tag and SDP answered */
 	struct buf ack_sdp;	     /* its SDP as the engine rewrote it, for retransmissions */
 };
 
@@ -401,7 +401,7 @@ struct bencode_node;
 struct ng_params;
 
 /* An in-dialog offer/answer in progress (media_reoffer.c), or a late
- * offer's ACK waiting on the engine (media_late.c: stx NULL). */
+ * offer's ACK (media_late.c: stx NULL) or PRACK waiting on the engine. */
 struct sip_media_re {
 	struct sip_stx *stx;	  /* the request; its reoffer names the call (NULL: an ACK) */
 	struct sip_peer src, dst; /* where it came from, where it goes once rewritten */
@@ -433,6 +433,9 @@ int sip_media_rebody_stx(struct sip_stx *s, struct str sdp);
  * statelessly to up, if given. */
 void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
 			     struct str bytes);
+/* resp goes up (as above) with sdp in place of its own. */
+void sip_media_forward_sdp(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+			   struct sip_msg *resp, struct str sdp);
 /* resp goes up (as above) with media.answer in place of its SDP. */
 void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
 				 struct sip_msg *resp);
@@ -456,8 +459,25 @@ void sip_media_late_offer_done(void *arg, int status, const struct bencode_node 
  * (then forwarded from here), else 0. */
 int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
 		       const struct sip_peer *dst, size_t drop);
+/* The answer in m (an ACK, or a PRACK waiting in s) to the late offer goes
+ * to the engine; m is held and forwarded once it replies.  0 or -errno
+ * (then nothing is held: forward m as it is). */
+int sip_media_late_answer_send(struct sip_call *c, struct sip_msg *m, struct sip_stx *s,
+			       const struct sip_peer *src, const struct sip_peer *dst, size_t drop);
 void sip_media_late_answer_done(void *arg, int status, const struct bencode_node *reply,
 				struct str raw);
+
+/* media_early.c: offer/answer in the early dialog (RFC 3262, RFC 3311) */
+/* A provisional response sent reliably (Require: 100rel, RSeq). */
+bool sip_media_reliable(const struct sip_msg *m);
+/* The PRACK m answering a reliable 1xx's late offer: 1 when taken (the
+ * answer at the engine, m waiting in a server transaction), else 0. */
+int sip_media_early_prack(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src,
+			  const struct sip_peer *dst, size_t drop);
+/* m may carry an offer in c's dialog: confirmed, or an UPDATE in the early one. */
+bool sip_media_dialog_open(const struct sip_call *c, const struct sip_msg *m);
+/* The first offer/answer is complete (always, once the call is up). */
+bool sip_media_early_settled(const struct sip_call *c);
 
 /* media_reoffer.c: offer/answer inside the dialog */
 /* The exchange in progress is over: media.re freed, its transaction let go. */

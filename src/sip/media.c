@@ -269,14 +269,20 @@ void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s, const struct
 	buf_fini(&out);
 }
 
-void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
-				 struct sip_msg *resp)
+void sip_media_forward_sdp(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+			   struct sip_msg *resp, struct str sdp)
 {
 	struct buf out;
 	buf_init(&out);
-	if (sip_media_rebody(&out, resp, (struct str){c->media.answer.p, c->media.answer.len}) == 0)
+	if (sip_media_rebody(&out, resp, sdp) == 0)
 		sip_media_forward_bytes(c, s, up, (struct str){out.p, out.len});
 	buf_fini(&out);
+}
+
+void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+				 struct sip_msg *resp)
+{
+	sip_media_forward_sdp(c, s, up, resp, (struct str){c->media.answer.p, c->media.answer.len});
 }
 
 static void sip_media_answer_done(void *arg, int status, const struct bencode_node *reply,
@@ -294,6 +300,9 @@ static void sip_media_answer_done(void *arg, int status, const struct bencode_no
 	 * transaction's end does not come back here). */
 	struct sip_stx *s = c->media.re ? c->media.re->stx : c->stx;
 	const struct sip_peer *up = c->media.re ? NULL : &c->caller;
+	/* An early dialog's UPDATE: its answer is not the call's, which the
+	 * INVITE's 2xx (repeating the reliable 1xx's SDP) still needs. */
+	bool early = c->media.re && c->state == SIP_CALL_SETUP;
 	if (c->media.re && held.status >= 200)
 		sip_media_re_free(c);
 	if (status != 0 || bencode_dict_get_str(reply, "sdp", &sdp) != 0) {
@@ -306,6 +315,10 @@ static void sip_media_answer_done(void *arg, int status, const struct bencode_no
 			 "through",
 			 c->cdr.call_id, ng_client_strerror(status));
 		sip_media_forward_bytes(c, s, up, (struct str){c->media.held.p, c->media.held.len});
+		goto out;
+	}
+	if (early) {
+		sip_media_forward_sdp(c, s, up, &held, sdp);
 		goto out;
 	}
 	buf_reset(&c->media.answer);
@@ -332,11 +345,22 @@ int sip_media_answer_send(struct sip_call *c, struct sip_msg *resp, struct str f
 	return rc;
 }
 
+/* resp goes up as it is, though the relay is on: its SDP is not an answer
+ * the engine can take now. */
+static void sip_media_response_unrelayed(struct sip_call *c, struct sip_msg *resp)
+{
+	log_warn("sip", "call %s: SDP in a %d not relayed (another offer/answer at the engine)",
+		 c->cdr.call_id, resp->status);
+	if (c->stx)
+		sip_stx_forward(c->stx, resp);
+}
+
 void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 {
 	struct sip_addr to;
-	if (c->media.late && !c->media.on && resp->status >= 200 && sip_media_has_sdp(resp) &&
-	    sip_msg_to(resp, &to) == 0 && to.tag.p) {
+	/* A late offer comes in the 2xx or a reliable 1xx (RFC 3262 §5). */
+	if (c->media.late && !c->media.on && (resp->status >= 200 || sip_media_reliable(resp)) &&
+	    sip_media_has_sdp(resp) && sip_msg_to(resp, &to) == 0 && to.tag.p) {
 		sip_media_late_offer(c, resp, to.tag);
 		return;
 	}
@@ -346,18 +370,26 @@ void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 		return;
 	}
 	uint64_t key = sip_media_key(to.tag, resp->body);
-	if (c->media.wait == SIP_MEDIA_ANSWER) {
-		/* One answer at a time: a final replaces the response held
-		 * (it will carry the same rewritten SDP); a provisional is
-		 * dropped, as an unreliable one may be. */
+	if (key == c->media.answered && c->media.answer.len) {
+		sip_media_forward_rewritten(c, c->stx, &c->caller, resp);
+		return;
+	}
+	if (!c->media.re &&
+	    (c->media.wait == SIP_MEDIA_ANSWER || c->media.wait == SIP_MEDIA_LATE_OFFER)) {
+		/* One answer (or late offer) at a time: a final replaces the
+		 * response held (it will carry the same rewritten SDP); a
+		 * provisional is dropped, as an unreliable one may be, and a
+		 * reliable one is repeated by the callee. */
 		if (resp->status >= 200) {
 			buf_reset(&c->media.held);
 			buf_append_str(&c->media.held, resp->raw);
 		}
 		return;
 	}
-	if (key == c->media.answered && c->media.answer.len) {
-		sip_media_forward_rewritten(c, c->stx, &c->caller, resp);
+	/* An early dialog's PRACK or UPDATE at the engine, or the callee,
+	 * having offered, changing its offer (RFC 3261 §13.2.1 forbids it). */
+	if (c->media.re || c->media.wait != SIP_MEDIA_IDLE || c->media.late) {
+		sip_media_response_unrelayed(c, resp);
 		return;
 	}
 	str_copy(c->media.tags->to, sizeof(c->media.tags->to), to.tag);
@@ -375,10 +407,11 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 	struct buf tmp;
 	if (!c->media.on || !sip_media_has_sdp(m))
 		return sip_build_strip_via(out, m);
-	if (c->media.wait == SIP_MEDIA_ANSWER || c->media.wait == SIP_MEDIA_LATE_OFFER)
+	bool known = sip_msg_to(m, &to) == 0 && to.tag.p &&
+		     sip_media_key(to.tag, m->body) == c->media.answered && c->media.answer.len;
+	if (!known && (c->media.wait == SIP_MEDIA_ANSWER || c->media.wait == SIP_MEDIA_LATE_OFFER))
 		return -EAGAIN; /* the held one goes up once the engine's SDP is back */
-	if (sip_msg_to(m, &to) != 0 || !to.tag.p ||
-	    sip_media_key(to.tag, m->body) != c->media.answered || !c->media.answer.len)
+	if (!known)
 		return sip_build_strip_via(out, m);
 	buf_init(&tmp);
 	int rc = sip_media_rebody(&tmp, m, (struct str){c->media.answer.p, c->media.answer.len});

@@ -137,6 +137,24 @@ static void sip_media_ack_forward(struct sip_call *c, struct sip_msg *ack,
 	buf_fini(&out);
 }
 
+/* The answer's request goes on with sdp in place of its own (as it is when
+ * sdp.p is NULL): an ACK straight to where it goes, a PRACK in its own
+ * server transaction (a 500 there when it cannot be sent). */
+static void sip_media_late_answer_forward(struct sip_call *c, struct sip_media_re *re,
+					  struct sip_msg *m, struct str sdp)
+{
+	struct sip_stx *s = re->stx;
+	struct sip_msg fwd;
+	if (!s) {
+		sip_media_ack_forward(c, m, &re->src, &re->dst, re->drop, sdp);
+		return;
+	}
+	if ((sdp.p && sip_media_rebody_stx(s, sdp) < 0) ||
+	    sip_msg_parse(&fwd, s->req.p, s->req.len) != 0 ||
+	    sip_proxy_send_request(c->w, &fwd, &s->src, &re->dst, STR_NULL, re->drop, s) < 0)
+		sip_stx_reply(s, 500, NULL, NULL);
+}
+
 void sip_media_late_answer_done(void *arg, int status, const struct bencode_node *reply,
 				struct str raw)
 {
@@ -148,23 +166,56 @@ void sip_media_late_answer_done(void *arg, int status, const struct bencode_node
 	struct sip_msg m;
 	(void)raw;
 	c->media.re = NULL; /* the exchange is over, whatever happens next */
+	if (re && re->stx)
+		re->stx->reoffer = NULL;
 	sip_media_unwait(c);
 	if (re && sip_msg_parse(&m, c->media.held.p, c->media.held.len) == 0) {
 		if (!ok) {
 			log_warn("sip",
-				 "call %s: media engine did not take the ACK's answer (%s): "
+				 "call %s: media engine did not take the %.*s's answer (%s): "
 				 "SDP passed through",
-				 c->cdr.call_id, why);
+				 c->cdr.call_id, STR_FMT(m.method_name), why);
 			sdp = STR_NULL;
 		} else {
 			buf_reset(&c->media.ack_sdp);
 			if (buf_append_str(&c->media.ack_sdp, sdp) == 0)
 				c->media.acked = c->media.held_key;
 		}
-		sip_media_ack_forward(c, &m, &re->src, &re->dst, re->drop, sdp);
+		sip_media_late_answer_forward(c, re, &m, sdp);
 	}
 	free(re);
 	buf_reset(&c->media.held);
+}
+
+int sip_media_late_answer_send(struct sip_call *c, struct sip_msg *m, struct sip_stx *s,
+			       const struct sip_peer *src, const struct sip_peer *dst, size_t drop)
+{
+	struct sip_addr from;
+	struct sip_media_re *re = NULL;
+	if (sip_msg_from(m, &from) != 0 || !from.tag.p || !(re = calloc(1, sizeof(*re))))
+		return -ENOMEM;
+	*re = (struct sip_media_re){.stx = s, .src = *src, .dst = *dst, .drop = drop};
+	/* The answer is the sender's, to the offer of the other party. */
+	struct ng_params q = {
+	    .from_tag = str_from_cstr(c->media.ack_callee ? c->media.tags->from : c->media.tags->to),
+	    .to_tag = from.tag,
+	    .sdp = m->body,
+	};
+	c->media.held_key = sip_media_key(from.tag, m->body);
+	c->media.re = re;
+	if (s)
+		s->reoffer = c;
+	int rc = buf_append_str(&c->media.held, m->raw);
+	if (rc == 0)
+		rc = sip_media_sdp_send(c, &q, &src->addr, ng_build_answer,
+					sip_media_late_answer_done, SIP_MEDIA_LATE_ANSWER);
+	if (rc < 0) {
+		log_warn("sip", "call %s: the %.*s's answer not sent to the engine: SDP passed through",
+			 c->cdr.call_id, STR_FMT(m->method_name));
+		buf_reset(&c->media.held);
+		sip_media_re_free(c);
+	}
+	return rc;
 }
 
 /* The ACK m of a late offer's 2xx (the caller's, or the sender's of a
@@ -177,9 +228,7 @@ int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_p
 	if (!c->media.late || !c->media.on || c->state != SIP_CALL_UP || !sip_media_has_sdp(m) ||
 	    sip_msg_from(m, &from) != 0 || !from.tag.p)
 		return 0;
-	/* The answer is the ACK sender's, to the offer of the 2xx's sender. */
 	const char *answerer = c->media.ack_callee ? c->media.tags->to : c->media.tags->from;
-	const char *offerer = c->media.ack_callee ? c->media.tags->from : c->media.tags->to;
 	if (!str_eq_cstr(from.tag, answerer))
 		return 0;
 	if (c->media.wait == SIP_MEDIA_LATE_ANSWER)
@@ -190,31 +239,7 @@ int sip_media_late_ack(struct sip_call *c, struct sip_msg *m, const struct sip_p
 				      (struct str){c->media.ack_sdp.p, c->media.ack_sdp.len});
 		return 1;
 	}
-	struct sip_media_re *re = NULL;
-	if (c->media.acked || c->media.re || c->media.wait != SIP_MEDIA_IDLE ||
-	    !(re = calloc(1, sizeof(*re))))
+	if (c->media.acked || c->media.re || c->media.wait != SIP_MEDIA_IDLE)
 		return 0; /* not the late offer's answer: not ours */
-	*re = (struct sip_media_re){.src = *src, .dst = *dst, .drop = drop};
-	struct ng_params q = {
-	    .from_tag = str_from_cstr(offerer),
-	    .to_tag = from.tag,
-	    .sdp = m->body,
-	};
-	c->media.held_key = key;
-	c->media.re = re;
-	int rc = buf_append_str(&c->media.held, m->raw);
-	if (rc == 0)
-		rc = sip_media_sdp_send(c, &q, &src->addr, ng_build_answer,
-					sip_media_late_answer_done, SIP_MEDIA_LATE_ANSWER);
-	if (rc < 0) {
-		log_warn("sip",
-			 "call %s: the ACK's answer not sent to the engine: SDP passed "
-			 "through",
-			 c->cdr.call_id);
-		buf_reset(&c->media.held);
-		c->media.re = NULL;
-		free(re);
-		return 0;
-	}
-	return 1;
+	return sip_media_late_answer_send(c, m, NULL, src, dst, drop) == 0;
 }

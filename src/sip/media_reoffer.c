@@ -4,7 +4,9 @@
  * A re-INVITE or UPDATE with SDP from either party (hold, resume, a new
  * address or codec: RFC 3264 §8) is a new offer to the same engine, from
  * the sender's tag, and the response with SDP its answer, as Kamailio's
- * rtpengine_manage() does.
+ * rtpengine_manage() does.  So is an UPDATE with SDP in the early dialog
+ * a reliable 1xx opened (RFC 3311 §5.1; see media_early.c), once the
+ * first offer/answer is complete (before, 491).
  *
  * The request waits in its own server transaction while the offer is at
  * the engine, so a retransmission is absorbed there (sip_stx_find, before
@@ -50,7 +52,7 @@ void sip_media_stx_gone(struct sip_stx *s)
 {
 	struct sip_call *c = s->reoffer;
 	if (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_ANSWER ||
-	    c->media.wait == SIP_MEDIA_LATE_OFFER) {
+	    c->media.wait == SIP_MEDIA_LATE_OFFER || c->media.wait == SIP_MEDIA_LATE_ANSWER) {
 		ng_client_cancel(c->w->ng, c->media.req);
 		sip_media_unwait(c);
 		buf_reset(&c->media.held);
@@ -59,15 +61,15 @@ void sip_media_stx_gone(struct sip_stx *s)
 }
 
 /* The call ends (its ng request cancelled) with an exchange in progress.
- * A re-offer still at the engine was never forwarded: its sender is
- * answered 500.  A 2xx held for a re-INVITE's late offer goes up as it is
+ * A re-offer (or a PRACK's answer) still at the engine was never
+ * forwarded: its sender is answered 500.  A 2xx held for a re-INVITE's late offer goes up as it is
  * (its sender has answered, §16.7 step 5).  One being answered goes on
  * alone. */
 void sip_media_re_end(struct sip_call *c)
 {
 	struct sip_stx *s = c->media.re ? c->media.re->stx : NULL;
 	sip_media_re_free(c);
-	if (s && c->media.wait == SIP_MEDIA_REOFFER)
+	if (s && (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_LATE_ANSWER))
 		sip_stx_reply(s, 500, NULL, sip_media_re_ended);
 	else if (s && c->media.wait == SIP_MEDIA_LATE_OFFER)
 		sip_media_forward_bytes(c, s, NULL,
@@ -138,8 +140,10 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 	struct sip_addr from, to;
 	if (m->method == SIP_METHOD_ACK)
 		return sip_media_late_ack(c, m, src, dst, drop);
+	if (m->method == SIP_METHOD_PRACK)
+		return sip_media_early_prack(c, m, src, dst, drop);
 	bool late = m->method == SIP_METHOD_INVITE && m->body.len == 0;
-	if (!c->media.on || !c->media.tags || c->state != SIP_CALL_UP ||
+	if (!c->media.on || !c->media.tags || !sip_media_dialog_open(c, m) ||
 	    (m->method != SIP_METHOD_INVITE && m->method != SIP_METHOD_UPDATE) ||
 	    (!late && !sip_media_has_sdp(m)) || sip_msg_from(m, &from) != 0 || !from.tag.p ||
 	    sip_msg_to(m, &to) != 0 || !to.tag.p)
@@ -151,7 +155,7 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 	if (m->method == SIP_METHOD_INVITE)
 		sip_reply(c->w, s, m, src, 100, NULL, NULL);
 	struct sip_media_re *re = NULL;
-	if (c->media.re || c->media.wait != SIP_MEDIA_IDLE) {
+	if (c->media.re || c->media.wait != SIP_MEDIA_IDLE || !sip_media_early_settled(c)) {
 		sip_reply(c->w, s, m, src, 491, NULL, NULL);
 		return 1;
 	}

@@ -432,21 +432,24 @@ def test_callee_reinvite_hold_and_move_stay_on_rtpengine(warp_factory, tmp_path,
 # ------------------------------------------------------------- late offer
 
 
-def late_offer_call(sw):
-    """The caller's INVITE has no SDP: the callee offers in its 200 OK, the
-    caller answers in the ACK.  Returns what each side was told and how
-    much RTP the relay carried each way."""
+def late_offer_call(sw, uas="uas_late_offer.xml", uac="uac_late_offer.xml",
+                    offer_in="SIP/2.0 200", answer_in="ACK "):
+    """The caller's INVITE has no SDP: the callee offers in its 200 OK (or
+    the response offer_in names), the caller answers in the ACK (or the
+    request answer_in names).  Returns what each side was told and how much
+    RTP the relay carried each way, once the ACK reached the callee."""
     a, b = rtp_socket(), rtp_socket()
     try:
-        caller, callee = start_pair(sw, "uas_late_offer.xml", "uac_late_offer.xml",
-                                    {"rtp_b": b.getsockname()[1]}, {"rtp_a": a.getsockname()[1]})
-        wait_for(lambda: sdps(callee.messages(True), "ACK "))
-        (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
-        (to_callee,) = sdps(callee.messages(True), "ACK ")
-        rtp = {"to_callee": relayed(a, to_caller[1], b), "to_caller": relayed(b, to_callee[1], a)}
+        caller, callee = start_pair(sw, uas, uac, {"rtp_b": b.getsockname()[1]},
+                                    {"rtp_a": a.getsockname()[1]})
+        wait_for(lambda: any(m.startswith("ACK ") for m in callee.messages(True)))
+        offers = sdps(caller.messages(True), offer_in)
+        (to_callee,) = sdps(callee.messages(True), answer_in)
+        rtp = {"to_callee": relayed(a, offers[0][1], b), "to_caller": relayed(b, to_callee[1], a)}
         assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
         assert callee.wait(timeout=40) == 0, callee.describe()
-        return {"to_caller": to_caller, "to_callee": to_callee, "rtp": rtp,
+        return {"to_caller": offers[0], "offers": offers, "to_callee": to_callee, "rtp": rtp,
+                "ok_to_caller": sdps(caller.messages(True), "SIP/2.0 200"),
                 "ports": (a.getsockname()[1], b.getsockname()[1]),
                 "invites": callee.messages(True)}
     finally:
@@ -471,6 +474,30 @@ def test_late_offer_goes_through_the_local_relay_both_ways(relay_warp):
         assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 1, cmd
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200
+    assert r["rtp_packets_a"] > 10 and r["rtp_packets_b"] > 10, r
+
+
+# ------------------------------- late offer in a reliable 183 (RFC 3262)
+
+
+def test_late_offer_in_a_reliable_183_answered_in_prack_goes_through_the_local_relay(relay_warp):
+    sw = relay_warp
+    got = late_offer_call(sw, "uas_late_prack.xml", "uac_late_prack.xml", "SIP/2.0 183", "PRACK ")
+    relay = got["to_caller"]
+    # The caller is offered the relay (not the callee's port) in the 183,
+    # the callee is answered with the relay (not the caller's port) in the
+    # PRACK, and the 200 OK repeating the 183's SDP names the same relay port.
+    assert relay[0] == "127.0.0.1" and sw.lo <= relay[1] <= sw.hi, got
+    assert set(got["offers"]) == {relay} and got["ok_to_caller"] == [relay], got
+    assert got["to_callee"][0] == "127.0.0.1" and sw.lo <= got["to_callee"][1] <= sw.hi, got
+    assert relay[1] not in got["ports"] and got["to_callee"][1] not in got["ports"], got
+    assert got["rtp"]["to_callee"] > 10 and got["rtp"]["to_caller"] > 10, got["rtp"]
+    # One offer (the 183's; none for the 200 repeating it), one answer.
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer", "delete"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 1, cmd
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller", r
     assert r["rtp_packets_a"] > 10 and r["rtp_packets_b"] > 10, r
 
 
@@ -688,39 +715,86 @@ def oks(msgs):
     return [m for m in msgs if m.startswith("SIP/2.0 200") and "INVITE" in m.split("CSeq:")[1]]
 
 
-def test_late_offer_2xx_and_ack_retransmissions_carry_the_relays_sdp(relay_warp):
-    sw = relay_warp
+# The caller's answer at port 4000, for RawCaller.
+RAW_ANSWER = ("v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+              "t=0 0\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+
+
+def raw_pair(sw, uas, invite_extra=""):
+    """A SIPp callee (uas, media at the returned socket's port) and a
+    RawCaller through the provisioned warp, its INVITE without SDP sent."""
     cport, gport = sip_port(), sip_port()
     b = rtp_socket()
-    callee_port = b.getsockname()[1]
-    callee = sw.sipp("callee", scenario("uas_late_offer.xml"), gport,
-                     keys={"rtp_b": callee_port}, extra=["-mp", str(sip_port())]).start()
+    callee = sw.sipp("callee", scenario(uas), gport, keys={"rtp_b": b.getsockname()[1]},
+                     extra=["-mp", str(sip_port())]).start()
     provision(sw, cport, gport)
     ua = RawCaller(cport, sw.port)
+    ua.send("INVITE sip:%s@127.0.0.1:%d" % (NUMBER, sw.port), "<sip:%s@127.0.0.1>" % NUMBER,
+            "1 INVITE", "inv1", invite_extra)
+    return callee, ua, b
+
+
+def raw_hang_up(ua, callee, ruri, to, route, cseq):
+    ua.send("BYE " + ruri, to, "%d BYE" % cseq, "bye1", route)
+    assert callee.wait(timeout=20) == 0, callee.describe()
+    ua.wait(lambda got: any("BYE" in m.split("CSeq:")[1] for m in got))
+
+
+def assert_resent_alike(sw, got, party_port):
+    """Every copy of a repeated message named the relay's one port."""
+    assert len(got) >= 2 and len(set(got)) == 1, got
+    assert sw.lo <= got[0][1] <= sw.hi and got[0][1] != party_port, got
+
+
+def test_late_offer_2xx_and_ack_retransmissions_carry_the_relays_sdp(relay_warp):
+    sw = relay_warp
+    callee, ua, b = raw_pair(sw, "uas_late_offer.xml")
+    callee_port = b.getsockname()[1]
     try:
-        ua.send("INVITE sip:%s@127.0.0.1:%d" % (NUMBER, sw.port),
-                "<sip:%s@127.0.0.1>" % NUMBER, "1 INVITE", "inv1")
         # Unacknowledged, the callee repeats its 200 (every 500 ms).
         ua.wait(lambda got: len(oks(got)) >= 2)
         ruri, to, route = ua.dialog(oks(ua.got)[0])
-        answer = ("v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-                  "t=0 0\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
         for _ in range(2):  # the ACK repeated, as on a 2xx retransmission
-            ua.send("ACK " + ruri, to, "1 ACK", "ack1", route, answer)
+            ua.send("ACK " + ruri, to, "1 ACK", "ack1", route, RAW_ANSWER)
             time.sleep(0.3)
         wait_for(lambda: len(sdps(callee.messages(True), "ACK ")) >= 2)
-        ua.send("BYE " + ruri, to, "2 BYE", "bye1", route)
-        assert callee.wait(timeout=20) == 0, callee.describe()
-        ua.wait(lambda got: any("BYE" in m.split("CSeq:")[1] for m in got))
+        raw_hang_up(ua, callee, ruri, to, route, 2)
     finally:
         ua.sock.close()
         b.close()
-    offered = sdps(oks(ua.got), "SIP/2.0 200")
-    assert len(offered) >= 2 and len(set(offered)) == 1, offered
-    assert sw.lo <= offered[0][1] <= sw.hi and offered[0][1] != callee_port
-    answered = sdps(callee.messages(True), "ACK ")
-    assert len(answered) >= 2 and len(set(answered)) == 1, answered
-    assert sw.lo <= answered[0][1] <= sw.hi and answered[0][1] != 4000
+    assert_resent_alike(sw, sdps(oks(ua.got), "SIP/2.0 200"), callee_port)
+    assert_resent_alike(sw, sdps(callee.messages(True), "ACK "), 4000)
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 1, cmd
+
+
+def test_reliable_183_and_prack_retransmissions_get_one_offer_and_one_answer(relay_warp):
+    """The callee repeats its reliable 183 until PRACKed, the caller repeats
+    its PRACK: every 183 carries the relay's one SDP, the callee gets one
+    PRACK with the relay's answer, the engine one offer and one answer."""
+    sw = relay_warp
+    callee, ua, b = raw_pair(sw, "uas_late_prack.xml", "Supported: 100rel\r\n")
+    callee_port = b.getsockname()[1]
+    progress = lambda got: [m for m in got if m.startswith("SIP/2.0 183")]  # noqa: E731
+    try:
+        ua.wait(lambda got: len(progress(got)) >= 2)  # resent every 500 ms
+        ruri, to, route = ua.dialog(progress(ua.got)[0])
+        for _ in range(2):  # the PRACK repeated, as when its 200 is late
+            ua.send("PRACK " + ruri, to, "2 PRACK", "prack1", route + "RAck: 1 1 INVITE\r\n",
+                    RAW_ANSWER)
+            time.sleep(0.1)
+        ua.wait(lambda got: len(oks(got)) >= 1)
+        ua.send("ACK " + ruri, to, "1 ACK", "ack1", route)
+        raw_hang_up(ua, callee, ruri, to, route, 3)
+    finally:
+        ua.sock.close()
+        b.close()
+    offered = sdps(progress(ua.got), "SIP/2.0 183")
+    assert_resent_alike(sw, offered, callee_port)
+    assert sdps(oks(ua.got), "SIP/2.0 200") == [offered[0]]
+    (answered,) = sdps(callee.messages(True), "PRACK ")
+    assert sw.lo <= answered[1] <= sw.hi and answered[1] != 4000, answered
     text = sw.w.get("/metrics").body.decode()
     for cmd in ("offer", "answer"):
         assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 1, cmd
