@@ -28,9 +28,11 @@
  * offer/answer" in media_reoffer.c).  An INVITE without SDP (offer in the
  * 2xx, answer in the ACK: RFC 3261 §13.2.1) goes through the engine the
  * other way round: "offer" from the callee's tag on the 2xx, "answer" on
- * the ACK (media_late.c).  This file has what they share, the first
- * offer/answer, the delete and the worker's ng client.  One allocation per
- * message rewritten; none on the packet path of calls in bypass.
+ * the ACK (media_late.c), or in a reliable 1xx and the PRACK, where an
+ * UPDATE may also re-offer before the answer (media_early.c).  This file
+ * has what they share, the first offer/answer, the delete and the
+ * worker's ng client.  One allocation per message rewritten; none on the
+ * packet path of calls in bypass.
  */
 #include "ng/ng.h"
 #include "sip/core.h"

@@ -10,6 +10,9 @@
  * "answer" from the caller's tag: it waits (a sip_media_re without a
  * transaction says where it goes), goes on rewritten, and the engine's
  * SDP is kept for the ACKs the caller repeats on each 2xx retransmission.
+ * The late offer in a reliable 1xx is answered in the PRACK instead (RFC
+ * 3262 §5; media_early.c): the same answer, the PRACK waiting in its own
+ * server transaction.
  *
  * An engine failing the 2xx's offer does not fail the call.  The callee
  * has answered, and a proxy forwards a 2xx at once (§16.7 step 5): holding

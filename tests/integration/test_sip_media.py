@@ -561,6 +561,23 @@ def test_callee_reinvite_without_sdp_keeps_both_sides_on_the_local_relay(relay_w
 # ------------------------------------------------- UPDATE with new SDP
 
 
+def assert_caller_update_kept_the_relay(sw, caller, callee, first, caller_socks, after):
+    """Once both SIPp peers are done: the callee's UPDATE named the relay's
+    port it had (first[1]), not the caller's new one; the caller's 200s
+    named the relay's port it had (first[0]); RTP from the callee reached
+    the caller's new port only; two offers and two answers at the engine."""
+    to_caller, to_callee = first
+    assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+    assert callee.wait(timeout=40) == 0, callee.describe()
+    assert sdps(callee.messages(True), "UPDATE ") == [to_callee]
+    assert sdps(caller.messages(True), "SIP/2.0 200") == [to_caller, to_caller]
+    assert to_callee[1] not in [s.getsockname()[1] for s in caller_socks]
+    assert after["new"] > 10 and after["old"] == 0, after
+    text = sw.w.get("/metrics").body.decode()
+    for cmd in ("offer", "answer"):
+        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 2, cmd
+
+
 def test_caller_update_moves_its_media_and_both_sides_keep_the_relay(relay_warp):
     sw = relay_warp
     a, a2, b = rtp_socket(), rtp_socket(), rtp_socket()
@@ -574,23 +591,44 @@ def test_caller_update_moves_its_media_and_both_sides_keep_the_relay(relay_warp)
         assert relayed(b, to_callee[1], a) > 10
         wait_for(lambda: len(sdps(caller.messages(True), "SIP/2.0 200")) == 2)
         after = {"old": relayed(b, to_callee[1], a), "new": relayed(b, to_callee[1], a2)}
-        assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
-        assert callee.wait(timeout=40) == 0, callee.describe()
-        # The callee's UPDATE names the relay's port it had, not the caller's
-        # new one; the caller's 200 to it names the relay's port it had.
-        assert sdps(callee.messages(True), "UPDATE ") == [to_callee]
-        assert sdps(caller.messages(True), "SIP/2.0 200") == [to_caller, to_caller]
-        assert to_callee[1] not in (a.getsockname()[1], a2.getsockname()[1])
-        # RTP from the callee now reaches the caller's new port only.
-        assert after["new"] > 10 and after["old"] == 0, after
+        assert_caller_update_kept_the_relay(sw, caller, callee, (to_caller, to_callee),
+                                            (a, a2), after)
     finally:
         for s in (a, a2, b):
             s.close()
-    text = sw.w.get("/metrics").body.decode()
-    for cmd in ("offer", "answer"):
-        assert metric(text, "warp_media_ng_commands_total", command=cmd, result="ok") == 2, cmd
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200
+
+
+def test_caller_update_before_the_answer_moves_its_media_and_both_sides_keep_the_relay(
+        relay_warp):
+    """RFC 3311 in the early dialog a reliable 183 opened: the caller's
+    UPDATE with a new port is offered to the engine, the callee's 200 to it
+    answered, and the 200 OK to the INVITE, repeating the 183's SDP, keeps
+    the relay's port without a third answer."""
+    sw = relay_warp
+    a, a2, b = rtp_socket(), rtp_socket(), rtp_socket()
+    try:
+        caller, callee = start_pair(sw, "uas_early_update.xml", "uac_early_update.xml",
+                                    {"rtp_b": b.getsockname()[1]},
+                                    {"rtp_a": a.getsockname()[1], "rtp_a2": a2.getsockname()[1]})
+        wait_for(lambda: any(m.startswith("ACK ") for m in callee.messages(True)))
+        (to_callee,) = sdps(callee.messages(True), "INVITE ")
+        to_caller = sdps(caller.messages(True), "SIP/2.0 183")[0]
+        after = {"old": relayed(b, to_callee[1], a), "new": relayed(b, to_callee[1], a2),
+                 "to_callee": relayed(a2, to_caller[1], b)}
+        # The 200s to the UPDATE and to the INVITE both name the 183's
+        # relay port (the 200 OK's repeat of the 183's SDP is not answered
+        # again), never the callee's.
+        assert_caller_update_kept_the_relay(sw, caller, callee, (to_caller, to_callee),
+                                            (a, a2), after)
+        assert to_caller[0] == "127.0.0.1" and sw.lo <= to_caller[1] <= sw.hi, to_caller
+        assert after["to_callee"] > 10, after
+    finally:
+        for s in (a, a2, b):
+            s.close()
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["rtp_packets_a"] > 10, r
 
 
 # ------------------------------------------------- CANCEL racing a 2xx
