@@ -377,20 +377,42 @@ static int start_api(struct app *app)
 	return 0;
 }
 
-/* The sip role: listen addresses from [sip] listen and listen_also. */
-static int sip_listen_opts(const struct config *cfg, struct sip_proxy_opts *o)
+/* Appends the comma-separated addresses of [sip] key to out (port given:
+ * the default); an error names the key and the bad address. */
+static int sip_addr_list(const struct config *cfg, const char *key, uint16_t port,
+			 struct net_addr *out, size_t *n)
 {
-	struct str rest = str_from_cstr(config_str(cfg, "sip", "listen_also"));
-	o->listen[o->nlisten++] = *config_addr(cfg, "sip", "listen");
+	struct str rest = str_from_cstr(config_str(cfg, "sip", key));
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
 		struct str one = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
-		if (one.len && (o->nlisten == SIP_PROXY_LISTEN_MAX ||
-				net_addr_parse(one, 5060, &o->listen[o->nlisten++]) < 0)) {
-			fprintf(stderr, "warp: [sip] listen_also: bad address '%.*s'\n", STR_FMT(one));
+		if (one.len && (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
+			fprintf(stderr, "warp: [sip] %s: bad address '%.*s'\n", key, STR_FMT(one));
 			return -EINVAL;
 		}
 		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - (size_t)comma - 1 };
+	}
+	return 0;
+}
+
+/* The sip role: listen addresses from [sip] listen and listen_also, TLS
+ * ones from tls_listen with the files it needs (RFC 3261 §26.2). */
+static int sip_listen_opts(const struct config *cfg, struct sip_proxy_opts *o)
+{
+	o->listen[o->nlisten++] = *config_addr(cfg, "sip", "listen");
+	if (sip_addr_list(cfg, "listen_also", 5060, o->listen, &o->nlisten) < 0 ||
+	    sip_addr_list(cfg, "tls_listen", 5061, o->tls_listen, &o->ntls_listen) < 0)
+		return -EINVAL;
+	o->tls_cert = config_str(cfg, "sip", "tls_cert");
+	o->tls_key = config_str(cfg, "sip", "tls_key");
+	o->tls_ca = config_str(cfg, "sip", "tls_ca");
+	o->tls_verify_clients = config_bool(cfg, "sip", "tls_verify_clients");
+	for (int i = 0; o->ntls_listen && i < 2; i++) {
+		const char *key = i ? "tls_key" : "tls_cert";
+		if (!config_str(cfg, "sip", key)[0]) {
+			fprintf(stderr, "warp: [sip] tls_listen is set but %s is empty\n", key);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

@@ -67,8 +67,9 @@ int sip_build_uri(char *out, size_t n, const char *user, const char *host, uint1
 			   v6 ? "]" : "");
 	if (len >= 0 && (size_t)len < n && port)
 		len += snprintf(out + len, n - (size_t)len, ":%u", port);
-	if (len >= 0 && (size_t)len < n && tp == SIP_TRANSPORT_TCP)
-		len += snprintf(out + len, n - (size_t)len, ";transport=tcp");
+	if (len >= 0 && (size_t)len < n && tp != SIP_TRANSPORT_UDP)
+		len += snprintf(out + len, n - (size_t)len, ";transport=%s",
+				tp == SIP_TRANSPORT_TLS ? "tls" : "tcp");
 	return len < 0 || (size_t)len >= n ? -ENOSPC : 0;
 }
 
@@ -136,21 +137,37 @@ static int sip_build_routes(struct buf *out, struct sip_msg *m, size_t drop)
 	return rc;
 }
 
+/* The address a hop over tp names us by: a TLS hop the TLS listener of l's
+ * family when there is one (else l, reachable over UDP and TCP). */
+static const struct sip_listen *sip_build_at(const struct sip_listen *l,
+					     enum sip_transport_kind tp)
+{
+	return tp == SIP_TRANSPORT_TLS && l->tls ? l->tls : l;
+}
+
+/* RFC 3261 §26.2 with RFC 5630 kept simple: a TLS hop's entry says
+ * ;transport=tls, so in-dialog requests come back over TLS. */
 static int sip_build_rr(struct buf *out, const struct sip_listen *l, enum sip_transport_kind tp)
 {
+	l = sip_build_at(l, tp);
 	return buf_printf(out, "Record-Route: <sip:%s:%u%s;lr>\r\n", l->host, l->port,
-			  tp == SIP_TRANSPORT_TCP ? ";transport=tcp" : "");
+			  l->tls == l		   ? ";transport=tls"
+			  : tp == SIP_TRANSPORT_TCP ? ";transport=tcp"
+						    : "");
 }
 
 static int sip_build_fwd_head(struct buf *out, struct sip_msg *m, const struct sip_fwd *f)
 {
 	struct str ruri = f->ruri.len ? f->ruri : m->ruri;
+	const struct sip_listen *at = sip_build_at(f->via_at, f->via_transport);
 	int rc = buf_printf(out, "%.*s %.*s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%.*s;rport\r\n",
 			    STR_FMT(m->method_name), STR_FMT(ruri), sip_tp_name(f->via_transport),
-			    f->via_at->host, f->via_at->port, STR_FMT(f->branch));
+			    at->host, at->port, STR_FMT(f->branch));
 	/* RFC 5658: two entries when the request changes interface or
 	 * transport; the one facing the next hop goes on top. */
-	bool two = f->rr_out && (f->rr_out != f->rr_in || f->rr_out_tp != f->rr_in_tp);
+	bool two = f->rr_out && (sip_build_at(f->rr_out, f->rr_out_tp) !=
+				     sip_build_at(f->rr_in, f->rr_in_tp) ||
+				 f->rr_out_tp != f->rr_in_tp);
 	if (rc == 0 && two)
 		rc = sip_build_rr(out, f->rr_out, f->rr_out_tp);
 	if (rc == 0 && f->rr_in)
@@ -343,11 +360,12 @@ int sip_build_route_set(char *out, size_t n, const struct sip_proxy *p, struct s
 
 int sip_build_request(struct buf *out, const struct sip_req *r)
 {
+	const struct sip_listen *at = sip_build_at(r->via_at, r->transport);
 	int rc = buf_printf(out,
 			    "%s %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n"
 			    "Max-Forwards: 70\r\n",
-			    r->method, r->ruri, sip_tp_name(r->transport), r->via_at->host,
-			    r->via_at->port, r->branch);
+			    r->method, r->ruri, sip_tp_name(r->transport), at->host, at->port,
+			    r->branch);
 	if (rc == 0 && r->route && r->route[0])
 		rc = buf_printf(out, "Route: %s\r\n", r->route);
 	if (rc == 0)

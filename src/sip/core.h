@@ -26,7 +26,7 @@ struct event;
 struct event_base;
 struct ng_client;
 
-#define SIP_LISTEN_MAX 8
+#define SIP_LISTEN_MAX 16 /* plain (UDP+TCP) addresses, then TLS ones */
 #define SIP_KEY_MAX 400
 #define SIP_TABLE_BUCKETS 4096
 #define SIP_BRANCH_PREFIX "z9hG4bK-"
@@ -60,11 +60,15 @@ void sip_table_each(struct sip_table *t, void (*fn)(struct sip_entry *e, void *a
 
 /* ------------------------------------------------------------ transport */
 
-/* One address we listen on, as we write it into Via and Record-Route. */
+/* One address we listen on, as we write it into Via and Record-Route.
+ * The proxy's listen[] holds the plain (UDP and TCP) addresses first, then
+ * the TLS ones.  tls is the TLS listener of the same family (itself for a
+ * TLS one), or NULL: a hop over TLS names it in Via and Record-Route. */
 struct sip_listen {
 	struct net_addr addr;
 	char host[NET_ADDR_STRLEN]; /* "127.0.0.1" or "[::1]" */
 	uint16_t port;
+	const struct sip_listen *tls;
 };
 
 /* Where a message came from, or where one goes, and over what. */
@@ -72,23 +76,37 @@ struct sip_peer {
 	struct net_addr addr;
 	enum sip_transport_kind transport;
 	unsigned listen;      /* index into the proxy's listen addresses */
-	unsigned conn_worker; /* TCP: the worker holding the connection */
-	uint64_t conn_id;     /* TCP: 0 when none is known yet */
+	unsigned conn_worker; /* TCP, TLS: the worker holding the connection */
+	uint64_t conn_id;     /* TCP, TLS: 0 when none is known yet */
 };
 
 struct sip_conn;
 struct sip_worker;
 struct sip_proxy;
 
-/* Binds the worker's UDP sockets and TCP listeners; 0 or -errno. */
+/* Binds the worker's UDP sockets and TCP and TLS listeners; 0 or -errno. */
 int sip_transport_open(struct sip_worker *w, char *err, size_t errlen);
 void sip_transport_close(struct sip_worker *w);
 /* Sends bytes to dst from worker w: UDP from w's socket on dst->listen's
- * family, TCP on dst's connection (handed to the worker holding it) or a
- * new one.  0 or -errno. */
+ * family, TCP or TLS on dst's connection (handed to the worker holding
+ * it) or a new one.  0 or -errno. */
 int sip_transport_send(struct sip_worker *w, const struct sip_peer *dst, struct str bytes);
 /* A listen index whose family and transport suit dst (for Via and RR). */
 unsigned sip_transport_listen_for(const struct sip_proxy *p, const struct net_addr *dst);
+
+/* TLS contexts (tls.c, RFC 3261 §26.2): the server's from tls_cert and
+ * tls_key (when there is a TLS listener), the client's verifying with
+ * tls_ca (or not at all).  0, or -1 with err naming what failed. */
+struct ssl_st;
+int sip_tls_open(struct sip_proxy *p, char *err, size_t errlen);
+void sip_tls_close(struct sip_proxy *p);
+/* A new SSL for an accepted connection, or for one we open towards the
+ * host the next hop came from (RFC 5922 §4: SNI when it is a name, and the
+ * identity checked against the certificate).  NULL on failure. */
+struct ssl_st *sip_tls_server(struct sip_proxy *p);
+struct ssl_st *sip_tls_client(struct sip_proxy *p, struct str host);
+/* The TLS library's last error, for a log line. */
+const char *sip_tls_error(char *buf, size_t n);
 
 /* ------------------------------------------------------------- building */
 
@@ -150,6 +168,7 @@ bool sip_uri_is_ours(const struct sip_proxy *p, const struct sip_uri *uri);
 /* --------------------------------------------------------------- proxy */
 
 struct evconnlistener;
+struct ssl_ctx_st;
 
 struct sip_worker {
 	struct sip_proxy *p;
@@ -157,8 +176,8 @@ struct sip_worker {
 	struct event_base *base;
 	int udp_fd[SIP_LISTEN_MAX];
 	struct event *udp_ev[SIP_LISTEN_MAX];
-	struct evconnlistener *tcp_l[SIP_LISTEN_MAX];
-	struct sip_conn *conns; /* this worker's TCP connections */
+	struct evconnlistener *tcp_l[SIP_LISTEN_MAX]; /* by listen index: TCP, then TLS */
+	struct sip_conn *conns; /* this worker's TCP and TLS connections */
 	uint64_t next_conn_id;
 	struct sip_table stx;	/* server transactions */
 	struct sip_table ctx;	/* client transactions, by our branch */
@@ -181,8 +200,10 @@ struct sip_proxy {
 	unsigned nworkers;
 	struct sip_worker *w;
 	struct sip_listen listen[SIP_LISTEN_MAX];
-	size_t nlisten;
-	atomic_int tcp_conns;
+	size_t nlisten; /* plain addresses: listen[0 .. nlisten) */
+	size_t ntls;	/* TLS addresses: listen[nlisten .. nlisten + ntls) */
+	struct ssl_ctx_st *tls_server, *tls_client;
+	atomic_int tcp_conns; /* TCP and TLS */
 	bool started;
 	/* "sl" + 8 random hex digits, set once at start: the To tags of our
 	 * stateless final responses begin with it, so the ACK for one of them

@@ -303,11 +303,15 @@ static int sip_peer_from_uri(const struct sip_proxy *p, const struct sip_uri *u,
 	if (str_copy(host, sizeof(host), u->host) < 0)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (net_addr_parse(str_from_cstr(host), u->port ? u->port : 5060, &out->addr) < 0)
+	bool sips = u->scheme == SIP_URI_SIPS;
+	if (net_addr_parse(str_from_cstr(host), u->port ? u->port : sips ? 5061 : 5060,
+			   &out->addr) < 0)
 		return -EHOSTUNREACH; /* names are not resolved on the packet path */
-	out->transport = SIP_TRANSPORT_UDP;
-	if (sip_uri_param(u, "transport", &tp) == 0 && str_caseeq_cstr(tp, "tcp"))
+	out->transport = sips ? SIP_TRANSPORT_TLS : SIP_TRANSPORT_UDP;
+	if (sip_uri_param(u, "transport", &tp) == 0 && str_caseeq_cstr(tp, "tcp") && !sips)
 		out->transport = SIP_TRANSPORT_TCP;
+	if (sip_uri_param(u, "transport", &tp) == 0 && str_caseeq_cstr(tp, "tls"))
+		out->transport = SIP_TRANSPORT_TLS; /* RFC 5630 §3 kept simple */
 	out->listen = sip_transport_listen_for(p, &out->addr);
 	return 0;
 }
@@ -592,8 +596,9 @@ static int sip_response_dst(struct sip_proxy *p, struct sip_msg *m, const struct
 	} else if (net_addr_equal(&out->addr, &c->callee.addr)) {
 		*out = c->callee;
 	} else {
-		out->transport =
-		    str_caseeq_cstr(v.transport, "TCP") ? SIP_TRANSPORT_TCP : SIP_TRANSPORT_UDP;
+		out->transport = str_caseeq_cstr(v.transport, "TCP")   ? SIP_TRANSPORT_TCP
+				 : str_caseeq_cstr(v.transport, "TLS") ? SIP_TRANSPORT_TLS
+								       : SIP_TRANSPORT_UDP;
 		out->listen = sip_transport_listen_for(p, &out->addr);
 	}
 	return 0;
@@ -751,18 +756,34 @@ static void sip_proxy_metrics(struct sip_proxy *p)
 			 NULL);
 }
 
+static int sip_listen_init(struct sip_listen *l, const struct net_addr *a)
+{
+	char ip[NET_ADDR_STRLEN];
+	l->addr = *a;
+	l->port = net_addr_port(&l->addr);
+	if (net_addr_format_ip(&l->addr, ip, sizeof(ip)) < 0)
+		return -EINVAL;
+	snprintf(l->host, sizeof(l->host), net_addr_family(&l->addr) == AF_INET6 ? "[%s]" : "%s",
+		 ip);
+	return 0;
+}
+
+/* listen[]: the plain addresses, then the TLS ones; each plain one points
+ * at the first TLS one of its family (a TLS hop's Via and Record-Route). */
 static int sip_proxy_listens(struct sip_proxy *p, const struct sip_proxy_opts *o)
 {
-	for (size_t i = 0; i < o->nlisten && i < SIP_LISTEN_MAX; i++) {
-		struct sip_listen *l = &p->listen[i];
-		char ip[NET_ADDR_STRLEN];
-		l->addr = o->listen[i];
-		l->port = net_addr_port(&l->addr);
-		if (net_addr_format_ip(&l->addr, ip, sizeof(ip)) < 0)
+	for (size_t i = 0; i < o->nlisten && p->nlisten < SIP_LISTEN_MAX / 2; i++)
+		if (sip_listen_init(&p->listen[p->nlisten++], &o->listen[i]) < 0)
 			return -EINVAL;
-		snprintf(l->host, sizeof(l->host),
-			 net_addr_family(&l->addr) == AF_INET6 ? "[%s]" : "%s", ip);
-		p->nlisten++;
+	for (size_t i = 0; i < o->ntls_listen && p->ntls < SIP_LISTEN_MAX / 2; i++) {
+		struct sip_listen *t = &p->listen[p->nlisten + p->ntls++];
+		if (sip_listen_init(t, &o->tls_listen[i]) < 0)
+			return -EINVAL;
+		t->tls = t;
+		for (size_t j = 0; j < p->nlisten; j++)
+			if (!p->listen[j].tls &&
+			    net_addr_family(&p->listen[j].addr) == net_addr_family(&t->addr))
+				p->listen[j].tls = t;
 	}
 	return p->nlisten ? 0 : -EINVAL;
 }
@@ -801,6 +822,8 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 		snprintf(err, errlen, "no usable listen address");
 		goto fail;
 	}
+	if (sip_tls_open(p, err, errlen) < 0)
+		goto fail;
 	sip_proxy_metrics(p);
 	p->policy = sip_proxy_policy(o, err, errlen);
 	if (!p->policy)
@@ -913,5 +936,6 @@ void sip_proxy_free(struct sip_proxy *p)
 	}
 	free(p->w);
 	loop_pool_free(p->pool);
+	sip_tls_close(p);
 	free(p);
 }

@@ -1,5 +1,6 @@
 /*
- * transport.c — SIP over UDP and TCP (RFC 3261 §18) for one worker.
+ * transport.c — SIP over UDP, TCP and TLS (RFC 3261 §18, §26.2) for one
+ * worker.
  *
  * Every worker binds its own UDP socket and TCP listener on each listen
  * address with SO_REUSEPORT, so the kernel spreads datagrams and
@@ -8,12 +9,20 @@
  * it; another worker sends on it by handing the bytes over with
  * loop_pool_call.  TCP is framed by Content-Length (§18.3), with a bound on
  * message size, on connections (all workers), and on idle time.
+ *
+ * TLS is the same stream code with bufferevent_openssl under it (the SSL
+ * objects come from tls.c): the same table, framing, limits and timeout; a
+ * connection's peer carries SIP_TRANSPORT_TLS, and one we open is opened
+ * for a next hop whose URI said sips: or ;transport=tls (RFC 5630 kept
+ * simple: both mean TLS on that hop).  TLS listeners sit after the plain
+ * addresses in the proxy's listen[], in tcp_l[] by the same index.
  */
 #include "sip/core.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <stdio.h>
@@ -21,6 +30,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 struct sip_conn {
 	struct sip_conn *next, *prev;
@@ -151,26 +163,57 @@ static void sip_tcp_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* A failed TLS handshake says why (a certificate that did not verify). */
+static void sip_tls_log_failure(struct sip_conn *c)
+{
+	char ip[NET_ADDR_STRLEN], why[256] = "connection closed";
+	unsigned long e = bufferevent_get_openssl_error(c->bev);
+	if (e)
+		ERR_error_string_n(e, why, sizeof(why));
+	net_addr_format(&c->peer.addr, ip, sizeof(ip));
+	log_warn("sip", "TLS connection with %s failed: %s", ip, why);
+}
+
 static void sip_tcp_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct sip_conn *c = arg;
 	(void)bev;
+	if ((what & BEV_EVENT_ERROR) && c->peer.transport == SIP_TRANSPORT_TLS)
+		sip_tls_log_failure(c);
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
 		sip_conn_free(c);
 }
 
+/* The bufferevent of a new connection: a plain socket, or TLS over it
+ * (ssl given: accepting when fd is open, else connecting; freed with it). */
+static struct bufferevent *sip_conn_bev(struct sip_worker *w, evutil_socket_t fd, SSL *ssl)
+{
+	if (!ssl)
+		return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    w->base, fd, ssl, fd < 0 ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		SSL_free(ssl);
+	else /* a peer closing without close_notify is a closed connection */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
 static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd,
-				     const struct net_addr *peer, unsigned listen)
+				     const struct sip_peer *peer, SSL *ssl)
 {
 	struct sip_proxy *p = w->p;
 	if (atomic_fetch_add(&p->tcp_conns, 1) >= p->o.tcp_max_conns) {
 		atomic_fetch_sub(&p->tcp_conns, 1);
+		SSL_free(ssl);
 		return NULL;
 	}
 	struct sip_conn *c = calloc(1, sizeof(*c));
-	c = c ? c : NULL;
 	if (c)
-		c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->bev = sip_conn_bev(w, fd, ssl);
+	else
+		SSL_free(ssl);
 	if (!c || !c->bev) {
 		free(c);
 		atomic_fetch_sub(&p->tcp_conns, 1);
@@ -178,11 +221,9 @@ static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd,
 	}
 	c->w = w;
 	c->id = ++w->next_conn_id;
-	c->peer = (struct sip_peer){.addr = *peer,
-				    .transport = SIP_TRANSPORT_TCP,
-				    .listen = listen,
-				    .conn_worker = w->index,
-				    .conn_id = c->id};
+	c->peer = *peer;
+	c->peer.conn_worker = w->index;
+	c->peer.conn_id = c->id;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -200,15 +241,25 @@ static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
 			   int sl, void *arg)
 {
 	struct sip_worker *w = arg;
-	struct net_addr peer;
-	unsigned listen = 0;
-	for (size_t i = 0; i < w->p->nlisten; i++)
+	struct sip_proxy *p = w->p;
+	struct sip_peer peer = {.transport = SIP_TRANSPORT_TCP};
+	for (size_t i = 0; i < p->nlisten + p->ntls; i++)
 		if (w->tcp_l[i] == l)
-			listen = (unsigned)i;
-	if (net_addr_from_sockaddr(sa, (socklen_t)sl, &peer) < 0 ||
-	    !sip_conn_new(w, fd, &peer, listen)) {
-		log_warn("sip", "TCP connection refused: limit of %d reached",
-			 w->p->o.tcp_max_conns);
+			peer.listen = (unsigned)i;
+	SSL *ssl = NULL;
+	if (peer.listen >= p->nlisten) {
+		peer.transport = SIP_TRANSPORT_TLS;
+		ssl = sip_tls_server(p);
+		if (!ssl) {
+			close(fd);
+			return;
+		}
+	}
+	if (net_addr_from_sockaddr(sa, (socklen_t)sl, &peer.addr) < 0) {
+		SSL_free(ssl);
+		close(fd);
+	} else if (!sip_conn_new(w, fd, &peer, ssl)) {
+		log_warn("sip", "TCP connection refused: limit of %d reached", p->o.tcp_max_conns);
 		close(fd);
 	}
 }
@@ -217,14 +268,40 @@ static struct sip_conn *sip_conn_find(struct sip_worker *w, const struct sip_pee
 {
 	for (struct sip_conn *c = w->conns; c; c = c->next)
 		if (dst->conn_id ? c->id == dst->conn_id
-				 : net_addr_equal(&c->peer.addr, &dst->addr))
+				 : c->peer.transport == dst->transport &&
+				       net_addr_equal(&c->peer.addr, &dst->addr))
 			return c;
 	return NULL;
 }
 
-static struct sip_conn *sip_conn_connect(struct sip_worker *w, const struct sip_peer *dst)
+/* The host of the URI a request's next hop comes from (RFC 5922 §4): its
+ * top Route (ours are gone by now), else its Request-URI; empty for a
+ * response or bytes that do not parse. */
+static struct str sip_tls_next_host(struct sip_msg *m, struct str b)
 {
-	struct sip_conn *c = sip_conn_new(w, -1, &dst->addr, dst->listen);
+	struct sip_addr a;
+	struct sip_uri u;
+	if (sip_msg_parse(m, b.p, b.len) != 0 || !sip_msg_is_request(m))
+		return STR_NULL;
+	if (sip_msg_addr(m, SIP_HDR_ROUTE, 0, &a) == 0)
+		return a.uri.host;
+	return sip_msg_ruri(m, &u) == 0 ? u.host : STR_NULL;
+}
+
+static struct sip_conn *sip_conn_connect(struct sip_worker *w, const struct sip_peer *dst,
+					 struct str b)
+{
+	SSL *ssl = NULL;
+	if (dst->transport == SIP_TRANSPORT_TLS) {
+		struct sip_msg m;
+		ssl = sip_tls_client(w->p, sip_tls_next_host(&m, b));
+		if (!ssl)
+			return NULL;
+	}
+	struct sip_peer peer = *dst;
+	if (peer.transport != SIP_TRANSPORT_TLS)
+		peer.transport = SIP_TRANSPORT_TCP;
+	struct sip_conn *c = sip_conn_new(w, -1, &peer, ssl);
 	if (!c)
 		return NULL;
 	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&dst->addr.ss,
@@ -244,7 +321,7 @@ static int sip_tcp_send_here(struct sip_worker *w, const struct sip_peer *dst, s
 		c = sip_conn_find(w, &any);
 	}
 	if (!c)
-		c = sip_conn_connect(w, dst);
+		c = sip_conn_connect(w, dst, b);
 	if (!c)
 		return -ECONNREFUSED;
 	return bufferevent_write(c->bev, b.p, b.len) == 0 ? 0 : -EIO;
@@ -298,15 +375,37 @@ bool sip_uri_is_ours(const struct sip_proxy *p, const struct sip_uri *uri)
 	char host[SIP_HOST_MAX];
 	struct net_addr a;
 	if (str_copy(host, sizeof(host), uri->host) < 0 ||
-	    net_addr_parse(str_from_cstr(host), uri->port ? uri->port : 5060, &a) < 0)
+	    net_addr_parse(str_from_cstr(host),
+			   uri->port			   ? uri->port
+			   : uri->scheme == SIP_URI_SIPS ? 5061
+							 : 5060,
+			   &a) < 0)
 		return false;
-	for (size_t i = 0; i < p->nlisten; i++)
+	for (size_t i = 0; i < p->nlisten + p->ntls; i++)
 		if (net_addr_equal(&a, &p->listen[i].addr))
 			return true;
 	return false;
 }
 
 /* ------------------------------------------------------------ lifecycle */
+
+/* A TCP or TLS listener (by listen index) on worker w. */
+static int sip_stream_listen(struct sip_worker *w, size_t i, char *err, size_t errlen)
+{
+	struct sip_proxy *p = w->p;
+	int fd = net_socket_bind(&p->listen[i].addr, SOCK_STREAM, true);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s:%u: %s", i < p->nlisten ? "tcp" : "tls",
+			 p->listen[i].host, p->listen[i].port, strerror(-fd));
+		return fd;
+	}
+	w->tcp_l[i] = evconnlistener_new(w->base, sip_tcp_accept, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!w->tcp_l[i]) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
 
 static int sip_transport_bind(struct sip_worker *w, size_t i, char *err, size_t errlen)
 {
@@ -321,30 +420,18 @@ static int sip_transport_bind(struct sip_worker *w, size_t i, char *err, size_t 
 	w->udp_ev[i] = event_new(w->base, fd, EV_READ | EV_PERSIST, sip_udp_read, w);
 	if (!w->udp_ev[i] || event_add(w->udp_ev[i], NULL) < 0)
 		return -ENOMEM;
-	if (!p->o.tcp)
-		return 0;
-	fd = net_socket_bind(&p->listen[i].addr, SOCK_STREAM, true);
-	if (fd < 0) {
-		snprintf(err, errlen, "tcp %s:%u: %s", p->listen[i].host, p->listen[i].port,
-			 strerror(-fd));
-		return fd;
-	}
-	w->tcp_l[i] = evconnlistener_new(w->base, sip_tcp_accept, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (!w->tcp_l[i]) {
-		close(fd);
-		return -ENOMEM;
-	}
-	return 0;
+	return p->o.tcp ? sip_stream_listen(w, i, err, errlen) : 0;
 }
 
 int sip_transport_open(struct sip_worker *w, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < w->p->nlisten; i++) {
-		int rc = sip_transport_bind(w, i, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	struct sip_proxy *p = w->p;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < p->nlisten; i++)
+		rc = sip_transport_bind(w, i, err, errlen);
+	for (size_t i = p->nlisten; rc == 0 && i < p->nlisten + p->ntls; i++)
+		rc = sip_stream_listen(w, i, err, errlen);
+	return rc;
 }
 
 void sip_transport_close(struct sip_worker *w)
