@@ -1,0 +1,287 @@
+"""SIP over TLS (RFC 3261 §26.2) through the real warp binary, with Debian's
+Kamailio and its tls module as the TLS-speaking peer (SIPp on Debian has no
+TLS):
+
+  caller side: SIPp caller -UDP-> Kamailio -TLS-> warp's TLS listener
+               -UDP-> SIPp callee (a gateway with transport udp);
+  gateway side: SIPp caller -UDP-> warp -TLS-> Kamailio (a gateway with
+               transport tls) -UDP-> SIPp callee.
+
+A throwaway CA and certificates (IP SAN 127.0.0.1) are made with the openssl
+CLI in the test's folder.  Kamailio verifies warp's certificate with that CA
+when it connects (verify_certificate), and warp verifies Kamailio's with
+tls_ca; a second CA that signed nothing shows a certificate that does not
+verify fails the attempt.  Kamailio runs a configuration written by the test,
+in a session of its own, and is stopped by its PID (test_media_kamailio's
+Kamailio class).  Skipped when kamailio or its tls module is missing
+(scripts/install-deps --test)."""
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import run_warp
+from sipfix import SETUP_TIMEOUT_MS, SipWarp, TOKEN, ini, render, shared_scenario, sip_port
+from sipfix import wait_sip_listening
+from test_media_kamailio import KAMAILIO, MODULES, Kamailio
+
+NUMBER = "15551234567"
+
+needs_kamailio = pytest.mark.skipif(
+    not os.path.exists(KAMAILIO) or not os.path.exists(os.path.join(MODULES, "tls.so")),
+    reason="kamailio with its tls module not installed")
+
+# Requests that came in over UDP (the SIPp caller) go to warp's TLS
+# listener; requests that came in over TLS (from warp) go to the SIPp
+# callee over UDP.  In-dialog requests follow their Route (loose_route).
+CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+tcp_children=1
+auto_aliases=no
+enable_tls=yes
+listen=udp:127.0.0.1:{udp}
+listen=tls:127.0.0.1:{tls}
+mpath="{modules}"
+
+loadmodule "tls.so"
+modparam("tls", "tls_method", "TLSv1.2+")
+modparam("tls", "certificate", "{cert}")
+modparam("tls", "private_key", "{key}")
+modparam("tls", "ca_list", "{ca}")
+modparam("tls", "verify_certificate", 1)
+modparam("tls", "require_certificate", 0)
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "rr.so"
+
+request_route {{
+    if (loose_route()) {{
+        forward();
+        exit;
+    }}
+    if (is_method("INVITE")) {{
+        record_route();
+    }}
+    if ($pr == "tls") {{
+        $du = "sip:127.0.0.1:{uas}";
+    }} else {{
+        $du = "sip:127.0.0.1:{warp_tls};transport=tls";
+    }}
+    forward();
+}}
+"""
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl"] + list(args), cwd=str(cwd), capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def make_ca(d, name):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", name + ".key", "-out", name + ".pem", "-days", "2",
+            "-subj", "/CN=WARP test %s" % name, cwd=d)
+    return str(d / (name + ".pem"))
+
+
+def make_cert(d, ca, name):
+    """A certificate for 127.0.0.1 (IP SAN, RFC 5922 §7.1) signed by ca."""
+    (d / (name + ".ext")).write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                     "extendedKeyUsage=serverAuth,clientAuth\n")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=127.0.0.1", cwd=d)
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+            "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext",
+            cwd=d)
+    return str(d / (name + ".pem")), str(d / (name + ".key"))
+
+
+@pytest.fixture
+def pki(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    ca = make_ca(d, "ca")
+    other = make_ca(d, "other")
+    warp_cert, warp_key = make_cert(d, "ca", "warp")
+    kam_cert, kam_key = make_cert(d, "ca", "kamailio")
+    return {"ca": ca, "other": other, "warp": (warp_cert, warp_key),
+            "kamailio": (kam_cert, kam_key)}
+
+
+class TlsKamailio(Kamailio):
+    """test_media_kamailio's Kamailio (started and stopped by its PID and
+    process group) with the TLS configuration above: UDP on .port, TLS on
+    .tls."""
+
+    def __init__(self, tmp, pki, warp_tls, uas_port):
+        self.dir = tmp / "kamailio"
+        self.dir.mkdir(exist_ok=True)
+        self.port, self.tls = sip_port(), sip_port()
+        self.cfg = self.dir / "kamailio.cfg"
+        cert, key = pki["kamailio"]
+        self.cfg.write_text(CFG.format(udp=self.port, tls=self.tls, modules=MODULES, cert=cert,
+                                       key=key, ca=pki["ca"], uas=uas_port, warp_tls=warp_tls))
+        self.err = self.dir / "stderr"
+        self.proc = None
+
+
+def tls_ini(port, tls_port, pki, ca):
+    cert, key = pki["warp"]
+    return ini(port, "tls_listen = 127.0.0.1:%d\ntls_cert = %s\ntls_key = %s\ntls_ca = %s\n"
+               % (tls_port, cert, key, ca))
+
+
+def start_warp(warp_factory, tmp_path, pki, ca):
+    port, tls_port = sip_port(), sip_port()
+    w = warp_factory(extra_ini=tls_ini(port, tls_port, pki, ca), env={"WARP_ADMIN_TOKEN": TOKEN},
+                     args=["--roles", "api,sip"])
+    w.sip_port = port
+    w.start()
+    wait_sip_listening(port)
+    sw = SipWarp(w, tmp_path)
+    sw.tls_port = tls_port
+    return sw
+
+
+@pytest.fixture
+def tlswarp(warp_factory, tmp_path, pki):
+    """Starts warp with a TLS listener, verifying gateways with the CA named
+    ("ca", or "other": one that signed none of the certificates)."""
+    started = []
+
+    def make(ca="ca"):
+        started.append(start_warp(warp_factory, tmp_path, pki, pki[ca]))
+        return started[-1]
+
+    yield make
+    for sw in started:
+        rc, _ = sw.stop()
+        assert rc == 0, "warp exited %s: %s" % (rc, sw.w.stderr()[-3000:])
+
+
+@pytest.fixture
+def kamailio(tmp_path, pki):
+    started = []
+
+    def make(warp_tls, uas_port):
+        k = TlsKamailio(tmp_path, pki, warp_tls, uas_port).start()
+        started.append(k)
+        return k
+
+    yield make
+    for k in started:
+        k.stop()
+
+
+def provision(sw, gw_port, transport):
+    """A customer whose trunk admits 127.0.0.1 from any port (Kamailio's TLS
+    connections come from a port of its choosing), and a carrier."""
+    cus = sw.customer()
+    trk = sw.api("POST", "/trunks", {"customer_id": cus, "name": "pbx",
+                                     "acl": [{"cidr": "127.0.0.1/32"}]})["id"]
+    car, gws = sw.carrier("carrier-" + transport, [gw_port], transport=transport)
+    sw.route("1", [car])
+    sw.synced()
+    return cus, trk, car, gws
+
+
+def first(msgs, start):
+    hit = [m for m in msgs if m.startswith(start)]
+    assert hit, msgs
+    return hit[0]
+
+
+@needs_kamailio
+def test_invite_over_tls_to_the_tls_listener_completes_through_a_udp_gateway(
+        tlswarp, kamailio, tmp_path):
+    sw = tlswarp()
+    gport = sip_port()
+    cus, trk, car, gws = provision(sw, gport, "udp")
+    k = kamailio(sw.tls_port, sip_port())
+    callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), gport).start()
+    caller = sw.sipp("caller", shared_scenario("uac_rr.xml"), remote="127.0.0.1:%d" % k.port,
+                     service=NUMBER, hold_ms=300).start()
+    assert caller.wait() == 0, "%s\n%s\n%s" % (caller.describe(), callee.describe(), k.stderr())
+    assert callee.wait() == 0, callee.describe()
+    assert 180 in caller.codes() and 200 in caller.codes()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    invite = first(callee.messages(), "INVITE ")
+    # Kamailio sent it over TLS (its Via), and warp record-routed the TLS
+    # hop by its TLS listener with ;transport=tls (RFC 5658 double RR).
+    assert re.search(r"^Via: SIP/2.0/TLS 127.0.0.1:%d;" % k.tls, invite, re.M | re.I), invite
+    assert "<sip:127.0.0.1:%d;transport=tls;lr>" % sw.tls_port in invite, invite
+    (r,) = sw.cdrs(1)
+    assert (r["customer_id"], r["trunk_id"], r["gateway_id"]) == (cus, trk, gws[0])
+    assert r["final_code"] == 200 and r["hangup"] == "caller"
+
+
+@needs_kamailio
+def test_tls_gateway_is_reached_over_tls_with_its_certificate_verified(
+        tlswarp, kamailio, tmp_path):
+    sw = tlswarp()
+    uport, cport = sip_port(), sip_port()
+    callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), uport).start()
+    k = kamailio(sw.tls_port, uport)
+    cus, trk, car, gws = provision(sw, k.tls, "tls")
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER,
+                       hold_ms=300).start()
+    assert caller.wait() == 0, "%s\n%s\n%s\n%s" % (caller.describe(), callee.describe(),
+                                                   k.stderr(), sw.w.stderr()[-2000:])
+    assert callee.wait() == 0, callee.describe()
+    assert 180 in caller.codes() and 200 in caller.codes()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    invite = first(callee.messages(), "INVITE ")
+    # warp's own Via names its TLS listener: the INVITE left it over TLS,
+    # to Kamailio's TLS port (which speaks nothing else), and the
+    # Request-URI asks for TLS on that hop.
+    assert re.search(r"^Via: SIP/2.0/TLS 127.0.0.1:%d;(received=[^;]+;)?branch=z9hG4bK-"
+                     % sw.tls_port, invite, re.M), invite
+    assert "<sip:127.0.0.1:%d;transport=tls;lr>" % sw.tls_port in invite, invite
+    bye = first(callee.messages(), "BYE ")
+    assert re.search(r"^Via: SIP/2.0/TLS 127.0.0.1:%d;" % sw.tls_port, bye, re.M), bye
+    assert "certificate verify failed" not in sw.w.stderr()
+    (r,) = sw.cdrs(1)
+    assert (r["carrier_id"], r["gateway_id"]) == (car, gws[0])
+    assert r["final_code"] == 200 and r["hangup"] == "caller"
+
+
+@needs_kamailio
+def test_tls_gateway_whose_certificate_does_not_verify_is_not_used(
+        tlswarp, kamailio, tmp_path):
+    sw = tlswarp("other")
+    cport = sip_port()
+    k = kamailio(sw.tls_port, sip_port())
+    provision(sw, k.tls, "tls")
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=408, mf=70), cport,
+                       NUMBER).start()
+    rc = caller.wait()
+    assert 200 not in caller.codes(), caller.describe()
+    assert rc == 0, "%s\n%s" % (caller.describe(), sw.w.stderr()[-2000:])
+    deadline = time.monotonic() + 3
+    while "certificate verify failed" not in sw.w.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "certificate verify failed" in sw.w.stderr(), sw.w.stderr()[-2000:]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 408
+
+
+@pytest.mark.parametrize("missing", ["tls_cert", "tls_key"])
+def test_tls_listen_without_its_files_exits_2_naming_the_key(tmp_path, pki, missing):
+    cert, key = pki["warp"]
+    given = {"tls_cert": cert, "tls_key": key}
+    del given[missing]
+    cfg = tmp_path / "warp.ini"
+    cfg.write_text("[store]\nurl = sqlite:%s\n[http]\nlisten = 127.0.0.1:%d\n[sip]\n"
+                   "listen = 127.0.0.1:%d\ntls_listen = 127.0.0.1:%d\n%s" % (
+                       tmp_path / "w.db", sip_port(), sip_port(), sip_port(),
+                       "".join("%s = %s\n" % kv for kv in given.items())))
+    r = run_warp(["run", "-c", str(cfg), "--roles", "sip"], cwd=str(tmp_path))
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert missing in r.stderr, r.stderr[-2000:]
