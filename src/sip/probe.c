@@ -12,8 +12,10 @@
  * the OPTIONS is written once connected and the answer read back on that
  * connection (§18.2.2), which is then closed.  A refused or reset
  * connection, or no answer by the end of the round, is a miss.  TLS gateways
- * are not probed.  Any response means the gateway's SIP stack is alive, even
- * 4xx/5xx (many carriers answer OPTIONS with 404 or 405).  PROBE_DOWN_AFTER
+ * are not probed (the prober has no TLS client; decision 0018): they are
+ * never marked down, a failed handshake only fails its call's attempt.  Any
+ * response means the gateway's SIP stack is alive, even 4xx/5xx (many
+ * carriers answer OPTIONS with 404 or 405).  PROBE_DOWN_AFTER
  * rounds without an answer mark it down (the planner skips it); one answer
  * marks it up again.  The marks live in the gateway's state entry, which
  * outlives snapshot rebuilds, and are shown as warp_sip_gateway_up{gateway}.
