@@ -17,6 +17,8 @@ Kamailio class).  Skipped when kamailio or its tls module is missing
 (scripts/install-deps --test)."""
 import os
 import re
+import socket
+import ssl
 import subprocess
 import time
 
@@ -132,16 +134,16 @@ class TlsKamailio(Kamailio):
         self.proc = None
 
 
-def tls_ini(port, tls_port, pki, ca):
+def tls_ini(port, tls_port, pki, ca, extra):
     cert, key = pki["warp"]
-    return ini(port, "tls_listen = 127.0.0.1:%d\ntls_cert = %s\ntls_key = %s\ntls_ca = %s\n"
-               % (tls_port, cert, key, ca))
+    return ini(port, "tls_listen = 127.0.0.1:%d\ntls_cert = %s\ntls_key = %s\ntls_ca = %s\n%s"
+               % (tls_port, cert, key, ca, extra))
 
 
-def start_warp(warp_factory, tmp_path, pki, ca):
+def start_warp(warp_factory, tmp_path, pki, ca, extra=""):
     port, tls_port = sip_port(), sip_port()
-    w = warp_factory(extra_ini=tls_ini(port, tls_port, pki, ca), env={"WARP_ADMIN_TOKEN": TOKEN},
-                     args=["--roles", "api,sip"])
+    w = warp_factory(extra_ini=tls_ini(port, tls_port, pki, ca, extra),
+                     env={"WARP_ADMIN_TOKEN": TOKEN}, args=["--roles", "api,sip"])
     w.sip_port = port
     w.start()
     wait_sip_listening(port)
@@ -153,11 +155,11 @@ def start_warp(warp_factory, tmp_path, pki, ca):
 @pytest.fixture
 def tlswarp(warp_factory, tmp_path, pki):
     """Starts warp with a TLS listener, verifying gateways with the CA named
-    ("ca", or "other": one that signed none of the certificates)."""
+    ("ca", "other": one that signed none of the certificates, or "": none)."""
     started = []
 
-    def make(ca="ca"):
-        started.append(start_warp(warp_factory, tmp_path, pki, pki[ca]))
+    def make(ca="ca", extra=""):
+        started.append(start_warp(warp_factory, tmp_path, pki, pki[ca] if ca else "", extra))
         return started[-1]
 
     yield make
@@ -270,6 +272,61 @@ def test_tls_gateway_whose_certificate_does_not_verify_is_not_used(
     assert "certificate verify failed" in sw.w.stderr(), sw.w.stderr()[-2000:]
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 408
+
+
+@needs_kamailio
+def test_empty_tls_ca_reaches_the_gateway_unverified_and_warns(tlswarp, kamailio, tmp_path):
+    sw = tlswarp("")
+    uport, cport = sip_port(), sip_port()
+    callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), uport).start()
+    k = kamailio(sw.tls_port, uport)
+    provision(sw, k.tls, "tls")
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER,
+                       hold_ms=100).start()
+    assert caller.wait() == 0, "%s\n%s" % (caller.describe(), sw.w.stderr()[-2000:])
+    assert callee.wait() == 0, callee.describe()
+    log = sw.w.stderr()
+    assert "tls_ca is empty: gateways' TLS certificates are not verified" in log, log[-2000:]
+    assert "TLS to 127.0.0.1: tls_ca is empty" in log, log[-2000:]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200
+
+
+OPTIONS = ("OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-tls-{n};rport\r\n"
+           "From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n"
+           "Call-ID: tls-{n}@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+           "Content-Length: 0\r\n\r\n")
+
+
+def ask_over_tls(port, pki, n, client_cert=None):
+    """Sends an OPTIONS over TLS (warp's certificate verified with the test
+    CA); the status line of the answer, or the error that ended it."""
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    if client_cert:
+        ctx.load_cert_chain(*client_cert)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(OPTIONS.format(port=port, n=n).encode())
+                data = s.recv(65535).decode()
+                return data.split("\r\n", 1)[0] if data else "closed"
+    except (ssl.SSLError, OSError) as e:
+        return "error: %s" % e
+
+
+def test_tls_verify_clients_admits_only_clients_with_a_verified_certificate(tlswarp, pki):
+    sw = tlswarp("ca", "tls_verify_clients = true\n")
+    without = ask_over_tls(sw.tls_port, pki, 1)
+    assert not without.startswith("SIP/2.0"), without
+    # Any answer shows the request was read (an unknown source gets 403).
+    assert ask_over_tls(sw.tls_port, pki, 2, pki["warp"]).startswith("SIP/2.0 "), \
+        sw.w.stderr()[-2000:]
+
+
+def test_tls_listener_answers_a_plain_tls_client(tlswarp, pki):
+    sw = tlswarp()
+    assert ask_over_tls(sw.tls_port, pki, 3).startswith("SIP/2.0 403"), sw.w.stderr()[-2000:]
 
 
 @pytest.mark.parametrize("missing", ["tls_cert", "tls_key"])
