@@ -9,10 +9,12 @@
  * CDR's columns as known at answer, migration 0007) from answer until its
  * CDR is durable, and each SIP process (a node, with a random id per run)
  * writes a heartbeat to sip_nodes every interval.  Every round, each node
- * also looks for calls whose node has missed three heartbeats: those
- * become CDRs ending at that node's last heartbeat (final_code 200, hangup
- * "proxy", final_reason SIP_CDR_RECOVERED_REASON) and leave open_calls, in
- * one transaction.  A call is thus billed to within one interval of its
+ * also looks for nodes that have missed three heartbeats (sip_nodes only:
+ * while every node is alive, open_calls is not read at all); a dead one's
+ * calls become CDRs ending at its last heartbeat (final_code 200, hangup
+ * "proxy", final_reason SIP_CDR_RECOVERED_REASON) and leave open_calls in
+ * one transaction, then the node's row goes.  Every JOURNAL_SWEEP rounds a
+ * sweep bills rows no node row speaks for (see journal_orphans_sql).  A call is thus billed to within one interval of its
  * true end, never beyond it, and a restarted process (a new node) or any
  * other replica does the recovery.
  *
@@ -41,6 +43,7 @@
 #define JOURNAL_BATCH_ROWS 256
 #define JOURNAL_BATCH_DELAY_MS 20
 #define JOURNAL_MISSED 3 /* heartbeats a node may miss before its calls are recovered */
+#define JOURNAL_SWEEP 10 /* rounds between two looks for orphaned rows */
 
 struct sip_journal {
 	struct store *store;
@@ -48,6 +51,7 @@ struct sip_journal {
 	char node[ID_MAX];
 	int interval_ms;
 	int64_t started_ms;
+	unsigned rounds; /* journal thread only */
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t mu;
@@ -68,22 +72,42 @@ static const char journal_beat_sql[] =
     "INSERT INTO sip_nodes (id, started_ms, seen_ms) VALUES ($1, $2, $3) "
     "ON CONFLICT (id) DO UPDATE SET seen_ms = excluded.seen_ms";
 
-/* The seconds a recovered call lasted: to its node's last heartbeat. */
+/* A lost call's CDR from its open row o: ending `held` ms after its
+ * answer, written at `now` (a placeholder). */
+#define JOURNAL_CDR_SELECT(held, now)                                                           \
+	"SELECT o.id, o.call_id, o.direction, o.customer_id, o.trunk_id, o.carrier_id, "         \
+	"o.gateway_id, o.caller, o.dialed, o.normalized, o.source, o.start_ms, o.answer_ms, "    \
+	"o.answer_ms + " held ", " held ", (" held " + 999) / 1000 * 1000, 200, "               \
+	"'" SIP_CDR_RECOVERED_REASON "', 'proxy', o.attempts, o.pdd_ms, NULL, NULL, NULL, NULL, " \
+	"NULL, NULL, CAST(" now " AS BIGINT) "
+
+/* To its node's last heartbeat. */
 #define JOURNAL_HELD "(CASE WHEN n.seen_ms > o.answer_ms THEN n.seen_ms - o.answer_ms ELSE 0 END)"
 
+static const char journal_stale_sql[] = "SELECT id FROM sip_nodes WHERE seen_ms < $1";
+
+/* $1 stale, $2 now, $3 the node: its calls, if it is still silent. */
 static const char journal_recover_sql[] =
-    "INSERT INTO cdrs (" SIP_CDR_COLUMNS_SQL ") SELECT o.id, o.call_id, o.direction, "
-    "o.customer_id, o.trunk_id, o.carrier_id, o.gateway_id, o.caller, o.dialed, o.normalized, "
-    "o.source, o.start_ms, o.answer_ms, o.answer_ms + " JOURNAL_HELD ", " JOURNAL_HELD ", "
-    "(" JOURNAL_HELD " + 999) / 1000 * 1000, 200, '" SIP_CDR_RECOVERED_REASON "', 'proxy', "
-    "o.attempts, o.pdd_ms, NULL, NULL, NULL, NULL, NULL, NULL, CAST($2 AS BIGINT) "
-    "FROM open_calls o LEFT JOIN sip_nodes n ON n.id = o.node_id "
-    "WHERE n.id IS NULL OR n.seen_ms < $1 ON CONFLICT (call_id, direction) DO NOTHING";
+    "INSERT INTO cdrs (" SIP_CDR_COLUMNS_SQL ") " JOURNAL_CDR_SELECT(JOURNAL_HELD, "$2")
+    "FROM open_calls o JOIN sip_nodes n ON n.id = o.node_id "
+    "WHERE o.node_id = $3 AND n.seen_ms < $1 ON CONFLICT (call_id, direction) DO NOTHING";
 
-static const char journal_forget_calls_sql[] =
-    "DELETE FROM open_calls WHERE node_id NOT IN (SELECT id FROM sip_nodes WHERE seen_ms >= $1)";
+static const char journal_forget_calls_sql[] = "DELETE FROM open_calls WHERE node_id = $1";
 
-static const char journal_forget_nodes_sql[] = "DELETE FROM sip_nodes WHERE seen_ms < $1";
+static const char journal_forget_node_sql[] = "DELETE FROM sip_nodes WHERE id = $1";
+
+/* Rows whose node row is gone: written after their node had been taken
+ * for dead, by a node that then died before its next heartbeat brought
+ * its row back.  No heartbeat is left to bill them to: 0 ms. */
+#define JOURNAL_ORPHAN "NOT EXISTS (SELECT 1 FROM sip_nodes n WHERE n.id = o.node_id)"
+
+static const char journal_orphans_sql[] =
+    "INSERT INTO cdrs (" SIP_CDR_COLUMNS_SQL ") " JOURNAL_CDR_SELECT("0", "$1")
+    "FROM open_calls o WHERE " JOURNAL_ORPHAN " ON CONFLICT (call_id, direction) DO NOTHING";
+
+static const char journal_forget_orphans_sql[] =
+    "DELETE FROM open_calls WHERE node_id IN (SELECT o.node_id FROM open_calls o WHERE "
+    JOURNAL_ORPHAN ")";
 
 struct sip_journal *sip_journal_new(struct store *s, int interval_ms)
 {
@@ -149,29 +173,55 @@ static int journal_beat(struct sip_journal *j, struct store_conn *c, int64_t now
 	return store_exec(c, journal_beat_sql, v, 3, NULL);
 }
 
-/* The calls of nodes silent since before stale become CDRs; returns how
- * many, or a negative error (the transaction rolled back). */
-static int64_t journal_recover(struct store_conn *c, int64_t stale, int64_t now)
+/* Runs the INSERT … SELECT insert and then the DELETE forget with the
+ * same leading params, in one transaction; returns the CDRs written or a
+ * negative error (rolled back). */
+static int64_t journal_bill(struct store_conn *c, const char *insert, const struct store_param *v,
+			    size_t nv, const char *forget, const struct store_param *fv, size_t nfv)
 {
-	struct store_param v[2] = {store_p_int(stale), store_p_int(now)};
 	struct store_res *res = NULL;
 	int64_t n = 0;
 	int rc = store_tx_begin(c);
 
 	if (rc == 0)
-		rc = store_exec(c, journal_recover_sql, v, 2, &res);
+		rc = store_exec(c, insert, v, nv, &res);
 	if (rc == 0)
 		n = store_res_changes(res);
 	store_res_free(res);
 	if (rc == 0)
-		rc = store_exec(c, journal_forget_calls_sql, v, 1, NULL);
-	if (rc == 0)
-		rc = store_exec(c, journal_forget_nodes_sql, v, 1, NULL);
+		rc = store_exec(c, forget, fv, nfv, NULL);
 	if (rc == 0)
 		rc = store_tx_commit(c);
 	else
 		store_tx_rollback(c);
 	return rc < 0 ? rc : n;
+}
+
+/* The calls of each node silent since before stale become CDRs, node by
+ * node (the scan of open_calls happens only when a node is dead: a live
+ * cluster's round reads sip_nodes alone); orphans every JOURNAL_SWEEP
+ * rounds.  Returns the CDRs written, or a negative error. */
+static int64_t journal_recover(struct sip_journal *j, struct store_conn *c, int64_t stale,
+			       int64_t now)
+{
+	struct store_param v[3] = {store_p_int(stale), store_p_int(now), store_p_null()};
+	struct store_res *res = NULL;
+	int64_t total = 0, n = 0;
+	int rc = store_exec(c, journal_stale_sql, v, 1, &res);
+
+	for (size_t i = 0; rc == 0 && i < store_res_rows(res) && n >= 0; i++) {
+		v[2] = store_p_text(store_res_text(res, i, 0));
+		n = journal_bill(c, journal_recover_sql, v, 3, journal_forget_calls_sql, v + 2, 1);
+		if (n >= 0 && store_exec(c, journal_forget_node_sql, v + 2, 1, NULL) < 0)
+			n = -EIO;
+		total += n > 0 ? n : 0;
+	}
+	store_res_free(res);
+	if (rc == 0 && n >= 0 && ++j->rounds % JOURNAL_SWEEP == 0) {
+		n = journal_bill(c, journal_orphans_sql, v + 1, 1, journal_forget_orphans_sql, NULL, 0);
+		total += n > 0 ? n : 0;
+	}
+	return rc < 0 ? rc : n < 0 ? n : total;
 }
 
 /* One round: this node's heartbeat, then the others' lost calls. */
@@ -186,7 +236,7 @@ static void journal_round(struct sip_journal *j)
 	}
 	if (journal_beat(j, c, now) < 0)
 		log_warn("sip", "call journal: heartbeat not written: %s", store_conn_errmsg(c));
-	n = journal_recover(c, now - (int64_t)JOURNAL_MISSED * j->interval_ms, now);
+	n = journal_recover(j, c, now - (int64_t)JOURNAL_MISSED * j->interval_ms, now);
 	if (n < 0) {
 		log_warn("sip", "call journal: recovery failed: %s", store_conn_errmsg(c));
 	} else if (n > 0) {
