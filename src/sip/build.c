@@ -139,8 +139,7 @@ static int sip_build_routes(struct buf *out, struct sip_msg *m, size_t drop)
 
 /* The address a hop over tp names us by: a TLS hop the TLS listener of l's
  * family when there is one (else l, reachable over UDP and TCP). */
-static const struct sip_listen *sip_build_at(const struct sip_listen *l,
-					     enum sip_transport_kind tp)
+static const struct sip_listen *sip_build_at(const struct sip_listen *l, enum sip_transport_kind tp)
 {
 	return tp == SIP_TRANSPORT_TLS && l->tls ? l->tls : l;
 }
@@ -151,7 +150,7 @@ static int sip_build_rr(struct buf *out, const struct sip_listen *l, enum sip_tr
 {
 	l = sip_build_at(l, tp);
 	return buf_printf(out, "Record-Route: <sip:%s:%u%s;lr>\r\n", l->host, l->port,
-			  l->tls == l		   ? ";transport=tls"
+			  l->tls == l		    ? ";transport=tls"
 			  : tp == SIP_TRANSPORT_TCP ? ";transport=tcp"
 						    : "");
 }
@@ -165,9 +164,9 @@ static int sip_build_fwd_head(struct buf *out, struct sip_msg *m, const struct s
 			    at->host, at->port, STR_FMT(f->branch));
 	/* RFC 5658: two entries when the request changes interface or
 	 * transport; the one facing the next hop goes on top. */
-	bool two = f->rr_out && (sip_build_at(f->rr_out, f->rr_out_tp) !=
-				     sip_build_at(f->rr_in, f->rr_in_tp) ||
-				 f->rr_out_tp != f->rr_in_tp);
+	bool two = f->rr_out &&
+		   (sip_build_at(f->rr_out, f->rr_out_tp) != sip_build_at(f->rr_in, f->rr_in_tp) ||
+		    f->rr_out_tp != f->rr_in_tp);
 	if (rc == 0 && two)
 		rc = sip_build_rr(out, f->rr_out, f->rr_out_tp);
 	if (rc == 0 && f->rr_in)

@@ -177,7 +177,7 @@ struct sip_worker {
 	int udp_fd[SIP_LISTEN_MAX];
 	struct event *udp_ev[SIP_LISTEN_MAX];
 	struct evconnlistener *tcp_l[SIP_LISTEN_MAX]; /* by listen index: TCP, then TLS */
-	struct sip_conn *conns; /* this worker's TCP and TLS connections */
+	struct sip_conn *conns;			      /* this worker's TCP and TLS connections */
 	uint64_t next_conn_id;
 	struct sip_table stx;	/* server transactions */
 	struct sip_table ctx;	/* client transactions, by our branch */

@@ -304,7 +304,10 @@ static int sip_peer_from_uri(const struct sip_proxy *p, const struct sip_uri *u,
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	bool sips = u->scheme == SIP_URI_SIPS;
-	if (net_addr_parse(str_from_cstr(host), u->port ? u->port : sips ? 5061 : 5060,
+	if (net_addr_parse(str_from_cstr(host),
+			   u->port ? u->port
+			   : sips  ? 5061
+				   : 5060,
 			   &out->addr) < 0)
 		return -EHOSTUNREACH; /* names are not resolved on the packet path */
 	out->transport = sips ? SIP_TRANSPORT_TLS : SIP_TRANSPORT_UDP;

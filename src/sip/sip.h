@@ -410,15 +410,6 @@ struct sip_proxy_opts {
 	unsigned threads;	/* workers; 0: one per CPU */
 	int tcp_max_conns;	/* accepted and opened TCP connections, all workers */
 	int tcp_idle_ms;	/* a TCP connection silent this long is closed */
-	/* SIP over TLS (RFC 3261 §26.2), framed and limited like TCP: the
-	 * listen addresses (none: no TLS listener), the server's certificate
-	 * chain and key (PEM files, needed with a listener), the CA bundle
-	 * gateways' certificates are verified with ("" or NULL: not verified),
-	 * and whether clients must present a certificate that verifies. */
-	struct net_addr tls_listen[SIP_PROXY_LISTEN_MAX];
-	size_t ntls_listen;
-	const char *tls_cert, *tls_key, *tls_ca;
-	bool tls_verify_clients;
 	int64_t dialog_ceiling_ms; /* a dialog never seeing a BYE is reaped */
 	int setup_timeout_ms;	   /* per attempt default (the policy may override) */
 	int max_attempts;
@@ -434,6 +425,15 @@ struct sip_proxy_opts {
 	 * how long an ng request may go unanswered (0: 1.5 s). */
 	struct ng_engine_set *media_engines;
 	int64_t media_timeout_ms;
+	/* SIP over TLS (RFC 3261 §26.2), framed and limited like TCP: the
+	 * listen addresses (none: no TLS listener), the server's certificate
+	 * chain and key (PEM files, needed with a listener), the CA bundle
+	 * gateways' certificates are verified with ("" or NULL: not verified),
+	 * and whether clients must present a certificate that verifies. */
+	struct net_addr tls_listen[SIP_PROXY_LISTEN_MAX];
+	size_t ntls_listen;
+	const char *tls_cert, *tls_key, *tls_ca;
+	bool tls_verify_clients;
 };
 
 struct sip_proxy;

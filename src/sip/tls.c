@@ -49,17 +49,19 @@ static int sip_tls_server_ctx(struct sip_proxy *p, char *err, size_t errlen)
 		return -1;
 	}
 	if (SSL_CTX_use_certificate_chain_file(p->tls_server, o->tls_cert) != 1) {
-		snprintf(err, errlen, "tls_cert %s: %s", o->tls_cert, sip_tls_error(why, sizeof(why)));
+		snprintf(err, errlen, "tls_cert %s: %s", o->tls_cert,
+			 sip_tls_error(why, sizeof(why)));
 		return -1;
 	}
 	if (SSL_CTX_use_PrivateKey_file(p->tls_server, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(p->tls_server) != 1) {
-		snprintf(err, errlen, "tls_key %s: %s", o->tls_key, sip_tls_error(why, sizeof(why)));
+		snprintf(err, errlen, "tls_key %s: %s", o->tls_key,
+			 sip_tls_error(why, sizeof(why)));
 		return -1;
 	}
 	if (o->tls_verify_clients)
-		SSL_CTX_set_verify(p->tls_server,
-				   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_CTX_set_verify(p->tls_server, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+				   NULL);
 	return 0;
 }
 

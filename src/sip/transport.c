@@ -259,7 +259,8 @@ static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
 		SSL_free(ssl);
 		close(fd);
 	} else if (!sip_conn_new(w, fd, &peer, ssl)) {
-		log_warn("sip", "TCP connection refused: limit of %d reached", p->o.tcp_max_conns);
+		log_warn("sip", "%s connection refused: limit of %d reached",
+			 peer.transport == SIP_TRANSPORT_TLS ? "TLS" : "TCP", p->o.tcp_max_conns);
 		close(fd);
 	}
 }
@@ -376,7 +377,7 @@ bool sip_uri_is_ours(const struct sip_proxy *p, const struct sip_uri *uri)
 	struct net_addr a;
 	if (str_copy(host, sizeof(host), uri->host) < 0 ||
 	    net_addr_parse(str_from_cstr(host),
-			   uri->port			   ? uri->port
+			   uri->port			 ? uri->port
 			   : uri->scheme == SIP_URI_SIPS ? 5061
 							 : 5060,
 			   &a) < 0)

@@ -194,6 +194,18 @@ def provision(sw, gw_port, transport):
     return cus, trk, car, gws
 
 
+def connections_to(port):
+    """Established TCP connections on this host whose far end is 127.0.0.1:port
+    (from /proc/net/tcp: the sockets of the connecting side)."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[2] == "0100007F:%04X" % port and cols[3] == "01":
+                n += 1
+    return n
+
+
 def first(msgs, start):
     hit = [m for m in msgs if m.startswith(start)]
     assert hit, msgs
@@ -248,6 +260,8 @@ def test_tls_gateway_is_reached_over_tls_with_its_certificate_verified(
     assert "<sip:127.0.0.1:%d;transport=tls;lr>" % sw.tls_port in invite, invite
     bye = first(callee.messages(), "BYE ")
     assert re.search(r"^Via: SIP/2.0/TLS 127.0.0.1:%d;" % sw.tls_port, bye, re.M), bye
+    # The BYE went on the connection the INVITE opened (reused, like TCP).
+    assert connections_to(k.tls) == 1
     assert "certificate verify failed" not in sw.w.stderr()
     (r,) = sw.cdrs(1)
     assert (r["carrier_id"], r["gateway_id"]) == (car, gws[0])
