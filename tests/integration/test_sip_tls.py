@@ -343,16 +343,32 @@ def test_tls_listener_answers_a_plain_tls_client(tlswarp, pki):
     assert ask_over_tls(sw.tls_port, pki, 3).startswith("SIP/2.0 403"), sw.w.stderr()[-2000:]
 
 
+def run_with_tls(tmp_path, files):
+    """Runs warp (sip role) with a TLS listener and the given tls_* keys;
+    it must fail at start: the CompletedProcess."""
+    cfg = tmp_path / "warp.ini"
+    cfg.write_text("[store]\nurl = sqlite:%s\n[http]\nlisten = 127.0.0.1:%d\n[sip]\n"
+                   "listen = 127.0.0.1:%d\ntls_listen = 127.0.0.1:%d\n%s" % (
+                       tmp_path / "w.db", sip_port(), sip_port(), sip_port(),
+                       "".join("%s = %s\n" % kv for kv in files.items())))
+    return run_warp(["run", "-c", str(cfg), "--roles", "sip"], cwd=str(tmp_path))
+
+
 @pytest.mark.parametrize("missing", ["tls_cert", "tls_key"])
 def test_tls_listen_without_its_files_exits_2_naming_the_key(tmp_path, pki, missing):
     cert, key = pki["warp"]
     given = {"tls_cert": cert, "tls_key": key}
     del given[missing]
-    cfg = tmp_path / "warp.ini"
-    cfg.write_text("[store]\nurl = sqlite:%s\n[http]\nlisten = 127.0.0.1:%d\n[sip]\n"
-                   "listen = 127.0.0.1:%d\ntls_listen = 127.0.0.1:%d\n%s" % (
-                       tmp_path / "w.db", sip_port(), sip_port(), sip_port(),
-                       "".join("%s = %s\n" % kv for kv in given.items())))
-    r = run_warp(["run", "-c", str(cfg), "--roles", "sip"], cwd=str(tmp_path))
+    r = run_with_tls(tmp_path, given)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert missing in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("bad", ["tls_cert", "tls_key"])
+def test_tls_file_that_does_not_load_exits_2_naming_the_key_and_file(tmp_path, pki, bad):
+    cert, key = pki["warp"]
+    given = {"tls_cert": cert, "tls_key": key}
+    given[bad] = str(tmp_path / "missing.pem")
+    r = run_with_tls(tmp_path, given)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "%s %s" % (bad, given[bad]) in r.stderr, r.stderr[-2000:]
