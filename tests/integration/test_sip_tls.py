@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import run_warp
-from sipfix import SETUP_TIMEOUT_MS, SipWarp, TOKEN, ini, render, shared_scenario, sip_port
+from sipfix import SipWarp, TOKEN, ini, render, scenario, shared_scenario, sip_port
 from sipfix import wait_sip_listening
 from test_media_kamailio import KAMAILIO, MODULES, Kamailio
 
@@ -234,6 +234,27 @@ def test_invite_over_tls_to_the_tls_listener_completes_through_a_udp_gateway(
     (r,) = sw.cdrs(1)
     assert (r["customer_id"], r["trunk_id"], r["gateway_id"]) == (cus, trk, gws[0])
     assert r["final_code"] == 200 and r["hangup"] == "caller"
+
+
+@needs_kamailio
+def test_callee_bye_reaches_the_tls_caller_side_over_tls(tlswarp, kamailio, tmp_path):
+    sw = tlswarp()
+    gport = sip_port()
+    provision(sw, gport, "udp")
+    k = kamailio(sw.tls_port, sip_port())
+    callee = sw.sipp("callee", scenario("uas_hangup.xml"), gport, hold_ms=300).start()
+    caller = sw.sipp("caller", scenario("uac_held_up.xml"), remote="127.0.0.1:%d" % k.port,
+                     service=NUMBER).start()
+    assert caller.wait() == 0, "%s\n%s\n%s" % (caller.describe(), callee.describe(), k.stderr())
+    assert callee.wait() == 0, callee.describe()
+    assert caller.messages()[-1].startswith("BYE "), caller.describe()
+    # Kamailio's Record-Route for its TLS side said ;transport=tls: warp
+    # opened a TLS connection to Kamailio's TLS port (verified with tls_ca)
+    # for the BYE, beside the one Kamailio opened to warp for the INVITE.
+    assert connections_to(k.tls) == 1
+    assert "certificate verify failed" not in sw.w.stderr()
+    (r,) = sw.cdrs(1)
+    assert r["hangup"] == "callee" and r["final_code"] == 200
 
 
 @needs_kamailio
