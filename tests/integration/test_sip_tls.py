@@ -393,3 +393,10 @@ def test_tls_file_that_does_not_load_exits_2_naming_the_key_and_file(tmp_path, p
     r = run_with_tls(tmp_path, given)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "%s %s" % (bad, given[bad]) in r.stderr, r.stderr[-2000:]
+
+
+def test_tls_verify_clients_without_tls_ca_exits_2(tmp_path, pki):
+    cert, key = pki["warp"]
+    r = run_with_tls(tmp_path, {"tls_cert": cert, "tls_key": key, "tls_verify_clients": "true"})
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "tls_verify_clients needs tls_ca" in r.stderr, r.stderr[-2000:]
