@@ -761,7 +761,7 @@ static void sip_proxy_metrics(struct sip_proxy *p)
 
 static int sip_listen_init(struct sip_listen *l, const struct net_addr *a)
 {
-	char ip[NET_ADDR_STRLEN];
+	char ip[NET_ADDR_STRLEN - 2]; /* room for the brackets of an IPv6 host */
 	l->addr = *a;
 	l->port = net_addr_port(&l->addr);
 	if (net_addr_format_ip(&l->addr, ip, sizeof(ip)) < 0)
