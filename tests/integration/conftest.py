@@ -3,6 +3,7 @@ loopback with a throwaway store, driven over real sockets.
 
 WARP_BIN names the binary (scripts/run-tests sets it; default build/warp).
 """
+import collections
 import json
 import os
 import random
@@ -29,23 +30,34 @@ def warp_bin():
 _port_rng = random.Random(os.getpid())
 
 # Loopback ports are split so that tests running at once (pytest-xdist)
-# never take each other's: single ports (SIP, HTTP, ng, PostgreSQL) are
-# drawn at random from SINGLE_PORTS, and media relays' RTP ranges come from
-# RTP_PORTS, a slice of it per xdist worker.  Both lie below the kernel's
-# ephemeral range (32768-60999), so no client socket takes a port first.
+# never take each other's.  warp's listeners use SO_REUSEPORT, so two warps
+# of two tests that picked the same port would both bind it and share its
+# traffic; a bind check alone cannot rule that out between the check and
+# the bind.  So each xdist worker draws single ports (SIP, HTTP, ng) from
+# its own slice of SINGLE_PORTS, never handing out one it gave out
+# recently, and takes media relays' RTP ranges from its own slice of
+# RTP_PORTS.  All lie below the kernel's ephemeral range (32768-60999), so
+# no client socket takes a port first; PostgreSQL (pgserver.py) draws from
+# 32000-32700, apart from both.
 SINGLE_PORTS = (10000, 20000)
 RTP_PORTS = (20000, 32000)
-_RTP_SLICE = 1000  # per worker: up to 12 workers
+_SLICES = 12  # workers the slices allow for
+_RTP_SLICE = (RTP_PORTS[1] - RTP_PORTS[0]) // _SLICES
+_SINGLE_SLICE = (SINGLE_PORTS[1] - SINGLE_PORTS[0]) // _SLICES
 _rtp_next = [0]
+_recent = collections.deque(maxlen=256)  # single ports this worker handed out
+
+
+def _worker_index():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return (int(worker[2:]) if worker[2:].isdigit() else 0) % _SLICES
 
 
 def rtp_ports(count=200):
     """An even-aligned range (lo, hi) of `count` RTP ports that no other
     xdist worker uses.  Successive calls in a worker cycle through its
     slice, so the engines one test starts together get disjoint ranges."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(worker[2:]) if worker[2:].isdigit() else 0
-    base = RTP_PORTS[0] + index % ((RTP_PORTS[1] - RTP_PORTS[0]) // _RTP_SLICE) * _RTP_SLICE
+    base = RTP_PORTS[0] + _worker_index() * _RTP_SLICE
     size = (count + 1) // 2 * 2
     assert size <= _RTP_SLICE // 2, "ask for fewer ports"
     blocks = _RTP_SLICE // size
@@ -54,26 +66,34 @@ def rtp_ports(count=200):
     return lo, lo + count - 1
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    """A port free on 127.0.0.1 for both TCP and UDP, taken below the
-    kernel's ephemeral range (32768-60999) so that the client side of some
-    other connection cannot grab it between now and warp's bind, and apart
-    from every media relay's RTP range (see SINGLE_PORTS)."""
-    for _ in range(200):
-        port = _port_rng.randrange(*SINGLE_PORTS)
-        socks = []
-        try:
-            for k in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET, k)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
+def pick_port(is_free):
+    """A single port of this worker's slice for which is_free(port) holds
+    and that it has not handed out lately."""
+    lo = SINGLE_PORTS[0] + _worker_index() * _SINGLE_SLICE
+    for _ in range(400):
+        port = _port_rng.randrange(lo, lo + _SINGLE_SLICE)
+        if port not in _recent and is_free(port):
+            _recent.append(port)
             return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port found")
+    raise RuntimeError("no free port")
+
+
+def _binds(port, targets):
+    """Whether port can be bound for every (family, host, kind) in targets."""
+    try:
+        for fam, host, kind in targets:
+            with socket.socket(fam, kind) as s:
+                s.bind((host, port))
+        return True
+    except OSError:
+        return False
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port free on 127.0.0.1 for both TCP and UDP, in this worker's
+    slice (see SINGLE_PORTS)."""
+    return pick_port(lambda p: _binds(p, [(socket.AF_INET, "127.0.0.1", socket.SOCK_STREAM),
+                                           (socket.AF_INET, "127.0.0.1", socket.SOCK_DGRAM)]))
 
 
 class Response:

@@ -57,11 +57,12 @@ def _cmd(argv):
 
 def _free_port():
     """Below the ephemeral range, so no client socket takes it first, and
-    apart from the media relays' RTP ranges (conftest.SINGLE_PORTS)."""
+    apart from the single ports and RTP ranges tests hand out
+    (conftest.SINGLE_PORTS, RTP_PORTS)."""
     import random
     rng = random.Random()
     for _ in range(200):
-        port = rng.randrange(10000, 20000)
+        port = rng.randrange(32000, 32700)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))

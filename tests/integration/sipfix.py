@@ -14,7 +14,6 @@ Templates there with @NAME@ placeholders (uac_expect.xml) are rendered into
 the test's temporary folder: SIPp cannot take a response code from -key.
 """
 import os
-import random
 import re
 import signal
 import socket
@@ -24,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, HERE, SINGLE_PORTS, http
+from conftest import ROOT, HERE, _binds, http, pick_port
 
 SIPP = "/usr/bin/sipp"
 TOKEN = "sip-e2e-admin-token-0123456789"
@@ -45,24 +44,13 @@ def scenario(name):
     return os.path.join(SCENARIOS, name)
 
 
-_port_rng = random.Random(os.getpid() * 7919)
-
-
 def sip_port():
-    """A port free for UDP and TCP on 127.0.0.1 and ::1, taken below the
-    kernel's ephemeral range (as conftest.free_port does) so that no client
-    socket of another test grabs it before SIPp or warp binds it."""
-    for _ in range(200):
-        p = _port_rng.randrange(*SINGLE_PORTS)
-        try:
-            for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    with socket.socket(fam, kind) as s:
-                        s.bind((host, p))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
+    """A port free for UDP and TCP on 127.0.0.1 and ::1, in this worker's
+    slice (conftest.SINGLE_PORTS)."""
+    return pick_port(lambda p: _binds(p, [(fam, host, kind)
+                                          for fam, host in ((socket.AF_INET, "127.0.0.1"),
+                                                            (socket.AF_INET6, "::1"))
+                                          for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM)]))
 
 
 def wait_sip_listening(port, timeout=15):
