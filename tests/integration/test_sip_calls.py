@@ -21,6 +21,18 @@ def provision_termination(sw, caller_ports, gw_ports, **trunk):
     return cus, trk, car, gws
 
 
+def answered_call(sw, port, hold_ms):
+    """A record-routing call from port, answered and held hold_ms (long
+    enough, on a loaded 2-core machine under ASan too, for what a test does
+    meanwhile); returned once the caller has seen its 200."""
+    call = sw.caller("first", shared_scenario("uac_rr.xml"), port, NUMBER, hold_ms=hold_ms).start()
+    deadline = time.monotonic() + 5
+    while 200 not in call.codes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 200 in call.codes(), call.describe()
+    return call
+
+
 def test_basic_call_answered_and_cdr_written(sipwarp):
     sw = sipwarp
     cport, gport = sip_port(), sip_port()
@@ -197,13 +209,8 @@ def test_channel_limit_refuses_with_503_and_is_released(sipwarp, tmp_path):
     cus, trk, car, gws = provision_termination(sw, [c1, c2, c3], [gport], channel_limit=1)
     callee = sw.sipp("callee", scenario("uas_answer.xml"), gport, calls=2).start()
     # The first call holds the channel long enough for the second to be
-    # refused meanwhile, on a loaded 2-core machine under ASan too.
-    first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=6000).start()
-    import time
-    deadline = time.monotonic() + 5
-    while 200 not in first.codes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert 200 in first.codes(), first.describe()
+    # refused meanwhile.
+    first = answered_call(sw, c1, hold_ms=6000)
     second = sw.caller("second", render(tmp_path, "uac_expect.xml", code=503, mf=70), c2,
                        NUMBER).start()
     assert second.wait() == 0, second.describe()
@@ -233,12 +240,8 @@ def test_carrier_channel_follows_the_call_on_failover(sipwarp, tmp_path):
     refuser = sw.sipp("gw-a", render(tmp_path, "uas_reject.xml", code=503), ga, calls=3).start()
     answerer = sw.sipp("gw-b", scenario("uas_answer.xml"), gb).start()
     # The first call holds B long enough for the other two to be routed
-    # meanwhile, on a loaded 2-core machine under ASan too.
-    first = sw.caller("first", shared_scenario("uac_rr.xml"), c1, NUMBER, hold_ms=8000).start()
-    deadline = time.monotonic() + 5
-    while 200 not in first.codes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert 200 in first.codes(), first.describe()
+    # meanwhile.
+    first = answered_call(sw, c1, hold_ms=8000)
     # B is full with the first call: the second may try A, never B.
     second = sw.caller("second", render(tmp_path, "uac_expect.xml", code=503, mf=70), c2,
                        NUMBER).start()
