@@ -138,6 +138,15 @@ class SqliteRows:
         finally:
             c.close()
 
+    def execute(self, sql):
+        """Runs one writing statement and commits it."""
+        c = sqlite3.connect(self.path, timeout=10)
+        try:
+            c.execute(sql)
+            c.commit()
+        finally:
+            c.close()
+
 
 def _pg_literal(v):
     if v is None:
@@ -163,6 +172,10 @@ class PgRows:
                            capture_output=True, text=True, timeout=20)
         assert r.returncode == 0, r.stderr
         return r.stdout
+
+    def execute(self, sql):
+        """Runs one writing statement (psql commits it)."""
+        self.psql(sql)
 
     def rows(self, sql, *params):
         parts = sql.split("?")

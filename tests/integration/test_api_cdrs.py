@@ -7,7 +7,6 @@ customer scoping (another customer's CDR answers 404 and never appears).
 
 Each test runs against SQLite and PostgreSQL (the `api` fixture).
 """
-import sqlite3
 import uuid
 
 import pytest
@@ -38,15 +37,7 @@ def insert_cdr(api, customer_id, start_ms, normalized="4930123456", dialed=None,
     }
     sql = "INSERT INTO cdrs (%s) VALUES (%s)" % (
         ", ".join(row), ", ".join(_pg_literal(v) for v in row.values()))
-    if api.store.kind == "sqlite":
-        c = sqlite3.connect(api.store.path, timeout=10)
-        try:
-            c.execute(sql)
-            c.commit()
-        finally:
-            c.close()
-    else:
-        api.store.psql(sql)
+    api.store.execute(sql)
     return cid
 
 

@@ -12,7 +12,6 @@ transaction that must run on both.
 """
 import itertools
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -95,6 +94,7 @@ def test_call_answered_when_warp_is_killed_is_billed_to_its_last_heartbeat(
     while 200 not in caller.codes() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert 200 in caller.codes(), caller.describe()
+    assert callee.requests()[:1] == ["INVITE"], callee.describe()
     # The open row is queued at answer and committed within a batch's delay.
     deadline = time.monotonic() + 3
     while not sw.rows.rows("SELECT call_id FROM open_calls") and time.monotonic() < deadline:
@@ -153,26 +153,13 @@ def test_call_ended_normally_leaves_no_open_row_and_keeps_its_cdr(warp_factory, 
     assert rc == 0, sw.w.stderr()[-3000:]
 
 
-def execute(sw, sql):
-    """Runs one writing statement on the store warp uses."""
-    if isinstance(sw.rows, SqliteRows):
-        db = sqlite3.connect(sw.rows.path, timeout=5)
-        try:
-            db.execute(sql)
-            db.commit()
-        finally:
-            db.close()
-    else:
-        sw.rows.psql(sql)
-
-
 def test_open_row_whose_node_vanished_is_billed_at_the_sweep(warp_factory, tmp_path, store):
     """An open row no node row speaks for (its node was taken for dead, its
     row deleted, and it died before its next heartbeat) is billed by the
     periodic sweep, with no duration: there is no heartbeat to bill to."""
     sw = start(warp_factory, tmp_path, store)
     now = int(time.time() * 1000)
-    execute(sw, "INSERT INTO open_calls (node_id, id, call_id, direction, start_ms, answer_ms, "
+    sw.rows.execute("INSERT INTO open_calls (node_id, id, call_id, direction, start_ms, answer_ms, "
                 "end_ms, final_code, attempts, created_at) VALUES ('node_gone', 'cdr_orphan1', "
                 "'orphan-1', 'termination', %d, %d, 0, 0, '[]', %d)" % (now - 900, now - 800, now))
     (c,) = api_cdrs(sw, 1, timeout=10)  # ten rounds of 200 ms between sweeps
