@@ -277,3 +277,51 @@ def test_well_formed_heads_are_served(lw, head):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == b"200" and json.loads(body) == {"status": "ok"}, data
+
+
+def two_lengths(first, second, body):
+    return ("POST /api/v1/customers HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n"
+            % (ADMIN_TOKEN, first, second)).encode() + body
+
+
+def test_differing_content_lengths_are_refused_and_nothing_smuggled(lw):
+    # RFC 9112 §6.3: different values cannot be told apart from an attack.
+    inner = b"GET /smuggled-inner HTTP/1.1\r\nHost: t\r\n\r\n"
+    with connect(lw) as s:
+        s.sendall(two_lengths(0, len(inner), inner))
+        assert_json_refusal(read_response(s), 400, "bad_request")
+        assert_closed(s)  # the inner request is never served
+    body = b'{"name":"Smuggled"}'
+    with connect(lw) as s:
+        s.sendall(two_lengths(len(body), 5, body))
+        assert_json_refusal(read_response(s), 400, "bad_request")
+        assert_closed(s)
+    names = [c["name"] for c in json.loads(http(
+        "GET", lw.base + "/api/v1/customers?limit=100",
+        headers={"Authorization": "Bearer " + ADMIN_TOKEN}).body)["data"]]
+    assert "Smuggled" not in names
+
+
+def test_repeated_equal_content_length_is_served(lw):
+    body = b'{"name":"Twice"}'
+    with connect(lw) as s:
+        s.sendall(two_lengths(len(body), len(body), body))
+        st, _, resp = read_response(s)
+    assert st == 201, resp
+
+
+@pytest.mark.parametrize("te,status,code", [
+    ("Transfer-Encoding: identity", 400, "bad_request"),
+    ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", 400, "bad_request"),
+    ("Transfer-Encoding: chunked\r\nContent-Length: 5", 400, "bad_request"),
+    ("Transfer-Encoding: chunked, chunked", 400, "bad_request"),
+    ("Transfer-Encoding: gzip, chunked", 501, "not_implemented"),
+    ("Transfer-Encoding: chunked, gzip", 400, "bad_request"),
+])
+def test_ambiguous_or_unsupported_framing_is_refused_in_json(lw, te, status, code):
+    head = chunked_head().replace(b"Transfer-Encoding: chunked", te.encode())
+    with connect(lw) as s:
+        s.sendall(head + chunks(b'{"name":"x"}', 4))
+        assert_json_refusal(read_response(s), status, code)
+        assert_closed(s)
