@@ -53,8 +53,9 @@ bool media_flags_prefixed(const struct bencode_node *list, const char *prefix, s
 {
 	size_t n = strlen(prefix);
 
-	for (const struct bencode_node *it = list && list->type == BENCODE_LIST ? list->child : NULL;
-	     it; it = it->next) {
+	if (!list || list->type != BENCODE_LIST)
+		return false;
+	for (const struct bencode_node *it = list->child; it; it = it->next) {
 		if (it->type != BENCODE_STR || it->str.len <= n ||
 		    !media_flag_eq((struct str){it->str.p, n}, prefix))
 			continue;

@@ -319,13 +319,13 @@ struct media_opts {
 	struct net_addr ng_listen;
 	struct media_iface_opts ifaces[MEDIA_IFACES_MAX];
 	size_t nifaces;
-	int64_t timeout_ms;	  /* no media for this long ends a call */
-	int64_t final_timeout_ms; /* a call ends this long after it began (0: never) */
-	int64_t port_quiet_ms;	  /* a released port pair rests this long */
-	int64_t cookie_ttl_ms;	  /* how long a reply is kept for retransmissions */
-	unsigned workers;	  /* relay threads; 0 = one per CPU */
-	const char *spool_dir;	  /* recordings (pcap + JSON metadata) */
-	int64_t learning_window_ms;	   /* a stream's learning window, from its first packet */
+	int64_t timeout_ms;		/* no media for this long ends a call */
+	int64_t final_timeout_ms;	/* a call ends this long after it began (0: never) */
+	int64_t port_quiet_ms;		/* a released port pair rests this long */
+	int64_t cookie_ttl_ms;		/* how long a reply is kept for retransmissions */
+	unsigned workers;		/* relay threads; 0 = one per CPU */
+	const char *spool_dir;		/* recordings (pcap + JSON metadata) */
+	int64_t learning_window_ms;	/* a stream's learning window, from its first packet */
 	enum media_learn_mode learning; /* what a call uses unless its offer says otherwise */
 };
 

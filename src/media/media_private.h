@@ -84,11 +84,11 @@ struct media_stream {
 	int fd;
 	uint16_t local_port;
 	bool is_rtcp;
-	bool mux;		/* this party multiplexes RTCP on the RTP port */
-	bool ep_known;		/* ep is usable */
-	bool latched;		/* ep was learnt from a packet */
-	bool sdp_known;		/* sdp_ep is an address to send to (not a hold, not port 0) */
-	struct net_addr sdp_ep; /* as the party's SDP said */
+	bool mux;		  /* this party multiplexes RTCP on the RTP port */
+	bool ep_known;		  /* ep is usable */
+	bool latched;		  /* ep was learnt from a packet */
+	bool sdp_known;		  /* sdp_ep is an address to send to (not a hold, not port 0) */
+	struct net_addr sdp_ep;	  /* as the party's SDP said */
 	struct media_learn learn; /* the source accepted (learn.c) */
 	struct net_addr ep;
 	struct net_addr local;	 /* our address and port, for recordings */
@@ -148,9 +148,9 @@ struct media_call {
 	int64_t created_s, last_signal_s, created_mono_ms, last_signal_mono_ms;
 	bool asymmetric;		/* media goes to the SDP's address, learnt or not */
 	enum media_learn_mode learning; /* written on the worker (offer_apply) */
-	struct media_rec *rec;	     /* recording; fed by the worker, see record_writer.c */
-	char rec_base[512];	     /* spool path without extension; empty: no recording */
-	struct media_branch *branch; /* answerers, oldest first; owned */
+	struct media_rec *rec;		/* recording; fed by the worker, see record_writer.c */
+	char rec_base[512];		/* spool path without extension; empty: no recording */
+	struct media_branch *branch;	/* answerers, oldest first; owned */
 	size_t nbranch;
 	int64_t delete_at_mono_ms; /* delete-delay pending; 0: none */
 };

@@ -97,7 +97,8 @@ struct media_relay_drops {
 };
 
 static void media_relay_one(struct media_worker *w, struct media_stream *st, unsigned i,
-			    size_t *nout, struct media_relay_drops *d, int64_t mono, int64_t wall_us)
+			    size_t *nout, struct media_relay_drops *d, int64_t mono,
+			    int64_t wall_us)
 {
 	uint8_t *p = w->buf[i];
 	size_t len = w->in[i].msg_len;
