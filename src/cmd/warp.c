@@ -569,7 +569,12 @@ static int start_media(struct app *app)
 		.cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
 		.workers = (unsigned)config_int(cfg, "media", "workers"),
 		.spool_dir = config_str(cfg, "media", "recording_dir"),
+		.learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
 	};
+
+	/* the schema admits only the modes media_learn_mode_parse knows */
+	media_learn_mode_parse(str_from_cstr(config_str(cfg, "media", "endpoint_learning")),
+			       &o.learning);
 
 	if (media_ifaces_parse(&o, config_str(cfg, "media", "interfaces"),
 			       (uint16_t)config_int(cfg, "media", "port_min"),

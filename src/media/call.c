@@ -55,6 +55,7 @@ struct media_call *media_call_new(struct media *m, struct str callid)
 	c->created_s = c->last_signal_s = time_wall_ms() / 1000;
 	c->created_mono_ms = time_mono_ms();
 	c->worker = m->next_worker++ % m->nworkers;
+	c->learning = m->o.learning; /* before any worker sees the call */
 	for (size_t s = 0; s < SDP_MEDIA_MAX; s++) {
 		for (int i = 0; i < 2; i++) {
 			media_stream_init(&c->sect[s].side[i].rtp, c, false);

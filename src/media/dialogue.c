@@ -55,14 +55,13 @@ static void dialogue_capture(void *arg)
 						     &j->c->sect[s].side[1].rtcp};
 		for (int k = 0; k < 2; k++) {
 			j->b->ep[s][k] = sts[k]->sdp_ep;
-			j->b->known[s][k] =
-			    sts[k]->latched ? sts[k]->sdp_ep.len > 0 : sts[k]->ep_known;
+			j->b->known[s][k] = sts[k]->sdp_known;
 		}
 	}
 }
 
-/* On the worker: the answerer's endpoints back in place, unlatched, so its
- * next packet latches again (it may sit behind a NAT). */
+/* On the worker: the answerer's endpoints back in place, learning from
+ * scratch, so its next packet is learnt again (it may sit behind a NAT). */
 static void dialogue_restore(void *arg)
 {
 	struct dialogue_job *j = arg;
@@ -72,8 +71,9 @@ static void dialogue_restore(void *arg)
 					       &j->c->sect[s].side[1].rtcp};
 		for (int k = 0; k < 2; k++) {
 			sts[k]->sdp_ep = sts[k]->ep = j->b->ep[s][k];
-			sts[k]->ep_known = j->b->known[s][k];
+			sts[k]->ep_known = sts[k]->sdp_known = j->b->known[s][k];
 			sts[k]->latched = false;
+			media_learn_reset(&sts[k]->learn);
 		}
 	}
 }

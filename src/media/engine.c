@@ -168,6 +168,15 @@ static void media_metrics_init(struct media *m)
 			     "dir");
 	m->m_pkts_in = pk ? metric_get(pk, "in") : NULL;
 	m->m_pkts_out = pk ? metric_get(pk, "out") : NULL;
+	pk = metrics_counter(
+	    r, "warp_media_packets_dropped_total",
+	    "RTP and RTCP packets received and not relayed, by reason: foreign_source "
+	    "(not from the source the stream learnt), no_destination (the other "
+	    "party's address unknown yet), send_failed (its socket buffer full).",
+	    "reason");
+	m->m_drop_foreign = pk ? metric_get(pk, "foreign_source") : NULL;
+	m->m_drop_nodest = pk ? metric_get(pk, "no_destination") : NULL;
+	m->m_drop_send = pk ? metric_get(pk, "send_failed") : NULL;
 	m->m_timeouts = metric_get(
 	    metrics_counter(r, "warp_media_timeouts_total",
 			    "Calls ended because media stopped or final-timeout passed.", NULL));

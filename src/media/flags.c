@@ -49,6 +49,22 @@ bool media_flags_has(const struct bencode_node *list, const char *flag)
 	return media_list_has(list, flag);
 }
 
+bool media_flags_prefixed(const struct bencode_node *list, const char *prefix, struct str *rest)
+{
+	size_t n = strlen(prefix);
+
+	if (!list || list->type != BENCODE_LIST)
+		return false;
+	for (const struct bencode_node *it = list->child; it; it = it->next) {
+		if (it->type != BENCODE_STR || it->str.len <= n ||
+		    !media_flag_eq((struct str){it->str.p, n}, prefix))
+			continue;
+		*rest = (struct str){it->str.p + n, it->str.len - n};
+		return true;
+	}
+	return false;
+}
+
 const struct bencode_node *media_dict_get(const struct bencode_node *d, const char *key)
 {
 	if (!d || d->type != BENCODE_DICT)

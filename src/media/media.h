@@ -303,16 +303,30 @@ struct media_iface_opts {
 	uint16_t port_min, port_max;
 };
 
+/* How a stream learns the source it accepts (learn.c, decision 0019). */
+enum media_learn_mode {
+	MEDIA_LEARN_HEURISTIC, /* rank sources during a window, then lock (default) */
+	MEDIA_LEARN_IMMEDIATE, /* lock the first source at once */
+	MEDIA_LEARN_OFF,       /* accept only the SDP's address and port */
+	MEDIA_LEARN_LOOSE,     /* the old latch-anything behaviour; only an offer asks for it */
+};
+
+/* "heuristic", "delayed" (read as heuristic), "immediate", "off": ng's
+ * spellings, case and hyphens ignored; -1 for anything else. */
+int media_learn_mode_parse(struct str s, enum media_learn_mode *out);
+
 struct media_opts {
 	struct net_addr ng_listen;
 	struct media_iface_opts ifaces[MEDIA_IFACES_MAX];
 	size_t nifaces;
-	int64_t timeout_ms;	  /* no media for this long ends a call */
-	int64_t final_timeout_ms; /* a call ends this long after it began (0: never) */
-	int64_t port_quiet_ms;	  /* a released port pair rests this long */
-	int64_t cookie_ttl_ms;	  /* how long a reply is kept for retransmissions */
-	unsigned workers;	  /* relay threads; 0 = one per CPU */
-	const char *spool_dir;	  /* recordings (pcap + JSON metadata) */
+	int64_t timeout_ms;		/* no media for this long ends a call */
+	int64_t final_timeout_ms;	/* a call ends this long after it began (0: never) */
+	int64_t port_quiet_ms;		/* a released port pair rests this long */
+	int64_t cookie_ttl_ms;		/* how long a reply is kept for retransmissions */
+	unsigned workers;		/* relay threads; 0 = one per CPU */
+	const char *spool_dir;		/* recordings (pcap + JSON metadata) */
+	int64_t learning_window_ms;	/* a stream's learning window, from its first packet */
+	enum media_learn_mode learning; /* what a call uses unless its offer says otherwise */
 };
 
 /* Parses rtpengine-style interface definitions separated by ';' or ',':

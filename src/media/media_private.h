@@ -39,6 +39,40 @@ struct media_iface {
 struct media_call;
 struct media_rec;
 
+/* ------------------------------------------------------------- learning
+ * learn.c: which source a stream accepts.  Ranks compare a packet's source
+ * with the address the party's SDP named; higher is better. */
+enum media_rank { MEDIA_RANK_NONE, MEDIA_RANK_ANY, MEDIA_RANK_ADDR, MEDIA_RANK_EXACT };
+
+enum media_learn_verdict {
+	MEDIA_LEARN_DROP,   /* a foreign source: not relayed */
+	MEDIA_LEARN_ACCEPT, /* the source held */
+	MEDIA_LEARN_MOVED,  /* accepted, and the source held is now src */
+};
+
+/* One stream's learning state; zero (media_learn_reset) is "nothing seen". */
+struct media_learn {
+	struct net_addr src; /* the source held: best so far, or locked */
+	enum media_rank rank;
+	bool locked;
+	int64_t until_ms; /* the window closes (monotonic); set by the first packet */
+};
+
+struct media_learn_in {
+	const struct net_addr *sdp; /* where the party's SDP says it is */
+	bool sdp_known;
+	enum media_learn_mode mode;
+	int64_t window_ms;
+};
+
+enum media_rank media_learn_rank(const struct net_addr *sdp, bool sdp_known,
+				 const struct net_addr *src);
+/* hot path: no allocation, no locks, no I/O
+ * One packet from src at now_ms (monotonic): relay it or not. */
+enum media_learn_verdict media_learn_packet(struct media_learn *l, const struct media_learn_in *in,
+					    const struct net_addr *src, int64_t now_ms);
+void media_learn_reset(struct media_learn *l);
+
 /* One socket: what one party sends to.  ep is where we send to that party
  * (from its SDP, then latched to where its packets really come from). */
 struct media_stream {
@@ -50,10 +84,12 @@ struct media_stream {
 	int fd;
 	uint16_t local_port;
 	bool is_rtcp;
-	bool mux;		/* this party multiplexes RTCP on the RTP port */
-	bool ep_known;		/* ep is usable */
-	bool latched;		/* ep was learnt from a packet */
-	struct net_addr sdp_ep; /* as the party's SDP said */
+	bool mux;		  /* this party multiplexes RTCP on the RTP port */
+	bool ep_known;		  /* ep is usable */
+	bool latched;		  /* ep was learnt from a packet */
+	bool sdp_known;		  /* sdp_ep is an address to send to (not a hold, not port 0) */
+	struct net_addr sdp_ep;	  /* as the party's SDP said */
+	struct media_learn learn; /* the source accepted (learn.c) */
 	struct net_addr ep;
 	struct net_addr local;	 /* our address and port, for recordings */
 	enum media_transcode tc; /* applied to packets received here */
@@ -110,10 +146,11 @@ struct media_call {
 	struct media_sect sect[SDP_MEDIA_MAX];
 	size_t nsect;
 	int64_t created_s, last_signal_s, created_mono_ms, last_signal_mono_ms;
-	bool asymmetric, strict_source;
-	struct media_rec *rec;	     /* recording; fed by the worker, see record_writer.c */
-	char rec_base[512];	     /* spool path without extension; empty: no recording */
-	struct media_branch *branch; /* answerers, oldest first; owned */
+	bool asymmetric;		/* media goes to the SDP's address, learnt or not */
+	enum media_learn_mode learning; /* written on the worker (offer_apply) */
+	struct media_rec *rec;		/* recording; fed by the worker, see record_writer.c */
+	char rec_base[512];		/* spool path without extension; empty: no recording */
+	struct media_branch *branch;	/* answerers, oldest first; owned */
 	size_t nbranch;
 	int64_t delete_at_mono_ms; /* delete-delay pending; 0: none */
 };
@@ -194,6 +231,7 @@ struct media {
 	struct buf reply, sdp_out;
 	/* metrics */
 	struct metric *m_calls, *m_pkts_in, *m_pkts_out, *m_timeouts;
+	struct metric *m_drop_foreign, *m_drop_nodest, *m_drop_send; /* by reason */
 	struct metric_family *m_cmds;
 	struct media_rec_writer *writer;
 };
@@ -290,6 +328,8 @@ int media_query_put(struct media_call *c, struct buf *out);
 /* flags.c: ng's spelling rules (spaces and hyphens alike, any case) */
 bool media_flag_eq(struct str a, const char *b);
 bool media_flags_has(const struct bencode_node *list, const char *flag);
+/* The first flag starting with prefix: true and *rest the remainder. */
+bool media_flags_prefixed(const struct bencode_node *list, const char *prefix, struct str *rest);
 const struct bencode_node *media_dict_get(const struct bencode_node *d, const char *key);
 int media_dict_str(const struct bencode_node *d, const char *key, struct str *out);
 /* A list, or a single string treated as a list of one. */

@@ -44,6 +44,8 @@ struct offer {
 	uint8_t pts[SDP_MEDIA_MAX][4][SDP_FMT_MAX];
 	struct offer_ep eps[SDP_MEDIA_MAX * 4];
 	size_t neps;
+	bool asymmetric; /* the call's flags once applied (offer_call_flags) */
+	enum media_learn_mode learning;
 	const char *why;
 };
 
@@ -475,11 +477,35 @@ static int offer_sections(struct offer *o, const struct net_addr *sip_src)
 	return 0;
 }
 
-/* On the call's worker: the endpoints and codec choices, then the sockets. */
+/* On the worker: a new SDP address for st.  One naming another address (the
+ * party moved, or took the call off hold elsewhere), or the first one for
+ * this stream, starts learning again: media goes to the new address until
+ * the party's packets are learnt (learn.c).  The same SDP again (a session
+ * refresh) keeps what was learnt, so a NATed party is not lost. */
+static void offer_apply_ep(struct media_stream *st, const struct offer_ep *u)
+{
+	st->mux = u->mux;
+	if (!st->sdp_ep.len || !u->ep.len || !net_addr_equal(&st->sdp_ep, &u->ep) ||
+	    st->sdp_known != u->known) {
+		st->latched = false;
+		media_learn_reset(&st->learn);
+	}
+	st->sdp_ep = u->ep;
+	st->sdp_known = u->known;
+	if (!st->latched) {
+		st->ep = u->ep;
+		st->ep_known = u->known;
+	}
+}
+
+/* On the call's worker: the call's learning flags, the endpoints and codec
+ * choices, then the sockets. */
 static void offer_apply(void *arg)
 {
 	struct offer *o = arg;
 
+	o->c->asymmetric = o->asymmetric;
+	o->c->learning = o->learning;
 	for (size_t i = 0; i < o->neps; i++) {
 		const struct offer_ep *u = &o->eps[i];
 		struct media_stream *st = u->st;
@@ -490,20 +516,7 @@ static void offer_apply(void *arg)
 			st->tc_to_pt = u->to_pt;
 			continue;
 		}
-		st->mux = u->mux;
-		/* A re-offer or re-answer naming another address (the party
-		 * moved, or took the call off hold elsewhere) undoes the latch:
-		 * media goes to the new address until packets from the party
-		 * latch it again.  The same SDP again (a session refresh) keeps
-		 * the latch, so a NATed party is not lost (rtpengine does alike). */
-		if (st->latched && u->known && st->sdp_ep.len &&
-		    !net_addr_equal(&st->sdp_ep, &u->ep))
-			st->latched = false;
-		st->sdp_ep = u->ep;
-		if (!st->latched) {
-			st->ep = u->ep;
-			st->ep_known = u->known;
-		}
+		offer_apply_ep(st, u);
 	}
 	if (media_call_streams_add(o->c) < 0)
 		o->why = "Cannot watch media ports";
@@ -519,14 +532,29 @@ static int offer_received_from(struct offer *o, struct net_addr *out)
 	return net_addr_parse(rf->child->next->str, 0, out);
 }
 
+/* The call's learning flags as this message leaves them (offer_apply sets
+ * them on the worker, which reads them per packet).  They last for the
+ * call.  Only "loose source" brings back latching to anyone; "strict
+ * source" restates the default and wins over it in the same message. */
 static void offer_call_flags(struct offer *o)
 {
+	struct str v;
+	enum media_learn_mode mode;
+
+	o->asymmetric = o->c->asymmetric;
+	o->learning = o->c->learning;
 	if (media_flags_has(o->flags, "asymmetric"))
-		o->c->asymmetric = true;
+		o->asymmetric = true;
 	if (media_flags_has(o->flags, "symmetric"))
-		o->c->asymmetric = false;
-	if (media_flags_has(o->flags, "strict-source"))
-		o->c->strict_source = true;
+		o->asymmetric = false;
+	if ((media_dict_str(o->req, "endpoint-learning", &v) == 0 ||
+	     media_flags_prefixed(o->flags, "endpoint-learning-", &v)) &&
+	    media_learn_mode_parse(v, &mode) == 0)
+		o->learning = mode;
+	if (media_flags_has(o->flags, "loose-source"))
+		o->learning = MEDIA_LEARN_LOOSE;
+	if (media_flags_has(o->flags, "strict-source") && o->learning == MEDIA_LEARN_LOOSE)
+		o->learning = o->m->o.learning;
 }
 
 static bool offer_wants_recording(const struct offer *o)

@@ -7,11 +7,11 @@
  * the other party's port of the same call, so that each party sees one
  * symmetric address for us (what NATs and SBCs expect).
  *
- * Latching: a party's endpoint starts as its SDP says and moves, once, to
- * the source of the first packet it sends: behind NAT that is the only
- * address that reaches it.  "asymmetric" keeps the SDP address; "strict
- * source" then refuses packets from anyone but the latched (or trusted)
- * endpoint, counting them as errors.
+ * Learning: a party's endpoint starts as its SDP says; each stream learns
+ * the one source it accepts (learn.c), and media to the party goes to that
+ * source (behind NAT the only address that reaches it) unless the call is
+ * "asymmetric".  Packets from any other source are dropped and counted
+ * (warp_media_packets_dropped_total{reason="foreign_source"}).
  */
 #include "media/media_private.h"
 
@@ -31,17 +31,21 @@ static int64_t media_wall_us(void)
 }
 
 /* hot path: no allocation, no locks, no I/O */
-static bool media_relay_accept(struct media_stream *st, const struct net_addr *src)
+static bool media_relay_accept(struct media_stream *st, const struct net_addr *src, int64_t mono)
 {
 	const struct media_call *c = st->call;
+	const struct media_learn_in in = {.sdp = &st->sdp_ep,
+					  .sdp_known = st->sdp_known,
+					  .mode = c->learning,
+					  .window_ms = c->m->o.learning_window_ms};
+	enum media_learn_verdict v = media_learn_packet(&st->learn, &in, src, mono);
 
-	if (!st->latched && !c->asymmetric) {
+	if (v == MEDIA_LEARN_MOVED && !c->asymmetric) {
 		st->ep = *src;
 		st->ep_known = true;
 		st->latched = true;
-		return true;
 	}
-	return !(c->strict_source && st->ep_known && !net_addr_equal(src, &st->ep));
+	return v != MEDIA_LEARN_DROP;
 }
 
 /* hot path: no allocation, no locks, no I/O
@@ -87,8 +91,14 @@ static struct media_stream *media_relay_route(struct media_stream *st, uint8_t *
 }
 
 /* hot path: no allocation, no locks, no I/O (a recording is a copy into a ring) */
+/* Packets of one batch not handed to sendmmsg, by reason. */
+struct media_relay_drops {
+	int64_t foreign, nodest;
+};
+
 static void media_relay_one(struct media_worker *w, struct media_stream *st, unsigned i,
-			    size_t *nout, int64_t mono, int64_t wall_us)
+			    size_t *nout, struct media_relay_drops *d, int64_t mono,
+			    int64_t wall_us)
 {
 	uint8_t *p = w->buf[i];
 	size_t len = w->in[i].msg_len;
@@ -97,8 +107,9 @@ static void media_relay_one(struct media_worker *w, struct media_stream *st, uns
 
 	src.len = w->in[i].msg_hdr.msg_namelen;
 	memcpy(&src.ss, &w->in_src[i], sizeof(src.ss));
-	if (!media_relay_accept(st, &src)) {
+	if (!media_relay_accept(st, &src, mono)) {
 		st->errors++;
+		d->foreign++;
 		return;
 	}
 	st->packets++;
@@ -110,6 +121,7 @@ static void media_relay_one(struct media_worker *w, struct media_stream *st, uns
 		media_rec_packet(w, st->call->rec, &src, &st->local, p, len, wall_us);
 	if (!out || out->fd < 0 || !out->ep_known) {
 		st->errors++;
+		d->nodest++;
 		return;
 	}
 	w->out_iov[*nout] = (struct iovec){p, len};
@@ -149,6 +161,18 @@ static void media_relay_prepare(struct media_worker *w)
 	}
 }
 
+/* hot path: no allocation, no locks, no I/O (relaxed atomic adds) */
+static void media_relay_count_drops(struct media *m, const struct media_relay_drops *d,
+				    int64_t unsent)
+{
+	if (d->foreign)
+		metric_add(m->m_drop_foreign, d->foreign);
+	if (d->nodest)
+		metric_add(m->m_drop_nodest, d->nodest);
+	if (unsent)
+		metric_add(m->m_drop_send, unsent);
+}
+
 void media_relay_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct media_stream *st = arg;
@@ -162,9 +186,11 @@ void media_relay_readable(evutil_socket_t fd, short what, void *arg)
 			break;
 		int64_t mono = time_mono_ms(), wall = media_wall_us();
 		size_t nout = 0, sent;
+		struct media_relay_drops d = {0, 0};
 		for (unsigned i = 0; i < (unsigned)n; i++)
-			media_relay_one(w, st, i, &nout, mono, wall);
+			media_relay_one(w, st, i, &nout, &d, mono, wall);
 		sent = media_relay_flush(w, nout);
+		media_relay_count_drops(m, &d, (int64_t)(nout - sent));
 		atomic_fetch_add_explicit(&m->stats.relayed, sent, memory_order_relaxed);
 		atomic_fetch_add_explicit(&m->stats.relay_errors, (uint64_t)n - sent,
 					  memory_order_relaxed);
