@@ -97,6 +97,7 @@ enum api_fflag {
 	API_F_WRITEONLY = 1 << 2, /* accepted, never shown (passwords, secrets) */
 	API_F_IMMUTABLE = 1 << 3, /* given on create, refused in PATCH */
 	API_F_NULLABLE = 1 << 4,  /* null is a value */
+	API_F_URL = 1 << 5,       /* a URL: shown with its password masked (url_redact) */
 };
 
 struct api_field;
