@@ -97,6 +97,7 @@ enum api_fflag {
 	API_F_WRITEONLY = 1 << 2, /* accepted, never shown (passwords, secrets) */
 	API_F_IMMUTABLE = 1 << 3, /* given on create, refused in PATCH */
 	API_F_NULLABLE = 1 << 4,  /* null is a value */
+	API_F_URL = 1 << 5,       /* a URL: shown with its password masked (url_redact) */
 };
 
 struct api_field;
@@ -134,6 +135,11 @@ int api_check_int_member(const json_t *obj, const char *name, const char *ptr, i
 			 int64_t max, bool required, struct api_verr *e);
 int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
 		      struct api_verr *e);
+/* Refuses (409 acl_conflict) an ACL entry of the trunk obj (as it will be
+ * stored) that a trunk other than id (NULL on create) claims with the same
+ * network, port and tech_prefix (trunk_acl.c). */
+int api_trunk_acl_unclaimed(struct api_ctx *ctx, const char *id, const json_t *obj,
+			    struct api_verr *e);
 int api_check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			  struct api_verr *e);
 

@@ -99,7 +99,8 @@ static int check_host(struct api_ctx *ctx, const struct api_field *f, json_t **v
 	if (api_is_host(json_string_value(*val)))
 		return 0;
 	return api_verr_set(e, 422, "invalid_host", "/host",
-			    "'host' must be a host name or an IPv4/IPv6 address");
+			    "'host' must be a host name or an IPv4/IPv6 address without a port "
+			    "(the port goes in 'port')");
 }
 
 static const struct api_field gateway_fields[] = {

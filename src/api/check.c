@@ -3,6 +3,7 @@
  * prefixes, CIDR lists, codecs, SIP URIs, host names, URLs.  Each names the
  * offending element with a JSON pointer ("/acl/2/cidr").
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
 
@@ -25,12 +26,14 @@ bool api_is_e164(const char *s)
 	return s[0] == '+' && s[1] >= '1' && s[1] <= '9' && api_is_digits(s + 1, 7, 15);
 }
 
-/* Host names per RFC 1123 labels, or an IPv4/IPv6 literal. */
+/* Host names per RFC 1123 labels, or a bare IPv4/IPv6 literal: no port
+ * ("127.0.0.3:5060" is refused, the port has its own field) and no
+ * brackets (those belong to a URI, RFC 3986 §3.2.2, not to a host). */
 bool api_is_host(const char *s)
 {
-	struct net_addr a;
+	unsigned char a[16];
 	size_t n = strlen(s), label = 0;
-	if (net_addr_parse(str_from_cstr(s), 0, &a) == 0)
+	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
 		return true;
 	if (n == 0 || n > 253)
 		return false;

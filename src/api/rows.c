@@ -99,9 +99,19 @@ int api_rows_select(struct buf *b, const struct api_resource *res)
 	return rc;
 }
 
+/* A stored string as it is shown: a URL's password never leaves the
+ * store (the dispatcher reads the row itself). */
+static const char *shown_text(const struct api_field *f, const char *text,
+			      char shown[URL_REDACT_MAX])
+{
+	return f->flags & API_F_URL ? url_redact(text, shown, URL_REDACT_MAX) : text;
+}
+
 static json_t *value_json(const struct api_field *f, const struct store_res *r, size_t row,
 			  size_t col)
 {
+	char shown[URL_REDACT_MAX];
+
 	if (store_res_isnull(r, row, col))
 		return json_null();
 	switch (f->type) {
@@ -114,7 +124,7 @@ static json_t *value_json(const struct api_field *f, const struct store_res *r, 
 		return v ? v : json_null();
 	}
 	default:
-		return json_string(store_res_text(r, row, col));
+		return json_string(shown_text(f, store_res_text(r, row, col), shown));
 	}
 }
 
@@ -192,6 +202,7 @@ static int string_text(struct buf *b, struct str s)
 static int value_text(struct buf *b, const struct api_field *f, const struct store_res *r,
 		      size_t row, size_t col)
 {
+	char shown[URL_REDACT_MAX];
 	const char *text;
 
 	if (store_res_isnull(r, row, col))
@@ -208,7 +219,8 @@ static int value_text(struct buf *b, const struct api_field *f, const struct sto
 		text = store_res_text(r, row, col);
 		return buf_append_cstr(b, text && *text ? text : "null");
 	default:
-		return string_text(b, str_from_cstr(store_res_text(r, row, col)));
+		text = shown_text(f, store_res_text(r, row, col), shown);
+		return string_text(b, str_from_cstr(text));
 	}
 }
 

@@ -196,9 +196,9 @@ static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *
 static int trunk_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
 			  struct api_verr *e)
 {
-	(void)id;
 	(void)creating;
-	return trunk_credentials(ctx, obj, e);
+	int rc = trunk_credentials(ctx, obj, e);
+	return rc ? rc : api_trunk_acl_unclaimed(ctx, id, obj, e);
 }
 
 /* Numbers delivered to the trunk keep it: the caller moves or deletes them

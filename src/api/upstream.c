@@ -113,13 +113,15 @@ static int upstream_resolve(struct api_upstream *u, const char *host, char *err,
 static int upstream_url_parse(struct api_upstream *u, const char *url, char *err, size_t errlen)
 {
 	struct evhttp_uri *uri = evhttp_uri_parse(url);
+	char shown[URL_REDACT_MAX];
 	int rc = -EINVAL;
 
+	url_redact(url, shown, sizeof(shown));
 	if (!uri || !evhttp_uri_get_scheme(uri) ||
 	    strcmp(evhttp_uri_get_scheme(uri), "http") != 0 || !evhttp_uri_get_host(uri) ||
 	    !*evhttp_uri_get_host(uri) || evhttp_uri_get_query(uri) ||
 	    evhttp_uri_get_fragment(uri) || evhttp_uri_get_userinfo(uri)) {
-		snprintf(err, errlen, "upstream '%s' is not http://host[:port][/path]", url);
+		snprintf(err, errlen, "upstream '%s' is not http://host[:port][/path]", shown);
 		goto out;
 	}
 	const char *host = evhttp_uri_get_host(uri);
@@ -132,7 +134,7 @@ static int upstream_url_parse(struct api_upstream *u, const char *url, char *err
 	u->port = port > 0 ? (uint16_t)port : 80;
 	if (strlen(host) > UPSTREAM_HOST_MAX ||
 	    !(u->base_path = str_dup((struct str){path, plen}))) {
-		snprintf(err, errlen, "upstream '%s': host too long or out of memory", url);
+		snprintf(err, errlen, "upstream '%s': host too long or out of memory", shown);
 		goto out;
 	}
 	if (port > 0)

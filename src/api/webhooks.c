@@ -55,7 +55,7 @@ static int check_event_types(struct api_ctx *ctx, const struct api_field *f, jso
 }
 
 static const struct api_field webhook_fields[] = {
-	{ "url", NULL, API_F_STR, API_F_REQUIRED, 8, 2048, NULL, check_url },
+	{ "url", NULL, API_F_STR, API_F_REQUIRED | API_F_URL, 8, 2048, NULL, check_url },
 	{ "secret", NULL, API_F_STR, API_F_REQUIRED | API_F_WRITEONLY, 16, 256, NULL, NULL },
 	{ "event_types", NULL, API_F_JSON, 0, 0, 0, NULL, check_event_types },
 	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },

@@ -694,7 +694,9 @@ static int cmd_run(const struct opts *o)
 	net_addr_format(config_addr(app.cfg, "http", "listen"), where, sizeof(where));
 	printf("warp %s: API listening on http://%s\n", WARP_VERSION, where);
 	fflush(stdout);
-	log_info("warp", "started; http on %s, store %s", where, config_str(app.cfg, "store", "url"));
+	char store_url[URL_REDACT_MAX];
+	log_info("warp", "started; http on %s, store %s", where,
+		 url_redact(config_str(app.cfg, "store", "url"), store_url, sizeof(store_url)));
 	struct loop_main_hooks hooks = { .on_reload = on_reload, .on_stop = on_stop, .arg = &app };
 	rc = loop_main_run(app.main_base, &hooks) == 0 ? 0 : 1;
 	log_info("warp", "stopped");

@@ -59,6 +59,13 @@ char *str_dup(struct str s);
 /* Bounded copy into dst of size n, always NUL-terminated; -ENOSPC if cut. */
 int str_copy(char *dst, size_t n, struct str s);
 
+/* Copies url (or a key=value conninfo string) into out of size n with its
+ * secrets masked as "***": a userinfo password (scheme://user:***@host) and
+ * every password= parameter.  Always NUL-terminated; returns out, so it can
+ * be an argument of a log call.  Use it wherever a URL is logged or shown. */
+#define URL_REDACT_MAX 4096
+const char *url_redact(const char *url, char *out, size_t n);
+
 /* ------------------------------------------------------------------ buf */
 
 /* A growable byte buffer.  p is always NUL-terminated when cap > 0. */

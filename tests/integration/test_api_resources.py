@@ -167,7 +167,8 @@ def test_trunk_every_field_round_trips(api):
 
 def test_trunk_password_is_stored_only_as_ha1(api):
     cid = api.customer()
-    t = trunk(api, cid, **TRUNK_FULL)
+    # TRUNK_FULL's sources are another trunk's already (no two may claim one)
+    t = trunk(api, cid, **dict(TRUNK_FULL, acl=[{"cidr": "198.51.100.8/32"}]))
     rows = api.rows("SELECT auth_username, auth_realm, auth_ha1 FROM trunks WHERE id = ?", t["id"])
     assert rows == [{"auth_username": "pbx-fra", "auth_realm": "sip.example.net",
                      "auth_ha1": ha1("pbx-fra", "sip.example.net", "s3cret-pass-word")}]
@@ -319,7 +320,8 @@ def test_trunk_customer_cannot_be_moved(api):
 
 def test_trunk_patch_changes_only_given_fields(api):
     cid = api.customer()
-    t = trunk(api, cid, **TRUNK_FULL)
+    # TRUNK_FULL's sources with another tech_prefix: not the same claim
+    t = trunk(api, cid, **dict(TRUNK_FULL, tech_prefix="4712#"))
     r = api.admin.patch("/api/v1/trunks/" + t["id"], {"enabled": False, "cps_limit": 5,
                                                       "acl": [{"cidr": "203.0.113.0/24"}]})
     assert r.status == 200
@@ -420,6 +422,11 @@ def test_gateway_defaults_fields_and_listing_under_its_carrier(api):
 @pytest.mark.parametrize("fields,code,pointer", [
     ({"host": "bad host"}, "invalid_host", "/host"),
     ({"host": "-gw.example"}, "invalid_host", "/host"),
+    # a port inside the host, or URI brackets: the port has its own field
+    ({"host": "127.0.0.3:5060"}, "invalid_host", "/host"),
+    ({"host": "gw.example:5060"}, "invalid_host", "/host"),
+    ({"host": "[2001:db8::10]"}, "invalid_host", "/host"),
+    ({"host": "[2001:db8::10]:5060"}, "invalid_host", "/host"),
     ({"host": "gw.example", "port": 0}, "out_of_range", "/port"),
     ({"host": "gw.example", "port": 70000}, "out_of_range", "/port"),
     ({"host": "gw.example", "transport": "sctp"}, "invalid_value", "/transport"),
@@ -726,3 +733,46 @@ def test_api_key_invalid_field_is_refused_with_pointer(api, body, code, pointer)
     before = api.count("api_keys")
     assert_error(api.admin.post("/api/v1/api-keys", body), 422, code, pointer)
     assert api.count("api_keys") == before
+
+
+# ------------------------------------------------------ overlapping ACLs
+
+
+def test_trunk_acl_may_overlap_by_prefix_port_or_tech_prefix(api):
+    a, b = api.customer(), api.customer()
+    trunk(api, a, acl=[{"cidr": "100.64.1.0/24"}])
+    trunk(api, b, acl=[{"cidr": "100.64.1.10/32"}])                  # a longer prefix
+    trunk(api, b, acl=[{"cidr": "100.64.1.0/24", "port": 5060}])     # a port
+    trunk(api, b, acl=[{"cidr": "100.64.1.0/24"}], tech_prefix="77#")  # another tech prefix
+
+
+def test_trunk_acl_claimed_by_another_trunk_is_refused_with_pointer(api):
+    a, b = api.customer(), api.customer()
+    first = trunk(api, a, acl=[{"cidr": "100.64.2.0/24", "port": 5062}])
+    # The same network and port is refused, on the entry that claims it.
+    r = api.admin.post("/api/v1/trunks", {"customer_id": b, "name": "t", "acl": [
+        {"cidr": "198.51.100.200/32"}, {"cidr": "100.64.2.0/24", "port": 5062}]})
+    assert_error(r, 409, "acl_conflict", "/acl/1/cidr")
+    assert first["id"] in r.json()["errors"][0]["detail"]  # named to an admin
+    assert api.count("trunks", "customer_id = ?", b) == 0
+    # A customer is not told which other customer's trunk holds it.
+    _, client = api.key(b)
+    r = client.post("/api/v1/trunks", {"name": "t", "acl": [{"cidr": "100.64.2.0/24", "port": 5062}]})
+    assert_error(r, 409, "acl_conflict", "/acl/0/cidr")
+    assert first["id"] not in r.json()["errors"][0]["detail"]
+    # PATCH: moving onto the claim, or dropping the tech prefix that told them apart.
+    other = trunk(api, b, acl=[{"cidr": "100.64.3.0/24"}])
+    assert_error(api.admin.patch("/api/v1/trunks/" + other["id"],
+                                 {"acl": [{"cidr": "100.64.2.0/24", "port": 5062}]}),
+                 409, "acl_conflict", "/acl/0/cidr")
+    tp = trunk(api, b, acl=[{"cidr": "100.64.2.0/24", "port": 5062}], tech_prefix="55#")
+    assert_error(api.admin.patch("/api/v1/trunks/" + tp["id"], {"tech_prefix": ""}),
+                 409, "acl_conflict", "/acl/0/cidr")
+    # A trunk's own entries are no conflict, and other changes pass.
+    assert api.admin.patch("/api/v1/trunks/" + first["id"],
+                           {"acl": [{"cidr": "100.64.2.0/24", "port": 5062}]}).status == 200
+    assert api.admin.patch("/api/v1/trunks/" + tp["id"], {"name": "renamed"}).status == 200
+    # Once the first trunk lets go, the source is free.
+    assert api.admin.delete("/api/v1/trunks/" + first["id"]).status == 204
+    assert api.admin.patch("/api/v1/trunks/" + other["id"],
+                           {"acl": [{"cidr": "100.64.2.0/24", "port": 5062}]}).status == 200

@@ -76,7 +76,8 @@ def make_world(server):
 
     cus = add("/api/v1/customers", {"name": "openapi %d" % n})
     trk = add("/api/v1/trunks", {"customer_id": cus["id"], "name": "pbx", "username": "u%d" % n,
-                                 "password": "correct-horse", "acl": [{"cidr": "192.0.2.0/24"}]})
+                                 "password": "correct-horse",
+                                 "acl": [{"cidr": "10.%d.%d.0/24" % (n // 256 % 256, n % 256)}]})
     add("/api/v1/numbers", {"customer_id": cus["id"], "e164": "+1415555%04d" % n,
                             "trunk_id": trk["id"]})
     car = add("/api/v1/carriers", {"name": "carrier %d" % n})

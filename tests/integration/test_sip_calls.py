@@ -630,3 +630,32 @@ def test_tcp_gateway_is_probed_over_tcp_marked_down_skipped_and_up_again(probewa
     # Listening again: up again at the next answered probe.
     back = options_responder(sw, "gw-tcp-back", gtcp)
     assert wait_gateway_up(sw, gws[0], 1, 5) == 1, back.describe()
+
+
+def test_overlapping_acls_longest_prefix_then_port_pick_the_trunk(sipwarp):
+    """docs/openapi.yaml Trunk.acl: the longest prefix wins, then an entry
+    with the call's source port over a portless one."""
+    sw = sipwarp
+    p_port, p_prefix, gport = sip_port(), sip_port(), sip_port()
+
+    def trunk(name, acl):
+        return sw.api("POST", "/trunks", {"customer_id": sw.customer(), "name": name,
+                                          "acl": acl})["id"]
+
+    host = trunk("host", [{"cidr": "127.0.0.1/32"}])
+    by_port = trunk("port", [{"cidr": "127.0.0.1/32", "port": p_port}])
+    wide = trunk("wide", [{"cidr": "127.0.0.0/8", "port": p_prefix}])
+    car, gws = sw.carrier("carrier-a", [gport])
+    sw.route("1", [car])
+    sw.synced()
+    for port in (p_port, p_prefix):
+        callee = sw.sipp("callee-%d" % port, scenario("uas_answer.xml"), gport).start()
+        caller = sw.caller("caller-%d" % port, shared_scenario("uac_rr.xml"), port, NUMBER,
+                           hold_ms=100).start()
+        assert caller.wait() == 0, caller.describe()
+        assert callee.wait() == 0, callee.describe()
+    first, second = sw.cdrs(2)
+    # From p_port: the /32 with that port beats the portless /32.
+    assert first["trunk_id"] == by_port
+    # From p_prefix: the portless /32 beats the /8 with that port.
+    assert second["trunk_id"] == host and wide not in (first["trunk_id"], second["trunk_id"])

@@ -153,9 +153,13 @@ def webhook(w, cust, url, types=("*",)):
                                           "event_types": list(types)})["id"]
 
 
+_trunk_addrs = itertools.count(10)
+
+
 def trunk(w, cust, name="t1"):
-    return create(w, "/api/v1/trunks", {"customer_id": cust, "name": name,
-                                        "acl": [{"cidr": "192.0.2.10/32"}]})["id"]
+    # A source address of its own: no two trunks may claim the same one.
+    return create(w, "/api/v1/trunks", {"customer_id": cust, "name": name, "acl": [
+        {"cidr": "192.0.2.%d/32" % (next(_trunk_addrs) % 250 + 1)}]})["id"]
 
 
 def valid_signature(req):
