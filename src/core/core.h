@@ -319,6 +319,9 @@ struct event_base *loop_pool_base(struct loop_pool *p, unsigned i);
 int loop_pool_start(struct loop_pool *p);
 /* Runs fn(arg) on thread i's loop, from any thread. */
 int loop_pool_call(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg);
+/* Runs fn(arg) on thread i's loop and waits until it has returned; calls
+ * queued before it run first.  Never from thread i itself. */
+int loop_pool_call_wait(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg);
 /* Asks every loop to exit and joins the threads. */
 void loop_pool_stop(struct loop_pool *p);
 void loop_pool_free(struct loop_pool *p);
