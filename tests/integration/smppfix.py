@@ -35,7 +35,8 @@ class Peer:
         _require_peers()
         self.events = []
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen([NODE, os.path.join(PEERS, script), json.dumps(config)],
+        interpreter = "/usr/bin/perl" if script.endswith(".pl") else NODE
+        self.proc = subprocess.Popen([interpreter, os.path.join(PEERS, script), json.dumps(config)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -97,11 +98,14 @@ class UpstreamSmsc(Peer):
 
 
 class Esme(Peer):
-    """A customer's ESME connected to host:port."""
+    """A customer's ESME connected to host:port (npm smpp; PerlEsme below
+    speaks the same commands through Net::SMPP)."""
+
+    SCRIPT = "esme.js"
 
     def __init__(self, port, host="127.0.0.1", **config):
         config.update(host=host, port=port)
-        super().__init__("esme.js", config)
+        super().__init__(self.SCRIPT, config)
 
     def bind(self, system_id, password, mode="transceiver", timeout=10.0):
         """Binds and returns the bind_resp's command_status."""
@@ -114,3 +118,10 @@ class Esme(Peer):
         tag = "submit-%d" % len(self.events)
         self.send(cmd="submit", fields=fields, tag=tag)
         return self.wait("submit_sm_resp", timeout, tag=tag)
+
+
+class PerlEsme(Esme):
+    """A customer's ESME on Perl Net::SMPP: bind, submit, read, enquire_link,
+    unbind."""
+
+    SCRIPT = "esme.pl"

@@ -10,7 +10,7 @@ import pytest
 import smppfix
 
 pytest.register_assert_rewrite("apiclient")
-from apiclient import running_env  # noqa: E402
+from apiclient import API_INI, running_env  # noqa: E402
 
 pytest_plugins = ["apiclient"]
 
@@ -159,3 +159,45 @@ def test_throttle_and_window(api, esmes):
     done = f.wait("submit_many_done", tag="w")
     by = {int(k): v for k, v in done["by_status"].items()}
     assert by.get(RMSGQFUL, 0) > 0 and by.get(ROK, 0) >= 2, by
+
+
+def test_kill_9_loses_no_acknowledged_message(api, warp_factory, tmp_path):
+    """Thousands of submits in flight, warp killed with SIGKILL: every
+    message the ESME got ESME_ROK for is a row after the restart."""
+    a = account(api, throughput=100000, burst=100000, window=1000)
+    w = warp_factory(store_url=api.warp.store_url, extra_ini=API_INI,
+                     env={"WARP_ADMIN_TOKEN": "unused-but-long-enough-0", "WARP_RUN_ROLES": "smsc"})
+    w.start()
+    port = int(w.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1])
+    e = smppfix.Esme(port)
+    try:
+        e.wait("connected")
+        assert e.bind(a["system_id"], a["password"]) == ROK
+        e.send(cmd="submit_many", n=20000, window=200, each=True, tag="k",
+               fields={"destination_addr": "1777{i}", "short_message": "durable"})
+        e.wait("submit_resp", timeout=30, count=1000, tag="k", command_status=ROK)
+        w.proc.kill()
+        w.proc.wait()
+        time.sleep(0.3)  # the ESME reads what was on the wire before the reset
+        acked = {ev["message_id"] for ev in e.seen("submit_resp", tag="k", command_status=ROK)}
+    finally:
+        e.stop()
+    assert len(acked) >= 1000
+    stored = {r["id"] for r in api.rows("SELECT id FROM messages WHERE destination LIKE '1777%'")}
+    assert acked <= stored, "%d acknowledged messages are not in the store" % len(acked - stored)
+
+
+def test_perl_net_smpp_binds_and_submits(api):
+    a = account(api)
+    e = smppfix.PerlEsme(smsc_port(api))
+    try:
+        e.wait("connected")
+        assert e.bind(a["system_id"], a["password"], "transmitter") == ROK
+        r = e.submit(source_addr="15550100", destination_addr="15550199",
+                     short_message="from Net::SMPP")
+        assert r["command_status"] == ROK
+        m = api.rows("SELECT body, destination FROM messages WHERE id = ?", r["message_id"])
+        assert m and bytes.fromhex(m[0]["body"]) == b"from Net::SMPP"
+        assert e.bind(a["system_id"], a["password"], "transmitter") == RALYBND
+    finally:
+        e.stop()

@@ -13,7 +13,8 @@
  *   {"cmd":"submit", "fields": {...submit_sm fields; short_message as text,
  *    or "hex" for bytes, "udh_hex" for a UDH}}      -> submit_sm_resp
  *   {"cmd":"submit_many", "n", "window", "fields"}     -> one "submit_many_done" with counts
- *     (keeps up to window submits outstanding; fields.destination_addr may hold "{i}")
+ *     (keeps up to window submits outstanding; fields.destination_addr may hold "{i}";
+ *     with "each": true also one "submit_resp" event per answer, with its message_id)
  *   {"cmd":"pdu", "command", "fields"}                 -> <command>_resp (query_sm, cancel_sm …)
  *   {"cmd":"raw", "hex"}                               write bytes as they are (malformed PDUs)
  *   {"cmd":"enquire_link"} / {"cmd":"unbind"} / {"cmd":"close"} / {"cmd":"exit"}
@@ -129,6 +130,9 @@ function submitMany(c) {
 			const i = sent++;
 			session.submit_sm(fields(c.fields, i), (pdu) => {
 				byStatus[pdu.command_status] = (byStatus[pdu.command_status] || 0) + 1;
+				if (c.each)
+					emit({ ev: 'submit_resp', tag: c.tag, command_status: pdu.command_status,
+						message_id: pdu.message_id });
 				if (++done === n) {
 					emit({ ev: 'submit_many_done', tag: c.tag, n, by_status: byStatus,
 						ms: Date.now() - started });
