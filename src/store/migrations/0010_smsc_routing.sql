@@ -4,6 +4,9 @@
 -- priority then weight, as JSON [{carrier_id, priority, weight}].
 -- smpp_connectors are a carrier's SMPP binds.  The password is kept as
 -- given, since WARP must present it upstream; the API never shows it.
+-- submit_id_base and receipt_id_base say how the upstream writes its message
+-- ids in submit_sm_resp and in receipts (Kannel's msg-id-type): 'hex' and
+-- 'dec' ids are compared as numbers, 'text' ones as case-insensitive text.
 -- Durations are milliseconds.
 CREATE TABLE message_routes (
 	id TEXT PRIMARY KEY,
@@ -38,8 +41,8 @@ CREATE TABLE smpp_connectors (
 	response_timeout_ms BIGINT NOT NULL DEFAULT 10000,
 	reconnect_min_ms BIGINT NOT NULL DEFAULT 1000,
 	reconnect_max_ms BIGINT NOT NULL DEFAULT 60000,
-	receipt_id_format TEXT NOT NULL DEFAULT 'as_is'
-		CHECK (receipt_id_format IN ('as_is', 'hex', 'dec')),
+	submit_id_base TEXT NOT NULL DEFAULT 'text' CHECK (submit_id_base IN ('text', 'hex', 'dec')),
+	receipt_id_base TEXT NOT NULL DEFAULT 'text' CHECK (receipt_id_base IN ('text', 'hex', 'dec')),
 	default_ton BIGINT NOT NULL DEFAULT 1,
 	default_npi BIGINT NOT NULL DEFAULT 1,
 	concat TEXT NOT NULL DEFAULT 'udh' CHECK (concat IN ('udh', 'sar')),
