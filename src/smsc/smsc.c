@@ -64,7 +64,7 @@ struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
 		goto oom;
 	s->o = *o;
 	s->hex = malloc(2 * SMPP_PDU_MAX_LEN + 1);
-	s->pool = loop_pool_new(1, "smsc");
+	s->pool = loop_pool_new(2, "smsc"); /* 0: sessions, 1: upstream */
 	if (!s->hex || !s->pool)
 		goto oom;
 	s->base = loop_pool_base(s->pool, 0);
@@ -77,6 +77,12 @@ struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
 	}
 	if (smsc_submit_prepare(s) < 0 || !(s->verify = smsc_verify_new(s->pool)))
 		goto oom;
+	s->out = smsc_out_new(loop_pool_base(s->pool, 1), o->store, o->loader);
+	if (!s->out) {
+		snprintf(err, errlen,
+			 "cannot read the message routes and connectors from the store");
+		goto fail;
+	}
 	if (smsc_listen(s, err, errlen) < 0)
 		goto fail;
 	return s;
@@ -104,12 +110,20 @@ static void smsc_shutdown_sessions(void *arg)
 	smsc_session_close_all(s);
 }
 
+static void smsc_stop_upstream(void *arg)
+{
+	struct smsc *s = arg;
+	smsc_out_free(s->out);
+	s->out = NULL;
+}
+
 static void smsc_barrier(void *arg)
 {
 	(void)arg; /* runs after every answer queued before it */
 }
 
-/* Sessions close first, on their thread; then the password checks and the
+/* Sessions close first, on their thread, and the upstream binds on theirs
+ * (their submits in flight go back to the queue); then the password checks and the
  * store writer finish what they hold (their answers queue onto the session
  * thread, where they find dead sessions and free them); a last call on the
  * session thread runs after all of those, and only then does it stop. */
@@ -122,6 +136,10 @@ void smsc_free(struct smsc *s)
 		loop_pool_call_wait(s->pool, 0, smsc_shutdown_sessions, s);
 	else
 		smsc_shutdown_sessions(s);
+	if (running)
+		loop_pool_call_wait(s->pool, 1, smsc_stop_upstream, s);
+	else
+		smsc_stop_upstream(s);
 	smsc_verify_free(s->verify);
 	store_batch_free(s->insert);
 	if (running) {

@@ -41,6 +41,55 @@ void smsc_accounts_free(void *data);
 const struct smsc_account *smsc_accounts_find(const struct smsc_accounts *s, struct str system_id);
 bool smsc_account_allows(const struct smsc_account *a, const struct net_addr *peer);
 
+/* ------------------------------------------------------------- routes */
+
+#define SMSC_PREFIX_MAX 15
+#define SMSC_ROUTE_CARRIERS_MAX 20
+#define SMSC_CONNECTOR_BINDS_MAX 16
+
+struct smsc_route_carrier {
+	char carrier_id[ID_MAX];
+	int priority, weight;
+};
+
+struct smsc_route {
+	char id[ID_MAX];
+	char prefix[SMSC_PREFIX_MAX + 1];
+	char customer_id[ID_MAX];				     /* "" for a global route */
+	struct smsc_route_carrier carriers[SMSC_ROUTE_CARRIERS_MAX]; /* by priority */
+	size_t ncarriers;
+};
+
+/* How an upstream writes its message ids (Kannel's msg-id-type). */
+enum smsc_id_base { SMSC_ID_TEXT, SMSC_ID_HEX, SMSC_ID_DEC };
+
+struct smsc_connector_cfg {
+	char id[ID_MAX], carrier_id[ID_MAX];
+	char host[256];
+	uint16_t port;
+	char system_id[SMPP_SYSTEM_ID_MAX], password[SMPP_PASSWORD_MAX];
+	char system_type[SMPP_SYSTEM_TYPE_MAX];
+	bool transmitter_only;
+	unsigned binds, window;
+	int64_t throughput, enquire_link_ms, response_timeout_ms;
+	int64_t reconnect_min_ms, reconnect_max_ms;
+	enum smsc_id_base submit_id_base, receipt_id_base;
+	uint8_t default_ton, default_npi;
+	int64_t updated_at; /* a changed connector is rebound */
+};
+
+struct smsc_routes {
+	struct smsc_route *routes; /* by (prefix, customer_id) */
+	size_t nroutes, maxlen;
+	struct smsc_connector_cfg *connectors; /* enabled ones, by id */
+	size_t nconnectors;
+};
+
+void *smsc_routes_build(struct store_conn *c, void *arg);
+void smsc_routes_free(void *data);
+const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str dest,
+					 const char *customer_id);
+
 /* ------------------------------------------------------------- limits */
 
 /* An account's live state, kept while the server runs (limits.c); only the
@@ -76,6 +125,100 @@ struct smsc_verify *smsc_verify_new(struct loop_pool *back);
 int smsc_verify_submit(struct smsc_verify *v, struct smsc_verify_job *j);
 void smsc_verify_free(struct smsc_verify *v);
 
+/* ----------------------------------------------------------- upstream */
+
+#define SMSC_ESM_RECEIPT 0x04 /* esm_class: an SMSC delivery receipt (§5.2.12) */
+#define SMSC_RX_T_APPN 0x64   /* deliver_sm_resp: temporary failure, resend later */
+
+/* A message on its way upstream, as leased from the store (dispatch.c). */
+struct smsc_out_msg {
+	struct smsc_out_msg *next;
+	char id[ID_MAX], customer_id[ID_MAX];
+	char source[SMPP_ADDR_WIDE_MAX], dest[SMPP_ADDR_WIDE_MAX];
+	uint8_t source_ton, source_npi, dest_ton, dest_npi;
+	uint8_t data_coding, esm_class, registered_delivery;
+	uint8_t *body;
+	size_t body_len;
+	int64_t expires_at;
+	int attempts;
+	unsigned carrier_pos; /* the route's carriers tried so far */
+	char carrier_id[ID_MAX];
+};
+
+enum smsc_up_state { SMSC_UP_IDLE, SMSC_UP_CONNECTING, SMSC_UP_BINDING, SMSC_UP_BOUND };
+
+struct smsc_upinflight {
+	struct smsc_out_msg *msg; /* NULL: free slot */
+	uint32_t seq;
+	int64_t sent_ms;
+};
+
+struct smsc_out;
+
+struct smsc_upbind {
+	struct smsc_out *o;
+	struct smsc_connector_cfg cfg;
+	unsigned index;
+	enum smsc_up_state state;
+	struct bufferevent *bev;
+	struct event *timer;
+	uint32_t seq;
+	int64_t backoff_ms, bind_sent_ms, last_rx_ms, enquire_sent_ms, paused_until_us;
+	struct smsc_upinflight *inflight; /* cfg.window slots */
+	unsigned ninflight;
+	struct smsc_live bucket;
+	uint8_t *out; /* SMPP_PDU_MAX_LEN: the PDU being written */
+};
+
+struct smsc_upbind *smsc_upbind_new(struct smsc_out *o, const struct smsc_connector_cfg *cfg,
+				    unsigned index);
+void smsc_upbind_free(struct smsc_upbind *b);
+bool smsc_upbind_ready(struct smsc_upbind *b, int64_t now_us);
+unsigned smsc_upbind_room(const struct smsc_upbind *b);
+int smsc_upbind_submit(struct smsc_upbind *b, struct smsc_out_msg *m);
+
+/* A connector and its binds, as the upstream thread runs them. */
+struct smsc_conn {
+	struct smsc_connector_cfg cfg;
+	struct smsc_upbind *binds[SMSC_CONNECTOR_BINDS_MAX];
+	unsigned rr; /* the next bind to try */
+};
+
+/* A receipt that came before its submit_sm_resp was recorded. */
+struct smsc_pending {
+	struct smsc_pending *next;
+	char carrier_id[ID_MAX], upstream_id[SMPP_MESSAGE_ID_MAX + 1];
+	char state[16], error[32];
+	int64_t until_ms;
+};
+
+struct smsc_out {
+	struct event_base *base; /* the upstream thread's */
+	struct store *store;
+	struct snapshot *routes;
+	int64_t routes_version;
+	struct smsc_conn *conns;
+	size_t nconns;
+	struct event *timer;
+	char owner[ID_MAX]; /* lease_owner of the messages this process holds */
+	int64_t expired_at;
+	struct smsc_pending *pending;
+	bool stopping;
+	struct metric_family *m_outcomes;
+	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
+};
+
+struct smsc_out *smsc_out_new(struct event_base *base, struct store *store,
+			      struct snapshot_loader *loader);
+void smsc_out_free(struct smsc_out *o);
+
+/* What the binds report to the dispatcher (dispatch.c). */
+void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
+			uint32_t status, struct str upstream_id);
+void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m);
+void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
+void smsc_out_bind_changed(struct smsc_out *o);
+
 /* ------------------------------------------------------------ server */
 
 enum smsc_bind_state {
@@ -97,6 +240,7 @@ struct smsc {
 	struct snapshot *accounts;
 	struct store_batch *insert;
 	struct smsc_verify *verify;
+	struct smsc_out *out; /* on the pool's thread 1 */
 	struct smsc_live *live;
 	char *hex; /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
 	unsigned nsessions;

@@ -108,7 +108,9 @@ static uint32_t submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t n
 }
 
 /* The limits, in the order an ESME can act on: not bound to send, window
- * full (wait for answers), throttled (slow down), then the PDU itself. */
+ * full (wait for answers), throttled (slow down), then the PDU itself: a
+ * destination no message route serves is refused now, not accepted to
+ * fail later. */
 static uint32_t submit_check(struct smsc_session *ss, const struct smpp_pdu *p)
 {
 	if (ss->state != SMSC_BOUND_TX && ss->state != SMSC_BOUND_TRX)
@@ -119,7 +121,10 @@ static uint32_t submit_check(struct smsc_session *ss, const struct smpp_pdu *p)
 		return SMPP_ESME_RTHROTTLED;
 	if (!p->dest.addr.p || p->dest.addr.len == 0)
 		return SMPP_ESME_RINVDSTADR;
-	return SMPP_ESME_ROK;
+	const struct smsc_routes *routes = snapshot_acquire(ss->s->out->routes);
+	bool routed = smsc_route_find(routes, p->dest.addr, ss->customer_id) != NULL;
+	snapshot_release(ss->s->out->routes, routes);
+	return routed ? SMPP_ESME_ROK : SMPP_ESME_RINVDSTADR;
 }
 
 static int submit_queue(struct smsc_session *ss, const struct smpp_pdu *p, struct str body,

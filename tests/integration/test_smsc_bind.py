@@ -42,6 +42,14 @@ def account(api, cid=None, **fields):
     return a
 
 
+@pytest.fixture(scope="module", autouse=True)
+def default_route(api):
+    """Every destination routed (to a carrier whose SMSC is not there): the
+    submits here are about the customer side only."""
+    carrier = smppfix.carrier_with_connector(api, 9)
+    smppfix.route(api, "", [carrier])
+
+
 @pytest.fixture
 def esmes(api):
     started = []
