@@ -45,6 +45,15 @@
 	"AND lease_until <= $3 AND expires_at > $3 ORDER BY next_attempt_at LIMIT $4" lock         \
 	") " LEASE_COLUMNS
 
+/* receipt_due for a row moving to state $1: an SMPP customer that asked
+ * for receipts (registered_delivery 1: any final state, 2: failures only,
+ * SMPP 3.4 §5.2.17) gets one when the state is final. */
+#define RECEIPT_DUE(state)                                                                         \
+	"receipt_due = CASE WHEN origin = 'smpp' AND " state                                       \
+	" IN ('delivered', 'undeliverable', 'expired', 'rejected') AND "                           \
+	"(registered_delivery % 4 = 1 OR (registered_delivery % 4 = 2 AND " state                  \
+	" <> 'delivered')) THEN 1 ELSE 0 END"
+
 /* ------------------------------------------------------------- store */
 
 static int out_exec(struct smsc_out *o, const char *sql, const struct store_param *p, size_t n,
@@ -71,8 +80,8 @@ static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *
 	out_exec(
 	    o,
 	    "UPDATE messages SET state = $1, error = $2, next_attempt_at = $3, updated_at = $4, "
-	    "attempts = attempts + $5, lease_owner = NULL, lease_until = 0 "
-	    "WHERE id = $6 AND lease_owner = $7",
+	    "attempts = attempts + $5, lease_owner = NULL, lease_until = 0, " RECEIPT_DUE(
+		"$1") " WHERE id = $6 AND lease_owner = $7",
 	    p, 7, NULL);
 	metric_inc(metric_get(o->m_outcomes, state));
 	free(m->body);
@@ -217,11 +226,11 @@ static void out_expire(struct smsc_out *o)
 	if (now - o->expired_at < EXPIRE_EVERY_MS)
 		return;
 	o->expired_at = now;
-	if (out_exec(
-		o,
-		"UPDATE messages SET state = 'expired', error = 'validity_period', updated_at = $1 "
-		"WHERE state IN ('accepted', 'queued') AND expires_at <= $1 AND lease_until <= $1",
-		p, 1, &r) == 0)
+	if (out_exec(o,
+		     "UPDATE messages SET state = 'expired', error = 'validity_period', updated_at "
+		     "= $1, " RECEIPT_DUE("'expired'") " WHERE state IN ('accepted', 'queued') AND "
+						       "expires_at <= $1 AND lease_until <= $1",
+		     p, 1, &r) == 0)
 		metric_add(metric_get(o->m_outcomes, "expired"), store_res_changes(r));
 	store_res_free(r);
 }
@@ -336,10 +345,11 @@ static int out_receipt_apply(struct smsc_out *o, const char *carrier_id, const c
 	struct store_param p[] = {store_p_text(state), store_p_text(error),
 				  store_p_int(time_wall_ms()), store_p_text(carrier_id),
 				  store_p_text(id)};
-	int rc = out_exec(o,
-			  "UPDATE messages SET state = $1, error = $2, updated_at = $3 "
-			  "WHERE carrier_id = $4 AND upstream_id = $5 AND state = 'submitted'",
-			  p, 5, &r);
+	int rc = out_exec(
+	    o,
+	    "UPDATE messages SET state = $1, error = $2, updated_at = $3, " RECEIPT_DUE(
+		"$1") " WHERE carrier_id = $4 AND upstream_id = $5 AND state = 'submitted'",
+	    p, 5, &r);
 	if (rc == 0)
 		rc = store_res_changes(r) > 0;
 	store_res_free(r);
@@ -539,6 +549,7 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 		out_expire(o);
 		out_lease(o, snap);
 		out_pending_match(o, "", NULL);
+		smsc_receipts_poll(o->s);
 	}
 	snapshot_release(o->routes, snap);
 }
@@ -559,14 +570,16 @@ static void out_metrics_init(struct smsc_out *o)
 						 "Upstream SMPP binds bound now.", NULL));
 }
 
-struct smsc_out *smsc_out_new(struct event_base *base, struct store *store,
-			      struct snapshot_loader *loader)
+struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)
 {
+	struct store *store = s->o.store;
+	struct snapshot_loader *loader = s->o.loader;
 	struct smsc_out *o = calloc(1, sizeof(*o));
 	struct timeval tv = {0, TICK_MS * 1000};
 
 	if (!o)
 		return NULL;
+	o->s = s;
 	o->base = base;
 	o->store = store;
 	o->routes_version = -1;
@@ -594,6 +607,11 @@ void smsc_out_free(struct smsc_out *o)
 	for (size_t i = 0; i < o->nconns; i++)
 		out_conn_fini(&o->conns[i]);
 	free(o->conns);
+	while (o->receivers) {
+		struct smsc_receivers *r = o->receivers->next;
+		free(o->receivers);
+		o->receivers = r;
+	}
 	while (o->pending) {
 		struct smsc_pending *h = o->pending->next;
 		free(o->pending);

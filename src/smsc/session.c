@@ -52,6 +52,7 @@ void smsc_session_close(struct smsc_session *ss)
 		return;
 	ss->dead = true;
 	smsc_bind_release(ss);
+	smsc_receipts_drop(ss);
 	ss->state = SMSC_CLOSING;
 	bufferevent_free(ss->bev);
 	ss->bev = NULL;
@@ -133,11 +134,13 @@ static void session_dispatch(struct smsc_session *ss, const struct smpp_pdu *p)
 	case SMPP_DATA_SM:
 		smsc_submit_handle(ss, p);
 		return;
+	case SMPP_DELIVER_SM_RESP:
+		smsc_receipts_answered(ss, p);
+		return;
 	case SMPP_GENERIC_NACK:
 	case SMPP_ENQUIRE_LINK_RESP:
 	case SMPP_UNBIND_RESP:
-	case SMPP_DELIVER_SM_RESP:
-		return; /* answers to what we sent: nothing waits on them yet */
+		return; /* nothing waits on these */
 	default:
 		break;
 	}

@@ -77,7 +77,7 @@ struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
 	}
 	if (smsc_submit_prepare(s) < 0 || !(s->verify = smsc_verify_new(s->pool)))
 		goto oom;
-	s->out = smsc_out_new(loop_pool_base(s->pool, 1), o->store, o->loader);
+	s->out = smsc_out_new(s, loop_pool_base(s->pool, 1));
 	if (!s->out) {
 		snprintf(err, errlen,
 			 "cannot read the message routes and connectors from the store");

@@ -192,7 +192,15 @@ struct smsc_pending {
 	int64_t until_ms;
 };
 
+/* Accounts with a receiver session bound in this process. */
+struct smsc_receivers {
+	struct smsc_receivers *next;
+	char account_id[ID_MAX];
+	int count;
+};
+
 struct smsc_out {
+	struct smsc *s;
 	struct event_base *base; /* the upstream thread's */
 	struct store *store;
 	struct snapshot *routes;
@@ -203,13 +211,14 @@ struct smsc_out {
 	char owner[ID_MAX]; /* lease_owner of the messages this process holds */
 	int64_t expired_at;
 	struct smsc_pending *pending;
+	struct smsc_receivers *receivers;
+	int64_t receipts_polled_ms;
 	bool stopping;
 	struct metric_family *m_outcomes;
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
 };
 
-struct smsc_out *smsc_out_new(struct event_base *base, struct store *store,
-			      struct snapshot_loader *loader);
+struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base);
 void smsc_out_free(struct smsc_out *o);
 
 /* What the binds report to the dispatcher (dispatch.c). */
@@ -218,6 +227,27 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m);
 void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
 void smsc_out_bind_changed(struct smsc_out *o);
+
+/* ----------------------------------------------------------- receipts */
+
+/* A receipt on its way to the customer (receipts.c). */
+struct smsc_dlr {
+	struct smsc_dlr *next;
+	struct smsc *s;
+	char id[ID_MAX], account_id[ID_MAX];
+	char source[SMPP_ADDR_WIDE_MAX], dest[SMPP_ADDR_WIDE_MAX];
+	uint8_t source_ton, source_npi, dest_ton, dest_npi;
+	char state[16], error[32];
+	int64_t submitted_ms, done_ms;
+	uint32_t seq; /* of the deliver_sm that carries it */
+};
+
+void smsc_receipts_receivers(struct smsc *s, const char *account_id, int delta);
+void smsc_receipts_poll(struct smsc *s);
+void smsc_receipts_deliver(void *arg);
+struct smsc_session;
+void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p);
+void smsc_receipts_drop(struct smsc_session *ss);
 
 /* ------------------------------------------------------------ server */
 
@@ -262,10 +292,13 @@ struct smsc_session {
 	unsigned window, max_binds;
 	int64_t throughput, burst;
 	struct smsc_live *live;
-	bool holds_bind;      /* counted in live->binds */
-	unsigned outstanding; /* submits not yet answered */
-	int refs;	      /* the connection, each pending submit or check */
-	bool dead;	      /* the connection is gone */
+	bool holds_bind;       /* counted in live->binds */
+	bool receiver;	       /* counted in the upstream thread's receivers */
+	uint32_t seq;	       /* of the PDUs we send */
+	struct smsc_dlr *dlrs; /* receipts sent, not yet answered */
+	unsigned outstanding;  /* submits not yet answered */
+	int refs;	       /* the connection, each pending submit or check */
+	bool dead;	       /* the connection is gone */
 };
 
 /* session.c */
@@ -282,6 +315,7 @@ void smsc_bind_start(struct smsc_session *ss, const struct smpp_pdu *p);
 void smsc_bind_release(struct smsc_session *ss);
 
 /* submit.c */
+struct str smsc_wire_id(const char *id);
 int smsc_submit_prepare(struct smsc *s);
 void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p);
 

@@ -52,7 +52,7 @@ static void submit_answer(void *arg)
 	ss->outstanding--;
 	smpp_pdu_init(&r, w->command_id | SMPP_RESP_BIT, w->sequence_number);
 	r.command_status = w->status == 0 ? SMPP_ESME_ROK : SMPP_ESME_RSYSERR;
-	r.message_id = w->status == 0 ? str_from_cstr(w->id) : STR_LIT("");
+	r.message_id = w->status == 0 ? smsc_wire_id(w->id) : STR_LIT("");
 	metric_inc(w->status == 0 ? ss->s->m_submits_ok : ss->s->m_submits_refused);
 	if (w->status != 0)
 		log_error("smsc", "message %s not stored: %s", w->id, store_strerror(w->status));
@@ -188,4 +188,15 @@ refuse:
 	free(w);
 	metric_inc(ss->s->m_submits_refused);
 	smsc_answer(ss, p, status);
+}
+
+/* Our ids as an ESME sees them: without the "msg_" prefix, so that an id
+ * in receipt text under the default alphabet (where '_' is not '_') reads
+ * the same in every client.  The store keeps the full id. */
+struct str smsc_wire_id(const char *id)
+{
+	struct str s = str_from_cstr(id);
+	if (str_has_prefix(s, STR_LIT("msg_")))
+		return (struct str){s.p + 4, s.len - 4};
+	return s;
 }

@@ -72,7 +72,7 @@ def test_bind_with_the_right_password_and_submit_gets_a_stored_id(api, esmes):
     r = e.submit(source_addr="12025550100", destination_addr="447700900123",
                  short_message="hello from npm")
     assert r["command_status"] == ROK
-    rows = api.rows("SELECT * FROM messages WHERE id = ?", r["message_id"])
+    rows = api.rows("SELECT * FROM messages WHERE id = ?", "msg_" + r["message_id"])
     assert len(rows) == 1
     m = rows[0]
     assert (m["customer_id"], m["smpp_account_id"], m["source"], m["destination"]) == (
@@ -187,7 +187,7 @@ def test_kill_9_loses_no_acknowledged_message(api, warp_factory, tmp_path):
         w.proc.kill()
         w.proc.wait()
         time.sleep(0.3)  # the ESME reads what was on the wire before the reset
-        acked = {ev["message_id"] for ev in e.seen("submit_resp", tag="k", command_status=ROK)}
+        acked = {"msg_" + ev["message_id"] for ev in e.seen("submit_resp", tag="k", command_status=ROK)}
     finally:
         e.stop()
     assert len(acked) >= 1000
@@ -204,7 +204,7 @@ def test_perl_net_smpp_binds_and_submits(api):
         r = e.submit(source_addr="15550100", destination_addr="15550199",
                      short_message="from Net::SMPP")
         assert r["command_status"] == ROK
-        m = api.rows("SELECT body, destination FROM messages WHERE id = ?", r["message_id"])
+        m = api.rows("SELECT body, destination FROM messages WHERE id = ?", "msg_" + r["message_id"])
         assert m and bytes.fromhex(m[0]["body"]) == b"from Net::SMPP"
         assert e.bind(a["system_id"], a["password"], "transmitter") == RALYBND
     finally:

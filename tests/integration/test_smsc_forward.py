@@ -53,6 +53,7 @@ def account(api, cid):
 
 
 def wait_state(api, mid, state, timeout=10):
+    mid = mid if mid.startswith("msg_") else "msg_" + mid
     deadline = time.monotonic() + timeout
     while True:
         rows = api.rows("SELECT state, carrier_id, upstream_id, error FROM messages WHERE id = ?", mid)
@@ -149,3 +150,62 @@ def test_upstream_down_then_back_delivers_each_message_once(api, peers):
         wait_state(api, mid, "delivered", timeout=20)
     for i in range(20):
         assert len(up2.seen("submit_sm", destination_addr="44803%04d" % i)) == 1
+
+
+def test_receipt_reaches_the_esme_as_deliver_sm(api, peers):
+    upstream, esme = peers
+    up = upstream()
+    _, _, sid = provision(api, up.port, "44804")
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(source_addr="15550100", destination_addr="448040001", short_message="dlr me",
+                 registered_delivery=1)
+    assert r["command_status"] == ROK
+    d = e.wait("deliver_sm", timeout=10)
+    assert d["esm_class"] == 4 and d["receipted_message_id"] == r["message_id"]
+    assert d["message_state"] == 2
+    assert (d["source_addr"], d["destination_addr"]) == ("448040001", "15550100")
+    assert "id:%s " % r["message_id"] in d["text"] and "stat:DELIVRD" in d["text"]
+    # Answered ESME_ROK (the ESME acknowledges): not sent again.
+    deadline = time.monotonic() + 5
+    while api.rows("SELECT receipt_due FROM messages WHERE id = ?", "msg_" + r["message_id"])[0][
+            "receipt_due"] != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_receipt_held_until_a_receiver_binds(api, peers):
+    upstream, esme = peers
+    up = upstream()
+    _, _, sid = provision(api, up.port, "44805")
+    up.wait("bind")
+    tx = esme()
+    assert tx.bind(sid, "pw", "transmitter") == ROK
+    r = tx.submit(destination_addr="448050001", short_message="later", registered_delivery=1)
+    wait_state(api, r["message_id"], "delivered")
+    time.sleep(0.5)
+    assert not tx.seen("deliver_sm")
+    rx = esme()
+    assert rx.bind(sid, "pw", "receiver") == ROK
+    d = rx.wait("deliver_sm", timeout=10)
+    assert d["receipted_message_id"] == r["message_id"]
+
+
+def test_failure_only_receipts(api, peers):
+    upstream, esme = peers
+    up = upstream(status_for={"448060002": 0x45}, dlr={"delay_ms": 10, "stat": "DELIVRD",
+                                                        "err": "000", "tlv": True, "text": True})
+    _, _, sid = provision(api, up.port, "44806")
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    ok = e.submit(destination_addr="448060001", short_message="ok", registered_delivery=2)
+    bad = e.submit(destination_addr="448060002", short_message="bad", registered_delivery=2)
+    wait_state(api, ok["message_id"], "delivered")
+    row = wait_state(api, bad["message_id"], "rejected")
+    assert row["error"] == "upstream_status_0x00000045"
+    d = e.wait("deliver_sm", timeout=10)
+    assert d["receipted_message_id"] == bad["message_id"] and d["message_state"] == 8
+    time.sleep(0.5)
+    assert len(e.seen("deliver_sm")) == 1

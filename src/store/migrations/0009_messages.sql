@@ -6,6 +6,9 @@
 -- 0x40), exactly as it is to be submitted.  Times are epoch milliseconds.
 -- lease_owner/lease_until let several smsc processes share the queue: a row
 -- is taken by setting the lease, and only its holder moves it on.
+-- receipt_due is 1 while a final state still has to reach an SMPP customer
+-- that asked for receipts (registered_delivery); receipt_lease_until keeps
+-- two processes from sending the same receipt at once.
 CREATE TABLE messages (
 	id TEXT PRIMARY KEY,
 	group_id TEXT NOT NULL,
@@ -35,6 +38,8 @@ CREATE TABLE messages (
 	carrier_id TEXT,
 	upstream_id TEXT,
 	expires_at BIGINT NOT NULL,
+	receipt_due BIGINT NOT NULL DEFAULT 0,
+	receipt_lease_until BIGINT NOT NULL DEFAULT 0,
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
 );
@@ -43,3 +48,4 @@ CREATE INDEX messages_due ON messages (state, next_attempt_at);
 CREATE INDEX messages_group ON messages (group_id, part_seq);
 CREATE INDEX messages_customer ON messages (customer_id, created_at);
 CREATE INDEX messages_upstream ON messages (carrier_id, upstream_id);
+CREATE INDEX messages_receipts ON messages (receipt_due, smpp_account_id);
