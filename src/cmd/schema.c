@@ -186,6 +186,14 @@ const struct config_key warp_schema[] = {
 	  "Spool folder for call recordings (record-call): NAME.pcap and NAME.json per call." },
 	{ "smsc", "listen", CONFIG_ADDR, "127.0.0.1:2775", 0, 0, NULL,
 	  "Address of the SMPP listener for customers' ESMEs." },
+	{ "smsc", "idle_timeout", CONFIG_DURATION, "120s", 1000, 3600000, NULL,
+	  "An ESME session that sends nothing (not even enquire_link) this long is closed." },
+	{ "smsc", "max_sessions", CONFIG_INT, "1000", 1, 100000, NULL,
+	  "Most ESME connections open at once; more are closed on accept." },
+	{ "smsc", "default_validity", CONFIG_DURATION, "48h", 60000, 2592000000, NULL,
+	  "How long a message without a validity period is kept trying." },
+	{ "smsc", "max_validity", CONFIG_DURATION, "72h", 60000, 2592000000, NULL,
+	  "The longest validity a message may ask for; longer ones are cut to it." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

@@ -29,6 +29,7 @@
 #include "media/media.h"
 #include "ng/ng.h"
 #include "sip/sip.h"
+#include "smsc/smsc.h"
 #include "store/store.h"
 
 #define EXIT_USAGE 2
@@ -63,7 +64,7 @@ static const struct {
 	bool built; /* roles not built yet are accepted and skipped */
 } roles_known[] = {
 	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, true },
-	{ "media", ROLE_MEDIA, true },	   { "smsc", ROLE_SMSC, false },
+	{ "media", ROLE_MEDIA, true },	   { "smsc", ROLE_SMSC, true },
 	{ "billing", ROLE_BILLING, false },
 };
 
@@ -85,6 +86,7 @@ struct app {
 	struct api *api;
 	struct media *media;
 	struct sip_proxy *sip;
+	struct smsc *smsc;
 	struct ng_engine_set *ng_engines; /* the sip role's media engines */
 	struct ng_pinger *ng_pinger;	  /* on main_base */
 	struct api_dispatch *dispatch; /* webhooks: started after the api role */
@@ -590,6 +592,29 @@ static int start_media(struct app *app)
 	return 0;
 }
 
+/* The smsc role: the SMPP server for customers' ESMEs. */
+static int start_smsc(struct app *app)
+{
+	char err[ERR_LEN];
+	const struct config *cfg = app->cfg;
+	struct smsc_opts o = {
+		.listen = *config_addr(cfg, "smsc", "listen"),
+		.store = app->store,
+		.loader = app->loader,
+		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
+		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
+		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
+		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
+	};
+
+	app->smsc = smsc_new(&o, err, sizeof(err));
+	if (!app->smsc || smsc_start(app->smsc) < 0) {
+		fprintf(stderr, "warp: smsc: %s\n", app->smsc ? "cannot start" : err);
+		return -1;
+	}
+	return 0;
+}
+
 static int start(struct app *app, unsigned roles)
 {
 	char err[ERR_LEN];
@@ -636,6 +661,8 @@ static int start(struct app *app, unsigned roles)
 		return -1;
 	if ((roles & ROLE_SIP) && start_sip(app) < 0)
 		return -1;
+	if ((roles & ROLE_SMSC) && start_smsc(app) < 0)
+		return -1;
 	/* HTTP last: once /healthz answers, every role is listening. */
 	if (start_http(app) < 0)
 		return -1;
@@ -650,6 +677,7 @@ static void stop(struct app *app)
 	media_stop(app->media); /* ends calls: recordings closed */
 	media_free(app->media);
 	sip_proxy_free(app->sip); /* ends calls: CDRs go through the store first */
+	smsc_free(app->smsc);	  /* sessions closed; acknowledged messages are stored */
 	ng_pinger_free(app->ng_pinger);
 	ng_engine_set_free(app->ng_engines);
 	if (app->http_pool)

@@ -117,6 +117,22 @@ bool id_valid(struct str s, const char *prefix);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const void *data, size_t n, char *out);
 
+/* ------------------------------------------------------------- passhash */
+
+/* Slow password hashes for secrets a client sends in clear over its own
+ * session (SMPP bind passwords): PBKDF2-HMAC-SHA256 with a random 16-byte
+ * salt, stored as "pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>".
+ * Verification takes about as long as hashing (tens of milliseconds), so
+ * callers keep it off event loops that serve other clients. */
+#define PASSHASH_ITERATIONS 100000
+#define PASSHASH_MAX 160
+
+/* Hashes pw into out (PASSHASH_MAX bytes); iterations 0 means the default. */
+int passhash_make(struct str pw, unsigned iterations, char *out, size_t n);
+/* 1 when pw matches stored, 0 when not, -EINVAL for a stored text that is
+ * not a hash this function writes. Compares in constant time. */
+int passhash_verify(struct str pw, const char *stored);
+
 /* ------------------------------------------------------------------ net */
 
 /* A socket address of either family with its length. */
@@ -310,6 +326,9 @@ struct event_base *loop_pool_base(struct loop_pool *p, unsigned i);
 int loop_pool_start(struct loop_pool *p);
 /* Runs fn(arg) on thread i's loop, from any thread. */
 int loop_pool_call(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg);
+/* Runs fn(arg) on thread i's loop and waits until it has returned; calls
+ * queued before it run first.  Never from thread i itself. */
+int loop_pool_call_wait(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg);
 /* Asks every loop to exit and joins the threads. */
 void loop_pool_stop(struct loop_pool *p);
 void loop_pool_free(struct loop_pool *p);

@@ -210,6 +210,39 @@ int loop_pool_call(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void 
 	return 0;
 }
 
+struct loop_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void loop_wait_run(void *arg)
+{
+	struct loop_wait *w = arg;
+
+	w->fn(w->arg);
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int loop_pool_call_wait(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg)
+{
+	struct loop_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg };
+	int rc = loop_pool_call(p, i, loop_wait_run, &w);
+
+	pthread_mutex_lock(&w.mu);
+	while (rc == 0 && !w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	return rc;
+}
+
 /* loopexit (not loopbreak) lets callbacks already active, such as queued
  * calls, finish first. */
 void loop_pool_stop(struct loop_pool *p)

@@ -225,25 +225,25 @@ def pg_port():
         yield int(url.rsplit(":", 1)[1].split("/")[0])
 
 
-def _start(tmp, store_kind, request):
+def _start(tmp, store_kind, request, roles="api"):
+    env = {"WARP_ADMIN_TOKEN": ADMIN_TOKEN, "WARP_RUN_ROLES": roles}
     if store_kind == "sqlite":
         path = tmp / "warp.db"
-        w = conftest.Warp(tmp, store_url="sqlite:%s" % path, extra_ini=API_INI,
-                          env={"WARP_ADMIN_TOKEN": ADMIN_TOKEN})
+        w = conftest.Warp(tmp, store_url="sqlite:%s" % path, extra_ini=API_INI, env=env)
         return w, SqliteRows(str(path))
     port = request.getfixturevalue("pg_port")
     db = "api_%d_%d" % (os.getpid(), next(_db_counter))
     PgRows(port, "postgres").psql('CREATE DATABASE "%s"' % db)
     url = "postgres://%s@127.0.0.1:%d/%s" % (pgserver.USER, port, db)
-    w = conftest.Warp(tmp, store_url=url, extra_ini=API_INI, env={"WARP_ADMIN_TOKEN": ADMIN_TOKEN})
+    w = conftest.Warp(tmp, store_url=url, extra_ini=API_INI, env=env)
     return w, PgRows(port, db)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def api(request, tmp_path_factory):
-    """A running warp on a fresh store of each kind; must exit 0 on SIGTERM."""
+def running_env(request, tmp_path_factory, roles="api"):
+    """A running warp with these roles on a fresh store of request.param's
+    kind, as a generator a fixture yields from; must exit 0 on SIGTERM."""
     tmp = tmp_path_factory.mktemp("api-" + request.param)
-    w, store = _start(tmp, request.param, request)
+    w, store = _start(tmp, request.param, request, roles)
     w.start()
     env = Env(w, store)
     try:
@@ -251,3 +251,9 @@ def api(request, tmp_path_factory):
     finally:
         rc, _ = w.stop()
         assert rc == 0, "warp exited %s after SIGTERM: %s" % (rc, w.stderr()[-4000:])
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, tmp_path_factory):
+    """A running warp (the api role) on a fresh store of each kind."""
+    yield from running_env(request, tmp_path_factory)

@@ -80,6 +80,8 @@ def make_world(server):
                                  "acl": [{"cidr": "10.%d.%d.0/24" % (n // 256 % 256, n % 256)}]})
     add("/api/v1/numbers", {"customer_id": cus["id"], "e164": "+1415555%04d" % n,
                             "trunk_id": trk["id"]})
+    add("/api/v1/smpp-accounts", {"customer_id": cus["id"], "system_id": "oa%d" % n,
+                                   "password": "pw", "allowed_cidrs": ["127.0.0.1/32"]})
     car = add("/api/v1/carriers", {"name": "carrier %d" % n})
     gw = {"host": "192.0.2.10"}
     w["/api/v1/carriers/{carrier_id}/gateways"] = (
@@ -317,7 +319,7 @@ def test_allowed_methods_of_every_path_are_the_documented_ones(server, spec, wor
 def ordered_operations(spec):
     """Every operation, deletes last and children before parents (a parent
     still in use answers 409, which is an answer too)."""
-    order = ["numbers", "trunks", "webhooks", "api-keys", "routes", "gateways", "carriers",
+    order = ["numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "gateways", "carriers",
              "customers"]
     return sorted(operations(spec), key=lambda o: (
         o[1] == "delete", next((i for i, n in enumerate(order) if "/%s/" % n in o[0]), 99)))
@@ -343,6 +345,7 @@ RESOURCES = {
     "/api/v1/routes": "Route",
     "/api/v1/webhooks": "Webhook",
     "/api/v1/api-keys": "ApiKey",
+    "/api/v1/smpp-accounts": "SmppAccount",
     "/api/v1/events": "Event",
     "/api/v1/cdrs": "Cdr",
 }
@@ -391,7 +394,7 @@ def test_write_only_fields_are_the_secrets(spec):
     for name in set(RESOURCES.values()):
         props = properties_of(resolve(spec["components"]["schemas"][name], spec))
         flagged |= {"%s.%s" % (name, k) for k, v in props.items() if v.get("writeOnly")}
-    assert flagged == {"Trunk.password", "Webhook.secret"}
+    assert flagged == {"Trunk.password", "SmppAccount.password", "Webhook.secret"}
 
 
 def test_api_key_secret_is_documented_in_the_create_response_only(server, spec, world):

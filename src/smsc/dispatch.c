@@ -1,0 +1,622 @@
+/*
+ * dispatch.c — the upstream thread: keeps every enabled connector's binds
+ * up, leases due messages from the store, routes each to a carrier with a
+ * bound connector that has room in its window, and records what happens
+ * (submitted with the upstream's id, requeued with backoff, failed over to
+ * the next carrier, or final).  Receipts find their message by
+ * (carrier, upstream id) whatever base or case the upstream writes it in.
+ *
+ * Leases make several smsc processes on one PostgreSQL safe: a message is
+ * taken by setting lease_owner (this process's id) and lease_until in one
+ * UPDATE whose subquery skips rows another process holds (FOR UPDATE SKIP
+ * LOCKED); every later write names the owner, so a process whose lease ran
+ * out cannot overwrite the one that took the message over.  A process that
+ * dies leaves its leases to run out (lease_ms) and the messages are taken
+ * again: a message may then be submitted twice upstream, never lost.
+ *
+ * The store work here is synchronous on this thread: it delays only
+ * upstream sends, never a customer's session (those live on the session
+ * thread).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smsc/smsc_private.h"
+
+#define TICK_MS 20
+#define LEASE_MS 60000
+#define LEASE_BATCH 256
+#define NO_BIND_RETRY_MS 1000
+#define BACKOFF_MAX_MS 300000
+#define EXPIRE_EVERY_MS 1000
+#define PENDING_RECEIPT_MS 120000
+
+#define LEASE_COLUMNS                                                                              \
+	"RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "       \
+	"dest_npi, data_coding, esm_class, registered_delivery, body, expires_at, attempts"
+#define LEASE_SQL(lock)                                                                            \
+	"UPDATE messages SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN "     \
+	"(SELECT id FROM messages WHERE state IN ('accepted', 'queued') AND next_attempt_at <= "   \
+	"$3 "                                                                                      \
+	"AND lease_until <= $3 AND expires_at > $3 ORDER BY next_attempt_at LIMIT $4" lock         \
+	") " LEASE_COLUMNS
+
+/* receipt_due for a row moving to state $1: an SMPP customer that asked
+ * for receipts (registered_delivery 1: any final state, 2: failures only,
+ * SMPP 3.4 §5.2.17) gets one when the state is final. */
+#define RECEIPT_DUE(state)                                                                         \
+	"receipt_due = CASE WHEN origin = 'smpp' AND " state                                       \
+	" IN ('delivered', 'undeliverable', 'expired', 'rejected') AND "                           \
+	"(registered_delivery % 4 = 1 OR (registered_delivery % 4 = 2 AND " state                  \
+	" <> 'delivered')) THEN 1 ELSE 0 END"
+
+/* ------------------------------------------------------------- store */
+
+static int out_exec(struct smsc_out *o, const char *sql, const struct store_param *p, size_t n,
+		    struct store_res **res)
+{
+	struct store_conn *c = store_conn(o->store);
+	int rc = c ? store_exec(c, sql, p, n, res) : STORE_EDOWN;
+
+	if (rc < 0)
+		log_warn("smsc", "store: %s%s%s", store_strerror(rc), c ? ": " : "",
+			 c ? store_conn_errmsg(c) : "");
+	return rc;
+}
+
+/* A message leaves this process: back to the queue at due, or final. */
+static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *state,
+			const char *error, int64_t due, bool attempted)
+{
+	int64_t now = time_wall_ms();
+	struct store_param p[] = {
+	    store_p_text(state),    store_p_text(error), store_p_int(due),	 store_p_int(now),
+	    store_p_int(attempted), store_p_text(m->id), store_p_text(o->owner),
+	};
+	out_exec(
+	    o,
+	    "UPDATE messages SET state = $1, error = $2, next_attempt_at = $3, updated_at = $4, "
+	    "attempts = attempts + $5, lease_owner = NULL, lease_until = 0, " RECEIPT_DUE(
+		"$1") " WHERE id = $6 AND lease_owner = $7",
+	    p, 7, NULL);
+	metric_inc(metric_get(o->m_outcomes, state));
+	free(m->body);
+	free(m);
+}
+
+static void out_requeue(struct smsc_out *o, struct smsc_out_msg *m, const char *why)
+{
+	int64_t delay = 1000;
+	for (int i = 0; i < m->attempts && delay < BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > BACKOFF_MAX_MS)
+		delay = BACKOFF_MAX_MS;
+	out_release(o, m, "queued", why, time_wall_ms() + delay, true);
+}
+
+/* ----------------------------------------------------------- routing */
+
+static struct smsc_conn *out_conn_for(struct smsc_out *o, const char *carrier_id, size_t *from)
+{
+	for (; *from < o->nconns; (*from)++)
+		if (strcmp(o->conns[*from].cfg.carrier_id, carrier_id) == 0)
+			return &o->conns[(*from)++];
+	return NULL;
+}
+
+/* A ready bind of any of the carrier's connectors, round robin. */
+static struct smsc_upbind *out_bind_for(struct smsc_out *o, const char *carrier_id, int64_t now_us)
+{
+	size_t from = 0;
+	struct smsc_conn *c;
+
+	while ((c = out_conn_for(o, carrier_id, &from))) {
+		for (unsigned k = 0; k < c->cfg.binds; k++) {
+			struct smsc_upbind *b = c->binds[(c->rr + k) % c->cfg.binds];
+			if (b && smsc_upbind_ready(b, now_us)) {
+				c->rr = (c->rr + k + 1) % c->cfg.binds;
+				return b;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Hands m to the first carrier from m->carrier_pos on that takes it. */
+static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struct smsc_out_msg *m)
+{
+	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
+	int64_t now_us = time_mono_us();
+
+	if (!r) {
+		out_release(o, m, "rejected", "no_route", 0, false);
+		return;
+	}
+	for (; m->carrier_pos < r->ncarriers; m->carrier_pos++) {
+		struct smsc_upbind *b =
+		    out_bind_for(o, r->carriers[m->carrier_pos].carrier_id, now_us);
+		if (b && smsc_upbind_submit(b, m) == 0) {
+			snprintf(m->carrier_id, sizeof(m->carrier_id), "%s", b->cfg.carrier_id);
+			return;
+		}
+	}
+	/* No carrier of the route has a bind with room: try again soon. */
+	out_release(o, m, "queued", "no_bound_connector", time_wall_ms() + NO_BIND_RETRY_MS, false);
+}
+
+/* ------------------------------------------------------------ leasing */
+
+static uint8_t hex_nibble(char c)
+{
+	return (uint8_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+}
+
+static struct smsc_out_msg *out_msg_row(const struct store_res *r, size_t i)
+{
+	struct smsc_out_msg *m = calloc(1, sizeof(*m));
+	const char *hex = store_res_text(r, i, 11);
+	size_t n = strlen(hex) / 2;
+
+	if (!m || !(m->body = malloc(n + 1))) {
+		free(m);
+		return NULL;
+	}
+	for (size_t k = 0; k < n; k++)
+		m->body[k] = (uint8_t)(hex_nibble(hex[2 * k]) << 4 | hex_nibble(hex[2 * k + 1]));
+	m->body_len = n;
+	snprintf(m->id, sizeof(m->id), "%s", store_res_text(r, i, 0));
+	snprintf(m->customer_id, sizeof(m->customer_id), "%s", store_res_text(r, i, 1));
+	snprintf(m->source, sizeof(m->source), "%s", store_res_text(r, i, 2));
+	m->source_ton = (uint8_t)store_res_int(r, i, 3);
+	m->source_npi = (uint8_t)store_res_int(r, i, 4);
+	snprintf(m->dest, sizeof(m->dest), "%s", store_res_text(r, i, 5));
+	m->dest_ton = (uint8_t)store_res_int(r, i, 6);
+	m->dest_npi = (uint8_t)store_res_int(r, i, 7);
+	m->data_coding = (uint8_t)store_res_int(r, i, 8);
+	m->esm_class = (uint8_t)store_res_int(r, i, 9);
+	m->registered_delivery = (uint8_t)store_res_int(r, i, 10);
+	m->expires_at = store_res_int(r, i, 12);
+	m->attempts = (int)store_res_int(r, i, 13);
+	return m;
+}
+
+static unsigned out_room(const struct smsc_out *o)
+{
+	unsigned room = 0;
+	for (size_t i = 0; i < o->nconns; i++)
+		for (unsigned k = 0; k < o->conns[i].cfg.binds; k++)
+			if (o->conns[i].binds[k])
+				room += smsc_upbind_room(o->conns[i].binds[k]);
+	return room;
+}
+
+static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
+{
+	unsigned room = out_room(o);
+	struct store_res *r = NULL;
+	int64_t now = time_wall_ms();
+
+	if (room == 0)
+		return;
+	struct store_param p[] = {store_p_text(o->owner), store_p_int(now + LEASE_MS),
+				  store_p_int(now),
+				  store_p_int(room < LEASE_BATCH ? room : LEASE_BATCH)};
+	const char *sql = store_kind(o->store) == STORE_POSTGRES
+			      ? LEASE_SQL(" FOR UPDATE SKIP LOCKED")
+			      : LEASE_SQL("");
+	if (out_exec(o, sql, p, 4, &r) == 0)
+		for (size_t i = 0; i < store_res_rows(r); i++) {
+			struct smsc_out_msg *m = out_msg_row(r, i);
+			if (m)
+				out_assign(o, snap, m);
+		}
+	store_res_free(r);
+}
+
+static void out_expire(struct smsc_out *o)
+{
+	int64_t now = time_wall_ms();
+	struct store_res *r = NULL;
+	struct store_param p[] = {store_p_int(now)};
+
+	if (now - o->expired_at < EXPIRE_EVERY_MS)
+		return;
+	o->expired_at = now;
+	if (out_exec(o,
+		     "UPDATE messages SET state = 'expired', error = 'validity_period', updated_at "
+		     "= $1, " RECEIPT_DUE("'expired'") " WHERE state IN ('accepted', 'queued') AND "
+						       "expires_at <= $1 AND lease_until <= $1",
+		     p, 1, &r) == 0)
+		metric_add(metric_get(o->m_outcomes, "expired"), store_res_changes(r));
+	store_res_free(r);
+}
+
+/* ----------------------------------------------------- upstream's ids */
+
+/* The form ids are stored and matched in: hex and decimal ids as the
+ * decimal number (so "1A2B" in a submit_sm_resp matches "6699" in a
+ * receipt), anything else, or a number too long, as lowercase text. */
+static void out_id_norm(struct str id, enum smsc_id_base base, char *out, size_t n)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	bool ok = id.len > 0 && id.len <= (base == SMSC_ID_HEX ? 16u : 19u);
+
+	for (; ok && base != SMSC_ID_TEXT && i < id.len; i++) {
+		char c = id.p[i];
+		if (base == SMSC_ID_HEX && isxdigit((unsigned char)c))
+			v = v * 16 + hex_nibble(c);
+		else if (base == SMSC_ID_DEC && c >= '0' && c <= '9')
+			v = v * 10 + (uint64_t)(c - '0');
+		else
+			ok = false;
+	}
+	if (ok && base != SMSC_ID_TEXT) {
+		snprintf(out, n, "%" PRIu64, v);
+		return;
+	}
+	for (i = 0; i < id.len && i + 1 < n; i++)
+		out[i] = (char)tolower((unsigned char)id.p[i]);
+	out[i] = '\0';
+}
+
+/* ------------------------------------------------------------ receipts */
+
+/* A receipt's fields, from its TLVs or the Appendix B text
+ * ("id:IIIII sub:SSS dlvrd:DDD submit date:... stat:DDDDDDD err:E text:..."). */
+struct out_receipt {
+	struct str id;
+	const char *state; /* our state, NULL for a state that is not final */
+	char error[32];
+};
+
+static struct str text_field(struct str t, const char *name)
+{
+	size_t k = strlen(name);
+	for (size_t i = 0; i + k <= t.len; i++) {
+		if ((i == 0 || t.p[i - 1] == ' ') && strncasecmp(t.p + i, name, k) == 0) {
+			size_t j = i + k;
+			while (j < t.len && t.p[j] != ' ')
+				j++;
+			return (struct str){t.p + i + k, j - i - k};
+		}
+	}
+	return STR_NULL;
+}
+
+static const char *state_from_tlv(uint8_t s)
+{
+	switch (s) {
+	case 2:
+		return "delivered";
+	case 3:
+		return "expired";
+	case 4:
+	case 5:
+		return "undeliverable";
+	case 8:
+		return "rejected";
+	default:
+		return NULL; /* enroute, accepted, unknown */
+	}
+}
+
+static const char *state_from_text(struct str stat)
+{
+	if (str_caseeq_cstr(stat, "DELIVRD"))
+		return "delivered";
+	if (str_caseeq_cstr(stat, "EXPIRED"))
+		return "expired";
+	if (str_caseeq_cstr(stat, "UNDELIV") || str_caseeq_cstr(stat, "DELETED"))
+		return "undeliverable";
+	if (str_caseeq_cstr(stat, "REJECTD"))
+		return "rejected";
+	return NULL;
+}
+
+static void out_receipt_parse(const struct smpp_pdu *p, struct out_receipt *r)
+{
+	struct str text =
+	    (p->tlv.has & SMPP_HAS_MESSAGE_PAYLOAD) ? p->tlv.message_payload : p->short_message;
+	struct str err = text_field(text, "err:");
+
+	r->id = (p->tlv.has & SMPP_HAS_RECEIPTED_MESSAGE_ID) ? p->tlv.receipted_message_id
+							     : text_field(text, "id:");
+	r->state = (p->tlv.has & SMPP_HAS_MESSAGE_STATE)
+		       ? state_from_tlv(p->tlv.message_state)
+		       : state_from_text(text_field(text, "stat:"));
+	if (p->tlv.has & SMPP_HAS_NETWORK_ERROR_CODE)
+		snprintf(r->error, sizeof(r->error), "network:%u:%u", p->tlv.network_error_type,
+			 p->tlv.network_error_code);
+	else
+		snprintf(r->error, sizeof(r->error), "err:%.*s", (int)(err.len > 8 ? 8 : err.len),
+			 err.p ? err.p : "");
+}
+
+/* 1 when a message took the receipt, 0 when none (yet), <0 on a store error. */
+static int out_receipt_apply(struct smsc_out *o, const char *carrier_id, const char *id,
+			     const char *state, const char *error)
+{
+	struct store_res *r = NULL;
+	struct store_param p[] = {store_p_text(state), store_p_text(error),
+				  store_p_int(time_wall_ms()), store_p_text(carrier_id),
+				  store_p_text(id)};
+	int rc = out_exec(
+	    o,
+	    "UPDATE messages SET state = $1, error = $2, updated_at = $3, " RECEIPT_DUE(
+		"$1") " WHERE carrier_id = $4 AND upstream_id = $5 AND state = 'submitted'",
+	    p, 5, &r);
+	if (rc == 0)
+		rc = store_res_changes(r) > 0;
+	store_res_free(r);
+	return rc;
+}
+
+void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p)
+{
+	struct out_receipt rc;
+	char id[SMPP_MESSAGE_ID_MAX + 1];
+
+	out_receipt_parse(p, &rc);
+	if (!rc.id.p || rc.id.len == 0) {
+		metric_inc(o->m_receipts_unmatched);
+		log_warn("smsc", "connector %s: a receipt without a message id", b->cfg.id);
+		return;
+	}
+	if (!rc.state)
+		return; /* an intermediate state: nothing to record */
+	out_id_norm(rc.id, b->cfg.receipt_id_base, id, sizeof(id));
+	if (out_receipt_apply(o, b->cfg.carrier_id, id, rc.state, rc.error) > 0) {
+		metric_inc(o->m_receipts_matched);
+		return;
+	}
+	/* Before its submit_sm_resp was recorded (or never ours): hold it. */
+	struct smsc_pending *h = calloc(1, sizeof(*h));
+	if (!h)
+		return;
+	snprintf(h->carrier_id, sizeof(h->carrier_id), "%s", b->cfg.carrier_id);
+	snprintf(h->upstream_id, sizeof(h->upstream_id), "%s", id);
+	snprintf(h->state, sizeof(h->state), "%s", rc.state);
+	snprintf(h->error, sizeof(h->error), "%s", rc.error);
+	h->until_ms = time_mono_ms() + PENDING_RECEIPT_MS;
+	h->next = o->pending;
+	o->pending = h;
+}
+
+/* Held receipts for (carrier, id) now that its submit is recorded; and
+ * those held too long are given up. */
+static void out_pending_match(struct smsc_out *o, const char *carrier_id, const char *id)
+{
+	int64_t now = time_mono_ms();
+
+	for (struct smsc_pending **pp = &o->pending; *pp;) {
+		struct smsc_pending *h = *pp;
+		bool ours =
+		    id && strcmp(h->carrier_id, carrier_id) == 0 && strcmp(h->upstream_id, id) == 0;
+		if (ours &&
+		    out_receipt_apply(o, h->carrier_id, h->upstream_id, h->state, h->error) > 0)
+			metric_inc(o->m_receipts_matched);
+		else if (!ours && h->until_ms > now) {
+			pp = &h->next;
+			continue;
+		} else
+			metric_inc(o->m_receipts_unmatched);
+		*pp = h->next;
+		free(h);
+	}
+}
+
+/* ------------------------------------------------- what binds report */
+
+static bool status_retryable(uint32_t status)
+{
+	return status == SMPP_ESME_RTHROTTLED || status == SMPP_ESME_RMSGQFUL ||
+	       status == SMPP_ESME_RSYSERR;
+}
+
+static void out_record_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
+				 const char *upstream_id)
+{
+	struct store_param p[] = {store_p_text(b->cfg.carrier_id), store_p_text(upstream_id),
+				  store_p_int(time_wall_ms()), store_p_text(m->id),
+				  store_p_text(o->owner)};
+	out_exec(o,
+		 "UPDATE messages SET state = 'submitted', error = NULL, carrier_id = $1, "
+		 "upstream_id = $2, updated_at = $3, attempts = attempts + 1, lease_owner = NULL, "
+		 "lease_until = 0 WHERE id = $4 AND lease_owner = $5",
+		 p, 5, NULL);
+	metric_inc(metric_get(o->m_outcomes, "submitted"));
+}
+
+void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
+			uint32_t status, struct str upstream_id)
+{
+	char id[SMPP_MESSAGE_ID_MAX + 1], why[48];
+
+	if (status == SMPP_ESME_ROK) {
+		out_id_norm(upstream_id, b->cfg.submit_id_base, id, sizeof(id));
+		out_record_submitted(o, b, m, id);
+		out_pending_match(o, b->cfg.carrier_id, id);
+		free(m->body);
+		free(m);
+		return;
+	}
+	snprintf(why, sizeof(why), "upstream_status_0x%08x", status);
+	if (status_retryable(status)) {
+		out_requeue(o, m, why);
+		return;
+	}
+	/* Refused by this carrier: the route's next one may take it. */
+	const struct smsc_routes *snap = snapshot_acquire(o->routes);
+	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
+	m->carrier_pos++;
+	if (r && m->carrier_pos < r->ncarriers)
+		out_assign(o, snap, m);
+	else
+		out_release(o, m, "rejected", why, 0, true);
+	snapshot_release(o->routes, snap);
+}
+
+void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m)
+{
+	(void)b;
+	if (o->stopping) {
+		/* Shutting down: back to the queue at once for whoever runs next. */
+		out_release(o, m, "queued", "shutdown", time_wall_ms(), false);
+		return;
+	}
+	out_requeue(o, m, "no_submit_sm_resp");
+}
+
+void smsc_out_bind_changed(struct smsc_out *o)
+{
+	unsigned up = 0;
+	for (size_t i = 0; i < o->nconns; i++)
+		for (unsigned k = 0; k < o->conns[i].cfg.binds; k++)
+			up += o->conns[i].binds[k] && o->conns[i].binds[k]->state == SMSC_UP_BOUND;
+	metric_set(o->m_binds_up, up);
+}
+
+/* --------------------------------------------------------- connectors */
+
+static void out_conn_fini(struct smsc_conn *c)
+{
+	for (unsigned k = 0; k < SMSC_CONNECTOR_BINDS_MAX; k++)
+		smsc_upbind_free(c->binds[k]);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct smsc_conn *out_conn_take(struct smsc_out *o, const struct smsc_connector_cfg *cfg)
+{
+	for (size_t i = 0; i < o->nconns; i++)
+		if (strcmp(o->conns[i].cfg.id, cfg->id) == 0 &&
+		    memcmp(&o->conns[i].cfg, cfg, sizeof(*cfg)) == 0)
+			return &o->conns[i];
+	return NULL;
+}
+
+/* Connectors as the snapshot has them: unchanged ones keep their binds,
+ * changed and new ones bind afresh, removed ones are closed (their
+ * submits in flight requeued). */
+static void out_reconcile(struct smsc_out *o, const struct smsc_routes *snap)
+{
+	struct smsc_conn *next = calloc(snap->nconnectors + 1, sizeof(*next));
+
+	if (!next)
+		return;
+	for (size_t i = 0; i < snap->nconnectors; i++) {
+		struct smsc_conn *old = out_conn_take(o, &snap->connectors[i]);
+		if (old) {
+			next[i] = *old;
+			memset(old, 0, sizeof(*old));
+			continue;
+		}
+		next[i].cfg = snap->connectors[i];
+		for (unsigned k = 0; k < next[i].cfg.binds; k++)
+			next[i].binds[k] = smsc_upbind_new(o, &next[i].cfg, k);
+	}
+	struct smsc_conn *old = o->conns;
+	size_t nold = o->nconns;
+	o->conns = next;
+	o->nconns = snap->nconnectors;
+	for (size_t i = 0; i < nold; i++)
+		out_conn_fini(&old[i]);
+	free(old);
+	/* The binds point at their own copy of the configuration. */
+	for (size_t i = 0; i < o->nconns; i++)
+		for (unsigned k = 0; k < o->conns[i].cfg.binds; k++)
+			if (o->conns[i].binds[k])
+				o->conns[i].binds[k]->cfg = o->conns[i].cfg;
+	smsc_out_bind_changed(o);
+}
+
+static void out_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct smsc_out *o = arg;
+	const struct smsc_routes *snap = snapshot_acquire(o->routes);
+
+	(void)fd;
+	(void)what;
+	if (snap && snapshot_version(o->routes) != o->routes_version) {
+		o->routes_version = snapshot_version(o->routes);
+		out_reconcile(o, snap);
+	}
+	if (snap) {
+		out_expire(o);
+		out_lease(o, snap);
+		out_pending_match(o, "", NULL);
+		smsc_receipts_poll(o->s);
+	}
+	snapshot_release(o->routes, snap);
+}
+
+static void out_metrics_init(struct smsc_out *o)
+{
+	struct metrics *r = metrics_default();
+	struct metric_family *receipts =
+	    metrics_counter(r, "warp_smsc_receipts_total",
+			    "Receipts from upstreams, by whether a message took them.", "result");
+
+	o->m_outcomes =
+	    metrics_counter(r, "warp_smsc_upstream_outcomes_total",
+			    "What became of messages handed upstream, by state.", "state");
+	o->m_receipts_matched = metric_get(receipts, "matched");
+	o->m_receipts_unmatched = metric_get(receipts, "unmatched");
+	o->m_binds_up = metric_get(metrics_gauge(r, "warp_smsc_upstream_binds_up",
+						 "Upstream SMPP binds bound now.", NULL));
+}
+
+struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)
+{
+	struct store *store = s->o.store;
+	struct snapshot_loader *loader = s->o.loader;
+	struct smsc_out *o = calloc(1, sizeof(*o));
+	struct timeval tv = {0, TICK_MS * 1000};
+
+	if (!o)
+		return NULL;
+	o->s = s;
+	o->base = base;
+	o->store = store;
+	o->routes_version = -1;
+	out_metrics_init(o);
+	o->routes =
+	    snapshot_register(loader, "message_routes", smsc_routes_build, smsc_routes_free, NULL);
+	o->timer = event_new(base, -1, EV_PERSIST, out_tick, o);
+	if (!o->routes || !o->timer || id_new("lease", o->owner, sizeof(o->owner)) < 0 ||
+	    event_add(o->timer, &tv) < 0) {
+		smsc_out_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* On the upstream thread (or before it ran): binds close and their
+ * submits in flight go back to the queue for the next process. */
+void smsc_out_free(struct smsc_out *o)
+{
+	if (!o)
+		return;
+	o->stopping = true;
+	if (o->timer)
+		event_free(o->timer);
+	for (size_t i = 0; i < o->nconns; i++)
+		out_conn_fini(&o->conns[i]);
+	free(o->conns);
+	while (o->receivers) {
+		struct smsc_receivers *r = o->receivers->next;
+		free(o->receivers);
+		o->receivers = r;
+	}
+	while (o->pending) {
+		struct smsc_pending *h = o->pending->next;
+		free(o->pending);
+		o->pending = h;
+	}
+	store_conn_release(o->store);
+	free(o);
+}

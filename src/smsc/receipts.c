@@ -1,0 +1,259 @@
+/*
+ * receipts.c — final states back to the SMPP customer that asked for them,
+ * as deliver_sm with esm_class 0x04, receipted_message_id, message_state and
+ * the SMPP 3.4 Appendix B text, on one of the account's bound receiver or
+ * transceiver sessions.
+ *
+ * A receipt is durable before it is sent (messages.receipt_due, set in the
+ * same UPDATE that makes the state final) and cleared only when the ESME
+ * answered deliver_sm_resp ESME_ROK, so one held while no receiver is bound
+ * waits in the store and one lost with a session is sent again once its
+ * lease (RECEIPT_LEASE_MS) runs out.  The upstream thread leases due
+ * receipts only for accounts with a receiver bound in this process (the
+ * session thread tells it on every bind and unbind) and hands them to the
+ * session thread, which sends them and reports the answers back.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "smsc/smsc_private.h"
+
+#define RECEIPT_LEASE_MS 30000
+#define RECEIPT_BATCH 100
+#define RECEIPT_ACCOUNTS_MAX 32 /* per query */
+#define RECEIPT_POLL_MS 100
+
+#define RECEIPT_COLUMNS                                                                            \
+	" RETURNING id, smpp_account_id, source, source_ton, source_npi, destination, "            \
+	"dest_ton, dest_npi, state, error, created_at, updated_at"
+
+/* ---------------------------------------------- on the upstream thread */
+
+struct receivers_delta {
+	struct smsc_out *o;
+	char account_id[ID_MAX];
+	int delta;
+};
+
+static void receivers_apply(void *arg)
+{
+	struct receivers_delta *d = arg;
+	struct smsc_receivers **pp = &d->o->receivers;
+
+	while (*pp && strcmp((*pp)->account_id, d->account_id) != 0)
+		pp = &(*pp)->next;
+	if (!*pp && d->delta > 0 && (*pp = calloc(1, sizeof(**pp))))
+		snprintf((*pp)->account_id, sizeof((*pp)->account_id), "%s", d->account_id);
+	if (*pp && ((*pp)->count += d->delta) <= 0) {
+		struct smsc_receivers *gone = *pp;
+		*pp = gone->next;
+		free(gone);
+	}
+	free(d);
+}
+
+/* From the session thread: account_id has one receiver more (or fewer). */
+void smsc_receipts_receivers(struct smsc *s, const char *account_id, int delta)
+{
+	struct receivers_delta *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return; /* the receipts then wait for the next bind */
+	d->o = s->out;
+	d->delta = delta;
+	snprintf(d->account_id, sizeof(d->account_id), "%s", account_id);
+	if (loop_pool_call(s->pool, 1, receivers_apply, d) < 0)
+		free(d);
+}
+
+static struct smsc_dlr *receipt_row(const struct store_res *r, size_t i)
+{
+	struct smsc_dlr *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	snprintf(d->id, sizeof(d->id), "%s", store_res_text(r, i, 0));
+	snprintf(d->account_id, sizeof(d->account_id), "%s", store_res_text(r, i, 1));
+	snprintf(d->source, sizeof(d->source), "%s", store_res_text(r, i, 2));
+	d->source_ton = (uint8_t)store_res_int(r, i, 3);
+	d->source_npi = (uint8_t)store_res_int(r, i, 4);
+	snprintf(d->dest, sizeof(d->dest), "%s", store_res_text(r, i, 5));
+	d->dest_ton = (uint8_t)store_res_int(r, i, 6);
+	d->dest_npi = (uint8_t)store_res_int(r, i, 7);
+	snprintf(d->state, sizeof(d->state), "%s", store_res_text(r, i, 8));
+	snprintf(d->error, sizeof(d->error), "%s", store_res_text(r, i, 9));
+	d->submitted_ms = store_res_int(r, i, 10);
+	d->done_ms = store_res_int(r, i, 11);
+	return d;
+}
+
+static void receipts_lease_sql(struct buf *sql, size_t naccounts, bool postgres)
+{
+	buf_append_cstr(sql,
+			"UPDATE messages SET receipt_lease_until = $1 WHERE id IN (SELECT id "
+			"FROM messages WHERE receipt_due = 1 AND receipt_lease_until <= $2 AND "
+			"smpp_account_id IN (");
+	for (size_t i = 0; i < naccounts; i++)
+		buf_printf(sql, "%s$%zu", i ? ", " : "", i + 3);
+	buf_printf(sql, ") ORDER BY updated_at LIMIT %d%s)" RECEIPT_COLUMNS, RECEIPT_BATCH,
+		   postgres ? " FOR UPDATE SKIP LOCKED" : "");
+}
+
+/* Leases the due receipts of up to RECEIPT_ACCOUNTS_MAX accounts from
+ * *from on and hands them to the session thread. */
+static void receipts_lease(struct smsc *s, struct smsc_receivers **from)
+{
+	struct store_param p[2 + RECEIPT_ACCOUNTS_MAX];
+	struct store_res *r = NULL;
+	struct store_conn *c = store_conn(s->o.store);
+	struct buf sql;
+	size_t n = 0;
+	int64_t now = time_wall_ms();
+
+	p[0] = store_p_int(now + RECEIPT_LEASE_MS);
+	p[1] = store_p_int(now);
+	for (; *from && n < RECEIPT_ACCOUNTS_MAX; *from = (*from)->next)
+		p[2 + n++] = store_p_text((*from)->account_id);
+	buf_init(&sql);
+	receipts_lease_sql(&sql, n, store_kind(s->o.store) == STORE_POSTGRES);
+	if (c && sql.p && store_exec(c, sql.p, p, 2 + n, &r) == 0)
+		for (size_t i = 0; i < store_res_rows(r); i++) {
+			struct smsc_dlr *d = receipt_row(r, i);
+			if (d) {
+				d->s = s;
+				if (loop_pool_call(s->pool, 0, smsc_receipts_deliver, d) < 0)
+					free(d);
+			}
+		}
+	store_res_free(r);
+	buf_fini(&sql);
+}
+
+/* On the upstream thread's tick. */
+void smsc_receipts_poll(struct smsc *s)
+{
+	int64_t now = time_mono_ms();
+	struct smsc_receivers *from = s->out->receivers;
+
+	if (!from || now - s->out->receipts_polled_ms < RECEIPT_POLL_MS)
+		return;
+	s->out->receipts_polled_ms = now;
+	while (from)
+		receipts_lease(s, &from);
+}
+
+static void receipt_sent(void *arg)
+{
+	struct smsc_dlr *d = arg;
+	struct store_param p[] = {store_p_text(d->id)};
+	struct store_conn *c = store_conn(d->s->o.store);
+
+	if (c)
+		store_exec(c, "UPDATE messages SET receipt_due = 0 WHERE id = $1", p, 1, NULL);
+	free(d);
+}
+
+/* ----------------------------------------------- on the session thread */
+
+static const uint8_t message_state_of[] = {0, 2, 3, 5, 8};
+static const char *const state_names[] = {"", "delivered", "expired", "undeliverable", "rejected"};
+static const char *const stat_texts[] = {"UNKNOWN", "DELIVRD", "EXPIRED", "UNDELIV", "REJECTD"};
+
+static size_t state_index(const char *state)
+{
+	for (size_t i = 1; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (strcmp(state, state_names[i]) == 0)
+			return i;
+	return 0;
+}
+
+static void stamp(int64_t ms, char out[16])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(out, 16, "%02u%02u%02u%02u%02u", (unsigned)tm.tm_year % 100,
+		 (unsigned)tm.tm_mon % 12 + 1, (unsigned)tm.tm_mday % 32, (unsigned)tm.tm_hour % 24,
+		 (unsigned)tm.tm_min % 60);
+}
+
+/* Appendix B: "id:… sub:001 dlvrd:001 submit date:YYMMDDhhmm done date:… stat:… err:… text:" */
+static void receipt_text(const struct smsc_dlr *d, size_t st, char *out, size_t n)
+{
+	char sub[16], done[16];
+	const char *err = strncmp(d->error, "err:", 4) == 0 ? d->error + 4 : "000";
+
+	stamp(d->submitted_ms, sub);
+	stamp(d->done_ms, done);
+	struct str id = smsc_wire_id(d->id);
+	snprintf(
+	    out, n, "id:%.*s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%.3s text:",
+	    STR_FMT(id), st == 1 ? "001" : "000", sub, done, stat_texts[st], err[0] ? err : "000");
+}
+
+static struct smsc_session *receipt_session(struct smsc *s, const char *account_id)
+{
+	for (struct smsc_session *ss = s->sessions; ss; ss = ss->next)
+		if (!ss->dead && (ss->state == SMSC_BOUND_RX || ss->state == SMSC_BOUND_TRX) &&
+		    strcmp(ss->account_id, account_id) == 0)
+			return ss;
+	return NULL;
+}
+
+void smsc_receipts_deliver(void *arg)
+{
+	struct smsc_dlr *d = arg;
+	struct smsc_session *ss = receipt_session(d->s, d->account_id);
+	size_t st = state_index(d->state);
+	char text[200];
+	struct smpp_pdu p;
+
+	if (!ss) {
+		free(d); /* unbound meanwhile: sent again when the lease runs out */
+		return;
+	}
+	receipt_text(d, st, text, sizeof(text));
+	smpp_pdu_init(&p, SMPP_DELIVER_SM, ++ss->seq);
+	p.service_type = STR_LIT("");
+	/* The receipt travels back: from the message's destination to its source. */
+	p.source = (struct smpp_addr){d->dest_ton, d->dest_npi, str_from_cstr(d->dest)};
+	p.dest = (struct smpp_addr){d->source_ton, d->source_npi, str_from_cstr(d->source)};
+	p.esm_class = SMSC_ESM_RECEIPT;
+	p.schedule_delivery_time = STR_LIT("");
+	p.validity_period = STR_LIT("");
+	p.short_message = str_from_cstr(text);
+	p.tlv.has = SMPP_HAS_RECEIPTED_MESSAGE_ID | SMPP_HAS_MESSAGE_STATE;
+	p.tlv.receipted_message_id = smsc_wire_id(d->id);
+	p.tlv.message_state = message_state_of[st];
+	d->seq = p.sequence_number;
+	d->next = ss->dlrs;
+	ss->dlrs = d;
+	smsc_session_send(ss, &p);
+}
+
+/* A deliver_sm_resp from the ESME: ESME_ROK clears the receipt in the
+ * store; any other answer leaves it for the lease to run out. */
+void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p)
+{
+	for (struct smsc_dlr **pp = &ss->dlrs; *pp; pp = &(*pp)->next) {
+		struct smsc_dlr *d = *pp;
+		if (d->seq != p->sequence_number)
+			continue;
+		*pp = d->next;
+		if (p->command_status != SMPP_ESME_ROK ||
+		    loop_pool_call(ss->s->pool, 1, receipt_sent, d) < 0)
+			free(d);
+		return;
+	}
+}
+
+void smsc_receipts_drop(struct smsc_session *ss)
+{
+	while (ss->dlrs) {
+		struct smsc_dlr *d = ss->dlrs;
+		ss->dlrs = d->next;
+		free(d);
+	}
+}

@@ -1,0 +1,196 @@
+/*
+ * routes.c — the message-routing snapshot: message routes sorted by
+ * (prefix, customer) for a longest-prefix lookup that prefers the sender's
+ * own route, each with its carriers by priority; and every enabled SMPP
+ * connector of an enabled carrier, sorted by id, as the upstream thread
+ * keeps them bound.  Rebuilt when provisioning changes; read without locks.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smsc/smsc_private.h"
+
+#define ROUTES_SQL "SELECT id, prefix, customer_id, carriers FROM message_routes"
+#define CONNECTORS_SQL                                                                             \
+	"SELECT s.id, s.carrier_id, s.host, s.port, s.system_id, s.password, s.system_type, "      \
+	"s.bind_mode, s.binds, s.window_size, s.throughput, s.enquire_link_ms, "                   \
+	"s.response_timeout_ms, s.reconnect_min_ms, s.reconnect_max_ms, s.submit_id_base, "        \
+	"s.receipt_id_base, s.default_ton, s.default_npi, s.updated_at "                           \
+	"FROM smpp_connectors s JOIN carriers c ON c.id = s.carrier_id "                           \
+	"WHERE s.enabled <> 0 AND c.enabled <> 0"
+
+static int route_cmp(const void *a, const void *b)
+{
+	const struct smsc_route *x = a, *y = b;
+	int c = strcmp(x->prefix, y->prefix);
+	return c ? c : strcmp(x->customer_id, y->customer_id);
+}
+
+static int choice_cmp(const void *a, const void *b)
+{
+	const struct smsc_route_carrier *x = a, *y = b;
+	return x->priority != y->priority ? x->priority - y->priority : y->weight - x->weight;
+}
+
+static int connector_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct smsc_connector_cfg *)a)->id,
+		      ((const struct smsc_connector_cfg *)b)->id);
+}
+
+static void copy_text(char *dst, size_t n, const char *s)
+{
+	if (str_copy(dst, n, str_from_cstr(s ? s : "")) < 0)
+		dst[0] = '\0';
+}
+
+static int route_carriers(struct smsc_route *r, const char *text)
+{
+	json_t *list = json_loads(text, 0, NULL), *v;
+	size_t i;
+
+	if (json_is_array(list))
+		json_array_foreach(list, i, v)
+		{
+			if (r->ncarriers == SMSC_ROUTE_CARRIERS_MAX)
+				break;
+			struct smsc_route_carrier *c = &r->carriers[r->ncarriers];
+			copy_text(c->carrier_id, sizeof(c->carrier_id),
+				  json_string_value(json_object_get(v, "carrier_id")));
+			c->priority = (int)json_integer_value(json_object_get(v, "priority"));
+			c->weight = json_object_get(v, "weight")
+					? (int)json_integer_value(json_object_get(v, "weight"))
+					: 1;
+			if (c->carrier_id[0])
+				r->ncarriers++;
+		}
+	json_decref(list);
+	if (r->ncarriers > 1)
+		qsort(r->carriers, r->ncarriers, sizeof(r->carriers[0]), choice_cmp);
+	return 0;
+}
+
+static int build_routes(struct smsc_routes *s, struct store_conn *c)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(c, ROUTES_SQL, NULL, 0, &r);
+
+	if (rc == 0 && !(s->routes = calloc(store_res_rows(r) + 1, sizeof(*s->routes))))
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		struct smsc_route *e = &s->routes[s->nroutes++];
+		copy_text(e->id, sizeof(e->id), store_res_text(r, i, 0));
+		copy_text(e->prefix, sizeof(e->prefix), store_res_text(r, i, 1));
+		copy_text(e->customer_id, sizeof(e->customer_id), store_res_text(r, i, 2));
+		route_carriers(e, store_res_text(r, i, 3));
+		if (strlen(e->prefix) > s->maxlen)
+			s->maxlen = strlen(e->prefix);
+	}
+	store_res_free(r);
+	if (s->nroutes > 1)
+		qsort(s->routes, s->nroutes, sizeof(*s->routes), route_cmp);
+	return rc;
+}
+
+static enum smsc_id_base id_base(const char *s)
+{
+	return strcmp(s, "hex") == 0   ? SMSC_ID_HEX
+	       : strcmp(s, "dec") == 0 ? SMSC_ID_DEC
+				       : SMSC_ID_TEXT;
+}
+
+static void connector_row(struct smsc_connector_cfg *k, const struct store_res *r, size_t i)
+{
+	copy_text(k->id, sizeof(k->id), store_res_text(r, i, 0));
+	copy_text(k->carrier_id, sizeof(k->carrier_id), store_res_text(r, i, 1));
+	copy_text(k->host, sizeof(k->host), store_res_text(r, i, 2));
+	k->port = (uint16_t)store_res_int(r, i, 3);
+	copy_text(k->system_id, sizeof(k->system_id), store_res_text(r, i, 4));
+	copy_text(k->password, sizeof(k->password), store_res_text(r, i, 5));
+	copy_text(k->system_type, sizeof(k->system_type), store_res_text(r, i, 6));
+	k->transmitter_only = strcmp(store_res_text(r, i, 7), "transmitter") == 0;
+	k->binds = (unsigned)store_res_int(r, i, 8);
+	k->window = (unsigned)store_res_int(r, i, 9);
+	k->throughput = store_res_int(r, i, 10);
+	k->enquire_link_ms = store_res_int(r, i, 11);
+	k->response_timeout_ms = store_res_int(r, i, 12);
+	k->reconnect_min_ms = store_res_int(r, i, 13);
+	k->reconnect_max_ms = store_res_int(r, i, 14);
+	k->submit_id_base = id_base(store_res_text(r, i, 15));
+	k->receipt_id_base = id_base(store_res_text(r, i, 16));
+	k->default_ton = (uint8_t)store_res_int(r, i, 17);
+	k->default_npi = (uint8_t)store_res_int(r, i, 18);
+	k->updated_at = store_res_int(r, i, 19);
+	if (k->binds > SMSC_CONNECTOR_BINDS_MAX)
+		k->binds = SMSC_CONNECTOR_BINDS_MAX;
+}
+
+static int build_connectors(struct smsc_routes *s, struct store_conn *c)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(c, CONNECTORS_SQL, NULL, 0, &r);
+
+	if (rc == 0 && !(s->connectors = calloc(store_res_rows(r) + 1, sizeof(*s->connectors))))
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++)
+		connector_row(&s->connectors[s->nconnectors++], r, i);
+	store_res_free(r);
+	if (s->nconnectors > 1)
+		qsort(s->connectors, s->nconnectors, sizeof(*s->connectors), connector_cmp);
+	return rc;
+}
+
+void *smsc_routes_build(struct store_conn *c, void *arg)
+{
+	struct smsc_routes *s = calloc(1, sizeof(*s));
+
+	(void)arg;
+	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0)
+		return s;
+	smsc_routes_free(s);
+	return NULL;
+}
+
+void smsc_routes_free(void *data)
+{
+	struct smsc_routes *s = data;
+	if (!s)
+		return;
+	free(s->routes);
+	free(s->connectors);
+	free(s);
+}
+
+static const struct smsc_route *route_get(const struct smsc_routes *s, const char *prefix,
+					  const char *customer_id)
+{
+	struct smsc_route key;
+
+	copy_text(key.prefix, sizeof(key.prefix), prefix);
+	copy_text(key.customer_id, sizeof(key.customer_id), customer_id);
+	return s->nroutes ? bsearch(&key, s->routes, s->nroutes, sizeof(key), route_cmp) : NULL;
+}
+
+/* Longest prefix first; at each length the customer's own route, then the
+ * global one.  Only the digits of dest count. */
+const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str dest,
+					 const char *customer_id)
+{
+	char digits[SMSC_PREFIX_MAX + 1];
+	size_t n = 0;
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < dest.len && n < s->maxlen; i++)
+		if (dest.p[i] >= '0' && dest.p[i] <= '9')
+			digits[n++] = dest.p[i];
+	for (;; n--) {
+		digits[n] = '\0';
+		const struct smsc_route *r = route_get(s, digits, customer_id);
+		if (!r)
+			r = route_get(s, digits, "");
+		if (r || n == 0)
+			return r;
+	}
+}

@@ -1,0 +1,153 @@
+/*
+ * smsc.c — the smsc role's lifecycle: the accounts snapshot, the listener,
+ * the session thread, the password thread and the store writer, and their
+ * teardown in the order that loses no acknowledged message.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smsc/smsc_private.h"
+
+static void smsc_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			int salen, void *arg)
+{
+	(void)l;
+	smsc_session_accept(arg, fd, sa, salen);
+}
+
+static void smsc_metrics_init(struct smsc *s)
+{
+	struct metrics *r = metrics_default();
+	struct metric_family *binds =
+	    metrics_counter(r, "warp_smsc_binds_total", "SMPP binds by result.", "result");
+	struct metric_family *submits = metrics_counter(
+	    r, "warp_smsc_submits_total", "submit_sm and data_sm from ESMEs, by result.", "result");
+
+	s->m_binds_ok = metric_get(binds, "ok");
+	s->m_binds_refused = metric_get(binds, "refused");
+	s->m_submits_ok = metric_get(submits, "accepted");
+	s->m_submits_refused = metric_get(submits, "refused");
+	s->m_sessions =
+	    metric_get(metrics_gauge(r, "warp_smsc_sessions", "ESME connections open now.", NULL));
+}
+
+static int smsc_listen(struct smsc *s, char *err, size_t errlen)
+{
+	char where[NET_ADDR_STRLEN];
+	int fd = net_socket_bind(&s->o.listen, SOCK_STREAM, false);
+
+	net_addr_format(&s->o.listen, where, sizeof(where));
+	if (fd < 0) {
+		snprintf(err, errlen, "[smsc] listen %s: %s", where,
+			 fd == -EADDRINUSE ? "port in use" : strerror(-fd));
+		return fd;
+	}
+	s->listener = evconnlistener_new(s->base, smsc_accept, s, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	if (!s->listener) {
+		close(fd);
+		snprintf(err, errlen, "[smsc] listen %s: cannot watch the socket", where);
+		return -ENOMEM;
+	}
+	log_info("smsc", "SMPP listening on %s", where);
+	return 0;
+}
+
+struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
+{
+	struct smsc *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		goto oom;
+	s->o = *o;
+	s->hex = malloc(2 * SMPP_PDU_MAX_LEN + 1);
+	s->pool = loop_pool_new(2, "smsc"); /* 0: sessions, 1: upstream */
+	if (!s->hex || !s->pool)
+		goto oom;
+	s->base = loop_pool_base(s->pool, 0);
+	smsc_metrics_init(s);
+	s->accounts = snapshot_register(o->loader, "smpp_accounts", smsc_accounts_build,
+					smsc_accounts_free, NULL);
+	if (!s->accounts) {
+		snprintf(err, errlen, "cannot read the SMPP accounts from the store");
+		goto fail;
+	}
+	if (smsc_submit_prepare(s) < 0 || !(s->verify = smsc_verify_new(s->pool)))
+		goto oom;
+	s->out = smsc_out_new(s, loop_pool_base(s->pool, 1));
+	if (!s->out) {
+		snprintf(err, errlen,
+			 "cannot read the message routes and connectors from the store");
+		goto fail;
+	}
+	if (smsc_listen(s, err, errlen) < 0)
+		goto fail;
+	return s;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	smsc_free(s);
+	return NULL;
+}
+
+int smsc_start(struct smsc *s)
+{
+	int rc = loop_pool_start(s->pool);
+	s->started = rc == 0;
+	return rc;
+}
+
+static void smsc_shutdown_sessions(void *arg)
+{
+	struct smsc *s = arg;
+
+	if (s->listener)
+		evconnlistener_free(s->listener);
+	s->listener = NULL;
+	smsc_session_close_all(s);
+}
+
+static void smsc_stop_upstream(void *arg)
+{
+	struct smsc *s = arg;
+	smsc_out_free(s->out);
+	s->out = NULL;
+}
+
+static void smsc_barrier(void *arg)
+{
+	(void)arg; /* runs after every answer queued before it */
+}
+
+/* Sessions close first, on their thread, and the upstream binds on theirs
+ * (their submits in flight go back to the queue); then the password checks and the
+ * store writer finish what they hold (their answers queue onto the session
+ * thread, where they find dead sessions and free them); a last call on the
+ * session thread runs after all of those, and only then does it stop. */
+void smsc_free(struct smsc *s)
+{
+	if (!s)
+		return;
+	bool running = s->started;
+	if (running)
+		loop_pool_call_wait(s->pool, 0, smsc_shutdown_sessions, s);
+	else
+		smsc_shutdown_sessions(s);
+	if (running)
+		loop_pool_call_wait(s->pool, 1, smsc_stop_upstream, s);
+	else
+		smsc_stop_upstream(s);
+	smsc_verify_free(s->verify);
+	store_batch_free(s->insert);
+	if (running) {
+		loop_pool_call_wait(s->pool, 0, smsc_barrier, s);
+		loop_pool_stop(s->pool);
+	}
+	loop_pool_free(s->pool);
+	smsc_live_free_all(&s->live);
+	free(s->hex);
+	free(s);
+}

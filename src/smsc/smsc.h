@@ -1,0 +1,50 @@
+/*
+ * smsc.h — the public face of the smsc role: WARP's SMPP 3.4 server for
+ * customers' ESMEs.
+ *
+ * An ESME binds with the system_id and password of one of its customer's
+ * SMPP accounts (/api/v1/smpp-accounts); the bind is checked against the
+ * account's allowed networks, its max_binds and the customer's status, and
+ * the password against its PBKDF2 hash on a thread of its own (a hash costs
+ * tens of milliseconds, which would stall every other session's loop).
+ * A bound transmitter or transceiver submits; each submit_sm is written to
+ * the store's messages queue through the batching writer and answered only
+ * once its row is committed (principle 2 of docs/ARCHITECTURE.md), so an
+ * acknowledged message survives kill -9.  Over the account's window of
+ * unanswered submits the answer is ESME_RMSGQFUL; over its throughput
+ * (a token bucket of rate throughput and depth burst) ESME_RTHROTTLED.
+ *
+ * All sessions live on one event-loop thread, so the per-account state
+ * (binds, bucket) needs no locks; the store writer and the password thread
+ * hand their results back to it with loop_pool_call.
+ */
+#ifndef WARP_SMSC_H
+#define WARP_SMSC_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+#include "store/store.h"
+
+struct smsc_opts {
+	struct net_addr listen;
+	struct store *store;
+	struct snapshot_loader *loader;
+	int64_t idle_ms;	     /* a session silent this long is closed */
+	int64_t default_validity_ms; /* a submit without validity_period keeps this long */
+	int64_t max_validity_ms;     /* and none may ask for longer */
+	unsigned max_sessions;
+};
+
+struct smsc;
+
+/* Builds the server and its account snapshot and binds the listener;
+ * NULL with a reason in err (a port in use says so). */
+struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen);
+/* Starts the session thread. */
+int smsc_start(struct smsc *s);
+/* Closes every session (their acknowledged messages are already durable),
+ * stops the threads and frees.  NULL is a no-op. */
+void smsc_free(struct smsc *s);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * submit.c — submit_sm and data_sm from a bound ESME (SMPP 3.4 §4.4,
+ * §4.7): checked against the session's bind state, the account's window
+ * and throughput, then written to the messages queue through the batching
+ * writer.  The answer with our message id goes out only when the row is
+ * committed (principle 2 of docs/ARCHITECTURE.md): an ESME that got
+ * ESME_ROK may forget the message, since kill -9 can no longer lose it.
+ *
+ * The message is stored as received — addresses, data_coding, esm_class
+ * and the user data (short_message, or message_payload when sm_length is
+ * 0) in hex — so that what goes upstream is byte for byte what came in.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smsc/smsc_private.h"
+
+#define INSERT_SQL                                                                                 \
+	"INSERT INTO messages (id, group_id, customer_id, origin, smpp_account_id, client_ref, "   \
+	"source, source_ton, source_npi, destination, dest_ton, dest_npi, data_coding, "           \
+	"esm_class, registered_delivery, body, state, next_attempt_at, expires_at, created_at, "   \
+	"updated_at) VALUES ($1, $1, $2, 'smpp', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, " \
+	"$14, 'accepted', $15, $16, $17, $17) ON CONFLICT (id) DO NOTHING"
+#define INSERT_PARAMS 17
+
+#define BATCH_QUEUE 65536
+#define BATCH_ROWS 2000
+#define BATCH_DELAY_MS 2
+
+struct submit_wait {
+	struct smsc_session *ss;
+	uint32_t command_id, sequence_number;
+	int status;
+	char id[ID_MAX];
+};
+
+int smsc_submit_prepare(struct smsc *s)
+{
+	s->insert = store_batch_new(s->o.store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE, BATCH_ROWS,
+				    BATCH_DELAY_MS);
+	return s->insert ? 0 : -ENOMEM;
+}
+
+/* On the session thread: the row's fate is known. */
+static void submit_answer(void *arg)
+{
+	struct submit_wait *w = arg;
+	struct smsc_session *ss = w->ss;
+	struct smpp_pdu r;
+
+	ss->outstanding--;
+	smpp_pdu_init(&r, w->command_id | SMPP_RESP_BIT, w->sequence_number);
+	r.command_status = w->status == 0 ? SMPP_ESME_ROK : SMPP_ESME_RSYSERR;
+	r.message_id = w->status == 0 ? smsc_wire_id(w->id) : STR_LIT("");
+	metric_inc(w->status == 0 ? ss->s->m_submits_ok : ss->s->m_submits_refused);
+	if (w->status != 0)
+		log_error("smsc", "message %s not stored: %s", w->id, store_strerror(w->status));
+	smsc_session_send(ss, &r);
+	smsc_session_unref(ss);
+	free(w);
+}
+
+/* On the store writer's thread. */
+static void submit_stored(void *arg, int status)
+{
+	struct submit_wait *w = arg;
+
+	w->status = status;
+	if (loop_pool_call(w->ss->s->pool, 0, submit_answer, w) < 0)
+		log_error("smsc", "message %s stored but its answer is lost (out of memory)",
+			  w->id);
+}
+
+/* The user data: short_message, or message_payload when sm_length is 0
+ * (§5.3.2.32: never both).  0, or the status to refuse with. */
+static uint32_t submit_body(const struct smpp_pdu *p, struct str *body)
+{
+	bool payload = p->tlv.has & SMPP_HAS_MESSAGE_PAYLOAD;
+
+	if (payload && p->short_message.len > 0)
+		return SMPP_ESME_RINVMSGLEN;
+	*body = payload ? p->tlv.message_payload : p->short_message;
+	return SMPP_ESME_ROK;
+}
+
+/* Times: schedule_delivery_time becomes the first attempt, validity_period
+ * the expiry (the default when absent, never past the maximum). */
+static uint32_t submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t now, int64_t *due,
+			     int64_t *expires)
+{
+	int rc = smsc_time_parse(p->schedule_delivery_time, now, due);
+
+	if (rc < 0)
+		return SMPP_ESME_RINVSCHED;
+	if (rc > 0 || *due < now)
+		*due = now;
+	rc = smsc_time_parse(p->validity_period, now, expires);
+	if (rc < 0 || (rc == 0 && *expires <= now))
+		return SMPP_ESME_RINVEXPIRY;
+	if (rc > 0)
+		*expires = now + s->o.default_validity_ms;
+	if (*expires > now + s->o.max_validity_ms)
+		*expires = now + s->o.max_validity_ms;
+	if (*due >= *expires)
+		return SMPP_ESME_RINVSCHED;
+	return SMPP_ESME_ROK;
+}
+
+/* The limits, in the order an ESME can act on: not bound to send, window
+ * full (wait for answers), throttled (slow down), then the PDU itself: a
+ * destination no message route serves is refused now, not accepted to
+ * fail later. */
+static uint32_t submit_check(struct smsc_session *ss, const struct smpp_pdu *p)
+{
+	if (ss->state != SMSC_BOUND_TX && ss->state != SMSC_BOUND_TRX)
+		return SMPP_ESME_RINVBNDSTS;
+	if (ss->outstanding >= ss->window)
+		return SMPP_ESME_RMSGQFUL;
+	if (!smsc_live_take(ss->live, ss->throughput, ss->burst, time_mono_us()))
+		return SMPP_ESME_RTHROTTLED;
+	if (!p->dest.addr.p || p->dest.addr.len == 0)
+		return SMPP_ESME_RINVDSTADR;
+	const struct smsc_routes *routes = snapshot_acquire(ss->s->out->routes);
+	bool routed = smsc_route_find(routes, p->dest.addr, ss->customer_id) != NULL;
+	snapshot_release(ss->s->out->routes, routes);
+	return routed ? SMPP_ESME_ROK : SMPP_ESME_RINVDSTADR;
+}
+
+static int submit_queue(struct smsc_session *ss, const struct smpp_pdu *p, struct str body,
+			int64_t due, int64_t expires, struct submit_wait *w)
+{
+	char *hex = ss->s->hex, ref[8];
+	int64_t now = time_wall_ms();
+
+	hex_encode(body.p, body.len, hex);
+	snprintf(ref, sizeof(ref), "%u", (unsigned)p->tlv.user_message_reference);
+	struct store_param params[INSERT_PARAMS] = {
+	    store_p_text(w->id),
+	    store_p_text(ss->customer_id),
+	    store_p_text(ss->account_id),
+	    (p->tlv.has & SMPP_HAS_USER_MESSAGE_REFERENCE) ? store_p_text(ref) : store_p_null(),
+	    store_p_str(p->source.addr.p ? p->source.addr : STR_LIT("")),
+	    store_p_int(p->source.ton),
+	    store_p_int(p->source.npi),
+	    store_p_str(p->dest.addr),
+	    store_p_int(p->dest.ton),
+	    store_p_int(p->dest.npi),
+	    store_p_int(p->data_coding),
+	    store_p_int(p->esm_class),
+	    store_p_int(p->registered_delivery),
+	    store_p_text(hex),
+	    store_p_int(due),
+	    store_p_int(expires),
+	    store_p_int(now),
+	};
+	return store_batch_add(ss->s->insert, params, submit_stored, w);
+}
+
+void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
+{
+	struct submit_wait *w = NULL;
+	struct str body;
+	int64_t due, expires, now = time_wall_ms();
+	uint32_t status = submit_check(ss, p);
+
+	if (status == SMPP_ESME_ROK)
+		status = submit_body(p, &body);
+	if (status == SMPP_ESME_ROK)
+		status = submit_times(ss->s, p, now, &due, &expires);
+	if (status == SMPP_ESME_ROK &&
+	    (!(w = calloc(1, sizeof(*w))) || id_new("msg", w->id, sizeof(w->id)) < 0))
+		status = SMPP_ESME_RSYSERR;
+	if (status != SMPP_ESME_ROK)
+		goto refuse;
+	w->ss = ss;
+	w->command_id = p->command_id;
+	w->sequence_number = p->sequence_number;
+	ss->refs++;
+	ss->outstanding++;
+	int rc = submit_queue(ss, p, body, due, expires, w);
+	if (rc == 0)
+		return;
+	ss->refs--;
+	ss->outstanding--;
+	status = rc == -EAGAIN ? SMPP_ESME_RMSGQFUL : SMPP_ESME_RSYSERR;
+refuse:
+	free(w);
+	metric_inc(ss->s->m_submits_refused);
+	smsc_answer(ss, p, status);
+}
+
+/* Our ids as an ESME sees them: without the "msg_" prefix, so that an id
+ * in receipt text under the default alphabet (where '_' is not '_') reads
+ * the same in every client.  The store keeps the full id. */
+struct str smsc_wire_id(const char *id)
+{
+	struct str s = str_from_cstr(id);
+	if (str_has_prefix(s, STR_LIT("msg_")))
+		return (struct str){s.p + 4, s.len - 4};
+	return s;
+}

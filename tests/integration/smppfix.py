@@ -1,0 +1,167 @@
+"""Independent SMPP peers for the SMSC tests: the npm `smpp` package as a
+customer's ESME (tests/peers/esme.js) and as an upstream SMSC
+(tests/peers/smsc_sim.js).
+
+Each peer is a Node.js process driven by JSON lines on its stdin; what it
+saw on the wire comes back as JSON lines on stdout, read by a thread into a
+list, so a test waits for an event with a bounded timeout and asserts on
+the fields the peer decoded with its own codec.  Every process is stopped
+by its PID when the test ends.
+"""
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+
+from conftest import ROOT
+
+PEERS = os.path.join(ROOT, "tests", "peers")
+NODE = shutil.which("node") or "/usr/bin/node"
+
+
+def _require_peers():
+    # A missing test dependency fails the test; it never skips it.
+    mod = os.path.join(PEERS, "node_modules", "smpp", "package.json")
+    if not os.path.exists(mod):
+        raise RuntimeError("npm smpp is not installed in tests/peers: run scripts/install-deps --test")
+
+
+class Peer:
+    """One peer process; `events` holds every JSON line it printed."""
+
+    def __init__(self, script, config):
+        _require_peers()
+        self.events = []
+        self._cond = threading.Condition()
+        interpreter = "/usr/bin/perl" if script.endswith(".pl") else NODE
+        self.proc = subprocess.Popen([interpreter, os.path.join(PEERS, script), json.dumps(config)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                ev = {"ev": "garbage", "line": line}
+            with self._cond:
+                self.events.append(ev)
+                self._cond.notify_all()
+
+    def send(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def wait(self, ev, timeout=10.0, count=1, **match):
+        """The first `count` events named ev whose fields equal match;
+        raises AssertionError naming what was seen when they do not come."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                hits = [e for e in self.events
+                        if e.get("ev") == ev and all(e.get(k) == v for k, v in match.items())]
+                if len(hits) >= count:
+                    return hits[0] if count == 1 else hits[:count]
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None and not self._reader.is_alive():
+                    raise AssertionError("peer %s: %d of %d %s %r within %.1fs; saw %s" % (
+                        self.proc.args[1], len(hits), count, ev, match, timeout,
+                        self.events[-10:]))
+                self._cond.wait(min(left, 0.2))
+
+    def seen(self, ev, **match):
+        with self._cond:
+            return [e for e in self.events
+                    if e.get("ev") == ev and all(e.get(k) == v for k, v in match.items())]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=5)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class UpstreamSmsc(Peer):
+    """An upstream carrier's SMSC; `port` is where it listens."""
+
+    def __init__(self, **config):
+        super().__init__("smsc_sim.js", config)
+        self.port = self.wait("listening")["port"]
+
+
+class Esme(Peer):
+    """A customer's ESME connected to host:port (npm smpp; PerlEsme below
+    speaks the same commands through Net::SMPP)."""
+
+    SCRIPT = "esme.js"
+
+    def __init__(self, port, host="127.0.0.1", **config):
+        config.update(host=host, port=port)
+        super().__init__(self.SCRIPT, config)
+
+    def bind(self, system_id, password, mode="transceiver", timeout=10.0):
+        """Binds and returns the bind_resp's command_status."""
+        tag = "bind-%d" % len(self.events)
+        self.send(cmd="bind", mode=mode, system_id=system_id, password=password, tag=tag)
+        return self.wait("bind_resp", timeout, tag=tag)["command_status"]
+
+    def submit(self, timeout=10.0, **fields):
+        """Submits one submit_sm and returns its submit_sm_resp event."""
+        tag = "submit-%d" % len(self.events)
+        self.send(cmd="submit", fields=fields, tag=tag)
+        return self.wait("submit_sm_resp", timeout, tag=tag)
+
+
+class PerlEsme(Esme):
+    """A customer's ESME on Perl Net::SMPP: bind, submit, read, enquire_link,
+    unbind."""
+
+    SCRIPT = "esme.pl"
+
+
+# Provisioning the smsc's routing straight in the store (the message-routes
+# and smpp-connectors resources of the API are not built yet), followed by a
+# config-version bump so the snapshots pick it up.
+
+def sql_bump(api):
+    api.store.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
+
+
+def carrier_with_connector(api, port, **fields):
+    carrier = api.admin.create("/api/v1/carriers", {"name": "sms-" + uuid.uuid4().hex[:6]})["id"]
+    cols = {"id": "smc_" + uuid.uuid4().hex[:26], "carrier_id": carrier, "name": "c",
+            "host": "127.0.0.1", "port": port, "system_id": "warp", "password": "pw",
+            "reconnect_min_ms": 200, "reconnect_max_ms": 1000, "response_timeout_ms": 2000,
+            "created_at": 0, "updated_at": 0}
+    cols.update(fields)
+    api.store.execute("INSERT INTO smpp_connectors (%s) VALUES (%s)" % (
+        ", ".join(cols), ", ".join(_lit(v) for v in cols.values())))
+    sql_bump(api)
+    return carrier
+
+
+def route(api, prefix, carriers, customer_id=None):
+    body = '[%s]' % ", ".join('{"carrier_id": "%s", "priority": %d}' % (c, i)
+                              for i, c in enumerate(carriers))
+    api.store.execute(
+        "INSERT INTO message_routes (id, prefix, customer_id, carriers, created_at, updated_at) "
+        "VALUES (%s, %s, %s, %s, 0, 0)" % (_lit("mrt_" + uuid.uuid4().hex[:26]), _lit(prefix),
+                                          _lit(customer_id), _lit(body)))
+    sql_bump(api)
+
+
+def _lit(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, int):
+        return str(v)
+    return "'%s'" % str(v).replace("'", "''")

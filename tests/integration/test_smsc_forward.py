@@ -1,0 +1,211 @@
+"""Messages on their way upstream: an ESME (npm smpp) submits to WARP, WARP
+binds to a carrier's SMSC (an npm smpp server, tests/peers/smsc_sim.js) and
+submits there with the same text and coding, and the carrier's receipts,
+whatever base or case it writes ids in, move the stored message to its final
+state.  Against SQLite and PostgreSQL."""
+import time
+import uuid
+
+import pytest
+
+import smppfix
+from smppfix import carrier_with_connector, route
+
+pytest.register_assert_rewrite("apiclient")
+from apiclient import running_env  # noqa: E402
+
+pytest_plugins = ["apiclient"]
+
+ROK, RINVDSTADR = 0x00, 0x0B
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, tmp_path_factory):
+    yield from running_env(request, tmp_path_factory, roles="api,smsc")
+
+
+@pytest.fixture
+def peers(api):
+    started = []
+
+    def upstream(**cfg):
+        u = smppfix.UpstreamSmsc(**cfg)
+        started.append(u)
+        return u
+
+    def esme():
+        e = smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+        started.append(e)
+        e.wait("connected")
+        return e
+
+    yield upstream, esme
+    for p in started:
+        p.stop()
+
+
+def account(api, cid):
+    sid = "fwd" + uuid.uuid4().hex[:8]
+    api.admin.create("/api/v1/smpp-accounts", {"customer_id": cid, "system_id": sid,
+                                                "password": "pw", "allowed_cidrs": ["127.0.0.1"],
+                                                "throughput": 1000, "window": 100})
+    return sid
+
+
+def wait_state(api, mid, state, timeout=10):
+    mid = mid if mid.startswith("msg_") else "msg_" + mid
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = api.rows("SELECT state, carrier_id, upstream_id, error FROM messages WHERE id = ?", mid)
+        if rows and rows[0]["state"] == state:
+            return rows[0]
+        if time.monotonic() > deadline:
+            raise AssertionError("message %s is %r, not %s" % (mid, rows, state))
+        time.sleep(0.05)
+
+
+def provision(api, upstream_port, prefix, **connector):
+    cid = api.customer()
+    carrier = carrier_with_connector(api, upstream_port, **connector)
+    route(api, prefix, [carrier])
+    sid = account(api, cid)
+    time.sleep(0.5)  # snapshots rebuilt
+    return cid, carrier, sid
+
+
+@pytest.mark.parametrize("id_format", ["hex", "HEX", "dec", "uuid"])
+def test_submit_reaches_the_upstream_and_its_receipt_delivers(api, peers, id_format):
+    upstream, esme = peers
+    up = upstream(id_format=id_format)
+    prefix = "44%d" % (7000 + ["hex", "HEX", "dec", "uuid"].index(id_format))
+    _, carrier, sid = provision(api, up.port, prefix,
+                            submit_id_base="dec" if id_format == "dec" else "text",
+                            receipt_id_base="dec" if id_format == "dec" else "text")
+    up.wait("bind", timeout=10)
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(source_addr="WARP", destination_addr=prefix + "0123", short_message="hi there",
+                 data_coding=0)
+    assert r["command_status"] == ROK
+    got = up.wait("submit_sm", destination_addr=prefix + "0123")
+    assert got["text"] == "hi there" and got["data_coding"] == 0
+    assert got["source_addr"] == "WARP" and got["registered_delivery"] & 1
+    row = wait_state(api, r["message_id"], "delivered")
+    assert row["carrier_id"] == carrier
+
+
+def test_no_route_is_refused_at_submit(api, peers):
+    _, esme = peers
+    cid = api.customer()
+    sid = account(api, cid)
+    time.sleep(0.5)
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    assert e.submit(destination_addr="999000111", short_message="x")["command_status"] == RINVDSTADR
+
+
+def test_receipt_before_its_submit_sm_resp(api, peers):
+    upstream, esme = peers
+    up = upstream(resp_delay_ms=300, dlr={"delay_ms": 0, "stat": "DELIVRD", "err": "000",
+                                           "tlv": True, "text": True, "before_resp": True})
+    _, _, sid = provision(api, up.port, "44801")
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(destination_addr="448010001", short_message="early receipt")
+    assert r["command_status"] == ROK
+    wait_state(api, r["message_id"], "delivered")
+
+
+def test_undeliverable_receipt_and_throttled_upstream(api, peers):
+    upstream, esme = peers
+    up = upstream(throttle_first=2, dlr={"delay_ms": 20, "stat": "UNDELIV", "err": "001",
+                                         "tlv": False, "text": True})
+    _, _, sid = provision(api, up.port, "44802")
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(destination_addr="448020001", short_message="nope")
+    assert r["command_status"] == ROK
+    row = wait_state(api, r["message_id"], "undeliverable", timeout=15)
+    assert row["error"] == "err:001"
+    assert len(up.seen("submit_sm", destination_addr="448020001")) == 3
+
+
+def test_upstream_down_then_back_delivers_each_message_once(api, peers):
+    upstream, esme = peers
+    up = upstream()
+    _, _, sid = provision(api, up.port, "44803")
+    up.wait("bind")
+    up.send(cmd="stop_listening")
+    up.send(cmd="close_all")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    ids = [e.submit(destination_addr="44803%04d" % i, short_message="q%d" % i)["message_id"]
+           for i in range(20)]
+    time.sleep(1.0)
+    assert not up.seen("submit_sm", destination_addr="448030000")
+    up2 = upstream(port=up.port)
+    for mid in ids:
+        wait_state(api, mid, "delivered", timeout=20)
+    for i in range(20):
+        assert len(up2.seen("submit_sm", destination_addr="44803%04d" % i)) == 1
+
+
+def test_receipt_reaches_the_esme_as_deliver_sm(api, peers):
+    upstream, esme = peers
+    up = upstream()
+    _, _, sid = provision(api, up.port, "44804")
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(source_addr="15550100", destination_addr="448040001", short_message="dlr me",
+                 registered_delivery=1)
+    assert r["command_status"] == ROK
+    d = e.wait("deliver_sm", timeout=10)
+    assert d["esm_class"] == 4 and d["receipted_message_id"] == r["message_id"]
+    assert d["message_state"] == 2
+    assert (d["source_addr"], d["destination_addr"]) == ("448040001", "15550100")
+    assert "id:%s " % r["message_id"] in d["text"] and "stat:DELIVRD" in d["text"]
+    # Answered ESME_ROK (the ESME acknowledges): not sent again.
+    deadline = time.monotonic() + 5
+    while api.rows("SELECT receipt_due FROM messages WHERE id = ?", "msg_" + r["message_id"])[0][
+            "receipt_due"] != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_receipt_held_until_a_receiver_binds(api, peers):
+    upstream, esme = peers
+    up = upstream()
+    _, _, sid = provision(api, up.port, "44805")
+    up.wait("bind")
+    tx = esme()
+    assert tx.bind(sid, "pw", "transmitter") == ROK
+    r = tx.submit(destination_addr="448050001", short_message="later", registered_delivery=1)
+    wait_state(api, r["message_id"], "delivered")
+    time.sleep(0.5)
+    assert not tx.seen("deliver_sm")
+    rx = esme()
+    assert rx.bind(sid, "pw", "receiver") == ROK
+    d = rx.wait("deliver_sm", timeout=10)
+    assert d["receipted_message_id"] == r["message_id"]
+
+
+def test_failure_only_receipts(api, peers):
+    upstream, esme = peers
+    up = upstream(status_for={"448060002": 0x45}, dlr={"delay_ms": 10, "stat": "DELIVRD",
+                                                        "err": "000", "tlv": True, "text": True})
+    _, _, sid = provision(api, up.port, "44806")
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    ok = e.submit(destination_addr="448060001", short_message="ok", registered_delivery=2)
+    bad = e.submit(destination_addr="448060002", short_message="bad", registered_delivery=2)
+    wait_state(api, ok["message_id"], "delivered")
+    row = wait_state(api, bad["message_id"], "rejected")
+    assert row["error"] == "upstream_status_0x00000045"
+    d = e.wait("deliver_sm", timeout=10)
+    assert d["receipted_message_id"] == bad["message_id"] and d["message_state"] == 8
+    time.sleep(0.5)
+    assert len(e.seen("deliver_sm")) == 1
