@@ -316,7 +316,8 @@ provision_warp() {
 	local cus car version
 	cus=$(admin_post /customers '{"name": "Bench Telecom"}') || die "cannot create the customer"
 	admin_post /trunks "{\"customer_id\": \"$cus\", \"name\": \"pbx\",
-		\"acl\": [{\"cidr\": \"127.0.0.1/32\"}], \"cps_limit\": 0, \"channel_limit\": 0}" >/dev/null ||
+		\"acl\": [{\"cidr\": \"127.0.0.1/32\"}], \"media_mode\": \"bypass\",
+		\"cps_limit\": 0, \"channel_limit\": 0}" >/dev/null ||
 		die "cannot create the trunk"
 	car=$(admin_post /carriers '{"name": "carrier", "cps_limit": 0, "channel_limit": 0}') ||
 		die "cannot create the carrier"

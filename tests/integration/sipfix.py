@@ -168,6 +168,9 @@ class SipWarp:
         self.tmp = tmp
         self.port = warp.sip_port
         self.peers = []
+        # Trunks default to media_mode relay, which a warp without a media
+        # engine refuses 503; tests of signalling alone provision bypass.
+        self.relay = False
 
     # ------------------------------------------------------------ API
     def api(self, method, path, body=None):
@@ -181,7 +184,8 @@ class SipWarp:
     def trunk(self, customer, caller_ports, host="127.0.0.1", **kw):
         prefix = "128" if ":" in host else "32"
         acl = [{"cidr": "%s/%s" % (host, prefix), "port": p} for p in caller_ports]
-        body = dict({"customer_id": customer, "name": "pbx", "acl": acl}, **kw)
+        body = dict({"customer_id": customer, "name": "pbx", "acl": acl,
+                     "media_mode": "relay" if self.relay else "bypass"}, **kw)
         return self.api("POST", "/trunks", body)["id"]
 
     def carrier(self, name, gateways, transport="udp", host="127.0.0.1", **kw):

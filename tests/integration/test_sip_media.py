@@ -34,7 +34,9 @@ def start_sipwarp(warp_factory, tmp_path, roles="api,sip", sip_extra="", more_in
     w.sip_port = port
     w.start()
     wait_sip_listening(port)
-    return SipWarp(w, tmp_path)
+    sw = SipWarp(w, tmp_path)
+    sw.relay = True
+    return sw
 
 
 def start_engine(tmp_path, name):
@@ -230,6 +232,29 @@ def test_engine_not_answering_refuses_the_call_503(warp_factory, tmp_path, stopp
     assert gw.requests() == [], "the gateway saw %s" % gw.seen()
     refusal = [m for m in caller.messages(True) if m.startswith("SIP/2.0 503")][0]
     assert "media relay unavailable" in refusal
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 503
+
+
+def test_relay_trunk_without_any_media_engine_is_refused_503_never_bypassed(
+        warp_factory, tmp_path, stopper):
+    """The production layout: a sip process with no [sip] media_engines and
+    no media role of its own.  A call on a trunk in relay mode is refused
+    503 with a logged reason; before, it went through with the caller's SDP
+    untouched (the relay silently bypassed)."""
+    sw = start_sipwarp(warp_factory, tmp_path)
+    stopper(sw)
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport)  # media_mode relay (sw.relay)
+    gw = sw.sipp("gw", scenario("uas_answer.xml"), gport, timeout_s=5).start()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    gw.stop()
+    assert gw.requests() == [], "the gateway saw %s" % gw.seen()
+    refusal = [m for m in caller.messages(True) if m.startswith("SIP/2.0 503")][0]
+    assert "media relay unavailable" in refusal
+    assert "no media engine is configured" in sw.w.stderr()
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 503
 
