@@ -703,6 +703,23 @@ static void stop(struct app *app)
 	config_free(app->cfg);
 }
 
+/* warp_build_info{version,roles} 1: which build runs which roles, for
+ * dashboards that join it onto every other series of the process. */
+static void build_info_metric(unsigned roles)
+{
+	char list[64] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
+		if ((roles & roles_known[i].bit) && roles_known[i].built)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "",
+					      roles_known[i].name);
+	struct metric_family *f = metrics_gauge(metrics_default(), "warp_build_info",
+						"The running build: its version and the roles it runs.",
+						"version,roles");
+	metric_set(metric_get(f, WARP_VERSION, list), 1);
+}
+
 static int cmd_run(const struct opts *o)
 {
 	struct app app = { 0 };
@@ -716,6 +733,7 @@ static int cmd_run(const struct opts *o)
 	setup_logging(app.cfg);
 	if (parse_roles(o->roles ? o->roles : config_str(app.cfg, "run", "roles"), &roles) < 0)
 		goto out;
+	build_info_metric(roles);
 	if (loop_global_init() < 0 || start(&app, roles) < 0)
 		goto out;
 	char where[NET_ADDR_STRLEN];
