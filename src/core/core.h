@@ -172,10 +172,16 @@ bool net_cidr_match_addr(const struct net_cidr *c, const struct net_addr *a);
 
 /* A non-blocking listening (SOCK_STREAM) or bound (SOCK_DGRAM) socket with
  * SO_REUSEADDR (stream sockets only: on datagram sockets it would let two
- * sockets share a port silently), and SO_REUSEPORT when reuseport is true.
+ * sockets share a port silently), and SO_REUSEPORT when reuseport is true:
+ * then the process first takes net_listen_lock for the address, so that
+ * a second process asking for it gets -EADDRINUSE as without SO_REUSEPORT.
  * An IPv6 socket is dual-stack (IPV6_V6ONLY off).  Returns the fd or
  * a negative errno (-EADDRINUSE for a port in use). */
 int net_socket_bind(const struct net_addr *a, int type, bool reuseport);
+/* Takes this process's lock on a listen address (port 0 needs none):
+ * 0 when held (now or before), -EADDRINUSE when another process holds it.
+ * Held until the process exits. */
+int net_listen_lock(const struct net_addr *a, int type);
 
 /* ------------------------------------------------------------------ log */
 

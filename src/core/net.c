@@ -302,6 +302,9 @@ int net_socket_bind(const struct net_addr *a, int type, bool reuseport)
 
 	if (type != SOCK_STREAM && type != SOCK_DGRAM)
 		return -EINVAL;
+	/* SO_REUSEPORT would let another warp share the port silently. */
+	if (reuseport && (rc = net_listen_lock(a, type)) < 0)
+		return rc;
 	fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -5,8 +5,9 @@ import signal
 import socket
 import sqlite3
 import time
+import pytest
 
-from conftest import free_port, http, run_warp
+from conftest import Warp, free_port, http, run_warp
 
 
 def test_healthz_answers_200_with_request_id(warp):
@@ -153,3 +154,28 @@ def test_bad_config_exits_2(warp_factory):
     w = warp_factory(extra_ini="\n[http]\nmax_body = many\n").start(wait=False)
     assert w.proc.wait(timeout=10) == 2
     assert "max_body" in w.stderr()
+
+
+@pytest.mark.parametrize("listener", ["http", "sip"])
+def test_a_second_warp_on_the_same_address_exits_2(warp_factory, tmp_path, listener):
+    """SO_REUSEPORT would let a second warp bind the same HTTP or SIP port
+    and take part of its traffic; it exits 2 instead, and the first keeps
+    serving."""
+    first = warp_factory().start()
+    env = {"WARP_SIP_LISTEN": first.env["WARP_SIP_LISTEN"]} if listener == "sip" else \
+        {"WARP_HTTP_LISTEN": "127.0.0.1:%d" % first.port}
+    d = tmp_path / "second"
+    d.mkdir()
+    second = Warp(d, env=env)
+    second.start(wait=False)
+    try:
+        rc = second.proc.wait(timeout=10)
+    finally:
+        if second.proc.poll() is None:
+            second.proc.kill()
+            second.proc.wait()
+    assert rc == 2, second.stderr()
+    err = [l for l in second.stderr().splitlines() if l.startswith("warp:")]
+    assert len(err) == 1 and "in use" in err[0], second.stderr()
+    assert first.get("/healthz").status == 200
+    assert first.proc.poll() is None
