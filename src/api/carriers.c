@@ -91,19 +91,8 @@ const struct api_resource api_carriers = {
 	.before_delete = carrier_gateways_deleted,
 };
 
-static int check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,
-		      struct api_verr *e)
-{
-	(void)ctx;
-	(void)f;
-	if (api_is_host(json_string_value(*val)))
-		return 0;
-	return api_verr_set(e, 422, "invalid_host", "/host",
-			    "'host' must be a host name or an IPv4/IPv6 address");
-}
-
 static const struct api_field gateway_fields[] = {
-	{ "host", NULL, API_F_STR, API_F_REQUIRED, 1, 253, NULL, check_host },
+	{ "host", NULL, API_F_STR, API_F_REQUIRED, 1, 253, NULL, api_check_host },
 	{ "port", NULL, API_F_INT, 0, 1, 65535, NULL, NULL },
 	{ "transport", NULL, API_F_ENUM, 0, 0, 0, "udp|tcp|tls", NULL },
 	{ "weight", NULL, API_F_INT, 0, 1, 1000, NULL, NULL },

@@ -46,11 +46,7 @@ static int check_carriers(struct api_ctx *ctx, const struct api_field *f, json_t
 static int check_customer(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			  struct api_verr *e)
 {
-	(void)f;
-	if (api_row_visible(ctx, "customers", NULL, json_string_value(*val)))
-		return 0;
-	return api_verr_set(e, 422, "not_found", "/customer_id", "no customer %s",
-			    json_string_value(*val));
+	return api_check_exists(ctx, f, "customers", "not_found", "customer", *val, e);
 }
 
 /* One route per prefix and customer (or per prefix globally): two would

@@ -420,6 +420,9 @@ def test_gateway_defaults_fields_and_listing_under_its_carrier(api):
 @pytest.mark.parametrize("fields,code,pointer", [
     ({"host": "bad host"}, "invalid_host", "/host"),
     ({"host": "-gw.example"}, "invalid_host", "/host"),
+    ({"host": "192.0.2.1:5060"}, "invalid_host", "/host"),
+    ({"host": "[2001:db8::1]"}, "invalid_host", "/host"),
+    ({"host": " 192.0.2.1"}, "invalid_host", "/host"),
     ({"host": "gw.example", "port": 0}, "out_of_range", "/port"),
     ({"host": "gw.example", "port": 70000}, "out_of_range", "/port"),
     ({"host": "gw.example", "transport": "sctp"}, "invalid_value", "/transport"),
