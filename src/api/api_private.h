@@ -327,5 +327,6 @@ extern const struct api_resource api_numbers;
 extern const struct api_resource api_webhooks;
 extern const struct api_resource api_keys;
 extern const struct api_resource api_smpp_accounts;
+extern const struct api_resource api_message_routes;
 
 #endif

@@ -86,6 +86,7 @@ def make_world(server):
     w["/api/v1/carriers/{carrier_id}/gateways"] = (
         create(server, "/api/v1/carriers/%s/gateways" % car["id"], gw), gw)
     add("/api/v1/routes", {"prefix": "1%d" % n, "carriers": [{"carrier_id": car["id"]}]})
+    add("/api/v1/message-routes", {"prefix": "1%d" % n, "carriers": [{"carrier_id": car["id"]}]})
     add("/api/v1/webhooks", {"customer_id": cus["id"], "url": "https://hooks.example.com/openapi",
                              "secret": "0123456789abcdef"})
     add("/api/v1/api-keys", {"customer_id": cus["id"], "role": "customer", "name": "k%d" % n})
@@ -318,8 +319,8 @@ def test_allowed_methods_of_every_path_are_the_documented_ones(server, spec, wor
 def ordered_operations(spec):
     """Every operation, deletes last and children before parents (a parent
     still in use answers 409, which is an answer too)."""
-    order = ["numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "gateways", "carriers",
-             "customers"]
+    order = ["numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "message-routes",
+             "gateways", "carriers", "customers"]
     return sorted(operations(spec), key=lambda o: (
         o[1] == "delete", next((i for i, n in enumerate(order) if "/%s/" % n in o[0]), 99)))
 
@@ -342,6 +343,7 @@ RESOURCES = {
     "/api/v1/carriers": "Carrier",
     "/api/v1/carriers/{carrier_id}/gateways": "Gateway",
     "/api/v1/routes": "Route",
+    "/api/v1/message-routes": "MessageRoute",
     "/api/v1/webhooks": "Webhook",
     "/api/v1/api-keys": "ApiKey",
     "/api/v1/smpp-accounts": "SmppAccount",
