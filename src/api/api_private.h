@@ -328,5 +328,6 @@ extern const struct api_resource api_webhooks;
 extern const struct api_resource api_keys;
 extern const struct api_resource api_smpp_accounts;
 extern const struct api_resource api_message_routes;
+extern const struct api_resource api_smpp_connectors;
 
 #endif

@@ -2,7 +2,8 @@
  * carriers.c — /api/v1/carriers and /api/v1/carriers/{id}/gateways: the
  * upstream networks calls are routed to (admins only).  A carrier's stop
  * codes end a call at once instead of failing over, so a busy callee is
- * never rung twice; its gateways are tried by priority, then weight.
+ * never rung twice; its gateways are tried by priority, then weight.  Its
+ * SMPP connectors (smpp_connectors.c) are where the smsc sends messages.
  */
 #include <errno.h>
 #include <string.h>
@@ -43,8 +44,8 @@ static int carrier_routes_count(struct api_ctx *ctx, const char *table, const ch
 }
 
 /* A voice or message route naming the carrier keeps it: deleting it would
- * leave the route pointing nowhere.  Its gateways are its own and go with
- * it. */
+ * leave the route pointing nowhere.  Its gateways and SMPP connectors are
+ * its own and go with it. */
 static int carrier_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
 {
 	int64_t calls = 0, messages = 0;
@@ -85,11 +86,12 @@ static int carrier_children_deleted(struct api_ctx *ctx, const struct api_resour
 	return rc;
 }
 
-/* A carrier's gateways go with it (ON DELETE CASCADE): event and webhook
- * consumers see each of them go, not only the carrier. */
+/* A carrier's gateways and SMPP connectors go with it (ON DELETE CASCADE):
+ * event and webhook consumers see each of them go, not only the carrier. */
 static int carrier_before_delete(struct api_ctx *ctx, const char *id)
 {
-	return carrier_children_deleted(ctx, &api_gateways, id);
+	int rc = carrier_children_deleted(ctx, &api_gateways, id);
+	return rc ? rc : carrier_children_deleted(ctx, &api_smpp_connectors, id);
 }
 
 static const struct api_field carrier_fields[] = {
