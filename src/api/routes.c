@@ -62,7 +62,7 @@ static int route_unique(struct api_ctx *ctx, const struct api_resource *res, con
 	char sql[256];
 	const char *prefix = json_string_value(json_object_get(obj, "prefix"));
 	const char *cust = json_string_value(json_object_get(obj, "customer_id"));
-	struct store_param p[] = {store_p_text(prefix), store_p_text(cust), store_p_text(id)};
+	struct store_param p[] = { store_p_text(prefix), store_p_text(cust), store_p_text(id) };
 	snprintf(sql, sizeof(sql),
 		 "SELECT id FROM %s WHERE prefix = $1 AND (customer_id = $2 OR "
 		 "(customer_id IS NULL AND CAST($2 AS TEXT) IS NULL)) AND "
