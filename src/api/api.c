@@ -9,8 +9,9 @@
 #include "api/openapi.h"
 
 static const struct api_resource *const resources[] = {
-	&api_customers, &api_trunks,   &api_carriers, &api_gateways,	 &api_routes,
-	&api_numbers,	&api_webhooks, &api_keys,     &api_smpp_accounts,
+	&api_customers,	    &api_trunks,	 &api_carriers, &api_gateways,
+	&api_routes,	    &api_numbers,	 &api_webhooks, &api_keys,
+	&api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
 };
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)

@@ -124,7 +124,11 @@ int api_field_validate(struct api_ctx *ctx, const struct api_field *f, json_t **
 /* Shared checks (check.c). */
 bool api_is_digits(const char *s, size_t min, size_t max);
 bool api_is_e164(const char *s);
+/* An IPv4 or IPv6 address as inet_pton reads it: no port, no brackets. */
+bool api_is_ip_literal(const char *s);
 bool api_is_host(const char *s);
+/* Printable ASCII without spaces (0x21 to 0x7e). */
+bool api_is_printable(const char *s);
 int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list,
 		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
 					   struct api_verr *e),
@@ -142,6 +146,23 @@ int api_trunk_acl_unclaimed(struct api_ctx *ctx, const char *id, const json_t *o
 			    struct api_verr *e);
 int api_check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			  struct api_verr *e);
+/* A host name or an IP address without a port ("invalid_host"). */
+int api_check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		   struct api_verr *e);
+/* SMPP 3.4 §5.2.1: system_id is a C-Octet String of at most 16 octets,
+ * password of at most 9 and system_type of at most 13, the terminating NUL
+ * included. */
+#define API_SMPP_SYSTEM_ID_MAX 15
+#define API_SMPP_PASSWORD_MAX 8
+#define API_SMPP_SYSTEM_TYPE_MAX 12
+/* An SMPP system_id (SMPP 3.4 §5.2.1): printable ASCII ("invalid_system_id");
+ * the field's max gives its length. */
+int api_check_system_id(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			struct api_verr *e);
+/* A field naming a row of table, which must exist: 422 with code at the
+ * field's pointer, "no <what> <id>", otherwise. */
+int api_check_exists(struct api_ctx *ctx, const struct api_field *f, const char *table,
+		     const char *code, const char *what, const json_t *val, struct api_verr *e);
 
 /* ------------------------------------------------------- resources */
 
@@ -312,5 +333,7 @@ extern const struct api_resource api_numbers;
 extern const struct api_resource api_webhooks;
 extern const struct api_resource api_keys;
 extern const struct api_resource api_smpp_accounts;
+extern const struct api_resource api_message_routes;
+extern const struct api_resource api_smpp_connectors;
 
 #endif

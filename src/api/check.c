@@ -1,7 +1,8 @@
 /*
  * check.c — field checks shared by the resources: E.164 numbers, dial
- * prefixes, CIDR lists, codecs, SIP URIs, host names, URLs.  Each names the
- * offending element with a JSON pointer ("/acl/2/cidr").
+ * prefixes, CIDR lists, codecs, SIP URIs, host names, URLs, SMPP
+ * system_ids.  Each names the offending element with a JSON pointer
+ * ("/acl/2/cidr").
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -26,14 +27,18 @@ bool api_is_e164(const char *s)
 	return s[0] == '+' && s[1] >= '1' && s[1] <= '9' && api_is_digits(s + 1, 7, 15);
 }
 
-/* Host names per RFC 1123 labels, or a bare IPv4/IPv6 literal: no port
- * ("127.0.0.3:5060" is refused, the port has its own field) and no
- * brackets (those belong to a URI, RFC 3986 §3.2.2, not to a host). */
-bool api_is_host(const char *s)
+bool api_is_ip_literal(const char *s)
 {
 	unsigned char a[16];
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+/* Host names per RFC 1123 labels, or a bare IPv4/IPv6 literal: no port, no
+ * brackets, no spaces (a host field sits beside its own port field). */
+bool api_is_host(const char *s)
+{
 	size_t n = strlen(s), label = 0;
-	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+	if (api_is_ip_literal(s))
 		return true;
 	if (n == 0 || n > 253)
 		return false;
@@ -136,4 +141,52 @@ int api_check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t
 	snprintf(ptr, sizeof(ptr), "/%s", f->name);
 	return api_verr_set(e, 422, "invalid_prefix", ptr, "'%s' may hold only digits, # and *",
 			    f->name);
+}
+
+/* 422 with code at the field's pointer: "'name' what". */
+static int field_refuse(const struct api_field *f, const char *code, const char *what,
+			struct api_verr *e)
+{
+	char ptr[96];
+	snprintf(ptr, sizeof(ptr), "/%s", f->name);
+	return api_verr_set(e, 422, code, ptr, "'%s' %s", f->name, what);
+}
+
+int api_check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		   struct api_verr *e)
+{
+	(void)ctx;
+	if (api_is_host(json_string_value(*val)))
+		return 0;
+	return field_refuse(f, "invalid_host",
+			    "must be a host name or an IPv4/IPv6 address, without a port", e);
+}
+
+/* Printable ASCII only: SMPP peers type these into configuration files, and
+ * a byte outside it would not survive every client's C-Octet String. */
+bool api_is_printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+int api_check_system_id(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			struct api_verr *e)
+{
+	(void)ctx;
+	if (api_is_printable(json_string_value(*val)))
+		return 0;
+	return field_refuse(f, "invalid_system_id", "is printable ASCII without spaces", e);
+}
+
+int api_check_exists(struct api_ctx *ctx, const struct api_field *f, const char *table,
+		     const char *code, const char *what, const json_t *val, struct api_verr *e)
+{
+	char ptr[96];
+	if (api_row_visible(ctx, table, NULL, json_string_value(val)))
+		return 0;
+	snprintf(ptr, sizeof(ptr), "/%s", f->name);
+	return api_verr_set(e, 422, code, ptr, "no %s %s", what, json_string_value(val));
 }

@@ -28,10 +28,11 @@ bad:
 			    "'currency' must be an ISO 4217 code such as USD");
 }
 
-/* Everything that names the customer keeps it: its trunks and numbers carry
- * traffic, its webhooks and routes point at it, and an unrevoked API key
- * would otherwise keep authenticating as a customer that no longer exists.
- * Revoked keys stay for the audit trail and do not count. */
+/* Everything that names the customer keeps it: its trunks, numbers and SMPP
+ * accounts carry traffic, its webhooks and (message) routes point at it,
+ * and an unrevoked API key would otherwise keep authenticating as a
+ * customer that no longer exists.  Revoked keys stay for the audit trail
+ * and do not count. */
 static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
 {
 	struct store_res *r = NULL;
@@ -42,6 +43,8 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 			    "(SELECT count(*) FROM numbers WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM webhooks WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM routes WHERE customer_id = $1) + "
+			    "(SELECT count(*) FROM message_routes WHERE customer_id = $1) + "
+			    "(SELECT count(*) FROM smpp_accounts WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM api_keys WHERE customer_id = $1 "
 			    "AND revoked_at IS NULL)",
 			    &p, 1, &r);
@@ -52,8 +55,9 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
 	if (n > 0)
 		return api_verr_set(e, 409, "has_dependents", NULL,
-				    "customer %s still has trunks, numbers, webhooks, routes or "
-				    "active API keys; delete or revoke them first",
+				    "customer %s still has trunks, numbers, SMPP accounts, "
+				    "webhooks, routes, message routes or active API keys; delete "
+				    "or revoke them first",
 				    id);
 	return 0;
 }

@@ -1,8 +1,11 @@
 /*
- * routes.c — /api/v1/routes (admins only): a destination prefix and the
- * carriers to try for it, by priority and weight.  A route is global, or
- * one customer's; for a call the SIP proxy takes the longest matching
- * prefix, a customer's route winning over a global one of the same prefix.
+ * routes.c — /api/v1/routes and /api/v1/message-routes (admins only): a
+ * destination prefix and the carriers to try for it, by priority and
+ * weight.  A route is global, or one customer's; the SIP proxy (for a call)
+ * and the smsc (for a message) take the longest matching prefix, a
+ * customer's route winning over a global one of the same prefix.  Voice and
+ * message routes are the same shape in two tables, so one set of fields
+ * and checks serves both.
  */
 #include <string.h>
 
@@ -46,29 +49,26 @@ static int check_carriers(struct api_ctx *ctx, const struct api_field *f, json_t
 static int check_customer(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			  struct api_verr *e)
 {
-	(void)f;
-	if (api_row_visible(ctx, "customers", NULL, json_string_value(*val)))
-		return 0;
-	return api_verr_set(e, 422, "not_found", "/customer_id", "no customer %s",
-			    json_string_value(*val));
+	return api_check_exists(ctx, f, "customers", "not_found", "customer", *val, e);
 }
 
-/* One route per prefix and customer (or per prefix globally): two would
- * leave the proxy's longest-match lookup with no rule to choose between
- * them.  Answered 409, like any other duplicate. */
-static int route_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
-			  struct api_verr *e)
+/* One route per prefix and customer (or per prefix globally) in res's
+ * table: two would leave the longest-match lookup with no rule to choose
+ * between them.  Answered 409, like any other duplicate. */
+static int route_unique(struct api_ctx *ctx, const struct api_resource *res, const char *id,
+			const json_t *obj, struct api_verr *e)
 {
 	struct store_res *r = NULL;
+	char sql[256];
 	const char *prefix = json_string_value(json_object_get(obj, "prefix"));
 	const char *cust = json_string_value(json_object_get(obj, "customer_id"));
-	(void)creating;
 	struct store_param p[] = { store_p_text(prefix), store_p_text(cust), store_p_text(id) };
-	int rc = store_exec(ctx->conn,
-			    "SELECT id FROM routes WHERE prefix = $1 AND (customer_id = $2 OR "
-			    "(customer_id IS NULL AND CAST($2 AS TEXT) IS NULL)) AND "
-			    "(CAST($3 AS TEXT) IS NULL OR id <> $3)",
-			    p, 3, &r);
+	snprintf(sql, sizeof(sql),
+		 "SELECT id FROM %s WHERE prefix = $1 AND (customer_id = $2 OR "
+		 "(customer_id IS NULL AND CAST($2 AS TEXT) IS NULL)) AND "
+		 "(CAST($3 AS TEXT) IS NULL OR id <> $3)",
+		 res->table);
+	int rc = store_exec(ctx->conn, sql, p, 3, &r);
 	bool taken = rc == 0 && store_res_rows(r) > 0;
 	char other[ID_MAX] = "";
 	if (taken)
@@ -78,9 +78,23 @@ static int route_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool
 		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
 	if (taken)
 		return api_verr_set(e, 409, "duplicate", "/prefix",
-				    "route %s already serves prefix '%s' for %s", other, prefix,
-				    cust ? cust : "every customer");
+				    "%s %s already serves prefix '%s' for %s", res->name, other,
+				    prefix, cust ? cust : "every customer");
 	return 0;
+}
+
+static int route_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			  struct api_verr *e)
+{
+	(void)creating;
+	return route_unique(ctx, &api_routes, id, obj, e);
+}
+
+static int message_route_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+				  struct api_verr *e)
+{
+	(void)creating;
+	return route_unique(ctx, &api_message_routes, id, obj, e);
 }
 
 static const struct api_field route_fields[] = {
@@ -98,4 +112,15 @@ const struct api_resource api_routes = {
 	.fields = route_fields,
 	.nfields = sizeof(route_fields) / sizeof(route_fields[0]),
 	.validate = route_validate,
+};
+
+const struct api_resource api_message_routes = {
+	.name = "message_route",
+	.path = "/api/v1/message-routes",
+	.table = "message_routes",
+	.id_prefix = "mrt",
+	.scope = API_SCOPE_ADMIN,
+	.fields = route_fields,
+	.nfields = sizeof(route_fields) / sizeof(route_fields[0]),
+	.validate = message_route_validate,
 };

@@ -16,10 +16,6 @@
 #include "api/api_private.h"
 
 #define CIDRS_MAX 32
-/* SMPP 3.4 §5.2.1: system_id is a C-Octet String of at most 16 octets,
- * password of at most 9, the terminating NUL included. */
-#define SYSTEM_ID_MAX 15
-#define PASSWORD_MAX 8
 
 static int cidr_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
 {
@@ -42,27 +38,6 @@ static int check_cidrs(struct api_ctx *ctx, const struct api_field *f, json_t **
 	return rc;
 }
 
-/* Printable ASCII only: ESMEs type these into configuration files, and a
- * byte outside it would not survive every client's C-Octet String. */
-static bool printable(const char *s)
-{
-	for (; *s; s++)
-		if (*s < 0x21 || *s > 0x7e)
-			return false;
-	return true;
-}
-
-static int check_system_id(struct api_ctx *ctx, const struct api_field *f, json_t **val,
-			   struct api_verr *e)
-{
-	(void)ctx;
-	(void)f;
-	if (printable(json_string_value(*val)))
-		return 0;
-	return api_verr_set(e, 422, "invalid_system_id", "/system_id",
-			    "'system_id' is printable ASCII without spaces");
-}
-
 /* Replaces the password by its hash: what the row stores. */
 static int hash_password(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			 struct api_verr *e)
@@ -70,7 +45,7 @@ static int hash_password(struct api_ctx *ctx, const struct api_field *f, json_t 
 	char h[PASSHASH_MAX];
 	(void)ctx;
 	(void)f;
-	if (!printable(json_string_value(*val)))
+	if (!api_is_printable(json_string_value(*val)))
 		return api_verr_set(e, 422, "invalid_password", "/password",
 				    "'password' is printable ASCII without spaces");
 	if (passhash_make(str_from_cstr(json_string_value(*val)), 0, h, sizeof(h)) < 0)
@@ -81,9 +56,10 @@ static int hash_password(struct api_ctx *ctx, const struct api_field *f, json_t 
 }
 
 static const struct api_field smpp_account_fields[] = {
-	{ "system_id", NULL, API_F_STR, API_F_REQUIRED, 1, SYSTEM_ID_MAX, NULL, check_system_id },
+	{ "system_id", NULL, API_F_STR, API_F_REQUIRED, 1, API_SMPP_SYSTEM_ID_MAX, NULL,
+	  api_check_system_id },
 	{ "password", "password_hash", API_F_STR, API_F_REQUIRED | API_F_WRITEONLY, 1,
-	  PASSWORD_MAX, NULL, hash_password },
+	  API_SMPP_PASSWORD_MAX, NULL, hash_password },
 	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
 	{ "allowed_cidrs", NULL, API_F_JSON, API_F_REQUIRED, 0, 0, NULL, check_cidrs },
 	{ "max_binds", NULL, API_F_INT, 0, 1, 100, NULL, NULL },

@@ -427,6 +427,8 @@ def test_gateway_defaults_fields_and_listing_under_its_carrier(api):
     ({"host": "gw.example:5060"}, "invalid_host", "/host"),
     ({"host": "[2001:db8::10]"}, "invalid_host", "/host"),
     ({"host": "[2001:db8::10]:5060"}, "invalid_host", "/host"),
+    ({"host": "192.0.2.1:5060"}, "invalid_host", "/host"),
+    ({"host": " 192.0.2.1"}, "invalid_host", "/host"),
     ({"host": "gw.example", "port": 0}, "out_of_range", "/port"),
     ({"host": "gw.example", "port": 70000}, "out_of_range", "/port"),
     ({"host": "gw.example", "transport": "sctp"}, "invalid_value", "/transport"),

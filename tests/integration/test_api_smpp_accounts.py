@@ -115,3 +115,11 @@ def test_a_customer_sees_only_its_own_accounts(api):
     assert me.patch(PATH + "/" + other["id"], {"window": 5}).status == 404
     assert me.delete(PATH + "/" + other["id"]).status == 404
     assert api.admin.get(PATH + "/" + other["id"]).status == 200
+
+
+def test_a_customer_with_an_account_cannot_be_deleted(api):
+    cid = api.customer()
+    a = account(api, cid)
+    assert_error(api.admin.delete("/api/v1/customers/" + cid), 409, "has_dependents")
+    assert api.admin.delete(PATH + "/" + a["id"]).status == 204
+    assert api.admin.delete("/api/v1/customers/" + cid).status == 204

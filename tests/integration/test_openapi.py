@@ -84,10 +84,13 @@ def make_world(server):
     add("/api/v1/smpp-accounts", {"customer_id": cus["id"], "system_id": "oa%d" % n,
                                    "password": "pw", "allowed_cidrs": ["127.0.0.1/32"]})
     car = add("/api/v1/carriers", {"name": "carrier %d" % n})
+    add("/api/v1/smpp-connectors", {"carrier_id": car["id"], "name": "smsc", "host": "192.0.2.11",
+                                    "system_id": "warp", "password": "pw"})
     gw = {"host": "192.0.2.10"}
     w["/api/v1/carriers/{carrier_id}/gateways"] = (
         create(server, "/api/v1/carriers/%s/gateways" % car["id"], gw), gw)
     add("/api/v1/routes", {"prefix": "1%d" % n, "carriers": [{"carrier_id": car["id"]}]})
+    add("/api/v1/message-routes", {"prefix": "1%d" % n, "carriers": [{"carrier_id": car["id"]}]})
     add("/api/v1/webhooks", {"customer_id": cus["id"], "url": "https://hooks.example.com/openapi",
                              "secret": "0123456789abcdef"})
     add("/api/v1/api-keys", {"customer_id": cus["id"], "role": "customer", "name": "k%d" % n})
@@ -320,8 +323,8 @@ def test_allowed_methods_of_every_path_are_the_documented_ones(server, spec, wor
 def ordered_operations(spec):
     """Every operation, deletes last and children before parents (a parent
     still in use answers 409, which is an answer too)."""
-    order = ["numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "gateways", "carriers",
-             "customers"]
+    order = ["numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "message-routes",
+             "gateways", "smpp-connectors", "carriers", "customers"]
     return sorted(operations(spec), key=lambda o: (
         o[1] == "delete", next((i for i, n in enumerate(order) if "/%s/" % n in o[0]), 99)))
 
@@ -344,6 +347,8 @@ RESOURCES = {
     "/api/v1/carriers": "Carrier",
     "/api/v1/carriers/{carrier_id}/gateways": "Gateway",
     "/api/v1/routes": "Route",
+    "/api/v1/message-routes": "MessageRoute",
+    "/api/v1/smpp-connectors": "SmppConnector",
     "/api/v1/webhooks": "Webhook",
     "/api/v1/api-keys": "ApiKey",
     "/api/v1/smpp-accounts": "SmppAccount",
@@ -395,7 +400,8 @@ def test_write_only_fields_are_the_secrets(spec):
     for name in set(RESOURCES.values()):
         props = properties_of(resolve(spec["components"]["schemas"][name], spec))
         flagged |= {"%s.%s" % (name, k) for k, v in props.items() if v.get("writeOnly")}
-    assert flagged == {"Trunk.password", "SmppAccount.password", "Webhook.secret"}
+    assert flagged == {"Trunk.password", "SmppAccount.password", "SmppConnector.password",
+                       "Webhook.secret"}
 
 
 def test_api_key_secret_is_documented_in_the_create_response_only(server, spec, world):
