@@ -539,11 +539,12 @@ def test_document_passes_the_redocly_linter():
 
 def test_no_flow_mapping_slip_adds_a_null_key(spec):
     """A comma inside an unquoted description of a {...} mapping ends the
-    value early and adds a key with no value; no schema has such a key."""
+    value early and adds a key with no value; no schema has such a key
+    (null is a value only where JSON Schema takes one: default, const)."""
     def nulls(o, path):
         if isinstance(o, dict):
             for k, v in o.items():
-                if v is None:
+                if v is None and k not in ("default", "const"):
                     yield "/".join(map(str, path + [k]))
                 yield from nulls(v, path + [k])
         elif isinstance(o, list):
