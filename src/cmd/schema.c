@@ -174,14 +174,11 @@ const struct config_key warp_schema[] = {
 	{ "media", "cookie_ttl", CONFIG_DURATION, "30s", 1000, 3600000, NULL,
 	  "How long an ng reply is kept to answer a retransmission with the same cookie." },
 	{ "media", "endpoint_learning", CONFIG_ENUM, "heuristic", 0, 0, "heuristic|immediate|off",
-	  "Which source a call's stream accepts, unless its offer says (endpoint-learning): heuristic "
-	  "ranks sources in the learning window (the SDP's address and port, then its address, then "
-	  "any for NAT) and locks the best; immediate locks the first; off accepts only the SDP's "
-	  "address and port. Packets from others are dropped; only the ng flag loose-source "
-	  "relays them." },
+	  "Source a stream accepts: heuristic learns the best in the window (SDP address:port, "
+	  "address, any), immediate the first, off only the SDP's; others are dropped (decision 0019)." },
 	{ "media", "learning_window", CONFIG_DURATION, "3s", 0, 60000, NULL,
-	  "How long after a stream's first packet a better-ranked source may still replace the one "
-	  "learnt; then it is locked (a source with the SDP's address and port always wins)." },
+	  "How long after a stream's first packet a better source may replace the one learnt; then "
+	  "it is locked (the SDP's address and port always wins)." },
 	{ "media", "recording_dir", CONFIG_STR, "var/spool/media", 0, 0, NULL,
 	  "Spool folder for call recordings (record-call): NAME.pcap and NAME.json per call." },
 	{ "smsc", "listen", CONFIG_ADDR, "127.0.0.1:2775", 0, 0, NULL,
