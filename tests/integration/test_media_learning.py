@@ -93,6 +93,27 @@ def test_inject_after_learning_is_dropped_and_counted(media):
     assert dropped(w) == 56
 
 
+def test_same_address_beats_an_earlier_sprayer_within_the_window_only(media):
+    """A caller on the address its SDP named but sending from another port
+    (ranked below an exact match, above a stranger) takes the stream from a
+    sprayer that came first while the learning window is open; once it has
+    closed, the stream stays locked and the caller's packets are dropped."""
+    w = media(extra="learning_window = 1s\n")
+    for late in (False, True):
+        a_sdp, a_other, b, s = udp(), udp(), udp(), stranger()
+        to_a_side, to_b_side, _, _ = setup_call(w, "window-%s" % late, a_sdp, b)
+        send(s, to_a_side, 3, b"s")
+        assert count(b) == 3
+        if late:
+            time.sleep(1.3)
+        send(a_other, to_a_side, 3, b"a")
+        assert count(b) == (0 if late else 3)
+        send(b, to_b_side, 4, b"b")
+        got = (count(a_other), count(s, 0.2), count(a_sdp, 0.2))
+        assert got == ((0, 4, 0) if late else (4, 0, 0))
+    assert dropped(w) == 3
+
+
 def test_nat_caller_is_learnt_and_a_later_stranger_refused(media):
     """The caller's SDP names a private address; its packets come from
     elsewhere (its NAT): it is learnt, media goes back to it, and a
