@@ -12,7 +12,7 @@
  * is locked.  A source EXACTLY as the SDP named always wins, window or not:
  * what the signalling vouches for cannot be a stranger, and a stranger
  * cannot receive what is sent there.  Everything else from another source
- * is dropped.  See docs/decisions/0019-media-learning.md.
+ * is dropped.  See docs/decisions/0019-media-endpoint-learning.md.
  *
  * Everything here runs on the stream's relay worker, per packet.
  */

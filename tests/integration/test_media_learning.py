@@ -39,7 +39,7 @@ def dropped(w, reason="foreign_source"):
     for line in w.get("/metrics").body.decode().splitlines():
         if line.startswith('warp_media_packets_dropped_total{reason="%s"}' % reason):
             return int(line.split()[-1])
-    raise AssertionError("no dropped metric for %s" % reason)
+    return 0  # not exported (a build without learning): asserted counts show it
 
 
 def nat_call(w, callid, b):
@@ -91,6 +91,27 @@ def test_inject_after_learning_is_dropped_and_counted(media):
     s.sendto(b"\x81\xc9\x00\x01\x00\x00\x00\x02", ("127.0.0.1", to_a_side + 1))
     time.sleep(0.2)
     assert dropped(w) == 56
+
+
+def test_same_address_beats_an_earlier_sprayer_within_the_window_only(media):
+    """A caller on the address its SDP named but sending from another port
+    (ranked below an exact match, above a stranger) takes the stream from a
+    sprayer that came first while the learning window is open; once it has
+    closed, the stream stays locked and the caller's packets are dropped."""
+    w = media(extra="learning_window = 1s\n")
+    for late in (False, True):
+        a_sdp, a_other, b, s = udp(), udp(), udp(), stranger()
+        to_a_side, to_b_side, _, _ = setup_call(w, "window-%s" % late, a_sdp, b)
+        send(s, to_a_side, 3, b"s")
+        assert count(b) == 3
+        if late:
+            time.sleep(1.3)
+        send(a_other, to_a_side, 3, b"a")
+        assert count(b) == (0 if late else 3)
+        send(b, to_b_side, 4, b"b")
+        got = (count(a_other), count(s, 0.2), count(a_sdp, 0.2))
+        assert got == ((0, 4, 0) if late else (4, 0, 0))
+    assert dropped(w) == 3
 
 
 def test_nat_caller_is_learnt_and_a_later_stranger_refused(media):
@@ -181,26 +202,63 @@ def test_endpoint_learning_off_accepts_only_the_sdp_address_and_port(media, how)
     assert dropped(w) == 3
 
 
-def test_loose_source_asks_for_the_old_latch_anything(media):
-    """Only an offer that says so gets the old behaviour: the first source
-    is latched, whoever it is, and anyone's packets are relayed."""
-    w = media()
-    a, b, s = udp(), udp(), stranger()
-    to_a_side, to_b_side, _, _ = setup_call(w, "loose", a, b, offer={"flags": ["loose-source"]})
-    send(s, to_a_side, 2, b"s")
-    assert count(b) == 2
-    send(a, to_a_side, 2, b"a")
-    assert count(b) == 2
-    send(b, to_b_side, 2, b"b")
-    assert count(s) == 2 and count(a, 0.2) == 0
-    assert dropped(w) == 0
-
-
 def test_strict_source_wins_over_loose_source(media):
+    """Both flags: learning as by default, so a sprayer before the caller
+    neither keeps the stream nor locks the caller out."""
     w = media()
     a, b, s = udp(), udp(), stranger()
-    to_a_side, _, _, _ = setup_call(w, "both", a, b,
-                                    offer={"flags": ["loose-source", "strict-source"]})
+    to_a_side, to_b_side, _, _ = setup_call(w, "both", a, b,
+                                            offer={"flags": ["loose-source", "strict-source"]})
+    send(s, to_a_side, 2, b"s")
+    count(b)
     send(a, to_a_side, 1, b"a")
     send(s, to_a_side, 2, b"s")
     assert count(b) == 1
+    send(b, to_b_side, 3, b"b")
+    assert count(a) == 3 and count(s, 0.2) == 0
+
+
+# Flag sets an offer may carry (what Kamailio's rtpengine module and SBCs
+# send, and one WARP does not know).  None of them weakens learning: only
+# loose-source does, whatever else comes with it.
+FLAG_SETS = {
+    "none": {},
+    "trust-address": {"flags": ["trust-address"], "replace": ["origin"]},
+    "asymmetric": {"flags": ["asymmetric"]},
+    "symmetric-strict": {"flags": ["symmetric", "strict-source"]},
+    "sip-source": {"flags": ["SIP-source-address"], "received-from": ["IP4", "127.0.0.1"]},
+    "assorted": {"flags": ["port-latching", "no-rtcp-attribute", "record-call", "made-up-flag"],
+                 "ICE": "remove", "endpoint-learning": "immediate"},
+}
+
+
+def ringing_then_inject(w, callid, offer_kw):
+    """The two attacks of issue 8 on one call: a stranger sprays before the
+    caller's first packet, the callee speaks, then the stranger injects.
+    Returns (callee packets reaching the caller, reaching the stranger,
+    injected packets reaching the callee, foreign drops counted)."""
+    a, b, s = udp(), udp(), stranger()
+    before = dropped(w)
+    to_a_side, to_b_side, _, _ = setup_call(w, callid, a, b, offer=offer_kw)
+    send(s, to_a_side, 5, b"s")
+    count(b)
+    a.sendto(rtp(1, b"caller"), ("127.0.0.1", to_a_side))
+    assert recv_or_none(b)[0] == rtp(1, b"caller")
+    send(b, to_b_side, 10, b"b")
+    to_caller, to_stranger = count(a), count(s, 0.2)
+    send(s, to_a_side, 10, b"s")
+    return to_caller, to_stranger, count(b), dropped(w) - before
+
+
+@pytest.mark.parametrize("name", sorted(FLAG_SETS))
+def test_learning_holds_whatever_flags_unless_loose_source(media, name):
+    w = media()
+    kw = FLAG_SETS[name]
+    assert ringing_then_inject(w, "strict-" + name, kw) == (10, 0, 0, 10)
+
+    loose = dict(kw, flags=kw.get("flags", []) + ["loose-source"])
+    loose["flags"] = [f for f in loose["flags"] if f != "strict-source"]
+    to_caller, to_stranger, injected, drops = ringing_then_inject(w, "loose-" + name, loose)
+    assert (injected, drops) == (10, 0)  # the old behaviour: anyone is relayed
+    # ... and media follows the first source, unless asymmetric keeps it on the SDP's
+    assert (to_caller, to_stranger) == ((10, 0) if "asymmetric" in kw.get("flags", []) else (0, 10))
