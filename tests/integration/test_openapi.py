@@ -534,6 +534,7 @@ def test_document_passes_the_redocly_linter():
                        capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, REDOCLY_TELEMETRY="off",
                                 REDOCLY_SUPPRESS_UPDATE_NOTICE="true"))
+    assert r.stdout.lstrip().startswith("{"), "redocly did not run: %s" % r.stderr[-600:]
     report = json.loads(r.stdout)
     problems = ["%s %s: %s" % (p["severity"], p["ruleId"], p["message"])
                 for p in report.get("problems", [])]
