@@ -16,11 +16,23 @@
 #      stateful t_relay, dispatcher round robin over the same two gateways
 #      with failover on 5xx),
 #
-# each at call rates stepped up (RATES), a step being rate x STEP_S calls of
-# CALL_MS each.  A step is clean when SIPp's caller reports every call
-# successful, none failed, and it could start them at >= 90 % of the rate
-# asked.  Stepping stops at the first step that is not clean.  Prints each
-# proxy's highest clean CPS and the ratio WARP / Kamailio.
+# each at call rates stepped up, a step being rate x STEP_S calls of CALL_MS
+# each: first the rates in RATES, then on in growing steps (a quarter more
+# each, rounded up to 250) until a step is not clean, MAX_RATE is passed or
+# MAX_STEPS steps ran (every loop is bounded).  A step is clean when SIPp's
+# caller reports every call successful, none failed, and it could start them
+# at >= 90 % of the rate asked.  Each step also records the proxy's CPU per
+# call and SIPp's own CPU (the caller's, from `times`, and the busier
+# gateway's, from /proc) as a share of one CPU over the step's busy window.
+# The first step that is not clean says whose limit was reached: SIPp's
+# when it could not start the calls at the rate and one of its processes
+# was at >= SIPP_BUSY % of a CPU, or when calls failed with SIPp that busy;
+# the proxy's when calls failed while SIPp had room.
+#
+# Printed last, the headline: proxy CPU per call for WARP and Kamailio side
+# by side at every rate both passed cleanly, and kamailio/warp at the
+# highest of them (a figure that does not depend on SIPp's limit); then
+# each proxy's highest clean CPS with why its stepping stopped.
 #
 # 3. Then HOLD_CALLS concurrent calls through a fresh WARP (set up at
 #    HOLD_RATE, each held HOLD_MS by the caller's pause before its BYE):
@@ -36,7 +48,8 @@
 # of RSS per held call.  Missing a target is reported, not an error; the
 # script fails only when something does not start or a SIPp run errors out.
 # Everything it starts is stopped by PID (Kamailio by its process group) on
-# exit.  Whole run: under 8 minutes with the defaults.
+# exit.  Whole run: about 10 minutes with the defaults when WARP stops near
+# 5,000 cps; each step past that adds about STEP_S + 5 s.
 #
 # Tunables (environment):
 #   WARP_BUILD     build folder (default build-release; set up with
@@ -46,8 +59,12 @@
 #   KAM_CHILDREN   Kamailio UDP children (default 4)
 #   PROXY_CPUS     CPUs of the proxy under test (default 0,1)
 #   SIPP_CPUS      CPUs of the SIPp processes (default 0,1)
-#   RATES          call rates to step through (default below)
+#   RATES          call rates to step through first (default below);
+#                  empty: no CPS steps
 #   STEP_S         seconds of calls per step (default 10)
+#   MAX_RATE       no step above this rate (default 50000)
+#   MAX_STEPS      at most this many steps per proxy (default 40)
+#   SIPP_BUSY      % of one CPU at which a SIPp counts as saturated (90)
 #   CALL_MS        call length in the steps (default 1000)
 #   HOLD_CALLS     calls held up at once (default 10000; 0 skips the test)
 #   HOLD_RATE      their setup rate (default 1000)
@@ -67,6 +84,10 @@ PROXY_CPUS=${PROXY_CPUS:-0,1}
 SIPP_CPUS=${SIPP_CPUS:-0,1}
 RATES=${RATES-250 500 750 1000 1250 1500 1750 2000 2500 3000 3500 4000 5000}
 STEP_S=${STEP_S:-10}
+MAX_RATE=${MAX_RATE:-50000}
+MAX_STEPS=${MAX_STEPS:-40}
+SIPP_BUSY=${SIPP_BUSY:-90}
+CLK_TCK=$(getconf CLK_TCK)
 CALL_MS=${CALL_MS:-1000}
 HOLD_CALLS=${HOLD_CALLS:-10000}
 HOLD_RATE=${HOLD_RATE:-1000}
@@ -144,17 +165,20 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------------ SIPp
 
 # The two carrier gateways: SIPp callees that answer every call, up for
-# the whole run (bounded by -timeout all the same).
+# the whole run (bounded by -timeout all the same: an hour, past the longest
+# run MAX_STEPS steps of both proxies and the hold test can take).
 start_gateways() {
 	local i port
 	GW_PORTS=()
+	GW_PIDS=()
 	for i in 1 2; do
 		port=$(free_port udp)
 		mkdir -p "$TMP/gw$i"
 		(cd "$TMP/gw$i" && exec taskset -c "$SIPP_CPUS" sipp -sf "$UAS" -i 127.0.0.1 -p "$port" \
-			-t u1 -nostdin -timeout 900s -trace_err -max_recv_loops 1000 -buff_size 1048576) \
+			-t u1 -nostdin -timeout 3600s -trace_err -max_recv_loops 1000 -buff_size 1048576) \
 			>"$TMP/gw$i/stdout" 2>&1 &
 		PIDS+=("$!")
+		GW_PIDS+=("$!")
 		GW_PORTS+=("$port")
 	done
 	sleep 0.5
@@ -193,25 +217,32 @@ sipp_stats() {
 	EOF
 }
 
-# run_calls NAME PROXY_PORT RATE CALLS HOLD_MS -> "rc successful failed created secs retrans"
+# run_calls NAME PROXY_PORT RATE CALLS HOLD_MS ->
+#   "rc successful failed created secs retrans sipp_cpu_ms"
+# sipp_cpu_ms: the caller SIPp's own CPU time (user + system), from the
+# shell's `times` of its waited-for children (taskset execs timeout, which
+# waits for sipp).
 run_calls() {
-	local name=$1 proxy=$2 rate=$3 calls=$4 hold=$5 port dir bound rc=0
+	local name=$1 proxy=$2 rate=$3 calls=$4 hold=$5 port dir bound rc=0 cpu_ms
 	port=$(free_port udp)
 	dir=$TMP/$name
 	mkdir -p "$dir"
 	# Per call: an answer within 5 s or the call fails (-recv_timeout);
 	# per run: the calls' own time plus 30 s.
 	bound=$((calls / rate + hold / 1000 + 30))
-	(cd "$dir" && exec taskset -c "$SIPP_CPUS" timeout $((bound + 10)) sipp -sf "$UAC" \
+	(cd "$dir" && { taskset -c "$SIPP_CPUS" timeout $((bound + 10)) sipp -sf "$UAC" \
 		-i 127.0.0.1 -p "$port" -t u1 -s "$DIALLED" "127.0.0.1:$proxy" -r "$rate" -m "$calls" \
 		-l $((calls + 1)) -d "$hold" -recv_timeout 5000 -timeout "${bound}s" -timeout_error \
 		-nostdin -trace_stat -stf "$dir/stat.csv" -fd 1 -trace_err -max_recv_loops 1000 \
-		-buff_size 1048576) >"$dir/stdout" 2>&1 || rc=$?
+		-buff_size 1048576 || rc=$?; times >"$dir/times"; exit "$rc"; }) >"$dir/stdout" 2>&1 || rc=$?
+	# `times`' second line: the children's user and system time, "0m1.234s 0m0.056s".
+	cpu_ms=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+		printf "%d", t * 1000 }' "$dir/times" 2>/dev/null || echo 0)
 	if [ ! -s "$dir/stat.csv" ]; then
-		echo "$rc 0 0 0 0 0"
+		echo "$rc 0 0 0 0 0 ${cpu_ms:-0}"
 		return
 	fi
-	echo "$rc $(sipp_stats "$dir/stat.csv" "$calls")"
+	echo "$rc $(sipp_stats "$dir/stat.csv" "$calls") ${cpu_ms:-0}"
 }
 
 # CPU time (user + system, clock ticks) used so far by the processes in
@@ -230,17 +261,63 @@ cpu_ticks() {
 		awk -v g="$id" '{ sub(/^.*\) /, ""); if ($3 == g) s += $12 + $13 } END { print s + 0 }'
 }
 
-# step_proxy NAME PORT: steps the rate up; sets BEST (highest clean CPS)
-# and writes one line per step into $TMP/NAME.steps.
+# next_rate RATE: the step after the fixed list, a quarter more, rounded up
+# to a multiple of 250.
+next_rate() {
+	echo $(((($1 * 5 / 4) + 249) / 250 * 250))
+}
+
+# pct CPU_MS WALL_MS: CPU time as a percentage of one CPU over the wall time.
+pct() {
+	echo $(($2 > 0 ? $1 * 100 / $2 : 0))
+}
+
+# step_proxy NAME PORT: steps the rate up, through RATES and then on in
+# growing steps (next_rate) until a step is not clean, MAX_RATE is passed or
+# MAX_STEPS steps ran; sets BEST (highest clean CPS) and STOP (why it
+# stopped), and writes one line per step into $TMP/NAME.steps.
 step_proxy() {
-	local name=$1 port=$2 rate calls rc ok failed created secs retrans achieved verdict t0 t1 us
+	local name=$1 port=$2 rate=0 calls rc ok failed created secs retrans sipp_ms achieved verdict
+	local t0 t1 us w0 w1 wall g0 g1 gw_pct caller_pct busiest list i=0
+	read -r -a list <<<"$RATES"
 	BEST=0
-	for rate in $RATES; do
+	STOP="MAX_STEPS ($MAX_STEPS) steps ran"
+	for _ in $(seq "$MAX_STEPS"); do
+		if [ "$i" -lt "${#list[@]}" ]; then
+			rate=${list[$i]}
+		elif [ "$rate" -gt 0 ]; then
+			rate=$(next_rate "$rate")
+		else
+			STOP="no rate to step through (RATES is empty)"
+			break
+		fi
+		i=$((i + 1))
+		if [ "$rate" -gt "$MAX_RATE" ]; then
+			STOP="clean up to MAX_RATE ($MAX_RATE cps)"
+			break
+		fi
 		calls=$((rate * STEP_S))
 		t0=$(cpu_ticks $CPU_OF)
-		read -r rc ok failed created secs retrans <<<"$(run_calls "$name-$rate" "$port" "$rate" "$calls" "$CALL_MS")"
+		g0=$(gateway_ticks)
+		w0=$(date +%s%3N)
+		read -r rc ok failed created secs retrans sipp_ms \
+			<<<"$(run_calls "$name-$rate" "$port" "$rate" "$calls" "$CALL_MS")"
+		w1=$(date +%s%3N)
 		t1=$(cpu_ticks $CPU_OF)
-		us=$(((t1 - t0) * 1000000 / $(getconf CLK_TCK) / calls))
+		g1=$(gateway_ticks)
+		# SIPp's busy window: from the first call started to the last one
+		# ended (the calls' start time plus one call), at most the step's
+		# wall time; its CPU over that window is how close it ran to a CPU.
+		wall=$(awk -v s="$secs" -v c="$CALL_MS" -v w=$((w1 - w0)) 'BEGIN { b = s * 1000 + c
+			printf "%d", (b > 0 && b < w ? b : w) }')
+		us=$(((t1 - t0) * 1000000 / CLK_TCK / calls))
+		caller_pct=$(pct "$sipp_ms" "$wall")
+		# The busier gateway: SIPp is single-threaded, one saturated process
+		# is the limit.
+		gw_pct=$(awk -v a="$g0" -v b="$g1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+			d = y[1] - x[1]; if (y[2] - x[2] > d) d = y[2] - x[2]; print d }')
+		gw_pct=$(pct $((gw_pct * 1000 / CLK_TCK)) "$wall")
+		busiest=$((caller_pct > gw_pct ? caller_pct : gw_pct))
 		achieved=$(awk -v c="$created" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? c / s : 0) }')
 		verdict=clean
 		if [ "$ok" != "$calls" ] || [ "$failed" != 0 ]; then
@@ -248,13 +325,40 @@ step_proxy() {
 		elif [ $((achieved * 10)) -lt $((rate * 9)) ]; then
 			verdict=slow
 		fi
-		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, proxy CPU %4d us/call, sipp rc %d: %s\n' \
-			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$us" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
-		[ "$verdict" = clean ] || break
+		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, proxy CPU %4d us/call, SIPp CPU caller %3d %% busier gateway %3d %% (of one CPU), sipp rc %d: %s\n' \
+			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$us" "$caller_pct" "$gw_pct" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
+		if [ "$verdict" != clean ]; then
+			STOP=$(stop_reason "$name" "$rate" "$verdict" "$achieved" "$busiest" "$failed")
+			break
+		fi
 		BEST=$rate
 		# Let the last transactions' timers run out before the next step.
 		sleep 2
 	done
+	echo "$name: $STOP" | tee "$TMP/$name.stop" >&2
+}
+
+# CPU ticks of each gateway SIPp, "first second" (each PID is the sipp
+# process itself: the subshell execs taskset, which execs sipp).
+gateway_ticks() {
+	echo "$(cpu_ticks "${GW_PIDS[0]}" pid) $(cpu_ticks "${GW_PIDS[1]}" pid)"
+}
+
+# stop_reason NAME RATE VERDICT ACHIEVED BUSIEST_SIPP_PCT FAILED: whose limit
+# the first step that was not clean found.  SIPp is single-threaded: one of
+# its processes near a whole CPU (SIPP_BUSY %), or a caller that could not
+# start the calls at the rate asked, is SIPp's limit, not the proxy's.
+stop_reason() {
+	local name=$1 rate=$2 verdict=$3 achieved=$4 busiest=$5 failed=$6
+	if [ "$verdict" = slow ] && [ "$busiest" -ge "$SIPP_BUSY" ]; then
+		echo "SIPp could no longer offer the rate: asked $rate cps, started $achieved cps (busiest SIPp at $busiest % of a CPU); $name had failed no call"
+	elif [ "$verdict" = slow ]; then
+		echo "SIPp started the calls late (asked $rate cps, started $achieved cps) though no SIPp was CPU-bound (busiest at $busiest % of a CPU): $name's answers held it back, or other load on the machine; $name had failed no call"
+	elif [ "$busiest" -ge "$SIPP_BUSY" ]; then
+		echo "$name failed $failed calls at $rate cps, but SIPp was saturated (busiest SIPp at $busiest % of a CPU, started $achieved cps): SIPp's limit as much as $name's"
+	else
+		echo "$name failed $failed calls at $rate cps while SIPp had room (busiest SIPp at $busiest % of a CPU, started $achieved cps): $name's limit"
+	fi
 }
 
 # ------------------------------------------------------------------ WARP
@@ -424,24 +528,39 @@ if [ "$HOLD_CALLS" -gt 0 ]; then
 	peak=$(metric warp_sip_active_dialogs)
 	rss1=$(rss_kib "$WARP_PID")
 	wait "$hold_pid" || true
-	read -r rc ok failed created secs retrans <"$TMP/hold.result"
+	read -r rc ok failed created secs retrans sipp_ms <"$TMP/hold.result"
 	per_call=$(awk -v a="$rss0" -v b="$rss1" -v n="$peak" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "n/a" }')
 	HOLD_LINE="$peak calls up at once; VmRSS $rss0 KiB before, $rss1 KiB with them up: $per_call KiB per call; $ok ok, $failed failed of $HOLD_CALLS"
 	echo "hold: $HOLD_LINE" >&2
 	stop_warp
 fi
 
+# The headline: proxy CPU per call, side by side at every rate both proxies
+# passed cleanly, and their ratio at the highest such rate.  It does not
+# depend on where SIPp runs out, unlike the highest clean CPS below it.
 echo
-printf '%-10s %18s\n' proxy "highest clean CPS"
-printf '%-10s %18s\n' warp "$WARP_BEST" kamailio "$KAM_BEST"
-awk -v w="$WARP_BEST" -v k="$KAM_BEST" 'BEGIN { if (k + 0 > 0 && w + 0 > 0) printf "ratio warp/kamailio: %.2f\n", w / k }'
-# CPU per call compared at the highest rate both passed cleanly: a figure
-# that other load on the machine disturbs less than the highest clean rate.
 if [ -s "$TMP/warp.steps" ] && [ -s "$TMP/kamailio.steps" ]; then
-	cat "$TMP/warp.steps" "$TMP/kamailio.steps" | awk '/: clean$/ {
+	cat "$TMP/warp.steps" "$TMP/kamailio.steps" | awk -v max="$MAX_RATE" '/: clean$/ {
 		r = $2; for (i = 1; i <= NF; i++) if ($i == "us/call,") us[$1, r] = $(i - 1); n[r]++ }
-		END { m = 0; for (r in n) if (n[r] == 2 && r + 0 > m) m = r + 0
-		if (m > 0 && us["warp", m] > 0) printf "proxy CPU per call at %d cps: warp %d us, kamailio %d us (kamailio/warp %.2f)\n",
-			m, us["warp", m], us["kamailio", m], us["kamailio", m] / us["warp", m] }'
+		END { m = 0
+		printf "%-9s %12s %16s %16s\n", "rate", "warp us/call", "kamailio us/call", "kamailio/warp"
+		for (r = 1; r <= max; r++) if (n[r] == 2) {
+			printf "%5d cps %12d %16d %16.2f\n", r, us["warp", r], us["kamailio", r],
+				(us["warp", r] > 0 ? us["kamailio", r] / us["warp", r] : 0)
+			m = r }
+		if (m > 0 && us["warp", m] > 0)
+			printf "HEADLINE proxy CPU per call at %d cps (highest rate both clean): warp %d us, kamailio %d us: kamailio/warp %.2f\n",
+				m, us["warp", m], us["kamailio", m], us["kamailio", m] / us["warp", m]
+		else print "HEADLINE: no rate both proxies passed cleanly" }'
+fi
+printf '%-10s %18s  %s\n' proxy "highest clean CPS" "why the stepping stopped"
+for p in warp kamailio; do
+	best=$WARP_BEST
+	[ "$p" = kamailio ] && best=$KAM_BEST
+	printf '%-10s %18s  %s\n' "$p" "$best" "$(cut -d: -f2- "$TMP/$p.stop" 2>/dev/null | sed 's/^ //' || echo 'not run')"
+done
+awk -v w="$WARP_BEST" -v k="$KAM_BEST" 'BEGIN { if (k + 0 > 0 && w + 0 > 0) printf "highest clean CPS warp/kamailio: %.2f\n", w / k }'
+if grep -q "SIPp could no longer\|SIPp was saturated" "$TMP/warp.stop" 2>/dev/null; then
+	echo "(warp stopped at SIPp's limit, not its own: its highest clean CPS is a floor)"
 fi
 echo "hold ($HOLD_CALLS through warp): $HOLD_LINE"

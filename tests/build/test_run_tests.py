@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/run-tests never passes by finding nothing (issue 8 §2): a phase
 that ran no test is a broken phase and the exit code is non-zero, even when
-every other phase passed; a cmocka program of the source that meson did not
+every other phase passed; an integration test skipped for a missing test
+dependency counts as failed (a fake JUnit report here); a cmocka program of the source that meson did not
 run (a fake suite here) fails the unit phase; and the unit tests cannot
 silently vanish, because cmocka is a required build dependency installed with
 the build packages: without it the configure fails (simulated with a
@@ -52,6 +53,40 @@ def fake_suite(rt):
         rt.phase_done("unit", (len(ran), len(missing), True), totals, broken)
         rt.phase_done("integration", (120, 0, True), totals, broken)
         check(rt.exit_code(totals, broken) != 0, "unit tests that did not run still exit 0")
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+<testcase classname="tests.integration.test_a" name="test_relays" time="0.1"/>
+<testcase classname="tests.integration.test_b" name="test_interop" time="0.0">
+<skipped type="pytest.skip" message="rtpengine not installed">skip</skipped></testcase>
+<testcase classname="tests.integration.test_c" name="test_capture" time="0.0">
+<skipped type="pytest.skip" message="tshark not installed">skip</skipped></testcase>
+</testsuite></testsuites>"""
+
+
+def skipped_suite(rt):
+    """An integration run where two tests skipped for a missing peer (as on
+    a machine where install-deps --test did not finish): both count as
+    failed, with their reason, and the run exits non-zero; only
+    WARP_TEST_ALLOW_SKIP=1 lets them pass as skipped."""
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = os.path.join(tmp, "pytest.xml")
+        with open(xml, "w") as f:
+            f.write(JUNIT)
+        skips = rt.pytest_skips(xml)
+        check(sorted(skips.values()) == ["rtpengine not installed", "tshark not installed"],
+              "skipped tests are not found: %r" % skips)
+        check(rt.pytest_results(xml) == {"tests/integration/test_a.py::test_relays": None},
+              "the passed test is not counted alone")
+        before = len(rt.FAILED)
+        failed = rt.skips_failed("build", skips, {})
+        check(failed == 2 and any("tshark not installed" in f for f in rt.FAILED[before:]),
+              "skipped tests are not failures: %r" % rt.FAILED[before:])
+        totals, broken = [0, 0], []
+        rt.phase_done("integration", (1, failed, True), totals, broken)
+        check(rt.exit_code(totals, broken) != 0, "an integration run with skipped tests exits 0")
+        check(rt.skips_failed("build", skips, {"WARP_TEST_ALLOW_SKIP": "1"}) == 0,
+              "WARP_TEST_ALLOW_SKIP=1 still fails skipped tests")
 
 
 def meson_setup(build, src, pcdir, native):
@@ -123,6 +158,7 @@ def main():
     check("libcmocka-dev" in build_pkgs.split(), "libcmocka-dev is not a build package")
 
     fake_suite(rt)
+    skipped_suite(rt)
     dependency_appears_later()
 
     for msg in FAILS:
