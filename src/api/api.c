@@ -8,8 +8,6 @@
 #include "api/api_private.h"
 #include "api/openapi.h"
 
-int api_cdrs_routes(struct http_router *r);
-
 static const struct api_resource *const resources[] = {
 	&api_customers, &api_trunks, &api_carriers, &api_gateways,
 	&api_routes,	&api_numbers, &api_webhooks,  &api_keys,

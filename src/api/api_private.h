@@ -249,6 +249,8 @@ int api_event_emit(struct api_ctx *ctx, const char *customer_id, const char *typ
 int api_events_routes(struct http_router *r);
 /* GET /api/v1/webhooks/{id}/deliveries (deliveries.c). */
 int api_deliveries_routes(struct http_router *r);
+/* GET /api/v1/cdrs and /api/v1/cdrs/{id} (cdrs.c). */
+int api_cdrs_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

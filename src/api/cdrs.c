@@ -20,8 +20,6 @@
 
 #include "api/api_private.h"
 
-int api_cdrs_routes(struct http_router *r);
-
 #define CDR_COLUMNS                                                                                \
 	"SELECT id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, caller, "   \
 	"dialed, normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "      \

@@ -1,8 +1,8 @@
 /*
  * keycache.c — a short-lived cache of API-key lookups.
  *
- * Hot paths must not hit the store on every request (DESIGN.md principle
- * 1), so a lookup's answer (an identity, or "unknown"/"revoked") is kept for
+ * Hot paths must not hit the store on every request (principle 1 of
+ * docs/ARCHITECTURE.md), so a lookup's answer (an identity, or "unknown"/"revoked") is kept for
  * ttl_ms.  The price: a revoked key keeps working for at most ttl_ms (5 s by
  * default) on each replica that cached it.  Negative answers are cached too,
  * so a flood of made-up keys costs one query per key per TTL.

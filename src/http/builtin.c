@@ -1,5 +1,6 @@
 /*
- * builtin.c — the routes every WARP role serves (DESIGN.md principle 7).
+ * builtin.c — the routes every WARP role serves (principle 8 of
+ * docs/ARCHITECTURE.md).
  *
  * GET /healthz answers as long as the thread's loop runs; GET /readyz asks
  * the server's readiness callback (the store reachable, snapshots loaded);

@@ -355,7 +355,7 @@ static void conn_attach(evutil_socket_t fd, short what, void *arg)
 	bufferevent_decref(bev);
 }
 
-/* The one way this file answers: the JSON error body of DESIGN.md with a
+/* The one way this file answers: the JSON error body of docs/openapi.yaml with a
  * fresh request id, Connection: close, the access log line and the
  * request counter (method UNKNOWN: no request was read whole). */
 static void conn_send_error(struct http_conn *c, size_t which, const char *detail)

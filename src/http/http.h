@@ -9,7 +9,7 @@
  * and duration.  Handlers answer with JSON through http_reply_*; a handler
  * may also keep the request and answer later on the same thread.
  *
- * Errors use the format of DESIGN.md:
+ * Errors use the format of docs/openapi.yaml:
  *   {"errors":[{"code":"…","title":"…","detail":"…","source":{"pointer":"/ips/0"}}]}
  *
  * Built in: GET /healthz (the process is up), GET /readyz (the readiness

@@ -103,7 +103,7 @@ struct bufferevent *http_conn_bev_new(struct event_base *base, void *arg);
 void http_conn_request_read(struct http_thread *t, struct evhttp_request *ev);
 void http_conn_reply_done(struct evhttp_request *ev, void *arg);
 
-/* reply.c: the DESIGN.md error document {"errors":[{code,title,detail,
+/* reply.c: the error document of docs/openapi.yaml {"errors":[{code,title,detail,
  * source.pointer}]}; pointer may be NULL.  NULL when out of memory. */
 json_t *http_error_doc(const char *code, const char *title, const char *pointer,
 		       const char *detail);

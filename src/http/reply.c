@@ -1,10 +1,10 @@
 /*
  * reply.c — answering a request, exactly once.
  *
- * Every reply goes through reply_send, which adds X-Request-Id (DESIGN.md:
- * every response carries it), writes the access log line and the metrics,
+ * Every reply goes through reply_send, which adds X-Request-Id (every
+ * response carries it: docs/openapi.yaml), writes the access log line and the metrics,
  * hands the body to evhttp and frees the http_req: after any http_reply_*
- * the handler must not touch req again.  Errors follow DESIGN.md:
+ * the handler must not touch req again.  Errors follow docs/openapi.yaml:
  *   {"errors":[{"code","title","detail","source":{"pointer"}}]}
  */
 #include "http/http_private.h"

@@ -4,7 +4,7 @@
  *
  * The statement is INSERT … ON CONFLICT (call_id, direction) DO NOTHING, so
  * a batch the writer retries after a failed commit never doubles a call
- * (DESIGN.md principle 2).  The caller's done callback runs on the writer
+ * (principle 2 of docs/ARCHITECTURE.md).  The caller's done callback runs on the writer
  * thread once the row is durable; the core frees the call after it.
  *
  * Durations: duration_ms runs from answer to end (0 for an unanswered call);

@@ -1,7 +1,8 @@
 /*
  * policy_private.h — private to the call-policy files of src/sip/ (policy.c,
- * snapshot.c, limits.c, probe.c, cdr.c): the snapshot's shape, the limit
- * tables and the ban table.  The proxy core uses policy.h only.
+ * snapshot.c, snapshot_find.c, limits.c, probe.c, digest.c, cdr.c,
+ * journal.c): the snapshot's shape, the limit tables and the ban table.
+ * The proxy core uses policy.h only.
  *
  * State that must outlive a snapshot rebuild (a gateway's up/down mark, CPS
  * buckets and channel counts) lives in tables owned by the policy; the

@@ -6,7 +6,8 @@
  * attempts, CANCEL) is call.c's.
  *
  * Runs on the worker owning the message's Call-ID (decision 0012); a
- * message read by another worker arrives here through sip_proxy_dispatch.
+ * message another worker read, sip_proxy_receive hands to its owner with
+ * loop_pool_call, and sip_handoff_run parses it again there.
  * hot path: no locks; allocation only for transaction and call state.
  */
 #include "sip/core.h"

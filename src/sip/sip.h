@@ -1,5 +1,6 @@
 /*
- * sip.h — the public face of WARP's SIP module: for now its message parser.
+ * sip.h — the public face of WARP's SIP module: its message parser and the
+ * proxy of the sip role (options, start and stop; at the end of the file).
  *
  * The parser is zero-copy and lazy, in the manner of Kamailio's: sip_msg_parse
  * reads the start line, indexes every header once (id, raw name, raw value,

@@ -7,8 +7,8 @@
  * someone flushes — and runs them in one transaction, so a thousand rows
  * cost one commit (one fsync) instead of a thousand.  Only after COMMIT
  * returns are the rows' done callbacks called, on the writer thread, with
- * 0: the row is durable and an acknowledgement may be sent (DESIGN.md
- * principle 2).
+ * 0: the row is durable and an acknowledgement may be sent (principle 2
+ * of docs/ARCHITECTURE.md).
  *
  * Failures: a transient error (STORE_EBUSY, STORE_EDOWN, no connection)
  * retries the whole group with backoff (100 ms doubling to 5 s, 10 tries).

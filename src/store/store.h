@@ -3,7 +3,7 @@
  *
  * The backend is chosen by URL: "sqlite:var/warp.db" (or "sqlite::memory:")
  * and "postgres://user@host:port/db" / "postgresql://…".  SQL is written once
- * in the subset both share (DESIGN.md principle 5) with $1, $2 … placeholders;
+ * in the subset both share (principle 5 of docs/ARCHITECTURE.md) with $1, $2 … placeholders;
  * the SQLite backend binds them by number, so the same text runs on both.
  *
  * Connections: each thread gets its own connection from store_conn(), opened

@@ -3,7 +3,7 @@
 A body announced over [http] max_body answers 413, a chunked body too large
 413, a Content-Length that is not digits 400, and a head over
 [http] max_headers answers 431 (RFC 6585 §5), all with the JSON error body
-of DESIGN.md, an X-Request-Id and Connection: close, before the body is read
+of docs/openapi.yaml, an X-Request-Id and Connection: close, before the body is read
 and however slowly the request arrives.  A request under the limits is
 served, also as the second request on a kept-alive connection.  And an
 encoded slash inside a path segment is data, not a separator.

@@ -184,7 +184,7 @@ static json_t *body_json(const struct resp *r)
 	return j;
 }
 
-/* Asserts the DESIGN.md error shape and returns errors[0].code. */
+/* Asserts the error shape of docs/openapi.yaml and returns errors[0].code. */
 static void assert_error(const struct resp *r, int status, const char *code)
 {
 	char ct[128];
