@@ -56,57 +56,47 @@ static const struct {
  * (overlong forms, surrogates and values past U+10FFFF included). */
 static int32_t utf8_next(struct str *s)
 {
+	/* RFC 3629 §3: the lead octet's high bits give the length. */
+	static const struct {
+		uint8_t mask, lead;
+		int32_t min;
+	} forms[] = {
+	    {0x80, 0x00, 0}, {0xE0, 0xC0, 0x80}, {0xF0, 0xE0, 0x800}, {0xF8, 0xF0, 0x10000}};
 	const uint8_t *p = (const uint8_t *)s->p;
-	size_t n;
-	int32_t cp, min;
+	size_t n = 0;
+	int32_t cp;
 
-	if (p[0] < 0x80)
-		n = 1, cp = p[0], min = 0;
-	else if ((p[0] & 0xE0) == 0xC0)
-		n = 2, cp = p[0] & 0x1F, min = 0x80;
-	else if ((p[0] & 0xF0) == 0xE0)
-		n = 3, cp = p[0] & 0x0F, min = 0x800;
-	else if ((p[0] & 0xF8) == 0xF0)
-		n = 4, cp = p[0] & 0x07, min = 0x10000;
-	else
+	while (n < 4 && (p[0] & forms[n].mask) != forms[n].lead)
+		n++;
+	if (n == 4 || n + 1 > s->len)
 		return -1;
-	if (n > s->len)
-		return -1;
-	for (size_t i = 1; i < n; i++) {
+	cp = p[0] & (uint8_t)~forms[n].mask;
+	for (size_t i = 1; i <= n; i++) {
 		if ((p[i] & 0xC0) != 0x80)
 			return -1;
 		cp = cp << 6 | (p[i] & 0x3F);
 	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+	if (cp < forms[n].min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
 		return -1;
-	s->p += n;
-	s->len -= n;
+	s->p += n + 1;
+	s->len -= n + 1;
 	return cp;
 }
 
-/* Appends cp as UTF-8; false when it does not fit. */
-static bool utf8_put(struct smpp_wr *w, uint32_t cp)
+/* Appends cp as UTF-8 (the writer keeps SMPP_E_NO_SPACE when it does not fit). */
+static void utf8_put(struct smpp_wr *w, uint32_t cp)
 {
-	uint8_t *at;
+	static const uint8_t lead[] = {0x00, 0x00, 0xC0, 0xE0, 0xF0};
+	size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+	uint8_t *at = smpp_wr_room(w, n);
 
-	if (cp < 0x80) {
-		smpp_wr_u8(w, (uint8_t)cp);
-	} else if (cp < 0x800) {
-		if ((at = smpp_wr_room(w, 2)) != NULL)
-			at[0] = (uint8_t)(0xC0 | cp >> 6), at[1] = (uint8_t)(0x80 | (cp & 0x3F));
-	} else if (cp < 0x10000) {
-		if ((at = smpp_wr_room(w, 3)) != NULL) {
-			at[0] = (uint8_t)(0xE0 | cp >> 12);
-			at[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-			at[2] = (uint8_t)(0x80 | (cp & 0x3F));
-		}
-	} else if ((at = smpp_wr_room(w, 4)) != NULL) {
-		at[0] = (uint8_t)(0xF0 | cp >> 18);
-		at[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-		at[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-		at[3] = (uint8_t)(0x80 | (cp & 0x3F));
+	if (at == NULL)
+		return;
+	for (size_t i = n - 1; i > 0; i--) {
+		at[i] = (uint8_t)(0x80 | (cp & 0x3F));
+		cp >>= 6;
 	}
-	return w->err == 0;
+	at[0] = (uint8_t)(lead[n] | cp);
 }
 
 /* ------------------------------------------------------------------- GSM */
