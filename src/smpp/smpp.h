@@ -33,6 +33,13 @@
  * same bounds as on decode, so what we send, we would accept.  A decoded PDU
  * re-encodes to an equivalent one (known TLVs first in a fixed order, then
  * the unknown ones in their received order).
+ *
+ * Text and segments: smpp_text_* convert a message between UTF-8 and the
+ * alphabet of its data_coding, smpp_segments_split cuts a long one into the
+ * parts of SMS it needs and smpp_segment_fill writes each part into a PDU
+ * (UDH or SAR TLVs); smpp_concat_read and smpp_concat_join are the receiving
+ * side.  Like the codec they allocate nothing and keep no state: parts are
+ * views, and holding received parts until a set is complete is the caller's.
  */
 #ifndef WARP_SMPP_H
 #define WARP_SMPP_H
@@ -357,6 +364,7 @@ enum smpp_data_coding {
  * lacks (never replaced by '?'), SMPP_E_NO_SPACE, SMPP_E_INVAL for a
  * data_coding that is not text.  Decode is the reverse, into UTF-8.
  */
+/* hot path: no allocation, no locks, no I/O */
 int smpp_text_encode(struct str utf8, uint8_t data_coding, uint8_t *out, size_t cap, size_t *len);
 int smpp_text_decode(uint8_t data_coding, struct str in, char *out, size_t cap, size_t *len);
 /* The cheapest data_coding that carries every character of utf8: GSM, then
@@ -396,17 +404,21 @@ struct smpp_concat {
  * count only) gets views into enc; *n the count; SMPP_E_CONCAT past
  * SMPP_SEGMENTS_MAX or max.
  */
+/* hot path: no allocation, no locks, no I/O */
 int smpp_segments_split(uint8_t data_coding, enum smpp_concat_mode mode, struct str enc,
 			struct str *segs, size_t max, size_t *n);
 /* Sets p's short_message to part c->seqnum of c->total: seg alone when
- * total is 1; with a UDH written into buf (UDHI set in esm_class); or seg
- * with the sar_* TLVs.  SMPP_E_NO_SPACE when buf cannot hold UDH and seg. */
+ * total is 1; with a UDH written into buf (UDHI set in esm_class; UDH8
+ * carries the low octet of c->ref); or seg with the sar_* TLVs.
+ * SMPP_E_NO_SPACE when buf cannot hold UDH and seg, SMPP_E_CONCAT for a
+ * seqnum outside 1..total. */
 int smpp_segment_fill(struct smpp_pdu *p, enum smpp_concat_mode mode, const struct smpp_concat *c,
 		      struct str seg, uint8_t *buf, size_t cap);
 /* Which part of which message p is: from its UDH when esm_class has UDHI,
  * else from its sar_* TLVs, else a whole message (total 1).  *body gets the
  * user data after the UDH (short_message, or message_payload when that is
  * what p carries).  SMPP_E_CONCAT for a UDH or SAR set that does not hold. */
+/* hot path: no allocation, no locks, no I/O */
 int smpp_concat_read(const struct smpp_pdu *p, struct smpp_concat *c, struct str *body);
 
 /* One received part, as smpp_concat_read returned it. */
