@@ -39,6 +39,8 @@ static const struct smpp_err_info smpp_errs[] = {
 	[-SMPP_E_TLV_TOO_MANY] = { "too many TLVs", SMPP_ESME_RINVOPTPARSTREAM, false },
 	[-SMPP_E_NO_SPACE] = { "buffer too small", SMPP_ESME_RSYSERR, false },
 	[-SMPP_E_INVAL] = { "value not encodable", SMPP_ESME_RSYSERR, false },
+	[-SMPP_E_TEXT] = { "text not in its alphabet", SMPP_ESME_RSUBMITFAIL, false },
+	[-SMPP_E_CONCAT] = { "bad concatenation", SMPP_ESME_RINVESMCLASS, false },
 };
 
 static const struct smpp_err_info *smpp_err_find(int err)

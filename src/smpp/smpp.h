@@ -33,6 +33,13 @@
  * same bounds as on decode, so what we send, we would accept.  A decoded PDU
  * re-encodes to an equivalent one (known TLVs first in a fixed order, then
  * the unknown ones in their received order).
+ *
+ * Text and segments: smpp_text_* convert a message between UTF-8 and the
+ * alphabet of its data_coding, smpp_segments_split cuts a long one into the
+ * parts of SMS it needs and smpp_segment_fill writes each part into a PDU
+ * (UDH or SAR TLVs); smpp_concat_read and smpp_concat_join are the receiving
+ * side.  Like the codec they allocate nothing and keep no state: parts are
+ * views, and holding received parts until a set is complete is the caller's.
  */
 #ifndef WARP_SMPP_H
 #define WARP_SMPP_H
@@ -47,7 +54,7 @@
 
 #define SMPP_HEADER_LEN 16	 /* command_length, command_id, command_status, sequence_number */
 #define SMPP_PDU_MIN_LEN 16	 /* a header alone */
-#define SMPP_PDU_MAX_LEN 65536 /* ours (SMPP 3.4 sets none): holds any message_payload */
+#define SMPP_PDU_MAX_LEN 65536	 /* ours (SMPP 3.4 sets none): holds any message_payload */
 #define SMPP_SM_MAX 254		 /* short_message octets (§5.2.22 sm_length) */
 #define SMPP_MULTI_DESTS_MAX 254 /* dest_address entries in submit_multi (§4.5.1) */
 #define SMPP_TLV_OTHER_MAX 16	 /* unknown TLVs kept per PDU */
@@ -126,6 +133,7 @@ enum smpp_status {
 	SMPP_ESME_RINVNUMDESTS = 0x33,
 	SMPP_ESME_RINVDLNAME = 0x34,
 	SMPP_ESME_RINVDESTFLAG = 0x40,
+	SMPP_ESME_RINVESMCLASS = 0x43,
 	SMPP_ESME_RSUBMITFAIL = 0x45,
 	SMPP_ESME_RINVSYSTYP = 0x53,
 	SMPP_ESME_RTHROTTLED = 0x58,
@@ -142,31 +150,33 @@ enum smpp_status {
  * command_status the spec gives for that field. */
 enum smpp_err {
 	SMPP_OK = 0,
-	SMPP_E_SHORT = -1,	     /* fewer bytes than a header: read more */
-	SMPP_E_CMDLEN = -2,	     /* command_length outside the limits or not len */
-	SMPP_E_CMDID = -3,	     /* a command_id the codec does not know */
-	SMPP_E_BODY_SHORT = -4,	     /* a mandatory field runs past command_length */
-	SMPP_E_SYSTEM_ID = -5,	     /* a C-Octet String without its NUL within its maximum ... */
-	SMPP_E_PASSWORD = -6,	     /* ... (or, encoding, too long or holding a NUL) */
+	SMPP_E_SHORT = -1,	/* fewer bytes than a header: read more */
+	SMPP_E_CMDLEN = -2,	/* command_length outside the limits or not len */
+	SMPP_E_CMDID = -3,	/* a command_id the codec does not know */
+	SMPP_E_BODY_SHORT = -4, /* a mandatory field runs past command_length */
+	SMPP_E_SYSTEM_ID = -5,	/* a C-Octet String without its NUL within its maximum ... */
+	SMPP_E_PASSWORD = -6,	/* ... (or, encoding, too long or holding a NUL) */
 	SMPP_E_SYSTEM_TYPE = -7,
 	SMPP_E_ADDRESS_RANGE = -8,
 	SMPP_E_SERVICE_TYPE = -9,
 	SMPP_E_SOURCE_ADDR = -10,
 	SMPP_E_DEST_ADDR = -11,
 	SMPP_E_ESME_ADDR = -12,
-	SMPP_E_SCHEDULE = -13,	     /* also: neither empty nor 16 characters (§7.1.1) */
+	SMPP_E_SCHEDULE = -13, /* also: neither empty nor 16 characters (§7.1.1) */
 	SMPP_E_VALIDITY = -14,
 	SMPP_E_FINAL_DATE = -15,
 	SMPP_E_MESSAGE_ID = -16,
-	SMPP_E_SM_LENGTH = -17,	     /* sm_length above 254 or past the end */
-	SMPP_E_NUM_DESTS = -18,	     /* number_of_dests 0 or above 254 */
-	SMPP_E_DEST_FLAG = -19,	     /* dest_flag neither 1 (SME) nor 2 (list) */
+	SMPP_E_SM_LENGTH = -17, /* sm_length above 254 or past the end */
+	SMPP_E_NUM_DESTS = -18, /* number_of_dests 0 or above 254 */
+	SMPP_E_DEST_FLAG = -19, /* dest_flag neither 1 (SME) nor 2 (list) */
 	SMPP_E_DL_NAME = -20,
-	SMPP_E_TLV_STREAM = -21,     /* a TLV header or value past the end, or a known TLV twice */
-	SMPP_E_TLV_LEN = -22,	     /* a known TLV with the wrong length */
-	SMPP_E_TLV_TOO_MANY = -23,   /* more than SMPP_TLV_OTHER_MAX unknown TLVs */
-	SMPP_E_NO_SPACE = -24,	     /* encoding: the caller's buffer is too small */
-	SMPP_E_INVAL = -25,	     /* encoding: a value the wire cannot carry */
+	SMPP_E_TLV_STREAM = -21,   /* a TLV header or value past the end, or a known TLV twice */
+	SMPP_E_TLV_LEN = -22,	   /* a known TLV with the wrong length */
+	SMPP_E_TLV_TOO_MANY = -23, /* more than SMPP_TLV_OTHER_MAX unknown TLVs */
+	SMPP_E_NO_SPACE = -24,	   /* encoding: the caller's buffer is too small */
+	SMPP_E_INVAL = -25,	   /* encoding: a value the wire cannot carry */
+	SMPP_E_TEXT = -26,	   /* text: not UTF-8, or a character the alphabet lacks */
+	SMPP_E_CONCAT = -27,	   /* segments: a bad UDH or SAR set, or parts that do not join */
 };
 
 /* Short phrase for a code: "bad source_addr", ... */
@@ -226,7 +236,7 @@ struct smpp_tlvs {
 	uint16_t sar_msg_ref_num;
 	uint8_t sar_total_segments, sar_segment_seqnum;
 	uint8_t sc_interface_version;
-	uint8_t network_error_type; /* network_error_code (§5.3.2.31): type octet ... */
+	uint8_t network_error_type;  /* network_error_code (§5.3.2.31): type octet ... */
 	uint16_t network_error_code; /* ... then the 2-octet error code */
 	struct str message_payload;
 	uint8_t more_messages_to_send;
@@ -335,5 +345,91 @@ int smpp_pdu_reply_error(const struct smpp_pdu *bad, int err, struct smpp_pdu *o
  * the end. */
 int smpp_dest_next(struct str *raw, struct smpp_dest *out);
 int smpp_unsuccess_next(struct str *raw, struct smpp_unsuccess *out);
+
+/* ------------------------------------------------------------- text */
+
+/* data_coding values (§5.2.19) the text functions know. */
+enum smpp_data_coding {
+	SMPP_DC_DEFAULT = 0x00, /* the GSM 03.38 default alphabet, one septet per octet */
+	SMPP_DC_IA5 = 0x01,	/* ASCII; decoded only */
+	SMPP_DC_LATIN1 = 0x03,
+	SMPP_DC_BINARY = 0x04,
+	SMPP_DC_UCS2 = 0x08, /* UTF-16BE: surrogate pairs beyond the BMP */
+};
+
+/*
+ * text.c.  Encode writes utf8 in data_coding's alphabet (GSM as unpacked
+ * septets, an extension character as 0x1B and its code) and sets *len;
+ * SMPP_E_TEXT for bytes that are not UTF-8 or a character the alphabet
+ * lacks (never replaced by '?'), SMPP_E_NO_SPACE, SMPP_E_INVAL for a
+ * data_coding that is not text.  Decode is the reverse, into UTF-8.
+ */
+/* hot path: no allocation, no locks, no I/O */
+int smpp_text_encode(struct str utf8, uint8_t data_coding, uint8_t *out, size_t cap, size_t *len);
+int smpp_text_decode(uint8_t data_coding, struct str in, char *out, size_t cap, size_t *len);
+/* The cheapest data_coding that carries every character of utf8: GSM, then
+ * Latin-1 when the upstream takes it (latin1_ok), else UCS-2.  SMPP_E_TEXT
+ * for bytes that are not UTF-8. */
+int smpp_text_choose(struct str utf8, bool latin1_ok, uint8_t *data_coding);
+/* GSM 03.38 §6.1.2.1.1 packing of n septets into out ((7n + 7) / 8 octets,
+ * returned), and its reverse, which reads at most nseptets (the count
+ * cannot be told from the octets alone) and returns how many it read. */
+size_t smpp_gsm7_pack(const uint8_t *septets, size_t n, uint8_t *out);
+size_t smpp_gsm7_unpack(const uint8_t *packed, size_t len, size_t nseptets, uint8_t *out);
+
+/* --------------------------------------------------------- segments */
+
+/* How the parts of a long message are tied together (as the upstream
+ * prefers): a UDH in short_message with an 8- or 16-bit reference (3GPP
+ * TS 23.040 §9.2.3.24.1 and .8), or the sar_* TLVs (§5.3.2.22-24). */
+enum smpp_concat_mode { SMPP_CONCAT_UDH8, SMPP_CONCAT_UDH16, SMPP_CONCAT_SAR };
+
+#define SMPP_SMS_OCTETS 140   /* one SMS's user data */
+#define SMPP_SEGMENTS_MAX 255 /* total and seqnum are one octet */
+#define SMPP_ESM_UDHI 0x40    /* esm_class: short_message starts with a UDH */
+
+/* One part: reference, total parts and this part's number (from 1). */
+struct smpp_concat {
+	uint16_t ref;
+	uint8_t total, seqnum;
+};
+
+/*
+ * segment.c.  Cuts enc (smpp_text_encode's output, or binary octets) into
+ * parts: one when it fits an SMS whole (160 septets, 140 octets, 70 UCS-2
+ * units), otherwise parts that leave room for the UDH (153/152 septets,
+ * 134/133 octets, 67/66 UCS-2 units for UDH8/UDH16; SAR parts are sized as
+ * UDH8's, so the SMSC can add its own UDH on the air).  A cut never splits
+ * a GSM escape from its code nor a UTF-16 surrogate pair.  segs (NULL to
+ * count only) gets views into enc; *n the count; SMPP_E_CONCAT past
+ * SMPP_SEGMENTS_MAX or max.
+ */
+/* hot path: no allocation, no locks, no I/O */
+int smpp_segments_split(uint8_t data_coding, enum smpp_concat_mode mode, struct str enc,
+			struct str *segs, size_t max, size_t *n);
+/* Sets p's short_message to part c->seqnum of c->total: seg alone when
+ * total is 1; with a UDH written into buf (UDHI set in esm_class; UDH8
+ * carries the low octet of c->ref); or seg with the sar_* TLVs.
+ * SMPP_E_NO_SPACE when buf cannot hold UDH and seg, SMPP_E_CONCAT for a
+ * seqnum outside 1..total. */
+int smpp_segment_fill(struct smpp_pdu *p, enum smpp_concat_mode mode, const struct smpp_concat *c,
+		      struct str seg, uint8_t *buf, size_t cap);
+/* Which part of which message p is: from its UDH when esm_class has UDHI,
+ * else from its sar_* TLVs, else a whole message (total 1).  *body gets the
+ * user data after the UDH (short_message, or message_payload when that is
+ * what p carries).  SMPP_E_CONCAT for a UDH or SAR set that does not hold. */
+/* hot path: no allocation, no locks, no I/O */
+int smpp_concat_read(const struct smpp_pdu *p, struct smpp_concat *c, struct str *body);
+
+/* One received part, as smpp_concat_read returned it. */
+struct smpp_part {
+	struct smpp_concat c;
+	struct str body;
+};
+/* Joins the n parts of one message, in any order, into out in seqnum
+ * order; SMPP_E_CONCAT unless they are exactly parts 1..total of one
+ * reference, SMPP_E_NO_SPACE. */
+int smpp_concat_join(const struct smpp_part *parts, size_t n, uint8_t *out, size_t cap,
+		     size_t *len);
 
 #endif
