@@ -55,7 +55,14 @@ def test_basic_call_answered_and_cdr_written(sipwarp):
 
 
 def attempts(row):
-    return [(a["gateway_id"], a["code"]) for a in json.loads(row["attempts"])]
+    """(target, code) per attempt: the gateway of a termination, the trunk
+    of an origination (each attempt names exactly one)."""
+    key = "trunk_id" if row["direction"] == "origination" else "gateway_id"
+    out = []
+    for a in json.loads(row["attempts"]):
+        assert set(a) == {key, "code", "start_ms"}, a
+        out.append((a[key], a["code"]))
+    return out
 
 
 def test_failover_from_503_to_the_next_gateway(sipwarp, tmp_path):

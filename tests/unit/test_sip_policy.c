@@ -875,9 +875,9 @@ static void test_cdr_written_once_with_durations(void **state)
 	cdr.hangup = SIP_HANGUP_CALLER;
 	cdr.pdd_ms = 800;
 	cdr.nattempts = 2;
-	snprintf(cdr.attempts[0].gateway_id, ID_MAX, "gw_1a");
+	snprintf(cdr.attempts[0].target_id, ID_MAX, "gw_1a");
 	cdr.attempts[0].code = 503;
-	snprintf(cdr.attempts[1].gateway_id, ID_MAX, "gw_1b");
+	snprintf(cdr.attempts[1].target_id, ID_MAX, "gw_1b");
 	cdr.attempts[1].code = 200;
 	for (int k = 0; k < 2; k++)
 		cdr.rtp_packets[k] = cdr.rtp_lost[k] = cdr.rtp_jitter_us[k] = -1;
