@@ -585,6 +585,23 @@ static int start_media(struct app *app)
 	return 0;
 }
 
+/* warp_build_info{version,roles} 1: which build runs which roles here,
+ * for dashboards joining on it (roles not built yet are not listed). */
+static void build_info_publish(unsigned roles)
+{
+	struct metric_family *f =
+	    metrics_gauge(metrics_default(), "warp_build_info",
+			  "1 per process: the warp version and the roles it runs.", "version,roles");
+	char list[64] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
+		if ((roles & roles_known[i].bit) && roles_known[i].built)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "",
+					      roles_known[i].name);
+	metric_set(metric_get(f, WARP_VERSION, list), 1);
+}
+
 static int start(struct app *app, unsigned roles)
 {
 	char err[ERR_LEN];
@@ -631,6 +648,7 @@ static int start(struct app *app, unsigned roles)
 		return -1;
 	if ((roles & ROLE_SIP) && start_sip(app) < 0)
 		return -1;
+	build_info_publish(roles);
 	/* HTTP last: once /healthz answers, every role is listening. */
 	if (start_http(app) < 0)
 		return -1;

@@ -352,6 +352,12 @@ void metric_set(struct metric *m, int64_t value)
 		atomic_store_explicit(&m->value, value, memory_order_relaxed);
 }
 
+void metric_hide(struct metric *m, bool hidden)
+{
+	if (m)
+		atomic_store_explicit(&m->hidden, hidden, memory_order_relaxed);
+}
+
 int64_t metric_value(const struct metric *m)
 {
 	return m ? atomic_load_explicit(&((struct metric *)m)->value, memory_order_relaxed) : 0;

@@ -585,7 +585,7 @@ def probewarp(probing, sipwarp):  # noqa: F811 (sipwarp is the fixture imported 
 
 
 def gateway_up(sw, gw):
-    m = re.search(r'^warp_sip_gateway_up\{gateway="%s"\} (\d+)$' % gw,
+    m = re.search(r'^warp_sip_gateway_up\{gateway="%s"\} (-?\d+)$' % gw,
                   sw.w.get("/metrics").body.decode(), re.M)
     return int(m.group(1)) if m else None
 
@@ -666,3 +666,34 @@ def test_overlapping_acls_longest_prefix_then_port_pick_the_trunk(sipwarp):
     assert first["trunk_id"] == by_port
     # From p_prefix: the portless /32 beats the /8 with that port.
     assert second["trunk_id"] == host and wide not in (first["trunk_id"], second["trunk_id"])
+
+
+def gateway_lines(sw, gw):
+    return [l for l in sw.w.get("/metrics").body.decode().splitlines()
+            if l.startswith("warp_sip_gateway_") and 'gateway="%s"' % gw in l]
+
+
+def test_gateway_series_name_it_mark_unprobed_and_leave_with_it(probewarp):
+    sw = probewarp
+    gon, goff, moved = sip_port(), sip_port(), sip_port()
+    car = sw.api("POST", "/carriers", {"name": "Carrier \"Ost\""})["id"]
+    on, off = [sw.api("POST", "/carriers/%s/gateways" % car, {
+        "host": "127.0.0.1", "port": port, "probe": probe})["id"]
+        for port, probe in ((gon, True), (goff, False))]
+    up = options_responder(sw, "gw-on", gon)
+    sw.synced()
+    assert wait_gateway_up(sw, on, 1, 5) == 1, up.describe()
+    info = ('warp_sip_gateway_info{gateway="%s",carrier="%s",carrier_name="Carrier \\"Ost\\"",'
+            'host="127.0.0.1",port="%d",transport="udp"} 1')
+    # Never probed: -1, not 1; named by the info series.
+    assert gateway_lines(sw, off) == ['warp_sip_gateway_up{gateway="%s"} -1' % off,
+                                      info % (off, car, goff)]
+    # A changed gateway's info series is replaced; a deleted one's series go.
+    sw.api("PATCH", "/carriers/%s/gateways/%s" % (car, off), {"port": moved})
+    sw.synced()
+    assert gateway_lines(sw, off)[1:] == [info % (off, car, moved)]
+    sw.api("DELETE", "/carriers/%s/gateways/%s" % (car, off))
+    sw.synced()
+    assert gateway_lines(sw, off) == []
+    assert gateway_lines(sw, on) == ['warp_sip_gateway_up{gateway="%s"} 1' % on,
+                                     info % (on, car, gon)]

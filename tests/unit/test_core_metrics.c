@@ -38,6 +38,23 @@ static void test_metrics_counter_with_labels(void **state)
 	metrics_free(m);
 }
 
+static void test_metrics_hidden_child_is_not_rendered_until_shown(void **state)
+{
+	struct metrics *m = metrics_new();
+	struct metric_family *f = metrics_gauge(m, "warp_up", "Up.", "gateway");
+	struct metric *gone = metric_get(f, "gw_a");
+
+	metric_set(gone, 1);
+	metric_set(metric_get(f, "gw_b"), 0);
+	metric_hide(gone, true);
+	metric_set(gone, 7); /* a holder's late update: kept, not shown */
+	assert_render(m, "# HELP warp_up Up.\n# TYPE warp_up gauge\nwarp_up{gateway=\"gw_b\"} 0\n");
+	metric_hide(gone, false);
+	assert_render(m, "# HELP warp_up Up.\n# TYPE warp_up gauge\nwarp_up{gateway=\"gw_a\"} 7\n"
+			 "warp_up{gateway=\"gw_b\"} 0\n");
+	metrics_free(m);
+}
+
 static void test_metrics_gauge_without_labels_renders_zero_first(void **state)
 {
 	struct metrics *m = metrics_new();
@@ -188,6 +205,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_metrics_counter_with_labels),
+	    cmocka_unit_test(test_metrics_hidden_child_is_not_rendered_until_shown),
 	    cmocka_unit_test(test_metrics_gauge_without_labels_renders_zero_first),
 	    cmocka_unit_test(test_metrics_histogram_buckets_sum_count),
 	    cmocka_unit_test(test_metrics_label_value_escaping),
