@@ -42,6 +42,10 @@ static const char usage_text[] =
 	"commands:\n"
 	"  run [-c FILE] [--roles LIST]   start the platform (roles: api,sip,media,smsc,billing)\n"
 	"  migrate [-c FILE]              apply pending store migrations and exit\n"
+	"  admin-token create [-c FILE] [--name NAME]\n"
+	"                                 make an admin API token, printed once\n"
+	"  admin-token revoke [-c FILE] ID\n"
+	"                                 revoke the admin API token with id ID\n"
 	"  config check [-c FILE]         validate the configuration and exit\n"
 	"  config example                 print a documented configuration file\n"
 	"  version                        print the version\n"
@@ -208,6 +212,58 @@ static int cmd_migrate(const struct opts *o)
 	int rc = s && migrate(s) == 0 ? 0 : EXIT_STARTUP;
 	if (rc == 0)
 		printf("store at migration %d\n", store_migrations_latest());
+	store_close(s);
+	config_free(cfg);
+	return rc;
+}
+
+/* warp admin-token create [-c FILE] [--name NAME] | revoke [-c FILE] ID */
+static int admin_token_args(int argc, char **argv, bool create, struct opts *o,
+			    const char **arg)
+{
+	for (int i = 3; i < argc; i++) {
+		const char *a = argv[i];
+		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc)
+			o->config_path = argv[++i];
+		else if (create && strcmp(a, "--name") == 0 && i + 1 < argc && !*arg)
+			*arg = argv[++i];
+		else if (!create && a[0] != '-' && !*arg)
+			*arg = a;
+		else
+			return usage_error("unexpected argument", a);
+	}
+	return create || *arg ? 0 : usage_error("admin-token revoke needs the token's id", NULL);
+}
+
+static int cmd_admin_token(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	const char *arg = NULL;
+	char err[ERR_LEN];
+	bool create = argc >= 3 && strcmp(argv[2], "create") == 0;
+
+	if (argc < 3 || (!create && strcmp(argv[2], "revoke") != 0))
+		return usage_error("admin-token needs 'create' or 'revoke'", NULL);
+	int rc = admin_token_args(argc, argv, create, &o, &arg);
+	if (rc)
+		return rc;
+	struct config *cfg = load_config(&o);
+	if (!cfg)
+		return EXIT_STARTUP;
+	setup_logging(cfg);
+	struct store *s = open_store(cfg);
+	rc = EXIT_STARTUP;
+	if (s && store_migrations_current(s) != 0)
+		fprintf(stderr, "warp: store is not migrated: run `warp migrate`\n");
+	else if (s && create)
+		rc = bootstrap_admin_token_create(s, arg, stdout, err, sizeof(err)) < 0 ? 1 : 0;
+	else if (s)
+		rc = bootstrap_admin_token_revoke(s, arg, err, sizeof(err)) < 0 ? 1 : 0;
+	if (rc == 1)
+		fprintf(stderr, "warp: %s\n", err);
+	else if (rc == 0 && !create)
+		printf("admin token %s revoked (running processes refuse it within [auth] "
+		       "key_cache_ttl)\n", arg);
 	store_close(s);
 	config_free(cfg);
 	return rc;
@@ -738,6 +794,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "config") == 0)
 		return cmd_config(argc, argv);
+	if (strcmp(cmd, "admin-token") == 0)
+		return cmd_admin_token(argc, argv);
 	if (strcmp(cmd, "migrate") == 0) {
 		rc = parse_opts(argc, argv, 2, &o, false);
 		return rc ? rc : cmd_migrate(&o);
