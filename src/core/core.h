@@ -292,6 +292,10 @@ int64_t metric_value(const struct metric *m);     /* counters and gauges */
  * thread still holds stays valid and its updates are harmless.  Shown
  * again by metric_hide(m, false); a new child starts shown. */
 void metric_hide(struct metric *m, bool hidden);
+/* Hides every child of f whose label values keep refuses (the objects gone
+ * from the store), as metric_hide does; keep runs under the registry lock. */
+void metrics_family_hide_unless(struct metric_family *f,
+				bool (*keep)(const char *const *values, void *arg), void *arg);
 
 int metrics_render(struct metrics *m, struct buf *out);
 

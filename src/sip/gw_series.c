@@ -11,6 +11,9 @@
  *   warp_sip_gateway_info{gateway,carrier,carrier_name,host,port,transport} 1
  *                                   names the opaque id.
  *
+ * and the carrier totals (warp_sip_carrier_*_total{carrier}) of carriers
+ * no longer in the store leave too.
+ *
  * After each build, the gateways no longer in the store leave /metrics
  * (metric_hide: entries and series stay allocated, the prober may still
  * hold them through an older snapshot), and an info series whose labels
@@ -67,6 +70,11 @@ static void gw_info_update(struct psnap_env *env, const struct psnap_gateway *g,
 	metric_hide(info, false);
 }
 
+static bool carrier_in(const char *const *values, void *arg)
+{
+	return psnap_carrier_find(arg, values[0]) != NULL;
+}
+
 void psnap_gw_series_publish(struct psnap_env *env, const struct psnap *s)
 {
 	struct psnap_gw_state *st;
@@ -90,4 +98,8 @@ void psnap_gw_series_publish(struct psnap_env *env, const struct psnap *s)
 			metric_hide(st->info, true);
 		}
 	pthread_mutex_unlock(&env->gw_lock);
+	/* A carrier's id is never reused: once gone, its totals stay hidden. */
+	metrics_family_hide_unless(env->car_attempts, carrier_in, (void *)s);
+	metrics_family_hide_unless(env->car_answered, carrier_in, (void *)s);
+	metrics_family_hide_unless(env->car_duration, carrier_in, (void *)s);
 }

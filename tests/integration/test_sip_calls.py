@@ -695,5 +695,24 @@ def test_gateway_series_name_it_mark_unprobed_and_leave_with_it(probewarp):
     sw.api("DELETE", "/carriers/%s/gateways/%s" % (car, off))
     sw.synced()
     assert gateway_lines(sw, off) == []
-    assert gateway_lines(sw, on) == ['warp_sip_gateway_up{gateway="%s"} 1' % on,
-                                     info % (on, car, gon)]
+    # The other stays (answered or, on a loaded machine, missed: not -1).
+    lines = gateway_lines(sw, on)
+    assert lines[0] in ['warp_sip_gateway_up{gateway="%s"} %d' % (on, v) for v in (0, 1)]
+    assert lines[1:] == [info % (on, car, gon)]
+
+
+def test_deleted_carrier_totals_leave_metrics(sipwarp):
+    sw = sipwarp
+    gone, kept = (sw.api("POST", "/carriers", {"name": n})["id"] for n in ("gone", "kept"))
+    sw.synced()
+
+    def carrier_lines(car):
+        return sorted(l.split("{")[0] for l in sw.w.get("/metrics").body.decode().splitlines()
+                      if l.startswith("warp_sip_carrier_") and 'carrier="%s"' % car in l)
+
+    totals = ["warp_sip_carrier_answered_total", "warp_sip_carrier_attempts_total",
+              "warp_sip_carrier_duration_seconds_total"]
+    assert carrier_lines(gone) == totals and carrier_lines(kept) == totals
+    sw.api("DELETE", "/carriers/" + gone)
+    sw.synced()
+    assert carrier_lines(gone) == [] and carrier_lines(kept) == totals
