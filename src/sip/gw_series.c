@@ -7,7 +7,7 @@
  *
  *   warp_sip_gateway_up{gateway}    1 answering OPTIONS, 0 down, -1 not
  *                                   probed (probe off, tls, or no round
- *                                   has decided yet);
+ *                                   has decided yet; used by the planner);
  *   warp_sip_gateway_info{gateway,carrier,carrier_name,host,port,transport} 1
  *                                   names the opaque id.
  *
@@ -86,9 +86,14 @@ void psnap_gw_series_publish(struct psnap_env *env, const struct psnap *s)
 		const struct psnap_gateway *g = &s->gateways[i];
 
 		g->state->gen = gen;
-		/* The prober leaves these alone: no mark of its is shown. */
-		if (!g->probe || g->transport == SIP_TRANSPORT_TLS)
+		/* The prober leaves these alone: a mark it made before probing
+		 * was turned off no longer holds (the planner uses the gateway
+		 * again), and none is shown. */
+		if (!g->probe || g->transport == SIP_TRANSPORT_TLS) {
+			atomic_store(&g->state->down, false);
+			atomic_store(&g->state->misses, 0);
 			metric_set(g->state->up, GW_UNPROBED);
+		}
 		metric_hide(g->state->up, false);
 		gw_info_update(env, g, &s->carriers[g->carrier]);
 	}
