@@ -10,6 +10,9 @@
  * the cursor is "<start_ms>-<id>" of the last row of a page, so pages stay
  * stable while new calls are written.
  *
+ * attempts[] name the gateway tried (gateway_id) for a termination and the
+ * customer's trunk (trunk_id) for an origination.
+ *
  * Customers do not see which carrier or gateway carried their calls
  * (carrier_id, gateway_id and attempts are the operator's business); a
  * customer asking for another customer's CDR gets 404.
@@ -60,6 +63,23 @@ static json_t *cdr_media_json(const struct store_res *r, size_t row)
 			 "rtp_jitter_us_b", col_int(r, row, 26));
 }
 
+/* Rows written before the attempts of an origination named the trunk tried
+ * "trunk_id" called it "gateway_id": shown under the name it has now. */
+static void cdr_attempts_trunk_ids(json_t *attempts)
+{
+	size_t i;
+	json_t *a, *id;
+
+	json_array_foreach(attempts, i, a)
+	{
+		id = json_object_get(a, "gateway_id");
+		if (!id || json_object_get(a, "trunk_id"))
+			continue;
+		json_object_set(a, "trunk_id", id);
+		json_object_del(a, "gateway_id");
+	}
+}
+
 static json_t *cdr_json(const struct store_res *r, size_t row, bool admin)
 {
 	static const char *const names[] = {"id",	"call_id",    "direction",  "customer_id",
@@ -80,6 +100,8 @@ static json_t *cdr_json(const struct store_res *r, size_t row, bool admin)
 	if (admin) {
 		json_t *att = json_loads(store_res_text(r, row, 19), 0, NULL);
 
+		if (att && strcmp(store_res_text(r, row, 2), "origination") == 0)
+			cdr_attempts_trunk_ids(att);
 		json_object_set_new(o, "attempts", att ? att : json_array());
 	} else {
 		json_object_del(o, "carrier_id");

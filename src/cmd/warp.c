@@ -43,6 +43,10 @@ static const char usage_text[] =
 	"commands:\n"
 	"  run [-c FILE] [--roles LIST]   start the platform (roles: api,sip,media,smsc,billing)\n"
 	"  migrate [-c FILE]              apply pending store migrations and exit\n"
+	"  admin-token create [-c FILE] [--name NAME]\n"
+	"                                 make an admin API token, printed once\n"
+	"  admin-token revoke [-c FILE] ID\n"
+	"                                 revoke the admin API token with id ID\n"
 	"  config check [-c FILE]         validate the configuration and exit\n"
 	"  config example                 print a documented configuration file\n"
 	"  version                        print the version\n"
@@ -210,6 +214,58 @@ static int cmd_migrate(const struct opts *o)
 	int rc = s && migrate(s) == 0 ? 0 : EXIT_STARTUP;
 	if (rc == 0)
 		printf("store at migration %d\n", store_migrations_latest());
+	store_close(s);
+	config_free(cfg);
+	return rc;
+}
+
+/* warp admin-token create [-c FILE] [--name NAME] | revoke [-c FILE] ID */
+static int admin_token_args(int argc, char **argv, bool create, struct opts *o,
+			    const char **arg)
+{
+	for (int i = 3; i < argc; i++) {
+		const char *a = argv[i];
+		if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc)
+			o->config_path = argv[++i];
+		else if (create && strcmp(a, "--name") == 0 && i + 1 < argc && !*arg)
+			*arg = argv[++i];
+		else if (!create && a[0] != '-' && !*arg)
+			*arg = a;
+		else
+			return usage_error("unexpected argument", a);
+	}
+	return create || *arg ? 0 : usage_error("admin-token revoke needs the token's id", NULL);
+}
+
+static int cmd_admin_token(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	const char *arg = NULL;
+	char err[ERR_LEN];
+	bool create = argc >= 3 && strcmp(argv[2], "create") == 0;
+
+	if (argc < 3 || (!create && strcmp(argv[2], "revoke") != 0))
+		return usage_error("admin-token needs 'create' or 'revoke'", NULL);
+	int rc = admin_token_args(argc, argv, create, &o, &arg);
+	if (rc)
+		return rc;
+	struct config *cfg = load_config(&o);
+	if (!cfg)
+		return EXIT_STARTUP;
+	setup_logging(cfg);
+	struct store *s = open_store(cfg);
+	rc = EXIT_STARTUP;
+	if (s && store_migrations_current(s) != 0)
+		fprintf(stderr, "warp: store is not migrated: run `warp migrate`\n");
+	else if (s && create)
+		rc = bootstrap_admin_token_create(s, arg, stdout, err, sizeof(err)) < 0 ? 1 : 0;
+	else if (s)
+		rc = bootstrap_admin_token_revoke(s, arg, err, sizeof(err)) < 0 ? 1 : 0;
+	if (rc == 1)
+		fprintf(stderr, "warp: %s\n", err);
+	else if (rc == 0 && !create)
+		printf("admin token %s revoked (running processes refuse it within [auth] "
+		       "key_cache_ttl)\n", arg);
 	store_close(s);
 	config_free(cfg);
 	return rc;
@@ -615,6 +671,23 @@ static int start_smsc(struct app *app)
 	return 0;
 }
 
+/* warp_build_info{version,roles} 1: which build runs which roles here,
+ * for dashboards joining on it (roles not built yet are not listed). */
+static void build_info_publish(unsigned roles)
+{
+	struct metric_family *f =
+	    metrics_gauge(metrics_default(), "warp_build_info",
+			  "1 per process: the warp version and the roles it runs.", "version,roles");
+	char list[64] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
+		if ((roles & roles_known[i].bit) && roles_known[i].built)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "",
+					      roles_known[i].name);
+	metric_set(metric_get(f, WARP_VERSION, list), 1);
+}
+
 static int start(struct app *app, unsigned roles)
 {
 	char err[ERR_LEN];
@@ -663,6 +736,7 @@ static int start(struct app *app, unsigned roles)
 		return -1;
 	if ((roles & ROLE_SMSC) && start_smsc(app) < 0)
 		return -1;
+	build_info_publish(roles);
 	/* HTTP last: once /healthz answers, every role is listening. */
 	if (start_http(app) < 0)
 		return -1;
@@ -703,23 +777,6 @@ static void stop(struct app *app)
 	config_free(app->cfg);
 }
 
-/* warp_build_info{version,roles} 1: which build runs which roles, for
- * dashboards that join it onto every other series of the process. */
-static void build_info_metric(unsigned roles)
-{
-	char list[64] = "";
-	size_t n = 0;
-
-	for (size_t i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
-		if ((roles & roles_known[i].bit) && roles_known[i].built)
-			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "",
-					      roles_known[i].name);
-	struct metric_family *f = metrics_gauge(metrics_default(), "warp_build_info",
-						"The running build: its version and the roles it runs.",
-						"version,roles");
-	metric_set(metric_get(f, WARP_VERSION, list), 1);
-}
-
 static int cmd_run(const struct opts *o)
 {
 	struct app app = { 0 };
@@ -733,7 +790,6 @@ static int cmd_run(const struct opts *o)
 	setup_logging(app.cfg);
 	if (parse_roles(o->roles ? o->roles : config_str(app.cfg, "run", "roles"), &roles) < 0)
 		goto out;
-	build_info_metric(roles);
 	if (loop_global_init() < 0 || start(&app, roles) < 0)
 		goto out;
 	char where[NET_ADDR_STRLEN];
@@ -771,6 +827,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "config") == 0)
 		return cmd_config(argc, argv);
+	if (strcmp(cmd, "admin-token") == 0)
+		return cmd_admin_token(argc, argv);
 	if (strcmp(cmd, "migrate") == 0) {
 		rc = parse_opts(argc, argv, 2, &o, false);
 		return rc ? rc : cmd_migrate(&o);

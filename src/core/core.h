@@ -309,6 +309,15 @@ void metric_add(struct metric *m, int64_t delta); /* counters: delta >= 0 */
 void metric_set(struct metric *m, int64_t value); /* gauges */
 void metric_observe(struct metric *m, double value); /* histograms */
 int64_t metric_value(const struct metric *m);     /* counters and gauges */
+/* A child of an object that is gone (a deleted gateway) leaves /metrics:
+ * hidden, it is not rendered but stays allocated, so a pointer another
+ * thread still holds stays valid and its updates are harmless.  Shown
+ * again by metric_hide(m, false); a new child starts shown. */
+void metric_hide(struct metric *m, bool hidden);
+/* Hides every child of f whose label values keep refuses (the objects gone
+ * from the store), as metric_hide does; keep runs under the registry lock. */
+void metrics_family_hide_unless(struct metric_family *f,
+				bool (*keep)(const char *const *values, void *arg), void *arg);
 
 int metrics_render(struct metrics *m, struct buf *out);
 

@@ -352,6 +352,24 @@ void metric_set(struct metric *m, int64_t value)
 		atomic_store_explicit(&m->value, value, memory_order_relaxed);
 }
 
+void metric_hide(struct metric *m, bool hidden)
+{
+	if (m)
+		atomic_store_explicit(&m->hidden, hidden, memory_order_relaxed);
+}
+
+void metrics_family_hide_unless(struct metric_family *f,
+				bool (*keep)(const char *const *values, void *arg), void *arg)
+{
+	if (!f || f->read)
+		return;
+	pthread_mutex_lock(&f->registry->lock);
+	for (struct metric *c = f->children; c; c = c->next)
+		if (!keep((const char *const *)c->values, arg))
+			metric_hide(c, true);
+	pthread_mutex_unlock(&f->registry->lock);
+}
+
 int64_t metric_value(const struct metric *m)
 {
 	return m ? atomic_load_explicit(&((struct metric *)m)->value, memory_order_relaxed) : 0;

@@ -19,6 +19,7 @@ struct metric {
 	_Atomic int64_t value;	   /* counters and gauges */
 	_Atomic uint64_t *buckets; /* histograms: nbounds + 1 counts, not cumulative */
 	_Atomic uint64_t sum_bits; /* histograms: a double's bits, updated by CAS */
+	atomic_bool hidden;	   /* metric_hide: kept, not rendered */
 };
 
 struct metric_family {

@@ -112,6 +112,8 @@ static int metrics_render_family(struct buf *out, const struct metric_family *f)
 	if (f->read)
 		return rc ? rc : buf_printf(out, "%s %" PRId64 "\n", f->name, f->read(f->read_arg));
 	for (struct metric *c = f->children; c && rc == 0; c = c->next) {
+		if (atomic_load_explicit(&c->hidden, memory_order_relaxed))
+			continue;
 		if (f->type == METRIC_HISTOGRAM) {
 			rc = metrics_render_histogram(out, f, c);
 			continue;

@@ -159,7 +159,7 @@ void sip_call_try_next(struct sip_call *c)
 		if (c->cdr.nattempts < SIP_ATTEMPTS_MAX) {
 			struct sip_cdr_attempt *a = &c->cdr.attempts[c->cdr.nattempts++];
 			memset(a, 0, sizeof(*a));
-			snprintf(a->gateway_id, sizeof(a->gateway_id), "%s",
+			snprintf(a->target_id, sizeof(a->target_id), "%s",
 				 t->gateway_id[0] ? t->gateway_id : t->trunk_id);
 			a->start_ms = time_wall_ms();
 		}

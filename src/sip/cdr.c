@@ -101,16 +101,18 @@ static const char *cdr_hangup_name(enum sip_hangup_side h)
 	}
 }
 
-/* [{"gateway_id":"gw_…","code":503,"start_ms":…}, …] */
+/* [{"gateway_id":"gw_…","code":503,"start_ms":…}, …]; an origination's
+ * attempts name the trunk tried: [{"trunk_id":"trk_…",…}]. */
 static int cdr_attempts_json(const struct sip_cdr *c, struct buf *out)
 {
+	const char *key = c->plan->dir == SIP_DIR_ORIGINATION ? "trunk_id" : "gateway_id";
 	int rc = buf_append_char(out, '[');
 
 	for (size_t i = 0; i < c->nattempts && i < SIP_ATTEMPTS_MAX && rc == 0; i++) {
 		const struct sip_cdr_attempt *a = &c->attempts[i];
 
-		rc = buf_append_cstr(out, i ? ",{\"gateway_id\":\"" : "{\"gateway_id\":\"");
-		rc = rc ? rc : buf_append_json_escaped(out, str_from_cstr(a->gateway_id));
+		rc = buf_printf(out, "%s{\"%s\":\"", i ? "," : "", key);
+		rc = rc ? rc : buf_append_json_escaped(out, str_from_cstr(a->target_id));
 		rc = rc ? rc
 			: buf_printf(out, "\",\"code\":%d,\"start_ms\":%lld}", a->code,
 				     (long long)a->start_ms);
@@ -212,7 +214,7 @@ void sip_cdr_count(const struct psnap *s, const struct sip_cdr *cdr)
 	if (cdr->plan->dir != SIP_DIR_TERMINATION)
 		return;
 	for (size_t i = 0; i < cdr->nattempts && i < SIP_ATTEMPTS_MAX; i++) {
-		const struct psnap_gateway *g = psnap_gateway_find(s, cdr->attempts[i].gateway_id);
+		const struct psnap_gateway *g = psnap_gateway_find(s, cdr->attempts[i].target_id);
 
 		if (g && s->carriers[g->carrier].attempts)
 			metric_inc(s->carriers[g->carrier].attempts);

@@ -562,7 +562,12 @@ static void policy_metrics(struct sip_policy *p)
 	p->channel_rejects = f ? metric_get(f) : NULL;
 	p->env->gw_up =
 	    metrics_gauge(m, "warp_sip_gateway_up",
-			  "1 while the gateway answers OPTIONS probes, 0 when down.", "gateway");
+			  "1 while the gateway answers OPTIONS probes, 0 when down, -1 when not "
+			  "probed (probe off, tls, or no probe round has decided yet).",
+			  "gateway");
+	p->env->gw_info = metrics_gauge(m, "warp_sip_gateway_info",
+					"1 per gateway in the store: its carrier and address.",
+					"gateway,carrier,carrier_name,host,port,transport");
 	p->env->car_attempts =
 	    metrics_counter(m, "warp_sip_carrier_attempts_total",
 			    "INVITE attempts (seizures) sent to the carrier.", "carrier");

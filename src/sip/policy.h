@@ -222,7 +222,9 @@ int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struc
 #define SIP_ATTEMPTS_MAX 16
 
 struct sip_cdr_attempt {
-	char gateway_id[ID_MAX]; /* or the trunk id for origination */
+	/* The gateway tried (termination) or the customer's trunk the call
+	 * went to (origination); stored as "gateway_id" or "trunk_id". */
+	char target_id[ID_MAX];
 	int code;                /* final SIP code, 408 for no answer */
 	int64_t start_ms;
 };

@@ -18,6 +18,7 @@
 #include "sip/policy.h"
 
 #define PSNAP_PREFIX_MAX 32 /* tech prefixes and route/blocked prefixes */
+#define PSNAP_NAME_MAX 801  /* a name: 200 characters (openapi.yaml), UTF-8 */
 
 /* ------------------------------------------------------------- limits.c */
 
@@ -76,7 +77,9 @@ struct psnap_gw_state {
 	char id[ID_MAX];
 	atomic_bool down;
 	atomic_int misses; /* consecutive unanswered probes */
-	struct metric *up; /* warp_sip_gateway_up{gateway} */
+	struct metric *up;   /* warp_sip_gateway_up{gateway} */
+	struct metric *info; /* warp_sip_gateway_info{…} as last built */
+	unsigned gen;	     /* the build that last saw the gateway (gw_lock) */
 	struct psnap_gw_state *next;
 };
 
@@ -95,6 +98,7 @@ struct psnap_gateway {
 
 struct psnap_carrier {
 	char id[ID_MAX];
+	char name[PSNAP_NAME_MAX]; /* for warp_sip_gateway_info */
 	bool enabled;
 	char tech_prefix[PSNAP_PREFIX_MAX];
 	uint16_t stop_codes[SIP_STOP_CODES_MAX];
@@ -208,10 +212,18 @@ struct psnap_env {
 	struct sip_limits *limits;
 	pthread_mutex_t gw_lock; /* guards the gw_states list (builder, prober) */
 	struct psnap_gw_state *gw_states;
-	/* warp_sip_gateway_up{gateway}; per carrier: attempts, answered,
-	 * duration_seconds totals (ASR and ACD are ratios of these). */
-	struct metric_family *gw_up, *car_attempts, *car_answered, *car_duration;
+	unsigned gw_gen; /* builds published to the gateway series (gw_lock) */
+	/* warp_sip_gateway_up{gateway} and _info (gw_series.c); per carrier:
+	 * attempts, answered, duration_seconds totals (ASR and ACD are ratios
+	 * of these). */
+	struct metric_family *gw_up, *gw_info, *car_attempts, *car_answered, *car_duration;
 };
+
+/* gw_series.c: the gateway's health entry, made on first sight (its up
+ * series -1 until probed); after a build, the series of the gateways in s
+ * shown and up to date, those of the others hidden. */
+struct psnap_gw_state *psnap_gw_state_get(struct psnap_env *env, const char *id);
+void psnap_gw_series_publish(struct psnap_env *env, const struct psnap *s);
 
 struct psnap_env *psnap_env_new(void);
 /* Drops one reference; the last frees the limit and gateway-state tables. */

@@ -18,7 +18,8 @@
  * carriers answer OPTIONS with 404 or 405).  PROBE_DOWN_AFTER
  * rounds without an answer mark it down (the planner skips it); one answer
  * marks it up again.  The marks live in the gateway's state entry, which
- * outlives snapshot rebuilds, and are shown as warp_sip_gateway_up{gateway}.
+ * outlives snapshot rebuilds, and are shown as warp_sip_gateway_up{gateway}
+ * (gw_series.c: -1 until the first round here decides).
  */
 #include <errno.h>
 #include <poll.h>

@@ -472,8 +472,8 @@ static int build_carriers(struct builder *b)
 	struct store_res *r = NULL;
 	struct psnap_env *env = b->env;
 	int rc = store_exec(b->c,
-			    "SELECT id, enabled, tech_prefix, cps_limit, channel_limit, stop_codes "
-			    "FROM carriers",
+			    "SELECT id, enabled, tech_prefix, cps_limit, channel_limit, stop_codes, "
+			    "name FROM carriers",
 			    NULL, 0, &r);
 
 	if (rc < 0)
@@ -485,6 +485,7 @@ static int build_carriers(struct builder *b)
 		struct psnap_carrier *ca = &b->s->carriers[i];
 
 		psnap_copy_cstr(ca->id, sizeof(ca->id), store_res_text(r, i, 0));
+		psnap_copy_cstr(ca->name, sizeof(ca->name), store_res_text(r, i, 6));
 		ca->enabled = store_res_int(r, i, 1) != 0;
 		psnap_copy_cstr(ca->tech_prefix, sizeof(ca->tech_prefix), store_res_text(r, i, 2));
 		carrier_stop_codes(ca, store_res_text(r, i, 5));
@@ -503,27 +504,6 @@ out:
 }
 
 /* ----------------------------------------------------------- gateways */
-
-/* The gateway's health entry, kept across rebuilds (new gateways start up). */
-static struct psnap_gw_state *gw_state_get(struct psnap_env *env, const char *id)
-{
-	struct psnap_gw_state *st;
-
-	pthread_mutex_lock(&env->gw_lock);
-	for (st = env->gw_states; st; st = st->next)
-		if (strcmp(st->id, id) == 0)
-			break;
-	if (!st && (st = calloc(1, sizeof(*st))) != NULL) {
-		psnap_copy_cstr(st->id, sizeof(st->id), id);
-		st->up = env->gw_up ? metric_get(env->gw_up, id) : NULL;
-		if (st->up)
-			metric_set(st->up, 1);
-		st->next = env->gw_states;
-		env->gw_states = st;
-	}
-	pthread_mutex_unlock(&env->gw_lock);
-	return st;
-}
 
 static int cmp_gateway(const void *pa, const void *pb)
 {
@@ -558,7 +538,7 @@ static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct 
 			 "gateway %s: host %s not resolved; skipped until the next "
 			 "rebuild",
 			 g->id, g->host);
-	g->state = gw_state_get(b->env, g->id);
+	g->state = psnap_gw_state_get(b->env, g->id);
 	return g->state ? 0 : -ENOMEM;
 }
 
@@ -797,6 +777,7 @@ void *psnap_build(struct store_conn *c, void *arg)
 	rc = rc ? rc : build_numbers(&b);
 	if (rc < 0)
 		goto fail;
+	psnap_gw_series_publish(b.env, b.s);
 	free(b.cus);
 	b.s->env = b.env;
 	atomic_fetch_add(&b.env->refs, 1);

@@ -20,7 +20,7 @@ BASE_MS = 1_700_000_000_000
 
 
 def insert_cdr(api, customer_id, start_ms, normalized="4930123456", dialed=None,
-               direction="termination", answered=True):
+               direction="termination", answered=True, attempts=None):
     """One CDR row as src/sip/cdr.c writes it; returns its id."""
     cid = "cdr_" + uuid.uuid4().hex[:26]
     row = {
@@ -32,7 +32,8 @@ def insert_cdr(api, customer_id, start_ms, normalized="4930123456", dialed=None,
         "answer_ms": start_ms + 2000 if answered else None, "end_ms": start_ms + 62500,
         "duration_ms": 60500 if answered else 0, "billable_ms": 61000 if answered else 0,
         "final_code": 200 if answered else 486, "final_reason": None, "hangup": "caller",
-        "attempts": '[{"gateway_id":"gw_test","code":200,"start_ms":%d}]' % start_ms,
+        "attempts": attempts if attempts is not None else
+        '[{"gateway_id":"gw_test","code":200,"start_ms":%d}]' % start_ms,
         "pdd_ms": 900, "created_at": start_ms,
     }
     sql = "INSERT INTO cdrs (%s) VALUES (%s)" % (
@@ -114,6 +115,36 @@ def test_get_one_cdr_with_durations(api):
     assert c["carrier_id"] == "car_test" and c["attempts"][0]["code"] == 200
     assert c["answer_ms"] == BASE_MS + 2000 and c["final_code"] == 200
     assert_error(api.admin.get("/api/v1/cdrs/cdr_" + "a" * 26), 404, "not_found")
+
+
+def test_origination_attempts_name_the_trunk_tried(api):
+    a = api.customer()
+    new = insert_cdr(api, a, BASE_MS, direction="origination",
+                     attempts='[{"trunk_id":"trk_x","code":486,"start_ms":%d}]' % BASE_MS)
+    # Rows written before the rename called the trunk "gateway_id".
+    old = insert_cdr(api, a, BASE_MS + 1, direction="origination",
+                     attempts='[{"gateway_id":"trk_y","code":200,"start_ms":%d}]' % BASE_MS)
+    term = insert_cdr(api, a, BASE_MS + 2)
+    got = {c["id"]: c["attempts"] for c in api.admin.list_all("/api/v1/cdrs?customer_id=" + a)}
+    assert got[new] == [{"trunk_id": "trk_x", "code": 486, "start_ms": BASE_MS}]
+    assert got[old] == [{"trunk_id": "trk_y", "code": 200, "start_ms": BASE_MS}]
+    assert got[term] == [{"gateway_id": "gw_test", "code": 200, "start_ms": BASE_MS + 2}]
+    r = api.admin.get("/api/v1/cdrs/" + old)
+    assert r.json()["data"]["attempts"] == got[old]
+
+
+def test_limit_1_is_the_newest_call_whatever_the_ids(api):
+    a = api.customer()
+    # ids in the opposite order of the calls' start times: the newest call
+    # has the smallest id
+    for letter, start in (("a", BASE_MS + 2000), ("z", BASE_MS), ("m", BASE_MS + 1000)):
+        api.store.execute("UPDATE cdrs SET id = 'cdr_%s' WHERE id = '%s'" % (
+            letter * 26, insert_cdr(api, a, start)))
+    r = api.admin.get("/api/v1/cdrs?limit=1&customer_id=" + a)
+    assert ids(r) == ["cdr_" + "a" * 26]
+    page2 = api.admin.get("/api/v1/cdrs?limit=1&customer_id=%s&after=%s" % (
+        a, r.json()["next_cursor"]))
+    assert ids(page2) == ["cdr_" + "m" * 26]
 
 
 def test_customer_sees_only_its_own_cdrs(api):

@@ -13,7 +13,8 @@ def test_version_prints_version():
 def test_help_lists_commands():
     r = run_warp(["--help"])
     assert r.returncode == 0
-    for cmd in ("run", "migrate", "config check", "version"):
+    for cmd in ("run", "migrate", "admin-token create", "admin-token revoke", "config check",
+                "version"):
         assert cmd in r.stdout
 
 

@@ -55,7 +55,14 @@ def test_basic_call_answered_and_cdr_written(sipwarp):
 
 
 def attempts(row):
-    return [(a["gateway_id"], a["code"]) for a in json.loads(row["attempts"])]
+    """(target, code) per attempt: the gateway of a termination, the trunk
+    of an origination (each attempt names exactly one)."""
+    key = "trunk_id" if row["direction"] == "origination" else "gateway_id"
+    out = []
+    for a in json.loads(row["attempts"]):
+        assert set(a) == {key, "code", "start_ms"}, a
+        out.append((a[key], a["code"]))
+    return out
 
 
 def test_failover_from_503_to_the_next_gateway(sipwarp, tmp_path):
@@ -578,7 +585,7 @@ def probewarp(probing, sipwarp):  # noqa: F811 (sipwarp is the fixture imported 
 
 
 def gateway_up(sw, gw):
-    m = re.search(r'^warp_sip_gateway_up\{gateway="%s"\} (\d+)$' % gw,
+    m = re.search(r'^warp_sip_gateway_up\{gateway="%s"\} (-?\d+)$' % gw,
                   sw.w.get("/metrics").body.decode(), re.M)
     return int(m.group(1)) if m else None
 
@@ -659,3 +666,53 @@ def test_overlapping_acls_longest_prefix_then_port_pick_the_trunk(sipwarp):
     assert first["trunk_id"] == by_port
     # From p_prefix: the portless /32 beats the /8 with that port.
     assert second["trunk_id"] == host and wide not in (first["trunk_id"], second["trunk_id"])
+
+
+def gateway_lines(sw, gw):
+    return [l for l in sw.w.get("/metrics").body.decode().splitlines()
+            if l.startswith("warp_sip_gateway_") and 'gateway="%s"' % gw in l]
+
+
+def test_gateway_series_name_it_mark_unprobed_and_leave_with_it(probewarp):
+    sw = probewarp
+    gon, goff, moved = sip_port(), sip_port(), sip_port()
+    car = sw.api("POST", "/carriers", {"name": "Carrier \"Ost\""})["id"]
+    on, off = [sw.api("POST", "/carriers/%s/gateways" % car, {
+        "host": "127.0.0.1", "port": port, "probe": probe})["id"]
+        for port, probe in ((gon, True), (goff, False))]
+    up = options_responder(sw, "gw-on", gon)
+    sw.synced()
+    assert wait_gateway_up(sw, on, 1, 5) == 1, up.describe()
+    info = ('warp_sip_gateway_info{gateway="%s",carrier="%s",carrier_name="Carrier \\"Ost\\"",'
+            'host="127.0.0.1",port="%d",transport="udp"} 1')
+    # Never probed: -1, not 1; named by the info series.
+    assert gateway_lines(sw, off) == ['warp_sip_gateway_up{gateway="%s"} -1' % off,
+                                      info % (off, car, goff)]
+    # A changed gateway's info series is replaced; a deleted one's series go.
+    sw.api("PATCH", "/carriers/%s/gateways/%s" % (car, off), {"port": moved})
+    sw.synced()
+    assert gateway_lines(sw, off)[1:] == [info % (off, car, moved)]
+    sw.api("DELETE", "/carriers/%s/gateways/%s" % (car, off))
+    sw.synced()
+    assert gateway_lines(sw, off) == []
+    # The other stays (answered or, on a loaded machine, missed: not -1).
+    lines = gateway_lines(sw, on)
+    assert lines[0] in ['warp_sip_gateway_up{gateway="%s"} %d' % (on, v) for v in (0, 1)]
+    assert lines[1:] == [info % (on, car, gon)]
+
+
+def test_deleted_carrier_totals_leave_metrics(sipwarp):
+    sw = sipwarp
+    gone, kept = (sw.api("POST", "/carriers", {"name": n})["id"] for n in ("gone", "kept"))
+    sw.synced()
+
+    def carrier_lines(car):
+        return sorted(l.split("{")[0] for l in sw.w.get("/metrics").body.decode().splitlines()
+                      if l.startswith("warp_sip_carrier_") and 'carrier="%s"' % car in l)
+
+    totals = ["warp_sip_carrier_answered_total", "warp_sip_carrier_attempts_total",
+              "warp_sip_carrier_duration_seconds_total"]
+    assert carrier_lines(gone) == totals and carrier_lines(kept) == totals
+    sw.api("DELETE", "/carriers/" + gone)
+    sw.synced()
+    assert carrier_lines(gone) == [] and carrier_lines(kept) == totals

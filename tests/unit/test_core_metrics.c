@@ -38,6 +38,41 @@ static void test_metrics_counter_with_labels(void **state)
 	metrics_free(m);
 }
 
+static void test_metrics_hidden_child_is_not_rendered_until_shown(void **state)
+{
+	struct metrics *m = metrics_new();
+	struct metric_family *f = metrics_gauge(m, "warp_up", "Up.", "gateway");
+	struct metric *gone = metric_get(f, "gw_a");
+
+	metric_set(gone, 1);
+	metric_set(metric_get(f, "gw_b"), 0);
+	metric_hide(gone, true);
+	metric_set(gone, 7); /* a holder's late update: kept, not shown */
+	assert_render(m, "# HELP warp_up Up.\n# TYPE warp_up gauge\nwarp_up{gateway=\"gw_b\"} 0\n");
+	metric_hide(gone, false);
+	assert_render(m, "# HELP warp_up Up.\n# TYPE warp_up gauge\nwarp_up{gateway=\"gw_a\"} 7\n"
+			 "warp_up{gateway=\"gw_b\"} 0\n");
+	metrics_free(m);
+}
+
+static bool keep_b(const char *const *values, void *arg)
+{
+	return strcmp(values[0], arg) == 0;
+}
+
+static void test_metrics_family_hide_unless_hides_the_refused(void **state)
+{
+	struct metrics *m = metrics_new();
+	struct metric_family *f = metrics_counter(m, "warp_n_total", "N.", "carrier");
+
+	metric_inc(metric_get(f, "car_a"));
+	metric_inc(metric_get(f, "car_b"));
+	metrics_family_hide_unless(f, keep_b, "car_b");
+	assert_render(m, "# HELP warp_n_total N.\n# TYPE warp_n_total counter\n"
+			 "warp_n_total{carrier=\"car_b\"} 1\n");
+	metrics_free(m);
+}
+
 static void test_metrics_gauge_without_labels_renders_zero_first(void **state)
 {
 	struct metrics *m = metrics_new();
@@ -188,6 +223,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_metrics_counter_with_labels),
+	    cmocka_unit_test(test_metrics_hidden_child_is_not_rendered_until_shown),
+	    cmocka_unit_test(test_metrics_family_hide_unless_hides_the_refused),
 	    cmocka_unit_test(test_metrics_gauge_without_labels_renders_zero_first),
 	    cmocka_unit_test(test_metrics_histogram_buckets_sum_count),
 	    cmocka_unit_test(test_metrics_label_value_escaping),

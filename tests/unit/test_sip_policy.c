@@ -833,6 +833,14 @@ static void test_prober_marks_silent_gateway_down(void **state)
 	for (size_t i = 0; i < pl->ntargets; i++)
 		assert_string_not_equal(pl->targets[i].gateway_id, "gw_silent");
 	sip_policy_stop(e->p);
+	/* Probing turned off: nothing decides it is down any more, so it is
+	 * used again and shown as not probed. */
+	fixture_exec_ok(store_conn(e->f->store),
+			"UPDATE gateways SET probe = 0 WHERE id = 'gw_silent'");
+	snapshot_loader_reload(e->loader);
+	assert_false(gw_down(e, "gw_silent"));
+	assert_int_equal(gauge_up("gw_silent"), -1);
+	assert_int_equal(invite(e, "+442071234567", "192.0.2.10:5060")->ntargets, 4);
 	atomic_store(&r.stop, true);
 	pthread_join(r.thread, NULL);
 	close(r.live);
@@ -875,9 +883,9 @@ static void test_cdr_written_once_with_durations(void **state)
 	cdr.hangup = SIP_HANGUP_CALLER;
 	cdr.pdd_ms = 800;
 	cdr.nattempts = 2;
-	snprintf(cdr.attempts[0].gateway_id, ID_MAX, "gw_1a");
+	snprintf(cdr.attempts[0].target_id, ID_MAX, "gw_1a");
 	cdr.attempts[0].code = 503;
-	snprintf(cdr.attempts[1].gateway_id, ID_MAX, "gw_1b");
+	snprintf(cdr.attempts[1].target_id, ID_MAX, "gw_1b");
 	cdr.attempts[1].code = 200;
 	for (int k = 0; k < 2; k++)
 		cdr.rtp_packets[k] = cdr.rtp_lost[k] = cdr.rtp_jitter_us[k] = -1;
