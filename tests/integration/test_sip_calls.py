@@ -640,7 +640,7 @@ def test_overlapping_acls_longest_prefix_then_port_pick_the_trunk(sipwarp):
 
     def trunk(name, acl):
         return sw.api("POST", "/trunks", {"customer_id": sw.customer(), "name": name,
-                                          "acl": acl})["id"]
+                                          "acl": acl, "media_mode": "bypass"})["id"]
 
     host = trunk("host", [{"cidr": "127.0.0.1/32"}])
     by_port = trunk("port", [{"cidr": "127.0.0.1/32", "port": p_port}])
