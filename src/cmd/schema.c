@@ -147,7 +147,7 @@ const struct config_key warp_schema[] = {
 	  "last heartbeat by another process, 3 heartbeats later; same on every replica; 0 = off." },
 	{ "sip", "media_engines", CONFIG_STR, "", 0, 0, NULL,
 	  "ng engines relaying media of relay-mode trunks: \"udp:HOST:PORT[=WEIGHT] ...\"; empty: "
-	  "the local media role if this process runs it, else none (bypass)." },
+	  "the local media role if this process runs it, else none: relay-mode calls refused 503." },
 	{ "sip", "media_ping_interval", CONFIG_DURATION, "1s", 100, 3600000, NULL,
 	  "ng ping to every media engine this often." },
 	{ "sip", "media_ping_misses", CONFIG_INT, "3", 1, 100, NULL,

@@ -488,8 +488,12 @@ static int start_sip_media(struct app *app)
 		snprintf(local, sizeof(local), "udp:%s", where);
 		spec = local;
 	}
-	if (!spec[0])
+	if (!spec[0]) {
+		/* Not an error: a trunk may be put in relay mode later. */
+		log_warn("sip", "no media engines ([sip] media_engines empty, no media role here): "
+				"calls on trunks in relay mode are refused 503");
 		return 0;
+	}
 	app->ng_engines = ng_engine_set_new(spec, 0, err, sizeof(err));
 	if (!app->ng_engines) {
 		fprintf(stderr, "warp: sip: media_engines: %s\n", err);

@@ -44,6 +44,8 @@
 
 static const char *const sip_media_replace[] = {"origin", "session-connection"};
 static const char sip_media_reason[] = "Reason: SIP;cause=503;text=\"media relay unavailable\"\r\n";
+static const char sip_media_reason_none[] =
+    "Reason: SIP;cause=503;text=\"media relay not configured\"\r\n";
 
 /* ------------------------------------------------------------- helpers */
 
@@ -150,19 +152,19 @@ int sip_media_sdp_send(struct sip_call *c, struct ng_params *q, const struct net
 
 /* ---------------------------------------------------------------- offer */
 
-/* The caller's INVITE answered 503 "media relay unavailable". */
-static void sip_media_refuse_call(struct sip_call *c)
+/* The caller's INVITE is answered 503 with reason (a Reason header). */
+static void sip_media_refuse(struct sip_call *c, const char *reason)
 {
 	c->media.on = false; /* nothing to delete */
 	if (c->stx)
-		sip_stx_reply(c->stx, 503, c->to_tag, sip_media_reason);
+		sip_stx_reply(c->stx, 503, c->to_tag, reason);
 	sip_call_finish_setup(c, 503, SIP_HANGUP_NONE);
 }
 
 static void sip_media_offer_failed(struct sip_call *c, const char *why)
 {
 	log_warn("sip", "call %s: media engine refused the offer (%s): 503", c->cdr.call_id, why);
-	sip_media_refuse_call(c);
+	sip_media_refuse(c, sip_media_reason);
 }
 
 /* The request kept in server transaction s (the caller's INVITE, or an
@@ -227,17 +229,19 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 	/* No body at all is a late offer; a body that is not SDP alone
 	 * (multipart, SIP-I) is not ours to rewrite: bypass. */
 	bool late = m->body.len == 0;
-	if (c->plan.media_relay && !c->w->ng && (late || sip_media_has_sdp(m))) {
-		/* A trunk in relay mode is never bypassed silently: this process
-		 * has no [sip] media_engines (and runs no media role). */
-		log_warn("sip", "call %s: trunk wants the media relay but no media engine is configured "
-				"([sip] media_engines): 503", c->cdr.call_id);
-		sip_media_refuse_call(c);
-		return 1;
-	}
-	if (!c->w->ng || !c->plan.media_relay || (!late && !sip_media_has_sdp(m)) ||
+	if (!c->plan.media_relay || (!late && !sip_media_has_sdp(m)) ||
 	    sip_msg_from(m, &from) != 0 || !from.tag.p || sip_msg_via(m, 0, &via) != 0)
 		return 0;
+	/* A sip process without engines (the roles split, [sip] media_engines
+	 * left empty) must not let a relay trunk's call bypass the relay: the
+	 * trunk's mode may change at runtime, so this is decided per call. */
+	if (!c->w->ng) {
+		log_warn("sip",
+			 "call %s: trunk in relay mode, but [sip] media_engines is empty: 503",
+			 c->cdr.call_id);
+		sip_media_refuse(c, sip_media_reason_none);
+		return 1;
+	}
 	if (!c->media.tags && !(c->media.tags = calloc(1, sizeof(*c->media.tags)))) {
 		if (late)
 			return 0; /* nothing offered yet: the call goes on in bypass */

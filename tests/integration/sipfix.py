@@ -163,14 +163,14 @@ class SipWarp:
     """A running warp (roles api,sip) with helpers to provision it and to
     run SIPp peers against it."""
 
-    def __init__(self, warp, tmp):
+    def __init__(self, warp, tmp, media_mode="bypass"):
         self.w = warp
         self.tmp = tmp
+        # Trunks' media_mode unless a test says: a warp with no media
+        # engine refuses the calls of relay-mode trunks (503).
+        self.media_mode = media_mode
         self.port = warp.sip_port
         self.peers = []
-        # Trunks default to media_mode relay, which a warp without a media
-        # engine refuses 503; tests of signalling alone provision bypass.
-        self.relay = False
 
     # ------------------------------------------------------------ API
     def api(self, method, path, body=None):
@@ -185,7 +185,7 @@ class SipWarp:
         prefix = "128" if ":" in host else "32"
         acl = [{"cidr": "%s/%s" % (host, prefix), "port": p} for p in caller_ports]
         body = dict({"customer_id": customer, "name": "pbx", "acl": acl,
-                     "media_mode": "relay" if self.relay else "bypass"}, **kw)
+                     "media_mode": self.media_mode}, **kw)
         return self.api("POST", "/trunks", body)["id"]
 
     def carrier(self, name, gateways, transport="udp", host="127.0.0.1", **kw):

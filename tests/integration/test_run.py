@@ -159,14 +159,19 @@ def test_bad_config_exits_2(warp_factory):
     assert "max_body" in w.stderr()
 
 
-@pytest.mark.parametrize("listener", ["http", "sip"])
+@pytest.mark.parametrize("listener", ["http", "sip", "media_ng", "smsc"])
 def test_a_second_warp_on_the_same_address_exits_2(warp_factory, tmp_path, listener):
     """SO_REUSEPORT would let a second warp bind the same HTTP or SIP port
     and take part of its traffic; it exits 2 instead, and the first keeps
-    serving."""
+    serving.  The ng and SMPP listeners (one socket each, no SO_REUSEPORT)
+    are refused by the kernel: pinned here too."""
     first = warp_factory().start()
-    env = {"WARP_SIP_LISTEN": first.env["WARP_SIP_LISTEN"]} if listener == "sip" else \
-        {"WARP_HTTP_LISTEN": "127.0.0.1:%d" % first.port}
+    if listener == "http":
+        env = {"WARP_HTTP_LISTEN": "127.0.0.1:%d" % first.port}
+    else:
+        var = {"sip": "WARP_SIP_LISTEN", "media_ng": "WARP_MEDIA_NG_LISTEN",
+               "smsc": "WARP_SMSC_LISTEN"}[listener]
+        env = {var: first.env[var]}
     d = tmp_path / "second"
     d.mkdir()
     second = Warp(d, env=env)

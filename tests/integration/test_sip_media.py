@@ -34,9 +34,7 @@ def start_sipwarp(warp_factory, tmp_path, roles="api,sip", sip_extra="", more_in
     w.sip_port = port
     w.start()
     wait_sip_listening(port)
-    sw = SipWarp(w, tmp_path)
-    sw.relay = True
-    return sw
+    return SipWarp(w, tmp_path, media_mode="relay")
 
 
 def start_engine(tmp_path, name):
@@ -66,29 +64,34 @@ def stopper():
 
 def provision(sw, cport, gport, **trunk):
     cus = sw.customer()
-    sw.trunk(cus, [cport], **trunk)
+    trk = sw.trunk(cus, [cport], **trunk)
     car, _ = sw.carrier("carrier-a", [gport])
     sw.route("1", [car])
     sw.synced()
+    return trk
 
 
-def media_call(sw, calls=1):
+def media_call(sw, calls=1, cport=None, gport=None, name="caller"):
     """One (or more) SIPp call with RTP through the proxy; returns the peers."""
-    cport, gport = sip_port(), sip_port()
+    cport, gport = cport or sip_port(), gport or sip_port()
     callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), gport, calls=calls,
                      extra=["-rtp_echo", "-mp", str(sip_port())]).start()
-    caller = sw.caller("caller", scenario("media_uac.xml"), cport, NUMBER, calls=calls,
+    caller = sw.caller(name, scenario("media_uac.xml"), cport, NUMBER, calls=calls,
                        extra=["-mp", str(sip_port())])
     return cport, gport, callee, caller
+
+
+def finish_call(sw, caller, callee):
+    caller.start()
+    assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
+    assert callee.wait(timeout=40) == 0, callee.describe()
+    return caller, callee
 
 
 def run_call(sw, calls=1, **trunk):
     cport, gport, callee, caller = media_call(sw, calls)
     provision(sw, cport, gport, **trunk)
-    caller.start()
-    assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
-    assert callee.wait(timeout=40) == 0, callee.describe()
-    return caller, callee
+    return finish_call(sw, caller, callee)
 
 
 def sdp_of(msgs, start):
@@ -224,39 +227,43 @@ def test_engine_not_answering_refuses_the_call_503(warp_factory, tmp_path, stopp
     stopper(sw)
     cport, gport = sip_port(), sip_port()
     provision(sw, cport, gport)
+    assert "media relay unavailable" in call_refused_503(sw, tmp_path, cport, gport)
+
+
+def call_refused_503(sw, tmp_path, cport, gport):
+    """A call from cport refused 503 before reaching the gateway on gport
+    (and its CDR); returns the 503 the caller got."""
     gw = sw.sipp("gw", scenario("uas_answer.xml"), gport, timeout_s=5).start()
     caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
                        NUMBER).start()
     assert caller.wait() == 0, caller.describe()
     gw.stop()
     assert gw.requests() == [], "the gateway saw %s" % gw.seen()
-    refusal = [m for m in caller.messages(True) if m.startswith("SIP/2.0 503")][0]
-    assert "media relay unavailable" in refusal
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 503
+    return [m for m in caller.messages(True) if m.startswith("SIP/2.0 503")][0]
 
 
-def test_relay_trunk_without_any_media_engine_is_refused_503_never_bypassed(
-        warp_factory, tmp_path, stopper):
-    """The production layout: a sip process with no [sip] media_engines and
-    no media role of its own.  A call on a trunk in relay mode is refused
-    503 with a logged reason; before, it went through with the caller's SDP
-    untouched (the relay silently bypassed)."""
+def test_sip_without_engines_refuses_relay_calls_and_keeps_bypass_ones(warp_factory, tmp_path,
+                                                                      stopper):
+    """The roles split, [sip] media_engines left empty: a relay trunk's call
+    is refused 503 with a reason (and a log line), never sent in bypass; a
+    bypass trunk's call goes through.  The trunk's mode changes at runtime,
+    so it is decided per call."""
     sw = start_sipwarp(warp_factory, tmp_path)
     stopper(sw)
+    assert "refused 503" in sw.w.stderr()
     cport, gport = sip_port(), sip_port()
-    provision(sw, cport, gport)  # media_mode relay (sw.relay)
-    gw = sw.sipp("gw", scenario("uas_answer.xml"), gport, timeout_s=5).start()
-    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
-                       NUMBER).start()
-    assert caller.wait() == 0, caller.describe()
-    gw.stop()
-    assert gw.requests() == [], "the gateway saw %s" % gw.seen()
-    refusal = [m for m in caller.messages(True) if m.startswith("SIP/2.0 503")][0]
-    assert "media relay unavailable" in refusal
-    assert "no media engine is configured" in sw.w.stderr()
-    (r,) = sw.cdrs(1)
-    assert r["final_code"] == 503
+    trk = provision(sw, cport, gport)
+    refusal = call_refused_503(sw, tmp_path, cport, gport)
+    assert 'text="media relay not configured"' in refusal
+    assert "media_engines is empty" in sw.w.stderr()
+    sw.api("PATCH", "/trunks/" + trk, {"media_mode": "bypass"})
+    sw.synced()
+    _, _, callee, caller = media_call(sw, cport=cport, gport=gport, name="caller2")
+    finish_call(sw, caller, callee)
+    _, port = sdp_of(callee.messages(True), "INVITE ")
+    assert port == caller_media_port(caller)
 
 
 def test_with_one_of_two_engines_killed_new_calls_go_to_the_other(warp_factory, tmp_path,
