@@ -62,12 +62,16 @@ static void *lib_malloc(size_t n)
 
 static void *lib_realloc(void *old, size_t n)
 {
-	void *p = realloc(old, n);
+	void *p;
 
-	if (p != NULL) {
+	/* Untracked first: after realloc, old may not be looked at. */
+	if (old != NULL)
 		lib_untrack(old);
+	p = realloc(old, n);
+	if (p != NULL)
 		lib_track(p);
-	}
+	else if (old != NULL)
+		lib_track(old); /* still ours: realloc failed */
 	return p;
 }
 
