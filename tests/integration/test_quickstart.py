@@ -37,7 +37,7 @@ SETTING = re.compile(r"^(?P<export>export )?(?P<name>[A-Z_]+)=(?P<value>\S*)(?P<
 # The reader's order: SQLite, then PostgreSQL (sections 2-5 again on the new
 # store), then Redis (which stops the PostgreSQL process itself).
 SQLITE_RUN = ["settings", "store-sqlite", "start", "token", "provision", "call", "cdr", "incoming",
-              "relay", "relay-sdp", "error-no-route", "error-port"]
+              "relay", "relay-sdp", "error-no-route", "error-unknown-source", "error-port"]
 PG_RUN = ["stop", "store-pg", "start", "token", "provision", "call", "cdr"]
 REDIS_RUN = ["redis-on", "start", "replica", "shared-limit", "stop-all"]
 RUN_TIMEOUT_S = 150
@@ -213,6 +213,9 @@ def test_quickstart_on_sqlite(tmp_path):
     # the errors shown
     assert "SIP/2.0 404 Not Found" in run.out("error-no-route"), run.out("error-no-route")
     assert 'Reason: SIP;cause=404;text="no route"' in run.out("error-no-route")
+    stranger = run.out("error-unknown-source")
+    assert "SIP/2.0 403 Forbidden" in stranger, stranger
+    assert 'Reason: SIP;cause=403;text="unknown source"' in stranger, stranger
     port = run.out("error-port")
     assert "exit code 2" in port and re.search(r"^warp: .*(in use|Address already)", port, re.M), port
     assert "warp exit code 0" in run.out("stop"), run.out("stop")
