@@ -209,6 +209,9 @@ def test_quickstart_on_sqlite(tmp_path):
     lo, hi = values["WARP_MEDIA_PORT_MIN"], values["WARP_MEDIA_PORT_MAX"]
     assert lo <= received <= hi and offered != received, (offered, received, lo, hi)
     assert not lo <= offered <= hi, offered
+    with open(os.path.join(work, "pbx-relay.log"), errors="replace") as f:
+        answered = [int(p) for p in re.findall(r"^m=audio (\d+) ", f.read(), re.M)][1]
+    assert lo <= answered <= hi and answered != received, (answered, received)  # the 200 OK's
 
     # the errors shown
     assert "SIP/2.0 404 Not Found" in run.out("error-no-route"), run.out("error-no-route")
