@@ -34,6 +34,7 @@
 #define BACKOFF_MAX_MS 300000
 #define EXPIRE_EVERY_MS 1000
 #define PENDING_RECEIPT_MS 120000
+#define QUEUE_COUNT_MS 1000
 
 #define LEASE_COLUMNS                                                                              \
 	"RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "       \
@@ -481,6 +482,49 @@ void smsc_out_bind_changed(struct smsc_out *o)
 	metric_set(o->m_binds_up, up);
 }
 
+/* Per connector: binds bound and submits in flight, set on every tick (a
+ * removed connector's series stay at their last value until restart). */
+static void out_connector_gauges(struct smsc_out *o)
+{
+	for (size_t i = 0; i < o->nconns; i++) {
+		struct smsc_conn *c = &o->conns[i];
+		int64_t up = 0, inflight = 0;
+		for (unsigned k = 0; k < c->cfg.binds; k++) {
+			if (!c->binds[k])
+				continue;
+			up += c->binds[k]->state == SMSC_UP_BOUND;
+			inflight += c->binds[k]->ninflight;
+		}
+		metric_set(metric_get(o->m_conn_binds, c->cfg.id, c->cfg.carrier_id), up);
+		metric_set(metric_get(o->m_conn_window, c->cfg.id, c->cfg.carrier_id), inflight);
+	}
+}
+
+/* The store's queue by state, every QUEUE_COUNT_MS: what operators alert on
+ * (a growing 'queued' is an upstream problem, a growing 'accepted' ours). */
+static void out_queue_gauges(struct smsc_out *o)
+{
+	static const char *const states[] = {"accepted", "queued", "submitted"};
+	struct store_res *r = NULL;
+	int64_t now = time_mono_ms();
+
+	if (now - o->queue_counted_ms < QUEUE_COUNT_MS)
+		return;
+	o->queue_counted_ms = now;
+	if (out_exec(o,
+		     "SELECT state, count(*) FROM messages WHERE state IN ('accepted', 'queued', "
+		     "'submitted') GROUP BY state",
+		     NULL, 0, &r) == 0)
+		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			int64_t n = 0;
+			for (size_t i = 0; i < store_res_rows(r); i++)
+				if (strcmp(store_res_text(r, i, 0), states[k]) == 0)
+					n = store_res_int(r, i, 1);
+			metric_set(metric_get(o->m_queue, states[k]), n);
+		}
+	store_res_free(r);
+}
+
 /* --------------------------------------------------------- connectors */
 
 static void out_conn_fini(struct smsc_conn *c)
@@ -550,6 +594,10 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 		out_lease(o, snap);
 		out_pending_match(o, "", NULL);
 		smsc_receipts_poll(o->s);
+		out_connector_gauges(o);
+		out_queue_gauges(o);
+		out_connector_gauges(o);
+		out_queue_gauges(o);
 	}
 	snapshot_release(o->routes, snap);
 }
@@ -568,6 +616,14 @@ static void out_metrics_init(struct smsc_out *o)
 	o->m_receipts_unmatched = metric_get(receipts, "unmatched");
 	o->m_binds_up = metric_get(metrics_gauge(r, "warp_smsc_upstream_binds_up",
 						 "Upstream SMPP binds bound now.", NULL));
+	o->m_queue = metrics_gauge(r, "warp_smsc_queue_messages",
+				   "Messages in the store not yet final, by state.", "state");
+	o->m_conn_binds =
+	    metrics_gauge(r, "warp_smsc_connector_binds_up", "An SMPP connector's binds bound now.",
+			  "connector,carrier");
+	o->m_conn_window = metrics_gauge(r, "warp_smsc_connector_window_used",
+					 "An SMPP connector's submits awaiting submit_sm_resp.",
+					 "connector,carrier");
 }
 
 struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)

@@ -216,6 +216,8 @@ struct smsc_out {
 	bool stopping;
 	struct metric_family *m_outcomes;
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
+	struct metric_family *m_queue, *m_conn_binds, *m_conn_window;
+	int64_t queue_counted_ms;
 };
 
 struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base);
@@ -277,6 +279,7 @@ struct smsc {
 	struct smsc_session *sessions; /* every open session, for shutdown */
 	struct metric *m_binds_ok, *m_binds_refused, *m_submits_ok, *m_submits_refused;
 	struct metric *m_sessions;
+	struct metric *m_resp_seconds; /* submit in to submit_sm_resp out */
 };
 
 struct smsc_session {

@@ -32,6 +32,7 @@ struct submit_wait {
 	struct smsc_session *ss;
 	uint32_t command_id, sequence_number;
 	int status;
+	int64_t arrived_us;
 	char id[ID_MAX];
 };
 
@@ -57,6 +58,7 @@ static void submit_answer(void *arg)
 	if (w->status != 0)
 		log_error("smsc", "message %s not stored: %s", w->id, store_strerror(w->status));
 	smsc_session_send(ss, &r);
+	metric_observe(ss->s->m_resp_seconds, (double)(time_mono_us() - w->arrived_us) / 1e6);
 	smsc_session_unref(ss);
 	free(w);
 }
@@ -174,6 +176,7 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 	if (status != SMPP_ESME_ROK)
 		goto refuse;
 	w->ss = ss;
+	w->arrived_us = time_mono_us();
 	w->command_id = p->command_id;
 	w->sequence_number = p->sequence_number;
 	ss->refs++;

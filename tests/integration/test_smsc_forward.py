@@ -3,6 +3,7 @@ binds to a carrier's SMSC (an npm smpp server, tests/peers/smsc_sim.js) and
 submits there with the same text and coding, and the carrier's receipts,
 whatever base or case it writes ids in, move the stored message to its final
 state.  Against SQLite and PostgreSQL."""
+import re
 import time
 import uuid
 
@@ -209,3 +210,24 @@ def test_failure_only_receipts(api, peers):
     assert d["receipted_message_id"] == bad["message_id"] and d["message_state"] == 8
     time.sleep(0.5)
     assert len(e.seen("deliver_sm")) == 1
+
+
+def test_metrics_show_binds_window_queue_and_resp_latency(api, peers):
+    upstream, esme = peers
+    up = upstream()
+    _, carrier, sid = provision(api, up.port, "44807")
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(destination_addr="448070001", short_message="counted")
+    wait_state(api, r["message_id"], "delivered")
+    time.sleep(1.2)  # the queue is counted once a second
+    text = api.warp.get("/metrics").body.decode()
+    assert re.search(r'warp_smsc_connector_binds_up\{connector="smc_[^"]+",carrier="%s"\} 1'
+                     % carrier, text), text
+    assert re.search(r'warp_smsc_connector_window_used\{connector="smc_[^"]+",carrier="%s"\} 0'
+                     % carrier, text)
+    assert re.search(r'warp_smsc_queue_messages\{state="submitted"\} \d+', text)
+    count = re.search(r'^warp_smsc_submit_resp_seconds_count (\d+)', text, re.M)
+    assert count and int(count.group(1)) >= 1, text
+    assert re.search(r'warp_smsc_receipts_total\{result="matched"\} [1-9]', text)
