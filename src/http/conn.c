@@ -206,8 +206,7 @@ static void conn_head_judge(struct http_conn *c)
 		return;
 	}
 	h.len = end;
-	if ((status = conn_head_malformed(h, &why)) != 0 ||
-	    (status = http_head_framing(h, &why)) != 0) {
+	if ((status = conn_head_malformed(h, &why)) != 0) {
 		conn_refuse(c, status, 0, why);
 		return;
 	}

@@ -2,13 +2,11 @@
  * head.c — sizing up a request head before evhttp parses it.
  *
  * conn.c copies the bytes of each request head as they arrive and asks
- * four questions of the copy: has the head ended yet (the empty line of
- * RFC 9112 §2.1), is it well formed, is its body framed one way only
- * (RFC 9112 §6: one Content-Length value, or Transfer-Encoding chunked
- * alone — two readings of one request are how requests are smuggled), and
- * how large a body does it announce (Content-Length, RFC 9112 §6.2).  The
- * answers decide 400, 501, 505, 431 and 413 before evhttp, whose 2.1
- * answers are its own HTML pages, has seen the head whole.
+ * three questions of the copy: has the head ended yet (the empty line of
+ * RFC 9112 §2.1), is it well formed, and how large a body does it announce
+ * (Content-Length, RFC 9112 §6.2).  The answers decide 400, 501, 505, 431
+ * and 413 before evhttp, whose 2.1 answers are its own HTML pages, has seen
+ * the head whole.
  *
  * Everything here reads a view and allocates nothing.  Lines end in LF with
  * an optional CR before it, as evhttp reads them (EVBUFFER_EOL_CRLF).
@@ -79,76 +77,6 @@ static bool head_field_next(struct str h, size_t *at, struct str *name, struct s
 		return true;
 	}
 	return false;
-}
-
-/* The codings of one Transfer-Encoding value: chunked once and last is the
- * only framing we read (RFC 9112 §6.1, §6.3: a request whose final coding
- * is not chunked cannot be framed: 400); a coding before it (gzip, ...)
- * would need decoding we do not offer: 501. */
-static int head_te_codings(struct str value, const char **why)
-{
-	int status = 0;
-
-	while (value.len) {
-		ptrdiff_t comma = str_index(value, ',');
-		struct str coding = str_trim((struct str){ value.p, comma < 0 ? value.len : (size_t)comma });
-		ptrdiff_t semi = str_index(coding, ';');
-		bool last = comma < 0;
-
-		if (semi >= 0)
-			coding = str_trim((struct str){ coding.p, (size_t)semi });
-		value = last ? STR_NULL
-			     : (struct str){ value.p + comma + 1, value.len - (size_t)comma - 1 };
-		if (!coding.len) {
-			*why = "an empty transfer coding";
-			return 400;
-		}
-		if (str_caseeq_cstr(coding, "chunked") != last) {
-			*why = last ? "chunked must be the final transfer coding"
-				    : "chunked may be applied only once, last";
-			return 400;
-		}
-		if (!last && !status) {
-			*why = "only the chunked transfer coding is supported";
-			status = 501;
-		}
-	}
-	return status;
-}
-
-/* hot path: no allocation, no locks, no I/O */
-int http_head_framing(struct str h, const char **why)
-{
-	struct str line, name, value, te = STR_NULL;
-	size_t at = 0, nte = 0, ncl = 0;
-	uint64_t first = 0, v;
-
-	head_line_next(h, &at, &line); /* the request line */
-	while (head_field_next(h, &at, &name, &value)) {
-		if (str_caseeq_cstr(name, "Transfer-Encoding")) {
-			te = value;
-			nte++;
-		} else if (str_caseeq_cstr(name, "Content-Length")) {
-			if (head_length_parse(value, &v) < 0) {
-				*why = "Content-Length must be decimal digits";
-				return 400;
-			}
-			if (ncl++ && v != first) {
-				*why = "Content-Length fields with different values";
-				return 400;
-			}
-			first = v;
-		}
-	}
-	if (nte > 1) {
-		*why = "Transfer-Encoding given more than once";
-		return 400;
-	}
-	if (nte && ncl) {
-		*why = "both Transfer-Encoding and Content-Length";
-		return 400;
-	}
-	return nte ? head_te_codings(te, why) : 0;
 }
 
 bool http_head_chunked(struct str h)

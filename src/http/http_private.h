@@ -115,11 +115,6 @@ json_t *http_error_doc(const char *code, const char *title, const char *pointer,
  * when one is not plain digits (evhttp then answers 400). */
 size_t http_head_end(struct str h, size_t from);
 int http_head_content_length(struct str h, uint64_t *len);
-/* 0 when a complete head frames its body one way only; 400 for differing
- * Content-Length values, a repeated Transfer-Encoding, both headers, or a
- * final coding other than chunked; 501 for a coding before chunked.  *why
- * says which. */
-int http_head_framing(struct str h, const char **why);
 /* Whether a complete head's Transfer-Encoding ends in chunked (RFC 9112
  * §6.1: then the body is framed in chunks, whatever Content-Length says). */
 bool http_head_chunked(struct str h);

@@ -174,36 +174,6 @@ static void test_check_wants_one_host_in_http11(void **state)
 	assert_int_equal(head_check("GET / HTTP/1.1\r\nHost: t\r\n\r\nHost: u\r\n"), 0);
 }
 
-static int framing(const char *fields)
-{
-	char h[512];
-	const char *why = NULL;
-	int n = snprintf(h, sizeof(h), "POST / HTTP/1.1\r\nHost: t\r\n%s\r\n", fields);
-	int status = http_head_framing((struct str){ h, (size_t)n }, &why);
-	assert_true(status == 0 || why != NULL);
-	return status;
-}
-
-static void test_framing_one_way_only(void **state)
-{
-	assert_int_equal(framing(""), 0);
-	assert_int_equal(framing("Content-Length: 5\r\n"), 0);
-	assert_int_equal(framing("Content-Length: 5\r\nContent-Length: 5\r\n"), 0);
-	assert_int_equal(framing("Transfer-Encoding: chunked\r\n"), 0);
-	assert_int_equal(framing("Transfer-Encoding: Chunked;x=1\r\n"), 0);
-	assert_int_equal(framing("Content-Length: 0\r\nContent-Length: 41\r\n"), 400);
-	assert_int_equal(framing("Content-Length: 15\r\ncontent-length: 5\r\n"), 400);
-	assert_int_equal(framing("Content-Length: x\r\n"), 400);
-	assert_int_equal(framing("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"), 400);
-	assert_int_equal(framing("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), 400);
-	assert_int_equal(framing("Transfer-Encoding: identity\r\n"), 400);
-	assert_int_equal(framing("Transfer-Encoding: chunked, chunked\r\n"), 400);
-	assert_int_equal(framing("Transfer-Encoding: chunked, gzip\r\n"), 400);
-	assert_int_equal(framing("Transfer-Encoding: ,chunked\r\n"), 400);
-	assert_int_equal(framing("Transfer-Encoding: gzip, chunked\r\n"), 501);
-	assert_int_equal(framing("Transfer-Encoding: gzip, identity\r\n"), 400);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,7 +191,6 @@ int main(void)
 		cmocka_unit_test(test_check_refuses_unserved_methods_and_versions),
 		cmocka_unit_test(test_check_refuses_bad_field_lines),
 		cmocka_unit_test(test_check_wants_one_host_in_http11),
-		cmocka_unit_test(test_framing_one_way_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
