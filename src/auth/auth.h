@@ -45,7 +45,7 @@ enum auth_err {
 	AUTH_EKID_UNKNOWN,    /* kid missing or not in the JWKS */
 	AUTH_EKTY_MISMATCH,   /* the key's type or alg does not match the token's alg */
 	AUTH_ESIGNATURE,      /* signature does not verify */
-	AUTH_EEXPIRED,	      /* exp passed (beyond the clock skew) */
+	AUTH_EEXPIRED,	      /* exp passed (beyond the clock skew), or missing */
 	AUTH_ENOTYET,	      /* nbf or iat in the future (beyond the clock skew) */
 	AUTH_EISSUER,	      /* iss missing or not the configured issuer */
 	AUTH_EAUDIENCE,	      /* aud missing or without the configured audience */
@@ -54,8 +54,6 @@ enum auth_err {
 	AUTH_EKEY_UNKNOWN,    /* API key not found */
 	AUTH_EKEY_REVOKED,    /* API key revoked */
 	AUTH_EUNAVAILABLE,    /* store or JWKS cannot be reached now */
-	AUTH_ENOEXP,	      /* no exp claim (or not a NumericDate): never accepted */
-	AUTH_ECRIT,	      /* a crit header: we understand no JWS extension */
 };
 
 /* A short, fixed, token-free description of a code (for logs and details). */
