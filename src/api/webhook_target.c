@@ -108,25 +108,8 @@ static bool host_literal(const char *host, struct sockaddr_storage *ss)
 	return inet_aton(text, &((struct sockaddr_in *)ss)->sin_addr) != 0;
 }
 
-/* RFC 3986 §2: a URL is printable ASCII without spaces and without '\\'.
- * curl's parser is lenient with the rest (a backslash before '@', full-width
- * digits in a host) where its transfer later is not, so such a URL would be
- * accepted here and fail only at delivery. */
-static bool url_chars_ok(const char *url)
-{
-	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-		if (*p <= 0x20 || *p >= 0x7f || *p == '\\')
-			return false;
-	return true;
-}
-
 int api_webhook_url_check(const char *url, bool allow_private, char *why, size_t n)
 {
-	if (!url_chars_ok(url)) {
-		snprintf(why, n, "'url' may hold only printable ASCII without spaces or backslashes "
-				 "(percent-encode the rest, write an international host in punycode)");
-		return -EINVAL;
-	}
 	CURLU *u = curl_url();
 	char *host = NULL;
 	struct sockaddr_storage ss;
