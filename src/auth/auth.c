@@ -33,6 +33,8 @@ static const char *const auth_errstr[] = {
     [AUTH_EKEY_UNKNOWN + 2000] = "unknown API key",
     [AUTH_EKEY_REVOKED + 2000] = "API key revoked",
     [AUTH_EUNAVAILABLE + 2000] = "credential store unavailable",
+    [AUTH_EEXP_MISSING + 2000] = "token has no valid exp claim",
+    [AUTH_ECRIT + 2000] = "token names critical header extensions (crit) not understood",
 };
 
 const char *auth_strerror(int err)

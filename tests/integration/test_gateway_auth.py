@@ -82,9 +82,10 @@ def claims(**over):
     return {k: v for k, v in c.items() if v is not None}
 
 
-def token(key, alg=None, kid=None, sign=None, **over):
+def token(key, alg=None, kid=None, sign=None, header_extra=None, **over):
     header = {"alg": alg or ("RS256" if key.kind == "RSA" else "ES256"), "typ": "JWT",
               "kid": kid if kid is not None else key.kid}
+    header.update(header_extra or {})
     signing = (b64u(json.dumps(header).encode()) + "." +
                b64u(json.dumps(claims(**over)).encode())).encode()
     sig = sign(signing) if sign else key.sign(signing)
@@ -280,6 +281,18 @@ def test_expired_token_is_refused(gw, keys):
     assert_401(call(gw, token(keys["rsa"], iat=now - 7200, nbf=now - 7200, exp=now - 3600)))
     # Within the skew (60 s) it still works.
     assert call(gw, token(keys["rsa"], exp=now - 10)).status == 200
+
+
+def test_missing_exp_is_refused_with_its_own_reason(gw, keys):
+    r = call(gw, token(keys["rsa"], exp=None))
+    assert_401(r, "no valid exp")
+    assert "expired" not in r.json()["errors"][0]["detail"]
+
+
+def test_crit_header_is_refused_with_its_own_reason(gw, keys):
+    r = call(gw, token(keys["rsa"], header_extra={"crit": ["x-ext"], "x-ext": 1}))
+    assert_401(r, "crit")
+    assert "alg" not in r.json()["errors"][0]["detail"]
 
 
 def test_not_yet_valid_token_is_refused(gw, keys):
