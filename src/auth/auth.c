@@ -32,7 +32,7 @@ static const char *const auth_errstr[] = {
     [AUTH_ECLAIMS + 2000] = "role, customer or scope claim missing or invalid",
     [AUTH_EKEY_UNKNOWN + 2000] = "unknown API key",
     [AUTH_EKEY_REVOKED + 2000] = "API key revoked",
-    [AUTH_EUNAVAILABLE + 2000] = "credential store unavailable",
+    [AUTH_EUNAVAILABLE + 2000] = "credential store or JWKS unavailable",
     [AUTH_EEXP_MISSING + 2000] = "token has no valid exp claim",
     [AUTH_ECRIT + 2000] = "token names critical header extensions (crit) not understood",
 };

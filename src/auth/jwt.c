@@ -204,7 +204,11 @@ static int jwt_key_verify(struct jwt_verifier *v, struct str token, enum jwt_alg
 			rc = AUTH_EALG_REFUSED;
 		else
 			rc = jwt_signature_check(token, v->hs_key, claims);
-	} else if (!key)
+	} else if (!key && jwks_enabled(&v->jwks) && !jwks_loaded(&v->jwks))
+		/* No set has ever loaded (the issuer unreachable since start):
+		 * the token may be valid, so this is 503, not 401. */
+		rc = AUTH_EUNAVAILABLE;
+	else if (!key)
 		rc = AUTH_EKID_UNKNOWN;
 	else if (key->alg != alg)
 		rc = AUTH_EKTY_MISMATCH;

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.server as httpserver
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -415,4 +416,23 @@ def test_jwks_refreshed_by_timer_without_requests(warp_factory, keys, jwks_serve
     before = jwks_server.hits
     time.sleep(2.5)  # max-age=1: the timer refetches while no request arrives
     assert jwks_server.hits >= before + 1
+    assert w.stop()[0] == 0
+
+
+def test_jwks_unreachable_since_start_answers_503_not_401(warp_factory, keys):
+    # Nothing listens on the JWKS port: no key set ever loads, so a token's
+    # kid cannot be judged; the caller is told to retry, not that it is bad.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = "http://127.0.0.1:%d/jwks.json" % sock.getsockname()[1]
+    sock.close()
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_url = %s\n" % url),
+                     env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+    r = w.get("/api/v1/customers", headers={"Authorization": "Bearer " + token(keys["rsa"])})
+    assert r.status == 503, (r.status, r.body)
+    assert r.json()["errors"][0]["code"] == "unavailable" and r.headers.get("X-Request-Id")
+    # API keys and /healthz are not affected.
+    assert w.get("/healthz").status == 200
+    assert w.get("/api/v1/customers",
+                 headers={"Authorization": "Bearer " + ADMIN}).status == 200
     assert w.stop()[0] == 0

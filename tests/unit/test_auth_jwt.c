@@ -891,7 +891,8 @@ static void test_hmac_token_never_triggers_jwks_fetch(void **state)
 	jwks_server_stop(&s);
 }
 
-static void test_jwks_url_unreachable_rejects_as_unknown_kid(void **state)
+/* No set ever loaded: the token may be fine, so unavailable (503), not 401. */
+static void test_jwks_url_unreachable_since_start_is_unavailable(void **state)
 {
 	struct auth_opts o;
 	char err[256];
@@ -902,7 +903,7 @@ static void test_jwks_url_unreachable_rejects_as_unknown_kid(void **state)
 	struct auth *a = auth_new(&o, err, sizeof(err));
 
 	assert_non_null(a);
-	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0), AUTH_EKID_UNKNOWN);
+	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0), AUTH_EUNAVAILABLE);
 	auth_free(a);
 }
 
@@ -1051,7 +1052,7 @@ int main(void)
 	    cmocka_unit_test(test_jwks_url_unknown_kid_refetches_after_min_interval),
 	    cmocka_unit_test(test_jwks_url_refetched_after_max_age),
 	    cmocka_unit_test(test_hmac_token_never_triggers_jwks_fetch),
-	    cmocka_unit_test(test_jwks_url_unreachable_rejects_as_unknown_kid),
+	    cmocka_unit_test(test_jwks_url_unreachable_since_start_is_unavailable),
 	    cmocka_unit_test(test_jwks_file_missing_fails_auth_new),
 	    cmocka_unit_test(test_jwt_settings_without_issuer_refused),
 	    cmocka_unit_test(test_token_without_scope_claim_only_reads),
