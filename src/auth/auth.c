@@ -142,9 +142,11 @@ int auth_check_bearer(struct auth *a, const char *authorization_header, int64_t 
 	}
 	if (reason)
 		*reason = auth_strerror(rc);
+	/* Debug only: a caller logs refusals aggregated (the gateway's
+	 * refusals.c), one line each would let a guesser flood the log. */
 	if (rc < 0)
-		log_info(AUTH_LOG, "%s rejected: %s", jwt ? "JWT" : "bearer credential",
-			 auth_strerror(rc));
+		log_debug(AUTH_LOG, "%s rejected: %s", jwt ? "JWT" : "bearer credential",
+			  auth_strerror(rc));
 	return rc;
 }
 

@@ -338,6 +338,21 @@ def test_rejections_are_logged_without_the_token(gw, keys):
     assert t not in gw.stderr()
 
 
+def test_many_refusals_from_one_source_make_few_log_lines(gw, keys):
+    # A guesser: 150 bad credentials in well under the 10 s interval.
+    for i in range(150):
+        assert_401(gw.get("/api/v1/customers",
+                          headers={"Authorization": "Bearer wk_guess%04d" % i}))
+    time.sleep(0.2)
+    lines = [l for l in gw.log_lines() if "credentials refused" in l.get("msg", "")
+             or "credential refused" in l.get("msg", "")]
+    assert 1 <= len(lines) <= 2, lines
+    assert "127.0.0.1" in lines[0]["msg"], lines
+    # Nothing else warns per refusal (the access log is INFO, one per request).
+    warns = [l for l in gw.log_lines() if l.get("level") == "warn"]
+    assert len(warns) <= 2 + 2, warns
+
+
 # ------------------------------------------------------------ JWKS URL
 
 
