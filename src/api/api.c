@@ -29,13 +29,20 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->auth = o->auth;
 	a->rl = o->rl;
 	a->webhooks_allow_private = o->webhooks_allow_private;
+	if (!(a->refusals = api_refusals_new())) {
+		snprintf(err, errlen, "api: out of memory");
+		free(a);
+		return NULL;
+	}
 	return a;
 }
 
 void api_free(struct api *a)
 {
-	if (a)
+	if (a) {
 		api_upstreams_free(a);
+		api_refusals_free(a->refusals);
+	}
 	free(a);
 }
 

@@ -24,7 +24,18 @@ struct api {
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;
+	/* Refused credentials, aggregated for the log (refusals.c). */
+	struct api_refusals *refusals;
 };
+
+/* refusals.c: logs a refused credential from src, at most one line per
+ * source and API_REFUSAL_INTERVAL_MS plus one with the count of the rest.
+ * reason is static text. */
+#define API_REFUSAL_INTERVAL_MS 10000
+struct api_refusals *api_refusals_new(void);
+void api_refusals_free(struct api_refusals *r);
+void api_refusals_note(struct api_refusals *r, const struct net_addr *src, const char *reason,
+		       int64_t now_ms);
 
 /* One request being served: who asks, on which connection. */
 struct api_ctx {
@@ -133,8 +144,7 @@ int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t 
 		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
 					   struct api_verr *e),
 		   struct api_verr *e);
-const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out,
-			 size_t n);
+const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out, size_t n);
 int api_check_int_member(const json_t *obj, const char *name, const char *ptr, int64_t min,
 			 int64_t max, bool required, struct api_verr *e);
 int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
@@ -169,12 +179,12 @@ int api_check_exists(struct api_ctx *ctx, const struct api_field *f, const char 
 enum api_scope {
 	API_SCOPE_ADMIN,    /* carriers, routes: admins only (403 otherwise) */
 	API_SCOPE_CUSTOMER, /* rows carry customer_id; customers see their own */
-	API_SCOPE_SELF,     /* customers: a customer sees only itself */
+	API_SCOPE_SELF,	    /* customers: a customer sees only itself */
 };
 
 struct api_resource {
-	const char *name;      /* singular, for events and errors: "trunk" */
-	const char *path;      /* collection path: "/api/v1/trunks" */
+	const char *name; /* singular, for events and errors: "trunk" */
+	const char *path; /* collection path: "/api/v1/trunks" */
 	const char *table;
 	const char *id_prefix; /* "trk" */
 	enum api_scope scope;
@@ -291,7 +301,7 @@ int api_idempotency_record(struct api_ctx *ctx, int status, const json_t *body);
 /* ------------------------------------------------------- pagination */
 
 struct api_page {
-	int64_t limit;     /* 1..API_PAGE_MAX */
+	int64_t limit;	   /* 1..API_PAGE_MAX */
 	const char *after; /* NULL for the first page */
 };
 

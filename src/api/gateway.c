@@ -5,7 +5,8 @@
  *
  * Unauthenticated requests are charged to their source address first, so a
  * client guessing tokens is slowed down like any other anonymous caller.
- * Tokens never reach the log: a rejection is logged by its class only.
+ * Tokens never reach the log: a rejection is logged by its class only, and
+ * aggregated per source (refusals.c) so that guessing cannot flood it.
  * Mounted upstreams (upstream.c) are guarded exactly like /api/v1.
  */
 #include <inttypes.h>
@@ -144,7 +145,7 @@ bool api_before(struct http_req *req, void *arg)
 	if (rc < 0) {
 		free(p);
 		if (rc != AUTH_ENOCRED)
-			log_warn("api", "credential refused: %s", auth_strerror(rc));
+			api_refusals_note(a->refusals, http_req_peer(req), auth_strerror(rc), now);
 		if (!charge_address(a, req, now))
 			reply_unauthorized(req, rc, reason);
 		return true;

@@ -108,6 +108,20 @@ static bool host_literal(const char *host, struct sockaddr_storage *ss)
 	return inet_aton(text, &((struct sockaddr_in *)ss)->sin_addr) != 0;
 }
 
+/* RFC 3986 §2: a URI is ASCII, without spaces or controls, and never holds
+ * a backslash.  Parsers disagree exactly there: WHATWG reads "\\" as "/"
+ * (so "http://a\\@b/" names host a to a browser, b to curl), and this
+ * curl, built without IDN, keeps "⑫⑦.0.0.1" as a name that only fails at
+ * delivery — or, with IDNA mapping, becomes 127.0.0.1.  Refusing these
+ * bytes at create leaves one reading of the host, curl's, checked below. */
+static bool url_is_plain(const char *url)
+{
+	for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+		if (*c <= 0x20 || *c >= 0x7f || *c == '\\')
+			return false;
+	return true;
+}
+
 int api_webhook_url_check(const char *url, bool allow_private, char *why, size_t n)
 {
 	CURLU *u = curl_url();
@@ -117,8 +131,13 @@ int api_webhook_url_check(const char *url, bool allow_private, char *why, size_t
 
 	if (!u)
 		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+	if (!url_is_plain(url)) {
+		snprintf(why, n,
+			 "'url' must be plain ASCII without spaces, controls or backslashes "
+			 "(RFC 3986); write an international host name in its xn-- form");
+		rc = -EINVAL;
+	} else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		   curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
 		snprintf(why, n, "'url' must be an http:// or https:// URL with a host");
 		rc = -EINVAL;
 	} else if (!allow_private && host_literal(host, &ss) &&

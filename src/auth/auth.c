@@ -32,7 +32,9 @@ static const char *const auth_errstr[] = {
     [AUTH_ECLAIMS + 2000] = "role, customer or scope claim missing or invalid",
     [AUTH_EKEY_UNKNOWN + 2000] = "unknown API key",
     [AUTH_EKEY_REVOKED + 2000] = "API key revoked",
-    [AUTH_EUNAVAILABLE + 2000] = "credential store unavailable",
+    [AUTH_EUNAVAILABLE + 2000] = "credential store or JWKS unavailable",
+    [AUTH_EEXP_MISSING + 2000] = "token has no valid exp claim",
+    [AUTH_ECRIT + 2000] = "token names critical header extensions (crit) not understood",
 };
 
 const char *auth_strerror(int err)
@@ -140,9 +142,11 @@ int auth_check_bearer(struct auth *a, const char *authorization_header, int64_t 
 	}
 	if (reason)
 		*reason = auth_strerror(rc);
+	/* Debug only: a caller logs refusals aggregated (the gateway's
+	 * refusals.c), one line each would let a guesser flood the log. */
 	if (rc < 0)
-		log_info(AUTH_LOG, "%s rejected: %s", jwt ? "JWT" : "bearer credential",
-			 auth_strerror(rc));
+		log_debug(AUTH_LOG, "%s rejected: %s", jwt ? "JWT" : "bearer credential",
+			  auth_strerror(rc));
 	return rc;
 }
 

@@ -45,7 +45,7 @@ enum auth_err {
 	AUTH_EKID_UNKNOWN,    /* kid missing or not in the JWKS */
 	AUTH_EKTY_MISMATCH,   /* the key's type or alg does not match the token's alg */
 	AUTH_ESIGNATURE,      /* signature does not verify */
-	AUTH_EEXPIRED,	      /* exp passed (beyond the clock skew), or missing */
+	AUTH_EEXPIRED,	      /* exp passed (beyond the clock skew) */
 	AUTH_ENOTYET,	      /* nbf or iat in the future (beyond the clock skew) */
 	AUTH_EISSUER,	      /* iss missing or not the configured issuer */
 	AUTH_EAUDIENCE,	      /* aud missing or without the configured audience */
@@ -54,6 +54,8 @@ enum auth_err {
 	AUTH_EKEY_UNKNOWN,    /* API key not found */
 	AUTH_EKEY_REVOKED,    /* API key revoked */
 	AUTH_EUNAVAILABLE,    /* store or JWKS cannot be reached now */
+	AUTH_EEXP_MISSING,    /* no exp claim, or one that is not a NumericDate */
+	AUTH_ECRIT,	      /* a crit header: an extension we do not understand */
 };
 
 /* A short, fixed, token-free description of a code (for logs and details). */
@@ -90,10 +92,10 @@ struct auth_opts {
 	/* JWTs: enabled when jwks_file, jwks_url or hs256_secret is set. */
 	const char *jwks_file;
 	const char *jwks_url;
-	const char *issuer;		/* required when JWTs are enabled */
-	const char *audience;		/* NULL: aud not checked */
-	const char *role_claim;		/* "warp_role" */
-	const char *customer_claim;	/* "customer_id" */
+	const char *issuer;	    /* required when JWTs are enabled */
+	const char *audience;	    /* NULL: aud not checked */
+	const char *role_claim;	    /* "warp_role" */
+	const char *customer_claim; /* "customer_id" */
 	/* Scopes: the claim holding them, an OAuth space-separated string
 	 * (RFC 8693 §4.2) or a JSON array of strings, each "read" or "write"
 	 * (other words ignored); a token without the claim gets

@@ -69,6 +69,9 @@ int jwks_load(struct jwks *j, int64_t now_ms);
  * jwks_release always follows. */
 const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_ms, bool refresh);
 void jwks_release(struct jwks *j);
+/* Whether a key set has ever loaded; only between jwks_acquire and
+ * jwks_release.  Without one, a token's kid cannot be judged at all. */
+bool jwks_loaded(const struct jwks *j);
 
 /* Fetches url with libcurl into body (bounded); *max_age_s from
  * Cache-Control (-1 when absent).  jwks_http.c. */

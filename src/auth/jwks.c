@@ -252,6 +252,11 @@ const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_
 	return jwks_set_find(j->set, kid);
 }
 
+bool jwks_loaded(const struct jwks *j)
+{
+	return j->set != NULL;
+}
+
 void jwks_release(struct jwks *j)
 {
 	pthread_rwlock_unlock(&j->lock);

@@ -138,7 +138,7 @@ static int jwt_header_check(json_t *hdr, enum jwt_alg *alg, struct str *kid)
 		return AUTH_EALG_REFUSED;
 	/* RFC 7515 §4.1.11: we understand no extensions, so any crit fails. */
 	if (json_object_get(hdr, "crit"))
-		return AUTH_EALG_REFUSED;
+		return AUTH_ECRIT;
 	if (k && !json_is_string(k))
 		return AUTH_EJSON;
 	*kid = k ? (struct str){json_string_value(k), json_string_length(k)} : STR_NULL;
@@ -204,7 +204,11 @@ static int jwt_key_verify(struct jwt_verifier *v, struct str token, enum jwt_alg
 			rc = AUTH_EALG_REFUSED;
 		else
 			rc = jwt_signature_check(token, v->hs_key, claims);
-	} else if (!key)
+	} else if (!key && jwks_enabled(&v->jwks) && !jwks_loaded(&v->jwks))
+		/* No set has ever loaded (the issuer unreachable since start):
+		 * the token may be valid, so this is 503, not 401. */
+		rc = AUTH_EUNAVAILABLE;
+	else if (!key)
 		rc = AUTH_EKID_UNKNOWN;
 	else if (key->alg != alg)
 		rc = AUTH_EKTY_MISMATCH;
@@ -238,7 +242,9 @@ static int jwt_times_check(const struct jwt_verifier *v, json_t *claims, int64_t
 
 	/* RFC 7519 §4.1.4: the current time must be before exp.  We require
 	 * exp: a token that never expires is a key that cannot be revoked. */
-	if (exp < 0 || now_ms >= exp + v->skew_ms)
+	if (exp < 0)
+		return AUTH_EEXP_MISSING;
+	if (now_ms >= exp + v->skew_ms)
 		return AUTH_EEXPIRED;
 	nbf = jwt_time_ms(claims, "nbf", &present);
 	if (present && (nbf < 0 || now_ms + v->skew_ms < nbf))
@@ -378,9 +384,8 @@ int jwt_verifier_init(struct jwt_verifier *v, const struct auth_opts *o)
 		rc = jwt_dup(o->customer_claim, "customer_id", &v->customer_claim);
 	if (rc == 0)
 		rc = jwt_dup(o->scope_claim, "scope", &v->scope_claim);
-	v->default_scopes = scope_list_parse(str_from_cstr(o->default_scopes ? o->default_scopes
-									      : "read"),
-					     ',');
+	v->default_scopes =
+	    scope_list_parse(str_from_cstr(o->default_scopes ? o->default_scopes : "read"), ',');
 	if (rc == 0 && !v->default_scopes)
 		rc = -EINVAL;
 	if (rc == 0 && o->hs256_secret && *o->hs256_secret) {

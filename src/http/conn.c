@@ -45,7 +45,10 @@
  * More refusals use the same path: a head evhttp would answer with an HTML
  * page or should not accept (head.c's http_head_check: 400, 501 for a
  * method not served, 505 for an HTTP version other than 1.x; a target that
- * is not a URI; a Content-Length that is not plain digits), and a chunked
+ * is not a URI; head.c's http_head_framing: a body framed ambiguously —
+ * differing Content-Lengths, both Content-Length and Transfer-Encoding,
+ * two Transfer-Encoding fields — or with a coding other than chunked, 501),
+ * and a chunked
  * body, whose size no
  * head announces: its bytes are counted as they arrive, and once they reach
  * evhttp's own limit (http_evhttp_max_body; framing counted too, so this
@@ -68,16 +71,16 @@ struct http_conn {
 	struct event *attach;
 	struct event *deadline;
 	struct event *refuse; /* writes the refusal and closes */
-	bool got_bytes;       /* of the request being read */
+	bool got_bytes;	      /* of the request being read */
 	bool reading_head;    /* head bytes are being copied into head */
-	bool in_flight;       /* a request is with the handlers */
+	bool in_flight;	      /* a request is with the handlers */
 	bool counting_body;   /* a chunked body is arriving: body_bytes counts it */
-	int refusal;          /* the status once decided, else 0 */
+	int refusal;	      /* the status once decided, else 0 */
 	const char *why;      /* its detail for a malformed head (static) */
 	uint64_t announced;   /* the Content-Length refused with 413 (0: chunked) */
 	uint64_t body_bytes;  /* of the chunked body, framing included */
 	struct buf head;      /* the head so far, only while reading_head */
-	size_t scanned;       /* bytes of head already searched for its end */
+	size_t scanned;	      /* bytes of head already searched for its end */
 	struct http_conn *next;
 };
 
@@ -88,20 +91,21 @@ static const struct {
 	const char *reason;
 	const char *code;
 } conn_errors[] = {
-	{ 400, "Bad Request", "bad_request" },
-	{ 408, "Request Timeout", "request_timeout" },
-	{ 413, "Content Too Large", "payload_too_large" },
-	{ 414, "URI Too Long", "uri_too_long" },
-	{ 431, "Request Header Fields Too Large", "header_fields_too_large" },
-	{ 501, "Not Implemented", "not_implemented" },
-	{ 505, "HTTP Version Not Supported", "http_version_not_supported" },
+    {400, "Bad Request", "bad_request"},
+    {408, "Request Timeout", "request_timeout"},
+    {413, "Content Too Large", "payload_too_large"},
+    {414, "URI Too Long", "uri_too_long"},
+    {431, "Request Header Fields Too Large", "header_fields_too_large"},
+    {501, "Not Implemented", "not_implemented"},
+    {505, "HTTP Version Not Supported", "http_version_not_supported"},
 };
 
 static size_t conn_error_index(int status)
 {
 	size_t i = 0;
 
-	while (i + 1 < sizeof(conn_errors) / sizeof(conn_errors[0]) && conn_errors[i].status != status)
+	while (i + 1 < sizeof(conn_errors) / sizeof(conn_errors[0]) &&
+	       conn_errors[i].status != status)
 		i++;
 	return i;
 }
@@ -188,10 +192,10 @@ static int conn_head_malformed(struct str h, const char **why)
  * large a body, or fine (then the copy is dropped until the next head). */
 static void conn_head_judge(struct http_conn *c)
 {
-	struct str h = { c->head.p, c->head.len };
+	struct str h = {c->head.p, c->head.len};
 	size_t max = conn_head_max(c), end = http_head_end(h, c->scanned);
 	size_t max_body = c->t->srv->opts.max_body;
-	uint64_t announced;
+	struct http_framing f;
 	const char *why;
 	int status;
 
@@ -210,14 +214,15 @@ static void conn_head_judge(struct http_conn *c)
 		conn_refuse(c, status, 0, why);
 		return;
 	}
-	if (max_body && http_head_chunked(h)) {
+	if ((status = http_head_framing(h, &f, &why)) != 0) {
+		conn_refuse(c, status, 0, why);
+		return;
+	}
+	if (max_body && f.chunked) {
 		c->counting_body = true;
 		c->body_bytes = c->head.len - end; /* copied past the head */
-	} else if (http_head_content_length(h, &announced) == -EINVAL) {
-		conn_refuse(c, 400, 0, "Content-Length must be decimal digits");
-		return;
-	} else if (max_body && announced > max_body) {
-		conn_refuse(c, 413, announced, NULL);
+	} else if (max_body && f.length > max_body) {
+		conn_refuse(c, 413, f.length, NULL);
 		return;
 	}
 	conn_head_done(c);
@@ -327,7 +332,7 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
 static void conn_arm(struct http_conn *c)
 {
 	int ms = c->t->srv->opts.request_timeout_ms;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	if (ms > 0)
 		evtimer_add(c->deadline, &tv);
@@ -360,8 +365,8 @@ static void conn_attach(evutil_socket_t fd, short what, void *arg)
  * request counter (method UNKNOWN: no request was read whole). */
 static void conn_send_error(struct http_conn *c, size_t which, const char *detail)
 {
-	json_t *doc = http_error_doc(conn_errors[which].code, conn_errors[which].reason, NULL,
-				     detail);
+	json_t *doc =
+	    http_error_doc(conn_errors[which].code, conn_errors[which].reason, NULL, detail);
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 	char id[ID_MAX] = "-", status[8], drain[512];
 	struct buf body, out;

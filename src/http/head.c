@@ -3,10 +3,11 @@
  *
  * conn.c copies the bytes of each request head as they arrive and asks
  * three questions of the copy: has the head ended yet (the empty line of
- * RFC 9112 §2.1), is it well formed, and how large a body does it announce
- * (Content-Length, RFC 9112 §6.2).  The answers decide 400, 501, 505, 431
- * and 413 before evhttp, whose 2.1 answers are its own HTML pages, has seen
- * the head whole.
+ * RFC 9112 §2.1), is it well formed, and how is its body framed
+ * (Content-Length or chunked, RFC 9112 §6: anything ambiguous is refused,
+ * as a proxy or a second parser may frame it otherwise: smuggling).  The answers decide 400, 501,
+ * 505, 431 and 413 before evhttp, whose 2.1 answers are its own HTML pages, has seen the head
+ * whole.
  *
  * Everything here reads a view and allocates nothing.  Lines end in LF with
  * an optional CR before it, as evhttp reads them (EVBUFFER_EOL_CRLF).
@@ -52,14 +53,14 @@ static bool head_line_next(struct str h, size_t *at, struct str *line)
 {
 	if (*at >= h.len)
 		return false;
-	struct str rest = { h.p + *at, h.len - *at };
+	struct str rest = {h.p + *at, h.len - *at};
 	ptrdiff_t nl = str_index(rest, '\n');
 	size_t n = nl < 0 ? rest.len : (size_t)nl;
 
 	*at += nl < 0 ? rest.len : n + 1;
 	if (n && rest.p[n - 1] == '\r')
 		n--;
-	*line = (struct str){ rest.p, n };
+	*line = (struct str){rest.p, n};
 	return true;
 }
 
@@ -72,51 +73,85 @@ static bool head_field_next(struct str h, size_t *at, struct str *name, struct s
 		ptrdiff_t colon = str_index(line, ':');
 		if (colon <= 0)
 			continue;
-		*name = (struct str){ line.p, (size_t)colon };
-		*value = str_trim((struct str){ line.p + colon + 1, line.len - (size_t)colon - 1 });
+		*name = (struct str){line.p, (size_t)colon};
+		*value = str_trim((struct str){line.p + colon + 1, line.len - (size_t)colon - 1});
 		return true;
 	}
 	return false;
 }
 
-bool http_head_chunked(struct str h)
+/* Sets the detail of a refusal and returns its status. */
+static int head_refuse(const char **why, int status, const char *detail)
 {
-	struct str line, name, value;
-	size_t at = 0;
-	bool chunked = false;
-
-	head_line_next(h, &at, &line); /* the request line */
-	while (head_field_next(h, &at, &name, &value)) {
-		if (!str_caseeq_cstr(name, "Transfer-Encoding"))
-			continue;
-		/* The last coding of the last field is what frames the body. */
-		ptrdiff_t comma;
-		while ((comma = str_index(value, ',')) >= 0)
-			value = str_trim((struct str){ value.p + comma + 1, value.len - (size_t)comma - 1 });
-		chunked = str_caseeq_cstr(value, "chunked");
-	}
-	return chunked;
+	*why = detail;
+	return status;
 }
 
-int http_head_content_length(struct str h, uint64_t *len)
+/* One Transfer-Encoding field's codings (RFC 9112 §6.1, §7): *chunked
+ * once "chunked" has come; 0, or the status to refuse with. */
+static int head_codings_check(struct str value, bool *chunked, const char **why)
+{
+	while (value.len) {
+		ptrdiff_t comma = str_index(value, ',');
+		size_t n = comma < 0 ? value.len : (size_t)comma;
+		struct str coding = str_trim((struct str){value.p, n});
+
+		value = comma < 0 ? STR_NULL : (struct str){value.p + n + 1, value.len - n - 1};
+		if (*chunked) /* §6.3: chunked must be the final coding, once */
+			return head_refuse(why, 400, "chunked is not the final transfer coding");
+		if (str_caseeq_cstr(coding, "chunked"))
+			*chunked = true;
+		else if (!coding.len || str_caseeq_cstr(coding, "identity"))
+			/* identity is no transfer coding since RFC 7230 */
+			return head_refuse(why, 400, "Transfer-Encoding names no valid coding");
+		else
+			/* §6.1: a coding not understood is 501; we decode none but
+			 * chunked, and passing gzip on undecoded would be a lie. */
+			return head_refuse(why, 501,
+					   "only the chunked transfer coding is implemented");
+	}
+	if (!*chunked)
+		return head_refuse(why, 400, "Transfer-Encoding names no valid coding");
+	return 0;
+}
+
+/* Content-Length fields (RFC 9112 §6.3 item 5): fields with differing
+ * values, or a value that is not digits, are unrecoverable framing errors;
+ * identical repeats are one length (evhttp reads the first). */
+static int head_length_merge(struct http_framing *f, struct str value, const char **why)
+{
+	uint64_t v;
+
+	if (head_length_parse(value, &v) < 0)
+		return head_refuse(why, 400, "Content-Length must be decimal digits");
+	if (f->has_length && v != f->length)
+		return head_refuse(why, 400, "Content-Length fields with differing values");
+	f->has_length = true;
+	f->length = v;
+	return 0;
+}
+
+int http_head_framing(struct str h, struct http_framing *f, const char **why)
 {
 	struct str line, name, value;
 	size_t at = 0;
-	int rc = -ENOENT;
+	int te = 0, rc = 0;
 
-	*len = 0;
+	*f = (struct http_framing){0};
 	head_line_next(h, &at, &line); /* the request line */
-	while (head_field_next(h, &at, &name, &value)) {
-		uint64_t v;
-		if (!str_caseeq_cstr(name, "Content-Length"))
-			continue;
-		if (head_length_parse(value, &v) < 0)
-			return -EINVAL; /* evhttp answers 400 for it */
-		/* Several fields: the largest one is what a limit must judge. */
-		if (v > *len)
-			*len = v;
-		rc = 0;
+	while (!rc && head_field_next(h, &at, &name, &value)) {
+		if (str_caseeq_cstr(name, "Content-Length"))
+			rc = head_length_merge(f, value, why);
+		else if (str_caseeq_cstr(name, "Transfer-Encoding") && te++)
+			/* one field only: a second is how two parsers disagree */
+			rc = head_refuse(why, 400, "more than one Transfer-Encoding field");
+		else if (str_caseeq_cstr(name, "Transfer-Encoding"))
+			rc = head_codings_check(value, &f->chunked, why);
 	}
+	/* §6.1: both is an attempt at smuggling; a server may refuse it and
+	 * a gateway in front of others should. */
+	if (!rc && te && f->has_length)
+		rc = head_refuse(why, 400, "both Content-Length and Transfer-Encoding");
 	return rc;
 }
 
@@ -156,15 +191,8 @@ static bool head_is_target(struct str t)
 	return t.len > 0;
 }
 
-/* Sets the detail of a refusal and returns its status. */
-static int head_refuse(const char **why, int status, const char *detail)
-{
-	*why = detail;
-	return status;
-}
-
 static const char *const head_methods[] = {
-	"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
 };
 
 /* The request line: method SP request-target SP HTTP-version, single
@@ -177,13 +205,13 @@ static int head_check_request_line(struct str line, struct str *target, const ch
 
 	if (sp1 <= 0)
 		return head_refuse(why, 400, "the request line is not \"method target version\"");
-	method = (struct str){ line.p, (size_t)sp1 };
-	rest = (struct str){ line.p + sp1 + 1, line.len - (size_t)sp1 - 1 };
+	method = (struct str){line.p, (size_t)sp1};
+	rest = (struct str){line.p + sp1 + 1, line.len - (size_t)sp1 - 1};
 	ptrdiff_t sp2 = str_index(rest, ' ');
 	if (sp2 < 0 || !head_is_token(method))
 		return head_refuse(why, 400, "the request line is not \"method target version\"");
-	*target = (struct str){ rest.p, (size_t)sp2 };
-	version = (struct str){ rest.p + sp2 + 1, rest.len - (size_t)sp2 - 1 };
+	*target = (struct str){rest.p, (size_t)sp2};
+	version = (struct str){rest.p + sp2 + 1, rest.len - (size_t)sp2 - 1};
 	if (!head_is_target(*target))
 		return head_refuse(why, 400,
 				   "the request target is empty or holds a space or control "
@@ -217,13 +245,13 @@ int http_head_check(struct str h, struct str *target, const char **why)
 		if (line.p[0] == ' ' || line.p[0] == '\t')
 			return head_refuse(why, 400,
 					   "a header field is folded over lines (obs-fold)");
-		if (colon <= 0 || !head_is_token((struct str){ line.p, (size_t)colon }))
+		if (colon <= 0 || !head_is_token((struct str){line.p, (size_t)colon}))
 			return head_refuse(why, 400, "a header field line is not \"name: value\"");
-		struct str value = { line.p + colon + 1, line.len - (size_t)colon - 1 };
+		struct str value = {line.p + colon + 1, line.len - (size_t)colon - 1};
 		if (!head_is_field_value(value))
 			return head_refuse(why, 400,
 					   "a header field value holds a control character");
-		if ((size_t)colon == 4 && str_caseeq_cstr((struct str){ line.p, 4 }, "Host"))
+		if ((size_t)colon == 4 && str_caseeq_cstr((struct str){line.p, 4}, "Host"))
 			hosts++;
 	}
 	/* RFC 9112 §3.2: exactly one Host in an HTTP/1.1 request. */

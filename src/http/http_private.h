@@ -35,7 +35,7 @@ struct http_conn;
 struct http_thread {
 	struct http_server *srv;
 	unsigned index;
-	int fd;              /* ours until evhttp takes it */
+	int fd;		     /* ours until evhttp takes it */
 	struct evhttp *http; /* set on the thread itself */
 	struct http_conn *conns[HTTP_CONN_BUCKETS];
 };
@@ -68,7 +68,7 @@ struct http_req {
 	int64_t start_us;
 	char id[HTTP_REQ_ID_MAX + 1];
 	const char *raw_path; /* as received, for the access log (owned by ev) */
-	char *path;           /* percent-decoded, owned */
+	char *path;	      /* percent-decoded, owned */
 	char *param_text;     /* the decoded parameter values, owned */
 	size_t nparams;
 	struct http_req_param params[HTTP_ROUTE_MAX_PARAMS];
@@ -110,14 +110,20 @@ json_t *http_error_doc(const char *code, const char *title, const char *pointer,
 
 /* head.c: a request head as conn.c copies it in (request line first).
  * head_end is the offset just past the empty line that ends it, searching
- * from `from` (0: not arrived).  content_length is the largest
- * Content-Length of a complete head: 0, -ENOENT when there is none, -EINVAL
- * when one is not plain digits (evhttp then answers 400). */
+ * from `from` (0: not arrived). */
 size_t http_head_end(struct str h, size_t from);
-int http_head_content_length(struct str h, uint64_t *len);
-/* Whether a complete head's Transfer-Encoding ends in chunked (RFC 9112
- * §6.1: then the body is framed in chunks, whatever Content-Length says). */
-bool http_head_chunked(struct str h);
+/* How a complete head frames its body (RFC 9112 §6): chunked, or
+ * has_length with length (saturating at UINT64_MAX), or neither.  0, or
+ * the status to refuse the head with (400 for ambiguous or bad framing:
+ * differing Content-Lengths, non-digits, two Transfer-Encoding fields,
+ * both headers, identity, chunked not last; 501 for a coding other than
+ * chunked) and *why, a static sentence for the error's detail. */
+struct http_framing {
+	bool chunked;
+	bool has_length;
+	uint64_t length;
+};
+int http_head_framing(struct str h, struct http_framing *f, const char **why);
 /* Whether a complete head is well formed (RFC 9112 §2-5): 0, or the status
  * to refuse it with (400; 501 for a method not served; 505 for a version
  * other than HTTP/1.x) and *why, a static sentence for the error's detail.

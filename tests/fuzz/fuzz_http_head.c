@@ -1,8 +1,8 @@
 /*
  * fuzz_http_head.c — arbitrary bytes through what WARP reads of an HTTP
  * request before evhttp does (src/http/head.c: where the head ends, whether
- * it is well formed, the Content-Length it announces, whether its body is
- * chunked) and through
+ * it is well formed, how it frames its body: Content-Length or chunked, or
+ * refused as ambiguous) and through
  * the router (the request line's path split into segments, matched against
  * the API's shapes of pattern, each parameter percent-decoded).
  */
@@ -26,11 +26,11 @@ static void fuzz_handler(struct http_req *req, void *arg)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const char *const patterns[] = {
-		"/api/v1/customers",
-		"/api/v1/customers/{id}",
-		"/api/v1/carriers/{carrier_id}/gateways/{id}",
-		"/api/v1/webhooks/{id}/deliveries",
-		"/crm/*",
+	    "/api/v1/customers",
+	    "/api/v1/customers/{id}",
+	    "/api/v1/carriers/{carrier_id}/gateways/{id}",
+	    "/api/v1/webhooks/{id}/deliveries",
+	    "/crm/*",
 	};
 	(void)argc;
 	(void)argv;
@@ -51,11 +51,12 @@ static struct str fuzz_path(struct str head)
 	struct str rest, path;
 
 	if (sp < 0)
-		return (struct str){ head.p, 0 };
-	rest = (struct str){ head.p + sp + 1, head.len - (size_t)sp - 1 };
+		return (struct str){head.p, 0};
+	rest = (struct str){head.p + sp + 1, head.len - (size_t)sp - 1};
 	path = rest;
 	for (size_t i = 0; i < rest.len; i++)
-		if (rest.p[i] == ' ' || rest.p[i] == '\r' || rest.p[i] == '\n' || rest.p[i] == '?') {
+		if (rest.p[i] == ' ' || rest.p[i] == '\r' || rest.p[i] == '\n' ||
+		    rest.p[i] == '?') {
 			path.len = i;
 			break;
 		}
@@ -83,22 +84,25 @@ static void fuzz_route(struct str path)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct str all = { (const char *)data, size };
+	struct str all = {(const char *)data, size};
 	size_t end = http_head_end(all, 0);
-	uint64_t len;
+	struct http_framing framing;
 
 	if (end > size)
 		abort();
 	if (end) {
 		struct str target;
 		const char *why = NULL;
-		int status = http_head_check((struct str){ all.p, end }, &target, &why);
+		int status = http_head_check((struct str){all.p, end}, &target, &why);
 		if ((status && !why) ||
 		    (target.len && (target.p < all.p || target.p + target.len > all.p + end)))
 			abort();
 	}
-	http_head_content_length(end ? (struct str){ all.p, end } : all, &len);
-	http_head_chunked(end ? (struct str){ all.p, end } : all);
+	const char *why = NULL;
+	int status = http_head_framing(end ? (struct str){all.p, end} : all, &framing, &why);
+	if ((status && !why) || (status && status != 400 && status != 501) ||
+	    (framing.chunked && framing.has_length && !status))
+		abort();
 	fuzz_route(fuzz_path(all));
 	return 0;
 }

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.server as httpserver
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -82,9 +83,10 @@ def claims(**over):
     return {k: v for k, v in c.items() if v is not None}
 
 
-def token(key, alg=None, kid=None, sign=None, **over):
+def token(key, alg=None, kid=None, sign=None, header_extra=None, **over):
     header = {"alg": alg or ("RS256" if key.kind == "RSA" else "ES256"), "typ": "JWT",
               "kid": kid if kid is not None else key.kid}
+    header.update(header_extra or {})
     signing = (b64u(json.dumps(header).encode()) + "." +
                b64u(json.dumps(claims(**over)).encode())).encode()
     sig = sign(signing) if sign else key.sign(signing)
@@ -282,6 +284,18 @@ def test_expired_token_is_refused(gw, keys):
     assert call(gw, token(keys["rsa"], exp=now - 10)).status == 200
 
 
+def test_missing_exp_is_refused_with_its_own_reason(gw, keys):
+    r = call(gw, token(keys["rsa"], exp=None))
+    assert_401(r, "no valid exp")
+    assert "expired" not in r.json()["errors"][0]["detail"]
+
+
+def test_crit_header_is_refused_with_its_own_reason(gw, keys):
+    r = call(gw, token(keys["rsa"], header_extra={"crit": ["x-ext"], "x-ext": 1}))
+    assert_401(r, "crit")
+    assert "alg" not in r.json()["errors"][0]["detail"]
+
+
 def test_not_yet_valid_token_is_refused(gw, keys):
     now = int(time.time())
     assert_401(call(gw, token(keys["rsa"], nbf=now + 3600)))
@@ -322,6 +336,21 @@ def test_rejections_are_logged_without_the_token(gw, keys):
     lines = [l for l in gw.log_lines() if "credential refused" in l.get("msg", "")]
     assert lines, gw.stderr()
     assert t not in gw.stderr()
+
+
+def test_many_refusals_from_one_source_make_few_log_lines(gw, keys):
+    # A guesser: 150 bad credentials in well under the 10 s interval.
+    for i in range(150):
+        assert_401(gw.get("/api/v1/customers",
+                          headers={"Authorization": "Bearer wk_guess%04d" % i}))
+    time.sleep(0.2)
+    lines = [l for l in gw.log_lines() if "credentials refused" in l.get("msg", "")
+             or "credential refused" in l.get("msg", "")]
+    assert 1 <= len(lines) <= 2, lines
+    assert "127.0.0.1" in lines[0]["msg"], lines
+    # Nothing else warns per refusal (the access log is INFO, one per request).
+    warns = [l for l in gw.log_lines() if l.get("level") == "warn"]
+    assert len(warns) <= 2 + 2, warns
 
 
 # ------------------------------------------------------------ JWKS URL
@@ -402,4 +431,23 @@ def test_jwks_refreshed_by_timer_without_requests(warp_factory, keys, jwks_serve
     before = jwks_server.hits
     time.sleep(2.5)  # max-age=1: the timer refetches while no request arrives
     assert jwks_server.hits >= before + 1
+    assert w.stop()[0] == 0
+
+
+def test_jwks_unreachable_since_start_answers_503_not_401(warp_factory, keys):
+    # Nothing listens on the JWKS port: no key set ever loads, so a token's
+    # kid cannot be judged; the caller is told to retry, not that it is bad.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = "http://127.0.0.1:%d/jwks.json" % sock.getsockname()[1]
+    sock.close()
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_url = %s\n" % url),
+                     env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+    r = w.get("/api/v1/customers", headers={"Authorization": "Bearer " + token(keys["rsa"])})
+    assert r.status == 503, (r.status, r.body)
+    assert r.json()["errors"][0]["code"] == "unavailable" and r.headers.get("X-Request-Id")
+    # API keys and /healthz are not affected.
+    assert w.get("/healthz").status == 200
+    assert w.get("/api/v1/customers",
+                 headers={"Authorization": "Bearer " + ADMIN}).status == 200
     assert w.stop()[0] == 0

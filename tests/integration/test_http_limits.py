@@ -13,6 +13,13 @@ A malformed head gets the same JSON refusal, never libevent's HTML page:
 (including a space before the colon), a control character in a value, a
 folded field, a missing or repeated Host, or a target that is not a URI;
 501 for a method the server does not implement; 505 for HTTP/2.0 and up.
+
+A body framed ambiguously (RFC 9112 §6.3: two Content-Length fields with
+differing values, Content-Length with Transfer-Encoding, two
+Transfer-Encoding fields, identity, chunked not last) is refused with 400
+and the connection closed, so nothing smuggled in its body is served as a
+second request; a transfer coding other than chunked is 501.  Identical
+repeated Content-Length fields are one length and served.
 """
 import json
 import select
@@ -277,3 +284,76 @@ def test_well_formed_heads_are_served(lw, head):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == b"200" and json.loads(body) == {"status": "ok"}, data
+
+
+def read_all_after(s, timeout=3.0):
+    """Whatever the server still sends before it closes."""
+    s.settimeout(timeout)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+
+def two_lengths_head(first, second, path="/api/v1/customers"):
+    return ("POST %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n"
+            % (path, ADMIN_TOKEN, first, second)).encode()
+
+
+def test_differing_content_lengths_smuggling_an_inner_get_answer_400(lw):
+    inner = b"GET /smuggled-inner HTTP/1.1\r\nHost: t\r\n\r\n"
+    with connect(lw) as s:
+        s.sendall(two_lengths_head(0, len(inner)) + inner)
+        resp = read_response(s)
+        assert_json_refusal(resp, 400, "bad_request")
+        assert "differing" in json.loads(resp[2])["errors"][0]["detail"]
+        # No second response: the inner GET is never served.
+        assert read_all_after(s) == b""
+
+
+def test_differing_content_lengths_create_nothing(lw):
+    body = b'{"name":"Smug"}'
+    assert len(body) == 15
+    with connect(lw) as s:
+        s.sendall(two_lengths_head(15, 5) + body)
+        assert_json_refusal(read_response(s), 400, "bad_request")
+        assert read_all_after(s) == b""
+    r = http("GET", lw.base + "/api/v1/customers?limit=100", headers=AUTH)
+    assert r.status == 200
+    assert all(c["name"] != "Smug" for c in r.json()["data"]), r.body
+
+
+def test_identical_content_lengths_are_served_once(lw):
+    body = b'{"name":"Twice"}'
+    with connect(lw) as s:
+        s.sendall(two_lengths_head(len(body), len(body)) + body)
+        st, h, resp = read_response(s)
+    assert st == 201, resp
+    assert json.loads(resp)["data"]["name"] == "Twice"
+
+
+TE_HEADS = [
+    (b"Transfer-Encoding: identity\r\n", 400, "no valid coding"),
+    (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400,
+     "more than one Transfer-Encoding"),
+    (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", 400,
+     "both Content-Length and Transfer-Encoding"),
+    (b"Transfer-Encoding: chunked, identity\r\n", 400, "final"),
+    (b"Transfer-Encoding: gzip, chunked\r\n", 501, "chunked"),
+    (b"Transfer-Encoding: gzip\r\n", 501, "chunked"),
+]
+
+
+@pytest.mark.parametrize("fields,status,detail", TE_HEADS,
+                         ids=[str(i) for i in range(len(TE_HEADS))])
+def test_bad_transfer_encoding_answers_json(lw, fields, status, detail):
+    head = (b"POST /api/v1/customers HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+            + ADMIN_TOKEN.encode() + b"\r\nContent-Type: application/json\r\n" + fields + b"\r\n")
+    inner = b"GET /smuggled-inner HTTP/1.1\r\nHost: t\r\n\r\n"
+    with connect(lw) as s:
+        s.sendall(head + b"5\r\n{\"a\":\r\n0\r\n\r\n" + inner)
+        resp = read_response(s)
+        assert_json_refusal(resp, status, CODES[status])
+        assert detail in json.loads(resp[2])["errors"][0]["detail"], resp
+        assert read_all_after(s) == b""

@@ -372,6 +372,19 @@ def test_private_literal_url_is_refused_on_create_and_patch(warp_factory, receiv
     stop_clean(w)
 
 
+def test_url_curl_and_browsers_read_differently_is_refused_on_create(warp_factory, store_url):
+    w = start_warp(warp_factory, store_url, WARP_WEBHOOKS_ALLOW_PRIVATE="true")
+    cust = customer(w)
+    for url in ("http://\u246b\u2466.0.0.1/a", "http://user\\@hooks.example.com/a"):
+        r = api(w, "POST", "/api/v1/webhooks", {"customer_id": cust, "url": url,
+                                                "secret": SECRET})
+        assert r.status == 422, (url, r.status, r.body)
+        err = r.json()["errors"][0]
+        assert err["code"] == "invalid_url" and err["source"] == {"pointer": "/url"}, err
+        assert r.headers.get("X-Request-Id")
+    stop_clean(w)
+
+
 def localhost_webhook(warp_factory, receiver, store_url, allow_private):
     """A warp with allow_private as given and a webhook at http://localhost:
     a host name passes the create check; it resolves to 127.0.0.1 (and ::1)."""

@@ -89,8 +89,8 @@ static void test_ipv6_non_public_ranges_are_private(void **state)
 	    "::10.0.0.1",
 	    "64:ff9b::a00:1",
 	    "64:ff9b::7f00:1",
-	    "2002:7f00:1::1",	 /* 6to4 of 127.0.0.1 */
-	    "2002:a9fe:a9fe::",	 /* 6to4 of 169.254.169.254 */
+	    "2002:7f00:1::1",			    /* 6to4 of 127.0.0.1 */
+	    "2002:a9fe:a9fe::",			    /* 6to4 of 169.254.169.254 */
 	    "2001:0:4136:e378:8000:63bf:f5ff:fffe", /* Teredo, client 10.0.0.1 */
 	};
 	(void)state;
@@ -100,9 +100,13 @@ static void test_ipv6_non_public_ranges_are_private(void **state)
 static void test_ipv6_public_and_mapped_public_are_allowed(void **state)
 {
 	static const char *const addrs[] = {
-	    "2001:db8::1",    "2606:4700:4700::1111", "2a00:1450::200e",
-	    "::ffff:8.8.8.8", "64:ff9b::808:808",     "fbff::1",
-	    "2002:808:808::1", /* 6to4 of 8.8.8.8 */
+	    "2001:db8::1",
+	    "2606:4700:4700::1111",
+	    "2a00:1450::200e",
+	    "::ffff:8.8.8.8",
+	    "64:ff9b::808:808",
+	    "fbff::1",
+	    "2002:808:808::1",			    /* 6to4 of 8.8.8.8 */
 	    "2001:0:4136:e378:8000:63bf:f7f7:f7f7", /* Teredo, client 8.8.8.8 */
 	    "fe7f::1",
 	};
@@ -166,6 +170,16 @@ static void test_url_without_host_is_invalid(void **state)
 	assert_int_equal(url_check("http://[::1/", false), -EINVAL);
 }
 
+/* Hosts curl and other parsers read differently are refused at create. */
+static void test_url_non_ascii_or_backslash_is_invalid(void **state)
+{
+	(void)state;
+	assert_int_equal(url_check("http://\u246b\u2466.0.0.1/a", true), -EINVAL);
+	assert_int_equal(url_check("http://user\\@evil.example/a", true), -EINVAL);
+	assert_int_equal(url_check("http://hooks.example.com/a\\b", true), -EINVAL);
+	assert_int_equal(url_check("http://xn--mnchen-3ya.de/", true), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +191,7 @@ int main(void)
 	    cmocka_unit_test(test_url_names_and_public_literals_pass_create),
 	    cmocka_unit_test(test_url_allow_private_accepts_loopback),
 	    cmocka_unit_test(test_url_without_host_is_invalid),
+	    cmocka_unit_test(test_url_non_ascii_or_backslash_is_invalid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
