@@ -128,40 +128,24 @@ class PerlEsme(Esme):
     SCRIPT = "esme.pl"
 
 
-# Provisioning the smsc's routing straight in the store (the message-routes
-# and smpp-connectors resources of the API are not built yet), followed by a
-# config-version bump so the snapshots pick it up.
-
-def sql_bump(api):
-    api.store.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
-
+# Provisioning the smsc's routing through the API: a carrier with one SMPP
+# connector to an upstream on loopback (short reconnect and response times,
+# so that tests of failures end quickly), and message routes.
 
 def carrier_with_connector(api, port, **fields):
     carrier = api.admin.create("/api/v1/carriers", {"name": "sms-" + uuid.uuid4().hex[:6]})["id"]
-    cols = {"id": "smc_" + uuid.uuid4().hex[:26], "carrier_id": carrier, "name": "c",
-            "host": "127.0.0.1", "port": port, "system_id": "warp", "password": "pw",
-            "reconnect_min_ms": 200, "reconnect_max_ms": 1000, "response_timeout_ms": 2000,
-            "created_at": 0, "updated_at": 0}
-    cols.update(fields)
-    api.store.execute("INSERT INTO smpp_connectors (%s) VALUES (%s)" % (
-        ", ".join(cols), ", ".join(_lit(v) for v in cols.values())))
-    sql_bump(api)
+    body = {"carrier_id": carrier, "name": "c", "host": "127.0.0.1", "port": port,
+            "system_id": "warp",
+            "password": "pw", "reconnect_min_ms": 200, "reconnect_max_ms": 1000,
+            "response_timeout_ms": 2000}
+    body.update(fields)
+    api.admin.create("/api/v1/smpp-connectors", body)
     return carrier
 
 
 def route(api, prefix, carriers, customer_id=None):
-    body = '[%s]' % ", ".join('{"carrier_id": "%s", "priority": %d}' % (c, i)
-                              for i, c in enumerate(carriers))
-    api.store.execute(
-        "INSERT INTO message_routes (id, prefix, customer_id, carriers, created_at, updated_at) "
-        "VALUES (%s, %s, %s, %s, 0, 0)" % (_lit("mrt_" + uuid.uuid4().hex[:26]), _lit(prefix),
-                                          _lit(customer_id), _lit(body)))
-    sql_bump(api)
-
-
-def _lit(v):
-    if v is None:
-        return "NULL"
-    if isinstance(v, int):
-        return str(v)
-    return "'%s'" % str(v).replace("'", "''")
+    body = {"prefix": prefix, "carriers": [{"carrier_id": c, "priority": i}
+                                           for i, c in enumerate(carriers)]}
+    if customer_id:
+        body["customer_id"] = customer_id
+    api.admin.create("/api/v1/message-routes", body)
