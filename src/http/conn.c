@@ -48,11 +48,13 @@
  * is not a URI; head.c's http_head_framing: a body framed ambiguously —
  * differing Content-Lengths, both Content-Length and Transfer-Encoding,
  * two Transfer-Encoding fields — or with a coding other than chunked, 501),
- * and a chunked
- * body, whose size no
- * head announces: its bytes are counted as they arrive, and once they reach
- * evhttp's own limit (http_evhttp_max_body; framing counted too, so this
- * comes first) it is refused with 413.
+ * and a chunked body, whose size no head announces: its bytes are scanned
+ * (chunk.c) and counted as they arrive in the input buffer, bad framing is
+ * refused with 400, and once they reach evhttp's own limit
+ * (http_evhttp_max_body; framing counted too, so this comes first) with
+ * 413.  The byte ending a chunk size before an extension is made a space
+ * in the buffer, the one form evhttp reads (RFC 9112 §7.1.1 extensions are
+ * ignored).
  */
 #include "http/http_private.h"
 
@@ -70,17 +72,19 @@ struct http_conn {
 	struct evhttp_connection *evcon; /* NULL until attached */
 	struct event *attach;
 	struct event *deadline;
-	struct event *refuse; /* writes the refusal and closes */
-	bool got_bytes;	      /* of the request being read */
-	bool reading_head;    /* head bytes are being copied into head */
-	bool in_flight;	      /* a request is with the handlers */
-	bool counting_body;   /* a chunked body is arriving: body_bytes counts it */
-	int refusal;	      /* the status once decided, else 0 */
-	const char *why;      /* its detail for a malformed head (static) */
-	uint64_t announced;   /* the Content-Length refused with 413 (0: chunked) */
-	uint64_t body_bytes;  /* of the chunked body, framing included */
-	struct buf head;      /* the head so far, only while reading_head */
-	size_t scanned;	      /* bytes of head already searched for its end */
+	struct event *refuse;	       /* writes the refusal and closes */
+	bool got_bytes;		       /* of the request being read */
+	bool reading_head;	       /* head bytes are being copied into head */
+	bool in_flight;		       /* a request is with the handlers */
+	bool counting_body;	       /* a chunked body is arriving: body_bytes counts it */
+	int refusal;		       /* the status once decided, else 0 */
+	const char *why;	       /* its detail for a malformed head (static) */
+	uint64_t announced;	       /* the Content-Length refused with 413 (0: chunked) */
+	uint64_t body_bytes;	       /* of the chunked body, framing included */
+	struct http_chunk_scan chunks; /* its framing (chunk.c) */
+	size_t body_tail;	       /* of its bytes, those the head's copy took */
+	struct buf head;	       /* the head so far, only while reading_head */
+	size_t scanned;		       /* bytes of head already searched for its end */
 	struct http_conn *next;
 };
 
@@ -188,6 +192,63 @@ static int conn_head_malformed(struct str h, const char **why)
 	return 400;
 }
 
+/* Makes the byte at offset of buf a space, in place: the chains of a
+ * socket's input buffer are the buffer's own memory (never references),
+ * so what evbuffer_peek points at may be written. */
+static void conn_byte_patch(struct evbuffer *buf, size_t offset)
+{
+	struct evbuffer_ptr pos;
+	struct evbuffer_iovec v;
+
+	if (evbuffer_ptr_set(buf, &pos, offset, EVBUFFER_PTR_SET) == 0 &&
+	    evbuffer_peek(buf, 1, &pos, &v, 1) >= 1 && v.iov_len)
+		*(char *)v.iov_base = ' ';
+}
+
+/* Scans and counts n more bytes of a chunked body, copied from buf at
+ * offset; refuses bad framing (chunk.c) and a body over evhttp's limit
+ * before evhttp would. */
+static void conn_body_scan(struct http_conn *c, struct evbuffer *buf, size_t offset, const char *p,
+			   size_t n)
+{
+	size_t max_body = c->t->srv->opts.max_body, used, done = 0;
+	const char *why = NULL;
+	int rc = 0;
+
+	while (!rc && done < n) {
+		rc = http_chunk_scan(&c->chunks, (struct str){p + done, n - done}, &used, &why);
+		done += used;
+		if (c->chunks.patch)
+			conn_byte_patch(buf, offset + done - 1);
+	}
+	c->body_bytes += done;
+	if (rc == 1 || rc > 1)
+		c->counting_body = false; /* ended: what follows is the next head */
+	if (rc > 1)
+		conn_refuse(c, rc, 0, why);
+	else if (!rc && max_body && c->body_bytes >= http_evhttp_max_body(max_body)) {
+		c->counting_body = false;
+		conn_refuse(c, 413, 0, NULL);
+	}
+}
+
+/* Feeds the bytes of buf from offset on to conn_body_scan. */
+static void conn_body_take(struct http_conn *c, struct evbuffer *buf, size_t offset)
+{
+	size_t len = evbuffer_get_length(buf);
+	struct evbuffer_ptr pos;
+	char chunk[2048];
+
+	while (c->counting_body && !c->refusal && offset < len) {
+		size_t n = len - offset < sizeof(chunk) ? len - offset : sizeof(chunk);
+		if (evbuffer_ptr_set(buf, &pos, offset, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(buf, &pos, chunk, n) != (ev_ssize_t)n)
+			break;
+		conn_body_scan(c, buf, offset, chunk, n);
+		offset += n;
+	}
+}
+
 /* Looks at the head copied so far: not ended yet, too long, announcing too
  * large a body, or fine (then the copy is dropped until the next head). */
 static void conn_head_judge(struct http_conn *c)
@@ -218,24 +279,19 @@ static void conn_head_judge(struct http_conn *c)
 		conn_refuse(c, status, 0, why);
 		return;
 	}
-	if (max_body && f.chunked) {
+	if (f.chunked) {
 		c->counting_body = true;
-		c->body_bytes = c->head.len - end; /* copied past the head */
+		c->body_bytes = 0;
+		c->chunks = (struct http_chunk_scan){
+		    .limit = max_body ? http_evhttp_max_body(max_body) : UINT64_MAX};
+		/* Bytes copied past the head are the body's first:
+		 * conn_head_take scans them in the input buffer. */
+		c->body_tail = c->head.len - end;
 	} else if (max_body && f.length > max_body) {
 		conn_refuse(c, 413, f.length, NULL);
 		return;
 	}
 	conn_head_done(c);
-}
-
-/* Counts n more bytes of a chunked body; refuses it before evhttp would. */
-static void conn_body_count(struct http_conn *c, size_t n)
-{
-	c->body_bytes += n;
-	if (c->body_bytes >= http_evhttp_max_body(c->t->srv->opts.max_body)) {
-		c->counting_body = false;
-		conn_refuse(c, 413, 0, NULL);
-	}
 }
 
 /* RFC 9112 §2.2: empty lines before a request line are ignored.  evhttp
@@ -284,10 +340,12 @@ static void conn_head_take(struct http_conn *c, struct evbuffer *buf, size_t off
 			return;
 		}
 	}
+	c->body_tail = 0;
 	conn_head_judge(c);
-	/* Bytes of a chunked body beyond what the head's copy took. */
-	if (c->counting_body && offset < len)
-		conn_body_count(c, len - offset);
+	/* A chunked body's bytes: those the head's copy took are the last
+	 * ones copied, right before offset in the buffer. */
+	if (c->counting_body && !c->refusal)
+		conn_body_take(c, buf, offset - c->body_tail);
 }
 
 static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -300,7 +358,7 @@ static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info
 	if (c->refusal)
 		evbuffer_drain(buf, evbuffer_get_length(buf));
 	else if (c->counting_body)
-		conn_body_count(c, info->n_added);
+		conn_body_take(c, buf, evbuffer_get_length(buf) - info->n_added);
 	else if (c->reading_head)
 		/* Input callbacks run after each change, so the new bytes are
 		 * the last n_added. */

@@ -124,6 +124,21 @@ struct http_framing {
 	uint64_t length;
 };
 int http_head_framing(struct str h, struct http_framing *f, const char **why);
+/* chunk.c: a chunked body's framing, fed as it arrives.  limit: evhttp's
+ * body limit (a chunk that large is 413).  Returns 0 while more is
+ * expected, 1 once the body (trailer included) has ended after *used bytes
+ * of in, or the status to refuse it with (400, 413) and *why.  When patch
+ * is set on return, the scan stopped after in.p[*used - 1], the byte ending
+ * a chunk size (';' or HTAB), which evhttp needs to be a space; scan the
+ * rest with another call. */
+struct http_chunk_scan {
+	int state;
+	bool patch;
+	unsigned digits;
+	uint64_t size, remaining, limit;
+	size_t line; /* bytes of the trailer line so far */
+};
+int http_chunk_scan(struct http_chunk_scan *s, struct str in, size_t *used, const char **why);
 /* Whether a complete head is well formed (RFC 9112 §2-5): 0, or the status
  * to refuse it with (400; 501 for a method not served; 505 for a version
  * other than HTTP/1.x) and *why, a static sentence for the error's detail.

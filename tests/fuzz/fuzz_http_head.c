@@ -2,7 +2,7 @@
  * fuzz_http_head.c — arbitrary bytes through what WARP reads of an HTTP
  * request before evhttp does (src/http/head.c: where the head ends, whether
  * it is well formed, how it frames its body: Content-Length or chunked, or
- * refused as ambiguous) and through
+ * refused as ambiguous; what follows it as a chunked body) and through
  * the router (the request line's path split into segments, matched against
  * the API's shapes of pattern, each parameter percent-decoded).
  */
@@ -82,6 +82,25 @@ static void fuzz_route(struct str path)
 	}
 }
 
+/* What follows the head as a chunked body (src/http/chunk.c), fed in
+ * pieces of 7 bytes as a slow client would send it. */
+static void fuzz_chunks(struct str body)
+{
+	struct http_chunk_scan s = {.limit = 4096};
+	size_t at = 0, used;
+	const char *why = NULL;
+	int rc = 0;
+
+	while (at < body.len && rc == 0) {
+		size_t n = body.len - at < 7 ? body.len - at : 7;
+		rc = http_chunk_scan(&s, (struct str){body.p + at, n}, &used, &why);
+		if (used > n || (s.patch && !used) || (rc > 1 && !why) ||
+		    (!rc && !s.patch && used != n))
+			abort();
+		at += used;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct str all = {(const char *)data, size};
@@ -103,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((status && !why) || (status && status != 400 && status != 501) ||
 	    (framing.chunked && framing.has_length && !status))
 		abort();
+	fuzz_chunks((struct str){all.p + end, size - end});
 	fuzz_route(fuzz_path(all));
 	return 0;
 }

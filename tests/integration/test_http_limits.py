@@ -18,7 +18,10 @@ A body framed ambiguously (RFC 9112 §6.3: two Content-Length fields with
 differing values, Content-Length with Transfer-Encoding, two
 Transfer-Encoding fields, identity, chunked not last) is refused with 400
 and the connection closed, so nothing smuggled in its body is served as a
-second request; a transfer coding other than chunked is 501.  Identical
+second request; a transfer coding other than chunked is 501.  A chunk
+size that is not hex digits ("zz", "-5") or has more than 16 of them, or
+chunk data not followed by CRLF, is 400 in JSON too (RFC 9112 §7.1);
+chunk extensions (§7.1.1) are accepted and ignored.  Identical
 repeated Content-Length fields are one length and served.
 """
 import json
@@ -357,3 +360,34 @@ def test_bad_transfer_encoding_answers_json(lw, fields, status, detail):
         assert_json_refusal(resp, status, CODES[status])
         assert detail in json.loads(resp[2])["errors"][0]["detail"], resp
         assert read_all_after(s) == b""
+
+
+@pytest.mark.parametrize("framing", [b"zz\r\n", b"-5\r\nhello\r\n0\r\n\r\n",
+                                     b"1" * 20 + b"\r\n", b"3\r\nabcX\r\n0\r\n\r\n",
+                                     b";e\r\n"],
+                         ids=["zz", "minus5", "20digits", "no-crlf", "no-digits"])
+def test_bad_chunk_framing_answers_400_json(lw, framing):
+    inner = b"GET /smuggled-inner HTTP/1.1\r\nHost: t\r\n\r\n"
+    with connect(lw) as s:
+        s.sendall(chunked_head() + framing + inner)
+        resp = read_response(s)
+        assert_json_refusal(resp, 400, "bad_request")
+        assert "chunk" in json.loads(resp[2])["errors"][0]["detail"], resp
+        assert read_all_after(s) == b""
+
+
+
+@pytest.mark.parametrize("step", [0, 1, 5])
+def test_chunk_extensions_are_accepted(lw, step):
+    body = json.dumps({"name": "Ext"}).encode()
+    framed = (b"%x;foo=bar\r\n%s\r\n" % (len(body) - 3, body[:-3]) +
+              b"3\t;a=\"b c\"\r\n%s\r\n0;last\r\n\r\n" % body[-3:])
+    with connect(lw) as s:
+        if step:
+            s.sendall(chunked_head())
+            send_slowly(s, framed, step, 0.002)
+        else:
+            s.sendall(chunked_head() + framed)
+        st, h, resp = read_response(s)
+    assert st == 201, resp
+    assert json.loads(resp)["data"]["name"] == "Ext"
