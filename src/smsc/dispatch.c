@@ -267,77 +267,6 @@ static void out_id_norm(struct str id, enum smsc_id_base base, char *out, size_t
 
 /* ------------------------------------------------------------ receipts */
 
-/* A receipt's fields, from its TLVs or the Appendix B text
- * ("id:IIIII sub:SSS dlvrd:DDD submit date:... stat:DDDDDDD err:E text:..."). */
-struct out_receipt {
-	struct str id;
-	const char *state; /* our state, NULL for a state that is not final */
-	char error[32];
-};
-
-static struct str text_field(struct str t, const char *name)
-{
-	size_t k = strlen(name);
-	for (size_t i = 0; i + k <= t.len; i++) {
-		if ((i == 0 || t.p[i - 1] == ' ') && strncasecmp(t.p + i, name, k) == 0) {
-			size_t j = i + k;
-			while (j < t.len && t.p[j] != ' ')
-				j++;
-			return (struct str){t.p + i + k, j - i - k};
-		}
-	}
-	return STR_NULL;
-}
-
-static const char *state_from_tlv(uint8_t s)
-{
-	switch (s) {
-	case 2:
-		return "delivered";
-	case 3:
-		return "expired";
-	case 4:
-	case 5:
-		return "undeliverable";
-	case 8:
-		return "rejected";
-	default:
-		return NULL; /* enroute, accepted, unknown */
-	}
-}
-
-static const char *state_from_text(struct str stat)
-{
-	if (str_caseeq_cstr(stat, "DELIVRD"))
-		return "delivered";
-	if (str_caseeq_cstr(stat, "EXPIRED"))
-		return "expired";
-	if (str_caseeq_cstr(stat, "UNDELIV") || str_caseeq_cstr(stat, "DELETED"))
-		return "undeliverable";
-	if (str_caseeq_cstr(stat, "REJECTD"))
-		return "rejected";
-	return NULL;
-}
-
-static void out_receipt_parse(const struct smpp_pdu *p, struct out_receipt *r)
-{
-	struct str text =
-	    (p->tlv.has & SMPP_HAS_MESSAGE_PAYLOAD) ? p->tlv.message_payload : p->short_message;
-	struct str err = text_field(text, "err:");
-
-	r->id = (p->tlv.has & SMPP_HAS_RECEIPTED_MESSAGE_ID) ? p->tlv.receipted_message_id
-							     : text_field(text, "id:");
-	r->state = (p->tlv.has & SMPP_HAS_MESSAGE_STATE)
-		       ? state_from_tlv(p->tlv.message_state)
-		       : state_from_text(text_field(text, "stat:"));
-	if (p->tlv.has & SMPP_HAS_NETWORK_ERROR_CODE)
-		snprintf(r->error, sizeof(r->error), "network:%u:%u", p->tlv.network_error_type,
-			 p->tlv.network_error_code);
-	else
-		snprintf(r->error, sizeof(r->error), "err:%.*s", (int)(err.len > 8 ? 8 : err.len),
-			 err.p ? err.p : "");
-}
-
 /* 1 when a message took the receipt, 0 when none (yet), <0 on a store error. */
 static int out_receipt_apply(struct smsc_out *o, const char *carrier_id, const char *id,
 			     const char *state, const char *error)
@@ -359,10 +288,10 @@ static int out_receipt_apply(struct smsc_out *o, const char *carrier_id, const c
 
 void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p)
 {
-	struct out_receipt rc;
+	struct smsc_receipt rc;
 	char id[SMPP_MESSAGE_ID_MAX + 1];
 
-	out_receipt_parse(p, &rc);
+	smsc_receipt_parse(p, &rc);
 	if (!rc.id.p || rc.id.len == 0) {
 		metric_inc(o->m_receipts_unmatched);
 		log_warn("smsc", "connector %s: a receipt without a message id", b->cfg.id);

@@ -232,6 +232,15 @@ void smsc_out_bind_changed(struct smsc_out *o);
 
 /* ----------------------------------------------------------- receipts */
 
+/* What a receipt from an upstream says (receipt_parse.c); views into p. */
+struct smsc_receipt {
+	struct str id;
+	const char *state; /* our final state, NULL for one that is not final */
+	char error[32];
+};
+
+void smsc_receipt_parse(const struct smpp_pdu *p, struct smsc_receipt *r);
+
 /* A receipt on its way to the customer (receipts.c). */
 struct smsc_dlr {
 	struct smsc_dlr *next;
