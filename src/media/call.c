@@ -45,7 +45,9 @@ struct media_call *media_call_new(struct media *m, struct str callid)
 	struct media_call *c;
 	size_t b = media_call_bucket(m, callid);
 
-	if (callid.len == 0 || callid.len >= MEDIA_CALLID_MAX)
+	/* The table keys calls by the stored, NUL-terminated id: an id with a
+	 * NUL inside would be filed under one bucket and looked for in another. */
+	if (callid.len == 0 || callid.len >= MEDIA_CALLID_MAX || memchr(callid.p, '\0', callid.len))
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
