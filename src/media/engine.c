@@ -117,42 +117,13 @@ static int media_ifaces_init(struct media *m, char *err, size_t errlen)
 
 /* ------------------------------------------------------------- threads */
 
-struct media_sync {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	void (*fn)(void *);
-	void *arg;
-};
-
-static void media_sync_run(void *arg)
-{
-	struct media_sync *s = arg;
-
-	s->fn(s->arg);
-	pthread_mutex_lock(&s->mu);
-	s->done = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
 int media_worker_sync(struct media *m, unsigned worker, void (*fn)(void *), void *arg)
 {
-	struct media_sync s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg};
-
 	if (!m->started) {
 		fn(arg); /* no threads yet (or any more): we are the only one */
 		return 0;
 	}
-	if (loop_pool_call(m->relay, worker, media_sync_run, &s) < 0)
-		return -ENOMEM;
-	pthread_mutex_lock(&s.mu);
-	while (!s.done)
-		pthread_cond_wait(&s.cv, &s.mu);
-	pthread_mutex_unlock(&s.mu);
-	pthread_mutex_destroy(&s.mu);
-	pthread_cond_destroy(&s.cv);
-	return 0;
+	return loop_pool_call_wait(m->relay, worker, fn, arg);
 }
 
 /* --------------------------------------------------------------- setup */
@@ -282,14 +253,7 @@ void media_stop(struct media *m)
 		return;
 	/* Calls end on the control thread while the workers still run, so
 	 * that every socket is closed by the thread that owns it. */
-	struct media_sync s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
-			       media_end_all, m};
-	if (loop_pool_call(m->ctl, 0, media_sync_run, &s) == 0) {
-		pthread_mutex_lock(&s.mu);
-		while (!s.done)
-			pthread_cond_wait(&s.cv, &s.mu);
-		pthread_mutex_unlock(&s.mu);
-	}
+	loop_pool_call_wait(m->ctl, 0, media_end_all, m);
 	loop_pool_stop(m->ctl);
 	media_ng_stop(m);
 	loop_pool_stop(m->relay);

@@ -182,6 +182,7 @@ struct smsc_conn {
 	struct smsc_connector_cfg cfg;
 	struct smsc_upbind *binds[SMSC_CONNECTOR_BINDS_MAX];
 	unsigned rr; /* the next bind to try */
+	struct metric *m_binds, *m_window; /* its series, looked up once */
 };
 
 /* A receipt that came before its submit_sm_resp was recorded. */
