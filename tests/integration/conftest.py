@@ -66,14 +66,16 @@ def rtp_ports(count=200):
     return lo, lo + count - 1
 
 
-def pick_port(is_free):
+def pick_port(is_free, span=1):
     """A single port of this worker's slice for which is_free(port) holds
-    and that it has not handed out lately."""
+    and that it has not handed out lately; with span > 1, the first of
+    `span` such ports in a row, aligned to span."""
     lo = SINGLE_PORTS[0] + _worker_index() * _SINGLE_SLICE
     for _ in range(400):
-        port = _port_rng.randrange(lo, lo + _SINGLE_SLICE)
-        if port not in _recent and is_free(port):
-            _recent.append(port)
+        port = _port_rng.randrange(lo, lo + _SINGLE_SLICE - span) // span * span
+        ports = range(port, port + span)
+        if not any(p in _recent for p in ports) and all(is_free(p) for p in ports):
+            _recent.extend(ports)
             return port
     raise RuntimeError("no free port")
 

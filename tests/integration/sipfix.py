@@ -53,6 +53,13 @@ def sip_port():
                                           for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM)]))
 
 
+def sipp_media_port():
+    """A port for SIPp's -mp: SIPp binds it and the three after it (RTCP,
+    video RTP and RTCP), so all four must be free and kept from others."""
+    return pick_port(lambda p: _binds(p, [(socket.AF_INET, "127.0.0.1", socket.SOCK_DGRAM)]),
+                     span=4)
+
+
 def wait_sip_listening(port, timeout=15):
     """warp answers /healthz before the sip role has bound its sockets (HTTP
     starts first): wait until the TCP listeners accept, which sip_proxy_new
@@ -80,6 +87,7 @@ class Sipp:
         self.name = name
         self.port = port
         self.sf = sf
+        self.remote, self.host, self.transport = remote, host, transport
         args = [SIPP, "-sf", sf, "-i", host, "-p", str(port), "-t", transport, "-m", str(calls),
                 "-timeout", "%ds" % timeout_s, "-timeout_error", "-nostdin", "-trace_msg",
                 "-trace_err", "-max_recv_loops", "100", "-mi", host]
@@ -99,7 +107,22 @@ class Sipp:
         self.out = open(self.dir / "stdout", "wb")
         self.proc = subprocess.Popen(self.args, cwd=str(self.dir), stdout=self.out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if self.remote is None:
+            self.wait_bound()
         return self
+
+    def wait_bound(self, timeout=10):
+        """A SIPp that waits for calls binds its port some time after it
+        starts; on a loaded machine long enough for the first INVITE sent to
+        it to be lost and setup_timeout to end the call.  Wait until the
+        port is taken (or SIPp has exited, which wait() then reports)."""
+        deadline = time.monotonic() + timeout
+        kind = socket.SOCK_STREAM if self.transport.startswith("t") else socket.SOCK_DGRAM
+        fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if not _binds(self.port, [(fam, self.host, kind)]):
+                return
+            time.sleep(0.02)
 
     def wait(self, timeout=30):
         try:

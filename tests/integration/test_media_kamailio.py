@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import rtp_ports
-from sipfix import Sipp, scenario, shared_scenario, sip_port
+from sipfix import Sipp, scenario, shared_scenario, sip_port, sipp_media_port
 from test_media_ng import media  # noqa: F401 (fixture)
 
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
@@ -150,10 +150,10 @@ def call_through_kamailio(media, tmp_path):  # noqa: F811 (fixture)
     uas_port = sip_port()
     k = Kamailio(tmp_path, w.ng.addr[1], uas_port).start()
     uas = Sipp(tmp_path, "uas", shared_scenario("uas_rr.xml"), uas_port,
-               extra=["-rtp_echo", "-mp", str(sip_port())]).start()
+               extra=["-rtp_echo", "-mp", str(sipp_media_port())]).start()
     uac = Sipp(tmp_path, "uac", scenario("media_uac.xml"), sip_port(),
                remote="127.0.0.1:%d" % k.port, service="15551234567",
-               extra=["-mp", str(sip_port())]).start()
+               extra=["-mp", str(sipp_media_port())]).start()
     try:
         rc_uac = uac.wait(timeout=30)
         rc_uas = uas.wait(timeout=30)

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import Warp, free_port, rtp_ports
 from sipfix import (TOKEN, SipWarp, Sipp, ini, render, scenario, shared_scenario, sip_port,
-                    wait_sip_listening)
+                    sipp_media_port, wait_sip_listening)
 from test_media_interop import rtpengine  # noqa: F401 (fixture)
 from test_media_kamailio import metric
 from test_media_ng import media_ini
@@ -75,9 +75,9 @@ def media_call(sw, calls=1, cport=None, gport=None, name="caller"):
     """One (or more) SIPp call with RTP through the proxy; returns the peers."""
     cport, gport = cport or sip_port(), gport or sip_port()
     callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), gport, calls=calls,
-                     extra=["-rtp_echo", "-mp", str(sip_port())]).start()
+                     extra=["-rtp_echo", "-mp", str(sipp_media_port())]).start()
     caller = sw.caller(name, scenario("media_uac.xml"), cport, NUMBER, calls=calls,
-                       extra=["-mp", str(sip_port())])
+                       extra=["-mp", str(sipp_media_port())])
     return cport, gport, callee, caller
 
 
@@ -162,9 +162,9 @@ def test_early_media_183_and_200_carry_the_same_relayed_sdp_from_one_answer(rela
     sw = relay_warp
     cport, gport = sip_port(), sip_port()
     callee = sw.sipp("callee", scenario("uas_early_media.xml"), gport,
-                     extra=["-rtp_echo", "-mp", str(sip_port())]).start()
+                     extra=["-rtp_echo", "-mp", str(sipp_media_port())]).start()
     caller = sw.caller("caller", scenario("uac_media_early.xml"), cport, NUMBER,
-                       extra=["-mp", str(sip_port())])
+                       extra=["-mp", str(sipp_media_port())])
     provision(sw, cport, gport)
     caller.start()
     assert caller.wait(timeout=40) == 0, caller.describe()
@@ -291,10 +291,12 @@ def test_with_one_of_two_engines_killed_new_calls_go_to_the_other(warp_factory, 
 # ------------------------------------------------------------ stopping
 
 
-def wait_for(pred, timeout=10.0):
+def wait_for(pred, timeout=10.0, peers=()):
     deadline = time.monotonic() + timeout
     while not pred():
-        assert time.monotonic() < deadline, "condition not met in %ss" % timeout
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in %ss\n%s" % (
+                timeout, "\n".join(p.describe() for p in peers)))
         time.sleep(0.05)
 
 
@@ -332,7 +334,8 @@ def test_sigterm_with_a_relayed_call_up_deletes_it_and_writes_the_cdr(warp_facto
     provision(sw, cport, gport)
     caller.start()
     wait_for(lambda: metric(e.get("/metrics").body.decode(), "warp_media_calls") == 1)
-    wait_for(lambda: any(m.startswith("SIP/2.0 200") for m in caller.messages(True)))
+    wait_for(lambda: any(m.startswith("SIP/2.0 200") for m in caller.messages(True)),
+                 peers=(caller, callee))
     rc, _ = sw.w.stop(timeout=10)
     sw.stop()
     assert rc == 0, sw.w.stderr()[-3000:]
@@ -388,9 +391,9 @@ def start_pair(sw, uas, uac, callee_keys, caller_keys):
     given the RTP ports of the test's sockets as -key values; both started."""
     cport, gport = sip_port(), sip_port()
     callee = sw.sipp("callee", scenario(uas), gport, keys=callee_keys,
-                     extra=["-mp", str(sip_port())]).start()
+                     extra=["-mp", str(sipp_media_port())]).start()
     caller = sw.caller("caller", scenario(uac), cport, NUMBER, keys=caller_keys,
-                       extra=["-mp", str(sip_port())])
+                       extra=["-mp", str(sipp_media_port())])
     provision(sw, cport, gport)
     caller.start()
     return caller, callee
@@ -405,14 +408,16 @@ def callee_reinvites_and_moves(sw):
             sw, "uas_reinvite_media.xml", "uac_reinvited_media.xml",
             {"rtp_b": b.getsockname()[1], "rtp_b2": b2.getsockname()[1]},
             {"rtp_a": a.getsockname()[1]})
-        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"))
+        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"),
+                 peers=(caller, callee))
         (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
         (to_callee,) = sdps(callee.messages(True), "INVITE ")
         # Before the re-INVITEs: both ways through the relay, the callee's
         # side latched to its first port.
         assert relayed(b, to_callee[1], a) > 10
         assert relayed(a, to_caller[1], b) > 10
-        wait_for(lambda: len(sdps(callee.messages(True), "SIP/2.0 200")) == 2)
+        wait_for(lambda: len(sdps(callee.messages(True), "SIP/2.0 200")) == 2,
+                 peers=(caller, callee))
         after = {"old": relayed(a, to_caller[1], b), "new": relayed(a, to_caller[1], b2)}
         assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
         assert callee.wait(timeout=40) == 0, callee.describe()
@@ -474,7 +479,8 @@ def late_offer_call(sw, uas="uas_late_offer.xml", uac="uac_late_offer.xml",
     try:
         caller, callee = start_pair(sw, uas, uac, {"rtp_b": b.getsockname()[1]},
                                     {"rtp_a": a.getsockname()[1]})
-        wait_for(lambda: any(m.startswith("ACK ") for m in callee.messages(True)))
+        wait_for(lambda: any(m.startswith("ACK ") for m in callee.messages(True)),
+                 peers=(caller, callee))
         offers = sdps(caller.messages(True), offer_in)
         (to_callee,) = sdps(callee.messages(True), answer_in)
         rtp = {"to_callee": relayed(a, offers[0][1], b), "to_caller": relayed(b, to_callee[1], a)}
@@ -547,12 +553,14 @@ def callee_reinvites_without_sdp(sw):
             sw, "uas_reinvite_late.xml", "uac_reinvited_late.xml",
             {"rtp_b": b.getsockname()[1], "rtp_b2": b2.getsockname()[1]},
             {"rtp_a": a.getsockname()[1], "rtp_a2": a2.getsockname()[1]})
-        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"))
+        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"),
+                 peers=(caller, callee))
         (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
         (to_callee,) = sdps(callee.messages(True), "INVITE ")
         before = {"to_callee": relayed(a, to_caller[1], b),
                   "to_caller": relayed(b, to_callee[1], a)}
-        wait_for(lambda: sdps(caller.messages(True), "ACK "))
+        wait_for(lambda: sdps(caller.messages(True), "ACK "),
+                 peers=(caller, callee))
         after = {"to_callee": relayed(a2, to_caller[1], b2),
                  "to_caller": relayed(b2, to_callee[1], a2)}
         assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
@@ -617,11 +625,13 @@ def test_caller_update_moves_its_media_and_both_sides_keep_the_relay(relay_warp)
         caller, callee = start_pair(sw, "uas_update_media.xml", "uac_update_media.xml",
                                     {"rtp_b": b.getsockname()[1]},
                                     {"rtp_a": a.getsockname()[1], "rtp_a2": a2.getsockname()[1]})
-        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"))
+        wait_for(lambda: sdps(caller.messages(True), "SIP/2.0 200"),
+                 peers=(caller, callee))
         (to_caller,) = sdps(caller.messages(True), "SIP/2.0 200")
         (to_callee,) = sdps(callee.messages(True), "INVITE ")
         assert relayed(b, to_callee[1], a) > 10
-        wait_for(lambda: len(sdps(caller.messages(True), "SIP/2.0 200")) == 2)
+        wait_for(lambda: len(sdps(caller.messages(True), "SIP/2.0 200")) == 2,
+                 peers=(caller, callee))
         after = {"old": relayed(b, to_callee[1], a), "new": relayed(b, to_callee[1], a2)}
         assert_caller_update_kept_the_relay(sw, caller, callee, (to_caller, to_callee),
                                             (a, a2), after)
@@ -644,7 +654,8 @@ def test_caller_update_before_the_answer_moves_its_media_and_both_sides_keep_the
         caller, callee = start_pair(sw, "uas_early_update.xml", "uac_early_update.xml",
                                     {"rtp_b": b.getsockname()[1]},
                                     {"rtp_a": a.getsockname()[1], "rtp_a2": a2.getsockname()[1]})
-        wait_for(lambda: any(m.startswith("ACK ") for m in callee.messages(True)))
+        wait_for(lambda: any(m.startswith("ACK ") for m in callee.messages(True)),
+                 peers=(caller, callee))
         (to_callee,) = sdps(callee.messages(True), "INVITE ")
         to_caller = sdps(caller.messages(True), "SIP/2.0 183")[0]
         after = {"old": relayed(b, to_callee[1], a), "new": relayed(b, to_callee[1], a2),
@@ -726,9 +737,9 @@ def test_cancel_after_the_answer_lets_the_caller_ack_and_bye_it(warp_factory, tm
         stopper(sw)
         cport, gport = sip_port(), sip_port()
         callee = sw.sipp("callee", scenario("uas_ring_then_answer.xml"), gport,
-                         extra=["-mp", str(sip_port())]).start()
+                         extra=["-mp", str(sipp_media_port())]).start()
         caller = sw.caller("caller", scenario("uac_cancel_held_answer.xml"), cport, NUMBER,
-                           extra=["-mp", str(sip_port())])
+                           extra=["-mp", str(sipp_media_port())])
         provision(sw, cport, gport)
         caller.start()
         assert caller.wait(timeout=40) == 0, caller.describe() + sw.w.stderr()[-3000:]
@@ -796,7 +807,7 @@ def raw_pair(sw, uas, invite_extra=""):
     cport, gport = sip_port(), sip_port()
     b = rtp_socket()
     callee = sw.sipp("callee", scenario(uas), gport, keys={"rtp_b": b.getsockname()[1]},
-                     extra=["-mp", str(sip_port())]).start()
+                     extra=["-mp", str(sipp_media_port())]).start()
     provision(sw, cport, gport)
     ua = RawCaller(cport, sw.port)
     ua.send("INVITE sip:%s@127.0.0.1:%d" % (NUMBER, sw.port), "<sip:%s@127.0.0.1>" % NUMBER,
@@ -827,7 +838,7 @@ def test_late_offer_2xx_and_ack_retransmissions_carry_the_relays_sdp(relay_warp)
         for _ in range(2):  # the ACK repeated, as on a 2xx retransmission
             ua.send("ACK " + ruri, to, "1 ACK", "ack1", route, RAW_ANSWER)
             time.sleep(0.3)
-        wait_for(lambda: len(sdps(callee.messages(True), "ACK ")) >= 2)
+        wait_for(lambda: len(sdps(callee.messages(True), "ACK ")) >= 2, peers=(callee,))
         raw_hang_up(ua, callee, ruri, to, route, 2)
     finally:
         ua.sock.close()
