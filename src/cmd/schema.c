@@ -191,6 +191,9 @@ const struct config_key warp_schema[] = {
 	  "How long a message without a validity period is kept trying." },
 	{ "smsc", "max_validity", CONFIG_DURATION, "72h", 60000, 2592000000, NULL,
 	  "The longest validity a message may ask for; longer ones are cut to it." },
+	{ "smsc", "lease", CONFIG_DURATION, "60s", 5000, 3600000, NULL,
+	  "How long a message taken from the queue stays this process's; after a crash the others "
+	  "send it once this has passed (never less than twice a connector's response timeout)." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

@@ -664,6 +664,7 @@ static int start_smsc(struct app *app)
 		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
 		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
 		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
+		.lease_ms = config_duration_ms(cfg, "smsc", "lease"),
 		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
 	};
 

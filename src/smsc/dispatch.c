@@ -11,7 +11,7 @@
  * UPDATE whose subquery skips rows another process holds (FOR UPDATE SKIP
  * LOCKED); every later write names the owner, so a process whose lease ran
  * out cannot overwrite the one that took the message over.  A process that
- * dies leaves its leases to run out (lease_ms) and the messages are taken
+ * dies leaves its leases to run out ([smsc] lease) and the messages are taken
  * again: a message may then be submitted twice upstream, never lost.
  *
  * The store work here is synchronous on this thread: it delays only
@@ -28,7 +28,6 @@
 #include "smsc/smsc_private.h"
 
 #define TICK_MS 20
-#define LEASE_MS 60000
 #define LEASE_BATCH 256
 #define NO_BIND_RETRY_MS 1000
 #define BACKOFF_MAX_MS 300000
@@ -195,6 +194,19 @@ static unsigned out_room(const struct smsc_out *o)
 	return room;
 }
 
+/* A lease must outlast a submit's response timeout: a lease that ran out
+ * while the upstream still had the submit would let another process send
+ * the message a second time.  So never shorter than twice the slowest
+ * connector's response_timeout_ms, whatever [smsc] lease says. */
+static int64_t out_lease_ms(const struct smsc_out *o, const struct smsc_routes *snap)
+{
+	int64_t ms = o->s->o.lease_ms;
+	for (size_t i = 0; snap && i < snap->nconnectors; i++)
+		if (2 * snap->connectors[i].response_timeout_ms > ms)
+			ms = 2 * snap->connectors[i].response_timeout_ms;
+	return ms;
+}
+
 static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 {
 	unsigned room = out_room(o);
@@ -203,7 +215,7 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 
 	if (room == 0)
 		return;
-	struct store_param p[] = {store_p_text(o->owner), store_p_int(now + LEASE_MS),
+	struct store_param p[] = {store_p_text(o->owner), store_p_int(now + out_lease_ms(o, snap)),
 				  store_p_int(now),
 				  store_p_int(room < LEASE_BATCH ? room : LEASE_BATCH)};
 	const char *sql = store_kind(o->store) == STORE_POSTGRES
