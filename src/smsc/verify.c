@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "smsc/smsc_private.h"
 
@@ -24,6 +25,23 @@ static void verify_done(void *arg)
 {
 	struct smsc_verify_job *j = arg;
 	j->done(j);
+}
+
+/* The job goes back to the session thread, never finished here: its done
+ * callback touches the session, which only that thread may.  loop_pool_call
+ * fails only when it cannot allocate; wait for memory a while, and if there
+ * is none for seconds stop the process — every message it acknowledged is
+ * already in the store. */
+static void verify_hand_back(struct smsc_verify *v, struct smsc_verify_job *j)
+{
+	for (int tries = 0; loop_pool_call(v->back, 0, verify_done, j) < 0; tries++) {
+		if (tries == 500) {
+			log_error("smsc", "out of memory handing a bind check back; stopping");
+			abort();
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void *verify_main(void *arg)
@@ -43,8 +61,7 @@ static void *verify_main(void *arg)
 		pthread_mutex_unlock(&v->lock);
 		j->result = passhash_verify(str_from_cstr(j->password), j->hash);
 		explicit_bzero(j->password, sizeof(j->password));
-		if (loop_pool_call(v->back, 0, verify_done, j) < 0)
-			verify_done(j); /* the loop is gone: finish here, at shutdown */
+		verify_hand_back(v, j);
 		pthread_mutex_lock(&v->lock);
 	}
 	pthread_mutex_unlock(&v->lock);
