@@ -18,7 +18,7 @@ from apiclient import running_env  # noqa: E402
 pytest_plugins = ["apiclient"]
 
 ROK, RINVDSTADR, RCANCELFAIL, RREPLACEFAIL = 0x00, 0x0B, 0x11, 0x13
-RINVDLNAME, RQUERYFAIL, RBINDFAIL = 0x34, 0x67, 0x0D
+RINVDLNAME, RTHROTTLED, RQUERYFAIL, RBINDFAIL = 0x34, 0x58, 0x67, 0x0D
 ENROUTE, DELIVERED, DELETED, UNDELIVERABLE = 1, 2, 4, 5
 
 
@@ -32,20 +32,21 @@ class Setup:
     prefix to one upstream."""
 
     def __init__(self, api, started, prefix, **upstream):
-        self.api, self.prefix = api, prefix
+        self.api, self.prefix, self.started = api, prefix, started
         self.up = smppfix.UpstreamSmsc(**upstream)
         started.append(self.up)
         self.cid = api.customer()
         route(api, prefix, [carrier_with_connector(api, self.up.port)])
         self.esme = self.new_esme(started, self.cid)
 
-    def new_esme(self, started, cid):
+    def new_esme(self, started, cid, peer=smppfix.Esme, **limits):
         sid = "ops" + uuid.uuid4().hex[:8]
-        self.api.admin.create("/api/v1/smpp-accounts", {
-            "customer_id": cid, "system_id": sid, "password": "pw",
-            "allowed_cidrs": ["127.0.0.1"], "throughput": 1000, "window": 100})
+        body = {"customer_id": cid, "system_id": sid, "password": "pw",
+                "allowed_cidrs": ["127.0.0.1"], "throughput": 1000, "window": 100}
+        body.update(limits)
+        self.api.admin.create("/api/v1/smpp-accounts", body)
         time.sleep(0.5)  # snapshots rebuilt
-        e = smppfix.Esme(int(self.api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+        e = peer(int(self.api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
         started.append(e)
         e.wait("connected")
         assert e.bind(sid, "pw") == ROK
@@ -144,6 +145,18 @@ def test_cancel_of_a_queued_message_keeps_it_from_the_upstream(api, setup):
     assert s.up.seen("submit_sm", destination_addr="449040001") == []
 
 
+def test_query_and_cancel_from_perl_net_smpp(api, setup):
+    s = setup("44910", refuse_bind=RBINDFAIL)
+    e = s.new_esme(s.started, s.cid, peer=smppfix.PerlEsme)
+    mid = s.submit("0001", "from perl", esme=e)
+    q = query(e, mid)
+    assert q["command_status"] == ROK and q["message_state"] == ENROUTE
+    assert pdu(e, "cancel_sm", message_id=mid, source_addr="WARP")["command_status"] == ROK
+    q = query(e, mid)
+    assert q["command_status"] == ROK and q["message_state"] == DELETED and q["final_date"]
+    assert pdu(e, "cancel_sm", message_id=mid, source_addr="WARP")["command_status"] == RCANCELFAIL
+
+
 def test_cancel_by_source_and_destination(api, setup):
     s = setup("44905", refuse_bind=RBINDFAIL)
     a, b = s.submit("0001", "one"), s.submit("0001", "two")
@@ -205,3 +218,13 @@ def test_submit_multi_with_no_destination_routed_is_refused(api, setup):
     r = pdu(s.esme, "submit_multi", source_addr="WARP",
             dest_address=[{"destination_addr": "999000111"}], short_message="nobody")
     assert r["command_status"] == RINVDSTADR and not r.get("message_id")
+
+
+def test_submit_multi_takes_a_token_per_destination(api, setup):
+    s = setup("44911")
+    e = s.new_esme(s.started, s.cid, throughput=1, burst=2)
+    dests = [{"destination_addr": "44911000%d" % i} for i in range(5)]
+    r = pdu(e, "submit_multi", source_addr="WARP", dest_address=dests, short_message="bulk")
+    assert r["command_status"] == ROK
+    assert [(u["destination_addr"], u["error_status_code"]) for u in r["unsuccess_sme"]] == [
+        ("449110002", RTHROTTLED), ("449110003", RTHROTTLED), ("449110004", RTHROTTLED)]
