@@ -183,9 +183,15 @@ def test_cancel_and_replace_after_submit_fail(api, setup):
 def test_replace_sends_the_new_text_upstream(api, setup):
     s = setup("44907", refuse_bind=RBINDFAIL)
     mid = s.submit("0001", "old text")
+    before = row(api, mid, "next_attempt_at, expires_at")
     r = pdu(s.esme, "replace_sm", message_id=mid, source_addr="WARP", short_message="new text",
-            registered_delivery=0)
+            registered_delivery=0, validity_period="000001000000000R")
     assert r["command_status"] == ROK
+    after = row(api, mid, "next_attempt_at, expires_at")
+    # A new validity (one day from now, relative), the schedule kept (none given).
+    assert abs(after["expires_at"] - (time.time() + 86400) * 1000) < 60000
+    assert after["expires_at"] != before["expires_at"]
+    assert after["next_attempt_at"] == before["next_attempt_at"]
     assert pdu(s.esme, "replace_sm", message_id=mid, source_addr="OTHER",
                short_message="not mine")["command_status"] == RREPLACEFAIL
     s.release()
