@@ -23,7 +23,7 @@
 
 #include "smsc/smsc_private.h"
 
-#define SEND_MAX 1024 /* every PDU we answer with fits: no short_message in it */
+#define SEND_MAX 8192 /* every PDU we send fits: a receipt, or 254 unsuccess_sme (§4.5.2) */
 
 static void session_free(struct smsc_session *ss)
 {
@@ -134,6 +134,14 @@ static void session_dispatch(struct smsc_session *ss, const struct smpp_pdu *p)
 	case SMPP_DATA_SM:
 		smsc_submit_handle(ss, p);
 		return;
+	case SMPP_SUBMIT_MULTI:
+		smsc_multi_handle(ss, p);
+		return;
+	case SMPP_QUERY_SM:
+	case SMPP_CANCEL_SM:
+	case SMPP_REPLACE_SM:
+		smsc_ops_handle(ss, p);
+		return;
 	case SMPP_DELIVER_SM_RESP:
 		smsc_receipts_answered(ss, p);
 		return;
@@ -157,7 +165,7 @@ static void session_dispatch(struct smsc_session *ss, const struct smpp_pdu *p)
 		smsc_answer(ss, p, SMPP_ESME_RINVBNDSTS);
 		return;
 	}
-	/* query_sm, cancel_sm, replace_sm, submit_multi: not offered yet. */
+	/* A request an ESME may not send to an SMSC (deliver_sm, outbind, ...). */
 	struct smpp_pdu r;
 	smpp_pdu_init(&r, SMPP_GENERIC_NACK, p->sequence_number);
 	r.command_status = SMPP_ESME_RINVCMDID;

@@ -309,7 +309,7 @@ struct smsc_session {
 	bool receiver;	       /* counted in the upstream thread's receivers */
 	uint32_t seq;	       /* of the PDUs we send */
 	struct smsc_dlr *dlrs; /* receipts sent, not yet answered */
-	unsigned outstanding;  /* submits not yet answered */
+	unsigned outstanding;  /* submits and queries not yet answered */
 	int refs;	       /* the connection, each pending submit or check */
 	bool dead;	       /* the connection is gone */
 };
@@ -331,10 +331,38 @@ void smsc_bind_release(struct smsc_session *ss);
 struct str smsc_wire_id(const char *id);
 int smsc_submit_prepare(struct smsc *s);
 void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p);
+/* The steps of a submit that submit_multi shares: each answers 0
+ * (ESME_ROK) or the command_status to refuse with. */
+uint32_t smsc_submit_admit(const struct smsc_session *ss);
+uint32_t smsc_submit_routed(const struct smsc_session *ss, struct str dest);
+uint32_t smsc_submit_body(const struct smpp_pdu *p, struct str *body);
+uint32_t smsc_submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t now, int64_t *due,
+			   int64_t *expires);
+/* One messages row of p: its id, group, destination and hex body. */
+struct smsc_submit_row {
+	const char *id, *group_id;
+	const struct smpp_addr *dest;
+	const char *hex;
+	int64_t due, expires;
+};
+int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
+		      const struct smsc_submit_row *row, store_batch_done_fn done, void *arg);
+
+/* multi.c: submit_multi (§4.5). */
+void smsc_multi_handle(struct smsc_session *ss, const struct smpp_pdu *p);
+
+/* ops.c: query_sm, cancel_sm, replace_sm (§4.8-4.10). */
+void smsc_ops_handle(struct smsc_session *ss, const struct smpp_pdu *p);
+/* §5.2.28 message_state of a row in state (with error), and the
+ * error_code octet query_sm_resp carries for its error (0: none). */
+uint8_t smsc_ops_message_state(const char *state, const char *error);
+uint8_t smsc_ops_error_code(const char *error);
 
 /* validity.c: an SMPP 3.4 §7.1.1 time as epoch ms; 0, 1 when t is empty,
  * -EINVAL when it is not such a time. */
 int smsc_time_parse(struct str t, int64_t now_ms, int64_t *out);
+/* ms as an absolute §7.1.1 time in UTC (16 characters and the NUL). */
+void smsc_time_format(int64_t ms, char out[SMPP_TIME_MAX]);
 
 /* The answer to p with command_status status and no body. */
 void smsc_answer(struct smsc_session *ss, const struct smpp_pdu *p, uint32_t status);

@@ -9,6 +9,10 @@
  * The message is stored as received — addresses, data_coding, esm_class
  * and the user data (short_message, or message_payload when sm_length is
  * 0) in hex — so that what goes upstream is byte for byte what came in.
+ *
+ * The steps are shared (smsc_submit_*): submit_multi (multi.c) checks and
+ * stores each of its destinations with them, and replace_sm (ops.c) reads
+ * its new times with smsc_submit_times.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,9 +24,9 @@
 	"INSERT INTO messages (id, group_id, customer_id, origin, smpp_account_id, client_ref, "   \
 	"source, source_ton, source_npi, destination, dest_ton, dest_npi, data_coding, "           \
 	"esm_class, registered_delivery, body, state, next_attempt_at, expires_at, created_at, "   \
-	"updated_at) VALUES ($1, $1, $2, 'smpp', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, " \
-	"$14, 'accepted', $15, $16, $17, $17) ON CONFLICT (id) DO NOTHING"
-#define INSERT_PARAMS 17
+	"updated_at) VALUES ($1, $18, $2, 'smpp', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "     \
+	"$13, $14, 'accepted', $15, $16, $17, $17) ON CONFLICT (id) DO NOTHING"
+#define INSERT_PARAMS 18
 
 #define BATCH_QUEUE 65536
 #define BATCH_ROWS 2000
@@ -76,7 +80,7 @@ static void submit_stored(void *arg, int status)
 
 /* The user data: short_message, or message_payload when sm_length is 0
  * (§5.3.2.32: never both).  0, or the status to refuse with. */
-static uint32_t submit_body(const struct smpp_pdu *p, struct str *body)
+uint32_t smsc_submit_body(const struct smpp_pdu *p, struct str *body)
 {
 	bool payload = p->tlv.has & SMPP_HAS_MESSAGE_PAYLOAD;
 
@@ -88,8 +92,8 @@ static uint32_t submit_body(const struct smpp_pdu *p, struct str *body)
 
 /* Times: schedule_delivery_time becomes the first attempt, validity_period
  * the expiry (the default when absent, never past the maximum). */
-static uint32_t submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t now, int64_t *due,
-			     int64_t *expires)
+uint32_t smsc_submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t now, int64_t *due,
+			   int64_t *expires)
 {
 	int rc = smsc_time_parse(p->schedule_delivery_time, now, due);
 
@@ -109,54 +113,72 @@ static uint32_t submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t n
 	return SMPP_ESME_ROK;
 }
 
-/* The limits, in the order an ESME can act on: not bound to send, window
- * full (wait for answers), throttled (slow down), then the PDU itself: a
- * destination no message route serves is refused now, not accepted to
- * fail later. */
-static uint32_t submit_check(struct smsc_session *ss, const struct smpp_pdu *p)
+/* The limits an ESME can act on before its PDU is looked at: not bound
+ * to send, window full (wait for answers). */
+uint32_t smsc_submit_admit(const struct smsc_session *ss)
 {
 	if (ss->state != SMSC_BOUND_TX && ss->state != SMSC_BOUND_TRX)
 		return SMPP_ESME_RINVBNDSTS;
 	if (ss->outstanding >= ss->window)
 		return SMPP_ESME_RMSGQFUL;
-	if (!smsc_live_take(ss->live, ss->throughput, ss->burst, time_mono_us()))
-		return SMPP_ESME_RTHROTTLED;
-	if (!p->dest.addr.p || p->dest.addr.len == 0)
+	return SMPP_ESME_ROK;
+}
+
+/* A destination no message route serves is refused now, not accepted to
+ * fail later. */
+uint32_t smsc_submit_routed(const struct smsc_session *ss, struct str dest)
+{
+	if (!dest.p || dest.len == 0)
 		return SMPP_ESME_RINVDSTADR;
 	const struct smsc_routes *routes = snapshot_acquire(ss->s->out->routes);
-	bool routed = smsc_route_find(routes, p->dest.addr, ss->customer_id) != NULL;
+	bool routed = smsc_route_find(routes, dest, ss->customer_id) != NULL;
 	snapshot_release(ss->s->out->routes, routes);
 	return routed ? SMPP_ESME_ROK : SMPP_ESME_RINVDSTADR;
 }
 
-static int submit_queue(struct smsc_session *ss, const struct smpp_pdu *p, struct str body,
-			int64_t due, int64_t expires, struct submit_wait *w)
+/* The limits, in the order an ESME can act on: admission, throttled (slow
+ * down), then the destination. */
+static uint32_t submit_check(struct smsc_session *ss, const struct smpp_pdu *p)
 {
-	char *hex = ss->s->hex, ref[8];
+	uint32_t status = smsc_submit_admit(ss);
+
+	if (status != SMPP_ESME_ROK)
+		return status;
+	if (!smsc_live_take(ss->live, ss->throughput, ss->burst, time_mono_us()))
+		return SMPP_ESME_RTHROTTLED;
+	return smsc_submit_routed(ss, p->dest.addr);
+}
+
+/* Queues one row of p for the batching writer; done(arg, status) runs on
+ * the writer's thread once it is committed or has failed. */
+int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
+		      const struct smsc_submit_row *row, store_batch_done_fn done, void *arg)
+{
+	char ref[8];
 	int64_t now = time_wall_ms();
 
-	hex_encode(body.p, body.len, hex);
 	snprintf(ref, sizeof(ref), "%u", (unsigned)p->tlv.user_message_reference);
 	struct store_param params[INSERT_PARAMS] = {
-	    store_p_text(w->id),
+	    store_p_text(row->id),
 	    store_p_text(ss->customer_id),
 	    store_p_text(ss->account_id),
 	    (p->tlv.has & SMPP_HAS_USER_MESSAGE_REFERENCE) ? store_p_text(ref) : store_p_null(),
 	    store_p_str(p->source.addr.p ? p->source.addr : STR_LIT("")),
 	    store_p_int(p->source.ton),
 	    store_p_int(p->source.npi),
-	    store_p_str(p->dest.addr),
-	    store_p_int(p->dest.ton),
-	    store_p_int(p->dest.npi),
+	    store_p_str(row->dest->addr),
+	    store_p_int(row->dest->ton),
+	    store_p_int(row->dest->npi),
 	    store_p_int(p->data_coding),
 	    store_p_int(p->esm_class),
 	    store_p_int(p->registered_delivery),
-	    store_p_text(hex),
-	    store_p_int(due),
-	    store_p_int(expires),
+	    store_p_text(row->hex),
+	    store_p_int(row->due),
+	    store_p_int(row->expires),
 	    store_p_int(now),
+	    store_p_text(row->group_id),
 	};
-	return store_batch_add(ss->s->insert, params, submit_stored, w);
+	return store_batch_add(ss->s->insert, params, done, arg);
 }
 
 void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
@@ -167,9 +189,9 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 	uint32_t status = submit_check(ss, p);
 
 	if (status == SMPP_ESME_ROK)
-		status = submit_body(p, &body);
+		status = smsc_submit_body(p, &body);
 	if (status == SMPP_ESME_ROK)
-		status = submit_times(ss->s, p, now, &due, &expires);
+		status = smsc_submit_times(ss->s, p, now, &due, &expires);
 	if (status == SMPP_ESME_ROK &&
 	    (!(w = calloc(1, sizeof(*w))) || id_new("msg", w->id, sizeof(w->id)) < 0))
 		status = SMPP_ESME_RSYSERR;
@@ -181,7 +203,9 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 	w->sequence_number = p->sequence_number;
 	ss->refs++;
 	ss->outstanding++;
-	int rc = submit_queue(ss, p, body, due, expires, w);
+	hex_encode(body.p, body.len, ss->s->hex);
+	struct smsc_submit_row row = {w->id, w->id, &p->dest, ss->s->hex, due, expires};
+	int rc = smsc_submit_queue(ss, p, &row, submit_stored, w);
 	if (rc == 0)
 		return;
 	ss->refs--;

@@ -6,8 +6,10 @@
  * hours of offset from UTC, p '+' (ahead of UTC) or '-'.  Relative:
  * "YYMMDDhhmmss000R", a duration from now, where a year is 365 days and a
  * month 30 (the spec leaves them undefined; Kannel and most SMSCs do this).
+ * We write times (query_sm_resp's final_date) in the absolute form in UTC.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "smsc/smsc_private.h"
@@ -74,4 +76,18 @@ int smsc_time_parse(struct str t, int64_t now_ms, int64_t *out)
 	if (t.p[15] != '+' && t.p[15] != '-')
 		return -EINVAL;
 	return smpp_time_absolute(f, t.p, out);
+}
+
+/* The absolute form in UTC: "YYMMDDhhmmsst00+" (tenths of a second, no
+ * offset), as query_sm_resp's final_date carries it (§4.8.2). */
+void smsc_time_format(int64_t ms, char out[SMPP_TIME_MAX])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, SMPP_TIME_MAX, "%02u%02u%02u%02u%02u%02u%u00+", (unsigned)tm.tm_year % 100,
+		 (unsigned)tm.tm_mon % 12 + 1, (unsigned)tm.tm_mday % 32, (unsigned)tm.tm_hour % 24,
+		 (unsigned)tm.tm_min % 60, (unsigned)tm.tm_sec % 62,
+		 (unsigned)(ms % 1000) / 100 % 10);
 }

@@ -15,7 +15,9 @@
  *   {"cmd":"submit_many", "n", "window", "fields"}     -> one "submit_many_done" with counts
  *     (keeps up to window submits outstanding; fields.destination_addr may hold "{i}";
  *     with "each": true also one "submit_resp" event per answer, with its message_id)
- *   {"cmd":"pdu", "command", "fields"}                 -> <command>_resp (query_sm, cancel_sm …)
+ *   {"cmd":"pdu", "command", "fields"}                 -> <command>_resp (query_sm, cancel_sm,
+ *     replace_sm, submit_multi with fields.dest_address [{destination_addr} | {dl_name}];
+ *     submit_multi_resp carries unsuccess_sme [{destination_addr, error_status_code}])
  *   {"cmd":"raw", "hex"}                               write bytes as they are (malformed PDUs)
  *   {"cmd":"enquire_link"} / {"cmd":"unbind"} / {"cmd":"close"} / {"cmd":"exit"}
  * Events on stdout: connected, bind_resp, submit_sm_resp, deliver_sm, generic_nack,
@@ -44,7 +46,7 @@ function describe(pdu) {
 	for (const k of ['source_addr', 'destination_addr', 'esm_class', 'data_coding',
 		'receipted_message_id', 'message_state', 'message_id', 'system_id',
 		'sar_msg_ref_num', 'sar_total_segments', 'sar_segment_seqnum',
-		'user_message_reference', 'final_date', 'error_code']) {
+		'user_message_reference', 'final_date', 'error_code', 'unsuccess_sme']) {
 		if (pdu[k] !== undefined)
 			out[k] = pdu[k] instanceof Date ? pdu[k].toISOString() : pdu[k];
 	}

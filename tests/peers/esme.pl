@@ -9,6 +9,8 @@
 #   {"cmd":"submit", "fields": {...}, "tag"}                -> submit_sm_resp
 #   {"cmd":"read", "seconds", "tag"}   reads PDUs for up to that long: each
 #       deliver_sm is acknowledged and printed, then "read_done"
+#   {"cmd":"pdu", "command": "query_sm"|"cancel_sm"|"replace_sm", "fields", "tag"}
+#       -> <command>_resp (with message_state, final_date, error_code for query_sm)
 #   {"cmd":"enquire_link", "tag"} / {"cmd":"unbind", "tag"} / {"cmd":"exit"}
 # A connection the server closes prints "closed" and ends the process.
 use strict;
@@ -42,7 +44,18 @@ sub answer {
     my %out = (ev => $ev, tag => $tag, command_status => $pdu->{status});
     $out{message_id} = $pdu->{message_id} if defined $pdu->{message_id};
     $out{system_id} = $pdu->{system_id} if defined $pdu->{system_id};
+    for my $k (qw(final_date message_state error_code)) {
+        $out{$k} = $pdu->{$k} if defined $pdu->{$k};
+    }
     emit(\%out);
+}
+
+sub op {
+    my ($c) = @_;
+    my $op = $c->{command} || '';
+    return emit({ ev => 'error', detail => "command $op" })
+        unless $op =~ /^(query_sm|cancel_sm|replace_sm)$/;
+    answer("${op}_resp", $c->{tag}, $smpp->$op(%{ $c->{fields} || {} }));
 }
 
 sub do_bind {
@@ -99,6 +112,7 @@ while (my $line = <STDIN>) {
     if ($cmd eq 'bind') { do_bind($c) }
     elsif ($cmd eq 'submit') { submit($c) }
     elsif ($cmd eq 'read') { read_for($c) }
+    elsif ($cmd eq 'pdu') { op($c) }
     elsif ($cmd eq 'enquire_link') { answer('enquire_link_resp', $c->{tag}, $smpp->enquire_link()) }
     elsif ($cmd eq 'unbind') { answer('unbind_resp', $c->{tag}, $smpp->unbind()) }
     elsif ($cmd eq 'exit') { last }
