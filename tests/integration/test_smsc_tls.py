@@ -220,6 +220,24 @@ def test_a_certificate_that_fails_keeps_the_connector_down(api, peers, pki, case
     assert rows[0]["state"] in ("accepted", "queued"), rows
 
 
+def test_an_upstream_that_never_answers_the_handshake_times_out(api):
+    """A listening socket nobody reads: TCP connects, the ClientHello gets no
+    answer; the bind gives up after response_timeout_ms and tries again,
+    and the upstream thread goes on meanwhile (non-blocking)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        _, conn = provision(api, silent.getsockname()[1], "44906",
+                            tls_server_name="smsc.example")
+        deadline = time.monotonic() + 15
+        while not any(conn in line and "connect or TLS handshake timed out" in line
+                      for line in api.warp.stderr().splitlines()):
+            assert time.monotonic() < deadline, api.warp.stderr()[-3000:]
+            time.sleep(0.2)
+        assert metric(api, "warp_smsc_connector_binds_up", connector=conn) == 0
+        assert api.warp.get("/healthz").status == 200
+
+
 def test_plain_client_on_the_tls_port_is_dropped(api, peers):
     before = metric(api, "warp_smsc_tls_handshake_failures_total")
     e = peers(smppfix.Esme, port_of(api, "WARP_SMSC_TLS_LISTEN"))
