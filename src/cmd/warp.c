@@ -666,8 +666,17 @@ static int start_smsc(struct app *app)
 		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
 		.lease_ms = config_duration_ms(cfg, "smsc", "lease"),
 		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
+		.tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
+		.tls_key = config_str(cfg, "smsc", "tls_key"),
+		.tls_handshake_ms = config_duration_ms(cfg, "smsc", "tls_handshake_timeout"),
 	};
 
+	struct str tls = str_trim(str_from_cstr(config_str(cfg, "smsc", "tls_listen")));
+	o.tls = tls.len > 0;
+	if (o.tls && net_addr_parse(tls, 3550, &o.tls_listen) < 0) {
+		fprintf(stderr, "warp: [smsc] tls_listen: bad address '%.*s'\n", STR_FMT(tls));
+		return -EINVAL;
+	}
 	app->smsc = smsc_new(&o, err, sizeof(err));
 	if (!app->smsc || smsc_start(app->smsc) < 0) {
 		fprintf(stderr, "warp: smsc: %s\n", app->smsc ? "cannot start" : err);

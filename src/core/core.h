@@ -4,8 +4,9 @@
  * Everything every role needs and nothing role-specific: string views and
  * growable buffers, time, random ids, IPv4/IPv6 addresses and CIDR matching,
  * logging with a per-thread context id, INI configuration with environment
- * overrides, a metrics registry rendered as Prometheus text, and per-thread
- * libevent loops.  core/ depends on nothing else of ours.
+ * overrides, a metrics registry rendered as Prometheus text, per-thread
+ * libevent loops, and the TLS contexts and bufferevents of TLS roles.
+ * core/ depends on nothing else of ours.
  *
  * Conventions: functions return 0 on success and a negative errno-style code
  * on failure unless they say otherwise; `*_new` pairs with `*_free`,
@@ -182,6 +183,37 @@ int net_socket_bind(const struct net_addr *a, int type, bool reuseport);
  * 0 when held (now or before), -EADDRINUSE when another process holds it.
  * Held until the process exits. */
 int net_listen_lock(const struct net_addr *a, int type);
+
+/* ------------------------------------------------------------------ tls */
+
+/* OpenSSL's SSL and SSL_CTX, and libevent's, without their headers. */
+struct ssl_st;
+struct ssl_ctx_st;
+struct bufferevent;
+struct event_base;
+
+/* The oldest OpenSSL error queued, as text in buf; the queue is cleared. */
+const char *tls_error(char *buf, size_t n);
+/* A server or client context that speaks TLS 1.2 and later only; NULL when
+ * OpenSSL cannot make one. */
+struct ssl_ctx_st *tls_ctx_new(bool server);
+/* Loads a PEM certificate chain and its private key into ctx; -1 with err
+ * naming the configuration key and the file that failed ("tls_cert /x: ..."). */
+int tls_ctx_use_pair(struct ssl_ctx_st *ctx, const char *cert_key, const char *cert,
+		     const char *key_key, const char *key, char *err, size_t errlen);
+/* The identity a client checks in the server's certificate: host is a DNS
+ * name (also sent as SNI) or an address literal, "[v6]" allowed; empty
+ * checks the chain alone.  0, or -1 when OpenSSL refuses it. */
+int tls_identity_set(struct ssl_st *ssl, struct str host);
+/* Why the handshake (or the TLS stream) of bev failed, as text in buf: the
+ * OpenSSL error, with the verification result when the peer's certificate
+ * was refused.  false when TLS reported nothing (the socket failed). */
+bool tls_failure(struct bufferevent *bev, char *buf, size_t n);
+/* A bufferevent running TLS over fd (accepting) or over a socket it will
+ * connect (fd -1, connecting), freeing ssl and fd with it; the handshake
+ * runs on base's loop and BEV_EVENT_CONNECTED says it completed.  NULL
+ * (ssl freed, fd not closed) on failure. */
+struct bufferevent *tls_bev_new(struct event_base *base, int fd, struct ssl_st *ssl);
 
 /* ------------------------------------------------------------------ log */
 

@@ -105,8 +105,6 @@ void sip_tls_close(struct sip_proxy *p);
  * identity checked against the certificate).  NULL on failure. */
 struct ssl_st *sip_tls_server(struct sip_proxy *p);
 struct ssl_st *sip_tls_client(struct sip_proxy *p, struct str host);
-/* The TLS library's last error, for a log line. */
-const char *sip_tls_error(char *buf, size_t n);
 
 /* ------------------------------------------------------------- building */
 

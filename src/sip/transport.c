@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <stdio.h>
@@ -31,7 +30,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 struct sip_conn {
@@ -166,10 +164,8 @@ static void sip_tcp_read(struct bufferevent *bev, void *arg)
 /* A failed TLS handshake says why (a certificate that did not verify). */
 static void sip_tls_log_failure(struct sip_conn *c)
 {
-	char ip[NET_ADDR_STRLEN], why[256] = "connection closed";
-	unsigned long e = bufferevent_get_openssl_error(c->bev);
-	if (e)
-		ERR_error_string_n(e, why, sizeof(why));
+	char ip[NET_ADDR_STRLEN], why[256];
+	tls_failure(c->bev, why, sizeof(why));
 	net_addr_format(&c->peer.addr, ip, sizeof(ip));
 	log_warn("sip", "TLS connection with %s failed: %s", ip, why);
 }
@@ -190,14 +186,7 @@ static struct bufferevent *sip_conn_bev(struct sip_worker *w, evutil_socket_t fd
 {
 	if (!ssl)
 		return bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	struct bufferevent *bev = bufferevent_openssl_socket_new(
-	    w->base, fd, ssl, fd < 0 ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (!bev)
-		SSL_free(ssl);
-	else /* a peer closing without close_notify is a closed connection */
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return tls_bev_new(w->base, fd, ssl);
 }
 
 static struct sip_conn *sip_conn_new(struct sip_worker *w, evutil_socket_t fd,

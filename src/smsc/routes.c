@@ -16,7 +16,8 @@
 	"SELECT s.id, s.carrier_id, s.host, s.port, s.system_id, s.password, s.system_type, "      \
 	"s.bind_mode, s.binds, s.window_size, s.throughput, s.enquire_link_ms, "                   \
 	"s.response_timeout_ms, s.reconnect_min_ms, s.reconnect_max_ms, s.submit_id_base, "        \
-	"s.receipt_id_base, s.default_ton, s.default_npi, s.updated_at "                           \
+	"s.receipt_id_base, s.default_ton, s.default_npi, s.updated_at, s.tls, s.tls_ca_file, "    \
+	"s.tls_server_name "                                                                       \
 	"FROM smpp_connectors s JOIN carriers c ON c.id = s.carrier_id "                           \
 	"WHERE s.enabled <> 0 AND c.enabled <> 0"
 
@@ -122,6 +123,9 @@ static void connector_row(struct smsc_connector_cfg *k, const struct store_res *
 	k->default_ton = (uint8_t)store_res_int(r, i, 17);
 	k->default_npi = (uint8_t)store_res_int(r, i, 18);
 	k->updated_at = store_res_int(r, i, 19);
+	k->tls = store_res_int(r, i, 20) != 0;
+	copy_text(k->tls_ca_file, sizeof(k->tls_ca_file), store_res_text(r, i, 21));
+	copy_text(k->tls_server_name, sizeof(k->tls_server_name), store_res_text(r, i, 22));
 	if (k->binds > SMSC_CONNECTOR_BINDS_MAX)
 		k->binds = SMSC_CONNECTOR_BINDS_MAX;
 }

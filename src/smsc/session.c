@@ -8,6 +8,10 @@
  * lose the other messages in flight.  Only a command_length outside the
  * limits ends the session, since the stream's framing is then lost.
  *
+ * Over TLS (tls_listen) the bufferevent runs the handshake first (tls.c),
+ * bounded by tls_handshake_timeout instead of idle_timeout; the PDUs that
+ * follow are handled exactly as on a plain connection.
+ *
  * Lifetime: a session is freed when its connection is gone and nothing
  * still holds it (refs): every submit waiting for its store commit and a
  * bind waiting for its password check holds one, so their answers find the
@@ -236,21 +240,32 @@ static void session_written(struct bufferevent *bev, void *arg)
 		smsc_session_close(ss);
 }
 
+static void timeout_set(struct bufferevent *bev, int64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	bufferevent_set_timeouts(bev, &tv, NULL);
+}
+
 static void session_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct smsc_session *ss = arg;
 	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT)
+	if ((what & BEV_EVENT_CONNECTED) && ss->handshaking) {
+		ss->handshaking = false; /* TLS is up: the idle clock starts */
+		timeout_set(ss->bev, ss->s->o.idle_ms);
+		return;
+	}
+	if (ss->handshaking)
+		smsc_tls_failed(ss, what & BEV_EVENT_TIMEOUT);
+	else if (what & BEV_EVENT_TIMEOUT)
 		log_info("smsc", "session %s idle: closing",
 			 ss->system_id[0] ? ss->system_id : "unbound");
 	smsc_session_close(ss);
 }
 
-void smsc_session_accept(struct smsc *s, int fd, const struct sockaddr *sa, int salen)
+void smsc_session_accept(struct smsc *s, int fd, const struct sockaddr *sa, int salen, bool tls)
 {
 	struct smsc_session *ss = NULL;
-	struct timeval idle = {(time_t)(s->o.idle_ms / 1000),
-			       (suseconds_t)(s->o.idle_ms % 1000) * 1000};
 
 	if (s->nsessions >= s->o.max_sessions) {
 		log_warn("smsc", "max_sessions (%u) reached: connection refused",
@@ -260,11 +275,13 @@ void smsc_session_accept(struct smsc *s, int fd, const struct sockaddr *sa, int 
 	ss = calloc(1, sizeof(*ss));
 	if (!ss || net_addr_from_sockaddr(sa, (socklen_t)salen, &ss->peer) < 0)
 		goto refuse;
-	ss->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	ss->bev = tls ? smsc_tls_accept(s, fd)
+		      : bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!ss->bev)
 		goto refuse;
 	ss->s = s;
 	ss->refs = 1;
+	ss->handshaking = tls;
 	ss->next = s->sessions;
 	if (s->sessions)
 		s->sessions->prev = ss;
@@ -273,7 +290,7 @@ void smsc_session_accept(struct smsc *s, int fd, const struct sockaddr *sa, int 
 	metric_set(s->m_sessions, s->nsessions);
 	bufferevent_setcb(ss->bev, session_read, session_written, session_event, ss);
 	bufferevent_setwatermark(ss->bev, EV_READ, 0, SMPP_PDU_MAX_LEN * 2);
-	bufferevent_set_timeouts(ss->bev, &idle, NULL);
+	timeout_set(ss->bev, tls ? s->o.tls_handshake_ms : s->o.idle_ms);
 	bufferevent_enable(ss->bev, EV_READ | EV_WRITE);
 	return;
 refuse:

@@ -16,7 +16,14 @@ static void smsc_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
 			int salen, void *arg)
 {
 	(void)l;
-	smsc_session_accept(arg, fd, sa, salen);
+	smsc_session_accept(arg, fd, sa, salen, false);
+}
+
+static void smsc_accept_tls(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			    int salen, void *arg)
+{
+	(void)l;
+	smsc_session_accept(arg, fd, sa, salen, true);
 }
 
 /* Seconds: the target is a p99 under 10 ms at 5,000 messages/s. */
@@ -42,24 +49,37 @@ static void smsc_metrics_init(struct smsc *s)
 	    resp_bounds, sizeof(resp_bounds) / sizeof(resp_bounds[0])));
 }
 
-static int smsc_listen(struct smsc *s, char *err, size_t errlen)
+/* One listener (key names it in errors) whose connections go to cb. */
+static int smsc_listen(struct smsc *s, const struct net_addr *a, const char *key,
+		       evconnlistener_cb cb, struct evconnlistener **out, char *err, size_t errlen)
 {
 	char where[NET_ADDR_STRLEN];
-	int fd = net_socket_bind(&s->o.listen, SOCK_STREAM, false);
+	int fd = net_socket_bind(a, SOCK_STREAM, false);
 
-	net_addr_format(&s->o.listen, where, sizeof(where));
+	net_addr_format(a, where, sizeof(where));
 	if (fd < 0) {
-		snprintf(err, errlen, "[smsc] listen %s: %s", where,
+		snprintf(err, errlen, "[smsc] %s %s: %s", key, where,
 			 fd == -EADDRINUSE ? "port in use" : strerror(-fd));
 		return fd;
 	}
-	s->listener = evconnlistener_new(s->base, smsc_accept, s, LEV_OPT_CLOSE_ON_FREE, 0, fd);
-	if (!s->listener) {
+	*out = evconnlistener_new(s->base, cb, s, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	if (!*out) {
 		close(fd);
-		snprintf(err, errlen, "[smsc] listen %s: cannot watch the socket", where);
+		snprintf(err, errlen, "[smsc] %s %s: cannot watch the socket", key, where);
 		return -ENOMEM;
 	}
-	log_info("smsc", "SMPP listening on %s", where);
+	log_info("smsc", "SMPP%s listening on %s", *key == 't' ? " over TLS" : "", where);
+	return 0;
+}
+
+static int smsc_listen_all(struct smsc *s, char *err, size_t errlen)
+{
+	if (smsc_listen(s, &s->o.listen, "listen", smsc_accept, &s->listener, err, errlen) < 0)
+		return -1;
+	if (s->o.tls && (smsc_tls_open(s, err, errlen) < 0 ||
+			 smsc_listen(s, &s->o.tls_listen, "tls_listen", smsc_accept_tls,
+				     &s->tls_listener, err, errlen) < 0))
+		return -1;
 	return 0;
 }
 
@@ -90,7 +110,7 @@ struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
 			 "cannot read the message routes and connectors from the store");
 		goto fail;
 	}
-	if (smsc_listen(s, err, errlen) < 0)
+	if (smsc_listen_all(s, err, errlen) < 0)
 		goto fail;
 	return s;
 oom:
@@ -113,7 +133,9 @@ static void smsc_shutdown_sessions(void *arg)
 
 	if (s->listener)
 		evconnlistener_free(s->listener);
-	s->listener = NULL;
+	if (s->tls_listener)
+		evconnlistener_free(s->tls_listener);
+	s->listener = s->tls_listener = NULL;
 	smsc_session_close_all(s);
 }
 
@@ -153,6 +175,7 @@ void smsc_free(struct smsc *s)
 		loop_pool_call_wait(s->pool, 0, smsc_barrier, s);
 		loop_pool_stop(s->pool);
 	}
+	smsc_tls_close(s); /* its timer is on the stopped session thread */
 	loop_pool_free(s->pool);
 	smsc_live_free_all(&s->live);
 	free(s->hex);

@@ -21,6 +21,7 @@
 #ifndef WARP_SMSC_H
 #define WARP_SMSC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/core.h"
@@ -28,6 +29,10 @@
 
 struct smsc_opts {
 	struct net_addr listen;
+	bool tls;		    /* tls_listen was given: ESMEs may connect over TLS too */
+	struct net_addr tls_listen; /* SMPP over TLS, TLS 1.2 and later */
+	const char *tls_certificate, *tls_key; /* PEM files, required with tls */
+	int64_t tls_handshake_ms;	       /* a TLS handshake not done by then is dropped */
 	struct store *store;
 	struct snapshot_loader *loader;
 	int64_t idle_ms;	     /* a session silent this long is closed */
@@ -39,8 +44,9 @@ struct smsc_opts {
 
 struct smsc;
 
-/* Builds the server and its account snapshot and binds the listener;
- * NULL with a reason in err (a port in use says so). */
+/* Builds the server and its account snapshot and binds the listeners;
+ * NULL with a reason in err (a port in use, a certificate or key that does
+ * not load, says so). */
 struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen);
 /* Starts the session thread. */
 int smsc_start(struct smsc *s);

@@ -75,7 +75,10 @@ struct smsc_connector_cfg {
 	int64_t reconnect_min_ms, reconnect_max_ms;
 	enum smsc_id_base submit_id_base, receipt_id_base;
 	uint8_t default_ton, default_npi;
-	int64_t updated_at; /* a changed connector is rebound */
+	int64_t updated_at;	   /* a changed connector is rebound */
+	bool tls;		   /* connect with TLS, verifying the server (tls.c) */
+	char tls_ca_file[1025];	   /* "": the system's CA store */
+	char tls_server_name[254]; /* "": host is the name checked */
 };
 
 struct smsc_routes {
@@ -163,11 +166,13 @@ struct smsc_upbind {
 	struct bufferevent *bev;
 	struct event *timer;
 	uint32_t seq;
-	int64_t backoff_ms, bind_sent_ms, last_rx_ms, enquire_sent_ms, paused_until_us;
+	int64_t backoff_ms, connect_ms, bind_sent_ms, last_rx_ms, enquire_sent_ms, paused_until_us;
 	struct smsc_upinflight *inflight; /* cfg.window slots */
 	unsigned ninflight;
 	struct smsc_live bucket;
-	uint8_t *out; /* SMPP_PDU_MAX_LEN: the PDU being written */
+	uint8_t *out;		    /* SMPP_PDU_MAX_LEN: the PDU being written */
+	struct ssl_ctx_st *tls_ctx; /* cfg.tls: made on the first connect */
+	struct metric *m_tls_failed;
 };
 
 struct smsc_upbind *smsc_upbind_new(struct smsc_out *o, const struct smsc_connector_cfg *cfg,
@@ -181,7 +186,7 @@ int smsc_upbind_submit(struct smsc_upbind *b, struct smsc_out_msg *m);
 struct smsc_conn {
 	struct smsc_connector_cfg cfg;
 	struct smsc_upbind *binds[SMSC_CONNECTOR_BINDS_MAX];
-	unsigned rr; /* the next bind to try */
+	unsigned rr;			   /* the next bind to try */
 	struct metric *m_binds, *m_window; /* its series, looked up once */
 };
 
@@ -277,8 +282,14 @@ struct smsc {
 	struct loop_pool *pool; /* one thread: every session */
 	bool started;
 	struct event_base *base;
-	struct evconnlistener *listener;
+	struct evconnlistener *listener, *tls_listener;
 	int listen_fd;
+	struct ssl_ctx_st *tls_ctx; /* o.tls: the server's certificate */
+	struct event *tls_log_timer;
+	unsigned tls_unlogged; /* handshakes failed since the last log line */
+	int64_t tls_logged_ms;
+	char tls_last[NET_ADDR_STRLEN + 272]; /* the last of them: peer and reason */
+	struct metric *m_tls_failed;
 	struct snapshot *accounts;
 	struct store_batch *insert;
 	struct smsc_verify *verify;
@@ -312,10 +323,11 @@ struct smsc_session {
 	unsigned outstanding;  /* submits and queries not yet answered */
 	int refs;	       /* the connection, each pending submit or check */
 	bool dead;	       /* the connection is gone */
+	bool handshaking;      /* TLS: no PDU before the handshake is done */
 };
 
-/* session.c */
-void smsc_session_accept(struct smsc *s, int fd, const struct sockaddr *sa, int salen);
+/* session.c; tls: fd came to tls_listen */
+void smsc_session_accept(struct smsc *s, int fd, const struct sockaddr *sa, int salen, bool tls);
 void smsc_session_send(struct smsc_session *ss, const struct smpp_pdu *p);
 void smsc_session_unref(struct smsc_session *ss);
 void smsc_session_close(struct smsc_session *ss);
@@ -363,6 +375,21 @@ uint8_t smsc_ops_error_code(const char *error);
 int smsc_time_parse(struct str t, int64_t now_ms, int64_t *out);
 /* ms as an absolute §7.1.1 time in UTC (16 characters and the NUL). */
 void smsc_time_format(int64_t ms, char out[SMPP_TIME_MAX]);
+
+/* tls.c: the listener's context and its failures, the connectors'. */
+int smsc_tls_open(struct smsc *s, char *err, size_t errlen);
+void smsc_tls_close(struct smsc *s);
+/* A bufferevent accepting TLS on fd; NULL (fd not closed) on failure. */
+struct bufferevent *smsc_tls_accept(struct smsc *s, int fd);
+/* Counts and logs (aggregated) a handshake that failed or timed out. */
+void smsc_tls_failed(struct smsc_session *ss, bool timed_out);
+/* A bufferevent that will run TLS over the socket b connects; NULL with the
+ * reason in why. */
+struct bufferevent *smsc_tls_connect_bev(struct smsc_upbind *b, char *why, size_t n);
+/* Why b's TLS connection failed before it was up (the reason in why). */
+void smsc_tls_connect_failed(struct smsc_upbind *b, char *why, size_t n);
+/* The series counting a TLS connector's failures. */
+struct metric *smsc_tls_connector_metric(const struct smsc_connector_cfg *cfg);
 
 /* The answer to p with command_status status and no body. */
 void smsc_answer(struct smsc_session *ss, const struct smpp_pdu *p, uint32_t status);

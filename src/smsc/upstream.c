@@ -9,13 +9,17 @@
  * bound.  Submits still unanswered when a bind drops, or unanswered after
  * response_timeout, are handed back as lost: the dispatcher requeues them
  * (the upstream may have taken them, so a duplicate is possible there; a
- * loss is not).  ESME_RTHROTTLED pauses the bind for a second.
+ * loss is not).  ESME_RTHROTTLED pauses the bind for a second.  A
+ * connector with tls on connects through TLS (tls.c): the bind goes out
+ * once the handshake has verified the server, and a handshake that fails
+ * is a failed connect, retried after the same backoff.
  */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netdb.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,19 +206,25 @@ static void up_send_bind(struct smsc_upbind *b)
 static void up_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct smsc_upbind *b = arg;
+	char why[320];
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		up_send_bind(b);
 		return;
 	}
-	up_drop(b,
-		what & BEV_EVENT_EOF ? "the upstream closed the connection" : "connection failed");
+	if (b->cfg.tls && b->state == SMSC_UP_CONNECTING)
+		smsc_tls_connect_failed(b, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s",
+			 what & BEV_EVENT_EOF ? "the upstream closed the connection"
+					      : "connection failed");
+	up_drop(b, why);
 }
 
 static void up_connect(struct smsc_upbind *b)
 {
-	char port[8];
+	char port[8], why[320] = "out of memory";
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
 
 	snprintf(port, sizeof(port), "%u", (unsigned)b->cfg.port);
@@ -222,15 +232,17 @@ static void up_connect(struct smsc_upbind *b)
 		up_drop(b, "cannot resolve the host");
 		return;
 	}
-	b->bev = bufferevent_socket_new(b->o->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	b->bev = b->cfg.tls ? smsc_tls_connect_bev(b, why, sizeof(why))
+			    : bufferevent_socket_new(b->o->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!b->bev) {
 		freeaddrinfo(ai);
-		up_drop(b, "out of memory");
+		up_drop(b, why);
 		return;
 	}
 	bufferevent_setcb(b->bev, up_read, NULL, up_event, b);
 	bufferevent_enable(b->bev, EV_READ | EV_WRITE);
 	b->state = SMSC_UP_CONNECTING;
+	b->connect_ms = time_mono_ms();
 	int rc = bufferevent_socket_connect(b->bev, ai->ai_addr, (int)ai->ai_addrlen);
 	freeaddrinfo(ai);
 	if (rc < 0)
@@ -239,13 +251,18 @@ static void up_connect(struct smsc_upbind *b)
 		up_schedule(b, TICK_MS);
 }
 
-/* Expired submits, enquire_link when quiet, a bind that never answers. */
+/* Expired submits, enquire_link when quiet, a bind that never answers, a
+ * connect (and its TLS handshake) that never completes. */
 static void up_tick(struct smsc_upbind *b)
 {
 	int64_t now = time_mono_ms();
 
 	if (b->state == SMSC_UP_BINDING && now - b->bind_sent_ms > b->cfg.response_timeout_ms) {
 		up_drop(b, "no bind_resp");
+		return;
+	}
+	if (b->state == SMSC_UP_CONNECTING && now - b->connect_ms > b->cfg.response_timeout_ms) {
+		up_drop(b, b->cfg.tls ? "connect or TLS handshake timed out" : "connect timed out");
 		return;
 	}
 	for (unsigned i = 0; b->state == SMSC_UP_BOUND && i < b->cfg.window; i++) {
@@ -303,6 +320,8 @@ struct smsc_upbind *smsc_upbind_new(struct smsc_out *o, const struct smsc_connec
 	b->inflight = calloc(b->cfg.window, sizeof(*b->inflight));
 	b->out = malloc(SMPP_PDU_MAX_LEN);
 	b->timer = evtimer_new(o->base, up_timer, b);
+	if (cfg->tls)
+		b->m_tls_failed = smsc_tls_connector_metric(cfg);
 	if (!b->inflight || !b->out || !b->timer) {
 		smsc_upbind_free(b);
 		return NULL;
@@ -322,6 +341,7 @@ void smsc_upbind_free(struct smsc_upbind *b)
 		up_fail_inflight(b);
 	if (b->timer)
 		event_free(b->timer);
+	SSL_CTX_free(b->tls_ctx);
 	free(b->inflight);
 	free(b->out);
 	free(b);
