@@ -2,11 +2,12 @@
  * test_auth_jwks_policy.c — src/auth/jwks_policy.c: when a request may ask
  * for a JWKS fetch and whether it waits, and the table of refuted kids.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
 
