@@ -96,6 +96,9 @@ struct jwks_fetcher {
 	bool fetched;	     /* a fetch was asked for, at last_fetch_ms */
 	int64_t last_fetch_ms;
 	atomic_bool cancel; /* stop: abort the transfer under way */
+	/* warp_auth_jwks_fetches_total{result}, warp_auth_jwks_waits_total{result};
+	 * NULL when out of memory. */
+	struct metric *m_fetch_ok, *m_fetch_failed, *m_wait_arrived, *m_wait_timeout;
 	struct jwks_refuted refuted[JWKS_REFUTED_SLOTS];
 };
 

@@ -32,6 +32,8 @@ static void *jwks_fetcher_main(void *arg)
 		f->in_flight = true;
 		pthread_mutex_unlock(&f->lock);
 		int rc = jwks_load(j, now_ms);
+		if (rc != -ECANCELED)
+			metric_inc(rc == 0 ? f->m_fetch_ok : f->m_fetch_failed);
 		pthread_mutex_lock(&f->lock);
 		f->in_flight = false;
 		f->last_rc = rc;
@@ -62,6 +64,27 @@ static int jwks_fetcher_sync_init(struct jwks_fetcher *f)
 	return 0;
 }
 
+/* Made once here, so the fetcher and a waiter each pay one atomic add. */
+static void jwks_fetcher_metrics_init(struct jwks_fetcher *f)
+{
+	struct metrics *m = metrics_default();
+	struct metric_family *fetches = metrics_counter(
+	    m, "warp_auth_jwks_fetches_total",
+	    "JWKS reads and fetches by the auth fetcher thread, by result: ok or failed.",
+	    "result");
+	struct metric_family *waits =
+	    metrics_counter(m, "warp_auth_jwks_waits_total",
+			    "Requests that waited for a JWKS fetch ([auth] jwks_wait), by whether "
+			    "it ended in time: "
+			    "arrived or timeout.",
+			    "result");
+
+	f->m_fetch_ok = fetches ? metric_get(fetches, "ok") : NULL;
+	f->m_fetch_failed = fetches ? metric_get(fetches, "failed") : NULL;
+	f->m_wait_arrived = waits ? metric_get(waits, "arrived") : NULL;
+	f->m_wait_timeout = waits ? metric_get(waits, "timeout") : NULL;
+}
+
 int jwks_fetcher_start(struct jwks *j)
 {
 	struct jwks_fetcher *f = &j->fetcher;
@@ -69,6 +92,7 @@ int jwks_fetcher_start(struct jwks *j)
 
 	if (rc < 0)
 		return rc;
+	jwks_fetcher_metrics_init(f);
 	atomic_store(&f->cancel, false);
 	rc = pthread_create(&f->thread, NULL, jwks_fetcher_main, j);
 	if (rc != 0) {
@@ -128,5 +152,6 @@ bool jwks_fetcher_wait(struct jwks *j, int64_t wait_ms)
 	while (f->completed == start && !f->stop)
 		if (pthread_cond_timedwait(&f->done, &f->lock, &ts) == ETIMEDOUT)
 			break;
+	metric_inc(f->completed != start ? f->m_wait_arrived : f->m_wait_timeout);
 	return f->completed != start;
 }

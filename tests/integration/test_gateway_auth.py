@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.server as httpserver
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -529,12 +530,19 @@ def test_slow_jwks_at_cold_start_answers_503_within_jwks_wait(warp_factory, keys
     assert r.json()["errors"][0]["code"] == "unavailable"
     assert int(r.headers["Retry-After"]) >= 1
     assert 0.2 <= took < 0.25 + 0.4, took
-    r, took = timed_get(w, "/healthz")
-    assert r.status == 200 and took < 0.1, took
+    health, took = timed_get(w, "/healthz")
+    assert health.status == 200 and took < 0.1, took
     jwks_server.delay = 0.0
     deadline = time.monotonic() + 10
     while r.status != 200 and time.monotonic() < deadline:
         time.sleep(0.2)
         r = w.get("/api/v1/customers", headers=auth)
     assert r.status == 200, (r.status, r.body)
+    # Operators see the waits that timed out and the fetches that failed.
+    text = w.get("/metrics").body.decode()
+    counts = {m[0]: int(m[1]) for m in re.findall(
+        r'^(warp_auth_jwks_\w+\{result="\w+"\}) (\d+)$', text, re.M)}
+    assert counts.get('warp_auth_jwks_waits_total{result="timeout"}', 0) >= 1, counts
+    assert counts.get('warp_auth_jwks_fetches_total{result="failed"}', 0) >= 1, counts
+    assert counts.get('warp_auth_jwks_fetches_total{result="ok"}', 0) >= 1, counts
     assert w.stop()[0] == 0
