@@ -72,12 +72,10 @@ static void jwks_fetcher_metrics_init(struct jwks_fetcher *f)
 	    m, "warp_auth_jwks_fetches_total",
 	    "JWKS reads and fetches by the auth fetcher thread, by result: ok or failed.",
 	    "result");
-	struct metric_family *waits =
-	    metrics_counter(m, "warp_auth_jwks_waits_total",
-			    "Requests that waited for a JWKS fetch ([auth] jwks_wait), by whether "
-			    "it ended in time: "
-			    "arrived or timeout.",
-			    "result");
+	struct metric_family *waits = metrics_counter(
+	    m, "warp_auth_jwks_waits_total",
+	    "Requests that waited for a JWKS fetch, by result: arrived or timeout (jwks_wait).",
+	    "result");
 
 	f->m_fetch_ok = fetches ? metric_get(fetches, "ok") : NULL;
 	f->m_fetch_failed = fetches ? metric_get(fetches, "failed") : NULL;
