@@ -129,7 +129,8 @@ void auth_free(struct auth *a);
  * waits for the fetcher at most jwks_wait_ms, and only when no key set has
  * loaded yet (then AUTH_EUNAVAILABLE if none arrives in time) or when its
  * kid is unknown and allowed to cause a refetch (at most one per
- * jwks_min_refetch_ms for the process; else AUTH_EKID_UNKNOWN at once). */
+ * jwks_min_refetch_ms for the process, and not waited for when the last
+ * fetch failed; else AUTH_EKID_UNKNOWN at once). */
 int auth_check_bearer(struct auth *a, const char *authorization_header, int64_t now_ms,
 		      struct auth_identity *out, const char **reason);
 

@@ -55,6 +55,7 @@ struct jwks_need {
 	bool refuted;	/* the kid cannot be in it: unusable, or refuted */
 	bool in_flight; /* a fetch is asked for or under way */
 	bool fetched;	/* a fetch has started before, at last_fetch_ms */
+	bool failing;	/* the last fetch that ended failed */
 	int64_t last_fetch_ms, now_ms, min_refetch_ms;
 };
 

@@ -218,6 +218,7 @@ static unsigned jwks_decide(struct jwks *j, const struct jwks_view *v, bool foun
 	    .refuted = refuted,
 	    .in_flight = f->want || f->in_flight,
 	    .fetched = f->fetched,
+	    .failing = f->completed > 0 && f->last_rc != 0,
 	    .last_fetch_ms = f->last_fetch_ms,
 	    .now_ms = now_ms,
 	    .min_refetch_ms = j->min_refetch_ms,

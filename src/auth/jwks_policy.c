@@ -11,7 +11,8 @@
  * already looked for in a set fetched for it (the refuted table below) or
  * cannot name any key (empty, or longer than any kid we keep).  Otherwise it
  * is refused at once, without waiting.  Only a request with no set loaded
- * yet, or the one that asked for the refetch, waits, and at most jwks_wait.
+ * yet, or the one that asked for the refetch (unless the issuer's last fetch
+ * failed), waits, and at most jwks_wait.
  *
  * The refuted table remembers kids that a set fetched while they waited did
  * not hold, each stamped with that set's generation: it answers only for
@@ -42,7 +43,11 @@ unsigned jwks_policy_decide(const struct jwks_need *n)
 		return JWKS_ACT_WAIT;
 	/* A set without the kid: a fetch under way or too recent is not
 	 * waited for; a flood of made-up kids then costs nothing. */
-	return can_ask ? JWKS_ACT_ASK | JWKS_ACT_WAIT : JWKS_ACT_NONE;
+	if (!can_ask)
+		return JWKS_ACT_NONE;
+	/* An issuer whose last fetch failed would most likely hold the worker
+	 * for the whole wait: ask, and answer with the set there is. */
+	return n->loaded && n->failing ? JWKS_ACT_ASK : JWKS_ACT_ASK | JWKS_ACT_WAIT;
 }
 
 bool jwks_kid_usable(struct str kid)

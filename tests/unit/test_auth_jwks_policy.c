@@ -43,6 +43,17 @@ static void test_unknown_kid_after_interval_asks_and_waits(void **state)
 	assert_int_equal(jwks_policy_decide(&n), JWKS_ACT_ASK | JWKS_ACT_WAIT);
 }
 
+static void test_unknown_kid_asks_without_waiting_when_the_issuer_is_failing(void **state)
+{
+	struct jwks_need n = need_unknown_kid(T0 + MIN_REFETCH);
+
+	(void)state;
+	n.failing = true;
+	assert_int_equal(jwks_policy_decide(&n), JWKS_ACT_ASK);
+	n.loaded = false; /* no set at all: worth the wait all the same */
+	assert_int_equal(jwks_policy_decide(&n), JWKS_ACT_ASK | JWKS_ACT_WAIT);
+}
+
 static void test_unknown_kid_does_not_join_a_fetch_under_way(void **state)
 {
 	struct jwks_need n = need_unknown_kid(T0 + 3 * MIN_REFETCH);
@@ -163,6 +174,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_unknown_kid_within_interval_is_refused_at_once),
 	    cmocka_unit_test(test_unknown_kid_after_interval_asks_and_waits),
+	    cmocka_unit_test(test_unknown_kid_asks_without_waiting_when_the_issuer_is_failing),
 	    cmocka_unit_test(test_unknown_kid_does_not_join_a_fetch_under_way),
 	    cmocka_unit_test(test_refuted_kid_never_asks),
 	    cmocka_unit_test(test_cold_start_asks_and_waits_first_time),
