@@ -59,7 +59,6 @@ struct jwks_need {
 	int64_t last_fetch_ms, now_ms, min_refetch_ms;
 };
 
-bool jwks_policy_fetch_allowed(const struct jwks_need *n);
 unsigned jwks_policy_decide(const struct jwks_need *n);
 /* Whether a kid could name a key at all (non-empty, fits JWKS_KID_MAX). */
 bool jwks_kid_usable(struct str kid);
@@ -79,9 +78,9 @@ bool jwks_refuted_has(const struct jwks_refuted *t, struct str kid, uint64_t gen
 /*
  * The fetcher (jwks_fetcher.c): the one thread that reads or fetches the
  * set, so that HTTP workers never run a transfer.  `lock` guards every
- * field but `thread`, `running` (set before the thread starts and after it
- * is joined) and `cancel` (atomic, read by the transfer's progress
- * callback).  Workers wait on `done`, which is broadcast at each fetch's
+ * field but `thread`, `running` and the metrics (set before the thread
+ * starts; `running` again after it is joined) and `cancel` (atomic, read by
+ * the transfer's progress callback).  Workers wait on `done`, which is broadcast at each fetch's
  * end; the thread waits on `wake`.  Lock order: `lock` before the set's
  * rwlock, never the other way round.
  */

@@ -24,7 +24,7 @@
 
 #include <string.h>
 
-bool jwks_policy_fetch_allowed(const struct jwks_need *n)
+static bool jwks_policy_fetch_allowed(const struct jwks_need *n)
 {
 	return !n->fetched || n->now_ms - n->last_fetch_ms >= n->min_refetch_ms;
 }
