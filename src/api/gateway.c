@@ -55,9 +55,14 @@ static bool charge_address(struct api *a, struct http_req *req, int64_t now)
 	return rate_refused(req, &rr);
 }
 
-static void reply_unauthorized(struct http_req *req, int rc, const char *reason)
+static void reply_unauthorized(struct api *a, struct http_req *req, int rc, const char *reason,
+			       int64_t now)
 {
 	if (rc == AUTH_EUNAVAILABLE) {
+		char v[STR_I64_MAX];
+		/* RFC 9110 §10.2.3: when the next JWKS fetch may start. */
+		http_reply_header(req, "Retry-After",
+				  str_from_i64(auth_retry_after_s(a->auth, now), v).p);
 		http_reply_error(req, 503, "unavailable", "Service unavailable", NULL,
 				 "credentials cannot be checked now");
 		return;
@@ -147,7 +152,7 @@ bool api_before(struct http_req *req, void *arg)
 		if (rc != AUTH_ENOCRED)
 			api_refusals_note(a->refusals, http_req_peer(req), auth_strerror(rc), now);
 		if (!charge_address(a, req, now))
-			reply_unauthorized(req, rc, reason);
+			reply_unauthorized(a, req, rc, reason, now);
 		return true;
 	}
 	if (a->rl && ratelimit_take_identity(a->rl, &p->who, now, &rr) == 0 &&

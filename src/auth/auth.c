@@ -61,6 +61,7 @@ void auth_opts_init(struct auth_opts *o)
 	o->jwks_min_refetch_ms = 10000;
 	o->jwks_default_max_age_s = 300;
 	o->jwks_timeout_ms = 2000;
+	o->jwks_wait_ms = 250;
 }
 
 struct auth *auth_new(const struct auth_opts *o, char *err, size_t errlen)
@@ -153,6 +154,11 @@ int auth_check_bearer(struct auth *a, const char *authorization_header, int64_t 
 int auth_jwks_refresh(struct auth *a, int64_t now_ms, bool force)
 {
 	return jwks_refresh(&a->jwt.jwks, now_ms, force);
+}
+
+int64_t auth_retry_after_s(struct auth *a, int64_t now_ms)
+{
+	return jwks_retry_after_s(&a->jwt.jwks, now_ms);
 }
 
 uint64_t auth_jwks_fetches(const struct auth *a)

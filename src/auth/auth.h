@@ -107,6 +107,7 @@ struct auth_opts {
 	int64_t jwks_min_refetch_ms;	/* no two fetches closer than this (10000) */
 	int64_t jwks_default_max_age_s; /* when the response has no max-age (300) */
 	int64_t jwks_timeout_ms;	/* whole fetch, connect included (2000) */
+	int64_t jwks_wait_ms;		/* longest a request waits for a fetch (250) */
 };
 
 /* Fills o with the defaults noted above and everything else NULL. */
@@ -115,22 +116,33 @@ void auth_opts_init(struct auth_opts *o);
 struct auth;
 
 /* Strings in o are copied.  A JWKS file is read now (an error fails); a JWKS
- * URL is fetched on first need or by auth_jwks_refresh. */
+ * URL is fetched on first need or by auth_jwks_refresh.  With a JWKS, the
+ * checker owns one fetcher thread that makes every later fetch;
+ * auth_free stops and joins it. */
 struct auth *auth_new(const struct auth_opts *o, char *err, size_t errlen);
 void auth_free(struct auth *a);
 
 /* Checks "Bearer <credential>" (the whole header value, scheme matched
  * without case, RFC 6750 §2.1).  Returns 0 and fills out, or a negative
  * auth_err with *reason (may be NULL) set to a static token-free string.
- * May block on the store (cache miss) or a JWKS fetch (unknown kid or an
- * expired set, at most once per jwks_min_refetch_ms). */
+ * May block on the store (cache miss).  Never runs a JWKS fetch itself: it
+ * waits for the fetcher at most jwks_wait_ms, and only when no key set has
+ * loaded yet (then AUTH_EUNAVAILABLE if none arrives in time) or when its
+ * kid is unknown and allowed to cause a refetch (at most one per
+ * jwks_min_refetch_ms for the process, and not waited for when the last
+ * fetch failed; else AUTH_EKID_UNKNOWN at once). */
 int auth_check_bearer(struct auth *a, const char *authorization_header, int64_t now_ms,
 		      struct auth_identity *out, const char **reason);
 
-/* Refetches (URL) or rereads (file) the JWKS now when its max-age has passed
- * or force is set, subject to jwks_min_refetch_ms.  For a timer off the
- * request path, so requests rarely pay for a fetch.  0 or a negative code. */
+/* Asks the fetcher to refetch (URL) or reread (file) the JWKS when its
+ * max-age has passed or force is set, subject to jwks_min_refetch_ms; does
+ * not wait.  For a timer, so that a set is renewed before requests find it
+ * stale.  Returns the last ended fetch's result (0 before any): 0 or a
+ * negative errno. */
 int auth_jwks_refresh(struct auth *a, int64_t now_ms, bool force);
+/* Seconds a caller answered AUTH_EUNAVAILABLE should wait before retrying
+ * (Retry-After): until the next JWKS fetch may start, at least 1. */
+int64_t auth_retry_after_s(struct auth *a, int64_t now_ms);
 /* Fetches made so far (for tests and metrics). */
 uint64_t auth_jwks_fetches(const struct auth *a);
 

@@ -5,15 +5,15 @@
  * (fetched with jwks_http_get).  Each usable key is imported with cjose once
  * and kept, keyed by kid, until a refresh replaces the whole set.
  *
- * When fetches happen: a URL set is fetched on first need, again once its
- * Cache-Control max-age has passed, and early when a token names a kid the
- * set lacks (the issuer rotated keys), but never twice within
- * min_refetch_ms, so a flood of tokens with made-up kids costs one fetch per
- * interval.  The integrator's timer may call auth_jwks_refresh so that the
- * max-age refresh runs off the request path; a request that still finds the
- * set stale fetches itself (single-flight, with a short timeout) while
- * requests on other threads keep using the stale set.  A request with no
- * set yet, or whose kid the set lacks, waits for a fetch in flight.
+ * Who fetches: after startup only the fetcher thread (jwks_fetcher.c); a
+ * request never runs a transfer.  When: a URL set on first need (warp also
+ * asks at startup), again once its Cache-Control max-age has passed (the
+ * integrator's timer calls auth_jwks_refresh; a request that finds the set
+ * stale asks too, and goes on with the stale set), and early when a token
+ * names a kid the set lacks (the issuer rotated keys), as jwks_policy.c
+ * allows: never twice within min_refetch_ms, and not for a kid a set
+ * fetched for it already lacked.  A request with no set loaded yet, or the
+ * one whose kid caused a refetch, waits for the fetch at most wait_ms.
  */
 #include "auth/auth_private.h"
 
@@ -162,12 +162,14 @@ int jwks_load(struct jwks *j, int64_t now_ms)
 
 	buf_init(&body);
 	if (j->url)
-		rc = jwks_http_get(j->url, j->timeout_ms, &body, &max_age_s);
+		rc = jwks_http_get(j->url, j->timeout_ms, &j->fetcher.cancel, &body, &max_age_s);
 	else
 		rc = jwks_file_read(j->file, &body);
 	if (rc == 0)
 		rc = jwks_set_parse(body.p ? body.p : "", body.len, &set);
 	buf_fini(&body);
+	if (rc == -ECANCELED)
+		return rc; /* shutting down */
 	if (rc < 0) {
 		log_warn(AUTH_LOG, "JWKS %s: %s", j->url ? "fetch failed" : "read failed",
 			 strerror(-rc));
@@ -180,6 +182,7 @@ int jwks_load(struct jwks *j, int64_t now_ms)
 	old = j->set;
 	j->set = set;
 	j->expires_ms = now_ms + max_age_ms;
+	j->generation++;
 	pthread_rwlock_unlock(&j->lock);
 	jwks_set_free(old);
 	log_info(AUTH_LOG, "JWKS loaded: %zu usable keys, max-age %lld ms", set->n,
@@ -187,69 +190,115 @@ int jwks_load(struct jwks *j, int64_t now_ms)
 	return 0;
 }
 
-static bool jwks_stale(struct jwks *j, int64_t now_ms)
-{
-	bool stale;
+/* What the set says about kid now (the read lock is held only to look). */
+struct jwks_view {
+	bool loaded, found, stale;
+	uint64_t generation;
+};
 
+static void jwks_view_take(struct jwks *j, struct str kid, int64_t now_ms, struct jwks_view *v)
+{
 	pthread_rwlock_rdlock(&j->lock);
-	stale = !j->set || now_ms >= j->expires_ms;
+	v->loaded = j->set != NULL;
+	v->found = jwks_set_find(j->set, kid) != NULL;
+	v->stale = !j->set || now_ms >= j->expires_ms;
+	v->generation = j->generation;
 	pthread_rwlock_unlock(&j->lock);
-	return stale;
 }
 
-/* Another thread is fetching.  A caller holding a usable set goes on with
- * it; one with no set at all, or missing the kid its token names, needs
- * exactly the set being fetched, so it waits for that fetch (bounded by the
- * fetch timeout) instead of failing a valid token with 401. */
-static int jwks_wait_fetch(struct jwks *j, bool force)
+/* Under fetcher.lock: the policy's facts for this view and kid. */
+static unsigned jwks_decide(struct jwks *j, const struct jwks_view *v, bool found, bool refuted,
+			    int64_t now_ms)
 {
-	bool have_set;
+	const struct jwks_fetcher *f = &j->fetcher;
+	struct jwks_need n = {
+	    .loaded = v->loaded,
+	    .found = found,
+	    .stale = v->stale,
+	    .refuted = refuted,
+	    .in_flight = f->want || f->in_flight,
+	    .fetched = f->fetched,
+	    .failing = f->completed > 0 && f->last_rc != 0,
+	    .last_fetch_ms = f->last_fetch_ms,
+	    .now_ms = now_ms,
+	    .min_refetch_ms = j->min_refetch_ms,
+	};
 
-	pthread_rwlock_rdlock(&j->lock);
-	have_set = j->set != NULL;
-	pthread_rwlock_unlock(&j->lock);
-	if (have_set && !force)
-		return -EBUSY;
-	pthread_mutex_lock(&j->fetch_lock);
-	pthread_mutex_unlock(&j->fetch_lock);
-	return 0;
+	return jwks_policy_decide(&n);
 }
 
 int jwks_refresh(struct jwks *j, int64_t now_ms, bool force)
 {
-	int rc = 0;
+	struct jwks_view v;
+	int rc;
 
 	if (!jwks_enabled(j))
 		return 0;
-	if (pthread_mutex_trylock(&j->fetch_lock) != 0)
-		return jwks_wait_fetch(j, force);
-	if (j->fetched && now_ms - j->last_fetch_ms < j->min_refetch_ms)
-		rc = -EAGAIN;
-	else if (!force && !jwks_stale(j, now_ms))
-		rc = 0;
-	else {
-		j->fetched = true;
-		j->last_fetch_ms = now_ms;
-		atomic_fetch_add(&j->fetches, 1);
-		rc = jwks_load(j, now_ms);
-	}
-	pthread_mutex_unlock(&j->fetch_lock);
+	jwks_view_take(j, STR_NULL, now_ms, &v);
+	pthread_mutex_lock(&j->fetcher.lock);
+	/* force: as if a token named a kid the set lacks, but nobody waits. */
+	if (jwks_decide(j, &v, !force, false, now_ms) & JWKS_ACT_ASK)
+		jwks_fetcher_ask(j, now_ms);
+	rc = j->fetcher.last_rc;
+	pthread_mutex_unlock(&j->fetcher.lock);
 	return rc;
+}
+
+/* Under fetcher.lock, after a wait that saw a fetch end: a set that loaded
+ * without kid refutes it until the next set. */
+static void jwks_refute_if_absent(struct jwks *j, struct str kid)
+{
+	bool absent;
+	uint64_t generation;
+
+	pthread_rwlock_rdlock(&j->lock);
+	absent = j->set && !jwks_set_find(j->set, kid);
+	generation = j->generation;
+	pthread_rwlock_unlock(&j->lock);
+	if (absent)
+		jwks_refuted_note(j->fetcher.refuted, kid, generation);
+}
+
+/* The set is stale or lacks kid: ask and wait as the policy says. */
+static void jwks_need_keys(struct jwks *j, struct str kid, const struct jwks_view *v,
+			   int64_t now_ms)
+{
+	struct jwks_fetcher *f = &j->fetcher;
+	unsigned act;
+
+	pthread_mutex_lock(&f->lock);
+	act = jwks_decide(j, v, v->found,
+			  !jwks_kid_usable(kid) || jwks_refuted_has(f->refuted, kid, v->generation),
+			  now_ms);
+	if (act & JWKS_ACT_ASK)
+		jwks_fetcher_ask(j, now_ms);
+	if ((act & JWKS_ACT_WAIT) && jwks_fetcher_wait(j, j->wait_ms) && f->last_rc == 0)
+		jwks_refute_if_absent(j, kid);
+	pthread_mutex_unlock(&f->lock);
 }
 
 const struct jwks_key *jwks_acquire(struct jwks *j, struct str kid, int64_t now_ms, bool refresh)
 {
-	const struct jwks_key *k;
-	bool stale;
+	struct jwks_view v;
 
-	pthread_rwlock_rdlock(&j->lock);
-	k = jwks_set_find(j->set, kid);
-	stale = !j->set || now_ms >= j->expires_ms;
-	pthread_rwlock_unlock(&j->lock);
-	if (refresh && (!k || stale))
-		jwks_refresh(j, now_ms, !k);
+	jwks_view_take(j, kid, now_ms, &v);
+	if (refresh && (!v.found || v.stale))
+		jwks_need_keys(j, kid, &v, now_ms);
 	pthread_rwlock_rdlock(&j->lock);
 	return jwks_set_find(j->set, kid);
+}
+
+int64_t jwks_retry_after_s(struct jwks *j, int64_t now_ms)
+{
+	int64_t next = now_ms;
+
+	if (!jwks_enabled(j))
+		return 1;
+	pthread_mutex_lock(&j->fetcher.lock);
+	if (j->fetcher.fetched)
+		next = j->fetcher.last_fetch_ms + j->min_refetch_ms;
+	pthread_mutex_unlock(&j->fetcher.lock);
+	return next - now_ms > 1000 ? (next - now_ms + 999) / 1000 : 1;
 }
 
 bool jwks_loaded(const struct jwks *j)
@@ -280,22 +329,22 @@ int jwks_init(struct jwks *j, const struct auth_opts *o)
 {
 	memset(j, 0, sizeof(*j));
 	pthread_rwlock_init(&j->lock, NULL);
-	pthread_mutex_init(&j->fetch_lock, NULL);
 	j->min_refetch_ms = o->jwks_min_refetch_ms;
 	j->default_max_age_ms = o->jwks_default_max_age_s * 1000;
 	j->timeout_ms = o->jwks_timeout_ms;
+	j->wait_ms = o->jwks_wait_ms;
 	if (jwks_dup(o->jwks_file, &j->file) < 0 || jwks_dup(o->jwks_url, &j->url) < 0)
 		return -ENOMEM;
 	if (j->file && j->url)
 		return -EINVAL;
-	return 0;
+	return jwks_enabled(j) ? jwks_fetcher_start(j) : 0;
 }
 
 void jwks_fini(struct jwks *j)
 {
+	jwks_fetcher_stop(j);
 	jwks_set_free(j->set);
 	free(j->file);
 	free(j->url);
 	pthread_rwlock_destroy(&j->lock);
-	pthread_mutex_destroy(&j->fetch_lock);
 }

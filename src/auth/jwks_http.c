@@ -1,12 +1,12 @@
 /*
  * jwks_http.c — fetching a JWKS document over HTTP(S) with libcurl.
  *
- * The easy interface, blocking, with a short whole-transfer timeout: a fetch
- * happens at most once per min_refetch_ms and only one thread fetches at a
- * time (jwks.c), so a blocking call is simpler than wiring the multi
- * interface into every worker loop, and bounded.  The body is capped, only
- * http and https are allowed, redirects are not followed, and the
- * Cache-Control max-age (RFC 9111 §5.2.2.1) sets the set's lifetime.
+ * The easy interface, blocking, with a short whole-transfer timeout: only
+ * the fetcher thread calls it (jwks_fetcher.c), at most once per
+ * min_refetch_ms, so a blocking call costs no request anything; the
+ * progress callback lets shutdown abort a slow transfer.  The body is
+ * capped, only http and https are allowed, redirects are not followed, and
+ * the Cache-Control max-age (RFC 9111 §5.2.2.1) sets the set's lifetime.
  */
 #include "auth/auth_private.h"
 
@@ -19,6 +19,7 @@
 
 struct jwks_http_ctx {
 	struct buf *body;
+	const atomic_bool *cancel;
 	int64_t max_age_s;
 	bool too_big;
 };
@@ -81,6 +82,20 @@ static size_t jwks_http_header(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* libcurl calls this about once a second even while nothing moves, so a
+ * stopping fetcher waits at most that long for a hung issuer. */
+static int jwks_http_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			      curl_off_t ulnow)
+{
+	const struct jwks_http_ctx *ctx = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(ctx->cancel) ? 1 : 0;
+}
+
 static void jwks_http_setup(CURL *c, const char *url, int64_t timeout_ms, struct jwks_http_ctx *ctx)
 {
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -94,11 +109,15 @@ static void jwks_http_setup(CURL *c, const char *url, int64_t timeout_ms, struct
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, jwks_http_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, ctx);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "warp/" WARP_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, jwks_http_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, ctx);
 }
 
-int jwks_http_get(const char *url, int64_t timeout_ms, struct buf *body, int64_t *max_age_s)
+int jwks_http_get(const char *url, int64_t timeout_ms, const atomic_bool *cancel, struct buf *body,
+		  int64_t *max_age_s)
 {
-	struct jwks_http_ctx ctx = {.body = body, .max_age_s = -1};
+	struct jwks_http_ctx ctx = {.body = body, .cancel = cancel, .max_age_s = -1};
 	long status = 0;
 	CURLcode cc;
 	CURL *c;
@@ -113,6 +132,8 @@ int jwks_http_get(const char *url, int64_t timeout_ms, struct buf *body, int64_t
 	curl_easy_cleanup(c);
 	if (ctx.too_big)
 		return -EFBIG;
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		return -ECANCELED;
 	if (cc != CURLE_OK) {
 		log_warn(AUTH_LOG, "JWKS fetch: %s", curl_easy_strerror(cc));
 		return cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;

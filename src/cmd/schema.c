@@ -60,9 +60,11 @@ const struct config_key warp_schema[] = {
 	{ "auth", "key_cache_ttl", CONFIG_DURATION, "5s", 0, 300000, NULL,
 	  "How long an API key lookup is cached: a revoked key stops working within this." },
 	{ "auth", "jwks_refresh", CONFIG_DURATION, "5s", 100, 3600000, NULL,
-	  "How often a timer off the request path refreshes a JWKS whose max-age has passed." },
+	  "How often a timer asks the JWKS fetcher thread to renew a set whose max-age has passed (requests never fetch)." },
 	{ "auth", "jwks_min_refetch", CONFIG_DURATION, "10s", 100, 3600000, NULL,
-	  "Least time between two JWKS fetches, also when tokens name unknown kids." },
+	  "Least time between two JWKS fetches: also at most one refetch per interval for tokens naming kids the set lacks (others are refused at once)." },
+	{ "auth", "jwks_wait", CONFIG_DURATION, "250ms", 0, 10000, NULL,
+	  "Longest a request waits for a JWKS fetch (no key set yet: then 503 with Retry-After; an unknown kid allowed to refetch: then 401)." },
 
 	{ "ratelimit", "backend", CONFIG_ENUM, "memory", 0, 0, "memory|redis",
 	  "memory: per process; redis: one budget shared by every gateway replica." },

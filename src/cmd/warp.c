@@ -320,6 +320,7 @@ static struct auth *start_auth(const struct config *cfg, struct store *s)
 	o.hs256_secret = config_str_or_null(cfg, "auth", "hs256_secret");
 	o.skew_s = config_duration_ms(cfg, "auth", "clock_skew") / 1000;
 	o.jwks_min_refetch_ms = config_duration_ms(cfg, "auth", "jwks_min_refetch");
+	o.jwks_wait_ms = config_duration_ms(cfg, "auth", "jwks_wait");
 	struct auth *a = auth_new(&o, err, sizeof(err));
 	if (!a)
 		fprintf(stderr, "warp: auth: %s\n", err);
@@ -346,9 +347,9 @@ static struct ratelimit *start_ratelimit(const struct config *cfg)
 	return rl;
 }
 
-/* Runs on the main loop: a JWKS past its max-age is fetched here, off the
- * request path, so requests rarely wait for one (auth.h).  Busy and too-soon
- * answers are normal; failures are logged when they start and end. */
+/* Runs on the main loop: asks auth's fetcher thread to renew a JWKS past its
+ * max-age (it never waits, auth.h), so requests rarely find one stale.  The
+ * last fetch's result is logged when failures start and end. */
 static void jwks_refresh(evutil_socket_t fd, short what, void *arg)
 {
 	struct app *app = arg;
@@ -356,10 +357,10 @@ static void jwks_refresh(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (rc == -EAGAIN || rc == -EBUSY || rc == app->jwks_rc)
+	if (rc == app->jwks_rc)
 		return;
 	if (rc < 0)
-		log_warn("warp", "JWKS refresh failed: %s", auth_strerror(rc));
+		log_warn("warp", "JWKS refresh failed: %s", strerror(-rc));
 	else
 		log_info("warp", "JWKS refresh works again");
 	app->jwks_rc = rc;
@@ -374,7 +375,11 @@ static int start_jwks_timer(struct app *app)
 	if (!config_str_or_null(cfg, "auth", "jwks_url") && !config_str_or_null(cfg, "auth", "jwks_file"))
 		return 0;
 	app->jwks_timer = event_new(app->main_base, -1, EV_PERSIST, jwks_refresh, app);
-	return app->jwks_timer && event_add(app->jwks_timer, &tv) == 0 ? 0 : -1;
+	if (!app->jwks_timer || event_add(app->jwks_timer, &tv) != 0)
+		return -1;
+	/* A JWKS URL is fetched now, so the first token rarely finds none. */
+	jwks_refresh(-1, 0, app);
+	return 0;
 }
 
 /* [route.NAME]: upstream services mounted behind the gateway. */

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.server as httpserver
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -107,10 +108,10 @@ def keys(tmp_path_factory):
             "rsa2": Key(d / "rsa2.pem", "RSA", "rsa-2")}
 
 
-def auth_ini(extra):
-    return ("[auth]\nissuer = %s\naudience = %s\njwks_min_refetch = 200ms\n"
+def auth_ini(extra, min_refetch="200ms"):
+    return ("[auth]\nissuer = %s\naudience = %s\njwks_min_refetch = %s\n"
             "jwks_refresh = 200ms\n%s\n[ratelimit]\nanon_rate = 1000\nanon_burst = 1000\n"
-            % (ISS, AUD, extra))
+            % (ISS, AUD, min_refetch, extra))
 
 
 @pytest.fixture
@@ -379,6 +380,8 @@ class JwksServer:
                 self.wfile.write(body)
 
         self.server = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A slow answer's thread is left to finish alone when the test ends.
+        self.server.daemon_threads, self.server.block_on_close = True, False
         self.url = "http://127.0.0.1:%d/jwks.json" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -413,8 +416,11 @@ def test_first_token_waits_for_the_fetch_already_in_flight(warp_factory, keys, j
     # The timer's first fetch (after 200 ms) is still waiting on a slow
     # issuer when the first token arrives: it must wait for that fetch, not
     # find no key set and answer 401.
+    # A request waits for a fetch at most [auth] jwks_wait (250 ms by
+    # default, tests below): this one allows the whole slow answer.
     jwks_server.delay = 1.0
-    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url)).start()
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini(
+        "jwks_url = %s\njwks_wait = 3s\n" % jwks_server.url)).start()
     deadline = time.monotonic() + 5
     while jwks_server.hits == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -450,4 +456,105 @@ def test_jwks_unreachable_since_start_answers_503_not_401(warp_factory, keys):
     assert w.get("/healthz").status == 200
     assert w.get("/api/v1/customers",
                  headers={"Authorization": "Bearer " + ADMIN}).status == 200
+    assert w.stop()[0] == 0
+
+
+def timed_get(w, path, headers=None):
+    t = time.monotonic()
+    r = w.get(path, headers=headers or {})
+    return r, time.monotonic() - t
+
+
+def jwks_metrics(w):
+    """warp_auth_jwks_* counters from /metrics: {'name{result="x"}': n}."""
+    return {m[0]: int(m[1]) for m in re.findall(
+        r'^(warp_auth_jwks_\w+\{result="\w+"\}) (\d+)$', w.get("/metrics").body.decode(),
+        re.M)}
+
+
+def jwks_waits(w):
+    return sum(n for k, n in jwks_metrics(w).items() if k.startswith("warp_auth_jwks_waits"))
+
+
+def test_slow_jwks_and_made_up_kids_stall_no_other_request(warp_factory, keys, jwks_server):
+    # Issue 8 §6: with the issuer answering after 10 s, JWTs with made-up
+    # kids (4 a second from one address) froze /healthz and API-key
+    # requests at each refetch.  The fetcher thread fetches now; a made-up
+    # kid is refused at once unless it may cause the interval's one
+    # refetch, and then waits jwks_wait (here 50 ms) at most.
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini(
+        "jwks_url = %s\njwks_wait = 50ms\n" % jwks_server.url, min_refetch="2s"),
+        env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+    assert w.get("/api/v1/customers",
+                 headers={"Authorization": "Bearer " + token(keys["rsa"])}).status == 200
+    made_up = [token(keys["rsa"], kid="made-up-%d" % i) for i in range(24)]
+    jwks_server.delay = 10.0
+    hits0, waits0 = jwks_server.hits, jwks_waits(w)
+    refused, slowest_jwt, stop = [], [0.0], threading.Event()
+
+    def flood():
+        for t in made_up[:20]:  # 4 a second for 5 s
+            r, took = timed_get(w, "/api/v1/customers", {"Authorization": "Bearer " + t})
+            refused.append(r.status)
+            slowest_jwt[0] = max(slowest_jwt[0], took)
+            if stop.wait(max(0.0, 0.25 - took)):
+                return
+
+    flooder = threading.Thread(target=flood)
+    start = time.monotonic()
+    flooder.start()
+    slowest = {"/healthz": 0.0, "apikey": 0.0}
+    while flooder.is_alive() and time.monotonic() - start < 8:
+        r, took = timed_get(w, "/healthz")
+        assert r.status == 200
+        slowest["/healthz"] = max(slowest["/healthz"], took)
+        r, took = timed_get(w, "/api/v1/customers", {"Authorization": "Bearer " + ADMIN})
+        assert r.status == 200
+        slowest["apikey"] = max(slowest["apikey"], took)
+        time.sleep(0.02)
+    stop.set()
+    flooder.join()
+    elapsed = time.monotonic() - start
+    assert refused == [401] * 20, refused
+    assert slowest["/healthz"] < 0.1 and slowest["apikey"] < 0.1, slowest
+    assert slowest_jwt[0] < 1.0, slowest_jwt
+    # One fetch start per 2 s interval at most, whatever the kids.
+    fetches = jwks_server.hits - hits0
+    assert 1 <= fetches <= int(elapsed / 2) + 1, (fetches, elapsed)
+    # At most the first refetch after the issuer slowed down was waited
+    # for: once a fetch has failed, refetches are asked for, not awaited.
+    assert jwks_waits(w) - waits0 <= 1
+    assert w.stop()[0] == 0
+
+
+def test_slow_jwks_at_cold_start_answers_503_within_jwks_wait(warp_factory, keys, jwks_server):
+    # No set ever loaded and the issuer slow: a valid token is told to retry
+    # after about jwks_wait (250 ms by default), not after the fetch's
+    # timeout; once the issuer is fast again, tokens work.
+    jwks_server.delay = 10.0
+    w = warp_factory(args=API_ONLY, extra_ini=auth_ini("jwks_url = %s\n" % jwks_server.url),
+                     env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+    deadline = time.monotonic() + 5
+    while jwks_server.hits == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert jwks_server.hits >= 1, "no fetch started at startup"
+    auth = {"Authorization": "Bearer " + token(keys["rsa"])}
+    r, took = timed_get(w, "/api/v1/customers", auth)
+    assert r.status == 503, (r.status, r.body)
+    assert r.json()["errors"][0]["code"] == "unavailable"
+    assert int(r.headers["Retry-After"]) >= 1
+    assert 0.2 <= took < 0.25 + 0.4, took
+    health, took = timed_get(w, "/healthz")
+    assert health.status == 200 and took < 0.1, took
+    jwks_server.delay = 0.0
+    deadline = time.monotonic() + 10
+    while r.status != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        r = w.get("/api/v1/customers", headers=auth)
+    assert r.status == 200, (r.status, r.body)
+    # Operators see the waits that timed out and the fetches that failed.
+    counts = jwks_metrics(w)
+    assert counts.get('warp_auth_jwks_waits_total{result="timeout"}', 0) >= 1, counts
+    assert counts.get('warp_auth_jwks_fetches_total{result="failed"}', 0) >= 1, counts
+    assert counts.get('warp_auth_jwks_fetches_total{result="ok"}', 0) >= 1, counts
     assert w.stop()[0] == 0

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -706,6 +707,7 @@ struct jwks_server {
 	pthread_mutex_t lock;
 	char *body;
 	int max_age;
+	atomic_int delay_ms; /* before answering: a slow issuer */
 };
 
 static void jwks_server_answer(struct jwks_server *s, int c)
@@ -721,6 +723,9 @@ static void jwks_server_answer(struct jwks_server *s, int c)
 	}
 	/* Counted before answering, so the client never sees an uncounted fetch. */
 	atomic_fetch_add(&s->hits, 1);
+	for (int waited = 0; waited < atomic_load(&s->delay_ms) && !atomic_load(&s->stop);
+	     waited += 10)
+		usleep(10000);
 	pthread_mutex_lock(&s->lock);
 	int hl =
 	    snprintf(head, sizeof(head),
@@ -796,10 +801,19 @@ static struct auth *auth_url(struct jwks_server *s)
 	o.jwks_url = url;
 	o.issuer = ISSUER;
 	o.jwks_min_refetch_ms = 10000;
+	o.jwks_wait_ms = 5000; /* a loaded machine: the bound is tested alone */
 	a = auth_new(&o, err, sizeof(err));
 	if (!a)
 		fail_msg("auth_new: %s", err);
 	return a;
+}
+
+/* A refresh that asked without waiting: the fetcher's hit, within 5 s. */
+static void hits_wait(struct jwks_server *s, int want)
+{
+	for (int i = 0; i < 500 && atomic_load(&s->hits) < want; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&s->hits), want);
 }
 
 static int check_kid(struct auth *a, EVP_PKEY *k, const char *kid, int64_t now_ms)
@@ -862,14 +876,89 @@ static void test_jwks_url_refetched_after_max_age(void **state)
 	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0), 0);
 	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0 + 59000), 0);
 	assert_int_equal(atomic_load(&s.hits), 1);
+	/* Stale: the token is checked against the set it has while the
+	 * fetcher renews it. */
 	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0 + 60000), 0);
-	assert_int_equal(atomic_load(&s.hits), 2);
-	/* The timer hook refreshes off the request path once stale. */
+	hits_wait(&s, 2);
+	/* The timer hook asks once stale, never waiting. */
 	assert_int_equal(auth_jwks_refresh(a, now0 + 70000, false), 0);
+	usleep(50000);
 	assert_int_equal(atomic_load(&s.hits), 2);
 	assert_int_equal(auth_jwks_refresh(a, now0 + 121000, false), 0);
-	assert_int_equal(atomic_load(&s.hits), 3);
+	hits_wait(&s, 3);
 	auth_free(a);
+	jwks_server_stop(&s);
+}
+
+/* A kid the set fetched for it lacked is refuted: it causes no refetch in
+ * later intervals, while a kid not yet looked for still does. */
+static void test_jwks_url_refuted_kid_never_refetches(void **state)
+{
+	struct jwks_server s;
+	jwks_server_start(&s, jwks_json(false), 600);
+	struct auth *a = auth_url(&s);
+
+	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0), 0);
+	assert_int_equal(check_kid(a, rsa_key, "made-up", now0 + 10000), AUTH_EKID_UNKNOWN);
+	assert_int_equal(atomic_load(&s.hits), 2);
+	assert_int_equal(check_kid(a, rsa_key, "made-up", now0 + 20000), AUTH_EKID_UNKNOWN);
+	assert_int_equal(check_kid(a, rsa_key, "made-up", now0 + 30000), AUTH_EKID_UNKNOWN);
+	assert_int_equal(atomic_load(&s.hits), 2);
+	jwks_server_set_body(&s, jwks_json(true));
+	assert_int_equal(check_kid(a, rsa_key2, "rsa2", now0 + 30001), 0);
+	assert_int_equal(atomic_load(&s.hits), 3);
+	/* A new set: the refuted kid gets its chance again, once. */
+	assert_int_equal(check_kid(a, rsa_key, "made-up", now0 + 40001), AUTH_EKID_UNKNOWN);
+	assert_int_equal(check_kid(a, rsa_key, "made-up", now0 + 50001), AUTH_EKID_UNKNOWN);
+	assert_int_equal(atomic_load(&s.hits), 4);
+	/* A token without kid, or with one too long to name a key, never asks. */
+	char *claims = claims_make(ISSUER, "\"x\"", 3600, ",\"warp_role\":\"admin\"");
+	char *t = token_make("{\"alg\":\"RS256\"}", claims, SIGN_KEY, rsa_key, NULL, 0);
+	free(claims);
+	assert_int_equal(check(a, t, now0 + 60001, NULL), AUTH_EKID_UNKNOWN);
+	assert_int_equal(atomic_load(&s.hits), 4);
+	auth_free(a);
+	jwks_server_stop(&s);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A slow issuer at a cold start: the token waits jwks_wait, not the fetch,
+ * and is told to retry (503); freeing aborts the hung transfer. */
+static void test_jwks_url_slow_at_start_waits_only_jwks_wait(void **state)
+{
+	struct jwks_server s;
+	struct auth_opts o;
+	char err[256], url[128];
+
+	jwks_server_start(&s, jwks_json(false), 600);
+	atomic_store(&s.delay_ms, 4000);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/jwks.json", s.port);
+	auth_opts_init(&o);
+	o.jwks_url = url;
+	o.issuer = ISSUER;
+	o.jwks_timeout_ms = 10000;
+	o.jwks_wait_ms = 200;
+	struct auth *a = auth_new(&o, err, sizeof(err));
+	assert_non_null(a);
+	int64_t t0 = mono_ms();
+	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0), AUTH_EUNAVAILABLE);
+	int64_t took = mono_ms() - t0;
+	assert_true(took >= 150 && took < 1500);
+	/* Another token joins the fetch under way, as briefly; no second fetch. */
+	t0 = mono_ms();
+	assert_int_equal(check_kid(a, rsa_key, "rsa1", now0 + 100), AUTH_EUNAVAILABLE);
+	assert_true(mono_ms() - t0 < 1500);
+	assert_int_equal(atomic_load(&s.hits), 1);
+	assert_true(auth_retry_after_s(a, now0 + 100) >= 9);
+	t0 = mono_ms();
+	auth_free(a);
+	assert_true(mono_ms() - t0 < 2500);
 	jwks_server_stop(&s);
 }
 
@@ -1051,6 +1140,8 @@ int main(void)
 	    cmocka_unit_test(test_jwks_url_fetched_on_first_use),
 	    cmocka_unit_test(test_jwks_url_unknown_kid_refetches_after_min_interval),
 	    cmocka_unit_test(test_jwks_url_refetched_after_max_age),
+	    cmocka_unit_test(test_jwks_url_refuted_kid_never_refetches),
+	    cmocka_unit_test(test_jwks_url_slow_at_start_waits_only_jwks_wait),
 	    cmocka_unit_test(test_hmac_token_never_triggers_jwks_fetch),
 	    cmocka_unit_test(test_jwks_url_unreachable_since_start_is_unavailable),
 	    cmocka_unit_test(test_jwks_file_missing_fails_auth_new),
