@@ -191,6 +191,9 @@ const struct config_key warp_schema[] = {
 	  "How long a message without a validity period is kept trying." },
 	{ "smsc", "max_validity", CONFIG_DURATION, "72h", 60000, 2592000000, NULL,
 	  "The longest validity a message may ask for; longer ones are cut to it." },
+	{ "smsc", "mo_reassembly_timeout", CONFIG_DURATION, "5m", 1000, 86400000, NULL,
+	  "How long the parts of a multi-part inbound (MO) message wait for the rest; then the "
+	  "parts that came are delivered joined as they are." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

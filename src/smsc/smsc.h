@@ -33,6 +33,7 @@ struct smsc_opts {
 	int64_t idle_ms;	     /* a session silent this long is closed */
 	int64_t default_validity_ms; /* a submit without validity_period keeps this long */
 	int64_t max_validity_ms;     /* and none may ask for longer */
+	int64_t mo_reassembly_ms;    /* an incomplete multi-part MO waits this long */
 	unsigned max_sessions;
 };
 

@@ -26,7 +26,10 @@
  * Commands on stdin (one JSON object a line):
  *   {"cmd":"config", ...}       merge into the behaviour above
  *   {"cmd":"mo", "source_addr", "destination_addr", "text" | "hex",
- *    "data_coding", "udh_hex", "tlvs": {...}}   deliver_sm to every bound RX/TRX
+ *    "data_coding", "udh_hex", "tlvs": {...}, "tag"}   deliver_sm to every bound RX/TRX
+ *      (one part of a multi-part MO: udh_hex "050003RRTTSS" or "060804RRRRTTSS", or
+ *      tlvs {sar_msg_ref_num, sar_total_segments, sar_segment_seqnum}); its
+ *      deliver_sm_resp event has what = tag (default "mo")
  *   {"cmd":"dlr", "id", "stat", "err"}          a receipt for a message id
  *   {"cmd":"close_all"}         drop every session (a network failure)
  *   {"cmd":"stop_listening"} / {"cmd":"exit"}
@@ -253,7 +256,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
 		Object.assign(cfg, c);
 		emit({ ev: 'configured' });
 	} else if (c.cmd === 'mo') {
-		sendToReceivers(moOptions(c), 'mo');
+		sendToReceivers(moOptions(c), c.tag || 'mo');
 	} else if (c.cmd === 'dlr') {
 		sendReceipt(c.id, c.stat, c.err);
 	} else if (c.cmd === 'close_all') {
