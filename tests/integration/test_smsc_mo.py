@@ -32,12 +32,13 @@ def api(request, tmp_path_factory):
 
 @pytest.fixture
 def peers(api, warp_factory):
-    started = []
+    started, warps = [], []
 
     def smsc(**env):
         e = {"WARP_ADMIN_TOKEN": "unused-but-long-enough-0", "WARP_RUN_ROLES": "smsc"}
         e.update(env)
         w = warp_factory(store_url=api.warp.store_url, extra_ini=API_INI, env=e)
+        warps.append(w)
         return w.start()
 
     def upstream(**cfg):
@@ -53,8 +54,14 @@ def peers(api, warp_factory):
         return e
 
     yield smsc, upstream, esme
-    for p in started:
-        p.stop()
+    try:
+        for w in warps:  # with its peers still connected; must exit 0 (under ASan: no leak)
+            if w.proc.poll() is None:
+                rc, _ = w.stop()
+                assert rc == 0, "smsc exited %s after SIGTERM: %s" % (rc, w.stderr()[-4000:])
+    finally:
+        for p in started:
+            p.stop()
 
 
 def provision(api, up, sms=True):
