@@ -21,7 +21,7 @@ from apiclient import API_INI, running_env  # noqa: E402
 
 pytest_plugins = ["apiclient"]
 
-ROK, RINVDSTADR = 0x00, 0x0B
+ROK, RINVDSTADR, RX_P_APPN = 0x00, 0x0B, 0x65
 _n = [0]
 
 
@@ -212,6 +212,19 @@ def test_mo_to_a_number_without_sms_or_unknown_is_refused(api, peers):
                    text="nobody's") == RINVDSTADR
     assert api.count("inbound_messages", "number = ?", "+" + number) == 0
     assert metric(w, "refused") >= 2
+
+
+def test_mo_with_a_concatenation_that_does_not_hold_is_refused(api, peers):
+    smsc, upstream, _ = peers
+    up = upstream()
+    _, number, _, _ = provision(api, up)
+    w = smsc()
+    up.wait("bind")
+    # Part 4 of 3: the upstream must not resend it (ESME_RX_P_APPN).
+    assert send_mo(up, "c1", source_addr="447700900129", destination_addr=number,
+                   text="broken", udh_hex="0500031203" "04") == RX_P_APPN
+    assert api.count("inbound_messages", "number = ?", "+" + number) == 0
+    assert metric(w, "refused") >= 1
 
 
 def test_kill_9_after_the_upstream_got_rok_still_delivers(api, peers):
