@@ -92,7 +92,8 @@ def mo_row(api, number, timeout=10, state=None):
 
 def send_mo(up, tag, **fields):
     up.send(cmd="mo", tag=tag, **fields)
-    return up.wait("deliver_sm_resp", what=tag)["command_status"]
+    resp = "data_sm_resp" if fields.get("data_sm") else "deliver_sm_resp"
+    return up.wait(resp, what=tag)["command_status"]
 
 
 def metric(w, result):
@@ -121,6 +122,21 @@ def test_mo_reaches_a_bound_receiver(api, peers, perl):
     row = mo_row(api, number, state="delivered")[0]
     assert row["delivered_to"] == acct
     assert metric(w, "received") >= 1 and metric(w, "delivered") >= 1
+
+
+def test_mo_as_data_sm_reaches_a_bound_receiver(api, peers):
+    smsc, upstream, esme = peers
+    up = upstream()
+    _, number, sid, _ = provision(api, up)
+    w = smsc()
+    up.wait("bind")
+    e = esme(w)
+    assert e.bind(sid, "pw", "transceiver") == ROK
+    assert send_mo(up, "d1", data_sm=True, source_addr="447700900130", destination_addr=number,
+                   text="sent as data_sm") == ROK
+    d = e.wait("deliver_sm")
+    assert d["text"] == "sent as data_sm" and d["source_addr"] == "447700900130"
+    mo_row(api, number, state="delivered")
 
 
 def test_mo_held_until_a_receiver_binds(api, peers):
