@@ -62,6 +62,12 @@ def peers(api, warp_factory):
     finally:
         for p in started:
             p.stop()
+        # This test's connector off, so a later test's upstream that gets the
+        # same port is not bound twice (which would double its MO).
+        for c in api.admin.list_all("/api/v1/smpp-connectors"):
+            if c["enabled"]:
+                r = api.admin.patch("/api/v1/smpp-connectors/" + c["id"], {"enabled": False})
+                assert r.status == 200, r.body
 
 
 def provision(api, up, sms=True):
