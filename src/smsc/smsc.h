@@ -14,6 +14,10 @@
  * unanswered submits the answer is ESME_RMSGQFUL; over its throughput
  * (a token bucket of rate throughput and depth burst) ESME_RTHROTTLED.
  *
+ * Mobile-originated messages from upstreams to customers' numbers are
+ * stored before the upstream is answered and delivered to a receiver the
+ * customer has bound (mo.c, decision 0025).
+ *
  * All sessions live on one event-loop thread, so the per-account state
  * (binds, bucket) needs no locks; the store writer and the password thread
  * hand their results back to it with loop_pool_call.

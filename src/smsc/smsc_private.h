@@ -161,7 +161,7 @@ struct smsc_upbind {
 	struct smsc_connector_cfg cfg;
 	unsigned index;
 	enum smsc_up_state state;
-	uint64_t gen; /* this connection's, unique in the process */
+	uint64_t gen; /* this bound connection's, unique in the process */
 	struct bufferevent *bev;
 	struct event *timer;
 	uint32_t seq;
@@ -186,7 +186,7 @@ void smsc_upbind_respond(struct smsc_upbind *b, uint32_t command_id, uint32_t se
 struct smsc_conn {
 	struct smsc_connector_cfg cfg;
 	struct smsc_upbind *binds[SMSC_CONNECTOR_BINDS_MAX];
-	unsigned rr; /* the next bind to try */
+	unsigned rr;			   /* the next bind to try */
 	struct metric *m_binds, *m_window; /* its series, looked up once */
 };
 

@@ -2,7 +2,8 @@
  * upstream.c — one bind to a carrier's SMSC (WARP as the ESME): connect,
  * bind, keep it up with enquire_link, submit within the connector's window
  * and throughput, and hand what comes back (submit_sm_resp, receipts) to
- * the dispatcher.  Runs on the upstream thread only.
+ * the dispatcher and mobile-originated messages to mo.c.  Runs on the
+ * upstream thread only.
  *
  * A bind that drops, fails to bind or stops answering reconnects after a
  * backoff that doubles from reconnect_min to reconnect_max and resets once
@@ -89,6 +90,7 @@ static void up_bound(struct smsc_upbind *b, const struct smpp_pdu *p)
 		return;
 	}
 	b->state = SMSC_UP_BOUND;
+	b->gen = ++b->o->gens; /* what an MO's late answer checks (mo.c) */
 	b->backoff_ms = b->cfg.reconnect_min_ms;
 	b->last_rx_ms = time_mono_ms();
 	log_info("smsc", "connector %s bind %u up", b->cfg.id, b->index);
@@ -234,7 +236,6 @@ static void up_connect(struct smsc_upbind *b)
 		up_drop(b, "out of memory");
 		return;
 	}
-	b->gen = ++b->o->gens;
 	bufferevent_setcb(b->bev, up_read, NULL, up_event, b);
 	bufferevent_enable(b->bev, EV_READ | EV_WRITE);
 	b->state = SMSC_UP_CONNECTING;
