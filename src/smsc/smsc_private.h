@@ -186,7 +186,7 @@ void smsc_upbind_respond(struct smsc_upbind *b, uint32_t command_id, uint32_t se
 struct smsc_conn {
 	struct smsc_connector_cfg cfg;
 	struct smsc_upbind *binds[SMSC_CONNECTOR_BINDS_MAX];
-	unsigned rr;			   /* the next bind to try */
+	unsigned rr; /* the next bind to try */
 	struct metric *m_binds, *m_window; /* its series, looked up once */
 };
 
