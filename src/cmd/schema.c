@@ -204,6 +204,9 @@ const struct config_key warp_schema[] = {
 	{ "smsc", "lease", CONFIG_DURATION, "60s", 5000, 3600000, NULL,
 	  "How long a message taken from the queue stays this process's; after a crash the others "
 	  "send it once this has passed (never less than twice a connector's response timeout)." },
+	{ "smsc", "mo_reassembly_timeout", CONFIG_DURATION, "5m", 1000, 86400000, NULL,
+	  "How long the parts of a multi-part inbound (MO) message wait for the rest; then the "
+	  "parts that came are delivered joined as they are." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

@@ -670,6 +670,7 @@ static int start_smsc(struct app *app)
 		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
 		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
 		.lease_ms = config_duration_ms(cfg, "smsc", "lease"),
+		.mo_reassembly_ms = config_duration_ms(cfg, "smsc", "mo_reassembly_timeout"),
 		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
 		.tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
 		.tls_key = config_str(cfg, "smsc", "tls_key"),

@@ -67,7 +67,7 @@ static void bind_checked(struct smsc_verify_job *j)
 		ss->state = bound_state(ss->bind_cmd);
 		if (ss->state != SMSC_BOUND_TX) {
 			ss->receiver = true;
-			smsc_receipts_receivers(ss->s, ss->account_id, 1);
+			smsc_receipts_receivers(ss->s, ss->account_id, ss->customer_id, 1);
 		}
 		log_info("smsc", "bound %s (%s) from %s", ss->system_id,
 			 smpp_command_name(ss->bind_cmd), where);
@@ -145,6 +145,6 @@ void smsc_bind_release(struct smsc_session *ss)
 	if (ss->holds_bind)
 		ss->live->binds--;
 	if (ss->receiver)
-		smsc_receipts_receivers(ss->s, ss->account_id, -1);
+		smsc_receipts_receivers(ss->s, ss->account_id, ss->customer_id, -1);
 	ss->holds_bind = ss->receiver = false;
 }

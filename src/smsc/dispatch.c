@@ -68,6 +68,12 @@ static int out_exec(struct smsc_out *o, const char *sql, const struct store_para
 	return rc;
 }
 
+int smsc_out_exec(struct smsc_out *o, const char *sql, const struct store_param *p, size_t n,
+		  struct store_res **res)
+{
+	return out_exec(o, sql, p, n, res);
+}
+
 /* A message leaves this process: back to the queue at due, or final. */
 static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *state,
 			const char *error, int64_t due, bool attempted)
@@ -155,19 +161,26 @@ static uint8_t hex_nibble(char c)
 	return (uint8_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
 }
 
+int smsc_hex_decode(const char *hex, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(hex) / 2;
+
+	if (!(*out = malloc(n + 1)))
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++)
+		(*out)[k] = (uint8_t)(hex_nibble(hex[2 * k]) << 4 | hex_nibble(hex[2 * k + 1]));
+	*len = n;
+	return 0;
+}
+
 static struct smsc_out_msg *out_msg_row(const struct store_res *r, size_t i)
 {
 	struct smsc_out_msg *m = calloc(1, sizeof(*m));
-	const char *hex = store_res_text(r, i, 11);
-	size_t n = strlen(hex) / 2;
 
-	if (!m || !(m->body = malloc(n + 1))) {
+	if (!m || smsc_hex_decode(store_res_text(r, i, 11), &m->body, &m->body_len) < 0) {
 		free(m);
 		return NULL;
 	}
-	for (size_t k = 0; k < n; k++)
-		m->body[k] = (uint8_t)(hex_nibble(hex[2 * k]) << 4 | hex_nibble(hex[2 * k + 1]));
-	m->body_len = n;
 	snprintf(m->id, sizeof(m->id), "%s", store_res_text(r, i, 0));
 	snprintf(m->customer_id, sizeof(m->customer_id), "%s", store_res_text(r, i, 1));
 	snprintf(m->source, sizeof(m->source), "%s", store_res_text(r, i, 2));
@@ -537,6 +550,7 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 		out_lease(o, snap);
 		out_pending_match(o, "", NULL);
 		smsc_receipts_poll(o->s);
+		smsc_mo_tick(o);
 		out_connector_gauges(o);
 		out_queue_gauges(o);
 		out_connector_gauges(o);
@@ -586,8 +600,8 @@ struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)
 	o->routes =
 	    snapshot_register(loader, "message_routes", smsc_routes_build, smsc_routes_free, NULL);
 	o->timer = event_new(base, -1, EV_PERSIST, out_tick, o);
-	if (!o->routes || !o->timer || id_new("lease", o->owner, sizeof(o->owner)) < 0 ||
-	    event_add(o->timer, &tv) < 0) {
+	if (!o->routes || !o->timer || smsc_mo_prepare(o) < 0 ||
+	    id_new("lease", o->owner, sizeof(o->owner)) < 0 || event_add(o->timer, &tv) < 0) {
 		smsc_out_free(o);
 		return NULL;
 	}
@@ -606,6 +620,7 @@ void smsc_out_free(struct smsc_out *o)
 	for (size_t i = 0; i < o->nconns; i++)
 		out_conn_fini(&o->conns[i]);
 	free(o->conns);
+	smsc_mo_fini(o);
 	while (o->receivers) {
 		struct smsc_receivers *r = o->receivers->next;
 		free(o->receivers);

@@ -1,17 +1,20 @@
 /*
- * receipts.c — final states back to the SMPP customer that asked for them,
- * as deliver_sm with esm_class 0x04, receipted_message_id, message_state and
- * the SMPP 3.4 Appendix B text, on one of the account's bound receiver or
- * transceiver sessions.
+ * receipts.c — what goes from the store to a customer's bound receiver or
+ * transceiver session as deliver_sm: final states back to the SMPP
+ * customer that asked for them (esm_class 0x04, receipted_message_id,
+ * message_state and the SMPP 3.4 Appendix B text), and mobile-originated
+ * messages to the customer whose number they were sent to (mo.c builds
+ * those PDUs and records their delivery).
  *
- * A receipt is durable before it is sent (messages.receipt_due, set in the
- * same UPDATE that makes the state final) and cleared only when the ESME
- * answered deliver_sm_resp ESME_ROK, so one held while no receiver is bound
- * waits in the store and one lost with a session is sent again once its
- * lease (RECEIPT_LEASE_MS) runs out.  The upstream thread leases due
- * receipts only for accounts with a receiver bound in this process (the
- * session thread tells it on every bind and unbind) and hands them to the
- * session thread, which sends them and reports the answers back.
+ * Both are durable before they are sent (messages.receipt_due, set in the
+ * same UPDATE that makes the state final; an inbound_messages row in state
+ * 'pending') and cleared only when the ESME answered deliver_sm_resp
+ * ESME_ROK, so one held while no receiver is bound waits in the store and
+ * one lost with a session is sent again once its lease (RECEIPT_LEASE_MS)
+ * runs out.  The upstream thread leases them only for accounts (receipts)
+ * and customers (MO) with a receiver bound in this process (the session
+ * thread tells it on every bind and unbind) and hands them to the session
+ * thread, which sends them and reports the answers back.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,15 +28,20 @@
 #define RECEIPT_ACCOUNTS_MAX 32 /* per query */
 #define RECEIPT_POLL_MS 100
 
-#define RECEIPT_COLUMNS                                                                            \
-	" RETURNING id, smpp_account_id, source, source_ton, source_npi, destination, "            \
-	"dest_ton, dest_npi, state, error, created_at, updated_at"
+/* What one kind of deliver_sm leases: the rows due for the receivers'
+ * keys (account or customer ids) in $3..., lease_until set to $1 where it
+ * is <= $2. */
+struct lease_kind {
+	const char *head, *order, *columns;
+	struct smsc_dlr *(*row)(const struct store_res *r, size_t i);
+	const char *(*key)(const struct smsc_receivers *rc);
+};
 
 /* ---------------------------------------------- on the upstream thread */
 
 struct receivers_delta {
 	struct smsc_out *o;
-	char account_id[ID_MAX];
+	char account_id[ID_MAX], customer_id[ID_MAX];
 	int delta;
 };
 
@@ -44,8 +52,10 @@ static void receivers_apply(void *arg)
 
 	while (*pp && strcmp((*pp)->account_id, d->account_id) != 0)
 		pp = &(*pp)->next;
-	if (!*pp && d->delta > 0 && (*pp = calloc(1, sizeof(**pp))))
+	if (!*pp && d->delta > 0 && (*pp = calloc(1, sizeof(**pp)))) {
 		snprintf((*pp)->account_id, sizeof((*pp)->account_id), "%s", d->account_id);
+		snprintf((*pp)->customer_id, sizeof((*pp)->customer_id), "%s", d->customer_id);
+	}
 	if (*pp && ((*pp)->count += d->delta) <= 0) {
 		struct smsc_receivers *gone = *pp;
 		*pp = gone->next;
@@ -54,8 +64,10 @@ static void receivers_apply(void *arg)
 	free(d);
 }
 
-/* From the session thread: account_id has one receiver more (or fewer). */
-void smsc_receipts_receivers(struct smsc *s, const char *account_id, int delta)
+/* From the session thread: account_id (of customer_id) has one receiver
+ * more (or fewer). */
+void smsc_receipts_receivers(struct smsc *s, const char *account_id, const char *customer_id,
+			     int delta)
 {
 	struct receivers_delta *d = calloc(1, sizeof(*d));
 
@@ -64,6 +76,7 @@ void smsc_receipts_receivers(struct smsc *s, const char *account_id, int delta)
 	d->o = s->out;
 	d->delta = delta;
 	snprintf(d->account_id, sizeof(d->account_id), "%s", account_id);
+	snprintf(d->customer_id, sizeof(d->customer_id), "%s", customer_id);
 	if (loop_pool_call(s->pool, 1, receivers_apply, d) < 0)
 		free(d);
 }
@@ -74,6 +87,7 @@ static struct smsc_dlr *receipt_row(const struct store_res *r, size_t i)
 
 	if (!d)
 		return NULL;
+	d->kind = SMSC_DLR_RECEIPT;
 	snprintf(d->id, sizeof(d->id), "%s", store_res_text(r, i, 0));
 	snprintf(d->account_id, sizeof(d->account_id), "%s", store_res_text(r, i, 1));
 	snprintf(d->source, sizeof(d->source), "%s", store_res_text(r, i, 2));
@@ -89,21 +103,44 @@ static struct smsc_dlr *receipt_row(const struct store_res *r, size_t i)
 	return d;
 }
 
-static void receipts_lease_sql(struct buf *sql, size_t naccounts, bool postgres)
+static const char *receiver_account(const struct smsc_receivers *rc)
 {
-	buf_append_cstr(sql,
-			"UPDATE messages SET receipt_lease_until = $1 WHERE id IN (SELECT id "
-			"FROM messages WHERE receipt_due = 1 AND receipt_lease_until <= $2 AND "
-			"smpp_account_id IN (");
-	for (size_t i = 0; i < naccounts; i++)
-		buf_printf(sql, "%s$%zu", i ? ", " : "", i + 3);
-	buf_printf(sql, ") ORDER BY updated_at LIMIT %d%s)" RECEIPT_COLUMNS, RECEIPT_BATCH,
-		   postgres ? " FOR UPDATE SKIP LOCKED" : "");
+	return rc->account_id;
 }
 
-/* Leases the due receipts of up to RECEIPT_ACCOUNTS_MAX accounts from
- * *from on and hands them to the session thread. */
-static void receipts_lease(struct smsc *s, struct smsc_receivers **from)
+static const char *receiver_customer(const struct smsc_receivers *rc)
+{
+	return rc->customer_id;
+}
+
+static const struct lease_kind lease_kinds[] = {
+    {"UPDATE messages SET receipt_lease_until = $1 WHERE id IN (SELECT id FROM messages WHERE "
+     "receipt_due = 1 AND receipt_lease_until <= $2 AND smpp_account_id IN (",
+     ") ORDER BY updated_at",
+     " RETURNING id, smpp_account_id, source, source_ton, source_npi, destination, dest_ton, "
+     "dest_npi, state, error, created_at, updated_at",
+     receipt_row, receiver_account},
+    {"UPDATE inbound_messages SET lease_until = $1 WHERE id IN (SELECT id FROM inbound_messages "
+     "WHERE state = 'pending' AND lease_until <= $2 AND expires_at > $2 AND customer_id IN (",
+     ") ORDER BY created_at",
+     " RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "
+     "dest_npi, data_coding, body",
+     smsc_mo_row, receiver_customer},
+};
+
+static void receipts_lease_sql(const struct lease_kind *k, struct buf *sql, size_t nkeys,
+			       bool postgres)
+{
+	buf_append_cstr(sql, k->head);
+	for (size_t i = 0; i < nkeys; i++)
+		buf_printf(sql, "%s$%zu", i ? ", " : "", i + 3);
+	buf_printf(sql, "%s LIMIT %d%s)%s", k->order, RECEIPT_BATCH,
+		   postgres ? " FOR UPDATE SKIP LOCKED" : "", k->columns);
+}
+
+/* Leases what is due for up to RECEIPT_ACCOUNTS_MAX receivers from *from
+ * on and hands it to the session thread. */
+static void receipts_lease(struct smsc *s, const struct lease_kind *k, struct smsc_receivers **from)
 {
 	struct store_param p[2 + RECEIPT_ACCOUNTS_MAX];
 	struct store_res *r = NULL;
@@ -115,16 +152,16 @@ static void receipts_lease(struct smsc *s, struct smsc_receivers **from)
 	p[0] = store_p_int(now + RECEIPT_LEASE_MS);
 	p[1] = store_p_int(now);
 	for (; *from && n < RECEIPT_ACCOUNTS_MAX; *from = (*from)->next)
-		p[2 + n++] = store_p_text((*from)->account_id);
+		p[2 + n++] = store_p_text(k->key(*from));
 	buf_init(&sql);
-	receipts_lease_sql(&sql, n, store_kind(s->o.store) == STORE_POSTGRES);
+	receipts_lease_sql(k, &sql, n, store_kind(s->o.store) == STORE_POSTGRES);
 	if (c && sql.p && store_exec(c, sql.p, p, 2 + n, &r) == 0)
 		for (size_t i = 0; i < store_res_rows(r); i++) {
-			struct smsc_dlr *d = receipt_row(r, i);
+			struct smsc_dlr *d = k->row(r, i);
 			if (d) {
 				d->s = s;
 				if (loop_pool_call(s->pool, 0, smsc_receipts_deliver, d) < 0)
-					free(d);
+					smsc_dlr_free(d);
 			}
 		}
 	store_res_free(r);
@@ -140,8 +177,9 @@ void smsc_receipts_poll(struct smsc *s)
 	if (!from || now - s->out->receipts_polled_ms < RECEIPT_POLL_MS)
 		return;
 	s->out->receipts_polled_ms = now;
-	while (from)
-		receipts_lease(s, &from);
+	for (size_t k = 0; k < sizeof(lease_kinds) / sizeof(lease_kinds[0]); k++)
+		for (from = s->out->receivers; from;)
+			receipts_lease(s, &lease_kinds[k], &from);
 }
 
 static void receipt_sent(void *arg)
@@ -152,6 +190,13 @@ static void receipt_sent(void *arg)
 
 	if (c)
 		store_exec(c, "UPDATE messages SET receipt_due = 0 WHERE id = $1", p, 1, NULL);
+	smsc_dlr_free(d);
+}
+
+void smsc_dlr_free(struct smsc_dlr *d)
+{
+	if (d)
+		free(d->body);
 	free(d);
 }
 
@@ -193,48 +238,63 @@ static void receipt_text(const struct smsc_dlr *d, size_t st, char *out, size_t 
 	    STR_FMT(id), st == 1 ? "001" : "000", sub, done, stat_texts[st], err[0] ? err : "000");
 }
 
-static struct smsc_session *receipt_session(struct smsc *s, const char *account_id)
+/* A bound receiver or transceiver: of the receipt's account, or of any
+ * account of the MO's customer. */
+static struct smsc_session *receipt_session(struct smsc *s, const struct smsc_dlr *d)
 {
 	for (struct smsc_session *ss = s->sessions; ss; ss = ss->next)
 		if (!ss->dead && (ss->state == SMSC_BOUND_RX || ss->state == SMSC_BOUND_TRX) &&
-		    strcmp(ss->account_id, account_id) == 0)
+		    (d->kind == SMSC_DLR_MO ? strcmp(ss->customer_id, d->customer_id)
+					    : strcmp(ss->account_id, d->account_id)) == 0)
 			return ss;
 	return NULL;
+}
+
+static void receipt_fill(const struct smsc_dlr *d, struct smpp_pdu *p, char *text, size_t n)
+{
+	size_t st = state_index(d->state);
+
+	receipt_text(d, st, text, n);
+	/* The receipt travels back: from the message's destination to its source. */
+	p->source = (struct smpp_addr){d->dest_ton, d->dest_npi, str_from_cstr(d->dest)};
+	p->dest = (struct smpp_addr){d->source_ton, d->source_npi, str_from_cstr(d->source)};
+	p->esm_class = SMSC_ESM_RECEIPT;
+	p->short_message = str_from_cstr(text);
+	p->tlv.has = SMPP_HAS_RECEIPTED_MESSAGE_ID | SMPP_HAS_MESSAGE_STATE;
+	p->tlv.receipted_message_id = smsc_wire_id(d->id);
+	p->tlv.message_state = message_state_of[st];
 }
 
 void smsc_receipts_deliver(void *arg)
 {
 	struct smsc_dlr *d = arg;
-	struct smsc_session *ss = receipt_session(d->s, d->account_id);
-	size_t st = state_index(d->state);
+	struct smsc_session *ss = receipt_session(d->s, d);
 	char text[200];
 	struct smpp_pdu p;
 
 	if (!ss) {
-		free(d); /* unbound meanwhile: sent again when the lease runs out */
+		smsc_dlr_free(d); /* unbound meanwhile: sent again when the lease runs out */
 		return;
 	}
-	receipt_text(d, st, text, sizeof(text));
 	smpp_pdu_init(&p, SMPP_DELIVER_SM, ++ss->seq);
 	p.service_type = STR_LIT("");
-	/* The receipt travels back: from the message's destination to its source. */
-	p.source = (struct smpp_addr){d->dest_ton, d->dest_npi, str_from_cstr(d->dest)};
-	p.dest = (struct smpp_addr){d->source_ton, d->source_npi, str_from_cstr(d->source)};
-	p.esm_class = SMSC_ESM_RECEIPT;
 	p.schedule_delivery_time = STR_LIT("");
 	p.validity_period = STR_LIT("");
-	p.short_message = str_from_cstr(text);
-	p.tlv.has = SMPP_HAS_RECEIPTED_MESSAGE_ID | SMPP_HAS_MESSAGE_STATE;
-	p.tlv.receipted_message_id = smsc_wire_id(d->id);
-	p.tlv.message_state = message_state_of[st];
+	if (d->kind == SMSC_DLR_MO) {
+		snprintf(d->account_id, sizeof(d->account_id), "%s", ss->account_id);
+		smsc_mo_fill(d, &p);
+	} else {
+		receipt_fill(d, &p, text, sizeof(text));
+	}
 	d->seq = p.sequence_number;
 	d->next = ss->dlrs;
 	ss->dlrs = d;
 	smsc_session_send(ss, &p);
 }
 
-/* A deliver_sm_resp from the ESME: ESME_ROK clears the receipt in the
- * store; any other answer leaves it for the lease to run out. */
+/* A deliver_sm_resp from the ESME: ESME_ROK clears the receipt (or marks
+ * the MO delivered) in the store; any other answer leaves it for the lease
+ * to run out. */
 void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p)
 {
 	for (struct smsc_dlr **pp = &ss->dlrs; *pp; pp = &(*pp)->next) {
@@ -243,8 +303,9 @@ void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p)
 			continue;
 		*pp = d->next;
 		if (p->command_status != SMPP_ESME_ROK ||
-		    loop_pool_call(ss->s->pool, 1, receipt_sent, d) < 0)
-			free(d);
+		    loop_pool_call(ss->s->pool, 1,
+				   d->kind == SMSC_DLR_MO ? smsc_mo_sent : receipt_sent, d) < 0)
+			smsc_dlr_free(d);
 		return;
 	}
 }
@@ -254,6 +315,6 @@ void smsc_receipts_drop(struct smsc_session *ss)
 	while (ss->dlrs) {
 		struct smsc_dlr *d = ss->dlrs;
 		ss->dlrs = d->next;
-		free(d);
+		smsc_dlr_free(d);
 	}
 }

@@ -27,8 +27,6 @@
 
 #include "smsc/smsc_private.h"
 
-#define SEND_MAX 8192 /* every PDU we send fits: a receipt, or 254 unsuccess_sme (§4.5.2) */
-
 static void session_free(struct smsc_session *ss)
 {
 	struct smsc *s = ss->s;
@@ -75,12 +73,12 @@ void smsc_session_close_all(struct smsc *s)
 
 void smsc_session_send(struct smsc_session *ss, const struct smpp_pdu *p)
 {
-	uint8_t out[SEND_MAX];
+	uint8_t *out = ss->s->send; /* a deliver_sm may carry a long MO */
 	int n;
 
 	if (ss->dead)
 		return;
-	n = smpp_pdu_encode(p, out, sizeof(out));
+	n = smpp_pdu_encode(p, out, SMPP_PDU_MAX_LEN);
 	if (n < 0) {
 		log_error("smsc", "cannot encode %s: %s", smpp_command_name(p->command_id),
 			  smpp_strerror(n));

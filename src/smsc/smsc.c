@@ -91,8 +91,9 @@ struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
 		goto oom;
 	s->o = *o;
 	s->hex = malloc(2 * SMPP_PDU_MAX_LEN + 1);
+	s->send = malloc(SMPP_PDU_MAX_LEN);
 	s->pool = loop_pool_new(2, "smsc"); /* 0: sessions, 1: upstream */
-	if (!s->hex || !s->pool)
+	if (!s->hex || !s->send || !s->pool)
 		goto oom;
 	s->base = loop_pool_base(s->pool, 0);
 	smsc_metrics_init(s);
@@ -165,10 +166,13 @@ void smsc_free(struct smsc *s)
 		loop_pool_call_wait(s->pool, 0, smsc_shutdown_sessions, s);
 	else
 		smsc_shutdown_sessions(s);
-	if (running)
+	if (running) {
 		loop_pool_call_wait(s->pool, 1, smsc_stop_upstream, s);
-	else
+		/* the MO answers the store writer queued while it drained */
+		loop_pool_call_wait(s->pool, 1, smsc_barrier, s);
+	} else {
 		smsc_stop_upstream(s);
+	}
 	smsc_verify_free(s->verify);
 	store_batch_free(s->insert);
 	if (running) {
@@ -179,5 +183,6 @@ void smsc_free(struct smsc *s)
 	loop_pool_free(s->pool);
 	smsc_live_free_all(&s->live);
 	free(s->hex);
+	free(s->send);
 	free(s);
 }

@@ -14,6 +14,10 @@
  * unanswered submits the answer is ESME_RMSGQFUL; over its throughput
  * (a token bucket of rate throughput and depth burst) ESME_RTHROTTLED.
  *
+ * Mobile-originated messages from upstreams to customers' numbers are
+ * stored before the upstream is answered and delivered to a receiver the
+ * customer has bound (mo.c, decision 0025).
+ *
  * All sessions live on one event-loop thread, so the per-account state
  * (binds, bucket) needs no locks; the store writer and the password thread
  * hand their results back to it with loop_pool_call.
@@ -39,6 +43,7 @@ struct smsc_opts {
 	int64_t default_validity_ms; /* a submit without validity_period keeps this long */
 	int64_t max_validity_ms;     /* and none may ask for longer */
 	int64_t lease_ms;	     /* a taken message is this process's this long */
+	int64_t mo_reassembly_ms;    /* an incomplete multi-part MO waits this long */
 	unsigned max_sessions;
 };
 

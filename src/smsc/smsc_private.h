@@ -132,6 +132,7 @@ void smsc_verify_free(struct smsc_verify *v);
 
 #define SMSC_ESM_RECEIPT 0x04 /* esm_class: an SMSC delivery receipt (§5.2.12) */
 #define SMSC_RX_T_APPN 0x64   /* deliver_sm_resp: temporary failure, resend later */
+#define SMSC_RX_P_APPN 0x65   /* deliver_sm_resp: permanent failure, do not resend */
 
 /* A message on its way upstream, as leased from the store (dispatch.c). */
 struct smsc_out_msg {
@@ -163,6 +164,7 @@ struct smsc_upbind {
 	struct smsc_connector_cfg cfg;
 	unsigned index;
 	enum smsc_up_state state;
+	uint64_t gen; /* this bound connection's, unique in the process */
 	struct bufferevent *bev;
 	struct event *timer;
 	uint32_t seq;
@@ -181,6 +183,9 @@ void smsc_upbind_free(struct smsc_upbind *b);
 bool smsc_upbind_ready(struct smsc_upbind *b, int64_t now_us);
 unsigned smsc_upbind_room(const struct smsc_upbind *b);
 int smsc_upbind_submit(struct smsc_upbind *b, struct smsc_out_msg *m);
+/* Answers the upstream's request (command_id, sequence_number). */
+void smsc_upbind_respond(struct smsc_upbind *b, uint32_t command_id, uint32_t sequence_number,
+			 uint32_t status);
 
 /* A connector and its binds, as the upstream thread runs them. */
 struct smsc_conn {
@@ -201,7 +206,7 @@ struct smsc_pending {
 /* Accounts with a receiver session bound in this process. */
 struct smsc_receivers {
 	struct smsc_receivers *next;
-	char account_id[ID_MAX];
+	char account_id[ID_MAX], customer_id[ID_MAX];
 	int count;
 };
 
@@ -224,6 +229,12 @@ struct smsc_out {
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
 	struct metric_family *m_queue, *m_conn_binds, *m_conn_window;
 	int64_t queue_counted_ms;
+	uint64_t gens;		       /* the last connection generation given to a bind */
+	struct store_batch *mo_insert; /* MO rows and parts (mo.c) */
+	char *mo_hex;		       /* 2 * SMPP_PDU_MAX_LEN + 1 */
+	int64_t mo_swept_ms;
+	struct metric *m_mo_received, *m_mo_refused, *m_mo_delivered, *m_mo_incomplete;
+	struct metric *m_mo_expired;
 };
 
 struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base);
@@ -235,6 +246,11 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m);
 void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
 void smsc_out_bind_changed(struct smsc_out *o);
+/* store_exec on the upstream thread's connection; a failure is logged. */
+int smsc_out_exec(struct smsc_out *o, const char *sql, const struct store_param *p, size_t n,
+		  struct store_res **res);
+/* hex (either case) as bytes in a new block *out of *len (+1 spare). */
+int smsc_hex_decode(const char *hex, uint8_t **out, size_t *len);
 
 /* ----------------------------------------------------------- receipts */
 
@@ -247,24 +263,47 @@ struct smsc_receipt {
 
 void smsc_receipt_parse(const struct smpp_pdu *p, struct smsc_receipt *r);
 
-/* A receipt on its way to the customer (receipts.c). */
+/* What goes to a customer's receiver as deliver_sm (receipts.c). */
+enum smsc_dlr_kind { SMSC_DLR_RECEIPT, SMSC_DLR_MO };
+
 struct smsc_dlr {
 	struct smsc_dlr *next;
 	struct smsc *s;
-	char id[ID_MAX], account_id[ID_MAX];
+	enum smsc_dlr_kind kind;
+	/* A receipt's account; an MO's customer, and the account it went to. */
+	char id[ID_MAX], account_id[ID_MAX], customer_id[ID_MAX];
 	char source[SMPP_ADDR_WIDE_MAX], dest[SMPP_ADDR_WIDE_MAX];
 	uint8_t source_ton, source_npi, dest_ton, dest_npi;
 	char state[16], error[32];
 	int64_t submitted_ms, done_ms;
+	uint8_t data_coding; /* MO */
+	uint8_t *body;	     /* MO: the user data */
+	size_t body_len;
 	uint32_t seq; /* of the deliver_sm that carries it */
 };
 
-void smsc_receipts_receivers(struct smsc *s, const char *account_id, int delta);
+void smsc_dlr_free(struct smsc_dlr *d);
+void smsc_receipts_receivers(struct smsc *s, const char *account_id, const char *customer_id,
+			     int delta);
 void smsc_receipts_poll(struct smsc *s);
 void smsc_receipts_deliver(void *arg);
 struct smsc_session;
 void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p);
 void smsc_receipts_drop(struct smsc_session *ss);
+
+/* ---------------------------------------------------------------- MO */
+
+/* mo.c: on the upstream thread. */
+int smsc_mo_prepare(struct smsc_out *o);
+void smsc_mo_fini(struct smsc_out *o);
+/* A deliver_sm or data_sm that is not a receipt; answers it (once its
+ * row is durable). */
+void smsc_mo_receive(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
+void smsc_mo_tick(struct smsc_out *o);
+struct smsc_dlr *smsc_mo_row(const struct store_res *r, size_t i);
+void smsc_mo_sent(void *arg);
+/* On the session thread: p's addresses, coding and user data. */
+void smsc_mo_fill(const struct smsc_dlr *d, struct smpp_pdu *p);
 
 /* ------------------------------------------------------------ server */
 
@@ -295,7 +334,8 @@ struct smsc {
 	struct smsc_verify *verify;
 	struct smsc_out *out; /* on the pool's thread 1 */
 	struct smsc_live *live;
-	char *hex; /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
+	char *hex;     /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
+	uint8_t *send; /* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
 	unsigned nsessions;
 	struct smsc_session *sessions; /* every open session, for shutdown */
 	struct metric *m_binds_ok, *m_binds_refused, *m_submits_ok, *m_submits_refused;

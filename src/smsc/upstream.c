@@ -2,7 +2,8 @@
  * upstream.c — one bind to a carrier's SMSC (WARP as the ESME): connect,
  * bind, keep it up with enquire_link, submit within the connector's window
  * and throughput, and hand what comes back (submit_sm_resp, receipts) to
- * the dispatcher.  Runs on the upstream thread only.
+ * the dispatcher and mobile-originated messages to mo.c.  Runs on the
+ * upstream thread only.
  *
  * A bind that drops, fails to bind or stops answering reconnects after a
  * backoff that doubles from reconnect_min to reconnect_max and resets once
@@ -93,6 +94,7 @@ static void up_bound(struct smsc_upbind *b, const struct smpp_pdu *p)
 		return;
 	}
 	b->state = SMSC_UP_BOUND;
+	b->gen = ++b->o->gens; /* what an MO's late answer checks (mo.c) */
 	b->backoff_ms = b->cfg.reconnect_min_ms;
 	b->last_rx_ms = time_mono_ms();
 	log_info("smsc", "connector %s bind %u up", b->cfg.id, b->index);
@@ -113,20 +115,26 @@ static void up_submit_resp(struct smsc_upbind *b, const struct smpp_pdu *p)
 	smsc_out_submitted(b->o, b, m, p->command_status, p->message_id);
 }
 
-static void up_deliver(struct smsc_upbind *b, const struct smpp_pdu *p)
+void smsc_upbind_respond(struct smsc_upbind *b, uint32_t command_id, uint32_t sequence_number,
+			 uint32_t status)
 {
-	uint32_t status = SMPP_ESME_ROK;
-
-	if (p->esm_class & SMSC_ESM_RECEIPT)
-		smsc_out_receipt(b->o, b, p);
-	else
-		status = SMSC_RX_T_APPN; /* MO is not taken yet: the upstream keeps it */
 	struct smpp_pdu r;
-	smpp_pdu_init(&r, p->command_id | SMPP_RESP_BIT, p->sequence_number);
+
+	smpp_pdu_init(&r, command_id | SMPP_RESP_BIT, sequence_number);
 	r.command_status = status;
-	if (p->command_id == SMPP_DATA_SM)
+	if (command_id == SMPP_DATA_SM)
 		r.message_id = STR_LIT("");
 	up_send(b, &r);
+}
+
+static void up_deliver(struct smsc_upbind *b, const struct smpp_pdu *p)
+{
+	if (!(p->esm_class & SMSC_ESM_RECEIPT)) {
+		smsc_mo_receive(b->o, b, p); /* answered once it is stored */
+		return;
+	}
+	smsc_out_receipt(b->o, b, p);
+	smsc_upbind_respond(b, p->command_id, p->sequence_number, SMPP_ESME_ROK);
 }
 
 static void up_pdu(struct smsc_upbind *b, const struct smpp_pdu *p)

@@ -26,12 +26,16 @@
  * Commands on stdin (one JSON object a line):
  *   {"cmd":"config", ...}       merge into the behaviour above
  *   {"cmd":"mo", "source_addr", "destination_addr", "text" | "hex",
- *    "data_coding", "udh_hex", "tlvs": {...}}   deliver_sm to every bound RX/TRX
+ *    "data_coding", "udh_hex", "tlvs": {...}, "tag"}   deliver_sm to every bound RX/TRX
+ *      (one part of a multi-part MO: udh_hex "050003RRTTSS" or "060804RRRRTTSS", or
+ *      tlvs {sar_msg_ref_num, sar_total_segments, sar_segment_seqnum}); its
+ *      deliver_sm_resp event has what = tag (default "mo"); with "data_sm": true it
+ *      goes as data_sm with the text in message_payload (and data_sm_resp is the event)
  *   {"cmd":"dlr", "id", "stat", "err"}          a receipt for a message id
  *   {"cmd":"close_all"}         drop every session (a network failure)
  *   {"cmd":"stop_listening"} / {"cmd":"exit"}
  * Events on stdout: listening, bind, submit_sm, unbind, enquire_link,
- *   deliver_sm_resp, closed, error.
+ *   deliver_sm_resp, data_sm_resp, closed, error.
  */
 'use strict';
 
@@ -127,13 +131,14 @@ function receipt(id, sub, stat, err) {
 	return opts;
 }
 
-function sendToReceivers(opts, what) {
+function sendToReceivers(opts, what, command) {
 	let n = 0;
 	for (const s of sessions) {
 		if (!s.bound || s.bound === 'bind_transmitter')
 			continue;
-		s.deliver_sm(Object.assign({}, opts), (resp) =>
-			emit({ ev: 'deliver_sm_resp', what, command_status: resp.command_status }));
+		s[command || 'deliver_sm'](Object.assign({}, opts), (resp) =>
+			emit({ ev: (command || 'deliver_sm') + '_resp', what,
+				command_status: resp.command_status }));
 		n++;
 	}
 	if (!n)
@@ -227,7 +232,10 @@ function moOptions(c) {
 		o.esm_class |= 0x40;
 		body = Buffer.concat([Buffer.from(c.udh_hex, 'hex'), body]);
 	}
-	o.short_message = body;
+	if (c.data_sm)
+		o.message_payload = body;
+	else
+		o.short_message = body;
 	return Object.assign(o, c.tlvs || {});
 }
 
@@ -253,7 +261,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
 		Object.assign(cfg, c);
 		emit({ ev: 'configured' });
 	} else if (c.cmd === 'mo') {
-		sendToReceivers(moOptions(c), 'mo');
+		sendToReceivers(moOptions(c), c.tag || 'mo', c.data_sm ? 'data_sm' : 'deliver_sm');
 	} else if (c.cmd === 'dlr') {
 		sendReceipt(c.id, c.stat, c.err);
 	} else if (c.cmd === 'close_all') {
