@@ -231,6 +231,38 @@ void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_ms
 void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
 void smsc_out_bind_changed(struct smsc_out *o);
 
+/* ---------------------------------------------------- final states */
+
+/* receipt_due for a row moving to state (an SQL expression): an SMPP
+ * customer that asked for receipts (registered_delivery 1: any final state,
+ * 2: failures only, SMPP 3.4 §5.2.17) gets one when the state is final. */
+#define RECEIPT_DUE(state)                                                                         \
+	"receipt_due = CASE WHEN origin = 'smpp' AND " state                                       \
+	" IN ('delivered', 'undeliverable', 'expired', 'rejected') AND "                           \
+	"(registered_delivery % 4 = 1 OR (registered_delivery % 4 = 2 AND " state                  \
+	" <> 'delivered')) THEN 1 ELSE 0 END"
+
+/* What must still hold for a part to move (final.c). */
+enum smsc_final_guard {
+	SMSC_FINAL_LEASED,    /* this process holds its lease (owner) */
+	SMSC_FINAL_SUBMITTED, /* a receipt: it is waiting for one */
+	SMSC_FINAL_EXPIRY,    /* its validity ended while queued and unleased */
+};
+
+struct smsc_final {
+	enum smsc_final_guard guard;
+	const char *id, *state, *error; /* error may be NULL */
+	const char *owner;		/* SMSC_FINAL_LEASED */
+	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
+	int64_t now;			/* epoch ms */
+};
+
+/* Moves one part to f->state and, when that makes its group final, writes
+ * the group's message.status event in the same transaction.  1 when the
+ * part moved, 0 when its guard no longer held, <0 on a store error (logged
+ * here). */
+int smsc_final_apply(struct store *s, const struct smsc_final *f);
+
 /* ----------------------------------------------------------- receipts */
 
 /* What a receipt from an upstream says (receipt_parse.c); views into p. */
