@@ -13,10 +13,11 @@ import uuid
 
 import pytest
 
-import apiclient
-from smppfix import carrier_with_connector, route
-from test_smsc_forward import peers  # noqa: F401  (the ESME and upstream peers)
-from test_webhooks import SECRET, Receiver, valid_signature
+pytest.register_assert_rewrite("apiclient")
+import apiclient  # noqa: E402
+from smppfix import carrier_with_connector, route  # noqa: E402
+from test_smsc_forward import peers  # noqa: E402,F401  (the ESME and upstream peers)
+from test_webhooks import SECRET, Receiver, valid_signature  # noqa: E402
 
 pytest_plugins = ["apiclient"]
 
@@ -187,7 +188,10 @@ def test_a_failed_part_fails_the_message_once(api, peers, rx):
     assert len(events) == 1
     data = events[0]["data"]
     assert data["id"] == "msg_" + ids[0] and data["status"] == "undeliverable"
-    assert data["error"] == "err:001"
+    # The failing part's error as the receipt gave it (here its network_error_code TLV).
+    failed = api.rows("SELECT error FROM messages WHERE group_id = ? AND state = 'undeliverable'",
+                      "msg_" + ids[0])
+    assert len(failed) == 1 and data["error"] == failed[0]["error"] and data["error"]
     assert data["parts"]["total"] == 3 and data["parts"]["failed"] == 1
     # The last part's receipt moves that part only: no second event.
     up.send(cmd="dlr", id=upstream_ids[2], stat="DELIVRD", err="000")
