@@ -201,3 +201,22 @@ def test_a_failed_part_fails_the_message_once(api, peers, rx):
         time.sleep(0.05)
     time.sleep(0.7)
     assert len(status_events(rx)) == 1
+
+
+def test_validity_ending_in_the_queue_expires_the_message_once(api, peers, rx):
+    upstream, esme = peers
+    up = upstream()
+    _, _, sid = provision(api, up, rx, "44905")
+    up.send(cmd="stop_listening")
+    up.send(cmd="close_all")  # the carrier is gone: the message waits in the queue
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(destination_addr="449050001", short_message="too late",
+                 validity_period="000000000002000R")  # two seconds (SMPP 3.4 §7.1.1.2)
+    assert r["command_status"] == ROK
+    events = wait_quiet(rx, 1, settle=1.5)
+    assert len(events) == 1
+    data = events[0]["data"]
+    assert data["id"] == "msg_" + r["message_id"] and data["status"] == "expired"
+    assert data["error"] == "validity_period" and data["carrier_id"] is None
+    assert data["parts"] == {"total": 1, "delivered": 0, "failed": 1}
