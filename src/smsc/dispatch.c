@@ -60,6 +60,16 @@ static int out_exec(struct smsc_out *o, const char *sql, const struct store_para
 	return rc;
 }
 
+/* A part's final move through final.c, its group's event counted. */
+static int out_final(struct smsc_out *o, const struct smsc_final *f)
+{
+	int rc = smsc_final_apply(o->store, f);
+
+	if (rc == 2)
+		metric_inc(metric_get(o->m_status, f->state));
+	return rc;
+}
+
 /* A message leaves this process: back to the queue at due, or final (then
  * through final.c, which also tells its group's webhooks when it ends). */
 static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *state,
@@ -75,7 +85,7 @@ static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *
 				       .owner = o->owner,
 				       .attempted = attempted,
 				       .now = now};
-		smsc_final_apply(o->store, &f);
+		out_final(o, &f);
 	} else {
 		struct store_param p[] = {
 		    store_p_text(error),    store_p_int(due),	 store_p_int(now),
@@ -244,7 +254,7 @@ static void out_expire(struct smsc_out *o)
 					       .state = "expired",
 					       .error = "validity_period",
 					       .now = now};
-			if (smsc_final_apply(o->store, &f) > 0)
+			if (out_final(o, &f) > 0)
 				metric_inc(metric_get(o->m_outcomes, "expired"));
 		}
 	store_res_free(r);
@@ -299,7 +309,7 @@ static int out_receipt_apply(struct smsc_out *o, const char *carrier_id, const c
 				       .state = state,
 				       .error = error,
 				       .now = time_wall_ms()};
-		rc = smsc_final_apply(o->store, &f);
+		rc = out_final(o, &f);
 		took |= rc > 0;
 		rc = rc < 0 ? rc : 0;
 	}
@@ -564,6 +574,10 @@ static void out_metrics_init(struct smsc_out *o)
 	o->m_outcomes =
 	    metrics_counter(r, "warp_smsc_upstream_outcomes_total",
 			    "What became of messages handed upstream, by state.", "state");
+	o->m_status = metrics_counter(r, "warp_smsc_message_status_total",
+				      "message.status events written (a message's final status, "
+				      "once per message), by status.",
+				      "status");
 	o->m_receipts_matched = metric_get(receipts, "matched");
 	o->m_receipts_unmatched = metric_get(receipts, "unmatched");
 	o->m_binds_up = metric_get(metrics_gauge(r, "warp_smsc_upstream_binds_up",

@@ -126,7 +126,8 @@ static const char *final_group_status(const struct smsc_final *f, const struct s
 	return failed == 0 && delivered >= store_res_int(g, 0, 3) ? "delivered" : "";
 }
 
-/* Writes the group's message.status event when f's part made it final. */
+/* Writes the group's message.status event when f's part made it final:
+ * 1 when written, 0 when the group is not final or already had its event. */
 static int final_group_event(struct store_conn *c, const char *group, const struct smsc_final *f)
 {
 	struct store_res *g = NULL;
@@ -145,11 +146,14 @@ static int final_group_event(struct store_conn *c, const char *group, const stru
 	struct store_param e[] = {store_p_text(id), store_p_text(group),
 				  store_p_text(store_res_text(g, 0, 5)), store_p_text(data),
 				  store_p_int(f->now)};
+	struct store_res *ins = NULL;
 	rc = store_exec(c,
 			"INSERT INTO message_events (id, group_id, customer_id, type, data, "
 			"created_at) VALUES ($1, $2, $3, 'message.status', $4, $5) "
 			"ON CONFLICT (group_id, type) DO NOTHING",
-			e, 5, NULL);
+			e, 5, &ins);
+	rc = rc < 0 ? rc : store_res_changes(ins) > 0;
+	store_res_free(ins);
 out:
 	free(data);
 	store_res_free(g);
@@ -169,7 +173,7 @@ int smsc_final_apply(struct store *s, const struct smsc_final *f)
 		rc = final_update(c, f);
 	if (rc == 1) {
 		int e = final_group_event(c, group, f);
-		rc = e < 0 ? e : 1;
+		rc = e < 0 ? e : 1 + e;
 	}
 	if (rc == -ENOENT)
 		rc = 0;

@@ -217,6 +217,7 @@ struct smsc_out {
 	bool stopping;
 	struct metric_family *m_outcomes;
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
+	struct metric_family *m_status; /* message.status events written */
 	struct metric_family *m_queue, *m_conn_binds, *m_conn_window;
 	int64_t queue_counted_ms;
 };
@@ -258,9 +259,10 @@ struct smsc_final {
 };
 
 /* Moves one part to f->state and, when that makes its group final, writes
- * the group's message.status event in the same transaction.  1 when the
- * part moved, 0 when its guard no longer held, <0 on a store error (logged
- * here). */
+ * the group's message.status event in the same transaction.  2 when the
+ * part moved and the event was written (its status is f->state), 1 when
+ * only the part moved, 0 when its guard no longer held, <0 on a store error
+ * (logged here). */
 int smsc_final_apply(struct store *s, const struct smsc_final *f);
 
 /* ----------------------------------------------------------- receipts */

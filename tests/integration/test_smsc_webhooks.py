@@ -8,6 +8,7 @@ after its last part's receipt, or at its first failed part; and none of
 this moves the config version (decision 0026).  Against SQLite and
 PostgreSQL."""
 import json
+import re
 import time
 import uuid
 
@@ -123,6 +124,9 @@ def test_single_message_receipt_as_deliver_sm_and_one_signed_webhook(api, peers,
     assert [x["id"] for x in listed] == [ev["id"]]
     # Message traffic never moves the config version (no snapshot rebuilds).
     assert config_version(api) == version
+    metrics = api.warp.get("/metrics").body.decode()
+    assert re.search(r'^warp_smsc_message_status_total\{status="delivered"\} [1-9]', metrics,
+                     re.M), metrics
 
 
 def udh(ref, total, seq):
