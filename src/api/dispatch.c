@@ -14,12 +14,18 @@
  *     or doubles a delivery.  seq needs no gap handling: it is the config
  *     version, bumped under that row's lock until commit, so a committed seq
  *     implies every lower one has committed too.
- *  2. Delivery.  The head of each webhook — its pending delivery with the
- *     lowest seq — is attempted when due; the deliveries behind it wait, so a
- *     webhook sees its events in seq (commit) order.  Up to concurrency heads
- *     (all to different webhooks) are in flight at once.  Each is claimed
- *     first by moving next_attempt_at forward past the request's timeout (a
- *     lease), so another dispatcher skips it and a crash only delays it.
+ *     Message events (message.status, written by the smsc into
+ *     message_events without touching the config version) are a second
+ *     stream: the fan-out numbers them itself, under the lock of the cursor
+ *     row webhook_dispatch 2, as it finds them committed, and fans them out
+ *     the same way (fanout_messages; decision 0026).
+ *  2. Delivery.  The head of each webhook and stream — its pending delivery
+ *     with the lowest seq — is attempted when due; the deliveries behind it
+ *     wait, so a webhook sees each stream's events in seq (commit) order.
+ *     Up to concurrency heads (at most one per webhook and stream) are in
+ *     flight at once.  Each is claimed first by moving next_attempt_at
+ *     forward past the request's timeout (a lease), so another dispatcher
+ *     skips it and a crash only delays it.
  *  3. Outcome.  2xx: delivered.  Anything else, a timeout or a connection
  *     error: attempted again after api_dispatch_backoff_ms, or marked failed
  *     after max_attempts — and the next delivery of that webhook moves up.
@@ -188,71 +194,159 @@ static void dispatch_store_ok(struct api_dispatch *d)
 
 /* --------------------------------------------------------------- fan-out */
 
-/* The deliveries of one event: its customer's enabled webhooks created
- * before it whose event_types match.  Inside the fan-out transaction. */
-static int fanout_event(struct store_conn *c, const struct store_res *ev, size_t row, int64_t now)
+/* The two streams of the outbox: provisioning events (events, seq = the
+ * config version) and message events (message_events, seq given by the
+ * fan-out below).  Their seqs are apart, so a delivery names its stream and
+ * a webhook receives each stream in its own seq order. */
+enum fanout_stream { STREAM_CONFIG, STREAM_MESSAGE };
+
+static const char *const stream_names[] = {
+    [STREAM_CONFIG] = "config", [STREAM_MESSAGE] = "message"};
+
+/* A customer's enabled webhooks that existed before an event ($2): a config
+ * event compares seqs with the webhook's own creation event, a message
+ * event compares times, its seq being of the other order. */
+static const char *const fanout_webhooks_sql[] = {
+    [STREAM_CONFIG] = "SELECT w.id, w.event_types FROM webhooks w WHERE w.customer_id = $1"
+		      " AND w.enabled = 1 AND COALESCE((SELECT MIN(e.seq) FROM events e"
+		      " WHERE e.resource_id = w.id), 0) < $2",
+    [STREAM_MESSAGE] = "SELECT w.id, w.event_types FROM webhooks w WHERE w.customer_id = $1"
+		       " AND w.enabled = 1 AND w.created_at <= $2",
+};
+
+/* One event to be fanned out. */
+struct fanout_event {
+	enum fanout_stream stream;
+	const char *id, *customer_id, *type;
+	int64_t seq, after; /* after: what fanout_webhooks_sql compares */
+};
+
+/* The deliveries of one event: one per webhook of fanout_webhooks_sql
+ * whose event_types match.  Inside the fan-out transaction. */
+static int fanout_event(struct store_conn *c, const struct fanout_event *ev, int64_t now)
 {
 	struct store_res *w = NULL;
-	const char *event_id = store_res_text(ev, row, 0);
-	int64_t seq = store_res_int(ev, row, 1);
-	const char *type = store_res_text(ev, row, 3);
-	struct store_param p[] = {store_p_text(store_res_text(ev, row, 2)), store_p_int(seq)};
-	int rc = store_exec(c,
-			    "SELECT w.id, w.event_types FROM webhooks w WHERE w.customer_id = $1"
-			    " AND w.enabled = 1 AND COALESCE((SELECT MIN(e.seq) FROM events e"
-			    " WHERE e.resource_id = w.id), 0) < $2",
-			    p, 2, &w);
+	struct store_param p[] = {store_p_text(ev->customer_id), store_p_int(ev->after)};
+	int rc = store_exec(c, fanout_webhooks_sql[ev->stream], p, 2, &w);
 	for (size_t i = 0; rc == 0 && i < store_res_rows(w); i++) {
-		if (!api_dispatch_type_matches(store_res_text(w, i, 1), type))
+		if (!api_dispatch_type_matches(store_res_text(w, i, 1), ev->type))
 			continue;
-		struct store_param q[] = {store_p_text(event_id),
-					  store_p_text(store_res_text(w, i, 0)), store_p_int(now),
-					  store_p_int(seq)};
+		struct store_param q[] = {
+		    store_p_text(ev->id), store_p_text(store_res_text(w, i, 0)), store_p_int(now),
+		    store_p_int(ev->seq), store_p_text(stream_names[ev->stream])};
 		rc = store_exec(
 		    c,
 		    "INSERT INTO webhook_deliveries (event_id, webhook_id, status, attempts,"
-		    " next_attempt_at, seq) VALUES ($1, $2, 'pending', 0, $3, $4)"
+		    " next_attempt_at, seq, stream) VALUES ($1, $2, 'pending', 0, $3, $4, $5)"
 		    " ON CONFLICT (event_id, webhook_id) DO NOTHING",
-		    q, 4, NULL);
+		    q, 5, NULL);
 	}
 	store_res_free(w);
 	return rc;
 }
 
-/* One batch of new events; returns how many were read or an error. */
-static int dispatch_fanout(struct store_conn *c)
+/* The seq a stream's fan-out has reached (webhook_dispatch row id). */
+static int fanout_cursor(struct store_conn *c, int id, int64_t *last)
 {
-	struct store_res *cur = NULL, *ev = NULL;
+	struct store_res *r = NULL;
+	struct store_param p[] = {store_p_int(id)};
+	int rc = store_exec(c, "SELECT last_seq FROM webhook_dispatch WHERE id = $1", p, 1, &r);
+	if (rc == 0 && store_res_rows(r) != 1)
+		rc = STORE_ERR;
+	*last = rc == 0 ? store_res_int(r, 0, 0) : 0;
+	store_res_free(r);
+	return rc;
+}
+
+static int fanout_cursor_move(struct store_conn *c, int id, int64_t last)
+{
+	struct store_param p[] = {store_p_int(last), store_p_int(id)};
+	return store_exec(
+	    c, "UPDATE webhook_dispatch SET last_seq = $1 WHERE id = $2 AND last_seq < $1", p, 2,
+	    NULL);
+}
+
+/* Config events with seq above the cursor, in seq order; *n how many read. */
+static int fanout_config(struct store_conn *c, int64_t now, size_t *n)
+{
+	struct store_res *ev = NULL;
+	int64_t last = 0;
+	int rc = fanout_cursor(c, 1, &last);
+	struct store_param p[] = {store_p_int(last), store_p_int(FANOUT_BATCH)};
+	rc = rc ? rc
+		: store_exec(c,
+			     "SELECT id, seq, customer_id, type FROM events WHERE seq > $1"
+			     " ORDER BY seq LIMIT $2",
+			     p, 2, &ev);
+	*n = rc == 0 ? store_res_rows(ev) : 0;
+	for (size_t i = 0; rc == 0 && i < *n; i++) {
+		if (store_res_isnull(ev, i, 2)) /* admin-only resources: no customer */
+			continue;
+		struct fanout_event e = {STREAM_CONFIG,
+					 store_res_text(ev, i, 0),
+					 store_res_text(ev, i, 2),
+					 store_res_text(ev, i, 3),
+					 store_res_int(ev, i, 1),
+					 store_res_int(ev, i, 1)};
+		rc = fanout_event(c, &e, now);
+	}
+	if (rc == 0 && *n > 0)
+		rc = fanout_cursor_move(c, 1, store_res_int(ev, *n - 1, 1));
+	store_res_free(ev);
+	return rc;
+}
+
+/* Message events get their seq here, not from their writers (the smsc,
+ * final.c), which so share no counter: the cursor row 2 is locked first (a
+ * no-op UPDATE, for PostgreSQL; SQLite's BEGIN IMMEDIATE serializes
+ * already), so one fan-out at a time numbers the committed rows still
+ * without seq, in the order it finds them.  A row not yet committed is
+ * invisible now and numbered by a later round: a visible seq never has a
+ * lower one still to come, and no settle time is needed. */
+static int fanout_messages(struct store_conn *c, int64_t now, size_t *n)
+{
+	struct store_res *ev = NULL;
+	int64_t seq = 0;
+	int rc = store_exec(c, "UPDATE webhook_dispatch SET last_seq = last_seq WHERE id = 2", NULL,
+			    0, NULL);
+	rc = rc ? rc : fanout_cursor(c, 2, &seq);
+	struct store_param p[] = {store_p_int(FANOUT_BATCH)};
+	rc = rc ? rc
+		: store_exec(c,
+			     "SELECT id, customer_id, type, created_at FROM message_events"
+			     " WHERE seq IS NULL ORDER BY created_at, id LIMIT $1",
+			     p, 1, &ev);
+	*n = rc == 0 ? store_res_rows(ev) : 0;
+	for (size_t i = 0; rc == 0 && i < *n; i++) {
+		struct fanout_event e = {STREAM_MESSAGE,
+					 store_res_text(ev, i, 0),
+					 store_res_text(ev, i, 1),
+					 store_res_text(ev, i, 2),
+					 ++seq,
+					 store_res_int(ev, i, 3)};
+		struct store_param q[] = {store_p_int(seq), store_p_text(e.id)};
+		rc = store_exec(c, "UPDATE message_events SET seq = $1 WHERE id = $2", q, 2, NULL);
+		rc = rc ? rc : fanout_event(c, &e, now);
+	}
+	if (rc == 0 && *n > 0)
+		rc = fanout_cursor_move(c, 2, seq);
+	store_res_free(ev);
+	return rc;
+}
+
+/* One batch of a stream's new events in one transaction; returns how many
+ * were read or an error. */
+static int dispatch_fanout(struct store_conn *c, enum fanout_stream stream)
+{
+	size_t n = 0;
 	int64_t now = time_wall_ms();
 	int rc = store_tx_begin(c);
 	if (rc < 0)
 		return rc;
-	rc = store_exec(c, "SELECT last_seq FROM webhook_dispatch WHERE id = 1", NULL, 0, &cur);
-	if (rc == 0 && store_res_rows(cur) != 1)
-		rc = STORE_ERR;
-	if (rc == 0) {
-		struct store_param p[] = {store_p_int(store_res_int(cur, 0, 0)),
-					  store_p_int(FANOUT_BATCH)};
-		rc = store_exec(c,
-				"SELECT id, seq, customer_id, type FROM events WHERE seq > $1"
-				" ORDER BY seq LIMIT $2",
-				p, 2, &ev);
-	}
-	size_t n = rc == 0 ? store_res_rows(ev) : 0;
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (!store_res_isnull(ev, i, 2)) /* admin-only resources: no customer */
-			rc = fanout_event(c, ev, i, now);
-	if (rc == 0 && n > 0) {
-		struct store_param p[] = {store_p_int(store_res_int(ev, n - 1, 1))};
-		rc = store_exec(
-		    c, "UPDATE webhook_dispatch SET last_seq = $1 WHERE id = 1 AND last_seq < $1",
-		    p, 1, NULL);
-	}
+	rc = stream == STREAM_CONFIG ? fanout_config(c, now, &n) : fanout_messages(c, now, &n);
 	rc = rc == 0 ? store_tx_commit(c) : rc;
 	if (rc < 0)
 		store_tx_rollback(c);
-	store_res_free(cur);
-	store_res_free(ev);
 	return rc < 0 ? rc : (int)n;
 }
 
@@ -521,14 +615,19 @@ static void dispatch_transfer(struct api_dispatch *d, size_t n)
 
 /* --------------------------------------------------------------- a round */
 
+/* The event of a delivery from the table of its stream: two LEFT JOINs on
+ * primary keys rather than a UNION view, which SQLite would scan whole. */
 #define HEADS_SQL                                                                                  \
-	"SELECT d.event_id, d.webhook_id, d.attempts, d.next_attempt_at, e.seq, e.customer_id,"    \
-	" e.type, e.resource_id, e.data, e.created_at, w.url, w.secret"                            \
-	" FROM webhook_deliveries d JOIN events e ON e.id = d.event_id"                            \
-	" JOIN webhooks w ON w.id = d.webhook_id"                                                  \
+	"SELECT d.event_id, d.webhook_id, d.attempts, d.next_attempt_at, d.seq,"                   \
+	" COALESCE(e.customer_id, m.customer_id), COALESCE(e.type, m.type),"                       \
+	" COALESCE(e.resource_id, m.group_id), COALESCE(e.data, m.data),"                          \
+	" COALESCE(e.created_at, m.created_at), w.url, w.secret"                                   \
+	" FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"                        \
+	" LEFT JOIN events e ON d.stream = 'config' AND e.id = d.event_id"                         \
+	" LEFT JOIN message_events m ON d.stream = 'message' AND m.id = d.event_id"                \
 	" WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled = 1"                \
 	" AND NOT EXISTS (SELECT 1 FROM webhook_deliveries h WHERE h.webhook_id = d.webhook_id"    \
-	" AND h.status = 'pending' AND h.seq < d.seq)"                                             \
+	" AND h.status = 'pending' AND h.stream = d.stream AND h.seq < d.seq)"                     \
 	" ORDER BY d.seq LIMIT $2"
 
 /* Attempts the due heads; returns how many were attempted or an error. */
@@ -578,7 +677,10 @@ static bool dispatch_round(struct api_dispatch *d)
 		dispatch_store_error(d, NULL, "store", STORE_EDOWN);
 		return false;
 	}
-	int fanned = dispatch_fanout(c);
+	int fanned = dispatch_fanout(c, STREAM_CONFIG);
+	int messages = fanned < 0 ? 0 : dispatch_fanout(c, STREAM_MESSAGE);
+	if (messages < 0)
+		fanned = messages;
 	if (fanned < 0) {
 		dispatch_store_error(d, c, "fan-out", fanned);
 		return false;
@@ -590,7 +692,7 @@ static bool dispatch_round(struct api_dispatch *d)
 	}
 	dispatch_store_ok(d);
 	dispatch_pending_update(d, c);
-	return fanned == FANOUT_BATCH || sent > 0;
+	return fanned == FANOUT_BATCH || messages == FANOUT_BATCH || sent > 0;
 }
 
 static void dispatch_sleep(struct api_dispatch *d, int64_t ms)

@@ -6,10 +6,13 @@
  * seq is the config version the change produced: store_config_version_bump
  * runs in the same transaction, so seq is unique, increases with commit
  * order per row lock, and needs no sequence type (which SQLite and
- * PostgreSQL spell differently).
+ * PostgreSQL spell differently).  Message events are not written here but
+ * by the smsc (src/smsc/final.c) into message_events, without the config
+ * version; they are listed and shown here too (decision 0026).
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/api_private.h"
 
@@ -56,6 +59,16 @@ static json_t *event_json(const struct store_res *r, size_t row)
  * determine data type of parameter"), so the type is spelt out. */
 
 #define EVENT_COLUMNS "SELECT id, seq, customer_id, type, resource_id, data, created_at FROM events"
+/* message.status events (message_events, written by the smsc) are their own
+ * stream with their own seq, given when the dispatcher fans them out: they
+ * are listed with ?type=message.status, paged by that seq. */
+#define MESSAGE_EVENT_COLUMNS                                                                      \
+	"SELECT id, seq, customer_id, type, group_id, data, created_at FROM message_events"
+#define LIST_CUSTOMER_UNSET API_SQL_UNSET("$2", "TEXT")
+#define LIST_TYPE_UNSET API_SQL_UNSET("$3", "TEXT")
+#define LIST_WHERE                                                                                 \
+	" seq > $1 AND (" LIST_CUSTOMER_UNSET " OR customer_id = $2) AND (" LIST_TYPE_UNSET        \
+	" OR type = $3) ORDER BY seq LIMIT $4"
 
 static void handle_list(struct http_req *req, void *arg)
 {
@@ -68,16 +81,15 @@ static void handle_list(struct http_req *req, void *arg)
 	if (api_ctx_init(&ctx, req) < 0 || api_page_parse(&ctx, &page) < 0 ||
 	    api_page_after_seq(&ctx, &page, &after) < 0)
 		return;
-	const char *cust = api_is_admin(&ctx) ? http_req_query(req, "customer_id")
-					      : ctx.who->customer_id;
+	const char *cust =
+	    api_is_admin(&ctx) ? http_req_query(req, "customer_id") : ctx.who->customer_id;
 	const char *type = http_req_query(req, "type");
-	struct store_param p[] = { store_p_int(after), store_p_text(cust), store_p_text(type),
-				   store_p_int(page.limit + 1) };
+	bool messages = type && strncmp(type, "message.", 8) == 0;
+	struct store_param p[] = {store_p_int(after), store_p_text(cust), store_p_text(type),
+				  store_p_int(page.limit + 1)};
 	int rc = store_exec(ctx.conn,
-			    EVENT_COLUMNS " WHERE seq > $1"
-					  " AND (" API_SQL_UNSET("$2", "TEXT") " OR customer_id = $2)"
-					  " AND (" API_SQL_UNSET("$3", "TEXT") " OR type = $3)"
-					  " ORDER BY seq LIMIT $4",
+			    messages ? MESSAGE_EVENT_COLUMNS " WHERE seq IS NOT NULL AND" LIST_WHERE
+				     : EVENT_COLUMNS " WHERE" LIST_WHERE,
 			    p, 4, &r);
 	api_page_reply_rows(&ctx, &page, rc, r, event_json, "event", "seq");
 	store_res_free(r);
@@ -95,7 +107,10 @@ static void handle_get(struct http_req *req, void *arg)
 	(void)arg;
 
 	if (api_ctx_init(&ctx, req) == 0)
-		api_reply_owned_row(&ctx, EVENT_COLUMNS, "event", event_render, NULL);
+		api_reply_owned_row(&ctx,
+				    "SELECT * FROM (" EVENT_COLUMNS
+				    " UNION ALL " MESSAGE_EVENT_COLUMNS " WHERE seq IS NOT NULL) o",
+				    "event", event_render, NULL);
 }
 
 int api_events_routes(struct http_router *r)

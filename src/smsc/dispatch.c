@@ -45,15 +45,6 @@
 	"AND lease_until <= $3 AND expires_at > $3 ORDER BY next_attempt_at LIMIT $4" lock         \
 	") " LEASE_COLUMNS
 
-/* receipt_due for a row moving to state $1: an SMPP customer that asked
- * for receipts (registered_delivery 1: any final state, 2: failures only,
- * SMPP 3.4 §5.2.17) gets one when the state is final. */
-#define RECEIPT_DUE(state)                                                                         \
-	"receipt_due = CASE WHEN origin = 'smpp' AND " state                                       \
-	" IN ('delivered', 'undeliverable', 'expired', 'rejected') AND "                           \
-	"(registered_delivery % 4 = 1 OR (registered_delivery % 4 = 2 AND " state                  \
-	" <> 'delivered')) THEN 1 ELSE 0 END"
-
 /* ------------------------------------------------------------- store */
 
 static int out_exec(struct smsc_out *o, const char *sql, const struct store_param *p, size_t n,
@@ -74,21 +65,43 @@ int smsc_out_exec(struct smsc_out *o, const char *sql, const struct store_param 
 	return out_exec(o, sql, p, n, res);
 }
 
-/* A message leaves this process: back to the queue at due, or final. */
+/* A part's final move through final.c, its group's event counted. */
+static int out_final(struct smsc_out *o, const struct smsc_final *f)
+{
+	int rc = smsc_final_apply(o->store, f);
+
+	if (rc == 2)
+		metric_inc(metric_get(o->m_status, f->state));
+	return rc;
+}
+
+/* A message leaves this process: back to the queue at due, or final (then
+ * through final.c, which also tells its group's webhooks when it ends). */
 static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *state,
 			const char *error, int64_t due, bool attempted)
 {
 	int64_t now = time_wall_ms();
-	struct store_param p[] = {
-	    store_p_text(state),    store_p_text(error), store_p_int(due),	 store_p_int(now),
-	    store_p_int(attempted), store_p_text(m->id), store_p_text(o->owner),
-	};
-	out_exec(
-	    o,
-	    "UPDATE messages SET state = $1, error = $2, next_attempt_at = $3, updated_at = $4, "
-	    "attempts = attempts + $5, lease_owner = NULL, lease_until = 0, " RECEIPT_DUE(
-		"$1") " WHERE id = $6 AND lease_owner = $7",
-	    p, 7, NULL);
+
+	if (strcmp(state, "queued") != 0) {
+		struct smsc_final f = {.guard = SMSC_FINAL_LEASED,
+				       .id = m->id,
+				       .state = state,
+				       .error = error,
+				       .owner = o->owner,
+				       .attempted = attempted,
+				       .now = now};
+		out_final(o, &f);
+	} else {
+		struct store_param p[] = {
+		    store_p_text(error),    store_p_int(due),	 store_p_int(now),
+		    store_p_int(attempted), store_p_text(m->id), store_p_text(o->owner),
+		};
+		out_exec(o,
+			 "UPDATE messages SET state = 'queued', error = $1, next_attempt_at = $2, "
+			 "updated_at = $3, attempts = attempts + $4, lease_owner = NULL, "
+			 "lease_until = 0 WHERE id = $5 AND lease_owner = $6",
+			 p, 6, NULL);
+	}
 	metric_inc(metric_get(o->m_outcomes, state));
 	free(m->body);
 	free(m);
@@ -243,21 +256,32 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 	store_res_free(r);
 }
 
+#define EXPIRE_BATCH 256
+
+/* Queued messages whose validity ended, EXPIRE_BATCH a round, each with its
+ * own transaction (its group may end with it). */
 static void out_expire(struct smsc_out *o)
 {
 	int64_t now = time_wall_ms();
 	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_int(now)};
+	struct store_param p[] = {store_p_int(now), store_p_int(EXPIRE_BATCH)};
 
 	if (now - o->expired_at < EXPIRE_EVERY_MS)
 		return;
 	o->expired_at = now;
 	if (out_exec(o,
-		     "UPDATE messages SET state = 'expired', error = 'validity_period', updated_at "
-		     "= $1, " RECEIPT_DUE("'expired'") " WHERE state IN ('accepted', 'queued') AND "
-						       "expires_at <= $1 AND lease_until <= $1",
-		     p, 1, &r) == 0)
-		metric_add(metric_get(o->m_outcomes, "expired"), store_res_changes(r));
+		     "SELECT id FROM messages WHERE state IN ('accepted', 'queued') AND expires_at "
+		     "<= $1 AND lease_until <= $1 ORDER BY expires_at LIMIT $2",
+		     p, 2, &r) == 0)
+		for (size_t i = 0; i < store_res_rows(r); i++) {
+			struct smsc_final f = {.guard = SMSC_FINAL_EXPIRY,
+					       .id = store_res_text(r, i, 0),
+					       .state = "expired",
+					       .error = "validity_period",
+					       .now = now};
+			if (out_final(o, &f) > 0)
+				metric_inc(metric_get(o->m_outcomes, "expired"));
+		}
 	store_res_free(r);
 }
 
@@ -297,18 +321,25 @@ static int out_receipt_apply(struct smsc_out *o, const char *carrier_id, const c
 			     const char *state, const char *error)
 {
 	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_text(state), store_p_text(error),
-				  store_p_int(time_wall_ms()), store_p_text(carrier_id),
-				  store_p_text(id)};
-	int rc = out_exec(
-	    o,
-	    "UPDATE messages SET state = $1, error = $2, updated_at = $3, " RECEIPT_DUE(
-		"$1") " WHERE carrier_id = $4 AND upstream_id = $5 AND state = 'submitted'",
-	    p, 5, &r);
-	if (rc == 0)
-		rc = store_res_changes(r) > 0;
+	struct store_param p[] = {store_p_text(carrier_id), store_p_text(id)};
+	int rc = out_exec(o,
+			  "SELECT id FROM messages WHERE carrier_id = $1 AND upstream_id = $2 AND "
+			  "state = 'submitted'",
+			  p, 2, &r);
+	int took = 0;
+
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		struct smsc_final f = {.guard = SMSC_FINAL_SUBMITTED,
+				       .id = store_res_text(r, i, 0),
+				       .state = state,
+				       .error = error,
+				       .now = time_wall_ms()};
+		rc = out_final(o, &f);
+		took |= rc > 0;
+		rc = rc < 0 ? rc : 0;
+	}
 	store_res_free(r);
-	return rc;
+	return rc < 0 ? rc : took;
 }
 
 void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p)
@@ -569,6 +600,10 @@ static void out_metrics_init(struct smsc_out *o)
 	o->m_outcomes =
 	    metrics_counter(r, "warp_smsc_upstream_outcomes_total",
 			    "What became of messages handed upstream, by state.", "state");
+	o->m_status = metrics_counter(r, "warp_smsc_message_status_total",
+				      "message.status events written (a message's final status, "
+				      "once per message), by status.",
+				      "status");
 	o->m_receipts_matched = metric_get(receipts, "matched");
 	o->m_receipts_unmatched = metric_get(receipts, "unmatched");
 	o->m_binds_up = metric_get(metrics_gauge(r, "warp_smsc_upstream_binds_up",

@@ -171,9 +171,14 @@ static void op_cancel(struct op_job *j, struct store_conn *c)
 	struct store_param p[] = {
 	    store_p_int(time_wall_ms()), store_p_text(j->customer_id), store_p_text(j->source),
 	    store_p_text(by_id ? j->id : j->account_id), store_p_text(j->dest)};
+	/* By id: the row itself, or every destination of a submit_multi (whose
+	 * id is the group's); a part of a long message is cancelled alone,
+	 * though its group bears the first part's id (decision 0026). */
+#define BY_ID "(id = $4 OR (group_id = $4 AND concat_key IS NULL))"
 	const char *sql = !by_id       ? CANCEL_SQL "smpp_account_id = $4 AND destination = $5"
-			  : j->dest[0] ? CANCEL_SQL "group_id = $4 AND destination = $5"
-				       : CANCEL_SQL "group_id = $4";
+			  : j->dest[0] ? CANCEL_SQL BY_ID " AND destination = $5"
+				       : CANCEL_SQL BY_ID;
+#undef BY_ID
 	int rc = store_exec(c, sql, p, by_id && !j->dest[0] ? 4 : 5, &r);
 
 	j->status = rc < 0		       ? SMPP_ESME_RSYSERR

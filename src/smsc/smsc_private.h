@@ -227,6 +227,7 @@ struct smsc_out {
 	bool stopping;
 	struct metric_family *m_outcomes;
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
+	struct metric_family *m_status; /* message.status events written */
 	struct metric_family *m_queue, *m_conn_binds, *m_conn_window;
 	int64_t queue_counted_ms;
 	uint64_t gens;		       /* the last connection generation given to a bind */
@@ -251,6 +252,39 @@ int smsc_out_exec(struct smsc_out *o, const char *sql, const struct store_param 
 		  struct store_res **res);
 /* hex (either case) as bytes in a new block *out of *len (+1 spare). */
 int smsc_hex_decode(const char *hex, uint8_t **out, size_t *len);
+
+/* ---------------------------------------------------- final states */
+
+/* receipt_due for a row moving to state (an SQL expression): an SMPP
+ * customer that asked for receipts (registered_delivery 1: any final state,
+ * 2: failures only, SMPP 3.4 §5.2.17) gets one when the state is final. */
+#define RECEIPT_DUE(state)                                                                         \
+	"receipt_due = CASE WHEN origin = 'smpp' AND " state                                       \
+	" IN ('delivered', 'undeliverable', 'expired', 'rejected') AND "                           \
+	"(registered_delivery % 4 = 1 OR (registered_delivery % 4 = 2 AND " state                  \
+	" <> 'delivered')) THEN 1 ELSE 0 END"
+
+/* What must still hold for a part to move (final.c). */
+enum smsc_final_guard {
+	SMSC_FINAL_LEASED,    /* this process holds its lease (owner) */
+	SMSC_FINAL_SUBMITTED, /* a receipt: it is waiting for one */
+	SMSC_FINAL_EXPIRY,    /* its validity ended while queued and unleased */
+};
+
+struct smsc_final {
+	enum smsc_final_guard guard;
+	const char *id, *state, *error; /* error may be NULL */
+	const char *owner;		/* SMSC_FINAL_LEASED */
+	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
+	int64_t now;			/* epoch ms */
+};
+
+/* Moves one part to f->state and, when that makes its group final, writes
+ * the group's message.status event in the same transaction.  2 when the
+ * part moved and the event was written (its status is f->state), 1 when
+ * only the part moved, 0 when its guard no longer held, <0 on a store error
+ * (logged here). */
+int smsc_final_apply(struct store *s, const struct smsc_final *f);
 
 /* ----------------------------------------------------------- receipts */
 

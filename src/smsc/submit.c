@@ -20,13 +20,25 @@
 
 #include "smsc/smsc_private.h"
 
+/* A part of a long message (UDH or SAR, concat_key not NULL) joins the
+ * newest group of this customer with its key that began within
+ * CONCAT_WINDOW_MS and does not hold its part number yet; otherwise it
+ * goes into the group the caller names ($22: its own id, or a
+ * submit_multi's shared one), decision 0026.  The writer runs its rows
+ * one statement after another in one transaction, so parts in one batch
+ * see each other. */
 #define INSERT_SQL                                                                                 \
-	"INSERT INTO messages (id, group_id, customer_id, origin, smpp_account_id, client_ref, "   \
-	"source, source_ton, source_npi, destination, dest_ton, dest_npi, data_coding, "           \
-	"esm_class, registered_delivery, body, state, next_attempt_at, expires_at, created_at, "   \
-	"updated_at) VALUES ($1, $18, $2, 'smpp', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "     \
-	"$13, $14, 'accepted', $15, $16, $17, $17) ON CONFLICT (id) DO NOTHING"
-#define INSERT_PARAMS 18
+	"INSERT INTO messages (id, group_id, part_seq, part_total, concat_key, customer_id, "      \
+	"origin, smpp_account_id, client_ref, source, source_ton, source_npi, destination, "       \
+	"dest_ton, dest_npi, data_coding, esm_class, registered_delivery, body, state, "           \
+	"next_attempt_at, expires_at, created_at, updated_at) VALUES ($1, COALESCE((SELECT "       \
+	"g.group_id FROM messages g WHERE g.concat_key = $18 AND g.customer_id = $2 AND "          \
+	"g.created_at >= $21 AND NOT EXISTS (SELECT 1 FROM messages x WHERE x.group_id = "         \
+	"g.group_id AND x.part_seq = $19) ORDER BY g.created_at DESC LIMIT 1), $22), $19, $20, "   \
+	"$18, $2, 'smpp', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'accepted', $15, "  \
+	"$16, $17, $17) ON CONFLICT (id) DO NOTHING"
+#define INSERT_PARAMS 22
+#define CONCAT_WINDOW_MS 600000 /* the parts of one message arrive within this */
 
 #define BATCH_QUEUE 65536
 #define BATCH_ROWS 2000
@@ -151,13 +163,34 @@ static uint32_t submit_check(struct smsc_session *ss, const struct smpp_pdu *p)
 
 /* Queues one row of p for the batching writer; done(arg, status) runs on
  * the writer's thread once it is committed or has failed. */
+/* Which part of which long message p is, for destination dest: concat_key
+ * "<source>|<dest>|<reference>|<total>" and the part number, or key "" for
+ * a whole one.  A UDH or SAR set that does not hold is stored as a whole
+ * message, as it came. */
+static void submit_concat(const struct smpp_pdu *p, const struct smpp_addr *dest, char *key,
+			  size_t n, struct smpp_concat *c)
+{
+	struct str body;
+	struct str src = p->source.addr.p ? p->source.addr : STR_LIT("");
+
+	key[0] = '\0';
+	if (smpp_concat_read(p, c, &body) != 0 || c->total < 2) {
+		*c = (struct smpp_concat){.total = 1, .seqnum = 1};
+		return;
+	}
+	snprintf(key, n, "%.*s|%.*s|%u|%u", STR_FMT(src), STR_FMT(dest->addr), (unsigned)c->ref,
+		 (unsigned)c->total);
+}
+
 int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 		      const struct smsc_submit_row *row, store_batch_done_fn done, void *arg)
 {
-	char ref[8];
+	char ref[8], key[2 * SMPP_ADDR_WIDE_MAX + 16];
 	int64_t now = time_wall_ms();
+	struct smpp_concat c;
 
 	snprintf(ref, sizeof(ref), "%u", (unsigned)p->tlv.user_message_reference);
+	submit_concat(p, row->dest, key, sizeof(key), &c);
 	struct store_param params[INSERT_PARAMS] = {
 	    store_p_text(row->id),
 	    store_p_text(ss->customer_id),
@@ -176,6 +209,10 @@ int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 	    store_p_int(row->due),
 	    store_p_int(row->expires),
 	    store_p_int(now),
+	    key[0] ? store_p_text(key) : store_p_null(),
+	    store_p_int(c.seqnum),
+	    store_p_int(c.total),
+	    store_p_int(now - CONCAT_WINDOW_MS),
 	    store_p_text(row->group_id),
 	};
 	return store_batch_add(ss->s->insert, params, done, arg);

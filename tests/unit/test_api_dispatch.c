@@ -245,8 +245,8 @@ static void seed(struct fixture *f)
 	    " ('evt_5', 5, 'cus_a', 'trunk.updated', 'trk_1', '{}', 5)");
 }
 
-/* Runs a dispatcher until the fan-out reached seq 5 (bounded wait). */
-static void run_fanout(struct fixture *f)
+/* Runs a dispatcher until the query's one value reaches until (bounded wait). */
+static void run_until(struct fixture *f, const char *query, int64_t until)
 {
 	struct api_dispatch_opts o;
 	char err[128];
@@ -259,18 +259,23 @@ static void run_fanout(struct fixture *f)
 	struct api_dispatch *d = api_dispatch_start_opts(&o, err, sizeof(err));
 	assert_non_null(d);
 	int64_t last = 0;
-	for (int i = 0; i < 250 && last < 5; i++) {
+	for (int i = 0; i < 250 && last < until; i++) {
 		struct store_res *r = NULL;
 		usleep(20000);
-		if (store_exec(f->c, "SELECT last_seq FROM webhook_dispatch WHERE id = 1", NULL, 0,
-			       &r) == 0)
+		if (store_exec(f->c, query, NULL, 0, &r) == 0)
 			last = store_res_int(r, 0, 0);
 		store_res_free(r);
 	}
 	int64_t t0 = time_mono_ms();
 	api_dispatch_stop(d);
 	assert_true(time_mono_ms() - t0 < 2000);
-	assert_int_equal(last, 5);
+	assert_int_equal(last, until);
+}
+
+/* Until the fan-out reached seq 5 of the config stream. */
+static void run_fanout(struct fixture *f)
+{
+	run_until(f, "SELECT last_seq FROM webhook_dispatch WHERE id = 1", 5);
 }
 
 static void deliveries_of(struct fixture *f, const char *webhook, char *out, size_t n)
@@ -332,7 +337,12 @@ static void test_failed_attempt_is_recorded_and_rescheduled(void **state)
 
 	seed(f);
 	int64_t before = time_wall_ms();
-	run_fanout(f);
+	/* Until the head's attempt is recorded, not just fanned out: a stop
+	 * between the two abandons the attempt. */
+	run_until(f,
+		  "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = 'whk_all'"
+		  " AND event_id = 'evt_1' AND attempts > 0",
+		  1);
 	/* Each webhook's head (evt_1 for whk_all) was attempted against a closed
 	 * port and is due again after the 60 s base, less at most 25%. */
 	assert_int_equal(
@@ -357,6 +367,43 @@ static void test_failed_attempt_is_recorded_and_rescheduled(void **state)
 	store_res_free(r);
 }
 
+/* message_events rows come without seq; the fan-out numbers them in the
+ * order it finds them and fans them out as their own stream. */
+static void test_message_events_numbered_at_fanout_as_own_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct store_res *r = NULL;
+	char got[256];
+
+	seed(f);
+	sql(f, "INSERT INTO message_events (id, group_id, customer_id, type, data, created_at)"
+	       " VALUES ('evt_m2', 'msg_2', 'cus_a', 'message.status', '{}', 20),"
+	       " ('evt_m1', 'msg_1', 'cus_a', 'message.status', '{}', 10),"
+	       " ('evt_m3', 'msg_3', 'cus_b', 'message.status', '{}', 30)");
+	run_until(f, "SELECT last_seq FROM webhook_dispatch WHERE id = 2", 3);
+	assert_int_equal(
+	    store_exec(f->c, "SELECT id FROM message_events ORDER BY seq", NULL, 0, &r), 0);
+	assert_int_equal(store_res_rows(r), 3);
+	assert_string_equal(store_res_text(r, 0, 0), "evt_m1");
+	assert_string_equal(store_res_text(r, 2, 0), "evt_m3");
+	store_res_free(r);
+	assert_int_equal(store_exec(f->c,
+				    "SELECT event_id FROM webhook_deliveries WHERE webhook_id ="
+				    " 'whk_all' AND stream = 'message' ORDER BY seq",
+				    NULL, 0, &r),
+			 0);
+	assert_int_equal(store_res_rows(r), 2);
+	assert_string_equal(store_res_text(r, 0, 0), "evt_m1");
+	assert_string_equal(store_res_text(r, 1, 0), "evt_m2");
+	store_res_free(r);
+	deliveries_of(f, "whk_b", got, sizeof(got)); /* its customer's message only */
+	assert_string_equal(got, "evt_m3 ");
+	/* The config version stays where provisioning left it. */
+	assert_int_equal(store_exec(f->c, "SELECT version FROM config_version", NULL, 0, &r), 0);
+	assert_int_equal(store_res_int(r, 0, 0), 1);
+	store_res_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +423,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fanout_twice_never_doubles, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_attempt_is_recorded_and_rescheduled, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_message_events_numbered_at_fanout_as_own_stream,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
