@@ -21,6 +21,8 @@ struct api {
 	struct auth *auth;
 	struct ratelimit *rl;
 	bool webhooks_allow_private;
+	/* [smsc] default_validity and max_validity: a sent message's expiry. */
+	int64_t msg_default_validity_ms, msg_max_validity_ms;
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;
@@ -108,7 +110,7 @@ enum api_fflag {
 	API_F_WRITEONLY = 1 << 2, /* accepted, never shown (passwords, secrets) */
 	API_F_IMMUTABLE = 1 << 3, /* given on create, refused in PATCH */
 	API_F_NULLABLE = 1 << 4,  /* null is a value */
-	API_F_URL = 1 << 5,       /* a URL: shown with its password masked (url_redact) */
+	API_F_URL = 1 << 5,	  /* a URL: shown with its password masked (url_redact) */
 };
 
 struct api_field;
@@ -140,15 +142,14 @@ bool api_is_ip_literal(const char *s);
 bool api_is_host(const char *s);
 /* Printable ASCII without spaces (0x21 to 0x7e). */
 bool api_is_printable(const char *s);
-int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list,
-		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
-					   struct api_verr *e),
+int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list, size_t max,
+		   int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
+			       struct api_verr *e),
 		   struct api_verr *e);
 const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out, size_t n);
 int api_check_int_member(const json_t *obj, const char *name, const char *ptr, int64_t min,
 			 int64_t max, bool required, struct api_verr *e);
-int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
-		      struct api_verr *e);
+int api_check_members(const json_t *obj, const char *ptr, const char *allowed, struct api_verr *e);
 /* Refuses (409 acl_conflict) an ACL entry of the trunk obj (as it will be
  * stored) that a trunk other than id (NULL on create) claims with the same
  * network, port and tech_prefix (trunk_acl.c). */
@@ -169,6 +170,14 @@ int api_check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,
  * the field's max gives its length. */
 int api_check_system_id(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			struct api_verr *e);
+/* A webhook or callback URL at pointer (webhooks.c): http(s), and no
+ * literal non-public address unless [webhooks] allow_private. */
+int api_check_webhook_url(struct api_ctx *ctx, const char *url, const char *pointer,
+			  struct api_verr *e);
+/* The customer a new row belongs to: the caller's own, or for admins the
+ * one body's customer_id names, which must exist (resource.c). */
+int api_body_customer(struct api_ctx *ctx, const json_t *body, const char **out,
+		      struct api_verr *e);
 /* A field naming a row of table, which must exist: 422 with code at the
  * field's pointer, "no <what> <id>", otherwise. */
 int api_check_exists(struct api_ctx *ctx, const struct api_field *f, const char *table,
@@ -288,6 +297,8 @@ int api_events_routes(struct http_router *r);
 int api_deliveries_routes(struct http_router *r);
 /* GET /api/v1/cdrs and /api/v1/cdrs/{id} (cdrs.c). */
 int api_cdrs_routes(struct http_router *r);
+/* POST, GET /api/v1/messages and GET /api/v1/messages/{id} (messages.c). */
+int api_messages_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

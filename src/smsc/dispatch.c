@@ -356,7 +356,8 @@ static void out_record_submitted(struct smsc_out *o, struct smsc_upbind *b, stru
 				  store_p_text(o->owner)};
 	out_exec(o,
 		 "UPDATE messages SET state = 'submitted', error = NULL, carrier_id = $1, "
-		 "upstream_id = $2, updated_at = $3, attempts = attempts + 1, lease_owner = NULL, "
+		 "upstream_id = $2, updated_at = $3, submitted_at = $3, attempts = attempts + 1, "
+		 "lease_owner = NULL, "
 		 "lease_until = 0 WHERE id = $4 AND lease_owner = $5",
 		 p, 5, NULL);
 	metric_inc(metric_get(o->m_outcomes, "submitted"));
@@ -489,8 +490,10 @@ static void out_reconcile(struct smsc_out *o, const struct smsc_routes *snap)
 			continue;
 		}
 		next[i].cfg = snap->connectors[i];
-		next[i].m_binds = metric_get(o->m_conn_binds, next[i].cfg.id, next[i].cfg.carrier_id);
-		next[i].m_window = metric_get(o->m_conn_window, next[i].cfg.id, next[i].cfg.carrier_id);
+		next[i].m_binds =
+		    metric_get(o->m_conn_binds, next[i].cfg.id, next[i].cfg.carrier_id);
+		next[i].m_window =
+		    metric_get(o->m_conn_window, next[i].cfg.id, next[i].cfg.carrier_id);
 		for (unsigned k = 0; k < next[i].cfg.binds; k++)
 			next[i].binds[k] = smsc_upbind_new(o, &next[i].cfg, k);
 	}
