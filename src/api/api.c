@@ -9,9 +9,9 @@
 #include "api/openapi.h"
 
 static const struct api_resource *const resources[] = {
-    &api_customers,	&api_trunks,	     &api_carriers,	   &api_gateways,
-    &api_routes,	&api_numbers,	     &api_webhooks,	   &api_keys,
-    &api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
+	&api_customers,	    &api_trunks,	 &api_carriers, &api_gateways,
+	&api_routes,	    &api_numbers,	 &api_webhooks, &api_keys,
+	&api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
 };
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
@@ -55,7 +55,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 		rc = api_resource_routes(a, r, resources[i]);
 	rc = rc ? rc : api_events_routes(r);
 	rc = rc ? rc : api_deliveries_routes(r);
-	rc = rc ? rc : api_cdrs_routes(r);     /* cdrs.c */
+	rc = rc ? rc : api_cdrs_routes(r); /* cdrs.c */
 	rc = rc ? rc : api_messages_routes(r); /* messages.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;

@@ -20,8 +20,8 @@
 
 struct api_opts {
 	struct store *store;
-	struct auth *auth;    /* credential checks; required */
-	struct ratelimit *rl; /* NULL: no rate limits */
+	struct auth *auth;     /* credential checks; required */
+	struct ratelimit *rl;  /* NULL: no rate limits */
 	/* [webhooks] allow_private: webhook URLs may name a non-public host
 	 * (webhook_target.c); false refuses them with 422. */
 	bool webhooks_allow_private;

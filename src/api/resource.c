@@ -128,8 +128,7 @@ int api_body_validate(struct api_ctx *ctx, const struct api_resource *res, json_
 	json_t *val;
 	void *tmp;
 
-	json_object_foreach_safe(body, tmp, name, val)
-	{
+	json_object_foreach_safe(body, tmp, name, val) {
 		if (api_res_has_customer(res) && strcmp(name, "customer_id") == 0) {
 			if (!creating)
 				return api_verr_set(e, 422, "immutable", "/customer_id",
@@ -159,21 +158,20 @@ int api_body_validate(struct api_ctx *ctx, const struct api_resource *res, json_
 	return 0;
 }
 
-int api_body_customer(struct api_ctx *ctx, const json_t *body, const char **out, struct api_verr *e)
+int api_body_customer(struct api_ctx *ctx, const json_t *body, const char **out,
+		      struct api_verr *e)
 {
 	const char *given = json_string_value(json_object_get(body, "customer_id"));
 	if (json_object_get(body, "customer_id") && !given)
 		return api_verr_set(e, 422, "invalid_type", "/customer_id", "must be a string");
 	if (!api_is_admin(ctx)) {
 		if (given && strcmp(given, ctx->who->customer_id) != 0)
-			return api_verr_set(e, 422, "not_found", "/customer_id",
-					    "no such customer");
+			return api_verr_set(e, 422, "not_found", "/customer_id", "no such customer");
 		*out = ctx->who->customer_id;
 		return 0;
 	}
 	if (!given)
-		return api_verr_set(e, 422, "required", "/customer_id",
-				    "'customer_id' is required");
+		return api_verr_set(e, 422, "required", "/customer_id", "'customer_id' is required");
 	if (!api_row_visible(ctx, "customers", NULL, given))
 		return api_verr_set(e, 422, "not_found", "/customer_id", "no customer %s", given);
 	*out = given;
@@ -218,7 +216,7 @@ static const char *event_customer(const struct api_resource *res, const char *id
 /* Emits "<name>.<verb>" with the row as data, records a create's response
  * for its Idempotency-Key, and commits; or rolls back. */
 int api_resource_finish_write(struct api_ctx *ctx, const struct api_resource *res, const char *id,
-			      const char *verb, json_t *row)
+			const char *verb, json_t *row)
 {
 	char type[64];
 	snprintf(type, sizeof(type), "%s.%s", res->name, verb);
@@ -279,7 +277,7 @@ static void handle_create(struct http_req *req, void *arg)
 {
 	const struct api_resource *res = arg;
 	struct api_ctx ctx;
-	struct api_verr e = {0};
+	struct api_verr e = { 0 };
 	const char *customer = NULL;
 	char id[ID_MAX];
 
@@ -304,8 +302,7 @@ static void handle_create(struct http_req *req, void *arg)
 	rc = store_tx_begin(ctx.conn);
 	rc = rc ? rc : insert_row(&ctx, res, id, customer, body);
 	json_t *row = rc ? NULL : api_resource_load(&ctx, res, id);
-	rc = rc ? (store_tx_rollback(ctx.conn), rc)
-		: api_resource_finish_write(&ctx, res, id, "created", row);
+	rc = rc ? (store_tx_rollback(ctx.conn), rc) : api_resource_finish_write(&ctx, res, id, "created", row);
 	if (rc < 0) {
 		json_decref(row);
 		api_reply_store_error(&ctx, rc, res->name);
@@ -326,8 +323,7 @@ static int update_row(struct api_ctx *ctx, const struct api_resource *res, const
 	api_sql_init(&q);
 	int rc = buf_printf(&q.text, "UPDATE %s SET updated_at = ", res->table);
 	rc = rc ? rc : api_sql_param(&q, store_p_int(time_wall_ms()), NULL);
-	json_object_foreach(body, name, v)
-	{
+	json_object_foreach(body, name, v) {
 		const struct api_field *f = field_find(res, name);
 		if (!f || rc)
 			continue;
@@ -356,8 +352,7 @@ static void adopt_rewrites(json_t *body, json_t *m)
 	const char *k;
 	json_t *v;
 	void *tmp;
-	json_object_foreach_safe(body, tmp, k, v)
-	{
+	json_object_foreach_safe(body, tmp, k, v) {
 		json_t *nv = json_object_get(m, k);
 		if (nv && nv != v)
 			json_object_set(body, k, nv);
@@ -371,8 +366,7 @@ static bool body_changes(const json_t *cur, json_t *body)
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(body, k, v)
-	{
+	json_object_foreach(body, k, v) {
 		if (!json_equal(json_object_get(cur, k), v))
 			return true;
 	}
@@ -403,7 +397,7 @@ static void handle_patch(struct http_req *req, void *arg)
 {
 	const struct api_resource *res = arg;
 	struct api_ctx ctx;
-	struct api_verr e = {0};
+	struct api_verr e = { 0 };
 	const char *id = http_req_param(req, "id");
 	json_t *body = NULL, *cur = NULL, *m = NULL;
 
@@ -411,8 +405,7 @@ static void handle_patch(struct http_req *req, void *arg)
 		return;
 	cur = api_resource_load(&ctx, res, id);
 	if (!cur) {
-		http_reply_error(req, 404, "not_found", "Not found", NULL, "no %s %s", res->name,
-				 id);
+		http_reply_error(req, 404, "not_found", "Not found", NULL, "no %s %s", res->name, id);
 		return;
 	}
 	body = http_req_json(req);
@@ -448,7 +441,7 @@ static void handle_delete(struct http_req *req, void *arg)
 {
 	const struct api_resource *res = arg;
 	struct api_ctx ctx;
-	struct api_verr e = {0};
+	struct api_verr e = { 0 };
 	const char *id = http_req_param(req, "id");
 	char sql[128];
 
@@ -456,8 +449,7 @@ static void handle_delete(struct http_req *req, void *arg)
 		return;
 	json_t *cur = api_resource_load(&ctx, res, id);
 	if (!cur) {
-		http_reply_error(req, 404, "not_found", "Not found", NULL, "no %s %s", res->name,
-				 id);
+		http_reply_error(req, 404, "not_found", "Not found", NULL, "no %s %s", res->name, id);
 		return;
 	}
 	if (res->can_delete && res->can_delete(&ctx, id, &e) < 0) {
@@ -470,8 +462,7 @@ static void handle_delete(struct http_req *req, void *arg)
 	int rc = store_tx_begin(ctx.conn);
 	rc = rc || !res->before_delete ? rc : res->before_delete(&ctx, id);
 	rc = rc ? rc : store_exec(ctx.conn, sql, &p, 1, NULL);
-	rc = rc ? (store_tx_rollback(ctx.conn), rc)
-		: api_resource_finish_write(&ctx, res, id, "deleted", cur);
+	rc = rc ? (store_tx_rollback(ctx.conn), rc) : api_resource_finish_write(&ctx, res, id, "deleted", cur);
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, res->name);
 	else

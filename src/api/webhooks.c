@@ -56,24 +56,23 @@ static int check_event_types(struct api_ctx *ctx, const struct api_field *f, jso
 {
 	int rc = api_check_list(ctx, f, *val, EVENT_TYPES_MAX, event_type_entry, e);
 	if (rc == 0 && json_array_size(*val) == 0)
-		return api_verr_set(e, 422, "required", "/event_types",
-				    "name at least one event type");
+		return api_verr_set(e, 422, "required", "/event_types", "name at least one event type");
 	return rc;
 }
 
 static const struct api_field webhook_fields[] = {
-    {"url", NULL, API_F_STR, API_F_REQUIRED | API_F_URL, 8, 2048, NULL, check_url},
-    {"secret", NULL, API_F_STR, API_F_REQUIRED | API_F_WRITEONLY, 16, 256, NULL, NULL},
-    {"event_types", NULL, API_F_JSON, 0, 0, 0, NULL, check_event_types},
-    {"enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL},
+	{ "url", NULL, API_F_STR, API_F_REQUIRED | API_F_URL, 8, 2048, NULL, check_url },
+	{ "secret", NULL, API_F_STR, API_F_REQUIRED | API_F_WRITEONLY, 16, 256, NULL, NULL },
+	{ "event_types", NULL, API_F_JSON, 0, 0, 0, NULL, check_event_types },
+	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
 };
 
 const struct api_resource api_webhooks = {
-    .name = "webhook",
-    .path = "/api/v1/webhooks",
-    .table = "webhooks",
-    .id_prefix = "whk",
-    .scope = API_SCOPE_CUSTOMER,
-    .fields = webhook_fields,
-    .nfields = sizeof(webhook_fields) / sizeof(webhook_fields[0]),
+	.name = "webhook",
+	.path = "/api/v1/webhooks",
+	.table = "webhooks",
+	.id_prefix = "whk",
+	.scope = API_SCOPE_CUSTOMER,
+	.fields = webhook_fields,
+	.nfields = sizeof(webhook_fields) / sizeof(webhook_fields[0]),
 };

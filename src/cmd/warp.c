@@ -38,21 +38,21 @@
 #define ERR_LEN 512
 
 static const char usage_text[] =
-    "usage: warp <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run [-c FILE] [--roles LIST]   start the platform (roles: api,sip,media,smsc,billing)\n"
-    "  migrate [-c FILE]              apply pending store migrations and exit\n"
-    "  admin-token create [-c FILE] [--name NAME]\n"
-    "                                 make an admin API token, printed once\n"
-    "  admin-token revoke [-c FILE] ID\n"
-    "                                 revoke the admin API token with id ID\n"
-    "  config check [-c FILE]         validate the configuration and exit\n"
-    "  config example                 print a documented configuration file\n"
-    "  version                        print the version\n"
-    "\n"
-    "FILE defaults to " DEFAULT_CONFIG " when it exists; every key can be set by\n"
-    "WARP_<SECTION>_<KEY> in the environment (WARP_STORE_URL, WARP_HTTP_LISTEN, ...).\n";
+	"usage: warp <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  run [-c FILE] [--roles LIST]   start the platform (roles: api,sip,media,smsc,billing)\n"
+	"  migrate [-c FILE]              apply pending store migrations and exit\n"
+	"  admin-token create [-c FILE] [--name NAME]\n"
+	"                                 make an admin API token, printed once\n"
+	"  admin-token revoke [-c FILE] ID\n"
+	"                                 revoke the admin API token with id ID\n"
+	"  config check [-c FILE]         validate the configuration and exit\n"
+	"  config example                 print a documented configuration file\n"
+	"  version                        print the version\n"
+	"\n"
+	"FILE defaults to " DEFAULT_CONFIG " when it exists; every key can be set by\n"
+	"WARP_<SECTION>_<KEY> in the environment (WARP_STORE_URL, WARP_HTTP_LISTEN, ...).\n";
 
 enum role {
 	ROLE_API = 1 << 0,
@@ -67,8 +67,9 @@ static const struct {
 	unsigned bit;
 	bool built; /* roles not built yet are accepted and skipped */
 } roles_known[] = {
-    {"api", ROLE_API, true},   {"sip", ROLE_SIP, true},		 {"media", ROLE_MEDIA, true},
-    {"smsc", ROLE_SMSC, true}, {"billing", ROLE_BILLING, false},
+	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, true },
+	{ "media", ROLE_MEDIA, true },	   { "smsc", ROLE_SMSC, true },
+	{ "billing", ROLE_BILLING, false },
 };
 
 struct opts {
@@ -92,13 +93,13 @@ struct app {
 	struct smsc *smsc;
 	struct ng_engine_set *ng_engines; /* the sip role's media engines */
 	struct ng_pinger *ng_pinger;	  /* on main_base */
-	struct api_dispatch *dispatch;	  /* webhooks: started after the api role */
+	struct api_dispatch *dispatch; /* webhooks: started after the api role */
 	struct event_base *main_base;
 	struct event *health_timer;
 	struct event *jwks_timer; /* refreshes a JWKS past its max-age */
 	int jwks_rc;		  /* the last refresh's result, logged on change */
-	atomic_int ready;	  /* 1 when the store answers and migrations are current */
-	char not_ready[128];	  /* written by the main thread only while ready == 0 */
+	atomic_int ready;   /* 1 when the store answers and migrations are current */
+	char not_ready[128]; /* written by the main thread only while ready == 0 */
 };
 
 /* what: the complaint, with arg (may be NULL) quoted after it. */
@@ -164,21 +165,18 @@ static int parse_roles(const char *list, unsigned *out)
 	*out = 0;
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str name =
-		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
+		struct str name = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
 		size_t i;
 		for (i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
 			if (str_eq_cstr(name, roles_known[i].name))
 				break;
 		if (i == sizeof(roles_known) / sizeof(roles_known[0])) {
-			fprintf(stderr,
-				"warp: unknown role '%.*s' (roles: api,sip,media,smsc,billing)\n",
+			fprintf(stderr, "warp: unknown role '%.*s' (roles: api,sip,media,smsc,billing)\n",
 				STR_FMT(name));
 			return -EINVAL;
 		}
 		*out |= roles_known[i].bit;
-		rest =
-		    comma < 0 ? STR_NULL : (struct str){rest.p + comma + 1, rest.len - comma - 1};
+		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - comma - 1 };
 	}
 	if (*out == 0) {
 		fprintf(stderr, "warp: no role given\n");
@@ -222,7 +220,8 @@ static int cmd_migrate(const struct opts *o)
 }
 
 /* warp admin-token create [-c FILE] [--name NAME] | revoke [-c FILE] ID */
-static int admin_token_args(int argc, char **argv, bool create, struct opts *o, const char **arg)
+static int admin_token_args(int argc, char **argv, bool create, struct opts *o,
+			    const char **arg)
 {
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i];
@@ -240,7 +239,7 @@ static int admin_token_args(int argc, char **argv, bool create, struct opts *o, 
 
 static int cmd_admin_token(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = { 0 };
 	const char *arg = NULL;
 	char err[ERR_LEN];
 	bool create = argc >= 3 && strcmp(argv[2], "create") == 0;
@@ -266,8 +265,7 @@ static int cmd_admin_token(int argc, char **argv)
 		fprintf(stderr, "warp: %s\n", err);
 	else if (rc == 0 && !create)
 		printf("admin token %s revoked (running processes refuse it within [auth] "
-		       "key_cache_ttl)\n",
-		       arg);
+		       "key_cache_ttl)\n", arg);
 	store_close(s);
 	config_free(cfg);
 	return rc;
@@ -275,7 +273,7 @@ static int cmd_admin_token(int argc, char **argv)
 
 static int cmd_config(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = { 0 };
 	if (argc < 3)
 		return usage_error("config needs 'check' or 'example'", NULL);
 	if (strcmp(argv[2], "example") == 0 && argc == 3)
@@ -371,10 +369,9 @@ static int start_jwks_timer(struct app *app)
 {
 	const struct config *cfg = app->cfg;
 	int64_t every = config_duration_ms(cfg, "auth", "jwks_refresh");
-	struct timeval tv = {(time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000};
+	struct timeval tv = { (time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000 };
 
-	if (!config_str_or_null(cfg, "auth", "jwks_url") &&
-	    !config_str_or_null(cfg, "auth", "jwks_file"))
+	if (!config_str_or_null(cfg, "auth", "jwks_url") && !config_str_or_null(cfg, "auth", "jwks_file"))
 		return 0;
 	app->jwks_timer = event_new(app->main_base, -1, EV_PERSIST, jwks_refresh, app);
 	return app->jwks_timer && event_add(app->jwks_timer, &tv) == 0 ? 0 : -1;
@@ -394,10 +391,10 @@ static int start_upstreams(struct app *app)
 	for (size_t i = 0; i < n; i++) {
 		snprintf(section, sizeof(section), "route.%s", names[i]);
 		struct api_upstream_opts o = {
-		    .name = names[i],
-		    .prefix = config_str(app->cfg, section, "prefix"),
-		    .url = config_str(app->cfg, section, "upstream"),
-		    .timeout_ms = config_duration_ms(app->cfg, section, "timeout"),
+			.name = names[i],
+			.prefix = config_str(app->cfg, section, "prefix"),
+			.url = config_str(app->cfg, section, "upstream"),
+			.timeout_ms = config_duration_ms(app->cfg, section, "timeout"),
 		};
 		if (api_upstream_add(app->api, app->router, &o, err, sizeof(err)) < 0) {
 			fprintf(stderr, "warp: %s\n", err);
@@ -415,13 +412,15 @@ static int start_api(struct app *app)
 	app->rl = app->auth ? start_ratelimit(app->cfg) : NULL;
 	if (!app->rl)
 		return -1;
-	struct api_opts o = {
-	    .store = app->store,
-	    .auth = app->auth,
-	    .rl = app->rl,
-	    .webhooks_allow_private = config_bool(app->cfg, "webhooks", "allow_private"),
-	    .msg_default_validity_ms = config_duration_ms(app->cfg, "smsc", "default_validity"),
-	    .msg_max_validity_ms = config_duration_ms(app->cfg, "smsc", "max_validity")};
+	struct api_opts o = { .store = app->store,
+			      .auth = app->auth,
+			      .rl = app->rl,
+			      .webhooks_allow_private =
+				  config_bool(app->cfg, "webhooks", "allow_private"),
+			      .msg_default_validity_ms =
+				  config_duration_ms(app->cfg, "smsc", "default_validity"),
+			      .msg_max_validity_ms =
+				  config_duration_ms(app->cfg, "smsc", "max_validity") };
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {
 		fprintf(stderr, "warp: %s\n", err);
@@ -448,15 +447,12 @@ static int sip_addr_list(const struct config *cfg, const char *key, uint16_t por
 	struct str rest = str_from_cstr(config_str(cfg, "sip", key));
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str one =
-		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
-		if (one.len &&
-		    (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
+		struct str one = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
+		if (one.len && (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
 			fprintf(stderr, "warp: [sip] %s: bad address '%.*s'\n", key, STR_FMT(one));
 			return -EINVAL;
 		}
-		rest = comma < 0 ? STR_NULL
-				 : (struct str){rest.p + comma + 1, rest.len - (size_t)comma - 1};
+		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - (size_t)comma - 1 };
 	}
 	return 0;
 }
@@ -523,23 +519,23 @@ static int start_sip(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct sip_proxy_opts o = {
-	    .tcp = config_bool(cfg, "sip", "tcp"),
-	    .threads = (unsigned)config_int(cfg, "sip", "threads"),
-	    .tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
-	    .tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
-	    .dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
-	    .setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
-	    .max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
-	    .flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
-	    .flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
-	    .flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
-	    .flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
-	    .probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
-	    .digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
-	    .call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
-	    .store = app->store,
-	    .loader = app->loader,
-	    .media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
+		.tcp = config_bool(cfg, "sip", "tcp"),
+		.threads = (unsigned)config_int(cfg, "sip", "threads"),
+		.tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
+		.tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
+		.dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
+		.setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
+		.max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
+		.flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
+		.flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
+		.flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
+		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
+		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
+		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
+		.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
+		.store = app->store,
+		.loader = app->loader,
+		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
 	};
 	if (sip_listen_opts(cfg, &o) < 0 || start_sip_media(app) < 0)
 		return -1;
@@ -603,14 +599,14 @@ static int start_http(struct app *app)
 	const struct config *cfg = app->cfg;
 	unsigned threads = (unsigned)config_int(cfg, "http", "threads");
 	struct http_server_opts ho = {
-	    .listen = *config_addr(cfg, "http", "listen"),
-	    .max_body = (size_t)config_int(cfg, "http", "max_body"),
-	    .max_headers = (size_t)config_int(cfg, "http", "max_headers"),
-	    .request_timeout_ms = (int)config_duration_ms(cfg, "http", "request_timeout"),
-	    .ready = readiness,
-	    .ready_arg = app,
-	    .before = app->api ? api_before : NULL,
-	    .before_arg = app->api,
+		.listen = *config_addr(cfg, "http", "listen"),
+		.max_body = (size_t)config_int(cfg, "http", "max_body"),
+		.max_headers = (size_t)config_int(cfg, "http", "max_headers"),
+		.request_timeout_ms = (int)config_duration_ms(cfg, "http", "request_timeout"),
+		.ready = readiness,
+		.ready_arg = app,
+		.before = app->api ? api_before : NULL,
+		.before_arg = app->api,
 	};
 
 	app->http_pool = loop_pool_new(threads ? threads : loop_default_threads(), "http");
@@ -632,14 +628,14 @@ static int start_media(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct media_opts o = {
-	    .ng_listen = *config_addr(cfg, "media", "ng_listen"),
-	    .timeout_ms = config_duration_ms(cfg, "media", "timeout"),
-	    .final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
-	    .port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
-	    .cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
-	    .workers = (unsigned)config_int(cfg, "media", "workers"),
-	    .spool_dir = config_str(cfg, "media", "recording_dir"),
-	    .learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
+		.ng_listen = *config_addr(cfg, "media", "ng_listen"),
+		.timeout_ms = config_duration_ms(cfg, "media", "timeout"),
+		.final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
+		.port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
+		.cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
+		.workers = (unsigned)config_int(cfg, "media", "workers"),
+		.spool_dir = config_str(cfg, "media", "recording_dir"),
+		.learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
 	};
 
 	/* the schema admits only the modes media_learn_mode_parse knows */
@@ -648,8 +644,7 @@ static int start_media(struct app *app)
 
 	if (media_ifaces_parse(&o, config_str(cfg, "media", "interfaces"),
 			       (uint16_t)config_int(cfg, "media", "port_min"),
-			       (uint16_t)config_int(cfg, "media", "port_max"), err,
-			       sizeof(err)) < 0 ||
+			       (uint16_t)config_int(cfg, "media", "port_max"), err, sizeof(err)) < 0 ||
 	    !(app->media = media_new(&o, err, sizeof(err)))) {
 		fprintf(stderr, "warp: media: %s\n", err);
 		return -1;
@@ -667,13 +662,13 @@ static int start_smsc(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct smsc_opts o = {
-	    .listen = *config_addr(cfg, "smsc", "listen"),
-	    .store = app->store,
-	    .loader = app->loader,
-	    .idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
-	    .default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
-	    .max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
-	    .max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
+		.listen = *config_addr(cfg, "smsc", "listen"),
+		.store = app->store,
+		.loader = app->loader,
+		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
+		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
+		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
+		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
 	};
 
 	app->smsc = smsc_new(&o, err, sizeof(err));
@@ -688,9 +683,9 @@ static int start_smsc(struct app *app)
  * for dashboards joining on it (roles not built yet are not listed). */
 static void build_info_publish(unsigned roles)
 {
-	struct metric_family *f = metrics_gauge(
-	    metrics_default(), "warp_build_info",
-	    "1 per process: the warp version and the roles it runs.", "version,roles");
+	struct metric_family *f =
+	    metrics_gauge(metrics_default(), "warp_build_info",
+			  "1 per process: the warp version and the roles it runs.", "version,roles");
 	char list[64] = "";
 	size_t n = 0;
 
@@ -715,13 +710,11 @@ static int start(struct app *app, unsigned roles)
 		fprintf(stderr, "warp: store is not migrated: run `warp migrate`\n");
 		return -1;
 	}
-	if (bootstrap_admin_token(app->store, getenv("WARP_ADMIN_TOKEN"), stdout, err,
-				  sizeof(err)) < 0) {
+	if (bootstrap_admin_token(app->store, getenv("WARP_ADMIN_TOKEN"), stdout, err, sizeof(err)) < 0) {
 		fprintf(stderr, "warp: %s\n", err);
 		return -1;
 	}
-	app->loader =
-	    snapshot_loader_new(app->store, (int)config_duration_ms(cfg, "store", "snapshot_poll"));
+	app->loader = snapshot_loader_new(app->store, (int)config_duration_ms(cfg, "store", "snapshot_poll"));
 	if (!app->loader || snapshot_loader_start(app->loader) < 0) {
 		fprintf(stderr, "warp: cannot start the snapshot loader\n");
 		return -1;
@@ -730,7 +723,7 @@ static int start(struct app *app, unsigned roles)
 	if (!app->main_base)
 		return -1;
 	int64_t every = config_duration_ms(cfg, "store", "health_interval");
-	struct timeval tv = {(time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000};
+	struct timeval tv = { (time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000 };
 	app->health_timer = event_new(app->main_base, -1, EV_PERSIST, health_check, app);
 	if (!app->health_timer || event_add(app->health_timer, &tv) < 0)
 		return -1;
@@ -794,7 +787,7 @@ static void stop(struct app *app)
 
 static int cmd_run(const struct opts *o)
 {
-	struct app app = {0};
+	struct app app = { 0 };
 	unsigned roles = 0;
 	int rc = EXIT_STARTUP;
 
@@ -814,7 +807,7 @@ static int cmd_run(const struct opts *o)
 	char store_url[URL_REDACT_MAX];
 	log_info("warp", "started; http on %s, store %s", where,
 		 url_redact(config_str(app.cfg, "store", "url"), store_url, sizeof(store_url)));
-	struct loop_main_hooks hooks = {.on_reload = on_reload, .on_stop = on_stop, .arg = &app};
+	struct loop_main_hooks hooks = { .on_reload = on_reload, .on_stop = on_stop, .arg = &app };
 	rc = loop_main_run(app.main_base, &hooks) == 0 ? 0 : 1;
 	log_info("warp", "stopped");
 out:
@@ -824,7 +817,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = { 0 };
 	int rc;
 
 	if (argc < 2)

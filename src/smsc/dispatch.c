@@ -490,10 +490,8 @@ static void out_reconcile(struct smsc_out *o, const struct smsc_routes *snap)
 			continue;
 		}
 		next[i].cfg = snap->connectors[i];
-		next[i].m_binds =
-		    metric_get(o->m_conn_binds, next[i].cfg.id, next[i].cfg.carrier_id);
-		next[i].m_window =
-		    metric_get(o->m_conn_window, next[i].cfg.id, next[i].cfg.carrier_id);
+		next[i].m_binds = metric_get(o->m_conn_binds, next[i].cfg.id, next[i].cfg.carrier_id);
+		next[i].m_window = metric_get(o->m_conn_window, next[i].cfg.id, next[i].cfg.carrier_id);
 		for (unsigned k = 0; k < next[i].cfg.binds; k++)
 			next[i].binds[k] = smsc_upbind_new(o, &next[i].cfg, k);
 	}
