@@ -203,20 +203,23 @@ def test_list_filters_and_cursor(api, up):
     to = number()
     ids = [sent(client, to, text="n%d" % i)["id"] for i in range(3)]
     other = sent(client, number(), text="elsewhere")["id"]
+    # Newest first; messages of one millisecond by id, descending.
+    created = {m: client.get("/api/v1/messages/" + m).json()["data"]["created_at"] for m in ids}
+    newest = sorted(ids, key=lambda m: (created[m], m), reverse=True)
     page = client.get("/api/v1/messages?limit=2&to=" + to.replace("+", "%2B")).json()
-    assert [m["id"] for m in page["data"]] == ids[::-1][:2] and page["next_cursor"]
+    assert [m["id"] for m in page["data"]] == newest[:2] and page["next_cursor"]
     rest = client.get("/api/v1/messages?limit=2&to=%s&after=%s" % (to[1:], page["next_cursor"])).json()
-    assert [m["id"] for m in rest["data"]] == [ids[0]] and rest["next_cursor"] is None
+    assert [m["id"] for m in rest["data"]] == newest[2:] and rest["next_cursor"] is None
     for mid in ids + [other]:
         wait_status(client, mid, "delivered")
     everything = [m["id"] for m in client.list_all("/api/v1/messages?status=delivered")]
     assert set(ids + [other]) <= set(everything)
     assert client.list_all("/api/v1/messages?status=queued") == []
-    first = client.get("/api/v1/messages/" + ids[0]).json()["data"]["created_at"]
-    since = [m["id"] for m in client.list_all("/api/v1/messages?since=%d" % (first + 1))]
-    assert ids[0] not in since
-    until = [m["id"] for m in client.list_all("/api/v1/messages?until=%d" % (first + 1))]
-    assert until[-1] == ids[0]
+    first = min(created.values())
+    since = [m["id"] for m in client.list_all("/api/v1/messages?to=%s&since=%d" % (to[1:], first + 1))]
+    assert not {m for m in ids if created[m] == first} & set(since)
+    until = [m["id"] for m in client.list_all("/api/v1/messages?to=%s&until=%d" % (to[1:], first + 1))]
+    assert set(until) == {m for m in ids if created[m] == first}
     assert client.list_all("/api/v1/messages?from=WARP&until=2000-01-01T00:00:00Z") == []
     assert_error(client.get("/api/v1/messages?status=lost"), 400, "invalid_parameter")
     assert_error(client.get("/api/v1/messages?since=yesterday"), 400, "invalid_parameter")
