@@ -51,7 +51,8 @@ int api_base64_decode(const char *s, size_t n, uint8_t *out, size_t cap, size_t 
 /* An RFC 3339 §5.6 date-time as epoch ms; -EINVAL when s is not one. */
 int api_rfc3339_parse(const char *s, int64_t *out);
 
-/* The name of a data_coding as the API shows it. */
+/* The name of a data_coding as the API shows it: gsm7 (0), ia5 (1), latin1
+ * (3), ucs2 (8), else binary. */
 const char *api_msg_encoding(int64_t data_coding);
 
 /* Message id as the caller may see it (messages.c): what the list shows,

@@ -370,6 +370,8 @@ const char *api_msg_encoding(int64_t data_coding)
 	switch (data_coding) {
 	case SMPP_DC_DEFAULT:
 		return "gsm7";
+	case SMPP_DC_IA5: /* what some ESMEs send ASCII text as */
+		return "ia5";
 	case SMPP_DC_LATIN1:
 		return "latin1";
 	case SMPP_DC_UCS2:

@@ -291,3 +291,26 @@ def test_admin_must_name_the_customer_and_readers_may_not_send(api, up):
     assert_error(send(reader, number(), text="x"), 403, "forbidden")
     msg = sent(api.admin, number(), text="on behalf", customer_id=cid)
     assert msg["customer_id"] == cid
+
+
+def test_an_smpp_submit_is_listed_as_a_message_of_its_customer(api, up):
+    cid, client = api.tenant()
+    sid = "api" + uuid.uuid4().hex[:8]
+    api.admin.create("/api/v1/smpp-accounts", {"customer_id": cid, "system_id": sid,
+                                                "password": "pw", "allowed_cidrs": ["127.0.0.1"]})
+    time.sleep(0.5)  # the smsc's account snapshot rebuilt
+    esme = smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+    try:
+        esme.wait("connected")
+        assert esme.bind(sid, "pw") == 0
+        to = number()
+        r = esme.submit(source_addr="WARP", destination_addr=to[1:], short_message="over smpp")
+        assert r["command_status"] == 0
+        mid = "msg_" + r["message_id"]
+    finally:
+        esme.stop()
+    done = wait_status(client, mid, "delivered")
+    # npm smpp sends ASCII text as data_coding 1 (IA5).
+    assert done["origin"] == "smpp" and done["segments"] == 1 and done["encoding"] == "ia5"
+    assert [h["status"] for h in done["history"]] == ["accepted", "submitted", "delivered"]
+    assert mid in [m["id"] for m in client.list_all("/api/v1/messages?to=" + to[1:])]
