@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "api/api_private.h"
+#include "api/message.h"
 #include "api/openapi.h"
 
 static const struct api_resource *const resources[] = {
@@ -31,6 +32,7 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->webhooks_allow_private = o->webhooks_allow_private;
 	a->msg_default_validity_ms = o->msg_default_validity_ms;
 	a->msg_max_validity_ms = o->msg_max_validity_ms;
+	api_messages_metrics(a);
 	if (!(a->refusals = api_refusals_new())) {
 		snprintf(err, errlen, "api: out of memory");
 		free(a);

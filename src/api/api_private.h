@@ -23,6 +23,8 @@ struct api {
 	bool webhooks_allow_private;
 	/* [smsc] default_validity and max_validity: a sent message's expiry. */
 	int64_t msg_default_validity_ms, msg_max_validity_ms;
+	/* warp_api_messages_total{result}: queued, refused, failed. */
+	struct metric *m_messages[3];
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;

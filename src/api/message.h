@@ -62,5 +62,7 @@ json_t *api_msg_load(struct api_ctx *ctx, const char *id, bool detail, int *rc);
 
 /* POST /api/v1/messages (messages_send.c). */
 void api_messages_send(struct http_req *req, void *arg);
+/* Registers warp_api_messages_total and keeps its series in a. */
+void api_messages_metrics(struct api *a);
 
 #endif

@@ -28,6 +28,26 @@
 	"SELECT id FROM message_routes WHERE (customer_id = $1 OR customer_id IS NULL) AND "       \
 	"substr(CAST($2 AS TEXT), 1, length(prefix)) = prefix LIMIT 1"
 
+enum send_result { SEND_QUEUED, SEND_REFUSED, SEND_FAILED };
+
+void api_messages_metrics(struct api *a)
+{
+	static const char *const names[] = {"queued", "refused", "failed"};
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_api_messages_total",
+	    "Messages sent over HTTP: queued (202), refused (4xx) or not stored (store failure).",
+	    "result");
+
+	for (size_t i = 0; f && i < sizeof(names) / sizeof(names[0]); i++)
+		a->m_messages[i] = metric_get(f, names[i]);
+}
+
+static void send_count(struct api_ctx *ctx, enum send_result r)
+{
+	if (ctx->api->m_messages[r])
+		metric_inc(ctx->api->m_messages[r]);
+}
+
 static int send_customer_active(struct api_ctx *ctx, const char *customer, struct api_verr *e)
 {
 	struct store_res *r = NULL;
@@ -137,6 +157,7 @@ void api_messages_send(struct http_req *req, void *arg)
 	rc = rc ? rc : send_customer_active(&ctx, customer, &e);
 	rc = rc ? rc : send_routed(&ctx, customer, &m, &e);
 	if (rc < 0) {
+		send_count(&ctx, e.status >= 500 ? SEND_FAILED : SEND_REFUSED);
 		api_reply_verr(&ctx, &e);
 		goto out;
 	}
@@ -145,6 +166,7 @@ void api_messages_send(struct http_req *req, void *arg)
 		goto out;
 	}
 	rc = send_store(&ctx, id, customer, &m, now, &reply);
+	send_count(&ctx, rc < 0 ? SEND_FAILED : SEND_QUEUED);
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, "message");
 	else

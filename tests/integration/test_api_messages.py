@@ -225,11 +225,21 @@ def test_list_filters_and_cursor(api, up):
     assert_error(client.get("/api/v1/messages?since=yesterday"), 400, "invalid_parameter")
 
 
+def messages_counted(api, result):
+    text = api.warp.get("/metrics").body.decode()
+    line = 'warp_api_messages_total{result="%s"} ' % result
+    return sum(int(l.split()[-1]) for l in text.splitlines() if l.startswith(line))
+
+
 def test_no_route_is_422_naming_the_destination(api, up):
     _, client = api.tenant()
+    refused, queued = messages_counted(api, "refused"), messages_counted(api, "queued")
     r = send(client, "+99912345678", text="nowhere")
     e = assert_error(r, 422, "no_route", "/to")
     assert "+99912345678" in e["detail"]
+    sent(client, number(), text="somewhere")
+    assert messages_counted(api, "refused") == refused + 1
+    assert messages_counted(api, "queued") == queued + 1
 
 
 def test_suspended_customer_may_not_send(api, up):
