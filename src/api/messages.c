@@ -16,7 +16,11 @@
  * List filters: customer_id (admins; a customer always sees only its own),
  * to, from, status, since / until (created_at, epoch ms or RFC 3339, since
  * inclusive, until exclusive).  Newest first; the cursor is
- * "<created_at>-<id>" of a page's last message.  Customers do not see the
+ * "<created_at>-<id>" of a page's last message.  The status is known only
+ * once a message's parts are grouped, so a page groups every message of the
+ * filters older than the cursor (fine for a customer's recent traffic; a
+ * status column kept on the first part would make it an index walk).
+ * Customers do not see the
  * carrier of a part (carrier_id), as with CDRs; another customer's message
  * answers 404.
  */
@@ -72,6 +76,7 @@ static const char list_sql[] =
 	" AND (" API_SQL_UNSET("$3", "TEXT") " OR source = $3)"
 	" AND (" API_SQL_UNSET("$4", "BIGINT") " OR created_at >= $4)"
 	" AND (" API_SQL_UNSET("$5", "BIGINT") " OR created_at < $5)"
+	" AND (" API_SQL_UNSET("$7", "BIGINT") " OR created_at <= $7)" /* the parts share it */
 	" GROUP BY group_id) g"
 	" WHERE (" API_SQL_UNSET("$6", "TEXT") " OR status = $6)"
 	" AND (" API_SQL_UNSET("$7", "BIGINT") " OR created_at < $7 OR (created_at = $7 AND id < $8))"
