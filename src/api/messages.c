@@ -20,9 +20,8 @@
  * once a message's parts are grouped, so a page groups every message of the
  * filters older than the cursor (fine for a customer's recent traffic; a
  * status column kept on the first part would make it an index walk).
- * Customers do not see the
- * carrier of a part (carrier_id), as with CDRs; another customer's message
- * answers 404.
+ * Customers do not see the carrier of a part (carrier_id), as with CDRs;
+ * another customer's message answers 404.
  */
 #include <errno.h>
 #include <string.h>
