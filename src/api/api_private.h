@@ -13,6 +13,7 @@
 #define WARP_API_PRIVATE_H
 
 #include <jansson.h>
+#include <stdlib.h>
 
 #include "api/api.h"
 
@@ -25,6 +26,8 @@ struct api {
 	int64_t msg_default_validity_ms, msg_max_validity_ms;
 	/* warp_api_messages_total{result}: queued, refused, failed. */
 	struct metric *m_messages[3];
+	/* The batching writer of sent messages (messages_send.c). */
+	struct store_batch *msg_batch;
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;
@@ -311,6 +314,23 @@ bool api_idempotency_replay(struct api_ctx *ctx);
 /* Records the response to the request's Idempotency-Key (if any) inside the
  * caller's transaction, so the change and its record commit together. */
 int api_idempotency_record(struct api_ctx *ctx, int status, const json_t *body);
+/* The same record as one statement of a batch entry (store_batch_add_group),
+ * for a change written through the batching writer: 1 with out filled, 0
+ * when the request has no key, negative on failure.  The entry then fails
+ * with STORE_ECONFLICT when a concurrent request with the key committed
+ * first.  out->text is freed by api_idem_stmt_fini. */
+struct api_idem_stmt {
+	struct store_batch_stmt stmt;
+	struct store_param params[6];
+	char *text;
+};
+int api_idempotency_batch_stmt(struct api_ctx *ctx, int status, const json_t *body,
+			       struct api_idem_stmt *out);
+static inline void api_idem_stmt_fini(struct api_idem_stmt *s)
+{
+	free(s->text);
+	s->text = NULL;
+}
 
 /* ------------------------------------------------------- pagination */
 

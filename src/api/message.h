@@ -62,7 +62,9 @@ json_t *api_msg_load(struct api_ctx *ctx, const char *id, bool detail, int *rc);
 
 /* POST /api/v1/messages (messages_send.c). */
 void api_messages_send(struct http_req *req, void *arg);
-/* Registers warp_api_messages_total and keeps its series in a. */
-void api_messages_metrics(struct api *a);
+/* Starts the batching writer of sent messages and registers
+ * warp_api_messages_total; 0 or -ENOMEM.  Stop flushes and frees it. */
+int api_messages_start(struct api *a);
+void api_messages_stop(struct api *a);
 
 #endif

@@ -324,3 +324,26 @@ def test_an_smpp_submit_is_listed_as_a_message_of_its_customer(api, up):
     assert done["origin"] == "smpp" and done["segments"] == 1 and done["encoding"] == "ia5"
     assert [h["status"] for h in done["history"]] == ["accepted", "submitted", "delivered"]
     assert mid in [m["id"] for m in client.list_all("/api/v1/messages?to=" + to[1:])]
+
+
+def test_concurrent_sends_are_each_stored_once(api, up):
+    """Sends from several connections at once share the batching writer's
+    commits; each gets its own 202, and twins with one Idempotency-Key
+    create one message."""
+    import concurrent.futures
+    cid, client = api.tenant()
+    to = number()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: send(client, to, text="c%d" % i), range(24)))
+    assert [r.status for r in answers] == [202] * 24
+    ids = {r.json()["data"]["id"] for r in answers}
+    assert len(ids) == 24 and api.count("messages", "customer_id = ?", cid) == 24
+    key = {"Idempotency-Key": "twin-" + uuid.uuid4().hex}
+    body = {"from": "WARP", "to": number(), "text": "twins"}
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        twins = list(pool.map(lambda i: client.post("/api/v1/messages", body, headers=key),
+                              range(6)))
+    assert {r.status for r in twins} <= {202, 409}, [(r.status, r.body) for r in twins]
+    assert {r.json()["data"]["id"] for r in twins if r.status == 202} == \
+        {client.post("/api/v1/messages", body, headers=key).json()["data"]["id"]}
+    assert api.count("messages", "customer_id = ? AND destination = ?", cid, body["to"][1:]) == 1
