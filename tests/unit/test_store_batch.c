@@ -250,7 +250,7 @@ static void test_group_commits_whole_or_not_at_all(void **state)
 		g[i] = (struct store_batch_stmt){NULL, good[i], 3};
 		h[i] = (struct store_batch_stmt){i == 2 ? "INSERT INTO rows (id, th, body) VALUES "
 							  "($1, $2, $3)"
-						       : NULL,
+							: NULL,
 						 bad[i], 3};
 	}
 	assert_int_equal(add_row(b, 1, 0, "x", &done[0]), 0);
