@@ -55,11 +55,6 @@ int api_rfc3339_parse(const char *s, int64_t *out);
  * (3), ucs2 (8), else binary. */
 const char *api_msg_encoding(int64_t data_coding);
 
-/* Message id as the caller may see it (messages.c): what the list shows,
- * with its parts and history when detail.  NULL when absent or not visible
- * (*rc 0) or on a store failure (*rc negative). */
-json_t *api_msg_load(struct api_ctx *ctx, const char *id, bool detail, int *rc);
-
 /* POST /api/v1/messages (messages_send.c). */
 void api_messages_send(struct http_req *req, void *arg);
 /* Starts the batching writer of sent messages and registers

@@ -189,7 +189,9 @@ static json_t *msg_parts_json(struct api_ctx *ctx, const char *id, int *rc)
 	return list;
 }
 
-json_t *api_msg_load(struct api_ctx *ctx, const char *id, bool detail, int *rc)
+/* Message id as the caller may see it, with its parts and history: NULL
+ * when absent or not visible (*rc 0) or on a store failure (*rc < 0). */
+static json_t *msg_load(struct api_ctx *ctx, const char *id, int *rc)
 {
 	struct store_res *head = NULL;
 	struct store_param p[] = {store_p_text(id),
@@ -199,10 +201,10 @@ json_t *api_msg_load(struct api_ctx *ctx, const char *id, bool detail, int *rc)
 	*rc = store_exec(ctx->conn, one_sql, p, 2, &head);
 	if (*rc == 0 && store_res_rows(head) == 1)
 		o = msg_json(head, 0);
-	if (o && detail && !(parts = msg_parts_json(ctx, id, rc))) {
+	if (o && !(parts = msg_parts_json(ctx, id, rc))) {
 		json_decref(o);
 		o = NULL;
-	} else if (o && detail) {
+	} else if (o) {
 		json_object_set_new(o, "parts", parts);
 		json_object_set_new(o, "history", msg_history(head, 0));
 	}
@@ -219,7 +221,7 @@ static void handle_get(struct http_req *req, void *arg)
 
 	if (api_ctx_init(&ctx, req) < 0)
 		return;
-	json_t *o = api_msg_load(&ctx, id, true, &rc);
+	json_t *o = msg_load(&ctx, id, &rc);
 	if (rc < 0)
 		api_reply_store_error(&ctx, rc, "message");
 	else if (!o)
