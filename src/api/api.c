@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "api/api_private.h"
+#include "api/message.h"
 #include "api/openapi.h"
 
 static const struct api_resource *const resources[] = {
@@ -29,8 +30,11 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->auth = o->auth;
 	a->rl = o->rl;
 	a->webhooks_allow_private = o->webhooks_allow_private;
-	if (!(a->refusals = api_refusals_new())) {
+	a->msg_default_validity_ms = o->msg_default_validity_ms;
+	a->msg_max_validity_ms = o->msg_max_validity_ms;
+	if (!(a->refusals = api_refusals_new()) || api_messages_start(a) < 0) {
 		snprintf(err, errlen, "api: out of memory");
+		api_refusals_free(a->refusals);
 		free(a);
 		return NULL;
 	}
@@ -40,6 +44,7 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 void api_free(struct api *a)
 {
 	if (a) {
+		api_messages_stop(a);
 		api_upstreams_free(a);
 		api_refusals_free(a->refusals);
 	}
@@ -54,6 +59,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_events_routes(r);
 	rc = rc ? rc : api_deliveries_routes(r);
 	rc = rc ? rc : api_cdrs_routes(r); /* cdrs.c */
+	rc = rc ? rc : api_messages_routes(r); /* messages.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

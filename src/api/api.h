@@ -25,6 +25,9 @@ struct api_opts {
 	/* [webhooks] allow_private: webhook URLs may name a non-public host
 	 * (webhook_target.c); false refuses them with 422. */
 	bool webhooks_allow_private;
+	/* [smsc] default_validity and max_validity: when a message sent over
+	 * HTTP without a validity, or with a longer one, expires. */
+	int64_t msg_default_validity_ms, msg_max_validity_ms;
 };
 
 struct api;

@@ -13,6 +13,7 @@
 #define WARP_API_PRIVATE_H
 
 #include <jansson.h>
+#include <stdlib.h>
 
 #include "api/api.h"
 
@@ -21,6 +22,12 @@ struct api {
 	struct auth *auth;
 	struct ratelimit *rl;
 	bool webhooks_allow_private;
+	/* [smsc] default_validity and max_validity: a sent message's expiry. */
+	int64_t msg_default_validity_ms, msg_max_validity_ms;
+	/* warp_api_messages_total{result}: queued, refused, failed. */
+	struct metric *m_messages[3];
+	/* The batching writer of sent messages (messages_send.c). */
+	struct store_batch *msg_batch;
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;
@@ -169,6 +176,14 @@ int api_check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,
  * the field's max gives its length. */
 int api_check_system_id(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			struct api_verr *e);
+/* A webhook or callback URL at pointer (webhooks.c): http(s), and no
+ * literal non-public address unless [webhooks] allow_private. */
+int api_check_webhook_url(struct api_ctx *ctx, const char *url, const char *pointer,
+			  struct api_verr *e);
+/* The customer a new row belongs to: the caller's own, or for admins the
+ * one body's customer_id names, which must exist (resource.c). */
+int api_body_customer(struct api_ctx *ctx, const json_t *body, const char **out,
+		      struct api_verr *e);
 /* A field naming a row of table, which must exist: 422 with code at the
  * field's pointer, "no <what> <id>", otherwise. */
 int api_check_exists(struct api_ctx *ctx, const struct api_field *f, const char *table,
@@ -288,6 +303,8 @@ int api_events_routes(struct http_router *r);
 int api_deliveries_routes(struct http_router *r);
 /* GET /api/v1/cdrs and /api/v1/cdrs/{id} (cdrs.c). */
 int api_cdrs_routes(struct http_router *r);
+/* POST, GET /api/v1/messages and GET /api/v1/messages/{id} (messages.c). */
+int api_messages_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 
@@ -297,6 +314,23 @@ bool api_idempotency_replay(struct api_ctx *ctx);
 /* Records the response to the request's Idempotency-Key (if any) inside the
  * caller's transaction, so the change and its record commit together. */
 int api_idempotency_record(struct api_ctx *ctx, int status, const json_t *body);
+/* The same record as one statement of a batch entry (store_batch_add_group),
+ * for a change written through the batching writer: 1 with out filled, 0
+ * when the request has no key, negative on failure.  The entry then fails
+ * with STORE_ECONFLICT when a concurrent request with the key committed
+ * first.  out->text is freed by api_idem_stmt_fini. */
+struct api_idem_stmt {
+	struct store_batch_stmt stmt;
+	struct store_param params[6];
+	char *text;
+};
+int api_idempotency_batch_stmt(struct api_ctx *ctx, int status, const json_t *body,
+			       struct api_idem_stmt *out);
+static inline void api_idem_stmt_fini(struct api_idem_stmt *s)
+{
+	free(s->text);
+	s->text = NULL;
+}
 
 /* ------------------------------------------------------- pagination */
 

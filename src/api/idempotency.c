@@ -119,3 +119,37 @@ int api_idempotency_record(struct api_ctx *ctx, int status, const json_t *body)
 	free(text);
 	return rc;
 }
+
+int api_idempotency_batch_stmt(struct api_ctx *ctx, int status, const json_t *body,
+			       struct api_idem_stmt *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!ctx->idem_key[0])
+		return 0;
+	int64_t now = time_wall_ms();
+	struct store_param p[] = {store_p_text(principal(ctx)), store_p_text(ctx->idem_key),
+				  store_p_int(now - IDEM_TTL_MS)};
+	/* An expired record under the key goes first, so that the plain INSERT
+	 * below fails (STORE_ECONFLICT, the whole entry with it) only when a
+	 * live record exists: a concurrent request with this key committed
+	 * first. */
+	int rc = store_exec(ctx->conn,
+			    "DELETE FROM idempotency_keys WHERE principal = $1 AND idem_key = $2 "
+			    "AND created_at <= $3",
+			    p, 3, NULL);
+	if (rc < 0)
+		return rc;
+	if (!(out->text = json_dumps(body, JSON_COMPACT)))
+		return -ENOMEM;
+	out->params[0] = store_p_text(principal(ctx));
+	out->params[1] = store_p_text(ctx->idem_key);
+	out->params[2] = store_p_text(ctx->idem_hash);
+	out->params[3] = store_p_int(status);
+	out->params[4] = store_p_text(out->text);
+	out->params[5] = store_p_int(now);
+	out->stmt = (struct store_batch_stmt){
+	    "INSERT INTO idempotency_keys (principal, idem_key, request_hash, status, body, "
+	    "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+	    out->params, 6};
+	return 1;
+}

@@ -158,10 +158,8 @@ int api_body_validate(struct api_ctx *ctx, const struct api_resource *res, json_
 	return 0;
 }
 
-/* The customer a new row belongs to: the caller's own, or for admins the
- * one the body names, which must exist. */
-static int create_customer(struct api_ctx *ctx, json_t *body, const char **out,
-			   struct api_verr *e)
+int api_body_customer(struct api_ctx *ctx, const json_t *body, const char **out,
+		      struct api_verr *e)
 {
 	const char *given = json_string_value(json_object_get(body, "customer_id"));
 	if (json_object_get(body, "customer_id") && !given)
@@ -293,7 +291,7 @@ static void handle_create(struct http_req *req, void *arg)
 	ctx.body = body;
 	int rc = api_body_validate(&ctx, res, body, true, &e);
 	if (rc == 0 && api_res_has_customer(res))
-		rc = create_customer(&ctx, body, &customer, &e);
+		rc = api_body_customer(&ctx, body, &customer, &e);
 	if (rc == 0 && res->validate)
 		rc = res->validate(&ctx, NULL, body, true, &e);
 	if (rc < 0) {

@@ -14,23 +14,29 @@
 /* An http(s) URL curl can parse; its host may not be a literal non-public
  * address unless [webhooks] allow_private (webhook_target.c).  This holds
  * for admins too: the check protects the operator's network, and an admin
- * who wants internal receivers sets allow_private. */
+ * who wants internal receivers sets allow_private.  A message's
+ * callback_url is held to the same rule (message_input.c). */
+int api_check_webhook_url(struct api_ctx *ctx, const char *u, const char *pointer,
+			  struct api_verr *e)
+{
+	char why[256] = "the URL cannot be checked";
+	if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
+	    strpbrk(u, " \t\r\n<>\"") || strlen(u) <= 8)
+		return api_verr_set(e, 422, "invalid_url", pointer,
+				    "'%s' must be an http:// or https:// URL", pointer + 1);
+	int rc = api_webhook_url_check(u, ctx->api->webhooks_allow_private, why, sizeof(why));
+	if (rc == -EACCES)
+		return api_verr_set(e, 422, "private_address", pointer, "%s", why);
+	if (rc < 0)
+		return api_verr_set(e, 422, "invalid_url", pointer, "%s", why);
+	return 0;
+}
+
 static int check_url(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 		     struct api_verr *e)
 {
-	const char *u = json_string_value(*val);
-	char why[256] = "the URL cannot be checked";
 	(void)f;
-	if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
-	    strpbrk(u, " \t\r\n<>\"") || strlen(u) <= 8)
-		return api_verr_set(e, 422, "invalid_url", "/url",
-				    "'url' must be an http:// or https:// URL");
-	int rc = api_webhook_url_check(u, ctx->api->webhooks_allow_private, why, sizeof(why));
-	if (rc == -EACCES)
-		return api_verr_set(e, 422, "private_address", "/url", "%s", why);
-	if (rc < 0)
-		return api_verr_set(e, 422, "invalid_url", "/url", "%s", why);
-	return 0;
+	return api_check_webhook_url(ctx, json_string_value(*val), "/url", e);
 }
 
 /* "*", "trunk.*" or "trunk.created": lower-case words and dots. */

@@ -421,7 +421,11 @@ static int start_api(struct app *app)
 			      .auth = app->auth,
 			      .rl = app->rl,
 			      .webhooks_allow_private =
-				  config_bool(app->cfg, "webhooks", "allow_private") };
+				  config_bool(app->cfg, "webhooks", "allow_private"),
+			      .msg_default_validity_ms =
+				  config_duration_ms(app->cfg, "smsc", "default_validity"),
+			      .msg_max_validity_ms =
+				  config_duration_ms(app->cfg, "smsc", "max_validity") };
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {
 		fprintf(stderr, "warp: %s\n", err);

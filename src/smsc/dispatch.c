@@ -412,7 +412,8 @@ static void out_record_submitted(struct smsc_out *o, struct smsc_upbind *b, stru
 				  store_p_text(o->owner)};
 	out_exec(o,
 		 "UPDATE messages SET state = 'submitted', error = NULL, carrier_id = $1, "
-		 "upstream_id = $2, updated_at = $3, attempts = attempts + 1, lease_owner = NULL, "
+		 "upstream_id = $2, updated_at = $3, submitted_at = $3, attempts = attempts + 1, "
+		 "lease_owner = NULL, "
 		 "lease_until = 0 WHERE id = $4 AND lease_owner = $5",
 		 p, 5, NULL);
 	metric_inc(metric_get(o->m_outcomes, "submitted"));

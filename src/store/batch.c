@@ -17,6 +17,11 @@
  * callback receives the error and its neighbours still commit.  Rows are
  * never dropped: store_batch_free() drains the queue before it returns.
  *
+ * An entry may also be a group of statements (store_batch_add_group: a
+ * message's parts and the record of its answer) that commit together or
+ * not at all: when the group is re-run to isolate a bad entry, the entry's
+ * statements still share one transaction.
+ *
  * Callbacks must not call store_batch_flush() or store_batch_free() on the
  * same batch (the writer would wait for itself).
  */
@@ -29,8 +34,18 @@
 
 #define BATCH_MAX_ATTEMPTS 10
 
+/* One statement of an entry; sql NULL runs the batch's own. */
+struct batch_stmt {
+	const char *sql;
+	struct store_param *params;
+	size_t nparams;
+};
+
+/* One entry: its statements, their parameters and texts in this one
+ * allocation. */
 struct batch_row {
-	struct store_param *params; /* points into this allocation */
+	struct batch_stmt *stmts;
+	size_t nstmts;
 	store_batch_done_fn done;
 	void *arg;
 };
@@ -69,7 +84,11 @@ static int batch_try(struct store_batch *b, struct batch_row **rows, size_t n)
 		return STORE_EDOWN;
 	rc = store_tx_begin(c);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = store_exec(c, b->sql, rows[i]->params, b->nparams, NULL);
+		for (size_t k = 0; k < rows[i]->nstmts && rc == 0; k++) {
+			const struct batch_stmt *st = &rows[i]->stmts[k];
+			rc = store_exec(c, st->sql ? st->sql : b->sql, st->params, st->nparams,
+					NULL);
+		}
 	if (rc == 0)
 		rc = store_tx_commit(c);
 	if (rc < 0) {
@@ -220,44 +239,74 @@ fail:
 	return NULL;
 }
 
-/* One allocation holding the row, its parameters and their text. */
-static struct batch_row *batch_row_new(const struct store_param *params, size_t n)
+/* The octets an entry's statement needs beyond its struct: parameters,
+ * their text and its SQL. */
+static size_t batch_stmt_size(const struct store_batch_stmt *st)
 {
-	size_t text = 0;
+	size_t n = st->nparams * sizeof(struct store_param) + (st->sql ? strlen(st->sql) + 1 : 0);
+
+	for (size_t i = 0; i < st->nparams; i++)
+		if (st->params[i].type == STORE_P_TEXT)
+			n += st->params[i].len;
+	return n;
+}
+
+/* Copies st into out, its parameters, texts and SQL at *p. */
+static void batch_stmt_copy(const struct store_batch_stmt *st, struct batch_stmt *out, char **p)
+{
+	out->params = (struct store_param *)(void *)*p;
+	out->nparams = st->nparams;
+	*p += st->nparams * sizeof(struct store_param);
+	for (size_t i = 0; i < st->nparams; i++) {
+		out->params[i] = st->params[i];
+		if (st->params[i].type != STORE_P_TEXT)
+			continue;
+		if (st->params[i].len)
+			memcpy(*p, st->params[i].s, st->params[i].len);
+		out->params[i].s = *p;
+		*p += st->params[i].len;
+	}
+	out->sql = NULL;
+	if (st->sql) {
+		size_t len = strlen(st->sql) + 1;
+		memcpy(*p, st->sql, len);
+		out->sql = *p;
+		*p += len;
+	}
+}
+
+/* One allocation holding the entry, its statements and what they carry.
+ * Parameters come first after the statement array, so they stay aligned. */
+static struct batch_row *batch_row_new(const struct store_batch_stmt *stmts, size_t n)
+{
+	size_t size = sizeof(struct batch_row) + n * sizeof(struct batch_stmt);
 	struct batch_row *r;
 	char *p;
 
-	for (size_t i = 0; i < n; i++)
-		if (params[i].type == STORE_P_TEXT)
-			text += params[i].len;
-	r = malloc(sizeof(*r) + n * sizeof(struct store_param) + text + 1);
+	for (size_t i = 0; i < n; i++) /* each statement's block rounded to param alignment */
+		size += (batch_stmt_size(&stmts[i]) + sizeof(struct store_param) - 1) /
+			sizeof(struct store_param) * sizeof(struct store_param);
+	r = malloc(size + 1);
 	if (!r)
 		return NULL;
-	r->params = (struct store_param *)(r + 1);
-	p = (char *)(r->params + n);
+	r->stmts = (struct batch_stmt *)(r + 1);
+	r->nstmts = n;
+	p = (char *)(r->stmts + n);
 	for (size_t i = 0; i < n; i++) {
-		r->params[i] = params[i];
-		if (params[i].type != STORE_P_TEXT)
-			continue;
-		if (params[i].len)
-			memcpy(p, params[i].s, params[i].len);
-		r->params[i].s = p;
-		p += params[i].len;
+		char *start = p;
+		batch_stmt_copy(&stmts[i], &r->stmts[i], &p);
+		size_t used = (size_t)(p - start);
+		p = start + (used + sizeof(struct store_param) - 1) / sizeof(struct store_param) *
+				sizeof(struct store_param);
 	}
 	return r;
 }
 
-int store_batch_add(struct store_batch *b, const struct store_param *params,
-		    store_batch_done_fn done, void *arg)
+static int batch_enqueue(struct store_batch *b, struct batch_row *r, store_batch_done_fn done,
+			 void *arg)
 {
-	struct batch_row *r;
 	int rc = 0;
 
-	if (!b || (b->nparams && !params))
-		return -EINVAL;
-	r = batch_row_new(params, b->nparams);
-	if (!r)
-		return -ENOMEM;
 	r->done = done;
 	r->arg = arg;
 	pthread_mutex_lock(&b->lock);
@@ -278,6 +327,32 @@ int store_batch_add(struct store_batch *b, const struct store_param *params,
 	if (rc < 0)
 		free(r);
 	return rc;
+}
+
+int store_batch_add(struct store_batch *b, const struct store_param *params,
+		    store_batch_done_fn done, void *arg)
+{
+	struct batch_row *r;
+
+	if (!b || (b->nparams && !params))
+		return -EINVAL;
+	struct store_batch_stmt st = {NULL, params, b->nparams};
+	r = batch_row_new(&st, 1);
+	return r ? batch_enqueue(b, r, done, arg) : -ENOMEM;
+}
+
+int store_batch_add_group(struct store_batch *b, const struct store_batch_stmt *stmts, size_t n,
+			  store_batch_done_fn done, void *arg)
+{
+	struct batch_row *r;
+
+	if (!b || !stmts || n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (stmts[i].nparams && !stmts[i].params)
+			return -EINVAL;
+	r = batch_row_new(stmts, n);
+	return r ? batch_enqueue(b, r, done, arg) : -ENOMEM;
 }
 
 int store_batch_flush(struct store_batch *b)

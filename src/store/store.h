@@ -190,6 +190,20 @@ struct store_batch *store_batch_new(struct store *s, const char *sql, size_t npa
 /* Copies params; done may be NULL. */
 int store_batch_add(struct store_batch *b, const struct store_param *params,
 		    store_batch_done_fn done, void *arg);
+/* One statement of a group: sql NULL for the batch's own statement (then
+ * nparams is the batch's). */
+struct store_batch_stmt {
+	const char *sql;
+	const struct store_param *params;
+	size_t nparams;
+};
+/* Queues n statements that commit together or not at all, in the group
+ * commit of other entries (and alone in their own transaction when a
+ * failed group is re-run entry by entry); done gets one status for them
+ * all.  Copies statements and parameters.  Counted as one entry against
+ * max_queue and max_rows. */
+int store_batch_add_group(struct store_batch *b, const struct store_batch_stmt *stmts, size_t n,
+			  store_batch_done_fn done, void *arg);
 /* Waits until every row queued so far is committed (or has failed). */
 int store_batch_flush(struct store_batch *b);
 /* Flushes, stops the writer thread and frees. */

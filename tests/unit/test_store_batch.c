@@ -1,6 +1,7 @@
 /* test_store_batch.c — src/store/batch.c on both backends: rows from many
  * threads committed before their callbacks run, flush, a full queue, a bad
- * row failing alone, and free draining everything. */
+ * row failing alone, free draining everything, and groups of statements
+ * committing whole or not at all. */
 #include "test_store_fixture.h"
 
 #include <errno.h>
@@ -230,6 +231,43 @@ static void test_replayed_row_does_not_double(void **state)
 	assert_int_equal(fixture_query_int(store_conn(f->store), "SELECT count(*) FROM rows"), 1);
 }
 
+/* A group whose second statement fails stores none of its three rows;
+ * the entries around it, and a good group, still commit. */
+static void test_group_commits_whole_or_not_at_all(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch *b = store_batch_new(f->store, INSERT_SQL, 3, 100, 100, 60000);
+	struct row_done done[4];
+	struct store_param good[3][3], bad[3][3];
+	struct store_batch_stmt g[3], h[3];
+
+	memset(done, 0, sizeof(done));
+	for (int i = 0; i < 3; i++) {
+		good[i][0] = store_p_int(10 + i), good[i][1] = store_p_int(1);
+		good[i][2] = store_p_text("g");
+		bad[i][0] = store_p_int(20 + i), bad[i][1] = store_p_int(2);
+		bad[i][2] = store_p_text(i == 1 ? NULL : "b");
+		g[i] = (struct store_batch_stmt){NULL, good[i], 3};
+		h[i] = (struct store_batch_stmt){i == 2 ? "INSERT INTO rows (id, th, body) VALUES "
+							  "($1, $2, $3)"
+							: NULL,
+						 bad[i], 3};
+	}
+	assert_int_equal(add_row(b, 1, 0, "x", &done[0]), 0);
+	assert_int_equal(store_batch_add_group(b, h, 3, row_done_cb, &done[1]), 0);
+	assert_int_equal(store_batch_add_group(b, g, 3, row_done_cb, &done[2]), 0);
+	assert_int_equal(add_row(b, 2, 0, "y", &done[3]), 0);
+	assert_int_equal(store_batch_flush(b), 0);
+	assert_int_equal(atomic_load(&done[1].status), STORE_ECONSTRAINT);
+	assert_int_equal(atomic_load(&done[0].status), 0);
+	assert_int_equal(atomic_load(&done[2].status), 0);
+	assert_int_equal(atomic_load(&done[3].status), 0);
+	assert_int_equal(fixture_query_int(store_conn(f->store), "SELECT count(*) FROM rows"), 5);
+	assert_int_equal(
+	    fixture_query_int(store_conn(f->store), "SELECT count(*) FROM rows WHERE th = 2"), 0);
+	store_batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +280,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_row_fails_alone, setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_free_drains_the_queue, setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_replayed_row_does_not_double, setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commits_whole_or_not_at_all, setup,
 					    fixture_teardown),
 	};
 

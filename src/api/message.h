@@ -1,0 +1,65 @@
+/*
+ * message.h — what the files of the HTTP send API share: a send request
+ * (POST /api/v1/messages) as checked and encoded by message_input.c, ready
+ * to be stored by messages_send.c as the rows of its parts, and the
+ * readers of messages.c (decision 0027).
+ */
+#ifndef WARP_API_MESSAGE_H
+#define WARP_API_MESSAGE_H
+
+#include <stdint.h>
+
+#include "api/api_private.h"
+#include "smpp/smpp.h"
+
+#define API_MSG_PARTS_MAX 10	/* more is 422 too_long */
+#define API_MSG_TEXT_MAX 4096	/* UTF-8 octets of "text" */
+#define API_MSG_BINARY_MAX 1400 /* octets of "binary", decoded (10 parts of 140) */
+#define API_MSG_REF_MAX 64	/* client_ref */
+#define API_MSG_URL_MAX 2048	/* callback_url */
+#define API_MSG_ADDR_MAX 15	/* stored digits of E.164, or 11 alphanumerics */
+
+/* One part as it goes upstream: the UDH (when the message has several
+ * parts) and the user data, GSM text as one septet per octet. */
+struct api_msg_part {
+	uint8_t body[SMPP_SM_MAX];
+	size_t len;
+};
+
+struct api_msg_in {
+	char from[API_MSG_ADDR_MAX + 1], to[API_MSG_ADDR_MAX + 1]; /* as stored: no '+' */
+	uint8_t from_ton, from_npi;
+	uint8_t data_coding, esm_class;
+	const char *encoding;		       /* "gsm7" | "latin1" | "ucs2" | "binary" (static) */
+	int64_t expires_at;		       /* epoch ms */
+	const char *client_ref, *callback_url; /* borrowed from the body; NULL when absent */
+	struct api_msg_part parts[API_MSG_PARTS_MAX];
+	size_t nparts;
+};
+
+/* Checks every member of a send request's body but customer_id (which needs
+ * the store) and encodes it into m: the cheapest alphabet that carries the
+ * text (GSM 03.38, else UCS-2: never a '?'), cut into parts with an 8-bit
+ * reference UDH; expires_at from validity (seconds or RFC 3339), the
+ * default or at most the maximum of [smsc].  0, or e filled and negative. */
+int api_msg_parse(struct api_ctx *ctx, const json_t *body, int64_t now_ms, struct api_msg_in *m,
+		  struct api_verr *e);
+
+/* RFC 4648 §4 base64 with its padding, nothing else (no spaces, no URL
+ * alphabet); -EINVAL when s is not that, -ENOSPC past cap. */
+int api_base64_decode(const char *s, size_t n, uint8_t *out, size_t cap, size_t *len);
+/* An RFC 3339 §5.6 date-time as epoch ms; -EINVAL when s is not one. */
+int api_rfc3339_parse(const char *s, int64_t *out);
+
+/* The name of a data_coding as the API shows it: gsm7 (0), ia5 (1), latin1
+ * (3), ucs2 (8), else binary. */
+const char *api_msg_encoding(int64_t data_coding);
+
+/* POST /api/v1/messages (messages_send.c). */
+void api_messages_send(struct http_req *req, void *arg);
+/* Starts the batching writer of sent messages and registers
+ * warp_api_messages_total; 0 or -ENOMEM.  Stop flushes and frees it. */
+int api_messages_start(struct api *a);
+void api_messages_stop(struct api *a);
+
+#endif

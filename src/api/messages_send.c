@@ -1,0 +1,264 @@
+/*
+ * messages_send.c — POST /api/v1/messages: a customer's message, checked
+ * and cut into parts by message_input.c, stored as one row per part in
+ * state 'queued' for the smsc role's dispatcher, and answered 202 only
+ * after the commit (principle 2).  The parts and the Idempotency-Key
+ * record of the answer are one entry of the batching writer
+ * (store_batch_add_group): they commit together or not at all, in one
+ * group commit with the messages other HTTP workers send meanwhile, and
+ * the worker waits for that commit before it answers (decision 0027).
+ *
+ * Refused before anything is stored: a suspended customer (403, as its
+ * calls and binds are), and a destination no message route serves (422
+ * no_route naming it; the SMPP server answers ESME_RINVDSTADR).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "api/message.h"
+
+#define INSERT_SQL                                                                                 \
+	"INSERT INTO messages (id, group_id, part_seq, part_total, customer_id, origin, "          \
+	"client_ref, source, source_ton, source_npi, destination, dest_ton, dest_npi, "            \
+	"data_coding, esm_class, body, state, next_attempt_at, expires_at, callback_url, "         \
+	"created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'http', $6, $7, $8, $9, $10, 1, 1, "  \
+	"$11, $12, $13, 'queued', $14, $15, $16, $14, $14) ON CONFLICT (id) DO NOTHING"
+#define INSERT_PARAMS 16
+
+/* Group commit as for SMPP submits: a commit per 2 ms or 500 messages.  A
+ * group retried after a commit whose answer was lost finds its parts
+ * there (ON CONFLICT: ids are random, so only a retry collides). */
+#define BATCH_QUEUE 4096
+#define BATCH_ROWS 500
+#define BATCH_DELAY_MS 2
+
+/* The longest prefix wins at dispatch; here any route that serves the
+ * destination, the customer's own or a global one, is enough. */
+#define ROUTED_SQL                                                                                 \
+	"SELECT id FROM message_routes WHERE (customer_id = $1 OR customer_id IS NULL) AND "       \
+	"substr(CAST($2 AS TEXT), 1, length(prefix)) = prefix LIMIT 1"
+
+enum send_result { SEND_QUEUED, SEND_REFUSED, SEND_FAILED };
+
+int api_messages_start(struct api *a)
+{
+	static const char *const names[] = {"queued", "refused", "failed"};
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_api_messages_total",
+	    "Messages sent over HTTP: queued (202), refused (4xx) or not stored (store failure).",
+	    "result");
+
+	for (size_t i = 0; f && i < sizeof(names) / sizeof(names[0]); i++)
+		a->m_messages[i] = metric_get(f, names[i]);
+	a->msg_batch = store_batch_new(a->store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE, BATCH_ROWS,
+				       BATCH_DELAY_MS);
+	return a->msg_batch ? 0 : -ENOMEM;
+}
+
+void api_messages_stop(struct api *a)
+{
+	store_batch_free(a->msg_batch); /* commits what is queued first */
+	a->msg_batch = NULL;
+}
+
+static void send_count(struct api_ctx *ctx, enum send_result r)
+{
+	if (ctx->api->m_messages[r])
+		metric_inc(ctx->api->m_messages[r]);
+}
+
+static int send_customer_active(struct api_ctx *ctx, const char *customer, struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	struct store_param p[] = {store_p_text(customer)};
+	int rc = store_exec(ctx->conn, "SELECT status FROM customers WHERE id = $1", p, 1, &r);
+	bool active =
+	    rc == 0 && store_res_rows(r) == 1 && strcmp(store_res_text(r, 0, 0), "active") == 0;
+
+	store_res_free(r);
+	if (rc < 0)
+		return api_verr_set(e, 503, "store_unavailable", NULL,
+				    "the store cannot be reached");
+	if (!active)
+		return api_verr_set(e, 403, "customer_suspended", NULL,
+				    "customer %s is suspended: it may not send", customer);
+	return 0;
+}
+
+static int send_routed(struct api_ctx *ctx, const char *customer, const struct api_msg_in *m,
+		       struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	struct store_param p[] = {store_p_text(customer), store_p_text(m->to)};
+	int rc = store_exec(ctx->conn, ROUTED_SQL, p, 2, &r);
+	bool routed = rc == 0 && store_res_rows(r) > 0;
+
+	store_res_free(r);
+	if (rc < 0)
+		return api_verr_set(e, 503, "store_unavailable", NULL,
+				    "the store cannot be reached");
+	if (!routed)
+		return api_verr_set(e, 422, "no_route", "/to", "no message route serves +%s",
+				    m->to);
+	return 0;
+}
+
+/* The statements of a message's entry and what their parameters point
+ * to (copied by store_batch_add_group). */
+struct send_rows {
+	struct store_param p[API_MSG_PARTS_MAX][INSERT_PARAMS];
+	char ids[API_MSG_PARTS_MAX][ID_MAX];
+	char hex[API_MSG_PARTS_MAX][2 * SMPP_SM_MAX + 1];
+	struct store_batch_stmt stmts[API_MSG_PARTS_MAX + 1]; /* the parts, the key's record */
+};
+
+static int send_rows_fill(struct send_rows *s, const char *group, const char *customer,
+			  const struct api_msg_in *m, int64_t now)
+{
+	for (size_t i = 0; i < m->nparts; i++) {
+		if (i == 0) /* part 1 carries the message's id */
+			snprintf(s->ids[i], sizeof(s->ids[i]), "%s", group);
+		else if (id_new("msg", s->ids[i], sizeof(s->ids[i])) < 0)
+			return -ENOMEM;
+		hex_encode(m->parts[i].body, m->parts[i].len, s->hex[i]);
+		struct store_param p[INSERT_PARAMS] = {
+		    store_p_text(s->ids[i]),	 store_p_text(group),
+		    store_p_int((int64_t)i + 1), store_p_int((int64_t)m->nparts),
+		    store_p_text(customer),	 store_p_text(m->client_ref),
+		    store_p_text(m->from),	 store_p_int(m->from_ton),
+		    store_p_int(m->from_npi),	 store_p_text(m->to),
+		    store_p_int(m->data_coding), store_p_int(m->esm_class),
+		    store_p_text(s->hex[i]),	 store_p_int(now),
+		    store_p_int(m->expires_at),	 store_p_text(m->callback_url),
+		};
+		memcpy(s->p[i], p, sizeof(p));
+		s->stmts[i] = (struct store_batch_stmt){NULL, s->p[i], INSERT_PARAMS};
+	}
+	return 0;
+}
+
+/* An HTTP worker waiting for its entry's commit; signalled by the writer. */
+struct send_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int status;
+};
+
+static void send_stored(void *arg, int status)
+{
+	struct send_wait *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->status = status;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Queues the entry and waits for its fate: 0 once durable. */
+static int send_commit(struct api_ctx *ctx, const struct store_batch_stmt *stmts, size_t n)
+{
+	struct send_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+	int rc = store_batch_add_group(ctx->api->msg_batch, stmts, n, send_stored, &w);
+
+	if (rc == 0) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		rc = w.status;
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return rc == -EAGAIN ? STORE_EBUSY : rc; /* a full queue: 503, retry */
+}
+
+/* Every part and the Idempotency-Key record of reply in one entry. */
+static int send_store(struct api_ctx *ctx, const char *id, const char *customer,
+		      const struct api_msg_in *m, int64_t now, const json_t *reply)
+{
+	struct send_rows rows;
+	struct api_idem_stmt idem = {0};
+	size_t n = m->nparts;
+	json_t *body = json_pack("{s:O}", "data", reply);
+	int rc = body ? send_rows_fill(&rows, id, customer, m, now) : -ENOMEM;
+
+	rc = rc ? rc : api_idempotency_batch_stmt(ctx, 202, body, &idem);
+	if (rc == 1) {
+		rows.stmts[n++] = idem.stmt;
+		rc = 0;
+	}
+	rc = rc ? rc : send_commit(ctx, rows.stmts, n);
+	if (rc == STORE_ECONFLICT && ctx->idem_key[0])
+		rc = -EALREADY; /* a twin with this key committed first: 409 */
+	api_idem_stmt_fini(&idem);
+	json_decref(body);
+	return rc;
+}
+
+/* The message as the list shows it (messages.c msg_json), from what was
+ * stored. */
+static json_t *send_reply(const char *id, const char *customer, const struct api_msg_in *m,
+			  int64_t now)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "customer_id", json_string(customer));
+	json_object_set_new(o, "origin", json_string("http"));
+	json_object_set_new(o, "from",
+			    m->from_ton == 1 ? json_sprintf("+%s", m->from) : json_string(m->from));
+	json_object_set_new(o, "to", json_sprintf("+%s", m->to));
+	json_object_set_new(o, "status", json_string("queued"));
+	json_object_set_new(o, "encoding", json_string(api_msg_encoding(m->data_coding)));
+	json_object_set_new(o, "segments", json_integer((json_int_t)m->nparts));
+	json_object_set_new(o, "client_ref",
+			    m->client_ref ? json_string(m->client_ref) : json_null());
+	json_object_set_new(o, "callback_url",
+			    m->callback_url ? json_string(m->callback_url) : json_null());
+	json_object_set_new(o, "created_at", json_integer(now));
+	json_object_set_new(o, "updated_at", json_integer(now));
+	json_object_set_new(o, "expires_at", json_integer(m->expires_at));
+	return o;
+}
+
+void api_messages_send(struct http_req *req, void *arg)
+{
+	struct api_ctx ctx;
+	struct api_verr e = {0};
+	struct api_msg_in m;
+	const char *customer = NULL;
+	char id[ID_MAX];
+	json_t *body, *reply = NULL;
+	int64_t now = time_wall_ms();
+	(void)arg;
+
+	if (api_ctx_init(&ctx, req) < 0 || !api_require_write(&ctx) || api_idempotency_replay(&ctx))
+		return;
+	if (!(body = http_req_json(req)))
+		return;
+	int rc = api_msg_parse(&ctx, body, now, &m, &e);
+	rc = rc ? rc : api_body_customer(&ctx, body, &customer, &e);
+	rc = rc ? rc : send_customer_active(&ctx, customer, &e);
+	rc = rc ? rc : send_routed(&ctx, customer, &m, &e);
+	if (rc < 0) {
+		send_count(&ctx, e.status >= 500 ? SEND_FAILED : SEND_REFUSED);
+		api_reply_verr(&ctx, &e);
+		goto out;
+	}
+	if (id_new("msg", id, sizeof(id)) < 0 || !(reply = send_reply(id, customer, &m, now))) {
+		http_reply_error(req, 500, "internal", "Internal error", NULL, "out of memory");
+		goto out;
+	}
+	rc = send_store(&ctx, id, customer, &m, now, reply);
+	send_count(&ctx, rc < 0 ? SEND_FAILED : SEND_QUEUED);
+	if (rc < 0)
+		api_reply_store_error(&ctx, rc, "message");
+	else
+		http_reply_data(req, 202, json_incref(reply));
+out:
+	json_decref(reply);
+	json_decref(body);
+}
