@@ -29,6 +29,10 @@
 
 #define TICK_MS 20
 #define LEASE_BATCH 256
+
+/* Seconds: a receipt comes in milliseconds on a fast path and in hours
+ * from a handset that was off. */
+static const double e2e_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600};
 #define NO_BIND_RETRY_MS 1000
 #define BACKOFF_MAX_MS 300000
 #define EXPIRE_EVERY_MS 1000
@@ -68,10 +72,17 @@ int smsc_out_exec(struct smsc_out *o, const char *sql, const struct store_param 
 /* A part's final move through final.c, its group's event counted. */
 static int out_final(struct smsc_out *o, const struct smsc_final *f)
 {
-	int rc = smsc_final_apply(o->store, f);
+	int64_t accepted_at = 0;
+	struct smsc_final mine = *f;
 
-	if (rc == 2)
+	mine.accepted_at = &accepted_at;
+	int rc = smsc_final_apply(o->store, &mine);
+	if (rc == 2) {
 		metric_inc(metric_get(o->m_status, f->state));
+		if (accepted_at > 0 && f->now >= accepted_at)
+			metric_observe(metric_get(o->m_e2e, f->state),
+				       (double)(f->now - accepted_at) / 1000.0);
+	}
 	return rc;
 }
 
@@ -605,6 +616,10 @@ static void out_metrics_init(struct smsc_out *o)
 				      "message.status events written (a message's final status, "
 				      "once per message), by status.",
 				      "status");
+	o->m_e2e = metrics_histogram(r, "warp_smsc_message_seconds",
+				     "From a message's acceptance (its first part's) to its final status "
+				     "(all parts), by status.",
+				     "status", e2e_bounds, sizeof(e2e_bounds) / sizeof(e2e_bounds[0]));
 	o->m_receipts_matched = metric_get(receipts, "matched");
 	o->m_receipts_unmatched = metric_get(receipts, "unmatched");
 	o->m_binds_up = metric_get(metrics_gauge(r, "warp_smsc_upstream_binds_up",

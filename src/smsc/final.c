@@ -153,6 +153,8 @@ static int final_group_event(struct store_conn *c, const char *group, const stru
 			"ON CONFLICT (group_id, type) DO NOTHING",
 			e, 5, &ins);
 	rc = rc < 0 ? rc : store_res_changes(ins) > 0;
+	if (rc == 1 && f->accepted_at)
+		*f->accepted_at = store_res_int(g, 0, 4);
 	store_res_free(ins);
 out:
 	free(data);

@@ -228,6 +228,7 @@ struct smsc_out {
 	struct metric_family *m_outcomes;
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
 	struct metric_family *m_status; /* message.status events written */
+	struct metric_family *m_e2e;	/* accept to final status, by status */
 	struct metric_family *m_queue, *m_conn_binds, *m_conn_window;
 	int64_t queue_counted_ms;
 	uint64_t gens;		       /* the last connection generation given to a bind */
@@ -277,6 +278,7 @@ struct smsc_final {
 	const char *owner;		/* SMSC_FINAL_LEASED */
 	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
 	int64_t now;			/* epoch ms */
+	int64_t *accepted_at; /* out, may be NULL: the group's first accept, when it ended */
 };
 
 /* Moves one part to f->state and, when that makes its group final, writes

@@ -212,7 +212,7 @@ def test_failure_only_receipts(api, peers):
     assert len(e.seen("deliver_sm")) == 1
 
 
-def test_metrics_show_binds_window_queue_and_resp_latency(api, peers):
+def test_metrics_show_binds_window_queue_resp_and_end_to_end_latency(api, peers):
     upstream, esme = peers
     up = upstream()
     _, carrier, sid = provision(api, up.port, "44807")
@@ -231,3 +231,8 @@ def test_metrics_show_binds_window_queue_and_resp_latency(api, peers):
     count = re.search(r'^warp_smsc_submit_resp_seconds_count (\d+)', text, re.M)
     assert count and int(count.group(1)) >= 1, text
     assert re.search(r'warp_smsc_receipts_total\{result="matched"\} [1-9]', text)
+    # End to end, accept to final status: this message's delivery is in it.
+    e2e = re.search(r'^warp_smsc_message_seconds_count\{status="delivered"\} (\d+)', text, re.M)
+    assert e2e and int(e2e.group(1)) >= 1, text
+    assert re.search(r'^warp_smsc_message_seconds_bucket\{status="delivered",le="\+Inf"\} ', text,
+                     re.M)
