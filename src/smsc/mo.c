@@ -75,6 +75,7 @@ int smsc_mo_prepare(struct smsc_out *o)
 	o->m_mo_delivered = metric_get(f, "delivered");
 	o->m_mo_incomplete = metric_get(f, "incomplete");
 	o->m_mo_expired = metric_get(f, "expired");
+	o->m_mo_webhook = metric_get(f, "webhook");
 	o->mo_hex = malloc(2 * SMPP_PDU_MAX_LEN + 1);
 	o->mo_insert = store_batch_new(o->store, MO_INSERT_SQL, MO_INSERT_PARAMS, MO_BATCH_QUEUE,
 				       MO_BATCH_ROWS, MO_BATCH_DELAY_MS);
@@ -207,6 +208,7 @@ void smsc_mo_tick(struct smsc_out *o)
 	struct store_res *r = NULL;
 	int64_t now = time_mono_ms(), wall = time_wall_ms();
 
+	smsc_mo_webhook_tick(o);
 	if (now - o->mo_swept_ms < MO_SWEEP_MS)
 		return;
 	o->mo_swept_ms = now;

@@ -121,7 +121,8 @@ static const struct lease_kind lease_kinds[] = {
      "dest_npi, state, error, created_at, updated_at",
      receipt_row, receiver_account},
     {"UPDATE inbound_messages SET lease_until = $1 WHERE id IN (SELECT id FROM inbound_messages "
-     "WHERE state = 'pending' AND lease_until <= $2 AND expires_at > $2 AND customer_id IN (",
+     "WHERE state = 'pending' AND lease_until <= $2 AND expires_at > $2 AND NOT "
+     SMSC_MO_BY_WEBHOOK("inbound_messages.customer_id") " AND customer_id IN (",
      ") ORDER BY created_at",
      " RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "
      "dest_npi, data_coding, body",

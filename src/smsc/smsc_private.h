@@ -237,6 +237,7 @@ struct smsc_out {
 	int64_t mo_swept_ms;
 	struct metric *m_mo_received, *m_mo_refused, *m_mo_delivered, *m_mo_incomplete;
 	struct metric *m_mo_expired;
+	struct metric *m_mo_webhook;
 };
 
 struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base);
@@ -336,6 +337,17 @@ void smsc_mo_fini(struct smsc_out *o);
  * row is durable). */
 void smsc_mo_receive(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
 void smsc_mo_tick(struct smsc_out *o);
+/* mo_webhook.c: pending MO of customers whose webhooks take
+ * message.received, as message_events rows. */
+void smsc_mo_webhook_tick(struct smsc_out *o);
+/* SQL: the customer (an SQL expression) gets its MO as the
+ * message.received webhook — an enabled webhook of its whose event_types
+ * (compact JSON of lower-case words, dots and stars) names the type,
+ * "message.*" or "*", the patterns the dispatcher matches. */
+#define SMSC_MO_BY_WEBHOOK(customer)                                                              \
+	"EXISTS (SELECT 1 FROM webhooks w WHERE w.customer_id = " customer " AND w.enabled = 1 "  \
+	"AND (w.event_types LIKE '%\"*\"%' OR w.event_types LIKE '%\"message.*\"%' OR "            \
+	"w.event_types LIKE '%\"message.received\"%'))"
 struct smsc_dlr *smsc_mo_row(const struct store_res *r, size_t i);
 void smsc_mo_sent(void *arg);
 /* On the session thread: p's addresses, coding and user data. */

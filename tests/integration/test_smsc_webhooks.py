@@ -224,3 +224,53 @@ def test_validity_ending_in_the_queue_expires_the_message_once(api, peers, rx):
     assert data["id"] == "msg_" + r["message_id"] and data["status"] == "expired"
     assert data["error"] == "validity_period" and data["carrier_id"] is None
     assert data["parts"] == {"total": 1, "delivered": 0, "failed": 1}
+
+
+# --------------------------------------------- inbound (MO) as message.received
+
+
+def received_events(rx):
+    return [json.loads(r["body"]) for r in rx.requests
+            if r["headers"].get("warp-event-type") == "message.received"]
+
+
+def test_mo_goes_to_the_message_received_webhook_not_the_bound_session(api, peers, rx):
+    """A customer whose webhook takes message.* gets its MO there, joined
+    when it came in parts, signed; its bound receiver gets no deliver_sm."""
+    upstream, esme = peers
+    up = upstream()
+    cid = api.customer()
+    number = "4479%08d" % (int(uuid.uuid4().hex[:7], 16) % 10**8)
+    api.admin.create("/api/v1/numbers", {"e164": "+" + number, "customer_id": cid, "sms": True})
+    carrier_with_connector(api, up.port)
+    sid = "mw" + uuid.uuid4().hex[:8]
+    api.admin.create("/api/v1/smpp-accounts", {"customer_id": cid, "system_id": sid,
+                                                "password": "pw", "allowed_cidrs": ["127.0.0.1"]})
+    api.admin.create("/api/v1/webhooks", {"customer_id": cid, "url": rx.url, "secret": SECRET,
+                                          "event_types": ["message.*"]})
+    time.sleep(0.5)  # snapshots rebuilt
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw", "receiver") == ROK
+    up.send(cmd="mo", tag="one", source_addr="447700900200", destination_addr=number,
+            text="single, to the webhook")
+    assert up.wait("deliver_sm_resp", what="one")["command_status"] == ROK
+    parts = ["first part, ", "second part, ", "third part"]
+    for i in (1, 0, 2):
+        up.send(cmd="mo", tag="p%d" % i, source_addr="447700900201", destination_addr=number,
+                text=parts[i], udh_hex="0500037703%02x" % (i + 1))
+        assert up.wait("deliver_sm_resp", what="p%d" % i)["command_status"] == ROK
+    rx.wait_for(lambda reqs: len(received_events(rx)) >= 2, timeout=15)
+    time.sleep(0.5)  # nothing more comes
+    got = {ev["data"]["from"]: ev for ev in received_events(rx)}
+    assert len(received_events(rx)) == 2 and set(got) == {"447700900200", "447700900201"}
+    one, joined = got["447700900200"], got["447700900201"]
+    assert one["data"]["text"] == "single, to the webhook" and one["data"]["to"] == "+" + number
+    assert joined["data"]["text"] == "".join(parts)
+    assert joined["data"]["parts"] == {"received": 3, "total": 3}
+    assert all(valid_signature(r) for r in rx.requests
+               if r["headers"].get("warp-event-type") == "message.received")
+    rows = api.rows("SELECT state, delivered_to FROM inbound_messages WHERE number = ?",
+                    "+" + number)
+    assert [(r["state"], r["delivered_to"]) for r in rows] == [("delivered", "webhook")] * 2
+    assert not e.seen("deliver_sm")
