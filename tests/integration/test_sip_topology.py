@@ -1,0 +1,186 @@
+"""Topology hiding per trunk (decision 0024), end to end with SIPp: the far
+side of a call sees WARP's addresses only (Via, Contact, Record-Route,
+From and To hosts, Call-ID), the near side gets its own values back, and
+in-dialog requests from either side still reach the other.
+
+The hidden side runs on ::1 and the far side on 127.0.0.1, so that "no
+customer address" is checked literally: the far side must not see "::1"
+anywhere in a header, nor the hidden side's port."""
+import re
+
+from sipfix import sipwarp, shared_scenario, scenario, sip_port  # noqa: F401
+
+NUMBER = "15551234567"
+
+
+def headers(msg):
+    """The header lines of a message SIPp logged (the start line and the
+    body left out)."""
+    head = msg.replace("\r\n", "\n").split("\n\n", 1)[0]
+    return head.split("\n")[1:]
+
+
+def header(msg, name):
+    return [l.split(":", 1)[1].strip() for l in headers(msg)
+            if l.split(":", 1)[0].strip().lower() == name.lower()]
+
+
+def assert_hidden(msg, port, call_id):
+    """msg shows nothing of the party on ::1 at port: no address, no port,
+    not its Call-ID; and only one Via (ours)."""
+    lines = headers(msg)
+    leak = [l for l in lines if "::1" in l or re.search(r"[:=]%d\b" % port, l) or call_id in l]
+    assert not leak, "%s\n%s" % (leak, msg)
+    assert len(header(msg, "Via")) == 1, msg
+    first = msg.split("\n", 1)[0]
+    assert "::1" not in first and ":%d" % port not in first, first
+
+
+def provision(sw, cport, gport, **trunk):
+    cus = sw.customer()
+    trk = sw.trunk(cus, [cport], host="::1", **trunk)
+    car, gws = sw.carrier("carrier-v4", [gport])
+    sw.route("1", [car])
+    sw.synced()
+    return cus, trk
+
+
+def sent_call_id(sipp):
+    return header(sipp.messages(received=False)[0], "Call-ID")[0]
+
+
+def test_trunk_hides_topology_by_default_and_patch_turns_it_off(sipwarp):
+    sw = sipwarp
+    cus = sw.customer()
+    trk = sw.api("POST", "/trunks", {"customer_id": cus, "name": "pbx"})
+    assert trk["topology_hiding"] is True
+    off = sw.api("PATCH", "/trunks/" + trk["id"], {"topology_hiding": False})
+    assert off["topology_hiding"] is False
+    assert sw.api("GET", "/trunks/" + trk["id"])["topology_hiding"] is False
+
+
+def test_termination_carrier_sees_only_warp_and_caller_gets_its_own_back(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    cus, trk = provision(sw, cport, gport)
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100,
+                       host="::1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    cid = sent_call_id(caller)
+    for msg in callee.messages():
+        assert_hidden(msg, cport, cid)
+    invite = callee.messages()[0]
+    assert header(invite, "Record-Route") == ["<sip:127.0.0.1:%d;lr>" % sw.port]
+    assert re.match(r"<sip:th-[0-9a-f]+@127\.0\.0\.1:%d>$" % sw.port, header(invite, "Contact")[0])
+    assert header(invite, "From")[0].startswith("caller <sip:caller@127.0.0.1>;tag=")
+    assert header(invite, "Call-ID")[0].startswith("wth")
+    # The caller sees its own Call-ID, From and Via on every response.
+    sent = caller.messages(received=False)[0]
+    for msg in caller.messages():
+        assert header(msg, "Call-ID") == [cid], msg
+        assert header(msg, "From") == header(sent, "From"), msg
+        assert header(msg, "Via")[0].startswith(header(sent, "Via")[0].split(";")[0]), msg
+    ok = [m for m in caller.messages() if m.startswith("SIP/2.0 200")][0]
+    assert header(ok, "Record-Route") == ["<sip:[::1]:%d;lr>" % sw.port]
+    assert "callee@" not in header(ok, "Contact")[0] and ":%d" % gport not in ok
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller" and r["call_id"] == cid
+
+
+def test_termination_with_hiding_off_passes_the_callers_headers(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport, topology_hiding=False)
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100,
+                       host="::1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    invite = callee.messages()[0]
+    assert header(invite, "Call-ID") == [sent_call_id(caller)]
+    assert len(header(invite, "Via")) == 2
+    assert header(invite, "Via")[1].startswith("SIP/2.0/UDP [::1]:%d;" % cport)
+    assert header(invite, "Contact")[0] == "<sip:caller@[::1]:%d>" % cport
+
+
+def test_callee_bye_reaches_the_hidden_caller(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport)
+    callee = sw.sipp("callee", scenario("uas_hangup.xml"), gport, hold_ms=200).start()
+    caller = sw.caller("caller", scenario("uac_held_up.xml"), cport, NUMBER, host="::1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    bye = caller.messages()[-1]
+    assert bye.startswith("BYE sip:caller@[::1]:%d" % cport), bye
+    assert header(bye, "Call-ID") == [sent_call_id(caller)]
+    assert header(bye, "To")[0].startswith("caller <sip:caller@[::1]:%d>;tag=" % cport), bye
+    assert ":%d" % gport not in bye
+    for msg in callee.messages():
+        assert_hidden(msg, cport, sent_call_id(caller))
+    (r,) = sw.cdrs(1)
+    assert r["hangup"] == "callee" and r["final_code"] == 200
+
+
+def test_reinvite_from_the_callee_and_its_retransmitted_2xx(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport)
+    callee = sw.sipp("callee", scenario("uas_reinvite.xml"), gport).start()
+    caller = sw.caller("caller", scenario("uac_reinvited.xml"), cport, NUMBER, host="::1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert caller.requests() == ["INVITE", "ACK"]
+    assert callee.codes().count(200) >= 2, callee.seen()
+    reinvite = [m for m in caller.messages() if m.startswith("INVITE")][0]
+    assert reinvite.startswith("INVITE sip:caller@[::1]:%d" % cport), reinvite
+    assert header(reinvite, "Call-ID") == [sent_call_id(caller)]
+    assert ":%d" % gport not in reinvite
+    for msg in callee.messages():
+        assert_hidden(msg, cport, sent_call_id(caller))
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller"
+
+
+def test_reinvite_from_the_caller_reaches_the_callee(sipwarp):
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport)
+    callee = sw.sipp("callee", scenario("uas_reinvited.xml"), gport).start()
+    caller = sw.caller("caller", scenario("uac_reinvite.xml"), cport, NUMBER, host="::1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert callee.requests() == ["INVITE", "ACK", "INVITE", "ACK", "BYE"]
+    reinvite = callee.messages()[2]
+    assert reinvite.startswith("INVITE sip:callee@127.0.0.1:%d" % gport), reinvite
+    for msg in callee.messages():
+        assert_hidden(msg, cport, sent_call_id(caller))
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "caller"
+
+
+def test_origination_customer_sees_only_warp(sipwarp):
+    """Origination: the carrier (on ::1) calls the customer's number; the
+    customer's trunk (on 127.0.0.1) sees nothing of the carrier."""
+    sw = sipwarp
+    gport, dport, unused = sip_port(), sip_port(), sip_port()
+    cus = sw.customer()
+    trk = sw.trunk(cus, [unused], destinations=[{"uri": "sip:127.0.0.1:%d" % dport}])
+    sw.number("+15550001111", cus, trk)
+    sw.carrier("carrier-in", [gport], host="::1")
+    sw.synced()
+    pbx = sw.sipp("pbx", scenario("uas_answer.xml"), dport).start()
+    carrier = sw.caller("carrier", shared_scenario("uac_rr.xml"), gport, "+15550001111",
+                        hold_ms=100, host="::1").start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert pbx.wait() == 0, pbx.describe()
+    assert pbx.requests() == ["INVITE", "ACK", "BYE"]
+    for msg in pbx.messages():
+        assert_hidden(msg, gport, sent_call_id(carrier))
+    for msg in carrier.messages():
+        assert header(msg, "Call-ID") == [sent_call_id(carrier)]
+    (r,) = sw.cdrs(1)
+    assert r["direction"] == "origination" and r["final_code"] == 200
