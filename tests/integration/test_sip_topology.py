@@ -90,6 +90,27 @@ def test_termination_carrier_sees_only_warp_and_caller_gets_its_own_back(sipwarp
     assert r["final_code"] == 200 and r["hangup"] == "caller" and r["call_id"] == cid
 
 
+def test_each_side_sees_only_our_record_route_facing_it(sipwarp):
+    """An IPv6 TCP caller and an IPv4 UDP gateway: unhidden, both would see
+    both of our entries (RFC 5658); hidden, each sees the one facing it,
+    and the caller's ACK and BYE over TCP still reach the callee."""
+    sw = sipwarp
+    cport, gport = sip_port(), sip_port()
+    provision(sw, cport, gport)
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), gport).start()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER, hold_ms=100,
+                       host="::1", transport="t1").start()
+    assert caller.wait() == 0, caller.describe()
+    assert callee.wait() == 0, callee.describe()
+    assert callee.requests() == ["INVITE", "ACK", "BYE"]
+    assert header(callee.messages()[0], "Record-Route") == ["<sip:127.0.0.1:%d;lr>" % sw.port]
+    ok = [m for m in caller.messages() if m.startswith("SIP/2.0 200")][0]
+    assert header(ok, "Record-Route") == ["<sip:[::1]:%d;transport=tcp;lr>" % sw.port]
+    assert header(ok, "Contact")[0].endswith("@[::1]:%d;transport=tcp>" % sw.port)
+    for msg in callee.messages():
+        assert_hidden(msg, cport, sent_call_id(caller))
+
+
 def test_termination_with_hiding_off_passes_the_callers_headers(sipwarp):
     sw = sipwarp
     cport, gport = sip_port(), sip_port()
