@@ -186,3 +186,15 @@ def test_origination_customer_sees_only_warp(sipwarp):
         assert header(msg, "Call-ID") == [sent_call_id(carrier)]
     (r,) = sw.cdrs(1)
     assert r["direction"] == "origination" and r["final_code"] == 200
+
+
+def test_target_refresh_moves_where_the_callee_bye_goes(sipwarp):
+    """The caller re-INVITEs with a new Contact (RFC 3261 §12.2.1.2): the
+    callee still knows only WARP, and its BYE reaches the new target."""
+    sw = sipwarp
+    caller, callee, cport, _ = call(sw, scenario("uas_reinvited_hangup.xml"),
+                                    scenario("uac_reinvite_moved.xml"))
+    bye = caller.messages()[-1]
+    assert bye.startswith("BYE sip:moved@[::1]:%d" % cport), bye
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200 and r["hangup"] == "callee"
