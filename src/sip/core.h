@@ -513,9 +513,10 @@ int sip_call_hide(struct sip_call *c, struct sip_msg *invite);
 void sip_call_unhide(struct sip_call *c);
 void sip_call_th_free(struct sip_call *c);
 /* A forwarded request m to dst: f->th and f->ruri set when its call hides
- * topology (view and contact: caller storage that outlives f). */
-void sip_call_th_forward(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *dst,
-			 struct sip_fwd *f, struct sip_th_view *view, char *contact, size_t n);
+ * topology (view and contact: caller storage that outlives f).  0, or
+ * -ENOSPC when it cannot be hidden (then it must not go). */
+int sip_call_th_forward(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *dst,
+			struct sip_fwd *f, struct sip_th_view *view, char *contact, size_t n);
 /* Where an in-dialog request of a hidden call goes to side toward: its
  * Contact through its route set, over the connection it came in on. */
 void sip_call_th_next_hop(struct sip_call *c, enum sip_th_side toward, struct sip_peer *dst);

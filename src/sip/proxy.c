@@ -395,7 +395,8 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 	};
 	struct sip_th_view view;
 	char contact[SIP_HOST_MAX + 64];
-	sip_call_th_forward(w, m, dst, &f, &view, contact, sizeof(contact));
+	if (sip_call_th_forward(w, m, dst, &f, &view, contact, sizeof(contact)) < 0)
+		return -ENOSPC;
 	if (f.th && rr) {
 		/* Hidden: one entry, facing the receiver (not where we face the sender). */
 		f.rr_in = f.rr_out;

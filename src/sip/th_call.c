@@ -40,6 +40,8 @@ int sip_call_hide(struct sip_call *c, struct sip_msg *invite)
 		rc = sip_table_add(&c->w->th_calls, &th->e,
 				   str_from_cstr(th->call_id[SIP_TH_CALLEE]));
 	if (rc < 0) {
+		log_warn("sip", "call %s: topology hiding state not made (%d): refused",
+			 c->cdr.call_id, rc);
 		sip_th_fini(th);
 		free(th);
 		return rc;
@@ -80,26 +82,30 @@ static struct sip_call *sip_call_hidden(struct sip_worker *w, struct sip_msg *m,
 	return c;
 }
 
-void sip_call_th_forward(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *dst,
-			 struct sip_fwd *f, struct sip_th_view *view, char *contact, size_t n)
+int sip_call_th_forward(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *dst,
+			struct sip_fwd *f, struct sip_th_view *view, char *contact, size_t n)
 {
 	enum sip_th_side toward;
 	struct sip_addr to;
 	struct sip_call *c = sip_call_hidden(w, m, &toward);
-	if (!c || sip_th_contact(contact, n, c->th, &w->p->listen[dst->listen], dst->transport) < 0)
-		return;
+	if (!c)
+		return 0;
+	/* Safe by default: a hidden call's request goes hidden or not at all. */
+	if (sip_th_contact(contact, n, c->th, &w->p->listen[dst->listen], dst->transport) < 0)
+		return -ENOSPC;
 	*view = (struct sip_th_view){.th = c->th, .toward = toward, .contact = contact};
 	f->th = view;
 	f->th_route = "";
 	bool in_dialog = sip_msg_to(m, &to) == 0 && to.tag.p;
 	const struct sip_dialog_strs *d = c->dlg;
 	if (!in_dialog || !d)
-		return; /* the first INVITE (its target given), or an early dialog's */
+		return 0; /* the first INVITE (its target given), or an early dialog's */
 	const char *ruri = toward == SIP_TH_CALLER ? d->caller_contact : d->callee_contact;
 	/* §12.2.1.1 on the sender's behalf: it knows only us. */
 	if (ruri[0] && f->ruri.len == 0)
 		f->ruri = str_from_cstr(ruri);
 	f->th_route = toward == SIP_TH_CALLER ? d->caller_route : d->callee_route;
+	return 0;
 }
 
 void sip_call_th_next_hop(struct sip_call *c, enum sip_th_side toward, struct sip_peer *dst)
