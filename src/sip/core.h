@@ -455,6 +455,10 @@ struct sip_th {
 	char from[2][SIP_TH_VALUE_MAX]; /* the first INVITE's From URI */
 	char to[2][SIP_TH_VALUE_MAX];	/* and its To URI */
 	char token[20];			/* our Contact's user part: "th-<token>" */
+	/* Each side's Contact URI from its INVITE or 1xx: the Request-URI of
+	 * requests to it in the early dialog (PRACK, UPDATE), before the
+	 * dialog's own (dialog.c) exists. */
+	char contact[2][SIP_TH_VALUE_MAX];
 	uint32_t invite_cseq;
 	struct sip_th_up caller_up; /* of the first INVITE */
 	/* The last 2xx to an INVITE sent to each side, for its retransmissions
@@ -496,6 +500,8 @@ int sip_th_build_response(struct buf *out, struct sip_msg *resp, struct sip_th_v
 			  const struct sip_th_up *up);
 /* m (a request of our own) with From, To, Call-ID and Contact rewritten. */
 int sip_th_build_copy(struct buf *out, struct sip_msg *m, struct sip_th_view *v);
+/* The Contact URI of m into out (n bytes), or "" when it has none. */
+void sip_th_contact_of(char *out, size_t n, struct sip_msg *m);
 /* From the caller's first INVITE (src: where it came from); owner: the
  * worker owning its Call-ID.  0, or -EINVAL (no From, To, Call-ID). */
 int sip_th_init(struct sip_th *th, struct sip_msg *invite, const struct sip_peer *src,

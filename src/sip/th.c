@@ -195,6 +195,16 @@ int sip_th_build_copy(struct buf *out, struct sip_msg *m, struct sip_th_view *v)
 	return rc ? rc : buf_append_str(out, m->body);
 }
 
+void sip_th_contact_of(char *out, size_t n, struct sip_msg *m)
+{
+	struct sip_addr a;
+	out[0] = '\0';
+	if (sip_msg_addr(m, SIP_HDR_CONTACT, 0, &a) == 0 && !a.wildcard &&
+	    str_copy(out, n, a.uri.raw) < 0)
+		out[0] = '\0';
+	m->err = 0; /* a message without Contact is not at fault */
+}
+
 static int sip_th_uri_of(char *out, size_t n, struct sip_msg *m, enum sip_hdr_id id)
 {
 	const struct sip_hdr *h = sip_msg_hdr_first(m, id);
@@ -226,6 +236,7 @@ int sip_th_init(struct sip_th *th, struct sip_msg *invite, const struct sip_peer
 	random_bytes(&r, sizeof(r));
 	snprintf(th->token, sizeof(th->token), "%016llx", (unsigned long long)r);
 	th->invite_cseq = cs.number;
+	sip_th_contact_of(th->contact[SIP_TH_CALLER], SIP_TH_VALUE_MAX, invite);
 	return sip_th_up_init(&th->caller_up, invite, src);
 }
 

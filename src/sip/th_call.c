@@ -98,8 +98,15 @@ int sip_call_th_forward(struct sip_worker *w, struct sip_msg *m, const struct si
 	f->th_route = "";
 	bool in_dialog = sip_msg_to(m, &to) == 0 && to.tag.p;
 	const struct sip_dialog_strs *d = c->dlg;
-	if (!in_dialog || !d)
-		return 0; /* the first INVITE (its target given), or an early dialog's */
+	if (!in_dialog)
+		return 0; /* the first INVITE: its target is given */
+	if (!d) {
+		/* The early dialog (§13.2.2.4 PRACK, RFC 3311 UPDATE): to the
+		 * Contact that side gave, where its messages came from. */
+		if (c->th->contact[toward][0] && f->ruri.len == 0)
+			f->ruri = str_from_cstr(c->th->contact[toward]);
+		return 0;
+	}
 	const char *ruri = toward == SIP_TH_CALLER ? d->caller_contact : d->callee_contact;
 	/* §12.2.1.1 on the sender's behalf: it knows only us. */
 	if (ruri[0] && f->ruri.len == 0)
@@ -164,6 +171,21 @@ static int sip_th_strip(struct sip_call *c, struct sip_stx *s, struct buf *out,
 	return rc;
 }
 
+/* A 1xx or 2xx of the callee before the dialog is up: its Contact is
+ * where the caller's early-dialog requests go (§12.1.2). */
+static void sip_call_th_early_contact(struct sip_call *c, enum sip_th_side side,
+				      struct sip_msg *resp)
+{
+	char contact[SIP_TH_VALUE_MAX];
+	struct sip_addr to;
+	if (side != SIP_TH_CALLEE || c->dlg || resp->status <= 100 || resp->status >= 300 ||
+	    sip_msg_to(resp, &to) != 0 || !to.tag.p)
+		return;
+	sip_th_contact_of(contact, sizeof(contact), resp);
+	if (contact[0])
+		memcpy(c->th->contact[SIP_TH_CALLEE], contact, sizeof(contact));
+}
+
 int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out, struct sip_msg *resp)
 {
 	struct str cid;
@@ -172,6 +194,7 @@ int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out, s
 		return sip_build_strip_via(out, resp);
 	enum sip_th_side toward = side == SIP_TH_CALLER ? SIP_TH_CALLEE : SIP_TH_CALLER;
 	size_t from = out->len;
+	sip_call_th_early_contact(c, side, resp);
 	int rc = sip_th_strip(c, s, out, resp, toward);
 	uint32_t n = rc == 0 ? sip_th_invite_cseq(resp) : 0;
 	if (n) {

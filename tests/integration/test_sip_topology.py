@@ -8,7 +8,7 @@ customer address" is checked literally: the far side must not see "::1"
 anywhere in a header, nor the hidden side's port."""
 import re
 
-from sipfix import sipwarp, shared_scenario, scenario, sip_port  # noqa: F401
+from sipfix import sipwarp, shared_scenario, scenario, sip_port, sipp_media_port  # noqa: F401
 
 NUMBER = "15551234567"
 
@@ -45,14 +45,13 @@ def provision(sw, cport, gport, **trunk):
     return cus, trk
 
 
-def call(sw, callee_sf, caller_sf, trunk=None, **caller_kw):
+def call(sw, callee_sf, caller_sf, trunk=None, callee_kw=None, **caller_kw):
     """A termination from a caller on ::1 to a gateway on 127.0.0.1, run to
     its end: (caller, callee, caller's port, gateway's port).  Hidden (the
     trunk's default), every message the callee got is checked for leaks."""
     cport, gport = sip_port(), sip_port()
     provision(sw, cport, gport, **(trunk or {}))
-    callee = sw.sipp("callee", callee_sf, gport, hold_ms=caller_kw.pop("callee_hold_ms", None))
-    callee.start()
+    callee = sw.sipp("callee", callee_sf, gport, **(callee_kw or {})).start()
     caller = sw.caller("caller", caller_sf, cport, NUMBER, host="::1", **caller_kw).start()
     assert caller.wait() == 0, caller.describe()
     assert callee.wait() == 0, callee.describe()
@@ -128,7 +127,7 @@ def test_termination_with_hiding_off_passes_the_callers_headers(sipwarp):
 def test_callee_bye_reaches_the_hidden_caller(sipwarp):
     sw = sipwarp
     caller, callee, cport, gport = call(sw, scenario("uas_hangup.xml"),
-                                        scenario("uac_held_up.xml"), callee_hold_ms=200)
+                                        scenario("uac_held_up.xml"), callee_kw={"hold_ms": 200})
     bye = caller.messages()[-1]
     assert bye.startswith("BYE sip:caller@[::1]:%d" % cport), bye
     assert header(bye, "Call-ID") == [sent_call_id(caller)]
@@ -198,3 +197,18 @@ def test_target_refresh_moves_where_the_callee_bye_goes(sipwarp):
     assert bye.startswith("BYE sip:moved@[::1]:%d" % cport), bye
     (r,) = sw.cdrs(1)
     assert r["final_code"] == 200 and r["hangup"] == "callee"
+
+
+def test_prack_in_the_early_dialog_goes_to_the_callees_contact(sipwarp):
+    """Before the answer there is no dialog yet: the caller's PRACK for a
+    reliable 183 (RFC 3262) carries WARP's Contact as its Request-URI, and
+    reaches the callee with the Contact of the callee's 183 instead."""
+    sw = sipwarp
+    caller, callee, _, gport = call(
+        sw, scenario("uas_late_prack.xml"), scenario("uac_late_prack.xml"),
+        callee_kw={"keys": {"rtp_b": 40002}, "extra": ["-mp", str(sipp_media_port())]},
+        keys={"rtp_a": 40000}, extra=["-mp", str(sipp_media_port())])
+    prack = [m for m in callee.messages() if m.startswith("PRACK ")][0]
+    assert prack.startswith("PRACK sip:callee@127.0.0.1:%d" % gport), prack
+    sent = [m for m in caller.messages(received=False) if m.startswith("PRACK ")][0]
+    assert sent.startswith("PRACK sip:th-"), sent
