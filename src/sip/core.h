@@ -348,6 +348,12 @@ struct sip_ctx {
 void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp);
 /* An in-dialog request (To tag present) from src: 0 handled, or -ENOENT. */
 void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src);
+/* §12.2.1.2, §12.2.2: a target refresh (re-INVITE, UPDATE, or the 2xx to
+ * one) with a Contact gives its sender (the caller, or not) a new remote
+ * target.  A hidden call routes requests to that side by it (th_call.c),
+ * so it is kept; an unhidden one keeps the first as before (only the
+ * proxy's own BYEs use it). */
+void sip_dialog_retarget(struct sip_call *c, struct sip_msg *m, bool caller);
 /* Ends the call: CDR submitted, policy told, state freed after the CDR is durable. */
 void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side);
 /* Submits the CDR of a call that has ended (frees it once durable). */

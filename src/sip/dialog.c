@@ -129,16 +129,22 @@ static bool sip_dialog_from_caller(struct sip_call *c, struct sip_msg *m)
 	return str_eq(from.tag, ours.tag);
 }
 
-/* §12.2.1.2, §12.2.2: a target refresh (re-INVITE, UPDATE) with a Contact
- * gives its sender a new remote target.  A hidden call routes requests to
- * that side by it (th_call.c), so it is kept; an unhidden one keeps the
- * first (only the proxy's own BYEs use it) as before. */
-static void sip_dialog_refresh(struct sip_call *c, struct sip_msg *m, bool caller)
+/* A target refresh request (re-INVITE, UPDATE) or its 2xx (§12.2). */
+static bool sip_dialog_is_refresh(struct sip_msg *m)
+{
+	struct sip_cseq cs;
+	if (m->is_request)
+		return m->method == SIP_METHOD_INVITE || m->method == SIP_METHOD_UPDATE;
+	return m->status >= 200 && m->status < 300 && sip_msg_cseq(m, &cs) == 0 &&
+	       (cs.method == SIP_METHOD_INVITE || cs.method == SIP_METHOD_UPDATE);
+}
+
+void sip_dialog_retarget(struct sip_call *c, struct sip_msg *m, bool caller)
 {
 	char v[SIP_DLG_N][SIP_ROUTE_LEN];
 	char contact[SIP_DIALOG_VALUE_MAX];
 	const struct sip_dialog_strs *d = c->dlg;
-	if (!c->th || !d || (m->method != SIP_METHOD_INVITE && m->method != SIP_METHOD_UPDATE))
+	if (!c->th || !d || c->state != SIP_CALL_UP || !sip_dialog_is_refresh(m))
 		return;
 	sip_dialog_copy_contact(m, contact, sizeof(contact));
 	if (!contact[0] || strcmp(contact, caller ? d->caller_contact : d->callee_contact) == 0)
@@ -171,7 +177,7 @@ void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_
 	}
 	if (m->method == SIP_METHOD_BYE && c->cdr.hangup == SIP_HANGUP_NONE)
 		c->cdr.hangup = caller ? SIP_HANGUP_CALLER : SIP_HANGUP_CALLEE;
-	sip_dialog_refresh(c, m, caller);
+	sip_dialog_retarget(c, m, caller);
 }
 
 /* A BYE of the proxy's own towards one side (§15.1.1 on a party's behalf),

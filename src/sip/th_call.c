@@ -195,6 +195,7 @@ int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out, s
 	enum sip_th_side toward = side == SIP_TH_CALLER ? SIP_TH_CALLEE : SIP_TH_CALLER;
 	size_t from = out->len;
 	sip_call_th_early_contact(c, side, resp);
+	sip_dialog_retarget(c, resp, side == SIP_TH_CALLER);
 	int rc = sip_th_strip(c, s, out, resp, toward);
 	uint32_t n = rc == 0 ? sip_th_invite_cseq(resp) : 0;
 	if (n) {

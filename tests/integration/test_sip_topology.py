@@ -212,3 +212,14 @@ def test_prack_in_the_early_dialog_goes_to_the_callees_contact(sipwarp):
     assert prack.startswith("PRACK sip:callee@127.0.0.1:%d" % gport), prack
     sent = [m for m in caller.messages(received=False) if m.startswith("PRACK ")][0]
     assert sent.startswith("PRACK sip:th-"), sent
+
+
+def test_target_refresh_in_a_2xx_moves_where_the_caller_bye_goes(sipwarp):
+    """The callee answers the caller's re-INVITE with a new Contact (RFC
+    3261 §12.2.2): the caller's ACK and BYE, sent to WARP, reach it there."""
+    sw = sipwarp
+    caller, callee, _, gport = call(sw, scenario("uas_reinvited_moved.xml"),
+                                    scenario("uac_reinvite.xml"))
+    assert callee.requests() == ["INVITE", "ACK", "INVITE", "ACK", "BYE"]
+    assert callee.messages()[3].startswith("ACK sip:moved@127.0.0.1:%d" % gport)
+    assert callee.messages()[4].startswith("BYE sip:moved@127.0.0.1:%d" % gport)
