@@ -243,6 +243,41 @@ static void test_from_and_to_shown_alike_keep_the_to(void **state)
 	sip_th_fini(&th);
 }
 
+static void test_contact_names_our_address_and_the_hop_transport(void **state)
+{
+	struct fixture f;
+	struct sip_listen tls = {.port = 5061};
+	char out[128];
+	(void)state;
+	fixture_init(&f);
+	snprintf(f.th.token, sizeof(f.th.token), "00ff");
+	assert_int_equal(sip_th_contact(out, sizeof(out), &f.th, &f.at, SIP_TRANSPORT_UDP), 0);
+	assert_string_equal(out, "<sip:th-00ff@198.51.100.1:5060>");
+	assert_int_equal(sip_th_contact(out, sizeof(out), &f.th, &f.at, SIP_TRANSPORT_TCP), 0);
+	assert_string_equal(out, "<sip:th-00ff@198.51.100.1:5060;transport=tcp>");
+	snprintf(tls.host, sizeof(tls.host), "198.51.100.1");
+	tls.tls = &tls;
+	f.at.tls = &tls;
+	assert_int_equal(sip_th_contact(out, sizeof(out), &f.th, &f.at, SIP_TRANSPORT_TLS), 0);
+	assert_string_equal(out, "<sip:th-00ff@198.51.100.1:5061;transport=tls>");
+	assert_int_equal(sip_th_contact(out, 12, &f.th, &f.at, SIP_TRANSPORT_UDP), -ENOSPC);
+	fixture_fini(&f);
+}
+
+static void test_state_keeps_the_callers_contact_and_invite_lines(void **state)
+{
+	struct fixture f;
+	(void)state;
+	fixture_init(&f);
+	assert_string_equal(f.th.contact[SIP_TH_CALLER], "sip:alice@10.0.0.5:5070");
+	assert_string_equal(f.th.contact[SIP_TH_CALLEE], "");
+	assert_int_equal(f.th.invite_cseq, 7);
+	assert_int_equal(strncmp(f.th.call_id[SIP_TH_CALLER], "secret-call@10.0.0.5", 20), 0);
+	assert_int_equal(f.th.caller_up.rrs.len,
+			 strlen("Record-Route: <sip:10.0.0.9:5080;lr>\r\n"));
+	fixture_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +289,8 @@ int main(void)
 	    cmocka_unit_test(test_request_from_the_callee_swaps_from_and_to_back),
 	    cmocka_unit_test(test_values_of_another_dialog_are_left_alone),
 	    cmocka_unit_test(test_from_and_to_shown_alike_keep_the_to),
+	    cmocka_unit_test(test_contact_names_our_address_and_the_hop_transport),
+	    cmocka_unit_test(test_state_keeps_the_callers_contact_and_invite_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
