@@ -197,6 +197,9 @@ int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out, s
 	sip_call_th_early_contact(c, side, resp);
 	sip_dialog_retarget(c, resp, side == SIP_TH_CALLER);
 	int rc = sip_th_strip(c, s, out, resp, toward);
+	if (rc < 0 && s)
+		log_warn("sip", "call %s: a %d could not be hidden (%d): not forwarded",
+			 c->cdr.call_id, resp->status, rc);
 	uint32_t n = rc == 0 ? sip_th_invite_cseq(resp) : 0;
 	if (n) {
 		buf_reset(&c->th->sent_2xx[toward]);
