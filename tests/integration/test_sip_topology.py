@@ -7,6 +7,7 @@ The hidden side runs on ::1 and the far side on 127.0.0.1, so that "no
 customer address" is checked literally: the far side must not see "::1"
 anywhere in a header, nor the hidden side's port."""
 import re
+import socket
 
 from sipfix import sipwarp, shared_scenario, scenario, sip_port, sipp_media_port  # noqa: F401
 
@@ -223,3 +224,24 @@ def test_target_refresh_in_a_2xx_moves_where_the_caller_bye_goes(sipwarp):
     assert callee.requests() == ["INVITE", "ACK", "INVITE", "ACK", "BYE"]
     assert callee.messages()[3].startswith("ACK sip:moved@127.0.0.1:%d" % gport)
     assert callee.messages()[4].startswith("BYE sip:moved@127.0.0.1:%d" % gport)
+
+
+def test_request_to_a_hidden_contact_of_no_call_gets_481(sipwarp):
+    """A BYE for a hidden call that is over (its Request-URI WARP's hidden
+    Contact, no route left) is answered 481, not routed back to WARP."""
+    sw = sipwarp
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        me = "127.0.0.1:%d" % s.getsockname()[1]
+        s.sendto(("BYE sip:th-00ff@127.0.0.1:%d SIP/2.0\r\n"
+                  "Via: SIP/2.0/UDP %s;branch=z9hG4bK-gone-1;rport\r\n"
+                  "From: <sip:gw@%s>;tag=b\r\nTo: <sip:caller@127.0.0.1>;tag=a\r\n"
+                  "Call-ID: wth0-00112233445566778899aabbccddeeff\r\nCSeq: 2 BYE\r\n"
+                  "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (sw.port, me, me)).encode(),
+                 ("127.0.0.1", sw.port))
+        reply = s.recv(65535).decode()
+    finally:
+        s.close()
+    assert reply.startswith("SIP/2.0 481 "), reply
