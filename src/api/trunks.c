@@ -234,6 +234,7 @@ static const struct api_field trunk_fields[] = {
 	{ "max_call_duration", NULL, API_F_INT, 0, 0, 86400, NULL, NULL },
 	{ "blocked_prefixes", NULL, API_F_JSON, 0, 0, 0, NULL, check_blocked },
 	{ "media_mode", NULL, API_F_ENUM, 0, 0, 0, "relay|bypass", NULL },
+	{ "topology_hiding", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
 };
 
 const struct api_resource api_trunks = {

@@ -101,8 +101,8 @@ static int sip_build_via_params(struct buf *out, const struct sip_via *via,
 }
 
 /* The first Via header line with its first via-parm given received/rport. */
-static int sip_build_top_via(struct buf *out, struct sip_msg *m, const struct sip_hdr *h,
-			     const struct sip_peer *src)
+int sip_build_top_via(struct buf *out, struct sip_msg *m, const struct sip_hdr *h,
+		      const struct sip_peer *src)
 {
 	struct sip_via via;
 	if (!src || sip_msg_via(m, 0, &via) != 0 || via.raw.p < h->line.p)
@@ -139,16 +139,16 @@ static int sip_build_routes(struct buf *out, struct sip_msg *m, size_t drop)
 
 /* The address a hop over tp names us by: a TLS hop the TLS listener of l's
  * family when there is one (else l, reachable over UDP and TCP). */
-static const struct sip_listen *sip_build_at(const struct sip_listen *l, enum sip_transport_kind tp)
+const struct sip_listen *sip_build_listen_at(const struct sip_listen *l, enum sip_transport_kind tp)
 {
 	return tp == SIP_TRANSPORT_TLS && l->tls ? l->tls : l;
 }
 
 /* RFC 3261 §26.2 with RFC 5630 kept simple: a TLS hop's entry says
  * ;transport=tls, so in-dialog requests come back over TLS. */
-static int sip_build_rr(struct buf *out, const struct sip_listen *l, enum sip_transport_kind tp)
+int sip_build_rr(struct buf *out, const struct sip_listen *l, enum sip_transport_kind tp)
 {
-	l = sip_build_at(l, tp);
+	l = sip_build_listen_at(l, tp);
 	return buf_printf(out, "Record-Route: <sip:%s:%u%s;lr>\r\n", l->host, l->port,
 			  l->tls == l		    ? ";transport=tls"
 			  : tp == SIP_TRANSPORT_TCP ? ";transport=tcp"
@@ -158,20 +158,33 @@ static int sip_build_rr(struct buf *out, const struct sip_listen *l, enum sip_tr
 static int sip_build_fwd_head(struct buf *out, struct sip_msg *m, const struct sip_fwd *f)
 {
 	struct str ruri = f->ruri.len ? f->ruri : m->ruri;
-	const struct sip_listen *at = sip_build_at(f->via_at, f->via_transport);
+	const struct sip_listen *at = sip_build_listen_at(f->via_at, f->via_transport);
 	int rc = buf_printf(out, "%.*s %.*s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%.*s;rport\r\n",
 			    STR_FMT(m->method_name), STR_FMT(ruri), sip_tp_name(f->via_transport),
 			    at->host, at->port, STR_FMT(f->branch));
 	/* RFC 5658: two entries when the request changes interface or
 	 * transport; the one facing the next hop goes on top. */
-	bool two = f->rr_out &&
-		   (sip_build_at(f->rr_out, f->rr_out_tp) != sip_build_at(f->rr_in, f->rr_in_tp) ||
-		    f->rr_out_tp != f->rr_in_tp);
+	bool two = f->rr_out && (sip_build_listen_at(f->rr_out, f->rr_out_tp) !=
+				     sip_build_listen_at(f->rr_in, f->rr_in_tp) ||
+				 f->rr_out_tp != f->rr_in_tp);
 	if (rc == 0 && two)
 		rc = sip_build_rr(out, f->rr_out, f->rr_out_tp);
 	if (rc == 0 && f->rr_in)
 		rc = sip_build_rr(out, f->rr_in, f->rr_in_tp);
+	if (rc == 0 && f->th && f->th_route && f->th_route[0])
+		rc = buf_printf(out, "Route: %s\r\n", f->th_route);
 	return rc;
+}
+
+/* A header line of a request forwarded with topology hiding: the sender's
+ * Via, Record-Route and Route lines stay here (the head has ours), the
+ * rest as sip_th_header shows them or unchanged. */
+static int sip_build_fwd_hidden(struct buf *out, const struct sip_hdr *h, const struct sip_fwd *f)
+{
+	if (h->id == SIP_HDR_VIA || h->id == SIP_HDR_RECORD_ROUTE || h->id == SIP_HDR_ROUTE)
+		return 0;
+	int rc = sip_th_header(out, h, f->th);
+	return rc < 0 ? rc : rc == 1 ? 0 : buf_append_str(out, h->line);
 }
 
 int sip_build_forward(struct buf *out, struct sip_msg *m, const struct sip_fwd *f)
@@ -181,7 +194,9 @@ int sip_build_forward(struct buf *out, struct sip_msg *m, const struct sip_fwd *
 
 	for (uint16_t i = 0; rc == 0 && i < m->nhdrs; i++) {
 		const struct sip_hdr *h = &m->hdrs[i];
-		if (h->id == SIP_HDR_VIA && !via_done) {
+		if (f->th && h->id != SIP_HDR_MAX_FORWARDS) {
+			rc = sip_build_fwd_hidden(out, h, f);
+		} else if (h->id == SIP_HDR_VIA && !via_done) {
 			via_done = true;
 			rc = sip_build_top_via(out, m, h, f->src);
 		} else if (h->id == SIP_HDR_MAX_FORWARDS) {
@@ -359,7 +374,7 @@ int sip_build_route_set(char *out, size_t n, const struct sip_proxy *p, struct s
 
 int sip_build_request(struct buf *out, const struct sip_req *r)
 {
-	const struct sip_listen *at = sip_build_at(r->via_at, r->transport);
+	const struct sip_listen *at = sip_build_listen_at(r->via_at, r->transport);
 	int rc = buf_printf(out,
 			    "%s %s SIP/2.0\r\nVia: SIP/2.0/%s %s:%u;branch=%s;rport\r\n"
 			    "Max-Forwards: 70\r\n",

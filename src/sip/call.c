@@ -141,6 +141,9 @@ static int sip_call_forward(struct sip_call *c, const struct sip_target *t)
 	    sip_msg_parse(&m, c->stx->req.p, c->stx->req.len) != 0)
 		return -EINVAL;
 	c->callee = dst;
+	/* Hidden: the callee sees the caller's From and To with our host. */
+	if (c->th && sip_th_target(c->th, c->w->p->listen[dst.listen].host) < 0)
+		return -ENOSPC;
 	return sip_proxy_send_request(c->w, &m, &c->stx->src, &dst, str_from_cstr(ruri),
 				      sip_routes_ours(c->w->p, &m), c->stx);
 }
@@ -233,13 +236,13 @@ static void sip_call_final(struct sip_call *c, struct sip_ctx *x, struct sip_msg
 		sip_call_record_attempt(c, code);
 		c->best_code = code;
 		buf_reset(&c->best);
-		sip_build_strip_via(&c->best, resp);
+		sip_call_strip_via(c, c->stx, &c->best, resp);
 		sip_call_finish_setup(c, code, c->cancelled ? SIP_HANGUP_CALLER : SIP_HANGUP_NONE);
 		return;
 	}
 	if (sip_code_better(code, c->best_code)) {
 		buf_reset(&c->best);
-		sip_build_strip_via(&c->best, resp);
+		sip_call_strip_via(c, c->stx, &c->best, resp);
 	}
 	sip_call_attempt_failed(c, code);
 }
@@ -259,14 +262,12 @@ static void sip_bye_answered(struct sip_worker *w, struct sip_msg *resp)
 {
 	struct sip_cseq cs;
 	struct str cid;
+	enum sip_th_side side;
 	if (resp->status < 200 || sip_msg_cseq(resp, &cs) != 0 || cs.method != SIP_METHOD_BYE ||
 	    sip_msg_call_id(resp, &cid) != 0)
 		return;
-	struct sip_entry *e = sip_table_find(&w->calls, cid);
-	if (!e)
-		return;
-	struct sip_call *c = sip_container_of(e, struct sip_call, e);
-	if (c->state == SIP_CALL_UP)
+	struct sip_call *c = sip_call_find(w, cid, &side);
+	if (c && c->state == SIP_CALL_UP)
 		sip_call_end(c, 200, c->cdr.hangup);
 }
 
@@ -496,6 +497,11 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	}
 	if (c->plan.max_attempts <= 0)
 		c->plan.max_attempts = p->o.max_attempts > 0 ? p->o.max_attempts : 1;
+	if (c->plan.topology_hiding && sip_call_hide(c, m) < 0) {
+		sip_stx_reply(s, 500, c->to_tag, NULL);
+		sip_call_end(c, 500, SIP_HANGUP_NONE);
+		return;
+	}
 	if (sip_media_invite(c, m) == 0)
 		sip_call_try_next(c);
 }
@@ -507,6 +513,7 @@ void sip_call_free(struct sip_call *c)
 	if (c->reaper)
 		event_free(c->reaper);
 	buf_fini(&c->best);
+	sip_call_th_free(c);
 	sip_media_fini(c);
 	sip_policy_plan_targets_free(&c->plan);
 	free(c->dlg);

@@ -83,6 +83,7 @@ struct sip_peer {
 struct sip_conn;
 struct sip_worker;
 struct sip_proxy;
+struct sip_th_view;
 
 /* Binds the worker's UDP sockets and TCP and TLS listeners; 0 or -errno. */
 int sip_transport_open(struct sip_worker *w, char *err, size_t errlen);
@@ -119,9 +120,22 @@ struct sip_fwd {
 	enum sip_transport_kind rr_in_tp, rr_out_tp;
 	size_t drop_routes; /* Route values of ours at the top, removed */
 	int max_forwards;   /* the value to write */
+	/* Topology hiding (th.c): NULL, or what the other side is shown; then
+	 * no Via or Record-Route but ours goes out, and the Route header is
+	 * th_route (the dialog's route set towards that side, or none). */
+	struct sip_th_view *th;
+	const char *th_route;
 };
 
 int sip_build_forward(struct buf *out, struct sip_msg *m, const struct sip_fwd *f);
+/* The top Via line h of m given received/rport from src (RFC 3581 §4). */
+int sip_build_top_via(struct buf *out, struct sip_msg *m, const struct sip_hdr *h,
+		      const struct sip_peer *src);
+/* "Record-Route: <sip:l;lr>" with the transport a hop over tp needs. */
+int sip_build_rr(struct buf *out, const struct sip_listen *l, enum sip_transport_kind tp);
+/* The listen address a hop over tp names us by (the TLS one for TLS). */
+const struct sip_listen *sip_build_listen_at(const struct sip_listen *l,
+					     enum sip_transport_kind tp);
 /* A response to request m; to_tag added to To when m's To has none and
  * status > 100.  extra: whole header lines (CRLF-ended) or NULL.  The top
  * Via gets received/rport from src (RFC 3581 §4). */
@@ -177,10 +191,11 @@ struct sip_worker {
 	struct evconnlistener *tcp_l[SIP_LISTEN_MAX]; /* by listen index: TCP, then TLS */
 	struct sip_conn *conns;			      /* this worker's TCP and TLS connections */
 	uint64_t next_conn_id;
-	struct sip_table stx;	/* server transactions */
-	struct sip_table ctx;	/* client transactions, by our branch */
-	struct sip_table calls; /* calls by Call-ID */
-	uint64_t seq;		/* for branches and tags */
+	struct sip_table stx;	   /* server transactions */
+	struct sip_table ctx;	   /* client transactions, by our branch */
+	struct sip_table calls;	   /* calls by Call-ID */
+	struct sip_table th_calls; /* hidden calls by the callee side's Call-ID */
+	uint64_t seq;		   /* for branches and tags */
 	/* Calls whose CDR is durable, handed back by the CDR writer's thread
 	 * to be freed here (sip_call_reap); guarded by dead_lock. */
 	pthread_mutex_t dead_lock;
@@ -207,6 +222,7 @@ struct sip_proxy {
 	 * stateless final responses begin with it, so the ACK for one of them
 	 * is recognised and absorbed (§17.1.1.3) instead of being routed. */
 	char sl_tag[16];
+	unsigned char th_key[32]; /* drawn once: keys the hidden Call-IDs (th.c) */
 	struct metric_family *m_requests, *m_responses, *m_calls;
 	struct metric *m_parse_errors;
 };
@@ -258,8 +274,8 @@ struct sip_media {
 	struct sip_media_re *re;     /* a re-offer (or a late ACK) in progress, or NULL */
 	bool late;		     /* INVITE without SDP: offer in the 2xx (or a reliable 1xx) */
 	bool ack_callee;	     /* that ACK is the callee's (its re-INVITE had no SDP) */
-	uint64_t acked;		     /* a late offer: the ACK's (PRACK's) From tag and SDP answered */
-	struct buf ack_sdp;	     /* its SDP as the engine rewrote it, for retransmissions */
+	uint64_t acked;	    /* a late offer: the ACK's (PRACK's) From tag and SDP answered */
+	struct buf ack_sdp; /* its SDP as the engine rewrote it, for retransmissions */
 };
 
 /* What an established dialog keeps to send BYEs of its own: the From and
@@ -297,6 +313,7 @@ struct sip_call {
 	uint32_t caller_cseq, callee_cseq;
 	char to_tag[24]; /* ours, for responses we make */
 	struct sip_media media;
+	struct sip_th *th;	    /* topology hiding, or NULL (th_call.c) */
 	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
 };
 
@@ -309,7 +326,7 @@ struct sip_stx {
 	struct event *ev;
 	struct sip_call *call;
 	struct sip_ctx *peer;
-	struct buf req;		   /* the request, to build our own responses later */
+	struct buf req;		  /* the request, to build our own responses later */
 	struct sip_call *reoffer; /* the call whose in-dialog offer this carries */
 };
 
@@ -329,6 +346,12 @@ struct sip_ctx {
 void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp);
 /* An in-dialog request (To tag present) from src: 0 handled, or -ENOENT. */
 void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src);
+/* §12.2.1.2, §12.2.2: a target refresh (re-INVITE, UPDATE, or the 2xx to
+ * one) with a Contact gives its sender (the caller, or not) a new remote
+ * target.  A hidden call routes requests to that side by it (th_call.c),
+ * so it is kept; an unhidden one keeps the first as before (only the
+ * proxy's own BYEs use it). */
+void sip_dialog_retarget(struct sip_call *c, struct sip_msg *m, bool caller);
 /* Ends the call: CDR submitted, policy told, state freed after the CDR is durable. */
 void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side);
 /* Submits the CDR of a call that has ended (frees it once durable). */
@@ -413,6 +436,111 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp);
 /* s, carrying a re-offer, is going away. */
 void sip_media_stx_gone(struct sip_stx *s);
+
+/* ------------------------------------------------- topology hiding */
+
+/* th.c (pure) and th_call.c (the call glue): decision 0028. */
+enum sip_th_side { SIP_TH_CALLER = 0, SIP_TH_CALLEE = 1 };
+#define SIP_TH_VALUE_MAX 256
+#define SIP_TH_KEY_LEN 32
+
+/* What a side's request carried that only that side sees again, for the
+ * responses going back to it: its Via lines (the top one given
+ * received/rport) and its Record-Route lines. */
+struct sip_th_up {
+	struct buf vias, rrs;
+};
+
+/* A hidden call: the values each side knows, by side. */
+struct sip_th {
+	struct sip_entry e; /* in w->th_calls by call_id[SIP_TH_CALLEE] */
+	struct sip_call *call;
+	char call_id[2][SIP_TH_VALUE_MAX];
+	char from[2][SIP_TH_VALUE_MAX]; /* the first INVITE's From URI */
+	char to[2][SIP_TH_VALUE_MAX];	/* and its To URI */
+	char token[20];			/* our Contact's user part: "th-<token>" */
+	/* Each side's Contact URI from its INVITE or 1xx: the Request-URI of
+	 * requests to it in the early dialog (PRACK, UPDATE), before the
+	 * dialog's own (dialog.c) exists. */
+	char contact[2][SIP_TH_VALUE_MAX];
+	uint32_t invite_cseq;
+	struct sip_th_up caller_up; /* of the first INVITE */
+	/* The last 2xx to an INVITE sent to each side, for its retransmissions
+	 * (§13.3.1.4) once the transaction is gone; CSeq number in sent_cseq. */
+	struct buf sent_2xx[2];
+	uint32_t sent_cseq[2];
+};
+
+/* One message going to side toward: the Contact we show it (NULL: none),
+ * and for a response our listen address facing it (its Record-Route). */
+struct sip_th_view {
+	const struct sip_th *th;
+	enum sip_th_side toward;
+	const char *contact;
+	bool contact_done;
+	const struct sip_listen *at;
+	enum sip_transport_kind tp;
+};
+
+/* "wth<owner>-<hex>": HMAC-SHA256(key, cid) cut to 16 bytes. */
+int sip_th_call_id(char *out, size_t n, const unsigned char key[SIP_TH_KEY_LEN], unsigned owner,
+		   struct str cid);
+/* True, with the worker it names, when cid has the shape of one of ours. */
+bool sip_th_call_id_owner(struct str cid, unsigned *owner);
+/* uri with host (and port) replaced by host, user kept; a tel: URI as it is. */
+int sip_th_uri_mask(char *out, size_t n, struct str uri, const char *host);
+/* "<sip:th-<token>@host:port>" for listen address l over tp. */
+int sip_th_contact(char *out, size_t n, const struct sip_th *th, const struct sip_listen *l,
+		   enum sip_transport_kind tp);
+/* h as side v->toward sees it: 1 when written (From, To, Call-ID,
+ * Contact), 0 when h is none of those, -ENOMEM. */
+int sip_th_header(struct buf *out, const struct sip_hdr *h, struct sip_th_view *v);
+int sip_th_up_init(struct sip_th_up *up, struct sip_msg *req, const struct sip_peer *src);
+void sip_th_up_fini(struct sip_th_up *up);
+/* resp (our Via on top, the only one) as the side it returns to sees it:
+ * that side's Via lines from up; when resp has Record-Route, our entry
+ * facing it (v->at) then its own from up. */
+int sip_th_build_response(struct buf *out, struct sip_msg *resp, struct sip_th_view *v,
+			  const struct sip_th_up *up);
+/* m (a request of our own) with From, To, Call-ID and Contact rewritten. */
+int sip_th_build_copy(struct buf *out, struct sip_msg *m, struct sip_th_view *v);
+/* The Contact URI of m into out (n bytes), or "" when it has none. */
+void sip_th_contact_of(char *out, size_t n, struct sip_msg *m);
+/* From the caller's first INVITE (src: where it came from); owner: the
+ * worker owning its Call-ID.  0, or -EINVAL (no From, To, Call-ID). */
+int sip_th_init(struct sip_th *th, struct sip_msg *invite, const struct sip_peer *src,
+		const unsigned char key[SIP_TH_KEY_LEN], unsigned owner);
+/* The callee side's From and To URIs, with host (our address facing it). */
+int sip_th_target(struct sip_th *th, const char *host);
+void sip_th_fini(struct sip_th *th);
+
+/* th_call.c */
+/* The call a Call-ID names, either side's; *side says whose it is. */
+struct sip_call *sip_call_find(struct sip_worker *w, struct str cid, enum sip_th_side *side);
+/* c's trunk hides topology: the state for it, from the caller's INVITE. */
+int sip_call_hide(struct sip_call *c, struct sip_msg *invite);
+/* Out of the worker's table (the call is ending), then freed. */
+void sip_call_unhide(struct sip_call *c);
+void sip_call_th_free(struct sip_call *c);
+/* A forwarded request m to dst: f->th and f->ruri set when its call hides
+ * topology (view and contact: caller storage that outlives f).  0, or
+ * -ENOSPC when it cannot be hidden (then it must not go). */
+int sip_call_th_forward(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *dst,
+			struct sip_fwd *f, struct sip_th_view *view, char *contact, size_t n);
+/* Where an in-dialog request of a hidden call goes to side toward: its
+ * Contact through its route set, over the connection it came in on. */
+void sip_call_th_next_hop(struct sip_call *c, enum sip_th_side toward, struct sip_peer *dst);
+/* sip_build_strip_via for a response of call c (NULL: none) going up
+ * through s (NULL: the first INVITE's, gone). */
+int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out,
+		       struct sip_msg *resp);
+/* A 2xx to INVITE without a transaction, from side: the copy last sent
+ * to the other side again when it is the same CSeq. */
+void sip_call_th_resend_2xx(struct sip_call *c, enum sip_th_side side, struct sip_msg *resp);
+/* A request of our own (bytes, built as the caller sees the dialog) for
+ * side toward of c, rewritten when c hides topology, sent to dst. */
+void sip_call_send_own(struct sip_call *c, enum sip_th_side toward, struct str bytes,
+		       const struct sip_peer *dst);
 
 /* ------------------------------------ media, private to media*.c */
 

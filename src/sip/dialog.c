@@ -53,7 +53,7 @@ static struct sip_dialog_strs *sip_dialog_strs_new(struct sip_call *c, struct si
 {
 	struct sip_proxy *p = c->w->p;
 	char v[SIP_DLG_N][SIP_ROUTE_LEN];
-	struct sip_msg inv;
+	struct sip_msg inv = {0};
 	struct sip_cseq cs;
 	const struct sip_hdr *h;
 
@@ -68,8 +68,12 @@ static struct sip_dialog_strs *sip_dialog_strs_new(struct sip_call *c, struct si
 	}
 	if ((h = sip_msg_hdr_first(resp, SIP_HDR_TO)))
 		str_copy(v[SIP_DLG_TO], SIP_DIALOG_VALUE_MAX, h->value);
+	/* Hidden, the callee never saw the caller's Record-Route: the route
+	 * set towards the caller is its INVITE's (the same entries, §12.1.1). */
+	bool th_inv = c->th && c->stx && inv.raw.p;
 	if (sip_build_route_set(v[SIP_DLG_CALLEE_ROUTE], SIP_ROUTE_LEN, p, resp, true) < 0 ||
-	    sip_build_route_set(v[SIP_DLG_CALLER_ROUTE], SIP_ROUTE_LEN, p, resp, false) < 0)
+	    sip_build_route_set(v[SIP_DLG_CALLER_ROUTE], SIP_ROUTE_LEN, p, th_inv ? &inv : resp,
+				false) < 0)
 		log_warn("sip", "dialog %s: route set too long for our own BYEs", c->cdr.call_id);
 	sip_dialog_copy_contact(resp, v[SIP_DLG_CALLEE_CONTACT], SIP_DIALOG_VALUE_MAX);
 	return sip_dialog_strs_pack(v);
@@ -125,6 +129,39 @@ static bool sip_dialog_from_caller(struct sip_call *c, struct sip_msg *m)
 	return str_eq(from.tag, ours.tag);
 }
 
+/* A target refresh request (re-INVITE, UPDATE) or its 2xx (§12.2). */
+static bool sip_dialog_is_refresh(struct sip_msg *m)
+{
+	struct sip_cseq cs;
+	if (m->is_request)
+		return m->method == SIP_METHOD_INVITE || m->method == SIP_METHOD_UPDATE;
+	return m->status >= 200 && m->status < 300 && sip_msg_cseq(m, &cs) == 0 &&
+	       (cs.method == SIP_METHOD_INVITE || cs.method == SIP_METHOD_UPDATE);
+}
+
+void sip_dialog_retarget(struct sip_call *c, struct sip_msg *m, bool caller)
+{
+	char v[SIP_DLG_N][SIP_ROUTE_LEN];
+	char contact[SIP_DIALOG_VALUE_MAX];
+	const struct sip_dialog_strs *d = c->dlg;
+	if (!c->th || !d || c->state != SIP_CALL_UP || !sip_dialog_is_refresh(m))
+		return;
+	sip_dialog_copy_contact(m, contact, sizeof(contact));
+	if (!contact[0] || strcmp(contact, caller ? d->caller_contact : d->callee_contact) == 0)
+		return;
+	const char *cur[SIP_DLG_N] = {d->from,		 d->to,		  d->caller_contact,
+				      d->callee_contact, d->callee_route, d->caller_route};
+	for (int i = 0; i < SIP_DLG_N; i++)
+		snprintf(v[i], sizeof(v[i]), "%s", cur[i]);
+	snprintf(v[caller ? SIP_DLG_CALLER_CONTACT : SIP_DLG_CALLEE_CONTACT], SIP_ROUTE_LEN, "%s",
+		 contact);
+	struct sip_dialog_strs *n = sip_dialog_strs_pack(v);
+	if (!n)
+		return; /* the old target stays */
+	free(c->dlg);
+	c->dlg = n;
+}
+
 void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_peer *src)
 {
 	struct sip_cseq cs;
@@ -140,14 +177,16 @@ void sip_dialog_request(struct sip_call *c, struct sip_msg *m, const struct sip_
 	}
 	if (m->method == SIP_METHOD_BYE && c->cdr.hangup == SIP_HANGUP_NONE)
 		c->cdr.hangup = caller ? SIP_HANGUP_CALLER : SIP_HANGUP_CALLEE;
+	sip_dialog_retarget(c, m, caller);
 }
 
 /* A BYE of the proxy's own towards one side (§15.1.1 on a party's behalf),
  * following that side's route set (§12.2.1.1).  Without one it goes where
  * that side's messages came from, which also gets through NAT. */
-static void sip_dialog_bye(struct sip_call *c, const struct sip_peer *side, const char *ruri,
+static void sip_dialog_bye(struct sip_call *c, enum sip_th_side toward, const char *ruri,
 			   const char *route, const char *from, const char *to, uint32_t cseq)
 {
+	const struct sip_peer *side = toward == SIP_TH_CALLER ? &c->caller : &c->callee;
 	struct sip_worker *w = c->w;
 	struct sip_peer dst = *side;
 	char branch[64];
@@ -175,7 +214,7 @@ static void sip_dialog_bye(struct sip_call *c, const struct sip_peer *side, cons
 	    .extra = "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n",
 	};
 	if (sip_build_request(&out, &r) == 0)
-		sip_proxy_send_new(w, (struct str){out.p, out.len}, &dst, false);
+		sip_call_send_own(c, toward, (struct str){out.p, out.len}, &dst);
 	buf_fini(&out);
 }
 
@@ -185,9 +224,9 @@ void sip_dialog_bye_both(struct sip_call *c)
 	if (c->state != SIP_CALL_UP)
 		return;
 	if (d) {
-		sip_dialog_bye(c, &c->callee, d->callee_contact, d->callee_route, d->from, d->to,
+		sip_dialog_bye(c, SIP_TH_CALLEE, d->callee_contact, d->callee_route, d->from, d->to,
 			       c->caller_cseq + 1);
-		sip_dialog_bye(c, &c->caller, d->caller_contact, d->caller_route, d->to, d->from,
+		sip_dialog_bye(c, SIP_TH_CALLER, d->caller_contact, d->caller_route, d->to, d->from,
 			       c->callee_cseq + 1);
 	}
 	sip_call_end(c, 200, SIP_HANGUP_PROXY);
@@ -239,6 +278,7 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
 		atomic_fetch_sub(&sip_gauge_dialogs, 1);
 	c->state = SIP_CALL_ENDING;
 	sip_table_del(&c->w->calls, &c->e);
+	sip_call_unhide(c);
 	event_del(c->timer);
 	if (c->reaper)
 		event_del(c->reaper);

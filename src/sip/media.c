@@ -284,7 +284,7 @@ void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s, const struct
 	if (!up || m.status < 200 || m.status >= 300)
 		return;
 	buf_init(&out); /* the caller's transaction is gone: a 2xx goes statelessly */
-	if (sip_build_strip_via(&out, &m) == 0)
+	if (sip_call_strip_via(c, NULL, &out, &m) == 0)
 		sip_transport_send(c->w, up, (struct str){out.p, out.len});
 	buf_fini(&out);
 }
@@ -426,17 +426,17 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 	struct sip_msg re;
 	struct buf tmp;
 	if (!c->media.on || !sip_media_has_sdp(m))
-		return sip_build_strip_via(out, m);
+		return sip_call_strip_via(c, NULL, out, m);
 	bool known = sip_msg_to(m, &to) == 0 && to.tag.p &&
 		     sip_media_key(to.tag, m->body) == c->media.answered && c->media.answer.len;
 	if (!known && (c->media.wait == SIP_MEDIA_ANSWER || c->media.wait == SIP_MEDIA_LATE_OFFER))
 		return -EAGAIN; /* the held one goes up once the engine's SDP is back */
 	if (!known)
-		return sip_build_strip_via(out, m);
+		return sip_call_strip_via(c, NULL, out, m);
 	buf_init(&tmp);
 	int rc = sip_media_rebody(&tmp, m, (struct str){c->media.answer.p, c->media.answer.len});
 	if (rc == 0)
-		rc = sip_msg_parse(&re, tmp.p, tmp.len) == 0 ? sip_build_strip_via(out, &re)
+		rc = sip_msg_parse(&re, tmp.p, tmp.len) == 0 ? sip_call_strip_via(c, NULL, out, &re)
 							     : -EINVAL;
 	buf_fini(&tmp);
 	return rc;

@@ -313,6 +313,7 @@ static int plan_termination(struct sip_policy *p, const struct psnap *s,
 	str_copy(plan->trunk_id, sizeof(plan->trunk_id), str_from_cstr(t->id));
 	plan->max_duration_ms = t->max_duration_ms;
 	plan->media_relay = t->media_relay;
+	plan->topology_hiding = t->topology_hiding;
 	if (!t->customer_active)
 		return plan_reject(plan, 403, "customer suspended");
 	if (!t->enabled)
@@ -355,6 +356,7 @@ static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t
 	str_copy(plan->trunk_id, sizeof(plan->trunk_id), str_from_cstr(t->id));
 	plan->max_duration_ms = t->max_duration_ms;
 	plan->media_relay = t->media_relay;
+	plan->topology_hiding = t->topology_hiding;
 	if (!t->customer_active)
 		return plan_reject(plan, 403, "customer suspended");
 	if (!t->enabled)

@@ -65,6 +65,7 @@ struct sip_call_plan {
 	char normalized[SIP_NUMBER_MAX];  /* E.164 without '+', after tech prefix */
 	int64_t max_duration_ms;          /* 0: no limit */
 	bool media_relay;                 /* trunk media_mode = relay */
+	bool topology_hiding;             /* the trunk's topology_hiding (decision 0028) */
 	int setup_timeout_ms;             /* per attempt: no final answer -> next */
 	int max_attempts;                 /* over all targets */
 	/* ntargets entries (at most SIP_TARGETS_MAX) in their own allocation,

@@ -133,6 +133,7 @@ struct psnap_trunk {
 	char tech_prefix[PSNAP_PREFIX_MAX];
 	int64_t max_duration_ms;
 	bool media_relay;
+	bool topology_hiding;
 	size_t blocked_first, nblocked; /* into blocked[] */
 	size_t dest_first, ndests;	/* into dests[], by priority */
 	struct sip_limit *limit, *customer_limit;

@@ -28,6 +28,10 @@ int64_t sip_now(void)
 
 unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id)
 {
+	unsigned n;
+	/* A hidden Call-ID names the worker that owns its call (th.c). */
+	if (sip_th_call_id_owner(call_id, &n))
+		return n % p->nworkers;
 	return (unsigned)(sip_hash(call_id) % p->nworkers);
 }
 
@@ -285,8 +289,13 @@ void sip_stx_reply(struct sip_stx *s, int code, const char *tag, const char *ext
 void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp)
 {
 	struct buf out;
+	struct str cid;
+	enum sip_th_side side;
+	struct sip_call *c = s->call;
+	if (!c && sip_msg_call_id(resp, &cid) == 0)
+		c = sip_call_find(s->w, cid, &side);
 	buf_init(&out);
-	if (s->tx.state < SIP_TX_COMPLETED && sip_build_strip_via(&out, resp) == 0) {
+	if (s->tx.state < SIP_TX_COMPLETED && sip_call_strip_via(c, s, &out, resp) == 0) {
 		sip_count_response(s->w->p, resp->status);
 		sip_tx_server_respond(&s->tx, resp->status, (struct str){out.p, out.len},
 				      sip_now());
@@ -384,6 +393,15 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 	    .drop_routes = drop_routes,
 	    .max_forwards = mf,
 	};
+	struct sip_th_view view;
+	char contact[SIP_HOST_MAX + 64];
+	if (sip_call_th_forward(w, m, dst, &f, &view, contact, sizeof(contact)) < 0)
+		return -ENOSPC;
+	if (f.th && rr) {
+		/* Hidden: one entry, facing the receiver (not where we face the sender). */
+		f.rr_in = f.rr_out;
+		f.rr_in_tp = f.rr_out_tp;
+	}
 	struct buf out;
 	buf_init(&out);
 	int rc = sip_build_forward(&out, m, &f);
@@ -448,6 +466,19 @@ static bool sip_loop_detected(struct sip_worker *w, struct sip_msg *m)
 	return false;
 }
 
+/* A request whose next hop is our own hidden Contact (th.c): its call is
+ * gone, and routed on it would come back to us until Max-Forwards ran out. */
+static bool sip_th_contact_stale(struct sip_proxy *p, struct sip_msg *m, size_t drop)
+{
+	struct sip_addr a;
+	struct sip_uri u;
+	if (sip_msg_addr(m, SIP_HDR_ROUTE, drop, &a) == 0)
+		return false;
+	m->err = 0;
+	return sip_msg_ruri(m, &u) == 0 && sip_uri_is_ours(p, &u) &&
+	       str_has_prefix(u.user, STR_LIT("th-"));
+}
+
 /* In-dialog requests follow their Route set (§16.4, §16.12 loose routing). */
 static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 				  const struct sip_peer *src)
@@ -455,6 +486,7 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 	struct sip_proxy *p = w->p;
 	struct sip_peer dst;
 	struct str cid;
+	enum sip_th_side side;
 	size_t drop = sip_routes_ours(p, m);
 	if (drop == 0 && !sip_addressed_to_us(p, m)) {
 		if (m->method != SIP_METHOD_ACK)
@@ -466,12 +498,20 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 			sip_reply(w, NULL, m, src, 404, "d404", NULL);
 		return;
 	}
-	struct sip_entry *e = sip_msg_call_id(m, &cid) == 0 ? sip_table_find(&w->calls, cid) : NULL;
-	struct sip_call *c = e ? sip_container_of(e, struct sip_call, e) : NULL;
+	struct sip_call *c = sip_msg_call_id(m, &cid) == 0 ? sip_call_find(w, cid, &side) : NULL;
+	if (!c && sip_th_contact_stale(p, m, drop)) {
+		/* Our hidden Contact of a call that is over: nowhere to go. */
+		if (m->method != SIP_METHOD_ACK)
+			sip_reply(w, NULL, m, src, 481, "t481", NULL);
+		return;
+	}
 	if (c) {
 		sip_dialog_request(c, m, src);
 		/* Send towards a side over the connection it came in on. */
-		if (net_addr_equal(&dst.addr, &c->caller.addr))
+		if (c->th)
+			sip_call_th_next_hop(
+			    c, side == SIP_TH_CALLER ? SIP_TH_CALLEE : SIP_TH_CALLER, &dst);
+		else if (net_addr_equal(&dst.addr, &c->caller.addr))
 			dst = c->caller;
 		else if (net_addr_equal(&dst.addr, &c->callee.addr))
 			dst = c->callee;
@@ -629,8 +669,12 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 	if (cs.method != SIP_METHOD_INVITE || m->status < 200 || m->status >= 300 ||
 	    sip_msg_call_id(m, &cid) != 0 || !str_has_prefix(v.branch, STR_LIT(SIP_BRANCH_PREFIX)))
 		return;
-	e = sip_table_find(&w->calls, cid);
-	struct sip_call *c = e ? sip_container_of(e, struct sip_call, e) : NULL;
+	enum sip_th_side side;
+	struct sip_call *c = sip_call_find(w, cid, &side);
+	if (c && c->th) {
+		sip_call_th_resend_2xx(c, side, m);
+		return;
+	}
 	if (!c || sip_response_dst(w->p, m, c, &dst) < 0)
 		return;
 	struct buf out;
@@ -822,6 +866,7 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 	uint32_t r = 0;
 	random_bytes(&r, sizeof(r));
 	snprintf(p->sl_tag, sizeof(p->sl_tag), "sl%08x", r);
+	random_bytes(p->th_key, sizeof(p->th_key));
 	if (sip_proxy_listens(p, o) < 0) {
 		snprintf(err, errlen, "no usable listen address");
 		goto fail;

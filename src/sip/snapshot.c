@@ -376,7 +376,7 @@ static void cred_index(struct psnap *s)
 
 /* Columns: id, customer_id, enabled, acl, tech_prefix, cps_limit,
  * channel_limit, destinations, max_call_duration, blocked_prefixes,
- * media_mode, auth_username, auth_realm, auth_ha1. */
+ * media_mode, auth_username, auth_realm, auth_ha1, topology_hiding. */
 static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 {
 	struct psnap_trunk *t = &b->s->trunks[i];
@@ -397,6 +397,7 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 				    store_res_int(r, i, 6));
 	t->max_duration_ms = store_res_int(r, i, 8) * 1000;
 	t->media_relay = strcmp(store_res_text(r, i, 10), "bypass") != 0;
+	t->topology_hiding = store_res_int(r, i, 14) != 0;
 	if (!t->limit)
 		rc = -ENOMEM;
 	json_array_foreach(acl, k, v)
@@ -419,7 +420,7 @@ static int build_trunks(struct builder *b)
 	int rc = store_exec(b->c,
 			    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
 			    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
-			    "media_mode, auth_username, auth_realm, auth_ha1 "
+			    "media_mode, auth_username, auth_realm, auth_ha1, topology_hiding "
 			    "FROM trunks ORDER BY id",
 			    NULL, 0, &r);
 

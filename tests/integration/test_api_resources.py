@@ -157,7 +157,8 @@ def test_trunk_every_field_round_trips(api):
     cid = api.customer()
     t = trunk(api, cid, **TRUNK_FULL)
     assert t["id"].startswith("trk_")
-    expect = dict(TRUNK_FULL, id=t["id"], customer_id=cid, media_mode="relay")
+    expect = dict(TRUNK_FULL, id=t["id"], customer_id=cid, media_mode="relay",
+                  topology_hiding=True)
     del expect["password"]
     assert without_times(t) == expect
     assert "password" not in t
@@ -233,7 +234,7 @@ def test_trunk_defaults(api):
         "id": t["id"], "customer_id": cid, "name": "bare", "enabled": True, "acl": [],
         "username": None, "realm": None, "tech_prefix": "", "codecs": ["PCMU", "PCMA"],
         "cps_limit": 0, "channel_limit": 0, "destinations": [], "max_call_duration": 0,
-        "blocked_prefixes": [], "media_mode": "relay"}
+        "blocked_prefixes": [], "media_mode": "relay", "topology_hiding": True}
 
 
 def test_trunk_codec_order_is_kept(api):
