@@ -42,13 +42,14 @@ wait_http() {
 	return 1
 }
 
-# Stops process pid: SIGTERM, then SIGKILL after 10 s (bounded), and reaps
-# it when it is this shell's child: pid_stop PID.
+# Stops process pid: SIGTERM, then SIGKILL after TENTHS tenths of a second
+# (default 100: 10 s), and reaps it when it is this shell's child:
+# pid_stop PID [TENTHS].
 pid_stop() {
 	local pid=$1
 	[ -n "$pid" ] || return 0
 	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do
+	for _ in $(seq "${2:-100}"); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
