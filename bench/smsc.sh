@@ -56,8 +56,8 @@
 # submit_sm_resp p99 <= 10 ms at 5,000 msgs/s.  Missing a target is
 # reported, not an error; the script fails when something does not start,
 # a tool errors, or WARP's messages API is missing.  Everything it starts
-# is stopped by PID on exit; everything listens on 127.0.0.1.  About 5
-# minutes with the defaults.
+# is stopped by PID on exit; everything listens on 127.0.0.1.  About 7
+# minutes with the defaults (4 for part 1, 3 for part 2).
 #
 # Tunables (environment):
 #   WARP_BUILD    build folder (default build-release; set up with
@@ -118,7 +118,10 @@ for tool in curl python3 wrk; do
 	command -v "$tool" >/dev/null || die "$tool missing (scripts/install-deps --test)"
 done
 if [ "$ONLY" != smpp ]; then
-	[ -x "$BEARERBOX" ] && [ -x "$SMSBOX" ] || die "Kannel missing (scripts/install-deps --test)"
+	if [ ! -x "$BEARERBOX" ] || [ ! -x "$SMSBOX" ]; then
+		die "Kannel missing (scripts/install-deps --test)"
+	fi
+	[ -x "$NGINX" ] || die "nginx missing (scripts/install-deps --test)"
 fi
 
 TMP=$(mktemp -d /tmp/warp-smscbench.XXXXXX)
