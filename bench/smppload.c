@@ -66,7 +66,7 @@ struct load {
 	uint8_t *flags;
 	uint64_t t0_us, last_receipt_us, last_resp_us;
 	char tagged[LOAD_PREFIX_MAX + 4]; /* PREFIX + TAG */
-	size_t tagged_len, prefix_len;
+	size_t tagged_len;
 	uint8_t pdu[SMPPW_PDU_MAX];
 };
 
@@ -424,7 +424,6 @@ static int load_alloc(struct load *l)
 	l->sent_us = calloc(l->cap, sizeof(*l->sent_us));
 	l->lat_us = calloc(l->cap, sizeof(*l->lat_us));
 	l->flags = calloc(l->cap, 1);
-	l->prefix_len = strlen(l->o.prefix);
 	l->tagged_len =
 	    (size_t)snprintf(l->tagged, sizeof(l->tagged), "%s%03u", l->o.prefix, l->o.tag);
 	return l->sent_us && l->lat_us && l->flags ? 0 : -1;
