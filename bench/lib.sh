@@ -41,3 +41,32 @@ wait_http() {
 	done
 	return 1
 }
+
+# Stops process pid: SIGTERM, then SIGKILL after TENTHS tenths of a second
+# (default 100: 10 s), and reaps it when it is this shell's child:
+# pid_stop PID [TENTHS].
+pid_stop() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq "${2:-100}"); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# CPU time (user + system, clock ticks) used so far by the given processes,
+# all their threads: fields 14 and 15 of /proc/PID/stat, counted after the
+# ")" that ends the name (which may hold spaces): pid_cpu_ticks PID...
+pid_cpu_ticks() {
+	local pid sum=0 f
+	for pid in "$@"; do
+		f=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		f=${f##*) }
+		read -ra f <<<"$f"
+		sum=$((sum + f[11] + f[12]))
+	done
+	echo "$sum"
+}
