@@ -593,6 +593,7 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 		out_lease(o, snap);
 		out_pending_match(o, "", NULL);
 		smsc_receipts_poll(o->s);
+		smsc_receipts_flush(o);
 		smsc_mo_tick(o);
 		out_connector_gauges(o);
 		out_queue_gauges(o);
@@ -672,6 +673,8 @@ void smsc_out_free(struct smsc_out *o)
 		out_conn_fini(&o->conns[i]);
 	free(o->conns);
 	smsc_mo_fini(o);
+	smsc_receipts_flush(o);
+	free(o->receipts_cleared);
 	while (o->receivers) {
 		struct smsc_receivers *r = o->receivers->next;
 		free(o->receivers);

@@ -24,7 +24,8 @@
 #include "smsc/smsc_private.h"
 
 #define RECEIPT_LEASE_MS 30000
-#define RECEIPT_BATCH 100
+#define RECEIPT_BATCH 1000
+#define RECEIPT_CLEAR_MAX 500	/* ids per clearing UPDATE */
 #define RECEIPT_ACCOUNTS_MAX 32 /* per query */
 #define RECEIPT_POLL_MS 100
 
@@ -121,8 +122,8 @@ static const struct lease_kind lease_kinds[] = {
      "dest_npi, state, error, created_at, updated_at",
      receipt_row, receiver_account},
     {"UPDATE inbound_messages SET lease_until = $1 WHERE id IN (SELECT id FROM inbound_messages "
-     "WHERE state = 'pending' AND lease_until <= $2 AND expires_at > $2 AND NOT "
-     SMSC_MO_BY_WEBHOOK("inbound_messages.customer_id") " AND customer_id IN (",
+     "WHERE state = 'pending' AND lease_until <= $2 AND expires_at > $2 AND "
+     "NOT " SMSC_MO_BY_WEBHOOK("inbound_messages.customer_id") " AND customer_id IN (",
      ") ORDER BY created_at",
      " RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "
      "dest_npi, data_coding, body",
@@ -141,7 +142,8 @@ static void receipts_lease_sql(const struct lease_kind *k, struct buf *sql, size
 
 /* Leases what is due for up to RECEIPT_ACCOUNTS_MAX receivers from *from
  * on and hands it to the session thread. */
-static void receipts_lease(struct smsc *s, const struct lease_kind *k, struct smsc_receivers **from)
+static size_t receipts_lease(struct smsc *s, const struct lease_kind *k,
+			     struct smsc_receivers **from)
 {
 	struct store_param p[2 + RECEIPT_ACCOUNTS_MAX];
 	struct store_res *r = NULL;
@@ -165,8 +167,10 @@ static void receipts_lease(struct smsc *s, const struct lease_kind *k, struct sm
 					smsc_dlr_free(d);
 			}
 		}
+	n = store_res_rows(r);
 	store_res_free(r);
 	buf_fini(&sql);
+	return n;
 }
 
 /* On the upstream thread's tick. */
@@ -175,22 +179,64 @@ void smsc_receipts_poll(struct smsc *s)
 	int64_t now = time_mono_ms();
 	struct smsc_receivers *from = s->out->receivers;
 
-	if (!from || now - s->out->receipts_polled_ms < RECEIPT_POLL_MS)
+	/* A full lease means more are due: the next tick goes on at once
+	 * instead of waiting out the poll interval (a burst of receipts would
+	 * otherwise go out at RECEIPT_BATCH per RECEIPT_POLL_MS). */
+	if (!from || (!s->out->receipts_more && now - s->out->receipts_polled_ms < RECEIPT_POLL_MS))
 		return;
 	s->out->receipts_polled_ms = now;
+	s->out->receipts_more = false;
 	for (size_t k = 0; k < sizeof(lease_kinds) / sizeof(lease_kinds[0]); k++)
 		for (from = s->out->receivers; from;)
-			receipts_lease(s, &lease_kinds[k], &from);
+			if (receipts_lease(s, &lease_kinds[k], &from) >= RECEIPT_BATCH)
+				s->out->receipts_more = true;
 }
 
+void smsc_receipts_flush(struct smsc_out *o)
+{
+	struct store_param p[RECEIPT_CLEAR_MAX];
+	struct store_conn *c = store_conn(o->store);
+	struct buf sql;
+	size_t n = o->nreceipts_cleared;
+
+	if (n == 0 || !c)
+		return;
+	buf_init(&sql);
+	buf_append_cstr(&sql, "UPDATE messages SET receipt_due = 0 WHERE id IN (");
+	for (size_t i = 0; i < n; i++) {
+		p[i] = store_p_text(o->receipts_cleared[i]);
+		buf_printf(&sql, "%s$%zu", i ? ", " : "", i + 1);
+	}
+	buf_append_char(&sql, ')');
+	/* On a store error they stay due and go out again after their lease:
+	 * at least once, as receipts are. */
+	if (sql.p)
+		store_exec(c, sql.p, p, n, NULL);
+	buf_fini(&sql);
+	o->nreceipts_cleared = 0;
+}
+
+/* On the upstream thread: the ESME took d.  Its row is cleared with the
+ * others of this tick (smsc_receipts_flush), one UPDATE for many, or at
+ * once when the upstream side is gone (shutdown). */
 static void receipt_sent(void *arg)
 {
 	struct smsc_dlr *d = arg;
-	struct store_param p[] = {store_p_text(d->id)};
-	struct store_conn *c = store_conn(d->s->o.store);
+	struct smsc_out *o = d->s->out;
 
-	if (c)
-		store_exec(c, "UPDATE messages SET receipt_due = 0 WHERE id = $1", p, 1, NULL);
+	if (o && !o->receipts_cleared)
+		o->receipts_cleared = calloc(RECEIPT_CLEAR_MAX, sizeof(*o->receipts_cleared));
+	if (o && o->receipts_cleared) {
+		snprintf(o->receipts_cleared[o->nreceipts_cleared++], ID_MAX, "%s", d->id);
+		if (o->nreceipts_cleared == RECEIPT_CLEAR_MAX)
+			smsc_receipts_flush(o);
+	} else {
+		struct store_param p[] = {store_p_text(d->id)};
+		struct store_conn *c = store_conn(d->s->o.store);
+		if (c)
+			store_exec(c, "UPDATE messages SET receipt_due = 0 WHERE id = $1", p, 1,
+				   NULL);
+	}
 	smsc_dlr_free(d);
 }
 
@@ -288,8 +334,12 @@ void smsc_receipts_deliver(void *arg)
 		receipt_fill(d, &p, text, sizeof(text));
 	}
 	d->seq = p.sequence_number;
-	d->next = ss->dlrs;
-	ss->dlrs = d;
+	d->next = NULL;
+	if (ss->dlrs_last)
+		ss->dlrs_last->next = d;
+	else
+		ss->dlrs = d;
+	ss->dlrs_last = d;
 	smsc_session_send(ss, &p);
 }
 
@@ -298,11 +348,14 @@ void smsc_receipts_deliver(void *arg)
  * to run out. */
 void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p)
 {
-	for (struct smsc_dlr **pp = &ss->dlrs; *pp; pp = &(*pp)->next) {
+	struct smsc_dlr *prev = NULL;
+	for (struct smsc_dlr **pp = &ss->dlrs; *pp; prev = *pp, pp = &(*pp)->next) {
 		struct smsc_dlr *d = *pp;
 		if (d->seq != p->sequence_number)
 			continue;
 		*pp = d->next;
+		if (ss->dlrs_last == d)
+			ss->dlrs_last = prev;
 		if (p->command_status != SMPP_ESME_ROK ||
 		    loop_pool_call(ss->s->pool, 1,
 				   d->kind == SMSC_DLR_MO ? smsc_mo_sent : receipt_sent, d) < 0)
@@ -318,4 +371,5 @@ void smsc_receipts_drop(struct smsc_session *ss)
 		ss->dlrs = d->next;
 		smsc_dlr_free(d);
 	}
+	ss->dlrs_last = NULL;
 }

@@ -224,6 +224,10 @@ struct smsc_out {
 	struct smsc_pending *pending;
 	struct smsc_receivers *receivers;
 	int64_t receipts_polled_ms;
+	bool receipts_more; /* a lease came back full: poll again at the next tick */
+	/* Receipts the ESMEs took, cleared in the store together (receipts.c). */
+	char (*receipts_cleared)[ID_MAX];
+	size_t nreceipts_cleared;
 	bool stopping;
 	struct metric_family *m_outcomes;
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
@@ -323,6 +327,8 @@ void smsc_dlr_free(struct smsc_dlr *d);
 void smsc_receipts_receivers(struct smsc *s, const char *account_id, const char *customer_id,
 			     int delta);
 void smsc_receipts_poll(struct smsc *s);
+/* Clears the receipts the ESMEs took since the last flush, in one UPDATE. */
+void smsc_receipts_flush(struct smsc_out *o);
 void smsc_receipts_deliver(void *arg);
 struct smsc_session;
 void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p);
@@ -407,7 +413,9 @@ struct smsc_session {
 	bool holds_bind;       /* counted in live->binds */
 	bool receiver;	       /* counted in the upstream thread's receivers */
 	uint32_t seq;	       /* of the PDUs we send */
-	struct smsc_dlr *dlrs; /* receipts sent, not yet answered */
+	/* Receipts and MO sent, not yet answered, oldest first: ESMEs answer
+	 * in order, so the answer is found at the head. */
+	struct smsc_dlr *dlrs, *dlrs_last;
 	unsigned outstanding;  /* submits and queries not yet answered */
 	int refs;	       /* the connection, each pending submit or check */
 	bool dead;	       /* the connection is gone */
