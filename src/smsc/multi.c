@@ -185,8 +185,10 @@ void smsc_multi_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 	atomic_init(&w->pending, 1);
 	ss->refs++;
 	ss->outstanding++;
+	uint8_t form[SMSC_UDH_FORM_MAX];
+	uint8_t esm_class = smsc_submit_udh_form(p, &body, form, sizeof(form));
 	hex_encode(body.p, body.len, ss->s->hex);
-	struct smsc_submit_row proto = {NULL, w->id, NULL, ss->s->hex, due, expires};
+	struct smsc_submit_row proto = {NULL, w->id, NULL, ss->s->hex, due, expires, esm_class};
 	multi_queue_all(ss, p, w, &proto);
 	multi_done_one(w); /* the session thread's hold */
 }

@@ -17,7 +17,7 @@
 	"s.bind_mode, s.binds, s.window_size, s.throughput, s.enquire_link_ms, "                   \
 	"s.response_timeout_ms, s.reconnect_min_ms, s.reconnect_max_ms, s.submit_id_base, "        \
 	"s.receipt_id_base, s.default_ton, s.default_npi, s.updated_at, s.tls, s.tls_ca_file, "    \
-	"s.tls_server_name "                                                                       \
+	"s.tls_server_name, s.concat "                                                             \
 	"FROM smpp_connectors s JOIN carriers c ON c.id = s.carrier_id "                           \
 	"WHERE s.enabled <> 0 AND c.enabled <> 0"
 
@@ -126,6 +126,7 @@ static void connector_row(struct smsc_connector_cfg *k, const struct store_res *
 	k->tls = store_res_int(r, i, 20) != 0;
 	copy_text(k->tls_ca_file, sizeof(k->tls_ca_file), store_res_text(r, i, 21));
 	copy_text(k->tls_server_name, sizeof(k->tls_server_name), store_res_text(r, i, 22));
+	k->sar = strcmp(store_res_text(r, i, 23), "sar") == 0;
 	if (k->binds > SMSC_CONNECTOR_BINDS_MAX)
 		k->binds = SMSC_CONNECTOR_BINDS_MAX;
 }

@@ -77,6 +77,7 @@ struct smsc_connector_cfg {
 	uint8_t default_ton, default_npi;
 	int64_t updated_at;	   /* a changed connector is rebound */
 	bool tls;		   /* connect with TLS, verifying the server (tls.c) */
+	bool sar;		   /* long messages' parts go with sar_* TLVs, not a UDH */
 	char tls_ca_file[1025];	   /* "": the system's CA store */
 	char tls_server_name[254]; /* "": host is the name checked */
 };
@@ -452,7 +453,16 @@ struct smsc_submit_row {
 	const struct smpp_addr *dest;
 	const char *hex;
 	int64_t due, expires;
+	uint8_t esm_class; /* as stored: UDHI set when hex starts with a UDH */
 };
+/* The user data as a message is stored and queued: a part tied by sar_*
+ * TLVs becomes the same part with a UDH (8-bit reference, or 16-bit for a
+ * reference over 255), so that every stored part has one form and the
+ * dispatcher writes it as each upstream prefers (upstream.c).  body is
+ * rewritten into buf when so; returns the esm_class to store. */
+uint8_t smsc_submit_udh_form(const struct smpp_pdu *p, struct str *body, uint8_t *buf,
+			     size_t cap);
+#define SMSC_UDH_FORM_MAX (SMPP_SM_MAX + 8) /* buf for smsc_submit_udh_form */
 int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 		      const struct smsc_submit_row *row, store_batch_done_fn done, void *arg);
 

@@ -102,6 +102,22 @@ uint32_t smsc_submit_body(const struct smpp_pdu *p, struct str *body)
 	return SMPP_ESME_ROK;
 }
 
+uint8_t smsc_submit_udh_form(const struct smpp_pdu *p, struct str *body, uint8_t *buf,
+			     size_t cap)
+{
+	struct smpp_concat c;
+	struct str data;
+	struct smpp_pdu form = {.esm_class = p->esm_class};
+
+	if ((p->esm_class & SMPP_ESM_UDHI) || !(p->tlv.has & SMPP_HAS_SAR_MSG_REF_NUM) ||
+	    smpp_concat_read(p, &c, &data) != 0 || c.total < 2 ||
+	    smpp_segment_fill(&form, c.ref > 0xff ? SMPP_CONCAT_UDH16 : SMPP_CONCAT_UDH8, &c, *body,
+			      buf, cap) != 0)
+		return p->esm_class;
+	*body = form.short_message;
+	return form.esm_class;
+}
+
 /* Times: schedule_delivery_time becomes the first attempt, validity_period
  * the expiry (the default when absent, never past the maximum). */
 uint32_t smsc_submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t now, int64_t *due,
@@ -203,7 +219,7 @@ int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 	    store_p_int(row->dest->ton),
 	    store_p_int(row->dest->npi),
 	    store_p_int(p->data_coding),
-	    store_p_int(p->esm_class),
+	    store_p_int(row->esm_class),
 	    store_p_int(p->registered_delivery),
 	    store_p_text(row->hex),
 	    store_p_int(row->due),
@@ -240,8 +256,10 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 	w->sequence_number = p->sequence_number;
 	ss->refs++;
 	ss->outstanding++;
+	uint8_t form[SMSC_UDH_FORM_MAX];
+	uint8_t esm_class = smsc_submit_udh_form(p, &body, form, sizeof(form));
 	hex_encode(body.p, body.len, ss->s->hex);
-	struct smsc_submit_row row = {w->id, w->id, &p->dest, ss->s->hex, due, expires};
+	struct smsc_submit_row row = {w->id, w->id, &p->dest, ss->s->hex, due, expires, esm_class};
 	int rc = smsc_submit_queue(ss, p, &row, submit_stored, w);
 	if (rc == 0)
 		return;

@@ -366,6 +366,22 @@ unsigned smsc_upbind_room(const struct smsc_upbind *b)
 	return b->state == SMSC_UP_BOUND ? b->cfg.window - b->ninflight : 0;
 }
 
+/* Parts are stored with a UDH (submit.c, HTTP send); to an upstream that
+ * takes sar_* TLVs the UDH comes off and its reference, total and number
+ * go as the TLVs (§5.3.2.22-24), UDHI cleared.  A UDH with no
+ * concatenation in it (ports only) stays as it is. */
+static void up_fill_sar(const struct smsc_upbind *b, struct smpp_pdu *p)
+{
+	struct smpp_concat c;
+	struct str data;
+
+	if (!b->cfg.sar || !(p->esm_class & SMPP_ESM_UDHI) || p->short_message.len == 0 ||
+	    smpp_concat_read(p, &c, &data) != 0 || c.total < 2)
+		return;
+	p->esm_class &= (uint8_t)~SMPP_ESM_UDHI;
+	smpp_segment_fill(p, SMPP_CONCAT_SAR, &c, data, NULL, 0);
+}
+
 static void up_fill_submit(struct smsc_upbind *b, const struct smsc_out_msg *m, struct smpp_pdu *p)
 {
 	smpp_pdu_init(p, SMPP_SUBMIT_SM, ++b->seq);
@@ -385,6 +401,7 @@ static void up_fill_submit(struct smsc_upbind *b, const struct smsc_out_msg *m, 
 		p->tlv.has |= SMPP_HAS_MESSAGE_PAYLOAD;
 		p->tlv.message_payload = body;
 	}
+	up_fill_sar(b, p);
 }
 
 /* Hands m to this bind (the caller checked smsc_upbind_ready). */

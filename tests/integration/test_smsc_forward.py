@@ -95,6 +95,45 @@ def test_submit_reaches_the_upstream_and_its_receipt_delivers(api, peers, id_for
     assert row["carrier_id"] == carrier
 
 
+PARTS = ["part one, ", "part two, ", "part three"]
+
+
+@pytest.mark.parametrize("given,concat", [("sar", "udh"), ("udh", "sar"), ("udh", "udh"),
+                                          ("sar", "sar")])
+def test_long_message_parts_go_upstream_tied_as_the_connector_prefers(api, peers, given, concat):
+    """Parts an ESME ties with sar_* TLVs or a UDH reach an upstream whose
+    connector says udh with a UDH (a SAR reference over 255: the 16-bit IE)
+    and one that says sar with the TLVs, the same reference, total and
+    number, and each part's text alone."""
+    upstream, esme = peers
+    up = upstream()
+    prefix = "44%d" % (7100 + ["sar-udh", "udh-sar", "udh-udh", "sar-sar"].index(
+        given + "-" + concat))
+    _, _, sid = provision(api, up.port, prefix, concat=concat)
+    up.wait("bind", timeout=10)
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    ref = 0x1234 if given == "sar" else 0x5A
+    for i, text in enumerate(PARTS, 1):
+        fields = {"source_addr": "15550100", "destination_addr": prefix + "0001",
+                  "data_coding": 0, "short_message": text}
+        if given == "sar":
+            fields.update(sar_msg_ref_num=ref, sar_total_segments=3, sar_segment_seqnum=i)
+        else:
+            fields.update(udh_hex="050003%02x03%02x" % (ref, i))
+        assert e.submit(**fields)["command_status"] == ROK
+    got = up.wait("submit_sm", count=3, destination_addr=prefix + "0001")
+    if concat == "sar":
+        assert all(not g["esm_class"] & 0x40 and "udh_hex" not in g for g in got), got
+        assert sorted((g["sar_msg_ref_num"], g["sar_total_segments"], g["sar_segment_seqnum"],
+                       g["text"]) for g in got) == [(ref, 3, i, t) for i, t in enumerate(PARTS, 1)]
+    else:
+        ie = "0804%04x" % ref if ref > 0xff else "0003%02x" % ref
+        assert all(g["esm_class"] & 0x40 and "sar_msg_ref_num" not in g for g in got), got
+        assert sorted((g["udh_hex"][0], g["text"]) for g in got) == [
+            ("%s03%02x" % (ie, i), t) for i, t in enumerate(PARTS, 1)]
+
+
 def test_no_route_is_refused_at_submit(api, peers):
     _, esme = peers
     cid = api.customer()
