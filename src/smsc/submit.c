@@ -102,8 +102,7 @@ uint32_t smsc_submit_body(const struct smpp_pdu *p, struct str *body)
 	return SMPP_ESME_ROK;
 }
 
-uint8_t smsc_submit_udh_form(const struct smpp_pdu *p, struct str *body, uint8_t *buf,
-			     size_t cap)
+uint8_t smsc_submit_udh_form(const struct smpp_pdu *p, struct str *body, uint8_t *buf, size_t cap)
 {
 	struct smpp_concat c;
 	struct str data;
