@@ -628,7 +628,7 @@ warp_http() {
 	start_warp http sqlite:"$TMP/warp-http.db"
 	provision_warp "$2" "$3"
 	code=$(curl -sS -o "$TMP/first-post.out" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $API_KEY" \
-		-H 'Content-Type: application/json' -d '{"from": "15550100", "to": "447700000000", "text": "first"}' \
+		-H 'Content-Type: application/json' -d '{"from": "15550100", "to": "+447700000000", "text": "first"}' \
 		"http://127.0.0.1:$WARP_HTTP/api/v1/messages") || code=000
 	sleep 1 # its submit reaches the sink before the run's counters are read
 	if [ "$code" = 404 ]; then
@@ -637,7 +637,7 @@ warp_http() {
 	[ "$code" = 202 ] || die "warp answered $code to POST /api/v1/messages: $(head -c 300 "$TMP/first-post.out")"
 	TAG=$((TAG + 1))
 	wrk_lua "$TMP/warp.lua" POST /api/v1/messages \
-		"{\"from\": \"15550100\", \"to\": \"4477$(printf %03d "$TAG")%08d\", \"text\": \"warp bench\"}"
+		"{\"from\": \"15550100\", \"to\": \"+4477$(printf %03d "$TAG")%08d\", \"text\": \"warp bench\"}"
 	http_run "$name" "http://127.0.0.1:$WARP_HTTP" "$TMP/warp.lua" "$WARP_PID"
 	stop_warp
 }
