@@ -597,8 +597,6 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 		smsc_mo_tick(o);
 		out_connector_gauges(o);
 		out_queue_gauges(o);
-		out_connector_gauges(o);
-		out_queue_gauges(o);
 	}
 	snapshot_release(o->routes, snap);
 }
