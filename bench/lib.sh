@@ -30,6 +30,19 @@ build_warp() {
 	WARP="$ROOT/$BUILD/warp"
 }
 
+# step_rate I PREV ROUND: the rate of stepping's step I (from 0): the I-th
+# of RATES, then a quarter more than PREV rounded up to ROUND; nothing when
+# RATES is empty.
+step_rate() {
+	local list
+	read -r -a list <<<"$RATES"
+	if [ "$1" -lt "${#list[@]}" ]; then
+		echo "${list[$1]}"
+	elif [ "$2" -gt 0 ]; then
+		echo $(((($2 * 5 / 4) + $3 - 1) / $3 * $3))
+	fi
+}
+
 # Polls url until it answers 200 while process pid lives; at most 30 s
 # (warp under valgrind starts slowly): wait_http URL PID.
 wait_http() {

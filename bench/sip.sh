@@ -261,33 +261,23 @@ cpu_ticks() {
 		awk -v g="$id" '{ sub(/^.*\) /, ""); if ($3 == g) s += $12 + $13 } END { print s + 0 }'
 }
 
-# next_rate RATE: the step after the fixed list, a quarter more, rounded up
-# to a multiple of 250.
-next_rate() {
-	echo $(((($1 * 5 / 4) + 249) / 250 * 250))
-}
-
 # pct CPU_MS WALL_MS: CPU time as a percentage of one CPU over the wall time.
 pct() {
 	echo $(($2 > 0 ? $1 * 100 / $2 : 0))
 }
 
 # step_proxy NAME PORT: steps the rate up, through RATES and then on in
-# growing steps (next_rate) until a step is not clean, MAX_RATE is passed or
+# growing steps (step_rate in lib.sh) until a step is not clean, MAX_RATE is passed or
 # MAX_STEPS steps ran; sets BEST (highest clean CPS) and STOP (why it
 # stopped), and writes one line per step into $TMP/NAME.steps.
 step_proxy() {
 	local name=$1 port=$2 rate=0 calls rc ok failed created secs retrans sipp_ms achieved verdict
-	local t0 t1 us w0 w1 wall g0 g1 gw_pct caller_pct busiest list i=0
-	read -r -a list <<<"$RATES"
+	local t0 t1 us w0 w1 wall g0 g1 gw_pct caller_pct busiest i=0
 	BEST=0
 	STOP="MAX_STEPS ($MAX_STEPS) steps ran"
 	for _ in $(seq "$MAX_STEPS"); do
-		if [ "$i" -lt "${#list[@]}" ]; then
-			rate=${list[$i]}
-		elif [ "$rate" -gt 0 ]; then
-			rate=$(next_rate "$rate")
-		else
+		rate=$(step_rate "$i" "$rate" 250)
+		if [ -z "$rate" ]; then
 			STOP="no rate to step through (RATES is empty)"
 			break
 		fi

@@ -327,10 +327,6 @@ stop_pg() {
 
 # ------------------------------------------------------------------ part 1: SMPP
 
-next_rate() {
-	echo $(((($1 * 5 / 4) + 999) / 1000 * 1000))
-}
-
 # run_step NAME RATE: one smppload run at RATE (0: unpaced); prints the step
 # line, appends it to $TMP/NAME.steps and sets VERDICT and WHY.
 run_step() {
@@ -396,17 +392,13 @@ warp_up() {
 # backlog of a failed step does not weigh on it, a step at P99_RATE when the
 # stepping stopped below it, and one unpaced step.
 step_store() {
-	local store=$1 name=smpp-$1 rate=0 list i=0 best=0 stop
-	read -r -a list <<<"$RATES"
+	local store=$1 name=smpp-$1 rate=0 i=0 best=0 stop
 	stop="MAX_STEPS ($MAX_STEPS) steps ran"
 	warp_up "$store"
 	echo "warp ($store): ESME window $WINDOW, connector $CONN_BINDS binds window $CONN_WINDOW, steps of $STEP_S s" >&2
 	for _ in $(seq "$MAX_STEPS"); do
-		if [ "$i" -lt "${#list[@]}" ]; then
-			rate=${list[$i]}
-		elif [ "$rate" -gt 0 ]; then
-			rate=$(next_rate "$rate")
-		else
+		rate=$(step_rate "$i" "$rate" 1000)
+		if [ -z "$rate" ]; then
 			stop="no rate to step through (RATES is empty)"
 			break
 		fi

@@ -393,21 +393,12 @@ void smsc_mo_receive(struct smsc_out *o, struct smsc_upbind *b, const struct smp
 /* A leased pending row (receipts.c's lease, MO_COLUMNS). */
 struct smsc_dlr *smsc_mo_row(const struct store_res *r, size_t i)
 {
-	struct smsc_dlr *d = calloc(1, sizeof(*d));
+	struct smsc_dlr *d = smsc_dlr_row(r, i, SMSC_DLR_MO);
 
 	if (!d || smsc_hex_decode(store_res_text(r, i, 9), &d->body, &d->body_len) < 0) {
 		free(d);
 		return NULL;
 	}
-	d->kind = SMSC_DLR_MO;
-	snprintf(d->id, sizeof(d->id), "%s", store_res_text(r, i, 0));
-	snprintf(d->customer_id, sizeof(d->customer_id), "%s", store_res_text(r, i, 1));
-	snprintf(d->source, sizeof(d->source), "%s", store_res_text(r, i, 2));
-	d->source_ton = (uint8_t)store_res_int(r, i, 3);
-	d->source_npi = (uint8_t)store_res_int(r, i, 4);
-	snprintf(d->dest, sizeof(d->dest), "%s", store_res_text(r, i, 5));
-	d->dest_ton = (uint8_t)store_res_int(r, i, 6);
-	d->dest_npi = (uint8_t)store_res_int(r, i, 7);
 	d->data_coding = (uint8_t)store_res_int(r, i, 8);
 	return d;
 }

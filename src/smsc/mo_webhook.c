@@ -25,6 +25,7 @@
 #include "smsc/smsc_private.h"
 
 #define MO_WEBHOOK_BATCH 100
+#define MO_WEBHOOK_POLL_MS 100 /* as the session path polls (receipts.c) */
 
 #define PENDING_SQL                                                                                \
 	"SELECT m.id, m.customer_id, m.source, m.number, m.data_coding, m.body, m.parts, "         \
@@ -124,6 +125,9 @@ void smsc_mo_webhook_tick(struct smsc_out *o)
 	int64_t now = time_wall_ms();
 	struct store_param p[] = {store_p_int(now)};
 
+	if (time_mono_ms() - o->mo_webhook_polled_ms < MO_WEBHOOK_POLL_MS)
+		return;
+	o->mo_webhook_polled_ms = time_mono_ms();
 	if (!c || smsc_out_exec(o, PENDING_SQL, p, 1, &r) < 0)
 		return;
 	for (size_t i = 0; i < store_res_rows(r) && i < MO_WEBHOOK_BATCH; i++) {

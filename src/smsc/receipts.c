@@ -82,21 +82,33 @@ void smsc_receipts_receivers(struct smsc *s, const char *account_id, const char 
 		free(d);
 }
 
-static struct smsc_dlr *receipt_row(const struct store_res *r, size_t i)
+/* Columns 0..7 both lease kinds return: id, then the receipt's account or
+ * the MO's customer, then the addresses with TON and NPI. */
+struct smsc_dlr *smsc_dlr_row(const struct store_res *r, size_t i, enum smsc_dlr_kind kind)
 {
 	struct smsc_dlr *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
-	d->kind = SMSC_DLR_RECEIPT;
+	d->kind = kind;
 	snprintf(d->id, sizeof(d->id), "%s", store_res_text(r, i, 0));
-	snprintf(d->account_id, sizeof(d->account_id), "%s", store_res_text(r, i, 1));
+	snprintf(kind == SMSC_DLR_MO ? d->customer_id : d->account_id, ID_MAX, "%s",
+		 store_res_text(r, i, 1));
 	snprintf(d->source, sizeof(d->source), "%s", store_res_text(r, i, 2));
 	d->source_ton = (uint8_t)store_res_int(r, i, 3);
 	d->source_npi = (uint8_t)store_res_int(r, i, 4);
 	snprintf(d->dest, sizeof(d->dest), "%s", store_res_text(r, i, 5));
 	d->dest_ton = (uint8_t)store_res_int(r, i, 6);
 	d->dest_npi = (uint8_t)store_res_int(r, i, 7);
+	return d;
+}
+
+static struct smsc_dlr *receipt_row(const struct store_res *r, size_t i)
+{
+	struct smsc_dlr *d = smsc_dlr_row(r, i, SMSC_DLR_RECEIPT);
+
+	if (!d)
+		return NULL;
 	snprintf(d->state, sizeof(d->state), "%s", store_res_text(r, i, 8));
 	snprintf(d->error, sizeof(d->error), "%s", store_res_text(r, i, 9));
 	d->submitted_ms = store_res_int(r, i, 10);

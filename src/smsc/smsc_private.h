@@ -240,6 +240,7 @@ struct smsc_out {
 	struct store_batch *mo_insert; /* MO rows and parts (mo.c) */
 	char *mo_hex;		       /* 2 * SMPP_PDU_MAX_LEN + 1 */
 	int64_t mo_swept_ms;
+	int64_t mo_webhook_polled_ms;
 	struct metric *m_mo_received, *m_mo_refused, *m_mo_delivered, *m_mo_incomplete;
 	struct metric *m_mo_expired;
 	struct metric *m_mo_webhook;
@@ -325,6 +326,9 @@ struct smsc_dlr {
 };
 
 void smsc_dlr_free(struct smsc_dlr *d);
+/* A leased row's id, owner (a receipt's account, an MO's customer) and
+ * addresses: columns 0..7 of either lease (receipts.c). */
+struct smsc_dlr *smsc_dlr_row(const struct store_res *r, size_t i, enum smsc_dlr_kind kind);
 void smsc_receipts_receivers(struct smsc *s, const char *account_id, const char *customer_id,
 			     int delta);
 void smsc_receipts_poll(struct smsc *s);
