@@ -74,4 +74,158 @@ struct billing_rate {
 	int64_t effective_to;	 /* ms, exclusive; 0 = until replaced */
 };
 
+/* ---------------------------------------------------- rating arithmetic */
+
+/*
+ * What a call or a message costs under one deck row (rate.c).  Pure integer
+ * arithmetic, no allocation, no I/O: the billing role, the prepaid check on
+ * the INVITE path and LCR all call it.  Decision 0033 records the rules:
+ *
+ *  - billable seconds: nothing billable for an answered call of 0 s unless
+ *    the row sets min_duration_s (then the minimum is billed, connection fee
+ *    included); otherwise max(duration, min_duration_s) rounded up to
+ *    initial_s, then to whole increment_s blocks after it;
+ *  - voice cost = connection_fee + ceil(rate * billable_s / 60): the
+ *    division rounds up, toward whoever sells.  For a sell deck that is WARP,
+ *    for a buy deck the carrier, so buy costs round up too and match the
+ *    carrier's invoice;
+ *  - SMS cost = rate * segments;
+ *  - durations are whole seconds; a CDR's milliseconds become seconds with
+ *    billing_rate_seconds_from_ms (a started second is billed).
+ *
+ * Limits: a duration beyond BILLING_RATE_DURATION_MAX_S or a cost beyond
+ * BILLING_RATE_COST_MAX is BILLING_RATE_RANGE, never a wrapped number.
+ */
+#define BILLING_RATE_DURATION_MAX_S ((int64_t)31 * 24 * 3600) /* 31 days */
+/* micro-units (about 9.2 million units): INT64_MAX / 10^6, so that a million
+ * charges at the limit still sum in an int64 ledger. */
+#define BILLING_RATE_COST_MAX ((int64_t)9223372036854)
+
+enum billing_rate_err {
+	BILLING_RATE_OK = 0,
+	BILLING_RATE_INVALID = -1, /* a row the arithmetic cannot use (see billing_rate_check) */
+	BILLING_RATE_RANGE = -2,   /* a negative or too long duration, a cost past the limit */
+	BILLING_RATE_SERVICE = -3, /* a voice function on an SMS row or the other way round */
+};
+
+/* 0 when the row can be rated: rate and connection fee >= 0, and for voice
+ * initial_s and increment_s >= 1 and min_duration_s >= 0 (all at most
+ * BILLING_RATE_DURATION_MAX_S); else BILLING_RATE_INVALID. */
+int billing_rate_check(const struct billing_rate *r);
+const char *billing_rate_strerror(int err);
+/* Whole seconds of a duration in milliseconds, rounded up (1 ms is 1 s);
+ * a negative duration is 0. */
+int64_t billing_rate_seconds_from_ms(int64_t ms);
+/* Billable seconds of an answered call lasting duration_s. */
+int billing_rate_billable_s(const struct billing_rate *r, int64_t duration_s, int64_t *billable_s);
+/* Cost in micro-units of an answered call lasting duration_s. */
+int billing_rate_voice_cost(const struct billing_rate *r, int64_t duration_s, int64_t *cost);
+/* Cost in micro-units of a message of `segments` parts. */
+int billing_rate_sms_cost(const struct billing_rate *r, int64_t segments, int64_t *cost);
+/*
+ * Prepaid: the longest duration in seconds whose cost is at most
+ * `available` micro-units, i.e. the largest d <= BILLING_RATE_DURATION_MAX_S
+ * with billing_rate_voice_cost(d) <= available (exact, the inverse of the
+ * forward function; a rate and fee of 0 buy the whole cap).  0 when not even
+ * one second is affordable (the caller refuses the call).
+ */
+int billing_rate_max_duration_s(const struct billing_rate *r, int64_t available, int64_t *max_s);
+
+/* --------------------------------------------------------- prefix index */
+
+/*
+ * An immutable longest-prefix index over the rows of one deck and one
+ * service (prefix.c; decision 0033).  Built once, then read by any number of
+ * threads at once without locks or allocation.  A prefix may have several
+ * rows with disjoint effective windows (a rate changed mid-month: both
+ * versions are kept); a lookup at time t sees only the rows whose window
+ * contains t, so a prefix with no row at t is passed over for a shorter one.
+ * The index copies what it keeps (prices, windows, destination and zone
+ * strings): the rows it was built from may be freed at once.
+ */
+struct billing_prefix_index;
+
+enum billing_prefix_err {
+	BILLING_PREFIX_OK = 0,
+	BILLING_PREFIX_NOMEM = -1,
+	BILLING_PREFIX_DIGITS = -2,    /* a prefix with something other than 0-9 */
+	BILLING_PREFIX_WINDOW = -3,    /* effective_to not after effective_from */
+	BILLING_PREFIX_OVERLAP = -4,   /* two rows of one prefix whose windows overlap */
+	BILLING_PREFIX_TOO_MANY = -5,  /* more than BILLING_PREFIX_ROWS_MAX rows */
+	BILLING_PREFIX_RATE = -6,      /* a row billing_rate_check refuses */
+	BILLING_PREFIX_DUPLICATE = -7, /* a rating snapshot given one deck version twice */
+};
+#define BILLING_PREFIX_ROWS_MAX 16000000
+
+/* Builds the index of the rows of service `svc` among rows[0..n) (a deck's
+ * rows of the other service are skipped: one deck gives two indexes).  On
+ * an error *bad_row (when not NULL) is the index in rows of the first row at
+ * fault.  Returns 0 or an enum billing_prefix_err. */
+int billing_prefix_build(const struct billing_rate *rows, size_t n, enum billing_service svc,
+			 struct billing_prefix_index **out, size_t *bad_row);
+void billing_prefix_free(struct billing_prefix_index *ix);
+const char *billing_prefix_strerror(int err);
+
+/* hot path: no allocation, no locks, no I/O
+ * The row of the longest prefix of `number` with a row in force at t_ms
+ * (effective_from <= t_ms < effective_to), copied into *out with its prefix;
+ * out->destination and out->zone point into the index.  `number` is the
+ * dialled digits: a leading '+' is skipped and the number ends at its first
+ * non-digit.  Returns true when a row matched. */
+bool billing_prefix_lookup(const struct billing_prefix_index *ix, struct str number, int64_t t_ms,
+			   struct billing_rate *out);
+
+struct billing_prefix_stats {
+	size_t prefixes; /* distinct prefixes */
+	size_t rows;	 /* rows, all windows */
+	size_t bytes;	 /* everything the index holds, strings included */
+};
+void billing_prefix_stats(const struct billing_prefix_index *ix, struct billing_prefix_stats *st);
+
+/* ------------------------------------------------------ rating snapshot */
+
+/*
+ * What the rating engine reads (rating.c): a set of decks, each one version
+ * of a deck with its voice and SMS indexes.  Both are immutable once built
+ * and reference-counted, so a reader keeps the snapshot it acquired while a
+ * new one is built, and a new snapshot shares the decks that did not change
+ * with the old one (a deck of a million rows is built once per version, not
+ * once per snapshot).  The platform's snapshot loader (store.h) publishes a
+ * struct billing_rating and frees it with billing_rating_unref; the refcounts
+ * here are for decks kept across snapshots and readers that outlive one.
+ */
+struct billing_deck;
+struct billing_rating;
+
+/* Builds both indexes of one deck version from its rows (refcount 1).
+ * Returns 0 or an enum billing_prefix_err, *bad_row as billing_prefix_build. */
+int billing_deck_new(int64_t deck_id, int64_t version, const struct billing_rate *rows, size_t n,
+		     struct billing_deck **out, size_t *bad_row);
+struct billing_deck *billing_deck_ref(struct billing_deck *d);
+void billing_deck_unref(struct billing_deck *d);
+int64_t billing_deck_id(const struct billing_deck *d);
+int64_t billing_deck_version(const struct billing_deck *d);
+const struct billing_prefix_index *billing_deck_index(const struct billing_deck *d,
+						      enum billing_service svc);
+
+/* A snapshot of decks[0..n) (refcount 1), each referenced once more (the
+ * caller keeps its own references).  Several versions of one deck may be
+ * present; the same id and version twice is BILLING_PREFIX_DUPLICATE. */
+int billing_rating_new(struct billing_deck *const *decks, size_t n, struct billing_rating **out);
+struct billing_rating *billing_rating_ref(struct billing_rating *r);
+void billing_rating_unref(struct billing_rating *r);
+size_t billing_rating_decks(const struct billing_rating *r);
+/* hot path: no allocation, no locks, no I/O
+ * A deck of the snapshot by id and version, version 0 meaning the highest
+ * present; NULL when absent.  Valid while the snapshot is (billing_deck_ref
+ * keeps it longer, e.g. into the next snapshot). */
+struct billing_deck *billing_rating_deck(const struct billing_rating *r, int64_t deck_id,
+					 int64_t version);
+/* hot path: no allocation, no locks, no I/O
+ * billing_prefix_lookup in that deck's index of service svc; false when the
+ * deck is absent or has no row for the number at t_ms. */
+bool billing_rating_lookup(const struct billing_rating *r, int64_t deck_id, int64_t version,
+			   enum billing_service svc, struct str number, int64_t t_ms,
+			   struct billing_rate *out);
+
 #endif
