@@ -12,8 +12,9 @@
 #include <string.h>
 
 /* The number's key: '+' skipped, digits up to the first non-digit, at most
- * the 24 a prefix can have (later digits cannot change the match). */
-static void px_number_key(struct str number, uint64_t *hi, uint32_t *lo)
+ * the 24 a prefix can have (later digits cannot change the match).
+ * Returns how many digits it took. */
+static size_t px_number_key(struct str number, uint64_t *hi, uint32_t *lo)
 {
 	size_t i = 0, n;
 
@@ -23,13 +24,13 @@ static void px_number_key(struct str number, uint64_t *hi, uint32_t *lo)
 		if (number.p[n] < '0' || number.p[n] > '9')
 			break;
 	px_key_encode(number.p + i, n - i, hi, lo);
+	return n - i;
 }
 
-/* The last key <= (hi, lo), or PX_NONE when every key is greater. */
-static uint32_t px_floor(const struct billing_prefix_index *ix, uint64_t hi, uint32_t lo)
+/* The last key <= (hi, lo) in a .. b - 1, else a - 1 (PX_NONE below 0). */
+static uint32_t px_floor_in(const struct billing_prefix_index *ix, size_t a, size_t b, uint64_t hi,
+			    uint32_t lo)
 {
-	size_t a = 0, b = ix->nkeys; /* answer below b; keys before a are <= */
-
 	while (a < b) {
 		size_t m = a + (b - a) / 2;
 		if (px_key_cmp(ix->keys[m].hi, ix->keys[m].lo, hi, lo) <= 0)
@@ -38,6 +39,19 @@ static uint32_t px_floor(const struct billing_prefix_index *ix, uint64_t hi, uin
 			b = m;
 	}
 	return a ? (uint32_t)(a - 1) : PX_NONE;
+}
+
+/* The last key <= the number's key, narrowed by its first digits. */
+static uint32_t px_floor(const struct billing_prefix_index *ix, uint64_t hi, uint32_t lo,
+			 size_t ndigits)
+{
+	unsigned b = 0;
+
+	if (!ix->lead || ndigits < PX_LEAD_DIGITS)
+		return px_floor_in(ix, 0, ix->nkeys, hi, lo);
+	for (int i = 0; i < PX_LEAD_DIGITS; i++)
+		b = b * 10 + (unsigned)((hi >> (60 - 4 * i)) & 15) - 1;
+	return px_floor_in(ix, ix->lead[b], ix->lead[b + 1], hi, lo);
 }
 
 /* The row of key k in force at t: windows are disjoint and sorted, so the
@@ -91,10 +105,10 @@ bool billing_prefix_lookup(const struct billing_prefix_index *ix, struct str num
 {
 	uint64_t hi;
 	uint32_t lo, k;
+	size_t ndigits = px_number_key(number, &hi, &lo);
 
-	px_number_key(number, &hi, &lo);
 	/* At most 25 steps: each parent is a strictly shorter prefix. */
-	for (k = px_floor(ix, hi, lo); k != PX_NONE; k = ix->keys[k].parent) {
+	for (k = px_floor(ix, hi, lo, ndigits); k != PX_NONE; k = ix->keys[k].parent) {
 		const struct px_row *r;
 		if (!px_key_is_prefix(&ix->keys[k], hi, lo))
 			continue;
@@ -113,7 +127,7 @@ void billing_prefix_stats(const struct billing_prefix_index *ix, struct billing_
 	st->rows = ix->nrows;
 	st->bytes = sizeof(*ix) + ix->nkeys * sizeof(*ix->keys) +
 		    (ix->nkeys + 1) * sizeof(*ix->first) + ix->nrows * sizeof(*ix->rows) +
-		    ix->strings_len;
+		    ix->strings_len + (ix->lead ? (PX_LEAD_N + 1) * sizeof(*ix->lead) : 0);
 }
 
 void billing_prefix_free(struct billing_prefix_index *ix)
@@ -124,6 +138,7 @@ void billing_prefix_free(struct billing_prefix_index *ix)
 	free(ix->first);
 	free(ix->rows);
 	free(ix->strings);
+	free(ix->lead);
 	free(ix);
 }
 

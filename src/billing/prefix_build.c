@@ -134,6 +134,32 @@ static void px_link_parents(struct billing_prefix_index *ix)
 	}
 }
 
+/* lead[b] = the first key >= the key of the PX_LEAD_DIGITS digits of b:
+ * one merge of the 10^4 values with the sorted keys. */
+static int px_fill_lead(struct billing_prefix_index *ix)
+{
+	uint32_t k = 0;
+
+	if (ix->nkeys < PX_LEAD_MIN_KEYS)
+		return 0;
+	ix->lead = malloc((PX_LEAD_N + 1) * sizeof(*ix->lead));
+	if (!ix->lead)
+		return BILLING_PREFIX_NOMEM;
+	for (unsigned b = 0; b < PX_LEAD_N; b++) {
+		char d[PX_LEAD_DIGITS];
+		uint64_t hi;
+		uint32_t lo;
+		for (int i = PX_LEAD_DIGITS - 1, v = (int)b; i >= 0; i--, v /= 10)
+			d[i] = (char)('0' + v % 10);
+		px_key_encode(d, PX_LEAD_DIGITS, &hi, &lo);
+		while (k < ix->nkeys && px_key_cmp(ix->keys[k].hi, ix->keys[k].lo, hi, lo) < 0)
+			k++;
+		ix->lead[b] = k;
+	}
+	ix->lead[PX_LEAD_N] = (uint32_t)ix->nkeys;
+	return 0;
+}
+
 /* ------------------------------------------------------------- strings */
 
 struct px_intern {
@@ -278,7 +304,7 @@ int billing_prefix_build(const struct billing_rate *rows, size_t n, enum billing
 	if ((rc = px_fill_keys(ix, s, m)))
 		goto fail;
 	px_link_parents(ix);
-	if ((rc = px_fill_rows(ix, rows, s)))
+	if ((rc = px_fill_lead(ix)) || (rc = px_fill_rows(ix, rows, s)))
 		goto fail;
 	free(s);
 	*out = ix;

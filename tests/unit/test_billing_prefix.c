@@ -130,6 +130,47 @@ static void test_long_prefixes(void **state)
 	billing_prefix_free(ix);
 }
 
+/* Past 4096 prefixes the index narrows its search by the first 4 digits:
+ * the ends of that table, numbers shorter than 4 digits, and prefixes
+ * shorter than 4 digits that sort between the table's ranges. */
+static void test_lead_table_edges(void **state)
+{
+	static const char *edge[] = {"0",   "0000", "00001", "13",   "1299",
+				     "130", "9",    "99",    "9999", "99999"};
+	size_t n = 5000 + sizeof(edge) / sizeof(edge[0]), k = 0;
+	struct billing_rate *rows = calloc(n, sizeof(*rows));
+	struct billing_prefix_index *ix;
+	struct billing_prefix_stats st;
+
+	(void)state;
+	assert_non_null(rows);
+	for (int i = 0; i < 5000; i++) {
+		char p[8];
+		snprintf(p, sizeof(p), "5%05d", i * 7);
+		rows[k++] = row(p, 5);
+	}
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+		rows[k++] = row(edge[i], (int64_t)i + 100);
+	ix = build(rows, n);
+	billing_prefix_stats(ix, &st);
+	assert_int_equal(st.prefixes, n);
+	assert_int_equal(rate_of(ix, "00000", 0), 101);	 /* "0000" */
+	assert_int_equal(rate_of(ix, "000012", 0), 102); /* "00001" */
+	assert_int_equal(rate_of(ix, "0001", 0), 100);	 /* back to "0" */
+	assert_int_equal(rate_of(ix, "00", 0), 100);	 /* shorter than the table */
+	assert_int_equal(rate_of(ix, "12995", 0), 104);	 /* "1299" */
+	assert_int_equal(rate_of(ix, "1300", 0), 105);	 /* "130", sorted before "1300" */
+	assert_int_equal(rate_of(ix, "1399", 0), 103);	 /* "13" */
+	assert_int_equal(rate_of(ix, "1200", 0), -1);
+	assert_int_equal(rate_of(ix, "500007", 0), 5);
+	assert_int_equal(rate_of(ix, "500008", 0), -1);
+	assert_int_equal(rate_of(ix, "99999999", 0), 109); /* the last bucket */
+	assert_int_equal(rate_of(ix, "99989", 0), 107);	   /* "99" */
+	assert_int_equal(rate_of(ix, "8", 0), -1);
+	billing_prefix_free(ix);
+	free(rows);
+}
+
 static struct billing_rate windowed(const char *prefix, int64_t rate, int64_t from, int64_t to)
 {
 	struct billing_rate r = row(prefix, rate);
@@ -438,6 +479,7 @@ int main(void)
 	    cmocka_unit_test(test_nested_and_siblings),
 	    cmocka_unit_test(test_empty_prefix_is_the_default),
 	    cmocka_unit_test(test_long_prefixes),
+	    cmocka_unit_test(test_lead_table_edges),
 	    cmocka_unit_test(test_effective_windows),
 	    cmocka_unit_test(test_build_errors),
 	    cmocka_unit_test(test_service_and_strings),
