@@ -165,11 +165,10 @@ int billing_rate_max_duration_s(const struct billing_rate *r, int64_t available,
 	/* The end of the last whole block within bmax: every d up to it bills
 	 * at most bmax (billable is nondecreasing, a block's end bills itself,
 	 * and first <= bmax covers the minimum), while d + 1 opens the next
-	 * block.  Past the cap the cap itself costs no more than d would. */
-	if (bmax - r->initial_s >= BILLING_RATE_DURATION_MAX_S)
-		d = BILLING_RATE_DURATION_MAX_S;
-	else
-		d = r->initial_s + (bmax - r->initial_s) / r->increment_s * r->increment_s;
+	 * block.  When that end is past the cap, the cap bills a block end no
+	 * later than it, so the cap is affordable too.  No overflow: bmax >=
+	 * first >= initial_s. */
+	d = r->initial_s + (bmax - r->initial_s) / r->increment_s * r->increment_s;
 	*max_s = d < BILLING_RATE_DURATION_MAX_S ? d : BILLING_RATE_DURATION_MAX_S;
 	return 0;
 }

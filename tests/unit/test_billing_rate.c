@@ -209,6 +209,11 @@ static void test_max_duration_table(void **state)
 	     * the cap is returned, and costs no more than the block that holds it */
 	    {60, 0, 7, 7, 0, 2678410, BILLING_RATE_DURATION_MAX_S},
 	    {60, 0, 7, 7, 0, 2678399, 2678396}, /* 7 * 382628, the last whole block */
+	    /* a 1966080 s (22.7 day) increment: the balance buys 3221261 billable
+	     * seconds, past the cap, yet the block holding the cap ends at
+	     * 30 + 2 * 1966080: only the first increment is affordable
+	     * (found by fuzz_billing_rate) */
+	    {20000, 50000, 30, 1966080, 0, 1073803825, 1966110},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
