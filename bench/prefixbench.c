@@ -1,8 +1,10 @@
 /*
  * prefixbench.c — times the rating prefix index (src/billing/prefix*.c):
  * building it from a random deck of N distinct prefixes and looking up M
- * numbers in it, and the same lookups in a plain digit trie (ten children
- * a node), the structure decision 0033 weighed against the sorted array.
+ * numbers in it, and the same lookups in the two structures decision 0033
+ * weighed against its sorted array with parent links: a plain digit trie
+ * (ten children a node) and one sorted array per prefix length, searched
+ * longest length first (keys only, no rows or windows, for scale).
  *
  *   build/bench/prefixbench [rows [lookups [seed]]]    (1000000 1000000 1)
  *
@@ -11,6 +13,7 @@
  * printed.  Deterministic for a seed.  Numbers: half start
  * with a prefix of the deck, half are random digits.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +199,71 @@ static int index_build(const struct billing_rate *rows, size_t n, struct billing
 	return 0;
 }
 
+/* ------------------------------------- one sorted array per length */
+
+#define BYLEN_MAX 14 /* the bench's prefixes have at most 13 digits */
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static bool bylen_has(const uint64_t *a, size_t n, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t m = lo + (hi - lo) / 2;
+		if (a[m] < v)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo < n && a[lo] == v;
+}
+
+static void bench_bylen(const struct billing_rate *rows, size_t n, char (*num)[16], size_t m)
+{
+	uint64_t *arr[BYLEN_MAX] = {0};
+	size_t cnt[BYLEN_MAX] = {0}, hits = 0;
+	double t0 = now_s(), t1, best = 1e9;
+
+	for (size_t i = 0; i < n; i++)
+		cnt[strlen(rows[i].prefix)]++;
+	for (int l = 0; l < BYLEN_MAX; l++)
+		arr[l] = malloc((cnt[l] ? cnt[l] : 1) * sizeof(uint64_t));
+	memset(cnt, 0, sizeof(cnt));
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(rows[i].prefix);
+		arr[l][cnt[l]++] = strtoull(rows[i].prefix, NULL, 10);
+	}
+	for (int l = 0; l < BYLEN_MAX; l++)
+		qsort(arr[l], cnt[l], sizeof(uint64_t), u64_cmp);
+	t1 = now_s();
+	for (int r = 0; r < REPEAT; r++) {
+		double a = now_s(), d;
+		hits = 0;
+		for (size_t i = 0; i < m; i++) {
+			uint64_t v[BYLEN_MAX] = {0};
+			for (int l = 1; l < BYLEN_MAX; l++)
+				v[l] = v[l - 1] * 10 + (uint64_t)(num[i][l - 1] - '0');
+			for (int l = BYLEN_MAX - 1; l >= 0; l--)
+				if (cnt[l] && bylen_has(arr[l], cnt[l], v[l])) {
+					hits++;
+					break;
+				}
+		}
+		d = now_s() - a;
+		best = d < best ? d : best;
+	}
+	printf("by length: %zu prefixes, %zu bytes (%.1f per prefix, keys only), build %.3f s, "
+	       "%zu lookups %.3f s (%.0f ns each, %zu matched)\n",
+	       n, n * sizeof(uint64_t), (double)sizeof(uint64_t), t1 - t0, m, best,
+	       best * 1e9 / (double)m, hits);
+	for (int l = 0; l < BYLEN_MAX; l++)
+		free(arr[l]);
+}
+
 static int bench_index(const struct billing_rate *rows, size_t n, char (*num)[16], size_t m)
 {
 	struct billing_prefix_index *ix;
@@ -247,6 +315,7 @@ int main(int argc, char **argv)
 	}
 	rc = bench_index(rows, n, num, m);
 	bench_trie(rows, n, num, m);
+	bench_bylen(rows, n, num, m);
 	free(num);
 	free(rows);
 	return rc;
