@@ -108,9 +108,10 @@ enum billing_rate_err {
 	BILLING_RATE_SERVICE = -3, /* a voice function on an SMS row or the other way round */
 };
 
-/* 0 when the row can be rated: rate and connection fee >= 0, and for voice
- * initial_s and increment_s >= 1 and min_duration_s >= 0 (all at most
- * BILLING_RATE_DURATION_MAX_S); else BILLING_RATE_INVALID. */
+/* 0 when the row can be rated: rate >= 0, connection fee from 0 to
+ * BILLING_RATE_COST_MAX, and for voice initial_s and increment_s >= 1 and
+ * min_duration_s >= 0 (all at most BILLING_RATE_DURATION_MAX_S); else
+ * BILLING_RATE_INVALID. */
 int billing_rate_check(const struct billing_rate *r);
 const char *billing_rate_strerror(int err);
 /* Whole seconds of a duration in milliseconds, rounded up (1 ms is 1 s);
@@ -127,7 +128,8 @@ int billing_rate_sms_cost(const struct billing_rate *r, int64_t segments, int64_
  * `available` micro-units, i.e. the largest d <= BILLING_RATE_DURATION_MAX_S
  * with billing_rate_voice_cost(d) <= available (exact, the inverse of the
  * forward function; a rate and fee of 0 buy the whole cap).  0 when not even
- * one second is affordable (the caller refuses the call).
+ * one second is affordable, i.e. not the fee and the first block (or the
+ * minimum): the caller refuses the call.
  */
 int billing_rate_max_duration_s(const struct billing_rate *r, int64_t available, int64_t *max_s);
 
