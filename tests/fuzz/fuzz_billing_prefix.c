@@ -1,7 +1,8 @@
 /*
  * fuzz_billing_prefix.c — libFuzzer target for the dialled number a prefix
  * lookup reads (billing_prefix_lookup: '+', digits, anything after them),
- * over a fixed deck of nested, sibling, windowed and 24-digit prefixes.
+ * over a fixed deck of nested, sibling, windowed and 24-digit prefixes and
+ * 5,000 more, so that the index has its table by the first four digits.
  * Whatever the bytes, the answer must be the one a brute-force scan of the
  * deck gives for the same digits; otherwise abort.  The first 8 bytes, when
  * there are 8, choose the lookup time.
@@ -36,16 +37,22 @@ static const struct {
 };
 #define NDECK (sizeof(deck) / sizeof(deck[0]))
 
+#define NFILL 5000
+#define NROWS (NDECK + NFILL)
+
+static struct billing_rate rows[NROWS]; /* filled once, read only after */
+
 static const char *brute_force(const char *digits, int64_t t)
 {
 	const char *best = NULL;
-	for (size_t i = 0; i < NDECK; i++) {
-		size_t len = strlen(deck[i].prefix);
-		if (strncmp(deck[i].prefix, digits, len) || deck[i].from > t ||
-		    (deck[i].to && t >= deck[i].to))
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct billing_rate *r = &rows[i];
+		size_t len = strlen(r->prefix);
+		if (strncmp(r->prefix, digits, len) || r->effective_from > t ||
+		    (r->effective_to && t >= r->effective_to))
 			continue;
 		if (!best || len > strlen(best))
-			best = deck[i].prefix;
+			best = r->prefix;
 	}
 	return best;
 }
@@ -53,20 +60,21 @@ static const char *brute_force(const char *digits, int64_t t)
 static struct billing_prefix_index *index_get(void)
 {
 	static struct billing_prefix_index *ix; /* built once, read only after */
-	struct billing_rate rows[NDECK];
 
 	if (ix)
 		return ix;
-	for (size_t i = 0; i < NDECK; i++) {
-		rows[i] = (struct billing_rate){.service = BILLING_VOICE,
-						.rate = (int64_t)i,
-						.initial_s = 1,
-						.increment_s = 1,
-						.effective_from = deck[i].from,
-						.effective_to = deck[i].to};
-		snprintf(rows[i].prefix, sizeof(rows[i].prefix), "%s", deck[i].prefix);
+	for (size_t i = 0; i < NROWS; i++) {
+		rows[i] = (struct billing_rate){
+		    .service = BILLING_VOICE, .rate = (int64_t)i, .initial_s = 1, .increment_s = 1};
+		if (i < NDECK) {
+			rows[i].effective_from = deck[i].from;
+			rows[i].effective_to = deck[i].to;
+			snprintf(rows[i].prefix, sizeof(rows[i].prefix), "%s", deck[i].prefix);
+		} else {
+			snprintf(rows[i].prefix, sizeof(rows[i].prefix), "5%05zu", (i - NDECK) * 7);
+		}
 	}
-	if (billing_prefix_build(rows, NDECK, BILLING_VOICE, &ix, NULL))
+	if (billing_prefix_build(rows, NROWS, BILLING_VOICE, &ix, NULL))
 		abort();
 	return ix;
 }
