@@ -8,7 +8,7 @@
  *
  * Runs on the worker owning the call's Call-ID (decision 0012).
  */
-#include "sip/core.h"
+#include "sip/txn.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -342,7 +342,8 @@ static void sip_late_answer_release(struct sip_worker *w, struct sip_ctx *x, str
 	r.extra = "Reason: SIP;cause=487;text=\"answered after the caller's final response\"\r\n";
 	sip_proxy_branch(w, branch, sizeof(branch));
 	if (sip_build_request(&out, &r) == 0)
-		sip_proxy_send_new(w, (struct str){out.p, out.len}, &dst, false);
+		sip_proxy_send_new(w, (struct str){out.p, out.len}, &dst, str_from_cstr(branch),
+				   SIP_METHOD_BYE);
 	buf_fini(&out);
 }
 
@@ -519,3 +520,34 @@ void sip_call_free(struct sip_call *c)
 	free(c->dlg);
 	free(c);
 }
+
+/* ------------------------------------------------------ transaction hooks */
+
+static void sip_call_server_gone(struct sip_stx *s)
+{
+	if (s->reoffer)
+		sip_media_stx_gone(s);
+	if (s->call && s->call->stx == s)
+		s->call->stx = NULL;
+}
+
+static void sip_call_client_gone(struct sip_ctx *x)
+{
+	if (x->call && x->call->ctx == x)
+		x->call->ctx = NULL;
+}
+
+static void sip_call_client_timeout(struct sip_ctx *x)
+{
+	struct sip_call *c = x->call;
+	if (c && c->ctx == x) {
+		c->ctx = NULL;
+		sip_call_attempt_failed(c, 408);
+	}
+}
+
+const struct sip_txn_hooks sip_call_txn_hooks = {
+    .server_gone = sip_call_server_gone,
+    .client_gone = sip_call_client_gone,
+    .client_timeout = sip_call_client_timeout,
+};

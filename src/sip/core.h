@@ -82,6 +82,7 @@ struct sip_peer {
 
 struct sip_conn;
 struct sip_worker;
+struct sip_txn_hooks;
 struct sip_proxy;
 struct sip_th_view;
 
@@ -225,6 +226,8 @@ struct sip_proxy {
 	unsigned char th_key[32]; /* drawn once: keys the hidden Call-IDs (th.c) */
 	struct metric_family *m_requests, *m_responses, *m_calls;
 	struct metric *m_parse_errors;
+	/* What the transactions tell the calls (txn.h): sip_call_txn_hooks. */
+	const struct sip_txn_hooks *txn_hooks;
 };
 
 /* transport.c hands every received message here, on the worker that read it. */
@@ -232,9 +235,8 @@ void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,
 		       const struct sip_peer *src);
 /* The worker owning a Call-ID. */
 unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id);
-int64_t sip_now(void);
 
-/* Process-wide gauges, read at render time. */
+/* Process-wide gauges, read at render time (txn.c, dialog.c). */
 extern atomic_long sip_gauge_transactions;
 extern atomic_long sip_gauge_dialogs;
 
@@ -317,31 +319,6 @@ struct sip_call {
 	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
 };
 
-/* A server transaction and the request it answers. */
-struct sip_stx {
-	struct sip_tx tx;
-	struct sip_entry e;
-	struct sip_worker *w;
-	struct sip_peer src;
-	struct event *ev;
-	struct sip_call *call;
-	struct sip_ctx *peer;
-	struct buf req;		  /* the request, to build our own responses later */
-	struct sip_call *reoffer; /* the call whose in-dialog offer this carries */
-};
-
-/* A client transaction of ours. */
-struct sip_ctx {
-	struct sip_tx tx;
-	struct sip_entry e;
-	struct sip_worker *w;
-	struct sip_peer dst;
-	struct event *ev;
-	struct sip_call *call; /* an attempt of this call's setup */
-	struct sip_stx *peer;  /* the server transaction it forwards for */
-	bool cancel_pending;   /* CANCEL once a provisional comes (§9.1) */
-};
-
 /* dialog.c */
 void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp);
 /* An in-dialog request (To tag present) from src: 0 handled, or -ENOENT. */
@@ -359,23 +336,6 @@ void sip_call_cdr_write(struct sip_call *c);
 /* The proxy's own BYE to both sides (maximum duration, reaper). */
 void sip_dialog_bye_both(struct sip_call *c);
 
-/* proxy.c: transactions and responses, for call.c */
-void sip_count_response(struct sip_proxy *p, int code);
-struct sip_stx *sip_stx_find(struct sip_worker *w, struct sip_msg *m, enum sip_method method);
-struct sip_stx *sip_stx_new(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
-/* A client transaction for bytes to dst, keyed by our branch and method. */
-struct sip_ctx *sip_ctx_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
-			    struct str branch, enum sip_method method);
-/* A response of our own to m: through s when given, else stateless. */
-void sip_reply(struct sip_worker *w, struct sip_stx *s, struct sip_msg *m,
-	       const struct sip_peer *src, int code, const char *tag, const char *extra);
-/* Our own response to the request s holds (it outlived the receive buffer). */
-void sip_stx_reply(struct sip_stx *s, int code, const char *tag, const char *extra);
-/* Forwards a response (our Via removed) through s. */
-void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp);
-/* How many Route values at the top name us (§16.4). */
-size_t sip_routes_ours(const struct sip_proxy *p, struct sip_msg *m);
-
 /* call.c: a call's setup, for proxy.c */
 void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
 void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
@@ -390,18 +350,26 @@ void sip_call_abandon(struct sip_call *c);
 /* Answers the caller code (the best response kept, or our own) and ends the call. */
 void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side side);
 
-/* proxy.c helpers dialog.c uses */
+/* route.c: where a request goes, and forwarding it (RFC 3261 §16.4-§16.6) */
+/* How many Route values at the top name us (§16.4). */
+size_t sip_routes_ours(const struct sip_proxy *p, struct sip_msg *m);
+/* The next hop of m once its drop Route values of ours are gone: its next
+ * Route, else its Request-URI; 0, or -errno (names are not resolved). */
+int sip_route_next_hop(struct sip_proxy *p, struct sip_msg *m, size_t drop, struct sip_peer *dst);
+/* Forwards m statefully (through a client transaction peered with s) or,
+ * s NULL, statelessly (an ACK) to dst; ruri: a new Request-URI or empty. */
 int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
 			   const struct sip_peer *dst, struct str ruri, size_t drop_routes,
 			   struct sip_stx *stx);
-int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
-		       bool invite);
-void sip_proxy_branch(struct sip_worker *w, char *out, size_t n);
 /* Where a request of our own goes (§8.1.2): the first URI of route (a
  * "<uri>, <uri>" list) when there is one, else ruri; 0, or -errno when
  * neither names an address (names are not resolved on the packet path). */
 int sip_proxy_next_hop(const struct sip_proxy *p, const char *route, const char *ruri,
 		       struct sip_peer *out);
+/* Forwards a response (our Via removed, rewritten for a hidden call) through s. */
+void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp);
+/* The hooks through which the transactions reach the calls (txn.h). */
+extern const struct sip_txn_hooks sip_call_txn_hooks;
 void sip_call_free(struct sip_call *c);
 /* Frees the calls on w->dead (on w's thread, or anywhere once the pool has stopped). */
 void sip_call_reap(struct sip_worker *w);
@@ -540,7 +508,7 @@ void sip_call_th_resend_2xx(struct sip_call *c, enum sip_th_side side, struct si
 /* A request of our own (bytes, built as the caller sees the dialog) for
  * side toward of c, rewritten when c hides topology, sent to dst. */
 void sip_call_send_own(struct sip_call *c, enum sip_th_side toward, struct str bytes,
-		       const struct sip_peer *dst);
+		       struct str branch, const struct sip_peer *dst);
 
 /* ------------------------------------ media, private to media*.c */
 

@@ -7,13 +7,15 @@
  * is durable (DESIGN principle 2): sip_call_end submits the CDR and the
  * writer's callback hands the free back to the owning worker.
  */
-#include "sip/core.h"
+#include "sip/txn.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+atomic_long sip_gauge_dialogs;
 
 static void sip_dialog_copy_contact(struct sip_msg *m, char *out, size_t n)
 {
@@ -23,8 +25,15 @@ static void sip_dialog_copy_contact(struct sip_msg *m, char *out, size_t n)
 		str_copy(out, n, a.uri.raw);
 }
 
-enum { SIP_DLG_FROM, SIP_DLG_TO, SIP_DLG_CALLER_CONTACT, SIP_DLG_CALLEE_CONTACT,
-       SIP_DLG_CALLEE_ROUTE, SIP_DLG_CALLER_ROUTE, SIP_DLG_N };
+enum {
+	SIP_DLG_FROM,
+	SIP_DLG_TO,
+	SIP_DLG_CALLER_CONTACT,
+	SIP_DLG_CALLEE_CONTACT,
+	SIP_DLG_CALLEE_ROUTE,
+	SIP_DLG_CALLER_ROUTE,
+	SIP_DLG_N
+};
 
 /* One block: the struct, then the six strings each at its length. */
 static struct sip_dialog_strs *sip_dialog_strs_pack(char v[SIP_DLG_N][SIP_ROUTE_LEN])
@@ -214,7 +223,8 @@ static void sip_dialog_bye(struct sip_call *c, enum sip_th_side toward, const ch
 	    .extra = "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n",
 	};
 	if (sip_build_request(&out, &r) == 0)
-		sip_call_send_own(c, toward, (struct str){out.p, out.len}, &dst);
+		sip_call_send_own(c, toward, (struct str){out.p, out.len}, str_from_cstr(branch),
+				  &dst);
 	buf_fini(&out);
 }
 

@@ -35,7 +35,7 @@
  * packet path of calls in bypass.
  */
 #include "ng/ng.h"
-#include "sip/core.h"
+#include "sip/txn.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -20,7 +20,7 @@
  * call's answer, so the 2xx to the INVITE, repeating the SDP of the
  * reliable 1xx, still finds that one's rewritten body.
  */
-#include "sip/core.h"
+#include "sip/txn.h"
 
 /* RFC 3262 §3: a reliable provisional response names 100rel in Require
  * and carries RSeq. */

@@ -38,7 +38,7 @@
  * to the engine again, which may take the media back onto the relay.
  */
 #include "ng/ng.h"
-#include "sip/core.h"
+#include "sip/txn.h"
 
 #include <errno.h>
 #include <stdlib.h>

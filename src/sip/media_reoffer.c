@@ -23,7 +23,7 @@
  * sender's ACK the "answer", an engine failing it lets the 2xx through).
  */
 #include "ng/ng.h"
-#include "sip/core.h"
+#include "sip/txn.h"
 
 #include <errno.h>
 #include <stdlib.h>

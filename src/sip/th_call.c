@@ -12,7 +12,7 @@
  * Runs on the worker owning the call (decision 0012): the hidden Call-ID
  * names that worker, so sip_proxy_owner sends the callee's messages there.
  */
-#include "sip/core.h"
+#include "sip/txn.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -220,17 +220,19 @@ void sip_call_th_resend_2xx(struct sip_call *c, enum sip_th_side side, struct si
 }
 
 void sip_call_send_own(struct sip_call *c, enum sip_th_side toward, struct str bytes,
-		       const struct sip_peer *dst)
+		       struct str branch, const struct sip_peer *dst)
 {
 	struct sip_msg m;
 	struct buf out;
 	if (!c->th) {
-		sip_proxy_send_new(c->w, bytes, dst, false);
+		sip_proxy_send_new(c->w, bytes, dst, branch, SIP_METHOD_BYE);
 		return;
 	}
 	struct sip_th_view v = {.th = c->th, .toward = toward};
 	buf_init(&out);
+	/* A re-parse of bytes we built: th.c rewrites a message, and this one
+	 * (a BYE of our own, rare) is not worth a second builder. */
 	if (sip_msg_parse(&m, bytes.p, bytes.len) == 0 && sip_th_build_copy(&out, &m, &v) == 0)
-		sip_proxy_send_new(c->w, (struct str){out.p, out.len}, dst, false);
+		sip_proxy_send_new(c->w, (struct str){out.p, out.len}, dst, branch, SIP_METHOD_BYE);
 	buf_fini(&out);
 }
