@@ -8,7 +8,7 @@
  *
  * Runs on the worker owning the call's Call-ID (decision 0012).
  */
-#include "sip/txn.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -26,7 +26,7 @@ static void sip_call_arm(struct sip_call *c, int64_t ms)
 	event_add(c->timer, &tv);
 }
 
-static void sip_ctx_cancel(struct sip_ctx *x)
+static void sip_client_tx_cancel(struct sip_client_tx *x)
 {
 	struct sip_msg inv;
 	struct sip_via v;
@@ -34,8 +34,8 @@ static void sip_ctx_cancel(struct sip_ctx *x)
 	buf_init(&out);
 	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) == 0 && sip_msg_via(&inv, 0, &v) == 0 &&
 	    sip_build_cancel(&out, &inv) == 0) {
-		struct sip_ctx *c = sip_ctx_new(x->w, (struct str){out.p, out.len}, &x->dst,
-						v.branch, SIP_METHOD_CANCEL);
+		struct sip_client_tx *c = sip_client_tx_new(x->w, (struct str){out.p, out.len},
+							    &x->dst, v.branch, SIP_METHOD_CANCEL);
 		if (c)
 			sip_tx_client_start(&c->tx, sip_now());
 	}
@@ -43,7 +43,7 @@ static void sip_ctx_cancel(struct sip_ctx *x)
 	buf_fini(&out);
 }
 
-static void sip_ctx_detach_peer(struct sip_ctx *x)
+static void sip_client_tx_detach_peer(struct sip_client_tx *x)
 {
 	if (x->peer && x->peer->peer == x)
 		x->peer->peer = NULL;
@@ -54,14 +54,14 @@ static void sip_ctx_detach_peer(struct sip_ctx *x)
  * CANCEL as soon as it sends a provisional. */
 void sip_call_abandon(struct sip_call *c)
 {
-	struct sip_ctx *x = c->ctx;
+	struct sip_client_tx *x = c->client_tx;
 	if (!x)
 		return;
-	c->ctx = NULL;
+	c->client_tx = NULL;
 	x->call = NULL;
-	sip_ctx_detach_peer(x);
+	sip_client_tx_detach_peer(x);
 	if (x->tx.state == SIP_TX_PROCEEDING)
-		sip_ctx_cancel(x);
+		sip_client_tx_cancel(x);
 	else if (x->tx.state == SIP_TX_CALLING)
 		x->cancel_pending = true;
 }
@@ -88,11 +88,12 @@ static bool sip_code_better(int code, int best)
 	return code / 100 < best / 100;
 }
 
-static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, const char *tag);
+static void sip_reply_reject(struct sip_server_tx *s, const struct sip_call_plan *pl,
+			     const char *tag);
 
 void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side side)
 {
-	struct sip_stx *s = c->stx;
+	struct sip_server_tx *s = c->server_tx;
 	if (s && s->tx.state < SIP_TX_COMPLETED) {
 		if (c->plan.reject_code && c->plan.reject_code == code) {
 			/* the policy's own answer (a carrier limit): its Reason */
@@ -102,7 +103,7 @@ void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side si
 			sip_tx_server_respond(&s->tx, code, (struct str){c->best.p, c->best.len},
 					      sip_now());
 		} else {
-			sip_stx_reply(s, code, c->to_tag, NULL);
+			sip_server_tx_reply(s, code, c->to_tag, NULL);
 		}
 	}
 	metric_inc(metric_get(c->w->p->m_calls, code == 487 ? "cancelled" : "failed"));
@@ -138,20 +139,20 @@ static int sip_call_forward(struct sip_call *c, const struct sip_target *t)
 	struct sip_peer dst = {.addr = t->addr, .transport = t->transport};
 	dst.listen = sip_transport_listen_for(c->w->p, &dst.addr);
 	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0 ||
-	    sip_msg_parse(&m, c->stx->req.p, c->stx->req.len) != 0)
+	    sip_msg_parse(&m, c->server_tx->req.p, c->server_tx->req.len) != 0)
 		return -EINVAL;
 	c->callee = dst;
 	/* Hidden: the callee sees the caller's From and To with our host. */
 	if (c->th && sip_th_target(c->th, c->w->p->listen[dst.listen].host) < 0)
 		return -ENOSPC;
-	return sip_proxy_send_request(c->w, &m, &c->stx->src, &dst, str_from_cstr(ruri),
-				      sip_routes_ours(c->w->p, &m), c->stx);
+	return sip_proxy_send_request(c->w, &m, &c->server_tx->src, &dst, str_from_cstr(ruri),
+				      sip_route_count_ours(c->w->p, &m), c->server_tx);
 }
 
 void sip_call_try_next(struct sip_call *c)
 {
 	const struct sip_call_plan *pl = &c->plan;
-	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->stx) {
+	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->server_tx) {
 		const struct sip_target *t = &pl->targets[c->next_target++];
 		/* A carrier over its limit now is skipped: not an attempt. */
 		if (sip_policy_attempt_start(c->w->p->policy, &c->plan, c->next_target - 1,
@@ -178,7 +179,7 @@ void sip_call_try_next(struct sip_call *c)
 	/* A failover code goes upstream as what it was, unless a 408 from our
 	 * own timer: that one the caller sees as 408 too; or a carrier limit
 	 * skipped a target: the policy's 503 with its Reason. */
-	if (c->stx && sip_policy_attempts_exhausted(c->w->p->policy, &c->plan) != 0)
+	if (c->server_tx && sip_policy_attempts_exhausted(c->w->p->policy, &c->plan) != 0)
 		code = c->plan.reject_code;
 	sip_call_finish_setup(c, code, SIP_HANGUP_NONE);
 }
@@ -200,7 +201,7 @@ static void sip_call_timer(evutil_socket_t fd, short what, void *arg)
 	sip_call_attempt_failed(c, 408);
 }
 
-static void sip_call_provisional(struct sip_call *c, struct sip_ctx *x, struct sip_msg *resp)
+static void sip_call_provisional(struct sip_call *c, struct sip_client_tx *x, struct sip_msg *resp)
 {
 	if (resp->status == 100)
 		return;
@@ -208,19 +209,19 @@ static void sip_call_provisional(struct sip_call *c, struct sip_ctx *x, struct s
 		c->cdr.pdd_ms = time_wall_ms() - c->cdr.start_ms;
 	c->provisional = true;
 	if (x->cancel_pending)
-		sip_ctx_cancel(x);
+		sip_client_tx_cancel(x);
 	/* Ringing: the setup timer gives way to RFC 3261's timer C (> 3 min). */
 	sip_call_arm(c, 181000);
 	sip_media_response(c, resp);
 }
 
-static void sip_call_final(struct sip_call *c, struct sip_ctx *x, struct sip_msg *resp)
+static void sip_call_final(struct sip_call *c, struct sip_client_tx *x, struct sip_msg *resp)
 {
 	int code = resp->status;
 	const struct sip_target *t = &c->plan.targets[c->next_target - 1];
-	c->ctx = NULL;
+	c->client_tx = NULL;
 	x->call = NULL;
-	sip_ctx_detach_peer(x);
+	sip_client_tx_detach_peer(x);
 	event_del(c->timer);
 	if (c->cdr.pdd_ms == 0)
 		c->cdr.pdd_ms = time_wall_ms() - c->cdr.start_ms;
@@ -236,20 +237,20 @@ static void sip_call_final(struct sip_call *c, struct sip_ctx *x, struct sip_msg
 		sip_call_record_attempt(c, code);
 		c->best_code = code;
 		buf_reset(&c->best);
-		sip_call_strip_via(c, c->stx, &c->best, resp);
+		sip_call_strip_via(c, c->server_tx, &c->best, resp);
 		sip_call_finish_setup(c, code, c->cancelled ? SIP_HANGUP_CALLER : SIP_HANGUP_NONE);
 		return;
 	}
 	if (sip_code_better(code, c->best_code)) {
 		buf_reset(&c->best);
-		sip_call_strip_via(c, c->stx, &c->best, resp);
+		sip_call_strip_via(c, c->server_tx, &c->best, resp);
 	}
 	sip_call_attempt_failed(c, code);
 }
 
 /* Hands a response to its client transaction; false when absorbed.  x may
  * be freed on return (a 2xx to INVITE, a final over a reliable transport). */
-static bool sip_ctx_response(struct sip_ctx *x, struct sip_msg *resp)
+static bool sip_client_tx_response(struct sip_client_tx *x, struct sip_msg *resp)
 {
 	struct sip_msg inv;
 	if (x->tx.kind == SIP_TX_INVITE_CLIENT && resp->status >= 300 && x->tx.ack.len == 0 &&
@@ -278,7 +279,7 @@ struct sip_late {
 	uint32_t cseq;
 };
 
-static int sip_late_dialog(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp,
+static int sip_late_dialog(struct sip_worker *w, struct sip_client_tx *x, struct sip_msg *resp,
 			   struct sip_late *d)
 {
 	struct sip_msg inv;
@@ -308,7 +309,8 @@ static int sip_late_dialog(struct sip_worker *w, struct sip_ctx *x, struct sip_m
  * and hangs up at once with a BYE (§15), as a cancelling UAC must (§9.1).
  * While the caller's transaction is still open a 2xx is forwarded instead
  * (§16.7) and the caller's UA does the same (see sip_call_final). */
-static void sip_late_answer_release(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp)
+static void sip_late_answer_release(struct sip_worker *w, struct sip_client_tx *x,
+				    struct sip_msg *resp)
 {
 	struct sip_late d;
 	struct sip_peer dst = x->dst;
@@ -347,39 +349,39 @@ static void sip_late_answer_release(struct sip_worker *w, struct sip_ctx *x, str
 	buf_fini(&out);
 }
 
-void sip_response_to_ctx(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp)
+void sip_response_to_client_tx(struct sip_worker *w, struct sip_client_tx *x, struct sip_msg *resp)
 {
 	struct sip_call *c = x->call;
-	struct sip_stx *peer = x->peer;
+	struct sip_server_tx *peer = x->peer;
 	if (!c && !peer && x->tx.kind == SIP_TX_INVITE_CLIENT && resp->status >= 200 &&
 	    resp->status < 300 && x->tx.state <= SIP_TX_PROCEEDING) {
 		sip_late_answer_release(w, x, resp);
-		sip_ctx_response(x, resp); /* x is freed: a 2xx ends it */
+		sip_client_tx_response(x, resp); /* x is freed: a 2xx ends it */
 		return;
 	}
 	if (c && resp->status >= 200) {
 		sip_call_final(c, x, resp); /* detaches x from c first */
-		sip_ctx_response(x, resp);
+		sip_client_tx_response(x, resp);
 		return;
 	}
 	/* A final ends a transaction over TCP at once (no timer K): x is
 	 * freed by then, so only a provisional may look at it afterwards. */
 	bool provisional = resp->status < 200;
-	bool up = sip_ctx_response(x, resp);
-	if (up && provisional && c && c->ctx == x)
+	bool up = sip_client_tx_response(x, resp);
+	if (up && provisional && c && c->client_tx == x)
 		sip_call_provisional(c, x, resp);
 	else if (up && provisional && !c && x->cancel_pending)
-		sip_ctx_cancel(x);
+		sip_client_tx_cancel(x);
 	else if (up && peer) {
 		if (!sip_media_in_dialog_response(peer, resp))
-			sip_stx_forward(peer, resp);
+			sip_response_forward(peer, resp);
 		sip_bye_answered(w, resp);
 	}
 }
 
 void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
-	struct sip_stx *inv = sip_stx_find(w, m, SIP_METHOD_INVITE);
+	struct sip_server_tx *inv = sip_server_tx_find(w, m, SIP_METHOD_INVITE);
 	if (!inv || !inv->call || inv->tx.state >= SIP_TX_COMPLETED) {
 		sip_reply(w, NULL, m, src, 481, "c481", NULL);
 		return;
@@ -398,8 +400,8 @@ void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct si
 	/* With a provisional seen, the 487 the callee sends comes up to the
 	 * caller; without one, nothing can be cancelled yet (§9.1): answer
 	 * 487 now and CANCEL the attempt once it sends a provisional. */
-	if (c->ctx && c->ctx->tx.state == SIP_TX_PROCEEDING) {
-		sip_ctx_cancel(c->ctx);
+	if (c->client_tx && c->client_tx->tx.state == SIP_TX_PROCEEDING) {
+		sip_client_tx_cancel(c->client_tx);
 		return;
 	}
 	sip_call_abandon(c);
@@ -408,13 +410,13 @@ void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct si
 
 /* ------------------------------------------------------------ the INVITE */
 
-static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, struct str cid)
+static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_server_tx *s, struct str cid)
 {
 	struct sip_call *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->w = w;
-	c->stx = s;
+	c->server_tx = s;
 	s->call = c;
 	c->caller = s->src;
 	buf_init(&c->best);
@@ -441,7 +443,8 @@ static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, st
 	return c;
 }
 
-static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, const char *tag)
+static void sip_reply_reject(struct sip_server_tx *s, const struct sip_call_plan *pl,
+			     const char *tag)
 {
 	char reason[SIP_REASON_MAX + 64];
 	char text[SIP_REASON_MAX];
@@ -453,7 +456,7 @@ static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, 
 	text[j] = '\0';
 	snprintf(reason, sizeof(reason), "Reason: SIP;cause=%d;text=\"%s\"\r\n", pl->reject_code,
 		 text);
-	sip_stx_reply(s, pl->reject_code, tag, reason);
+	sip_server_tx_reply(s, pl->reject_code, tag, reason);
 }
 
 void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
@@ -466,7 +469,7 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 		sip_reply(w, NULL, m, src, 482, "l482", NULL); /* merged request (§8.2.2.2) */
 		return;
 	}
-	struct sip_stx *s = sip_stx_new(w, m, src);
+	struct sip_server_tx *s = sip_server_tx_new(w, m, src);
 	if (!s)
 		return;
 	sip_reply(w, s, m, src, 100, NULL, NULL); /* §16.2: at once, we may take a while */
@@ -478,7 +481,7 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	int rc = sip_policy_plan_invite(p->policy, m, &src->addr, sip_now(), &c->plan);
 	if (rc < 0 || c->plan.reject_code) {
 		if (rc < 0)
-			sip_stx_reply(s, 500, c->to_tag, NULL);
+			sip_server_tx_reply(s, 500, c->to_tag, NULL);
 		else
 			sip_reply_reject(s, &c->plan, c->to_tag);
 		if (rc == 0 && c->plan.reject_code == 403)
@@ -499,7 +502,7 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	if (c->plan.max_attempts <= 0)
 		c->plan.max_attempts = p->o.max_attempts > 0 ? p->o.max_attempts : 1;
 	if (c->plan.topology_hiding && sip_call_hide(c, m) < 0) {
-		sip_stx_reply(s, 500, c->to_tag, NULL);
+		sip_server_tx_reply(s, 500, c->to_tag, NULL);
 		sip_call_end(c, 500, SIP_HANGUP_NONE);
 		return;
 	}
@@ -515,7 +518,7 @@ void sip_call_free(struct sip_call *c)
 		event_free(c->reaper);
 	buf_fini(&c->best);
 	sip_call_th_free(c);
-	sip_media_fini(c);
+	sip_media_call_free(c);
 	sip_policy_plan_targets_free(&c->plan);
 	free(c->dlg);
 	free(c);
@@ -523,25 +526,25 @@ void sip_call_free(struct sip_call *c)
 
 /* ------------------------------------------------------ transaction hooks */
 
-static void sip_call_server_gone(struct sip_stx *s)
+static void sip_call_server_gone(struct sip_server_tx *s)
 {
 	if (s->reoffer)
-		sip_media_stx_gone(s);
-	if (s->call && s->call->stx == s)
-		s->call->stx = NULL;
+		sip_media_server_tx_gone(s);
+	if (s->call && s->call->server_tx == s)
+		s->call->server_tx = NULL;
 }
 
-static void sip_call_client_gone(struct sip_ctx *x)
+static void sip_call_client_gone(struct sip_client_tx *x)
 {
-	if (x->call && x->call->ctx == x)
-		x->call->ctx = NULL;
+	if (x->call && x->call->client_tx == x)
+		x->call->client_tx = NULL;
 }
 
-static void sip_call_client_timeout(struct sip_ctx *x)
+static void sip_call_client_timeout(struct sip_client_tx *x)
 {
 	struct sip_call *c = x->call;
-	if (c && c->ctx == x) {
-		c->ctx = NULL;
+	if (c && c->client_tx == x) {
+		c->client_tx = NULL;
 		sip_call_attempt_failed(c, 408);
 	}
 }

@@ -28,8 +28,6 @@
 #define SIP_HOST_MAX 256
 #define SIP_REASON_MAX 96
 
-enum sip_transport_kind { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
-
 enum sip_call_dir {
 	SIP_DIR_TERMINATION, /* customer trunk -> carrier gateway */
 	SIP_DIR_ORIGINATION, /* carrier gateway -> customer's number/trunk */

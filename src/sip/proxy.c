@@ -1,16 +1,17 @@
 /*
- * proxy.c — the stateful proxy core (RFC 3261 §16 with §17 transactions):
- * where a received message goes, the server and client transactions that
- * carry it, routing by Route and Request-URI, in-dialog and out-of-dialog
- * requests, and the workers' lifecycle.  A call's setup (the INVITE, its
- * attempts, CANCEL) is call.c's.
+ * proxy.c — the stateful proxy core (RFC 3261 §16): where a received
+ * message goes (a retransmission to its server transaction, a response to
+ * its client transaction, an in-dialog request along its route set, an
+ * out-of-dialog one to the call's setup or our own answer), and the
+ * workers' lifecycle.  The transactions are txn.c's, forwarding route.c's,
+ * a call's setup (the INVITE, its attempts, CANCEL) call.c's.
  *
  * Runs on the worker owning the message's Call-ID (decision 0012); a
  * message another worker read, sip_proxy_receive hands to its owner with
  * loop_pool_call, and sip_handoff_run parses it again there.
- * hot path: no locks; allocation only for transaction and call state.
+ * hot path: no locks; allocation only for a message handed to its owner.
  */
-#include "sip/txn.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -46,7 +47,7 @@ static bool sip_loop_detected(struct sip_worker *w, struct sip_msg *m)
 		if (!str_has_prefix(v.branch, STR_LIT(SIP_BRANCH_PREFIX)))
 			continue;
 		snprintf(key, sizeof(key), "%.*s|%d", STR_FMT(v.branch), m->method);
-		if (sip_table_find(&w->ctx, str_from_cstr(key)))
+		if (sip_table_find(&w->client_txs, str_from_cstr(key)))
 			return true;
 	}
 	m->err = 0; /* running past the last Via is not the message's fault */
@@ -74,7 +75,7 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 	struct sip_peer dst;
 	struct str cid;
 	enum sip_th_side side;
-	size_t drop = sip_routes_ours(p, m);
+	size_t drop = sip_route_count_ours(p, m);
 	if (drop == 0 && !sip_addressed_to_us(p, m)) {
 		if (m->method != SIP_METHOD_ACK)
 			sip_reply(w, NULL, m, src, 403, "d403", NULL);
@@ -109,7 +110,7 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 		sip_proxy_send_request(w, m, src, &dst, STR_NULL, drop, NULL);
 		return;
 	}
-	struct sip_stx *s = sip_stx_new(w, m, src);
+	struct sip_server_tx *s = sip_server_tx_new(w, m, src);
 	if (!s || sip_proxy_send_request(w, m, src, &dst, STR_NULL, drop, s) < 0) {
 		if (s)
 			sip_reply(w, s, m, src, 500, "d500", NULL);
@@ -128,8 +129,8 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 				sip_policy_note_refused(p->policy, &src->addr, sip_now());
 			/* A challenge or refusal of an INVITE is held by a server
 			 * transaction (§17.2.1): resent until ACKed, the ACK absorbed. */
-			sip_reply(w, a.stateful ? sip_stx_new(w, m, src) : NULL, m, src, a.code,
-				  a.tag, a.extra);
+			sip_reply(w, a.stateful ? sip_server_tx_new(w, m, src) : NULL, m, src,
+				  a.code, a.tag, a.extra);
 			return;
 		}
 		m = &a.msg; /* without our Proxy-Authorization */
@@ -165,17 +166,17 @@ static bool sip_ack_ours(const struct sip_proxy *p, struct sip_msg *m)
 
 static void sip_handle_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
-	struct sip_stx *s;
+	struct sip_server_tx *s;
 	struct sip_addr to;
 	int mf = 70;
 
-	if (m->method == SIP_METHOD_ACK && (s = sip_stx_find(w, m, SIP_METHOD_ACK))) {
+	if (m->method == SIP_METHOD_ACK && (s = sip_server_tx_find(w, m, SIP_METHOD_ACK))) {
 		sip_tx_server_ack(&s->tx, sip_now());
 		return;
 	}
 	if (m->method == SIP_METHOD_ACK && sip_ack_ours(w->p, m))
 		return;
-	if (m->method != SIP_METHOD_ACK && (s = sip_stx_find(w, m, m->method))) {
+	if (m->method != SIP_METHOD_ACK && (s = sip_server_tx_find(w, m, m->method))) {
 		sip_tx_server_retransmit(&s->tx); /* §17.2.1, §17.2.2 */
 		return;
 	}
@@ -243,9 +244,9 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 	if (sip_msg_via(m, 0, &v) != 0 || sip_msg_cseq(m, &cs) != 0)
 		return;
 	snprintf(key, sizeof(key), "%.*s|%d", STR_FMT(v.branch), cs.method);
-	struct sip_entry *e = sip_table_find(&w->ctx, str_from_cstr(key));
+	struct sip_entry *e = sip_table_find(&w->client_txs, str_from_cstr(key));
 	if (e) {
-		sip_response_to_ctx(w, sip_container_of(e, struct sip_ctx, e), m);
+		sip_response_to_client_tx(w, sip_container_of(e, struct sip_client_tx, e), m);
 		return;
 	}
 	/* §16.7 step 1 (no transaction): a retransmitted 2xx to INVITE goes on
@@ -273,13 +274,6 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 
 /* ------------------------------------------------------------- receive */
 
-struct sip_handoff {
-	struct sip_worker *w;
-	struct sip_peer src;
-	size_t len;
-	char bytes[];
-};
-
 static void sip_proxy_handle(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
 	if (!m->is_request) {
@@ -297,8 +291,10 @@ static void sip_handoff_run(void *arg)
 {
 	struct sip_handoff *h = arg;
 	struct sip_msg m;
+	/* The parser's views point into the reader's buffer: the copy is
+	 * parsed again here, on the owner (the one re-parse of received input). */
 	if (sip_msg_parse(&m, h->bytes, h->len) == 0 && sip_msg_validate(&m) == 0)
-		sip_proxy_handle(h->w, &m, &h->src);
+		sip_proxy_handle(h->w, &m, &h->peer);
 	free(h);
 }
 
@@ -348,15 +344,7 @@ void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,
 		sip_proxy_handle(w, &m, src);
 		return;
 	}
-	struct sip_handoff *h = malloc(sizeof(*h) + len);
-	if (!h)
-		return;
-	h->w = &p->w[owner];
-	h->src = *src;
-	h->len = len;
-	memcpy(h->bytes, buf, len);
-	if (loop_pool_call(p->pool, owner, sip_handoff_run, h) < 0)
-		free(h);
+	sip_handoff_post(p, owner, src, (struct str){buf, len}, sip_handoff_run);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -485,7 +473,7 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 		if (sip_transport_open(&p->w[i], err, errlen) < 0)
 			goto fail;
 	for (unsigned i = 0; i < p->nworkers; i++)
-		if (sip_media_open(&p->w[i]) < 0) {
+		if (sip_media_worker_open(&p->w[i]) < 0) {
 			snprintf(err, errlen, "cannot open the ng client for the media engines");
 			goto fail;
 		}
@@ -524,7 +512,7 @@ static void sip_call_drop(struct sip_entry *e, void *arg)
 static void sip_worker_drain(void *arg)
 {
 	struct sip_worker *w = arg;
-	sip_media_drain(w); /* first: the calls it finishes may end */
+	sip_media_worker_drain(w); /* first: the calls it finishes may end */
 	sip_table_each(&w->calls, sip_call_drop, w);
 	sip_txn_drain(w);
 	sip_transport_close(w);
@@ -553,7 +541,7 @@ void sip_proxy_free(struct sip_proxy *p)
 	sip_policy_free(p->policy);
 	for (unsigned i = 0; p->w && i < p->nworkers; i++) {
 		sip_call_reap(&p->w[i]);
-		sip_media_close(&p->w[i]);
+		sip_media_worker_close(&p->w[i]);
 		pthread_mutex_destroy(&p->w[i].dead_lock);
 	}
 	free(p->w);

@@ -9,7 +9,7 @@
  * Runs on the worker owning the message's Call-ID (decision 0012).
  * hot path: no locks; allocation only for the bytes built.
  */
-#include "sip/txn.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -57,7 +57,7 @@ int sip_proxy_next_hop(const struct sip_proxy *p, const char *route, const char 
 }
 
 /* How many Route values at the top name us (§16.4). */
-size_t sip_routes_ours(const struct sip_proxy *p, struct sip_msg *m)
+size_t sip_route_count_ours(const struct sip_proxy *p, struct sip_msg *m)
 {
 	struct sip_addr a;
 	size_t n = 0;
@@ -80,7 +80,7 @@ int sip_route_next_hop(struct sip_proxy *p, struct sip_msg *m, size_t drop, stru
 /* Forwards m statefully (s given) or statelessly (ACK) to dst. */
 int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
 			   const struct sip_peer *dst, struct str ruri, size_t drop_routes,
-			   struct sip_stx *s)
+			   struct sip_server_tx *s)
 {
 	struct sip_proxy *p = w->p;
 	char branch[64];
@@ -118,15 +118,15 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 	if (rc == 0 && !s) {
 		rc = sip_transport_send(w, dst, (struct str){out.p, out.len});
 	} else if (rc == 0) {
-		struct sip_ctx *c = sip_ctx_new(w, (struct str){out.p, out.len}, dst,
-						str_from_cstr(branch), m->method);
+		struct sip_client_tx *c = sip_client_tx_new(w, (struct str){out.p, out.len}, dst,
+							    str_from_cstr(branch), m->method);
 		rc = c ? 0 : -ENOMEM;
 		if (c) {
 			c->peer = s;
 			s->peer = c;
-			if (s->call && m->method == SIP_METHOD_INVITE && s->call->stx == s) {
+			if (s->call && m->method == SIP_METHOD_INVITE && s->call->server_tx == s) {
 				c->call = s->call;
-				s->call->ctx = c;
+				s->call->client_tx = c;
 			}
 			sip_tx_client_start(&c->tx, sip_now());
 		}
@@ -137,7 +137,7 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 
 /* ---------------------------------------------------------- responses */
 
-void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp)
+void sip_response_forward(struct sip_server_tx *s, struct sip_msg *resp)
 {
 	struct buf out;
 	struct str cid;
@@ -148,6 +148,6 @@ void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp)
 	buf_init(&out);
 	/* Stripped only when it goes up: a hidden call's strip remembers it. */
 	if (s->tx.state < SIP_TX_COMPLETED && sip_call_strip_via(c, s, &out, resp) == 0)
-		sip_stx_respond(s, resp->status, (struct str){out.p, out.len});
+		sip_server_tx_respond(s, resp->status, (struct str){out.p, out.len});
 	buf_fini(&out);
 }

@@ -22,7 +22,7 @@
  *
  * Everything here is pure: views in, bytes out; the call glue is th_call.c.
  */
-#include "sip/core.h"
+#include "sip/th.h"
 
 #include <errno.h>
 #include <openssl/evp.h>

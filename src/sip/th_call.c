@@ -12,7 +12,7 @@
  * Runs on the worker owning the call (decision 0012): the hidden Call-ID
  * names that worker, so sip_proxy_owner sends the callee's messages there.
  */
-#include "sip/txn.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -142,7 +142,7 @@ static uint32_t sip_th_invite_cseq(struct sip_msg *resp)
 
 /* resp as side toward sees it, through s (its request) or, for the first
  * INVITE, the caller's lines kept in th. */
-static int sip_th_strip(struct sip_call *c, struct sip_stx *s, struct buf *out,
+static int sip_th_strip(struct sip_call *c, struct sip_server_tx *s, struct buf *out,
 			struct sip_msg *resp, enum sip_th_side toward)
 {
 	struct sip_proxy *p = c->w->p;
@@ -150,7 +150,7 @@ static int sip_th_strip(struct sip_call *c, struct sip_stx *s, struct buf *out,
 	struct sip_msg req;
 	char contact[SIP_HOST_MAX + 64];
 	const struct sip_peer *to = s ? &s->src : toward == SIP_TH_CALLER ? &c->caller : &c->callee;
-	bool own = s && s != c->stx;
+	bool own = s && s != c->server_tx;
 	if (!s && toward != SIP_TH_CALLER)
 		return -EINVAL; /* only the first INVITE's lines outlive their transaction */
 	if (own && (sip_msg_parse(&req, s->req.p, s->req.len) != 0 ||
@@ -186,7 +186,8 @@ static void sip_call_th_early_contact(struct sip_call *c, enum sip_th_side side,
 		memcpy(c->th->contact[SIP_TH_CALLEE], contact, sizeof(contact));
 }
 
-int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out, struct sip_msg *resp)
+int sip_call_strip_via(struct sip_call *c, struct sip_server_tx *s, struct buf *out,
+		       struct sip_msg *resp)
 {
 	struct str cid;
 	enum sip_th_side side;

@@ -17,7 +17,7 @@
  * simple: both mean TLS on that hop).  TLS listeners sit after the plain
  * addresses in the proxy's listen[], in tcp_l[] by the same index.
  */
-#include "sip/core.h"
+#include "sip/proxy_private.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -317,17 +317,26 @@ static int sip_tcp_send_here(struct sip_worker *w, const struct sip_peer *dst, s
 	return bufferevent_write(c->bev, b.p, b.len) == 0 ? 0 : -EIO;
 }
 
-struct sip_tcp_handoff {
-	struct sip_worker *w;
-	struct sip_peer dst;
-	size_t len;
-	char bytes[];
-};
+int sip_handoff_post(struct sip_proxy *p, unsigned to, const struct sip_peer *peer,
+		     struct str bytes, void (*run)(void *h))
+{
+	struct sip_handoff *h = malloc(sizeof(*h) + bytes.len);
+	if (!h)
+		return -ENOMEM;
+	h->w = &p->w[to];
+	h->peer = *peer;
+	h->len = bytes.len;
+	memcpy(h->bytes, bytes.p, bytes.len);
+	int rc = loop_pool_call(p->pool, to, run, h);
+	if (rc < 0)
+		free(h);
+	return rc;
+}
 
 static void sip_tcp_handoff_run(void *arg)
 {
-	struct sip_tcp_handoff *h = arg;
-	sip_tcp_send_here(h->w, &h->dst, (struct str){h->bytes, h->len});
+	struct sip_handoff *h = arg;
+	sip_tcp_send_here(h->w, &h->peer, (struct str){h->bytes, h->len});
 	free(h);
 }
 
@@ -337,17 +346,7 @@ int sip_transport_send(struct sip_worker *w, const struct sip_peer *dst, struct 
 		return sip_udp_send(w, dst, b);
 	if (!dst->conn_id || dst->conn_worker == w->index)
 		return sip_tcp_send_here(w, dst, b);
-	struct sip_tcp_handoff *h = malloc(sizeof(*h) + b.len);
-	if (!h)
-		return -ENOMEM;
-	h->w = &w->p->w[dst->conn_worker];
-	h->dst = *dst;
-	h->len = b.len;
-	memcpy(h->bytes, b.p, b.len);
-	int rc = loop_pool_call(w->p->pool, dst->conn_worker, sip_tcp_handoff_run, h);
-	if (rc < 0)
-		free(h);
-	return rc;
+	return sip_handoff_post(w->p, dst->conn_worker, dst, b, sip_tcp_handoff_run);
 }
 
 /* ------------------------------------------------------------ addresses */

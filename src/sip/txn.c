@@ -60,23 +60,23 @@ static void sip_tx_arm_event(struct event *ev, int64_t at)
 	event_add(ev, &tv);
 }
 
-static void sip_stx_send(struct sip_tx *t, struct str b)
+static void sip_server_tx_send(struct sip_tx *t, struct str b)
 {
-	struct sip_stx *s = t->arg;
+	struct sip_server_tx *s = t->arg;
 	sip_transport_send(s->w, &s->src, b);
 }
 
-static void sip_stx_timeout(struct sip_tx *t, enum sip_tx_timer which)
+static void sip_server_tx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 {
 	(void)t;
 	log_debug("sip", "server transaction: timer %c fired", (char)which);
 }
 
-static void sip_stx_terminated(struct sip_tx *t)
+static void sip_server_tx_terminated(struct sip_tx *t)
 {
-	struct sip_stx *s = t->arg;
+	struct sip_server_tx *s = t->arg;
 	s->w->p->txn_hooks->server_gone(s);
-	sip_table_del(&s->w->stx, &s->e);
+	sip_table_del(&s->w->server_txs, &s->e);
 	if (s->peer)
 		s->peer->peer = NULL;
 	event_free(s->ev);
@@ -86,23 +86,23 @@ static void sip_stx_terminated(struct sip_tx *t)
 	atomic_fetch_sub(&sip_gauge_transactions, 1);
 }
 
-static void sip_stx_arm(struct sip_tx *t, int64_t at)
+static void sip_server_tx_arm(struct sip_tx *t, int64_t at)
 {
-	sip_tx_arm_event(((struct sip_stx *)t->arg)->ev, at);
+	sip_tx_arm_event(((struct sip_server_tx *)t->arg)->ev, at);
 }
 
-static const struct sip_tx_ops sip_stx_ops = {sip_stx_send, sip_stx_timeout, sip_stx_terminated,
-					      sip_stx_arm};
+static const struct sip_tx_ops sip_server_tx_ops = {sip_server_tx_send, sip_server_tx_timeout,
+						    sip_server_tx_terminated, sip_server_tx_arm};
 
-static void sip_ctx_send(struct sip_tx *t, struct str b)
+static void sip_client_tx_send(struct sip_tx *t, struct str b)
 {
-	struct sip_ctx *c = t->arg;
+	struct sip_client_tx *c = t->arg;
 	sip_transport_send(c->w, &c->dst, b);
 }
 
-static void sip_ctx_timeout(struct sip_tx *t, enum sip_tx_timer which)
+static void sip_client_tx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 {
-	struct sip_ctx *c = t->arg;
+	struct sip_client_tx *c = t->arg;
 	(void)which;
 	if (c->peer && c->peer->tx.state < SIP_TX_COMPLETED) {
 		struct sip_msg m;
@@ -119,11 +119,11 @@ static void sip_ctx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 	c->w->p->txn_hooks->client_timeout(c);
 }
 
-static void sip_ctx_terminated(struct sip_tx *t)
+static void sip_client_tx_terminated(struct sip_tx *t)
 {
-	struct sip_ctx *c = t->arg;
+	struct sip_client_tx *c = t->arg;
 	c->w->p->txn_hooks->client_gone(c);
-	sip_table_del(&c->w->ctx, &c->e);
+	sip_table_del(&c->w->client_txs, &c->e);
 	if (c->peer)
 		c->peer->peer = NULL;
 	event_free(c->ev);
@@ -132,16 +132,16 @@ static void sip_ctx_terminated(struct sip_tx *t)
 	atomic_fetch_sub(&sip_gauge_transactions, 1);
 }
 
-static void sip_ctx_arm(struct sip_tx *t, int64_t at)
+static void sip_client_tx_arm(struct sip_tx *t, int64_t at)
 {
-	sip_tx_arm_event(((struct sip_ctx *)t->arg)->ev, at);
+	sip_tx_arm_event(((struct sip_client_tx *)t->arg)->ev, at);
 }
 
-static const struct sip_tx_ops sip_ctx_ops = {sip_ctx_send, sip_ctx_timeout, sip_ctx_terminated,
-					      sip_ctx_arm};
+static const struct sip_tx_ops sip_client_tx_ops = {sip_client_tx_send, sip_client_tx_timeout,
+						    sip_client_tx_terminated, sip_client_tx_arm};
 
 /* Server transaction key (§17.2.3): branch, sent-by, method (ACK as INVITE). */
-static int sip_stx_key(struct sip_msg *m, enum sip_method method, char *out, size_t n)
+static int sip_server_tx_key(struct sip_msg *m, enum sip_method method, char *out, size_t n)
 {
 	struct sip_via v;
 	struct sip_cseq cs;
@@ -164,31 +164,33 @@ static int sip_stx_key(struct sip_msg *m, enum sip_method method, char *out, siz
 	return 0;
 }
 
-struct sip_stx *sip_stx_find(struct sip_worker *w, struct sip_msg *m, enum sip_method method)
+struct sip_server_tx *sip_server_tx_find(struct sip_worker *w, struct sip_msg *m,
+					 enum sip_method method)
 {
 	char key[SIP_KEY_MAX];
-	if (sip_stx_key(m, method, key, sizeof(key)) < 0)
+	if (sip_server_tx_key(m, method, key, sizeof(key)) < 0)
 		return NULL;
-	struct sip_entry *e = sip_table_find(&w->stx, str_from_cstr(key));
-	return e ? sip_container_of(e, struct sip_stx, e) : NULL;
+	struct sip_entry *e = sip_table_find(&w->server_txs, str_from_cstr(key));
+	return e ? sip_container_of(e, struct sip_server_tx, e) : NULL;
 }
 
-struct sip_stx *sip_stx_new(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
+struct sip_server_tx *sip_server_tx_new(struct sip_worker *w, struct sip_msg *m,
+					const struct sip_peer *src)
 {
 	char key[SIP_KEY_MAX];
-	struct sip_stx *s = calloc(1, sizeof(*s));
-	if (!s || sip_stx_key(m, m->method, key, sizeof(key)) < 0)
+	struct sip_server_tx *s = calloc(1, sizeof(*s));
+	if (!s || sip_server_tx_key(m, m->method, key, sizeof(key)) < 0)
 		goto fail;
 	enum sip_tx_kind kind =
 	    m->method == SIP_METHOD_INVITE ? SIP_TX_INVITE_SERVER : SIP_TX_NONINVITE_SERVER;
-	sip_tx_init(&s->tx, kind, src->transport != SIP_TRANSPORT_UDP, &sip_stx_ops, s);
+	sip_tx_init(&s->tx, kind, src->transport != SIP_TRANSPORT_UDP, &sip_server_tx_ops, s);
 	buf_init(&s->req);
 	s->w = w;
 	s->src = *src;
 	s->ev = evtimer_new(w->base, sip_tx_event, &s->tx);
 	if (!s->ev || buf_append_str(&s->req, m->raw) < 0)
 		goto fail_tx;
-	if (sip_table_add(&w->stx, &s->e, str_from_cstr(key)) < 0)
+	if (sip_table_add(&w->server_txs, &s->e, str_from_cstr(key)) < 0)
 		goto fail_tx;
 	sip_tx_server_start(&s->tx, sip_now());
 	atomic_fetch_add(&sip_gauge_transactions, 1);
@@ -204,23 +206,24 @@ fail:
 }
 
 /* A client transaction for bytes to dst, keyed by our branch and method. */
-struct sip_ctx *sip_ctx_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
-			    struct str branch, enum sip_method method)
+struct sip_client_tx *sip_client_tx_new(struct sip_worker *w, struct str bytes,
+					const struct sip_peer *dst, struct str branch,
+					enum sip_method method)
 {
 	char key[SIP_KEY_MAX];
-	struct sip_ctx *c = calloc(1, sizeof(*c));
+	struct sip_client_tx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	enum sip_tx_kind kind =
 	    method == SIP_METHOD_INVITE ? SIP_TX_INVITE_CLIENT : SIP_TX_NONINVITE_CLIENT;
-	sip_tx_init(&c->tx, kind, dst->transport != SIP_TRANSPORT_UDP, &sip_ctx_ops, c);
+	sip_tx_init(&c->tx, kind, dst->transport != SIP_TRANSPORT_UDP, &sip_client_tx_ops, c);
 	c->w = w;
 	c->dst = *dst;
 	c->ev = evtimer_new(w->base, sip_tx_event, &c->tx);
 	if (!c->ev || buf_append_str(&c->tx.out, bytes) < 0)
 		goto fail;
 	snprintf(key, sizeof(key), "%.*s|%d", STR_FMT(branch), method);
-	if (sip_table_add(&w->ctx, &c->e, str_from_cstr(key)) < 0)
+	if (sip_table_add(&w->client_txs, &c->e, str_from_cstr(key)) < 0)
 		goto fail;
 	atomic_fetch_add(&sip_gauge_transactions, 1);
 	return c;
@@ -235,7 +238,7 @@ fail:
 int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
 		       struct str branch, enum sip_method method)
 {
-	struct sip_ctx *c = sip_ctx_new(w, bytes, dst, branch, method);
+	struct sip_client_tx *c = sip_client_tx_new(w, bytes, dst, branch, method);
 	if (!c)
 		return -ENOMEM;
 	sip_tx_client_start(&c->tx, sip_now());
@@ -245,7 +248,7 @@ int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_
 /* ---------------------------------------------------------- responding */
 
 /* A response of our own to m: through s when given, else stateless. */
-void sip_reply(struct sip_worker *w, struct sip_stx *s, struct sip_msg *m,
+void sip_reply(struct sip_worker *w, struct sip_server_tx *s, struct sip_msg *m,
 	       const struct sip_peer *src, int code, const char *tag, const char *extra)
 {
 	char sl[48];
@@ -268,14 +271,14 @@ void sip_reply(struct sip_worker *w, struct sip_stx *s, struct sip_msg *m,
 }
 
 /* Our own response to the request s holds (it outlived the receive buffer). */
-void sip_stx_reply(struct sip_stx *s, int code, const char *tag, const char *extra)
+void sip_server_tx_reply(struct sip_server_tx *s, int code, const char *tag, const char *extra)
 {
 	struct sip_msg m;
 	if (sip_msg_parse(&m, s->req.p, s->req.len) == 0)
 		sip_reply(s->w, s, &m, &s->src, code, tag, extra);
 }
 
-void sip_stx_respond(struct sip_stx *s, int status, struct str bytes)
+void sip_server_tx_respond(struct sip_server_tx *s, int status, struct str bytes)
 {
 	if (s->tx.state >= SIP_TX_COMPLETED)
 		return;
@@ -289,18 +292,18 @@ static void sip_tx_drop(struct sip_entry *e, void *arg)
 {
 	bool server = arg != NULL;
 	if (server) {
-		struct sip_stx *s = sip_container_of(e, struct sip_stx, e);
+		struct sip_server_tx *s = sip_container_of(e, struct sip_server_tx, e);
 		s->call = NULL;
-		sip_stx_terminated(&s->tx);
+		sip_server_tx_terminated(&s->tx);
 	} else {
-		struct sip_ctx *c = sip_container_of(e, struct sip_ctx, e);
+		struct sip_client_tx *c = sip_container_of(e, struct sip_client_tx, e);
 		c->call = NULL;
-		sip_ctx_terminated(&c->tx);
+		sip_client_tx_terminated(&c->tx);
 	}
 }
 
 void sip_txn_drain(struct sip_worker *w)
 {
-	sip_table_each(&w->ctx, sip_tx_drop, NULL);
-	sip_table_each(&w->stx, sip_tx_drop, w);
+	sip_table_each(&w->client_txs, sip_tx_drop, NULL);
+	sip_table_each(&w->server_txs, sip_tx_drop, w);
 }

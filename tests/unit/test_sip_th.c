@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sip/core.h"
+#include "sip/th.h"
 
 static const unsigned char key[SIP_TH_KEY_LEN] = "0123456789abcdef0123456789abcdef";
 
