@@ -32,6 +32,8 @@ static void sip_client_tx_cancel(struct sip_client_tx *x)
 	struct sip_via v;
 	struct buf out;
 	buf_init(&out);
+	/* The INVITE we sent, indexed again: a CANCEL copies its Request-URI,
+	 * top Via, Call-ID, From, To, CSeq number and Route (§9.1); rare. */
 	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) == 0 && sip_msg_via(&inv, 0, &v) == 0 &&
 	    sip_build_cancel(&out, &inv) == 0) {
 		struct sip_client_tx *c = sip_client_tx_new(x->w, (struct str){out.p, out.len},
@@ -88,8 +90,8 @@ static bool sip_code_better(int code, int best)
 	return code / 100 < best / 100;
 }
 
-static void sip_reply_reject(struct sip_server_tx *s, const struct sip_call_plan *pl,
-			     const char *tag);
+static void sip_reply_reject(struct sip_server_tx *s, struct sip_msg *m,
+			     const struct sip_call_plan *pl, const char *tag);
 
 void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side side)
 {
@@ -97,13 +99,13 @@ void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side si
 	if (s && s->tx.state < SIP_TX_COMPLETED) {
 		if (c->plan.reject_code && c->plan.reject_code == code) {
 			/* the policy's own answer (a carrier limit): its Reason */
-			sip_reply_reject(s, &c->plan, c->to_tag);
+			sip_reply_reject(s, NULL, &c->plan, c->to_tag);
 		} else if (c->best.len && c->best_code == code) {
 			sip_count_response(c->w->p, code);
 			sip_tx_server_respond(&s->tx, code, (struct str){c->best.p, c->best.len},
 					      sip_now());
 		} else {
-			sip_server_tx_reply(s, code, c->to_tag, NULL);
+			sip_server_tx_reply(s, NULL, code, c->to_tag, NULL);
 		}
 	}
 	metric_inc(metric_get(c->w->p->m_calls, code == 487 ? "cancelled" : "failed"));
@@ -121,7 +123,7 @@ void sip_call_attempt_failed(struct sip_call *c, int code)
 		sip_call_finish_setup(c, 487, SIP_HANGUP_CALLER);
 		return;
 	}
-	sip_call_try_next(c);
+	sip_call_try_next(c, NULL);
 }
 
 static bool sip_target_stops(const struct sip_target *t, int code)
@@ -132,24 +134,36 @@ static bool sip_target_stops(const struct sip_target *t, int code)
 	return code >= 600;
 }
 
-static int sip_call_forward(struct sip_call *c, const struct sip_target *t)
+/* The attempt at target t: the caller's INVITE (m while it is in hand,
+ * else NULL) forwarded with t's Request-URI (§16.6). */
+static int sip_call_forward(struct sip_call *c, const struct sip_target *t, struct sip_msg *m)
 {
 	char ruri[SIP_HOST_MAX + 96];
-	struct sip_msg m;
+	struct sip_msg again;
 	struct sip_peer dst = {.addr = t->addr, .transport = t->transport};
 	dst.listen = sip_transport_listen_for(c->w->p, &dst.addr);
-	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0 ||
-	    sip_msg_parse(&m, c->server_tx->req.p, c->server_tx->req.len) != 0)
+	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0)
 		return -EINVAL;
+	/* A failover attempt, or one after the engine's offer rewrote the body:
+	 * the receive buffer is gone, and a struct sip_msg is larger than the
+	 * per-call budget, so the kept bytes are indexed again (once per attempt). */
+	if (!m && sip_msg_parse(&again, c->server_tx->req.p, c->server_tx->req.len) != 0)
+		return -EINVAL;
+	if (!m)
+		m = &again;
+	/* TLS: the connection opens now, checked against the host t names
+	 * (RFC 5922 §4), which the transport would otherwise read from the bytes. */
+	if (sip_transport_connect(c->w, &dst, str_from_cstr(t->host)) < 0)
+		return -ECONNREFUSED;
 	c->callee = dst;
 	/* Hidden: the callee sees the caller's From and To with our host. */
 	if (c->th && sip_th_target(c->th, c->w->p->listen[dst.listen].host) < 0)
 		return -ENOSPC;
-	return sip_proxy_send_request(c->w, &m, &c->server_tx->src, &dst, str_from_cstr(ruri),
-				      sip_route_count_ours(c->w->p, &m), c->server_tx);
+	return sip_proxy_send_request(c->w, m, &c->server_tx->src, &dst, str_from_cstr(ruri),
+				      sip_route_count_ours(c->w->p, m), c->server_tx);
 }
 
-void sip_call_try_next(struct sip_call *c)
+void sip_call_try_next(struct sip_call *c, struct sip_msg *invite)
 {
 	const struct sip_call_plan *pl = &c->plan;
 	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->server_tx) {
@@ -169,7 +183,7 @@ void sip_call_try_next(struct sip_call *c)
 		}
 		snprintf(c->cdr.carrier_id, sizeof(c->cdr.carrier_id), "%s", t->carrier_id);
 		snprintf(c->cdr.gateway_id, sizeof(c->cdr.gateway_id), "%s", t->gateway_id);
-		if (sip_call_forward(c, t) == 0) {
+		if (sip_call_forward(c, t, invite) == 0) {
 			sip_call_arm(c, pl->setup_timeout_ms > 0 ? pl->setup_timeout_ms : 8000);
 			return;
 		}
@@ -253,6 +267,8 @@ static void sip_call_final(struct sip_call *c, struct sip_client_tx *x, struct s
 static bool sip_client_tx_response(struct sip_client_tx *x, struct sip_msg *resp)
 {
 	struct sip_msg inv;
+	/* The ACK of a failed attempt copies the INVITE's headers (§17.1.1.3):
+	 * the INVITE we sent is indexed again, once per failed attempt. */
 	if (x->tx.kind == SIP_TX_INVITE_CLIENT && resp->status >= 300 && x->tx.ack.len == 0 &&
 	    sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) == 0)
 		sip_build_ack(&x->tx.ack, &inv, resp);
@@ -287,6 +303,7 @@ static int sip_late_dialog(struct sip_worker *w, struct sip_client_tx *x, struct
 	struct sip_cseq cs;
 	struct str cid;
 	const struct sip_hdr *from, *to;
+	/* re-parse of the INVITE we sent: a late 2xx is rare (decision 0014) */
 	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) != 0 || sip_msg_cseq(&inv, &cs) != 0 ||
 	    !(from = sip_msg_hdr_first(&inv, SIP_HDR_FROM)) ||
 	    !(to = sip_msg_hdr_first(resp, SIP_HDR_TO)) ||
@@ -443,8 +460,8 @@ static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_server_tx 
 	return c;
 }
 
-static void sip_reply_reject(struct sip_server_tx *s, const struct sip_call_plan *pl,
-			     const char *tag)
+static void sip_reply_reject(struct sip_server_tx *s, struct sip_msg *m,
+			     const struct sip_call_plan *pl, const char *tag)
 {
 	char reason[SIP_REASON_MAX + 64];
 	char text[SIP_REASON_MAX];
@@ -456,7 +473,7 @@ static void sip_reply_reject(struct sip_server_tx *s, const struct sip_call_plan
 	text[j] = '\0';
 	snprintf(reason, sizeof(reason), "Reason: SIP;cause=%d;text=\"%s\"\r\n", pl->reject_code,
 		 text);
-	sip_server_tx_reply(s, pl->reject_code, tag, reason);
+	sip_server_tx_reply(s, m, pl->reject_code, tag, reason);
 }
 
 void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
@@ -481,9 +498,9 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	int rc = sip_policy_plan_invite(p->policy, m, &src->addr, sip_now(), &c->plan);
 	if (rc < 0 || c->plan.reject_code) {
 		if (rc < 0)
-			sip_server_tx_reply(s, 500, c->to_tag, NULL);
+			sip_server_tx_reply(s, m, 500, c->to_tag, NULL);
 		else
-			sip_reply_reject(s, &c->plan, c->to_tag);
+			sip_reply_reject(s, m, &c->plan, c->to_tag);
 		if (rc == 0 && c->plan.reject_code == 403)
 			sip_policy_note_refused(p->policy, &src->addr, sip_now());
 		metric_inc(metric_get(p->m_calls, "rejected"));
@@ -502,12 +519,12 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	if (c->plan.max_attempts <= 0)
 		c->plan.max_attempts = p->o.max_attempts > 0 ? p->o.max_attempts : 1;
 	if (c->plan.topology_hiding && sip_call_hide(c, m) < 0) {
-		sip_server_tx_reply(s, 500, c->to_tag, NULL);
+		sip_server_tx_reply(s, m, 500, c->to_tag, NULL);
 		sip_call_end(c, 500, SIP_HANGUP_NONE);
 		return;
 	}
 	if (sip_media_invite(c, m) == 0)
-		sip_call_try_next(c);
+		sip_call_try_next(c, m);
 }
 
 void sip_call_free(struct sip_call *c)

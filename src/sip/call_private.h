@@ -112,8 +112,9 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
 /* A response matched our client transaction x. */
 void sip_response_to_client_tx(struct sip_worker *w, struct sip_client_tx *x, struct sip_msg *resp);
-/* Tries the plan's next target (or answers the caller the best failure). */
-void sip_call_try_next(struct sip_call *c);
+/* Tries the plan's next target (or answers the caller the best failure);
+ * invite: the caller's INVITE while its receive buffer lives, else NULL. */
+void sip_call_try_next(struct sip_call *c, struct sip_msg *invite);
 /* The attempt in progress failed with code (timer B: 408): the next target. */
 void sip_call_attempt_failed(struct sip_call *c, int code);
 /* Lets go of the attempt in progress (CANCEL now or at its first provisional). */

@@ -68,6 +68,9 @@ static struct sip_dialog_strs *sip_dialog_strs_new(struct sip_call *c, struct si
 
 	for (int i = 0; i < SIP_DLG_N; i++)
 		v[i][0] = '\0';
+	/* The caller's INVITE, indexed again once per answered call: its
+	 * receive buffer is gone, and keeping its From, To and Contact from
+	 * the start would cost every unanswered call the memory. */
 	if (c->server_tx && sip_msg_parse(&inv, c->server_tx->req.p, c->server_tx->req.len) == 0) {
 		if ((h = sip_msg_hdr_first(&inv, SIP_HDR_FROM)))
 			str_copy(v[SIP_DLG_FROM], SIP_DIALOG_VALUE_MAX, h->value);

@@ -33,6 +33,13 @@
  * has what they share, the first offer/answer, the delete and the
  * worker's ng client.  One allocation per message rewritten; none on the
  * packet path of calls in bypass.
+ *
+ * Parsing again: a message waiting on the engine (media.held, the request a
+ * server transaction keeps) has outlived its receive buffer, and a struct
+ * sip_msg is larger than a call may keep (≤ 4 KiB per call), so its bytes
+ * are indexed again when the reply comes; so are the bytes made by putting
+ * the engine's SDP in (sip_media_rebody), to be forwarded.  Each is marked
+ * "re-parse: held" or "re-parse: rebodied" where it happens.
  */
 #include "ng/ng.h"
 #include "sip/call_private.h"
@@ -157,7 +164,7 @@ static void sip_media_refuse(struct sip_call *c, const char *reason)
 {
 	c->media.on = false; /* nothing to delete */
 	if (c->server_tx)
-		sip_server_tx_reply(c->server_tx, 503, c->to_tag, reason);
+		sip_server_tx_reply(c->server_tx, NULL, 503, c->to_tag, reason);
 	sip_call_finish_setup(c, 503, SIP_HANGUP_NONE);
 }
 
@@ -175,7 +182,7 @@ int sip_media_rebody_server_tx(struct sip_server_tx *s, struct str sdp)
 	struct sip_msg m;
 	struct buf out;
 	int rc;
-	if (!s || sip_msg_parse(&m, s->req.p, s->req.len) != 0)
+	if (!s || sip_msg_parse(&m, s->req.p, s->req.len) != 0) /* re-parse: held */
 		return -EINVAL;
 	buf_init(&out);
 	rc = sip_media_rebody(&out, &m, sdp);
@@ -219,7 +226,7 @@ static void sip_media_offer_done(void *arg, int status, const struct bencode_nod
 		sip_media_offer_failed(c, "rewritten INVITE");
 		return;
 	}
-	sip_call_try_next(c);
+	sip_call_try_next(c, NULL); /* its body is the engine's now */
 }
 
 int sip_media_invite(struct sip_call *c, struct sip_msg *m)
@@ -275,7 +282,7 @@ void sip_media_forward_bytes(struct sip_call *c, struct sip_server_tx *s, const 
 {
 	struct sip_msg m;
 	struct buf out;
-	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0)
+	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0) /* re-parse: held or rebodied */
 		return;
 	if (s && s->tx.state < SIP_TX_COMPLETED) {
 		sip_response_forward(s, &m);
@@ -313,7 +320,7 @@ static void sip_media_answer_done(void *arg, int status, const struct bencode_no
 	struct str sdp;
 	(void)raw;
 	sip_media_waiting_remove(c);
-	if (sip_msg_parse(&held, c->media.held.p, c->media.held.len) != 0)
+	if (sip_msg_parse(&held, c->media.held.p, c->media.held.len) != 0) /* re-parse: held */
 		goto out;
 	/* The initial answer goes up the caller's INVITE transaction; a
 	 * re-offer's up its own, which a final ends (re freed first, so the
@@ -435,7 +442,7 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 		return sip_call_strip_via(c, NULL, out, m);
 	buf_init(&tmp);
 	int rc = sip_media_rebody(&tmp, m, (struct str){c->media.answer.p, c->media.answer.len});
-	if (rc == 0)
+	if (rc == 0) /* re-parse: rebodied */
 		rc = sip_msg_parse(&re, tmp.p, tmp.len) == 0 ? sip_call_strip_via(c, NULL, out, &re)
 							     : -EINVAL;
 	buf_fini(&tmp);

@@ -72,6 +72,6 @@ int sip_media_early_prack(struct sip_call *c, struct sip_msg *m, const struct si
 		return 1; /* out of memory: dropped, the caller retransmits */
 	if (sip_media_late_answer_send(c, m, s, src, dst, drop) < 0 &&
 	    sip_proxy_send_request(c->w, m, src, dst, STR_NULL, drop, s) < 0)
-		sip_server_tx_reply(s, 500, NULL, NULL); /* sent unchanged, as a failed answer */
+		sip_server_tx_reply(s, m, 500, NULL, NULL); /* sent unchanged, as a failed answer */
 	return 1;
 }

@@ -88,7 +88,7 @@ void sip_media_late_offer_done(void *arg, int status, const struct bencode_node 
 	sip_media_waiting_remove(c);
 	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
 		sip_media_late_bypass(c, why, held);
-	} else if (sip_msg_parse(&m, held.p, held.len) == 0) {
+	} else if (sip_msg_parse(&m, held.p, held.len) == 0) { /* re-parse: held (media.c) */
 		buf_reset(&c->media.answer);
 		if (buf_append_str(&c->media.answer, sdp) == 0) {
 			sip_media_late_offered(c, &m);
@@ -135,7 +135,8 @@ static void sip_media_ack_forward(struct sip_call *c, struct sip_msg *ack,
 	buf_init(&out);
 	if (!sdp.p)
 		sip_proxy_send_request(c->w, ack, src, dst, STR_NULL, drop, NULL);
-	else if (sip_media_rebody(&out, ack, sdp) == 0 && sip_msg_parse(&re, out.p, out.len) == 0)
+	else if (sip_media_rebody(&out, ack, sdp) == 0 &&
+		 sip_msg_parse(&re, out.p, out.len) == 0) /* re-parse: rebodied (media.c) */
 		sip_proxy_send_request(c->w, &re, src, dst, STR_NULL, drop, NULL);
 	buf_fini(&out);
 }
@@ -152,10 +153,12 @@ static void sip_media_late_answer_forward(struct sip_call *c, struct sip_media_r
 		sip_media_ack_forward(c, m, &re->src, &re->dst, re->drop, sdp);
 		return;
 	}
+	/* The PRACK waited in s while the engine answered: its bytes (now with
+	 * the engine's SDP) are indexed again to be forwarded. */
 	if ((sdp.p && sip_media_rebody_server_tx(s, sdp) < 0) ||
 	    sip_msg_parse(&fwd, s->req.p, s->req.len) != 0 ||
 	    sip_proxy_send_request(c->w, &fwd, &s->src, &re->dst, STR_NULL, re->drop, s) < 0)
-		sip_server_tx_reply(s, 500, NULL, NULL);
+		sip_server_tx_reply(s, NULL, 500, NULL, NULL);
 }
 
 void sip_media_late_answer_done(void *arg, int status, const struct bencode_node *reply,
@@ -172,7 +175,7 @@ void sip_media_late_answer_done(void *arg, int status, const struct bencode_node
 	if (re && re->server_tx)
 		re->server_tx->reoffer = NULL;
 	sip_media_waiting_remove(c);
-	if (re && sip_msg_parse(&m, c->media.held.p, c->media.held.len) == 0) {
+	if (re && sip_msg_parse(&m, c->media.held.p, c->media.held.len) == 0) { /* re-parse: held */
 		if (!ok) {
 			log_warn("sip",
 				 "call %s: media engine did not take the %.*s's answer (%s): "

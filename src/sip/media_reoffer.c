@@ -70,7 +70,7 @@ void sip_media_re_end(struct sip_call *c)
 	struct sip_server_tx *s = c->media.re ? c->media.re->server_tx : NULL;
 	sip_media_re_free(c);
 	if (s && (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_LATE_ANSWER))
-		sip_server_tx_reply(s, 500, NULL, sip_media_re_ended);
+		sip_server_tx_reply(s, NULL, 500, NULL, sip_media_re_ended);
 	else if (s && c->media.wait == SIP_MEDIA_LATE_OFFER)
 		sip_media_forward_bytes(c, s, NULL,
 					(struct str){c->media.held.p, c->media.held.len});
@@ -91,7 +91,7 @@ static void sip_media_re_failed(struct sip_call *c, const char *why)
 		 why);
 	sip_media_re_free(c);
 	if (s)
-		sip_server_tx_reply(s, 500, NULL, sip_media_re_reason);
+		sip_server_tx_reply(s, NULL, 500, NULL, sip_media_re_reason);
 }
 
 void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *reply, struct str raw)
@@ -111,7 +111,7 @@ void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *re
 	}
 	struct sip_server_tx *s = re->server_tx;
 	if (sip_media_rebody_server_tx(s, sdp) < 0 ||
-	    sip_msg_parse(&m, s->req.p, s->req.len) != 0 ||
+	    sip_msg_parse(&m, s->req.p, s->req.len) != 0 || /* re-parse: rebodied (media.c) */
 	    sip_proxy_send_request(c->w, &m, &s->src, &re->dst, STR_NULL, re->drop, s) < 0)
 		sip_media_re_failed(c, "rewritten request not sent");
 }
@@ -177,7 +177,7 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 		sip_media_reoffer_send(c, s, m, src, from.tag, to.tag);
 	} else if (sip_proxy_send_request(c->w, m, src, dst, STR_NULL, drop, s) < 0) {
 		sip_media_re_free(c);
-		sip_server_tx_reply(s, 500, NULL, NULL);
+		sip_server_tx_reply(s, m, 500, NULL, NULL);
 	}
 	return 1;
 }

@@ -95,6 +95,10 @@ void sip_transport_close(struct sip_worker *w);
  * family, TCP or TLS on dst's connection (handed to the worker holding
  * it) or a new one.  0 or -errno. */
 int sip_transport_send(struct sip_worker *w, const struct sip_peer *dst, struct str bytes);
+/* A TLS hop (dst with no connection yet) gets its connection now, its
+ * certificate checked against host, the name the hop came from (RFC 5922
+ * §4); dst then names it.  Other transports: nothing.  0 or -errno. */
+int sip_transport_connect(struct sip_worker *w, struct sip_peer *dst, struct str host);
 /* Bytes handed to another worker with loop_pool_call (decision 0012): a
  * received message going to the owner of its Call-ID (peer: where it came
  * from), or bytes to send on a connection another worker holds (peer: where

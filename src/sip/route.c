@@ -88,8 +88,9 @@ int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct
 	if (sip_msg_max_forwards(m, &mf) == 0)
 		mf--;
 	sip_proxy_branch(w, branch, sizeof(branch));
-	bool rr = m->method == SIP_METHOD_INVITE &&
-		  !(sip_msg_to(m, &(struct sip_addr){0}) == 0 && m->cache.to.tag.p);
+	struct sip_addr to;
+	/* Record-Route on a dialog-creating INVITE only (§16.6 step 4). */
+	bool rr = m->method == SIP_METHOD_INVITE && !(sip_msg_to(m, &to) == 0 && to.tag.p);
 	struct sip_fwd f = {
 	    .ruri = ruri,
 	    .via_at = &p->listen[dst->listen],

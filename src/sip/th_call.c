@@ -153,6 +153,9 @@ static int sip_th_strip(struct sip_call *c, struct sip_server_tx *s, struct buf 
 	bool own = s && s != c->server_tx;
 	if (!s && toward != SIP_TH_CALLER)
 		return -EINVAL; /* only the first INVITE's lines outlive their transaction */
+	/* re-parse of an in-dialog request s keeps, for the Via and
+	 * Record-Route lines its sender sees again: kept as bytes, not as
+	 * lines, so that transactions that are never answered by us pay nothing. */
 	if (own && (sip_msg_parse(&req, s->req.p, s->req.len) != 0 ||
 		    sip_th_up_init(&up, &req, &s->src) < 0))
 		return -EINVAL;

@@ -108,6 +108,7 @@ static void sip_client_tx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 		struct sip_msg m;
 		struct buf out;
 		buf_init(&out);
+		/* re-parse of the request the peer keeps: a 408 is rare */
 		if (sip_msg_parse(&m, c->peer->req.p, c->peer->req.len) == 0 &&
 		    sip_build_response(&out, &m, 408, NULL, "t408", &c->peer->src, NULL) == 0) {
 			sip_count_response(c->w->p, 408);
@@ -270,12 +271,17 @@ void sip_reply(struct sip_worker *w, struct sip_server_tx *s, struct sip_msg *m,
 	buf_fini(&out);
 }
 
-/* Our own response to the request s holds (it outlived the receive buffer). */
-void sip_server_tx_reply(struct sip_server_tx *s, int code, const char *tag, const char *extra)
+void sip_server_tx_reply(struct sip_server_tx *s, struct sip_msg *m, int code, const char *tag,
+			 const char *extra)
 {
-	struct sip_msg m;
-	if (sip_msg_parse(&m, s->req.p, s->req.len) == 0)
-		sip_reply(s->w, s, &m, &s->src, code, tag, extra);
+	struct sip_msg again;
+	/* Once the receive buffer is gone only s->req is left, and a struct
+	 * sip_msg (its header index) is larger than a call may keep: indexed
+	 * again, on the paths that answer late (a failed setup, the engine). */
+	if (!m && sip_msg_parse(&again, s->req.p, s->req.len) == 0)
+		m = &again;
+	if (m)
+		sip_reply(s->w, s, m, &s->src, code, tag, extra);
 }
 
 void sip_server_tx_respond(struct sip_server_tx *s, int status, struct str bytes)

@@ -71,8 +71,10 @@ int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_
 /* A response of our own to m: through s when given, else stateless. */
 void sip_reply(struct sip_worker *w, struct sip_server_tx *s, struct sip_msg *m,
 	       const struct sip_peer *src, int code, const char *tag, const char *extra);
-/* Our own response to the request s holds (it outlived the receive buffer). */
-void sip_server_tx_reply(struct sip_server_tx *s, int code, const char *tag, const char *extra);
+/* Our own response to the request s holds: m is that request while its
+ * receive buffer lives, or NULL (then s->req is parsed again). */
+void sip_server_tx_reply(struct sip_server_tx *s, struct sip_msg *m, int code, const char *tag,
+			 const char *extra);
 /* bytes, a response of status, go up s unless s has answered finally. */
 void sip_server_tx_respond(struct sip_server_tx *s, int status, struct str bytes);
 /* Stopping: every transaction of w is freed (no hook told of calls). */
