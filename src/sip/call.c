@@ -163,6 +163,24 @@ static int sip_call_forward(struct sip_call *c, const struct sip_target *t, stru
 				      sip_route_count_ours(c->w->p, m), c->server_tx);
 }
 
+/* The CDR's entry for an attempt at t (none past SIP_ATTEMPTS_MAX, or
+ * when out of memory: the call goes on without it). */
+static void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t)
+{
+	struct sip_cdr *cdr = &c->cdr;
+	if (cdr->nattempts >= SIP_ATTEMPTS_MAX)
+		return;
+	struct sip_cdr_attempt *a = realloc(cdr->attempts, (cdr->nattempts + 1) * sizeof(*a));
+	if (!a)
+		return;
+	cdr->attempts = a;
+	a = &a[cdr->nattempts++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->target_id, sizeof(a->target_id), "%s",
+		 t->gateway_id[0] ? t->gateway_id : t->trunk_id);
+	a->start_ms = time_wall_ms();
+}
+
 void sip_call_try_next(struct sip_call *c, struct sip_msg *invite)
 {
 	const struct sip_call_plan *pl = &c->plan;
@@ -174,13 +192,7 @@ void sip_call_try_next(struct sip_call *c, struct sip_msg *invite)
 			continue;
 		c->attempts++;
 		c->provisional = false;
-		if (c->cdr.nattempts < SIP_ATTEMPTS_MAX) {
-			struct sip_cdr_attempt *a = &c->cdr.attempts[c->cdr.nattempts++];
-			memset(a, 0, sizeof(*a));
-			snprintf(a->target_id, sizeof(a->target_id), "%s",
-				 t->gateway_id[0] ? t->gateway_id : t->trunk_id);
-			a->start_ms = time_wall_ms();
-		}
+		sip_call_attempt_add(c, t);
 		snprintf(c->cdr.carrier_id, sizeof(c->cdr.carrier_id), "%s", t->carrier_id);
 		snprintf(c->cdr.gateway_id, sizeof(c->cdr.gateway_id), "%s", t->gateway_id);
 		if (sip_call_forward(c, t, invite) == 0) {
@@ -537,6 +549,7 @@ void sip_call_free(struct sip_call *c)
 	sip_call_th_free(c);
 	sip_media_call_free(c);
 	sip_policy_plan_targets_free(&c->plan);
+	free(c->cdr.attempts);
 	free(c->dlg);
 	free(c);
 }

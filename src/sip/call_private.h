@@ -214,6 +214,8 @@ int sip_call_strip_via(struct sip_call *c, struct sip_server_tx *s, struct buf *
 		       struct sip_msg *resp);
 /* A 2xx to INVITE without a transaction, from side: the copy last sent
  * to the other side again when it is the same CSeq. */
+/* An ACK from side passes: the copies kept for the 2xx it acknowledges go. */
+void sip_call_th_acked(struct sip_call *c, enum sip_th_side side, struct sip_msg *ack);
 void sip_call_th_resend_2xx(struct sip_call *c, enum sip_th_side side, struct sip_msg *resp);
 /* A request of our own (bytes, built as the caller sees the dialog) for
  * side toward of c, rewritten when c hides topology, sent to dst. */

@@ -95,6 +95,8 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 	}
 	if (c) {
 		sip_dialog_request(c, m, src);
+		if (c->th && m->method == SIP_METHOD_ACK)
+			sip_call_th_acked(c, side, m);
 		/* Send towards a side over the connection it came in on. */
 		if (c->th)
 			sip_call_th_next_hop(

@@ -21,22 +21,28 @@ struct sip_th_up {
 	struct buf vias, rrs;
 };
 
-/* A hidden call: the values each side knows, by side. */
+/* A hidden call: the values each side knows, by side.  The eight strings
+ * live at their real lengths (each < SIP_TH_VALUE_MAX) in one allocation,
+ * vals, made again when one changes (sip_th_target, sip_th_set_contact):
+ * a held call keeps a few hundred bytes, not eight fixed buffers. */
 struct sip_th {
 	struct sip_entry e; /* in w->th_calls by call_id[SIP_TH_CALLEE] */
 	struct sip_call *call;
-	char call_id[2][SIP_TH_VALUE_MAX];
-	char from[2][SIP_TH_VALUE_MAX]; /* the first INVITE's From URI */
-	char to[2][SIP_TH_VALUE_MAX];	/* and its To URI */
-	char token[20];			/* our Contact's user part: "th-<token>" */
-	/* Each side's Contact URI from its INVITE or 1xx: the Request-URI of
-	 * requests to it in the early dialog (PRACK, UPDATE), before the
-	 * dialog's own (dialog.c) exists. */
-	char contact[2][SIP_TH_VALUE_MAX];
+	const char *call_id[2];
+	const char *from[2]; /* the first INVITE's From URI */
+	const char *to[2];   /* and its To URI */
+	/* Each side's Contact URI from its INVITE or 1xx ("" none): the
+	 * Request-URI of requests to it in the early dialog (PRACK, UPDATE),
+	 * before the dialog's own (dialog.c) exists. */
+	const char *contact[2];
+	char *vals;	/* owned: the eight strings above */
+	char token[20]; /* our Contact's user part: "th-<token>" */
 	uint32_t invite_cseq;
-	struct sip_th_up caller_up; /* of the first INVITE */
+	/* The first INVITE's lines, for its responses; freed at its ACK. */
+	struct sip_th_up caller_up;
 	/* The last 2xx to an INVITE sent to each side, for its retransmissions
-	 * (§13.3.1.4) once the transaction is gone; CSeq number in sent_cseq. */
+	 * (§13.3.1.4) once the transaction is gone, until that side's ACK for
+	 * it passes (sip_th_acked); CSeq number in sent_cseq. */
 	struct buf sent_2xx[2];
 	uint32_t sent_cseq[2];
 };
@@ -82,6 +88,11 @@ int sip_th_init(struct sip_th *th, struct sip_msg *invite, const struct sip_peer
 		const unsigned char key[SIP_TH_KEY_LEN], unsigned owner);
 /* The callee side's From and To URIs, with host (our address facing it). */
 int sip_th_target(struct sip_th *th, const char *host);
+/* Side's Contact URI is now contact.  0, or -ENOSPC / -ENOMEM (kept as it was). */
+int sip_th_set_contact(struct sip_th *th, enum sip_th_side side, const char *contact);
+/* An ACK from side with CSeq number cseq: the 2xx it acknowledges is no
+ * longer resent, and the caller's first INVITE lines are let go. */
+void sip_th_acked(struct sip_th *th, enum sip_th_side side, uint32_t cseq);
 void sip_th_fini(struct sip_th *th);
 
 #endif

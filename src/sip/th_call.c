@@ -185,8 +185,8 @@ static void sip_call_th_early_contact(struct sip_call *c, enum sip_th_side side,
 	    sip_msg_to(resp, &to) != 0 || !to.tag.p)
 		return;
 	sip_th_contact_of(contact, sizeof(contact), resp);
-	if (contact[0])
-		memcpy(c->th->contact[SIP_TH_CALLEE], contact, sizeof(contact));
+	if (contact[0] && sip_th_set_contact(c->th, SIP_TH_CALLEE, contact) < 0)
+		log_warn("sip", "call %s: the callee's Contact not kept", c->cdr.call_id);
 }
 
 int sip_call_strip_via(struct sip_call *c, struct sip_server_tx *s, struct buf *out,
@@ -211,6 +211,13 @@ int sip_call_strip_via(struct sip_call *c, struct sip_server_tx *s, struct buf *
 			c->th->sent_cseq[toward] = n;
 	}
 	return rc;
+}
+
+void sip_call_th_acked(struct sip_call *c, enum sip_th_side side, struct sip_msg *ack)
+{
+	struct sip_cseq cs;
+	if (c->th && sip_msg_cseq(ack, &cs) == 0)
+		sip_th_acked(c->th, side, cs.number);
 }
 
 void sip_call_th_resend_2xx(struct sip_call *c, enum sip_th_side side, struct sip_msg *resp)
