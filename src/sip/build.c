@@ -6,7 +6,7 @@
  * Everything is spliced from the parsed message's header lines: a header we
  * do not change goes out byte for byte, as a proxy must (§16.6: "copy").
  */
-#include "sip/core.h"
+#include "sip/th.h"
 
 #include <errno.h>
 #include <stdio.h>

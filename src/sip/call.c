@@ -8,7 +8,7 @@
  *
  * Runs on the worker owning the call's Call-ID (decision 0012).
  */
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -26,16 +26,18 @@ static void sip_call_arm(struct sip_call *c, int64_t ms)
 	event_add(c->timer, &tv);
 }
 
-static void sip_ctx_cancel(struct sip_ctx *x)
+static void sip_client_tx_cancel(struct sip_client_tx *x)
 {
 	struct sip_msg inv;
 	struct sip_via v;
 	struct buf out;
 	buf_init(&out);
+	/* The INVITE we sent, indexed again: a CANCEL copies its Request-URI,
+	 * top Via, Call-ID, From, To, CSeq number and Route (§9.1); rare. */
 	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) == 0 && sip_msg_via(&inv, 0, &v) == 0 &&
 	    sip_build_cancel(&out, &inv) == 0) {
-		struct sip_ctx *c = sip_ctx_new(x->w, (struct str){out.p, out.len}, &x->dst,
-						v.branch, SIP_METHOD_CANCEL);
+		struct sip_client_tx *c = sip_client_tx_new(x->w, (struct str){out.p, out.len},
+							    &x->dst, v.branch, SIP_METHOD_CANCEL);
 		if (c)
 			sip_tx_client_start(&c->tx, sip_now());
 	}
@@ -43,7 +45,7 @@ static void sip_ctx_cancel(struct sip_ctx *x)
 	buf_fini(&out);
 }
 
-static void sip_ctx_detach_peer(struct sip_ctx *x)
+static void sip_client_tx_detach_peer(struct sip_client_tx *x)
 {
 	if (x->peer && x->peer->peer == x)
 		x->peer->peer = NULL;
@@ -54,14 +56,14 @@ static void sip_ctx_detach_peer(struct sip_ctx *x)
  * CANCEL as soon as it sends a provisional. */
 void sip_call_abandon(struct sip_call *c)
 {
-	struct sip_ctx *x = c->ctx;
+	struct sip_client_tx *x = c->client_tx;
 	if (!x)
 		return;
-	c->ctx = NULL;
+	c->client_tx = NULL;
 	x->call = NULL;
-	sip_ctx_detach_peer(x);
+	sip_client_tx_detach_peer(x);
 	if (x->tx.state == SIP_TX_PROCEEDING)
-		sip_ctx_cancel(x);
+		sip_client_tx_cancel(x);
 	else if (x->tx.state == SIP_TX_CALLING)
 		x->cancel_pending = true;
 }
@@ -88,21 +90,22 @@ static bool sip_code_better(int code, int best)
 	return code / 100 < best / 100;
 }
 
-static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, const char *tag);
+static void sip_reply_reject(struct sip_server_tx *s, struct sip_msg *m,
+			     const struct sip_call_plan *pl, const char *tag);
 
 void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side side)
 {
-	struct sip_stx *s = c->stx;
+	struct sip_server_tx *s = c->server_tx;
 	if (s && s->tx.state < SIP_TX_COMPLETED) {
 		if (c->plan.reject_code && c->plan.reject_code == code) {
 			/* the policy's own answer (a carrier limit): its Reason */
-			sip_reply_reject(s, &c->plan, c->to_tag);
+			sip_reply_reject(s, NULL, &c->plan, c->to_tag);
 		} else if (c->best.len && c->best_code == code) {
 			sip_count_response(c->w->p, code);
 			sip_tx_server_respond(&s->tx, code, (struct str){c->best.p, c->best.len},
 					      sip_now());
 		} else {
-			sip_stx_reply(s, code, c->to_tag, NULL);
+			sip_server_tx_reply(s, NULL, code, c->to_tag, NULL);
 		}
 	}
 	metric_inc(metric_get(c->w->p->m_calls, code == 487 ? "cancelled" : "failed"));
@@ -120,7 +123,7 @@ void sip_call_attempt_failed(struct sip_call *c, int code)
 		sip_call_finish_setup(c, 487, SIP_HANGUP_CALLER);
 		return;
 	}
-	sip_call_try_next(c);
+	sip_call_try_next(c, NULL);
 }
 
 static bool sip_target_stops(const struct sip_target *t, int code)
@@ -131,27 +134,57 @@ static bool sip_target_stops(const struct sip_target *t, int code)
 	return code >= 600;
 }
 
-static int sip_call_forward(struct sip_call *c, const struct sip_target *t)
+/* The attempt at target t: the caller's INVITE (m while it is in hand,
+ * else NULL) forwarded with t's Request-URI (§16.6). */
+static int sip_call_forward(struct sip_call *c, const struct sip_target *t, struct sip_msg *m)
 {
 	char ruri[SIP_HOST_MAX + 96];
-	struct sip_msg m;
+	struct sip_msg again;
 	struct sip_peer dst = {.addr = t->addr, .transport = t->transport};
 	dst.listen = sip_transport_listen_for(c->w->p, &dst.addr);
-	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0 ||
-	    sip_msg_parse(&m, c->stx->req.p, c->stx->req.len) != 0)
+	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0)
 		return -EINVAL;
+	/* A failover attempt, or one after the engine's offer rewrote the body:
+	 * the receive buffer is gone, and a struct sip_msg is larger than the
+	 * per-call budget, so the kept bytes are indexed again (once per attempt). */
+	if (!m && sip_msg_parse(&again, c->server_tx->req.p, c->server_tx->req.len) != 0)
+		return -EINVAL;
+	if (!m)
+		m = &again;
+	/* TLS: the connection opens now, checked against the host t names
+	 * (RFC 5922 §4), which the transport would otherwise read from the bytes. */
+	if (sip_transport_connect(c->w, &dst, str_from_cstr(t->host)) < 0)
+		return -ECONNREFUSED;
 	c->callee = dst;
 	/* Hidden: the callee sees the caller's From and To with our host. */
 	if (c->th && sip_th_target(c->th, c->w->p->listen[dst.listen].host) < 0)
 		return -ENOSPC;
-	return sip_proxy_send_request(c->w, &m, &c->stx->src, &dst, str_from_cstr(ruri),
-				      sip_routes_ours(c->w->p, &m), c->stx);
+	return sip_proxy_send_request(c->w, m, &c->server_tx->src, &dst, str_from_cstr(ruri),
+				      sip_route_count_ours(c->w->p, m), c->server_tx);
 }
 
-void sip_call_try_next(struct sip_call *c)
+/* The CDR's entry for an attempt at t (none past SIP_ATTEMPTS_MAX, or
+ * when out of memory: the call goes on without it). */
+static void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t)
+{
+	struct sip_cdr *cdr = &c->cdr;
+	if (cdr->nattempts >= SIP_ATTEMPTS_MAX)
+		return;
+	struct sip_cdr_attempt *a = realloc(cdr->attempts, (cdr->nattempts + 1) * sizeof(*a));
+	if (!a)
+		return;
+	cdr->attempts = a;
+	a = &a[cdr->nattempts++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->target_id, sizeof(a->target_id), "%s",
+		 t->gateway_id[0] ? t->gateway_id : t->trunk_id);
+	a->start_ms = time_wall_ms();
+}
+
+void sip_call_try_next(struct sip_call *c, struct sip_msg *invite)
 {
 	const struct sip_call_plan *pl = &c->plan;
-	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->stx) {
+	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->server_tx) {
 		const struct sip_target *t = &pl->targets[c->next_target++];
 		/* A carrier over its limit now is skipped: not an attempt. */
 		if (sip_policy_attempt_start(c->w->p->policy, &c->plan, c->next_target - 1,
@@ -159,16 +192,10 @@ void sip_call_try_next(struct sip_call *c)
 			continue;
 		c->attempts++;
 		c->provisional = false;
-		if (c->cdr.nattempts < SIP_ATTEMPTS_MAX) {
-			struct sip_cdr_attempt *a = &c->cdr.attempts[c->cdr.nattempts++];
-			memset(a, 0, sizeof(*a));
-			snprintf(a->target_id, sizeof(a->target_id), "%s",
-				 t->gateway_id[0] ? t->gateway_id : t->trunk_id);
-			a->start_ms = time_wall_ms();
-		}
+		sip_call_attempt_add(c, t);
 		snprintf(c->cdr.carrier_id, sizeof(c->cdr.carrier_id), "%s", t->carrier_id);
 		snprintf(c->cdr.gateway_id, sizeof(c->cdr.gateway_id), "%s", t->gateway_id);
-		if (sip_call_forward(c, t) == 0) {
+		if (sip_call_forward(c, t, invite) == 0) {
 			sip_call_arm(c, pl->setup_timeout_ms > 0 ? pl->setup_timeout_ms : 8000);
 			return;
 		}
@@ -178,7 +205,7 @@ void sip_call_try_next(struct sip_call *c)
 	/* A failover code goes upstream as what it was, unless a 408 from our
 	 * own timer: that one the caller sees as 408 too; or a carrier limit
 	 * skipped a target: the policy's 503 with its Reason. */
-	if (c->stx && sip_policy_attempts_exhausted(c->w->p->policy, &c->plan) != 0)
+	if (c->server_tx && sip_policy_attempts_exhausted(c->w->p->policy, &c->plan) != 0)
 		code = c->plan.reject_code;
 	sip_call_finish_setup(c, code, SIP_HANGUP_NONE);
 }
@@ -200,7 +227,7 @@ static void sip_call_timer(evutil_socket_t fd, short what, void *arg)
 	sip_call_attempt_failed(c, 408);
 }
 
-static void sip_call_provisional(struct sip_call *c, struct sip_ctx *x, struct sip_msg *resp)
+static void sip_call_provisional(struct sip_call *c, struct sip_client_tx *x, struct sip_msg *resp)
 {
 	if (resp->status == 100)
 		return;
@@ -208,19 +235,19 @@ static void sip_call_provisional(struct sip_call *c, struct sip_ctx *x, struct s
 		c->cdr.pdd_ms = time_wall_ms() - c->cdr.start_ms;
 	c->provisional = true;
 	if (x->cancel_pending)
-		sip_ctx_cancel(x);
+		sip_client_tx_cancel(x);
 	/* Ringing: the setup timer gives way to RFC 3261's timer C (> 3 min). */
 	sip_call_arm(c, 181000);
 	sip_media_response(c, resp);
 }
 
-static void sip_call_final(struct sip_call *c, struct sip_ctx *x, struct sip_msg *resp)
+static void sip_call_final(struct sip_call *c, struct sip_client_tx *x, struct sip_msg *resp)
 {
 	int code = resp->status;
 	const struct sip_target *t = &c->plan.targets[c->next_target - 1];
-	c->ctx = NULL;
+	c->client_tx = NULL;
 	x->call = NULL;
-	sip_ctx_detach_peer(x);
+	sip_client_tx_detach_peer(x);
 	event_del(c->timer);
 	if (c->cdr.pdd_ms == 0)
 		c->cdr.pdd_ms = time_wall_ms() - c->cdr.start_ms;
@@ -236,22 +263,24 @@ static void sip_call_final(struct sip_call *c, struct sip_ctx *x, struct sip_msg
 		sip_call_record_attempt(c, code);
 		c->best_code = code;
 		buf_reset(&c->best);
-		sip_call_strip_via(c, c->stx, &c->best, resp);
+		sip_call_strip_via(c, c->server_tx, &c->best, resp);
 		sip_call_finish_setup(c, code, c->cancelled ? SIP_HANGUP_CALLER : SIP_HANGUP_NONE);
 		return;
 	}
 	if (sip_code_better(code, c->best_code)) {
 		buf_reset(&c->best);
-		sip_call_strip_via(c, c->stx, &c->best, resp);
+		sip_call_strip_via(c, c->server_tx, &c->best, resp);
 	}
 	sip_call_attempt_failed(c, code);
 }
 
 /* Hands a response to its client transaction; false when absorbed.  x may
  * be freed on return (a 2xx to INVITE, a final over a reliable transport). */
-static bool sip_ctx_response(struct sip_ctx *x, struct sip_msg *resp)
+static bool sip_client_tx_response(struct sip_client_tx *x, struct sip_msg *resp)
 {
 	struct sip_msg inv;
+	/* The ACK of a failed attempt copies the INVITE's headers (§17.1.1.3):
+	 * the INVITE we sent is indexed again, once per failed attempt. */
 	if (x->tx.kind == SIP_TX_INVITE_CLIENT && resp->status >= 300 && x->tx.ack.len == 0 &&
 	    sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) == 0)
 		sip_build_ack(&x->tx.ack, &inv, resp);
@@ -278,7 +307,7 @@ struct sip_late {
 	uint32_t cseq;
 };
 
-static int sip_late_dialog(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp,
+static int sip_late_dialog(struct sip_worker *w, struct sip_client_tx *x, struct sip_msg *resp,
 			   struct sip_late *d)
 {
 	struct sip_msg inv;
@@ -286,6 +315,7 @@ static int sip_late_dialog(struct sip_worker *w, struct sip_ctx *x, struct sip_m
 	struct sip_cseq cs;
 	struct str cid;
 	const struct sip_hdr *from, *to;
+	/* re-parse of the INVITE we sent: a late 2xx is rare (decision 0014) */
 	if (sip_msg_parse(&inv, x->tx.out.p, x->tx.out.len) != 0 || sip_msg_cseq(&inv, &cs) != 0 ||
 	    !(from = sip_msg_hdr_first(&inv, SIP_HDR_FROM)) ||
 	    !(to = sip_msg_hdr_first(resp, SIP_HDR_TO)) ||
@@ -308,7 +338,8 @@ static int sip_late_dialog(struct sip_worker *w, struct sip_ctx *x, struct sip_m
  * and hangs up at once with a BYE (§15), as a cancelling UAC must (§9.1).
  * While the caller's transaction is still open a 2xx is forwarded instead
  * (§16.7) and the caller's UA does the same (see sip_call_final). */
-static void sip_late_answer_release(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp)
+static void sip_late_answer_release(struct sip_worker *w, struct sip_client_tx *x,
+				    struct sip_msg *resp)
 {
 	struct sip_late d;
 	struct sip_peer dst = x->dst;
@@ -342,43 +373,44 @@ static void sip_late_answer_release(struct sip_worker *w, struct sip_ctx *x, str
 	r.extra = "Reason: SIP;cause=487;text=\"answered after the caller's final response\"\r\n";
 	sip_proxy_branch(w, branch, sizeof(branch));
 	if (sip_build_request(&out, &r) == 0)
-		sip_proxy_send_new(w, (struct str){out.p, out.len}, &dst, false);
+		sip_proxy_send_new(w, (struct str){out.p, out.len}, &dst, str_from_cstr(branch),
+				   SIP_METHOD_BYE);
 	buf_fini(&out);
 }
 
-void sip_response_to_ctx(struct sip_worker *w, struct sip_ctx *x, struct sip_msg *resp)
+void sip_response_to_client_tx(struct sip_worker *w, struct sip_client_tx *x, struct sip_msg *resp)
 {
 	struct sip_call *c = x->call;
-	struct sip_stx *peer = x->peer;
+	struct sip_server_tx *peer = x->peer;
 	if (!c && !peer && x->tx.kind == SIP_TX_INVITE_CLIENT && resp->status >= 200 &&
 	    resp->status < 300 && x->tx.state <= SIP_TX_PROCEEDING) {
 		sip_late_answer_release(w, x, resp);
-		sip_ctx_response(x, resp); /* x is freed: a 2xx ends it */
+		sip_client_tx_response(x, resp); /* x is freed: a 2xx ends it */
 		return;
 	}
 	if (c && resp->status >= 200) {
 		sip_call_final(c, x, resp); /* detaches x from c first */
-		sip_ctx_response(x, resp);
+		sip_client_tx_response(x, resp);
 		return;
 	}
 	/* A final ends a transaction over TCP at once (no timer K): x is
 	 * freed by then, so only a provisional may look at it afterwards. */
 	bool provisional = resp->status < 200;
-	bool up = sip_ctx_response(x, resp);
-	if (up && provisional && c && c->ctx == x)
+	bool up = sip_client_tx_response(x, resp);
+	if (up && provisional && c && c->client_tx == x)
 		sip_call_provisional(c, x, resp);
 	else if (up && provisional && !c && x->cancel_pending)
-		sip_ctx_cancel(x);
+		sip_client_tx_cancel(x);
 	else if (up && peer) {
 		if (!sip_media_in_dialog_response(peer, resp))
-			sip_stx_forward(peer, resp);
+			sip_response_forward(peer, resp);
 		sip_bye_answered(w, resp);
 	}
 }
 
 void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
-	struct sip_stx *inv = sip_stx_find(w, m, SIP_METHOD_INVITE);
+	struct sip_server_tx *inv = sip_server_tx_find(w, m, SIP_METHOD_INVITE);
 	if (!inv || !inv->call || inv->tx.state >= SIP_TX_COMPLETED) {
 		sip_reply(w, NULL, m, src, 481, "c481", NULL);
 		return;
@@ -397,8 +429,8 @@ void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct si
 	/* With a provisional seen, the 487 the callee sends comes up to the
 	 * caller; without one, nothing can be cancelled yet (§9.1): answer
 	 * 487 now and CANCEL the attempt once it sends a provisional. */
-	if (c->ctx && c->ctx->tx.state == SIP_TX_PROCEEDING) {
-		sip_ctx_cancel(c->ctx);
+	if (c->client_tx && c->client_tx->tx.state == SIP_TX_PROCEEDING) {
+		sip_client_tx_cancel(c->client_tx);
 		return;
 	}
 	sip_call_abandon(c);
@@ -407,13 +439,13 @@ void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct si
 
 /* ------------------------------------------------------------ the INVITE */
 
-static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, struct str cid)
+static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_server_tx *s, struct str cid)
 {
 	struct sip_call *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->w = w;
-	c->stx = s;
+	c->server_tx = s;
 	s->call = c;
 	c->caller = s->src;
 	buf_init(&c->best);
@@ -440,7 +472,8 @@ static struct sip_call *sip_call_new(struct sip_worker *w, struct sip_stx *s, st
 	return c;
 }
 
-static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, const char *tag)
+static void sip_reply_reject(struct sip_server_tx *s, struct sip_msg *m,
+			     const struct sip_call_plan *pl, const char *tag)
 {
 	char reason[SIP_REASON_MAX + 64];
 	char text[SIP_REASON_MAX];
@@ -452,7 +485,7 @@ static void sip_reply_reject(struct sip_stx *s, const struct sip_call_plan *pl, 
 	text[j] = '\0';
 	snprintf(reason, sizeof(reason), "Reason: SIP;cause=%d;text=\"%s\"\r\n", pl->reject_code,
 		 text);
-	sip_stx_reply(s, pl->reject_code, tag, reason);
+	sip_server_tx_reply(s, m, pl->reject_code, tag, reason);
 }
 
 void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
@@ -465,7 +498,7 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 		sip_reply(w, NULL, m, src, 482, "l482", NULL); /* merged request (§8.2.2.2) */
 		return;
 	}
-	struct sip_stx *s = sip_stx_new(w, m, src);
+	struct sip_server_tx *s = sip_server_tx_new(w, m, src);
 	if (!s)
 		return;
 	sip_reply(w, s, m, src, 100, NULL, NULL); /* §16.2: at once, we may take a while */
@@ -477,9 +510,9 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	int rc = sip_policy_plan_invite(p->policy, m, &src->addr, sip_now(), &c->plan);
 	if (rc < 0 || c->plan.reject_code) {
 		if (rc < 0)
-			sip_stx_reply(s, 500, c->to_tag, NULL);
+			sip_server_tx_reply(s, m, 500, c->to_tag, NULL);
 		else
-			sip_reply_reject(s, &c->plan, c->to_tag);
+			sip_reply_reject(s, m, &c->plan, c->to_tag);
 		if (rc == 0 && c->plan.reject_code == 403)
 			sip_policy_note_refused(p->policy, &src->addr, sip_now());
 		metric_inc(metric_get(p->m_calls, "rejected"));
@@ -498,12 +531,12 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	if (c->plan.max_attempts <= 0)
 		c->plan.max_attempts = p->o.max_attempts > 0 ? p->o.max_attempts : 1;
 	if (c->plan.topology_hiding && sip_call_hide(c, m) < 0) {
-		sip_stx_reply(s, 500, c->to_tag, NULL);
+		sip_server_tx_reply(s, m, 500, c->to_tag, NULL);
 		sip_call_end(c, 500, SIP_HANGUP_NONE);
 		return;
 	}
 	if (sip_media_invite(c, m) == 0)
-		sip_call_try_next(c);
+		sip_call_try_next(c, m);
 }
 
 void sip_call_free(struct sip_call *c)
@@ -514,8 +547,40 @@ void sip_call_free(struct sip_call *c)
 		event_free(c->reaper);
 	buf_fini(&c->best);
 	sip_call_th_free(c);
-	sip_media_fini(c);
+	sip_media_call_free(c);
 	sip_policy_plan_targets_free(&c->plan);
+	free(c->cdr.attempts);
 	free(c->dlg);
 	free(c);
 }
+
+/* ------------------------------------------------------ transaction hooks */
+
+static void sip_call_server_gone(struct sip_server_tx *s)
+{
+	if (s->reoffer)
+		sip_media_server_tx_gone(s);
+	if (s->call && s->call->server_tx == s)
+		s->call->server_tx = NULL;
+}
+
+static void sip_call_client_gone(struct sip_client_tx *x)
+{
+	if (x->call && x->call->client_tx == x)
+		x->call->client_tx = NULL;
+}
+
+static void sip_call_client_timeout(struct sip_client_tx *x)
+{
+	struct sip_call *c = x->call;
+	if (c && c->client_tx == x) {
+		c->client_tx = NULL;
+		sip_call_attempt_failed(c, 408);
+	}
+}
+
+const struct sip_txn_hooks sip_call_txn_hooks = {
+    .server_gone = sip_call_server_gone,
+    .client_gone = sip_call_client_gone,
+    .client_timeout = sip_call_client_timeout,
+};

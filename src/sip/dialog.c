@@ -7,13 +7,15 @@
  * is durable (DESIGN principle 2): sip_call_end submits the CDR and the
  * writer's callback hands the free back to the owning worker.
  */
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+atomic_long sip_gauge_dialogs;
 
 static void sip_dialog_copy_contact(struct sip_msg *m, char *out, size_t n)
 {
@@ -23,8 +25,15 @@ static void sip_dialog_copy_contact(struct sip_msg *m, char *out, size_t n)
 		str_copy(out, n, a.uri.raw);
 }
 
-enum { SIP_DLG_FROM, SIP_DLG_TO, SIP_DLG_CALLER_CONTACT, SIP_DLG_CALLEE_CONTACT,
-       SIP_DLG_CALLEE_ROUTE, SIP_DLG_CALLER_ROUTE, SIP_DLG_N };
+enum {
+	SIP_DLG_FROM,
+	SIP_DLG_TO,
+	SIP_DLG_CALLER_CONTACT,
+	SIP_DLG_CALLEE_CONTACT,
+	SIP_DLG_CALLEE_ROUTE,
+	SIP_DLG_CALLER_ROUTE,
+	SIP_DLG_N
+};
 
 /* One block: the struct, then the six strings each at its length. */
 static struct sip_dialog_strs *sip_dialog_strs_pack(char v[SIP_DLG_N][SIP_ROUTE_LEN])
@@ -59,7 +68,10 @@ static struct sip_dialog_strs *sip_dialog_strs_new(struct sip_call *c, struct si
 
 	for (int i = 0; i < SIP_DLG_N; i++)
 		v[i][0] = '\0';
-	if (c->stx && sip_msg_parse(&inv, c->stx->req.p, c->stx->req.len) == 0) {
+	/* The caller's INVITE, indexed again once per answered call: its
+	 * receive buffer is gone, and keeping its From, To and Contact from
+	 * the start would cost every unanswered call the memory. */
+	if (c->server_tx && sip_msg_parse(&inv, c->server_tx->req.p, c->server_tx->req.len) == 0) {
 		if ((h = sip_msg_hdr_first(&inv, SIP_HDR_FROM)))
 			str_copy(v[SIP_DLG_FROM], SIP_DIALOG_VALUE_MAX, h->value);
 		if (sip_msg_cseq(&inv, &cs) == 0)
@@ -70,7 +82,7 @@ static struct sip_dialog_strs *sip_dialog_strs_new(struct sip_call *c, struct si
 		str_copy(v[SIP_DLG_TO], SIP_DIALOG_VALUE_MAX, h->value);
 	/* Hidden, the callee never saw the caller's Record-Route: the route
 	 * set towards the caller is its INVITE's (the same entries, §12.1.1). */
-	bool th_inv = c->th && c->stx && inv.raw.p;
+	bool th_inv = c->th && c->server_tx && inv.raw.p;
 	if (sip_build_route_set(v[SIP_DLG_CALLEE_ROUTE], SIP_ROUTE_LEN, p, resp, true) < 0 ||
 	    sip_build_route_set(v[SIP_DLG_CALLER_ROUTE], SIP_ROUTE_LEN, p, th_inv ? &inv : resp,
 				false) < 0)
@@ -214,7 +226,8 @@ static void sip_dialog_bye(struct sip_call *c, enum sip_th_side toward, const ch
 	    .extra = "Reason: SIP;cause=200;text=\"call ended by the proxy\"\r\n",
 	};
 	if (sip_build_request(&out, &r) == 0)
-		sip_call_send_own(c, toward, (struct str){out.p, out.len}, &dst);
+		sip_call_send_own(c, toward, (struct str){out.p, out.len}, str_from_cstr(branch),
+				  &dst);
 	buf_fini(&out);
 }
 
@@ -282,12 +295,12 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
 	event_del(c->timer);
 	if (c->reaper)
 		event_del(c->reaper);
-	if (c->stx)
-		c->stx->call = NULL;
-	if (c->ctx)
-		c->ctx->call = NULL;
-	c->stx = NULL;
-	c->ctx = NULL;
+	if (c->server_tx)
+		c->server_tx->call = NULL;
+	if (c->client_tx)
+		c->client_tx->call = NULL;
+	c->server_tx = NULL;
+	c->client_tx = NULL;
 	c->cdr.end_ms = time_wall_ms();
 	c->cdr.final_code = c->cdr.answer_ms ? 200 : code;
 	/* A policy refusal keeps its own words ("CPS limit", "destination blocked"). */
@@ -299,7 +312,7 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
 	    (c->cdr.hangup == SIP_HANGUP_NONE || side == SIP_HANGUP_PROXY))
 		c->cdr.hangup = side;
 	sip_policy_call_end(p->policy, &c->plan);
-	if (sip_media_end(c) == 0) /* else once the engine gives the statistics */
+	if (sip_media_call_end(c) == 0) /* else once the engine gives the statistics */
 		sip_call_cdr_write(c);
 }
 

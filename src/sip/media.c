@@ -33,9 +33,16 @@
  * has what they share, the first offer/answer, the delete and the
  * worker's ng client.  One allocation per message rewritten; none on the
  * packet path of calls in bypass.
+ *
+ * Parsing again: a message waiting on the engine (media.held, the request a
+ * server transaction keeps) has outlived its receive buffer, and a struct
+ * sip_msg is larger than a call may keep (≤ 4 KiB per call), so its bytes
+ * are indexed again when the reply comes; so are the bytes made by putting
+ * the engine's SDP in (sip_media_rebody), to be forwarded.  Each is marked
+ * "re-parse: held" or "re-parse: rebodied" where it happens.
  */
 #include "ng/ng.h"
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,7 +94,7 @@ static void sip_media_wait(struct sip_call *c, enum sip_media_wait what, uint64_
 	w->media_waiting = c;
 }
 
-void sip_media_unwait(struct sip_call *c)
+void sip_media_waiting_remove(struct sip_call *c)
 {
 	struct sip_worker *w = c->w;
 	if (c->media.wait == SIP_MEDIA_IDLE)
@@ -156,8 +163,8 @@ int sip_media_sdp_send(struct sip_call *c, struct ng_params *q, const struct net
 static void sip_media_refuse(struct sip_call *c, const char *reason)
 {
 	c->media.on = false; /* nothing to delete */
-	if (c->stx)
-		sip_stx_reply(c->stx, 503, c->to_tag, reason);
+	if (c->server_tx)
+		sip_server_tx_reply(c->server_tx, NULL, 503, c->to_tag, reason);
 	sip_call_finish_setup(c, 503, SIP_HANGUP_NONE);
 }
 
@@ -170,12 +177,12 @@ static void sip_media_offer_failed(struct sip_call *c, const char *why)
 /* The request kept in server transaction s (the caller's INVITE, or an
  * in-dialog offer) takes the engine's SDP: what is forwarded is these
  * bytes (every attempt, for an INVITE). */
-int sip_media_rebody_stx(struct sip_stx *s, struct str sdp)
+int sip_media_rebody_server_tx(struct sip_server_tx *s, struct str sdp)
 {
 	struct sip_msg m;
 	struct buf out;
 	int rc;
-	if (!s || sip_msg_parse(&m, s->req.p, s->req.len) != 0)
+	if (!s || sip_msg_parse(&m, s->req.p, s->req.len) != 0) /* re-parse: held */
 		return -EINVAL;
 	buf_init(&out);
 	rc = sip_media_rebody(&out, &m, sdp);
@@ -210,16 +217,16 @@ static void sip_media_offer_done(void *arg, int status, const struct bencode_nod
 	struct str sdp;
 	char why[128];
 	(void)raw;
-	sip_media_unwait(c);
+	sip_media_waiting_remove(c);
 	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
 		sip_media_offer_failed(c, why);
 		return;
 	}
-	if (sip_media_rebody_stx(c->stx, sdp) < 0) {
+	if (sip_media_rebody_server_tx(c->server_tx, sdp) < 0) {
 		sip_media_offer_failed(c, "rewritten INVITE");
 		return;
 	}
-	sip_call_try_next(c);
+	sip_call_try_next(c, NULL); /* its body is the engine's now */
 }
 
 int sip_media_invite(struct sip_call *c, struct sip_msg *m)
@@ -270,15 +277,15 @@ int sip_media_invite(struct sip_call *c, struct sip_msg *m)
 
 /* Sends bytes (a response with our Via on top) up through s; when s is
  * over, a 2xx goes statelessly to up (the caller), if given. */
-void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+void sip_media_forward_bytes(struct sip_call *c, struct sip_server_tx *s, const struct sip_peer *up,
 			     struct str bytes)
 {
 	struct sip_msg m;
 	struct buf out;
-	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0)
+	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0) /* re-parse: held or rebodied */
 		return;
 	if (s && s->tx.state < SIP_TX_COMPLETED) {
-		sip_stx_forward(s, &m);
+		sip_response_forward(s, &m);
 		return;
 	}
 	if (!up || m.status < 200 || m.status >= 300)
@@ -289,7 +296,7 @@ void sip_media_forward_bytes(struct sip_call *c, struct sip_stx *s, const struct
 	buf_fini(&out);
 }
 
-void sip_media_forward_sdp(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
+void sip_media_forward_sdp(struct sip_call *c, struct sip_server_tx *s, const struct sip_peer *up,
 			   struct sip_msg *resp, struct str sdp)
 {
 	struct buf out;
@@ -299,8 +306,8 @@ void sip_media_forward_sdp(struct sip_call *c, struct sip_stx *s, const struct s
 	buf_fini(&out);
 }
 
-void sip_media_forward_rewritten(struct sip_call *c, struct sip_stx *s, const struct sip_peer *up,
-				 struct sip_msg *resp)
+void sip_media_forward_rewritten(struct sip_call *c, struct sip_server_tx *s,
+				 const struct sip_peer *up, struct sip_msg *resp)
 {
 	sip_media_forward_sdp(c, s, up, resp, (struct str){c->media.answer.p, c->media.answer.len});
 }
@@ -312,13 +319,13 @@ static void sip_media_answer_done(void *arg, int status, const struct bencode_no
 	struct sip_msg held;
 	struct str sdp;
 	(void)raw;
-	sip_media_unwait(c);
-	if (sip_msg_parse(&held, c->media.held.p, c->media.held.len) != 0)
+	sip_media_waiting_remove(c);
+	if (sip_msg_parse(&held, c->media.held.p, c->media.held.len) != 0) /* re-parse: held */
 		goto out;
 	/* The initial answer goes up the caller's INVITE transaction; a
 	 * re-offer's up its own, which a final ends (re freed first, so the
 	 * transaction's end does not come back here). */
-	struct sip_stx *s = c->media.re ? c->media.re->stx : c->stx;
+	struct sip_server_tx *s = c->media.re ? c->media.re->server_tx : c->server_tx;
 	const struct sip_peer *up = c->media.re ? NULL : &c->caller;
 	/* An early dialog's UPDATE: its answer is not the call's, which the
 	 * INVITE's 2xx (repeating the reliable 1xx's SDP) still needs. */
@@ -371,8 +378,8 @@ static void sip_media_response_unrelayed(struct sip_call *c, struct sip_msg *res
 {
 	log_warn("sip", "call %s: SDP in a %d not relayed (another offer/answer at the engine)",
 		 c->cdr.call_id, resp->status);
-	if (c->stx)
-		sip_stx_forward(c->stx, resp);
+	if (c->server_tx)
+		sip_response_forward(c->server_tx, resp);
 }
 
 void sip_media_response(struct sip_call *c, struct sip_msg *resp)
@@ -385,13 +392,13 @@ void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 		return;
 	}
 	if (!c->media.on || !sip_media_has_sdp(resp) || sip_msg_to(resp, &to) != 0 || !to.tag.p) {
-		if (c->stx)
-			sip_stx_forward(c->stx, resp);
+		if (c->server_tx)
+			sip_response_forward(c->server_tx, resp);
 		return;
 	}
 	uint64_t key = sip_media_key(to.tag, resp->body);
 	if (key == c->media.answered && c->media.answer.len) {
-		sip_media_forward_rewritten(c, c->stx, &c->caller, resp);
+		sip_media_forward_rewritten(c, c->server_tx, &c->caller, resp);
 		return;
 	}
 	if (!c->media.re &&
@@ -416,8 +423,8 @@ void sip_media_response(struct sip_call *c, struct sip_msg *resp)
 	c->media.held_key = key;
 	if (sip_media_answer_send(c, resp, str_from_cstr(c->media.tags->from), to.tag,
 				  &c->callee.addr) < 0 &&
-	    c->stx)
-		sip_stx_forward(c->stx, resp); /* SDP unchanged, as on a failed answer */
+	    c->server_tx)
+		sip_response_forward(c->server_tx, resp); /* SDP unchanged, as on a failed answer */
 }
 
 int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
@@ -435,7 +442,7 @@ int sip_media_strip_via(struct sip_call *c, struct buf *out, struct sip_msg *m)
 		return sip_call_strip_via(c, NULL, out, m);
 	buf_init(&tmp);
 	int rc = sip_media_rebody(&tmp, m, (struct str){c->media.answer.p, c->media.answer.len});
-	if (rc == 0)
+	if (rc == 0) /* re-parse: rebodied */
 		rc = sip_msg_parse(&re, tmp.p, tmp.len) == 0 ? sip_call_strip_via(c, NULL, out, &re)
 							     : -EINVAL;
 	buf_fini(&tmp);
@@ -479,7 +486,7 @@ static void sip_media_delete_done(void *arg, int status, const struct bencode_no
 {
 	struct sip_call *c = arg;
 	(void)raw;
-	sip_media_unwait(c);
+	sip_media_waiting_remove(c);
 	if (status == 0)
 		sip_media_stats(c, reply);
 	else
@@ -498,7 +505,7 @@ static void sip_media_ignore(void *arg, int status, const struct bencode_node *r
 	(void)raw;
 }
 
-int sip_media_end(struct sip_call *c)
+int sip_media_call_end(struct sip_call *c)
 {
 	struct buf body;
 	if (!c->media.on)
@@ -507,7 +514,7 @@ int sip_media_end(struct sip_call *c)
 	if (c->media.wait != SIP_MEDIA_IDLE) /* an offer or answer nobody awaits now */
 		ng_client_cancel(c->w->ng, c->media.req);
 	sip_media_re_end(c);
-	sip_media_unwait(c);
+	sip_media_waiting_remove(c);
 	buf_reset(&c->media.held);
 	struct ng_params q = {.call_id = sip_media_call_id(c),
 			      .from_tag = str_from_cstr(c->media.tags->from)};
@@ -532,7 +539,7 @@ int sip_media_end(struct sip_call *c)
 
 /* ------------------------------------------------------------ lifecycle */
 
-void sip_media_drain(struct sip_worker *w)
+void sip_media_worker_drain(struct sip_worker *w)
 {
 	static const struct bencode_node none = {.type = BENCODE_DICT};
 	w->draining = true;
@@ -555,7 +562,7 @@ void sip_media_drain(struct sip_worker *w)
 	}
 }
 
-int sip_media_open(struct sip_worker *w)
+int sip_media_worker_open(struct sip_worker *w)
 {
 	const struct sip_proxy_opts *o = &w->p->o;
 	if (!o->media_engines)
@@ -566,13 +573,13 @@ int sip_media_open(struct sip_worker *w)
 	return w->ng ? 0 : -ENOMEM;
 }
 
-void sip_media_close(struct sip_worker *w)
+void sip_media_worker_close(struct sip_worker *w)
 {
 	ng_client_free(w->ng);
 	w->ng = NULL;
 }
 
-void sip_media_fini(struct sip_call *c)
+void sip_media_call_free(struct sip_call *c)
 {
 	buf_fini(&c->media.answer);
 	buf_fini(&c->media.held);

@@ -20,7 +20,7 @@
  * call's answer, so the 2xx to the INVITE, repeating the SDP of the
  * reliable 1xx, still finds that one's rewritten body.
  */
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 /* RFC 3262 §3: a reliable provisional response names 100rel in Require
  * and carries RSeq. */
@@ -67,11 +67,11 @@ int sip_media_early_prack(struct sip_call *c, struct sip_msg *m, const struct si
 	/* Only the answer to the 1xx's offer: anything after it is not ours. */
 	if (c->media.acked || c->media.re || c->media.wait != SIP_MEDIA_IDLE)
 		return 0;
-	struct sip_stx *s = sip_stx_new(c->w, m, src);
+	struct sip_server_tx *s = sip_server_tx_new(c->w, m, src);
 	if (!s)
 		return 1; /* out of memory: dropped, the caller retransmits */
 	if (sip_media_late_answer_send(c, m, s, src, dst, drop) < 0 &&
 	    sip_proxy_send_request(c->w, m, src, dst, STR_NULL, drop, s) < 0)
-		sip_stx_reply(s, 500, NULL, NULL); /* sent unchanged, as a failed answer */
+		sip_server_tx_reply(s, m, 500, NULL, NULL); /* sent unchanged, as a failed answer */
 	return 1;
 }

@@ -38,7 +38,7 @@
  * to the engine again, which may take the media back onto the relay.
  */
 #include "ng/ng.h"
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -48,7 +48,7 @@
  * the INVITE's transaction, or the re-INVITE's (which ends the exchange). */
 static void sip_media_late_bypass(struct sip_call *c, const char *why, struct str bytes)
 {
-	struct sip_stx *s = c->media.re ? c->media.re->stx : c->stx;
+	struct sip_server_tx *s = c->media.re ? c->media.re->server_tx : c->server_tx;
 	log_warn("sip", "call %s: media engine refused the late offer (%s): 2xx not relayed",
 		 c->cdr.call_id, why);
 	c->media.late = false; /* the ACK goes on unchanged */
@@ -64,7 +64,7 @@ static void sip_media_late_bypass(struct sip_call *c, const char *why, struct st
 static void sip_media_late_offered(struct sip_call *c, struct sip_msg *m)
 {
 	struct sip_media_re *re = c->media.re;
-	struct sip_stx *s = re ? re->stx : c->stx;
+	struct sip_server_tx *s = re ? re->server_tx : c->server_tx;
 	c->media.answered = c->media.held_key;
 	if (re) {
 		c->media.late = true;
@@ -85,10 +85,10 @@ void sip_media_late_offer_done(void *arg, int status, const struct bencode_node 
 	struct sip_msg m;
 	char why[128];
 	(void)raw;
-	sip_media_unwait(c);
+	sip_media_waiting_remove(c);
 	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
 		sip_media_late_bypass(c, why, held);
-	} else if (sip_msg_parse(&m, held.p, held.len) == 0) {
+	} else if (sip_msg_parse(&m, held.p, held.len) == 0) { /* re-parse: held (media.c) */
 		buf_reset(&c->media.answer);
 		if (buf_append_str(&c->media.answer, sdp) == 0) {
 			sip_media_late_offered(c, &m);
@@ -135,7 +135,8 @@ static void sip_media_ack_forward(struct sip_call *c, struct sip_msg *ack,
 	buf_init(&out);
 	if (!sdp.p)
 		sip_proxy_send_request(c->w, ack, src, dst, STR_NULL, drop, NULL);
-	else if (sip_media_rebody(&out, ack, sdp) == 0 && sip_msg_parse(&re, out.p, out.len) == 0)
+	else if (sip_media_rebody(&out, ack, sdp) == 0 &&
+		 sip_msg_parse(&re, out.p, out.len) == 0) /* re-parse: rebodied (media.c) */
 		sip_proxy_send_request(c->w, &re, src, dst, STR_NULL, drop, NULL);
 	buf_fini(&out);
 }
@@ -146,16 +147,18 @@ static void sip_media_ack_forward(struct sip_call *c, struct sip_msg *ack,
 static void sip_media_late_answer_forward(struct sip_call *c, struct sip_media_re *re,
 					  struct sip_msg *m, struct str sdp)
 {
-	struct sip_stx *s = re->stx;
+	struct sip_server_tx *s = re->server_tx;
 	struct sip_msg fwd;
 	if (!s) {
 		sip_media_ack_forward(c, m, &re->src, &re->dst, re->drop, sdp);
 		return;
 	}
-	if ((sdp.p && sip_media_rebody_stx(s, sdp) < 0) ||
+	/* The PRACK waited in s while the engine answered: its bytes (now with
+	 * the engine's SDP) are indexed again to be forwarded. */
+	if ((sdp.p && sip_media_rebody_server_tx(s, sdp) < 0) ||
 	    sip_msg_parse(&fwd, s->req.p, s->req.len) != 0 ||
 	    sip_proxy_send_request(c->w, &fwd, &s->src, &re->dst, STR_NULL, re->drop, s) < 0)
-		sip_stx_reply(s, 500, NULL, NULL);
+		sip_server_tx_reply(s, NULL, 500, NULL, NULL);
 }
 
 void sip_media_late_answer_done(void *arg, int status, const struct bencode_node *reply,
@@ -169,10 +172,10 @@ void sip_media_late_answer_done(void *arg, int status, const struct bencode_node
 	struct sip_msg m;
 	(void)raw;
 	c->media.re = NULL; /* the exchange is over, whatever happens next */
-	if (re && re->stx)
-		re->stx->reoffer = NULL;
-	sip_media_unwait(c);
-	if (re && sip_msg_parse(&m, c->media.held.p, c->media.held.len) == 0) {
+	if (re && re->server_tx)
+		re->server_tx->reoffer = NULL;
+	sip_media_waiting_remove(c);
+	if (re && sip_msg_parse(&m, c->media.held.p, c->media.held.len) == 0) { /* re-parse: held */
 		if (!ok) {
 			log_warn("sip",
 				 "call %s: media engine did not take the %.*s's answer (%s): "
@@ -190,17 +193,18 @@ void sip_media_late_answer_done(void *arg, int status, const struct bencode_node
 	buf_reset(&c->media.held);
 }
 
-int sip_media_late_answer_send(struct sip_call *c, struct sip_msg *m, struct sip_stx *s,
+int sip_media_late_answer_send(struct sip_call *c, struct sip_msg *m, struct sip_server_tx *s,
 			       const struct sip_peer *src, const struct sip_peer *dst, size_t drop)
 {
 	struct sip_addr from;
 	struct sip_media_re *re = NULL;
 	if (sip_msg_from(m, &from) != 0 || !from.tag.p || !(re = calloc(1, sizeof(*re))))
 		return -ENOMEM;
-	*re = (struct sip_media_re){.stx = s, .src = *src, .dst = *dst, .drop = drop};
+	*re = (struct sip_media_re){.server_tx = s, .src = *src, .dst = *dst, .drop = drop};
 	/* The answer is the sender's, to the offer of the other party. */
 	struct ng_params q = {
-	    .from_tag = str_from_cstr(c->media.ack_callee ? c->media.tags->from : c->media.tags->to),
+	    .from_tag =
+		str_from_cstr(c->media.ack_callee ? c->media.tags->from : c->media.tags->to),
 	    .to_tag = from.tag,
 	    .sdp = m->body,
 	};
@@ -213,7 +217,8 @@ int sip_media_late_answer_send(struct sip_call *c, struct sip_msg *m, struct sip
 		rc = sip_media_sdp_send(c, &q, &src->addr, ng_build_answer,
 					sip_media_late_answer_done, SIP_MEDIA_LATE_ANSWER);
 	if (rc < 0) {
-		log_warn("sip", "call %s: the %.*s's answer not sent to the engine: SDP passed through",
+		log_warn("sip",
+			 "call %s: the %.*s's answer not sent to the engine: SDP passed through",
 			 c->cdr.call_id, STR_FMT(m->method_name));
 		buf_reset(&c->media.held);
 		sip_media_re_free(c);

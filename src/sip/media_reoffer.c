@@ -9,7 +9,7 @@
  * first offer/answer is complete (before, 491).
  *
  * The request waits in its own server transaction while the offer is at
- * the engine, so a retransmission is absorbed there (sip_stx_find, before
+ * the engine, so a retransmission is absorbed there (sip_server_tx_find, before
  * any routing) and never offered twice; the ng client retransmits the one
  * request under one cookie.  One exchange at a time per call: another
  * offer meanwhile, from either side, is answered 491 (RFC 3261 §14.2,
@@ -23,7 +23,7 @@
  * sender's ACK the "answer", an engine failing it lets the 2xx through).
  */
 #include "ng/ng.h"
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -42,19 +42,19 @@ void sip_media_re_free(struct sip_call *c)
 	struct sip_media_re *re = c->media.re;
 	if (!re)
 		return;
-	if (re->stx)
-		re->stx->reoffer = NULL;
+	if (re->server_tx)
+		re->server_tx->reoffer = NULL;
 	free(re);
 	c->media.re = NULL;
 }
 
-void sip_media_stx_gone(struct sip_stx *s)
+void sip_media_server_tx_gone(struct sip_server_tx *s)
 {
 	struct sip_call *c = s->reoffer;
 	if (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_ANSWER ||
 	    c->media.wait == SIP_MEDIA_LATE_OFFER || c->media.wait == SIP_MEDIA_LATE_ANSWER) {
 		ng_client_cancel(c->w->ng, c->media.req);
-		sip_media_unwait(c);
+		sip_media_waiting_remove(c);
 		buf_reset(&c->media.held);
 	}
 	sip_media_re_free(c);
@@ -67,10 +67,10 @@ void sip_media_stx_gone(struct sip_stx *s)
  * alone. */
 void sip_media_re_end(struct sip_call *c)
 {
-	struct sip_stx *s = c->media.re ? c->media.re->stx : NULL;
+	struct sip_server_tx *s = c->media.re ? c->media.re->server_tx : NULL;
 	sip_media_re_free(c);
 	if (s && (c->media.wait == SIP_MEDIA_REOFFER || c->media.wait == SIP_MEDIA_LATE_ANSWER))
-		sip_stx_reply(s, 500, NULL, sip_media_re_ended);
+		sip_server_tx_reply(s, NULL, 500, NULL, sip_media_re_ended);
 	else if (s && c->media.wait == SIP_MEDIA_LATE_OFFER)
 		sip_media_forward_bytes(c, s, NULL,
 					(struct str){c->media.held.p, c->media.held.len});
@@ -86,12 +86,12 @@ void sip_media_re_end(struct sip_call *c)
  * longer match what the parties were told. */
 static void sip_media_re_failed(struct sip_call *c, const char *why)
 {
-	struct sip_stx *s = c->media.re ? c->media.re->stx : NULL;
+	struct sip_server_tx *s = c->media.re ? c->media.re->server_tx : NULL;
 	log_warn("sip", "call %s: media engine refused the re-offer (%s): 500", c->cdr.call_id,
 		 why);
 	sip_media_re_free(c);
 	if (s)
-		sip_stx_reply(s, 500, NULL, sip_media_re_reason);
+		sip_server_tx_reply(s, NULL, 500, NULL, sip_media_re_reason);
 }
 
 void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *reply, struct str raw)
@@ -102,21 +102,22 @@ void sip_media_reoffer_done(void *arg, int status, const struct bencode_node *re
 	struct str sdp;
 	char why[128];
 	(void)raw;
-	sip_media_unwait(c);
+	sip_media_waiting_remove(c);
 	if (!re)
 		return;
 	if (sip_media_reply_sdp(status, reply, &sdp, why, sizeof(why)) < 0) {
 		sip_media_re_failed(c, why);
 		return;
 	}
-	struct sip_stx *s = re->stx;
-	if (sip_media_rebody_stx(s, sdp) < 0 || sip_msg_parse(&m, s->req.p, s->req.len) != 0 ||
+	struct sip_server_tx *s = re->server_tx;
+	if (sip_media_rebody_server_tx(s, sdp) < 0 ||
+	    sip_msg_parse(&m, s->req.p, s->req.len) != 0 || /* re-parse: rebodied (media.c) */
 	    sip_proxy_send_request(c->w, &m, &s->src, &re->dst, STR_NULL, re->drop, s) < 0)
 		sip_media_re_failed(c, "rewritten request not sent");
 }
 
 /* The offer for m (tags from, to) from src; the request waits in s. */
-static void sip_media_reoffer_send(struct sip_call *c, struct sip_stx *s, struct sip_msg *m,
+static void sip_media_reoffer_send(struct sip_call *c, struct sip_server_tx *s, struct sip_msg *m,
 				   const struct sip_peer *src, struct str from, struct str to)
 {
 	struct sip_via via;
@@ -148,7 +149,7 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 	    (!late && !sip_media_has_sdp(m)) || sip_msg_from(m, &from) != 0 || !from.tag.p ||
 	    sip_msg_to(m, &to) != 0 || !to.tag.p)
 		return 0;
-	struct sip_stx *s = sip_stx_new(c->w, m, src);
+	struct sip_server_tx *s = sip_server_tx_new(c->w, m, src);
 	if (!s)
 		return 1; /* out of memory: dropped, the sender retransmits */
 	/* §16.2: the engine may take a while */
@@ -163,7 +164,7 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 		sip_reply(c->w, s, m, src, 500, NULL, sip_media_re_reason);
 		return 1;
 	}
-	re->stx = s;
+	re->server_tx = s;
 	re->src = *src;
 	re->dst = *dst;
 	re->drop = drop;
@@ -176,23 +177,24 @@ int sip_media_in_dialog(struct sip_call *c, struct sip_msg *m, const struct sip_
 		sip_media_reoffer_send(c, s, m, src, from.tag, to.tag);
 	} else if (sip_proxy_send_request(c->w, m, src, dst, STR_NULL, drop, s) < 0) {
 		sip_media_re_free(c);
-		sip_stx_reply(s, 500, NULL, NULL);
+		sip_server_tx_reply(s, m, 500, NULL, NULL);
 	}
 	return 1;
 }
 
 /* Forwards resp up s as it is; a final ends the exchange first. */
-static void sip_media_re_pass(struct sip_call *c, struct sip_stx *s, struct sip_msg *resp)
+static void sip_media_re_pass(struct sip_call *c, struct sip_server_tx *s, struct sip_msg *resp)
 {
 	if (resp->status >= 200)
 		sip_media_re_free(c);
-	sip_stx_forward(s, resp);
+	sip_response_forward(s, resp);
 }
 
 /* A response to a re-INVITE without SDP: its 2xx with SDP is an offer
  * from the answering party (re->to) to the sender (re->from), from where
  * the request went; the 2xx is held meanwhile, a repeat of it dropped. */
-static void sip_media_late_reoffer(struct sip_call *c, struct sip_stx *s, struct sip_msg *resp)
+static void sip_media_late_reoffer(struct sip_call *c, struct sip_server_tx *s,
+				   struct sip_msg *resp)
 {
 	struct sip_media_re *re = c->media.re;
 	struct sip_addr to;
@@ -212,7 +214,7 @@ static void sip_media_late_reoffer(struct sip_call *c, struct sip_stx *s, struct
 	sip_media_late_offer_send(c, resp, to.tag, &q, &re->dst.addr);
 }
 
-bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp)
+bool sip_media_in_dialog_response(struct sip_server_tx *s, struct sip_msg *resp)
 {
 	struct sip_call *c = s->reoffer;
 	struct sip_addr to;
@@ -227,8 +229,8 @@ bool sip_media_in_dialog_response(struct sip_stx *s, struct sip_msg *resp)
 		/* As for the first answer: a 2xx replaces the provisional held
 		 * (it carries the same answer); a failure ends the exchange. */
 		if (resp->status >= 300) {
-			sip_media_stx_gone(s);
-			sip_stx_forward(s, resp);
+			sip_media_server_tx_gone(s);
+			sip_response_forward(s, resp);
 		} else if (resp->status >= 200) {
 			buf_reset(&c->media.held);
 			buf_append_str(&c->media.held, resp->raw);

@@ -192,26 +192,58 @@ static void target_from_gateway(struct sip_target *t, const struct psnap_carrier
 	t->nstop_codes = ca->nstop_codes;
 }
 
+/* Candidates first .. first + n of one array (a carrier's gateways, a
+ * trunk's destinations): rank gives each its priority and weight, take
+ * turns the one at idx into a target (or none). */
+struct plan_source {
+	size_t first, n;
+	void (*rank)(const struct psnap *s, size_t idx, struct psnap_choice *c);
+	void (*take)(const struct psnap *s, size_t idx, const void *arg,
+		     struct sip_call_plan *plan);
+	const void *arg;
+};
+
+/* Appends src's candidates to the plan by priority, weight-random within
+ * one (order_weighted), up to the plan's cap. */
+static void plan_add_ordered(const struct psnap *s, const struct plan_source *src,
+			     struct sip_call_plan *plan)
+{
+	struct psnap_choice c[POLICY_CHOICES_MAX];
+	size_t n = src->n < POLICY_CHOICES_MAX ? src->n : POLICY_CHOICES_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		c[i].idx = src->first + i;
+		src->rank(s, c[i].idx, &c[i]);
+	}
+	order_weighted(c, n);
+	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++)
+		src->take(s, c[i].idx, src->arg, plan);
+}
+
+static void gateway_rank(const struct psnap *s, size_t idx, struct psnap_choice *c)
+{
+	c->priority = s->gateways[idx].priority;
+	c->weight = s->gateways[idx].weight;
+}
+
+/* A gateway of carrier arg, unless unresolved or marked down by the prober. */
+static void gateway_take(const struct psnap *s, size_t idx, const void *arg,
+			 struct sip_call_plan *plan)
+{
+	const struct psnap_gateway *g = &s->gateways[idx];
+
+	if (!g->resolved || atomic_load_explicit(&g->state->down, memory_order_relaxed))
+		return;
+	target_from_gateway(&plan->targets[plan->ntargets++], arg, g, plan->normalized);
+}
+
 /* Appends the usable gateways of ca, in order, up to the plan's cap. */
 static void plan_add_carrier(const struct psnap *s, const struct psnap_carrier *ca,
 			     struct sip_call_plan *plan)
 {
-	struct psnap_choice gw[POLICY_CHOICES_MAX];
-	size_t n = ca->ngw < POLICY_CHOICES_MAX ? ca->ngw : POLICY_CHOICES_MAX;
+	const struct plan_source src = {ca->gw_first, ca->ngw, gateway_rank, gateway_take, ca};
 
-	for (size_t i = 0; i < n; i++) {
-		const struct psnap_gateway *g = &s->gateways[ca->gw_first + i];
-
-		gw[i] = (struct psnap_choice){ca->gw_first + i, g->priority, g->weight};
-	}
-	order_weighted(gw, n);
-	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
-		const struct psnap_gateway *g = &s->gateways[gw[i].idx];
-
-		if (!g->resolved || atomic_load_explicit(&g->state->down, memory_order_relaxed))
-			continue;
-		target_from_gateway(&plan->targets[plan->ntargets++], ca, g, plan->normalized);
-	}
+	plan_add_ordered(s, &src, plan);
 }
 
 /* Adds the targets of the route's carriers in order; a carrier over a
@@ -337,13 +369,29 @@ static int plan_termination(struct sip_policy *p, const struct psnap *s,
 	return plan_take_limits(p, s, t, true, limited, now_ms, plan);
 }
 
+static void dest_rank(const struct psnap *s, size_t idx, struct psnap_choice *c)
+{
+	c->priority = s->dests[idx].priority;
+	c->weight = s->dests[idx].weight;
+}
+
+static void dest_take(const struct psnap *s, size_t idx, const void *arg,
+		      struct sip_call_plan *plan)
+{
+	const struct psnap_dest *de = &s->dests[idx];
+	struct sip_target *tg = &plan->targets[plan->ntargets++];
+
+	(void)arg;
+	*tg = de->target;
+	if (!de->has_user) /* the customer's equipment gets E.164 with '+' */
+		user_join(tg->user, sizeof(tg->user), "+", plan->normalized);
+}
+
 static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t now_ms,
 			    struct sip_call_plan *plan)
 {
 	const struct psnap_number *nu = NULL;
-	struct psnap_choice d[POLICY_CHOICES_MAX];
 	const struct psnap_trunk *t;
-	size_t n;
 
 	plan->dir = SIP_DIR_ORIGINATION;
 	if (number_normalize(str_from_cstr(plan->dialed), plan->normalized,
@@ -361,21 +409,9 @@ static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t
 		return plan_reject(plan, 403, "customer suspended");
 	if (!t->enabled)
 		return plan_reject(plan, 403, "trunk disabled");
-	n = t->ndests < POLICY_CHOICES_MAX ? t->ndests : POLICY_CHOICES_MAX;
-	for (size_t i = 0; i < n; i++) {
-		const struct psnap_dest *de = &s->dests[t->dest_first + i];
+	const struct plan_source src = {t->dest_first, t->ndests, dest_rank, dest_take, NULL};
 
-		d[i] = (struct psnap_choice){t->dest_first + i, de->priority, de->weight};
-	}
-	order_weighted(d, n);
-	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
-		const struct psnap_dest *de = &s->dests[d[i].idx];
-		struct sip_target *tg = &plan->targets[plan->ntargets++];
-
-		*tg = de->target;
-		if (!de->has_user) /* the customer's equipment gets E.164 with '+' */
-			user_join(tg->user, sizeof(tg->user), "+", plan->normalized);
-	}
+	plan_add_ordered(s, &src, plan);
 	if (plan->ntargets == 0)
 		return plan_reject(plan, 480, "no destination");
 	return plan_take_limits(p, s, t, false, 0, now_ms, plan);

@@ -28,8 +28,6 @@
 #define SIP_HOST_MAX 256
 #define SIP_REASON_MAX 96
 
-enum sip_transport_kind { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
-
 enum sip_call_dir {
 	SIP_DIR_TERMINATION, /* customer trunk -> carrier gateway */
 	SIP_DIR_ORIGINATION, /* carrier gateway -> customer's number/trunk */
@@ -244,7 +242,9 @@ struct sip_cdr {
 	char final_reason[SIP_REASON_MAX];
 	enum sip_hangup_side hangup;
 	int64_t pdd_ms; /* post-dial delay: INVITE to first 18x or final */
-	struct sip_cdr_attempt attempts[SIP_ATTEMPTS_MAX];
+	/* Owned by the call (one allocation grown per attempt, at most
+	 * SIP_ATTEMPTS_MAX): most calls make one, and a held call keeps it. */
+	struct sip_cdr_attempt *attempts;
 	size_t nattempts;
 	/* Media statistics (from the relay's query), per direction; -1 unknown. */
 	int64_t rtp_packets[2], rtp_lost[2], rtp_jitter_us[2];

@@ -1,30 +1,23 @@
 /*
- * proxy.c — the stateful proxy core (RFC 3261 §16 with §17 transactions):
- * where a received message goes, the server and client transactions that
- * carry it, routing by Route and Request-URI, in-dialog and out-of-dialog
- * requests, and the workers' lifecycle.  A call's setup (the INVITE, its
- * attempts, CANCEL) is call.c's.
+ * proxy.c — the stateful proxy core (RFC 3261 §16): where a received
+ * message goes (a retransmission to its server transaction, a response to
+ * its client transaction, an in-dialog request along its route set, an
+ * out-of-dialog one to the call's setup or our own answer), and the
+ * workers' lifecycle.  The transactions are txn.c's, forwarding route.c's,
+ * a call's setup (the INVITE, its attempts, CANCEL) call.c's.
  *
  * Runs on the worker owning the message's Call-ID (decision 0012); a
  * message another worker read, sip_proxy_receive hands to its owner with
  * loop_pool_call, and sip_handoff_run parses it again there.
- * hot path: no locks; allocation only for transaction and call state.
+ * hot path: no locks; allocation only for a message handed to its owner.
  */
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-atomic_long sip_gauge_transactions;
-atomic_long sip_gauge_dialogs;
-
-int64_t sip_now(void)
-{
-	return time_mono_ms();
-}
 
 unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id)
 {
@@ -33,411 +26,6 @@ unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id)
 	if (sip_th_call_id_owner(call_id, &n))
 		return n % p->nworkers;
 	return (unsigned)(sip_hash(call_id) % p->nworkers);
-}
-
-void sip_count_response(struct sip_proxy *p, int code)
-{
-	char s[8];
-	snprintf(s, sizeof(s), "%d", code);
-	metric_inc(metric_get(p->m_responses, s));
-}
-
-void sip_proxy_branch(struct sip_worker *w, char *out, size_t n)
-{
-	uint64_t r = 0;
-	random_bytes(&r, sizeof(r));
-	snprintf(out, n, SIP_BRANCH_PREFIX "%u-%016llx%llx", w->index, (unsigned long long)r,
-		 (unsigned long long)++w->seq);
-}
-
-/* ------------------------------------------------------ transaction glue */
-
-static void sip_tx_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct sip_tx *t = arg;
-	(void)fd;
-	(void)what;
-	sip_tx_timer(t, sip_now());
-}
-
-static void sip_tx_arm_event(struct event *ev, int64_t at)
-{
-	if (at < 0) {
-		event_del(ev);
-		return;
-	}
-	int64_t d = at - sip_now();
-	if (d < 0)
-		d = 0;
-	struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
-	event_add(ev, &tv);
-}
-
-static void sip_stx_send(struct sip_tx *t, struct str b)
-{
-	struct sip_stx *s = t->arg;
-	sip_transport_send(s->w, &s->src, b);
-}
-
-static void sip_stx_timeout(struct sip_tx *t, enum sip_tx_timer which)
-{
-	(void)t;
-	log_debug("sip", "server transaction: timer %c fired", (char)which);
-}
-
-static void sip_stx_terminated(struct sip_tx *t)
-{
-	struct sip_stx *s = t->arg;
-	if (s->reoffer)
-		sip_media_stx_gone(s);
-	sip_table_del(&s->w->stx, &s->e);
-	if (s->peer)
-		s->peer->peer = NULL;
-	if (s->call && s->call->stx == s)
-		s->call->stx = NULL;
-	event_free(s->ev);
-	sip_tx_fini(&s->tx);
-	buf_fini(&s->req);
-	free(s);
-	atomic_fetch_sub(&sip_gauge_transactions, 1);
-}
-
-static void sip_stx_arm(struct sip_tx *t, int64_t at)
-{
-	sip_tx_arm_event(((struct sip_stx *)t->arg)->ev, at);
-}
-
-static const struct sip_tx_ops sip_stx_ops = {sip_stx_send, sip_stx_timeout, sip_stx_terminated,
-					      sip_stx_arm};
-
-static void sip_ctx_send(struct sip_tx *t, struct str b)
-{
-	struct sip_ctx *c = t->arg;
-	sip_transport_send(c->w, &c->dst, b);
-}
-
-static void sip_ctx_timeout(struct sip_tx *t, enum sip_tx_timer which)
-{
-	struct sip_ctx *c = t->arg;
-	(void)which;
-	if (c->peer && c->peer->tx.state < SIP_TX_COMPLETED) {
-		struct sip_msg m;
-		struct buf out;
-		buf_init(&out);
-		if (sip_msg_parse(&m, c->peer->req.p, c->peer->req.len) == 0 &&
-		    sip_build_response(&out, &m, 408, NULL, "t408", &c->peer->src, NULL) == 0) {
-			sip_count_response(c->w->p, 408);
-			sip_tx_server_respond(&c->peer->tx, 408, (struct str){out.p, out.len},
-					      sip_now());
-		}
-		buf_fini(&out);
-	}
-	if (c->call && c->call->ctx == c) {
-		c->call->ctx = NULL;
-		sip_call_attempt_failed(c->call, 408);
-	}
-}
-
-static void sip_ctx_terminated(struct sip_tx *t)
-{
-	struct sip_ctx *c = t->arg;
-	sip_table_del(&c->w->ctx, &c->e);
-	if (c->peer)
-		c->peer->peer = NULL;
-	if (c->call && c->call->ctx == c)
-		c->call->ctx = NULL;
-	event_free(c->ev);
-	sip_tx_fini(&c->tx);
-	free(c);
-	atomic_fetch_sub(&sip_gauge_transactions, 1);
-}
-
-static void sip_ctx_arm(struct sip_tx *t, int64_t at)
-{
-	sip_tx_arm_event(((struct sip_ctx *)t->arg)->ev, at);
-}
-
-static const struct sip_tx_ops sip_ctx_ops = {sip_ctx_send, sip_ctx_timeout, sip_ctx_terminated,
-					      sip_ctx_arm};
-
-/* Server transaction key (§17.2.3): branch, sent-by, method (ACK as INVITE). */
-static int sip_stx_key(struct sip_msg *m, enum sip_method method, char *out, size_t n)
-{
-	struct sip_via v;
-	struct sip_cseq cs;
-	struct str cid;
-	struct sip_addr from;
-	if (sip_msg_via(m, 0, &v) != 0 || sip_msg_cseq(m, &cs) != 0)
-		return -EINVAL;
-	if (method == SIP_METHOD_ACK)
-		method = SIP_METHOD_INVITE;
-	if (sip_via_branch_is_rfc3261(&v)) {
-		snprintf(out, n, "%.*s|%.*s:%u|%d", STR_FMT(v.branch), STR_FMT(v.host), v.port,
-			 method);
-		return 0;
-	}
-	/* RFC 2543 peers: Call-ID, CSeq number, From tag and top Via. */
-	if (sip_msg_call_id(m, &cid) != 0 || sip_msg_from(m, &from) != 0)
-		return -EINVAL;
-	snprintf(out, n, "2543|%.*s|%u|%.*s|%.*s|%d", STR_FMT(cid), cs.number, STR_FMT(from.tag),
-		 STR_FMT(v.raw), method);
-	return 0;
-}
-
-struct sip_stx *sip_stx_find(struct sip_worker *w, struct sip_msg *m, enum sip_method method)
-{
-	char key[SIP_KEY_MAX];
-	if (sip_stx_key(m, method, key, sizeof(key)) < 0)
-		return NULL;
-	struct sip_entry *e = sip_table_find(&w->stx, str_from_cstr(key));
-	return e ? sip_container_of(e, struct sip_stx, e) : NULL;
-}
-
-struct sip_stx *sip_stx_new(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
-{
-	char key[SIP_KEY_MAX];
-	struct sip_stx *s = calloc(1, sizeof(*s));
-	if (!s || sip_stx_key(m, m->method, key, sizeof(key)) < 0)
-		goto fail;
-	enum sip_tx_kind kind =
-	    m->method == SIP_METHOD_INVITE ? SIP_TX_INVITE_SERVER : SIP_TX_NONINVITE_SERVER;
-	sip_tx_init(&s->tx, kind, src->transport != SIP_TRANSPORT_UDP, &sip_stx_ops, s);
-	buf_init(&s->req);
-	s->w = w;
-	s->src = *src;
-	s->ev = evtimer_new(w->base, sip_tx_event, &s->tx);
-	if (!s->ev || buf_append_str(&s->req, m->raw) < 0)
-		goto fail_tx;
-	if (sip_table_add(&w->stx, &s->e, str_from_cstr(key)) < 0)
-		goto fail_tx;
-	sip_tx_server_start(&s->tx, sip_now());
-	atomic_fetch_add(&sip_gauge_transactions, 1);
-	return s;
-fail_tx:
-	if (s->ev)
-		event_free(s->ev);
-	sip_tx_fini(&s->tx);
-	buf_fini(&s->req);
-fail:
-	free(s);
-	return NULL;
-}
-
-/* A client transaction for bytes to dst, keyed by our branch and method. */
-struct sip_ctx *sip_ctx_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
-			    struct str branch, enum sip_method method)
-{
-	char key[SIP_KEY_MAX];
-	struct sip_ctx *c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	enum sip_tx_kind kind =
-	    method == SIP_METHOD_INVITE ? SIP_TX_INVITE_CLIENT : SIP_TX_NONINVITE_CLIENT;
-	sip_tx_init(&c->tx, kind, dst->transport != SIP_TRANSPORT_UDP, &sip_ctx_ops, c);
-	c->w = w;
-	c->dst = *dst;
-	c->ev = evtimer_new(w->base, sip_tx_event, &c->tx);
-	if (!c->ev || buf_append_str(&c->tx.out, bytes) < 0)
-		goto fail;
-	snprintf(key, sizeof(key), "%.*s|%d", STR_FMT(branch), method);
-	if (sip_table_add(&w->ctx, &c->e, str_from_cstr(key)) < 0)
-		goto fail;
-	atomic_fetch_add(&sip_gauge_transactions, 1);
-	return c;
-fail:
-	if (c->ev)
-		event_free(c->ev);
-	sip_tx_fini(&c->tx);
-	free(c);
-	return NULL;
-}
-
-/* ---------------------------------------------------------- responding */
-
-/* A response of our own to m: through s when given, else stateless. */
-void sip_reply(struct sip_worker *w, struct sip_stx *s, struct sip_msg *m,
-	       const struct sip_peer *src, int code, const char *tag, const char *extra)
-{
-	char sl[48];
-	struct buf out;
-	buf_init(&out);
-	if (!s && tag && code >= 300) {
-		/* Stateless: mark the tag so that its ACK is known (sip_ack_ours). */
-		snprintf(sl, sizeof(sl), "%s.%s", w->p->sl_tag, tag);
-		tag = sl;
-	}
-	if (sip_build_response(&out, m, code, NULL, tag, src, extra) == 0) {
-		sip_count_response(w->p, code);
-		if (s)
-			sip_tx_server_respond(&s->tx, code, (struct str){out.p, out.len},
-					      sip_now());
-		else
-			sip_transport_send(w, src, (struct str){out.p, out.len});
-	}
-	buf_fini(&out);
-}
-
-/* Our own response to the request s holds (it outlived the receive buffer). */
-void sip_stx_reply(struct sip_stx *s, int code, const char *tag, const char *extra)
-{
-	struct sip_msg m;
-	if (sip_msg_parse(&m, s->req.p, s->req.len) == 0)
-		sip_reply(s->w, s, &m, &s->src, code, tag, extra);
-}
-
-/* Forwards a response (our Via removed) through s. */
-void sip_stx_forward(struct sip_stx *s, struct sip_msg *resp)
-{
-	struct buf out;
-	struct str cid;
-	enum sip_th_side side;
-	struct sip_call *c = s->call;
-	if (!c && sip_msg_call_id(resp, &cid) == 0)
-		c = sip_call_find(s->w, cid, &side);
-	buf_init(&out);
-	if (s->tx.state < SIP_TX_COMPLETED && sip_call_strip_via(c, s, &out, resp) == 0) {
-		sip_count_response(s->w->p, resp->status);
-		sip_tx_server_respond(&s->tx, resp->status, (struct str){out.p, out.len},
-				      sip_now());
-	}
-	buf_fini(&out);
-}
-
-/* ------------------------------------------------------------ routing */
-
-static int sip_peer_from_uri(const struct sip_proxy *p, const struct sip_uri *u,
-			     struct sip_peer *out)
-{
-	char host[SIP_HOST_MAX];
-	struct str tp;
-	if (str_copy(host, sizeof(host), u->host) < 0)
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	bool sips = u->scheme == SIP_URI_SIPS;
-	if (net_addr_parse(str_from_cstr(host),
-			   u->port ? u->port
-			   : sips  ? 5061
-				   : 5060,
-			   &out->addr) < 0)
-		return -EHOSTUNREACH; /* names are not resolved on the packet path */
-	out->transport = sips ? SIP_TRANSPORT_TLS : SIP_TRANSPORT_UDP;
-	if (sip_uri_param(u, "transport", &tp) == 0 && str_caseeq_cstr(tp, "tcp") && !sips)
-		out->transport = SIP_TRANSPORT_TCP;
-	if (sip_uri_param(u, "transport", &tp) == 0 && str_caseeq_cstr(tp, "tls"))
-		out->transport = SIP_TRANSPORT_TLS; /* RFC 5630 §3 kept simple */
-	out->listen = sip_transport_listen_for(p, &out->addr);
-	return 0;
-}
-
-int sip_proxy_next_hop(const struct sip_proxy *p, const char *route, const char *ruri,
-		       struct sip_peer *out)
-{
-	struct sip_addr a;
-	struct sip_uri u;
-	if (route && route[0]) {
-		struct str r = str_from_cstr(route);
-		ptrdiff_t close = str_index(r, '>');
-		if (close < 0 || sip_addr_parse((struct str){r.p, (size_t)close + 1}, &a) != 0)
-			return -EINVAL;
-		return sip_peer_from_uri(p, &a.uri, out);
-	}
-	if (sip_uri_parse(str_from_cstr(ruri), &u) != 0)
-		return -EINVAL;
-	return sip_peer_from_uri(p, &u, out);
-}
-
-/* How many Route values at the top name us (§16.4). */
-size_t sip_routes_ours(const struct sip_proxy *p, struct sip_msg *m)
-{
-	struct sip_addr a;
-	size_t n = 0;
-	while (sip_msg_addr(m, SIP_HDR_ROUTE, n, &a) == 0 && sip_uri_is_ours(p, &a.uri))
-		n++;
-	return n;
-}
-
-static int sip_next_hop(struct sip_proxy *p, struct sip_msg *m, size_t drop, struct sip_peer *dst)
-{
-	struct sip_addr a;
-	struct sip_uri ruri;
-	if (sip_msg_addr(m, SIP_HDR_ROUTE, drop, &a) == 0)
-		return sip_peer_from_uri(p, &a.uri, dst);
-	if (sip_msg_ruri(m, &ruri) != 0)
-		return -EINVAL;
-	return sip_peer_from_uri(p, &ruri, dst);
-}
-
-/* Forwards m statefully (s given) or statelessly (ACK) to dst. */
-int sip_proxy_send_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
-			   const struct sip_peer *dst, struct str ruri, size_t drop_routes,
-			   struct sip_stx *s)
-{
-	struct sip_proxy *p = w->p;
-	char branch[64];
-	int mf = 70;
-	if (sip_msg_max_forwards(m, &mf) == 0)
-		mf--;
-	sip_proxy_branch(w, branch, sizeof(branch));
-	bool rr = m->method == SIP_METHOD_INVITE &&
-		  !(sip_msg_to(m, &(struct sip_addr){0}) == 0 && m->cache.to.tag.p);
-	struct sip_fwd f = {
-	    .ruri = ruri,
-	    .via_at = &p->listen[dst->listen],
-	    .via_transport = dst->transport,
-	    .branch = str_from_cstr(branch),
-	    .src = src,
-	    .rr_in = rr ? &p->listen[src->listen] : NULL,
-	    .rr_in_tp = src->transport,
-	    .rr_out = rr ? &p->listen[dst->listen] : NULL,
-	    .rr_out_tp = dst->transport,
-	    .drop_routes = drop_routes,
-	    .max_forwards = mf,
-	};
-	struct sip_th_view view;
-	char contact[SIP_HOST_MAX + 64];
-	if (sip_call_th_forward(w, m, dst, &f, &view, contact, sizeof(contact)) < 0)
-		return -ENOSPC;
-	if (f.th && rr) {
-		/* Hidden: one entry, facing the receiver (not where we face the sender). */
-		f.rr_in = f.rr_out;
-		f.rr_in_tp = f.rr_out_tp;
-	}
-	struct buf out;
-	buf_init(&out);
-	int rc = sip_build_forward(&out, m, &f);
-	if (rc == 0 && !s) {
-		rc = sip_transport_send(w, dst, (struct str){out.p, out.len});
-	} else if (rc == 0) {
-		struct sip_ctx *c = sip_ctx_new(w, (struct str){out.p, out.len}, dst,
-						str_from_cstr(branch), m->method);
-		rc = c ? 0 : -ENOMEM;
-		if (c) {
-			c->peer = s;
-			s->peer = c;
-			if (s->call && m->method == SIP_METHOD_INVITE && s->call->stx == s) {
-				c->call = s->call;
-				s->call->ctx = c;
-			}
-			sip_tx_client_start(&c->tx, sip_now());
-		}
-	}
-	buf_fini(&out);
-	return rc;
-}
-
-int sip_proxy_send_new(struct sip_worker *w, struct str bytes, const struct sip_peer *dst,
-		       bool invite)
-{
-	struct sip_msg m;
-	struct sip_via v;
-	if (sip_msg_parse(&m, bytes.p, bytes.len) != 0 || sip_msg_via(&m, 0, &v) != 0)
-		return -EINVAL;
-	struct sip_ctx *c =
-	    sip_ctx_new(w, bytes, dst, v.branch, invite ? SIP_METHOD_INVITE : m.method);
-	if (!c)
-		return -ENOMEM;
-	sip_tx_client_start(&c->tx, sip_now());
-	return 0;
 }
 
 /* ------------------------------------------------------------ requests */
@@ -459,7 +47,7 @@ static bool sip_loop_detected(struct sip_worker *w, struct sip_msg *m)
 		if (!str_has_prefix(v.branch, STR_LIT(SIP_BRANCH_PREFIX)))
 			continue;
 		snprintf(key, sizeof(key), "%.*s|%d", STR_FMT(v.branch), m->method);
-		if (sip_table_find(&w->ctx, str_from_cstr(key)))
+		if (sip_table_find(&w->client_txs, str_from_cstr(key)))
 			return true;
 	}
 	m->err = 0; /* running past the last Via is not the message's fault */
@@ -487,13 +75,13 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 	struct sip_peer dst;
 	struct str cid;
 	enum sip_th_side side;
-	size_t drop = sip_routes_ours(p, m);
+	size_t drop = sip_route_count_ours(p, m);
 	if (drop == 0 && !sip_addressed_to_us(p, m)) {
 		if (m->method != SIP_METHOD_ACK)
 			sip_reply(w, NULL, m, src, 403, "d403", NULL);
 		return;
 	}
-	if (sip_next_hop(p, m, drop, &dst) < 0) {
+	if (sip_route_next_hop(p, m, drop, &dst) < 0) {
 		if (m->method != SIP_METHOD_ACK)
 			sip_reply(w, NULL, m, src, 404, "d404", NULL);
 		return;
@@ -507,6 +95,8 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 	}
 	if (c) {
 		sip_dialog_request(c, m, src);
+		if (c->th && m->method == SIP_METHOD_ACK)
+			sip_call_th_acked(c, side, m);
 		/* Send towards a side over the connection it came in on. */
 		if (c->th)
 			sip_call_th_next_hop(
@@ -522,7 +112,7 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 		sip_proxy_send_request(w, m, src, &dst, STR_NULL, drop, NULL);
 		return;
 	}
-	struct sip_stx *s = sip_stx_new(w, m, src);
+	struct sip_server_tx *s = sip_server_tx_new(w, m, src);
 	if (!s || sip_proxy_send_request(w, m, src, &dst, STR_NULL, drop, s) < 0) {
 		if (s)
 			sip_reply(w, s, m, src, 500, "d500", NULL);
@@ -541,8 +131,8 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 				sip_policy_note_refused(p->policy, &src->addr, sip_now());
 			/* A challenge or refusal of an INVITE is held by a server
 			 * transaction (§17.2.1): resent until ACKed, the ACK absorbed. */
-			sip_reply(w, a.stateful ? sip_stx_new(w, m, src) : NULL, m, src, a.code,
-				  a.tag, a.extra);
+			sip_reply(w, a.stateful ? sip_server_tx_new(w, m, src) : NULL, m, src,
+				  a.code, a.tag, a.extra);
 			return;
 		}
 		m = &a.msg; /* without our Proxy-Authorization */
@@ -578,17 +168,17 @@ static bool sip_ack_ours(const struct sip_proxy *p, struct sip_msg *m)
 
 static void sip_handle_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
-	struct sip_stx *s;
+	struct sip_server_tx *s;
 	struct sip_addr to;
 	int mf = 70;
 
-	if (m->method == SIP_METHOD_ACK && (s = sip_stx_find(w, m, SIP_METHOD_ACK))) {
+	if (m->method == SIP_METHOD_ACK && (s = sip_server_tx_find(w, m, SIP_METHOD_ACK))) {
 		sip_tx_server_ack(&s->tx, sip_now());
 		return;
 	}
 	if (m->method == SIP_METHOD_ACK && sip_ack_ours(w->p, m))
 		return;
-	if (m->method != SIP_METHOD_ACK && (s = sip_stx_find(w, m, m->method))) {
+	if (m->method != SIP_METHOD_ACK && (s = sip_server_tx_find(w, m, m->method))) {
 		sip_tx_server_retransmit(&s->tx); /* §17.2.1, §17.2.2 */
 		return;
 	}
@@ -656,9 +246,9 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 	if (sip_msg_via(m, 0, &v) != 0 || sip_msg_cseq(m, &cs) != 0)
 		return;
 	snprintf(key, sizeof(key), "%.*s|%d", STR_FMT(v.branch), cs.method);
-	struct sip_entry *e = sip_table_find(&w->ctx, str_from_cstr(key));
+	struct sip_entry *e = sip_table_find(&w->client_txs, str_from_cstr(key));
 	if (e) {
-		sip_response_to_ctx(w, sip_container_of(e, struct sip_ctx, e), m);
+		sip_response_to_client_tx(w, sip_container_of(e, struct sip_client_tx, e), m);
 		return;
 	}
 	/* §16.7 step 1 (no transaction): a retransmitted 2xx to INVITE goes on
@@ -686,13 +276,6 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 
 /* ------------------------------------------------------------- receive */
 
-struct sip_handoff {
-	struct sip_worker *w;
-	struct sip_peer src;
-	size_t len;
-	char bytes[];
-};
-
 static void sip_proxy_handle(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
 	if (!m->is_request) {
@@ -710,8 +293,10 @@ static void sip_handoff_run(void *arg)
 {
 	struct sip_handoff *h = arg;
 	struct sip_msg m;
+	/* The parser's views point into the reader's buffer: the copy is
+	 * parsed again here, on the owner (the one re-parse of received input). */
 	if (sip_msg_parse(&m, h->bytes, h->len) == 0 && sip_msg_validate(&m) == 0)
-		sip_proxy_handle(h->w, &m, &h->src);
+		sip_proxy_handle(h->w, &m, &h->peer);
 	free(h);
 }
 
@@ -761,15 +346,7 @@ void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,
 		sip_proxy_handle(w, &m, src);
 		return;
 	}
-	struct sip_handoff *h = malloc(sizeof(*h) + len);
-	if (!h)
-		return;
-	h->w = &p->w[owner];
-	h->src = *src;
-	h->len = len;
-	memcpy(h->bytes, buf, len);
-	if (loop_pool_call(p->pool, owner, sip_handoff_run, h) < 0)
-		free(h);
+	sip_handoff_post(p, owner, src, (struct str){buf, len}, sip_handoff_run);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -863,6 +440,7 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 		return NULL;
 	}
 	p->o = *o;
+	p->txn_hooks = &sip_call_txn_hooks;
 	uint32_t r = 0;
 	random_bytes(&r, sizeof(r));
 	snprintf(p->sl_tag, sizeof(p->sl_tag), "sl%08x", r);
@@ -897,7 +475,7 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 		if (sip_transport_open(&p->w[i], err, errlen) < 0)
 			goto fail;
 	for (unsigned i = 0; i < p->nworkers; i++)
-		if (sip_media_open(&p->w[i]) < 0) {
+		if (sip_media_worker_open(&p->w[i]) < 0) {
 			snprintf(err, errlen, "cannot open the ng client for the media engines");
 			goto fail;
 		}
@@ -931,29 +509,14 @@ static void sip_call_drop(struct sip_entry *e, void *arg)
 	sip_call_finish_setup(c, 503, SIP_HANGUP_PROXY);
 }
 
-static void sip_tx_drop(struct sip_entry *e, void *arg)
-{
-	bool server = arg != NULL;
-	if (server) {
-		struct sip_stx *s = sip_container_of(e, struct sip_stx, e);
-		s->call = NULL;
-		sip_stx_terminated(&s->tx);
-	} else {
-		struct sip_ctx *c = sip_container_of(e, struct sip_ctx, e);
-		c->call = NULL;
-		sip_ctx_terminated(&c->tx);
-	}
-}
-
 /* Runs on each worker before its loop stops: calls up are ended (their
  * CDRs submitted) and transactions freed. */
 static void sip_worker_drain(void *arg)
 {
 	struct sip_worker *w = arg;
-	sip_media_drain(w); /* first: the calls it finishes may end */
+	sip_media_worker_drain(w); /* first: the calls it finishes may end */
 	sip_table_each(&w->calls, sip_call_drop, w);
-	sip_table_each(&w->ctx, sip_tx_drop, NULL);
-	sip_table_each(&w->stx, sip_tx_drop, w);
+	sip_txn_drain(w);
 	sip_transport_close(w);
 }
 
@@ -980,7 +543,7 @@ void sip_proxy_free(struct sip_proxy *p)
 	sip_policy_free(p->policy);
 	for (unsigned i = 0; p->w && i < p->nworkers; i++) {
 		sip_call_reap(&p->w[i]);
-		sip_media_close(&p->w[i]);
+		sip_media_worker_close(&p->w[i]);
 		pthread_mutex_destroy(&p->w[i].dead_lock);
 	}
 	free(p->w);

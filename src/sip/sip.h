@@ -404,6 +404,10 @@ struct snapshot_loader;
 
 #define SIP_PROXY_LISTEN_MAX 8
 
+/* What a hop runs over (RFC 3261 §18): a received message's, a next hop's
+ * (the Via's transport, a URI's transport parameter or sips:), a gateway's. */
+enum sip_transport_kind { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
+
 struct sip_proxy_opts {
 	struct net_addr listen[SIP_PROXY_LISTEN_MAX]; /* each served on UDP and TCP */
 	size_t nlisten;

@@ -30,20 +30,6 @@
 
 #include "sip/policy_private.h"
 
-/* qsort and bsearch with empty arrays, whose pointer may be NULL: the C
- * library declares it non-null even for zero elements. */
-void psnap_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
-{
-	if (n > 1)
-		qsort(base, n, size, cmp);
-}
-
-void *psnap_find(const void *key, const void *base, size_t n, size_t size,
-		 int (*cmp)(const void *, const void *))
-{
-	return n ? bsearch(key, base, n, size, cmp) : NULL;
-}
-
 struct bcustomer {
 	char id[ID_MAX];
 	bool active;
@@ -81,6 +67,43 @@ static void *vec_push(void *arr, size_t *n, size_t *cap, size_t size)
 	return e;
 }
 
+/* One table read into an array: sql's rows, row() filling one element each
+ * (its return: 0 kept, 1 skipped, < 0 failed), then sorted by cmp (NULL:
+ * as the query ordered them).  The array has room for one element at least,
+ * so its pointer is never NULL. */
+struct loader {
+	const char *sql;
+	size_t size;
+	int (*row)(struct builder *b, struct store_res *r, size_t i, void *elem);
+	int (*cmp)(const void *, const void *);
+};
+
+static int load_rows(struct builder *b, const struct loader *l, void **arr, size_t *n)
+{
+	struct store_res *r = NULL;
+	char *a = NULL;
+	int rc = store_exec(b->c, l->sql, NULL, 0, &r);
+
+	*n = 0;
+	if (rc < 0)
+		goto out;
+	size_t rows = store_res_rows(r);
+
+	a = calloc(rows ? rows : 1, l->size);
+	rc = a ? 0 : -ENOMEM;
+	for (size_t i = 0; i < rows && rc == 0; i++) {
+		rc = l->row(b, r, i, a + *n * l->size);
+		*n += rc == 0;
+		rc = rc > 0 ? 0 : rc;
+	}
+	if (rc == 0 && l->cmp)
+		psnap_sort(a, *n, l->size, l->cmp);
+out:
+	*arr = a;
+	store_res_free(r);
+	return rc;
+}
+
 void psnap_copy_cstr(char *dst, size_t n, const char *s)
 {
 	if (str_copy(dst, n, str_from_cstr(s ? s : "")) < 0)
@@ -96,11 +119,6 @@ static void copy_digits(char *dst, size_t n, const char *s)
 		if (*s >= '0' && *s <= '9')
 			dst[j++] = *s;
 	dst[j] = '\0';
-}
-
-int psnap_cmp_id(const void *a, const void *b)
-{
-	return strcmp((const char *)a, (const char *)b); /* id is the first member */
 }
 
 /* ------------------------------------------------------------ resolve */
@@ -131,36 +149,32 @@ static enum sip_transport_kind transport_from(const char *t)
 
 /* ---------------------------------------------------------- customers */
 
+static int customer_row(struct builder *b, struct store_res *r, size_t i, void *elem)
+{
+	struct bcustomer *cu = elem;
+
+	psnap_copy_cstr(cu->id, sizeof(cu->id), store_res_text(r, i, 0));
+	cu->active = strcmp(store_res_text(r, i, 1), "active") == 0;
+	cu->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_CUSTOMER, cu->id,
+				     store_res_int(r, i, 2), store_res_int(r, i, 3));
+	return cu->limit ? 0 : -ENOMEM;
+}
+
 static int build_customers(struct builder *b)
 {
-	struct store_res *r = NULL;
-	int rc = store_exec(b->c, "SELECT id, status, cps_limit, channel_limit FROM customers",
-			    NULL, 0, &r);
+	static const struct loader l = {
+	    "SELECT id, status, cps_limit, channel_limit FROM customers", sizeof(*b->cus),
+	    customer_row, psnap_cmp_id};
+	void *a;
+	int rc = load_rows(b, &l, &a, &b->ncus);
 
-	if (rc < 0)
-		goto out;
-	b->ncus = store_res_rows(r);
-	b->cus = calloc(b->ncus ? b->ncus : 1, sizeof(*b->cus));
-	rc = b->cus ? 0 : -ENOMEM;
-	for (size_t i = 0; i < b->ncus && rc == 0; i++) {
-		struct bcustomer *cu = &b->cus[i];
-
-		psnap_copy_cstr(cu->id, sizeof(cu->id), store_res_text(r, i, 0));
-		cu->active = strcmp(store_res_text(r, i, 1), "active") == 0;
-		cu->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_CUSTOMER, cu->id,
-					     store_res_int(r, i, 2), store_res_int(r, i, 3));
-		rc = cu->limit ? 0 : -ENOMEM;
-	}
-	if (rc == 0)
-		psnap_sort(b->cus, b->ncus, sizeof(*b->cus), psnap_cmp_id);
-out:
-	store_res_free(r);
+	b->cus = a;
 	return rc;
 }
 
 /* ---------------------------------------------------------------- ACL */
 
-static int acl_add(struct builder *b, const json_t *item, size_t trunk)
+static int acl_add(struct builder *b, const json_t *item, size_t trunk, const char *trunk_id)
 {
 	const char *cidr = json_string_value(json_object_get(item, "cidr"));
 	json_t *port = json_object_get(item, "port");
@@ -168,8 +182,7 @@ static int acl_add(struct builder *b, const json_t *item, size_t trunk)
 	struct psnap_acl *a;
 
 	if (!cidr || net_cidr_parse(str_from_cstr(cidr), &nc) < 0) {
-		log_warn("sip", "trunk %s: ACL entry without a valid cidr skipped",
-			 b->s->trunks[trunk].id);
+		log_warn("sip", "trunk %s: ACL entry without a valid cidr skipped", trunk_id);
 		return 0;
 	}
 	a = vec_push(&b->s->acl, &b->s->nacl, &b->cap_acl, sizeof(*a));
@@ -181,23 +194,6 @@ static int acl_add(struct builder *b, const json_t *item, size_t trunk)
 	a->port = json_is_integer(port) ? (uint16_t)json_integer_value(port) : 0;
 	a->trunk = trunk;
 	return 0;
-}
-
-int psnap_cmp_acl(const void *pa, const void *pb)
-{
-	const struct psnap_acl *a = pa, *b = pb;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	if (a->len != b->len)
-		return a->len < b->len ? -1 : 1;
-	int c = memcmp(a->addr, b->addr, sizeof(a->addr));
-
-	if (c)
-		return c;
-	if (a->port != b->port)
-		return a->port < b->port ? -1 : 1;
-	return a->trunk < b->trunk ? -1 : a->trunk > b->trunk; /* stable: trunks by id */
 }
 
 static void acl_index(struct psnap *s)
@@ -319,18 +315,6 @@ static json_t *json_column(struct store_res *r, size_t row, size_t col)
 
 /* ------------------------------------------------- digest credentials */
 
-int psnap_cmp_cred(const void *pa, const void *pb)
-{
-	const struct psnap_cred *a = pa, *b = pb;
-	int c = strcmp(a->user, b->user);
-
-	if (c == 0)
-		c = strcmp(a->realm, b->realm);
-	if (c == 0)
-		c = a->trunk < b->trunk ? -1 : a->trunk > b->trunk;
-	return c;
-}
-
 /* Columns 11..13: auth_username, auth_realm, auth_ha1.  An HA1 that is not
  * 32 hex digits can never verify, so it is left out. */
 static int cred_add(struct builder *b, struct store_res *r, size_t i)
@@ -377,9 +361,9 @@ static void cred_index(struct psnap *s)
 /* Columns: id, customer_id, enabled, acl, tech_prefix, cps_limit,
  * channel_limit, destinations, max_call_duration, blocked_prefixes,
  * media_mode, auth_username, auth_realm, auth_ha1, topology_hiding. */
-static int trunk_row(struct builder *b, struct store_res *r, size_t i)
+static int trunk_row(struct builder *b, struct store_res *r, size_t i, void *elem)
 {
-	struct psnap_trunk *t = &b->s->trunks[i];
+	struct psnap_trunk *t = elem;
 	json_t *acl = json_column(r, i, 3), *dests = json_column(r, i, 7);
 	json_t *blocked = json_column(r, i, 9), *v;
 	const struct bcustomer *cu;
@@ -403,7 +387,7 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 	json_array_foreach(acl, k, v)
 	{
 		if (rc == 0)
-			rc = acl_add(b, v, i);
+			rc = acl_add(b, v, i, t->id);
 	}
 	rc = rc ? rc : trunk_blocked(b, t, blocked);
 	rc = rc ? rc : trunk_dests(b, t, dests);
@@ -416,27 +400,20 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i)
 
 static int build_trunks(struct builder *b)
 {
-	struct store_res *r = NULL;
-	int rc = store_exec(b->c,
-			    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
-			    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
-			    "media_mode, auth_username, auth_realm, auth_ha1, topology_hiding "
-			    "FROM trunks ORDER BY id",
-			    NULL, 0, &r);
+	static const struct loader l = {
+	    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
+	    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
+	    "media_mode, auth_username, auth_realm, auth_ha1, topology_hiding "
+	    "FROM trunks ORDER BY id",
+	    sizeof(struct psnap_trunk), trunk_row, NULL};
+	void *a;
+	int rc = load_rows(b, &l, &a, &b->s->ntrunks);
 
-	if (rc < 0)
-		goto out;
-	b->s->ntrunks = store_res_rows(r);
-	b->s->trunks = calloc(b->s->ntrunks ? b->s->ntrunks : 1, sizeof(*b->s->trunks));
-	rc = b->s->trunks ? 0 : -ENOMEM;
-	for (size_t i = 0; i < b->s->ntrunks && rc == 0; i++)
-		rc = trunk_row(b, r, i);
+	b->s->trunks = a;
 	if (rc == 0) {
 		acl_index(b->s);
 		cred_index(b->s);
 	}
-out:
-	store_res_free(r);
 	return rc;
 }
 
@@ -468,39 +445,34 @@ static struct metric *carrier_metric(struct metric_family *f, const char *id)
 	return f ? metric_get(f, id) : NULL;
 }
 
+static int carrier_row(struct builder *b, struct store_res *r, size_t i, void *elem)
+{
+	struct psnap_carrier *ca = elem;
+	struct psnap_env *env = b->env;
+
+	psnap_copy_cstr(ca->id, sizeof(ca->id), store_res_text(r, i, 0));
+	psnap_copy_cstr(ca->name, sizeof(ca->name), store_res_text(r, i, 6));
+	ca->enabled = store_res_int(r, i, 1) != 0;
+	psnap_copy_cstr(ca->tech_prefix, sizeof(ca->tech_prefix), store_res_text(r, i, 2));
+	carrier_stop_codes(ca, store_res_text(r, i, 5));
+	ca->limit = sip_limits_entry(env->limits, SIP_LIMIT_CARRIER, ca->id, store_res_int(r, i, 3),
+				     store_res_int(r, i, 4));
+	ca->attempts = carrier_metric(env->car_attempts, ca->id);
+	ca->answered = carrier_metric(env->car_answered, ca->id);
+	ca->duration_s = carrier_metric(env->car_duration, ca->id);
+	return ca->limit ? 0 : -ENOMEM;
+}
+
 static int build_carriers(struct builder *b)
 {
-	struct store_res *r = NULL;
-	struct psnap_env *env = b->env;
-	int rc = store_exec(b->c,
-			    "SELECT id, enabled, tech_prefix, cps_limit, channel_limit, stop_codes, "
-			    "name FROM carriers",
-			    NULL, 0, &r);
+	static const struct loader l = {
+	    "SELECT id, enabled, tech_prefix, cps_limit, channel_limit, stop_codes, name "
+	    "FROM carriers",
+	    sizeof(struct psnap_carrier), carrier_row, psnap_cmp_id};
+	void *a;
+	int rc = load_rows(b, &l, &a, &b->s->ncarriers);
 
-	if (rc < 0)
-		goto out;
-	b->s->ncarriers = store_res_rows(r);
-	b->s->carriers = calloc(b->s->ncarriers ? b->s->ncarriers : 1, sizeof(*b->s->carriers));
-	rc = b->s->carriers ? 0 : -ENOMEM;
-	for (size_t i = 0; i < b->s->ncarriers && rc == 0; i++) {
-		struct psnap_carrier *ca = &b->s->carriers[i];
-
-		psnap_copy_cstr(ca->id, sizeof(ca->id), store_res_text(r, i, 0));
-		psnap_copy_cstr(ca->name, sizeof(ca->name), store_res_text(r, i, 6));
-		ca->enabled = store_res_int(r, i, 1) != 0;
-		psnap_copy_cstr(ca->tech_prefix, sizeof(ca->tech_prefix), store_res_text(r, i, 2));
-		carrier_stop_codes(ca, store_res_text(r, i, 5));
-		ca->limit = sip_limits_entry(env->limits, SIP_LIMIT_CARRIER, ca->id,
-					     store_res_int(r, i, 3), store_res_int(r, i, 4));
-		ca->attempts = carrier_metric(env->car_attempts, ca->id);
-		ca->answered = carrier_metric(env->car_answered, ca->id);
-		ca->duration_s = carrier_metric(env->car_duration, ca->id);
-		rc = ca->limit ? 0 : -ENOMEM;
-	}
-	if (rc == 0)
-		psnap_sort(b->s->carriers, b->s->ncarriers, sizeof(*b->s->carriers), psnap_cmp_id);
-out:
-	store_res_free(r);
+	b->s->carriers = a;
 	return rc;
 }
 
@@ -518,10 +490,12 @@ static int cmp_gateway(const void *pa, const void *pb)
 }
 
 /* Columns: id, carrier_id, host, port, transport, weight, priority, probe. */
-static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct psnap_gateway *g)
+static int gateway_row(struct builder *b, struct store_res *r, size_t i, void *elem)
 {
-	const struct psnap_carrier *ca = psnap_find(store_res_text(r, i, 1), b->s->carriers,
-						 b->s->ncarriers, sizeof(*b->s->carriers), psnap_cmp_id);
+	struct psnap_gateway *g = elem;
+	const struct psnap_carrier *ca =
+	    psnap_find(store_res_text(r, i, 1), b->s->carriers, b->s->ncarriers,
+		       sizeof(*b->s->carriers), psnap_cmp_id);
 
 	if (!ca)
 		return 1; /* dangling: skipped */
@@ -545,32 +519,18 @@ static int gateway_row(struct builder *b, struct store_res *r, size_t i, struct 
 
 static int build_gateways(struct builder *b)
 {
+	static const struct loader l = {
+	    "SELECT id, carrier_id, host, port, transport, weight, priority, probe FROM gateways",
+	    sizeof(struct psnap_gateway), gateway_row, cmp_gateway};
 	struct psnap *s = b->s;
-	struct store_res *r = NULL;
-	int rc = store_exec(b->c,
-			    "SELECT id, carrier_id, host, port, transport, weight, priority, probe "
-			    "FROM gateways",
-			    NULL, 0, &r);
+	void *a;
+	int rc = load_rows(b, &l, &a, &s->ngateways);
 
-	if (rc < 0)
-		goto out;
-	size_t n = store_res_rows(r);
-
-	s->gateways = calloc(n ? n : 1, sizeof(*s->gateways));
-	rc = s->gateways ? 0 : -ENOMEM;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = gateway_row(b, r, i, &s->gateways[s->ngateways]);
-		if (rc == 0)
-			s->ngateways++;
-		rc = rc > 0 ? 0 : rc;
-	}
-	psnap_sort(s->gateways, s->ngateways, sizeof(*s->gateways), cmp_gateway);
-	for (size_t i = s->ngateways; i-- > 0;) {
+	s->gateways = a;
+	for (size_t i = s->ngateways; rc == 0 && i-- > 0;) {
 		s->carriers[s->gateways[i].carrier].gw_first = i;
 		s->carriers[s->gateways[i].carrier].ngw++;
 	}
-out:
-	store_res_free(r);
 	return rc;
 }
 
@@ -603,15 +563,6 @@ bool psnap_ip_of(const struct net_addr *a, struct psnap_ip *out)
 	return true;
 }
 
-int psnap_cmp_ip(const void *pa, const void *pb)
-{
-	const struct psnap_ip *a = pa, *b = pb;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	return memcmp(a->addr, b->addr, sizeof(a->addr));
-}
-
 static int gateway_index(struct psnap *s)
 {
 	s->gw_by_id = calloc(s->ngateways + 1, sizeof(*s->gw_by_id));
@@ -620,7 +571,8 @@ static int gateway_index(struct psnap *s)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->ngateways; i++) {
 		s->gw_by_id[i] = i;
-		if (s->gateways[i].resolved && psnap_ip_of(&s->gateways[i].addr, &s->gw_ips[s->ngw_ips]))
+		if (s->gateways[i].resolved &&
+		    psnap_ip_of(&s->gateways[i].addr, &s->gw_ips[s->ngw_ips]))
 			s->ngw_ips++;
 	}
 	if (s->ngateways > 1)
@@ -648,9 +600,9 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 	json_array_foreach(list, i, v)
 	{
 		const char *id = json_string_value(json_object_get(v, "carrier_id"));
-		const struct psnap_carrier *ca =
-		    id ? psnap_find(id, s->carriers, s->ncarriers, sizeof(*s->carriers), psnap_cmp_id)
-		       : NULL;
+		const struct psnap_carrier *ca = id ? psnap_find(id, s->carriers, s->ncarriers,
+								 sizeof(*s->carriers), psnap_cmp_id)
+						    : NULL;
 		struct psnap_choice *ch;
 
 		if (!ca)
@@ -669,69 +621,57 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 	return 0;
 }
 
-int psnap_cmp_route(const void *pa, const void *pb)
+static int route_row(struct builder *b, struct store_res *r, size_t i, void *elem)
 {
-	const struct psnap_route *a = pa, *b = pb;
-	int c = strcmp(a->prefix, b->prefix);
+	struct psnap_route *rt = elem;
+	json_t *list = json_column(r, i, 2);
 
-	return c ? c : strcmp(a->customer_id, b->customer_id);
+	copy_digits(rt->prefix, sizeof(rt->prefix), store_res_text(r, i, 0));
+	psnap_copy_cstr(rt->customer_id, sizeof(rt->customer_id), store_res_text(r, i, 1));
+	if (strlen(rt->prefix) > b->s->route_maxlen)
+		b->s->route_maxlen = strlen(rt->prefix);
+	int rc = route_choices(b, rt, list);
+
+	json_decref(list);
+	return rc;
 }
 
 static int build_routes(struct builder *b)
 {
-	struct psnap *s = b->s;
-	struct store_res *r = NULL;
-	int rc = store_exec(b->c, "SELECT prefix, customer_id, carriers FROM routes", NULL, 0, &r);
+	static const struct loader l = {"SELECT prefix, customer_id, carriers FROM routes",
+					sizeof(struct psnap_route), route_row, psnap_cmp_route};
+	void *a;
+	int rc = load_rows(b, &l, &a, &b->s->nroutes);
 
-	if (rc < 0)
-		goto out;
-	s->nroutes = store_res_rows(r);
-	s->routes = calloc(s->nroutes ? s->nroutes : 1, sizeof(*s->routes));
-	rc = s->routes ? 0 : -ENOMEM;
-	for (size_t i = 0; i < s->nroutes && rc == 0; i++) {
-		struct psnap_route *rt = &s->routes[i];
-		json_t *list = json_column(r, i, 2);
-
-		copy_digits(rt->prefix, sizeof(rt->prefix), store_res_text(r, i, 0));
-		psnap_copy_cstr(rt->customer_id, sizeof(rt->customer_id), store_res_text(r, i, 1));
-		if (strlen(rt->prefix) > s->route_maxlen)
-			s->route_maxlen = strlen(rt->prefix);
-		rc = route_choices(b, rt, list);
-		json_decref(list);
-	}
-	psnap_sort(s->routes, s->nroutes, sizeof(*s->routes), psnap_cmp_route);
-out:
-	store_res_free(r);
+	b->s->routes = a;
 	return rc;
 }
 
 /* ------------------------------------------------------------ numbers */
 
-static int build_numbers(struct builder *b)
+static int number_row(struct builder *b, struct store_res *r, size_t i, void *elem)
 {
 	struct psnap *s = b->s;
-	struct store_res *r = NULL;
-	int rc = store_exec(b->c, "SELECT e164, trunk_id, voice FROM numbers", NULL, 0, &r);
+	struct psnap_number *nu = elem;
+	const struct psnap_trunk *t =
+	    store_res_isnull(r, i, 1) ? NULL
+				      : psnap_find(store_res_text(r, i, 1), s->trunks, s->ntrunks,
+						   sizeof(*s->trunks), psnap_cmp_id);
 
-	if (rc < 0)
-		goto out;
-	s->nnumbers = store_res_rows(r);
-	s->numbers = calloc(s->nnumbers ? s->nnumbers : 1, sizeof(*s->numbers));
-	rc = s->numbers ? 0 : -ENOMEM;
-	for (size_t i = 0; i < s->nnumbers && rc == 0; i++) {
-		struct psnap_number *nu = &s->numbers[i];
-		const struct psnap_trunk *t = store_res_isnull(r, i, 1)
-						  ? NULL
-						  : psnap_find(store_res_text(r, i, 1), s->trunks,
-							    s->ntrunks, sizeof(*s->trunks), psnap_cmp_id);
+	copy_digits(nu->digits, sizeof(nu->digits), store_res_text(r, i, 0));
+	nu->trunk = t ? (size_t)(t - s->trunks) : SIZE_MAX;
+	nu->voice = store_res_int(r, i, 2) != 0;
+	return 0;
+}
 
-		copy_digits(nu->digits, sizeof(nu->digits), store_res_text(r, i, 0));
-		nu->trunk = t ? (size_t)(t - s->trunks) : SIZE_MAX;
-		nu->voice = store_res_int(r, i, 2) != 0;
-	}
-	psnap_sort(s->numbers, s->nnumbers, sizeof(*s->numbers), psnap_cmp_id);
-out:
-	store_res_free(r);
+static int build_numbers(struct builder *b)
+{
+	static const struct loader l = {"SELECT e164, trunk_id, voice FROM numbers",
+					sizeof(struct psnap_number), number_row, psnap_cmp_id};
+	void *a;
+	int rc = load_rows(b, &l, &a, &b->s->nnumbers);
+
+	b->s->numbers = a;
 	return rc;
 }
 

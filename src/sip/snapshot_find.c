@@ -4,10 +4,12 @@
  * port-specific entry before a portless one), whether a source is a
  * carrier's gateway, the route for a number (longest prefix; a customer's
  * route before a global one of the same length), a number's owner, a
- * gateway or carrier by id, digest credentials by (username, realm).
+ * gateway or carrier by id, digest credentials by (username, realm); and
+ * the orders snapshot.c sorts its arrays in for these searches.
  * Everything here reads the immutable snapshot
  * only: no allocation, no locks, no I/O.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "sip/policy_private.h"
@@ -91,7 +93,8 @@ bool psnap_is_gateway_ip(const struct psnap *s, const struct net_addr *src)
 {
 	struct psnap_ip ip;
 
-	return psnap_ip_of(src, &ip) && psnap_find(&ip, s->gw_ips, s->ngw_ips, sizeof(ip), psnap_cmp_ip);
+	return psnap_ip_of(src, &ip) &&
+	       psnap_find(&ip, s->gw_ips, s->ngw_ips, sizeof(ip), psnap_cmp_ip);
 }
 
 /* hot path: no allocation, no locks, no I/O */
@@ -175,4 +178,73 @@ size_t psnap_cred_find(const struct psnap *s, struct str user, struct str realm)
 	    strcmp(s->creds[lo].realm, key.realm) == 0)
 		return lo;
 	return SIZE_MAX;
+}
+
+/* ------------------------------------------------------------ orders */
+
+/* The orders the snapshot is sorted in (snapshot.c) and searched by (here). */
+
+/* qsort and bsearch with empty arrays, whose pointer may be NULL: the C
+ * library declares it non-null even for zero elements. */
+void psnap_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+void *psnap_find(const void *key, const void *base, size_t n, size_t size,
+		 int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
+int psnap_cmp_id(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b); /* id is the first member */
+}
+
+int psnap_cmp_acl(const void *pa, const void *pb)
+{
+	const struct psnap_acl *a = pa, *b = pb;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	int c = memcmp(a->addr, b->addr, sizeof(a->addr));
+
+	if (c)
+		return c;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	return a->trunk < b->trunk ? -1 : a->trunk > b->trunk; /* stable: trunks by id */
+}
+
+int psnap_cmp_cred(const void *pa, const void *pb)
+{
+	const struct psnap_cred *a = pa, *b = pb;
+	int c = strcmp(a->user, b->user);
+
+	if (c == 0)
+		c = strcmp(a->realm, b->realm);
+	if (c == 0)
+		c = a->trunk < b->trunk ? -1 : a->trunk > b->trunk;
+	return c;
+}
+
+int psnap_cmp_ip(const void *pa, const void *pb)
+{
+	const struct psnap_ip *a = pa, *b = pb;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+int psnap_cmp_route(const void *pa, const void *pb)
+{
+	const struct psnap_route *a = pa, *b = pb;
+	int c = strcmp(a->prefix, b->prefix);
+
+	return c ? c : strcmp(a->customer_id, b->customer_id);
 }

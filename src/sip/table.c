@@ -4,7 +4,7 @@
  * locks.  Buckets are fixed (SIP_TABLE_BUCKETS) and chained, so a table
  * never reallocates while the packet path walks it.
  */
-#include "sip/core.h"
+#include "sip/proxy_private.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -22,12 +22,13 @@
  *
  * Everything here is pure: views in, bytes out; the call glue is th_call.c.
  */
-#include "sip/core.h"
+#include "sip/th.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SIP_TH_CID_PREFIX "wth"
@@ -214,10 +215,54 @@ static int sip_th_uri_of(char *out, size_t n, struct sip_msg *m, enum sip_hdr_id
 	return str_copy(out, n, a.uri.raw) < 0 ? -ENOSPC : 0;
 }
 
+/* ------------------------------------------------------- the values */
+
+enum { SIP_TH_NVALS = 8 };
+
+static const char **sip_th_slot(struct sip_th *th, int i)
+{
+	const char **slot[SIP_TH_NVALS] = {&th->call_id[0], &th->call_id[1], &th->from[0],
+					   &th->from[1],    &th->to[0],	     &th->to[1],
+					   &th->contact[0], &th->contact[1]};
+	return slot[i];
+}
+
+/* The eight values v (NULL: "") packed into one new allocation. */
+static int sip_th_pack(struct sip_th *th, const char *v[SIP_TH_NVALS])
+{
+	size_t len[SIP_TH_NVALS], total = 0;
+	for (int i = 0; i < SIP_TH_NVALS; i++) {
+		len[i] = v[i] ? strlen(v[i]) : 0;
+		if (len[i] >= SIP_TH_VALUE_MAX)
+			return -ENOSPC;
+		total += len[i] + 1;
+	}
+	char *p = malloc(total), *at = p;
+	if (!p)
+		return -ENOMEM;
+	for (int i = 0; i < SIP_TH_NVALS; i++) {
+		memcpy(at, v[i] ? v[i] : "", len[i] + 1);
+		*sip_th_slot(th, i) = at;
+		at += len[i] + 1;
+	}
+	free(th->vals); /* after the copy: v may point into it */
+	th->vals = p;
+	return 0;
+}
+
+/* The values now, into v. */
+static void sip_th_values(struct sip_th *th, const char *v[SIP_TH_NVALS])
+{
+	for (int i = 0; i < SIP_TH_NVALS; i++)
+		v[i] = *sip_th_slot(th, i);
+}
+
 int sip_th_init(struct sip_th *th, struct sip_msg *invite, const struct sip_peer *src,
 		const unsigned char key[SIP_TH_KEY_LEN], unsigned owner)
 {
-	struct str cid;
+	char cid[2][SIP_TH_VALUE_MAX], from[SIP_TH_VALUE_MAX], to[SIP_TH_VALUE_MAX];
+	char contact[SIP_TH_VALUE_MAX];
+	struct str c;
 	struct sip_cseq cs;
 	uint64_t r = 0;
 	memset(th, 0, sizeof(*th));
@@ -225,34 +270,56 @@ int sip_th_init(struct sip_th *th, struct sip_msg *invite, const struct sip_peer
 	buf_init(&th->caller_up.rrs);
 	for (int i = 0; i < 2; i++)
 		buf_init(&th->sent_2xx[i]);
-	if (sip_msg_call_id(invite, &cid) != 0 || sip_msg_cseq(invite, &cs) != 0 ||
-	    str_copy(th->call_id[SIP_TH_CALLER], SIP_TH_VALUE_MAX, cid) < 0 ||
-	    sip_th_call_id(th->call_id[SIP_TH_CALLEE], SIP_TH_VALUE_MAX, key, owner, cid) < 0 ||
-	    sip_th_uri_of(th->from[SIP_TH_CALLER], SIP_TH_VALUE_MAX, invite, SIP_HDR_FROM) < 0 ||
-	    sip_th_uri_of(th->to[SIP_TH_CALLER], SIP_TH_VALUE_MAX, invite, SIP_HDR_TO) < 0)
+	if (sip_msg_call_id(invite, &c) != 0 || sip_msg_cseq(invite, &cs) != 0 ||
+	    str_copy(cid[SIP_TH_CALLER], SIP_TH_VALUE_MAX, c) < 0 ||
+	    sip_th_call_id(cid[SIP_TH_CALLEE], SIP_TH_VALUE_MAX, key, owner, c) < 0 ||
+	    sip_th_uri_of(from, SIP_TH_VALUE_MAX, invite, SIP_HDR_FROM) < 0 ||
+	    sip_th_uri_of(to, SIP_TH_VALUE_MAX, invite, SIP_HDR_TO) < 0)
 		return -EINVAL;
-	memcpy(th->from[SIP_TH_CALLEE], th->from[SIP_TH_CALLER], SIP_TH_VALUE_MAX);
-	memcpy(th->to[SIP_TH_CALLEE], th->to[SIP_TH_CALLER], SIP_TH_VALUE_MAX);
+	sip_th_contact_of(contact, SIP_TH_VALUE_MAX, invite);
+	/* The callee is shown From and To as they are until sip_th_target. */
+	const char *v[SIP_TH_NVALS] = {cid[0], cid[1], from, from, to, to, contact, ""};
+	int rc = sip_th_pack(th, v);
+	if (rc < 0)
+		return rc;
 	random_bytes(&r, sizeof(r));
 	snprintf(th->token, sizeof(th->token), "%016llx", (unsigned long long)r);
 	th->invite_cseq = cs.number;
-	sip_th_contact_of(th->contact[SIP_TH_CALLER], SIP_TH_VALUE_MAX, invite);
 	return sip_th_up_init(&th->caller_up, invite, src);
 }
 
 int sip_th_target(struct sip_th *th, const char *host)
 {
-	if (sip_th_uri_mask(th->from[SIP_TH_CALLEE], SIP_TH_VALUE_MAX,
-			    str_from_cstr(th->from[SIP_TH_CALLER]), host) < 0 ||
-	    sip_th_uri_mask(th->to[SIP_TH_CALLEE], SIP_TH_VALUE_MAX,
-			    str_from_cstr(th->to[SIP_TH_CALLER]), host) < 0)
+	char from[SIP_TH_VALUE_MAX], to[SIP_TH_VALUE_MAX];
+	const char *v[SIP_TH_NVALS];
+	if (sip_th_uri_mask(from, sizeof(from), str_from_cstr(th->from[SIP_TH_CALLER]), host) < 0 ||
+	    sip_th_uri_mask(to, sizeof(to), str_from_cstr(th->to[SIP_TH_CALLER]), host) < 0)
 		return -ENOSPC;
+	sip_th_values(th, v);
+	v[3] = from;
 	/* From and To shown alike could not be told apart on the way back
 	 * (the same user on both): the To is then shown as it was. */
-	if (strcmp(th->from[SIP_TH_CALLEE], th->to[SIP_TH_CALLEE]) == 0)
-		str_copy(th->to[SIP_TH_CALLEE], SIP_TH_VALUE_MAX,
-			 str_from_cstr(th->to[SIP_TH_CALLER]));
-	return 0;
+	v[5] = strcmp(from, to) == 0 ? th->to[SIP_TH_CALLER] : to;
+	return sip_th_pack(th, v);
+}
+
+int sip_th_set_contact(struct sip_th *th, enum sip_th_side side, const char *contact)
+{
+	const char *v[SIP_TH_NVALS];
+	if (strcmp(th->contact[side], contact) == 0)
+		return 0;
+	sip_th_values(th, v);
+	v[6 + side] = contact;
+	return sip_th_pack(th, v);
+}
+
+void sip_th_acked(struct sip_th *th, enum sip_th_side side, uint32_t cseq)
+{
+	/* buf_fini leaves each buffer empty and usable. */
+	if (th->sent_cseq[side] == cseq)
+		buf_fini(&th->sent_2xx[side]);
+	if (side == SIP_TH_CALLER && cseq == th->invite_cseq)
+		sip_th_up_fini(&th->caller_up);
 }
 
 void sip_th_fini(struct sip_th *th)
@@ -260,4 +327,6 @@ void sip_th_fini(struct sip_th *th)
 	sip_th_up_fini(&th->caller_up);
 	for (int i = 0; i < 2; i++)
 		buf_fini(&th->sent_2xx[i]);
+	free(th->vals);
+	th->vals = NULL;
 }

@@ -12,7 +12,7 @@
  * Runs on the worker owning the call (decision 0012): the hidden Call-ID
  * names that worker, so sip_proxy_owner sends the callee's messages there.
  */
-#include "sip/core.h"
+#include "sip/call_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -142,7 +142,7 @@ static uint32_t sip_th_invite_cseq(struct sip_msg *resp)
 
 /* resp as side toward sees it, through s (its request) or, for the first
  * INVITE, the caller's lines kept in th. */
-static int sip_th_strip(struct sip_call *c, struct sip_stx *s, struct buf *out,
+static int sip_th_strip(struct sip_call *c, struct sip_server_tx *s, struct buf *out,
 			struct sip_msg *resp, enum sip_th_side toward)
 {
 	struct sip_proxy *p = c->w->p;
@@ -150,9 +150,12 @@ static int sip_th_strip(struct sip_call *c, struct sip_stx *s, struct buf *out,
 	struct sip_msg req;
 	char contact[SIP_HOST_MAX + 64];
 	const struct sip_peer *to = s ? &s->src : toward == SIP_TH_CALLER ? &c->caller : &c->callee;
-	bool own = s && s != c->stx;
+	bool own = s && s != c->server_tx;
 	if (!s && toward != SIP_TH_CALLER)
 		return -EINVAL; /* only the first INVITE's lines outlive their transaction */
+	/* re-parse of an in-dialog request s keeps, for the Via and
+	 * Record-Route lines its sender sees again: kept as bytes, not as
+	 * lines, so that transactions that are never answered by us pay nothing. */
 	if (own && (sip_msg_parse(&req, s->req.p, s->req.len) != 0 ||
 		    sip_th_up_init(&up, &req, &s->src) < 0))
 		return -EINVAL;
@@ -182,11 +185,12 @@ static void sip_call_th_early_contact(struct sip_call *c, enum sip_th_side side,
 	    sip_msg_to(resp, &to) != 0 || !to.tag.p)
 		return;
 	sip_th_contact_of(contact, sizeof(contact), resp);
-	if (contact[0])
-		memcpy(c->th->contact[SIP_TH_CALLEE], contact, sizeof(contact));
+	if (contact[0] && sip_th_set_contact(c->th, SIP_TH_CALLEE, contact) < 0)
+		log_warn("sip", "call %s: the callee's Contact not kept", c->cdr.call_id);
 }
 
-int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out, struct sip_msg *resp)
+int sip_call_strip_via(struct sip_call *c, struct sip_server_tx *s, struct buf *out,
+		       struct sip_msg *resp)
 {
 	struct str cid;
 	enum sip_th_side side;
@@ -209,6 +213,13 @@ int sip_call_strip_via(struct sip_call *c, struct sip_stx *s, struct buf *out, s
 	return rc;
 }
 
+void sip_call_th_acked(struct sip_call *c, enum sip_th_side side, struct sip_msg *ack)
+{
+	struct sip_cseq cs;
+	if (c->th && sip_msg_cseq(ack, &cs) == 0)
+		sip_th_acked(c->th, side, cs.number);
+}
+
 void sip_call_th_resend_2xx(struct sip_call *c, enum sip_th_side side, struct sip_msg *resp)
 {
 	enum sip_th_side toward = side == SIP_TH_CALLER ? SIP_TH_CALLEE : SIP_TH_CALLER;
@@ -220,17 +231,19 @@ void sip_call_th_resend_2xx(struct sip_call *c, enum sip_th_side side, struct si
 }
 
 void sip_call_send_own(struct sip_call *c, enum sip_th_side toward, struct str bytes,
-		       const struct sip_peer *dst)
+		       struct str branch, const struct sip_peer *dst)
 {
 	struct sip_msg m;
 	struct buf out;
 	if (!c->th) {
-		sip_proxy_send_new(c->w, bytes, dst, false);
+		sip_proxy_send_new(c->w, bytes, dst, branch, SIP_METHOD_BYE);
 		return;
 	}
 	struct sip_th_view v = {.th = c->th, .toward = toward};
 	buf_init(&out);
+	/* A re-parse of bytes we built: th.c rewrites a message, and this one
+	 * (a BYE of our own, rare) is not worth a second builder. */
 	if (sip_msg_parse(&m, bytes.p, bytes.len) == 0 && sip_th_build_copy(&out, &m, &v) == 0)
-		sip_proxy_send_new(c->w, (struct str){out.p, out.len}, dst, false);
+		sip_proxy_send_new(c->w, (struct str){out.p, out.len}, dst, branch, SIP_METHOD_BYE);
 	buf_fini(&out);
 }

@@ -12,7 +12,7 @@
  * forbids an address there).  TLS 1.2 at least.  What the smsc shares
  * with this (contexts, identity, bufferevents) is core's tls.c.
  */
-#include "sip/core.h"
+#include "sip/proxy_private.h"
 
 #include <openssl/ssl.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
  * simple: both mean TLS on that hop).  TLS listeners sit after the plain
  * addresses in the proxy's listen[], in tcp_l[] by the same index.
  */
-#include "sip/core.h"
+#include "sip/proxy_private.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -266,7 +266,9 @@ static struct sip_conn *sip_conn_find(struct sip_worker *w, const struct sip_pee
 
 /* The host of the URI a request's next hop comes from (RFC 5922 §4): its
  * top Route (ours are gone by now), else its Request-URI; empty for a
- * response or bytes that do not parse. */
+ * response or bytes that do not parse.  A re-parse of bytes we built, for
+ * a TLS hop nobody opened with sip_transport_connect (a request of our own
+ * to a side whose connection has gone): once per connection, not per message. */
 static struct str sip_tls_next_host(struct sip_msg *m, struct str b)
 {
 	struct sip_addr a;
@@ -278,13 +280,13 @@ static struct str sip_tls_next_host(struct sip_msg *m, struct str b)
 	return sip_msg_ruri(m, &u) == 0 ? u.host : STR_NULL;
 }
 
+/* A new connection to dst; over TLS checked against host (SNI). */
 static struct sip_conn *sip_conn_connect(struct sip_worker *w, const struct sip_peer *dst,
-					 struct str b)
+					 struct str host)
 {
 	SSL *ssl = NULL;
 	if (dst->transport == SIP_TRANSPORT_TLS) {
-		struct sip_msg m;
-		ssl = sip_tls_client(w->p, sip_tls_next_host(&m, b));
+		ssl = sip_tls_client(w->p, host);
 		if (!ssl)
 			return NULL;
 	}
@@ -302,8 +304,23 @@ static struct sip_conn *sip_conn_connect(struct sip_worker *w, const struct sip_
 	return c;
 }
 
+int sip_transport_connect(struct sip_worker *w, struct sip_peer *dst, struct str host)
+{
+	if (dst->transport != SIP_TRANSPORT_TLS || dst->conn_id)
+		return 0;
+	struct sip_conn *c = sip_conn_find(w, dst);
+	if (!c)
+		c = sip_conn_connect(w, dst, host);
+	if (!c)
+		return -ECONNREFUSED;
+	dst->conn_id = c->id;
+	dst->conn_worker = w->index;
+	return 0;
+}
+
 static int sip_tcp_send_here(struct sip_worker *w, const struct sip_peer *dst, struct str b)
 {
+	struct sip_msg m;
 	struct sip_conn *c = sip_conn_find(w, dst);
 	if (!c && dst->conn_id) {
 		struct sip_peer any = *dst;
@@ -311,23 +328,34 @@ static int sip_tcp_send_here(struct sip_worker *w, const struct sip_peer *dst, s
 		c = sip_conn_find(w, &any);
 	}
 	if (!c)
-		c = sip_conn_connect(w, dst, b);
+		c = sip_conn_connect(w, dst,
+				     dst->transport == SIP_TRANSPORT_TLS ? sip_tls_next_host(&m, b)
+									 : STR_NULL);
 	if (!c)
 		return -ECONNREFUSED;
 	return bufferevent_write(c->bev, b.p, b.len) == 0 ? 0 : -EIO;
 }
 
-struct sip_tcp_handoff {
-	struct sip_worker *w;
-	struct sip_peer dst;
-	size_t len;
-	char bytes[];
-};
+int sip_handoff_post(struct sip_proxy *p, unsigned to, const struct sip_peer *peer,
+		     struct str bytes, void (*run)(void *h))
+{
+	struct sip_handoff *h = malloc(sizeof(*h) + bytes.len);
+	if (!h)
+		return -ENOMEM;
+	h->w = &p->w[to];
+	h->peer = *peer;
+	h->len = bytes.len;
+	memcpy(h->bytes, bytes.p, bytes.len);
+	int rc = loop_pool_call(p->pool, to, run, h);
+	if (rc < 0)
+		free(h);
+	return rc;
+}
 
 static void sip_tcp_handoff_run(void *arg)
 {
-	struct sip_tcp_handoff *h = arg;
-	sip_tcp_send_here(h->w, &h->dst, (struct str){h->bytes, h->len});
+	struct sip_handoff *h = arg;
+	sip_tcp_send_here(h->w, &h->peer, (struct str){h->bytes, h->len});
 	free(h);
 }
 
@@ -337,17 +365,7 @@ int sip_transport_send(struct sip_worker *w, const struct sip_peer *dst, struct 
 		return sip_udp_send(w, dst, b);
 	if (!dst->conn_id || dst->conn_worker == w->index)
 		return sip_tcp_send_here(w, dst, b);
-	struct sip_tcp_handoff *h = malloc(sizeof(*h) + b.len);
-	if (!h)
-		return -ENOMEM;
-	h->w = &w->p->w[dst->conn_worker];
-	h->dst = *dst;
-	h->len = b.len;
-	memcpy(h->bytes, b.p, b.len);
-	int rc = loop_pool_call(w->p->pool, dst->conn_worker, sip_tcp_handoff_run, h);
-	if (rc < 0)
-		free(h);
-	return rc;
+	return sip_handoff_post(w->p, dst->conn_worker, dst, b, sip_tcp_handoff_run);
 }
 
 /* ------------------------------------------------------------ addresses */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sip/core.h"
+#include "sip/th.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

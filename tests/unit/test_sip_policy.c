@@ -882,6 +882,8 @@ static void test_cdr_written_once_with_durations(void **state)
 	cdr.final_code = 200;
 	cdr.hangup = SIP_HANGUP_CALLER;
 	cdr.pdd_ms = 800;
+	static struct sip_cdr_attempt tried[2];
+	cdr.attempts = tried;
 	cdr.nattempts = 2;
 	snprintf(cdr.attempts[0].target_id, ID_MAX, "gw_1a");
 	cdr.attempts[0].code = 503;

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sip/core.h"
+#include "sip/th.h"
 
 static const unsigned char key[SIP_TH_KEY_LEN] = "0123456789abcdef0123456789abcdef";
 
@@ -278,6 +278,45 @@ static void test_state_keeps_the_callers_contact_and_invite_lines(void **state)
 	fixture_fini(&f);
 }
 
+static void test_values_are_kept_at_their_lengths_and_replaced_whole(void **state)
+{
+	struct fixture f;
+	(void)state;
+	fixture_init(&f);
+	/* One allocation holds the eight values: each points into it. */
+	for (int side = 0; side < 2; side++) {
+		assert_true(f.th.from[side] >= f.th.vals);
+		assert_true(f.th.contact[side] >= f.th.vals);
+	}
+	assert_int_equal(sip_th_set_contact(&f.th, SIP_TH_CALLEE, "sip:bob@203.0.113.7:5060"), 0);
+	assert_string_equal(f.th.contact[SIP_TH_CALLEE], "sip:bob@203.0.113.7:5060");
+	assert_string_equal(f.th.contact[SIP_TH_CALLER], "sip:alice@10.0.0.5:5070");
+	assert_string_equal(f.th.from[SIP_TH_CALLEE], "sip:alice@192.0.2.1");
+	char big[SIP_TH_VALUE_MAX + 8];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(sip_th_set_contact(&f.th, SIP_TH_CALLER, big), -ENOSPC);
+	assert_string_equal(f.th.contact[SIP_TH_CALLER], "sip:alice@10.0.0.5:5070");
+	fixture_fini(&f);
+}
+
+static void test_ack_lets_go_of_the_2xx_and_the_invite_lines(void **state)
+{
+	struct fixture f;
+	(void)state;
+	fixture_init(&f);
+	assert_int_equal(buf_append_cstr(&f.th.sent_2xx[SIP_TH_CALLER], "SIP/2.0 200 OK\r\n"), 0);
+	f.th.sent_cseq[SIP_TH_CALLER] = 7;
+	sip_th_acked(&f.th, SIP_TH_CALLER, 6); /* another CSeq: kept */
+	assert_int_not_equal(f.th.sent_2xx[SIP_TH_CALLER].len, 0);
+	assert_int_not_equal(f.th.caller_up.vias.len, 0);
+	sip_th_acked(&f.th, SIP_TH_CALLER, 7);
+	assert_null(f.th.sent_2xx[SIP_TH_CALLER].p);
+	assert_null(f.th.caller_up.vias.p);
+	assert_null(f.th.caller_up.rrs.p);
+	fixture_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +330,8 @@ int main(void)
 	    cmocka_unit_test(test_from_and_to_shown_alike_keep_the_to),
 	    cmocka_unit_test(test_contact_names_our_address_and_the_hop_transport),
 	    cmocka_unit_test(test_state_keeps_the_callers_contact_and_invite_lines),
+	    cmocka_unit_test(test_values_are_kept_at_their_lengths_and_replaced_whole),
+	    cmocka_unit_test(test_ack_lets_go_of_the_2xx_and_the_invite_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
