@@ -43,6 +43,11 @@ struct store_backend {
 	 * serialise concurrent migrators, or NULL when begin_sql already does. */
 	const char *migrate_lock_sql;
 
+	/* Optional: sets up what the store's connections share (after the
+	 * store answered once); *state is what store_backend_state returns. */
+	int (*store_init)(struct store *s, void **state, char *err, size_t errlen);
+	/* Optional: frees it, after every connection is closed. */
+	void (*store_fini)(void *state);
 	/* Opens a connection; NULL with a reason in err. */
 	struct store_conn *(*conn_open)(struct store *s, char *err, size_t errlen);
 	void (*conn_close)(struct store_conn *c);
@@ -73,6 +78,8 @@ extern const struct store_backend store_backend_pg;
 /* What store_open parsed out of the URL, for the backends. */
 const char *store_target(const struct store *s);
 bool store_is_memory(const struct store *s);
+/* The backend's per-store state (NULL before store_init or without it). */
+void *store_backend_state(const struct store *s);
 
 /* Formats an error message into the connection (one line). */
 void store_conn_seterr(struct store_conn *c, const char *fmt, ...)

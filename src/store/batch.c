@@ -178,6 +178,7 @@ static void *batch_main(void *arg)
 	size_t n;
 
 	log_context_set("batch-writer");
+	pthread_setname_np(pthread_self(), "store-batch");
 	pthread_mutex_lock(&b->lock);
 	while ((n = batch_take(b)) > 0) {
 		pthread_mutex_unlock(&b->lock);

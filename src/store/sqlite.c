@@ -5,6 +5,13 @@
  * synchronous=NORMAL (durable against a crash of the process; a power loss
  * may lose the last transactions, the documented WAL trade-off), a 5 s busy
  * timeout so that writers queue instead of failing, and foreign keys on.
+ * (Not mmap_size: the message queue's file grows all the time, and SQLite
+ * then unmaps and maps it again, which cost more than the reads it saved:
+ * decision 0030.)
+ *
+ * Writers of one store queue on its first-come, first-served write lock
+ * (sqlite_wlock.c) before SQLite's own, and a store on a file has a
+ * checkpoint thread of its own (sqlite_ckpt.c): sqlite_private.h says why.
  *
  * SQL text is shared with PostgreSQL, so placeholders are "$1", "$2"...
  * SQLite treats "$1" as a named parameter; we walk the statement's
@@ -27,6 +34,7 @@
  * text by SQLite (another allocation per column).
  */
 #include "store/backend.h"
+#include "store/sqlite_private.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -60,6 +68,8 @@ struct sqlite_cached {
 struct sqlite_conn {
 	struct store_conn base; /* first: the generic head */
 	sqlite3 *db;
+	struct sqlite_shared *shared; /* NULL: the store's first check, or its anchor */
+	bool wlocked;		      /* this connection holds shared->wlock */
 	struct sqlite_cached cache[SQLITE_CACHE_MAX];
 	size_t ncache;
 	uint64_t tick;
@@ -164,6 +174,8 @@ static int sqlite_pragmas(struct sqlite_conn *sc, bool memory)
 	rc = sqlite3_exec(sc->db, "PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
 	if (rc == SQLITE_OK && !memory)
 		rc = sqlite3_exec(sc->db, wal, NULL, NULL, NULL);
+	if (rc == SQLITE_OK && sc->shared)
+		sqlite_ckpt_watch(sc->shared->ckpt, sc->db);
 	return rc;
 }
 
@@ -192,6 +204,17 @@ static int sqlite_db_open(struct sqlite_conn *sc, struct store *s, char *err, si
 	return 0;
 }
 
+/* Gives the write lock back once the connection is out of its
+ * transaction (after COMMIT or ROLLBACK, a failed BEGIN, or a statement
+ * that ran on its own). */
+static void sqlite_wlock_settle(struct sqlite_conn *sc)
+{
+	if (sc->wlocked && (!sc->db || sqlite3_get_autocommit(sc->db))) {
+		sc->wlocked = false;
+		sqlite_wlock_give(&sc->shared->wlock);
+	}
+}
+
 static void sqlite_db_close(struct sqlite_conn *sc)
 {
 	for (size_t i = 0; i < sc->ncache; i++) {
@@ -200,8 +223,9 @@ static void sqlite_db_close(struct sqlite_conn *sc)
 		free(sc->cache[i].sql);
 	}
 	sc->ncache = 0;
-	sqlite3_close_v2(sc->db);
+	sqlite3_close_v2(sc->db); /* rolls back an open transaction */
 	sc->db = NULL;
+	sqlite_wlock_settle(sc);
 }
 
 static struct store_conn *sqlite_conn_open(struct store *s, char *err, size_t errlen)
@@ -214,6 +238,7 @@ static struct store_conn *sqlite_conn_open(struct store *s, char *err, size_t er
 	}
 	sc->base.store = s;
 	sc->base.be = &store_backend_sqlite;
+	sc->shared = store_backend_state(s);
 	if (sqlite_db_open(sc, s, err, errlen) < 0) {
 		free(sc);
 		return NULL;
@@ -453,6 +478,14 @@ static int sqlite_exec(struct store_conn *c, const char *sql, const struct store
 	if (rc < 0)
 		return rc;
 	stmt = e->stmt;
+	if (sc->shared && !sc->wlocked && !sqlite3_stmt_readonly(stmt)) {
+		if (sqlite_wlock_take(&sc->shared->wlock, SQLITE_BUSY_TIMEOUT_MS) < 0) {
+			store_conn_seterr(c, "sqlite: another writer held the database for %d ms",
+					  SQLITE_BUSY_TIMEOUT_MS);
+			return STORE_EBUSY;
+		}
+		sc->wlocked = true;
+	}
 	before = sqlite3_total_changes64(sc->db);
 	rc = sqlite_bind(sc, stmt, params, nparams);
 	if (rc == 0 && res && !(r = sqlite_res_new(e->names)))
@@ -461,6 +494,7 @@ static int sqlite_exec(struct store_conn *c, const char *sql, const struct store
 		rc = sqlite_run(sc, stmt, r);
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
+	sqlite_wlock_settle(sc);
 	if (rc < 0) {
 		if (r)
 			sqlite_res_free(&r->base);
@@ -507,12 +541,43 @@ static const char *sqlite_res_text(const struct store_res *base, size_t row, siz
 	return r->text.p + r->cells[row * r->cols + col];
 }
 
+static int sqlite_store_init(struct store *s, void **state, char *err, size_t errlen)
+{
+	struct sqlite_shared *sh = calloc(1, sizeof(*sh));
+
+	if (!sh) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	sqlite_wlock_init(&sh->wlock);
+	if (!store_is_memory(s) && !(sh->ckpt = sqlite_ckpt_start(store_target(s), err, errlen))) {
+		sqlite_wlock_fini(&sh->wlock);
+		free(sh);
+		return STORE_EDOWN;
+	}
+	*state = sh;
+	return 0;
+}
+
+static void sqlite_store_fini(void *state)
+{
+	struct sqlite_shared *sh = state;
+
+	if (!sh)
+		return;
+	sqlite_ckpt_stop(sh->ckpt);
+	sqlite_wlock_fini(&sh->wlock);
+	free(sh);
+}
+
 const struct store_backend store_backend_sqlite = {
     .name = "sqlite",
     .kind = STORE_SQLITE,
     .begin_sql = "BEGIN IMMEDIATE",
     .notify_sql = NULL,
     .migrate_lock_sql = NULL,
+    .store_init = sqlite_store_init,
+    .store_fini = sqlite_store_fini,
     .conn_open = sqlite_conn_open,
     .conn_close = sqlite_conn_close,
     .conn_reset = sqlite_conn_reset,
