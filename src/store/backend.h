@@ -55,6 +55,8 @@ struct store_backend {
 	int (*conn_reset)(struct store_conn *c);
 	int (*exec)(struct store_conn *c, const char *sql, const struct store_param *params,
 		    size_t nparams, struct store_res **res);
+	/* Optional: after COMMIT, returns once what it committed is on disk. */
+	int (*sync)(struct store_conn *c);
 
 	size_t (*res_rows)(const struct store_res *r);
 	size_t (*res_cols)(const struct store_res *r);

@@ -5,10 +5,11 @@
  * one writer thread takes up to max_rows at a time — as soon as that many
  * are waiting, or max_delay_ms after the oldest arrived, or at once when
  * someone flushes — and runs them in one transaction, so a thousand rows
- * cost one commit (one fsync) instead of a thousand.  Only after COMMIT
- * returns are the rows' done callbacks called, on the writer thread, with
- * 0: the row is durable and an acknowledgement may be sent (principle 2
- * of docs/ARCHITECTURE.md).
+ * cost one commit (one fsync) instead of a thousand.  Only after the
+ * commit is on disk (store_tx_commit_durable: on SQLite the WAL synced
+ * after COMMIT, decision 0030) are the rows' done callbacks called, on the
+ * writer thread, with 0: the row is durable and an acknowledgement may be
+ * sent (principle 2 of docs/ARCHITECTURE.md).
  *
  * Failures: a transient error (STORE_EBUSY, STORE_EDOWN, no connection)
  * retries the whole group with backoff (100 ms doubling to 5 s, 10 tries).
@@ -90,7 +91,7 @@ static int batch_try(struct store_batch *b, struct batch_row **rows, size_t n)
 					NULL);
 		}
 	if (rc == 0)
-		rc = store_tx_commit(c);
+		rc = store_tx_commit_durable(c); /* the callbacks acknowledge: on disk */
 	if (rc < 0) {
 		log_warn("store", "batch of %zu rows failed: %s", n, store_conn_errmsg(c));
 		store_tx_rollback(c);

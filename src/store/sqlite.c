@@ -510,6 +510,33 @@ static int sqlite_exec(struct store_conn *c, const char *sql, const struct store
 	return 0;
 }
 
+/* After COMMIT, which at synchronous=NORMAL only wrote the WAL into the
+ * page cache: the WAL is synced before the caller acknowledges anything.
+ * This runs outside the write lock (FULL would fsync inside COMMIT, with
+ * every other writer of the process waiting on it: receipts fell from
+ * 4,800/s to 2,600/s at 5,000 msgs/s), and the one fsync covers whatever
+ * other threads appended too.  A WAL restarted since by a checkpoint no
+ * longer holds our frames: a checkpoint syncs the database file before it
+ * lets the WAL be reused. */
+static int sqlite_sync(struct store_conn *c)
+{
+	struct sqlite_conn *sc = (struct sqlite_conn *)c;
+	sqlite3_file *wal = NULL;
+	int rc;
+
+	if (!sc->db || store_is_memory(c->store))
+		return 0;
+	rc = sqlite3_file_control(sc->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+	if (rc != SQLITE_OK || !wal || !wal->pMethods)
+		return 0; /* no WAL open: COMMIT wrote the database itself */
+	rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK) {
+		store_conn_seterr(c, "sqlite: cannot sync the WAL: %s", sqlite3_errstr(rc));
+		return STORE_EDOWN;
+	}
+	return 0;
+}
+
 static size_t sqlite_res_rows(const struct store_res *r)
 {
 	return ((const struct sqlite_res *)r)->rows;
@@ -582,6 +609,7 @@ const struct store_backend store_backend_sqlite = {
     .conn_close = sqlite_conn_close,
     .conn_reset = sqlite_conn_reset,
     .exec = sqlite_exec,
+    .sync = sqlite_sync,
     .res_rows = sqlite_res_rows,
     .res_cols = sqlite_res_cols,
     .res_colname = sqlite_res_colname,

@@ -423,6 +423,17 @@ int store_tx_rollback(struct store_conn *c)
 	return store_exec(c, "ROLLBACK", NULL, 0, NULL);
 }
 
+int store_tx_commit_durable(struct store_conn *c)
+{
+	int rc = store_tx_commit(c);
+
+	if (rc == 0 && c->be->sync)
+		rc = c->be->sync(c);
+	if (rc == STORE_EDOWN)
+		c->broken = true;
+	return rc;
+}
+
 int store_config_version_bump(struct store_conn *c)
 {
 	struct store_res *r;

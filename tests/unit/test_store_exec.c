@@ -239,6 +239,48 @@ static void test_tx_commit_keeps_rows(void **state)
 	assert_int_equal(fixture_query_int(c, "SELECT count(*) FROM t"), 2);
 }
 
+struct other_writer {
+	struct store *store;
+	int rc;
+	int64_t count;
+};
+
+static void *other_writer_main(void *arg)
+{
+	struct other_writer *w = arg;
+	struct store_conn *c = store_conn(w->store);
+
+	w->rc = c ? store_tx_begin(c) : -1;
+	if (w->rc == 0)
+		w->rc = insert_row(c, 3, "c");
+	if (w->rc == 0)
+		w->rc = store_tx_commit(c);
+	if (w->rc == 0)
+		w->count = fixture_query_int(c, "SELECT count(*) FROM t");
+	store_conn_release(w->store);
+	return NULL;
+}
+
+/* A durable commit keeps the rows and leaves the store to the next writer
+ * (on SQLite the WAL is synced after the write lock is given back). */
+static void test_tx_commit_durable_keeps_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = conn_with_table(f);
+	struct other_writer w = {.store = f->store, .rc = -1};
+	pthread_t th;
+
+	assert_int_equal(store_tx_begin(c), 0);
+	assert_int_equal(insert_row(c, 1, "a"), 0);
+	assert_int_equal(insert_row(c, 2, "b"), 0);
+	assert_int_equal(store_tx_commit_durable(c), 0);
+	assert_int_equal(pthread_create(&th, NULL, other_writer_main, &w), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.count, 3);
+	assert_int_equal(fixture_query_int(c, "SELECT count(*) FROM t"), 3);
+}
+
 static void test_tx_rollback_discards_rows(void **state)
 {
 	struct fixture *f = *state;
@@ -343,6 +385,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_syntax_error_is_store_err, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_commit_keeps_rows, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_commit_durable_keeps_rows, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_rollback_discards_rows, fixture_setup,
 					    fixture_teardown),
