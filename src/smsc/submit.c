@@ -244,8 +244,8 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 		status = smsc_submit_body(p, &body);
 	if (status == SMPP_ESME_ROK)
 		status = smsc_submit_times(ss->s, p, now, &due, &expires);
-	if (status == SMPP_ESME_ROK &&
-	    (!(w = calloc(1, sizeof(*w))) || id_new("msg", w->id, sizeof(w->id)) < 0))
+	if (status == SMPP_ESME_ROK && (!(w = calloc(1, sizeof(*w))) ||
+					smsc_msgid_new(&ss->s->ids, now, w->id, sizeof(w->id)) < 0))
 		status = SMPP_ESME_RSYSERR;
 	if (status != SMPP_ESME_ROK)
 		goto refuse;
