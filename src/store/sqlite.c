@@ -3,7 +3,9 @@
  *
  * Each connection runs in WAL mode (readers never block the writer),
  * synchronous=NORMAL (durable against a crash of the process; a power loss
- * may lose the last transactions, the documented WAL trade-off), a 5 s busy
+ * may lose the last transactions, the documented WAL trade-off — except
+ * what store_tx_commit_durable committed, which sqlite_sync put on disk
+ * before it returned: decision 0030), a 5 s busy
  * timeout so that writers queue instead of failing, and foreign keys on.
  * (Not mmap_size: the message queue's file grows all the time, and SQLite
  * then unmaps and maps it again, which cost more than the reads it saved:
