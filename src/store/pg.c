@@ -15,6 +15,17 @@
  * (the server went away) or a bad connection -> STORE_EDOWN, after which
  * store.c resets the connection with backoff.
  *
+ * Statements are prepared once per connection and kept, keyed by their
+ * text (the queries of a program are a small fixed set), so the server
+ * parses and plans the messages INSERT once and not at every row: a named
+ * statement per SQL text, the least recently used one deallocated when
+ * PG_CACHE_MAX are kept.  Only SELECT, INSERT, UPDATE, DELETE and WITH are
+ * prepared; BEGIN, COMMIT, NOTIFY, LOCK and the migrations' DDL run as
+ * before.  Prepared statements belong to the server session, so the cache
+ * is emptied whenever the connection is reset (a new session), and an
+ * entry the server no longer knows (26000, or 0A000 after a schema change
+ * altered a result) is dropped so that the next use prepares it again.
+ *
  * The listener is a separate connection that only LISTENs: the snapshot
  * loader polls its socket so a committed NOTIFY wakes it at once.
  */
@@ -25,13 +36,25 @@
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PG_CONNECT_TIMEOUT_S "5"
 #define PG_MAX_PARAMS 65535
+#define PG_CACHE_MAX 64
+#define PG_STMT_NAME_MAX 24
+
+struct pg_cached {
+	char *sql;
+	char name[PG_STMT_NAME_MAX];
+	uint64_t used;
+};
 
 struct pg_conn {
 	struct store_conn base; /* first: the generic head */
 	PGconn *pg;
+	struct pg_cached cache[PG_CACHE_MAX];
+	size_t ncache;
+	uint64_t tick, named; /* LRU clock; statements named so far */
 };
 
 struct pg_res {
@@ -90,10 +113,19 @@ static struct store_conn *pg_conn_open(struct store *s, char *err, size_t errlen
 	return &pc->base;
 }
 
+/* Forgets every prepared statement (the server session is gone). */
+static void pg_cache_clear(struct pg_conn *pc)
+{
+	for (size_t i = 0; i < pc->ncache; i++)
+		free(pc->cache[i].sql);
+	pc->ncache = 0;
+}
+
 static void pg_conn_close(struct store_conn *c)
 {
 	struct pg_conn *pc = (struct pg_conn *)c;
 
+	pg_cache_clear(pc);
 	PQfinish(pc->pg);
 	free(pc);
 }
@@ -102,6 +134,7 @@ static int pg_conn_reset(struct store_conn *c)
 {
 	struct pg_conn *pc = (struct pg_conn *)c;
 
+	pg_cache_clear(pc);
 	PQreset(pc->pg);
 	if (PQstatus(pc->pg) != CONNECTION_OK) {
 		store_conn_seterr(c, "postgres: %s", PQerrorMessage(pc->pg));
@@ -149,6 +182,77 @@ static int pg_params_text(const struct store_param *params, size_t n, struct buf
 	return 0;
 }
 
+/* Statements worth preparing: those that plan (SQL keywords are ASCII). */
+static bool pg_preparable(const char *sql)
+{
+	static const char *const kinds[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"};
+
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+		sql++;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strncasecmp(sql, kinds[i], strlen(kinds[i])) == 0)
+			return true;
+	return false;
+}
+
+static void pg_cache_drop(struct pg_conn *pc, size_t i, bool deallocate)
+{
+	char sql[PG_STMT_NAME_MAX + 16];
+
+	if (deallocate) {
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", pc->cache[i].name);
+		PQclear(PQexec(pc->pg, sql)); /* a failure leaves one idle plan */
+	}
+	free(pc->cache[i].sql);
+	pc->cache[i] = pc->cache[--pc->ncache];
+}
+
+/* The name of sql's prepared statement, preparing it on first use; NULL
+ * with *failed set to the server's answer when preparing failed. */
+static const char *pg_stmt_get(struct pg_conn *pc, const char *sql, PGresult **failed)
+{
+	struct pg_cached *e;
+	size_t lru = 0;
+
+	for (size_t i = 0; i < pc->ncache; i++) {
+		if (strcmp(pc->cache[i].sql, sql) == 0) {
+			pc->cache[i].used = ++pc->tick;
+			return pc->cache[i].name;
+		}
+		if (pc->cache[i].used < pc->cache[lru].used)
+			lru = i;
+	}
+	if (pc->ncache == PG_CACHE_MAX)
+		pg_cache_drop(pc, lru, true);
+	e = &pc->cache[pc->ncache];
+	snprintf(e->name, sizeof(e->name), "warp_%" PRIu64, ++pc->named);
+	*failed = PQprepare(pc->pg, e->name, sql, 0, NULL);
+	if (!*failed || PQresultStatus(*failed) != PGRES_COMMAND_OK)
+		return NULL;
+	PQclear(*failed);
+	*failed = NULL;
+	if (!(e->sql = strdup(sql)))
+		return NULL; /* out of memory; the server keeps the plan until reset */
+	e->used = ++pc->tick;
+	pc->ncache++;
+	return e->name;
+}
+
+/* After a failed execution of a prepared statement: an entry the server
+ * no longer knows, or whose result a schema change altered, is dropped. */
+static void pg_stmt_check(struct pg_conn *pc, const char *name, const PGresult *res)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (!st || (strcmp(st, "26000") != 0 && strcmp(st, "0A000") != 0))
+		return;
+	for (size_t i = 0; i < pc->ncache; i++)
+		if (strcmp(pc->cache[i].name, name) == 0) {
+			pg_cache_drop(pc, i, false);
+			return;
+		}
+}
+
 static PGresult *pg_run(struct pg_conn *pc, const char *sql, const struct store_param *params,
 			size_t n)
 {
@@ -162,7 +266,16 @@ static PGresult *pg_run(struct pg_conn *pc, const char *sql, const struct store_
 		goto done;
 	for (size_t i = 0; i < n; i++)
 		vals[i] = params[i].type == STORE_P_NULL ? NULL : text.p + offs[i];
-	res = PQexecParams(pc->pg, sql, (int)n, NULL, vals, NULL, NULL, 0);
+	if (!pg_preparable(sql)) {
+		res = PQexecParams(pc->pg, sql, (int)n, NULL, vals, NULL, NULL, 0);
+		goto done;
+	}
+	const char *name = pg_stmt_get(pc, sql, &res);
+	if (!name)
+		goto done; /* res: why preparing failed, or NULL */
+	res = PQexecPrepared(pc->pg, name, (int)n, vals, NULL, NULL, 0);
+	if (res && PQresultStatus(res) == PGRES_FATAL_ERROR)
+		pg_stmt_check(pc, name, res);
 done:
 	buf_fini(&text);
 	free(offs);
