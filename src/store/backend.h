@@ -29,6 +29,13 @@ struct store_res {
 	int64_t changes;
 };
 
+/* One statement of store_backend.exec_many. */
+struct store_run {
+	const char *sql;
+	const struct store_param *params;
+	size_t nparams;
+};
+
 /* A dedicated connection that waits for NOTIFY (PostgreSQL only). */
 struct store_listener;
 
@@ -55,6 +62,10 @@ struct store_backend {
 	int (*conn_reset)(struct store_conn *c);
 	int (*exec)(struct store_conn *c, const char *sql, const struct store_param *params,
 		    size_t nparams, struct store_res **res);
+	/* Optional: runs n statements in order (no results kept) in as few
+	 * round trips as the backend can; 0 or the first error, after which
+	 * the rest did not run.  Without it each goes through exec. */
+	int (*exec_many)(struct store_conn *c, const struct store_run *runs, size_t n);
 	/* Optional: after COMMIT, returns once what it committed is on disk. */
 	int (*sync)(struct store_conn *c);
 

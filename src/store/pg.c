@@ -253,34 +253,180 @@ static void pg_stmt_check(struct pg_conn *pc, const char *name, const PGresult *
 		}
 }
 
+/* A statement's parameters as libpq takes them: text or NULL. */
+struct pg_vals {
+	const char **vals;
+	size_t *offs;
+	struct buf text;
+};
+
+static void pg_vals_fini(struct pg_vals *v)
+{
+	buf_fini(&v->text);
+	free(v->offs);
+	free(v->vals);
+}
+
+static int pg_vals_make(struct pg_vals *v, const struct store_param *params, size_t n)
+{
+	v->vals = calloc(n ? n : 1, sizeof(*v->vals));
+	v->offs = calloc(n ? n : 1, sizeof(*v->offs));
+	buf_init(&v->text);
+	if (!v->vals || !v->offs || pg_params_text(params, n, &v->text, v->offs) < 0) {
+		pg_vals_fini(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		v->vals[i] = params[i].type == STORE_P_NULL ? NULL : v->text.p + v->offs[i];
+	return 0;
+}
+
 static PGresult *pg_run(struct pg_conn *pc, const char *sql, const struct store_param *params,
 			size_t n)
 {
-	const char **vals = calloc(n ? n : 1, sizeof(*vals));
-	size_t *offs = calloc(n ? n : 1, sizeof(*offs));
 	PGresult *res = NULL;
-	struct buf text;
+	struct pg_vals v;
 
-	buf_init(&text);
-	if (!vals || !offs || pg_params_text(params, n, &text, offs) < 0)
-		goto done;
-	for (size_t i = 0; i < n; i++)
-		vals[i] = params[i].type == STORE_P_NULL ? NULL : text.p + offs[i];
+	if (pg_vals_make(&v, params, n) < 0)
+		return NULL;
 	if (!pg_preparable(sql)) {
-		res = PQexecParams(pc->pg, sql, (int)n, NULL, vals, NULL, NULL, 0);
+		res = PQexecParams(pc->pg, sql, (int)n, NULL, v.vals, NULL, NULL, 0);
 		goto done;
 	}
 	const char *name = pg_stmt_get(pc, sql, &res);
 	if (!name)
 		goto done; /* res: why preparing failed, or NULL */
-	res = PQexecPrepared(pc->pg, name, (int)n, vals, NULL, NULL, 0);
+	res = PQexecPrepared(pc->pg, name, (int)n, v.vals, NULL, NULL, 0);
 	if (res && PQresultStatus(res) == PGRES_FATAL_ERROR)
 		pg_stmt_check(pc, name, res);
 done:
-	buf_fini(&text);
-	free(offs);
-	free(vals);
+	pg_vals_fini(&v);
 	return res;
+}
+
+/* Statements sent before their results are read: bounds what the server
+ * writes back meanwhile, so neither side blocks on a full socket while the
+ * connection is in blocking mode. */
+#define PG_PIPELINE_CHUNK 256
+
+/* Reads the results of n pipelined statements and of their sync; 0 or
+ * the first error. */
+static int pg_pipeline_read(struct pg_conn *pc, char (*names)[PG_STMT_NAME_MAX], size_t n)
+{
+	int rc = 0;
+	PGresult *res;
+
+	for (size_t i = 0; i < n; i++) {
+		while ((res = PQgetResult(pc->pg)) != NULL) {
+			if (PQresultStatus(res) == PGRES_FATAL_ERROR && rc == 0) {
+				rc = pg_err_map(pc->pg, res);
+				store_conn_seterr(&pc->base, "postgres: %s",
+						  PQresultErrorMessage(res));
+				if (names[i][0])
+					pg_stmt_check(pc, names[i], res);
+			}
+			PQclear(res);
+		}
+		if (PQstatus(pc->pg) == CONNECTION_BAD)
+			return STORE_EDOWN;
+	}
+	res = PQgetResult(pc->pg); /* the sync's: nothing follows it */
+	if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		store_conn_seterr(&pc->base, "postgres: pipeline out of step: %s",
+				  PQerrorMessage(pc->pg));
+		rc = STORE_EDOWN;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Sends runs[0..n) after their statements were prepared; how many went. */
+static size_t pg_pipeline_send(struct pg_conn *pc, const struct store_run *runs,
+			       char (*names)[PG_STMT_NAME_MAX], size_t n)
+{
+	size_t sent = 0;
+
+	for (; sent < n; sent++) {
+		const struct store_run *r = &runs[sent];
+		struct pg_vals v;
+		int ok;
+
+		if (pg_vals_make(&v, r->params, r->nparams) < 0)
+			break;
+		ok = names[sent][0] ? PQsendQueryPrepared(pc->pg, names[sent], (int)r->nparams,
+							  v.vals, NULL, NULL, 0)
+				    : PQsendQueryParams(pc->pg, r->sql, (int)r->nparams, NULL,
+							v.vals, NULL, NULL, 0);
+		pg_vals_fini(&v);
+		if (!ok)
+			break;
+	}
+	return sent;
+}
+
+/* Prepares what runs[0..n) need (before pipeline mode, where PQprepare
+ * cannot run) and copies their names, "" for one sent unprepared. */
+static int pg_pipeline_names(struct pg_conn *pc, const struct store_run *runs,
+			     char (*names)[PG_STMT_NAME_MAX], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		PGresult *failed = NULL;
+		const char *name =
+		    pg_preparable(runs[i].sql) ? pg_stmt_get(pc, runs[i].sql, &failed) : "";
+		if (!name) {
+			int rc = failed ? pg_err_map(pc->pg, failed) : -ENOMEM;
+			store_conn_seterr(&pc->base, "postgres: %s",
+					  failed ? PQresultErrorMessage(failed) : "out of memory");
+			PQclear(failed);
+			return rc;
+		}
+		snprintf(names[i], PG_STMT_NAME_MAX, "%s", name);
+	}
+	return 0;
+}
+
+/* One chunk: prepared, sent, synced, read. */
+static int pg_pipeline_chunk(struct pg_conn *pc, const struct store_run *runs, size_t n)
+{
+	char names[PG_PIPELINE_CHUNK][PG_STMT_NAME_MAX];
+	size_t sent;
+	int rc = pg_pipeline_names(pc, runs, names, n);
+
+	if (rc < 0)
+		return rc;
+	if (PQenterPipelineMode(pc->pg) != 1) {
+		store_conn_seterr(&pc->base, "postgres: %s", PQerrorMessage(pc->pg));
+		return STORE_EDOWN;
+	}
+	sent = pg_pipeline_send(pc, runs, names, n);
+	if (PQpipelineSync(pc->pg) != 1) {
+		store_conn_seterr(&pc->base, "postgres: %s", PQerrorMessage(pc->pg));
+		return STORE_EDOWN; /* the reset leaves pipeline mode */
+	}
+	rc = pg_pipeline_read(pc, names, sent);
+	if (rc == STORE_EDOWN)
+		return rc;
+	PQexitPipelineMode(pc->pg);
+	if (rc == 0 && sent < n) {
+		store_conn_seterr(&pc->base, "postgres: cannot send: %s", PQerrorMessage(pc->pg));
+		rc = PQstatus(pc->pg) == CONNECTION_BAD ? STORE_EDOWN : -ENOMEM;
+	}
+	return rc;
+}
+
+/* The batch writer's group in one round trip per PG_PIPELINE_CHUNK
+ * statements instead of one per statement (libpq pipeline mode, PostgreSQL
+ * 14+ client): the server runs them in order, as separate executions would,
+ * and the first failure aborts the rest, as it aborts the transaction. */
+static int pg_exec_many(struct store_conn *c, const struct store_run *runs, size_t n)
+{
+	struct pg_conn *pc = (struct pg_conn *)c;
+	int rc = 0;
+
+	for (size_t at = 0; at < n && rc == 0; at += PG_PIPELINE_CHUNK)
+		rc = pg_pipeline_chunk(pc, runs + at,
+				       n - at < PG_PIPELINE_CHUNK ? n - at : PG_PIPELINE_CHUNK);
+	return rc;
 }
 
 /* The affected-row count only for data-changing commands: PQcmdTuples also
@@ -432,6 +578,7 @@ const struct store_backend store_backend_pg = {
     .conn_close = pg_conn_close,
     .conn_reset = pg_conn_reset,
     .exec = pg_exec,
+    .exec_many = pg_exec_many,
     .res_rows = pg_res_rows,
     .res_cols = pg_res_cols,
     .res_colname = pg_res_colname,
