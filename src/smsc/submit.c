@@ -204,7 +204,8 @@ int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 	int64_t now = time_wall_ms();
 	struct smpp_concat c;
 
-	snprintf(ref, sizeof(ref), "%u", (unsigned)p->tlv.user_message_reference);
+	if (p->tlv.has & SMPP_HAS_USER_MESSAGE_REFERENCE) /* most submits carry none */
+		snprintf(ref, sizeof(ref), "%u", (unsigned)p->tlv.user_message_reference);
 	submit_concat(p, row->dest, key, sizeof(key), &c);
 	struct store_param params[INSERT_PARAMS] = {
 	    store_p_text(row->id),
