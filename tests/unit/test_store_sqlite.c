@@ -99,15 +99,24 @@ static void *looper_main(void *arg)
 	return NULL;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* A writer that begins again right after each commit must not keep out
- * another thread's transaction: each of those waits for at most the one
- * transaction ahead of it, not SQLite's growing sleeps. */
+ * another thread's transaction: each of those waits for about the one
+ * transaction ahead of it, not SQLite's growing sleeps.  The median is
+ * asserted, not the worst wait, which a loaded machine's scheduler sets. */
 static void test_looping_writer_does_not_starve_another(void **state)
 {
+	enum { TRIES = 40 };
 	struct fixture *f = *state;
 	struct store_conn *c = store_conn(f->store);
 	struct looper lp = {.s = f->store};
-	int64_t worst = 0;
+	int64_t took[TRIES];
 	pthread_t th;
 
 	if (f->kind != STORE_SQLITE)
@@ -115,24 +124,25 @@ static void test_looping_writer_does_not_starve_another(void **state)
 	fixture_exec_ok(c, "CREATE TABLE t (a BIGINT)");
 	assert_int_equal(pthread_create(&th, NULL, looper_main, &lp), 0);
 	usleep(50 * 1000);
-	for (int i = 0; i < 40; i++) {
+	for (int i = 0; i < TRIES; i++) {
 		int64_t t0 = time_mono_us();
 		assert_int_equal(store_tx_begin(c), 0);
 		fixture_exec_ok(c, "INSERT INTO t (a) VALUES (-1)");
 		assert_int_equal(store_tx_commit(c), 0);
-		int64_t took = time_mono_us() - t0;
-		worst = took > worst ? took : worst;
+		took[i] = time_mono_us() - t0;
 		usleep(2000);
 	}
 	atomic_store(&lp.stop, true);
 	pthread_join(th, NULL);
 	assert_int_equal(lp.failed, 0);
-	assert_true(lp.rounds > 40);
-	/* About 1 ms here; SQLite's busy handler alone let it run to 50-100 ms
-	 * (its sleeps grow while the looper keeps taking the lock back). */
-	if (worst >= 25000)
-		fprintf(stderr, "worst wait %lld us, %d rounds\n", (long long)worst, lp.rounds);
-	assert_true(worst < 25000);
+	assert_true(lp.rounds > TRIES);
+	qsort(took, TRIES, sizeof(took[0]), cmp_i64);
+	/* 30-90 us here; 3-8 ms with SQLite's busy handler alone (its sleeps
+	 * grow while the looper keeps taking the lock back), up to 80 ms. */
+	if (took[TRIES / 2] >= 2000)
+		fprintf(stderr, "median wait %lld us, worst %lld us, %d rounds\n",
+			(long long)took[TRIES / 2], (long long)took[TRIES - 1], lp.rounds);
+	assert_true(took[TRIES / 2] < 2000);
 }
 
 static int64_t file_size(const char *path)
