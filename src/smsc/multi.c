@@ -131,7 +131,7 @@ static uint32_t multi_dest_queue(struct smsc_session *ss, const struct smpp_pdu 
 
 	row.id = *first ? w->id : id;
 	row.dest = &dest;
-	if (!*first && id_new("msg", id, sizeof(id)) < 0)
+	if (!*first && smsc_msgid_new(&ss->s->ids, time_wall_ms(), id, sizeof(id)) < 0)
 		return SMPP_ESME_RSYSERR;
 	atomic_fetch_add(&w->pending, 1);
 	int rc = smsc_submit_queue(ss, p, &row, multi_stored, d);
@@ -171,7 +171,8 @@ void smsc_multi_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 	if (status == SMPP_ESME_ROK)
 		status = smsc_submit_times(ss->s, p, time_wall_ms(), &due, &expires);
 	if (status == SMPP_ESME_ROK &&
-	    (!(w = calloc(1, sizeof(*w))) || id_new("msg", w->id, sizeof(w->id)) < 0))
+	    (!(w = calloc(1, sizeof(*w))) ||
+	     smsc_msgid_new(&ss->s->ids, time_wall_ms(), w->id, sizeof(w->id)) < 0))
 		status = SMPP_ESME_RSYSERR;
 	if (status != SMPP_ESME_ROK) {
 		free(w);

@@ -364,6 +364,17 @@ void smsc_mo_sent(void *arg);
 /* On the session thread: p's addresses, coding and user data. */
 void smsc_mo_fill(const struct smsc_dlr *d, struct smpp_pdu *p);
 
+/* -------------------------------------------------------- message ids */
+
+/* msgid.c: ids for the messages the session thread accepts, ordered by
+ * their accept time; random bits from a pool only that thread uses. */
+#define SMSC_ID_POOL 4000
+struct smsc_idpool {
+	uint8_t buf[SMSC_ID_POOL];
+	size_t left;
+};
+int smsc_msgid_new(struct smsc_idpool *pool, int64_t now_ms, char *out, size_t n);
+
 /* ------------------------------------------------------------ server */
 
 enum smsc_bind_state {
@@ -395,6 +406,7 @@ struct smsc {
 	struct smsc_live *live;
 	char *hex;     /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
 	uint8_t *send; /* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
+	struct smsc_idpool ids; /* session thread: the ids of new messages */
 	unsigned nsessions;
 	struct smsc_session *sessions; /* every open session, for shutdown */
 	struct metric *m_binds_ok, *m_binds_refused, *m_submits_ok, *m_submits_refused;

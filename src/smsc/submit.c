@@ -204,7 +204,8 @@ int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 	int64_t now = time_wall_ms();
 	struct smpp_concat c;
 
-	snprintf(ref, sizeof(ref), "%u", (unsigned)p->tlv.user_message_reference);
+	if (p->tlv.has & SMPP_HAS_USER_MESSAGE_REFERENCE) /* most submits carry none */
+		snprintf(ref, sizeof(ref), "%u", (unsigned)p->tlv.user_message_reference);
 	submit_concat(p, row->dest, key, sizeof(key), &c);
 	struct store_param params[INSERT_PARAMS] = {
 	    store_p_text(row->id),
@@ -244,8 +245,8 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 		status = smsc_submit_body(p, &body);
 	if (status == SMPP_ESME_ROK)
 		status = smsc_submit_times(ss->s, p, now, &due, &expires);
-	if (status == SMPP_ESME_ROK &&
-	    (!(w = calloc(1, sizeof(*w))) || id_new("msg", w->id, sizeof(w->id)) < 0))
+	if (status == SMPP_ESME_ROK && (!(w = calloc(1, sizeof(*w))) ||
+					smsc_msgid_new(&ss->s->ids, now, w->id, sizeof(w->id)) < 0))
 		status = SMPP_ESME_RSYSERR;
 	if (status != SMPP_ESME_ROK)
 		goto refuse;

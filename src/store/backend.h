@@ -29,6 +29,13 @@ struct store_res {
 	int64_t changes;
 };
 
+/* One statement of store_backend.exec_many. */
+struct store_run {
+	const char *sql;
+	const struct store_param *params;
+	size_t nparams;
+};
+
 /* A dedicated connection that waits for NOTIFY (PostgreSQL only). */
 struct store_listener;
 
@@ -43,6 +50,11 @@ struct store_backend {
 	 * serialise concurrent migrators, or NULL when begin_sql already does. */
 	const char *migrate_lock_sql;
 
+	/* Optional: sets up what the store's connections share (after the
+	 * store answered once); *state is what store_backend_state returns. */
+	int (*store_init)(struct store *s, void **state, char *err, size_t errlen);
+	/* Optional: frees it, after every connection is closed. */
+	void (*store_fini)(void *state);
 	/* Opens a connection; NULL with a reason in err. */
 	struct store_conn *(*conn_open)(struct store *s, char *err, size_t errlen);
 	void (*conn_close)(struct store_conn *c);
@@ -50,6 +62,12 @@ struct store_backend {
 	int (*conn_reset)(struct store_conn *c);
 	int (*exec)(struct store_conn *c, const char *sql, const struct store_param *params,
 		    size_t nparams, struct store_res **res);
+	/* Optional: runs n statements in order (no results kept) in as few
+	 * round trips as the backend can; 0 or the first error, after which
+	 * the rest did not run.  Without it each goes through exec. */
+	int (*exec_many)(struct store_conn *c, const struct store_run *runs, size_t n);
+	/* Optional: after COMMIT, returns once what it committed is on disk. */
+	int (*sync)(struct store_conn *c);
 
 	size_t (*res_rows)(const struct store_res *r);
 	size_t (*res_cols)(const struct store_res *r);
@@ -73,6 +91,8 @@ extern const struct store_backend store_backend_pg;
 /* What store_open parsed out of the URL, for the backends. */
 const char *store_target(const struct store *s);
 bool store_is_memory(const struct store *s);
+/* The backend's per-store state (NULL before store_init or without it). */
+void *store_backend_state(const struct store *s);
 
 /* Formats an error message into the connection (one line). */
 void store_conn_seterr(struct store_conn *c, const char *fmt, ...)

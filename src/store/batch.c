@@ -5,10 +5,11 @@
  * one writer thread takes up to max_rows at a time — as soon as that many
  * are waiting, or max_delay_ms after the oldest arrived, or at once when
  * someone flushes — and runs them in one transaction, so a thousand rows
- * cost one commit (one fsync) instead of a thousand.  Only after COMMIT
- * returns are the rows' done callbacks called, on the writer thread, with
- * 0: the row is durable and an acknowledgement may be sent (principle 2
- * of docs/ARCHITECTURE.md).
+ * cost one commit (one fsync) instead of a thousand.  Only after the
+ * commit is on disk (store_tx_commit_durable: on SQLite the WAL synced
+ * after COMMIT, decision 0030) are the rows' done callbacks called, on the
+ * writer thread, with 0: the row is durable and an acknowledgement may be
+ * sent (principle 2 of docs/ARCHITECTURE.md).
  *
  * Failures: a transient error (STORE_EBUSY, STORE_EDOWN, no connection)
  * retries the whole group with backoff (100 ms doubling to 5 s, 10 tries).
@@ -67,11 +68,47 @@ struct store_batch {
 	bool stopping;
 	pthread_t thread;
 	struct batch_row **group; /* writer only: the rows being written */
+	struct store_run *runs;	  /* writer only: their statements, for exec_many */
+	size_t cap_runs;
 };
 
 static bool batch_transient(int rc)
 {
 	return rc == STORE_EBUSY || rc == STORE_EDOWN || rc == -ENOMEM;
+}
+
+/* The rows' statements in order, in one call where the backend runs many
+ * in one round trip (PostgreSQL's pipeline), else one store_exec each. */
+static int batch_exec(struct store_batch *b, struct store_conn *c, struct batch_row **rows,
+		      size_t n)
+{
+	size_t total = 0, k = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += rows[i]->nstmts;
+	if (c->be->exec_many && total > b->cap_runs) {
+		struct store_run *runs = realloc(b->runs, total * sizeof(*runs));
+		if (runs) {
+			b->runs = runs;
+			b->cap_runs = total;
+		}
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		for (size_t j = 0; j < rows[i]->nstmts && rc == 0; j++) {
+			const struct batch_stmt *st = &rows[i]->stmts[j];
+			const char *sql = st->sql ? st->sql : b->sql;
+			if (c->be->exec_many && total <= b->cap_runs)
+				b->runs[k++] = (struct store_run){sql, st->params, st->nparams};
+			else
+				rc = store_exec(c, sql, st->params, st->nparams, NULL);
+		}
+	if (rc == 0 && k > 0) {
+		rc = c->be->exec_many(c, b->runs, k);
+		if (rc == STORE_EDOWN)
+			c->broken = true;
+	}
+	return rc;
 }
 
 /* One transaction for n rows; 0 or the first error (rolled back). */
@@ -83,14 +120,10 @@ static int batch_try(struct store_batch *b, struct batch_row **rows, size_t n)
 	if (!c)
 		return STORE_EDOWN;
 	rc = store_tx_begin(c);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		for (size_t k = 0; k < rows[i]->nstmts && rc == 0; k++) {
-			const struct batch_stmt *st = &rows[i]->stmts[k];
-			rc = store_exec(c, st->sql ? st->sql : b->sql, st->params, st->nparams,
-					NULL);
-		}
 	if (rc == 0)
-		rc = store_tx_commit(c);
+		rc = batch_exec(b, c, rows, n);
+	if (rc == 0)
+		rc = store_tx_commit_durable(c); /* the callbacks acknowledge: on disk */
 	if (rc < 0) {
 		log_warn("store", "batch of %zu rows failed: %s", n, store_conn_errmsg(c));
 		store_tx_rollback(c);
@@ -178,6 +211,7 @@ static void *batch_main(void *arg)
 	size_t n;
 
 	log_context_set("batch-writer");
+	pthread_setname_np(pthread_self(), "store-batch");
 	pthread_mutex_lock(&b->lock);
 	while ((n = batch_take(b)) > 0) {
 		pthread_mutex_unlock(&b->lock);
@@ -384,6 +418,7 @@ void store_batch_free(struct store_batch *b)
 	pthread_cond_destroy(&b->wake);
 	pthread_cond_destroy(&b->settled);
 	pthread_mutex_destroy(&b->lock);
+	free(b->runs);
 	free(b->group);
 	free(b->ring);
 	free(b->sql);

@@ -45,6 +45,7 @@ struct store {
 	/* Keeps a shared in-memory SQLite database alive between threads'
 	 * connections (it vanishes when its last connection closes). */
 	struct store_conn *anchor;
+	void *be_state; /* the backend's (store_init), set before any thread runs */
 };
 
 static atomic_uint store_memory_seq;
@@ -94,6 +95,11 @@ const char *store_target(const struct store *s)
 bool store_is_memory(const struct store *s)
 {
 	return s->memory;
+}
+
+void *store_backend_state(const struct store *s)
+{
+	return s->be_state;
 }
 
 enum store_kind store_kind(const struct store *s)
@@ -207,7 +213,12 @@ struct store *store_open(const char *url, char *err, size_t errlen)
 	pthread_mutex_init(&s->lock, NULL);
 	if (store_open_check(s, err, errlen) < 0)
 		goto fail_key;
+	if (s->be->store_init && s->be->store_init(s, &s->be_state, err, errlen) < 0)
+		goto fail_anchor;
 	return s;
+fail_anchor:
+	if (s->anchor)
+		s->be->conn_close(s->anchor);
 fail_key:
 	pthread_mutex_destroy(&s->lock);
 	pthread_key_delete(s->key);
@@ -236,6 +247,8 @@ void store_close(struct store *s)
 	pthread_mutex_unlock(&s->lock);
 	if (s->anchor)
 		s->be->conn_close(s->anchor);
+	if (s->be->store_fini)
+		s->be->store_fini(s->be_state);
 	pthread_mutex_destroy(&s->lock);
 	free(s->target);
 	free(s);
@@ -408,6 +421,17 @@ int store_tx_commit(struct store_conn *c)
 int store_tx_rollback(struct store_conn *c)
 {
 	return store_exec(c, "ROLLBACK", NULL, 0, NULL);
+}
+
+int store_tx_commit_durable(struct store_conn *c)
+{
+	int rc = store_tx_commit(c);
+
+	if (rc == 0 && c->be->sync)
+		rc = c->be->sync(c);
+	if (rc == STORE_EDOWN)
+		c->broken = true;
+	return rc;
 }
 
 int store_config_version_bump(struct store_conn *c)

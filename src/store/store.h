@@ -27,11 +27,11 @@
 /* Error codes (negative), besides plain -errno values. */
 enum store_err {
 	STORE_OK = 0,
-	STORE_ERR = -1000,   /* SQL error: syntax, type, ... (a bug or bad data) */
-	STORE_ECONFLICT,     /* unique or primary-key constraint violated */
-	STORE_ECONSTRAINT,   /* another constraint (foreign key, check, not null) */
-	STORE_EBUSY,         /* lock or serialization failure: retry the transaction */
-	STORE_EDOWN,         /* connection lost or the store cannot be reached */
+	STORE_ERR = -1000, /* SQL error: syntax, type, ... (a bug or bad data) */
+	STORE_ECONFLICT,   /* unique or primary-key constraint violated */
+	STORE_ECONSTRAINT, /* another constraint (foreign key, check, not null) */
+	STORE_EBUSY,	   /* lock or serialization failure: retry the transaction */
+	STORE_EDOWN,	   /* connection lost or the store cannot be reached */
 };
 
 const char *store_strerror(int err);
@@ -73,22 +73,23 @@ struct store_param {
 
 static inline struct store_param store_p_int(int64_t v)
 {
-	return (struct store_param){ .type = STORE_P_INT, .i = v };
+	return (struct store_param){.type = STORE_P_INT, .i = v};
 }
 static inline struct store_param store_p_text(const char *s)
 {
-	struct store_param p = { .type = s ? STORE_P_TEXT : STORE_P_NULL, .s = s, .len = 0 };
+	struct store_param p = {.type = s ? STORE_P_TEXT : STORE_P_NULL, .s = s, .len = 0};
 	while (s && s[p.len])
 		p.len++;
 	return p;
 }
 static inline struct store_param store_p_str(struct str v)
 {
-	return (struct store_param){ .type = v.p ? STORE_P_TEXT : STORE_P_NULL, .s = v.p, .len = v.len };
+	return (struct store_param){
+	    .type = v.p ? STORE_P_TEXT : STORE_P_NULL, .s = v.p, .len = v.len};
 }
 static inline struct store_param store_p_null(void)
 {
-	return (struct store_param){ .type = STORE_P_NULL };
+	return (struct store_param){.type = STORE_P_NULL};
 }
 
 /* Runs one statement.  res may be NULL when rows are not wanted; otherwise
@@ -114,6 +115,12 @@ void store_res_free(struct store_res *r);
 int store_tx_begin(struct store_conn *c);
 int store_tx_commit(struct store_conn *c);
 int store_tx_rollback(struct store_conn *c);
+/* Commits, and returns only once the transaction is on disk, not only in
+ * the operating system's cache: what an acknowledgement sent after it may
+ * rely on (decision 0030).  On SQLite the WAL is synced after COMMIT,
+ * outside the write lock, so other writers go on meanwhile; on PostgreSQL
+ * a COMMIT already waits for its WAL flush (synchronous_commit = on). */
+int store_tx_commit_durable(struct store_conn *c);
 
 /* ------------------------------------------------------------ migrations */
 

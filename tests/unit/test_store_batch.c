@@ -200,6 +200,29 @@ static void test_bad_row_fails_alone(void **state)
 	store_batch_free(b);
 }
 
+/* A group longer than one pipeline chunk on PostgreSQL (256 statements),
+ * with its bad row in the third chunk: that row alone fails, every other
+ * row commits, each callback once. */
+static void test_bad_row_in_a_long_group_fails_alone(void **state)
+{
+	enum { N = 600, BAD = 517 };
+	struct fixture *f = *state;
+	struct store_batch *b = store_batch_new(f->store, INSERT_SQL, 3, N, N, 60000);
+	static struct row_done done[N];
+
+	memset(done, 0, sizeof(done));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(add_row(b, i, 0, i == BAD ? NULL : "x", &done[i]), 0);
+	assert_int_equal(store_batch_flush(b), 0);
+	for (int i = 0; i < N; i++) {
+		assert_true(atomic_load(&done[i].called));
+		assert_int_equal(atomic_load(&done[i].status), i == BAD ? STORE_ECONSTRAINT : 0);
+	}
+	assert_int_equal(fixture_query_int(store_conn(f->store), "SELECT count(*) FROM rows"),
+			 N - 1);
+	store_batch_free(b);
+}
+
 static void test_free_drains_the_queue(void **state)
 {
 	struct fixture *f = *state;
@@ -278,6 +301,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_full_queue_answers_eagain, setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_row_fails_alone, setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_row_in_a_long_group_fails_alone, setup,
+					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_free_drains_the_queue, setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_replayed_row_does_not_double, setup,
 					    fixture_teardown),

@@ -239,6 +239,48 @@ static void test_tx_commit_keeps_rows(void **state)
 	assert_int_equal(fixture_query_int(c, "SELECT count(*) FROM t"), 2);
 }
 
+struct other_writer {
+	struct store *store;
+	int rc;
+	int64_t count;
+};
+
+static void *other_writer_main(void *arg)
+{
+	struct other_writer *w = arg;
+	struct store_conn *c = store_conn(w->store);
+
+	w->rc = c ? store_tx_begin(c) : -1;
+	if (w->rc == 0)
+		w->rc = insert_row(c, 3, "c");
+	if (w->rc == 0)
+		w->rc = store_tx_commit(c);
+	if (w->rc == 0)
+		w->count = fixture_query_int(c, "SELECT count(*) FROM t");
+	store_conn_release(w->store);
+	return NULL;
+}
+
+/* A durable commit keeps the rows and leaves the store to the next writer
+ * (on SQLite the WAL is synced after the write lock is given back). */
+static void test_tx_commit_durable_keeps_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = conn_with_table(f);
+	struct other_writer w = {.store = f->store, .rc = -1};
+	pthread_t th;
+
+	assert_int_equal(store_tx_begin(c), 0);
+	assert_int_equal(insert_row(c, 1, "a"), 0);
+	assert_int_equal(insert_row(c, 2, "b"), 0);
+	assert_int_equal(store_tx_commit_durable(c), 0);
+	assert_int_equal(pthread_create(&th, NULL, other_writer_main, &w), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.count, 3);
+	assert_int_equal(fixture_query_int(c, "SELECT count(*) FROM t"), 3);
+}
+
 static void test_tx_rollback_discards_rows(void **state)
 {
 	struct fixture *f = *state;
@@ -286,25 +328,30 @@ static void test_each_thread_has_its_own_connection(void **state)
 	assert_int_equal(p.count, 1);
 }
 
+/* Kills this connection's server session from another one. */
+static void pg_kill_session(struct fixture *f, struct store_conn *c)
+{
+	struct store_param pid = store_p_int(fixture_query_int(c, "SELECT pg_backend_pid()"));
+	char err[STORE_ERRMSG_MAX];
+	struct store *other = store_open(f->url, err, sizeof(err));
+
+	assert_non_null(other);
+	assert_int_equal(
+	    store_exec(store_conn(other), "SELECT pg_terminate_backend($1)", &pid, 1, NULL), 0);
+	store_close(other);
+}
+
 /* PostgreSQL: the server ends our session; the next call reports it and a
  * later store_conn() reconnects. */
 static void test_pg_killed_connection_reconnects(void **state)
 {
 	struct fixture *f = *state;
 	struct store_conn *c = store_conn(f->store);
-	char err[STORE_ERRMSG_MAX];
-	struct store *other;
-	struct store_param pid;
 	int rc = -1;
 
 	if (f->kind != STORE_POSTGRES)
 		skip();
-	pid = store_p_int(fixture_query_int(c, "SELECT pg_backend_pid()"));
-	other = store_open(f->url, err, sizeof(err));
-	assert_non_null(other);
-	assert_int_equal(
-	    store_exec(store_conn(other), "SELECT pg_terminate_backend($1)", &pid, 1, NULL), 0);
-	store_close(other);
+	pg_kill_session(f, c);
 	rc = store_exec(c, "SELECT 1", NULL, 0, NULL);
 	assert_true(rc == STORE_EDOWN || rc == 0);
 	for (int i = 0; i < 60; i++) {
@@ -314,6 +361,52 @@ static void test_pg_killed_connection_reconnects(void **state)
 		usleep(100 * 1000);
 	}
 	assert_int_equal(rc, 0);
+}
+
+/* PostgreSQL: statements are prepared once per session; after a reconnect
+ * (a new session, which knows none of them) the first run of a statement
+ * the old session had prepared must succeed, not fail as unknown. */
+static void test_pg_statement_cache_emptied_on_reconnect(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = conn_with_table(f);
+	int rc;
+
+	if (f->kind != STORE_POSTGRES)
+		skip();
+	assert_int_equal(insert_row(c, 1, "before"), 0);
+	pg_kill_session(f, c);
+	rc = insert_row(c, 2, "lost");
+	assert_true(rc == STORE_EDOWN || rc == 0);
+	c = NULL;
+	for (int i = 0; i < 60 && !c; i++) {
+		c = store_conn(f->store);
+		if (!c)
+			usleep(100 * 1000);
+	}
+	assert_non_null(c);
+	assert_int_equal(insert_row(c, 3, "after"), 0); /* the very first try */
+	assert_int_equal(fixture_query_int(c, "SELECT count(*) FROM t WHERE id = 3"), 1);
+}
+
+/* PostgreSQL: the statements run are kept prepared, at most the cache's
+ * size of them (the least recently used deallocated). */
+static void test_pg_statement_cache_kept_and_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = store_conn(f->store);
+	char sql[64];
+
+	if (f->kind != STORE_POSTGRES)
+		skip();
+	for (int i = 0; i < 100; i++) {
+		struct store_param p = store_p_int(i);
+		snprintf(sql, sizeof(sql), "SELECT $1::bigint + %d", i);
+		assert_int_equal(store_exec(c, sql, &p, 1, NULL), 0);
+	}
+	int64_t kept = fixture_query_int(c, "SELECT count(*) FROM pg_prepared_statements");
+	assert_true(kept >= 2);
+	assert_true(kept <= 64);
 }
 
 int main(void)
@@ -344,9 +437,15 @@ int main(void)
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_commit_keeps_rows, fixture_setup,
 					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_commit_durable_keeps_rows, fixture_setup,
+					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_rollback_discards_rows, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_each_thread_has_its_own_connection, fixture_setup,
+					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_statement_cache_emptied_on_reconnect,
+					    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_statement_cache_kept_and_bounded, fixture_setup,
 					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_killed_connection_reconnects, fixture_setup,
 					    fixture_teardown),
