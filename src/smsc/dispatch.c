@@ -99,7 +99,7 @@ static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *
 		    "updated_at = $3, attempts = attempts + $4, lease_owner = NULL, "
 		    "lease_until = 0 WHERE id = $5 AND lease_owner = $6",
 		    p, 6};
-		smsc_writes_add(o, &st, 1, NULL);
+		smsc_writes_add(o, m->id, m->parts, &st, 1, NULL);
 	}
 	metric_inc(metric_get(o->m_outcomes, state));
 	free(m->body);
@@ -239,7 +239,10 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 	struct store_res *r = NULL;
 	int64_t now = time_wall_ms();
 
-	if (room == 0)
+	/* A "submitted" row not yet committed when its lease runs out would let
+	 * the message be taken and sent again: lease no more while the writers
+	 * are behind (decision 0029). */
+	if (room == 0 || smsc_writes_behind(o))
 		return;
 	struct store_param p[] = {store_p_text(o->owner), store_p_int(now + out_lease_ms(o, snap)),
 				  store_p_int(now),
@@ -336,7 +339,7 @@ static void out_record_submitted(struct smsc_out *o, struct smsc_upbind *b, stru
 	    "upstream_id = $2, updated_at = $3, submitted_at = $3, attempts = attempts + 1, "
 	    "lease_owner = NULL, lease_until = 0 WHERE id = $4 AND lease_owner = $5",
 	    p, 5};
-	smsc_writes_add(o, &st, 1, NULL);
+	smsc_writes_add(o, m->id, m->parts, &st, 1, NULL);
 	metric_inc(metric_get(o->m_outcomes, "submitted"));
 }
 

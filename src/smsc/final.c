@@ -154,5 +154,5 @@ int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struc
 		t->command_id = p->command_id;
 		t->sequence_number = p->sequence_number;
 	}
-	return smsc_writes_add(o, st.st, st.n, t);
+	return smsc_writes_add(o, f->id, f->parts, st.st, st.n, t);
 }

@@ -56,7 +56,7 @@ void smsc_ids_free(struct smsc_ids *t)
 }
 
 /* FNV-1a over carrier, a NUL, and the id. */
-static uint64_t ids_hash(const char *carrier_id, const char *upstream_id)
+uint64_t smsc_ids_hash(const char *carrier_id, const char *upstream_id)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -71,7 +71,7 @@ static uint64_t ids_hash(const char *carrier_id, const char *upstream_id)
 struct smsc_idrec *smsc_ids_find(struct smsc_ids *t, enum smsc_id_kind kind, const char *carrier_id,
 				 const char *upstream_id)
 {
-	uint64_t h = ids_hash(carrier_id, upstream_id);
+	uint64_t h = smsc_ids_hash(carrier_id, upstream_id);
 
 	for (struct smsc_idrec *r = t->buckets[h & (IDS_BUCKETS - 1)]; r; r = r->chain)
 		if (r->hash == h && r->kind == kind && strcmp(r->upstream_id, upstream_id) == 0 &&
@@ -91,7 +91,7 @@ struct smsc_idrec *smsc_ids_add(struct smsc_ids *t, enum smsc_id_kind kind, cons
 	if (!(r = calloc(1, sizeof(*r))))
 		return NULL;
 	r->kind = kind;
-	r->hash = ids_hash(carrier_id, upstream_id);
+	r->hash = smsc_ids_hash(carrier_id, upstream_id);
 	r->until_ms = until_ms;
 	snprintf(r->carrier_id, sizeof(r->carrier_id), "%s", carrier_id);
 	snprintf(r->upstream_id, sizeof(r->upstream_id), "%s", upstream_id);

@@ -75,7 +75,7 @@ int smsc_mo_prepare(struct smsc_out *o)
 	o->mo_hex = malloc(2 * SMPP_PDU_MAX_LEN + 1);
 	/* On SQLite the one writer of the database (writes.c). */
 	o->mo_insert = store_kind(o->store) == STORE_SQLITE
-			   ? o->writes
+			   ? o->writes[0]
 			   : store_batch_new(o->store, MO_INSERT_SQL, MO_INSERT_PARAMS,
 					     MO_BATCH_QUEUE, MO_BATCH_ROWS, MO_BATCH_DELAY_MS);
 	return o->mo_hex && o->mo_insert ? 0 : -ENOMEM;
@@ -85,7 +85,7 @@ int smsc_mo_prepare(struct smsc_out *o)
  * their answers queued to this thread, where they find s->out gone. */
 void smsc_mo_fini(struct smsc_out *o)
 {
-	if (o->mo_insert != o->writes)
+	if (o->mo_insert != o->writes[0])
 		store_batch_free(o->mo_insert);
 	o->mo_insert = NULL;
 	free(o->mo_hex);

@@ -6,6 +6,7 @@
 #define WARP_SMSC_PRIVATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -230,6 +231,7 @@ struct smsc_idrec {
 };
 
 struct smsc_ids;
+uint64_t smsc_ids_hash(const char *carrier_id, const char *upstream_id);
 struct smsc_ids *smsc_ids_new(void);
 void smsc_ids_free(struct smsc_ids *t);
 struct smsc_idrec *smsc_ids_find(struct smsc_ids *t, enum smsc_id_kind kind, const char *carrier_id,
@@ -241,6 +243,8 @@ struct smsc_idrec *smsc_ids_add(struct smsc_ids *t, enum smsc_id_kind kind, cons
 void smsc_ids_remove(struct smsc_ids *t, struct smsc_idrec *r);
 struct smsc_idrec *smsc_ids_oldest(struct smsc_ids *t, enum smsc_id_kind kind);
 size_t smsc_ids_count(const struct smsc_ids *t, enum smsc_id_kind kind);
+
+#define SMSC_WRITE_LANES 4 /* PostgreSQL: writers (connections) side by side */
 
 /* A write that reports back once committed (writes.c). */
 struct smsc_settle {
@@ -273,9 +277,12 @@ struct smsc_out {
 	struct event *timer;
 	char owner[ID_MAX]; /* lease_owner of the messages this process holds */
 	int64_t expired_at;
-	struct smsc_ids *ids;	    /* upstream ids: receipts matched in memory */
-	struct store_batch *writes; /* this thread's writes (writes.c) */
-	bool writes_own;	    /* writes is not the session's insert batch */
+	struct smsc_ids *ids; /* upstream ids: receipts matched in memory */
+	/* This thread's writes (writes.c): lanes, each one FIFO writer. */
+	struct store_batch *writes[SMSC_WRITE_LANES];
+	size_t nwrites;
+	bool writes_own;	   /* not the session's insert batch */
+	atomic_long writes_queued; /* queued, not yet committed */
 	pthread_mutex_t settled_lock;
 	struct smsc_settle *settled; /* committed, newest first; under the lock */
 	struct smsc_receivers *receivers;
@@ -313,10 +320,13 @@ void smsc_out_bind_changed(struct smsc_out *o);
 /* writes.c: the writes of this thread through a batching writer. */
 int smsc_writes_open(struct smsc_out *o);
 void smsc_writes_close(struct smsc_out *o);
-/* Queues st[0..n) to commit together; t (may be NULL) is settled once
- * they have.  A full queue runs them here. */
-int smsc_writes_add(struct smsc_out *o, const struct store_batch_stmt *st, size_t n,
-		    struct smsc_settle *t);
+/* Queues st[0..n), writes of message id (NULL: of no one message) in a
+ * group of parts part_total (0: not known), to commit together; t (may be
+ * NULL) is settled once they have.  A full queue runs them here. */
+int smsc_writes_add(struct smsc_out *o, const char *id, int parts,
+		    const struct store_batch_stmt *st, size_t n, struct smsc_settle *t);
+/* Whether the writers are so far behind that no more should be leased. */
+bool smsc_writes_behind(struct smsc_out *o);
 /* At the tick: answers and counts what was committed. */
 void smsc_writes_settle(struct smsc_out *o);
 /* st[0..n) in one transaction on c (each one's changes in changes[i] when

@@ -11,10 +11,18 @@
  * that one thread writes the messages table — SQLite has one write lock,
  * and two writer threads would queue on it through the busy timeout's
  * sleeps; its FIFO also keeps a message's insert before its updates.  On
- * PostgreSQL a writer of this thread's own, with its own connection, so
- * its round trips run beside the session's inserts.  Either way one FIFO:
- * a message's "submitted" row is committed before (or with) its final
- * state, so a receipt matched in memory (idtable.c) may be queued at once.
+ * PostgreSQL SMSC_WRITE_LANES writers of this thread's own, each with its
+ * connection, so that their round trips run side by side and beside the
+ * session's inserts; a message's writes all take one lane.  Either way a
+ * message's writes are one FIFO: its "submitted" row is committed before
+ * (or with) its final state, so a receipt matched in memory (idtable.c)
+ * may be queued at once.
+ *
+ * Writes not yet committed are lost with the process (kill -9): a lost
+ * "submitted" row leaves the message leased until its lease runs out, and
+ * it is then sent again.  So the writers are kept close behind: past
+ * WRITES_BEHIND writes queued, the dispatcher leases nothing more until
+ * they catch up (smsc_writes_behind).
  *
  * A write that wants its outcome back (a final's event, a receipt's
  * deliver_sm answered only once its state is durable) carries a settle
@@ -35,30 +43,45 @@
 #define WRITES_ROWS 1000
 #define WRITES_DELAY_MS 2
 #define SETTLE_CHUNK 64 /* event ids per SELECT */
+/* Writes queued and not committed past which nothing more is leased: a
+ * second or so of work for the writers, far inside the shortest lease. */
+#define WRITES_BEHIND 4000
 
 int smsc_writes_open(struct smsc_out *o)
 {
 	pthread_mutex_init(&o->settled_lock, NULL);
+	atomic_init(&o->writes_queued, 0);
 	if (store_kind(o->store) == STORE_SQLITE && o->s->insert) {
-		o->writes = o->s->insert;
+		o->writes[0] = o->s->insert;
+		o->nwrites = 1;
 		return 0;
 	}
 	o->writes_own = true;
-	o->writes =
-	    store_batch_new(o->store, "SELECT 1", 0, WRITES_QUEUE, WRITES_ROWS, WRITES_DELAY_MS);
-	return o->writes ? 0 : -ENOMEM;
+	o->nwrites = store_kind(o->store) == STORE_POSTGRES ? SMSC_WRITE_LANES : 1;
+	for (size_t i = 0; i < o->nwrites; i++)
+		if (!(o->writes[i] = store_batch_new(o->store, "SELECT 1", 0, WRITES_QUEUE,
+						     WRITES_ROWS, WRITES_DELAY_MS)))
+			return -ENOMEM;
+	return 0;
 }
 
 /* Everything queued is committed and settled (the upstream side stops). */
 void smsc_writes_close(struct smsc_out *o)
 {
-	if (o->writes)
-		store_batch_flush(o->writes);
+	for (size_t i = 0; i < o->nwrites; i++)
+		if (o->writes[i])
+			store_batch_flush(o->writes[i]);
 	smsc_writes_settle(o);
-	if (o->writes_own)
-		store_batch_free(o->writes);
-	o->writes = NULL;
+	for (size_t i = 0; o->writes_own && i < o->nwrites; i++)
+		store_batch_free(o->writes[i]);
+	memset(o->writes, 0, sizeof(o->writes));
+	o->nwrites = 0;
 	pthread_mutex_destroy(&o->settled_lock);
+}
+
+bool smsc_writes_behind(struct smsc_out *o)
+{
+	return atomic_load(&o->writes_queued) >= WRITES_BEHIND;
 }
 
 int smsc_writes_run(struct store_conn *c, const struct store_batch_stmt *st, size_t n,
@@ -83,10 +106,19 @@ int smsc_writes_run(struct store_conn *c, const struct store_batch_stmt *st, siz
 }
 
 /* On the writer's thread (or this one, for a write run here). */
+static void writes_counted(void *arg, int status)
+{
+	struct smsc_out *o = arg;
+
+	(void)status; /* a failure is logged by the writer */
+	atomic_fetch_sub(&o->writes_queued, 1);
+}
+
 static void writes_done(void *arg, int status)
 {
 	struct smsc_settle *t = arg;
 
+	atomic_fetch_sub(&t->o->writes_queued, 1);
 	t->status = status;
 	pthread_mutex_lock(&t->o->settled_lock);
 	t->next = t->o->settled;
@@ -94,17 +126,33 @@ static void writes_done(void *arg, int status)
 	pthread_mutex_unlock(&t->o->settled_lock);
 }
 
-int smsc_writes_add(struct smsc_out *o, const struct store_batch_stmt *st, size_t n,
-		    struct smsc_settle *t)
+/* A message's writes all go to one lane, so they commit in the order they
+ * were queued; the parts of a long message all to lane 0, so that two
+ * lanes never lock one group's rows (final.c) against each other. */
+static struct store_batch *writes_lane(struct smsc_out *o, const char *id, int parts)
 {
-	int rc =
-	    o->writes ? store_batch_add_group(o->writes, st, n, t ? writes_done : NULL, t) : -EPIPE;
+	if (!id || parts != 1 || o->nwrites < 2)
+		return o->writes[0];
+	return o->writes[smsc_ids_hash("", id) % o->nwrites];
+}
 
+int smsc_writes_add(struct smsc_out *o, const char *id, int parts,
+		    const struct store_batch_stmt *st, size_t n, struct smsc_settle *t)
+{
+	struct store_batch *b = o->nwrites ? writes_lane(o, id, parts) : NULL;
+	int rc = -EPIPE;
+
+	atomic_fetch_add(&o->writes_queued, 1);
+	if (b)
+		rc = store_batch_add_group(b, st, n, t ? writes_done : writes_counted,
+					   t ? (void *)t : (void *)o);
 	if (rc == 0)
 		return 0;
 	rc = smsc_writes_run(store_conn(o->store), st, n, NULL);
 	if (t)
 		writes_done(t, rc);
+	else
+		writes_counted(o, rc);
 	return rc;
 }
 
