@@ -89,6 +89,60 @@ static const struct {
 	" = 0 AND " FINAL_DELIVERED_N " >= MAX(m.part_total)) ON CONFLICT (group_id, type) DO "    \
 	"NOTHING"
 
+/* A part known to be its group's only one (part_total 1) makes the group
+ * final by itself: its event is built from the row alone.  On SQLite a
+ * second statement, by the same parameters as FINAL_EVENT_SQL; on
+ * PostgreSQL the same statement as the UPDATE (a data-modifying WITH whose
+ * RETURNING row is the part as it is now), one round trip instead of
+ * three.  evt is the event id's parameter. */
+#define FINAL_ONE_DATA(obj, row, status, error, done)                                              \
+	"CAST(" obj "('id', " row "group_id, 'status', " status ", 'parts', " obj                  \
+	"('total', 1, 'delivered', CASE WHEN " status " = 'delivered' THEN 1 ELSE 0 END, "         \
+	"'failed', CASE WHEN " status                                                              \
+	" = 'delivered' THEN 0 ELSE 1 END), 'error', CASE WHEN " status                            \
+	" <> 'delivered' AND " error " <> '' THEN " error " END, 'carrier_id', " row               \
+	"carrier_id, 'client_ref', " row "client_ref, 'submitted_at', " row                        \
+	"created_at, 'done_at', " done ") AS TEXT)"
+#define FINAL_ONE_INSERT                                                                           \
+	"INSERT INTO message_events (id, group_id, customer_id, type, data, created_at) SELECT "
+#define FINAL_ONE_SQLITE                                                                           \
+	FINAL_ONE_INSERT                                                                           \
+	    "CAST($1 AS TEXT), group_id, customer_id, 'message.status', " FINAL_ONE_DATA(          \
+		"json_object", "", "CAST($2 AS TEXT)", "CAST($3 AS TEXT)",                         \
+		"CAST($5 AS BIGINT)") ", CAST($5 AS BIGINT) FROM messages WHERE id = $4 AND "      \
+				      "state = $2 AND updated_at = $5 AND part_total = 1 ON "      \
+				      "CONFLICT "                                                  \
+				      "(group_id, type) DO NOTHING"
+#define FINAL_ONE_PG(update, evt)                                                                  \
+	"WITH u AS (" update " RETURNING group_id, customer_id, state, error, carrier_id, "        \
+	"client_ref, created_at, updated_at, part_total) " FINAL_ONE_INSERT "CAST(" evt            \
+	" AS TEXT), u.group_id, u.customer_id, 'message.status', " FINAL_ONE_DATA(                 \
+	    "json_build_object", "u.", "u.state", "u.error",                                       \
+	    "u.updated_at") ", u.updated_at FROM u WHERE u.part_total = 1 ON CONFLICT (group_id, " \
+			    "type) DO NOTHING"
+
+static const char *const final_one_pg[] = {
+    [SMSC_FINAL_LEASED] = FINAL_ONE_PG(FINAL_LEASED_SQL, "$7"),
+    [SMSC_FINAL_SUBMITTED] = FINAL_ONE_PG(FINAL_SUBMITTED_SQL, "$5"),
+    [SMSC_FINAL_EXPIRY] = FINAL_ONE_PG(FINAL_EXPIRY_SQL, "$5"),
+};
+
+/* The statements of a part that is its group's only one. */
+static void final_stmts_one(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out)
+{
+	size_t k = final_update_sql[f->guard].nparams;
+
+	if (postgres) {
+		out->update[k] = out->event[0]; /* the event's id after the UPDATE's own */
+		out->st[0] = (struct store_batch_stmt){final_one_pg[f->guard], out->update, k + 1};
+		out->n = 1;
+		return;
+	}
+	out->st[0] = (struct store_batch_stmt){final_update_sql[f->guard].sql, out->update, k};
+	out->st[1] = (struct store_batch_stmt){FINAL_ONE_SQLITE, out->event, 5};
+	out->n = 2;
+}
+
 int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out)
 {
 	int rc = id_new("evt", out->evt, sizeof(out->evt));
@@ -108,7 +162,11 @@ int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_fina
 	out->event[2] = store_p_text(f->error);
 	out->event[3] = store_p_text(f->id);
 	out->event[4] = store_p_int(f->now);
-	if (postgres && f->parts != 1)
+	if (f->parts == 1) {
+		final_stmts_one(f, postgres, out);
+		return 0;
+	}
+	if (postgres)
 		out->st[n++] = (struct store_batch_stmt){FINAL_LOCK_SQL, out->lock, 1};
 	out->st[n++] = (struct store_batch_stmt){final_update_sql[f->guard].sql, out->update,
 						 final_update_sql[f->guard].nparams};
@@ -129,6 +187,8 @@ int smsc_final_apply(struct store *s, const struct smsc_final *f)
 		rc = smsc_writes_run(store_conn(s), st.st, st.n, changes);
 	if (rc < 0)
 		return rc;
+	if (st.n == 1) /* one statement: the part moved when its event was written */
+		return changes[0] > 0 ? 2 : 0;
 	return changes[st.n - 2] > 0 ? 1 + (changes[st.n - 1] > 0) : 0;
 }
 

@@ -378,7 +378,7 @@ struct smsc_final {
 struct smsc_final_stmts {
 	struct store_batch_stmt st[3];
 	size_t n;
-	struct store_param lock[1], update[6], event[5];
+	struct store_param lock[1], update[7], event[5];
 	char evt[ID_MAX];
 };
 

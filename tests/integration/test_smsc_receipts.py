@@ -73,6 +73,16 @@ def metric(w, name, label):
     return int(m.group(1)) if m else 0
 
 
+def wait_metric(w, name, label, want, timeout=5):
+    """name{label} reaches want (counted once the commit is seen, at the
+    upstream thread's next tick) and stays there."""
+    deadline = time.monotonic() + timeout
+    while metric(w, name, label) < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    return metric(w, name, label)
+
+
 def states(api, prefix):
     rows = api.rows("SELECT state, COUNT(*) AS n FROM messages WHERE destination LIKE ? "
                     "GROUP BY state", prefix + "%")
@@ -105,9 +115,9 @@ def test_burst_of_receipts_before_their_submit_sm_resps(api, peers):
     assert e.wait("submit_many_done", timeout=30, tag="b")["by_status"] == {"0": 400}
     wait_states(api, prefix, {"delivered": 400})
     # Every receipt was held until its submit_sm_resp and then taken, once.
-    assert metric(w, "warp_smsc_receipts_total", 'result="matched"') == 400
+    assert wait_metric(w, "warp_smsc_receipts_total", 'result="matched"', 400) == 400
     assert metric(w, "warp_smsc_receipts_total", 'result="unmatched"') == 0
-    assert metric(w, "warp_smsc_message_status_total", 'status="delivered"') == 400
+    assert wait_metric(w, "warp_smsc_message_status_total", 'status="delivered"', 400) == 400
     assert len(events(api, prefix)) == 400
     answers = up.wait("deliver_sm_resp", timeout=15, count=400)
     assert all(a["command_status"] == ROK for a in answers)
@@ -134,8 +144,8 @@ def test_receipt_for_a_message_an_earlier_process_sent(api, peers):
     up.send(cmd="dlr", id=sent["message_id"], stat="UNDELIV", err="001")
     assert up.wait("deliver_sm_resp")["command_status"] == ROK
     wait_states(api, prefix, {"undeliverable": 1})
-    assert metric(w2, "warp_smsc_receipts_total", 'result="matched"') == 1
-    assert metric(w2, "warp_smsc_message_status_total", 'status="undeliverable"') == 1
+    assert wait_metric(w2, "warp_smsc_receipts_total", 'result="matched"', 1) == 1
+    assert wait_metric(w2, "warp_smsc_message_status_total", 'status="undeliverable"', 1) == 1
     assert len(events(api, prefix)) == 1
 
 
