@@ -244,7 +244,7 @@ void smsc_ids_remove(struct smsc_ids *t, struct smsc_idrec *r);
 struct smsc_idrec *smsc_ids_oldest(struct smsc_ids *t, enum smsc_id_kind kind);
 size_t smsc_ids_count(const struct smsc_ids *t, enum smsc_id_kind kind);
 
-#define SMSC_WRITE_LANES 4 /* PostgreSQL: writers (connections) side by side */
+#define SMSC_WRITE_LANES 2 /* PostgreSQL: writers (connections) side by side */
 
 /* A write that reports back once committed (writes.c). */
 struct smsc_settle {
