@@ -27,8 +27,8 @@
  * A write that wants its outcome back (a final's event, a receipt's
  * deliver_sm answered only once its state is durable) carries a settle
  * record: the writer's callback puts it on o->settled (the one list shared
- * between the threads, under o->settled_lock) and the upstream thread
- * takes the list at its next tick (smsc_writes_settle).
+ * between the threads, under o->settled_lock) and wakes the upstream
+ * thread, which takes the list (smsc_writes_settle; its tick takes it too).
  *
  * A full queue (the store far behind) runs the write here, synchronously:
  * slower, never lost.
@@ -115,16 +115,34 @@ static void writes_counted(void *arg, int status)
 	atomic_fetch_sub(&o->writes_queued, 1);
 }
 
+/* On the upstream thread, soon after a commit: s->out is NULL once the
+ * upstream side has stopped (smsc_stop_upstream), which runs on this
+ * thread before any call queued after it. */
+static void writes_wake(void *arg)
+{
+	struct smsc *s = arg;
+
+	if (s->out)
+		smsc_writes_settle(s->out);
+}
+
 static void writes_done(void *arg, int status)
 {
 	struct smsc_settle *t = arg;
+	struct smsc_out *o = t->o;
+	bool first;
 
-	atomic_fetch_sub(&t->o->writes_queued, 1);
+	atomic_fetch_sub(&o->writes_queued, 1);
 	t->status = status;
-	pthread_mutex_lock(&t->o->settled_lock);
-	t->next = t->o->settled;
-	t->o->settled = t;
-	pthread_mutex_unlock(&t->o->settled_lock);
+	pthread_mutex_lock(&o->settled_lock);
+	first = o->settled == NULL;
+	t->next = o->settled;
+	o->settled = t;
+	pthread_mutex_unlock(&o->settled_lock);
+	/* Wake the upstream thread once per batch rather than wait for its
+	 * tick: a receipt's deliver_sm is answered right after its commit. */
+	if (first)
+		loop_pool_call(o->s->pool, 1, writes_wake, o->s);
 }
 
 /* A message's writes all go to one lane, so they commit in the order they
