@@ -14,9 +14,12 @@
  * dies leaves its leases to run out ([smsc] lease) and the messages are taken
  * again: a message may then be submitted twice upstream, never lost.
  *
- * The store work here is synchronous on this thread: it delays only
- * upstream sends, never a customer's session (those live on the session
- * thread).
+ * What this thread writes goes through a batching writer (writes.c): one
+ * transaction for many messages, and no wait on the store per message.
+ * What it reads stays here, a statement per tick for many rows: the lease,
+ * the expiry sweep, the queue gauges, receipts not matched in memory
+ * (matching.c).  None of it delays a customer's session (those live on the
+ * session thread).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,18 +39,20 @@ static const double e2e_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 #define NO_BIND_RETRY_MS 1000
 #define BACKOFF_MAX_MS 300000
 #define EXPIRE_EVERY_MS 1000
-#define PENDING_RECEIPT_MS 120000
 #define QUEUE_COUNT_MS 1000
 
 #define LEASE_COLUMNS                                                                              \
 	"RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "       \
-	"dest_npi, data_coding, esm_class, registered_delivery, body, expires_at, attempts"
-#define LEASE_SQL(lock)                                                                            \
+	"dest_npi, data_coding, esm_class, registered_delivery, body, expires_at, attempts, "      \
+	"part_total"
+/* One statement a tick for up to LEASE_BATCH rows, read in order from the
+ * partial index messages_pending (migration 0015), which SQLite's planner
+ * would pass over for messages_due and a sort of every due row. */
+#define LEASE_SQL(index, lock)                                                                     \
 	"UPDATE messages SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN "     \
-	"(SELECT id FROM messages WHERE state IN ('accepted', 'queued') AND next_attempt_at <= "   \
-	"$3 "                                                                                      \
-	"AND lease_until <= $3 AND expires_at > $3 ORDER BY next_attempt_at LIMIT $4" lock         \
-	") " LEASE_COLUMNS
+	"(SELECT id FROM messages " index " WHERE state IN ('accepted', 'queued') AND "            \
+	"next_attempt_at <= $3 AND lease_until <= $3 AND expires_at > $3 ORDER BY "                \
+	"next_attempt_at LIMIT $4" lock ") " LEASE_COLUMNS
 
 /* ------------------------------------------------------------- store */
 
@@ -69,23 +74,6 @@ int smsc_out_exec(struct smsc_out *o, const char *sql, const struct store_param 
 	return out_exec(o, sql, p, n, res);
 }
 
-/* A part's final move through final.c, its group's event counted. */
-static int out_final(struct smsc_out *o, const struct smsc_final *f)
-{
-	int64_t accepted_at = 0;
-	struct smsc_final mine = *f;
-
-	mine.accepted_at = &accepted_at;
-	int rc = smsc_final_apply(o->store, &mine);
-	if (rc == 2) {
-		metric_inc(metric_get(o->m_status, f->state));
-		if (accepted_at > 0 && f->now >= accepted_at)
-			metric_observe(metric_get(o->m_e2e, f->state),
-				       (double)(f->now - accepted_at) / 1000.0);
-	}
-	return rc;
-}
-
 /* A message leaves this process: back to the queue at due, or final (then
  * through final.c, which also tells its group's webhooks when it ends). */
 static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *state,
@@ -101,17 +89,19 @@ static void out_release(struct smsc_out *o, struct smsc_out_msg *m, const char *
 				       .owner = o->owner,
 				       .attempted = attempted,
 				       .now = now};
-		out_final(o, &f);
+		f.parts = m->parts;
+		smsc_final_queue(o, &f, NULL, NULL);
 	} else {
 		struct store_param p[] = {
 		    store_p_text(error),    store_p_int(due),	 store_p_int(now),
 		    store_p_int(attempted), store_p_text(m->id), store_p_text(o->owner),
 		};
-		out_exec(o,
-			 "UPDATE messages SET state = 'queued', error = $1, next_attempt_at = $2, "
-			 "updated_at = $3, attempts = attempts + $4, lease_owner = NULL, "
-			 "lease_until = 0 WHERE id = $5 AND lease_owner = $6",
-			 p, 6, NULL);
+		struct store_batch_stmt st = {
+		    "UPDATE messages SET state = 'queued', error = $1, next_attempt_at = $2, "
+		    "updated_at = $3, attempts = attempts + $4, lease_owner = NULL, "
+		    "lease_until = 0 WHERE id = $5 AND lease_owner = $6",
+		    p, 6};
+		smsc_writes_add(o, m->id, m->parts, &st, 1, NULL);
 	}
 	metric_inc(metric_get(o->m_outcomes, state));
 	free(m->body);
@@ -218,6 +208,7 @@ static struct smsc_out_msg *out_msg_row(const struct store_res *r, size_t i)
 	m->registered_delivery = (uint8_t)store_res_int(r, i, 10);
 	m->expires_at = store_res_int(r, i, 12);
 	m->attempts = (int)store_res_int(r, i, 13);
+	m->parts = (int)store_res_int(r, i, 14);
 	return m;
 }
 
@@ -250,14 +241,17 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 	struct store_res *r = NULL;
 	int64_t now = time_wall_ms();
 
-	if (room == 0)
+	/* A "submitted" row not yet committed when its lease runs out would let
+	 * the message be taken and sent again: lease no more while the writers
+	 * are behind (decision 0029). */
+	if (room == 0 || smsc_writes_behind(o))
 		return;
 	struct store_param p[] = {store_p_text(o->owner), store_p_int(now + out_lease_ms(o, snap)),
 				  store_p_int(now),
 				  store_p_int(room < LEASE_BATCH ? room : LEASE_BATCH)};
 	const char *sql = store_kind(o->store) == STORE_POSTGRES
-			      ? LEASE_SQL(" FOR UPDATE SKIP LOCKED")
-			      : LEASE_SQL("");
+			      ? LEASE_SQL("", " FOR UPDATE SKIP LOCKED")
+			      : LEASE_SQL("INDEXED BY messages_pending", "");
 	if (out_exec(o, sql, p, 4, &r) == 0)
 		for (size_t i = 0; i < store_res_rows(r); i++) {
 			struct smsc_out_msg *m = out_msg_row(r, i);
@@ -269,8 +263,8 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 
 #define EXPIRE_BATCH 256
 
-/* Queued messages whose validity ended, EXPIRE_BATCH a round, each with its
- * own transaction (its group may end with it). */
+/* Queued messages whose validity ended, EXPIRE_BATCH a round, each a
+ * final move of its own (its group may end with it). */
 static void out_expire(struct smsc_out *o)
 {
 	int64_t now = time_wall_ms();
@@ -280,17 +274,20 @@ static void out_expire(struct smsc_out *o)
 	if (now - o->expired_at < EXPIRE_EVERY_MS)
 		return;
 	o->expired_at = now;
-	if (out_exec(o,
-		     "SELECT id FROM messages WHERE state IN ('accepted', 'queued') AND expires_at "
-		     "<= $1 AND lease_until <= $1 ORDER BY expires_at LIMIT $2",
-		     p, 2, &r) == 0)
+	if (out_exec(
+		o,
+		"SELECT id, part_total FROM messages WHERE state IN ('accepted', 'queued') AND "
+		"expires_at "
+		"<= $1 AND lease_until <= $1 ORDER BY expires_at LIMIT $2",
+		p, 2, &r) == 0)
 		for (size_t i = 0; i < store_res_rows(r); i++) {
 			struct smsc_final f = {.guard = SMSC_FINAL_EXPIRY,
 					       .id = store_res_text(r, i, 0),
 					       .state = "expired",
 					       .error = "validity_period",
-					       .now = now};
-			if (out_final(o, &f) > 0)
+					       .now = now,
+					       .parts = (int)store_res_int(r, i, 1)};
+			if (smsc_final_queue(o, &f, NULL, NULL) == 0)
 				metric_inc(metric_get(o->m_outcomes, "expired"));
 		}
 	store_res_free(r);
@@ -301,7 +298,7 @@ static void out_expire(struct smsc_out *o)
 /* The form ids are stored and matched in: hex and decimal ids as the
  * decimal number (so "1A2B" in a submit_sm_resp matches "6699" in a
  * receipt), anything else, or a number too long, as lowercase text. */
-static void out_id_norm(struct str id, enum smsc_id_base base, char *out, size_t n)
+void smsc_out_id_norm(struct str id, enum smsc_id_base base, char *out, size_t n)
 {
 	uint64_t v = 0;
 	size_t i = 0;
@@ -325,88 +322,6 @@ static void out_id_norm(struct str id, enum smsc_id_base base, char *out, size_t
 	out[i] = '\0';
 }
 
-/* ------------------------------------------------------------ receipts */
-
-/* 1 when a message took the receipt, 0 when none (yet), <0 on a store error. */
-static int out_receipt_apply(struct smsc_out *o, const char *carrier_id, const char *id,
-			     const char *state, const char *error)
-{
-	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_text(carrier_id), store_p_text(id)};
-	int rc = out_exec(o,
-			  "SELECT id FROM messages WHERE carrier_id = $1 AND upstream_id = $2 AND "
-			  "state = 'submitted'",
-			  p, 2, &r);
-	int took = 0;
-
-	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
-		struct smsc_final f = {.guard = SMSC_FINAL_SUBMITTED,
-				       .id = store_res_text(r, i, 0),
-				       .state = state,
-				       .error = error,
-				       .now = time_wall_ms()};
-		rc = out_final(o, &f);
-		took |= rc > 0;
-		rc = rc < 0 ? rc : 0;
-	}
-	store_res_free(r);
-	return rc < 0 ? rc : took;
-}
-
-void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p)
-{
-	struct smsc_receipt rc;
-	char id[SMPP_MESSAGE_ID_MAX + 1];
-
-	smsc_receipt_parse(p, &rc);
-	if (!rc.id.p || rc.id.len == 0) {
-		metric_inc(o->m_receipts_unmatched);
-		log_warn("smsc", "connector %s: a receipt without a message id", b->cfg.id);
-		return;
-	}
-	if (!rc.state)
-		return; /* an intermediate state: nothing to record */
-	out_id_norm(rc.id, b->cfg.receipt_id_base, id, sizeof(id));
-	if (out_receipt_apply(o, b->cfg.carrier_id, id, rc.state, rc.error) > 0) {
-		metric_inc(o->m_receipts_matched);
-		return;
-	}
-	/* Before its submit_sm_resp was recorded (or never ours): hold it. */
-	struct smsc_pending *h = calloc(1, sizeof(*h));
-	if (!h)
-		return;
-	snprintf(h->carrier_id, sizeof(h->carrier_id), "%s", b->cfg.carrier_id);
-	snprintf(h->upstream_id, sizeof(h->upstream_id), "%s", id);
-	snprintf(h->state, sizeof(h->state), "%s", rc.state);
-	snprintf(h->error, sizeof(h->error), "%s", rc.error);
-	h->until_ms = time_mono_ms() + PENDING_RECEIPT_MS;
-	h->next = o->pending;
-	o->pending = h;
-}
-
-/* Held receipts for (carrier, id) now that its submit is recorded; and
- * those held too long are given up. */
-static void out_pending_match(struct smsc_out *o, const char *carrier_id, const char *id)
-{
-	int64_t now = time_mono_ms();
-
-	for (struct smsc_pending **pp = &o->pending; *pp;) {
-		struct smsc_pending *h = *pp;
-		bool ours =
-		    id && strcmp(h->carrier_id, carrier_id) == 0 && strcmp(h->upstream_id, id) == 0;
-		if (ours &&
-		    out_receipt_apply(o, h->carrier_id, h->upstream_id, h->state, h->error) > 0)
-			metric_inc(o->m_receipts_matched);
-		else if (!ours && h->until_ms > now) {
-			pp = &h->next;
-			continue;
-		} else
-			metric_inc(o->m_receipts_unmatched);
-		*pp = h->next;
-		free(h);
-	}
-}
-
 /* ------------------------------------------------- what binds report */
 
 static bool status_retryable(uint32_t status)
@@ -421,12 +336,12 @@ static void out_record_submitted(struct smsc_out *o, struct smsc_upbind *b, stru
 	struct store_param p[] = {store_p_text(b->cfg.carrier_id), store_p_text(upstream_id),
 				  store_p_int(time_wall_ms()), store_p_text(m->id),
 				  store_p_text(o->owner)};
-	out_exec(o,
-		 "UPDATE messages SET state = 'submitted', error = NULL, carrier_id = $1, "
-		 "upstream_id = $2, updated_at = $3, submitted_at = $3, attempts = attempts + 1, "
-		 "lease_owner = NULL, "
-		 "lease_until = 0 WHERE id = $4 AND lease_owner = $5",
-		 p, 5, NULL);
+	struct store_batch_stmt st = {
+	    "UPDATE messages SET state = 'submitted', error = NULL, carrier_id = $1, "
+	    "upstream_id = $2, updated_at = $3, submitted_at = $3, attempts = attempts + 1, "
+	    "lease_owner = NULL, lease_until = 0 WHERE id = $4 AND lease_owner = $5",
+	    p, 5};
+	smsc_writes_add(o, m->id, m->parts, &st, 1, NULL);
 	metric_inc(metric_get(o->m_outcomes, "submitted"));
 }
 
@@ -436,9 +351,9 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 	char id[SMPP_MESSAGE_ID_MAX + 1], why[48];
 
 	if (status == SMPP_ESME_ROK) {
-		out_id_norm(upstream_id, b->cfg.submit_id_base, id, sizeof(id));
+		smsc_out_id_norm(upstream_id, b->cfg.submit_id_base, id, sizeof(id));
 		out_record_submitted(o, b, m, id);
-		out_pending_match(o, b->cfg.carrier_id, id);
+		smsc_match_submitted(o, b->cfg.carrier_id, id, m);
 		free(m->body);
 		free(m);
 		return;
@@ -557,8 +472,10 @@ static void out_reconcile(struct smsc_out *o, const struct smsc_routes *snap)
 			continue;
 		}
 		next[i].cfg = snap->connectors[i];
-		next[i].m_binds = metric_get(o->m_conn_binds, next[i].cfg.id, next[i].cfg.carrier_id);
-		next[i].m_window = metric_get(o->m_conn_window, next[i].cfg.id, next[i].cfg.carrier_id);
+		next[i].m_binds =
+		    metric_get(o->m_conn_binds, next[i].cfg.id, next[i].cfg.carrier_id);
+		next[i].m_window =
+		    metric_get(o->m_conn_window, next[i].cfg.id, next[i].cfg.carrier_id);
 		for (unsigned k = 0; k < next[i].cfg.binds; k++)
 			next[i].binds[k] = smsc_upbind_new(o, &next[i].cfg, k);
 	}
@@ -591,9 +508,10 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 	if (snap) {
 		out_expire(o);
 		out_lease(o, snap);
-		out_pending_match(o, "", NULL);
+		smsc_match_tick(o);
 		smsc_receipts_poll(o->s);
 		smsc_receipts_flush(o);
+		smsc_writes_settle(o);
 		smsc_mo_tick(o);
 		out_connector_gauges(o);
 		out_queue_gauges(o);
@@ -615,10 +533,11 @@ static void out_metrics_init(struct smsc_out *o)
 				      "message.status events written (a message's final status, "
 				      "once per message), by status.",
 				      "status");
-	o->m_e2e = metrics_histogram(r, "warp_smsc_message_seconds",
-				     "From a message's acceptance (its first part's) to its final status "
-				     "(all parts), by status.",
-				     "status", e2e_bounds, sizeof(e2e_bounds) / sizeof(e2e_bounds[0]));
+	o->m_e2e =
+	    metrics_histogram(r, "warp_smsc_message_seconds",
+			      "From a message's acceptance (its first part's) to its final status "
+			      "(all parts), by status.",
+			      "status", e2e_bounds, sizeof(e2e_bounds) / sizeof(e2e_bounds[0]));
 	o->m_receipts_matched = metric_get(receipts, "matched");
 	o->m_receipts_unmatched = metric_get(receipts, "unmatched");
 	o->m_binds_up = metric_get(metrics_gauge(r, "warp_smsc_upstream_binds_up",
@@ -650,8 +569,10 @@ struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)
 	o->routes =
 	    snapshot_register(loader, "message_routes", smsc_routes_build, smsc_routes_free, NULL);
 	o->timer = event_new(base, -1, EV_PERSIST, out_tick, o);
-	if (!o->routes || !o->timer || smsc_mo_prepare(o) < 0 ||
-	    id_new("lease", o->owner, sizeof(o->owner)) < 0 || event_add(o->timer, &tv) < 0) {
+	o->ids = smsc_ids_new();
+	if (smsc_writes_open(o) < 0 || !o->ids || !o->routes || !o->timer ||
+	    smsc_mo_prepare(o) < 0 || id_new("lease", o->owner, sizeof(o->owner)) < 0 ||
+	    event_add(o->timer, &tv) < 0) {
 		smsc_out_free(o);
 		return NULL;
 	}
@@ -670,19 +591,18 @@ void smsc_out_free(struct smsc_out *o)
 	for (size_t i = 0; i < o->nconns; i++)
 		out_conn_fini(&o->conns[i]);
 	free(o->conns);
+	o->conns = NULL;
+	o->nconns = 0;
 	smsc_mo_fini(o);
 	smsc_receipts_flush(o);
+	smsc_writes_close(o); /* their answers find no bind: the upstreams resend */
 	free(o->receipts_cleared);
 	while (o->receivers) {
 		struct smsc_receivers *r = o->receivers->next;
 		free(o->receivers);
 		o->receivers = r;
 	}
-	while (o->pending) {
-		struct smsc_pending *h = o->pending->next;
-		free(o->pending);
-		o->pending = h;
-	}
+	smsc_ids_free(o->ids);
 	store_conn_release(o->store);
 	free(o);
 }

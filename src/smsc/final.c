@@ -13,17 +13,27 @@
  * call (decision 0022).  Nothing here touches the config version, so
  * message traffic never makes a process rebuild its snapshots.
  *
+ * A move is a group of statements with no decision in C between them, so
+ * that it can go through the batching writer (writes.c): many moves, each
+ * still all-or-nothing, in one transaction, while the upstream thread goes
+ * on (decision 0029).  The part's guarded UPDATE comes first; the event's
+ * INSERT … SELECT then reads the group as that UPDATE left it and inserts
+ * only when the part is in the state this move gave it at this move's time
+ * (the UPDATE took effect) and the group is final.  Whether the event was
+ * written — what the status metrics count — is read after the commit by
+ * the event's id, for many moves in one SELECT (smsc_final_settle).
+ *
  * Two processes finishing two parts of one group at the same moment must
  * neither both miss the end (each seeing the other's part unfinished) nor
  * both emit.  On PostgreSQL the group's rows are locked in id order before
  * the part is updated, so the second waits for the first to commit and then
- * counts its part; SQLite's BEGIN IMMEDIATE serializes writers already.
- * The insert itself is conditional — UNIQUE (group_id, type) with ON
- * CONFLICT DO NOTHING — so a group's final status is emitted once even
- * when a later part fails after an earlier one did.
+ * counts its part (a part known to be its group's only one needs no lock);
+ * SQLite's BEGIN IMMEDIATE serializes writers already.  The insert itself
+ * is conditional — UNIQUE (group_id, type) with ON CONFLICT DO NOTHING — so
+ * a group's final status is emitted once even when a later part fails
+ * after an earlier one did.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,142 +62,157 @@ static const struct {
     [SMSC_FINAL_EXPIRY] = {FINAL_EXPIRY_SQL, 4},
 };
 
-#define GROUP_SQL                                                                                  \
-	"SELECT COUNT(*), SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END), "                  \
-	"SUM(CASE WHEN state IN ('undeliverable', 'expired', 'rejected') THEN 1 ELSE 0 END), "     \
-	"MAX(part_total), MIN(created_at), MAX(customer_id), MAX(client_ref), "                    \
-	"MAX(CASE WHEN id = $2 THEN carrier_id END) FROM messages WHERE group_id = $1"
+#define FINAL_LOCK_SQL                                                                             \
+	"SELECT id FROM messages WHERE group_id = (SELECT group_id FROM messages WHERE id = $1) "  \
+	"ORDER BY id FOR UPDATE"
 
-/* The part's group, its rows locked on PostgreSQL; -ENOENT for no such part. */
-static int final_group_lock(struct store_conn *c, bool postgres, const char *id, char *group,
-			    size_t n)
+/* The event: $1 its id, $2 the part's new state, $3 its error, $4 the
+ * part, $5 the move's time.  Parameters are cast so that PostgreSQL knows
+ * their types inside the JSON builder.  Its data is what GET /api/v1/events
+ * and the webhook body show (docs/openapi.yaml, MessageStatusData); obj is
+ * the backend's JSON object function. */
+#define FINAL_DELIVERED_N "SUM(CASE WHEN m.state = 'delivered' THEN 1 ELSE 0 END)"
+#define FINAL_FAILED_N                                                                             \
+	"SUM(CASE WHEN m.state IN ('undeliverable', 'expired', 'rejected') THEN 1 ELSE 0 END)"
+#define FINAL_EVENT_SQL(obj)                                                                       \
+	"INSERT INTO message_events (id, group_id, customer_id, type, data, created_at) SELECT "   \
+	"CAST($1 AS TEXT), m.group_id, MAX(m.customer_id), 'message.status', CAST(" obj            \
+	"('id', m.group_id, 'status', CAST($2 AS TEXT), 'parts', " obj                             \
+	"('total', MAX(m.part_total), 'delivered', " FINAL_DELIVERED_N                             \
+	", 'failed', " FINAL_FAILED_N "), 'error', CASE WHEN CAST($2 AS TEXT) <> 'delivered' AND " \
+	"CAST($3 AS TEXT) <> '' THEN CAST($3 AS TEXT) END, 'carrier_id', MAX(CASE WHEN m.id = "    \
+	"CAST($4 AS TEXT) THEN m.carrier_id END), 'client_ref', MAX(m.client_ref), "               \
+	"'submitted_at', MIN(m.created_at), 'done_at', CAST($5 AS BIGINT)) AS TEXT), CAST($5 AS "  \
+	"BIGINT) FROM messages m WHERE m.group_id = (SELECT group_id FROM messages WHERE id = "    \
+	"CAST($4 AS TEXT) AND state = CAST($2 AS TEXT) AND updated_at = CAST($5 AS BIGINT)) "      \
+	"GROUP BY m.group_id HAVING CAST($2 AS TEXT) <> 'delivered' OR (" FINAL_FAILED_N           \
+	" = 0 AND " FINAL_DELIVERED_N " >= MAX(m.part_total)) ON CONFLICT (group_id, type) DO "    \
+	"NOTHING"
+
+/* A part known to be its group's only one (part_total 1) makes the group
+ * final by itself: its event is built from the row alone.  On SQLite a
+ * second statement, by the same parameters as FINAL_EVENT_SQL; on
+ * PostgreSQL the same statement as the UPDATE (a data-modifying WITH whose
+ * RETURNING row is the part as it is now), one round trip instead of
+ * three.  evt is the event id's parameter. */
+#define FINAL_ONE_DATA(obj, row, status, error, done)                                              \
+	"CAST(" obj "('id', " row "group_id, 'status', " status ", 'parts', " obj                  \
+	"('total', 1, 'delivered', CASE WHEN " status " = 'delivered' THEN 1 ELSE 0 END, "         \
+	"'failed', CASE WHEN " status                                                              \
+	" = 'delivered' THEN 0 ELSE 1 END), 'error', CASE WHEN " status                            \
+	" <> 'delivered' AND " error " <> '' THEN " error " END, 'carrier_id', " row               \
+	"carrier_id, 'client_ref', " row "client_ref, 'submitted_at', " row                        \
+	"created_at, 'done_at', " done ") AS TEXT)"
+#define FINAL_ONE_INSERT                                                                           \
+	"INSERT INTO message_events (id, group_id, customer_id, type, data, created_at) SELECT "
+#define FINAL_ONE_SQLITE                                                                           \
+	FINAL_ONE_INSERT                                                                           \
+	    "CAST($1 AS TEXT), group_id, customer_id, 'message.status', " FINAL_ONE_DATA(          \
+		"json_object", "", "CAST($2 AS TEXT)", "CAST($3 AS TEXT)",                         \
+		"CAST($5 AS BIGINT)") ", CAST($5 AS BIGINT) FROM messages WHERE id = $4 AND "      \
+				      "state = $2 AND updated_at = $5 AND part_total = 1 ON "      \
+				      "CONFLICT "                                                  \
+				      "(group_id, type) DO NOTHING"
+#define FINAL_ONE_PG(update, evt)                                                                  \
+	"WITH u AS (" update " RETURNING group_id, customer_id, state, error, carrier_id, "        \
+	"client_ref, created_at, updated_at, part_total) " FINAL_ONE_INSERT "CAST(" evt            \
+	" AS TEXT), u.group_id, u.customer_id, 'message.status', " FINAL_ONE_DATA(                 \
+	    "json_build_object", "u.", "u.state", "u.error",                                       \
+	    "u.updated_at") ", u.updated_at FROM u WHERE u.part_total = 1 ON CONFLICT (group_id, " \
+			    "type) DO NOTHING"
+
+static const char *const final_one_pg[] = {
+    [SMSC_FINAL_LEASED] = FINAL_ONE_PG(FINAL_LEASED_SQL, "$7"),
+    [SMSC_FINAL_SUBMITTED] = FINAL_ONE_PG(FINAL_SUBMITTED_SQL, "$5"),
+    [SMSC_FINAL_EXPIRY] = FINAL_ONE_PG(FINAL_EXPIRY_SQL, "$5"),
+};
+
+/* The statements of a part that is its group's only one. */
+static void final_stmts_one(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out)
 {
-	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_text(id)};
-	int rc = store_exec(c, "SELECT group_id FROM messages WHERE id = $1", p, 1, &r);
+	size_t k = final_update_sql[f->guard].nparams;
 
-	if (rc == 0 && store_res_rows(r) != 1)
-		rc = -ENOENT;
-	if (rc == 0)
-		snprintf(group, n, "%s", store_res_text(r, 0, 0));
-	store_res_free(r);
-	if (rc == 0 && postgres) {
-		struct store_param g[] = {store_p_text(group)};
-		rc = store_exec(
-		    c, "SELECT id FROM messages WHERE group_id = $1 ORDER BY id FOR UPDATE", g, 1,
-		    NULL);
+	if (postgres) {
+		out->update[k] = out->event[0]; /* the event's id after the UPDATE's own */
+		out->st[0] = (struct store_batch_stmt){final_one_pg[f->guard], out->update, k + 1};
+		out->n = 1;
+		return;
 	}
-	return rc;
+	out->st[0] = (struct store_batch_stmt){final_update_sql[f->guard].sql, out->update, k};
+	out->st[1] = (struct store_batch_stmt){FINAL_ONE_SQLITE, out->event, 5};
+	out->n = 2;
 }
 
-/* 1 when the part moved, 0 when its guard no longer holds. */
-static int final_update(struct store_conn *c, const struct smsc_final *f)
+int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out)
 {
-	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_text(f->state),    store_p_text(f->error),
-				  store_p_int(f->now),	     store_p_text(f->id),
-				  store_p_int(f->attempted), store_p_text(f->owner)};
-	int rc = store_exec(c, final_update_sql[f->guard].sql, p,
-			    final_update_sql[f->guard].nparams, &r);
-	if (rc == 0)
-		rc = store_res_changes(r) > 0;
-	store_res_free(r);
-	return rc;
-}
+	int rc = id_new("evt", out->evt, sizeof(out->evt));
+	size_t n = 0;
 
-/* The event's data: what GET /api/v1/events and the webhook body show
- * (docs/openapi.yaml, MessageStatusData).  g is GROUP_SQL's row. */
-static char *final_data(const char *group, const char *status, const struct smsc_final *f,
-			const struct store_res *g)
-{
-	bool failed = strcmp(status, "delivered") != 0;
-	json_t *o = json_pack(
-	    "{s:s,s:s,s:{s:I,s:I,s:I},s:o,s:o,s:o,s:I,s:I}", "id", group, "status", status, "parts",
-	    "total", (json_int_t)store_res_int(g, 0, 3), "delivered",
-	    (json_int_t)store_res_int(g, 0, 1), "failed", (json_int_t)store_res_int(g, 0, 2),
-	    "error", failed && f->error && f->error[0] ? json_string(f->error) : json_null(),
-	    "carrier_id",
-	    store_res_isnull(g, 0, 7) ? json_null() : json_string(store_res_text(g, 0, 7)),
-	    "client_ref",
-	    store_res_isnull(g, 0, 6) ? json_null() : json_string(store_res_text(g, 0, 6)),
-	    "submitted_at", (json_int_t)store_res_int(g, 0, 4), "done_at", (json_int_t)f->now);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return text;
-}
-
-/* The group's status now that f's part moved: "" while it is not final. */
-static const char *final_group_status(const struct smsc_final *f, const struct store_res *g)
-{
-	int64_t delivered = store_res_int(g, 0, 1), failed = store_res_int(g, 0, 2);
-
-	if (strcmp(f->state, "delivered") != 0)
-		return f->state; /* the guard drops it if an earlier part failed */
-	return failed == 0 && delivered >= store_res_int(g, 0, 3) ? "delivered" : "";
-}
-
-/* Writes the group's message.status event when f's part made it final:
- * 1 when written, 0 when the group is not final or already had its event. */
-static int final_group_event(struct store_conn *c, const char *group, const struct smsc_final *f)
-{
-	struct store_res *g = NULL;
-	struct store_param p[] = {store_p_text(group), store_p_text(f->id)};
-	char id[ID_MAX], *data = NULL;
-	int rc = store_exec(c, GROUP_SQL, p, 2, &g);
-	const char *status = rc == 0 && store_res_rows(g) == 1 ? final_group_status(f, g) : "";
-
-	if (rc < 0 || !status[0])
-		goto out;
-	rc = id_new("evt", id, sizeof(id));
-	if (rc == 0 && !(data = final_data(group, status, f, g)))
-		rc = -ENOMEM;
 	if (rc < 0)
-		goto out;
-	struct store_param e[] = {store_p_text(id), store_p_text(group),
-				  store_p_text(store_res_text(g, 0, 5)), store_p_text(data),
-				  store_p_int(f->now)};
-	struct store_res *ins = NULL;
-	rc = store_exec(c,
-			"INSERT INTO message_events (id, group_id, customer_id, type, data, "
-			"created_at) VALUES ($1, $2, $3, 'message.status', $4, $5) "
-			"ON CONFLICT (group_id, type) DO NOTHING",
-			e, 5, &ins);
-	rc = rc < 0 ? rc : store_res_changes(ins) > 0;
-	if (rc == 1 && f->accepted_at)
-		*f->accepted_at = store_res_int(g, 0, 4);
-	store_res_free(ins);
-out:
-	free(data);
-	store_res_free(g);
-	return rc;
+		return rc;
+	out->lock[0] = store_p_text(f->id);
+	out->update[0] = store_p_text(f->state);
+	out->update[1] = store_p_text(f->error);
+	out->update[2] = store_p_int(f->now);
+	out->update[3] = store_p_text(f->id);
+	out->update[4] = store_p_int(f->attempted);
+	out->update[5] = store_p_text(f->owner);
+	out->event[0] = store_p_text(out->evt);
+	out->event[1] = store_p_text(f->state);
+	out->event[2] = store_p_text(f->error);
+	out->event[3] = store_p_text(f->id);
+	out->event[4] = store_p_int(f->now);
+	if (f->parts == 1) {
+		final_stmts_one(f, postgres, out);
+		return 0;
+	}
+	if (postgres)
+		out->st[n++] = (struct store_batch_stmt){FINAL_LOCK_SQL, out->lock, 1};
+	out->st[n++] = (struct store_batch_stmt){final_update_sql[f->guard].sql, out->update,
+						 final_update_sql[f->guard].nparams};
+	out->st[n++] = (struct store_batch_stmt){postgres ? FINAL_EVENT_SQL("json_build_object")
+							  : FINAL_EVENT_SQL("json_object"),
+						 out->event, 5};
+	out->n = n;
+	return 0;
 }
 
 int smsc_final_apply(struct store *s, const struct smsc_final *f)
 {
-	struct store_conn *c = store_conn(s);
-	char group[ID_MAX];
-	int rc = c ? store_tx_begin(c) : STORE_EDOWN;
+	struct smsc_final_stmts st;
+	int64_t changes[3] = {0, 0, 0};
+	int rc = smsc_final_stmts(f, store_kind(s) == STORE_POSTGRES, &st);
 
-	if (rc < 0)
-		goto fail;
-	rc = final_group_lock(c, store_kind(s) == STORE_POSTGRES, f->id, group, sizeof(group));
 	if (rc == 0)
-		rc = final_update(c, f);
-	if (rc == 1) {
-		int e = final_group_event(c, group, f);
-		rc = e < 0 ? e : 1 + e;
+		rc = smsc_writes_run(store_conn(s), st.st, st.n, changes);
+	if (rc < 0)
+		return rc;
+	if (st.n == 1) /* one statement: the part moved when its event was written */
+		return changes[0] > 0 ? 2 : 0;
+	return changes[st.n - 2] > 0 ? 1 + (changes[st.n - 1] > 0) : 0;
+}
+
+int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struct smsc_upbind *b,
+		     const struct smpp_pdu *p)
+{
+	struct smsc_final_stmts st;
+	struct smsc_settle *t = calloc(1, sizeof(*t));
+	int rc = t ? smsc_final_stmts(f, store_kind(o->store) == STORE_POSTGRES, &st) : -ENOMEM;
+
+	if (rc < 0) {
+		log_warn("smsc", "message %s to %s: %s", f->id, f->state, strerror(-rc));
+		free(t);
+		return rc;
 	}
-	if (rc == -ENOENT)
-		rc = 0;
-	if (rc >= 0) {
-		int e = store_tx_commit(c);
-		if (e == 0)
-			return rc;
-		rc = e;
+	t->o = o;
+	snprintf(t->evt, sizeof(t->evt), "%s", st.evt);
+	snprintf(t->state, sizeof(t->state), "%s", f->state);
+	t->now = f->now;
+	if (b && p) {
+		t->answer = true;
+		smsc_bind_ref_set(&t->bind, b);
+		t->command_id = p->command_id;
+		t->sequence_number = p->sequence_number;
 	}
-	store_tx_rollback(c);
-fail:
-	log_warn("smsc", "message %s to %s: store: %s%s%s", f->id, f->state, store_strerror(rc),
-		 c ? ": " : "", c ? store_conn_errmsg(c) : "");
-	return rc;
+	return smsc_writes_add(o, f->id, f->parts, st.st, st.n, t);
 }

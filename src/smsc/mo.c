@@ -50,14 +50,10 @@ struct mo_key {
 	int64_t ref, total;
 };
 
-/* A deliver_sm waiting for its row's commit; the bind is found again by
- * connector, index and connection generation, since it may have dropped
- * (or been replaced) meanwhile. */
+/* A deliver_sm waiting for its row's commit, and the bind to answer it on. */
 struct mo_wait {
 	struct smsc *s;
-	char conn_id[ID_MAX];
-	unsigned index;
-	uint64_t gen;
+	struct smsc_bind_ref bind;
 	uint32_t command_id, sequence_number;
 	int status;
 	bool part;
@@ -77,8 +73,11 @@ int smsc_mo_prepare(struct smsc_out *o)
 	o->m_mo_expired = metric_get(f, "expired");
 	o->m_mo_webhook = metric_get(f, "webhook");
 	o->mo_hex = malloc(2 * SMPP_PDU_MAX_LEN + 1);
-	o->mo_insert = store_batch_new(o->store, MO_INSERT_SQL, MO_INSERT_PARAMS, MO_BATCH_QUEUE,
-				       MO_BATCH_ROWS, MO_BATCH_DELAY_MS);
+	/* On SQLite the one writer of the database (writes.c). */
+	o->mo_insert = store_kind(o->store) == STORE_SQLITE
+			   ? o->writes[0]
+			   : store_batch_new(o->store, MO_INSERT_SQL, MO_INSERT_PARAMS,
+					     MO_BATCH_QUEUE, MO_BATCH_ROWS, MO_BATCH_DELAY_MS);
 	return o->mo_hex && o->mo_insert ? 0 : -ENOMEM;
 }
 
@@ -86,7 +85,8 @@ int smsc_mo_prepare(struct smsc_out *o)
  * their answers queued to this thread, where they find s->out gone. */
 void smsc_mo_fini(struct smsc_out *o)
 {
-	store_batch_free(o->mo_insert);
+	if (o->mo_insert != o->writes[0])
+		store_batch_free(o->mo_insert);
 	o->mo_insert = NULL;
 	free(o->mo_hex);
 	o->mo_hex = NULL;
@@ -240,25 +240,12 @@ void smsc_mo_tick(struct smsc_out *o)
 
 /* ---------------------------------------------------------- receiving */
 
-static struct smsc_upbind *mo_bind_find(struct smsc_out *o, const struct mo_wait *w)
-{
-	for (size_t i = 0; i < o->nconns; i++) {
-		struct smsc_conn *c = &o->conns[i];
-		if (strcmp(c->cfg.id, w->conn_id) != 0 || w->index >= SMSC_CONNECTOR_BINDS_MAX)
-			continue;
-		struct smsc_upbind *b = c->binds[w->index];
-		if (b && b->gen == w->gen && b->state == SMSC_UP_BOUND)
-			return b;
-	}
-	return NULL;
-}
-
 /* On the upstream thread: the row's fate is known. */
 static void mo_answer(void *arg)
 {
 	struct mo_wait *w = arg;
 	struct smsc_out *o = w->s->out;
-	struct smsc_upbind *b = o ? mo_bind_find(o, w) : NULL;
+	struct smsc_upbind *b = o ? smsc_bind_ref_find(o, &w->bind) : NULL;
 
 	if (!o)
 		goto done; /* shutting down: unanswered, the upstream resends */
@@ -333,7 +320,8 @@ static int mo_queue(struct smsc_out *o, const struct smpp_pdu *p, const struct s
 	    store_p_int(now + o->s->o.default_validity_ms),
 	    store_p_int(now),
 	};
-	return store_batch_add(o->mo_insert, params, mo_stored, w);
+	struct store_batch_stmt st = {MO_INSERT_SQL, params, MO_INSERT_PARAMS};
+	return store_batch_add_group(o->mo_insert, &st, 1, mo_stored, w);
 }
 
 /* What the upstream's PDU is: 0 when it was queued for the store (the
@@ -358,9 +346,7 @@ static uint32_t mo_take(struct smsc_out *o, struct smsc_upbind *b, const struct 
 		return rc < 0 ? SMSC_RX_T_APPN : SMPP_ESME_RINVDSTADR;
 	}
 	w->s = o->s;
-	snprintf(w->conn_id, sizeof(w->conn_id), "%s", b->cfg.id);
-	w->index = b->index;
-	w->gen = b->gen;
+	smsc_bind_ref_set(&w->bind, b);
 	w->command_id = p->command_id;
 	w->sequence_number = p->sequence_number;
 	w->part = cc.total > 1;

@@ -26,6 +26,7 @@
 #define RECEIPT_LEASE_MS 30000
 #define RECEIPT_BATCH 1000
 #define RECEIPT_CLEAR_MAX 500	/* ids per clearing UPDATE */
+#define RECEIPT_CLEAR_PAD 512	/* the power of two >= RECEIPT_CLEAR_MAX */
 #define RECEIPT_ACCOUNTS_MAX 32 /* per query */
 #define RECEIPT_POLL_MS 100
 
@@ -204,26 +205,31 @@ void smsc_receipts_poll(struct smsc *s)
 				s->out->receipts_more = true;
 }
 
+/* One UPDATE for the receipts the ESMEs took, through the batching writer.
+ * The id list is padded (with its last id) to a power of two, so that
+ * SQLite prepares a handful of statements, not one per length. */
 void smsc_receipts_flush(struct smsc_out *o)
 {
-	struct store_param p[RECEIPT_CLEAR_MAX];
-	struct store_conn *c = store_conn(o->store);
+	struct store_param p[RECEIPT_CLEAR_PAD];
 	struct buf sql;
-	size_t n = o->nreceipts_cleared;
+	size_t n = o->nreceipts_cleared, padded = 1;
 
-	if (n == 0 || !c)
+	if (n == 0)
 		return;
+	while (padded < n)
+		padded *= 2;
 	buf_init(&sql);
 	buf_append_cstr(&sql, "UPDATE messages SET receipt_due = 0 WHERE id IN (");
-	for (size_t i = 0; i < n; i++) {
-		p[i] = store_p_text(o->receipts_cleared[i]);
+	for (size_t i = 0; i < padded; i++) {
+		p[i] = store_p_text(o->receipts_cleared[i < n ? i : n - 1]);
 		buf_printf(&sql, "%s$%zu", i ? ", " : "", i + 1);
 	}
 	buf_append_char(&sql, ')');
 	/* On a store error they stay due and go out again after their lease:
 	 * at least once, as receipts are. */
+	struct store_batch_stmt st = {sql.p, p, padded};
 	if (sql.p)
-		store_exec(c, sql.p, p, n, NULL);
+		smsc_writes_add(o, NULL, 0, &st, 1, NULL);
 	buf_fini(&sql);
 	o->nreceipts_cleared = 0;
 }

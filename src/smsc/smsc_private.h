@@ -6,6 +6,7 @@
 #define WARP_SMSC_PRIVATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -146,6 +147,7 @@ struct smsc_out_msg {
 	size_t body_len;
 	int64_t expires_at;
 	int attempts;
+	int parts;	      /* its group's part_total */
 	unsigned carrier_pos; /* the route's carriers tried so far */
 	char carrier_id[ID_MAX];
 };
@@ -196,12 +198,65 @@ struct smsc_conn {
 	struct metric *m_binds, *m_window; /* its series, looked up once */
 };
 
-/* A receipt that came before its submit_sm_resp was recorded. */
-struct smsc_pending {
-	struct smsc_pending *next;
+/* A bind as a later callback finds it again: by connector, index and
+ * connection generation, since it may have dropped (or been replaced)
+ * meanwhile (upstream.c). */
+struct smsc_bind_ref {
+	char conn_id[ID_MAX];
+	unsigned index;
+	uint64_t gen;
+};
+
+void smsc_bind_ref_set(struct smsc_bind_ref *r, const struct smsc_upbind *b);
+/* The bind, still bound on the same connection; NULL when it is not. */
+struct smsc_upbind *smsc_bind_ref_find(struct smsc_out *o, const struct smsc_bind_ref *r);
+
+/* idtable.c: upstream ids by (carrier, id) on the upstream thread. */
+enum smsc_id_kind {
+	SMSC_ID_SENT, /* its submit_sm_resp came: id is our message */
+	SMSC_ID_HELD, /* a receipt that found no SENT record yet */
+};
+
+struct smsc_idrec {
+	struct smsc_idrec *chain, *prev, *next; /* its bucket; its kind's list */
+	uint64_t hash;
+	enum smsc_id_kind kind;
+	int64_t until_ms; /* monotonic: dropped then */
 	char carrier_id[ID_MAX], upstream_id[SMPP_MESSAGE_ID_MAX + 1];
-	char state[16], error[32];
-	int64_t until_ms;
+	char id[ID_MAX];	   /* SENT */
+	int parts;		   /* SENT: its group's part_total */
+	char state[16], error[32]; /* HELD: what the receipt says */
+	int64_t check_ms;	   /* HELD: its next look in the store */
+	unsigned checks;
+};
+
+struct smsc_ids;
+uint64_t smsc_ids_hash(const char *carrier_id, const char *upstream_id);
+struct smsc_ids *smsc_ids_new(void);
+void smsc_ids_free(struct smsc_ids *t);
+struct smsc_idrec *smsc_ids_find(struct smsc_ids *t, enum smsc_id_kind kind, const char *carrier_id,
+				 const char *upstream_id);
+/* A new record at the end of its kind's list (its oldest evicted when the
+ * kind is full); NULL when out of memory. */
+struct smsc_idrec *smsc_ids_add(struct smsc_ids *t, enum smsc_id_kind kind, const char *carrier_id,
+				const char *upstream_id, int64_t until_ms);
+void smsc_ids_remove(struct smsc_ids *t, struct smsc_idrec *r);
+struct smsc_idrec *smsc_ids_oldest(struct smsc_ids *t, enum smsc_id_kind kind);
+size_t smsc_ids_count(const struct smsc_ids *t, enum smsc_id_kind kind);
+
+#define SMSC_WRITE_LANES 2 /* PostgreSQL: writers (connections) side by side */
+
+/* A write that reports back once committed (writes.c). */
+struct smsc_settle {
+	struct smsc_settle *next;
+	struct smsc_out *o;
+	int status;	  /* the writer's: 0 committed */
+	char evt[ID_MAX]; /* a final: the event it may have written */
+	char state[16];
+	int64_t now;
+	bool answer; /* a receipt's deliver_sm to answer on bind */
+	struct smsc_bind_ref bind;
+	uint32_t command_id, sequence_number;
 };
 
 /* Accounts with a receiver session bound in this process. */
@@ -222,7 +277,14 @@ struct smsc_out {
 	struct event *timer;
 	char owner[ID_MAX]; /* lease_owner of the messages this process holds */
 	int64_t expired_at;
-	struct smsc_pending *pending;
+	struct smsc_ids *ids; /* upstream ids: receipts matched in memory */
+	/* This thread's writes (writes.c): lanes, each one FIFO writer. */
+	struct store_batch *writes[SMSC_WRITE_LANES];
+	size_t nwrites;
+	bool writes_own;	   /* not the session's insert batch */
+	atomic_long writes_queued; /* queued, not yet committed */
+	pthread_mutex_t settled_lock;
+	struct smsc_settle *settled; /* committed, newest first; under the lock */
 	struct smsc_receivers *receivers;
 	int64_t receipts_polled_ms;
 	bool receipts_more; /* a lease came back full: poll again at the next tick */
@@ -255,6 +317,28 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m);
 void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
 void smsc_out_bind_changed(struct smsc_out *o);
+/* writes.c: the writes of this thread through a batching writer. */
+int smsc_writes_open(struct smsc_out *o);
+void smsc_writes_close(struct smsc_out *o);
+/* Queues st[0..n), writes of message id (NULL: of no one message) in a
+ * group of parts part_total (0: not known), to commit together; t (may be
+ * NULL) is settled once they have.  A full queue runs them here. */
+int smsc_writes_add(struct smsc_out *o, const char *id, int parts,
+		    const struct store_batch_stmt *st, size_t n, struct smsc_settle *t);
+/* Whether the writers are so far behind that no more should be leased. */
+bool smsc_writes_behind(struct smsc_out *o);
+/* At the tick: answers and counts what was committed. */
+void smsc_writes_settle(struct smsc_out *o);
+/* st[0..n) in one transaction on c (each one's changes in changes[i] when
+ * not NULL); a failure is logged. */
+int smsc_writes_run(struct store_conn *c, const struct store_batch_stmt *st, size_t n,
+		    int64_t *changes);
+/* matching.c: receipts to their messages. */
+void smsc_match_submitted(struct smsc_out *o, const char *carrier_id, const char *upstream_id,
+			  const struct smsc_out_msg *m);
+void smsc_match_tick(struct smsc_out *o);
+/* The form upstream ids are stored and matched in (dispatch.c). */
+void smsc_out_id_norm(struct str id, enum smsc_id_base base, char *out, size_t n);
 /* store_exec on the upstream thread's connection; a failure is logged. */
 int smsc_out_exec(struct smsc_out *o, const char *sql, const struct store_param *p, size_t n,
 		  struct store_res **res);
@@ -285,8 +369,24 @@ struct smsc_final {
 	const char *owner;		/* SMSC_FINAL_LEASED */
 	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
 	int64_t now;			/* epoch ms */
-	int64_t *accepted_at; /* out, may be NULL: the group's first accept, when it ended */
+	int parts;			/* its group's part_total, 0 when not known */
 };
+
+/* A final move as statements for the batching writer: [the group's lock
+ * on PostgreSQL,] the part's UPDATE, the event's INSERT; evt is the id the
+ * event gets if it is written.  Points into itself: keep it in place. */
+struct smsc_final_stmts {
+	struct store_batch_stmt st[3];
+	size_t n;
+	struct store_param lock[1], update[7], event[5];
+	char evt[ID_MAX];
+};
+
+int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out);
+/* Queues f's move (writes.c); with b and p, p (a receipt's deliver_sm) is
+ * answered on b once the move is committed. */
+int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struct smsc_upbind *b,
+		     const struct smpp_pdu *p);
 
 /* Moves one part to f->state and, when that makes its group final, writes
  * the group's message.status event in the same transaction.  2 when the
@@ -355,8 +455,8 @@ void smsc_mo_webhook_tick(struct smsc_out *o);
  * message.received webhook — an enabled webhook of its whose event_types
  * (compact JSON of lower-case words, dots and stars) names the type,
  * "message.*" or "*", the patterns the dispatcher matches. */
-#define SMSC_MO_BY_WEBHOOK(customer)                                                              \
-	"EXISTS (SELECT 1 FROM webhooks w WHERE w.customer_id = " customer " AND w.enabled = 1 "  \
+#define SMSC_MO_BY_WEBHOOK(customer)                                                               \
+	"EXISTS (SELECT 1 FROM webhooks w WHERE w.customer_id = " customer " AND w.enabled = 1 "   \
 	"AND (w.event_types LIKE '%\"*\"%' OR w.event_types LIKE '%\"message.*\"%' OR "            \
 	"w.event_types LIKE '%\"message.received\"%'))"
 struct smsc_dlr *smsc_mo_row(const struct store_res *r, size_t i);
@@ -427,16 +527,16 @@ struct smsc_session {
 	unsigned window, max_binds;
 	int64_t throughput, burst;
 	struct smsc_live *live;
-	bool holds_bind;       /* counted in live->binds */
-	bool receiver;	       /* counted in the upstream thread's receivers */
-	uint32_t seq;	       /* of the PDUs we send */
+	bool holds_bind; /* counted in live->binds */
+	bool receiver;	 /* counted in the upstream thread's receivers */
+	uint32_t seq;	 /* of the PDUs we send */
 	/* Receipts and MO sent, not yet answered, oldest first: ESMEs answer
 	 * in order, so the answer is found at the head. */
 	struct smsc_dlr *dlrs, *dlrs_last;
-	unsigned outstanding;  /* submits and queries not yet answered */
-	int refs;	       /* the connection, each pending submit or check */
-	bool dead;	       /* the connection is gone */
-	bool handshaking;      /* TLS: no PDU before the handshake is done */
+	unsigned outstanding; /* submits and queries not yet answered */
+	int refs;	      /* the connection, each pending submit or check */
+	bool dead;	      /* the connection is gone */
+	bool handshaking;     /* TLS: no PDU before the handshake is done */
 };
 
 /* session.c; tls: fd came to tls_listen */
@@ -476,8 +576,7 @@ struct smsc_submit_row {
  * reference over 255), so that every stored part has one form and the
  * dispatcher writes it as each upstream prefers (upstream.c).  body is
  * rewritten into buf when so; returns the esm_class to store. */
-uint8_t smsc_submit_udh_form(const struct smpp_pdu *p, struct str *body, uint8_t *buf,
-			     size_t cap);
+uint8_t smsc_submit_udh_form(const struct smpp_pdu *p, struct str *body, uint8_t *buf, size_t cap);
 #define SMSC_UDH_FORM_MAX (SMPP_SM_MAX + 8) /* buf for smsc_submit_udh_form */
 int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 		      const struct smsc_submit_row *row, store_batch_done_fn done, void *arg);

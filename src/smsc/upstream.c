@@ -133,8 +133,7 @@ static void up_deliver(struct smsc_upbind *b, const struct smpp_pdu *p)
 		smsc_mo_receive(b->o, b, p); /* answered once it is stored */
 		return;
 	}
-	smsc_out_receipt(b->o, b, p);
-	smsc_upbind_respond(b, p->command_id, p->sequence_number, SMPP_ESME_ROK);
+	smsc_out_receipt(b->o, b, p); /* answered once its state is durable */
 }
 
 static void up_pdu(struct smsc_upbind *b, const struct smpp_pdu *p)
@@ -297,6 +296,24 @@ static void up_tick(struct smsc_upbind *b)
 		}
 	}
 	up_schedule(b, TICK_MS);
+}
+
+void smsc_bind_ref_set(struct smsc_bind_ref *r, const struct smsc_upbind *b)
+{
+	snprintf(r->conn_id, sizeof(r->conn_id), "%s", b->cfg.id);
+	r->index = b->index;
+	r->gen = b->gen;
+}
+
+struct smsc_upbind *smsc_bind_ref_find(struct smsc_out *o, const struct smsc_bind_ref *r)
+{
+	for (size_t i = 0; i < o->nconns && r->index < SMSC_CONNECTOR_BINDS_MAX; i++) {
+		struct smsc_upbind *b = o->conns[i].binds[r->index];
+		if (strcmp(o->conns[i].cfg.id, r->conn_id) == 0 && b && b->gen == r->gen &&
+		    b->state == SMSC_UP_BOUND)
+			return b;
+	}
+	return NULL;
 }
 
 static void up_timer(evutil_socket_t fd, short what, void *arg)

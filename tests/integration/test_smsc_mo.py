@@ -54,20 +54,7 @@ def peers(api, warp_factory):
         return e
 
     yield smsc, upstream, esme
-    try:
-        for w in warps:  # with its peers still connected; must exit 0 (under ASan: no leak)
-            if w.proc.poll() is None:
-                rc, _ = w.stop()
-                assert rc == 0, "smsc exited %s after SIGTERM: %s" % (rc, w.stderr()[-4000:])
-    finally:
-        for p in started:
-            p.stop()
-        # This test's connector off, so a later test's upstream that gets the
-        # same port is not bound twice (which would double its MO).
-        for c in api.admin.list_all("/api/v1/smpp-connectors"):
-            if c["enabled"]:
-                r = api.admin.patch("/api/v1/smpp-connectors/" + c["id"], {"enabled": False})
-                assert r.status == 200, r.body
+    smppfix.stop_smsc_test(api, warps, started)
 
 
 def provision(api, up, sms=True):

@@ -20,22 +20,36 @@ static int64_t scalar(struct fixture *f, const char *text)
 	return fixture_query_int(store_conn(f->store), text);
 }
 
-/* A group of total parts msg_g1 .. msg_g<total>, all submitted. */
-static void seed_group(struct fixture *f, int total)
+/* Part seq of total in group, submitted (accepted at 100 + seq). */
+static void seed_part(struct fixture *f, const char *id, const char *group, int seq, int total)
 {
 	char q[1024];
 
+	snprintf(q, sizeof(q),
+		 "INSERT INTO messages (id, group_id, part_seq, part_total, customer_id, "
+		 "origin, client_ref, source, destination, body, state, carrier_id, "
+		 "upstream_id, expires_at, created_at, updated_at) VALUES ('%s', "
+		 "'%s', %d, %d, 'cus_a', 'smpp', 'ref7', '1555', '4477', '00', "
+		 "'submitted', 'car_x', 'up_%s', 9999999999999, %d, %d)",
+		 id, group, seq, total, id, 100 + seq, 100 + seq);
+	sql(f, q);
+}
+
+static void seed_customer(struct fixture *f)
+{
 	sql(f, "INSERT INTO customers (id, name, status, billing_type, currency, created_at,"
 	       " updated_at) VALUES ('cus_a', 'A', 'active', 'prepaid', 'USD', 1, 1)");
+}
+
+/* A group of total parts msg_g1 .. msg_g<total>, all submitted. */
+static void seed_group(struct fixture *f, int total)
+{
+	char id[32];
+
+	seed_customer(f);
 	for (int i = 1; i <= total; i++) {
-		snprintf(q, sizeof(q),
-			 "INSERT INTO messages (id, group_id, part_seq, part_total, customer_id, "
-			 "origin, client_ref, source, destination, body, state, carrier_id, "
-			 "upstream_id, expires_at, created_at, updated_at) VALUES ('msg_g%d', "
-			 "'msg_g1', %d, %d, 'cus_a', 'smpp', 'ref7', '1555', '4477', '00', "
-			 "'submitted', 'car_x', 'up%d', 9999999999999, %d, %d)",
-			 i, i, total, i, 100 + i, 100 + i);
-		sql(f, q);
+		snprintf(id, sizeof(id), "msg_g%d", i);
+		seed_part(f, id, "msg_g1", i, total);
 	}
 }
 
@@ -140,6 +154,86 @@ static void test_part_whose_guard_fails_moves_nothing(void **state)
 	assert_int_equal(scalar(f, "SELECT COUNT(*) FROM message_events"), 1);
 }
 
+/* A part known to be its group's only one takes the one-row path (on
+ * PostgreSQL one statement): the same event, and nothing when its guard
+ * no longer holds. */
+static void test_known_single_part_writes_the_same_event(void **state)
+{
+	struct fixture *f = *state;
+	struct smsc_final fin = {.guard = SMSC_FINAL_SUBMITTED,
+				 .id = "msg_g1",
+				 .state = "undeliverable",
+				 .error = "err:005",
+				 .now = 5000,
+				 .parts = 1};
+
+	seed_group(f, 1);
+	assert_int_equal(smsc_final_apply(f->store, &fin), 2);
+	json_t *d = event_data(f);
+	assert_string_equal(json_string_value(json_object_get(d, "status")), "undeliverable");
+	assert_string_equal(json_string_value(json_object_get(d, "id")), "msg_g1");
+	assert_string_equal(json_string_value(json_object_get(d, "error")), "err:005");
+	assert_string_equal(json_string_value(json_object_get(d, "carrier_id")), "car_x");
+	assert_string_equal(json_string_value(json_object_get(d, "client_ref")), "ref7");
+	assert_int_equal(json_integer_value(json_object_get(d, "submitted_at")), 101);
+	assert_int_equal(json_integer_value(json_object_get(d, "done_at")), 5000);
+	json_t *parts = json_object_get(d, "parts");
+	assert_int_equal(json_integer_value(json_object_get(parts, "total")), 1);
+	assert_int_equal(json_integer_value(json_object_get(parts, "delivered")), 0);
+	assert_int_equal(json_integer_value(json_object_get(parts, "failed")), 1);
+	json_decref(d);
+	fin.state = "delivered";
+	assert_int_equal(smsc_final_apply(f->store, &fin), 0); /* no longer submitted */
+	sql(f, "UPDATE messages SET state = 'queued', lease_owner = 'lease_me'");
+	struct smsc_final leased = {.guard = SMSC_FINAL_LEASED,
+				    .id = "msg_g1",
+				    .state = "rejected",
+				    .error = "no_route",
+				    .owner = "lease_other",
+				    .now = 6000,
+				    .parts = 1};
+	assert_int_equal(smsc_final_apply(f->store, &leased), 0);
+	assert_int_equal(scalar(f, "SELECT COUNT(*) FROM messages WHERE state = 'queued'"), 1);
+}
+
+/* Many moves through the batching writer share one transaction, each still
+ * all or nothing: two parts of one group (its event with the second), two
+ * single parts, and one whose guard fails among them. */
+static void test_many_moves_in_one_batch(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *id;
+		int parts;
+	} moves[] = {{"msg_p1", 2}, {"msg_s1", 1}, {"msg_x", 1}, {"msg_p2", 2}, {"msg_s2", 0}};
+	struct store_batch *b = store_batch_new(f->store, "SELECT 1", 0, 16, 16, 200);
+
+	seed_customer(f);
+	seed_part(f, "msg_p1", "msg_p1", 1, 2);
+	seed_part(f, "msg_p2", "msg_p1", 2, 2);
+	seed_part(f, "msg_s1", "msg_s1", 1, 1);
+	seed_part(f, "msg_s2", "msg_s2", 1, 1);
+	seed_part(f, "msg_x", "msg_x", 1, 1);
+	sql(f, "UPDATE messages SET state = 'queued' WHERE id = 'msg_x'");
+	assert_non_null(b);
+	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		struct smsc_final fin = {.guard = SMSC_FINAL_SUBMITTED,
+					 .id = moves[i].id,
+					 .state = "delivered",
+					 .now = 7000,
+					 .parts = moves[i].parts};
+		struct smsc_final_stmts st;
+		assert_int_equal(smsc_final_stmts(&fin, f->kind == STORE_POSTGRES, &st), 0);
+		assert_int_equal(store_batch_add_group(b, st.st, st.n, NULL, NULL), 0);
+	}
+	store_batch_free(b); /* flushes */
+	assert_int_equal(scalar(f, "SELECT COUNT(*) FROM messages WHERE state = 'delivered'"), 4);
+	assert_int_equal(scalar(f, "SELECT COUNT(*) FROM message_events"), 3);
+	assert_int_equal(scalar(f, "SELECT COUNT(*) FROM message_events WHERE group_id IN "
+				   "('msg_p1', 'msg_s1', 'msg_s2')"),
+			 3);
+}
+
 static void test_config_version_does_not_move(void **state)
 {
 	struct fixture *f = *state;
@@ -163,6 +257,10 @@ int main(void)
 					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_part_whose_guard_fails_moves_nothing,
 					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_known_single_part_writes_the_same_event,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_many_moves_in_one_batch, fixture_setup_migrated,
+					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_config_version_does_not_move,
 					    fixture_setup_migrated, fixture_teardown),
 	};
