@@ -28,6 +28,9 @@ struct api {
 	struct metric *m_messages[3];
 	/* The batching writer of sent messages (messages_send.c). */
 	struct store_batch *msg_batch;
+	/* Customer statuses and message routes for its checks (send_gate.c);
+	 * NULL without a snapshot loader: the store is asked every time. */
+	struct snapshot *send_gate;
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;
