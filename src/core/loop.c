@@ -193,19 +193,27 @@ int loop_pool_start(struct loop_pool *p)
 	return rc;
 }
 
+/* Only a post into an empty queue wakes the loop: one that finds tasks
+ * queued is run by the wake they already asked for (the worker empties the
+ * queue under the lock before it runs it).  A group commit resuming
+ * hundreds of HTTP requests then costs each worker one wake-up, not one
+ * eventfd write per request. */
 void loop_pool_post(struct loop_pool *p, unsigned i, struct loop_task *t)
 {
 	struct loop_worker *w = &p->w[i];
+	bool was_empty;
 
 	t->next = NULL;
 	pthread_mutex_lock(&w->lock);
+	was_empty = !w->head;
 	if (w->tail)
 		w->tail->next = t;
 	else
 		w->head = t;
 	w->tail = t;
 	pthread_mutex_unlock(&w->lock);
-	event_active(w->wake, EV_READ, 0);
+	if (was_empty)
+		event_active(w->wake, EV_READ, 0);
 }
 
 static void loop_call_run(void *arg)
