@@ -123,7 +123,9 @@ struct event_base *http_req_base(const struct http_req *req);
  *
  * Shutdown: a request must not stay suspended past http_server_free.
  * Stop the loops (loop_pool_stop), finish the work that will resume
- * requests, run the resumptions (loop_pool_drain), then free the server.
+ * requests, run the resumptions (loop_pool_drain), then free the server;
+ * answers given then are not written any more (no loop runs), the
+ * connections close with the server.
  */
 void http_req_suspend(struct http_req *req);
 void http_req_resume(struct http_req *req, http_handler_fn fn, void *arg);
