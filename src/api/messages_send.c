@@ -165,7 +165,7 @@ struct send_rows {
 	struct store_param p[API_MSG_PARTS_MAX][INSERT_PARAMS];
 	char ids[API_MSG_PARTS_MAX][ID_MAX];
 	char hex[API_MSG_PARTS_MAX][2 * SMPP_SM_MAX + 1];
-	struct store_batch_stmt stmts[API_MSG_PARTS_MAX + 1]; /* the parts, the key's record */
+	struct store_batch_stmt stmts[API_MSG_PARTS_MAX + API_IDEM_STMTS]; /* parts, the key's */
 };
 
 static int send_rows_fill(struct send_rows *s, const char *group, const char *customer,
@@ -267,12 +267,14 @@ static void send_store(struct api_ctx *ctx, const char *id, const char *customer
 	struct send_rows rows;
 	struct api_idem_stmt idem = {0};
 	size_t n = m->nparts;
-	json_t *body = json_pack("{s:O}", "data", p->reply);
-	int rc = body ? send_rows_fill(&rows, id, customer, m, now) : -ENOMEM;
+	/* The record's body, only when there is a key to record it under. */
+	json_t *body = ctx->idem_key[0] ? json_pack("{s:O}", "data", p->reply) : NULL;
+	int rc = body || !ctx->idem_key[0] ? send_rows_fill(&rows, id, customer, m, now) : -ENOMEM;
 
 	rc = rc ? rc : api_idempotency_batch_stmt(ctx, 202, body, &idem);
-	if (rc == 1) {
-		rows.stmts[n++] = idem.stmt;
+	if (rc > 0) {
+		for (int i = 0; i < rc; i++)
+			rows.stmts[n++] = idem.stmts[i];
 		p->idem = true;
 		rc = 0;
 	}

@@ -189,6 +189,25 @@ def test_idempotency_key_replays_the_202(api, up):
     assert client.get("/api/v1/messages/" + mid).status == 200
 
 
+def test_an_expired_idempotency_key_sends_anew(api, up):
+    """A record older than a day no longer answers: the send commits a new
+    message, replacing the record in the same entry."""
+    cid, client = api.tenant()
+    name = "old-" + uuid.uuid4().hex
+    body = {"from": "+447700900001", "to": number(), "text": "yesterday"}
+    first = client.post("/api/v1/messages", body, headers={"Idempotency-Key": name})
+    assert first.status == 202, first.body
+    api.store.execute("UPDATE idempotency_keys SET created_at = created_at - 90000000 "
+                      "WHERE idem_key = '%s'" % name)
+    again = client.post("/api/v1/messages", body, headers={"Idempotency-Key": name})
+    assert again.status == 202 and again.headers.get("Idempotent-Replayed") is None
+    assert again.json()["data"]["id"] != first.json()["data"]["id"]
+    assert api.count("messages", "customer_id = ?", cid) == 2
+    replay = client.post("/api/v1/messages", body, headers={"Idempotency-Key": name})
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json() == again.json()
+
+
 def test_customers_see_only_their_own_messages(api, up):
     a, alice = api.tenant()
     b, bob = api.tenant()
