@@ -21,7 +21,7 @@ import smppfix
 from smppfix import carrier_with_connector, route
 
 pytest.register_assert_rewrite("apiclient")
-from apiclient import PSQL, assert_error, running_env  # noqa: E402
+from apiclient import API_INI, PSQL, assert_error, running_env  # noqa: E402
 
 pytest_plugins = ["apiclient"]
 
@@ -326,6 +326,23 @@ def test_send_checks_follow_config_changes_not_each_request(api, up):
     assert_error(send(client, "+447812300002", text="gone"), 422, "no_route", "/to")
 
 
+class SqliteLocked:
+    """SQLite's one write lock held by another connection (BEGIN IMMEDIATE):
+    the group commit of sends waits for it (within the store's 5 s busy
+    timeout) while WAL readers go on."""
+
+    def __init__(self, store):
+        import sqlite3
+        self.c = sqlite3.connect(store.path, timeout=5, isolation_level=None)
+        self.c.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        if self.c is not None:
+            self.c.execute("ROLLBACK")
+            self.c.close()
+            self.c = None
+
+
 class MessagesLocked:
     """A psql session holding LOCK TABLE messages IN EXCLUSIVE MODE: every
     INSERT (ROW EXCLUSIVE) waits for it, reads do not (PostgreSQL 15 §13.3.1),
@@ -365,25 +382,22 @@ def post_and_hang_up(api, token, to):
         s.sendall(head + body)
 
 
-def test_sends_wait_for_their_commit_without_holding_a_worker(api, up):
+def sends_wait_without_a_worker(env, client, cid, lock_kind):
     """While the group commit is held up, sends wait suspended rather than
     each holding an HTTP worker: more of them wait at once than warp has
     workers (2), /healthz answers meanwhile, every one is answered 202 after
     the commit, and the message of a client that hung up while it waited is
     committed all the same."""
-    if api.store.kind != "postgres":
-        pytest.skip("holds a table lock; SQLite's one write lock would hold up the key check too")
-    cid, client = api.tenant()
     kept, gone = [number() for _ in range(4)], number()
-    before = metric(api, "warp_http_requests_suspended ")
-    lock = MessagesLocked(api.store)
+    before = metric(env, "warp_http_requests_suspended ") or 0
+    lock = lock_kind(env.store)
     try:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             answers = [pool.submit(send, client, to, text="waits") for to in kept]
-            post_and_hang_up(api, client.token, gone)
+            post_and_hang_up(env, client.token, gone)
             wait_for("5 sends suspended", lambda: metric(
-                api, "warp_http_requests_suspended ") == (before or 0) + 5)
-            assert api.warp.get("/healthz").status == 200
+                env, "warp_http_requests_suspended ") == before + 5, timeout=3)
+            assert env.warp.get("/healthz").status == 200
             assert not any(a.done() for a in answers)
             lock.release()
             results = [a.result(timeout=15) for a in answers]
@@ -392,11 +406,40 @@ def test_sends_wait_for_their_commit_without_holding_a_worker(api, up):
     assert [r.status for r in results] == [202] * 4, [(r.status, r.body) for r in results]
     for r, to in zip(results, kept):
         assert r.json()["data"]["to"] == to
-    wait_for("the hung-up client's message stored", lambda: api.count(
+    wait_for("the hung-up client's message stored", lambda: env.count(
         "messages", "customer_id = ? AND destination = ?", cid, gone[1:]) == 1)
     wait_for("no send suspended", lambda: metric(
-        api, "warp_http_requests_suspended ") == (before or 0))
+        env, "warp_http_requests_suspended ") == before)
     assert send(client, number(), text="still serving").status == 202
+
+
+def test_sends_wait_for_their_commit_without_holding_a_worker(api, up):
+    if api.store.kind != "postgres":
+        pytest.skip("SQLite's write lock would hold up the key check too: see the _sqlite test")
+    cid, client = api.tenant()
+    sends_wait_without_a_worker(api, client, cid, MessagesLocked)
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def cached(request, tmp_path_factory):
+    """A warp on SQLite whose API keys stay cached for a minute, so a send
+    writes nothing on its HTTP worker (no key lookup, no last_used_at) while
+    a test holds the database's write lock; a global route for PREFIX to a
+    connector that never binds (the messages stay queued)."""
+    env_gen = running_env(request, tmp_path_factory,
+                          ini=API_INI.replace("key_cache_ttl = 0ms", "key_cache_ttl = 60s"))
+    env = next(env_gen)
+    route(env, PREFIX, [carrier_with_connector(env, 9)])
+    yield env
+    next(env_gen, None)
+
+
+def test_sends_wait_for_their_commit_without_holding_a_worker_sqlite(cached):
+    cid, client = cached.tenant()
+    gate_caught_up(cached)
+    for _ in range(6):  # keys cached, each HTTP worker's connection open
+        sent(client, number(), text="warm")
+    sends_wait_without_a_worker(cached, client, cid, SqliteLocked)
 
 
 def test_validity_sets_the_expiry(api, up):
