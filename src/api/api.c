@@ -33,8 +33,9 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->msg_default_validity_ms = o->msg_default_validity_ms;
 	a->msg_max_validity_ms = o->msg_max_validity_ms;
 	if (!(a->refusals = api_refusals_new()) || api_messages_start(a, o->loader) < 0) {
-		snprintf(err, errlen, "api: out of memory, or the send checks' snapshot could not "
-				      "be built from the store");
+		snprintf(err, errlen,
+			 "api: out of memory, or the send checks' snapshot could not "
+			 "be built from the store");
 		api_refusals_free(a->refusals);
 		free(a);
 		return NULL;

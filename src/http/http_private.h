@@ -89,8 +89,8 @@ struct http_req {
 
 /* request.c.  Returns NULL only when out of memory.  *bad is set to a
  * reason when the request line cannot be used (the caller answers 400). */
-struct http_req *http_req_new(struct http_server *srv, unsigned thread,
-			      struct evhttp_request *ev, const char **bad);
+struct http_req *http_req_new(struct http_server *srv, unsigned thread, struct evhttp_request *ev,
+			      const char **bad);
 void http_req_free(struct http_req *req);
 /* Decodes the matched parameters of m (views into req->raw_path). */
 int http_req_params_set(struct http_req *req, const struct http_route_match *m);
