@@ -4,8 +4,10 @@
 #
 # The far end of every path is the same upstream carrier SMSC, bench/smppsink
 # (C, its own SMPP code: answers each submit_sm at once and sends its
-# receipt as deliver_sm on the same transceiver bind; counts submits and
-# duplicates by destination + text).
+# receipt as deliver_sm on the same transceiver bind; acknowledges every
+# read at once, TCP_QUICKACK, so a client with Nagle's algorithm on —
+# Kannel's SMPP client — does not wait for its delayed ACK after each
+# deliver_sm_resp; counts submits and duplicates by destination + text).
 #
 # 1. SMPP in -> WARP -> SMPP out -> receipt back to the ESME.  WARP (--roles
 #    api,smsc; SQLite, then PostgreSQL when /usr/lib/postgresql/15 is there,

@@ -32,13 +32,21 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->webhooks_allow_private = o->webhooks_allow_private;
 	a->msg_default_validity_ms = o->msg_default_validity_ms;
 	a->msg_max_validity_ms = o->msg_max_validity_ms;
-	if (!(a->refusals = api_refusals_new()) || api_messages_start(a) < 0) {
-		snprintf(err, errlen, "api: out of memory");
+	if (!(a->refusals = api_refusals_new()) || api_messages_start(a, o->loader) < 0) {
+		snprintf(err, errlen,
+			 "api: out of memory, or the send checks' snapshot could not "
+			 "be built from the store");
 		api_refusals_free(a->refusals);
 		free(a);
 		return NULL;
 	}
 	return a;
+}
+
+void api_stop(struct api *a)
+{
+	if (a)
+		api_messages_stop(a);
 }
 
 void api_free(struct api *a)

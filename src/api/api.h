@@ -20,6 +20,9 @@
 
 struct api_opts {
 	struct store *store;
+	/* Snapshots rebuilt on config changes (the send checks' customers and
+	 * routes); NULL: those checks ask the store every time. */
+	struct snapshot_loader *loader;
 	struct auth *auth;     /* credential checks; required */
 	struct ratelimit *rl;  /* NULL: no rate limits */
 	/* [webhooks] allow_private: webhook URLs may name a non-public host
@@ -33,6 +36,10 @@ struct api_opts {
 struct api;
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen);
+/* Commits what the HTTP handlers have queued and hands their answers to the
+ * HTTP loops: call after loop_pool_stop and before loop_pool_drain (see
+ * http_req_suspend); api_free does it too. */
+void api_stop(struct api *a);
 void api_free(struct api *a);
 
 /* Adds every /api/v1 route to r. */

@@ -28,6 +28,9 @@ struct api {
 	struct metric *m_messages[3];
 	/* The batching writer of sent messages (messages_send.c). */
 	struct store_batch *msg_batch;
+	/* Customer statuses and message routes for its checks (send_gate.c);
+	 * NULL without a snapshot loader: the store is asked every time. */
+	struct snapshot *send_gate;
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;
@@ -314,13 +317,16 @@ bool api_idempotency_replay(struct api_ctx *ctx);
 /* Records the response to the request's Idempotency-Key (if any) inside the
  * caller's transaction, so the change and its record commit together. */
 int api_idempotency_record(struct api_ctx *ctx, int status, const json_t *body);
-/* The same record as one statement of a batch entry (store_batch_add_group),
- * for a change written through the batching writer: 1 with out filled, 0
- * when the request has no key, negative on failure.  The entry then fails
- * with STORE_ECONFLICT when a concurrent request with the key committed
- * first.  out->text is freed by api_idem_stmt_fini. */
+/* The same record as statements of a batch entry (store_batch_add_group),
+ * for a change written through the batching writer: the removal of an
+ * expired record under the key, then the record; 2 (the statements in
+ * out->stmts), 0 when the request has no key, negative on failure.  The
+ * entry then fails with STORE_ECONFLICT when a concurrent request with the
+ * key committed first.  out->text is freed by api_idem_stmt_fini. */
+#define API_IDEM_STMTS 2
 struct api_idem_stmt {
-	struct store_batch_stmt stmt;
+	struct store_batch_stmt stmts[API_IDEM_STMTS];
+	struct store_param del[3];
 	struct store_param params[6];
 	char *text;
 };

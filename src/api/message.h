@@ -55,11 +55,30 @@ int api_rfc3339_parse(const char *s, int64_t *out);
  * (3), ucs2 (8), else binary. */
 const char *api_msg_encoding(int64_t data_coding);
 
-/* POST /api/v1/messages (messages_send.c). */
+/* POST /api/v1/messages (messages_send.c).  The handler suspends the
+ * request while its entry waits for the group commit (http_req_suspend)
+ * and answers from the writer's done callback on its own thread. */
 void api_messages_send(struct http_req *req, void *arg);
 /* Starts the batching writer of sent messages and registers
- * warp_api_messages_total; 0 or -ENOMEM.  Stop flushes and frees it. */
-int api_messages_start(struct api *a);
+ * warp_api_messages_total, and with a loader the send gate's snapshot;
+ * 0 or a negative code.  Stop flushes and frees the writer: the answers of
+ * what it commits then are handed to the HTTP loops (api_stop). */
+int api_messages_start(struct api *a, struct snapshot_loader *loader);
 void api_messages_stop(struct api *a);
+
+/* send_gate.c: the customer statuses and message routes as of the last
+ * config version, for the checks of a send. */
+struct api_send_gate;
+enum api_gate_answer { API_GATE_UNKNOWN, API_GATE_YES, API_GATE_NO };
+/* The snapshot "api_send" whose data is a struct api_send_gate; NULL when
+ * its first build fails. */
+struct snapshot *api_send_gate_register(struct snapshot_loader *l);
+/* Active (YES), suspended (NO), or not in the snapshot (UNKNOWN: ask the
+ * store). */
+enum api_gate_answer api_send_gate_customer(const struct api_send_gate *g, const char *customer);
+/* YES when a route of the customer or a global one serves to (digits),
+ * else UNKNOWN (a route may have been added since: ask the store). */
+enum api_gate_answer api_send_gate_routed(const struct api_send_gate *g, const char *customer,
+					  const char *to);
 
 #endif

@@ -5,15 +5,21 @@
  * after the commit (principle 2).  The parts and the Idempotency-Key
  * record of the answer are one entry of the batching writer
  * (store_batch_add_group): they commit together or not at all, in one
- * group commit with the messages other HTTP workers send meanwhile, and
- * the worker waits for that commit before it answers (decision 0027).
+ * group commit with the messages other HTTP workers send meanwhile
+ * (decision 0027).  The worker does not wait for that commit: the request
+ * is suspended (http_req_suspend) and the writer's done callback resumes
+ * it on its own thread, which answers (decision 0031).  A client gone
+ * meanwhile changes nothing: its message was accepted into the batch and
+ * commits; only the answer is dropped.
  *
  * Refused before anything is stored: a suspended customer (403, as its
  * calls and binds are), and a destination no message route serves (422
- * no_route naming it; the SMPP server answers ESME_RINVDSTADR).
+ * no_route naming it; the SMPP server answers ESME_RINVDSTADR).  Both are
+ * answered from the send gate's snapshot (send_gate.c) when it knows the
+ * customer and a route, from the store otherwise.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/message.h"
@@ -41,7 +47,7 @@
 
 enum send_result { SEND_QUEUED, SEND_REFUSED, SEND_FAILED };
 
-int api_messages_start(struct api *a)
+int api_messages_start(struct api *a, struct snapshot_loader *loader)
 {
 	static const char *const names[] = {"queued", "refused", "failed"};
 	struct metric_family *f = metrics_counter(
@@ -51,11 +57,14 @@ int api_messages_start(struct api *a)
 
 	for (size_t i = 0; f && i < sizeof(names) / sizeof(names[0]); i++)
 		a->m_messages[i] = metric_get(f, names[i]);
+	if (loader && !(a->send_gate = api_send_gate_register(loader)))
+		return -EIO;
 	a->msg_batch = store_batch_new(a->store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE, BATCH_ROWS,
 				       BATCH_DELAY_MS);
 	return a->msg_batch ? 0 : -ENOMEM;
 }
 
+/* The snapshot belongs to the loader, which frees it. */
 void api_messages_stop(struct api *a)
 {
 	store_batch_free(a->msg_batch); /* commits what is queued first */
@@ -68,15 +77,26 @@ static void send_count(struct api_ctx *ctx, enum send_result r)
 		metric_inc(ctx->api->m_messages[r]);
 }
 
-static int send_customer_active(struct api_ctx *ctx, const char *customer, struct api_verr *e)
+/* What the store says of a customer the gate does not know yet. */
+static int send_customer_stored(struct api_ctx *ctx, const char *customer, bool *active)
 {
 	struct store_res *r = NULL;
 	struct store_param p[] = {store_p_text(customer)};
 	int rc = store_exec(ctx->conn, "SELECT status FROM customers WHERE id = $1", p, 1, &r);
-	bool active =
-	    rc == 0 && store_res_rows(r) == 1 && strcmp(store_res_text(r, 0, 0), "active") == 0;
 
+	*active =
+	    rc == 0 && store_res_rows(r) == 1 && strcmp(store_res_text(r, 0, 0), "active") == 0;
 	store_res_free(r);
+	return rc;
+}
+
+static int send_customer_active(struct api_ctx *ctx, const struct api_send_gate *gate,
+				const char *customer, struct api_verr *e)
+{
+	enum api_gate_answer g = gate ? api_send_gate_customer(gate, customer) : API_GATE_UNKNOWN;
+	bool active = g == API_GATE_YES;
+	int rc = g == API_GATE_UNKNOWN ? send_customer_stored(ctx, customer, &active) : 0;
+
 	if (rc < 0)
 		return api_verr_set(e, 503, "store_unavailable", NULL,
 				    "the store cannot be reached");
@@ -86,15 +106,34 @@ static int send_customer_active(struct api_ctx *ctx, const char *customer, struc
 	return 0;
 }
 
-static int send_routed(struct api_ctx *ctx, const char *customer, const struct api_msg_in *m,
-		       struct api_verr *e)
+/* The customer a send is for (api_body_customer); an admin's customer_id
+ * the gate knows needs no query to prove it exists. */
+static int send_customer_pick(struct api_ctx *ctx, const struct api_send_gate *gate,
+			      const json_t *body, const char **out, struct api_verr *e)
+{
+	const char *given = json_string_value(json_object_get(body, "customer_id"));
+
+	if (gate && given && api_is_admin(ctx) &&
+	    api_send_gate_customer(gate, given) != API_GATE_UNKNOWN) {
+		*out = given;
+		return 0;
+	}
+	return api_body_customer(ctx, body, out, e);
+}
+
+static int send_routed(struct api_ctx *ctx, const struct api_send_gate *gate, const char *customer,
+		       const struct api_msg_in *m, struct api_verr *e)
 {
 	struct store_res *r = NULL;
 	struct store_param p[] = {store_p_text(customer), store_p_text(m->to)};
-	int rc = store_exec(ctx->conn, ROUTED_SQL, p, 2, &r);
-	bool routed = rc == 0 && store_res_rows(r) > 0;
+	int rc = 0;
+	bool routed = gate && api_send_gate_routed(gate, customer, m->to) == API_GATE_YES;
 
-	store_res_free(r);
+	if (!routed) {
+		rc = store_exec(ctx->conn, ROUTED_SQL, p, 2, &r);
+		routed = rc == 0 && store_res_rows(r) > 0;
+		store_res_free(r);
+	}
 	if (rc < 0)
 		return api_verr_set(e, 503, "store_unavailable", NULL,
 				    "the store cannot be reached");
@@ -104,13 +143,29 @@ static int send_routed(struct api_ctx *ctx, const char *customer, const struct a
 	return 0;
 }
 
+/* Every check of a send before anything is stored: 0 with *customer set,
+ * or e filled. */
+static int send_check(struct api_ctx *ctx, const json_t *body, const struct api_msg_in *m,
+		      const char **customer, struct api_verr *e)
+{
+	struct snapshot *snap = ctx->api->send_gate;
+	const struct api_send_gate *gate = snap ? snapshot_acquire(snap) : NULL;
+	int rc = send_customer_pick(ctx, gate, body, customer, e);
+
+	rc = rc ? rc : send_customer_active(ctx, gate, *customer, e);
+	rc = rc ? rc : send_routed(ctx, gate, *customer, m, e);
+	if (gate)
+		snapshot_release(snap, gate);
+	return rc;
+}
+
 /* The statements of a message's entry and what their parameters point
  * to (copied by store_batch_add_group). */
 struct send_rows {
 	struct store_param p[API_MSG_PARTS_MAX][INSERT_PARAMS];
 	char ids[API_MSG_PARTS_MAX][ID_MAX];
 	char hex[API_MSG_PARTS_MAX][2 * SMPP_SM_MAX + 1];
-	struct store_batch_stmt stmts[API_MSG_PARTS_MAX + 1]; /* the parts, the key's record */
+	struct store_batch_stmt stmts[API_MSG_PARTS_MAX + API_IDEM_STMTS]; /* parts, the key's */
 };
 
 static int send_rows_fill(struct send_rows *s, const char *group, const char *customer,
@@ -138,64 +193,42 @@ static int send_rows_fill(struct send_rows *s, const char *group, const char *cu
 	return 0;
 }
 
-/* An HTTP worker waiting for its entry's commit; signalled by the writer. */
-struct send_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	int status;
+/* A send between its handler and its answer: what the answer needs,
+ * owned by the request's thread except status, which the writer sets
+ * before it resumes the request. */
+struct send_pending {
+	struct http_req *req;
+	struct api *api;
+	json_t *reply; /* the message as stored */
+	bool idem;     /* the request has an Idempotency-Key */
+	int status;    /* of the commit: 0 once durable */
 };
 
+/* On the request's thread, once the entry's fate is known. */
+static void send_answer(struct http_req *req, void *arg)
+{
+	struct send_pending *p = arg;
+	struct api_ctx ctx = {.api = p->api, .req = req};
+	int rc = p->status == -EAGAIN ? STORE_EBUSY : p->status; /* a full queue: 503, retry */
+
+	if (rc == STORE_ECONFLICT && p->idem)
+		rc = -EALREADY; /* a twin with this key committed first: 409 */
+	send_count(&ctx, rc < 0 ? SEND_FAILED : SEND_QUEUED);
+	if (rc < 0)
+		api_reply_store_error(&ctx, rc, "message");
+	else
+		http_reply_data(req, 202, json_incref(p->reply));
+	json_decref(p->reply);
+	free(p);
+}
+
+/* On the writer's thread: the request goes back to its own. */
 static void send_stored(void *arg, int status)
 {
-	struct send_wait *w = arg;
+	struct send_pending *p = arg;
 
-	pthread_mutex_lock(&w->lock);
-	w->status = status;
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* Queues the entry and waits for its fate: 0 once durable. */
-static int send_commit(struct api_ctx *ctx, const struct store_batch_stmt *stmts, size_t n)
-{
-	struct send_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
-	int rc = store_batch_add_group(ctx->api->msg_batch, stmts, n, send_stored, &w);
-
-	if (rc == 0) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
-		rc = w.status;
-	}
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
-	return rc == -EAGAIN ? STORE_EBUSY : rc; /* a full queue: 503, retry */
-}
-
-/* Every part and the Idempotency-Key record of reply in one entry. */
-static int send_store(struct api_ctx *ctx, const char *id, const char *customer,
-		      const struct api_msg_in *m, int64_t now, const json_t *reply)
-{
-	struct send_rows rows;
-	struct api_idem_stmt idem = {0};
-	size_t n = m->nparts;
-	json_t *body = json_pack("{s:O}", "data", reply);
-	int rc = body ? send_rows_fill(&rows, id, customer, m, now) : -ENOMEM;
-
-	rc = rc ? rc : api_idempotency_batch_stmt(ctx, 202, body, &idem);
-	if (rc == 1) {
-		rows.stmts[n++] = idem.stmt;
-		rc = 0;
-	}
-	rc = rc ? rc : send_commit(ctx, rows.stmts, n);
-	if (rc == STORE_ECONFLICT && ctx->idem_key[0])
-		rc = -EALREADY; /* a twin with this key committed first: 409 */
-	api_idem_stmt_fini(&idem);
-	json_decref(body);
-	return rc;
+	p->status = status;
+	http_req_resume(p->req, send_answer, p);
 }
 
 /* The message as the list shows it (messages.c msg_json), from what was
@@ -224,6 +257,36 @@ static json_t *send_reply(const char *id, const char *customer, const struct api
 	return o;
 }
 
+/* Queues every part and the Idempotency-Key record of p->reply as one
+ * entry and suspends the request until send_stored resumes it; on failure
+ * the request is resumed at once with the error, so send_answer is the one
+ * place that answers. */
+static void send_store(struct api_ctx *ctx, const char *id, const char *customer,
+		       const struct api_msg_in *m, int64_t now, struct send_pending *p)
+{
+	struct send_rows rows;
+	struct api_idem_stmt idem = {0};
+	size_t n = m->nparts;
+	/* The record's body, only when there is a key to record it under. */
+	json_t *body = ctx->idem_key[0] ? json_pack("{s:O}", "data", p->reply) : NULL;
+	int rc = body || !ctx->idem_key[0] ? send_rows_fill(&rows, id, customer, m, now) : -ENOMEM;
+
+	rc = rc ? rc : api_idempotency_batch_stmt(ctx, 202, body, &idem);
+	if (rc > 0) {
+		for (int i = 0; i < rc; i++)
+			rows.stmts[n++] = idem.stmts[i];
+		p->idem = true;
+		rc = 0;
+	}
+	/* Suspended first: the writer may resume it before add returns. */
+	http_req_suspend(ctx->req);
+	rc = rc ? rc : store_batch_add_group(ctx->api->msg_batch, rows.stmts, n, send_stored, p);
+	if (rc < 0)
+		send_stored(p, rc);
+	api_idem_stmt_fini(&idem);
+	json_decref(body);
+}
+
 void api_messages_send(struct http_req *req, void *arg)
 {
 	struct api_ctx ctx;
@@ -231,7 +294,8 @@ void api_messages_send(struct http_req *req, void *arg)
 	struct api_msg_in m;
 	const char *customer = NULL;
 	char id[ID_MAX];
-	json_t *body, *reply = NULL;
+	json_t *body;
+	struct send_pending *p = NULL;
 	int64_t now = time_wall_ms();
 	(void)arg;
 
@@ -240,25 +304,21 @@ void api_messages_send(struct http_req *req, void *arg)
 	if (!(body = http_req_json(req)))
 		return;
 	int rc = api_msg_parse(&ctx, body, now, &m, &e);
-	rc = rc ? rc : api_body_customer(&ctx, body, &customer, &e);
-	rc = rc ? rc : send_customer_active(&ctx, customer, &e);
-	rc = rc ? rc : send_routed(&ctx, customer, &m, &e);
+	rc = rc ? rc : send_check(&ctx, body, &m, &customer, &e);
 	if (rc < 0) {
 		send_count(&ctx, e.status >= 500 ? SEND_FAILED : SEND_REFUSED);
 		api_reply_verr(&ctx, &e);
 		goto out;
 	}
-	if (id_new("msg", id, sizeof(id)) < 0 || !(reply = send_reply(id, customer, &m, now))) {
+	if (id_new("msg", id, sizeof(id)) < 0 || !(p = calloc(1, sizeof(*p))) ||
+	    !(p->reply = send_reply(id, customer, &m, now))) {
+		free(p);
 		http_reply_error(req, 500, "internal", "Internal error", NULL, "out of memory");
 		goto out;
 	}
-	rc = send_store(&ctx, id, customer, &m, now, reply);
-	send_count(&ctx, rc < 0 ? SEND_FAILED : SEND_QUEUED);
-	if (rc < 0)
-		api_reply_store_error(&ctx, rc, "message");
-	else
-		http_reply_data(req, 202, json_incref(reply));
+	p->req = req;
+	p->api = ctx.api;
+	send_store(&ctx, id, customer, &m, now, p); /* answered by send_answer */
 out:
-	json_decref(reply);
 	json_decref(body);
 }

@@ -418,6 +418,7 @@ static int start_api(struct app *app)
 	if (!app->rl)
 		return -1;
 	struct api_opts o = { .store = app->store,
+			      .loader = app->loader,
 			      .auth = app->auth,
 			      .rl = app->rl,
 			      .webhooks_allow_private =
@@ -778,8 +779,14 @@ static void stop(struct app *app)
 	smsc_free(app->smsc);	  /* sessions closed; acknowledged messages are stored */
 	ng_pinger_free(app->ng_pinger);
 	ng_engine_set_free(app->ng_engines);
+	/* Sends suspended for their commit are answered before the server
+	 * goes: the loops stop taking requests, the API commits what it has
+	 * queued, and the answers it hands back run here (http_req_suspend). */
 	if (app->http_pool)
 		loop_pool_stop(app->http_pool);
+	api_stop(app->api);
+	if (app->http_pool)
+		loop_pool_drain(app->http_pool);
 	http_server_free(app->http);
 	loop_pool_free(app->http_pool);
 	http_router_free(app->router);

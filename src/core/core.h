@@ -373,6 +373,23 @@ struct event_base *loop_pool_base(struct loop_pool *p, unsigned i);
 int loop_pool_start(struct loop_pool *p);
 /* Runs fn(arg) on thread i's loop, from any thread. */
 int loop_pool_call(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg);
+/* A call handed to a loop in storage the caller owns, so that handing it
+ * over cannot fail (loop_pool_call allocates): set fn and arg, post it, and
+ * leave it alone until fn runs; fn may free it. */
+struct loop_task {
+	struct loop_task *next; /* the loop's */
+	void (*fn)(void *arg);
+	void *arg;
+};
+/* Runs t->fn(t->arg) on thread i's loop, from any thread; i must be below
+ * loop_pool_size. */
+void loop_pool_post(struct loop_pool *p, unsigned i, struct loop_task *t);
+/* After loop_pool_stop: runs the calls and tasks handed to the loops since
+ * they stopped, on the calling thread (the workers are gone), until none
+ * is left; so work finishing during shutdown (a commit whose answer is
+ * handed back to an HTTP worker) is not lost.  Call before anything of the
+ * loops' bases is freed. */
+void loop_pool_drain(struct loop_pool *p);
 /* Runs fn(arg) on thread i's loop and waits until it has returned; calls
  * queued before it run first.  Never from thread i itself. */
 int loop_pool_call_wait(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg);

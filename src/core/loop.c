@@ -22,8 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What loop_pool_call allocates: a task that frees itself after its call. */
 struct loop_call {
-	struct loop_call *next;
+	struct loop_task task;
 	void (*fn)(void *arg);
 	void *arg;
 };
@@ -36,7 +37,7 @@ struct loop_worker {
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock; /* guards head/tail */
-	struct loop_call *head, *tail;
+	struct loop_task *head, *tail;
 };
 
 struct loop_pool {
@@ -67,23 +68,30 @@ unsigned loop_default_threads(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
-/* Runs on the worker: takes the whole queue at once, then runs it unlocked
- * so a call may itself call loop_pool_call. */
-static void loop_worker_wake(evutil_socket_t fd, short what, void *arg)
+/* Takes the whole queue at once, then runs it unlocked so a task may
+ * itself post; false when it was empty. */
+static bool loop_worker_run_queue(struct loop_worker *w)
 {
-	struct loop_worker *w = arg;
-	struct loop_call *c;
+	struct loop_task *t;
 
 	pthread_mutex_lock(&w->lock);
-	c = w->head;
+	t = w->head;
 	w->head = w->tail = NULL;
 	pthread_mutex_unlock(&w->lock);
-	while (c) {
-		struct loop_call *next = c->next;
-		c->fn(c->arg);
-		free(c);
-		c = next;
+	if (!t)
+		return false;
+	while (t) {
+		struct loop_task *next = t->next; /* t->fn may free t */
+		t->fn(t->arg);
+		t = next;
 	}
+	return true;
+}
+
+/* Runs on the worker. */
+static void loop_worker_wake(evutil_socket_t fd, short what, void *arg)
+{
+	loop_worker_run_queue(arg);
 }
 
 /* A worker's base.  With epoll, changes to a socket's events are batched
@@ -185,28 +193,51 @@ int loop_pool_start(struct loop_pool *p)
 	return rc;
 }
 
+/* Only a post into an empty queue wakes the loop: one that finds tasks
+ * queued is run by the wake they already asked for (the worker empties the
+ * queue under the lock before it runs it).  A group commit resuming
+ * hundreds of HTTP requests then costs each worker one wake-up, not one
+ * eventfd write per request. */
+void loop_pool_post(struct loop_pool *p, unsigned i, struct loop_task *t)
+{
+	struct loop_worker *w = &p->w[i];
+	bool was_empty;
+
+	t->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	was_empty = !w->head;
+	if (w->tail)
+		w->tail->next = t;
+	else
+		w->head = t;
+	w->tail = t;
+	pthread_mutex_unlock(&w->lock);
+	if (was_empty)
+		event_active(w->wake, EV_READ, 0);
+}
+
+static void loop_call_run(void *arg)
+{
+	struct loop_call *c = arg;
+
+	c->fn(c->arg);
+	free(c);
+}
+
 int loop_pool_call(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg)
 {
-	struct loop_worker *w;
 	struct loop_call *c;
 
 	if (i >= p->n || !fn)
 		return -EINVAL;
-	w = &p->w[i];
 	c = malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->next = NULL;
 	c->fn = fn;
 	c->arg = arg;
-	pthread_mutex_lock(&w->lock);
-	if (w->tail)
-		w->tail->next = c;
-	else
-		w->head = c;
-	w->tail = c;
-	pthread_mutex_unlock(&w->lock);
-	event_active(w->wake, EV_READ, 0);
+	c->task.fn = loop_call_run;
+	c->task.arg = c;
+	loop_pool_post(p, i, &c->task);
 	return 0;
 }
 
@@ -231,7 +262,7 @@ static void loop_wait_run(void *arg)
 
 int loop_pool_call_wait(struct loop_pool *p, unsigned i, void (*fn)(void *arg), void *arg)
 {
-	struct loop_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg };
+	struct loop_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, fn, arg};
 	int rc = loop_pool_call(p, i, loop_wait_run, &w);
 
 	pthread_mutex_lock(&w.mu);
@@ -258,6 +289,21 @@ void loop_pool_stop(struct loop_pool *p)
 	}
 }
 
+/* A task may post another (to any loop), so round again until a whole
+ * round finds nothing. */
+void loop_pool_drain(struct loop_pool *p)
+{
+	bool ran = true;
+
+	while (ran) {
+		ran = false;
+		for (unsigned i = 0; i < p->n; i++)
+			ran = loop_worker_run_queue(&p->w[i]) || ran;
+	}
+}
+
+/* What is still queued is dropped, not run (loop_pool_drain runs it):
+ * what loop_pool_call allocated is freed, a posted task is its owner's. */
 void loop_pool_free(struct loop_pool *p)
 {
 	if (!p)
@@ -265,11 +311,10 @@ void loop_pool_free(struct loop_pool *p)
 	loop_pool_stop(p);
 	for (unsigned i = 0; p->w && i < p->n; i++) {
 		struct loop_worker *w = &p->w[i];
-		struct loop_call *c = w->head;
-		while (c) {
-			struct loop_call *next = c->next;
-			free(c);
-			c = next;
+		for (struct loop_task *t = w->head, *next; t; t = next) {
+			next = t->next;
+			if (t->fn == loop_call_run)
+				free(t->arg);
 		}
 		if (w->wake)
 			event_free(w->wake);

@@ -7,7 +7,8 @@
  * otherwise) that is set as the thread's log context, echoed in the
  * response, and written to the access log with method, path, status, size
  * and duration.  Handlers answer with JSON through http_reply_*; a handler
- * may also keep the request and answer later on the same thread.
+ * whose answer waits on another thread suspends the request and has it
+ * resumed on its own thread later (http_req_suspend below).
  *
  * Errors use the format of docs/openapi.yaml:
  *   {"errors":[{"code":"…","title":"…","detail":"…","source":{"pointer":"/ips/0"}}]}
@@ -104,6 +105,30 @@ void http_req_set_user(struct http_req *req, void *user, void (*free_fn)(void *)
 void *http_req_user(const struct http_req *req);
 struct evhttp_request *http_req_evhttp(struct http_req *req);
 struct event_base *http_req_base(const struct http_req *req);
+
+/* --------------------------------------------------------------- suspend */
+
+/*
+ * A handler whose answer waits on another thread (the batching writer's
+ * commit, a JWKS fetch) does not block its worker, which serves other
+ * connections meanwhile: it calls http_req_suspend and returns without
+ * answering.  Whoever finishes the work calls http_req_resume, from any
+ * thread, exactly once; fn(req, arg) then runs on the request's own thread,
+ * with its request id as log context, and answers with http_reply_* (or
+ * suspends again).  Neither call can fail: the hand-off's storage is in the
+ * request.  A client that closed its connection meanwhile is noticed only
+ * when the answer is written, which is then dropped; req stays valid until
+ * answered either way.  /metrics counts the requests waiting
+ * (warp_http_requests_suspended).
+ *
+ * Shutdown: a request must not stay suspended past http_server_free.
+ * Stop the loops (loop_pool_stop), finish the work that will resume
+ * requests, run the resumptions (loop_pool_drain), then free the server;
+ * answers given then are not written any more (no loop runs), the
+ * connections close with the server.
+ */
+void http_req_suspend(struct http_req *req);
+void http_req_resume(struct http_req *req, http_handler_fn fn, void *arg);
 
 /* ----------------------------------------------------------------- reply */
 

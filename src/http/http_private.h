@@ -53,6 +53,8 @@ struct http_server {
 	 * takes the registry's lock and compares label strings. */
 	_Atomic(struct metric *) counted[HTTP_METHOD_SLOTS][HTTP_STATUS_SLOTS];
 	_Atomic(struct metric *) timed;
+	/* warp_http_requests_suspended: requests waiting in http_req_suspend. */
+	struct metric *suspended;
 };
 
 struct http_req_param {
@@ -64,6 +66,12 @@ struct http_req {
 	struct evhttp_request *ev;
 	struct http_server *srv;
 	struct event_base *base;
+	unsigned thread; /* the index of base's thread in srv->pool */
+	bool suspended;	 /* between http_req_suspend and the resume's call */
+	/* The hand-off of http_req_resume (suspend.c). */
+	struct loop_task resume;
+	http_handler_fn resume_fn;
+	void *resume_arg;
 	enum http_method method;
 	int64_t start_us;
 	char id[HTTP_REQ_ID_MAX + 1];
@@ -81,8 +89,8 @@ struct http_req {
 
 /* request.c.  Returns NULL only when out of memory.  *bad is set to a
  * reason when the request line cannot be used (the caller answers 400). */
-struct http_req *http_req_new(struct http_server *srv, struct event_base *base,
-			      struct evhttp_request *ev, const char **bad);
+struct http_req *http_req_new(struct http_server *srv, unsigned thread, struct evhttp_request *ev,
+			      const char **bad);
 void http_req_free(struct http_req *req);
 /* Decodes the matched parameters of m (views into req->raw_path). */
 int http_req_params_set(struct http_req *req, const struct http_route_match *m);

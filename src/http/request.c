@@ -24,10 +24,13 @@ static const struct {
 	enum http_method method;
 	const char *name;
 } http_methods[] = {
-	{ EVHTTP_REQ_GET, HTTP_GET, "GET" },          { EVHTTP_REQ_POST, HTTP_POST, "POST" },
-	{ EVHTTP_REQ_PUT, HTTP_PUT, "PUT" },          { EVHTTP_REQ_PATCH, HTTP_PATCH, "PATCH" },
-	{ EVHTTP_REQ_DELETE, HTTP_DELETE, "DELETE" }, { EVHTTP_REQ_HEAD, HTTP_HEAD, "HEAD" },
-	{ EVHTTP_REQ_OPTIONS, HTTP_OPTIONS, "OPTIONS" },
+    {EVHTTP_REQ_GET, HTTP_GET, "GET"},
+    {EVHTTP_REQ_POST, HTTP_POST, "POST"},
+    {EVHTTP_REQ_PUT, HTTP_PUT, "PUT"},
+    {EVHTTP_REQ_PATCH, HTTP_PATCH, "PATCH"},
+    {EVHTTP_REQ_DELETE, HTTP_DELETE, "DELETE"},
+    {EVHTTP_REQ_HEAD, HTTP_HEAD, "HEAD"},
+    {EVHTTP_REQ_OPTIONS, HTTP_OPTIONS, "OPTIONS"},
 };
 
 #define HTTP_NMETHODS (sizeof(http_methods) / sizeof(http_methods[0]))
@@ -65,8 +68,8 @@ static bool req_id_acceptable(const char *s)
 
 static int req_id_pick(struct http_req *req)
 {
-	const char *given = evhttp_find_header(evhttp_request_get_input_headers(req->ev),
-					       "X-Request-Id");
+	const char *given =
+	    evhttp_find_header(evhttp_request_get_input_headers(req->ev), "X-Request-Id");
 
 	if (req_id_acceptable(given))
 		return str_copy(req->id, sizeof(req->id), str_from_cstr(given));
@@ -80,8 +83,8 @@ static void req_peer_read(struct http_req *req)
 
 	if (!sa)
 		return;
-	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						   : sizeof(struct sockaddr_in);
+	socklen_t len =
+	    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	net_addr_from_sockaddr(sa, len, &req->peer);
 }
 
@@ -106,8 +109,8 @@ static const char *req_uri_read(struct http_req *req)
 	return NULL;
 }
 
-struct http_req *http_req_new(struct http_server *srv, struct event_base *base,
-			      struct evhttp_request *ev, const char **bad)
+struct http_req *http_req_new(struct http_server *srv, unsigned thread, struct evhttp_request *ev,
+			      const char **bad)
 {
 	struct http_req *req = calloc(1, sizeof(*req));
 	struct evbuffer *in = evhttp_request_get_input_buffer(ev);
@@ -117,7 +120,8 @@ struct http_req *http_req_new(struct http_server *srv, struct event_base *base,
 		return NULL;
 	req->ev = ev;
 	req->srv = srv;
-	req->base = base;
+	req->base = loop_pool_base(srv->pool, thread);
+	req->thread = thread;
 	req->start_us = time_mono_us();
 	req->method = method_from_cmd(evhttp_request_get_command(ev));
 	TAILQ_INIT(&req->query);
@@ -162,7 +166,7 @@ int http_req_params_set(struct http_req *req, const struct http_route_match *m)
 	for (size_t i = 0; i < m->nparams; i++) {
 		char *v = req->param_text + at;
 		at += http_path_decode(m->params[i].value, v) + 1;
-		req->params[i] = (struct http_req_param){ m->params[i].name, v };
+		req->params[i] = (struct http_req_param){m->params[i].name, v};
 	}
 	req->nparams = m->nparams;
 	return 0;
@@ -177,7 +181,7 @@ static struct metric *req_counter(struct http_server *srv, enum http_method meth
 	bool cacheable = m < HTTP_METHOD_SLOTS && status >= HTTP_STATUS_FIRST &&
 			 status < HTTP_STATUS_FIRST + HTTP_STATUS_SLOTS;
 	_Atomic(struct metric *) *slot =
-		cacheable ? &srv->counted[m][status - HTTP_STATUS_FIRST] : NULL;
+	    cacheable ? &srv->counted[m][status - HTTP_STATUS_FIRST] : NULL;
 	struct metric *c = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
 
 	if (c)
@@ -214,7 +218,8 @@ static void req_access_log(const struct http_req *req, int status, size_t bytes,
 		net_addr_format(&req->peer, peer, sizeof(peer));
 	log_context_set(req->id);
 	log_info("http", "%s %s %d %zu bytes %lld.%03lld ms peer %s", http_method_name(req->method),
-		 req->raw_path, status, bytes, (long long)(us / 1000), (long long)(us % 1000), peer);
+		 req->raw_path, status, bytes, (long long)(us / 1000), (long long)(us % 1000),
+		 peer);
 	log_context_set(saved[0] ? saved : NULL);
 }
 
@@ -310,7 +315,7 @@ static bool content_type_is_json(const char *ct)
 	if (str_caseeq_cstr(t, "application/json"))
 		return true;
 	return t.len > 17 && str_has_prefix(t, STR_LIT("application/")) &&
-	       str_caseeq_cstr((struct str){ t.p + t.len - 5, 5 }, "+json");
+	       str_caseeq_cstr((struct str){t.p + t.len - 5, 5}, "+json");
 }
 
 json_t *http_req_json(struct http_req *req)
@@ -321,7 +326,8 @@ json_t *http_req_json(struct http_req *req)
 
 	if (!ct || !content_type_is_json(ct)) {
 		http_reply_error(req, 415, "unsupported_media_type", "Unsupported Media Type", NULL,
-				 "Content-Type must be application/json, not %s", ct ? ct : "absent");
+				 "Content-Type must be application/json, not %s",
+				 ct ? ct : "absent");
 		return NULL;
 	}
 	j = json_loadb(req->body.p, req->body.len, JSON_REJECT_DUPLICATES, &err);

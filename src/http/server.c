@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const double http_duration_bounds[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
-					       0.25,  0.5,   1,    2.5,   5,    10 };
+static const double http_duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+					      0.25,  0.5,   1,	  2.5,	 5,    10};
 
 static void server_not_found(struct http_req *req)
 {
@@ -79,8 +79,7 @@ static void server_request(struct evhttp_request *ev, void *arg)
 {
 	struct http_thread *t = arg;
 	const char *bad = NULL;
-	struct http_req *req =
-		http_req_new(t->srv, loop_pool_base(t->srv->pool, t->index), ev, &bad);
+	struct http_req *req = http_req_new(t->srv, t->index, ev, &bad);
 
 	http_conn_request_read(t, ev);
 	if (!req) {
@@ -106,7 +105,7 @@ static void server_http_configure(struct evhttp *http, struct http_thread *t)
 	/* conn.c's deadline answers slow requests with 408; evhttp's own
 	 * inactivity timeout, a second later, only catches stalled writes. */
 	int ms = o->request_timeout_ms + 1000;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	/* conn.c answers heads over max_headers (431), a Content-Length over
 	 * max_body (413) or not plain digits (400), and a chunked body whose
@@ -117,13 +116,13 @@ static void server_http_configure(struct evhttp *http, struct http_thread *t)
 	if (o->max_body)
 		evhttp_set_max_body_size(http, (ev_ssize_t)http_evhttp_max_body(o->max_body));
 	evhttp_set_max_headers_size(
-		http, (ev_ssize_t)(2 * (o->max_headers ? o->max_headers : HTTP_HEAD_MAX_DEFAULT)));
+	    http, (ev_ssize_t)(2 * (o->max_headers ? o->max_headers : HTTP_HEAD_MAX_DEFAULT)));
 	if (o->request_timeout_ms > 0)
 		evhttp_set_timeout_tv(http, &tv);
 	evhttp_set_bevcb(http, http_conn_bev_new, t);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+					     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+					     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	/* Handlers always set their own type; this only covers evhttp's own
 	 * error pages. */
 	evhttp_set_default_content_type(http, "text/html; charset=utf-8");
@@ -186,14 +185,17 @@ static int server_metrics_register(struct http_server *srv)
 {
 	struct metrics *m = metrics_default();
 
-	srv->requests = metrics_counter(m, "warp_http_requests_total",
-					"HTTP requests answered, by method and status code",
-					"method,code");
+	srv->requests =
+	    metrics_counter(m, "warp_http_requests_total",
+			    "HTTP requests answered, by method and status code", "method,code");
 	srv->duration = metrics_histogram(
-		m, "warp_http_request_duration_seconds",
-		"Time from a request read whole to its reply handed to the socket", NULL,
-		http_duration_bounds, sizeof(http_duration_bounds) / sizeof(http_duration_bounds[0]));
-	return srv->requests && srv->duration ? 0 : -EEXIST;
+	    m, "warp_http_request_duration_seconds",
+	    "Time from a request read whole to its reply handed to the socket", NULL,
+	    http_duration_bounds, sizeof(http_duration_bounds) / sizeof(http_duration_bounds[0]));
+	srv->suspended = metric_get(metrics_gauge(
+	    m, "warp_http_requests_suspended",
+	    "Requests whose handler waits on another thread (a commit) to answer them", NULL));
+	return srv->requests && srv->duration && srv->suspended ? 0 : -EEXIST;
 }
 
 static struct http_server *server_alloc(const struct http_server_opts *opts,

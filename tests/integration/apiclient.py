@@ -225,25 +225,26 @@ def pg_port():
         yield int(url.rsplit(":", 1)[1].split("/")[0])
 
 
-def _start(tmp, store_kind, request, roles="api"):
+def _start(tmp, store_kind, request, roles="api", ini=API_INI):
     env = {"WARP_ADMIN_TOKEN": ADMIN_TOKEN, "WARP_RUN_ROLES": roles}
     if store_kind == "sqlite":
         path = tmp / "warp.db"
-        w = conftest.Warp(tmp, store_url="sqlite:%s" % path, extra_ini=API_INI, env=env)
+        w = conftest.Warp(tmp, store_url="sqlite:%s" % path, extra_ini=ini, env=env)
         return w, SqliteRows(str(path))
     port = request.getfixturevalue("pg_port")
     db = "api_%d_%d" % (os.getpid(), next(_db_counter))
     PgRows(port, "postgres").psql('CREATE DATABASE "%s"' % db)
     url = "postgres://%s@127.0.0.1:%d/%s" % (pgserver.USER, port, db)
-    w = conftest.Warp(tmp, store_url=url, extra_ini=API_INI, env=env)
+    w = conftest.Warp(tmp, store_url=url, extra_ini=ini, env=env)
     return w, PgRows(port, db)
 
 
-def running_env(request, tmp_path_factory, roles="api"):
+def running_env(request, tmp_path_factory, roles="api", ini=API_INI):
     """A running warp with these roles on a fresh store of request.param's
-    kind, as a generator a fixture yields from; must exit 0 on SIGTERM."""
+    kind, as a generator a fixture yields from; must exit 0 on SIGTERM.
+    ini: the configuration added to conftest's (API_INI by default)."""
     tmp = tmp_path_factory.mktemp("api-" + request.param)
-    w, store = _start(tmp, request.param, request, roles)
+    w, store = _start(tmp, request.param, request, roles, ini)
     w.start()
     env = Env(w, store)
     try:

@@ -6,16 +6,22 @@ and GET /api/v1/messages/{id} with parts and history after the receipts;
 Idempotency-Key; customer isolation; refusals.  Against SQLite and
 PostgreSQL."""
 import base64
+import concurrent.futures
+import json
+import socket
+import subprocess
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
+import pgserver
 import smppfix
 from smppfix import carrier_with_connector, route
 
 pytest.register_assert_rewrite("apiclient")
-from apiclient import assert_error, running_env  # noqa: E402
+from apiclient import API_INI, PSQL, assert_error, running_env  # noqa: E402
 
 pytest_plugins = ["apiclient"]
 
@@ -183,6 +189,25 @@ def test_idempotency_key_replays_the_202(api, up):
     assert client.get("/api/v1/messages/" + mid).status == 200
 
 
+def test_an_expired_idempotency_key_sends_anew(api, up):
+    """A record older than a day no longer answers: the send commits a new
+    message, replacing the record in the same entry."""
+    cid, client = api.tenant()
+    name = "old-" + uuid.uuid4().hex
+    body = {"from": "+447700900001", "to": number(), "text": "yesterday"}
+    first = client.post("/api/v1/messages", body, headers={"Idempotency-Key": name})
+    assert first.status == 202, first.body
+    api.store.execute("UPDATE idempotency_keys SET created_at = created_at - 90000000 "
+                      "WHERE idem_key = '%s'" % name)
+    again = client.post("/api/v1/messages", body, headers={"Idempotency-Key": name})
+    assert again.status == 202 and again.headers.get("Idempotent-Replayed") is None
+    assert again.json()["data"]["id"] != first.json()["data"]["id"]
+    assert api.count("messages", "customer_id = ?", cid) == 2
+    replay = client.post("/api/v1/messages", body, headers={"Idempotency-Key": name})
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json() == again.json()
+
+
 def test_customers_see_only_their_own_messages(api, up):
     a, alice = api.tenant()
     b, bob = api.tenant()
@@ -242,11 +267,179 @@ def test_no_route_is_422_naming_the_destination(api, up):
     assert messages_counted(api, "queued") == queued + 1
 
 
+def metric(api, line_start):
+    """The value of the first /metrics line starting with line_start."""
+    for line in api.warp.get("/metrics").body.decode().splitlines():
+        if line.startswith(line_start):
+            return int(line.split()[-1])
+    return None
+
+
+def wait_for(what, check, timeout=5):
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("not within %ss: %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+def gate_caught_up(api):
+    """Waits until the send checks' snapshot is built from the store's
+    current config version (every change through the API bumps it)."""
+    want = api.rows("SELECT version FROM config_version WHERE id = 1")[0]["version"]
+    wait_for("api_send snapshot at version %s" % want,
+             lambda: (metric(api, 'warp_snapshot_version{name="api_send"} ') or 0) >= want)
+
+
 def test_suspended_customer_may_not_send(api, up):
     cid, client = api.tenant()
     api.admin.patch("/api/v1/customers/" + cid, {"status": "suspended"})
+    gate_caught_up(api)
     assert_error(send(client, number(), text="hi"), 403, "customer_suspended")
     assert api.count("messages", "customer_id = ?", cid) == 0
+
+
+def test_send_checks_follow_config_changes_not_each_request(api, up):
+    """The customer and route checks of a send answer from a snapshot
+    rebuilt when the config version changes, like the SMSC's: a status
+    written behind the API's back (no version bump) is not read per
+    request; a suspension, a reactivation and a removed route made through
+    the API are refused or allowed once the snapshot has them."""
+    cid, client = api.tenant()
+    gate_caught_up(api)
+    behind = "UPDATE customers SET status = '%s' WHERE id = '" + cid + "'"
+    api.store.execute(behind % "suspended")
+    sent(client, number(), text="the snapshot still says active")
+    api.store.execute(behind % "active")
+    api.admin.patch("/api/v1/customers/" + cid, {"status": "suspended"})
+    gate_caught_up(api)
+    assert_error(send(client, number(), text="hi"), 403, "customer_suspended")
+    api.admin.patch("/api/v1/customers/" + cid, {"status": "active"})
+    gate_caught_up(api)
+    sent(client, number(), text="active again")
+    carrier = api.admin.get("/api/v1/carriers").json()["data"][0]["id"]
+    own = api.admin.create("/api/v1/message-routes", {
+        "prefix": "4478123", "customer_id": cid, "carriers": [{"carrier_id": carrier}]})
+    sent(client, "+447812300001", text="a new route serves at once")
+    assert api.admin.delete("/api/v1/message-routes/" + own["id"]).status == 204
+    gate_caught_up(api)
+    assert_error(send(client, "+447812300002", text="gone"), 422, "no_route", "/to")
+
+
+class SqliteLocked:
+    """SQLite's one write lock held by another connection (BEGIN IMMEDIATE):
+    the group commit of sends waits for it (within the store's 5 s busy
+    timeout) while WAL readers go on."""
+
+    def __init__(self, store):
+        import sqlite3
+        self.c = sqlite3.connect(store.path, timeout=5, isolation_level=None)
+        self.c.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        if self.c is not None:
+            self.c.execute("ROLLBACK")
+            self.c.close()
+            self.c = None
+
+
+class MessagesLocked:
+    """A psql session holding LOCK TABLE messages IN EXCLUSIVE MODE: every
+    INSERT (ROW EXCLUSIVE) waits for it, reads do not (PostgreSQL 15 §13.3.1),
+    so the group commit of sends is held up while the rest of warp works."""
+
+    def __init__(self, store):
+        self.store = store
+        self.p = subprocess.Popen(
+            [PSQL, "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(store.port), "-U",
+             pgserver.USER, "-d", store.db, "-v", "ON_ERROR_STOP=1"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.p.stdin.write("BEGIN;\nLOCK TABLE messages IN EXCLUSIVE MODE;\n")
+        self.p.stdin.flush()
+        wait_for("the lock on messages", lambda: store.rows(
+            "SELECT count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'messages' AND l.mode = 'ExclusiveLock' AND l.granted AND "
+            "l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )[0]["n"] == 1)
+
+    def release(self):
+        if self.p.stdin.closed:
+            return
+        self.p.stdin.write("COMMIT;\n")
+        self.p.stdin.close()
+        assert self.p.wait(10) == 0, self.p.stderr.read()
+
+
+def post_and_hang_up(api, token, to):
+    """Sends a whole POST /api/v1/messages and closes the connection without
+    reading the answer."""
+    where = urlsplit(api.warp.base)
+    body = json.dumps({"from": "WARP", "to": to, "text": "nobody waits"}).encode()
+    head = ("POST /api/v1/messages HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (where.netloc, token, len(body))).encode()
+    with socket.create_connection((where.hostname, where.port), timeout=5) as s:
+        s.sendall(head + body)
+
+
+def sends_wait_without_a_worker(env, client, cid, lock_kind):
+    """While the group commit is held up, sends wait suspended rather than
+    each holding an HTTP worker: more of them wait at once than warp has
+    workers (2), /healthz answers meanwhile, every one is answered 202 after
+    the commit, and the message of a client that hung up while it waited is
+    committed all the same."""
+    kept, gone = [number() for _ in range(4)], number()
+    before = metric(env, "warp_http_requests_suspended ") or 0
+    lock = lock_kind(env.store)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = [pool.submit(send, client, to, text="waits") for to in kept]
+            post_and_hang_up(env, client.token, gone)
+            wait_for("5 sends suspended", lambda: metric(
+                env, "warp_http_requests_suspended ") == before + 5, timeout=3)
+            assert env.warp.get("/healthz").status == 200
+            assert not any(a.done() for a in answers)
+            lock.release()
+            results = [a.result(timeout=15) for a in answers]
+    finally:
+        lock.release()
+    assert [r.status for r in results] == [202] * 4, [(r.status, r.body) for r in results]
+    for r, to in zip(results, kept):
+        assert r.json()["data"]["to"] == to
+    wait_for("the hung-up client's message stored", lambda: env.count(
+        "messages", "customer_id = ? AND destination = ?", cid, gone[1:]) == 1)
+    wait_for("no send suspended", lambda: metric(
+        env, "warp_http_requests_suspended ") == before)
+    assert send(client, number(), text="still serving").status == 202
+
+
+def test_sends_wait_for_their_commit_without_holding_a_worker(api, up):
+    if api.store.kind != "postgres":
+        pytest.skip("SQLite's write lock would hold up the key check too: see the _sqlite test")
+    cid, client = api.tenant()
+    sends_wait_without_a_worker(api, client, cid, MessagesLocked)
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def cached(request, tmp_path_factory):
+    """A warp on SQLite whose API keys stay cached for a minute, so a send
+    writes nothing on its HTTP worker (no key lookup, no last_used_at) while
+    a test holds the database's write lock; a global route for PREFIX to a
+    connector that never binds (the messages stay queued)."""
+    env_gen = running_env(request, tmp_path_factory,
+                          ini=API_INI.replace("key_cache_ttl = 0ms", "key_cache_ttl = 60s"))
+    env = next(env_gen)
+    route(env, PREFIX, [carrier_with_connector(env, 9)])
+    yield env
+    next(env_gen, None)
+
+
+def test_sends_wait_for_their_commit_without_holding_a_worker_sqlite(cached):
+    cid, client = cached.tenant()
+    gate_caught_up(cached)
+    for _ in range(6):  # keys cached, each HTTP worker's connection open
+        sent(client, number(), text="warm")
+    sends_wait_without_a_worker(cached, client, cid, SqliteLocked)
 
 
 def test_validity_sets_the_expiry(api, up):

@@ -149,6 +149,66 @@ static void test_loop_pool_stop_joins_idle_threads(void **state)
 	loop_pool_free(pool);
 }
 
+/* A task in the caller's storage runs on its loop's thread. */
+static void test_loop_pool_post_runs_caller_owned_task(void **state)
+{
+	struct loop_pool *pool = loop_pool_new(2, "t");
+	struct probe a;
+	struct loop_task t = {.fn = probe_run, .arg = &a};
+
+	probe_init(&a);
+	assert_int_equal(loop_pool_start(pool), 0);
+	loop_pool_post(pool, 1, &t);
+	probe_wait(&a, 1);
+	assert_false(pthread_equal(a.thread, pthread_self()));
+	loop_pool_free(pool);
+	probe_fini(&a);
+}
+
+/* A task that posts another to the next loop, until hops is spent. */
+struct hop {
+	struct loop_pool *pool;
+	struct loop_task task;
+	unsigned at;
+	int hops;
+};
+
+static void hop_run(void *arg)
+{
+	struct hop *h = arg;
+
+	atomic_fetch_add(&stopped_runs, 1);
+	if (--h->hops > 0) {
+		h->at = (h->at + 1) % loop_pool_size(h->pool);
+		loop_pool_post(h->pool, h->at, &h->task);
+	}
+}
+
+/* Handed over after the loops stopped: loop_pool_drain runs it, and what it
+ * posts in turn, on the calling thread; loop_pool_free alone would drop it. */
+static void test_loop_pool_drain_runs_what_came_after_stop(void **state)
+{
+	struct loop_pool *pool = loop_pool_new(2, "t");
+	struct hop h = {.pool = pool, .at = 0, .hops = 3};
+	struct probe a;
+
+	probe_init(&a);
+	h.task = (struct loop_task){.fn = hop_run, .arg = &h};
+	atomic_store(&stopped_runs, 0);
+	assert_int_equal(loop_pool_start(pool), 0);
+	loop_pool_stop(pool);
+	loop_pool_post(pool, 0, &h.task);
+	assert_int_equal(loop_pool_call(pool, 1, probe_run, &a), 0);
+	loop_pool_drain(pool);
+	assert_int_equal(atomic_load(&stopped_runs), 3);
+	assert_int_equal(a.done, 1);
+	assert_true(pthread_equal(a.thread, pthread_self()));
+	assert_int_equal(loop_pool_call(pool, 0, probe_run, &a), 0); /* freed unrun */
+	loop_pool_free(pool);
+	assert_int_equal(a.done, 1);
+	probe_fini(&a);
+}
+
 struct main_ctx {
 	int reloads;
 	int stops;
@@ -234,6 +294,8 @@ int main(void)
 	    cmocka_unit_test(test_loop_pool_call_before_start_runs_after_start),
 	    cmocka_unit_test(test_loop_pool_call_rejects_bad_index),
 	    cmocka_unit_test(test_loop_pool_stop_joins_idle_threads),
+	    cmocka_unit_test(test_loop_pool_post_runs_caller_owned_task),
+	    cmocka_unit_test(test_loop_pool_drain_runs_what_came_after_stop),
 	    cmocka_unit_test(test_loop_main_sighup_reloads_and_sigterm_stops),
 	    cmocka_unit_test(test_loop_main_sigint_stops),
 	    cmocka_unit_test(test_loop_main_stop_from_other_thread),

@@ -9,14 +9,17 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -52,7 +55,53 @@ static void handle_echo(struct http_req *req, void *arg)
 static void handle_item(struct http_req *req, void *arg)
 {
 	const char *q = http_req_query(req, "q");
-	http_reply_data(req, 200, json_pack("{s:s, s:s?}", "id", http_req_param(req, "id"), "q", q));
+	http_reply_data(req, 200,
+			json_pack("{s:s, s:s?}", "id", http_req_param(req, "id"), "q", q));
+}
+
+/* GET /later?ms=N: suspended, then resumed N ms later from a thread of
+ * its own, as a commit's done callback would. */
+struct later {
+	struct http_req *req;
+	pthread_t handler;
+	long delay_ms;
+};
+
+static atomic_int later_answered;
+
+static void later_answer(struct http_req *req, void *arg)
+{
+	struct later *l = arg;
+	bool same = pthread_equal(pthread_self(), l->handler);
+
+	free(l);
+	http_reply_data(req, 200, json_pack("{s:b}", "same_thread", same));
+	atomic_fetch_add(&later_answered, 1);
+}
+
+static void *later_run(void *arg)
+{
+	struct later *l = arg;
+	struct timespec ts = {l->delay_ms / 1000, (l->delay_ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+	http_req_resume(l->req, later_answer, l);
+	return NULL;
+}
+
+static void handle_later(struct http_req *req, void *arg)
+{
+	struct later *l = malloc(sizeof(*l));
+	const char *ms = http_req_query(req, "ms");
+	pthread_t t;
+
+	assert_non_null(l);
+	l->req = req;
+	l->handler = pthread_self();
+	l->delay_ms = ms ? strtol(ms, NULL, 10) : 0;
+	http_req_suspend(req);
+	assert_int_equal(pthread_create(&t, NULL, later_run, l), 0);
+	pthread_detach(t);
 }
 
 static bool before_deny(struct http_req *req, void *arg)
@@ -75,7 +124,7 @@ static int ready_check(void *arg, char *why, size_t n)
 
 static uint16_t free_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -88,8 +137,9 @@ static uint16_t free_port(void)
 
 static int client_connect(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
@@ -104,7 +154,7 @@ static void client_read(int fd, struct resp *r, int wait_ms)
 
 	memset(r, 0, sizeof(*r));
 	while (waited < wait_ms && r->len < sizeof(r->raw) - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 50) == 0) {
 			waited += 50;
 			continue;
@@ -146,8 +196,8 @@ static void exchangef(struct resp *r, const char *fmt, ...)
 static void get(const char *path, const char *extra_headers, struct resp *r)
 {
 	char req[1024];
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n", path,
-		 extra_headers ? extra_headers : "");
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n",
+		 path, extra_headers ? extra_headers : "");
 	exchange(req, r);
 }
 
@@ -205,11 +255,11 @@ static void assert_error(const struct resp *r, int status, const char *code)
 
 static int server_up(void **state)
 {
-	struct http_server_opts o = { .max_body = MAX_BODY,
-				      .request_timeout_ms = TIMEOUT_MS,
-				      .max_headers = 8192,
-				      .ready = ready_check,
-				      .before = before_deny };
+	struct http_server_opts o = {.max_body = MAX_BODY,
+				     .request_timeout_ms = TIMEOUT_MS,
+				     .max_headers = 8192,
+				     .ready = ready_check,
+				     .before = before_deny};
 	char addr[64], err[256];
 
 	log_setup(LOG_WARN, LOG_FORMAT_TEXT, stderr);
@@ -218,6 +268,7 @@ static int server_up(void **state)
 	router = http_router_new();
 	assert_int_equal(http_router_add(router, HTTP_POST, "/echo", handle_echo, NULL), 0);
 	assert_int_equal(http_router_add(router, HTTP_GET, "/items/{id}", handle_item, NULL), 0);
+	assert_int_equal(http_router_add(router, HTTP_GET, "/later", handle_later, NULL), 0);
 	port = free_port();
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
 	assert_int_equal(net_addr_parse(str_from_cstr(addr), 0, &o.listen), 0);
@@ -264,7 +315,8 @@ static void test_invalid_request_id_replaced(void **state)
 	get("/healthz", "X-Request-Id: no/slashes{}\r\n", &r);
 	assert_true(id_valid(str_from_cstr(header(&r, "X-Request-Id", id, sizeof(id))), "req"));
 	get("/healthz",
-	    "X-Request-Id: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", &r);
+	    "X-Request-Id: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+	    &r);
 	assert_true(id_valid(str_from_cstr(header(&r, "X-Request-Id", id, sizeof(id))), "req"));
 }
 
@@ -358,8 +410,8 @@ static void test_non_object_json_answers_400(void **state)
 	json_t *e = json_array_get(json_object_get(j, "errors"), 0);
 	assert_string_equal(json_string_value(json_object_get(e, "detail")),
 			    "body must be a JSON object");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "source"), "pointer")),
-			    "");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(e, "source"), "pointer")), "");
 	json_decref(j);
 }
 
@@ -396,8 +448,9 @@ static void test_body_over_max_answers_413_json(void **state)
 static void test_content_length_case_insensitive_and_huge_answers_413(void **state)
 {
 	struct resp r;
-	exchange("POST /echo HTTP/1.1\r\nHost: t\r\ncontent-LENGTH:  99999999999999999999999\r\n\r\n",
-		 &r);
+	exchange(
+	    "POST /echo HTTP/1.1\r\nHost: t\r\ncontent-LENGTH:  99999999999999999999999\r\n\r\n",
+	    &r);
 	assert_closing_error(&r, 413, "payload_too_large");
 }
 
@@ -425,8 +478,7 @@ static void test_chunked_body_over_max_answers_413_json(void **state)
 			 "%x\r\n",
 			 MAX_BODY + 10);
 	memset(req + n, ' ', MAX_BODY + 10);
-	snprintf(req + n + MAX_BODY + 10, sizeof(req) - (size_t)n - MAX_BODY - 10,
-		 "\r\n0\r\n\r\n");
+	snprintf(req + n + MAX_BODY + 10, sizeof(req) - (size_t)n - MAX_BODY - 10, "\r\n0\r\n\r\n");
 	exchange(req, &r);
 	assert_error(&r, 413, "payload_too_large");
 }
@@ -600,10 +652,64 @@ static void test_idle_connection_closed_silently(void **state)
 	assert_int_equal(r.len, 0);
 }
 
+static void wait_answered(int n)
+{
+	for (int i = 0; i < 200 && atomic_load(&later_answered) < n; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&later_answered), n);
+}
+
+static void test_suspended_request_answered_on_its_own_thread(void **state)
+{
+	struct resp r;
+	int before = atomic_load(&later_answered);
+
+	get("/later?ms=20", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"same_thread\":true"));
+	wait_answered(before + 1);
+}
+
+static void test_suspended_requests_counted_while_waiting(void **state)
+{
+	const char req[] = "GET /later?ms=400 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	int fd = client_connect();
+	struct resp m, r;
+
+	assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+	usleep(100000);
+	get("/metrics", NULL, &m);
+	assert_non_null(strstr(m.body, "\nwarp_http_requests_suspended 1\n"));
+	client_read(fd, &r, 5000);
+	close(fd);
+	assert_int_equal(r.status, 200);
+	get("/metrics", NULL, &m);
+	assert_non_null(strstr(m.body, "\nwarp_http_requests_suspended 0\n"));
+}
+
+/* The answer to a client gone meanwhile is dropped: no write to a freed
+ * request (ASan), and the server goes on serving. */
+static void test_client_gone_while_suspended(void **state)
+{
+	const char req[] = "GET /later?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n";
+	int before = atomic_load(&later_answered);
+	int fd = client_connect();
+	struct resp r;
+
+	assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
+	usleep(20000); /* read whole and suspended */
+	close(fd);
+	wait_answered(before + 1);
+	get("/healthz", NULL, &r);
+	assert_int_equal(r.status, 200);
+	get("/metrics", NULL, &r);
+	assert_non_null(strstr(r.body, "\nwarp_http_requests_suspended 0\n"));
+}
+
 static void test_port_in_use_fails_with_reason(void **state)
 {
-	struct http_server_opts o = { .max_body = MAX_BODY, .request_timeout_ms = TIMEOUT_MS };
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct http_server_opts o = {.max_body = MAX_BODY, .request_timeout_ms = TIMEOUT_MS};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
 	char addr[64], err[256], want[96];
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -623,38 +729,41 @@ static void test_port_in_use_fails_with_reason(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_healthz_ok_with_new_request_id),
-		cmocka_unit_test(test_given_request_id_echoed),
-		cmocka_unit_test(test_invalid_request_id_replaced),
-		cmocka_unit_test(test_error_replies_carry_request_id),
-		cmocka_unit_test(test_readyz_ready),
-		cmocka_unit_test(test_readyz_not_ready_with_reason),
-		cmocka_unit_test(test_metrics_render_request_counter),
-		cmocka_unit_test(test_head_answers_without_body),
-		cmocka_unit_test(test_json_body_reaches_handler),
-		cmocka_unit_test(test_json_charset_parameter_accepted),
-		cmocka_unit_test(test_bad_json_answers_400_with_position),
-		cmocka_unit_test(test_duplicate_keys_rejected),
-		cmocka_unit_test(test_non_object_json_answers_400),
-		cmocka_unit_test(test_wrong_content_type_answers_415),
-		cmocka_unit_test(test_body_over_max_answers_413_json),
-		cmocka_unit_test(test_content_length_case_insensitive_and_huge_answers_413),
-		cmocka_unit_test(test_body_at_max_reaches_handler),
-		cmocka_unit_test(test_chunked_body_over_max_answers_413_json),
-		cmocka_unit_test(test_headers_over_max_answer_431_json),
-		cmocka_unit_test(test_endless_head_answers_431_before_deadline),
-		cmocka_unit_test(test_pipelined_request_over_max_answers_413_after_first),
-		cmocka_unit_test(test_unknown_path_answers_404_json),
-		cmocka_unit_test(test_wrong_method_answers_405_with_allow),
-		cmocka_unit_test(test_builtin_wrong_method_answers_405),
-		cmocka_unit_test(test_path_param_and_query_reach_handler),
-		cmocka_unit_test(test_encoded_slash_stays_in_path_param),
-		cmocka_unit_test(test_before_hook_guards_routes_not_probes),
-		cmocka_unit_test(test_keep_alive_serves_two_requests),
-		cmocka_unit_test(test_slow_request_answers_408),
-		cmocka_unit_test(test_trickling_request_answers_408),
-		cmocka_unit_test(test_idle_connection_closed_silently),
-		cmocka_unit_test(test_port_in_use_fails_with_reason),
+	    cmocka_unit_test(test_healthz_ok_with_new_request_id),
+	    cmocka_unit_test(test_given_request_id_echoed),
+	    cmocka_unit_test(test_invalid_request_id_replaced),
+	    cmocka_unit_test(test_error_replies_carry_request_id),
+	    cmocka_unit_test(test_readyz_ready),
+	    cmocka_unit_test(test_readyz_not_ready_with_reason),
+	    cmocka_unit_test(test_metrics_render_request_counter),
+	    cmocka_unit_test(test_head_answers_without_body),
+	    cmocka_unit_test(test_json_body_reaches_handler),
+	    cmocka_unit_test(test_json_charset_parameter_accepted),
+	    cmocka_unit_test(test_bad_json_answers_400_with_position),
+	    cmocka_unit_test(test_duplicate_keys_rejected),
+	    cmocka_unit_test(test_non_object_json_answers_400),
+	    cmocka_unit_test(test_wrong_content_type_answers_415),
+	    cmocka_unit_test(test_body_over_max_answers_413_json),
+	    cmocka_unit_test(test_content_length_case_insensitive_and_huge_answers_413),
+	    cmocka_unit_test(test_body_at_max_reaches_handler),
+	    cmocka_unit_test(test_chunked_body_over_max_answers_413_json),
+	    cmocka_unit_test(test_headers_over_max_answer_431_json),
+	    cmocka_unit_test(test_endless_head_answers_431_before_deadline),
+	    cmocka_unit_test(test_pipelined_request_over_max_answers_413_after_first),
+	    cmocka_unit_test(test_unknown_path_answers_404_json),
+	    cmocka_unit_test(test_wrong_method_answers_405_with_allow),
+	    cmocka_unit_test(test_builtin_wrong_method_answers_405),
+	    cmocka_unit_test(test_path_param_and_query_reach_handler),
+	    cmocka_unit_test(test_encoded_slash_stays_in_path_param),
+	    cmocka_unit_test(test_before_hook_guards_routes_not_probes),
+	    cmocka_unit_test(test_keep_alive_serves_two_requests),
+	    cmocka_unit_test(test_slow_request_answers_408),
+	    cmocka_unit_test(test_trickling_request_answers_408),
+	    cmocka_unit_test(test_idle_connection_closed_silently),
+	    cmocka_unit_test(test_suspended_request_answered_on_its_own_thread),
+	    cmocka_unit_test(test_suspended_requests_counted_while_waiting),
+	    cmocka_unit_test(test_client_gone_while_suspended),
+	    cmocka_unit_test(test_port_in_use_fails_with_reason),
 	};
 	return cmocka_run_group_tests(tests, server_up, server_down);
 }
