@@ -301,6 +301,9 @@ int api_event_emit(struct api_ctx *ctx, const char *customer_id, const char *typ
 int api_events_routes(struct http_router *r);
 /* GET /api/v1/webhooks/{id}/deliveries (deliveries.c). */
 int api_deliveries_routes(struct http_router *r);
+/* PUT, GET and DELETE /api/v1/customers/{id}/callback-secret: the key
+ * that signs deliveries to messages' callback URLs (callback_secret.c). */
+int api_callback_secret_routes(struct http_router *r);
 /* GET /api/v1/cdrs and /api/v1/cdrs/{id} (cdrs.c). */
 int api_cdrs_routes(struct http_router *r);
 /* POST, GET /api/v1/messages and GET /api/v1/messages/{id} (messages.c). */
