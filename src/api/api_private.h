@@ -135,6 +135,8 @@ struct api_field {
 	api_field_check_fn check;
 };
 
+/* True when v is one of choices ("a|b|c"). */
+bool api_in_choices(const char *choices, const char *v);
 /* Checks one value against its field's type, range and check function. */
 int api_field_validate(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 		       struct api_verr *e);
