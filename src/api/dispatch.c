@@ -414,7 +414,7 @@ static void delivery_unsent(struct delivery *dl, const char *customer)
 	dl->done = true;
 	dl->cc = CURLE_LOGIN_DENIED;
 	snprintf(dl->errbuf, sizeof(dl->errbuf),
-		 "no callback secret: set one with PUT /api/v1/customers/%s/callback-secret",
+		 "no callback secret: set one with POST /api/v1/customers/%s/callback-secret",
 		 customer);
 }
 

@@ -4,7 +4,7 @@ upstream to a carrier's SMSC (npm smpp, tests/peers/smsc_sim.js) whose
 receipts make the message final, and a real HTTP receiver on loopback
 records what the webhook dispatcher POSTs, each signature checked with
 Python's hmac against the customer's callback secret
-(PUT /api/v1/customers/{id}/callback-secret).  Also here: a webhook's
+(POST /api/v1/customers/{id}/callback-secret).  Also here: a webhook's
 delivery list shows its message.status deliveries beside the provisioning
 ones, and message events go after [webhooks] message_retention.  Against
 SQLite and PostgreSQL."""
@@ -65,8 +65,7 @@ def send(client, **fields):
 
 
 def put_secret(client, cid, secret=CB_SECRET):
-    return client.request("PUT", "/api/v1/customers/%s/callback-secret" % cid,
-                          {"secret": secret})
+    return client.post("/api/v1/customers/%s/callback-secret" % cid, {"secret": secret})
 
 
 def signed_with(req, secret):
@@ -110,6 +109,11 @@ def test_the_callback_url_gets_the_signed_final_status_once_retried_after_a_500(
     assert api.admin.get("/api/v1/events/" + ev["id"]).json()["data"] == ev
     row = callback_row(api, msg["id"])
     assert row["status"] == "delivered" and row["attempts"] == 2 and row["last_status"] == 200
+    # GET of the message shows how its callback went.
+    cb = client.get("/api/v1/messages/" + msg["id"]).json()["data"]["callback"]
+    assert cb.pop("delivered_at") >= ev["data"]["done_at"]
+    assert cb == {"status": "delivered", "attempts": 2, "last_status": 200, "last_error": None,
+                  "next_attempt_at": None}
     metrics = api.warp.get("/metrics").body.decode()
     assert re.search(r'^warp_message_callbacks_total\{result="retried"\} [1-9]', metrics, re.M)
     assert re.search(r'^warp_message_callbacks_total\{result="delivered"\} [1-9]', metrics, re.M)
@@ -137,6 +141,7 @@ def test_no_callback_for_another_customers_message_nor_without_a_url(api, up, re
     assert signed_with(theirs.requests[0], "another-customers-secret")
     assert not signed_with(theirs.requests[0], CB_SECRET)
     assert callback_row(api, no_url["id"]) is None
+    assert client.get("/api/v1/messages/" + no_url["id"]).json()["data"]["callback"] is None
 
 
 def test_without_a_callback_secret_nothing_is_sent_until_one_is_set(api, up, receiver):
@@ -150,6 +155,9 @@ def test_without_a_callback_secret_nothing_is_sent_until_one_is_set(api, up, rec
     row = callback_row(api, msg["id"])
     assert row["status"] == "pending" and "no callback secret" in row["last_error"]
     assert row["last_status"] is None and rx.requests == []
+    cb = client.get("/api/v1/messages/" + msg["id"]).json()["data"]["callback"]
+    assert cb["status"] == "pending" and cb["next_attempt_at"] and "no callback secret" in cb[
+        "last_error"]
     assert put_secret(client, cid).status == 200
     [req] = rx.wait_for(lambda r: len(r) >= 1, timeout=15)
     assert signed_with(req, CB_SECRET)
@@ -175,18 +183,24 @@ def test_callback_secret_is_write_only_and_the_customers_own(api):
     assert api.rows("SELECT secret FROM callback_secrets WHERE customer_id = ?",
                     cid)[0]["secret"] == "the-rotated-secret-value"
     # Another customer's answers 404, as a missing one.
-    for method in ("GET", "PUT", "DELETE"):
-        body = {"secret": CB_SECRET} if method == "PUT" else None
+    for method in ("GET", "POST", "DELETE"):
+        body = {"secret": CB_SECRET} if method == "POST" else None
         assert_error(other_client.request(method, path, body), 404, "not_found")
     assert_error(put_secret(api.admin, "cus_missing"), 404, "not_found")
     # Bad bodies.
     assert_error(put_secret(client, cid, "short"), 422, "invalid_value", "/secret")
     assert_error(put_secret(client, cid, 12345678901234567), 422, "invalid_value", "/secret")
-    assert_error(client.request("PUT", path, {}), 422, "required", "/secret")
-    assert_error(client.request("PUT", path, {"secret": CB_SECRET, "x": 1}), 422, "unknown_field")
+    assert_error(client.post(path, {}), 422, "required", "/secret")
+    assert_error(client.post(path, {"secret": CB_SECRET, "x": 1}), 422, "unknown_field")
     _, reader = api.key(cid, scopes="read")
     assert_error(put_secret(reader, cid), 403, "forbidden")
     assert reader.get(path).json()["data"]["set"] is True
+    # A retried POST with its Idempotency-Key gets the first answer.
+    key = {"Idempotency-Key": "rotate-1"}
+    first = client.post(path, {"secret": "the-third-secret-value"}, headers=key)
+    again = client.post(path, {"secret": "the-third-secret-value"}, headers=key)
+    assert first.status == again.status == 200 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert client.request("DELETE", path).status == 204
     assert client.get(path).json()["data"]["set"] is False
 

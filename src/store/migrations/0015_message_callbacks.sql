@@ -3,7 +3,7 @@
 -- (docs/decisions/0032).
 --
 -- callback_secrets holds the key a customer's callback deliveries are
--- signed with (PUT /api/v1/customers/{id}/callback-secret, write-only like
+-- signed with (POST /api/v1/customers/{id}/callback-secret, write-only like
 -- a webhook's secret).  One per customer: a callback URL comes with each
 -- message, so no webhook row is there to carry a secret.
 CREATE TABLE callback_secrets (
