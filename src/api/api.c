@@ -66,6 +66,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 		rc = api_resource_routes(a, r, resources[i]);
 	rc = rc ? rc : api_events_routes(r);
 	rc = rc ? rc : api_deliveries_routes(r);
+	rc = rc ? rc : api_callback_secret_routes(r);
 	rc = rc ? rc : api_cdrs_routes(r); /* cdrs.c */
 	rc = rc ? rc : api_messages_routes(r); /* messages.c */
 	rc = rc ? rc : api_openapi_routes(r);

@@ -138,6 +138,8 @@ struct api_field {
 	api_field_check_fn check;
 };
 
+/* True when v is one of choices ("a|b|c"). */
+bool api_in_choices(const char *choices, const char *v);
 /* Checks one value against its field's type, range and check function. */
 int api_field_validate(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 		       struct api_verr *e);
@@ -304,6 +306,9 @@ int api_event_emit(struct api_ctx *ctx, const char *customer_id, const char *typ
 int api_events_routes(struct http_router *r);
 /* GET /api/v1/webhooks/{id}/deliveries (deliveries.c). */
 int api_deliveries_routes(struct http_router *r);
+/* PUT, GET and DELETE /api/v1/customers/{id}/callback-secret: the key
+ * that signs deliveries to messages' callback URLs (callback_secret.c). */
+int api_callback_secret_routes(struct http_router *r);
 /* GET /api/v1/cdrs and /api/v1/cdrs/{id} (cdrs.c). */
 int api_cdrs_routes(struct http_router *r);
 /* POST, GET /api/v1/messages and GET /api/v1/messages/{id} (messages.c). */

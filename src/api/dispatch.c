@@ -1,34 +1,30 @@
 /*
  * dispatch.c — the webhook dispatcher: delivers the events outbox to the
- * customers' webhooks.
+ * customers' webhooks and to the callback URLs of their messages.
  *
  * One thread, with its own store connection and a libcurl multi handle, runs
  * rounds every [webhooks] poll:
  *
- *  1. Fan-out.  Events with seq above the cursor in webhook_dispatch are read
- *     in seq order; for each event of a customer, one webhook_deliveries row
- *     is inserted per enabled webhook of that customer whose event_types
- *     match and that existed before the event (its creation event has a
- *     lower seq).  Rows and the cursor move commit in one transaction, rows
- *     with ON CONFLICT DO NOTHING: a crash or a second dispatcher never loses
- *     or doubles a delivery.  seq needs no gap handling: it is the config
- *     version, bumped under that row's lock until commit, so a committed seq
- *     implies every lower one has committed too.
- *     Message events (message.status, written by the smsc into
- *     message_events without touching the config version) are a second
- *     stream: the fan-out numbers them itself, under the lock of the cursor
- *     row webhook_dispatch 2, as it finds them committed, and fans them out
- *     the same way (fanout_messages; decision 0026).
+ *  1. Fan-out (fanout.c).  New events of each stream — provisioning events
+ *     and message events — become webhook_deliveries rows, one per matching
+ *     webhook, and a message.status event of a message sent with a
+ *     callback_url also a message_callbacks row (decision 0032).
  *  2. Delivery.  The head of each webhook and stream — its pending delivery
  *     with the lowest seq — is attempted when due; the deliveries behind it
  *     wait, so a webhook sees each stream's events in seq (commit) order.
- *     Up to concurrency heads (at most one per webhook and stream) are in
+ *     A callback delivery has no order to keep (its URL belongs to one
+ *     message) and is attempted when due.  Up to concurrency of them are in
  *     flight at once.  Each is claimed first by moving next_attempt_at
  *     forward past the request's timeout (a lease), so another dispatcher
- *     skips it and a crash only delays it.
+ *     skips it and a crash only delays it.  Both kinds are signed the same
+ *     way: a webhook's with its secret, a callback with its customer's
+ *     callback secret (callback_secret.c).
  *  3. Outcome.  2xx: delivered.  Anything else, a timeout or a connection
  *     error: attempted again after api_dispatch_backoff_ms, or marked failed
  *     after max_attempts — and the next delivery of that webhook moves up.
+ *  4. Retention (retention.c), at most every min(message_retention, 1 min):
+ *     message events older than [webhooks] message_retention that no
+ *     delivery waits for are deleted with their deliveries, a batch a round.
  *
  * Delivery is at least once: a request that reached the receiver but whose
  * answer was lost (crash, stop, timeout) is sent again with the same event id.
@@ -42,6 +38,7 @@
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -50,8 +47,10 @@
 #include "api/dispatch.h"
 
 #define DISPATCH_COMPONENT "webhooks"
-#define FANOUT_BATCH 256
 #define CONCURRENCY_MAX 64
+/* The retention sweep runs at most this often (or every retention, when
+ * that is shorter), and again at the next round after a full batch. */
+#define RETENTION_EVERY_MS 60000
 /* A claimed delivery is left alone by other dispatchers this much longer
  * than its request may take. */
 #define LEASE_MARGIN_MS 2000
@@ -60,12 +59,22 @@
 #define MULTI_POLL_MS 100
 #define ERROR_TEXT_MAX 200
 
+/* Where a delivery goes: a webhook (webhook_deliveries, a row per event and
+ * webhook) or the callback URL of the event's message (message_callbacks, a
+ * row per event and its customer; decision 0032). */
+enum dispatch_target { TARGET_WEBHOOK, TARGET_CALLBACK, TARGET_COUNT };
+
+/* An outcome, as warp_webhook_deliveries_total and
+ * warp_message_callbacks_total count them. */
+enum dispatch_result { RESULT_DELIVERED, RESULT_RETRIED, RESULT_FAILED, RESULT_COUNT };
+
 /* One attempt in flight. */
 struct delivery {
+	enum dispatch_target target;
 	char event_id[ID_MAX];
-	char webhook_id[ID_MAX];
-	int64_t attempts; /* before this one */
-	int64_t old_next; /* next_attempt_at before the claim */
+	char target_id[ID_MAX]; /* the webhook, or the callback's customer */
+	int64_t attempts;	/* before this one */
+	int64_t old_next;	/* next_attempt_at before the claim */
 	char *url;
 	struct buf payload; /* "<ts>." followed by the body: signed whole, sent from body */
 	size_t body_off;
@@ -90,7 +99,10 @@ struct api_dispatch {
 	CURLM *multi;
 	struct delivery *slots; /* o.concurrency of them */
 	bool store_failing;	/* logged once per outage */
-	struct metric *m_delivered, *m_retried, *m_failed, *m_errors, *m_pending;
+	int64_t retention_due;	/* when the next retention sweep may run */
+	unsigned rounds;	/* odd rounds serve callbacks first */
+	struct metric *m_results[TARGET_COUNT][RESULT_COUNT];
+	struct metric *m_errors, *m_pending, *m_pruned;
 };
 
 /* ------------------------------------------------------------ pure parts */
@@ -170,6 +182,7 @@ void api_dispatch_opts_init(struct api_dispatch_opts *o)
 	    .backoff_base_ms = 5000,
 	    .backoff_max_ms = 3600000,
 	    .concurrency = 8,
+	    .message_retention_ms = 7 * 24 * 3600000LL,
 	};
 }
 
@@ -190,164 +203,6 @@ static void dispatch_store_ok(struct api_dispatch *d)
 	if (d->store_failing)
 		log_info(DISPATCH_COMPONENT, "store answers again");
 	d->store_failing = false;
-}
-
-/* --------------------------------------------------------------- fan-out */
-
-/* The two streams of the outbox: provisioning events (events, seq = the
- * config version) and message events (message_events, seq given by the
- * fan-out below).  Their seqs are apart, so a delivery names its stream and
- * a webhook receives each stream in its own seq order. */
-enum fanout_stream { STREAM_CONFIG, STREAM_MESSAGE };
-
-static const char *const stream_names[] = {
-    [STREAM_CONFIG] = "config", [STREAM_MESSAGE] = "message"};
-
-/* A customer's enabled webhooks that existed before an event ($2): a config
- * event compares seqs with the webhook's own creation event, a message
- * event compares times, its seq being of the other order. */
-static const char *const fanout_webhooks_sql[] = {
-    [STREAM_CONFIG] = "SELECT w.id, w.event_types FROM webhooks w WHERE w.customer_id = $1"
-		      " AND w.enabled = 1 AND COALESCE((SELECT MIN(e.seq) FROM events e"
-		      " WHERE e.resource_id = w.id), 0) < $2",
-    [STREAM_MESSAGE] = "SELECT w.id, w.event_types FROM webhooks w WHERE w.customer_id = $1"
-		       " AND w.enabled = 1 AND w.created_at <= $2",
-};
-
-/* One event to be fanned out. */
-struct fanout_event {
-	enum fanout_stream stream;
-	const char *id, *customer_id, *type;
-	int64_t seq, after; /* after: what fanout_webhooks_sql compares */
-};
-
-/* The deliveries of one event: one per webhook of fanout_webhooks_sql
- * whose event_types match.  Inside the fan-out transaction. */
-static int fanout_event(struct store_conn *c, const struct fanout_event *ev, int64_t now)
-{
-	struct store_res *w = NULL;
-	struct store_param p[] = {store_p_text(ev->customer_id), store_p_int(ev->after)};
-	int rc = store_exec(c, fanout_webhooks_sql[ev->stream], p, 2, &w);
-	for (size_t i = 0; rc == 0 && i < store_res_rows(w); i++) {
-		if (!api_dispatch_type_matches(store_res_text(w, i, 1), ev->type))
-			continue;
-		struct store_param q[] = {
-		    store_p_text(ev->id), store_p_text(store_res_text(w, i, 0)), store_p_int(now),
-		    store_p_int(ev->seq), store_p_text(stream_names[ev->stream])};
-		rc = store_exec(
-		    c,
-		    "INSERT INTO webhook_deliveries (event_id, webhook_id, status, attempts,"
-		    " next_attempt_at, seq, stream) VALUES ($1, $2, 'pending', 0, $3, $4, $5)"
-		    " ON CONFLICT (event_id, webhook_id) DO NOTHING",
-		    q, 5, NULL);
-	}
-	store_res_free(w);
-	return rc;
-}
-
-/* The seq a stream's fan-out has reached (webhook_dispatch row id). */
-static int fanout_cursor(struct store_conn *c, int id, int64_t *last)
-{
-	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_int(id)};
-	int rc = store_exec(c, "SELECT last_seq FROM webhook_dispatch WHERE id = $1", p, 1, &r);
-	if (rc == 0 && store_res_rows(r) != 1)
-		rc = STORE_ERR;
-	*last = rc == 0 ? store_res_int(r, 0, 0) : 0;
-	store_res_free(r);
-	return rc;
-}
-
-static int fanout_cursor_move(struct store_conn *c, int id, int64_t last)
-{
-	struct store_param p[] = {store_p_int(last), store_p_int(id)};
-	return store_exec(
-	    c, "UPDATE webhook_dispatch SET last_seq = $1 WHERE id = $2 AND last_seq < $1", p, 2,
-	    NULL);
-}
-
-/* Config events with seq above the cursor, in seq order; *n how many read. */
-static int fanout_config(struct store_conn *c, int64_t now, size_t *n)
-{
-	struct store_res *ev = NULL;
-	int64_t last = 0;
-	int rc = fanout_cursor(c, 1, &last);
-	struct store_param p[] = {store_p_int(last), store_p_int(FANOUT_BATCH)};
-	rc = rc ? rc
-		: store_exec(c,
-			     "SELECT id, seq, customer_id, type FROM events WHERE seq > $1"
-			     " ORDER BY seq LIMIT $2",
-			     p, 2, &ev);
-	*n = rc == 0 ? store_res_rows(ev) : 0;
-	for (size_t i = 0; rc == 0 && i < *n; i++) {
-		if (store_res_isnull(ev, i, 2)) /* admin-only resources: no customer */
-			continue;
-		struct fanout_event e = {STREAM_CONFIG,
-					 store_res_text(ev, i, 0),
-					 store_res_text(ev, i, 2),
-					 store_res_text(ev, i, 3),
-					 store_res_int(ev, i, 1),
-					 store_res_int(ev, i, 1)};
-		rc = fanout_event(c, &e, now);
-	}
-	if (rc == 0 && *n > 0)
-		rc = fanout_cursor_move(c, 1, store_res_int(ev, *n - 1, 1));
-	store_res_free(ev);
-	return rc;
-}
-
-/* Message events get their seq here, not from their writers (the smsc,
- * final.c), which so share no counter: the cursor row 2 is locked first (a
- * no-op UPDATE, for PostgreSQL; SQLite's BEGIN IMMEDIATE serializes
- * already), so one fan-out at a time numbers the committed rows still
- * without seq, in the order it finds them.  A row not yet committed is
- * invisible now and numbered by a later round: a visible seq never has a
- * lower one still to come, and no settle time is needed. */
-static int fanout_messages(struct store_conn *c, int64_t now, size_t *n)
-{
-	struct store_res *ev = NULL;
-	int64_t seq = 0;
-	int rc = store_exec(c, "UPDATE webhook_dispatch SET last_seq = last_seq WHERE id = 2", NULL,
-			    0, NULL);
-	rc = rc ? rc : fanout_cursor(c, 2, &seq);
-	struct store_param p[] = {store_p_int(FANOUT_BATCH)};
-	rc = rc ? rc
-		: store_exec(c,
-			     "SELECT id, customer_id, type, created_at FROM message_events"
-			     " WHERE seq IS NULL ORDER BY created_at, id LIMIT $1",
-			     p, 1, &ev);
-	*n = rc == 0 ? store_res_rows(ev) : 0;
-	for (size_t i = 0; rc == 0 && i < *n; i++) {
-		struct fanout_event e = {STREAM_MESSAGE,
-					 store_res_text(ev, i, 0),
-					 store_res_text(ev, i, 1),
-					 store_res_text(ev, i, 2),
-					 ++seq,
-					 store_res_int(ev, i, 3)};
-		struct store_param q[] = {store_p_int(seq), store_p_text(e.id)};
-		rc = store_exec(c, "UPDATE message_events SET seq = $1 WHERE id = $2", q, 2, NULL);
-		rc = rc ? rc : fanout_event(c, &e, now);
-	}
-	if (rc == 0 && *n > 0)
-		rc = fanout_cursor_move(c, 2, seq);
-	store_res_free(ev);
-	return rc;
-}
-
-/* One batch of a stream's new events in one transaction; returns how many
- * were read or an error. */
-static int dispatch_fanout(struct store_conn *c, enum fanout_stream stream)
-{
-	size_t n = 0;
-	int64_t now = time_wall_ms();
-	int rc = store_tx_begin(c);
-	if (rc < 0)
-		return rc;
-	rc = stream == STREAM_CONFIG ? fanout_config(c, now, &n) : fanout_messages(c, now, &n);
-	rc = rc == 0 ? store_tx_commit(c) : rc;
-	if (rc < 0)
-		store_tx_rollback(c);
-	return rc < 0 ? rc : (int)n;
 }
 
 /* ------------------------------------------------------- building a request */
@@ -419,14 +274,14 @@ static size_t discard_body(char *data, size_t size, size_t n, void *arg)
  * connecting: the check happens after DNS, so a name that resolves (or is
  * re-pointed, DNS rebinding) to a private address is never connected to.
  * Refusing one address lets curl try the host's others. */
-static curl_socket_t delivery_socket_open(void *arg, curlsocktype purpose,
-					  struct curl_sockaddr *a)
+static curl_socket_t delivery_socket_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct delivery *dl = arg;
 	if (purpose == CURLSOCKTYPE_IPCXN && api_webhook_addr_private(&a->addr)) {
-		const void *in = a->family == AF_INET6
-				     ? (const void *)&((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr
-				     : (const void *)&((struct sockaddr_in *)(void *)&a->addr)->sin_addr;
+		const void *in =
+		    a->family == AF_INET6
+			? (const void *)&((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr
+			: (const void *)&((struct sockaddr_in *)(void *)&a->addr)->sin_addr;
 		if (!inet_ntop(a->family, in, dl->refused, sizeof(dl->refused)))
 			str_copy(dl->refused, sizeof(dl->refused), str_from_cstr("?"));
 		return CURL_SOCKET_BAD;
@@ -475,6 +330,58 @@ static void delivery_reset(struct api_dispatch *d, struct delivery *dl)
 	memset(dl, 0, sizeof(*dl));
 }
 
+/* ------------------------------------------------------- the two tables */
+
+/* The event of a webhook delivery from the table of its stream: two LEFT
+ * JOINs on primary keys rather than a UNION view, which SQLite would scan
+ * whole.  Only each webhook's and stream's head. */
+#define WEBHOOK_HEADS_SQL                                                                          \
+	"SELECT d.event_id, d.webhook_id, d.attempts, d.next_attempt_at, d.seq,"                   \
+	" COALESCE(e.customer_id, m.customer_id), COALESCE(e.type, m.type),"                       \
+	" COALESCE(e.resource_id, m.group_id), COALESCE(e.data, m.data),"                          \
+	" COALESCE(e.created_at, m.created_at), w.url, w.secret"                                   \
+	" FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"                        \
+	" LEFT JOIN events e ON d.stream = 'config' AND e.id = d.event_id"                         \
+	" LEFT JOIN message_events m ON d.stream = 'message' AND m.id = d.event_id"                \
+	" WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled = 1"                \
+	" AND NOT EXISTS (SELECT 1 FROM webhook_deliveries h WHERE h.webhook_id = d.webhook_id"    \
+	" AND h.status = 'pending' AND h.stream = d.stream AND h.seq < d.seq)"                     \
+	" ORDER BY d.seq LIMIT $2"
+
+/* The same columns for callbacks: every due one (no order to keep), signed
+ * with the customer's callback secret — NULL when it has none. */
+#define CALLBACK_HEADS_SQL                                                                         \
+	"SELECT d.event_id, d.customer_id, d.attempts, d.next_attempt_at, d.seq, m.customer_id,"   \
+	" m.type, m.group_id, m.data, m.created_at, d.url, s.secret"                               \
+	" FROM message_callbacks d JOIN message_events m ON m.id = d.event_id"                     \
+	" LEFT JOIN callback_secrets s ON s.customer_id = d.customer_id"                           \
+	" WHERE d.status = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.seq LIMIT $2"
+
+/* message_callbacks has webhook_deliveries' columns where the dispatcher
+ * touches them, customer_id standing for webhook_id, so each statement is
+ * written once for both. */
+#define CLAIM_SQL(table, key)                                                                      \
+	"UPDATE " table " SET next_attempt_at = $1 WHERE event_id = $2 AND " key " = $3"           \
+	" AND status = 'pending' AND next_attempt_at = $4"
+#define UNCLAIM_SQL(table, key)                                                                    \
+	"UPDATE " table " SET next_attempt_at = $1 WHERE event_id = $2 AND " key " = $3"           \
+	" AND status = 'pending'"
+#define RECORD_SQL(table, key)                                                                     \
+	"UPDATE " table " SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4,"  \
+	" delivered_at = $5, last_status = $6 WHERE event_id = $7 AND " key " = $8"
+#define TARGET_SQL(table, key)                                                                     \
+	CLAIM_SQL(table, key), UNCLAIM_SQL(table, key), RECORD_SQL(table, key)
+
+static const struct {
+	const char *name; /* in logs: "event … to <name> <target_id>" */
+	const char *heads, *claim, *unclaim, *record;
+} targets[TARGET_COUNT] = {
+    [TARGET_WEBHOOK] = {"webhook", WEBHOOK_HEADS_SQL,
+			TARGET_SQL("webhook_deliveries", "webhook_id")},
+    [TARGET_CALLBACK] = {"the callback URL of customer", CALLBACK_HEADS_SQL,
+			 TARGET_SQL("message_callbacks", "customer_id")},
+};
+
 /* --------------------------------------------------------------- claiming */
 
 /* Takes the delivery for this dispatcher unless another has (0 or -EALREADY). */
@@ -482,12 +389,9 @@ static int delivery_claim(struct api_dispatch *d, struct store_conn *c, struct d
 {
 	struct store_res *r = NULL;
 	struct store_param p[] = {store_p_int(time_wall_ms() + d->o.timeout_ms + LEASE_MARGIN_MS),
-				  store_p_text(dl->event_id), store_p_text(dl->webhook_id),
+				  store_p_text(dl->event_id), store_p_text(dl->target_id),
 				  store_p_int(dl->old_next)};
-	int rc = store_exec(c,
-			    "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE event_id = $2"
-			    " AND webhook_id = $3 AND status = 'pending' AND next_attempt_at = $4",
-			    p, 4, &r);
+	int rc = store_exec(c, targets[dl->target].claim, p, 4, &r);
 	if (rc == 0 && store_res_changes(r) != 1)
 		rc = -EALREADY;
 	store_res_free(r);
@@ -498,22 +402,36 @@ static int delivery_claim(struct api_dispatch *d, struct store_conn *c, struct d
 static void delivery_unclaim(struct store_conn *c, const struct delivery *dl)
 {
 	struct store_param p[] = {store_p_int(dl->old_next), store_p_text(dl->event_id),
-				  store_p_text(dl->webhook_id)};
-	store_exec(c,
-		   "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE event_id = $2"
-		   " AND webhook_id = $3 AND status = 'pending'",
-		   p, 3, NULL);
+				  store_p_text(dl->target_id)};
+	store_exec(c, targets[dl->target].unclaim, p, 3, NULL);
 }
 
-/* Columns: 0 event_id, 1 webhook_id, 2 attempts, 3 next_attempt_at, 4 seq,
+/* A callback whose customer has set no callback secret is not sent
+ * unsigned: the attempt fails with this error, and retries with backoff
+ * until one is set or the attempts run out. */
+static void delivery_unsent(struct delivery *dl, const char *customer)
+{
+	dl->done = true;
+	dl->cc = CURLE_LOGIN_DENIED;
+	snprintf(dl->errbuf, sizeof(dl->errbuf),
+		 "no callback secret: set one with POST /api/v1/customers/%s/callback-secret",
+		 customer);
+}
+
+/* Columns: 0 event_id, 1 target id, 2 attempts, 3 next_attempt_at, 4 seq,
  * 5 customer_id, 6 type, 7 resource_id, 8 data, 9 created_at, 10 url, 11 secret. */
 static int delivery_prepare(struct api_dispatch *d, struct store_conn *c, struct delivery *dl,
 			    const struct store_res *r, size_t row)
 {
+	bool no_secret = store_res_isnull(r, row, 11);
 	str_copy(dl->event_id, sizeof(dl->event_id), str_from_cstr(store_res_text(r, row, 0)));
-	str_copy(dl->webhook_id, sizeof(dl->webhook_id), str_from_cstr(store_res_text(r, row, 1)));
+	str_copy(dl->target_id, sizeof(dl->target_id), str_from_cstr(store_res_text(r, row, 1)));
 	dl->attempts = store_res_int(r, row, 2);
 	dl->old_next = store_res_int(r, row, 3);
+	if (no_secret) {
+		delivery_unsent(dl, store_res_text(r, row, 5));
+		return delivery_claim(d, c, dl);
+	}
 	dl->url = str_dup(str_from_cstr(store_res_text(r, row, 10)));
 	char *body = event_body(r, row);
 	int rc = dl->url && body ? 0 : -ENOMEM;
@@ -555,6 +473,8 @@ static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct
 	/* A refused address is refused again on every retry: give up at once. */
 	bool refused = dl->cc != CURLE_OK && dl->refused[0];
 	bool final = ok || refused || n >= d->o.max_attempts;
+	enum dispatch_result res = ok ? RESULT_DELIVERED : final ? RESULT_FAILED : RESULT_RETRIED;
+	static const char *const states[RESULT_COUNT] = {"delivered", "pending", "failed"};
 	uint32_t jitter = 0;
 
 	delivery_error_text(dl, err, sizeof(err));
@@ -562,31 +482,25 @@ static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct
 	int64_t next = final ? now
 			     : now + api_dispatch_backoff_ms(d->o.backoff_base_ms,
 							     d->o.backoff_max_ms, n, jitter);
-	struct store_param p[] = {store_p_text(ok      ? "delivered"
-					       : final ? "failed"
-						       : "pending"),
+	struct store_param p[] = {store_p_text(states[res]),
 				  store_p_int(n),
 				  store_p_int(next),
 				  ok ? store_p_null() : store_p_text(err),
 				  ok ? store_p_int(now) : store_p_null(),
 				  dl->cc == CURLE_OK ? store_p_int(dl->status) : store_p_null(),
 				  store_p_text(dl->event_id),
-				  store_p_text(dl->webhook_id)};
-	int rc = store_exec(c,
-			    "UPDATE webhook_deliveries SET status = $1, attempts = $2,"
-			    " next_attempt_at = $3, last_error = $4, delivered_at = $5,"
-			    " last_status = $6 WHERE event_id = $7 AND webhook_id = $8",
-			    p, 8, NULL);
+				  store_p_text(dl->target_id)};
+	int rc = store_exec(c, targets[dl->target].record, p, 8, NULL);
 	if (rc < 0)
 		dispatch_store_error(d, c, "recording a delivery", rc);
-	metric_inc(ok ? d->m_delivered : final ? d->m_failed : d->m_retried);
+	metric_inc(d->m_results[dl->target][res]);
 	if (!ok)
-		log_warn(DISPATCH_COMPONENT,
-			 "event %s to webhook %s: attempt %" PRId64 " failed (%s)%s", dl->event_id,
-			 dl->webhook_id, n, err, final ? ": giving up" : "");
+		log_warn(DISPATCH_COMPONENT, "event %s to %s %s: attempt %" PRId64 " failed (%s)%s",
+			 dl->event_id, targets[dl->target].name, dl->target_id, n, err,
+			 final ? ": giving up" : "");
 	else
-		log_debug(DISPATCH_COMPONENT, "event %s delivered to webhook %s", dl->event_id,
-			  dl->webhook_id);
+		log_debug(DISPATCH_COMPONENT, "event %s delivered to %s %s", dl->event_id,
+			  targets[dl->target].name, dl->target_id);
 }
 
 /* Runs the transfers until all are done or the dispatcher stops. */
@@ -615,39 +529,37 @@ static void dispatch_transfer(struct api_dispatch *d, size_t n)
 
 /* --------------------------------------------------------------- a round */
 
-/* The event of a delivery from the table of its stream: two LEFT JOINs on
- * primary keys rather than a UNION view, which SQLite would scan whole. */
-#define HEADS_SQL                                                                                  \
-	"SELECT d.event_id, d.webhook_id, d.attempts, d.next_attempt_at, d.seq,"                   \
-	" COALESCE(e.customer_id, m.customer_id), COALESCE(e.type, m.type),"                       \
-	" COALESCE(e.resource_id, m.group_id), COALESCE(e.data, m.data),"                          \
-	" COALESCE(e.created_at, m.created_at), w.url, w.secret"                                   \
-	" FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"                        \
-	" LEFT JOIN events e ON d.stream = 'config' AND e.id = d.event_id"                         \
-	" LEFT JOIN message_events m ON d.stream = 'message' AND m.id = d.event_id"                \
-	" WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled = 1"                \
-	" AND NOT EXISTS (SELECT 1 FROM webhook_deliveries h WHERE h.webhook_id = d.webhook_id"    \
-	" AND h.status = 'pending' AND h.stream = d.stream AND h.seq < d.seq)"                     \
-	" ORDER BY d.seq LIMIT $2"
-
-/* Attempts the due heads; returns how many were attempted or an error. */
-static int dispatch_deliver(struct api_dispatch *d, struct store_conn *c)
+/* Prepares the due deliveries of target into the free slots from *n on. */
+static int dispatch_heads(struct api_dispatch *d, struct store_conn *c, enum dispatch_target target,
+			  size_t *n)
 {
 	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_int(time_wall_ms()), store_p_int(d->o.concurrency)};
-	int rc = store_exec(c, HEADS_SQL, p, 2, &r);
-	size_t n = 0;
+	struct store_param p[] = {store_p_int(time_wall_ms()),
+				  store_p_int(d->o.concurrency - (int64_t)*n)};
+	int rc = *n < (size_t)d->o.concurrency ? store_exec(c, targets[target].heads, p, 2, &r) : 0;
 
 	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
-		struct delivery *dl = &d->slots[n];
+		struct delivery *dl = &d->slots[*n];
+		dl->target = target;
 		if (delivery_prepare(d, c, dl, r, i) == 0)
-			n++;
+			(*n)++;
 		else
 			delivery_reset(d, dl);
 	}
 	store_res_free(r);
-	if (rc < 0)
-		return rc;
+	return rc;
+}
+
+/* Attempts the due deliveries, webhooks' and callbacks' in turn first (so
+ * neither kind can keep the other's out of the slots); returns how many
+ * were attempted or an error. */
+static int dispatch_deliver(struct api_dispatch *d, struct store_conn *c)
+{
+	enum dispatch_target first = d->rounds++ % 2 ? TARGET_CALLBACK : TARGET_WEBHOOK;
+	size_t n = 0;
+	int rc = dispatch_heads(d, c, first, &n);
+	rc = rc ? rc : dispatch_heads(d, c, (enum dispatch_target)(1 - first), &n);
+
 	dispatch_transfer(d, n);
 	for (size_t i = 0; i < n; i++) {
 		struct delivery *dl = &d->slots[i];
@@ -657,16 +569,39 @@ static int dispatch_deliver(struct api_dispatch *d, struct store_conn *c)
 			delivery_unclaim(c, dl);
 		delivery_reset(d, dl);
 	}
-	return (int)n;
+	return rc < 0 ? rc : (int)n;
 }
 
 static void dispatch_pending_update(struct api_dispatch *d, struct store_conn *c)
 {
 	struct store_res *r = NULL;
-	if (store_exec(c, "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'", NULL,
-		       0, &r) == 0)
+	if (store_exec(c,
+		       "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending') +"
+		       " (SELECT COUNT(*) FROM message_callbacks WHERE status = 'pending')",
+		       NULL, 0, &r) == 0)
 		metric_set(d->m_pending, store_res_int(r, 0, 0));
 	store_res_free(r);
+}
+
+/* Deletes a batch of message events past their retention when one is due:
+ * at most every RETENTION_EVERY_MS (or every retention, when shorter), at
+ * once again after a full batch. */
+static void dispatch_retention(struct api_dispatch *d, struct store_conn *c)
+{
+	int64_t now = time_wall_ms();
+	int64_t every = d->o.message_retention_ms < RETENTION_EVERY_MS ? d->o.message_retention_ms
+								       : RETENTION_EVERY_MS;
+	if (now < d->retention_due)
+		return;
+	int n = api_retention_prune(c, now - d->o.message_retention_ms, API_RETENTION_BATCH);
+	d->retention_due = n == API_RETENTION_BATCH ? now : now + every;
+	if (n < 0) {
+		dispatch_store_error(d, c, "deleting old message events", n);
+		return;
+	}
+	metric_add(d->m_pruned, n);
+	if (n > 0)
+		log_debug(DISPATCH_COMPONENT, "%d message events past retention deleted", n);
 }
 
 /* One round; true when there may be more work right away. */
@@ -677,8 +612,8 @@ static bool dispatch_round(struct api_dispatch *d)
 		dispatch_store_error(d, NULL, "store", STORE_EDOWN);
 		return false;
 	}
-	int fanned = dispatch_fanout(c, STREAM_CONFIG);
-	int messages = fanned < 0 ? 0 : dispatch_fanout(c, STREAM_MESSAGE);
+	int fanned = api_fanout_run(c, API_STREAM_CONFIG);
+	int messages = fanned < 0 ? 0 : api_fanout_run(c, API_STREAM_MESSAGE);
 	if (messages < 0)
 		fanned = messages;
 	if (fanned < 0) {
@@ -692,7 +627,8 @@ static bool dispatch_round(struct api_dispatch *d)
 	}
 	dispatch_store_ok(d);
 	dispatch_pending_update(d, c);
-	return fanned == FANOUT_BATCH || messages == FANOUT_BATCH || sent > 0;
+	dispatch_retention(d, c);
+	return fanned == API_FANOUT_BATCH || messages == API_FANOUT_BATCH || sent > 0;
 }
 
 static void dispatch_sleep(struct api_dispatch *d, int64_t ms)
@@ -732,30 +668,47 @@ static void dispatch_curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* The three results of one family, by enum dispatch_result. */
+static int dispatch_results(struct metric_family *f, struct metric **out)
+{
+	static const char *const names[RESULT_COUNT] = {"delivered", "retried", "failed"};
+	for (int i = 0; f && i < RESULT_COUNT; i++)
+		if (!(out[i] = metric_get(f, names[i])))
+			return -ENOMEM;
+	return f ? 0 : -EINVAL;
+}
+
 static int dispatch_metrics(struct api_dispatch *d)
 {
 	struct metrics *m = metrics_default();
-	struct metric_family *total =
+	struct metric_family *webhooks =
 	    metrics_counter(m, "warp_webhook_deliveries_total",
 			    "Webhook delivery attempts by result: delivered, retried (will be "
 			    "attempted again), failed (gave up).",
 			    "result");
+	struct metric_family *callbacks = metrics_counter(
+	    m, "warp_message_callbacks_total",
+	    "Delivery attempts to messages' callback URLs by result: delivered, retried, failed.",
+	    "result");
 	struct metric_family *errors = metrics_counter(
 	    m, "warp_webhook_dispatch_errors_total",
 	    "Store errors of the webhook dispatcher (the round is retried on the next poll).",
 	    NULL);
-	struct metric_family *pending = metrics_gauge(
-	    m, "warp_webhook_pending", "Webhook deliveries not yet delivered or failed.", NULL);
-	if (!total || !errors || !pending)
-		return -EINVAL;
-	d->m_delivered = metric_get(total, "delivered");
-	d->m_retried = metric_get(total, "retried");
-	d->m_failed = metric_get(total, "failed");
+	struct metric_family *pending =
+	    metrics_gauge(m, "warp_webhook_pending",
+			  "Webhook and callback deliveries not yet delivered or failed.", NULL);
+	struct metric_family *pruned = metrics_counter(
+	    m, "warp_message_events_pruned_total",
+	    "Message events deleted with their deliveries after [webhooks] message_retention.",
+	    NULL);
+	int rc = dispatch_results(webhooks, d->m_results[TARGET_WEBHOOK]);
+	rc = rc ? rc : dispatch_results(callbacks, d->m_results[TARGET_CALLBACK]);
+	if (rc < 0 || !errors || !pending || !pruned)
+		return rc < 0 ? rc : -EINVAL;
 	d->m_errors = metric_get(errors);
 	d->m_pending = metric_get(pending);
-	return d->m_delivered && d->m_retried && d->m_failed && d->m_errors && d->m_pending
-		   ? 0
-		   : -ENOMEM;
+	d->m_pruned = metric_get(pruned);
+	return d->m_errors && d->m_pending && d->m_pruned ? 0 : -ENOMEM;
 }
 
 static int dispatch_sync_init(struct api_dispatch *d)
@@ -780,7 +733,8 @@ struct api_dispatch *api_dispatch_start_opts(const struct api_dispatch_opts *o, 
 {
 	struct api_dispatch *d = NULL;
 	if (!o->store || o->concurrency < 1 || o->concurrency > CONCURRENCY_MAX ||
-	    o->max_attempts < 1 || o->poll_ms < 1 || o->timeout_ms < 1) {
+	    o->max_attempts < 1 || o->poll_ms < 1 || o->timeout_ms < 1 ||
+	    o->message_retention_ms < 1) {
 		snprintf(err, errlen, "webhook dispatcher: invalid options");
 		return NULL;
 	}
@@ -792,7 +746,7 @@ struct api_dispatch *api_dispatch_start_opts(const struct api_dispatch_opts *o, 
 		return NULL;
 	}
 	d->o = *o;
-	d->slots = calloc(o->concurrency, sizeof(*d->slots));
+	d->slots = calloc((size_t)o->concurrency, sizeof(*d->slots));
 	d->multi = curl_multi_init();
 	if (!d->slots || !d->multi || dispatch_metrics(d) < 0 ||
 	    pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
@@ -824,18 +778,40 @@ void api_dispatch_stop(struct api_dispatch *d)
 	free(d);
 }
 
+/* The [webhooks] keys and where each goes in the options: the one place a
+ * key is read, so a new one is a row here and a member there. */
+enum dispatch_key_type { KEY_DURATION, KEY_INT, KEY_BOOL };
+
+static const struct {
+	const char *key;
+	enum dispatch_key_type type;
+	size_t at; /* offsetof the member: int64_t, or bool for KEY_BOOL */
+} dispatch_keys[] = {
+    {"poll", KEY_DURATION, offsetof(struct api_dispatch_opts, poll_ms)},
+    {"timeout", KEY_DURATION, offsetof(struct api_dispatch_opts, timeout_ms)},
+    {"max_attempts", KEY_INT, offsetof(struct api_dispatch_opts, max_attempts)},
+    {"backoff_base", KEY_DURATION, offsetof(struct api_dispatch_opts, backoff_base_ms)},
+    {"backoff_max", KEY_DURATION, offsetof(struct api_dispatch_opts, backoff_max_ms)},
+    {"concurrency", KEY_INT, offsetof(struct api_dispatch_opts, concurrency)},
+    {"allow_private", KEY_BOOL, offsetof(struct api_dispatch_opts, allow_private)},
+    {"message_retention", KEY_DURATION, offsetof(struct api_dispatch_opts, message_retention_ms)},
+};
+
 struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cfg, char *err,
 					size_t errlen)
 {
 	struct api_dispatch_opts o;
 	api_dispatch_opts_init(&o);
 	o.store = s;
-	o.poll_ms = config_duration_ms(cfg, "webhooks", "poll");
-	o.timeout_ms = config_duration_ms(cfg, "webhooks", "timeout");
-	o.max_attempts = config_int(cfg, "webhooks", "max_attempts");
-	o.backoff_base_ms = config_duration_ms(cfg, "webhooks", "backoff_base");
-	o.backoff_max_ms = config_duration_ms(cfg, "webhooks", "backoff_max");
-	o.concurrency = (unsigned)config_int(cfg, "webhooks", "concurrency");
-	o.allow_private = config_bool(cfg, "webhooks", "allow_private");
+	for (size_t i = 0; i < sizeof(dispatch_keys) / sizeof(dispatch_keys[0]); i++) {
+		char *at = (char *)&o + dispatch_keys[i].at;
+		const char *key = dispatch_keys[i].key;
+		if (dispatch_keys[i].type == KEY_BOOL)
+			*(bool *)(void *)at = config_bool(cfg, "webhooks", key);
+		else
+			*(int64_t *)(void *)at = dispatch_keys[i].type == KEY_INT
+						     ? config_int(cfg, "webhooks", key)
+						     : config_duration_ms(cfg, "webhooks", key);
+	}
 	return api_dispatch_start_opts(&o, err, errlen);
 }

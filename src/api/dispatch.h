@@ -1,8 +1,9 @@
 /*
  * dispatch.h — private to the api module: the pieces of the webhook
  * dispatcher (dispatch.c) that are pure functions, exposed so that the unit
- * tests can check them against independent computations, and the options
- * the dispatcher runs with (warp reads them from [webhooks]).
+ * tests can check them against independent computations, the options the
+ * dispatcher runs with (warp reads them from [webhooks]), and the steps of
+ * its round kept in files of their own (fanout.c, retention.c).
  */
 #ifndef WARP_API_DISPATCH_H
 #define WARP_API_DISPATCH_H
@@ -19,8 +20,11 @@ struct api_dispatch_opts {
 	int64_t max_attempts;	 /* then the delivery is marked failed */
 	int64_t backoff_base_ms; /* the delay after the first failed attempt */
 	int64_t backoff_max_ms;	 /* the longest delay */
-	unsigned concurrency;	 /* deliveries in flight at once, to different webhooks */
+	int64_t concurrency;	 /* deliveries in flight at once, to different webhooks */
 	bool allow_private;	 /* false: never connect to a non-public address */
+	/* Message events this much older than now, and their deliveries, are
+	 * deleted once no delivery of theirs is pending (retention.c). */
+	int64_t message_retention_ms;
 };
 
 /* The defaults [webhooks] documents. */
@@ -43,6 +47,31 @@ int64_t api_dispatch_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n, uint
  * webhook's event_types JSON list: "*" (all), "trunk.*" (a prefix up to the
  * dot) or the exact type.  Malformed lists match nothing. */
 bool api_dispatch_type_matches(const char *event_types_json, const char *type);
+
+/* --------------------------------------------- fan-out (fanout.c) */
+
+/* The two streams of the outbox: provisioning events (events, seq = the
+ * config version) and message events (message_events, seq given by the
+ * fan-out). */
+enum api_fanout_stream { API_STREAM_CONFIG, API_STREAM_MESSAGE };
+
+#define API_FANOUT_BATCH 256
+
+/* Fans one batch of a stream's new events out in one transaction: their
+ * webhook_deliveries and, for a message.status event of a message sent with
+ * a callback_url, its message_callbacks row.  Returns how many events were
+ * read (API_FANOUT_BATCH: there may be more) or a negative store error. */
+int api_fanout_run(struct store_conn *c, enum api_fanout_stream stream);
+
+/* ---------------------------------------- retention (retention.c) */
+
+#define API_RETENTION_BATCH 500
+
+/* Deletes, in one transaction, up to batch message events created before
+ * before_ms that were fanned out and have no pending delivery (to a webhook
+ * or a callback URL), with all their deliveries.  Returns how many events
+ * were deleted or a negative store error. */
+int api_retention_prune(struct store_conn *c, int64_t before_ms, int batch);
 
 /* ------------------------------- which hosts a webhook may reach */
 

@@ -15,7 +15,7 @@ static int type_error(const struct api_field *f, const char *ptr, const char *wa
 	return api_verr_set(e, 422, "invalid_type", ptr, "'%s' must be %s", f->name, want);
 }
 
-static bool in_choices(const char *choices, const char *v)
+bool api_in_choices(const char *choices, const char *v)
 {
 	size_t n = strlen(v);
 	for (const char *c = choices; c && *c;) {
@@ -67,7 +67,7 @@ static int check_type(const struct api_field *f, const char *ptr, const json_t *
 	case API_F_BOOL:
 		return json_is_boolean(v) ? 0 : type_error(f, ptr, "true or false", e);
 	case API_F_ENUM:
-		if (!json_is_string(v) || !in_choices(f->choices, json_string_value(v)))
+		if (!json_is_string(v) || !api_in_choices(f->choices, json_string_value(v)))
 			return api_verr_set(e, 422, "invalid_value", ptr, "'%s' must be one of %s",
 					    f->name, f->choices);
 		return 0;

@@ -11,7 +11,11 @@
  * for the single message.  Its history is derived, not logged: accepted
  * or queued when stored, submitted when the first part went upstream
  * (submitted_at), and the final status when the last part reached it
- * (decision 0027).
+ * (decision 0027).  GET of one message also lists every destination with
+ * its own status (a submit_multi has several; `to` and the list show the
+ * first) and, for a message sent with a callback_url, the delivery of its
+ * message.status event there (decision 0032).  segments is per
+ * destination: the parts' part_total.
  *
  * List filters: customer_id (admins; a customer always sees only its own),
  * to, from, status, since / until (created_at, epoch ms or RFC 3339, since
@@ -44,7 +48,8 @@
 	"SELECT group_id AS id, MIN(customer_id) AS customer_id, MIN(origin) AS origin, "          \
 	"MIN(source) AS source, MIN(source_ton) AS source_ton, MIN(destination) AS destination, "  \
 	"MIN(dest_ton) AS dest_ton, MIN(client_ref) AS client_ref, MIN(callback_url) AS "          \
-	"callback_url, MIN(data_coding) AS data_coding, COUNT(*) AS segments, MIN(created_at) AS " \
+	"callback_url, MIN(data_coding) AS data_coding, MAX(part_total) AS segments, "             \
+	"MIN(created_at) AS "                                                                      \
 	"created_at, MAX(updated_at) AS updated_at, MIN(expires_at) AS expires_at, "               \
 	"MIN(submitted_at) AS submitted_at, " GROUP_STATUS " AS status FROM messages"
 
@@ -88,7 +93,21 @@ static const char one_sql[] =
 
 static const char parts_sql[] =
     "SELECT id, part_seq, state, error, attempts, carrier_id, upstream_id, created_at, "
-    "submitted_at, updated_at FROM messages WHERE group_id = $1 ORDER BY part_seq";
+    "submitted_at, updated_at, destination, dest_ton FROM messages WHERE group_id = $1 "
+    "ORDER BY destination, part_seq";
+
+/* Each destination of the message (several for a submit_multi) with its
+ * status, from its own parts as the message's is from all. */
+static const char destinations_sql[] =
+    "SELECT destination, MIN(dest_ton), " GROUP_STATUS " FROM messages WHERE group_id = $1 "
+    "GROUP BY destination ORDER BY destination";
+
+/* The delivery of its message.status event to its callback_url, if any
+ * (decision 0032). */
+static const char callback_sql[] =
+    "SELECT k.status, k.attempts, k.last_status, k.last_error, k.next_attempt_at, "
+    "k.delivered_at FROM message_callbacks k JOIN message_events m ON m.id = k.event_id "
+    "WHERE m.group_id = $1 AND m.type = 'message.status'";
 
 static const char *const statuses[] = {"accepted",	"queued",  "submitted", "delivered",
 				       "undeliverable", "expired", "rejected"};
@@ -168,6 +187,7 @@ static json_t *part_json(const struct store_res *r, size_t i, bool admin)
 		bool num = c == 1 || c == 4 || c >= 7;
 		json_object_set_new(o, names[c], num ? col_int(r, i, c) : col_text(r, i, c));
 	}
+	json_object_set_new(o, "to", col_addr(r, i, 10, 11));
 	if (!admin)
 		json_object_del(o, "carrier_id");
 	return o;
@@ -175,18 +195,64 @@ static json_t *part_json(const struct store_res *r, size_t i, bool admin)
 
 /* ------------------------------------------------------------- one */
 
-static json_t *msg_parts_json(struct api_ctx *ctx, const char *id, int *rc)
+typedef json_t *(*msg_row_fn)(const struct store_res *r, size_t i, bool admin);
+
+/* The rows of sql for message id, each through row: an array, NULL on a
+ * store failure (*rc < 0). */
+static json_t *msg_rows_json(struct api_ctx *ctx, const char *sql, const char *id, msg_row_fn row,
+			     int *rc)
 {
 	struct store_res *r = NULL;
 	struct store_param p[] = {store_p_text(id)};
 	json_t *list = NULL;
 
-	*rc = store_exec(ctx->conn, parts_sql, p, 1, &r);
+	*rc = store_exec(ctx->conn, sql, p, 1, &r);
 	if (*rc == 0 && (list = json_array()))
 		for (size_t i = 0; i < store_res_rows(r); i++)
-			json_array_append_new(list, part_json(r, i, api_is_admin(ctx)));
+			json_array_append_new(list, row(r, i, api_is_admin(ctx)));
 	store_res_free(r);
 	return list;
+}
+
+static json_t *destination_json(const struct store_res *r, size_t i, bool admin)
+{
+	(void)admin;
+	return json_pack("{s:o,s:o}", "to", col_addr(r, i, 0, 1), "status", col_text(r, i, 2));
+}
+
+static json_t *callback_json(const struct store_res *r, size_t i, bool admin)
+{
+	bool pending = strcmp(store_res_text(r, i, 0), "pending") == 0;
+	(void)admin;
+	return json_pack(
+	    "{s:o,s:o,s:o,s:o,s:o,s:o}", "status", col_text(r, i, 0), "attempts", col_int(r, i, 1),
+	    "last_status", col_int(r, i, 2), "last_error", col_text(r, i, 3), "next_attempt_at",
+	    pending ? col_int(r, i, 4) : json_null(), "delivered_at", col_int(r, i, 5));
+}
+
+/* What GET of one message adds to the list's view: its parts, each
+ * destination, the callback's delivery (null without one) and the status
+ * history; 0 or a store error. */
+static int msg_detail(struct api_ctx *ctx, const char *id, const struct store_res *head, json_t *o)
+{
+	int rc = 0;
+	json_t *parts = msg_rows_json(ctx, parts_sql, id, part_json, &rc);
+	json_t *dests = rc ? NULL : msg_rows_json(ctx, destinations_sql, id, destination_json, &rc);
+	json_t *cb = rc ? NULL : msg_rows_json(ctx, callback_sql, id, callback_json, &rc);
+
+	if (rc == 0 && (!parts || !dests || !cb))
+		rc = -ENOMEM;
+	if (rc == 0) {
+		json_object_set(o, "parts", parts);
+		json_object_set(o, "destinations", dests);
+		json_object_set(o, "callback",
+				json_array_size(cb) ? json_array_get(cb, 0) : json_null());
+		json_object_set_new(o, "history", msg_history(head, 0));
+	}
+	json_decref(parts);
+	json_decref(dests);
+	json_decref(cb);
+	return rc;
 }
 
 /* Message id as the caller may see it, with its parts and history: NULL
@@ -196,17 +262,14 @@ static json_t *msg_load(struct api_ctx *ctx, const char *id, int *rc)
 	struct store_res *head = NULL;
 	struct store_param p[] = {store_p_text(id),
 				  store_p_text(api_is_admin(ctx) ? NULL : ctx->who->customer_id)};
-	json_t *o = NULL, *parts = NULL;
+	json_t *o = NULL;
 
 	*rc = store_exec(ctx->conn, one_sql, p, 2, &head);
 	if (*rc == 0 && store_res_rows(head) == 1)
 		o = msg_json(head, 0);
-	if (o && !(parts = msg_parts_json(ctx, id, rc))) {
+	if (o && (*rc = msg_detail(ctx, id, head, o)) < 0) {
 		json_decref(o);
 		o = NULL;
-	} else if (o) {
-		json_object_set_new(o, "parts", parts);
-		json_object_set_new(o, "history", msg_history(head, 0));
 	}
 	store_res_free(head);
 	return o;

@@ -100,6 +100,8 @@ const struct config_key warp_schema[] = {
 	  "Deliveries in flight at once, each to a different webhook." },
 	{ "webhooks", "allow_private", CONFIG_BOOL, "false", 0, 0, NULL,
 	  "Let webhook URLs reach loopback, private, link-local and other non-public addresses (checked on create and after DNS at delivery)." },
+	{ "webhooks", "message_retention", CONFIG_DURATION, "168h", 1000, 31536000000LL, NULL,
+	  "Message events (message.status, message.received) older than this are deleted with their deliveries, once none of these is pending." },
 
 	{ "route.*", "prefix", CONFIG_STR, NULL, 0, 0, NULL,
 	  "[route.NAME] mounts an HTTP service behind the gateway's auth and limits: this path prefix (/crm) ..." },

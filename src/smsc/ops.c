@@ -20,8 +20,14 @@
  * The store work runs on the upstream thread (pool thread 1), which does
  * its store work synchronously already, so no session waits on it; the
  * answer comes back to the session thread.  Each request holds a session
- * reference and a window slot until it is answered.
+ * reference and a window slot until it is answered.  Every answer is
+ * counted in warp_smsc_ops_total{op,result}: ok; failed (the operation's
+ * own ESME_RQUERYFAIL, _RCANCELFAIL or _RREPLACEFAIL: no such message of
+ * this customer and source, or no longer waiting); refused (any other
+ * refusal: not bound, throttled, window full, a bad time); error (the
+ * store failed, ESME_RSYSERR).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +117,39 @@ uint8_t smsc_ops_error_code(const char *error)
 	return *end == '\0' && v <= 255 ? (uint8_t)v : 0;
 }
 
+/* The ops' indices in s->m_ops, by command_id. */
+static int op_index(uint32_t command_id)
+{
+	return command_id == SMPP_QUERY_SM ? 0 : command_id == SMPP_CANCEL_SM ? 1 : 2;
+}
+
+int smsc_ops_metrics_init(struct smsc *s)
+{
+	static const char *const ops[SMSC_OPS] = {"query_sm", "cancel_sm", "replace_sm"};
+	static const char *const results[SMSC_OP_RESULTS] = {"ok", "failed", "refused", "error"};
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_smsc_ops_total",
+	    "query_sm, cancel_sm and replace_sm from ESMEs, by how they were answered: ok, failed "
+	    "(no such message, or no longer waiting), refused (before the store), error.",
+	    "op,result");
+	for (int i = 0; f && i < SMSC_OPS; i++)
+		for (int k = 0; k < SMSC_OP_RESULTS; k++)
+			if (!(s->m_ops[i][k] = metric_get(f, ops[i], results[k])))
+				return -ENOMEM;
+	return f ? 0 : -EINVAL;
+}
+
+static void op_count(struct smsc *s, uint32_t command_id, uint32_t status)
+{
+	int result = status == SMPP_ESME_ROK ? 0
+		     : status == SMPP_ESME_RQUERYFAIL || status == SMPP_ESME_RCANCELFAIL ||
+			     status == SMPP_ESME_RREPLACEFAIL
+			 ? 1
+		     : status == SMPP_ESME_RSYSERR ? 3
+						   : 2;
+	metric_inc(s->m_ops[op_index(command_id)][result]);
+}
+
 static uint32_t op_fail(uint32_t command_id)
 {
 	if (command_id == SMPP_QUERY_SM)
@@ -138,23 +177,53 @@ static bool op_store_id(struct str wire, char *out, size_t n)
 
 /* ------------------------------------------ on the upstream thread */
 
+/* A message by the id its submit answered: that row, or every destination
+ * of a submit_multi (whose id is the group's); a part of a long message
+ * alone, though its group bears the first part's id (decision 0026). */
+#define BY_ID(n) "(id = " n " OR (group_id = " n " AND concat_key IS NULL))"
+
+/* Which row speaks for a message of several (the destinations of a
+ * submit_multi), as GET /api/v1/messages/{id} derives its status: a failed
+ * one (rejected, undeliverable, expired, in that order), else the least
+ * advanced, else a delivered one.  Lower is stronger. */
+static int op_state_rank(const char *state)
+{
+	static const char *const order[] = {"rejected", "undeliverable", "expired",  "accepted",
+					    "queued",	"submitted",	 "delivered"};
+	for (int i = 0; i < (int)(sizeof(order) / sizeof(order[0])); i++)
+		if (strcmp(state, order[i]) == 0)
+			return i;
+	return 0;
+}
+
+/* §4.8: the message's state; for a submit_multi the state of all its
+ * destinations as one (op_state_rank), final_date the last one's end. */
 static void op_query(struct op_job *j, struct store_conn *c)
 {
 	struct store_res *r = NULL;
 	struct store_param p[] = {store_p_text(j->id), store_p_text(j->customer_id),
 				  store_p_text(j->source)};
 	int rc = store_exec(c,
-			    "SELECT state, error, updated_at FROM messages WHERE id = $1 AND "
-			    "customer_id = $2 AND source = $3",
+			    "SELECT state, error, updated_at FROM messages WHERE " BY_ID(
+				"$1") " AND customer_id = $2 AND source = $3",
 			    p, 3, &r);
+	size_t n = rc == 0 ? store_res_rows(r) : 0, pick = 0;
+	int64_t last = 0;
 
 	j->status = rc < 0 ? SMPP_ESME_RSYSERR : SMPP_ESME_RQUERYFAIL;
-	if (rc == 0 && store_res_rows(r) == 1) {
+	for (size_t i = 0; i < n; i++) {
+		if (op_state_rank(store_res_text(r, i, 0)) <
+		    op_state_rank(store_res_text(r, pick, 0)))
+			pick = i;
+		if (store_res_int(r, i, 2) > last)
+			last = store_res_int(r, i, 2);
+	}
+	if (n > 0) {
 		j->message_state =
-		    smsc_ops_message_state(store_res_text(r, 0, 0), store_res_text(r, 0, 1));
-		j->error_code = smsc_ops_error_code(store_res_text(r, 0, 1));
+		    smsc_ops_message_state(store_res_text(r, pick, 0), store_res_text(r, pick, 1));
+		j->error_code = smsc_ops_error_code(store_res_text(r, pick, 1));
 		if (j->message_state != STATE_ENROUTE && j->message_state != STATE_UNKNOWN)
-			smsc_time_format(store_res_int(r, 0, 2), j->final_date);
+			smsc_time_format(last, j->final_date);
 		j->status = SMPP_ESME_ROK;
 	}
 	store_res_free(r);
@@ -171,14 +240,9 @@ static void op_cancel(struct op_job *j, struct store_conn *c)
 	struct store_param p[] = {
 	    store_p_int(time_wall_ms()), store_p_text(j->customer_id), store_p_text(j->source),
 	    store_p_text(by_id ? j->id : j->account_id), store_p_text(j->dest)};
-	/* By id: the row itself, or every destination of a submit_multi (whose
-	 * id is the group's); a part of a long message is cancelled alone,
-	 * though its group bears the first part's id (decision 0026). */
-#define BY_ID "(id = $4 OR (group_id = $4 AND concat_key IS NULL))"
 	const char *sql = !by_id       ? CANCEL_SQL "smpp_account_id = $4 AND destination = $5"
-			  : j->dest[0] ? CANCEL_SQL BY_ID " AND destination = $5"
-				       : CANCEL_SQL BY_ID;
-#undef BY_ID
+			  : j->dest[0] ? CANCEL_SQL BY_ID("$4") " AND destination = $5"
+				       : CANCEL_SQL BY_ID("$4");
 	int rc = store_exec(c, sql, p, by_id && !j->dest[0] ? 4 : 5, &r);
 
 	j->status = rc < 0		       ? SMPP_ESME_RSYSERR
@@ -240,6 +304,7 @@ static void op_answer(void *arg)
 	struct smpp_pdu r;
 
 	ss->outstanding--;
+	op_count(ss->s, j->command_id, j->status);
 	smpp_pdu_init(&r, j->command_id | SMPP_RESP_BIT, j->seq);
 	r.command_status = j->status;
 	if (j->command_id == SMPP_QUERY_SM && j->status == SMPP_ESME_ROK) {
@@ -304,5 +369,6 @@ void smsc_ops_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 	status = SMPP_ESME_RSYSERR;
 refuse:
 	free(j);
+	op_count(ss->s, p->command_id, status);
 	smsc_answer(ss, p, status);
 }

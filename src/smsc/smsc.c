@@ -47,6 +47,7 @@ static void smsc_metrics_init(struct smsc *s)
 	    r, "warp_smsc_submit_resp_seconds",
 	    "From a submit_sm's arrival to its submit_sm_resp (the store commit included).", NULL,
 	    resp_bounds, sizeof(resp_bounds) / sizeof(resp_bounds[0])));
+	smsc_ops_metrics_init(s);
 }
 
 /* One listener (key names it in errors) whose connections go to cb. */

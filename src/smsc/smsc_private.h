@@ -486,6 +486,11 @@ enum smsc_bind_state {
 	SMSC_CLOSING, /* unbound or failed: writes drain, then close */
 };
 
+/* warp_smsc_ops_total's labels (ops.c): the operation, and how it was
+ * answered. */
+#define SMSC_OPS 3	  /* query_sm, cancel_sm, replace_sm */
+#define SMSC_OP_RESULTS 4 /* ok, failed, refused, error */
+
 struct smsc {
 	struct smsc_opts o;
 	struct loop_pool *pool; /* one thread: every session */
@@ -512,6 +517,7 @@ struct smsc {
 	struct metric *m_binds_ok, *m_binds_refused, *m_submits_ok, *m_submits_refused;
 	struct metric *m_sessions;
 	struct metric *m_resp_seconds; /* submit in to submit_sm_resp out */
+	struct metric *m_ops[SMSC_OPS][SMSC_OP_RESULTS]; /* ops.c */
 };
 
 struct smsc_session {
@@ -584,8 +590,10 @@ int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 /* multi.c: submit_multi (§4.5). */
 void smsc_multi_handle(struct smsc_session *ss, const struct smpp_pdu *p);
 
-/* ops.c: query_sm, cancel_sm, replace_sm (§4.8-4.10). */
+/* ops.c: query_sm, cancel_sm, replace_sm (§4.8-4.10), each answer counted
+ * in warp_smsc_ops_total{op,result}, registered by smsc_ops_metrics_init. */
 void smsc_ops_handle(struct smsc_session *ss, const struct smpp_pdu *p);
+int smsc_ops_metrics_init(struct smsc *s);
 /* §5.2.28 message_state of a row in state (with error), and the
  * error_code octet query_sm_resp carries for its error (0: none). */
 uint8_t smsc_ops_message_state(const char *state, const char *error);

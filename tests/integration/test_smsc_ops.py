@@ -4,6 +4,7 @@ asks about, withdraws, rewrites and fans out messages it submitted, and what
 the carrier's SMSC (npm smpp, tests/peers/smsc_sim.js) receives shows the
 effect.  A message is kept waiting by an upstream that refuses WARP's binds
 until the test lets it bind.  Against SQLite and PostgreSQL."""
+import re
 import time
 import uuid
 
@@ -234,3 +235,74 @@ def test_submit_multi_takes_a_token_per_destination(api, setup):
     assert r["command_status"] == ROK
     assert [(u["destination_addr"], u["error_status_code"]) for u in r["unsuccess_sme"]] == [
         ("449110002", RTHROTTLED), ("449110003", RTHROTTLED), ("449110004", RTHROTTLED)]
+
+
+def group_states(api, mid):
+    return {r["destination"]: r["state"] for r in api.rows(
+        "SELECT destination, state FROM messages WHERE group_id = ?", "msg_" + mid)}
+
+
+def wait_group(api, mid, want, timeout=10):
+    deadline = time.monotonic() + timeout
+    while group_states(api, mid) != want:
+        assert time.monotonic() < deadline, group_states(api, mid)
+        time.sleep(0.05)
+
+
+def test_query_and_get_of_a_submit_multi_show_every_destination(api, setup):
+    s = setup("44912", dlr=False)  # receipts only when the test sends them
+    dests = ["449120001", "449120002"]
+    r = pdu(s.esme, "submit_multi", source_addr="WARP", short_message="to both",
+            dest_address=[{"destination_addr": d} for d in dests], registered_delivery=1)
+    assert r["command_status"] == ROK
+    mid = r["message_id"]
+    upstream = {d: s.up.wait("submit_sm", destination_addr=d)["message_id"] for d in dests}
+    wait_group(api, mid, {d: "submitted" for d in dests})
+    # One destination delivered: the message is not, and query_sm says so
+    # (the id is the first destination's row too).
+    s.up.send(cmd="dlr", id=upstream[dests[0]], stat="DELIVRD", err="000")
+    wait_group(api, mid, {dests[0]: "delivered", dests[1]: "submitted"})
+    q = query(s.esme, mid)
+    assert q["command_status"] == ROK and q["message_state"] == ENROUTE and not q.get("final_date")
+    msg = api.admin.get("/api/v1/messages/msg_" + mid).json()["data"]
+    assert msg["status"] == "submitted" and msg["segments"] == 1
+    assert msg["destinations"] == [{"to": dests[0], "status": "delivered"},
+                                   {"to": dests[1], "status": "submitted"}]
+    assert [(p["to"], p["state"]) for p in msg["parts"]] == [(dests[0], "delivered"),
+                                                              (dests[1], "submitted")]
+    # The other one fails: so does the message, in both views.
+    s.up.send(cmd="dlr", id=upstream[dests[1]], stat="UNDELIV", err="011")
+    wait_group(api, mid, {dests[0]: "delivered", dests[1]: "undeliverable"})
+    q = query(s.esme, mid)
+    assert q["command_status"] == ROK and q["message_state"] == UNDELIVERABLE
+    assert q["error_code"] == 11 and q["final_date"]
+    msg = api.admin.get("/api/v1/messages/msg_" + mid).json()["data"]
+    assert msg["status"] == "undeliverable"
+    assert [d["status"] for d in msg["destinations"]] == ["delivered", "undeliverable"]
+
+
+def ops_counts(api):
+    text = api.warp.get("/metrics").body.decode()
+    return {(m.group(1), m.group(2)): int(m.group(3)) for m in re.finditer(
+        r'^warp_smsc_ops_total\{op="(\w+)",result="(\w+)"\} (\d+)$', text, re.M)}
+
+
+def test_ops_are_counted_by_result_in_metrics(api, setup):
+    s = setup("44913", refuse_bind=RBINDFAIL)
+    before = ops_counts(api)
+    mid = s.submit("0001", "count me")
+    assert query(s.esme, mid)["command_status"] == ROK
+    assert query(s.esme, "0" * len(mid))["command_status"] == RQUERYFAIL
+    assert pdu(s.esme, "replace_sm", message_id=mid, source_addr="WARP",
+               short_message="new")["command_status"] == ROK
+    assert pdu(s.esme, "cancel_sm", message_id=mid, source_addr="WARP")["command_status"] == ROK
+    assert pdu(s.esme, "cancel_sm", message_id=mid,
+               source_addr="WARP")["command_status"] == RCANCELFAIL
+    assert pdu(s.esme, "cancel_sm", message_id="not-an-id",
+               source_addr="WARP")["command_status"] == RCANCELFAIL
+    after = ops_counts(api)
+    grew = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    # An id that is not one fails as one the store does not hold.
+    assert grew == {("query_sm", "ok"): 1, ("query_sm", "failed"): 1, ("replace_sm", "ok"): 1,
+                    ("cancel_sm", "ok"): 1, ("cancel_sm", "failed"): 2}
+    assert len([k for k in after if k[0] == "replace_sm"]) == 4  # every result is a series

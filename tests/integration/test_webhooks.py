@@ -447,7 +447,7 @@ def test_deliveries_list_shows_each_outcome_in_seq_order(warp_factory, receiver,
         (e["id"], e["type"], e["seq"]) for e in evs]
     failed, delivered = ds
     assert failed == {"event_id": evs[0]["id"], "event_type": "trunk.created",
-                      "seq": evs[0]["seq"], "status": "failed", "attempts": 2,
+                      "stream": "config", "seq": evs[0]["seq"], "status": "failed", "attempts": 2,
                       "last_status": 500, "last_error": "HTTP 500", "next_attempt_at": None,
                       "delivered_at": None}
     assert delivered["attempts"] == 1 and delivered["last_status"] == 204

@@ -404,6 +404,106 @@ static void test_message_events_numbered_at_fanout_as_own_stream(void **state)
 	store_res_free(r);
 }
 
+/* One value of a one-row query. */
+static int64_t count_of(struct fixture *f, const char *query)
+{
+	struct store_res *r = NULL;
+	assert_int_equal(store_exec(f->c, query, NULL, 0, &r), 0);
+	int64_t n = store_res_int(r, 0, 0);
+	store_res_free(r);
+	return n;
+}
+
+/* A message.status event of a message whose parts name a callback_url gets
+ * one message_callbacks row with that URL; one without a URL, an event
+ * naming a group of another customer's rows, and a message.received event
+ * get none. */
+static void test_callback_fanned_out_for_its_own_customers_message_with_a_url(void **state)
+{
+	struct fixture *f = *state;
+	struct store_res *r = NULL;
+
+	seed(f);
+	sql(f, "INSERT INTO messages (id, group_id, part_seq, part_total, customer_id, origin,"
+	       " source, destination, body, state, expires_at, created_at, updated_at,"
+	       " callback_url) VALUES"
+	       " ('msg_1', 'msg_1', 1, 2, 'cus_a', 'http', 'W', '4470', '', 'delivered', 9, 1, 1,"
+	       "  'https://example.com/cb'),"
+	       " ('msg_1b', 'msg_1', 2, 2, 'cus_a', 'http', 'W', '4470', '', 'delivered', 9, 1, 1,"
+	       "  'https://example.com/cb'),"
+	       " ('msg_2', 'msg_2', 1, 1, 'cus_a', 'http', 'W', '4470', '', 'delivered', 9, 1, 1,"
+	       "  NULL),"
+	       " ('msg_3', 'msg_3', 1, 1, 'cus_a', 'http', 'W', '4470', '', 'delivered', 9, 1, 1,"
+	       "  'https://example.com/cb')");
+	sql(f, "INSERT INTO message_events (id, group_id, customer_id, type, data, created_at)"
+	       " VALUES ('evt_m1', 'msg_1', 'cus_a', 'message.status', '{}', 10),"
+	       " ('evt_m2', 'msg_2', 'cus_a', 'message.status', '{}', 11),"
+	       " ('evt_mx', 'msg_3', 'cus_b', 'message.status', '{}', 12),"
+	       " ('evt_mo', 'msg_1', 'cus_a', 'message.received', '{}', 13)");
+	assert_int_equal(api_fanout_run(f->c, API_STREAM_MESSAGE), 4);
+	assert_int_equal(api_fanout_run(f->c, API_STREAM_MESSAGE), 0); /* nothing twice */
+	assert_int_equal(store_exec(f->c,
+				    "SELECT event_id, customer_id, url, status, attempts, seq"
+				    " FROM message_callbacks",
+				    NULL, 0, &r),
+			 0);
+	assert_int_equal(store_res_rows(r), 1);
+	assert_string_equal(store_res_text(r, 0, 0), "evt_m1");
+	assert_string_equal(store_res_text(r, 0, 1), "cus_a");
+	assert_string_equal(store_res_text(r, 0, 2), "https://example.com/cb");
+	assert_string_equal(store_res_text(r, 0, 3), "pending");
+	assert_int_equal(store_res_int(r, 0, 4), 0);
+	assert_int_equal(store_res_int(r, 0, 5), 1); /* the event's seq */
+	store_res_free(r);
+}
+
+/* Retention takes events older than the cut that were fanned out and have
+ * no pending delivery, with their deliveries, at most a batch at a time. */
+static void test_retention_deletes_done_old_events_with_their_deliveries(void **state)
+{
+	struct fixture *f = *state;
+
+	seed(f);
+	sql(f, "INSERT INTO message_events (id, group_id, customer_id, type, data, created_at, seq)"
+	       " VALUES ('evt_d1', 'msg_1', 'cus_a', 'message.status', '{}', 10, 1),"
+	       " ('evt_d2', 'msg_2', 'cus_a', 'message.status', '{}', 11, 2),"
+	       " ('evt_d3', 'msg_3', 'cus_a', 'message.status', '{}', 12, 3),"
+	       " ('evt_wh', 'msg_4', 'cus_a', 'message.status', '{}', 13, 4),"
+	       " ('evt_cb', 'msg_5', 'cus_a', 'message.status', '{}', 14, 5),"
+	       " ('evt_new', 'msg_6', 'cus_a', 'message.status', '{}', 500, 6)");
+	sql(f, "INSERT INTO message_events (id, group_id, customer_id, type, data, created_at)"
+	       " VALUES ('evt_unfanned', 'msg_7', 'cus_a', 'message.status', '{}', 15)");
+	sql(f, "INSERT INTO webhook_deliveries (event_id, webhook_id, stream, status,"
+	       " next_attempt_at, seq) VALUES ('evt_d1', 'whk_all', 'message', 'delivered', 0, 1),"
+	       " ('evt_d2', 'whk_all', 'message', 'failed', 0, 2),"
+	       " ('evt_wh', 'whk_all', 'message', 'pending', 0, 4),"
+	       " ('evt_new', 'whk_all', 'message', 'delivered', 0, 6),"
+	       " ('evt_1', 'whk_all', 'config', 'delivered', 0, 1)");
+	sql(f, "INSERT INTO message_callbacks (event_id, customer_id, url, status, next_attempt_at,"
+	       " seq) VALUES ('evt_d3', 'cus_a', 'http://x/', 'delivered', 0, 3),"
+	       " ('evt_cb', 'cus_a', 'http://x/', 'pending', 0, 5)");
+	assert_int_equal(api_retention_prune(f->c, 100, 2), 2); /* a batch: the oldest two */
+	assert_int_equal(count_of(f, "SELECT COUNT(*) FROM message_events WHERE id IN"
+				     " ('evt_d1', 'evt_d2')"),
+			 0);
+	assert_int_equal(api_retention_prune(f->c, 100, 2), 1);
+	assert_int_equal(api_retention_prune(f->c, 100, 2), 0);
+	/* Left: the pending ones, the unfanned one, the young one. */
+	assert_int_equal(count_of(f, "SELECT COUNT(*) FROM message_events"), 4);
+	assert_int_equal(count_of(f, "SELECT COUNT(*) FROM message_events WHERE id IN ('evt_wh',"
+				     " 'evt_cb', 'evt_new', 'evt_unfanned')"),
+			 4);
+	assert_int_equal(count_of(f, "SELECT COUNT(*) FROM webhook_deliveries WHERE event_id IN"
+				     " ('evt_d1', 'evt_d2')"),
+			 0);
+	assert_int_equal(count_of(f, "SELECT COUNT(*) FROM message_callbacks"), 1);
+	/* Provisioning events and their deliveries are not the sweep's. */
+	assert_int_equal(count_of(f, "SELECT COUNT(*) FROM webhook_deliveries WHERE stream ="
+				     " 'config'"),
+			 1);
+	assert_int_equal(count_of(f, "SELECT COUNT(*) FROM events"), 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +525,10 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_message_events_numbered_at_fanout_as_own_stream,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_callback_fanned_out_for_its_own_customers_message_with_a_url, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_retention_deletes_done_old_events_with_their_deliveries, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
