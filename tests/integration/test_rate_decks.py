@@ -121,6 +121,20 @@ def test_every_bad_row_is_reported_and_nothing_is_stored(api):
     assert api.admin.get("%s/%s/versions" % (DECKS, d["id"])).json()["data"] == []
 
 
+def test_import_with_an_idempotency_key_stores_one_version(api):
+    d = deck(api)
+    h = dict(CSV, **{"Idempotency-Key": "deck-import-" + d["id"]})
+    first = api.admin.post("%s/%s/versions" % (DECKS, d["id"]), GOOD.encode(), headers=h)
+    again = api.admin.post("%s/%s/versions" % (DECKS, d["id"]), GOOD.encode(), headers=h)
+    assert first.status == again.status == 201, (first.body, again.body)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()
+    assert api.count("rate_deck_versions", "deck_id = ?", d["id"]) == 1
+    other = api.admin.post("%s/%s/versions" % (DECKS, d["id"]), b"prefix,rate\n1,0.1\n",
+                           headers=h)
+    assert_error(other, 409, "idempotency_key_reused")
+
+
 def test_import_refuses_json_and_unknown_decks(api):
     d = deck(api)
     r = api.admin.post("%s/%s/versions" % (DECKS, d["id"]), {"prefix": "44"})
@@ -193,6 +207,9 @@ def test_activation_at_a_future_time_then_in_the_past(api):
         assert time.monotonic() < deadline, "version 2 never took effect"
         time.sleep(0.2)
     assert api.admin.get(path + "/1").json()["data"]["state"] == "superseded"
+    # The version in force previews against the one it replaced.
+    pv = api.admin.get(path + "/2/preview").json()["data"]
+    assert pv["against"] == 1 and pv["increased"]["count"] == 1 and pv["unchanged"] == 0
     assert_error(api.admin.post(path + "/1/activate", {}), 409, "already_active")
     assert_error(api.admin.post(path + "/2/activate", {"activate_at": "soon"}), 422,
                  "invalid_value", "/activate_at")
@@ -204,8 +221,11 @@ def test_assignments_check_direction_and_currency(api):
     buy = deck(api, direction="buy", currency="USD")
     cid = api.customer(currency="EUR")
     usd = api.customer(currency="USD")
+    before = api.rows("SELECT version FROM config_version")[0]["version"]
     r = api.admin.patch("/api/v1/customers/" + cid, {"sell_deck_id": sell["id"]})
     assert r.status == 200 and r.json()["data"]["sell_deck_id"] == sell["id"], r.body
+    # Snapshots (the rating engine's, later) rebuild on an assignment.
+    assert api.rows("SELECT version FROM config_version")[0]["version"] > before
     assert_error(api.admin.patch("/api/v1/customers/" + usd, {"sell_deck_id": sell["id"]}),
                  422, "currency_mismatch", "/sell_deck_id")
     assert_error(api.admin.patch("/api/v1/customers/" + cid, {"currency": "USD"}), 422,
