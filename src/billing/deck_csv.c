@@ -6,7 +6,7 @@
  * quotes undone (never longer than the input, so one allocation of the
  * input's size covers every such field).  Lines end in CRLF (§2.1) or, as
  * most exports write them, LF; a UTF-8 BOM before the header is skipped;
- * blank lines between records are ignored.  A record's line is the one it
+ * blank lines, and rows of nothing but empty fields, are ignored.  A record's line is the one it
  * starts on, so a quoted field spanning lines does not shift the numbers
  * reported for the rows after it.
  *
@@ -163,6 +163,16 @@ static int record_next(struct csv_reader *r, struct billing_deck *d, struct csv_
 	return 0;
 }
 
+/* A record of nothing but empty fields (",,,," as spreadsheets export the
+ * rows below a table) is skipped like a blank line. */
+static bool record_empty(const struct csv_record *rec)
+{
+	for (size_t i = 0; i < rec->n && i < DECK_FIELDS_MAX; i++)
+		if (rec->f[i].len)
+			return false;
+	return true;
+}
+
 static int deck_rows_grow(struct billing_deck *d, size_t *cap)
 {
 	size_t n = *cap ? *cap * 2 : 1024;
@@ -188,6 +198,8 @@ static int deck_body_read(struct csv_reader *r, struct billing_deck *d, const st
 		int rc = record_next(r, d, rec);
 		if (rc < 0 || rec->n == 0)
 			return rc == -EINVAL ? 0 : rc;
+		if (record_empty(rec))
+			continue;
 		if (deck_row_read(d, h, rec->f, rec->n, rec->line, &row) < 0)
 			continue;
 		if (d->nrows >= BILLING_DECK_ROWS_MAX) {

@@ -92,6 +92,20 @@ static void test_aliases_any_order_crlf_bom(void **state)
 	billing_deck_fini(&d);
 }
 
+/* Spreadsheets export the empty rows under a table as ",,,"; they are
+ * skipped like blank lines, and line numbers still count them. */
+static void test_empty_rows_are_skipped(void **state)
+{
+	struct billing_deck d;
+	(void)state;
+
+	assert_int_equal(parse("prefix,rate,destination\n44,0.1,UK\n,,\n \n\n1,0.2,US\n,,\n", &d),
+			 0);
+	assert_int_equal(d.nrows, 2);
+	assert_int_equal(d.rows[0].line, 6);
+	billing_deck_fini(&d);
+}
+
 static void test_initial_subsequent_columns_and_sms(void **state)
 {
 	struct billing_deck d;
@@ -294,6 +308,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_simple_deck),
 	    cmocka_unit_test(test_aliases_any_order_crlf_bom),
+	    cmocka_unit_test(test_empty_rows_are_skipped),
 	    cmocka_unit_test(test_initial_subsequent_columns_and_sms),
 	    cmocka_unit_test(test_quoted_newline_keeps_line_numbers),
 	    cmocka_unit_test(test_windows_and_dates),
