@@ -2,10 +2,10 @@
  * deck_import.c — POST /api/v1/rate-decks/{id}/versions: a deck's CSV
  * becomes its next version, as a draft (decision 0034).
  *
- * The body is read by the billing module's importer (billing_deck_parse),
+ * The body is read by the billing module's importer (billing_csv_parse),
  * the code the rating engine trusts, so what the API accepts is exactly
  * what will be rated.  A file with any bad row answers 422 listing every
- * problem by line and column (the first BILLING_DECK_ERRORS_MAX of them)
+ * problem by line and column (the first BILLING_CSV_ERRORS_MAX of them)
  * and stores nothing.  A good file is written in one transaction — the
  * version, all its rows and the event — so a reader sees the whole
  * version or none of it.  Rows go in multi-row INSERTs of IMPORT_BATCH
@@ -46,7 +46,7 @@ static int import_sql(struct buf *b, size_t n)
 }
 
 static void import_bind(struct store_param *p, const char *version, size_t seq,
-			const struct billing_deck_row *row)
+			const struct billing_csv_row *row)
 {
 	const struct billing_rate *r = &row->rate;
 
@@ -67,7 +67,7 @@ static void import_bind(struct store_param *p, const char *version, size_t seq,
 }
 
 /* Every row of d under version, IMPORT_BATCH at a time. */
-static int import_rows(struct api_ctx *ctx, const char *version, const struct billing_deck *d)
+static int import_rows(struct api_ctx *ctx, const char *version, const struct billing_csv *d)
 {
 	size_t batch =
 	    store_kind(ctx->api->store) == STORE_SQLITE ? IMPORT_BATCH_SQLITE : IMPORT_BATCH_PG;
@@ -96,7 +96,7 @@ static int import_rows(struct api_ctx *ctx, const char *version, const struct bi
 
 /* The version row: the deck's next number, as a draft. */
 static int import_version(struct api_ctx *ctx, const char *deck, const char *id,
-			  const struct billing_deck *d)
+			  const struct billing_csv *d)
 {
 	size_t sms = 0;
 	int64_t now = time_wall_ms();
@@ -123,18 +123,18 @@ static int import_version(struct api_ctx *ctx, const char *deck, const char *id,
 
 /* 422 with one error object per problem, each naming its line, column and
  * the header's name for the column. */
-static void import_reply_errors(struct api_ctx *ctx, const struct billing_deck *d)
+static void import_reply_errors(struct api_ctx *ctx, const struct billing_csv *d)
 {
 	json_t *errors = json_array();
 
 	for (size_t i = 0; i < d->nerrors; i++) {
-		const struct billing_deck_error *e = &d->errors[i];
+		const struct billing_csv_error *e = &d->errors[i];
 		json_t *src = json_pack("{s:I,s:I}", "line", (json_int_t)e->line, "column",
 					(json_int_t)e->column);
 		json_object_set_new(src, "column_name",
 				    e->column_name[0] ? json_string(e->column_name) : json_null());
 		json_array_append_new(
-		    errors, json_pack("{s:s,s:s,s:s,s:o}", "code", billing_deck_err_code(e->kind),
+		    errors, json_pack("{s:s,s:s,s:s,s:o}", "code", billing_csv_err_code(e->kind),
 				      "title", "Invalid row", "detail", e->detail, "source", src));
 	}
 	http_reply_json(ctx->req, 422,
@@ -160,7 +160,7 @@ static bool import_type_ok(struct api_ctx *ctx)
 }
 
 /* Writes the parsed deck as a new version and answers 201 with it. */
-static void import_store(struct api_ctx *ctx, const char *deck, const struct billing_deck *d)
+static void import_store(struct api_ctx *ctx, const char *deck, const struct billing_csv *d)
 {
 	char id[ID_MAX];
 	json_t *v = NULL;
@@ -190,7 +190,7 @@ static void import_store(struct api_ctx *ctx, const char *deck, const struct bil
 void api_deck_import(struct http_req *req, void *arg)
 {
 	struct api_ctx ctx;
-	struct billing_deck d;
+	struct billing_csv d;
 	const char *deck = http_req_param(req, "id");
 	(void)arg;
 
@@ -202,7 +202,7 @@ void api_deck_import(struct http_req *req, void *arg)
 	}
 	if (api_idempotency_replay(&ctx) || !import_type_ok(&ctx))
 		return;
-	int rc = billing_deck_parse(http_req_body(req), &d);
+	int rc = billing_csv_parse(http_req_body(req), &d);
 	if (rc == -EINVAL)
 		import_reply_errors(&ctx, &d);
 	else if (rc < 0)
@@ -210,5 +210,5 @@ void api_deck_import(struct http_req *req, void *arg)
 				 "no memory to read the deck now; try again");
 	else
 		import_store(&ctx, deck, &d);
-	billing_deck_fini(&d);
+	billing_csv_fini(&d);
 }

@@ -12,7 +12,7 @@
  *
  * Nothing stops at the first problem: each record is read, every bad field
  * reported, and the file read to its end, so one answer lists them all
- * (bounded by BILLING_DECK_ERRORS_MAX).
+ * (bounded by BILLING_CSV_ERRORS_MAX).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -38,15 +38,15 @@ struct csv_record {
 	uint32_t line;
 };
 
-void deck_error_add(struct billing_deck *d, uint32_t line, uint32_t column, struct str name,
-		    enum billing_deck_err kind, const char *fmt, ...)
+void deck_error_add(struct billing_csv *d, uint32_t line, uint32_t column, struct str name,
+		    enum billing_csv_err kind, const char *fmt, ...)
 {
 	va_list ap;
 
 	d->nerrors_total++;
-	if (d->nerrors >= BILLING_DECK_ERRORS_MAX)
+	if (d->nerrors >= BILLING_CSV_ERRORS_MAX)
 		return;
-	struct billing_deck_error *e = &d->errors[d->nerrors++];
+	struct billing_csv_error *e = &d->errors[d->nerrors++];
 	e->line = line;
 	e->column = column;
 	e->kind = kind;
@@ -93,7 +93,7 @@ static int quoted_unescape(struct csv_reader *r, const char *open, const char *c
 /* A quoted field (r->p at its opening quote).  -EINVAL, with the error
  * added, for a quote never closed (the rest of the file is then one
  * field) or text after the closing quote (skipped to the next field). */
-static int field_quoted(struct csv_reader *r, struct billing_deck *d, const struct csv_record *rec,
+static int field_quoted(struct csv_reader *r, struct billing_csv *d, const struct csv_record *rec,
 			struct str *out)
 {
 	const char *open = ++r->p;
@@ -102,7 +102,7 @@ static int field_quoted(struct csv_reader *r, struct billing_deck *d, const stru
 
 	for (;;) {
 		if (r->p == r->end) {
-			deck_error_add(d, rec->line, col, STR_NULL, BILLING_DECK_QUOTE,
+			deck_error_add(d, rec->line, col, STR_NULL, BILLING_CSV_QUOTE,
 				       "a quoted field is never closed");
 			return -EINVAL;
 		}
@@ -122,7 +122,7 @@ static int field_quoted(struct csv_reader *r, struct billing_deck *d, const stru
 	if (!escaped)
 		*out = (struct str){open, (size_t)(close - open)};
 	if (rc == 0 && !at_line_end(r) && *r->p != ',') {
-		deck_error_add(d, rec->line, col, STR_NULL, BILLING_DECK_QUOTE,
+		deck_error_add(d, rec->line, col, STR_NULL, BILLING_CSV_QUOTE,
 			       "text after the closing quote of a field");
 		while (!at_line_end(r) && *r->p != ',')
 			r->p++;
@@ -132,7 +132,7 @@ static int field_quoted(struct csv_reader *r, struct billing_deck *d, const stru
 
 /* The next record, or 0 fields at the end of the input.  Returns 0 or a
  * negative error (-EINVAL: the file cannot be read further). */
-static int record_next(struct csv_reader *r, struct billing_deck *d, struct csv_record *rec)
+static int record_next(struct csv_reader *r, struct billing_csv *d, struct csv_record *rec)
 {
 	while (r->p < r->end && (*r->p == '\n' || *r->p == '\r'))
 		line_end_skip(r); /* blank lines */
@@ -173,10 +173,10 @@ static bool record_empty(const struct csv_record *rec)
 	return true;
 }
 
-static int deck_rows_grow(struct billing_deck *d, size_t *cap)
+static int deck_rows_grow(struct billing_csv *d, size_t *cap)
 {
 	size_t n = *cap ? *cap * 2 : 1024;
-	struct billing_deck_row *rows = realloc(d->rows, n * sizeof(*rows));
+	struct billing_csv_row *rows = realloc(d->rows, n * sizeof(*rows));
 
 	if (!rows)
 		return -ENOMEM;
@@ -188,11 +188,11 @@ static int deck_rows_grow(struct billing_deck *d, size_t *cap)
 /* Every record after the header.  Good rows are kept even once another
  * row failed: the duplicate check runs over them too, so one answer lists
  * everything (and the deck, refused whole, then yields none). */
-static int deck_body_read(struct csv_reader *r, struct billing_deck *d, const struct deck_header *h,
+static int deck_body_read(struct csv_reader *r, struct billing_csv *d, const struct deck_header *h,
 			  struct csv_record *rec)
 {
 	size_t cap = 0;
-	struct billing_deck_row row;
+	struct billing_csv_row row;
 
 	for (;;) {
 		int rc = record_next(r, d, rec);
@@ -202,9 +202,9 @@ static int deck_body_read(struct csv_reader *r, struct billing_deck *d, const st
 			continue;
 		if (deck_row_read(d, h, rec->f, rec->n, rec->line, &row) < 0)
 			continue;
-		if (d->nrows >= BILLING_DECK_ROWS_MAX) {
-			deck_error_add(d, rec->line, 0, STR_NULL, BILLING_DECK_TOO_MANY_ROWS,
-				       "a deck holds at most %d rows", BILLING_DECK_ROWS_MAX);
+		if (d->nrows >= BILLING_CSV_ROWS_MAX) {
+			deck_error_add(d, rec->line, 0, STR_NULL, BILLING_CSV_TOO_MANY_ROWS,
+				       "a deck holds at most %d rows", BILLING_CSV_ROWS_MAX);
 			return 0;
 		}
 		if (d->nrows == cap && (rc = deck_rows_grow(d, &cap)) < 0)
@@ -215,14 +215,14 @@ static int deck_body_read(struct csv_reader *r, struct billing_deck *d, const st
 
 static int error_cmp(const void *a, const void *b)
 {
-	const struct billing_deck_error *x = a, *y = b;
+	const struct billing_csv_error *x = a, *y = b;
 
 	if (x->line != y->line)
 		return x->line < y->line ? -1 : 1;
 	return x->column < y->column ? -1 : x->column > y->column;
 }
 
-int billing_deck_parse(struct str csv, struct billing_deck *d)
+int billing_csv_parse(struct str csv, struct billing_csv *d)
 {
 	struct csv_reader r = {csv.p, csv.p + csv.len, 1, NULL, 0, csv.len};
 	struct deck_header h;
@@ -230,7 +230,7 @@ int billing_deck_parse(struct str csv, struct billing_deck *d)
 	int rc = 0;
 
 	memset(d, 0, sizeof(*d));
-	d->errors = calloc(BILLING_DECK_ERRORS_MAX, sizeof(*d->errors));
+	d->errors = calloc(BILLING_CSV_ERRORS_MAX, sizeof(*d->errors));
 	if (!rec || !d->errors) {
 		rc = -ENOMEM;
 		goto out;
@@ -239,7 +239,7 @@ int billing_deck_parse(struct str csv, struct billing_deck *d)
 		r.p += 3;
 	rc = record_next(&r, d, rec);
 	if (rc == 0 && rec->n == 0)
-		deck_error_add(d, 1, 0, STR_NULL, BILLING_DECK_EMPTY, "no header row");
+		deck_error_add(d, 1, 0, STR_NULL, BILLING_CSV_EMPTY, "no header row");
 	else if (rc == 0 && deck_header_read(d, rec->f, rec->n, rec->line, &h) == 0) {
 		rc = deck_body_read(&r, d, &h, rec);
 		if (rc == 0)
@@ -257,7 +257,7 @@ out:
 	return rc;
 }
 
-void billing_deck_fini(struct billing_deck *d)
+void billing_csv_fini(struct billing_csv *d)
 {
 	free(d->rows);
 	free(d->errors);

@@ -2,7 +2,7 @@
  * deck_private.h — what the rate-deck importer's files share: the CSV
  * reader (deck_csv.c) hands each record's fields, as views, to the header
  * and row readers (deck_row.c), which turn them into struct
- * billing_deck_row and report problems into the deck's error list.
+ * billing_csv_row and report problems into the deck's error list.
  */
 #ifndef WARP_BILLING_DECK_PRIVATE_H
 #define WARP_BILLING_DECK_PRIVATE_H
@@ -35,21 +35,21 @@ struct deck_header {
 	size_t n;
 };
 
-/* Records an error (kept while fewer than BILLING_DECK_ERRORS_MAX; always
+/* Records an error (kept while fewer than BILLING_CSV_ERRORS_MAX; always
  * counted).  column is 1-based, 0 for the whole row; name may be empty. */
-void deck_error_add(struct billing_deck *d, uint32_t line, uint32_t column, struct str name,
-		    enum billing_deck_err kind, const char *fmt, ...)
+void deck_error_add(struct billing_csv *d, uint32_t line, uint32_t column, struct str name,
+		    enum billing_csv_err kind, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
 /* Maps the header's fields to columns; 0, or -EINVAL with errors added. */
-int deck_header_read(struct billing_deck *d, const struct str *fields, size_t n, uint32_t line,
+int deck_header_read(struct billing_csv *d, const struct str *fields, size_t n, uint32_t line,
 		     struct deck_header *h);
 /* Reads one data record into row; 0, or -EINVAL with its errors added. */
-int deck_row_read(struct billing_deck *d, const struct deck_header *h, const struct str *fields,
-		  size_t n, uint32_t line, struct billing_deck_row *row);
+int deck_row_read(struct billing_csv *d, const struct deck_header *h, const struct str *fields,
+		  size_t n, uint32_t line, struct billing_csv_row *row);
 /* Sorts the rows by prefix, service and effective_from and reports each row
  * whose prefix and service repeat an earlier row's with a window that
  * overlaps it. */
-void deck_duplicates_check(struct billing_deck *d, const struct deck_header *h);
+void deck_duplicates_check(struct billing_csv *d, const struct deck_header *h);
 
 #endif

@@ -99,21 +99,21 @@ static bool header_clashes(const struct deck_header *h, enum deck_col c)
 	return false;
 }
 
-int deck_header_read(struct billing_deck *d, const struct str *fields, size_t n, uint32_t line,
+int deck_header_read(struct billing_csv *d, const struct str *fields, size_t n, uint32_t line,
 		     struct deck_header *h)
 {
 	size_t before = d->nerrors_total;
 
 	memset(h, 0, sizeof(*h));
 	if (n > DECK_FIELDS_MAX) {
-		deck_error_add(d, line, DECK_FIELDS_MAX + 1, STR_NULL, BILLING_DECK_FIELD_COUNT,
+		deck_error_add(d, line, DECK_FIELDS_MAX + 1, STR_NULL, BILLING_CSV_FIELD_COUNT,
 			       "a header has at most %d columns", DECK_FIELDS_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		enum deck_col c = column_of(fields[i]);
 		if (c != DECK_COL_IGNORED && header_clashes(h, c))
-			deck_error_add(d, line, (uint32_t)i + 1, fields[i], BILLING_DECK_DUP_COLUMN,
+			deck_error_add(d, line, (uint32_t)i + 1, fields[i], BILLING_CSV_DUP_COLUMN,
 				       "'%.*s' names a field an earlier column already gives",
 				       STR_FMT(fields[i]));
 		else
@@ -122,10 +122,10 @@ int deck_header_read(struct billing_deck *d, const struct str *fields, size_t n,
 		h->n = i + 1;
 	}
 	if (header_find(h, DECK_COL_PREFIX) < 0)
-		deck_error_add(d, line, 0, STR_NULL, BILLING_DECK_MISSING_COLUMN,
+		deck_error_add(d, line, 0, STR_NULL, BILLING_CSV_MISSING_COLUMN,
 			       "the header has no prefix column (prefix, code or dial_code)");
 	if (header_find(h, DECK_COL_RATE) < 0)
-		deck_error_add(d, line, 0, STR_NULL, BILLING_DECK_MISSING_COLUMN,
+		deck_error_add(d, line, 0, STR_NULL, BILLING_CSV_MISSING_COLUMN,
 			       "the header has no rate column (rate, price or rate_per_min)");
 	return d->nerrors_total == before ? 0 : -EINVAL;
 }
@@ -134,7 +134,7 @@ int deck_header_read(struct billing_deck *d, const struct str *fields, size_t n,
 
 /* Where a field's error is reported. */
 struct field_at {
-	struct billing_deck *d;
+	struct billing_csv *d;
 	uint32_t line, column;
 	struct str name;
 };
@@ -149,7 +149,7 @@ static int prefix_read(const struct field_at *at, struct str v, struct billing_r
 	for (size_t i = 0; digits && i < v.len; i++)
 		digits = v.p[i] >= '0' && v.p[i] <= '9';
 	if (!digits) {
-		deck_error_add(at->d, at->line, at->column, at->name, BILLING_DECK_PREFIX,
+		deck_error_add(at->d, at->line, at->column, at->name, BILLING_CSV_PREFIX,
 			       "a prefix is 1 to %d digits, optionally after '+'",
 			       BILLING_PREFIX_MAX);
 		return -EINVAL;
@@ -162,12 +162,14 @@ static int prefix_read(const struct field_at *at, struct str v, struct billing_r
 static int money_read(const struct field_at *at, struct str v, int64_t *out)
 {
 	int rc = billing_money_parse(v, false, out);
+	const char *why = rc < 0 ? billing_money_strerror(rc) : NULL;
 
-	if (rc < 0)
-		deck_error_add(at->d, at->line, at->column, at->name, BILLING_DECK_MONEY,
-			       "'%.*s': %s", (int)(v.len > 40 ? 40 : v.len), v.p,
-			       billing_money_strerror(rc));
-	return rc < 0 ? -EINVAL : 0;
+	if (rc == 0 && *out > BILLING_CSV_PRICE_MAX)
+		why = "more than 9223372.036854, the most a price may be";
+	if (why)
+		deck_error_add(at->d, at->line, at->column, at->name, BILLING_CSV_MONEY,
+			       "'%.*s': %s", (int)(v.len > 40 ? 40 : v.len), v.p, why);
+	return why ? -EINVAL : 0;
 }
 
 static int seconds_read(struct str v, int64_t min, int64_t max, int32_t *out)
@@ -182,10 +184,10 @@ static int seconds_read(struct str v, int64_t min, int64_t max, int32_t *out)
 
 static int increment_read(const struct field_at *at, struct str v, int32_t *out)
 {
-	if (seconds_read(v, 1, BILLING_DECK_INCREMENT_MAX, out) == 0)
+	if (seconds_read(v, 1, BILLING_CSV_INCREMENT_MAX, out) == 0)
 		return 0;
-	deck_error_add(at->d, at->line, at->column, at->name, BILLING_DECK_INCREMENT,
-		       "an increment is 1 to %d whole seconds", BILLING_DECK_INCREMENT_MAX);
+	deck_error_add(at->d, at->line, at->column, at->name, BILLING_CSV_INCREMENT,
+		       "an increment is 1 to %d whole seconds", BILLING_CSV_INCREMENT_MAX);
 	return -EINVAL;
 }
 
@@ -196,21 +198,21 @@ static int increments_read(const struct field_at *at, struct str v, struct billi
 	struct str first = slash < 0 ? v : (struct str){v.p, (size_t)slash};
 	struct str next = slash < 0 ? v : (struct str){v.p + slash + 1, v.len - (size_t)slash - 1};
 
-	if (seconds_read(first, 1, BILLING_DECK_INCREMENT_MAX, &r->initial_s) == 0 &&
-	    seconds_read(next, 1, BILLING_DECK_INCREMENT_MAX, &r->increment_s) == 0)
+	if (seconds_read(first, 1, BILLING_CSV_INCREMENT_MAX, &r->initial_s) == 0 &&
+	    seconds_read(next, 1, BILLING_CSV_INCREMENT_MAX, &r->increment_s) == 0)
 		return 0;
 	deck_error_add(
-	    at->d, at->line, at->column, at->name, BILLING_DECK_INCREMENT,
+	    at->d, at->line, at->column, at->name, BILLING_CSV_INCREMENT,
 	    "increments are initial/subsequent seconds such as 60/60 or 30/6, each 1 to %d",
-	    BILLING_DECK_INCREMENT_MAX);
+	    BILLING_CSV_INCREMENT_MAX);
 	return -EINVAL;
 }
 
 static int time_read(const struct field_at *at, struct str v, int64_t *out)
 {
-	if (billing_deck_time_parse(v, out) == 0)
+	if (billing_csv_time_parse(v, out) == 0)
 		return 0;
-	deck_error_add(at->d, at->line, at->column, at->name, BILLING_DECK_DATE,
+	deck_error_add(at->d, at->line, at->column, at->name, BILLING_CSV_DATE,
 		       "a date is YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] or RFC 3339 (UTC unless an "
 		       "offset is given)");
 	return -EINVAL;
@@ -226,7 +228,7 @@ static int service_read(const struct field_at *at, struct str v, struct billing_
 		r->service = BILLING_SMS;
 		return 0;
 	}
-	deck_error_add(at->d, at->line, at->column, at->name, BILLING_DECK_SERVICE,
+	deck_error_add(at->d, at->line, at->column, at->name, BILLING_CSV_SERVICE,
 		       "a service is voice or sms");
 	return -EINVAL;
 }
@@ -260,7 +262,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 static int text_read(const struct field_at *at, struct str v, struct str *out)
 {
-	bool ok = v.len <= BILLING_DECK_TEXT_MAX;
+	bool ok = v.len <= BILLING_CSV_TEXT_MAX;
 
 	for (size_t i = 0; ok && i < v.len;) {
 		size_t n = utf8_seq((const unsigned char *)v.p + i, v.len - i);
@@ -268,9 +270,9 @@ static int text_read(const struct field_at *at, struct str v, struct str *out)
 		i += n;
 	}
 	if (!ok) {
-		deck_error_add(at->d, at->line, at->column, at->name, BILLING_DECK_TEXT,
+		deck_error_add(at->d, at->line, at->column, at->name, BILLING_CSV_TEXT,
 			       "text is UTF-8 without control characters, at most %d bytes",
-			       BILLING_DECK_TEXT_MAX);
+			       BILLING_CSV_TEXT_MAX);
 		return -EINVAL;
 	}
 	*out = v;
@@ -279,7 +281,7 @@ static int text_read(const struct field_at *at, struct str v, struct str *out)
 
 /* One field of a row, by its column. */
 static int field_read(const struct field_at *at, enum deck_col col, struct str v,
-		      struct billing_deck_row *row)
+		      struct billing_csv_row *row)
 {
 	struct billing_rate *r = &row->rate;
 
@@ -301,11 +303,11 @@ static int field_read(const struct field_at *at, enum deck_col col, struct str v
 	case DECK_COL_SUBSEQUENT:
 		return increment_read(at, v, &r->increment_s);
 	case DECK_COL_MIN_DURATION:
-		if (seconds_read(v, 0, BILLING_DECK_MIN_DURATION_MAX, &r->min_duration_s) == 0)
+		if (seconds_read(v, 0, BILLING_CSV_MIN_DURATION_MAX, &r->min_duration_s) == 0)
 			return 0;
-		deck_error_add(at->d, at->line, at->column, at->name, BILLING_DECK_DURATION,
+		deck_error_add(at->d, at->line, at->column, at->name, BILLING_CSV_DURATION,
 			       "a minimum duration is 0 to %d whole seconds",
-			       BILLING_DECK_MIN_DURATION_MAX);
+			       BILLING_CSV_MIN_DURATION_MAX);
 		return -EINVAL;
 	case DECK_COL_FROM:
 		return time_read(at, v, &r->effective_from);
@@ -318,7 +320,7 @@ static int field_read(const struct field_at *at, enum deck_col col, struct str v
 	}
 }
 
-static void row_defaults(struct billing_deck_row *row, uint32_t line)
+static void row_defaults(struct billing_csv_row *row, uint32_t line)
 {
 	memset(row, 0, sizeof(*row));
 	row->rate.service = BILLING_VOICE;
@@ -334,21 +336,21 @@ static bool field_required(enum deck_col c)
 	return c == DECK_COL_PREFIX || c == DECK_COL_RATE;
 }
 
-int deck_row_read(struct billing_deck *d, const struct deck_header *h, const struct str *fields,
-		  size_t n, uint32_t line, struct billing_deck_row *row)
+int deck_row_read(struct billing_csv *d, const struct deck_header *h, const struct str *fields,
+		  size_t n, uint32_t line, struct billing_csv_row *row)
 {
 	size_t before = d->nerrors_total;
 
 	row_defaults(row, line);
 	if (n != h->n) {
-		deck_error_add(d, line, 0, STR_NULL, BILLING_DECK_FIELD_COUNT,
+		deck_error_add(d, line, 0, STR_NULL, BILLING_CSV_FIELD_COUNT,
 			       "%zu fields where the header has %zu", n, h->n);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct field_at at = {d, line, (uint32_t)i + 1, h->name[i]};
 		if (fields[i].len == 0 && field_required(h->col[i]))
-			deck_error_add(d, line, at.column, at.name, BILLING_DECK_REQUIRED,
+			deck_error_add(d, line, at.column, at.name, BILLING_CSV_REQUIRED,
 				       "'%.*s' is required", STR_FMT(h->name[i]));
 		else if (fields[i].len)
 			field_read(&at, h->col[i], fields[i], row);
@@ -356,7 +358,7 @@ int deck_row_read(struct billing_deck *d, const struct deck_header *h, const str
 	struct billing_rate *r = &row->rate;
 	if (r->effective_to && r->effective_to <= r->effective_from) {
 		int col = header_find(h, DECK_COL_TO);
-		deck_error_add(d, line, (uint32_t)col + 1, h->name[col], BILLING_DECK_WINDOW,
+		deck_error_add(d, line, (uint32_t)col + 1, h->name[col], BILLING_CSV_WINDOW,
 			       "effective_to must be after effective_from");
 	}
 	if (r->service == BILLING_SMS) {
@@ -370,7 +372,7 @@ int deck_row_read(struct billing_deck *d, const struct deck_header *h, const str
 
 static int row_cmp(const void *a, const void *b)
 {
-	const struct billing_deck_row *x = a, *y = b;
+	const struct billing_csv_row *x = a, *y = b;
 	int c = strcmp(x->rate.prefix, y->rate.prefix);
 
 	if (c)
@@ -382,12 +384,12 @@ static int row_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-static bool same_key(const struct billing_deck_row *a, const struct billing_deck_row *b)
+static bool same_key(const struct billing_csv_row *a, const struct billing_csv_row *b)
 {
 	return a->rate.service == b->rate.service && strcmp(a->rate.prefix, b->rate.prefix) == 0;
 }
 
-void deck_duplicates_check(struct billing_deck *d, const struct deck_header *h)
+void deck_duplicates_check(struct billing_csv *d, const struct deck_header *h)
 {
 	/* Sorted by start, a row overlaps an earlier one of its key exactly
 	 * when it starts before the latest end seen so far (0: never ends). */
@@ -398,7 +400,7 @@ void deck_duplicates_check(struct billing_deck *d, const struct deck_header *h)
 	if (d->nrows > 1)
 		qsort(d->rows, d->nrows, sizeof(*d->rows), row_cmp);
 	for (size_t i = 0; i < d->nrows; i++) {
-		const struct billing_deck_row *row = &d->rows[i];
+		const struct billing_csv_row *row = &d->rows[i];
 		const struct billing_rate *r = &row->rate;
 		if (i == 0 || !same_key(&d->rows[i - 1], row)) {
 			end = r->effective_to;
@@ -407,7 +409,7 @@ void deck_duplicates_check(struct billing_deck *d, const struct deck_header *h)
 		}
 		if (end == 0 || r->effective_from < end)
 			deck_error_add(
-			    d, row->line, (uint32_t)col + 1, h->name[col], BILLING_DECK_DUPLICATE,
+			    d, row->line, (uint32_t)col + 1, h->name[col], BILLING_CSV_DUPLICATE,
 			    "prefix %s (%s) is already priced on line %u for an "
 			    "overlapping time",
 			    r->prefix, r->service == BILLING_SMS ? "sms" : "voice", end_line);
@@ -418,25 +420,25 @@ void deck_duplicates_check(struct billing_deck *d, const struct deck_header *h)
 	}
 }
 
-const char *billing_deck_err_code(enum billing_deck_err kind)
+const char *billing_csv_err_code(enum billing_csv_err kind)
 {
 	static const char *const codes[] = {
-	    [BILLING_DECK_EMPTY] = "empty_deck",
-	    [BILLING_DECK_QUOTE] = "bad_quote",
-	    [BILLING_DECK_DUP_COLUMN] = "duplicate_column",
-	    [BILLING_DECK_MISSING_COLUMN] = "missing_column",
-	    [BILLING_DECK_FIELD_COUNT] = "field_count",
-	    [BILLING_DECK_REQUIRED] = "required",
-	    [BILLING_DECK_PREFIX] = "invalid_prefix",
-	    [BILLING_DECK_MONEY] = "invalid_amount",
-	    [BILLING_DECK_INCREMENT] = "invalid_increment",
-	    [BILLING_DECK_DURATION] = "invalid_duration",
-	    [BILLING_DECK_DATE] = "invalid_date",
-	    [BILLING_DECK_WINDOW] = "invalid_window",
-	    [BILLING_DECK_SERVICE] = "invalid_service",
-	    [BILLING_DECK_TEXT] = "invalid_text",
-	    [BILLING_DECK_DUPLICATE] = "duplicate_prefix",
-	    [BILLING_DECK_TOO_MANY_ROWS] = "too_many_rows",
+	    [BILLING_CSV_EMPTY] = "empty_deck",
+	    [BILLING_CSV_QUOTE] = "bad_quote",
+	    [BILLING_CSV_DUP_COLUMN] = "duplicate_column",
+	    [BILLING_CSV_MISSING_COLUMN] = "missing_column",
+	    [BILLING_CSV_FIELD_COUNT] = "field_count",
+	    [BILLING_CSV_REQUIRED] = "required",
+	    [BILLING_CSV_PREFIX] = "invalid_prefix",
+	    [BILLING_CSV_MONEY] = "invalid_amount",
+	    [BILLING_CSV_INCREMENT] = "invalid_increment",
+	    [BILLING_CSV_DURATION] = "invalid_duration",
+	    [BILLING_CSV_DATE] = "invalid_date",
+	    [BILLING_CSV_WINDOW] = "invalid_window",
+	    [BILLING_CSV_SERVICE] = "invalid_service",
+	    [BILLING_CSV_TEXT] = "invalid_text",
+	    [BILLING_CSV_DUPLICATE] = "duplicate_prefix",
+	    [BILLING_CSV_TOO_MANY_ROWS] = "too_many_rows",
 	};
 	if ((size_t)kind < sizeof(codes) / sizeof(codes[0]) && codes[kind])
 		return codes[kind];

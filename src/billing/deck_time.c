@@ -122,7 +122,7 @@ static int offset_read(const char **p, const char *end, int64_t *ms)
 	return 0;
 }
 
-int billing_deck_time_parse(struct str s, int64_t *ms)
+int billing_csv_time_parse(struct str s, int64_t *ms)
 {
 	struct str t = str_trim(s);
 	const char *p = t.p, *end = t.p + t.len;

@@ -27,8 +27,8 @@ static bool view_inside(struct str v, const uint8_t *data, size_t size, const ch
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct billing_deck d;
-	int rc = billing_deck_parse((struct str){(const char *)data, size}, &d);
+	struct billing_csv d;
+	int rc = billing_csv_parse((struct str){(const char *)data, size}, &d);
 
 	if (rc == 0 && d.nerrors)
 		abort();
@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (d.errors[i].line < d.errors[i - 1].line)
 			abort();
 	for (size_t i = 0; i < d.nrows; i++) {
-		const struct billing_deck_row *r = &d.rows[i];
+		const struct billing_csv_row *r = &d.rows[i];
 		size_t n = strlen(r->rate.prefix);
 		if (n == 0 || strspn(r->rate.prefix, "0123456789") != n)
 			abort();
@@ -46,6 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    !view_inside(r->zone, data, size, d.unescaped) || r->rate.rate < 0)
 			abort();
 	}
-	billing_deck_fini(&d);
+	billing_csv_fini(&d);
 	return 0;
 }
