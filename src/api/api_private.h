@@ -390,5 +390,42 @@ extern const struct api_resource api_keys;
 extern const struct api_resource api_smpp_accounts;
 extern const struct api_resource api_message_routes;
 extern const struct api_resource api_smpp_connectors;
+extern const struct api_resource api_rate_decks;
+
+/* ------------------------------------------------------- rate decks */
+
+/* ISO 4217: three upper-case letters ("invalid_value" at /currency). */
+int api_check_currency(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		       struct api_verr *e);
+
+/* Where a deck is being assigned, for api_deck_assignable. */
+struct api_deck_use {
+	const char *direction;	      /* "sell" or "buy" */
+	const char *currency;	      /* the customer's currency; NULL: any (a carrier's) */
+	const char *owner;	      /* the customer's or carrier's id; NULL on create */
+	const char *pointer;	      /* the member naming the deck: "/sell_deck_id" */
+	const char *currency_pointer; /* where a currency mismatch is reported */
+};
+
+/* 0 when deck (a JSON string, or null for none) names a rate deck of the
+ * use's direction and currency that is shared or kept for the use's owner;
+ * otherwise e filled (422 not_found, wrong_direction, currency_mismatch,
+ * not_owner; 503) and negative (rate_decks.c). */
+int api_deck_assignable(struct api_ctx *ctx, const json_t *deck, const struct api_deck_use *use,
+			struct api_verr *e);
+/* The versions of a deck: list, one, activate, rows (deck_versions.c). */
+int api_deck_versions_routes(struct http_router *r);
+/* POST …/rate-decks/{id}/versions with the CSV body (deck_import.c). */
+void api_deck_import(struct http_req *req, void *arg);
+/* GET …/versions/{number}/preview (deck_preview.c). */
+void api_deck_preview(struct http_req *req, void *arg);
+/* The version with this id as JSON (its state as of now), or NULL. */
+json_t *api_deck_version_load(struct api_ctx *ctx, const char *id);
+/* The version {number} of deck {id} of the request: its row (columns as
+ * api_deck_version_load reads them) in *r and 1 when found; 0 after
+ * answering 404, negative after answering a store error.  Free *r always. */
+int api_deck_version_find(struct api_ctx *ctx, struct store_res **r);
+/* The number of the deck's version in force at now (0: none). */
+int api_deck_active_number(struct api_ctx *ctx, const char *deck, int64_t now, int64_t *number);
 
 #endif

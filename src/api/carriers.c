@@ -43,6 +43,30 @@ static int carrier_routes_count(struct api_ctx *ctx, const char *table, const ch
 	return rc;
 }
 
+/* Buy decks kept for the carrier (rate_decks.carrier_id). */
+static int64_t carrier_decks_count(struct api_ctx *ctx, const char *id)
+{
+	struct store_res *r = NULL;
+	struct store_param p = store_p_text(id);
+	int rc = store_exec(ctx->conn, "SELECT count(*) FROM rate_decks WHERE carrier_id = $1", &p,
+			    1, &r);
+	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0;
+	store_res_free(r);
+	return n;
+}
+
+/* The buy deck prices the carrier's calls: a buy deck shared or kept for
+ * this carrier, in whatever currency the carrier bills. */
+static int carrier_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
+			    struct api_verr *e)
+{
+	struct api_deck_use use = { "buy", NULL, id, "/buy_deck_id", "/buy_deck_id" };
+	(void)creating;
+	if (!json_object_get(ctx->body, "buy_deck_id"))
+		return 0;
+	return api_deck_assignable(ctx, json_object_get(obj, "buy_deck_id"), &use, e);
+}
+
 /* A voice or message route naming the carrier keeps it: deleting it would
  * leave the route pointing nowhere.  Its gateways and SMPP connectors are
  * its own and go with it. */
@@ -53,6 +77,9 @@ static int carrier_can_delete(struct api_ctx *ctx, const char *id, struct api_ve
 	rc = rc ? rc : carrier_routes_count(ctx, api_message_routes.table, id, &messages);
 	if (rc < 0)
 		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
+	if (carrier_decks_count(ctx, id) > 0)
+		return api_verr_set(e, 409, "has_dependents", NULL,
+				    "carrier %s has rate decks kept for it; delete them first", id);
 	if (calls + messages > 0)
 		return api_verr_set(e, 409, "has_dependents", NULL,
 				    "carrier %s is used by %lld route(s) and %lld message "
@@ -101,6 +128,7 @@ static const struct api_field carrier_fields[] = {
 	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
 	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
 	{ "stop_codes", NULL, API_F_JSON, 0, 0, 0, NULL, check_stop_codes },
+	{ "buy_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
 };
 
 const struct api_resource api_carriers = {
@@ -111,6 +139,7 @@ const struct api_resource api_carriers = {
 	.scope = API_SCOPE_ADMIN,
 	.fields = carrier_fields,
 	.nfields = sizeof(carrier_fields) / sizeof(carrier_fields[0]),
+	.validate = carrier_validate,
 	.can_delete = carrier_can_delete,
 	.before_delete = carrier_before_delete,
 };

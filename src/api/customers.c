@@ -12,8 +12,8 @@
 #define CREDIT_LIMIT_MAX (1000000000LL * 1000000) /* a billion, in micro-units */
 
 /* ISO 4217: three upper-case letters. */
-static int check_currency(struct api_ctx *ctx, const struct api_field *f, json_t **val,
-			  struct api_verr *e)
+int api_check_currency(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		       struct api_verr *e)
 {
 	const char *c = json_string_value(*val);
 	(void)ctx;
@@ -29,7 +29,8 @@ bad:
 }
 
 /* Everything that names the customer keeps it: its trunks, numbers and SMPP
- * accounts carry traffic, its webhooks and (message) routes point at it,
+ * accounts carry traffic, its webhooks, (message) routes and the rate decks
+ * kept for it point at it,
  * and an unrevoked API key would otherwise keep authenticating as a
  * customer that no longer exists.  Revoked keys stay for the audit trail
  * and do not count. */
@@ -45,6 +46,7 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 			    "(SELECT count(*) FROM routes WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM message_routes WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM smpp_accounts WHERE customer_id = $1) + "
+			    "(SELECT count(*) FROM rate_decks WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM api_keys WHERE customer_id = $1 "
 			    "AND revoked_at IS NULL)",
 			    &p, 1, &r);
@@ -56,7 +58,8 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 	if (n > 0)
 		return api_verr_set(e, 409, "has_dependents", NULL,
 				    "customer %s still has trunks, numbers, SMPP accounts, "
-				    "webhooks, routes, message routes or active API keys; delete "
+				    "webhooks, routes, message routes, rate decks kept for it or "
+				    "active API keys; delete "
 				    "or revoke them first",
 				    id);
 	return 0;
@@ -66,20 +69,19 @@ static const struct api_field customer_fields[] = {
 	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
 	{ "status", NULL, API_F_ENUM, 0, 0, 0, "active|suspended", NULL },
 	{ "billing_type", NULL, API_F_ENUM, 0, 0, 0, "prepaid|postpaid", NULL },
-	{ "currency", NULL, API_F_STR, 0, 3, 3, NULL, check_currency },
+	{ "currency", NULL, API_F_STR, 0, 3, 3, NULL, api_check_currency },
 	{ "credit_limit", NULL, API_F_INT, 0, 0, CREDIT_LIMIT_MAX, NULL, NULL },
 	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
 	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
+	{ "sell_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
 };
 
 /* Defaults the schema cannot give: status and billing type are NOT NULL
- * without defaults, so a create names them or gets these. */
+ * without defaults, so a create names them or gets these.  The sell deck
+ * is in the customer's currency, checked again when either changes. */
 static int customer_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
 			     struct api_verr *e)
 {
-	(void)ctx;
-	(void)id;
-	(void)e;
 	if (creating) {
 		if (!json_object_get(obj, "status"))
 			json_object_set_new(obj, "status", json_string("active"));
@@ -88,7 +90,17 @@ static int customer_validate(struct api_ctx *ctx, const char *id, json_t *obj, b
 		if (!json_object_get(obj, "currency"))
 			json_object_set_new(obj, "currency", json_string("USD"));
 	}
-	return 0;
+	bool deck_given = json_object_get(ctx->body, "sell_deck_id") != NULL;
+	if (!deck_given && !json_object_get(ctx->body, "currency"))
+		return 0;
+	struct api_deck_use use = {
+		.direction = "sell",
+		.currency = json_string_value(json_object_get(obj, "currency")),
+		.owner = id,
+		.pointer = "/sell_deck_id",
+		.currency_pointer = deck_given ? "/sell_deck_id" : "/currency",
+	};
+	return api_deck_assignable(ctx, json_object_get(obj, "sell_deck_id"), &use, e);
 }
 
 const struct api_resource api_customers = {

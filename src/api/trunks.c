@@ -193,11 +193,40 @@ static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *
 	return 0;
 }
 
+/* A trunk's own sell deck overrides its customer's for calls on it: only
+ * an operator sets (or clears) it, and it is in the customer's currency. */
+static int trunk_sell_deck(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	const json_t *deck = json_object_get(ctx->body, "sell_deck_id");
+	const char *cust = json_string_value(json_object_get(obj, "customer_id"));
+
+	if (!deck)
+		return 0;
+	if (!api_is_admin(ctx))
+		return api_verr_set(e, 403, "forbidden", "/sell_deck_id",
+				    "only an operator assigns rate decks");
+	struct store_param p = store_p_text(cust);
+	int rc = store_exec(ctx->conn, "SELECT currency FROM customers WHERE id = $1", &p, 1, &r);
+	struct api_deck_use use = {
+		.direction = "sell",
+		.currency = rc == 0 && store_res_rows(r) == 1 ? store_res_text(r, 0, 0) : NULL,
+		.owner = cust,
+		.pointer = "/sell_deck_id",
+		.currency_pointer = "/sell_deck_id",
+	};
+	rc = rc < 0 ? api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached")
+		    : api_deck_assignable(ctx, deck, &use, e);
+	store_res_free(r);
+	return rc;
+}
+
 static int trunk_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
 			  struct api_verr *e)
 {
 	(void)creating;
-	int rc = trunk_credentials(ctx, obj, e);
+	int rc = trunk_sell_deck(ctx, obj, e);
+	rc = rc ? rc : trunk_credentials(ctx, obj, e);
 	return rc ? rc : api_trunk_acl_unclaimed(ctx, id, obj, e);
 }
 
@@ -235,6 +264,7 @@ static const struct api_field trunk_fields[] = {
 	{ "blocked_prefixes", NULL, API_F_JSON, 0, 0, 0, NULL, check_blocked },
 	{ "media_mode", NULL, API_F_ENUM, 0, 0, 0, "relay|bypass", NULL },
 	{ "topology_hiding", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
+	{ "sell_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
 };
 
 const struct api_resource api_trunks = {

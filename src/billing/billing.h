@@ -229,5 +229,82 @@ struct billing_deck *billing_rating_deck(const struct billing_rating *r, int64_t
 bool billing_rating_lookup(const struct billing_rating *r, int64_t deck_id, int64_t version,
 			   enum billing_service svc, struct str number, int64_t t_ms,
 			   struct billing_rate *out);
+/* ------------------------------------------------------------ deck CSV */
+
+/*
+ * A rate deck as carriers send it: RFC 4180 CSV (quoted fields with ""
+ * escapes, CRLF or LF, an optional UTF-8 BOM), a header row naming the
+ * columns in any order under the names carriers use (deck_csv.c lists the
+ * aliases), one row per prefix and window.  billing_csv_parse reads it in
+ * one pass and reports every problem by line and column, so a carrier's
+ * file is fixed in one round; a deck with any error yields no rows.
+ *
+ * Rows point into the caller's buffer: destination and zone are views of
+ * it (or, for a quoted field whose "" had to be undone, of the deck's own
+ * copy), so the buffer must outlive the deck.  rate.destination and
+ * rate.zone stay NULL; a store result fills those.
+ */
+#define BILLING_CSV_ROWS_MAX 500000 /* rows in one version */
+#define BILLING_CSV_ERRORS_MAX 1000 /* errors kept; the rest only counted */
+#define BILLING_CSV_TEXT_MAX 200    /* bytes of a destination or zone */
+#define BILLING_CSV_INCREMENT_MAX 3600
+#define BILLING_CSV_MIN_DURATION_MAX 86400
+/* The largest rate or connection fee, in micro-units: the rating
+ * arithmetic's own bound on a fee and a cost (BILLING_RATE_COST_MAX of
+ * rate.c, INT64_MAX / 10^6), so every imported row can be rated. */
+#define BILLING_CSV_PRICE_MAX ((int64_t)9223372036854)
+
+enum billing_csv_err {
+	BILLING_CSV_EMPTY = 1,	/* no header row */
+	BILLING_CSV_QUOTE,	/* an unterminated quoted field, or text after its closing quote */
+	BILLING_CSV_DUP_COLUMN, /* two header columns name the same field */
+	BILLING_CSV_MISSING_COLUMN, /* the header lacks prefix or rate */
+	BILLING_CSV_FIELD_COUNT,    /* a row with more or fewer fields than the header */
+	BILLING_CSV_REQUIRED,	    /* an empty prefix or rate */
+	BILLING_CSV_PREFIX,	    /* not digits (after one optional '+'), or too long */
+	BILLING_CSV_MONEY,	   /* a price that is not an exact decimal >= 0 (detail says why) */
+	BILLING_CSV_INCREMENT,	   /* not "60/60", "6" or a whole number of seconds in range */
+	BILLING_CSV_DURATION,	   /* a minimum duration that is not 0..86400 seconds */
+	BILLING_CSV_DATE,	   /* not YYYY-MM-DD, "YYYY-MM-DD HH:MM[:SS]" or RFC 3339 */
+	BILLING_CSV_WINDOW,	   /* effective_to not after effective_from */
+	BILLING_CSV_SERVICE,	   /* a service other than voice or sms */
+	BILLING_CSV_TEXT,	   /* a destination or zone that is too long or not UTF-8 */
+	BILLING_CSV_DUPLICATE,	   /* the prefix and service again with an overlapping window */
+	BILLING_CSV_TOO_MANY_ROWS, /* more than BILLING_CSV_ROWS_MAX rows */
+};
+
+struct billing_csv_error {
+	uint32_t line;	 /* physical line (1-based) where the record starts */
+	uint32_t column; /* field (1-based); 0 when about the whole row or the file */
+	enum billing_csv_err kind;
+	char column_name[32]; /* the header's name of that column, as written ("" if none) */
+	char detail[160];
+};
+
+struct billing_csv_row {
+	struct billing_rate rate;
+	struct str destination, zone;
+	uint32_t line;
+};
+
+struct billing_csv {
+	struct billing_csv_row *rows; /* sorted by prefix, service, effective_from */
+	size_t nrows;
+	struct billing_csv_error *errors; /* sorted by line, then column */
+	size_t nerrors;			  /* kept, at most BILLING_CSV_ERRORS_MAX */
+	size_t nerrors_total;		  /* found, including those not kept */
+	char *unescaped;		  /* quoted fields with "" undone */
+};
+
+/* Parses csv into d (caller-owned storage, released with billing_csv_fini
+ * whatever the result).  Returns 0 with every row, -EINVAL with no rows and
+ * the errors, -ENOMEM.  Voice rows without increments bill 60/60. */
+int billing_csv_parse(struct str csv, struct billing_csv *d);
+void billing_csv_fini(struct billing_csv *d);
+/* A stable code for an error kind ("invalid_prefix"), for API answers. */
+const char *billing_csv_err_code(enum billing_csv_err kind);
+/* Date, "YYYY-MM-DD HH:MM[:SS]" or RFC 3339 (UTC unless an offset is
+ * given) to Unix milliseconds; 0 or -EINVAL. */
+int billing_csv_time_parse(struct str s, int64_t *ms);
 
 #endif

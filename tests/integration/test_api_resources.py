@@ -63,7 +63,7 @@ def test_customer_create_applies_defaults(api):
     assert c["id"].startswith("cus_")
     assert without_times(c) == {"id": c["id"], "name": "Acme Telecom", "status": "active",
                                 "billing_type": "prepaid", "currency": "USD", "credit_limit": 0,
-                                "cps_limit": 0, "channel_limit": 0}
+                                "cps_limit": 0, "channel_limit": 0, "sell_deck_id": None}
     assert c["created_at"] == c["updated_at"] > 0
     assert api.rows("SELECT name, status, billing_type, currency, credit_limit FROM customers "
                     "WHERE id = ?", c["id"]) == [
@@ -81,7 +81,7 @@ def test_customer_every_field_round_trips_and_patches(api):
     assert r.status == 200
     p = r.json()["data"]
     assert without_times(p) == dict(body, id=c["id"], status="active", credit_limit=1,
-                                     channel_limit=0)
+                                     channel_limit=0, sell_deck_id=None)
     assert p["updated_at"] >= c["updated_at"]
     assert api.rows("SELECT status, credit_limit, cps_limit, channel_limit FROM customers "
                     "WHERE id = ?", c["id"]) == [
@@ -158,7 +158,7 @@ def test_trunk_every_field_round_trips(api):
     t = trunk(api, cid, **TRUNK_FULL)
     assert t["id"].startswith("trk_")
     expect = dict(TRUNK_FULL, id=t["id"], customer_id=cid, media_mode="relay",
-                  topology_hiding=True)
+                  topology_hiding=True, sell_deck_id=None)
     del expect["password"]
     assert without_times(t) == expect
     assert "password" not in t
@@ -234,7 +234,8 @@ def test_trunk_defaults(api):
         "id": t["id"], "customer_id": cid, "name": "bare", "enabled": True, "acl": [],
         "username": None, "realm": None, "tech_prefix": "", "codecs": ["PCMU", "PCMA"],
         "cps_limit": 0, "channel_limit": 0, "destinations": [], "max_call_duration": 0,
-        "blocked_prefixes": [], "media_mode": "relay", "topology_hiding": True}
+        "blocked_prefixes": [], "media_mode": "relay", "topology_hiding": True,
+        "sell_deck_id": None}
 
 
 def test_trunk_codec_order_is_kept(api):
@@ -360,7 +361,7 @@ def test_carrier_defaults_and_fields(api):
     assert c["id"].startswith("car_")
     assert without_times(c) == {"id": c["id"], "name": "Tier1 Voice", "enabled": True,
                                 "tech_prefix": "", "cps_limit": 0, "channel_limit": 0,
-                                "stop_codes": [404, 486, 600, 603]}
+                                "stop_codes": [404, 486, 600, 603], "buy_deck_id": None}
     r = api.admin.patch("/api/v1/carriers/" + c["id"], {"tech_prefix": "0049#", "cps_limit": 100,
                                                         "channel_limit": 2000, "enabled": False,
                                                         "stop_codes": [486, 603]})
@@ -368,7 +369,7 @@ def test_carrier_defaults_and_fields(api):
     assert without_times(r.json()["data"]) == {"id": c["id"], "name": "Tier1 Voice",
                                                "enabled": False, "tech_prefix": "0049#",
                                                "cps_limit": 100, "channel_limit": 2000,
-                                               "stop_codes": [486, 603]}
+                                               "stop_codes": [486, 603], "buy_deck_id": None}
     assert api.rows("SELECT stop_codes, enabled FROM carriers WHERE id = ?", c["id"]) == [
         {"stop_codes": "[486,603]", "enabled": 0}]
 

@@ -102,6 +102,11 @@ def make_world(server):
                                              "scopes": "read"})
     page = call(server, "GET", "/api/v1/events?limit=1").json()
     w["/api/v1/events"] = (page["data"][0], None)
+    deck = add("/api/v1/rate-decks", {"name": "deck %d" % n, "direction": "sell",
+                                       "currency": "USD"})
+    r = call(server, "POST", "/api/v1/rate-decks/%s/versions" % deck["id"],
+             body=b"prefix,rate\n44,0.01\n", headers={"Content-Type": "text/csv"})
+    assert r.status == 201, r.body
     cdr = insert_cdr(server, n, cus["id"], trk["id"], car["id"])
     w["/api/v1/cdrs"] = (call(server, "GET", "/api/v1/cdrs/" + cdr).json()["data"], None)
     return {"objects": w, "customer_token": w["/api/v1/api-keys"][0]["secret"],
@@ -129,7 +134,7 @@ def insert_cdr(server, n, customer, trunk, carrier):
 def concrete(path, objects, absent=False):
     """The path with its parameters filled from objects (or a missing id)."""
     carrier = objects["/api/v1/carriers"][0]["id"]
-    out = path.replace("{carrier_id}", carrier)
+    out = path.replace("{carrier_id}", carrier).replace("{number}", "1")
     if "/{id}" in path:  # an item, or a collection under one (a webhook's deliveries)
         obj = objects[path[:path.index("/{id}")]][0]
         out = out.replace("{id}", ABSENT_ID if absent else obj["id"])
@@ -359,6 +364,7 @@ RESOURCES = {
     "/api/v1/events": "Event",
     "/api/v1/cdrs": "Cdr",
     "/api/v1/messages": "Message",
+    "/api/v1/rate-decks": "RateDeck",
 }
 
 
