@@ -162,14 +162,21 @@ static void handle_post(struct http_req *req, void *arg)
 	const char *id;
 	(void)arg;
 
-	if (api_ctx_init(&ctx, req) < 0 || !api_require_admin(&ctx) || !api_require_write(&ctx) ||
-	    transaction_key(&ctx, &e) < 0 || !(body = http_req_json(req)))
+	if (api_ctx_init(&ctx, req) < 0 || !api_require_admin(&ctx) || !api_require_write(&ctx))
+		return;
+	/* The customer first, as for any parent: a missing one is 404 whatever
+	 * the body. */
+	id = http_req_param(req, "id");
+	if (!id || !api_row_visible(&ctx, "customers", NULL, id)) {
+		reply_ledger_error(&ctx, BILLING_LEDGER_ENOCUSTOMER, id ? id : "");
+		return;
+	}
+	if (transaction_key(&ctx, &e) < 0 || !(body = http_req_json(req)))
 		return;
 	if (transaction_parse(body, &e, &v) < 0) {
 		api_reply_verr(&ctx, &v);
 		goto out;
 	}
-	id = http_req_param(req, "id");
 	snprintf(e.customer_id, sizeof(e.customer_id), "%s", id ? id : "");
 	snprintf(e.created_by, sizeof(e.created_by), "%s",
 		 ctx.who->key_id[0] ? ctx.who->key_id : ctx.who->subject);
