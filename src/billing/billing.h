@@ -192,6 +192,49 @@ typedef int (*billing_entry_fn)(const struct billing_entry *e, void *arg);
 int billing_ledger_list(struct store_conn *c, const struct billing_ledger_filter *f,
 			billing_entry_fn each, void *arg);
 
+/* --------------------------------------------------------- reservations */
+
+/*
+ * Money held for a call or message in progress (reserve.c, decision 0035):
+ * made only while available (balance + credit_limit - reserved) covers it,
+ * under the balance row's lock, so any number of processes on one store
+ * never hold more than the customer has.  A reservation ends once: settled
+ * by one charge entry of the exact cost, released, or expired.
+ */
+struct billing_reservation {
+	char id[ID_MAX]; /* "rsv_…", filled by billing_reserve */
+	char customer_id[ID_MAX];
+	int64_t amount;					 /* micro-units, > 0 */
+	char reference_type[BILLING_LEDGER_REF_MAX + 1]; /* "call", "message", … or "" */
+	char reference_id[BILLING_LEDGER_REF_MAX + 1];
+	int64_t expires_at; /* ms, filled by billing_reserve */
+};
+
+/* Reserves r->amount for r->customer_id for ttl_ms: 0 with r->id and
+ * r->expires_at filled, BILLING_LEDGER_EFUNDS when available does not cover
+ * it, BILLING_LEDGER_ENOCUSTOMER, or another negative code. */
+int billing_reserve(struct store_conn *c, struct billing_reservation *r, int64_t ttl_ms);
+
+/* Ends the reservation with its exact cost (micro-units >= 0): one entry of
+ * kind (BILLING_CALL_CHARGE or BILLING_MESSAGE_CHARGE) for -cost, keyed
+ * "reservation:<id>" and referencing what the reservation did, and the
+ * reservation released, in one transaction; cost 0 only releases (e->id
+ * ""). A reservation that expired or was released meanwhile is still
+ * charged (the cost is real); a repeated settle returns the first entry
+ * with *replayed true.  BILLING_LEDGER_ENORESERVATION for an unknown id. */
+int billing_reservation_settle(struct store_conn *c, const struct billing_ledger_opts *o,
+			       const char *reservation_id, enum billing_entry_kind kind,
+			       int64_t cost, struct billing_entry *e, bool *replayed);
+
+/* Releases an open reservation without a charge; 0 also when it had ended
+ * already, BILLING_LEDGER_ENORESERVATION for an unknown id. */
+int billing_reservation_release(struct store_conn *c, const char *reservation_id);
+
+/* Expires up to limit open reservations past their expires_at (now_ms);
+ * returns how many, or a negative code.  Safe with several processes
+ * sweeping at once: each reservation ends once. */
+int billing_reservations_expire(struct store_conn *c, int64_t now_ms, int limit);
+
 /* ------------------------------------------------------------- currency */
 
 /* The decimals a currency is shown with (ISO 4217 minor units: JPY 0, USD

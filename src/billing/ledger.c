@@ -13,6 +13,7 @@
  * neither take one seq nor both miss a key the other wrote
  * (docs/decisions/0035).
  */
+#include "ledger.h"
 #include "billing.h"
 
 #include <errno.h>
@@ -296,29 +297,31 @@ static int ledger_low_update(struct store_conn *c, const struct billing_entry *e
 			       NULL);
 }
 
-/* One attempt of billing_ledger_post, in its own transaction. */
-static int ledger_post_tx(struct store_conn *c, const struct billing_ledger_opts *o,
-			  struct billing_entry *e, bool *replayed)
+int billing_ledger_post_locked(struct store_conn *c, const struct billing_ledger_opts *o,
+			       struct billing_entry *e)
 {
 	struct billing_entry first;
 	struct ledger_moved m;
 	char currency[4];
 	int64_t threshold = 0, now = time_wall_ms();
-	int rc = store_tx_begin(c);
+	int rc = 0;
 
-	rc = rc ? rc : ledger_customer(c, o, e->customer_id, currency, &threshold);
+	if (!e->customer_id[0])
+		return BILLING_LEDGER_ENOCUSTOMER;
+	if ((unsigned)e->kind >= BILLING_ENTRY_KINDS || !ledger_sign_ok(e->kind, e->amount))
+		return BILLING_LEDGER_ESIGN;
+	if (e->amount > BILLING_LEDGER_AMOUNT_MAX || e->amount < -BILLING_LEDGER_AMOUNT_MAX)
+		return BILLING_LEDGER_ERANGE;
+	rc = ledger_customer(c, o, e->customer_id, currency, &threshold);
 	rc = rc ? rc : ledger_balance_move(c, e->customer_id, currency, e->amount, now, &m);
 	if (rc == 0 && strcmp(m.currency, currency) != 0)
 		rc = BILLING_LEDGER_ECURRENCY;
 	if (rc == 0 && e->idempotency_key[0] &&
 	    (rc = ledger_find_key(c, e->customer_id, e->idempotency_key, &first)) == 1) {
-		rc = ledger_same_request(&first, e) ? 0 : BILLING_LEDGER_EKEYREUSED;
-		if (rc == 0) {
-			*e = first;
-			*replayed = true;
-		}
-		store_tx_rollback(c); /* the balance move is undone: nothing posted */
-		return rc;
+		if (!ledger_same_request(&first, e))
+			return BILLING_LEDGER_EKEYREUSED;
+		*e = first;
+		return 1; /* the caller rolls the balance move back */
 	}
 	if (rc == 0) {
 		rc = id_new("led", e->id, sizeof(e->id));
@@ -328,11 +331,23 @@ static int ledger_post_tx(struct store_conn *c, const struct billing_ledger_opts
 		memcpy(e->currency, currency, sizeof(e->currency));
 	}
 	rc = rc ? rc : ledger_entry_insert(c, e);
-	rc = rc ? rc : ledger_low_update(c, e, &m, threshold);
-	rc = rc ? rc : store_tx_commit(c);
-	if (rc < 0)
-		store_tx_rollback(c);
-	return rc;
+	return rc ? rc : ledger_low_update(c, e, &m, threshold);
+}
+
+/* One attempt of billing_ledger_post, in its own transaction. */
+static int ledger_post_tx(struct store_conn *c, const struct billing_ledger_opts *o,
+			  struct billing_entry *e, bool *replayed)
+{
+	int rc = store_tx_begin(c);
+
+	rc = rc ? rc : billing_ledger_post_locked(c, o, e);
+	if (rc == 0)
+		rc = store_tx_commit(c);
+	if (rc != 0)
+		store_tx_rollback(c); /* also a replay: its balance move is undone */
+	if (rc == 1)
+		*replayed = true;
+	return rc == 1 ? 0 : rc;
 }
 
 int billing_ledger_post(struct store_conn *c, const struct billing_ledger_opts *o,
@@ -343,12 +358,6 @@ int billing_ledger_post(struct store_conn *c, const struct billing_ledger_opts *
 	*replayed = false;
 	if (!c)
 		return STORE_EDOWN;
-	if (!e->customer_id[0])
-		return BILLING_LEDGER_ENOCUSTOMER;
-	if ((unsigned)e->kind >= BILLING_ENTRY_KINDS || !ledger_sign_ok(e->kind, e->amount))
-		return BILLING_LEDGER_ESIGN;
-	if (e->amount > BILLING_LEDGER_AMOUNT_MAX || e->amount < -BILLING_LEDGER_AMOUNT_MAX)
-		return BILLING_LEDGER_ERANGE;
 	/* A lost race is run again whole; a conflict on the key's UNIQUE can
 	 * only be one (the key is looked up under the balance row's lock). */
 	for (int i = 0; i < LEDGER_TRIES && (rc == STORE_EBUSY || rc == STORE_ECONFLICT); i++)
