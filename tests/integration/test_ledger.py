@@ -5,7 +5,8 @@ Idempotency-Key as the entry's own key (a retry answers the first entry, a
 different body 409), the balance read in one row and always equal to the sum
 of the entries (also with concurrent posters), a customer reading only its
 own, and the signed balance.low webhook once per crossing of the threshold
-to a receiver on loopback.  Against SQLite and PostgreSQL."""
+to a receiver on loopback.  Against SQLite and PostgreSQL, and with two
+processes posting for one customer on one PostgreSQL."""
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 
 pytest.register_assert_rewrite("apiclient")
 import apiclient  # noqa: E402
+import conftest  # noqa: E402
 from apiclient import assert_error  # noqa: E402
 from test_webhooks import SECRET, Receiver, valid_signature  # noqa: E402
 
@@ -230,3 +232,52 @@ def test_balance_low_default_threshold(api, rx):
     d = json.loads(low_events(rx.requests)[0]["body"])["data"]
     assert (d["balance"], d["threshold"], d["threshold_micros"]) == ("1.49", "1.50", 1500000)
     assert balance(api, cid)["low"] is True
+
+
+@pytest.fixture(scope="module", params=["postgres"])
+def pg_pair(request, tmp_path_factory):
+    """Two api processes on one PostgreSQL database."""
+    gen = apiclient.running_env(request, tmp_path_factory)
+    first = next(gen)
+    second = conftest.Warp(tmp_path_factory.mktemp("ledger-second"), store_url=first.warp.store_url,
+                           extra_ini=apiclient.API_INI,
+                           env={"WARP_ADMIN_TOKEN": apiclient.ADMIN_TOKEN, "WARP_RUN_ROLES": "api"})
+    second.start()
+    try:
+        yield first, apiclient.Env(second, first.store)
+    finally:
+        rc, _ = second.stop()
+        next(gen, None)  # stops the first, which must exit 0 too
+        assert rc == 0, "second warp exited %s: %s" % (rc, second.stderr()[-3000:])
+
+
+def test_two_processes_post_for_one_customer(pg_pair):
+    a, b = pg_pair
+    cid = a.customer()
+    posted(a, cid, "topup", "100")
+    statuses = []
+
+    # Each key is posted once through each process at about the same time:
+    # one entry per key, whichever commits first.
+    def poster(env, keys, amount):
+        for i in range(15):
+            r = post(env, cid, {"type": "adjustment", "amount": amount}, "%s-%d" % (keys, i))
+            statuses.append(r.status)
+
+    threads = [threading.Thread(target=poster, args=args) for args in
+               ((a, "minus", "-1.25"), (b, "minus", "-1.25"), (a, "plus", "0.75"),
+                (b, "plus", "0.75"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert statuses == [201] * 60
+    assert balance(b, cid)["balance"] == balance(a, cid)["balance"] == "92.50"
+    rows = a.rows("SELECT seq, amount, balance_after FROM ledger_entries WHERE customer_id = ? "
+                  "ORDER BY seq", cid)
+    assert [r["seq"] for r in rows] == list(range(1, 32))
+    running = 0
+    for r in rows:
+        running += r["amount"]
+        assert r["balance_after"] == running, rows
+    assert running == balance(a, cid)["balance_micros"]
