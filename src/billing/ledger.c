@@ -334,6 +334,29 @@ int billing_ledger_post_locked(struct store_conn *c, const struct billing_ledger
 	return rc ? rc : ledger_low_update(c, e, &m, threshold);
 }
 
+const char *billing_outcome(int rc)
+{
+	return rc >= BILLING_LEDGER_ENORESERVATION && rc <= BILLING_LEDGER_ENOCUSTOMER ? "refused"
+										       : "failed";
+}
+
+/* warp_billing_ledger_postings_total{kind,result}, in the process-wide
+ * registry (which has its own lock): every caller's postings, the API's and
+ * the billing role's. */
+static void ledger_count(enum billing_entry_kind k, int rc, bool replayed)
+{
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_billing_ledger_postings_total",
+	    "Ledger postings by kind: posted, replayed (a repeated idempotency key), refused (a "
+	    "bad "
+	    "amount, an unknown customer, a key reused for another entry) or failed (the store).",
+	    "kind,result");
+	const char *result = rc == 0 ? (replayed ? "replayed" : "posted") : billing_outcome(rc);
+
+	if (f)
+		metric_inc(metric_get(f, billing_entry_kind_name(k), result));
+}
+
 /* One attempt of billing_ledger_post, in its own transaction. */
 static int ledger_post_tx(struct store_conn *c, const struct billing_ledger_opts *o,
 			  struct billing_entry *e, bool *replayed)
@@ -362,6 +385,7 @@ int billing_ledger_post(struct store_conn *c, const struct billing_ledger_opts *
 	 * only be one (the key is looked up under the balance row's lock). */
 	for (int i = 0; i < LEDGER_TRIES && (rc == STORE_EBUSY || rc == STORE_ECONFLICT); i++)
 		rc = ledger_post_tx(c, o, e, replayed);
+	ledger_count(e->kind, rc, *replayed);
 	return rc;
 }
 

@@ -13,4 +13,8 @@
 int billing_ledger_post_locked(struct store_conn *c, const struct billing_ledger_opts *o,
 			       struct billing_entry *e);
 
+/* "refused" for a ledger code (enum billing_ledger_err: the request), "failed"
+ * for any other (the store), as the metrics' result label says. */
+const char *billing_outcome(int rc);
+
 #endif

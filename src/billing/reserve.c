@@ -23,6 +23,22 @@
 
 #include "store/store.h"
 
+/* warp_billing_reservations_total{result}: reserved, refused (available did
+ * not cover it, or a bad request), settled, released, expired, failed (the
+ * store). */
+static void reserve_count(const char *result)
+{
+	struct metric_family *f =
+	    metrics_counter(metrics_default(), "warp_billing_reservations_total",
+			    "Reservations of prepaid authorization: reserved, refused (not covered "
+			    "by the available "
+			    "balance), then settled, released or expired; failed: the store.",
+			    "result");
+
+	if (f)
+		metric_inc(metric_get(f, result));
+}
+
 static struct store_param reserve_p_opt(const char *s)
 {
 	return store_p_text(s && s[0] ? s : NULL);
@@ -113,6 +129,7 @@ int billing_reserve(struct store_conn *c, struct billing_reservation *r, int64_t
 		store_tx_rollback(c);
 		r->id[0] = '\0';
 	}
+	reserve_count(rc == 0 ? "reserved" : billing_outcome(rc));
 	return rc;
 }
 
@@ -208,6 +225,7 @@ static int reserve_settle_tx(struct store_conn *c, const struct billing_ledger_o
 	int rc = store_tx_begin(c);
 
 	rc = rc ? rc : reserve_close(c, id, cost > 0 ? "settled" : "released", now, &rc_open);
+	bool closed = rc == 1;
 	if (rc == 0) /* not open: still charged, once (the key), if it exists */
 		rc = reserve_find(c, id, &rc_open);
 	if (rc >= 0 && cost > 0) {
@@ -225,6 +243,8 @@ static int reserve_settle_tx(struct store_conn *c, const struct billing_ledger_o
 		rc = store_tx_commit(c);
 	if (rc < 0 || *replayed)
 		store_tx_rollback(c);
+	else if (closed)
+		reserve_count(cost > 0 ? "settled" : "released");
 	return rc < 0 ? rc : 0;
 }
 
@@ -258,6 +278,8 @@ static int reserve_end(struct store_conn *c, const char *id, const char *state)
 	rc = rc ? rc : reserve_close(c, id, state, time_wall_ms(), &closed);
 	if (rc >= 0) {
 		int k = store_tx_commit(c);
+		if (k == 0 && rc == 1)
+			reserve_count(state);
 		if (k == 0)
 			return rc;
 		rc = k;

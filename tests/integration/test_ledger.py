@@ -112,6 +112,10 @@ def test_idempotent_retry_returns_the_same_entry(api):
     assert first.json()["data"]["idempotency_key"] == key
     assert [e["id"] for e in entries(api, cid)] == [first.json()["data"]["id"]]
     assert balance(api, cid)["balance"] == "25.00"
+    metrics = api.warp.get("/metrics").body.decode()
+    for result in ("posted", "replayed"):
+        line = 'warp_billing_ledger_postings_total{kind="topup",result="%s"} ' % result
+        assert line in metrics and int(metrics.split(line)[1].split()[0]) >= 1, metrics[-2000:]
 
 
 def test_conflicting_retry_is_refused(api):

@@ -294,6 +294,32 @@ static void test_concurrent_posters_keep_the_sum(void **state)
 	    0);
 }
 
+static int64_t postings(const char *kind, const char *result)
+{
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_billing_ledger_postings_total", "", "kind,result");
+	return f ? metric_value(metric_get(f, kind, result)) : -1;
+}
+
+static void test_postings_are_counted(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct billing_entry e;
+	int64_t posted = postings("refund", "posted"), replayed = postings("refund", "replayed");
+	int64_t refused = postings("refund", "refused");
+
+	customer_add(c, "cus_m");
+	assert_int_equal(post(c, "cus_m", BILLING_REFUND, 5, "m1", &e, NULL), 0);
+	assert_int_equal(post(c, "cus_m", BILLING_REFUND, 5, "m1", &e, NULL), 0);
+	assert_int_equal(post(c, "cus_m", BILLING_REFUND, 6, "m1", &e, NULL),
+			 BILLING_LEDGER_EKEYREUSED);
+	assert_int_equal(post(c, "cus_m", BILLING_REFUND, -5, NULL, &e, NULL),
+			 BILLING_LEDGER_ESIGN);
+	assert_int_equal(postings("refund", "posted"), posted + 1);
+	assert_int_equal(postings("refund", "replayed"), replayed + 1);
+	assert_int_equal(postings("refund", "refused"), refused + 2);
+}
+
 static void test_currency_decimals_and_exact_format(void **state)
 {
 	char b[BILLING_MONEY_BUF];
@@ -330,6 +356,8 @@ int main(void)
 					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_posters_keep_the_sum,
 					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_postings_are_counted, fixture_setup_migrated,
+					    fixture_teardown),
 	    cmocka_unit_test(test_currency_decimals_and_exact_format),
 	};
 	return FIXTURE_RUN("billing_ledger", tests);

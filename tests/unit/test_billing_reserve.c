@@ -165,6 +165,40 @@ static void test_expiry_then_a_late_settle_still_charges(void **state)
 	assert_true(b.balance == 4300000 && b.reserved == 0);
 }
 
+static int64_t reservations(const char *result)
+{
+	struct metric_family *f =
+	    metrics_counter(metrics_default(), "warp_billing_reservations_total", "", "result");
+	return f ? metric_value(metric_get(f, result)) : -1;
+}
+
+static void test_outcomes_are_counted(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct billing_reservation r1, r2, r3;
+	struct billing_entry e;
+	bool replayed;
+	const char *names[] = {"reserved", "refused", "settled", "released", "expired"};
+	int64_t before[5];
+
+	for (int i = 0; i < 5; i++)
+		before[i] = reservations(names[i]);
+	customer_with(c, "cus_m", 3000000, 0);
+	assert_int_equal(reserve(c, "cus_m", 1000000, &r1), 0);
+	assert_int_equal(reserve(c, "cus_m", 1000000, &r2), 0);
+	assert_int_equal(reserve(c, "cus_m", 1000000, &r3), 0);
+	assert_int_equal(reserve(c, "cus_m", 1, &r3), BILLING_LEDGER_EFUNDS);
+	assert_int_equal(
+	    billing_reservation_settle(c, &opts, r1.id, BILLING_CALL_CHARGE, 5, &e, &replayed), 0);
+	assert_int_equal(
+	    billing_reservation_settle(c, &opts, r1.id, BILLING_CALL_CHARGE, 5, &e, &replayed), 0);
+	assert_int_equal(billing_reservation_release(c, r2.id), 0);
+	assert_int_equal(billing_reservations_expire(c, INT64_MAX / 2, 10), 1);
+	static const int64_t want[] = {3, 1, 1, 1, 1}; /* a repeated settle ends nothing */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(reservations(names[i]), before[i] + want[i]);
+}
+
 /* Reservers on their own threads and connections, as several sip processes
  * on one PostgreSQL would be: a balance that covers ten never gives out an
  * eleventh. */
@@ -230,6 +264,8 @@ int main(void)
 					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_then_a_late_settle_still_charges,
 					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_outcomes_are_counted, fixture_setup_migrated,
+					    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_parallel_reservations_never_overspend,
 					    fixture_setup_migrated, fixture_teardown),
 	};
