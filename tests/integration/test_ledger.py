@@ -160,6 +160,16 @@ def test_balance_equals_the_sum_of_entries(api):
     assert entries(api, cid, "?to=1") == []
 
 
+def test_balance_keeps_its_currency(api):
+    cid = api.customer(currency="JPY")
+    assert posted(api, cid, "topup", "1500")["amount"] == "1500"  # JPY has no decimals
+    assert balance(api, cid)["currency_decimals"] == 0
+    assert api.admin.patch("/api/v1/customers/" + cid, {"currency": "EUR"}).status == 200
+    assert_error(post(api, cid, {"type": "topup", "amount": "1"}), 409, "currency_mismatch")
+    b = balance(api, cid)
+    assert (b["currency"], b["balance"]) == ("JPY", "1500")
+
+
 def test_customers_read_only_their_own(api):
     cid, me = api.tenant()
     other = api.customer()
