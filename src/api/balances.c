@@ -177,7 +177,7 @@ static void handle_post(struct http_req *req, void *arg)
 		api_reply_verr(&ctx, &v);
 		goto out;
 	}
-	snprintf(e.customer_id, sizeof(e.customer_id), "%s", id ? id : "");
+	snprintf(e.customer_id, sizeof(e.customer_id), "%s", id);
 	snprintf(e.created_by, sizeof(e.created_by), "%s",
 		 ctx.who->key_id[0] ? ctx.who->key_id : ctx.who->subject);
 	int rc = billing_ledger_post(ctx.conn, &ctx.api->ledger, &e, &replayed);
