@@ -31,6 +31,9 @@ struct api_opts {
 	/* [smsc] default_validity and max_validity: when a message sent over
 	 * HTTP without a validity, or with a longer one, expires. */
 	int64_t msg_default_validity_ms, msg_max_validity_ms;
+	/* [billing] low_balance_threshold, micro-units: balance.low below it for
+	 * customers without a threshold of their own. */
+	int64_t low_balance_threshold;
 };
 
 struct api;

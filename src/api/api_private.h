@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "api/api.h"
+#include "billing/billing.h"
 
 struct api {
 	struct store *store;
@@ -36,6 +37,8 @@ struct api {
 	size_t nupstreams;
 	/* Refused credentials, aggregated for the log (refusals.c). */
 	struct api_refusals *refusals;
+	/* [billing] keys the ledger needs (balances.c). */
+	struct billing_ledger_opts ledger;
 };
 
 /* refusals.c: logs a refused credential from src, at most one line per
@@ -313,6 +316,8 @@ int api_callback_secret_routes(struct http_router *r);
 int api_cdrs_routes(struct http_router *r);
 /* POST, GET /api/v1/messages and GET /api/v1/messages/{id} (messages.c). */
 int api_messages_routes(struct http_router *r);
+/* A customer's balance-transactions, balance and ledger (balances.c). */
+int api_balances_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

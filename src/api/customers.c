@@ -28,7 +28,8 @@ bad:
 			    "'currency' must be an ISO 4217 code such as USD");
 }
 
-/* Everything that names the customer keeps it: its trunks, numbers and SMPP
+/* Everything that names the customer keeps it: its ledger entries are
+ * facts never removed (decision 0035), its trunks, numbers and SMPP
  * accounts carry traffic, its webhooks, (message) routes and the rate decks
  * kept for it point at it,
  * and an unrevoked API key would otherwise keep authenticating as a
@@ -47,6 +48,7 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 			    "(SELECT count(*) FROM message_routes WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM smpp_accounts WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM rate_decks WHERE customer_id = $1) + "
+			    "(SELECT count(*) FROM ledger_entries WHERE customer_id = $1) + "
 			    "(SELECT count(*) FROM api_keys WHERE customer_id = $1 "
 			    "AND revoked_at IS NULL)",
 			    &p, 1, &r);
@@ -58,8 +60,8 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 	if (n > 0)
 		return api_verr_set(e, 409, "has_dependents", NULL,
 				    "customer %s still has trunks, numbers, SMPP accounts, "
-				    "webhooks, routes, message routes, rate decks kept for it or "
-				    "active API keys; delete "
+				    "webhooks, routes, message routes, rate decks kept for it, "
+				    "ledger entries (kept for ever) or active API keys; delete "
 				    "or revoke them first",
 				    id);
 	return 0;
@@ -74,6 +76,9 @@ static const struct api_field customer_fields[] = {
 	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
 	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
 	{ "sell_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
+	/* micro-units; null: [billing] low_balance_threshold (balances.c) */
+	{ "low_balance_threshold", NULL, API_F_INT, API_F_NULLABLE, -CREDIT_LIMIT_MAX,
+	  CREDIT_LIMIT_MAX, NULL, NULL },
 };
 
 /* Defaults the schema cannot give: status and billing type are NOT NULL

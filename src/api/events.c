@@ -84,7 +84,9 @@ static void handle_list(struct http_req *req, void *arg)
 	const char *cust =
 	    api_is_admin(&ctx) ? http_req_query(req, "customer_id") : ctx.who->customer_id;
 	const char *type = http_req_query(req, "type");
-	bool messages = type && strncmp(type, "message.", 8) == 0;
+	/* balance.low is written by the ledger into the same stream. */
+	bool messages =
+	    type && (strncmp(type, "message.", 8) == 0 || strncmp(type, "balance.", 8) == 0);
 	struct store_param p[] = {store_p_int(after), store_p_text(cust), store_p_text(type),
 				  store_p_int(page.limit + 1)};
 	int rc = store_exec(ctx.conn,

@@ -85,6 +85,10 @@ int billing_money_parse(struct str s, bool allow_negative, int64_t *micro)
 	}
 	if (s.len || nwhole + nfrac == 0)
 		return BILLING_MONEY_SYNTAX;
+	/* BILLING_MONEY_MAX whole units leave room for only part of a
+	 * fraction: "9223372036854.9" would overflow the int64. */
+	if (units > (INT64_MAX - frac) / BILLING_MICRO)
+		return BILLING_MONEY_RANGE;
 	*micro = units * BILLING_MICRO + frac;
 	if (negative)
 		*micro = -*micro;

@@ -210,6 +210,10 @@ const struct config_key warp_schema[] = {
 	{ "smsc", "mo_reassembly_timeout", CONFIG_DURATION, "5m", 1000, 86400000, NULL,
 	  "How long the parts of a multi-part inbound (MO) message wait for the rest; then the "
 	  "parts that came are delivered joined as they are." },
+
+	{ "billing", "low_balance_threshold", CONFIG_STR, "0", 0, 0, NULL,
+	  "balance.low fires once when a charge takes a balance below this (such as 5.00), again "
+	  "after it was back above; a customer's low_balance_threshold overrides it." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

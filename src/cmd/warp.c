@@ -22,6 +22,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "billing/billing.h"
 #include "cmd/bootstrap.h"
 #include "cmd/schema.h"
 #include "core/core.h"
@@ -130,6 +131,26 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o, bool all
 	return 0;
 }
 
+/* An amount key (a decimal such as "5.00", exact to micro-units) in micro-units. */
+static int64_t config_money(const struct config *cfg, const char *sec, const char *key)
+{
+	int64_t v = 0;
+	billing_money_parse(str_from_cstr(config_str(cfg, sec, key)), true, &v);
+	return v;
+}
+
+/* The schema has no money type: an amount key is checked here, at load. */
+static int config_money_check(const struct config *cfg, const char *sec, const char *key)
+{
+	int64_t v;
+	int rc = billing_money_parse(str_from_cstr(config_str(cfg, sec, key)), true, &v);
+
+	if (rc < 0)
+		fprintf(stderr, "warp: [%s] %s: %s (an amount such as 5.00)\n", sec, key,
+			billing_money_strerror(rc));
+	return rc;
+}
+
 static struct config *load_config(const struct opts *o)
 {
 	char err[ERR_LEN];
@@ -144,6 +165,10 @@ static struct config *load_config(const struct opts *o)
 	struct config *cfg = config_load(path, warp_schema, warp_schema_len, err, sizeof(err));
 	if (!cfg)
 		fprintf(stderr, "warp: %s\n", err);
+	if (cfg && config_money_check(cfg, "billing", "low_balance_threshold") < 0) {
+		config_free(cfg);
+		return NULL;
+	}
 	return cfg;
 }
 
@@ -426,7 +451,9 @@ static int start_api(struct app *app)
 			      .msg_default_validity_ms =
 				  config_duration_ms(app->cfg, "smsc", "default_validity"),
 			      .msg_max_validity_ms =
-				  config_duration_ms(app->cfg, "smsc", "max_validity") };
+				  config_duration_ms(app->cfg, "smsc", "max_validity"),
+			      .low_balance_threshold =
+				  config_money(app->cfg, "billing", "low_balance_threshold") };
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {
 		fprintf(stderr, "warp: %s\n", err);

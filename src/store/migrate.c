@@ -16,8 +16,14 @@
  * A migration file may hold several statements.  The rule is deliberately
  * simple, with no SQL parser: a statement ends at a line whose last
  * non-blank character is ';' (lines starting with "--" are comments and
- * never end one).  Procedural SQL (function bodies with inner ';') is not
- * supported, and the shared dialect has none anyway.
+ * never end one).  A ';' inside a line does not end a statement, so a
+ * trigger or function body fits when it keeps its inner ';' off the line
+ * ends.
+ *
+ * The shared dialect has no triggers, which SQLite and PostgreSQL spell
+ * differently: a statement after a comment line "-- only: sqlite" or
+ * "-- only: postgres" runs on that store alone (the checksum still covers
+ * the whole text, so both stores record the same migration).
  */
 #include "store/backend.h"
 
@@ -117,12 +123,26 @@ static bool migrate_line_is_comment(struct str line)
 	return t.len == 0 || str_has_prefix(t, STR_LIT("--"));
 }
 
-/* Runs one statement if the collected text holds more than comments. */
-static int migrate_run_stmt(struct store_conn *c, struct buf *stmt, bool has_sql)
+/* The store a "-- only: <store>" comment line names, or -1 for any other
+ * line. */
+static int migrate_line_only(struct str line)
+{
+	struct str t = str_trim(line);
+
+	if (str_eq(t, STR_LIT("-- only: sqlite")))
+		return STORE_SQLITE;
+	if (str_eq(t, STR_LIT("-- only: postgres")))
+		return STORE_POSTGRES;
+	return -1;
+}
+
+/* Runs one statement if the collected text holds more than comments and
+ * is not marked for the other store (only < 0: for both). */
+static int migrate_run_stmt(struct store_conn *c, struct buf *stmt, bool has_sql, int only)
 {
 	int rc = 0;
 
-	if (has_sql && stmt->len > 0)
+	if (has_sql && stmt->len > 0 && (only < 0 || only == (int)c->be->kind))
 		rc = store_exec(c, stmt->p, NULL, 0, NULL);
 	buf_reset(stmt);
 	return rc;
@@ -134,7 +154,7 @@ static int migrate_run_text(struct store_conn *c, const char *text)
 	struct str rest = str_from_cstr(text);
 	struct buf stmt;
 	bool has_sql = false;
-	int rc = 0;
+	int rc = 0, only = -1;
 
 	buf_init(&stmt);
 	while (rest.len > 0 && rc == 0) {
@@ -148,16 +168,20 @@ static int migrate_run_text(struct store_conn *c, const char *text)
 			rc = -ENOMEM;
 			break;
 		}
-		if (migrate_line_is_comment(line))
+		if (migrate_line_is_comment(line)) {
+			if (migrate_line_only(line) >= 0)
+				only = migrate_line_only(line);
 			continue;
+		}
 		has_sql = true;
 		if (t.p[t.len - 1] == ';') {
-			rc = migrate_run_stmt(c, &stmt, has_sql);
+			rc = migrate_run_stmt(c, &stmt, has_sql, only);
 			has_sql = false;
+			only = -1;
 		}
 	}
 	if (rc == 0)
-		rc = migrate_run_stmt(c, &stmt, has_sql);
+		rc = migrate_run_stmt(c, &stmt, has_sql, only);
 	buf_fini(&stmt);
 	return rc;
 }

@@ -53,6 +53,11 @@ anon_rate = 100000
 anon_burst = 100000
 """
 
+# The webhook dispatcher on, polling fast and allowed to reach a receiver
+# on 127.0.0.1, for the suites that test what it delivers.
+WEBHOOKS_ENV = {"WARP_WEBHOOKS_ENABLED": "true", "WARP_WEBHOOKS_POLL": "20ms",
+                "WARP_WEBHOOKS_ALLOW_PRIVATE": "true"}
+
 PSQL = os.path.join(pgserver.BIN, "psql")
 _db_counter = itertools.count(1)
 
@@ -239,12 +244,14 @@ def _start(tmp, store_kind, request, roles="api", ini=API_INI):
     return w, PgRows(port, db)
 
 
-def running_env(request, tmp_path_factory, roles="api", ini=API_INI):
+def running_env(request, tmp_path_factory, roles="api", ini=API_INI, env=None):
     """A running warp with these roles on a fresh store of request.param's
     kind, as a generator a fixture yields from; must exit 0 on SIGTERM.
-    ini: the configuration added to conftest's (API_INI by default)."""
+    ini: the configuration added to conftest's (API_INI by default);
+    env: more WARP_* overrides (WEBHOOKS_ENV turns the dispatcher on)."""
     tmp = tmp_path_factory.mktemp("api-" + request.param)
     w, store = _start(tmp, request.param, request, roles, ini)
+    w.env.update(env or {})
     w.start()
     env = Env(w, store)
     try:

@@ -63,7 +63,8 @@ def test_customer_create_applies_defaults(api):
     assert c["id"].startswith("cus_")
     assert without_times(c) == {"id": c["id"], "name": "Acme Telecom", "status": "active",
                                 "billing_type": "prepaid", "currency": "USD", "credit_limit": 0,
-                                "cps_limit": 0, "channel_limit": 0, "sell_deck_id": None}
+                                "cps_limit": 0, "channel_limit": 0, "sell_deck_id": None,
+                                "low_balance_threshold": None}
     assert c["created_at"] == c["updated_at"] > 0
     assert api.rows("SELECT name, status, billing_type, currency, credit_limit FROM customers "
                     "WHERE id = ?", c["id"]) == [
@@ -73,7 +74,8 @@ def test_customer_create_applies_defaults(api):
 
 def test_customer_every_field_round_trips_and_patches(api):
     body = {"name": "Globex", "status": "suspended", "billing_type": "postpaid",
-            "currency": "EUR", "credit_limit": 5000000000, "cps_limit": 30, "channel_limit": 120}
+            "currency": "EUR", "credit_limit": 5000000000, "cps_limit": 30, "channel_limit": 120,
+            "low_balance_threshold": -2500000}
     c = api.admin.create("/api/v1/customers", body)
     assert api.admin.get("/api/v1/customers/" + c["id"]).json()["data"] == c
     r = api.admin.patch("/api/v1/customers/" + c["id"],
@@ -100,6 +102,7 @@ def test_customer_every_field_round_trips_and_patches(api):
     ({"name": "x", "credit_limit": "100"}, "invalid_type", "/credit_limit"),
     ({"name": "x", "cps_limit": -1}, "out_of_range", "/cps_limit"),
     ({"name": "x", "channel_limit": 1000001}, "out_of_range", "/channel_limit"),
+    ({"name": "x", "low_balance_threshold": "5.00"}, "invalid_type", "/low_balance_threshold"),
     ({"name": "x", "colour": "red"}, "unknown_field", "/colour"),
     ({"name": "x", "id": "cus_mine"}, "unknown_field", "/id"),
 ])

@@ -1,0 +1,20 @@
+/*
+ * ledger.h — what ledger.c shares with reserve.c inside the billing module.
+ */
+#ifndef WARP_BILLING_LEDGER_H
+#define WARP_BILLING_LEDGER_H
+
+#include "billing.h"
+
+/* Posts e as billing_ledger_post does, but inside the caller's transaction
+ * (which it neither begins nor ends): 0 when posted, 1 when e's
+ * idempotency key names an entry already and e now holds that entry (the
+ * caller rolls back: the balance was moved), or a negative code. */
+int billing_ledger_post_locked(struct store_conn *c, const struct billing_ledger_opts *o,
+			       struct billing_entry *e);
+
+/* "refused" for a ledger code (enum billing_ledger_err: the request), "failed"
+ * for any other (the store), as the metrics' result label says. */
+const char *billing_outcome(int rc);
+
+#endif
