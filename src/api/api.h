@@ -75,13 +75,13 @@ int api_upstream_add(struct api *a, struct http_router *r, const struct api_upst
  * outbox out to the matching enabled webhooks of its customer and POSTs it
  * to them, signed, in seq order per webhook, retried with backoff
  * (docs/decisions/0011-webhook-outbox.md). */
-struct api_dispatch;
+struct api_webhook_dispatch;
 
 /* Starts it with the [webhooks] keys of cfg; NULL with a reason in err. */
-struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cfg, char *err,
+struct api_webhook_dispatch *api_webhook_dispatch_start(struct store *s, const struct config *cfg, char *err,
 					size_t errlen);
 /* Stops it within about a second (a delivery in flight is abandoned and
  * attempted again later), joins the thread and frees; NULL is accepted. */
-void api_dispatch_stop(struct api_dispatch *d);
+void api_webhook_dispatch_stop(struct api_webhook_dispatch *d);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * deliveries.c — GET /api/v1/webhooks/{id}/deliveries: what the dispatcher
- * (dispatch.c) did with each event fanned out to one webhook — pending,
+ * (webhook_dispatch.c) did with each event fanned out to one webhook — pending,
  * delivered or failed, after how many attempts, the last answer or error,
  * and when it is attempted next.  Both streams (decision 0026): the
  * provisioning events and the message events (message.status,

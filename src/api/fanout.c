@@ -1,5 +1,5 @@
 /*
- * fanout.c — the first step of a webhook dispatcher round (dispatch.c):
+ * fanout.c — the first step of a webhook dispatcher round (webhook_dispatch.c):
  * the outbox's new events become deliveries.
  *
  * Events with seq above a stream's cursor in webhook_dispatch are read in
@@ -21,7 +21,7 @@
  */
 #include <string.h>
 
-#include "api/dispatch.h"
+#include "api/webhook_dispatch.h"
 
 /* The two streams of the outbox: provisioning events (events, seq = the
  * config version) and message events (message_events, seq given by the
@@ -57,7 +57,7 @@ static int fanout_event(struct store_conn *c, const struct fanout_event *ev, int
 	struct store_param p[] = {store_p_text(ev->customer_id), store_p_int(ev->after)};
 	int rc = store_exec(c, fanout_webhooks_sql[ev->stream], p, 2, &w);
 	for (size_t i = 0; rc == 0 && i < store_res_rows(w); i++) {
-		if (!api_dispatch_type_matches(store_res_text(w, i, 1), ev->type))
+		if (!api_webhook_dispatch_type_matches(store_res_text(w, i, 1), ev->type))
 			continue;
 		struct store_param q[] = {
 		    store_p_text(ev->id), store_p_text(store_res_text(w, i, 0)), store_p_int(now),

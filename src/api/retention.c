@@ -1,6 +1,6 @@
 /*
  * retention.c — message events do not pile up: the webhook dispatcher
- * (dispatch.c) deletes those older than [webhooks] message_retention, with
+ * (webhook_dispatch.c) deletes those older than [webhooks] message_retention, with
  * their deliveries, a bounded batch a round (decision 0032).
  *
  * An event goes only once the dispatcher is done with it: fanned out (seq
@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "api/dispatch.h"
+#include "api/webhook_dispatch.h"
 
 #define OLD_EVENTS_SQL                                                                             \
 	"SELECT m.id FROM message_events m WHERE m.created_at < $1 AND m.seq IS NOT NULL"          \

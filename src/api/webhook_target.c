@@ -9,7 +9,7 @@
  *   - when a webhook is created or changed, a URL whose host is a literal
  *     address in a non-public range is refused (webhooks.c, 422 on /url);
  *   - at delivery, every address the host name resolved to is checked
- *     before curl connects to it (dispatch.c), so a name that resolves —
+ *     before curl connects to it (webhook_dispatch.c), so a name that resolves —
  *     or is re-pointed later (DNS rebinding) — to such an address is
  *     never connected to.
  * The ranges: RFC 1122 §3.2.1.3 "this network" and loopback, RFC 1918
@@ -27,7 +27,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "api/dispatch.h"
+#include "api/webhook_dispatch.h"
 
 /* a is in network order. */
 static bool v4_private(uint32_t a)

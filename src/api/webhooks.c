@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "api/api_private.h"
-#include "api/dispatch.h"
+#include "api/webhook_dispatch.h"
 
 #define EVENT_TYPES_MAX 32
 

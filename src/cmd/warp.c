@@ -36,7 +36,6 @@
 #define EXIT_USAGE 2
 #define EXIT_STARTUP 2
 #define DEFAULT_CONFIG "etc/warp.ini"
-#define ERR_LEN 512
 
 static const char usage_text[] =
 	"usage: warp <command> [options]\n"
@@ -79,29 +78,7 @@ struct opts {
 };
 
 /* The running process: what `warp run` built and must tear down. */
-struct app {
-	struct config *cfg;
-	struct store *store;
-	struct snapshot_loader *loader;
-	struct loop_pool *http_pool;
-	struct http_router *router;
-	struct http_server *http;
-	struct auth *auth;
-	struct ratelimit *rl;
-	struct api *api;
-	struct media *media;
-	struct sip_proxy *sip;
-	struct smsc *smsc;
-	struct ng_engine_set *ng_engines; /* the sip role's media engines */
-	struct ng_pinger *ng_pinger;	  /* on main_base */
-	struct api_dispatch *dispatch; /* webhooks: started after the api role */
-	struct event_base *main_base;
-	struct event *health_timer;
-	struct event *jwks_timer; /* refreshes a JWKS past its max-age */
-	int jwks_rc;		  /* the last refresh's result, logged on change */
-	atomic_int ready;   /* 1 when the store answers and migrations are current */
-	char not_ready[128]; /* written by the main thread only while ready == 0 */
-};
+#include "cmd/app.h"
 
 /* what: the complaint, with arg (may be NULL) quoted after it. */
 static int usage_error(const char *what, const char *arg)
@@ -472,115 +449,6 @@ static int start_api(struct app *app)
 	return 0;
 }
 
-/* Appends the comma-separated addresses of [sip] key to out (port given:
- * the default); an error names the key and the bad address. */
-static int sip_addr_list(const struct config *cfg, const char *key, uint16_t port,
-			 struct net_addr *out, size_t *n)
-{
-	struct str rest = str_from_cstr(config_str(cfg, "sip", key));
-	while (rest.len > 0) {
-		ptrdiff_t comma = str_index(rest, ',');
-		struct str one = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
-		if (one.len && (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
-			fprintf(stderr, "warp: [sip] %s: bad address '%.*s'\n", key, STR_FMT(one));
-			return -EINVAL;
-		}
-		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - (size_t)comma - 1 };
-	}
-	return 0;
-}
-
-/* The sip role: listen addresses from [sip] listen and listen_also, TLS
- * ones from tls_listen with the files it needs (RFC 3261 §26.2). */
-static int sip_listen_opts(const struct config *cfg, struct sip_proxy_opts *o)
-{
-	o->listen[o->nlisten++] = *config_addr(cfg, "sip", "listen");
-	if (sip_addr_list(cfg, "listen_also", 5060, o->listen, &o->nlisten) < 0 ||
-	    sip_addr_list(cfg, "tls_listen", 5061, o->tls_listen, &o->ntls_listen) < 0)
-		return -EINVAL;
-	o->tls_cert = config_str(cfg, "sip", "tls_cert");
-	o->tls_key = config_str(cfg, "sip", "tls_key");
-	o->tls_ca = config_str(cfg, "sip", "tls_ca");
-	o->tls_verify_clients = config_bool(cfg, "sip", "tls_verify_clients");
-	for (int i = 0; o->ntls_listen && i < 2; i++) {
-		const char *key = i ? "tls_key" : "tls_cert";
-		if (!config_str(cfg, "sip", key)[0]) {
-			fprintf(stderr, "warp: [sip] tls_listen is set but %s is empty\n", key);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* The sip role's media engines and their pinger (on the main loop).  With
- * none configured, a process running the media role too uses its own. */
-static int start_sip_media(struct app *app)
-{
-	char err[ERR_LEN], local[NET_ADDR_STRLEN + 8];
-	const struct config *cfg = app->cfg;
-	const char *spec = config_str(cfg, "sip", "media_engines");
-	if (!spec[0] && app->media) {
-		char where[NET_ADDR_STRLEN];
-		net_addr_format(config_addr(cfg, "media", "ng_listen"), where, sizeof(where));
-		snprintf(local, sizeof(local), "udp:%s", where);
-		spec = local;
-	}
-	if (!spec[0]) {
-		/* Not an error: a trunk may be put in relay mode later. */
-		log_warn("sip", "no media engines ([sip] media_engines empty, no media role here): "
-				"calls on trunks in relay mode are refused 503");
-		return 0;
-	}
-	app->ng_engines = ng_engine_set_new(spec, 0, err, sizeof(err));
-	if (!app->ng_engines) {
-		fprintf(stderr, "warp: sip: media_engines: %s\n", err);
-		return -1;
-	}
-	app->ng_pinger = ng_pinger_new(app->ng_engines, app->main_base,
-				       config_duration_ms(cfg, "sip", "media_ping_interval"),
-				       (unsigned)config_int(cfg, "sip", "media_ping_misses"));
-	if (!app->ng_pinger) {
-		fprintf(stderr, "warp: sip: cannot start the media engines' pinger\n");
-		return -1;
-	}
-	log_info("sip", "media engines: %s", spec);
-	return 0;
-}
-
-static int start_sip(struct app *app)
-{
-	char err[ERR_LEN];
-	const struct config *cfg = app->cfg;
-	struct sip_proxy_opts o = {
-		.tcp = config_bool(cfg, "sip", "tcp"),
-		.threads = (unsigned)config_int(cfg, "sip", "threads"),
-		.tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
-		.tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
-		.dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
-		.setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
-		.max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
-		.flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
-		.flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
-		.flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
-		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
-		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
-		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
-		.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
-		.store = app->store,
-		.loader = app->loader,
-		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
-	};
-	if (sip_listen_opts(cfg, &o) < 0 || start_sip_media(app) < 0)
-		return -1;
-	o.media_engines = app->ng_engines;
-	app->sip = sip_proxy_new(&o, err, sizeof(err));
-	if (!app->sip || sip_proxy_start(app->sip) < 0) {
-		fprintf(stderr, "warp: sip: %s\n", app->sip ? "cannot start" : err);
-		return -1;
-	}
-	return 0;
-}
-
 /* Runs on the main loop: the store's health is probed here, off the HTTP
  * threads, so a store that hangs never stalls /healthz or the API. */
 static void health_check(evutil_socket_t fd, short what, void *arg)
@@ -655,74 +523,6 @@ static int start_http(struct app *app)
 	return loop_pool_start(app->http_pool);
 }
 
-/* The media role: the RTP relay and its ng control listener. */
-static int start_media(struct app *app)
-{
-	char err[ERR_LEN];
-	const struct config *cfg = app->cfg;
-	struct media_opts o = {
-		.ng_listen = *config_addr(cfg, "media", "ng_listen"),
-		.timeout_ms = config_duration_ms(cfg, "media", "timeout"),
-		.final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
-		.port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
-		.cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
-		.workers = (unsigned)config_int(cfg, "media", "workers"),
-		.spool_dir = config_str(cfg, "media", "recording_dir"),
-		.learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
-	};
-
-	/* the schema admits only the modes media_learn_mode_parse knows */
-	media_learn_mode_parse(str_from_cstr(config_str(cfg, "media", "endpoint_learning")),
-			       &o.learning);
-
-	if (media_ifaces_parse(&o, config_str(cfg, "media", "interfaces"),
-			       (uint16_t)config_int(cfg, "media", "port_min"),
-			       (uint16_t)config_int(cfg, "media", "port_max"), err, sizeof(err)) < 0 ||
-	    !(app->media = media_new(&o, err, sizeof(err)))) {
-		fprintf(stderr, "warp: media: %s\n", err);
-		return -1;
-	}
-	if (media_start(app->media) < 0) {
-		fprintf(stderr, "warp: media: cannot start the relay threads\n");
-		return -1;
-	}
-	return 0;
-}
-
-/* The smsc role: the SMPP server for customers' ESMEs. */
-static int start_smsc(struct app *app)
-{
-	char err[ERR_LEN];
-	const struct config *cfg = app->cfg;
-	struct smsc_opts o = {
-		.listen = *config_addr(cfg, "smsc", "listen"),
-		.store = app->store,
-		.loader = app->loader,
-		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
-		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
-		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
-		.lease_ms = config_duration_ms(cfg, "smsc", "lease"),
-		.mo_reassembly_ms = config_duration_ms(cfg, "smsc", "mo_reassembly_timeout"),
-		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
-		.tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
-		.tls_key = config_str(cfg, "smsc", "tls_key"),
-		.tls_handshake_ms = config_duration_ms(cfg, "smsc", "tls_handshake_timeout"),
-	};
-
-	struct str tls = str_trim(str_from_cstr(config_str(cfg, "smsc", "tls_listen")));
-	o.tls = tls.len > 0;
-	if (o.tls && net_addr_parse(tls, 3550, &o.tls_listen) < 0) {
-		fprintf(stderr, "warp: [smsc] tls_listen: bad address '%.*s'\n", STR_FMT(tls));
-		return -EINVAL;
-	}
-	app->smsc = smsc_new(&o, err, sizeof(err));
-	if (!app->smsc || smsc_start(app->smsc) < 0) {
-		fprintf(stderr, "warp: smsc: %s\n", app->smsc ? "cannot start" : err);
-		return -1;
-	}
-	return 0;
-}
-
 /* warp_build_info{version,roles} 1: which build runs which roles here,
  * for dashboards joining on it (roles not built yet are not listed). */
 static void build_info_publish(unsigned roles)
@@ -778,7 +578,7 @@ static int start(struct app *app, unsigned roles)
 	if (!app->router || ((roles & ROLE_API) && start_api(app) < 0))
 		return -1;
 	if ((roles & ROLE_API) && config_bool(cfg, "webhooks", "enabled") &&
-	    !(app->dispatch = api_dispatch_start(app->store, cfg, err, sizeof(err)))) {
+	    !(app->dispatch = api_webhook_dispatch_start(app->store, cfg, err, sizeof(err)))) {
 		fprintf(stderr, "warp: %s\n", err);
 		return -1;
 	}
@@ -817,7 +617,7 @@ static void stop(struct app *app)
 	http_server_free(app->http);
 	loop_pool_free(app->http_pool);
 	http_router_free(app->router);
-	api_dispatch_stop(app->dispatch); /* before the store closes */
+	api_webhook_dispatch_stop(app->dispatch); /* before the store closes */
 	api_free(app->api);
 	ratelimit_free(app->rl);
 	auth_free(app->auth);

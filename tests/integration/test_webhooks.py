@@ -1,4 +1,4 @@
-"""Webhook delivery from the events outbox (src/api/dispatch.c): a real
+"""Webhook delivery from the events outbox (src/api/webhook_dispatch.c): a real
 `warp run` and a real HTTP receiver on loopback (http.server in a thread)
 that records every request and answers as a test scripts it.
 

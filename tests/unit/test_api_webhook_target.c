@@ -16,7 +16,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "api/dispatch.h"
+#include "api/webhook_dispatch.h"
 
 /* The address text as a socket address, parsed here with inet_pton. */
 static bool addr_private(const char *text)

@@ -1,5 +1,5 @@
 /*
- * dispatch.c — the webhook dispatcher: delivers the events outbox to the
+ * webhook_dispatch.c — the webhook dispatcher: delivers the events outbox to the
  * customers' webhooks and to the callback URLs of their messages.
  *
  * One thread, with its own store connection and a libcurl multi handle, runs
@@ -20,7 +20,7 @@
  *     way: a webhook's with its secret, a callback with its customer's
  *     callback secret (callback_secret.c).
  *  3. Outcome.  2xx: delivered.  Anything else, a timeout or a connection
- *     error: attempted again after api_dispatch_backoff_ms, or marked failed
+ *     error: attempted again after api_webhook_dispatch_backoff_ms, or marked failed
  *     after max_attempts — and the next delivery of that webhook moves up.
  *  4. Retention (retention.c), at most every min(message_retention, 1 min):
  *     message events older than [webhooks] message_retention that no
@@ -44,7 +44,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "api/dispatch.h"
+#include "api/webhook_dispatch.h"
 
 #define DISPATCH_COMPONENT "webhooks"
 #define CONCURRENCY_MAX 64
@@ -89,8 +89,8 @@ struct delivery {
 	char refused[INET6_ADDRSTRLEN];
 };
 
-struct api_dispatch {
-	struct api_dispatch_opts o;
+struct api_webhook_dispatch {
+	struct api_webhook_dispatch_opts o;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -107,7 +107,7 @@ struct api_dispatch {
 
 /* ------------------------------------------------------------ pure parts */
 
-int api_dispatch_sign(struct str secret, int64_t ts, struct str body, char *out, size_t n)
+int api_webhook_dispatch_sign(struct str secret, int64_t ts, struct str body, char *out, size_t n)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
@@ -133,7 +133,7 @@ out:
 	return rc;
 }
 
-int64_t api_dispatch_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n, uint32_t r)
+int64_t api_webhook_dispatch_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n, uint32_t r)
 {
 	int64_t d = base_ms > 0 ? base_ms : 1;
 	for (int64_t i = 1; i < n && d < max_ms; i++)
@@ -154,7 +154,7 @@ static bool pattern_matches(const char *pat, const char *type)
 	return strcmp(pat, type) == 0;
 }
 
-bool api_dispatch_type_matches(const char *event_types_json, const char *type)
+bool api_webhook_dispatch_type_matches(const char *event_types_json, const char *type)
 {
 	json_t *list = json_loads(event_types_json, 0, NULL);
 	bool hit = false;
@@ -173,9 +173,9 @@ bool api_dispatch_type_matches(const char *event_types_json, const char *type)
 	return hit;
 }
 
-void api_dispatch_opts_init(struct api_dispatch_opts *o)
+void api_webhook_dispatch_opts_init(struct api_webhook_dispatch_opts *o)
 {
-	*o = (struct api_dispatch_opts){
+	*o = (struct api_webhook_dispatch_opts){
 	    .poll_ms = 500,
 	    .timeout_ms = 5000,
 	    .max_attempts = 10,
@@ -188,7 +188,7 @@ void api_dispatch_opts_init(struct api_dispatch_opts *o)
 
 /* ----------------------------------------------------------- store errors */
 
-static void dispatch_store_error(struct api_dispatch *d, struct store_conn *c, const char *what,
+static void dispatch_store_error(struct api_webhook_dispatch *d, struct store_conn *c, const char *what,
 				 int rc)
 {
 	metric_inc(d->m_errors);
@@ -198,7 +198,7 @@ static void dispatch_store_error(struct api_dispatch *d, struct store_conn *c, c
 	d->store_failing = true;
 }
 
-static void dispatch_store_ok(struct api_dispatch *d)
+static void dispatch_store_ok(struct api_webhook_dispatch *d)
 {
 	if (d->store_failing)
 		log_info(DISPATCH_COMPONENT, "store answers again");
@@ -248,7 +248,7 @@ static int delivery_headers(struct delivery *dl, const char *type, const char *s
 	dl->body_off = dl->payload.len;
 	rc = rc ? rc : buf_append_cstr(&dl->payload, body);
 	rc = rc ? rc
-		: api_dispatch_sign(
+		: api_webhook_dispatch_sign(
 		      str_from_cstr(secret), ts,
 		      (struct str){dl->payload.p + dl->body_off, dl->payload.len - dl->body_off},
 		      sig, sizeof(sig));
@@ -289,7 +289,7 @@ static curl_socket_t delivery_socket_open(void *arg, curlsocktype purpose, struc
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-static int delivery_easy(struct api_dispatch *d, struct delivery *dl)
+static int delivery_easy(struct api_webhook_dispatch *d, struct delivery *dl)
 {
 	CURL *e = curl_easy_init();
 	if (!e)
@@ -318,7 +318,7 @@ static int delivery_easy(struct api_dispatch *d, struct delivery *dl)
 	return bad ? -EINVAL : 0;
 }
 
-static void delivery_reset(struct api_dispatch *d, struct delivery *dl)
+static void delivery_reset(struct api_webhook_dispatch *d, struct delivery *dl)
 {
 	if (dl->easy) {
 		curl_multi_remove_handle(d->multi, dl->easy);
@@ -385,7 +385,7 @@ static const struct {
 /* --------------------------------------------------------------- claiming */
 
 /* Takes the delivery for this dispatcher unless another has (0 or -EALREADY). */
-static int delivery_claim(struct api_dispatch *d, struct store_conn *c, struct delivery *dl)
+static int delivery_claim(struct api_webhook_dispatch *d, struct store_conn *c, struct delivery *dl)
 {
 	struct store_res *r = NULL;
 	struct store_param p[] = {store_p_int(time_wall_ms() + d->o.timeout_ms + LEASE_MARGIN_MS),
@@ -420,7 +420,7 @@ static void delivery_unsent(struct delivery *dl, const char *customer)
 
 /* Columns: 0 event_id, 1 target id, 2 attempts, 3 next_attempt_at, 4 seq,
  * 5 customer_id, 6 type, 7 resource_id, 8 data, 9 created_at, 10 url, 11 secret. */
-static int delivery_prepare(struct api_dispatch *d, struct store_conn *c, struct delivery *dl,
+static int delivery_prepare(struct api_webhook_dispatch *d, struct store_conn *c, struct delivery *dl,
 			    const struct store_res *r, size_t row)
 {
 	bool no_secret = store_res_isnull(r, row, 11);
@@ -464,7 +464,7 @@ static void delivery_error_text(const struct delivery *dl, char *err, size_t n)
 		snprintf(err, n, "HTTP %ld", dl->status);
 }
 
-static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct delivery *dl)
+static void delivery_record(struct api_webhook_dispatch *d, struct store_conn *c, struct delivery *dl)
 {
 	int64_t now = time_wall_ms();
 	int64_t n = dl->attempts + 1;
@@ -480,7 +480,7 @@ static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct
 	delivery_error_text(dl, err, sizeof(err));
 	random_bytes(&jitter, sizeof(jitter));
 	int64_t next = final ? now
-			     : now + api_dispatch_backoff_ms(d->o.backoff_base_ms,
+			     : now + api_webhook_dispatch_backoff_ms(d->o.backoff_base_ms,
 							     d->o.backoff_max_ms, n, jitter);
 	struct store_param p[] = {store_p_text(states[res]),
 				  store_p_int(n),
@@ -504,7 +504,7 @@ static void delivery_record(struct api_dispatch *d, struct store_conn *c, struct
 }
 
 /* Runs the transfers until all are done or the dispatcher stops. */
-static void dispatch_transfer(struct api_dispatch *d, size_t n)
+static void dispatch_transfer(struct api_webhook_dispatch *d, size_t n)
 {
 	int running = 1, left;
 	if (n == 0)
@@ -530,7 +530,7 @@ static void dispatch_transfer(struct api_dispatch *d, size_t n)
 /* --------------------------------------------------------------- a round */
 
 /* Prepares the due deliveries of target into the free slots from *n on. */
-static int dispatch_heads(struct api_dispatch *d, struct store_conn *c, enum dispatch_target target,
+static int dispatch_heads(struct api_webhook_dispatch *d, struct store_conn *c, enum dispatch_target target,
 			  size_t *n)
 {
 	struct store_res *r = NULL;
@@ -553,7 +553,7 @@ static int dispatch_heads(struct api_dispatch *d, struct store_conn *c, enum dis
 /* Attempts the due deliveries, webhooks' and callbacks' in turn first (so
  * neither kind can keep the other's out of the slots); returns how many
  * were attempted or an error. */
-static int dispatch_deliver(struct api_dispatch *d, struct store_conn *c)
+static int dispatch_deliver(struct api_webhook_dispatch *d, struct store_conn *c)
 {
 	enum dispatch_target first = d->rounds++ % 2 ? TARGET_CALLBACK : TARGET_WEBHOOK;
 	size_t n = 0;
@@ -572,7 +572,7 @@ static int dispatch_deliver(struct api_dispatch *d, struct store_conn *c)
 	return rc < 0 ? rc : (int)n;
 }
 
-static void dispatch_pending_update(struct api_dispatch *d, struct store_conn *c)
+static void dispatch_pending_update(struct api_webhook_dispatch *d, struct store_conn *c)
 {
 	struct store_res *r = NULL;
 	if (store_exec(c,
@@ -586,7 +586,7 @@ static void dispatch_pending_update(struct api_dispatch *d, struct store_conn *c
 /* Deletes a batch of message events past their retention when one is due:
  * at most every RETENTION_EVERY_MS (or every retention, when shorter), at
  * once again after a full batch. */
-static void dispatch_retention(struct api_dispatch *d, struct store_conn *c)
+static void dispatch_retention(struct api_webhook_dispatch *d, struct store_conn *c)
 {
 	int64_t now = time_wall_ms();
 	int64_t every = d->o.message_retention_ms < RETENTION_EVERY_MS ? d->o.message_retention_ms
@@ -605,7 +605,7 @@ static void dispatch_retention(struct api_dispatch *d, struct store_conn *c)
 }
 
 /* One round; true when there may be more work right away. */
-static bool dispatch_round(struct api_dispatch *d)
+static bool dispatch_round(struct api_webhook_dispatch *d)
 {
 	struct store_conn *c = store_conn(d->o.store);
 	if (!c) {
@@ -631,7 +631,7 @@ static bool dispatch_round(struct api_dispatch *d)
 	return fanned == API_FANOUT_BATCH || messages == API_FANOUT_BATCH || sent > 0;
 }
 
-static void dispatch_sleep(struct api_dispatch *d, int64_t ms)
+static void dispatch_sleep(struct api_webhook_dispatch *d, int64_t ms)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -649,7 +649,7 @@ static void dispatch_sleep(struct api_dispatch *d, int64_t ms)
 
 static void *dispatch_main(void *arg)
 {
-	struct api_dispatch *d = arg;
+	struct api_webhook_dispatch *d = arg;
 	log_context_set("webhooks");
 	while (!atomic_load(&d->stop))
 		if (!dispatch_round(d))
@@ -678,7 +678,7 @@ static int dispatch_results(struct metric_family *f, struct metric **out)
 	return f ? 0 : -EINVAL;
 }
 
-static int dispatch_metrics(struct api_dispatch *d)
+static int dispatch_metrics(struct api_webhook_dispatch *d)
 {
 	struct metrics *m = metrics_default();
 	struct metric_family *webhooks =
@@ -711,7 +711,7 @@ static int dispatch_metrics(struct api_dispatch *d)
 	return d->m_errors && d->m_pending && d->m_pruned ? 0 : -ENOMEM;
 }
 
-static int dispatch_sync_init(struct api_dispatch *d)
+static int dispatch_sync_init(struct api_webhook_dispatch *d)
 {
 	pthread_condattr_t ca;
 	if (pthread_condattr_init(&ca) != 0)
@@ -728,10 +728,10 @@ static int dispatch_sync_init(struct api_dispatch *d)
 	return 0;
 }
 
-struct api_dispatch *api_dispatch_start_opts(const struct api_dispatch_opts *o, char *err,
+struct api_webhook_dispatch *api_webhook_dispatch_start_opts(const struct api_webhook_dispatch_opts *o, char *err,
 					     size_t errlen)
 {
-	struct api_dispatch *d = NULL;
+	struct api_webhook_dispatch *d = NULL;
 	if (!o->store || o->concurrency < 1 || o->concurrency > CONCURRENCY_MAX ||
 	    o->max_attempts < 1 || o->poll_ms < 1 || o->timeout_ms < 1 ||
 	    o->message_retention_ms < 1) {
@@ -751,14 +751,14 @@ struct api_dispatch *api_dispatch_start_opts(const struct api_dispatch_opts *o, 
 	if (!d->slots || !d->multi || dispatch_metrics(d) < 0 ||
 	    pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
 		snprintf(err, errlen, "webhook dispatcher: cannot start");
-		api_dispatch_stop(d);
+		api_webhook_dispatch_stop(d);
 		return NULL;
 	}
 	d->started = true;
 	return d;
 }
 
-void api_dispatch_stop(struct api_dispatch *d)
+void api_webhook_dispatch_stop(struct api_webhook_dispatch *d)
 {
 	if (!d)
 		return;
@@ -787,21 +787,21 @@ static const struct {
 	enum dispatch_key_type type;
 	size_t at; /* offsetof the member: int64_t, or bool for KEY_BOOL */
 } dispatch_keys[] = {
-    {"poll", KEY_DURATION, offsetof(struct api_dispatch_opts, poll_ms)},
-    {"timeout", KEY_DURATION, offsetof(struct api_dispatch_opts, timeout_ms)},
-    {"max_attempts", KEY_INT, offsetof(struct api_dispatch_opts, max_attempts)},
-    {"backoff_base", KEY_DURATION, offsetof(struct api_dispatch_opts, backoff_base_ms)},
-    {"backoff_max", KEY_DURATION, offsetof(struct api_dispatch_opts, backoff_max_ms)},
-    {"concurrency", KEY_INT, offsetof(struct api_dispatch_opts, concurrency)},
-    {"allow_private", KEY_BOOL, offsetof(struct api_dispatch_opts, allow_private)},
-    {"message_retention", KEY_DURATION, offsetof(struct api_dispatch_opts, message_retention_ms)},
+    {"poll", KEY_DURATION, offsetof(struct api_webhook_dispatch_opts, poll_ms)},
+    {"timeout", KEY_DURATION, offsetof(struct api_webhook_dispatch_opts, timeout_ms)},
+    {"max_attempts", KEY_INT, offsetof(struct api_webhook_dispatch_opts, max_attempts)},
+    {"backoff_base", KEY_DURATION, offsetof(struct api_webhook_dispatch_opts, backoff_base_ms)},
+    {"backoff_max", KEY_DURATION, offsetof(struct api_webhook_dispatch_opts, backoff_max_ms)},
+    {"concurrency", KEY_INT, offsetof(struct api_webhook_dispatch_opts, concurrency)},
+    {"allow_private", KEY_BOOL, offsetof(struct api_webhook_dispatch_opts, allow_private)},
+    {"message_retention", KEY_DURATION, offsetof(struct api_webhook_dispatch_opts, message_retention_ms)},
 };
 
-struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cfg, char *err,
+struct api_webhook_dispatch *api_webhook_dispatch_start(struct store *s, const struct config *cfg, char *err,
 					size_t errlen)
 {
-	struct api_dispatch_opts o;
-	api_dispatch_opts_init(&o);
+	struct api_webhook_dispatch_opts o;
+	api_webhook_dispatch_opts_init(&o);
 	o.store = s;
 	for (size_t i = 0; i < sizeof(dispatch_keys) / sizeof(dispatch_keys[0]); i++) {
 		char *at = (char *)&o + dispatch_keys[i].at;
@@ -813,5 +813,5 @@ struct api_dispatch *api_dispatch_start(struct store *s, const struct config *cf
 						     ? config_int(cfg, "webhooks", key)
 						     : config_duration_ms(cfg, "webhooks", key);
 	}
-	return api_dispatch_start_opts(&o, err, errlen);
+	return api_webhook_dispatch_start_opts(&o, err, errlen);
 }

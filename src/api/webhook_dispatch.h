@@ -1,6 +1,6 @@
 /*
- * dispatch.h — private to the api module: the pieces of the webhook
- * dispatcher (dispatch.c) that are pure functions, exposed so that the unit
+ * webhook_dispatch.h — private to the api module: the pieces of the webhook
+ * dispatcher (webhook_dispatch.c) that are pure functions, exposed so that the unit
  * tests can check them against independent computations, the options the
  * dispatcher runs with (warp reads them from [webhooks]), and the steps of
  * its round kept in files of their own (fanout.c, retention.c).
@@ -13,7 +13,7 @@
 
 #include "api/api.h"
 
-struct api_dispatch_opts {
+struct api_webhook_dispatch_opts {
 	struct store *store;
 	int64_t poll_ms;	 /* how often new events and due retries are looked for */
 	int64_t timeout_ms;	 /* one delivery, connect included */
@@ -28,25 +28,25 @@ struct api_dispatch_opts {
 };
 
 /* The defaults [webhooks] documents. */
-void api_dispatch_opts_init(struct api_dispatch_opts *o);
+void api_webhook_dispatch_opts_init(struct api_webhook_dispatch_opts *o);
 /* Starts the dispatcher thread with these options. */
-struct api_dispatch *api_dispatch_start_opts(const struct api_dispatch_opts *o, char *err,
+struct api_webhook_dispatch *api_webhook_dispatch_start_opts(const struct api_webhook_dispatch_opts *o, char *err,
 					     size_t errlen);
 
 /* "t=<ts>,v1=<hex HMAC-SHA256(secret, "<ts>.<body>")>" — the Warp-Signature
  * header value.  out needs API_DISPATCH_SIG_MAX bytes. */
 #define API_DISPATCH_SIG_MAX 96
-int api_dispatch_sign(struct str secret, int64_t ts, struct str body, char *out, size_t n);
+int api_webhook_dispatch_sign(struct str secret, int64_t ts, struct str body, char *out, size_t n);
 
 /* The delay before the next attempt after the n-th failed one (n >= 1):
  * min(max, base * 2^(n-1)), less a jitter of up to a quarter taken from r,
  * so retries after an outage spread out but the schedule still grows. */
-int64_t api_dispatch_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n, uint32_t r);
+int64_t api_webhook_dispatch_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n, uint32_t r);
 
 /* True when type ("trunk.created") matches one of the patterns of a
  * webhook's event_types JSON list: "*" (all), "trunk.*" (a prefix up to the
  * dot) or the exact type.  Malformed lists match nothing. */
-bool api_dispatch_type_matches(const char *event_types_json, const char *type);
+bool api_webhook_dispatch_type_matches(const char *event_types_json, const char *type);
 
 /* --------------------------------------------- fan-out (fanout.c) */
 

@@ -1,5 +1,5 @@
 /*
- * test_api_dispatch.c — the webhook dispatcher's pure parts (the
+ * test_api_webhook_dispatch.c — the webhook dispatcher's pure parts (the
  * Warp-Signature value checked against an HMAC computed here with OpenSSL's
  * EVP_MAC interface, the backoff schedule, event-type patterns) and its
  * fan-out from the outbox into webhook_deliveries on a real SQLite store.
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/dispatch.h"
+#include "api/webhook_dispatch.h"
 
 /* ------------------------------------------------------------ signature */
 
@@ -56,7 +56,7 @@ static void test_signature_is_hmac_sha256_of_timestamp_dot_body(void **state)
 	snprintf(msg, sizeof(msg), "1700000000.%s", body);
 	reference_hmac_hex(secret, msg, want_hex);
 	snprintf(want, sizeof(want), "t=1700000000,v1=%s", want_hex);
-	assert_int_equal(api_dispatch_sign(str_from_cstr(secret), 1700000000, str_from_cstr(body),
+	assert_int_equal(api_webhook_dispatch_sign(str_from_cstr(secret), 1700000000, str_from_cstr(body),
 					   got, sizeof(got)),
 			 0);
 	assert_string_equal(got, want);
@@ -69,7 +69,7 @@ static void test_signature_matches_fixed_vector(void **state)
 	char got[API_DISPATCH_SIG_MAX];
 	(void)state;
 
-	assert_int_equal(api_dispatch_sign(STR_LIT("key"), 42, STR_LIT("{}"), got, sizeof(got)), 0);
+	assert_int_equal(api_webhook_dispatch_sign(STR_LIT("key"), 42, STR_LIT("{}"), got, sizeof(got)), 0);
 	assert_string_equal(
 	    got, "t=42,v1=479f5fabf373d659ed01b17cee79df2e457070f7b1795243f56bb889e667bdf7");
 }
@@ -80,10 +80,10 @@ static void test_signature_changes_with_timestamp_body_and_secret(void **state)
 	    d[API_DISPATCH_SIG_MAX];
 	(void)state;
 
-	api_dispatch_sign(STR_LIT("secret-one"), 100, STR_LIT("{\"a\":1}"), a, sizeof(a));
-	api_dispatch_sign(STR_LIT("secret-one"), 101, STR_LIT("{\"a\":1}"), b, sizeof(b));
-	api_dispatch_sign(STR_LIT("secret-one"), 100, STR_LIT("{\"a\":2}"), c, sizeof(c));
-	api_dispatch_sign(STR_LIT("secret-two"), 100, STR_LIT("{\"a\":1}"), d, sizeof(d));
+	api_webhook_dispatch_sign(STR_LIT("secret-one"), 100, STR_LIT("{\"a\":1}"), a, sizeof(a));
+	api_webhook_dispatch_sign(STR_LIT("secret-one"), 101, STR_LIT("{\"a\":1}"), b, sizeof(b));
+	api_webhook_dispatch_sign(STR_LIT("secret-one"), 100, STR_LIT("{\"a\":2}"), c, sizeof(c));
+	api_webhook_dispatch_sign(STR_LIT("secret-two"), 100, STR_LIT("{\"a\":1}"), d, sizeof(d));
 	assert_string_not_equal(strchr(a, 'v'), strchr(b, 'v'));
 	assert_string_not_equal(a, c);
 	assert_string_not_equal(a, d);
@@ -93,7 +93,7 @@ static void test_signature_refuses_short_buffer(void **state)
 {
 	char small[20];
 	(void)state;
-	assert_true(api_dispatch_sign(STR_LIT("k"), 1, STR_LIT("{}"), small, sizeof(small)) < 0);
+	assert_true(api_webhook_dispatch_sign(STR_LIT("k"), 1, STR_LIT("{}"), small, sizeof(small)) < 0);
 }
 
 /* -------------------------------------------------------------- backoff */
@@ -102,32 +102,32 @@ static void test_backoff_doubles_from_base_without_jitter(void **state)
 {
 	(void)state;
 	/* r = 0 takes no jitter off: the bare schedule. */
-	assert_int_equal(api_dispatch_backoff_ms(1000, 3600000, 1, 0), 1000);
-	assert_int_equal(api_dispatch_backoff_ms(1000, 3600000, 2, 0), 2000);
-	assert_int_equal(api_dispatch_backoff_ms(1000, 3600000, 3, 0), 4000);
-	assert_int_equal(api_dispatch_backoff_ms(1000, 3600000, 6, 0), 32000);
+	assert_int_equal(api_webhook_dispatch_backoff_ms(1000, 3600000, 1, 0), 1000);
+	assert_int_equal(api_webhook_dispatch_backoff_ms(1000, 3600000, 2, 0), 2000);
+	assert_int_equal(api_webhook_dispatch_backoff_ms(1000, 3600000, 3, 0), 4000);
+	assert_int_equal(api_webhook_dispatch_backoff_ms(1000, 3600000, 6, 0), 32000);
 }
 
 static void test_backoff_capped_at_max(void **state)
 {
 	(void)state;
-	assert_int_equal(api_dispatch_backoff_ms(1000, 10000, 5, 0), 10000);
-	assert_int_equal(api_dispatch_backoff_ms(1000, 10000, 60, 0), 10000);
+	assert_int_equal(api_webhook_dispatch_backoff_ms(1000, 10000, 5, 0), 10000);
+	assert_int_equal(api_webhook_dispatch_backoff_ms(1000, 10000, 60, 0), 10000);
 	/* Attempts far past 63 doublings neither overflow nor go negative. */
-	assert_int_equal(api_dispatch_backoff_ms(5000, 3600000, 1000, 0), 3600000);
+	assert_int_equal(api_webhook_dispatch_backoff_ms(5000, 3600000, 1000, 0), 3600000);
 }
 
 static void test_backoff_jitter_takes_at_most_a_quarter(void **state)
 {
 	(void)state;
 	for (uint32_t r = 0; r < 5000; r += 7) {
-		int64_t v = api_dispatch_backoff_ms(4000, 3600000, 2, r * 2654435761u);
+		int64_t v = api_webhook_dispatch_backoff_ms(4000, 3600000, 2, r * 2654435761u);
 		assert_true(v >= 6000 && v <= 8000);
 	}
 	/* With any jitter the next step is still longer than the last. */
 	for (uint32_t r = 0; r < 1000; r++)
-		assert_true(api_dispatch_backoff_ms(100, 100000, 3, r * 40503u) >
-			    api_dispatch_backoff_ms(100, 100000, 2, 0));
+		assert_true(api_webhook_dispatch_backoff_ms(100, 100000, 3, r * 40503u) >
+			    api_webhook_dispatch_backoff_ms(100, 100000, 2, 0));
 }
 
 /* ------------------------------------------------------- type patterns */
@@ -135,37 +135,37 @@ static void test_backoff_jitter_takes_at_most_a_quarter(void **state)
 static void test_star_matches_every_type(void **state)
 {
 	(void)state;
-	assert_true(api_dispatch_type_matches("[\"*\"]", "trunk.created"));
-	assert_true(api_dispatch_type_matches("[\"*\"]", "customer.deleted"));
+	assert_true(api_webhook_dispatch_type_matches("[\"*\"]", "trunk.created"));
+	assert_true(api_webhook_dispatch_type_matches("[\"*\"]", "customer.deleted"));
 }
 
 static void test_family_pattern_matches_its_family_only(void **state)
 {
 	(void)state;
-	assert_true(api_dispatch_type_matches("[\"trunk.*\"]", "trunk.created"));
-	assert_true(api_dispatch_type_matches("[\"trunk.*\"]", "trunk.deleted"));
-	assert_false(api_dispatch_type_matches("[\"trunk.*\"]", "number.created"));
-	assert_false(api_dispatch_type_matches("[\"trunk.*\"]", "trunks.created"));
-	assert_false(api_dispatch_type_matches("[\"trunk.*\"]", "trunk"));
+	assert_true(api_webhook_dispatch_type_matches("[\"trunk.*\"]", "trunk.created"));
+	assert_true(api_webhook_dispatch_type_matches("[\"trunk.*\"]", "trunk.deleted"));
+	assert_false(api_webhook_dispatch_type_matches("[\"trunk.*\"]", "number.created"));
+	assert_false(api_webhook_dispatch_type_matches("[\"trunk.*\"]", "trunks.created"));
+	assert_false(api_webhook_dispatch_type_matches("[\"trunk.*\"]", "trunk"));
 }
 
 static void test_exact_pattern_matches_that_type_only(void **state)
 {
 	(void)state;
 	const char *list = "[\"trunk.*\",\"number.created\"]";
-	assert_true(api_dispatch_type_matches(list, "number.created"));
-	assert_false(api_dispatch_type_matches(list, "number.updated"));
-	assert_true(api_dispatch_type_matches(list, "trunk.updated"));
-	assert_false(api_dispatch_type_matches("[\"number.created\"]", "number.created.x"));
+	assert_true(api_webhook_dispatch_type_matches(list, "number.created"));
+	assert_false(api_webhook_dispatch_type_matches(list, "number.updated"));
+	assert_true(api_webhook_dispatch_type_matches(list, "trunk.updated"));
+	assert_false(api_webhook_dispatch_type_matches("[\"number.created\"]", "number.created.x"));
 }
 
 static void test_malformed_or_empty_list_matches_nothing(void **state)
 {
 	(void)state;
-	assert_false(api_dispatch_type_matches("[]", "trunk.created"));
-	assert_false(api_dispatch_type_matches("not json", "trunk.created"));
-	assert_false(api_dispatch_type_matches("{\"a\":\"*\"}", "trunk.created"));
-	assert_false(api_dispatch_type_matches("[1,2]", "trunk.created"));
+	assert_false(api_webhook_dispatch_type_matches("[]", "trunk.created"));
+	assert_false(api_webhook_dispatch_type_matches("not json", "trunk.created"));
+	assert_false(api_webhook_dispatch_type_matches("{\"a\":\"*\"}", "trunk.created"));
+	assert_false(api_webhook_dispatch_type_matches("[1,2]", "trunk.created"));
 }
 
 /* ------------------------------------------------------------- fan-out */
@@ -248,15 +248,15 @@ static void seed(struct fixture *f)
 /* Runs a dispatcher until the query's one value reaches until (bounded wait). */
 static void run_until(struct fixture *f, const char *query, int64_t until)
 {
-	struct api_dispatch_opts o;
+	struct api_webhook_dispatch_opts o;
 	char err[128];
-	api_dispatch_opts_init(&o);
+	api_webhook_dispatch_opts_init(&o);
 	o.store = f->store;
 	o.poll_ms = 20;
 	o.timeout_ms = 500;
 	o.backoff_base_ms = 60000;
 	o.allow_private = true; /* the webhooks point at 127.0.0.1:9 */
-	struct api_dispatch *d = api_dispatch_start_opts(&o, err, sizeof(err));
+	struct api_webhook_dispatch *d = api_webhook_dispatch_start_opts(&o, err, sizeof(err));
 	assert_non_null(d);
 	int64_t last = 0;
 	for (int i = 0; i < 250 && last < until; i++) {
@@ -267,7 +267,7 @@ static void run_until(struct fixture *f, const char *query, int64_t until)
 		store_res_free(r);
 	}
 	int64_t t0 = time_mono_ms();
-	api_dispatch_stop(d);
+	api_webhook_dispatch_stop(d);
 	assert_true(time_mono_ms() - t0 < 2000);
 	assert_int_equal(last, until);
 }
