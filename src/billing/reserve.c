@@ -67,7 +67,7 @@ static int reserve_customer(struct store_conn *c, const char *id, char currency[
  * row's lock; BILLING_LEDGER_EFUNDS when it does not. */
 static int reserve_hold(struct store_conn *c, const struct billing_reservation *r, int64_t now)
 {
-	char currency[4];
+	char currency[4] = ""; /* read by store_p_text even when the lookup failed */
 	int64_t credit = 0;
 	struct store_res *res = NULL;
 	int rc = reserve_customer(c, r->customer_id, currency, &credit);
