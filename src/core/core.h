@@ -155,6 +155,11 @@ uint16_t net_addr_port(const struct net_addr *a);
 int net_addr_family(const struct net_addr *a);
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b);
 int net_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct net_addr *out);
+/* Turns Nagle's algorithm off on a TCP socket: request/response protocols
+ * (SMPP) write small PDUs, and with Nagle on the next one waits for the
+ * peer's delayed ACK (~40 ms on Linux) whenever an earlier write is not yet
+ * acknowledged.  0, or -errno. */
+int net_tcp_nodelay(int fd);
 
 /* An IPv4 or IPv6 network.  An IPv4-mapped IPv6 address (::ffff:a.b.c.d)
  * matches IPv4 networks, since dual-stack sockets report IPv4 peers so. */

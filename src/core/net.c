@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -199,6 +200,13 @@ static bool net_bits_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
 	if (rest == 0)
 		return true;
 	return ((a[whole] ^ b[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+int net_tcp_nodelay(int fd)
+{
+	int on = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0 ? -errno : 0;
 }
 
 int net_cidr_parse(struct str s, struct net_cidr *out)

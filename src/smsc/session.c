@@ -273,6 +273,7 @@ void smsc_session_accept(struct smsc *s, int fd, const struct sockaddr *sa, int 
 	ss = calloc(1, sizeof(*ss));
 	if (!ss || net_addr_from_sockaddr(sa, (socklen_t)salen, &ss->peer) < 0)
 		goto refuse;
+	(void)net_tcp_nodelay(fd); /* a failure costs latency, not correctness */
 	ss->bev = tls ? smsc_tls_accept(s, fd)
 		      : bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!ss->bev)

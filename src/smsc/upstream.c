@@ -252,6 +252,8 @@ static void up_connect(struct smsc_upbind *b)
 	b->connect_ms = time_mono_ms();
 	int rc = bufferevent_socket_connect(b->bev, ai->ai_addr, (int)ai->ai_addrlen);
 	freeaddrinfo(ai);
+	if (rc == 0) /* the socket exists now; a failure costs latency only */
+		(void)net_tcp_nodelay(bufferevent_getfd(b->bev));
 	if (rc < 0)
 		up_drop(b, "connect failed");
 	else

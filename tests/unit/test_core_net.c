@@ -8,6 +8,11 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -209,6 +214,22 @@ static void test_bind_reuseport_shares_port(void **state)
 	close(fd);
 }
 
+static void test_tcp_nodelay_is_set(void **state)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), on = 0;
+	socklen_t len = sizeof(on);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+	assert_int_equal(on, 0); /* Linux's default, so the check below means something */
+	assert_int_equal(net_tcp_nodelay(fd), 0);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+	assert_true(on != 0);
+	close(fd);
+	assert_int_equal(net_tcp_nodelay(fd), -EBADF);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +248,7 @@ int main(void)
 	    cmocka_unit_test(test_bind_stream_port_in_use_is_eaddrinuse),
 	    cmocka_unit_test(test_bind_dgram_port_in_use_is_eaddrinuse),
 	    cmocka_unit_test(test_bind_reuseport_shares_port),
+	    cmocka_unit_test(test_tcp_nodelay_is_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
