@@ -302,7 +302,7 @@ int billing_ledger_post_locked(struct store_conn *c, const struct billing_ledger
 {
 	struct billing_entry first;
 	struct ledger_moved m;
-	char currency[4] = "";
+	char currency[4];
 	int64_t threshold = 0, now = time_wall_ms();
 	int rc = 0;
 

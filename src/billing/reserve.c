@@ -67,20 +67,22 @@ static int reserve_customer(struct store_conn *c, const char *id, char currency[
  * row's lock; BILLING_LEDGER_EFUNDS when it does not. */
 static int reserve_hold(struct store_conn *c, const struct billing_reservation *r, int64_t now)
 {
-	char currency[4] = ""; /* read by store_p_text even when the lookup failed */
+	char currency[4];
 	int64_t credit = 0;
 	struct store_res *res = NULL;
 	int rc = reserve_customer(c, r->customer_id, currency, &credit);
+
+	if (rc)
+		return rc; /* currency and credit are unset: build nothing from them */
 	struct store_param ins[] = {store_p_text(r->customer_id), store_p_text(currency),
 				    store_p_int(now)};
 	struct store_param up[] = {store_p_text(r->customer_id), store_p_int(r->amount),
 				   store_p_int(credit)};
 
-	rc = rc ? rc
-		: store_exec(c,
-			     "INSERT INTO balances (customer_id, currency, updated_at) VALUES ($1, "
-			     "$2, $3) ON CONFLICT (customer_id) DO NOTHING",
-			     ins, 3, NULL);
+	rc = store_exec(c,
+			"INSERT INTO balances (customer_id, currency, updated_at) VALUES ($1, "
+			"$2, $3) ON CONFLICT (customer_id) DO NOTHING",
+			ins, 3, NULL);
 	rc = rc ? rc
 		: store_exec(c,
 			     "UPDATE balances SET reserved = reserved + $2 WHERE customer_id = $1 "

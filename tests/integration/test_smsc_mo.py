@@ -220,7 +220,7 @@ def test_mo_to_a_number_without_sms_or_unknown_is_refused(api, peers):
     assert send_mo(up, "n2", source_addr="447700900127", destination_addr="15559990000",
                    text="nobody's") == RINVDSTADR
     assert api.count("inbound_messages", "number = ?", "+" + number) == 0
-    assert metric(w, "refused") >= 2
+    assert metric(w, "refused") == 2
 
 
 def test_mo_with_a_concatenation_that_does_not_hold_is_refused(api, peers):
@@ -233,7 +233,7 @@ def test_mo_with_a_concatenation_that_does_not_hold_is_refused(api, peers):
     assert send_mo(up, "c1", source_addr="447700900129", destination_addr=number,
                    text="broken", udh_hex="0500031203" "04") == RX_P_APPN
     assert api.count("inbound_messages", "number = ?", "+" + number) == 0
-    assert metric(w, "refused") >= 1
+    assert metric(w, "refused") == 1
 
 
 def test_kill_9_after_the_upstream_got_rok_still_delivers(api, peers):
