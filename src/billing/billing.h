@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "store/store.h"
 
 /* ---------------------------------------------------------------- money */
 
@@ -187,48 +188,162 @@ void billing_prefix_stats(const struct billing_prefix_index *ix, struct billing_
 /* ------------------------------------------------------ rating snapshot */
 
 /*
- * What the rating engine reads (rating.c): a set of decks, each one version
- * of a deck with its voice and SMS indexes.  Both are immutable once built
- * and reference-counted, so a reader keeps the snapshot it acquired while a
- * new one is built, and a new snapshot shares the decks that did not change
- * with the old one (a deck of a million rows is built once per version, not
- * once per snapshot).  The platform's snapshot loader (store.h) publishes a
- * struct billing_rating and frees it with billing_rating_unref; the refcounts
- * here are for decks kept across snapshots and readers that outlive one.
+ * What the rating engine reads (rating.c, rating_parties.c): the deck
+ * versions in force, each with its voice and SMS indexes, and who is
+ * assigned which deck.  Both are immutable once built and
+ * reference-counted, so a reader keeps the snapshot it acquired while a new
+ * one is built, and a new snapshot shares the deck versions that did not
+ * change with the old one (a deck of a million rows is built once per
+ * version, not once per snapshot).  rating_load.c builds it from the store
+ * for the platform's snapshot loader (store.h); the refcounts here are for
+ * decks kept across snapshots and readers that outlive one.
+ *
+ * Which version of a deck prices an event is decided by the event's time:
+ * the version with the latest activate_at not after it (ties: the higher
+ * number), as the API's deck_versions.c says a version is "active".  So a
+ * version scheduled for midnight needs no rebuild at midnight, and a CDR of
+ * last month is rated again at last month's prices.
  */
 struct billing_deck;
 struct billing_rating;
 
-/* Builds both indexes of one deck version from its rows (refcount 1).
- * Returns 0 or an enum billing_prefix_err, *bad_row as billing_prefix_build. */
-int billing_deck_new(int64_t deck_id, int64_t version, const struct billing_rate *rows, size_t n,
-		     struct billing_deck **out, size_t *bad_row);
+#define BILLING_ID_MAX 64      /* bytes of an id, NUL included */
+#define BILLING_CURRENCY_MAX 8 /* ISO 4217 code and NUL, with room */
+
+/* Which deck version a deck is: what the snapshot, the rated record and the
+ * API name it by. */
+struct billing_deck_meta {
+	char deck_id[BILLING_ID_MAX];	 /* rate_decks.id */
+	char version_id[BILLING_ID_MAX]; /* rate_deck_versions.id */
+	int64_t number;			 /* the version's number, 1, 2 … */
+	int64_t activate_at;		 /* ms; in force from here to the next version's */
+	char currency[BILLING_CURRENCY_MAX];
+	bool buy; /* a carrier's buy deck; else a customer's sell deck */
+};
+
+/* Builds both indexes of one deck version from its rows (refcount 1); meta
+ * is copied.  Returns 0 or an enum billing_prefix_err, *bad_row as
+ * billing_prefix_build. */
+int billing_deck_new(const struct billing_deck_meta *meta, const struct billing_rate *rows,
+		     size_t n, struct billing_deck **out, size_t *bad_row);
 struct billing_deck *billing_deck_ref(struct billing_deck *d);
 void billing_deck_unref(struct billing_deck *d);
-int64_t billing_deck_id(const struct billing_deck *d);
-int64_t billing_deck_version(const struct billing_deck *d);
+const struct billing_deck_meta *billing_deck_meta(const struct billing_deck *d);
 const struct billing_prefix_index *billing_deck_index(const struct billing_deck *d,
 						      enum billing_service svc);
+/* hot path: no allocation, no locks, no I/O
+ * billing_prefix_lookup in the deck's index of service svc. */
+bool billing_deck_lookup(const struct billing_deck *d, enum billing_service svc,
+			 struct str number, int64_t t_ms, struct billing_rate *out);
+
+/* Who pays by which deck, as the snapshot copies it from customers, trunks
+ * and carriers.  An empty deck id is "none assigned". */
+struct billing_customer {
+	char id[BILLING_ID_MAX];
+	char currency[BILLING_CURRENCY_MAX];
+	char sell_deck_id[BILLING_ID_MAX];
+	bool prepaid;
+	int64_t credit_limit; /* micro-units the balance may go below zero */
+};
+struct billing_trunk {
+	char id[BILLING_ID_MAX];
+	char customer_id[BILLING_ID_MAX];
+	char sell_deck_id[BILLING_ID_MAX]; /* overrides its customer's */
+};
+struct billing_carrier {
+	char id[BILLING_ID_MAX];
+	char buy_deck_id[BILLING_ID_MAX];
+};
+struct billing_parties {
+	const struct billing_customer *customers;
+	size_t ncustomers;
+	const struct billing_trunk *trunks;
+	size_t ntrunks;
+	const struct billing_carrier *carriers;
+	size_t ncarriers;
+};
 
 /* A snapshot of decks[0..n) (refcount 1), each referenced once more (the
- * caller keeps its own references).  Several versions of one deck may be
- * present; the same id and version twice is BILLING_PREFIX_DUPLICATE. */
-int billing_rating_new(struct billing_deck *const *decks, size_t n, struct billing_rating **out);
+ * caller keeps its own references), and a copy of the parties (NULL: none).
+ * Several versions of one deck may be present; the same deck and number
+ * twice is BILLING_PREFIX_DUPLICATE. */
+int billing_rating_new(struct billing_deck *const *decks, size_t n,
+		       const struct billing_parties *parties, struct billing_rating **out);
 struct billing_rating *billing_rating_ref(struct billing_rating *r);
 void billing_rating_unref(struct billing_rating *r);
 size_t billing_rating_decks(const struct billing_rating *r);
 /* hot path: no allocation, no locks, no I/O
- * A deck of the snapshot by id and version, version 0 meaning the highest
- * present; NULL when absent.  Valid while the snapshot is (billing_deck_ref
- * keeps it longer, e.g. into the next snapshot). */
-struct billing_deck *billing_rating_deck(const struct billing_rating *r, int64_t deck_id,
-					 int64_t version);
+ * A deck version of the snapshot by deck id and number, number 0 meaning
+ * the highest present; NULL when absent.  Valid while the snapshot is
+ * (billing_deck_ref keeps it longer, e.g. into the next snapshot). */
+struct billing_deck *billing_rating_deck(const struct billing_rating *r, struct str deck_id,
+					 int64_t number);
 /* hot path: no allocation, no locks, no I/O
- * billing_prefix_lookup in that deck's index of service svc; false when the
- * deck is absent or has no row for the number at t_ms. */
-bool billing_rating_lookup(const struct billing_rating *r, int64_t deck_id, int64_t version,
-			   enum billing_service svc, struct str number, int64_t t_ms,
-			   struct billing_rate *out);
+ * The version of deck_id in force at t_ms; NULL when none is. */
+struct billing_deck *billing_rating_deck_at(const struct billing_rating *r, struct str deck_id,
+					    int64_t t_ms);
+/* hot path: no allocation, no locks, no I/O
+ * The row pricing `number` at t_ms in the version of deck_id in force then;
+ * *deck (when not NULL) is that version.  False when no version is in force
+ * or it has no row for the number. */
+bool billing_rating_lookup(const struct billing_rating *r, struct str deck_id, int64_t t_ms,
+			   enum billing_service svc, struct str number, struct billing_rate *out,
+			   const struct billing_deck **deck);
+
+/* hot path: no allocation, no locks, no I/O.  NULL when unknown. */
+const struct billing_customer *billing_rating_customer(const struct billing_rating *r,
+						       struct str id);
+const struct billing_trunk *billing_rating_trunk(const struct billing_rating *r, struct str id);
+const struct billing_carrier *billing_rating_carrier(const struct billing_rating *r,
+						     struct str id);
+
+/* Why a price could not be found: the quarantine reasons of the billing
+ * role and the refusal reasons of prepaid authorization. */
+enum billing_price_err {
+	BILLING_PRICE_OK = 0,
+	BILLING_PRICE_NO_PARTY = -1, /* customer (or carrier) unknown to the snapshot */
+	BILLING_PRICE_NO_DECK = -2,  /* no deck assigned, or none of its versions in force */
+	BILLING_PRICE_NO_RATE = -3,  /* the deck has no row for the number */
+	BILLING_PRICE_CURRENCY = -4, /* the sell deck's currency is not the customer's */
+};
+/* "no_party", "no_deck", "no_rate", "currency_mismatch": stable words for
+ * the store, metrics labels and the API. */
+const char *billing_price_reason(int err);
+
+/* hot path: no allocation, no locks, no I/O
+ * The sell row for a customer's call or message at t_ms: the trunk's deck
+ * when trunk_id names a trunk with one, else the customer's.  Returns 0 or
+ * an enum billing_price_err; *deck (when not NULL) is the version used. */
+int billing_rating_sell(const struct billing_rating *r, struct str customer_id,
+			struct str trunk_id, int64_t t_ms, enum billing_service svc,
+			struct str number, struct billing_rate *out,
+			const struct billing_deck **deck);
+/* hot path: no allocation, no locks, no I/O
+ * The buy row of a carrier at t_ms from its buy deck; as billing_rating_sell. */
+int billing_rating_buy(const struct billing_rating *r, struct str carrier_id, int64_t t_ms,
+		       enum billing_service svc, struct str number, struct billing_rate *out,
+		       const struct billing_deck **deck);
+
+/*
+ * The rating snapshot from the store (rating_load.c), for
+ * snapshot_register: billing_rating_build(conn, source) reads every
+ * activated deck version still of use — in force now, scheduled, or in
+ * force within the last BILLING_RATING_HISTORY_MS, so late and re-rated
+ * records find their prices — and the parties' assignments.  A source
+ * remembers the last snapshot it built and reuses its deck versions, so a
+ * rebuild after an unrelated provisioning change reads no deck rows.  One
+ * source per registration; builds are serial (the loader's thread).
+ */
+#define BILLING_RATING_HISTORY_MS ((int64_t)62 * 24 * 3600 * 1000)
+struct billing_rating_source;
+struct billing_rating_source *billing_rating_source_new(void);
+void billing_rating_source_free(struct billing_rating_source *s);
+/* A snapshot_build_fn: a new struct billing_rating, or NULL on a store error
+ * (the old snapshot stays). */
+void *billing_rating_build(struct store_conn *c, void *source);
+/* A snapshot_free_fn: billing_rating_unref. */
+void billing_rating_release(void *rating);
+
 /* ------------------------------------------------------------ deck CSV */
 
 /*

@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "billing/billing.h"
 #include "core/core.h"
 #include "http/http.h"
 #include "media/media.h"
@@ -24,6 +25,10 @@ struct app {
 	struct config *cfg;
 	struct store *store;
 	struct snapshot_loader *loader;
+	/* The rating snapshot (decks and assignments), one per process for
+	 * every role that prices: registered by app_rating on first use. */
+	struct billing_rating_source *rating_src;
+	struct snapshot *rating;
 	struct loop_pool *http_pool;
 	struct http_router *router;
 	struct http_server *http;
@@ -49,5 +54,8 @@ int start_sip_media(struct app *app);
 int start_sip(struct app *app);
 int start_media(struct app *app);
 int start_smsc(struct app *app);
+/* The process's rating snapshot, registered on the first call; NULL (the
+ * reason logged) when the store cannot build it. */
+struct snapshot *app_rating(struct app *app);
 
 #endif

@@ -188,3 +188,16 @@ int start_smsc(struct app *app)
 	return 0;
 }
 
+
+struct snapshot *app_rating(struct app *app)
+{
+	if (app->rating)
+		return app->rating;
+	if (!app->rating_src && !(app->rating_src = billing_rating_source_new()))
+		return NULL;
+	app->rating = snapshot_register(app->loader, "billing_rating", billing_rating_build,
+					billing_rating_release, app->rating_src);
+	if (!app->rating)
+		log_error("warp", "the rating snapshot could not be built");
+	return app->rating;
+}

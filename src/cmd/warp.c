@@ -625,6 +625,7 @@ static void stop(struct app *app)
 		snapshot_loader_stop(app->loader);
 		snapshot_loader_free(app->loader);
 	}
+	billing_rating_source_free(app->rating_src); /* after its snapshot's last build */
 	if (app->health_timer)
 		event_free(app->health_timer);
 	if (app->jwks_timer)
