@@ -83,6 +83,24 @@ def test_failover_from_503_to_the_next_gateway(sipwarp, tmp_path):
     assert attempts(r) == [(gws[0], 503), (gws[1], 200)]
 
 
+def test_every_gateway_failing_over_sends_the_best_carrier_answer_upstream(sipwarp, tmp_path):
+    """No target answers: the caller gets the best failure as the carrier
+    sent it (its reason phrase), not a response of our own with its code."""
+    sw = sipwarp
+    cport, g1, g2 = sip_port(), sip_port(), sip_port()
+    cus, trk, car, gws = provision_termination(sw, [cport], [g1, g2])
+    first = sw.sipp("gw1", render(tmp_path, "uas_reject.xml", code=503), g1).start()
+    second = sw.sipp("gw2", render(tmp_path, "uas_reject.xml", code=502), g2).start()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
+                       NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert first.wait() == 0 and second.wait() == 0
+    assert caller.seen()[-1] == "SIP/2.0 503 Refused", caller.seen()
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 503
+    assert attempts(r) == [(gws[0], 503), (gws[1], 502)]
+
+
 def test_486_is_not_retried_on_the_next_gateway(sipwarp, tmp_path):
     sw = sipwarp
     cport, g1, g2 = sip_port(), sip_port(), sip_port()
