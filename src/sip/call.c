@@ -77,19 +77,6 @@ static void sip_call_record_attempt(struct sip_call *c, int code)
 		a->code = code;
 }
 
-/* §16.7 step 6, kept simple: a 6xx wins, then the lowest class; 503 is
- * told upstream as 500 would be by RFC, but carriers expect it: kept. */
-static bool sip_code_better(int code, int best)
-{
-	if (best == 0)
-		return true;
-	if (best >= 600)
-		return false;
-	if (code >= 600)
-		return true;
-	return code / 100 < best / 100;
-}
-
 static void sip_reply_reject(struct sip_server_tx *s, struct sip_msg *m,
 			     const struct sip_call_plan *pl, const char *tag);
 
@@ -100,7 +87,7 @@ void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side si
 		if (c->plan.reject_code && c->plan.reject_code == code) {
 			/* the policy's own answer (a carrier limit): its Reason */
 			sip_reply_reject(s, NULL, &c->plan, c->to_tag);
-		} else if (c->best.len && c->best_code == code) {
+		} else if (c->best.len && c->walk.best_code == code) {
 			sip_count_response(c->w->p, code);
 			sip_tx_server_respond(&s->tx, code, (struct str){c->best.p, c->best.len},
 					      sip_now());
@@ -112,26 +99,25 @@ void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side si
 	sip_call_end(c, code, side);
 }
 
+static void sip_call_attempt_next(struct sip_call *c, int code);
+
+/* A failure with no answer of the target's to forward (our timer's 408). */
 void sip_call_attempt_failed(struct sip_call *c, int code)
 {
-	sip_call_record_attempt(c, code);
-	if (sip_code_better(code, c->best_code)) {
-		c->best_code = code;
+	if (sip_attempt_note_failure(&c->walk, code))
 		buf_reset(&c->best);
-	}
+	sip_call_attempt_next(c, code);
+}
+
+/* After a failed attempt recorded as code: give up if cancelled, else on. */
+static void sip_call_attempt_next(struct sip_call *c, int code)
+{
+	sip_call_record_attempt(c, code);
 	if (c->cancelled) {
 		sip_call_finish_setup(c, 487, SIP_HANGUP_CALLER);
 		return;
 	}
 	sip_call_try_next(c, NULL);
-}
-
-static bool sip_target_stops(const struct sip_target *t, int code)
-{
-	for (size_t i = 0; i < t->nstop_codes; i++)
-		if (t->stop_codes[i] == code)
-			return true;
-	return code >= 600;
 }
 
 /* The attempt at target t: the caller's INVITE (m while it is in hand,
@@ -181,16 +167,20 @@ static void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t)
 	a->start_ms = time_wall_ms();
 }
 
+/* A carrier over its limit now is skipped: not an attempt. */
+static bool sip_call_target_limited(void *arg, size_t target)
+{
+	struct sip_call *c = arg;
+	return sip_policy_attempt_start(c->w->p->policy, &c->plan, target, sip_now()) != 0;
+}
+
 void sip_call_try_next(struct sip_call *c, struct sip_msg *invite)
 {
 	const struct sip_call_plan *pl = &c->plan;
-	while (c->next_target < pl->ntargets && c->attempts < pl->max_attempts && c->server_tx) {
-		const struct sip_target *t = &pl->targets[c->next_target++];
-		/* A carrier over its limit now is skipped: not an attempt. */
-		if (sip_policy_attempt_start(c->w->p->policy, &c->plan, c->next_target - 1,
-					     sip_now()) != 0)
-			continue;
-		c->attempts++;
+	int i;
+	while (c->server_tx &&
+	       (i = sip_attempt_next(&c->walk, pl, sip_call_target_limited, c)) >= 0) {
+		const struct sip_target *t = &pl->targets[i];
 		c->provisional = false;
 		sip_call_attempt_add(c, t);
 		snprintf(c->cdr.carrier_id, sizeof(c->cdr.carrier_id), "%s", t->carrier_id);
@@ -201,7 +191,7 @@ void sip_call_try_next(struct sip_call *c, struct sip_msg *invite)
 		}
 		sip_call_record_attempt(c, 503);
 	}
-	int code = c->best_code ? c->best_code : 503;
+	int code = sip_attempt_exhausted_code(&c->walk);
 	/* A failover code goes upstream as what it was, unless a 408 from our
 	 * own timer: that one the caller sees as 408 too; or a carrier limit
 	 * skipped a target: the policy's 503 with its Reason. */
@@ -244,34 +234,35 @@ static void sip_call_provisional(struct sip_call *c, struct sip_client_tx *x, st
 static void sip_call_final(struct sip_call *c, struct sip_client_tx *x, struct sip_msg *resp)
 {
 	int code = resp->status;
-	const struct sip_target *t = &c->plan.targets[c->next_target - 1];
+	const struct sip_target *t = &c->plan.targets[c->walk.next - 1];
+	enum sip_attempt_verdict v = sip_attempt_judge(t, code, c->cancelled);
 	c->client_tx = NULL;
 	x->call = NULL;
 	sip_client_tx_detach_peer(x);
 	event_del(c->timer);
 	if (c->cdr.pdd_ms == 0)
 		c->cdr.pdd_ms = time_wall_ms() - c->cdr.start_ms;
-	if (code < 300) {
+	if (v == SIP_ATTEMPT_ANSWERED) {
 		sip_call_record_attempt(c, code);
 		metric_inc(metric_get(c->w->p->m_calls, "answered"));
 		sip_dialog_answered(c, resp); /* reads the INVITE s still holds */
 		sip_media_response(c, resp);
 		return;
 	}
-	bool failover = code == 408 || (code >= 500 && code < 600);
-	if (c->cancelled || !failover || sip_target_stops(t, code)) {
+	if (v == SIP_ATTEMPT_STOP) {
 		sip_call_record_attempt(c, code);
-		c->best_code = code;
+		c->walk.best_code = code;
 		buf_reset(&c->best);
 		sip_call_strip_via(c, c->server_tx, &c->best, resp);
 		sip_call_finish_setup(c, code, c->cancelled ? SIP_HANGUP_CALLER : SIP_HANGUP_NONE);
 		return;
 	}
-	if (sip_code_better(code, c->best_code)) {
+	/* The best failure's own bytes go upstream if no target answers. */
+	if (sip_attempt_note_failure(&c->walk, code)) {
 		buf_reset(&c->best);
 		sip_call_strip_via(c, c->server_tx, &c->best, resp);
 	}
-	sip_call_attempt_failed(c, code);
+	sip_call_attempt_next(c, code);
 }
 
 /* Hands a response to its client transaction; false when absorbed.  x may

@@ -8,6 +8,7 @@
 #ifndef WARP_SIP_CALL_PRIVATE_H
 #define WARP_SIP_CALL_PRIVATE_H
 
+#include "sip/attempt.h"
 #include "sip/th.h"
 #include "sip/txn.h"
 
@@ -73,14 +74,12 @@ struct sip_call {
 	struct sip_cdr cdr;
 	struct sip_server_tx *server_tx; /* the caller's INVITE, while unanswered */
 	struct sip_client_tx *client_tx; /* the attempt in progress */
-	size_t next_target;
-	int attempts;
-	int best_code;	      /* best final so far (§16.7 step 6) */
-	struct buf best;      /* its bytes without our Via, to forward */
-	bool cancelled;	      /* the caller cancelled */
-	bool provisional;     /* the attempt saw a 1xx */
-	struct event *timer;  /* setup (timer C), then maximum duration */
-	struct event *reaper; /* dialog ceiling */
+	struct sip_attempt_walk walk;	 /* targets tried, the best failure (attempt.h) */
+	struct buf best;		 /* its bytes without our Via, to forward */
+	bool cancelled;			 /* the caller cancelled */
+	bool provisional;		 /* the attempt saw a 1xx */
+	struct event *timer;		 /* setup (timer C), then maximum duration */
+	struct event *reaper;		 /* dialog ceiling */
 	struct sip_peer caller, callee;
 	struct sip_dialog_strs *dlg; /* from the answer on; NULL before */
 	uint32_t caller_cseq, callee_cseq;
