@@ -12,6 +12,7 @@
  * hot path: no locks; allocation only for a message handed to its owner.
  */
 #include "sip/call_private.h"
+#include "sip/decide.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -67,6 +68,14 @@ static bool sip_th_contact_stale(struct sip_proxy *p, struct sip_msg *m, size_t 
 	       str_has_prefix(u.user, STR_LIT("th-"));
 }
 
+/* A refusal the rules decided: a stateless answer, or nothing for an ACK. */
+static void sip_proxy_verdict_reply(struct sip_worker *w, struct sip_msg *m,
+				    const struct sip_peer *src, const struct sip_req_verdict *v)
+{
+	if (v->action == SIP_REQ_REPLY)
+		sip_reply(w, NULL, m, src, v->code, v->tag, v->allow ? SIP_ALLOW_HEADER : NULL);
+}
+
 /* In-dialog requests follow their Route set (§16.4, §16.12 loose routing). */
 static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 				  const struct sip_peer *src)
@@ -75,22 +84,18 @@ static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 	struct sip_peer dst;
 	struct str cid;
 	enum sip_th_side side;
-	size_t drop = sip_route_count_ours(p, m);
-	if (drop == 0 && !sip_addressed_to_us(p, m)) {
-		if (m->method != SIP_METHOD_ACK)
-			sip_reply(w, NULL, m, src, 403, "d403", NULL);
-		return;
-	}
-	if (sip_route_next_hop(p, m, drop, &dst) < 0) {
-		if (m->method != SIP_METHOD_ACK)
-			sip_reply(w, NULL, m, src, 404, "d404", NULL);
-		return;
-	}
+	struct sip_req_verdict v;
+	struct sip_dialog_facts f = {.method = m->method,
+				     .routes_ours = sip_route_count_ours(p, m)};
+	size_t drop = f.routes_ours;
+	f.addressed_to_us = drop == 0 && sip_addressed_to_us(p, m);
+	f.next_hop = (drop > 0 || f.addressed_to_us) && sip_route_next_hop(p, m, drop, &dst) == 0;
 	struct sip_call *c = sip_msg_call_id(m, &cid) == 0 ? sip_call_find(w, cid, &side) : NULL;
-	if (!c && sip_th_contact_stale(p, m, drop)) {
-		/* Our hidden Contact of a call that is over: nowhere to go. */
-		if (m->method != SIP_METHOD_ACK)
-			sip_reply(w, NULL, m, src, 481, "t481", NULL);
+	f.call = c != NULL;
+	f.stale_contact = !c && f.next_hop && sip_th_contact_stale(p, m, drop);
+	sip_decide_in_dialog(&f, &v);
+	if (v.action != SIP_REQ_FORWARD) {
+		sip_proxy_verdict_reply(w, m, src, &v);
 		return;
 	}
 	if (c) {
@@ -137,21 +142,16 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 		}
 		m = &a.msg; /* without our Proxy-Authorization */
 	}
-	if (m->method == SIP_METHOD_OPTIONS && (mf == 0 || sip_addressed_to_us(p, m))) {
-		sip_reply(w, NULL, m, src, 200, "o200",
-			  "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO\r\n");
-		return;
-	}
-	if (mf == 0) {
-		sip_reply(w, NULL, m, src, 483, "m483", NULL);
-		return;
-	}
-	if (m->method == SIP_METHOD_INVITE) {
+	struct sip_ood_facts f = {.method = m->method, .max_forwards = mf};
+	struct sip_req_verdict v;
+	f.addressed_to_us = m->method == SIP_METHOD_OPTIONS && sip_addressed_to_us(p, m);
+	sip_decide_out_of_dialog(&f, &v);
+	if (v.action == SIP_REQ_OPTIONS)
+		sip_reply(w, NULL, m, src, 200, "o200", SIP_ALLOW_HEADER);
+	else if (v.action == SIP_REQ_INVITE)
 		sip_request_invite(w, m, src);
-		return;
-	}
-	sip_reply(w, NULL, m, src, 405, "n405",
-		  "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO\r\n");
+	else
+		sip_proxy_verdict_reply(w, m, src, &v);
 }
 
 /* The ACK of a final response we sent statelessly: its To tag carries our
@@ -168,41 +168,39 @@ static bool sip_ack_ours(const struct sip_proxy *p, struct sip_msg *m)
 
 static void sip_handle_request(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
-	struct sip_server_tx *s;
+	struct sip_server_tx *s = sip_server_tx_find(w, m, m->method);
+	struct sip_req_facts f = {.method = m->method, .server_tx = s != NULL, .max_forwards = 70};
+	struct sip_req_verdict v;
 	struct sip_addr to;
-	int mf = 70;
 
-	if (m->method == SIP_METHOD_ACK && (s = sip_server_tx_find(w, m, SIP_METHOD_ACK))) {
+	if (!s && m->method == SIP_METHOD_ACK)
+		f.ack_ours = sip_ack_ours(w->p, m);
+	if (!s && !f.ack_ours && m->method != SIP_METHOD_CANCEL) {
+		if (sip_msg_max_forwards(m, &f.max_forwards) == SIP_E_MISSING)
+			f.max_forwards = 70;
+		f.loop = sip_loop_detected(w, m);
+		f.to_tag = sip_msg_to(m, &to) == 0 && to.tag.p != NULL;
+	}
+	sip_decide_request(&f, &v);
+	switch (v.action) {
+	case SIP_REQ_ACK_TO_TX:
 		sip_tx_server_ack(&s->tx, sip_now());
-		return;
-	}
-	if (m->method == SIP_METHOD_ACK && sip_ack_ours(w->p, m))
-		return;
-	if (m->method != SIP_METHOD_ACK && (s = sip_server_tx_find(w, m, m->method))) {
+		break;
+	case SIP_REQ_RETRANSMIT:
 		sip_tx_server_retransmit(&s->tx); /* §17.2.1, §17.2.2 */
-		return;
-	}
-	if (m->method == SIP_METHOD_CANCEL) {
+		break;
+	case SIP_REQ_CANCEL:
 		sip_request_cancel(w, m, src);
-		return;
-	}
-	if (sip_msg_max_forwards(m, &mf) == SIP_E_MISSING)
-		mf = 70;
-	if (sip_loop_detected(w, m)) {
-		sip_reply(w, NULL, m, src, 482, "l482", NULL);
-		return;
-	}
-	bool in_dialog = sip_msg_to(m, &to) == 0 && to.tag.p != NULL;
-	if (in_dialog && mf > 0) {
+		break;
+	case SIP_REQ_IN_DIALOG:
 		sip_request_in_dialog(w, m, src);
-		return;
+		break;
+	case SIP_REQ_OUT_OF_DIALOG:
+		sip_request_out_of_dialog(w, m, src, f.max_forwards);
+		break;
+	default:
+		sip_proxy_verdict_reply(w, m, src, &v);
 	}
-	if (in_dialog && m->method != SIP_METHOD_ACK) {
-		sip_reply(w, NULL, m, src, 483, "m483", NULL);
-		return;
-	}
-	if (!in_dialog)
-		sip_request_out_of_dialog(w, m, src, mf);
 }
 
 /* ----------------------------------------------------------- responses */
