@@ -561,17 +561,17 @@ static void sip_call_client_gone(struct sip_client_tx *x)
 		x->call->client_tx = NULL;
 }
 
-static void sip_call_client_timeout(struct sip_client_tx *x)
+static void sip_call_client_failed(struct sip_client_tx *x, int code)
 {
 	struct sip_call *c = x->call;
 	if (c && c->client_tx == x) {
 		c->client_tx = NULL;
-		sip_call_attempt_failed(c, 408);
+		sip_call_attempt_failed(c, code);
 	}
 }
 
 const struct sip_txn_hooks sip_call_txn_hooks = {
     .server_gone = sip_call_server_gone,
     .client_gone = sip_call_client_gone,
-    .client_timeout = sip_call_client_timeout,
+    .client_failed = sip_call_client_failed,
 };

@@ -328,6 +328,11 @@ static void sip_reject_malformed(struct sip_worker *w, struct sip_msg *m,
 	sip_reply(w, NULL, m, src, code ? code : 400, "x400", warn);
 }
 
+void sip_proxy_conn_lost(struct sip_worker *w, uint64_t conn_id)
+{
+	sip_client_txs_transport_failed(w, conn_id);
+}
+
 void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,
 		       const struct sip_peer *src)
 {

@@ -252,6 +252,9 @@ struct sip_proxy {
 /* transport.c hands every received message here, on the worker that read it. */
 void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,
 		       const struct sip_peer *src);
+/* transport.c tells of a TCP or TLS connection of w that closed, failed or
+ * was refused (a TLS handshake): what was waiting on it fails now. */
+void sip_proxy_conn_lost(struct sip_worker *w, uint64_t conn_id);
 /* The worker owning a Call-ID. */
 unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id);
 

@@ -239,6 +239,23 @@ static enum sip_tx_timer sip_tx_fail_timer(const struct sip_tx *t)
 	return t->kind == SIP_TX_NONINVITE_CLIENT ? SIP_TIMER_F : SIP_TIMER_H;
 }
 
+/* Terminated for `which`: the owner hears ops->timeout, then terminated. */
+static void sip_tx_give_up(struct sip_tx *t, enum sip_tx_timer which)
+{
+	t->state = SIP_TX_TERMINATED;
+	t->retx_at = t->fail_at = t->end_at = -1;
+	t->ops->timeout(t, which);
+	sip_tx_terminate(t);
+}
+
+void sip_tx_client_transport_error(struct sip_tx *t)
+{
+	bool client = t->kind == SIP_TX_INVITE_CLIENT || t->kind == SIP_TX_NONINVITE_CLIENT;
+
+	if (client && t->state < SIP_TX_COMPLETED)
+		sip_tx_give_up(t, SIP_TX_TRANSPORT);
+}
+
 void sip_tx_timer(struct sip_tx *t, int64_t now)
 {
 	if (t->state == SIP_TX_TERMINATED)
@@ -248,11 +265,7 @@ void sip_tx_timer(struct sip_tx *t, int64_t now)
 		return;
 	}
 	if (t->fail_at >= 0 && now >= t->fail_at) {
-		enum sip_tx_timer which = sip_tx_fail_timer(t);
-		t->state = SIP_TX_TERMINATED;
-		t->retx_at = t->fail_at = t->end_at = -1;
-		t->ops->timeout(t, which);
-		sip_tx_terminate(t);
+		sip_tx_give_up(t, sip_tx_fail_timer(t));
 		return;
 	}
 	if (t->retx_at >= 0 && now >= t->retx_at)

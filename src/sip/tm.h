@@ -46,15 +46,22 @@ enum sip_tx_state {
 	SIP_TX_TERMINATED,
 };
 
-/* Which timer fired when a transaction gives up (ops->timeout). */
-enum sip_tx_timer { SIP_TIMER_B = 'B', SIP_TIMER_F = 'F', SIP_TIMER_H = 'H' };
+/* Why a transaction gives up (ops->timeout): a timer fired, or the
+ * transport under a client transaction failed (§17.1.4). */
+enum sip_tx_timer {
+	SIP_TIMER_B = 'B',
+	SIP_TIMER_F = 'F',
+	SIP_TIMER_H = 'H',
+	SIP_TX_TRANSPORT = 'T',
+};
 
 struct sip_tx;
 
 struct sip_tx_ops {
 	/* Put bytes on the wire towards the transaction's peer. */
 	void (*send)(struct sip_tx *t, struct str bytes);
-	/* No answer (B, F) or no ACK (H): the transaction is now terminated. */
+	/* No answer (B, F), no ACK (H) or a transport failure: the
+	 * transaction is now terminated. */
 	void (*timeout)(struct sip_tx *t, enum sip_tx_timer which);
 	/* The transaction reached Terminated: its owner may free it on return. */
 	void (*terminated)(struct sip_tx *t);
@@ -89,6 +96,13 @@ void sip_tx_client_start(struct sip_tx *t, int64_t now);
  * response's To tag).  True when the response goes up to the proxy core;
  * false when it is a retransmission absorbed here. */
 bool sip_tx_client_response(struct sip_tx *t, int status, int64_t now);
+
+/* Client: the connection the request went on failed (§17.1.4; a TLS
+ * handshake refused, a reset).  Before a final response the transaction
+ * gives up at once, as at its timer B or F, with SIP_TX_TRANSPORT: the core
+ * treats it as a 503 (§8.1.3.1) and fails over now, not at the timer.
+ * After one, nothing is lost: it just waits out its D or K timer. */
+void sip_tx_client_transport_error(struct sip_tx *t);
 
 /* Server: the request arrived (t enters Proceeding or Trying). */
 void sip_tx_server_start(struct sip_tx *t, int64_t now);

@@ -176,8 +176,14 @@ static void sip_tcp_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if ((what & BEV_EVENT_ERROR) && c->peer.transport == SIP_TRANSPORT_TLS)
 		sip_tls_log_failure(c);
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		struct sip_worker *w = c->w;
+		uint64_t id = c->id;
+		/* gone from the list first, so a failover to the same address
+		 * opens a new connection instead of finding this one */
 		sip_conn_free(c);
+		sip_proxy_conn_lost(w, id);
+	}
 }
 
 /* The bufferevent of a new connection: a plain socket, or TLS over it

@@ -100,24 +100,28 @@ static void sip_client_tx_send(struct sip_tx *t, struct str b)
 	sip_transport_send(c->w, &c->dst, b);
 }
 
+/* No final answer: timer B or F (408), or the transport failed (503,
+ * §8.1.3.1).  The layer above hears of it; the peer hears that code, unless
+ * this is an attempt of a call, which fails over or answers it itself. */
 static void sip_client_tx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 {
 	struct sip_client_tx *c = t->arg;
-	(void)which;
-	if (c->peer && c->peer->tx.state < SIP_TX_COMPLETED) {
+	int code = which == SIP_TX_TRANSPORT ? 503 : 408;
+	if (c->peer && !c->call && c->peer->tx.state < SIP_TX_COMPLETED) {
 		struct sip_msg m;
 		struct buf out;
 		buf_init(&out);
-		/* re-parse of the request the peer keeps: a 408 is rare */
+		/* re-parse of the request the peer keeps: a 408 or 503 is rare */
 		if (sip_msg_parse(&m, c->peer->req.p, c->peer->req.len) == 0 &&
-		    sip_build_response(&out, &m, 408, NULL, "t408", &c->peer->src, NULL) == 0) {
-			sip_count_response(c->w->p, 408);
-			sip_tx_server_respond(&c->peer->tx, 408, (struct str){out.p, out.len},
+		    sip_build_response(&out, &m, code, NULL, code == 408 ? "t408" : "t503",
+				       &c->peer->src, NULL) == 0) {
+			sip_count_response(c->w->p, code);
+			sip_tx_server_respond(&c->peer->tx, code, (struct str){out.p, out.len},
 					      sip_now());
 		}
 		buf_fini(&out);
 	}
-	c->w->p->txn_hooks->client_timeout(c);
+	c->w->p->txn_hooks->client_failed(c, code);
 }
 
 static void sip_client_tx_terminated(struct sip_tx *t)
@@ -140,6 +144,37 @@ static void sip_client_tx_arm(struct sip_tx *t, int64_t at)
 
 static const struct sip_tx_ops sip_client_tx_ops = {sip_client_tx_send, sip_client_tx_timeout,
 						    sip_client_tx_terminated, sip_client_tx_arm};
+
+/* Client transactions of w on connection conn_id: collected before any is
+ * failed, as failing one may start the next attempt (a new entry). */
+struct sip_conn_txs {
+	uint64_t conn_id;
+	size_t n;
+	struct sip_client_tx *x[32];
+};
+
+static void sip_conn_txs_collect(struct sip_entry *e, void *arg)
+{
+	struct sip_conn_txs *t = arg;
+	struct sip_client_tx *x = sip_container_of(e, struct sip_client_tx, e);
+	if (x->dst.conn_id == t->conn_id && x->tx.state < SIP_TX_COMPLETED &&
+	    t->n < sizeof(t->x) / sizeof(t->x[0]))
+		t->x[t->n++] = x;
+}
+
+void sip_client_txs_transport_failed(struct sip_worker *w, uint64_t conn_id)
+{
+	struct sip_conn_txs t = {.conn_id = conn_id};
+	/* bounded: each round fails what it found; a round finding none ends */
+	for (int round = 0; round < 64; round++) {
+		t.n = 0;
+		sip_table_each(&w->client_txs, sip_conn_txs_collect, &t);
+		if (t.n == 0)
+			return;
+		for (size_t i = 0; i < t.n; i++)
+			sip_tx_client_transport_error(&t.x[i]->tx);
+	}
+}
 
 /* Server transaction key (§17.2.3): branch, sent-by, method (ACK as INVITE). */
 static int sip_server_tx_key(struct sip_msg *m, enum sip_method method, char *out, size_t n)

@@ -47,8 +47,9 @@ struct sip_txn_hooks {
 	void (*server_gone)(struct sip_server_tx *s);
 	/* x is terminated and freed on return. */
 	void (*client_gone)(struct sip_client_tx *x);
-	/* x had no final answer in time (timer B or F; its peer got 408). */
-	void (*client_timeout)(struct sip_client_tx *x);
+	/* x has no final answer and never will: code 408 (timer B or F) or
+	 * 503 (its connection failed); its peer got that code. */
+	void (*client_failed)(struct sip_client_tx *x, int code);
 };
 
 int64_t sip_now(void);
@@ -77,6 +78,10 @@ void sip_server_tx_reply(struct sip_server_tx *s, struct sip_msg *m, int code, c
 			 const char *extra);
 /* bytes, a response of status, go up s unless s has answered finally. */
 void sip_server_tx_respond(struct sip_server_tx *s, int status, struct str bytes);
+/* The connection conn_id of w failed (closed, reset, a TLS handshake
+ * refused): its client transactions without a final answer fail now
+ * (client_failed with 503), so a call fails over at once. */
+void sip_client_txs_transport_failed(struct sip_worker *w, uint64_t conn_id);
 /* Stopping: every transaction of w is freed (no hook told of calls). */
 void sip_txn_drain(struct sip_worker *w);
 

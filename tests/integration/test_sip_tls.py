@@ -15,6 +15,7 @@ verify fails the attempt.  Kamailio runs a configuration written by the test,
 in a session of its own, and is stopped by its PID (test_media_kamailio's
 Kamailio class).  Skipped when kamailio or its tls module is missing
 (scripts/install-deps --test)."""
+import json
 import os
 import re
 import socket
@@ -299,17 +300,45 @@ def test_tls_gateway_whose_certificate_does_not_verify_is_not_used(
     cport = sip_port()
     k = kamailio(sw.tls_port, sip_port())
     provision(sw, k.tls, "tls")
-    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=408, mf=70), cport,
+    # The refused handshake fails the attempt at once as a transport error
+    # (RFC 3261 §8.1.3.1: a 503), not at the 8 s setup timeout.
+    started = time.monotonic()
+    caller = sw.caller("caller", render(tmp_path, "uac_expect.xml", code=503, mf=70), cport,
                        NUMBER).start()
     rc = caller.wait()
     assert 200 not in caller.codes(), caller.describe()
     assert rc == 0, "%s\n%s" % (caller.describe(), sw.w.stderr()[-2000:])
-    deadline = time.monotonic() + 3
-    while "certificate verify failed" not in sw.w.stderr() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert time.monotonic() - started < 5, "answered only at the setup timeout"
     assert "certificate verify failed" in sw.w.stderr(), sw.w.stderr()[-2000:]
     (r,) = sw.cdrs(1)
-    assert r["final_code"] == 408
+    assert r["final_code"] == 503
+
+
+@needs_kamailio
+def test_failed_tls_handshake_fails_over_to_the_next_gateway_at_once(
+        tlswarp, kamailio, tmp_path):
+    sw = tlswarp("other")
+    cport, uport = sip_port(), sip_port()
+    k = kamailio(sw.tls_port, sip_port())
+    cus = sw.customer()
+    sw.api("POST", "/trunks", {"customer_id": cus, "name": "pbx", "media_mode": "bypass",
+                               "acl": [{"cidr": "127.0.0.1/32"}]})
+    car_tls, (gw_tls,) = sw.carrier("carrier-tls", [k.tls], transport="tls")
+    car_udp, (gw_udp,) = sw.carrier("carrier-udp", [uport])
+    sw.route("1", [car_tls, car_udp])
+    sw.synced()
+    callee = sw.sipp("callee", scenario("uas_answer.xml"), uport).start()
+    started = time.monotonic()
+    caller = sw.caller("caller", shared_scenario("uac_rr.xml"), cport, NUMBER,
+                       hold_ms=200).start()
+    assert caller.wait() == 0, "%s\n%s" % (caller.describe(), sw.w.stderr()[-2000:])
+    assert callee.wait() == 0, callee.describe()
+    assert caller.codes()[-1] == 200
+    assert time.monotonic() - started < 6, "failed over only at the setup timeout"
+    (r,) = sw.cdrs(1)
+    assert r["carrier_id"] == car_udp and r["final_code"] == 200
+    assert [(a["gateway_id"], a["code"]) for a in json.loads(r["attempts"])] == \
+        [(gw_tls, 503), (gw_udp, 200)]
 
 
 @needs_kamailio

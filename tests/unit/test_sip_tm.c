@@ -96,6 +96,44 @@ static void test_invite_client_timer_a_doubles_until_b(void **state)
 	sip_tx_fini(&t);
 }
 
+/* §17.1.4: a connection that fails under a client transaction ends it at
+ * once (the core fails over as for a 503); after a final response it is
+ * no longer waiting for anything and carries on to its timer. */
+static void test_client_transport_error_gives_up_now(void **state)
+{
+	struct sip_tx t;
+	struct rec r;
+	(void)state;
+
+	client_start(&t, &r, SIP_TX_INVITE_CLIENT, true);
+	r.now = 120;
+	sip_tx_client_transport_error(&t);
+	assert_int_equal(r.timeouts, 1);
+	assert_int_equal(r.which, SIP_TX_TRANSPORT);
+	assert_int_equal(r.terminated, 1);
+	assert_int_equal(r.armed, -1);
+	sip_tx_client_transport_error(&t); /* terminated: nothing more */
+	assert_int_equal(r.timeouts, 1);
+	sip_tx_fini(&t);
+
+	client_start(&t, &r, SIP_TX_NONINVITE_CLIENT, false);
+	assert_true(sip_tx_client_response(&t, 180, 10)); /* proceeding */
+	sip_tx_client_transport_error(&t);
+	assert_int_equal(r.which, SIP_TX_TRANSPORT);
+	assert_int_equal(r.terminated, 1);
+	sip_tx_fini(&t);
+
+	client_start(&t, &r, SIP_TX_INVITE_CLIENT, false);
+	assert_true(sip_tx_client_response(&t, 486, 10)); /* completed: waits out D */
+	sip_tx_client_transport_error(&t);
+	assert_int_equal(r.timeouts, 0);
+	assert_int_equal(r.terminated, 0);
+	run_until(&t, &r, 100000);
+	assert_int_equal(r.terminated, 1);
+	assert_int_equal(r.timeouts, 0);
+	sip_tx_fini(&t);
+}
+
 static void test_invite_client_reliable_sends_once_then_b(void **state)
 {
 	struct sip_tx t;
@@ -319,6 +357,7 @@ static void test_noninvite_server_reliable_terminates_on_final(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client_transport_error_gives_up_now),
 		cmocka_unit_test(test_invite_client_timer_a_doubles_until_b),
 		cmocka_unit_test(test_invite_client_reliable_sends_once_then_b),
 		cmocka_unit_test(test_invite_client_provisional_stops_retransmissions),
