@@ -668,7 +668,7 @@ int sip_policy_start(struct sip_policy *p)
 	}
 	if (p->o.probe_interval_ms <= 0 || p->prober)
 		return 0;
-	p->prober = sip_prober_new(p->snap, p->o.probe_interval_ms);
+	p->prober = sip_prober_new(p->snap, p->o.probe_interval_ms, p->o.tls_client);
 	if (!p->prober)
 		return -ENOMEM;
 	if (sip_prober_start(p->prober, err, sizeof(err)) < 0) {

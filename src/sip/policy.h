@@ -93,6 +93,10 @@ struct sip_policy_opts {
 	int flood_ban_ms;
 	size_t flood_table_size;
 	int probe_interval_ms; /* OPTIONS to gateways with probe on; 0: off */
+	/* The proxy's TLS client context (tls.c), shared: TLS gateways are
+	 * probed over TLS with their certificates checked as calls check
+	 * them.  NULL: TLS gateways are not probed. */
+	struct ssl_ctx_st *tls_client;
 	/* Digest nonces are accepted this long after they were issued;
 	 * older ones get a new challenge with stale=true.  0: 5 minutes. */
 	int64_t digest_nonce_ttl_ms;

@@ -283,7 +283,9 @@ size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
 
 struct sip_prober;
 
-struct sip_prober *sip_prober_new(struct snapshot *snap, int interval_ms);
+/* tls_client (may be NULL) probes TLS gateways over TLS. */
+struct sip_prober *sip_prober_new(struct snapshot *snap, int interval_ms,
+				  struct ssl_ctx_st *tls_client);
 int sip_prober_start(struct sip_prober *pr, char *err, size_t errlen);
 void sip_prober_free(struct sip_prober *pr); /* stops the thread first */
 

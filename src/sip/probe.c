@@ -12,8 +12,10 @@
  * the OPTIONS is written once connected and the answer read back on that
  * connection (§18.2.2), which is then closed.  A refused or reset
  * connection, or no answer by the end of the round, is a miss.  TLS gateways
- * are not probed (the prober has no TLS client; decision 0018): they are
- * never marked down, a failed handshake only fails its call's attempt.  Any
+ * are probed the same way over TLS, with the proxy's client context: SNI
+ * and the certificate checked against the gateway's host as for a call
+ * (RFC 5922 §4), so a handshake that fails — a certificate that does not
+ * verify — is a miss, and such a gateway goes down before a call tries it.  Any
  * response means the gateway's SIP stack is alive, even 4xx/5xx (many
  * carriers answer OPTIONS with 404 or 405).  PROBE_DOWN_AFTER
  * rounds without an answer mark it down (the planner skips it); one answer
@@ -26,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "sip/policy_private.h"
 
@@ -42,10 +46,14 @@ struct probe_pending {
 	bool writing; /* TCP: connecting, or the OPTIONS not all written yet */
 	char *buf;    /* TCP: PROBE_TCP_BUF bytes, the request then the answer */
 	size_t len, off;
+	SSL *ssl;	  /* TLS: over fd, NULL for TCP */
+	bool handshaking; /* TLS: the handshake is not done yet */
+	short want;	  /* TLS: what the handshake or I/O waits for (POLLIN/POLLOUT) */
 };
 
 struct sip_prober {
 	struct snapshot *snap;
+	SSL_CTX *tls_client; /* the proxy's, shared; NULL: TLS gateways are skipped */
 	int interval_ms;
 	int fd[2]; /* IPv4, IPv6 */
 	pthread_t thread;
@@ -57,13 +65,15 @@ struct sip_prober {
 	size_t npending;
 };
 
-struct sip_prober *sip_prober_new(struct snapshot *snap, int interval_ms)
+struct sip_prober *sip_prober_new(struct snapshot *snap, int interval_ms,
+				  struct ssl_ctx_st *tls_client)
 {
 	struct sip_prober *pr = calloc(1, sizeof(*pr));
 
 	if (!pr)
 		return NULL;
 	pr->snap = snap;
+	pr->tls_client = tls_client;
 	pr->interval_ms = interval_ms > 0 ? interval_ms : 10000;
 	pr->fd[0] = pr->fd[1] = -1;
 	return pr;
@@ -102,7 +112,9 @@ static int probe_bound_addr(int fd, struct net_addr *out)
 static int probe_format(const struct psnap_gateway *g, const struct net_addr *local, uint16_t port,
 			const char *branch, char *out, size_t n)
 {
-	bool tcp = g->transport == SIP_TRANSPORT_TCP;
+	const char *tp = g->transport == SIP_TRANSPORT_TLS   ? "TLS"
+			 : g->transport == SIP_TRANSPORT_TCP ? "TCP"
+							     : "UDP";
 	char via[NET_ADDR_STRLEN], ip[NET_ADDR_STRLEN], hp[SIP_HOST_MAX + 16];
 
 	if (net_addr_format_ip(local, ip, sizeof(ip)) < 0)
@@ -111,9 +123,11 @@ static int probe_format(const struct psnap_gateway *g, const struct net_addr *lo
 		 (unsigned)port);
 	/* An IPv6 reference is bracketed in a SIP URI (RFC 3261 §25.1). */
 	snprintf(hp, sizeof(hp), strchr(g->host, ':') ? "[%s]:%u" : "%s:%u", g->host,
-		 (unsigned)(g->port ? g->port : 5060));
-	/* RFC 3261 §11.1 OPTIONS; the URI names TCP (§19.1.1); rport (RFC 3581)
-	 * so NAT'd UDP answers find us. */
+		 (unsigned)(g->port				? g->port
+			    : g->transport == SIP_TRANSPORT_TLS ? 5061
+								: 5060));
+	/* RFC 3261 §11.1 OPTIONS; the URI names TCP or TLS (§19.1.1); rport
+	 * (RFC 3581) so NAT'd UDP answers find us. */
 	int w = snprintf(out, n,
 			 "OPTIONS sip:%s%s SIP/2.0\r\n"
 			 "Via: SIP/2.0/%s %s;branch=%s;rport\r\n"
@@ -124,8 +138,11 @@ static int probe_format(const struct psnap_gateway *g, const struct net_addr *lo
 			 "CSeq: 1 OPTIONS\r\n"
 			 "Accept: application/sdp\r\n"
 			 "Content-Length: 0\r\n\r\n",
-			 hp, tcp ? ";transport=tcp" : "", tcp ? "TCP" : "UDP", via, branch, via,
-			 branch + 7, hp, branch + 7);
+			 hp,
+			 g->transport == SIP_TRANSPORT_TLS   ? ";transport=tls"
+			 : g->transport == SIP_TRANSPORT_TCP ? ";transport=tcp"
+							     : "",
+			 tp, via, branch, via, branch + 7, hp, branch + 7);
 	return w > 0 && (size_t)w < n ? w : -ENOSPC;
 }
 
@@ -145,6 +162,8 @@ static void probe_send_udp(struct sip_prober *pr, const struct psnap_gateway *g,
 
 static void probe_tcp_close(struct probe_pending *pe)
 {
+	SSL_free(pe->ssl);
+	pe->ssl = NULL;
 	if (pe->fd >= 0)
 		close(pe->fd);
 	pe->fd = -1;
@@ -155,7 +174,8 @@ static void probe_tcp_close(struct probe_pending *pe)
 /* Starts this round's connection to a TCP gateway and formats the OPTIONS
  * for it (the kernel has bound the local port by the time connect returns,
  * even while the handshake is in progress); on failure the probe is a miss. */
-static int probe_tcp_open(struct probe_pending *pe, const struct psnap_gateway *g)
+static int probe_tcp_open(struct sip_prober *pr, struct probe_pending *pe,
+			  const struct psnap_gateway *g)
 {
 	struct net_addr local;
 	int rc;
@@ -177,6 +197,15 @@ static int probe_tcp_open(struct probe_pending *pe, const struct psnap_gateway *
 		return rc;
 	pe->len = (size_t)rc;
 	pe->writing = true;
+	if (g->transport != SIP_TRANSPORT_TLS)
+		return 0;
+	/* the identity checked is the gateway's host, as a call's (tls.c) */
+	pe->ssl = SSL_new(pr->tls_client);
+	if (!pe->ssl || tls_identity_set(pe->ssl, str_from_cstr(g->host)) < 0 ||
+	    SSL_set_fd(pe->ssl, pe->fd) != 1)
+		return -ENOMEM;
+	SSL_set_connect_state(pe->ssl);
+	pe->handshaking = true;
 	return 0;
 }
 
@@ -191,14 +220,15 @@ static void probe_send_all(struct sip_prober *pr, const struct psnap *s)
 
 		if (!g->probe || !g->resolved ||
 		    (udp ? pr->fd[g->addr.ss.ss_family == AF_INET6] < 0
-			 : g->transport != SIP_TRANSPORT_TCP))
+			 : g->transport != SIP_TRANSPORT_TCP &&
+			       !(g->transport == SIP_TRANSPORT_TLS && pr->tls_client)))
 			continue;
 		*pe = (struct probe_pending){.state = g->state, .fd = -1};
 		snprintf(pe->branch, sizeof(pe->branch), "z9hG4bKprobe%llx.%zx",
 			 (unsigned long long)pr->round, i);
 		if (udp) {
 			probe_send_udp(pr, g, pe);
-		} else if ((rc = probe_tcp_open(pe, g)) < 0) {
+		} else if ((rc = probe_tcp_open(pr, pe, g)) < 0) {
 			log_debug("sip", "probe to gateway %s: %s", g->id, strerror(-rc));
 			probe_tcp_close(pe);
 		}
@@ -229,6 +259,78 @@ static void probe_receive(struct sip_prober *pr, int fd)
 			pr->pending[i].answered = true;
 }
 
+/* What an SSL call that did not complete waits for: -EAGAIN with pe->want
+ * set, or -EIO when the connection failed (a certificate that does not
+ * verify is logged: the reason a gateway goes down). */
+static int probe_tls_wait(struct probe_pending *pe, int r)
+{
+	int e = SSL_get_error(pe->ssl, r);
+	char why[160];
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		pe->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		return -EAGAIN;
+	}
+	if (pe->handshaking)
+		log_debug("sip", "probe: TLS handshake failed: %s", tls_error(why, sizeof(why)));
+	return -EIO;
+}
+
+/* Goes on with the handshake; true once it is done. */
+static bool probe_tls_handshake(struct probe_pending *pe)
+{
+	int r = SSL_do_handshake(pe->ssl);
+
+	if (r == 1) {
+		pe->handshaking = false;
+		pe->want = 0;
+		return true;
+	}
+	if (probe_tls_wait(pe, r) != -EAGAIN)
+		probe_tcp_close(pe); /* refused, or its certificate did not verify: a miss */
+	return false;
+}
+
+/* Writes what is left of the OPTIONS: bytes written, 0 to wait, <0 failed. */
+static ssize_t probe_stream_send(struct probe_pending *pe)
+{
+	ssize_t n;
+
+	if (pe->ssl) {
+		int r = SSL_write(pe->ssl, pe->buf + pe->off, (int)(pe->len - pe->off));
+		if (r > 0) {
+			pe->want = 0;
+			return r;
+		}
+		return probe_tls_wait(pe, r) == -EAGAIN ? 0 : -EIO;
+	}
+	n = send(pe->fd, pe->buf + pe->off, pe->len - pe->off, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	return n < 0 ? -errno : n;
+}
+
+/* Reads into the answer buffer: bytes read, 0 at the end, -EAGAIN to wait,
+ * another <0 when it failed. */
+static ssize_t probe_stream_recv(struct probe_pending *pe)
+{
+	ssize_t n;
+
+	if (pe->ssl) {
+		int r = SSL_read(pe->ssl, pe->buf + pe->len, (int)(PROBE_TCP_BUF - pe->len));
+		if (r > 0) {
+			pe->want = 0;
+			return r;
+		}
+		return SSL_get_error(pe->ssl, r) == SSL_ERROR_ZERO_RETURN ? 0
+									  : probe_tls_wait(pe, r);
+	}
+	n = recv(pe->fd, pe->buf + pe->len, PROBE_TCP_BUF - pe->len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return -EAGAIN;
+	return n < 0 ? -errno : n;
+}
+
 /* Connected (or refused): writes what is left of the OPTIONS. */
 static void probe_tcp_write(struct probe_pending *pe)
 {
@@ -240,8 +342,10 @@ static void probe_tcp_write(struct probe_pending *pe)
 		probe_tcp_close(pe); /* refused, unreachable: a miss */
 		return;
 	}
-	n = send(pe->fd, pe->buf + pe->off, pe->len - pe->off, MSG_NOSIGNAL);
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+	if (pe->handshaking && !probe_tls_handshake(pe))
+		return;
+	n = probe_stream_send(pe);
+	if (n < 0)
 		probe_tcp_close(pe);
 	if (n <= 0)
 		return;
@@ -256,11 +360,11 @@ static void probe_tcp_write(struct probe_pending *pe)
  * framed by the blank line and Content-Length; the body is not needed). */
 static void probe_tcp_read(struct probe_pending *pe)
 {
-	ssize_t n = recv(pe->fd, pe->buf + pe->len, PROBE_TCP_BUF - pe->len, 0);
+	ssize_t n = probe_stream_recv(pe);
 	const char *end;
 	struct sip_via via;
 
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
 		probe_tcp_close(pe); /* closed or reset before answering: a miss */
@@ -302,7 +406,10 @@ static void probe_poll_fill(struct sip_prober *pr)
 	for (size_t i = 0; i < pr->npending; i++) {
 		const struct probe_pending *pe = &pr->pending[i];
 
-		pr->pfd[2 + i] = (struct pollfd){pe->fd, pe->writing ? POLLOUT : POLLIN, 0};
+		/* TLS: what the handshake or the last SSL call waits for */
+		short ev = pe->want ? pe->want : pe->writing ? POLLOUT : POLLIN;
+
+		pr->pfd[2 + i] = (struct pollfd){pe->fd, ev, 0};
 	}
 }
 

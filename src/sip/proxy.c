@@ -416,9 +416,11 @@ static int sip_proxy_listens(struct sip_proxy *p, const struct sip_proxy_opts *o
 	return p->nlisten ? 0 : -EINVAL;
 }
 
-static struct sip_policy *sip_proxy_policy(const struct sip_proxy_opts *o, char *err, size_t errlen)
+static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err, size_t errlen)
 {
+	const struct sip_proxy_opts *o = &p->o;
 	struct sip_policy_opts po = {
+	    .tls_client = p->tls_client,
 	    .store = o->store,
 	    .loader = o->loader,
 	    .setup_timeout_ms = o->setup_timeout_ms,
@@ -455,7 +457,7 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 	if (sip_tls_open(p, err, errlen) < 0)
 		goto fail;
 	sip_proxy_metrics(p);
-	p->policy = sip_proxy_policy(o, err, errlen);
+	p->policy = sip_proxy_policy(p, err, errlen);
 	if (!p->policy)
 		goto fail;
 	p->pool = loop_pool_new(o->threads, "sip");

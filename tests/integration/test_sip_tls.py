@@ -64,6 +64,11 @@ loadmodule "tm.so"
 loadmodule "rr.so"
 
 request_route {{
+    # A gateway answers OPTIONS itself (warp's prober asks over TLS).
+    if (is_method("OPTIONS") && $pr == "tls") {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
     if (loose_route()) {{
         forward();
         exit;
@@ -339,6 +344,31 @@ def test_failed_tls_handshake_fails_over_to_the_next_gateway_at_once(
     assert r["carrier_id"] == car_udp and r["final_code"] == 200
     assert [(a["gateway_id"], a["code"]) for a in json.loads(r["attempts"])] == \
         [(gw_tls, 503), (gw_udp, 200)]
+
+
+def gateway_up(sw, gw):
+    m = re.search(r'^warp_sip_gateway_up\{gateway="%s"\} (-?\d+)$' % gw,
+                  sw.w.get("/metrics").body.decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+@needs_kamailio
+@pytest.mark.parametrize("ca,up", [("ca", 1), ("other", 0)])
+def test_tls_gateway_is_probed_over_tls_and_down_when_its_certificate_fails(
+        tlswarp, kamailio, ca, up):
+    """OPTIONS over TLS with the certificate checked as for a call: a
+    gateway whose certificate does not verify is marked down by the prober
+    before any call tries it."""
+    sw = tlswarp(ca, extra="probe_interval = 200ms\n")
+    k = kamailio(sw.tls_port, sip_port())
+    car, (gw,) = sw.carrier("carrier-tls", [k.tls], transport="tls")
+    sw.synced()
+    deadline = time.monotonic() + 8
+    while gateway_up(sw, gw) != up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gateway_up(sw, gw) == up, sw.w.stderr()[-2000:]
+    if up:
+        assert connections_to(k.tls) <= 1  # one probe connection a round, closed after
 
 
 @needs_kamailio
