@@ -318,6 +318,8 @@ int api_cdrs_routes(struct http_router *r);
 int api_messages_routes(struct http_router *r);
 /* A customer's balance-transactions, balance and ledger (balances.c). */
 int api_balances_routes(struct http_router *r);
+/* sip_bans.c: GET /api/v1/sip/bans */
+int api_sip_bans_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

@@ -340,9 +340,10 @@ static struct ban_slot *bans_slot(struct sip_bans *b, uint64_t key, int64_t now_
 	return victim;
 }
 
-void sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms)
+int64_t sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms)
 {
 	uint64_t key = bans_key(src);
+	int64_t started = 0;
 	struct ban_slot *s;
 
 	pthread_mutex_lock(&b->lock);
@@ -353,13 +354,24 @@ void sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_m
 		s->window_start = now_ms;
 		s->refusals = 0;
 	}
-	if (++s->refusals >= b->refusals) {
-		atomic_store(&s->banned_until, now_ms + b->ban_ms);
+	if (++s->refusals >= b->refusals && b->ban_ms > 0) {
+		started = now_ms + b->ban_ms;
+		atomic_store(&s->banned_until, started);
 		s->refusals = 0;
 		s->window_start = now_ms;
 	}
 out:
 	pthread_mutex_unlock(&b->lock);
+	return started;
+}
+
+size_t sip_bans_banned(struct sip_bans *b, int64_t now_ms)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->nsets * BANS_WAYS; i++)
+		n += atomic_load(&b->slots[i].banned_until) > now_ms;
+	return n;
 }
 
 size_t sip_bans_used(struct sip_bans *b)

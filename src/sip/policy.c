@@ -562,14 +562,28 @@ void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan)
 
 /* ------------------------------------------------------------ sources */
 
+/* A known trunk or gateway address is never ignored, even if it was banned
+ * while unknown and provisioned since: the snapshot is asked only for a
+ * banned source, so the packet path pays nothing for the rule. */
 bool sip_policy_source_banned(struct sip_policy *p, const struct net_addr *src, int64_t now_ms)
 {
-	return sip_bans_check(p->bans, src, now_ms);
+	if (!sip_bans_check(p->bans, src, now_ms) || sip_policy_source_known(p, src))
+		return false;
+	metric_inc(p->banned_ignored);
+	return true;
 }
 
+/* Refusals of known sources (a trunk dialling a blocked prefix) never
+ * count towards a ban: only strangers are banned. */
 void sip_policy_note_refused(struct sip_policy *p, const struct net_addr *src, int64_t now_ms)
 {
-	sip_bans_note(p->bans, src, now_ms);
+	int64_t until;
+
+	if (sip_policy_source_known(p, src) || !(until = sip_bans_note(p->bans, src, now_ms)))
+		return;
+	int64_t wall = time_wall_ms(); /* now_ms is the packet path's clock */
+	metric_inc(p->bans_started);
+	sip_ban_log_note(p->ban_log, src, wall + (until - now_ms), wall);
 }
 
 bool sip_policy_source_known(struct sip_policy *p, const struct net_addr *src)
@@ -586,22 +600,32 @@ bool sip_policy_source_known(struct sip_policy *p, const struct net_addr *src)
 
 /* ----------------------------------------------------------- lifetime */
 
+/* An unlabelled counter of the policy's (NULL when it cannot be made). */
+static struct metric *policy_counter(struct metrics *m, const char *name, const char *help)
+{
+	struct metric_family *f = metrics_counter(m, name, help, NULL);
+	return f ? metric_get(f) : NULL;
+}
+
 static void policy_metrics(struct sip_policy *p)
 {
 	struct metrics *m = metrics_default();
-	struct metric_family *f;
 
-	f = metrics_counter(m, "warp_sip_cps_rejects_total",
-			    "Calls refused with 503 for a CPS limit (trunk, customer or carrier).",
-			    NULL);
-	p->cps_rejects = f ? metric_get(f) : NULL;
-	f = metrics_counter(m, "warp_sip_channel_rejects_total",
-			    "Calls refused with 503 for a channel limit.", NULL);
-	p->channel_rejects = f ? metric_get(f) : NULL;
+	p->cps_rejects =
+	    policy_counter(m, "warp_sip_cps_rejects_total",
+			   "Calls refused with 503 for a CPS limit (trunk, customer or carrier).");
+	p->channel_rejects = policy_counter(m, "warp_sip_channel_rejects_total",
+					    "Calls refused with 503 for a channel limit.");
+	p->bans_started =
+	    policy_counter(m, "warp_sip_bans_total",
+			   "Sources banned for flooding or scanning (too many refusals within "
+			   "[sip] flood_window): ignored for flood_ban.");
+	p->banned_ignored = policy_counter(m, "warp_sip_banned_ignored_total",
+					   "Messages from banned sources dropped unanswered.");
 	p->env->gw_up =
 	    metrics_gauge(m, "warp_sip_gateway_up",
 			  "1 while the gateway answers OPTIONS probes, 0 when down, -1 when not "
-			  "probed (probe off, tls, or no probe round has decided yet).",
+			  "probed (probe off, or no probe round has decided yet).",
 			  "gateway");
 	p->env->gw_info = metrics_gauge(m, "warp_sip_gateway_info",
 					"1 per gateway in the store: its carrier and address.",
@@ -640,10 +664,12 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 	p->bans = sip_bans_new(o->flood_table_size ? o->flood_table_size : 4096, o->flood_refusals,
 			       o->flood_window_ms, o->flood_ban_ms);
 	p->cdr = sip_cdr_writer_new(o->store);
+	p->ban_log = o->store ? sip_ban_log_new(o->store) : NULL;
 	p->digest_seen = sip_digest_seen_new(SIP_DIGEST_SEEN_SLOTS);
 	if (o->call_heartbeat_ms > 0)
 		p->journal = sip_journal_new(o->store, o->call_heartbeat_ms);
-	if (!p->bans || !p->cdr || !p->digest_seen || (o->call_heartbeat_ms > 0 && !p->journal)) {
+	if (!p->bans || !p->cdr || !p->digest_seen || (o->store && !p->ban_log) ||
+	    (o->call_heartbeat_ms > 0 && !p->journal)) {
 		snprintf(err, errlen, "sip policy: out of memory");
 		goto fail;
 	}
@@ -696,6 +722,7 @@ void sip_policy_free(struct sip_policy *p)
 	sip_cdr_writer_free(p->cdr); /* its last callbacks queue journal rows */
 	sip_journal_free(p->journal);
 	sip_bans_free(p->bans);
+	sip_ban_log_free(p->ban_log);
 	sip_digest_seen_free(p->digest_seen);
 	atomic_store(&p->env->closed, true);
 	psnap_env_release(p->env);

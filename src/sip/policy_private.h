@@ -66,7 +66,11 @@ struct sip_bans *sip_bans_new(size_t size, int refusals, int window_ms, int ban_
 void sip_bans_free(struct sip_bans *b);
 /* hot path: no allocation, no locks, no I/O */
 bool sip_bans_check(struct sip_bans *b, const struct net_addr *src, int64_t now_ms);
-void sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms);
+/* A refusal of src.  Returns the end of the ban it started (the refusals
+ * reached the threshold within the window), else 0. */
+int64_t sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms);
+/* Sources banned at now_ms (tests). */
+size_t sip_bans_banned(struct sip_bans *b, int64_t now_ms);
 /* Slots in use (tests: never above the size given). */
 size_t sip_bans_used(struct sip_bans *b);
 
@@ -327,6 +331,15 @@ int sip_journal_open(struct sip_journal *j, const struct store_param *cdr);
 /* Queues the removal of a call's open row, once its CDR is durable. */
 int sip_journal_close(struct sip_journal *j, const char *call_id, const char *direction);
 
+/* ------------------------------------------------------------ ban_log.c */
+
+/* Bans that start, written to sip_bans for the API's list (async). */
+struct sip_ban_log;
+struct sip_ban_log *sip_ban_log_new(struct store *s);
+void sip_ban_log_free(struct sip_ban_log *l); /* flushes first */
+void sip_ban_log_note(struct sip_ban_log *l, const struct net_addr *src, int64_t until,
+		      int64_t now_ms);
+
 /* --------------------------------------------------------------- policy.c */
 
 struct sip_policy {
@@ -334,11 +347,13 @@ struct sip_policy {
 	struct psnap_env *env;
 	struct snapshot *snap;
 	struct sip_bans *bans;
+	struct sip_ban_log *ban_log; /* NULL without a store (unit tests) */
 	struct sip_prober *prober;
 	struct sip_cdr_writer *cdr;
 	struct sip_journal *journal; /* NULL when call_heartbeat is 0 */
 	struct sip_digest_seen *digest_seen;
 	struct metric *cps_rejects, *channel_rejects;
+	struct metric *bans_started, *banned_ignored;
 };
 
 #endif

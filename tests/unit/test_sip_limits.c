@@ -181,10 +181,13 @@ static void test_ban_after_refusals_in_window(void **state)
 	struct sip_bans *b = sip_bans_new(64, 3, 1000, 5000);
 	struct net_addr a = addr("203.0.113.9:5060"), other_port = addr("203.0.113.9:6000");
 
-	sip_bans_note(b, &a, 0);
-	sip_bans_note(b, &a, 10);
+	assert_int_equal(sip_bans_note(b, &a, 0), 0);
+	assert_int_equal(sip_bans_note(b, &a, 10), 0);
 	assert_false(sip_bans_check(b, &a, 20));
-	sip_bans_note(b, &other_port, 20); /* the port does not matter */
+	/* the port does not matter; the refusal that starts the ban says until when */
+	assert_int_equal(sip_bans_note(b, &other_port, 20), 5020);
+	assert_int_equal(sip_bans_banned(b, 21), 1);
+	assert_int_equal(sip_bans_note(b, &a, 30), 0); /* banned: the ban does not grow */
 	assert_true(sip_bans_check(b, &a, 21));
 	assert_true(sip_bans_check(b, &other_port, 21));
 	sip_bans_free(b);

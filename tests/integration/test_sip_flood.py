@@ -1,0 +1,141 @@
+"""Scanner and flood protection of the sip role (issue 14): an unknown
+source refused [sip] flood_refusals times within flood_window is ignored —
+nothing answers it — for flood_ban, counted in /metrics and listed by
+GET /api/v1/sip/bans; a known trunk refused as often is never banned.
+Sources are addresses of 127.0.0.0/8 of the test's own choosing (the
+loopback interface answers for all of them)."""
+import re
+import socket
+import time
+import uuid
+
+import pytest
+
+from conftest import http
+from sipfix import AUTH, sipwarp, sip_port  # noqa: F401
+
+REFUSALS = 5
+
+
+@pytest.fixture(autouse=True)
+def flood_limits(monkeypatch):
+    monkeypatch.setenv("WARP_SIP_FLOOD_REFUSALS", str(REFUSALS))
+    monkeypatch.setenv("WARP_SIP_FLOOD_WINDOW", "30s")
+    monkeypatch.setenv("WARP_SIP_FLOOD_BAN", "60s")
+
+
+def invite(port, src, sport, call_id, number="15551234567"):
+    return ("INVITE sip:%s@127.0.0.1:%d SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%s;rport\r\n"
+            "From: <sip:scan@%s>;tag=%s\r\n"
+            "To: <sip:%s@127.0.0.1>\r\n"
+            "Call-ID: %s\r\n"
+            "CSeq: 1 INVITE\r\n"
+            "Max-Forwards: 70\r\n"
+            "Contact: <sip:scan@%s:%d>\r\n"
+            "Content-Length: 0\r\n\r\n" % (number, port, src, sport, call_id, src, call_id,
+                                           number, call_id, src, sport)).encode()
+
+
+def ack(port, src, sport, call_id, to, number="15551234567"):
+    """The ACK of a non-2xx final (RFC 3261 §17.1.1.3): same branch, the
+    final's To (with its tag)."""
+    return ("ACK sip:%s@127.0.0.1:%d SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%s;rport\r\n"
+            "From: <sip:scan@%s>;tag=%s\r\n"
+            "%s\r\n"
+            "Call-ID: %s\r\n"
+            "CSeq: 1 ACK\r\n"
+            "Max-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n" % (number, port, src, sport, call_id, src, call_id, to,
+                                           call_id)).encode()
+
+
+def final_codes(sock, n, port, src, number="15551234567", wait=0.5):
+    """Sends n INVITEs one after another and returns the final code each
+    got (matched by Call-ID, then ACKed), None where nothing answered
+    within wait seconds."""
+    sport = sock.getsockname()[1]
+    codes = []
+    for _ in range(n):
+        call_id = uuid.uuid4().hex
+        sock.sendto(invite(port, src, sport, call_id, number), ("127.0.0.1", port))
+        code, deadline = None, time.monotonic() + wait
+        while code is None and time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(65535).decode(errors="replace")
+            except socket.timeout:
+                break
+            m = re.match(r"SIP/2.0 (\d{3})", data)
+            if not m or int(m.group(1)) < 200 or ("Call-ID: %s" % call_id) not in data:
+                continue
+            code = int(m.group(1))
+            to = re.search(r"^To: .*$", data, re.M).group(0).strip()
+            sock.sendto(ack(port, src, sport, call_id, to, number), ("127.0.0.1", port))
+        codes.append(code)
+    return codes
+
+
+def metric(sw, name):
+    m = re.search(r"^%s (\d+)$" % name, sw.w.get("/metrics").body.decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def bans(sw):
+    r = http("GET", sw.w.base + "/api/v1/sip/bans", None, headers=AUTH)
+    assert r.status == 200, r.body
+    return r.json()["data"]
+
+
+def udp_from(addr):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, 0))
+    return s
+
+
+def test_unknown_source_is_ignored_after_its_refusals_and_listed(sipwarp):
+    sw = sipwarp
+    port = sw.w.sip_port
+    with udp_from("127.0.0.77") as scanner, udp_from("127.0.0.78") as other:
+        codes = final_codes(scanner, REFUSALS + 3, port, "127.0.0.77")
+        # refused (403: no credentials anywhere) until the ban, then silence
+        assert codes[:REFUSALS] == [403] * REFUSALS, codes
+        assert codes[REFUSALS:] == [None] * 3, codes
+        # another stranger is still answered: the ban is per address
+        assert final_codes(other, 1, port, "127.0.0.78") == [403]
+    assert metric(sw, "warp_sip_bans_total") == 1
+    assert metric(sw, "warp_sip_banned_ignored_total") >= 3
+    deadline = time.monotonic() + 5
+    while not bans(sw) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (b,) = bans(sw)
+    assert b["address"] == "127.0.0.77" and b["id"] == "127.0.0.77/" + b["node"]
+    assert b["banned_until"] - b["banned_at"] == 60000
+    assert b["banned_until"] > time.time() * 1000
+
+
+def test_a_known_trunk_refused_as_often_is_never_banned(sipwarp):
+    sw = sipwarp
+    port = sw.w.sip_port
+    with udp_from("127.0.0.91") as pbx:
+        cus = sw.customer()
+        sw.api("POST", "/trunks", {"customer_id": cus, "name": "pbx", "media_mode": "bypass",
+                                   "acl": [{"cidr": "127.0.0.91/32"}],
+                                   "blocked_prefixes": ["1555"]})
+        car, gws = sw.carrier("carrier-a", [sip_port()])
+        sw.route("1", [car])
+        sw.synced()
+        codes = final_codes(pbx, REFUSALS + 3, port, "127.0.0.91")
+    assert codes == [403] * (REFUSALS + 3), codes  # blocked prefix, every time
+    assert metric(sw, "warp_sip_bans_total") == 0
+    assert bans(sw) == []
+
+
+def test_the_ban_list_is_for_admins(sipwarp):
+    sw = sipwarp
+    cus = sw.customer()
+    k = sw.api("POST", "/api-keys", {"customer_id": cus, "scopes": "read,write", "name": "k"})
+    r = http("GET", sw.w.base + "/api/v1/sip/bans", None,
+             headers={"Authorization": "Bearer " + k["secret"]})
+    assert r.status == 403, r.body
