@@ -74,6 +74,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_deck_versions_routes(r); /* deck_versions.c */
 	rc = rc ? rc : api_balances_routes(r); /* balances.c */
 	rc = rc ? rc : api_sip_bans_routes(r); /* sip_bans.c */
+	rc = rc ? rc : api_registrations_routes(r); /* registrations.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

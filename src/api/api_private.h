@@ -320,6 +320,8 @@ int api_messages_routes(struct http_router *r);
 int api_balances_routes(struct http_router *r);
 /* sip_bans.c: GET /api/v1/sip/bans */
 int api_sip_bans_routes(struct http_router *r);
+/* registrations.c: GET /api/v1/trunks/{id}/registrations */
+int api_registrations_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

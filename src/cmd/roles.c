@@ -104,6 +104,11 @@ int start_sip(struct app *app)
 		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
 		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
+		.register_min_expires_s = config_duration_ms(cfg, "sip", "register_min_expires") / 1000,
+		.register_max_expires_s = config_duration_ms(cfg, "sip", "register_max_expires") / 1000,
+		.register_default_expires_s =
+		    config_duration_ms(cfg, "sip", "register_default_expires") / 1000,
+		.register_max_contacts = (int)config_int(cfg, "sip", "register_max_contacts"),
 		.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
 		.store = app->store,
 		.loader = app->loader,

@@ -145,6 +145,15 @@ const struct config_key warp_schema[] = {
 	{ "sip", "digest_nonce_ttl", CONFIG_DURATION, "300s", 1000, 86400000, NULL,
 	  "How long a digest nonce from a 407 challenge stays valid; an older one gets a new "
 	  "challenge with stale=true." },
+	{ "sip", "register_min_expires", CONFIG_DURATION, "60s", 1000, 86400000, NULL,
+	  "Registrar: a contact asking for less (but not 0) gets 423 Interval Too Brief with this "
+	  "as Min-Expires." },
+	{ "sip", "register_max_expires", CONFIG_DURATION, "3600s", 1000, 604800000, NULL,
+	  "Registrar: a contact asking for more is granted this." },
+	{ "sip", "register_default_expires", CONFIG_DURATION, "3600s", 1000, 604800000, NULL,
+	  "Registrar: granted to a contact that asks for no expiry (capped by register_max_expires)." },
+	{ "sip", "register_max_contacts", CONFIG_INT, "10", 1, 1000, NULL,
+	  "Registrar: contacts one address of record may have; a REGISTER past it gets 403." },
 	{ "sip", "probe_interval", CONFIG_DURATION, "0ms", 0, 3600000, NULL,
 	  "OPTIONS to gateways with probing on, this often; 0 = off." },
 	{ "sip", "call_heartbeat", CONFIG_DURATION, "10s", 0, 600000, NULL,

@@ -60,7 +60,12 @@ void sip_decide_out_of_dialog(const struct sip_ood_facts *f, struct sip_req_verd
 {
 	/* OPTIONS with Max-Forwards 0 is a question to us (§11, RFC 3261 §16.3
 	 * step 3), as is one addressed to us. */
-	if (f->method == SIP_METHOD_OPTIONS && (f->max_forwards == 0 || f->addressed_to_us))
+	/* §10.3 step 1: bindings of our own domain only; we forward no REGISTER */
+	if (f->method == SIP_METHOD_REGISTER && f->max_forwards > 0 && f->addressed_to_us)
+		act(v, SIP_REQ_REGISTER);
+	else if (f->method == SIP_METHOD_REGISTER && f->max_forwards > 0)
+		reply(v, f->method, 404, "g404", false);
+	else if (f->method == SIP_METHOD_OPTIONS && (f->max_forwards == 0 || f->addressed_to_us))
 		act(v, SIP_REQ_OPTIONS);
 	else if (f->max_forwards == 0)
 		reply(v, f->method, 483, "m483", false);

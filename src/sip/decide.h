@@ -29,6 +29,7 @@ enum sip_req_action {
 	SIP_REQ_FORWARD,       /* in dialog: forward along the route set */
 	SIP_REQ_OPTIONS,       /* out of dialog: answer 200 with our Allow */
 	SIP_REQ_INVITE,	       /* out of dialog: a new call */
+	SIP_REQ_REGISTER,      /* out of dialog, for our domain: to the registrar */
 };
 
 struct sip_req_verdict {
@@ -60,7 +61,9 @@ struct sip_dialog_facts {
 };
 void sip_decide_in_dialog(const struct sip_dialog_facts *f, struct sip_req_verdict *v);
 
-/* Step 3, out of a dialog, once the source is admitted. */
+/* Step 3, out of a dialog: a REGISTER goes to the registrar before any
+ * admission of its source (the registrar asks for its own digest, §22.2);
+ * every other request once the source is admitted. */
 struct sip_ood_facts {
 	enum sip_method method;
 	int max_forwards;
@@ -69,6 +72,6 @@ struct sip_ood_facts {
 void sip_decide_out_of_dialog(const struct sip_ood_facts *f, struct sip_req_verdict *v);
 
 /* The Allow header of our own answers (OPTIONS, 405). */
-#define SIP_ALLOW_HEADER "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO\r\n"
+#define SIP_ALLOW_HEADER "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, REGISTER\r\n"
 
 #endif

@@ -199,7 +199,7 @@ void sip_digest_seen_free(struct sip_digest_seen *t)
 /* FNV-1a over the parts that make one use of a nonce unique. */
 static uint64_t seen_key(const struct sip_digest_cred *c)
 {
-	const struct str parts[] = { c->nonce, c->nc, c->cnonce, c->response };
+	const struct str parts[] = {c->nonce, c->nc, c->cnonce, c->response};
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -231,7 +231,7 @@ static bool seen_first_use(struct sip_digest_seen *t, const struct sip_digest_cr
 			victim = &b[i];
 	}
 	if (first)
-		*victim = (struct seen_entry){ key, expires_ms };
+		*victim = (struct seen_entry){key, expires_ms};
 	pthread_mutex_unlock(&t->lock);
 	return first;
 }
@@ -319,13 +319,18 @@ static bool digest_realm_ours(const struct psnap *s, struct str realm)
 	return false;
 }
 
-/* The first Proxy-Authorization for one of our realms, parsed; NULL when
- * none (others are for proxies further on, §22.3, and stay). */
+/* Who asks: the proxy (§22.3: 407, Proxy-Authenticate, Proxy-Authorization)
+ * or the registrar (§22.2: 401, WWW-Authenticate, Authorization). */
+enum digest_kind { DIGEST_PROXY, DIGEST_REGISTRAR };
+
+/* The first credentials for one of our realms, parsed; NULL when none
+ * (others are for proxies further on, §22.3, and stay). */
 static const struct sip_hdr *digest_find(const struct psnap *s, const struct sip_msg *m,
-					 struct sip_digest_cred *c)
+					 enum digest_kind kind, struct sip_digest_cred *c)
 {
-	for (const struct sip_hdr *h = sip_msg_hdr_first(m, SIP_HDR_PROXY_AUTHORIZATION); h;
-	     h = sip_msg_hdr_next(m, h))
+	enum sip_hdr_id id =
+	    kind == DIGEST_PROXY ? SIP_HDR_PROXY_AUTHORIZATION : SIP_HDR_AUTHORIZATION;
+	for (const struct sip_hdr *h = sip_msg_hdr_first(m, id); h; h = sip_msg_hdr_next(m, h))
 		if (sip_digest_cred_parse(h->value, c) == 0 && digest_realm_ours(s, c->realm))
 			return h;
 	return NULL;
@@ -357,21 +362,23 @@ static size_t digest_match(const struct psnap *s, const struct sip_digest_cred *
 	return SIZE_MAX;
 }
 
-/* The challenge: one Proxy-Authenticate per realm (§22.3, §20.28). */
-static void digest_challenge(const struct psnap *s, int64_t now_ms, bool stale,
-			     struct sip_digest_admit *a)
+/* The challenge: one Proxy-Authenticate (or WWW-Authenticate) per realm
+ * (§22.3, §20.28, §20.44). */
+static void digest_challenge(const struct psnap *s, enum digest_kind kind, int64_t now_ms,
+			     bool stale, struct sip_digest_admit *a)
 {
 	char nonce[SIP_DIGEST_NONCE_MAX];
 	size_t off = 0;
 
 	sip_digest_nonce_make(now_ms, nonce, sizeof(nonce));
-	a->code = 407;
-	a->tag = "a407";
+	a->code = kind == DIGEST_PROXY ? 407 : 401;
+	a->tag = kind == DIGEST_PROXY ? "a407" : "a401";
 	a->extra[0] = '\0';
 	for (size_t i = 0; i < s->nrealms && off < sizeof(a->extra); i++) {
 		int n = snprintf(a->extra + off, sizeof(a->extra) - off,
-				 "Proxy-Authenticate: Digest realm=\"%s\", nonce=\"%s\", "
+				 "%s: Digest realm=\"%s\", nonce=\"%s\", "
 				 "qop=\"auth\", algorithm=MD5%s\r\n",
+				 kind == DIGEST_PROXY ? "Proxy-Authenticate" : "WWW-Authenticate",
 				 s->realms[i], nonce, stale ? ", stale=true" : "");
 		if (n < 0 || (size_t)n >= sizeof(a->extra) - off) {
 			a->extra[off] = '\0'; /* whole lines only */
@@ -402,6 +409,7 @@ static _Thread_local struct {
 	struct net_addr src;
 	size_t trunk;
 	char trunk_id[ID_MAX];
+	char user[65];
 } digest_admitted;
 
 /* The admitted request without the header it used, parsed into a->msg. */
@@ -432,6 +440,7 @@ static void digest_remember(const struct psnap *s, struct sip_msg *m, const stru
 	digest_admitted.trunk = s->creds[cred].trunk;
 	psnap_copy_cstr(digest_admitted.trunk_id, sizeof(digest_admitted.trunk_id),
 			s->trunks[s->creds[cred].trunk].id);
+	psnap_copy_cstr(digest_admitted.user, sizeof(digest_admitted.user), s->creds[cred].user);
 }
 
 size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
@@ -472,24 +481,24 @@ static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
 }
 
 /* Checks c against s for m; fills a (code 0 when admitted). */
-static void digest_verify(struct sip_policy *p, const struct psnap *s, struct sip_msg *m,
-			  const struct sip_hdr *h, const struct sip_digest_cred *c,
-			  const struct net_addr *src, int64_t now_ms, int64_t ttl_ms,
-			  struct sip_digest_admit *a)
+static void digest_verify(struct sip_policy *p, const struct psnap *s, enum digest_kind kind,
+			  struct sip_msg *m, const struct sip_hdr *h,
+			  const struct sip_digest_cred *c, const struct net_addr *src,
+			  int64_t now_ms, int64_t ttl_ms, struct sip_digest_admit *a)
 {
 	int nonce = sip_digest_nonce_check(c->nonce, now_ms, ttl_ms);
 	const char *why = nonce == 0 ? NULL : "nonce";
 	size_t cred = SIZE_MAX;
 
 	if (nonce == SIP_DIGEST_E_STALE) {
-		digest_challenge(s, now_ms, true, a); /* RFC 2617 §3.2.1 stale */
+		digest_challenge(s, kind, now_ms, true, a); /* RFC 2617 §3.2.1 stale */
 		return;
 	}
 	if (!why)
 		why = digest_refusal(s, m, c, &cred);
 	if (!why && !seen_first_use(p->digest_seen, c, now_ms, now_ms + ttl_ms)) {
 		digest_fail_count("replay");
-		digest_challenge(s, now_ms, true, a);
+		digest_challenge(s, kind, now_ms, true, a);
 		return;
 	}
 	if (!why && digest_strip(m, h, a) < 0)
@@ -502,14 +511,26 @@ static void digest_verify(struct sip_policy *p, const struct psnap *s, struct si
 	a->code = 0;
 }
 
+/* Challenges, refuses or admits m in s; a->code 0 when admitted. */
+static void digest_check(struct sip_policy *p, const struct psnap *s, enum digest_kind kind,
+			 struct sip_msg *m, const struct net_addr *src, int64_t now_ms,
+			 struct sip_digest_admit *a)
+{
+	int64_t ttl =
+	    p->o.digest_nonce_ttl_ms > 0 ? p->o.digest_nonce_ttl_ms : DIGEST_TTL_DEFAULT_MS;
+	struct sip_digest_cred c;
+	const struct sip_hdr *h = digest_find(s, m, kind, &c);
+
+	if (!h)
+		digest_challenge(s, kind, now_ms, false, a);
+	else
+		digest_verify(p, s, kind, m, h, &c, src, now_ms, ttl, a);
+}
+
 int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
 			    int64_t now_ms, struct sip_digest_admit *a)
 {
 	const struct psnap *s = snapshot_acquire(p->snap);
-	int64_t ttl =
-	    p->o.digest_nonce_ttl_ms > 0 ? p->o.digest_nonce_ttl_ms : DIGEST_TTL_DEFAULT_MS;
-	struct sip_digest_cred c;
-	const struct sip_hdr *h;
 
 	pthread_once(&digest_once, digest_init);
 	digest_admitted.set = false;
@@ -519,12 +540,33 @@ int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struc
 	if (!s)
 		return a->code;
 	if (s->ncreds > 0) {
-		h = digest_find(s, m, &c);
-		if (!h)
-			digest_challenge(s, now_ms, false, a);
-		else
-			digest_verify(p, s, m, h, &c, src, now_ms, ttl, a);
+		digest_check(p, s, DIGEST_PROXY, m, src, now_ms, a);
 		a->stateful = m->method == SIP_METHOD_INVITE;
+	}
+	snapshot_release(p->snap, s);
+	return a->code;
+}
+
+int sip_policy_digest_register(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
+			       int64_t now_ms, struct sip_digest_admit *a,
+			       struct sip_registrant *who)
+{
+	const struct psnap *s = snapshot_acquire(p->snap);
+
+	pthread_once(&digest_once, digest_init);
+	digest_admitted.set = false;
+	memset(who, 0, sizeof(*who));
+	digest_refuse(a, "no credentials to register with", NULL);
+	a->tag = "r403";
+	a->stateful = false;
+	if (!s)
+		return a->code;
+	if (s->ncreds > 0)
+		digest_check(p, s, DIGEST_REGISTRAR, m, src, now_ms, a);
+	if (a->code == 0) {
+		psnap_copy_cstr(who->trunk_id, sizeof(who->trunk_id), digest_admitted.trunk_id);
+		psnap_copy_cstr(who->user, sizeof(who->user), digest_admitted.user);
+		digest_admitted.set = false; /* a REGISTER plans no call */
 	}
 	snapshot_release(p->snap, s);
 	return a->code;

@@ -219,6 +219,18 @@ struct sip_digest_admit {
  * matched for this request (same thread, same Call-ID and source). */
 int sip_policy_digest_admit(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
 			    int64_t now_ms, struct sip_digest_admit *a);
+/* Who a REGISTER proved to be: the trunk whose credentials it used. */
+struct sip_registrant {
+	char trunk_id[ID_MAX];
+	char user[65]; /* the digest username: the AOR's user it may register */
+};
+/* The registrar's digest (RFC 3261 §22.2, §10.3 step 3): no Authorization
+ * for our realms is 401 with a WWW-Authenticate per realm; bad credentials
+ * 403; no credentials anywhere 403.  Admitted: 0 and *who filled.  Nonces
+ * and replays as sip_policy_digest_admit. */
+int sip_policy_digest_register(struct sip_policy *p, struct sip_msg *m, const struct net_addr *src,
+			       int64_t now_ms, struct sip_digest_admit *a,
+			       struct sip_registrant *who);
 
 /* ------------------------------------------------------------------ CDRs */
 

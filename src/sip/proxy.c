@@ -13,6 +13,7 @@
  */
 #include "sip/call_private.h"
 #include "sip/decide.h"
+#include "sip/registrar.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -76,6 +77,11 @@ static void sip_proxy_verdict_reply(struct sip_worker *w, struct sip_msg *m,
 		sip_reply(w, NULL, m, src, v->code, v->tag, v->allow ? SIP_ALLOW_HEADER : NULL);
 }
 
+static void sip_proxy_ood_act(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
+			      const struct sip_req_verdict *v);
+static void sip_proxy_register(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
+			       int mf);
+
 /* In-dialog requests follow their Route set (§16.4, §16.12 loose routing). */
 static void sip_request_in_dialog(struct sip_worker *w, struct sip_msg *m,
 				  const struct sip_peer *src)
@@ -129,6 +135,10 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 {
 	struct sip_proxy *p = w->p;
 	struct sip_digest_admit a;
+	if (m->method == SIP_METHOD_REGISTER) {
+		sip_proxy_register(w, m, src, mf); /* its own digest: before admission */
+		return;
+	}
 	if (!sip_policy_source_known(p->policy, &src->addr)) {
 		/* §22.3: a stranger may prove a trunk's digest credentials. */
 		if (sip_policy_digest_admit(p->policy, m, &src->addr, sip_now(), &a) != 0) {
@@ -146,12 +156,32 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 	struct sip_req_verdict v;
 	f.addressed_to_us = m->method == SIP_METHOD_OPTIONS && sip_addressed_to_us(p, m);
 	sip_decide_out_of_dialog(&f, &v);
-	if (v.action == SIP_REQ_OPTIONS)
+	sip_proxy_ood_act(w, m, src, &v);
+}
+
+/* Carries out an out-of-dialog verdict. */
+static void sip_proxy_ood_act(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
+			      const struct sip_req_verdict *v)
+{
+	if (v->action == SIP_REQ_REGISTER)
+		sip_request_register(w, m, src);
+	else if (v->action == SIP_REQ_OPTIONS)
 		sip_reply(w, NULL, m, src, 200, "o200", SIP_ALLOW_HEADER);
-	else if (v.action == SIP_REQ_INVITE)
+	else if (v->action == SIP_REQ_INVITE)
 		sip_request_invite(w, m, src);
 	else
-		sip_proxy_verdict_reply(w, m, src, &v);
+		sip_proxy_verdict_reply(w, m, src, v);
+}
+
+static void sip_proxy_register(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src,
+			       int mf)
+{
+	struct sip_ood_facts f = {.method = m->method,
+				  .max_forwards = mf,
+				  .addressed_to_us = sip_addressed_to_us(w->p, m)};
+	struct sip_req_verdict v;
+	sip_decide_out_of_dialog(&f, &v);
+	sip_proxy_ood_act(w, m, src, &v);
 }
 
 /* The ACK of a final response we sent statelessly: its To tag carries our
@@ -460,6 +490,11 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 	p->policy = sip_proxy_policy(p, err, errlen);
 	if (!p->policy)
 		goto fail;
+	p->registrar = sip_registrar_new(p);
+	if (!p->registrar) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	p->pool = loop_pool_new(o->threads, "sip");
 	p->nworkers = p->pool ? loop_pool_size(p->pool) : 0;
 	p->w = p->nworkers ? calloc(p->nworkers, sizeof(*p->w)) : NULL;
@@ -493,6 +528,8 @@ fail:
 int sip_proxy_start(struct sip_proxy *p)
 {
 	int rc = sip_policy_start(p->policy);
+	if (rc == 0)
+		rc = sip_registrar_start(p->registrar);
 	if (rc == 0)
 		rc = loop_pool_start(p->pool);
 	p->started = rc == 0;
@@ -529,6 +566,7 @@ void sip_proxy_stop(struct sip_proxy *p)
 {
 	if (!p || !p->started)
 		return;
+	sip_registrar_close(p->registrar); /* its answers reach the loops first */
 	for (unsigned i = 0; i < p->nworkers; i++)
 		loop_pool_call(p->pool, i, sip_worker_drain, &p->w[i]);
 	loop_pool_stop(p->pool);
@@ -551,6 +589,7 @@ void sip_proxy_free(struct sip_proxy *p)
 		sip_media_worker_close(&p->w[i]);
 		pthread_mutex_destroy(&p->w[i].dead_lock);
 	}
+	sip_registrar_free(p->registrar);
 	free(p->w);
 	loop_pool_free(p->pool);
 	sip_tls_close(p);

@@ -439,6 +439,11 @@ struct sip_proxy_opts {
 	size_t ntls_listen;
 	const char *tls_cert, *tls_key, *tls_ca;
 	bool tls_verify_clients;
+	/* The registrar (RFC 3261 §10.3): expiry bounds and the default for a
+	 * contact that names none, in seconds (0: 60, 3600, 3600), and how
+	 * many contacts one address of record may have (0: 10). */
+	int64_t register_min_expires_s, register_max_expires_s, register_default_expires_s;
+	int register_max_contacts;
 };
 
 struct sip_proxy;

@@ -75,6 +75,8 @@ static void sip_server_tx_timeout(struct sip_tx *t, enum sip_tx_timer which)
 static void sip_server_tx_terminated(struct sip_tx *t)
 {
 	struct sip_server_tx *s = t->arg;
+	if (s->watch)
+		*s->watch = NULL;
 	s->w->p->txn_hooks->server_gone(s);
 	sip_table_del(&s->w->server_txs, &s->e);
 	if (s->peer)

@@ -26,6 +26,9 @@ struct sip_server_tx {
 	struct sip_client_tx *peer;
 	struct buf req;		  /* the request, to build our own responses later */
 	struct sip_call *reoffer; /* the call whose in-dialog offer this carries */
+	/* Whoever answers later from another thread (the registrar) points
+	 * this at its pointer to s, which is set to NULL when s goes. */
+	struct sip_server_tx **watch;
 };
 
 /* A client transaction of ours. */

@@ -154,6 +154,18 @@ static void test_out_of_dialog(void **state)
 	assert_int_equal(
 	    outside((struct sip_ood_facts){.method = SIP_METHOD_ACK, .max_forwards = 70}).action,
 	    SIP_REQ_ABSORB);
+	/* REGISTER: for our domain to the registrar, else not ours to forward */
+	assert_int_equal(outside((struct sip_ood_facts){.method = SIP_METHOD_REGISTER,
+							.max_forwards = 70,
+							.addressed_to_us = true})
+			     .action,
+			 SIP_REQ_REGISTER);
+	assert_reply(
+	    outside((struct sip_ood_facts){.method = SIP_METHOD_REGISTER, .max_forwards = 70}), 404,
+	    "g404");
+	assert_reply(
+	    outside((struct sip_ood_facts){.method = SIP_METHOD_REGISTER, .addressed_to_us = true}),
+	    483, "m483");
 }
 
 int main(void)

@@ -1,0 +1,396 @@
+/*
+ * reg_store.c — the registrar's thread: each REGISTER's bindings applied to
+ * the store in one transaction (RFC 3261 §10.3 steps 6-8), the answer with
+ * the address of record's bindings posted back to the worker that holds
+ * the REGISTER's transaction.
+ *
+ * A binding matches a contact by (+sip.instance, reg-id) when the contact
+ * has an instance (RFC 5626 §6), else by its URI.  Within one Call-ID a
+ * REGISTER whose CSeq is not above the binding's is out of order and
+ * changes nothing (500, §10.3 step 7).  A refresh that changes nothing but
+ * the expiry is not written while more than half of the granted time is
+ * left in the store (migration 0020 says how that is read).  One thread:
+ * REGISTERs are few next to calls, and one writer keeps a UA's refreshes in
+ * order.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sip/registrar.h"
+
+#define REG_QUEUE_MAX 1024
+#define REG_CONTACTS_DEFAULT 10
+#define REG_ROWS_MAX 64 /* bindings read per AOR (the cap is far below) */
+/* a binding is live until expires_at + expires_s / 2, in SQL */
+#define REG_LIVE "expires_at + expires_s * 500"
+
+struct sip_registrar {
+	struct sip_proxy *p;
+	pthread_t thread;
+	bool started, closed;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct sip_reg_job *head, *tail; /* queued (singly linked by next) */
+	size_t queued;
+	struct sip_reg_job *outstanding; /* queued or answered, not done (prev/next) */
+};
+
+struct reg_row {
+	char id[ID_MAX];
+	char contact[SIP_REG_URI_MAX];
+	char instance[128];
+	int64_t reg_id, q, cseq, expires_s, expires_at;
+	char call_id[256];
+	char received[NET_ADDR_STRLEN + 8];
+	char transport[8];
+};
+
+/* ------------------------------------------------------------ the store */
+
+static int reg_rows(struct store_conn *c, const struct sip_reg_job *j, struct reg_row *rows,
+		    size_t *n)
+{
+	const struct store_param p[] = {store_p_text(j->trunk_id), store_p_text(j->aor)};
+	struct store_res *r = NULL;
+	int rc =
+	    store_exec(c,
+		       "SELECT id, contact, instance, reg_id, q, call_id, cseq, expires_s, "
+		       "expires_at, received, transport FROM registrations WHERE trunk_id = $1 "
+		       "AND aor = $2 ORDER BY created_at, id",
+		       p, 2, &r);
+
+	*n = 0;
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r) && i < REG_ROWS_MAX; i++) {
+		struct reg_row *w = &rows[(*n)++];
+		snprintf(w->id, sizeof(w->id), "%s", store_res_text(r, i, 0));
+		snprintf(w->contact, sizeof(w->contact), "%s", store_res_text(r, i, 1));
+		snprintf(w->instance, sizeof(w->instance), "%s", store_res_text(r, i, 2));
+		w->reg_id = store_res_int(r, i, 3);
+		w->q = store_res_int(r, i, 4);
+		snprintf(w->call_id, sizeof(w->call_id), "%s", store_res_text(r, i, 5));
+		w->cseq = store_res_int(r, i, 6);
+		w->expires_s = store_res_int(r, i, 7);
+		w->expires_at = store_res_int(r, i, 8);
+		snprintf(w->received, sizeof(w->received), "%s", store_res_text(r, i, 9));
+		snprintf(w->transport, sizeof(w->transport), "%s", store_res_text(r, i, 10));
+	}
+	store_res_free(r);
+	return rc;
+}
+
+static struct reg_row *reg_match(struct reg_row *rows, size_t n, const struct sip_reg_contact *k)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool same =
+		    k->instance[0]
+			? strcmp(rows[i].instance, k->instance) == 0 && rows[i].reg_id == k->reg_id
+			: rows[i].instance[0] == '\0' && strcmp(rows[i].contact, k->uri) == 0;
+		if (same)
+			return &rows[i];
+	}
+	return NULL;
+}
+
+/* §10.3 step 7: the same Call-ID with a CSeq not above the binding's. */
+static bool reg_out_of_order(const struct sip_reg_job *j, const struct reg_row *row)
+{
+	return row && strcmp(row->call_id, j->call_id) == 0 && j->cseq <= row->cseq;
+}
+
+static int reg_delete(struct store_conn *c, const char *id)
+{
+	const struct store_param p[] = {store_p_text(id)};
+	return store_exec(c, "DELETE FROM registrations WHERE id = $1", p, 1, NULL);
+}
+
+/* Nothing but the expiry would change, and the store still has more than
+ * half the granted time: the refresh is not written. */
+static bool reg_unchanged(const struct sip_reg_job *j, const struct reg_row *row,
+			  const struct sip_reg_contact *k, int64_t now)
+{
+	return strcmp(row->contact, k->uri) == 0 && row->q == k->q &&
+	       row->expires_s == k->expires_s && strcmp(row->received, j->received) == 0 &&
+	       strcmp(row->transport, j->transport) == 0 &&
+	       row->expires_at >= now + k->expires_s * 500;
+}
+
+static int reg_write(struct store_conn *c, const struct sip_reg_job *j,
+		     const struct sip_reg_contact *k, const struct reg_row *row, int64_t now)
+{
+	char id[ID_MAX];
+
+	if (row)
+		snprintf(id, sizeof(id), "%s", row->id);
+	else if (id_new("reg", id, sizeof(id)) < 0)
+		return -EIO;
+	const struct store_param p[] = {store_p_text(id),
+					store_p_text(j->trunk_id),
+					store_p_text(j->aor),
+					store_p_text(k->uri),
+					store_p_text(k->instance),
+					store_p_int(k->reg_id),
+					store_p_int(k->q),
+					store_p_text(j->received),
+					store_p_text(j->transport),
+					store_p_text(j->call_id),
+					store_p_int(j->cseq),
+					store_p_int(k->expires_s),
+					store_p_int(now + k->expires_s * 1000),
+					store_p_int(now)};
+	if (row)
+		return store_exec(c,
+				  "UPDATE registrations SET contact = $4, q = $7, received = $8, "
+				  "transport = $9, call_id = $10, cseq = $11, expires_s = $12, "
+				  "expires_at = $13, updated_at = $14 WHERE id = $1 AND "
+				  "trunk_id = $2 AND aor = $3 AND instance = $5 AND reg_id = $6",
+				  p, 14, NULL);
+	return store_exec(
+	    c,
+	    "INSERT INTO registrations (id, trunk_id, aor, contact, instance, reg_id, "
+	    "q, received, transport, call_id, cseq, expires_s, expires_at, "
+	    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+	    "$11, $12, $13, $14, $14)",
+	    p, 14, NULL);
+}
+
+/* Applies j's contacts to rows; a SIP code (500: out of order) or 0. */
+static int reg_apply(struct store_conn *c, struct sip_reg_job *j, struct reg_row *rows, size_t n,
+		     int64_t now)
+{
+	int rc = 0;
+
+	for (size_t i = 0; j->wildcard && i < n && rc == 0; i++)
+		rc = reg_out_of_order(j, &rows[i]) ? 500 : reg_delete(c, rows[i].id);
+	for (size_t i = 0; !j->wildcard && i < j->ncontacts && rc == 0; i++) {
+		const struct sip_reg_contact *k = &j->contacts[i];
+		struct reg_row *row = reg_match(rows, n, k);
+		if (reg_out_of_order(j, row))
+			rc = 500;
+		else if (k->expires_s == 0)
+			rc = row ? reg_delete(c, row->id) : 0;
+		else if (!row || !reg_unchanged(j, row, k, now))
+			rc = reg_write(c, j, k, row, now);
+	}
+	return rc;
+}
+
+/* Live bindings of j's AOR after the change, the dead ones deleted. */
+static int reg_count_live(struct store_conn *c, const struct sip_reg_job *j, int64_t now,
+			  int64_t *live)
+{
+	const struct store_param p[] = {store_p_text(j->trunk_id), store_p_text(j->aor),
+					store_p_int(now)};
+	struct store_res *r = NULL;
+	int rc = store_exec(
+	    c, "DELETE FROM registrations WHERE trunk_id = $1 AND aor = $2 AND " REG_LIVE " <= $3",
+	    p, 3, NULL);
+
+	if (rc == 0)
+		rc = store_exec(
+		    c, "SELECT COUNT(*) FROM registrations WHERE trunk_id = $1 AND aor = $2", p, 2,
+		    &r);
+	*live = rc == 0 ? store_res_int(r, 0, 0) : 0;
+	store_res_free(r);
+	return rc;
+}
+
+/* ----------------------------------------------------------- the answer */
+
+/* The seconds the UA is told a binding has: what this REGISTER granted
+ * for its own contacts (a refresh not written included), else what the
+ * store has left. */
+static int64_t reg_told(const struct sip_reg_job *j, const struct reg_row *row, int64_t now)
+{
+	for (size_t i = 0; i < j->ncontacts; i++)
+		if (reg_match((struct reg_row *)row, 1, &j->contacts[i]))
+			return j->contacts[i].expires_s;
+	return row->expires_at > now ? (row->expires_at - now + 999) / 1000 : 0;
+}
+
+/* §10.3 step 8: 200 with every binding of the AOR as a Contact. */
+static void reg_answer_ok(struct sip_reg_job *j, const struct reg_row *rows, size_t n, int64_t now)
+{
+	size_t off = 0;
+
+	j->code = 200;
+	j->tag = "r200";
+	j->extra[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const struct reg_row *w = &rows[i];
+		char inst[200] = "";
+		if (w->instance[0])
+			snprintf(inst, sizeof(inst), ";+sip.instance=%s;reg-id=%lld", w->instance,
+				 (long long)w->reg_id);
+		int k = snprintf(j->extra + off, sizeof(j->extra) - off,
+				 "Contact: <%s>;expires=%lld%s\r\n", w->contact,
+				 (long long)reg_told(j, w, now), inst);
+		if (k < 0 || (size_t)k >= sizeof(j->extra) - off) {
+			j->extra[off] = '\0'; /* whole lines only */
+			break;
+		}
+		off += (size_t)k;
+	}
+}
+
+static void reg_refuse(struct sip_reg_job *j, int code, const char *tag, const char *reason)
+{
+	j->code = code;
+	j->tag = tag;
+	snprintf(j->extra, sizeof(j->extra), "Reason: SIP;cause=%d;text=\"%s\"\r\n", code, reason);
+}
+
+static void reg_process(struct sip_registrar *r, struct sip_reg_job *j)
+{
+	struct store_conn *c = store_conn(r->p->o.store);
+	int max = r->p->o.register_max_contacts > 0 ? r->p->o.register_max_contacts
+						    : REG_CONTACTS_DEFAULT;
+	struct reg_row rows[REG_ROWS_MAX];
+	int64_t now = time_wall_ms(), live = 0;
+	size_t n = 0;
+	int rc = !c || store_tx_begin(c) != 0 ? -EIO : reg_rows(c, j, rows, &n);
+
+	if (rc == 0)
+		rc = reg_apply(c, j, rows, n, now);
+	if (rc == 0)
+		rc = reg_count_live(c, j, now, &live);
+	if (rc == 0 && live > max)
+		rc = 403;
+	if (rc == 0 && store_tx_commit_durable(c) == 0 && reg_rows(c, j, rows, &n) == 0) {
+		reg_answer_ok(j, rows, n, now);
+		return;
+	}
+	if (c)
+		store_tx_rollback(c);
+	if (rc == 500)
+		reg_refuse(j, 500, "r500", "out of order");
+	else if (rc == 403)
+		reg_refuse(j, 403, "r403", "too many contacts");
+	else
+		reg_refuse(j, 503, "r503", "store unavailable");
+}
+
+/* ----------------------------------------------------------- the thread */
+
+static void *reg_thread(void *arg)
+{
+	struct sip_registrar *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->head && !r->closed)
+			pthread_cond_wait(&r->cv, &r->lock);
+		struct sip_reg_job *j = r->head;
+		if (!j)
+			break; /* closed, and every job queued is answered */
+		r->head = j->qnext;
+		if (!r->head)
+			r->tail = NULL;
+		r->queued--;
+		pthread_mutex_unlock(&r->lock);
+		reg_process(r, j);
+		loop_pool_post(r->p->pool, j->w->index, &j->task);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+struct sip_registrar *sip_registrar_new(struct sip_proxy *p)
+{
+	struct sip_registrar *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->p = p;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	return r;
+}
+
+int sip_registrar_start(struct sip_registrar *r)
+{
+	if (r->started)
+		return 0;
+	if (pthread_create(&r->thread, NULL, reg_thread, r) != 0)
+		return -EAGAIN;
+	r->started = true;
+	return 0;
+}
+
+int sip_registrar_submit(struct sip_registrar *r, struct sip_reg_job *j)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->closed || !r->started || !r->p->o.store)
+		rc = -EPIPE;
+	else if (r->queued >= REG_QUEUE_MAX)
+		rc = -EAGAIN;
+	if (rc == 0) {
+		j->r = r;
+		j->qnext = NULL;
+		if (r->tail)
+			r->tail->qnext = j;
+		else
+			r->head = j;
+		r->tail = j;
+		r->queued++;
+		j->next = r->outstanding;
+		j->prev = NULL;
+		if (r->outstanding)
+			r->outstanding->prev = j;
+		r->outstanding = j;
+		pthread_cond_signal(&r->cv);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+void sip_registrar_done(struct sip_reg_job *j)
+{
+	struct sip_registrar *r = j->r;
+
+	pthread_mutex_lock(&r->lock);
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		r->outstanding = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	pthread_mutex_unlock(&r->lock);
+	free(j);
+}
+
+void sip_registrar_close(struct sip_registrar *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->closed = true;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	r->started = false;
+}
+
+void sip_registrar_free(struct sip_registrar *r)
+{
+	if (!r)
+		return;
+	sip_registrar_close(r);
+	/* the loops are stopped: answers posted and not run never will be */
+	while (r->outstanding) {
+		struct sip_reg_job *j = r->outstanding;
+		r->outstanding = j->next;
+		if (j->s)
+			j->s->watch = NULL;
+		free(j);
+	}
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
