@@ -93,11 +93,13 @@ struct invoice_netsuite {
 	char error[INVOICE_ERROR_MAX];
 	int64_t attempts;
 	int64_t sent_at; /* ms; 0 before the first success */
+	char file[256];	 /* a dry run's: where the request body was written */
 };
 
 struct invoice {
 	char id[ID_MAX];		 /* "inv_…"; "" for a preview */
 	char number[INVOICE_NUMBER_MAX]; /* "INV-000001", "CN-000002"; "" for a preview */
+	int64_t number_seq;		 /* the number's 1, 2, 3 … (the lists' cursor) */
 	enum invoice_kind kind;
 	char customer_id[ID_MAX];
 	char customer_name[INVOICE_TEXT_MAX + 1];
@@ -138,6 +140,7 @@ struct invoice_filter {
 	const char *period;	 /* NULL: all */
 	const char *ns_state;	 /* NULL: all; "pending", "sent", "failed" */
 	bool unsent;		 /* only documents pending or failed */
+	int64_t before_seq;	 /* number_seq < this; 0: from the newest */
 	int64_t limit;
 };
 typedef int (*invoice_each_fn)(const struct invoice *inv, void *arg);
@@ -205,6 +208,8 @@ struct invoice_state {
 	int64_t ns_pending, ns_failed;
 };
 int invoice_state_get(struct store_conn *c, struct invoice_state *out);
+/* The last `limit` recorded runs, newest first, as a JSON array. */
+int invoice_runs_json(struct store_conn *c, int64_t limit, json_t **out);
 
 /* ------------------------------------------------------------- NetSuite */
 

@@ -13,7 +13,7 @@
 	" COALESCE(i.corrects_id, ''), COALESCE(c.number, ''), i.external_id, i.currency,"         \
 	" i.opening_balance, i.payments, i.closing_balance, i.total, i.entries, i.issued_at,"      \
 	" i.netsuite_state, COALESCE(i.netsuite_id, ''), COALESCE(i.netsuite_error, ''),"          \
-	" i.netsuite_attempts, COALESCE(i.netsuite_sent_at, 0)"                                    \
+	" i.netsuite_attempts, COALESCE(i.netsuite_sent_at, 0), i.number_seq"                      \
 	" FROM invoices i LEFT JOIN invoices c ON c.id = i.corrects_id"
 
 static void text(char *dst, size_t n, const struct store_res *r, size_t row, size_t col)
@@ -50,6 +50,7 @@ static void doc_read(const struct store_res *r, size_t row, struct invoice *d)
 	text(d->netsuite.error, sizeof(d->netsuite.error), r, row, 19);
 	d->netsuite.attempts = store_res_int(r, row, 20);
 	d->netsuite.sent_at = store_res_int(r, row, 21);
+	d->number_seq = store_res_int(r, row, 22);
 }
 
 static const char lines_sql[] =
@@ -100,16 +101,19 @@ int invoice_load(struct store_conn *c, const char *id, struct invoice *out)
 static const char list_sql[] =
     "SELECT " DOC_COLS " WHERE ($1 IS NULL OR i.customer_id = $1) AND ($2 IS NULL OR i.period = $2)"
     " AND ($3 IS NULL OR i.netsuite_state = $3) AND ($4 = 0 OR i.netsuite_state <> 'sent')"
-    " ORDER BY i.number_seq DESC LIMIT $5";
+    " AND ($6 = 0 OR i.number_seq < $6) ORDER BY i.number_seq DESC LIMIT $5";
 
 int invoice_list(struct store_conn *c, const struct invoice_filter *f, invoice_each_fn each,
 		 void *arg)
 {
-	struct store_param p[5] = {store_p_text(f->customer_id), store_p_text(f->period),
-				   store_p_text(f->ns_state), store_p_int(f->unsent),
-				   store_p_int(f->limit > 0 ? f->limit : 100)};
+	struct store_param p[6] = {store_p_text(f->customer_id),
+				   store_p_text(f->period),
+				   store_p_text(f->ns_state),
+				   store_p_int(f->unsent),
+				   store_p_int(f->limit > 0 ? f->limit : 100),
+				   store_p_int(f->before_seq)};
 	struct store_res *r = NULL;
-	int rc = store_exec(c, list_sql, p, 5, &r);
+	int rc = store_exec(c, list_sql, p, 6, &r);
 	size_t n = rc == 0 ? store_res_rows(r) : 0;
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -140,6 +144,41 @@ int invoice_state_get(struct store_conn *c, struct invoice_state *out)
 		out->last_run_failures = store_res_int(r, 0, 1);
 		out->ns_pending = store_res_int(r, 0, 2);
 		out->ns_failed = store_res_int(r, 0, 3);
+	}
+	store_res_free(r);
+	return rc;
+}
+
+static const char runs_sql[] =
+    "SELECT id, period, COALESCE(customer_id, ''), issued, unchanged, corrected, failures,"
+    " started_at, COALESCE(finished_at, 0) FROM invoice_runs ORDER BY started_at DESC, id"
+    " LIMIT $1";
+
+static json_t *ms_json(int64_t ms)
+{
+	char t[32];
+	return ms && time_format_rfc3339(ms, t, sizeof(t)) >= 0 ? json_string(t) : json_null();
+}
+
+int invoice_runs_json(struct store_conn *c, int64_t limit, json_t **out)
+{
+	struct store_param p[1] = {store_p_int(limit)};
+	struct store_res *r = NULL;
+	int rc = store_exec(c, runs_sql, p, 1, &r);
+
+	*out = json_array();
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		const char *cus = store_res_text(r, i, 2);
+		json_array_append_new(
+		    *out, json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:o,s:o}", "id",
+				    store_res_text(r, i, 0), "period", store_res_text(r, i, 1),
+				    "customer_id", cus[0] ? json_string(cus) : json_null(),
+				    "issued", (json_int_t)store_res_int(r, i, 3), "unchanged",
+				    (json_int_t)store_res_int(r, i, 4), "corrected",
+				    (json_int_t)store_res_int(r, i, 5), "failures",
+				    (json_int_t)store_res_int(r, i, 6), "started_at",
+				    ms_json(store_res_int(r, i, 7)), "finished_at",
+				    ms_json(store_res_int(r, i, 8))));
 	}
 	store_res_free(r);
 	return rc;
