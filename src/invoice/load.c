@@ -97,10 +97,13 @@ int invoice_load(struct store_conn *c, const char *id, struct invoice *out)
 	return rc ? rc : doc_lines(c, out);
 }
 
-/* Text parameters are NULL when unset, so one statement serves every filter. */
+/* Text parameters are NULL when unset, so one statement serves every filter
+ * (cast: PostgreSQL must know a parameter's type before IS NULL). */
 static const char list_sql[] =
-    "SELECT " DOC_COLS " WHERE ($1 IS NULL OR i.customer_id = $1) AND ($2 IS NULL OR i.period = $2)"
-    " AND ($3 IS NULL OR i.netsuite_state = $3) AND ($4 = 0 OR i.netsuite_state <> 'sent')"
+    "SELECT " DOC_COLS " WHERE (CAST($1 AS TEXT) IS NULL OR i.customer_id = $1)"
+    " AND (CAST($2 AS TEXT) IS NULL OR i.period = $2)"
+    " AND (CAST($3 AS TEXT) IS NULL OR i.netsuite_state = $3)"
+    " AND ($4 = 0 OR i.netsuite_state <> 'sent')"
     " AND ($6 = 0 OR i.number_seq < $6) ORDER BY i.number_seq DESC LIMIT $5";
 
 int invoice_list(struct store_conn *c, const struct invoice_filter *f, invoice_each_fn each,
