@@ -55,6 +55,8 @@ static json_t *netsuite_json(const struct invoice_netsuite *n)
 		      "error", opt(n->error), "attempts", (json_int_t)n->attempts);
 	time_format_rfc3339(n->sent_at, t, sizeof(t));
 	json_object_set_new(o, "sent_at", n->sent_at ? json_string(t) : json_null());
+	if (n->file[0]) /* a dry run's */
+		json_object_set_new(o, "file", json_string(n->file));
 	return o;
 }
 
