@@ -44,7 +44,19 @@ static int run_body(struct api_ctx *ctx, const json_t *body, const char **period
 	const json_t *p = json_object_get(body, "period"),
 		     *c = json_object_get(body, "customer_id");
 	const json_t *d = json_object_get(body, "dry_run");
+	const char *k;
+	json_t *v;
 
+	json_object_foreach((json_t *)body, k, v)
+	{
+		if (strcmp(k, "period") && strcmp(k, "customer_id") && strcmp(k, "dry_run")) {
+			char ptr[80];
+			snprintf(ptr, sizeof(ptr), "/%.70s", k);
+			http_reply_error(ctx->req, 422, "unknown_field", "Invalid field", ptr,
+					 "unknown member '%s'", k);
+			return -EINVAL;
+		}
+	}
 	*period = json_string_value(p);
 	*customer = json_string_value(c);
 	*dry = json_is_true(d);

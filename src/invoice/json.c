@@ -49,12 +49,10 @@ static json_t *line_json(const struct invoice_line *l, int decimals)
 
 static json_t *netsuite_json(const struct invoice_netsuite *n)
 {
-	char t[32];
 	json_t *o =
 	    json_pack("{s:s,s:o,s:o,s:I}", "state", n->state, "record_id", opt(n->record_id),
 		      "error", opt(n->error), "attempts", (json_int_t)n->attempts);
-	time_format_rfc3339(n->sent_at, t, sizeof(t));
-	json_object_set_new(o, "sent_at", n->sent_at ? json_string(t) : json_null());
+	json_object_set_new(o, "sent_at", n->sent_at ? json_integer(n->sent_at) : json_null());
 	if (n->file[0]) /* a dry run's */
 		json_object_set_new(o, "file", json_string(n->file));
 	return o;
@@ -62,7 +60,6 @@ static json_t *netsuite_json(const struct invoice_netsuite *n)
 
 json_t *invoice_json(const struct invoice *inv)
 {
-	char issued[32];
 	int dec = inv->decimals;
 	json_t *lines = json_array();
 	json_t *o = json_pack(
@@ -73,8 +70,8 @@ json_t *invoice_json(const struct invoice *inv)
 	    opt(inv->corrects_number), "external_id", inv->external_id, "currency", inv->currency,
 	    "decimals", dec, "entries", (json_int_t)inv->entries);
 
-	time_format_rfc3339(inv->issued_at, issued, sizeof(issued));
-	json_object_set_new(o, "issued_at", inv->issued_at ? json_string(issued) : json_null());
+	json_object_set_new(o, "issued_at",
+			    inv->issued_at ? json_integer(inv->issued_at) : json_null());
 	json_object_set_new(o, "number_seq", json_integer(inv->number_seq));
 	money_set(o, "total", inv->total, dec);
 	money_set(o, "opening_balance", inv->opening_balance, dec);
@@ -89,13 +86,11 @@ json_t *invoice_json(const struct invoice *inv)
 
 json_t *invoice_run_json(const struct invoice_run *run)
 {
-	char t[32];
 	json_t *docs = json_array();
 	json_t *o = json_pack("{s:o,s:s,s:b,s:I}", "id", opt(run->id), "period", run->period.name,
 			      "dry_run", run->dry_run, "failures", (json_int_t)run->failures);
 
-	time_format_rfc3339(run->started_at, t, sizeof(t));
-	json_object_set_new(o, "started_at", json_string(t));
+	json_object_set_new(o, "started_at", json_integer(run->started_at));
 	for (size_t i = 0; i < run->n; i++) {
 		const struct invoice_outcome *oc = &run->outcomes[i];
 		json_t *d = json_pack("{s:s,s:s}", "customer_id", oc->customer_id, "action",

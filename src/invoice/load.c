@@ -159,8 +159,7 @@ static const char runs_sql[] =
 
 static json_t *ms_json(int64_t ms)
 {
-	char t[32];
-	return ms && time_format_rfc3339(ms, t, sizeof(t)) >= 0 ? json_string(t) : json_null();
+	return ms ? json_integer(ms) : json_null();
 }
 
 int invoice_runs_json(struct store_conn *c, int64_t limit, json_t **out)

@@ -204,6 +204,7 @@ def test_open_periods_bad_input_and_dry_runs_store_nothing(api):
     for bad in ("2026-13", "2026-1", "nov", "1999-12"):
         assert_error(run(api, bad), 422, "invalid_value", "/period")
     assert_error(api.admin.post("/api/v1/invoice-runs", {}), 422, "required", "/period")
+    assert_error(run(api, "2026-11", customer=cid), 422, "unknown_field", "/customer")
     assert_error(run(api, "2026-11", customer_id="cus_nope"), 422, "invalid_reference",
                  "/customer_id")
     before = api.count("invoices")
