@@ -84,17 +84,24 @@ static void handle_run(struct http_req *req, void *arg)
 	(void)arg;
 
 	if (api_ctx_init(&ctx, req) < 0 || !api_require_admin(&ctx) || !api_require_write(&ctx) ||
-	    !(body = http_req_json(req)))
+	    api_idempotency_replay(&ctx) || !(body = http_req_json(req)))
 		return;
 	if (run_body(&ctx, body, &period, &customer, &dry) == 0) {
 		int rc = invoice_run(ctx.conn, &ctx.api->invoice, period, customer, dry,
 				     time_wall_ms(), &run);
 		if (rc == 0)
 			rc = invoice_run_finish(ctx.conn, &run, time_wall_ms());
+		json_t *data = rc < 0 ? NULL : invoice_run_json(&run);
+		json_t *answer = data ? json_pack("{s:o}", "data", data) : NULL;
+		/* A retry under the key answers this run again; a run is
+		 * idempotent anyway, so its own commits come first. */
+		if (answer)
+			rc = api_idempotency_record(&ctx, dry ? 200 : 201, answer);
 		if (rc < 0)
 			reply_invoice_error(&ctx, rc);
 		else
-			http_reply_data(req, dry ? 200 : 201, invoice_run_json(&run));
+			http_reply_json(req, dry ? 200 : 201, json_incref(answer));
+		json_decref(answer);
 		invoice_run_fini(&run);
 	}
 	json_decref(body);

@@ -192,6 +192,13 @@ def test_rerun_changes_nothing_and_a_late_charge_gets_a_credit_note(api):
     assert cn["total"] == "-0.33"
     assert api.admin.get("/api/v1/invoices/" + first["id"]).json()["data"]["total"] == "3.67"
     assert result_for(run(api, "2026-11", customer_id=cid), cid)["action"] == "unchanged"
+    # Under an Idempotency-Key a retry answers the first response again.
+    key = {"Idempotency-Key": "run-" + cid}
+    body = {"period": "2026-11", "customer_id": cid}
+    one = api.admin.post("/api/v1/invoice-runs", body, headers=key)
+    two = api.admin.post("/api/v1/invoice-runs", body, headers=key)
+    assert one.status == two.status == 201 and two.json() == one.json()
+    assert two.headers["Idempotent-Replayed"] == "true"
     listed = api.admin.list_all("/api/v1/invoices?customer_id=%s&period=2026-11" % cid, limit=1)
     assert [d["number"] for d in listed] == [cn["number"], first["number"]]
 
