@@ -142,6 +142,9 @@ int cmd_invoice_run(const struct config *cfg, struct store *s, const struct cmd_
 	}
 	if (a->dry_run || no.account_id[0])
 		send_all(c, &no, &run, a->customer);
+	else
+		fprintf(stderr,
+			"warp: [netsuite] account_id is not set: the documents stay pending\n");
 	invoice_run_finish(c, &run, time_wall_ms());
 	json_t *j = invoice_run_json(&run);
 	json_dumpf(j, out, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -3,7 +3,8 @@
  * number, dates, the lines with their quantities, the total, and for an
  * invoice the account summary.  Every text that came from a user (names,
  * zones, descriptions, the issuer's configuration) is escaped, so a
- * customer named "<script>" prints as that name.
+ * customer named "<script>" prints as that name.  Numbers, periods and
+ * amounts are ours, the currency a checked ISO 4217 code.
  */
 #include <errno.h>
 #include <string.h>

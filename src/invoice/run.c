@@ -13,6 +13,9 @@
 
 #include "invoice/invoice_private.h"
 
+#define RUN_TRIES                                                                                  \
+	10 /* attempts at one customer's month; each conflict means another run committed */
+
 static const char customers_sql[] =
     "SELECT customer_id FROM ledger_entries WHERE created_at >= $1 AND created_at < $2"
     " UNION SELECT customer_id FROM invoices WHERE period = $3 ORDER BY 1";
@@ -106,18 +109,20 @@ done:
 	return rc < 0 ? rc : 0;
 }
 
-static int run_customer(struct store_conn *c, const char *customer, const struct invoice_period *p,
-			bool dry, int64_t now, struct invoice_outcome *out)
+/* One attempt at a customer's month: computed before the write lock is
+ * taken (a big month's reads hold up no writer; an entry committed
+ * meanwhile is found by the next run and corrected then), then decided and
+ * stored in one transaction. */
+static int run_customer_once(struct store_conn *c, const char *customer,
+			     const struct invoice_period *p, bool dry, int64_t now,
+			     struct invoice_outcome *out)
 {
 	struct invoice fresh;
 	int rc;
 
 	invoice_init(&fresh);
+	invoice_fini(&out->doc);
 	invoice_init(&out->doc);
-	str_copy(out->customer_id, sizeof(out->customer_id), str_from_cstr(customer));
-	/* Computed before the write lock is taken: a big period's reads hold
-	 * up no writer.  An entry committed meanwhile is found by the next run
-	 * and corrected then. */
 	rc = invoice_compute(c, customer, p, &fresh);
 	if (rc == 0 && !dry)
 		rc = store_tx_begin(c);
@@ -129,12 +134,30 @@ static int run_customer(struct store_conn *c, const char *customer, const struct
 		if (!dry)
 			rc = rc == 0 ? store_tx_commit(c) : (store_tx_rollback(c), rc);
 	}
+	invoice_fini(&fresh);
+	return rc;
+}
+
+static int run_customer(struct store_conn *c, const char *customer, const struct invoice_period *p,
+			bool dry, int64_t now, struct invoice_outcome *out)
+{
+	int rc;
+
+	invoice_init(&out->doc);
+	str_copy(out->customer_id, sizeof(out->customer_id), str_from_cstr(customer));
+	/* A concurrent run (PostgreSQL) that took the next number or issued
+	 * this customer's document first makes the insert conflict: decided
+	 * again, this run then numbers after it or finds the month unchanged. */
+	for (int tries = 0;; tries++) {
+		rc = run_customer_once(c, customer, p, dry, now, out);
+		if ((rc != STORE_ECONFLICT && rc != STORE_EBUSY) || tries == RUN_TRIES - 1)
+			break;
+	}
 	if (rc < 0) {
 		out->action = INVOICE_FAILED;
 		snprintf(out->error, sizeof(out->error), "%s", invoice_strerror(rc));
 		log_warn("invoice", "customer %s, period %s: %s", customer, p->name, out->error);
 	}
-	invoice_fini(&fresh);
 	return rc;
 }
 
@@ -153,6 +176,20 @@ static struct invoice_outcome *run_outcome_add(struct invoice_run *run)
 	return o;
 }
 
+/* 0 when the customer exists, INVOICE_ENOCUSTOMER when not: checked
+ * before the run is recorded, so an unknown customer leaves no run. */
+static int run_customer_exists(struct store_conn *c, const char *customer_id)
+{
+	struct store_param p[1] = {store_p_text(customer_id)};
+	struct store_res *r = NULL;
+	int rc = store_exec(c, "SELECT 1 FROM customers WHERE id = $1", p, 1, &r);
+
+	if (rc == 0 && store_res_rows(r) != 1)
+		rc = INVOICE_ENOCUSTOMER;
+	store_res_free(r);
+	return rc;
+}
+
 static int run_customers(struct store_conn *c, const char *customer_id, struct invoice_run *run)
 {
 	struct store_param p[3] = {store_p_int(run->period.start_ms),
@@ -162,11 +199,10 @@ static int run_customers(struct store_conn *c, const char *customer_id, struct i
 
 	if (customer_id) {
 		struct invoice_outcome *o = run_outcome_add(run);
-		return o ? run_customer(c, customer_id, &run->period, run->dry_run, run->started_at,
-					o) == INVOICE_ENOCUSTOMER
-			       ? INVOICE_ENOCUSTOMER
-			       : 0
-			 : -ENOMEM;
+		if (!o)
+			return -ENOMEM;
+		run_customer(c, customer_id, &run->period, run->dry_run, run->started_at, o);
+		return 0;
 	}
 	rc = store_exec(c, customers_sql, p, 3, &r);
 	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
@@ -192,6 +228,8 @@ int invoice_run(struct store_conn *c, const struct invoice_opts *o, const char *
 	rc = invoice_period_parse(period, &run->period);
 	if (rc == 0 && run->period.end_ms + o->close_delay_ms > now_ms)
 		rc = INVOICE_EOPEN;
+	if (rc == 0 && customer_id)
+		rc = run_customer_exists(c, customer_id);
 	if (rc == 0 && !dry_run) {
 		rc = id_new("ivr", run->id, sizeof(run->id));
 		struct store_param p[4] = {store_p_text(run->id), store_p_text(run->period.name),

@@ -13,6 +13,7 @@ the API)."""
 import json
 import re
 import subprocess
+import threading
 import uuid
 
 import pytest
@@ -212,8 +213,10 @@ def test_open_periods_bad_input_and_dry_runs_store_nothing(api):
         assert_error(run(api, bad), 422, "invalid_value", "/period")
     assert_error(api.admin.post("/api/v1/invoice-runs", {}), 422, "required", "/period")
     assert_error(run(api, "2026-11", customer=cid), 422, "unknown_field", "/customer")
+    runs = api.count("invoice_runs")
     assert_error(run(api, "2026-11", customer_id="cus_nope"), 422, "invalid_reference",
                  "/customer_id")
+    assert api.count("invoice_runs") == runs  # an unknown customer leaves no run behind
     before = api.count("invoices")
     r = run(api, "2026-11", customer_id=cid, dry_run=True)
     assert r.status == 200, r.body
@@ -289,3 +292,31 @@ def test_the_cli_runs_the_same_and_refuses_bad_usage(api):
     assert r.returncode == 1 and "not closed" in r.stderr, r.stderr
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=api.warp.env)
     assert r.returncode == 2 and "--period" in r.stderr
+
+
+def test_concurrent_runs_number_every_document_once(api):
+    """Two runs per customer at once, four customers: PostgreSQL lets them
+    race for the next number and the same customer's invoice; each
+    customer still gets one invoice, every number is used once, no run
+    fails."""
+    cids = [customer_with_deck(api, "Theta %d" % i) for i in range(4)]
+    for c in cids:
+        november(api, c)
+    got, lock = [], threading.Lock()
+
+    def one(c):
+        r = result_for(run(api, "2026-11", customer_id=c), c)
+        with lock:
+            got.append((c, r["action"]))
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in cids + cids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(got) == 8
+    for c in cids:
+        assert sorted(a for x, a in got if x == c) == ["issued", "unchanged"], got
+    rows = api.rows("SELECT customer_id, number FROM invoices WHERE period = '2026-11'")
+    assert sorted(r["customer_id"] for r in rows if r["customer_id"] in cids) == sorted(cids)
+    assert len({r["number"] for r in rows}) == len(rows)
