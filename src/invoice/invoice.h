@@ -258,6 +258,14 @@ bool netsuite_map_get(const char *map, const char *key, char *out, size_t n);
 int netsuite_request(const struct netsuite_opts *o, const struct invoice *inv, struct buf *url,
 		     struct buf *body, char *err, size_t errlen);
 
+/* What NetSuite answered a PUT (status, the Location header's value, the
+ * body of len bytes, not NUL-terminated): 0 with the record's internal id
+ * (the Location's last path segment) for a 2xx naming one, else -EIO with
+ * the reason in err: "HTTP 400: " and NetSuite's o:errorDetails[0].detail
+ * (or its title). */
+int netsuite_answer_read(long status, const char *location, const char *body, size_t len,
+			 char *record_id, size_t idn, char *err, size_t errn);
+
 /* Sends one document (PUT by external id) and records the outcome in the
  * store (invoices.netsuite_*); dry: the body written to
  * <dry_run_dir>/<externalId>.json instead, nothing recorded.  0 when

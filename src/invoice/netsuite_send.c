@@ -11,7 +11,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,16 +46,28 @@ static size_t answer_header(char *p, size_t size, size_t n, void *arg)
 	return h.len;
 }
 
-/* NetSuite's error document: {"title": …, "o:errorDetails": [{"detail": …}]}. */
-static void answer_error(long status, const struct send_answer *a, char *err, size_t n)
+static int send_setup(CURL *e, const struct netsuite_opts *o, const char *url,
+		      const struct buf *body, struct curl_slist *h, struct send_answer *a,
+		      char *errbuf)
 {
-	json_t *j = a->body.len ? json_loadb(a->body.p, a->body.len, 0, NULL) : NULL;
-	const char *detail = json_string_value(
-	    json_object_get(json_array_get(json_object_get(j, "o:errorDetails"), 0), "detail"));
-	const char *title = json_string_value(json_object_get(j, "title"));
-
-	snprintf(err, n, "HTTP %ld: %s", status, detail ? detail : title ? title : "no detail");
-	json_decref(j);
+	CURLcode bad = curl_easy_setopt(e, CURLOPT_URL, url);
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->p);
+	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	bad |= curl_easy_setopt(e, CURLOPT_PROXY, "");
+	bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, answer_body);
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, answer_header);
+	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
+	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	if (o->ca_file && o->ca_file[0])
+		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+	return bad == CURLE_OK ? 0 : -EINVAL;
 }
 
 static int send_put(const struct netsuite_opts *o, const char *url, const char *auth,
@@ -73,43 +84,19 @@ static int send_put(const struct netsuite_opts *o, const char *url, const char *
 	snprintf(authz, sizeof(authz), "Authorization: %s", auth);
 	h = curl_slist_append(NULL, "Content-Type: application/json");
 	h2 = h ? curl_slist_append(h, authz) : NULL;
-	if (!e || !h2) {
-		snprintf(ns->error, sizeof(ns->error), "out of memory");
+	if (!e || !h2 || send_setup(e, o, url, body, h2, &a, errbuf) < 0) {
+		snprintf(ns->error, sizeof(ns->error), "cannot set up the request");
 		goto out;
 	}
 	h = h2;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->p);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, answer_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &a);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, answer_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, &a);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	if (o->ca_file && o->ca_file[0])
-		curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
 	CURLcode cc = curl_easy_perform(e);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK)
 		snprintf(ns->error, sizeof(ns->error), "%s",
 			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
-	else if (status != 204 && status != 200)
-		answer_error(status, &a, ns->error, sizeof(ns->error));
-	else if (!strrchr(a.location, '/') || !strrchr(a.location, '/')[1])
-		snprintf(ns->error, sizeof(ns->error), "HTTP %ld without a record Location",
-			 status);
-	else {
-		str_copy(ns->record_id, sizeof(ns->record_id),
-			 str_from_cstr(strrchr(a.location, '/') + 1));
-		ns->error[0] = '\0';
-		rc = 0;
-	}
+	else
+		rc = netsuite_answer_read(status, a.location, a.body.p, a.body.len, ns->record_id,
+					  sizeof(ns->record_id), ns->error, sizeof(ns->error));
 out:
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);

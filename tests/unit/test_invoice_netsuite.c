@@ -4,7 +4,8 @@
  * string and HMAC-SHA256 signature of a NetSuite upsert checked against
  * ones worked out by hand (the base string below is written out piece by
  * piece; the signature is what Python's hmac module computes for it), the
- * Authorization header, and a document's record URL and JSON body.
+ * Authorization header, a document's record URL and JSON body, and how
+ * NetSuite's answers are read (netsuite_answer.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,6 +232,39 @@ static void test_unmapped_customer_or_zone_fails_the_document(void **state)
 	invoice_fini(&inv);
 }
 
+static void assert_answer(long status, const char *loc, const char *body, int rc, const char *id,
+			  const char *err)
+{
+	char got_id[64] = "", got_err[256] = "x";
+	assert_int_equal(netsuite_answer_read(status, loc, body, body ? strlen(body) : 0, got_id,
+					      sizeof(got_id), got_err, sizeof(got_err)),
+			 rc);
+	assert_string_equal(got_id, id);
+	assert_string_equal(got_err, err);
+}
+
+/* 204 with the record in Location, or the reason from NetSuite's error
+ * document; whatever the server sends. */
+static void test_answers_are_read_without_trusting_them(void **state)
+{
+	(void)state;
+	assert_answer(204, "https://h/services/rest/record/v1/invoice/9001", NULL, 0, "9001", "");
+	assert_answer(200, "https://h/record/v1/invoice/77?x=1", NULL, 0, "77", "");
+	assert_answer(204, "", NULL, -EIO, "", "HTTP 204 without a record Location");
+	assert_answer(204, "https://h/record/v1/invoice/", NULL, -EIO, "",
+		      "HTTP 204 without a record Location");
+	assert_answer(204, "https://h/a b", NULL, -EIO, "", "HTTP 204 without a record Location");
+	assert_answer(400, NULL,
+		      "{\"title\":\"Bad Request\",\"o:errorDetails\":[{\"detail\":\"Invalid "
+		      "customer reference key 13.\",\"o:errorCode\":\"INVALID_VALUE\"}]}",
+		      -EIO, "", "HTTP 400: Invalid customer reference key 13.");
+	assert_answer(401, NULL, "{\"title\":\"Unauthorized\"}", -EIO, "",
+		      "HTTP 401: Unauthorized");
+	assert_answer(500, NULL, "<html>oops", -EIO, "", "HTTP 500: no detail");
+	assert_answer(502, NULL, "{\"o:errorDetails\":[1]}", -EIO, "", "HTTP 502: no detail");
+	assert_answer(503, NULL, NULL, -EIO, "", "HTTP 503: no detail");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +277,7 @@ int main(void)
 	    cmocka_unit_test(test_record_url_and_body),
 	    cmocka_unit_test(test_credit_note_is_a_credit_memo),
 	    cmocka_unit_test(test_unmapped_customer_or_zone_fails_the_document),
+	    cmocka_unit_test(test_answers_are_read_without_trusting_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
