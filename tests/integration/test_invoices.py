@@ -53,14 +53,15 @@ def insert(api, table, **row):
 class Ledger:
     """Entries for one customer, written as the ledger writes them."""
 
-    def __init__(self, api, cid):
+    def __init__(self, api, cid, currency="USD"):
         self.api, self.cid, self.seq, self.balance = api, cid, 0, 0
+        self.currency = currency
 
     def entry(self, kind, micros, at, ref=None, description=""):
         self.seq += 1
         self.balance += micros
         insert(self.api, "ledger_entries", id="led_%s" % uuid.uuid4().hex, customer_id=self.cid,
-               seq=self.seq, kind=kind, amount=micros, currency="USD",
+               seq=self.seq, kind=kind, amount=micros, currency=self.currency,
                balance_after=self.balance, reference_type=ref and ref[0],
                reference_id=ref and ref[1], description=description, created_by="test",
                created_at=at)
@@ -193,6 +194,13 @@ def test_rerun_changes_nothing_and_a_late_charge_gets_a_credit_note(api):
     assert cn["total"] == "-0.33"
     assert api.admin.get("/api/v1/invoices/" + first["id"]).json()["data"]["total"] == "3.67"
     assert result_for(run(api, "2026-11", customer_id=cid), cid)["action"] == "unchanged"
+    # A call charged late raises what is owed: a debit note.
+    led.call("441234567890", 60000, 1250000, NOV + 25 * DAY)
+    dn = result_for(run(api, "2026-11", customer_id=cid), cid)["document"]
+    assert dn["type"] == "debit_note" and re.fullmatch(r"DN-\d{6}", dn["number"]) and dn["seq"] == 2
+    assert [(ln["type"], ln["zone"], ln["calls"], ln["billable_ms"], ln["amount"])
+            for ln in dn["lines"]] == [("calls", "UK", 1, 60000, "1.25")]
+    assert result_for(run(api, "2026-11", customer_id=cid), cid)["action"] == "unchanged"
     # Under an Idempotency-Key a retry answers the first response again.
     key = {"Idempotency-Key": "run-" + cid}
     body = {"period": "2026-11", "customer_id": cid}
@@ -201,7 +209,11 @@ def test_rerun_changes_nothing_and_a_late_charge_gets_a_credit_note(api):
     assert one.status == two.status == 201 and two.json() == one.json()
     assert two.headers["Idempotent-Replayed"] == "true"
     listed = api.admin.list_all("/api/v1/invoices?customer_id=%s&period=2026-11" % cid, limit=1)
-    assert [d["number"] for d in listed] == [cn["number"], first["number"]]
+    assert [d["number"] for d in listed] == [dn["number"], cn["number"], first["number"]]
+    # The documents add up to the month as the ledger now says it.
+    total = sum(d["total_micros"] for d in listed)
+    again = result_for(run(api, "2026-11", customer_id=cid, dry_run=True), cid)
+    assert again["action"] == "unchanged" and total == 3670000 - 330000 + 1250000
 
 
 def test_open_periods_bad_input_and_dry_runs_store_nothing(api):
@@ -320,3 +332,16 @@ def test_concurrent_runs_number_every_document_once(api):
     rows = api.rows("SELECT customer_id, number FROM invoices WHERE period = '2026-11'")
     assert sorted(r["customer_id"] for r in rows if r["customer_id"] in cids) == sorted(cids)
     assert len({r["number"] for r in rows}) == len(rows)
+
+
+def test_amounts_take_the_currency_decimals(api):
+    cid = api.customer(currency="JPY", name="Nippon")
+    led = Ledger(api, cid, "JPY")
+    led.entry("call_charge", -1250000, NOV + DAY)       # no reference: zone unknown
+    led.entry("call_charge", -1500000, NOV + 2 * DAY)
+    led.entry("topup", 1000000000, NOV + 3 * DAY)
+    inv = result_for(run(api, "2026-11", customer_id=cid), cid)["document"]
+    assert inv["currency"] == "JPY" and inv["decimals"] == 0
+    assert [(ln["zone"], ln["calls"], ln["amount"], ln["amount_exact"]) for ln in inv["lines"]] \
+        == [("", 2, "3", "2.75")]
+    assert inv["total"] == "3" and inv["payments"] == "1000" and inv["closing_balance"] == "997.25"
