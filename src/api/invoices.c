@@ -15,6 +15,7 @@
  * store at each scrape (the runs may be other processes').
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "api/api_private.h"
@@ -202,25 +203,51 @@ static void handle_list(struct http_req *req, void *arg)
 
 enum { STATE_LAST_RUN, STATE_LAST_FAILURES, STATE_PENDING, STATE_FAILED };
 
+/* What the four gauges show, read from the store at most once a second
+ * however many there are and however often /metrics is scraped; guarded
+ * by its lock, which a scrape holds for that one query at most. */
+static struct {
+	pthread_mutex_t lock;
+	int64_t read_at; /* monotonic ms; 0: never */
+	int64_t v[4];
+} state_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void state_refresh(struct api *a, int64_t now)
+{
+	struct store_conn *c = store_conn(a->store);
+	struct invoice_state s;
+
+	if (c && invoice_state_get(c, &s) == 0) {
+		state_cache.v[STATE_LAST_RUN] = s.last_run_at / 1000;
+		state_cache.v[STATE_LAST_FAILURES] = s.last_run_failures;
+		state_cache.v[STATE_PENDING] = s.ns_pending;
+		state_cache.v[STATE_FAILED] = s.ns_failed;
+	} else {
+		for (int i = 0; i < 4; i++)
+			state_cache.v[i] = -1; /* the store did not answer */
+	}
+	state_cache.read_at = now;
+}
+
 static int64_t state_read(void *arg)
 {
 	const struct api_invoice_gauge *g = arg;
-	struct store_conn *c = store_conn(g->api->store);
-	struct invoice_state s;
+	int64_t now = time_mono_ms(), v;
 
-	if (!c || invoice_state_get(c, &s) < 0)
-		return -1;
-	return g->which == STATE_LAST_RUN	 ? s.last_run_at / 1000
-	       : g->which == STATE_LAST_FAILURES ? s.last_run_failures
-	       : g->which == STATE_PENDING	 ? s.ns_pending
-						 : s.ns_failed;
+	pthread_mutex_lock(&state_cache.lock);
+	if (!state_cache.read_at || now - state_cache.read_at >= 1000)
+		state_refresh(g->api, now);
+	v = state_cache.v[g->which];
+	pthread_mutex_unlock(&state_cache.lock);
+	return v;
 }
 
 static void state_gauges(struct api *a)
 {
 	static const char *const names[4][2] = {
 	    {"warp_invoice_last_run_timestamp_seconds",
-	     "When the last invoice run finished (Unix time; 0: none yet, -1: store unreachable)."},
+	     "When the last invoice run finished (Unix time; 0: none yet; -1 in all four: the "
+	     "store did not answer)."},
 	    {"warp_invoice_last_run_failures",
 	     "Customers and NetSuite deliveries the last invoice run failed."},
 	    {"warp_invoice_netsuite_pending", "Invoices and notes not yet sent to NetSuite."},

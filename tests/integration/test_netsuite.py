@@ -26,7 +26,7 @@ import pytest
 pytest.register_assert_rewrite("apiclient")
 import apiclient  # noqa: E402
 import conftest  # noqa: E402
-from test_invoices import DEC, customer_with_deck, november  # noqa: E402
+from test_invoices import DEC, customer_with_deck, gauges, november  # noqa: E402
 
 pytest_plugins = ["apiclient"]
 
@@ -227,9 +227,8 @@ def test_errors_are_per_invoice_and_the_next_run_retries(api, ns, tmp_path):
     assert "no NetSuite entity for customer %s" % unmapped in state[unmapped]["error"]
     assert state[refused]["state"] == "failed"
     assert state[refused]["error"] == "HTTP 400: Invalid customer reference key 13."
-    text = conftest.http("GET", api.warp.base + "/metrics").body.decode()
-    assert re.search(r"^warp_invoice_netsuite_failed 2$", text, re.M), text
-    assert int(re.search(r"^warp_invoice_last_run_failures (\d+)$", text, re.M).group(1)) == 2
+    got = gauges(api, netsuite_failed=2, last_run_failures=2)
+    assert got["netsuite_failed"] == 2 and got["last_run_failures"] == 2, got
     failed = api.admin.list_all("/api/v1/invoices?netsuite_state=failed")
     assert {d["customer_id"] for d in failed} == {unmapped, refused}
     # Mapping fixed: the next run sends only those two; the first stays sent.
@@ -243,8 +242,8 @@ def test_errors_are_per_invoice_and_the_next_run_retries(api, ns, tmp_path):
     for c in (unmapped, refused):
         d = api.admin.get("/api/v1/invoices/" + docs(out, c)[0]["document"]["id"]).json()["data"]
         assert d["netsuite"]["state"] == "sent" and d["netsuite"]["attempts"] == 2
-    text = conftest.http("GET", api.warp.base + "/metrics").body.decode()
-    assert re.search(r"^warp_invoice_netsuite_failed 0$", text, re.M)
+    got = gauges(api, netsuite_failed=0, last_run_failures=0)
+    assert got["netsuite_failed"] == 0 and got["last_run_failures"] == 0, got
 
 
 def test_a_retry_after_a_lost_answer_updates_the_same_record(api, ns, tmp_path):
