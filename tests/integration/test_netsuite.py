@@ -8,7 +8,8 @@ external id, answers 204 with the record's Location, and records what it
 got.  Shown: the body is the invoice (entity and items mapped by
 configuration), a rerun sends nothing, an error is reported per invoice and
 retried by the next run, a retry after a lost answer updates the same
-record, a dry run writes the bodies to files and sends nothing."""
+record, a dry run writes the bodies to files and sends nothing.  Against SQLite
+and PostgreSQL."""
 import base64
 import hashlib
 import hmac
@@ -144,7 +145,7 @@ class FakeNetSuite:
         self.httpd.server_close()
 
 
-@pytest.fixture(scope="module", params=["sqlite"])
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def api(request, tmp_path_factory):
     yield from apiclient.running_env(request, tmp_path_factory)
 
