@@ -108,10 +108,12 @@ static int html_line(struct buf *b, const struct invoice_line *l, int dec)
 		rc = rc < 0 ? rc : esc(b, l->text);
 	}
 	if (l->kind == INVOICE_LINE_CALLS)
-		snprintf(q, sizeof(q), "%lld calls, %s min", (long long)l->count,
+		snprintf(q, sizeof(q), "%lld call%s, %s min", (long long)l->count,
+			 l->count == 1 ? "" : "s",
 			 money(l->billable_ms * (BILLING_MICRO / 1000) / 60, 2, m));
 	else if (l->kind == INVOICE_LINE_SMS)
-		snprintf(q, sizeof(q), "%lld segments", (long long)l->count);
+		snprintf(q, sizeof(q), "%lld segment%s", (long long)l->count,
+			 l->count == 1 ? "" : "s");
 	else
 		snprintf(q, sizeof(q), "%lld", (long long)l->count);
 	rc = rc < 0 ? rc
@@ -128,10 +130,10 @@ static int html_summary(struct buf *b, const struct invoice *inv)
 			    "<h2>Account</h2>\n<table>\n<tr><td>Opening balance</td><td "
 			    "class=\"n\">%s</td></tr>\n<tr><td>Payments received</td><td "
 			    "class=\"n\">%s</td></tr>\n<tr><td>This invoice</td><td "
-			    "class=\"n\">-%s</td></tr>\n<tr><th>Closing balance</th><th "
+			    "class=\"n\">%s</td></tr>\n<tr><th>Closing balance</th><th "
 			    "class=\"n\">%s</th></tr>\n</table>\n",
 			    money(inv->opening_balance, dec, a), money(inv->payments, dec, p),
-			    money(inv->total, dec, t), money(inv->closing_balance, dec, c));
+			    money(-inv->total, dec, t), money(inv->closing_balance, dec, c));
 	return rc < 0 ? rc : 0;
 }
 
