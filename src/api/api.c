@@ -34,6 +34,7 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->msg_default_validity_ms = o->msg_default_validity_ms;
 	a->msg_max_validity_ms = o->msg_max_validity_ms;
 	a->ledger.low_balance_threshold = o->low_balance_threshold;
+	a->invoice = o->invoice;
 	if (!(a->refusals = api_refusals_new()) || api_messages_start(a, o->loader) < 0) {
 		snprintf(err, errlen,
 			 "api: out of memory, or the send checks' snapshot could not "
@@ -75,6 +76,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_balances_routes(r); /* balances.c */
 	rc = rc ? rc : api_sip_bans_routes(r); /* sip_bans.c */
 	rc = rc ? rc : api_registrations_routes(r); /* registrations.c */
+	rc = rc ? rc : api_invoices_routes(a, r); /* invoices.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include "auth/auth.h"
 #include "core/core.h"
 #include "http/http.h"
+#include "invoice/invoice.h"
 #include "store/store.h"
 
 struct api_opts {
@@ -34,6 +35,9 @@ struct api_opts {
 	/* [billing] low_balance_threshold, micro-units: balance.low below it for
 	 * customers without a threshold of their own. */
 	int64_t low_balance_threshold;
+	/* [invoice] keys: the closing delay of a period and the issuer printed
+	 * on documents (the strings must outlive the api). */
+	struct invoice_opts invoice;
 };
 
 struct api;

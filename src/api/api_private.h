@@ -39,6 +39,13 @@ struct api {
 	struct api_refusals *refusals;
 	/* [billing] keys the ledger needs (balances.c). */
 	struct billing_ledger_opts ledger;
+	/* [invoice] keys (invoices.c) and the /metrics gauges reading the
+	 * invoice state, one per gauge, alive as long as the api. */
+	struct invoice_opts invoice;
+	struct api_invoice_gauge {
+		struct api *api;
+		int which;
+	} invoice_gauges[4];
 };
 
 /* refusals.c: logs a refused credential from src, at most one line per
@@ -322,6 +329,8 @@ int api_balances_routes(struct http_router *r);
 int api_sip_bans_routes(struct http_router *r);
 /* registrations.c: GET /api/v1/trunks/{id}/registrations */
 int api_registrations_routes(struct http_router *r);
+/* invoices.c: invoice runs and documents, and the invoice gauges. */
+int api_invoices_routes(struct api *a, struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

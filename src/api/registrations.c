@@ -1,6 +1,6 @@
 /*
  * registrations.c — a trunk's registered contacts (the sip role's
- * registrar, src/sip/reg_store.c; migration 0020):
+ * registrar, src/sip/reg_store.c; migration 0021):
  *
  *   GET /api/v1/trunks/{id}/registrations   the live bindings, by id
  *

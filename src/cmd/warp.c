@@ -5,6 +5,7 @@
  *   warp migrate [-c FILE]
  *   warp config check [-c FILE]
  *   warp config example
+ *   warp invoice run --period YYYY-MM [--customer ID] [--dry-run] [-c FILE]
  *   warp version
  *
  * Startup either completes or stops with one line on stderr and exit code 2:
@@ -24,6 +25,7 @@
 #include "auth/auth.h"
 #include "billing/billing.h"
 #include "cmd/bootstrap.h"
+#include "cmd/invoice.h"
 #include "cmd/schema.h"
 #include "core/core.h"
 #include "http/http.h"
@@ -49,6 +51,8 @@ static const char usage_text[] =
 	"                                 revoke the admin API token with id ID\n"
 	"  config check [-c FILE]         validate the configuration and exit\n"
 	"  config example                 print a documented configuration file\n"
+	"  invoice run --period YYYY-MM [--customer ID] [--dry-run] [-c FILE]\n"
+	"                                 issue a closed month's invoices and send them to NetSuite\n"
 	"  version                        print the version\n"
 	"\n"
 	"FILE defaults to " DEFAULT_CONFIG " when it exists; every key can be set by\n"
@@ -296,6 +300,32 @@ static int cmd_config(int argc, char **argv)
 	return rc;
 }
 
+/* warp invoice run --period YYYY-MM [--customer ID] [--dry-run] [-c FILE] */
+static int cmd_invoice(int argc, char **argv)
+{
+	struct cmd_invoice_args a = { 0 };
+	const char *what = NULL, *arg = NULL;
+
+	if (argc < 3 || strcmp(argv[2], "run") != 0)
+		return usage_error("invoice needs 'run'", NULL);
+	if (cmd_invoice_args(argc, argv, 3, &a, &what, &arg) < 0)
+		return usage_error(what, arg);
+	struct opts o = { .config_path = a.config_path };
+	struct config *cfg = load_config(&o);
+	if (!cfg)
+		return EXIT_STARTUP;
+	setup_logging(cfg);
+	struct store *s = open_store(cfg);
+	int rc = EXIT_STARTUP;
+	if (s && store_migrations_current(s) != 0)
+		fprintf(stderr, "warp: store is not migrated: run `warp migrate`\n");
+	else if (s)
+		rc = cmd_invoice_run(cfg, s, &a, stdout);
+	store_close(s);
+	config_free(cfg);
+	return rc;
+}
+
 /* ------------------------------------------------------------ warp run */
 
 static const char *config_str_or_null(const struct config *cfg, const char *sec, const char *key)
@@ -431,6 +461,7 @@ static int start_api(struct app *app)
 				  config_duration_ms(app->cfg, "smsc", "max_validity"),
 			      .low_balance_threshold =
 				  config_money(app->cfg, "billing", "low_balance_threshold") };
+	cmd_invoice_opts(app->cfg, &o.invoice, NULL);
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {
 		fprintf(stderr, "warp: %s\n", err);
@@ -688,6 +719,8 @@ int main(int argc, char **argv)
 		return cmd_config(argc, argv);
 	if (strcmp(cmd, "admin-token") == 0)
 		return cmd_admin_token(argc, argv);
+	if (strcmp(cmd, "invoice") == 0)
+		return cmd_invoice(argc, argv);
 	if (strcmp(cmd, "migrate") == 0) {
 		rc = parse_opts(argc, argv, 2, &o, false);
 		return rc ? rc : cmd_migrate(&o);

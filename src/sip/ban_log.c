@@ -1,6 +1,6 @@
 /*
  * ban_log.c — bans that start, written to the store for the API's list
- * (table sip_bans, migration 0019), off the packet path: a batching writer
+ * (table sip_bans, migration 0020), off the packet path: a batching writer
  * takes each as one group (the upsert and the prune of rows an hour past
  * their end), so a flood of scanners costs the worker a queue entry per
  * new ban, bounded by the writer's queue (a full queue drops the row, not

@@ -9,7 +9,7 @@
  * REGISTER whose CSeq is not above the binding's is out of order and
  * changes nothing (500, §10.3 step 7).  A refresh that changes nothing but
  * the expiry is not written while more than half of the granted time is
- * left in the store (migration 0020 says how that is read).  One thread:
+ * left in the store (migration 0021 says how that is read).  One thread:
  * REGISTERs are few next to calls, and one writer keeps a UA's refreshes in
  * order.
  */

@@ -109,8 +109,24 @@ def make_world(server):
     assert r.status == 201, r.body
     cdr = insert_cdr(server, n, cus["id"], trk["id"], car["id"])
     w["/api/v1/cdrs"] = (call(server, "GET", "/api/v1/cdrs/" + cdr).json()["data"], None)
+    w["/api/v1/invoices"] = (invoice(server, cus["id"], cdr), None)
     return {"objects": w, "customer_token": w["/api/v1/api-keys"][0]["secret"],
             "read_only_token": ro["secret"]}
+
+
+def invoice(server, customer, cdr):
+    """The November 2026 invoice of one call charge (the billing role's entry)."""
+    db = sqlite3.connect(server.store_url[len("sqlite:"):], timeout=10)
+    with db:
+        db.execute(
+            "INSERT INTO ledger_entries (id, customer_id, seq, kind, amount, currency,"
+            " balance_after, reference_type, reference_id, created_by, created_at) VALUES"
+            " (?, ?, 1, 'call_charge', -12500, 'USD', -12500, 'cdr', ?, 'billing',"
+            " 1793577600000)", ("led_" + cdr[4:], customer, cdr))
+    db.close()
+    r = call(server, "POST", "/api/v1/invoice-runs", {"period": "2026-11", "customer_id": customer})
+    assert r.status == 201, r.body
+    return r.json()["data"]["results"][0]["document"]
 
 
 def insert_cdr(server, n, customer, trunk, carrier):
@@ -365,6 +381,7 @@ RESOURCES = {
     "/api/v1/cdrs": "Cdr",
     "/api/v1/messages": "Message",
     "/api/v1/rate-decks": "RateDeck",
+    "/api/v1/invoices": "Invoice",
 }
 
 

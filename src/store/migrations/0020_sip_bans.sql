@@ -1,4 +1,4 @@
--- 0019_sip_bans: sources the sip role ignores for flooding or scanning
+-- 0020_sip_bans: sources the sip role ignores for flooding or scanning
 -- (src/sip/ban_log.c).  Each sip process keeps its own ban table in
 -- memory (limits.c, bounded); a ban that starts is also written here so
 -- that GET /api/v1/sip/bans, on any api node, lists what every node

@@ -1,4 +1,4 @@
--- 0020_registrations: the registrar's bindings (RFC 3261 §10.3; src/sip/
+-- 0021_registrations: the registrar's bindings (RFC 3261 §10.3; src/sip/
 -- reg_store.c): a trunk's address of record (aor: user@host) and the
 -- contacts a REGISTER bound to it, with where the REGISTER came from
 -- (received, transport: the NAT address and connection a call goes back
