@@ -356,6 +356,16 @@ int smsc_hex_decode(const char *hex, uint8_t **out, size_t *len);
 	"(registered_delivery % 4 = 1 OR (registered_delivery % 4 = 2 AND " state                  \
 	" <> 'delivered')) THEN 1 ELSE 0 END"
 
+/* A row's "parts" as final.c and the writers' lanes (writes.c) read them:
+ * its part_total when it is its group's first row, else 0 (not known).
+ * 1 thus means the message's only row: a message in one part (id =
+ * group_id, the only row with that group), whose final takes the one-row
+ * path and whose writes may take any lane.  The other parts of a long
+ * message and every destination of a submit_multi (whose rows all have ids
+ * of their own, multi.c) read 0: their writes go to one lane and their
+ * finals read the whole group. */
+#define SMSC_PARTS_SQL "CASE WHEN id = group_id THEN part_total ELSE 0 END"
+
 /* What must still hold for a part to move (final.c). */
 enum smsc_final_guard {
 	SMSC_FINAL_LEASED,    /* this process holds its lease (owner) */
@@ -369,7 +379,7 @@ struct smsc_final {
 	const char *owner;		/* SMSC_FINAL_LEASED */
 	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
 	int64_t now;			/* epoch ms */
-	int parts;			/* its group's part_total, 0 when not known */
+	int parts;			/* SMSC_PARTS_SQL: 1 when its group's only row */
 };
 
 /* A final move as statements for the batching writer: [the group's lock
@@ -418,12 +428,19 @@ struct smsc_dlr {
 	char source[SMPP_ADDR_WIDE_MAX], dest[SMPP_ADDR_WIDE_MAX];
 	uint8_t source_ton, source_npi, dest_ton, dest_npi;
 	char state[16], error[32];
+	char receipted[ID_MAX]; /* a receipt: the id its ESME knows (SMSC_RECEIPTED_SQL) */
 	int64_t submitted_ms, done_ms;
 	uint8_t data_coding; /* MO */
 	uint8_t *body;	     /* MO: the user data */
 	size_t body_len;
 	uint32_t seq; /* of the deliver_sm that carries it */
 };
+
+/* The id a receipt names its message by: the one the ESME was answered —
+ * the row's for a submit_sm (a part of a long message included), the
+ * group's for each destination of a submit_multi (SMPP 3.4 §4.5.2: one
+ * message_id for all of them; the receipt's source_addr tells which). */
+#define SMSC_RECEIPTED_SQL "CASE WHEN concat_key IS NULL THEN group_id ELSE id END"
 
 void smsc_dlr_free(struct smsc_dlr *d);
 /* A leased row's id, owner (a receipt's account, an MO's customer) and
@@ -509,14 +526,14 @@ struct smsc {
 	struct smsc_verify *verify;
 	struct smsc_out *out; /* on the pool's thread 1 */
 	struct smsc_live *live;
-	char *hex;     /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
-	uint8_t *send; /* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
+	char *hex;		/* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
+	uint8_t *send;		/* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
 	struct smsc_idpool ids; /* session thread: the ids of new messages */
 	unsigned nsessions;
 	struct smsc_session *sessions; /* every open session, for shutdown */
 	struct metric *m_binds_ok, *m_binds_refused, *m_submits_ok, *m_submits_refused;
 	struct metric *m_sessions;
-	struct metric *m_resp_seconds; /* submit in to submit_sm_resp out */
+	struct metric *m_resp_seconds;			 /* submit in to submit_sm_resp out */
 	struct metric *m_ops[SMSC_OPS][SMSC_OP_RESULTS]; /* ops.c */
 };
 

@@ -216,7 +216,7 @@ def test_submit_multi_lists_the_destinations_it_refused(api, setup):
     rows = api.rows("SELECT destination FROM messages WHERE group_id = ? ORDER BY destination",
                     "msg_" + r["message_id"])
     assert [x["destination"] for x in rows] == ["449080001", "449080002"]
-    wait_state(api, r["message_id"], "delivered")
+    wait_group(api, r["message_id"], {"449080001": "delivered", "449080002": "delivered"})
     assert query(s.esme, r["message_id"])["message_state"] == DELIVERED
 
 
