@@ -287,8 +287,7 @@ static void out_expire(struct smsc_out *o)
 					       .error = "validity_period",
 					       .now = now,
 					       .parts = (int)store_res_int(r, i, 1)};
-			if (smsc_final_queue(o, &f, NULL, NULL) == 0)
-				metric_inc(metric_get(o->m_outcomes, "expired"));
+			smsc_final_queue(o, &f, NULL, NULL); /* counted once committed */
 		}
 	store_res_free(r);
 }

@@ -251,8 +251,14 @@ int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struc
 	}
 	t->o = o;
 	snprintf(t->evt, sizeof(t->evt), "%s", st.evt);
+	snprintf(t->id, sizeof(t->id), "%s", f->id);
 	snprintf(t->state, sizeof(t->state), "%s", f->state);
 	t->now = f->now;
+	/* An expiry found by the sweep may find its guard gone by the commit
+	 * (leased, cancelled, expired by another process, or by this one's
+	 * previous sweep while the writer was behind): counted once it took
+	 * effect.  A leased part's final is this process's own to make. */
+	t->outcome = f->guard == SMSC_FINAL_EXPIRY;
 	if (b && p) {
 		t->answer = true;
 		smsc_bind_ref_set(&t->bind, b);
@@ -260,4 +266,81 @@ int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struc
 		t->sequence_number = p->sequence_number;
 	}
 	return smsc_writes_add(o, f->id, f->parts, st.st, st.n, t);
+}
+
+/* "<head>$1, … $SMSC_SETTLE_CHUNK)" over t[0..n)'s event ids (or part ids),
+ * padded with the last so that SQLite prepares one statement. */
+static int settle_select(struct smsc_out *o, const char *head, struct smsc_settle **t, size_t n,
+			 bool parts, struct store_res **r)
+{
+	struct store_param p[SMSC_SETTLE_CHUNK];
+	struct buf sql;
+	int rc;
+
+	buf_init(&sql);
+	buf_append_cstr(&sql, head);
+	for (size_t i = 0; i < SMSC_SETTLE_CHUNK; i++) {
+		const struct smsc_settle *k = t[i < n ? i : n - 1];
+		p[i] = store_p_text(parts ? k->id : k->evt);
+		buf_printf(&sql, "%s$%zu", i ? ", " : "", i + 1);
+	}
+	buf_append_char(&sql, ')');
+	rc = sql.p ? smsc_out_exec(o, sql.p, p, SMSC_SETTLE_CHUNK, r) : -ENOMEM;
+	buf_fini(&sql);
+	return rc;
+}
+
+/* The status metrics: which events were written (not beaten by another
+ * part's or process's) and when each group was accepted. */
+static void settle_events(struct smsc_out *o, struct smsc_settle **t, size_t n)
+{
+	struct store_res *r = NULL;
+
+	if (settle_select(o,
+			  "SELECT e.id, (SELECT MIN(m.created_at) FROM messages m WHERE "
+			  "m.group_id = e.group_id) FROM message_events e WHERE e.id IN (",
+			  t, n, false, &r) == 0)
+		for (size_t i = 0; i < store_res_rows(r); i++)
+			for (size_t k = 0; k < n; k++) {
+				if (strcmp(t[k]->evt, store_res_text(r, i, 0)) != 0)
+					continue;
+				int64_t accepted = store_res_int(r, i, 1);
+				metric_inc(metric_get(o->m_status, t[k]->state));
+				if (accepted > 0 && t[k]->now >= accepted)
+					metric_observe(metric_get(o->m_e2e, t[k]->state),
+						       (double)(t[k]->now - accepted) / 1000.0);
+				break;
+			}
+	store_res_free(r);
+}
+
+/* The outcome metric of the moves to count (expiries): those whose part is
+ * in their state since their time, which only their own UPDATE set. */
+static void settle_outcomes(struct smsc_out *o, struct smsc_settle **t, size_t n)
+{
+	struct smsc_settle *m[SMSC_SETTLE_CHUNK];
+	struct store_res *r = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (t[i]->outcome)
+			m[k++] = t[i];
+	if (k == 0 || settle_select(o, "SELECT id, state, updated_at FROM messages WHERE id IN (",
+				    m, k, true, &r) < 0)
+		return;
+	for (size_t i = 0; i < store_res_rows(r); i++)
+		for (size_t j = 0; j < k; j++)
+			if (strcmp(m[j]->id, store_res_text(r, i, 0)) == 0 &&
+			    strcmp(m[j]->state, store_res_text(r, i, 1)) == 0 &&
+			    m[j]->now == store_res_int(r, i, 2))
+				metric_inc(metric_get(o->m_outcomes, m[j]->state));
+	store_res_free(r);
+}
+
+void smsc_final_settle(struct smsc_out *o, struct smsc_settle **t, size_t n)
+{
+	if (n == 0)
+		return;
+	settle_events(o, t, n);
+	settle_outcomes(o, t, n);
 }

@@ -252,9 +252,11 @@ struct smsc_settle {
 	struct smsc_out *o;
 	int status;	  /* the writer's: 0 committed */
 	char evt[ID_MAX]; /* a final: the event it may have written */
+	char id[ID_MAX];  /* a final: its part */
 	char state[16];
 	int64_t now;
-	bool answer; /* a receipt's deliver_sm to answer on bind */
+	bool outcome; /* a final counted in warp_smsc_upstream_outcomes_total once it took effect */
+	bool answer;  /* a receipt's deliver_sm to answer on bind */
 	struct smsc_bind_ref bind;
 	uint32_t command_id, sequence_number;
 };
@@ -397,6 +399,13 @@ int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_fina
  * answered on b once the move is committed. */
 int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struct smsc_upbind *b,
 		     const struct smpp_pdu *p);
+
+/* Finals settled per SELECT (final.c, writes.c). */
+#define SMSC_SETTLE_CHUNK 64
+/* On the upstream thread, after the commit of the finals t[0..n) (n <=
+ * SMSC_SETTLE_CHUNK): counts the events they wrote and the moves that took
+ * effect where the caller could not know it beforehand (expiries). */
+void smsc_final_settle(struct smsc_out *o, struct smsc_settle **t, size_t n);
 
 /* Moves one part to f->state and, when that makes its group final, writes
  * the group's message.status event in the same transaction.  2 when the
