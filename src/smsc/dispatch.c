@@ -565,8 +565,7 @@ struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)
 	o->store = store;
 	o->routes_version = -1;
 	out_metrics_init(o);
-	o->routes =
-	    snapshot_register(loader, "message_routes", smsc_routes_build, smsc_routes_free, NULL);
+	o->routes = smsc_routes_register(loader);
 	o->timer = event_new(base, -1, EV_PERSIST, out_tick, o);
 	o->ids = smsc_ids_new();
 	if (smsc_writes_open(o) < 0 || !o->ids || !o->routes || !o->timer ||

@@ -284,11 +284,27 @@ def wait_for(what, check, timeout=5):
 
 
 def gate_caught_up(api):
-    """Waits until the send checks' snapshot is built from the store's
-    current config version (every change through the API bumps it)."""
+    """Waits until the send checks' snapshots (customers, and the smsc's
+    message routes) are built from the store's current config version
+    (every change through the API bumps it)."""
     want = api.rows("SELECT version FROM config_version WHERE id = 1")[0]["version"]
-    wait_for("api_send snapshot at version %s" % want,
-             lambda: (metric(api, 'warp_snapshot_version{name="api_send"} ') or 0) >= want)
+    for name in ("api_send", "message_routes"):
+        line = 'warp_snapshot_version{name="%s"} ' % name
+        wait_for("%s snapshot at version %s" % (name, want),
+                 lambda: (metric(api, line) or 0) >= want)
+
+
+def test_sends_no_route_serves_cost_one_store_lookup(api, up):
+    """What the snapshots do not know is asked of the store once per config
+    version, not per send: fifty sends to a destination no route serves
+    are refused after one lookup, counted in
+    warp_api_send_store_lookups_total."""
+    _, client = api.tenant()
+    gate_caught_up(api)
+    before = metric(api, "warp_api_send_store_lookups_total ")
+    for _ in range(50):
+        assert_error(send(client, "+99912345678", text="nowhere"), 422, "no_route", "/to")
+    assert metric(api, "warp_api_send_store_lookups_total ") - before == 1
 
 
 def test_suspended_customer_may_not_send(api, up):
