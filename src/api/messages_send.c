@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "api/message.h"
+#include "smsc/smsc.h"
 
 #define INSERT_SQL                                                                                 \
 	"INSERT INTO messages (id, group_id, part_seq, part_total, customer_id, origin, "          \
@@ -145,7 +146,7 @@ static int send_rows_fill(struct send_rows *s, const char *group, const char *cu
 	for (size_t i = 0; i < m->nparts; i++) {
 		if (i == 0) /* part 1 carries the message's id */
 			snprintf(s->ids[i], sizeof(s->ids[i]), "%s", group);
-		else if (id_new("msg", s->ids[i], sizeof(s->ids[i])) < 0)
+		else if (smsc_message_id_new(now, s->ids[i], sizeof(s->ids[i])) < 0)
 			return -ENOMEM;
 		hex_encode(m->parts[i].body, m->parts[i].len, s->hex[i]);
 		struct store_param p[INSERT_PARAMS] = {
@@ -281,7 +282,7 @@ void api_messages_send(struct http_req *req, void *arg)
 		api_reply_verr(&ctx, &e);
 		goto out;
 	}
-	if (id_new("msg", id, sizeof(id)) < 0 || !(p = calloc(1, sizeof(*p))) ||
+	if (smsc_message_id_new(now, id, sizeof(id)) < 0 || !(p = calloc(1, sizeof(*p))) ||
 	    !(p->reply = send_reply(id, customer, &m, now))) {
 		free(p);
 		http_reply_error(req, 500, "internal", "Internal error", NULL, "out of memory");

@@ -294,6 +294,23 @@ def gate_caught_up(api):
                  lambda: (metric(api, line) or 0) >= want)
 
 
+def test_message_ids_sort_by_accept_time(api, up):
+    """HTTP sends get ids like SMPP submits (decision 0030): the first ten
+    characters after msg_ are the accept time, so ids sort as the sends
+    were accepted and new rows land on the last pages of the table's
+    B-trees; the parts of a long message too."""
+    _, client = api.tenant()
+    ids = []
+    for _ in range(12):
+        ids.append(sent(client, number(), text="in order")["id"])
+        time.sleep(0.003)  # a millisecond of its own each
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    long = sent(client, number(), text="x" * 400)
+    parts = api.rows("SELECT id FROM messages WHERE group_id = ? ORDER BY part_seq", long["id"])
+    assert parts[0]["id"] == long["id"] and len(parts) == 3
+    assert all(p["id"][:14] == long["id"][:14] for p in parts)  # msg_ and the time
+
+
 def test_sends_no_route_serves_cost_one_store_lookup(api, up):
     """What the snapshots do not know is asked of the store once per config
     version, not per send: fifty sends to a destination no route serves
