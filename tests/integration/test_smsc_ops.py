@@ -262,7 +262,7 @@ def test_query_and_get_of_a_submit_multi_show_every_destination(api, setup):
     upstream = {d: s.up.wait("submit_sm", destination_addr=d)["message_id"] for d in dests}
     wait_group(api, mid, {d: "submitted" for d in dests})
     # One destination delivered: the message is not, and query_sm says so
-    # (the id is the first destination's row too).
+    # (by the group's id: no row bears it, decision 0043).
     s.up.send(cmd="dlr", id=upstream[dests[0]], stat="DELIVRD", err="000")
     wait_group(api, mid, {dests[0]: "delivered", dests[1]: "submitted"})
     q = query(s.esme, mid)
