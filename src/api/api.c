@@ -10,9 +10,10 @@
 #include "api/openapi.h"
 
 static const struct api_resource *const resources[] = {
-    &api_customers,	&api_trunks,	     &api_carriers,	   &api_gateways,
-    &api_routes,	&api_numbers,	     &api_webhooks,	   &api_keys,
-    &api_smpp_accounts, &api_message_routes, &api_smpp_connectors, &api_rate_decks,
+	&api_customers,	    &api_trunks,	 &api_carriers, &api_gateways,
+	&api_routes,	    &api_numbers,	 &api_webhooks, &api_keys,
+	&api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
+	&api_rate_decks,
 };
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
@@ -69,10 +70,10 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_events_routes(r);
 	rc = rc ? rc : api_deliveries_routes(r);
 	rc = rc ? rc : api_callback_secret_routes(r);
-	rc = rc ? rc : api_cdrs_routes(r);	    /* cdrs.c */
-	rc = rc ? rc : api_messages_routes(r);	    /* messages.c */
+	rc = rc ? rc : api_cdrs_routes(r); /* cdrs.c */
+	rc = rc ? rc : api_messages_routes(r); /* messages.c */
 	rc = rc ? rc : api_deck_versions_routes(r); /* deck_versions.c */
-	rc = rc ? rc : api_balances_routes(r);	    /* balances.c */
+	rc = rc ? rc : api_balances_routes(r); /* balances.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }
