@@ -56,6 +56,7 @@ void api_free(struct api *a)
 {
 	if (a) {
 		api_messages_stop(a);
+		api_send_gate_fini(a);
 		api_upstreams_free(a);
 		api_refusals_free(a->refusals);
 	}

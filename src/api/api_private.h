@@ -13,6 +13,7 @@
 #define WARP_API_PRIVATE_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "api/api.h"
@@ -29,9 +30,15 @@ struct api {
 	struct metric *m_messages[3];
 	/* The batching writer of sent messages (messages_send.c). */
 	struct store_batch *msg_batch;
-	/* Customer statuses and message routes for its checks (send_gate.c);
-	 * NULL without a snapshot loader: the store is asked every time. */
-	struct snapshot *send_gate;
+	/* The send checks' snapshots (send_gate.c): customer statuses
+	 * ("api_send") and the smsc's message routes; NULL without a snapshot
+	 * loader: the store is asked every time. */
+	struct snapshot *send_gate, *send_routes;
+	/* The store's answers to what those did not know, until their next
+	 * version: a fixed table under send_memo_lock (send_gate.c). */
+	pthread_mutex_t send_memo_lock;
+	struct api_send_memo *send_memo; /* API_SEND_MEMO_SLOTS */
+	struct metric *m_send_store;	 /* warp_api_send_store_lookups_total */
 	/* Mounted upstreams (upstream.c), guarded by the gateway. */
 	struct api_upstream **upstreams;
 	size_t nupstreams;

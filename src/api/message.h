@@ -66,19 +66,30 @@ void api_messages_send(struct http_req *req, void *arg);
 int api_messages_start(struct api *a, struct snapshot_loader *loader);
 void api_messages_stop(struct api *a);
 
-/* send_gate.c: the customer statuses and message routes as of the last
- * config version, for the checks of a send. */
+/* send_gate.c: the checks of a send against the customer statuses and
+ * message routes as of the last config version, the store asked only for
+ * what those do not know (its answers kept until their next version). */
+#define API_SEND_MEMO_SLOTS 1024
+/* Registers the snapshots (with a loader) and the lookups metric. */
+int api_send_gate_register(struct api *a, struct snapshot_loader *l);
+void api_send_gate_fini(struct api *a);
+/* The snapshots one send's checks read, held while it checks. */
 struct api_send_gate;
-enum api_gate_answer { API_GATE_UNKNOWN, API_GATE_YES, API_GATE_NO };
-/* The snapshot "api_send" whose data is a struct api_send_gate; NULL when
- * its first build fails. */
-struct snapshot *api_send_gate_register(struct snapshot_loader *l);
-/* Active (YES), suspended (NO), or not in the snapshot (UNKNOWN: ask the
- * store). */
-enum api_gate_answer api_send_gate_customer(const struct api_send_gate *g, const char *customer);
-/* YES when a route of the customer or a global one serves to (digits),
- * else UNKNOWN (a route may have been added since: ask the store). */
-enum api_gate_answer api_send_gate_routed(const struct api_send_gate *g, const char *customer,
-					  const char *to);
+struct api_send_view {
+	struct api *api;
+	const struct api_send_gate *gate; /* customers; NULL: none */
+	const void *routes;		  /* the smsc's message routes; NULL: none */
+	int64_t gate_version, routes_version;
+};
+void api_send_view_acquire(struct api *a, struct api_send_view *v);
+void api_send_view_release(struct api_send_view *v);
+/* Whether the snapshot knows customer (active or not): no query needed. */
+bool api_send_view_knows(const struct api_send_view *v, const char *customer);
+/* *active: the customer exists and is active; <0 a store error. */
+int api_send_view_customer(const struct api_send_view *v, struct store_conn *c,
+			   const char *customer, bool *active);
+/* *routed: a route of the customer or a global one serves to (digits). */
+int api_send_view_routed(const struct api_send_view *v, struct store_conn *c, const char *customer,
+			 const char *to, bool *routed);
 
 #endif

@@ -15,14 +15,16 @@
  * Refused before anything is stored: a suspended customer (403, as its
  * calls and binds are), and a destination no message route serves (422
  * no_route naming it; the SMPP server answers ESME_RINVDSTADR).  Both are
- * answered from the send gate's snapshot (send_gate.c) when it knows the
- * customer and a route, from the store otherwise.
+ * answered from snapshots (send_gate.c) when they know the customer and a
+ * route, from the store otherwise, whose answer is then kept until the
+ * snapshot's next version.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/message.h"
+#include "smsc/smsc.h"
 
 #define INSERT_SQL                                                                                 \
 	"INSERT INTO messages (id, group_id, part_seq, part_total, customer_id, origin, "          \
@@ -39,12 +41,6 @@
 #define BATCH_ROWS 500
 #define BATCH_DELAY_MS 2
 
-/* The longest prefix wins at dispatch; here any route that serves the
- * destination, the customer's own or a global one, is enough. */
-#define ROUTED_SQL                                                                                 \
-	"SELECT id FROM message_routes WHERE (customer_id = $1 OR customer_id IS NULL) AND "       \
-	"substr(CAST($2 AS TEXT), 1, length(prefix)) = prefix LIMIT 1"
-
 enum send_result { SEND_QUEUED, SEND_REFUSED, SEND_FAILED };
 
 int api_messages_start(struct api *a, struct snapshot_loader *loader)
@@ -57,7 +53,7 @@ int api_messages_start(struct api *a, struct snapshot_loader *loader)
 
 	for (size_t i = 0; f && i < sizeof(names) / sizeof(names[0]); i++)
 		a->m_messages[i] = metric_get(f, names[i]);
-	if (loader && !(a->send_gate = api_send_gate_register(loader)))
+	if (api_send_gate_register(a, loader) < 0)
 		return -EIO;
 	a->msg_batch = store_batch_new(a->store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE, BATCH_ROWS,
 				       BATCH_DELAY_MS);
@@ -77,27 +73,12 @@ static void send_count(struct api_ctx *ctx, enum send_result r)
 		metric_inc(ctx->api->m_messages[r]);
 }
 
-/* What the store says of a customer the gate does not know yet. */
-static int send_customer_stored(struct api_ctx *ctx, const char *customer, bool *active)
-{
-	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_text(customer)};
-	int rc = store_exec(ctx->conn, "SELECT status FROM customers WHERE id = $1", p, 1, &r);
-
-	*active =
-	    rc == 0 && store_res_rows(r) == 1 && strcmp(store_res_text(r, 0, 0), "active") == 0;
-	store_res_free(r);
-	return rc;
-}
-
-static int send_customer_active(struct api_ctx *ctx, const struct api_send_gate *gate,
+static int send_customer_active(struct api_ctx *ctx, const struct api_send_view *v,
 				const char *customer, struct api_verr *e)
 {
-	enum api_gate_answer g = gate ? api_send_gate_customer(gate, customer) : API_GATE_UNKNOWN;
-	bool active = g == API_GATE_YES;
-	int rc = g == API_GATE_UNKNOWN ? send_customer_stored(ctx, customer, &active) : 0;
+	bool active = false;
 
-	if (rc < 0)
+	if (api_send_view_customer(v, ctx->conn, customer, &active) < 0)
 		return api_verr_set(e, 503, "store_unavailable", NULL,
 				    "the store cannot be reached");
 	if (!active)
@@ -107,34 +88,25 @@ static int send_customer_active(struct api_ctx *ctx, const struct api_send_gate 
 }
 
 /* The customer a send is for (api_body_customer); an admin's customer_id
- * the gate knows needs no query to prove it exists. */
-static int send_customer_pick(struct api_ctx *ctx, const struct api_send_gate *gate,
+ * the snapshot knows needs no query to prove it exists. */
+static int send_customer_pick(struct api_ctx *ctx, const struct api_send_view *v,
 			      const json_t *body, const char **out, struct api_verr *e)
 {
 	const char *given = json_string_value(json_object_get(body, "customer_id"));
 
-	if (gate && given && api_is_admin(ctx) &&
-	    api_send_gate_customer(gate, given) != API_GATE_UNKNOWN) {
+	if (given && api_is_admin(ctx) && api_send_view_knows(v, given)) {
 		*out = given;
 		return 0;
 	}
 	return api_body_customer(ctx, body, out, e);
 }
 
-static int send_routed(struct api_ctx *ctx, const struct api_send_gate *gate, const char *customer,
+static int send_routed(struct api_ctx *ctx, const struct api_send_view *v, const char *customer,
 		       const struct api_msg_in *m, struct api_verr *e)
 {
-	struct store_res *r = NULL;
-	struct store_param p[] = {store_p_text(customer), store_p_text(m->to)};
-	int rc = 0;
-	bool routed = gate && api_send_gate_routed(gate, customer, m->to) == API_GATE_YES;
+	bool routed = false;
 
-	if (!routed) {
-		rc = store_exec(ctx->conn, ROUTED_SQL, p, 2, &r);
-		routed = rc == 0 && store_res_rows(r) > 0;
-		store_res_free(r);
-	}
-	if (rc < 0)
+	if (api_send_view_routed(v, ctx->conn, customer, m->to, &routed) < 0)
 		return api_verr_set(e, 503, "store_unavailable", NULL,
 				    "the store cannot be reached");
 	if (!routed)
@@ -148,14 +120,14 @@ static int send_routed(struct api_ctx *ctx, const struct api_send_gate *gate, co
 static int send_check(struct api_ctx *ctx, const json_t *body, const struct api_msg_in *m,
 		      const char **customer, struct api_verr *e)
 {
-	struct snapshot *snap = ctx->api->send_gate;
-	const struct api_send_gate *gate = snap ? snapshot_acquire(snap) : NULL;
-	int rc = send_customer_pick(ctx, gate, body, customer, e);
+	struct api_send_view v;
+	int rc;
 
-	rc = rc ? rc : send_customer_active(ctx, gate, *customer, e);
-	rc = rc ? rc : send_routed(ctx, gate, *customer, m, e);
-	if (gate)
-		snapshot_release(snap, gate);
+	api_send_view_acquire(ctx->api, &v);
+	rc = send_customer_pick(ctx, &v, body, customer, e);
+	rc = rc ? rc : send_customer_active(ctx, &v, *customer, e);
+	rc = rc ? rc : send_routed(ctx, &v, *customer, m, e);
+	api_send_view_release(&v);
 	return rc;
 }
 
@@ -174,7 +146,7 @@ static int send_rows_fill(struct send_rows *s, const char *group, const char *cu
 	for (size_t i = 0; i < m->nparts; i++) {
 		if (i == 0) /* part 1 carries the message's id */
 			snprintf(s->ids[i], sizeof(s->ids[i]), "%s", group);
-		else if (id_new("msg", s->ids[i], sizeof(s->ids[i])) < 0)
+		else if (smsc_message_id_new(now, s->ids[i], sizeof(s->ids[i])) < 0)
 			return -ENOMEM;
 		hex_encode(m->parts[i].body, m->parts[i].len, s->hex[i]);
 		struct store_param p[INSERT_PARAMS] = {
@@ -310,7 +282,7 @@ void api_messages_send(struct http_req *req, void *arg)
 		api_reply_verr(&ctx, &e);
 		goto out;
 	}
-	if (id_new("msg", id, sizeof(id)) < 0 || !(p = calloc(1, sizeof(*p))) ||
+	if (smsc_message_id_new(now, id, sizeof(id)) < 0 || !(p = calloc(1, sizeof(*p))) ||
 	    !(p->reply = send_reply(id, customer, &m, now))) {
 		free(p);
 		http_reply_error(req, 500, "internal", "Internal error", NULL, "out of memory");

@@ -43,8 +43,8 @@ static const double e2e_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 
 #define LEASE_COLUMNS                                                                              \
 	"RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "       \
-	"dest_npi, data_coding, esm_class, registered_delivery, body, expires_at, attempts, "      \
-	"part_total"
+	"dest_npi, data_coding, esm_class, registered_delivery, body, expires_at, "                \
+	"attempts, " SMSC_PARTS_SQL
 /* One statement a tick for up to LEASE_BATCH rows, read in order from the
  * partial index messages_pending (migration 0015), which SQLite's planner
  * would pass over for messages_due and a sort of every due row. */
@@ -274,12 +274,12 @@ static void out_expire(struct smsc_out *o)
 	if (now - o->expired_at < EXPIRE_EVERY_MS)
 		return;
 	o->expired_at = now;
-	if (out_exec(
-		o,
-		"SELECT id, part_total FROM messages WHERE state IN ('accepted', 'queued') AND "
-		"expires_at "
-		"<= $1 AND lease_until <= $1 ORDER BY expires_at LIMIT $2",
-		p, 2, &r) == 0)
+	if (out_exec(o,
+		     "SELECT id, " SMSC_PARTS_SQL
+		     " FROM messages WHERE state IN ('accepted', 'queued') AND "
+		     "expires_at "
+		     "<= $1 AND lease_until <= $1 ORDER BY expires_at LIMIT $2",
+		     p, 2, &r) == 0)
 		for (size_t i = 0; i < store_res_rows(r); i++) {
 			struct smsc_final f = {.guard = SMSC_FINAL_EXPIRY,
 					       .id = store_res_text(r, i, 0),
@@ -287,8 +287,7 @@ static void out_expire(struct smsc_out *o)
 					       .error = "validity_period",
 					       .now = now,
 					       .parts = (int)store_res_int(r, i, 1)};
-			if (smsc_final_queue(o, &f, NULL, NULL) == 0)
-				metric_inc(metric_get(o->m_outcomes, "expired"));
+			smsc_final_queue(o, &f, NULL, NULL); /* counted once committed */
 		}
 	store_res_free(r);
 }
@@ -566,8 +565,7 @@ struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)
 	o->store = store;
 	o->routes_version = -1;
 	out_metrics_init(o);
-	o->routes =
-	    snapshot_register(loader, "message_routes", smsc_routes_build, smsc_routes_free, NULL);
+	o->routes = smsc_routes_register(loader);
 	o->timer = event_new(base, -1, EV_PERSIST, out_tick, o);
 	o->ids = smsc_ids_new();
 	if (smsc_writes_open(o) < 0 || !o->ids || !o->routes || !o->timer ||

@@ -6,9 +6,13 @@
  * A group is the rows sharing messages.group_id: the id the customer sees
  * for an HTTP message, and for the parts of a long message an SMPP
  * customer submits one submit_sm each, the parts tied together at insert
- * (submit.c, docs/decisions/0026).  It is delivered when all part_total
- * parts are, and failed — with that part's state and error — as soon as
- * one part fails.  The event is a message_events row: the table is the
+ * (submit.c, docs/decisions/0026), and the destinations of a submit_multi
+ * (multi.c).  Each destination is final on its own parts: delivered when
+ * all its part_total parts are, failed as soon as one of them fails.  The
+ * group is final when every destination is — for a message to one
+ * destination, at its last part delivered or its first part failed — and
+ * its status is then a failed destination's state or delivered (decision
+ * 0043).  The event is a message_events row: the table is the
  * interface to the webhook dispatcher of the api role, which smsc may not
  * call (decision 0022).  Nothing here touches the config version, so
  * message traffic never makes a process rebuild its snapshots.
@@ -70,49 +74,90 @@ static const struct {
  * part, $5 the move's time.  Parameters are cast so that PostgreSQL knows
  * their types inside the JSON builder.  Its data is what GET /api/v1/events
  * and the webhook body show (docs/openapi.yaml, MessageStatusData); obj is
- * the backend's JSON object function. */
-#define FINAL_DELIVERED_N "SUM(CASE WHEN m.state = 'delivered' THEN 1 ELSE 0 END)"
-#define FINAL_FAILED_N                                                                             \
-	"SUM(CASE WHEN m.state IN ('undeliverable', 'expired', 'rejected') THEN 1 ELSE 0 END)"
+ * the backend's JSON object function.
+ *
+ * The group is read a destination a row (d): the rows of a submit_multi
+ * are one destination each, a long message's parts share theirs.  A
+ * destination is final when one of its parts failed or all its part_total
+ * are delivered; the group when every destination is.  Its status is then
+ * a failed destination's state (rejected, undeliverable, expired, in that
+ * order, as GET /api/v1/messages/{id} and query_sm derive it, decision
+ * 0032) with that state's error, else delivered.  For a message to one
+ * destination that is its first failed part, or all parts delivered. */
+/* clang-format off */
+#define FINAL_N(cond) "SUM(CASE WHEN " cond " THEN 1 ELSE 0 END)"
+#define FINAL_IS(state) "m.state = '" state "'"
+/* A state's error: the moving part's when it failed so, else any part's. */
+#define FINAL_ERR(state)                                                                           \
+	"COALESCE(MAX(CASE WHEN m.id = CAST($4 AS TEXT) AND m.state = '" state "' "                \
+	"THEN NULLIF(CAST($3 AS TEXT), '') END), "                                                 \
+	"MAX(CASE WHEN m.state = '" state "' THEN NULLIF(m.error, '') END))"
+#define FINAL_DEST_SQL                                                                             \
+	"SELECT m.group_id, m.destination, MAX(m.part_total) AS total, "                           \
+	FINAL_N(FINAL_IS("delivered")) " AS delivered, "                                           \
+	FINAL_N("m.state IN ('undeliverable', 'expired', 'rejected')") " AS failed, "              \
+	FINAL_N(FINAL_IS("rejected")) " AS n_rej, "                                                \
+	FINAL_N(FINAL_IS("undeliverable")) " AS n_und, "                                           \
+	FINAL_N(FINAL_IS("expired")) " AS n_exp, "                                                 \
+	FINAL_ERR("rejected") " AS e_rej, "                                                        \
+	FINAL_ERR("undeliverable") " AS e_und, "                                                   \
+	FINAL_ERR("expired") " AS e_exp, "                                                         \
+	"MAX(m.customer_id) AS customer_id, "                                                      \
+	"MAX(CASE WHEN m.id = CAST($4 AS TEXT) THEN m.carrier_id END) AS carrier_id, "             \
+	"MAX(m.client_ref) AS client_ref, MIN(m.created_at) AS created_at "                        \
+	"FROM messages m WHERE m.group_id = (SELECT group_id FROM messages "                       \
+	"WHERE id = CAST($4 AS TEXT) AND state = CAST($2 AS TEXT) "                                \
+	"AND updated_at = CAST($5 AS BIGINT)) "                                                    \
+	"GROUP BY m.group_id, m.destination"
+#define FINAL_PICK(rej, und, exp, none)                                                            \
+	"CASE WHEN SUM(d.n_rej) > 0 THEN " rej " WHEN SUM(d.n_und) > 0 THEN " und                  \
+	" WHEN SUM(d.n_exp) > 0 THEN " exp " ELSE " none " END"
+#define FINAL_SUM(x) "CAST(SUM(" x ") AS BIGINT)"
 #define FINAL_EVENT_SQL(obj)                                                                       \
-	"INSERT INTO message_events (id, group_id, customer_id, type, data, created_at) SELECT "   \
-	"CAST($1 AS TEXT), m.group_id, MAX(m.customer_id), 'message.status', CAST(" obj            \
-	"('id', m.group_id, 'status', CAST($2 AS TEXT), 'parts', " obj                             \
-	"('total', MAX(m.part_total), 'delivered', " FINAL_DELIVERED_N                             \
-	", 'failed', " FINAL_FAILED_N "), 'error', CASE WHEN CAST($2 AS TEXT) <> 'delivered' AND " \
-	"CAST($3 AS TEXT) <> '' THEN CAST($3 AS TEXT) END, 'carrier_id', MAX(CASE WHEN m.id = "    \
-	"CAST($4 AS TEXT) THEN m.carrier_id END), 'client_ref', MAX(m.client_ref), "               \
-	"'submitted_at', MIN(m.created_at), 'done_at', CAST($5 AS BIGINT)) AS TEXT), CAST($5 AS "  \
-	"BIGINT) FROM messages m WHERE m.group_id = (SELECT group_id FROM messages WHERE id = "    \
-	"CAST($4 AS TEXT) AND state = CAST($2 AS TEXT) AND updated_at = CAST($5 AS BIGINT)) "      \
-	"GROUP BY m.group_id HAVING CAST($2 AS TEXT) <> 'delivered' OR (" FINAL_FAILED_N           \
-	" = 0 AND " FINAL_DELIVERED_N " >= MAX(m.part_total)) ON CONFLICT (group_id, type) DO "    \
-	"NOTHING"
+	"INSERT INTO message_events (id, group_id, customer_id, type, data, created_at) "          \
+	"SELECT CAST($1 AS TEXT), d.group_id, MAX(d.customer_id), 'message.status', CAST(" obj "(" \
+	"'id', d.group_id, "                                                                       \
+	"'status', " FINAL_PICK("'rejected'", "'undeliverable'", "'expired'", "'delivered'") ", "  \
+	"'parts', " obj "('total', " FINAL_SUM("d.total") ", "                                     \
+		"'delivered', " FINAL_SUM("d.delivered") ", "                                      \
+		"'failed', " FINAL_SUM("d.failed") "), "                                           \
+	"'destinations', " obj "('total', COUNT(*), "                                              \
+		"'delivered', " FINAL_SUM("CASE WHEN d.failed = 0 THEN 1 ELSE 0 END") ", "         \
+		"'failed', " FINAL_SUM("CASE WHEN d.failed > 0 THEN 1 ELSE 0 END") "), "           \
+	"'error', " FINAL_PICK("MAX(d.e_rej)", "MAX(d.e_und)", "MAX(d.e_exp)", "NULL") ", "        \
+	"'carrier_id', MAX(d.carrier_id), 'client_ref', MAX(d.client_ref), "                       \
+	"'submitted_at', MIN(d.created_at), 'done_at', CAST($5 AS BIGINT)) AS TEXT), "             \
+	"CAST($5 AS BIGINT) FROM (" FINAL_DEST_SQL ") d GROUP BY d.group_id "                      \
+	"HAVING " FINAL_SUM("CASE WHEN d.failed > 0 OR d.delivered >= d.total THEN 0 ELSE 1 END")  \
+	" = 0 ON CONFLICT (group_id, type) DO NOTHING"
+/* clang-format on */
 
-/* A part known to be its group's only one (part_total 1) makes the group
- * final by itself: its event is built from the row alone.  On SQLite a
+/* A part known to be its group's only row (parts 1, SMSC_PARTS_SQL) makes
+ * the group final by itself: its event is built from the row alone.  On SQLite a
  * second statement, by the same parameters as FINAL_EVENT_SQL; on
  * PostgreSQL the same statement as the UPDATE (a data-modifying WITH whose
  * RETURNING row is the part as it is now), one round trip instead of
  * three.  evt is the event id's parameter. */
+#define FINAL_ONE_COUNTS(obj, status)                                                              \
+	obj "('total', 1, 'delivered', CASE WHEN " status " = 'delivered' THEN 1 ELSE 0 END, "     \
+	    "'failed', CASE WHEN " status " = 'delivered' THEN 0 ELSE 1 END)"
 #define FINAL_ONE_DATA(obj, row, status, error, done)                                              \
-	"CAST(" obj "('id', " row "group_id, 'status', " status ", 'parts', " obj                  \
-	"('total', 1, 'delivered', CASE WHEN " status " = 'delivered' THEN 1 ELSE 0 END, "         \
-	"'failed', CASE WHEN " status                                                              \
-	" = 'delivered' THEN 0 ELSE 1 END), 'error', CASE WHEN " status                            \
-	" <> 'delivered' AND " error " <> '' THEN " error " END, 'carrier_id', " row               \
-	"carrier_id, 'client_ref', " row "client_ref, 'submitted_at', " row                        \
-	"created_at, 'done_at', " done ") AS TEXT)"
+	"CAST(" obj "('id', " row "group_id, 'status', " status                                    \
+	", 'parts', " FINAL_ONE_COUNTS(obj, status) ", 'destinations', " FINAL_ONE_COUNTS(         \
+	    obj, status) ", 'error', CASE WHEN " status " <> 'delivered' AND " error               \
+			 " <> '' THEN " error " END, 'carrier_id', " row                           \
+			 "carrier_id, 'client_ref', " row "client_ref, 'submitted_at', " row       \
+			 "created_at, 'done_at', " done ") AS TEXT)"
 #define FINAL_ONE_INSERT                                                                           \
 	"INSERT INTO message_events (id, group_id, customer_id, type, data, created_at) SELECT "
 #define FINAL_ONE_SQLITE                                                                           \
 	FINAL_ONE_INSERT                                                                           \
-	    "CAST($1 AS TEXT), group_id, customer_id, 'message.status', " FINAL_ONE_DATA(          \
-		"json_object", "", "CAST($2 AS TEXT)", "CAST($3 AS TEXT)",                         \
-		"CAST($5 AS BIGINT)") ", CAST($5 AS BIGINT) FROM messages WHERE id = $4 AND "      \
-				      "state = $2 AND updated_at = $5 AND part_total = 1 ON "      \
-				      "CONFLICT "                                                  \
-				      "(group_id, type) DO NOTHING"
+	"CAST($1 AS TEXT), group_id, customer_id, 'message.status', " FINAL_ONE_DATA(              \
+	    "json_object", "", "CAST($2 AS TEXT)", "CAST($3 AS TEXT)",                             \
+	    "CAST($5 AS BIGINT)") ", CAST($5 AS BIGINT) FROM messages WHERE id = $4 AND "          \
+				  "state = $2 AND updated_at = $5 AND part_total = 1 ON "          \
+				  "CONFLICT "                                                      \
+				  "(group_id, type) DO NOTHING"
 #define FINAL_ONE_PG(update, evt)                                                                  \
 	"WITH u AS (" update " RETURNING group_id, customer_id, state, error, carrier_id, "        \
 	"client_ref, created_at, updated_at, part_total) " FINAL_ONE_INSERT "CAST(" evt            \
@@ -206,8 +251,14 @@ int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struc
 	}
 	t->o = o;
 	snprintf(t->evt, sizeof(t->evt), "%s", st.evt);
+	snprintf(t->id, sizeof(t->id), "%s", f->id);
 	snprintf(t->state, sizeof(t->state), "%s", f->state);
 	t->now = f->now;
+	/* An expiry found by the sweep may find its guard gone by the commit
+	 * (leased, cancelled, expired by another process, or by this one's
+	 * previous sweep while the writer was behind): counted once it took
+	 * effect.  A leased part's final is this process's own to make. */
+	t->outcome = f->guard == SMSC_FINAL_EXPIRY;
 	if (b && p) {
 		t->answer = true;
 		smsc_bind_ref_set(&t->bind, b);
@@ -215,4 +266,81 @@ int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struc
 		t->sequence_number = p->sequence_number;
 	}
 	return smsc_writes_add(o, f->id, f->parts, st.st, st.n, t);
+}
+
+/* "<head>$1, … $SMSC_SETTLE_CHUNK)" over t[0..n)'s event ids (or part ids),
+ * padded with the last so that SQLite prepares one statement. */
+static int settle_select(struct smsc_out *o, const char *head, struct smsc_settle **t, size_t n,
+			 bool parts, struct store_res **r)
+{
+	struct store_param p[SMSC_SETTLE_CHUNK];
+	struct buf sql;
+	int rc;
+
+	buf_init(&sql);
+	buf_append_cstr(&sql, head);
+	for (size_t i = 0; i < SMSC_SETTLE_CHUNK; i++) {
+		const struct smsc_settle *k = t[i < n ? i : n - 1];
+		p[i] = store_p_text(parts ? k->id : k->evt);
+		buf_printf(&sql, "%s$%zu", i ? ", " : "", i + 1);
+	}
+	buf_append_char(&sql, ')');
+	rc = sql.p ? smsc_out_exec(o, sql.p, p, SMSC_SETTLE_CHUNK, r) : -ENOMEM;
+	buf_fini(&sql);
+	return rc;
+}
+
+/* The status metrics: which events were written (not beaten by another
+ * part's or process's) and when each group was accepted. */
+static void settle_events(struct smsc_out *o, struct smsc_settle **t, size_t n)
+{
+	struct store_res *r = NULL;
+
+	if (settle_select(o,
+			  "SELECT e.id, (SELECT MIN(m.created_at) FROM messages m WHERE "
+			  "m.group_id = e.group_id) FROM message_events e WHERE e.id IN (",
+			  t, n, false, &r) == 0)
+		for (size_t i = 0; i < store_res_rows(r); i++)
+			for (size_t k = 0; k < n; k++) {
+				if (strcmp(t[k]->evt, store_res_text(r, i, 0)) != 0)
+					continue;
+				int64_t accepted = store_res_int(r, i, 1);
+				metric_inc(metric_get(o->m_status, t[k]->state));
+				if (accepted > 0 && t[k]->now >= accepted)
+					metric_observe(metric_get(o->m_e2e, t[k]->state),
+						       (double)(t[k]->now - accepted) / 1000.0);
+				break;
+			}
+	store_res_free(r);
+}
+
+/* The outcome metric of the moves to count (expiries): those whose part is
+ * in their state since their time, which only their own UPDATE set. */
+static void settle_outcomes(struct smsc_out *o, struct smsc_settle **t, size_t n)
+{
+	struct smsc_settle *m[SMSC_SETTLE_CHUNK];
+	struct store_res *r = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (t[i]->outcome)
+			m[k++] = t[i];
+	if (k == 0 || settle_select(o, "SELECT id, state, updated_at FROM messages WHERE id IN (",
+				    m, k, true, &r) < 0)
+		return;
+	for (size_t i = 0; i < store_res_rows(r); i++)
+		for (size_t j = 0; j < k; j++)
+			if (strcmp(m[j]->id, store_res_text(r, i, 0)) == 0 &&
+			    strcmp(m[j]->state, store_res_text(r, i, 1)) == 0 &&
+			    m[j]->now == store_res_int(r, i, 2))
+				metric_inc(metric_get(o->m_outcomes, m[j]->state));
+	store_res_free(r);
+}
+
+void smsc_final_settle(struct smsc_out *o, struct smsc_settle **t, size_t n)
+{
+	if (n == 0)
+		return;
+	settle_events(o, t, n);
+	settle_outcomes(o, t, n);
 }

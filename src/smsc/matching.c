@@ -109,7 +109,8 @@ static void match_lookup(struct smsc_out *o, struct smsc_idrec **h, size_t n, in
 	struct buf sql;
 
 	buf_init(&sql);
-	buf_append_cstr(&sql, "SELECT id, carrier_id, upstream_id, part_total FROM messages WHERE "
+	buf_append_cstr(&sql, "SELECT id, carrier_id, upstream_id, " SMSC_PARTS_SQL
+			      " FROM messages WHERE "
 			      "state = 'submitted' AND (");
 	for (size_t i = 0; i < LOOKUP_CHUNK; i++) {
 		const struct smsc_idrec *k = h[i < n ? i : n - 1];

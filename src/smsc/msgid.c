@@ -16,7 +16,9 @@
  *
  * The random bits come from a pool refilled SMSC_ID_POOL bytes at a time,
  * one getrandom call for about 400 ids instead of one per id.  The pool
- * belongs to the session thread (struct smsc), so it needs no lock.
+ * belongs to the session thread (struct smsc), so it needs no lock.  HTTP
+ * sends (api/messages_send.c), on several threads, take the same ids from
+ * smsc_message_id_new, one getrandom call each (decision 0043).
  */
 #include <errno.h>
 #include <string.h>
@@ -46,18 +48,13 @@ static int msgid_random(struct smsc_idpool *pool, uint8_t *out)
 	return 0;
 }
 
-/* hot path: no allocation, no locks, no I/O (but a refill every ~400) */
-int smsc_msgid_new(struct smsc_idpool *pool, int64_t now_ms, char *out, size_t n)
+/* The id of now_ms and raw's random bytes into out. */
+static void msgid_write(int64_t now_ms, const uint8_t *raw, char *out)
 {
-	uint8_t raw[MSGID_RANDOM_BYTES];
 	size_t len = sizeof(MSGID_PREFIX) - 1;
 	char *p = out + len;
 	unsigned acc = 0, bits = 0;
 
-	if (n < len + MSGID_TIME_CHARS + MSGID_RANDOM_CHARS + 1 || now_ms < 0)
-		return -ENOSPC;
-	if (msgid_random(pool, raw) < 0)
-		return -EIO;
 	memcpy(out, MSGID_PREFIX, len);
 	for (int i = MSGID_TIME_CHARS - 1; i >= 0; i--)
 		*p++ = msgid_sorted[((uint64_t)now_ms >> (5 * i)) & 31];
@@ -70,5 +67,38 @@ int smsc_msgid_new(struct smsc_idpool *pool, int64_t now_ms, char *out, size_t n
 		}
 	}
 	*p = '\0';
+}
+
+static int msgid_room(int64_t now_ms, size_t n)
+{
+	return n < sizeof(MSGID_PREFIX) - 1 + MSGID_TIME_CHARS + MSGID_RANDOM_CHARS + 1 ||
+		       now_ms < 0
+		   ? -ENOSPC
+		   : 0;
+}
+
+/* hot path: no allocation, no locks, no I/O (but a refill every ~400) */
+int smsc_msgid_new(struct smsc_idpool *pool, int64_t now_ms, char *out, size_t n)
+{
+	uint8_t raw[MSGID_RANDOM_BYTES];
+
+	if (msgid_room(now_ms, n) < 0)
+		return -ENOSPC;
+	if (msgid_random(pool, raw) < 0)
+		return -EIO;
+	msgid_write(now_ms, raw, out);
+	return 0;
+}
+
+/* Any thread: one getrandom call per id, no pool to share. */
+int smsc_message_id_new(int64_t now_ms, char *out, size_t n)
+{
+	uint8_t raw[MSGID_RANDOM_BYTES];
+
+	if (msgid_room(now_ms, n) < 0)
+		return -ENOSPC;
+	if (random_bytes(raw, sizeof(raw)) < 0)
+		return -EIO;
+	msgid_write(now_ms, raw, out);
 	return 0;
 }

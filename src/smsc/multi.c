@@ -5,10 +5,14 @@
  * known, so an ESME_ROK means each accepted destination is on disk, as for
  * submit_sm.
  *
- * The rows share a group_id, which is the message_id answered; the first
- * accepted destination's row carries that id too, so query_sm on it
- * reports that destination, and cancel_sm and replace_sm reach every
- * destination still waiting.  Each destination is checked as a submit_sm's
+ * The rows share a group_id, which is the message_id answered, and each
+ * has an id of its own: no row bears the group's id, so that the upstream
+ * side tells a destination of a multi from a message alone by its row
+ * (SMSC_PARTS_SQL) and makes the message final when every destination is
+ * (final.c, decision 0043).  query_sm answers for all the destinations,
+ * cancel_sm and replace_sm reach every one still waiting (ops.c, by
+ * group_id), and each destination's receipt to the ESME carries the
+ * group's id (receipts.c).  Each destination is checked as a submit_sm's
  * is: an address, a route, then a token of the account's throughput (a
  * multi to 50 numbers is 50 messages).  One that fails is listed in
  * unsuccess_sme with its status and the others still go; distribution
@@ -120,25 +124,23 @@ static uint32_t multi_dest_check(struct smsc_session *ss, const struct smpp_dest
 	return status;
 }
 
-/* Queues destination d's row; the first row takes the group's id. */
+/* Queues destination d's row, under an id of its own in the group. */
 static uint32_t multi_dest_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 				 struct multi_wait *w, struct multi_dest *d,
-				 const struct smsc_submit_row *proto, bool *first)
+				 const struct smsc_submit_row *proto)
 {
 	char id[ID_MAX];
 	struct smpp_addr dest = {d->ton, d->npi, str_from_cstr(d->addr)};
 	struct smsc_submit_row row = *proto;
 
-	row.id = *first ? w->id : id;
+	row.id = id;
 	row.dest = &dest;
-	if (!*first && smsc_msgid_new(&ss->s->ids, time_wall_ms(), id, sizeof(id)) < 0)
+	if (smsc_msgid_new(&ss->s->ids, time_wall_ms(), id, sizeof(id)) < 0)
 		return SMPP_ESME_RSYSERR;
 	atomic_fetch_add(&w->pending, 1);
 	int rc = smsc_submit_queue(ss, p, &row, multi_stored, d);
-	if (rc == 0) {
-		*first = false;
+	if (rc == 0)
 		return SMPP_ESME_ROK;
-	}
 	atomic_fetch_sub(&w->pending, 1);
 	return rc == -EAGAIN ? SMPP_ESME_RMSGQFUL : SMPP_ESME_RSYSERR;
 }
@@ -148,14 +150,13 @@ static void multi_queue_all(struct smsc_session *ss, const struct smpp_pdu *p, s
 {
 	struct str raw = p->dests;
 	struct smpp_dest sd;
-	bool first = true;
 
 	while (w->n < SMPP_MULTI_DESTS_MAX && smpp_dest_next(&raw, &sd) == 0) {
 		struct multi_dest *d = &w->dest[w->n++];
 		d->w = w;
 		d->status = multi_dest_check(ss, &sd, d);
 		if (d->status == SMPP_ESME_ROK)
-			d->status = multi_dest_queue(ss, p, w, d, proto, &first);
+			d->status = multi_dest_queue(ss, p, w, d, proto);
 	}
 }
 

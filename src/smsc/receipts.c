@@ -114,6 +114,7 @@ static struct smsc_dlr *receipt_row(const struct store_res *r, size_t i)
 	snprintf(d->error, sizeof(d->error), "%s", store_res_text(r, i, 9));
 	d->submitted_ms = store_res_int(r, i, 10);
 	d->done_ms = store_res_int(r, i, 11);
+	snprintf(d->receipted, sizeof(d->receipted), "%s", store_res_text(r, i, 12));
 	return d;
 }
 
@@ -132,7 +133,7 @@ static const struct lease_kind lease_kinds[] = {
      "receipt_due = 1 AND receipt_lease_until <= $2 AND smpp_account_id IN (",
      ") ORDER BY updated_at",
      " RETURNING id, smpp_account_id, source, source_ton, source_npi, destination, dest_ton, "
-     "dest_npi, state, error, created_at, updated_at",
+     "dest_npi, state, error, created_at, updated_at, " SMSC_RECEIPTED_SQL,
      receipt_row, receiver_account},
     {"UPDATE inbound_messages SET lease_until = $1 WHERE id IN (SELECT id FROM inbound_messages "
      "WHERE state = 'pending' AND lease_until <= $2 AND expires_at > $2 AND "
@@ -297,7 +298,7 @@ static void receipt_text(const struct smsc_dlr *d, size_t st, char *out, size_t 
 
 	stamp(d->submitted_ms, sub);
 	stamp(d->done_ms, done);
-	struct str id = smsc_wire_id(d->id);
+	struct str id = smsc_wire_id(d->receipted);
 	snprintf(
 	    out, n, "id:%.*s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%.3s text:",
 	    STR_FMT(id), st == 1 ? "001" : "000", sub, done, stat_texts[st], err[0] ? err : "000");
@@ -326,7 +327,7 @@ static void receipt_fill(const struct smsc_dlr *d, struct smpp_pdu *p, char *tex
 	p->esm_class = SMSC_ESM_RECEIPT;
 	p->short_message = str_from_cstr(text);
 	p->tlv.has = SMPP_HAS_RECEIPTED_MESSAGE_ID | SMPP_HAS_MESSAGE_STATE;
-	p->tlv.receipted_message_id = smsc_wire_id(d->id);
+	p->tlv.receipted_message_id = smsc_wire_id(d->receipted);
 	p->tlv.message_state = message_state_of[st];
 }
 

@@ -80,9 +80,14 @@ static int build_routes(struct smsc_routes *s, struct store_conn *c)
 	if (rc == 0 && !(s->routes = calloc(store_res_rows(r) + 1, sizeof(*s->routes))))
 		rc = -1;
 	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
-		struct smsc_route *e = &s->routes[s->nroutes++];
+		struct smsc_route *e = &s->routes[s->nroutes];
+		/* A prefix longer than any destination serves none (the API
+		 * allows 15 digits): left out, never cut to the default "". */
+		if (str_copy(e->prefix, sizeof(e->prefix), str_from_cstr(store_res_text(r, i, 1))) <
+		    0)
+			continue;
+		s->nroutes++;
 		copy_text(e->id, sizeof(e->id), store_res_text(r, i, 0));
-		copy_text(e->prefix, sizeof(e->prefix), store_res_text(r, i, 1));
 		copy_text(e->customer_id, sizeof(e->customer_id), store_res_text(r, i, 2));
 		route_carriers(e, store_res_text(r, i, 3));
 		if (strlen(e->prefix) > s->maxlen)
@@ -198,4 +203,16 @@ const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str
 		if (r || n == 0)
 			return r;
 	}
+}
+
+struct snapshot *smsc_routes_register(struct snapshot_loader *l)
+{
+	return snapshot_register(l, SMSC_ROUTES_SNAPSHOT, smsc_routes_build, smsc_routes_free,
+				 NULL);
+}
+
+/* hot path: no allocation, no locks, no I/O */
+bool smsc_routes_serve(const void *routes, const char *to, const char *customer_id)
+{
+	return smsc_route_find(routes, str_from_cstr(to), customer_id) != NULL;
 }

@@ -49,6 +49,20 @@ struct smsc_opts {
 
 struct smsc;
 
+/* The message-routing snapshot (message routes with their carriers, and the
+ * enabled SMPP connectors): one per loader, whoever registers it — the
+ * upstream side and the HTTP send checks (api/send_gate.c) read one build. */
+#define SMSC_ROUTES_SNAPSHOT "message_routes"
+struct snapshot *smsc_routes_register(struct snapshot_loader *l);
+/* A new message id ("msg_" and 26 characters, as id_new's) whose first 10
+ * characters are now_ms, so that ids sort by accept time and new rows of
+ * the messages table land on its B-trees' last pages (msgid.c, decision
+ * 0030).  Any thread.  0, or -ENOSPC when n is too small. */
+int smsc_message_id_new(int64_t now_ms, char *out, size_t n);
+/* Whether a message route, customer_id's own or a global one, serves the
+ * destination to (digits), in the snapshot's data routes (NULL: none). */
+bool smsc_routes_serve(const void *routes, const char *to, const char *customer_id);
+
 /* Builds the server and its account snapshot and binds the listeners;
  * NULL with a reason in err (a port in use, a certificate or key that does
  * not load, says so). */

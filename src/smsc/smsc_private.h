@@ -252,9 +252,11 @@ struct smsc_settle {
 	struct smsc_out *o;
 	int status;	  /* the writer's: 0 committed */
 	char evt[ID_MAX]; /* a final: the event it may have written */
+	char id[ID_MAX];  /* a final: its part */
 	char state[16];
 	int64_t now;
-	bool answer; /* a receipt's deliver_sm to answer on bind */
+	bool outcome; /* a final counted in warp_smsc_upstream_outcomes_total once it took effect */
+	bool answer;  /* a receipt's deliver_sm to answer on bind */
 	struct smsc_bind_ref bind;
 	uint32_t command_id, sequence_number;
 };
@@ -356,6 +358,16 @@ int smsc_hex_decode(const char *hex, uint8_t **out, size_t *len);
 	"(registered_delivery % 4 = 1 OR (registered_delivery % 4 = 2 AND " state                  \
 	" <> 'delivered')) THEN 1 ELSE 0 END"
 
+/* A row's "parts" as final.c and the writers' lanes (writes.c) read them:
+ * its part_total when it is its group's first row, else 0 (not known).
+ * 1 thus means the message's only row: a message in one part (id =
+ * group_id, the only row with that group), whose final takes the one-row
+ * path and whose writes may take any lane.  The other parts of a long
+ * message and every destination of a submit_multi (whose rows all have ids
+ * of their own, multi.c) read 0: their writes go to one lane and their
+ * finals read the whole group. */
+#define SMSC_PARTS_SQL "CASE WHEN id = group_id THEN part_total ELSE 0 END"
+
 /* What must still hold for a part to move (final.c). */
 enum smsc_final_guard {
 	SMSC_FINAL_LEASED,    /* this process holds its lease (owner) */
@@ -369,7 +381,7 @@ struct smsc_final {
 	const char *owner;		/* SMSC_FINAL_LEASED */
 	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
 	int64_t now;			/* epoch ms */
-	int parts;			/* its group's part_total, 0 when not known */
+	int parts;			/* SMSC_PARTS_SQL: 1 when its group's only row */
 };
 
 /* A final move as statements for the batching writer: [the group's lock
@@ -387,6 +399,13 @@ int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_fina
  * answered on b once the move is committed. */
 int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struct smsc_upbind *b,
 		     const struct smpp_pdu *p);
+
+/* Finals settled per SELECT (final.c, writes.c). */
+#define SMSC_SETTLE_CHUNK 64
+/* On the upstream thread, after the commit of the finals t[0..n) (n <=
+ * SMSC_SETTLE_CHUNK): counts the events they wrote and the moves that took
+ * effect where the caller could not know it beforehand (expiries). */
+void smsc_final_settle(struct smsc_out *o, struct smsc_settle **t, size_t n);
 
 /* Moves one part to f->state and, when that makes its group final, writes
  * the group's message.status event in the same transaction.  2 when the
@@ -418,12 +437,19 @@ struct smsc_dlr {
 	char source[SMPP_ADDR_WIDE_MAX], dest[SMPP_ADDR_WIDE_MAX];
 	uint8_t source_ton, source_npi, dest_ton, dest_npi;
 	char state[16], error[32];
+	char receipted[ID_MAX]; /* a receipt: the id its ESME knows (SMSC_RECEIPTED_SQL) */
 	int64_t submitted_ms, done_ms;
 	uint8_t data_coding; /* MO */
 	uint8_t *body;	     /* MO: the user data */
 	size_t body_len;
 	uint32_t seq; /* of the deliver_sm that carries it */
 };
+
+/* The id a receipt names its message by: the one the ESME was answered —
+ * the row's for a submit_sm (a part of a long message included), the
+ * group's for each destination of a submit_multi (SMPP 3.4 §4.5.2: one
+ * message_id for all of them; the receipt's source_addr tells which). */
+#define SMSC_RECEIPTED_SQL "CASE WHEN concat_key IS NULL THEN group_id ELSE id END"
 
 void smsc_dlr_free(struct smsc_dlr *d);
 /* A leased row's id, owner (a receipt's account, an MO's customer) and

@@ -42,8 +42,7 @@
 #define WRITES_QUEUE 65536
 #define WRITES_ROWS 1000
 #define WRITES_DELAY_MS                                                                            \
-	10		/* PostgreSQL lanes: more writes a transaction (measured, decision 0029) */
-#define SETTLE_CHUNK 64 /* event ids per SELECT */
+	10 /* PostgreSQL lanes: more writes a transaction (measured, decision 0029) */
 /* Writes queued and not committed past which nothing more is leased: a
  * second or so of work for the writers, far inside the shortest lease. */
 #define WRITES_BEHIND 4000
@@ -175,40 +174,6 @@ int smsc_writes_add(struct smsc_out *o, const char *id, int parts,
 	return rc;
 }
 
-/* The status metrics of the finals in t[0..n): one SELECT finds which of
- * their events were written (not beaten by another part's or process's)
- * and when each group was accepted.  The id list is padded to a fixed
- * length so SQLite prepares one statement. */
-static void writes_count_events(struct smsc_out *o, struct smsc_settle **t, size_t n)
-{
-	struct store_param p[SETTLE_CHUNK];
-	struct store_res *r = NULL;
-	struct buf sql;
-
-	buf_init(&sql);
-	buf_append_cstr(&sql, "SELECT e.id, (SELECT MIN(m.created_at) FROM messages m WHERE "
-			      "m.group_id = e.group_id) FROM message_events e WHERE e.id IN (");
-	for (size_t i = 0; i < SETTLE_CHUNK; i++) {
-		p[i] = store_p_text(t[i < n ? i : n - 1]->evt);
-		buf_printf(&sql, "%s$%zu", i ? ", " : "", i + 1);
-	}
-	buf_append_char(&sql, ')');
-	if (sql.p && smsc_out_exec(o, sql.p, p, SETTLE_CHUNK, &r) == 0)
-		for (size_t i = 0; i < store_res_rows(r); i++)
-			for (size_t k = 0; k < n; k++) {
-				if (strcmp(t[k]->evt, store_res_text(r, i, 0)) != 0)
-					continue;
-				int64_t accepted = store_res_int(r, i, 1);
-				metric_inc(metric_get(o->m_status, t[k]->state));
-				if (accepted > 0 && t[k]->now >= accepted)
-					metric_observe(metric_get(o->m_e2e, t[k]->state),
-						       (double)(t[k]->now - accepted) / 1000.0);
-				break;
-			}
-	store_res_free(r);
-	buf_fini(&sql);
-}
-
 /* A receipt's deliver_sm, answered now that its state is durable (or
  * ESME_RX_T_APPN when it could not be written: the upstream resends). */
 static void writes_answer(struct smsc_out *o, const struct smsc_settle *t)
@@ -223,7 +188,7 @@ static void writes_answer(struct smsc_out *o, const struct smsc_settle *t)
 /* On the upstream thread: what the writer committed since the last call. */
 void smsc_writes_settle(struct smsc_out *o)
 {
-	struct smsc_settle *t, *fifo = NULL, *chunk[SETTLE_CHUNK];
+	struct smsc_settle *t, *fifo = NULL, *chunk[SMSC_SETTLE_CHUNK];
 	size_t n = 0;
 
 	pthread_mutex_lock(&o->settled_lock);
@@ -241,8 +206,8 @@ void smsc_writes_settle(struct smsc_out *o)
 			writes_answer(o, t);
 		if (t->status == 0 && t->evt[0])
 			chunk[n++] = t;
-		if (n == SETTLE_CHUNK || (n > 0 && !t->next)) {
-			writes_count_events(o, chunk, n);
+		if (n == SMSC_SETTLE_CHUNK || (n > 0 && !t->next)) {
+			smsc_final_settle(o, chunk, n);
 			n = 0;
 		}
 	}

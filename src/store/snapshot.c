@@ -248,14 +248,34 @@ static void snapshot_free_one(struct snapshot *s)
 	free(s);
 }
 
+/* The snapshot registered already with this name and these functions
+ * (loader, under lock). */
+static struct snapshot *snapshot_registered(struct snapshot_loader *l, const char *name,
+					    snapshot_build_fn build, snapshot_free_fn free_fn,
+					    void *arg)
+{
+	for (struct snapshot *s = l->list; s; s = s->next)
+		if (s->build == build && s->free_fn == free_fn && s->arg == arg &&
+		    strcmp(s->name, name) == 0)
+			return s;
+	return NULL;
+}
+
 struct snapshot *snapshot_register(struct snapshot_loader *l, const char *name,
 				   snapshot_build_fn build, snapshot_free_fn free_fn, void *arg)
 {
-	struct snapshot *s = calloc(1, sizeof(*s));
+	struct snapshot *s;
 	struct store_conn *c = store_conn(l->store);
 	int64_t v = 0;
 
-	if (!s || !(s->name = strdup(name)))
+	/* Two modules of one process reading the same view share one build
+	 * (the smsc's message routes, read by the HTTP send checks too). */
+	pthread_mutex_lock(&l->lock);
+	s = snapshot_registered(l, name, build, free_fn, arg);
+	pthread_mutex_unlock(&l->lock);
+	if (s)
+		return s;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->name = strdup(name)))
 		goto fail;
 	if (!c || store_config_version_get(c, &v) < 0) {
 		log_error("store", "snapshot %s: cannot read the config version: %s", name,

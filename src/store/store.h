@@ -162,7 +162,8 @@ typedef void (*snapshot_free_fn)(void *data);
 
 struct snapshot_loader *snapshot_loader_new(struct store *s, int poll_ms);
 /* Registers a snapshot and builds its first version synchronously; NULL when
- * that first build fails. */
+ * that first build fails.  Registered again with the same name, functions
+ * and arg, it is the same snapshot: one build, shared by its readers. */
 struct snapshot *snapshot_register(struct snapshot_loader *l, const char *name,
 				   snapshot_build_fn build, snapshot_free_fn free_fn, void *arg);
 int snapshot_loader_start(struct snapshot_loader *l);

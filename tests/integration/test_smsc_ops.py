@@ -5,6 +5,7 @@ the carrier's SMSC (npm smpp, tests/peers/smsc_sim.js) receives shows the
 effect.  A message is kept waiting by an upstream that refuses WARP's binds
 until the test lets it bind.  Against SQLite and PostgreSQL."""
 import re
+import subprocess
 import time
 import uuid
 
@@ -14,6 +15,8 @@ import smppfix
 from smppfix import carrier_with_connector, route
 
 pytest.register_assert_rewrite("apiclient")
+import apiclient  # noqa: E402
+import pgserver  # noqa: E402
 from apiclient import running_env  # noqa: E402
 
 pytest_plugins = ["apiclient"]
@@ -216,7 +219,7 @@ def test_submit_multi_lists_the_destinations_it_refused(api, setup):
     rows = api.rows("SELECT destination FROM messages WHERE group_id = ? ORDER BY destination",
                     "msg_" + r["message_id"])
     assert [x["destination"] for x in rows] == ["449080001", "449080002"]
-    wait_state(api, r["message_id"], "delivered")
+    wait_group(api, r["message_id"], {"449080001": "delivered", "449080002": "delivered"})
     assert query(s.esme, r["message_id"])["message_state"] == DELIVERED
 
 
@@ -259,7 +262,7 @@ def test_query_and_get_of_a_submit_multi_show_every_destination(api, setup):
     upstream = {d: s.up.wait("submit_sm", destination_addr=d)["message_id"] for d in dests}
     wait_group(api, mid, {d: "submitted" for d in dests})
     # One destination delivered: the message is not, and query_sm says so
-    # (the id is the first destination's row too).
+    # (by the group's id: no row bears it, decision 0043).
     s.up.send(cmd="dlr", id=upstream[dests[0]], stat="DELIVRD", err="000")
     wait_group(api, mid, {dests[0]: "delivered", dests[1]: "submitted"})
     q = query(s.esme, mid)
@@ -306,3 +309,52 @@ def test_ops_are_counted_by_result_in_metrics(api, setup):
     assert grew == {("query_sm", "ok"): 1, ("query_sm", "failed"): 1, ("replace_sm", "ok"): 1,
                     ("cancel_sm", "ok"): 1, ("cancel_sm", "failed"): 2}
     assert len([k for k in after if k[0] == "replace_sm"]) == 4  # every result is a series
+
+
+@pytest.fixture(scope="module", params=["postgres"])
+def pg_api(request, tmp_path_factory):
+    yield from running_env(request, tmp_path_factory, roles="api,smsc")
+
+
+def expired_outcomes(api):
+    text = api.warp.get("/metrics").body.decode()
+    m = re.search(r'^warp_smsc_upstream_outcomes_total\{state="expired"\} (\d+)$', text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def test_an_expiry_is_counted_once_it_took_effect(pg_api):
+    """The expiry sweep (every second) finds a message whose validity ended
+    until its move commits.  With the row locked from the test, the move
+    waits and each sweep queues it again; only the one that takes effect is
+    counted in warp_smsc_upstream_outcomes_total{state="expired"}.  On
+    PostgreSQL, where a row lock holds back the writer's UPDATE but not the
+    sweep's SELECT."""
+    started = []
+    try:
+        s = Setup(pg_api, started, "44914", refuse_bind=RBINDFAIL)  # the message stays queued
+        before = expired_outcomes(pg_api)
+        r = s.esme.submit(source_addr="WARP", destination_addr="449140001",
+                          short_message="soon gone", validity_period="000000000002000R")
+        assert r["command_status"] == ROK
+        mid = "msg_" + r["message_id"]
+        store = pg_api.store
+        lock = subprocess.Popen(
+            [apiclient.PSQL, "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(store.port), "-U",
+             pgserver.USER, "-d", store.db, "-c",
+             "BEGIN; SELECT id FROM messages WHERE id = '%s' FOR UPDATE; "
+             "SELECT pg_sleep(4.5); COMMIT;" % mid],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert lock.wait(timeout=30) == 0, lock.stderr.read()
+        finally:
+            lock.kill()
+            lock.stderr.close()
+        deadline = time.monotonic() + 10
+        while row(pg_api, r["message_id"], "state")["state"] != "expired":
+            assert time.monotonic() < deadline, row(pg_api, r["message_id"], "state, error")
+            time.sleep(0.05)
+        time.sleep(1.5)  # settled, and one more sweep finds nothing
+        assert expired_outcomes(pg_api) - before == 1
+    finally:
+        for p in started:
+            p.stop()

@@ -226,6 +226,45 @@ def test_validity_ending_in_the_queue_expires_the_message_once(api, peers, rx):
     assert data["parts"] == {"total": 1, "delivered": 0, "failed": 1}
 
 
+def test_submit_multi_is_final_when_every_destination_is(api, peers, rx):
+    """Two destinations of one submit_multi: the first delivered gives its
+    own receipt (under the multi's id, from its destination) and no
+    message.status; the second undelivered gives its receipt and the one
+    event, undeliverable, counting both destinations (decision 0043)."""
+    upstream, esme = peers
+    up = upstream(dlr=False)  # receipts only when the test sends them
+    _, _, sid = provision(api, up, rx, "44906")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    dests = ["449060001", "449060002"]
+    e.send(cmd="pdu", command="submit_multi", tag="multi",
+           fields={"source_addr": "15550100", "short_message": "to both",
+                   "registered_delivery": 1,
+                   "dest_address": [{"destination_addr": d} for d in dests]})
+    r = e.wait("submit_multi_resp", tag="multi")
+    assert r["command_status"] == ROK and r["message_id"]
+    mid = "msg_" + r["message_id"]
+    upstream_ids = {d: up.wait("submit_sm", destination_addr=d)["message_id"] for d in dests}
+    up.send(cmd="dlr", id=upstream_ids[dests[0]], stat="DELIVRD", err="000")
+    first = e.wait("deliver_sm", timeout=10)
+    assert first["esm_class"] == 4 and first["source_addr"] == dests[0]
+    assert first["receipted_message_id"] == r["message_id"] and first["message_state"] == 2
+    time.sleep(0.7)
+    assert status_events(rx) == []  # one destination of two: not final yet
+    up.send(cmd="dlr", id=upstream_ids[dests[1]], stat="UNDELIV", err="011")
+    second = e.wait("deliver_sm", timeout=10, source_addr=dests[1])
+    assert second["receipted_message_id"] == r["message_id"] and second["message_state"] == 5
+    events = wait_quiet(rx, 1)
+    assert len(events) == 1
+    data = events[0]["data"]
+    assert events[0]["resource_id"] == mid and data["id"] == mid
+    assert data["status"] == "undeliverable" and data["error"]
+    assert data["parts"] == {"total": 2, "delivered": 1, "failed": 1}
+    assert data["destinations"] == {"total": 2, "delivered": 1, "failed": 1}
+    assert api.admin.get("/api/v1/messages/" + mid).json()["data"]["status"] == "undeliverable"
+    assert len(e.seen("deliver_sm")) == 2
+
+
 # --------------------------------------------- inbound (MO) as message.received
 
 

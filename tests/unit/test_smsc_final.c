@@ -1,7 +1,8 @@
 /*
  * test_smsc_final.c — a part's final state and its group's one
  * message.status event (src/smsc/final.c) on a real store: one event
- * when a group ends, none before, one only when several parts fail, none
+ * when a group ends, none before, one only when several parts fail, a
+ * submit_multi's only when every destination is final, none
  * when the part's guard no longer holds, and the config version untouched.
  * On PostgreSQL too when WARP_TEST_PG_URL is set (test_store_fixture.h).
  */
@@ -20,8 +21,9 @@ static int64_t scalar(struct fixture *f, const char *text)
 	return fixture_query_int(store_conn(f->store), text);
 }
 
-/* Part seq of total in group, submitted (accepted at 100 + seq). */
-static void seed_part(struct fixture *f, const char *id, const char *group, int seq, int total)
+/* Part seq of total in group to dest, submitted (accepted at 100 + seq). */
+static void seed_row(struct fixture *f, const char *id, const char *group, const char *dest,
+		     int seq, int total)
 {
 	char q[1024];
 
@@ -29,10 +31,15 @@ static void seed_part(struct fixture *f, const char *id, const char *group, int 
 		 "INSERT INTO messages (id, group_id, part_seq, part_total, customer_id, "
 		 "origin, client_ref, source, destination, body, state, carrier_id, "
 		 "upstream_id, expires_at, created_at, updated_at) VALUES ('%s', "
-		 "'%s', %d, %d, 'cus_a', 'smpp', 'ref7', '1555', '4477', '00', "
+		 "'%s', %d, %d, 'cus_a', 'smpp', 'ref7', '1555', '%s', '00', "
 		 "'submitted', 'car_x', 'up_%s', 9999999999999, %d, %d)",
-		 id, group, seq, total, id, 100 + seq, 100 + seq);
+		 id, group, seq, total, dest, id, 100 + seq, 100 + seq);
 	sql(f, q);
+}
+
+static void seed_part(struct fixture *f, const char *id, const char *group, int seq, int total)
+{
+	seed_row(f, id, group, "4477", seq, total);
 }
 
 static void seed_customer(struct fixture *f)
@@ -234,6 +241,100 @@ static void test_many_moves_in_one_batch(void **state)
 			 3);
 }
 
+/* A submit_multi: group msg_g1 (no row of that id) to two destinations,
+ * 4471 in parts1 and 4472 in parts2 parts, every row submitted. */
+static void seed_multi(struct fixture *f, int parts1, int parts2)
+{
+	char id[32];
+
+	seed_customer(f);
+	for (int i = 1; i <= parts1; i++) {
+		snprintf(id, sizeof(id), "msg_a%d", i);
+		seed_row(f, id, "msg_g1", "4471", i, parts1);
+	}
+	for (int i = 1; i <= parts2; i++) {
+		snprintf(id, sizeof(id), "msg_b%d", i);
+		seed_row(f, id, "msg_g1", "4472", i, parts2);
+	}
+}
+
+static void assert_counts(json_t *d, const char *key, int total, int delivered, int failed)
+{
+	json_t *c = json_object_get(d, key);
+
+	assert_int_equal(json_integer_value(json_object_get(c, "total")), total);
+	assert_int_equal(json_integer_value(json_object_get(c, "delivered")), delivered);
+	assert_int_equal(json_integer_value(json_object_get(c, "failed")), failed);
+}
+
+/* The one event, asserted to have status and error (NULL: null). */
+static json_t *event_is(struct fixture *f, const char *status, const char *error)
+{
+	json_t *d = event_data(f);
+
+	assert_string_equal(json_string_value(json_object_get(d, "status")), status);
+	if (error)
+		assert_string_equal(json_string_value(json_object_get(d, "error")), error);
+	else
+		assert_true(json_is_null(json_object_get(d, "error")));
+	return d;
+}
+
+/* Each destination is final on its own: the first delivered leaves the
+ * message open; the second failing ends it, failed, counting both. */
+static void test_multi_is_final_with_its_last_destination(void **state)
+{
+	struct fixture *f = *state;
+
+	seed_multi(f, 1, 1);
+	assert_int_equal(receipt(f, "msg_a1", "delivered", ""), 1);
+	assert_int_equal(scalar(f, "SELECT COUNT(*) FROM message_events"), 0);
+	assert_int_equal(receipt(f, "msg_b1", "undeliverable", "err:011"), 2);
+	json_t *d = event_is(f, "undeliverable", "err:011");
+	assert_counts(d, "parts", 2, 1, 1);
+	assert_counts(d, "destinations", 2, 1, 1);
+	json_decref(d);
+}
+
+/* A destination that failed early does not end the message while another
+ * is under way; the message ends failed, with that destination's error,
+ * once the other's parts are all delivered. */
+static void test_multi_failed_destination_waits_for_the_others(void **state)
+{
+	struct fixture *f = *state;
+
+	seed_multi(f, 2, 2);
+	assert_int_equal(receipt(f, "msg_a1", "undeliverable", "err:001"), 1);
+	assert_int_equal(receipt(f, "msg_b1", "delivered", ""), 1);
+	assert_int_equal(scalar(f, "SELECT COUNT(*) FROM message_events"), 0);
+	assert_int_equal(receipt(f, "msg_b2", "delivered", ""), 2);
+	json_t *d = event_is(f, "undeliverable", "err:001");
+	assert_counts(d, "parts", 4, 2, 1);
+	assert_counts(d, "destinations", 2, 1, 1);
+	json_decref(d);
+}
+
+/* Two failed destinations: the status is the stronger state (rejected over
+ * expired), as GET and query_sm derive it; all delivered: delivered. */
+static void test_multi_status_is_the_strongest_failure(void **state)
+{
+	struct fixture *f = *state;
+
+	seed_multi(f, 1, 1);
+	assert_int_equal(receipt(f, "msg_a1", "expired", "err:002"), 1);
+	assert_int_equal(receipt(f, "msg_b1", "rejected", "err:003"), 2);
+	json_t *d = event_is(f, "rejected", "err:003");
+	assert_counts(d, "destinations", 2, 0, 2);
+	json_decref(d);
+	sql(f, "DELETE FROM message_events");
+	sql(f, "UPDATE messages SET state = 'submitted'");
+	assert_int_equal(receipt(f, "msg_b1", "delivered", ""), 1);
+	assert_int_equal(receipt(f, "msg_a1", "delivered", ""), 2);
+	d = event_is(f, "delivered", NULL);
+	assert_counts(d, "destinations", 2, 2, 0);
+	json_decref(d);
+}
+
 static void test_config_version_does_not_move(void **state)
 {
 	struct fixture *f = *state;
@@ -261,6 +362,12 @@ int main(void)
 					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_many_moves_in_one_batch, fixture_setup_migrated,
 					    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_multi_is_final_with_its_last_destination,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_multi_failed_destination_waits_for_the_others,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_multi_status_is_the_strongest_failure,
+					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_config_version_does_not_move,
 					    fixture_setup_migrated, fixture_teardown),
 	};

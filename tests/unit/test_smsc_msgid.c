@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "smsc/smsc.h"
 #include "smsc/smsc_private.h"
 
 static struct smsc_idpool pool;
@@ -66,6 +67,21 @@ static void test_short_buffer_is_refused(void **state)
 	assert_int_equal(smsc_msgid_new(&pool, -1, id, sizeof(id)), -ENOSPC);
 }
 
+/* The poolless form HTTP sends use: the same ids, time-ordered too. */
+static void test_message_id_new_sorts_like_the_pools(void **state)
+{
+	char a[ID_MAX], b[ID_MAX], c[ID_MAX];
+
+	(void)state;
+	assert_int_equal(smsc_message_id_new(1796601600123, a, sizeof(a)), 0);
+	assert_int_equal(smsc_msgid_new(&pool, 1796601600124, b, sizeof(b)), 0);
+	assert_int_equal(smsc_message_id_new(1796601600125, c, sizeof(c)), 0);
+	assert_true(id_valid(str_from_cstr(a), "msg"));
+	assert_int_equal(strlen(a), 4 + ID_RANDOM_CHARS);
+	assert_true(strcmp(a, b) < 0 && strcmp(b, c) < 0);
+	assert_int_equal(smsc_message_id_new(1, a, 4 + ID_RANDOM_CHARS), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -73,6 +89,7 @@ int main(void)
 	    cmocka_unit_test(test_ids_sort_by_accept_time),
 	    cmocka_unit_test(test_ids_in_one_millisecond_differ),
 	    cmocka_unit_test(test_short_buffer_is_refused),
+	    cmocka_unit_test(test_message_id_new_sorts_like_the_pools),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
