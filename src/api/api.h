@@ -17,6 +17,7 @@
 #include "core/core.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "tendlc/tendlc.h"
 
 struct api_opts {
 	struct store *store;
@@ -34,6 +35,9 @@ struct api_opts {
 	/* [billing] low_balance_threshold, micro-units: balance.low below it for
 	 * customers without a threshold of their own. */
 	int64_t low_balance_threshold;
+	/* [tendlc] campaign_max_numbers and opt_out_scope (decision 0041). */
+	int64_t campaign_max_numbers;
+	struct tendlc_opts tendlc;
 };
 
 struct api;
