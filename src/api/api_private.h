@@ -410,7 +410,7 @@ extern const struct api_resource api_campaigns;
 extern const struct api_resource api_campaign_numbers;
 extern const struct api_resource api_opt_outs;
 extern const struct api_resource api_content_rules;
-/* POST /api/v1/opt-outs/import (opt_outs.c). */
+/* POST /api/v1/opt-out-imports (opt_outs.c). */
 int api_opt_outs_routes(struct http_router *r);
 
 /* ------------------------------------------------------- rate decks */

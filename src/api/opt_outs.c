@@ -5,7 +5,7 @@
  * reads them here, adds one (source 'api'), removes one (the handset
  * opted in again elsewhere), and imports a list it kept before:
  *
- *   POST /api/v1/opt-outs/import   text/csv "number,recipient[,brand_id]"
+ *   POST /api/v1/opt-out-imports   text/csv "number,recipient[,brand_id]"
  *
  * An import is one transaction: every good line is stored (a pair already
  * there is left as it is), and a file with a bad line stores nothing and
@@ -69,15 +69,18 @@ const struct api_resource api_opt_outs = {
 /* ------------------------------------------------------------ import */
 
 struct import_stats {
-	int64_t rows, imported;
-	json_t *errors; /* [{line, detail}] */
+	int64_t rows, imported, bad;
+	json_t *errors; /* the first IMPORT_ERRORS_MAX, as deck imports list theirs */
 };
 
 static void import_error(struct import_stats *st, size_t line, const char *detail)
 {
+	st->bad++;
 	if (json_array_size(st->errors) < IMPORT_ERRORS_MAX)
-		json_array_append_new(
-		    st->errors, json_pack("{s:I,s:s}", "line", (json_int_t)line, "detail", detail));
+		json_array_append_new(st->errors,
+				      json_pack("{s:s,s:s,s:s,s:{s:I}}", "code", "invalid_line",
+						"title", "Unprocessable", "detail", detail,
+						"source", "line", (json_int_t)line));
 }
 
 static int import_row(struct api_ctx *ctx, const char *customer, const struct tendlc_csv_row *row,
@@ -118,10 +121,12 @@ static int import_body(struct api_ctx *ctx, const char *customer, struct str bod
 
 	while ((res = tendlc_csv_next(&rest, &line, &row)) != TENDLC_CSV_END)
 		if (res == TENDLC_CSV_BAD)
-			import_error(st, line, "a line is number,recipient[,brand_id] in E.164");
+			import_error(st, line,
+				     "a line is number,recipient[,brand_id], both numbers E.164; "
+				     "nothing was imported");
 		else if (res == TENDLC_CSV_ROW && ++st->rows > IMPORT_ROWS_MAX)
 			return -E2BIG;
-	if (json_array_size(st->errors))
+	if (st->bad)
 		return -EINVAL;
 	rest = body;
 	line = 0;
@@ -150,10 +155,9 @@ static const char *import_customer(struct api_ctx *ctx)
 static void import_reply(struct api_ctx *ctx, int rc, const struct import_stats *st)
 {
 	if (rc == -EINVAL) {
-		json_t *body =
-		    json_pack("{s:[{s:s,s:s,s:s,s:O}]}", "errors", "code", "invalid_csv", "title",
-			      "Unprocessable", "detail",
-			      "the file has bad lines; nothing was imported", "meta", st->errors);
+		json_t *body = json_pack("{s:O,s:{s:I,s:I}}", "errors", st->errors, "meta", "total",
+					 (json_int_t)st->bad, "shown",
+					 (json_int_t)json_array_size(st->errors));
 		http_reply_json(ctx->req, 422, body);
 	} else if (rc == -E2BIG) {
 		http_reply_error(ctx->req, 413, "too_many_rows", "Too large", NULL,
@@ -167,31 +171,42 @@ static void import_reply(struct api_ctx *ctx, int rc, const struct import_stats 
 	}
 }
 
+/* The import's writes, its event and its Idempotency-Key record in one
+ * transaction: all of them or none. */
+static int import_write(struct api_ctx *ctx, const char *customer, struct import_stats *st)
+{
+	int rc = store_tx_begin(ctx->conn);
+
+	rc = rc ? rc : import_body(ctx, customer, http_req_body(ctx->req), st);
+	json_t *data = json_pack("{s:I,s:I}", "rows", (json_int_t)st->rows, "imported",
+				 (json_int_t)st->imported);
+	json_t *body = json_pack("{s:O}", "data", data);
+	rc = rc ? rc : api_event_emit(ctx, customer, "opt_out.imported", customer, data);
+	rc = rc ? rc : api_idempotency_record(ctx, 200, body);
+	rc = rc ? rc : store_tx_commit(ctx->conn);
+	if (rc < 0)
+		store_tx_rollback(ctx->conn);
+	json_decref(body);
+	json_decref(data);
+	return rc;
+}
+
 static void handle_import(struct http_req *req, void *arg)
 {
 	struct api_ctx ctx;
-	struct import_stats st = {0, 0, json_array()};
+	struct import_stats st = {0, 0, 0, json_array()};
 	const char *customer;
 	(void)arg;
 
 	if (api_ctx_init(&ctx, req) < 0 || !api_require_write(&ctx) ||
-	    !(customer = import_customer(&ctx)))
+	    api_idempotency_replay(&ctx) || !(customer = import_customer(&ctx)))
 		goto out;
-	int rc = store_tx_begin(ctx.conn);
-	rc = rc ? rc : import_body(&ctx, customer, http_req_body(req), &st);
-	json_t *data = json_pack("{s:I,s:I}", "rows", (json_int_t)st.rows, "imported",
-				 (json_int_t)st.imported);
-	rc = rc ? rc : api_event_emit(&ctx, customer, "opt_out.imported", customer, data);
-	json_decref(data);
-	rc = rc ? rc : store_tx_commit(ctx.conn);
-	if (rc < 0)
-		store_tx_rollback(ctx.conn);
-	import_reply(&ctx, rc, &st);
+	import_reply(&ctx, import_write(&ctx, customer, &st), &st);
 out:
 	json_decref(st.errors);
 }
 
 int api_opt_outs_routes(struct http_router *r)
 {
-	return http_router_add(r, HTTP_POST, "/api/v1/opt-outs/import", handle_import, NULL);
+	return http_router_add(r, HTTP_POST, "/api/v1/opt-out-imports", handle_import, NULL);
 }

@@ -62,7 +62,7 @@ bool tendlc_text_has_words(struct str utf8, const char *const *phrases, size_t n
 
 /* ----------------------------------------------------- opt-out CSV */
 
-/* One line of an opt-out import (POST /api/v1/opt-outs/import): fields
+/* One line of an opt-out import (POST /api/v1/opt-out-imports): fields
  * "number,recipient[,brand_id]" separated by commas, spaces around them
  * and a CR before the LF ignored; views into the input. */
 struct tendlc_csv_row {

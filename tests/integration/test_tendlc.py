@@ -315,12 +315,14 @@ def test_opt_outs_imported_from_csv_are_refused(api, peers):
     upstream, _ = peers
     up = upstream()
     cid, _, reg, _, _ = provision(api, up)
-    bad = api.admin.request("POST", "/api/v1/opt-outs/import?customer_id=" + cid,
+    bad = api.admin.request("POST", "/api/v1/opt-out-imports?customer_id=" + cid,
                             body=b"number,recipient\n+%s,+14155559000\n%s,not-a-number\n" % (
                                 reg.encode(), reg.encode()), headers={"Content-Type": "text/csv"})
-    assert bad.status == 422 and bad.json()["errors"][0]["meta"][0]["line"] == 3
+    assert bad.status == 422, bad.body
+    assert [e["source"]["line"] for e in bad.json()["errors"]] == [3]
+    assert bad.json()["meta"] == {"total": 1, "shown": 1}
     assert api.count("opt_outs", "customer_id = ?", cid) == 0
-    good = api.admin.request("POST", "/api/v1/opt-outs/import?customer_id=" + cid,
+    good = api.admin.request("POST", "/api/v1/opt-out-imports?customer_id=" + cid,
                              body=b"number,recipient\r\n+%s,+14155559000\r\n%s,14155559001\r\n\r\n"
                              % (reg.encode(), reg.encode()), headers={"Content-Type": "text/csv"})
     assert good.status == 200, good.body

@@ -95,6 +95,6 @@ CREATE TABLE content_rules (
 -- The public URL shorteners US carriers filter (docs/decisions/0041):
 -- editable and removable through /api/v1/content-rules like any rule.
 INSERT INTO content_rules (id, name, category, match, patterns, action, enabled, created_at,
-	updated_at) VALUES ('crl_url_shortener', 'url_shortener', 'url_shortener', 'domain',
+	updated_at) VALUES ('crl_urlshorteneraaaaaaaaaaaaaa', 'url_shortener', 'url_shortener', 'domain',
 	'["bit.ly", "tinyurl.com", "goo.gl", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly", "cutt.ly", "shorturl.at", "tiny.cc", "rb.gy", "t.ly", "bl.ink", "s.id", "v.gd", "lnkd.in", "shorte.st", "adf.ly", "bitly.com"]',
 	'refuse', 1, 0, 0);
