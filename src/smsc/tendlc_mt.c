@@ -4,7 +4,7 @@
  * the compliance snapshot POST /api/v1/messages reads too (src/tendlc/,
  * decision 0041).  Each refusal has its own command_status, so an ESME can
  * tell them apart:
- *   a US long code with no active campaign of the customer: ESME_RINVSRCADR
+ *   a US long code to a +1 destination, no active campaign:  ESME_RINVSRCADR
  *   a recipient that opted out of the number (or brand):     0x0401
  *   a text a content rule refuses:                           0x0402
  * (0x0400-0x04FF are the SMSC vendor-specific errors of SMPP 3.4 §5.1.3.)

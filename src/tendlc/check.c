@@ -82,7 +82,9 @@ enum tendlc_rule tendlc_mt_check(const struct tendlc_snap *s, const char *custom
 	const struct tendlc_number *n = number_find(s, from);
 
 	*v = (struct tendlc_verdict){TENDLC_OK, NULL, NULL};
-	if (tendlc_is_us_long_code(from)) {
+	/* 10DLC is the US carriers' rule for what reaches their handsets: a US
+	 * long code's MT to a +1 destination. */
+	if (tendlc_is_us_long_code(from) && tendlc_is_us_destination(to)) {
 		const struct tendlc_campaign *c = n ? &s->campaigns[n->campaign] : NULL;
 		if (!c || !c->active || strcmp(c->customer_id, customer) != 0)
 			return verdict(v, TENDLC_UNREGISTERED, "unregistered_long_code",

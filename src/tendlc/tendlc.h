@@ -100,7 +100,7 @@ struct snapshot *tendlc_snapshot_register(struct snapshot_loader *l, const struc
 /* Why an MT may not be queued, each with its own answer (decision 0041). */
 enum tendlc_rule {
 	TENDLC_OK,
-	TENDLC_UNREGISTERED, /* US long code with no active campaign of the sender */
+	TENDLC_UNREGISTERED, /* US long code to a US destination, no active campaign */
 	TENDLC_OPTED_OUT,    /* the recipient opted out of this number (or brand) */
 	TENDLC_CONTENT,	     /* a content rule refused the text */
 };

@@ -1,8 +1,8 @@
 /*
  * test_tendlc_check.c — snapshot.c and check.c: the compliance snapshot
  * built from a migrated SQLite store, and what it answers for an MT: a US
- * long code bound to no campaign, to a suspended one or to another
- * customer's is unregistered; a bound one of an active campaign passes, as
+ * long code sending to a US destination bound to no campaign, to a
+ * suspended one or to another customer's is unregistered; a bound one of an active campaign passes, as
  * do toll-free numbers and alphanumeric senders; an opted-out pair is
  * refused, by number, or by brand when the opt-out scope is the brand; the
  * seeded url_shortener rule refuses a bit.ly link to a US destination only;
@@ -144,6 +144,8 @@ static void test_long_codes_need_an_active_campaign_of_the_sender(void **state)
 	assert_int_equal(mt(state, "cus_b", "14155550101", "14155550000", "hi", &v),
 			 TENDLC_UNREGISTERED); /* not cus_b's campaign */
 	assert_int_equal(mt(state, "cus_a", "18885550100", "14155550000", "hi", &v), TENDLC_OK);
+	/* Outside the US carriers' networks the registration is not theirs to ask. */
+	assert_int_equal(mt(state, "cus_a", "14155550103", "447700900123", "hi", &v), TENDLC_OK);
 	assert_int_equal(mt(state, "cus_a", "ACME", "14155550000", "hi", &v), TENDLC_OK);
 	assert_int_equal(mt(state, "cus_a", "12345", "14155550000", "hi", &v), TENDLC_OK);
 }
