@@ -57,6 +57,24 @@ static int owned_by(struct api_ctx *ctx, const char *table, const char *id, cons
 	return rc;
 }
 
+/* 409 while sql ($1: id) finds a row that depends on id. */
+static int refuse_while_used(struct api_ctx *ctx, const char *sql, const char *id, const char *why,
+			     struct api_verr *e)
+{
+	struct store_res *r = NULL;
+	struct store_param p = store_p_text(id);
+	int rc = store_exec(ctx->conn, sql, &p, 1, &r);
+	bool used = rc == 0 && store_res_rows(r) > 0;
+
+	store_res_free(r);
+	if (rc < 0)
+		return api_verr_set(e, 503, "store_unavailable", NULL,
+				    "the store cannot be reached");
+	if (used)
+		return api_verr_set(e, 409, "in_use", NULL, "%s %s", id, why);
+	return 0;
+}
+
 static int check_registry_id(const json_t *v, char lead, const char *ptr, struct api_verr *e)
 {
 	const char *s = json_string_value(v);
@@ -99,18 +117,8 @@ static int brand_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool
 
 static int brand_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
 {
-	struct store_res *r = NULL;
-	struct store_param p = store_p_text(id);
-	int rc =
-	    store_exec(ctx->conn, "SELECT 1 FROM campaigns WHERE brand_id = $1 LIMIT 1", &p, 1, &r);
-	bool used = rc == 0 && store_res_rows(r) > 0;
-	store_res_free(r);
-	if (rc < 0)
-		return api_verr_set(e, 503, "store_unavailable", NULL,
-				    "the store cannot be reached");
-	if (used)
-		return api_verr_set(e, 409, "in_use", NULL, "brand %s has campaigns", id);
-	return 0;
+	return refuse_while_used(ctx, "SELECT 1 FROM campaigns WHERE brand_id = $1 LIMIT 1", id,
+				 "has campaigns", e);
 }
 
 static const struct api_field brand_fields[] = {
@@ -198,19 +206,9 @@ static int campaign_validate(struct api_ctx *ctx, const char *id, json_t *obj, b
 
 static int campaign_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
 {
-	struct store_res *r = NULL;
-	struct store_param p = store_p_text(id);
-	int rc = store_exec(
-	    ctx->conn, "SELECT 1 FROM campaign_numbers WHERE campaign_id = $1 LIMIT 1", &p, 1, &r);
-	bool used = rc == 0 && store_res_rows(r) > 0;
-	store_res_free(r);
-	if (rc < 0)
-		return api_verr_set(e, 503, "store_unavailable", NULL,
-				    "the store cannot be reached");
-	if (used)
-		return api_verr_set(e, 409, "in_use", NULL,
-				    "campaign %s has numbers: unbind them first", id);
-	return 0;
+	return refuse_while_used(ctx,
+				 "SELECT 1 FROM campaign_numbers WHERE campaign_id = $1 LIMIT 1",
+				 id, "has numbers: unbind them first", e);
 }
 
 static const struct api_field campaign_fields[] = {

@@ -136,7 +136,7 @@ static int kw_reply(struct smsc_out *o, struct store_conn *c, const struct smsc_
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct smpp_pdu part = {0};
 		struct smpp_concat cc = {(uint16_t)(now & 0xff), (uint8_t)n, (uint8_t)(i + 1)};
-		snprintf(ids[i], sizeof(ids[i]), "msg_%s_r%zu", suffix, i + 1);
+		snprintf(ids[i], sizeof(ids[i]), "msg_%s_r%c", suffix, (char)('1' + i));
 		part.short_message = segs[i];
 		if (n > 1 &&
 		    smpp_segment_fill(&part, SMPP_CONCAT_UDH8, &cc, segs[i], udh, sizeof(udh)) != 0)
