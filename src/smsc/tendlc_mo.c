@@ -10,7 +10,8 @@
  *          the message.opt_in event;
  *   HELP   nothing recorded;
  * and, when the number is bound to a campaign whose text for it is set
- * (opt_out_text, opt_in_text, help_text), that text as one MT from the
+ * (opt_out_text, opt_in_text, help_text), and a STOP or START changed
+ * something (a second STOP is confirmed no more), that text as one MT from the
  * number back to the handset, queued like an HTTP send (client_ref
  * "10dlc-stop" …) so the dispatcher routes it as any other.  Its ids are
  * derived from the inbound message's, so a rerun never sends it twice.
@@ -86,12 +87,15 @@ static int kw_event(struct store_conn *c, const struct smsc_mo_keyword *k,
 	return rc;
 }
 
-/* The opt-out recorded (STOP) or removed (START), and its event. */
+/* The opt-out recorded (STOP) or removed (START), and then its event: 1
+ * when that changed the pair, 0 when it was so already (a second STOP, a
+ * START with nothing to undo, the upstream resending the MO), <0. */
 static int kw_record(struct store_conn *c, const struct smsc_mo_keyword *k,
 		     const struct tendlc_campaign_view *cv, bool brand_wide, int64_t now)
 {
 	char id[ID_MAX], recipient[SMPP_ADDR_WIDE_MAX + 2];
 	const char *brand = cv && cv->brand_id[0] ? cv->brand_id : NULL;
+	struct store_res *r = NULL;
 	int rc;
 
 	plus(recipient, sizeof(recipient), k->source);
@@ -102,15 +106,20 @@ static int kw_record(struct store_conn *c, const struct smsc_mo_keyword *k,
 					  store_p_text(k->number), store_p_text(recipient),
 					  store_p_text(brand),	   store_p_text(k->word),
 					  store_p_int(now)};
-		rc = store_exec(c, OPTOUT_SQL, p, 7, NULL);
+		rc = store_exec(c, OPTOUT_SQL, p, 7, &r);
 	} else {
 		struct store_param p[] = {store_p_text(k->customer), store_p_text(recipient),
 					  store_p_text(k->number),
 					  store_p_text(brand_wide ? brand : NULL)};
-		rc = store_exec(c, OPTIN_SQL, p, 4, NULL);
+		rc = store_exec(c, OPTIN_SQL, p, 4, &r);
 	}
-	rc = rc ? rc : kw_event(c, k, cv, brand_wide, now);
-	return rc ? rc : store_config_version_bump(c);
+	bool changed = rc == 0 && store_res_changes(r) > 0;
+	store_res_free(r);
+	if (rc < 0 || !changed)
+		return rc;
+	rc = kw_event(c, k, cv, brand_wide, now);
+	rc = rc ? rc : store_config_version_bump(c);
+	return rc ? rc : 1;
 }
 
 /* One row per part of text, from the number back to the handset. */
@@ -179,8 +188,11 @@ static int kw_write(struct smsc_out *o, const struct smsc_mo_keyword *k,
 	const char *text = kw_text(k->kw, cv);
 	int rc = c ? store_tx_begin(c) : -EIO;
 
-	if (rc == 0 && k->kw != TENDLC_KW_HELP)
-		rc = kw_record(c, k, cv, brand_wide, now);
+	/* The confirmation goes once, when the pair changed (CTIA §5: one
+	 * message confirms the opt-out, and nothing follows it). */
+	if (rc == 0 && k->kw != TENDLC_KW_HELP && (rc = kw_record(c, k, cv, brand_wide, now)) == 0)
+		text = "";
+	rc = rc < 0 ? rc : 0;
 	if (rc == 0 && text[0] && (rc = kw_reply(o, c, k, text, now)) == -EINVAL) {
 		log_warn("smsc", "MO %s: the campaign's %s text cannot be sent as SMS", k->id,
 			 k->word);

@@ -203,6 +203,10 @@ def test_stop_refuses_later_mt_start_resumes(api, peers):
     assert refusals(api, "opted_out") >= 3
     assert len(up.seen("submit_sm", destination_addr=handset)) == reached
     assert not up.seen("submit_sm", destination_addr=handset, text="refused again")
+    # A second STOP (or the upstream resending the first) is confirmed no more.
+    assert mo(up, "stop2", handset, reg, "STOP") == ROK
+    time.sleep(0.5)
+    assert len(up.seen("submit_sm", destination_addr=handset, text=STOPPED)) == 1
     # Readable through the API, and the customer was told.
     outs = api.admin.get("/api/v1/opt-outs?customer_id=" + cid).json()["data"]
     assert [(o["number"], o["recipient"], o["source"], o["keyword"]) for o in outs] == [
@@ -211,7 +215,7 @@ def test_stop_refuses_later_mt_start_resumes(api, peers):
                   "message.opt_out")
     assert len(ev) == 1 and '"recipient":"+%s"' % handset in ev[0]["data"]
     # The MO itself is kept for the customer as every MO is.
-    assert api.count("inbound_messages", "number = ?", "+" + reg) == 1
+    assert api.count("inbound_messages", "number = ?", "+" + reg) == 2
 
     assert mo(up, "start", handset, reg, "start") == ROK
     up.wait("submit_sm", destination_addr=handset, text=STARTED)
