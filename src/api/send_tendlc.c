@@ -13,7 +13,7 @@ int api_messages_start_tendlc(struct api *a, struct snapshot_loader *loader)
 {
 	if (!loader)
 		return 0;
-	a->tendlc = tendlc_snapshot_register(loader, &a->tendlc_opts);
+	a->tendlc = tendlc_snapshot_register(loader, "api", &a->tendlc_opts);
 	return a->tendlc ? 0 : -1;
 }
 

@@ -104,7 +104,7 @@ struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read the SMPP accounts from the store");
 		goto fail;
 	}
-	if (!(s->tendlc = tendlc_snapshot_register(o->loader, &o->tendlc))) {
+	if (!(s->tendlc = tendlc_snapshot_register(o->loader, "smsc", &o->tendlc))) {
 		snprintf(err, errlen, "cannot read the 10DLC campaigns from the store");
 		goto fail;
 	}

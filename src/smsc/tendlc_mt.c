@@ -46,7 +46,9 @@ uint32_t smsc_tendlc_check(const struct smsc_session *ss, const struct smpp_pdu 
 
 	if (!t)
 		return status;
-	struct str body = mt_text(p, text, sizeof(text));
+	/* Only US destinations have content rules: others skip the decode. */
+	struct str body =
+	    tendlc_is_us_destination(dest) ? mt_text(p, text, sizeof(text)) : STR_NULL;
 	switch (tendlc_mt_check(t, ss->customer_id, p->source.addr, dest, body, &v)) {
 	case TENDLC_UNREGISTERED:
 		status = SMPP_ESME_RINVSRCADR;

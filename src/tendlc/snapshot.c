@@ -1,6 +1,7 @@
 /*
- * snapshot.c — builds the compliance snapshot "tendlc" from the store on
- * the snapshot loader's thread: the campaigns, the numbers bound to them
+ * snapshot.c — builds the compliance snapshot ("tendlc_smsc",
+ * "tendlc_api") from the store on the snapshot loader's thread: the
+ * campaigns, the numbers bound to them
  * (sorted for a binary search by digits), the opt-outs (sorted by sender
  * or brand, then recipient) and the enabled content rules with their
  * patterns lowered once here, never per message.  Each send path (the
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -279,8 +281,13 @@ static void *snap_build(struct store_conn *c, void *arg)
  * being freed at shutdown, and keeps no free hook for arg. */
 #define TENDLC_OPT_BRAND_WIDE 1u
 
-struct snapshot *tendlc_snapshot_register(struct snapshot_loader *l, const struct tendlc_opts *o)
+struct snapshot *tendlc_snapshot_register(struct snapshot_loader *l, const char *role,
+					  const struct tendlc_opts *o)
 {
 	uintptr_t bits = o->opt_out_brand_wide ? TENDLC_OPT_BRAND_WIDE : 0;
-	return snapshot_register(l, "tendlc", snap_build, snap_free, (void *)bits);
+	char name[32];
+
+	/* One name a copy: the loader's metrics are labelled by it. */
+	snprintf(name, sizeof(name), "tendlc_%s", role);
+	return snapshot_register(l, name, snap_build, snap_free, (void *)bits);
 }

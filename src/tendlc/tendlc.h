@@ -93,9 +93,11 @@ struct tendlc_opts {
 /* The compliance snapshot; its data is a const struct tendlc_snap. */
 struct tendlc_snap;
 
-/* Registers the snapshot "tendlc" with l (o copied); NULL when its first
- * build fails.  The snapshot belongs to the loader. */
-struct snapshot *tendlc_snapshot_register(struct snapshot_loader *l, const struct tendlc_opts *o);
+/* Registers the snapshot "tendlc_<role>" with l (o copied; role names the
+ * registering send path, "smsc" or "api"); NULL when its first build
+ * fails.  The snapshot belongs to the loader. */
+struct snapshot *tendlc_snapshot_register(struct snapshot_loader *l, const char *role,
+					  const struct tendlc_opts *o);
 
 /* Why an MT may not be queued, each with its own answer (decision 0041). */
 enum tendlc_rule {

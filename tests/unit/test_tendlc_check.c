@@ -2,11 +2,10 @@
  * test_tendlc_check.c — snapshot.c and check.c: the compliance snapshot
  * built from a migrated SQLite store, and what it answers for an MT: a US
  * long code sending to a US destination bound to no campaign, to a
- * suspended one or to another customer's is unregistered; a bound one of an active campaign passes, as
- * do toll-free numbers and alphanumeric senders; an opted-out pair is
- * refused, by number, or by brand when the opt-out scope is the brand; the
- * seeded url_shortener rule refuses a bit.ly link to a US destination only;
- * a tagging rule lets the message pass and names itself.
+ * suspended one or to another customer's is unregistered; a bound one of an active campaign passes,
+ * as do toll-free numbers and alphanumeric senders; an opted-out pair is refused, by number, or by
+ * brand when the opt-out scope is the brand; the seeded url_shortener rule refuses a bit.ly link to
+ * a US destination only; a tagging rule lets the message pass and names itself.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,7 +84,7 @@ static int check_setup_scope(void **state, bool brand_wide)
 	check_rows(f->store);
 	f->loader = snapshot_loader_new(f->store, 60000); /* built once, never polled */
 	assert_non_null(f->loader);
-	f->snap = tendlc_snapshot_register(f->loader, &o);
+	f->snap = tendlc_snapshot_register(f->loader, "test", &o);
 	assert_non_null(f->snap);
 	f->t = snapshot_acquire(f->snap);
 	assert_non_null(f->t);
