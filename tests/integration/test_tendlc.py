@@ -3,7 +3,8 @@ without an active campaign is refused before it is queued, over SMPP (npm
 smpp and Perl Net::SMPP as the customer's ESME) and HTTP; a registered one
 reaches the upstream (npm smpp server, tests/peers/smsc_sim.js).  A
 handset's STOP records an opt-out, is confirmed with the campaign's text and
-refuses later MT to that handset while another still passes; START undoes
+refuses later MT to that handset while another still passes (with
+`[tendlc] opt_out_scope = brand`, from every number of the brand); START undoes
 it; HELP is answered with the campaign's help text; a bit.ly link is
 refused naming the rule.  One warp runs api and smsc on each store."""
 import re
@@ -66,8 +67,8 @@ def number(api, cid):
                                                 "sms": True})["id"], e164
 
 
-def campaign(api, cid, **fields):
-    brand = api.admin.create("/api/v1/brands", {
+def campaign(api, cid, brand=None, **fields):
+    brand = brand or api.admin.create("/api/v1/brands", {
         "customer_id": cid, "legal_name": "ACME Inc.", "ein": "12-3456789",
         "vertical": "RETAIL", "registry_id": "B" + uuid.uuid4().hex[:6].upper(),
         "vetting_score": 75, "status": "verified"})
@@ -344,3 +345,47 @@ def test_opt_outs_imported_from_csv_are_refused(api, peers):
     assert api.admin.delete("/api/v1/opt-outs/" + oid).status in (200, 204)
     time.sleep(0.5)
     assert send_http(api, cid, reg, "14155559001", "again").status == 202
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def brand_api(request, tmp_path_factory):
+    """A second warp whose opt-outs stop a whole brand."""
+    yield from running_env(request, tmp_path_factory, roles="api,smsc",
+                           env={"WARP_TENDLC_OPT_OUT_SCOPE": "brand"})
+
+
+def test_brand_wide_stop_refuses_every_number_of_the_brand(brand_api):
+    api = brand_api
+    up = smppfix.UpstreamSmsc()
+    e = None
+    try:
+        cid, sid, a, _, cmp = provision(api, up)
+        brand = api.admin.get("/api/v1/brands/" + cmp["brand_id"]).json()["data"]
+        sibling = campaign(api, cid, brand=brand)
+        nid, b = number(api, cid)
+        assert bind_number(api, cid, sibling["id"], nid).status == 201
+        b = b[1:]
+        time.sleep(0.5)
+        up.wait("bind")
+        e = smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+        e.wait("connected")
+        assert e.bind(sid, "pw", "transmitter") == ROK
+        handset = "14155552468"
+        assert mo(up, "stop", handset, a, "STOP") == ROK
+        up.wait("submit_sm", destination_addr=handset, text=STOPPED)
+        # The other campaign's number of the same brand may not reach it either.
+        assert status_soon(e, b, handset, "from the sibling", OPTED_OUT) == OPTED_OUT
+        assert_error(send_http(api, cid, b, handset, "over http"), 422, "opted_out", "/to")
+        assert submit(e, b, "14155552469", "another handset") == ROK
+        ev = api.rows("SELECT data FROM message_events WHERE customer_id = ? AND type = ?", cid,
+                      "message.opt_out")
+        assert len(ev) == 1 and '"scope":"brand"' in ev[0]["data"]
+        # START to either number undoes it for the brand.
+        assert mo(up, "start", handset, b, "Start") == ROK
+        assert status_soon(e, a, handset, "back again", ROK) == ROK
+    finally:
+        for p in ([e] if e else []) + [up]:
+            p.stop()
+        for c in api.admin.list_all("/api/v1/smpp-connectors"):
+            if c["enabled"]:
+                api.admin.patch("/api/v1/smpp-connectors/" + c["id"], {"enabled": False})
