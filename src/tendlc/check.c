@@ -11,38 +11,37 @@
 
 static const struct tendlc_number *number_find(const struct tendlc_snap *s, struct str addr)
 {
-	struct tendlc_number key;
+	struct tendlc_number key = {.campaign = 0};
 
 	if (!s->nnumbers || tendlc_digits(addr, key.digits) < 0)
 		return NULL;
 	return bsearch(&key, s->numbers, s->nnumbers, sizeof(key), tendlc_number_cmp);
 }
 
-static bool optout_has(const struct tendlc_snap *s, const char *scope, const char *recipient)
+static bool optout_has(const struct tendlc_snap *s, const char *customer, const char *kind,
+		       const char *scope, const char *recipient)
 {
 	struct tendlc_optout key;
 
-	if (str_copy(key.scope, sizeof(key.scope), str_from_cstr(scope)) < 0)
-		return false;
+	tendlc_optout_scope(key.scope, customer, kind, scope);
 	memcpy(key.recipient, recipient, sizeof(key.recipient));
 	return bsearch(&key, s->optouts, s->noptouts, sizeof(key), tendlc_optout_cmp) != NULL;
 }
 
-/* The pair (sender, recipient) or, brand-wide, (the sender's brand,
- * recipient) has an opt-out. */
-static bool opted_out(const struct tendlc_snap *s, const struct tendlc_number *n, struct str from,
-		      struct str to)
+/* The customer's pair (sender, recipient) or, brand-wide, (the sender's
+ * brand, recipient) has an opt-out. */
+static bool opted_out(const struct tendlc_snap *s, const char *customer,
+		      const struct tendlc_number *n, struct str from, struct str to)
 {
-	char sender[TENDLC_DIGITS_MAX + 1], recipient[TENDLC_DIGITS_MAX + 1], brand[ID_MAX + 2];
+	char sender[TENDLC_DIGITS_MAX + 1], recipient[TENDLC_DIGITS_MAX + 1];
 
 	if (!s->noptouts || tendlc_digits(to, recipient) < 0)
 		return false;
-	if (tendlc_digits(from, sender) == 0 && optout_has(s, sender, recipient))
+	if (tendlc_digits(from, sender) == 0 && optout_has(s, customer, "", sender, recipient))
 		return true;
 	if (!s->opts.opt_out_brand_wide || !n)
 		return false;
-	snprintf(brand, sizeof(brand), "b:%s", s->campaigns[n->campaign].brand_id);
-	return optout_has(s, brand, recipient);
+	return optout_has(s, customer, "b:", s->campaigns[n->campaign].brand_id, recipient);
 }
 
 static enum tendlc_rule verdict(struct tendlc_verdict *v, enum tendlc_rule r, const char *name,
@@ -90,7 +89,7 @@ enum tendlc_rule tendlc_mt_check(const struct tendlc_snap *s, const char *custom
 			return verdict(v, TENDLC_UNREGISTERED, "unregistered_long_code",
 				       s->m_unregistered);
 	}
-	if (opted_out(s, n, from, to))
+	if (opted_out(s, customer, n, from, to))
 		return verdict(v, TENDLC_OPTED_OUT, "opted_out", s->m_opted_out);
 	if (text.p && tendlc_is_us_destination(to))
 		return content_check(s, text, v);

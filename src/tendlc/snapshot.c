@@ -24,7 +24,7 @@
 #define NUMBERS_SQL                                                                                \
 	"SELECT n.e164, cn.campaign_id FROM campaign_numbers cn JOIN numbers n ON n.id = "         \
 	"cn.number_id"
-#define OPTOUTS_SQL "SELECT number, recipient, brand_id FROM opt_outs"
+#define OPTOUTS_SQL "SELECT number, recipient, brand_id, customer_id FROM opt_outs"
 #define RULES_SQL                                                                                  \
 	"SELECT name, match, patterns, action FROM content_rules WHERE enabled <> 0 ORDER BY name"
 
@@ -48,6 +48,12 @@ int tendlc_number_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct tendlc_number *)a)->digits,
 		      ((const struct tendlc_number *)b)->digits);
+}
+
+void tendlc_optout_scope(char out[TENDLC_SCOPE_MAX], const char *customer, const char *kind,
+			 const char *key)
+{
+	snprintf(out, TENDLC_SCOPE_MAX, "%.*s|%s%.*s", ID_MAX - 1, customer, kind, ID_MAX - 1, key);
 }
 
 int tendlc_optout_cmp(const void *a, const void *b)
@@ -168,13 +174,14 @@ static int load_optouts(struct store_conn *c, struct tendlc_snap *s)
 		if (tendlc_digits(str_from_cstr(store_res_text(r, i, 0)), num.digits) < 0 ||
 		    tendlc_digits(str_from_cstr(store_res_text(r, i, 1)), k->recipient) < 0)
 			continue;
-		snprintf(k->scope, sizeof(k->scope), "%s", num.digits);
+		const char *customer = store_res_text(r, i, 3);
+		tendlc_optout_scope(k->scope, customer, "", num.digits);
 		s->noptouts++;
 		const char *brand = optout_brand(s, store_res_text(r, i, 2), &num);
 		if (!s->opts.opt_out_brand_wide || !brand[0])
 			continue;
 		struct tendlc_optout *b = &s->optouts[s->noptouts++];
-		snprintf(b->scope, sizeof(b->scope), "b:%s", brand);
+		tendlc_optout_scope(b->scope, customer, "b:", brand);
 		memcpy(b->recipient, k->recipient, sizeof(b->recipient));
 	}
 	store_res_free(r);

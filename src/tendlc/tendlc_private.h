@@ -22,10 +22,14 @@ struct tendlc_number {
 	size_t campaign; /* index into campaigns */
 };
 
-/* An opt-out, sorted by (scope, recipient): scope is the sender's digits,
- * or "b:" and the brand id for a brand-wide one. */
+/* An opt-out, sorted by (scope, recipient): scope is the customer's id,
+ * '|' and the sender's digits, or "b:" and the brand id for a brand-wide
+ * one (tendlc_optout_scope).  The customer is part of it, so an opt-out a
+ * customer records can stop only its own traffic, whatever number it
+ * names. */
+#define TENDLC_SCOPE_MAX (2 * ID_MAX + 4)
 struct tendlc_optout {
-	char scope[ID_MAX + 2];
+	char scope[TENDLC_SCOPE_MAX];
 	char recipient[TENDLC_DIGITS_MAX + 1];
 };
 
@@ -53,6 +57,8 @@ struct tendlc_snap {
 
 int tendlc_number_cmp(const void *a, const void *b);
 int tendlc_optout_cmp(const void *a, const void *b);
+void tendlc_optout_scope(char out[TENDLC_SCOPE_MAX], const char *customer, const char *kind,
+			 const char *key);
 /* The digits of addr ('+' dropped) into out; -1 when not all digits or too long. */
 int tendlc_digits(struct str addr, char out[TENDLC_DIGITS_MAX + 1]);
 

@@ -2,10 +2,12 @@
  * test_tendlc_check.c — snapshot.c and check.c: the compliance snapshot
  * built from a migrated SQLite store, and what it answers for an MT: a US
  * long code sending to a US destination bound to no campaign, to a
- * suspended one or to another customer's is unregistered; a bound one of an active campaign passes,
- * as do toll-free numbers and alphanumeric senders; an opted-out pair is refused, by number, or by
- * brand when the opt-out scope is the brand; the seeded url_shortener rule refuses a bit.ly link to
- * a US destination only; a tagging rule lets the message pass and names itself.
+ * suspended one or to another customer's is unregistered; a bound one of
+ * an active campaign passes, as do toll-free numbers and alphanumeric
+ * senders; an opted-out pair is refused, by number, or by brand when the
+ * opt-out scope is the brand, and only for the customer that recorded it;
+ * the seeded url_shortener rule refuses a bit.ly link to a US destination
+ * only; a tagging rule lets the message pass and names itself.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,10 +60,11 @@ static void check_rows(struct store *s)
 		      "created_at, updated_at) VALUES ('cnb_1', 'cus_a', 'cmp_on', 'num_1', 1, 1), "
 		      "('cnb_2', 'cus_a', 'cmp_off', 'num_2', 1, 1), "
 		      "('cnb_4', 'cus_a', 'cmp_on', 'num_4', 1, 1)");
-	check_exec(s,
-		   "INSERT INTO opt_outs (id, customer_id, number, recipient, source, created_at, "
-		   "updated_at) VALUES ('opt_1', 'cus_a', '+14155550101', '+14155559999', "
-		   "'keyword', 1, 1)");
+	check_exec(
+	    s, "INSERT INTO opt_outs (id, customer_id, number, recipient, source, created_at, "
+	       "updated_at) VALUES ('opt_1', 'cus_a', '+14155550101', '+14155559999', "
+	       "'keyword', 1, 1), ('opt_2', 'cus_a', '+14155550101', '+447700900999', 'api', 1, "
+	       "1)");
 	check_exec(s, "INSERT INTO content_rules (id, name, match, patterns, action, created_at, "
 		      "updated_at) VALUES ('crl_t', 'lending', 'keyword', '[\"Payday  Loan\"]', "
 		      "'tag', 1, 1), ('crl_off', 'off', 'keyword', '[\"hello\"]', 'refuse', 1, 1)");
@@ -157,6 +160,10 @@ static void test_an_opted_out_pair_is_refused(void **state)
 			 TENDLC_OPTED_OUT);
 	assert_string_equal(v.name, "opted_out");
 	assert_int_equal(mt(state, "cus_a", "14155550101", "+14155559998", "hi", &v), TENDLC_OK);
+	/* An opt-out stops only the traffic of the customer that recorded it. */
+	assert_int_equal(mt(state, "cus_a", "14155550101", "447700900999", "hi", &v),
+			 TENDLC_OPTED_OUT);
+	assert_int_equal(mt(state, "cus_b", "14155550101", "447700900999", "hi", &v), TENDLC_OK);
 	/* Scope number: the brand's other number still reaches the handset. */
 	assert_int_equal(mt(state, "cus_a", "14155550104", "14155559999", "hi", &v), TENDLC_OK);
 }
