@@ -7,6 +7,7 @@ refuses later MT to that handset while another still passes (with
 `[tendlc] opt_out_scope = brand`, from every number of the brand); START undoes
 it; HELP is answered with the campaign's help text; a bit.ly link is
 refused naming the rule.  One warp runs api and smsc on each store."""
+import json
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ from smppfix import carrier_with_connector, route
 
 pytest.register_assert_rewrite("apiclient")
 from apiclient import assert_error, running_env  # noqa: E402
+from test_webhooks import SECRET, Receiver, valid_signature  # noqa: E402
 
 pytest_plugins = ["apiclient"]
 
@@ -350,16 +352,24 @@ def test_opt_outs_imported_from_csv_are_refused(api, peers):
 @pytest.fixture(scope="module", params=["sqlite"])
 def brand_api(request, tmp_path_factory):
     """A second warp whose opt-outs stop a whole brand."""
+    # Its webhook dispatcher runs, polling fast, allowed to reach loopback.
     yield from running_env(request, tmp_path_factory, roles="api,smsc",
-                           env={"WARP_TENDLC_OPT_OUT_SCOPE": "brand"})
+                           env={"WARP_TENDLC_OPT_OUT_SCOPE": "brand",
+                                "WARP_WEBHOOKS_ENABLED": "true", "WARP_WEBHOOKS_POLL": "20ms",
+                                "WARP_WEBHOOKS_ALLOW_PRIVATE": "true"})
 
 
 def test_brand_wide_stop_refuses_every_number_of_the_brand(brand_api):
     api = brand_api
     up = smppfix.UpstreamSmsc()
+    rx = Receiver()
     e = None
     try:
         cid, sid, a, _, cmp = provision(api, up)
+        api.admin.create("/api/v1/webhooks", {"customer_id": cid, "url": rx.url,
+                                              "secret": SECRET,
+                                              "event_types": ["message.opt_out",
+                                                              "message.opt_in"]})
         brand = api.admin.get("/api/v1/brands/" + cmp["brand_id"]).json()["data"]
         sibling = campaign(api, cid, brand=brand)
         nid, b = number(api, cid)
@@ -377,13 +387,21 @@ def test_brand_wide_stop_refuses_every_number_of_the_brand(brand_api):
         assert status_soon(e, b, handset, "from the sibling", OPTED_OUT) == OPTED_OUT
         assert_error(send_http(api, cid, b, handset, "over http"), 422, "opted_out", "/to")
         assert submit(e, b, "14155552469", "another handset") == ROK
-        ev = api.rows("SELECT data FROM message_events WHERE customer_id = ? AND type = ?", cid,
-                      "message.opt_out")
-        assert len(ev) == 1 and '"scope":"brand"' in ev[0]["data"]
+        # The customer is told, by a signed webhook.
+        reqs = rx.wait_for(lambda rs: any(r["headers"].get("warp-event-type") ==
+                                          "message.opt_out" for r in rs))
+        req = [r for r in reqs if r["headers"].get("warp-event-type") == "message.opt_out"][0]
+        assert valid_signature(req)
+        data = json.loads(req["body"])["data"]
+        assert (data["number"], data["recipient"], data["keyword"], data["scope"],
+                data["brand_id"]) == ("+" + a, "+" + handset, "STOP", "brand", brand["id"])
         # START to either number undoes it for the brand.
         assert mo(up, "start", handset, b, "Start") == ROK
         assert status_soon(e, a, handset, "back again", ROK) == ROK
+        rx.wait_for(lambda rs: any(r["headers"].get("warp-event-type") == "message.opt_in"
+                                   for r in rs))
     finally:
+        rx.close()
         for p in ([e] if e else []) + [up]:
             p.stop()
         for c in api.admin.list_all("/api/v1/smpp-connectors"):
