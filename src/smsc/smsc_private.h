@@ -586,6 +586,8 @@ void smsc_tendlc_mo(struct smsc_out *o, const struct smsc_mo_keyword *k);
 #define SMSC_TENDLC_TEXT_MAX 1120 /* octets of user data the content rules read */
 uint32_t smsc_tendlc_check(const struct smsc_session *ss, const struct smpp_pdu *p,
 			   struct str dest);
+uint32_t smsc_tendlc_replace(struct smsc *s, struct store_conn *c, const char *id,
+			     const char *customer, const char *source, const char *hex);
 uint32_t smsc_submit_body(const struct smpp_pdu *p, struct str *body);
 uint32_t smsc_submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t now, int64_t *due,
 			   int64_t *expires);

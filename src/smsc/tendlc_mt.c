@@ -8,8 +8,13 @@
  *   a recipient that opted out of the number (or brand):     0x0401
  *   a text a content rule refuses:                           0x0402
  * (0x0400-0x04FF are the SMSC vendor-specific errors of SMPP 3.4 §5.1.3.)
- * The rule's name is counted in warp_tendlc_refusals_total{rule}.
+ * The rule's name is counted in warp_tendlc_refusals_total{rule}.  A
+ * replace_sm's new text meets the content rules of its message's
+ * destination too (smsc_tendlc_replace), so a waiting message cannot be
+ * given the link its submit would have been refused for.
  */
+#include <stdlib.h>
+
 #include "smsc/smsc_private.h"
 
 /* The user data as UTF-8 text for the content rules, into out: none
@@ -67,5 +72,44 @@ uint32_t smsc_tendlc_check(const struct smsc_session *ss, const struct smpp_pdu 
 			  ss->account_id, STR_FMT(p->source.addr), STR_FMT(dest),
 			  v.rule != TENDLC_OK ? "refused" : "tagged", v.rule ? v.name : v.tag);
 	snapshot_release(snap, t);
+	return status;
+}
+
+#define REPLACE_ROW_SQL                                                                            \
+	"SELECT destination, data_coding, esm_class FROM messages WHERE group_id = $1 AND "        \
+	"customer_id = $2 AND part_total = 1"
+
+/* On the upstream thread, before replace_sm's UPDATE: ESME_ROK, or the
+ * status a content rule refuses the new text (hex, as stored) with.  The
+ * message's source and destination do not change, so only the content
+ * rules can answer differently from its submit. */
+uint32_t smsc_tendlc_replace(struct smsc *s, struct store_conn *c, const char *id,
+			     const char *customer, const char *source, const char *hex)
+{
+	struct store_param p[] = {store_p_text(id), store_p_text(customer)};
+	struct store_res *r = NULL;
+	const struct tendlc_snap *t = s->tendlc ? snapshot_acquire(s->tendlc) : NULL;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	uint32_t status = SMPP_ESME_ROK;
+
+	if (!t || store_exec(c, REPLACE_ROW_SQL, p, 2, &r) < 0 || store_res_rows(r) != 1 ||
+	    !tendlc_is_us_destination(str_from_cstr(store_res_text(r, 0, 0))) ||
+	    smsc_hex_decode(hex, &body, &len) < 0)
+		goto done; /* the UPDATE finds no such message, or it is not a US one */
+	struct smpp_pdu pdu = {.data_coding = (uint8_t)store_res_int(r, 0, 1),
+			       .esm_class = (uint8_t)store_res_int(r, 0, 2),
+			       .short_message = {(const char *)body, len}};
+	char text[4 * SMSC_TENDLC_TEXT_MAX + 1];
+	struct tendlc_verdict v;
+	if (tendlc_mt_check(t, customer, str_from_cstr(source),
+			    str_from_cstr(store_res_text(r, 0, 0)),
+			    mt_text(&pdu, text, sizeof(text)), &v) == TENDLC_CONTENT)
+		status = SMSC_TENDLC_CONTENT;
+done:
+	free(body);
+	store_res_free(r);
+	if (t)
+		snapshot_release(s->tendlc, t);
 	return status;
 }

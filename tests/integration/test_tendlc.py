@@ -260,6 +260,32 @@ def test_url_shortener_refused_with_the_rule_named(api, peers):
     assert api.count("messages", "destination IN (?, ?)", "14155550020", "14155550021") == 0
 
 
+def test_replace_sm_meets_the_content_rules_too(api, peers):
+    upstream, esme = peers
+    up = upstream()
+    cid, sid, reg, _, _ = provision(api, up)
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    # Scheduled ten minutes ahead, so it still waits when it is replaced.
+    r = e.submit(source_addr=reg, source_addr_ton=1, source_addr_npi=1,
+                 destination_addr="14155550040", short_message="clean text", data_coding=0,
+                 schedule_delivery_time="000000001000000R")
+    assert r["command_status"] == ROK
+    tag = "rp-%d" % len(e.events)
+    e.send(cmd="pdu", command="replace_sm", tag=tag, fields={
+        "message_id": r["message_id"], "source_addr": reg, "source_addr_ton": 1,
+        "source_addr_npi": 1, "short_message": "now with https://bit.ly/x"})
+    assert e.wait("replace_sm_resp", tag=tag)["command_status"] == CONTENT
+    body = api.rows("SELECT body FROM messages WHERE id = ?", "msg_" + r["message_id"])[0]["body"]
+    assert bytes.fromhex(body) == b"clean text"
+    tag = "rp-%d" % len(e.events)
+    e.send(cmd="pdu", command="replace_sm", tag=tag, fields={
+        "message_id": r["message_id"], "source_addr": reg, "source_addr_ton": 1,
+        "source_addr_npi": 1, "short_message": "still clean"})
+    assert e.wait("replace_sm_resp", tag=tag)["command_status"] == ROK
+
+
 def test_keyword_rules_refuse_or_tag(api, peers):
     upstream, esme = peers
     up = upstream()
