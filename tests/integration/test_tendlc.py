@@ -202,8 +202,19 @@ def test_stop_refuses_later_mt_start_resumes(api, peers):
     assert submit(e, reg, handset, "refused again") == OPTED_OUT
     assert submit(e, reg, other, "another handset") == ROK
     up.wait("submit_sm", destination_addr=other)
+    # submit_multi: the opted-out destination listed with its status, the other sent.
+    tag = "multi-%d" % len(e.events)
+    e.send(cmd="pdu", command="submit_multi", tag=tag, fields={
+        "source_addr": reg, "source_addr_ton": 1, "source_addr_npi": 1,
+        "short_message": "to both",
+        "dest_address": [{"destination_addr": handset}, {"destination_addr": other}]})
+    r = e.wait("submit_multi_resp", tag=tag)
+    assert r["command_status"] == ROK
+    assert [(u["destination_addr"], u["error_status_code"]) for u in r["unsuccess_sme"]] == [
+        (handset, OPTED_OUT)]
+    up.wait("submit_sm", destination_addr=other, text="to both")
     assert_error(send_http(api, cid, reg, handset, "over http"), 422, "opted_out", "/to")
-    assert refusals(api, "opted_out") >= 3
+    assert refusals(api, "opted_out") >= 4
     assert len(up.seen("submit_sm", destination_addr=handset)) == reached
     assert not up.seen("submit_sm", destination_addr=handset, text="refused again")
     # A second STOP (or the upstream resending the first) is confirmed no more.
