@@ -13,7 +13,8 @@ static const struct api_resource *const resources[] = {
 	&api_customers,	    &api_trunks,	 &api_carriers, &api_gateways,
 	&api_routes,	    &api_numbers,	 &api_webhooks, &api_keys,
 	&api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
-	&api_rate_decks,
+	&api_rate_decks,    &api_brands,	 &api_campaigns, &api_campaign_numbers,
+	&api_opt_outs,	    &api_content_rules,
 };
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
@@ -35,6 +36,8 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->msg_max_validity_ms = o->msg_max_validity_ms;
 	a->ledger.low_balance_threshold = o->low_balance_threshold;
 	a->invoice = o->invoice;
+	a->campaign_max_numbers = o->campaign_max_numbers > 0 ? o->campaign_max_numbers : 50;
+	a->tendlc_opts = o->tendlc;
 	if (!(a->refusals = api_refusals_new()) || api_messages_start(a, o->loader) < 0) {
 		snprintf(err, errlen,
 			 "api: out of memory, or the send checks' snapshot could not "
@@ -78,6 +81,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_sip_bans_routes(r); /* sip_bans.c */
 	rc = rc ? rc : api_registrations_routes(r); /* registrations.c */
 	rc = rc ? rc : api_invoices_routes(a, r); /* invoices.c */
+	rc = rc ? rc : api_opt_outs_routes(r); /* opt_outs.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

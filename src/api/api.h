@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "invoice/invoice.h"
 #include "store/store.h"
+#include "tendlc/tendlc.h"
 
 struct api_opts {
 	struct store *store;
@@ -38,6 +39,9 @@ struct api_opts {
 	/* [invoice] keys: the closing delay of a period and the issuer printed
 	 * on documents (the strings must outlive the api). */
 	struct invoice_opts invoice;
+	/* [tendlc] campaign_max_numbers and opt_out_scope (decision 0041). */
+	int64_t campaign_max_numbers;
+	struct tendlc_opts tendlc;
 };
 
 struct api;

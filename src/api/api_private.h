@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "billing/billing.h"
+#include "tendlc/tendlc.h"
 
 struct api {
 	struct store *store;
@@ -44,6 +45,13 @@ struct api {
 	size_t nupstreams;
 	/* Refused credentials, aggregated for the log (refusals.c). */
 	struct api_refusals *refusals;
+	/* [tendlc] campaign_max_numbers: a campaign's cap on bound numbers
+	 * when it names none (campaigns.c). */
+	int64_t campaign_max_numbers;
+	/* The 10DLC snapshot the send checks read (send_tendlc.c); NULL
+	 * without a snapshot loader: nothing is checked. */
+	struct snapshot *tendlc;
+	struct tendlc_opts tendlc_opts;
 	/* [billing] keys the ledger needs (balances.c). */
 	struct billing_ledger_opts ledger;
 	/* [invoice] keys (invoices.c) and the /metrics gauges reading the
@@ -416,6 +424,14 @@ extern const struct api_resource api_smpp_accounts;
 extern const struct api_resource api_message_routes;
 extern const struct api_resource api_smpp_connectors;
 extern const struct api_resource api_rate_decks;
+/* US 10DLC (campaigns.c, opt_outs.c, content_rules.c; decision 0041). */
+extern const struct api_resource api_brands;
+extern const struct api_resource api_campaigns;
+extern const struct api_resource api_campaign_numbers;
+extern const struct api_resource api_opt_outs;
+extern const struct api_resource api_content_rules;
+/* POST /api/v1/opt-out-imports (opt_outs.c). */
+int api_opt_outs_routes(struct http_router *r);
 
 /* ------------------------------------------------------- rate decks */
 

@@ -66,6 +66,14 @@ void api_messages_send(struct http_req *req, void *arg);
 int api_messages_start(struct api *a, struct snapshot_loader *loader);
 void api_messages_stop(struct api *a);
 
+/* send_tendlc.c: registers the 10DLC snapshot with loader (none without
+ * one); 0 or -1 when its first build failed. */
+int api_messages_start_tendlc(struct api *a, struct snapshot_loader *loader);
+/* The 10DLC checks of a send by customer (decision 0041): 0, or e filled
+ * (422 naming the rule) and negative. */
+int api_send_tendlc_check(struct api *a, const char *customer, const json_t *body,
+			  const struct api_msg_in *m, struct api_verr *e);
+
 /* send_gate.c: the checks of a send against the customer statuses and
  * message routes as of the last config version, the store asked only for
  * what those do not know (its answers kept until their next version). */

@@ -55,6 +55,8 @@ int api_messages_start(struct api *a, struct snapshot_loader *loader)
 		a->m_messages[i] = metric_get(f, names[i]);
 	if (api_send_gate_register(a, loader) < 0)
 		return -EIO;
+	if (api_messages_start_tendlc(a, loader) < 0)
+		return -EIO;
 	a->msg_batch = store_batch_new(a->store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE, BATCH_ROWS,
 				       BATCH_DELAY_MS);
 	return a->msg_batch ? 0 : -ENOMEM;
@@ -127,6 +129,7 @@ static int send_check(struct api_ctx *ctx, const json_t *body, const struct api_
 	rc = send_customer_pick(ctx, &v, body, customer, e);
 	rc = rc ? rc : send_customer_active(ctx, &v, *customer, e);
 	rc = rc ? rc : send_routed(ctx, &v, *customer, m, e);
+	rc = rc ? rc : api_send_tendlc_check(ctx->api, *customer, body, m, e); /* decision 0041 */
 	api_send_view_release(&v);
 	return rc;
 }

@@ -177,6 +177,8 @@ int start_smsc(struct app *app)
 		.tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
 		.tls_key = config_str(cfg, "smsc", "tls_key"),
 		.tls_handshake_ms = config_duration_ms(cfg, "smsc", "tls_handshake_timeout"),
+		.tendlc = { .opt_out_brand_wide =
+				strcmp(config_str(cfg, "tendlc", "opt_out_scope"), "brand") == 0 },
 	};
 
 	struct str tls = str_trim(str_from_cstr(config_str(cfg, "smsc", "tls_listen")));

@@ -220,6 +220,13 @@ const struct config_key warp_schema[] = {
 	  "How long the parts of a multi-part inbound (MO) message wait for the rest; then the "
 	  "parts that came are delivered joined as they are." },
 
+	{ "tendlc", "opt_out_scope", CONFIG_ENUM, "number", 0, 0, "number|brand",
+	  "What a handset's STOP stops: the one number it was sent to, or every number of that "
+	  "number's brand (US 10DLC, decision 0041)." },
+	{ "tendlc", "campaign_max_numbers", CONFIG_INT, "50", 1, 1000000, NULL,
+	  "Most numbers bound to one 10DLC campaign, unless the campaign's max_numbers says "
+	  "otherwise." },
+
 	{ "billing", "low_balance_threshold", CONFIG_STR, "0", 0, 0, NULL,
 	  "balance.low fires once when a charge takes a balance below this (such as 5.00), again "
 	  "after it was back above; a customer's low_balance_threshold overrides it." },

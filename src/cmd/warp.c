@@ -460,7 +460,12 @@ static int start_api(struct app *app)
 			      .msg_max_validity_ms =
 				  config_duration_ms(app->cfg, "smsc", "max_validity"),
 			      .low_balance_threshold =
-				  config_money(app->cfg, "billing", "low_balance_threshold") };
+				  config_money(app->cfg, "billing", "low_balance_threshold"),
+			      .campaign_max_numbers =
+				  config_int(app->cfg, "tendlc", "campaign_max_numbers"),
+			      .tendlc = { .opt_out_brand_wide = strcmp(config_str(app->cfg, "tendlc",
+									      "opt_out_scope"),
+								   "brand") == 0 } };
 	cmd_invoice_opts(app->cfg, &o.invoice, NULL);
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {

@@ -58,6 +58,7 @@ struct mo_wait {
 	int status;
 	bool part;
 	struct mo_key key;
+	struct smsc_mo_keyword kw; /* a STOP, START or HELP (decision 0041) */
 };
 
 int smsc_mo_prepare(struct smsc_out *o)
@@ -258,6 +259,8 @@ static void mo_answer(void *arg)
 				    w->status == 0 ? SMPP_ESME_ROK : SMSC_RX_T_APPN);
 	if (w->status == 0 && w->part)
 		mo_assemble(o, &w->key);
+	if (w->status == 0 && w->kw.kw != TENDLC_KW_NONE)
+		smsc_tendlc_mo(o, &w->kw);
 done:
 	free(w);
 }
@@ -299,6 +302,7 @@ static int mo_queue(struct smsc_out *o, const struct smpp_pdu *p, const struct s
 
 	if (id_new(w->part ? "mop" : "mo", id, sizeof(id)) < 0)
 		return -EIO;
+	memcpy(w->kw.id, id, sizeof(id));
 	hex_encode(body.p, body.len, o->mo_hex);
 	struct store_param params[MO_INSERT_PARAMS] = {
 	    store_p_text(id),
@@ -354,6 +358,13 @@ static uint32_t mo_take(struct smsc_out *o, struct smsc_upbind *b, const struct 
 	w->key.total = cc.total;
 	snprintf(w->key.carrier_id, sizeof(w->key.carrier_id), "%s", b->cfg.carrier_id);
 	str_copy(w->key.source, sizeof(w->key.source), p->source.addr);
+	w->kw.kw = w->part ? TENDLC_KW_NONE : smsc_tendlc_keyword(p->data_coding, body);
+	if (w->kw.kw != TENDLC_KW_NONE) {
+		snprintf(w->kw.word, sizeof(w->kw.word), "%s", tendlc_keyword_name(w->kw.kw));
+		memcpy(w->kw.customer, customer, sizeof(w->kw.customer));
+		memcpy(w->kw.number, w->key.number, sizeof(w->kw.number));
+		memcpy(w->kw.source, w->key.source, sizeof(w->kw.source));
+	}
 	rc = mo_queue(o, p, &cc, body, customer, w);
 	if (rc == 0)
 		return SMPP_ESME_ROK;

@@ -155,6 +155,8 @@ static void multi_queue_all(struct smsc_session *ss, const struct smpp_pdu *p, s
 		struct multi_dest *d = &w->dest[w->n++];
 		d->w = w;
 		d->status = multi_dest_check(ss, &sd, d);
+		if (d->status == SMPP_ESME_ROK) /* decision 0041 */
+			d->status = smsc_tendlc_check(ss, p, sd.sme.addr);
 		if (d->status == SMPP_ESME_ROK)
 			d->status = multi_dest_queue(ss, p, w, d, proto);
 	}

@@ -267,6 +267,10 @@ static void op_replace(struct op_job *j, struct store_conn *c)
 	    j->has_due ? store_p_int(j->due) : store_p_null(),
 	    j->has_expires ? store_p_int(j->expires) : store_p_null(),
 	};
+	/* decision 0041: the new text meets the message's content rules */
+	j->status = smsc_tendlc_replace(j->s, c, j->id, j->customer_id, j->source, j->hex);
+	if (j->status != SMPP_ESME_ROK)
+		return;
 	int rc = store_exec(c, REPLACE_SQL, p, 8, &r);
 
 	j->status = rc < 0		       ? SMPP_ESME_RSYSERR

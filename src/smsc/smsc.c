@@ -104,6 +104,10 @@ struct smsc *smsc_new(const struct smsc_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read the SMPP accounts from the store");
 		goto fail;
 	}
+	if (!(s->tendlc = tendlc_snapshot_register(o->loader, "smsc", &o->tendlc))) {
+		snprintf(err, errlen, "cannot read the 10DLC campaigns from the store");
+		goto fail;
+	}
 	if (smsc_submit_prepare(s) < 0 || !(s->verify = smsc_verify_new(s->pool)))
 		goto oom;
 	s->out = smsc_out_new(s, loop_pool_base(s->pool, 1));

@@ -30,6 +30,7 @@
 
 #include "core/core.h"
 #include "store/store.h"
+#include "tendlc/tendlc.h"
 
 struct smsc_opts {
 	struct net_addr listen;
@@ -45,6 +46,7 @@ struct smsc_opts {
 	int64_t lease_ms;	     /* a taken message is this process's this long */
 	int64_t mo_reassembly_ms;    /* an incomplete multi-part MO waits this long */
 	unsigned max_sessions;
+	struct tendlc_opts tendlc; /* [tendlc] (decision 0041) */
 };
 
 struct smsc;

@@ -531,6 +531,7 @@ struct smsc {
 	char tls_last[NET_ADDR_STRLEN + 272]; /* the last of them: peer and reason */
 	struct metric *m_tls_failed;
 	struct snapshot *accounts;
+	struct snapshot *tendlc; /* 10DLC numbers, opt-outs, content rules */
 	struct store_batch *insert;
 	struct smsc_verify *verify;
 	struct smsc_out *out; /* on the pool's thread 1 */
@@ -592,6 +593,27 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p);
  * (ESME_ROK) or the command_status to refuse with. */
 uint32_t smsc_submit_admit(const struct smsc_session *ss);
 uint32_t smsc_submit_routed(const struct smsc_session *ss, struct str dest);
+/* tendlc_mt.c: the 10DLC checks of an MT from ss to dest (decision 0041):
+ * ESME_ROK, or the status to refuse it with. */
+/* tendlc_mo.c: an MO whose whole text is a 10DLC keyword, stored. */
+struct smsc_mo_keyword {
+	enum tendlc_keyword kw; /* TENDLC_KW_NONE: not one */
+	char word[8];		/* tendlc_keyword_name */
+	char id[ID_MAX], customer[ID_MAX];
+	char number[SMPP_ADDR_WIDE_MAX + 1]; /* ours, E.164 with '+' */
+	char source[SMPP_ADDR_WIDE_MAX];     /* the handset, as the upstream wrote it */
+};
+enum tendlc_keyword smsc_tendlc_keyword(uint8_t data_coding, struct str body);
+/* On the upstream thread once k's inbound row is committed: records the
+ * opt-out or opt-in with its event and queues the campaign's answer. */
+void smsc_tendlc_mo(struct smsc_out *o, const struct smsc_mo_keyword *k);
+#define SMSC_TENDLC_OPTED_OUT 0x0401 /* SMPP 3.4 §5.1.3: vendor-specific */
+#define SMSC_TENDLC_CONTENT 0x0402
+#define SMSC_TENDLC_TEXT_MAX 1120 /* octets of user data the content rules read */
+uint32_t smsc_tendlc_check(const struct smsc_session *ss, const struct smpp_pdu *p,
+			   struct str dest);
+uint32_t smsc_tendlc_replace(struct smsc *s, struct store_conn *c, const char *id,
+			     const char *customer, const char *source, const char *hex);
 uint32_t smsc_submit_body(const struct smpp_pdu *p, struct str *body);
 uint32_t smsc_submit_times(struct smsc *s, const struct smpp_pdu *p, int64_t now, int64_t *due,
 			   int64_t *expires);

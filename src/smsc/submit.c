@@ -173,7 +173,8 @@ static uint32_t submit_check(struct smsc_session *ss, const struct smpp_pdu *p)
 		return status;
 	if (!smsc_live_take(ss->live, ss->throughput, ss->burst, time_mono_us()))
 		return SMPP_ESME_RTHROTTLED;
-	return smsc_submit_routed(ss, p->dest.addr);
+	status = smsc_submit_routed(ss, p->dest.addr);
+	return status ? status : smsc_tendlc_check(ss, p, p->dest.addr); /* decision 0041 */
 }
 
 /* Queues one row of p for the batching writer; done(arg, status) runs on

@@ -81,6 +81,20 @@ def make_world(server):
                                  "acl": [{"cidr": "10.%d.%d.0/24" % (n // 256 % 256, n % 256)}]})
     add("/api/v1/numbers", {"customer_id": cus["id"], "e164": "+1415555%04d" % n,
                             "trunk_id": trk["id"]})
+    brd = add("/api/v1/brands", {"customer_id": cus["id"], "legal_name": "OpenAPI Inc",
+                                 "ein": "12-3456789", "vertical": "TECHNOLOGY"})
+    cmp = add("/api/v1/campaigns", {"customer_id": cus["id"], "brand_id": brd["id"],
+                                    "use_case": "MIXED", "help_text": "help",
+                                    "opt_out_text": "stopped"})
+    bound = create(server, "/api/v1/numbers", {"customer_id": cus["id"],
+                                               "e164": "+1415556%04d" % n})
+    body = {"customer_id": cus["id"], "number_id": bound["id"]}
+    w["/api/v1/campaigns/{campaign_id}/numbers"] = (
+        create(server, "/api/v1/campaigns/%s/numbers" % cmp["id"], body), body)
+    add("/api/v1/opt-outs", {"customer_id": cus["id"], "number": "+1415555%04d" % n,
+                             "recipient": "+14155551234"})
+    add("/api/v1/content-rules", {"name": "openapi-%d" % n, "match": "keyword",
+                                  "patterns": ["openapi forbidden %d" % n]})
     add("/api/v1/smpp-accounts", {"customer_id": cus["id"], "system_id": "oa%d" % n,
                                    "password": "pw", "allowed_cidrs": ["127.0.0.1/32"]})
     car = add("/api/v1/carriers", {"name": "carrier %d" % n})
@@ -150,7 +164,9 @@ def insert_cdr(server, n, customer, trunk, carrier):
 def concrete(path, objects, absent=False):
     """The path with its parameters filled from objects (or a missing id)."""
     carrier = objects["/api/v1/carriers"][0]["id"]
+    campaign = objects["/api/v1/campaigns"][0]["id"]
     out = path.replace("{carrier_id}", carrier).replace("{number}", "1")
+    out = out.replace("{campaign_id}", campaign)
     if "/{id}" in path:  # an item, or a collection under one (a webhook's deliveries)
         obj = objects[path[:path.index("/{id}")]][0]
         out = out.replace("{id}", ABSENT_ID if absent else obj["id"])
@@ -348,7 +364,7 @@ def test_allowed_methods_of_every_path_are_the_documented_ones(server, spec, wor
 def ordered_operations(spec):
     """Every operation, deletes last and children before parents (a parent
     still in use answers 409, which is an answer too)."""
-    order = ["numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "message-routes",
+    order = ["campaigns/{campaign_id}/numbers", "campaigns", "brands", "numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "message-routes",
              "gateways", "smpp-connectors", "carriers", "customers"]
     return sorted(operations(spec), key=lambda o: (
         o[1] == "delete", next((i for i, n in enumerate(order) if "/%s/" % n in o[0]), 99)))
@@ -382,6 +398,11 @@ RESOURCES = {
     "/api/v1/messages": "Message",
     "/api/v1/rate-decks": "RateDeck",
     "/api/v1/invoices": "Invoice",
+    "/api/v1/brands": "Brand",
+    "/api/v1/campaigns": "Campaign",
+    "/api/v1/campaigns/{campaign_id}/numbers": "CampaignNumber",
+    "/api/v1/opt-outs": "OptOut",
+    "/api/v1/content-rules": "ContentRule",
 }
 
 
