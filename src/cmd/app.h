@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "core/core.h"
+#include "export/export.h"
 #include "http/http.h"
 #include "media/media.h"
 #include "ng/ng.h"
@@ -33,6 +34,7 @@ struct app {
 	struct media *media;
 	struct sip_proxy *sip;
 	struct smsc *smsc;
+	struct export *export; /* billing role: BigQuery export */
 	struct ng_engine_set *ng_engines; /* the sip role's media engines */
 	struct ng_pinger *ng_pinger;	  /* on main_base */
 	struct api_webhook_dispatch *dispatch; /* webhooks: started after the api role */
@@ -49,5 +51,6 @@ int start_sip_media(struct app *app);
 int start_sip(struct app *app);
 int start_media(struct app *app);
 int start_smsc(struct app *app);
+int start_billing(struct app *app);
 
 #endif
