@@ -73,6 +73,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_messages_routes(r); /* messages.c */
 	rc = rc ? rc : api_deck_versions_routes(r); /* deck_versions.c */
 	rc = rc ? rc : api_balances_routes(r); /* balances.c */
+	rc = rc ? rc : api_export_routes(r); /* export_state.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

@@ -318,6 +318,8 @@ int api_cdrs_routes(struct http_router *r);
 int api_messages_routes(struct http_router *r);
 /* A customer's balance-transactions, balance and ledger (balances.c). */
 int api_balances_routes(struct http_router *r);
+/* export_state.c: GET /api/v1/export, /api/v1/export/quarantine */
+int api_export_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

@@ -18,9 +18,10 @@ int export_cursor_load(struct store_conn *c, const char *stream, struct export_c
 			    "ON CONFLICT (stream) DO NOTHING",
 			    p, 2, NULL);
 
-	rc = rc ? rc
-		: store_exec(c, "SELECT ts, id, rows_exported FROM export_cursors WHERE stream = $1",
-			     p, 1, &r);
+	rc =
+	    rc ? rc
+	       : store_exec(c, "SELECT ts, id, rows_exported FROM export_cursors WHERE stream = $1",
+			    p, 1, &r);
 	if (rc == 0 && store_res_rows(r) != 1)
 		rc = STORE_ERR;
 	if (rc == 0) {
@@ -36,9 +37,9 @@ int export_cursor_load(struct store_conn *c, const char *stream, struct export_c
 int export_cursor_advance(struct store_conn *c, struct export_cursor *cur, int64_t ts,
 			  const char *id, int64_t rows, int64_t quarantined, int64_t now_ms)
 {
-	struct store_param p[6] = {store_p_int(ts),	     store_p_text(id),
-				   store_p_int(rows),	     store_p_int(quarantined),
-				   store_p_int(now_ms),	     store_p_text(cur->stream)};
+	struct store_param p[6] = {store_p_int(ts),	store_p_text(id),
+				   store_p_int(rows),	store_p_int(quarantined),
+				   store_p_int(now_ms), store_p_text(cur->stream)};
 	int rc = store_exec(c,
 			    "UPDATE export_cursors SET ts = $1, id = $2, "
 			    "rows_exported = rows_exported + $3, "
@@ -54,8 +55,7 @@ int export_cursor_advance(struct store_conn *c, struct export_cursor *cur, int64
 	return rc;
 }
 
-int export_cursor_failed(struct store_conn *c, const char *stream, const char *why,
-			 int64_t now_ms)
+int export_cursor_failed(struct store_conn *c, const char *stream, const char *why, int64_t now_ms)
 {
 	struct store_param p[3] = {store_p_text(why), store_p_int(now_ms), store_p_text(stream)};
 
@@ -66,19 +66,20 @@ int export_cursor_failed(struct store_conn *c, const char *stream, const char *w
 }
 
 int export_quarantine_add(struct store_conn *c, const char *stream, const char *table,
-			  const char *record_id, const char *reason, struct str row,
-			  int64_t now_ms)
+			  const char *record_id, const char *reason, struct str row, int64_t now_ms)
 {
 	char id[ID_MAX];
 
 	if (id_new("exq", id, sizeof(id)) < 0)
 		return -EIO;
-	struct store_param p[7] = {store_p_text(id),	 store_p_text(stream), store_p_text(table),
-				   store_p_text(record_id), store_p_text(reason), store_p_str(row),
+	struct store_param p[7] = {store_p_text(id),	 store_p_text(stream),
+				   store_p_text(table),	 store_p_text(record_id),
+				   store_p_text(reason), store_p_str(row),
 				   store_p_int(now_ms)};
-	return store_exec(c,
-			  "INSERT INTO export_quarantine (id, stream, table_name, record_id, reason, "
-			  "row_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-			  "ON CONFLICT (table_name, record_id) DO NOTHING",
-			  p, 7, NULL);
+	return store_exec(
+	    c,
+	    "INSERT INTO export_quarantine (id, stream, table_name, record_id, reason, "
+	    "row_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+	    "ON CONFLICT (table_name, record_id) DO NOTHING",
+	    p, 7, NULL);
 }

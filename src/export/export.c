@@ -16,10 +16,10 @@
 #include "export/export_private.h"
 
 static const char *const fail_names[EXPORT_FAIL_N] = {
-	[EXPORT_FAIL_NETWORK] = "network", [EXPORT_FAIL_HTTP_429] = "http_429",
-	[EXPORT_FAIL_HTTP_5XX] = "http_5xx", [EXPORT_FAIL_HTTP_4XX] = "http_4xx",
-	[EXPORT_FAIL_AUTH] = "auth",	     [EXPORT_FAIL_STORE] = "store",
-	[EXPORT_FAIL_JOB] = "job",	     [EXPORT_FAIL_FILE] = "file",
+    [EXPORT_FAIL_NETWORK] = "network",	 [EXPORT_FAIL_HTTP_429] = "http_429",
+    [EXPORT_FAIL_HTTP_5XX] = "http_5xx", [EXPORT_FAIL_HTTP_4XX] = "http_4xx",
+    [EXPORT_FAIL_AUTH] = "auth",	 [EXPORT_FAIL_STORE] = "store",
+    [EXPORT_FAIL_JOB] = "job",		 [EXPORT_FAIL_FILE] = "file",
 };
 
 static const char *mode_name(enum export_mode m)
@@ -107,7 +107,7 @@ void export_http_failed(struct export *x, struct export_lane *l, const char *wha
 		export_lane_failed(x, l, EXPORT_FAIL_AUTH, "%s answered 401", what);
 	} else
 		export_lane_failed(x, l,
-				   r->status == 429  ? EXPORT_FAIL_HTTP_429
+				   r->status == 429   ? EXPORT_FAIL_HTTP_429
 				   : r->status >= 500 ? EXPORT_FAIL_HTTP_5XX
 						      : EXPORT_FAIL_HTTP_4XX,
 				   "%s answered %ld: %.160s", what, r->status, body);
@@ -178,17 +178,18 @@ static int lane_metrics(struct export_lane *l, enum export_mode mode)
 	const char *t = l->table->name, *md = mode_name(mode);
 	struct metric_family *rows = metrics_counter(
 	    m, "warp_export_rows_total", "Rows BigQuery took, by table and mode.", "table,mode");
-	struct metric_family *behind = metrics_gauge(
-	    m, "warp_export_rows_behind", "Ready rows not exported yet.", "table,mode");
+	struct metric_family *behind = metrics_gauge(m, "warp_export_rows_behind",
+						     "Ready rows not exported yet.", "table,mode");
 	struct metric_family *last = metrics_gauge(
 	    m, "warp_export_last_success_timestamp_seconds",
 	    "When the last batch or file was taken (epoch seconds; 0: not since start).",
 	    "table,mode");
-	struct metric_family *quar = metrics_counter(
-	    m, "warp_export_quarantined_total", "Rows BigQuery refused, kept in export_quarantine.",
-	    "table,mode");
-	struct metric_family *fail = metrics_counter(
-	    m, "warp_export_failures_total", "Failed export attempts, by reason.", "table,mode,reason");
+	struct metric_family *quar =
+	    metrics_counter(m, "warp_export_quarantined_total",
+			    "Rows BigQuery refused, kept in export_quarantine.", "table,mode");
+	struct metric_family *fail =
+	    metrics_counter(m, "warp_export_failures_total", "Failed export attempts, by reason.",
+			    "table,mode,reason");
 
 	if (!rows || !behind || !last || !quar || !fail)
 		return -ENOMEM;
@@ -208,8 +209,8 @@ static bool export_id_ok(const char *s)
 	if (!s || !s[0])
 		return false;
 	for (; *s; s++)
-		if (!(*s == '_' || *s == '-' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9')))
+		if (!(*s == '_' || *s == '-' || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
 			return false;
 	return true;
 }
@@ -221,14 +222,16 @@ static int export_lanes(struct export *x, char *err, size_t errlen)
 	x->lanes = calloc(8, sizeof(*x->lanes));
 	while (x->lanes && rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str name = str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
+		struct str name =
+		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
 		rest = comma < 0 ? STR_NULL
 				 : (struct str){rest.p + comma + 1, rest.len - (size_t)comma - 1};
 		if (!name.len)
 			continue;
 		const struct export_table *t = export_table_find(name);
 		if (!t || x->nlanes == 8) {
-			snprintf(err, errlen, "[export] tables: unknown table '%.*s' (cdrs, messages)",
+			snprintf(err, errlen,
+				 "[export] tables: unknown table '%.*s' (cdrs, messages)",
 				 STR_FMT(name));
 			return -EINVAL;
 		}
@@ -246,8 +249,9 @@ static int export_lanes(struct export *x, char *err, size_t errlen)
 static int export_check(const struct export_opts *o, bool remote, char *err, size_t errlen)
 {
 	if (remote && (!export_id_ok(o->project) || !export_id_ok(o->dataset))) {
-		snprintf(err, errlen, "[export] project and dataset must be set (letters, digits, "
-				      "'_' and '-')");
+		snprintf(err, errlen,
+			 "[export] project and dataset must be set (letters, digits, "
+			 "'_' and '-')");
 		return -EINVAL;
 	}
 	if (remote && !o->key_file[0]) {

@@ -29,8 +29,8 @@ enum export_period { EXPORT_PERIOD_HOUR, EXPORT_PERIOD_DAY };
 struct export_opts {
 	struct store *store;
 	enum export_mode mode;
-	const char *tables;	/* "cdrs,messages" */
-	const char *project;	/* BigQuery project id */
+	const char *tables;  /* "cdrs,messages" */
+	const char *project; /* BigQuery project id */
 	const char *dataset;
 	const char *key_file;	/* service-account key (JSON) */
 	const char *token_url;	/* "" = the key file's token_uri */
@@ -39,8 +39,8 @@ struct export_opts {
 	const char *ca_file;	/* "" = the system's trust store */
 	const char *dir;	/* load files */
 	enum export_period period;
-	bool load;		/* run a load job for each file written */
-	int batch_rows;		/* insertAll rows per request, <= 500 */
+	bool load;	/* run a load job for each file written */
+	int batch_rows; /* insertAll rows per request, <= 500 */
 	int64_t poll_ms, settle_ms, backoff_base_ms, backoff_max_ms, timeout_ms, job_poll_ms;
 };
 

@@ -194,8 +194,7 @@ int export_cursor_load(struct store_conn *c, const char *stream, struct export_c
 int export_cursor_advance(struct store_conn *c, struct export_cursor *cur, int64_t ts,
 			  const char *id, int64_t rows, int64_t quarantined, int64_t now_ms);
 /* Records a failed attempt (its own statement). */
-int export_cursor_failed(struct store_conn *c, const char *stream, const char *why,
-			 int64_t now_ms);
+int export_cursor_failed(struct store_conn *c, const char *stream, const char *why, int64_t now_ms);
 /* In the caller's transaction; a row quarantined before stays as it was. */
 int export_quarantine_add(struct store_conn *c, const char *stream, const char *table,
 			  const char *record_id, const char *reason, struct str row,
@@ -225,7 +224,8 @@ struct export_lane {
 	struct metric *fail[EXPORT_FAIL_N];
 };
 
-struct export {
+struct export
+{
 	struct export_opts o;
 	struct export_token token;
 	bool have_token;
@@ -263,13 +263,13 @@ int export_insert_errors_parse(const char *body, size_t len,
 /* files.c: the next closed period of the lane, written and loaded. */
 enum export_step export_files_step(struct export *x, struct export_lane *l, int64_t now_ms);
 /* The period [start, end) holding ts, and its name (2026112507 or 20261125). */
-void export_period_of(enum export_period p, int64_t ts, int64_t *start, int64_t *end,
-		      char *name, size_t n);
+void export_period_of(enum export_period p, int64_t ts, int64_t *start, int64_t *end, char *name,
+		      size_t n);
 /* load.c: loads path into the lane's table by job job_id; 0 when DONE
  * without errorResult, -EAGAIN to retry later, -EPROTO when BigQuery
  * refused the file for good (reason in why). */
-int export_load_run(struct export *x, struct export_lane *l, const char *path,
-		    const char *job_id, char *why, size_t whylen);
+int export_load_run(struct export *x, struct export_lane *l, const char *path, const char *job_id,
+		    char *why, size_t whylen);
 /* Reads a job resource: its status.state and errorResult (reason, message). */
 int export_job_parse(const char *body, size_t len, char *state, size_t statelen, char *reason,
 		     size_t reasonlen, char *message, size_t messagelen);

@@ -130,9 +130,8 @@ static int files_rows(struct export *x, struct export_lane *l, struct store_conn
 	return rc ? rc : (atomic_load(&x->stop) ? -EINTR : 0);
 }
 
-static int files_write(struct export *x, struct export_lane *l, struct store_conn *c,
-		       int64_t start, int64_t end, const char *dir, const char *path,
-		       int64_t *rows)
+static int files_write(struct export *x, struct export_lane *l, struct store_conn *c, int64_t start,
+		       int64_t end, const char *dir, const char *path, int64_t *rows)
 {
 	char tmp[4200];
 
@@ -182,8 +181,8 @@ static int files_job_attempt(const char *job)
 
 /* Loads the written file; moves the cursor to the period's end when done. */
 static enum export_step files_load(struct export *x, struct export_lane *l, struct store_conn *c,
-				   int64_t start, int64_t end, const char *period,
-				   const char *path, int64_t rows)
+				   int64_t start, int64_t end, const char *period, const char *path,
+				   int64_t rows)
 {
 	char job[EXPORT_CURSOR_ID_MAX], why[EXPORT_ERR_MAX];
 	int n = files_job_attempt(l->cur.id);
@@ -206,7 +205,8 @@ static enum export_step files_load(struct export *x, struct export_lane *l, stru
 	}
 	bool refused = rc == -EPROTO;
 	if (refused) {
-		log_error("export", "%s: load job %s refused %s: %s", l->cur.stream, job, path, why);
+		log_error("export", "%s: load job %s refused %s: %s", l->cur.stream, job, path,
+			  why);
 		rc = export_quarantine_add(c, l->cur.stream, l->table->name, path, why,
 					   str_from_cstr(job), now);
 	}

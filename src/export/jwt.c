@@ -17,7 +17,7 @@
 #define JWT_SIG_MAX 1024 /* RSA up to 8192 bits */
 
 static const char b64url_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int export_b64url_encode(const void *data, size_t n, struct buf *out)
 {
@@ -57,9 +57,9 @@ static int b64url_json(json_t *o, struct buf *out)
 	return rc;
 }
 
-/* RS256 over the signing input out->p[0..len) (RFC 7515 §5.1), appended as
- * ".<signature>". */
-static int jwt_sign(EVP_PKEY *key, struct buf *out)
+/* RS256 over the signing input out->p[from..len) (RFC 7515 §5.1), appended
+ * as ".<signature>". */
+static int jwt_sign(EVP_PKEY *key, struct buf *out, size_t from)
 {
 	unsigned char sig[JWT_SIG_MAX];
 	size_t siglen = sizeof(sig);
@@ -69,8 +69,10 @@ static int jwt_sign(EVP_PKEY *key, struct buf *out)
 	if (!md)
 		return -ENOMEM;
 	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)out->p, out->len) == 1)
-		rc = buf_append_char(out, '.') < 0 ? -ENOMEM : export_b64url_encode(sig, siglen, out);
+	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)out->p + from,
+			   out->len - from) == 1)
+		rc = buf_append_char(out, '.') < 0 ? -ENOMEM
+						   : export_b64url_encode(sig, siglen, out);
 	EVP_MD_CTX_free(md);
 	return rc;
 }
@@ -79,9 +81,11 @@ int export_jwt_assertion(const struct export_sa *sa, const char *aud, const char
 			 int64_t now_s, struct buf *out)
 {
 	json_t *head = json_pack("{s:s,s:s}", "alg", "RS256", "typ", "JWT");
-	json_t *claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", sa->email, "scope", scope, "aud",
-				   aud, "iat", (json_int_t)now_s, "exp",
-				   (json_int_t)(now_s + JWT_LIFETIME_S));
+	json_t *claims =
+	    json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", sa->email, "scope", scope, "aud", aud, "iat",
+		      (json_int_t)now_s, "exp", (json_int_t)(now_s + JWT_LIFETIME_S));
+
+	size_t from = out->len;
 
 	if (head && sa->key_id && sa->key_id[0])
 		json_object_set_new(head, "kid", json_string(sa->key_id));
@@ -91,5 +95,5 @@ int export_jwt_assertion(const struct export_sa *sa, const char *aud, const char
 		rc = b64url_json(claims, out); /* takes claims */
 	else
 		json_decref(claims);
-	return rc ? rc : jwt_sign(sa->key, out);
+	return rc ? rc : jwt_sign(sa->key, out, from);
 }

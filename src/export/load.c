@@ -46,24 +46,24 @@ int export_job_parse(const char *body, size_t len, char *state, size_t statelen,
 	return rc;
 }
 
-static int load_job_json(struct export *x, struct export_lane *l, const char *job,
-			 struct buf *out)
+static int load_job_json(struct export *x, struct export_lane *l, const char *job, struct buf *out)
 {
-	int rc = buf_printf(out,
-			    "{\"jobReference\":{\"projectId\":\"%s\",\"jobId\":\"%s\"},"
-			    "\"configuration\":{\"load\":{\"sourceFormat\":\"NEWLINE_DELIMITED_JSON\","
-			    "\"destinationTable\":{\"projectId\":\"%s\",\"datasetId\":\"%s\","
-			    "\"tableId\":\"%s\"},\"createDisposition\":\"CREATE_IF_NEEDED\","
-			    "\"writeDisposition\":\"WRITE_APPEND\",\"schema\":{\"fields\":",
-			    x->o.project, job, x->o.project, x->o.dataset, l->table->name);
+	int rc =
+	    buf_printf(out,
+		       "{\"jobReference\":{\"projectId\":\"%s\",\"jobId\":\"%s\"},"
+		       "\"configuration\":{\"load\":{\"sourceFormat\":\"NEWLINE_DELIMITED_JSON\","
+		       "\"destinationTable\":{\"projectId\":\"%s\",\"datasetId\":\"%s\","
+		       "\"tableId\":\"%s\"},\"createDisposition\":\"CREATE_IF_NEEDED\","
+		       "\"writeDisposition\":\"WRITE_APPEND\",\"schema\":{\"fields\":",
+		       x->o.project, job, x->o.project, x->o.dataset, l->table->name);
 
 	rc = rc < 0 ? rc : export_schema_json(l->table, out);
 	return rc < 0 ? rc : buf_append_cstr(out, "}}}}");
 }
 
 /* jobs.insert; 0 when BigQuery has the job (new, or 409: from before). */
-static int load_insert(struct export *x, struct export_lane *l, const char *path,
-		       const char *job, const char *bearer)
+static int load_insert(struct export *x, struct export_lane *l, const char *path, const char *job,
+		       const char *bearer)
 {
 	char url[2048], boundary[40], rnd[16], ctype[96];
 	struct export_http_resp r = {0};
@@ -121,8 +121,8 @@ static int load_get(struct export *x, struct export_lane *l, const char *job, co
 	struct export_http_resp r = {0};
 
 	buf_init(&r.body);
-	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/jobs/%s", x->o.api_url,
-		 x->o.project, job);
+	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/jobs/%s", x->o.api_url, x->o.project,
+		 job);
 	struct export_http_req q = {.method = "GET", .url = url, .bearer = bearer};
 	int rc = export_http_do(&x->http, &q, &r);
 	if (rc == 0 && r.status == 404)
@@ -138,8 +138,8 @@ static int load_get(struct export *x, struct export_lane *l, const char *job, co
 	return rc;
 }
 
-int export_load_run(struct export *x, struct export_lane *l, const char *path,
-		    const char *job_id, char *why, size_t whylen)
+int export_load_run(struct export *x, struct export_lane *l, const char *path, const char *job_id,
+		    char *why, size_t whylen)
 {
 	char state[16] = "", reason[64] = "";
 	const char *bearer = export_bearer(x, l);

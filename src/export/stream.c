@@ -122,8 +122,8 @@ static int stream_commit(struct export *x, struct export_lane *l, struct store_c
 		(*nbad)++;
 		log_warn("export", "%s: %s %s quarantined: %s", l->cur.stream, l->table->name,
 			 store_res_text(r, i, 1), b->reason[i]);
-		rc = export_quarantine_add(c, l->cur.stream, l->table->name, store_res_text(r, i, 1),
-					   b->reason[i],
+		rc = export_quarantine_add(c, l->cur.stream, l->table->name,
+					   store_res_text(r, i, 1), b->reason[i],
 					   (struct str){x->body.p + b->off[i], b->len[i]}, now);
 	}
 	rc = rc ? rc
@@ -166,7 +166,8 @@ static int stream_post(struct export *x, struct export_lane *l, struct stream_ba
 		rc = -EIO;
 	} else if ((rc = export_insert_errors_parse(resp.body.p, resp.body.len, stream_mark_bad,
 						    b)) < 0) {
-		export_lane_failed(x, l, EXPORT_FAIL_HTTP_4XX, "insertAll: an answer we cannot read");
+		export_lane_failed(x, l, EXPORT_FAIL_HTTP_4XX,
+				   "insertAll: an answer we cannot read");
 	}
 	export_http_resp_fini(&resp);
 	return rc;

@@ -22,8 +22,9 @@ int export_token_init(struct export_token *t, const char *key_file, const char *
 		return -EINVAL;
 	t->url = strdup(url && url[0] ? url : t->sa.token_uri);
 	if (!t->url || !t->url[0]) {
-		snprintf(err, errlen, "no token URL: the key file has no token_uri and "
-				      "[export] token_url is empty");
+		snprintf(err, errlen,
+			 "no token URL: the key file has no token_uri and "
+			 "[export] token_url is empty");
 		export_token_fini(t);
 		return -EINVAL;
 	}
@@ -90,7 +91,7 @@ static int token_fetch(struct export_token *t, struct export_http *h, int64_t no
 		free(t->access);
 		t->access = access;
 		int64_t margin = EXPORT_TOKEN_MARGIN_MS < expires_s * 500 ? EXPORT_TOKEN_MARGIN_MS
-									   : expires_s * 500;
+									  : expires_s * 500;
 		t->renew_at_ms = now_ms + expires_s * 1000 - margin;
 	}
 	buf_fini(&form);

@@ -1,0 +1,293 @@
+"""The billing role's BigQuery export (src/export/, decision 0039) against a
+local HTTPS server that plays Google's token endpoint and BigQuery
+(bqfake.py: it verifies the JWT assertion's signature and claims, the JSON
+shapes, the insertIds, the multipart load jobs, and parses every row against
+the schema docs/export.md gives).
+
+Rows are written straight into the SQLite store, as the sip role's CDR writer
+and the smsc's final moves would.  What is asserted is what BigQuery would
+hold: every ready row once, none twice, across a restart and a server that
+answers 500 for a while; rows refused in insertErrors quarantined with the
+reason (GET /api/v1/export/quarantine); load files that load against the
+schema; cursors that resume; the state in /metrics and GET /api/v1/export.
+"""
+import json
+import os
+import re
+import sqlite3
+import time
+import uuid
+
+import pytest
+
+import conftest
+from bqfake import FakeBigQuery
+
+ADMIN = "warp_test-admin-token-export-0123456"
+HOUR_MS = 3600 * 1000
+DOCS = os.path.join(conftest.ROOT, "docs", "export.md")
+
+
+def docs_schemas():
+    """{table: fields} from the ```json blocks under '### Table `name`'."""
+    text = open(DOCS).read()
+    return {m.group(1): json.loads(m.group(2)) for m in re.finditer(
+        r"### Table `(\w+)`.*?```json\n(.*?)\n```", text, re.S)}
+
+
+@pytest.fixture
+def bq(tmp_path):
+    fake = FakeBigQuery(tmp_path, docs_schemas()).start()
+    yield fake
+    fake.stop()
+
+
+def db(w):
+    c = sqlite3.connect(str(w.tmp / "warp.db"), timeout=10)
+    c.execute("PRAGMA busy_timeout = 10000")
+    return c
+
+
+def new_id(prefix):
+    return prefix + "_" + uuid.uuid4().hex[:26]
+
+
+def add_cdrs(w, n, created_at, given=()):
+    """n CDRs written at created_at (+ i ms), the first ones with the given
+    ids; returns their ids."""
+    ids = []
+    with db(w) as c:
+        for i in range(n):
+            cid = given[i] if i < len(given) else new_id("cdr")
+            ts = created_at + i
+            c.execute("INSERT INTO cdrs (id, call_id, direction, customer_id, caller, dialed, "
+                      "normalized, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "
+                      "final_code, hangup, attempts, created_at) VALUES (?, ?, 'termination', "
+                      "'cus_test', '+15550001111', '4930123456', '4930123456', ?, ?, ?, 60000, "
+                      "60000, 200, 'caller', '[]', ?)",
+                      (cid, uuid.uuid4().hex + "@test", ts - 62000, ts - 60000, ts, ts))
+            ids.append(cid)
+    return ids
+
+
+def add_messages(w, n, updated_at, state="delivered"):
+    ids = []
+    with db(w) as c:
+        for i in range(n):
+            mid = new_id("msg")
+            c.execute("INSERT INTO messages (id, group_id, customer_id, origin, source, "
+                      "destination, body, state, expires_at, created_at, updated_at) VALUES "
+                      "(?, ?, 'cus_test', 'http', 'WARP', '+4915112345678', '6869', ?, ?, ?, ?)",
+                      (mid, mid, state, updated_at + 86400000, updated_at - 5000, updated_at + i))
+            ids.append(mid)
+    return ids
+
+
+def start(factory, bq, tmp_path, mode="stream", extra=""):
+    return factory(extra_ini=bq.ini(tmp_path, mode, extra), args=["--roles", "api,billing"],
+                   env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+
+
+def metric(w, name, **labels):
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in w.get("/metrics").body.decode().splitlines():
+        m = re.match(r"^(\w+)\{(.*)\} (\S+)$", line)
+        if m and m.group(1) == name and ",".join(sorted(m.group(2).split(","))) == want:
+            return float(m.group(3))
+    return None
+
+
+def admin_get(w, path):
+    r = conftest.http("GET", w.base + path, headers={"Authorization": "Bearer " + ADMIN})
+    assert r.status == 200, (r.status, r.body)
+    return r.json()
+
+
+def stream_state(w, stream):
+    """GET /api/v1/export's entry for stream ({} until it has one)."""
+    return {s["stream"]: s for s in admin_get(w, "/api/v1/export")["data"]}.get(
+        stream, {"rows_exported": 0})
+
+
+def wait_for(cond, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_docs_schema_is_what_load_jobs_carry(bq):
+    """docs/export.md names every field of both tables, the rated prices
+    NULLABLE (filled once the billing role stores them)."""
+    schemas = docs_schemas()
+    assert set(schemas) == {"cdrs", "messages"}
+    for fields in schemas.values():
+        byname = {f["name"]: f for f in fields}
+        for price in ("sell_price", "buy_cost", "margin"):
+            assert byname[price] == {**byname[price], "type": "NUMERIC", "mode": "NULLABLE"}
+        assert byname["id"]["mode"] == "REQUIRED"
+
+
+def test_stream_rows_once_across_restart_and_500s(warp_factory, bq, tmp_path):
+    w = start(warp_factory, bq, tmp_path, extra="batch_rows = 200")
+    now = int(time.time() * 1000)
+    cdrs = add_cdrs(w, 700, now - 60000)
+    msgs = add_messages(w, 150, now - 60000)
+    add_messages(w, 20, now - 60000, state="queued")  # not final: stays
+    wait_for(lambda: len(bq.held("cdrs")) >= 200, what="a first batch")
+    bq.insert_answers[:] = [500] * 6 + [503] * 2  # a server that fails for a while
+    wait_for(lambda: not bq.insert_answers, what="the failing answers")
+    assert w.stop()[0] == 0
+    taken = len(bq.held("cdrs"))
+    assert taken < 700, "the restart should come mid-way"
+    cdrs += add_cdrs(w, 300, now - 30000)
+
+    w2 = start(warp_factory, bq, tmp_path, extra="batch_rows = 200")
+    wait_for(lambda: stream_state(w2, "stream:cdrs")["rows_exported"] == 1000 and
+             stream_state(w2, "stream:messages")["rows_exported"] == 150, what="every row")
+    assert set(bq.held("cdrs")) == set(cdrs) and set(bq.held("messages")) == set(msgs)
+    assert bq.repeats == 0, "a row was sent twice"
+    assert bq.problems == []
+    assert len(bq.tokens) == 2, "one token per process, cached"
+    wait_for(lambda: metric(w2, "warp_export_rows_behind", table="cdrs", mode="stream") == 0,
+             what="rows behind 0")
+    assert metric(w2, "warp_export_last_success_timestamp_seconds", table="cdrs",
+                  mode="stream") >= now // 1000 - 5
+    state = {s["stream"]: s for s in admin_get(w2, "/api/v1/export")["data"]}
+    assert state["stream:cdrs"]["rows_exported"] == 1000
+    assert state["stream:cdrs"]["failures"] + state["stream:messages"]["failures"] >= 8, \
+        "the 500s and 503s were counted (each lane its own)"
+    assert "answered 50" in state["stream:cdrs"]["last_error"]
+    assert state["stream:messages"]["rows_exported"] == 150
+    row = bq.held("cdrs")[cdrs[0]]
+    assert row["start_time"].endswith("Z") and row["billable_ms"] == 60000
+    assert "sell_price" not in row, "NULL prices are left out"
+
+
+def test_stream_failures_in_metrics(warp_factory, bq, tmp_path):
+    bq.insert_answers[:] = [500, 500, 429]
+    w = start(warp_factory, bq, tmp_path, extra="tables = cdrs")
+    ids = add_cdrs(w, 10, int(time.time() * 1000) - 10000)
+    wait_for(lambda: stream_state(w, "stream:cdrs")["rows_exported"] == 10, what="the rows")
+    assert set(bq.held("cdrs")) == set(ids)
+    assert metric(w, "warp_export_failures_total", table="cdrs", mode="stream",
+                  reason="http_5xx") == 2
+    assert metric(w, "warp_export_failures_total", table="cdrs", mode="stream",
+                  reason="http_429") == 1
+    assert metric(w, "warp_export_rows_total", table="cdrs", mode="stream") == 10
+
+
+def test_stream_insert_errors_quarantined(warp_factory, bq, tmp_path):
+    w = start(warp_factory, bq, tmp_path, extra="tables = cdrs")
+    bad = [new_id("cdr") for _ in range(3)]
+    for i in bad:
+        bq.bad_ids[i] = "no such field: zone"
+    ids = add_cdrs(w, 40, int(time.time() * 1000) - 10000, given=[
+        new_id("cdr") for _ in range(3)] + bad)
+    wait_for(lambda: stream_state(w, "stream:cdrs")["rows_exported"] == 37, what="the good rows")
+    assert set(bq.held("cdrs")) == set(ids) - set(bad)
+    q = admin_get(w, "/api/v1/export/quarantine")["data"]
+    assert sorted(x["record_id"] for x in q) == sorted(bad)
+    for x in q:
+        assert x["reason"] == "invalid: no such field: zone (zone)"
+        assert x["table"] == "cdrs" and x["stream"] == "stream:cdrs"
+        assert x["row"]["id"] == x["record_id"], "the JSON that was sent is kept"
+    assert metric(w, "warp_export_quarantined_total", table="cdrs", mode="stream") == 3
+    state = {s["stream"]: s for s in admin_get(w, "/api/v1/export")["data"]}
+    assert state["stream:cdrs"]["rows_quarantined"] == 3
+    assert state["stream:cdrs"]["rows_exported"] == 37
+
+
+def test_export_state_is_for_admins(warp_factory, bq, tmp_path):
+    w = start(warp_factory, bq, tmp_path)
+    r = conftest.http("GET", w.base + "/api/v1/export")
+    assert r.status == 401
+
+
+def hours_ago(n):
+    return (int(time.time() * 1000) // HOUR_MS - n) * HOUR_MS
+
+
+def ndjson(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_files_load_against_schema_and_jobs(warp_factory, bq, tmp_path):
+    """Closed hours become one file per table and hour, each loaded by a
+    job that goes PENDING, RUNNING, DONE; the open hour waits."""
+    w = warp_factory(extra_ini=bq.ini(tmp_path, "files", "dir = %s" % (tmp_path / "out")),
+                     args=["--roles", "api,billing"], env={"WARP_ADMIN_TOKEN": ADMIN})
+    w.start()
+    h3, h2 = hours_ago(3), hours_ago(2)
+    cdrs = add_cdrs(w, 250, h3 + 1000) + add_cdrs(w, 120, h2 + 5)
+    msgs = add_messages(w, 30, h2 + 100)
+    add_cdrs(w, 5, int(time.time() * 1000))  # this hour: not closed yet
+    wait_for(lambda: len(bq.held("cdrs")) == 370 and len(bq.held("messages")) == 30,
+             what="the loads")
+    assert set(bq.held("cdrs")) == set(cdrs) and set(bq.held("messages")) == set(msgs)
+    assert bq.problems == [] and bq.repeats == 0
+    for job in bq.jobs.values():
+        assert job["states"][:3] == ["PENDING", "RUNNING", "DONE"]
+    out = tmp_path / "out" / "cdrs"
+    name = time.strftime("%Y%m%d%H", time.gmtime(h3 / 1000))
+    lines = ndjson(out / ("cdrs-%s.ndjson" % name))
+    assert [r["id"] for r in lines] == cdrs[:250], "in the order they were written"
+    assert json.loads((out / "cdrs.schema.json").read_text()) == docs_schemas()["cdrs"]
+    assert sorted(os.listdir(out)) == sorted(
+        ["cdrs.schema.json", "cdrs-%s.ndjson" % name,
+         "cdrs-%s.ndjson" % time.strftime("%Y%m%d%H", time.gmtime(h2 / 1000))])
+    wait_for(lambda: {s["stream"]: s for s in admin_get(w, "/api/v1/export")["data"]}
+             ["files:cdrs"]["cursor"] == {"ts": h2 + HOUR_MS, "id": ""}, what="the cursor")
+    assert metric(w, "warp_export_rows_behind", table="cdrs", mode="files") == 5
+
+
+def test_files_job_error_result(warp_factory, bq, tmp_path):
+    """A backendError is tried again under a new job id; an invalid file is
+    quarantined with BigQuery's reason and the cursor moves on."""
+    h3, h2 = hours_ago(3), hours_ago(2)
+    n3 = time.strftime("%Y%m%d%H", time.gmtime(h3 / 1000))
+    n2 = time.strftime("%Y%m%d%H", time.gmtime(h2 / 1000))
+    bq.job_errors["warp_billing_cdrs_%s_1" % n3] = {"reason": "backendError", "message": "retry"}
+    bq.job_errors["warp_billing_cdrs_%s_1" % n2] = {
+        "reason": "invalid", "message": "Error while reading data"}
+    w = warp_factory(extra_ini=bq.ini(tmp_path, "files", "tables = cdrs\ndir = %s"
+                                      % (tmp_path / "out")),
+                     args=["--roles", "api,billing"], env={"WARP_ADMIN_TOKEN": ADMIN})
+    w.start()
+    first = add_cdrs(w, 10, h3 + 10)
+    add_cdrs(w, 7, h2 + 10)
+    later = add_cdrs(w, 4, hours_ago(1) + 10)
+    wait_for(lambda: len(bq.held("cdrs")) == 14, what="the loads that succeed")
+    assert set(bq.held("cdrs")) == set(first + later)
+    assert "warp_billing_cdrs_%s_2" % n3 in bq.jobs
+    q = admin_get(w, "/api/v1/export/quarantine")["data"]
+    assert len(q) == 1 and q[0]["record_id"].endswith("cdrs-%s.ndjson" % n2)
+    assert q[0]["reason"] == "invalid: Error while reading data"
+    assert metric(w, "warp_export_failures_total", table="cdrs", mode="files", reason="job") >= 1
+
+
+def test_files_cursor_resumes_and_job_is_not_run_twice(warp_factory, bq, tmp_path):
+    """Stopped while a load job runs: the next process asks about that job
+    (its upload is answered 409) and writes only the periods after it."""
+    bq.hold_jobs = True
+    extra = "tables = cdrs\ndir = %s" % (tmp_path / "out")
+    w = warp_factory(extra_ini=bq.ini(tmp_path, "files", extra), args=["--roles", "billing"])
+    w.start()
+    h3 = hours_ago(3)
+    first = add_cdrs(w, 20, h3 + 10)
+    wait_for(lambda: bq.jobs and list(bq.jobs.values())[0]["gets"] >= 3, what="a running job")
+    assert w.stop()[0] == 0
+    assert bq.held("cdrs") == {}
+    later = add_cdrs(w, 6, hours_ago(2) + 10)
+    bq.hold_jobs = False
+    w2 = warp_factory(extra_ini=bq.ini(tmp_path, "files", extra), args=["--roles", "billing"])
+    w2.start()
+    wait_for(lambda: len(bq.held("cdrs")) == 26, what="both hours")
+    assert set(bq.held("cdrs")) == set(first + later)
+    n3 = time.strftime("%Y%m%d%H", time.gmtime(h3 / 1000))
+    assert bq.job_inserts[:2] == [("warp_billing_cdrs_%s_1" % n3, 200),
+                                  ("warp_billing_cdrs_%s_1" % n3, 409)]
+    assert len(bq.jobs) == 2 and bq.repeats == 0
