@@ -23,6 +23,7 @@ import email.policy
 import http.server
 import json
 import re
+import socket
 import ssl
 import subprocess
 import threading
@@ -110,6 +111,12 @@ class FakeBigQuery:
 
             def log_message(self, *a):
                 pass
+
+            def setup(self):
+                # headers and body are two writes: without this, Nagle holds
+                # the body until the client's delayed ACK (40 ms a request)
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def reply(self, status, obj):
                 body = json.dumps(obj).encode()
@@ -302,3 +309,45 @@ class FakeBigQuery:
     def held(self, table):
         with self.lock:
             return dict(self.rows.get(table, {}))
+
+
+def main():
+    """bench/export.sh's server: `bqfake.py FOLDER` starts one in FOLDER, writes
+    FOLDER/export.ini (an [export] section for stream mode, settle 0) and
+    serves until killed; with --lite, rows are counted by insertId but not
+    checked against the schema (the benchmark measures warp, not this)."""
+    import argparse
+    import pathlib
+    import signal
+    import sys
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder")
+    ap.add_argument("--lite", action="store_true")
+    a = ap.parse_args()
+    folder = pathlib.Path(a.folder)
+    schemas = {"cdrs": [], "messages": []}
+    if a.lite:
+        global check_row
+        check_row = lambda row, fields: None  # noqa: E731
+    fake = FakeBigQuery(folder, schemas).start()
+    (folder / "export.ini").write_text(fake.ini(folder, "stream", "tables = cdrs"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *x: stop.set())
+
+    def report():
+        with fake.lock:
+            n = sum(len(v) for v in fake.rows.values())
+            return {"rows": n, "repeats": fake.repeats, "requests": fake.insert_requests,
+                    "tokens": len(fake.tokens), "problems": fake.problems[:5]}
+
+    print(json.dumps({"port": fake.port}), flush=True)
+    while not stop.wait(0.2):
+        (folder / "bqfake.json").write_text(json.dumps(report()))
+    (folder / "bqfake.json").write_text(json.dumps(report()))
+    fake.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
