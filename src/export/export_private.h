@@ -220,6 +220,7 @@ struct export_lane {
 	struct export_cursor cur;
 	struct export_backoff backoff;
 	int64_t next_try_ms; /* monotonic: not before (after a failure) */
+	int64_t counted_ms;  /* monotonic: when rows behind were last counted */
 	struct metric *rows, *behind, *last_success, *quarantined;
 	struct metric *fail[EXPORT_FAIL_N];
 };

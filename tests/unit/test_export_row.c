@@ -101,6 +101,35 @@ static void test_numeric_negative_zero_and_small(void **state)
 	free(s);
 }
 
+/* The encoder's own calendar against time_format_rfc3339 (gmtime_r). */
+static void test_timestamps_agree_with_gmtime(void **state)
+{
+	static const int64_t fixed[] = {0,
+					-1,
+					951782400000LL /* 2000-02-29 */,
+					4107542400000LL,
+					253402300799999LL /* 9999-12-31T23:59:59.999 */,
+					-62135596800000LL /* 0001-01-01 */,
+					1700000000123LL};
+	struct fixture *f = *state;
+	uint64_t x = 88172645463325252ULL;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) + 2000; i++) {
+		int64_t ms = i < sizeof(fixed) / sizeof(fixed[0]) ? fixed[i] : 0;
+		if (!ms && i >= sizeof(fixed) / sizeof(fixed[0])) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+			ms = (int64_t)(x % 253402300800000ULL) - 62135596800000LL;
+		}
+		char sql[128], want[64], got[96];
+		snprintf(sql, sizeof(sql), "SELECT 1, 'id', 's', NULL, %lld, NULL", (long long)ms);
+		char *s = encode(f, &kinds, sql);
+		assert_int_equal(time_format_rfc3339(ms, want, sizeof(want)), 0);
+		snprintf(got, sizeof(got), "{\"s\":\"s\",\"t\":\"%s\"}", want);
+		assert_string_equal(s, got);
+		free(s);
+	}
+}
+
 static void test_nulls_are_left_out(void **state)
 {
 	char *s = encode(*state, &kinds, "SELECT 1, 'id', 'x', NULL, NULL, NULL");
@@ -223,6 +252,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_each_kind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_numeric_negative_zero_and_small, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nulls_are_left_out, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timestamps_agree_with_gmtime, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cdr_mapping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_message_mapping_only_final, setup, teardown),
