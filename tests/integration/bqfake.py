@@ -92,7 +92,8 @@ class FakeBigQuery:
         self.rows = {}  # table: {insertId: row}
         self.repeats = 0  # rows taken again under an insertId already held
         self.insert_requests = 0
-        self.insert_answers = []  # statuses for the next insertAll requests
+        self.insert_answers = []  # statuses for the next insertAll requests (None: as usual)
+        self.insert_down = None  # a status for every insertAll request while set
         self.bad_ids = {}  # id: message -> insertErrors
         self.jobs = {}  # job id: {"table", "lines", "gets", "error"}
         self.job_inserts = []  # (job id, status answered)
@@ -228,8 +229,8 @@ class FakeBigQuery:
         assert 1 <= len(rows) <= 500 and len(data) <= 10 * 1024 * 1024
         with self.lock:
             self.insert_requests += 1
-            if self.insert_answers:
-                status = self.insert_answers.pop(0)
+            status = self.insert_answers.pop(0) if self.insert_answers else self.insert_down
+            if status:
                 return status, {"error": {"code": status, "message": "scripted"}}
         errors = []
         for i, r in enumerate(rows):

@@ -21,6 +21,7 @@ import uuid
 import pytest
 
 import conftest
+from apiclient import PgRows, _pg_literal
 from bqfake import FakeBigQuery
 
 ADMIN = "warp_test-admin-token-export-0123456"
@@ -42,10 +43,34 @@ def bq(tmp_path):
     fake.stop()
 
 
-def db(w):
-    c = sqlite3.connect(str(w.tmp / "warp.db"), timeout=10)
-    c.execute("PRAGMA busy_timeout = 10000")
-    return c
+class Writer:
+    """Rows straight into the store warp uses: SQLite by sqlite3, PostgreSQL
+    by psql (apiclient.PgRows)."""
+
+    def __init__(self, w, pg_db=None):
+        self.path = str(w.tmp / "warp.db")
+        self.pg = PgRows(pg_db[0], pg_db[1]) if pg_db else None
+
+    def insert(self, table, cols, rows, tail=""):
+        if self.pg and len(rows) > 100:  # psql takes the statement as an argument
+            for i in range(0, len(rows), 100):
+                self.insert(table, cols, rows[i:i + 100], tail)
+            return
+        if self.pg:
+            self.pg.execute("INSERT INTO %s (%s) VALUES %s%s" % (table, ", ".join(cols), ", ".join(
+                "(" + ", ".join(_pg_literal(v) for v in r) + ")" for r in rows), tail))
+            return
+        with sqlite3.connect(self.path, timeout=10) as c:
+            c.execute("PRAGMA busy_timeout = 10000")
+            c.executemany("INSERT INTO %s (%s) VALUES (%s)%s" % (
+                table, ", ".join(cols), ", ".join("?" * len(cols)), tail), rows)
+
+
+CDR_COLS = ("id", "call_id", "direction", "customer_id", "caller", "dialed", "normalized",
+            "start_ms", "answer_ms", "end_ms", "duration_ms", "billable_ms", "final_code",
+            "hangup", "attempts", "created_at")
+MSG_COLS = ("id", "group_id", "customer_id", "origin", "source", "destination", "body", "state",
+            "expires_at", "created_at", "updated_at")
 
 
 def new_id(prefix):
@@ -55,37 +80,44 @@ def new_id(prefix):
 def add_cdrs(w, n, created_at, given=()):
     """n CDRs written at created_at (+ i ms), the first ones with the given
     ids; returns their ids."""
-    ids = []
-    with db(w) as c:
-        for i in range(n):
-            cid = given[i] if i < len(given) else new_id("cdr")
-            ts = created_at + i
-            c.execute("INSERT INTO cdrs (id, call_id, direction, customer_id, caller, dialed, "
-                      "normalized, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "
-                      "final_code, hangup, attempts, created_at) VALUES (?, ?, 'termination', "
-                      "'cus_test', '+15550001111', '4930123456', '4930123456', ?, ?, ?, 60000, "
-                      "60000, 200, 'caller', '[]', ?)",
-                      (cid, uuid.uuid4().hex + "@test", ts - 62000, ts - 60000, ts, ts))
-            ids.append(cid)
+    ids = [given[i] if i < len(given) else new_id("cdr") for i in range(n)]
+    w.writer.insert("cdrs", CDR_COLS, [
+        (cid, uuid.uuid4().hex + "@test", "termination", "cus_test", "+15550001111",
+         "4930123456", "4930123456", created_at + i - 62000, created_at + i - 60000,
+         created_at + i, 60000, 60000, 200, "caller", "[]", created_at + i)
+        for i, cid in enumerate(ids)])
     return ids
 
 
 def add_messages(w, n, updated_at, state="delivered"):
-    ids = []
-    with db(w) as c:
-        for i in range(n):
-            mid = new_id("msg")
-            c.execute("INSERT INTO messages (id, group_id, customer_id, origin, source, "
-                      "destination, body, state, expires_at, created_at, updated_at) VALUES "
-                      "(?, ?, 'cus_test', 'http', 'WARP', '+4915112345678', '6869', ?, ?, ?, ?)",
-                      (mid, mid, state, updated_at + 86400000, updated_at - 5000, updated_at + i))
-            ids.append(mid)
+    ids = [new_id("msg") for _ in range(n)]
+    w.writer.insert("messages", MSG_COLS, [
+        (mid, mid, "cus_test", "http", "WARP", "+4915112345678", "6869", state,
+         updated_at + 86400000, updated_at - 5000, updated_at + i) for i, mid in enumerate(ids)])
     return ids
 
 
-def start(factory, bq, tmp_path, mode="stream", extra=""):
-    return factory(extra_ini=bq.ini(tmp_path, mode, extra), args=["--roles", "api,billing"],
-                   env={"WARP_ADMIN_TOKEN": ADMIN}).start()
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request):
+    """None for SQLite, or (url, (port, db)) of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    pg = request.getfixturevalue("postgres")
+    name = "exp_" + uuid.uuid4().hex[:12]
+    return pg.create_db(name), (pg.port, name)
+
+
+def start(factory, bq, tmp_path, mode="stream", extra="", store=None, roles="api,billing"):
+    """A warp exporting to bq; customer cus_test exists (messages refer to it)."""
+    w = factory(extra_ini=bq.ini(tmp_path, mode, extra), args=["--roles", roles],
+                env={"WARP_ADMIN_TOKEN": ADMIN}, store_url=store[0] if store else None)
+    w.writer = Writer(w, store[1] if store else None)
+    w.start()
+    w.writer.insert("customers", ("id", "name", "status", "billing_type", "currency",
+                                  "created_at", "updated_at"),
+                    [("cus_test", "t", "active", "prepaid", "USD", 1, 1)],
+                    " ON CONFLICT DO NOTHING")
+    return w
 
 
 def metric(w, name, **labels):
@@ -130,21 +162,22 @@ def test_docs_schema_is_what_load_jobs_carry(bq):
         assert byname["id"]["mode"] == "REQUIRED"
 
 
-def test_stream_rows_once_across_restart_and_500s(warp_factory, bq, tmp_path):
-    w = start(warp_factory, bq, tmp_path, extra="batch_rows = 200")
+def test_stream_rows_once_across_restart_and_500s(warp_factory, bq, tmp_path, store):
+    # two batches taken, then 500s and 503s, then down (503) until restarted
+    bq.insert_answers[:] = [None, None] + [500] * 6 + [503] * 2
+    bq.insert_down = 503
+    w = start(warp_factory, bq, tmp_path, extra="batch_rows = 200", store=store)
     now = int(time.time() * 1000)
     cdrs = add_cdrs(w, 700, now - 60000)
     msgs = add_messages(w, 150, now - 60000)
     add_messages(w, 20, now - 60000, state="queued")  # not final: stays
-    wait_for(lambda: len(bq.held("cdrs")) >= 200, what="a first batch")
-    bq.insert_answers[:] = [500] * 6 + [503] * 2  # a server that fails for a while
-    wait_for(lambda: not bq.insert_answers, what="the failing answers")
+    wait_for(lambda: not bq.insert_answers and bq.insert_requests >= 12, what="the failures")
     assert w.stop()[0] == 0
-    taken = len(bq.held("cdrs"))
-    assert taken < 700, "the restart should come mid-way"
+    assert 0 < len(bq.held("cdrs")) + len(bq.held("messages")) <= 400, "two batches so far"
     cdrs += add_cdrs(w, 300, now - 30000)
+    bq.insert_down = None
 
-    w2 = start(warp_factory, bq, tmp_path, extra="batch_rows = 200")
+    w2 = start(warp_factory, bq, tmp_path, extra="batch_rows = 200", store=store)
     wait_for(lambda: stream_state(w2, "stream:cdrs")["rows_exported"] == 1000 and
              stream_state(w2, "stream:messages")["rows_exported"] == 150, what="every row")
     assert set(bq.held("cdrs")) == set(cdrs) and set(bq.held("messages")) == set(msgs)
@@ -215,12 +248,10 @@ def ndjson(path):
         return [json.loads(line) for line in f]
 
 
-def test_files_load_against_schema_and_jobs(warp_factory, bq, tmp_path):
+def test_files_load_against_schema_and_jobs(warp_factory, bq, tmp_path, store):
     """Closed hours become one file per table and hour, each loaded by a
     job that goes PENDING, RUNNING, DONE; the open hour waits."""
-    w = warp_factory(extra_ini=bq.ini(tmp_path, "files", "dir = %s" % (tmp_path / "out")),
-                     args=["--roles", "api,billing"], env={"WARP_ADMIN_TOKEN": ADMIN})
-    w.start()
+    w = start(warp_factory, bq, tmp_path, "files", "dir = %s" % (tmp_path / "out"), store)
     h3, h2 = hours_ago(3), hours_ago(2)
     cdrs = add_cdrs(w, 250, h3 + 1000) + add_cdrs(w, 120, h2 + 5)
     msgs = add_messages(w, 30, h2 + 100)
@@ -253,10 +284,7 @@ def test_files_job_error_result(warp_factory, bq, tmp_path):
     bq.job_errors["warp_billing_cdrs_%s_1" % n3] = {"reason": "backendError", "message": "retry"}
     bq.job_errors["warp_billing_cdrs_%s_1" % n2] = {
         "reason": "invalid", "message": "Error while reading data"}
-    w = warp_factory(extra_ini=bq.ini(tmp_path, "files", "tables = cdrs\ndir = %s"
-                                      % (tmp_path / "out")),
-                     args=["--roles", "api,billing"], env={"WARP_ADMIN_TOKEN": ADMIN})
-    w.start()
+    w = start(warp_factory, bq, tmp_path, "files", "tables = cdrs\ndir = %s" % (tmp_path / "out"))
     first = add_cdrs(w, 10, h3 + 10)
     add_cdrs(w, 7, h2 + 10)
     later = add_cdrs(w, 4, hours_ago(1) + 10)
@@ -274,8 +302,7 @@ def test_files_cursor_resumes_and_job_is_not_run_twice(warp_factory, bq, tmp_pat
     (its upload is answered 409) and writes only the periods after it."""
     bq.hold_jobs = True
     extra = "tables = cdrs\ndir = %s" % (tmp_path / "out")
-    w = warp_factory(extra_ini=bq.ini(tmp_path, "files", extra), args=["--roles", "billing"])
-    w.start()
+    w = start(warp_factory, bq, tmp_path, "files", extra, roles="billing")
     h3 = hours_ago(3)
     first = add_cdrs(w, 20, h3 + 10)
     wait_for(lambda: bq.jobs and list(bq.jobs.values())[0]["gets"] >= 3, what="a running job")
@@ -283,8 +310,7 @@ def test_files_cursor_resumes_and_job_is_not_run_twice(warp_factory, bq, tmp_pat
     assert bq.held("cdrs") == {}
     later = add_cdrs(w, 6, hours_ago(2) + 10)
     bq.hold_jobs = False
-    w2 = warp_factory(extra_ini=bq.ini(tmp_path, "files", extra), args=["--roles", "billing"])
-    w2.start()
+    w2 = start(warp_factory, bq, tmp_path, "files", extra, roles="billing")
     wait_for(lambda: len(bq.held("cdrs")) == 26, what="both hours")
     assert set(bq.held("cdrs")) == set(first + later)
     n3 = time.strftime("%Y%m%d%H", time.gmtime(h3 / 1000))
