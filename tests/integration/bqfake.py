@@ -88,7 +88,10 @@ class FakeBigQuery:
         self.expires_in = expires_in
         self.lock = threading.Lock()
         self.tokens = []  # access tokens issued
+        self.revoked = set()  # tokens answered 401 from now on
+        self.bearers = []  # the token of each API request, in order
         self.token_claims = []
+        self.token_times = []  # when each was issued (monotonic)
         self.rows = {}  # table: {insertId: row}
         self.repeats = 0  # rows taken again under an insertId already held
         self.insert_requests = 0
@@ -133,7 +136,9 @@ class FakeBigQuery:
             def authorized(self):
                 auth = self.headers.get("Authorization", "")
                 with fake.lock:
-                    ok = auth.startswith("Bearer ") and auth[7:] in fake.tokens
+                    ok = (auth.startswith("Bearer ") and auth[7:] in fake.tokens and
+                          auth[7:] not in fake.revoked)
+                    fake.bearers.append(auth[7:])
                 if not ok:
                     self.reply(401, {"error": {"code": 401, "message": "bad token"}})
                 return ok
@@ -212,6 +217,7 @@ class FakeBigQuery:
             tok = "ya29.test-%d" % len(self.tokens)
             self.tokens.append(tok)
             self.token_claims.append(claims)
+            self.token_times.append(time.monotonic())
         return 200, {"access_token": tok, "expires_in": self.expires_in, "token_type": "Bearer"}
 
     # ------------------------------------------------------- insertAll

@@ -233,6 +233,29 @@ def test_stream_insert_errors_quarantined(warp_factory, bq, tmp_path):
     assert state["stream:cdrs"]["rows_exported"] == 37
 
 
+def test_token_renewed_before_expiry_and_after_401(warp_factory, bq, tmp_path):
+    """A token living 2 s is used until 1 s before its end (the margin is
+    a minute, or half the lifetime when shorter), then renewed; one the API
+    refuses with 401 is dropped at once."""
+    bq.expires_in = 2
+    w = start(warp_factory, bq, tmp_path, extra="tables = cdrs\nbatch_rows = 10")
+    ids = add_cdrs(w, 10, int(time.time() * 1000) - 10000)
+    wait_for(lambda: len(bq.held("cdrs")) == 10, what="the first rows")
+    assert len(bq.tokens) == 1
+    while time.monotonic() - bq.token_times[0] < 1.1:
+        time.sleep(0.05)
+    ids += add_cdrs(w, 10, int(time.time() * 1000) - 5000)
+    wait_for(lambda: len(bq.held("cdrs")) == 20, what="rows after the renewal")
+    assert len(bq.tokens) == 2, "renewed before it expired"
+    bq.revoked.add(bq.tokens[-1])
+    ids += add_cdrs(w, 10, int(time.time() * 1000) - 4000)
+    wait_for(lambda: len(bq.held("cdrs")) == 30, what="rows after the 401")
+    assert len(bq.tokens) == 3 and bq.bearers[-1] == bq.tokens[-1]
+    assert set(bq.held("cdrs")) == set(ids) and bq.problems == []
+    assert metric(w, "warp_export_failures_total", table="cdrs", mode="stream",
+                  reason="auth") == 1
+
+
 def test_export_state_is_for_admins(warp_factory, bq, tmp_path):
     w = start(warp_factory, bq, tmp_path)
     r = conftest.http("GET", w.base + "/api/v1/export")
