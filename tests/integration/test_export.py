@@ -250,7 +250,7 @@ def test_token_renewed_before_expiry_and_after_401(warp_factory, bq, tmp_path):
     bq.revoked.add(bq.tokens[-1])
     ids += add_cdrs(w, 10, int(time.time() * 1000) - 4000)
     wait_for(lambda: len(bq.held("cdrs")) == 30, what="rows after the 401")
-    assert len(bq.tokens) == 3 and bq.bearers[-1] == bq.tokens[-1]
+    assert len(bq.tokens) >= 3 and bq.bearers[-1] == bq.tokens[-1]
     assert set(bq.held("cdrs")) == set(ids) and bq.problems == []
     assert metric(w, "warp_export_failures_total", table="cdrs", mode="stream",
                   reason="auth") == 1
