@@ -55,6 +55,22 @@ int export_cursor_advance(struct store_conn *c, struct export_cursor *cur, int64
 	return rc;
 }
 
+int export_cursor_job(struct store_conn *c, struct export_cursor *cur, int64_t ts, const char *job,
+		      int64_t now_ms)
+{
+	struct store_param p[4] = {store_p_int(ts), store_p_text(job), store_p_int(now_ms),
+				   store_p_text(cur->stream)};
+	int rc = store_exec(
+	    c, "UPDATE export_cursors SET ts = $1, id = $2, updated_at = $3 WHERE stream = $4", p,
+	    4, NULL);
+
+	if (rc == 0) {
+		cur->ts = ts;
+		snprintf(cur->id, sizeof(cur->id), "%s", job);
+	}
+	return rc;
+}
+
 int export_cursor_failed(struct store_conn *c, const char *stream, const char *why, int64_t now_ms)
 {
 	struct store_param p[3] = {store_p_text(why), store_p_int(now_ms), store_p_text(stream)};

@@ -193,6 +193,9 @@ int export_cursor_load(struct store_conn *c, const char *stream, struct export_c
 /* In the caller's transaction: moves the cursor and counts rows. */
 int export_cursor_advance(struct store_conn *c, struct export_cursor *cur, int64_t ts,
 			  const char *id, int64_t rows, int64_t quarantined, int64_t now_ms);
+/* Files: the load job about to start for the period at ts (no success). */
+int export_cursor_job(struct store_conn *c, struct export_cursor *cur, int64_t ts, const char *job,
+		      int64_t now_ms);
 /* Records a failed attempt (its own statement). */
 int export_cursor_failed(struct store_conn *c, const char *stream, const char *why, int64_t now_ms);
 /* In the caller's transaction; a row quarantined before stays as it was. */

@@ -189,8 +189,7 @@ static enum export_step files_load(struct export *x, struct export_lane *l, stru
 	int64_t now = time_wall_ms();
 
 	files_job_id(x, l, period, n > 0 ? n : 1, job, sizeof(job));
-	if (strcmp(job, l->cur.id) != 0 &&
-	    export_cursor_advance(c, &l->cur, start, job, 0, 0, now) < 0) {
+	if (strcmp(job, l->cur.id) != 0 && export_cursor_job(c, &l->cur, start, job, now) < 0) {
 		export_lane_failed(x, l, EXPORT_FAIL_STORE, "cursor: %s", store_conn_errmsg(c));
 		return EXPORT_FAILED;
 	}
@@ -199,7 +198,7 @@ static enum export_step files_load(struct export *x, struct export_lane *l, stru
 		return EXPORT_FAILED; /* counted by load.c; the same job next time */
 	if (rc == -ECANCELED) {
 		files_job_id(x, l, period, (n > 0 ? n : 1) + 1, job, sizeof(job));
-		export_cursor_advance(c, &l->cur, start, job, 0, 0, now);
+		export_cursor_job(c, &l->cur, start, job, now);
 		export_lane_failed(x, l, EXPORT_FAIL_JOB, "load job failed, will retry: %s", why);
 		return EXPORT_FAILED;
 	}

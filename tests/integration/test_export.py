@@ -15,13 +15,15 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 import time
 import uuid
 
 import pytest
 
 import conftest
-from apiclient import PgRows, _pg_literal
+import pgserver
+from apiclient import PSQL, PgRows, _pg_literal
 from bqfake import FakeBigQuery
 
 ADMIN = "warp_test-admin-token-export-0123456"
@@ -52,13 +54,13 @@ class Writer:
         self.pg = PgRows(pg_db[0], pg_db[1]) if pg_db else None
 
     def insert(self, table, cols, rows, tail=""):
-        if self.pg and len(rows) > 100:  # psql takes the statement as an argument
-            for i in range(0, len(rows), 100):
-                self.insert(table, cols, rows[i:i + 100], tail)
-            return
-        if self.pg:
-            self.pg.execute("INSERT INTO %s (%s) VALUES %s%s" % (table, ", ".join(cols), ", ".join(
-                "(" + ", ".join(_pg_literal(v) for v in r) + ")" for r in rows), tail))
+        if self.pg:  # one statement, on psql's standard input (too long for -c)
+            sql = "INSERT INTO %s (%s) VALUES %s%s;" % (table, ", ".join(cols), ", ".join(
+                "(" + ", ".join(_pg_literal(v) for v in r) + ")" for r in rows), tail)
+            r = subprocess.run([PSQL, "-X", "-q", "-h", "127.0.0.1", "-p", str(self.pg.port),
+                                "-U", pgserver.USER, "-d", self.pg.db, "-v", "ON_ERROR_STOP=1",
+                                "-f", "-"], input=sql, capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
             return
         with sqlite3.connect(self.path, timeout=10) as c:
             c.execute("PRAGMA busy_timeout = 10000")
