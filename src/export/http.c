@@ -107,7 +107,7 @@ static struct curl_slist *http_headers(const struct export_http_req *q)
 		snprintf(line, sizeof(line), "Content-Type: %s", q->content_type);
 		l = (t = curl_slist_append(l, line)) ? t : (curl_slist_free_all(l), NULL);
 	}
-	if (l && q->bearer) {
+	if (l && q->bearer && q->bearer[0]) {
 		snprintf(line, sizeof(line), "Authorization: Bearer %s", q->bearer);
 		l = (t = curl_slist_append(l, line)) ? t : (curl_slist_free_all(l), NULL);
 	}

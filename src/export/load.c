@@ -84,7 +84,6 @@ static int load_insert(struct export *x, struct export_lane *l, const char *path
 		       ? -ENOMEM
 		       : 0);
 	rc = rc ? rc : load_job_json(x, l, job, &x->scratch);
-	size_t head = x->scratch.len;
 	rc = rc ? rc
 		: (buf_printf(&x->scratch,
 			      "\r\n--%s\r\nContent-Type: application/octet-stream\r\n\r\n",
@@ -93,7 +92,6 @@ static int load_insert(struct export *x, struct export_lane *l, const char *path
 		       : 0);
 	size_t tail = x->scratch.len;
 	rc = rc ? rc : (buf_printf(&x->scratch, "\r\n--%s--\r\n", boundary) < 0 ? -ENOMEM : 0);
-	(void)head;
 	struct export_http_req q = {.method = "POST",
 				    .url = url,
 				    .content_type = ctype,
