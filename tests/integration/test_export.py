@@ -214,8 +214,8 @@ def test_stream_failures_in_metrics(warp_factory, bq, tmp_path):
     assert metric(w, "warp_export_rows_total", table="cdrs", mode="stream") == 10
 
 
-def test_stream_insert_errors_quarantined(warp_factory, bq, tmp_path):
-    w = start(warp_factory, bq, tmp_path, extra="tables = cdrs")
+def test_stream_insert_errors_quarantined(warp_factory, bq, tmp_path, store):
+    w = start(warp_factory, bq, tmp_path, extra="tables = cdrs", store=store)
     bad = [new_id("cdr") for _ in range(3)]
     for i in bad:
         bq.bad_ids[i] = "no such field: zone"
