@@ -82,6 +82,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_registrations_routes(r); /* registrations.c */
 	rc = rc ? rc : api_invoices_routes(a, r); /* invoices.c */
 	rc = rc ? rc : api_opt_outs_routes(r); /* opt_outs.c */
+	rc = rc ? rc : api_export_routes(r); /* export_state.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

@@ -346,6 +346,8 @@ int api_sip_bans_routes(struct http_router *r);
 int api_registrations_routes(struct http_router *r);
 /* invoices.c: invoice runs and documents, and the invoice gauges. */
 int api_invoices_routes(struct api *a, struct http_router *r);
+/* export_state.c: GET /api/v1/export, /api/v1/export/quarantine */
+int api_export_routes(struct http_router *r);
 
 /* ------------------------------------------------------- idempotency */
 

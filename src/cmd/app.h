@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "billing/billing.h"
 #include "core/core.h"
+#include "export/export.h"
 #include "http/http.h"
 #include "media/media.h"
 #include "ng/ng.h"
@@ -38,6 +39,7 @@ struct app {
 	struct media *media;
 	struct sip_proxy *sip;
 	struct smsc *smsc;
+	struct export *export; /* billing role: BigQuery export */
 	struct ng_engine_set *ng_engines; /* the sip role's media engines */
 	struct ng_pinger *ng_pinger;	  /* on main_base */
 	struct api_webhook_dispatch *dispatch; /* webhooks: started after the api role */
@@ -57,5 +59,6 @@ int start_smsc(struct app *app);
 /* The process's rating snapshot, registered on the first call; NULL (the
  * reason logged) when the store cannot build it. */
 struct snapshot *app_rating(struct app *app);
+int start_billing(struct app *app);
 
 #endif

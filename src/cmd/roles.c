@@ -208,3 +208,43 @@ struct snapshot *app_rating(struct app *app)
 		log_error("warp", "the rating snapshot could not be built");
 	return app->rating;
 }
+
+/* The billing role: its workers, the BigQuery export first (decision 0039). */
+int start_billing(struct app *app)
+{
+	char err[ERR_LEN];
+	const struct config *cfg = app->cfg;
+	struct export_opts o = {
+		.store = app->store,
+		.mode = strcmp(config_str(cfg, "export", "mode"), "files") == 0 ? EXPORT_MODE_FILES
+										 : EXPORT_MODE_STREAM,
+		.tables = config_str(cfg, "export", "tables"),
+		.project = config_str(cfg, "export", "project"),
+		.dataset = config_str(cfg, "export", "dataset"),
+		.key_file = config_str(cfg, "export", "key_file"),
+		.token_url = config_str(cfg, "export", "token_url"),
+		.api_url = config_str(cfg, "export", "api_url"),
+		.upload_url = config_str(cfg, "export", "upload_url"),
+		.ca_file = config_str(cfg, "export", "ca_file"),
+		.dir = config_str(cfg, "export", "dir"),
+		.period = strcmp(config_str(cfg, "export", "period"), "day") == 0 ? EXPORT_PERIOD_DAY
+										  : EXPORT_PERIOD_HOUR,
+		.load = config_bool(cfg, "export", "load"),
+		.batch_rows = (int)config_int(cfg, "export", "batch_rows"),
+		.poll_ms = config_duration_ms(cfg, "export", "poll"),
+		.settle_ms = config_duration_ms(cfg, "export", "settle"),
+		.backoff_base_ms = config_duration_ms(cfg, "export", "backoff_base"),
+		.backoff_max_ms = config_duration_ms(cfg, "export", "backoff_max"),
+		.timeout_ms = config_duration_ms(cfg, "export", "timeout"),
+		.job_poll_ms = config_duration_ms(cfg, "export", "job_poll"),
+	};
+
+	if (!config_bool(cfg, "export", "enabled"))
+		return 0;
+	app->export = export_new(&o, err, sizeof(err));
+	if (!app->export || export_start(app->export) < 0) {
+		fprintf(stderr, "warp: billing: export: %s\n", app->export ? "cannot start" : err);
+		return -1;
+	}
+	return 0;
+}

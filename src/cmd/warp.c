@@ -73,7 +73,7 @@ static const struct {
 } roles_known[] = {
 	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, true },
 	{ "media", ROLE_MEDIA, true },	   { "smsc", ROLE_SMSC, true },
-	{ "billing", ROLE_BILLING, false },
+	{ "billing", ROLE_BILLING, true },
 };
 
 struct opts {
@@ -624,6 +624,8 @@ static int start(struct app *app, unsigned roles)
 		return -1;
 	if ((roles & ROLE_SMSC) && start_smsc(app) < 0)
 		return -1;
+	if ((roles & ROLE_BILLING) && start_billing(app) < 0)
+		return -1;
 	build_info_publish(roles);
 	/* HTTP last: once /healthz answers, every role is listening. */
 	if (start_http(app) < 0)
@@ -640,6 +642,7 @@ static void stop(struct app *app)
 	media_free(app->media);
 	sip_proxy_free(app->sip); /* ends calls: CDRs go through the store first */
 	smsc_free(app->smsc);	  /* sessions closed; acknowledged messages are stored */
+	export_free(app->export); /* before the store closes */
 	ng_pinger_free(app->ng_pinger);
 	ng_engine_set_free(app->ng_engines);
 	/* Sends suspended for their commit are answered before the server
