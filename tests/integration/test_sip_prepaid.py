@@ -162,6 +162,39 @@ def test_call_is_cut_at_what_the_balance_buys_and_charged_exactly(prepaid):
     assert (b["balance_micros"], b["reserved_micros"]) == (0, 0), b
 
 
+def test_one_call_extends_quantum_by_quantum_to_all_its_balance_buys(tmp_path):
+    w = start_warp(tmp_path, "sqlite:%s" % (tmp_path / "warp.db"), "prepaid_quantum = 2s\n")
+    p = Prepaid(w, tmp_path, apiclient.SqliteRows(str(tmp_path / "warp.db")))
+    try:
+        cport, gport = sip_port(), sip_port()
+        # A quantum (2 s) costs 0.05 with the fee; 0.11 buys 5 s: two
+        # quanta and then what is left (0.01), reserved while the call talks.
+        cus = p.provision([cport], [gport], DECK, balance="0.11")
+        callee = p.sipp("callee", scenario("uas_held_up.xml"), gport).start()
+        caller = p.caller("caller", scenario("uac_held_up.xml"), cport, NUMBER).start()
+        deadline = time.monotonic() + 5
+        while 200 not in caller.codes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert p.metric(r"^warp_sip_prepaid_reservations (\d+)") >= 1
+        assert caller.wait() == 0, caller.describe()
+        assert callee.wait() == 0, callee.describe()
+        (r,) = p.cdrs(1)
+        assert r["hangup"] == "proxy" and 4000 <= r["duration_ms"] <= 5000, r["duration_ms"]
+        rsv = p.settled(cus, expect=3)
+        assert sorted((x["state"], x["amount"]) for x in rsv) == [
+            ("released", 10000), ("released", 50000), ("settled", 50000)], rsv
+        (c,) = p.charges(cus)
+        assert c["amount"] == -110000 and c["idempotency_key"] == "cdr:" + r["id"]
+        b = p.balance(cus)
+        assert (b["balance_micros"], b["reserved_micros"]) == (0, 0), b
+        assert p.metric(r"^warp_sip_prepaid_reservations (\d+)") == 0
+        # the INVITE's, two more, and a fourth refused: nothing left
+        assert p.metric(r"^warp_sip_prepaid_authorization_seconds_count (\d+)") == 4
+    finally:
+        rc, _ = p.stop()
+    assert rc == 0, "warp exited %s: %s" % (rc, w.stderr()[-3000:])
+
+
 def test_short_call_is_charged_its_own_duration(prepaid):
     p = prepaid
     cport, gport = sip_port(), sip_port()
