@@ -216,6 +216,23 @@ def test_short_call_is_charged_its_own_duration(prepaid):
     assert p.balance(cus)["reserved_micros"] == 0
 
 
+def test_unanswered_call_gives_its_reservation_back(prepaid, tmp_path):
+    p = prepaid
+    cport, gport = sip_port(), sip_port()
+    cus = p.provision([cport], [gport], DECK, balance="10")
+    busy = p.sipp("gw", render(tmp_path, "uas_reject.xml", code=486), gport).start()
+    caller = p.caller("caller", conftest_render(tmp_path, 486), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    assert busy.wait() == 0, busy.describe()
+    (r,) = p.cdrs(1)
+    assert r["final_code"] == 486
+    rows = p.settled(cus)
+    assert [(x["state"], x["reference_id"]) for x in rows] == [("released", r["id"])], rows
+    assert p.charges(cus) == []
+    b = p.balance(cus)
+    assert (b["balance"], b["reserved_micros"]) == ("10.00", 0), b
+
+
 def test_broke_customer_gets_402_and_a_cdr(prepaid, tmp_path):
     p = prepaid
     cport, gport = sip_port(), sip_port()
