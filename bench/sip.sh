@@ -81,8 +81,13 @@
 #                  INVITE-to-200 p99 each step prints
 #
 # Each step also prints the INVITE-to-200 latency at the caller (SIPp's
-# -trace_rtt of the 200, which the scenario marks rtd): p50 and p99 in
-# microseconds, through the proxy and the gateway's immediate answer.
+# -trace_rtt of the 200, which the scenario marks rtd): p50 and p99, in
+# whole milliseconds as SIPp measures them, through the proxy and the
+# gateway's answer (uas_rr.xml pauses 20 ms before its 200); and with
+# PREPAID=1 what prepaid authorization added inside WARP: the p99 of
+# warp_sip_prepaid_authorization_seconds over the step (the INVITE's
+# reservation from the worker's request to its answer, the upper bound of
+# the histogram bucket it falls in).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -227,7 +232,31 @@ sipp_stats() {
 	EOF
 }
 
-# "p50 p99" in microseconds of the INVITE-to-200 times in SIPp's -trace_rtt
+# The p99 (upper bound of its bucket, in ms) of the prepaid authorization
+# histogram between two /metrics texts, files $1 and $2; "-" without any.
+auth_p99() {
+	python3 - "$1" "$2" <<-'EOF'
+		import re, sys
+		def buckets(path):
+		    out = {}
+		    for line in open(path):
+		        m = re.match(r'warp_sip_prepaid_authorization_seconds_bucket\{le="([^"]+)"\} (\d+)', line)
+		        if m:
+		            out[m.group(1)] = int(m.group(2))
+		    return out
+		a, b = buckets(sys.argv[1]), buckets(sys.argv[2])
+		les = sorted(b, key=lambda k: float("inf") if k == "+Inf" else float(k))
+		d = [(le, b[le] - a.get(le, 0)) for le in les]
+		total = d[-1][1] if d else 0
+		if total <= 0:
+		    print("-")
+		else:
+		    le = next(le for le, n in d if n >= 0.99 * total)
+		    print("<=%sms" % ("inf" if le == "+Inf" else "%g" % (float(le) * 1000)))
+	EOF
+}
+
+# "p50 p99" in milliseconds of the INVITE-to-200 times in SIPp's -trace_rtt
 # file in folder $1 ("- -" when there is none).
 rtt_percentiles() {
 	python3 - "$1" <<-'EOF'
@@ -245,7 +274,7 @@ rtt_percentiles() {
 		    print("- -")
 		else:
 		    pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]
-		    print("%d %d" % (pick(0.50) * 1000, pick(0.99) * 1000))
+		    print("%g %g" % (pick(0.50), pick(0.99)))
 	EOF
 }
 
@@ -306,7 +335,7 @@ pct() {
 # stopped), and writes one line per step into $TMP/NAME.steps.
 step_proxy() {
 	local name=$1 port=$2 rate=0 calls rc ok failed created secs retrans sipp_ms achieved verdict
-	local t0 t1 us w0 w1 wall g0 g1 gw_pct caller_pct busiest p50 p99 i=0
+	local t0 t1 us w0 w1 wall g0 g1 gw_pct caller_pct busiest p50 p99 auth i=0
 	BEST=0
 	STOP="MAX_STEPS ($MAX_STEPS) steps ran"
 	for _ in $(seq "$MAX_STEPS"); do
@@ -324,8 +353,11 @@ step_proxy() {
 		t0=$(cpu_ticks $CPU_OF)
 		g0=$(gateway_ticks)
 		w0=$(date +%s%3N)
+		curl -fsS --max-time 2 "http://127.0.0.1:${WARP_HTTP:-0}/metrics" >"$TMP/metrics0" 2>/dev/null || : >"$TMP/metrics0"
 		read -r rc ok failed created secs retrans sipp_ms \
 			<<<"$(run_calls "$name-$rate" "$port" "$rate" "$calls" "$CALL_MS")"
+		curl -fsS --max-time 2 "http://127.0.0.1:${WARP_HTTP:-0}/metrics" >"$TMP/metrics1" 2>/dev/null || : >"$TMP/metrics1"
+		auth=$(auth_p99 "$TMP/metrics0" "$TMP/metrics1")
 		w1=$(date +%s%3N)
 		t1=$(cpu_ticks $CPU_OF)
 		g1=$(gateway_ticks)
@@ -350,8 +382,8 @@ step_proxy() {
 			verdict=slow
 		fi
 		read -r p50 p99 <"$TMP/$name-$rate/rtt" || p50=- p99=-
-		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, proxy CPU %4d us/call, SIPp CPU caller %3d %% busier gateway %3d %% (of one CPU), INVITE-200 p50 %s us p99 %s us, sipp rc %d: %s\n' \
-			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$us" "$caller_pct" "$gw_pct" "$p50" "$p99" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
+		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, proxy CPU %4d us/call, SIPp CPU caller %3d %% busier gateway %3d %% (of one CPU), INVITE-200 p50 %s ms p99 %s ms, prepaid authorization p99 %s, sipp rc %d: %s\n' \
+			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$us" "$caller_pct" "$gw_pct" "$p50" "$p99" "$auth" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
 		if [ "$verdict" != clean ]; then
 			STOP=$(stop_reason "$name" "$rate" "$verdict" "$achieved" "$busiest" "$failed")
 			break

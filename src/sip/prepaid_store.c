@@ -33,8 +33,13 @@ struct sip_prepaid_engine {
 	struct sip_proxy *p;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct sip_prepaid_job *head, *tail; /* queued */
-	size_t queued;
+	/* Queued: reserves (a call waits on each) before settles and
+	 * releases (nobody does), so a burst of call ends never delays an
+	 * INVITE. */
+	struct pp_queue {
+		struct sip_prepaid_job *head, *tail;
+		size_t n;
+	} urgent, later;
 	struct sip_prepaid_job *out; /* answered, not yet taken by a worker */
 	bool stopping;
 	int64_t next_sweep_ms;
@@ -219,7 +224,7 @@ static struct sip_prepaid_job *pp_next(struct sip_prepaid_engine *e, bool *sweep
 	struct sip_prepaid_job *j = NULL;
 
 	pthread_mutex_lock(&e->mu);
-	while (!e->head && !e->stopping) {
+	while (!e->urgent.head && !e->later.head && !e->stopping) {
 		int64_t now = time_mono_ms();
 		if (now >= e->next_sweep_ms) {
 			e->next_sweep_ms = now + e->o.sweep_interval_ms;
@@ -230,12 +235,13 @@ static struct sip_prepaid_job *pp_next(struct sip_prepaid_engine *e, bool *sweep
 		struct timespec ts = {(time_t)(wake / 1000), (long)(wake % 1000) * 1000000};
 		pthread_cond_timedwait(&e->cv, &e->mu, &ts);
 	}
-	if (e->head) {
-		j = e->head;
-		e->head = j->next;
-		if (!e->head)
-			e->tail = NULL;
-		e->queued--;
+	struct pp_queue *q = e->urgent.head ? &e->urgent : &e->later;
+	if (q->head) {
+		j = q->head;
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->n--;
 	}
 	pthread_mutex_unlock(&e->mu);
 	return j;
@@ -267,15 +273,16 @@ int sip_prepaid_engine_submit(struct sip_prepaid_engine *e, struct sip_prepaid_j
 	j->next = NULL;
 	j->posted_us = time_mono_us();
 	pthread_mutex_lock(&e->mu);
-	if (e->queued >= PP_QUEUE_MAX && j->op == SIP_PP_RESERVE) {
+	struct pp_queue *q = j->op == SIP_PP_RESERVE ? &e->urgent : &e->later;
+	if (q == &e->urgent && q->n >= PP_QUEUE_MAX) {
 		rc = -EAGAIN; /* settles and releases always queue: money is owed */
 	} else {
-		if (e->tail)
-			e->tail->next = j;
+		if (q->tail)
+			q->tail->next = j;
 		else
-			e->head = j;
-		e->tail = j;
-		e->queued++;
+			q->head = j;
+		q->tail = j;
+		q->n++;
 		pthread_cond_signal(&e->cv);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -313,8 +320,10 @@ struct sip_prepaid_engine *sip_prepaid_engine_new(const struct sip_prepaid_opts 
 	}
 	e->o = *o;
 	e->p = p;
+	/* SQLite has one writer at a time: a second thread would only wait
+	 * for the first in SQLite's busy handler, which sleeps milliseconds. */
 	if (e->o.threads == 0)
-		e->o.threads = 2;
+		e->o.threads = store_kind(o->store) == STORE_SQLITE ? 1 : 2;
 	if (e->o.threads > PP_THREADS_MAX)
 		e->o.threads = PP_THREADS_MAX;
 	pthread_mutex_init(&e->mu, NULL);
