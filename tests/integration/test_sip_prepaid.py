@@ -286,6 +286,26 @@ def test_store_that_does_not_answer_in_time_gives_503(prepaid, tmp_path):
     assert p.balance(cus)["reserved_micros"] == 0
 
 
+def test_reservations_a_dead_process_left_are_swept(prepaid):
+    p = prepaid
+    cus = p.customer(billing_type="prepaid")
+    p.topup(cus, "5")
+    # What a sip process that died mid-call leaves: an open reservation
+    # past its expiry, its amount still held in the balance row.
+    now = int(time.time() * 1000)
+    p.store.execute("INSERT INTO reservations (id, customer_id, amount, state, reference_type, "
+                    "reference_id, expires_at, created_at) VALUES ('rsv_dead', '%s', 2000000, "
+                    "'open', 'cdr', 'cdr_dead', %d, %d)" % (cus, now - 1000, now - 60000))
+    p.store.execute("UPDATE balances SET reserved = reserved + 2000000 WHERE customer_id = '%s'"
+                    % cus)
+    assert p.balance(cus)["available"] == "3.00"
+    # prepaid_sweep_interval = 1s in this fixture
+    (r,) = p.settled(cus, timeout=5)
+    assert r["state"] == "expired"
+    b = p.balance(cus)
+    assert (b["available"], b["reserved_micros"], b["balance"]) == ("5.00", 0, "5.00"), b
+
+
 def conftest_render(tmp, code):
     return render(tmp, "uac_expect.xml", code=code, mf=70)
 
