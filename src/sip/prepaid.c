@@ -237,42 +237,62 @@ static void pp_arm_next(struct sip_call *c)
 	pp_arm(pp, at > 0 ? at : 0);
 }
 
-/* The first reservation's answer: route the call, or refuse it. */
-static void pp_authorized(struct sip_call *c, struct sip_prepaid_job *j)
+/* A reservation nobody will use goes back: the job becomes its release
+ * (the engine's now).  False when even that cannot be done: it expires. */
+static bool pp_give_back(struct sip_prepaid_job *j)
+{
+	if (j->rc != 0)
+		return false;
+	j->rsv = calloc(1, sizeof(*j->rsv));
+	if (!j->rsv || !(j->rsv[0] = strdup(j->rsv_id)))
+		return false;
+	j->nrsv = 1;
+	j->op = SIP_PP_RELEASE;
+	sip_prepaid_engine_submit(j->engine, j);
+	return true;
+}
+
+/* The first reservation's answer: route the call, or refuse it.  1 when
+ * the job became the release of a reservation the call could not keep. */
+static int pp_authorized(struct sip_call *c, struct sip_prepaid_job *j)
 {
 	struct sip_prepaid *pp = c->prepaid;
 
 	event_del(pp->ev);
-	if (j->rc == 0 && pp_hold(pp, j) < 0)
-		j->rc = -ENOMEM;
+	if (j->rc == 0 && pp_hold(pp, j) < 0) {
+		pp_refuse(c, 503, "store_error", "prepaid: out of memory");
+		return pp_give_back(j);
+	}
 	if (j->rc == BILLING_LEDGER_EFUNDS) {
 		pp_refuse(c, 402, "insufficient_funds", "prepaid: insufficient balance");
-		return;
+		return 0;
 	}
 	if (j->rc == BILLING_LEDGER_ENOCUSTOMER) {
 		pp_refuse(c, 403, "no_party", "prepaid: no such customer");
-		return;
+		return 0;
 	}
 	if (j->rc != 0) {
 		log_warn("sip", "prepaid: reservation for %s failed: %s", c->cdr.call_id,
 			 billing_ledger_strerror(j->rc));
 		pp_refuse(c, 503, "store_error", "prepaid authorization unavailable");
-		return;
+		return 0;
 	}
 	pp->limit_ms = pp_limit_ms(pp);
 	c->plan.max_duration_ms = pp->limit_ms;
 	sip_call_route(c, NULL);
+	return 0;
 }
 
-/* The next quantum's answer: the call's limit moves on, or stays. */
-static void pp_extended(struct sip_call *c, struct sip_prepaid_job *j)
+/* The next quantum's answer: the call's limit moves on, or stays.  1 as
+ * pp_authorized. */
+static int pp_extended(struct sip_call *c, struct sip_prepaid_job *j)
 {
 	struct sip_prepaid *pp = c->prepaid;
 
 	if (j->rc != 0 || pp_hold(pp, j) < 0) {
 		log_info("sip", "prepaid: call %s gets no more talk time (%s): ends at its limit",
-			 c->cdr.call_id, billing_ledger_strerror(j->rc));
-		return;
+			 c->cdr.call_id, j->rc ? billing_ledger_strerror(j->rc) : "out of memory");
+		return pp_give_back(j);
 	}
 	pp->limit_ms = pp_limit_ms(pp);
 	c->plan.max_duration_ms = pp->limit_ms;
@@ -281,6 +301,7 @@ static void pp_extended(struct sip_call *c, struct sip_prepaid_job *j)
 			     (suseconds_t)((left > 0 ? left : 0) % 1000) * 1000};
 	event_add(c->timer, &tv);
 	pp_arm_next(c);
+	return 0;
 }
 
 void sip_prepaid_reply(void *arg)
@@ -296,22 +317,13 @@ void sip_prepaid_reply(void *arg)
 	if (!c || !c->prepaid || c->prepaid->token != j->token || c->state == SIP_CALL_ENDING ||
 	    !c->prepaid->waiting) {
 		/* The call is gone (cancelled, timed out): its money goes back. */
-		if (j->rc == 0 && (j->rsv = calloc(1, sizeof(*j->rsv))) &&
-		    (j->rsv[0] = strdup(j->rsv_id))) {
-			j->nrsv = 1;
-			j->op = SIP_PP_RELEASE;
-			sip_prepaid_engine_submit(j->engine, j);
-			return;
-		}
-		sip_prepaid_job_free(j);
+		if (!pp_give_back(j))
+			sip_prepaid_job_free(j);
 		return;
 	}
 	c->prepaid->waiting = false;
-	if (j->extend)
-		pp_extended(c, j);
-	else
-		pp_authorized(c, j);
-	sip_prepaid_job_free(j);
+	if ((j->extend ? pp_extended(c, j) : pp_authorized(c, j)) == 0)
+		sip_prepaid_job_free(j);
 }
 
 /* ------------------------------------------------------------- timers */
