@@ -233,6 +233,30 @@ def test_unanswered_call_gives_its_reservation_back(prepaid, tmp_path):
     assert (b["balance"], b["reserved_micros"]) == ("10.00", 0), b
 
 
+def test_sigterm_with_a_prepaid_call_up_charges_it_before_exiting(tmp_path):
+    w = start_warp(tmp_path, "sqlite:%s" % (tmp_path / "warp.db"))
+    p = Prepaid(w, tmp_path, apiclient.SqliteRows(str(tmp_path / "warp.db")))
+    cport, gport = sip_port(), sip_port()
+    cus = p.provision([cport], [gport], DECK, balance="10")
+    callee = p.sipp("callee", scenario("uas_held_up.xml"), gport).start()
+    caller = p.caller("caller", scenario("uac_held_up.xml"), cport, NUMBER).start()
+    deadline = time.monotonic() + 5
+    while 200 not in caller.codes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 200 in caller.codes(), caller.describe()
+    time.sleep(1.1)
+    rc, _ = p.stop()
+    assert rc == 0, w.stderr()[-3000:]
+    (r,) = p.cdrs(1, timeout=0)
+    assert r["hangup"] == "proxy" and r["answer_ms"] > 0
+    # The BYE of the shutdown ended the call; its settle ran before exit.
+    rsv = p.settled(cus, timeout=0)
+    assert [x["state"] for x in rsv] == ["settled"], rsv
+    (c,) = p.charges(cus)
+    seconds = -(-r["duration_ms"] // 1000)
+    assert c["amount"] == -(10000 + 20000 * seconds) and c["idempotency_key"] == "cdr:" + r["id"]
+
+
 def test_broke_customer_gets_402_and_a_cdr(prepaid, tmp_path):
     p = prepaid
     cport, gport = sip_port(), sip_port()
