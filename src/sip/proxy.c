@@ -12,13 +12,14 @@
  * hot path: no locks; allocation only for a message handed to its owner.
  */
 #include "sip/call_private.h"
-#include "sip/prepaid.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sip/prepaid.h"
 
 unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id)
 {
