@@ -86,9 +86,9 @@ struct sip_call {
 	uint32_t caller_cseq, callee_cseq;
 	char to_tag[24]; /* ours, for responses we make */
 	struct sip_media media;
-	struct sip_th *th;	    /* topology hiding, or NULL (th_call.c) */
+	struct sip_th *th;	     /* topology hiding, or NULL (th_call.c) */
 	struct sip_prepaid *prepaid; /* a prepaid customer's call, or NULL (prepaid.c) */
-	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
+	struct sip_call *dead_next;  /* on w->dead once the CDR is durable */
 };
 
 /* dialog.c */
