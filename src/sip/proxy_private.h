@@ -229,6 +229,7 @@ struct sip_worker {
 struct sip_proxy {
 	struct sip_proxy_opts o;
 	struct sip_policy *policy;
+	struct sip_prepaid_engine *prepaid; /* prepaid authorization (prepaid.h); NULL: off */
 	struct loop_pool *pool;
 	unsigned nworkers;
 	struct sip_worker *w;
@@ -245,8 +246,6 @@ struct sip_proxy {
 	unsigned char th_key[32]; /* drawn once: keys the hidden Call-IDs (th.c) */
 	struct metric_family *m_requests, *m_responses, *m_calls;
 	struct metric *m_parse_errors;
-	/* Prepaid authorization (prepaid.h): NULL when off. */
-	struct sip_prepaid_engine *prepaid;
 	/* What the transactions tell the calls (txn.h): sip_call_txn_hooks. */
 	const struct sip_txn_hooks *txn_hooks;
 };
