@@ -74,6 +74,20 @@
 #                  --tool=callgrind --callgrind-out-file=/tmp/cg.warp" with
 #                  RATES=20 HOLD_CALLS=0 ONLY=warp)
 #   KEEP_TMP       keep the run's folder (logs, SIPp statistics) when set
+#   PREPAID        1: WARP's customer is prepaid with a sell deck for the
+#                  dialled prefix and a balance no step exhausts, so every
+#                  call is priced, reserved and settled (decision 0037); run
+#                  once with and once without (ONLY=warp) and compare the
+#                  INVITE-to-200 p99 each step prints
+#
+# Each step also prints the INVITE-to-200 latency at the caller (SIPp's
+# -trace_rtt of the 200, which the scenario marks rtd): p50 and p99, in
+# whole milliseconds as SIPp measures them, through the proxy and the
+# gateway's answer (uas_rr.xml pauses 20 ms before its 200); and with
+# PREPAID=1 what prepaid authorization added inside WARP: the p99 of
+# warp_sip_prepaid_authorization_seconds over the step (the INVITE's
+# reservation from the worker's request to its answer, the upper bound of
+# the histogram bucket it falls in).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,6 +107,7 @@ HOLD_CALLS=${HOLD_CALLS:-10000}
 HOLD_RATE=${HOLD_RATE:-1000}
 HOLD_MS=${HOLD_MS:-20000}
 ONLY=${ONLY:-}
+PREPAID=${PREPAID:-0}
 ADMIN_TOKEN=bench-sip-admin-token-0123456789
 DIALLED=15551234567
 PREFIX=1
@@ -217,6 +232,52 @@ sipp_stats() {
 	EOF
 }
 
+# The p99 (upper bound of its bucket, in ms) of the prepaid authorization
+# histogram between two /metrics texts, files $1 and $2; "-" without any.
+auth_p99() {
+	python3 - "$1" "$2" <<-'EOF'
+		import re, sys
+		def buckets(path):
+		    out = {}
+		    for line in open(path):
+		        m = re.match(r'warp_sip_prepaid_authorization_seconds_bucket\{le="([^"]+)"\} (\d+)', line)
+		        if m:
+		            out[m.group(1)] = int(m.group(2))
+		    return out
+		a, b = buckets(sys.argv[1]), buckets(sys.argv[2])
+		les = sorted(b, key=lambda k: float("inf") if k == "+Inf" else float(k))
+		d = [(le, b[le] - a.get(le, 0)) for le in les]
+		total = d[-1][1] if d else 0
+		if total <= 0:
+		    print("-")
+		else:
+		    le = next(le for le, n in d if n >= 0.99 * total)
+		    print("<=%sms" % ("inf" if le == "+Inf" else "%g" % (float(le) * 1000)))
+	EOF
+}
+
+# "p50 p99" in milliseconds of the INVITE-to-200 times in SIPp's -trace_rtt
+# file in folder $1 ("- -" when there is none).
+rtt_percentiles() {
+	python3 - "$1" <<-'EOF'
+		import glob, sys
+		v = []
+		for path in glob.glob(sys.argv[1] + "/*_rtt.csv"):
+		    for line in open(path):
+		        f = line.strip().split(";")
+		        try:
+		            v.append(float(f[1]))
+		        except (IndexError, ValueError):
+		            pass
+		v.sort()
+		if not v:
+		    print("- -")
+		else:
+		    pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]
+		    print("%g %g" % (pick(0.50), pick(0.99)))
+	EOF
+}
+
 # run_calls NAME PROXY_PORT RATE CALLS HOLD_MS ->
 #   "rc successful failed created secs retrans sipp_cpu_ms"
 # sipp_cpu_ms: the caller SIPp's own CPU time (user + system), from the
@@ -234,7 +295,9 @@ run_calls() {
 		-i 127.0.0.1 -p "$port" -t u1 -s "$DIALLED" "127.0.0.1:$proxy" -r "$rate" -m "$calls" \
 		-l $((calls + 1)) -d "$hold" -recv_timeout 5000 -timeout "${bound}s" -timeout_error \
 		-nostdin -trace_stat -stf "$dir/stat.csv" -fd 1 -trace_err -max_recv_loops 1000 \
+		-trace_rtt -rtt_freq 100 \
 		-buff_size 1048576 || rc=$?; times >"$dir/times"; exit "$rc"; }) >"$dir/stdout" 2>&1 || rc=$?
+	rtt_percentiles "$dir" >"$dir/rtt"
 	# `times`' second line: the children's user and system time, "0m1.234s 0m0.056s".
 	cpu_ms=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
 		printf "%d", t * 1000 }' "$dir/times" 2>/dev/null || echo 0)
@@ -272,7 +335,7 @@ pct() {
 # stopped), and writes one line per step into $TMP/NAME.steps.
 step_proxy() {
 	local name=$1 port=$2 rate=0 calls rc ok failed created secs retrans sipp_ms achieved verdict
-	local t0 t1 us w0 w1 wall g0 g1 gw_pct caller_pct busiest i=0
+	local t0 t1 us w0 w1 wall g0 g1 gw_pct caller_pct busiest p50 p99 auth i=0
 	BEST=0
 	STOP="MAX_STEPS ($MAX_STEPS) steps ran"
 	for _ in $(seq "$MAX_STEPS"); do
@@ -290,8 +353,11 @@ step_proxy() {
 		t0=$(cpu_ticks $CPU_OF)
 		g0=$(gateway_ticks)
 		w0=$(date +%s%3N)
+		curl -fsS --max-time 2 "http://127.0.0.1:${WARP_HTTP:-0}/metrics" >"$TMP/metrics0" 2>/dev/null || : >"$TMP/metrics0"
 		read -r rc ok failed created secs retrans sipp_ms \
 			<<<"$(run_calls "$name-$rate" "$port" "$rate" "$calls" "$CALL_MS")"
+		curl -fsS --max-time 2 "http://127.0.0.1:${WARP_HTTP:-0}/metrics" >"$TMP/metrics1" 2>/dev/null || : >"$TMP/metrics1"
+		auth=$(auth_p99 "$TMP/metrics0" "$TMP/metrics1")
 		w1=$(date +%s%3N)
 		t1=$(cpu_ticks $CPU_OF)
 		g1=$(gateway_ticks)
@@ -315,8 +381,9 @@ step_proxy() {
 		elif [ $((achieved * 10)) -lt $((rate * 9)) ]; then
 			verdict=slow
 		fi
-		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, proxy CPU %4d us/call, SIPp CPU caller %3d %% busier gateway %3d %% (of one CPU), sipp rc %d: %s\n' \
-			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$us" "$caller_pct" "$gw_pct" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
+		read -r p50 p99 <"$TMP/$name-$rate/rtt" || p50=- p99=-
+		printf '%-9s %5d cps: %6d calls, %6d ok, %5d failed, started at %5d cps, %5d retransmissions, proxy CPU %4d us/call, SIPp CPU caller %3d %% busier gateway %3d %% (of one CPU), INVITE-200 p50 %s ms p99 %s ms, prepaid authorization p99 %s, sipp rc %d: %s\n' \
+			"$name" "$rate" "$calls" "$ok" "$failed" "$achieved" "$retrans" "$us" "$caller_pct" "$gw_pct" "$p50" "$p99" "$auth" "$rc" "$verdict" | tee -a "$TMP/$name.steps" >&2
 		if [ "$verdict" != clean ]; then
 			STOP=$(stop_reason "$name" "$rate" "$verdict" "$achieved" "$busiest" "$failed")
 			break
@@ -406,9 +473,32 @@ metric() { # metric NAME_AND_LABELS: its value summed over the lines that start 
 # Customer, trunk (IP authorisation of 127.0.0.1, no limits), carrier with
 # both gateways at the same priority and weight, route for the prefix; then
 # waits until the sip role's snapshot has it.
+# PREPAID=1: a sell deck pricing the dialled prefix, activated, the
+# customer prepaid on it with a balance no run spends (1.00 a minute:
+# 10,000 calls held 20 s cost about 3,300).
+prepaid_customer() {
+	local deck
+	deck=$(admin_post /rate-decks '{"name": "bench", "direction": "sell", "currency": "USD"}') ||
+		die "cannot create the rate deck"
+	curl -fsS --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: text/csv' \
+		--data-binary $'prefix,rate,increments\r\n'"$PREFIX"$',1.00,1/1\r\n' \
+		"http://127.0.0.1:$WARP_HTTP/api/v1/rate-decks/$deck/versions" >/dev/null ||
+		die "cannot import the rate deck"
+	admin_post "/rate-decks/$deck/versions/1/activate" '{}' >/dev/null ||
+		die "cannot activate the rate deck"
+	cus=$(admin_post /customers "{\"name\": \"Bench Telecom\", \"billing_type\": \"prepaid\",
+		\"sell_deck_id\": \"$deck\"}") || die "cannot create the customer"
+	admin_post "/customers/$cus/balance-transactions" '{"type": "topup", "amount": "1000000"}' \
+		>/dev/null || die "cannot top the customer up"
+}
+
 provision_warp() {
 	local cus car version
-	cus=$(admin_post /customers '{"name": "Bench Telecom"}') || die "cannot create the customer"
+	if [ "$PREPAID" = 1 ]; then
+		prepaid_customer
+	else
+		cus=$(admin_post /customers '{"name": "Bench Telecom"}') || die "cannot create the customer"
+	fi
 	admin_post /trunks "{\"customer_id\": \"$cus\", \"name\": \"pbx\",
 		\"acl\": [{\"cidr\": \"127.0.0.1/32\"}], \"media_mode\": \"bypass\",
 		\"cps_limit\": 0, \"channel_limit\": 0}" >/dev/null ||
@@ -425,7 +515,8 @@ provision_warp() {
 	version=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(
 		"SELECT version FROM config_version").fetchone()[0])' "$TMP/warp.db")
 	for _ in $(seq 100); do
-		[ "$(metric 'warp_snapshot_version{name="sip_policy"}')" -ge "$version" ] && return 0
+		[ "$(metric 'warp_snapshot_version{name="sip_policy"}')" -ge "$version" ] &&
+			[ "$(metric 'warp_snapshot_version{name="billing_rating"}')" -ge "$version" ] && return 0
 		sleep 0.1
 	done
 	die "warp's sip snapshot did not reach config version $version"
@@ -479,6 +570,7 @@ echo "warp: $WARP ($("$WARP" --version 2>/dev/null || echo '?')), [sip] threads 
 echo "kamailio: $("$KAMAILIO" -v | head -1 | cut -d' ' -f2-), $KAM_CHILDREN children, CPUs $PROXY_CPUS" >&2
 echo "sipp: $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -1) on CPUs $SIPP_CPUS; steps of $STEP_S s, calls of $CALL_MS ms" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+[ "$PREPAID" = 1 ] && echo "warp: PREPAID=1: every call priced, reserved and settled (decision 0037)" >&2
 
 start_gateways
 WARP_BEST=- KAM_BEST=-

@@ -563,8 +563,10 @@ struct billing_reservation {
 int billing_reserve(struct store_conn *c, struct billing_reservation *r, int64_t ttl_ms);
 
 /* Ends the reservation with its exact cost (micro-units >= 0): one entry of
- * kind (BILLING_CALL_CHARGE or BILLING_MESSAGE_CHARGE) for -cost, keyed
- * "reservation:<id>" and referencing what the reservation did, and the
+ * kind (BILLING_CALL_CHARGE or BILLING_MESSAGE_CHARGE) for -cost, keyed by
+ * what it charges when the reservation references a "cdr" ("cdr:<id>") or a
+ * "message" ("msg:<id>"), the keys the billing role charges them by, else
+ * "reservation:<id>"; referencing what the reservation did, and the
  * reservation released, in one transaction; cost 0 only releases (e->id
  * ""). A reservation that expired or was released meanwhile is still
  * charged (the cost is real); a repeated settle returns the first entry

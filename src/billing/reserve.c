@@ -209,7 +209,14 @@ static void reserve_charge(const char *id, const struct reserve_closed *rc,
 	snprintf(e->customer_id, sizeof(e->customer_id), "%s", rc->customer_id);
 	e->kind = kind;
 	e->amount = -cost;
-	snprintf(e->idempotency_key, sizeof(e->idempotency_key), "reservation:%s", id);
+	/* A call's or message's charge is keyed by what it charges (cdr:<id>,
+	 * msg:<id>), as the billing role posts it: whichever comes first wins
+	 * and the other replays, so a prepaid call is never charged twice. */
+	if (strcmp(rc->reference_type, "cdr") == 0 || strcmp(rc->reference_type, "message") == 0)
+		snprintf(e->idempotency_key, sizeof(e->idempotency_key), "%s:%s",
+			 rc->reference_type[0] == 'c' ? "cdr" : "msg", rc->reference_id);
+	else
+		snprintf(e->idempotency_key, sizeof(e->idempotency_key), "reservation:%s", id);
 	snprintf(e->reference_type, sizeof(e->reference_type), "%s",
 		 rc->reference_type[0] ? rc->reference_type : "reservation");
 	snprintf(e->reference_id, sizeof(e->reference_id), "%s",

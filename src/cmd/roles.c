@@ -113,9 +113,23 @@ int start_sip(struct app *app)
 		.store = app->store,
 		.loader = app->loader,
 		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
+		.prepaid_quantum_s = config_duration_ms(cfg, "sip", "prepaid_quantum") / 1000,
+		.prepaid_timeout_ms = config_duration_ms(cfg, "sip", "prepaid_timeout"),
+		.prepaid_threads = (unsigned)config_int(cfg, "sip", "prepaid_threads"),
+		.prepaid_sweep_ms = config_duration_ms(cfg, "sip", "prepaid_sweep_interval"),
 	};
+	/* checked at load (warp.c): an exact decimal */
+	billing_money_parse(str_from_cstr(config_str(cfg, "billing", "low_balance_threshold")),
+			    true, &o.low_balance_threshold);
 	if (sip_listen_opts(cfg, &o) < 0 || start_sip_media(app) < 0)
 		return -1;
+	/* Prepaid customers' calls are priced before they are routed: without
+	 * the rating snapshot they could not be, so the role does not start. */
+	o.rating = app_rating(app);
+	if (!o.rating) {
+		fprintf(stderr, "warp: sip: no rating snapshot: prepaid calls cannot be priced\n");
+		return -1;
+	}
 	o.media_engines = app->ng_engines;
 	app->sip = sip_proxy_new(&o, err, sizeof(err));
 	if (!app->sip || sip_proxy_start(app->sip) < 0) {

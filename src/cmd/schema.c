@@ -168,6 +168,16 @@ const struct config_key warp_schema[] = {
 	  "An engine missing this many pings in a row gets no new calls until it answers again." },
 	{ "sip", "media_timeout", CONFIG_DURATION, "1500ms", 100, 60000, NULL,
 	  "An ng request unanswered this long fails (sent three times): a new call is refused 503." },
+	{ "sip", "prepaid_quantum", CONFIG_DURATION, "5m", 1000, 86400000, NULL,
+	  "Talk time one reservation of a prepaid call buys (whole seconds); a call reserves the "
+	  "next before it runs out, so parallel calls share a balance and one call may use it all." },
+	{ "sip", "prepaid_timeout", CONFIG_DURATION, "2s", 100, 60000, NULL,
+	  "A prepaid call's reservation the store has not answered in this time: refused 503." },
+	{ "sip", "prepaid_threads", CONFIG_INT, "0", 0, 16, NULL,
+	  "Threads doing prepaid reservations and settlements, each with its own store connection; "
+	  "0 = one on SQLite (one writer at a time), two on PostgreSQL." },
+	{ "sip", "prepaid_sweep_interval", CONFIG_DURATION, "30s", 1000, 3600000, NULL,
+	  "How often reservations past their expiry (left by a process that died) are released." },
 	{ "media", "ng_listen", CONFIG_ADDR, "127.0.0.1:2223", 0, 0, NULL,
 	  "Address of the ng control listener (UDP) of the media relay." },
 	{ "media", "interfaces", CONFIG_STR, "default/127.0.0.1", 0, 0, NULL,

@@ -9,6 +9,7 @@
  * Runs on the worker owning the call's Call-ID (decision 0012).
  */
 #include "sip/call_private.h"
+#include "sip/prepaid.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -246,6 +247,7 @@ static void sip_call_final(struct sip_call *c, struct sip_client_tx *x, struct s
 		sip_call_record_attempt(c, code);
 		metric_inc(metric_get(c->w->p->m_calls, "answered"));
 		sip_dialog_answered(c, resp); /* reads the INVITE s still holds */
+		sip_prepaid_answered(c);
 		sip_media_response(c, resp);
 		return;
 	}
@@ -521,6 +523,24 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 	}
 	if (c->plan.max_attempts <= 0)
 		c->plan.max_attempts = p->o.max_attempts > 0 ? p->o.max_attempts : 1;
+	if (sip_prepaid_authorize(c) == 0) /* else it routes the call once paid for */
+		sip_call_route(c, m);
+}
+
+void sip_call_route(struct sip_call *c, struct sip_msg *m)
+{
+	struct sip_server_tx *s = c->server_tx;
+	struct sip_msg again;
+	/* After an asynchronous step (prepaid) the receive buffer is gone:
+	 * the INVITE the transaction keeps is indexed again. */
+	if (!m && (!s || sip_msg_parse(&again, s->req.p, s->req.len) != 0)) {
+		if (s)
+			sip_server_tx_reply(s, NULL, 500, c->to_tag, NULL);
+		sip_call_end(c, 500, SIP_HANGUP_NONE);
+		return;
+	}
+	if (!m)
+		m = &again;
 	if (c->plan.topology_hiding && sip_call_hide(c, m) < 0) {
 		sip_server_tx_reply(s, m, 500, c->to_tag, NULL);
 		sip_call_end(c, 500, SIP_HANGUP_NONE);
@@ -530,8 +550,19 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 		sip_call_try_next(c, m);
 }
 
+void sip_call_refuse(struct sip_call *c, int code, const char *text)
+{
+	c->plan.reject_code = code;
+	snprintf(c->plan.reject_reason, sizeof(c->plan.reject_reason), "%s", text);
+	if (c->server_tx)
+		sip_reply_reject(c->server_tx, NULL, &c->plan, c->to_tag);
+	metric_inc(metric_get(c->w->p->m_calls, "rejected"));
+	sip_call_end(c, code, SIP_HANGUP_NONE);
+}
+
 void sip_call_free(struct sip_call *c)
 {
+	sip_prepaid_call_free(c); /* settles: the CDR is durable by now */
 	if (c->timer)
 		event_free(c->timer);
 	if (c->reaper)

@@ -85,8 +85,9 @@ struct sip_call {
 	uint32_t caller_cseq, callee_cseq;
 	char to_tag[24]; /* ours, for responses we make */
 	struct sip_media media;
-	struct sip_th *th;	    /* topology hiding, or NULL (th_call.c) */
-	struct sip_call *dead_next; /* on w->dead once the CDR is durable */
+	struct sip_th *th;	     /* topology hiding, or NULL (th_call.c) */
+	struct sip_prepaid *prepaid; /* a prepaid customer's call, or NULL (prepaid.c) */
+	struct sip_call *dead_next;  /* on w->dead once the CDR is durable */
 };
 
 /* dialog.c */
@@ -109,6 +110,13 @@ void sip_dialog_bye_both(struct sip_call *c);
 /* call.c: a call's setup, for proxy.c */
 void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
 void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src);
+/* The planned call goes on to its targets (hiding, media, first attempt);
+ * invite: the caller's INVITE while its receive buffer lives, else NULL
+ * (the kept bytes are indexed again). */
+void sip_call_route(struct sip_call *c, struct sip_msg *invite);
+/* Refuses the call in setup with code and a Reason of text, and ends it
+ * (a CDR with that reason). */
+void sip_call_refuse(struct sip_call *c, int code, const char *text);
 /* A response matched our client transaction x. */
 void sip_response_to_client_tx(struct sip_worker *w, struct sip_client_tx *x, struct sip_msg *resp);
 /* Tries the plan's next target (or answers the caller the best failure);

@@ -239,7 +239,8 @@ static int cdr_row(struct sip_policy *p, const struct sip_cdr *cdr, char *id, st
 	*s = NULL;
 	if (!cdr->plan || !cdr->call_id[0])
 		return -EINVAL;
-	rc = id_new("cdr", id, ID_MAX);
+	rc = cdr->id && cdr->id[0] ? (snprintf(id, ID_MAX, "%s", cdr->id), 0)
+				   : id_new("cdr", id, ID_MAX);
 	rc = rc ? rc : cdr_attempts_json(cdr, attempts);
 	if (rc < 0)
 		return rc;

@@ -250,6 +250,9 @@ enum sip_hangup_side { SIP_HANGUP_NONE, SIP_HANGUP_CALLER, SIP_HANGUP_CALLEE, SI
  * (Call-ID + direction unique). */
 struct sip_cdr {
 	char call_id[256];
+	/* The row's id when the call named it first (a prepaid call: its
+	 * reservation and charge reference it); NULL: a new one. */
+	const char *id;
 	const struct sip_call_plan *plan;   /* borrowed for the call */
 	char source[NET_ADDR_STRLEN];
 	char carrier_id[ID_MAX], gateway_id[ID_MAX]; /* the answering or last one */
@@ -266,6 +269,8 @@ struct sip_cdr {
 	int64_t rtp_packets[2], rtp_lost[2], rtp_jitter_us[2];
 };
 
+/* Answer to end (0 for an unanswered call), in milliseconds. */
+int64_t sip_cdr_duration_ms(const struct sip_cdr *c);
 /* Queues the CDR for the batching writer; done(arg, status) runs on the
  * writer thread once the row is durable (status 0) or failed.  The core
  * frees the call's state only after done. */

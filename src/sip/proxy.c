@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sip/prepaid.h"
+
 unsigned sip_proxy_owner(const struct sip_proxy *p, struct str call_id)
 {
 	unsigned n;
@@ -467,6 +469,30 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err,
 	return sip_policy_new(&po, err, errlen);
 }
 
+/* Prepaid authorization's engine, when the process rates (decision 0037).
+ * A reservation lives as long as the longest call can (the dialog ceiling,
+ * and the setup before it): a call extends by new reservations, so an
+ * early one must not expire under a call still talking. */
+static int sip_proxy_prepaid(struct sip_proxy *p, const struct sip_proxy_opts *o, char *err,
+			     size_t errlen)
+{
+	int64_t ceiling = o->dialog_ceiling_ms > 0 ? o->dialog_ceiling_ms : 4 * 3600 * 1000;
+	struct sip_prepaid_opts po = {
+	    .rating = o->rating,
+	    .store = o->store,
+	    .quantum_s = o->prepaid_quantum_s > 0 ? o->prepaid_quantum_s : 300,
+	    .timeout_ms = o->prepaid_timeout_ms > 0 ? o->prepaid_timeout_ms : 2000,
+	    .threads = o->prepaid_threads,
+	    .sweep_interval_ms = o->prepaid_sweep_ms > 0 ? o->prepaid_sweep_ms : 30000,
+	    .ttl_ms = ceiling + 10 * 60 * 1000,
+	    .ledger = {.low_balance_threshold = o->low_balance_threshold},
+	};
+	if (!o->rating || !o->store)
+		return 0;
+	p->prepaid = sip_prepaid_engine_new(&po, p, err, errlen);
+	return p->prepaid ? 0 : -1;
+}
+
 struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_t errlen)
 {
 	struct sip_proxy *p = calloc(1, sizeof(*p));
@@ -519,6 +545,8 @@ struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_
 			snprintf(err, errlen, "cannot open the ng client for the media engines");
 			goto fail;
 		}
+	if (sip_proxy_prepaid(p, o, err, errlen) < 0)
+		goto fail;
 	return p;
 fail:
 	sip_proxy_free(p);
@@ -592,6 +620,9 @@ void sip_proxy_free(struct sip_proxy *p)
 	sip_registrar_free(p->registrar);
 	free(p->w);
 	loop_pool_free(p->pool);
+	/* Last: the calls freed above queued their settles, and answers the
+	 * stopped pool never ran are the engine's to release. */
+	sip_prepaid_engine_free(p->prepaid);
 	sip_tls_close(p);
 	free(p);
 }

@@ -229,6 +229,7 @@ struct sip_worker {
 struct sip_proxy {
 	struct sip_proxy_opts o;
 	struct sip_policy *policy;
+	struct sip_prepaid_engine *prepaid; /* prepaid authorization (prepaid.h); NULL: off */
 	struct loop_pool *pool;
 	unsigned nworkers;
 	struct sip_worker *w;

@@ -423,6 +423,16 @@ struct sip_proxy_opts {
 	int probe_interval_ms;
 	int64_t digest_nonce_ttl_ms; /* a digest nonce's life; 0: the policy's default */
 	int call_heartbeat_ms;	     /* the call journal's heartbeat; 0: no journal */
+	/* Prepaid authorization (decision 0037): the process's rating
+	 * snapshot (NULL: off), the talk time one reservation buys, how long
+	 * the store may take to answer (then 503), its threads, how often
+	 * expired reservations are swept, and the ledger's options. */
+	struct snapshot *rating;
+	int64_t prepaid_quantum_s;
+	int64_t prepaid_timeout_ms;
+	unsigned prepaid_threads;
+	int64_t prepaid_sweep_ms;
+	int64_t low_balance_threshold;
 	struct store *store;
 	struct snapshot_loader *loader;
 	/* Media relay for trunks in media_mode relay: the ng engines (owned by

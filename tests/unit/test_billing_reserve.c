@@ -119,6 +119,39 @@ static void test_settle_charges_the_exact_cost_once(void **state)
 			 BILLING_LEDGER_ENORESERVATION);
 }
 
+/* A call's reservation settles under the key the billing role charges the
+ * call by (cdr:<id>): the role's later post of the same charge replays. */
+static void test_settle_of_a_cdr_is_keyed_by_the_cdr(void **state)
+{
+	struct store_conn *c = conn(state);
+	struct billing_reservation r;
+	struct billing_entry e, role = {0};
+	bool replayed;
+
+	customer_with(c, "cus_k", 10000000, 0);
+	memset(&r, 0, sizeof(r));
+	snprintf(r.customer_id, sizeof(r.customer_id), "cus_k");
+	r.amount = 2000000;
+	snprintf(r.reference_type, sizeof(r.reference_type), "cdr");
+	snprintf(r.reference_id, sizeof(r.reference_id), "cdr_abc");
+	assert_int_equal(billing_reserve(c, &r, 60000), 0);
+	assert_int_equal(
+	    billing_reservation_settle(c, &opts, r.id, BILLING_CALL_CHARGE, 1500000, &e, &replayed),
+	    0);
+	assert_string_equal(e.idempotency_key, "cdr:cdr_abc");
+	assert_string_equal(e.reference_type, "cdr");
+	snprintf(role.customer_id, sizeof(role.customer_id), "cus_k");
+	role.kind = BILLING_CALL_CHARGE;
+	role.amount = -1500000;
+	snprintf(role.reference_type, sizeof(role.reference_type), "cdr");
+	snprintf(role.reference_id, sizeof(role.reference_id), "cdr_abc");
+	snprintf(role.idempotency_key, sizeof(role.idempotency_key), "cdr:cdr_abc");
+	assert_int_equal(billing_ledger_post(c, &opts, &role, &replayed), 0);
+	assert_true(replayed);
+	assert_string_equal(role.id, e.id);
+	assert_true(bal(c, "cus_k").balance == 10000000 - 1500000);
+}
+
 static void test_release_and_zero_cost_give_the_money_back(void **state)
 {
 	struct store_conn *c = conn(state);
@@ -259,6 +292,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reserve_only_what_is_available,
 					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_settle_charges_the_exact_cost_once,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_settle_of_a_cdr_is_keyed_by_the_cdr,
 					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_release_and_zero_cost_give_the_money_back,
 					    fixture_setup_migrated, fixture_teardown),
