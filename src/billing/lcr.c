@@ -1,5 +1,5 @@
 /*
- * lcr.c — least-cost ordering of a route's carriers (lcr.h, decision 0038).
+ * lcr.c — least-cost ordering of a route's carriers (billing.h, decision 0038).
  *
  * Rates are compared as they are in the decks, per minute or per segment:
  * a connection fee or a coarser increment does not enter the order (a
@@ -8,7 +8,7 @@
  * in int64: rates are at most BILLING_RATE_COST_MAX (about 9.2e12), times
  * 10,000 stays below INT64_MAX.
  */
-#include "billing/lcr.h"
+#include "billing/billing.h"
 
 /* The margin test: (sell - buy) / sell >= bps / 10000, without division. */
 static bool lcr_margin_ok(const struct billing_lcr_margin *m, int64_t buy)

@@ -107,6 +107,7 @@ int start_sip(struct app *app)
 		.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
 		.store = app->store,
 		.loader = app->loader,
+		.rating = app_rating(app),
 		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
 	};
 	if (sip_listen_opts(cfg, &o) < 0 || start_sip_media(app) < 0)

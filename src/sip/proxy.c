@@ -418,6 +418,7 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy_opts *o, char 
 	struct sip_policy_opts po = {
 	    .store = o->store,
 	    .loader = o->loader,
+	    .rating = o->rating,
 	    .setup_timeout_ms = o->setup_timeout_ms,
 	    .max_attempts = o->max_attempts,
 	    .dialog_ceiling_ms = o->dialog_ceiling_ms,

@@ -401,6 +401,7 @@ int sip_msg_date(struct sip_msg *m, int64_t *wall_ms);
 struct store;
 struct ng_engine_set;
 struct snapshot_loader;
+struct snapshot;
 
 #define SIP_PROXY_LISTEN_MAX 8
 
@@ -425,6 +426,9 @@ struct sip_proxy_opts {
 	int call_heartbeat_ms;	     /* the call journal's heartbeat; 0: no journal */
 	struct store *store;
 	struct snapshot_loader *loader;
+	/* The process's rating snapshot (billing_rating_build; NULL: none):
+	 * routes in lcr mode order their carriers by it (decision 0038). */
+	struct snapshot *rating;
 	/* Media relay for trunks in media_mode relay: the ng engines (owned by
 	 * the caller, outliving the proxy; NULL: every call in bypass), and
 	 * how long an ng request may go unanswered (0: 1.5 s). */

@@ -11,7 +11,9 @@
  *   - ACL entries by (family, prefix length, network, port): a lookup masks
  *     the source once per prefix length present and searches, longest first;
  *   - routes by (prefix, customer): a lookup tries each prefix of the number,
- *     longest first, the caller's own route before a global one;
+ *     longest first, the caller's own route before a global one; a route's
+ *     mode and minimum margin (migration 0021) are kept for lcr.c, whose
+ *     rates come from the rating snapshot at call time;
  *   - numbers by digits, gateways by id, gateway addresses by address.
  * Ids are sorted with strcmp here, not by SQL ORDER BY, because PostgreSQL's
  * collation may order '_' differently from SQLite's.
@@ -628,6 +630,9 @@ static int route_row(struct builder *b, struct store_res *r, size_t i, void *ele
 
 	copy_digits(rt->prefix, sizeof(rt->prefix), store_res_text(r, i, 0));
 	psnap_copy_cstr(rt->customer_id, sizeof(rt->customer_id), store_res_text(r, i, 1));
+	rt->lcr = strcmp(store_res_text(r, i, 3), "lcr") == 0;
+	rt->margin = !store_res_isnull(r, i, 4);
+	rt->min_margin_bps = rt->margin ? store_res_int(r, i, 4) : 0;
 	if (strlen(rt->prefix) > b->s->route_maxlen)
 		b->s->route_maxlen = strlen(rt->prefix);
 	int rc = route_choices(b, rt, list);
@@ -638,8 +643,9 @@ static int route_row(struct builder *b, struct store_res *r, size_t i, void *ele
 
 static int build_routes(struct builder *b)
 {
-	static const struct loader l = {"SELECT prefix, customer_id, carriers FROM routes",
-					sizeof(struct psnap_route), route_row, psnap_cmp_route};
+	static const struct loader l = {
+	    "SELECT prefix, customer_id, carriers, mode, min_margin_bps FROM routes",
+	    sizeof(struct psnap_route), route_row, psnap_cmp_route};
 	void *a;
 	int rc = load_rows(b, &l, &a, &b->s->nroutes);
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "billing/lcr.h"
+#include "billing/billing.h"
 
 static struct billing_lcr_candidate cand(size_t idx, int64_t prio, bool has, int64_t rate)
 {
