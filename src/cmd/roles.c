@@ -164,6 +164,7 @@ int start_smsc(struct app *app)
 		.listen = *config_addr(cfg, "smsc", "listen"),
 		.store = app->store,
 		.loader = app->loader,
+		.rating = app_rating(app),
 		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
 		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
 		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),

@@ -1,7 +1,8 @@
 /*
  * routes.c — the message-routing snapshot: message routes sorted by
  * (prefix, customer) for a longest-prefix lookup that prefers the sender's
- * own route, each with its carriers by priority; and every enabled SMPP
+ * own route, each with its carriers by priority (or, in lcr mode, by their
+ * SMS buy rate per message, smsc_route_order); and every enabled SMPP
  * connector of an enabled carrier, sorted by id, as the upstream thread
  * keeps them bound.  Rebuilt when provisioning changes; read without locks.
  */
@@ -9,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/billing.h"
 #include "smsc/smsc_private.h"
 
-#define ROUTES_SQL "SELECT id, prefix, customer_id, carriers FROM message_routes"
+#define ROUTES_SQL                                                                                 \
+	"SELECT id, prefix, customer_id, carriers, mode, min_margin_bps FROM message_routes"
 #define CONNECTORS_SQL                                                                             \
 	"SELECT s.id, s.carrier_id, s.host, s.port, s.system_id, s.password, s.system_type, "      \
 	"s.bind_mode, s.binds, s.window_size, s.throughput, s.enquire_link_ms, "                   \
@@ -85,6 +88,9 @@ static int build_routes(struct smsc_routes *s, struct store_conn *c)
 		copy_text(e->prefix, sizeof(e->prefix), store_res_text(r, i, 1));
 		copy_text(e->customer_id, sizeof(e->customer_id), store_res_text(r, i, 2));
 		route_carriers(e, store_res_text(r, i, 3));
+		e->lcr = strcmp(store_res_text(r, i, 4), "lcr") == 0;
+		e->margin = !store_res_isnull(r, i, 5);
+		e->min_margin_bps = e->margin ? store_res_int(r, i, 5) : 0;
 		if (strlen(e->prefix) > s->maxlen)
 			s->maxlen = strlen(e->prefix);
 	}
@@ -198,4 +204,91 @@ const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str
 		if (r || n == 0)
 			return r;
 	}
+}
+
+/* ---------------------------------------------------------------- lcr */
+
+/* Digits of dest, as the decks' prefixes are written. */
+static void dest_digits(const char *dest, char *out, size_t n)
+{
+	size_t j = 0;
+
+	for (; *dest && j + 1 < n; dest++)
+		if (*dest >= '0' && *dest <= '9')
+			out[j++] = *dest;
+	out[j] = '\0';
+}
+
+/* The sell rate per segment and the currency buy rates are compared in. */
+static void lcr_sell(const struct billing_rating *g, const char *customer_id, struct str num,
+		     int64_t t_ms, struct billing_lcr_margin *m, char *cur, size_t curlen)
+{
+	const struct billing_customer *cu = billing_rating_customer(g, str_from_cstr(customer_id));
+	const struct billing_deck *deck = NULL;
+	struct billing_rate row;
+
+	copy_text(cur, curlen, cu ? cu->currency : "");
+	m->has_sell = billing_rating_sell(g, str_from_cstr(customer_id), STR_NULL, t_ms,
+					  BILLING_SMS, num, &row, &deck) == 0;
+	m->sell_rate = m->has_sell ? row.rate : 0;
+	if (m->has_sell && !cur[0] && deck)
+		copy_text(cur, curlen, billing_deck_meta(deck)->currency);
+}
+
+static size_t lcr_order(const struct billing_rating *g, const struct smsc_route *r,
+			const char *dest, const char *customer_id,
+			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why)
+{
+	struct billing_lcr_candidate c[SMSC_ROUTE_CARRIERS_MAX];
+	struct billing_lcr_margin m = {.margin = r->margin, .min_margin_bps = r->min_margin_bps};
+	char digits[SMPP_ADDR_WIDE_MAX], cur[BILLING_CURRENCY_MAX] = "";
+	int64_t t_ms = time_wall_ms();
+	bool margin_out = false;
+
+	dest_digits(dest, digits, sizeof(digits));
+	if (g)
+		lcr_sell(g, customer_id, str_from_cstr(digits), t_ms, &m, cur, sizeof(cur));
+	for (size_t i = 0; i < r->ncarriers; i++) {
+		const struct billing_deck *deck = NULL;
+		struct billing_rate row;
+
+		c[i] = (struct billing_lcr_candidate){.idx = i, .priority = r->carriers[i].priority};
+		c[i].has_rate = g && billing_rating_buy(g, str_from_cstr(r->carriers[i].carrier_id),
+							t_ms, BILLING_SMS, str_from_cstr(digits),
+							&row, &deck) == 0;
+		c[i].buy_rate = c[i].has_rate ? row.rate : 0;
+		c[i].currency_ok =
+		    !cur[0] || !deck || strcmp(billing_deck_meta(deck)->currency, cur) == 0;
+	}
+	size_t kept = billing_lcr_order(c, r->ncarriers, &m);
+
+	for (size_t i = 0; i < r->ncarriers; i++) {
+		if (i < kept)
+			ids[i] = r->carriers[c[i].idx].carrier_id;
+		else
+			margin_out = margin_out || c[i].out == BILLING_LCR_MARGIN;
+	}
+	if (kept == 0 && why)
+		*why = margin_out ? "no_carrier_within_margin" : "no_carrier_rate";
+	return kept;
+}
+
+/* hot path: no allocation, no locks, no I/O */
+size_t smsc_route_order(struct snapshot *rating, const struct smsc_route *r, const char *dest,
+			const char *customer_id, const char *ids[SMSC_ROUTE_CARRIERS_MAX],
+			const char **why)
+{
+	if (why)
+		*why = NULL;
+	if (!r->lcr) {
+		for (size_t i = 0; i < r->ncarriers; i++)
+			ids[i] = r->carriers[i].carrier_id;
+		return r->ncarriers;
+	}
+	const struct billing_rating *g = rating ? snapshot_acquire(rating) : NULL;
+	size_t n = lcr_order(g, r, dest, customer_id, ids, why);
+
+	if (g)
+		snapshot_release(rating, g);
+	return n;
 }

@@ -59,6 +59,9 @@ struct smsc_route {
 	char customer_id[ID_MAX];				     /* "" for a global route */
 	struct smsc_route_carrier carriers[SMSC_ROUTE_CARRIERS_MAX]; /* by priority */
 	size_t ncarriers;
+	bool lcr;    /* mode lcr: carriers by SMS buy rate (decision 0038) */
+	bool margin; /* min_margin_bps set */
+	int64_t min_margin_bps;
 };
 
 /* How an upstream writes its message ids (Kannel's msg-id-type). */
@@ -94,6 +97,16 @@ void *smsc_routes_build(struct store_conn *c, void *arg);
 void smsc_routes_free(void *data);
 const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str dest,
 					 const char *customer_id);
+/* The carriers a message of customer_id to dest tries, in order, into
+ * ids: the route's own order, or in lcr mode (decision 0038) by SMS buy
+ * rate from the rating snapshot at now, carriers without a rate, in another
+ * currency or under the route's minimum margin over the customer's sell
+ * rate left out.  Returns how many; with none kept in lcr mode, *why (when
+ * not NULL) says why ("no_carrier_within_margin", "no_carrier_rate"), else
+ * it is NULL.  No store access. */
+size_t smsc_route_order(struct snapshot *rating, const struct smsc_route *r, const char *dest,
+			const char *customer_id, const char *ids[SMSC_ROUTE_CARRIERS_MAX],
+			const char **why);
 
 /* ------------------------------------------------------------- limits */
 

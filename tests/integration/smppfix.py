@@ -16,6 +16,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from conftest import ROOT
 
 PEERS = os.path.join(ROOT, "tests", "peers")
@@ -168,3 +170,25 @@ def stop_smsc_test(api, warps, peers):
             if c["enabled"]:
                 r = api.admin.patch("/api/v1/smpp-connectors/" + c["id"], {"enabled": False})
                 assert r.status == 200, r.body
+
+
+@pytest.fixture
+def smsc_peers(api):
+    """(upstream, esme): start an upstream SMSC and an ESME connected to the
+    test's warp (the `api` fixture of the test module, roles api,smsc); all
+    stopped, and every connector turned off, when the test ends."""
+    started = []
+
+    def upstream(**cfg):
+        u = UpstreamSmsc(**cfg)
+        started.append(u)
+        return u
+
+    def esme():
+        e = Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+        started.append(e)
+        e.wait("connected")
+        return e
+
+    yield upstream, esme
+    stop_smsc_test(api, [], started)
