@@ -592,6 +592,34 @@ int billing_currency_decimals(const char *code);
  * (buf of BILLING_MONEY_BUF is enough). */
 int billing_money_format_exact(int64_t micro, int min_decimals, char *buf, size_t n);
 
+/* ------------------------------------------- reservations in a batch group */
+
+/*
+ * A reservation made inside a batch group (reserve_batch.c, decision 0038):
+ * BILLING_RESERVE_BATCH_STMTS statements to put before the caller's own in
+ * store_batch_add_group, so the reservation and what it pays for commit
+ * together.  When balance + credit limit - reserved does not cover amount
+ * the group fails with a status billing_reserve_batch_refused says yes to,
+ * and nothing of it is written.  Points into itself: keep it in place until
+ * the group is queued (the writer copies the statements).
+ */
+#define BILLING_RESERVE_BATCH_STMTS 3
+struct billing_reserve_batch {
+	char id[ID_MAX]; /* the reservation's, "rsv_…" */
+	char customer_id[ID_MAX];
+	char reference_type[BILLING_LEDGER_REF_MAX + 1];
+	char reference_id[BILLING_LEDGER_REF_MAX + 1];
+	struct store_param balance[2], hold[2], insert[7];
+	struct store_batch_stmt st[BILLING_RESERVE_BATCH_STMTS];
+};
+/* Fills out for amount (micro-units, > 0) held for customer_id until
+ * expires_at (ms); 0 or BILLING_LEDGER_ERANGE. */
+int billing_reserve_batch(struct billing_reserve_batch *out, const char *customer_id,
+			  int64_t amount, const char *reference_type, const char *reference_id,
+			  int64_t expires_at, int64_t now);
+/* Whether a batch group's failure status means "not covered". */
+bool billing_reserve_batch_refused(int status);
+
 /* -------------------------------------------------- least-cost routing */
 
 /*

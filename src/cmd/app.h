@@ -57,5 +57,7 @@ int start_smsc(struct app *app);
 /* The process's rating snapshot, registered on the first call; NULL (the
  * reason logged) when the store cannot build it. */
 struct snapshot *app_rating(struct app *app);
+/* An amount key of the configuration ("5.00") in micro-units (warp.c). */
+int64_t config_money(const struct config *cfg, const char *sec, const char *key);
 
 #endif

@@ -165,6 +165,8 @@ int start_smsc(struct app *app)
 		.store = app->store,
 		.loader = app->loader,
 		.rating = app_rating(app),
+		.low_balance_threshold = config_money(cfg, "billing", "low_balance_threshold"),
+		.sms_refund_undelivered = config_bool(cfg, "billing", "sms_refund_undelivered"),
 		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
 		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
 		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),

@@ -214,6 +214,9 @@ const struct config_key warp_schema[] = {
 	{ "billing", "low_balance_threshold", CONFIG_STR, "0", 0, 0, NULL,
 	  "balance.low fires once when a charge takes a balance below this (such as 5.00), again "
 	  "after it was back above; a customer's low_balance_threshold overrides it." },
+	{ "billing", "sms_refund_undelivered", CONFIG_BOOL, "true", 0, 0, NULL,
+	  "A prepaid customer's message is charged for its delivered parts only (true), or for every "
+	  "part a carrier took (false); what was reserved for the rest is given back." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

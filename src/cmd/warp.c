@@ -109,7 +109,7 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o, bool all
 }
 
 /* An amount key (a decimal such as "5.00", exact to micro-units) in micro-units. */
-static int64_t config_money(const struct config *cfg, const char *sec, const char *key)
+int64_t config_money(const struct config *cfg, const char *sec, const char *key)
 {
 	int64_t v = 0;
 	billing_money_parse(str_from_cstr(config_str(cfg, sec, key)), true, &v);

@@ -208,14 +208,13 @@ const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str
 
 /* ---------------------------------------------------------------- lcr */
 
-/* Digits of dest, as the decks' prefixes are written. */
-static void dest_digits(const char *dest, char *out, size_t n)
+void smsc_dest_digits(struct str dest, char *out, size_t n)
 {
 	size_t j = 0;
 
-	for (; *dest && j + 1 < n; dest++)
-		if (*dest >= '0' && *dest <= '9')
-			out[j++] = *dest;
+	for (size_t i = 0; i < dest.len && j + 1 < n; i++)
+		if (dest.p[i] >= '0' && dest.p[i] <= '9')
+			out[j++] = dest.p[i];
 	out[j] = '\0';
 }
 
@@ -245,7 +244,7 @@ static size_t lcr_order(const struct billing_rating *g, const struct smsc_route 
 	int64_t t_ms = time_wall_ms();
 	bool margin_out = false;
 
-	dest_digits(dest, digits, sizeof(digits));
+	smsc_dest_digits(str_from_cstr(dest), digits, sizeof(digits));
 	if (g)
 		lcr_sell(g, customer_id, str_from_cstr(digits), t_ms, &m, cur, sizeof(cur));
 	for (size_t i = 0; i < r->ncarriers; i++) {

@@ -97,6 +97,9 @@ void *smsc_routes_build(struct store_conn *c, void *arg);
 void smsc_routes_free(void *data);
 const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str dest,
 					 const char *customer_id);
+/* The digits of dest, as rate decks write prefixes (NUL-terminated, cut
+ * to n - 1). */
+void smsc_dest_digits(struct str dest, char *out, size_t n);
 /* The carriers a message of customer_id to dest tries, in order, into
  * ids: the route's own order, or in lcr mode (decision 0038) by SMS buy
  * rate from the rating snapshot at now, carriers without a rate, in another
@@ -520,6 +523,8 @@ struct smsc {
 	struct snapshot *accounts;
 	struct store_batch *insert;
 	struct smsc_verify *verify;
+	struct store_batch *insert_prepaid; /* prepaid parts with their reservations */
+	struct smsc_prepaid *prepaid;	    /* their settler (prepaid.c) */
 	struct smsc_out *out; /* on the pool's thread 1 */
 	struct smsc_live *live;
 	char *hex;     /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
@@ -570,6 +575,24 @@ void smsc_session_close_all(struct smsc *s);
 /* bind.c */
 void smsc_bind_start(struct smsc_session *ss, const struct smpp_pdu *p);
 void smsc_bind_release(struct smsc_session *ss);
+
+/* prepaid.c: prepaid customers' parts reserved at submit, settled when
+ * final (decision 0038). */
+struct smsc_prepaid;
+struct smsc_submit_row;
+struct smsc_prepaid *smsc_prepaid_new(struct smsc *s);
+int smsc_prepaid_start(struct smsc_prepaid *pp);
+void smsc_prepaid_free(struct smsc_prepaid *pp); /* stops the settler */
+/* A part to dest of customer_id: *amount 0 when nothing is reserved (not
+ * prepaid, or free), else its price; -ENOENT: prepaid without a price. */
+int smsc_prepaid_price(struct smsc *s, const char *customer_id, struct str dest, int64_t *amount);
+/* Queues the part's row (params of the insert batch's statement) after the
+ * statements reserving amount, on the prepaid batch writer. */
+int smsc_prepaid_queue(struct smsc *s, const char *customer_id, const struct smsc_submit_row *row,
+		       int64_t amount, const struct store_param *params, size_t nparams,
+		       store_batch_done_fn done, void *arg);
+/* The status answered for a stored row that failed with store_status. */
+uint32_t smsc_prepaid_status(struct smsc *s, int store_status);
 
 /* submit.c */
 struct str smsc_wire_id(const char *id);

@@ -62,7 +62,7 @@ def provision(api, upstream, prefix, buys, sell=None, **route):
     """A customer with an SMPP account (and a sell deck when `sell` is a
     rate), one carrier per buy rate with its own upstream, and an lcr route
     over them in that priority order."""
-    cid = api.customer()
+    cid = api.customer(billing_type="postpaid")  # prepaid parts would need a balance
     if sell is not None:
         r = api.admin.patch("/api/v1/customers/" + cid,
                             {"sell_deck_id": deck(api, "sell", prefix, sell)})

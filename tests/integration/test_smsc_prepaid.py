@@ -1,0 +1,149 @@
+"""Prepaid customers' messages (decision 0038), end to end: an npm smpp ESME
+submits, npm smpp servers are the carrier's SMSC.  Each part is reserved at
+its price per segment when it is stored; a part the available balance does
+not cover is refused ESME_RSUBMITFAIL and one without a sell price
+ESME_RINVDSTADR; once final, a message is charged once under msg:<group id>
+for its delivered parts and what its undelivered parts held is given back.
+Against SQLite and PostgreSQL."""
+import time
+import uuid
+
+import pytest
+
+from smppfix import carrier_with_connector, route, smsc_peers as peers  # noqa: F401
+from test_smsc_lcr import deck, synced
+
+pytest.register_assert_rewrite("apiclient")
+from apiclient import running_env  # noqa: E402
+
+pytest_plugins = ["apiclient"]
+
+ROK, RINVDSTADR, RSUBMITFAIL = 0x00, 0x0B, 0x45
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, tmp_path_factory):
+    yield from running_env(request, tmp_path_factory, roles="api,smsc")
+
+
+def provision(api, upstream, prefix, price, topup):
+    """A prepaid customer with a sell deck of `price` per segment on prefix,
+    `topup` on its balance, an SMPP account, and a route to one carrier."""
+    cid = api.customer(billing_type="prepaid")
+    r = api.admin.patch("/api/v1/customers/" + cid, {"sell_deck_id": deck(api, "sell", prefix,
+                                                                          price)})
+    assert r.status == 200, r.body
+    r = api.admin.post("/api/v1/customers/%s/balance-transactions" % cid,
+                       {"type": "topup", "amount": topup, "description": "test"})
+    assert r.status == 201, r.body
+    sid = "pp" + uuid.uuid4().hex[:8]
+    api.admin.create("/api/v1/smpp-accounts", {"customer_id": cid, "system_id": sid,
+                                                "password": "pw", "allowed_cidrs": ["127.0.0.1"],
+                                                "throughput": 1000, "window": 100})
+    up = upstream()
+    car = carrier_with_connector(api, up.port)
+    route(api, prefix, [car])
+    up.wait("bind", timeout=10)
+    synced(api)
+    return cid, sid, up
+
+
+def balance(api, cid):
+    r = api.admin.get("/api/v1/customers/%s/balance" % cid)
+    assert r.status == 200, r.body
+    return r.json()["data"]
+
+
+def charges(api, cid):
+    return api.rows("SELECT kind, amount, idempotency_key, reference_type, reference_id FROM "
+                    "ledger_entries WHERE customer_id = ? AND kind <> 'topup' ORDER BY seq", cid)
+
+
+def wait_settled(api, cid, reserved=0, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        b = balance(api, cid)
+        if b["reserved_micros"] == reserved:
+            return b
+        assert time.monotonic() < deadline, "reserved is still %s" % b["reserved"]
+        time.sleep(0.05)
+
+
+def wait_state(api, mid, state, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = api.rows("SELECT state, group_id FROM messages WHERE id = ?", "msg_" + mid)
+        if rows and rows[0]["state"] == state:
+            return rows[0]
+        assert time.monotonic() < deadline, "message %s is %r" % (mid, rows)
+        time.sleep(0.05)
+
+
+def part(e, dest, ref, seq, total=2):
+    return e.submit(source_addr="WARP", destination_addr=dest, data_coding=0,
+                    short_message="part %d" % seq, udh_hex="050003%02x%02x%02x" % (ref, total, seq))
+
+
+def test_a_long_message_is_charged_per_segment_once_delivered(api, peers):
+    upstream, esme = peers
+    prefix = "4476001"
+    cid, sid, up = provision(api, upstream, prefix, "0.0100", "0.05")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    first = part(e, prefix + "0001", 0x21, 1)
+    second = part(e, prefix + "0001", 0x21, 2)
+    assert (first["command_status"], second["command_status"]) == (ROK, ROK)
+    group = wait_state(api, first["message_id"], "delivered")["group_id"]
+    wait_state(api, second["message_id"], "delivered")
+    b = wait_settled(api, cid)
+    assert (b["balance"], b["reserved"]) == ("0.03", "0.00"), b
+    assert charges(api, cid) == [{"kind": "message_charge", "amount": -20000,
+                                  "idempotency_key": "msg:" + group,
+                                  "reference_type": "message", "reference_id": group}]
+
+
+def test_an_undeliverable_message_is_given_back(api, peers):
+    upstream, esme = peers
+    prefix = "4476002"
+    cid, sid, up = provision(api, upstream, prefix, "0.0100", "0.05")
+    up.send(cmd="config", dlr={"delay_ms": 50, "stat": "UNDELIV", "err": "001", "tlv": True,
+                               "text": True})
+    up.wait("configured")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="no",
+                 data_coding=0)
+    assert r["command_status"] == ROK
+    wait_state(api, r["message_id"], "undeliverable")
+    b = wait_settled(api, cid)
+    assert (b["balance"], b["reserved"], b["available"]) == ("0.05", "0.00", "0.05"), b
+    assert charges(api, cid) == []
+
+
+def test_broke_and_unpriced_parts_are_refused(api, peers):
+    """0.015 covers one part at 0.01: held while the carrier has not
+    answered with a receipt, the next part is refused; a destination the
+    deck has no price for is refused whatever the balance."""
+    upstream, esme = peers
+    prefix = "4476003"
+    cid, sid, up = provision(api, upstream, prefix, "0.0100", "0.015")
+    up.send(cmd="config", dlr=False)
+    up.wait("configured")
+    route(api, "4476903", [api.admin.list_all("/api/v1/message-routes")[0]["carriers"][0][
+        "carrier_id"]])
+    synced(api)
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="one",
+                 data_coding=0)
+    assert r["command_status"] == ROK
+    b = balance(api, cid)
+    assert (b["reserved"], b["available"]) == ("0.01", "0.005"), b
+    r = e.submit(source_addr="WARP", destination_addr=prefix + "0002", short_message="two",
+                 data_coding=0)
+    assert r["command_status"] == RSUBMITFAIL
+    r = e.submit(source_addr="WARP", destination_addr="44769030001", short_message="unpriced",
+                 data_coding=0)
+    assert r["command_status"] == RINVDSTADR
+    assert api.count("messages", "customer_id = ?", cid) == 1
+    assert api.count("reservations", "customer_id = ? AND state = 'open'", cid) == 1
