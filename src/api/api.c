@@ -34,6 +34,7 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->msg_default_validity_ms = o->msg_default_validity_ms;
 	a->msg_max_validity_ms = o->msg_max_validity_ms;
 	a->ledger.low_balance_threshold = o->low_balance_threshold;
+	a->rating = o->rating;
 	if (!(a->refusals = api_refusals_new()) || api_messages_start(a, o->loader) < 0) {
 		snprintf(err, errlen,
 			 "api: out of memory, or the send checks' snapshot could not "

@@ -34,6 +34,9 @@ struct api_opts {
 	/* [billing] low_balance_threshold, micro-units: balance.low below it for
 	 * customers without a threshold of their own. */
 	int64_t low_balance_threshold;
+	/* The process's rating snapshot (NULL: none): a prepaid customer's HTTP
+	 * send is priced and reserved by it (send_prepaid.c, decision 0038). */
+	struct snapshot *rating;
 };
 
 struct api;

@@ -39,6 +39,7 @@ struct api {
 	struct api_refusals *refusals;
 	/* [billing] keys the ledger needs (balances.c). */
 	struct billing_ledger_opts ledger;
+	struct snapshot *rating; /* prepaid sends (send_prepaid.c); NULL: none */
 };
 
 /* refusals.c: logs a refused credential from src, at most one line per

@@ -430,7 +430,8 @@ static int start_api(struct app *app)
 			      .msg_max_validity_ms =
 				  config_duration_ms(app->cfg, "smsc", "max_validity"),
 			      .low_balance_threshold =
-				  config_money(app->cfg, "billing", "low_balance_threshold") };
+				  config_money(app->cfg, "billing", "low_balance_threshold"),
+			      .rating = app_rating(app) };
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {
 		fprintf(stderr, "warp: %s\n", err);

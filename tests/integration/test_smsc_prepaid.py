@@ -147,3 +147,34 @@ def test_broke_and_unpriced_parts_are_refused(api, peers):
     assert r["command_status"] == RINVDSTADR
     assert api.count("messages", "customer_id = ?", cid) == 1
     assert api.count("reservations", "customer_id = ? AND state = 'open'", cid) == 1
+
+
+def test_http_send_reserves_per_segment_refuses_402_and_422(api, peers):
+    """The same over POST /api/v1/messages: a two-segment text reserves two
+    prices and, delivered, is charged once for both; what is left does not
+    cover two more segments (402); a number without a price is 422."""
+    upstream, _ = peers
+    prefix = "4476004"
+    cid, _, up = provision(api, upstream, prefix, "0.0100", "0.03")
+    route(api, "4476904", [api.admin.list_all("/api/v1/message-routes")[0]["carriers"][0][
+        "carrier_id"]])
+    synced(api)
+    _, client = api.key(cid)
+    long_text = "x" * 200  # GSM 03.38: two parts of 153 and 47
+    r = client.post("/api/v1/messages", {"from": "WARP", "to": "+" + prefix + "0001",
+                                         "text": long_text})
+    assert r.status == 202, r.body
+    mid = r.json()["data"]["id"]
+    assert r.json()["data"]["segments"] == 2
+    b = wait_settled(api, cid)
+    assert (b["balance"], b["reserved"]) == ("0.01", "0.00"), b
+    assert charges(api, cid) == [{"kind": "message_charge", "amount": -20000,
+                                  "idempotency_key": "msg:" + mid,
+                                  "reference_type": "message", "reference_id": mid}]
+    r = client.post("/api/v1/messages", {"from": "WARP", "to": "+" + prefix + "0002",
+                                         "text": long_text})
+    assert r.status == 402 and r.json()["errors"][0]["code"] == "insufficient_funds", r.body
+    r = client.post("/api/v1/messages", {"from": "WARP", "to": "+44769040001", "text": "hi"})
+    assert r.status == 422 and r.json()["errors"][0]["code"] == "no_rate", r.body
+    assert api.count("messages", "customer_id = ?", cid) == 2
+    assert api.count("reservations", "customer_id = ? AND state = 'open'", cid) == 0
