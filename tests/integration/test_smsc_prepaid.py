@@ -178,3 +178,55 @@ def test_http_send_reserves_per_segment_refuses_402_and_422(api, peers):
     assert r.status == 422 and r.json()["errors"][0]["code"] == "no_rate", r.body
     assert api.count("messages", "customer_id = ?", cid) == 2
     assert api.count("reservations", "customer_id = ? AND state = 'open'", cid) == 0
+
+
+def test_a_burst_never_takes_more_than_the_balance(api, peers):
+    """Ten parts back to back on a balance covering four, held (no receipt):
+    exactly four are stored, the rest refused, available never below 0."""
+    upstream, esme = peers
+    prefix = "4476005"
+    cid, sid, up = provision(api, upstream, prefix, "0.0100", "0.04")
+    up.send(cmd="config", dlr=False)
+    up.wait("configured")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    tags = ["burst-%d" % i for i in range(10)]
+    for i, tag in enumerate(tags):
+        e.send(cmd="submit", tag=tag, fields={"source_addr": "WARP", "data_coding": 0,
+                                              "destination_addr": "%s%04d" % (prefix, i),
+                                              "short_message": "burst"})
+    got = [e.wait("submit_sm_resp", tag=t)["command_status"] for t in tags]
+    assert sorted(got) == [ROK] * 4 + [RSUBMITFAIL] * 6, got
+    b = balance(api, cid)
+    assert (b["balance"], b["reserved"], b["available"]) == ("0.04", "0.04", "0.00"), b
+    assert api.count("messages", "customer_id = ?", cid) == 4
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def no_refund(request, tmp_path_factory):
+    yield from running_env(request, tmp_path_factory, roles="api,smsc",
+                           env={"WARP_BILLING_SMS_REFUND_UNDELIVERED": "false"})
+
+
+def test_without_refunds_a_part_the_carrier_took_is_charged(no_refund):
+    from smppfix import Esme, UpstreamSmsc, stop_smsc_test
+    api = no_refund
+    up = UpstreamSmsc(dlr={"delay_ms": 50, "stat": "UNDELIV", "err": "001", "tlv": True,
+                           "text": True})
+    started = [up]
+    try:
+        prefix = "4476006"
+        cid, sid, _ = provision(api, lambda: up, prefix, "0.0100", "0.05")
+        e = Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+        started.append(e)
+        e.wait("connected")
+        assert e.bind(sid, "pw") == ROK
+        r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="no",
+                     data_coding=0)
+        assert r["command_status"] == ROK
+        wait_state(api, r["message_id"], "undeliverable")
+        b = wait_settled(api, cid)
+        assert (b["balance"], b["reserved"]) == ("0.04", "0.00"), b
+        assert [c["amount"] for c in charges(api, cid)] == [-10000]
+    finally:
+        stop_smsc_test(api, [], started)
