@@ -79,6 +79,19 @@ def wait_state(api, mid, state, timeout=10):
         time.sleep(0.05)
 
 
+UNDELIV = {"delay_ms": 50, "stat": "UNDELIV", "err": "001", "tlv": True, "text": True}
+
+
+def undeliverable_one(api, cid, sid, e, prefix):
+    """One part through an upstream answering UNDELIV; the balance once settled."""
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="no",
+                 data_coding=0)
+    assert r["command_status"] == ROK
+    wait_state(api, r["message_id"], "undeliverable")
+    return wait_settled(api, cid)
+
+
 def part(e, dest, ref, seq, total=2):
     return e.submit(source_addr="WARP", destination_addr=dest, data_coding=0,
                     short_message="part %d" % seq, udh_hex="050003%02x%02x%02x" % (ref, total, seq))
@@ -106,16 +119,9 @@ def test_an_undeliverable_message_is_given_back(api, peers):
     upstream, esme = peers
     prefix = "4476002"
     cid, sid, up = provision(api, upstream, prefix, "0.0100", "0.05")
-    up.send(cmd="config", dlr={"delay_ms": 50, "stat": "UNDELIV", "err": "001", "tlv": True,
-                               "text": True})
+    up.send(cmd="config", dlr=UNDELIV)
     up.wait("configured")
-    e = esme()
-    assert e.bind(sid, "pw") == ROK
-    r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="no",
-                 data_coding=0)
-    assert r["command_status"] == ROK
-    wait_state(api, r["message_id"], "undeliverable")
-    b = wait_settled(api, cid)
+    b = undeliverable_one(api, cid, sid, esme(), prefix)
     assert (b["balance"], b["reserved"], b["available"]) == ("0.05", "0.00", "0.05"), b
     assert charges(api, cid) == []
 
@@ -211,8 +217,7 @@ def no_refund(request, tmp_path_factory):
 def test_without_refunds_a_part_the_carrier_took_is_charged(no_refund):
     from smppfix import Esme, UpstreamSmsc, stop_smsc_test
     api = no_refund
-    up = UpstreamSmsc(dlr={"delay_ms": 50, "stat": "UNDELIV", "err": "001", "tlv": True,
-                           "text": True})
+    up = UpstreamSmsc(dlr=UNDELIV)
     started = [up]
     try:
         prefix = "4476006"
@@ -220,12 +225,7 @@ def test_without_refunds_a_part_the_carrier_took_is_charged(no_refund):
         e = Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
         started.append(e)
         e.wait("connected")
-        assert e.bind(sid, "pw") == ROK
-        r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="no",
-                     data_coding=0)
-        assert r["command_status"] == ROK
-        wait_state(api, r["message_id"], "undeliverable")
-        b = wait_settled(api, cid)
+        b = undeliverable_one(api, cid, sid, e, prefix)
         assert (b["balance"], b["reserved"]) == ("0.04", "0.00"), b
         assert [c["amount"] for c in charges(api, cid)] == [-10000]
     finally:
