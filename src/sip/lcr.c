@@ -5,7 +5,8 @@
  * leaves out those without a rate, whose buy deck is in another currency
  * than the customer's, or whose rate leaves less than the route's minimum
  * margin over the customer's sell rate (the trunk's sell deck over the
- * customer's), and keeps the route's priority and weight for ties.
+ * customer's; a route without a minimum takes its customer's), and keeps
+ * the route's priority and weight for ties.
  *
  * Everything comes from the process's rating snapshot (app_rating):
  * lookups without locks or store access, once per carrier of the route
@@ -72,8 +73,9 @@ static int lcr_worst(const struct billing_lcr_candidate *c, size_t n)
 	return out;
 }
 
-int sip_lcr_choices(struct sip_policy *p, const struct psnap *s, const struct psnap_route *rt,
-		    const struct sip_call_plan *plan, struct psnap_choice *ch, size_t *n)
+int sip_lcr_choices(struct sip_policy *p, const struct psnap *s, const struct psnap_trunk *t,
+		    const struct psnap_route *rt, const struct sip_call_plan *plan,
+		    struct psnap_choice *ch, size_t *n)
 {
 	const struct billing_rating *r = p->o.rating ? snapshot_acquire(p->o.rating) : NULL;
 	struct billing_lcr_candidate c[LCR_CANDIDATES_MAX];
@@ -83,6 +85,10 @@ int sip_lcr_choices(struct sip_policy *p, const struct psnap *s, const struct ps
 	int64_t t_ms = time_wall_ms(); /* decks are in force by the wall clock */
 	char cur[BILLING_CURRENCY_MAX] = "";
 
+	if (!m.margin && t && t->customer_margin) { /* the route sets none: the customer's */
+		m.margin = true;
+		m.min_margin_bps = t->customer_min_margin_bps;
+	}
 	if (r)
 		lcr_sell(r, plan, t_ms, &m, cur, sizeof(cur));
 	memcpy(in, ch, count * sizeof(*in));

@@ -250,15 +250,16 @@ static void plan_add_carrier(const struct psnap *s, const struct psnap_carrier *
 
 /* Adds the targets of the route's carriers in order; a carrier over a
  * limit now is left out, and *limited says why (0: none was). */
-static int plan_add_route(struct sip_policy *p, const struct psnap *s, const struct psnap_route *rt,
-			  int64_t now_ms, struct sip_call_plan *plan, int *limited)
+static int plan_add_route(struct sip_policy *p, const struct psnap *s, const struct psnap_trunk *t,
+			  const struct psnap_route *rt, int64_t now_ms, struct sip_call_plan *plan,
+			  int *limited)
 {
 	struct psnap_choice ch[POLICY_CHOICES_MAX];
 	size_t n = rt->nchoices < POLICY_CHOICES_MAX ? rt->nchoices : POLICY_CHOICES_MAX;
 	int lcr_out;
 
 	memcpy(ch, &s->choices[rt->choice_first], n * sizeof(*ch));
-	if (rt->lcr && (lcr_out = sip_lcr_choices(p, s, rt, plan, ch, &n)) != 0)
+	if (rt->lcr && (lcr_out = sip_lcr_choices(p, s, t, rt, plan, ch, &n)) != 0)
 		return lcr_out;
 	order_weighted(ch, n);
 	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
@@ -372,7 +373,7 @@ static int plan_termination(struct sip_policy *p, const struct psnap *s,
 	rt = psnap_route_find(s, t->customer_id, plan->normalized);
 	if (!rt)
 		return plan_reject(plan, 404, "no route");
-	int lcr_out = plan_add_route(p, s, rt, now_ms, plan, &limited);
+	int lcr_out = plan_add_route(p, s, t, rt, now_ms, plan, &limited);
 
 	if (lcr_out)
 		return plan_reject(plan, 503, sip_lcr_reject_reason(lcr_out));

@@ -142,6 +142,8 @@ struct psnap_trunk {
 	size_t blocked_first, nblocked; /* into blocked[] */
 	size_t dest_first, ndests;	/* into dests[], by priority */
 	struct sip_limit *limit, *customer_limit;
+	bool customer_margin; /* the customer's min_margin_bps is set (lcr.c) */
+	int64_t customer_min_margin_bps;
 };
 
 struct psnap_acl {
@@ -332,15 +334,18 @@ int sip_journal_close(struct sip_journal *j, const char *call_id, const char *di
 
 /* ------------------------------------------------------------------ lcr.c */
 
-/* A route in lcr mode (decision 0038): ch[0..*n) becomes the route's kept
+/* A route in lcr mode (decision 0038), for a call on trunk t (whose
+ * customer's minimum margin applies when the route sets none): ch[0..*n)
+ * becomes the route's kept
  * carriers in least-cost order for plan->normalized at now, each with its
  * buy rate and its tie rank as priority (order_weighted then draws by
  * weight within a rank).  Returns 0, or when no carrier is kept the reason
  * of the most telling one left out (an enum billing_lcr_out: margin over
  * currency over no rate).  Reads the rating snapshot only. */
 struct sip_policy;
-int sip_lcr_choices(struct sip_policy *p, const struct psnap *s, const struct psnap_route *rt,
-		    const struct sip_call_plan *plan, struct psnap_choice *ch, size_t *n);
+int sip_lcr_choices(struct sip_policy *p, const struct psnap *s, const struct psnap_trunk *t,
+		    const struct psnap_route *rt, const struct sip_call_plan *plan,
+		    struct psnap_choice *ch, size_t *n);
 /* The 503 reason for a call left without a carrier by LCR. */
 const char *sip_lcr_reject_reason(int out);
 /* Registers warp_sip_lcr_excluded_total{reason} on p. */

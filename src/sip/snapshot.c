@@ -36,6 +36,8 @@ struct bcustomer {
 	char id[ID_MAX];
 	bool active;
 	struct sip_limit *limit;
+	bool margin; /* min_margin_bps set (lcr.c) */
+	int64_t min_margin_bps;
 };
 
 struct builder {
@@ -159,13 +161,16 @@ static int customer_row(struct builder *b, struct store_res *r, size_t i, void *
 	cu->active = strcmp(store_res_text(r, i, 1), "active") == 0;
 	cu->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_CUSTOMER, cu->id,
 				     store_res_int(r, i, 2), store_res_int(r, i, 3));
+	cu->margin = !store_res_isnull(r, i, 4);
+	cu->min_margin_bps = cu->margin ? store_res_int(r, i, 4) : 0;
 	return cu->limit ? 0 : -ENOMEM;
 }
 
 static int build_customers(struct builder *b)
 {
 	static const struct loader l = {
-	    "SELECT id, status, cps_limit, channel_limit FROM customers", sizeof(*b->cus),
+	    "SELECT id, status, cps_limit, channel_limit, min_margin_bps FROM customers",
+	    sizeof(*b->cus),
 	    customer_row, psnap_cmp_id};
 	void *a;
 	int rc = load_rows(b, &l, &a, &b->ncus);
@@ -378,6 +383,8 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i, void *ele
 	t->enabled = store_res_int(r, i, 2) != 0;
 	t->customer_active = cu && cu->active;
 	t->customer_limit = cu ? cu->limit : NULL;
+	t->customer_margin = cu && cu->margin;
+	t->customer_min_margin_bps = cu ? cu->min_margin_bps : 0;
 	psnap_copy_cstr(t->tech_prefix, sizeof(t->tech_prefix), store_res_text(r, i, 4));
 	t->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_TRUNK, t->id, store_res_int(r, i, 5),
 				    store_res_int(r, i, 6));

@@ -23,6 +23,7 @@
 	"s.tls_server_name, s.concat "                                                             \
 	"FROM smpp_connectors s JOIN carriers c ON c.id = s.carrier_id "                           \
 	"WHERE s.enabled <> 0 AND c.enabled <> 0"
+#define MARGINS_SQL "SELECT id, min_margin_bps FROM customers WHERE min_margin_bps IS NOT NULL"
 
 static int route_cmp(const void *a, const void *b)
 {
@@ -152,12 +153,37 @@ static int build_connectors(struct smsc_routes *s, struct store_conn *c)
 	return rc;
 }
 
+static int margin_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct smsc_margin *)a)->customer_id,
+		      ((const struct smsc_margin *)b)->customer_id);
+}
+
+static int build_margins(struct smsc_routes *s, struct store_conn *c)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(c, MARGINS_SQL, NULL, 0, &r);
+
+	if (rc == 0 && !(s->margins = calloc(store_res_rows(r) + 1, sizeof(*s->margins))))
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		struct smsc_margin *m = &s->margins[s->nmargins++];
+		copy_text(m->customer_id, sizeof(m->customer_id), store_res_text(r, i, 0));
+		m->min_margin_bps = store_res_int(r, i, 1);
+	}
+	store_res_free(r);
+	if (s->nmargins > 1)
+		qsort(s->margins, s->nmargins, sizeof(*s->margins), margin_cmp);
+	return rc;
+}
+
 void *smsc_routes_build(struct store_conn *c, void *arg)
 {
 	struct smsc_routes *s = calloc(1, sizeof(*s));
 
 	(void)arg;
-	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0)
+	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0 &&
+	    build_margins(s, c) == 0)
 		return s;
 	smsc_routes_free(s);
 	return NULL;
@@ -170,6 +196,7 @@ void smsc_routes_free(void *data)
 		return;
 	free(s->routes);
 	free(s->connectors);
+	free(s->margins);
 	free(s);
 }
 
@@ -234,12 +261,31 @@ static void lcr_sell(const struct billing_rating *g, const char *customer_id, st
 		copy_text(cur, curlen, billing_deck_meta(deck)->currency);
 }
 
-static size_t lcr_order(const struct billing_rating *g, const struct smsc_route *r,
-			const char *dest, const char *customer_id,
+/* The route's minimum margin, else the customer's (none: margin false). */
+static struct billing_lcr_margin lcr_margin(const struct smsc_routes *s,
+					    const struct smsc_route *r, const char *customer_id)
+{
+	struct billing_lcr_margin m = {.margin = r->margin, .min_margin_bps = r->min_margin_bps};
+	struct smsc_margin key;
+	const struct smsc_margin *cm;
+
+	copy_text(key.customer_id, sizeof(key.customer_id), customer_id);
+	cm = !m.margin && s && s->nmargins
+		 ? bsearch(&key, s->margins, s->nmargins, sizeof(key), margin_cmp)
+		 : NULL;
+	if (cm) {
+		m.margin = true;
+		m.min_margin_bps = cm->min_margin_bps;
+	}
+	return m;
+}
+
+static size_t lcr_order(const struct billing_rating *g, const struct smsc_routes *s,
+			const struct smsc_route *r, const char *dest, const char *customer_id,
 			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why)
 {
 	struct billing_lcr_candidate c[SMSC_ROUTE_CARRIERS_MAX];
-	struct billing_lcr_margin m = {.margin = r->margin, .min_margin_bps = r->min_margin_bps};
+	struct billing_lcr_margin m = lcr_margin(s, r, customer_id);
 	char digits[SMPP_ADDR_WIDE_MAX], cur[BILLING_CURRENCY_MAX] = "";
 	int64_t t_ms = time_wall_ms();
 	bool margin_out = false;
@@ -273,9 +319,9 @@ static size_t lcr_order(const struct billing_rating *g, const struct smsc_route 
 }
 
 /* hot path: no allocation, no locks, no I/O */
-size_t smsc_route_order(struct snapshot *rating, const struct smsc_route *r, const char *dest,
-			const char *customer_id, const char *ids[SMSC_ROUTE_CARRIERS_MAX],
-			const char **why)
+size_t smsc_route_order(struct snapshot *rating, const struct smsc_routes *s,
+			const struct smsc_route *r, const char *dest, const char *customer_id,
+			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why)
 {
 	if (why)
 		*why = NULL;
@@ -285,7 +331,7 @@ size_t smsc_route_order(struct snapshot *rating, const struct smsc_route *r, con
 		return r->ncarriers;
 	}
 	const struct billing_rating *g = rating ? snapshot_acquire(rating) : NULL;
-	size_t n = lcr_order(g, r, dest, customer_id, ids, why);
+	size_t n = lcr_order(g, s, r, dest, customer_id, ids, why);
 
 	if (g)
 		snapshot_release(rating, g);

@@ -86,9 +86,17 @@ struct smsc_connector_cfg {
 	char tls_server_name[254]; /* "": host is the name checked */
 };
 
+/* A customer's minimum margin for lcr routes that set none (decision 0038). */
+struct smsc_margin {
+	char customer_id[ID_MAX];
+	int64_t min_margin_bps;
+};
+
 struct smsc_routes {
 	struct smsc_route *routes; /* by (prefix, customer_id) */
 	size_t nroutes, maxlen;
+	struct smsc_margin *margins; /* customers with one, by id */
+	size_t nmargins;
 	struct smsc_connector_cfg *connectors; /* enabled ones, by id */
 	size_t nconnectors;
 };
@@ -103,13 +111,13 @@ void smsc_dest_digits(struct str dest, char *out, size_t n);
 /* The carriers a message of customer_id to dest tries, in order, into
  * ids: the route's own order, or in lcr mode (decision 0038) by SMS buy
  * rate from the rating snapshot at now, carriers without a rate, in another
- * currency or under the route's minimum margin over the customer's sell
- * rate left out.  Returns how many; with none kept in lcr mode, *why (when
+ * currency or under the route's minimum margin (else the customer's, from
+ * s) over the customer's sell rate left out.  Returns how many; with none kept in lcr mode, *why (when
  * not NULL) says why ("no_carrier_within_margin", "no_carrier_rate"), else
  * it is NULL.  No store access. */
-size_t smsc_route_order(struct snapshot *rating, const struct smsc_route *r, const char *dest,
-			const char *customer_id, const char *ids[SMSC_ROUTE_CARRIERS_MAX],
-			const char **why);
+size_t smsc_route_order(struct snapshot *rating, const struct smsc_routes *s,
+			const struct smsc_route *r, const char *dest, const char *customer_id,
+			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why);
 
 /* ------------------------------------------------------------- limits */
 

@@ -163,3 +163,27 @@ def test_priority_routes_record_no_buy_rate(sipwarp, tmp_path):
     assert json.loads(r["attempts"])[0].keys() == {"gateway_id", "code", "start_ms"}
     assert gw0.wait() == 0, gw0.describe()
 
+
+
+def test_the_customers_margin_applies_where_the_route_sets_none(sipwarp, tmp_path):
+    """The same carriers as above, the 10 % minimum on the customer: carrier 0
+    is skipped.  A route minimum of 0 then overrides it: both are tried."""
+    sw = sipwarp
+    cport, g0, g1 = sip_port(), sip_port(), sip_port()
+    cus, cars, gws, rte = provision(sw, cport, [g0, g1], sell="0.0100",
+                                    buys=["0.0095", "0.0090"])
+    assert sw.api("PATCH", "/customers/" + cus, {"min_margin_bps": 1000})["min_margin_bps"] == 1000
+    rating_synced(sw)
+    peers = [sw.sipp("gw%d" % i, render(tmp_path, "uas_reject.xml", code=503), p, calls=2,
+                     timeout_s=10).start() for i, p in enumerate((g0, g1))]
+    refused_call(sw, tmp_path, cport, 503, "call1")
+    (r,) = sw.cdrs(1)
+    assert attempts(r) == [(gws[1], 503, 9000)], r["attempts"]
+
+    sw.api("PATCH", "/routes/" + rte["id"], {"min_margin_bps": 0})
+    rating_synced(sw)
+    refused_call(sw, tmp_path, cport, 503, "call2")
+    rows = sw.cdrs(2)
+    assert attempts(rows[1]) == [(gws[1], 503, 9000), (gws[0], 503, 9500)], rows[1]["attempts"]
+    assert peers[1].wait() == 0, peers[1].describe()
+    peers[0].stop()

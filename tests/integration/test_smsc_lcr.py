@@ -145,3 +145,23 @@ def test_a_carrier_under_the_margin_is_skipped_and_none_left_rejects(api, peers)
     row = wait_message(api, send(e, prefix + "0002"), ("rejected",))
     assert row["error"] == "no_carrier_within_margin" and row["carrier_id"] in (None, "")
     assert not ups[0].seen("submit_sm") and len(ups[1].seen("submit_sm")) == 1
+
+
+def test_the_customers_margin_applies_where_the_route_sets_none(api, peers):
+    upstream, esme = peers
+    prefix = "4475003"
+    sid, cars, ups, rte = provision(api, upstream, prefix, ["0.0038", "0.0036"], sell="0.0040")
+    cid = api.rows("SELECT customer_id FROM smpp_accounts WHERE system_id = ?",
+                   sid)[0]["customer_id"]
+    r = api.admin.patch("/api/v1/customers/" + cid, {"min_margin_bps": 2000})
+    assert r.status == 200 and r.json()["data"]["min_margin_bps"] == 2000, r.body
+    synced(api)
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    row = wait_message(api, send(e, prefix + "0001"), ("rejected",))
+    assert row["error"] == "no_carrier_within_margin"
+    r = api.admin.patch("/api/v1/message-routes/" + rte["id"], {"min_margin_bps": 1000})
+    assert r.status == 200, r.body
+    synced(api)
+    row = wait_message(api, send(e, prefix + "0002"), ("sent", "delivered"))
+    assert row["carrier_id"] == cars[1]

@@ -6,8 +6,10 @@
 -- carriers without a rate.  min_margin_bps (lcr only; NULL: no protection)
 -- leaves out a carrier whose buy rate keeps less than this share of the sell
 -- rate, in basis points of the sell rate (500 = 5 %): (sell - buy) * 10000 >=
--- sell * min_margin_bps.
+-- sell * min_margin_bps.  A customer's min_margin_bps is the minimum of its
+-- calls and messages on lcr routes that set none.
 ALTER TABLE routes ADD COLUMN mode TEXT NOT NULL DEFAULT 'priority';
 ALTER TABLE routes ADD COLUMN min_margin_bps BIGINT;
 ALTER TABLE message_routes ADD COLUMN mode TEXT NOT NULL DEFAULT 'priority';
 ALTER TABLE message_routes ADD COLUMN min_margin_bps BIGINT;
+ALTER TABLE customers ADD COLUMN min_margin_bps BIGINT;
