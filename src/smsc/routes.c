@@ -261,6 +261,20 @@ static void lcr_sell(const struct billing_rating *g, const char *customer_id, st
 		copy_text(cur, curlen, billing_deck_meta(deck)->currency);
 }
 
+/* warp_smsc_lcr_excluded_total{reason}: a carrier an lcr route left out
+ * of a message's order (its dispatch, and again at a failover). */
+static void lcr_count(enum billing_lcr_out out)
+{
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_smsc_lcr_excluded_total",
+	    "Carriers a message route in lcr mode left out of a message's order, by reason: "
+	    "no_rate, currency_mismatch, margin.",
+	    "reason");
+
+	if (f)
+		metric_inc(metric_get(f, billing_lcr_out_reason(out)));
+}
+
 /* The route's minimum margin, else the customer's (none: margin false). */
 static struct billing_lcr_margin lcr_margin(const struct smsc_routes *s,
 					    const struct smsc_route *r, const char *customer_id)
@@ -308,10 +322,12 @@ static size_t lcr_order(const struct billing_rating *g, const struct smsc_routes
 	size_t kept = billing_lcr_order(c, r->ncarriers, &m);
 
 	for (size_t i = 0; i < r->ncarriers; i++) {
-		if (i < kept)
+		if (i < kept) {
 			ids[i] = r->carriers[c[i].idx].carrier_id;
-		else
-			margin_out = margin_out || c[i].out == BILLING_LCR_MARGIN;
+			continue;
+		}
+		margin_out = margin_out || c[i].out == BILLING_LCR_MARGIN;
+		lcr_count(c[i].out);
 	}
 	if (kept == 0 && why)
 		*why = margin_out ? "no_carrier_within_margin" : "no_carrier_rate";

@@ -101,6 +101,12 @@ def wait_message(api, mid, states, timeout=10):
         time.sleep(0.05)
 
 
+def excluded(api, reason):
+    m = re.search(r'^warp_smsc_lcr_excluded_total\{reason="%s"\} (\d+)$' % reason,
+                  api.warp.get("/metrics").body.decode(), re.M)
+    return int(m.group(1)) if m else 0
+
+
 def send(e, dest):
     r = e.submit(source_addr="WARP", destination_addr=dest, short_message="lcr", data_coding=0)
     assert r["command_status"] == ROK, r
@@ -135,9 +141,11 @@ def test_a_carrier_under_the_margin_is_skipped_and_none_left_rejects(api, peers)
                                     min_margin_bps=1000)
     e = esme()
     assert e.bind(sid, "pw") == ROK
+    before = excluded(api, "margin")
     row = wait_message(api, send(e, prefix + "0001"), ("sent", "delivered"))
     assert row["carrier_id"] == cars[1]
     assert not ups[0].seen("submit_sm")
+    assert excluded(api, "margin") > before
 
     r = api.admin.patch("/api/v1/message-routes/" + rte["id"], {"min_margin_bps": 2000})
     assert r.status == 200, r.body
