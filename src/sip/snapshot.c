@@ -12,7 +12,7 @@
  *     the source once per prefix length present and searches, longest first;
  *   - routes by (prefix, customer): a lookup tries each prefix of the number,
  *     longest first, the caller's own route before a global one; a route's
- *     mode and minimum margin (migration 0021) are kept for lcr.c, whose
+ *     mode and minimum margin (the lcr migration) are kept for lcr.c, whose
  *     rates come from the rating snapshot at call time;
  *   - numbers by digits, gateways by id, gateway addresses by address.
  * Ids are sorted with strcmp here, not by SQL ORDER BY, because PostgreSQL's
