@@ -170,8 +170,7 @@ static int build_customers(struct builder *b)
 {
 	static const struct loader l = {
 	    "SELECT id, status, cps_limit, channel_limit, min_margin_bps FROM customers",
-	    sizeof(*b->cus),
-	    customer_row, psnap_cmp_id};
+	    sizeof(*b->cus), customer_row, psnap_cmp_id};
 	void *a;
 	int rc = load_rows(b, &l, &a, &b->ncus);
 

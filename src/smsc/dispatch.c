@@ -152,7 +152,8 @@ static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struc
 	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
 	int64_t now_us = time_mono_us();
 	const char *ids[SMSC_ROUTE_CARRIERS_MAX], *why = NULL;
-	size_t n = r ? smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, &why) : 0;
+	size_t n =
+	    r ? smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, &why) : 0;
 
 	if (!r || why) { /* why: an lcr route kept no carrier (decision 0038) */
 		out_release(o, m, "rejected", r ? why : "no_route", 0, false);

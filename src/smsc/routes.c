@@ -182,8 +182,7 @@ void *smsc_routes_build(struct store_conn *c, void *arg)
 	struct smsc_routes *s = calloc(1, sizeof(*s));
 
 	(void)arg;
-	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0 &&
-	    build_margins(s, c) == 0)
+	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0 && build_margins(s, c) == 0)
 		return s;
 	smsc_routes_free(s);
 	return NULL;
@@ -276,8 +275,8 @@ static void lcr_count(enum billing_lcr_out out)
 }
 
 /* The route's minimum margin, else the customer's (none: margin false). */
-static struct billing_lcr_margin lcr_margin(const struct smsc_routes *s,
-					    const struct smsc_route *r, const char *customer_id)
+static struct billing_lcr_margin lcr_margin(const struct smsc_routes *s, const struct smsc_route *r,
+					    const char *customer_id)
 {
 	struct billing_lcr_margin m = {.margin = r->margin, .min_margin_bps = r->min_margin_bps};
 	struct smsc_margin key;
@@ -311,10 +310,11 @@ static size_t lcr_order(const struct billing_rating *g, const struct smsc_routes
 		const struct billing_deck *deck = NULL;
 		struct billing_rate row;
 
-		c[i] = (struct billing_lcr_candidate){.idx = i, .priority = r->carriers[i].priority};
-		c[i].has_rate = g && billing_rating_buy(g, str_from_cstr(r->carriers[i].carrier_id),
-							t_ms, BILLING_SMS, str_from_cstr(digits),
-							&row, &deck) == 0;
+		c[i] =
+		    (struct billing_lcr_candidate){.idx = i, .priority = r->carriers[i].priority};
+		c[i].has_rate =
+		    g && billing_rating_buy(g, str_from_cstr(r->carriers[i].carrier_id), t_ms,
+					    BILLING_SMS, str_from_cstr(digits), &row, &deck) == 0;
 		c[i].buy_rate = c[i].has_rate ? row.rate : 0;
 		c[i].currency_ok =
 		    !cur[0] || !deck || strcmp(billing_deck_meta(deck)->currency, cur) == 0;

@@ -112,9 +112,10 @@ void smsc_dest_digits(struct str dest, char *out, size_t n);
  * ids: the route's own order, or in lcr mode (decision 0038) by SMS buy
  * rate from the rating snapshot at now, carriers without a rate, in another
  * currency or under the route's minimum margin (else the customer's, from
- * s) over the customer's sell rate left out.  Returns how many; with none kept in lcr mode, *why (when
- * not NULL) says why ("no_carrier_within_margin", "no_carrier_rate"), else
- * it is NULL.  No store access. */
+ * s) over the customer's sell rate left out.  Returns how many; with none
+ * kept in lcr mode, *why (when not NULL) says why
+ * ("no_carrier_within_margin", "no_carrier_rate"), else it is NULL.  No
+ * store access. */
 size_t smsc_route_order(struct snapshot *rating, const struct smsc_routes *s,
 			const struct smsc_route *r, const char *dest, const char *customer_id,
 			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why);

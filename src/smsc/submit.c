@@ -238,8 +238,8 @@ int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 	int rc = smsc_prepaid_price(ss->s, ss->customer_id, row->dest->addr, &amount);
 
 	if (rc == 0 && amount > 0)
-		return smsc_prepaid_queue(ss->s, ss->customer_id, row, amount, params, INSERT_PARAMS,
-					  done, arg);
+		return smsc_prepaid_queue(ss->s, ss->customer_id, row, amount, params,
+					  INSERT_PARAMS, done, arg);
 	return rc < 0 ? rc : store_batch_add(ss->s->insert, params, done, arg);
 }
 
