@@ -11,7 +11,9 @@ import uuid
 
 import pytest
 
-from smppfix import carrier_with_connector, smsc_peers as peers  # noqa: F401
+from smppfix import carrier_with_connector, deck, deck_version  # noqa: F401
+from smppfix import smsc_peers as peers  # noqa: F401
+from smppfix import snapshots_synced as synced
 
 pytest.register_assert_rewrite("apiclient")
 from apiclient import running_env  # noqa: E402
@@ -19,43 +21,11 @@ from apiclient import running_env  # noqa: E402
 pytest_plugins = ["apiclient"]
 
 ROK = 0x00
-CSV = {"Content-Type": "text/csv"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def api(request, tmp_path_factory):
     yield from running_env(request, tmp_path_factory, roles="api,smsc")
-
-
-def deck_version(api, deck_id, prefix, rate):
-    r = api.admin.post("/api/v1/rate-decks/%s/versions" % deck_id,
-                       ("prefix,rate,service\n%s,%s,sms\n" % (prefix, rate)).encode(),
-                       headers=CSV)
-    assert r.status == 201, r.body
-    n = r.json()["data"]["number"]
-    r = api.admin.post("/api/v1/rate-decks/%s/versions/%d/activate" % (deck_id, n), {})
-    assert r.status == 200, r.body
-
-
-def deck(api, direction, prefix, rate):
-    d = api.admin.create("/api/v1/rate-decks", {"name": "d", "direction": direction,
-                                                "currency": "USD"})
-    deck_version(api, d["id"], prefix, rate)
-    return d["id"]
-
-
-def synced(api, timeout=5.0):
-    """The smsc's route snapshot and the rating snapshot at the store's version."""
-    target = api.rows("SELECT version FROM config_version WHERE id = 1")[0]["version"]
-    deadline = time.monotonic() + timeout
-    for name in ("message_routes", "billing_rating"):
-        while True:
-            m = re.search(r'^warp_snapshot_version\{name="%s"\} (\d+)$' % name,
-                          api.warp.get("/metrics").body.decode(), re.M)
-            if m and int(m.group(1)) >= target:
-                break
-            assert time.monotonic() < deadline, "%s not at version %d" % (name, target)
-            time.sleep(0.02)
 
 
 def provision(api, upstream, prefix, buys, sell=None, **route):

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from smppfix import carrier_with_connector, route, smsc_peers as peers  # noqa: F401
-from test_smsc_lcr import deck, synced
+from smppfix import deck, snapshots_synced as synced
 
 pytest.register_assert_rewrite("apiclient")
 from apiclient import running_env  # noqa: E402
