@@ -126,20 +126,30 @@ def test_an_undeliverable_message_is_given_back(api, peers):
     assert charges(api, cid) == []
 
 
+def held_with_unpriced(api, upstream, esme, prefix, topup):
+    """provision() with an upstream that sends no receipts (parts stay
+    reserved) and a route for a prefix the deck has no price for (prefix
+    with its fifth digit 9); the customer, the unpriced prefix and an ESME
+    bound as the customer."""
+    cid, sid, up = provision(api, upstream, prefix, "0.0100", topup)
+    up.send(cmd="config", dlr=False)
+    up.wait("configured")
+    unpriced = prefix[:4] + "9" + prefix[5:]
+    route(api, unpriced, [api.admin.list_all("/api/v1/message-routes")[0]["carriers"][0][
+        "carrier_id"]])
+    synced(api)
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    return cid, unpriced, e
+
+
 def test_broke_and_unpriced_parts_are_refused(api, peers):
     """0.015 covers one part at 0.01: held while the carrier has not
     answered with a receipt, the next part is refused; a destination the
     deck has no price for is refused whatever the balance."""
     upstream, esme = peers
     prefix = "4476003"
-    cid, sid, up = provision(api, upstream, prefix, "0.0100", "0.015")
-    up.send(cmd="config", dlr=False)
-    up.wait("configured")
-    route(api, "4476903", [api.admin.list_all("/api/v1/message-routes")[0]["carriers"][0][
-        "carrier_id"]])
-    synced(api)
-    e = esme()
-    assert e.bind(sid, "pw") == ROK
+    cid, unpriced, e = held_with_unpriced(api, upstream, esme, prefix, "0.015")
     r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="one",
                  data_coding=0)
     assert r["command_status"] == ROK
@@ -148,7 +158,7 @@ def test_broke_and_unpriced_parts_are_refused(api, peers):
     r = e.submit(source_addr="WARP", destination_addr=prefix + "0002", short_message="two",
                  data_coding=0)
     assert r["command_status"] == RSUBMITFAIL
-    r = e.submit(source_addr="WARP", destination_addr="44769030001", short_message="unpriced",
+    r = e.submit(source_addr="WARP", destination_addr=unpriced + "0001", short_message="unpriced",
                  data_coding=0)
     assert r["command_status"] == RINVDSTADR
     assert api.count("messages", "customer_id = ?", cid) == 1
@@ -230,3 +240,24 @@ def test_without_refunds_a_part_the_carrier_took_is_charged(no_refund):
         assert [c["amount"] for c in charges(api, cid)] == [-10000]
     finally:
         stop_smsc_test(api, [], started)
+
+
+def test_submit_multi_lists_the_destinations_not_covered_or_not_priced(api, peers):
+    """submit_multi to three priced destinations on a balance covering two,
+    and one destination the deck has no price for: the third is listed
+    ESME_RSUBMITFAIL, the unpriced one ESME_RINVDSTADR."""
+    upstream, esme = peers
+    prefix = "4476007"
+    cid, unpriced, e = held_with_unpriced(api, upstream, esme, prefix, "0.02")
+    dests = [{"destination_addr": prefix + "0001"}, {"destination_addr": prefix + "0002"},
+             {"destination_addr": prefix + "0003"}, {"destination_addr": unpriced + "0001"}]
+    tag = "multi-1"
+    e.send(cmd="pdu", command="submit_multi", tag=tag,
+           fields={"source_addr": "WARP", "dest_address": dests, "short_message": "all"})
+    r = e.wait("submit_multi_resp", tag=tag)
+    assert r["command_status"] == ROK, r
+    assert sorted((u["destination_addr"], u["error_status_code"]) for u in r["unsuccess_sme"]) == [
+        (prefix + "0003", RSUBMITFAIL), (unpriced + "0001", RINVDSTADR)]
+    assert api.count("messages", "customer_id = ?", cid) == 2
+    b = balance(api, cid)
+    assert (b["reserved"], b["available"]) == ("0.02", "0.00"), b
