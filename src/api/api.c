@@ -38,6 +38,7 @@ struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
 	a->invoice = o->invoice;
 	a->campaign_max_numbers = o->campaign_max_numbers > 0 ? o->campaign_max_numbers : 50;
 	a->tendlc_opts = o->tendlc;
+	a->rating = o->rating;
 	if (!(a->refusals = api_refusals_new()) || api_messages_start(a, o->loader) < 0) {
 		snprintf(err, errlen,
 			 "api: out of memory, or the send checks' snapshot could not "

@@ -42,6 +42,9 @@ struct api_opts {
 	/* [tendlc] campaign_max_numbers and opt_out_scope (decision 0041). */
 	int64_t campaign_max_numbers;
 	struct tendlc_opts tendlc;
+	/* The process's rating snapshot (NULL: none): a prepaid customer's HTTP
+	 * send is priced and reserved by it (send_prepaid.c, decision 0038). */
+	struct snapshot *rating;
 };
 
 struct api;

@@ -61,6 +61,7 @@ struct api {
 		struct api *api;
 		int which;
 	} invoice_gauges[4];
+	struct snapshot *rating; /* prepaid sends (send_prepaid.c); NULL: none */
 };
 
 /* refusals.c: logs a refused credential from src, at most one line per

@@ -79,6 +79,8 @@ static const struct api_field customer_fields[] = {
 	/* micro-units; null: [billing] low_balance_threshold (balances.c) */
 	{ "low_balance_threshold", NULL, API_F_INT, API_F_NULLABLE, -CREDIT_LIMIT_MAX,
 	  CREDIT_LIMIT_MAX, NULL, NULL },
+	/* basis points of the sell rate; lcr routes without their own (decision 0038) */
+	{ "min_margin_bps", NULL, API_F_INT, API_F_NULLABLE, 0, 10000, NULL, NULL },
 };
 
 /* Defaults the schema cannot give: status and billing type are NOT NULL

@@ -66,6 +66,23 @@ void api_messages_send(struct http_req *req, void *arg);
 int api_messages_start(struct api *a, struct snapshot_loader *loader);
 void api_messages_stop(struct api *a);
 
+/* send_prepaid.c: a prepaid customer's parts reserved in their own batch
+ * group (decision 0038).  Appends to stmts (from *n) the statements that
+ * reserve each part ids[i] at its price; pre holds what they point to and
+ * pre->on says whether any were added.  0, -ENOENT (prepaid without a
+ * price for m->to), -EINVAL. */
+struct api_send_prepaid {
+	bool on;
+	struct billing_reserve_batch rb[API_MSG_PARTS_MAX];
+};
+#define API_SEND_PREPAID_STMTS (API_MSG_PARTS_MAX * BILLING_RESERVE_BATCH_STMTS)
+int api_send_prepaid(struct api_ctx *ctx, const char *customer, const struct api_msg_in *m,
+		     char (*ids)[ID_MAX], int64_t now, struct api_send_prepaid *pre,
+		     struct store_batch_stmt *stmts, size_t *n);
+/* Answers a refused prepaid send (422 no_rate, 402 insufficient_funds)
+ * and says so; false for any other failure. */
+bool api_send_prepaid_refused(struct api_ctx *ctx, int rc, bool prepaid);
+
 /* send_tendlc.c: registers the 10DLC snapshot with loader (none without
  * one); 0 or -1 when its first build failed. */
 int api_messages_start_tendlc(struct api *a, struct snapshot_loader *loader);

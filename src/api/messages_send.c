@@ -140,7 +140,8 @@ struct send_rows {
 	struct store_param p[API_MSG_PARTS_MAX][INSERT_PARAMS];
 	char ids[API_MSG_PARTS_MAX][ID_MAX];
 	char hex[API_MSG_PARTS_MAX][2 * SMPP_SM_MAX + 1];
-	struct store_batch_stmt stmts[API_MSG_PARTS_MAX + API_IDEM_STMTS]; /* parts, the key's */
+	/* parts, the key's, a prepaid customer's reservations */
+	struct store_batch_stmt stmts[API_MSG_PARTS_MAX + API_IDEM_STMTS + API_SEND_PREPAID_STMTS];
 };
 
 static int send_rows_fill(struct send_rows *s, const char *group, const char *customer,
@@ -176,6 +177,7 @@ struct send_pending {
 	struct api *api;
 	json_t *reply; /* the message as stored */
 	bool idem;     /* the request has an Idempotency-Key */
+	bool prepaid;  /* its parts are reserved (send_prepaid.c) */
 	int status;    /* of the commit: 0 once durable */
 };
 
@@ -189,7 +191,9 @@ static void send_answer(struct http_req *req, void *arg)
 	if (rc == STORE_ECONFLICT && p->idem)
 		rc = -EALREADY; /* a twin with this key committed first: 409 */
 	send_count(&ctx, rc < 0 ? SEND_FAILED : SEND_QUEUED);
-	if (rc < 0)
+	if (rc < 0 && api_send_prepaid_refused(&ctx, rc, p->prepaid))
+		; /* answered: 402 or 422 (send_prepaid.c) */
+	else if (rc < 0)
 		api_reply_store_error(&ctx, rc, "message");
 	else
 		http_reply_data(req, 202, json_incref(p->reply));
@@ -241,6 +245,7 @@ static void send_store(struct api_ctx *ctx, const char *id, const char *customer
 {
 	struct send_rows rows;
 	struct api_idem_stmt idem = {0};
+	struct api_send_prepaid pre;
 	size_t n = m->nparts;
 	/* The record's body, only when there is a key to record it under. */
 	json_t *body = ctx->idem_key[0] ? json_pack("{s:O}", "data", p->reply) : NULL;
@@ -253,6 +258,8 @@ static void send_store(struct api_ctx *ctx, const char *id, const char *customer
 		p->idem = true;
 		rc = 0;
 	}
+	rc = rc ? rc : api_send_prepaid(ctx, customer, m, rows.ids, now, &pre, rows.stmts, &n);
+	p->prepaid = rc == 0 && pre.on;
 	/* Suspended first: the writer may resume it before add returns. */
 	http_req_suspend(ctx->req);
 	rc = rc ? rc : store_batch_add_group(ctx->api->msg_batch, rows.stmts, n, send_stored, p);

@@ -5,7 +5,8 @@
  * and the smsc (for a message) take the longest matching prefix, a
  * customer's route winning over a global one of the same prefix.  Voice and
  * message routes are the same shape in two tables, so one set of fields
- * and checks serves both.
+ * and checks serves both.  A route in mode lcr orders its carriers by their
+ * buy rate for the number and may set a minimum margin (decision 0038).
  */
 #include <string.h>
 
@@ -101,6 +102,10 @@ static const struct api_field route_fields[] = {
 	{ "prefix", NULL, API_F_STR, API_F_REQUIRED, 0, 15, NULL, check_prefix },
 	{ "customer_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, check_customer },
 	{ "carriers", NULL, API_F_JSON, API_F_REQUIRED, 0, 0, NULL, check_carriers },
+	/* Least-cost routing (decision 0038): carriers by buy rate, and the
+	 * share of the sell rate a carrier must leave, in basis points. */
+	{ "mode", NULL, API_F_ENUM, 0, 0, 0, "priority|lcr", NULL },
+	{ "min_margin_bps", NULL, API_F_INT, API_F_NULLABLE, 0, 10000, NULL, NULL },
 };
 
 const struct api_resource api_routes = {

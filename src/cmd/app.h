@@ -60,5 +60,7 @@ int start_smsc(struct app *app);
  * reason logged) when the store cannot build it. */
 struct snapshot *app_rating(struct app *app);
 int start_billing(struct app *app);
+/* An amount key of the configuration ("5.00") in micro-units (warp.c). */
+int64_t config_money(const struct config *cfg, const char *sec, const char *key);
 
 #endif

@@ -319,6 +319,9 @@ const struct config_key warp_schema[] = {
 	  "One HTTP exchange with BigQuery or the token endpoint, upload included." },
 	{ "export", "job_poll", CONFIG_DURATION, "1s", 10, 600000, NULL,
 	  "How often jobs.get asks about a load job until it is DONE." },
+	{ "billing", "sms_refund_undelivered", CONFIG_BOOL, "true", 0, 0, NULL,
+	  "A prepaid customer's message is charged for its delivered parts only (true), or for every "
+	  "part a carrier took (false); what was reserved for the rest is given back." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

@@ -113,7 +113,7 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o, bool all
 }
 
 /* An amount key (a decimal such as "5.00", exact to micro-units) in micro-units. */
-static int64_t config_money(const struct config *cfg, const char *sec, const char *key)
+int64_t config_money(const struct config *cfg, const char *sec, const char *key)
 {
 	int64_t v = 0;
 	billing_money_parse(str_from_cstr(config_str(cfg, sec, key)), true, &v);
@@ -465,7 +465,8 @@ static int start_api(struct app *app)
 				  config_int(app->cfg, "tendlc", "campaign_max_numbers"),
 			      .tendlc = { .opt_out_brand_wide = strcmp(config_str(app->cfg, "tendlc",
 									      "opt_out_scope"),
-								   "brand") == 0 } };
+								   "brand") == 0 },
+			      .rating = app_rating(app) };
 	cmd_invoice_opts(app->cfg, &o.invoice, NULL);
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {

@@ -166,6 +166,8 @@ static void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t)
 	snprintf(a->target_id, sizeof(a->target_id), "%s",
 		 t->gateway_id[0] ? t->gateway_id : t->trunk_id);
 	a->start_ms = time_wall_ms();
+	a->has_buy_rate = t->has_buy_rate;
+	a->buy_rate = t->buy_rate;
 }
 
 /* A carrier over its limit now is skipped: not an attempt. */

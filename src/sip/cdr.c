@@ -114,8 +114,11 @@ static int cdr_attempts_json(const struct sip_cdr *c, struct buf *out)
 		rc = buf_printf(out, "%s{\"%s\":\"", i ? "," : "", key);
 		rc = rc ? rc : buf_append_json_escaped(out, str_from_cstr(a->target_id));
 		rc = rc ? rc
-			: buf_printf(out, "\",\"code\":%d,\"start_ms\":%lld}", a->code,
+			: buf_printf(out, "\",\"code\":%d,\"start_ms\":%lld", a->code,
 				     (long long)a->start_ms);
+		if (rc == 0 && a->has_buy_rate) /* lcr: the rate it was chosen at */
+			rc = buf_printf(out, ",\"buy_rate\":%lld", (long long)a->buy_rate);
+		rc = rc ? rc : buf_append_char(out, '}');
 	}
 	return rc ? rc : buf_append_char(out, ']');
 }

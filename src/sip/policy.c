@@ -16,7 +16,9 @@
  * would invite the customer to retry the same call.  Routes that exist but
  * whose carriers are all disabled, over their limits, or whose gateways are
  * all down answer 503 (temporary).  Carriers are tried by route priority,
- * weight-random within a priority; each carrier's gateways by priority,
+ * weight-random within a priority (a route in lcr mode: by buy rate first,
+ * lcr.c, decision 0038; no carrier left by it answers 503 with its reason);
+ * each carrier's gateways by priority,
  * weight-random within a priority, skipping gateways the prober marked
  * down.  CPS and channel limits of trunk and customer answer 503 with the
  * reason "CPS limit" / "channel limit"; they are taken only once a route
@@ -248,14 +250,17 @@ static void plan_add_carrier(const struct psnap *s, const struct psnap_carrier *
 
 /* Adds the targets of the route's carriers in order; a carrier over a
  * limit now is left out, and *limited says why (0: none was). */
-static void plan_add_route(struct sip_policy *p, const struct psnap *s,
-			   const struct psnap_route *rt, int64_t now_ms, struct sip_call_plan *plan,
-			   int *limited)
+static int plan_add_route(struct sip_policy *p, const struct psnap *s, const struct psnap_trunk *t,
+			  const struct psnap_route *rt, int64_t now_ms, struct sip_call_plan *plan,
+			  int *limited)
 {
 	struct psnap_choice ch[POLICY_CHOICES_MAX];
 	size_t n = rt->nchoices < POLICY_CHOICES_MAX ? rt->nchoices : POLICY_CHOICES_MAX;
+	int lcr_out;
 
 	memcpy(ch, &s->choices[rt->choice_first], n * sizeof(*ch));
+	if (rt->lcr && (lcr_out = sip_lcr_choices(p, s, t, rt, plan, ch, &n)) != 0)
+		return lcr_out;
 	order_weighted(ch, n);
 	for (size_t i = 0; i < n && plan->ntargets < plan_cap(plan); i++) {
 		const struct psnap_carrier *ca = &s->carriers[ch[i].idx];
@@ -268,8 +273,15 @@ static void plan_add_route(struct sip_policy *p, const struct psnap *s,
 				       : SIP_LIMIT_E_CHANNEL;
 			continue;
 		}
+		size_t first = plan->ntargets;
+
 		plan_add_carrier(s, ca, plan);
+		for (size_t k = first; k < plan->ntargets; k++) {
+			plan->targets[k].has_buy_rate = ch[i].has_buy_rate;
+			plan->targets[k].buy_rate = ch[i].buy_rate;
+		}
 	}
+	return 0;
 }
 
 static void plan_count_reject(struct sip_policy *p, int why)
@@ -361,7 +373,10 @@ static int plan_termination(struct sip_policy *p, const struct psnap *s,
 	rt = psnap_route_find(s, t->customer_id, plan->normalized);
 	if (!rt)
 		return plan_reject(plan, 404, "no route");
-	plan_add_route(p, s, rt, now_ms, plan, &limited);
+	int lcr_out = plan_add_route(p, s, t, rt, now_ms, plan, &limited);
+
+	if (lcr_out)
+		return plan_reject(plan, 503, sip_lcr_reject_reason(lcr_out));
 	if (plan->ntargets == 0 && limited)
 		return plan_reject_carrier(p, plan, limited);
 	if (plan->ntargets == 0)
@@ -622,6 +637,7 @@ static void policy_metrics(struct sip_policy *p)
 			   "[sip] flood_window): ignored for flood_ban.");
 	p->banned_ignored = policy_counter(m, "warp_sip_banned_ignored_total",
 					   "Messages from banned sources dropped unanswered.");
+	sip_lcr_metrics(p);
 	p->env->gw_up =
 	    metrics_gauge(m, "warp_sip_gateway_up",
 			  "1 while the gateway answers OPTIONS probes, 0 when down, -1 when not "

@@ -49,6 +49,10 @@ struct sip_target {
 	 * not say; carriers do: 404, 486, 600, 603 by default). */
 	uint16_t stop_codes[SIP_STOP_CODES_MAX];
 	size_t nstop_codes;
+	/* A route in lcr mode: the buy rate (micro-units per minute) the
+	 * carrier was chosen at, for the CDR's attempt (decision 0038). */
+	bool has_buy_rate;
+	int64_t buy_rate;
 };
 
 /* What the policy decided for an initial INVITE. */
@@ -83,6 +87,7 @@ struct sip_policy;
 struct sip_policy_opts {
 	struct store *store;
 	struct snapshot_loader *loader; /* the policy registers its snapshots here */
+	struct snapshot *rating;        /* buy and sell rates for lcr routes (NULL: none) */
 	int setup_timeout_ms;           /* default per attempt (e.g. 8000) */
 	int max_attempts;               /* default per call (e.g. 5) */
 	int64_t dialog_ceiling_ms;      /* dialogs never seeing a BYE are reaped */
@@ -242,6 +247,8 @@ struct sip_cdr_attempt {
 	char target_id[ID_MAX];
 	int code;                /* final SIP code, 408 for no answer */
 	int64_t start_ms;
+	bool has_buy_rate;       /* the target's, for "buy_rate" */
+	int64_t buy_rate;
 };
 
 enum sip_hangup_side { SIP_HANGUP_NONE, SIP_HANGUP_CALLER, SIP_HANGUP_CALLEE, SIP_HANGUP_PROXY };

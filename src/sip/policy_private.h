@@ -116,12 +116,17 @@ struct psnap_carrier {
 struct psnap_choice {
 	size_t idx; /* carrier index (routes) */
 	int64_t priority, weight;
+	bool has_buy_rate; /* lcr.c: the rate the carrier was ordered by */
+	int64_t buy_rate;
 };
 
 struct psnap_route {
 	char prefix[PSNAP_PREFIX_MAX]; /* digits */
 	char customer_id[ID_MAX];      /* "" for a global route */
 	size_t choice_first, nchoices; /* by priority */
+	bool lcr;		       /* mode lcr: carriers by buy rate (decision 0038) */
+	bool margin;		       /* min_margin_bps set */
+	int64_t min_margin_bps;
 };
 
 struct psnap_dest {
@@ -141,6 +146,8 @@ struct psnap_trunk {
 	size_t blocked_first, nblocked; /* into blocked[] */
 	size_t dest_first, ndests;	/* into dests[], by priority */
 	struct sip_limit *limit, *customer_limit;
+	bool customer_margin; /* the customer's min_margin_bps is set (lcr.c) */
+	int64_t customer_min_margin_bps;
 };
 
 struct psnap_acl {
@@ -339,6 +346,24 @@ struct sip_ban_log *sip_ban_log_new(struct store *s);
 void sip_ban_log_free(struct sip_ban_log *l); /* flushes first */
 void sip_ban_log_note(struct sip_ban_log *l, const struct net_addr *src, int64_t until,
 		      int64_t now_ms);
+/* ------------------------------------------------------------------ lcr.c */
+
+/* A route in lcr mode (decision 0038), for a call on trunk t (whose
+ * customer's minimum margin applies when the route sets none): ch[0..*n)
+ * becomes the route's kept
+ * carriers in least-cost order for plan->normalized at now, each with its
+ * buy rate and its tie rank as priority (order_weighted then draws by
+ * weight within a rank).  Returns 0, or when no carrier is kept the reason
+ * of the most telling one left out (an enum billing_lcr_out: margin over
+ * currency over no rate).  Reads the rating snapshot only. */
+struct sip_policy;
+int sip_lcr_choices(struct sip_policy *p, const struct psnap *s, const struct psnap_trunk *t,
+		    const struct psnap_route *rt, const struct sip_call_plan *plan,
+		    struct psnap_choice *ch, size_t *n);
+/* The 503 reason for a call left without a carrier by LCR. */
+const char *sip_lcr_reject_reason(int out);
+/* Registers warp_sip_lcr_excluded_total{reason} on p. */
+void sip_lcr_metrics(struct sip_policy *p);
 
 /* --------------------------------------------------------------- policy.c */
 
@@ -354,6 +379,7 @@ struct sip_policy {
 	struct sip_digest_seen *digest_seen;
 	struct metric *cps_rejects, *channel_rejects;
 	struct metric *bans_started, *banned_ignored;
+	struct metric *lcr_excluded[4]; /* by enum billing_lcr_out (0 unused) */
 };
 
 #endif

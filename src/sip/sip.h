@@ -401,6 +401,7 @@ int sip_msg_date(struct sip_msg *m, int64_t *wall_ms);
 struct store;
 struct ng_engine_set;
 struct snapshot_loader;
+struct snapshot;
 
 #define SIP_PROXY_LISTEN_MAX 8
 
@@ -423,11 +424,13 @@ struct sip_proxy_opts {
 	int probe_interval_ms;
 	int64_t digest_nonce_ttl_ms; /* a digest nonce's life; 0: the policy's default */
 	int call_heartbeat_ms;	     /* the call journal's heartbeat; 0: no journal */
-	/* Prepaid authorization (decision 0037): the process's rating
-	 * snapshot (NULL: off), the talk time one reservation buys, how long
+	/* The process's rating snapshot (billing_rating_build; NULL: none):
+	 * prepaid authorization prices calls by it (decision 0037) and routes
+	 * in lcr mode order their carriers by it (decision 0038). */
+	struct snapshot *rating;
+	/* Prepaid authorization: the talk time one reservation buys, how long
 	 * the store may take to answer (then 503), its threads, how often
 	 * expired reservations are swept, and the ledger's options. */
-	struct snapshot *rating;
 	int64_t prepaid_quantum_s;
 	int64_t prepaid_timeout_ms;
 	unsigned prepaid_threads;

@@ -11,7 +11,9 @@
  *   - ACL entries by (family, prefix length, network, port): a lookup masks
  *     the source once per prefix length present and searches, longest first;
  *   - routes by (prefix, customer): a lookup tries each prefix of the number,
- *     longest first, the caller's own route before a global one;
+ *     longest first, the caller's own route before a global one; a route's
+ *     mode and minimum margin (the lcr migration) are kept for lcr.c, whose
+ *     rates come from the rating snapshot at call time;
  *   - numbers by digits, gateways by id, gateway addresses by address.
  * Ids are sorted with strcmp here, not by SQL ORDER BY, because PostgreSQL's
  * collation may order '_' differently from SQLite's.
@@ -34,6 +36,8 @@ struct bcustomer {
 	char id[ID_MAX];
 	bool active;
 	struct sip_limit *limit;
+	bool margin; /* min_margin_bps set (lcr.c) */
+	int64_t min_margin_bps;
 };
 
 struct builder {
@@ -157,14 +161,16 @@ static int customer_row(struct builder *b, struct store_res *r, size_t i, void *
 	cu->active = strcmp(store_res_text(r, i, 1), "active") == 0;
 	cu->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_CUSTOMER, cu->id,
 				     store_res_int(r, i, 2), store_res_int(r, i, 3));
+	cu->margin = !store_res_isnull(r, i, 4);
+	cu->min_margin_bps = cu->margin ? store_res_int(r, i, 4) : 0;
 	return cu->limit ? 0 : -ENOMEM;
 }
 
 static int build_customers(struct builder *b)
 {
 	static const struct loader l = {
-	    "SELECT id, status, cps_limit, channel_limit FROM customers", sizeof(*b->cus),
-	    customer_row, psnap_cmp_id};
+	    "SELECT id, status, cps_limit, channel_limit, min_margin_bps FROM customers",
+	    sizeof(*b->cus), customer_row, psnap_cmp_id};
 	void *a;
 	int rc = load_rows(b, &l, &a, &b->ncus);
 
@@ -376,6 +382,8 @@ static int trunk_row(struct builder *b, struct store_res *r, size_t i, void *ele
 	t->enabled = store_res_int(r, i, 2) != 0;
 	t->customer_active = cu && cu->active;
 	t->customer_limit = cu ? cu->limit : NULL;
+	t->customer_margin = cu && cu->margin;
+	t->customer_min_margin_bps = cu ? cu->min_margin_bps : 0;
 	psnap_copy_cstr(t->tech_prefix, sizeof(t->tech_prefix), store_res_text(r, i, 4));
 	t->limit = sip_limits_entry(b->env->limits, SIP_LIMIT_TRUNK, t->id, store_res_int(r, i, 5),
 				    store_res_int(r, i, 6));
@@ -628,6 +636,9 @@ static int route_row(struct builder *b, struct store_res *r, size_t i, void *ele
 
 	copy_digits(rt->prefix, sizeof(rt->prefix), store_res_text(r, i, 0));
 	psnap_copy_cstr(rt->customer_id, sizeof(rt->customer_id), store_res_text(r, i, 1));
+	rt->lcr = strcmp(store_res_text(r, i, 3), "lcr") == 0;
+	rt->margin = !store_res_isnull(r, i, 4);
+	rt->min_margin_bps = rt->margin ? store_res_int(r, i, 4) : 0;
 	if (strlen(rt->prefix) > b->s->route_maxlen)
 		b->s->route_maxlen = strlen(rt->prefix);
 	int rc = route_choices(b, rt, list);
@@ -638,8 +649,9 @@ static int route_row(struct builder *b, struct store_res *r, size_t i, void *ele
 
 static int build_routes(struct builder *b)
 {
-	static const struct loader l = {"SELECT prefix, customer_id, carriers FROM routes",
-					sizeof(struct psnap_route), route_row, psnap_cmp_route};
+	static const struct loader l = {
+	    "SELECT prefix, customer_id, carriers, mode, min_margin_bps FROM routes",
+	    sizeof(struct psnap_route), route_row, psnap_cmp_route};
 	void *a;
 	int rc = load_rows(b, &l, &a, &b->s->nroutes);
 

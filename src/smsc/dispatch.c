@@ -151,14 +151,16 @@ static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struc
 {
 	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
 	int64_t now_us = time_mono_us();
+	const char *ids[SMSC_ROUTE_CARRIERS_MAX], *why = NULL;
+	size_t n =
+	    r ? smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, &why) : 0;
 
-	if (!r) {
-		out_release(o, m, "rejected", "no_route", 0, false);
+	if (!r || why) { /* why: an lcr route kept no carrier (decision 0038) */
+		out_release(o, m, "rejected", r ? why : "no_route", 0, false);
 		return;
 	}
-	for (; m->carrier_pos < r->ncarriers; m->carrier_pos++) {
-		struct smsc_upbind *b =
-		    out_bind_for(o, r->carriers[m->carrier_pos].carrier_id, now_us);
+	for (; m->carrier_pos < n; m->carrier_pos++) {
+		struct smsc_upbind *b = out_bind_for(o, ids[m->carrier_pos], now_us);
 		if (b && smsc_upbind_submit(b, m) == 0) {
 			snprintf(m->carrier_id, sizeof(m->carrier_id), "%s", b->cfg.carrier_id);
 			return;
@@ -365,8 +367,11 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 	/* Refused by this carrier: the route's next one may take it. */
 	const struct smsc_routes *snap = snapshot_acquire(o->routes);
 	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
+	const char *ids[SMSC_ROUTE_CARRIERS_MAX];
+
 	m->carrier_pos++;
-	if (r && m->carrier_pos < r->ncarriers)
+	if (r && m->carrier_pos <
+		     smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, NULL))
 		out_assign(o, snap, m);
 	else
 		out_release(o, m, "rejected", why, 0, true);

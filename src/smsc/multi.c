@@ -97,9 +97,10 @@ static void multi_stored(void *arg, int status)
 	struct multi_dest *d = arg;
 
 	if (status != 0) {
-		log_error("smsc", "submit_multi %s to %s not stored: %s", d->w->id, d->addr,
-			  store_strerror(status));
-		d->status = SMPP_ESME_RSYSERR;
+		d->status = smsc_prepaid_status(d->w->ss->s, status); /* or not covered */
+		if (d->status == SMPP_ESME_RSYSERR)
+			log_error("smsc", "submit_multi %s to %s not stored: %s", d->w->id,
+				  d->addr, store_strerror(status));
 	}
 	multi_done_one(d->w);
 }
@@ -142,7 +143,9 @@ static uint32_t multi_dest_queue(struct smsc_session *ss, const struct smpp_pdu 
 	if (rc == 0)
 		return SMPP_ESME_ROK;
 	atomic_fetch_sub(&w->pending, 1);
-	return rc == -EAGAIN ? SMPP_ESME_RMSGQFUL : SMPP_ESME_RSYSERR;
+	return rc == -EAGAIN	 ? SMPP_ESME_RMSGQFUL
+	       : rc == -ENOENT ? SMPP_ESME_RINVDSTADR /* prepaid: no price for it */
+			       : SMPP_ESME_RSYSERR;
 }
 
 static void multi_queue_all(struct smsc_session *ss, const struct smpp_pdu *p, struct multi_wait *w,

@@ -1,7 +1,8 @@
 /*
  * routes.c — the message-routing snapshot: message routes sorted by
  * (prefix, customer) for a longest-prefix lookup that prefers the sender's
- * own route, each with its carriers by priority; and every enabled SMPP
+ * own route, each with its carriers by priority (or, in lcr mode, by their
+ * SMS buy rate per message, smsc_route_order); and every enabled SMPP
  * connector of an enabled carrier, sorted by id, as the upstream thread
  * keeps them bound.  Rebuilt when provisioning changes; read without locks.
  */
@@ -9,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/billing.h"
 #include "smsc/smsc_private.h"
 
-#define ROUTES_SQL "SELECT id, prefix, customer_id, carriers FROM message_routes"
+#define ROUTES_SQL                                                                                 \
+	"SELECT id, prefix, customer_id, carriers, mode, min_margin_bps FROM message_routes"
 #define CONNECTORS_SQL                                                                             \
 	"SELECT s.id, s.carrier_id, s.host, s.port, s.system_id, s.password, s.system_type, "      \
 	"s.bind_mode, s.binds, s.window_size, s.throughput, s.enquire_link_ms, "                   \
@@ -20,6 +23,7 @@
 	"s.tls_server_name, s.concat "                                                             \
 	"FROM smpp_connectors s JOIN carriers c ON c.id = s.carrier_id "                           \
 	"WHERE s.enabled <> 0 AND c.enabled <> 0"
+#define MARGINS_SQL "SELECT id, min_margin_bps FROM customers WHERE min_margin_bps IS NOT NULL"
 
 static int route_cmp(const void *a, const void *b)
 {
@@ -90,6 +94,9 @@ static int build_routes(struct smsc_routes *s, struct store_conn *c)
 		copy_text(e->id, sizeof(e->id), store_res_text(r, i, 0));
 		copy_text(e->customer_id, sizeof(e->customer_id), store_res_text(r, i, 2));
 		route_carriers(e, store_res_text(r, i, 3));
+		e->lcr = strcmp(store_res_text(r, i, 4), "lcr") == 0;
+		e->margin = !store_res_isnull(r, i, 5);
+		e->min_margin_bps = e->margin ? store_res_int(r, i, 5) : 0;
 		if (strlen(e->prefix) > s->maxlen)
 			s->maxlen = strlen(e->prefix);
 	}
@@ -151,12 +158,36 @@ static int build_connectors(struct smsc_routes *s, struct store_conn *c)
 	return rc;
 }
 
+static int margin_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct smsc_margin *)a)->customer_id,
+		      ((const struct smsc_margin *)b)->customer_id);
+}
+
+static int build_margins(struct smsc_routes *s, struct store_conn *c)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(c, MARGINS_SQL, NULL, 0, &r);
+
+	if (rc == 0 && !(s->margins = calloc(store_res_rows(r) + 1, sizeof(*s->margins))))
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		struct smsc_margin *m = &s->margins[s->nmargins++];
+		copy_text(m->customer_id, sizeof(m->customer_id), store_res_text(r, i, 0));
+		m->min_margin_bps = store_res_int(r, i, 1);
+	}
+	store_res_free(r);
+	if (s->nmargins > 1)
+		qsort(s->margins, s->nmargins, sizeof(*s->margins), margin_cmp);
+	return rc;
+}
+
 void *smsc_routes_build(struct store_conn *c, void *arg)
 {
 	struct smsc_routes *s = calloc(1, sizeof(*s));
 
 	(void)arg;
-	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0)
+	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0 && build_margins(s, c) == 0)
 		return s;
 	smsc_routes_free(s);
 	return NULL;
@@ -169,6 +200,7 @@ void smsc_routes_free(void *data)
 		return;
 	free(s->routes);
 	free(s->connectors);
+	free(s->margins);
 	free(s);
 }
 
@@ -215,4 +247,126 @@ struct snapshot *smsc_routes_register(struct snapshot_loader *l)
 bool smsc_routes_serve(const void *routes, const char *to, const char *customer_id)
 {
 	return smsc_route_find(routes, str_from_cstr(to), customer_id) != NULL;
+}
+
+/* ---------------------------------------------------------------- lcr */
+
+void smsc_dest_digits(struct str dest, char *out, size_t n)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < dest.len && j + 1 < n; i++)
+		if (dest.p[i] >= '0' && dest.p[i] <= '9')
+			out[j++] = dest.p[i];
+	out[j] = '\0';
+}
+
+/* The sell rate per segment and the currency buy rates are compared in. */
+static void lcr_sell(const struct billing_rating *g, const char *customer_id, struct str num,
+		     int64_t t_ms, struct billing_lcr_margin *m, char *cur, size_t curlen)
+{
+	const struct billing_customer *cu = billing_rating_customer(g, str_from_cstr(customer_id));
+	const struct billing_deck *deck = NULL;
+	struct billing_rate row;
+
+	copy_text(cur, curlen, cu ? cu->currency : "");
+	m->has_sell = billing_rating_sell(g, str_from_cstr(customer_id), STR_NULL, t_ms,
+					  BILLING_SMS, num, &row, &deck) == 0;
+	m->sell_rate = m->has_sell ? row.rate : 0;
+	if (m->has_sell && !cur[0] && deck)
+		copy_text(cur, curlen, billing_deck_meta(deck)->currency);
+}
+
+/* warp_smsc_lcr_excluded_total{reason}: a carrier an lcr route left out
+ * of a message's order (its dispatch, and again at a failover). */
+static void lcr_count(enum billing_lcr_out out)
+{
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_smsc_lcr_excluded_total",
+	    "Carriers a message route in lcr mode left out of a message's order, by reason: "
+	    "no_rate, currency_mismatch, margin.",
+	    "reason");
+
+	if (f)
+		metric_inc(metric_get(f, billing_lcr_out_reason(out)));
+}
+
+/* The route's minimum margin, else the customer's (none: margin false). */
+static struct billing_lcr_margin lcr_margin(const struct smsc_routes *s, const struct smsc_route *r,
+					    const char *customer_id)
+{
+	struct billing_lcr_margin m = {.margin = r->margin, .min_margin_bps = r->min_margin_bps};
+	struct smsc_margin key;
+	const struct smsc_margin *cm;
+
+	copy_text(key.customer_id, sizeof(key.customer_id), customer_id);
+	cm = !m.margin && s && s->nmargins
+		 ? bsearch(&key, s->margins, s->nmargins, sizeof(key), margin_cmp)
+		 : NULL;
+	if (cm) {
+		m.margin = true;
+		m.min_margin_bps = cm->min_margin_bps;
+	}
+	return m;
+}
+
+static size_t lcr_order(const struct billing_rating *g, const struct smsc_routes *s,
+			const struct smsc_route *r, const char *dest, const char *customer_id,
+			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why)
+{
+	struct billing_lcr_candidate c[SMSC_ROUTE_CARRIERS_MAX];
+	struct billing_lcr_margin m = lcr_margin(s, r, customer_id);
+	char digits[SMPP_ADDR_WIDE_MAX], cur[BILLING_CURRENCY_MAX] = "";
+	int64_t t_ms = time_wall_ms();
+	bool margin_out = false;
+
+	smsc_dest_digits(str_from_cstr(dest), digits, sizeof(digits));
+	if (g)
+		lcr_sell(g, customer_id, str_from_cstr(digits), t_ms, &m, cur, sizeof(cur));
+	for (size_t i = 0; i < r->ncarriers; i++) {
+		const struct billing_deck *deck = NULL;
+		struct billing_rate row;
+
+		c[i] =
+		    (struct billing_lcr_candidate){.idx = i, .priority = r->carriers[i].priority};
+		c[i].has_rate =
+		    g && billing_rating_buy(g, str_from_cstr(r->carriers[i].carrier_id), t_ms,
+					    BILLING_SMS, str_from_cstr(digits), &row, &deck) == 0;
+		c[i].buy_rate = c[i].has_rate ? row.rate : 0;
+		c[i].currency_ok =
+		    !cur[0] || !deck || strcmp(billing_deck_meta(deck)->currency, cur) == 0;
+	}
+	size_t kept = billing_lcr_order(c, r->ncarriers, &m);
+
+	for (size_t i = 0; i < r->ncarriers; i++) {
+		if (i < kept) {
+			ids[i] = r->carriers[c[i].idx].carrier_id;
+			continue;
+		}
+		margin_out = margin_out || c[i].out == BILLING_LCR_MARGIN;
+		lcr_count(c[i].out);
+	}
+	if (kept == 0 && why)
+		*why = margin_out ? "no_carrier_within_margin" : "no_carrier_rate";
+	return kept;
+}
+
+/* hot path: no allocation, no locks, no I/O */
+size_t smsc_route_order(struct snapshot *rating, const struct smsc_routes *s,
+			const struct smsc_route *r, const char *dest, const char *customer_id,
+			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why)
+{
+	if (why)
+		*why = NULL;
+	if (!r->lcr) {
+		for (size_t i = 0; i < r->ncarriers; i++)
+			ids[i] = r->carriers[i].carrier_id;
+		return r->ncarriers;
+	}
+	const struct billing_rating *g = rating ? snapshot_acquire(rating) : NULL;
+	size_t n = lcr_order(g, s, r, dest, customer_id, ids, why);
+
+	if (g)
+		snapshot_release(rating, g);
+	return n;
 }

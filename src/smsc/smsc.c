@@ -130,6 +130,8 @@ int smsc_start(struct smsc *s)
 {
 	int rc = loop_pool_start(s->pool);
 	s->started = rc == 0;
+	if (rc == 0)
+		rc = smsc_prepaid_start(s->prepaid);
 	return rc;
 }
 
@@ -180,6 +182,8 @@ void smsc_free(struct smsc *s)
 	}
 	smsc_verify_free(s->verify);
 	store_batch_free(s->insert);
+	store_batch_free(s->insert_prepaid);
+	smsc_prepaid_free(s->prepaid);
 	if (running) {
 		loop_pool_call_wait(s->pool, 0, smsc_barrier, s);
 		loop_pool_stop(s->pool);

@@ -40,6 +40,14 @@ struct smsc_opts {
 	int64_t tls_handshake_ms;	       /* a TLS handshake not done by then is dropped */
 	struct store *store;
 	struct snapshot_loader *loader;
+	/* The process's rating snapshot (NULL: none): message routes in lcr
+	 * mode order their carriers by SMS buy rate (decision 0038). */
+	struct snapshot *rating;
+	/* Prepaid messages (prepaid.c): [billing] low_balance_threshold for
+	 * the charges posted, and whether undelivered parts are given back
+	 * ([billing] sms_refund_undelivered). */
+	int64_t low_balance_threshold;
+	bool sms_refund_undelivered;
 	int64_t idle_ms;	     /* a session silent this long is closed */
 	int64_t default_validity_ms; /* a submit without validity_period keeps this long */
 	int64_t max_validity_ms;     /* and none may ask for longer */

@@ -59,6 +59,9 @@ struct smsc_route {
 	char customer_id[ID_MAX];				     /* "" for a global route */
 	struct smsc_route_carrier carriers[SMSC_ROUTE_CARRIERS_MAX]; /* by priority */
 	size_t ncarriers;
+	bool lcr;    /* mode lcr: carriers by SMS buy rate (decision 0038) */
+	bool margin; /* min_margin_bps set */
+	int64_t min_margin_bps;
 };
 
 /* How an upstream writes its message ids (Kannel's msg-id-type). */
@@ -83,9 +86,17 @@ struct smsc_connector_cfg {
 	char tls_server_name[254]; /* "": host is the name checked */
 };
 
+/* A customer's minimum margin for lcr routes that set none (decision 0038). */
+struct smsc_margin {
+	char customer_id[ID_MAX];
+	int64_t min_margin_bps;
+};
+
 struct smsc_routes {
 	struct smsc_route *routes; /* by (prefix, customer_id) */
 	size_t nroutes, maxlen;
+	struct smsc_margin *margins; /* customers with one, by id */
+	size_t nmargins;
 	struct smsc_connector_cfg *connectors; /* enabled ones, by id */
 	size_t nconnectors;
 };
@@ -94,6 +105,20 @@ void *smsc_routes_build(struct store_conn *c, void *arg);
 void smsc_routes_free(void *data);
 const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str dest,
 					 const char *customer_id);
+/* The digits of dest, as rate decks write prefixes (NUL-terminated, cut
+ * to n - 1). */
+void smsc_dest_digits(struct str dest, char *out, size_t n);
+/* The carriers a message of customer_id to dest tries, in order, into
+ * ids: the route's own order, or in lcr mode (decision 0038) by SMS buy
+ * rate from the rating snapshot at now, carriers without a rate, in another
+ * currency or under the route's minimum margin (else the customer's, from
+ * s) over the customer's sell rate left out.  Returns how many; with none
+ * kept in lcr mode, *why (when not NULL) says why
+ * ("no_carrier_within_margin", "no_carrier_rate"), else it is NULL.  No
+ * store access. */
+size_t smsc_route_order(struct snapshot *rating, const struct smsc_routes *s,
+			const struct smsc_route *r, const char *dest, const char *customer_id,
+			const char *ids[SMSC_ROUTE_CARRIERS_MAX], const char **why);
 
 /* ------------------------------------------------------------- limits */
 
@@ -534,6 +559,8 @@ struct smsc {
 	struct snapshot *tendlc; /* 10DLC numbers, opt-outs, content rules */
 	struct store_batch *insert;
 	struct smsc_verify *verify;
+	struct store_batch *insert_prepaid; /* prepaid parts with their reservations */
+	struct smsc_prepaid *prepaid;	    /* their settler (prepaid.c) */
 	struct smsc_out *out; /* on the pool's thread 1 */
 	struct smsc_live *live;
 	char *hex;     /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
@@ -584,6 +611,24 @@ void smsc_session_close_all(struct smsc *s);
 /* bind.c */
 void smsc_bind_start(struct smsc_session *ss, const struct smpp_pdu *p);
 void smsc_bind_release(struct smsc_session *ss);
+
+/* prepaid.c: prepaid customers' parts reserved at submit, settled when
+ * final (decision 0038). */
+struct smsc_prepaid;
+struct smsc_submit_row;
+struct smsc_prepaid *smsc_prepaid_new(struct smsc *s);
+int smsc_prepaid_start(struct smsc_prepaid *pp);
+void smsc_prepaid_free(struct smsc_prepaid *pp); /* stops the settler */
+/* A part to dest of customer_id: *amount 0 when nothing is reserved (not
+ * prepaid, or free), else its price; -ENOENT: prepaid without a price. */
+int smsc_prepaid_price(struct smsc *s, const char *customer_id, struct str dest, int64_t *amount);
+/* Queues the part's row (params of the insert batch's statement) after the
+ * statements reserving amount, on the prepaid batch writer. */
+int smsc_prepaid_queue(struct smsc *s, const char *customer_id, const struct smsc_submit_row *row,
+		       int64_t amount, const struct store_param *params, size_t nparams,
+		       store_batch_done_fn done, void *arg);
+/* The status answered for a stored row that failed with store_status. */
+uint32_t smsc_prepaid_status(struct smsc *s, int store_status);
 
 /* submit.c */
 struct str smsc_wire_id(const char *id);

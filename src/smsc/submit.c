@@ -56,7 +56,10 @@ int smsc_submit_prepare(struct smsc *s)
 {
 	s->insert = store_batch_new(s->o.store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE, BATCH_ROWS,
 				    BATCH_DELAY_MS);
-	return s->insert ? 0 : -ENOMEM;
+	s->insert_prepaid = store_batch_new(s->o.store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE,
+					    BATCH_ROWS, BATCH_DELAY_MS);
+	s->prepaid = smsc_prepaid_new(s);
+	return s->insert && s->insert_prepaid && s->prepaid ? 0 : -ENOMEM;
 }
 
 /* On the session thread: the row's fate is known. */
@@ -68,10 +71,10 @@ static void submit_answer(void *arg)
 
 	ss->outstanding--;
 	smpp_pdu_init(&r, w->command_id | SMPP_RESP_BIT, w->sequence_number);
-	r.command_status = w->status == 0 ? SMPP_ESME_ROK : SMPP_ESME_RSYSERR;
+	r.command_status = w->status == 0 ? SMPP_ESME_ROK : smsc_prepaid_status(ss->s, w->status);
 	r.message_id = w->status == 0 ? smsc_wire_id(w->id) : STR_LIT("");
 	metric_inc(w->status == 0 ? ss->s->m_submits_ok : ss->s->m_submits_refused);
-	if (w->status != 0)
+	if (r.command_status == SMPP_ESME_RSYSERR)
 		log_error("smsc", "message %s not stored: %s", w->id, store_strerror(w->status));
 	smsc_session_send(ss, &r);
 	metric_observe(ss->s->m_resp_seconds, (double)(time_mono_us() - w->arrived_us) / 1e6);
@@ -232,7 +235,13 @@ int smsc_submit_queue(struct smsc_session *ss, const struct smpp_pdu *p,
 	    store_p_int(now - CONCAT_WINDOW_MS),
 	    store_p_text(row->group_id),
 	};
-	return store_batch_add(ss->s->insert, params, done, arg);
+	int64_t amount = 0; /* a prepaid customer's part: its price, reserved with it */
+	int rc = smsc_prepaid_price(ss->s, ss->customer_id, row->dest->addr, &amount);
+
+	if (rc == 0 && amount > 0)
+		return smsc_prepaid_queue(ss->s, ss->customer_id, row, amount, params,
+					  INSERT_PARAMS, done, arg);
+	return rc < 0 ? rc : store_batch_add(ss->s->insert, params, done, arg);
 }
 
 void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
@@ -266,7 +275,9 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p)
 		return;
 	ss->refs--;
 	ss->outstanding--;
-	status = rc == -EAGAIN ? SMPP_ESME_RMSGQFUL : SMPP_ESME_RSYSERR;
+	status = rc == -EAGAIN	 ? SMPP_ESME_RMSGQFUL
+		 : rc == -ENOENT ? SMPP_ESME_RINVDSTADR /* prepaid: no price for it */
+				 : SMPP_ESME_RSYSERR;
 refuse:
 	free(w);
 	metric_inc(ss->s->m_submits_refused);

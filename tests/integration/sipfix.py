@@ -230,21 +230,25 @@ class SipWarp:
         return self.api("POST", "/numbers", {"e164": e164, "customer_id": customer,
                                              "trunk_id": trunk, "voice": True})["id"]
 
-    def synced(self, timeout=3.0):
-        """Waits until the sip role's snapshot has the store's config version."""
+    def synced(self, timeout=3.0, snapshots=("sip_policy",)):
+        """Waits until the sip role's snapshot (or each of `snapshots`, by
+        their warp_snapshot_version name) has the store's config version."""
         db = sqlite3.connect(str(self.tmp / "warp.db"))
         try:
             target = db.execute("SELECT version FROM config_version").fetchone()[0]
         finally:
             db.close()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(r'^warp_snapshot_version\{name="sip_policy"\} (\d+)$',
-                          self.w.get("/metrics").body.decode(), re.M)
-            if m and int(m.group(1)) >= target:
-                return
-            time.sleep(0.02)
-        raise AssertionError("sip snapshot did not reach config version %d" % target)
+        for name in snapshots:
+            while True:
+                m = re.search(r'^warp_snapshot_version\{name="%s"\} (\d+)$' % name,
+                              self.w.get("/metrics").body.decode(), re.M)
+                if m and int(m.group(1)) >= target:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError("%s snapshot did not reach config version %d" % (
+                        name, target))
+                time.sleep(0.02)
 
     # ----------------------------------------------------------- SIPp
     def sipp(self, name, sf, port=None, **kw):

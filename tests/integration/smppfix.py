@@ -10,11 +10,14 @@ by its PID when the test ends.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
 import uuid
+
+import pytest
 
 from conftest import ROOT
 
@@ -168,3 +171,61 @@ def stop_smsc_test(api, warps, peers):
             if c["enabled"]:
                 r = api.admin.patch("/api/v1/smpp-connectors/" + c["id"], {"enabled": False})
                 assert r.status == 200, r.body
+
+
+@pytest.fixture
+def smsc_peers(api):
+    """(upstream, esme): start an upstream SMSC and an ESME connected to the
+    test's warp (the `api` fixture of the test module, roles api,smsc); all
+    stopped, and every connector turned off, when the test ends."""
+    started = []
+
+    def upstream(**cfg):
+        u = UpstreamSmsc(**cfg)
+        started.append(u)
+        return u
+
+    def esme():
+        e = Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+        started.append(e)
+        e.wait("connected")
+        return e
+
+    yield upstream, esme
+    stop_smsc_test(api, [], started)
+
+
+# Rate decks and snapshots for the smsc's LCR and prepaid tests (decision 0038).
+
+CSV = {"Content-Type": "text/csv"}
+
+
+def deck_version(api, deck_id, prefix, rate):
+    r = api.admin.post("/api/v1/rate-decks/%s/versions" % deck_id,
+                       ("prefix,rate,service\n%s,%s,sms\n" % (prefix, rate)).encode(),
+                       headers=CSV)
+    assert r.status == 201, r.body
+    n = r.json()["data"]["number"]
+    r = api.admin.post("/api/v1/rate-decks/%s/versions/%d/activate" % (deck_id, n), {})
+    assert r.status == 200, r.body
+
+
+def deck(api, direction, prefix, rate):
+    d = api.admin.create("/api/v1/rate-decks", {"name": "d", "direction": direction,
+                                                "currency": "USD"})
+    deck_version(api, d["id"], prefix, rate)
+    return d["id"]
+
+
+def snapshots_synced(api, timeout=5.0):
+    """The smsc's route snapshot and the rating snapshot at the store's version."""
+    target = api.rows("SELECT version FROM config_version WHERE id = 1")[0]["version"]
+    deadline = time.monotonic() + timeout
+    for name in ("message_routes", "billing_rating"):
+        while True:
+            m = re.search(r'^warp_snapshot_version\{name="%s"\} (\d+)$' % name,
+                          api.warp.get("/metrics").body.decode(), re.M)
+            if m and int(m.group(1)) >= target:
+                break
+            assert time.monotonic() < deadline, "%s not at version %d" % (name, target)
+            time.sleep(0.02)

@@ -64,7 +64,7 @@ def test_customer_create_applies_defaults(api):
     assert without_times(c) == {"id": c["id"], "name": "Acme Telecom", "status": "active",
                                 "billing_type": "prepaid", "currency": "USD", "credit_limit": 0,
                                 "cps_limit": 0, "channel_limit": 0, "sell_deck_id": None,
-                                "low_balance_threshold": None}
+                                "low_balance_threshold": None, "min_margin_bps": None}
     assert c["created_at"] == c["updated_at"] > 0
     assert api.rows("SELECT name, status, billing_type, currency, credit_limit FROM customers "
                     "WHERE id = ?", c["id"]) == [
@@ -75,7 +75,7 @@ def test_customer_create_applies_defaults(api):
 def test_customer_every_field_round_trips_and_patches(api):
     body = {"name": "Globex", "status": "suspended", "billing_type": "postpaid",
             "currency": "EUR", "credit_limit": 5000000000, "cps_limit": 30, "channel_limit": 120,
-            "low_balance_threshold": -2500000}
+            "low_balance_threshold": -2500000, "min_margin_bps": 750}
     c = api.admin.create("/api/v1/customers", body)
     assert api.admin.get("/api/v1/customers/" + c["id"]).json()["data"] == c
     r = api.admin.patch("/api/v1/customers/" + c["id"],
@@ -500,7 +500,7 @@ def test_route_global_and_per_customer(api):
     r = api.admin.create("/api/v1/routes", {"prefix": "4930", "carriers": carriers})
     assert r["id"].startswith("rte_")
     assert without_times(r) == {"id": r["id"], "prefix": "4930", "customer_id": None,
-                                "carriers": carriers}
+                                "carriers": carriers, "mode": "priority", "min_margin_bps": None}
     cid = api.customer()
     own = api.admin.create("/api/v1/routes", {"prefix": "4930", "customer_id": cid,
                                               "carriers": [{"carrier_id": c2["id"]}]})
@@ -524,6 +524,11 @@ def test_route_global_and_per_customer(api):
     ({"prefix": "49", "carriers": "KNOWN"}, "invalid_type", "/carriers"),
     ({"prefix": "49", "carriers": [{"priority": 1}]}, "required", "/carriers/0/carrier_id"),
     ({"prefix": "49", "carriers": "KNOWN_W0"}, "out_of_range", "/carriers/0/weight"),
+    ({"prefix": "49", "carriers": None, "mode": "cheapest"}, "invalid_value", "/mode"),
+    ({"prefix": "49", "carriers": None, "min_margin_bps": 10001}, "out_of_range",
+     "/min_margin_bps"),
+    ({"prefix": "49", "carriers": None, "min_margin_bps": "5%"}, "invalid_type",
+     "/min_margin_bps"),
 ])
 def test_route_invalid_field_is_refused_with_pointer(api, body, code, pointer):
     c = carrier(api)

@@ -7,7 +7,7 @@
  * returns the same entry); release and expiry give the money back, and a
  * settle after an expiry still charges.
  */
-#include "test_store_fixture.h"
+#include "test_billing_fixture.h"
 
 #include <pthread.h>
 
@@ -24,23 +24,7 @@ static struct store_conn *conn(void **state)
 /* A customer with balance units of money and a credit limit. */
 static void customer_with(struct store_conn *c, const char *id, int64_t balance, int64_t credit)
 {
-	struct store_param p[] = {store_p_text(id), store_p_int(credit)};
-	struct billing_entry e = {0};
-	bool replayed;
-
-	assert_int_equal(
-	    store_exec(c,
-		       "INSERT INTO customers (id, name, status, billing_type, currency, "
-		       "credit_limit, created_at, updated_at) VALUES ($1, $1, 'active', "
-		       "'prepaid', 'USD', $2, 0, 0)",
-		       p, 2, NULL),
-	    0);
-	if (balance == 0)
-		return;
-	snprintf(e.customer_id, sizeof(e.customer_id), "%s", id);
-	e.kind = BILLING_TOPUP;
-	e.amount = balance;
-	assert_int_equal(billing_ledger_post(c, &opts, &e, &replayed), 0);
+	billing_fixture_customer(c, &opts, id, balance, credit);
 }
 
 static int reserve(struct store_conn *c, const char *cust, int64_t amount,
