@@ -42,7 +42,7 @@ def provision(sw, cport, gports, sell=None, buys=(), **route):
     cport, one carrier per gateway port with its buy deck (a rate per
     carrier, None: no deck), and a global lcr route over them in the given
     priority order."""
-    cus = sw.customer()
+    cus = sw.customer(billing_type="postpaid")  # routing, not prepaid authorization
     if sell is not None:
         sw.api("PATCH", "/customers/" + cus, {"sell_deck_id": deck(sw, "sell", [("1", sell)])})
     sw.trunk(cus, [cport])
@@ -150,7 +150,7 @@ def test_a_carrier_under_the_minimum_margin_is_skipped(sipwarp, tmp_path):
 def test_priority_routes_record_no_buy_rate(sipwarp, tmp_path):
     sw = sipwarp
     cport, g0 = sip_port(), sip_port()
-    cus = sw.customer()
+    cus = sw.customer(billing_type="postpaid")  # routing, not prepaid authorization
     sw.trunk(cus, [cport])
     car, (gw,) = sw.carrier("c", [g0])
     sw.api("PATCH", "/carriers/" + car, {"buy_deck_id": deck(sw, "buy", [("1", "0.0100")])})
