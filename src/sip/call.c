@@ -524,7 +524,7 @@ void sip_request_invite(struct sip_worker *w, struct sip_msg *m, const struct si
 		return;
 	}
 	if (c->plan.max_attempts <= 0)
-		c->plan.max_attempts = p->o.max_attempts > 0 ? p->o.max_attempts : 1;
+		c->plan.max_attempts = p->o.policy.max_attempts > 0 ? p->o.policy.max_attempts : 1;
 	if (sip_prepaid_authorize(c) == 0) /* else it routes the call once paid for */
 		sip_call_route(c, m);
 }

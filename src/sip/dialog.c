@@ -122,7 +122,7 @@ void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp)
 		struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 		event_add(c->timer, &tv);
 	}
-	int64_t ceil = p->o.dialog_ceiling_ms > 0 ? p->o.dialog_ceiling_ms : 4 * 3600 * 1000;
+	int64_t ceil = p->o.policy.dialog_ceiling_ms > 0 ? p->o.policy.dialog_ceiling_ms : 4 * 3600 * 1000;
 	c->reaper = evtimer_new(c->w->base, sip_dialog_reap, c);
 	if (c->reaper) {
 		struct timeval tv = {(time_t)(ceil / 1000), (suseconds_t)(ceil % 1000) * 1000};

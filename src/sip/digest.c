@@ -517,7 +517,7 @@ static void digest_check(struct sip_policy *p, const struct psnap *s, enum diges
 			 struct sip_digest_admit *a)
 {
 	int64_t ttl =
-	    p->o.digest_nonce_ttl_ms > 0 ? p->o.digest_nonce_ttl_ms : DIGEST_TTL_DEFAULT_MS;
+	    p->o.cfg.digest_nonce_ttl_ms > 0 ? p->o.cfg.digest_nonce_ttl_ms : DIGEST_TTL_DEFAULT_MS;
 	struct sip_digest_cred c;
 	const struct sip_hdr *h = digest_find(s, m, kind, &c);
 

@@ -452,8 +452,8 @@ static void plan_init(struct sip_policy *p, struct sip_msg *m, struct sip_call_p
 	struct sip_addr from;
 
 	memset(plan, 0, sizeof(*plan));
-	plan->setup_timeout_ms = p->o.setup_timeout_ms;
-	plan->max_attempts = p->o.max_attempts;
+	plan->setup_timeout_ms = p->o.cfg.setup_timeout_ms;
+	plan->max_attempts = p->o.cfg.max_attempts;
 	if (sip_msg_from(m, &from) == 0)
 		user_copy(plan->caller, sizeof(plan->caller), &from.uri);
 }
@@ -668,8 +668,8 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 		return NULL;
 	}
 	p->o = *o;
-	p->o.setup_timeout_ms = o->setup_timeout_ms > 0 ? o->setup_timeout_ms : 8000;
-	p->o.max_attempts = o->max_attempts > 0 ? o->max_attempts : 5;
+	p->o.cfg.setup_timeout_ms = o->cfg.setup_timeout_ms > 0 ? o->cfg.setup_timeout_ms : 8000;
+	p->o.cfg.max_attempts = o->cfg.max_attempts > 0 ? o->cfg.max_attempts : 5;
 	p->env = psnap_env_new();
 	if (!p->env) {
 		snprintf(err, errlen, "sip policy: out of memory");
@@ -677,15 +677,15 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 		return NULL;
 	}
 	policy_metrics(p);
-	p->bans = sip_bans_new(o->flood_table_size ? o->flood_table_size : 4096, o->flood_refusals,
-			       o->flood_window_ms, o->flood_ban_ms);
+	p->bans = sip_bans_new(o->cfg.flood_table_size ? o->cfg.flood_table_size : 4096, o->cfg.flood_refusals,
+			       o->cfg.flood_window_ms, o->cfg.flood_ban_ms);
 	p->cdr = sip_cdr_writer_new(o->store);
 	p->ban_log = o->store ? sip_ban_log_new(o->store) : NULL;
 	p->digest_seen = sip_digest_seen_new(SIP_DIGEST_SEEN_SLOTS);
-	if (o->call_heartbeat_ms > 0)
-		p->journal = sip_journal_new(o->store, o->call_heartbeat_ms);
+	if (o->cfg.call_heartbeat_ms > 0)
+		p->journal = sip_journal_new(o->store, o->cfg.call_heartbeat_ms);
 	if (!p->bans || !p->cdr || !p->digest_seen || (o->store && !p->ban_log) ||
-	    (o->call_heartbeat_ms > 0 && !p->journal)) {
+	    (o->cfg.call_heartbeat_ms > 0 && !p->journal)) {
 		snprintf(err, errlen, "sip policy: out of memory");
 		goto fail;
 	}
@@ -708,9 +708,9 @@ int sip_policy_start(struct sip_policy *p)
 		log_error("sip", "call journal: %s", err);
 		return -EAGAIN;
 	}
-	if (p->o.probe_interval_ms <= 0 || p->prober)
+	if (p->o.cfg.probe_interval_ms <= 0 || p->prober)
 		return 0;
-	p->prober = sip_prober_new(p->snap, p->o.probe_interval_ms, p->o.tls_client);
+	p->prober = sip_prober_new(p->snap, p->o.cfg.probe_interval_ms, p->o.tls_client);
 	if (!p->prober)
 		return -ENOMEM;
 	if (sip_prober_start(p->prober, err, sizeof(err)) < 0) {

@@ -88,26 +88,11 @@ struct sip_policy_opts {
 	struct store *store;
 	struct snapshot_loader *loader; /* the policy registers its snapshots here */
 	struct snapshot *rating;        /* buy and sell rates for lcr routes (NULL: none) */
-	int setup_timeout_ms;           /* default per attempt (e.g. 8000) */
-	int max_attempts;               /* default per call (e.g. 5) */
-	int64_t dialog_ceiling_ms;      /* dialogs never seeing a BYE are reaped */
-	/* Flood and scanner protection: a source refused this many times within
-	 * the window is ignored for ban_ms.  Memory is bounded. */
-	int flood_refusals;
-	int flood_window_ms;
-	int flood_ban_ms;
-	size_t flood_table_size;
-	int probe_interval_ms; /* OPTIONS to gateways with probe on; 0: off */
 	/* The proxy's TLS client context (tls.c), shared: TLS gateways are
 	 * probed over TLS with their certificates checked as calls check
 	 * them.  NULL: TLS gateways are not probed. */
 	struct ssl_ctx_st *tls_client;
-	/* Digest nonces are accepted this long after they were issued;
-	 * older ones get a new challenge with stale=true.  0: 5 minutes. */
-	int64_t digest_nonce_ttl_ms;
-	/* Heartbeat of the call journal (journal.c): answered calls of a
-	 * process that stops are billed to its last one.  0: no journal. */
-	int call_heartbeat_ms;
+	struct sip_policy_config cfg; /* sip.h */
 };
 
 struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen);

@@ -456,16 +456,7 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err,
 	    .store = o->store,
 	    .loader = o->loader,
 	    .rating = o->rating,
-	    .setup_timeout_ms = o->setup_timeout_ms,
-	    .max_attempts = o->max_attempts,
-	    .dialog_ceiling_ms = o->dialog_ceiling_ms,
-	    .flood_refusals = o->flood_refusals,
-	    .flood_window_ms = o->flood_window_ms,
-	    .flood_ban_ms = o->flood_ban_ms,
-	    .flood_table_size = o->flood_table_size,
-	    .probe_interval_ms = o->probe_interval_ms,
-	    .digest_nonce_ttl_ms = o->digest_nonce_ttl_ms,
-	    .call_heartbeat_ms = o->call_heartbeat_ms,
+	    .cfg = o->policy,
 	};
 	return sip_policy_new(&po, err, errlen);
 }
@@ -477,7 +468,8 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err,
 static int sip_proxy_prepaid(struct sip_proxy *p, const struct sip_proxy_opts *o, char *err,
 			     size_t errlen)
 {
-	int64_t ceiling = o->dialog_ceiling_ms > 0 ? o->dialog_ceiling_ms : 4 * 3600 * 1000;
+	int64_t ceiling =
+	    o->policy.dialog_ceiling_ms > 0 ? o->policy.dialog_ceiling_ms : 4 * 3600 * 1000;
 	struct sip_prepaid_opts po = {
 	    .rating = o->rating,
 	    .store = o->store,

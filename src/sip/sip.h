@@ -409,6 +409,25 @@ struct snapshot;
  * (the Via's transport, a URI's transport parameter or sips:), a gateway's. */
 enum sip_transport_kind { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
 
+/* How the call policy is configured: the proxy hands it over whole (one
+ * struct, no field-by-field copies to keep in step). */
+struct sip_policy_config {
+	int setup_timeout_ms;	   /* per attempt default (the policy may override; 0: 8 s) */
+	int max_attempts;	   /* per call default (0: 5) */
+	int64_t dialog_ceiling_ms; /* a dialog never seeing a BYE is reaped (0: 4 h) */
+	/* Flood and scanner protection: a source refused this many times within
+	 * the window is ignored for ban_ms.  Memory is bounded. */
+	int flood_refusals, flood_window_ms, flood_ban_ms;
+	size_t flood_table_size;
+	int probe_interval_ms; /* OPTIONS to gateways with probe on; 0: off */
+	/* Digest nonces are accepted this long after they were issued; older
+	 * ones get a new challenge with stale=true.  0: 5 minutes. */
+	int64_t digest_nonce_ttl_ms;
+	/* Heartbeat of the call journal (journal.c): answered calls of a
+	 * process that stops are billed to its last one.  0: no journal. */
+	int call_heartbeat_ms;
+};
+
 struct sip_proxy_opts {
 	struct net_addr listen[SIP_PROXY_LISTEN_MAX]; /* each served on UDP and TCP */
 	size_t nlisten;
@@ -416,14 +435,7 @@ struct sip_proxy_opts {
 	unsigned threads;	/* workers; 0: one per CPU */
 	int tcp_max_conns;	/* accepted and opened TCP connections, all workers */
 	int tcp_idle_ms;	/* a TCP connection silent this long is closed */
-	int64_t dialog_ceiling_ms; /* a dialog never seeing a BYE is reaped */
-	int setup_timeout_ms;	   /* per attempt default (the policy may override) */
-	int max_attempts;
-	int flood_refusals, flood_window_ms, flood_ban_ms;
-	size_t flood_table_size;
-	int probe_interval_ms;
-	int64_t digest_nonce_ttl_ms; /* a digest nonce's life; 0: the policy's default */
-	int call_heartbeat_ms;	     /* the call journal's heartbeat; 0: no journal */
+	struct sip_policy_config policy; /* handed to the call policy whole */
 	/* The process's rating snapshot (billing_rating_build; NULL: none):
 	 * prepaid authorization prices calls by it (decision 0037) and routes
 	 * in lcr mode order their carriers by it (decision 0038). */

@@ -179,7 +179,7 @@ static int setup(void **state)
 	e->loader = snapshot_loader_new(e->f->store, 50);
 	o.store = e->f->store;
 	o.loader = e->loader;
-	o.digest_nonce_ttl_ms = 30000;
+	o.cfg.digest_nonce_ttl_ms = 30000;
 	e->p = sip_policy_new(&o, err, sizeof(err));
 	if (!e->p) {
 		fprintf(stderr, "%s\n", err);

@@ -78,11 +78,11 @@ static int setup(void **state)
 	e->loader = snapshot_loader_new(e->f->store, 50);
 	o.store = e->f->store;
 	o.loader = e->loader;
-	o.max_attempts = 5;
-	o.flood_refusals = 3;
-	o.flood_window_ms = 1000;
-	o.flood_ban_ms = 5000;
-	o.flood_table_size = 64;
+	o.cfg.max_attempts = 5;
+	o.cfg.flood_refusals = 3;
+	o.cfg.flood_window_ms = 1000;
+	o.cfg.flood_ban_ms = 5000;
+	o.cfg.flood_table_size = 64;
 	e->p = sip_policy_new(&o, err, sizeof(err));
 	if (!e->p) {
 		fprintf(stderr, "%s\n", err);
@@ -818,7 +818,7 @@ static void test_prober_marks_silent_gateway_down(void **state)
 			"UPDATE gateways SET probe = 0 WHERE id LIKE 'gw_2%'");
 	snapshot_loader_reload(e->loader);
 	assert_int_equal(pthread_create(&r.thread, NULL, responder_run, &r), 0);
-	e->p->o.probe_interval_ms = 100;
+	e->p->o.cfg.probe_interval_ms = 100;
 	assert_int_equal(sip_policy_start(e->p), 0);
 	while (!gw_down(e, "gw_silent") && rounds++ < 100)
 		usleep(20 * 1000);

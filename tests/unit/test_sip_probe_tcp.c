@@ -50,9 +50,9 @@ static int setup(void **state)
 	e->loader = snapshot_loader_new(e->f->store, 50);
 	e->p = sip_policy_new(&(struct sip_policy_opts){.store = e->f->store,
 							.loader = e->loader,
-							.max_attempts = 1,
-							.flood_table_size = 16,
-							.probe_interval_ms = PROBE_MS},
+							.cfg = {.max_attempts = 1,
+								.flood_table_size = 16,
+								.probe_interval_ms = PROBE_MS}},
 			      err, sizeof(err));
 	if (!e->p)
 		fprintf(stderr, "policy: %s\n", err);
