@@ -107,7 +107,8 @@ int billing_rating_new(struct billing_deck *const *decks, size_t n,
 	if (!r || !(r->decks = malloc((n ? n : 1) * sizeof(*r->decks))))
 		goto fail;
 	atomic_init(&r->refs, 1);
-	memcpy(r->decks, decks, n * sizeof(*decks));
+	if (n) /* decks may be NULL with n 0 (no decks), and memcpy's may not */
+		memcpy(r->decks, decks, n * sizeof(*decks));
 	qsort(r->decks, n, sizeof(*r->decks), rating_deck_cmp);
 	if (rating_has_duplicate(r->decks, n)) {
 		rc = BILLING_PREFIX_DUPLICATE;
