@@ -650,4 +650,39 @@ int billing_currency_decimals(const char *code);
  * (buf of BILLING_MONEY_BUF is enough). */
 int billing_money_format_exact(int64_t micro, int min_decimals, char *buf, size_t n);
 
+/* --------------------------------------------------------- billing role */
+
+/*
+ * The billing role (role.c, role_cdr.c, role_msg.c, role_charge.c;
+ * decision 0036): one thread that rates, in bounded batches, the CDRs and
+ * final message parts the store marks pending (cdr_ratings and
+ * message_ratings of migration 0019), retries the quarantined ones once
+ * the rating snapshot's version is newer than the one they failed on, and
+ * posts each record's charge to its customer's ledger in the batch's
+ * transaction ("cdr:<id>", "msg:<group id>"; a re-rating posts the
+ * difference as an adjustment "cdr:<id>:r<n>").  A record that cannot be
+ * rated is written as quarantined and never holds back the rest.
+ */
+
+struct billing_role_opts {
+	struct store *store;
+	struct snapshot *rating;      /* app_rating's: a struct billing_rating */
+	int64_t interval_ms;	      /* [billing] rate_interval: sleep when caught up */
+	int batch;		      /* [billing] rate_batch: records per transaction */
+	struct billing_ledger_opts ledger;
+};
+
+struct billing_role;
+
+/* NULL when out of memory. */
+struct billing_role *billing_role_new(const struct billing_role_opts *o);
+/* Starts the rating thread; 0 or -errno. */
+int billing_role_start(struct billing_role *br);
+/* Stops the thread (after its current batch) and frees. */
+void billing_role_free(struct billing_role *br);
+/* Rates what is pending now on the calling thread, batch after batch until
+ * a batch is short (the bench and a shutdown drain use it); the number of
+ * records written, or a negative code. */
+int64_t billing_role_drain(struct billing_role *br, struct store_conn *c);
+
 #endif

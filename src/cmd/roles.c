@@ -1,5 +1,5 @@
 /*
- * roles.c — starting the sip, media and smsc roles from the configuration:
+ * roles.c — starting the sip, media, smsc and billing roles from the configuration:
  * their listen addresses, options and the threads each one runs.
  */
 #include <errno.h>
@@ -188,6 +188,25 @@ int start_smsc(struct app *app)
 	return 0;
 }
 
+/* The billing role: the rating thread over the process's rating snapshot
+ * (decision 0036). */
+int start_billing(struct app *app)
+{
+	const struct config *cfg = app->cfg;
+	struct billing_role_opts o = {
+		.store = app->store,
+		.rating = app_rating(app),
+		.interval_ms = config_duration_ms(cfg, "billing", "rate_interval"),
+		.batch = (int)config_int(cfg, "billing", "rate_batch"),
+		.ledger = { config_money(cfg, "billing", "low_balance_threshold") },
+	};
+
+	if (!o.rating || !(app->billing = billing_role_new(&o)) || billing_role_start(app->billing) < 0) {
+		fprintf(stderr, "warp: billing: cannot start the rating thread\n");
+		return -1;
+	}
+	return 0;
+}
 
 struct snapshot *app_rating(struct app *app)
 {

@@ -214,6 +214,12 @@ const struct config_key warp_schema[] = {
 	{ "billing", "low_balance_threshold", CONFIG_STR, "0", 0, 0, NULL,
 	  "balance.low fires once when a charge takes a balance below this (such as 5.00), again "
 	  "after it was back above; a customer's low_balance_threshold overrides it." },
+	{ "billing", "rate_interval", CONFIG_DURATION, "1s", 10, 3600000, NULL,
+	  "The billing role's pause once it has rated everything pending; while batches come full it "
+	  "goes on at once." },
+	{ "billing", "rate_batch", CONFIG_INT, "1000", 1, 100000, NULL,
+	  "Records (CDRs; messages for message batches) the billing role rates and charges in one "
+	  "transaction." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

@@ -69,7 +69,7 @@ static const struct {
 } roles_known[] = {
 	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, true },
 	{ "media", ROLE_MEDIA, true },	   { "smsc", ROLE_SMSC, true },
-	{ "billing", ROLE_BILLING, false },
+	{ "billing", ROLE_BILLING, true },
 };
 
 struct opts {
@@ -109,7 +109,7 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o, bool all
 }
 
 /* An amount key (a decimal such as "5.00", exact to micro-units) in micro-units. */
-static int64_t config_money(const struct config *cfg, const char *sec, const char *key)
+int64_t config_money(const struct config *cfg, const char *sec, const char *key)
 {
 	int64_t v = 0;
 	billing_money_parse(str_from_cstr(config_str(cfg, sec, key)), true, &v);
@@ -588,6 +588,8 @@ static int start(struct app *app, unsigned roles)
 		return -1;
 	if ((roles & ROLE_SMSC) && start_smsc(app) < 0)
 		return -1;
+	if ((roles & ROLE_BILLING) && start_billing(app) < 0)
+		return -1;
 	build_info_publish(roles);
 	/* HTTP last: once /healthz answers, every role is listening. */
 	if (start_http(app) < 0)
@@ -604,6 +606,7 @@ static void stop(struct app *app)
 	media_free(app->media);
 	sip_proxy_free(app->sip); /* ends calls: CDRs go through the store first */
 	smsc_free(app->smsc);	  /* sessions closed; acknowledged messages are stored */
+	billing_role_free(app->billing); /* after its batch; before the loader goes */
 	ng_pinger_free(app->ng_pinger);
 	ng_engine_set_free(app->ng_engines);
 	/* Sends suspended for their commit are answered before the server
