@@ -187,3 +187,56 @@ def test_customer_sees_only_its_sell_price_and_zone(api):
     admin = api.admin.get("/api/v1/cdrs?customer_id=" + cid).json()["data"][0]["rating"]
     assert admin["buy_micros"] == 15500 and admin["margin_micros"] == 17600
     assert_error(client.post("/api/v1/cdrs/%s/rerate" % one, {}), 403, "forbidden")
+
+
+def insert_message(api, customer_id, carrier_id, parts=3, number="447700900123"):
+    """A message of `parts` parts as the smsc stores it, taken by the carrier
+    (submitted), then delivered; returns its id (the group's)."""
+    gid = "msg_" + uuid.uuid4().hex[:26]
+    now = int(time.time() * 1000)
+    for seq in range(1, parts + 1):
+        row = {
+            "id": gid if seq == 1 else "msg_" + uuid.uuid4().hex[:26], "group_id": gid,
+            "part_seq": seq, "part_total": parts, "customer_id": customer_id,
+            "origin": "http", "source": "WARP", "destination": number, "body": "00",
+            "state": "submitted", "carrier_id": carrier_id, "upstream_id": "up%d" % seq,
+            "expires_at": now + 3600000, "created_at": now, "updated_at": now,
+            "submitted_at": now,
+        }
+        api.store.execute("INSERT INTO messages (%s) VALUES (%s)" % (
+            ", ".join(row), ", ".join(_pg_literal(v) for v in row.values())))
+    return gid
+
+
+def message(api, gid, client=None, want="rated", timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = (client or api.admin).get("/api/v1/messages/" + gid)
+        assert r.status == 200, r.body
+        m = r.json()["data"]
+        if m["rating"]["state"] == want:
+            return m
+        assert time.monotonic() < deadline, m
+        time.sleep(0.05)
+
+
+def test_message_charged_per_segment_once_every_part_is_final(api):
+    cid, car, _ = priced_parties(api)
+    cdr(api, insert_cdr(api, cid, car), want="rated")  # the snapshot knows them
+    gid = insert_message(api, cid, car)
+    time.sleep(0.3)
+    # submitted parts are not final: nothing is rated or charged yet
+    assert message(api, gid, want="pending")["rating"]["sell"] is None
+    api.store.execute("UPDATE messages SET state = 'delivered' WHERE group_id = '%s'" % gid)
+    m = message(api, gid)
+    # 3 segments at 0.004 sell, 0.0025 buy
+    assert (m["rating"]["sell"], m["rating"]["sell_micros"]) == ("0.012", 12000)
+    assert (m["rating"]["buy_micros"], m["rating"]["margin_micros"]) == (7500, 4500)
+    assert [p["rating"]["sell_micros"] for p in m["parts"]] == [4000, 4000, 4000]
+    e = [x for x in entries(api, cid) if x["type"] == "message_charge"]
+    assert [(x["amount_micros"], x["reference"]) for x in e] == [
+        (-12000, {"type": "message", "id": gid})]
+    client = api.key(cid)[1]
+    mine = message(api, gid, client=client)["rating"]
+    assert mine == {"state": "rated", "sell": "0.012", "sell_micros": 12000,
+                    "currency": "USD", "zone": "UK Mobile"}
