@@ -21,7 +21,7 @@
  * migration 0019, decision 0036): its state (pending, rated, quarantined
  * with reason and side) and, for admins, sell price, buy cost, margin,
  * zone and the deck versions; a customer sees its sell price and zone.
- * POST /api/v1/cdrs/{id}/rerate and POST /api/v1/cdrs/rerate {from, to,
+ * POST /api/v1/cdrs/{id}/rerate and POST /api/v1/cdr-rerates {from, to,
  * customer_id} (admins) mark calls pending again: the role rates them at
  * the prices in force at their start and posts any difference as an
  * adjustment; 202, since the rating itself is the role's.
@@ -331,59 +331,101 @@ static void handle_get(struct http_req *req, void *arg)
  * provisioning it follows (a deck assigned just before asking). */
 #define RERATE_AFTER "rating_version = (SELECT version FROM config_version)"
 
-/* POST /api/v1/cdrs/{id}/rerate: the call is pending again. */
+/* Marks the calls sql selects pending and answers 202, with the answer
+ * recorded for the request's Idempotency-Key in the same transaction: for
+ * one call (id) its id and state, for a range how many; 0 or a store code
+ * (nothing answered). */
+static int rerate_commit(struct api_ctx *ctx, const char *sql, const struct store_param *p,
+			 size_t n, const char *id)
+{
+	struct store_res *r = NULL;
+	json_t *data = NULL, *body = NULL;
+	int rc = store_tx_begin(ctx->conn);
+
+	rc = rc ? rc : store_exec(ctx->conn, sql, p, n, &r);
+	if (rc == 0) {
+		data = id ? json_pack("{s:s,s:s}", "id", id, "state", "pending")
+			  : json_pack("{s:I}", "queued", (json_int_t)store_res_changes(r));
+		body = json_pack("{s:O}", "data", data);
+		rc = data && body ? api_idempotency_record(ctx, 202, body) : -ENOMEM;
+	}
+	rc = rc ? rc : store_tx_commit(ctx->conn);
+	if (rc < 0)
+		store_tx_rollback(ctx->conn);
+	else
+		http_reply_data(ctx->req, 202, json_incref(data));
+	json_decref(body);
+	json_decref(data);
+	store_res_free(r);
+	return rc;
+}
+
+/* The answer to a rerate request that failed with rc. */
+static void rerate_reply_error(struct api_ctx *ctx, int rc, const struct api_verr *e)
+{
+	if (rc < 0 && e->code[0])
+		api_reply_verr(ctx, e);
+	else if (rc < 0)
+		api_reply_store_error(ctx, rc, "cdr");
+}
+
+/* Auth, the Idempotency-Key's replay and the JSON body of a rerate
+ * request; NULL when answered already. */
+static json_t *rerate_begin(struct api_ctx *ctx, struct http_req *req)
+{
+	if (api_ctx_init(ctx, req) < 0 || !api_require_write(ctx) || !api_require_admin(ctx) ||
+	    api_idempotency_replay(ctx))
+		return NULL;
+	return http_req_json(req);
+}
+
+/* POST /api/v1/cdrs/{id}/rerate {}: the call is pending again. */
 static void handle_rerate_one(struct http_req *req, void *arg)
 {
 	struct api_ctx ctx;
+	struct api_verr e = {0};
 	struct store_res *r = NULL;
 	const char *id = http_req_param(req, "id");
 	struct store_param p = store_p_text(id);
+	json_t *body = rerate_begin(&ctx, req);
 	(void)arg;
 
-	if (api_ctx_init(&ctx, req) < 0 || !api_require_write(&ctx) || !api_require_admin(&ctx))
+	if (!body)
 		return;
-	int rc = store_exec(ctx.conn, "UPDATE cdr_ratings SET state = 'pending', " RERATE_AFTER " WHERE cdr_id = $1",
-			    &p, 1, &r);
-	if (rc < 0)
-		api_reply_store_error(&ctx, rc, "cdr");
-	else if (store_res_changes(r) == 0)
+	int rc = store_exec(ctx.conn, "SELECT 1 FROM cdr_ratings WHERE cdr_id = $1", &p, 1, &r);
+	if (rc == 0 && store_res_rows(r) == 0) {
 		http_reply_error(req, 404, "not_found", "Not found", NULL, "no cdr %s", id);
-	else
-		http_reply_data(req, 202, json_pack("{s:s,s:s}", "id", id, "state", "pending"));
+		goto out;
+	}
+	rc = rc ? rc : api_check_members(body, "", "", &e);
+	rc = rc ? rc
+		: rerate_commit(&ctx,
+				"UPDATE cdr_ratings SET state = 'pending', " RERATE_AFTER
+				" WHERE cdr_id = $1",
+				&p, 1, id);
+	rerate_reply_error(&ctx, rc, &e);
+out:
 	store_res_free(r);
+	json_decref(body);
 }
 
-/* An epoch-ms member of the body into *ms; the problem into e. */
-static int body_ms(const json_t *body, const char *name, int64_t *ms, struct api_verr *e)
-{
-	const json_t *v = json_object_get(body, name);
-	char pointer[32];
-
-	snprintf(pointer, sizeof(pointer), "/%s", name);
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return api_verr_set(e, 422, v ? "invalid_value" : "required", pointer,
-				    "%s: epoch milliseconds", name);
-	*ms = json_integer_value(v);
-	return 0;
-}
-
-/* POST /api/v1/cdrs/rerate {from, to[, customer_id]}: the calls started in
+/* POST /api/v1/cdr-rerates {from, to[, customer_id]}: the calls started in
  * [from, to) are pending again; answers how many. */
 static void handle_rerate_range(struct http_req *req, void *arg)
 {
 	struct api_ctx ctx;
 	struct api_verr e = {0};
-	struct store_res *r = NULL;
-	json_t *body = NULL;
-	int64_t from = 0, to = 0;
+	json_t *body = rerate_begin(&ctx, req);
 	(void)arg;
 
-	if (api_ctx_init(&ctx, req) < 0 || !api_require_write(&ctx) || !api_require_admin(&ctx) ||
-	    !(body = http_req_json(req)))
+	if (!body)
 		return;
 	const json_t *cust = json_object_get(body, "customer_id");
-	int rc = body_ms(body, "from", &from, &e);
-	rc = rc ? rc : body_ms(body, "to", &to, &e);
+	int rc = api_check_members(body, "", "from|to|customer_id", &e);
+	rc = rc ? rc : api_check_int_member(body, "from", "", 0, INT64_MAX, true, &e);
+	rc = rc ? rc : api_check_int_member(body, "to", "", 0, INT64_MAX, true, &e);
+	int64_t from = rc ? 0 : json_integer_value(json_object_get(body, "from"));
+	int64_t to = rc ? 0 : json_integer_value(json_object_get(body, "to"));
 	if (rc == 0 && to <= from)
 		rc = api_verr_set(&e, 422, "invalid_value", "/to", "to must be after from");
 	if (rc == 0 && cust && !json_is_string(cust))
@@ -391,19 +433,14 @@ static void handle_rerate_range(struct http_req *req, void *arg)
 	struct store_param p[] = {store_p_int(from), store_p_int(to),
 				  store_p_text(cust ? json_string_value(cust) : NULL)};
 	rc = rc ? rc
-		: store_exec(ctx.conn,
-			     "UPDATE cdr_ratings SET state = 'pending', " RERATE_AFTER " WHERE cdr_id IN (SELECT id "
-			     "FROM cdrs WHERE start_ms >= $1 AND start_ms < $2 AND (" API_SQL_UNSET(
-				 "$3", "TEXT") " OR customer_id = $3))",
-			     p, 3, &r);
-	if (rc < 0 && e.code[0])
-		api_reply_verr(&ctx, &e);
-	else if (rc < 0)
-		api_reply_store_error(&ctx, rc, "cdr");
-	else
-		http_reply_data(req, 202,
-				json_pack("{s:I}", "queued", (json_int_t)store_res_changes(r)));
-	store_res_free(r);
+		: rerate_commit(
+		      &ctx,
+		      "UPDATE cdr_ratings SET state = 'pending', " RERATE_AFTER
+		      " WHERE cdr_id IN (SELECT id FROM cdrs WHERE start_ms >= $1 AND "
+		      "start_ms < $2 AND (" API_SQL_UNSET("$3", "TEXT") " OR customer_id = "
+									"$3))",
+		      p, 3, NULL);
+	rerate_reply_error(&ctx, rc, &e);
 	json_decref(body);
 }
 
@@ -413,7 +450,7 @@ int api_cdrs_routes(struct http_router *r)
 
 	rc = rc ? rc : http_router_add(r, HTTP_GET, "/api/v1/cdrs/{id}", handle_get, NULL);
 	rc = rc ? rc
-		: http_router_add(r, HTTP_POST, "/api/v1/cdrs/rerate", handle_rerate_range, NULL);
+		: http_router_add(r, HTTP_POST, "/api/v1/cdr-rerates", handle_rerate_range, NULL);
 	return rc ? rc
 		  : http_router_add(r, HTTP_POST, "/api/v1/cdrs/{id}/rerate", handle_rerate_one,
 				    NULL);

@@ -162,8 +162,12 @@ def test_rerate_posts_the_difference_once(api):
     while cdr(api, c["id"])["rating"]["sell_micros"] != 56200:  # 0.01 + 0.042 * 66 / 60
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    # the same price again: nothing more is posted
-    assert api.admin.post("/api/v1/cdrs/%s/rerate" % c["id"], {}).status == 202
+    # the same price again, asked for by time range: nothing more is posted
+    r = api.admin.post("/api/v1/cdr-rerates", {"from": c["start_ms"], "to": c["start_ms"] + 1,
+                                               "customer_id": cid})
+    assert r.status == 202 and r.json()["data"] == {"queued": 1}, r.body
+    assert_error(api.admin.post("/api/v1/cdr-rerates", {"from": 5, "to": 5}), 422,
+                 "invalid_value", "/to")
     deadline = time.monotonic() + 10
     while cdr(api, c["id"])["rating"]["ratings"] != 3:
         assert time.monotonic() < deadline
