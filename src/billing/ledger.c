@@ -244,7 +244,8 @@ static int ledger_entry_insert(struct store_conn *c, const struct billing_entry 
  * threshold, as the webhook dispatcher's message stream (decision 0026)
  * delivers it: written without the config version, numbered at fan-out.
  * group_id is the entry, so an entry gives at most one. */
-static int ledger_event_low(struct store_conn *c, const struct billing_entry *e, int64_t threshold)
+int billing_ledger_event_low(struct store_conn *c, const struct billing_entry *e,
+			     int64_t threshold)
 {
 	char id[ID_MAX], bal[BILLING_MONEY_BUF], thr[BILLING_MONEY_BUF];
 	int dec = billing_currency_decimals(e->currency);
@@ -290,7 +291,7 @@ static int ledger_low_update(struct store_conn *c, const struct billing_entry *e
 	if (below == m->low || (below && e->amount > 0))
 		return 0; /* no crossing; a top-up that stays below is none either */
 	if (below)
-		rc = ledger_event_low(c, e, threshold);
+		rc = billing_ledger_event_low(c, e, threshold);
 	struct store_param p[] = {store_p_text(e->customer_id), store_p_int(below ? 1 : 0)};
 	return rc ? rc
 		  : store_exec(c, "UPDATE balances SET low = $2 WHERE customer_id = $1", p, 2,

@@ -57,10 +57,56 @@ bool role_charge_refused(int rc);
 	"rated_at = $17"
 void role_price_params(const struct billing_rated *p, int64_t charged, int64_t ratings,
 		       int64_t version, struct store_param *v);
+/* The same columns in role_price_params' order after the id, for a
+ * multi-row upsert, and their update from excluded. */
+#define ROLE_PRICE_COLUMNS                                                                         \
+	"currency, sell, buy_currency, buy, margin, prefix, zone, destination, sell_deck_id, "     \
+	"sell_deck_version, buy_deck_id, buy_deck_version, charged, ratings, rating_version, "     \
+	"rated_at"
+#define ROLE_PRICE_EXCLUDED                                                                        \
+	"currency = excluded.currency, sell = excluded.sell, buy_currency = "                      \
+	"excluded.buy_currency, buy = excluded.buy, margin = excluded.margin, prefix = "           \
+	"excluded.prefix, zone = excluded.zone, destination = excluded.destination, "              \
+	"sell_deck_id = excluded.sell_deck_id, sell_deck_version = excluded.sell_deck_version, "   \
+	"buy_deck_id = excluded.buy_deck_id, buy_deck_version = excluded.buy_deck_version, "       \
+	"charged = excluded.charged, ratings = excluded.ratings, rating_version = "                \
+	"excluded.rating_version, rated_at = excluded.rated_at"
 /* The quarantine of a row: $1 id, $2 reason, $3 side, $4 rating version. */
 #define ROLE_QUARANTINE_SET                                                                        \
 	"state = 'quarantined', reason = $2, side = $3, rating_version = $4, rated_at = $5"
 /* Records the pass's results in the metrics. */
 void role_count(const char *kind, const struct role_pass *p);
+
+/* role_rows.c: head ("INSERT INTO t (a, b)") VALUES (…), … tail ("ON
+ * CONFLICT …") for nrows rows of ncols parameters each, params row after
+ * row; 0 or a store code. */
+#define ROLE_ROWS_CHUNK 64
+int role_exec_rows(struct store_conn *c, const char *head, const char *tail, size_t ncols,
+		   const struct store_param *params, size_t nrows);
+
+/* role_ledger.c: many postings in the caller's transaction, as
+ * billing_ledger_post_locked would post them one by one but with a few
+ * statements per customer.  Each post's result: ROLE_POSTED,
+ * ROLE_FOUND (an entry had its key already: found_amount is that entry's,
+ * nothing posted) or a ledger code (refused: an unknown customer, a
+ * currency that is not its balance's, an amount out of range). */
+enum { ROLE_POSTED = 0, ROLE_FOUND = 1 };
+struct role_post {
+	const char *customer_id;
+	char key[BILLING_LEDGER_KEY_MAX + 1];
+	enum billing_entry_kind kind;
+	int64_t amount; /* signed, as the entry's */
+	const char *reference_type, *reference_id;
+	char description[BILLING_LEDGER_TEXT_MAX + 1];
+	int result;
+	int64_t found_amount;
+	/* filled when posted */
+	char id[ID_MAX];
+	int64_t seq, balance_after;
+};
+/* Posts p[0..n) (reordered: sorted by customer).  0 or a store code (the
+ * caller rolls back). */
+int role_ledger_post_many(struct store_conn *c, const struct billing_ledger_opts *o,
+			  struct role_post **p, size_t n);
 
 #endif
