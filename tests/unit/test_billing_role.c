@@ -137,6 +137,14 @@ static void test_batches_charge_each_cdr_once(void **state)
 	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM message_events WHERE type = "
 				      "'balance.low'"),
 			 NCUST);
+	/* entry ids are well-formed ids, in the order they were posted */
+	struct store_res *r = NULL;
+	assert_int_equal(
+	    store_exec(c, "SELECT id FROM ledger_entries ORDER BY created_at, seq", NULL, 0, &r),
+	    0);
+	for (size_t i = 0; i < store_res_rows(r); i++)
+		assert_true(id_valid(str_from_cstr(store_res_text(r, i, 0)), "led"));
+	store_res_free(r);
 	/* nothing pending: a second drain writes nothing */
 	assert_int_equal(billing_role_drain(e.role, c), 0);
 	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), NCDRS - 1);
