@@ -149,6 +149,7 @@ def test_quarantined_cdr_is_rated_once_its_deck_is_fixed(api):
     assert p["sell_deck"]["deck_id"] == fixed
     assert [x["amount_micros"] for x in entries(api, cid)] == [-15000, -33100, -33100]
     assert metric(api, 'warp_billing_rated_total{kind="cdr"}') >= 2
+    assert metric(api, "warp_billing_rating_lag_seconds") == 0  # caught up
 
 
 def test_rerate_posts_the_difference_once(api):
