@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger.h"
 #include "role_private.h"
 
 #define ROLE_SQLITE_CACHE_KIB "65536" /* this thread's connection: 64 MiB */
@@ -79,6 +80,17 @@ void role_count(const char *kind, const struct role_pass *p)
 		metric_add(metric_get(rated, kind), p->rated);
 	if (quar && p->quarantined)
 		metric_add(metric_get(quar, kind), p->quarantined);
+	/* the batch's bulk postings, as single ones count themselves */
+	for (int k = 0; k < BILLING_ENTRY_KINDS; k++) {
+		enum billing_entry_kind ek = (enum billing_entry_kind)k;
+
+		if (p->posted[k])
+			billing_ledger_count(ek, 0, false, p->posted[k]);
+		if (p->found[k])
+			billing_ledger_count(ek, 0, true, p->found[k]);
+		if (p->refused[k])
+			billing_ledger_count(ek, BILLING_LEDGER_ENOCUSTOMER, false, p->refused[k]);
+	}
 }
 
 /* warp_billing_quarantined{reason}: what is in quarantine now, CDRs and

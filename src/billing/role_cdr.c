@@ -201,6 +201,12 @@ static int cdr_rate_all(struct store_conn *c, const struct billing_rating *r, in
 	}
 	rc = rc ? rc : role_ledger_post_many(c, &o->ledger, posts, np);
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct role_post *x = &it[i].post;
+
+		if (it[i].posts && x->result < 0)
+			out->refused[x->kind]++;
+		else if (it[i].posts)
+			(x->result == ROLE_FOUND ? out->found : out->posted)[x->kind]++;
 		if (it[i].p.state == BILLING_RECORD_RATED)
 			cdr_posted(&it[i]);
 		if (it[i].p.state == BILLING_RECORD_RATED)

@@ -13,6 +13,9 @@ struct role_pass {
 	int64_t rated, quarantined;
 	int64_t oldest_ms; /* created_at of the oldest record written; 0 if none */
 	bool full;	   /* a whole batch was found: more may be waiting */
+	/* bulk postings by kind, counted once the batch committed */
+	int64_t posted[BILLING_ENTRY_KINDS], found[BILLING_ENTRY_KINDS],
+	    refused[BILLING_ENTRY_KINDS];
 };
 
 /* role_cdr.c, role_msg.c: one batch of pending (then newly retriable

@@ -113,6 +113,7 @@ def test_cdr_rated_with_exact_prices_and_charged_once(api):
                                                                      -33100)
     assert e[0]["reference"] == {"type": "cdr", "id": c["id"]}
     assert e[0]["description"].startswith("zone UK Mobile")
+    assert metric(api, 'warp_billing_ledger_postings_total{kind="call_charge",result="posted"}') >= 1
     # an unanswered call owes nothing and posts nothing
     c = cdr(api, insert_cdr(api, cid, car, duration_ms=0), want="rated")
     assert c["rating"]["sell_micros"] == 0 and len(entries(api, cid)) == 1
