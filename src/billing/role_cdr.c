@@ -27,10 +27,15 @@
 
 /* A re-rating asked for after a provisioning change names the version it
  * waits for in rating_version (src/api/cdrs.c). */
-static const char cdr_pending_sql[] =
-    CDR_SELECT "WHERE g.state = 'pending' AND g.rating_version <= $2 LIMIT $1";
-static const char cdr_retry_sql[] =
-    CDR_SELECT "WHERE g.state = 'quarantined' AND g.rating_version < $2 LIMIT $1";
+#define CDR_PENDING CDR_SELECT "WHERE g.state = 'pending' AND g.rating_version <= $2 LIMIT $1"
+#define CDR_RETRY CDR_SELECT "WHERE g.state = 'quarantined' AND g.rating_version < $2 LIMIT $1"
+/* PostgreSQL: the rows a batch rates are locked until it commits, and
+ * skipped by other billing processes, so several share the stream and a
+ * re-rating asked for meanwhile waits and then takes effect (SQLite's
+ * BEGIN IMMEDIATE serializes all of that already). */
+#define CDR_CLAIM " FOR UPDATE OF g SKIP LOCKED"
+static const char *const cdr_pending_sql[2] = {CDR_PENDING, CDR_PENDING CDR_CLAIM};
+static const char *const cdr_retry_sql[2] = {CDR_RETRY, CDR_RETRY CDR_CLAIM};
 
 enum {
 	C_ID,
@@ -247,12 +252,13 @@ static int cdr_batch(struct store_conn *c, const struct billing_rating *r, int64
 int role_cdr_pass(struct store_conn *c, const struct billing_rating *r, int64_t version,
 		  const struct billing_role_opts *o, struct role_pass *out)
 {
+	int pg = store_kind(o->store) == STORE_POSTGRES;
 	int rc = store_tx_begin(c);
 
 	memset(out, 0, sizeof(*out));
-	rc = rc ? rc : cdr_batch(c, r, version, o, cdr_pending_sql, out);
+	rc = rc ? rc : cdr_batch(c, r, version, o, cdr_pending_sql[pg], out);
 	if (rc == 0 && !out->full)
-		rc = cdr_batch(c, r, version, o, cdr_retry_sql, out);
+		rc = cdr_batch(c, r, version, o, cdr_retry_sql[pg], out);
 	rc = rc ? rc : store_tx_commit(c);
 	if (rc != 0) {
 		store_tx_rollback(c);

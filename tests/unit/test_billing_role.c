@@ -10,6 +10,8 @@
  */
 #include "test_store_fixture.h"
 
+#include <pthread.h>
+
 #include "billing/billing.h"
 
 #define NCUST 3
@@ -186,6 +188,58 @@ static void test_prepaid_charge_kept_and_rerating_posts_the_difference(void **st
 	role_env_stop(&e);
 }
 
+struct drainer {
+	struct fixture *f;
+	struct billing_role *role;
+	int64_t written;
+};
+
+static void *drain_thread(void *arg)
+{
+	struct drainer *d = arg;
+
+	d->written = billing_role_drain(d->role, store_conn(d->f->store));
+	store_conn_release(d->f->store);
+	return NULL;
+}
+
+/* Two billing processes' worth of raters on one store: on PostgreSQL each
+ * claims its batches (FOR UPDATE SKIP LOCKED), on SQLite they take turns;
+ * either way every CDR is written once and charged once. */
+static void test_two_raters_share_the_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = store_conn(f->store);
+	int64_t now = time_wall_ms();
+	struct role_env e;
+	struct drainer d[2];
+	pthread_t th[2];
+
+	provision(c, now);
+	for (int i = 0; i < NCDRS; i++)
+		cdr_add(c, i, i == 3 ? "4420" : "15550001", now);
+	role_env_start(f, &e, 3);
+	struct billing_role_opts o = {.store = f->store,
+				      .batch = 3,
+				      .interval_ms = 1000,
+				      .rating = snapshot_register(e.loader, "rating2",
+								  billing_rating_build,
+								  billing_rating_release, e.src)};
+	struct billing_role *second = billing_role_new(&o);
+	for (int i = 0; i < 2; i++) {
+		d[i] = (struct drainer){.f = f, .role = i ? second : e.role};
+		assert_int_equal(pthread_create(&th[i], NULL, drain_thread, &d[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_true(d[0].written >= 0 && d[1].written >= 0);
+	assert_int_equal(d[0].written + d[1].written, NCDRS);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), NCDRS - 1);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM cdr_ratings WHERE ratings > 1"), 0);
+	billing_role_free(second);
+	role_env_stop(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +248,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_prepaid_charge_kept_and_rerating_posts_the_difference, fixture_setup_migrated,
 		fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_two_raters_share_the_stream,
+					    fixture_setup_migrated, fixture_teardown),
 	};
 	return FIXTURE_RUN("billing_role", tests);
 }
