@@ -188,9 +188,9 @@ int start_smsc(struct app *app)
 	return 0;
 }
 
-/* The billing role: the rating thread over the process's rating snapshot
+/* The billing role's rating thread over the process's rating snapshot
  * (decision 0036). */
-int start_billing(struct app *app)
+static int start_billing_rater(struct app *app)
 {
 	const struct config *cfg = app->cfg;
 	struct billing_role_opts o = {
@@ -206,6 +206,12 @@ int start_billing(struct app *app)
 		return -1;
 	}
 	return 0;
+}
+
+/* The billing role: its workers. */
+int start_billing(struct app *app)
+{
+	return start_billing_rater(app);
 }
 
 struct snapshot *app_rating(struct app *app)
