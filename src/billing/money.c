@@ -78,7 +78,7 @@ int billing_money_parse(struct str s, bool allow_negative, int64_t *micro)
 	if (rc)
 		return rc;
 	if (s.len && s.p[0] == '.') {
-		rc = money_fraction((struct str){s.p + 1, s.len - 1}, &frac, &nfrac);
+		rc = money_fraction((struct str){ s.p + 1, s.len - 1 }, &frac, &nfrac);
 		if (rc)
 			return rc;
 		s.len = 0;
@@ -117,7 +117,7 @@ const char *billing_money_strerror(int err)
 
 int billing_money_format(int64_t micro, int decimals, char *buf, size_t n)
 {
-	static const int64_t pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+	static const int64_t pow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
 	bool negative = micro < 0;
 	uint64_t mag, step, whole, frac;
 
