@@ -472,4 +472,20 @@ int api_deck_version_find(struct api_ctx *ctx, struct store_res **r);
 /* The number of the deck's version in force at now (0: none). */
 int api_deck_active_number(struct api_ctx *ctx, const char *deck, int64_t now, int64_t *number);
 
+/* ------------------------------------------------------- ratings */
+
+/* cdrs.c: what the billing role made of a CDR or message part (the
+ * columns of cdr_ratings / message_ratings of migration 0025 a query
+ * selects with API_RATING_COLUMNS(alias), from column `first`) as the
+ * "rating" object: state and the sell price with its currency and zone for
+ * anyone; reason, side, buy cost, margin, prefix, destination and deck
+ * versions for admins. */
+#define API_RATING_COLUMNS(t)                                                                      \
+	t ".state, " t ".reason, " t ".side, " t ".currency, " t ".sell, " t ".buy_currency, " t  \
+	".buy, " t ".margin, " t ".prefix, " t ".zone, " t ".destination, " t ".sell_deck_id, " t \
+	".sell_deck_version, " t ".buy_deck_id, " t ".buy_deck_version, " t ".ratings, " t      \
+	".rated_at"
+#define API_RATING_NCOLUMNS 17
+json_t *api_rating_json(const struct store_res *r, size_t row, size_t first, bool admin);
+
 #endif

@@ -26,6 +26,11 @@
  * status column kept on the first part would make it an index walk).
  * Customers do not see the carrier of a part (carrier_id), as with CDRs;
  * another customer's message answers 404.
+ *
+ * GET of one message shows what the billing role made of it (decision
+ * 0036): each part's rating{} as a CDR's (src/api/cdrs.c), and the
+ * message's: rated once every part is, with the sum of the parts' sell
+ * prices (for admins buy and margin too), quarantined when a part is.
  */
 #include <errno.h>
 #include <string.h>
@@ -92,9 +97,11 @@ static const char one_sql[] =
 /* clang-format on */
 
 static const char parts_sql[] =
-    "SELECT id, part_seq, state, error, attempts, carrier_id, upstream_id, created_at, "
-    "submitted_at, updated_at, destination, dest_ton FROM messages WHERE group_id = $1 "
-    "ORDER BY destination, part_seq";
+    "SELECT m.id, m.part_seq, m.state, m.error, m.attempts, m.carrier_id, m.upstream_id, "
+    "m.created_at, m.submitted_at, m.updated_at, m.destination, m.dest_ton, " API_RATING_COLUMNS(
+	"g") " FROM messages m LEFT JOIN message_ratings g ON g.message_id = m.id "
+	     "WHERE m.group_id = $1 ORDER BY m.destination, m.part_seq";
+#define PART_RATING_FIRST 12
 
 /* Each destination of the message (several for a submit_multi) with its
  * status, from its own parts as the message's is from all. */
@@ -188,8 +195,54 @@ static json_t *part_json(const struct store_res *r, size_t i, bool admin)
 		json_object_set_new(o, names[c], num ? col_int(r, i, c) : col_text(r, i, c));
 	}
 	json_object_set_new(o, "to", col_addr(r, i, 10, 11));
+	json_object_set_new(o, "rating", api_rating_json(r, i, PART_RATING_FIRST, admin));
 	if (!admin)
 		json_object_del(o, "carrier_id");
+	return o;
+}
+
+static json_t *json_or_null(json_t *v)
+{
+	return v ? v : json_null();
+}
+
+/* The message's price from its parts' ratings: rated once every part is
+ * (then the sum of their sell prices, and for admins buy and margin),
+ * quarantined when one is, else pending. */
+static json_t *msg_rating_json(const json_t *parts, bool admin)
+{
+	const char *state = "rated", *sums[] = {"sell_micros", "buy_micros", "margin_micros"};
+	json_int_t total[3] = {0};
+	json_t *part, *first = json_object_get(json_array_get(parts, 0), "rating");
+	size_t i;
+
+	json_array_foreach(parts, i, part)
+	{
+		json_t *g = json_object_get(part, "rating");
+		const char *st = json_string_value(json_object_get(g, "state"));
+
+		if (!st || strcmp(st, "rated") != 0)
+			state = st && strcmp(st, "quarantined") == 0 ? st
+				: strcmp(state, "quarantined") == 0  ? state
+								     : "pending";
+		for (size_t k = 0; k < 3; k++)
+			total[k] += json_integer_value(json_object_get(g, sums[k]));
+	}
+	const char *cur = json_string_value(json_object_get(first, "currency"));
+	bool rated = strcmp(state, "rated") == 0;
+	char sell[BILLING_MONEY_BUF] = "";
+	json_t *o = json_pack("{s:s,s:O,s:O}", "state", state, "currency",
+			      json_or_null(json_object_get(first, "currency")), "zone",
+			      json_or_null(json_object_get(first, "zone")));
+
+	if (rated)
+		billing_money_format_exact(total[0], billing_currency_decimals(cur ? cur : ""),
+					   sell, sizeof(sell));
+	json_object_set_new(o, "sell", rated ? json_string(sell) : json_null());
+	for (size_t k = 0; k < (admin ? 3u : 1u); k++)
+		json_object_set_new(o, sums[k], rated ? json_integer(total[k]) : json_null());
+	if (admin)
+		json_object_set(o, "reason", json_or_null(json_object_get(first, "reason")));
 	return o;
 }
 
@@ -244,6 +297,7 @@ static int msg_detail(struct api_ctx *ctx, const char *id, const struct store_re
 		rc = -ENOMEM;
 	if (rc == 0) {
 		json_object_set(o, "parts", parts);
+		json_object_set_new(o, "rating", msg_rating_json(parts, api_is_admin(ctx)));
 		json_object_set(o, "destinations", dests);
 		json_object_set(o, "callback",
 				json_array_size(cb) ? json_array_get(cb, 0) : json_null());

@@ -344,6 +344,64 @@ void *billing_rating_build(struct store_conn *c, void *source);
 /* A snapshot_free_fn: billing_rating_unref. */
 void billing_rating_release(void *rating);
 
+/* ------------------------------------------------------ record rating */
+
+/*
+ * One CDR or message priced against a rating snapshot (rate_record.c): the
+ * pure function the billing role runs per record and its unit tests
+ * check.  No allocation, no locks, no I/O.  Decision 0036 records the
+ * rules:
+ *
+ *  - the sell row is the customer's (or its trunk's) deck at the event's
+ *    time (a CDR's start, a message's acceptance), the buy row the carrier's
+ *    deck then; both must be found for a record that costs something, or it
+ *    is quarantined with the reason and the side that failed;
+ *  - a record that owes nothing (an unanswered call, a message no carrier
+ *    took) is rated at 0 whatever the decks say; its zone is filled when
+ *    the sell deck has a row;
+ *  - margin = sell - buy, only when both are in one currency (no exchange
+ *    rates here: otherwise has_margin is false).
+ */
+/* a zone or destination and its NUL (deck text is at most 200 bytes) */
+#define BILLING_RATED_TEXT_MAX 201
+
+enum billing_record_state {
+	BILLING_RECORD_RATED = 0,
+	BILLING_RECORD_QUARANTINED = 1,
+};
+
+struct billing_record {
+	enum billing_service svc;
+	struct str customer_id, trunk_id, carrier_id;
+	struct str number;   /* the dialled number, E.164 digits (a '+' is skipped) */
+	int64_t t_ms;	     /* the event's time: which versions price it */
+	bool billable;	     /* voice: answered; SMS: a carrier took the part */
+	int64_t duration_ms; /* voice: answer to end */
+	int64_t segments;    /* SMS: parts priced (>= 1 when billable) */
+};
+
+struct billing_rated {
+	enum billing_record_state state;
+	const char *reason; /* quarantined: billing_price_reason's word, "no_carrier", "out_of_range" */
+	const char *side;   /* quarantined: "sell" or "buy" */
+	int64_t sell, buy;  /* micro-units of currency / buy_currency */
+	int64_t margin;
+	bool has_margin;
+	int64_t billable_s; /* voice */
+	char currency[BILLING_CURRENCY_MAX];
+	char buy_currency[BILLING_CURRENCY_MAX];
+	char prefix[BILLING_PREFIX_MAX + 1]; /* the sell row's */
+	char zone[BILLING_RATED_TEXT_MAX];
+	char destination[BILLING_RATED_TEXT_MAX];
+	struct billing_deck_meta sell_deck, buy_deck; /* deck_id "" when none was used */
+};
+
+/* hot path: no allocation, no locks, no I/O
+ * Prices in against r into out; returns out->state. */
+enum billing_record_state billing_rate_record(const struct billing_rating *r,
+					      const struct billing_record *in,
+					      struct billing_rated *out);
+
 /* ------------------------------------------------------------ deck CSV */
 
 /*
@@ -670,5 +728,39 @@ size_t billing_lcr_order(struct billing_lcr_candidate *c, size_t n,
 			 const struct billing_lcr_margin *m);
 /* "no_rate", "currency_mismatch", "margin" ("kept" for 0). */
 const char *billing_lcr_out_reason(enum billing_lcr_out out);
+/* --------------------------------------------------------- billing role */
+
+/*
+ * The billing role (role.c, role_cdr.c, role_msg.c, role_charge.c;
+ * decision 0036): one thread that rates, in bounded batches, the CDRs and
+ * final message parts the store marks pending (cdr_ratings and
+ * message_ratings of migration 0025), retries the quarantined ones once
+ * the rating snapshot's version is newer than the one they failed on, and
+ * posts each record's charge to its customer's ledger in the batch's
+ * transaction ("cdr:<id>", "msg:<group id>"; a re-rating posts the
+ * difference as an adjustment "cdr:<id>:r<n>").  A record that cannot be
+ * rated is written as quarantined and never holds back the rest.
+ */
+
+struct billing_role_opts {
+	struct store *store;
+	struct snapshot *rating;      /* app_rating's: a struct billing_rating */
+	int64_t interval_ms;	      /* [billing] rate_interval: sleep when caught up */
+	int batch;		      /* [billing] rate_batch: records per transaction */
+	struct billing_ledger_opts ledger;
+};
+
+struct billing_role;
+
+/* NULL when out of memory. */
+struct billing_role *billing_role_new(const struct billing_role_opts *o);
+/* Starts the rating thread; 0 or -errno. */
+int billing_role_start(struct billing_role *br);
+/* Stops the thread (after its current batch) and frees. */
+void billing_role_free(struct billing_role *br);
+/* Rates what is pending now on the calling thread, batch after batch until
+ * a batch is short (the bench and a shutdown drain use it); the number of
+ * records written, or a negative code. */
+int64_t billing_role_drain(struct billing_role *br, struct store_conn *c);
 
 #endif

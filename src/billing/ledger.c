@@ -244,7 +244,7 @@ static int ledger_entry_insert(struct store_conn *c, const struct billing_entry 
  * threshold, as the webhook dispatcher's message stream (decision 0026)
  * delivers it: written without the config version, numbered at fan-out.
  * group_id is the entry, so an entry gives at most one. */
-static int ledger_event_low(struct store_conn *c, const struct billing_entry *e, int64_t threshold)
+int billing_ledger_event_low(struct store_conn *c, const struct billing_entry *e, int64_t threshold)
 {
 	char id[ID_MAX], bal[BILLING_MONEY_BUF], thr[BILLING_MONEY_BUF];
 	int dec = billing_currency_decimals(e->currency);
@@ -290,7 +290,7 @@ static int ledger_low_update(struct store_conn *c, const struct billing_entry *e
 	if (below == m->low || (below && e->amount > 0))
 		return 0; /* no crossing; a top-up that stays below is none either */
 	if (below)
-		rc = ledger_event_low(c, e, threshold);
+		rc = billing_ledger_event_low(c, e, threshold);
 	struct store_param p[] = {store_p_text(e->customer_id), store_p_int(below ? 1 : 0)};
 	return rc ? rc
 		  : store_exec(c, "UPDATE balances SET low = $2 WHERE customer_id = $1", p, 2,
@@ -343,7 +343,7 @@ const char *billing_outcome(int rc)
 /* warp_billing_ledger_postings_total{kind,result}, in the process-wide
  * registry (which has its own lock): every caller's postings, the API's and
  * the billing role's. */
-static void ledger_count(enum billing_entry_kind k, int rc, bool replayed)
+void billing_ledger_count(enum billing_entry_kind k, int rc, bool replayed, int64_t n)
 {
 	struct metric_family *f = metrics_counter(
 	    metrics_default(), "warp_billing_ledger_postings_total",
@@ -354,7 +354,7 @@ static void ledger_count(enum billing_entry_kind k, int rc, bool replayed)
 	const char *result = rc == 0 ? (replayed ? "replayed" : "posted") : billing_outcome(rc);
 
 	if (f)
-		metric_inc(metric_get(f, billing_entry_kind_name(k), result));
+		metric_add(metric_get(f, billing_entry_kind_name(k), result), n);
 }
 
 /* One attempt of billing_ledger_post, in its own transaction. */
@@ -385,7 +385,7 @@ int billing_ledger_post(struct store_conn *c, const struct billing_ledger_opts *
 	 * only be one (the key is looked up under the balance row's lock). */
 	for (int i = 0; i < LEDGER_TRIES && (rc == STORE_EBUSY || rc == STORE_ECONFLICT); i++)
 		rc = ledger_post_tx(c, o, e, replayed);
-	ledger_count(e->kind, rc, *replayed);
+	billing_ledger_count(e->kind, rc, *replayed, 1);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
  * app.h — private to src/cmd: the running platform's parts, shared by
  * warp.c (command line, start order, shutdown) and roles.c (how the sip,
- * media and smsc roles are configured and started).
+ * media, smsc and billing roles are configured and started).
  */
 #ifndef WARP_CMD_APP_H
 #define WARP_CMD_APP_H
@@ -40,6 +40,7 @@ struct app {
 	struct sip_proxy *sip;
 	struct smsc *smsc;
 	struct export *export; /* billing role: BigQuery export */
+	struct billing_role *billing; /* the billing role's rating thread */
 	struct ng_engine_set *ng_engines; /* the sip role's media engines */
 	struct ng_pinger *ng_pinger;	  /* on main_base */
 	struct api_webhook_dispatch *dispatch; /* webhooks: started after the api role */
@@ -56,11 +57,11 @@ int start_sip_media(struct app *app);
 int start_sip(struct app *app);
 int start_media(struct app *app);
 int start_smsc(struct app *app);
+int start_billing(struct app *app);
+/* warp.c: an amount key (a decimal such as "5.00") in micro-units. */
+int64_t config_money(const struct config *cfg, const char *sec, const char *key);
 /* The process's rating snapshot, registered on the first call; NULL (the
  * reason logged) when the store cannot build it. */
 struct snapshot *app_rating(struct app *app);
-int start_billing(struct app *app);
-/* An amount key of the configuration ("5.00") in micro-units (warp.c). */
-int64_t config_money(const struct config *cfg, const char *sec, const char *key);
 
 #endif

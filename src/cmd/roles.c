@@ -1,5 +1,5 @@
 /*
- * roles.c — starting the sip, media and smsc roles from the configuration:
+ * roles.c — starting the sip, media, smsc and billing roles from the configuration:
  * their listen addresses, options and the threads each one runs.
  */
 #include <errno.h>
@@ -215,6 +215,25 @@ int start_smsc(struct app *app)
 	return 0;
 }
 
+/* The billing role's rating thread over the process's rating snapshot
+ * (decision 0036). */
+static int start_billing_rater(struct app *app)
+{
+	const struct config *cfg = app->cfg;
+	struct billing_role_opts o = {
+		.store = app->store,
+		.rating = app_rating(app),
+		.interval_ms = config_duration_ms(cfg, "billing", "rate_interval"),
+		.batch = (int)config_int(cfg, "billing", "rate_batch"),
+		.ledger = { config_money(cfg, "billing", "low_balance_threshold") },
+	};
+
+	if (!o.rating || !(app->billing = billing_role_new(&o)) || billing_role_start(app->billing) < 0) {
+		fprintf(stderr, "warp: billing: cannot start the rating thread\n");
+		return -1;
+	}
+	return 0;
+}
 
 struct snapshot *app_rating(struct app *app)
 {
@@ -229,8 +248,8 @@ struct snapshot *app_rating(struct app *app)
 	return app->rating;
 }
 
-/* The billing role: its workers, the BigQuery export first (decision 0039). */
-int start_billing(struct app *app)
+/* The billing role's BigQuery export, when [export] enabled (decision 0039). */
+static int start_billing_export(struct app *app)
 {
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
@@ -267,4 +286,11 @@ int start_billing(struct app *app)
 		return -1;
 	}
 	return 0;
+}
+
+/* The billing role: its workers, the rater (decision 0036) and the export
+ * of what it rated (decision 0039). */
+int start_billing(struct app *app)
+{
+	return start_billing_rater(app) < 0 ? -1 : start_billing_export(app);
 }

@@ -322,6 +322,12 @@ const struct config_key warp_schema[] = {
 	{ "billing", "sms_refund_undelivered", CONFIG_BOOL, "true", 0, 0, NULL,
 	  "A prepaid customer's message is charged for its delivered parts only (true), or for every "
 	  "part a carrier took (false); what was reserved for the rest is given back." },
+	{ "billing", "rate_interval", CONFIG_DURATION, "1s", 10, 3600000, NULL,
+	  "The billing role's pause once it has rated everything pending; while batches come full it "
+	  "goes on at once." },
+	{ "billing", "rate_batch", CONFIG_INT, "1000", 1, 50000, NULL,
+	  "CDRs (and messages) the billing role rates and charges in one transaction: larger "
+	  "batches rate faster (about 2 KB of memory per CDR) but hold SQLite's write lock longer." },
 };
 
 const size_t warp_schema_len = sizeof(warp_schema) / sizeof(warp_schema[0]);

@@ -643,6 +643,7 @@ static void stop(struct app *app)
 	media_free(app->media);
 	sip_proxy_free(app->sip); /* ends calls: CDRs go through the store first */
 	smsc_free(app->smsc);	  /* sessions closed; acknowledged messages are stored */
+	billing_role_free(app->billing); /* after its batch; before the loader goes */
 	export_free(app->export); /* before the store closes */
 	ng_pinger_free(app->ng_pinger);
 	ng_engine_set_free(app->ng_engines);

@@ -1,0 +1,268 @@
+/*
+ * role_cdr.c — the billing role's CDR batches: the pending rows of
+ * cdr_ratings (a trigger of migration 0025 adds one per new CDR), then the
+ * quarantined ones the snapshot has changed for, each priced by
+ * billing_rate_record at its start time, written back with its ledger
+ * charge in one transaction: the batch's charges posted together
+ * (role_ledger.c) and its rows written with a few multi-row upserts
+ * (role_rows.c), so a CDR costs a fraction of a statement.
+ *
+ * What is priced: a termination's dialled number (normalised E.164, else
+ * as dialled), its customer and trunk for the sell price, the carrier that
+ * answered (cdrs.carrier_id, the answering attempt's) for the buy cost.
+ * An origination (a call to a customer's number) owes nothing under the
+ * decks of issue 10 and is rated at 0 with its zone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "role_private.h"
+
+#define CDR_SELECT                                                                                 \
+	"SELECT c.id, c.customer_id, c.trunk_id, c.carrier_id, c.normalized, c.dialed, "           \
+	"c.start_ms, c.answer_ms, c.duration_ms, c.direction, g.charged, g.ratings, "              \
+	"c.created_at FROM cdr_ratings g JOIN cdrs c ON c.id = g.cdr_id "
+
+/* A re-rating asked for after a provisioning change names the version it
+ * waits for in rating_version (src/api/cdrs.c). */
+#define CDR_PENDING CDR_SELECT "WHERE g.state = 'pending' AND g.rating_version <= $2 LIMIT $1"
+#define CDR_RETRY CDR_SELECT "WHERE g.state = 'quarantined' AND g.rating_version < $2 LIMIT $1"
+/* PostgreSQL: the rows a batch rates are locked until it commits, and
+ * skipped by other billing processes, so several share the stream and a
+ * re-rating asked for meanwhile waits and then takes effect (SQLite's
+ * BEGIN IMMEDIATE serializes all of that already). */
+#define CDR_CLAIM " FOR UPDATE OF g SKIP LOCKED"
+static const char *const cdr_pending_sql[2] = {CDR_PENDING, CDR_PENDING CDR_CLAIM};
+static const char *const cdr_retry_sql[2] = {CDR_RETRY, CDR_RETRY CDR_CLAIM};
+
+enum {
+	C_ID,
+	C_CUST,
+	C_TRUNK,
+	C_CARRIER,
+	C_NORM,
+	C_DIALED,
+	C_START,
+	C_ANSWER,
+	C_DUR,
+	C_DIR,
+	C_CHARGED,
+	C_RATINGS,
+	C_CREATED
+};
+
+static struct str col(const struct store_res *r, size_t row, int c)
+{
+	return str_from_cstr(store_res_text(r, row, (size_t)c));
+}
+
+static void cdr_record(const struct store_res *r, size_t i, struct billing_record *in)
+{
+	bool termination = strcmp(store_res_text(r, i, C_DIR), "termination") == 0;
+
+	*in = (struct billing_record){
+	    .svc = BILLING_VOICE,
+	    .customer_id = col(r, i, C_CUST),
+	    .trunk_id = col(r, i, C_TRUNK),
+	    .carrier_id = col(r, i, C_CARRIER),
+	    .number = store_res_isnull(r, i, C_NORM) ? col(r, i, C_DIALED) : col(r, i, C_NORM),
+	    .t_ms = store_res_int(r, i, C_START),
+	    .billable =
+		termination && !store_res_isnull(r, i, C_ANSWER) && store_res_int(r, i, C_DUR) > 0,
+	    .duration_ms = store_res_int(r, i, C_DUR),
+	};
+}
+
+/* One CDR of a batch: its price and, when it moves money, its posting. */
+struct cdr_item {
+	const char *id;
+	struct billing_rated p;
+	int64_t charged, ratings; /* as stored: the ledger's amount, the ratings so far */
+	bool posts;
+	struct role_post post;
+};
+
+#define CDR_RATED_COLS (ROLE_PRICE_PARAMS + 2)
+#define CDR_QUARANTINE_COLS 6
+
+/* What the CDR owes the ledger now: the first rating's charge, or a
+ * re-rating's difference from what the ledger holds (decision 0036). */
+static void cdr_posting(struct cdr_item *it, const char *customer_id)
+{
+	struct role_post *x = &it->post;
+	int64_t diff = it->charged - it->p.sell;
+
+	it->posts = it->ratings == 0 ? it->p.sell > 0 : diff != 0;
+	if (!it->posts)
+		return;
+	x->customer_id = customer_id;
+	x->reference_type = "cdr";
+	x->reference_id = it->id;
+	if (it->ratings == 0) {
+		x->kind = BILLING_CALL_CHARGE;
+		x->amount = -it->p.sell;
+		snprintf(x->key, sizeof(x->key), "cdr:%s", it->id);
+	} else {
+		x->kind = BILLING_ADJUSTMENT;
+		x->amount = diff;
+		snprintf(x->key, sizeof(x->key), "cdr:%s:r%lld", it->id,
+			 (long long)it->ratings + 1);
+	}
+	/* the zone first, for invoices grouping charges by it */
+	snprintf(x->description, sizeof(x->description), "zone %s: %s",
+		 it->p.zone[0] ? it->p.zone : "-", it->p.destination);
+}
+
+/* After the postings: what the ledger holds for each rated CDR, or its
+ * quarantine when the ledger refused its entry. */
+static void cdr_posted(struct cdr_item *it)
+{
+	if (!it->posts) {
+		if (it->ratings == 0)
+			it->charged = 0;
+		return;
+	}
+	if (it->post.result < 0) {
+		it->p.state = BILLING_RECORD_QUARANTINED;
+		it->p.reason = "ledger_refused";
+		it->p.side = "sell";
+	} else if (it->post.result == ROLE_FOUND && it->ratings == 0) {
+		it->charged = -it->post.found_amount; /* settled by prepaid under the same key */
+	} else {
+		it->charged = it->p.sell;
+	}
+}
+
+/* The batch's rows back: the rated ones with their prices, the
+ * quarantined ones with the reason (their last prices kept). */
+static int cdr_write(struct store_conn *c, const struct cdr_item *it, size_t n, int64_t version,
+		     struct store_param *v)
+{
+	size_t nr = 0, nq = 0;
+	int64_t now = time_wall_ms();
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (it[i].p.state == BILLING_RECORD_RATED) {
+			struct store_param *r = v + nr++ * CDR_RATED_COLS;
+
+			r[0] = store_p_text(it[i].id);
+			role_price_params(&it[i].p, it[i].charged, it[i].ratings + 1, version, r);
+			r[ROLE_PRICE_PARAMS] = store_p_int(it[i].p.billable_s);
+			r[ROLE_PRICE_PARAMS + 1] = store_p_text("rated");
+		}
+	rc = role_exec_rows(
+	    c, "INSERT INTO cdr_ratings (cdr_id, " ROLE_PRICE_COLUMNS ", billable_s, state)",
+	    "ON CONFLICT (cdr_id) DO UPDATE SET " ROLE_PRICE_EXCLUDED
+	    ", billable_s = excluded.billable_s, state = excluded.state, reason = NULL, "
+	    "side = NULL",
+	    CDR_RATED_COLS, v, nr);
+	for (size_t i = 0; i < n; i++)
+		if (it[i].p.state == BILLING_RECORD_QUARANTINED) {
+			struct store_param *q = v + nq++ * CDR_QUARANTINE_COLS;
+
+			q[0] = store_p_text(it[i].id);
+			q[1] = store_p_text(it[i].p.reason);
+			q[2] = store_p_text(it[i].p.side);
+			q[3] = store_p_int(version);
+			q[4] = store_p_int(now);
+			q[5] = store_p_text("quarantined");
+		}
+	return rc ? rc
+		  : role_exec_rows(
+			c,
+			"INSERT INTO cdr_ratings (cdr_id, reason, side, rating_version, "
+			"rated_at, state)",
+			"ON CONFLICT (cdr_id) DO UPDATE SET state = 'quarantined', reason = "
+			"excluded.reason, side = excluded.side, rating_version = "
+			"excluded.rating_version, rated_at = excluded.rated_at",
+			CDR_QUARANTINE_COLS, v, nq);
+}
+
+/* Rates rows[0..n) of res into it[], posts their money in one go, writes
+ * them back; out counts them. */
+static int cdr_rate_all(struct store_conn *c, const struct billing_rating *r, int64_t version,
+			const struct billing_role_opts *o, const struct store_res *res,
+			struct cdr_item *it, size_t n, struct role_pass *out)
+{
+	struct role_post **posts = calloc(n ? n : 1, sizeof(*posts));
+	struct store_param *v = calloc(n ? n * CDR_RATED_COLS : 1, sizeof(*v));
+	size_t np = 0;
+	int rc = posts && v ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct billing_record in;
+
+		it[i].id = store_res_text(res, i, C_ID);
+		it[i].charged = store_res_int(res, i, C_CHARGED);
+		it[i].ratings = store_res_int(res, i, C_RATINGS);
+		cdr_record(res, i, &in);
+		if (billing_rate_record(r, &in, &it[i].p) == BILLING_RECORD_RATED)
+			cdr_posting(&it[i], store_res_text(res, i, C_CUST));
+		if (it[i].posts)
+			posts[np++] = &it[i].post;
+	}
+	rc = rc ? rc : role_ledger_post_many(c, &o->ledger, posts, np);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct role_post *x = &it[i].post;
+
+		if (it[i].posts && x->result < 0)
+			out->refused[x->kind]++;
+		else if (it[i].posts)
+			(x->result == ROLE_FOUND ? out->found : out->posted)[x->kind]++;
+		if (it[i].p.state == BILLING_RECORD_RATED)
+			cdr_posted(&it[i]);
+		if (it[i].p.state == BILLING_RECORD_RATED)
+			out->rated++;
+		else
+			out->quarantined++;
+	}
+	rc = rc ? rc : cdr_write(c, it, n, version, v);
+	free(posts);
+	free(v);
+	return rc;
+}
+
+static int cdr_batch(struct store_conn *c, const struct billing_rating *r, int64_t version,
+		     const struct billing_role_opts *o, const char *sql, struct role_pass *out)
+{
+	struct store_param p[] = {store_p_int(o->batch), store_p_int(version)};
+	struct store_res *res = NULL;
+	struct cdr_item *it = NULL;
+	int rc = store_exec(c, sql, p, 2, &res);
+	size_t n = rc == 0 ? store_res_rows(res) : 0;
+
+	if (n && !(it = calloc(n, sizeof(*it))))
+		rc = -ENOMEM;
+	rc = rc || !n ? rc : cdr_rate_all(c, r, version, o, res, it, n, out);
+	for (size_t i = 0; i < n; i++) {
+		int64_t created = store_res_int(res, i, C_CREATED);
+
+		if (!out->oldest_ms || created < out->oldest_ms)
+			out->oldest_ms = created;
+	}
+	if ((int64_t)n >= o->batch)
+		out->full = true;
+	free(it);
+	store_res_free(res);
+	return rc;
+}
+int role_cdr_pass(struct store_conn *c, const struct billing_rating *r, int64_t version,
+		  const struct billing_role_opts *o, struct role_pass *out)
+{
+	int pg = store_kind(o->store) == STORE_POSTGRES;
+	int rc = store_tx_begin(c);
+
+	memset(out, 0, sizeof(*out));
+	rc = rc ? rc : cdr_batch(c, r, version, o, cdr_pending_sql[pg], out);
+	if (rc == 0 && !out->full)
+		rc = cdr_batch(c, r, version, o, cdr_retry_sql[pg], out);
+	rc = rc ? rc : store_tx_commit(c);
+	if (rc != 0) {
+		store_tx_rollback(c);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
