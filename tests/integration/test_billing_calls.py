@@ -41,7 +41,10 @@ def deck(sw, direction, rate):
 def test_a_real_call_is_rated_and_charged(billwarp):
     sw = billwarp
     cport, gport = sip_port(), sip_port()
-    cus = sw.customer(currency="USD", sell_deck_id=deck(sw, "sell", "0.06"))
+    # postpaid: the billing role charges it after the call (a prepaid one is
+    # priced before it is routed, and this one has no balance)
+    cus = sw.customer(currency="USD", billing_type="postpaid",
+                      sell_deck_id=deck(sw, "sell", "0.06"))
     trk = sw.trunk(cus, [cport])
     car, _ = sw.carrier("carrier-a", [gport], buy_deck_id=deck(sw, "buy", "0.03"))
     sw.route("1", [car])
