@@ -103,6 +103,8 @@ struct sip_policy_opts {
 	/* Heartbeat of the call journal (journal.c): answered calls of a
 	 * process that stops are billed to its last one.  0: no journal. */
 	int call_heartbeat_ms;
+	/* [limits]: memory (per process) or redis (cluster-wide, decision 0046). */
+	struct sip_limits_opts limits;
 };
 
 struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen);
@@ -110,6 +112,10 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 int sip_policy_start(struct sip_policy *p);
 void sip_policy_stop(struct sip_policy *p);
 void sip_policy_free(struct sip_policy *p);
+
+/* [limits] backend = redis with Redis unreachable: each node admits on its
+ * share of every limit (/readyz says degraded). */
+bool sip_policy_limits_degraded(struct sip_policy *p);
 
 /* hot path: no allocation, no locks, no I/O
  * Cheap check before parsing: true while src is banned. */

@@ -58,6 +58,54 @@ bool sip_limits_available(struct sip_limits *l, struct sip_limit *e, bool cps, i
 /* Channels held now. */
 int64_t sip_limit_channels(struct sip_limits *l, const struct sip_limit *e);
 
+/* Cluster mode (decision 0046).  A node's share of a limit when it cannot
+ * see the cluster: limit / nodes rounded down, at least 1 (0: unlimited). */
+int64_t sip_limit_share(int64_t limit, int nodes);
+/* Calls a node may admit on one view with headroom left under the limit:
+ * headroom / nodes rounded down, at least 1 while headroom > 0. */
+int64_t sip_limit_allowance(int64_t headroom, int nodes);
+/* Turns cluster mode on: entries are admitted on the views the sync thread
+ * brings (sip_limits_view) while the backend is up, else on the share of
+ * nodes; fallback (may be NULL) counts decisions made on the share. */
+void sip_limits_cluster(struct sip_limits *l, int nodes, struct metric *fallback);
+void sip_limits_backend_set(struct sip_limits *l, bool up);
+/* Cluster mode with the backend down (or not reached yet). */
+bool sip_limits_degraded(struct sip_limits *l);
+
+/* One limited entry as the sync thread reports it: this node's channels and
+ * the CPS it used since the last view.  e stays valid as long as the table. */
+struct sip_limit_report {
+	struct sip_limit *e;
+	enum sip_limit_kind kind;
+	char id[ID_MAX];
+	int64_t channels, cps_limit, used_milli;
+};
+/* Fills out with up to max entries that have a limit; returns how many there
+ * are (more than max: call again with a larger array). */
+size_t sip_limits_report(struct sip_limits *l, struct sip_limit_report *out, size_t max);
+/* The cluster's answer to report r: other nodes' live channels and the
+ * shared bucket's level in milli-tokens after r's use. */
+void sip_limits_view(struct sip_limits *l, const struct sip_limit_report *r, int64_t others,
+		     int64_t tokens_milli);
+
+/* limits_redis.c: the sync thread, one per policy. */
+struct sip_limits_sync;
+struct sip_limits_sync *sip_limits_sync_new(struct sip_limits *l,
+					    const struct sip_limits_opts *o, char *err,
+					    size_t errlen);
+int sip_limits_sync_start(struct sip_limits_sync *s, char *err, size_t errlen);
+/* Stops the thread after a last round that gives this node's channels back. */
+void sip_limits_sync_free(struct sip_limits_sync *s);
+
+/* What one round sends for r: the hash's key (its hash tag names the
+ * entity) and the script's ARGV (node, channels, lease_ms, cps, used). */
+#define SIP_LIMITS_KEY_MAX (ID_MAX + 32)
+#define SIP_LIMITS_ARGS 5
+#define SIP_LIMITS_ARG_MAX 72
+int sip_limits_redis_args(const struct sip_limit_report *r, const char *node, int64_t lease_ms,
+			  char key[SIP_LIMITS_KEY_MAX],
+			  char argv[SIP_LIMITS_ARGS][SIP_LIMITS_ARG_MAX]);
+
 /* Flood and scanner bans, keyed by IP address (ports are ignored: scanners
  * change them).  A fixed-size table; lookups take no lock. */
 struct sip_bans;
@@ -338,6 +386,7 @@ struct sip_policy {
 	struct sip_cdr_writer *cdr;
 	struct sip_journal *journal; /* NULL when call_heartbeat is 0 */
 	struct sip_digest_seen *digest_seen;
+	struct sip_limits_sync *limits_sync; /* NULL: [limits] backend = memory */
 	struct metric *cps_rejects, *channel_rejects;
 };
 

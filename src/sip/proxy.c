@@ -433,8 +433,14 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err,
 	    .probe_interval_ms = o->probe_interval_ms,
 	    .digest_nonce_ttl_ms = o->digest_nonce_ttl_ms,
 	    .call_heartbeat_ms = o->call_heartbeat_ms,
+	    .limits = o->limits,
 	};
 	return sip_policy_new(&po, err, errlen);
+}
+
+bool sip_proxy_limits_degraded(struct sip_proxy *p)
+{
+	return p->policy && sip_policy_limits_degraded(p->policy);
 }
 
 struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_t errlen)

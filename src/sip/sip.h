@@ -408,6 +408,16 @@ struct snapshot_loader;
  * (the Via's transport, a URI's transport parameter or sips:), a gateway's. */
 enum sip_transport_kind { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
 
+/* Call limits shared by sip processes through Redis (decision 0046). */
+struct sip_limits_opts {
+	bool redis;		/* false: each process counts alone */
+	const char *redis_url;	/* redis://[:password@]host[:port][/db] */
+	int timeout_ms;		/* a round trip longer than this: fallback */
+	int sync_ms;		/* how often the cluster view is refreshed */
+	int64_t lease_ms;	/* a silent node's channels expire after this */
+	int nodes;		/* expected sip processes: the fallback share */
+};
+
 struct sip_proxy_opts {
 	struct net_addr listen[SIP_PROXY_LISTEN_MAX]; /* each served on UDP and TCP */
 	size_t nlisten;
@@ -439,6 +449,7 @@ struct sip_proxy_opts {
 	size_t ntls_listen;
 	const char *tls_cert, *tls_key, *tls_ca;
 	bool tls_verify_clients;
+	struct sip_limits_opts limits;
 };
 
 struct sip_proxy;
@@ -450,5 +461,8 @@ int sip_proxy_start(struct sip_proxy *p);
 /* Stops the workers; calls still up are ended (CDRs written) first. */
 void sip_proxy_stop(struct sip_proxy *p);
 void sip_proxy_free(struct sip_proxy *p);
+/* True while [limits] backend = redis cannot reach Redis: limits hold per
+ * node's share only (for /readyz's "degraded"). */
+bool sip_proxy_limits_degraded(struct sip_proxy *p);
 
 #endif
