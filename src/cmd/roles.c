@@ -19,15 +19,12 @@ static int sip_addr_list(const struct config *cfg, const char *key, uint16_t por
 	struct str rest = str_from_cstr(config_str(cfg, "sip", key));
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str one =
-		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
-		if (one.len &&
-		    (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
+		struct str one = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
+		if (one.len && (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
 			fprintf(stderr, "warp: [sip] %s: bad address '%.*s'\n", key, STR_FMT(one));
 			return -EINVAL;
 		}
-		rest = comma < 0 ? STR_NULL
-				 : (struct str){rest.p + comma + 1, rest.len - (size_t)comma - 1};
+		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - (size_t)comma - 1 };
 	}
 	return 0;
 }
@@ -94,31 +91,30 @@ int start_sip(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct sip_proxy_opts o = {
-	    .tcp = config_bool(cfg, "sip", "tcp"),
-	    .threads = (unsigned)config_int(cfg, "sip", "threads"),
-	    .tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
-	    .tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
-	    .dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
-	    .setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
-	    .max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
-	    .flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
-	    .flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
-	    .flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
-	    .flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
-	    .probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
-	    .digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
-	    .call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
-	    .store = app->store,
-	    .loader = app->loader,
-	    .media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
-	    .limits =
-		{
-		    .redis = strcmp(config_str(cfg, "limits", "backend"), "redis") == 0,
-		    .redis_url = config_str(cfg, "limits", "redis_url"),
-		    .timeout_ms = (int)config_duration_ms(cfg, "limits", "timeout"),
-		    .sync_ms = (int)config_duration_ms(cfg, "limits", "sync_interval"),
-		    .lease_ms = config_duration_ms(cfg, "limits", "lease"),
-		    .nodes = (int)config_int(cfg, "limits", "nodes"),
+		.tcp = config_bool(cfg, "sip", "tcp"),
+		.threads = (unsigned)config_int(cfg, "sip", "threads"),
+		.tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
+		.tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
+		.dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
+		.setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
+		.max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
+		.flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
+		.flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
+		.flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
+		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
+		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
+		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
+		.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
+		.store = app->store,
+		.loader = app->loader,
+		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
+		.limits = {
+			.redis = strcmp(config_str(cfg, "limits", "backend"), "redis") == 0,
+			.redis_url = config_str(cfg, "limits", "redis_url"),
+			.timeout_ms = (int)config_duration_ms(cfg, "limits", "timeout"),
+			.sync_ms = (int)config_duration_ms(cfg, "limits", "sync_interval"),
+			.lease_ms = config_duration_ms(cfg, "limits", "lease"),
+			.nodes = (int)config_int(cfg, "limits", "nodes"),
 		},
 	};
 	if (sip_listen_opts(cfg, &o) < 0 || start_sip_media(app) < 0)
@@ -138,14 +134,14 @@ int start_media(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct media_opts o = {
-	    .ng_listen = *config_addr(cfg, "media", "ng_listen"),
-	    .timeout_ms = config_duration_ms(cfg, "media", "timeout"),
-	    .final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
-	    .port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
-	    .cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
-	    .workers = (unsigned)config_int(cfg, "media", "workers"),
-	    .spool_dir = config_str(cfg, "media", "recording_dir"),
-	    .learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
+		.ng_listen = *config_addr(cfg, "media", "ng_listen"),
+		.timeout_ms = config_duration_ms(cfg, "media", "timeout"),
+		.final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
+		.port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
+		.cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
+		.workers = (unsigned)config_int(cfg, "media", "workers"),
+		.spool_dir = config_str(cfg, "media", "recording_dir"),
+		.learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
 	};
 
 	/* the schema admits only the modes media_learn_mode_parse knows */
@@ -154,8 +150,7 @@ int start_media(struct app *app)
 
 	if (media_ifaces_parse(&o, config_str(cfg, "media", "interfaces"),
 			       (uint16_t)config_int(cfg, "media", "port_min"),
-			       (uint16_t)config_int(cfg, "media", "port_max"), err,
-			       sizeof(err)) < 0 ||
+			       (uint16_t)config_int(cfg, "media", "port_max"), err, sizeof(err)) < 0 ||
 	    !(app->media = media_new(&o, err, sizeof(err)))) {
 		fprintf(stderr, "warp: media: %s\n", err);
 		return -1;
@@ -173,18 +168,18 @@ int start_smsc(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct smsc_opts o = {
-	    .listen = *config_addr(cfg, "smsc", "listen"),
-	    .store = app->store,
-	    .loader = app->loader,
-	    .idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
-	    .default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
-	    .max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
-	    .lease_ms = config_duration_ms(cfg, "smsc", "lease"),
-	    .mo_reassembly_ms = config_duration_ms(cfg, "smsc", "mo_reassembly_timeout"),
-	    .max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
-	    .tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
-	    .tls_key = config_str(cfg, "smsc", "tls_key"),
-	    .tls_handshake_ms = config_duration_ms(cfg, "smsc", "tls_handshake_timeout"),
+		.listen = *config_addr(cfg, "smsc", "listen"),
+		.store = app->store,
+		.loader = app->loader,
+		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
+		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
+		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
+		.lease_ms = config_duration_ms(cfg, "smsc", "lease"),
+		.mo_reassembly_ms = config_duration_ms(cfg, "smsc", "mo_reassembly_timeout"),
+		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
+		.tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
+		.tls_key = config_str(cfg, "smsc", "tls_key"),
+		.tls_handshake_ms = config_duration_ms(cfg, "smsc", "tls_handshake_timeout"),
 	};
 
 	struct str tls = str_trim(str_from_cstr(config_str(cfg, "smsc", "tls_listen")));
@@ -200,6 +195,7 @@ int start_smsc(struct app *app)
 	}
 	return 0;
 }
+
 
 struct snapshot *app_rating(struct app *app)
 {

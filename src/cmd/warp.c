@@ -40,23 +40,23 @@
 #define DEFAULT_CONFIG "etc/warp.ini"
 
 static const char usage_text[] =
-    "usage: warp <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run [-c FILE] [--roles LIST]   start the platform (roles: api,sip,media,smsc,billing)\n"
-    "  migrate [-c FILE]              apply pending store migrations and exit\n"
-    "  admin-token create [-c FILE] [--name NAME]\n"
-    "                                 make an admin API token, printed once\n"
-    "  admin-token revoke [-c FILE] ID\n"
-    "                                 revoke the admin API token with id ID\n"
-    "  config check [-c FILE]         validate the configuration and exit\n"
-    "  config example                 print a documented configuration file\n"
-    "  invoice run --period YYYY-MM [--customer ID] [--dry-run] [-c FILE]\n"
-    "                                 issue a closed month's invoices and send them to NetSuite\n"
-    "  version                        print the version\n"
-    "\n"
-    "FILE defaults to " DEFAULT_CONFIG " when it exists; every key can be set by\n"
-    "WARP_<SECTION>_<KEY> in the environment (WARP_STORE_URL, WARP_HTTP_LISTEN, ...).\n";
+	"usage: warp <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  run [-c FILE] [--roles LIST]   start the platform (roles: api,sip,media,smsc,billing)\n"
+	"  migrate [-c FILE]              apply pending store migrations and exit\n"
+	"  admin-token create [-c FILE] [--name NAME]\n"
+	"                                 make an admin API token, printed once\n"
+	"  admin-token revoke [-c FILE] ID\n"
+	"                                 revoke the admin API token with id ID\n"
+	"  config check [-c FILE]         validate the configuration and exit\n"
+	"  config example                 print a documented configuration file\n"
+	"  invoice run --period YYYY-MM [--customer ID] [--dry-run] [-c FILE]\n"
+	"                                 issue a closed month's invoices and send them to NetSuite\n"
+	"  version                        print the version\n"
+	"\n"
+	"FILE defaults to " DEFAULT_CONFIG " when it exists; every key can be set by\n"
+	"WARP_<SECTION>_<KEY> in the environment (WARP_STORE_URL, WARP_HTTP_LISTEN, ...).\n";
 
 enum role {
 	ROLE_API = 1 << 0,
@@ -71,8 +71,9 @@ static const struct {
 	unsigned bit;
 	bool built; /* roles not built yet are accepted and skipped */
 } roles_known[] = {
-    {"api", ROLE_API, true},   {"sip", ROLE_SIP, true},		 {"media", ROLE_MEDIA, true},
-    {"smsc", ROLE_SMSC, true}, {"billing", ROLE_BILLING, false},
+	{ "api", ROLE_API, true },	   { "sip", ROLE_SIP, true },
+	{ "media", ROLE_MEDIA, true },	   { "smsc", ROLE_SMSC, true },
+	{ "billing", ROLE_BILLING, false },
 };
 
 struct opts {
@@ -170,21 +171,18 @@ static int parse_roles(const char *list, unsigned *out)
 	*out = 0;
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str name =
-		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
+		struct str name = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
 		size_t i;
 		for (i = 0; i < sizeof(roles_known) / sizeof(roles_known[0]); i++)
 			if (str_eq_cstr(name, roles_known[i].name))
 				break;
 		if (i == sizeof(roles_known) / sizeof(roles_known[0])) {
-			fprintf(stderr,
-				"warp: unknown role '%.*s' (roles: api,sip,media,smsc,billing)\n",
+			fprintf(stderr, "warp: unknown role '%.*s' (roles: api,sip,media,smsc,billing)\n",
 				STR_FMT(name));
 			return -EINVAL;
 		}
 		*out |= roles_known[i].bit;
-		rest =
-		    comma < 0 ? STR_NULL : (struct str){rest.p + comma + 1, rest.len - comma - 1};
+		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - comma - 1 };
 	}
 	if (*out == 0) {
 		fprintf(stderr, "warp: no role given\n");
@@ -228,7 +226,8 @@ static int cmd_migrate(const struct opts *o)
 }
 
 /* warp admin-token create [-c FILE] [--name NAME] | revoke [-c FILE] ID */
-static int admin_token_args(int argc, char **argv, bool create, struct opts *o, const char **arg)
+static int admin_token_args(int argc, char **argv, bool create, struct opts *o,
+			    const char **arg)
 {
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i];
@@ -246,7 +245,7 @@ static int admin_token_args(int argc, char **argv, bool create, struct opts *o, 
 
 static int cmd_admin_token(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = { 0 };
 	const char *arg = NULL;
 	char err[ERR_LEN];
 	bool create = argc >= 3 && strcmp(argv[2], "create") == 0;
@@ -272,8 +271,7 @@ static int cmd_admin_token(int argc, char **argv)
 		fprintf(stderr, "warp: %s\n", err);
 	else if (rc == 0 && !create)
 		printf("admin token %s revoked (running processes refuse it within [auth] "
-		       "key_cache_ttl)\n",
-		       arg);
+		       "key_cache_ttl)\n", arg);
 	store_close(s);
 	config_free(cfg);
 	return rc;
@@ -281,7 +279,7 @@ static int cmd_admin_token(int argc, char **argv)
 
 static int cmd_config(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = { 0 };
 	if (argc < 3)
 		return usage_error("config needs 'check' or 'example'", NULL);
 	if (strcmp(argv[2], "example") == 0 && argc == 3)
@@ -305,14 +303,14 @@ static int cmd_config(int argc, char **argv)
 /* warp invoice run --period YYYY-MM [--customer ID] [--dry-run] [-c FILE] */
 static int cmd_invoice(int argc, char **argv)
 {
-	struct cmd_invoice_args a = {0};
+	struct cmd_invoice_args a = { 0 };
 	const char *what = NULL, *arg = NULL;
 
 	if (argc < 3 || strcmp(argv[2], "run") != 0)
 		return usage_error("invoice needs 'run'", NULL);
 	if (cmd_invoice_args(argc, argv, 3, &a, &what, &arg) < 0)
 		return usage_error(what, arg);
-	struct opts o = {.config_path = a.config_path};
+	struct opts o = { .config_path = a.config_path };
 	struct config *cfg = load_config(&o);
 	if (!cfg)
 		return EXIT_STARTUP;
@@ -404,10 +402,9 @@ static int start_jwks_timer(struct app *app)
 {
 	const struct config *cfg = app->cfg;
 	int64_t every = config_duration_ms(cfg, "auth", "jwks_refresh");
-	struct timeval tv = {(time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000};
+	struct timeval tv = { (time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000 };
 
-	if (!config_str_or_null(cfg, "auth", "jwks_url") &&
-	    !config_str_or_null(cfg, "auth", "jwks_file"))
+	if (!config_str_or_null(cfg, "auth", "jwks_url") && !config_str_or_null(cfg, "auth", "jwks_file"))
 		return 0;
 	app->jwks_timer = event_new(app->main_base, -1, EV_PERSIST, jwks_refresh, app);
 	if (!app->jwks_timer || event_add(app->jwks_timer, &tv) != 0)
@@ -431,10 +428,10 @@ static int start_upstreams(struct app *app)
 	for (size_t i = 0; i < n; i++) {
 		snprintf(section, sizeof(section), "route.%s", names[i]);
 		struct api_upstream_opts o = {
-		    .name = names[i],
-		    .prefix = config_str(app->cfg, section, "prefix"),
-		    .url = config_str(app->cfg, section, "upstream"),
-		    .timeout_ms = config_duration_ms(app->cfg, section, "timeout"),
+			.name = names[i],
+			.prefix = config_str(app->cfg, section, "prefix"),
+			.url = config_str(app->cfg, section, "upstream"),
+			.timeout_ms = config_duration_ms(app->cfg, section, "timeout"),
 		};
 		if (api_upstream_add(app->api, app->router, &o, err, sizeof(err)) < 0) {
 			fprintf(stderr, "warp: %s\n", err);
@@ -452,15 +449,18 @@ static int start_api(struct app *app)
 	app->rl = app->auth ? start_ratelimit(app->cfg) : NULL;
 	if (!app->rl)
 		return -1;
-	struct api_opts o = {
-	    .store = app->store,
-	    .loader = app->loader,
-	    .auth = app->auth,
-	    .rl = app->rl,
-	    .webhooks_allow_private = config_bool(app->cfg, "webhooks", "allow_private"),
-	    .msg_default_validity_ms = config_duration_ms(app->cfg, "smsc", "default_validity"),
-	    .msg_max_validity_ms = config_duration_ms(app->cfg, "smsc", "max_validity"),
-	    .low_balance_threshold = config_money(app->cfg, "billing", "low_balance_threshold")};
+	struct api_opts o = { .store = app->store,
+			      .loader = app->loader,
+			      .auth = app->auth,
+			      .rl = app->rl,
+			      .webhooks_allow_private =
+				  config_bool(app->cfg, "webhooks", "allow_private"),
+			      .msg_default_validity_ms =
+				  config_duration_ms(app->cfg, "smsc", "default_validity"),
+			      .msg_max_validity_ms =
+				  config_duration_ms(app->cfg, "smsc", "max_validity"),
+			      .low_balance_threshold =
+				  config_money(app->cfg, "billing", "low_balance_threshold") };
 	cmd_invoice_opts(app->cfg, &o.invoice, NULL);
 	app->api = api_new(&o, err, sizeof(err));
 	if (!app->api) {
@@ -537,14 +537,14 @@ static int start_http(struct app *app)
 	const struct config *cfg = app->cfg;
 	unsigned threads = (unsigned)config_int(cfg, "http", "threads");
 	struct http_server_opts ho = {
-	    .listen = *config_addr(cfg, "http", "listen"),
-	    .max_body = (size_t)config_int(cfg, "http", "max_body"),
-	    .max_headers = (size_t)config_int(cfg, "http", "max_headers"),
-	    .request_timeout_ms = (int)config_duration_ms(cfg, "http", "request_timeout"),
-	    .ready = readiness,
-	    .ready_arg = app,
-	    .before = app->api ? api_before : NULL,
-	    .before_arg = app->api,
+		.listen = *config_addr(cfg, "http", "listen"),
+		.max_body = (size_t)config_int(cfg, "http", "max_body"),
+		.max_headers = (size_t)config_int(cfg, "http", "max_headers"),
+		.request_timeout_ms = (int)config_duration_ms(cfg, "http", "request_timeout"),
+		.ready = readiness,
+		.ready_arg = app,
+		.before = app->api ? api_before : NULL,
+		.before_arg = app->api,
 	};
 
 	app->http_pool = loop_pool_new(threads ? threads : loop_default_threads(), "http");
@@ -564,9 +564,9 @@ static int start_http(struct app *app)
  * for dashboards joining on it (roles not built yet are not listed). */
 static void build_info_publish(unsigned roles)
 {
-	struct metric_family *f = metrics_gauge(
-	    metrics_default(), "warp_build_info",
-	    "1 per process: the warp version and the roles it runs.", "version,roles");
+	struct metric_family *f =
+	    metrics_gauge(metrics_default(), "warp_build_info",
+			  "1 per process: the warp version and the roles it runs.", "version,roles");
 	char list[64] = "";
 	size_t n = 0;
 
@@ -591,13 +591,11 @@ static int start(struct app *app, unsigned roles)
 		fprintf(stderr, "warp: store is not migrated: run `warp migrate`\n");
 		return -1;
 	}
-	if (bootstrap_admin_token(app->store, getenv("WARP_ADMIN_TOKEN"), stdout, err,
-				  sizeof(err)) < 0) {
+	if (bootstrap_admin_token(app->store, getenv("WARP_ADMIN_TOKEN"), stdout, err, sizeof(err)) < 0) {
 		fprintf(stderr, "warp: %s\n", err);
 		return -1;
 	}
-	app->loader =
-	    snapshot_loader_new(app->store, (int)config_duration_ms(cfg, "store", "snapshot_poll"));
+	app->loader = snapshot_loader_new(app->store, (int)config_duration_ms(cfg, "store", "snapshot_poll"));
 	if (!app->loader || snapshot_loader_start(app->loader) < 0) {
 		fprintf(stderr, "warp: cannot start the snapshot loader\n");
 		return -1;
@@ -606,7 +604,7 @@ static int start(struct app *app, unsigned roles)
 	if (!app->main_base)
 		return -1;
 	int64_t every = config_duration_ms(cfg, "store", "health_interval");
-	struct timeval tv = {(time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000};
+	struct timeval tv = { (time_t)(every / 1000), (suseconds_t)(every % 1000) * 1000 };
 	app->health_timer = event_new(app->main_base, -1, EV_PERSIST, health_check, app);
 	if (!app->health_timer || event_add(app->health_timer, &tv) < 0)
 		return -1;
@@ -677,7 +675,7 @@ static void stop(struct app *app)
 
 static int cmd_run(const struct opts *o)
 {
-	struct app app = {0};
+	struct app app = { 0 };
 	unsigned roles = 0;
 	int rc = EXIT_STARTUP;
 
@@ -697,7 +695,7 @@ static int cmd_run(const struct opts *o)
 	char store_url[URL_REDACT_MAX];
 	log_info("warp", "started; http on %s, store %s", where,
 		 url_redact(config_str(app.cfg, "store", "url"), store_url, sizeof(store_url)));
-	struct loop_main_hooks hooks = {.on_reload = on_reload, .on_stop = on_stop, .arg = &app};
+	struct loop_main_hooks hooks = { .on_reload = on_reload, .on_stop = on_stop, .arg = &app };
 	rc = loop_main_run(app.main_base, &hooks) == 0 ? 0 : 1;
 	log_info("warp", "stopped");
 out:
@@ -707,7 +705,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = { 0 };
 	int rc;
 
 	if (argc < 2)
