@@ -18,23 +18,19 @@
  * arithmetic on millisecond clocks loses nothing.
  *
  * Cluster mode ([limits] backend = redis, decision 0046): the sync thread of
- * limits_redis.c publishes this node's channel counts and CPS use to Redis
- * every sync interval and brings back a view of the cluster (other nodes'
- * channels, the shared bucket's level) with an allowance: how many calls
- * this node may still admit before the next view, headroom / nodes (at least
- * one while there is headroom).  The call path still only reads this table.
- * While the backend is down, or for an entry no view has reached yet, a node
- * admits against its share of each limit instead (sip_limit_share), in a
- * local bucket and count, and counts each such decision.
- *
- * Bans: a fixed array of slots grouped in small buckets chosen by a hash of
- * the IP address.  Writers (sip_bans_note) take `lock`; readers
- * (sip_bans_check, on the packet path) take no lock: they read the slot's
- * key, then its ban deadline, then the key again, and trust the deadline
- * only when the key did not change in between.  A writer recycling a slot
- * clears the deadline before it changes the key.  When a bucket is full the
- * slot to evict is an unbanned one with the oldest window, else the ban
- * ending first: memory stays bounded whatever a scanner does.
+ * limits_redis.c sends Redis each limited entry's channels held here, the
+ * CPS it used and whether calls asked for it since the last round, every
+ * sync interval; Redis answers atomically with a reservation: channels and
+ * CPS tokens this node may admit until the next round (nothing when no call
+ * asked), taken out of the cluster's room, and the room it saw.  The call
+ * path admits on the reservation; a node with none left may admit one call
+ * on credit per round while the room it saw is not used up (the first call
+ * of an idle node must not wait for a round).  Credits are how the cluster
+ * may pass a limit: by at most nodes - 1 calls (decision 0046).
+ * The call path still only reads this table.  While the backend is down, or
+ * for an entry no round has reached yet, a node admits against its share of
+ * each limit instead (sip_limit_share), in a local bucket and count, and
+ * counts each such decision.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -52,10 +48,16 @@ struct sip_limit {
 	int64_t cps_limit, channel_limit; /* 0: unlimited */
 	int64_t tokens_milli, refill_ms;  /* the local bucket */
 	int64_t channels;		  /* held on this node */
-	/* Cluster mode: the last view (viewed false: none yet), what this
-	 * node may admit until the next, and CPS used since the last report. */
-	bool viewed;
-	int64_t others, allow_channels, allow_calls, used_milli;
+	/* Cluster mode: the last round's answer (viewed false: none yet).
+	 * others: channels other nodes hold or reserved; room_milli: the
+	 * bucket's milli-tokens the round left; allow_*: what this
+	 * node reserved and has not used; grant_milli: the tokens that round
+	 * reserved (given back at the next, less what was used); used_milli:
+	 * tokens used since the last report; asked: a call checked this entry
+	 * since the last report; credit_*: this round's credit call taken. */
+	bool viewed, asked, credit_channel, credit_call;
+	int64_t others, room_milli;
+	int64_t allow_channels, allow_calls, grant_milli, used_milli;
 	struct sip_limit *next;
 };
 
@@ -86,15 +88,6 @@ int64_t sip_limit_share(int64_t limit, int nodes)
 	if (nodes <= 1)
 		return limit;
 	return limit / nodes > 0 ? limit / nodes : 1;
-}
-
-int64_t sip_limit_allowance(int64_t headroom, int nodes)
-{
-	if (headroom <= 0)
-		return 0;
-	if (nodes <= 1)
-		return headroom;
-	return headroom / nodes > 0 ? headroom / nodes : 1;
 }
 
 struct sip_limits *sip_limits_new(void)
@@ -195,7 +188,7 @@ static bool limit_cps_ok(struct sip_limits *l, struct sip_limit *e, int64_t now_
 	if (e->cps_limit <= 0)
 		return true;
 	if (limit_viewed(l, e))
-		return e->allow_calls > 0;
+		return e->allow_calls > 0 || (!e->credit_call && e->room_milli >= 1000);
 	limit_refill(l, e, now_ms);
 	return e->tokens_milli >= 1000;
 }
@@ -205,7 +198,10 @@ static void limit_cps_take(struct sip_limits *l, struct sip_limit *e)
 	if (e->cps_limit <= 0)
 		return;
 	if (limit_viewed(l, e)) {
-		e->allow_calls--;
+		if (e->allow_calls > 0)
+			e->allow_calls--;
+		else
+			e->credit_call = true; /* paid from the bucket at the next round */
 		e->used_milli += 1000;
 	} else {
 		e->tokens_milli -= 1000;
@@ -218,7 +214,8 @@ static bool limit_channel_ok(struct sip_limits *l, const struct sip_limit *e)
 	if (e->channel_limit <= 0)
 		return true;
 	if (limit_viewed(l, e))
-		return e->allow_channels > 0 && e->channels + e->others < e->channel_limit;
+		return e->allow_channels > 0 ||
+		       (!e->credit_channel && e->channels + e->others < e->channel_limit);
 	return e->channels <
 	       (l->nodes > 0 ? sip_limit_share(e->channel_limit, l->nodes) : e->channel_limit);
 }
@@ -226,8 +223,12 @@ static bool limit_channel_ok(struct sip_limits *l, const struct sip_limit *e)
 static void limit_channel_take(struct sip_limits *l, struct sip_limit *e)
 {
 	e->channels++;
-	if (e->channel_limit > 0 && limit_viewed(l, e))
+	if (e->channel_limit <= 0 || !limit_viewed(l, e))
+		return;
+	if (e->allow_channels > 0)
 		e->allow_channels--;
+	else
+		e->credit_channel = true;
 }
 
 /* Under lock: 0 or why e cannot take a call now. */
@@ -235,6 +236,7 @@ static int limit_check(struct sip_limits *l, struct sip_limit *e, bool cps, int6
 {
 	int rc = 0;
 
+	e->asked = true;
 	if (cps && !limit_cps_ok(l, e, now_ms))
 		rc = SIP_LIMIT_E_CPS;
 	else if (!limit_channel_ok(l, e))
@@ -347,27 +349,33 @@ size_t sip_limits_report(struct sip_limits *l, struct sip_limit_report *out, siz
 			out[n++] = (struct sip_limit_report){.e = e,
 							     .kind = e->kind,
 							     .channels = e->channels,
+							     .channel_limit = e->channel_limit,
 							     .cps_limit = e->cps_limit,
-							     .used_milli = e->used_milli};
+							     .used_milli = e->used_milli,
+							     .grant_milli = e->grant_milli,
+							     .asked = e->asked};
 			str_copy(out[n - 1].id, sizeof(out[n - 1].id), str_from_cstr(e->id));
+			e->asked = false;
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
 	return n;
 }
 
-void sip_limits_view(struct sip_limits *l, const struct sip_limit_report *r, int64_t others,
-		     int64_t tokens_milli)
+void sip_limits_view(struct sip_limits *l, const struct sip_limit_report *r,
+		     const struct sip_limit_answer *a)
 {
 	struct sip_limit *e = r->e;
 
 	pthread_mutex_lock(&l->lock);
 	/* What the report carried is in Redis now; later use is reported next. */
 	e->used_milli -= r->used_milli;
-	e->others = others > 0 ? others : 0;
-	e->allow_channels =
-	    sip_limit_allowance(e->channel_limit - e->channels - e->others, l->nodes);
-	e->allow_calls = sip_limit_allowance(tokens_milli / 1000, l->nodes);
+	e->others = a->others > 0 ? a->others : 0;
+	e->allow_channels = a->allow_channels > 0 ? a->allow_channels : 0;
+	e->room_milli = a->room_milli;
+	e->grant_milli = a->grant_milli > 0 ? a->grant_milli : 0;
+	e->allow_calls = e->grant_milli / 1000;
+	e->credit_channel = e->credit_call = false;
 	e->viewed = true;
 	pthread_mutex_unlock(&l->lock);
 }

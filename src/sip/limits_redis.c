@@ -1,28 +1,25 @@
 /*
  * limits_redis.c — the sync thread of cluster-wide call limits ([limits]
  * backend = redis, decision 0046): every sync interval it sends Redis, for
- * each limited trunk, customer and carrier, this node's channel count and
- * the CPS tokens it used since the last round, and brings back the other
- * nodes' live channels and the shared bucket's level, which limits.c turns
- * into what this node may admit until the next round.
+ * each limited trunk, customer and carrier, this node's channel count, the
+ * CPS tokens it used since the last round and whether a call asked for the
+ * entry, and brings back what this node may admit until the next round.
  *
  * One hash per entity, `warp:sip:limit:{<kind>:<id>}`: field `n:<node>` is
- * "<channels>:<expiry ms>" for each node holding channels, `t` and `ts` the
+ * "<channels held + reserved>:<expiry ms>" for each node, `t` and `ts` the
  * token bucket.  One Lua script per entity and round (EVALSHA, loaded again
- * on NOSCRIPT) writes this node's field with an expiry one lease ahead,
- * drops the fields of nodes whose lease passed (a node killed with -9: its
- * channels come back within one lease), sums the others, and refills and
- * charges the bucket, atomically: Redis runs a script with nothing
- * interleaved.  Time is the Redis server's (TIME), never a node's: nodes
- * with skewed clocks share one bucket and one lease clock; Redis 7
- * replicates a script's effects, so TIME before a write is allowed.  The
- * bucket may go below zero (calls admitted on allowances between rounds):
- * that debt is paid back before anyone is admitted again.
- *
- * The call path never waits for this thread: it reads the views limits.c
- * keeps.  A round that fails or takes longer than [limits] timeout marks
- * the backend down (warp_sip_limits_backend_up 0, /readyz degraded) and the
- * table admits on each node's share until a round succeeds again.
+ * on NOSCRIPT) drops the fields of nodes whose lease passed (a node killed
+ * with -9: its channels come back within one lease), sums the others,
+ * reserves for this node a part of the room left (room / nodes, at least 1;
+ * nothing when no call asked) and writes its field with an expiry one lease
+ * ahead; it refills the bucket, takes back the last grant less what was
+ * used, and grants tokens the same way.  Atomically: Redis runs a script
+ * with nothing interleaved, so the reservations never add up past the
+ * limit.  Time is the Redis server's (TIME), never a node's: nodes with
+ * skewed clocks share one bucket and one lease clock; Redis 7 replicates a
+ * script's effects, so TIME before a write is allowed.  A node's one credit
+ * call a round (limits.c) may take the bucket below zero: that debt is paid
+ * before anyone is granted again.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -39,21 +36,17 @@
 #define SYNC_NODE_MAX 64
 #define SYNC_BACKOFF_MS 500 /* between connection attempts while down */
 
-/* KEYS[1] the entity's hash; ARGV node, channels, lease_ms, cps, used (milli).
- * Returns {other nodes' live channels, bucket milli-tokens or -1}. */
+/* KEYS[1] the entity's hash; ARGV node, channels, lease_ms, channel limit,
+ * nodes, asked, cps, used and granted milli-tokens.  Returns {channels other
+ * nodes hold or reserved, channels reserved here, bucket milli-tokens left
+ * (-1: no CPS limit), milli-tokens granted here}. */
 static const char sync_script[] =
     "local tm = redis.call('TIME')\n"
     "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
     "local me = 'n:' .. ARGV[1]\n"
-    "local mine = tonumber(ARGV[2])\n"
-    "local lease = tonumber(ARGV[3])\n"
-    "local cps = tonumber(ARGV[4])\n"
-    "local used = tonumber(ARGV[5])\n"
-    "if mine > 0 then\n"
-    "  redis.call('HSET', KEYS[1], me, string.format('%d:%d', mine, now + lease))\n"
-    "else\n"
-    "  redis.call('HDEL', KEYS[1], me)\n"
-    "end\n"
+    "local mine, lease = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local limit, nodes, asked = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+    "local cps, used, granted = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])\n"
     "local others = 0\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
@@ -67,7 +60,17 @@ static const char sync_script[] =
     "    end\n"
     "  end\n"
     "end\n"
-    "local t = -1\n"
+    "local alloc = 0\n"
+    "local room = limit - mine - others\n"
+    "if limit > 0 and asked > 0 and room > 0 then\n"
+    "  alloc = math.max(1, math.floor(room / nodes))\n"
+    "end\n"
+    "if mine + alloc > 0 then\n"
+    "  redis.call('HSET', KEYS[1], me, string.format('%d:%d', mine + alloc, now + lease))\n"
+    "else\n"
+    "  redis.call('HDEL', KEYS[1], me)\n"
+    "end\n"
+    "local t, grant = -1, 0\n"
     "if cps > 0 then\n"
     "  local cap = cps * 1000\n"
     "  local v = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
@@ -75,17 +78,20 @@ static const char sync_script[] =
     "  local ts = tonumber(v[2])\n"
     "  if t == nil or ts == nil then t = cap; ts = now end\n"
     "  if now > ts then t = t + (now - ts) * cps; ts = now end\n"
-    "  if t > cap then t = cap end\n"
-    "  t = math.max(-cap, t - used)\n"
+    "  t = math.max(-cap, math.min(cap, t + granted - used))\n"
+    "  if asked > 0 and t >= 1000 then\n"
+    "    grant = math.max(1, math.floor(t / 1000 / nodes)) * 1000\n"
+    "    t = t - grant\n"
+    "  end\n"
     "  redis.call('HSET', KEYS[1], 't', string.format('%d', t), 'ts', string.format('%d', ts))\n"
     "end\n"
     "redis.call('PEXPIRE', KEYS[1], math.max(lease, 2000) + 1000)\n"
-    "return {others, t}\n";
+    "return {others, alloc, t, grant}\n";
 
 struct sip_limits_sync {
 	struct sip_limits *l;
 	struct redis_target target;
-	int timeout_ms, sync_ms;
+	int timeout_ms, sync_ms, nodes;
 	int64_t lease_ms;
 	char node[SYNC_NODE_MAX];
 	char sha[41];
@@ -108,7 +114,7 @@ static const char *sync_kind_name(enum sip_limit_kind k)
 }
 
 int sip_limits_redis_args(const struct sip_limit_report *r, const char *node, int64_t lease_ms,
-			  char key[SIP_LIMITS_KEY_MAX],
+			  int nodes, char key[SIP_LIMITS_KEY_MAX],
 			  char argv[SIP_LIMITS_ARGS][SIP_LIMITS_ARG_MAX])
 {
 	/* The braces are a Redis Cluster hash tag: the entity's one key. */
@@ -117,13 +123,20 @@ int sip_limits_redis_args(const struct sip_limit_report *r, const char *node, in
 
 	if (n < 0 || n >= SIP_LIMITS_KEY_MAX || !node[0] || strlen(node) >= SIP_LIMITS_ARG_MAX)
 		return -ENOSPC;
+	const long long v[SIP_LIMITS_ARGS - 1] = {
+	    r->channels > 0 ? r->channels : 0,
+	    lease_ms,
+	    r->channel_limit,
+	    nodes > 0 ? nodes : 1,
+	    r->asked,
+	    r->cps_limit,
+	    r->used_milli > 0 ? r->used_milli : 0,
+	    r->grant_milli > 0 ? r->grant_milli : 0,
+	};
+
 	snprintf(argv[0], SIP_LIMITS_ARG_MAX, "%s", node);
-	snprintf(argv[1], SIP_LIMITS_ARG_MAX, "%lld",
-		 (long long)(r->channels > 0 ? r->channels : 0));
-	snprintf(argv[2], SIP_LIMITS_ARG_MAX, "%lld", (long long)lease_ms);
-	snprintf(argv[3], SIP_LIMITS_ARG_MAX, "%lld", (long long)r->cps_limit);
-	snprintf(argv[4], SIP_LIMITS_ARG_MAX, "%lld",
-		 (long long)(r->used_milli > 0 ? r->used_milli : 0));
+	for (size_t i = 1; i < SIP_LIMITS_ARGS; i++)
+		snprintf(argv[i], SIP_LIMITS_ARG_MAX, "%lld", v[i - 1]);
 	return 0;
 }
 
@@ -161,6 +174,7 @@ struct sip_limits_sync *sip_limits_sync_new(struct sip_limits *l, const struct s
 	s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 50;
 	s->sync_ms = o->sync_ms > 0 ? o->sync_ms : 10;
 	s->lease_ms = o->lease_ms > 0 ? o->lease_ms : 3000;
+	s->nodes = o->nodes > 0 ? o->nodes : 1;
 	s->was_up = true; /* a start without Redis is logged */
 	sync_node_name(s->node, sizeof(s->node));
 	EVP_Digest(sync_script, sizeof(sync_script) - 1, md, &len, EVP_sha1(), NULL);
@@ -209,13 +223,31 @@ static int sync_send(struct sip_limits_sync *s, size_t n)
 		char key[SIP_LIMITS_KEY_MAX], argv[SIP_LIMITS_ARGS][SIP_LIMITS_ARG_MAX];
 		const char *av[4 + SIP_LIMITS_ARGS] = {"EVALSHA", s->sha, "1", key};
 
-		if (sip_limits_redis_args(&s->rep[i], s->node, s->lease_ms, key, argv) < 0)
+		if (sip_limits_redis_args(&s->rep[i], s->node, s->lease_ms, s->nodes, key, argv) <
+		    0)
 			return -ENOSPC;
 		for (size_t k = 0; k < SIP_LIMITS_ARGS; k++)
 			av[4 + k] = argv[k];
 		if (redisAppendCommandArgv(s->c, 4 + SIP_LIMITS_ARGS, av, NULL) != REDIS_OK)
 			return -EIO;
 	}
+	return 0;
+}
+
+/* The script's reply: four integers. */
+static int sync_answer(const redisReply *rep, struct sip_limit_answer *a)
+{
+	int64_t v[4];
+
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4)
+		return -EIO;
+	for (size_t i = 0; i < 4; i++) {
+		if (rep->element[i]->type != REDIS_REPLY_INTEGER)
+			return -EIO;
+		v[i] = rep->element[i]->integer;
+	}
+	*a = (struct sip_limit_answer){
+	    .others = v[0], .allow_channels = v[1], .room_milli = v[2], .grant_milli = v[3]};
 	return 0;
 }
 
@@ -226,19 +258,17 @@ static int sync_receive(struct sip_limits_sync *s, size_t n, int64_t deadline_ms
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		struct sip_limit_answer a;
 		redisReply *rep = NULL;
 
 		if (redisGetReply(s->c, (void **)&rep) != REDIS_OK || !rep)
 			return -EIO; /* the connection is unusable now */
 		if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0)
 			rc = -ENOENT;
-		else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-			 rep->element[0]->type != REDIS_REPLY_INTEGER ||
-			 rep->element[1]->type != REDIS_REPLY_INTEGER)
+		else if (sync_answer(rep, &a) < 0)
 			rc = rc ? rc : -EIO;
 		else if (rc == 0)
-			sip_limits_view(s->l, &s->rep[i], rep->element[0]->integer,
-					rep->element[1]->integer);
+			sip_limits_view(s->l, &s->rep[i], &a);
 		freeReplyObject(rep);
 	}
 	return rc == 0 && time_mono_ms() > deadline_ms ? -EIO : rc;

@@ -1,7 +1,7 @@
 /* test_sip_limits_cluster.c — cluster mode of src/sip/limits.c and the pure
  * half of src/sip/limits_redis.c (decision 0046): a node's share of a limit,
- * the allowance a view gives, admission on views (other nodes' channels, the
- * shared bucket) and on the share while the backend is down, what a round
+ * admission on a round's answer (reserved channels and tokens, one credit
+ * call a round) and on the share while the backend is down, what a round
  * reports, and the script's key and arguments. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,15 +39,6 @@ static int take1(struct sip_limits *l, struct sip_limit *e, bool cps, int64_t no
 	return sip_limits_take(l, &e, 1, cps, now, NULL);
 }
 
-/* The report of e alone (the table's only limited entry in these tests). */
-static struct sip_limit_report report1(struct sip_limits *l)
-{
-	struct sip_limit_report r[2];
-
-	assert_int_equal(sip_limits_report(l, r, 2), 1);
-	return r[0];
-}
-
 static void test_share_is_the_limit_over_nodes_rounded_down_at_least_one(void **state)
 {
 	(void)state;
@@ -58,58 +49,77 @@ static void test_share_is_the_limit_over_nodes_rounded_down_at_least_one(void **
 	assert_int_equal(sip_limit_share(0, 2), 0); /* unlimited stays so */
 }
 
-static void test_allowance_splits_the_headroom_between_nodes(void **state)
+static void view(struct sip_limits *l, struct sip_limit *e, int64_t others, int64_t allow,
+		 int64_t room_milli, int64_t grant_milli)
 {
-	(void)state;
-	assert_int_equal(sip_limit_allowance(10, 2), 5);
-	assert_int_equal(sip_limit_allowance(3, 2), 1);
-	assert_int_equal(sip_limit_allowance(1, 3), 1);
-	assert_int_equal(sip_limit_allowance(9, 1), 9);
-	assert_int_equal(sip_limit_allowance(0, 2), 0);
-	assert_int_equal(sip_limit_allowance(-4, 2), 0);
+	struct sip_limit_report r;
+	const struct sip_limit_answer a = {others, allow, room_milli, grant_milli};
+
+	assert_int_equal(sip_limits_report(l, &r, 1), 1);
+	assert_ptr_equal(r.e, e);
+	sip_limits_view(l, &r, &a);
 }
 
-static void test_a_view_counts_the_other_nodes_channels(void **state)
+static void test_a_node_admits_its_reservation_then_one_credit_call(void **state)
 {
 	struct sip_limits *l = *state;
 	struct sip_limit *e = sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 0, 10);
 
 	sip_limits_backend_set(l, true);
-	sip_limits_view(l, &(struct sip_limit_report){.e = e}, 6, -1);
-	/* Headroom 4 over 2 nodes: 2 before the next view. */
+	view(l, e, 6, 2, -1, 0);
+	/* Two reserved, then one on credit: 3 here, 6 elsewhere, under 10. */
 	assert_int_equal(take1(l, e, false, 0), 0);
 	assert_int_equal(take1(l, e, false, 0), 0);
-	assert_int_equal(take1(l, e, false, 0), SIP_LIMIT_E_CHANNEL);
-	sip_limits_view(l, &(struct sip_limit_report){.e = e}, 6, -1);
 	assert_int_equal(take1(l, e, false, 0), 0);
-	sip_limits_view(l, &(struct sip_limit_report){.e = e}, 6, -1);
-	assert_int_equal(take1(l, e, false, 0), 0);
-	/* 4 here and 6 elsewhere: the limit, whatever the allowance said. */
-	sip_limits_view(l, &(struct sip_limit_report){.e = e}, 6, -1);
-	assert_int_equal(take1(l, e, false, 0), SIP_LIMIT_E_CHANNEL);
+	assert_int_equal(take1(l, e, false, 0), SIP_LIMIT_E_CHANNEL); /* one credit a round */
+	view(l, e, 6, 0, -1, 0);
+	assert_int_equal(take1(l, e, false, 0), 0); /* 4 + 6: the last channel */
+	view(l, e, 6, 0, -1, 0);
+	assert_int_equal(take1(l, e, false, 0), SIP_LIMIT_E_CHANNEL); /* no credit past it */
 	assert_int_equal(sip_limit_channels(l, e), 4);
 	assert_false(sip_limits_degraded(l));
 }
 
-static void test_a_view_charges_the_shared_bucket(void **state)
+static void test_a_report_says_whether_a_call_asked(void **state)
+{
+	struct sip_limits *l = *state;
+	struct sip_limit *e = sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 0, 10);
+	struct sip_limit_report r;
+
+	sip_limits_backend_set(l, true);
+	assert_int_equal(sip_limits_report(l, &r, 1), 1);
+	assert_false(r.asked);
+	assert_int_equal(r.channel_limit, 10);
+	sip_limits_available(l, e, false, 0);
+	assert_int_equal(sip_limits_report(l, &r, 1), 1);
+	assert_true(r.asked);
+	assert_int_equal(sip_limits_report(l, &r, 1), 1);
+	assert_false(r.asked); /* forgotten once reported */
+}
+
+static void test_a_grant_is_spent_and_reported(void **state)
 {
 	struct sip_limits *l = *state;
 	struct sip_limit *e = sip_limits_entry(l, SIP_LIMIT_CUSTOMER, "cus_1", 10, 0);
 	struct sip_limit_report r;
 
 	sip_limits_backend_set(l, true);
-	sip_limits_view(l, &(struct sip_limit_report){.e = e}, 0, 4000);
+	view(l, e, 0, 0, 500, 2000); /* 2 tokens granted, half a token left */
 	assert_int_equal(take1(l, e, true, 0), 0);
 	assert_int_equal(take1(l, e, true, 0), 0);
-	assert_int_equal(take1(l, e, true, 0), SIP_LIMIT_E_CPS); /* 4 tokens / 2 nodes */
-	r = report1(l);
+	assert_int_equal(take1(l, e, true, 0), SIP_LIMIT_E_CPS); /* no credit under a token */
+	assert_int_equal(sip_limits_report(l, &r, 1), 1);
 	assert_int_equal(r.used_milli, 2000);
+	assert_int_equal(r.grant_milli, 2000);
 	assert_int_equal(r.kind, SIP_LIMIT_CUSTOMER);
 	assert_string_equal(r.id, "cus_1");
 	/* Once the round carried it, the use is not reported again. */
-	sip_limits_view(l, &r, 0, 0);
-	assert_int_equal(report1(l).used_milli, 0);
-	assert_int_equal(take1(l, e, true, 0), SIP_LIMIT_E_CPS); /* the bucket is empty */
+	sip_limits_view(l, &r, &(struct sip_limit_answer){0, 0, 1000, 0});
+	assert_int_equal(take1(l, e, true, 0), 0); /* a token left: one on credit */
+	assert_int_equal(take1(l, e, true, 0), SIP_LIMIT_E_CPS);
+	assert_int_equal(sip_limits_report(l, &r, 1), 1);
+	assert_int_equal(r.used_milli, 1000);
+	assert_int_equal(r.grant_milli, 0);
 }
 
 static void test_backend_down_admits_on_the_share(void **state)
@@ -118,7 +128,7 @@ static void test_backend_down_admits_on_the_share(void **state)
 	struct sip_limit *e = sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 10, 10);
 
 	sip_limits_backend_set(l, true);
-	sip_limits_view(l, &(struct sip_limit_report){.e = e}, 0, 10000);
+	view(l, e, 0, 5, 5000, 5000);
 	sip_limits_backend_set(l, false);
 	assert_true(sip_limits_degraded(l));
 	/* 10 / 2 nodes: 5 channels, and a local bucket of 5 a second. */
@@ -164,24 +174,31 @@ static void test_memory_mode_is_never_degraded(void **state)
 
 static void test_script_arguments_name_the_entity_and_this_node(void **state)
 {
-	struct sip_limit_report r = {
-	    .kind = SIP_LIMIT_CARRIER, .channels = 3, .cps_limit = 20, .used_milli = 2000};
+	struct sip_limit_report r = {.kind = SIP_LIMIT_CARRIER,
+				     .channels = 3,
+				     .channel_limit = 10,
+				     .cps_limit = 20,
+				     .used_milli = 2000,
+				     .grant_milli = 4000,
+				     .asked = true};
 	char key[SIP_LIMITS_KEY_MAX], argv[SIP_LIMITS_ARGS][SIP_LIMITS_ARG_MAX];
 
 	(void)state;
 	snprintf(r.id, sizeof(r.id), "car_x1");
-	assert_int_equal(sip_limits_redis_args(&r, "host-12-0badcafe", 3000, key, argv), 0);
+	assert_int_equal(sip_limits_redis_args(&r, "host-12-0badcafe", 3000, 2, key, argv), 0);
 	assert_string_equal(key, "warp:sip:limit:{carrier:car_x1}");
-	assert_string_equal(argv[0], "host-12-0badcafe");
-	assert_string_equal(argv[1], "3");
-	assert_string_equal(argv[2], "3000");
-	assert_string_equal(argv[3], "20");
-	assert_string_equal(argv[4], "2000");
+	const char *want[SIP_LIMITS_ARGS] = {
+	    "host-12-0badcafe", "3", "3000", "10", "2", "1", "20", "2000", "4000"};
+	for (size_t i = 0; i < SIP_LIMITS_ARGS; i++)
+		assert_string_equal(argv[i], want[i]);
 	r.kind = SIP_LIMIT_TRUNK;
 	r.channels = -1; /* never below zero on the wire */
-	assert_int_equal(sip_limits_redis_args(&r, "n", 3000, key, argv), 0);
+	r.asked = false;
+	assert_int_equal(sip_limits_redis_args(&r, "n", 3000, 0, key, argv), 0);
 	assert_string_equal(key, "warp:sip:limit:{trunk:car_x1}");
 	assert_string_equal(argv[1], "0");
+	assert_string_equal(argv[4], "1"); /* at least one node */
+	assert_string_equal(argv[5], "0");
 }
 
 static void test_script_arguments_refuse_a_node_name_too_long(void **state)
@@ -193,18 +210,19 @@ static void test_script_arguments_refuse_a_node_name_too_long(void **state)
 	(void)state;
 	memset(node, 'n', sizeof(node) - 1);
 	node[sizeof(node) - 1] = '\0';
-	assert_int_equal(sip_limits_redis_args(&r, node, 1000, key, argv), -ENOSPC);
-	assert_int_equal(sip_limits_redis_args(&r, "", 1000, key, argv), -ENOSPC);
+	assert_int_equal(sip_limits_redis_args(&r, node, 1000, 2, key, argv), -ENOSPC);
+	assert_int_equal(sip_limits_redis_args(&r, "", 1000, 2, key, argv), -ENOSPC);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_share_is_the_limit_over_nodes_rounded_down_at_least_one),
-	    cmocka_unit_test(test_allowance_splits_the_headroom_between_nodes),
-	    cmocka_unit_test_setup_teardown(test_a_view_counts_the_other_nodes_channels, setup,
+	    cmocka_unit_test_setup_teardown(test_a_node_admits_its_reservation_then_one_credit_call,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_report_says_whether_a_call_asked, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_a_view_charges_the_shared_bucket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_grant_is_spent_and_reported, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backend_down_admits_on_the_share, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_an_entry_no_view_reached_admits_on_the_share,
 					    setup, teardown),
