@@ -231,6 +231,11 @@ static void limit_channel_take(struct sip_limits *l, struct sip_limit *e)
 		e->credit_channel = true;
 }
 
+static bool limit_limited(const struct sip_limit *e)
+{
+	return e->cps_limit > 0 || e->channel_limit > 0;
+}
+
 /* Under lock: 0 or why e cannot take a call now. */
 static int limit_check(struct sip_limits *l, struct sip_limit *e, bool cps, int64_t now_ms)
 {
@@ -242,8 +247,7 @@ static int limit_check(struct sip_limits *l, struct sip_limit *e, bool cps, int6
 	else if (!limit_channel_ok(l, e))
 		rc = SIP_LIMIT_E_CHANNEL;
 	/* A decision made on the per-node share, not on a cluster view. */
-	if (l->nodes > 0 && l->fallback && (e->cps_limit > 0 || e->channel_limit > 0) &&
-	    !limit_viewed(l, e))
+	if (l->nodes > 0 && l->fallback && limit_limited(e) && !limit_viewed(l, e))
 		metric_inc(l->fallback);
 	return rc;
 }
@@ -333,30 +337,35 @@ bool sip_limits_degraded(struct sip_limits *l)
 	return l->nodes > 0 && !atomic_load(&l->up);
 }
 
+/* Under lock: the report of e; a call's asking is handed over with it. */
+static void limit_report(struct sip_limit *e, struct sip_limit_report *r)
+{
+	*r = (struct sip_limit_report){.e = e,
+				       .kind = e->kind,
+				       .channels = e->channels,
+				       .channel_limit = e->channel_limit,
+				       .cps_limit = e->cps_limit,
+				       .used_milli = e->used_milli,
+				       .grant_milli = e->grant_milli,
+				       .asked = e->asked};
+	str_copy(r->id, sizeof(r->id), str_from_cstr(e->id));
+	e->asked = false;
+}
+
 size_t sip_limits_report(struct sip_limits *l, struct sip_limit_report *out, size_t max)
 {
 	size_t n = 0;
 
 	pthread_mutex_lock(&l->lock);
-	for (size_t i = 0; i < LIMITS_BUCKETS; i++) {
-		for (struct sip_limit *e = l->buckets[i]; e; e = e->next) {
-			if (e->cps_limit <= 0 && e->channel_limit <= 0)
-				continue;
-			if (n >= max) {
-				n++; /* counted: the caller grows its array */
-				continue;
-			}
-			out[n++] = (struct sip_limit_report){.e = e,
-							     .kind = e->kind,
-							     .channels = e->channels,
-							     .channel_limit = e->channel_limit,
-							     .cps_limit = e->cps_limit,
-							     .used_milli = e->used_milli,
-							     .grant_milli = e->grant_milli,
-							     .asked = e->asked};
-			str_copy(out[n - 1].id, sizeof(out[n - 1].id), str_from_cstr(e->id));
-			e->asked = false;
-		}
+	for (size_t i = 0; i < LIMITS_BUCKETS; i++)
+		for (struct sip_limit *e = l->buckets[i]; e; e = e->next)
+			n += limit_limited(e);
+	if (n <= max) { /* all or nothing: a partial pass would lose asking */
+		n = 0;
+		for (size_t i = 0; i < LIMITS_BUCKETS; i++)
+			for (struct sip_limit *e = l->buckets[i]; e; e = e->next)
+				if (limit_limited(e))
+					limit_report(e, &out[n++]);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return n;

@@ -106,6 +106,7 @@ struct sip_limits_sync {
 	pthread_mutex_t lock; /* guards stop, for the timed wait */
 	pthread_cond_t wake;
 	bool stop;
+	bool closing; /* the last round: reserve nothing */
 };
 
 static const char *sync_kind_name(enum sip_limit_kind k)
@@ -198,22 +199,23 @@ static void sync_drop(struct sip_limits_sync *s)
 	s->c = NULL;
 }
 
-/* Grows the report array to hold every limited entry; the count. */
-static size_t sync_collect(struct sip_limits_sync *s)
+/* Reports every limited entry into s->rep, grown as needed: 0 and *n. */
+static int sync_collect(struct sip_limits_sync *s, size_t *n)
 {
-	size_t n = sip_limits_report(s->l, s->rep, s->cap);
-
-	while (n > s->cap) {
-		size_t cap = n + n / 2 + 16;
+	*n = sip_limits_report(s->l, s->rep, s->cap);
+	while (*n > s->cap) {
+		size_t cap = *n + *n / 2 + 16;
 		struct sip_limit_report *r = realloc(s->rep, cap * sizeof(*r));
 
 		if (!r)
-			return s->cap; /* the first cap entries this round */
+			return -ENOMEM; /* no round: the backend counts as down */
 		s->rep = r;
 		s->cap = cap;
-		n = sip_limits_report(s->l, s->rep, s->cap);
+		*n = sip_limits_report(s->l, s->rep, s->cap);
 	}
-	return n;
+	for (size_t i = 0; s->closing && i < *n; i++)
+		s->rep[i].asked = false;
+	return 0;
 }
 
 /* Queues one EVALSHA per entry (pipelined: one round trip for all). */
@@ -308,7 +310,8 @@ static int sync_round(struct sip_limits_sync *s)
 		s->retry_at_ms = now + SYNC_BACKOFF_MS;
 		return -ECONNREFUSED;
 	}
-	n = sync_collect(s);
+	if (sync_collect(s, &n) < 0)
+		return -ENOMEM;
 	if (n == 0)
 		return sync_ping(s);
 	rc = sync_send(s, n);
@@ -366,7 +369,8 @@ static void *sync_main(void *arg)
 		if (rc != -EAGAIN) /* -EAGAIN: waiting to connect again, still down */
 			sync_health(s, rc);
 	} while (!sync_sleep(s, s->sync_ms));
-	sync_round(s); /* the calls have ended: this node's channels go back */
+	s->closing = true;
+	sync_round(s); /* the calls have ended: this node's field goes */
 	return NULL;
 }
 

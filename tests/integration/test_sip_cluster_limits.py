@@ -102,6 +102,20 @@ def test_channel_limit_holds_across_two_sip_processes(warp_factory, tmp_path, re
     assert a_rc == 0, a.w.stderr()[-3000:]
 
 
+def test_a_process_no_call_reached_refuses_the_11th_too(warp_factory, tmp_path, redis_server):
+    """All ten on one process: the other, which no call asked (no
+    reservation), may admit one call on credit only while there is room."""
+    a, b, ports, callee = cluster(warp_factory, tmp_path, redis_server)
+    hold_calls(a, ports[0], LIMIT)
+    settle()
+    refused(b, tmp_path, ports[1])
+    refused(a, tmp_path, ports[2])
+    callee.stop()
+    for node in (b, a):
+        rc, _ = node.stop()
+        assert rc == 0, node.w.stderr()[-3000:]
+
+
 def test_killed_process_channels_come_back_within_the_lease(warp_factory, tmp_path,
                                                              redis_server):
     a, b, ports, callee = cluster(warp_factory, tmp_path, redis_server)
