@@ -186,9 +186,12 @@ class SipWarp:
     """A running warp (roles api,sip) with helpers to provision it and to
     run SIPp peers against it."""
 
-    def __init__(self, warp, tmp, media_mode="bypass"):
+    def __init__(self, warp, tmp, media_mode="bypass", rows=None):
         self.w = warp
         self.tmp = tmp
+        # A row reader of the store (apiclient.SqliteRows or PgRows); None:
+        # the warp.db SQLite file in tmp.
+        self.rows = rows
         # Trunks' media_mode unless a test says: a warp with no media
         # engine refuses the calls of relay-mode trunks (503).
         self.media_mode = media_mode
@@ -232,11 +235,14 @@ class SipWarp:
 
     def synced(self, timeout=3.0):
         """Waits until the sip role's snapshot has the store's config version."""
-        db = sqlite3.connect(str(self.tmp / "warp.db"))
-        try:
-            target = db.execute("SELECT version FROM config_version").fetchone()[0]
-        finally:
-            db.close()
+        if self.rows:
+            target = self.rows.rows("SELECT version FROM config_version")[0]["version"]
+        else:
+            db = sqlite3.connect(str(self.tmp / "warp.db"))
+            try:
+                target = db.execute("SELECT version FROM config_version").fetchone()[0]
+            finally:
+                db.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             m = re.search(r'^warp_snapshot_version\{name="sip_policy"\} (\d+)$',

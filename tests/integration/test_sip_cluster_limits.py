@@ -1,14 +1,19 @@
 """Cluster-wide call limits ([limits] backend = redis, decision 0046): two
-warp processes with the sip role (one with the api too) on one SQLite file
-and one real redis-server; SIPp callers reach either process, one SIPp
+warp processes with the sip role (one with the api too) on one store (one
+SQLite file, or PostgreSQL: the production topology) and one real
+redis-server; SIPp callers reach either process, one SIPp
 callee holds the calls.  A trunk's channel limit of 10 refuses the 11th call
 whichever process it reaches; a process killed with -9 has its channels come
 back within the lease; with Redis stopped each process admits its share
 (10 / 2 nodes), the metrics and /readyz say so."""
+import itertools
 import re
 import signal
 import time
 
+import pytest
+
+from apiclient import PgRows, SqliteRows
 from conftest import http
 from redisfix import redis_server  # noqa: F401
 from sipfix import (SipWarp, TOKEN, ini, render, scenario, shared_scenario, sip_port,
@@ -17,6 +22,18 @@ from sipfix import (SipWarp, TOKEN, ini, render, scenario, shared_scenario, sip_
 NUMBER = "15551234567"
 LIMIT = 10
 LEASE_MS = 1000
+_dbs = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    """(store URL, None for the SQLite file in tmp_path; a row reader)."""
+    if request.param == "sqlite":
+        return None, SqliteRows(str(tmp_path / "warp.db"))
+    pg = request.getfixturevalue("postgres")
+    url = pg.create_db("cluster_limits_%d" % next(_dbs))
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    return url, PgRows(port, url.rsplit("/", 1)[1])
 
 
 def limits_ini(redis):
@@ -24,22 +41,23 @@ def limits_ini(redis):
             "sync_interval = 10ms\nlease = %dms\nnodes = 2\n" % (redis.url, LEASE_MS))
 
 
-def start_node(warp_factory, tmp_path, redis, roles):
+def start_node(warp_factory, tmp_path, store, redis, roles):
+    url, rows = store
     port = sip_port()
-    w = warp_factory(extra_ini=ini(port, limits_ini(redis)), env={"WARP_ADMIN_TOKEN": TOKEN},
-                     args=["--roles", roles])
+    w = warp_factory(store_url=url, extra_ini=ini(port, limits_ini(redis)),
+                     env={"WARP_ADMIN_TOKEN": TOKEN}, args=["--roles", roles])
     w.sip_port = port
     w.start()
     wait_sip_listening(port)
-    return SipWarp(w, tmp_path)
+    return SipWarp(w, tmp_path, rows=rows)
 
 
-def cluster(warp_factory, tmp_path, redis):
+def cluster(warp_factory, tmp_path, store, redis):
     """Node a (api, sip) and node b (sip), started one after the other (they
     share the test's folder and its warp.ini), a trunk with LIMIT channels
     and a carrier whose gateway is one SIPp callee answering every call."""
-    a = start_node(warp_factory, tmp_path, redis, "api,sip")
-    b = start_node(warp_factory, tmp_path, redis, "sip")
+    a = start_node(warp_factory, tmp_path, store, redis, "api,sip")
+    b = start_node(warp_factory, tmp_path, store, redis, "sip")
     ports = [sip_port() for _ in range(8)]
     gport = sip_port()
     cus = a.customer()
@@ -82,8 +100,9 @@ def settle():
     time.sleep(0.3)
 
 
-def test_channel_limit_holds_across_two_sip_processes(warp_factory, tmp_path, redis_server):
-    a, b, ports, callee = cluster(warp_factory, tmp_path, redis_server)
+def test_channel_limit_holds_across_two_sip_processes(warp_factory, tmp_path, store,
+                                                      redis_server):
+    a, b, ports, callee = cluster(warp_factory, tmp_path, store, redis_server)
     assert metric(a, "warp_sip_limits_backend_up") == 1
     hold_calls(a, ports[0], 6)
     settle()
@@ -102,10 +121,11 @@ def test_channel_limit_holds_across_two_sip_processes(warp_factory, tmp_path, re
     assert a_rc == 0, a.w.stderr()[-3000:]
 
 
-def test_a_process_no_call_reached_refuses_the_11th_too(warp_factory, tmp_path, redis_server):
+def test_a_process_no_call_reached_refuses_the_11th_too(warp_factory, tmp_path, store,
+                                                        redis_server):
     """All ten on one process: the other, which no call asked (no
     reservation), may admit one call on credit only while there is room."""
-    a, b, ports, callee = cluster(warp_factory, tmp_path, redis_server)
+    a, b, ports, callee = cluster(warp_factory, tmp_path, store, redis_server)
     hold_calls(a, ports[0], LIMIT)
     settle()
     refused(b, tmp_path, ports[1])
@@ -116,9 +136,9 @@ def test_a_process_no_call_reached_refuses_the_11th_too(warp_factory, tmp_path, 
         assert rc == 0, node.w.stderr()[-3000:]
 
 
-def test_killed_process_channels_come_back_within_the_lease(warp_factory, tmp_path,
+def test_killed_process_channels_come_back_within_the_lease(warp_factory, tmp_path, store,
                                                              redis_server):
-    a, b, ports, callee = cluster(warp_factory, tmp_path, redis_server)
+    a, b, ports, callee = cluster(warp_factory, tmp_path, store, redis_server)
     hold_calls(a, ports[0], 5)
     hold_calls(b, ports[1], 5)
     settle()
@@ -137,8 +157,9 @@ def test_killed_process_channels_come_back_within_the_lease(warp_factory, tmp_pa
     assert a_rc == 0, a.w.stderr()[-3000:]
 
 
-def test_without_redis_each_process_admits_its_share(warp_factory, tmp_path, redis_server):
-    a, b, ports, callee = cluster(warp_factory, tmp_path, redis_server)
+def test_without_redis_each_process_admits_its_share(warp_factory, tmp_path, store,
+                                                     redis_server):
+    a, b, ports, callee = cluster(warp_factory, tmp_path, store, redis_server)
     redis_server.stop()
     for node in (a, b):
         deadline = time.monotonic() + 5
