@@ -13,6 +13,7 @@ place; the variants for the other cases live in tests/integration/sipp/.
 Templates there with @NAME@ placeholders (uac_expect.xml) are rendered into
 the test's temporary folder: SIPp cannot take a response code from -key.
 """
+import itertools
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import time
 import pytest
 
 from conftest import ROOT, HERE, _binds, http, pick_port
+from apiclient import PgRows, SqliteRows
 
 SIPP = "/usr/bin/sipp"
 TOKEN = "sip-e2e-admin-token-0123456789"
@@ -281,6 +283,21 @@ class SipWarp:
         for p in self.peers:
             p.stop()
         return self.w.stop(timeout=10)
+
+
+_dbs = itertools.count(1)
+
+
+def store_of(request, tmp_path, name):
+    """For a fixture parametrized "sqlite" / "postgres": (the store URL, None
+    for the SQLite file in tmp_path; a row reader of it).  PostgreSQL gives
+    each test a database of its own on the session's server."""
+    if request.param == "sqlite":
+        return None, SqliteRows(str(tmp_path / "warp.db"))
+    pg = request.getfixturevalue("postgres")
+    url = pg.create_db("%s_%d" % (name, next(_dbs)))
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    return url, PgRows(port, url.rsplit("/", 1)[1])
 
 
 def ini(port, extra=""):

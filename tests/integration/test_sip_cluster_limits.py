@@ -6,34 +6,26 @@ callee holds the calls.  A trunk's channel limit of 10 refuses the 11th call
 whichever process it reaches; a process killed with -9 has its channels come
 back within the lease; with Redis stopped each process admits its share
 (10 / 2 nodes), the metrics and /readyz say so."""
-import itertools
 import re
 import signal
 import time
 
 import pytest
 
-from apiclient import PgRows, SqliteRows
 from conftest import http
 from redisfix import redis_server  # noqa: F401
-from sipfix import (SipWarp, TOKEN, ini, render, scenario, shared_scenario, sip_port,
+from sipfix import (SipWarp, TOKEN, ini, render, scenario, shared_scenario, sip_port, store_of,
                     wait_sip_listening)
 
 NUMBER = "15551234567"
 LIMIT = 10
 LEASE_MS = 1000
-_dbs = itertools.count(1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request, tmp_path):
-    """(store URL, None for the SQLite file in tmp_path; a row reader)."""
-    if request.param == "sqlite":
-        return None, SqliteRows(str(tmp_path / "warp.db"))
-    pg = request.getfixturevalue("postgres")
-    url = pg.create_db("cluster_limits_%d" % next(_dbs))
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    return url, PgRows(port, url.rsplit("/", 1)[1])
+    """(store URL or None for SQLite, a row reader for it)."""
+    return store_of(request, tmp_path, "cluster_limits")
 
 
 def limits_ini(redis):
