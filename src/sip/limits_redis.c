@@ -218,10 +218,10 @@ static int sync_collect(struct sip_limits_sync *s, size_t *n)
 	return 0;
 }
 
-/* Queues one EVALSHA per entry (pipelined: one round trip for all). */
-static int sync_send(struct sip_limits_sync *s, size_t n)
+/* Queues one EVALSHA per entry from..n (pipelined: one round trip). */
+static int sync_send(struct sip_limits_sync *s, size_t from, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = from; i < n; i++) {
 		char key[SIP_LIMITS_KEY_MAX], argv[SIP_LIMITS_ARGS][SIP_LIMITS_ARG_MAX];
 		const char *av[4 + SIP_LIMITS_ARGS] = {"EVALSHA", s->sha, "1", key};
 
@@ -253,13 +253,15 @@ static int sync_answer(const redisReply *rep, struct sip_limit_answer *a)
 	return 0;
 }
 
-/* Reads the n answers; -ENOENT when Redis lost the script (SCRIPT FLUSH, a
- * failover), -EIO on anything else wrong or past the round's deadline. */
-static int sync_receive(struct sip_limits_sync *s, size_t n, int64_t deadline_ms)
+/* Reads the answers for entries *from..n, moving *from past the ones taken
+ * into views; -ENOENT when Redis lost the script (SCRIPT FLUSH, a failover:
+ * the entries from *from on are to be sent again), -EIO on anything else
+ * wrong or past the round's deadline. */
+static int sync_receive(struct sip_limits_sync *s, size_t *from, size_t n, int64_t deadline_ms)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = *from; i < n; i++) {
 		struct sip_limit_answer a;
 		redisReply *rep = NULL;
 
@@ -269,8 +271,10 @@ static int sync_receive(struct sip_limits_sync *s, size_t n, int64_t deadline_ms
 			rc = -ENOENT;
 		else if (sync_answer(rep, &a) < 0)
 			rc = rc ? rc : -EIO;
-		else if (rc == 0)
+		else if (rc == 0 && i == *from) {
 			sip_limits_view(s->l, &s->rep[i], &a);
+			(*from)++;
+		}
 		freeReplyObject(rep);
 	}
 	return rc == 0 && time_mono_ms() > deadline_ms ? -EIO : rc;
@@ -301,7 +305,7 @@ static int sync_ping(struct sip_limits_sync *s)
 static int sync_round(struct sip_limits_sync *s)
 {
 	int64_t now = time_mono_ms(), deadline = now + s->timeout_ms;
-	size_t n;
+	size_t n, done = 0;
 	int rc;
 
 	if (!s->c && now < s->retry_at_ms)
@@ -314,10 +318,10 @@ static int sync_round(struct sip_limits_sync *s)
 		return -ENOMEM;
 	if (n == 0)
 		return sync_ping(s);
-	rc = sync_send(s, n);
-	rc = rc ? rc : sync_receive(s, n, deadline);
+	rc = sync_send(s, 0, n);
+	rc = rc ? rc : sync_receive(s, &done, n, deadline);
 	if (rc == -ENOENT && sync_load(s) == 0) /* EVALSHA's SCRIPT LOAD fallback */
-		rc = sync_send(s, n) ? -EIO : sync_receive(s, n, deadline);
+		rc = sync_send(s, done, n) ? -EIO : sync_receive(s, &done, n, deadline);
 	return rc;
 }
 

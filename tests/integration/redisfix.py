@@ -40,6 +40,17 @@ class RedisServer:
         except OSError:
             return False
 
+    def command(self, *args):
+        """Sends one command (RESP array of bulk strings); the first line of
+        the answer, e.g. b"+OK"."""
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(out)
+            return s.recv(4096).split(b"\r\n", 1)[0]
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
