@@ -20,10 +20,15 @@ def redis_server_path():
 
 class RedisServer:
     def __init__(self, path):
+        self.path = path
         self.port = free_port()
         self.url = "redis://127.0.0.1:%d" % self.port
-        self.proc = subprocess.Popen([path, "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"],
+        self.start()
+
+    def start(self):
+        """Starts the server (again, empty, on the same port after stop())."""
+        self.proc = subprocess.Popen([self.path, "--port", str(self.port), "--bind",
+                                      "127.0.0.1", "--save", "", "--appendonly", "no"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not self.ping():

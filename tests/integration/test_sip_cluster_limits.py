@@ -44,7 +44,7 @@ def start_node(warp_factory, tmp_path, store, redis, roles):
     return SipWarp(w, tmp_path, rows=rows)
 
 
-def cluster(warp_factory, tmp_path, store, redis):
+def cluster(warp_factory, tmp_path, store, redis, **trunk):
     """Node a (api, sip) and node b (sip), started one after the other (they
     share the test's folder and its warp.ini), a trunk with LIMIT channels
     and a carrier whose gateway is one SIPp callee answering every call."""
@@ -53,7 +53,7 @@ def cluster(warp_factory, tmp_path, store, redis):
     ports = [sip_port() for _ in range(8)]
     gport = sip_port()
     cus = a.customer()
-    a.trunk(cus, ports, channel_limit=LIMIT)
+    a.trunk(cus, ports, **(trunk or {"channel_limit": LIMIT}))
     car, _ = a.carrier("carrier-a", [gport])
     a.route("1", [car])
     a.synced()
@@ -131,6 +131,20 @@ def test_a_process_no_call_reached_refuses_the_11th_too(warp_factory, tmp_path, 
         assert rc == 0, node.w.stderr()[-3000:]
 
 
+def test_cps_bucket_is_shared(warp_factory, tmp_path, store, redis_server):
+    """One call a second for the trunk, whichever process: a call through
+    a, then one through b within that second is refused; later it passes."""
+    a, b, ports, callee = cluster(warp_factory, tmp_path, store, redis_server, cps_limit=1)
+    hold_calls(a, ports[0], 1, hold_ms=3000)
+    refused(b, tmp_path, ports[1], why="CPS limit")
+    time.sleep(1.2)
+    hold_calls(b, ports[2], 1, hold_ms=3000)
+    callee.stop()
+    for node in (b, a):
+        rc, _ = node.stop()
+        assert rc == 0, node.w.stderr()[-3000:]
+
+
 def test_killed_process_channels_come_back_within_the_lease(warp_factory, tmp_path, store,
                                                              redis_server):
     a, b, ports, callee = cluster(warp_factory, tmp_path, store, redis_server)
@@ -172,6 +186,18 @@ def test_without_redis_each_process_admits_its_share(warp_factory, tmp_path, sto
     refused(b, tmp_path, ports[3])
     assert metric(a, "warp_sip_limits_fallback_total") > 0
     assert metric(b, "warp_sip_limits_fallback_total") > 0
+    # Redis back, empty: the next rounds publish what each node holds, the
+    # cluster is one again and full (5 + 5).
+    redis_server.start()
+    for node in (a, b):
+        deadline = time.monotonic() + 5
+        while http("GET", node.w.base + "/readyz").json() != {"status": "ready"}:
+            assert time.monotonic() < deadline, http("GET", node.w.base + "/readyz").body
+            time.sleep(0.05)
+        assert metric(node, "warp_sip_limits_backend_up") == 1
+    settle()
+    refused(a, tmp_path, ports[4])
+    refused(b, tmp_path, ports[5])
     callee.stop()
     for node in (b, a):
         rc, _ = node.stop()
