@@ -350,6 +350,9 @@ static void limit_report(struct sip_limit *e, struct sip_limit_report *r)
 				       .asked = e->asked};
 	str_copy(r->id, sizeof(r->id), str_from_cstr(e->id));
 	e->asked = false;
+	/* Until the answer, only a credit call: what is left of the last
+	 * reservation is not in the one this round makes. */
+	e->allow_channels = e->allow_calls = 0;
 }
 
 size_t sip_limits_report(struct sip_limits *l, struct sip_limit_report *out, size_t max)
@@ -380,7 +383,13 @@ void sip_limits_view(struct sip_limits *l, const struct sip_limit_report *r,
 	/* What the report carried is in Redis now; later use is reported next. */
 	e->used_milli -= r->used_milli;
 	e->others = a->others > 0 ? a->others : 0;
-	e->allow_channels = a->allow_channels > 0 ? a->allow_channels : 0;
+	/* Reserved for this node: its channels at the report and the new
+	 * reservation, less the channels it holds now (a credit call taken
+	 * meanwhile is in the reservation; a release frees its channel). */
+	e->allow_channels =
+	    r->channels + (a->allow_channels > 0 ? a->allow_channels : 0) - e->channels;
+	if (e->allow_channels < 0)
+		e->allow_channels = 0;
 	e->room_milli = a->room_milli;
 	e->grant_milli = a->grant_milli > 0 ? a->grant_milli : 0;
 	e->allow_calls = e->grant_milli / 1000;

@@ -80,6 +80,26 @@ static void test_a_node_admits_its_reservation_then_one_credit_call(void **state
 	assert_false(sip_limits_degraded(l));
 }
 
+static void test_a_call_during_the_round_is_charged_to_the_next_reservation(void **state)
+{
+	struct sip_limits *l = *state;
+	struct sip_limit *e = sip_limits_entry(l, SIP_LIMIT_TRUNK, "trk_1", 0, 10);
+	struct sip_limit_report r;
+
+	sip_limits_backend_set(l, true);
+	view(l, e, 0, 3, -1, 0);
+	assert_int_equal(sip_limits_report(l, &r, 1), 1);
+	/* The round is under way: the last reservation is gone, a credit is not. */
+	assert_int_equal(take1(l, e, false, 0), 0);
+	assert_int_equal(take1(l, e, false, 0), SIP_LIMIT_E_CHANNEL);
+	/* Two reserved on 0 held: the credit call is one of them. */
+	sip_limits_view(l, &r, &(struct sip_limit_answer){0, 2, -1, 0});
+	assert_int_equal(take1(l, e, false, 0), 0);
+	assert_int_equal(take1(l, e, false, 0), 0); /* this round's credit */
+	assert_int_equal(take1(l, e, false, 0), SIP_LIMIT_E_CHANNEL);
+	assert_int_equal(sip_limit_channels(l, e), 3);
+}
+
 static void test_a_report_says_whether_a_call_asked(void **state)
 {
 	struct sip_limits *l = *state;
@@ -220,6 +240,8 @@ int main(void)
 	    cmocka_unit_test(test_share_is_the_limit_over_nodes_rounded_down_at_least_one),
 	    cmocka_unit_test_setup_teardown(test_a_node_admits_its_reservation_then_one_credit_call,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_call_during_the_round_is_charged_to_the_next_reservation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_report_says_whether_a_call_asked, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_a_grant_is_spent_and_reported, setup, teardown),
