@@ -86,9 +86,10 @@ struct sip_limit_report {
 struct sip_limit_answer {
 	int64_t others, allow_channels, room_milli, grant_milli;
 };
-/* Fills out with every entry that has a limit (forgetting that a call
- * asked) and returns how many; when they are more than max, fills nothing
- * and returns how many (call again with a larger array). */
+/* Fills out with every entry that has a limit and returns how many; each
+ * reported entry forgets that a call asked and ends its reservation (until
+ * sip_limits_view, only a credit call).  When they are more than max, fills
+ * nothing and returns how many (call again with a larger array). */
 size_t sip_limits_report(struct sip_limits *l, struct sip_limit_report *out, size_t max);
 /* The cluster's answer to report r: what this node may admit until the next. */
 void sip_limits_view(struct sip_limits *l, const struct sip_limit_report *r,
