@@ -32,7 +32,6 @@
 
 #define RL_LOG "ratelimit"
 #define RL_REDIS_BACKOFF_MS 1000
-#define RL_REDIS_HOST_MAX 256
 #define RL_REDIS_POOL_MAX 64
 
 /* KEYS[1] bucket; ARGV rate (µtokens/ms), capacity (µtokens), cost (µtokens).
@@ -59,10 +58,8 @@ static const char rl_redis_script[] =
     "return {ok, t}\n";
 
 struct rl_redis {
-	char host[RL_REDIS_HOST_MAX];
-	int port, db;
-	char *password;
-	struct timeval tv;
+	struct redis_target target;
+	int timeout_ms;
 	char sha[41];
 	pthread_mutex_t lock; /* guards idle, nidle, down_until_ms */
 	redisContext *idle[RL_REDIS_POOL_MAX];
@@ -72,45 +69,6 @@ struct rl_redis {
 	bool fail_open;
 	struct metric *errors;
 };
-
-/* redis://[:password@]host[:port][/db] */
-static int rl_redis_url_parse(struct rl_redis *r, const char *url)
-{
-	struct str s = str_from_cstr(url), hostport;
-	ptrdiff_t at, slash, colon;
-	int64_t v;
-
-	if (!str_has_prefix(s, STR_LIT("redis://")))
-		return -EINVAL;
-	s = (struct str){s.p + 8, s.len - 8};
-	at = str_index(s, '@');
-	if (at >= 0) {
-		struct str cred = {s.p, (size_t)at};
-		if (cred.len > 0 && cred.p[0] == ':')
-			cred = (struct str){cred.p + 1, cred.len - 1};
-		r->password = str_dup(cred);
-		s = (struct str){s.p + at + 1, s.len - (size_t)at - 1};
-	}
-	slash = str_index(s, '/');
-	hostport = slash >= 0 ? (struct str){s.p, (size_t)slash} : s;
-	if (slash >= 0 &&
-	    (str_to_i64((struct str){s.p + slash + 1, s.len - (size_t)slash - 1}, &v) < 0 ||
-	     v < 0 || v > 1000))
-		return -EINVAL;
-	r->db = slash >= 0 ? (int)v : 0;
-	colon = str_index(hostport, ':');
-	r->port = 6379;
-	if (colon >= 0) {
-		if (str_to_i64(
-			(struct str){hostport.p + colon + 1, hostport.len - (size_t)colon - 1},
-			&v) < 0 ||
-		    v < 1 || v > 65535)
-			return -EINVAL;
-		r->port = (int)v;
-		hostport.len = (size_t)colon;
-	}
-	return hostport.len > 0 ? str_copy(r->host, sizeof(r->host), hostport) : -EINVAL;
-}
 
 static void rl_redis_sha1(char out[41])
 {
@@ -126,13 +84,12 @@ struct rl_redis *rl_redis_new(const struct ratelimit_opts *o, char *err, size_t 
 	struct rl_redis *r = calloc(1, sizeof(*r));
 	struct metric_family *f;
 
-	if (!r || rl_redis_url_parse(r, o->redis_url) < 0) {
+	if (!r || redis_target_parse(&r->target, o->redis_url) < 0) {
 		snprintf(err, errlen, "bad Redis URL (want redis://[:password@]host[:port][/db])");
 		rl_redis_free(r);
 		return NULL;
 	}
-	r->tv.tv_sec = o->timeout_ms / 1000;
-	r->tv.tv_usec = (o->timeout_ms % 1000) * 1000;
+	r->timeout_ms = o->timeout_ms;
 	r->fail_open = o->fail_open;
 	r->pool_max = o->redis_pool < RL_REDIS_POOL_MAX ? o->redis_pool : RL_REDIS_POOL_MAX;
 	rl_redis_sha1(r->sha);
@@ -151,36 +108,8 @@ void rl_redis_free(struct rl_redis *r)
 		redisFree(r->idle[i]);
 	if (r->sha[0])
 		pthread_mutex_destroy(&r->lock);
-	free(r->password);
+	redis_target_fini(&r->target);
 	free(r);
-}
-
-/* Runs a setup command on a fresh connection; true when it answered OK. */
-static bool rl_redis_setup_ok(redisContext *c, redisReply *rep)
-{
-	bool ok = rep && rep->type != REDIS_REPLY_ERROR;
-
-	(void)c;
-	if (rep)
-		freeReplyObject(rep);
-	return ok;
-}
-
-static redisContext *rl_redis_connect(struct rl_redis *r)
-{
-	redisContext *c = redisConnectWithTimeout(r->host, r->port, r->tv);
-
-	if (!c || c->err || redisSetTimeout(c, r->tv) != REDIS_OK)
-		goto fail;
-	if (r->password && !rl_redis_setup_ok(c, redisCommand(c, "AUTH %s", r->password)))
-		goto fail;
-	if (r->db && !rl_redis_setup_ok(c, redisCommand(c, "SELECT %d", r->db)))
-		goto fail;
-	return c;
-fail:
-	if (c)
-		redisFree(c);
-	return NULL;
 }
 
 static redisContext *rl_redis_get(struct rl_redis *r)
@@ -195,7 +124,7 @@ static redisContext *rl_redis_get(struct rl_redis *r)
 	pthread_mutex_unlock(&r->lock);
 	if (c || backoff)
 		return c;
-	c = rl_redis_connect(r);
+	c = redis_target_connect(&r->target, r->timeout_ms);
 	if (!c) {
 		pthread_mutex_lock(&r->lock);
 		r->down_until_ms = time_mono_ms() + RL_REDIS_BACKOFF_MS;
@@ -241,10 +170,11 @@ static void rl_redis_health(struct rl_redis *r, bool ok, const char *why)
 		if (r->errors)
 			metric_inc(r->errors);
 		if (!was_down)
-			log_warn(RL_LOG, "Redis %s:%d unusable (%s): rate limits fail %s", r->host,
-				 r->port, why, r->fail_open ? "open" : "closed");
+			log_warn(RL_LOG, "Redis %s:%d unusable (%s): rate limits fail %s",
+				 r->target.host, r->target.port, why,
+				 r->fail_open ? "open" : "closed");
 	} else if (was_down) {
-		log_info(RL_LOG, "Redis %s:%d reachable again", r->host, r->port);
+		log_info(RL_LOG, "Redis %s:%d reachable again", r->target.host, r->target.port);
 	}
 }
 

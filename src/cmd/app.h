@@ -50,6 +50,7 @@ struct app {
 	int jwks_rc;		  /* the last refresh's result, logged on change */
 	atomic_int ready;   /* 1 when the store answers and migrations are current */
 	char not_ready[128]; /* written by the main thread only while ready == 0 */
+	atomic_bool degraded; /* sip limits without their Redis (health_check) */
 };
 
 /* roles.c: each starts its role from app->cfg; 0 or -1 with the reason logged. */

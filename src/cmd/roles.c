@@ -107,6 +107,15 @@ int start_sip(struct app *app)
 			.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 			.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
 			.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
+			.limits =
+			    {
+				.redis = strcmp(config_str(cfg, "limits", "backend"), "redis") == 0,
+				.redis_url = config_str(cfg, "limits", "redis_url"),
+				.timeout_ms = (int)config_duration_ms(cfg, "limits", "timeout"),
+				.sync_ms = (int)config_duration_ms(cfg, "limits", "sync_interval"),
+				.lease_ms = config_duration_ms(cfg, "limits", "lease"),
+				.nodes = (int)config_int(cfg, "limits", "nodes"),
+			    },
 		    },
 		.register_min_expires_s = config_duration_ms(cfg, "sip", "register_min_expires") / 1000,
 		.register_max_expires_s = config_duration_ms(cfg, "sip", "register_max_expires") / 1000,

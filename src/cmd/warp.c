@@ -493,6 +493,8 @@ static void health_check(evutil_socket_t fd, short what, void *arg)
 	struct app *app = arg;
 	const char *why = NULL;
 
+	/* Read here, on the thread that owns app->sip; /readyz reads the flag. */
+	atomic_store(&app->degraded, app->sip && sip_proxy_limits_degraded(app->sip));
 	if (store_ping(app->store) != 0)
 		why = "store unreachable";
 	else if (store_migrations_current(app->store) != 0)
@@ -512,6 +514,10 @@ static void health_check(evutil_socket_t fd, short what, void *arg)
 static int readiness(void *arg, char *why, size_t n)
 {
 	struct app *app = arg;
+	if (atomic_load(&app->ready) && atomic_load(&app->degraded)) {
+		snprintf(why, n, "sip limits: Redis unreachable, each node admits on its share");
+		return 1;
+	}
 	if (atomic_load(&app->ready))
 		return 0;
 	snprintf(why, n, "%s", app->not_ready[0] ? app->not_ready : "starting");

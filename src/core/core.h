@@ -358,6 +358,26 @@ void metrics_family_hide_unless(struct metric_family *f,
 
 int metrics_render(struct metrics *m, struct buf *out);
 
+/* ---------------------------------------------------------------- redis */
+
+/* Where a Redis is, from redis://[:password@]host[:port][/db], and a
+ * blocking hiredis connection to it with timeouts (redis.c).  Shared by the
+ * gateway's rate limits (auth) and the sip role's cluster limits. */
+#define REDIS_HOST_MAX 256
+struct redisContext;
+struct redis_target {
+	char host[REDIS_HOST_MAX];
+	int port, db;
+	char *password; /* owned; NULL: none */
+};
+
+/* 0, or -EINVAL (t then holds nothing to free beyond redis_target_fini). */
+int redis_target_parse(struct redis_target *t, const char *url);
+void redis_target_fini(struct redis_target *t);
+/* Connects within timeout_ms, with that timeout on every later read and
+ * write, then AUTH and SELECT as the URL says.  NULL when any step fails. */
+struct redisContext *redis_target_connect(const struct redis_target *t, int timeout_ms);
+
 /* ----------------------------------------------------------------- loop */
 
 /*

@@ -3,7 +3,9 @@
  * docs/ARCHITECTURE.md).
  *
  * GET /healthz answers as long as the thread's loop runs; GET /readyz asks
- * the server's readiness callback (the store reachable, snapshots loaded);
+ * the server's readiness callback (the store reachable, snapshots loaded):
+ * 200 "ready", 200 "degraded" with a reason (serving, but a shared backend
+ * is missing: the sip role's cluster limits without Redis), or 503;
  * GET /metrics renders metrics_default() as Prometheus text 0.0.4.  They are
  * matched before the before-hook so probes and scrapers need no credentials
  * and are never rate limited.
@@ -31,12 +33,14 @@ static void builtin_readyz(struct http_req *req, void *arg)
 		http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
 		return;
 	}
-	if (!why[0])
+	const char *status = rc > 0 ? "degraded" : "not ready";
+
+	if (!why[0] && rc < 0)
 		str_copy(why, sizeof(why), str_from_cstr(strerror(-rc)));
-	json_t *body = json_pack("{s:s, s:s}", "status", "not ready", "reason", why);
+	json_t *body = json_pack("{s:s, s:s}", "status", status, "reason", why);
 	if (!body) /* a reason that is not UTF-8 */
-		body = json_pack("{s:s}", "status", "not ready");
-	http_reply_json(req, 503, body);
+		body = json_pack("{s:s}", "status", status);
+	http_reply_json(req, rc > 0 ? 200 : 503, body);
 }
 
 static void builtin_metrics(struct http_req *req, void *arg)

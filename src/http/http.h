@@ -63,7 +63,10 @@ struct http_server_opts {
 	int request_timeout_ms; /* a request not read whole by then answers 408 */
 	size_t max_headers;     /* bytes of the head (request line, header
 				 * fields, empty line); larger answers 431 */
-	/* /readyz: 0 when ready, else a negative code with a reason in why. */
+	/* /readyz: 0 when ready; > 0 when serving in a degraded mode (200
+	 * with status "degraded" and the reason in why: keep it in a load
+	 * balancer, page someone); else a negative code with a reason in why
+	 * (503 "not ready"). */
 	int (*ready)(void *arg, char *why, size_t n);
 	void *ready_arg;
 	/* Runs before routing (authentication, rate limits); returns true when

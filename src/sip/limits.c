@@ -17,14 +17,20 @@
  * refills continuously; amounts are kept in milli-tokens so that integer
  * arithmetic on millisecond clocks loses nothing.
  *
- * Bans: a fixed array of slots grouped in small buckets chosen by a hash of
- * the IP address.  Writers (sip_bans_note) take `lock`; readers
- * (sip_bans_check, on the packet path) take no lock: they read the slot's
- * key, then its ban deadline, then the key again, and trust the deadline
- * only when the key did not change in between.  A writer recycling a slot
- * clears the deadline before it changes the key.  When a bucket is full the
- * slot to evict is an unbanned one with the oldest window, else the ban
- * ending first: memory stays bounded whatever a scanner does.
+ * Cluster mode ([limits] backend = redis, decision 0046): the sync thread of
+ * limits_redis.c sends Redis each limited entry's channels held here, the
+ * CPS it used and whether calls asked for it since the last round, every
+ * sync interval; Redis answers atomically with a reservation: channels and
+ * CPS tokens this node may admit until the next round (nothing when no call
+ * asked), taken out of the cluster's room, and the room it saw.  The call
+ * path admits on the reservation; a node with none left may admit one call
+ * on credit per round while the room it saw is not used up (the first call
+ * of an idle node must not wait for a round).  Credits are how the cluster
+ * may pass a limit: by at most nodes - 1 calls (decision 0046).
+ * The call path still only reads this table.  While the backend is down, or
+ * for an entry no round has reached yet, a node admits against its share of
+ * each limit instead (sip_limit_share), in a local bucket and count, and
+ * counts each such decision.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -40,14 +46,29 @@ struct sip_limit {
 	enum sip_limit_kind kind;
 	char id[ID_MAX];
 	int64_t cps_limit, channel_limit; /* 0: unlimited */
-	int64_t tokens_milli, refill_ms;
-	int64_t channels;
+	int64_t tokens_milli, refill_ms;  /* the local bucket */
+	int64_t channels;		  /* held on this node */
+	/* Cluster mode: the last round's answer (viewed false: none yet).
+	 * others: channels other nodes hold or reserved; room_milli: the
+	 * bucket's milli-tokens the round left; allow_*: what this
+	 * node reserved and has not used; grant_milli: the tokens that round
+	 * reserved (given back at the next, less what was used); used_milli:
+	 * tokens used since the last report; asked: a call checked this entry
+	 * since the last report; credit_*: this round's credit call taken. */
+	bool viewed, asked, credit_channel, credit_call;
+	int64_t others, room_milli;
+	int64_t allow_channels, allow_calls, grant_milli, used_milli;
 	struct sip_limit *next;
 };
 
 struct sip_limits {
 	pthread_mutex_t lock;
 	struct sip_limit *buckets[LIMITS_BUCKETS];
+	/* Cluster mode (sip_limits_cluster): nodes > 0; up while the sync
+	 * thread's last round trip succeeded within its bound. */
+	int nodes;
+	atomic_bool up;
+	struct metric *fallback; /* warp_sip_limits_fallback_total */
 };
 
 static uint64_t limits_hash(const void *p, size_t n, uint64_t h)
@@ -58,6 +79,15 @@ static uint64_t limits_hash(const void *p, size_t n, uint64_t h)
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ b[i]) * 0x100000001b3ULL;
 	return h;
+}
+
+int64_t sip_limit_share(int64_t limit, int nodes)
+{
+	if (limit <= 0)
+		return 0;
+	if (nodes <= 1)
+		return limit;
+	return limit / nodes > 0 ? limit / nodes : 1;
 }
 
 struct sip_limits *sip_limits_new(void)
@@ -83,6 +113,14 @@ void sip_limits_free(struct sip_limits *l)
 	}
 	pthread_mutex_destroy(&l->lock);
 	free(l);
+}
+
+void sip_limits_cluster(struct sip_limits *l, int nodes, struct metric *fallback)
+{
+	pthread_mutex_lock(&l->lock);
+	l->nodes = nodes > 0 ? nodes : 1;
+	l->fallback = fallback;
+	pthread_mutex_unlock(&l->lock);
 }
 
 struct sip_limit *sip_limits_entry(struct sip_limits *l, enum sip_limit_kind kind, const char *id,
@@ -114,10 +152,22 @@ struct sip_limit *sip_limits_entry(struct sip_limits *l, enum sip_limit_kind kin
 	return e;
 }
 
-/* Under lock: adds what has dripped in since the last refill. */
-static void limit_refill(struct sip_limit *e, int64_t now_ms)
+/* Under lock: whether e is admitted on a cluster view (else on its share). */
+static bool limit_viewed(struct sip_limits *l, const struct sip_limit *e)
 {
-	int64_t cap = e->cps_limit * 1000;
+	return l->nodes > 0 && e->viewed && atomic_load(&l->up);
+}
+
+/* Under lock: the local bucket's rate, calls a second (its capacity too). */
+static int64_t limit_local_cps(const struct sip_limits *l, const struct sip_limit *e)
+{
+	return l->nodes > 0 ? sip_limit_share(e->cps_limit, l->nodes) : e->cps_limit;
+}
+
+/* Under lock: adds what has dripped in since the last refill. */
+static void limit_refill(struct sip_limits *l, struct sip_limit *e, int64_t now_ms)
+{
+	int64_t rate = limit_local_cps(l, e), cap = rate * 1000;
 
 	if (e->refill_ms < 0 || now_ms < e->refill_ms) {
 		e->refill_ms = now_ms;
@@ -126,23 +176,80 @@ static void limit_refill(struct sip_limit *e, int64_t now_ms)
 		return;
 	}
 	/* cps tokens a second = cps milli-tokens a millisecond. */
-	int64_t add = (now_ms - e->refill_ms) * e->cps_limit;
+	int64_t add = (now_ms - e->refill_ms) * rate;
 
 	e->tokens_milli = add >= cap - e->tokens_milli ? cap : e->tokens_milli + add;
 	e->refill_ms = now_ms;
 }
 
-/* Under lock: 0 or why e cannot take a call now. */
-static int limit_check(struct sip_limit *e, bool cps, int64_t now_ms)
+/* Under lock: whether e has a CPS token for a call now. */
+static bool limit_cps_ok(struct sip_limits *l, struct sip_limit *e, int64_t now_ms)
 {
-	if (cps && e->cps_limit > 0) {
-		limit_refill(e, now_ms);
-		if (e->tokens_milli < 1000)
-			return SIP_LIMIT_E_CPS;
+	if (e->cps_limit <= 0)
+		return true;
+	if (limit_viewed(l, e))
+		return e->allow_calls > 0 || (!e->credit_call && e->room_milli >= 1000);
+	limit_refill(l, e, now_ms);
+	return e->tokens_milli >= 1000;
+}
+
+static void limit_cps_take(struct sip_limits *l, struct sip_limit *e)
+{
+	if (e->cps_limit <= 0)
+		return;
+	if (limit_viewed(l, e)) {
+		if (e->allow_calls > 0)
+			e->allow_calls--;
+		else
+			e->credit_call = true; /* paid from the bucket at the next round */
+		e->used_milli += 1000;
+	} else {
+		e->tokens_milli -= 1000;
 	}
-	if (e->channel_limit > 0 && e->channels >= e->channel_limit)
-		return SIP_LIMIT_E_CHANNEL;
-	return 0;
+}
+
+/* Under lock: whether e has a free channel for a call now. */
+static bool limit_channel_ok(struct sip_limits *l, const struct sip_limit *e)
+{
+	if (e->channel_limit <= 0)
+		return true;
+	if (limit_viewed(l, e))
+		return e->allow_channels > 0 ||
+		       (!e->credit_channel && e->channels + e->others < e->channel_limit);
+	return e->channels <
+	       (l->nodes > 0 ? sip_limit_share(e->channel_limit, l->nodes) : e->channel_limit);
+}
+
+static void limit_channel_take(struct sip_limits *l, struct sip_limit *e)
+{
+	e->channels++;
+	if (e->channel_limit <= 0 || !limit_viewed(l, e))
+		return;
+	if (e->allow_channels > 0)
+		e->allow_channels--;
+	else
+		e->credit_channel = true;
+}
+
+static bool limit_limited(const struct sip_limit *e)
+{
+	return e->cps_limit > 0 || e->channel_limit > 0;
+}
+
+/* Under lock: 0 or why e cannot take a call now. */
+static int limit_check(struct sip_limits *l, struct sip_limit *e, bool cps, int64_t now_ms)
+{
+	int rc = 0;
+
+	e->asked = true;
+	if (cps && !limit_cps_ok(l, e, now_ms))
+		rc = SIP_LIMIT_E_CPS;
+	else if (!limit_channel_ok(l, e))
+		rc = SIP_LIMIT_E_CHANNEL;
+	/* A decision made on the per-node share, not on a cluster view. */
+	if (l->nodes > 0 && l->fallback && limit_limited(e) && !limit_viewed(l, e))
+		metric_inc(l->fallback);
+	return rc;
 }
 
 int sip_limits_take(struct sip_limits *l, struct sip_limit *const *e, size_t n, bool cps,
@@ -152,15 +259,15 @@ int sip_limits_take(struct sip_limits *l, struct sip_limit *const *e, size_t n, 
 
 	pthread_mutex_lock(&l->lock);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (e[i] && (rc = limit_check(e[i], cps, now_ms)) != 0 && failed)
+		if (e[i] && (rc = limit_check(l, e[i], cps, now_ms)) != 0 && failed)
 			*failed = i;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (!e[i])
 			continue;
-		e[i]->channels++;
-		if (cps && e[i]->cps_limit > 0)
-			e[i]->tokens_milli -= 1000;
+		limit_channel_take(l, e[i]);
+		if (cps)
+			limit_cps_take(l, e[i]);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return rc;
@@ -174,19 +281,14 @@ int sip_limits_move(struct sip_limits *l, struct sip_limit *from, struct sip_lim
 	if (!to)
 		return 0;
 	pthread_mutex_lock(&l->lock);
-	if (to == from) {
-		/* The call holds to's channel already: only the token. */
-		if (cps && to->cps_limit > 0) {
-			limit_refill(to, now_ms);
-			rc = to->tokens_milli < 1000 ? SIP_LIMIT_E_CPS : 0;
-		}
-	} else {
-		rc = limit_check(to, cps, now_ms);
-	}
-	if (rc == 0 && cps && to->cps_limit > 0)
-		to->tokens_milli -= 1000;
+	if (to == from) /* The call holds to's channel already: only the token. */
+		rc = cps && !limit_cps_ok(l, to, now_ms) ? SIP_LIMIT_E_CPS : 0;
+	else
+		rc = limit_check(l, to, cps, now_ms);
+	if (rc == 0 && cps)
+		limit_cps_take(l, to);
 	if (rc == 0 && to != from) {
-		to->channels++;
+		limit_channel_take(l, to);
 		if (from && from->channels > 0)
 			from->channels--;
 	}
@@ -208,7 +310,7 @@ bool sip_limits_available(struct sip_limits *l, struct sip_limit *e, bool cps, i
 	int rc;
 
 	pthread_mutex_lock(&l->lock);
-	rc = limit_check(e, cps, now_ms);
+	rc = limit_check(l, e, cps, now_ms);
 	pthread_mutex_unlock(&l->lock);
 	return rc == 0;
 }
@@ -221,6 +323,79 @@ int64_t sip_limit_channels(struct sip_limits *l, const struct sip_limit *e)
 	n = e->channels;
 	pthread_mutex_unlock(&l->lock);
 	return n;
+}
+
+/* ---------------------------------------------------------- cluster view */
+
+void sip_limits_backend_set(struct sip_limits *l, bool up)
+{
+	atomic_store(&l->up, up);
+}
+
+bool sip_limits_degraded(struct sip_limits *l)
+{
+	return l->nodes > 0 && !atomic_load(&l->up);
+}
+
+/* Under lock: the report of e; a call's asking is handed over with it. */
+static void limit_report(struct sip_limit *e, struct sip_limit_report *r)
+{
+	*r = (struct sip_limit_report){.e = e,
+				       .kind = e->kind,
+				       .channels = e->channels,
+				       .channel_limit = e->channel_limit,
+				       .cps_limit = e->cps_limit,
+				       .used_milli = e->used_milli,
+				       .grant_milli = e->grant_milli,
+				       .asked = e->asked};
+	str_copy(r->id, sizeof(r->id), str_from_cstr(e->id));
+	e->asked = false;
+	/* Until the answer, only a credit call: what is left of the last
+	 * reservation is not in the one this round makes. */
+	e->allow_channels = e->allow_calls = 0;
+}
+
+size_t sip_limits_report(struct sip_limits *l, struct sip_limit_report *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < LIMITS_BUCKETS; i++)
+		for (struct sip_limit *e = l->buckets[i]; e; e = e->next)
+			n += limit_limited(e);
+	if (n <= max) { /* all or nothing: a partial pass would lose asking */
+		n = 0;
+		for (size_t i = 0; i < LIMITS_BUCKETS; i++)
+			for (struct sip_limit *e = l->buckets[i]; e; e = e->next)
+				if (limit_limited(e))
+					limit_report(e, &out[n++]);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+void sip_limits_view(struct sip_limits *l, const struct sip_limit_report *r,
+		     const struct sip_limit_answer *a)
+{
+	struct sip_limit *e = r->e;
+
+	pthread_mutex_lock(&l->lock);
+	/* What the report carried is in Redis now; later use is reported next. */
+	e->used_milli -= r->used_milli;
+	e->others = a->others > 0 ? a->others : 0;
+	/* Reserved for this node: its channels at the report and the new
+	 * reservation, less the channels it holds now (a credit call taken
+	 * meanwhile is in the reservation; a release frees its channel). */
+	e->allow_channels =
+	    r->channels + (a->allow_channels > 0 ? a->allow_channels : 0) - e->channels;
+	if (e->allow_channels < 0)
+		e->allow_channels = 0;
+	e->room_milli = a->room_milli;
+	e->grant_milli = a->grant_milli > 0 ? a->grant_milli : 0;
+	e->allow_calls = e->grant_milli / 1000;
+	e->credit_channel = e->credit_call = false;
+	e->viewed = true;
+	pthread_mutex_unlock(&l->lock);
 }
 
 /* ------------------------------------------------------------------ bans */

@@ -657,6 +657,26 @@ static void policy_metrics(struct sip_policy *p)
 	    "Answered seconds on the carrier; ACD = duration / answered.", "carrier");
 }
 
+/* [limits] backend = redis: the table admits on cluster views brought by
+ * the sync thread (decision 0046), and says so in two series. */
+static int policy_limits_cluster(struct sip_policy *p, char *err, size_t errlen)
+{
+	struct metric_family *f =
+	    metrics_counter(metrics_default(), "warp_sip_limits_fallback_total",
+			    "Limit checks made on this node's share of a limit because the "
+			    "cluster view (Redis) was unavailable.",
+			    NULL);
+
+	sip_limits_cluster(p->env->limits, p->o.cfg.limits.nodes, f ? metric_get(f) : NULL);
+	p->limits_sync = sip_limits_sync_new(p->env->limits, &p->o.cfg.limits, err, errlen);
+	return p->limits_sync ? 0 : -EINVAL;
+}
+
+bool sip_policy_limits_degraded(struct sip_policy *p)
+{
+	return p->limits_sync && sip_limits_degraded(p->env->limits);
+}
+
 struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen)
 {
 	struct sip_policy *p = calloc(1, sizeof(*p));
@@ -689,6 +709,8 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 		snprintf(err, errlen, "sip policy: out of memory");
 		goto fail;
 	}
+	if (o->cfg.limits.redis && policy_limits_cluster(p, err, errlen) < 0)
+		goto fail;
 	p->snap = snapshot_register(o->loader, "sip_policy", psnap_build, psnap_free, p->env);
 	if (!p->snap) {
 		snprintf(err, errlen, "sip policy: the first snapshot build failed");
@@ -706,6 +728,10 @@ int sip_policy_start(struct sip_policy *p)
 
 	if (p->journal && sip_journal_start(p->journal, err, sizeof(err)) < 0) {
 		log_error("sip", "call journal: %s", err);
+		return -EAGAIN;
+	}
+	if (p->limits_sync && sip_limits_sync_start(p->limits_sync, err, sizeof(err)) < 0) {
+		log_error("sip", "limits: %s", err);
 		return -EAGAIN;
 	}
 	if (p->o.cfg.probe_interval_ms <= 0 || p->prober)
@@ -735,6 +761,7 @@ void sip_policy_free(struct sip_policy *p)
 	if (!p)
 		return;
 	sip_policy_stop(p);
+	sip_limits_sync_free(p->limits_sync); /* before the table goes */
 	sip_cdr_writer_free(p->cdr); /* its last callbacks queue journal rows */
 	sip_journal_free(p->journal);
 	sip_bans_free(p->bans);

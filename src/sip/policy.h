@@ -101,6 +101,10 @@ int sip_policy_start(struct sip_policy *p);
 void sip_policy_stop(struct sip_policy *p);
 void sip_policy_free(struct sip_policy *p);
 
+/* [limits] backend = redis with Redis unreachable: each node admits on its
+ * share of every limit (/readyz says degraded). */
+bool sip_policy_limits_degraded(struct sip_policy *p);
+
 /* hot path: no allocation, no locks, no I/O
  * Cheap check before parsing: true while src is banned. */
 bool sip_policy_source_banned(struct sip_policy *p, const struct net_addr *src, int64_t now_ms);

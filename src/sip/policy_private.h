@@ -58,6 +58,62 @@ bool sip_limits_available(struct sip_limits *l, struct sip_limit *e, bool cps, i
 /* Channels held now. */
 int64_t sip_limit_channels(struct sip_limits *l, const struct sip_limit *e);
 
+/* Cluster mode (decision 0046).  A node's share of a limit when it cannot
+ * see the cluster: limit / nodes rounded down, at least 1 (0: unlimited). */
+int64_t sip_limit_share(int64_t limit, int nodes);
+/* Turns cluster mode on: entries are admitted on the views the sync thread
+ * brings (sip_limits_view) while the backend is up, else on the share of
+ * nodes; fallback (may be NULL) counts decisions made on the share. */
+void sip_limits_cluster(struct sip_limits *l, int nodes, struct metric *fallback);
+void sip_limits_backend_set(struct sip_limits *l, bool up);
+/* Cluster mode with the backend down (or not reached yet). */
+bool sip_limits_degraded(struct sip_limits *l);
+
+/* One limited entry as the sync thread reports it: this node's channels,
+ * the CPS tokens it used since the last report, the grant of the last round
+ * (given back, less what was used), and whether a call asked for it.  e
+ * stays valid as long as the table. */
+struct sip_limit_report {
+	struct sip_limit *e;
+	enum sip_limit_kind kind;
+	char id[ID_MAX];
+	int64_t channels, channel_limit, cps_limit, used_milli, grant_milli;
+	bool asked;
+};
+/* The round's answer (the script's reply): channels other nodes hold or
+ * reserved and the channels reserved for this node; the bucket's
+ * milli-tokens left and the milli-tokens granted to this node. */
+struct sip_limit_answer {
+	int64_t others, allow_channels, room_milli, grant_milli;
+};
+/* Fills out with every entry that has a limit and returns how many; each
+ * reported entry forgets that a call asked and ends its reservation (until
+ * sip_limits_view, only a credit call).  When they are more than max, fills
+ * nothing and returns how many (call again with a larger array). */
+size_t sip_limits_report(struct sip_limits *l, struct sip_limit_report *out, size_t max);
+/* The cluster's answer to report r: what this node may admit until the next. */
+void sip_limits_view(struct sip_limits *l, const struct sip_limit_report *r,
+		     const struct sip_limit_answer *a);
+
+/* limits_redis.c: the sync thread, one per policy. */
+struct sip_limits_sync;
+struct sip_limits_sync *sip_limits_sync_new(struct sip_limits *l,
+					    const struct sip_limits_opts *o, char *err,
+					    size_t errlen);
+int sip_limits_sync_start(struct sip_limits_sync *s, char *err, size_t errlen);
+/* Stops the thread after a last round that gives this node's channels back. */
+void sip_limits_sync_free(struct sip_limits_sync *s);
+
+/* What one round sends for r: the hash's key (its hash tag names the
+ * entity) and the script's ARGV: node, channels, lease_ms, channel limit,
+ * nodes, asked (0/1), cps limit, used and granted milli-tokens. */
+#define SIP_LIMITS_KEY_MAX (ID_MAX + 32)
+#define SIP_LIMITS_ARGS 9
+#define SIP_LIMITS_ARG_MAX 72
+int sip_limits_redis_args(const struct sip_limit_report *r, const char *node, int64_t lease_ms,
+			  int nodes, char key[SIP_LIMITS_KEY_MAX],
+			  char argv[SIP_LIMITS_ARGS][SIP_LIMITS_ARG_MAX]);
+
 /* Flood and scanner bans, keyed by IP address (ports are ignored: scanners
  * change them).  A fixed-size table; lookups take no lock. */
 struct sip_bans;
@@ -377,6 +433,7 @@ struct sip_policy {
 	struct sip_cdr_writer *cdr;
 	struct sip_journal *journal; /* NULL when call_heartbeat is 0 */
 	struct sip_digest_seen *digest_seen;
+	struct sip_limits_sync *limits_sync; /* NULL: [limits] backend = memory */
 	struct metric *cps_rejects, *channel_rejects;
 	struct metric *bans_started, *banned_ignored;
 	struct metric *lcr_excluded[4]; /* by enum billing_lcr_out (0 unused) */

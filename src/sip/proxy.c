@@ -486,6 +486,11 @@ static int sip_proxy_prepaid(struct sip_proxy *p, const struct sip_proxy_opts *o
 	return p->prepaid ? 0 : -1;
 }
 
+bool sip_proxy_limits_degraded(struct sip_proxy *p)
+{
+	return p->policy && sip_policy_limits_degraded(p->policy);
+}
+
 struct sip_proxy *sip_proxy_new(const struct sip_proxy_opts *o, char *err, size_t errlen)
 {
 	struct sip_proxy *p = calloc(1, sizeof(*p));

@@ -409,6 +409,16 @@ struct snapshot;
  * (the Via's transport, a URI's transport parameter or sips:), a gateway's. */
 enum sip_transport_kind { SIP_TRANSPORT_UDP, SIP_TRANSPORT_TCP, SIP_TRANSPORT_TLS };
 
+/* Call limits shared by sip processes through Redis (decision 0046). */
+struct sip_limits_opts {
+	bool redis;		/* false: each process counts alone */
+	const char *redis_url;	/* redis://[:password@]host[:port][/db] */
+	int timeout_ms;		/* a round trip longer than this: fallback */
+	int sync_ms;		/* how often the cluster view is refreshed */
+	int64_t lease_ms;	/* a silent node's channels expire after this */
+	int nodes;		/* expected sip processes: the fallback share */
+};
+
 /* How the call policy is configured: the proxy hands it over whole (one
  * struct, no field-by-field copies to keep in step). */
 struct sip_policy_config {
@@ -426,6 +436,8 @@ struct sip_policy_config {
 	/* Heartbeat of the call journal (journal.c): answered calls of a
 	 * process that stops are billed to its last one.  0: no journal. */
 	int call_heartbeat_ms;
+	/* [limits]: memory (per process) or redis (cluster-wide, decision 0046). */
+	struct sip_limits_opts limits;
 };
 
 struct sip_proxy_opts {
@@ -480,5 +492,8 @@ int sip_proxy_start(struct sip_proxy *p);
 /* Stops the workers; calls still up are ended (CDRs written) first. */
 void sip_proxy_stop(struct sip_proxy *p);
 void sip_proxy_free(struct sip_proxy *p);
+/* True while [limits] backend = redis cannot reach Redis: limits hold per
+ * node's share only (for /readyz's "degraded"). */
+bool sip_proxy_limits_degraded(struct sip_proxy *p);
 
 #endif

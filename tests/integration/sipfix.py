@@ -13,6 +13,7 @@ place; the variants for the other cases live in tests/integration/sipp/.
 Templates there with @NAME@ placeholders (uac_expect.xml) are rendered into
 the test's temporary folder: SIPp cannot take a response code from -key.
 """
+import itertools
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import time
 import pytest
 
 from conftest import ROOT, HERE, _binds, http, pick_port
+from apiclient import PgRows, SqliteRows
 
 SIPP = "/usr/bin/sipp"
 TOKEN = "sip-e2e-admin-token-0123456789"
@@ -186,9 +188,12 @@ class SipWarp:
     """A running warp (roles api,sip) with helpers to provision it and to
     run SIPp peers against it."""
 
-    def __init__(self, warp, tmp, media_mode="bypass"):
+    def __init__(self, warp, tmp, media_mode="bypass", rows=None):
         self.w = warp
         self.tmp = tmp
+        # A row reader of the store (apiclient.SqliteRows or PgRows); None:
+        # the warp.db SQLite file in tmp.
+        self.rows = rows
         # Trunks' media_mode unless a test says: a warp with no media
         # engine refuses the calls of relay-mode trunks (503).
         self.media_mode = media_mode
@@ -233,11 +238,14 @@ class SipWarp:
     def synced(self, timeout=3.0, snapshots=("sip_policy",)):
         """Waits until the sip role's snapshot (or each of `snapshots`, by
         their warp_snapshot_version name) has the store's config version."""
-        db = sqlite3.connect(str(self.tmp / "warp.db"))
-        try:
-            target = db.execute("SELECT version FROM config_version").fetchone()[0]
-        finally:
-            db.close()
+        if self.rows:
+            target = self.rows.rows("SELECT version FROM config_version")[0]["version"]
+        else:
+            db = sqlite3.connect(str(self.tmp / "warp.db"))
+            try:
+                target = db.execute("SELECT version FROM config_version").fetchone()[0]
+            finally:
+                db.close()
         deadline = time.monotonic() + timeout
         for name in snapshots:
             while True:
@@ -279,6 +287,21 @@ class SipWarp:
         for p in self.peers:
             p.stop()
         return self.w.stop(timeout=10)
+
+
+_dbs = itertools.count(1)
+
+
+def store_of(request, tmp_path, name):
+    """For a fixture parametrized "sqlite" / "postgres": (the store URL, None
+    for the SQLite file in tmp_path; a row reader of it).  PostgreSQL gives
+    each test a database of its own on the session's server."""
+    if request.param == "sqlite":
+        return None, SqliteRows(str(tmp_path / "warp.db"))
+    pg = request.getfixturevalue("postgres")
+    url = pg.create_db("%s_%d" % (name, next(_dbs)))
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    return url, PgRows(port, url.rsplit("/", 1)[1])
 
 
 def ini(port, extra=""):

@@ -3,16 +3,13 @@ rate_per_sec/burst, else its role's default), per source address for
 anonymous callers, RateLimit-* headers on every /api/v1 answer, 429 with
 Retry-After; and with backend = redis, one budget shared by two warp
 processes."""
-import os
 import re
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import free_port, http
+from conftest import http
+from redisfix import redis_server  # noqa: F401
 
 # Only the api role: other roles' listeners would clash between test processes.
 API_ONLY = ["--roles", "api"]
@@ -134,35 +131,9 @@ def test_metrics_count_decisions_after_a_429(gw):
 # --------------------------------------------------------------- Redis
 
 
-def redis_server_path():
-    return shutil.which("redis-server") or next(
-        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.path.exists(p)), None)
-
-
 @pytest.fixture
-def redis_url():
-    path = redis_server_path()
-    if not path:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen([path, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start")
-    yield "redis://127.0.0.1:%d" % port
-    proc.terminate()
-    proc.wait(10)
+def redis_url(redis_server):
+    return redis_server.url
 
 
 def two_replicas(warp_factory, backend_ini):

@@ -10,30 +10,23 @@ kill.  A call that ends normally leaves no open row behind and keeps its
 own CDR.  Both on SQLite and on PostgreSQL: the recovery is one SQL
 transaction that must run on both.
 """
-import itertools
 import signal
 import time
 
 import pytest
 
-from apiclient import PgRows, SqliteRows
-from sipfix import TOKEN, SipWarp, ini, shared_scenario, sip_port, wait_sip_listening
+from sipfix import (TOKEN, SipWarp, ini, shared_scenario, sip_port, store_of,
+                    wait_sip_listening)
 
 NUMBER = "15551234567"
 HEARTBEAT_MS = 200
 RECOVERED = "call state lost: billed to the last heartbeat"
-_dbs = itertools.count(1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request, tmp_path):
     """(store URL or None for SQLite, a row reader for it)."""
-    if request.param == "sqlite":
-        return None, SqliteRows(str(tmp_path / "warp.db"))
-    pg = request.getfixturevalue("postgres")
-    url = pg.create_db("journal_%d" % next(_dbs))
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    return url, PgRows(port, url.rsplit("/", 1)[1])
+    return store_of(request, tmp_path, "journal")
 
 
 class JournalWarp(SipWarp):
