@@ -193,7 +193,7 @@ class SipWarp:
         self.tmp = tmp
         # A row reader of the store (apiclient.SqliteRows or PgRows); None:
         # the warp.db SQLite file in tmp.
-        self.rows = rows
+        self.store_rows = rows  # a store fixture (.rows(sql)), or None: the SQLite file
         # Trunks' media_mode unless a test says: a warp with no media
         # engine refuses the calls of relay-mode trunks (503).
         self.media_mode = media_mode
@@ -238,8 +238,8 @@ class SipWarp:
     def synced(self, timeout=3.0, snapshots=("sip_policy",)):
         """Waits until the sip role's snapshot (or each of `snapshots`, by
         their warp_snapshot_version name) has the store's config version."""
-        if self.rows:
-            target = self.rows.rows("SELECT version FROM config_version")[0]["version"]
+        if self.store_rows:
+            target = self.store_rows.rows("SELECT version FROM config_version")[0]["version"]
         else:
             db = sqlite3.connect(str(self.tmp / "warp.db"))
             try:
