@@ -3,11 +3,13 @@
  * the record the ledger entry references.  This is the one place the
  * invoice depends on how charges are rated (docs/decisions/0040).
  *
- * Today a CDR or message carries no rated zone, so the zone is found as
- * rating finds it: the destination's longest prefix in the sell deck
- * (the trunk's, else the customer's) whose version was in force when the
- * call started or the message was accepted.  Once rated records keep
- * their zone, this file reads it instead and nothing else changes.
+ * A record the billing role rated (cdr_ratings, message_ratings of
+ * migration 0025, decision 0036) gives its zone and billed quantity as
+ * rated.  One not rated (yet) — a prepaid call settled before the role got
+ * to it, a record in quarantine — gets its zone found as rating finds it:
+ * the destination's longest prefix in the sell deck (the trunk's, else the
+ * customer's) whose version was in force when the call started or the
+ * message was accepted.
  */
 #include <errno.h>
 #include <string.h>
@@ -114,16 +116,48 @@ static int usage_record_read(struct store_conn *c, const char *customer_id, bool
 	return rc;
 }
 
+/* What the billing role rated: the zone (else the destination) and the
+ * billed quantity; *found false when the record is not rated. */
+static const char rated_cdr_sql[] =
+    "SELECT COALESCE(NULLIF(zone, ''), destination, ''), billable_s FROM cdr_ratings"
+    " WHERE cdr_id = $1 AND state = 'rated'";
+static const char rated_msg_sql[] =
+    "SELECT MIN(COALESCE(NULLIF(zone, ''), destination, '')), SUM(segments) FROM message_ratings"
+    " WHERE (group_id = $1 OR message_id = $1) AND state = 'rated' HAVING COUNT(*) > 0";
+
+static int usage_rated(struct store_conn *c, bool sms, const char *ref_id, struct invoice_usage *u,
+		       bool *found)
+{
+	struct store_param p = store_p_text(ref_id);
+	struct store_res *res = NULL;
+	int rc = store_exec(c, sms ? rated_msg_sql : rated_cdr_sql, &p, 1, &res);
+
+	*found = rc == 0 && store_res_rows(res) == 1 && store_res_text(res, 0, 0)[0];
+	if (*found) {
+		invoice_text_copy(u->zone, store_res_text(res, 0, 0));
+		if (sms)
+			u->segments = store_res_int(res, 0, 1);
+		else
+			u->billable_ms = store_res_int(res, 0, 1) * 1000;
+	}
+	store_res_free(res);
+	return rc;
+}
+
 int invoice_usage_get(struct store_conn *c, const char *customer_id, int kind, const char *ref_type,
 		      const char *ref_id, struct invoice_usage *u)
 {
 	struct usage_record r = {0};
-	bool sms = kind == 3;
+	bool sms = kind == 3, rated = false;
 	int rc = 0;
 
 	memset(u, 0, sizeof(*u));
 	u->segments = sms ? 1 : 0;
-	if (ref_id && ref_id[0] && strcmp(ref_type, sms ? "message" : "cdr") == 0)
-		rc = usage_record_read(c, customer_id, sms, ref_id, &r, u);
+	if (!ref_id || !ref_id[0] || strcmp(ref_type, sms ? "message" : "cdr") != 0)
+		return 0;
+	rc = usage_rated(c, sms, ref_id, u, &rated);
+	if (rc < 0 || rated)
+		return rc;
+	rc = usage_record_read(c, customer_id, sms, ref_id, &r, u);
 	return rc < 0 ? rc : usage_zone(c, &r, u->zone);
 }

@@ -356,3 +356,24 @@ def test_amounts_take_the_currency_decimals(api):
     assert [(ln["zone"], ln["calls"], ln["amount"], ln["amount_exact"]) for ln in inv["lines"]] \
         == [("", 2, "3", "2.75")]
     assert inv["total"] == "3" and inv["payments"] == "1000" and inv["closing_balance"] == "997.25"
+
+
+def test_a_rated_call_is_invoiced_by_its_rated_zone_and_billed_seconds(api):
+    """What the billing role rated (cdr_ratings, decision 0036) is what the
+    invoice shows: its zone and its billed seconds (increments applied),
+    not a fresh deck lookup on the raw duration."""
+    cid = customer_with_deck(api, "Rated Ltd")
+    led = Ledger(api, cid)
+    led.call("12125550100", 1000, 60000, NOV + 2 * DAY)  # 1 s, billed as a whole minute
+    cdr = api.rows("SELECT reference_id FROM ledger_entries WHERE customer_id = ? AND "
+                   "kind = 'call_charge'", cid)[0]["reference_id"]
+    # the trigger of migration 0025 queued it as pending; the role rated it so
+    api.store.execute("UPDATE cdr_ratings SET state = 'rated', currency = 'USD', sell = 60000, "
+                      "billable_s = 60, prefix = '1212', zone = 'New York', destination = "
+                      "'USA - New York', charged = 1, ratings = 1, rated_at = %d WHERE "
+                      "cdr_id = '%s'" % (NOV + 2 * DAY, cdr))
+    led.call("12125550101", 1000, 60000, NOV + 3 * DAY)  # not rated: the deck's zone
+    inv = result_for(run(api, "2026-11", customer_id=cid), cid)["document"]
+    calls = [(ln["zone"], ln["calls"], ln["billable_ms"]) for ln in inv["lines"]
+             if ln["type"] == "calls"]
+    assert calls == [("New York", 1, 60000), ("USA", 1, 1000)], calls
