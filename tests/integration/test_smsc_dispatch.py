@@ -1,0 +1,163 @@
+"""The dispatcher on one bind (decision 0042): messages leased ahead of a
+connector's window wait in its backlog, and each submit_sm_resp that frees
+a window slot writes the next submit_sm from the read callback, instead of
+the next 20 ms tick leasing only what the window has free (which held one
+bind with window 10 to 500 msgs/s).  The upstream is an npm smpp server
+(tests/peers/smsc_sim.js) answering every submit at once; the messages are
+accepted first, with the connector disabled, so that what is timed is the
+dispatch alone.  Against SQLite and PostgreSQL."""
+import collections
+import re
+import time
+import uuid
+
+import pytest
+
+import smppfix
+from smppfix import carrier_with_connector, route
+
+pytest.register_assert_rewrite("apiclient")
+from apiclient import running_env  # noqa: E402
+
+pytest_plugins = ["apiclient"]
+
+ROK = 0x00
+N = 3000
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, tmp_path_factory):
+    yield from running_env(request, tmp_path_factory, roles="api,smsc")
+
+
+@pytest.fixture
+def peers(api):
+    started = []
+
+    def add(p):
+        started.append(p)
+        return p
+
+    yield add
+    for p in started:
+        p.stop()
+    for c in api.admin.list_all("/api/v1/smpp-connectors"):
+        if c["enabled"]:
+            api.admin.patch("/api/v1/smpp-connectors/" + c["id"], {"enabled": False})
+
+
+def sends(api):
+    """warp_smsc_upstream_sends_total by trigger (absent: none)."""
+    text = api.warp.get("/metrics").body.decode()
+    return {t: int(v) for t, v in re.findall(
+        r'^warp_smsc_upstream_sends_total\{trigger="(\w+)"\} (\d+)', text, re.M)}
+
+
+def backlog(api, timeout=3.0):
+    """Messages in the connectors' backlogs (the gauge is set at each tick),
+    once it is 0 or timeout passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = api.warp.get("/metrics").body.decode()
+        n = sum(int(v) for v in re.findall(r'^warp_smsc_connector_backlog\{[^}]*\} (\d+)',
+                                           text, re.M))
+        if n == 0 or time.monotonic() > deadline:
+            return n
+        time.sleep(0.1)
+
+
+def preload(api, add, n, **connector):
+    """A carrier whose one connector (1 bind, window 10 unless given) is
+    disabled, a route to it, and n messages accepted from an ESME for it;
+    returns the upstream, the connector's id and the destinations' prefix."""
+    up = add(smppfix.UpstreamSmsc(dlr=False))
+    prefix = "4479%d" % (uuid.uuid4().int % 900 + 100)
+    fields = {"binds": 1, "window": 10, "enabled": False}
+    fields.update(connector)
+    carrier = carrier_with_connector(api, up.port, **fields)
+    route(api, prefix, [carrier])
+    conn = [c for c in api.admin.list_all("/api/v1/smpp-connectors")
+            if c["carrier_id"] == carrier][0]["id"]
+    sid = "dsp" + uuid.uuid4().hex[:8]
+    api.admin.create("/api/v1/smpp-accounts", {
+        "customer_id": api.customer(), "system_id": sid, "password": "pw",
+        "allowed_cidrs": ["127.0.0.1"], "throughput": 100000, "burst": 100000, "window": 1000})
+    time.sleep(0.5)  # snapshots rebuilt
+    e = add(smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1])))
+    e.wait("connected")
+    assert e.bind(sid, "pw") == ROK
+    e.send(cmd="submit_many", n=n, window=200, tag="pre",
+           fields={"destination_addr": prefix + "{i}", "short_message": "ahead"})
+    assert e.wait("submit_many_done", timeout=60, tag="pre")["by_status"] == {"0": n}
+    assert not up.seen("submit_sm")
+    return up, conn, prefix
+
+
+def enable(api, conn):
+    r = api.admin.patch("/api/v1/smpp-connectors/" + conn, {"enabled": True})
+    assert r.status == 200, r.body
+
+
+def per_destination(up, prefix):
+    return collections.Counter(e["destination_addr"] for e in up.seen("submit_sm")
+                               if e["destination_addr"].startswith(prefix))
+
+
+def test_one_bind_window_10_sends_at_each_submit_sm_resp(api, peers):
+    up, conn, prefix = preload(api, peers, N)
+    before = sends(api)
+    enable(api, conn)
+    bind = up.wait("bind", timeout=10, command_status=ROK)
+    subs = up.wait("submit_sm", timeout=60, count=N)
+    elapsed = (subs[-1]["ms"] - bind["ms"]) / 1000.0
+    seen = per_destination(up, prefix)
+    assert len(seen) == N and max(seen.values()) == 1
+    after = sends(api)
+    by_resp = after.get("response", 0) - before.get("response", 0)
+    by_tick = after.get("tick", 0) - before.get("tick", 0)
+    assert by_resp + by_tick == N
+    # Ticks lease and send the first messages and the ones a late tick
+    # finds; every other submit_sm goes out as a window slot is freed.
+    assert by_resp >= 0.75 * N, (by_resp, by_tick, elapsed)
+    # 500 msgs/s (a window's worth a tick) would take 6 s.
+    assert elapsed < 4.0, (elapsed, by_resp, by_tick)
+    print("%d msgs in %.2f s, %d by response, %d by tick" % (N, elapsed, by_resp, by_tick))
+    assert backlog(api) == 0
+
+
+def test_connector_throughput_still_bounds_the_bind(api, peers):
+    # 1,000 msgs/s on one bind, window 10: twice what ticks alone allowed,
+    # and no more (its bucket holds one second of messages).
+    up, conn, prefix = preload(api, peers, N, throughput=1000)
+    enable(api, conn)
+    bind = up.wait("bind", timeout=10, command_status=ROK)
+    subs = up.wait("submit_sm", timeout=60, count=N)
+    elapsed = (subs[-1]["ms"] - bind["ms"]) / 1000.0
+    assert 1.8 <= elapsed < 4.5, elapsed
+    assert len(per_destination(up, prefix)) == N
+
+
+def test_bind_drop_with_a_backlog_sends_nothing_twice(api, peers):
+    up, conn, prefix = preload(api, peers, 2000)
+    enable(api, conn)
+    up.wait("bind", timeout=10, command_status=ROK)
+    up.wait("submit_sm", timeout=30, count=500)
+    up.send(cmd="close_all")  # the network drops the bind mid-stream
+    up.wait("bind", timeout=10, count=2, command_status=ROK)
+    up.wait("submit_sm", timeout=60, count=2000)
+    seen = per_destination(up, prefix)
+    assert len(seen) == 2000
+    # Only what was in the window when it dropped may go twice (the
+    # upstream may have taken it); the backlog was never sent.
+    assert sum(n - 1 for n in seen.values()) <= 10, [d for d, n in seen.items() if n > 1]
+    deadline = time.monotonic() + 20
+    while True:
+        rows = api.rows("SELECT state, COUNT(*) AS n FROM messages WHERE destination LIKE ? "
+                        "GROUP BY state", prefix + "%")
+        got = {r["state"]: r["n"] for r in rows}
+        if got == {"submitted": 2000} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert got == {"submitted": 2000}
+    assert sends(api).get("response", 0) > 0
+    assert backlog(api) == 0
