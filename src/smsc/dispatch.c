@@ -149,6 +149,16 @@ static void out_backlog_push(struct smsc_backlog *q, struct smsc_out_msg *m)
 	q->n++;
 }
 
+/* m back at the head (a send that did not take it). */
+static void out_backlog_unpop(struct smsc_backlog *q, struct smsc_out_msg *m)
+{
+	m->next = q->head;
+	q->head = m;
+	if (!q->tail)
+		q->tail = m;
+	q->n++;
+}
+
 static struct smsc_out_msg *out_backlog_pop(struct smsc_backlog *q)
 {
 	struct smsc_out_msg *m = q->head;
@@ -264,19 +274,21 @@ static void out_backlog_drain(struct smsc_out *o, struct smsc_conn *c, struct sm
 	int64_t now = time_wall_ms(), now_us = time_mono_us();
 	struct smsc_out_msg *m;
 
-	while ((m = c->backlog.head)) {
+	/* Off the list before it is sent: a bind that failed on the write
+	 * would hand m back as lost while its backlog is given back. */
+	while ((m = out_backlog_pop(&c->backlog))) {
 		if (now > m->send_by) {
 			/* Its lease would not outlast a response timeout: back to
 			 * the queue, never sent. */
-			out_release(o, out_backlog_pop(&c->backlog), "queued", "lease_ran_short",
-				    now, false);
+			out_release(o, m, "queued", "lease_ran_short", now, false);
 			continue;
 		}
 		struct smsc_upbind *b = only ? (smsc_upbind_ready(only, now_us) ? only : NULL)
 					     : out_conn_ready(c, now_us);
-		if (!b || out_send(o, b, m, via) != 0)
+		if (!b || out_send(o, b, m, via) != 0) {
+			out_backlog_unpop(&c->backlog, m);
 			return;
-		out_backlog_pop(&c->backlog);
+		}
 	}
 }
 

@@ -42,7 +42,7 @@
 
 #define BATCH_QUEUE 65536
 #define BATCH_ROWS 2000
-#define BATCH_DELAY_MS 2
+#define BATCH_DELAY_MS 0 /* classic group commit: the next as soon as one is done */
 
 struct submit_wait {
 	struct smsc_session *ss;
