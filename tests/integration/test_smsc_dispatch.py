@@ -103,6 +103,14 @@ def per_destination(up, prefix):
                                if e["destination_addr"].startswith(prefix))
 
 
+def wait_distinct(up, prefix, n, timeout=60):
+    """Every one of n destinations seen at the upstream (some maybe twice)."""
+    deadline = time.monotonic() + timeout
+    while len(per_destination(up, prefix)) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return per_destination(up, prefix)
+
+
 def test_one_bind_window_10_sends_at_each_submit_sm_resp(api, peers):
     up, conn, prefix = preload(api, peers, N)
     before = sends(api)
@@ -144,8 +152,7 @@ def test_bind_drop_with_a_backlog_sends_nothing_twice(api, peers):
     up.wait("submit_sm", timeout=30, count=500)
     up.send(cmd="close_all")  # the network drops the bind mid-stream
     up.wait("bind", timeout=10, count=2, command_status=ROK)
-    up.wait("submit_sm", timeout=60, count=2000)
-    seen = per_destination(up, prefix)
+    seen = wait_distinct(up, prefix, 2000)
     assert len(seen) == 2000
     # Only what was in the window when it dropped may go twice (the
     # upstream may have taken it); the backlog was never sent.
