@@ -66,11 +66,12 @@ def backlog(api, timeout=3.0):
         time.sleep(0.1)
 
 
-def preload(api, add, n, **connector):
+def preload(api, add, n, upstream=None, **connector):
     """A carrier whose one connector (1 bind, window 10 unless given) is
     disabled, a route to it, and n messages accepted from an ESME for it;
-    returns the upstream, the connector's id and the destinations' prefix."""
-    up = add(smppfix.UpstreamSmsc(dlr=False))
+    returns the upstream (upstream: its config), the connector's id and
+    the destinations' prefix."""
+    up = add(smppfix.UpstreamSmsc(dlr=False, **(upstream or {})))
     prefix = "4479%d" % (uuid.uuid4().int % 900 + 100)
     fields = {"binds": 1, "window": 10, "enabled": False}
     fields.update(connector)
@@ -168,3 +169,23 @@ def test_bind_drop_with_a_backlog_sends_nothing_twice(api, peers):
     assert got == {"submitted": 2000}
     assert sends(api).get("response", 0) > 0
     assert backlog(api) == 0
+
+
+def test_throttled_bind_holds_its_backlog_for_the_pause(api, peers):
+    # The first submit is answered ESME_RTHROTTLED: the bind pauses for a
+    # second and sends nothing from its backlog meanwhile, then goes on at
+    # the upstream's pace (500 msgs/s before would take 2 s for the rest).
+    up, conn, prefix = preload(api, peers, 1000, upstream={"throttle_first": 1})
+    enable(api, conn)
+    up.wait("bind", timeout=10, command_status=ROK)
+    assert len(wait_distinct(up, prefix, 1000)) == 1000
+    subs = up.seen("submit_sm")
+    throttled = subs[0]
+    assert throttled["command_status"] == 0x58
+    gaps = [(b["ms"] - a["ms"], i + 1) for i, (a, b) in enumerate(zip(subs, subs[1:]))]
+    gap, at = max(gaps)
+    assert at <= 10, (gap, at)  # after the first window, nothing more went
+    assert gap >= 800, gaps[:12]
+    rest = [e for e in subs[at:] if e["destination_addr"] != throttled["destination_addr"]]
+    assert len(rest) >= 1000 - 10
+    assert rest[-1]["ms"] - rest[0]["ms"] < 1200, (rest[-1]["ms"] - rest[0]["ms"])
