@@ -8,9 +8,9 @@
  * cost one commit (one fsync) instead of a thousand.  max_delay_ms 0 is
  * classic group commit: the writer takes whatever is queued the moment it
  * is free, so a row waits at most for the commit before its own, and the
- * groups grow with the load by themselves (the acknowledgement paths:
- * SMPP submits, the smsc's upstream writes; decision 0042).  A delay suits
- * writers nobody waits on at low rates (CDRs: fewer fsyncs).  Only after the
+ * groups grow with the load by themselves (the smsc's writers on
+ * PostgreSQL, decision 0042).  A delay suits a writer whose groups each
+ * pay an fsync (SQLite) or that nobody waits on (CDRs).  Only after the
  * commit is on disk (store_tx_commit_durable: on SQLite the WAL synced
  * after COMMIT, decision 0030) are the rows' done callbacks called, on the
  * writer thread, with 0: the row is durable and an acknowledgement may be
