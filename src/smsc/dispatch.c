@@ -45,11 +45,6 @@
 
 #define TICK_MS 20
 #define LEASE_BATCH 1024
-/* A connector's backlog: twice what it sent over the last tick, at most
- * BACKLOG_MAX (about 100,000 msgs/s at one tick); BACKLOG_HARD bounds what
- * a lease sized by other connectors' room may add to it. */
-#define BACKLOG_MAX 2048
-#define BACKLOG_HARD (2 * BACKLOG_MAX)
 
 /* Seconds: a receipt comes in milliseconds on a fast path and in hours
  * from a handset that was off. */
@@ -136,43 +131,6 @@ static void out_requeue(struct smsc_out *o, struct smsc_out_msg *m, const char *
 	out_release(o, m, "queued", why, time_wall_ms() + delay, true);
 }
 
-/* ------------------------------------------------------- backlog list */
-
-static void out_backlog_push(struct smsc_backlog *q, struct smsc_out_msg *m)
-{
-	m->next = NULL;
-	if (q->tail)
-		q->tail->next = m;
-	else
-		q->head = m;
-	q->tail = m;
-	q->n++;
-}
-
-/* m back at the head (a send that did not take it). */
-static void out_backlog_unpop(struct smsc_backlog *q, struct smsc_out_msg *m)
-{
-	m->next = q->head;
-	q->head = m;
-	if (!q->tail)
-		q->tail = m;
-	q->n++;
-}
-
-static struct smsc_out_msg *out_backlog_pop(struct smsc_backlog *q)
-{
-	struct smsc_out_msg *m = q->head;
-
-	if (m) {
-		q->head = m->next;
-		if (!q->head)
-			q->tail = NULL;
-		m->next = NULL;
-		q->n--;
-	}
-	return m;
-}
-
 /* ----------------------------------------------------------- routing */
 
 /* How a submit_sm came to be written (warp_smsc_upstream_sends_total). */
@@ -237,13 +195,13 @@ static bool out_take(struct smsc_out *o, const char *carrier_id, struct smsc_out
 		struct smsc_upbind *b = out_conn_ready(c, now_us);
 		if (b && c->backlog.n == 0 && out_send(o, b, m, via) == 0)
 			return true;
-		if (out_conn_bound(c) > 0 && c->backlog.n < BACKLOG_HARD &&
+		if (out_conn_bound(c) > 0 && c->backlog.n < SMSC_BACKLOG_HARD &&
 		    (!wait || c->backlog.n < wait->backlog.n))
 			wait = c;
 	}
 	if (!wait)
 		return false;
-	out_backlog_push(&wait->backlog, m);
+	smsc_backlog_push(&wait->backlog, m);
 	return true;
 }
 
@@ -276,7 +234,7 @@ static void out_backlog_drain(struct smsc_out *o, struct smsc_conn *c, struct sm
 
 	/* Off the list before it is sent: a bind that failed on the write
 	 * would hand m back as lost while its backlog is given back. */
-	while ((m = out_backlog_pop(&c->backlog))) {
+	while ((m = smsc_backlog_pop(&c->backlog))) {
 		if (now > m->send_by) {
 			/* Its lease would not outlast a response timeout: back to
 			 * the queue, never sent. */
@@ -286,7 +244,7 @@ static void out_backlog_drain(struct smsc_out *o, struct smsc_conn *c, struct sm
 		struct smsc_upbind *b = only ? (smsc_upbind_ready(only, now_us) ? only : NULL)
 					     : out_conn_ready(c, now_us);
 		if (!b || out_send(o, b, m, via) != 0) {
-			out_backlog_unpop(&c->backlog, m);
+			smsc_backlog_unpop(&c->backlog, m);
 			return;
 		}
 	}
@@ -304,7 +262,7 @@ void smsc_out_refill(struct smsc_out *o, struct smsc_upbind *b)
 static void out_backlog_release(struct smsc_out *o, struct smsc_conn *c, const char *why)
 {
 	while (c->backlog.head)
-		out_release(o, out_backlog_pop(&c->backlog), "queued", why, time_wall_ms(), false);
+		out_release(o, smsc_backlog_pop(&c->backlog), "queued", why, time_wall_ms(), false);
 }
 
 /* At the tick: every backlog into the binds that have room, and how many
@@ -318,35 +276,6 @@ static void out_backlogs_tick(struct smsc_out *o)
 		c->backlog.sent_last = c->backlog.sent;
 		c->backlog.sent = 0;
 	}
-}
-
-/* How many messages c should be leased now: what it holds ahead (its
- * backlog) falls short of its free window slots plus twice what it sent
- * over the last tick (at least its windows' worth, at most what its
- * throughput takes in two ticks).  0 while no bind is bound. */
-static unsigned out_conn_want(const struct smsc_conn *c)
-{
-	unsigned bound = 0, room = 0, want;
-
-	for (unsigned k = 0; k < c->cfg.binds; k++)
-		if (c->binds[k] && c->binds[k]->state == SMSC_UP_BOUND) {
-			bound++;
-			room += smsc_upbind_room(c->binds[k]);
-		}
-	if (bound == 0)
-		return 0;
-	want = 2 * c->backlog.sent_last;
-	if (want < c->cfg.window * bound)
-		want = c->cfg.window * bound;
-	if (c->cfg.throughput > 0) {
-		int64_t cap = c->cfg.throughput * bound * 2 * TICK_MS / 1000 + 1;
-		if (want > cap)
-			want = (unsigned)cap;
-	}
-	if (want > BACKLOG_MAX)
-		want = BACKLOG_MAX;
-	want += room;
-	return want > c->backlog.n ? want - c->backlog.n : 0;
 }
 
 /* ------------------------------------------------------------ leasing */
@@ -397,7 +326,7 @@ static unsigned out_room(const struct smsc_out *o)
 {
 	unsigned room = 0;
 	for (size_t i = 0; i < o->nconns; i++)
-		room += out_conn_want(&o->conns[i]);
+		room += smsc_backlog_want(&o->conns[i], TICK_MS);
 	return room;
 }
 

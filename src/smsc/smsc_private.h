@@ -329,6 +329,18 @@ void smsc_out_free(struct smsc_out *o);
 void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
 			uint32_t status, struct str upstream_id);
 void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m);
+/* backlog.c: a connector's backlog (decision 0042).  SMSC_BACKLOG_MAX
+ * bounds what a lease sizes it to (about 100,000 msgs/s at a 20 ms tick),
+ * SMSC_BACKLOG_HARD what a lease sized by other connectors' room may add. */
+#define SMSC_BACKLOG_MAX 2048
+#define SMSC_BACKLOG_HARD (2 * SMSC_BACKLOG_MAX)
+void smsc_backlog_push(struct smsc_backlog *q, struct smsc_out_msg *m);
+/* m back at the head (a send that did not take it). */
+void smsc_backlog_unpop(struct smsc_backlog *q, struct smsc_out_msg *m);
+struct smsc_out_msg *smsc_backlog_pop(struct smsc_backlog *q);
+/* How many messages c's next lease should bring (0 while none of its binds
+ * is bound), for a dispatcher ticking every tick_ms. */
+unsigned smsc_backlog_want(const struct smsc_conn *c, int64_t tick_ms);
 /* b has room again (a submit_sm_resp came, or it bound): it takes the
  * next messages of its connector's backlog now, from the read callback. */
 void smsc_out_refill(struct smsc_out *o, struct smsc_upbind *b);
