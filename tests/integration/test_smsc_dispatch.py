@@ -57,6 +57,13 @@ def sends(api):
         r'^warp_smsc_upstream_sends_total\{trigger="(\w+)"\} (\d+)', text, re.M)}
 
 
+def requeued(api):
+    """warp_smsc_upstream_outcomes_total{state="queued"}: messages put back."""
+    text = api.warp.get("/metrics").body.decode()
+    m = re.search(r'^warp_smsc_upstream_outcomes_total\{state="queued"\} (\d+)', text, re.M)
+    return int(m.group(1)) if m else 0
+
+
 def backlog(api, timeout=3.0):
     """Messages in the connectors' backlogs (the gauge is set at each tick),
     once it is 0 or timeout passed."""
@@ -141,8 +148,9 @@ def test_one_bind_window_10_sends_at_each_submit_sm_resp(api, peers):
     # finds; the others go out as a window slot is freed (99 % measured;
     # before this change, none).
     assert by_resp >= 0.5 * N, (by_resp, by_tick, elapsed)
-    # 500 msgs/s (a window's worth a tick) would take 6 s.
-    assert elapsed < 4.0, (elapsed, by_resp, by_tick)
+    # 500 msgs/s (a window's worth a tick) would take 6 s; 0.6-2.8 s
+    # measured (ASan, load average 15).
+    assert elapsed < 5.0, (elapsed, by_resp, by_tick)
     print("%d msgs in %.2f s, %d by response, %d by tick" % (N, elapsed, by_resp, by_tick))
     assert backlog(api) == 0
 
@@ -182,8 +190,9 @@ def test_bind_drop_with_a_backlog_sends_nothing_twice(api, peers):
 def test_throttled_bind_holds_its_backlog_for_the_pause(api, peers):
     # The first submit is answered ESME_RTHROTTLED: the bind pauses for a
     # second and sends nothing from its backlog meanwhile, then goes on at
-    # the upstream's pace (500 msgs/s before would take 2 s for the rest).
+    # the upstream's pace.
     up, conn, prefix = preload(api, peers, 1000, upstream={"throttle_first": 1})
+    before = requeued(api)
     enable(api, conn)
     up.wait("bind", timeout=10, command_status=ROK)
     assert len(wait_distinct(up, prefix, 1000)) == 1000
@@ -196,6 +205,10 @@ def test_throttled_bind_holds_its_backlog_for_the_pause(api, peers):
     assert gap >= 800, gaps[:12]
     rest = [e for e in subs[at:] if e["destination_addr"] != throttled["destination_addr"]]
     assert len(rest) >= 1000 - 10
-    assert rest[-1]["ms"] - rest[0]["ms"] < 1800, (rest[-1]["ms"] - rest[0]["ms"])
+    # Only the throttled message went back to the queue: the pause's ticks
+    # leased nothing to put back (before: each tick's lease was requeued
+    # for a second, and the rest took 4 s).
+    assert requeued(api) - before == 1
+    assert rest[-1]["ms"] - rest[0]["ms"] < 3000, (rest[-1]["ms"] - rest[0]["ms"])
     print("throttled: paused %d ms, the other %d in %d ms" % (gap, len(rest),
                                                                rest[-1]["ms"] - rest[0]["ms"]))
