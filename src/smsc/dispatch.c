@@ -14,6 +14,19 @@
  * dies leaves its leases to run out ([smsc] lease) and the messages are taken
  * again: a message may then be submitted twice upstream, never lost.
  *
+ * Each connector keeps a backlog: messages leased ahead of its window,
+ * twice what it sent over the last tick (at least its windows' worth,
+ * bounded, decision 0042).  A submit_sm_resp that frees a slot writes the
+ * backlog's next submit_sm from the bind's read callback (smsc_out_refill),
+ * so one bind's rate is set by the upstream's answers, not by the tick; the
+ * tick leases, sizes the backlogs and drains them into binds a throttle or
+ * the connector's throughput held back.  A backlog message is sent within
+ * the first quarter of its lease (or goes back to the queue unsent), so its
+ * lease still outlasts the response timeout; a connector whose last bind
+ * drops, changes or stops gives its backlog back to the queue, due now.
+ * After a crash a backlog is leased messages like any other: taken again
+ * once the lease runs out.
+ *
  * What this thread writes goes through a batching writer (writes.c): one
  * transaction for many messages, and no wait on the store per message.
  * What it reads stays here, a statement per tick for many rows: the lease,
@@ -31,7 +44,7 @@
 #include "smsc/smsc_private.h"
 
 #define TICK_MS 20
-#define LEASE_BATCH 256
+#define LEASE_BATCH 1024
 
 /* Seconds: a receipt comes in milliseconds on a fast path and in hours
  * from a handset that was off. */
@@ -120,6 +133,9 @@ static void out_requeue(struct smsc_out *o, struct smsc_out_msg *m, const char *
 
 /* ----------------------------------------------------------- routing */
 
+/* How a submit_sm came to be written (warp_smsc_upstream_sends_total). */
+enum out_via { OUT_VIA_TICK, OUT_VIA_RESPONSE };
+
 static struct smsc_conn *out_conn_for(struct smsc_out *o, const char *carrier_id, size_t *from)
 {
 	for (; *from < o->nconns; (*from)++)
@@ -128,29 +144,74 @@ static struct smsc_conn *out_conn_for(struct smsc_out *o, const char *carrier_id
 	return NULL;
 }
 
-/* A ready bind of any of the carrier's connectors, round robin. */
-static struct smsc_upbind *out_bind_for(struct smsc_out *o, const char *carrier_id, int64_t now_us)
+/* A ready bind of c, round robin. */
+static struct smsc_upbind *out_conn_ready(struct smsc_conn *c, int64_t now_us)
 {
-	size_t from = 0;
-	struct smsc_conn *c;
-
-	while ((c = out_conn_for(o, carrier_id, &from))) {
-		for (unsigned k = 0; k < c->cfg.binds; k++) {
-			struct smsc_upbind *b = c->binds[(c->rr + k) % c->cfg.binds];
-			if (b && smsc_upbind_ready(b, now_us)) {
-				c->rr = (c->rr + k + 1) % c->cfg.binds;
-				return b;
-			}
+	for (unsigned k = 0; k < c->cfg.binds; k++) {
+		struct smsc_upbind *b = c->binds[(c->rr + k) % c->cfg.binds];
+		if (b && smsc_upbind_ready(b, now_us)) {
+			c->rr = (c->rr + k + 1) % c->cfg.binds;
+			return b;
 		}
 	}
 	return NULL;
 }
 
-/* Hands m to the first carrier from m->carrier_pos on that takes it. */
-static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struct smsc_out_msg *m)
+static unsigned out_conn_bound(const struct smsc_conn *c)
+{
+	unsigned up = 0;
+	for (unsigned k = 0; k < c->cfg.binds; k++)
+		up += c->binds[k] && c->binds[k]->state == SMSC_UP_BOUND;
+	return up;
+}
+
+/* Writes m's submit_sm on b; 0, or -EAGAIN (b's throughput) and m is still
+ * the caller's. */
+static int out_send(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
+		    enum out_via via)
+{
+	int rc = smsc_upbind_submit(b, m);
+
+	if (rc == 0) {
+		snprintf(m->carrier_id, sizeof(m->carrier_id), "%s", b->cfg.carrier_id);
+		if (b->conn)
+			b->conn->backlog.sent++;
+		metric_inc(o->m_sends[via]);
+	}
+	return rc;
+}
+
+/* Hands m to the carrier's first ready bind, else to the backlog of its
+ * bound connector with the shortest one; false when no connector of the
+ * carrier is bound (or every backlog is at its hard limit). */
+static bool out_take(struct smsc_out *o, const char *carrier_id, struct smsc_out_msg *m,
+		     enum out_via via)
+{
+	struct smsc_conn *c, *wait = NULL;
+	int64_t now_us = time_mono_us();
+	size_t from = 0;
+
+	while ((c = out_conn_for(o, carrier_id, &from))) {
+		struct smsc_upbind *b = out_conn_ready(c, now_us);
+		if (b && c->backlog.n == 0 && out_send(o, b, m, via) == 0)
+			return true;
+		if (out_conn_bound(c) > 0 && c->backlog.n < SMSC_BACKLOG_HARD &&
+		    (!wait || c->backlog.n < wait->backlog.n))
+			wait = c;
+	}
+	if (!wait)
+		return false;
+	smsc_backlog_push(&wait->backlog, m);
+	return true;
+}
+
+/* Hands m to the first carrier from m->carrier_pos on with a bound
+ * connector: a busy carrier's connector keeps it in its backlog (the
+ * route fails over on an error or an unbound carrier, not a full window). */
+static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struct smsc_out_msg *m,
+		       enum out_via via)
 {
 	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
-	int64_t now_us = time_mono_us();
 	const char *ids[SMSC_ROUTE_CARRIERS_MAX], *why = NULL;
 	size_t n =
 	    r ? smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, &why) : 0;
@@ -159,15 +220,65 @@ static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struc
 		out_release(o, m, "rejected", r ? why : "no_route", 0, false);
 		return;
 	}
-	for (; m->carrier_pos < n; m->carrier_pos++) {
-		struct smsc_upbind *b = out_bind_for(o, ids[m->carrier_pos], now_us);
-		if (b && smsc_upbind_submit(b, m) == 0) {
-			snprintf(m->carrier_id, sizeof(m->carrier_id), "%s", b->cfg.carrier_id);
+	for (; m->carrier_pos < n; m->carrier_pos++)
+		if (out_take(o, ids[m->carrier_pos], m, via))
+			return;
+	/* No carrier of the route has a bound connector: try again soon. */
+	out_release(o, m, "queued", "no_bound_connector", time_wall_ms() + NO_BIND_RETRY_MS, false);
+}
+
+/* ------------------------------------------------------------ backlog */
+
+static void out_backlog_drain(struct smsc_out *o, struct smsc_conn *c, struct smsc_upbind *only,
+			      enum out_via via)
+{
+	int64_t now = time_wall_ms(), now_us = time_mono_us();
+	struct smsc_out_msg *m;
+
+	/* Off the list before it is sent: a bind that failed on the write
+	 * would hand m back as lost while its backlog is given back. */
+	while ((m = smsc_backlog_pop(&c->backlog))) {
+		if (now > m->send_by) {
+			/* Its lease would not outlast a response timeout: back to
+			 * the queue, never sent. */
+			out_release(o, m, "queued", "lease_ran_short", now, false);
+			continue;
+		}
+		struct smsc_upbind *b = only ? (smsc_upbind_ready(only, now_us) ? only : NULL)
+					     : out_conn_ready(c, now_us);
+		if (!b || out_send(o, b, m, via) != 0) {
+			smsc_backlog_unpop(&c->backlog, m);
 			return;
 		}
 	}
-	/* No carrier of the route has a bind with room: try again soon. */
-	out_release(o, m, "queued", "no_bound_connector", time_wall_ms() + NO_BIND_RETRY_MS, false);
+}
+
+void smsc_out_refill(struct smsc_out *o, struct smsc_upbind *b)
+{
+	if (b->conn && b->conn->backlog.n > 0)
+		out_backlog_drain(o, b->conn, b, OUT_VIA_RESPONSE);
+}
+
+/* A connector's backlog back to the queue, due now and not attempted, for
+ * whoever can send it: this process's next lease (the route's next carrier
+ * when this one stays down) or another process's. */
+static void out_backlog_release(struct smsc_out *o, struct smsc_conn *c, const char *why)
+{
+	while (c->backlog.head)
+		out_release(o, smsc_backlog_pop(&c->backlog), "queued", why, time_wall_ms(), false);
+}
+
+/* At the tick: every backlog into the binds that have room, and how many
+ * each connector sent over the last tick (what the next lease sizes its
+ * backlog by). */
+static void out_backlogs_tick(struct smsc_out *o)
+{
+	for (size_t i = 0; i < o->nconns; i++) {
+		struct smsc_conn *c = &o->conns[i];
+		out_backlog_drain(o, c, NULL, OUT_VIA_TICK);
+		c->backlog.sent_last = c->backlog.sent;
+		c->backlog.sent = 0;
+	}
 }
 
 /* ------------------------------------------------------------ leasing */
@@ -218,9 +329,7 @@ static unsigned out_room(const struct smsc_out *o)
 {
 	unsigned room = 0;
 	for (size_t i = 0; i < o->nconns; i++)
-		for (unsigned k = 0; k < o->conns[i].cfg.binds; k++)
-			if (o->conns[i].binds[k])
-				room += smsc_upbind_room(o->conns[i].binds[k]);
+		room += smsc_backlog_want(&o->conns[i], TICK_MS);
 	return room;
 }
 
@@ -241,14 +350,14 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 {
 	unsigned room = out_room(o);
 	struct store_res *r = NULL;
-	int64_t now = time_wall_ms();
+	int64_t now = time_wall_ms(), lease_ms = out_lease_ms(o, snap);
 
 	/* A "submitted" row not yet committed when its lease runs out would let
 	 * the message be taken and sent again: lease no more while the writers
 	 * are behind (decision 0029). */
 	if (room == 0 || smsc_writes_behind(o))
 		return;
-	struct store_param p[] = {store_p_text(o->owner), store_p_int(now + out_lease_ms(o, snap)),
+	struct store_param p[] = {store_p_text(o->owner), store_p_int(now + lease_ms),
 				  store_p_int(now),
 				  store_p_int(room < LEASE_BATCH ? room : LEASE_BATCH)};
 	const char *sql = store_kind(o->store) == STORE_POSTGRES
@@ -257,8 +366,12 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 	if (out_exec(o, sql, p, 4, &r) == 0)
 		for (size_t i = 0; i < store_res_rows(r); i++) {
 			struct smsc_out_msg *m = out_msg_row(r, i);
-			if (m)
-				out_assign(o, snap, m);
+			if (!m)
+				continue;
+			/* Sent within the lease's first quarter, the lease left
+			 * still outlasts the response timeout (out_lease_ms). */
+			m->send_by = now + lease_ms / 4;
+			out_assign(o, snap, m, OUT_VIA_TICK);
 		}
 	store_res_free(r);
 }
@@ -372,7 +485,7 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 	m->carrier_pos++;
 	if (r && m->carrier_pos <
 		     smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, NULL))
-		out_assign(o, snap, m);
+		out_assign(o, snap, m, OUT_VIA_RESPONSE);
 	else
 		out_release(o, m, "rejected", why, 0, true);
 	snapshot_release(o->routes, snap);
@@ -389,12 +502,19 @@ void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_ms
 	out_requeue(o, m, "no_submit_sm_resp");
 }
 
+/* A connector whose last bind dropped gives its backlog back (the
+ * messages were never sent): held here they would wait out the reconnect
+ * backoff, while the queue lets the route's next carrier or another
+ * process take them at once. */
 void smsc_out_bind_changed(struct smsc_out *o)
 {
 	unsigned up = 0;
-	for (size_t i = 0; i < o->nconns; i++)
-		for (unsigned k = 0; k < o->conns[i].cfg.binds; k++)
-			up += o->conns[i].binds[k] && o->conns[i].binds[k]->state == SMSC_UP_BOUND;
+	for (size_t i = 0; i < o->nconns; i++) {
+		unsigned n = out_conn_bound(&o->conns[i]);
+		if (n == 0 && o->conns[i].backlog.n > 0)
+			out_backlog_release(o, &o->conns[i], "no_bound_connector");
+		up += n;
+	}
 	metric_set(o->m_binds_up, up);
 }
 
@@ -405,6 +525,7 @@ static void out_connector_gauges(struct smsc_out *o)
 	for (size_t i = 0; i < o->nconns; i++) {
 		struct smsc_conn *c = &o->conns[i];
 		int64_t up = 0, inflight = 0;
+		metric_set(c->m_backlog, c->backlog.n);
 		for (unsigned k = 0; k < c->cfg.binds; k++) {
 			if (!c->binds[k])
 				continue;
@@ -443,10 +564,13 @@ static void out_queue_gauges(struct smsc_out *o)
 
 /* --------------------------------------------------------- connectors */
 
-static void out_conn_fini(struct smsc_conn *c)
+/* Its binds close (their submits in flight requeued) and its backlog goes
+ * back to the queue, due now. */
+static void out_conn_fini(struct smsc_out *o, struct smsc_conn *c)
 {
 	for (unsigned k = 0; k < SMSC_CONNECTOR_BINDS_MAX; k++)
 		smsc_upbind_free(c->binds[k]);
+	out_backlog_release(o, c, o->stopping ? "shutdown" : "connector_changed");
 	memset(c, 0, sizeof(*c));
 }
 
@@ -480,6 +604,8 @@ static void out_reconcile(struct smsc_out *o, const struct smsc_routes *snap)
 		    metric_get(o->m_conn_binds, next[i].cfg.id, next[i].cfg.carrier_id);
 		next[i].m_window =
 		    metric_get(o->m_conn_window, next[i].cfg.id, next[i].cfg.carrier_id);
+		next[i].m_backlog =
+		    metric_get(o->m_conn_backlog, next[i].cfg.id, next[i].cfg.carrier_id);
 		for (unsigned k = 0; k < next[i].cfg.binds; k++)
 			next[i].binds[k] = smsc_upbind_new(o, &next[i].cfg, k);
 	}
@@ -487,14 +613,17 @@ static void out_reconcile(struct smsc_out *o, const struct smsc_routes *snap)
 	size_t nold = o->nconns;
 	o->conns = next;
 	o->nconns = snap->nconnectors;
-	for (size_t i = 0; i < nold; i++)
-		out_conn_fini(&old[i]);
-	free(old);
-	/* The binds point at their own copy of the configuration. */
+	/* The binds point at their connector and own a copy of its
+	 * configuration. */
 	for (size_t i = 0; i < o->nconns; i++)
 		for (unsigned k = 0; k < o->conns[i].cfg.binds; k++)
-			if (o->conns[i].binds[k])
+			if (o->conns[i].binds[k]) {
 				o->conns[i].binds[k]->cfg = o->conns[i].cfg;
+				o->conns[i].binds[k]->conn = &o->conns[i];
+			}
+	for (size_t i = 0; i < nold; i++)
+		out_conn_fini(o, &old[i]);
+	free(old);
 	smsc_out_bind_changed(o);
 }
 
@@ -511,6 +640,7 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (snap) {
 		out_expire(o);
+		out_backlogs_tick(o);
 		out_lease(o, snap);
 		smsc_match_tick(o);
 		smsc_receipts_poll(o->s);
@@ -554,6 +684,17 @@ static void out_metrics_init(struct smsc_out *o)
 	o->m_conn_window = metrics_gauge(r, "warp_smsc_connector_window_used",
 					 "An SMPP connector's submits awaiting submit_sm_resp.",
 					 "connector,carrier");
+	o->m_conn_backlog =
+	    metrics_gauge(r, "warp_smsc_connector_backlog",
+			  "Messages leased ahead for an SMPP connector, waiting for a window slot.",
+			  "connector,carrier");
+	struct metric_family *sends = metrics_counter(
+	    r, "warp_smsc_upstream_sends_total",
+	    "submit_sm written to upstream binds, by what wrote it: the dispatcher's tick (a "
+	    "lease, a backlog) or a submit_sm_resp that freed a window slot.",
+	    "trigger");
+	o->m_sends[OUT_VIA_TICK] = metric_get(sends, "tick");
+	o->m_sends[OUT_VIA_RESPONSE] = metric_get(sends, "response");
 }
 
 struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base)
@@ -592,7 +733,7 @@ void smsc_out_free(struct smsc_out *o)
 	if (o->timer)
 		event_free(o->timer);
 	for (size_t i = 0; i < o->nconns; i++)
-		out_conn_fini(&o->conns[i]);
+		out_conn_fini(o, &o->conns[i]);
 	free(o->conns);
 	o->conns = NULL;
 	o->nconns = 0;

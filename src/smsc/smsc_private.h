@@ -175,6 +175,15 @@ struct smsc_out_msg {
 	int parts;	      /* its group's part_total */
 	unsigned carrier_pos; /* the route's carriers tried so far */
 	char carrier_id[ID_MAX];
+	int64_t send_by; /* epoch ms: not sent by then, back to the queue (a backlog's) */
+};
+
+/* Messages leased ahead of a connector's window, oldest first, linked by
+ * next (dispatch.c): a freed window slot takes the head at once. */
+struct smsc_backlog {
+	struct smsc_out_msg *head, *tail;
+	unsigned n;
+	unsigned sent, sent_last; /* submits written since the tick, in the last tick */
 };
 
 enum smsc_up_state { SMSC_UP_IDLE, SMSC_UP_CONNECTING, SMSC_UP_BINDING, SMSC_UP_BOUND };
@@ -186,9 +195,11 @@ struct smsc_upinflight {
 };
 
 struct smsc_out;
+struct smsc_conn;
 
 struct smsc_upbind {
 	struct smsc_out *o;
+	struct smsc_conn *conn; /* its connector, kept current by dispatch.c */
 	struct smsc_connector_cfg cfg;
 	unsigned index;
 	enum smsc_up_state state;
@@ -220,7 +231,9 @@ struct smsc_conn {
 	struct smsc_connector_cfg cfg;
 	struct smsc_upbind *binds[SMSC_CONNECTOR_BINDS_MAX];
 	unsigned rr;			   /* the next bind to try */
+	struct smsc_backlog backlog;	   /* leased, waiting for a window slot */
 	struct metric *m_binds, *m_window; /* its series, looked up once */
+	struct metric *m_backlog;
 };
 
 /* A bind as a later callback finds it again: by connector, index and
@@ -323,7 +336,8 @@ struct smsc_out {
 	struct metric *m_receipts_matched, *m_receipts_unmatched, *m_binds_up;
 	struct metric_family *m_status; /* message.status events written */
 	struct metric_family *m_e2e;	/* accept to final status, by status */
-	struct metric_family *m_queue, *m_conn_binds, *m_conn_window;
+	struct metric_family *m_queue, *m_conn_binds, *m_conn_window, *m_conn_backlog;
+	struct metric *m_sends[2]; /* submit_sm written at a tick, at a submit_sm_resp */
 	int64_t queue_counted_ms;
 	uint64_t gens;		       /* the last connection generation given to a bind */
 	struct store_batch *mo_insert; /* MO rows and parts (mo.c) */
@@ -342,6 +356,21 @@ void smsc_out_free(struct smsc_out *o);
 void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
 			uint32_t status, struct str upstream_id);
 void smsc_out_lost(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m);
+/* backlog.c: a connector's backlog (decision 0042).  SMSC_BACKLOG_MAX
+ * bounds what a lease sizes it to (about 100,000 msgs/s at a 20 ms tick),
+ * SMSC_BACKLOG_HARD what a lease sized by other connectors' room may add. */
+#define SMSC_BACKLOG_MAX 2048
+#define SMSC_BACKLOG_HARD (2 * SMSC_BACKLOG_MAX)
+void smsc_backlog_push(struct smsc_backlog *q, struct smsc_out_msg *m);
+/* m back at the head (a send that did not take it). */
+void smsc_backlog_unpop(struct smsc_backlog *q, struct smsc_out_msg *m);
+struct smsc_out_msg *smsc_backlog_pop(struct smsc_backlog *q);
+/* How many messages c's next lease should bring (0 while none of its binds
+ * is bound), for a dispatcher ticking every tick_ms. */
+unsigned smsc_backlog_want(const struct smsc_conn *c, int64_t tick_ms);
+/* b has room again (a submit_sm_resp came, or it bound): it takes the
+ * next messages of its connector's backlog now, from the read callback. */
+void smsc_out_refill(struct smsc_out *o, struct smsc_upbind *b);
 void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct smpp_pdu *p);
 void smsc_out_bind_changed(struct smsc_out *o);
 /* writes.c: the writes of this thread through a batching writer. */
@@ -563,14 +592,14 @@ struct smsc {
 	struct smsc_prepaid *prepaid;	    /* their settler (prepaid.c) */
 	struct smsc_out *out; /* on the pool's thread 1 */
 	struct smsc_live *live;
-	char *hex;     /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
-	uint8_t *send; /* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
+	char *hex;		/* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
+	uint8_t *send;		/* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
 	struct smsc_idpool ids; /* session thread: the ids of new messages */
 	unsigned nsessions;
 	struct smsc_session *sessions; /* every open session, for shutdown */
 	struct metric *m_binds_ok, *m_binds_refused, *m_submits_ok, *m_submits_refused;
 	struct metric *m_sessions;
-	struct metric *m_resp_seconds; /* submit in to submit_sm_resp out */
+	struct metric *m_resp_seconds;			 /* submit in to submit_sm_resp out */
 	struct metric *m_ops[SMSC_OPS][SMSC_OP_RESULTS]; /* ops.c */
 };
 

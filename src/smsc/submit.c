@@ -42,7 +42,14 @@
 
 #define BATCH_QUEUE 65536
 #define BATCH_ROWS 2000
-#define BATCH_DELAY_MS 2
+/* How long the writer waits for more rows (decision 0042).  PostgreSQL: not
+ * at all, classic group commit — the next group as soon as one committed,
+ * its COMMIT in the same round trip.  SQLite: 2 ms, since each group pays
+ * an fsync of its own in the writer (decision 0030): without the wait, 20 %
+ * more CPU a message at 5,000/s (more, smaller groups) and no p99 seen to
+ * gain. */
+#define BATCH_DELAY_MS_PG 0
+#define BATCH_DELAY_MS_SQLITE 2
 
 struct submit_wait {
 	struct smsc_session *ss;
@@ -54,10 +61,11 @@ struct submit_wait {
 
 int smsc_submit_prepare(struct smsc *s)
 {
+	int delay = store_kind(s->o.store) == STORE_POSTGRES ? BATCH_DELAY_MS_PG : BATCH_DELAY_MS_SQLITE;
 	s->insert = store_batch_new(s->o.store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE, BATCH_ROWS,
-				    BATCH_DELAY_MS);
+				    delay);
 	s->insert_prepaid = store_batch_new(s->o.store, INSERT_SQL, INSERT_PARAMS, BATCH_QUEUE,
-					    BATCH_ROWS, BATCH_DELAY_MS);
+					    BATCH_ROWS, delay);
 	s->prepaid = smsc_prepaid_new(s);
 	return s->insert && s->insert_prepaid && s->prepaid ? 0 : -ENOMEM;
 }

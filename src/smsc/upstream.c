@@ -10,7 +10,10 @@
  * bound.  Submits still unanswered when a bind drops, or unanswered after
  * response_timeout, are handed back as lost: the dispatcher requeues them
  * (the upstream may have taken them, so a duplicate is possible there; a
- * loss is not).  ESME_RTHROTTLED pauses the bind for a second.  A
+ * loss is not).  A submit_sm_resp frees its window slot and the
+ * dispatcher fills it at once from the connector's backlog
+ * (smsc_out_refill), from this read callback.  ESME_RTHROTTLED pauses the
+ * bind for a second (it takes nothing from the backlog meanwhile).  A
  * connector with tls on connects through TLS (tls.c): the bind goes out
  * once the handshake has verified the server, and a handshake that fails
  * is a failed connect, retried after the same backoff.
@@ -99,6 +102,7 @@ static void up_bound(struct smsc_upbind *b, const struct smpp_pdu *p)
 	b->last_rx_ms = time_mono_ms();
 	log_info("smsc", "connector %s bind %u up", b->cfg.id, b->index);
 	smsc_out_bind_changed(b->o);
+	smsc_out_refill(b->o, b);
 }
 
 static void up_submit_resp(struct smsc_upbind *b, const struct smpp_pdu *p)
@@ -113,6 +117,9 @@ static void up_submit_resp(struct smsc_upbind *b, const struct smpp_pdu *p)
 	if (p->command_status == SMPP_ESME_RTHROTTLED)
 		b->paused_until_us = time_mono_us() + THROTTLE_PAUSE_US;
 	smsc_out_submitted(b->o, b, m, p->command_status, p->message_id);
+	/* The freed slot takes the next message now, not at the dispatcher's
+	 * next tick (a paused or rate-limited bind takes none). */
+	smsc_out_refill(b->o, b);
 }
 
 void smsc_upbind_respond(struct smsc_upbind *b, uint32_t command_id, uint32_t sequence_number,

@@ -5,7 +5,12 @@
  * one writer thread takes up to max_rows at a time — as soon as that many
  * are waiting, or max_delay_ms after the oldest arrived, or at once when
  * someone flushes — and runs them in one transaction, so a thousand rows
- * cost one commit (one fsync) instead of a thousand.  Only after the
+ * cost one commit (one fsync) instead of a thousand.  max_delay_ms 0 is
+ * classic group commit: the writer takes whatever is queued the moment it
+ * is free, so a row waits at most for the commit before its own, and the
+ * groups grow with the load by themselves (the smsc's writers on
+ * PostgreSQL, decision 0042).  A delay suits a writer whose groups each
+ * pay an fsync (SQLite) or that nobody waits on (CDRs).  Only after the
  * commit is on disk (store_tx_commit_durable: on SQLite the WAL synced
  * after COMMIT, decision 0030) are the rows' done callbacks called, on the
  * writer thread, with 0: the row is durable and an acknowledgement may be
@@ -77,13 +82,33 @@ static bool batch_transient(int rc)
 	return rc == STORE_EBUSY || rc == STORE_EDOWN || rc == -ENOMEM;
 }
 
-/* The rows' statements in order, in one call where the backend runs many
- * in one round trip (PostgreSQL's pipeline), else one store_exec each. */
+/* One transaction of the rows' statements, one store_exec each. */
+static int batch_exec_each(struct store_batch *b, struct store_conn *c, struct batch_row **rows,
+			   size_t n)
+{
+	int rc = store_tx_begin(c);
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		for (size_t j = 0; j < rows[i]->nstmts && rc == 0; j++) {
+			const struct batch_stmt *st = &rows[i]->stmts[j];
+			rc = store_exec(c, st->sql ? st->sql : b->sql, st->params, st->nparams,
+					NULL);
+		}
+	if (rc == 0)
+		rc = store_tx_commit_durable(c); /* the callbacks acknowledge: on disk */
+	return rc;
+}
+
+/* One transaction of the rows' statements.  Where the backend runs many
+ * statements in one round trip (PostgreSQL's pipeline) BEGIN and COMMIT go
+ * in it with them: a group costs one round trip to the server, not three
+ * (BEGIN, the statements, COMMIT), and a commit's latency is the server's
+ * work, not the scheduling of three exchanges. */
 static int batch_exec(struct store_batch *b, struct store_conn *c, struct batch_row **rows,
 		      size_t n)
 {
-	size_t total = 0, k = 0;
-	int rc = 0;
+	size_t total = 2, k = 0; /* BEGIN and COMMIT */
+	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		total += rows[i]->nstmts;
@@ -94,20 +119,21 @@ static int batch_exec(struct store_batch *b, struct store_conn *c, struct batch_
 			b->cap_runs = total;
 		}
 	}
-	for (size_t i = 0; i < n && rc == 0; i++)
-		for (size_t j = 0; j < rows[i]->nstmts && rc == 0; j++) {
+	if (!c->be->exec_many || total > b->cap_runs)
+		return batch_exec_each(b, c, rows, n);
+	b->runs[k++] = (struct store_run){c->be->begin_sql, NULL, 0};
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < rows[i]->nstmts; j++) {
 			const struct batch_stmt *st = &rows[i]->stmts[j];
-			const char *sql = st->sql ? st->sql : b->sql;
-			if (c->be->exec_many && total <= b->cap_runs)
-				b->runs[k++] = (struct store_run){sql, st->params, st->nparams};
-			else
-				rc = store_exec(c, sql, st->params, st->nparams, NULL);
+			b->runs[k++] =
+			    (struct store_run){st->sql ? st->sql : b->sql, st->params, st->nparams};
 		}
-	if (rc == 0 && k > 0) {
-		rc = c->be->exec_many(c, b->runs, k);
-		if (rc == STORE_EDOWN)
-			c->broken = true;
-	}
+	b->runs[k++] = (struct store_run){"COMMIT", NULL, 0};
+	rc = c->be->exec_many(c, b->runs, k);
+	if (rc == STORE_EDOWN)
+		c->broken = true;
+	if (rc == 0 && c->be->sync)
+		rc = c->be->sync(c); /* the callbacks acknowledge: on disk */
 	return rc;
 }
 
@@ -119,11 +145,7 @@ static int batch_try(struct store_batch *b, struct batch_row **rows, size_t n)
 
 	if (!c)
 		return STORE_EDOWN;
-	rc = store_tx_begin(c);
-	if (rc == 0)
-		rc = batch_exec(b, c, rows, n);
-	if (rc == 0)
-		rc = store_tx_commit_durable(c); /* the callbacks acknowledge: on disk */
+	rc = batch_exec(b, c, rows, n);
 	if (rc < 0) {
 		log_warn("store", "batch of %zu rows failed: %s", n, store_conn_errmsg(c));
 		store_tx_rollback(c);
@@ -180,7 +202,10 @@ static void batch_deadline(struct timespec *ts, int64_t mono_ms)
 	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
 }
 
-/* Waits (lock held) until a group is due; returns its size, 0 to exit. */
+/* Waits (lock held) until a group is due; returns its size, 0 to exit.
+ * With max_delay_ms 0 a group is due as soon as a row is there: the writer
+ * takes what arrived while it committed the previous group (classic group
+ * commit, the load sets the group's size). */
 static size_t batch_take(struct store_batch *b)
 {
 	struct timespec ts;
@@ -191,7 +216,7 @@ static size_t batch_take(struct store_batch *b)
 	if (b->count == 0)
 		return 0;
 	batch_deadline(&ts, b->oldest_ms + b->max_delay_ms);
-	while (b->count < b->max_rows && !b->stopping && b->flushing == 0) {
+	while (b->max_delay_ms > 0 && b->count < b->max_rows && !b->stopping && b->flushing == 0) {
 		if (pthread_cond_timedwait(&b->wake, &b->lock, &ts) == ETIMEDOUT)
 			break;
 	}

@@ -188,6 +188,9 @@ int64_t snapshot_version(const struct snapshot *s);
  * failed transaction is retried with backoff; statements should be
  * idempotent (INSERT … ON CONFLICT DO NOTHING) so a retried row never
  * doubles.  The queue is bounded: store_batch_add answers -EAGAIN when full.
+ * A group is written once max_rows wait or max_delay_ms after its oldest
+ * row came; max_delay_ms 0: as soon as the writer is free, with whatever
+ * came while it committed the group before (classic group commit).
  */
 struct store_batch;
 

@@ -35,7 +35,8 @@
  *   {"cmd":"close_all"}         drop every session (a network failure)
  *   {"cmd":"stop_listening"} / {"cmd":"exit"}
  * Events on stdout: listening, bind, submit_sm, unbind, enquire_link,
- *   deliver_sm_resp, data_sm_resp, closed, error.
+ *   deliver_sm_resp, data_sm_resp, closed, error; bind and submit_sm carry
+ *   ms, the time they arrived (epoch milliseconds).
  */
 'use strict';
 
@@ -151,7 +152,8 @@ function sendReceipt(id, stat, err) {
 }
 
 function onSubmit(session, pdu) {
-	const ev = Object.assign({ ev: 'submit_sm', system_id: session.system_id }, describe(pdu));
+	const ev = Object.assign({ ev: 'submit_sm', system_id: session.system_id, ms: Date.now() },
+		describe(pdu));
 	submits++;
 	let status = 0;
 	if (submits <= cfg.throttle_first)
@@ -190,7 +192,7 @@ function onBind(session, pdu) {
 		status = 0x0E;
 	emit({ ev: 'bind', command: pdu.command, system_id: pdu.system_id,
 		system_type: pdu.system_type, interface_version: pdu.interface_version,
-		command_status: status });
+		command_status: status, ms: Date.now() });
 	session.send(pdu.response({ command_status: status, system_id: 'SIMSMSC' }));
 	if (status === 0) {
 		session.bound = pdu.command;
