@@ -104,6 +104,7 @@ int start_sip(struct app *app)
 		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
 		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
+		.digest_sha256 = config_bool(cfg, "sip", "digest_sha256"),
 		.register_min_expires_s = config_duration_ms(cfg, "sip", "register_min_expires") / 1000,
 		.register_max_expires_s = config_duration_ms(cfg, "sip", "register_max_expires") / 1000,
 		.register_default_expires_s =

@@ -465,6 +465,7 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err,
 	    .flood_table_size = o->flood_table_size,
 	    .probe_interval_ms = o->probe_interval_ms,
 	    .digest_nonce_ttl_ms = o->digest_nonce_ttl_ms,
+	    .digest_sha256 = o->digest_sha256,
 	    .call_heartbeat_ms = o->call_heartbeat_ms,
 	};
 	return sip_policy_new(&po, err, errlen);

@@ -423,6 +423,7 @@ struct sip_proxy_opts {
 	size_t flood_table_size;
 	int probe_interval_ms;
 	int64_t digest_nonce_ttl_ms; /* a digest nonce's life; 0: the policy's default */
+	bool digest_sha256;	     /* challenges offer SHA-256 first (decision 0048) */
 	int call_heartbeat_ms;	     /* the call journal's heartbeat; 0: no journal */
 	/* The process's rating snapshot (billing_rating_build; NULL: none):
 	 * prepaid authorization prices calls by it (decision 0037) and routes

@@ -20,8 +20,8 @@
  *
  * Customer limits (cps_limit, channel_limit) come from migration 0005.
  * Digest credentials (auth_username, auth_realm, auth_ha1 of migration 0002,
- * written by src/api/trunks.c) are kept by (username, realm) for digest.c;
- * a trunk without all three has none.
+ * auth_ha1_sha256 of 0025, written by src/api/trunks.c) are kept by
+ * (username, realm) for digest.c; a trunk without the first three has none.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -321,16 +321,22 @@ static json_t *json_column(struct store_res *r, size_t row, size_t col)
 
 /* ------------------------------------------------- digest credentials */
 
-/* Columns 11..13: auth_username, auth_realm, auth_ha1.  An HA1 that is not
- * 32 hex digits can never verify, so it is left out. */
+static bool cred_hex(const char *h, size_t n)
+{
+	return strlen(h) == n && strspn(h, "0123456789abcdef") == n;
+}
+
+/* Columns 11..13: auth_username, auth_realm, auth_ha1; 15: auth_ha1_sha256.
+ * An MD5 HA1 that is not 32 hex digits can never verify, so the entry is
+ * left out; a SHA-256 one that is not 64 is taken as unknown. */
 static int cred_add(struct builder *b, struct store_res *r, size_t i)
 {
 	const char *user = store_res_text(r, i, 11), *realm = store_res_text(r, i, 12);
-	const char *ha1 = store_res_text(r, i, 13);
+	const char *ha1 = store_res_text(r, i, 13), *sha = store_res_text(r, i, 15);
 	struct psnap_cred *cr;
 
-	if (!user[0] || !realm[0] || strlen(ha1) != 32 || strspn(ha1, "0123456789abcdef") != 32 ||
-	    strlen(user) >= sizeof(cr->user) || strlen(realm) >= sizeof(cr->realm))
+	if (!user[0] || !realm[0] || !cred_hex(ha1, 32) || strlen(user) >= sizeof(cr->user) ||
+	    strlen(realm) >= sizeof(cr->realm))
 		return 0;
 	cr = vec_push(&b->s->creds, &b->s->ncreds, &b->cap_creds, sizeof(*cr));
 	if (!cr)
@@ -338,6 +344,7 @@ static int cred_add(struct builder *b, struct store_res *r, size_t i)
 	psnap_copy_cstr(cr->user, sizeof(cr->user), user);
 	psnap_copy_cstr(cr->realm, sizeof(cr->realm), realm);
 	psnap_copy_cstr(cr->ha1, sizeof(cr->ha1), ha1);
+	psnap_copy_cstr(cr->ha1_sha256, sizeof(cr->ha1_sha256), cred_hex(sha, 64) ? sha : "");
 	cr->trunk = i;
 	return 0;
 }
@@ -362,11 +369,18 @@ static void cred_index(struct psnap *s)
 		psnap_copy_cstr(s->realms[k], sizeof(s->realms[k]), s->creds[i].realm);
 		s->nrealms = n + 1;
 	}
+	/* RFC 8760 §2.4: a realm is challenged with SHA-256 only when some of
+	 * its credentials can answer it. */
+	for (size_t i = 0; i < s->ncreds; i++)
+		for (size_t k = 0; k < s->nrealms && s->creds[i].ha1_sha256[0]; k++)
+			if (strcmp(s->realms[k], s->creds[i].realm) == 0)
+				s->realm_sha256[k] = true;
 }
 
 /* Columns: id, customer_id, enabled, acl, tech_prefix, cps_limit,
  * channel_limit, destinations, max_call_duration, blocked_prefixes,
- * media_mode, auth_username, auth_realm, auth_ha1, topology_hiding. */
+ * media_mode, auth_username, auth_realm, auth_ha1, topology_hiding,
+ * auth_ha1_sha256. */
 static int trunk_row(struct builder *b, struct store_res *r, size_t i, void *elem)
 {
 	struct psnap_trunk *t = elem;
@@ -411,8 +425,8 @@ static int build_trunks(struct builder *b)
 	static const struct loader l = {
 	    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
 	    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
-	    "media_mode, auth_username, auth_realm, auth_ha1, topology_hiding "
-	    "FROM trunks ORDER BY id",
+	    "media_mode, auth_username, auth_realm, auth_ha1, topology_hiding, "
+	    "auth_ha1_sha256 FROM trunks ORDER BY id",
 	    sizeof(struct psnap_trunk), trunk_row, NULL};
 	void *a;
 	int rc = load_rows(b, &l, &a, &b->s->ntrunks);

@@ -15,8 +15,8 @@ static void test_rfc2617_example_ha1(void **state)
 	char ha1[SIP_DIGEST_HEX];
 
 	(void)state;
-	sip_digest_ha1(STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"), STR_LIT("Circle Of Life"),
-		       ha1);
+	sip_digest_ha1(SIP_DIGEST_MD5, STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"),
+		       STR_LIT("Circle Of Life"), ha1);
 	assert_string_equal(ha1, "939e7578ed9e3c518a452acee763bce9");
 }
 
@@ -25,11 +25,11 @@ static void test_rfc2617_example_response(void **state)
 	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX];
 
 	(void)state;
-	sip_digest_ha1(STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"), STR_LIT("Circle Of Life"),
-		       ha1);
-	sip_digest_response(ha1, STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"), STR_LIT("00000001"),
-			    STR_LIT("0a4f113b"), STR_LIT("auth"), STR_LIT("GET"),
-			    STR_LIT("/dir/index.html"), resp);
+	sip_digest_ha1(SIP_DIGEST_MD5, STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"),
+		       STR_LIT("Circle Of Life"), ha1);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"),
+			    STR_LIT("00000001"), STR_LIT("0a4f113b"), STR_LIT("auth"),
+			    STR_LIT("GET"), STR_LIT("/dir/index.html"), resp);
 	assert_string_equal(resp, "6629fae49393a05397450978507c4ef1");
 }
 
@@ -38,11 +38,11 @@ static void test_response_depends_on_method(void **state)
 	char ha1[SIP_DIGEST_HEX], a[SIP_DIGEST_HEX], b[SIP_DIGEST_HEX];
 
 	(void)state;
-	sip_digest_ha1(STR_LIT("u"), STR_LIT("warp"), STR_LIT("password1"), ha1);
-	sip_digest_response(ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"), STR_LIT("auth"),
-			    STR_LIT("INVITE"), STR_LIT("sip:1@h"), a);
-	sip_digest_response(ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"), STR_LIT("auth"),
-			    STR_LIT("BYE"), STR_LIT("sip:1@h"), b);
+	sip_digest_ha1(SIP_DIGEST_MD5, STR_LIT("u"), STR_LIT("warp"), STR_LIT("password1"), ha1);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"),
+			    STR_LIT("auth"), STR_LIT("INVITE"), STR_LIT("sip:1@h"), a);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"),
+			    STR_LIT("auth"), STR_LIT("BYE"), STR_LIT("sip:1@h"), b);
 	assert_string_not_equal(a, b);
 }
 
@@ -143,7 +143,8 @@ static int credentials(struct store_conn *c, const char *trunk, const char *user
 	char ha1[SIP_DIGEST_HEX];
 	struct store_param p[3];
 
-	sip_digest_ha1(str_from_cstr(user), STR_LIT("warp"), str_from_cstr(password), ha1);
+	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), STR_LIT("warp"),
+		       str_from_cstr(password), ha1);
 	p[0] = store_p_text(user);
 	p[1] = store_p_text(ha1);
 	p[2] = store_p_text(trunk);
@@ -245,9 +246,11 @@ static void auth_line_nc(char *out, size_t n, const char *method, const char *us
 	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX], ncs[9];
 
 	snprintf(ncs, sizeof(ncs), "%08x", nc);
-	sip_digest_ha1(str_from_cstr(user), STR_LIT("warp"), str_from_cstr(password), ha1);
-	sip_digest_response(ha1, str_from_cstr(nonce), str_from_cstr(ncs), STR_LIT("c0ffee"),
-			    STR_LIT("auth"), str_from_cstr(method), str_from_cstr(uri), resp);
+	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), STR_LIT("warp"),
+		       str_from_cstr(password), ha1);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, str_from_cstr(nonce), str_from_cstr(ncs),
+			    STR_LIT("c0ffee"), STR_LIT("auth"), str_from_cstr(method),
+			    str_from_cstr(uri), resp);
 	snprintf(out, n,
 		 "Proxy-Authorization: Digest username=\"%s\", realm=\"warp\", nonce=\"%s\", "
 		 "uri=\"%s\", response=\"%s\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, "
