@@ -4,9 +4,9 @@
  * A trunk is recognised by its source address (the ACL, CIDRs with an
  * optional port) or by digest credentials; the password is write-only and
  * kept only as HA1 = H(username:realm:password) for MD5 and SHA-256 (RFC 7616
- * §3.4.2, RFC 8760; decision 0048), which is what digest verification needs.  Limits, codecs, the
- * tech prefix to strip, blocked destinations and where to deliver calls to the customer's numbers
- * complete it.  The SIP proxy reads trunks from its snapshot.
+ * §3.4.2, RFC 8760; decision 0048), which is what digest verification
+ * needs.  Limits, codecs, the tech prefix to strip, blocked destinations
+ * and where to deliver calls to the customer's numbers complete it.  The SIP proxy reads trunks from its snapshot.
  */
 #include <openssl/evp.h>
 #include <string.h>
@@ -19,8 +19,8 @@
 #define BLOCKED_MAX 1000
 #define DEFAULT_REALM "warp"
 
-static const char *const known_codecs[] = {"PCMU", "PCMA", "G729",
-					   "G722", "opus", "telephone-event"};
+static const char *const known_codecs[] = { "PCMU", "PCMA", "G729", "G722", "opus",
+					    "telephone-event" };
 
 static int acl_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
 {
@@ -46,8 +46,7 @@ static int check_acl(struct api_ctx *ctx, const struct api_field *f, json_t **va
 static int codec_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
 {
 	(void)ctx;
-	for (size_t i = 0; json_is_string(v) && i < sizeof(known_codecs) / sizeof(*known_codecs);
-	     i++)
+	for (size_t i = 0; json_is_string(v) && i < sizeof(known_codecs) / sizeof(*known_codecs); i++)
 		if (strcmp(json_string_value(v), known_codecs[i]) == 0)
 			return 0;
 	return api_verr_set(e, 422, "unknown_codec", ptr,
@@ -59,8 +58,7 @@ static int check_codecs(struct api_ctx *ctx, const struct api_field *f, json_t *
 {
 	int rc = api_check_list(ctx, f, *val, CODECS_MAX, codec_entry, e);
 	if (rc == 0 && json_array_size(*val) == 0)
-		return api_verr_set(e, 422, "required", "/codecs",
-				    "'codecs' needs at least one codec");
+		return api_verr_set(e, 422, "required", "/codecs", "'codecs' needs at least one codec");
 	for (size_t i = 0; rc == 0 && i < json_array_size(*val); i++)
 		for (size_t j = 0; j < i; j++)
 			if (json_equal(json_array_get(*val, i), json_array_get(*val, j))) {
@@ -102,9 +100,7 @@ static int destination_entry(struct api_ctx *ctx, const json_t *v, const char *p
 	int rc = api_check_members(v, ptr, "uri|priority|weight", e);
 	const json_t *uri = api_member(v, "uri", ptr, p, sizeof(p));
 	const char *u = json_string_value(uri);
-	size_t scheme = u && strncmp(u, "sip:", 4) == 0	   ? 4
-			: u && strncmp(u, "sips:", 5) == 0 ? 5
-							   : 0;
+	size_t scheme = u && strncmp(u, "sip:", 4) == 0 ? 4 : u && strncmp(u, "sips:", 5) == 0 ? 5 : 0;
 	if (rc == 0 && (!scheme || strlen(u) > 255 || strpbrk(u, " \t\r\n<>\"") ||
 			!sip_uri_host_valid(u + scheme)))
 		rc = api_verr_set(e, 422, "invalid_uri", p,
@@ -133,7 +129,7 @@ static int check_blocked(struct api_ctx *ctx, const struct api_field *f, json_t 
 	return api_check_list(ctx, f, *val, BLOCKED_MAX, prefix_entry, e);
 }
 
-/* HA1 under md (16 or 32 bytes) as lowercase hex into out. */
+/* HA1 under md as lowercase hex into out (32 or 64 digits). */
 static int ha1(const EVP_MD *md, const char *user, const char *realm, const char *password,
 	       char out[65])
 {
@@ -171,8 +167,7 @@ static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *
 	const char *user = json_string_value(json_object_get(obj, "username"));
 	const char *realm = json_string_value(json_object_get(obj, "realm"));
 	const json_t *pw = json_object_get(obj, "password");
-	bool renamed =
-	    json_object_get(ctx->body, "username") || json_object_get(ctx->body, "realm");
+	bool renamed = json_object_get(ctx->body, "username") || json_object_get(ctx->body, "realm");
 	char h[65], h256[65];
 
 	if (json_is_string(pw) && !user)
@@ -219,11 +214,11 @@ static int trunk_sell_deck(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
 	struct store_param p = store_p_text(cust);
 	int rc = store_exec(ctx->conn, "SELECT currency FROM customers WHERE id = $1", &p, 1, &r);
 	struct api_deck_use use = {
-	    .direction = "sell",
-	    .currency = rc == 0 && store_res_rows(r) == 1 ? store_res_text(r, 0, 0) : NULL,
-	    .owner = cust,
-	    .pointer = "/sell_deck_id",
-	    .currency_pointer = "/sell_deck_id",
+		.direction = "sell",
+		.currency = rc == 0 && store_res_rows(r) == 1 ? store_res_text(r, 0, 0) : NULL,
+		.owner = cust,
+		.pointer = "/sell_deck_id",
+		.currency_pointer = "/sell_deck_id",
 	};
 	rc = rc < 0 ? api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached")
 		    : api_deck_assignable(ctx, deck, &use, e);
@@ -246,51 +241,48 @@ static int trunk_can_delete(struct api_ctx *ctx, const char *id, struct api_verr
 {
 	struct store_res *r = NULL;
 	struct store_param p = store_p_text(id);
-	int rc =
-	    store_exec(ctx->conn, "SELECT count(*) FROM numbers WHERE trunk_id = $1", &p, 1, &r);
+	int rc = store_exec(ctx->conn, "SELECT count(*) FROM numbers WHERE trunk_id = $1", &p, 1, &r);
 	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0;
 	store_res_free(r);
 	if (rc < 0)
-		return api_verr_set(e, 503, "store_unavailable", NULL,
-				    "the store cannot be reached");
+		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
 	if (n > 0)
-		return api_verr_set(
-		    e, 409, "has_dependents", NULL,
-		    "trunk %s still receives %lld number(s); move or delete them first", id,
-		    (long long)n);
+		return api_verr_set(e, 409, "has_dependents", NULL,
+				    "trunk %s still receives %lld number(s); move or delete them first",
+				    id, (long long)n);
 	return 0;
 }
 
 static const struct api_field trunk_fields[] = {
-    {"name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL},
-    {"enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL},
-    {"acl", NULL, API_F_JSON, 0, 0, 0, NULL, check_acl},
-    {"username", "auth_username", API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL},
-    {"realm", "auth_realm", API_F_STR, API_F_NULLABLE, 1, 128, NULL, NULL},
-    {"password", "auth_ha1", API_F_STR, API_F_WRITEONLY | API_F_NULLABLE, 8, 128, NULL, NULL},
-    /* The password's SHA-256 HA1, set only by trunk_credentials. */
-    {"password_sha256", "auth_ha1_sha256", API_F_STR,
-     API_F_READONLY | API_F_WRITEONLY | API_F_NULLABLE, 0, 64, NULL, NULL},
-    {"tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, api_check_tech_prefix},
-    {"codecs", NULL, API_F_JSON, 0, 0, 0, NULL, check_codecs},
-    {"cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL},
-    {"channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL},
-    {"destinations", NULL, API_F_JSON, 0, 0, 0, NULL, check_destinations},
-    {"max_call_duration", NULL, API_F_INT, 0, 0, 86400, NULL, NULL},
-    {"blocked_prefixes", NULL, API_F_JSON, 0, 0, 0, NULL, check_blocked},
-    {"media_mode", NULL, API_F_ENUM, 0, 0, 0, "relay|bypass", NULL},
-    {"topology_hiding", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL},
-    {"sell_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL},
+	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
+	{ "enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
+	{ "acl", NULL, API_F_JSON, 0, 0, 0, NULL, check_acl },
+	{ "username", "auth_username", API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
+	{ "realm", "auth_realm", API_F_STR, API_F_NULLABLE, 1, 128, NULL, NULL },
+	{ "password", "auth_ha1", API_F_STR, API_F_WRITEONLY | API_F_NULLABLE, 8, 128, NULL, NULL },
+	/* The password's SHA-256 HA1, set only by trunk_credentials. */
+	{ "password_sha256", "auth_ha1_sha256", API_F_STR,
+	  API_F_READONLY | API_F_WRITEONLY | API_F_NULLABLE, 0, 64, NULL, NULL },
+	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, api_check_tech_prefix },
+	{ "codecs", NULL, API_F_JSON, 0, 0, 0, NULL, check_codecs },
+	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
+	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
+	{ "destinations", NULL, API_F_JSON, 0, 0, 0, NULL, check_destinations },
+	{ "max_call_duration", NULL, API_F_INT, 0, 0, 86400, NULL, NULL },
+	{ "blocked_prefixes", NULL, API_F_JSON, 0, 0, 0, NULL, check_blocked },
+	{ "media_mode", NULL, API_F_ENUM, 0, 0, 0, "relay|bypass", NULL },
+	{ "topology_hiding", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL },
+	{ "sell_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
 };
 
 const struct api_resource api_trunks = {
-    .name = "trunk",
-    .path = "/api/v1/trunks",
-    .table = "trunks",
-    .id_prefix = "trk",
-    .scope = API_SCOPE_CUSTOMER,
-    .fields = trunk_fields,
-    .nfields = sizeof(trunk_fields) / sizeof(trunk_fields[0]),
-    .validate = trunk_validate,
-    .can_delete = trunk_can_delete,
+	.name = "trunk",
+	.path = "/api/v1/trunks",
+	.table = "trunks",
+	.id_prefix = "trk",
+	.scope = API_SCOPE_CUSTOMER,
+	.fields = trunk_fields,
+	.nfields = sizeof(trunk_fields) / sizeof(trunk_fields[0]),
+	.validate = trunk_validate,
+	.can_delete = trunk_can_delete,
 };

@@ -37,14 +37,14 @@ enum sip_call_dir {
 struct sip_target {
 	struct net_addr addr; /* resolved address to send to */
 	enum sip_transport_kind transport;
-	char host[SIP_HOST_MAX];	/* host for the Request-URI (name or address) */
-	uint16_t port;			/* port for the Request-URI (0: none) */
+	char host[SIP_HOST_MAX];   /* host for the Request-URI (name or address) */
+	uint16_t port;             /* port for the Request-URI (0: none) */
 	char user[SIP_NUMBER_MAX + 16]; /* Request-URI user: number with tech prefix */
-	char carrier_id[ID_MAX];	/* termination: the carrier; "" otherwise (an
-					 * origination CDR finds its inbound gateway
-					 * in cdr.c, by source address) */
-	char gateway_id[ID_MAX];	/* termination: the gateway; "" otherwise */
-	char trunk_id[ID_MAX];		/* origination: the customer's trunk */
+	char carrier_id[ID_MAX];   /* termination: the carrier; "" otherwise (an
+				    * origination CDR finds its inbound gateway
+				    * in cdr.c, by source address) */
+	char gateway_id[ID_MAX];   /* termination: the gateway; "" otherwise */
+	char trunk_id[ID_MAX];     /* origination: the customer's trunk */
 	/* Final codes that end the call instead of failing over (RFC 3261 does
 	 * not say; carriers do: 404, 486, 600, 603 by default). */
 	uint16_t stop_codes[SIP_STOP_CODES_MAX];
@@ -57,19 +57,19 @@ struct sip_target {
 
 /* What the policy decided for an initial INVITE. */
 struct sip_call_plan {
-	int reject_code;		    /* 0: forward to targets; else answer this code */
+	int reject_code; /* 0: forward to targets; else answer this code */
 	char reject_reason[SIP_REASON_MAX]; /* goes into a Reason header */
 	enum sip_call_dir dir;
 	char customer_id[ID_MAX];
 	char trunk_id[ID_MAX];
-	char caller[SIP_NUMBER_MAX * 2]; /* From user as received */
-	char dialed[SIP_NUMBER_MAX * 2]; /* R-URI user as received */
-	char normalized[SIP_NUMBER_MAX]; /* E.164 without '+', after tech prefix */
-	int64_t max_duration_ms;	 /* 0: no limit */
-	bool media_relay;		 /* trunk media_mode = relay */
-	bool topology_hiding;		 /* the trunk's topology_hiding (decision 0028) */
-	int setup_timeout_ms;		 /* per attempt: no final answer -> next */
-	int max_attempts;		 /* over all targets */
+	char caller[SIP_NUMBER_MAX * 2];  /* From user as received */
+	char dialed[SIP_NUMBER_MAX * 2];  /* R-URI user as received */
+	char normalized[SIP_NUMBER_MAX];  /* E.164 without '+', after tech prefix */
+	int64_t max_duration_ms;          /* 0: no limit */
+	bool media_relay;                 /* trunk media_mode = relay */
+	bool topology_hiding;             /* the trunk's topology_hiding (decision 0028) */
+	int setup_timeout_ms;             /* per attempt: no final answer -> next */
+	int max_attempts;                 /* over all targets */
 	/* ntargets entries (at most SIP_TARGETS_MAX) in their own allocation,
 	 * NULL when none: only the setup needs them, so the core lets them go
 	 * with sip_policy_plan_targets_free once the call is answered, and
@@ -87,10 +87,10 @@ struct sip_policy;
 struct sip_policy_opts {
 	struct store *store;
 	struct snapshot_loader *loader; /* the policy registers its snapshots here */
-	struct snapshot *rating;	/* buy and sell rates for lcr routes (NULL: none) */
-	int setup_timeout_ms;		/* default per attempt (e.g. 8000) */
-	int max_attempts;		/* default per call (e.g. 5) */
-	int64_t dialog_ceiling_ms;	/* dialogs never seeing a BYE are reaped */
+	struct snapshot *rating;        /* buy and sell rates for lcr routes (NULL: none) */
+	int setup_timeout_ms;           /* default per attempt (e.g. 8000) */
+	int max_attempts;               /* default per call (e.g. 5) */
+	int64_t dialog_ceiling_ms;      /* dialogs never seeing a BYE are reaped */
 	/* Flood and scanner protection: a source refused this many times within
 	 * the window is ignored for ban_ms.  Memory is bounded. */
 	int flood_refusals;
@@ -184,19 +184,19 @@ void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan);
 #define SIP_DIGEST_NONCE_MAX 64
 enum { SIP_DIGEST_E_STALE = -1, SIP_DIGEST_E_BAD = -2 };
 
-/* The algorithms verified (RFC 8760 §2.1); "-sess" variants are not. */
+/* The algorithms verified (RFC 8760 §2.1); the -sess variants are not. */
 enum sip_digest_alg { SIP_DIGEST_MD5, SIP_DIGEST_SHA256 };
 /* Hex digits of alg's hashes: 32 or 64. */
 size_t sip_digest_hex_len(enum sip_digest_alg alg);
 
 /* HA1 = H(user:realm:password) (RFC 7616 §3.4.2), lowercase hex. */
-void sip_digest_ha1(enum sip_digest_alg alg, struct str user, struct str realm, struct str password,
-		    char out[SIP_DIGEST_HEX]);
+void sip_digest_ha1(enum sip_digest_alg alg, struct str user, struct str realm,
+		    struct str password, char out[SIP_DIGEST_HEX]);
 /* response with qop=auth (RFC 7616 §3.4.1):
  * H(HA1:nonce:nc:cnonce:qop:H(method:uri)), lowercase hex; ha1 is alg's. */
-void sip_digest_response(enum sip_digest_alg alg, const char *ha1, struct str nonce, struct str nc,
-			 struct str cnonce, struct str qop, struct str method, struct str uri,
-			 char out[SIP_DIGEST_HEX]);
+void sip_digest_response(enum sip_digest_alg alg, const char *ha1, struct str nonce,
+			 struct str nc, struct str cnonce, struct str qop, struct str method,
+			 struct str uri, char out[SIP_DIGEST_HEX]);
 /* A nonce issued at now_ms into out (SIP_DIGEST_NONCE_MAX bytes). */
 void sip_digest_nonce_make(int64_t now_ms, char *out, size_t n);
 /* 0 when nonce is ours and issued within ttl_ms before now_ms;
@@ -215,14 +215,14 @@ int sip_digest_cred_parse(struct str value, struct sip_digest_cred *c);
 /* The admission of an out-of-dialog request from a source that is neither
  * a trunk ACL nor a gateway. */
 struct sip_digest_admit {
-	int code;	    /* 0: admitted; else answer 407 or 403 */
-	const char *tag;    /* the answer's To tag */
-	bool stateful;	    /* an INVITE's challenge or digest refusal:
-			     * answer through a server transaction */
-	char extra[1280];   /* the answer's header lines (CRLF-ended) */
-	struct sip_msg msg; /* admitted: the request without the
-			     * Proxy-Authorization it used (ours, §22.3),
-			     * valid until the next admission on this thread */
+	int code;		 /* 0: admitted; else answer 407 or 403 */
+	const char *tag;	 /* the answer's To tag */
+	bool stateful;		 /* an INVITE's challenge or digest refusal:
+				  * answer through a server transaction */
+	char extra[1280];	 /* the answer's header lines (CRLF-ended) */
+	struct sip_msg msg;	 /* admitted: the request without the
+				  * Proxy-Authorization it used (ours, §22.3),
+				  * valid until the next admission on this thread */
 };
 
 /* No credentials anywhere: 403 "unknown source", as before digest.  No
@@ -255,9 +255,9 @@ struct sip_cdr_attempt {
 	/* The gateway tried (termination) or the customer's trunk the call
 	 * went to (origination); stored as "gateway_id" or "trunk_id". */
 	char target_id[ID_MAX];
-	int code; /* final SIP code, 408 for no answer */
+	int code;                /* final SIP code, 408 for no answer */
 	int64_t start_ms;
-	bool has_buy_rate; /* the target's, for "buy_rate" */
+	bool has_buy_rate;       /* the target's, for "buy_rate" */
 	int64_t buy_rate;
 };
 
@@ -270,10 +270,10 @@ struct sip_cdr {
 	/* The row's id when the call named it first (a prepaid call: its
 	 * reservation and charge reference it); NULL: a new one. */
 	const char *id;
-	const struct sip_call_plan *plan; /* borrowed for the call */
+	const struct sip_call_plan *plan;   /* borrowed for the call */
 	char source[NET_ADDR_STRLEN];
 	char carrier_id[ID_MAX], gateway_id[ID_MAX]; /* the answering or last one */
-	int64_t start_ms, answer_ms, end_ms;	     /* wall clock; answer 0 if never */
+	int64_t start_ms, answer_ms, end_ms;         /* wall clock; answer 0 if never */
 	int final_code;
 	char final_reason[SIP_REASON_MAX];
 	enum sip_hangup_side hangup;

@@ -80,7 +80,7 @@ size_t sip_bans_used(struct sip_bans *b);
 struct psnap_gw_state {
 	char id[ID_MAX];
 	atomic_bool down;
-	atomic_int misses;   /* consecutive unanswered probes */
+	atomic_int misses; /* consecutive unanswered probes */
 	struct metric *up;   /* warp_sip_gateway_up{gateway} */
 	struct metric *info; /* warp_sip_gateway_info{…} as last built */
 	unsigned gen;	     /* the build that last saw the gateway (gw_lock) */
@@ -213,7 +213,7 @@ struct psnap {
 	struct psnap_cred *creds; /* by (user, realm, trunk) */
 	size_t ncreds;
 	char realms[PSNAP_REALMS_MAX][PSNAP_REALM_MAX]; /* distinct, sorted */
-	bool realm_sha256[PSNAP_REALMS_MAX];		/* some credentials of it have one */
+	bool realm_sha256[PSNAP_REALMS_MAX]; /* some credentials of it have one */
 	size_t nrealms;
 };
 
@@ -311,10 +311,10 @@ struct sip_journal;
 
 /* The columns of a CDR row, in the order cdr.c binds them. */
 #define SIP_CDR_COLUMNS 28
-#define SIP_CDR_COLUMNS_SQL                                                                        \
-	"id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, caller, dialed, "  \
-	"normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "              \
-	"final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "       \
+#define SIP_CDR_COLUMNS_SQL                                                                       \
+	"id, call_id, direction, customer_id, trunk_id, carrier_id, gateway_id, caller, dialed, " \
+	"normalized, source, start_ms, answer_ms, end_ms, duration_ms, billable_ms, "             \
+	"final_code, final_reason, hangup, attempts, pdd_ms, rtp_packets_a, rtp_packets_b, "      \
 	"rtp_lost_a, rtp_lost_b, rtp_jitter_us_a, rtp_jitter_us_b, created_at"
 /* final_reason of a CDR the journal wrote for a call whose process stopped. */
 #define SIP_CDR_RECOVERED_REASON "call state lost: billed to the last heartbeat"
