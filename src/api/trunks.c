@@ -159,10 +159,11 @@ static void trunk_member_set(struct api_ctx *ctx, json_t *obj, const char *name,
 }
 
 /* Digest credentials come as a whole: a new username or realm needs the
- * password again, since HA1 covers all three, and removing the username
- * removes the realm and HA1 with it.  The password is write-only, so obj
- * holds one only when this request gave it. */
-static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
+ * password again, since the HA1s cover all three, and removing the username
+ * removes the realm and HA1s with it.  The password is write-only, so obj
+ * holds one only when this request gave it.  A trunk's and a device's
+ * (trunk_devices.c) alike. */
+int api_digest_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
 {
 	const char *user = json_string_value(json_object_get(obj, "username"));
 	const char *realm = json_string_value(json_object_get(obj, "realm"));
@@ -231,18 +232,21 @@ static int trunk_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool
 {
 	(void)creating;
 	int rc = trunk_sell_deck(ctx, obj, e);
-	rc = rc ? rc : trunk_credentials(ctx, obj, e);
+	rc = rc ? rc : api_digest_credentials(ctx, obj, e);
 	return rc ? rc : api_trunk_acl_unclaimed(ctx, id, obj, e);
 }
 
-/* Numbers delivered to the trunk keep it: the caller moves or deletes them
- * first, and learns which rule refused the delete. */
+/* Numbers delivered to the trunk and its devices keep it: the caller moves
+ * or deletes them first, and learns which rule refused the delete. */
 static int trunk_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
 {
 	struct store_res *r = NULL;
 	struct store_param p = store_p_text(id);
-	int rc = store_exec(ctx->conn, "SELECT count(*) FROM numbers WHERE trunk_id = $1", &p, 1, &r);
-	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0;
+	int rc = store_exec(ctx->conn,
+			    "SELECT (SELECT count(*) FROM numbers WHERE trunk_id = $1), "
+			    "(SELECT count(*) FROM trunk_devices WHERE trunk_id = $1)",
+			    &p, 1, &r);
+	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0, d = rc == 0 ? store_res_int(r, 0, 1) : 0;
 	store_res_free(r);
 	if (rc < 0)
 		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
@@ -250,6 +254,10 @@ static int trunk_can_delete(struct api_ctx *ctx, const char *id, struct api_verr
 		return api_verr_set(e, 409, "has_dependents", NULL,
 				    "trunk %s still receives %lld number(s); move or delete them first",
 				    id, (long long)n);
+	if (d > 0)
+		return api_verr_set(e, 409, "has_dependents", NULL,
+				    "trunk %s still has %lld device(s); delete them first", id,
+				    (long long)d);
 	return 0;
 }
 
@@ -260,7 +268,7 @@ static const struct api_field trunk_fields[] = {
 	{ "username", "auth_username", API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
 	{ "realm", "auth_realm", API_F_STR, API_F_NULLABLE, 1, 128, NULL, NULL },
 	{ "password", "auth_ha1", API_F_STR, API_F_WRITEONLY | API_F_NULLABLE, 8, 128, NULL, NULL },
-	/* The password's SHA-256 HA1, set only by trunk_credentials. */
+	/* The password's SHA-256 HA1, set only by api_digest_credentials. */
 	{ "password_sha256", "auth_ha1_sha256", API_F_STR,
 	  API_F_READONLY | API_F_WRITEONLY | API_F_NULLABLE, 0, 64, NULL, NULL },
 	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, api_check_tech_prefix },

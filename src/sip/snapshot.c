@@ -20,8 +20,9 @@
  *
  * Customer limits (cps_limit, channel_limit) come from migration 0005.
  * Digest credentials (auth_username, auth_realm, auth_ha1 of migration 0002,
- * auth_ha1_sha256 of 0025, written by src/api/trunks.c) are kept by
- * (username, realm) for digest.c; a trunk without the first three has none.
+ * auth_ha1_sha256 of 0025, written by src/api/trunks.c) and those of the
+ * trunk's enabled devices (trunk_devices of 0025, src/api/trunk_devices.c)
+ * are kept by (username, realm) for digest.c, each naming its trunk.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -326,13 +327,12 @@ static bool cred_hex(const char *h, size_t n)
 	return strlen(h) == n && strspn(h, "0123456789abcdef") == n;
 }
 
-/* Columns 11..13: auth_username, auth_realm, auth_ha1; 15: auth_ha1_sha256.
- * An MD5 HA1 that is not 32 hex digits can never verify, so the entry is
- * left out; a SHA-256 one that is not 64 is taken as unknown. */
-static int cred_add(struct builder *b, struct store_res *r, size_t i)
+/* One credentials entry of trunk t.  An MD5 HA1 that is not 32 hex digits
+ * can never verify, so the entry is left out; a SHA-256 one that is not 64
+ * is taken as unknown. */
+static int cred_push(struct builder *b, const char *user, const char *realm, const char *ha1,
+		     const char *sha, size_t t)
 {
-	const char *user = store_res_text(r, i, 11), *realm = store_res_text(r, i, 12);
-	const char *ha1 = store_res_text(r, i, 13), *sha = store_res_text(r, i, 15);
 	struct psnap_cred *cr;
 
 	if (!user[0] || !realm[0] || !cred_hex(ha1, 32) || strlen(user) >= sizeof(cr->user) ||
@@ -345,8 +345,39 @@ static int cred_add(struct builder *b, struct store_res *r, size_t i)
 	psnap_copy_cstr(cr->realm, sizeof(cr->realm), realm);
 	psnap_copy_cstr(cr->ha1, sizeof(cr->ha1), ha1);
 	psnap_copy_cstr(cr->ha1_sha256, sizeof(cr->ha1_sha256), cred_hex(sha, 64) ? sha : "");
-	cr->trunk = i;
+	cr->trunk = t;
 	return 0;
+}
+
+/* Columns 11..13: auth_username, auth_realm, auth_ha1; 15: auth_ha1_sha256. */
+static int cred_add(struct builder *b, struct store_res *r, size_t i)
+{
+	return cred_push(b, store_res_text(r, i, 11), store_res_text(r, i, 12),
+			 store_res_text(r, i, 13), store_res_text(r, i, 15), i);
+}
+
+/* The enabled devices of migration 0025: credentials of their trunk
+ * (decision 0048); a disabled device has none. */
+static int cred_devices(struct builder *b)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(b->c,
+			    "SELECT trunk_id, username, realm, auth_ha1, auth_ha1_sha256 "
+			    "FROM trunk_devices WHERE enabled <> 0",
+			    NULL, 0, &r);
+
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		const struct psnap_trunk *t = psnap_find(store_res_text(r, i, 0), b->s->trunks,
+							 b->s->ntrunks, sizeof(*b->s->trunks),
+							 psnap_cmp_id);
+
+		if (t)
+			rc = cred_push(b, store_res_text(r, i, 1), store_res_text(r, i, 2),
+				       store_res_text(r, i, 3), store_res_text(r, i, 4),
+				       (size_t)(t - b->s->trunks));
+	}
+	store_res_free(r);
+	return rc;
 }
 
 /* Sorts the credentials and keeps the first PSNAP_REALMS_MAX distinct
@@ -432,6 +463,7 @@ static int build_trunks(struct builder *b)
 	int rc = load_rows(b, &l, &a, &b->s->ntrunks);
 
 	b->s->trunks = a;
+	rc = rc ? rc : cred_devices(b);
 	if (rc == 0) {
 		acl_index(b->s);
 		cred_index(b->s);
