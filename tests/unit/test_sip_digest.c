@@ -215,6 +215,30 @@ static int credentials_both(struct store_conn *c, const char *trunk, const char 
 			  p, 5, NULL);
 }
 
+/* A device of trk_dyn in realm warp2, as src/api/trunk_devices.c stores it. */
+static int device(struct store_conn *c, const char *id, const char *user, const char *password,
+		  int enabled)
+{
+	char md5[SIP_DIGEST_HEX], sha[SIP_DIGEST_HEX];
+	struct store_param p[6];
+
+	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), STR_LIT("warp2"),
+		       str_from_cstr(password), md5);
+	sip_digest_ha1(SIP_DIGEST_SHA256, str_from_cstr(user), STR_LIT("warp2"),
+		       str_from_cstr(password), sha);
+	p[0] = store_p_text(id);
+	p[1] = store_p_text(user);
+	p[2] = store_p_text(md5);
+	p[3] = store_p_text(sha);
+	p[4] = store_p_int(enabled);
+	p[5] = store_p_text("trk_dyn");
+	return store_exec(c,
+			  "INSERT INTO trunk_devices (id, customer_id, trunk_id, username, realm, "
+			  "auth_ha1, auth_ha1_sha256, enabled, created_at, updated_at) VALUES "
+			  "($1, 'cus_a', $6, $2, 'warp2', $3, $4, $5, 0, 0)",
+			  p, 6, NULL);
+}
+
 static int provision_all(struct store_conn *c)
 {
 	int rc = 0;
@@ -226,6 +250,9 @@ static int provision_all(struct store_conn *c)
 	rc = rc < 0 ? rc : credentials(c, "trk_twin", "dyn", "twin-pass-2");
 	/* Realm warp has MD5 HA1s only (passwords set before 0025); warp2 both. */
 	rc = rc < 0 ? rc : credentials_both(c, "trk_new", "neo", "warp2", "n3w-password");
+	/* Devices of trk_dyn (migration 0025): one enabled, one disabled. */
+	rc = rc < 0 ? rc : device(c, "dev_on", "desk-1", "desk-pass-1", 1);
+	rc = rc < 0 ? rc : device(c, "dev_off", "desk-2", "desk-pass-2", 0);
 	if (rc < 0)
 		fprintf(stderr, "%s\n", store_conn_errmsg(c));
 	return rc < 0 ? -1 : 0;
@@ -592,6 +619,28 @@ static void test_sha256_answer_for_md5_only_credentials_gets_md5_challenge(void 
 	assert_int_equal(admit(e, line, 7000), 0);
 }
 
+/* A trunk's enabled device is admitted as the trunk, its own username the
+ * registrant's; a disabled one is an unknown username. */
+static void test_enabled_device_admits_as_its_trunk(void **state)
+{
+	struct env *e = *state;
+	struct net_addr src;
+
+	assert_int_equal(
+	    answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", "desk-1", "desk-pass-1"), 0);
+	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
+	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &src, 6000, &e->plan), 0);
+	assert_string_equal(e->plan.trunk_id, "trk_dyn");
+}
+
+static void test_disabled_device_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(
+	    answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", "desk-2", "desk-pass-2"), 403);
+}
+
 static void test_expired_nonce_gets_a_stale_challenge(void **state)
 {
 	struct env *e = *state;
@@ -660,6 +709,8 @@ int main(void)
 	    T(test_sha256_credentials_admit_as_the_trunk),
 	    T(test_md5_still_admits_a_trunk_with_both),
 	    T(test_no_algorithm_is_md5),
+	    T(test_enabled_device_admits_as_its_trunk),
+	    T(test_disabled_device_is_refused),
 	    T(test_wrong_sha256_password_is_refused),
 	    T(test_response_of_the_wrong_algorithm_is_refused),
 	    T(test_sha256_answer_for_md5_only_credentials_gets_md5_challenge),
