@@ -226,7 +226,8 @@ struct sip_digest_admit {
 };
 
 /* No credentials anywhere: 403 "unknown source", as before digest.  No
- * Proxy-Authorization for our realms: 407 with a challenge per realm.  A
+ * Proxy-Authorization for our realms: 407 with a challenge per realm and
+ * algorithm (SHA-256 first where known, decision 0048).  A
  * nonce past its time: 407, stale=true.  Unknown username, wrong response,
  * a nonce not ours: 403 (the core counts
  * it towards a ban; a 407 is not counted: every good call gets one).
