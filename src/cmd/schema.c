@@ -146,9 +146,8 @@ const struct config_key warp_schema[] = {
 	  "How long a digest nonce from a 407 challenge stays valid; an older one gets a new "
 	  "challenge with stale=true." },
 	{ "sip", "digest_sha256", CONFIG_BOOL, "true", 0, 0, NULL,
-	  "Digest challenges offer SHA-256 (RFC 8760) before MD5 where credentials have a SHA-256 "
-	  "HA1; false offers MD5 alone, for clients that take the first challenge whatever its "
-	  "algorithm (SIPp 3.6). Answers in either algorithm are verified." },
+	  "Digest challenges offer SHA-256 (RFC 8760) before MD5; false: MD5 alone, for clients "
+	  "that take the first challenge whatever its algorithm (SIPp 3.6). Both are verified." },
 	{ "sip", "register_min_expires", CONFIG_DURATION, "60s", 1000, 86400000, NULL,
 	  "Registrar: a contact asking for less (but not 0) gets 423 Interval Too Brief with this "
 	  "as Min-Expires." },
