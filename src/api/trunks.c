@@ -6,7 +6,9 @@
  * kept only as HA1 = H(username:realm:password) for MD5 and SHA-256 (RFC 7616
  * §3.4.2, RFC 8760; decision 0048), which is what digest verification
  * needs.  Limits, codecs, the tech prefix to strip, blocked destinations
- * and where to deliver calls to the customer's numbers complete it.  The SIP proxy reads trunks from its snapshot.
+ * and where to deliver calls to the customer's numbers complete it.  The
+ * SIP proxy reads trunks from its snapshot; a trunk's devices, with
+ * credentials of their own, are trunk_devices.c.
  */
 #include <openssl/evp.h>
 #include <string.h>
