@@ -91,6 +91,15 @@ class Peer:
         return self.request("INVITE", "sip:%s@127.0.0.1:%d" % (NUMBER, self.sw.port), NUMBER,
                             extra)
 
+    def call(self, alg):
+        """An INVITE challenged with SHA-256 then MD5 (RFC 8760 §2.4) and
+        answered in alg: the final code of the authenticated one."""
+        code, first = self.invite()
+        assert code == 407 and algorithms(first) == ["SHA-256", "MD5"], first
+        uri = "sip:%s@127.0.0.1:%d" % (NUMBER, self.sw.port)
+        code, final = self.invite(self.auth(first, alg, "INVITE", uri))
+        return code, final
+
 
 def registrations(sw, trunk):
     db = sqlite3.connect(str(sw.tmp / "warp.db"))
@@ -149,10 +158,7 @@ def test_invite_answered_with_sha256_is_routed_as_the_trunk(sipwarp, tmp_path):
     callee.wait_bound()
     ua = Peer(sw)
     try:
-        code, first = ua.invite()
-        assert code == 407 and algorithms(first) == ["SHA-256", "MD5"], first
-        uri = "sip:%s@127.0.0.1:%d" % (NUMBER, sw.port)
-        code, final = ua.invite(ua.auth(first, "SHA-256", "INVITE", uri))
+        code, final = ua.call("SHA-256")
         assert code == 486, final
     finally:
         ua.close()

@@ -550,16 +550,21 @@ static void test_challenge_offers_sha256_first_where_known(void **state)
 	assert_string_equal(e->a.extra, want);
 }
 
-static void test_sha256_credentials_admit_as_the_trunk(void **state)
+/* user's SHA-256 answer in warp2 admits the call as trunk. */
+static void assert_sha256_admits_as(struct env *e, const char *user, const char *password,
+				    const char *trunk)
 {
-	struct env *e = *state;
 	struct net_addr src;
 
-	assert_int_equal(
-	    answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", "neo", "n3w-password"), 0);
+	assert_int_equal(answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", user, password), 0);
 	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
 	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &src, 6000, &e->plan), 0);
-	assert_string_equal(e->plan.trunk_id, "trk_new");
+	assert_string_equal(e->plan.trunk_id, trunk);
+}
+
+static void test_sha256_credentials_admit_as_the_trunk(void **state)
+{
+	assert_sha256_admits_as(*state, "neo", "n3w-password", "trk_new");
 }
 
 /* The same trunk answering the MD5 challenge (a client without SHA-256). */
@@ -623,14 +628,7 @@ static void test_sha256_answer_for_md5_only_credentials_gets_md5_challenge(void 
  * registrant's; a disabled one is an unknown username. */
 static void test_enabled_device_admits_as_its_trunk(void **state)
 {
-	struct env *e = *state;
-	struct net_addr src;
-
-	assert_int_equal(
-	    answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", "desk-1", "desk-pass-1"), 0);
-	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
-	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &src, 6000, &e->plan), 0);
-	assert_string_equal(e->plan.trunk_id, "trk_dyn");
+	assert_sha256_admits_as(*state, "desk-1", "desk-pass-1", "trk_dyn");
 }
 
 static void test_disabled_device_is_refused(void **state)
