@@ -193,17 +193,23 @@ static int credentials(struct store_conn *c, const char *trunk, const char *user
 			  p, 3, NULL);
 }
 
-/* As the API stores a password since migration 0025: both HA1s. */
+/* A password as the API stores it since migration 0025: both HA1s. */
+static void ha1_both(const char *user, const char *realm, const char *password,
+		     char md5[SIP_DIGEST_HEX], char sha[SIP_DIGEST_HEX])
+{
+	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), str_from_cstr(realm),
+		       str_from_cstr(password), md5);
+	sip_digest_ha1(SIP_DIGEST_SHA256, str_from_cstr(user), str_from_cstr(realm),
+		       str_from_cstr(password), sha);
+}
+
 static int credentials_both(struct store_conn *c, const char *trunk, const char *user,
 			    const char *realm, const char *password)
 {
 	char md5[SIP_DIGEST_HEX], sha[SIP_DIGEST_HEX];
 	struct store_param p[5];
 
-	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), str_from_cstr(realm),
-		       str_from_cstr(password), md5);
-	sip_digest_ha1(SIP_DIGEST_SHA256, str_from_cstr(user), str_from_cstr(realm),
-		       str_from_cstr(password), sha);
+	ha1_both(user, realm, password, md5, sha);
 	p[0] = store_p_text(user);
 	p[1] = store_p_text(realm);
 	p[2] = store_p_text(md5);
@@ -222,10 +228,7 @@ static int device(struct store_conn *c, const char *id, const char *user, const 
 	char md5[SIP_DIGEST_HEX], sha[SIP_DIGEST_HEX];
 	struct store_param p[6];
 
-	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), STR_LIT("warp2"),
-		       str_from_cstr(password), md5);
-	sip_digest_ha1(SIP_DIGEST_SHA256, str_from_cstr(user), STR_LIT("warp2"),
-		       str_from_cstr(password), sha);
+	ha1_both(user, "warp2", password, md5, sha);
 	p[0] = store_p_text(id);
 	p[1] = store_p_text(user);
 	p[2] = store_p_text(md5);
