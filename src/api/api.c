@@ -14,7 +14,7 @@ static const struct api_resource *const resources[] = {
 	&api_routes,	    &api_numbers,	 &api_webhooks, &api_keys,
 	&api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
 	&api_rate_decks,    &api_brands,	 &api_campaigns, &api_campaign_numbers,
-	&api_opt_outs,	    &api_content_rules,
+	&api_opt_outs,	    &api_content_rules,	 &api_trunk_devices,
 };
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)

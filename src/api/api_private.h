@@ -190,6 +190,11 @@ int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
 /* Refuses (409 acl_conflict) an ACL entry of the trunk obj (as it will be
  * stored) that a trunk other than id (NULL on create) claims with the same
  * network, port and tech_prefix (trunk_acl.c). */
+/* Digest credentials of obj (a trunk or a trunk's device) as they will be
+ * stored (trunks.c): a password becomes its MD5 and SHA-256 HA1s
+ * ("password", "password_sha256"), realm "warp" unless given; a new username
+ * or realm needs the password again; a null username clears them all. */
+int api_digest_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *e);
 int api_trunk_acl_unclaimed(struct api_ctx *ctx, const char *id, const json_t *obj,
 			    struct api_verr *e);
 int api_check_tech_prefix(struct api_ctx *ctx, const struct api_field *f, json_t **val,
@@ -417,6 +422,7 @@ int api_body_validate(struct api_ctx *ctx, const struct api_resource *res, json_
 
 extern const struct api_resource api_customers;
 extern const struct api_resource api_trunks;
+extern const struct api_resource api_trunk_devices;
 extern const struct api_resource api_carriers;
 extern const struct api_resource api_gateways;
 extern const struct api_resource api_routes;

@@ -3,10 +3,12 @@
  *
  * A trunk is recognised by its source address (the ACL, CIDRs with an
  * optional port) or by digest credentials; the password is write-only and
- * kept only as HA1 = MD5(username:realm:password) (RFC 2617 §3.2.2.2), which
- * is what digest verification needs.  Limits, codecs, the tech prefix to
- * strip, blocked destinations and where to deliver calls to the customer's
- * numbers complete it.  The SIP proxy reads trunks from its snapshot.
+ * kept only as HA1 = H(username:realm:password) for MD5 and SHA-256 (RFC 7616
+ * §3.4.2, RFC 8760; decision 0048), which is what digest verification
+ * needs.  Limits, codecs, the tech prefix to strip, blocked destinations
+ * and where to deliver calls to the customer's numbers complete it.  The
+ * SIP proxy reads trunks from its snapshot; a trunk's devices, with
+ * credentials of their own, are trunk_devices.c.
  */
 #include <openssl/evp.h>
 #include <string.h>
@@ -129,19 +131,21 @@ static int check_blocked(struct api_ctx *ctx, const struct api_field *f, json_t 
 	return api_check_list(ctx, f, *val, BLOCKED_MAX, prefix_entry, e);
 }
 
-static int ha1(const char *user, const char *realm, const char *password, char out[33])
+/* HA1 under md as lowercase hex into out (32 or 64 digits). */
+static int ha1(const EVP_MD *md, const char *user, const char *realm, const char *password,
+	       char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char h[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
-	EVP_MD_CTX *h = EVP_MD_CTX_new();
-	int ok = h && EVP_DigestInit_ex(h, EVP_md5(), NULL) &&
-		 EVP_DigestUpdate(h, user, strlen(user)) && EVP_DigestUpdate(h, ":", 1) &&
-		 EVP_DigestUpdate(h, realm, strlen(realm)) && EVP_DigestUpdate(h, ":", 1) &&
-		 EVP_DigestUpdate(h, password, strlen(password)) && EVP_DigestFinal_ex(h, md, &n);
-	EVP_MD_CTX_free(h);
-	if (!ok || n != 16)
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, md, NULL) && EVP_DigestUpdate(c, user, strlen(user)) &&
+		 EVP_DigestUpdate(c, ":", 1) && EVP_DigestUpdate(c, realm, strlen(realm)) &&
+		 EVP_DigestUpdate(c, ":", 1) && EVP_DigestUpdate(c, password, strlen(password)) &&
+		 EVP_DigestFinal_ex(c, h, &n);
+	EVP_MD_CTX_free(c);
+	if (!ok || n != (unsigned)EVP_MD_get_size(md))
 		return -1;
-	hex_encode(md, 16, out);
+	hex_encode(h, n, out);
 	return 0;
 }
 
@@ -157,16 +161,17 @@ static void trunk_member_set(struct api_ctx *ctx, json_t *obj, const char *name,
 }
 
 /* Digest credentials come as a whole: a new username or realm needs the
- * password again, since HA1 covers all three, and removing the username
- * removes the realm and HA1 with it.  The password is write-only, so obj
- * holds one only when this request gave it. */
-static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
+ * password again, since the HA1s cover all three, and removing the username
+ * removes the realm and HA1s with it.  The password is write-only, so obj
+ * holds one only when this request gave it.  A trunk's and a device's
+ * (trunk_devices.c) alike. */
+int api_digest_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *e)
 {
 	const char *user = json_string_value(json_object_get(obj, "username"));
 	const char *realm = json_string_value(json_object_get(obj, "realm"));
 	const json_t *pw = json_object_get(obj, "password");
 	bool renamed = json_object_get(ctx->body, "username") || json_object_get(ctx->body, "realm");
-	char h[33];
+	char h[65], h256[65];
 
 	if (json_is_string(pw) && !user)
 		return api_verr_set(e, 422, "required", "/username",
@@ -175,6 +180,7 @@ static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *
 		if (json_is_null(json_object_get(ctx->body, "username"))) {
 			trunk_member_set(ctx, obj, "realm", json_null());
 			trunk_member_set(ctx, obj, "password", json_null());
+			trunk_member_set(ctx, obj, "password_sha256", json_null());
 		}
 		return 0;
 	}
@@ -187,9 +193,11 @@ static int trunk_credentials(struct api_ctx *ctx, json_t *obj, struct api_verr *
 				    "'password' is required with a new username or realm");
 	if (!json_is_string(pw))
 		return 0;
-	if (ha1(user, realm, json_string_value(pw), h) < 0)
+	if (ha1(EVP_md5(), user, realm, json_string_value(pw), h) < 0 ||
+	    ha1(EVP_sha256(), user, realm, json_string_value(pw), h256) < 0)
 		return api_verr_set(e, 500, "internal", NULL, "cannot hash the password");
 	trunk_member_set(ctx, obj, "password", json_string(h));
+	trunk_member_set(ctx, obj, "password_sha256", json_string(h256));
 	return 0;
 }
 
@@ -226,18 +234,21 @@ static int trunk_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool
 {
 	(void)creating;
 	int rc = trunk_sell_deck(ctx, obj, e);
-	rc = rc ? rc : trunk_credentials(ctx, obj, e);
+	rc = rc ? rc : api_digest_credentials(ctx, obj, e);
 	return rc ? rc : api_trunk_acl_unclaimed(ctx, id, obj, e);
 }
 
-/* Numbers delivered to the trunk keep it: the caller moves or deletes them
- * first, and learns which rule refused the delete. */
+/* Numbers delivered to the trunk and its devices keep it: the caller moves
+ * or deletes them first, and learns which rule refused the delete. */
 static int trunk_can_delete(struct api_ctx *ctx, const char *id, struct api_verr *e)
 {
 	struct store_res *r = NULL;
 	struct store_param p = store_p_text(id);
-	int rc = store_exec(ctx->conn, "SELECT count(*) FROM numbers WHERE trunk_id = $1", &p, 1, &r);
-	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0;
+	int rc = store_exec(ctx->conn,
+			    "SELECT (SELECT count(*) FROM numbers WHERE trunk_id = $1), "
+			    "(SELECT count(*) FROM trunk_devices WHERE trunk_id = $1)",
+			    &p, 1, &r);
+	int64_t n = rc == 0 ? store_res_int(r, 0, 0) : 0, d = rc == 0 ? store_res_int(r, 0, 1) : 0;
 	store_res_free(r);
 	if (rc < 0)
 		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
@@ -245,6 +256,10 @@ static int trunk_can_delete(struct api_ctx *ctx, const char *id, struct api_verr
 		return api_verr_set(e, 409, "has_dependents", NULL,
 				    "trunk %s still receives %lld number(s); move or delete them first",
 				    id, (long long)n);
+	if (d > 0)
+		return api_verr_set(e, 409, "has_dependents", NULL,
+				    "trunk %s still has %lld device(s); delete them first", id,
+				    (long long)d);
 	return 0;
 }
 
@@ -255,6 +270,9 @@ static const struct api_field trunk_fields[] = {
 	{ "username", "auth_username", API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
 	{ "realm", "auth_realm", API_F_STR, API_F_NULLABLE, 1, 128, NULL, NULL },
 	{ "password", "auth_ha1", API_F_STR, API_F_WRITEONLY | API_F_NULLABLE, 8, 128, NULL, NULL },
+	/* The password's SHA-256 HA1, set only by api_digest_credentials. */
+	{ "password_sha256", "auth_ha1_sha256", API_F_STR,
+	  API_F_READONLY | API_F_WRITEONLY | API_F_NULLABLE, 0, 64, NULL, NULL },
 	{ "tech_prefix", NULL, API_F_STR, 0, 0, 16, NULL, api_check_tech_prefix },
 	{ "codecs", NULL, API_F_JSON, 0, 0, 0, NULL, check_codecs },
 	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },

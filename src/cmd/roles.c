@@ -106,6 +106,7 @@ int start_sip(struct app *app)
 			.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
 			.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 			.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
+			.digest_sha256 = config_bool(cfg, "sip", "digest_sha256"),
 			.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
 			.limits =
 			    {

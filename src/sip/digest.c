@@ -1,9 +1,13 @@
 /*
  * digest.c — proxy-to-user authentication (RFC 3261 §22.3) for trunks whose
  * customers have no fixed address: a stranger's out-of-dialog request gets
- * 407 Proxy Authentication Required with a Digest challenge (RFC 2617, MD5,
- * qop=auth; RFC 8760 §2.4 keeps MD5 for SIP), and its retry is admitted as
- * the trunk whose username, realm and HA1 produce the response it sent.
+ * 407 Proxy Authentication Required with a Digest challenge (RFC 7616 with
+ * qop=auth: SHA-256 first, then MD5, as RFC 8760 §2.4 orders them for SIP),
+ * and its retry is admitted as the trunk whose username, realm and HA1 of
+ * the algorithm it chose produce the response it sent.  A realm none of
+ * whose credentials has a SHA-256 HA1 (passwords set before migration 0025)
+ * is offered MD5 alone, and a SHA-256 answer for credentials that only
+ * have an MD5 HA1 gets a new challenge offering MD5 alone (decision 0048).
  *
  * Nonces carry their own proof (RFC 2617 §3.2.1 leaves the form to the
  * server): base64 of the issue time (8 bytes, big-endian ms) and the first
@@ -68,45 +72,55 @@ static void digest_fail_count(const char *reason)
 
 /* ---------------------------------------------------------- the math */
 
-/* MD5 of the n parts joined with ':', as lowercase hex. */
-static void md5_join(const struct str *part, size_t n, char out[SIP_DIGEST_HEX])
+size_t sip_digest_hex_len(enum sip_digest_alg alg)
+{
+	return alg == SIP_DIGEST_SHA256 ? 64 : 32;
+}
+
+/* H of the n parts joined with ':', as lowercase hex (RFC 7616 §3.4.1's
+ * KD and H, for MD5 or SHA-256). */
+static void digest_join(enum sip_digest_alg alg, const struct str *part, size_t n,
+			char out[SIP_DIGEST_HEX])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
+	size_t want = sip_digest_hex_len(alg) / 2;
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
-	int ok = h && EVP_DigestInit_ex(h, EVP_md5(), NULL);
+	int ok =
+	    h && EVP_DigestInit_ex(h, alg == SIP_DIGEST_SHA256 ? EVP_sha256() : EVP_md5(), NULL);
 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = (i == 0 || EVP_DigestUpdate(h, ":", 1)) &&
 		     EVP_DigestUpdate(h, part[i].p, part[i].len);
-	ok = ok && EVP_DigestFinal_ex(h, md, &len) && len == 16;
+	ok = ok && EVP_DigestFinal_ex(h, md, &len) && len == want;
 	EVP_MD_CTX_free(h);
 	if (!ok) {
 		memset(out, 0, SIP_DIGEST_HEX); /* matches no response */
 		return;
 	}
-	hex_encode(md, 16, out);
+	hex_encode(md, want, out);
 }
 
-void sip_digest_ha1(struct str user, struct str realm, struct str password,
+void sip_digest_ha1(enum sip_digest_alg alg, struct str user, struct str realm, struct str password,
 		    char out[SIP_DIGEST_HEX])
 {
 	const struct str parts[] = {user, realm, password};
 
-	md5_join(parts, 3, out);
+	digest_join(alg, parts, 3, out);
 }
 
-void sip_digest_response(const char *ha1, struct str nonce, struct str nc, struct str cnonce,
-			 struct str qop, struct str method, struct str uri,
+void sip_digest_response(enum sip_digest_alg alg, const char *ha1, struct str nonce, struct str nc,
+			 struct str cnonce, struct str qop, struct str method, struct str uri,
 			 char out[SIP_DIGEST_HEX])
 {
 	char ha2[SIP_DIGEST_HEX];
 	const struct str a2[] = {method, uri};
 
-	md5_join(a2, 2, ha2);
-	const struct str kd[] = {str_from_cstr(ha1), nonce, nc, cnonce, qop, {ha2, 32}};
+	digest_join(alg, a2, 2, ha2);
+	const struct str kd[] = {
+	    str_from_cstr(ha1), nonce, nc, cnonce, qop, {ha2, sip_digest_hex_len(alg)}};
 
-	md5_join(kd, 6, out);
+	digest_join(alg, kd, 6, out);
 }
 
 /* ------------------------------------------------------------ nonces */
@@ -338,54 +352,101 @@ static const struct sip_hdr *digest_find(const struct psnap *s, const struct sip
 
 /* ------------------------------------------------------ verification */
 
-/* The index into s->creds whose HA1 yields c's response, or SIZE_MAX. */
+/* The algorithm c answers with: none is MD5 (RFC 7616 §3.3); -EINVAL for
+ * one not verified here (the -sess variants, SHA-512-256). */
+static int digest_alg_of(const struct sip_digest_cred *c, enum sip_digest_alg *alg)
+{
+	*alg = SIP_DIGEST_MD5;
+	if (c->algorithm.len == 0 || str_caseeq_cstr(c->algorithm, "MD5"))
+		return 0;
+	*alg = SIP_DIGEST_SHA256;
+	return str_caseeq_cstr(c->algorithm, "SHA-256") ? 0 : -EINVAL;
+}
+
+static const char *cred_ha1(const struct psnap_cred *cr, enum sip_digest_alg alg)
+{
+	return alg == SIP_DIGEST_SHA256 ? cr->ha1_sha256 : cr->ha1;
+}
+
+/* True when some credentials of (user, realm) from index i on have an
+ * HA1 for alg. */
+static bool digest_has_alg(const struct psnap *s, size_t i, const struct sip_digest_cred *c,
+			   enum sip_digest_alg alg)
+{
+	for (; i < s->ncreds && str_eq_cstr(c->user, s->creds[i].user) &&
+	       str_eq_cstr(c->realm, s->creds[i].realm);
+	     i++)
+		if (cred_ha1(&s->creds[i], alg)[0])
+			return true;
+	return false;
+}
+
+/* The index into s->creds whose alg HA1 yields c's response, or SIZE_MAX. */
 static size_t digest_match(const struct psnap *s, const struct sip_digest_cred *c,
-			   struct str method)
+			   enum sip_digest_alg alg, struct str method)
 {
 	char want[SIP_DIGEST_HEX], got[SIP_DIGEST_HEX];
-	size_t i = psnap_cred_find(s, c->user, c->realm);
+	size_t hex = sip_digest_hex_len(alg), i = psnap_cred_find(s, c->user, c->realm);
 
-	if (i == SIZE_MAX || c->response.len != 32)
+	if (i == SIZE_MAX || c->response.len != hex)
 		return SIZE_MAX;
-	for (size_t k = 0; k < 32; k++) /* hex is case-insensitive */
+	for (size_t k = 0; k < hex; k++) /* hex is case-insensitive */
 		got[k] = (char)(c->response.p[k] >= 'A' && c->response.p[k] <= 'F'
 				    ? c->response.p[k] - 'A' + 'a'
 				    : c->response.p[k]);
 	for (; i < s->ncreds && str_eq_cstr(c->user, s->creds[i].user) &&
 	       str_eq_cstr(c->realm, s->creds[i].realm);
 	     i++) {
-		sip_digest_response(s->creds[i].ha1, c->nonce, c->nc, c->cnonce, c->qop, method,
-				    c->uri, want);
-		if (CRYPTO_memcmp(want, got, 32) == 0)
+		const char *ha1 = cred_ha1(&s->creds[i], alg);
+
+		if (!ha1[0])
+			continue;
+		sip_digest_response(alg, ha1, c->nonce, c->nc, c->cnonce, c->qop, method, c->uri,
+				    want);
+		if (CRYPTO_memcmp(want, got, hex) == 0)
 			return i;
 	}
 	return SIZE_MAX;
 }
 
+/* One challenge line into out[0..n); its length, or 0 when it does not fit. */
+static size_t digest_challenge_line(char *out, size_t n, enum digest_kind kind, const char *realm,
+				    const char *nonce, const char *alg, bool stale)
+{
+	int k = snprintf(out, n,
+			 "%s: Digest realm=\"%s\", nonce=\"%s\", qop=\"auth\", algorithm=%s%s\r\n",
+			 kind == DIGEST_PROXY ? "Proxy-Authenticate" : "WWW-Authenticate", realm,
+			 nonce, alg, stale ? ", stale=true" : "");
+
+	return k < 0 || (size_t)k >= n ? 0 : (size_t)k;
+}
+
 /* The challenge: one Proxy-Authenticate (or WWW-Authenticate) per realm
- * (§22.3, §20.28, §20.44). */
+ * and algorithm (§22.3, §20.28, §20.44), SHA-256 before MD5 (RFC 8760
+ * §2.4: the client takes the first it supports) where the realm has a
+ * SHA-256 HA1 and sha256 allows it.  Whole lines only. */
 static void digest_challenge(const struct psnap *s, enum digest_kind kind, int64_t now_ms,
-			     bool stale, struct sip_digest_admit *a)
+			     bool stale, bool sha256, struct sip_digest_admit *a)
 {
 	char nonce[SIP_DIGEST_NONCE_MAX];
-	size_t off = 0;
+	size_t off = 0, n = 1;
 
 	sip_digest_nonce_make(now_ms, nonce, sizeof(nonce));
 	a->code = kind == DIGEST_PROXY ? 407 : 401;
 	a->tag = kind == DIGEST_PROXY ? "a407" : "a401";
 	a->extra[0] = '\0';
-	for (size_t i = 0; i < s->nrealms && off < sizeof(a->extra); i++) {
-		int n = snprintf(a->extra + off, sizeof(a->extra) - off,
-				 "%s: Digest realm=\"%s\", nonce=\"%s\", "
-				 "qop=\"auth\", algorithm=MD5%s\r\n",
-				 kind == DIGEST_PROXY ? "Proxy-Authenticate" : "WWW-Authenticate",
-				 s->realms[i], nonce, stale ? ", stale=true" : "");
-		if (n < 0 || (size_t)n >= sizeof(a->extra) - off) {
-			a->extra[off] = '\0'; /* whole lines only */
-			break;
+	for (size_t i = 0; i < s->nrealms && n > 0; i++) {
+		if (sha256 && s->realm_sha256[i]) {
+			n = digest_challenge_line(a->extra + off, sizeof(a->extra) - off, kind,
+						  s->realms[i], nonce, "SHA-256", stale);
+			off += n;
 		}
-		off += (size_t)n;
+		n = n ? digest_challenge_line(a->extra + off, sizeof(a->extra) - off, kind,
+					      s->realms[i], nonce, "MD5", stale)
+		      : 0;
+		off += n;
 	}
+	a->extra[off] = '\0';
 	if (digest_challenges)
 		metric_inc(digest_challenges);
 }
@@ -462,21 +523,31 @@ size_t sip_digest_admitted_trunk(const struct psnap *s, struct sip_msg *m,
 	return SIZE_MAX;
 }
 
+/* What a SHA-256 answer for credentials with only an MD5 HA1 gets: a new
+ * challenge offering MD5 alone (decision 0048). */
+static const char DIGEST_MD5_ONLY[] = "md5 only";
+
 /* Why c does not admit m, or NULL when it does (cred set). */
 static const char *digest_refusal(const struct psnap *s, struct sip_msg *m,
 				  const struct sip_digest_cred *c, size_t *cred)
 {
-	/* §3.2.2: qop=auth as offered, and MD5.  The digest-uri is taken as
-	 * the client wrote it, not held to the Request-URI (§3.2.2.5): SIP
-	 * clients differ (SIPp writes the proxy's address), Kamailio's auth
-	 * does not check it either; a replay is caught by seen_first_use
-	 * whatever the uri. */
+	enum sip_digest_alg alg;
+	size_t first;
+
+	/* RFC 7616 §3.4: qop=auth as offered, MD5 or SHA-256.  The digest-uri
+	 * is taken as the client wrote it, not held to the Request-URI
+	 * (§3.4.6): SIP clients differ (SIPp writes the proxy's address),
+	 * Kamailio's auth does not check it either; a replay is caught by
+	 * seen_first_use whatever the uri. */
 	if (!str_eq_cstr(c->qop, "auth") || c->nc.len == 0 || c->cnonce.len == 0 ||
-	    c->uri.len == 0 || (c->algorithm.len && !str_caseeq_cstr(c->algorithm, "MD5")))
+	    c->uri.len == 0 || digest_alg_of(c, &alg) < 0)
 		return "malformed";
-	if (psnap_cred_find(s, c->user, c->realm) == SIZE_MAX)
+	first = psnap_cred_find(s, c->user, c->realm);
+	if (first == SIZE_MAX)
 		return "user";
-	*cred = digest_match(s, c, m->method_name);
+	if (!digest_has_alg(s, first, c, alg))
+		return DIGEST_MD5_ONLY;
+	*cred = digest_match(s, c, alg, m->method_name);
 	return *cred == SIZE_MAX ? "response" : NULL;
 }
 
@@ -491,14 +562,20 @@ static void digest_verify(struct sip_policy *p, const struct psnap *s, enum dige
 	size_t cred = SIZE_MAX;
 
 	if (nonce == SIP_DIGEST_E_STALE) {
-		digest_challenge(s, kind, now_ms, true, a); /* RFC 2617 §3.2.1 stale */
+		/* RFC 7616 §3.3 stale */
+		digest_challenge(s, kind, now_ms, true, p->o.cfg.digest_sha256, a);
 		return;
 	}
 	if (!why)
 		why = digest_refusal(s, m, c, &cred);
+	if (why == DIGEST_MD5_ONLY) {
+		/* stale=true: the client retries with the same password. */
+		digest_challenge(s, kind, now_ms, true, false, a);
+		return;
+	}
 	if (!why && !seen_first_use(p->digest_seen, c, now_ms, now_ms + ttl_ms)) {
 		digest_fail_count("replay");
-		digest_challenge(s, kind, now_ms, true, a);
+		digest_challenge(s, kind, now_ms, true, p->o.cfg.digest_sha256, a);
 		return;
 	}
 	if (!why && digest_strip(m, h, a) < 0)
@@ -522,7 +599,7 @@ static void digest_check(struct sip_policy *p, const struct psnap *s, enum diges
 	const struct sip_hdr *h = digest_find(s, m, kind, &c);
 
 	if (!h)
-		digest_challenge(s, kind, now_ms, false, a);
+		digest_challenge(s, kind, now_ms, false, p->o.cfg.digest_sha256, a);
 	else
 		digest_verify(p, s, kind, m, h, &c, src, now_ms, ttl, a);
 }

@@ -159,23 +159,29 @@ void sip_policy_call_end(struct sip_policy *p, struct sip_call_plan *plan);
 /* ---------------------------------------------------- digest (digest.c)
  *
  * Proxy-to-user authentication (RFC 3261 §22.3) of strangers against the
- * trunks' digest credentials: RFC 2617 MD5 with qop=auth.  Nonces are
- * stateless: base64 of the issue time and an HMAC-SHA256 of it under a
- * per-process random secret, so any worker verifies any nonce and a
- * restart invalidates them all (the client is challenged again). */
+ * trunks' digest credentials: RFC 7616 SHA-256 (RFC 8760) or RFC 2617 MD5,
+ * with qop=auth.  Nonces are stateless: base64 of the issue time and an
+ * HMAC-SHA256 of it under a per-process random secret, so any worker
+ * verifies any nonce and a restart invalidates them all (the client is
+ * challenged again). */
 
-#define SIP_DIGEST_HEX 33 /* 32 hex digits and NUL */
+#define SIP_DIGEST_HEX 65 /* up to 64 hex digits (SHA-256) and NUL */
 #define SIP_DIGEST_NONCE_MAX 64
 enum { SIP_DIGEST_E_STALE = -1, SIP_DIGEST_E_BAD = -2 };
 
-/* HA1 = MD5(user:realm:password) (RFC 2617 §3.2.2.2), lowercase hex. */
-void sip_digest_ha1(struct str user, struct str realm, struct str password,
-		    char out[SIP_DIGEST_HEX]);
-/* request-digest with qop=auth (§3.2.2.1):
- * MD5(HA1:nonce:nc:cnonce:qop:MD5(method:uri)), lowercase hex. */
-void sip_digest_response(const char *ha1, struct str nonce, struct str nc, struct str cnonce,
-			 struct str qop, struct str method, struct str uri,
-			 char out[SIP_DIGEST_HEX]);
+/* The algorithms verified (RFC 8760 §2.1); the -sess variants are not. */
+enum sip_digest_alg { SIP_DIGEST_MD5, SIP_DIGEST_SHA256 };
+/* Hex digits of alg's hashes: 32 or 64. */
+size_t sip_digest_hex_len(enum sip_digest_alg alg);
+
+/* HA1 = H(user:realm:password) (RFC 7616 §3.4.2), lowercase hex. */
+void sip_digest_ha1(enum sip_digest_alg alg, struct str user, struct str realm,
+		    struct str password, char out[SIP_DIGEST_HEX]);
+/* response with qop=auth (RFC 7616 §3.4.1):
+ * H(HA1:nonce:nc:cnonce:qop:H(method:uri)), lowercase hex; ha1 is alg's. */
+void sip_digest_response(enum sip_digest_alg alg, const char *ha1, struct str nonce,
+			 struct str nc, struct str cnonce, struct str qop, struct str method,
+			 struct str uri, char out[SIP_DIGEST_HEX]);
 /* A nonce issued at now_ms into out (SIP_DIGEST_NONCE_MAX bytes). */
 void sip_digest_nonce_make(int64_t now_ms, char *out, size_t n);
 /* 0 when nonce is ours and issued within ttl_ms before now_ms;
@@ -205,7 +211,8 @@ struct sip_digest_admit {
 };
 
 /* No credentials anywhere: 403 "unknown source", as before digest.  No
- * Proxy-Authorization for our realms: 407 with a challenge per realm.  A
+ * Proxy-Authorization for our realms: 407 with a challenge per realm and
+ * algorithm (SHA-256 first where known, decision 0048).  A
  * nonce past its time: 407, stale=true.  Unknown username, wrong response,
  * a nonce not ours: 403 (the core counts
  * it towards a ban; a 407 is not counted: every good call gets one).

@@ -225,13 +225,16 @@ struct psnap_ip {
 	uint8_t addr[16];
 };
 
-/* A trunk's digest credentials (digest.c): HA1 as the API stored it. */
+/* A trunk's digest credentials (digest.c): the HA1s as the API stored
+ * them, SHA-256's empty when unknown (a password set before migration
+ * 0026: decision 0048). */
 #define PSNAP_REALM_MAX 129
 #define PSNAP_REALMS_MAX 4 /* realms offered in one challenge */
 struct psnap_cred {
 	char user[65];
 	char realm[PSNAP_REALM_MAX];
-	char ha1[33]; /* lowercase hex MD5(username:realm:password) */
+	char ha1[33];	     /* lowercase hex MD5(username:realm:password) */
+	char ha1_sha256[65]; /* lowercase hex SHA-256 of the same, or "" */
 	size_t trunk;
 };
 
@@ -266,6 +269,7 @@ struct psnap {
 	struct psnap_cred *creds; /* by (user, realm, trunk) */
 	size_t ncreds;
 	char realms[PSNAP_REALMS_MAX][PSNAP_REALM_MAX]; /* distinct, sorted */
+	bool realm_sha256[PSNAP_REALMS_MAX]; /* some credentials of it have one */
 	size_t nrealms;
 };
 
@@ -311,6 +315,17 @@ int psnap_cmp_ip(const void *pa, const void *pb);
 int psnap_cmp_route(const void *pa, const void *pb);
 bool psnap_ip_of(const struct net_addr *a, struct psnap_ip *out);
 void psnap_copy_cstr(char *dst, size_t n, const char *s);
+/* Grows *arr (of elements of size, *cap of them allocated) to hold one
+ * more; the new element is zeroed.  NULL on allocation failure. */
+void *psnap_vec_push(void *arr, size_t *n, size_t *cap, size_t size);
+
+/* The digest credentials while building (snapshot_creds.c; decision 0048):
+ * one entry of trunk (an index into s->trunks), the trunk's enabled
+ * devices, then the sort and the realms challenges name. */
+int psnap_cred_push(struct psnap *s, size_t *cap, const char *user, const char *realm,
+		    const char *ha1, const char *sha256, size_t trunk);
+int psnap_creds_load_devices(struct psnap *s, size_t *cap, struct store_conn *c);
+void psnap_creds_index(struct psnap *s);
 
 /* Lookups, all hot path: no allocation, no locks, no I/O. */
 /* The trunk whose ACL matches src best (longest prefix, then an entry naming

@@ -433,6 +433,11 @@ struct sip_policy_config {
 	/* Digest nonces are accepted this long after they were issued; older
 	 * ones get a new challenge with stale=true.  0: 5 minutes. */
 	int64_t digest_nonce_ttl_ms;
+	/* Challenges offer SHA-256 (RFC 8760) before MD5 for realms with a
+	 * SHA-256 HA1; false: MD5 alone, for clients that take the first
+	 * challenge whatever its algorithm (SIPp 3.6).  Either is verified
+	 * (decision 0048). */
+	bool digest_sha256;
 	/* Heartbeat of the call journal (journal.c): answered calls of a
 	 * process that stops are billed to its last one.  0: no journal. */
 	int call_heartbeat_ms;

@@ -20,8 +20,10 @@
  *
  * Customer limits (cps_limit, channel_limit) come from migration 0005.
  * Digest credentials (auth_username, auth_realm, auth_ha1 of migration 0002,
- * written by src/api/trunks.c) are kept by (username, realm) for digest.c;
- * a trunk without all three has none.
+ * auth_ha1_sha256 of 0026, written by src/api/trunks.c) and those of the
+ * trunk's enabled devices (trunk_devices of 0026, src/api/trunk_devices.c)
+ * are kept by (username, realm) for digest.c, each naming its trunk
+ * (snapshot_creds.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,10 +51,7 @@ struct builder {
 	size_t cap_acl, cap_blocked, cap_dests, cap_choices, cap_creds;
 };
 
-/* Grows *arr (of elements of size) to hold one more; the new element is
- * zeroed.  NULL on allocation failure. */
-
-static void *vec_push(void *arr, size_t *n, size_t *cap, size_t size)
+void *psnap_vec_push(void *arr, size_t *n, size_t *cap, size_t size)
 {
 	void **a = arr;
 
@@ -191,7 +190,7 @@ static int acl_add(struct builder *b, const json_t *item, size_t trunk, const ch
 		log_warn("sip", "trunk %s: ACL entry without a valid cidr skipped", trunk_id);
 		return 0;
 	}
-	a = vec_push(&b->s->acl, &b->s->nacl, &b->cap_acl, sizeof(*a));
+	a = psnap_vec_push(&b->s->acl, &b->s->nacl, &b->cap_acl, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->family = nc.family;
@@ -230,7 +229,7 @@ static int trunk_blocked(struct builder *b, struct psnap_trunk *t, const json_t 
 
 		if (!p)
 			continue;
-		e = vec_push(&b->s->blocked, &b->s->nblocked, &b->cap_blocked, sizeof(*e));
+		e = psnap_vec_push(&b->s->blocked, &b->s->nblocked, &b->cap_blocked, sizeof(*e));
 		if (!e)
 			return -ENOMEM;
 		copy_digits(*e, sizeof(*e), p);
@@ -286,7 +285,7 @@ static int trunk_dests(struct builder *b, struct psnap_trunk *t, const json_t *l
 	{
 		const char *uri = json_string_value(json_object_get(v, "uri"));
 		struct psnap_dest *d =
-		    vec_push(&b->s->dests, &b->s->ndests, &b->cap_dests, sizeof(*d));
+		    psnap_vec_push(&b->s->dests, &b->s->ndests, &b->cap_dests, sizeof(*d));
 
 		if (!d)
 			return -ENOMEM;
@@ -321,52 +320,19 @@ static json_t *json_column(struct store_res *r, size_t row, size_t col)
 
 /* ------------------------------------------------- digest credentials */
 
-/* Columns 11..13: auth_username, auth_realm, auth_ha1.  An HA1 that is not
- * 32 hex digits can never verify, so it is left out. */
+/* Columns 11..13: auth_username, auth_realm, auth_ha1; 15: auth_ha1_sha256
+ * (snapshot_creds.c keeps the entries). */
 static int cred_add(struct builder *b, struct store_res *r, size_t i)
 {
-	const char *user = store_res_text(r, i, 11), *realm = store_res_text(r, i, 12);
-	const char *ha1 = store_res_text(r, i, 13);
-	struct psnap_cred *cr;
-
-	if (!user[0] || !realm[0] || strlen(ha1) != 32 || strspn(ha1, "0123456789abcdef") != 32 ||
-	    strlen(user) >= sizeof(cr->user) || strlen(realm) >= sizeof(cr->realm))
-		return 0;
-	cr = vec_push(&b->s->creds, &b->s->ncreds, &b->cap_creds, sizeof(*cr));
-	if (!cr)
-		return -ENOMEM;
-	psnap_copy_cstr(cr->user, sizeof(cr->user), user);
-	psnap_copy_cstr(cr->realm, sizeof(cr->realm), realm);
-	psnap_copy_cstr(cr->ha1, sizeof(cr->ha1), ha1);
-	cr->trunk = i;
-	return 0;
-}
-
-/* Sorts the credentials and keeps the first PSNAP_REALMS_MAX distinct
- * realms (sorted) for challenges. */
-static void cred_index(struct psnap *s)
-{
-	psnap_sort(s->creds, s->ncreds, sizeof(*s->creds), psnap_cmp_cred);
-	for (size_t i = 0; i < s->ncreds; i++) {
-		size_t k = 0;
-
-		while (k < s->nrealms && strcmp(s->realms[k], s->creds[i].realm) < 0)
-			k++;
-		if (k < s->nrealms && strcmp(s->realms[k], s->creds[i].realm) == 0)
-			continue;
-		if (k == PSNAP_REALMS_MAX)
-			continue;
-		size_t n = s->nrealms < PSNAP_REALMS_MAX ? s->nrealms : PSNAP_REALMS_MAX - 1;
-
-		memmove(s->realms[k + 1], s->realms[k], (n - k) * sizeof(s->realms[0]));
-		psnap_copy_cstr(s->realms[k], sizeof(s->realms[k]), s->creds[i].realm);
-		s->nrealms = n + 1;
-	}
+	return psnap_cred_push(b->s, &b->cap_creds, store_res_text(r, i, 11),
+			       store_res_text(r, i, 12), store_res_text(r, i, 13),
+			       store_res_text(r, i, 15), i);
 }
 
 /* Columns: id, customer_id, enabled, acl, tech_prefix, cps_limit,
  * channel_limit, destinations, max_call_duration, blocked_prefixes,
- * media_mode, auth_username, auth_realm, auth_ha1, topology_hiding. */
+ * media_mode, auth_username, auth_realm, auth_ha1, topology_hiding,
+ * auth_ha1_sha256. */
 static int trunk_row(struct builder *b, struct store_res *r, size_t i, void *elem)
 {
 	struct psnap_trunk *t = elem;
@@ -411,16 +377,17 @@ static int build_trunks(struct builder *b)
 	static const struct loader l = {
 	    "SELECT id, customer_id, enabled, acl, tech_prefix, cps_limit, "
 	    "channel_limit, destinations, max_call_duration, blocked_prefixes, "
-	    "media_mode, auth_username, auth_realm, auth_ha1, topology_hiding "
-	    "FROM trunks ORDER BY id",
+	    "media_mode, auth_username, auth_realm, auth_ha1, topology_hiding, "
+	    "auth_ha1_sha256 FROM trunks ORDER BY id",
 	    sizeof(struct psnap_trunk), trunk_row, NULL};
 	void *a;
 	int rc = load_rows(b, &l, &a, &b->s->ntrunks);
 
 	b->s->trunks = a;
+	rc = rc ? rc : psnap_creds_load_devices(b->s, &b->cap_creds, b->c);
 	if (rc == 0) {
 		acl_index(b->s);
-		cred_index(b->s);
+		psnap_creds_index(b->s);
 	}
 	return rc;
 }
@@ -615,7 +582,7 @@ static int route_choices(struct builder *b, struct psnap_route *rt, const json_t
 
 		if (!ca)
 			continue;
-		ch = vec_push(&s->choices, &s->nchoices, &b->cap_choices, sizeof(*ch));
+		ch = psnap_vec_push(&s->choices, &s->nchoices, &b->cap_choices, sizeof(*ch));
 		if (!ch)
 			return -ENOMEM;
 		ch->idx = (size_t)(ca - s->carriers);

@@ -313,11 +313,13 @@ def ini(port, extra=""):
 
 
 @pytest.fixture
-def sipwarp(warp_factory, tmp_path):
+def sipwarp(warp_factory, tmp_path, request):
     """A started warp with api and sip roles; stopped with SIGTERM at the end,
-    which must exit 0 (under ASan a leak makes it non-zero)."""
+    which must exit 0 (under ASan a leak makes it non-zero).  A test module's
+    SIPWARP_SIP_INI adds lines to its [sip] section."""
     port = sip_port()
-    w = warp_factory(extra_ini=ini(port), env={"WARP_ADMIN_TOKEN": TOKEN},
+    w = warp_factory(extra_ini=ini(port, getattr(request.module, "SIPWARP_SIP_INI", "")),
+                     env={"WARP_ADMIN_TOKEN": TOKEN},
                      args=["--roles", "api,sip"])
     w.sip_port = port
     w.start()

@@ -37,6 +37,10 @@ def ha1(user, realm, password):
     return hashlib.md5(("%s:%s:%s" % (user, realm, password)).encode()).hexdigest()
 
 
+def ha1_sha256(user, realm, password):
+    return hashlib.sha256(("%s:%s:%s" % (user, realm, password)).encode()).hexdigest()
+
+
 def trunk(api, cid, **fields):
     body = {"name": "trunk", "customer_id": cid}
     body.update(fields)
@@ -173,9 +177,12 @@ def test_trunk_password_is_stored_only_as_ha1(api):
     cid = api.customer()
     # TRUNK_FULL's sources are another trunk's already (no two may claim one)
     t = trunk(api, cid, **dict(TRUNK_FULL, acl=[{"cidr": "198.51.100.8/32"}]))
-    rows = api.rows("SELECT auth_username, auth_realm, auth_ha1 FROM trunks WHERE id = ?", t["id"])
+    rows = api.rows("SELECT auth_username, auth_realm, auth_ha1, auth_ha1_sha256 FROM trunks "
+                    "WHERE id = ?", t["id"])
     assert rows == [{"auth_username": "pbx-fra", "auth_realm": "sip.example.net",
-                     "auth_ha1": ha1("pbx-fra", "sip.example.net", "s3cret-pass-word")}]
+                     "auth_ha1": ha1("pbx-fra", "sip.example.net", "s3cret-pass-word"),
+                     "auth_ha1_sha256": ha1_sha256("pbx-fra", "sip.example.net",
+                                                   "s3cret-pass-word")}]
     # The clear password is nowhere: not in the row, not in the event.
     assert api.count("trunks", "auth_ha1 = ?", "s3cret-pass-word") == 0
     assert api.count("events", "data LIKE ?", "%s3cret-pass-word%") == 0
@@ -189,8 +196,9 @@ def test_trunk_password_patch_rehashes_and_rename_needs_password(api):
         ha1("alice", "warp", "first-password")
     r = api.admin.patch("/api/v1/trunks/" + t["id"], {"password": "second-password"})
     assert r.status == 200 and "password" not in r.json()["data"]
-    assert api.rows("SELECT auth_ha1 FROM trunks WHERE id = ?", t["id"])[0]["auth_ha1"] == \
-        ha1("alice", "warp", "second-password")
+    assert api.rows("SELECT auth_ha1, auth_ha1_sha256 FROM trunks WHERE id = ?", t["id"]) == [
+        {"auth_ha1": ha1("alice", "warp", "second-password"),
+         "auth_ha1_sha256": ha1_sha256("alice", "warp", "second-password")}]
     assert_error(api.admin.patch("/api/v1/trunks/" + t["id"], {"username": "bob"}), 422,
                  "required", "/password")
     assert_error(api.admin.patch("/api/v1/trunks/" + t["id"], {"realm": "other"}), 422,
@@ -215,8 +223,22 @@ def test_trunk_credentials_removed_with_null_username(api):
     r = api.admin.patch("/api/v1/trunks/" + t["id"], {"username": None})
     assert r.status == 200
     assert (r.json()["data"]["username"], r.json()["data"]["realm"]) == (None, None)
-    assert api.rows("SELECT auth_username, auth_realm, auth_ha1 FROM trunks WHERE id = ?",
-                    t["id"]) == [{"auth_username": None, "auth_realm": None, "auth_ha1": None}]
+    assert api.rows("SELECT auth_username, auth_realm, auth_ha1, auth_ha1_sha256 FROM trunks "
+                    "WHERE id = ?", t["id"]) == [{"auth_username": None, "auth_realm": None,
+                                                  "auth_ha1": None, "auth_ha1_sha256": None}]
+
+
+def test_trunk_sha256_ha1_is_not_a_body_member(api):
+    """The SHA-256 HA1 is the server's to compute (decision 0048): a client
+    cannot set it, and it is never shown."""
+    cid = api.customer()
+    r = api.admin.post("/api/v1/trunks", {"customer_id": cid, "name": "x", "username": "u1",
+                                          "password": "pass-word-1", "password_sha256": "0" * 64})
+    assert_error(r, 422, "read_only", "/password_sha256")
+    t = trunk(api, cid, username="u1", password="pass-word-1")
+    assert "password_sha256" not in t
+    r = api.admin.patch("/api/v1/trunks/" + t["id"], {"password_sha256": "0" * 64})
+    assert_error(r, 422, "read_only", "/password_sha256")
 
 
 def test_trunk_password_without_username_or_too_short_is_refused(api):

@@ -81,6 +81,9 @@ def make_world(server):
                                  "acl": [{"cidr": "10.%d.%d.0/24" % (n // 256 % 256, n % 256)}]})
     add("/api/v1/numbers", {"customer_id": cus["id"], "e164": "+1415555%04d" % n,
                             "trunk_id": trk["id"]})
+    dev = {"customer_id": cus["id"], "username": "d%d" % n, "password": "device-horse"}
+    w["/api/v1/trunks/{trunk_id}/devices"] = (
+        create(server, "/api/v1/trunks/%s/devices" % trk["id"], dev), dev)
     brd = add("/api/v1/brands", {"customer_id": cus["id"], "legal_name": "OpenAPI Inc",
                                  "ein": "12-3456789", "vertical": "TECHNOLOGY"})
     cmp = add("/api/v1/campaigns", {"customer_id": cus["id"], "brand_id": brd["id"],
@@ -167,6 +170,7 @@ def concrete(path, objects, absent=False):
     campaign = objects["/api/v1/campaigns"][0]["id"]
     out = path.replace("{carrier_id}", carrier).replace("{number}", "1")
     out = out.replace("{campaign_id}", campaign)
+    out = out.replace("{trunk_id}", objects["/api/v1/trunks"][0]["id"])
     if "/{id}" in path:  # an item, or a collection under one (a webhook's deliveries)
         obj = objects[path[:path.index("/{id}")]][0]
         out = out.replace("{id}", ABSENT_ID if absent else obj["id"])
@@ -364,7 +368,7 @@ def test_allowed_methods_of_every_path_are_the_documented_ones(server, spec, wor
 def ordered_operations(spec):
     """Every operation, deletes last and children before parents (a parent
     still in use answers 409, which is an answer too)."""
-    order = ["campaigns/{campaign_id}/numbers", "campaigns", "brands", "numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "message-routes",
+    order = ["campaigns/{campaign_id}/numbers", "trunks/{trunk_id}/devices", "campaigns", "brands", "numbers", "trunks", "smpp-accounts", "webhooks", "api-keys", "routes", "message-routes",
              "gateways", "smpp-connectors", "carriers", "customers"]
     return sorted(operations(spec), key=lambda o: (
         o[1] == "delete", next((i for i, n in enumerate(order) if "/%s/" % n in o[0]), 99)))
@@ -401,6 +405,7 @@ RESOURCES = {
     "/api/v1/brands": "Brand",
     "/api/v1/campaigns": "Campaign",
     "/api/v1/campaigns/{campaign_id}/numbers": "CampaignNumber",
+    "/api/v1/trunks/{trunk_id}/devices": "TrunkDevice",
     "/api/v1/opt-outs": "OptOut",
     "/api/v1/content-rules": "ContentRule",
 }
@@ -451,7 +456,8 @@ def test_write_only_fields_are_the_secrets(spec):
     for name in set(RESOURCES.values()):
         props = properties_of(resolve(spec["components"]["schemas"][name], spec))
         flagged |= {"%s.%s" % (name, k) for k, v in props.items() if v.get("writeOnly")}
-    assert flagged == {"Trunk.password", "SmppAccount.password", "SmppConnector.password",
+    assert flagged == {"Trunk.password", "TrunkDevice.password", "SmppAccount.password",
+                       "SmppConnector.password",
                        "Webhook.secret"}
 
 

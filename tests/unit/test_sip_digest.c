@@ -15,8 +15,8 @@ static void test_rfc2617_example_ha1(void **state)
 	char ha1[SIP_DIGEST_HEX];
 
 	(void)state;
-	sip_digest_ha1(STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"), STR_LIT("Circle Of Life"),
-		       ha1);
+	sip_digest_ha1(SIP_DIGEST_MD5, STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"),
+		       STR_LIT("Circle Of Life"), ha1);
 	assert_string_equal(ha1, "939e7578ed9e3c518a452acee763bce9");
 }
 
@@ -25,12 +25,50 @@ static void test_rfc2617_example_response(void **state)
 	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX];
 
 	(void)state;
-	sip_digest_ha1(STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"), STR_LIT("Circle Of Life"),
-		       ha1);
-	sip_digest_response(ha1, STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"), STR_LIT("00000001"),
-			    STR_LIT("0a4f113b"), STR_LIT("auth"), STR_LIT("GET"),
-			    STR_LIT("/dir/index.html"), resp);
+	sip_digest_ha1(SIP_DIGEST_MD5, STR_LIT("Mufasa"), STR_LIT("testrealm@host.com"),
+		       STR_LIT("Circle Of Life"), ha1);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, STR_LIT("dcd98b7102dd2f0e8b11d0f600bfb0c093"),
+			    STR_LIT("00000001"), STR_LIT("0a4f113b"), STR_LIT("auth"),
+			    STR_LIT("GET"), STR_LIT("/dir/index.html"), resp);
 	assert_string_equal(resp, "6629fae49393a05397450978507c4ef1");
+}
+
+/* RFC 7616 §3.9.1: the worked example, SHA-256 and MD5 from one challenge
+ * (the expected values are the RFC's, and Python's hashlib agrees). */
+#define RFC7616_NONCE "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+#define RFC7616_CNONCE "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+
+static void rfc7616_response(enum sip_digest_alg alg, char ha1[SIP_DIGEST_HEX],
+			     char resp[SIP_DIGEST_HEX])
+{
+	sip_digest_ha1(alg, STR_LIT("Mufasa"), STR_LIT("http-auth@example.org"),
+		       STR_LIT("Circle of Life"), ha1);
+	sip_digest_response(alg, ha1, STR_LIT(RFC7616_NONCE), STR_LIT("00000001"),
+			    STR_LIT(RFC7616_CNONCE), STR_LIT("auth"), STR_LIT("GET"),
+			    STR_LIT("/dir/index.html"), resp);
+}
+
+static void test_rfc7616_sha256_example(void **state)
+{
+	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX];
+
+	(void)state;
+	rfc7616_response(SIP_DIGEST_SHA256, ha1, resp);
+	assert_string_equal(ha1,
+			    "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232");
+	assert_string_equal(resp,
+			    "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+	assert_int_equal(sip_digest_hex_len(SIP_DIGEST_SHA256), 64);
+}
+
+static void test_rfc7616_md5_example(void **state)
+{
+	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX];
+
+	(void)state;
+	rfc7616_response(SIP_DIGEST_MD5, ha1, resp);
+	assert_string_equal(resp, "8ca523f5e9506fed4657c9700eebdbec");
+	assert_int_equal(sip_digest_hex_len(SIP_DIGEST_MD5), 32);
 }
 
 static void test_response_depends_on_method(void **state)
@@ -38,11 +76,11 @@ static void test_response_depends_on_method(void **state)
 	char ha1[SIP_DIGEST_HEX], a[SIP_DIGEST_HEX], b[SIP_DIGEST_HEX];
 
 	(void)state;
-	sip_digest_ha1(STR_LIT("u"), STR_LIT("warp"), STR_LIT("password1"), ha1);
-	sip_digest_response(ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"), STR_LIT("auth"),
-			    STR_LIT("INVITE"), STR_LIT("sip:1@h"), a);
-	sip_digest_response(ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"), STR_LIT("auth"),
-			    STR_LIT("BYE"), STR_LIT("sip:1@h"), b);
+	sip_digest_ha1(SIP_DIGEST_MD5, STR_LIT("u"), STR_LIT("warp"), STR_LIT("password1"), ha1);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"),
+			    STR_LIT("auth"), STR_LIT("INVITE"), STR_LIT("sip:1@h"), a);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, STR_LIT("n"), STR_LIT("00000001"), STR_LIT("c"),
+			    STR_LIT("auth"), STR_LIT("BYE"), STR_LIT("sip:1@h"), b);
 	assert_string_not_equal(a, b);
 }
 
@@ -126,6 +164,7 @@ static const char *const provisioning[] = {
     "('trk_dyn', 'cus_a', 'dyn', 1, '[]', '', '[]', '[]', 0, 'bypass', NULL, NULL, NULL, 0, 0), "
     "('trk_twin', 'cus_a', 'twin', 1, '[]', '', '[]', '[]', 0, 'bypass', NULL, NULL, NULL, "
     " 0, 0), "
+    "('trk_new', 'cus_a', 'new', 1, '[]', '', '[]', '[]', 0, 'bypass', NULL, NULL, NULL, 0, 0), "
     "('trk_bad', 'cus_a', 'bad', 1, '[]', '', '[]', '[]', 0, 'bypass', 'dyn', 'warp', "
     " 'not-an-md5', 0, 0)",
     "INSERT INTO carriers (id, name, enabled, tech_prefix, stop_codes, created_at, updated_at) "
@@ -143,7 +182,8 @@ static int credentials(struct store_conn *c, const char *trunk, const char *user
 	char ha1[SIP_DIGEST_HEX];
 	struct store_param p[3];
 
-	sip_digest_ha1(str_from_cstr(user), STR_LIT("warp"), str_from_cstr(password), ha1);
+	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), STR_LIT("warp"),
+		       str_from_cstr(password), ha1);
 	p[0] = store_p_text(user);
 	p[1] = store_p_text(ha1);
 	p[2] = store_p_text(trunk);
@@ -151,6 +191,55 @@ static int credentials(struct store_conn *c, const char *trunk, const char *user
 			  "UPDATE trunks SET auth_username = $1, auth_realm = 'warp', "
 			  "auth_ha1 = $2 WHERE id = $3",
 			  p, 3, NULL);
+}
+
+/* A password as the API stores it since migration 0026: both HA1s. */
+static void ha1_both(const char *user, const char *realm, const char *password,
+		     char md5[SIP_DIGEST_HEX], char sha[SIP_DIGEST_HEX])
+{
+	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), str_from_cstr(realm),
+		       str_from_cstr(password), md5);
+	sip_digest_ha1(SIP_DIGEST_SHA256, str_from_cstr(user), str_from_cstr(realm),
+		       str_from_cstr(password), sha);
+}
+
+static int credentials_both(struct store_conn *c, const char *trunk, const char *user,
+			    const char *realm, const char *password)
+{
+	char md5[SIP_DIGEST_HEX], sha[SIP_DIGEST_HEX];
+	struct store_param p[5];
+
+	ha1_both(user, realm, password, md5, sha);
+	p[0] = store_p_text(user);
+	p[1] = store_p_text(realm);
+	p[2] = store_p_text(md5);
+	p[3] = store_p_text(sha);
+	p[4] = store_p_text(trunk);
+	return store_exec(c,
+			  "UPDATE trunks SET auth_username = $1, auth_realm = $2, auth_ha1 = $3, "
+			  "auth_ha1_sha256 = $4 WHERE id = $5",
+			  p, 5, NULL);
+}
+
+/* A device of trk_dyn in realm warp2, as src/api/trunk_devices.c stores it. */
+static int device(struct store_conn *c, const char *id, const char *user, const char *password,
+		  int enabled)
+{
+	char md5[SIP_DIGEST_HEX], sha[SIP_DIGEST_HEX];
+	struct store_param p[6];
+
+	ha1_both(user, "warp2", password, md5, sha);
+	p[0] = store_p_text(id);
+	p[1] = store_p_text(user);
+	p[2] = store_p_text(md5);
+	p[3] = store_p_text(sha);
+	p[4] = store_p_int(enabled);
+	p[5] = store_p_text("trk_dyn");
+	return store_exec(c,
+			  "INSERT INTO trunk_devices (id, customer_id, trunk_id, username, realm, "
+			  "auth_ha1, auth_ha1_sha256, enabled, created_at, updated_at) VALUES "
+			  "($1, 'cus_a', $6, $2, 'warp2', $3, $4, $5, 0, 0)",
+			  p, 6, NULL);
 }
 
 static int provision_all(struct store_conn *c)
@@ -162,6 +251,11 @@ static int provision_all(struct store_conn *c)
 	/* Usernames are not unique: the HA1 tells trk_dyn and trk_twin apart. */
 	rc = rc < 0 ? rc : credentials(c, "trk_dyn", "dyn", "s3cret-pass");
 	rc = rc < 0 ? rc : credentials(c, "trk_twin", "dyn", "twin-pass-2");
+	/* Realm warp has MD5 HA1s only (passwords set before 0026); warp2 both. */
+	rc = rc < 0 ? rc : credentials_both(c, "trk_new", "neo", "warp2", "n3w-password");
+	/* Devices of trk_dyn (migration 0026): one enabled, one disabled. */
+	rc = rc < 0 ? rc : device(c, "dev_on", "desk-1", "desk-pass-1", 1);
+	rc = rc < 0 ? rc : device(c, "dev_off", "desk-2", "desk-pass-2", 0);
 	if (rc < 0)
 		fprintf(stderr, "%s\n", store_conn_errmsg(c));
 	return rc < 0 ? -1 : 0;
@@ -180,6 +274,7 @@ static int setup(void **state)
 	o.store = e->f->store;
 	o.loader = e->loader;
 	o.cfg.digest_nonce_ttl_ms = 30000;
+	o.cfg.digest_sha256 = true;
 	e->p = sip_policy_new(&o, err, sizeof(err));
 	if (!e->p) {
 		fprintf(stderr, "%s\n", err);
@@ -245,14 +340,49 @@ static void auth_line_nc(char *out, size_t n, const char *method, const char *us
 	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX], ncs[9];
 
 	snprintf(ncs, sizeof(ncs), "%08x", nc);
-	sip_digest_ha1(str_from_cstr(user), STR_LIT("warp"), str_from_cstr(password), ha1);
-	sip_digest_response(ha1, str_from_cstr(nonce), str_from_cstr(ncs), STR_LIT("c0ffee"),
-			    STR_LIT("auth"), str_from_cstr(method), str_from_cstr(uri), resp);
+	sip_digest_ha1(SIP_DIGEST_MD5, str_from_cstr(user), STR_LIT("warp"),
+		       str_from_cstr(password), ha1);
+	sip_digest_response(SIP_DIGEST_MD5, ha1, str_from_cstr(nonce), str_from_cstr(ncs),
+			    STR_LIT("c0ffee"), STR_LIT("auth"), str_from_cstr(method),
+			    str_from_cstr(uri), resp);
 	snprintf(out, n,
 		 "Proxy-Authorization: Digest username=\"%s\", realm=\"warp\", nonce=\"%s\", "
 		 "uri=\"%s\", response=\"%s\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, "
 		 "nc=%s\r\n",
 		 user, nonce, uri, resp, ncs);
+}
+
+/* A Proxy-Authorization line in realm with algorithm alg (its name as
+ * written in the header: "SHA-256", "MD5" or "" for none). */
+static void auth_line_alg(char *out, size_t n, enum sip_digest_alg alg, const char *name,
+			  const char *realm, const char *user, const char *password,
+			  const char *nonce)
+{
+	char ha1[SIP_DIGEST_HEX], resp[SIP_DIGEST_HEX], a[32] = "";
+
+	sip_digest_ha1(alg, str_from_cstr(user), str_from_cstr(realm), str_from_cstr(password),
+		       ha1);
+	sip_digest_response(alg, ha1, str_from_cstr(nonce), STR_LIT("00000001"), STR_LIT("c0ffee"),
+			    STR_LIT("auth"), STR_LIT("INVITE"), STR_LIT(RURI), resp);
+	if (name[0])
+		snprintf(a, sizeof(a), "algorithm=%s, ", name);
+	snprintf(out, n,
+		 "Proxy-Authorization: Digest username=\"%s\", realm=\"%s\", nonce=\"%s\", "
+		 "uri=\"" RURI "\", response=\"%s\", %scnonce=\"c0ffee\", qop=auth, "
+		 "nc=00000001\r\n",
+		 user, realm, nonce, resp, a);
+}
+
+/* Challenged at 5000, answers as auth_line_alg at 6000. */
+static int answer_alg(struct env *e, enum sip_digest_alg alg, const char *name, const char *realm,
+		      const char *user, const char *password)
+{
+	char nonce[SIP_DIGEST_NONCE_MAX], line[640];
+
+	assert_int_equal(admit(e, "", 5000), 407);
+	challenge_nonce(e, nonce, sizeof(nonce));
+	auth_line_alg(line, sizeof(line), alg, name, realm, user, password, nonce);
+	return admit(e, line, 6000);
 }
 
 static void auth_line_for(char *out, size_t n, const char *method, const char *user,
@@ -403,6 +533,115 @@ static void test_response_for_another_uri_is_refused(void **state)
 	assert_int_equal(admit(e, line, 6000), 403);
 }
 
+/* RFC 8760 §2.4: a realm with SHA-256 HA1s is challenged with SHA-256
+ * first, then MD5; a realm with MD5 HA1s only, with MD5 alone. */
+static void test_challenge_offers_sha256_first_where_known(void **state)
+{
+	struct env *e = *state;
+	char nonce[SIP_DIGEST_NONCE_MAX], want[1024];
+
+	assert_int_equal(admit(e, "", 5000), 407);
+	challenge_nonce(e, nonce, sizeof(nonce));
+	snprintf(want, sizeof(want),
+		 "Proxy-Authenticate: Digest realm=\"warp\", nonce=\"%s\", qop=\"auth\", "
+		 "algorithm=MD5\r\n"
+		 "Proxy-Authenticate: Digest realm=\"warp2\", nonce=\"%s\", qop=\"auth\", "
+		 "algorithm=SHA-256\r\n"
+		 "Proxy-Authenticate: Digest realm=\"warp2\", nonce=\"%s\", qop=\"auth\", "
+		 "algorithm=MD5\r\n",
+		 nonce, nonce, nonce);
+	assert_string_equal(e->a.extra, want);
+}
+
+/* user's SHA-256 answer in warp2 admits the call as trunk. */
+static void assert_sha256_admits_as(struct env *e, const char *user, const char *password,
+				    const char *trunk)
+{
+	struct net_addr src;
+
+	assert_int_equal(answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", user, password), 0);
+	assert_int_equal(net_addr_parse(STR_LIT(STRANGER), 5060, &src), 0);
+	assert_int_equal(sip_policy_plan_invite(e->p, &e->a.msg, &src, 6000, &e->plan), 0);
+	assert_string_equal(e->plan.trunk_id, trunk);
+}
+
+static void test_sha256_credentials_admit_as_the_trunk(void **state)
+{
+	assert_sha256_admits_as(*state, "neo", "n3w-password", "trk_new");
+}
+
+/* The same trunk answering the MD5 challenge (a client without SHA-256). */
+static void test_md5_still_admits_a_trunk_with_both(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer_alg(e, SIP_DIGEST_MD5, "MD5", "warp2", "neo", "n3w-password"), 0);
+}
+
+/* RFC 7616 §3.3: no algorithm parameter is MD5. */
+static void test_no_algorithm_is_md5(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer_alg(e, SIP_DIGEST_MD5, "", "warp2", "neo", "n3w-password"), 0);
+}
+
+static void test_wrong_sha256_password_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", "neo", "not-it-1"),
+			 403);
+	assert_non_null(strstr(e->a.extra, "bad credentials"));
+}
+
+/* A response's length follows its algorithm: an MD5 response labelled
+ * SHA-256, or an algorithm not verified here, is refused. */
+static void test_response_of_the_wrong_algorithm_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(answer_alg(e, SIP_DIGEST_MD5, "SHA-256", "warp2", "neo", "n3w-password"),
+			 403);
+	assert_int_equal(answer_alg(e, SIP_DIGEST_MD5, "MD5-sess", "warp2", "neo", "n3w-password"),
+			 403);
+	assert_int_equal(
+	    answer_alg(e, SIP_DIGEST_SHA256, "SHA-512-256", "warp2", "neo", "n3w-password"), 403);
+}
+
+/* Credentials whose SHA-256 HA1 is unknown (set before migration 0026)
+ * answered with SHA-256: a new challenge offering MD5 alone, stale so that
+ * the client retries with the same password; MD5 then admits. */
+static void test_sha256_answer_for_md5_only_credentials_gets_md5_challenge(void **state)
+{
+	struct env *e = *state;
+	char nonce[SIP_DIGEST_NONCE_MAX], line[640];
+
+	assert_int_equal(answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp", "dyn", "s3cret-pass"),
+			 407);
+	assert_non_null(strstr(e->a.extra, "stale=true"));
+	assert_null(strstr(e->a.extra, "SHA-256"));
+	challenge_nonce(e, nonce, sizeof(nonce));
+	auth_line_alg(line, sizeof(line), SIP_DIGEST_MD5, "MD5", "warp", "dyn", "s3cret-pass",
+		      nonce);
+	assert_int_equal(admit(e, line, 7000), 0);
+}
+
+/* A trunk's enabled device is admitted as the trunk, its own username the
+ * registrant's; a disabled one is an unknown username. */
+static void test_enabled_device_admits_as_its_trunk(void **state)
+{
+	assert_sha256_admits_as(*state, "desk-1", "desk-pass-1", "trk_dyn");
+}
+
+static void test_disabled_device_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(
+	    answer_alg(e, SIP_DIGEST_SHA256, "SHA-256", "warp2", "desk-2", "desk-pass-2"), 403);
+}
+
 static void test_expired_nonce_gets_a_stale_challenge(void **state)
 {
 	struct env *e = *state;
@@ -446,6 +685,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rfc2617_example_ha1),
 	    cmocka_unit_test(test_rfc2617_example_response),
+	    cmocka_unit_test(test_rfc7616_sha256_example),
+	    cmocka_unit_test(test_rfc7616_md5_example),
 	    cmocka_unit_test(test_response_depends_on_method),
 	    cmocka_unit_test(test_fresh_nonce_is_valid),
 	    cmocka_unit_test(test_expired_nonce_is_stale),
@@ -465,6 +706,15 @@ int main(void)
 	    T(test_expired_nonce_gets_a_stale_challenge),
 	    T(test_forged_nonce_is_refused),
 	    T(test_replayed_credentials_get_a_fresh_challenge),
+	    T(test_challenge_offers_sha256_first_where_known),
+	    T(test_sha256_credentials_admit_as_the_trunk),
+	    T(test_md5_still_admits_a_trunk_with_both),
+	    T(test_no_algorithm_is_md5),
+	    T(test_enabled_device_admits_as_its_trunk),
+	    T(test_disabled_device_is_refused),
+	    T(test_wrong_sha256_password_is_refused),
+	    T(test_response_of_the_wrong_algorithm_is_refused),
+	    T(test_sha256_answer_for_md5_only_credentials_gets_md5_challenge),
 #undef T
 	};
 
