@@ -127,7 +127,10 @@ static int sip_call_forward(struct sip_call *c, const struct sip_target *t, stru
 {
 	char ruri[SIP_HOST_MAX + 96];
 	struct sip_msg again;
-	struct sip_peer dst = {.addr = t->addr, .transport = t->transport};
+	struct sip_peer dst = {.addr = t->addr,
+			       .transport = t->transport,
+			       .conn_worker = t->conn_worker,
+			       .conn_id = t->conn_id};
 	dst.listen = sip_transport_listen_for(c->w->p, &dst.addr);
 	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0)
 		return -EINVAL;

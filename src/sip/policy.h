@@ -53,6 +53,10 @@ struct sip_target {
 	 * carrier was chosen at, for the CDR's attempt (decision 0038). */
 	bool has_buy_rate;
 	int64_t buy_rate;
+	/* A registered contact (registrar.h) over TCP or TLS: the connection
+	 * its REGISTER came on, when this node holds it (conn_id 0: none). */
+	unsigned conn_worker;
+	uint64_t conn_id;
 };
 
 /* What the policy decided for an initial INVITE. */
@@ -108,6 +112,11 @@ struct sip_policy_opts {
 	/* Heartbeat of the call journal (journal.c): answered calls of a
 	 * process that stops are billed to its last one.  0: no journal. */
 	int call_heartbeat_ms;
+	/* Origination: a trunk's live registered contacts as targets, tried
+	 * before (and instead of) its destinations (decision 0047); NULL: none
+	 * are asked for.  Called on a worker: reads memory, never the store. */
+	size_t (*registered)(void *arg, const char *trunk_id, struct sip_target *out, size_t max);
+	void *registered_arg;
 };
 
 struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen);

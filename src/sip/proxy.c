@@ -466,6 +466,8 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err,
 	    .probe_interval_ms = o->probe_interval_ms,
 	    .digest_nonce_ttl_ms = o->digest_nonce_ttl_ms,
 	    .call_heartbeat_ms = o->call_heartbeat_ms,
+	    .registered = sip_registrar_targets,
+	    .registered_arg = (void *)p,
 	};
 	return sip_policy_new(&po, err, errlen);
 }

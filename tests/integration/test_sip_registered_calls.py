@@ -1,0 +1,123 @@
+"""Calls to registered contacts (issue 14, decision 0047), end to end: a
+trunk whose PBX registers (SIPp's uac_register.xml, or the plain UDP UA of
+test_sip_register.py) gets the calls a carrier gateway sends to its numbers
+at the registered contacts, through the address the REGISTER came from
+(NAT); bindings another node wrote reach this node's calls; a flood of
+REGISTERs against one address of record is answered 503."""
+import re
+import sqlite3
+import time
+import uuid
+
+from sipfix import render, sipwarp, scenario, shared_scenario, sip_port  # noqa: F401
+from test_sip_calls import attempts
+from test_sip_register import PASSWORD, UA, USER, Ua, provision
+
+NUMBER = "+15550004444"
+
+
+def origination(sw, **trunk):
+    """A registering trunk with a number, and a carrier gateway to call it."""
+    cus, trk = provision(sw, **trunk)
+    sw.number(NUMBER, cus, trk)
+    gport = sip_port()
+    sw.carrier("carrier-in", [gport])
+    sw.synced()
+    return cus, trk, gport
+
+
+def call(sw, gport):
+    return sw.caller("carrier", shared_scenario("uac_rr.xml"), gport, NUMBER, hold_ms=100).start()
+
+
+def test_a_call_to_the_number_reaches_the_registered_contact(sipwarp):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    port = sip_port()
+    reg = sw.sipp("reg", scenario("uac_register.xml"), port, host=UA,
+                  remote="127.0.0.1:%d" % sw.port, service=USER, keys={"expires": 300},
+                  extra=["-au", USER, "-ap", PASSWORD]).start()
+    assert reg.wait() == 0, reg.describe()
+    pbx = sw.sipp("pbx", scenario("uas_answer.xml"), port, host=UA).start()
+    carrier = call(sw, gport)
+    assert carrier.wait() == 0, carrier.describe()
+    assert pbx.wait() == 0, pbx.describe()
+    # the Request-URI is the contact (RFC 3261 §16.5), not the dialled number
+    assert pbx.seen()[0].startswith("INVITE sip:%s@%s:%d SIP/2.0" % (USER, UA, port)), pbx.seen()
+    (r,) = sw.cdrs(1)
+    assert (r["direction"], r["trunk_id"], r["final_code"]) == ("origination", trk, 200)
+    assert attempts(r) == [(trk, 200)]
+
+
+def test_a_contact_behind_nat_is_called_where_its_register_came_from(sipwarp):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    ua = Ua(sw)
+    # the Contact names the PBX's private address; the REGISTER came from ua.port
+    code, text = ua.send(["<sip:%s@10.0.0.7:5060>" % USER], expires=300)
+    assert code == 200, text
+    port = ua.port
+    ua.close()
+    pbx = sw.sipp("pbx", scenario("uas_answer.xml"), port, host=UA).start()
+    carrier = call(sw, gport)
+    assert carrier.wait() == 0, carrier.describe()
+    assert pbx.wait() == 0, pbx.describe()
+    assert pbx.seen()[0].startswith("INVITE sip:%s@10.0.0.7:5060 SIP/2.0" % USER), pbx.seen()
+
+
+def test_without_a_live_binding_the_call_is_not_routed(sipwarp, tmp_path):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    ua = Ua(sw)
+    assert ua.send(["<sip:%s@%s:5999>" % (USER, UA)], expires=300)[0] == 200
+    assert ua.send(["<sip:%s@%s:5999>" % (USER, UA)], expires=0)[0] == 200  # removed
+    ua.close()
+    carrier = sw.caller("carrier", render(tmp_path, "uac_expect.xml", code=480, mf=70), gport,
+                        NUMBER).start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert "no destination" in carrier.messages()[-1]
+
+
+def test_a_binding_another_node_wrote_reaches_this_nodes_calls(sipwarp):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    port = sip_port()
+    now = int(time.time() * 1000)
+    db = sqlite3.connect(str(sw.tmp / "warp.db"))
+    with db:
+        db.execute(
+            "INSERT INTO registrations (id, trunk_id, aor, contact, received, transport, "
+            "call_id, cseq, expires_s, expires_at, created_at, updated_at) VALUES "
+            "(?, ?, ?, ?, ?, 'udp', ?, 1, 300, ?, ?, ?)",
+            ("reg_other_node", trk, "%s@127.0.0.1" % USER, "sip:%s@%s:%d" % (USER, UA, port),
+             "%s:%d" % (UA, port), uuid.uuid4().hex, now + 300000, now, now))
+    db.close()
+    time.sleep(2.5)  # the registrar reads the store's bindings every 2 s
+    pbx = sw.sipp("pbx", scenario("uas_answer.xml"), port, host=UA).start()
+    carrier = call(sw, gport)
+    assert carrier.wait() == 0, carrier.describe()
+    assert pbx.wait() == 0, pbx.describe()
+
+
+def test_a_register_flood_against_one_aor_is_throttled(sipwarp):
+    sw = sipwarp
+    provision(sw)
+    ua = Ua(sw)
+    codes, last = [], ""
+    for _ in range(40):  # unauthenticated: each is a 401 until the bucket is empty
+        code, text = ua.send(["<sip:%s@%s:5998>" % (USER, UA)], expires=300, auth=False)
+        codes.append(code)
+        if code == 503:
+            last = text
+    ua.close()
+    assert codes[:10] == [401] * 10, codes
+    assert codes.count(503) >= 15, codes
+    assert re.search(r"^Retry-After: \d+\r$", last, re.M), last
+    assert 'text="too many REGISTERs"' in last, last
+    m = re.search(r"^warp_sip_register_throttled_total (\d+)$",
+                  sw.w.get("/metrics").body.decode(), re.M)
+    assert m and int(m.group(1)) == codes.count(503), m
+    # another AOR is not held back by it
+    other = Ua(sw, user="pbx-other")
+    assert other.send(["<sip:pbx-other@%s:5997>" % UA], expires=300, auth=False)[0] == 401
+    other.close()
