@@ -430,6 +430,7 @@ static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t
 	if (p->o.registered)
 		plan->ntargets =
 		    p->o.registered(p->o.registered_arg, t->id, plan->targets, plan_cap(plan));
+	plan->fork = plan->ntargets > 1; /* a PBX's devices ring together (§16.7) */
 	if (plan->ntargets == 0)
 		plan_add_ordered(s, &src, plan);
 	if (plan->ntargets == 0)

@@ -74,6 +74,7 @@ struct sip_call_plan {
 	bool topology_hiding;             /* the trunk's topology_hiding (decision 0028) */
 	int setup_timeout_ms;             /* per attempt: no final answer -> next */
 	int max_attempts;                 /* over all targets */
+	bool fork; /* every target at once, first 2xx wins (registered contacts, fork.c) */
 	/* ntargets entries (at most SIP_TARGETS_MAX) in their own allocation,
 	 * NULL when none: only the setup needs them, so the core lets them go
 	 * with sip_policy_plan_targets_free once the call is answered, and

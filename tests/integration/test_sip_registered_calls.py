@@ -34,10 +34,7 @@ def test_a_call_to_the_number_reaches_the_registered_contact(sipwarp):
     sw = sipwarp
     cus, trk, gport = origination(sw)
     port = sip_port()
-    reg = sw.sipp("reg", scenario("uac_register.xml"), port, host=UA,
-                  remote="127.0.0.1:%d" % sw.port, service=USER, keys={"expires": 300},
-                  extra=["-au", USER, "-ap", PASSWORD]).start()
-    assert reg.wait() == 0, reg.describe()
+    register(sw, port)
     pbx = sw.sipp("pbx", scenario("uas_answer.xml"), port, host=UA).start()
     carrier = call(sw, gport)
     assert carrier.wait() == 0, carrier.describe()
@@ -47,6 +44,51 @@ def test_a_call_to_the_number_reaches_the_registered_contact(sipwarp):
     (r,) = sw.cdrs(1)
     assert (r["direction"], r["trunk_id"], r["final_code"]) == ("origination", trk, 200)
     assert attempts(r) == [(trk, 200)]
+
+
+def register(sw, port):
+    """SIPp registers the contact sip:USER@UA:port from that port."""
+    reg = sw.sipp("reg%d" % port, scenario("uac_register.xml"), port, host=UA,
+                  remote="127.0.0.1:%d" % sw.port, service=USER, keys={"expires": 300},
+                  extra=["-au", USER, "-ap", PASSWORD]).start()
+    assert reg.wait() == 0, reg.describe()
+
+
+def test_two_contacts_ring_together_the_first_200_wins_the_other_is_cancelled(sipwarp):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    a, b = sip_port(), sip_port()
+    register(sw, a)
+    register(sw, b)
+    answers = sw.sipp("answers", scenario("uas_answer.xml"), a, host=UA).start()
+    rings = sw.sipp("rings", scenario("uas_cancel.xml"), b, host=UA).start()
+    carrier = call(sw, gport)
+    assert carrier.wait() == 0, carrier.describe()
+    assert answers.wait() == 0, answers.describe()
+    assert rings.wait() == 0, rings.describe()  # INVITE, 180, CANCEL, 487
+    assert rings.seen()[:2] == ["INVITE sip:%s@%s:%d SIP/2.0" % (USER, UA, b),
+                                "CANCEL sip:%s@%s:%d SIP/2.0" % (USER, UA, b)], rings.seen()
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 200
+    assert sorted(attempts(r)) == [(trk, 200), (trk, 487)]
+
+
+def test_when_every_contact_fails_the_best_failure_goes_up(sipwarp, tmp_path):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    a, b = sip_port(), sip_port()
+    register(sw, a)
+    register(sw, b)
+    busy = sw.sipp("busy", render(tmp_path, "uas_reject.xml", code=486), a, host=UA).start()
+    down = sw.sipp("down", render(tmp_path, "uas_reject.xml", code=503), b, host=UA).start()
+    carrier = sw.caller("carrier", render(tmp_path, "uac_expect.xml", code=486, mf=70), gport,
+                        NUMBER).start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert busy.wait() == 0, busy.describe()
+    assert down.wait() == 0, down.describe()
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 486
+    assert sorted(attempts(r)) == [(trk, 486), (trk, 503)]
 
 
 def test_a_contact_behind_nat_is_called_where_its_register_came_from(sipwarp):
