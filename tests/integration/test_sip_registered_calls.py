@@ -107,14 +107,22 @@ def test_a_contact_behind_nat_is_called_where_its_register_came_from(sipwarp):
     assert pbx.seen()[0].startswith("INVITE sip:%s@10.0.0.7:5060 SIP/2.0" % USER), pbx.seen()
 
 
-def test_without_a_live_binding_the_call_is_not_routed(sipwarp, tmp_path):
+def test_a_removed_binding_is_no_longer_called(sipwarp, tmp_path):
     sw = sipwarp
     cus, trk, gport = origination(sw)
     ua = Ua(sw)
-    assert ua.send(["<sip:%s@%s:5999>" % (USER, UA)], expires=300)[0] == 200
-    assert ua.send(["<sip:%s@%s:5999>" % (USER, UA)], expires=0)[0] == 200  # removed
+    contact = "<sip:%s@%s:%d>" % (USER, UA, ua.port)
+    assert ua.send([contact], expires=300)[0] == 200
+    ua.sock.settimeout(5)
+    carrier = call(sw, gport)
+    invite = ua.sock.recv(65535).decode()  # the call comes to the binding
+    assert invite.startswith("INVITE sip:%s@%s:%d SIP/2.0" % (USER, UA, ua.port)), invite
+    carrier.stop()
     ua.close()
-    carrier = sw.caller("carrier", render(tmp_path, "uac_expect.xml", code=480, mf=70), gport,
+    other = Ua(sw)  # another socket: the INVITE's retransmissions stay on the first
+    assert other.send([contact], expires=0)[0] == 200  # removed
+    other.close()
+    carrier = sw.caller("carrier2", render(tmp_path, "uac_expect.xml", code=480, mf=70), gport,
                         NUMBER).start()
     assert carrier.wait() == 0, carrier.describe()
     assert "no destination" in carrier.messages()[-1]
