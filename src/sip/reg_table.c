@@ -93,16 +93,26 @@ static struct reg_aor **reg_table_slot(struct reg_aor **buckets, const char *tru
 	return pa;
 }
 
-/* A binding of old with b's contact and source keeps its connection. */
+/* A binding of old with b's contact and source keeps its connection and
+ * its keep-alive state. */
 static void reg_table_keep_conn(const struct reg_aor *old, struct sip_reg_binding *b)
 {
-	for (size_t i = 0; old && !b->conn_id && i < old->n; i++)
-		if (strcmp(old->b[i].contact, b->contact) == 0 &&
-		    net_addr_equal(&old->b[i].addr, &b->addr) &&
-		    old->b[i].transport == b->transport) {
-			b->conn_id = old->b[i].conn_id;
-			b->conn_worker = old->b[i].conn_worker;
+	for (size_t i = 0; old && i < old->n; i++) {
+		const struct sip_reg_binding *o = &old->b[i];
+		if (strcmp(o->contact, b->contact) != 0 || !net_addr_equal(&o->addr, &b->addr) ||
+		    o->transport != b->transport)
+			continue;
+		if (!b->conn_id) {
+			b->conn_id = o->conn_id;
+			b->conn_worker = o->conn_worker;
 		}
+		if (b->local)
+			continue; /* its REGISTER came just now: alive */
+		b->local = o->local;
+		b->pinged = o->pinged;
+		b->misses = o->misses;
+		b->token = o->token;
+	}
 }
 
 /* Puts n bindings (copied) as the AOR's in buckets; n 0 removes it. */
@@ -248,4 +258,81 @@ size_t sip_reg_table_find(struct sip_reg_table *t, const char *trunk_id, int64_t
 	pthread_mutex_unlock(&t->lock);
 	reg_table_sort(out, n);
 	return n;
+}
+
+/* --------------------------------------------------------- keep-alive */
+
+struct reg_ping_list {
+	struct sip_reg_ping *v;
+	size_t n, cap;
+};
+
+static struct sip_reg_ping *reg_ping_push(struct reg_ping_list *l, const struct reg_aor *a,
+					  const struct sip_reg_binding *b)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct sip_reg_ping *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		l->v = v;
+		l->cap = cap;
+	}
+	struct sip_reg_ping *p = &l->v[l->n++];
+	snprintf(p->trunk_id, sizeof(p->trunk_id), "%s", a->trunk_id);
+	snprintf(p->aor, sizeof(p->aor), "%s", a->aor);
+	snprintf(p->contact, sizeof(p->contact), "%s", b->contact);
+	p->addr = b->addr;
+	p->token = b->token;
+	return p;
+}
+
+/* One AOR's round: its dead bindings out (into dead), the others pinged. */
+static void reg_ping_aor(struct reg_aor *a, int misses, struct reg_ping_list *pings,
+			 struct reg_ping_list *dead)
+{
+	for (size_t i = 0; i < a->n;) {
+		struct sip_reg_binding *b = &a->b[i];
+		if (!b->local || b->transport != SIP_TRANSPORT_UDP) {
+			i++;
+			continue;
+		}
+		if (b->pinged)
+			b->misses++;
+		if (b->misses >= misses && reg_ping_push(dead, a, b)) {
+			a->b[i] = a->b[--a->n]; /* out of the table now, the store next */
+			continue;
+		}
+		random_bytes(&b->token, sizeof(b->token));
+		b->pinged = reg_ping_push(pings, a, b) != NULL;
+		i++;
+	}
+}
+
+struct sip_reg_ping *sip_reg_table_ping_round(struct sip_reg_table *t, int misses, size_t *n,
+					      struct sip_reg_ping **dead, size_t *ndead)
+{
+	struct reg_ping_list pings = {0}, gone = {0};
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < REG_TABLE_BUCKETS; i++)
+		for (struct reg_aor *a = t->buckets[i]; a; a = a->next)
+			reg_ping_aor(a, misses > 0 ? misses : 1, &pings, &gone);
+	pthread_mutex_unlock(&t->lock);
+	*n = pings.n;
+	*dead = gone.v;
+	*ndead = gone.n;
+	return pings.v;
+}
+
+void sip_reg_table_pong(struct sip_reg_table *t, const char *trunk_id, uint64_t token)
+{
+	pthread_mutex_lock(&t->lock);
+	for (struct reg_aor *a = t->buckets[reg_table_hash(trunk_id)]; a; a = a->next)
+		for (size_t i = 0; strcmp(a->trunk_id, trunk_id) == 0 && i < a->n; i++)
+			if (a->b[i].pinged && a->b[i].token == token) {
+				a->b[i].pinged = false;
+				a->b[i].misses = 0;
+			}
+	pthread_mutex_unlock(&t->lock);
 }

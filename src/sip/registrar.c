@@ -290,3 +290,58 @@ size_t sip_registrar_targets(void *arg, const char *trunk_id, struct sip_target 
 			n++;
 	return n;
 }
+
+/* ------------------------------------------------------- keep-alive */
+
+static void reg_ping_send(struct sip_worker *w, const struct sip_reg_ping *g)
+{
+	struct sip_peer dst = {.addr = g->addr, .transport = SIP_TRANSPORT_UDP};
+	char branch[sizeof(SIP_REG_PING_BRANCH) + ID_MAX + 20], call_id[40],
+	    from[SIP_HOST_MAX + 32], to[SIP_REG_URI_MAX + 2];
+	struct buf out;
+
+	dst.listen = sip_transport_listen_for(w->p, &dst.addr);
+	snprintf(branch, sizeof(branch), SIP_REG_PING_BRANCH "%s.%016llx", g->trunk_id,
+		 (unsigned long long)g->token);
+	snprintf(call_id, sizeof(call_id), "ka%016llx", (unsigned long long)g->token);
+	snprintf(from, sizeof(from), "<sip:warp@%s>;tag=ka", w->p->listen[dst.listen].host);
+	snprintf(to, sizeof(to), "<%s>", g->contact);
+	struct sip_req r = {.method = "OPTIONS",
+			    .ruri = g->contact,
+			    .from = from,
+			    .to = to,
+			    .call_id = call_id,
+			    .cseq = 1,
+			    .via_at = &w->p->listen[dst.listen],
+			    .transport = SIP_TRANSPORT_UDP,
+			    .branch = branch};
+	buf_init(&out);
+	if (sip_build_request(&out, &r) == 0)
+		sip_transport_send(w, &dst, (struct str){out.p, out.len});
+	buf_fini(&out);
+}
+
+void sip_registrar_pings_send(struct sip_proxy *p, const struct sip_reg_ping *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reg_ping_send(&p->w[0], &v[i]);
+}
+
+void sip_registrar_pong(struct sip_proxy *p, struct str branch)
+{
+	struct str rest = {branch.p + strlen(SIP_REG_PING_BRANCH),
+			   branch.len - strlen(SIP_REG_PING_BRANCH)};
+	ptrdiff_t dot = str_index(rest, '.');
+	char trunk[ID_MAX], hex[17];
+	unsigned long long token;
+	char *end;
+
+	if (dot <= 0 || (size_t)dot >= sizeof(trunk) || rest.len - (size_t)dot - 1 != 16 ||
+	    !p->registrar)
+		return;
+	str_copy(trunk, sizeof(trunk), (struct str){rest.p, (size_t)dot});
+	str_copy(hex, sizeof(hex), (struct str){rest.p + dot + 1, 16});
+	token = strtoull(hex, &end, 16);
+	if (*end == '\0')
+		sip_reg_table_pong(sip_registrar_table(p->registrar), trunk, (uint64_t)token);
+}

@@ -83,6 +83,21 @@ struct sip_reg_binding {
 	uint64_t conn_id;     /* 0 when this node holds none */
 	int q;		      /* × 1000 */
 	int64_t live_until;   /* wall ms: expires_at + expires_s / 2 */
+	/* Keep-alive (RFC 5626 §3.5): a binding whose REGISTER this node took
+	 * is pinged; pinged while its last ping is unanswered counts a miss. */
+	bool local;
+	bool pinged;
+	int misses;
+	uint64_t token; /* of the last ping, in its branch */
+};
+
+/* One keep-alive ping to send, or one binding found dead. */
+struct sip_reg_ping {
+	char trunk_id[ID_MAX];
+	char aor[SIP_REG_AOR_MAX];
+	char contact[SIP_REG_URI_MAX];
+	struct net_addr addr;
+	uint64_t token;
 };
 
 struct sip_reg_table;
@@ -98,12 +113,28 @@ int sip_reg_table_reload(struct sip_reg_table *t, struct store_conn *c, int64_t 
  * first; how many. */
 size_t sip_reg_table_find(struct sip_reg_table *t, const char *trunk_id, int64_t now_ms,
 			  struct sip_reg_binding *out, size_t max);
+/* One keep-alive round over the local UDP bindings: each one whose last
+ * ping went unanswered counts a miss; at misses it is taken out of the
+ * table and into *dead (malloc'd, *ndead), else it gets a new token and a
+ * ping in the returned array (malloc'd, *n).  NULL with *n 0 when none. */
+struct sip_reg_ping *sip_reg_table_ping_round(struct sip_reg_table *t, int misses, size_t *n,
+					      struct sip_reg_ping **dead, size_t *ndead);
+/* The answer to the ping of trunk_id with token came: the binding lives. */
+void sip_reg_table_pong(struct sip_reg_table *t, const char *trunk_id, uint64_t token);
 /* A binding from a registrations row's values; -EINVAL when unusable. */
 int sip_reg_binding_from_row(struct sip_reg_binding *b, const char *contact, const char *received,
 			     const char *transport, int64_t q, int64_t expires_at,
 			     int64_t expires_s);
 /* FNV-1a of a NUL-terminated key (the table's and the throttle's slots). */
 uint32_t sip_reg_hash(const char *key);
+/* registrar.c, on worker 0: an OPTIONS to each binding (RFC 5626 §3.5's
+ * keep-alive kept to RFC 3261's request; any answer is alive), its branch
+ * SIP_REG_PING_BRANCH "<trunk>.<token>". */
+#define SIP_REG_PING_BRANCH "z9hG4bKka."
+void sip_registrar_pings_send(struct sip_proxy *p, const struct sip_reg_ping *v, size_t n);
+/* proxy.c: a response whose branch is a ping's (no transaction has it). */
+void sip_registrar_pong(struct sip_proxy *p, struct str branch);
+
 /* reg_store.c: the table the registrar's thread keeps (never NULL once new). */
 struct sip_reg_table *sip_registrar_table(struct sip_registrar *r);
 

@@ -5,13 +5,16 @@ at the registered contacts, through the address the REGISTER came from
 (NAT); bindings another node wrote reach this node's calls; a flood of
 REGISTERs against one address of record is answered 503."""
 import re
+import socket
 import sqlite3
 import time
 import uuid
 
+import pytest
+
 from sipfix import render, sipwarp, scenario, shared_scenario, sip_port  # noqa: F401
 from test_sip_calls import attempts
-from test_sip_register import PASSWORD, UA, USER, Ua, provision
+from test_sip_register import PASSWORD, UA, USER, Ua, provision, rows
 
 NUMBER = "+15550004444"
 
@@ -171,3 +174,45 @@ def test_a_register_flood_against_one_aor_is_throttled(sipwarp):
     other = Ua(sw, user="pbx-other")
     assert other.send(["<sip:pbx-other@%s:5997>" % UA], expires=300, auth=False)[0] == 401
     other.close()
+
+
+@pytest.fixture
+def keepalive(monkeypatch):
+    monkeypatch.setenv("WARP_SIP_REGISTER_KEEPALIVE", "300ms")
+    monkeypatch.setenv("WARP_SIP_REGISTER_KEEPALIVE_MISSES", "2")
+
+
+def answer_options(text):
+    """200 to an OPTIONS (RFC 3261 §11.2): its Via, From, To, Call-ID, CSeq."""
+    keep = [line for line in text.split("\r\n")
+            if line.split(":", 1)[0] in ("Via", "From", "To", "Call-ID", "CSeq")]
+    return ("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def test_a_dead_contact_is_removed_after_missed_keepalives(keepalive, sipwarp):
+    sw = sipwarp
+    cus, trk = provision(sw)
+    alive, dead = Ua(sw), Ua(sw)
+    live_contact = "sip:%s@%s:%d" % (USER, UA, alive.port)
+    assert alive.send(["<%s>" % live_contact], expires=300)[0] == 200
+    assert dead.send(["<sip:%s@%s:%d>" % (USER, UA, dead.port)], expires=300)[0] == 200
+    dead.close()  # its pings go nowhere now
+    pings = []
+    alive.sock.settimeout(0.2)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # alive answers every ping for 3 s
+        try:
+            text = alive.sock.recv(65535).decode()
+        except socket.timeout:
+            continue
+        if text.startswith("OPTIONS "):
+            pings.append(text)
+            alive.sock.sendto(answer_options(text), ("127.0.0.1", sw.port))
+    alive.close()
+    assert len(pings) >= 4, pings
+    # sent to where the REGISTER came from, the contact as Request-URI
+    assert pings[0].startswith("OPTIONS %s SIP/2.0\r\n" % live_contact), pings[0]
+    assert [r["contact"] for r in rows(sw, trk)] == [live_contact]
+    m = re.search(r"^warp_sip_register_keepalive_removed_total (\d+)$",
+                  sw.w.get("/metrics").body.decode(), re.M)
+    assert m and int(m.group(1)) == 1, m

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sip/registrar.h"
@@ -97,6 +98,47 @@ static void test_unusable_rows_are_refused(void **state)
 	assert_int_equal(b.transport, SIP_TRANSPORT_TCP);
 }
 
+static void test_keepalive_misses_remove_and_pongs_keep(void **state)
+{
+	(void)state;
+	struct sip_reg_table *t = sip_reg_table_new();
+	struct sip_reg_binding b[3] = {binding("sip:a@h", "192.0.2.1:1", 1000, 100000),
+				       binding("sip:b@h", "192.0.2.1:2", 1000, 100000),
+				       binding("sip:c@h", "192.0.2.1:3", 1000, 100000)};
+	struct sip_reg_ping *pings, *dead;
+	struct sip_reg_binding out[3];
+	size_t n, ndead;
+
+	b[0].local = b[1].local = true; /* c another node's: not pinged here */
+	sip_reg_table_put(t, "trk_1", "u@x", b, 3);
+	for (int round = 0; round < 3; round++) {
+		pings = sip_reg_table_ping_round(t, 2, &n, &dead, &ndead);
+		assert_int_equal(ndead, round == 2 ? 1 : 0);
+		if (round == 2)
+			assert_string_equal(dead[0].contact, "sip:b@h");
+		for (size_t i = 0; i < n; i++) /* a answers, b never */
+			if (strcmp(pings[i].contact, "sip:a@h") == 0)
+				sip_reg_table_pong(t, "trk_1", pings[i].token);
+		assert_int_equal(n, round == 2 ? 1 : 2);
+		free(pings);
+		free(dead);
+	}
+	assert_int_equal(sip_reg_table_find(t, "trk_1", 0, out, 3), 2);
+	/* a wrong token proves nothing */
+	pings = sip_reg_table_ping_round(t, 2, &n, &dead, &ndead);
+	sip_reg_table_pong(t, "trk_1", pings[0].token + 1);
+	free(pings);
+	free(dead);
+	pings = sip_reg_table_ping_round(t, 2, &n, &dead, &ndead);
+	free(pings);
+	free(dead);
+	pings = sip_reg_table_ping_round(t, 2, &n, &dead, &ndead);
+	assert_int_equal(ndead, 1);
+	free(pings);
+	free(dead);
+	sip_reg_table_free(t);
+}
+
 static void test_throttle_burst_refill_and_retry(void **state)
 {
 	(void)state;
@@ -123,6 +165,7 @@ int main(void)
 	    cmocka_unit_test(test_higher_q_first_and_aors_of_a_trunk_together),
 	    cmocka_unit_test(test_refresh_keeps_the_connection),
 	    cmocka_unit_test(test_unusable_rows_are_refused),
+	    cmocka_unit_test(test_keepalive_misses_remove_and_pongs_keep),
 	    cmocka_unit_test(test_throttle_burst_refill_and_retry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
