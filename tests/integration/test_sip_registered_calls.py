@@ -131,6 +131,66 @@ def test_a_removed_binding_is_no_longer_called(sipwarp, tmp_path):
     assert "no destination" in carrier.messages()[-1]
 
 
+class TcpSock:
+    """A TCP connection to WARP read one SIP message at a time (by its
+    Content-Length), with the datagram calls Ua makes."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=3,
+                                          source_address=(UA, 0))
+        self.buf = b""
+
+    def settimeout(self, t):
+        self.s.settimeout(t)
+
+    def getsockname(self):
+        return self.s.getsockname()
+
+    def sendto(self, data, addr):
+        self.s.sendall(data)
+
+    def recv(self, n):
+        while True:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"^Content-Length: *(\d+)", head, re.M | re.I)
+                size = int(m.group(1)) if m else 0
+                if len(rest) >= size:
+                    self.buf = rest[size:]
+                    return head + sep + rest[:size]
+            chunk = self.s.recv(65535)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+
+    def close(self):
+        self.s.close()
+
+
+def test_a_tcp_contact_is_called_through_the_connection_its_register_came_on(sipwarp, tmp_path):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    ua = Ua(sw)
+    ua.sock.close()
+    ua.sock, ua.via = TcpSock(sw.port), "TCP"
+    ua.port = ua.sock.getsockname()[1]
+    # behind NAT: the Contact's address would take no connection
+    contact = "sip:%s@10.0.0.9:5060;transport=tcp" % USER
+    code, text = ua.send(["<%s>" % contact], expires=300)
+    assert code == 200, text
+    carrier = sw.caller("carrier", render(tmp_path, "uac_expect.xml", code=486, mf=70), gport,
+                        NUMBER).start()
+    invite = ua.sock.recv(65535).decode()
+    assert invite.startswith("INVITE %s SIP/2.0\r\n" % contact), invite
+    keep = [line + (";tag=busy" if line.startswith("To:") else "")
+            for line in invite.split("\r\n")
+            if line.split(":", 1)[0] in ("Via", "From", "To", "Call-ID", "CSeq")]
+    busy = "SIP/2.0 486 Busy Here\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n"
+    ua.sock.sendto(busy.encode(), None)
+    assert carrier.wait() == 0, carrier.describe()
+    ua.close()
+
+
 def test_a_binding_another_node_wrote_reaches_this_nodes_calls(sipwarp):
     sw = sipwarp
     cus, trk, gport = origination(sw)
