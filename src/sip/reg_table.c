@@ -336,3 +336,33 @@ void sip_reg_table_pong(struct sip_reg_table *t, const char *trunk_id, uint64_t 
 			}
 	pthread_mutex_unlock(&t->lock);
 }
+
+int sip_reg_ping_branch_parse(struct str branch, char *trunk, size_t n, uint64_t *token)
+{
+	const size_t pre = sizeof(SIP_REG_PING_BRANCH) - 1;
+	struct str rest;
+	ptrdiff_t dot;
+	uint64_t v = 0;
+
+	if (!str_has_prefix(branch, STR_LIT(SIP_REG_PING_BRANCH)))
+		return -EINVAL;
+	rest = (struct str){branch.p + pre, branch.len - pre};
+	dot = str_index(rest, '.');
+	/* "<trunk>.<16 hex digits>" */
+	if (dot <= 0 || (size_t)dot >= n || rest.len - (size_t)dot - 1 != 16)
+		return -EINVAL;
+	for (size_t i = (size_t)dot + 1; i < rest.len; i++) {
+		char c = rest.p[i];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)d;
+	}
+	memcpy(trunk, rest.p, (size_t)dot);
+	trunk[dot] = '\0';
+	*token = v;
+	return 0;
+}

@@ -329,19 +329,9 @@ void sip_registrar_pings_send(struct sip_proxy *p, const struct sip_reg_ping *v,
 
 void sip_registrar_pong(struct sip_proxy *p, struct str branch)
 {
-	struct str rest = {branch.p + strlen(SIP_REG_PING_BRANCH),
-			   branch.len - strlen(SIP_REG_PING_BRANCH)};
-	ptrdiff_t dot = str_index(rest, '.');
-	char trunk[ID_MAX], hex[17];
-	unsigned long long token;
-	char *end;
+	char trunk[ID_MAX];
+	uint64_t token;
 
-	if (dot <= 0 || (size_t)dot >= sizeof(trunk) || rest.len - (size_t)dot - 1 != 16 ||
-	    !p->registrar)
-		return;
-	str_copy(trunk, sizeof(trunk), (struct str){rest.p, (size_t)dot});
-	str_copy(hex, sizeof(hex), (struct str){rest.p + dot + 1, 16});
-	token = strtoull(hex, &end, 16);
-	if (*end == '\0')
-		sip_reg_table_pong(sip_registrar_table(p->registrar), trunk, (uint64_t)token);
+	if (p->registrar && sip_reg_ping_branch_parse(branch, trunk, sizeof(trunk), &token) == 0)
+		sip_reg_table_pong(sip_registrar_table(p->registrar), trunk, token);
 }

@@ -132,6 +132,9 @@ uint32_t sip_reg_hash(const char *key);
  * SIP_REG_PING_BRANCH "<trunk>.<token>". */
 #define SIP_REG_PING_BRANCH "z9hG4bKka."
 void sip_registrar_pings_send(struct sip_proxy *p, const struct sip_reg_ping *v, size_t n);
+/* reg_table.c: a ping's branch (from a response: outside input) into its
+ * trunk id and token; -EINVAL when it is not one of ours. */
+int sip_reg_ping_branch_parse(struct str branch, char *trunk, size_t n, uint64_t *token);
 /* proxy.c: a response whose branch is a ping's (no transaction has it). */
 void sip_registrar_pong(struct sip_proxy *p, struct str branch);
 

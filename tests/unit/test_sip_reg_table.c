@@ -139,6 +139,26 @@ static void test_keepalive_misses_remove_and_pongs_keep(void **state)
 	sip_reg_table_free(t);
 }
 
+static void test_ping_branch_parsed(void **state)
+{
+	(void)state;
+	char trunk[ID_MAX];
+	uint64_t token;
+
+	assert_int_equal(
+	    sip_reg_ping_branch_parse(str_from_cstr("z9hG4bKka.trk_ab.00000000000000fF"), trunk,
+				      sizeof(trunk), &token),
+	    0);
+	assert_string_equal(trunk, "trk_ab");
+	assert_true(token == 0xff);
+	const char *bad[] = {"z9hG4bK-x", "z9hG4bKka.trk_ab.0f", "z9hG4bKka..00000000000000ff",
+			     "z9hG4bKka.trk_ab.00000000000000fg", "z9hG4bKka.trk_ab"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(
+		    sip_reg_ping_branch_parse(str_from_cstr(bad[i]), trunk, sizeof(trunk), &token),
+		    -EINVAL);
+}
+
 static void test_throttle_burst_refill_and_retry(void **state)
 {
 	(void)state;
@@ -166,6 +186,7 @@ int main(void)
 	    cmocka_unit_test(test_refresh_keeps_the_connection),
 	    cmocka_unit_test(test_unusable_rows_are_refused),
 	    cmocka_unit_test(test_keepalive_misses_remove_and_pongs_keep),
+	    cmocka_unit_test(test_ping_branch_parsed),
 	    cmocka_unit_test(test_throttle_burst_refill_and_retry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
