@@ -76,6 +76,25 @@ def test_two_contacts_ring_together_the_first_200_wins_the_other_is_cancelled(si
     assert sorted(attempts(r)) == [(trk, 200), (trk, 487)]
 
 
+def test_the_caller_cancelling_a_forked_call_cancels_every_branch(sipwarp):
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    a, b = sip_port(), sip_port()
+    register(sw, a)
+    register(sw, b)
+    ring_a = sw.sipp("ring_a", scenario("uas_cancel.xml"), a, host=UA).start()
+    ring_b = sw.sipp("ring_b", scenario("uas_cancel.xml"), b, host=UA).start()
+    carrier = sw.caller("carrier", scenario("uac_cancel.xml"), gport, NUMBER).start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert carrier.codes()[-2:] == [200, 487]
+    for ua in (ring_a, ring_b):
+        assert ua.wait() == 0, ua.describe()
+        assert ua.requests() == ["INVITE", "CANCEL", "ACK"]
+    (r,) = sw.cdrs(1)
+    assert r["final_code"] == 487 and r["hangup"] == "caller"
+    assert sorted(attempts(r)) == [(trk, 487), (trk, 487)]
+
+
 def test_when_every_contact_fails_the_best_failure_goes_up(sipwarp, tmp_path):
     sw = sipwarp
     cus, trk, gport = origination(sw)
