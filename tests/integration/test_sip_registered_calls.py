@@ -84,7 +84,7 @@ def test_the_caller_cancelling_a_forked_call_cancels_every_branch(sipwarp):
     register(sw, b)
     ring_a = sw.sipp("ring_a", scenario("uas_cancel.xml"), a, host=UA).start()
     ring_b = sw.sipp("ring_b", scenario("uas_cancel.xml"), b, host=UA).start()
-    carrier = sw.caller("carrier", scenario("uac_cancel.xml"), gport, NUMBER).start()
+    carrier = sw.caller("carrier", scenario("uac_cancel_forked.xml"), gport, NUMBER).start()
     assert carrier.wait() == 0, carrier.describe()
     assert carrier.codes()[-2:] == [200, 487]
     for ua in (ring_a, ring_b):
