@@ -74,7 +74,8 @@ struct sip_call {
 	struct sip_cdr cdr;
 	struct sip_server_tx *server_tx; /* the caller's INVITE, while unanswered */
 	struct sip_client_tx *client_tx; /* the attempt in progress */
-	struct sip_call_branch *branches; /* a forked setup's attempts (fork.c), or NULL */
+	/* A forked setup's attempts (fork.c), or NULL. */
+	struct sip_call_branch *branches;
 	size_t nbranches;
 	struct sip_attempt_walk walk;	 /* targets tried, the best failure (attempt.h) */
 	struct buf best;		 /* its bytes without our Via, to forward */
