@@ -74,9 +74,6 @@ struct sip_call {
 	struct sip_cdr cdr;
 	struct sip_server_tx *server_tx; /* the caller's INVITE, while unanswered */
 	struct sip_client_tx *client_tx; /* the attempt in progress */
-	/* A forked setup's attempts (fork.c), or NULL. */
-	struct sip_call_branch *branches;
-	size_t nbranches;
 	struct sip_attempt_walk walk;	 /* targets tried, the best failure (attempt.h) */
 	struct buf best;		 /* its bytes without our Via, to forward */
 	bool cancelled;			 /* the caller cancelled */
@@ -91,6 +88,9 @@ struct sip_call {
 	struct sip_th *th;	     /* topology hiding, or NULL (th_call.c) */
 	struct sip_prepaid *prepaid; /* a prepaid customer's call, or NULL (prepaid.c) */
 	struct sip_call *dead_next;  /* on w->dead once the CDR is durable */
+	/* A forked setup's attempts (fork.c), or NULL. */
+	struct sip_call_branch *branches;
+	size_t nbranches;
 };
 
 /* One branch of a forked setup: its transaction and its CDR attempt. */
