@@ -123,6 +123,8 @@ int start_sip(struct app *app)
 		.register_default_expires_s =
 		    config_duration_ms(cfg, "sip", "register_default_expires") / 1000,
 		.register_max_contacts = (int)config_int(cfg, "sip", "register_max_contacts"),
+		.register_keepalive_ms = config_duration_ms(cfg, "sip", "register_keepalive"),
+		.register_keepalive_misses = (int)config_int(cfg, "sip", "register_keepalive_misses"),
 		.store = app->store,
 		.loader = app->loader,
 		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),

@@ -157,6 +157,11 @@ const struct config_key warp_schema[] = {
 	  "Registrar: granted to a contact that asks for no expiry (capped by register_max_expires)." },
 	{ "sip", "register_max_contacts", CONFIG_INT, "10", 1, 1000, NULL,
 	  "Registrar: contacts one address of record may have; a REGISTER past it gets 403." },
+	{ "sip", "register_keepalive", CONFIG_DURATION, "30s", 0, 3600000, NULL,
+	  "Registrar: OPTIONS to each UDP binding this node took, this often, to keep its NAT "
+	  "mapping open and find dead ones; 0 = off." },
+	{ "sip", "register_keepalive_misses", CONFIG_INT, "3", 1, 100, NULL,
+	  "Registrar: a binding that leaves this many keep-alives in a row unanswered is removed." },
 	{ "sip", "probe_interval", CONFIG_DURATION, "0ms", 0, 3600000, NULL,
 	  "OPTIONS to gateways with probing on, this often; 0 = off." },
 	{ "sip", "call_heartbeat", CONFIG_DURATION, "10s", 0, 600000, NULL,

@@ -21,13 +21,13 @@
 
 static void sip_call_timer(evutil_socket_t fd, short what, void *arg);
 
-static void sip_call_arm(struct sip_call *c, int64_t ms)
+void sip_call_arm(struct sip_call *c, int64_t ms)
 {
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 	event_add(c->timer, &tv);
 }
 
-static void sip_client_tx_cancel(struct sip_client_tx *x)
+void sip_client_tx_cancel(struct sip_client_tx *x)
 {
 	struct sip_msg inv;
 	struct sip_via v;
@@ -46,7 +46,7 @@ static void sip_client_tx_cancel(struct sip_client_tx *x)
 	buf_fini(&out);
 }
 
-static void sip_client_tx_detach_peer(struct sip_client_tx *x)
+void sip_client_tx_detach_peer(struct sip_client_tx *x)
 {
 	if (x->peer && x->peer->peer == x)
 		x->peer->peer = NULL;
@@ -58,6 +58,7 @@ static void sip_client_tx_detach_peer(struct sip_client_tx *x)
 void sip_call_abandon(struct sip_call *c)
 {
 	struct sip_client_tx *x = c->client_tx;
+	sip_call_branches_abandon(c, 0);
 	if (!x)
 		return;
 	c->client_tx = NULL;
@@ -100,8 +101,6 @@ void sip_call_finish_setup(struct sip_call *c, int code, enum sip_hangup_side si
 	sip_call_end(c, code, side);
 }
 
-static void sip_call_attempt_next(struct sip_call *c, int code);
-
 /* A failure with no answer of the target's to forward (our timer's 408). */
 void sip_call_attempt_failed(struct sip_call *c, int code)
 {
@@ -111,7 +110,7 @@ void sip_call_attempt_failed(struct sip_call *c, int code)
 }
 
 /* After a failed attempt recorded as code: give up if cancelled, else on. */
-static void sip_call_attempt_next(struct sip_call *c, int code)
+void sip_call_attempt_next(struct sip_call *c, int code)
 {
 	sip_call_record_attempt(c, code);
 	if (c->cancelled) {
@@ -123,11 +122,14 @@ static void sip_call_attempt_next(struct sip_call *c, int code)
 
 /* The attempt at target t: the caller's INVITE (m while it is in hand,
  * else NULL) forwarded with t's Request-URI (§16.6). */
-static int sip_call_forward(struct sip_call *c, const struct sip_target *t, struct sip_msg *m)
+int sip_call_forward(struct sip_call *c, const struct sip_target *t, struct sip_msg *m)
 {
 	char ruri[SIP_HOST_MAX + 96];
 	struct sip_msg again;
-	struct sip_peer dst = {.addr = t->addr, .transport = t->transport};
+	struct sip_peer dst = {.addr = t->addr,
+			       .transport = t->transport,
+			       .conn_worker = t->conn_worker,
+			       .conn_id = t->conn_id};
 	dst.listen = sip_transport_listen_for(c->w->p, &dst.addr);
 	if (sip_build_uri(ruri, sizeof(ruri), t->user, t->host, t->port, t->transport) < 0)
 		return -EINVAL;
@@ -152,7 +154,7 @@ static int sip_call_forward(struct sip_call *c, const struct sip_target *t, stru
 
 /* The CDR's entry for an attempt at t (none past SIP_ATTEMPTS_MAX, or
  * when out of memory: the call goes on without it). */
-static void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t)
+void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t)
 {
 	struct sip_cdr *cdr = &c->cdr;
 	if (cdr->nattempts >= SIP_ATTEMPTS_MAX)
@@ -171,7 +173,7 @@ static void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t)
 }
 
 /* A carrier over its limit now is skipped: not an attempt. */
-static bool sip_call_target_limited(void *arg, size_t target)
+bool sip_call_target_limited(void *arg, size_t target)
 {
 	struct sip_call *c = arg;
 	return sip_policy_attempt_start(c->w->p->policy, &c->plan, target, sip_now()) != 0;
@@ -181,6 +183,9 @@ void sip_call_try_next(struct sip_call *c, struct sip_msg *invite)
 {
 	const struct sip_call_plan *pl = &c->plan;
 	int i;
+	/* registered contacts ring together (fork.c); once forked, nothing is left */
+	if (pl->fork && c->walk.attempts == 0 && c->server_tx && sip_call_fork(c, invite) == 0)
+		return;
 	while (c->server_tx &&
 	       (i = sip_attempt_next(&c->walk, pl, sip_call_target_limited, c)) >= 0) {
 		const struct sip_target *t = &pl->targets[i];
@@ -216,6 +221,7 @@ static void sip_call_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state != SIP_CALL_SETUP)
 		return;
+	sip_call_branches_abandon(c, 408);
 	sip_call_abandon(c);
 	sip_call_attempt_failed(c, 408);
 }
@@ -234,8 +240,18 @@ static void sip_call_provisional(struct sip_call *c, struct sip_client_tx *x, st
 	sip_media_response(c, resp);
 }
 
+void sip_call_answered(struct sip_call *c, struct sip_msg *resp)
+{
+	metric_inc(metric_get(c->w->p->m_calls, "answered"));
+	sip_dialog_answered(c, resp); /* reads the INVITE s still holds */
+	sip_prepaid_answered(c);
+	sip_media_response(c, resp);
+}
+
 static void sip_call_final(struct sip_call *c, struct sip_client_tx *x, struct sip_msg *resp)
 {
+	if (sip_call_branch_final(c, x, resp))
+		return;
 	int code = resp->status;
 	const struct sip_target *t = &c->plan.targets[c->walk.next - 1];
 	enum sip_attempt_verdict v = sip_attempt_judge(t, code, c->cancelled);
@@ -247,10 +263,7 @@ static void sip_call_final(struct sip_call *c, struct sip_client_tx *x, struct s
 		c->cdr.pdd_ms = time_wall_ms() - c->cdr.start_ms;
 	if (v == SIP_ATTEMPT_ANSWERED) {
 		sip_call_record_attempt(c, code);
-		metric_inc(metric_get(c->w->p->m_calls, "answered"));
-		sip_dialog_answered(c, resp); /* reads the INVITE s still holds */
-		sip_prepaid_answered(c);
-		sip_media_response(c, resp);
+		sip_call_answered(c, resp);
 		return;
 	}
 	if (v == SIP_ATTEMPT_STOP) {
@@ -392,7 +405,7 @@ void sip_response_to_client_tx(struct sip_worker *w, struct sip_client_tx *x, st
 	 * freed by then, so only a provisional may look at it afterwards. */
 	bool provisional = resp->status < 200;
 	bool up = sip_client_tx_response(x, resp);
-	if (up && provisional && c && c->client_tx == x)
+	if (up && provisional && c && (c->client_tx == x || sip_call_is_branch(c, x)))
 		sip_call_provisional(c, x, resp);
 	else if (up && provisional && !c && x->cancel_pending)
 		sip_client_tx_cancel(x);
@@ -421,6 +434,7 @@ void sip_request_cancel(struct sip_worker *w, struct sip_msg *m, const struct si
 	if (c->state != SIP_CALL_SETUP)
 		return;
 	c->cancelled = true;
+	sip_call_branches_abandon(c, 487); /* forked: each branch its CANCEL */
 	/* With a provisional seen, the 487 the callee sends comes up to the
 	 * caller; without one, nothing can be cancelled yet (§9.1): answer
 	 * 487 now and CANCEL the attempt once it sends a provisional. */
@@ -574,6 +588,7 @@ void sip_call_free(struct sip_call *c)
 	sip_media_call_free(c);
 	sip_policy_plan_targets_free(&c->plan);
 	free(c->cdr.attempts);
+	free(c->branches); /* NULL by now: the call's end dropped them */
 	free(c->dlg);
 	free(c);
 }
@@ -592,11 +607,15 @@ static void sip_call_client_gone(struct sip_client_tx *x)
 {
 	if (x->call && x->call->client_tx == x)
 		x->call->client_tx = NULL;
+	else if (x->call)
+		sip_call_branch_gone(x->call, x);
 }
 
 static void sip_call_client_failed(struct sip_client_tx *x, int code)
 {
 	struct sip_call *c = x->call;
+	if (c && sip_call_branch_failed(c, x, code))
+		return;
 	if (c && c->client_tx == x) {
 		c->client_tx = NULL;
 		sip_call_attempt_failed(c, code);

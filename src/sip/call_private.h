@@ -88,7 +88,44 @@ struct sip_call {
 	struct sip_th *th;	     /* topology hiding, or NULL (th_call.c) */
 	struct sip_prepaid *prepaid; /* a prepaid customer's call, or NULL (prepaid.c) */
 	struct sip_call *dead_next;  /* on w->dead once the CDR is durable */
+	/* A forked setup's attempts (fork.c), or NULL. */
+	struct sip_call_branch *branches;
+	size_t nbranches;
 };
+
+/* One branch of a forked setup: its transaction and its CDR attempt. */
+struct sip_call_branch {
+	struct sip_client_tx *x;
+	size_t attempt; /* index into cdr.attempts, SIZE_MAX: none */
+};
+
+/* fork.c: a setup forked to every target at once (plan.fork, §16.7) */
+/* Sends the INVITE to every target; 0 when at least one branch is out. */
+int sip_call_fork(struct sip_call *c, struct sip_msg *invite);
+bool sip_call_is_branch(const struct sip_call *c, const struct sip_client_tx *x);
+/* A final answer on x: true when x was a branch of c (then handled). */
+bool sip_call_branch_final(struct sip_call *c, struct sip_client_tx *x, struct sip_msg *resp);
+/* x will never answer (code 408 or 503): true when it was a branch of c. */
+bool sip_call_branch_failed(struct sip_call *c, struct sip_client_tx *x, int code);
+/* x is being freed. */
+void sip_call_branch_gone(struct sip_call *c, struct sip_client_tx *x);
+/* CANCEL every branch (or once it sends a provisional), their attempts
+ * recorded as code (0: left as they are). */
+void sip_call_branches_abandon(struct sip_call *c, int code);
+/* The call ends: its branches let go without a CANCEL. */
+void sip_call_branches_drop(struct sip_call *c);
+
+/* call.c, for fork.c: one attempt's pieces */
+void sip_call_arm(struct sip_call *c, int64_t ms);
+void sip_client_tx_cancel(struct sip_client_tx *x);
+void sip_client_tx_detach_peer(struct sip_client_tx *x);
+int sip_call_forward(struct sip_call *c, const struct sip_target *t, struct sip_msg *m);
+void sip_call_attempt_add(struct sip_call *c, const struct sip_target *t);
+bool sip_call_target_limited(void *arg, size_t target);
+/* After a failed attempt recorded as code: give up if cancelled, else on. */
+void sip_call_attempt_next(struct sip_call *c, int code);
+/* A 2xx answered the call (the attempt already let go of). */
+void sip_call_answered(struct sip_call *c, struct sip_msg *resp);
 
 /* dialog.c */
 void sip_dialog_answered(struct sip_call *c, struct sip_msg *resp);

@@ -299,6 +299,7 @@ void sip_call_end(struct sip_call *c, int code, enum sip_hangup_side side)
 		c->server_tx->call = NULL;
 	if (c->client_tx)
 		c->client_tx->call = NULL;
+	sip_call_branches_drop(c);
 	c->server_tx = NULL;
 	c->client_tx = NULL;
 	c->cdr.end_ms = time_wall_ms();

@@ -426,7 +426,13 @@ static int plan_origination(struct sip_policy *p, const struct psnap *s, int64_t
 		return plan_reject(plan, 403, "trunk disabled");
 	const struct plan_source src = {t->dest_first, t->ndests, dest_rank, dest_take, NULL};
 
-	plan_add_ordered(s, &src, plan);
+	/* A PBX that registers is where its REGISTER said (decision 0047). */
+	if (p->o.registered)
+		plan->ntargets =
+		    p->o.registered(p->o.registered_arg, t->id, plan->targets, plan_cap(plan));
+	plan->fork = plan->ntargets > 1; /* a PBX's devices ring together (§16.7) */
+	if (plan->ntargets == 0)
+		plan_add_ordered(s, &src, plan);
 	if (plan->ntargets == 0)
 		return plan_reject(plan, 480, "no destination");
 	return plan_take_limits(p, s, t, false, 0, now_ms, plan);

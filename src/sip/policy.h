@@ -53,6 +53,10 @@ struct sip_target {
 	 * carrier was chosen at, for the CDR's attempt (decision 0038). */
 	bool has_buy_rate;
 	int64_t buy_rate;
+	/* A registered contact (registrar.h) over TCP or TLS: the connection
+	 * its REGISTER came on, when this node holds it (conn_id 0: none). */
+	unsigned conn_worker;
+	uint64_t conn_id;
 };
 
 /* What the policy decided for an initial INVITE. */
@@ -70,6 +74,7 @@ struct sip_call_plan {
 	bool topology_hiding;             /* the trunk's topology_hiding (decision 0028) */
 	int setup_timeout_ms;             /* per attempt: no final answer -> next */
 	int max_attempts;                 /* over all targets */
+	bool fork; /* every target at once, first 2xx wins (registered contacts, fork.c) */
 	/* ntargets entries (at most SIP_TARGETS_MAX) in their own allocation,
 	 * NULL when none: only the setup needs them, so the core lets them go
 	 * with sip_policy_plan_targets_free once the call is answered, and
@@ -93,6 +98,11 @@ struct sip_policy_opts {
 	 * them.  NULL: TLS gateways are not probed. */
 	struct ssl_ctx_st *tls_client;
 	struct sip_policy_config cfg; /* sip.h */
+	/* Origination: a trunk's live registered contacts as targets, tried
+	 * before (and instead of) its destinations (decision 0047); NULL: none
+	 * are asked for.  Called on a worker: reads memory, never the store. */
+	size_t (*registered)(void *arg, const char *trunk_id, struct sip_target *out, size_t max);
+	void *registered_arg;
 };
 
 struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, size_t errlen);

@@ -281,6 +281,11 @@ static void sip_handle_response(struct sip_worker *w, struct sip_msg *m)
 		sip_response_to_client_tx(w, sip_container_of(e, struct sip_client_tx, e), m);
 		return;
 	}
+	if (cs.method == SIP_METHOD_OPTIONS &&
+	    str_has_prefix(v.branch, STR_LIT(SIP_REG_PING_BRANCH))) {
+		sip_registrar_pong(w->p, v.branch); /* a registered contact is alive */
+		return;
+	}
 	/* §16.7 step 1 (no transaction): a retransmitted 2xx to INVITE goes on
 	 * statelessly, to whoever sent the INVITE (the caller, or the callee
 	 * for its re-INVITE); anything else stops here. */
@@ -457,6 +462,8 @@ static struct sip_policy *sip_proxy_policy(const struct sip_proxy *p, char *err,
 	    .loader = o->loader,
 	    .rating = o->rating,
 	    .cfg = o->policy,
+	    .registered = sip_registrar_targets,
+	    .registered_arg = (void *)p,
 	};
 	return sip_policy_new(&po, err, errlen);
 }

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,13 @@
 #define REG_ROWS_MAX 64 /* bindings read per AOR (the cap is far below) */
 /* a binding is live until expires_at + expires_s / 2, in SQL */
 #define REG_LIVE "expires_at + expires_s * 500"
+/* The bindings table is read again from the store this often: other nodes'
+ * bindings reach this node's calls within it (decision 0047). */
+#define REG_TABLE_RELOAD_MS 2000
+/* REGISTERs per AOR (reg_throttle.c): 20 at once, then 2 a second — a
+ * refresh spends 2, a UA re-registering every 20 s behind NAT 0.1 a second. */
+#define REG_THROTTLE_RATE 2
+#define REG_THROTTLE_BURST 20
 
 struct sip_registrar {
 	struct sip_proxy *p;
@@ -35,7 +43,13 @@ struct sip_registrar {
 	pthread_cond_t cv;
 	struct sip_reg_job *head, *tail; /* queued (singly linked by next) */
 	size_t queued;
-	struct sip_reg_job *outstanding; /* queued or answered, not done (prev/next) */
+	struct sip_reg_job *outstanding;   /* queued or answered, not done (prev/next) */
+	struct sip_reg_table *table;	   /* live bindings for calls (reg_table.c) */
+	struct sip_reg_throttle *throttle; /* REGISTERs per AOR (reg_throttle.c) */
+	struct reg_ping_batch *batch;	   /* the last keep-alive round's pings */
+	int64_t pinged_ms;		   /* monotonic: that round */
+	struct metric *m_throttled, *m_dead;
+	int64_t reloaded_ms; /* monotonic: the table's last reload */
 };
 
 struct reg_row {
@@ -210,6 +224,31 @@ static int64_t reg_told(const struct sip_reg_job *j, const struct reg_row *row, 
 	return row->expires_at > now ? (row->expires_at - now + 999) / 1000 : 0;
 }
 
+/* The AOR's bindings as committed, into the calls' table; those that came
+ * with this REGISTER keep its connection. */
+static void reg_table_update(struct sip_registrar *r, const struct sip_reg_job *j,
+			     const struct reg_row *rows, size_t n, int64_t now)
+{
+	struct sip_reg_binding b[SIP_REG_CONTACTS_MAX];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < SIP_REG_CONTACTS_MAX; i++) {
+		const struct reg_row *w = &rows[i];
+		if (sip_reg_binding_from_row(&b[k], w->contact, w->received, w->transport, w->q,
+					     w->expires_at, w->expires_s) != 0 ||
+		    b[k].live_until <= now)
+			continue;
+		if (strcmp(w->received, j->received) == 0 &&
+		    strcmp(w->transport, j->transport) == 0) {
+			b[k].conn_id = j->conn_id;
+			b[k].conn_worker = j->conn_worker;
+			b[k].local = true; /* this node pings it (keep-alive) */
+		}
+		k++;
+	}
+	sip_reg_table_put(r->table, j->trunk_id, j->aor, b, k);
+}
+
 /* §10.3 step 8: 200 with every binding of the AOR as a Contact. */
 static void reg_answer_ok(struct sip_reg_job *j, const struct reg_row *rows, size_t n, int64_t now)
 {
@@ -259,6 +298,7 @@ static void reg_process(struct sip_registrar *r, struct sip_reg_job *j)
 	if (rc == 0 && live > max)
 		rc = 403;
 	if (rc == 0 && store_tx_commit_durable(c) == 0 && reg_rows(c, j, rows, &n) == 0) {
+		reg_table_update(r, j, rows, n, now);
 		reg_answer_ok(j, rows, n, now);
 		return;
 	}
@@ -274,17 +314,131 @@ static void reg_process(struct sip_registrar *r, struct sip_reg_job *j)
 
 /* ----------------------------------------------------------- the thread */
 
+/* ----------------------------------------------------------- keep-alive */
+
+/* One round's pings, sent by worker 0 (from the listen socket the
+ * REGISTERs came to: the NAT's mapping is for it). */
+struct reg_ping_batch {
+	struct loop_task task;
+	struct sip_proxy *p;
+	struct sip_reg_ping *v;
+	size_t n;
+	atomic_bool done;
+};
+
+static void reg_ping_batch_run(void *arg)
+{
+	struct reg_ping_batch *b = arg;
+	sip_registrar_pings_send(b->p, b->v, b->n);
+	atomic_store(&b->done, true);
+}
+
+static void reg_ping_batch_free(struct reg_ping_batch *b)
+{
+	if (b)
+		free(b->v);
+	free(b);
+}
+
+/* Bindings that missed their pings go from the store (and so from every
+ * node's table at its next reload). */
+static void reg_ping_bury(struct sip_registrar *r, const struct sip_reg_ping *dead, size_t n)
+{
+	struct store_conn *c = n && r->p->o.store ? store_conn(r->p->o.store) : NULL;
+
+	for (size_t i = 0; c && i < n; i++) {
+		const struct store_param p[] = {store_p_text(dead[i].trunk_id),
+						store_p_text(dead[i].aor),
+						store_p_text(dead[i].contact)};
+		log_info("sip", "registrar: %s of %s missed its keep-alives: removed",
+			 dead[i].contact, dead[i].aor);
+		if (store_exec(c,
+			       "DELETE FROM registrations WHERE trunk_id = $1 AND aor = $2 AND "
+			       "contact = $3",
+			       p, 3, NULL) != 0)
+			log_warn("sip", "registrar: a dead binding could not be removed");
+		metric_inc(r->m_dead);
+	}
+}
+
+/* Called unlocked: a keep-alive round when one is due and the last one's
+ * pings went out. */
+static void reg_ping_due(struct sip_registrar *r)
+{
+	int64_t now = time_mono_ms(), every = r->p->o.register_keepalive_ms;
+	struct sip_reg_ping *dead = NULL;
+	size_t ndead = 0;
+
+	if (every <= 0 || (r->pinged_ms && now - r->pinged_ms < every))
+		return;
+	if (r->batch && !atomic_load(&r->batch->done))
+		return; /* the workers are busy or stopping: no misses counted */
+	reg_ping_batch_free(r->batch);
+	r->batch = calloc(1, sizeof(*r->batch));
+	r->pinged_ms = now;
+	if (!r->batch)
+		return;
+	r->batch->p = r->p;
+	r->batch->v = sip_reg_table_ping_round(r->table, r->p->o.register_keepalive_misses,
+					       &r->batch->n, &dead, &ndead);
+	reg_ping_bury(r, dead, ndead);
+	free(dead);
+	r->batch->task.fn = reg_ping_batch_run;
+	r->batch->task.arg = r->batch;
+	loop_pool_post(r->p->pool, 0, &r->batch->task);
+}
+
+/* Called unlocked: the table from the store when it is due (on start too:
+ * bindings outlive a restart). */
+static void reg_table_due(struct sip_registrar *r)
+{
+	int64_t now = time_mono_ms();
+	struct store_conn *c;
+
+	if (r->reloaded_ms && now - r->reloaded_ms < REG_TABLE_RELOAD_MS)
+		return;
+	r->reloaded_ms = now;
+	c = r->p->o.store ? store_conn(r->p->o.store) : NULL;
+	if (c && sip_reg_table_reload(r->table, c, time_wall_ms()) != 0)
+		log_warn("sip", "registrar: the bindings table could not be read again");
+}
+
+/* Waits (r->lock held) for a job, closing, or the next reload. */
+static void reg_wait(struct sip_registrar *r)
+{
+	int64_t every = r->p->o.register_keepalive_ms, ms = REG_TABLE_RELOAD_MS;
+	struct timespec ts;
+
+	if (every > 0 && every < ms)
+		ms = every; /* the next keep-alive round comes first */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (!r->head && !r->closed)
+		if (pthread_cond_timedwait(&r->cv, &r->lock, &ts) != 0)
+			break;
+}
+
 static void *reg_thread(void *arg)
 {
 	struct sip_registrar *r = arg;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (!r->head && !r->closed)
-			pthread_cond_wait(&r->cv, &r->lock);
+		pthread_mutex_unlock(&r->lock);
+		reg_table_due(r);
+		reg_ping_due(r);
+		pthread_mutex_lock(&r->lock);
+		reg_wait(r);
 		struct sip_reg_job *j = r->head;
-		if (!j)
+		if (!j && r->closed)
 			break; /* closed, and every job queued is answered */
+		if (!j)
+			continue;
 		r->head = j->qnext;
 		if (!r->head)
 			r->tail = NULL;
@@ -305,6 +459,21 @@ struct sip_registrar *sip_registrar_new(struct sip_proxy *p)
 	if (!r)
 		return NULL;
 	r->p = p;
+	r->table = sip_reg_table_new();
+	r->throttle = sip_reg_throttle_new(REG_THROTTLE_RATE, REG_THROTTLE_BURST);
+	if (!r->table || !r->throttle) {
+		sip_reg_table_free(r->table);
+		sip_reg_throttle_free(r->throttle);
+		free(r);
+		return NULL;
+	}
+	struct metric_family *f = metrics_counter(
+	    metrics_default(), "warp_sip_register_throttled_total",
+	    "REGISTERs answered 503 because their address of record was over its rate.", NULL);
+	r->m_throttled = f ? metric_get(f) : NULL;
+	f = metrics_counter(metrics_default(), "warp_sip_register_keepalive_removed_total",
+			    "Bindings removed after missing their keep-alive pings.", NULL);
+	r->m_dead = f ? metric_get(f) : NULL;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	return r;
@@ -392,5 +561,21 @@ void sip_registrar_free(struct sip_registrar *r)
 	}
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->lock);
+	sip_reg_table_free(r->table);
+	sip_reg_throttle_free(r->throttle);
+	reg_ping_batch_free(r->batch); /* the loops are stopped: run or never */
 	free(r);
+}
+
+struct sip_reg_table *sip_registrar_table(struct sip_registrar *r)
+{
+	return r->table;
+}
+
+int sip_registrar_throttle(struct sip_registrar *r, const char *aor)
+{
+	int retry = sip_reg_throttle_take(r->throttle, aor, time_mono_ms());
+	if (retry)
+		metric_inc(r->m_throttled);
+	return retry;
 }

@@ -146,6 +146,8 @@ static void reg_job_fill_request(struct sip_reg_job *j, struct sip_msg *m,
 		 src->transport == SIP_TRANSPORT_TLS   ? "tls"
 		 : src->transport == SIP_TRANSPORT_TCP ? "tcp"
 						       : "udp");
+	j->conn_worker = src->conn_worker;
+	j->conn_id = src->transport == SIP_TRANSPORT_UDP ? 0 : src->conn_id;
 }
 
 /* The registrar's answer, back on the worker: through the REGISTER's
@@ -200,13 +202,31 @@ static int reg_prepare(struct sip_worker *w, struct sip_msg *m, const struct sip
 	return 0;
 }
 
+/* A flood against the AOR of m (reg_throttle.c): 503 with Retry-After,
+ * before the digest is checked. */
+static int reg_throttled(struct sip_proxy *p, struct sip_msg *m, char *extra, size_t n)
+{
+	char aor[SIP_REG_AOR_MAX];
+	int retry;
+
+	if (reg_aor(m, aor, sizeof(aor)) < 0 ||
+	    !(retry = sip_registrar_throttle(p->registrar, aor)))
+		return 0;
+	snprintf(extra, n,
+		 "Retry-After: %d\r\nReason: SIP;cause=503;text=\"too many REGISTERs\"\r\n", retry);
+	return 503;
+}
+
 void sip_request_register(struct sip_worker *w, struct sip_msg *m, const struct sip_peer *src)
 {
 	struct sip_proxy *p = w->p;
 	struct sip_reg_job *j = calloc(1, sizeof(*j));
 	char extra[1400] = "";
 	struct sip_server_tx *s;
-	int code = j ? reg_prepare(w, m, src, j, extra, sizeof(extra)) : 500;
+	int code = !j ? 500 : reg_throttled(p, m, extra, sizeof(extra));
+
+	if (code == 0)
+		code = reg_prepare(w, m, src, j, extra, sizeof(extra));
 
 	if (code) {
 		char tag[8];
@@ -231,4 +251,87 @@ void sip_request_register(struct sip_worker *w, struct sip_msg *m, const struct 
 		sip_server_tx_reply(s, m, 503, "r503", "Retry-After: 5\r\n");
 		free(j);
 	}
+}
+
+/* ------------------------------------------------- calls to bindings */
+
+/* b as a call target: the Request-URI is the contact (RFC 3261 §16.5: the
+ * binding's URI replaces the AOR), sent where its REGISTER came from. */
+static int reg_target(const struct sip_reg_binding *b, const char *trunk_id, struct sip_target *t)
+{
+	struct sip_uri u;
+
+	memset(t, 0, sizeof(*t));
+	if (sip_uri_parse(str_from_cstr(b->contact), &u) != 0 || u.scheme == SIP_URI_OTHER ||
+	    u.scheme == SIP_URI_TEL || str_copy(t->host, sizeof(t->host), u.host) < 0 ||
+	    str_copy(t->user, sizeof(t->user), u.user) < 0)
+		return -EINVAL;
+	t->port = u.port;
+	t->addr = b->addr;
+	t->transport = b->transport;
+	t->conn_worker = b->conn_worker;
+	t->conn_id = b->conn_id;
+	snprintf(t->trunk_id, sizeof(t->trunk_id), "%s", trunk_id);
+	return 0;
+}
+
+size_t sip_registrar_targets(void *arg, const char *trunk_id, struct sip_target *out, size_t max)
+{
+	struct sip_proxy *p = arg;
+	struct sip_reg_binding b[SIP_REG_CONTACTS_MAX];
+	size_t n = 0, k;
+
+	if (!p->registrar)
+		return 0;
+	k = sip_reg_table_find(sip_registrar_table(p->registrar), trunk_id, time_wall_ms(), b,
+			       max < SIP_REG_CONTACTS_MAX ? max : SIP_REG_CONTACTS_MAX);
+	for (size_t i = 0; i < k; i++)
+		if (reg_target(&b[i], trunk_id, &out[n]) == 0)
+			n++;
+	return n;
+}
+
+/* ------------------------------------------------------- keep-alive */
+
+static void reg_ping_send(struct sip_worker *w, const struct sip_reg_ping *g)
+{
+	struct sip_peer dst = {.addr = g->addr, .transport = SIP_TRANSPORT_UDP};
+	char branch[sizeof(SIP_REG_PING_BRANCH) + ID_MAX + 20], call_id[40],
+	    from[SIP_HOST_MAX + 32], to[SIP_REG_URI_MAX + 2];
+	struct buf out;
+
+	dst.listen = sip_transport_listen_for(w->p, &dst.addr);
+	snprintf(branch, sizeof(branch), SIP_REG_PING_BRANCH "%s.%016llx", g->trunk_id,
+		 (unsigned long long)g->token);
+	snprintf(call_id, sizeof(call_id), "ka%016llx", (unsigned long long)g->token);
+	snprintf(from, sizeof(from), "<sip:warp@%s>;tag=ka", w->p->listen[dst.listen].host);
+	snprintf(to, sizeof(to), "<%s>", g->contact);
+	struct sip_req r = {.method = "OPTIONS",
+			    .ruri = g->contact,
+			    .from = from,
+			    .to = to,
+			    .call_id = call_id,
+			    .cseq = 1,
+			    .via_at = &w->p->listen[dst.listen],
+			    .transport = SIP_TRANSPORT_UDP,
+			    .branch = branch};
+	buf_init(&out);
+	if (sip_build_request(&out, &r) == 0)
+		sip_transport_send(w, &dst, (struct str){out.p, out.len});
+	buf_fini(&out);
+}
+
+void sip_registrar_pings_send(struct sip_proxy *p, const struct sip_reg_ping *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reg_ping_send(&p->w[0], &v[i]);
+}
+
+void sip_registrar_pong(struct sip_proxy *p, struct str branch)
+{
+	char trunk[ID_MAX];
+	uint64_t token;
+
+	if (p->registrar && sip_reg_ping_branch_parse(branch, trunk, sizeof(trunk), &token) == 0)
+		sip_reg_table_pong(sip_registrar_table(p->registrar), trunk, token);
 }

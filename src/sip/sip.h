@@ -486,6 +486,10 @@ struct sip_proxy_opts {
 	 * many contacts one address of record may have (0: 10). */
 	int64_t register_min_expires_s, register_max_expires_s, register_default_expires_s;
 	int register_max_contacts;
+	/* Keep-alive OPTIONS to the UDP bindings this node took, this often
+	 * (0: none); a binding missing this many in a row is removed. */
+	int64_t register_keepalive_ms;
+	int register_keepalive_misses;
 };
 
 struct sip_proxy;

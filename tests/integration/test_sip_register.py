@@ -51,6 +51,7 @@ class Ua:
         self.port = self.sock.getsockname()[1]
         self.call_id, self.cseq, self.nc = uuid.uuid4().hex, 0, 0
         self.nonce = None
+        self.via = "UDP"
 
     def close(self):
         self.sock.close()
@@ -78,12 +79,12 @@ class Ua:
         port = self.sw.port
         uri = "sip:127.0.0.1:%d" % port
         msg = ("REGISTER %s SIP/2.0\r\n"
-               "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%s;rport\r\n"
+               "Via: SIP/2.0/%s %s:%d;branch=z9hG4bK-%s;rport\r\n"
                "From: <sip:%s@127.0.0.1>;tag=%s\r\n"
                "To: <sip:%s@127.0.0.1>\r\n"
                "Call-ID: %s\r\n"
                "CSeq: %d REGISTER\r\n"
-               "Max-Forwards: 70\r\n" % (uri, UA, self.port, uuid.uuid4().hex, self.user,
+               "Max-Forwards: 70\r\n" % (uri, self.via, UA, self.port, uuid.uuid4().hex, self.user,
                                          self.call_id[:8], self.user, self.call_id, number))
         for c in contacts:
             msg += "Contact: %s\r\n" % c
