@@ -26,6 +26,7 @@ when namespaces cannot be made, and only then does the test skip.
 """
 import contextlib
 import ctypes
+import fcntl
 import os
 import re
 import signal
@@ -50,6 +51,9 @@ PING_MS = 200  # [sip] media_ping_interval
 PING_MISSES = 2  # [sip] media_ping_misses
 HTTP_PORT, SIP_PORT, NG_PORT = 8080, 5060, 2223
 START_TIMEOUT_S = 20
+TCP_USER_TIMEOUT_MS = 2000
+PG_URL_PARAMS = ("tcp_user_timeout=%d&keepalives_idle=5&keepalives_interval=1&keepalives_count=3"
+                 % TCP_USER_TIMEOUT_MS)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _CLONE_NEWNET = 0x40000000
@@ -99,6 +103,34 @@ def remove_stale():
             _ip("netns", "del", name, check=False)
 
 
+LOCK = "/tmp/warp-cluster-test.lock"
+LOCK_WAIT_S = 600
+
+
+@contextlib.contextmanager
+def one_at_a_time():
+    """Holds the machine's one cluster slot.  pytest-xdist hands a module's
+    tests to several workers, and each would build a cluster of its own:
+    several at once on a small machine would starve each other's one-second
+    deadlines.  So they take turns (a flock, released by the kernel if the
+    holder dies); the wait is bounded."""
+    fd = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("another cluster test held %s for %ds" % (
+                        LOCK, LOCK_WAIT_S))
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class Net:
     """The namespaces, the bridge and the veths; close() deletes them."""
 
@@ -106,6 +138,7 @@ class Net:
         self.tag = "%s%d" % (PREFIX, os.getpid())
         self.switch = self.tag + "-switch"
         self.made = []
+        self.cut_off = set()
 
     def ns(self, name):
         return "%s-%s" % (self.tag, name)
@@ -140,9 +173,23 @@ class Net:
         """The switch's end of a node's veth (interface names: 15 bytes)."""
         return "v-" + name
 
-    def cut(self, name, up=False):
-        """Unplugs (or plugs back) a node's cable at the switch."""
-        _ip("-n", self.switch, "link", "set", self.port_of(name), "up" if up else "down")
+    def cut(self, name):
+        """Unplugs a node's cable at the switch."""
+        _ip("-n", self.switch, "link", "set", self.port_of(name), "down")
+        self.cut_off.add(name)
+
+    def plug_all(self):
+        """Plugs every cable back in.  The neighbour entries that failed
+        while a cable was out are flushed: one left FAILED answers the next
+        connect() "No route to host" (a node restarted at once would stop
+        at start-up for an unreachable store)."""
+        if not self.cut_off:
+            return
+        for name in self.cut_off:
+            _ip("-n", self.switch, "link", "set", self.port_of(name), "up", check=False)
+        for name in ADDR:
+            _ip("-n", self.ns(name), "neigh", "flush", "all", check=False)
+        self.cut_off = set()
 
     def exec_argv(self, name, argv):
         return ["ip", "netns", "exec", self.ns(name)] + list(argv)
@@ -176,7 +223,10 @@ class Postgres(pgserver.Server):
         super().__init__()
         self.net = net
         self.port = 5432
-        self.url = "postgres://%s@%s:%d/%s" % (pgserver.USER, ADDR["pg"], self.port, pgserver.DB)
+        # A node cut off from the store must not wait on a reply for ever
+        # (libpq's default: until TCP gives up, minutes): docs/cluster.md.
+        self.url = "postgres://%s@%s:%d/%s?%s" % (pgserver.USER, ADDR["pg"], self.port,
+                                                  pgserver.DB, PG_URL_PARAMS)
         # initdb's trust lines are for loopback; the nodes connect from the net.
         with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
             f.write("host all all %s.0/24 trust\n" % NET)
@@ -429,9 +479,9 @@ class Cluster:
 
     # ------------------------------------------------------- stopping
     def ensure_running(self):
-        """Restarts a node an earlier test killed, plugs cables back in."""
+        """Plugs cables back in, restarts a node an earlier test killed."""
+        self.net.plug_all()
         for name in self.NODES:
-            self.net.cut(name, up=True)
             if not self.nodes[name].alive():
                 self.nodes[name].start()
 
@@ -442,6 +492,7 @@ class Cluster:
         if self.net is None:
             return codes
         self.stop_sipps()
+        self.net.plug_all()
         for name in reversed(self.NODES):
             if name in self.nodes and self.nodes[name].alive():
                 codes[name] = self.nodes[name].stop()
