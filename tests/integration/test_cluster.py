@@ -8,14 +8,19 @@ one api node routes calls on every sip node within a second; a sip node
 killed mid-call has that call's CDR written by the other one; a media node
 killed or cut off from the network is passed over by both sip nodes for new
 calls within a second (the SDP the callee gets names the other engine);
-an API credential's rate limit spent on one api node is spent on the other.
+an API credential's rate limit spent on one api node is spent on the other;
+a contact registered through one sip node is among the bindings the other
+answers with.
 
 Root is needed to make namespaces; where they cannot be made the whole
 module is skipped with a message saying so (and `make test` counts the
 skip as a failure unless WARP_TEST_ALLOW_SKIP=1).
 """
+import hashlib
 import re
+import socket
 import time
+import uuid
 
 import pytest
 
@@ -262,3 +267,78 @@ def test_a_sip_node_killed_mid_call_has_the_call_billed_by_the_other(cl):
     # slack for a loaded machine.
     assert took < 4 * HEARTBEAT_MS / 1000 + 2.0, took
     assert re.search(r"^warp_sip_calls_recovered_total 1$", c.nodes["sip2"].metrics(), re.M)
+
+
+# ---------------------------------------------------------- registrations
+
+REG_USER, REG_PASSWORD, REG_DOMAIN = "pbx-roaming", "roaming-pass-1", "warp.test"
+
+
+def register(c, sip, port, expires=300):
+    """A REGISTER of REG_USER's AOR from the pbx namespace (contact on
+    `port`) to one sip node, answering its 401 with the trunk's digest
+    (RFC 2617 MD5, qop=auth); the final response's text."""
+    uri = "sip:%s:%d" % (ADDR[sip], SIP_PORT)
+    call_id = uuid.uuid4().hex
+    with c.net.inside("pbx"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((ADDR["pbx"], port))
+            s.settimeout(3)
+            auth = ""
+            for cseq in (1, 2):
+                msg = ("REGISTER %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%s;rport\r\n"
+                       "From: <sip:%s@%s>;tag=%s\r\nTo: <sip:%s@%s>\r\nCall-ID: %s\r\n"
+                       "CSeq: %d REGISTER\r\nMax-Forwards: 70\r\nContact: <sip:%s@%s:%d>\r\n"
+                       "Expires: %d\r\n%sContent-Length: 0\r\n\r\n" % (
+                           uri, ADDR["pbx"], port, uuid.uuid4().hex, REG_USER, REG_DOMAIN,
+                           call_id[:8], REG_USER, REG_DOMAIN, call_id, cseq, REG_USER,
+                           ADDR["pbx"], port, expires, auth))
+                s.sendto(msg.encode(), (ADDR[sip], SIP_PORT))
+                while True:
+                    text = s.recv(65535).decode()
+                    if int(text.split(" ", 2)[1]) >= 200:
+                        break
+                m = re.search(r'WWW-Authenticate: Digest realm="([^"]+)", nonce="([^"]+)"', text)
+                if not m:
+                    return text
+                auth = digest(m.group(1), m.group(2), uri)
+    return text
+
+
+def digest(realm, nonce, uri):
+    def md5(s):
+        return hashlib.md5(s.encode()).hexdigest()
+    cnonce = uuid.uuid4().hex[:8]
+    resp = md5("%s:%s:00000001:%s:auth:%s" % (md5("%s:%s:%s" % (REG_USER, realm, REG_PASSWORD)),
+                                               nonce, cnonce, md5("REGISTER:" + uri)))
+    return ('Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", '
+            'response="%s", qop=auth, nc=00000001, cnonce="%s", algorithm=MD5\r\n'
+            % (REG_USER, realm, nonce, uri, resp, cnonce))
+
+
+def bound(text):
+    """The contacts a REGISTER's 200 lists: {contact: expires}."""
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"^Contact: <([^>]+)>;expires=(\d+)", text, re.M)}
+
+
+def test_a_binding_registered_on_one_sip_node_is_known_to_the_other(cl):
+    """The PBX registers one contact through sip1 and another through
+    sip2: sip2's 200 lists both (RFC 3261 §10.3 step 8: all current
+    bindings), api2 lists both, and a removal through sip1 of the contact
+    bound on sip2 leaves only the first."""
+    c = cl
+    cus = c.create("api1", "/customers", {"name": "Roaming"})["id"]
+    trk = c.create("api1", "/trunks", {"customer_id": cus, "name": "roaming", "acl": [],
+                                       "username": REG_USER, "password": REG_PASSWORD})["id"]
+    wait_synced(c, timeout=5)
+    first, second = "sip:%s@%s:7001" % (REG_USER, ADDR["pbx"]), "sip:%s@%s:7002" % (
+        REG_USER, ADDR["pbx"])
+    text = register(c, "sip1", 7001)
+    assert text.startswith("SIP/2.0 200") and bound(text) == {first: 300}, text
+    text = register(c, "sip2", 7002)
+    assert text.startswith("SIP/2.0 200") and set(bound(text)) == {first, second}, text
+    listed = c.api("api2", "GET", "/trunks/%s/registrations" % trk).json()["data"]
+    assert sorted(b["contact"] for b in listed) == [first, second], listed
+    text = register(c, "sip1", 7002, expires=0)
+    assert text.startswith("SIP/2.0 200") and set(bound(text)) == {first}, text
