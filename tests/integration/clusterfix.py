@@ -96,11 +96,17 @@ def _pid_alive(pid):
 
 
 def remove_stale():
-    """Deletes the namespaces of earlier runs whose process is gone."""
+    """Deletes the namespaces of earlier runs whose pytest process is gone
+    (killed before its teardown), ending first what that run left running
+    in them (by PID: `ip netns pids`)."""
     for name in _ip("netns", "list").stdout.split():
         m = re.match(r"^%s(\d+)-" % PREFIX, name)
-        if m and not _pid_alive(int(m.group(1))):
-            _ip("netns", "del", name, check=False)
+        if not m or _pid_alive(int(m.group(1))):
+            continue
+        for pid in _ip("netns", "pids", name, check=False).stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        _ip("netns", "del", name, check=False)
 
 
 LOCK = "/tmp/warp-cluster-test.lock"
