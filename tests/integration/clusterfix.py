@@ -8,9 +8,9 @@ it and its own address on 10.77.0.0/24:
     pg      10.77.0.2   PostgreSQL 15 (pgserver's throwaway cluster)
     redis   10.77.0.3   redis-server
     api1/2  10.77.0.11/12   warp --roles api   ([ratelimit] backend = redis)
-    sip1/2  10.77.0.21/22   warp --roles sip   (both engines in media_engines)
+    sip1/2  10.77.0.21/22   warp --roles sip   (both engines, [limits] backend = redis)
     media1/2 10.77.0.31/32  warp --roles media
-    pbx     10.77.0.40 (+ .41)  SIPp callers (a customer's PBX)
+    pbx     10.77.0.40 (+ .41-.43)  SIPp callers (customers' PBXs)
     gw      10.77.0.50  SIPp callees (a carrier's gateway)
 
 Nothing is bound in the host's own namespace: the test's HTTP requests run
@@ -42,13 +42,15 @@ NET = "10.77.0"
 ADDR = {"ctl": NET + ".1", "pg": NET + ".2", "redis": NET + ".3",
         "api1": NET + ".11", "api2": NET + ".12", "sip1": NET + ".21", "sip2": NET + ".22",
         "media1": NET + ".31", "media2": NET + ".32", "pbx": NET + ".40", "gw": NET + ".50"}
-EXTRA_ADDR = {"pbx": [NET + ".41"]}  # a second PBX (test_cluster's provisioning test)
+# More PBXs: one per test that needs a trunk of its own (an address is one trunk's).
+EXTRA_ADDR = {"pbx": [NET + ".41", NET + ".42", NET + ".43"]}
 PREFIX = "warpcl"
 TOKEN = "cluster-admin-token-0123456789abcdef"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 HEARTBEAT_MS = 300  # [sip] call_heartbeat: the journal bills a dead node's calls 3 later
 PING_MS = 200  # [sip] media_ping_interval
 PING_MISSES = 2  # [sip] media_ping_misses
+LEASE_MS = 1000  # [limits] lease: a killed sip node's channels free after it
 HTTP_PORT, SIP_PORT, NG_PORT = 8080, 5060, 2223
 START_TIMEOUT_S = 20
 TCP_USER_TIMEOUT_MS = 2000
@@ -343,9 +345,16 @@ class Node(Proc):
         super().__init__(net, name, [warp_bin(), "run", "-c", str(d / "warp.ini"), "--roles",
                                      self.role], d, "warp")
         self.base = "http://%s:%d" % (ADDR[name], HTTP_PORT)
+        # The sip nodes' [limits] (decision 0046), in the keys' environment
+        # form: channel and CPS limits held across both sip nodes.
+        self.limits_env = {"WARP_LIMITS_BACKEND": "redis", "WARP_LIMITS_REDIS_URL": redis_url,
+                           "WARP_LIMITS_TIMEOUT": "200ms", "WARP_LIMITS_SYNC_INTERVAL": "10ms",
+                           "WARP_LIMITS_LEASE": "%dms" % LEASE_MS, "WARP_LIMITS_NODES": "2"}
 
     def start(self, env=None):
         e = dict(os.environ, WARP_ADMIN_TOKEN=TOKEN)
+        if self.role == "sip":
+            e.update(self.limits_env)
         super().start(env=e)
         self.wait_ready()
         return self
