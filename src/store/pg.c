@@ -38,6 +38,7 @@
 #include <string.h>
 #include <strings.h>
 
+#define PG_TCP_USER_TIMEOUT_MS "10000"
 #define PG_CONNECT_TIMEOUT_S "5"
 #define PG_MAX_PARAMS 65535
 #define PG_CACHE_MAX 64
@@ -76,9 +77,16 @@ static void pg_notice(void *arg, const char *message)
 
 static PGconn *pg_connect(struct store *s, char *err, size_t errlen)
 {
-	/* Later keywords win, so anything the URL sets overrides these. */
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {PG_CONNECT_TIMEOUT_S, "warp", store_target(s), NULL};
+	/* Later keywords win, so anything the URL sets overrides these.  A
+	 * server cut off mid-query (a cable, a firewall dropping the flow) is
+	 * noticed by TCP within tcp_user_timeout and the keepalives instead of
+	 * the kernel's 15 minutes of retransmissions: without them a thread
+	 * stuck in libpq held up SIGTERM for minutes (the cluster test). */
+	const char *keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives",
+			      "keepalives_idle", "keepalives_interval", "keepalives_count",
+			      "application_name", "dbname", NULL};
+	const char *vals[] = {PG_CONNECT_TIMEOUT_S, PG_TCP_USER_TIMEOUT_MS, "1", "10", "5", "3",
+			      "warp", store_target(s), NULL};
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 
 	if (!pg) {
