@@ -38,6 +38,7 @@ struct sip_conn {
 	struct bufferevent *bev;
 	uint64_t id;
 	struct sip_peer peer; /* the remote end, as messages from it carry it */
+	unsigned crlf;	      /* keep-alive CR/LF bytes in a row, across reads */
 };
 
 /* ------------------------------------------------------------------ UDP */
@@ -125,12 +126,18 @@ static bool sip_tcp_frame(struct sip_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	for (;;) {
-		/* Leading CRLFs are keep-alives (RFC 5626 §3.5.1). */
+		/* Leading CRLFs are keep-alives (RFC 5626 §3.5.1): a client's
+		 * double-CRLF ping gets a single-CRLF pong, so a PBX behind NAT
+		 * knows its flow (and its binding's way back) is alive. */
 		unsigned char *p = evbuffer_pullup(in, 1);
 		while (p && (p[0] == '\r' || p[0] == '\n')) {
 			evbuffer_drain(in, 1);
+			if (++c->crlf % 4 == 0)
+				bufferevent_write(c->bev, "\r\n", 2);
 			p = evbuffer_pullup(in, 1);
 		}
+		if (p)
+			c->crlf = 0; /* a message begins: the next ping counts afresh */
 		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 		if (end.pos < 0)
 			return evbuffer_get_length(in) <= SIP_MSG_MAX_SIZE;

@@ -3,6 +3,7 @@ UDP, TCP and IPv6 listeners, RFC 3581 received/rport on the answers, 403
 for sources the policy does not know, 400 with a Warning for a request
 that cannot be parsed, and the parse-error metric."""
 import socket
+import time
 
 import pytest
 
@@ -78,6 +79,23 @@ def test_tcp_listener_frames_by_content_length(sipwarp):
             assert chunk, "connection closed early"
             data += chunk
     assert data.count(b"SIP/2.0 403") == 2
+
+
+def test_tcp_double_crlf_ping_gets_a_crlf_pong(sipwarp):
+    """RFC 5626 §3.5.1: a client's double-CRLF keep-alive is answered with a
+    single CRLF, also when the ping arrives in two writes; a lone CRLF (a
+    pong) gets nothing."""
+    with socket.create_connection(("127.0.0.1", sipwarp.sip_port), timeout=3) as s:
+        s.sendall(b"\r\n\r\n")
+        assert s.recv(16) == b"\r\n"
+        s.sendall(b"\r\n")
+        time.sleep(0.1)
+        s.sendall(b"\r\n")
+        assert s.recv(16) == b"\r\n"
+        s.sendall(b"\r\n")
+        s.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            s.recv(16)
 
 
 def test_malformed_request_gets_400_with_warning(sipwarp):
