@@ -18,6 +18,12 @@ static const struct tendlc_number *number_find(const struct tendlc_snap *s, stru
 	return bsearch(&key, s->numbers, s->nnumbers, sizeof(key), tendlc_number_cmp);
 }
 
+const struct tendlc_campaign *tendlc_campaign_of(const struct tendlc_snap *s, struct str number)
+{
+	const struct tendlc_number *n = s ? number_find(s, number) : NULL;
+	return n ? &s->campaigns[n->campaign] : NULL;
+}
+
 static bool optout_has(const struct tendlc_snap *s, const char *customer, const char *kind,
 		       const char *scope, const char *recipient)
 {

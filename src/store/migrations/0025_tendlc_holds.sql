@@ -1,0 +1,23 @@
+-- 0025_tendlc_holds: US 10DLC throughput holds (docs/decisions/0050).
+--
+-- carrier_prefixes is the number-portability / prefix table that says
+-- which carrier a US handset is on (longest prefix: an NPA-NXX block, or a
+-- whole ported number): AT&T's per-campaign minute limits and T-Mobile's
+-- per-brand daily caps apply by it.  Loaded like a rate deck, from CSV
+-- (POST /api/v1/carrier-prefix-imports) or one row at a time; provisioning
+-- data, so every write bumps the config version and the compliance
+-- snapshot keeps it in memory.
+CREATE TABLE carrier_prefixes (
+	id TEXT PRIMARY KEY,
+	prefix TEXT NOT NULL UNIQUE,
+	carrier TEXT NOT NULL CHECK (carrier IN ('att', 'tmobile', 'verizon', 'other')),
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+
+-- A message over a throughput limit is not refused but held: it stays
+-- 'queued' with next_attempt_at at the window it is promised to, and
+-- hold_reason names the limit (att_campaign_minute, tmobile_brand_day, …)
+-- so the customer sees why it waits.  It is kept once the message goes on,
+-- as the last hold it met.
+ALTER TABLE messages ADD COLUMN hold_reason TEXT;
