@@ -27,7 +27,7 @@
 
 #define UPSERT_SQL                                                                                 \
 	"INSERT INTO carrier_prefixes (id, prefix, carrier, created_at, updated_at) VALUES ($1, "  \
-	"$2, $3, $4, $4) ON CONFLICT (prefix) DO UPDATE SET carrier = excluded.carrier, "           \
+	"$2, $3, $4, $4) ON CONFLICT (prefix) DO UPDATE SET carrier = excluded.carrier, "          \
 	"updated_at = excluded.updated_at"
 /* replace=true: what the file did not write is gone (its rows all carry
  * this import's updated_at). */
@@ -112,7 +112,8 @@ static int import_write(struct api_ctx *ctx, bool replace, struct prefix_import 
 	json_t *data = json_pack("{s:I,s:I}", "rows", (json_int_t)st->rows, "removed",
 				 (json_int_t)st->removed);
 	json_t *body = json_pack("{s:O}", "data", data);
-	rc = rc ? rc : api_event_emit(ctx, NULL, "carrier_prefix.imported", "carrier_prefixes", data);
+	rc = rc ? rc
+		: api_event_emit(ctx, NULL, "carrier_prefix.imported", "carrier_prefixes", data);
 	rc = rc ? rc : api_idempotency_record(ctx, 200, body);
 	rc = rc ? rc : store_tx_commit(ctx->conn);
 	if (rc < 0)
@@ -132,8 +133,7 @@ static void handle_import(struct http_req *req, void *arg)
 	const char *replace;
 	(void)arg;
 
-	if (api_ctx_init(&ctx, req) < 0 || !api_require_admin(&ctx) ||
-	    api_idempotency_replay(&ctx))
+	if (api_ctx_init(&ctx, req) < 0 || !api_require_admin(&ctx) || api_idempotency_replay(&ctx))
 		goto out;
 	replace = http_req_query(req, "replace");
 	int rc = import_write(&ctx, replace && strcmp(replace, "true") == 0, &st);

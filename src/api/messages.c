@@ -57,7 +57,8 @@
 	"callback_url, MIN(data_coding) AS data_coding, MAX(part_total) AS segments, "             \
 	"MIN(created_at) AS "                                                                      \
 	"created_at, MAX(updated_at) AS updated_at, MIN(expires_at) AS expires_at, "               \
-	"MIN(submitted_at) AS submitted_at, " GROUP_STATUS " AS status, " GROUP_HOLD " FROM messages"
+	"MIN(submitted_at) AS submitted_at, " GROUP_STATUS " AS status, " GROUP_HOLD               \
+	" FROM messages"
 
 enum col {
 	C_ID,

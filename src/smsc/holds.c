@@ -110,8 +110,8 @@ static bool hold_apply(struct smsc_out *o, struct smsc_out_msg *m, const struct 
 {
 	struct smsc_holds *h = holds_get(o);
 	int64_t win = o->s->o.tendlc.limits.window_ms, now = time_wall_ms();
-	struct hold_key *kw = h && l->per_window ? hold_find(h, "c", l->campaign_id, l->carrier)
-						 : NULL;
+	struct hold_key *kw =
+	    h && l->per_window ? hold_find(h, "c", l->campaign_id, l->carrier) : NULL;
 	struct hold_key *kd =
 	    h && l->per_day ? hold_find(h, "b", l->brand_id, TENDLC_CARRIER_TMOBILE) : NULL;
 	char reason[48];

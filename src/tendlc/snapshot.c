@@ -21,7 +21,8 @@
 
 #define CAMPAIGNS_SQL                                                                              \
 	"SELECT c.id, c.brand_id, c.customer_id, c.status, c.opt_in_text, c.opt_out_text, "        \
-	"c.help_text, c.throughput, b.vetting_score FROM campaigns c LEFT JOIN brands b ON b.id = " \
+	"c.help_text, c.throughput, b.vetting_score FROM campaigns c LEFT JOIN brands b ON b.id "  \
+	"= "                                                                                       \
 	"c.brand_id"
 #define NUMBERS_SQL                                                                                \
 	"SELECT n.e164, cn.campaign_id FROM campaign_numbers cn JOIN numbers n ON n.id = "         \

@@ -144,7 +144,7 @@ struct tendlc_mt_limits {
  * promised to later windows (decision 0050). */
 #define TENDLC_WINDOW_PACIFIC_DAY 0
 struct tendlc_window {
-	int64_t start, end, used;   /* the window now is in, and sends in it */
+	int64_t start, end, used;      /* the window now is in, and sends in it */
 	int64_t tail_start, tail_used; /* the latest window promised to held messages */
 };
 /* The US Pacific day (PST/PDT by the US rule since 2007) holding ms:

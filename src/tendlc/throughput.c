@@ -92,7 +92,7 @@ static int64_t json_count(const json_t *o, const char *key)
 {
 	const json_t *v = json_object_get(o, key);
 	return json_is_integer(v) && json_integer_value(v) >= 0 ? (int64_t)json_integer_value(v)
-								 : -1;
+								: -1;
 }
 
 /* The campaign's throughput JSON as the registry and carriers gave it:
@@ -154,8 +154,9 @@ static int pairs_parse(const char *text, int (*f)(struct str k, int64_t v, struc
 		ptrdiff_t colon = str_index(item, ':');
 		int64_t v;
 		if (colon <= 0 ||
-		    str_to_i64(str_trim((struct str){item.p + colon + 1, item.len - (size_t)colon - 1}),
-			       &v) < 0 ||
+		    str_to_i64(
+			str_trim((struct str){item.p + colon + 1, item.len - (size_t)colon - 1}),
+			&v) < 0 ||
 		    v < 0 || f(str_trim((struct str){item.p, (size_t)colon}), v, out) < 0)
 			return -1;
 		rest.p += c < 0 ? rest.len : (size_t)c + 1;
