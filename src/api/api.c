@@ -10,11 +10,11 @@
 #include "api/openapi.h"
 
 static const struct api_resource *const resources[] = {
-    &api_customers,	&api_trunks,	       &api_carriers,	      &api_gateways,
-    &api_routes,	&api_numbers,	       &api_webhooks,	      &api_keys,
-    &api_smpp_accounts, &api_message_routes,   &api_smpp_connectors,  &api_rate_decks,
-    &api_brands,	&api_campaigns,	       &api_campaign_numbers, &api_opt_outs,
-    &api_content_rules, &api_carrier_prefixes,
+	&api_customers,	    &api_trunks,	 &api_carriers, &api_gateways,
+	&api_routes,	    &api_numbers,	 &api_webhooks, &api_keys,
+	&api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
+	&api_rate_decks,    &api_brands,	 &api_campaigns, &api_campaign_numbers,
+	&api_opt_outs,	    &api_content_rules,	 &api_carrier_prefixes,
 };
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
@@ -75,16 +75,16 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_events_routes(r);
 	rc = rc ? rc : api_deliveries_routes(r);
 	rc = rc ? rc : api_callback_secret_routes(r);
-	rc = rc ? rc : api_cdrs_routes(r);	       /* cdrs.c */
-	rc = rc ? rc : api_messages_routes(r);	       /* messages.c */
-	rc = rc ? rc : api_deck_versions_routes(r);    /* deck_versions.c */
-	rc = rc ? rc : api_balances_routes(r);	       /* balances.c */
-	rc = rc ? rc : api_sip_bans_routes(r);	       /* sip_bans.c */
-	rc = rc ? rc : api_registrations_routes(r);    /* registrations.c */
-	rc = rc ? rc : api_invoices_routes(a, r);      /* invoices.c */
-	rc = rc ? rc : api_opt_outs_routes(r);	       /* opt_outs.c */
+	rc = rc ? rc : api_cdrs_routes(r); /* cdrs.c */
+	rc = rc ? rc : api_messages_routes(r); /* messages.c */
+	rc = rc ? rc : api_deck_versions_routes(r); /* deck_versions.c */
+	rc = rc ? rc : api_balances_routes(r); /* balances.c */
+	rc = rc ? rc : api_sip_bans_routes(r); /* sip_bans.c */
+	rc = rc ? rc : api_registrations_routes(r); /* registrations.c */
+	rc = rc ? rc : api_invoices_routes(a, r); /* invoices.c */
+	rc = rc ? rc : api_opt_outs_routes(r); /* opt_outs.c */
 	rc = rc ? rc : api_carrier_prefixes_routes(r); /* carrier_prefixes.c */
-	rc = rc ? rc : api_export_routes(r);	       /* export_state.c */
+	rc = rc ? rc : api_export_routes(r); /* export_state.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;
 }

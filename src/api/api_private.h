@@ -144,7 +144,7 @@ enum api_fflag {
 	API_F_WRITEONLY = 1 << 2, /* accepted, never shown (passwords, secrets) */
 	API_F_IMMUTABLE = 1 << 3, /* given on create, refused in PATCH */
 	API_F_NULLABLE = 1 << 4,  /* null is a value */
-	API_F_URL = 1 << 5,	  /* a URL: shown with its password masked (url_redact) */
+	API_F_URL = 1 << 5,       /* a URL: shown with its password masked (url_redact) */
 };
 
 struct api_field;
@@ -178,14 +178,15 @@ bool api_is_ip_literal(const char *s);
 bool api_is_host(const char *s);
 /* Printable ASCII without spaces (0x21 to 0x7e). */
 bool api_is_printable(const char *s);
-int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list, size_t max,
-		   int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
-			       struct api_verr *e),
+int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list,
+		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
+					   struct api_verr *e),
 		   struct api_verr *e);
 const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out, size_t n);
 int api_check_int_member(const json_t *obj, const char *name, const char *ptr, int64_t min,
 			 int64_t max, bool required, struct api_verr *e);
-int api_check_members(const json_t *obj, const char *ptr, const char *allowed, struct api_verr *e);
+int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
+		      struct api_verr *e);
 /* Refuses (409 acl_conflict) an ACL entry of the trunk obj (as it will be
  * stored) that a trunk other than id (NULL on create) claims with the same
  * network, port and tech_prefix (trunk_acl.c). */

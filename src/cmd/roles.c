@@ -19,15 +19,12 @@ static int sip_addr_list(const struct config *cfg, const char *key, uint16_t por
 	struct str rest = str_from_cstr(config_str(cfg, "sip", key));
 	while (rest.len > 0) {
 		ptrdiff_t comma = str_index(rest, ',');
-		struct str one =
-		    str_trim((struct str){rest.p, comma < 0 ? rest.len : (size_t)comma});
-		if (one.len &&
-		    (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
+		struct str one = str_trim((struct str){ rest.p, comma < 0 ? rest.len : (size_t)comma });
+		if (one.len && (*n == SIP_PROXY_LISTEN_MAX || net_addr_parse(one, port, &out[(*n)++]) < 0)) {
 			fprintf(stderr, "warp: [sip] %s: bad address '%.*s'\n", key, STR_FMT(one));
 			return -EINVAL;
 		}
-		rest = comma < 0 ? STR_NULL
-				 : (struct str){rest.p + comma + 1, rest.len - (size_t)comma - 1};
+		rest = comma < 0 ? STR_NULL : (struct str){ rest.p + comma + 1, rest.len - (size_t)comma - 1 };
 	}
 	return 0;
 }
@@ -94,32 +91,32 @@ int start_sip(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct sip_proxy_opts o = {
-	    .tcp = config_bool(cfg, "sip", "tcp"),
-	    .threads = (unsigned)config_int(cfg, "sip", "threads"),
-	    .tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
-	    .tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
-	    .dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
-	    .setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
-	    .max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
-	    .flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
-	    .flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
-	    .flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
-	    .flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
-	    .probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
-	    .digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
-	    .register_min_expires_s = config_duration_ms(cfg, "sip", "register_min_expires") / 1000,
-	    .register_max_expires_s = config_duration_ms(cfg, "sip", "register_max_expires") / 1000,
-	    .register_default_expires_s =
-		config_duration_ms(cfg, "sip", "register_default_expires") / 1000,
-	    .register_max_contacts = (int)config_int(cfg, "sip", "register_max_contacts"),
-	    .call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
-	    .store = app->store,
-	    .loader = app->loader,
-	    .media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
-	    .prepaid_quantum_s = config_duration_ms(cfg, "sip", "prepaid_quantum") / 1000,
-	    .prepaid_timeout_ms = config_duration_ms(cfg, "sip", "prepaid_timeout"),
-	    .prepaid_threads = (unsigned)config_int(cfg, "sip", "prepaid_threads"),
-	    .prepaid_sweep_ms = config_duration_ms(cfg, "sip", "prepaid_sweep_interval"),
+		.tcp = config_bool(cfg, "sip", "tcp"),
+		.threads = (unsigned)config_int(cfg, "sip", "threads"),
+		.tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
+		.tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
+		.dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
+		.setup_timeout_ms = (int)config_duration_ms(cfg, "sip", "setup_timeout"),
+		.max_attempts = (int)config_int(cfg, "sip", "max_attempts"),
+		.flood_refusals = (int)config_int(cfg, "sip", "flood_refusals"),
+		.flood_window_ms = (int)config_duration_ms(cfg, "sip", "flood_window"),
+		.flood_ban_ms = (int)config_duration_ms(cfg, "sip", "flood_ban"),
+		.flood_table_size = (size_t)config_int(cfg, "sip", "flood_table"),
+		.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
+		.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
+		.register_min_expires_s = config_duration_ms(cfg, "sip", "register_min_expires") / 1000,
+		.register_max_expires_s = config_duration_ms(cfg, "sip", "register_max_expires") / 1000,
+		.register_default_expires_s =
+		    config_duration_ms(cfg, "sip", "register_default_expires") / 1000,
+		.register_max_contacts = (int)config_int(cfg, "sip", "register_max_contacts"),
+		.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
+		.store = app->store,
+		.loader = app->loader,
+		.media_timeout_ms = config_duration_ms(cfg, "sip", "media_timeout"),
+		.prepaid_quantum_s = config_duration_ms(cfg, "sip", "prepaid_quantum") / 1000,
+		.prepaid_timeout_ms = config_duration_ms(cfg, "sip", "prepaid_timeout"),
+		.prepaid_threads = (unsigned)config_int(cfg, "sip", "prepaid_threads"),
+		.prepaid_sweep_ms = config_duration_ms(cfg, "sip", "prepaid_sweep_interval"),
 	};
 	/* checked at load (warp.c): an exact decimal */
 	billing_money_parse(str_from_cstr(config_str(cfg, "billing", "low_balance_threshold")),
@@ -148,14 +145,14 @@ int start_media(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct media_opts o = {
-	    .ng_listen = *config_addr(cfg, "media", "ng_listen"),
-	    .timeout_ms = config_duration_ms(cfg, "media", "timeout"),
-	    .final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
-	    .port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
-	    .cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
-	    .workers = (unsigned)config_int(cfg, "media", "workers"),
-	    .spool_dir = config_str(cfg, "media", "recording_dir"),
-	    .learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
+		.ng_listen = *config_addr(cfg, "media", "ng_listen"),
+		.timeout_ms = config_duration_ms(cfg, "media", "timeout"),
+		.final_timeout_ms = config_duration_ms(cfg, "media", "final_timeout"),
+		.port_quiet_ms = config_duration_ms(cfg, "media", "port_quiet"),
+		.cookie_ttl_ms = config_duration_ms(cfg, "media", "cookie_ttl"),
+		.workers = (unsigned)config_int(cfg, "media", "workers"),
+		.spool_dir = config_str(cfg, "media", "recording_dir"),
+		.learning_window_ms = config_duration_ms(cfg, "media", "learning_window"),
 	};
 
 	/* the schema admits only the modes media_learn_mode_parse knows */
@@ -164,8 +161,7 @@ int start_media(struct app *app)
 
 	if (media_ifaces_parse(&o, config_str(cfg, "media", "interfaces"),
 			       (uint16_t)config_int(cfg, "media", "port_min"),
-			       (uint16_t)config_int(cfg, "media", "port_max"), err,
-			       sizeof(err)) < 0 ||
+			       (uint16_t)config_int(cfg, "media", "port_max"), err, sizeof(err)) < 0 ||
 	    !(app->media = media_new(&o, err, sizeof(err)))) {
 		fprintf(stderr, "warp: media: %s\n", err);
 		return -1;
@@ -183,32 +179,31 @@ int start_smsc(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct smsc_opts o = {
-	    .listen = *config_addr(cfg, "smsc", "listen"),
-	    .store = app->store,
-	    .loader = app->loader,
-	    .rating = app_rating(app),
-	    .low_balance_threshold = config_money(cfg, "billing", "low_balance_threshold"),
-	    .sms_refund_undelivered = config_bool(cfg, "billing", "sms_refund_undelivered"),
-	    .idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
-	    .default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
-	    .max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
-	    .lease_ms = config_duration_ms(cfg, "smsc", "lease"),
-	    .mo_reassembly_ms = config_duration_ms(cfg, "smsc", "mo_reassembly_timeout"),
-	    .max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
-	    .tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
-	    .tls_key = config_str(cfg, "smsc", "tls_key"),
-	    .tls_handshake_ms = config_duration_ms(cfg, "smsc", "tls_handshake_timeout"),
-	    .tendlc = {.opt_out_brand_wide =
-			   strcmp(config_str(cfg, "tendlc", "opt_out_scope"), "brand") == 0},
+		.listen = *config_addr(cfg, "smsc", "listen"),
+		.store = app->store,
+		.loader = app->loader,
+		.rating = app_rating(app),
+		.low_balance_threshold = config_money(cfg, "billing", "low_balance_threshold"),
+		.sms_refund_undelivered = config_bool(cfg, "billing", "sms_refund_undelivered"),
+		.idle_ms = config_duration_ms(cfg, "smsc", "idle_timeout"),
+		.default_validity_ms = config_duration_ms(cfg, "smsc", "default_validity"),
+		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
+		.lease_ms = config_duration_ms(cfg, "smsc", "lease"),
+		.mo_reassembly_ms = config_duration_ms(cfg, "smsc", "mo_reassembly_timeout"),
+		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
+		.tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
+		.tls_key = config_str(cfg, "smsc", "tls_key"),
+		.tls_handshake_ms = config_duration_ms(cfg, "smsc", "tls_handshake_timeout"),
+		.tendlc = { .opt_out_brand_wide =
+				strcmp(config_str(cfg, "tendlc", "opt_out_scope"), "brand") == 0 },
 	};
 
 	if (tendlc_limits_parse(config_str(cfg, "tendlc", "att_class_limits"),
 				config_str(cfg, "tendlc", "tmobile_daily_caps"),
 				config_duration_ms(cfg, "tendlc", "throughput_window"),
 				&o.tendlc.limits) < 0) {
-		fprintf(stderr,
-			"warp: [tendlc] att_class_limits is CLASS:N,… and "
-			"tmobile_daily_caps SCORE:N,… (at most %d)\n",
+		fprintf(stderr, "warp: [tendlc] att_class_limits is CLASS:N,… and "
+				"tmobile_daily_caps SCORE:N,… (at most %d)\n",
 			TENDLC_TIERS_MAX);
 		return -EINVAL;
 	}
@@ -225,6 +220,7 @@ int start_smsc(struct app *app)
 	}
 	return 0;
 }
+
 
 struct snapshot *app_rating(struct app *app)
 {
@@ -245,28 +241,28 @@ int start_billing(struct app *app)
 	char err[ERR_LEN];
 	const struct config *cfg = app->cfg;
 	struct export_opts o = {
-	    .store = app->store,
-	    .mode = strcmp(config_str(cfg, "export", "mode"), "files") == 0 ? EXPORT_MODE_FILES
-									    : EXPORT_MODE_STREAM,
-	    .tables = config_str(cfg, "export", "tables"),
-	    .project = config_str(cfg, "export", "project"),
-	    .dataset = config_str(cfg, "export", "dataset"),
-	    .key_file = config_str(cfg, "export", "key_file"),
-	    .token_url = config_str(cfg, "export", "token_url"),
-	    .api_url = config_str(cfg, "export", "api_url"),
-	    .upload_url = config_str(cfg, "export", "upload_url"),
-	    .ca_file = config_str(cfg, "export", "ca_file"),
-	    .dir = config_str(cfg, "export", "dir"),
-	    .period = strcmp(config_str(cfg, "export", "period"), "day") == 0 ? EXPORT_PERIOD_DAY
-									      : EXPORT_PERIOD_HOUR,
-	    .load = config_bool(cfg, "export", "load"),
-	    .batch_rows = (int)config_int(cfg, "export", "batch_rows"),
-	    .poll_ms = config_duration_ms(cfg, "export", "poll"),
-	    .settle_ms = config_duration_ms(cfg, "export", "settle"),
-	    .backoff_base_ms = config_duration_ms(cfg, "export", "backoff_base"),
-	    .backoff_max_ms = config_duration_ms(cfg, "export", "backoff_max"),
-	    .timeout_ms = config_duration_ms(cfg, "export", "timeout"),
-	    .job_poll_ms = config_duration_ms(cfg, "export", "job_poll"),
+		.store = app->store,
+		.mode = strcmp(config_str(cfg, "export", "mode"), "files") == 0 ? EXPORT_MODE_FILES
+										 : EXPORT_MODE_STREAM,
+		.tables = config_str(cfg, "export", "tables"),
+		.project = config_str(cfg, "export", "project"),
+		.dataset = config_str(cfg, "export", "dataset"),
+		.key_file = config_str(cfg, "export", "key_file"),
+		.token_url = config_str(cfg, "export", "token_url"),
+		.api_url = config_str(cfg, "export", "api_url"),
+		.upload_url = config_str(cfg, "export", "upload_url"),
+		.ca_file = config_str(cfg, "export", "ca_file"),
+		.dir = config_str(cfg, "export", "dir"),
+		.period = strcmp(config_str(cfg, "export", "period"), "day") == 0 ? EXPORT_PERIOD_DAY
+										  : EXPORT_PERIOD_HOUR,
+		.load = config_bool(cfg, "export", "load"),
+		.batch_rows = (int)config_int(cfg, "export", "batch_rows"),
+		.poll_ms = config_duration_ms(cfg, "export", "poll"),
+		.settle_ms = config_duration_ms(cfg, "export", "settle"),
+		.backoff_base_ms = config_duration_ms(cfg, "export", "backoff_base"),
+		.backoff_max_ms = config_duration_ms(cfg, "export", "backoff_max"),
+		.timeout_ms = config_duration_ms(cfg, "export", "timeout"),
+		.job_poll_ms = config_duration_ms(cfg, "export", "job_poll"),
 	};
 
 	if (!config_bool(cfg, "export", "enabled"))

@@ -562,16 +562,16 @@ struct smsc {
 	struct smsc_verify *verify;
 	struct store_batch *insert_prepaid; /* prepaid parts with their reservations */
 	struct smsc_prepaid *prepaid;	    /* their settler (prepaid.c) */
-	struct smsc_out *out;		    /* on the pool's thread 1 */
+	struct smsc_out *out; /* on the pool's thread 1 */
 	struct smsc_live *live;
-	char *hex;		/* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
-	uint8_t *send;		/* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
+	char *hex;     /* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
+	uint8_t *send; /* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
 	struct smsc_idpool ids; /* session thread: the ids of new messages */
 	unsigned nsessions;
 	struct smsc_session *sessions; /* every open session, for shutdown */
 	struct metric *m_binds_ok, *m_binds_refused, *m_submits_ok, *m_submits_refused;
 	struct metric *m_sessions;
-	struct metric *m_resp_seconds;			 /* submit in to submit_sm_resp out */
+	struct metric *m_resp_seconds; /* submit in to submit_sm_resp out */
 	struct metric *m_ops[SMSC_OPS][SMSC_OP_RESULTS]; /* ops.c */
 };
 
