@@ -21,3 +21,10 @@ CREATE TABLE carrier_prefixes (
 -- so the customer sees why it waits.  It is kept once the message goes on,
 -- as the last hold it met.
 ALTER TABLE messages ADD COLUMN hold_reason TEXT;
+
+-- The dispatcher's expiry sweep (every second: the queued messages whose
+-- validity ended, oldest first) read every waiting row through
+-- messages_due to find the few due; with 100,000 held that was most of an
+-- idle smsc's CPU.  This partial index holds the waiting rows by expiry,
+-- so the sweep reads only those it expires (bench/holds.sh).
+CREATE INDEX messages_expiring ON messages (state, expires_at) WHERE state IN ('accepted', 'queued');
