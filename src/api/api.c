@@ -84,6 +84,7 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_invoices_routes(a, r); /* invoices.c */
 	rc = rc ? rc : api_opt_outs_routes(r); /* opt_outs.c */
 	rc = rc ? rc : api_carrier_prefixes_routes(r); /* carrier_prefixes.c */
+	rc = rc ? rc : api_message_release_routes(r); /* message_release.c */
 	rc = rc ? rc : api_export_routes(r); /* export_state.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;

@@ -439,6 +439,8 @@ int api_opt_outs_routes(struct http_router *r);
  * (carrier_prefixes.c; decision 0050). */
 extern const struct api_resource api_carrier_prefixes;
 int api_carrier_prefixes_routes(struct http_router *r);
+/* POST /api/v1/messages/{id}/release (message_release.c; decision 0050). */
+int api_message_release_routes(struct http_router *r);
 
 /* ------------------------------------------------------- rate decks */
 

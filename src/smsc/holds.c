@@ -134,6 +134,35 @@ static bool hold_apply(struct smsc_out *o, struct smsc_out_msg *m, const struct 
 	return false;
 }
 
+/* An admin released m from its review (hold_reason 'released'): one read,
+ * made only for a message a hold-for-review rule matches (rare), so the
+ * lease needs no column for it. */
+static bool review_released(struct smsc_out *o, const struct smsc_out_msg *m)
+{
+	struct store_param p[] = {store_p_text(m->id)};
+	struct store_res *r = NULL;
+	bool released =
+	    smsc_out_exec(o, "SELECT hold_reason FROM messages WHERE id = $1", p, 1, &r) == 0 &&
+	    store_res_rows(r) == 1 && strcmp(store_res_text(r, 0, 0), "released") == 0;
+
+	store_res_free(r);
+	return released;
+}
+
+/* A content rule's 'hold' (decision 0050): held until an admin releases it
+ * (POST /api/v1/messages/{id}/release) or its validity ends. */
+static bool hold_review(struct smsc_out *o, const struct tendlc_snap *t, struct smsc_out_msg *m)
+{
+	const char *rule = smsc_tendlc_review(t, m);
+	char reason[96];
+
+	if (!rule || !holds_get(o) || review_released(o, m))
+		return false;
+	snprintf(reason, sizeof(reason), "review:%s", rule);
+	hold_write(o, m, reason, m->expires_at);
+	return true;
+}
+
 bool smsc_hold_take(struct smsc_out *o, struct smsc_out_msg *m)
 {
 	struct snapshot *snap = o->s->tendlc;
@@ -143,8 +172,10 @@ bool smsc_hold_take(struct smsc_out *o, struct smsc_out_msg *m)
 
 	if (!t)
 		return false;
-	if (tendlc_mt_limits(t, &o->s->o.tendlc.limits, str_from_cstr(m->source),
-			     str_from_cstr(m->dest), &l))
+	if (hold_review(o, t, m))
+		held = true;
+	else if (tendlc_mt_limits(t, &o->s->o.tendlc.limits, str_from_cstr(m->source),
+				  str_from_cstr(m->dest), &l))
 		held = hold_apply(o, m, &l);
 	snapshot_release(snap, t);
 	return held;

@@ -643,6 +643,8 @@ uint32_t smsc_submit_routed(const struct smsc_session *ss, struct str dest);
  * and was held (written back and freed); false: route it (decision 0050). */
 struct smsc_holds;
 bool smsc_hold_take(struct smsc_out *o, struct smsc_out_msg *m);
+/* tendlc_mt.c: the hold-for-review content rule m's text matches, or NULL. */
+const char *smsc_tendlc_review(const struct tendlc_snap *t, const struct smsc_out_msg *m);
 void smsc_holds_free(struct smsc_holds *h);
 /* tendlc_mt.c: the 10DLC checks of an MT from ss to dest (decision 0041):
  * ESME_ROK, or the status to refuse it with. */

@@ -256,9 +256,10 @@ static int load_rules(struct store_conn *c, struct tendlc_snap *s, struct metric
 		struct tendlc_rule_c *k = &s->rules[s->nrules++];
 		k->domain = strcmp(store_res_text(r, i, 1), "domain") == 0;
 		k->tag = strcmp(store_res_text(r, i, 3), "tag") == 0;
+		k->hold = strcmp(store_res_text(r, i, 3), "hold") == 0;
 		k->name = strdup(store_res_text(r, i, 0));
 		rc = k->name ? rule_patterns(k, store_res_text(r, i, 2)) : -ENOMEM;
-		k->m = k->name ? metric_get(k->tag ? tagged : refused, k->name) : NULL;
+		k->m = k->name ? metric_get(k->tag || k->hold ? tagged : refused, k->name) : NULL;
 	}
 	store_res_free(r);
 	return rc;

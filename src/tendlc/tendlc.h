@@ -211,6 +211,15 @@ int tendlc_number_campaign(const struct tendlc_snap *s, struct str number,
 			   struct tendlc_campaign_view *out);
 bool tendlc_snap_brand_wide(const struct tendlc_snap *s);
 
+/* Content rules with the action 'hold' (decision 0050): whether there are
+ * any, and the name of the first that the MT to `to` with this text
+ * matches (NULL: none; US destinations only), counted in
+ * warp_tendlc_tags_total under its name.  Read by the smsc's dispatcher as
+ * it leases a message; the submit checks let such a message pass.
+ * hot path: no allocation, no locks, no I/O */
+bool tendlc_snap_has_review(const struct tendlc_snap *s);
+const char *tendlc_review_rule(const struct tendlc_snap *s, struct str to, struct str text);
+
 /* The destination's carrier by the longest prefix of the portability
  * table (digits, '+' ignored); TENDLC_CARRIER_OTHER when none matches.
  * hot path: no allocation, no locks, no I/O */

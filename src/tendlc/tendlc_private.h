@@ -50,6 +50,7 @@ struct tendlc_rule_c {
 	char *name;
 	bool domain; /* else keyword */
 	bool tag;    /* else refuse */
+	bool hold;   /* neither: accepted, held for review at the lease */
 	char **patterns;
 	size_t npatterns;
 	struct metric *m; /* refusals or tags under its name */

@@ -4,7 +4,8 @@ campaign's AT&T limit a window lets that many through and holds the rest in
 the queue ('queued' with a hold the customer sees) until the next window,
 where they go to the upstream (npm smpp, tests/peers/smsc_sim.js); a
 brand's T-Mobile daily cap holds what is over it until midnight US Pacific,
-for every campaign of the brand.  The window is 3 s here
+for every campaign of the brand.  A content rule with the action hold
+keeps a matching message in the queue until an admin releases it.  The window is 3 s here
 ([tendlc] throughput_window), AT&T's minute in production."""
 import datetime
 import re
@@ -190,3 +191,36 @@ def test_only_admins_set_a_campaigns_throughput(api):
                                         "help_text": "h", "opt_out_text": "o",
                                         "throughput": {"att": {"sms_tpm": 100000}}})
     assert_error(r, 403, "forbidden", "/throughput")
+
+
+def test_hold_for_review_until_an_admin_releases_it(api, up):
+    rule = "review-%s" % uuid.uuid4().hex[:6]
+    r = api.admin.post("/api/v1/content-rules", {"name": rule, "match": "keyword",
+                                                 "patterns": ["crypto giveaway"],
+                                                 "action": "hold"})
+    assert r.status == 201, r.body
+    cid, frm, _ = provision(api, up, {})
+    up.wait("bind")
+    before = holds(api, "review:" + rule)
+    mid = send(api, cid, frm, "12125557001", "Join our CRYPTO giveaway today")
+    ok = send(api, cid, frm, "12125557002", "Your order has shipped")
+    up.wait("submit_sm", destination_addr="12125557002")
+    time.sleep(1.0)
+    assert not up.seen("submit_sm", destination_addr="12125557001")
+    m = message(api, mid)
+    assert m["status"] == "queued"
+    assert m["hold"] == {"reason": "review:" + rule, "until": m["expires_at"]}
+    assert message(api, ok)["hold"] is None
+    assert holds(api, "review:" + rule) == before + 1
+
+    _, cust = api.tenant()
+    assert cust.post("/api/v1/messages/%s/release" % mid, {}).status == 403
+    r = api.admin.post("/api/v1/messages/%s/release" % mid, {})
+    assert r.status == 200, r.body
+    assert r.json()["data"] == {"id": mid, "released": 1}
+    got = up.wait("submit_sm", destination_addr="12125557001")
+    assert got["text"] == "Join our CRYPTO giveaway today"
+    assert holds(api, "review:" + rule) == before + 1  # not held again
+    assert_error(api.admin.post("/api/v1/messages/%s/release" % mid, {}), 409, "not_held")
+    assert_error(api.admin.post("/api/v1/messages/msg_aaaaaaaaaaaaaaaaaaaaaaaaaa/release", {}),
+                 404, "not_found")

@@ -28,3 +28,25 @@ ALTER TABLE messages ADD COLUMN hold_reason TEXT;
 -- idle smsc's CPU.  This partial index holds the waiting rows by expiry,
 -- so the sweep reads only those it expires (bench/holds.sh).
 CREATE INDEX messages_expiring ON messages (state, expires_at) WHERE state IN ('accepted', 'queued');
+
+-- A content rule's action may be 'hold' too: a matching MT is accepted and
+-- held ('queued', hold_reason 'review:<rule>', next_attempt_at at its
+-- expiry) until an admin releases it (POST /api/v1/messages/{id}/release)
+-- or its validity ends.  SQLite cannot change a CHECK in place, so the
+-- small table is rebuilt.
+CREATE TABLE content_rules_next (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE,
+	category TEXT NOT NULL DEFAULT 'other',
+	match TEXT NOT NULL CHECK (match IN ('domain', 'keyword')),
+	patterns TEXT NOT NULL DEFAULT '[]',
+	action TEXT NOT NULL DEFAULT 'refuse' CHECK (action IN ('refuse', 'tag', 'hold')),
+	enabled BIGINT NOT NULL DEFAULT 1,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+INSERT INTO content_rules_next (id, name, category, match, patterns, action, enabled, created_at,
+	updated_at) SELECT id, name, category, match, patterns, action, enabled, created_at, updated_at
+	FROM content_rules;
+DROP TABLE content_rules;
+ALTER TABLE content_rules_next RENAME TO content_rules;
