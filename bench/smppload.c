@@ -47,7 +47,7 @@ enum { LOAD_F_RESP = 1, LOAD_F_ERROR = 2, LOAD_F_RECEIPT = 4 };
 
 struct load_opts {
 	uint16_t port;
-	const char *system_id, *password, *prefix;
+	const char *system_id, *password, *prefix, *source;
 	unsigned window, rate, tag, bind_tries;
 	unsigned duration_ms, drain_ms;
 };
@@ -280,8 +280,8 @@ static void load_submit(struct load *l)
 	uint32_t i = l->sent;
 	int dn = snprintf(dst, sizeof(dst), "%s%08u", l->tagged, i);
 	int tn = snprintf(text, sizeof(text), "warp bench %03u %08u", l->o.tag, i);
-	struct smppw_sm sm = {.src = "15550100",
-			      .src_len = 8,
+	struct smppw_sm sm = {.src = l->o.source,
+			      .src_len = strlen(l->o.source),
 			      .dst = dst,
 			      .dst_len = (size_t)dn,
 			      .text = text,
@@ -380,11 +380,12 @@ static int load_args(struct load_opts *o, int argc, char **argv)
 	*o = (struct load_opts){.system_id = "bench",
 				.password = "pw",
 				.prefix = "4479",
+				.source = "15550100",
 				.window = 10,
 				.duration_ms = 10000,
 				.drain_ms = 10000,
 				.bind_tries = 50};
-	while ((c = getopt(argc, argv, "p:u:w:P:W:r:t:d:D:B:")) != -1) {
+	while ((c = getopt(argc, argv, "p:u:w:P:W:r:t:d:D:B:s:")) != -1) {
 		char *end = NULL;
 		unsigned long v = strchr("pWrtdDB", c) ? strtoul(optarg, &end, 10) : 0;
 		if (end && (*end || v > 100000000ul))
@@ -409,6 +410,8 @@ static int load_args(struct load_opts *o, int argc, char **argv)
 			o->drain_ms = (unsigned)v;
 		else if (c == 'B' && v > 0)
 			o->bind_tries = (unsigned)v;
+		else if (c == 's' && strlen(optarg) <= 20)
+			o->source = optarg; /* bench/holds.sh: a US long code bound to a campaign */
 		else
 			return -1;
 	}
@@ -439,7 +442,7 @@ int main(int argc, char **argv)
 			"usage: smppload -p PORT [-u SYSTEM_ID] [-w PASSWORD] [-W WINDOW]\n"
 			"                [-r RATE (0: as the window allows)] [-d MS] [-D "
 			"DRAIN_MS]\n"
-			"                [-P DEST_PREFIX] [-t TAG 0..999] [-B BIND_TRIES]\n");
+			"                [-P DEST_PREFIX] [-t TAG 0..999] [-B BIND_TRIES] [-s SOURCE]\n");
 		return 2;
 	}
 	l.ep = epoll_create1(0);

@@ -15,6 +15,7 @@ static const struct api_resource *const resources[] = {
 	&api_smpp_accounts, &api_message_routes, &api_smpp_connectors,
 	&api_rate_decks,    &api_brands,	 &api_campaigns, &api_campaign_numbers,
 	&api_opt_outs,	    &api_content_rules,	 &api_trunk_devices,
+	&api_carrier_prefixes,
 };
 
 struct api *api_new(const struct api_opts *o, char *err, size_t errlen)
@@ -83,6 +84,8 @@ int api_routes_add(struct api *a, struct http_router *r)
 	rc = rc ? rc : api_registrations_routes(r); /* registrations.c */
 	rc = rc ? rc : api_invoices_routes(a, r); /* invoices.c */
 	rc = rc ? rc : api_opt_outs_routes(r); /* opt_outs.c */
+	rc = rc ? rc : api_carrier_prefixes_routes(r); /* carrier_prefixes.c */
+	rc = rc ? rc : api_message_release_routes(r); /* message_release.c */
 	rc = rc ? rc : api_export_routes(r); /* export_state.c */
 	rc = rc ? rc : api_openapi_routes(r);
 	return rc;

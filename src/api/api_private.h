@@ -441,6 +441,12 @@ extern const struct api_resource api_opt_outs;
 extern const struct api_resource api_content_rules;
 /* POST /api/v1/opt-out-imports (opt_outs.c). */
 int api_opt_outs_routes(struct http_router *r);
+/* The portability table and POST /api/v1/carrier-prefix-imports
+ * (carrier_prefixes.c; decision 0050). */
+extern const struct api_resource api_carrier_prefixes;
+int api_carrier_prefixes_routes(struct http_router *r);
+/* POST /api/v1/messages/{id}/release (message_release.c; decision 0050). */
+int api_message_release_routes(struct http_router *r);
 
 /* ------------------------------------------------------- rate decks */
 

@@ -159,8 +159,9 @@ static int check_samples(struct api_ctx *ctx, const struct api_field *f, json_t 
 	return api_check_list(ctx, f, *val, SAMPLES_MAX, sample_entry, e);
 }
 
-/* Per carrier ("att", "tmobile", …) an object of its class and limits, kept
- * for the throughput checks to come; only its shape is checked here. */
+/* Per carrier ("att", "tmobile", …) an object of its class and limits
+ * (decision 0050: att.class, <carrier>.sms_tpm, tmobile.daily_cap); only
+ * its shape is checked here, a value of another type is as if not given. */
 static int check_throughput(struct api_ctx *ctx, const struct api_field *f, json_t **val,
 			    struct api_verr *e)
 {
@@ -185,7 +186,9 @@ static int check_throughput(struct api_ctx *ctx, const struct api_field *f, json
 static int campaign_validate(struct api_ctx *ctx, const char *id, json_t *obj, bool creating,
 			     struct api_verr *e)
 {
-	static const char *const registry[] = {"registry_id", "status", NULL};
+	/* What the registry and carriers decide: throughput sets how much a
+	 * campaign may send (decision 0050), so no customer raises its own. */
+	static const char *const registry[] = {"registry_id", "status", "throughput", NULL};
 	const char *brand = json_string_value(json_object_get(obj, "brand_id"));
 	(void)id;
 	int rc = registry_fields_admin(ctx, registry, e);

@@ -6,7 +6,9 @@
  * patterns or a subdomain of one; 'keyword': one of the words or phrases
  * in patterns, case-insensitive, as whole words) and an action: 'refuse'
  * the message, or 'tag' it (counted in warp_tendlc_tags_total and logged;
- * it is sent).  The migration seeds url_shortener with the public
+ * it is sent), or 'hold' it for review (accepted, then held in the queue
+ * by the smsc's dispatcher until an admin releases it: decision 0050).
+ * The migration seeds url_shortener with the public
  * shorteners carriers filter; it is a row like any other.  Every write
  * bumps the config version, and the send paths' snapshot compiles the
  * enabled rules once.
@@ -54,7 +56,7 @@ static const struct api_field rule_fields[] = {
     {"category", NULL, API_F_STR, 0, 1, 64, NULL, NULL},
     {"match", NULL, API_F_ENUM, API_F_REQUIRED, 0, 0, "domain|keyword", NULL},
     {"patterns", NULL, API_F_JSON, API_F_REQUIRED, 0, 0, NULL, check_patterns},
-    {"action", NULL, API_F_ENUM, 0, 0, 0, "refuse|tag", NULL},
+    {"action", NULL, API_F_ENUM, 0, 0, 0, "refuse|tag|hold", NULL},
     {"enabled", NULL, API_F_BOOL, 0, 0, 0, NULL, NULL},
 };
 

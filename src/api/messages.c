@@ -48,6 +48,12 @@
 	"WHEN " STATE_ANY("submitted") " THEN 'submitted' ELSE 'delivered' END"
 /* clang-format on */
 
+/* A part waiting for a 10DLC throughput window (decision 0050): the
+ * limit and when it is tried again. */
+#define GROUP_HOLD                                                                                 \
+	"MIN(CASE WHEN state = 'queued' THEN hold_reason END) AS hold_reason, MAX(CASE WHEN "      \
+	"state = 'queued' AND hold_reason IS NOT NULL THEN next_attempt_at END) AS held_until"
+
 /* One message: its parts' common columns, by the indices of enum col. */
 #define GROUP_COLUMNS                                                                              \
 	"SELECT group_id AS id, MIN(customer_id) AS customer_id, MIN(origin) AS origin, "          \
@@ -56,7 +62,8 @@
 	"callback_url, MIN(data_coding) AS data_coding, MAX(part_total) AS segments, "             \
 	"MIN(created_at) AS "                                                                      \
 	"created_at, MAX(updated_at) AS updated_at, MIN(expires_at) AS expires_at, "               \
-	"MIN(submitted_at) AS submitted_at, " GROUP_STATUS " AS status FROM messages"
+	"MIN(submitted_at) AS submitted_at, " GROUP_STATUS " AS status, " GROUP_HOLD               \
+	" FROM messages"
 
 enum col {
 	C_ID,
@@ -75,6 +82,8 @@ enum col {
 	C_EXPIRES,
 	C_SUBMITTED,
 	C_STATUS,
+	C_HOLD_REASON,
+	C_HELD_UNTIL,
 };
 
 /* clang-format off */
@@ -162,6 +171,17 @@ static json_t *msg_history(const struct store_res *r, size_t i)
 	return h;
 }
 
+/* {reason, until} while a part waits for a throughput window, else null:
+ * the window it was promised has not opened yet. */
+static json_t *msg_hold(const struct store_res *r, size_t i)
+{
+	if (store_res_isnull(r, i, C_HOLD_REASON) || store_res_isnull(r, i, C_HELD_UNTIL) ||
+	    store_res_int(r, i, C_HELD_UNTIL) <= time_wall_ms())
+		return json_null();
+	return json_pack("{s:o,s:o}", "reason", col_text(r, i, C_HOLD_REASON), "until",
+			 col_int(r, i, C_HELD_UNTIL));
+}
+
 static json_t *msg_json(const struct store_res *r, size_t i)
 {
 	json_t *o = json_object();
@@ -180,6 +200,7 @@ static json_t *msg_json(const struct store_res *r, size_t i)
 	json_object_set_new(o, "created_at", col_int(r, i, C_CREATED));
 	json_object_set_new(o, "updated_at", col_int(r, i, C_UPDATED));
 	json_object_set_new(o, "expires_at", col_int(r, i, C_EXPIRES));
+	json_object_set_new(o, "hold", msg_hold(r, i));
 	return o;
 }
 

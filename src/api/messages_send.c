@@ -233,6 +233,7 @@ static json_t *send_reply(const char *id, const char *customer, const struct api
 	json_object_set_new(o, "created_at", json_integer(now));
 	json_object_set_new(o, "updated_at", json_integer(now));
 	json_object_set_new(o, "expires_at", json_integer(m->expires_at));
+	json_object_set_new(o, "hold", json_null()); /* held only once leased (decision 0050) */
 	return o;
 }
 

@@ -213,6 +213,15 @@ int start_smsc(struct app *app)
 				strcmp(config_str(cfg, "tendlc", "opt_out_scope"), "brand") == 0 },
 	};
 
+	if (tendlc_limits_parse(config_str(cfg, "tendlc", "att_class_limits"),
+				config_str(cfg, "tendlc", "tmobile_daily_caps"),
+				config_duration_ms(cfg, "tendlc", "throughput_window"),
+				&o.tendlc.limits) < 0) {
+		fprintf(stderr, "warp: [tendlc] att_class_limits is CLASS:N,… and "
+				"tmobile_daily_caps SCORE:N,… (at most %d)\n",
+			TENDLC_TIERS_MAX);
+		return -EINVAL;
+	}
 	struct str tls = str_trim(str_from_cstr(config_str(cfg, "smsc", "tls_listen")));
 	o.tls = tls.len > 0;
 	if (o.tls && net_addr_parse(tls, 3550, &o.tls_listen) < 0) {

@@ -258,6 +258,18 @@ const struct config_key warp_schema[] = {
 	{ "tendlc", "campaign_max_numbers", CONFIG_INT, "50", 1, 1000000, NULL,
 	  "Most numbers bound to one 10DLC campaign, unless the campaign's max_numbers says "
 	  "otherwise." },
+	{ "tendlc", "throughput_window", CONFIG_DURATION, "60s", 1000, 3600000, NULL,
+	  "The window a campaign's per-carrier limit counts in: AT&T's minute (shorter only to "
+	  "test); messages over it wait in the queue for the next (decision 0050)." },
+	{ "tendlc", "att_class_limits", CONFIG_STR,
+	  "A:4500,B:4500,C:2400,D:2400,E:240,F:240,T:75,W:15,G:60,K:4500,N:60,P:2400,S:9000", 0, 0,
+	  NULL,
+	  "AT&T's SMS segments a window per campaign, by the campaign's message class (its "
+	  "throughput.att.class); a campaign's throughput.att.sms_tpm overrides it." },
+	{ "tendlc", "tmobile_daily_caps", CONFIG_STR, "75:200000,50:40000,25:10000,0:2000", 0, 0,
+	  NULL,
+	  "T-Mobile's SMS segments a brand may send a US Pacific day, by the lowest vetting score "
+	  "of each tier; a campaign's throughput.tmobile.daily_cap overrides it." },
 
 	{ "billing", "low_balance_threshold", CONFIG_STR, "0", 0, 0, NULL,
 	  "balance.low fires once when a charge takes a balance below this (such as 5.00), again "

@@ -5,7 +5,7 @@
  * qop=auth: SHA-256 first, then MD5, as RFC 8760 §2.4 orders them for SIP),
  * and its retry is admitted as the trunk whose username, realm and HA1 of
  * the algorithm it chose produce the response it sent.  A realm none of
- * whose credentials has a SHA-256 HA1 (passwords set before migration 0025)
+ * whose credentials has a SHA-256 HA1 (passwords set before migration 0026)
  * is offered MD5 alone, and a SHA-256 answer for credentials that only
  * have an MD5 HA1 gets a new challenge offering MD5 alone (decision 0048).
  *

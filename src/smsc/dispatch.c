@@ -366,7 +366,7 @@ static void out_lease(struct smsc_out *o, const struct smsc_routes *snap)
 	if (out_exec(o, sql, p, 4, &r) == 0)
 		for (size_t i = 0; i < store_res_rows(r); i++) {
 			struct smsc_out_msg *m = out_msg_row(r, i);
-			if (!m)
+			if (!m || smsc_hold_take(o, m)) /* 10DLC throughput: decision 0050 */
 				continue;
 			/* Sent within the lease's first quarter, the lease left
 			 * still outlasts the response timeout (out_lease_ms). */
@@ -747,6 +747,7 @@ void smsc_out_free(struct smsc_out *o)
 		o->receivers = r;
 	}
 	smsc_ids_free(o->ids);
+	smsc_holds_free(o->holds);
 	store_conn_release(o->store);
 	free(o);
 }

@@ -347,6 +347,7 @@ struct smsc_out {
 	struct metric *m_mo_received, *m_mo_refused, *m_mo_delivered, *m_mo_incomplete;
 	struct metric *m_mo_expired;
 	struct metric *m_mo_webhook;
+	struct smsc_holds *holds; /* 10DLC throughput windows (holds.c) */
 };
 
 struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base);
@@ -667,6 +668,13 @@ void smsc_submit_handle(struct smsc_session *ss, const struct smpp_pdu *p);
  * (ESME_ROK) or the command_status to refuse with. */
 uint32_t smsc_submit_admit(const struct smsc_session *ss);
 uint32_t smsc_submit_routed(const struct smsc_session *ss, struct str dest);
+/* holds.c: true when m, just leased, is over a 10DLC throughput limit
+ * and was held (written back and freed); false: route it (decision 0050). */
+struct smsc_holds;
+bool smsc_hold_take(struct smsc_out *o, struct smsc_out_msg *m);
+/* tendlc_mt.c: the hold-for-review content rule m's text matches, or NULL. */
+const char *smsc_tendlc_review(const struct tendlc_snap *t, const struct smsc_out_msg *m);
+void smsc_holds_free(struct smsc_holds *h);
 /* tendlc_mt.c: the 10DLC checks of an MT from ss to dest (decision 0041):
  * ESME_ROK, or the status to refuse it with. */
 /* tendlc_mo.c: an MO whose whole text is a 10DLC keyword, stored. */

@@ -75,6 +75,20 @@ uint32_t smsc_tendlc_check(const struct smsc_session *ss, const struct smpp_pdu 
 	return status;
 }
 
+/* The hold-for-review rule a leased message's text matches, or NULL
+ * (decision 0050); t held by the caller. */
+const char *smsc_tendlc_review(const struct tendlc_snap *t, const struct smsc_out_msg *m)
+{
+	char text[4 * SMSC_TENDLC_TEXT_MAX + 1];
+
+	if (!tendlc_snap_has_review(t) || !tendlc_is_us_destination(str_from_cstr(m->dest)))
+		return NULL;
+	struct smpp_pdu pdu = {.data_coding = m->data_coding,
+			       .esm_class = m->esm_class,
+			       .short_message = {(const char *)m->body, m->body_len}};
+	return tendlc_review_rule(t, str_from_cstr(m->dest), mt_text(&pdu, text, sizeof(text)));
+}
+
 #define REPLACE_ROW_SQL                                                                            \
 	"SELECT destination, data_coding, esm_class FROM messages WHERE group_id = $1 AND "        \
 	"customer_id = $2 AND part_total = 1"

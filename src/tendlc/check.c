@@ -18,6 +18,12 @@ static const struct tendlc_number *number_find(const struct tendlc_snap *s, stru
 	return bsearch(&key, s->numbers, s->nnumbers, sizeof(key), tendlc_number_cmp);
 }
 
+const struct tendlc_campaign *tendlc_campaign_of(const struct tendlc_snap *s, struct str number)
+{
+	const struct tendlc_number *n = s ? number_find(s, number) : NULL;
+	return n ? &s->campaigns[n->campaign] : NULL;
+}
+
 static bool optout_has(const struct tendlc_snap *s, const char *customer, const char *kind,
 		       const char *scope, const char *recipient)
 {
@@ -61,6 +67,8 @@ static enum tendlc_rule content_check(const struct tendlc_snap *s, struct str te
 	for (size_t i = 0; i < s->nrules; i++) {
 		const struct tendlc_rule_c *k = &s->rules[i];
 		const char *const *p = (const char *const *)k->patterns;
+		if (k->hold)
+			continue; /* read at the lease: tendlc_review_rule */
 		bool hit = k->domain ? tendlc_text_has_domain(text, p, k->npatterns)
 				     : tendlc_text_has_words(text, p, k->npatterns);
 		if (!hit)
@@ -108,6 +116,30 @@ int tendlc_number_campaign(const struct tendlc_snap *s, struct str number,
 					     c->opt_in_text, c->opt_out_text, c->help_text,
 					     c->active};
 	return 1;
+}
+
+bool tendlc_snap_has_review(const struct tendlc_snap *s)
+{
+	for (size_t i = 0; s && i < s->nrules; i++)
+		if (s->rules[i].hold)
+			return true;
+	return false;
+}
+
+const char *tendlc_review_rule(const struct tendlc_snap *s, struct str to, struct str text)
+{
+	if (!text.p || !tendlc_is_us_destination(to))
+		return NULL;
+	for (size_t i = 0; i < s->nrules; i++) {
+		const struct tendlc_rule_c *k = &s->rules[i];
+		const char *const *p = (const char *const *)k->patterns;
+		if (k->hold && (k->domain ? tendlc_text_has_domain(text, p, k->npatterns)
+					  : tendlc_text_has_words(text, p, k->npatterns))) {
+			metric_inc(k->m);
+			return k->name;
+		}
+	}
+	return NULL;
 }
 
 bool tendlc_snap_brand_wide(const struct tendlc_snap *s)

@@ -4,7 +4,8 @@
  * campaigns, the numbers bound to them
  * (sorted for a binary search by digits), the opt-outs (sorted by sender
  * or brand, then recipient) and the enabled content rules with their
- * patterns lowered once here, never per message.  Each send path (the
+ * patterns lowered once here, never per message, and the portability
+ * prefixes (throughput.c, decision 0050).  Each send path (the
  * smsc's SMPP server, the api's POST /api/v1/messages) registers its own
  * copy with the process's loader; both are rebuilt when the config
  * version changes, which every write of these tables bumps.
@@ -19,8 +20,10 @@
 #include "tendlc/tendlc_private.h"
 
 #define CAMPAIGNS_SQL                                                                              \
-	"SELECT id, brand_id, customer_id, status, opt_in_text, opt_out_text, help_text FROM "     \
-	"campaigns"
+	"SELECT c.id, c.brand_id, c.customer_id, c.status, c.opt_in_text, c.opt_out_text, "        \
+	"c.help_text, c.throughput, b.vetting_score FROM campaigns c LEFT JOIN brands b ON b.id "  \
+	"= "                                                                                       \
+	"c.brand_id"
 #define NUMBERS_SQL                                                                                \
 	"SELECT n.e164, cn.campaign_id FROM campaign_numbers cn JOIN numbers n ON n.id = "         \
 	"cn.number_id"
@@ -84,6 +87,7 @@ static void snap_free(void *data)
 	free(s->numbers);
 	free(s->optouts);
 	free(s->rules);
+	free(s->prefixes);
 	free(s);
 }
 
@@ -110,6 +114,7 @@ static int load_campaigns(struct store_conn *c, struct tendlc_snap *s)
 		k->opt_in_text = strdup(store_res_text(r, i, 4));
 		k->opt_out_text = strdup(store_res_text(r, i, 5));
 		k->help_text = strdup(store_res_text(r, i, 6));
+		tendlc_campaign_throughput(k, store_res_text(r, i, 7), store_res_int(r, i, 8));
 		if (!k->opt_in_text || !k->opt_out_text || !k->help_text)
 			rc = -ENOMEM;
 	}
@@ -251,9 +256,10 @@ static int load_rules(struct store_conn *c, struct tendlc_snap *s, struct metric
 		struct tendlc_rule_c *k = &s->rules[s->nrules++];
 		k->domain = strcmp(store_res_text(r, i, 1), "domain") == 0;
 		k->tag = strcmp(store_res_text(r, i, 3), "tag") == 0;
+		k->hold = strcmp(store_res_text(r, i, 3), "hold") == 0;
 		k->name = strdup(store_res_text(r, i, 0));
 		rc = k->name ? rule_patterns(k, store_res_text(r, i, 2)) : -ENOMEM;
-		k->m = k->name ? metric_get(k->tag ? tagged : refused, k->name) : NULL;
+		k->m = k->name ? metric_get(k->tag || k->hold ? tagged : refused, k->name) : NULL;
 	}
 	store_res_free(r);
 	return rc;
@@ -276,7 +282,7 @@ static void *snap_build(struct store_conn *c, void *arg)
 	s->m_unregistered = metric_get(refused, "unregistered_long_code");
 	s->m_opted_out = metric_get(refused, "opted_out");
 	if (load_campaigns(c, s) < 0 || load_numbers(c, s) < 0 || load_optouts(c, s) < 0 ||
-	    load_rules(c, s, refused, tagged) < 0) {
+	    load_rules(c, s, refused, tagged) < 0 || tendlc_load_prefixes(c, s) < 0) {
 		snap_free(s);
 		return NULL;
 	}

@@ -82,12 +82,91 @@ enum tendlc_csv_result {
  * hot path: no allocation, no locks, no I/O */
 enum tendlc_csv_result tendlc_csv_next(struct str *rest, size_t *line, struct tendlc_csv_row *row);
 
+/* ------------------------------------------- destination carriers */
+
+/* The carrier a US handset is on, as throughput limits need it: from the
+ * number-portability / prefix table (carrier_prefixes, longest prefix). */
+enum tendlc_carrier {
+	TENDLC_CARRIER_OTHER,
+	TENDLC_CARRIER_ATT,
+	TENDLC_CARRIER_TMOBILE,
+	TENDLC_CARRIER_VERIZON,
+	TENDLC_CARRIERS,
+};
+/* "other", "att", "tmobile", "verizon" (static). */
+const char *tendlc_carrier_name(enum tendlc_carrier c);
+/* The carrier named s (one of the names above, case-insensitive), or -1. */
+int tendlc_carrier_parse(struct str s);
+
+/* One line of a portability import (POST /api/v1/carrier-prefix-imports):
+ * "prefix,carrier", the prefix 1 to 15 digits without '+'. */
+struct tendlc_prefix_row {
+	struct str prefix; /* a view into the input */
+	enum tendlc_carrier carrier;
+	size_t line; /* 1-based */
+};
+/* As tendlc_csv_next, for "prefix,carrier" (header "prefix,…" skipped).
+ * Outside input (fuzzed: fuzz_tendlc_csv.c).
+ * hot path: no allocation, no locks, no I/O */
+enum tendlc_csv_result tendlc_prefix_csv_next(struct str *rest, size_t *line,
+					      struct tendlc_prefix_row *row);
+
+/* ------------------------------------------------- throughput limits */
+
+/* What [tendlc] says of carriers' limits (decision 0050): AT&T's messages
+ * a window by campaign message class, T-Mobile's daily cap a brand by
+ * vetting score, and the window's length (AT&T's minute, shorter in
+ * tests). */
+#define TENDLC_TIERS_MAX 8
+struct tendlc_limits {
+	int64_t window_ms;
+	int64_t att_class[26]; /* by class letter; 0: no limit */
+	struct {
+		int64_t min_score, cap;
+	} tmobile[TENDLC_TIERS_MAX]; /* highest min_score first */
+	size_t ntmobile;
+};
+/* Reads "A:4500,B:4500,…" and "75:200000,50:40000,…" into out; -1 (out
+ * unusable) when either is malformed. */
+int tendlc_limits_parse(const char *att, const char *tmobile, int64_t window_ms,
+			struct tendlc_limits *out);
+
+/* The limits an MT from -> to meets; ids are the snapshot's while held. */
+struct tendlc_mt_limits {
+	const char *campaign_id, *brand_id;
+	enum tendlc_carrier carrier;
+	int64_t per_window; /* the campaign's to this carrier a window; 0: none */
+	int64_t per_day;    /* the brand's to T-Mobile a US Pacific day; 0: none */
+};
+
+/* A limit's window: a fixed one of window_ms, or the US Pacific day
+ * (window_ms TENDLC_WINDOW_PACIFIC_DAY), and what it let through or
+ * promised to later windows (decision 0050). */
+#define TENDLC_WINDOW_PACIFIC_DAY 0
+struct tendlc_window {
+	int64_t start, end, used;      /* the window now is in, and sends in it */
+	int64_t tail_start, tail_used; /* the latest window promised to held messages */
+};
+/* The US Pacific day (PST/PDT by the US rule since 2007) holding ms:
+ * its first and one past its last millisecond, UTC epoch ms. */
+void tendlc_pacific_day(int64_t ms, int64_t *start, int64_t *end);
+/* 0: one more may go now (counted); else the start of the later window it
+ * is promised to (counted there), when it is to be tried again.
+ * hot path: no allocation, no locks, no I/O */
+int64_t tendlc_window_take(struct tendlc_window *w, int64_t window_ms, int64_t limit, int64_t now);
+/* Whether one more would go now, counting nothing. */
+bool tendlc_window_room(const struct tendlc_window *w, int64_t window_ms, int64_t limit,
+			int64_t now);
+
 /* --------------------------------------------------------- snapshot */
 
 struct tendlc_opts {
 	/* [tendlc] opt_out_scope = brand: an opt-out from one of a brand's
 	 * numbers stops every number of that brand's campaigns. */
 	bool opt_out_brand_wide;
+	/* The throughput limits' table; read by the smsc's dispatcher, not
+	 * the snapshot (which keeps each campaign's class and caps). */
+	struct tendlc_limits limits;
 };
 
 /* The compliance snapshot; its data is a const struct tendlc_snap. */
@@ -131,5 +210,23 @@ struct tendlc_campaign_view {
 int tendlc_number_campaign(const struct tendlc_snap *s, struct str number,
 			   struct tendlc_campaign_view *out);
 bool tendlc_snap_brand_wide(const struct tendlc_snap *s);
+
+/* Content rules with the action 'hold' (decision 0050): whether there are
+ * any, and the name of the first that the MT to `to` with this text
+ * matches (NULL: none; US destinations only), counted in
+ * warp_tendlc_tags_total under its name.  Read by the smsc's dispatcher as
+ * it leases a message; the submit checks let such a message pass.
+ * hot path: no allocation, no locks, no I/O */
+bool tendlc_snap_has_review(const struct tendlc_snap *s);
+const char *tendlc_review_rule(const struct tendlc_snap *s, struct str to, struct str text);
+
+/* The destination's carrier by the longest prefix of the portability
+ * table (digits, '+' ignored); TENDLC_CARRIER_OTHER when none matches.
+ * hot path: no allocation, no locks, no I/O */
+enum tendlc_carrier tendlc_carrier_of(const struct tendlc_snap *s, struct str to);
+/* 1 and out filled when from is bound to an active campaign, else 0.
+ * hot path: no allocation, no locks, no I/O */
+int tendlc_mt_limits(const struct tendlc_snap *s, const struct tendlc_limits *l, struct str from,
+		     struct str to, struct tendlc_mt_limits *out);
 
 #endif

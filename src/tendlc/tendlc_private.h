@@ -14,6 +14,19 @@ struct tendlc_campaign {
 	char id[ID_MAX], brand_id[ID_MAX], customer_id[ID_MAX];
 	char *opt_in_text, *opt_out_text, *help_text; /* never NULL */
 	bool active;
+	/* From its throughput JSON (decision 0050): AT&T's message class
+	 * ('\0' none), messages a window per carrier (-1: not given) and the
+	 * brand's T-Mobile daily cap (-1: by the brand's vetting score). */
+	char att_class;
+	int64_t sms_tpm[TENDLC_CARRIERS];
+	int64_t daily_cap;
+	int64_t vetting_score; /* the brand's; 0 when not vetted */
+};
+
+/* A portability prefix, sorted by digits for an exact bsearch per length. */
+struct tendlc_prefix {
+	char digits[TENDLC_DIGITS_MAX + 1];
+	enum tendlc_carrier carrier;
 };
 
 /* A number bound to a campaign, sorted by digits. */
@@ -37,6 +50,7 @@ struct tendlc_rule_c {
 	char *name;
 	bool domain; /* else keyword */
 	bool tag;    /* else refuse */
+	bool hold;   /* neither: accepted, held for review at the lease */
 	char **patterns;
 	size_t npatterns;
 	struct metric *m; /* refusals or tags under its name */
@@ -52,11 +66,19 @@ struct tendlc_snap {
 	size_t noptouts;
 	struct tendlc_rule_c *rules;
 	size_t nrules;
+	struct tendlc_prefix *prefixes;
+	size_t nprefixes;
 	struct metric *m_unregistered, *m_opted_out;
 };
 
 int tendlc_number_cmp(const void *a, const void *b);
 int tendlc_optout_cmp(const void *a, const void *b);
+/* The campaign number (digits, '+' ignored) is bound to, or NULL. */
+const struct tendlc_campaign *tendlc_campaign_of(const struct tendlc_snap *s, struct str number);
+int tendlc_prefix_cmp(const void *a, const void *b);
+/* snapshot.c's loaders of the throughput part (throughput.c). */
+int tendlc_load_prefixes(struct store_conn *c, struct tendlc_snap *s);
+void tendlc_campaign_throughput(struct tendlc_campaign *k, const char *json, int64_t score);
 void tendlc_optout_scope(char out[TENDLC_SCOPE_MAX], const char *customer, const char *kind,
 			 const char *key);
 /* The digits of addr ('+' dropped) into out; -1 when not all digits or too long. */

@@ -98,6 +98,7 @@ def make_world(server):
                              "recipient": "+14155551234"})
     add("/api/v1/content-rules", {"name": "openapi-%d" % n, "match": "keyword",
                                   "patterns": ["openapi forbidden %d" % n]})
+    add("/api/v1/carrier-prefixes", {"prefix": "1999%03d" % n, "carrier": "att"})
     add("/api/v1/smpp-accounts", {"customer_id": cus["id"], "system_id": "oa%d" % n,
                                    "password": "pw", "allowed_cidrs": ["127.0.0.1/32"]})
     car = add("/api/v1/carriers", {"name": "carrier %d" % n})
@@ -408,6 +409,7 @@ RESOURCES = {
     "/api/v1/trunks/{trunk_id}/devices": "TrunkDevice",
     "/api/v1/opt-outs": "OptOut",
     "/api/v1/content-rules": "ContentRule",
+    "/api/v1/carrier-prefixes": "CarrierPrefix",
 }
 
 
