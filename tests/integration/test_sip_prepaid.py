@@ -236,15 +236,19 @@ def test_unanswered_call_gives_its_reservation_back(prepaid, tmp_path):
 def test_sigterm_with_a_prepaid_call_up_charges_it_before_exiting(tmp_path):
     w = start_warp(tmp_path, "sqlite:%s" % (tmp_path / "warp.db"))
     p = Prepaid(w, tmp_path, apiclient.SqliteRows(str(tmp_path / "warp.db")))
-    cport, gport = sip_port(), sip_port()
-    cus = p.provision([cport], [gport], DECK, balance="10")
-    callee = p.sipp("callee", scenario("uas_held_up.xml"), gport).start()
-    caller = p.caller("caller", scenario("uac_held_up.xml"), cport, NUMBER).start()
-    deadline = time.monotonic() + 5
-    while 200 not in caller.codes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert 200 in caller.codes(), caller.describe()
-    time.sleep(1.1)
+    try:
+        cport, gport = sip_port(), sip_port()
+        cus = p.provision([cport], [gport], DECK, balance="10")
+        callee = p.sipp("callee", scenario("uas_held_up.xml"), gport).start()
+        caller = p.caller("caller", scenario("uac_held_up.xml"), cport, NUMBER).start()
+        deadline = time.monotonic() + 5
+        while 200 not in caller.codes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert 200 in caller.codes(), caller.describe()
+        time.sleep(1.1)
+    except BaseException:
+        p.stop()  # a failure before the SIGTERM under test must not leave warp running
+        raise
     rc, _ = p.stop()
     assert rc == 0, w.stderr()[-3000:]
     (r,) = p.cdrs(1, timeout=0)
