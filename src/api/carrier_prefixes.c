@@ -102,9 +102,18 @@ static int import_rows(struct api_ctx *ctx, struct str body, struct prefix_impor
 static int import_write(struct api_ctx *ctx, bool replace, struct prefix_import *st)
 {
 	struct store_res *r = NULL;
-	struct store_param now = store_p_int(st->now);
 	int rc = store_tx_begin(ctx->conn);
 
+	/* The prune tells this import's rows by their updated_at: it must be
+	 * later than every row's, even for an import in the same millisecond
+	 * as the last one (which would otherwise keep that one's rows). */
+	rc = rc ? rc
+		: store_exec(ctx->conn, "SELECT MAX(updated_at) FROM carrier_prefixes", NULL, 0, &r);
+	if (rc == 0 && !store_res_isnull(r, 0, 0) && store_res_int(r, 0, 0) >= st->now)
+		st->now = store_res_int(r, 0, 0) + 1;
+	store_res_free(r);
+	r = NULL;
+	struct store_param now = store_p_int(st->now);
 	rc = rc ? rc : import_rows(ctx, http_req_body(ctx->req), st);
 	if (rc == 0 && replace && (rc = store_exec(ctx->conn, PRUNE_SQL, &now, 1, &r)) == 0)
 		st->removed = store_res_changes(r);
