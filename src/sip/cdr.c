@@ -252,26 +252,6 @@ static int cdr_row(struct sip_policy *p, const struct sip_cdr *cdr, char *id, st
 	return 0;
 }
 
-/* An answered call's CDR: once it is durable, the call's open row goes
- * (journal.c), then the core's callback runs. */
-struct cdr_closing {
-	void (*done)(void *arg, int status);
-	void *arg;
-	struct sip_journal *journal;
-	char call_id[sizeof(((struct sip_cdr *)0)->call_id)];
-	const char *direction;
-};
-
-static void cdr_closed(void *arg, int status)
-{
-	struct cdr_closing *k = arg;
-
-	if (status == 0 && sip_journal_close(k->journal, k->call_id, k->direction) < 0)
-		log_warn("sip", "call journal: open row of %s left for recovery", k->call_id);
-	k->done(k->arg, status);
-	free(k);
-}
-
 int sip_cdr_open(struct sip_policy *p, const struct sip_cdr *cdr)
 {
 	struct store_param v[CDR_COLUMNS];
@@ -299,30 +279,26 @@ int sip_cdr_open(struct sip_policy *p, const struct sip_cdr *cdr)
 int sip_cdr_submit(struct sip_policy *p, const struct sip_cdr *cdr,
 		   void (*done)(void *arg, int status), void *arg)
 {
-	struct store_param v[CDR_COLUMNS];
+	struct store_param v[CDR_COLUMNS], close_v[2];
+	struct store_batch_stmt g[2];
 	const struct psnap *s;
-	struct cdr_closing *k = NULL;
 	char id[ID_MAX];
 	struct buf attempts;
 	int rc;
 
 	buf_init(&attempts);
 	rc = cdr_row(p, cdr, id, &attempts, &s, v);
+	/* An answered call's open row (journal.c) goes in the CDR's own
+	 * transaction: never a moment with both rows or neither. */
 	if (rc == 0 && p->journal && cdr->answer_ms > 0) {
-		if (!(k = malloc(sizeof(*k)))) {
-			rc = -ENOMEM;
-		} else {
-			*k = (struct cdr_closing){done, arg, p->journal, "", v[2].s};
-			str_copy(k->call_id, sizeof(k->call_id), str_from_cstr(cdr->call_id));
-		}
+		g[0] = (struct store_batch_stmt){NULL, v, CDR_COLUMNS};
+		g[1] = sip_journal_close_stmt(close_v, cdr->call_id, v[2].s);
+		rc = store_batch_add_group(p->cdr->batch, g, 2, done, arg);
+	} else if (rc == 0) {
+		rc = store_batch_add(p->cdr->batch, v, done, arg);
 	}
-	if (rc == 0)
-		rc = k ? store_batch_add(p->cdr->batch, v, cdr_closed, k)
-		       : store_batch_add(p->cdr->batch, v, done, arg);
 	if (rc == 0 && s)
 		sip_cdr_count(s, cdr);
-	if (rc < 0)
-		free(k);
 	if (s)
 		snapshot_release(p->snap, s);
 	if (rc < 0)

@@ -23,13 +23,14 @@
  * cut off from the store for three heartbeats, whose calls another replica
  * recovered meanwhile, replaces a recovered CDR with the real one when its
  * calls end (cdr.c's ON CONFLICT … WHERE final_reason is the recovered
- * one).  The open row is deleted only once the CDR is durable, so a crash
- * in between leaves a row whose recovery finds the CDR already there.
- * Every replica must use the same interval.
+ * one).  The open row is deleted in the CDR's own transaction
+ * (sip_journal_close_stmt, run by cdr.c's writer), so a crash leaves one of
+ * the two, never both.  Every replica must use the same interval.
  *
- * Hot path: one queued row at answer and one at the end (the store's
- * batching writers, group commit); the heartbeat is one statement per
- * interval per process, whatever the number of calls.
+ * Hot path: one queued row at answer and one more statement in the CDR's
+ * group at the end (group commit: every group pays an fsync, so a third
+ * writer for the deletions would cost a commit of its own); the heartbeat
+ * is one statement per interval per process, whatever the number of calls.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -47,7 +48,7 @@
 
 struct sip_journal {
 	struct store *store;
-	struct store_batch *open, *close;
+	struct store_batch *open;
 	char node[ID_MAX];
 	int interval_ms;
 	int64_t started_ms;
@@ -120,9 +121,7 @@ struct sip_journal *sip_journal_new(struct store *s, int interval_ms)
 	j->interval_ms = interval_ms;
 	j->open = store_batch_new(s, journal_open_sql, SIP_CDR_COLUMNS + 1, JOURNAL_QUEUE_MAX,
 				  JOURNAL_BATCH_ROWS, JOURNAL_BATCH_DELAY_MS);
-	j->close = store_batch_new(s, journal_close_sql, 2, JOURNAL_QUEUE_MAX, JOURNAL_BATCH_ROWS,
-				   JOURNAL_BATCH_DELAY_MS);
-	if (!j->open || !j->close)
+	if (!j->open)
 		goto fail;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -138,7 +137,6 @@ struct sip_journal *sip_journal_new(struct store *s, int interval_ms)
 fail:
 	if (j) {
 		store_batch_free(j->open);
-		store_batch_free(j->close);
 	}
 	free(j);
 	return NULL;
@@ -158,11 +156,12 @@ int sip_journal_open(struct sip_journal *j, const struct store_param *cdr)
 	return store_batch_add(j->open, v, NULL, NULL);
 }
 
-int sip_journal_close(struct sip_journal *j, const char *call_id, const char *direction)
+struct store_batch_stmt sip_journal_close_stmt(struct store_param v[2], const char *call_id,
+					      const char *direction)
 {
-	struct store_param v[2] = {store_p_text(call_id), store_p_text(direction)};
-
-	return store_batch_add(j->close, v, NULL, NULL);
+	v[0] = store_p_text(call_id);
+	v[1] = store_p_text(direction);
+	return (struct store_batch_stmt){journal_close_sql, v, 2};
 }
 
 static int journal_beat(struct sip_journal *j, struct store_conn *c, int64_t now)
@@ -304,8 +303,7 @@ void sip_journal_free(struct sip_journal *j)
 		pthread_mutex_unlock(&j->mu);
 		pthread_join(j->thread, NULL);
 	}
-	store_batch_free(j->open); /* each flushes first */
-	store_batch_free(j->close);
+	store_batch_free(j->open); /* flushes first */
 	pthread_cond_destroy(&j->cv);
 	pthread_mutex_destroy(&j->mu);
 	free(j);

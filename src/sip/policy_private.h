@@ -406,8 +406,12 @@ void sip_journal_free(struct sip_journal *j);
 const char *sip_journal_node(const struct sip_journal *j);
 /* Queues the open row of an answered call: cdr holds its SIP_CDR_COLUMNS. */
 int sip_journal_open(struct sip_journal *j, const struct store_param *cdr);
-/* Queues the removal of a call's open row, once its CDR is durable. */
-int sip_journal_close(struct sip_journal *j, const char *call_id, const char *direction);
+/* The statement that removes a call's open row, for the CDR writer to run
+ * in the CDR's own transaction (cdr.c): the row goes exactly when the CDR
+ * is durable, and a call costs the store one group commit less.  v holds
+ * the statement's two parameters. */
+struct store_batch_stmt sip_journal_close_stmt(struct store_param v[2], const char *call_id,
+					      const char *direction);
 
 /* ------------------------------------------------------------ ban_log.c */
 
