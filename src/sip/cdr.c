@@ -264,9 +264,13 @@ int sip_cdr_open(struct sip_policy *p, const struct sip_cdr *cdr)
 		return 0;
 	buf_init(&attempts);
 	rc = cdr_row(p, cdr, id, &attempts, &s, v);
-	/* The params are copied by store_batch_add: the snapshot's ids may go. */
-	if (rc == 0)
-		rc = sip_journal_open(p->journal, v);
+	/* The params are copied when queued: the snapshot's ids may go. */
+	if (rc == 0) {
+		struct store_param open_v[SIP_CDR_COLUMNS + 1];
+		struct store_batch_stmt g = sip_journal_open_stmt(p->journal, open_v, v);
+
+		rc = store_batch_add_group(p->cdr->batch, &g, 1, NULL, NULL);
+	}
 	if (s)
 		snapshot_release(p->snap, s);
 	if (rc < 0)

@@ -27,10 +27,11 @@
  * (sip_journal_close_stmt, run by cdr.c's writer), so a crash leaves one of
  * the two, never both.  Every replica must use the same interval.
  *
- * Hot path: one queued row at answer and one more statement in the CDR's
- * group at the end (group commit: every group pays an fsync, so a third
- * writer for the deletions would cost a commit of its own); the heartbeat
- * is one statement per interval per process, whatever the number of calls.
+ * Hot path: one statement at answer and one at the end, both queued on the
+ * CDR writer (cdr.c): group commit, and every group pays an fsync (decision
+ * 0030), so writers of their own would cost commits of their own; one FIFO
+ * also commits a call's open row before its deletion.  The heartbeat is one
+ * statement per interval per process, whatever the number of calls.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,15 +41,11 @@
 
 #include "sip/policy_private.h"
 
-#define JOURNAL_QUEUE_MAX 20000
-#define JOURNAL_BATCH_ROWS 256
-#define JOURNAL_BATCH_DELAY_MS 20
 #define JOURNAL_MISSED 3 /* heartbeats a node may miss before its calls are recovered */
 #define JOURNAL_SWEEP 10 /* rounds between two looks for orphaned rows */
 
 struct sip_journal {
 	struct store *store;
-	struct store_batch *open;
 	char node[ID_MAX];
 	int interval_ms;
 	int64_t started_ms;
@@ -119,10 +116,6 @@ struct sip_journal *sip_journal_new(struct store *s, int interval_ms)
 		goto fail;
 	j->store = s;
 	j->interval_ms = interval_ms;
-	j->open = store_batch_new(s, journal_open_sql, SIP_CDR_COLUMNS + 1, JOURNAL_QUEUE_MAX,
-				  JOURNAL_BATCH_ROWS, JOURNAL_BATCH_DELAY_MS);
-	if (!j->open)
-		goto fail;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -135,9 +128,6 @@ struct sip_journal *sip_journal_new(struct store *s, int interval_ms)
 	    NULL));
 	return j;
 fail:
-	if (j) {
-		store_batch_free(j->open);
-	}
 	free(j);
 	return NULL;
 }
@@ -147,13 +137,13 @@ const char *sip_journal_node(const struct sip_journal *j)
 	return j->node;
 }
 
-int sip_journal_open(struct sip_journal *j, const struct store_param *cdr)
+struct store_batch_stmt sip_journal_open_stmt(const struct sip_journal *j,
+					     struct store_param v[SIP_CDR_COLUMNS + 1],
+					     const struct store_param *cdr)
 {
-	struct store_param v[SIP_CDR_COLUMNS + 1];
-
 	v[0] = store_p_text(j->node);
 	memcpy(v + 1, cdr, SIP_CDR_COLUMNS * sizeof(*v));
-	return store_batch_add(j->open, v, NULL, NULL);
+	return (struct store_batch_stmt){journal_open_sql, v, SIP_CDR_COLUMNS + 1};
 }
 
 struct store_batch_stmt sip_journal_close_stmt(struct store_param v[2], const char *call_id,
@@ -303,7 +293,6 @@ void sip_journal_free(struct sip_journal *j)
 		pthread_mutex_unlock(&j->mu);
 		pthread_join(j->thread, NULL);
 	}
-	store_batch_free(j->open); /* flushes first */
 	pthread_cond_destroy(&j->cv);
 	pthread_mutex_destroy(&j->mu);
 	free(j);

@@ -768,7 +768,7 @@ void sip_policy_free(struct sip_policy *p)
 		return;
 	sip_policy_stop(p);
 	sip_limits_sync_free(p->limits_sync); /* before the table goes */
-	sip_cdr_writer_free(p->cdr); /* its last callbacks queue journal rows */
+	sip_cdr_writer_free(p->cdr); /* flushes the journal's rows too */
 	sip_journal_free(p->journal);
 	sip_bans_free(p->bans);
 	sip_ban_log_free(p->ban_log);

@@ -404,8 +404,12 @@ int sip_journal_start(struct sip_journal *j, char *err, size_t errlen);
 /* Stops the thread (after a last heartbeat), then flushes the queued rows. */
 void sip_journal_free(struct sip_journal *j);
 const char *sip_journal_node(const struct sip_journal *j);
-/* Queues the open row of an answered call: cdr holds its SIP_CDR_COLUMNS. */
-int sip_journal_open(struct sip_journal *j, const struct store_param *cdr);
+/* The statement that writes the open row of an answered call, for the CDR
+ * writer to queue (cdr.c): cdr holds its SIP_CDR_COLUMNS, v receives the
+ * statement's parameters. */
+struct store_batch_stmt sip_journal_open_stmt(const struct sip_journal *j,
+					     struct store_param v[SIP_CDR_COLUMNS + 1],
+					     const struct store_param *cdr);
 /* The statement that removes a call's open row, for the CDR writer to run
  * in the CDR's own transaction (cdr.c): the row goes exactly when the CDR
  * is durable, and a call costs the store one group commit less.  v holds
