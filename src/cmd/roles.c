@@ -95,6 +95,7 @@ int start_sip(struct app *app)
 		.threads = (unsigned)config_int(cfg, "sip", "threads"),
 		.tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
 		.tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
+		.udp_receive_buffer = (int)config_int(cfg, "sip", "udp_receive_buffer"),
 		.policy =
 		    {
 			.dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),

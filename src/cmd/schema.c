@@ -122,6 +122,9 @@ const struct config_key warp_schema[] = {
 	  "Most TCP connections open at once (accepted and opened); more are refused." },
 	{ "sip", "tcp_idle", CONFIG_DURATION, "5m", 1000, 86400000, NULL,
 	  "A TCP connection silent this long is closed." },
+	{ "sip", "udp_receive_buffer", CONFIG_INT, "4194304", 0, 1073741824, NULL,
+	  "Bytes of datagrams the kernel queues per UDP socket while its worker is busy (SO_RCVBUF; "
+	  "capped by net.core.rmem_max, a warning says so); 0 = the kernel's default." },
 	{ "sip", "tls_listen", CONFIG_STR, "", 0, 0, NULL,
 	  "SIP over TLS listen addresses, comma-separated (default port 5061; empty: no TLS listener)." },
 	{ "sip", "tls_cert", CONFIG_STR, "", 0, 0, NULL,

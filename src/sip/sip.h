@@ -452,6 +452,7 @@ struct sip_proxy_opts {
 	unsigned threads;	/* workers; 0: one per CPU */
 	int tcp_max_conns;	/* accepted and opened TCP connections, all workers */
 	int tcp_idle_ms;	/* a TCP connection silent this long is closed */
+	int udp_receive_buffer; /* SO_RCVBUF of each UDP socket, bytes; 0: the kernel's */
 	struct sip_policy_config policy; /* handed to the call policy whole */
 	/* The process's rating snapshot (billing_rating_build; NULL: none):
 	 * prepaid authorization prices calls by it (decision 0037) and routes
