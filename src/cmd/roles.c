@@ -108,6 +108,7 @@ int start_sip(struct app *app)
 			.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 			.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
 			.digest_sha256 = config_bool(cfg, "sip", "digest_sha256"),
+			.digest_sha256_first = config_bool(cfg, "sip", "digest_sha256_first"),
 			.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
 			.limits =
 			    {

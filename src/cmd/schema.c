@@ -148,9 +148,12 @@ const struct config_key warp_schema[] = {
 	{ "sip", "digest_nonce_ttl", CONFIG_DURATION, "300s", 1000, 86400000, NULL,
 	  "How long a digest nonce from a 407 challenge stays valid; an older one gets a new "
 	  "challenge with stale=true." },
-	{ "sip", "digest_sha256", CONFIG_BOOL, "true", 0, 0, NULL,
-	  "Digest challenges offer SHA-256 (RFC 8760) before MD5; false: MD5 alone, for clients "
-	  "that take the first challenge whatever its algorithm (SIPp 3.6). Both are verified." },
+	{ "sip", "digest_sha256", CONFIG_BOOL, "false", 0, 0, NULL,
+	  "Challenges also offer SHA-256 (RFC 8760); false: MD5 alone, as some clients fail on "
+	  "any SHA-256 challenge (baresip 1.0). SHA-256 answers are verified either way." },
+	{ "sip", "digest_sha256_first", CONFIG_BOOL, "false", 0, 0, NULL,
+	  "With digest_sha256: SHA-256 before MD5 (RFC 8760's order of preference); false: "
+	  "after it, for clients that answer the first challenge whatever its algorithm." },
 	{ "sip", "register_min_expires", CONFIG_DURATION, "60s", 1000, 86400000, NULL,
 	  "Registrar: a contact asking for less (but not 0) gets 423 Interval Too Brief with this "
 	  "as Min-Expires." },

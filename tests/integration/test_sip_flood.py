@@ -7,6 +7,7 @@ loopback interface answers for all of them)."""
 import os
 import re
 import socket
+import subprocess
 import time
 import uuid
 
@@ -142,6 +143,87 @@ def test_the_ban_list_is_for_admins(sipwarp):
     assert r.status == 403, r.body
 
 
+def test_a_banned_sources_datagram_is_dropped_before_it_is_parsed(sipwarp):
+    """Bytes that would not parse, from a banned source, are not a parse
+    error: the ban is checked on the address before the parser runs."""
+    sw = sipwarp
+    port = sw.w.sip_port
+    with udp_from("127.0.0.79") as scanner:
+        final_codes(scanner, REFUSALS, port, "127.0.0.79")
+        errors = metric(sw, "warp_sip_parse_errors_total")
+        ignored = metric(sw, "warp_sip_banned_ignored_total")
+        for _ in range(5):
+            scanner.sendto(b"NOT SIP AT ALL\r\n\r\n", ("127.0.0.1", port))
+        deadline = time.monotonic() + 5
+        while metric(sw, "warp_sip_banned_ignored_total") < ignored + 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert metric(sw, "warp_sip_parse_errors_total") == errors
+
+
+def test_a_banned_source_gets_no_tcp_connection(sipwarp):
+    """Banned over UDP, the same address is not served over TCP either: its
+    connection is closed at accept, before a byte of it is read."""
+    sw = sipwarp
+    port = sw.w.sip_port
+    with udp_from("127.0.0.80") as scanner:
+        assert final_codes(scanner, REFUSALS, port, "127.0.0.80") == [403] * REFUSALS
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as c:
+        c.bind(("127.0.0.80", 0))
+        c.settimeout(3)
+        c.connect(("127.0.0.1", port))
+        try:
+            assert c.recv(100) == b""  # closed by warp, not left open
+        except ConnectionResetError:
+            pass
+    # a stranger that is not banned is served over TCP
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as c:
+        c.bind(("127.0.0.81", 0))
+        c.settimeout(3)
+        c.connect(("127.0.0.1", port))
+        c.sendall(invite(port, "127.0.0.81", c.getsockname()[1], uuid.uuid4().hex)
+                  .replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+        assert c.recv(65535).startswith(b"SIP/2.0 ")
+
+
+def rmem_max():
+    with open("/proc/sys/net/core/rmem_max") as f:
+        return int(f.read())
+
+
+def socket_rcvbuf(port):
+    """The receive buffer (ss's rb, what the kernel granted) of the UDP
+    sockets bound to 127.0.0.1:port."""
+    out = subprocess.run(["ss", "-uamn", "src", "127.0.0.1:%d" % port], capture_output=True,
+                         text=True, check=True).stdout
+    return [int(v) for v in re.findall(r"\brb(\d+)", out)]
+
+
+@pytest.fixture
+def rcvbuf_asked(monkeypatch):
+    size = min(rmem_max(), 1 << 20)
+    monkeypatch.setenv("WARP_SIP_UDP_RECEIVE_BUFFER", str(size))
+    return size
+
+
+def test_udp_sockets_get_the_receive_buffer_asked(rcvbuf_asked, sipwarp):
+    """[sip] udp_receive_buffer is each worker's UDP socket's SO_RCVBUF
+    (Linux reports twice what was asked, socket(7))."""
+    got = socket_rcvbuf(sipwarp.w.sip_port)
+    assert len(got) == 2 and all(rb == 2 * rcvbuf_asked for rb in got), got
+
+
+@pytest.fixture
+def rcvbuf_too_big(monkeypatch):
+    monkeypatch.setenv("WARP_SIP_UDP_RECEIVE_BUFFER", str(rmem_max() + 4096))
+
+
+def test_a_receive_buffer_over_rmem_max_is_capped_and_said(rcvbuf_too_big, sipwarp):
+    got = socket_rcvbuf(sipwarp.w.sip_port)
+    assert got and all(rb == 2 * rmem_max() for rb in got), got
+    assert "raise net.core.rmem_max" in sipwarp.w.stderr()
+
+
 # ------------------------------------------------------------ the flood
 
 FLOOD_SOURCES = 200
@@ -180,7 +262,6 @@ def test_a_scanner_flood_fails_no_legitimate_call(patient_setup, sipwarp, tmp_pa
     reports no failed call, every flooding source is banned and listed,
     /metrics counts the datagrams ignored, and the trunk is never banned."""
     import json
-    import subprocess
     import sys
 
     from sipfix import shared_scenario
