@@ -163,8 +163,11 @@ static void sip_tcp_read(struct bufferevent *bev, void *arg)
 	struct sip_conn *c = arg;
 	(void)bev;
 	if (!sip_tcp_frame(c)) {
-		metric_inc(c->w->p->m_parse_errors);
+		struct sip_worker *w = c->w;
+		uint64_t id = c->id;
+		metric_inc(w->p->m_parse_errors);
 		sip_conn_free(c);
+		sip_proxy_conn_lost(w, id);
 	}
 }
 
