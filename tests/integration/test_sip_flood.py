@@ -245,6 +245,8 @@ def patient_setup(monkeypatch):
 
 
 def udp_drops():
+    """Datagrams the kernel dropped at full sockets, the whole machine's
+    (printed for the record: other tests' count too)."""
     with open("/proc/net/snmp") as f:
         rows = [line.split() for line in f if line.startswith("Udp:")]
     return int(rows[1][rows[0].index("RcvbufErrors")])
@@ -258,9 +260,10 @@ def ban_rows(sw):
 
 def test_a_scanner_flood_fails_no_legitimate_call(patient_setup, sipwarp, tmp_path):
     """Issue 14: 200 unknown sources send INVITE and REGISTER as fast as
-    they can for 30 s while SIPp places 100 calls/s from a trunk: SIPp
-    reports no failed call, every flooding source is banned and listed,
-    /metrics counts the datagrams ignored, and the trunk is never banned."""
+    they can (up to FLOOD_MAX_RATE) for 30 s while SIPp places 100 calls/s
+    from a trunk: SIPp reports no failed call and every call has its CDR,
+    every flooding source is banned and listed, /metrics counts the
+    datagrams ignored, and the trunk is never banned (decision 0053)."""
     import json
     import sys
 
@@ -277,6 +280,7 @@ def test_a_scanner_flood_fails_no_legitimate_call(patient_setup, sipwarp, tmp_pa
     # must not make it stop answering the ones after it
     callee = sw.sipp("callee", shared_scenario("uas_rr.xml"), gport, calls=LEGIT_CALLS * 2,
                      timeout_s=FLOOD_SECONDS + 20).start()
+    drops = udp_drops()
     flooder = subprocess.Popen(
         [sys.executable, os.path.join(os.path.dirname(__file__), "sipflood.py"),
          str(sw.port), str(FLOOD_SOURCES), str(FLOOD_SECONDS), str(FLOOD_MAX_RATE)],
@@ -295,7 +299,7 @@ def test_a_scanner_flood_fails_no_legitimate_call(patient_setup, sipwarp, tmp_pa
     assert flooder.returncode == 0, err
     fl = json.loads(out)
     print("flood:", fl, "ignored:", metric(sw, "warp_sip_banned_ignored_total"),
-          "udp:", udp_drops())  # the rate it reached, for the record (pytest -s)
+          "kernel drops:", udp_drops() - drops)  # for the record (pytest -s)
     assert caller_rc == 0, (caller_rc, caller.errors()[-3000:])
     callee.stop()
     assert fl["sent"] >= FLOOD_SOURCES * 50, fl  # it was a flood, even niced
