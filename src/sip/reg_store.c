@@ -53,12 +53,16 @@ struct sip_registrar {
 	int64_t pinged_ms;		   /* monotonic: that round */
 	struct metric *m_throttled, *m_dead, *m_closed;
 	int64_t reloaded_ms; /* monotonic: the table's last reload */
-	/* TCP/TLS connections closed, their bindings still to remove */
+	/* TCP/TLS connections closed, their bindings still to remove, oldest
+	 * first; each waits for the jobs submitted before it (a REGISTER that
+	 * came on the connection before it closed binds first, then goes). */
 	struct reg_lost {
 		unsigned worker;
 		uint64_t conn_id;
+		uint64_t after; /* submitted when it closed */
 	} lost[REG_LOST_MAX];
 	size_t nlost;
+	uint64_t submitted, processed; /* jobs */
 };
 
 struct reg_row {
@@ -372,7 +376,8 @@ static void reg_bury(struct sip_registrar *r, const struct sip_reg_ping *dead, s
 }
 
 /* Called unlocked: the bindings of the connections closed since the last
- * time.  On this thread, so that no reload puts them back in between. */
+ * time whose earlier jobs are done.  On this thread, so that no reload
+ * puts them back in between. */
 static void reg_lost_due(struct sip_registrar *r)
 {
 	struct reg_lost v[64];
@@ -380,9 +385,10 @@ static void reg_lost_due(struct sip_registrar *r)
 
 	do {
 		pthread_mutex_lock(&r->lock);
-		n = r->nlost < 64 ? r->nlost : 64;
+		for (n = 0; n < 64 && n < r->nlost && r->lost[n].after <= r->processed; n++)
+			v[n] = r->lost[n];
 		r->nlost -= n;
-		memcpy(v, r->lost + r->nlost, n * sizeof(*v));
+		memmove(r->lost, r->lost + n, r->nlost * sizeof(*r->lost));
 		pthread_mutex_unlock(&r->lock);
 		for (size_t i = 0; i < n; i++) {
 			size_t ndead = 0;
@@ -401,7 +407,7 @@ void sip_registrar_conn_lost(struct sip_registrar *r, unsigned worker, uint64_t 
 	pthread_mutex_lock(&r->lock);
 	full = r->nlost == REG_LOST_MAX;
 	if (!full) {
-		r->lost[r->nlost++] = (struct reg_lost){worker, conn_id};
+		r->lost[r->nlost++] = (struct reg_lost){worker, conn_id, r->submitted};
 		pthread_cond_signal(&r->cv);
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -497,6 +503,7 @@ static void *reg_thread(void *arg)
 		reg_process(r, j);
 		loop_pool_post(r->p->pool, j->w->index, &j->task);
 		pthread_mutex_lock(&r->lock);
+		r->processed++;
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -562,6 +569,7 @@ int sip_registrar_submit(struct sip_registrar *r, struct sip_reg_job *j)
 			r->head = j;
 		r->tail = j;
 		r->queued++;
+		r->submitted++;
 		j->next = r->outstanding;
 		j->prev = NULL;
 		if (r->outstanding)
