@@ -95,6 +95,7 @@ int start_sip(struct app *app)
 		.threads = (unsigned)config_int(cfg, "sip", "threads"),
 		.tcp_max_conns = (int)config_int(cfg, "sip", "tcp_max_conns"),
 		.tcp_idle_ms = (int)config_duration_ms(cfg, "sip", "tcp_idle"),
+		.udp_receive_buffer = (int)config_int(cfg, "sip", "udp_receive_buffer"),
 		.policy =
 		    {
 			.dialog_ceiling_ms = config_duration_ms(cfg, "sip", "dialog_ceiling"),
@@ -107,6 +108,7 @@ int start_sip(struct app *app)
 			.probe_interval_ms = (int)config_duration_ms(cfg, "sip", "probe_interval"),
 			.digest_nonce_ttl_ms = config_duration_ms(cfg, "sip", "digest_nonce_ttl"),
 			.digest_sha256 = config_bool(cfg, "sip", "digest_sha256"),
+			.digest_sha256_first = config_bool(cfg, "sip", "digest_sha256_first"),
 			.call_heartbeat_ms = (int)config_duration_ms(cfg, "sip", "call_heartbeat"),
 			.limits =
 			    {

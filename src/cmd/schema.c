@@ -122,6 +122,9 @@ const struct config_key warp_schema[] = {
 	  "Most TCP connections open at once (accepted and opened); more are refused." },
 	{ "sip", "tcp_idle", CONFIG_DURATION, "5m", 1000, 86400000, NULL,
 	  "A TCP connection silent this long is closed." },
+	{ "sip", "udp_receive_buffer", CONFIG_INT, "4194304", 0, 1073741824, NULL,
+	  "Bytes of datagrams the kernel queues per UDP socket while its worker is busy (SO_RCVBUF; "
+	  "capped by net.core.rmem_max, a warning says so); 0 = the kernel's default." },
 	{ "sip", "tls_listen", CONFIG_STR, "", 0, 0, NULL,
 	  "SIP over TLS listen addresses, comma-separated (default port 5061; empty: no TLS listener)." },
 	{ "sip", "tls_cert", CONFIG_STR, "", 0, 0, NULL,
@@ -145,9 +148,12 @@ const struct config_key warp_schema[] = {
 	{ "sip", "digest_nonce_ttl", CONFIG_DURATION, "300s", 1000, 86400000, NULL,
 	  "How long a digest nonce from a 407 challenge stays valid; an older one gets a new "
 	  "challenge with stale=true." },
-	{ "sip", "digest_sha256", CONFIG_BOOL, "true", 0, 0, NULL,
-	  "Digest challenges offer SHA-256 (RFC 8760) before MD5; false: MD5 alone, for clients "
-	  "that take the first challenge whatever its algorithm (SIPp 3.6). Both are verified." },
+	{ "sip", "digest_sha256", CONFIG_BOOL, "false", 0, 0, NULL,
+	  "Challenges also offer SHA-256 (RFC 8760); false: MD5 alone, as some clients fail on "
+	  "any SHA-256 challenge (baresip 1.0). SHA-256 answers are verified either way." },
+	{ "sip", "digest_sha256_first", CONFIG_BOOL, "false", 0, 0, NULL,
+	  "With digest_sha256: SHA-256 before MD5 (RFC 8760's order of preference); false: "
+	  "after it, for clients that answer the first challenge whatever its algorithm." },
 	{ "sip", "register_min_expires", CONFIG_DURATION, "60s", 1000, 86400000, NULL,
 	  "Registrar: a contact asking for less (but not 0) gets 423 Interval Too Brief with this "
 	  "as Min-Expires." },

@@ -421,12 +421,23 @@ static size_t digest_challenge_line(char *out, size_t n, enum digest_kind kind, 
 	return k < 0 || (size_t)k >= n ? 0 : (size_t)k;
 }
 
+/* What a challenge offers a realm with SHA-256 HA1s (decision 0053). */
+enum digest_offer { DIGEST_OFFER_MD5, DIGEST_OFFER_MD5_FIRST, DIGEST_OFFER_SHA256_FIRST };
+
+static enum digest_offer digest_offer_of(const struct sip_policy *p)
+{
+	if (!p->o.cfg.digest_sha256)
+		return DIGEST_OFFER_MD5;
+	return p->o.cfg.digest_sha256_first ? DIGEST_OFFER_SHA256_FIRST : DIGEST_OFFER_MD5_FIRST;
+}
+
 /* The challenge: one Proxy-Authenticate (or WWW-Authenticate) per realm
- * and algorithm (§22.3, §20.28, §20.44), SHA-256 before MD5 (RFC 8760
- * §2.4: the client takes the first it supports) where the realm has a
- * SHA-256 HA1 and sha256 allows it.  Whole lines only. */
+ * and algorithm (§22.3, §20.28, §20.44).  A realm with SHA-256 HA1s gets
+ * both when offer says so, in its order: a client takes the first it
+ * supports (RFC 8760 §2.4), and many take the first whatever it is
+ * (decision 0053).  Whole lines only. */
 static void digest_challenge(const struct psnap *s, enum digest_kind kind, int64_t now_ms,
-			     bool stale, bool sha256, struct sip_digest_admit *a)
+			     bool stale, enum digest_offer offer, struct sip_digest_admit *a)
 {
 	char nonce[SIP_DIGEST_NONCE_MAX];
 	size_t off = 0, n = 1;
@@ -436,15 +447,18 @@ static void digest_challenge(const struct psnap *s, enum digest_kind kind, int64
 	a->tag = kind == DIGEST_PROXY ? "a407" : "a401";
 	a->extra[0] = '\0';
 	for (size_t i = 0; i < s->nrealms && n > 0; i++) {
-		if (sha256 && s->realm_sha256[i]) {
+		bool both = offer != DIGEST_OFFER_MD5 && s->realm_sha256[i];
+		const char *algs[2] = {"MD5", NULL};
+
+		if (both && offer == DIGEST_OFFER_SHA256_FIRST)
+			algs[0] = "SHA-256", algs[1] = "MD5";
+		else if (both)
+			algs[1] = "SHA-256";
+		for (size_t j = 0; j < 2 && algs[j] && n > 0; j++) {
 			n = digest_challenge_line(a->extra + off, sizeof(a->extra) - off, kind,
-						  s->realms[i], nonce, "SHA-256", stale);
+						  s->realms[i], nonce, algs[j], stale);
 			off += n;
 		}
-		n = n ? digest_challenge_line(a->extra + off, sizeof(a->extra) - off, kind,
-					      s->realms[i], nonce, "MD5", stale)
-		      : 0;
-		off += n;
 	}
 	a->extra[off] = '\0';
 	if (digest_challenges)
@@ -563,19 +577,19 @@ static void digest_verify(struct sip_policy *p, const struct psnap *s, enum dige
 
 	if (nonce == SIP_DIGEST_E_STALE) {
 		/* RFC 7616 §3.3 stale */
-		digest_challenge(s, kind, now_ms, true, p->o.cfg.digest_sha256, a);
+		digest_challenge(s, kind, now_ms, true, digest_offer_of(p), a);
 		return;
 	}
 	if (!why)
 		why = digest_refusal(s, m, c, &cred);
 	if (why == DIGEST_MD5_ONLY) {
 		/* stale=true: the client retries with the same password. */
-		digest_challenge(s, kind, now_ms, true, false, a);
+		digest_challenge(s, kind, now_ms, true, DIGEST_OFFER_MD5, a);
 		return;
 	}
 	if (!why && !seen_first_use(p->digest_seen, c, now_ms, now_ms + ttl_ms)) {
 		digest_fail_count("replay");
-		digest_challenge(s, kind, now_ms, true, p->o.cfg.digest_sha256, a);
+		digest_challenge(s, kind, now_ms, true, digest_offer_of(p), a);
 		return;
 	}
 	if (!why && digest_strip(m, h, a) < 0)
@@ -599,7 +613,7 @@ static void digest_check(struct sip_policy *p, const struct psnap *s, enum diges
 	const struct sip_hdr *h = digest_find(s, m, kind, &c);
 
 	if (!h)
-		digest_challenge(s, kind, now_ms, false, p->o.cfg.digest_sha256, a);
+		digest_challenge(s, kind, now_ms, false, digest_offer_of(p), a);
 	else
 		digest_verify(p, s, kind, m, h, &c, src, now_ms, ttl, a);
 }

@@ -368,6 +368,8 @@ static void sip_reject_malformed(struct sip_worker *w, struct sip_msg *m,
 void sip_proxy_conn_lost(struct sip_worker *w, uint64_t conn_id)
 {
 	sip_client_txs_transport_failed(w, conn_id);
+	if (w->p->registrar)
+		sip_registrar_conn_lost(w->p->registrar, w->index, conn_id);
 }
 
 void sip_proxy_receive(struct sip_worker *w, const char *buf, size_t len,

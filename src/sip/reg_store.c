@@ -34,6 +34,9 @@
  * refresh spends 2, a UA re-registering every 20 s behind NAT 0.1 a second. */
 #define REG_THROTTLE_RATE 2
 #define REG_THROTTLE_BURST 20
+/* Closed connections waiting for the thread; more are logged and dropped
+ * (their bindings then live until they expire). */
+#define REG_LOST_MAX 1024
 
 struct sip_registrar {
 	struct sip_proxy *p;
@@ -48,8 +51,18 @@ struct sip_registrar {
 	struct sip_reg_throttle *throttle; /* REGISTERs per AOR (reg_throttle.c) */
 	struct reg_ping_batch *batch;	   /* the last keep-alive round's pings */
 	int64_t pinged_ms;		   /* monotonic: that round */
-	struct metric *m_throttled, *m_dead;
+	struct metric *m_throttled, *m_dead, *m_closed;
 	int64_t reloaded_ms; /* monotonic: the table's last reload */
+	/* TCP/TLS connections closed, their bindings still to remove, oldest
+	 * first; each waits for the jobs submitted before it (a REGISTER that
+	 * came on the connection before it closed binds first, then goes). */
+	struct reg_lost {
+		unsigned worker;
+		uint64_t conn_id;
+		uint64_t after; /* submitted when it closed */
+	} lost[REG_LOST_MAX];
+	size_t nlost;
+	uint64_t submitted, processed; /* jobs */
 };
 
 struct reg_row {
@@ -340,9 +353,10 @@ static void reg_ping_batch_free(struct reg_ping_batch *b)
 	free(b);
 }
 
-/* Bindings that missed their pings go from the store (and so from every
- * node's table at its next reload). */
-static void reg_ping_bury(struct sip_registrar *r, const struct sip_reg_ping *dead, size_t n)
+/* Bindings taken out of the table go from the store (and so from every
+ * node's table at its next reload), each counted in m. */
+static void reg_bury(struct sip_registrar *r, const struct sip_reg_ping *dead, size_t n,
+		     const char *why, struct metric *m)
 {
 	struct store_conn *c = n && r->p->o.store ? store_conn(r->p->o.store) : NULL;
 
@@ -350,15 +364,56 @@ static void reg_ping_bury(struct sip_registrar *r, const struct sip_reg_ping *de
 		const struct store_param p[] = {store_p_text(dead[i].trunk_id),
 						store_p_text(dead[i].aor),
 						store_p_text(dead[i].contact)};
-		log_info("sip", "registrar: %s of %s missed its keep-alives: removed",
-			 dead[i].contact, dead[i].aor);
+		log_info("sip", "registrar: %s of %s %s: removed", dead[i].contact, dead[i].aor,
+			 why);
 		if (store_exec(c,
 			       "DELETE FROM registrations WHERE trunk_id = $1 AND aor = $2 AND "
 			       "contact = $3",
 			       p, 3, NULL) != 0)
 			log_warn("sip", "registrar: a dead binding could not be removed");
-		metric_inc(r->m_dead);
+		metric_inc(m);
 	}
+}
+
+/* Called unlocked: the bindings of the connections closed since the last
+ * time whose earlier jobs are done.  On this thread, so that no reload
+ * puts them back in between. */
+static void reg_lost_due(struct sip_registrar *r)
+{
+	struct reg_lost v[64];
+	size_t n;
+
+	do {
+		pthread_mutex_lock(&r->lock);
+		for (n = 0; n < 64 && n < r->nlost && r->lost[n].after <= r->processed; n++)
+			v[n] = r->lost[n];
+		r->nlost -= n;
+		memmove(r->lost, r->lost + n, r->nlost * sizeof(*r->lost));
+		pthread_mutex_unlock(&r->lock);
+		for (size_t i = 0; i < n; i++) {
+			size_t ndead = 0;
+			struct sip_reg_ping *dead =
+			    sip_reg_table_conn_lost(r->table, v[i].worker, v[i].conn_id, &ndead);
+			reg_bury(r, dead, ndead, "lost its connection", r->m_closed);
+			free(dead);
+		}
+	} while (n == 64);
+}
+
+void sip_registrar_conn_lost(struct sip_registrar *r, unsigned worker, uint64_t conn_id)
+{
+	bool full;
+
+	pthread_mutex_lock(&r->lock);
+	full = r->nlost == REG_LOST_MAX;
+	if (!full) {
+		r->lost[r->nlost++] = (struct reg_lost){worker, conn_id, r->submitted};
+		pthread_cond_signal(&r->cv);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (full)
+		log_warn("sip", "registrar: too many closed connections at once: the bindings of "
+				"one stay until they expire");
 }
 
 /* Called unlocked: a keep-alive round when one is due and the last one's
@@ -381,7 +436,7 @@ static void reg_ping_due(struct sip_registrar *r)
 	r->batch->p = r->p;
 	r->batch->v = sip_reg_table_ping_round(r->table, r->p->o.register_keepalive_misses,
 					       &r->batch->n, &dead, &ndead);
-	reg_ping_bury(r, dead, ndead);
+	reg_bury(r, dead, ndead, "missed its keep-alives", r->m_dead);
 	free(dead);
 	r->batch->task.fn = reg_ping_batch_run;
 	r->batch->task.arg = r->batch;
@@ -418,7 +473,7 @@ static void reg_wait(struct sip_registrar *r)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	while (!r->head && !r->closed)
+	while (!r->head && !r->nlost && !r->closed)
 		if (pthread_cond_timedwait(&r->cv, &r->lock, &ts) != 0)
 			break;
 }
@@ -432,6 +487,7 @@ static void *reg_thread(void *arg)
 		pthread_mutex_unlock(&r->lock);
 		reg_table_due(r);
 		reg_ping_due(r);
+		reg_lost_due(r);
 		pthread_mutex_lock(&r->lock);
 		reg_wait(r);
 		struct sip_reg_job *j = r->head;
@@ -447,6 +503,7 @@ static void *reg_thread(void *arg)
 		reg_process(r, j);
 		loop_pool_post(r->p->pool, j->w->index, &j->task);
 		pthread_mutex_lock(&r->lock);
+		r->processed++;
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -474,6 +531,11 @@ struct sip_registrar *sip_registrar_new(struct sip_proxy *p)
 	f = metrics_counter(metrics_default(), "warp_sip_register_keepalive_removed_total",
 			    "Bindings removed after missing their keep-alive pings.", NULL);
 	r->m_dead = f ? metric_get(f) : NULL;
+	f = metrics_counter(metrics_default(), "warp_sip_register_connection_removed_total",
+			    "Bindings removed because the TCP or TLS connection their REGISTER "
+			    "came on closed.",
+			    NULL);
+	r->m_closed = f ? metric_get(f) : NULL;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	return r;
@@ -507,6 +569,7 @@ int sip_registrar_submit(struct sip_registrar *r, struct sip_reg_job *j)
 			r->head = j;
 		r->tail = j;
 		r->queued++;
+		r->submitted++;
 		j->next = r->outstanding;
 		j->prev = NULL;
 		if (r->outstanding)

@@ -16,7 +16,8 @@
  * Over TCP or TLS a binding this node received keeps the connection its
  * REGISTER came on (conn_id, conn_worker): a call to a PBX behind NAT goes
  * back through it (RFC 5626 §5.3), since a new connection to its received
- * address would not reach it.
+ * address would not reach it.  When that connection closes the binding
+ * goes (sip_reg_table_conn_lost, decision 0053): nothing else leads to it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -323,6 +324,30 @@ struct sip_reg_ping *sip_reg_table_ping_round(struct sip_reg_table *t, int misse
 	*dead = gone.v;
 	*ndead = gone.n;
 	return pings.v;
+}
+
+/* ------------------------------------------------- closed connections */
+
+struct sip_reg_ping *sip_reg_table_conn_lost(struct sip_reg_table *t, unsigned worker,
+					     uint64_t conn_id, size_t *n)
+{
+	struct reg_ping_list gone = {0};
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; conn_id && i < REG_TABLE_BUCKETS; i++)
+		for (struct reg_aor *a = t->buckets[i]; a; a = a->next)
+			for (size_t k = 0; k < a->n;) {
+				const struct sip_reg_binding *b = &a->b[k];
+				if (b->conn_id != conn_id || b->conn_worker != worker ||
+				    !reg_ping_push(&gone, a, b)) {
+					k++;
+					continue;
+				}
+				a->b[k] = a->b[--a->n]; /* out of the table now, the store next */
+			}
+	pthread_mutex_unlock(&t->lock);
+	*n = gone.n;
+	return gone.v;
 }
 
 void sip_reg_table_pong(struct sip_reg_table *t, const char *trunk_id, uint64_t token)

@@ -119,6 +119,15 @@ size_t sip_reg_table_find(struct sip_reg_table *t, const char *trunk_id, int64_t
  * ping in the returned array (malloc'd, *n).  NULL with *n 0 when none. */
 struct sip_reg_ping *sip_reg_table_ping_round(struct sip_reg_table *t, int misses, size_t *n,
 					      struct sip_reg_ping **dead, size_t *ndead);
+/* The TCP/TLS connection conn_id of worker closed: the bindings whose
+ * REGISTER came on it are taken out of the table and returned (malloc'd,
+ * *n; NULL when none) for the store.  Each AOR's others stay. */
+struct sip_reg_ping *sip_reg_table_conn_lost(struct sip_reg_table *t, unsigned worker,
+					     uint64_t conn_id, size_t *n);
+/* reg_store.c, on a worker: its connection conn_id closed; the registrar's
+ * thread removes the bindings that came on it, from the table and the
+ * store (RFC 5626 §5.3: a request is never sent on a flow that failed). */
+void sip_registrar_conn_lost(struct sip_registrar *r, unsigned worker, uint64_t conn_id);
 /* The answer to the ping of trunk_id with token came: the binding lives. */
 void sip_reg_table_pong(struct sip_reg_table *t, const char *trunk_id, uint64_t token);
 /* A binding from a registrations row's values; -EINVAL when unusable. */

@@ -433,11 +433,13 @@ struct sip_policy_config {
 	/* Digest nonces are accepted this long after they were issued; older
 	 * ones get a new challenge with stale=true.  0: 5 minutes. */
 	int64_t digest_nonce_ttl_ms;
-	/* Challenges offer SHA-256 (RFC 8760) before MD5 for realms with a
-	 * SHA-256 HA1; false: MD5 alone, for clients that take the first
-	 * challenge whatever its algorithm (SIPp 3.6).  Either is verified
-	 * (decision 0048). */
+	/* Challenges of realms with a SHA-256 HA1 also offer SHA-256 (RFC
+	 * 8760) when digest_sha256, after MD5 unless digest_sha256_first;
+	 * false: MD5 alone, as shipped (some clients fail on any SHA-256
+	 * challenge, baresip 1.0; many answer only the first, SIPp 3.6).
+	 * Either answer is verified (decisions 0048, 0053). */
 	bool digest_sha256;
+	bool digest_sha256_first;
 	/* Heartbeat of the call journal (journal.c): answered calls of a
 	 * process that stops are billed to its last one.  0: no journal. */
 	int call_heartbeat_ms;
@@ -452,6 +454,7 @@ struct sip_proxy_opts {
 	unsigned threads;	/* workers; 0: one per CPU */
 	int tcp_max_conns;	/* accepted and opened TCP connections, all workers */
 	int tcp_idle_ms;	/* a TCP connection silent this long is closed */
+	int udp_receive_buffer; /* SO_RCVBUF of each UDP socket, bytes; 0: the kernel's */
 	struct sip_policy_config policy; /* handed to the call policy whole */
 	/* The process's rating snapshot (billing_rating_build; NULL: none):
 	 * prepaid authorization prices calls by it (decision 0037) and routes

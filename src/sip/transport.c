@@ -163,8 +163,11 @@ static void sip_tcp_read(struct bufferevent *bev, void *arg)
 	struct sip_conn *c = arg;
 	(void)bev;
 	if (!sip_tcp_frame(c)) {
-		metric_inc(c->w->p->m_parse_errors);
+		struct sip_worker *w = c->w;
+		uint64_t id = c->id;
+		metric_inc(w->p->m_parse_errors);
 		sip_conn_free(c);
+		sip_proxy_conn_lost(w, id);
 	}
 }
 
@@ -248,6 +251,13 @@ static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
 	for (size_t i = 0; i < p->nlisten + p->ntls; i++)
 		if (w->tcp_l[i] == l)
 			peer.listen = (unsigned)i;
+	/* A banned source (decision 0044) gets no connection: closed before
+	 * a buffer, a TLS handshake or a byte read costs anything. */
+	if (net_addr_from_sockaddr(sa, (socklen_t)sl, &peer.addr) < 0 ||
+	    sip_policy_source_banned(p->policy, &peer.addr, time_mono_ms())) {
+		close(fd);
+		return;
+	}
 	SSL *ssl = NULL;
 	if (peer.listen >= p->nlisten) {
 		peer.transport = SIP_TRANSPORT_TLS;
@@ -257,10 +267,7 @@ static void sip_tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct 
 			return;
 		}
 	}
-	if (net_addr_from_sockaddr(sa, (socklen_t)sl, &peer.addr) < 0) {
-		SSL_free(ssl);
-		close(fd);
-	} else if (!sip_conn_new(w, fd, &peer, ssl)) {
+	if (!sip_conn_new(w, fd, &peer, ssl)) {
 		log_warn("sip", "%s connection refused: limit of %d reached",
 			 peer.transport == SIP_TRANSPORT_TLS ? "TLS" : "TCP", p->o.tcp_max_conns);
 		close(fd);
@@ -428,6 +435,28 @@ static int sip_stream_listen(struct sip_worker *w, size_t i, char *err, size_t e
 	return 0;
 }
 
+/* [sip] udp_receive_buffer: the datagrams queued for a worker while it is
+ * not scheduled.  A flood fills the kernel's default (about 200 KB, a
+ * hundred datagrams) in well under a millisecond, and every datagram that
+ * arrives then is lost, a trunk's ACK or BYE as much as a scanner's INVITE;
+ * a few megabytes ride out a scheduling delay of milliseconds.  The kernel
+ * caps the size at net.core.rmem_max: said once, at start. */
+static void sip_udp_rcvbuf(struct sip_worker *w, int fd)
+{
+	int want = w->p->o.udp_receive_buffer, got = 0;
+	socklen_t len = sizeof(got);
+
+	if (want <= 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want)) < 0)
+		return;
+	/* Linux reports twice what it grants (its own bookkeeping, socket(7)) */
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 && got / 2 < want &&
+	    w->index == 0 && fd == w->udp_fd[0])
+		log_warn("sip",
+			 "udp_receive_buffer %d bytes capped at %d by the kernel: raise "
+			 "net.core.rmem_max",
+			 want, got / 2);
+}
+
 static int sip_transport_bind(struct sip_worker *w, size_t i, char *err, size_t errlen)
 {
 	struct sip_proxy *p = w->p;
@@ -438,6 +467,7 @@ static int sip_transport_bind(struct sip_worker *w, size_t i, char *err, size_t 
 		return fd;
 	}
 	w->udp_fd[i] = fd;
+	sip_udp_rcvbuf(w, fd);
 	w->udp_ev[i] = event_new(w->base, fd, EV_READ | EV_PERSIST, sip_udp_read, w);
 	if (!w->udp_ev[i] || event_add(w->udp_ev[i], NULL) < 0)
 		return -ENOMEM;

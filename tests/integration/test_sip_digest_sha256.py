@@ -3,14 +3,21 @@ end.  Debian's SIPp (3.6.1) answers only MD5, so the peer here is a plain
 UDP client of the test's own that reads the challenges and computes its
 answers with hashlib: a REGISTER and an INVITE answered with SHA-256, a
 trunk whose SHA-256 HA1 is unknown (its password set before migration 0025)
-challenged with MD5 alone, and `[sip] digest_sha256 = false`."""
+challenged with MD5 alone, and `[sip] digest_sha256 = false`.  Both
+algorithms are offered MD5 first unless `digest_sha256_first` (decision
+0053)."""
 import hashlib
 import re
 import socket
 import sqlite3
 import uuid
 
+import pytest
+
 from sipfix import sipwarp, render, sip_port  # noqa: F401
+
+# SHA-256 is offered only when asked (decision 0053: MD5 alone as shipped).
+SIPWARP_SIP_INI = "digest_sha256 = true\n"
 
 NUMBER = "15551234567"
 PBX = "127.0.0.7"  # in no ACL, not a gateway address
@@ -91,11 +98,12 @@ class Peer:
         return self.request("INVITE", "sip:%s@127.0.0.1:%d" % (NUMBER, self.sw.port), NUMBER,
                             extra)
 
-    def call(self, alg):
-        """An INVITE challenged with SHA-256 then MD5 (RFC 8760 §2.4) and
+    def call(self, alg, offered=("MD5", "SHA-256")):
+        """An INVITE challenged with both algorithms, MD5 first as shipped
+        (decision 0053; SHA-256 first with digest_sha256_first), and
         answered in alg: the final code of the authenticated one."""
         code, first = self.invite()
-        assert code == 407 and algorithms(first) == ["SHA-256", "MD5"], first
+        assert code == 407 and algorithms(first) == list(offered), first
         uri = "sip:%s@127.0.0.1:%d" % (NUMBER, self.sw.port)
         code, final = self.invite(self.auth(first, alg, "INVITE", uri))
         return code, final
@@ -135,10 +143,10 @@ def test_register_answered_with_sha256_binds_the_aor(sipwarp):
     try:
         code, first = ua.register()
         assert code == 401, first
-        # RFC 8760 §2.4: SHA-256 first, then MD5, one nonce for both
+        # both algorithms, MD5 first as shipped (decision 0053), one nonce for both
         (a, b) = challenges(first)
-        assert (a[0], a[1], a[3]) == ("WWW", "warp", "SHA-256") and not a[4], first
-        assert (b[1], b[3]) == ("warp", "MD5") and b[2] == a[2], first
+        assert (a[0], a[1], a[3]) == ("WWW", "warp", "MD5") and not a[4], first
+        assert (b[1], b[3]) == ("warp", "SHA-256") and b[2] == a[2], first
         code, ok = ua.register(ua.auth(first, "SHA-256", "REGISTER",
                                        "sip:127.0.0.1:%d" % sw.port))
         assert code == 200, ok
@@ -224,3 +232,21 @@ def test_digest_sha256_false_offers_md5_alone_and_still_verifies_sha256(warp_fac
         ua.close()
         rc, _ = sw.stop()
     assert rc == 0
+
+
+@pytest.fixture
+def sha256_first(monkeypatch):
+    monkeypatch.setenv("WARP_SIP_DIGEST_SHA256_FIRST", "true")
+
+
+def test_digest_sha256_first_offers_sha256_before_md5(sha256_first, sipwarp):
+    """RFC 8760 §2.4's order of preference, for a fleet whose clients all
+    pick the challenge they support (not simply the first)."""
+    sw = sipwarp
+    provision(sw)
+    ua = Peer(sw)
+    try:
+        code, final = ua.call("SHA-256", offered=("SHA-256", "MD5"))
+    finally:
+        ua.close()
+    assert code >= 200 and code not in (401, 403, 407), final  # admitted (no route here)

@@ -14,9 +14,9 @@ import pytest
 
 from sipfix import render, sipwarp, scenario, shared_scenario, sip_port  # noqa: F401
 
-# SIPp 3.6 and Debian's baresip 1.0 answer only the first challenge and take
-# MD5 alone: offer MD5 only (decision 0048), as their PBXes would need.
-SIPWARP_SIP_INI = "digest_sha256 = false\n"
+# Debian's SIPp 3.6 answers only the first challenge, in MD5, and baresip 1.0
+# fails on any SHA-256 one: both register with the shipped defaults, which
+# offer MD5 alone (decision 0053); test_sip_digest_sha256.py drives SHA-256.
 from test_sip_calls import attempts
 from test_sip_register import PASSWORD, UA, USER, Ua, provision, rows
 
@@ -212,6 +212,56 @@ def test_a_tcp_contact_is_called_through_the_connection_its_register_came_on(sip
     ua.sock.sendto(busy.encode(), None)
     assert carrier.wait() == 0, carrier.describe()
     ua.close()
+
+
+def test_a_tcp_binding_goes_when_its_connection_closes(sipwarp, tmp_path):
+    """SIPp registers over TCP and exits, closing its connection (no outbound
+    flow, no keep-alive to bring it back): the binding is removed from the
+    store and from the registrations the API lists, counted in /metrics, and
+    a call to the number gets 480 "no destination" instead of a connection
+    opened to the port SIPp's connection came from (decision 0053)."""
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    port = sip_port()
+    reg = sw.sipp("reg-tcp", scenario("uac_register.xml"), port, host=UA, transport="t1",
+                  remote="127.0.0.1:%d" % sw.port, service=USER, keys={"expires": 300},
+                  extra=["-au", USER, "-ap", PASSWORD])
+    reg.start()
+    assert reg.wait() == 0, reg.describe()
+    assert "SIP/2.0 200 OK" in reg.seen()
+    deadline = time.monotonic() + 5
+    while rows(sw, trk) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rows(sw, trk) == []
+    assert sw.api("GET", "/trunks/%s/registrations" % trk) == []
+    m = re.search(r"^warp_sip_register_connection_removed_total (\d+)$",
+                  sw.w.get("/metrics").body.decode(), re.M)
+    assert m and int(m.group(1)) == 1, m
+    carrier = sw.caller("carrier", render(tmp_path, "uac_expect.xml", code=480, mf=70), gport,
+                        NUMBER).start()
+    assert carrier.wait() == 0, carrier.describe()
+    assert "no destination" in carrier.messages()[-1]
+
+
+def test_a_tcp_binding_outlives_another_connection_closing(sipwarp):
+    """Only the bindings of the connection that closed go: one registered
+    over another connection that stays open is still there."""
+    sw = sipwarp
+    cus, trk, gport = origination(sw)
+    keep, gone = Ua(sw), Ua(sw)
+    for ua in (keep, gone):
+        ua.sock.close()
+        ua.sock, ua.via = TcpSock(sw.port), "TCP"
+        ua.port = ua.sock.getsockname()[1]
+    kept = "sip:%s@10.0.0.8:5060;transport=tcp" % USER
+    assert keep.send(["<%s>" % kept], expires=300)[0] == 200
+    assert gone.send(["<sip:%s@10.0.0.9:5060;transport=tcp>" % USER], expires=300)[0] == 200
+    gone.close()
+    deadline = time.monotonic() + 5
+    while len(rows(sw, trk)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [r["contact"] for r in rows(sw, trk)] == [kept]
+    keep.close()
 
 
 def test_a_binding_another_node_wrote_reaches_this_nodes_calls(sipwarp):

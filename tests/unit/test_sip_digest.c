@@ -275,6 +275,7 @@ static int setup(void **state)
 	o.loader = e->loader;
 	o.cfg.digest_nonce_ttl_ms = 30000;
 	o.cfg.digest_sha256 = true;
+	o.cfg.digest_sha256_first = true;
 	e->p = sip_policy_new(&o, err, sizeof(err));
 	if (!e->p) {
 		fprintf(stderr, "%s\n", err);
@@ -533,11 +534,10 @@ static void test_response_for_another_uri_is_refused(void **state)
 	assert_int_equal(admit(e, line, 6000), 403);
 }
 
-/* RFC 8760 §2.4: a realm with SHA-256 HA1s is challenged with SHA-256
- * first, then MD5; a realm with MD5 HA1s only, with MD5 alone. */
-static void test_challenge_offers_sha256_first_where_known(void **state)
+/* The challenge of a stranger's INVITE: realm warp (MD5 HA1s only) with MD5
+ * alone, realm warp2 (SHA-256 HA1s too) with first, then second. */
+static void assert_challenge(struct env *e, const char *first, const char *second)
 {
-	struct env *e = *state;
 	char nonce[SIP_DIGEST_NONCE_MAX], want[1024];
 
 	assert_int_equal(admit(e, "", 5000), 407);
@@ -546,11 +546,28 @@ static void test_challenge_offers_sha256_first_where_known(void **state)
 		 "Proxy-Authenticate: Digest realm=\"warp\", nonce=\"%s\", qop=\"auth\", "
 		 "algorithm=MD5\r\n"
 		 "Proxy-Authenticate: Digest realm=\"warp2\", nonce=\"%s\", qop=\"auth\", "
-		 "algorithm=SHA-256\r\n"
+		 "algorithm=%s\r\n"
 		 "Proxy-Authenticate: Digest realm=\"warp2\", nonce=\"%s\", qop=\"auth\", "
-		 "algorithm=MD5\r\n",
-		 nonce, nonce, nonce);
+		 "algorithm=%s\r\n",
+		 nonce, nonce, first, nonce, second);
 	assert_string_equal(e->a.extra, want);
+}
+
+/* RFC 8760 §2.4's order of preference when told (digest_sha256_first):
+ * SHA-256 first, then MD5; a realm with MD5 HA1s only, MD5 alone. */
+static void test_challenge_offers_sha256_first_where_known(void **state)
+{
+	assert_challenge(*state, "SHA-256", "MD5");
+}
+
+/* The shipped order (decision 0053): MD5 first, so that a client taking the
+ * first challenge whatever it is gets one it can answer; SHA-256 after. */
+static void test_challenge_offers_md5_first_unless_told(void **state)
+{
+	struct env *e = *state;
+
+	e->p->o.cfg.digest_sha256_first = false;
+	assert_challenge(e, "MD5", "SHA-256");
 }
 
 /* user's SHA-256 answer in warp2 admits the call as trunk. */
@@ -707,6 +724,7 @@ int main(void)
 	    T(test_forged_nonce_is_refused),
 	    T(test_replayed_credentials_get_a_fresh_challenge),
 	    T(test_challenge_offers_sha256_first_where_known),
+	    T(test_challenge_offers_md5_first_unless_told),
 	    T(test_sha256_credentials_admit_as_the_trunk),
 	    T(test_md5_still_admits_a_trunk_with_both),
 	    T(test_no_algorithm_is_md5),

@@ -2,8 +2,8 @@
  * test_sip_reg_table.c — src/sip/reg_table.c and reg_throttle.c: the
  * bindings calls read (an AOR's bindings replaced as a whole, expired ones
  * not given out, higher q first, a binding keeping its connection across a
- * refresh, a trunk's AORs together) and the per-AOR REGISTER bucket (the
- * burst, the refill, Retry-After, AORs apart).
+ * refresh and going when it closes, a trunk's AORs together) and the per-AOR
+ * REGISTER bucket (the burst, the refill, Retry-After, AORs apart).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,6 +85,38 @@ static void test_refresh_keeps_the_connection(void **state)
 	assert_int_equal(sip_reg_table_find(t, "trk_1", 0, out, 1), 1);
 	assert_int_equal(out[0].conn_id, 42);
 	assert_int_equal(out[0].conn_worker, 1);
+	sip_reg_table_free(t);
+}
+
+/* A closed connection takes the bindings that came on it, on that worker
+ * only (connection ids are per worker), and leaves the AOR's others. */
+static void test_closed_connection_takes_its_bindings(void **state)
+{
+	(void)state;
+	struct sip_reg_table *t = sip_reg_table_new();
+	struct sip_reg_binding b[3] = {binding("sip:a@h", "192.0.2.1:40001", 1000, 100000),
+				       binding("sip:b@h", "192.0.2.1:40002", 1000, 100000),
+				       binding("sip:c@h", "192.0.2.1:40003", 1000, 100000)};
+	struct sip_reg_binding out[3];
+	struct sip_reg_ping *gone;
+	size_t n;
+
+	b[0].conn_id = 7, b[0].conn_worker = 0;
+	b[1].conn_id = 7, b[1].conn_worker = 1; /* another worker's connection 7 */
+	b[2].conn_id = 0;			/* UDP */
+	sip_reg_table_put(t, "trk_1", "u@x", b, 3);
+	assert_null(sip_reg_table_conn_lost(t, 0, 8, &n));
+	assert_int_equal(n, 0);
+	gone = sip_reg_table_conn_lost(t, 0, 7, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(gone[0].trunk_id, "trk_1");
+	assert_string_equal(gone[0].aor, "u@x");
+	assert_string_equal(gone[0].contact, "sip:a@h");
+	free(gone);
+	assert_int_equal(sip_reg_table_find(t, "trk_1", 0, out, 3), 2);
+	assert_string_not_equal(out[0].contact, "sip:a@h");
+	assert_string_not_equal(out[1].contact, "sip:a@h");
+	assert_null(sip_reg_table_conn_lost(t, 0, 0, &n)); /* 0: no connection */
 	sip_reg_table_free(t);
 }
 
@@ -184,6 +216,7 @@ int main(void)
 	    cmocka_unit_test(test_bindings_replaced_and_expired),
 	    cmocka_unit_test(test_higher_q_first_and_aors_of_a_trunk_together),
 	    cmocka_unit_test(test_refresh_keeps_the_connection),
+	    cmocka_unit_test(test_closed_connection_takes_its_bindings),
 	    cmocka_unit_test(test_unusable_rows_are_refused),
 	    cmocka_unit_test(test_keepalive_misses_remove_and_pongs_keep),
 	    cmocka_unit_test(test_ping_branch_parsed),
