@@ -211,7 +211,7 @@ static bool out_take(struct smsc_out *o, const char *carrier_id, struct smsc_out
 static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struct smsc_out_msg *m,
 		       enum out_via via)
 {
-	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
+	const struct smsc_route *r = smsc_out_route(o, snap, m); /* filters: decision 0051 */
 	const char *ids[SMSC_ROUTE_CARRIERS_MAX], *why = NULL;
 	size_t n =
 	    r ? smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, &why) : 0;
@@ -479,7 +479,7 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 	}
 	/* Refused by this carrier: the route's next one may take it. */
 	const struct smsc_routes *snap = snapshot_acquire(o->routes);
-	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
+	const struct smsc_route *r = smsc_out_route(o, snap, m);
 	const char *ids[SMSC_ROUTE_CARRIERS_MAX];
 
 	m->carrier_pos++;

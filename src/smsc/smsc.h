@@ -73,6 +73,14 @@ int smsc_message_id_new(int64_t now_ms, char *out, size_t n);
  * destination to (digits), in the snapshot's data routes (NULL: none). */
 bool smsc_routes_serve(const void *routes, const char *to, const char *customer_id);
 
+/* Whether filters (a message route's "filters" JSON object; NULL: none)
+ * compile as the routing snapshot would compile them (decision 0051): 0,
+ * or -EINVAL with the member at fault as a JSON pointer in ptr and why in
+ * why (the API answers 422 with both). */
+struct json_t;
+int smsc_route_filters_check(const struct json_t *filters, char *ptr, size_t ptrlen, char *why,
+			     size_t whylen);
+
 /* Builds the server and its account snapshot and binds the listeners;
  * NULL with a reason in err (a port in use, a certificate or key that does
  * not load, says so). */

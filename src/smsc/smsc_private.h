@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "smpp/smpp.h"
+#include "smsc/route_filter.h"
 #include "smsc/smsc.h"
 
 struct bufferevent;
@@ -62,6 +63,8 @@ struct smsc_route {
 	bool lcr;    /* mode lcr: carriers by SMS buy rate (decision 0038) */
 	bool margin; /* min_margin_bps set */
 	int64_t min_margin_bps;
+	int64_t priority;		  /* among routes of its prefix and customer: lowest first */
+	struct smsc_route_filter filter; /* all must match (decision 0051) */
 };
 
 /* How an upstream writes its message ids (Kannel's msg-id-type). */
@@ -92,9 +95,18 @@ struct smsc_margin {
 	int64_t min_margin_bps;
 };
 
+/* A customer's labels, what customer_labels filters match. */
+struct smsc_labels {
+	char customer_id[ID_MAX];
+	char **labels; /* NULL-ended */
+};
+
 struct smsc_routes {
-	struct smsc_route *routes; /* by (prefix, customer_id) */
+	struct smsc_route *routes; /* by (prefix, customer_id, priority) */
 	size_t nroutes, maxlen;
+	bool filters_text;	     /* a route's filters read the message's text */
+	struct smsc_labels *labels; /* customers with labels, by id */
+	size_t nlabels;
 	struct smsc_margin *margins; /* customers with one, by id */
 	size_t nmargins;
 	struct smsc_connector_cfg *connectors; /* enabled ones, by id */
@@ -103,8 +115,16 @@ struct smsc_routes {
 
 void *smsc_routes_build(struct store_conn *c, void *arg);
 void smsc_routes_free(void *data);
+/* A route for dest's longest prefix, customer_id's own or a global one,
+ * whatever its filters say: whether the destination is served at all (the
+ * submit checks). */
 const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str dest,
 					 const char *customer_id);
+/* The route m takes: longest prefix of m->dest first; at each length
+ * the customer's own routes, then the global ones, each by priority; the
+ * first whose filters all match m (m->labels filled from s).  NULL: none. */
+const struct smsc_route *smsc_route_pick(const struct smsc_routes *s,
+					 const struct smsc_route_msg *m);
 /* The digits of dest, as rate decks write prefixes (NUL-terminated, cut
  * to n - 1). */
 void smsc_dest_digits(struct str dest, char *out, size_t n);
@@ -674,6 +694,13 @@ struct smsc_holds;
 bool smsc_hold_take(struct smsc_out *o, struct smsc_out_msg *m);
 /* tendlc_mt.c: the hold-for-review content rule m's text matches, or NULL. */
 const char *smsc_tendlc_review(const struct tendlc_snap *t, const struct smsc_out_msg *m);
+/* tendlc_mt.c: a leased message's text as UTF-8 into out (STR_NULL for
+ * binary data), as the content rules read it. */
+struct str smsc_tendlc_text(const struct smsc_out_msg *m, char *out, size_t cap);
+/* route_pick.c: the route a leased message takes now, its filters read
+ * against it (decision 0051); NULL: none. */
+const struct smsc_route *smsc_out_route(struct smsc_out *o, const struct smsc_routes *snap,
+					const struct smsc_out_msg *m);
 void smsc_holds_free(struct smsc_holds *h);
 /* tendlc_mt.c: the 10DLC checks of an MT from ss to dest (decision 0041):
  * ESME_ROK, or the status to refuse it with. */
