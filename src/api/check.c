@@ -60,9 +60,9 @@ bool api_is_host(const char *s)
 
 /* A list of at most max elements, each checked by each(); pointer prefix
  * "/name/i". */
-int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list, size_t max,
-		   int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
-			       struct api_verr *e),
+int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list,
+		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
+					   struct api_verr *e),
 		   struct api_verr *e)
 {
 	char ptr[128];
@@ -75,8 +75,7 @@ int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t 
 	if (json_array_size(list) > max)
 		return api_verr_set(e, 422, "too_many", ptr, "'%s' holds at most %zu entries",
 				    f->name, max);
-	json_array_foreach(list, i, v)
-	{
+	json_array_foreach(list, i, v) {
 		snprintf(ptr, sizeof(ptr), "/%s/%zu", f->name, i);
 		int rc = each(ctx, v, ptr, e);
 		if (rc < 0)
@@ -86,7 +85,8 @@ int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t 
 }
 
 /* An object member of a list element, with its pointer. */
-const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out, size_t n)
+const json_t *api_member(const json_t *obj, const char *name, const char *ptr, char *out,
+			 size_t n)
 {
 	snprintf(out, n, "%s/%s", ptr, name);
 	return json_object_get(obj, name);
@@ -100,21 +100,20 @@ int api_check_int_member(const json_t *obj, const char *name, const char *ptr, i
 	if (!v)
 		return required ? api_verr_set(e, 422, "required", p, "'%s' is required", name) : 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return api_verr_set(e, 422, "out_of_range", p,
-				    "'%s' must be an integer from %lld to %lld", name,
-				    (long long)min, (long long)max);
+		return api_verr_set(e, 422, "out_of_range", p, "'%s' must be an integer from %lld to %lld",
+				    name, (long long)min, (long long)max);
 	return 0;
 }
 
 /* Refuses members other than the allowed ones, "a|b|c". */
-int api_check_members(const json_t *obj, const char *ptr, const char *allowed, struct api_verr *e)
+int api_check_members(const json_t *obj, const char *ptr, const char *allowed,
+		      struct api_verr *e)
 {
 	const char *k;
 	json_t *v;
 	if (!json_is_object(obj))
 		return api_verr_set(e, 422, "invalid_type", ptr, "must be an object");
-	json_object_foreach((json_t *)obj, k, v)
-	{
+	json_object_foreach((json_t *)obj, k, v) {
 		size_t n = strlen(k);
 		const char *c = allowed;
 		bool ok = false;
@@ -153,7 +152,8 @@ static int field_refuse(const struct api_field *f, const char *code, const char 
 	return api_verr_set(e, 422, code, ptr, "'%s' %s", f->name, what);
 }
 
-int api_check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val, struct api_verr *e)
+int api_check_host(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+		   struct api_verr *e)
 {
 	(void)ctx;
 	if (api_is_host(json_string_value(*val)))

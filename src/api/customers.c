@@ -56,8 +56,7 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 		n = store_res_int(r, 0, 0);
 	store_res_free(r);
 	if (rc < 0)
-		return api_verr_set(e, 503, "store_unavailable", NULL,
-				    "the store cannot be reached");
+		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
 	if (n > 0)
 		return api_verr_set(e, 409, "has_dependents", NULL,
 				    "customer %s still has trunks, numbers, SMPP accounts, "
@@ -77,20 +76,20 @@ static int check_labels(struct api_ctx *ctx, const struct api_field *f, json_t *
 }
 
 static const struct api_field customer_fields[] = {
-    {"name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL},
-    {"status", NULL, API_F_ENUM, 0, 0, 0, "active|suspended", NULL},
-    {"billing_type", NULL, API_F_ENUM, 0, 0, 0, "prepaid|postpaid", NULL},
-    {"currency", NULL, API_F_STR, 0, 3, 3, NULL, api_check_currency},
-    {"credit_limit", NULL, API_F_INT, 0, 0, CREDIT_LIMIT_MAX, NULL, NULL},
-    {"cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL},
-    {"channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL},
-    {"sell_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL},
-    /* micro-units; null: [billing] low_balance_threshold (balances.c) */
-    {"low_balance_threshold", NULL, API_F_INT, API_F_NULLABLE, -CREDIT_LIMIT_MAX, CREDIT_LIMIT_MAX,
-     NULL, NULL},
-    /* basis points of the sell rate; lcr routes without their own (decision 0038) */
-    {"min_margin_bps", NULL, API_F_INT, API_F_NULLABLE, 0, 10000, NULL, NULL},
-    {"labels", NULL, API_F_JSON, 0, 0, 0, NULL, check_labels},
+	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
+	{ "status", NULL, API_F_ENUM, 0, 0, 0, "active|suspended", NULL },
+	{ "billing_type", NULL, API_F_ENUM, 0, 0, 0, "prepaid|postpaid", NULL },
+	{ "currency", NULL, API_F_STR, 0, 3, 3, NULL, api_check_currency },
+	{ "credit_limit", NULL, API_F_INT, 0, 0, CREDIT_LIMIT_MAX, NULL, NULL },
+	{ "cps_limit", NULL, API_F_INT, 0, 0, 100000, NULL, NULL },
+	{ "channel_limit", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
+	{ "sell_deck_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, NULL },
+	/* micro-units; null: [billing] low_balance_threshold (balances.c) */
+	{ "low_balance_threshold", NULL, API_F_INT, API_F_NULLABLE, -CREDIT_LIMIT_MAX,
+	  CREDIT_LIMIT_MAX, NULL, NULL },
+	/* basis points of the sell rate; lcr routes without their own (decision 0038) */
+	{ "min_margin_bps", NULL, API_F_INT, API_F_NULLABLE, 0, 10000, NULL, NULL },
+	{ "labels", NULL, API_F_JSON, 0, 0, 0, NULL, check_labels },
 };
 
 /* Defaults the schema cannot give: status and billing type are NOT NULL
@@ -111,23 +110,23 @@ static int customer_validate(struct api_ctx *ctx, const char *id, json_t *obj, b
 	if (!deck_given && !json_object_get(ctx->body, "currency"))
 		return 0;
 	struct api_deck_use use = {
-	    .direction = "sell",
-	    .currency = json_string_value(json_object_get(obj, "currency")),
-	    .owner = id,
-	    .pointer = "/sell_deck_id",
-	    .currency_pointer = deck_given ? "/sell_deck_id" : "/currency",
+		.direction = "sell",
+		.currency = json_string_value(json_object_get(obj, "currency")),
+		.owner = id,
+		.pointer = "/sell_deck_id",
+		.currency_pointer = deck_given ? "/sell_deck_id" : "/currency",
 	};
 	return api_deck_assignable(ctx, json_object_get(obj, "sell_deck_id"), &use, e);
 }
 
 const struct api_resource api_customers = {
-    .name = "customer",
-    .path = "/api/v1/customers",
-    .table = "customers",
-    .id_prefix = "cus",
-    .scope = API_SCOPE_SELF,
-    .fields = customer_fields,
-    .nfields = sizeof(customer_fields) / sizeof(customer_fields[0]),
-    .validate = customer_validate,
-    .can_delete = customer_can_delete,
+	.name = "customer",
+	.path = "/api/v1/customers",
+	.table = "customers",
+	.id_prefix = "cus",
+	.scope = API_SCOPE_SELF,
+	.fields = customer_fields,
+	.nfields = sizeof(customer_fields) / sizeof(customer_fields[0]),
+	.validate = customer_validate,
+	.can_delete = customer_can_delete,
 };

@@ -72,9 +72,8 @@ static int route_unique(struct api_ctx *ctx, const struct api_resource *res, con
 	const char *prefix = json_string_value(json_object_get(obj, "prefix"));
 	const char *cust = json_string_value(json_object_get(obj, "customer_id"));
 	bool prio = res == &api_message_routes; /* several a prefix, by priority */
-	struct store_param p[] = {
-	    store_p_text(prefix), store_p_text(cust), store_p_text(id),
-	    store_p_int(json_integer_value(json_object_get(obj, "priority")))};
+	struct store_param p[] = { store_p_text(prefix), store_p_text(cust), store_p_text(id),
+				   store_p_int(json_integer_value(json_object_get(obj, "priority"))) };
 	snprintf(sql, sizeof(sql),
 		 "SELECT id FROM %s WHERE prefix = $1 AND (customer_id = $2 OR "
 		 "(customer_id IS NULL AND CAST($2 AS TEXT) IS NULL)) AND "
@@ -87,8 +86,7 @@ static int route_unique(struct api_ctx *ctx, const struct api_resource *res, con
 		snprintf(other, sizeof(other), "%s", store_res_text(r, 0, 0));
 	store_res_free(r);
 	if (rc < 0)
-		return api_verr_set(e, 503, "store_unavailable", NULL,
-				    "the store cannot be reached");
+		return api_verr_set(e, 503, "store_unavailable", NULL, "the store cannot be reached");
 	if (taken)
 		return api_verr_set(e, 409, "duplicate", "/prefix",
 				    "%s %s already serves prefix '%s' for %s%s", res->name, other,
@@ -126,37 +124,37 @@ static int check_filters(struct api_ctx *ctx, const struct api_field *f, json_t 
 
 /* The fields of both; message routes have the last two as well. */
 static const struct api_field route_fields[] = {
-    {"prefix", NULL, API_F_STR, API_F_REQUIRED, 0, 15, NULL, check_prefix},
-    {"customer_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, check_customer},
-    {"carriers", NULL, API_F_JSON, API_F_REQUIRED, 0, 0, NULL, check_carriers},
-    /* Least-cost routing (decision 0038): carriers by buy rate, and the
-     * share of the sell rate a carrier must leave, in basis points. */
-    {"mode", NULL, API_F_ENUM, 0, 0, 0, "priority|lcr", NULL},
-    {"min_margin_bps", NULL, API_F_INT, API_F_NULLABLE, 0, 10000, NULL, NULL},
-    /* Message routes only (decision 0051). */
-    {"priority", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL},
-    {"filters", NULL, API_F_JSON, 0, 0, 0, NULL, check_filters},
+	{ "prefix", NULL, API_F_STR, API_F_REQUIRED, 0, 15, NULL, check_prefix },
+	{ "customer_id", NULL, API_F_STR, API_F_NULLABLE, 1, 64, NULL, check_customer },
+	{ "carriers", NULL, API_F_JSON, API_F_REQUIRED, 0, 0, NULL, check_carriers },
+	/* Least-cost routing (decision 0038): carriers by buy rate, and the
+	 * share of the sell rate a carrier must leave, in basis points. */
+	{ "mode", NULL, API_F_ENUM, 0, 0, 0, "priority|lcr", NULL },
+	{ "min_margin_bps", NULL, API_F_INT, API_F_NULLABLE, 0, 10000, NULL, NULL },
+	/* Message routes only (decision 0051). */
+	{ "priority", NULL, API_F_INT, 0, 0, 1000000, NULL, NULL },
+	{ "filters", NULL, API_F_JSON, 0, 0, 0, NULL, check_filters },
 };
 #define ROUTE_FIELDS_VOICE 5
 
 const struct api_resource api_routes = {
-    .name = "route",
-    .path = "/api/v1/routes",
-    .table = "routes",
-    .id_prefix = "rte",
-    .scope = API_SCOPE_ADMIN,
-    .fields = route_fields,
-    .nfields = ROUTE_FIELDS_VOICE,
-    .validate = route_validate,
+	.name = "route",
+	.path = "/api/v1/routes",
+	.table = "routes",
+	.id_prefix = "rte",
+	.scope = API_SCOPE_ADMIN,
+	.fields = route_fields,
+	.nfields = ROUTE_FIELDS_VOICE,
+	.validate = route_validate,
 };
 
 const struct api_resource api_message_routes = {
-    .name = "message_route",
-    .path = "/api/v1/message-routes",
-    .table = "message_routes",
-    .id_prefix = "mrt",
-    .scope = API_SCOPE_ADMIN,
-    .fields = route_fields,
-    .nfields = sizeof(route_fields) / sizeof(route_fields[0]),
-    .validate = message_route_validate,
+	.name = "message_route",
+	.path = "/api/v1/message-routes",
+	.table = "message_routes",
+	.id_prefix = "mrt",
+	.scope = API_SCOPE_ADMIN,
+	.fields = route_fields,
+	.nfields = sizeof(route_fields) / sizeof(route_fields[0]),
+	.validate = message_route_validate,
 };
