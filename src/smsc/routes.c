@@ -21,7 +21,7 @@
 	"s.bind_mode, s.binds, s.window_size, s.throughput, s.enquire_link_ms, "                   \
 	"s.response_timeout_ms, s.reconnect_min_ms, s.reconnect_max_ms, s.submit_id_base, "        \
 	"s.receipt_id_base, s.default_ton, s.default_npi, s.updated_at, s.tls, s.tls_ca_file, "    \
-	"s.tls_server_name, s.concat "                                                             \
+	"s.tls_server_name, s.concat, s.failover_errors "                                          \
 	"FROM smpp_connectors s JOIN carriers c ON c.id = s.carrier_id "                           \
 	"WHERE s.enabled <> 0 AND c.enabled <> 0"
 #define MARGINS_SQL "SELECT id, min_margin_bps FROM customers WHERE min_margin_bps IS NOT NULL"
@@ -143,6 +143,21 @@ static enum smsc_id_base id_base(const char *s)
 				       : SMSC_ID_TEXT;
 }
 
+/* failover_errors as ",a,b,": one strstr finds ",<error>," (decision 0051). */
+static void connector_failover(struct smsc_connector_cfg *k, const char *text)
+{
+	json_t *list = json_loads(text ? text : "[]", 0, NULL), *v;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	json_array_foreach(list, i, v) if (json_is_string(v))
+	    buf_printf(&b, "%s%s,", b.len ? "" : ",", json_string_value(v));
+	copy_text(k->failover_errors, sizeof(k->failover_errors), b.p);
+	buf_fini(&b);
+	json_decref(list);
+}
+
 static void connector_row(struct smsc_connector_cfg *k, const struct store_res *r, size_t i)
 {
 	copy_text(k->id, sizeof(k->id), store_res_text(r, i, 0));
@@ -169,6 +184,7 @@ static void connector_row(struct smsc_connector_cfg *k, const struct store_res *
 	copy_text(k->tls_ca_file, sizeof(k->tls_ca_file), store_res_text(r, i, 21));
 	copy_text(k->tls_server_name, sizeof(k->tls_server_name), store_res_text(r, i, 22));
 	k->sar = strcmp(store_res_text(r, i, 23), "sar") == 0;
+	connector_failover(k, store_res_text(r, i, 24));
 	if (k->binds > SMSC_CONNECTOR_BINDS_MAX)
 		k->binds = SMSC_CONNECTOR_BINDS_MAX;
 }

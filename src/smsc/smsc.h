@@ -53,6 +53,9 @@ struct smsc_opts {
 	int64_t max_validity_ms;     /* and none may ask for longer */
 	int64_t lease_ms;	     /* a taken message is this process's this long */
 	int64_t mo_reassembly_ms;    /* an incomplete multi-part MO waits this long */
+	/* Most carriers a message goes through on retryable negative receipts
+	 * (decision 0051); 0 or 1: none after the first. */
+	int receipt_failover_attempts;
 	unsigned max_sessions;
 	struct tendlc_opts tendlc; /* [tendlc] (decision 0041) */
 };
@@ -78,6 +81,8 @@ bool smsc_routes_serve(const void *routes, const char *to, const char *customer_
  * or -EINVAL with the member at fault as a JSON pointer in ptr and why in
  * why (the API answers 422 with both). */
 struct json_t;
+/* Most failover_errors a connector lists (the API's bound). */
+#define SMSC_FAILOVER_ERRORS_MAX 16
 int smsc_route_filters_check(const struct json_t *filters, char *ptr, size_t ptrlen, char *why,
 			     size_t whylen);
 

@@ -173,3 +173,83 @@ def test_same_prefix_and_priority_is_a_conflict(api):
     r = api.admin.post(PATH, {"prefix": "44906", "priority": 5, "carriers": [{"carrier_id": c}]})
     assert_error(r, 409, "duplicate", "/prefix")
     assert filtered(api, "44906", c, 6)["priority"] == 6
+
+
+def one_receipt(e, message_id, state, timeout=15):
+    """The ESME's one receipt for message_id (state: SMPP message_state),
+    and no second one within a second."""
+    d = e.wait("deliver_sm", timeout=timeout, receipted_message_id=message_id)
+    assert d["message_state"] == state, d
+    time.sleep(1.0)
+    assert len(e.seen("deliver_sm", receipted_message_id=message_id)) == 1, e.seen("deliver_sm")
+    return d
+
+
+def test_retryable_negative_receipt_fails_over_to_the_next_carrier(api, smsc_peers):  # noqa: F811
+    """Upstream A answers the 10DLC "sending limit reached" as UNDELIV
+    err:088, which its connector marks retryable: the message goes out
+    again through B, and the ESME gets B's DELIVRD as its one receipt."""
+    a, b, ca, cb, sid, _ = two_upstreams(
+        api, smsc_peers, a={"dlr": {"delay_ms": 20, "stat": "UNDELIV", "err": "088",
+                                    "tlv": False, "text": True}},
+        connector_a={"failover_errors": ["err:088", "stat:REJECTD"]})
+    api.admin.create(PATH, {"prefix": "44910", "carriers": [{"carrier_id": ca, "priority": 0},
+                                                            {"carrier_id": cb, "priority": 1}]})
+    snapshots_synced(api)
+    e, r = send(smsc_peers, sid, source_addr="WARP", destination_addr="449100001",
+                short_message="limit", registered_delivery=1)
+    a.wait("submit_sm", destination_addr="449100001")
+    b.wait("submit_sm", destination_addr="449100001", timeout=15)
+    one_receipt(e, r["message_id"], 2)
+    row = api.rows("SELECT state, carrier_id, carriers_tried, receipt_failovers FROM messages "
+                   "WHERE id = ?", "msg_" + r["message_id"])[0]
+    assert row == {"state": "delivered", "carrier_id": cb, "carriers_tried": ca + ",",
+                   "receipt_failovers": 1}
+    assert len(a.seen("submit_sm", destination_addr="449100001")) == 1
+    assert len(b.seen("submit_sm", destination_addr="449100001")) == 1
+    text = api.warp.get("/metrics").body.decode()
+    assert 'warp_smsc_receipt_failovers_total{result="rerouted"} ' in text
+    assert api.admin.get("/api/v1/smpp-connectors").json()["data"] and any(
+        c["failover_errors"] == ["err:088", "stat:REJECTD"]
+        for c in api.admin.list_all("/api/v1/smpp-connectors"))
+
+
+def test_every_carrier_retryable_ends_undeliverable_once(api, smsc_peers):  # noqa: F811
+    """Both carriers answer a retryable error: each gets the message once,
+    then it ends undeliverable with the last error, one receipt."""
+    upstream, _ = smsc_peers
+    # A's receipt in text (its err), B's with TLVs too (its message_state).
+    a = upstream(dlr={"delay_ms": 20, "stat": "UNDELIV", "err": "088", "tlv": False,
+                      "text": True})
+    b = upstream(dlr={"delay_ms": 20, "stat": "UNDELIV", "err": "088", "tlv": True, "text": True})
+    ca = carrier_with_connector(api, a.port, failover_errors=["err:088"])
+    cb = carrier_with_connector(api, b.port, failover_errors=["stat:undeliv"])
+    sid = account(api, api.customer())
+    a.wait("bind", timeout=10)
+    b.wait("bind", timeout=10)
+    api.admin.create(PATH, {"prefix": "44911", "carriers": [{"carrier_id": ca, "priority": 0},
+                                                            {"carrier_id": cb, "priority": 1}]})
+    snapshots_synced(api)
+    e, r = send(smsc_peers, sid, source_addr="WARP", destination_addr="449110001",
+                short_message="nowhere", registered_delivery=1)
+    one_receipt(e, r["message_id"], 5)  # UNDELIVERABLE
+    row = api.rows("SELECT state, error FROM messages WHERE id = ?", "msg_" + r["message_id"])[0]
+    assert row["state"] == "undeliverable" and row["error"].startswith(("err:088", "network:"))
+    assert len(a.seen("submit_sm", destination_addr="449110001")) == 1
+    assert len(b.seen("submit_sm", destination_addr="449110001")) == 1
+    assert 'warp_smsc_receipt_failovers_total{result="exhausted"} ' in api.warp.get(
+        "/metrics").body.decode()
+
+
+def test_a_receipt_not_marked_retryable_is_final(api, smsc_peers):  # noqa: F811
+    a, b, ca, cb, sid, _ = two_upstreams(
+        api, smsc_peers, a={"dlr": {"delay_ms": 20, "stat": "UNDELIV", "err": "001",
+                                    "tlv": False, "text": True}},
+        connector_a={"failover_errors": ["err:088"]})
+    api.admin.create(PATH, {"prefix": "44912", "carriers": [{"carrier_id": ca, "priority": 0},
+                                                            {"carrier_id": cb, "priority": 1}]})
+    snapshots_synced(api)
+    e, r = send(smsc_peers, sid, source_addr="WARP", destination_addr="449120001",
+                short_message="final", registered_delivery=1)
+    one_receipt(e, r["message_id"], 5)
+    assert not b.seen("submit_sm", destination_addr="449120001")
