@@ -341,6 +341,8 @@ bool smsc_route_filter_match(const struct smsc_route_filter *f, const struct sms
 {
 	if (!f->any)
 		return true;
+	if (f->none)
+		return false;
 	if (f->customers && !list_has(f->customers, m->customer_id))
 		return false;
 	if (f->labels && !labels_meet(f->labels, m->labels))

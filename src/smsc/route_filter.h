@@ -39,7 +39,8 @@ int64_t smsc_tz_local(const struct smsc_tz *z, int64_t t);
 
 /* One compiled filter set; a filter not given is not checked. */
 struct smsc_route_filter {
-	bool any;					/* at least one filter is set */
+	bool any;  /* at least one filter is set */
+	bool none; /* matches no message (filters that no longer compile) */
 	char **customers, **labels, **prefixes, **tags; /* each NULL-ended, or NULL */
 	regex_t source_re, dest_re, content_re;
 	bool has_source, has_dest, has_content;

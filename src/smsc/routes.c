@@ -2,7 +2,9 @@
  * routes.c — the message-routing snapshot: message routes sorted by
  * (prefix, customer) for a longest-prefix lookup that prefers the sender's
  * own route, each with its carriers by priority (or, in lcr mode, by their
- * SMS buy rate per message, smsc_route_order); and every enabled SMPP
+ * SMS buy rate per message, smsc_route_order) — several of one prefix and
+ * customer by priority, each with its filters compiled (route_filter.c,
+ * smsc_route_pick, decision 0051); and every enabled SMPP
  * connector of an enabled carrier, sorted by id, as the upstream thread
  * keeps them bound.  Rebuilt when provisioning changes; read without locks.
  */
@@ -97,8 +99,7 @@ static void route_filter(struct smsc_routes *s, struct smsc_route *e, const char
 
 	if (smsc_route_filter_init(&e->filter, j, NULL, ptr, sizeof(ptr), why, sizeof(why)) < 0) {
 		log_warn("smsc", "message route %s: %s: %s; it takes no message", e->id, ptr, why);
-		e->filter.any = true;
-		e->filter.customers = calloc(1, sizeof(char *)); /* an empty list: none matches */
+		e->filter.any = e->filter.none = true;
 	}
 	s->filters_text = s->filters_text || smsc_route_filter_wants_text(&e->filter);
 	json_decref(j);
