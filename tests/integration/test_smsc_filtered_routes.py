@@ -7,6 +7,7 @@ on a negative receipt a carrier marks retryable: the message goes out again
 through the route's next carrier and the ESME gets one DELIVRD receipt.
 Against SQLite and PostgreSQL."""
 import datetime
+import re
 import time
 import uuid
 import zoneinfo
@@ -66,6 +67,19 @@ def send(smsc_peers, sid, **fields):  # noqa: F811
     r = e.submit(**fields)
     assert r["command_status"] == ROK, r
     return e, r
+
+
+def tendlc_synced(api, timeout=5.0):
+    """The smsc's compliance snapshot (content rules) at the store's version."""
+    target = api.rows("SELECT version FROM config_version WHERE id = 1")[0]["version"]
+    deadline = time.monotonic() + timeout
+    while True:
+        m = re.search(r'^warp_snapshot_version\{name="tendlc_smsc"\} (\d+)$',
+                      api.warp.get("/metrics").body.decode(), re.M)
+        if m and int(m.group(1)) >= target:
+            return
+        assert time.monotonic() < deadline, "tendlc_smsc not at version %d" % target
+        time.sleep(0.02)
 
 
 def hhmm(t):
@@ -253,3 +267,24 @@ def test_a_receipt_not_marked_retryable_is_final(api, smsc_peers):  # noqa: F811
                 short_message="final", registered_delivery=1)
     one_receipt(e, r["message_id"], 5)
     assert not b.seen("submit_sm", destination_addr="449120001")
+
+
+def test_tag_filter_follows_a_tagging_content_rule(api, smsc_peers):  # noqa: F811
+    """A content rule with the action tag (US destinations) names a tag a
+    route's filter asks for: the tagged text goes to A, the rest to B."""
+    a, b, ca, cb, sid, _ = two_upstreams(api, smsc_peers)
+    rule = "promo-" + uuid.uuid4().hex[:6]
+    api.admin.create("/api/v1/content-rules", {"name": rule, "match": "keyword",
+                                               "patterns": ["flash sale"], "action": "tag"})
+    filtered(api, "1919", ca, 1, {"tags": [rule]})
+    filtered(api, "1919", cb, 2)
+    snapshots_synced(api)
+    tendlc_synced(api)
+    e, _ = send(smsc_peers, sid, source_addr="WARP", destination_addr="19195550001",
+                short_message="FLASH SALE tonight only")
+    assert e.submit(source_addr="WARP", destination_addr="19195550002",
+                    short_message="your table is ready")["command_status"] == ROK
+    a.wait("submit_sm", destination_addr="19195550001")
+    b.wait("submit_sm", destination_addr="19195550002")
+    assert not a.seen("submit_sm", destination_addr="19195550002")
+    assert not b.seen("submit_sm", destination_addr="19195550001")
