@@ -178,6 +178,9 @@ bool api_is_ip_literal(const char *s);
 bool api_is_host(const char *s);
 /* Printable ASCII without spaces (0x21 to 0x7e). */
 bool api_is_printable(const char *s);
+/* An api_check_list entry: a string of 1 to 64 printable characters
+ * without spaces (a customer's label, a connector's failover error). */
+int api_check_word_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e);
 int api_check_list(struct api_ctx *ctx, const struct api_field *f, const json_t *list,
 		   size_t max, int (*each)(struct api_ctx *ctx, const json_t *v, const char *ptr,
 					   struct api_verr *e),

@@ -190,3 +190,14 @@ int api_check_exists(struct api_ctx *ctx, const struct api_field *f, const char 
 	snprintf(ptr, sizeof(ptr), "/%s", f->name);
 	return api_verr_set(e, 422, code, ptr, "no %s %s", what, json_string_value(val));
 }
+
+int api_check_word_entry(struct api_ctx *ctx, const json_t *v, const char *ptr, struct api_verr *e)
+{
+	const char *s = json_string_value(v);
+
+	(void)ctx;
+	if (s && strlen(s) >= 1 && strlen(s) <= 64 && api_is_printable(s))
+		return 0;
+	return api_verr_set(e, 422, "invalid_type", ptr,
+			    "an entry is 1 to 64 printable characters without spaces");
+}

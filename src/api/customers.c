@@ -67,6 +67,14 @@ static int customer_can_delete(struct api_ctx *ctx, const char *id, struct api_v
 	return 0;
 }
 
+/* Labels: what message routes' customer_labels filters match (decision
+ * 0051), WARP's customer groups. */
+static int check_labels(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+			struct api_verr *e)
+{
+	return api_check_list(ctx, f, *val, 32, api_check_word_entry, e);
+}
+
 static const struct api_field customer_fields[] = {
 	{ "name", NULL, API_F_STR, API_F_REQUIRED, 1, 200, NULL, NULL },
 	{ "status", NULL, API_F_ENUM, 0, 0, 0, "active|suspended", NULL },
@@ -81,6 +89,7 @@ static const struct api_field customer_fields[] = {
 	  CREDIT_LIMIT_MAX, NULL, NULL },
 	/* basis points of the sell rate; lcr routes without their own (decision 0038) */
 	{ "min_margin_bps", NULL, API_F_INT, API_F_NULLABLE, 0, 10000, NULL, NULL },
+	{ "labels", NULL, API_F_JSON, 0, 0, 0, NULL, check_labels },
 };
 
 /* Defaults the schema cannot give: status and billing type are NOT NULL

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/api_private.h"
+#include "smsc/smsc.h"
 
 #define PATH_MAX_LEN 1024
 /* What the schema's defaults are, for a create that gives only one bound. */
@@ -81,6 +82,12 @@ static int connector_validate(struct api_ctx *ctx, const char *id, json_t *obj, 
 			    (long long)lo, (long long)hi);
 }
 
+static int check_failover_errors(struct api_ctx *ctx, const struct api_field *f, json_t **val,
+				 struct api_verr *e)
+{
+	return api_check_list(ctx, f, *val, SMSC_FAILOVER_ERRORS_MAX, api_check_word_entry, e);
+}
+
 static const struct api_field smpp_connector_fields[] = {
 	{ "carrier_id", NULL, API_F_STR, API_F_REQUIRED | API_F_IMMUTABLE, 1, 64, NULL,
 	  check_carrier },
@@ -110,6 +117,9 @@ static const struct api_field smpp_connector_fields[] = {
 	{ "default_ton", NULL, API_F_INT, 0, 0, 6, NULL, NULL },
 	{ "default_npi", NULL, API_F_INT, 0, 0, 18, NULL, NULL },
 	{ "concat", NULL, API_F_ENUM, 0, 0, 0, "udh|sar", NULL },
+	/* Negative receipts that send the message to the route's next
+	 * carrier: errors as WARP records them, "stat:<stat>" (decision 0051). */
+	{ "failover_errors", NULL, API_F_JSON, 0, 0, 0, NULL, check_failover_errors },
 };
 
 const struct api_resource api_smpp_connectors = {

@@ -207,6 +207,8 @@ int start_smsc(struct app *app)
 		.max_validity_ms = config_duration_ms(cfg, "smsc", "max_validity"),
 		.lease_ms = config_duration_ms(cfg, "smsc", "lease"),
 		.mo_reassembly_ms = config_duration_ms(cfg, "smsc", "mo_reassembly_timeout"),
+		.receipt_failover_attempts =
+		    (int)config_int(cfg, "smsc", "receipt_failover_attempts"),
 		.max_sessions = (unsigned)config_int(cfg, "smsc", "max_sessions"),
 		.tls_certificate = config_str(cfg, "smsc", "tls_certificate"),
 		.tls_key = config_str(cfg, "smsc", "tls_key"),

@@ -257,6 +257,9 @@ const struct config_key warp_schema[] = {
 	{ "smsc", "mo_reassembly_timeout", CONFIG_DURATION, "5m", 1000, 86400000, NULL,
 	  "How long the parts of a multi-part inbound (MO) message wait for the rest; then the "
 	  "parts that came are delivered joined as they are." },
+	{ "smsc", "receipt_failover_attempts", CONFIG_INT, "3", 1, 20, NULL,
+	  "Most carriers a message is sent through when each answers a negative receipt its "
+	  "connector's failover_errors marks retryable (decision 0051); 1 turns the failover off." },
 
 	{ "tendlc", "opt_out_scope", CONFIG_ENUM, "number", 0, 0, "number|brand",
 	  "What a handset's STOP stops: the one number it was sent to, or every number of that "

@@ -57,7 +57,7 @@ static const double e2e_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 #define LEASE_COLUMNS                                                                              \
 	"RETURNING id, customer_id, source, source_ton, source_npi, destination, dest_ton, "       \
 	"dest_npi, data_coding, esm_class, registered_delivery, body, expires_at, "                \
-	"attempts, " SMSC_PARTS_SQL
+	"attempts, " SMSC_PARTS_SQL ", carriers_tried, error"
 /* One statement a tick for up to LEASE_BATCH rows, read in order from the
  * partial index messages_pending (migration 0015), which SQLite's planner
  * would pass over for messages_due and a sort of every due row. */
@@ -211,7 +211,7 @@ static bool out_take(struct smsc_out *o, const char *carrier_id, struct smsc_out
 static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struct smsc_out_msg *m,
 		       enum out_via via)
 {
-	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
+	const struct smsc_route *r = smsc_out_route(o, snap, m); /* filters: decision 0051 */
 	const char *ids[SMSC_ROUTE_CARRIERS_MAX], *why = NULL;
 	size_t n =
 	    r ? smsc_route_order(o->s->o.rating, snap, r, m->dest, m->customer_id, ids, &why) : 0;
@@ -220,8 +220,13 @@ static void out_assign(struct smsc_out *o, const struct smsc_routes *snap, struc
 		out_release(o, m, "rejected", r ? why : "no_route", 0, false);
 		return;
 	}
+	if (smsc_failover_exhausted(o, m, ids, n)) { /* decision 0051 */
+		out_release(o, m, "undeliverable", m->error, 0, false);
+		return;
+	}
 	for (; m->carrier_pos < n; m->carrier_pos++)
-		if (out_take(o, ids[m->carrier_pos], m, via))
+		if (!smsc_failover_tried(m, ids[m->carrier_pos]) &&
+		    out_take(o, ids[m->carrier_pos], m, via))
 			return;
 	/* No carrier of the route has a bound connector: try again soon. */
 	out_release(o, m, "queued", "no_bound_connector", time_wall_ms() + NO_BIND_RETRY_MS, false);
@@ -322,6 +327,7 @@ static struct smsc_out_msg *out_msg_row(const struct store_res *r, size_t i)
 	m->expires_at = store_res_int(r, i, 12);
 	m->attempts = (int)store_res_int(r, i, 13);
 	m->parts = (int)store_res_int(r, i, 14);
+	smsc_failover_row(m, store_res_text(r, i, 15), store_res_text(r, i, 16));
 	return m;
 }
 
@@ -479,7 +485,7 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 	}
 	/* Refused by this carrier: the route's next one may take it. */
 	const struct smsc_routes *snap = snapshot_acquire(o->routes);
-	const struct smsc_route *r = smsc_route_find(snap, str_from_cstr(m->dest), m->customer_id);
+	const struct smsc_route *r = smsc_out_route(o, snap, m);
 	const char *ids[SMSC_ROUTE_CARRIERS_MAX];
 
 	m->carrier_pos++;

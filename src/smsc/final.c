@@ -188,7 +188,44 @@ static void final_stmts_one(const struct smsc_final *f, bool postgres, struct sm
 	out->n = 2;
 }
 
+/* A retryable negative receipt (decision 0051): the part back to the
+ * queue, due now, its carrier added to those the dispatcher skips, while
+ * it has failed over fewer than $4 times.  Run before the final's UPDATE,
+ * whose guard (state 'submitted') it then takes away: the move is either
+ * this requeue (no event, no receipt for the customer) or the final. */
+#define FINAL_FAILOVER_SQL                                                                         \
+	"UPDATE messages SET state = 'queued', error = $1, updated_at = $2, next_attempt_at = "    \
+	"$2, "                                                                                     \
+	"carriers_tried = carriers_tried || COALESCE(carrier_id, '') || ',', "                     \
+	"receipt_failovers = receipt_failovers + 1 WHERE id = $3 AND state = 'submitted' AND "     \
+	"receipt_failovers < $4"
+
+static void final_failover(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out)
+{
+	size_t at = postgres && f->parts != 1; /* after the group's lock */
+
+	out->failover[0] = store_p_text(f->error);
+	out->failover[1] = store_p_int(f->now);
+	out->failover[2] = store_p_text(f->id);
+	out->failover[3] = store_p_int(f->failover_max);
+	memmove(&out->st[at + 1], &out->st[at], (out->n - at) * sizeof(out->st[0]));
+	out->st[at] = (struct store_batch_stmt){FINAL_FAILOVER_SQL, out->failover, 4};
+	out->n++;
+}
+
+static int final_stmts_main(const struct smsc_final *f, bool postgres,
+			    struct smsc_final_stmts *out);
+
 int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out)
+{
+	int rc = final_stmts_main(f, postgres, out);
+
+	if (rc == 0 && f->guard == SMSC_FINAL_SUBMITTED && f->failover_max > 0)
+		final_failover(f, postgres, out);
+	return rc;
+}
+
+static int final_stmts_main(const struct smsc_final *f, bool postgres, struct smsc_final_stmts *out)
 {
 	int rc = id_new("evt", out->evt, sizeof(out->evt));
 	size_t n = 0;

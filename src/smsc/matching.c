@@ -27,8 +27,11 @@
 #define CHECK_MAX_MS 16000	  /* between two looks in the store */
 #define LOOKUP_CHUNK 16		  /* HELD receipts per SELECT */
 
+/* retry: the receipt's connector marks it retryable, so the part fails
+ * over to its route's next carrier while it may (decision 0051). */
 static void match_final(struct smsc_out *o, const char *id, int parts, const char *state,
-			const char *error, struct smsc_upbind *b, const struct smpp_pdu *p)
+			const char *error, bool retry, struct smsc_upbind *b,
+			const struct smpp_pdu *p)
 {
 	struct smsc_final f = {.guard = SMSC_FINAL_SUBMITTED,
 			       .id = id,
@@ -36,13 +39,20 @@ static void match_final(struct smsc_out *o, const char *id, int parts, const cha
 			       .error = error,
 			       .now = time_wall_ms(),
 			       .parts = parts};
+	if (retry)
+		f.failover_max = o->s->o.receipt_failover_attempts - 1;
 	metric_inc(o->m_receipts_matched);
 	if (smsc_final_queue(o, &f, b, p) < 0 && b && p)
 		smsc_upbind_respond(b, p->command_id, p->sequence_number, SMSC_RX_T_APPN);
 }
 
+struct match_receipt {
+	const char *state, *error;
+	bool retry;
+};
+
 static void match_hold(struct smsc_out *o, const char *carrier_id, const char *id,
-		       const struct smsc_receipt *rc)
+		       const struct match_receipt *rc)
 {
 	int64_t now = time_mono_ms();
 	struct smsc_idrec *h =
@@ -54,6 +64,7 @@ static void match_hold(struct smsc_out *o, const char *carrier_id, const char *i
 	}
 	snprintf(h->state, sizeof(h->state), "%s", rc->state);
 	snprintf(h->error, sizeof(h->error), "%s", rc->error);
+	h->retry = rc->retry;
 	h->check_ms = now;
 }
 
@@ -70,12 +81,13 @@ void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct sm
 	if (rc.id.p && rc.id.len > 0 && rc.state) {
 		smsc_out_id_norm(rc.id, b->cfg.receipt_id_base, id, sizeof(id));
 		struct smsc_idrec *s = smsc_ids_find(o->ids, SMSC_ID_SENT, b->cfg.carrier_id, id);
+		struct match_receipt k = {rc.state, rc.error, smsc_receipt_retryable(&b->cfg, &rc)};
 		if (s) {
-			match_final(o, s->id, s->parts, rc.state, rc.error, b, p);
+			match_final(o, s->id, s->parts, k.state, k.error, k.retry, b, p);
 			smsc_ids_remove(o->ids, s);
 			return; /* answered once committed */
 		}
-		match_hold(o, b->cfg.carrier_id, id, &rc);
+		match_hold(o, b->cfg.carrier_id, id, &k);
 	}
 	/* An intermediate state (nothing to record), or held in memory. */
 	smsc_upbind_respond(b, p->command_id, p->sequence_number, SMPP_ESME_ROK);
@@ -87,7 +99,7 @@ void smsc_match_submitted(struct smsc_out *o, const char *carrier_id, const char
 	struct smsc_idrec *h = smsc_ids_find(o->ids, SMSC_ID_HELD, carrier_id, upstream_id);
 
 	if (h) {
-		match_final(o, m->id, m->parts, h->state, h->error, NULL, NULL);
+		match_final(o, m->id, m->parts, h->state, h->error, h->retry, NULL, NULL);
 		smsc_ids_remove(o->ids, h);
 		return;
 	}
@@ -127,7 +139,7 @@ static void match_lookup(struct smsc_out *o, struct smsc_idrec **h, size_t n, in
 				    strcmp(h[k]->upstream_id, store_res_text(r, i, 2)))
 					continue;
 				match_final(o, store_res_text(r, i, 0), (int)store_res_int(r, i, 3),
-					    h[k]->state, h[k]->error, NULL, NULL);
+					    h[k]->state, h[k]->error, h[k]->retry, NULL, NULL);
 				smsc_ids_remove(o->ids, h[k]);
 				h[k] = NULL;
 			}

@@ -55,6 +55,14 @@ static const char *state_from_text(struct str stat)
 	return NULL;
 }
 
+/* message_state as the stat word of Appendix B. */
+static const char *stat_of_tlv(uint8_t s)
+{
+	static const char *const names[] = {"",	       "ENROUTE", "DELIVRD", "EXPIRED", "DELETED",
+					    "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"};
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "";
+}
+
 void smsc_receipt_parse(const struct smpp_pdu *p, struct smsc_receipt *r)
 {
 	struct str text =
@@ -66,10 +74,36 @@ void smsc_receipt_parse(const struct smpp_pdu *p, struct smsc_receipt *r)
 	r->state = (p->tlv.has & SMPP_HAS_MESSAGE_STATE)
 		       ? state_from_tlv(p->tlv.message_state)
 		       : state_from_text(text_field(text, "stat:"));
+	struct str stat = text_field(text, "stat:");
+	if (p->tlv.has & SMPP_HAS_MESSAGE_STATE)
+		snprintf(r->stat, sizeof(r->stat), "stat:%s", stat_of_tlv(p->tlv.message_state));
+	else
+		snprintf(r->stat, sizeof(r->stat), "stat:%.*s", (int)(stat.len > 8 ? 8 : stat.len),
+			 stat.p ? stat.p : "");
 	if (p->tlv.has & SMPP_HAS_NETWORK_ERROR_CODE)
 		snprintf(r->error, sizeof(r->error), "network:%u:%u", p->tlv.network_error_type,
 			 p->tlv.network_error_code);
 	else
 		snprintf(r->error, sizeof(r->error), "err:%.*s", (int)(err.len > 8 ? 8 : err.len),
 			 err.p ? err.p : "");
+}
+
+/* ",<word>," in list, the word compared without regard to case: upstreams
+ * write "UNDELIV" and "undeliv" alike. */
+static bool failover_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; n && (p = strchr(p, ',')) && p[1]; p++)
+		if (strncasecmp(p + 1, word, n) == 0 && p[1 + n] == ',')
+			return true;
+	return false;
+}
+
+bool smsc_receipt_retryable(const struct smsc_connector_cfg *cfg, const struct smsc_receipt *r)
+{
+	if (!r->state || strcmp(r->state, "delivered") == 0 || !cfg->failover_errors[0])
+		return false;
+	return failover_has(cfg->failover_errors, r->error) ||
+	       failover_has(cfg->failover_errors, r->stat);
 }

@@ -2,7 +2,9 @@
  * routes.c — the message-routing snapshot: message routes sorted by
  * (prefix, customer) for a longest-prefix lookup that prefers the sender's
  * own route, each with its carriers by priority (or, in lcr mode, by their
- * SMS buy rate per message, smsc_route_order); and every enabled SMPP
+ * SMS buy rate per message, smsc_route_order) — several of one prefix and
+ * customer by priority, each with its filters compiled (route_filter.c,
+ * smsc_route_pick, decision 0051); and every enabled SMPP
  * connector of an enabled carrier, sorted by id, as the upstream thread
  * keeps them bound.  Rebuilt when provisioning changes; read without locks.
  */
@@ -14,18 +16,29 @@
 #include "smsc/smsc_private.h"
 
 #define ROUTES_SQL                                                                                 \
-	"SELECT id, prefix, customer_id, carriers, mode, min_margin_bps FROM message_routes"
+	"SELECT id, prefix, customer_id, carriers, mode, min_margin_bps, priority, filters FROM "  \
+	"message_routes"
 #define CONNECTORS_SQL                                                                             \
 	"SELECT s.id, s.carrier_id, s.host, s.port, s.system_id, s.password, s.system_type, "      \
 	"s.bind_mode, s.binds, s.window_size, s.throughput, s.enquire_link_ms, "                   \
 	"s.response_timeout_ms, s.reconnect_min_ms, s.reconnect_max_ms, s.submit_id_base, "        \
 	"s.receipt_id_base, s.default_ton, s.default_npi, s.updated_at, s.tls, s.tls_ca_file, "    \
-	"s.tls_server_name, s.concat "                                                             \
+	"s.tls_server_name, s.concat, s.failover_errors "                                          \
 	"FROM smpp_connectors s JOIN carriers c ON c.id = s.carrier_id "                           \
 	"WHERE s.enabled <> 0 AND c.enabled <> 0"
 #define MARGINS_SQL "SELECT id, min_margin_bps FROM customers WHERE min_margin_bps IS NOT NULL"
+#define LABELS_SQL "SELECT id, labels FROM customers WHERE labels <> '[]'"
 
 static int route_cmp(const void *a, const void *b)
+{
+	const struct smsc_route *x = a, *y = b;
+	int c = strcmp(x->prefix, y->prefix);
+	c = c ? c : strcmp(x->customer_id, y->customer_id);
+	return c ? c : (x->priority > y->priority) - (x->priority < y->priority);
+}
+
+/* By (prefix, customer) alone: any route of that pair. */
+static int route_key_cmp(const void *a, const void *b)
 {
 	const struct smsc_route *x = a, *y = b;
 	int c = strcmp(x->prefix, y->prefix);
@@ -76,6 +89,22 @@ static int route_carriers(struct smsc_route *r, const char *text)
 	return 0;
 }
 
+/* The route's filters, compiled once here (decision 0051).  The API
+ * stored only filters that compile; one that no longer does (a time zone
+ * removed from the system) makes the route match nothing, said once. */
+static void route_filter(struct smsc_routes *s, struct smsc_route *e, const char *text)
+{
+	json_t *j = json_loads(text ? text : "{}", 0, NULL);
+	char ptr[64], why[160];
+
+	if (smsc_route_filter_init(&e->filter, j, NULL, ptr, sizeof(ptr), why, sizeof(why)) < 0) {
+		log_warn("smsc", "message route %s: %s: %s; it takes no message", e->id, ptr, why);
+		e->filter.any = e->filter.none = true;
+	}
+	s->filters_text = s->filters_text || smsc_route_filter_wants_text(&e->filter);
+	json_decref(j);
+}
+
 static int build_routes(struct smsc_routes *s, struct store_conn *c)
 {
 	struct store_res *r = NULL;
@@ -97,6 +126,8 @@ static int build_routes(struct smsc_routes *s, struct store_conn *c)
 		e->lcr = strcmp(store_res_text(r, i, 4), "lcr") == 0;
 		e->margin = !store_res_isnull(r, i, 5);
 		e->min_margin_bps = e->margin ? store_res_int(r, i, 5) : 0;
+		e->priority = store_res_int(r, i, 6);
+		route_filter(s, e, store_res_text(r, i, 7));
 		if (strlen(e->prefix) > s->maxlen)
 			s->maxlen = strlen(e->prefix);
 	}
@@ -111,6 +142,21 @@ static enum smsc_id_base id_base(const char *s)
 	return strcmp(s, "hex") == 0   ? SMSC_ID_HEX
 	       : strcmp(s, "dec") == 0 ? SMSC_ID_DEC
 				       : SMSC_ID_TEXT;
+}
+
+/* failover_errors as ",a,b,": one strstr finds ",<error>," (decision 0051). */
+static void connector_failover(struct smsc_connector_cfg *k, const char *text)
+{
+	json_t *list = json_loads(text ? text : "[]", 0, NULL), *v;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	json_array_foreach(list, i, v) if (json_is_string(v))
+	    buf_printf(&b, "%s%s,", b.len ? "" : ",", json_string_value(v));
+	copy_text(k->failover_errors, sizeof(k->failover_errors), b.p);
+	buf_fini(&b);
+	json_decref(list);
 }
 
 static void connector_row(struct smsc_connector_cfg *k, const struct store_res *r, size_t i)
@@ -139,6 +185,7 @@ static void connector_row(struct smsc_connector_cfg *k, const struct store_res *
 	copy_text(k->tls_ca_file, sizeof(k->tls_ca_file), store_res_text(r, i, 21));
 	copy_text(k->tls_server_name, sizeof(k->tls_server_name), store_res_text(r, i, 22));
 	k->sar = strcmp(store_res_text(r, i, 23), "sar") == 0;
+	connector_failover(k, store_res_text(r, i, 24));
 	if (k->binds > SMSC_CONNECTOR_BINDS_MAX)
 		k->binds = SMSC_CONNECTOR_BINDS_MAX;
 }
@@ -182,12 +229,50 @@ static int build_margins(struct smsc_routes *s, struct store_conn *c)
 	return rc;
 }
 
+static int labels_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct smsc_labels *)a)->customer_id,
+		      ((const struct smsc_labels *)b)->customer_id);
+}
+
+static char **labels_list(const char *text)
+{
+	json_t *j = json_loads(text, 0, NULL), *v;
+	char **l = calloc(json_array_size(j) + 1, sizeof(*l));
+	size_t i, n = 0;
+
+	json_array_foreach(j, i, v) if (l && json_is_string(v) &&
+					(l[n] = strdup(json_string_value(v)))) n++;
+	json_decref(j);
+	return l;
+}
+
+static int build_labels(struct smsc_routes *s, struct store_conn *c)
+{
+	struct store_res *r = NULL;
+	int rc = store_exec(c, LABELS_SQL, NULL, 0, &r);
+
+	if (rc == 0 && !(s->labels = calloc(store_res_rows(r) + 1, sizeof(*s->labels))))
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < store_res_rows(r); i++) {
+		struct smsc_labels *k = &s->labels[s->nlabels];
+		copy_text(k->customer_id, sizeof(k->customer_id), store_res_text(r, i, 0));
+		if ((k->labels = labels_list(store_res_text(r, i, 1))))
+			s->nlabels++;
+	}
+	store_res_free(r);
+	if (s->nlabels > 1)
+		qsort(s->labels, s->nlabels, sizeof(*s->labels), labels_cmp);
+	return rc;
+}
+
 void *smsc_routes_build(struct store_conn *c, void *arg)
 {
 	struct smsc_routes *s = calloc(1, sizeof(*s));
 
 	(void)arg;
-	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0 && build_margins(s, c) == 0)
+	if (s && build_routes(s, c) == 0 && build_connectors(s, c) == 0 &&
+	    build_margins(s, c) == 0 && build_labels(s, c) == 0)
 		return s;
 	smsc_routes_free(s);
 	return NULL;
@@ -198,6 +283,14 @@ void smsc_routes_free(void *data)
 	struct smsc_routes *s = data;
 	if (!s)
 		return;
+	for (size_t i = 0; s->routes && i < s->nroutes; i++)
+		smsc_route_filter_fini(&s->routes[i].filter);
+	for (size_t i = 0; i < s->nlabels; i++) {
+		for (size_t k = 0; s->labels[i].labels[k]; k++)
+			free(s->labels[i].labels[k]);
+		free(s->labels[i].labels);
+	}
+	free(s->labels);
 	free(s->routes);
 	free(s->connectors);
 	free(s->margins);
@@ -211,7 +304,58 @@ static const struct smsc_route *route_get(const struct smsc_routes *s, const cha
 
 	copy_text(key.prefix, sizeof(key.prefix), prefix);
 	copy_text(key.customer_id, sizeof(key.customer_id), customer_id);
-	return s->nroutes ? bsearch(&key, s->routes, s->nroutes, sizeof(key), route_cmp) : NULL;
+	return s->nroutes ? bsearch(&key, s->routes, s->nroutes, sizeof(key), route_key_cmp) : NULL;
+}
+
+/* The first route of (prefix, customer_id) by priority whose filters
+ * match m, or NULL. */
+static const struct smsc_route *route_first(const struct smsc_routes *s, const char *prefix,
+					    const char *customer_id, const struct smsc_route_msg *m)
+{
+	const struct smsc_route *r = route_get(s, prefix, customer_id),
+				*end = s->routes + s->nroutes;
+
+	if (!r)
+		return NULL;
+	while (r > s->routes && route_key_cmp(r - 1, r) == 0)
+		r--; /* bsearch found one of the pair: back to its first */
+	for (const struct smsc_route *k = r; k < end && route_key_cmp(k, r) == 0; k++)
+		if (smsc_route_filter_match(&k->filter, m))
+			return k;
+	return NULL;
+}
+
+static const char *const *customer_labels(const struct smsc_routes *s, const char *customer_id)
+{
+	struct smsc_labels key;
+	const struct smsc_labels *k;
+
+	copy_text(key.customer_id, sizeof(key.customer_id), customer_id);
+	k = s->nlabels ? bsearch(&key, s->labels, s->nlabels, sizeof(key), labels_cmp) : NULL;
+	return k ? (const char *const *)k->labels : NULL;
+}
+
+const struct smsc_route *smsc_route_pick(const struct smsc_routes *s,
+					 const struct smsc_route_msg *msg)
+{
+	char digits[SMSC_PREFIX_MAX + 1];
+	struct smsc_route_msg m = *msg;
+	size_t n = 0;
+
+	if (!s || !m.dest)
+		return NULL;
+	m.labels = customer_labels(s, m.customer_id);
+	for (size_t i = 0; m.dest[i] && n < s->maxlen; i++)
+		if (m.dest[i] >= '0' && m.dest[i] <= '9')
+			digits[n++] = m.dest[i];
+	for (;; n--) {
+		digits[n] = '\0';
+		const struct smsc_route *r = route_first(s, digits, m.customer_id, &m);
+		if (!r)
+			r = route_first(s, digits, "", &m);
+		if (r || n == 0)
+			return r;
+	}
 }
 
 /* Longest prefix first; at each length the customer's own route, then the

@@ -53,6 +53,9 @@ struct smsc_opts {
 	int64_t max_validity_ms;     /* and none may ask for longer */
 	int64_t lease_ms;	     /* a taken message is this process's this long */
 	int64_t mo_reassembly_ms;    /* an incomplete multi-part MO waits this long */
+	/* Most carriers a message goes through on retryable negative receipts
+	 * (decision 0051); 0 or 1: none after the first. */
+	int receipt_failover_attempts;
 	unsigned max_sessions;
 	struct tendlc_opts tendlc; /* [tendlc] (decision 0041) */
 };
@@ -72,6 +75,16 @@ int smsc_message_id_new(int64_t now_ms, char *out, size_t n);
 /* Whether a message route, customer_id's own or a global one, serves the
  * destination to (digits), in the snapshot's data routes (NULL: none). */
 bool smsc_routes_serve(const void *routes, const char *to, const char *customer_id);
+
+/* Whether filters (a message route's "filters" JSON object; NULL: none)
+ * compile as the routing snapshot would compile them (decision 0051): 0,
+ * or -EINVAL with the member at fault as a JSON pointer in ptr and why in
+ * why (the API answers 422 with both). */
+struct json_t;
+/* Most failover_errors a connector lists (the API's bound). */
+#define SMSC_FAILOVER_ERRORS_MAX 16
+int smsc_route_filters_check(const struct json_t *filters, char *ptr, size_t ptrlen, char *why,
+			     size_t whylen);
 
 /* Builds the server and its account snapshot and binds the listeners;
  * NULL with a reason in err (a port in use, a certificate or key that does

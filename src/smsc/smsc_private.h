@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "smpp/smpp.h"
+#include "smsc/route_filter.h"
 #include "smsc/smsc.h"
 
 struct bufferevent;
@@ -62,6 +63,8 @@ struct smsc_route {
 	bool lcr;    /* mode lcr: carriers by SMS buy rate (decision 0038) */
 	bool margin; /* min_margin_bps set */
 	int64_t min_margin_bps;
+	int64_t priority;		  /* among routes of its prefix and customer: lowest first */
+	struct smsc_route_filter filter; /* all must match (decision 0051) */
 };
 
 /* How an upstream writes its message ids (Kannel's msg-id-type). */
@@ -84,6 +87,8 @@ struct smsc_connector_cfg {
 	bool sar;		   /* long messages' parts go with sar_* TLVs, not a UDH */
 	char tls_ca_file[1025];	   /* "": the system's CA store */
 	char tls_server_name[254]; /* "": host is the name checked */
+	/* Retryable negative receipts, ",err:088,stat:REJECTD," (decision 0051). */
+	char failover_errors[SMSC_FAILOVER_ERRORS_MAX * 66 + 2];
 };
 
 /* A customer's minimum margin for lcr routes that set none (decision 0038). */
@@ -92,9 +97,18 @@ struct smsc_margin {
 	int64_t min_margin_bps;
 };
 
+/* A customer's labels, what customer_labels filters match. */
+struct smsc_labels {
+	char customer_id[ID_MAX];
+	char **labels; /* NULL-ended */
+};
+
 struct smsc_routes {
-	struct smsc_route *routes; /* by (prefix, customer_id) */
+	struct smsc_route *routes; /* by (prefix, customer_id, priority) */
 	size_t nroutes, maxlen;
+	bool filters_text;	     /* a route's filters read the message's text */
+	struct smsc_labels *labels; /* customers with labels, by id */
+	size_t nlabels;
 	struct smsc_margin *margins; /* customers with one, by id */
 	size_t nmargins;
 	struct smsc_connector_cfg *connectors; /* enabled ones, by id */
@@ -103,8 +117,16 @@ struct smsc_routes {
 
 void *smsc_routes_build(struct store_conn *c, void *arg);
 void smsc_routes_free(void *data);
+/* A route for dest's longest prefix, customer_id's own or a global one,
+ * whatever its filters say: whether the destination is served at all (the
+ * submit checks). */
 const struct smsc_route *smsc_route_find(const struct smsc_routes *s, struct str dest,
 					 const char *customer_id);
+/* The route m takes: longest prefix of m->dest first; at each length
+ * the customer's own routes, then the global ones, each by priority; the
+ * first whose filters all match m (m->labels filled from s).  NULL: none. */
+const struct smsc_route *smsc_route_pick(const struct smsc_routes *s,
+					 const struct smsc_route_msg *m);
 /* The digits of dest, as rate decks write prefixes (NUL-terminated, cut
  * to n - 1). */
 void smsc_dest_digits(struct str dest, char *out, size_t n);
@@ -161,6 +183,8 @@ void smsc_verify_free(struct smsc_verify *v);
 #define SMSC_RX_T_APPN 0x64   /* deliver_sm_resp: temporary failure, resend later */
 #define SMSC_RX_P_APPN 0x65   /* deliver_sm_resp: permanent failure, do not resend */
 
+#define SMSC_TRIED_MAX 512 /* messages.carriers_tried read back, with a leading ',' */
+
 /* A message on its way upstream, as leased from the store (dispatch.c). */
 struct smsc_out_msg {
 	struct smsc_out_msg *next;
@@ -176,6 +200,10 @@ struct smsc_out_msg {
 	unsigned carrier_pos; /* the route's carriers tried so far */
 	char carrier_id[ID_MAX];
 	int64_t send_by; /* epoch ms: not sent by then, back to the queue (a backlog's) */
+	/* Carriers that answered a retryable negative receipt, ",a,b," ("" for
+	 * none), and the last error, what it ends with when none is left
+	 * (decision 0051). */
+	char tried[SMSC_TRIED_MAX], error[32];
 };
 
 /* Messages leased ahead of a connector's window, oldest first, linked by
@@ -264,6 +292,7 @@ struct smsc_idrec {
 	char id[ID_MAX];	   /* SENT */
 	int parts;		   /* SENT: its group's part_total */
 	char state[16], error[32]; /* HELD: what the receipt says */
+	bool retry;		   /* HELD: its connector marks it retryable (decision 0051) */
 	int64_t check_ms;	   /* HELD: its next look in the store */
 	unsigned checks;
 };
@@ -437,15 +466,19 @@ struct smsc_final {
 	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
 	int64_t now;			/* epoch ms */
 	int parts;			/* SMSC_PARTS_SQL: 1 when its group's only row */
+	/* SMSC_FINAL_SUBMITTED, a retryable negative receipt (decision 0051):
+	 * while the part has failed over fewer times than this, it goes back
+	 * to the queue for the route's next carrier instead (0: never). */
+	int failover_max;
 };
 
 /* A final move as statements for the batching writer: [the group's lock
  * on PostgreSQL,] the part's UPDATE, the event's INSERT; evt is the id the
  * event gets if it is written.  Points into itself: keep it in place. */
 struct smsc_final_stmts {
-	struct store_batch_stmt st[3];
+	struct store_batch_stmt st[4];
 	size_t n;
-	struct store_param lock[1], update[7], event[5];
+	struct store_param lock[1], update[7], event[5], failover[4];
 	char evt[ID_MAX];
 };
 
@@ -476,7 +509,11 @@ struct smsc_receipt {
 	struct str id;
 	const char *state; /* our final state, NULL for one that is not final */
 	char error[32];
+	char stat[16]; /* "stat:DELIVRD" … as the text or message_state says it */
 };
+/* Whether cfg's failover_errors name r's error or stat (decision 0051);
+ * never for a delivered one. */
+bool smsc_receipt_retryable(const struct smsc_connector_cfg *cfg, const struct smsc_receipt *r);
 
 void smsc_receipt_parse(const struct smpp_pdu *p, struct smsc_receipt *r);
 
@@ -674,6 +711,21 @@ struct smsc_holds;
 bool smsc_hold_take(struct smsc_out *o, struct smsc_out_msg *m);
 /* tendlc_mt.c: the hold-for-review content rule m's text matches, or NULL. */
 const char *smsc_tendlc_review(const struct tendlc_snap *t, const struct smsc_out_msg *m);
+/* tendlc_mt.c: a leased message's text as UTF-8 into out (STR_NULL for
+ * binary data), as the content rules read it. */
+struct str smsc_tendlc_text(const struct smsc_out_msg *m, char *out, size_t cap);
+/* failover.c (decision 0051): a leased row's carriers_tried and error
+ * into m; whether m skips carrier_id; whether no carrier of ids[pos..n)
+ * is left for m after a failover (counted: exhausted), and if not, counts
+ * the failover about to be sent (rerouted). */
+void smsc_failover_row(struct smsc_out_msg *m, const char *tried, const char *error);
+bool smsc_failover_tried(const struct smsc_out_msg *m, const char *carrier_id);
+bool smsc_failover_exhausted(struct smsc_out *o, struct smsc_out_msg *m,
+			     const char *const *ids, size_t n);
+/* route_pick.c: the route a leased message takes now, its filters read
+ * against it (decision 0051); NULL: none. */
+const struct smsc_route *smsc_out_route(struct smsc_out *o, const struct smsc_routes *snap,
+					const struct smsc_out_msg *m);
 void smsc_holds_free(struct smsc_holds *h);
 /* tendlc_mt.c: the 10DLC checks of an MT from ss to dest (decision 0041):
  * ESME_ROK, or the status to refuse it with. */

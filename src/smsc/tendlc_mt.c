@@ -89,6 +89,14 @@ const char *smsc_tendlc_review(const struct tendlc_snap *t, const struct smsc_ou
 	return tendlc_review_rule(t, str_from_cstr(m->dest), mt_text(&pdu, text, sizeof(text)));
 }
 
+struct str smsc_tendlc_text(const struct smsc_out_msg *m, char *out, size_t cap)
+{
+	struct smpp_pdu pdu = {.data_coding = m->data_coding,
+			       .esm_class = m->esm_class,
+			       .short_message = {(const char *)m->body, m->body_len}};
+	return mt_text(&pdu, out, cap);
+}
+
 #define REPLACE_ROW_SQL                                                                            \
 	"SELECT destination, data_coding, esm_class FROM messages WHERE group_id = $1 AND "        \
 	"customer_id = $2 AND part_total = 1"

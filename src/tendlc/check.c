@@ -126,6 +126,20 @@ bool tendlc_snap_has_review(const struct tendlc_snap *s)
 	return false;
 }
 
+bool tendlc_tagged(const struct tendlc_snap *s, const char *rule, struct str to, struct str text)
+{
+	if (!s || !text.p || !tendlc_is_us_destination(to))
+		return false;
+	for (size_t i = 0; i < s->nrules; i++) {
+		const struct tendlc_rule_c *k = &s->rules[i];
+		const char *const *p = (const char *const *)k->patterns;
+		if (k->tag && k->name && strcmp(k->name, rule) == 0)
+			return k->domain ? tendlc_text_has_domain(text, p, k->npatterns)
+					 : tendlc_text_has_words(text, p, k->npatterns);
+	}
+	return false;
+}
+
 const char *tendlc_review_rule(const struct tendlc_snap *s, struct str to, struct str text)
 {
 	if (!text.p || !tendlc_is_us_destination(to))

@@ -220,6 +220,12 @@ bool tendlc_snap_brand_wide(const struct tendlc_snap *s);
 bool tendlc_snap_has_review(const struct tendlc_snap *s);
 const char *tendlc_review_rule(const struct tendlc_snap *s, struct str to, struct str text);
 
+/* Whether the enabled tagging content rule named rule matches the MT to
+ * `to` with this text (US destinations only, as the rules apply), counting
+ * nothing: the tags a message route's filter asks for (decision 0051).
+ * hot path: no allocation, no locks, no I/O */
+bool tendlc_tagged(const struct tendlc_snap *s, const char *rule, struct str to, struct str text);
+
 /* The destination's carrier by the longest prefix of the portability
  * table (digits, '+' ignored); TENDLC_CARRIER_OTHER when none matches.
  * hot path: no allocation, no locks, no I/O */

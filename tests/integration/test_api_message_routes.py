@@ -28,7 +28,8 @@ def test_global_and_per_customer_routes_are_stored_as_given(api):
     r = api.admin.create(PATH, {"prefix": "4930", "carriers": carriers})
     assert r["id"].startswith("mrt_")
     assert without_times(r) == {"id": r["id"], "prefix": "4930", "customer_id": None,
-                                "carriers": carriers, "mode": "priority", "min_margin_bps": None}
+                                "carriers": carriers, "mode": "priority", "min_margin_bps": None,
+                                "priority": 0, "filters": {}}
     assert api.admin.get(PATH + "/" + r["id"]).json()["data"] == r
     cid = api.customer()
     own = api.admin.create(PATH, {"prefix": "4930", "customer_id": cid,

@@ -68,7 +68,8 @@ def test_customer_create_applies_defaults(api):
     assert without_times(c) == {"id": c["id"], "name": "Acme Telecom", "status": "active",
                                 "billing_type": "prepaid", "currency": "USD", "credit_limit": 0,
                                 "cps_limit": 0, "channel_limit": 0, "sell_deck_id": None,
-                                "low_balance_threshold": None, "min_margin_bps": None}
+                                "low_balance_threshold": None, "min_margin_bps": None,
+                                "labels": []}
     assert c["created_at"] == c["updated_at"] > 0
     assert api.rows("SELECT name, status, billing_type, currency, credit_limit FROM customers "
                     "WHERE id = ?", c["id"]) == [
@@ -79,7 +80,8 @@ def test_customer_create_applies_defaults(api):
 def test_customer_every_field_round_trips_and_patches(api):
     body = {"name": "Globex", "status": "suspended", "billing_type": "postpaid",
             "currency": "EUR", "credit_limit": 5000000000, "cps_limit": 30, "channel_limit": 120,
-            "low_balance_threshold": -2500000, "min_margin_bps": 750}
+            "low_balance_threshold": -2500000, "min_margin_bps": 750,
+            "labels": ["wholesale", "eu"]}
     c = api.admin.create("/api/v1/customers", body)
     assert api.admin.get("/api/v1/customers/" + c["id"]).json()["data"] == c
     r = api.admin.patch("/api/v1/customers/" + c["id"],

@@ -17,7 +17,7 @@ DEFAULTS = {"enabled": True, "port": 2775, "tls": False, "tls_ca_file": None,
             "window": 10, "throughput": 0, "enquire_link_ms": 30000,
             "response_timeout_ms": 10000, "reconnect_min_ms": 1000, "reconnect_max_ms": 60000,
             "submit_id_base": "text", "receipt_id_base": "text", "default_ton": 1,
-            "default_npi": 1, "concat": "udh"}
+            "default_npi": 1, "concat": "udh", "failover_errors": []}
 
 
 def carrier(api):
