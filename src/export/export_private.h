@@ -239,9 +239,7 @@ struct export
 	struct buf sql, body, scratch;
 	pthread_t thread;
 	bool started;
-	atomic_bool stop;
-	pthread_mutex_t lock; /* with wake: the stop signal for sleeps */
-	pthread_cond_t wake;
+	struct stop_signal stop;
 };
 
 /* An outcome of one step of a lane. */

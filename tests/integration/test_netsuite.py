@@ -20,6 +20,7 @@ import re
 import ssl
 import subprocess
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -65,6 +66,8 @@ class FakeNetSuite:
                         "-keyout", str(key), "-out", str(self.cert)], check=True,
                        capture_output=True, timeout=60)
         self.requests = []        # (method, path, body) of every signed request
+        self.times = []           # time.monotonic() of each of them
+        self.unavailable = 0      # answer 503 to this many, storing nothing
         self.records = {}         # externalId -> (type, internal id, body)
         self.nonces = set()
         self.refuse_entity = {}   # entity id -> error detail answered with 400
@@ -125,9 +128,13 @@ class FakeNetSuite:
             m = RECORD.match(h.path)
             rec = json.loads(body)
             self.requests.append(("PUT", h.path, rec))
+            self.times.append(time.monotonic())
             if (not m or h.headers.get("Content-Type") != "application/json"
                     or rec.get("externalId") != m.group(2)):
                 return self.error(h, 400, "bad record path or body")
+            if self.unavailable:
+                self.unavailable -= 1
+                return self.error(h, 503, "Service temporarily unavailable")
             entity = rec["entity"]["id"]
             if entity in self.refuse_entity:
                 return self.error(h, 400, self.refuse_entity[entity])
