@@ -292,6 +292,7 @@ static int start_billing_export(struct app *app)
 										  : EXPORT_PERIOD_HOUR,
 		.load = config_bool(cfg, "export", "load"),
 		.batch_rows = (int)config_int(cfg, "export", "batch_rows"),
+		.inflight = (int)config_int(cfg, "export", "inflight"),
 		.poll_ms = config_duration_ms(cfg, "export", "poll"),
 		.settle_ms = config_duration_ms(cfg, "export", "settle"),
 		.backoff_base_ms = config_duration_ms(cfg, "export", "backoff_base"),

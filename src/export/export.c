@@ -259,6 +259,10 @@ static int export_check(const struct export_opts *o, bool remote, char *err, siz
 		snprintf(err, errlen, "[export] batch_rows: 1..%d", EXPORT_STREAM_ROWS_MAX);
 		return -EINVAL;
 	}
+	if (o->inflight < 1 || o->inflight > EXPORT_INFLIGHT_MAX) {
+		snprintf(err, errlen, "[export] inflight: 1..%d", EXPORT_INFLIGHT_MAX);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -275,6 +279,8 @@ struct export *export_new(const struct export_opts *o, char *err, size_t errlen)
 	buf_init(&x->sql);
 	buf_init(&x->body);
 	buf_init(&x->scratch);
+	for (size_t i = 0; i < EXPORT_INFLIGHT_MAX; i++)
+		buf_init(&x->bodies[i]);
 	stop_signal_init(&x->stop);
 	if (export_check(o, remote, err, errlen) < 0 || export_lanes(x, err, errlen) < 0)
 		goto fail;
@@ -314,6 +320,8 @@ void export_free(struct export *x)
 	buf_fini(&x->sql);
 	buf_fini(&x->body);
 	buf_fini(&x->scratch);
+	for (size_t i = 0; i < EXPORT_INFLIGHT_MAX; i++)
+		buf_fini(&x->bodies[i]);
 	stop_signal_fini(&x->stop);
 	free(x);
 }

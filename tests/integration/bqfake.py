@@ -97,6 +97,9 @@ class FakeBigQuery:
         self.insert_requests = 0
         self.insert_answers = []  # statuses for the next insertAll requests (None: as usual)
         self.insert_down = None  # a status for every insertAll request while set
+        self.fail_once_ids = set()  # a request holding one of these: 500, once per id
+        self.insert_delay = 0.0  # seconds each insertAll takes before it answers
+        self.in_flight = self.max_in_flight = 0  # insertAll requests being answered
         self.bad_ids = {}  # id: message -> insertErrors
         self.jobs = {}  # job id: {"table", "lines", "gets", "error"}
         self.job_inserts = []  # (job id, status answered)
@@ -232,10 +235,25 @@ class FakeBigQuery:
         assert req["kind"] == "bigquery#tableDataInsertAllRequest", req.keys()
         assert req["skipInvalidRows"] is True and req["ignoreUnknownValues"] is False
         rows = req["rows"]
-        assert 1 <= len(rows) <= 500 and len(data) <= 10 * 1024 * 1024
+        # 10 MB a request, 50,000 rows (500 recommended): BigQuery's quotas
+        assert 1 <= len(rows) <= 50000 and len(data) <= 10 * 1024 * 1024
         with self.lock:
             self.insert_requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            time.sleep(self.insert_delay)
+            return self.insert_rows(table, rows)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def insert_rows(self, table, rows):
+        with self.lock:
             status = self.insert_answers.pop(0) if self.insert_answers else self.insert_down
+            failing = self.fail_once_ids & {r["insertId"] for r in rows}
+            self.fail_once_ids -= failing
+            status = status or (500 if failing else None)
             if status:
                 return status, {"error": {"code": status, "message": "scripted"}}
         errors = []
