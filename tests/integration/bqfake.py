@@ -99,6 +99,7 @@ class FakeBigQuery:
         self.insert_down = None  # a status for every insertAll request while set
         self.fail_once_ids = set()  # a request holding one of these: 500, once per id
         self.insert_delay = 0.0  # seconds each insertAll takes before it answers
+        self.lite = False  # main(): --lite
         self.in_flight = self.max_in_flight = 0  # insertAll requests being answered
         self.bad_ids = {}  # id: message -> insertErrors
         self.jobs = {}  # job id: {"table", "lines", "gets", "error"}
@@ -231,10 +232,15 @@ class FakeBigQuery:
         assert m and m.group(1) in self.schemas, path
         table = m.group(1)
         assert headers.get("Content-Type") == "application/json"
-        req = json.loads(data)
-        assert req["kind"] == "bigquery#tableDataInsertAllRequest", req.keys()
-        assert req["skipInvalidRows"] is True and req["ignoreUnknownValues"] is False
-        rows = req["rows"]
+        if self.lite:  # the benchmark's: insertIds counted, the JSON not parsed
+            assert data.startswith(b'{"kind":"bigquery#tableDataInsertAllRequest",')
+            rows = [{"insertId": i.decode(), "json": None}
+                    for i in re.findall(rb'\{"insertId":"([^"\\]*)","json":', data)]
+        else:
+            req = json.loads(data)
+            assert req["kind"] == "bigquery#tableDataInsertAllRequest", req.keys()
+            assert req["skipInvalidRows"] is True and req["ignoreUnknownValues"] is False
+            rows = req["rows"]
         # 10 MB a request, 50,000 rows (500 recommended): BigQuery's quotas
         assert 1 <= len(rows) <= 50000 and len(data) <= 10 * 1024 * 1024
         with self.lock:
@@ -258,9 +264,10 @@ class FakeBigQuery:
                 return status, {"error": {"code": status, "message": "scripted"}}
         errors = []
         for i, r in enumerate(rows):
-            assert set(r) == {"insertId", "json"}, r.keys()
-            assert r["insertId"] == r["json"]["id"], r
-            check_row(r["json"], self.schemas[table])
+            if not self.lite:
+                assert set(r) == {"insertId", "json"}, r.keys()
+                assert r["insertId"] == r["json"]["id"], r
+                check_row(r["json"], self.schemas[table])
             with self.lock:
                 if r["insertId"] in self.bad_ids:
                     errors.append({"index": i, "errors": [{
@@ -352,10 +359,9 @@ def main():
     a = ap.parse_args()
     folder = pathlib.Path(a.folder)
     schemas = {"cdrs": [], "messages": []}
-    if a.lite:
-        global check_row
-        check_row = lambda row, fields: None  # noqa: E731
-    fake = FakeBigQuery(folder, schemas).start()
+    fake = FakeBigQuery(folder, schemas)
+    fake.lite = a.lite
+    fake.start()
     (folder / "export.ini").write_text(fake.ini(folder, "stream", "tables = cdrs"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *x: stop.set())
