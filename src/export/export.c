@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "export/export_private.h"
 
@@ -159,6 +162,12 @@ static void *export_main(void *arg)
 	struct export *x = arg;
 
 	log_context_set("export");
+	/* a background batch: when the cores are busy, the rater (and every
+	 * other thread of the process) goes first (Linux: a thread's nice
+	 * value is its own, setpriority(2) on its tid) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+		log_info("export", "cannot lower the export thread's priority: %s",
+			 strerror(errno));
 	log_info("export", "exporting %s to BigQuery %s.%s by %s", x->o.tables, x->o.project,
 		 x->o.dataset, mode_name(x->o.mode));
 	while (!stop_signal_raised(&x->stop)) {
