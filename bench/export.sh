@@ -29,7 +29,7 @@ WARP=${WARP_BIN:-$ROOT/build/warp}
 ROWS=${ROWS:-1000000}
 HOURS=${HOURS:-10}
 BATCH=${BATCH:-500}
-INFLIGHT=${INFLIGHT:-4}
+INFLIGHT=${INFLIGHT-4} # empty: not set (a warp from before [export] inflight)
 RATE_ROWS=${RATE_ROWS:-200000}
 DIR=$(mktemp -d /tmp/warp-bench-export.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DIR"' EXIT
@@ -133,7 +133,7 @@ python3 "$ROOT/tests/integration/bqfake.py" --lite "$DIR" > "$DIR/bqfake.port" &
 for _ in $(seq 1 100); do [ -s "$DIR/export.ini" ] && break; sleep 0.1; done
 cp "$DIR/base.ini" "$DIR/stream.ini"
 cat "$DIR/export.ini" >> "$DIR/stream.ini"
-printf "batch_rows = %s\ninflight = %s\n" "$BATCH" "$INFLIGHT" >> "$DIR/stream.ini"
+printf "batch_rows = %s\n%s\n" "$BATCH" "${INFLIGHT:+inflight = $INFLIGHT}" >> "$DIR/stream.ini"
 run_export stream stream:cdrs "$DIR/stream.ini"
 sleep 0.5
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('         server: %(rows)d rows held, %(repeats)d repeats, %(requests)d requests, %(tokens)d token(s), problems %(problems)s' % r)" "$DIR/bqfake.json"
@@ -239,7 +239,8 @@ db.executemany(
 db.commit()
 db.close()
 stream_ini = open(os.path.join(DIR, "export.ini")).read() + \
-    "batch_rows = %s\ninflight = %s\n" % (os.environ["BATCH"], os.environ["INFLIGHT"])
+    "batch_rows = %s\n" % os.environ["BATCH"] + \
+    ("inflight = %s\n" % os.environ["INFLIGHT"] if os.environ["INFLIGHT"] else "")
 files_ini = ("[export]\nenabled = true\nmode = files\nload = false\ntables = cdrs\n"
              "dir = %s/rate-out\nsettle = 0ms\npoll = 50ms\nperiod = hour\n" % DIR)
 # alone once more at the end: how much the machine's load moves the figures

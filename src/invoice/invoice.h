@@ -235,6 +235,9 @@ struct netsuite_opts {
 	 * attempt failed, at most retry_max (with jitter), kept in the store
 	 * (netsuite_next_at) so a restart waits the same. */
 	int64_t retry_base_ms, retry_max_ms;
+	/* set: a request in flight is abandoned (the billing role stopping);
+	 * NULL: none.  The document stays unsent and goes again. */
+	atomic_bool *stop;
 };
 
 /* RFC 5849 §3.6 percent-encoding of s appended to out. */

@@ -46,6 +46,14 @@ static size_t answer_header(char *p, size_t size, size_t n, void *arg)
 	return h.len;
 }
 
+static int send_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	atomic_bool *stop = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return stop && atomic_load(stop) ? 1 : 0;
+}
+
 static int send_setup(CURL *e, const struct netsuite_opts *o, const char *url,
 		      const struct buf *body, struct curl_slist *h, struct send_answer *a,
 		      char *errbuf)
@@ -65,6 +73,9 @@ static int send_setup(CURL *e, const struct netsuite_opts *o, const char *url,
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, answer_header);
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
 	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	bad |= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	bad |= curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, send_progress);
+	bad |= curl_easy_setopt(e, CURLOPT_XFERINFODATA, o->stop);
 	if (o->ca_file && o->ca_file[0])
 		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
 	return bad == CURLE_OK ? 0 : -EINVAL;

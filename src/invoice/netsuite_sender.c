@@ -117,6 +117,7 @@ struct netsuite_sender *netsuite_sender_new(const struct netsuite_sender_opts *o
 		return NULL;
 	s->o = *o;
 	stop_signal_init(&s->stop);
+	s->o.ns.stop = &s->stop.stop; /* a stop abandons the request in flight */
 	return s;
 }
 

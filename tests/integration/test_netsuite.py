@@ -68,6 +68,8 @@ class FakeNetSuite:
         self.requests = []        # (method, path, body) of every signed request
         self.times = []           # time.monotonic() of each of them
         self.unavailable = 0      # answer 503 to this many, storing nothing
+        self.hang = 0             # seconds each request waits before it is read
+        self.hung = threading.Event()  # set once a request waits
         self.records = {}         # externalId -> (type, internal id, body)
         self.nonces = set()
         self.refuse_entity = {}   # entity id -> error detail answered with 400
@@ -109,6 +111,9 @@ class FakeNetSuite:
                                                     "o:errorCode": "INVALID_VALUE"}]})
 
     def handle(self, h):
+        if self.hang:
+            self.hung.set()
+            time.sleep(self.hang)
         body = h.rfile.read(int(h.headers["Content-Length"]))
         p = oauth_params(h.headers.get("Authorization", ""))
         url = self.base + h.path

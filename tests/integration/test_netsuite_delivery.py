@@ -118,3 +118,22 @@ def test_a_failed_delivery_waits_longer_each_time_and_survives_a_restart(api, ns
     # Sent is final: nothing more goes.
     time.sleep(1)
     assert len(puts_to(ns, ext)) == 4
+
+
+def test_a_stop_abandons_the_request_in_flight(api, ns):
+    """[netsuite] timeout is 5 s here; a warp stopped while NetSuite sits on
+    a request exits at once, and the document goes again after a restart."""
+    cid = customer_with_deck(api, "Slow NetSuite")
+    november(api, cid)
+    restart(api, "%s=503" % cid)
+    ns.hung.clear()
+    ns.hang = 3
+    inv = api_run(api, cid)["document"]
+    assert ns.hung.wait(10), "the request did not come"
+    rc, took = api.warp.stop()
+    assert rc == 0 and took < 2, (rc, took)
+    ns.hang = 0
+    api.warp.start()
+    got = netsuite_state(api, inv["id"], lambda n: n["state"] == "sent")
+    assert got["state"] == "sent" and got["attempts"] == 2, got
+    assert ns.records[inv["external_id"]][2]["entity"] == {"id": "503"}
