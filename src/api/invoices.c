@@ -8,8 +8,9 @@
  * state) GET  /api/v1/invoices/{id}         one document with its lines and NetSuite state GET
  * /api/v1/invoices/{id}/html    the printable document (text/html)
  *
- * A run here issues documents; their delivery to NetSuite is `warp invoice
- * run`'s, so no HTTP worker waits on NetSuite.  A customer's credential
+ * A run here issues documents and commits them; the billing role's
+ * delivery thread sends them to NetSuite (decision 0054), so no HTTP worker
+ * waits on NetSuite.  A customer's credential
  * reads its own documents and gets 404 for others'.  /metrics shows the
  * last run and the documents NetSuite has not accepted, read from the
  * store at each scrape (the runs may be other processes').

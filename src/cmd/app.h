@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "export/export.h"
 #include "http/http.h"
+#include "invoice/invoice.h"
 #include "media/media.h"
 #include "ng/ng.h"
 #include "sip/sip.h"
@@ -40,6 +41,7 @@ struct app {
 	struct sip_proxy *sip;
 	struct smsc *smsc;
 	struct export *export; /* billing role: BigQuery export */
+	struct netsuite_sender *netsuite; /* billing role: invoices to NetSuite */
 	struct billing_role *billing; /* the billing role's rating thread */
 	struct ng_engine_set *ng_engines; /* the sip role's media engines */
 	struct ng_pinger *ng_pinger;	  /* on main_base */

@@ -65,6 +65,8 @@ void cmd_invoice_opts(const struct config *cfg, struct invoice_opts *io, struct 
 	    .ca_file = config_str(cfg, "netsuite", "ca_file"),
 	    .timeout_ms = config_duration_ms(cfg, "netsuite", "timeout"),
 	    .dry_run_dir = config_str(cfg, "netsuite", "dry_run_dir"),
+	    .retry_base_ms = config_duration_ms(cfg, "netsuite", "retry_base"),
+	    .retry_max_ms = config_duration_ms(cfg, "netsuite", "retry_max"),
 	};
 }
 

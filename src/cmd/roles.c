@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd/app.h"
+#include "cmd/invoice.h"
 #include "cmd/schema.h"
 
 /* Appends the comma-separated addresses of [sip] key to out (port given:
@@ -295,6 +296,7 @@ static int start_billing_export(struct app *app)
 										  : EXPORT_PERIOD_HOUR,
 		.load = config_bool(cfg, "export", "load"),
 		.batch_rows = (int)config_int(cfg, "export", "batch_rows"),
+		.inflight = (int)config_int(cfg, "export", "inflight"),
 		.poll_ms = config_duration_ms(cfg, "export", "poll"),
 		.settle_ms = config_duration_ms(cfg, "export", "settle"),
 		.backoff_base_ms = config_duration_ms(cfg, "export", "backoff_base"),
@@ -313,9 +315,32 @@ static int start_billing_export(struct app *app)
 	return 0;
 }
 
-/* The billing role: its workers, the rater (decision 0036) and the export
- * of what it rated (decision 0039). */
+/* The billing role's delivery of issued invoices to NetSuite, when
+ * [netsuite] account_id is set (decision 0054). */
+static int start_billing_netsuite(struct app *app)
+{
+	struct invoice_opts io;
+	struct netsuite_sender_opts o = {
+		.store = app->store,
+		.poll_ms = config_duration_ms(app->cfg, "netsuite", "poll"),
+	};
+
+	cmd_invoice_opts(app->cfg, &io, &o.ns);
+	if (!o.ns.account_id[0])
+		return 0;
+	app->netsuite = netsuite_sender_new(&o);
+	if (!app->netsuite || netsuite_sender_start(app->netsuite) < 0) {
+		fprintf(stderr, "warp: billing: cannot start the NetSuite delivery\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The billing role: its workers, the rater (decision 0036), the export
+ * of what it rated (decision 0039) and the invoices' delivery (0054). */
 int start_billing(struct app *app)
 {
-	return start_billing_rater(app) < 0 ? -1 : start_billing_export(app);
+	if (start_billing_rater(app) < 0 || start_billing_export(app) < 0)
+		return -1;
+	return start_billing_netsuite(app);
 }

@@ -651,6 +651,7 @@ static void stop(struct app *app)
 	smsc_free(app->smsc);	  /* sessions closed; acknowledged messages are stored */
 	billing_role_free(app->billing); /* after its batch; before the loader goes */
 	export_free(app->export); /* before the store closes */
+	netsuite_sender_free(app->netsuite);
 	ng_pinger_free(app->ng_pinger);
 	ng_engine_set_free(app->ng_engines);
 	/* Sends suspended for their commit are answered before the server

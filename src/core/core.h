@@ -15,7 +15,9 @@
 #ifndef WARP_CORE_H
 #define WARP_CORE_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +103,26 @@ int64_t time_mono_us(void);
 int64_t time_wall_ms(void);
 /* RFC 3339 UTC with milliseconds, "2026-11-25T07:25:14.123Z"; out >= 25 bytes. */
 int time_format_rfc3339(int64_t wall_ms, char *out, size_t n);
+
+/* ----------------------------------------------------------------- stop */
+
+/*
+ * How a background thread that works in passes (the BigQuery exporter, the
+ * NetSuite sender) is told to stop: it sleeps between passes in
+ * stop_signal_sleep, which stop_signal_raise ends at once, and checks
+ * stop_signal_raised between steps of a pass.  Caller-owned storage.
+ */
+struct stop_signal {
+	pthread_mutex_t lock; /* with wake: only for the sleep */
+	pthread_cond_t wake;
+	atomic_bool stop;
+};
+void stop_signal_init(struct stop_signal *s);
+void stop_signal_fini(struct stop_signal *s);
+void stop_signal_raise(struct stop_signal *s);
+bool stop_signal_raised(struct stop_signal *s);
+/* Sleeps up to ms unless raised; false once raised. */
+bool stop_signal_sleep(struct stop_signal *s, int64_t ms);
 
 /* ------------------------------------------------------------------- id */
 

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "export/export_private.h"
 
@@ -29,20 +32,7 @@ static const char *mode_name(enum export_mode m)
 
 bool export_sleep(struct export *x, int64_t ms)
 {
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&x->lock);
-	while (!atomic_load(&x->stop) && pthread_cond_timedwait(&x->wake, &x->lock, &until) == 0)
-		;
-	pthread_mutex_unlock(&x->lock);
-	return !atomic_load(&x->stop);
+	return stop_signal_sleep(&x->stop, ms);
 }
 
 void export_lane_failed(struct export *x, struct export_lane *l, enum export_fail why,
@@ -141,7 +131,7 @@ static bool export_round(struct export *x)
 {
 	bool moved = false;
 
-	for (size_t i = 0; i < x->nlanes && !atomic_load(&x->stop); i++) {
+	for (size_t i = 0; i < x->nlanes && !stop_signal_raised(&x->stop); i++) {
 		struct export_lane *l = &x->lanes[i];
 		if (l->next_try_ms && time_mono_ms() < l->next_try_ms)
 			continue;
@@ -172,9 +162,15 @@ static void *export_main(void *arg)
 	struct export *x = arg;
 
 	log_context_set("export");
+	/* a background batch: when the cores are busy, the rater (and every
+	 * other thread of the process) goes first (Linux: a thread's nice
+	 * value is its own, setpriority(2) on its tid) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+		log_info("export", "cannot lower the export thread's priority: %s",
+			 strerror(errno));
 	log_info("export", "exporting %s to BigQuery %s.%s by %s", x->o.tables, x->o.project,
 		 x->o.dataset, mode_name(x->o.mode));
-	while (!atomic_load(&x->stop)) {
+	while (!stop_signal_raised(&x->stop)) {
 		if (!export_round(x) && !export_sleep(x, x->o.poll_ms))
 			break;
 	}
@@ -272,6 +268,10 @@ static int export_check(const struct export_opts *o, bool remote, char *err, siz
 		snprintf(err, errlen, "[export] batch_rows: 1..%d", EXPORT_STREAM_ROWS_MAX);
 		return -EINVAL;
 	}
+	if (o->inflight < 1 || o->inflight > EXPORT_INFLIGHT_MAX) {
+		snprintf(err, errlen, "[export] inflight: 1..%d", EXPORT_INFLIGHT_MAX);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -288,14 +288,15 @@ struct export *export_new(const struct export_opts *o, char *err, size_t errlen)
 	buf_init(&x->sql);
 	buf_init(&x->body);
 	buf_init(&x->scratch);
-	pthread_mutex_init(&x->lock, NULL);
-	pthread_cond_init(&x->wake, NULL);
+	for (size_t i = 0; i < EXPORT_INFLIGHT_MAX; i++)
+		buf_init(&x->bodies[i]);
+	stop_signal_init(&x->stop);
 	if (export_check(o, remote, err, errlen) < 0 || export_lanes(x, err, errlen) < 0)
 		goto fail;
 	if (remote && export_token_init(&x->token, o->key_file, o->token_url, err, errlen) < 0)
 		goto fail;
 	x->have_token = remote;
-	if (export_http_init(&x->http, o->ca_file, o->timeout_ms, &x->stop) < 0) {
+	if (export_http_init(&x->http, o->ca_file, o->timeout_ms, &x->stop.stop) < 0) {
 		snprintf(err, errlen, "cannot make an HTTP client");
 		goto fail;
 	}
@@ -318,10 +319,7 @@ void export_free(struct export *x)
 	if (!x)
 		return;
 	if (x->started) {
-		pthread_mutex_lock(&x->lock);
-		atomic_store(&x->stop, true);
-		pthread_cond_broadcast(&x->wake);
-		pthread_mutex_unlock(&x->lock);
+		stop_signal_raise(&x->stop);
 		pthread_join(x->thread, NULL);
 	}
 	export_http_fini(&x->http);
@@ -331,7 +329,8 @@ void export_free(struct export *x)
 	buf_fini(&x->sql);
 	buf_fini(&x->body);
 	buf_fini(&x->scratch);
-	pthread_mutex_destroy(&x->lock);
-	pthread_cond_destroy(&x->wake);
+	for (size_t i = 0; i < EXPORT_INFLIGHT_MAX; i++)
+		buf_fini(&x->bodies[i]);
+	stop_signal_fini(&x->stop);
 	free(x);
 }

@@ -40,7 +40,8 @@ struct export_opts {
 	const char *dir;	/* load files */
 	enum export_period period;
 	bool load;	/* run a load job for each file written */
-	int batch_rows; /* insertAll rows per request, <= 500 */
+	int batch_rows; /* insertAll rows per request, <= 50,000 (500 recommended) */
+	int inflight;	/* insertAll requests of a lane in flight at once, 1..8 */
 	int64_t poll_ms, settle_ms, backoff_base_ms, backoff_max_ms, timeout_ms, job_poll_ms;
 };
 

@@ -17,11 +17,14 @@
 #include "export/export.h"
 
 #define EXPORT_ERR_MAX 256
-/* BigQuery's documented insertAll limits: 500 rows are recommended per
- * request and a request may carry at most 10 MB; we keep under 9 MB so the
- * envelope and escaping never push one over. */
-#define EXPORT_STREAM_ROWS_MAX 500
+/* BigQuery's documented insertAll limits (docs/export.md cites them): a
+ * request carries at most 10 MB, and at most 50,000 rows with 500
+ * recommended (the default of [export] batch_rows); we keep under 9 MB so
+ * the envelope and escaping never push one over. */
+#define EXPORT_STREAM_ROWS_MAX 50000
 #define EXPORT_STREAM_BYTES_MAX (9 * 1024 * 1024)
+/* insertAll requests of one lane in flight at once ([export] inflight). */
+#define EXPORT_INFLIGHT_MAX 8
 /* A response body larger than this is an error (a token or job answer is
  * a few kB; an insertAll answer lists at most 500 rows' errors). */
 #define EXPORT_HTTP_BODY_MAX (4 * 1024 * 1024)
@@ -56,9 +59,12 @@ int export_jwt_assertion(const struct export_sa *sa, const char *aud, const char
 
 /* ------------------------------------------------------------ http.c */
 
-/* One blocking HTTPS client for the export thread (kept for keep-alive). */
+/* One blocking HTTPS client for the export thread (kept for keep-alive):
+ * easy[0] for one exchange at a time, all of them through multi for
+ * several at once. */
 struct export_http {
-	CURL *easy;
+	CURL *easy[EXPORT_INFLIGHT_MAX];
+	CURLM *multi;
 	const char *ca_file; /* NULL or "": the system's store */
 	int64_t timeout_ms;
 	atomic_bool *stop; /* set: the exchange in flight is abandoned */
@@ -93,6 +99,10 @@ void export_http_fini(struct export_http *h);
 /* 0 with r->status set (any status), or a negative error with r->err. */
 int export_http_do(struct export_http *h, const struct export_http_req *q,
 		   struct export_http_resp *r);
+/* n (<= EXPORT_INFLIGHT_MAX) exchanges at once, each as export_http_do
+ * would answer it in r[i]; returns once all have ended (or a stop). */
+void export_http_do_many(struct export_http *h, const struct export_http_req *q,
+			 struct export_http_resp *r, size_t n);
 void export_http_resp_fini(struct export_http_resp *r);
 
 /* ----------------------------------------------------------- token.c */
@@ -237,11 +247,10 @@ struct export
 	struct export_lane *lanes;
 	size_t nlanes;
 	struct buf sql, body, scratch;
+	struct buf bodies[EXPORT_INFLIGHT_MAX]; /* a stream window's requests */
 	pthread_t thread;
 	bool started;
-	atomic_bool stop;
-	pthread_mutex_t lock; /* with wake: the stop signal for sleeps */
-	pthread_cond_t wake;
+	struct stop_signal stop;
 };
 
 /* An outcome of one step of a lane. */

@@ -126,8 +126,8 @@ static int files_rows(struct export *x, struct export_lane *l, struct store_conn
 			*rows += (int64_t)got;
 		}
 		store_res_free(r);
-	} while (rc == 0 && got == FILES_SELECT_ROWS && !atomic_load(&x->stop));
-	return rc ? rc : (atomic_load(&x->stop) ? -EINTR : 0);
+	} while (rc == 0 && got == FILES_SELECT_ROWS && !stop_signal_raised(&x->stop));
+	return rc ? rc : (stop_signal_raised(&x->stop) ? -EINTR : 0);
 }
 
 static int files_write(struct export *x, struct export_lane *l, struct store_conn *c, int64_t start,

@@ -1,6 +1,8 @@
 /*
- * http.c — the export thread's HTTPS exchanges: one curl easy handle, kept
- * between requests so the connection to BigQuery is reused.  A body is sent
+ * http.c — the export thread's HTTPS exchanges: curl easy handles kept
+ * between requests so the connections to BigQuery are reused, one at a
+ * time (export_http_do) or several at once through a multi handle
+ * (export_http_do_many: a lane's insertAll requests in flight together).  A body is sent
  * from memory parts and at most one open file between them, so a load
  * file of any size is streamed as it is read.  A stop request abandons the
  * exchange in flight (its rows are sent again on the next start).
@@ -21,19 +23,29 @@ static void http_curl_init(void)
 int export_http_init(struct export_http *h, const char *ca_file, int64_t timeout_ms,
 		     atomic_bool *stop)
 {
+	bool ok;
+
 	pthread_once(&http_curl_once, http_curl_init);
-	h->easy = curl_easy_init();
 	h->ca_file = ca_file;
 	h->timeout_ms = timeout_ms;
 	h->stop = stop;
-	return h->easy ? 0 : -ENOMEM;
+	h->multi = curl_multi_init();
+	ok = h->multi != NULL;
+	for (size_t i = 0; i < EXPORT_INFLIGHT_MAX; i++)
+		ok &= (h->easy[i] = curl_easy_init()) != NULL;
+	return ok ? 0 : -ENOMEM;
 }
 
 void export_http_fini(struct export_http *h)
 {
-	if (h->easy)
-		curl_easy_cleanup(h->easy);
-	h->easy = NULL;
+	for (size_t i = 0; i < EXPORT_INFLIGHT_MAX; i++) {
+		if (h->easy[i])
+			curl_easy_cleanup(h->easy[i]);
+		h->easy[i] = NULL;
+	}
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	h->multi = NULL;
 }
 
 void export_http_resp_fini(struct export_http_resp *r)
@@ -114,10 +126,9 @@ static struct curl_slist *http_headers(const struct export_http_req *q)
 	return l;
 }
 
-static int http_setup(struct export_http *h, const struct export_http_req *q,
+static int http_setup(struct export_http *h, CURL *e, const struct export_http_req *q,
 		      struct export_http_resp *r, struct http_send *s, struct curl_slist *hdrs)
 {
-	CURL *e = h->easy;
 	bool post = strcmp(q->method, "POST") == 0;
 	curl_off_t len = (curl_off_t)(q->head.len + q->tail.len) + (q->file ? q->file_len : 0);
 	int bad = 0;
@@ -146,6 +157,26 @@ static int http_setup(struct export_http *h, const struct export_http_req *q,
 	return bad ? -EINVAL : 0;
 }
 
+static void http_resp_reset(struct export_http_resp *r)
+{
+	r->status = 0;
+	r->err[0] = '\0';
+	buf_reset(&r->body);
+}
+
+/* How an exchange that curl ended with cc went, into r. */
+static int http_done(CURL *e, CURLcode cc, struct export_http_resp *r)
+{
+	if (cc != CURLE_OK) {
+		if (!r->err[0])
+			snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(cc));
+		r->status = 0;
+		return -EIO;
+	}
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+	return 0;
+}
+
 int export_http_do(struct export_http *h, const struct export_http_req *q,
 		   struct export_http_resp *r)
 {
@@ -153,21 +184,58 @@ int export_http_do(struct export_http *h, const struct export_http_req *q,
 	struct curl_slist *hdrs = http_headers(q);
 	int rc = -ENOMEM;
 
-	r->status = 0;
-	r->err[0] = '\0';
-	buf_reset(&r->body);
-	if (!hdrs || (rc = http_setup(h, q, r, &s, hdrs)) < 0)
-		goto out;
-	CURLcode cc = curl_easy_perform(h->easy);
-	if (cc != CURLE_OK) {
-		if (!r->err[0])
-			snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(cc));
-		rc = -EIO;
-		goto out;
-	}
-	curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &r->status);
-	rc = 0;
-out:
+	http_resp_reset(r);
+	if (hdrs && (rc = http_setup(h, h->easy[0], q, r, &s, hdrs)) == 0)
+		rc = http_done(h->easy[0], curl_easy_perform(h->easy[0]), r);
 	curl_slist_free_all(hdrs);
 	return rc;
+}
+
+/* Runs the multi handle until none of its transfers is left; each that
+ * ends is read into the response its private pointer names. */
+static void http_multi_run(struct export_http *h)
+{
+	int running = 1, left;
+
+	while (running) {
+		if (curl_multi_perform(h->multi, &running) != CURLM_OK)
+			break;
+		CURLMsg *m;
+		while ((m = curl_multi_info_read(h->multi, &left)))
+			if (m->msg == CURLMSG_DONE) {
+				struct export_http_resp *r = NULL;
+				curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+				http_done(m->easy_handle, m->data.result, r);
+			}
+		/* a stop aborts each transfer through its progress callback */
+		if (running && curl_multi_poll(h->multi, NULL, 0, 100, NULL) != CURLM_OK)
+			break;
+	}
+}
+
+void export_http_do_many(struct export_http *h, const struct export_http_req *q,
+			 struct export_http_resp *r, size_t n)
+{
+	struct http_send s[EXPORT_INFLIGHT_MAX];
+	struct curl_slist *hdrs[EXPORT_INFLIGHT_MAX] = {0};
+	size_t added = 0;
+
+	for (size_t i = 0; i < n && i < EXPORT_INFLIGHT_MAX; i++) {
+		http_resp_reset(&r[i]);
+		s[i] = (struct http_send){.q = &q[i]};
+		hdrs[i] = http_headers(&q[i]);
+		if (!hdrs[i] || http_setup(h, h->easy[i], &q[i], &r[i], &s[i], hdrs[i]) < 0 ||
+		    curl_easy_setopt(h->easy[i], CURLOPT_PRIVATE, (char *)&r[i]) != CURLE_OK ||
+		    curl_multi_add_handle(h->multi, h->easy[i]) != CURLM_OK) {
+			snprintf(r[i].err, sizeof(r[i].err), "cannot set up the request");
+			continue;
+		}
+		added |= (size_t)1 << i;
+	}
+	http_multi_run(h);
+	for (size_t i = 0; i < n && i < EXPORT_INFLIGHT_MAX; i++) {
+		if (added & ((size_t)1 << i))
+			curl_multi_remove_handle(h->multi, h->easy[i]);
+		curl_slist_free_all(hdrs[i]);
+	}
 }

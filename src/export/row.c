@@ -6,6 +6,8 @@
  * as a JSON number, NULL left out (a missing NULLABLE field is NULL).
  */
 #include <errno.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "export/export_private.h"
 
@@ -51,11 +53,22 @@ static int row_timestamp(int64_t ms, struct buf *out)
 	return buf_append(out, t, sizeof(t) - 1);
 }
 
-static int row_int(int64_t v, struct buf *out)
+/* An integer column: the store's text of it when that is already a JSON
+ * number (an INTEGER column's text always is: an optional '-' and digits
+ * without a leading zero), copied without a parse and a format; anything
+ * else through the integer the store reads, so the output is a number. */
+static int row_int(const struct store_res *r, size_t row, size_t col, struct buf *out)
 {
+	const char *t = store_res_text(r, row, col);
+	size_t i = t[0] == '-', n = i;
 	char tmp[STR_I64_MAX];
 
-	return buf_append_str(out, str_from_i64(v, tmp));
+	while (t[n] >= '0' && t[n] <= '9' && n < 20)
+		n++;
+	bool number = n > i && t[n] == '\0' && (t[i] != '0' || (n == 1 && !i));
+	if (number)
+		return buf_append(out, t, n);
+	return buf_append_str(out, str_from_i64(store_res_int(r, row, col), tmp));
 }
 
 /* micro-units as "-12.345678" */
@@ -78,23 +91,92 @@ static int row_numeric(int64_t micros, struct buf *out)
 	return buf_append(out, w, (size_t)(tmp + sizeof(tmp) - w));
 }
 
+/* RFC 8259 §7: the escape of one byte (quote, backslash, control); its
+ * length (2 or 6). */
+static size_t row_escape(unsigned char c, char *w)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	w[0] = '\\';
+	switch (c) {
+	case '"':
+	case '\\':
+		w[1] = (char)c;
+		return 2;
+	case '\n':
+		w[1] = 'n';
+		return 2;
+	case '\r':
+		w[1] = 'r';
+		return 2;
+	case '\t':
+		w[1] = 't';
+		return 2;
+	}
+	memcpy(w + 1, "u00", 3);
+	w[4] = hex[c >> 4];
+	w[5] = hex[c & 15];
+	return 6;
+}
+
+/* A string value, quoted and escaped straight into the buffer: one
+ * reservation for the worst case (every byte six) instead of a call per
+ * run of plain bytes.  UTF-8 passes through as it is (RFC 8259 §8.1). */
+static int row_string(const char *s, struct buf *out)
+{
+	size_t n = strlen(s);
+
+	if (n > (SIZE_MAX - 2) / 6 || buf_reserve(out, 6 * n + 2) < 0)
+		return -ENOMEM;
+	char *w = out->p + out->len;
+	*w++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			*w++ = (char)c;
+		else
+			w += row_escape(c, w);
+	}
+	*w++ = '"';
+	out->len = (size_t)(w - out->p);
+	out->p[out->len] = '\0';
+	return 0;
+}
+
 static int row_value(const struct export_column *c, const struct store_res *r, size_t row,
 		     size_t col, struct buf *out)
 {
 	switch (c->kind) {
 	case EXPORT_K_STRING:
-		if (buf_append_char(out, '"') < 0 ||
-		    buf_append_json_escaped(out, str_from_cstr(store_res_text(r, row, col))) < 0)
-			return -ENOMEM;
-		return buf_append_char(out, '"');
+		return row_string(store_res_text(r, row, col), out);
 	case EXPORT_K_INT64:
-		return row_int(store_res_int(r, row, col), out);
+		return row_int(r, row, col, out);
 	case EXPORT_K_TIMESTAMP:
 		return row_timestamp(store_res_int(r, row, col), out);
 	case EXPORT_K_NUMERIC:
 		return row_numeric(store_res_int(r, row, col), out);
 	}
 	return -EINVAL;
+}
+
+/* `,"name":` (no comma before the first field) in one reservation. */
+static int row_name(const char *name, bool first, struct buf *out)
+{
+	size_t n = strlen(name);
+
+	if (buf_reserve(out, n + 4) < 0)
+		return -ENOMEM;
+	char *w = out->p + out->len;
+	if (!first)
+		*w++ = ',';
+	*w++ = '"';
+	memcpy(w, name, n);
+	w += n;
+	*w++ = '"';
+	*w++ = ':';
+	out->len = (size_t)(w - out->p);
+	out->p[out->len] = '\0';
+	return 0;
 }
 
 int export_row_encode(const struct export_table *t, const struct store_res *r, size_t row,
@@ -108,8 +190,7 @@ int export_row_encode(const struct export_table *t, const struct store_res *r, s
 		size_t col = i + 2; /* after the cursor's ts and id */
 		if (store_res_isnull(r, row, col))
 			continue;
-		if ((!first && buf_append_char(out, ',') < 0) || buf_append_char(out, '"') < 0 ||
-		    buf_append_cstr(out, t->cols[i].name) < 0 || buf_append(out, "\":", 2) < 0 ||
+		if (row_name(t->cols[i].name, first, out) < 0 ||
 		    row_value(&t->cols[i], r, row, col, out) < 0)
 			return -ENOMEM;
 		first = false;

@@ -93,6 +93,7 @@ struct invoice_netsuite {
 	char error[INVOICE_ERROR_MAX];
 	int64_t attempts;
 	int64_t sent_at; /* ms; 0 before the first success */
+	int64_t next_at; /* ms: not sent again before (backoff or a sender's lease) */
 	char file[256];	 /* a dry run's: where the request body was written */
 };
 
@@ -230,6 +231,13 @@ struct netsuite_opts {
 	const char *ca_file; /* CA bundle for the server's certificate; NULL: system */
 	int64_t timeout_ms;
 	const char *dry_run_dir; /* where --dry-run writes the request bodies */
+	/* After a failed delivery the document waits retry_base doubled per
+	 * attempt failed, at most retry_max (with jitter), kept in the store
+	 * (netsuite_next_at) so a restart waits the same. */
+	int64_t retry_base_ms, retry_max_ms;
+	/* set: a request in flight is abandoned (the billing role stopping);
+	 * NULL: none.  The document stays unsent and goes again. */
+	atomic_bool *stop;
 };
 
 /* RFC 5849 §3.6 percent-encoding of s appended to out. */
@@ -272,5 +280,37 @@ int netsuite_answer_read(long status, const char *location, const char *body, si
  * accepted (or written), a negative code with the reason in inv->netsuite. */
 int netsuite_send(struct store_conn *c, const struct netsuite_opts *o, struct invoice *inv,
 		  bool dry, int64_t now_ms);
+
+/* The wait before attempt attempts + 1 after attempts failed ones (>= 1):
+ * base doubled per failure, at most max, the second half random by rnd
+ * ("equal jitter", so documents that failed together are spread out). */
+int64_t netsuite_retry_delay(int64_t attempts, int64_t base_ms, int64_t max_ms, uint32_t rnd);
+
+/*
+ * The billing role's NetSuite delivery (docs/decisions/0054): one thread
+ * with its own store connection that sends every document NetSuite has not
+ * accepted once it is due (netsuite_next_at), however it was issued — by
+ * `warp invoice run` or POST /api/v1/invoice-runs.  Each document is
+ * claimed first (its next_at moved on by a lease, only if no one moved it
+ * meanwhile), so two billing processes never send one at the same time;
+ * the PUT is an upsert by external id, so a send repeated after a crash
+ * updates the record it made.  A failure waits netsuite_retry_delay.
+ *
+ *   struct netsuite_sender *s = netsuite_sender_new(&opts);
+ *   netsuite_sender_start(s);  ...  netsuite_sender_free(s);  (stops, joins)
+ */
+struct netsuite_sender_opts {
+	struct store *store;
+	struct netsuite_opts ns; /* its strings must outlive the sender */
+	int64_t poll_ms;	 /* how often due documents are looked for */
+};
+struct netsuite_sender;
+struct netsuite_sender *netsuite_sender_new(const struct netsuite_sender_opts *o);
+int netsuite_sender_start(struct netsuite_sender *s);
+void netsuite_sender_free(struct netsuite_sender *s);
+/* One pass on the calling thread's connection: sends up to `max` due
+ * documents; the number sent (accepted or not), or a store code. */
+int netsuite_sender_pass(struct store_conn *c, const struct netsuite_opts *o, int64_t now_ms,
+			 int max);
 
 #endif

@@ -53,6 +53,11 @@ static json_t *netsuite_json(const struct invoice_netsuite *n)
 	    json_pack("{s:s,s:o,s:o,s:I}", "state", n->state, "record_id", opt(n->record_id),
 		      "error", opt(n->error), "attempts", (json_int_t)n->attempts);
 	json_object_set_new(o, "sent_at", n->sent_at ? json_integer(n->sent_at) : json_null());
+	/* when the billing role sends it again (a failure's backoff); null once
+	 * sent or while it may go at once */
+	json_object_set_new(o, "next_attempt_at",
+			    strcmp(n->state, "sent") && n->next_at ? json_integer(n->next_at)
+								   : json_null());
 	if (n->file[0]) /* a dry run's */
 		json_object_set_new(o, "file", json_string(n->file));
 	return o;

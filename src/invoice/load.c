@@ -13,7 +13,7 @@
 	" COALESCE(i.corrects_id, ''), COALESCE(c.number, ''), i.external_id, i.currency,"         \
 	" i.opening_balance, i.payments, i.closing_balance, i.total, i.entries, i.issued_at,"      \
 	" i.netsuite_state, COALESCE(i.netsuite_id, ''), COALESCE(i.netsuite_error, ''),"          \
-	" i.netsuite_attempts, COALESCE(i.netsuite_sent_at, 0), i.number_seq"                      \
+	" i.netsuite_attempts, COALESCE(i.netsuite_sent_at, 0), i.number_seq, i.netsuite_next_at"  \
 	" FROM invoices i LEFT JOIN invoices c ON c.id = i.corrects_id"
 
 static void text(char *dst, size_t n, const struct store_res *r, size_t row, size_t col)
@@ -51,6 +51,7 @@ static void doc_read(const struct store_res *r, size_t row, struct invoice *d)
 	d->netsuite.attempts = store_res_int(r, row, 20);
 	d->netsuite.sent_at = store_res_int(r, row, 21);
 	d->number_seq = store_res_int(r, row, 22);
+	d->netsuite.next_at = store_res_int(r, row, 23);
 }
 
 static const char lines_sql[] =

@@ -46,6 +46,14 @@ static size_t answer_header(char *p, size_t size, size_t n, void *arg)
 	return h.len;
 }
 
+static int send_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	atomic_bool *stop = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return stop && atomic_load(stop) ? 1 : 0;
+}
+
 static int send_setup(CURL *e, const struct netsuite_opts *o, const char *url,
 		      const struct buf *body, struct curl_slist *h, struct send_answer *a,
 		      char *errbuf)
@@ -65,6 +73,9 @@ static int send_setup(CURL *e, const struct netsuite_opts *o, const char *url,
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, answer_header);
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
 	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	bad |= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	bad |= curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, send_progress);
+	bad |= curl_easy_setopt(e, CURLOPT_XFERINFODATA, o->stop);
 	if (o->ca_file && o->ca_file[0])
 		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
 	return bad == CURLE_OK ? 0 : -EINVAL;
@@ -130,22 +141,42 @@ static int send_dry(const struct netsuite_opts *o, const struct invoice *inv,
 static const char record_sql[] =
     "UPDATE invoices SET netsuite_state = $2, netsuite_id = $3, netsuite_error = $4,"
     " netsuite_attempts = netsuite_attempts + 1,"
-    " netsuite_sent_at = COALESCE($5, netsuite_sent_at) WHERE id = $1";
+    " netsuite_sent_at = COALESCE($5, netsuite_sent_at), netsuite_next_at = $6 WHERE id = $1";
 
-static int send_record(struct store_conn *c, struct invoice *inv, int64_t now_ms)
+int64_t netsuite_retry_delay(int64_t attempts, int64_t base_ms, int64_t max_ms, uint32_t rnd)
+{
+	int64_t d = base_ms > 0 ? base_ms : 1;
+
+	for (int64_t i = 1; i < attempts && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	return d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+}
+
+/* The outcome on the document: sent, or failed with when to try again. */
+static int send_record(struct store_conn *c, const struct netsuite_opts *o, struct invoice *inv,
+		       int64_t now_ms)
 {
 	struct invoice_netsuite *ns = &inv->netsuite;
 	bool ok = !ns->error[0];
-	struct store_param p[5] = {store_p_text(inv->id), store_p_text(ok ? "sent" : "failed"),
-				   ns->record_id[0] ? store_p_text(ns->record_id) : store_p_null(),
-				   ok ? store_p_null() : store_p_text(ns->error),
-				   ok ? store_p_int(now_ms) : store_p_null()};
+	uint32_t rnd = 0;
 
 	snprintf(ns->state, sizeof(ns->state), "%s", ok ? "sent" : "failed");
 	ns->attempts++;
 	if (ok)
 		ns->sent_at = now_ms;
-	return store_exec(c, record_sql, p, 5, NULL);
+	random_bytes(&rnd, sizeof(rnd));
+	ns->next_at = ok ? 0
+			 : now_ms + netsuite_retry_delay(ns->attempts, o->retry_base_ms,
+							 o->retry_max_ms, rnd);
+	struct store_param p[6] = {store_p_text(inv->id),
+				   store_p_text(ns->state),
+				   ns->record_id[0] ? store_p_text(ns->record_id) : store_p_null(),
+				   ok ? store_p_null() : store_p_text(ns->error),
+				   ok ? store_p_int(now_ms) : store_p_null(),
+				   store_p_int(ns->next_at)};
+	return store_exec(c, record_sql, p, 6, NULL);
 }
 
 /* A fresh nonce and the time, signed for this request. */
@@ -184,7 +215,7 @@ int netsuite_send(struct store_conn *c, const struct netsuite_opts *o, struct in
 	else if (rc == 0)
 		rc = send_put(o, url.p, auth.p, &body, ns);
 	if (!dry) {
-		int src = send_record(c, inv, now_ms);
+		int src = send_record(c, o, inv, now_ms);
 		rc = rc ? rc : src;
 	}
 	if (rc < 0)

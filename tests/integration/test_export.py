@@ -168,7 +168,8 @@ def test_stream_rows_once_across_restart_and_500s(warp_factory, bq, tmp_path, st
     # two batches taken, then 500s and 503s, then down (503) until restarted
     bq.insert_answers[:] = [None, None] + [500] * 6 + [503] * 2
     bq.insert_down = 503
-    w = start(warp_factory, bq, tmp_path, extra="batch_rows = 200", store=store)
+    # one request at a time: the script answers the batches in their order
+    w = start(warp_factory, bq, tmp_path, extra="batch_rows = 200\ninflight = 1", store=store)
     now = int(time.time() * 1000)
     cdrs = add_cdrs(w, 700, now - 60000)
     msgs = add_messages(w, 150, now - 60000)
@@ -179,7 +180,7 @@ def test_stream_rows_once_across_restart_and_500s(warp_factory, bq, tmp_path, st
     cdrs += add_cdrs(w, 300, now - 30000)
     bq.insert_down = None
 
-    w2 = start(warp_factory, bq, tmp_path, extra="batch_rows = 200", store=store)
+    w2 = start(warp_factory, bq, tmp_path, extra="batch_rows = 200\ninflight = 1", store=store)
     wait_for(lambda: stream_state(w2, "stream:cdrs")["rows_exported"] == 1000 and
              stream_state(w2, "stream:messages")["rows_exported"] == 150, what="every row")
     assert set(bq.held("cdrs")) == set(cdrs) and set(bq.held("messages")) == set(msgs)
@@ -199,6 +200,30 @@ def test_stream_rows_once_across_restart_and_500s(warp_factory, bq, tmp_path, st
     row = bq.held("cdrs")[cdrs[0]]
     assert row["start_time"].endswith("Z") and row["billable_ms"] == 60000
     assert "sell_price" not in row, "NULL prices are left out"
+
+
+def test_stream_requests_in_flight_commit_in_order(warp_factory, bq, tmp_path, store):
+    """[export] inflight = 4: a lane's requests go together (the server sees
+    four at once); when one of a window fails, the cursor moves past the
+    requests before it only, and the rest of the window goes again
+    (BigQuery de-duplicates the accepted ones by insertId): every row
+    arrives, the cursor counts each once."""
+    bq.insert_delay = 0.05
+    w = start(warp_factory, bq, tmp_path, extra="tables = cdrs\nbatch_rows = 50\ninflight = 4",
+              store=store)
+    now = int(time.time() * 1000)
+    ids = add_cdrs(w, 1000, now - 60000)
+    bq.fail_once_ids.add(ids[660])  # the 14th request: the fourth window's second
+    wait_for(lambda: stream_state(w, "stream:cdrs")["rows_exported"] == 1000, what="every row")
+    assert set(bq.held("cdrs")) == set(ids) and bq.problems == []
+    assert bq.max_in_flight == 4, bq.max_in_flight
+    assert metric(w, "warp_export_failures_total", table="cdrs", mode="stream",
+                  reason="http_5xx") == 1
+    assert metric(w, "warp_export_rows_total", table="cdrs", mode="stream") == 1000
+    # the window's requests after the failed one, sent again: at most two
+    assert 0 <= bq.repeats <= 100, bq.repeats
+    state = {s["stream"]: s for s in admin_get(w, "/api/v1/export")["data"]}
+    assert state["stream:cdrs"]["rows_exported"] == 1000
 
 
 def test_stream_failures_in_metrics(warp_factory, bq, tmp_path):

@@ -20,6 +20,7 @@ import re
 import ssl
 import subprocess
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -65,6 +66,10 @@ class FakeNetSuite:
                         "-keyout", str(key), "-out", str(self.cert)], check=True,
                        capture_output=True, timeout=60)
         self.requests = []        # (method, path, body) of every signed request
+        self.times = []           # time.monotonic() of each of them
+        self.unavailable = 0      # answer 503 to this many, storing nothing
+        self.hang = 0             # seconds each request waits before it is read
+        self.hung = threading.Event()  # set once a request waits
         self.records = {}         # externalId -> (type, internal id, body)
         self.nonces = set()
         self.refuse_entity = {}   # entity id -> error detail answered with 400
@@ -106,6 +111,9 @@ class FakeNetSuite:
                                                     "o:errorCode": "INVALID_VALUE"}]})
 
     def handle(self, h):
+        if self.hang:
+            self.hung.set()
+            time.sleep(self.hang)
         body = h.rfile.read(int(h.headers["Content-Length"]))
         p = oauth_params(h.headers.get("Authorization", ""))
         url = self.base + h.path
@@ -125,9 +133,13 @@ class FakeNetSuite:
             m = RECORD.match(h.path)
             rec = json.loads(body)
             self.requests.append(("PUT", h.path, rec))
+            self.times.append(time.monotonic())
             if (not m or h.headers.get("Content-Type") != "application/json"
                     or rec.get("externalId") != m.group(2)):
                 return self.error(h, 400, "bad record path or body")
+            if self.unavailable:
+                self.unavailable -= 1
+                return self.error(h, 503, "Service temporarily unavailable")
             entity = rec["entity"]["id"]
             if entity in self.refuse_entity:
                 return self.error(h, 400, self.refuse_entity[entity])

@@ -101,6 +101,60 @@ static void test_numeric_negative_zero_and_small(void **state)
 	free(s);
 }
 
+/* Every byte a JSON string may not hold raw (RFC 8259 §7) is escaped, and
+ * the encoded row is JSON jansson reads back to the same text; UTF-8
+ * passes through. */
+static void test_strings_escape_every_control_byte(void **state)
+{
+	struct fixture *f = *state;
+	char sql[512], raw[64];
+	size_t n = 0;
+
+	for (int c = 1; c < 0x20; c++)
+		raw[n++] = (char)c;
+	raw[n] = '\0';
+	/* char(1, 2, …, 31) || '"\' || 'é☃' as the string column */
+	int w = snprintf(sql, sizeof(sql), "SELECT 1, 'id', char(");
+	for (int c = 1; c < 0x20; c++)
+		w += snprintf(sql + w, sizeof(sql) - (size_t)w, "%s%d", c > 1 ? "," : "", c);
+	snprintf(sql + w, sizeof(sql) - (size_t)w,
+		 ") || '\"\\' || '\xc3\xa9\xe2\x98\x83', NULL, NULL, NULL");
+	char *s = encode(f, &kinds, sql);
+	assert_non_null(strstr(s, "\\u0001\\u0002"));
+	assert_non_null(strstr(s, "\\n\\u000b\\u000c\\r"));
+	assert_non_null(strstr(s, "\\t\\n"));
+	assert_non_null(strstr(s, "\\\"\\\\\xc3\xa9\xe2\x98\x83\"}"));
+	json_error_t e;
+	json_t *o = json_loads(s, 0, &e);
+	assert_non_null(o);
+	const char *back = json_string_value(json_object_get(o, "s"));
+	assert_non_null(back);
+	assert_int_equal(strncmp(back, raw, n), 0);
+	assert_string_equal(back + n, "\"\\\xc3\xa9\xe2\x98\x83");
+	json_decref(o);
+	free(s);
+}
+
+/* An integer column's text goes out as it is when it is a JSON number;
+ * text that is not one (a leading zero, a sign alone, letters) goes out
+ * as the integer the store reads from it, so a row is always JSON. */
+static void test_integers_are_always_json_numbers(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"0", "0"},	      {"-7", "-7"},  {"9223372036854775807", "9223372036854775807"},
+	    {"'007'", "7"},   {"'-0'", "0"}, {"'-'", "0"},
+	    {"'12abc'", "0"}, {"'x'", "0"},  {"-9223372036854775808", "-9223372036854775808"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char sql[160], want[64];
+		snprintf(sql, sizeof(sql), "SELECT 1, 'id', 's', %s, NULL, NULL", cases[i][0]);
+		snprintf(want, sizeof(want), "{\"s\":\"s\",\"n\":%s}", cases[i][1]);
+		char *s = encode(*state, &kinds, sql);
+		assert_string_equal(s, want);
+		free(s);
+	}
+}
+
 /* The encoder's own calendar against time_format_rfc3339 (gmtime_r). */
 static void test_timestamps_agree_with_gmtime(void **state)
 {
@@ -252,6 +306,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_each_kind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_numeric_negative_zero_and_small, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nulls_are_left_out, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_strings_escape_every_control_byte, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_integers_are_always_json_numbers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timestamps_agree_with_gmtime, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cdr_mapping, setup, teardown),
