@@ -84,12 +84,15 @@ struct cdr_item {
 	struct role_post post;
 };
 
-#define CDR_RATED_COLS (ROLE_PRICE_PARAMS + 2)
+#define CDR_RATED_COLS (ROLE_PRICE_PARAMS + 4)
 #define CDR_QUARANTINE_COLS 6
 
 /* What the CDR owes the ledger now: the first rating's charge, or a
- * re-rating's difference from what the ledger holds (decision 0036). */
-static void cdr_posting(struct cdr_item *it, const char *customer_id)
+ * re-rating's difference from what the ledger holds (decision 0036).  A
+ * postpaid customer's first charges of a batch share one entry (decision
+ * 0052); a prepaid customer's call is charged alone under cdr:<id>, the
+ * key its settlement by the sip role posts under. */
+static void cdr_posting(struct cdr_item *it, const char *customer_id, bool prepaid)
 {
 	struct role_post *x = &it->post;
 	int64_t diff = it->charged - it->p.sell;
@@ -98,6 +101,7 @@ static void cdr_posting(struct cdr_item *it, const char *customer_id)
 	if (!it->posts)
 		return;
 	x->customer_id = customer_id;
+	x->foldable = it->ratings == 0 && !prepaid;
 	x->reference_type = "cdr";
 	x->reference_id = it->id;
 	if (it->ratings == 0) {
@@ -135,6 +139,16 @@ static void cdr_posted(struct cdr_item *it)
 	}
 }
 
+/* The folded entry a CDR's first charge went into and its part of it;
+ * NULL for one charged alone (or not at all). */
+static void cdr_entry_params(const struct cdr_item *it, struct store_param *v)
+{
+	bool folded = it->posts && it->post.folded;
+
+	v[0] = folded ? store_p_text(it->post.id) : store_p_null();
+	v[1] = folded ? store_p_int(-it->post.amount) : store_p_null();
+}
+
 /* The batch's rows back: the rated ones with their prices, the
  * quarantined ones with the reason (their last prices kept). */
 static int cdr_write(struct store_conn *c, const struct cdr_item *it, size_t n, int64_t version,
@@ -152,12 +166,17 @@ static int cdr_write(struct store_conn *c, const struct cdr_item *it, size_t n, 
 			role_price_params(&it[i].p, it[i].charged, it[i].ratings + 1, version, r);
 			r[ROLE_PRICE_PARAMS] = store_p_int(it[i].p.billable_s);
 			r[ROLE_PRICE_PARAMS + 1] = store_p_text("rated");
+			cdr_entry_params(&it[i], r + ROLE_PRICE_PARAMS + 2);
 		}
+	/* a re-rating keeps the entry its first charge went into */
 	rc = role_exec_rows(
-	    c, "INSERT INTO cdr_ratings (cdr_id, " ROLE_PRICE_COLUMNS ", billable_s, state)",
+	    c,
+	    "INSERT INTO cdr_ratings (cdr_id, " ROLE_PRICE_COLUMNS
+	    ", billable_s, state, entry_id, entry_amount)",
 	    "ON CONFLICT (cdr_id) DO UPDATE SET " ROLE_PRICE_EXCLUDED
 	    ", billable_s = excluded.billable_s, state = excluded.state, reason = NULL, "
-	    "side = NULL",
+	    "side = NULL, entry_id = COALESCE(excluded.entry_id, cdr_ratings.entry_id), "
+	    "entry_amount = COALESCE(excluded.entry_amount, cdr_ratings.entry_amount)",
 	    CDR_RATED_COLS, v, nr);
 	for (size_t i = 0; i < n; i++)
 		if (it[i].p.state == BILLING_RECORD_QUARANTINED) {
@@ -181,6 +200,13 @@ static int cdr_write(struct store_conn *c, const struct cdr_item *it, size_t n, 
 			CDR_QUARANTINE_COLS, v, nq);
 }
 
+static bool cdr_prepaid(const struct billing_rating *r, struct str customer_id)
+{
+	const struct billing_customer *cu = billing_rating_customer(r, customer_id);
+
+	return cu && cu->prepaid;
+}
+
 /* Rates rows[0..n) of res into it[], posts their money in one go, writes
  * them back; out counts them. */
 static int cdr_rate_all(struct store_conn *c, const struct billing_rating *r, int64_t version,
@@ -200,7 +226,8 @@ static int cdr_rate_all(struct store_conn *c, const struct billing_rating *r, in
 		it[i].ratings = store_res_int(res, i, C_RATINGS);
 		cdr_record(res, i, &in);
 		if (billing_rate_record(r, &in, &it[i].p) == BILLING_RECORD_RATED)
-			cdr_posting(&it[i], store_res_text(res, i, C_CUST));
+			cdr_posting(&it[i], store_res_text(res, i, C_CUST),
+				    cdr_prepaid(r, in.customer_id));
 		if (it[i].posts)
 			posts[np++] = &it[i].post;
 	}
@@ -210,7 +237,7 @@ static int cdr_rate_all(struct store_conn *c, const struct billing_rating *r, in
 
 		if (it[i].posts && x->result < 0)
 			out->refused[x->kind]++;
-		else if (it[i].posts)
+		else if (it[i].posts && (!x->folded || x->fold_head)) /* an entry once */
 			(x->result == ROLE_FOUND ? out->found : out->posted)[x->kind]++;
 		if (it[i].p.state == BILLING_RECORD_RATED)
 			cdr_posted(&it[i]);

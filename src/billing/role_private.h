@@ -101,14 +101,22 @@ struct role_post {
 	int64_t amount; /* signed, as the entry's */
 	const char *reference_type, *reference_id;
 	char description[BILLING_LEDGER_TEXT_MAX + 1];
+	/* in: a postpaid call's first charge, which may be folded with the
+	 * group's others into one entry (decision 0052) */
+	bool foldable;
 	int result;
 	int64_t found_amount;
-	/* filled when posted */
+	/* filled when posted; folded: the shared entry's, fold_head on the
+	 * first of its posts (so the entry is counted once) */
 	char id[ID_MAX];
 	int64_t seq, balance_after;
+	bool folded, fold_head;
 };
-/* Posts p[0..n) (reordered: sorted by customer).  0 or a store code (the
- * caller rolls back). */
+/* Posts p[0..n) (reordered: sorted by customer).  A customer's foldable
+ * posts not found under their keys, two or more, become one call_charge
+ * entry for their sum (key "cdrs:<first key's record>", reference type
+ * cdr_batch, no reference id): each is then ROLE_POSTED with folded set
+ * and that entry's id.  0 or a store code (the caller rolls back). */
 int role_ledger_post_many(struct store_conn *c, const struct billing_ledger_opts *o,
 			  struct role_post **p, size_t n);
 
