@@ -20,22 +20,26 @@
 
 #include "role_private.h"
 
-#define CDR_SELECT                                                                                 \
+/* SQLite: the rating row's rowid too, which its update goes by (no
+ * look-up of the random cdr_id in its index; decision 0052). */
+#define CDR_SELECT(rowid)                                                                          \
 	"SELECT c.id, c.customer_id, c.trunk_id, c.carrier_id, c.normalized, c.dialed, "           \
 	"c.start_ms, c.answer_ms, c.duration_ms, c.direction, g.charged, g.ratings, "              \
-	"c.created_at FROM cdr_ratings g JOIN cdrs c ON c.id = g.cdr_id "
+	"c.created_at, " rowid " FROM cdr_ratings g JOIN cdrs c ON c.id = g.cdr_id "
 
 /* A re-rating asked for after a provisioning change names the version it
  * waits for in rating_version (src/api/cdrs.c). */
-#define CDR_PENDING CDR_SELECT "WHERE g.state = 'pending' AND g.rating_version <= $2 LIMIT $1"
-#define CDR_RETRY CDR_SELECT "WHERE g.state = 'quarantined' AND g.rating_version < $2 LIMIT $1"
+#define CDR_PENDING "WHERE g.state = 'pending' AND g.rating_version <= $2 LIMIT $1"
+#define CDR_RETRY "WHERE g.state = 'quarantined' AND g.rating_version < $2 LIMIT $1"
 /* PostgreSQL: the rows a batch rates are locked until it commits, and
  * skipped by other billing processes, so several share the stream and a
  * re-rating asked for meanwhile waits and then takes effect (SQLite's
  * BEGIN IMMEDIATE serializes all of that already). */
 #define CDR_CLAIM " FOR UPDATE OF g SKIP LOCKED"
-static const char *const cdr_pending_sql[2] = {CDR_PENDING, CDR_PENDING CDR_CLAIM};
-static const char *const cdr_retry_sql[2] = {CDR_RETRY, CDR_RETRY CDR_CLAIM};
+static const char *const cdr_pending_sql[2] = {CDR_SELECT("g.rowid") CDR_PENDING,
+					       CDR_SELECT("0") CDR_PENDING CDR_CLAIM};
+static const char *const cdr_retry_sql[2] = {CDR_SELECT("g.rowid") CDR_RETRY,
+					     CDR_SELECT("0") CDR_RETRY CDR_CLAIM};
 
 enum {
 	C_ID,
@@ -50,7 +54,8 @@ enum {
 	C_DIR,
 	C_CHARGED,
 	C_RATINGS,
-	C_CREATED
+	C_CREATED,
+	C_ROWID
 };
 
 static struct str col(const struct store_res *r, size_t row, int c)
@@ -78,6 +83,7 @@ static void cdr_record(const struct store_res *r, size_t i, struct billing_recor
 /* One CDR of a batch: its price and, when it moves money, its posting. */
 struct cdr_item {
 	const char *id;
+	int64_t rowid; /* SQLite's, of the rating row */
 	struct billing_rated p;
 	int64_t charged, ratings; /* as stored: the ledger's amount, the ratings so far */
 	bool posts;
@@ -151,8 +157,29 @@ static void cdr_entry_params(const struct cdr_item *it, struct store_param *v)
 
 /* The batch's rows back: the rated ones with their prices, the
  * quarantined ones with the reason (their last prices kept). */
-static int cdr_write(struct store_conn *c, const struct cdr_item *it, size_t n, int64_t version,
-		     struct store_param *v)
+/* The rated rows: SQLite updates each by its rowid from one VALUES list
+ * (UPDATE … FROM: no look-up of the random cdr_id, decision 0052);
+ * PostgreSQL upserts by cdr_id (its VALUES would want a cast per column).
+ * A re-rating keeps the entry its first charge went into. */
+static const char *const cdr_rated_head[2] = {
+    "UPDATE cdr_ratings SET currency = v.column2, sell = v.column3, buy_currency = v.column4, "
+    "buy = v.column5, margin = v.column6, prefix = v.column7, zone = v.column8, destination = "
+    "v.column9, sell_deck_id = v.column10, sell_deck_version = v.column11, buy_deck_id = "
+    "v.column12, buy_deck_version = v.column13, charged = v.column14, ratings = v.column15, "
+    "rating_version = v.column16, rated_at = v.column17, billable_s = v.column18, state = "
+    "v.column19, reason = NULL, side = NULL, entry_id = COALESCE(v.column20, entry_id), "
+    "entry_amount = COALESCE(v.column21, entry_amount) FROM (",
+    "INSERT INTO cdr_ratings (cdr_id, " ROLE_PRICE_COLUMNS
+    ", billable_s, state, entry_id, entry_amount)"};
+static const char *const cdr_rated_tail[2] = {
+    ") AS v WHERE cdr_ratings.rowid = v.column1",
+    "ON CONFLICT (cdr_id) DO UPDATE SET " ROLE_PRICE_EXCLUDED
+    ", billable_s = excluded.billable_s, state = excluded.state, reason = NULL, "
+    "side = NULL, entry_id = COALESCE(excluded.entry_id, cdr_ratings.entry_id), "
+    "entry_amount = COALESCE(excluded.entry_amount, cdr_ratings.entry_amount)"};
+
+static int cdr_write(struct store_conn *c, int pg, const struct cdr_item *it, size_t n,
+		     int64_t version, struct store_param *v)
 {
 	size_t nr = 0, nq = 0;
 	int64_t now = time_wall_ms();
@@ -162,22 +189,13 @@ static int cdr_write(struct store_conn *c, const struct cdr_item *it, size_t n, 
 		if (it[i].p.state == BILLING_RECORD_RATED) {
 			struct store_param *r = v + nr++ * CDR_RATED_COLS;
 
-			r[0] = store_p_text(it[i].id);
+			r[0] = pg ? store_p_text(it[i].id) : store_p_int(it[i].rowid);
 			role_price_params(&it[i].p, it[i].charged, it[i].ratings + 1, version, r);
 			r[ROLE_PRICE_PARAMS] = store_p_int(it[i].p.billable_s);
 			r[ROLE_PRICE_PARAMS + 1] = store_p_text("rated");
 			cdr_entry_params(&it[i], r + ROLE_PRICE_PARAMS + 2);
 		}
-	/* a re-rating keeps the entry its first charge went into */
-	rc = role_exec_rows(
-	    c,
-	    "INSERT INTO cdr_ratings (cdr_id, " ROLE_PRICE_COLUMNS
-	    ", billable_s, state, entry_id, entry_amount)",
-	    "ON CONFLICT (cdr_id) DO UPDATE SET " ROLE_PRICE_EXCLUDED
-	    ", billable_s = excluded.billable_s, state = excluded.state, reason = NULL, "
-	    "side = NULL, entry_id = COALESCE(excluded.entry_id, cdr_ratings.entry_id), "
-	    "entry_amount = COALESCE(excluded.entry_amount, cdr_ratings.entry_amount)",
-	    CDR_RATED_COLS, v, nr);
+	rc = role_exec_rows(c, cdr_rated_head[pg], cdr_rated_tail[pg], CDR_RATED_COLS, v, nr);
 	for (size_t i = 0; i < n; i++)
 		if (it[i].p.state == BILLING_RECORD_QUARANTINED) {
 			struct store_param *q = v + nq++ * CDR_QUARANTINE_COLS;
@@ -222,6 +240,7 @@ static int cdr_rate_all(struct store_conn *c, const struct billing_rating *r, in
 		struct billing_record in;
 
 		it[i].id = store_res_text(res, i, C_ID);
+		it[i].rowid = store_res_int(res, i, C_ROWID);
 		it[i].charged = store_res_int(res, i, C_CHARGED);
 		it[i].ratings = store_res_int(res, i, C_RATINGS);
 		cdr_record(res, i, &in);
@@ -246,7 +265,7 @@ static int cdr_rate_all(struct store_conn *c, const struct billing_rating *r, in
 		else
 			out->quarantined++;
 	}
-	rc = rc ? rc : cdr_write(c, it, n, version, v);
+	rc = rc ? rc : cdr_write(c, store_kind(o->store) == STORE_POSTGRES, it, n, version, v);
 	free(posts);
 	free(v);
 	return rc;
