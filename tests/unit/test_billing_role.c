@@ -1,7 +1,8 @@
 /*
  * test_billing_role.c — the billing role's passes (src/billing/role*.c) on
  * a migrated store, SQLite and (under scripts/with-postgres) PostgreSQL:
- * CDRs of several customers over several batches each charged once, with
+ * CDRs of several customers over several batches each charged once (one
+ * entry per postpaid customer and batch, decision 0052), with
  * every customer's seq numbers consecutive and its balance the sum of its
  * entries; a call a prepaid settlement charged already under cdr:<id>
  * keeps that entry, and a re-rating posts the difference from it once;
@@ -115,8 +116,20 @@ static void test_batches_charge_each_cdr_once(void **state)
 		cdr_add(c, i, i == 3 ? "4420" : "15550001", now);
 	role_env_start(f, &e, 7);
 	assert_int_equal(billing_role_drain(e.role, c), NCDRS);
-	/* 19 charged: 0.001 per second of each call, the UK one quarantined */
-	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), NCDRS - 1);
+	/* 19 charged, 0.001 per second of each call, the UK one quarantined:
+	 * each batch of 7 has two or three calls of each postpaid customer,
+	 * posted as one entry per customer and batch (decision 0052) whose
+	 * parts the rating rows name */
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries WHERE reference_type = "
+				      "'cdr_batch'"),
+			 3 * NCUST);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 3 * NCUST);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM cdr_ratings g WHERE g.state = 'rated' "
+				      "AND (g.entry_amount <> g.sell OR NOT EXISTS (SELECT 1 FROM "
+				      "ledger_entries e WHERE e.id = g.entry_id))"),
+			 0);
+	assert_int_equal(query_int(c, "SELECT -SUM(amount) FROM ledger_entries"),
+			 query_int(c, "SELECT SUM(sell) FROM cdr_ratings"));
 	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM cdr_ratings WHERE state = "
 				      "'quarantined' AND reason = 'no_rate' AND cdr_id = 'cdr_03'"),
 			 1);
@@ -149,7 +162,7 @@ static void test_batches_charge_each_cdr_once(void **state)
 	store_res_free(r);
 	/* nothing pending: a second drain writes nothing */
 	assert_int_equal(billing_role_drain(e.role, c), 0);
-	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), NCDRS - 1);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 3 * NCUST);
 	role_env_stop(&e);
 }
 
@@ -240,6 +253,44 @@ static void test_two_raters_share_the_stream(void **state)
 	role_env_stop(&e);
 }
 
+/* A customer switched from prepaid to postpaid: its call charged in a
+ * batch entry by the role, the sip role's settlement of it that comes
+ * after posts nothing and still closes the reservation (decision 0052). */
+static void test_a_settlement_after_a_batch_charges_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = store_conn(f->store);
+	struct billing_ledger_opts lo = {0};
+	struct billing_reservation rv = {.customer_id = "cus_0",
+					 .amount = 500,
+					 .reference_type = "cdr",
+					 .reference_id = "cdr_00"};
+	struct billing_entry e0;
+	int64_t now = time_wall_ms();
+	struct role_env e;
+	bool replayed = true;
+
+	provision(c, now);
+	fixture_exec_ok(c, "UPDATE customers SET credit_limit = 1000000");
+	assert_int_equal(billing_reserve(c, &rv, 60000), 0);
+	cdr_add(c, 0, "15550001", now); /* cus_0, 1 s: 0.001 */
+	cdr_add(c, 3, "15550001", now); /* cus_0, 4 s: 0.004 */
+	role_env_start(f, &e, 100);
+	assert_int_equal(billing_role_drain(e.role, c), 2);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries WHERE reference_type = "
+				      "'cdr_batch' AND amount = -5000"),
+			 1);
+	assert_int_equal(
+	    billing_reservation_settle(c, &lo, rv.id, BILLING_CALL_CHARGE, 1000, &e0, &replayed),
+	    0);
+	assert_false(replayed);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 1);
+	assert_int_equal(query_int(c, "SELECT balance FROM balances"), -5000);
+	assert_int_equal(query_int(c, "SELECT reserved FROM balances"), 0);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM reservations WHERE state = 'open'"), 0);
+	role_env_stop(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +300,8 @@ int main(void)
 		test_prepaid_charge_kept_and_rerating_posts_the_difference, fixture_setup_migrated,
 		fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_two_raters_share_the_stream,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_settlement_after_a_batch_charges_nothing,
 					    fixture_setup_migrated, fixture_teardown),
 	};
 	return FIXTURE_RUN("billing_role", tests);
