@@ -137,7 +137,27 @@ static void role_lag(const struct role_pass *a, const struct role_pass *b)
 		metric_set(metric_get(f), oldest ? (time_wall_ms() - oldest) / 1000 : 0);
 }
 
-/* One batch of each kind under one snapshot; *more when either was full. */
+void role_pass_metrics(const struct role_pass *cdr, const struct role_pass *msg)
+{
+	role_count("cdr", cdr);
+	role_count("message", msg);
+	role_lag(cdr, msg);
+}
+
+static bool role_stopping(void *arg)
+{
+	struct billing_role *br = arg;
+	bool stop;
+
+	pthread_mutex_lock(&br->lock);
+	stop = br->stopping;
+	pthread_mutex_unlock(&br->lock);
+	return stop;
+}
+
+/* One batch of each kind under one snapshot; *more when either was full.
+ * A full CDR batch on SQLite is a backlog: the pending CDRs behind it are
+ * read ahead on a second thread while this one writes (role_pipe.c). */
 static int role_pass_once(struct billing_role *br, struct store_conn *c, bool *more,
 			  int64_t *written)
 {
@@ -148,11 +168,11 @@ static int role_pass_once(struct billing_role *br, struct store_conn *c, bool *m
 
 	rc = rc ? rc : role_msg_pass(c, r, version, &br->o, &msg);
 	snapshot_release(br->o.rating, r);
-	role_count("cdr", &cdr);
-	role_count("message", &msg);
-	role_lag(&cdr, &msg);
+	role_pass_metrics(&cdr, &msg);
 	*more = rc == 0 && (cdr.full || msg.full);
 	*written += cdr.rated + cdr.quarantined + msg.rated + msg.quarantined;
+	if (rc == 0 && cdr.full && store_kind(br->o.store) == STORE_SQLITE)
+		rc = role_pipe_drain(&br->o, c, role_stopping, br, written);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "billing/billing.h"
+#include "billing/role_private.h"
 
 #define NCUST 3
 #define NCDRS 20
@@ -81,6 +82,7 @@ struct role_env {
 	struct snapshot_loader *loader;
 	struct billing_rating_source *src;
 	struct billing_role *role;
+	struct billing_role_opts o;
 };
 
 static void role_env_start(struct fixture *f, struct role_env *e, int batch)
@@ -95,6 +97,7 @@ static void role_env_start(struct fixture *f, struct role_env *e, int batch)
 	assert_non_null(o.rating);
 	e->role = billing_role_new(&o);
 	assert_non_null(e->role);
+	e->o = o;
 }
 
 static void role_env_stop(struct role_env *e)
@@ -291,6 +294,57 @@ static void test_a_settlement_after_a_batch_charges_nothing(void **state)
 	role_env_stop(&e);
 }
 
+/* A batch read ahead of the writer (role_pipe.c, decision 0052) charges
+ * only the rows still as read: one re-rated meanwhile (its rating_version
+ * moved) and one another batch rated are left alone. */
+static void test_a_batch_read_ahead_charges_only_rows_still_as_read(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = store_conn(f->store);
+	int64_t now = time_wall_ms(), cursor[2] = {-1, 0};
+	struct role_cdr_batch *b = NULL;
+	struct role_pass pass;
+	struct role_env e;
+	bool full = true;
+
+	if (store_kind(f->store) != STORE_SQLITE)
+		skip(); /* the read ahead is SQLite's (its rowid order) */
+	provision(c, now);
+	for (int i = 0; i < 6; i++)
+		cdr_add(c, i, "15550001", now); /* cus_(i % 3), i + 1 s */
+	role_env_start(f, &e, 100);
+	const struct billing_rating *r = snapshot_acquire(e.o.rating);
+	assert_int_equal(role_cdr_read(c, r, snapshot_version(e.o.rating), 100, cursor, &b, &full),
+			 0);
+	snapshot_release(e.o.rating, r);
+	assert_non_null(b);
+	assert_false(full);
+	/* read again after the cursor: nothing */
+	struct role_cdr_batch *none = NULL;
+	r = snapshot_acquire(e.o.rating);
+	assert_int_equal(
+	    role_cdr_read(c, r, snapshot_version(e.o.rating), 100, cursor, &none, &full), 0);
+	snapshot_release(e.o.rating, r);
+	assert_null(none);
+	fixture_exec_ok(c, "UPDATE cdr_ratings SET rating_version = 999 WHERE cdr_id = 'cdr_01'");
+	fixture_exec_ok(c, "UPDATE cdr_ratings SET state = 'rated', ratings = 1 WHERE cdr_id = "
+			   "'cdr_02'");
+	assert_int_equal(role_cdr_commit(c, &e.o, b, &pass), 0);
+	role_cdr_batch_free(b);
+	assert_int_equal(pass.rated, 4);
+	assert_int_equal(query_int(c, "SELECT state = 'pending' AND rating_version = 999 FROM "
+				      "cdr_ratings WHERE cdr_id = 'cdr_01'"),
+			 1);
+	/* cus_0: cdr_00 and cdr_03 in one entry; cdr_04 and cdr_05 alone */
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 3);
+	assert_int_equal(query_int(c, "SELECT -SUM(amount) FROM ledger_entries"),
+			 1000 + 4000 + 5000 + 6000);
+	assert_int_equal(query_int(c, "SELECT amount FROM ledger_entries WHERE reference_type = "
+				      "'cdr_batch'"),
+			 -5000);
+	role_env_stop(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +356,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_two_raters_share_the_stream,
 					    fixture_setup_migrated, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_a_settlement_after_a_batch_charges_nothing,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_batch_read_ahead_charges_only_rows_still_as_read,
 					    fixture_setup_migrated, fixture_teardown),
 	};
 	return FIXTURE_RUN("billing_role", tests);
