@@ -58,11 +58,20 @@ def test_a_kill_in_the_middle_of_rating_loses_and_repeats_nothing(crashable):
     w.proc.wait()
     left = api.count("cdr_ratings", "state = 'pending'")
     assert 0 < left < 3 * CDRS, "the kill did not land while rating"
+    # a SIGTERM while the backlog is read ahead stops both threads at once
+    w.start()
+    while rated(w) < 60:
+        assert w.proc.poll() is None, w.stderr()[-2000:]
+        time.sleep(0.005)
+    rc, took = w.stop()
+    assert rc == 0 and took < 5, w.stderr()[-2000:]
     w.start()
     deadline = time.monotonic() + 60
     while api.count("cdr_ratings", "state = 'pending'"):
         assert time.monotonic() < deadline and w.proc.poll() is None, w.stderr()[-2000:]
         time.sleep(0.1)
+    rc, _ = w.stop()
+    assert rc == 0, w.stderr()[-2000:]
     assert api.count("cdr_ratings", "state = 'rated' AND ratings = 1") == 3 * CDRS
     for cid in customers:
         sold = api.rows("SELECT SUM(g.sell) AS s FROM cdr_ratings g JOIN cdrs c ON "
