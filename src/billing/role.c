@@ -21,8 +21,6 @@
 #include "ledger.h"
 #include "role_private.h"
 
-#define ROLE_SQLITE_CACHE_KIB "65536" /* this thread's connection: 64 MiB */
-
 struct billing_role {
 	struct billing_role_opts o;
 	pthread_t thread;
@@ -187,7 +185,7 @@ int64_t billing_role_drain(struct billing_role *br, struct store_conn *c)
 	/* SQLite: a batch reads CDRs, ratings and ledger pages all over the
 	 * file; a larger page cache than the 2 MB default saves most preads */
 	if (store_kind(br->o.store) == STORE_SQLITE)
-		store_exec(c, "PRAGMA cache_size = -" ROLE_SQLITE_CACHE_KIB, NULL, 0, NULL);
+		store_exec(c, ROLE_SQLITE_CACHE, NULL, 0, NULL);
 	while (more && rc == 0)
 		rc = role_pass_once(br, c, &more, &written);
 	role_quarantine_gauge(c);

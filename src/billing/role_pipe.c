@@ -48,7 +48,7 @@ static void *pipe_reader(void *arg)
 	struct store_conn *c = store_conn(p->o->store);
 	int64_t cursor[2] = {-1, 0};
 	bool full = true;
-	int rc = c ? 0 : STORE_EDOWN;
+	int rc = c ? store_exec(c, ROLE_SQLITE_CACHE, NULL, 0, NULL) : STORE_EDOWN;
 
 	while (rc == 0 && full) {
 		const struct billing_rating *r = snapshot_acquire(p->o->rating);

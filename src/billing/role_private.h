@@ -42,6 +42,11 @@ int role_cdr_commit(struct store_conn *c, const struct billing_role_opts *o,
 		    struct role_cdr_batch *b, struct role_pass *out);
 void role_cdr_batch_free(struct role_cdr_batch *b);
 
+/* SQLite: a batch reads CDRs, ratings and ledger pages all over the file;
+ * the role's connections (the rater's, the read-ahead's) keep 64 MiB of
+ * them instead of the 2 MB default. */
+#define ROLE_SQLITE_CACHE "PRAGMA cache_size = -65536"
+
 /* role_pipe.c: on SQLite, with a backlog, pending CDR batches read and
  * priced on a second thread with its own connection while this one writes
  * the previous batch; until a batch comes short or stop(arg).  Adds what
