@@ -193,6 +193,7 @@ prefixes = make_prefixes(NPREFIXES)
 sell, _ = import_deck(w, "sell", deck_csv(prefixes, 2))
 buy, _ = import_deck(w, "buy", deck_csv(prefixes, 3))
 customers = [w.call("POST", "/api/v1/customers", {"name": "c%d" % i, "currency": "USD",
+                                                  "billing_type": "postpaid",
                                                   "sell_deck_id": sell})["id"]
              for i in range(NCUST)]
 carrier = w.call("POST", "/api/v1/carriers", {"name": "bench", "buy_deck_id": buy})["id"]
@@ -235,11 +236,16 @@ w.stop()
 ro = sqlite3.connect("file:%s?mode=ro" % DB, uri=True, timeout=30)
 rated = ro.execute("SELECT COUNT(*) FROM cdr_ratings WHERE state = 'rated'").fetchone()[0]
 entries = ro.execute("SELECT COUNT(*) FROM ledger_entries").fetchone()[0]
+# what the ledger took is what the ratings say, whatever entries it took it in
+charged = ro.execute("SELECT COALESCE(-SUM(amount), 0) FROM ledger_entries").fetchone()[0]
+sold = ro.execute("SELECT COALESCE(SUM(sell), 0) FROM cdr_ratings WHERE state = 'rated'"
+                  ).fetchone()[0]
 check = ro.execute("SELECT sell, buy, zone FROM cdr_ratings WHERE cdr_id = ?",
                    (rows[0][0],)).fetchone()
 ro.close()
-if rated != NCDRS or entries != NCDRS:
-    sys.exit("warp rated %d and charged %d of %d CDRs" % (rated, entries, NCDRS))
+if rated != NCDRS or charged != sold or not entries:
+    sys.exit("warp rated %d of %d CDRs and charged %d of their %d in %d entries" % (
+        rated, NCDRS, charged, sold, entries))
 
 # ----------------------------------------------------------------- SQL
 sql_s = sql_cpu = None
@@ -328,8 +334,8 @@ FROM (
 print("rating %d CDRs against %d-prefix sell and buy decks (%d customers, batch %s)" % (
     NCDRS, NPREFIXES, NCUST, BATCH))
 wr = NCDRS / warp_s
-print("  warp billing role (SQLite, rated + charged): %.1f s, %d CDRs/s, CPU %.1f us/CDR" % (
-    warp_s, wr, warp_cpu * 1e6 / NCDRS))
+print("  warp billing role (SQLite, rated + charged): %.1f s, %d CDRs/s, CPU %.1f us/CDR, "
+      "%d ledger entries" % (warp_s, wr, warp_cpu * 1e6 / NCDRS, entries))
 if sql_s:
     sr = NCDRS / sql_s
     print("  SQL UPDATE ... FROM longest prefix (PostgreSQL, no ledger): %.1f s, %d CDRs/s, "

@@ -101,8 +101,10 @@ static int customer_validate(struct api_ctx *ctx, const char *id, json_t *obj, b
 	if (creating) {
 		if (!json_object_get(obj, "status"))
 			json_object_set_new(obj, "status", json_string("active"));
+		/* postpaid: a prepaid customer is refused every call and message
+		 * until it has a sell deck (decision 0052), so it is asked for */
 		if (!json_object_get(obj, "billing_type"))
-			json_object_set_new(obj, "billing_type", json_string("prepaid"));
+			json_object_set_new(obj, "billing_type", json_string("postpaid"));
 		if (!json_object_get(obj, "currency"))
 			json_object_set_new(obj, "currency", json_string("USD"));
 	}

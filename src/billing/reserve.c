@@ -224,6 +224,45 @@ static void reserve_charge(const char *id, const struct reserve_closed *rc,
 	snprintf(e->created_by, sizeof(e->created_by), "billing");
 }
 
+/* 1 when the billing role charged the settled CDR already in one of its
+ * batch entries (decision 0052: its rating row names the entry), 0 when
+ * not, or a store code.  Asked after the posting, which holds the
+ * customer's balances row — the lock the role posts a batch under — so
+ * either the role's batch is seen here or it sees this key. */
+static int reserve_batch_charged(struct store_conn *c, const struct reserve_closed *rc)
+{
+	struct store_param p = store_p_text(rc->reference_id);
+	struct store_res *r = NULL;
+	int e;
+
+	if (strcmp(rc->reference_type, "cdr") != 0)
+		return 0;
+	e = store_exec(c, "SELECT 1 FROM cdr_ratings WHERE cdr_id = $1 AND entry_id IS NOT NULL",
+		       &p, 1, &r);
+	e = e ? e : store_res_rows(r) > 0;
+	store_res_free(r);
+	return e;
+}
+
+/* The settle's charge e in a savepoint: 1 replayed (an entry has its key)
+ * or charged by a batch of the billing role (undone: the reservation is
+ * still closed), 0 posted, or a code. */
+static int reserve_post_charge(struct store_conn *c, const struct billing_ledger_opts *o,
+			       const struct reserve_closed *rc, struct billing_entry *e,
+			       bool *batched)
+{
+	int p = store_exec(c, "SAVEPOINT billing_settle", NULL, 0, NULL);
+
+	p = p ? p : billing_ledger_post_locked(c, o, e);
+	if (p == 0 && (p = reserve_batch_charged(c, rc)) == 1) {
+		*batched = true;
+		e->id[0] = '\0';
+		p = store_exec(c, "ROLLBACK TO SAVEPOINT billing_settle", NULL, 0, NULL);
+	}
+	int rel = p < 0 ? 0 : store_exec(c, "RELEASE SAVEPOINT billing_settle", NULL, 0, NULL);
+	return rel ? rel : p;
+}
+
 /* One attempt of a settle, in its own transaction. */
 static int reserve_settle_tx(struct store_conn *c, const struct billing_ledger_opts *o,
 			     const char *id, enum billing_entry_kind kind, int64_t cost,
@@ -238,9 +277,11 @@ static int reserve_settle_tx(struct store_conn *c, const struct billing_ledger_o
 	if (rc == 0) /* not open: still charged, once (the key), if it exists */
 		rc = reserve_find(c, id, &rc_open);
 	if (rc >= 0 && cost > 0) {
+		bool batched = false;
+
 		reserve_charge(id, &rc_open, kind, cost, e);
-		int p = billing_ledger_post_locked(c, o, e);
-		*replayed = p == 1;
+		int p = reserve_post_charge(c, o, &rc_open, e, &batched);
+		*replayed = p == 1 && !batched;
 		rc = p < 0 ? p : 0;
 	}
 	if (rc >= 0 && e->id[0] && !*replayed) {

@@ -21,8 +21,6 @@
 #include "ledger.h"
 #include "role_private.h"
 
-#define ROLE_SQLITE_CACHE_KIB "65536" /* this thread's connection: 64 MiB */
-
 struct billing_role {
 	struct billing_role_opts o;
 	pthread_t thread;
@@ -137,7 +135,27 @@ static void role_lag(const struct role_pass *a, const struct role_pass *b)
 		metric_set(metric_get(f), oldest ? (time_wall_ms() - oldest) / 1000 : 0);
 }
 
-/* One batch of each kind under one snapshot; *more when either was full. */
+void role_pass_metrics(const struct role_pass *cdr, const struct role_pass *msg)
+{
+	role_count("cdr", cdr);
+	role_count("message", msg);
+	role_lag(cdr, msg);
+}
+
+static bool role_stopping(void *arg)
+{
+	struct billing_role *br = arg;
+	bool stop;
+
+	pthread_mutex_lock(&br->lock);
+	stop = br->stopping;
+	pthread_mutex_unlock(&br->lock);
+	return stop;
+}
+
+/* One batch of each kind under one snapshot; *more when either was full.
+ * A full CDR batch on SQLite is a backlog: the pending CDRs behind it are
+ * read ahead on a second thread while this one writes (role_pipe.c). */
 static int role_pass_once(struct billing_role *br, struct store_conn *c, bool *more,
 			  int64_t *written)
 {
@@ -148,11 +166,11 @@ static int role_pass_once(struct billing_role *br, struct store_conn *c, bool *m
 
 	rc = rc ? rc : role_msg_pass(c, r, version, &br->o, &msg);
 	snapshot_release(br->o.rating, r);
-	role_count("cdr", &cdr);
-	role_count("message", &msg);
-	role_lag(&cdr, &msg);
+	role_pass_metrics(&cdr, &msg);
 	*more = rc == 0 && (cdr.full || msg.full);
 	*written += cdr.rated + cdr.quarantined + msg.rated + msg.quarantined;
+	if (rc == 0 && cdr.full && store_kind(br->o.store) == STORE_SQLITE)
+		rc = role_pipe_drain(&br->o, c, role_stopping, br, written);
 	return rc;
 }
 
@@ -167,7 +185,7 @@ int64_t billing_role_drain(struct billing_role *br, struct store_conn *c)
 	/* SQLite: a batch reads CDRs, ratings and ledger pages all over the
 	 * file; a larger page cache than the 2 MB default saves most preads */
 	if (store_kind(br->o.store) == STORE_SQLITE)
-		store_exec(c, "PRAGMA cache_size = -" ROLE_SQLITE_CACHE_KIB, NULL, 0, NULL);
+		store_exec(c, ROLE_SQLITE_CACHE, NULL, 0, NULL);
 	while (more && rc == 0)
 		rc = role_pass_once(br, c, &more, &written);
 	role_quarantine_gauge(c);

@@ -200,39 +200,107 @@ static void group_params(const struct role_post *p, const struct group_state *g,
 	v[i++] = store_p_int(g->now);
 }
 
-/* Numbers the posts not found, moves the running balance, writes the
- * entries, the events and the balance. */
+/* Whether x goes into its group's folded entry: a first charge the
+ * caller allows to fold, not found under its key, of a valid amount. */
+static bool post_folds(const struct role_post *x)
+{
+	return x->foldable && x->result != ROLE_FOUND && x->kind == BILLING_CALL_CHARGE &&
+	       x->amount < 0 && x->amount >= -BILLING_LEDGER_AMOUNT_MAX;
+}
+
+/* The group's folded entry into *sum when two or more of its posts fold
+ * and their sum is an amount the ledger takes (decision 0052); false:
+ * each is posted alone. */
+static bool group_fold(struct role_post **p, size_t n, const struct group_state *g,
+		       struct role_post *sum)
+{
+	const struct role_post *first = NULL;
+	int64_t total = 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!post_folds(p[i]))
+			continue;
+		if (p[i]->amount < -BILLING_LEDGER_AMOUNT_MAX - total)
+			return false; /* past one entry's bound: alone, as before */
+		total += p[i]->amount;
+		first = first ? first : p[i];
+		k++;
+	}
+	if (k < 2 || g->balance + total < -BILLING_LEDGER_BALANCE_MAX)
+		return false;
+	memset(sum, 0, sizeof(*sum));
+	sum->customer_id = first->customer_id;
+	sum->kind = BILLING_CALL_CHARGE;
+	sum->amount = total;
+	sum->reference_type = "cdr_batch";
+	/* the first CDR (by key) is charged once, so its id keys the entry */
+	snprintf(sum->key, sizeof(sum->key), "cdrs:%s", first->reference_id);
+	snprintf(sum->description, sizeof(sum->description), "%zu calls rated together", k);
+	return true;
+}
+
+/* Numbers x, moves the running balance, writes its balance.low event and
+ * its row's parameters at v; ROLE_POSTED or a ledger code in x->result. */
+static int group_append(struct store_conn *c, struct role_post *x, struct group_state *g,
+			struct store_param *v, size_t *rows)
+{
+	int64_t next = g->balance + x->amount;
+	unsigned char rnd[ID_RAND_BYTES];
+	int rc;
+
+	if (!post_sign_ok(x)) {
+		x->result = BILLING_LEDGER_ESIGN;
+		return 0;
+	}
+	if (x->amount > BILLING_LEDGER_AMOUNT_MAX || x->amount < -BILLING_LEDGER_AMOUNT_MAX ||
+	    next > BILLING_LEDGER_BALANCE_MAX || next < -BILLING_LEDGER_BALANCE_MAX) {
+		x->result = BILLING_LEDGER_ERANGE;
+		return 0;
+	}
+	rc = random_bytes(rnd, sizeof(rnd));
+	ledger_id(x->id, g->now, rnd);
+	x->seq = ++g->seq;
+	x->balance_after = g->balance = next;
+	x->result = ROLE_POSTED;
+	rc = rc ? rc : group_low(c, x, g);
+	group_params(x, g, v + (*rows)++ * LEDGER_COLS);
+	return rc;
+}
+
+/* Numbers the posts not found (the folded ones as one entry), moves the
+ * running balance, writes the entries, the events and the balance. */
 static int group_write(struct store_conn *c, struct role_post **p, size_t n, struct group_state *g,
 		       struct store_param *v)
 {
+	struct role_post sum;
+	bool fold = group_fold(p, n, g, &sum), head = true, fold_counted = false;
 	size_t rows = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct role_post *x = p[i];
-		int64_t next = g->balance + x->amount;
 
 		if (x->result == ROLE_FOUND)
 			continue;
-		if (!post_sign_ok(x)) {
-			x->result = BILLING_LEDGER_ESIGN;
+		if (!fold || !post_folds(x)) {
+			rc = group_append(c, x, g, v, &rows);
 			continue;
 		}
-		if (x->amount > BILLING_LEDGER_AMOUNT_MAX ||
-		    x->amount < -BILLING_LEDGER_AMOUNT_MAX || next > BILLING_LEDGER_BALANCE_MAX ||
-		    next < -BILLING_LEDGER_BALANCE_MAX) {
-			x->result = BILLING_LEDGER_ERANGE;
+		if (head)
+			rc = group_append(c, &sum, g, v, &rows);
+		head = false;
+		if (sum.result != ROLE_POSTED) { /* refused whole: each is */
+			x->result = sum.result;
 			continue;
 		}
-		unsigned char rnd[ID_RAND_BYTES];
-
-		rc = random_bytes(rnd, sizeof(rnd));
-		ledger_id(x->id, g->now, rnd);
-		x->seq = ++g->seq;
-		x->balance_after = g->balance = next;
+		memcpy(x->id, sum.id, sizeof(x->id));
+		x->seq = sum.seq;
+		x->balance_after = sum.balance_after;
 		x->result = ROLE_POSTED;
-		rc = rc ? rc : group_low(c, x, g);
-		group_params(x, g, v + rows++ * LEDGER_COLS);
+		x->folded = true;
+		x->fold_head = !fold_counted;
+		fold_counted = true;
 	}
 	rc = rc ? rc
 		: role_exec_rows(c,

@@ -26,6 +26,36 @@ int role_cdr_pass(struct store_conn *c, const struct billing_rating *r, int64_t 
 int role_msg_pass(struct store_conn *c, const struct billing_rating *r, int64_t version,
 		  const struct billing_role_opts *o, struct role_pass *out);
 
+/* role_cdr.c, SQLite only: a batch of pending CDRs read and priced ahead,
+ * outside the transaction that writes the batch before it (role_pipe.c,
+ * decision 0052). */
+struct role_cdr_batch;
+/* The next up to batch pending CDRs of r's version after cursor
+ * (rating_version, rowid), which moves past them; *out NULL when none,
+ * *full when a whole batch was found.  0 or a store code. */
+int role_cdr_read(struct store_conn *c, const struct billing_rating *r, int64_t version, int batch,
+		  int64_t cursor[2], struct role_cdr_batch **out, bool *full);
+/* In one transaction: the batch's CDRs whose rows are still as read
+ * charged and written, the others (rated or re-queued meanwhile) left for
+ * a later pass.  0 or a store code (rolled back). */
+int role_cdr_commit(struct store_conn *c, const struct billing_role_opts *o,
+		    struct role_cdr_batch *b, struct role_pass *out);
+void role_cdr_batch_free(struct role_cdr_batch *b);
+
+/* SQLite: a batch reads CDRs, ratings and ledger pages all over the file;
+ * the role's connections (the rater's, the read-ahead's) keep 64 MiB of
+ * them instead of the 2 MB default. */
+#define ROLE_SQLITE_CACHE "PRAGMA cache_size = -65536"
+
+/* role_pipe.c: on SQLite, with a backlog, pending CDR batches read and
+ * priced on a second thread with its own connection while this one writes
+ * the previous batch; until a batch comes short or stop(arg).  Adds what
+ * it wrote to *written; 0 or a store code. */
+int role_pipe_drain(const struct billing_role_opts *o, struct store_conn *c, bool (*stop)(void *),
+		    void *arg, int64_t *written);
+/* role.c: the metrics of one pass (role_count for "cdr" and the lag). */
+void role_pass_metrics(const struct role_pass *cdr, const struct role_pass *msg);
+
 /* A rated record's money for the ledger (role_charge.c). */
 struct role_charge {
 	const char *customer_id;
@@ -101,14 +131,22 @@ struct role_post {
 	int64_t amount; /* signed, as the entry's */
 	const char *reference_type, *reference_id;
 	char description[BILLING_LEDGER_TEXT_MAX + 1];
+	/* in: a postpaid call's first charge, which may be folded with the
+	 * group's others into one entry (decision 0052) */
+	bool foldable;
 	int result;
 	int64_t found_amount;
-	/* filled when posted */
+	/* filled when posted; folded: the shared entry's, fold_head on the
+	 * first of its posts (so the entry is counted once) */
 	char id[ID_MAX];
 	int64_t seq, balance_after;
+	bool folded, fold_head;
 };
-/* Posts p[0..n) (reordered: sorted by customer).  0 or a store code (the
- * caller rolls back). */
+/* Posts p[0..n) (reordered: sorted by customer).  A customer's foldable
+ * posts not found under their keys, two or more, become one call_charge
+ * entry for their sum (key "cdrs:<first key's record>", reference type
+ * cdr_batch, no reference id): each is then ROLE_POSTED with folded set
+ * and that entry's id.  0 or a store code (the caller rolls back). */
 int role_ledger_post_many(struct store_conn *c, const struct billing_ledger_opts *o,
 			  struct role_post **p, size_t n);
 

@@ -87,6 +87,8 @@ static int compute_entry(struct store_conn *c, struct invoice *inv, const struct
 		inv->payments += amount;
 		return 0;
 	}
+	if (k == BILLING_CALL_CHARGE && strcmp(store_res_text(r, row, 2), "cdr_batch") == 0)
+		return invoice_usage_batch(c, inv, store_res_text(r, row, 6), amount);
 	if (k == BILLING_CALL_CHARGE || k == BILLING_MESSAGE_CHARGE) {
 		rc = invoice_usage_get(c, inv->customer_id, (int)k, store_res_text(r, row, 2),
 				       store_res_text(r, row, 3), &u);
@@ -110,7 +112,7 @@ static int compute_entry(struct store_conn *c, struct invoice *inv, const struct
 
 static const char entries_sql[] =
     "SELECT kind, amount, COALESCE(reference_type, ''), COALESCE(reference_id, ''), description,"
-    " seq FROM ledger_entries WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3"
+    " seq, id FROM ledger_entries WHERE customer_id = $1 AND created_at >= $2 AND created_at < $3"
     " AND seq > $4 ORDER BY seq LIMIT $5";
 
 static int compute_entries(struct store_conn *c, struct invoice *inv)

@@ -23,6 +23,12 @@ struct invoice_usage {
 int invoice_usage_get(struct store_conn *c, const char *customer_id, int kind, const char *ref_type,
 		      const char *ref_id, struct invoice_usage *u);
 
+/* usage_batch.c: a cdr_batch entry (entry_id, amount as the ledger's)
+ * added to inv's call lines by the zones of the CDRs it charged.  0, a
+ * store code or INVOICE_ETOOMANY. */
+int invoice_usage_batch(struct store_conn *c, struct invoice *inv, const char *entry_id,
+			int64_t amount);
+
 /* The line (kind, text) of inv, added (zeroed) when missing; NULL when
  * inv already has INVOICE_LINES_MAX lines or memory runs out. */
 struct invoice_line *invoice_line_get(struct invoice *inv, enum invoice_line_kind kind,

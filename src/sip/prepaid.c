@@ -2,8 +2,9 @@
  * prepaid.c — a prepaid call's authorization, talk time and settlement, on
  * the call's worker (decision 0037; the store work is prepaid_store.c's).
  *
- *  - The INVITE is priced from the rating snapshot at now (no rate: 403
- *    with the reason; the call never reaches a carrier unpriced).
+ *  - The INVITE is priced from the rating snapshot at now (no rate, or no
+ *    sell deck at all: 403 with the reason; the call never reaches a
+ *    carrier unpriced).
  *  - One quantum of talk time is reserved (or what is left, when that still
  *    buys the minimum billable duration; less: 402).  The call's maximum
  *    duration becomes what the reserved money buys, and the proxy's BYE
@@ -106,8 +107,13 @@ static int pp_price(struct sip_call *c, const struct billing_rating *r, struct b
 
 	if (err == 0)
 		return 0;
-	snprintf(text, sizeof(text), "prepaid: %s for the dialled number",
-		 err == BILLING_PRICE_NO_RATE ? "no rate" : billing_price_reason(err));
+	/* No deck at all (neither the trunk's nor the customer's) is no price
+	 * either: a prepaid call is never routed unpriced (decision 0052). */
+	if (err == BILLING_PRICE_NO_DECK)
+		snprintf(text, sizeof(text), "prepaid: no sell deck, so no price for the call");
+	else
+		snprintf(text, sizeof(text), "prepaid: %s for the dialled number",
+			 err == BILLING_PRICE_NO_RATE ? "no rate" : billing_price_reason(err));
 	pp_refuse(c, 403, billing_price_reason(err), text);
 	return 1;
 }
@@ -151,27 +157,6 @@ static int pp_start(struct sip_call *c, const struct billing_rate *row, int64_t 
 	return 1;
 }
 
-/* A prepaid customer with no sell deck assigned at all (neither its own
- * nor its trunk's) is not on rating yet: its calls go as before, counted
- * (warp_sip_prepaid_unrated_total).  A deck assigned but with no version in
- * force, or no row for the number, refuses the call. */
-static bool pp_unrated(const struct billing_rating *r, const struct billing_customer *cu,
-		       const struct sip_call *c)
-{
-	const struct billing_trunk *t = billing_rating_trunk(r, str_from_cstr(c->plan.trunk_id));
-	struct metric_family *f;
-
-	if (cu->sell_deck_id[0] || (t && t->sell_deck_id[0]))
-		return false;
-	f = metrics_counter(metrics_default(), "warp_sip_prepaid_unrated_total",
-			    "Calls of prepaid customers with no sell deck assigned: routed "
-			    "without authorization.",
-			    NULL);
-	if (f)
-		metric_inc(metric_get(f));
-	return true;
-}
-
 int sip_prepaid_authorize(struct sip_call *c)
 {
 	struct sip_prepaid_engine *e = c->w->p->prepaid;
@@ -187,8 +172,6 @@ int sip_prepaid_authorize(struct sip_call *c)
 	if (!(r = snapshot_acquire(o->rating)))
 		return 0;
 	cu = billing_rating_customer(r, str_from_cstr(c->plan.customer_id));
-	if (cu && cu->prepaid && pp_unrated(r, cu, c))
-		cu = NULL;
 	if (cu && cu->prepaid && (rc = pp_price(c, r, &row)) == 0 &&
 	    (billing_rate_voice_cost(&row, o->quantum_s, &quantum_cost) != 0 ||
 	     billing_rate_voice_cost(&row, 1, &at_least) != 0)) {

@@ -62,7 +62,7 @@ struct smsc_prepaid {
 	pthread_mutex_t lock; /* guards stop; cond wakes the settler to stop */
 	pthread_cond_t cond;
 	bool stop;
-	struct metric *m_reserved, *m_refused, *m_no_rate, *m_unrated, *m_charged, *m_released;
+	struct metric *m_reserved, *m_refused, *m_no_rate, *m_no_deck, *m_charged, *m_released;
 };
 
 /* ------------------------------------------------------------- submit */
@@ -78,20 +78,17 @@ int smsc_prepaid_price(struct smsc *s, const char *customer_id, struct str dest,
 	int rc = 0;
 
 	*amount = 0;
-	/* A prepaid customer with no sell deck at all is not on rating yet
-	 * (customers are prepaid by default): its parts go unpriced, as its
-	 * calls do (decision 0037), counted as unrated. */
-	if (cu && cu->prepaid && !cu->sell_deck_id[0] && s->prepaid)
-		metric_inc(s->prepaid->m_unrated);
-	if (cu && cu->prepaid && cu->sell_deck_id[0]) {
+	/* No sell deck at all is no price either: a prepaid part is never
+	 * sent unpriced (decision 0052), counted as no_deck. */
+	if (cu && cu->prepaid) {
 		smsc_dest_digits(dest, digits, sizeof(digits));
-		rc = billing_rating_sell(r, str_from_cstr(customer_id), STR_NULL, time_wall_ms(),
-					 BILLING_SMS, str_from_cstr(digits), &row, NULL) == 0
-			 ? billing_rate_sms_cost(&row, 1, amount)
-			 : -ENOENT;
-		rc = rc == 0 ? 0 : -ENOENT;
+		int err =
+		    billing_rating_sell(r, str_from_cstr(customer_id), STR_NULL, time_wall_ms(),
+					BILLING_SMS, str_from_cstr(digits), &row, NULL);
+		rc = err == 0 && billing_rate_sms_cost(&row, 1, amount) == 0 ? 0 : -ENOENT;
 		if (rc < 0 && s->prepaid)
-			metric_inc(s->prepaid->m_no_rate);
+			metric_inc(err == BILLING_PRICE_NO_DECK ? s->prepaid->m_no_deck
+								: s->prepaid->m_no_rate);
 	}
 	if (r)
 		snapshot_release(s->o.rating, r);
@@ -242,8 +239,8 @@ struct smsc_prepaid *smsc_prepaid_new(struct smsc *s)
 	struct metric_family *f = metrics_counter(
 	    metrics_default(), "warp_smsc_prepaid_total",
 	    "Prepaid customers' message parts: reserved at submit, refused (not covered by the "
-	    "available balance), no_rate (no sell price: refused), unrated (no sell deck assigned: "
-	    "sent unpriced); charged messages and released reservations once they are final.",
+	    "available balance), no_rate (no sell price: refused), no_deck (no sell deck at all: "
+	    "refused); charged messages and released reservations once they are final.",
 	    "result");
 
 	if (!pp)
@@ -256,7 +253,7 @@ struct smsc_prepaid *smsc_prepaid_new(struct smsc *s)
 	pp->m_reserved = f ? metric_get(f, "reserved") : NULL;
 	pp->m_refused = f ? metric_get(f, "refused") : NULL;
 	pp->m_no_rate = f ? metric_get(f, "no_rate") : NULL;
-	pp->m_unrated = f ? metric_get(f, "unrated") : NULL;
+	pp->m_no_deck = f ? metric_get(f, "no_deck") : NULL;
 	pp->m_charged = f ? metric_get(f, "charged") : NULL;
 	pp->m_released = f ? metric_get(f, "released") : NULL;
 	return pp;

@@ -65,15 +65,17 @@ def test_customer_create_applies_defaults(api):
     assert r.status == 201
     c = r.json()["data"]
     assert c["id"].startswith("cus_")
+    # postpaid unless asked: a prepaid customer is refused everything until it
+    # has a sell deck (decision 0052)
     assert without_times(c) == {"id": c["id"], "name": "Acme Telecom", "status": "active",
-                                "billing_type": "prepaid", "currency": "USD", "credit_limit": 0,
+                                "billing_type": "postpaid", "currency": "USD", "credit_limit": 0,
                                 "cps_limit": 0, "channel_limit": 0, "sell_deck_id": None,
                                 "low_balance_threshold": None, "min_margin_bps": None,
                                 "labels": []}
     assert c["created_at"] == c["updated_at"] > 0
     assert api.rows("SELECT name, status, billing_type, currency, credit_limit FROM customers "
                     "WHERE id = ?", c["id"]) == [
-        {"name": "Acme Telecom", "status": "active", "billing_type": "prepaid",
+        {"name": "Acme Telecom", "status": "active", "billing_type": "postpaid",
          "currency": "USD", "credit_limit": 0}]
 
 

@@ -50,10 +50,10 @@ def deck(api, direction, csv, currency="USD"):
     return d["id"]
 
 
-def priced_parties(api, sell_csv=SELL):
+def priced_parties(api, sell_csv=SELL, billing_type="prepaid"):
     """A customer on a sell deck and a carrier on a buy deck."""
     sell, buy = deck(api, "sell", sell_csv), deck(api, "buy", BUY)
-    cid = api.customer(currency="USD", sell_deck_id=sell)
+    cid = api.customer(currency="USD", sell_deck_id=sell, billing_type=billing_type)
     car = api.admin.create("/api/v1/carriers", {"name": "c", "buy_deck_id": buy})["id"]
     time.sleep(0.01)  # the CDRs start after the versions took effect
     return cid, car, sell
@@ -61,6 +61,19 @@ def priced_parties(api, sell_csv=SELL):
 
 def insert_cdr(api, customer_id, carrier_id, number="447700900123", duration_ms=61500,
                start_ms=None):
+    return insert_cdrs(api, customer_id, carrier_id, [number], duration_ms, start_ms)[0]
+
+
+def insert_cdrs(api, customer_id, carrier_id, numbers, duration_ms=61500, start_ms=None):
+    """CDRs to numbers in one INSERT (one transaction: the role sees them
+    all in one batch); their ids."""
+    rows = [cdr_row(customer_id, carrier_id, n, duration_ms, start_ms) for n in numbers]
+    api.store.execute("INSERT INTO cdrs (%s) VALUES %s" % (", ".join(rows[0]), ", ".join(
+        "(%s)" % ", ".join(_pg_literal(v) for v in r.values()) for r in rows)))
+    return [r["id"] for r in rows]
+
+
+def cdr_row(customer_id, carrier_id, number, duration_ms, start_ms):
     cid = "cdr_" + uuid.uuid4().hex[:26]
     start = start_ms or int(time.time() * 1000)
     row = {
@@ -75,9 +88,7 @@ def insert_cdr(api, customer_id, carrier_id, number="447700900123", duration_ms=
         "attempts": '[{"gateway_id":"gw_test","code":200,"start_ms":%d}]' % start,
         "pdd_ms": 900, "created_at": start,
     }
-    api.store.execute("INSERT INTO cdrs (%s) VALUES (%s)" % (
-        ", ".join(row), ", ".join(_pg_literal(v) for v in row.values())))
-    return cid
+    return row
 
 
 def cdr(api, cid, client=None, want=None, timeout=10):
@@ -178,6 +189,37 @@ def test_rerate_posts_the_difference_once(api):
     assert [(x["type"], x["amount_micros"]) for x in e] == [("adjustment", -23100),
                                                            ("call_charge", -33100)]
     assert e[0]["reference"] == {"type": "cdr", "id": c["id"]}
+
+
+def test_a_batch_charges_a_postpaid_customer_once_for_all_its_calls(api):
+    """Decision 0052: the calls of one customer rated in one batch are one
+    ledger entry for their sum; each keeps its price in its rating, and a
+    re-rating of one posts its own adjustment."""
+    cid, car, _ = priced_parties(api, billing_type="postpaid")
+    ids = insert_cdrs(api, cid, car, ["447700900123", "447700900124", "441234567890"])
+    rated = [cdr(api, i, want="rated")["rating"] for i in ids]
+    # UK: 62 s at 0.0125/min 60/60 is 120 s, 0.025
+    assert [p["sell_micros"] for p in rated] == [33100, 33100, 25000]
+    e = entries(api, cid)
+    assert [(x["type"], x["amount_micros"], x["reference"]) for x in e] == [
+        ("call_charge", -91200, {"type": "cdr_batch", "id": None})]
+    assert e[0]["description"] == "3 calls rated together"
+    assert e[0]["idempotency_key"] == "cdrs:" + sorted(ids)[0]
+    b = api.admin.get("/api/v1/customers/%s/balance" % cid).json()["data"]
+    assert b["balance_micros"] == -91200
+    # the rating rows name the entry and each call's part of it
+    parts = api.rows("SELECT cdr_id, entry_id, entry_amount FROM cdr_ratings WHERE cdr_id IN "
+                     "(%s)" % ", ".join("'%s'" % i for i in ids))
+    assert {(r["entry_id"], r["entry_amount"]) for r in parts} == {
+        (e[0]["id"], 33100), (e[0]["id"], 25000)}
+    r = api.admin.post("/api/v1/cdrs/%s/rerate" % ids[2], {})
+    assert r.status == 202, r.body
+    deadline = time.monotonic() + 10
+    while cdr(api, ids[2])["rating"]["ratings"] != 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # the same price again: nothing posted, the batch's entry untouched
+    assert [x["amount_micros"] for x in entries(api, cid)] == [-91200]
 
 
 def test_customer_sees_only_its_sell_price_and_zone(api):

@@ -75,6 +75,31 @@ class Ledger:
                billable_ms=billable_ms, final_code=200, created_at=at)
         self.entry("call_charge", -micros, at + billable_ms + 1000, ("cdr", cdr))
 
+    def batch(self, calls, at):
+        """Calls (number, billable_ms, micros, zone) rated and charged by
+        one cdr_batch entry, as the billing role charges a postpaid
+        customer's calls of one batch (decision 0052)."""
+        entry = "led_%s" % uuid.uuid4().hex
+        for number, billable_ms, micros, zone in calls:
+            cdr = "cdr_%s" % uuid.uuid4().hex
+            insert(self.api, "cdrs", id=cdr, call_id=uuid.uuid4().hex, direction="termination",
+                   customer_id=self.cid, dialed=number, normalized=number, start_ms=at,
+                   answer_ms=at, end_ms=at + billable_ms, duration_ms=billable_ms,
+                   billable_ms=billable_ms, final_code=200, created_at=at)
+            self.api.store.execute(
+                "UPDATE cdr_ratings SET state = 'rated', currency = 'USD', sell = %d, "
+                "billable_s = %d, zone = %s, charged = %d, ratings = 1, entry_id = '%s', "
+                "entry_amount = %d WHERE cdr_id = '%s'" % (
+                    micros, billable_ms // 1000, q(zone), micros, entry, micros, cdr))
+        self.seq += 1
+        total = sum(c[2] for c in calls)
+        self.balance -= total
+        insert(self.api, "ledger_entries", id=entry, customer_id=self.cid, seq=self.seq,
+               kind="call_charge", amount=-total, currency=self.currency,
+               balance_after=self.balance, reference_type="cdr_batch",
+               idempotency_key="cdrs:" + entry, description="%d calls rated together" % len(calls),
+               created_by="billing", created_at=at + 1000)
+
     def sms(self, number, parts, micros, at):
         group = "msg_%s" % uuid.uuid4().hex
         for i in range(parts):
@@ -178,6 +203,21 @@ def test_invoice_matches_the_one_computed_by_hand(api):
     # What the API answers again later is what was issued.
     got = api.admin.get("/api/v1/invoices/" + inv["id"]).json()["data"]
     assert got["lines"] == inv["lines"] and got["total"] == "3.67"
+
+
+def test_calls_charged_by_one_batch_entry_are_invoiced_as_if_charged_one_by_one(api):
+    """A cdr_batch entry (decision 0052) gives the same call lines as the
+    four entries of november(): its CDRs' zones, billed seconds and parts."""
+    cid = customer_with_deck(api, "Batch Telecom")
+    led = Ledger(api, cid)
+    led.batch([("441234567890", 60000, 1250000, "UK"), ("442079460000", 90000, 755000, "UK"),
+               ("447700900123", 30000, 333333, "UK Mobile"),
+               ("12125550100", 120000, 2500000, "USA")], NOV + 2 * DAY)
+    inv = result_for(run(api, "2026-11", customer_id=cid), cid)["document"]
+    lines = [(ln["type"], ln["zone"], ln["calls"], ln["billable_ms"], ln["amount"],
+              ln["amount_exact_micros"]) for ln in inv["lines"]]
+    assert lines == EXPECTED_LINES[:3]
+    assert inv["total"] == "4.84" and inv["closing_balance"] == "-4.838333"
 
 
 def test_rerun_changes_nothing_and_a_late_charge_gets_a_credit_note(api):

@@ -7,6 +7,7 @@ rate, 503 when the store does not answer in time; and 100 parallel calls on
 a balance that covers ten minutes never take it below the credit limit, on
 SQLite and with two sip processes on one PostgreSQL.  SIPp plays the
 customer's PBX and the carrier's gateway on loopback."""
+import json
 import os
 import re
 import sqlite3
@@ -287,6 +288,29 @@ def test_number_without_a_rate_is_refused_403_with_the_reason(prepaid, tmp_path)
     (r,) = p.cdrs(1)
     assert (r["final_code"], r["customer_id"]) == (403, cus)
     assert p.metric(r'^warp_sip_prepaid_refusals_total\{reason="no_rate"\} (\d+)') == 1
+    assert p.balance(cus)["balance"] == "10.00"
+
+
+def test_prepaid_customer_without_a_sell_deck_is_refused_403(prepaid, tmp_path):
+    """No sell deck at all is no price: the call is refused, never routed
+    unpriced (decision 0052; before, it went to the carrier unrated)."""
+    p = prepaid
+    cport, gport = sip_port(), sip_port()
+    cus = p.customer(billing_type="prepaid")
+    p.trunk(cus, [cport])
+    car, _ = p.carrier("carrier-a", [gport])
+    p.route("1", [car])
+    p.topup(cus, "10")
+    p.synced()
+    caller = p.caller("caller", conftest_render(tmp_path, 403), cport, NUMBER).start()
+    assert caller.wait() == 0, caller.describe()
+    last = caller.messages()[-1]
+    assert 'Reason: SIP;cause=403;text="prepaid: no sell deck, so no price for the call"' in \
+        last, last
+    (r,) = p.cdrs(1)
+    assert (r["final_code"], r["customer_id"]) == (403, cus)
+    assert json.loads(r["attempts"] or "[]") == []  # no carrier saw it
+    assert p.metric(r'^warp_sip_prepaid_refusals_total\{reason="no_deck"\} (\d+)') == 1
     assert p.balance(cus)["balance"] == "10.00"
 
 

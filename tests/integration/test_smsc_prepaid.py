@@ -196,6 +196,31 @@ def test_http_send_reserves_per_segment_refuses_402_and_422(api, peers):
     assert api.count("reservations", "customer_id = ? AND state = 'open'", cid) == 0
 
 
+def test_a_prepaid_customer_without_a_sell_deck_sends_nothing_unpriced(api, peers):
+    """No sell deck at all is no price (decision 0052; before, the parts
+    went to the carrier unpriced): SMPP ESME_RINVDSTADR, HTTP 422
+    no_sell_deck, nothing stored or reserved."""
+    upstream, esme = peers
+    prefix = "4476006"
+    cid, sid, _ = provision(api, upstream, prefix, "0.0100", "1")
+    r = api.admin.patch("/api/v1/customers/" + cid, {"sell_deck_id": None})
+    assert r.status == 200, r.body
+    synced(api)
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    r = e.submit(source_addr="WARP", destination_addr=prefix + "0001", short_message="one",
+                 data_coding=0)
+    assert r["command_status"] == RINVDSTADR
+    _, client = api.key(cid)
+    r = client.post("/api/v1/messages", {"from": "WARP", "to": "+" + prefix + "0002",
+                                         "text": "hi"})
+    assert r.status == 422 and r.json()["errors"][0]["code"] == "no_sell_deck", r.body
+    assert api.count("messages", "customer_id = ?", cid) == 0
+    assert api.count("reservations", "customer_id = ?", cid) == 0
+    text = api.warp.get("/metrics").body.decode()
+    assert 'warp_smsc_prepaid_total{result="no_deck"} 1' in text.splitlines(), text
+
+
 def test_a_burst_never_takes_more_than_the_balance(api, peers):
     """Ten parts back to back on a balance covering four, held (no receipt):
     exactly four are stored, the rest refused, available never below 0."""

@@ -1,7 +1,8 @@
 /*
  * test_billing_role.c — the billing role's passes (src/billing/role*.c) on
  * a migrated store, SQLite and (under scripts/with-postgres) PostgreSQL:
- * CDRs of several customers over several batches each charged once, with
+ * CDRs of several customers over several batches each charged once (one
+ * entry per postpaid customer and batch, decision 0052), with
  * every customer's seq numbers consecutive and its balance the sum of its
  * entries; a call a prepaid settlement charged already under cdr:<id>
  * keeps that entry, and a re-rating posts the difference from it once;
@@ -13,6 +14,7 @@
 #include <pthread.h>
 
 #include "billing/billing.h"
+#include "billing/role_private.h"
 
 #define NCUST 3
 #define NCDRS 20
@@ -80,6 +82,7 @@ struct role_env {
 	struct snapshot_loader *loader;
 	struct billing_rating_source *src;
 	struct billing_role *role;
+	struct billing_role_opts o;
 };
 
 static void role_env_start(struct fixture *f, struct role_env *e, int batch)
@@ -94,6 +97,7 @@ static void role_env_start(struct fixture *f, struct role_env *e, int batch)
 	assert_non_null(o.rating);
 	e->role = billing_role_new(&o);
 	assert_non_null(e->role);
+	e->o = o;
 }
 
 static void role_env_stop(struct role_env *e)
@@ -115,8 +119,20 @@ static void test_batches_charge_each_cdr_once(void **state)
 		cdr_add(c, i, i == 3 ? "4420" : "15550001", now);
 	role_env_start(f, &e, 7);
 	assert_int_equal(billing_role_drain(e.role, c), NCDRS);
-	/* 19 charged: 0.001 per second of each call, the UK one quarantined */
-	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), NCDRS - 1);
+	/* 19 charged, 0.001 per second of each call, the UK one quarantined:
+	 * each batch of 7 has two or three calls of each postpaid customer,
+	 * posted as one entry per customer and batch (decision 0052) whose
+	 * parts the rating rows name */
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries WHERE reference_type = "
+				      "'cdr_batch'"),
+			 3 * NCUST);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 3 * NCUST);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM cdr_ratings g WHERE g.state = 'rated' "
+				      "AND (g.entry_amount <> g.sell OR NOT EXISTS (SELECT 1 FROM "
+				      "ledger_entries e WHERE e.id = g.entry_id))"),
+			 0);
+	assert_int_equal(query_int(c, "SELECT -SUM(amount) FROM ledger_entries"),
+			 query_int(c, "SELECT SUM(sell) FROM cdr_ratings"));
 	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM cdr_ratings WHERE state = "
 				      "'quarantined' AND reason = 'no_rate' AND cdr_id = 'cdr_03'"),
 			 1);
@@ -149,7 +165,7 @@ static void test_batches_charge_each_cdr_once(void **state)
 	store_res_free(r);
 	/* nothing pending: a second drain writes nothing */
 	assert_int_equal(billing_role_drain(e.role, c), 0);
-	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), NCDRS - 1);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 3 * NCUST);
 	role_env_stop(&e);
 }
 
@@ -240,6 +256,95 @@ static void test_two_raters_share_the_stream(void **state)
 	role_env_stop(&e);
 }
 
+/* A customer switched from prepaid to postpaid: its call charged in a
+ * batch entry by the role, the sip role's settlement of it that comes
+ * after posts nothing and still closes the reservation (decision 0052). */
+static void test_a_settlement_after_a_batch_charges_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = store_conn(f->store);
+	struct billing_ledger_opts lo = {0};
+	struct billing_reservation rv = {.customer_id = "cus_0",
+					 .amount = 500,
+					 .reference_type = "cdr",
+					 .reference_id = "cdr_00"};
+	struct billing_entry e0;
+	int64_t now = time_wall_ms();
+	struct role_env e;
+	bool replayed = true;
+
+	provision(c, now);
+	fixture_exec_ok(c, "UPDATE customers SET credit_limit = 1000000");
+	assert_int_equal(billing_reserve(c, &rv, 60000), 0);
+	cdr_add(c, 0, "15550001", now); /* cus_0, 1 s: 0.001 */
+	cdr_add(c, 3, "15550001", now); /* cus_0, 4 s: 0.004 */
+	role_env_start(f, &e, 100);
+	assert_int_equal(billing_role_drain(e.role, c), 2);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries WHERE reference_type = "
+				      "'cdr_batch' AND amount = -5000"),
+			 1);
+	assert_int_equal(
+	    billing_reservation_settle(c, &lo, rv.id, BILLING_CALL_CHARGE, 1000, &e0, &replayed),
+	    0);
+	assert_false(replayed);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 1);
+	assert_int_equal(query_int(c, "SELECT balance FROM balances"), -5000);
+	assert_int_equal(query_int(c, "SELECT reserved FROM balances"), 0);
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM reservations WHERE state = 'open'"), 0);
+	role_env_stop(&e);
+}
+
+/* A batch read ahead of the writer (role_pipe.c, decision 0052) charges
+ * only the rows still as read: one re-rated meanwhile (its rating_version
+ * moved) and one another batch rated are left alone. */
+static void test_a_batch_read_ahead_charges_only_rows_still_as_read(void **state)
+{
+	struct fixture *f = *state;
+	struct store_conn *c = store_conn(f->store);
+	int64_t now = time_wall_ms(), cursor[2] = {-1, 0};
+	struct role_cdr_batch *b = NULL;
+	struct role_pass pass;
+	struct role_env e;
+	bool full = true;
+
+	if (store_kind(f->store) != STORE_SQLITE)
+		skip(); /* the read ahead is SQLite's (its rowid order) */
+	provision(c, now);
+	for (int i = 0; i < 6; i++)
+		cdr_add(c, i, "15550001", now); /* cus_(i % 3), i + 1 s */
+	role_env_start(f, &e, 100);
+	const struct billing_rating *r = snapshot_acquire(e.o.rating);
+	assert_int_equal(role_cdr_read(c, r, snapshot_version(e.o.rating), 100, cursor, &b, &full),
+			 0);
+	snapshot_release(e.o.rating, r);
+	assert_non_null(b);
+	assert_false(full);
+	/* read again after the cursor: nothing */
+	struct role_cdr_batch *none = NULL;
+	r = snapshot_acquire(e.o.rating);
+	assert_int_equal(
+	    role_cdr_read(c, r, snapshot_version(e.o.rating), 100, cursor, &none, &full), 0);
+	snapshot_release(e.o.rating, r);
+	assert_null(none);
+	fixture_exec_ok(c, "UPDATE cdr_ratings SET rating_version = 999 WHERE cdr_id = 'cdr_01'");
+	fixture_exec_ok(c, "UPDATE cdr_ratings SET state = 'rated', ratings = 1 WHERE cdr_id = "
+			   "'cdr_02'");
+	assert_int_equal(role_cdr_commit(c, &e.o, b, &pass), 0);
+	role_cdr_batch_free(b);
+	assert_int_equal(pass.rated, 4);
+	assert_int_equal(query_int(c, "SELECT state = 'pending' AND rating_version = 999 FROM "
+				      "cdr_ratings WHERE cdr_id = 'cdr_01'"),
+			 1);
+	/* cus_0: cdr_00 and cdr_03 in one entry; cdr_04 and cdr_05 alone */
+	assert_int_equal(query_int(c, "SELECT COUNT(*) FROM ledger_entries"), 3);
+	assert_int_equal(query_int(c, "SELECT -SUM(amount) FROM ledger_entries"),
+			 1000 + 4000 + 5000 + 6000);
+	assert_int_equal(query_int(c, "SELECT amount FROM ledger_entries WHERE reference_type = "
+				      "'cdr_batch'"),
+			 -5000);
+	role_env_stop(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +354,10 @@ int main(void)
 		test_prepaid_charge_kept_and_rerating_posts_the_difference, fixture_setup_migrated,
 		fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_two_raters_share_the_stream,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_settlement_after_a_batch_charges_nothing,
+					    fixture_setup_migrated, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_batch_read_ahead_charges_only_rows_still_as_read,
 					    fixture_setup_migrated, fixture_teardown),
 	};
 	return FIXTURE_RUN("billing_role", tests);
