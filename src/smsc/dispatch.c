@@ -444,21 +444,6 @@ static bool status_retryable(uint32_t status)
 	       status == SMPP_ESME_RSYSERR;
 }
 
-static void out_record_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
-				 const char *upstream_id)
-{
-	struct store_param p[] = {store_p_text(b->cfg.carrier_id), store_p_text(upstream_id),
-				  store_p_int(time_wall_ms()), store_p_text(m->id),
-				  store_p_text(o->owner)};
-	struct store_batch_stmt st = {
-	    "UPDATE messages SET state = 'submitted', error = NULL, carrier_id = $1, "
-	    "upstream_id = $2, updated_at = $3, submitted_at = $3, attempts = attempts + 1, "
-	    "lease_owner = NULL, lease_until = 0 WHERE id = $4 AND lease_owner = $5",
-	    p, 5};
-	smsc_writes_add(o, m->id, m->parts, &st, 1, NULL);
-	metric_inc(metric_get(o->m_outcomes, "submitted"));
-}
-
 void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
 			uint32_t status, struct str upstream_id)
 {
@@ -466,8 +451,7 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 
 	if (status == SMPP_ESME_ROK) {
 		smsc_out_id_norm(upstream_id, b->cfg.submit_id_base, id, sizeof(id));
-		out_record_submitted(o, b, m, id);
-		smsc_match_submitted(o, b->cfg.carrier_id, id, m);
+		smsc_sent_record(o, b->cfg.carrier_id, id, m); /* sent.c: its row, its receipt */
 		free(m->body);
 		free(m);
 		return;
@@ -644,6 +628,7 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 		out_lease(o, snap);
 		smsc_match_tick(o);
 		smsc_receipts_poll(o->s);
+		smsc_sent_flush(o);
 		smsc_receipts_flush(o);
 		smsc_writes_settle(o);
 		smsc_mo_tick(o);
@@ -738,6 +723,7 @@ void smsc_out_free(struct smsc_out *o)
 	o->conns = NULL;
 	o->nconns = 0;
 	smsc_mo_fini(o);
+	smsc_sent_free(o);
 	smsc_receipts_flush(o);
 	smsc_writes_close(o); /* their answers find no bind: the upstreams resend */
 	free(o->receipts_cleared);

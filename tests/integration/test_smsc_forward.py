@@ -275,3 +275,68 @@ def test_metrics_show_binds_window_queue_resp_and_end_to_end_latency(api, peers)
     assert e2e and int(e2e.group(1)) >= 1, text
     assert re.search(r'^warp_smsc_message_seconds_bucket\{status="delivered",le="\+Inf"\} ', text,
                      re.M)
+
+
+def state_writes_probe(api, prefix):
+    """Counts every UPDATE that sets a state of a message to prefix… (a
+    trigger of the test's own); returns a function that drops it."""
+    like = "NEW.destination LIKE '%s%%'" % prefix
+    api.store.execute("CREATE TABLE state_writes_probe (id TEXT)")
+    if api.store.kind == "sqlite":
+        api.store.execute("CREATE TRIGGER state_writes_probe AFTER UPDATE OF state ON messages WHEN "
+                    "%s BEGIN INSERT INTO state_writes_probe VALUES (NEW.id); END" % like)
+    else:
+        api.store.execute("CREATE FUNCTION state_writes_probe() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN INSERT INTO state_writes_probe VALUES (NEW.id); RETURN NULL; END $$; "
+                    "CREATE TRIGGER state_writes_probe AFTER UPDATE OF state ON messages FOR EACH "
+                    "ROW WHEN (%s) EXECUTE FUNCTION state_writes_probe()" % like)
+
+    def drop():
+        api.store.execute("DROP TRIGGER state_writes_probe" +
+                    ("" if api.store.kind == "sqlite" else " ON messages"))
+        if api.store.kind != "sqlite":
+            api.store.execute("DROP FUNCTION state_writes_probe()")
+        api.store.execute("DROP TABLE state_writes_probe")
+    return drop
+
+
+def test_a_receipt_right_behind_its_submit_sm_resp_is_written_with_it(api, peers):
+    """An upstream that sends each receipt right after its submit_sm_resp:
+    the receipt finds the message's "submitted" row still held for the tick
+    and the two are one UPDATE (decision 0055) — before, every message's
+    state was written twice, "submitted" and then "delivered".  Each message
+    still ends delivered with its upstream id, its carrier and one
+    message.status event."""
+    upstream, esme = peers
+    up = upstream(dlr={"delay_ms": 0, "stat": "DELIVRD", "err": "000", "tlv": True,
+                       "text": True})
+    prefix, n = "44806", 60
+    drop = state_writes_probe(api, prefix)
+    try:
+        _, carrier, sid = provision(api, up.port, prefix)
+        up.wait("bind")
+        e = esme()
+        assert e.bind(sid, "pw") == ROK
+        e.send(cmd="submit_many", n=n, window=10, each=True, tag="j",
+               fields={"destination_addr": prefix + "{i}", "short_message": "fast"})
+        e.wait("submit_resp", timeout=30, count=n, tag="j", command_status=ROK)
+        deadline = time.monotonic() + 20
+        while api.count("messages", "destination LIKE ? AND state = 'delivered'",
+                        prefix + "%") < n:
+            assert time.monotonic() < deadline, "not every message delivered"
+            time.sleep(0.1)
+        rows = api.rows("SELECT id, group_id, carrier_id, upstream_id, submitted_at FROM "
+                        "messages WHERE destination LIKE ?", prefix + "%")
+        assert len(rows) == n
+        assert all(r["carrier_id"] == carrier and r["upstream_id"] and r["submitted_at"]
+                   for r in rows)
+        events = api.rows("SELECT group_id FROM message_events WHERE type = 'message.status' "
+                          "AND group_id IN (SELECT group_id FROM messages WHERE destination "
+                          "LIKE ?)", prefix + "%")
+        assert sorted(ev["group_id"] for ev in events) == sorted(r["group_id"] for r in rows)
+        writes = api.count("state_writes_probe")
+        print("state writes: %d for %d messages" % (writes, n))
+        # Most receipts come within the tick; one late under load costs two.
+        assert writes <= 1.5 * n, writes
+    finally:
+        drop()
