@@ -60,9 +60,14 @@ static const double e2e_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 	"attempts, " SMSC_PARTS_SQL
 /* One statement a tick for up to LEASE_BATCH rows, read in order from the
  * partial index messages_pending (migration 0015), which SQLite's planner
- * would pass over for messages_due and a sort of every due row. */
+ * would pass over for messages_due and a sort of every due row.  It sets no
+ * indexed column (updated_at is messages_export's, migration 0023), so that
+ * on PostgreSQL the row's new version can stay on its page without a new
+ * entry in each of its indexes (a HOT update; migration 0028 leaves the
+ * pages room for it; decision 0055): a lease is not a change of the
+ * message, its updated_at stays the accept's until the message moves. */
 #define LEASE_SQL(index, lock)                                                                     \
-	"UPDATE messages SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN "     \
+	"UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN "                      \
 	"(SELECT id FROM messages " index " WHERE state IN ('accepted', 'queued') AND "            \
 	"next_attempt_at <= $3 AND lease_until <= $3 AND expires_at > $3 ORDER BY "                \
 	"next_attempt_at LIMIT $4" lock ") " LEASE_COLUMNS

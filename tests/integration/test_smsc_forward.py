@@ -310,7 +310,7 @@ def test_a_receipt_right_behind_its_submit_sm_resp_is_written_with_it(api, peers
     upstream, esme = peers
     up = upstream(dlr={"delay_ms": 0, "stat": "DELIVRD", "err": "000", "tlv": True,
                        "text": True})
-    prefix, n = "44806", 60
+    prefix, n = "44809", 60
     drop = state_writes_probe(api, prefix)
     try:
         _, carrier, sid = provision(api, up.port, prefix)
