@@ -340,3 +340,36 @@ def test_a_receipt_right_behind_its_submit_sm_resp_is_written_with_it(api, peers
         assert writes <= 1.5 * n, writes
     finally:
         drop()
+
+
+RMISSINGOPTPARAM, RINVOPTPARAMVAL = 0xC3, 0xC4
+
+
+SAR_CASES = [
+    ({"sar_total_segments": 0, "sar_segment_seqnum": 1}, RINVOPTPARAMVAL),
+    ({"sar_total_segments": 2, "sar_segment_seqnum": 0}, RINVOPTPARAMVAL),
+    ({"sar_total_segments": 2, "sar_segment_seqnum": 3}, RINVOPTPARAMVAL),
+    ({"sar_total_segments": 2}, RMISSINGOPTPARAM),
+    ({"sar_total_segments": 255, "sar_segment_seqnum": 255}, ROK),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SAR_CASES)))
+def test_sar_tlvs_out_of_their_range_are_refused(api, peers, case):
+    """sar_total_segments and sar_segment_seqnum are one octet, 1..255, the
+    number within the total, and the three sar_* TLVs come together (SMPP
+    3.4 §5.3.2.22-24): a set that breaks that is refused with
+    ESME_RINVOPTPARAMVAL or ESME_RMISSINGOPTPARAM instead of being stored as
+    a whole message without its ties (before: ESME_ROK); part 255 of 255 is
+    accepted."""
+    sar, status = SAR_CASES[case]
+    upstream, esme = peers
+    up = upstream()
+    prefix = "4481%d" % case
+    _, _, sid = provision(api, up.port, prefix)
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    fields = {"destination_addr": prefix + "0001", "short_message": "a part", "sar_msg_ref_num": 7}
+    fields.update(sar)
+    assert e.submit(**fields)["command_status"] == status
