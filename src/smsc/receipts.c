@@ -177,6 +177,7 @@ static size_t receipts_lease(struct smsc *s, const struct lease_kind *k,
 			struct smsc_dlr *d = k->row(r, i);
 			if (d) {
 				d->s = s;
+				d->lease_until = now + RECEIPT_LEASE_MS;
 				if (loop_pool_call(s->pool, 0, smsc_receipts_deliver, d) < 0)
 					smsc_dlr_free(d);
 			}
@@ -331,17 +332,11 @@ static void receipt_fill(const struct smsc_dlr *d, struct smpp_pdu *p, char *tex
 	p->tlv.message_state = message_state_of[st];
 }
 
-void smsc_receipts_deliver(void *arg)
+static void receipts_send(struct smsc_session *ss, struct smsc_dlr *d)
 {
-	struct smsc_dlr *d = arg;
-	struct smsc_session *ss = receipt_session(d->s, d);
 	char text[200];
 	struct smpp_pdu p;
 
-	if (!ss) {
-		smsc_dlr_free(d); /* unbound meanwhile: sent again when the lease runs out */
-		return;
-	}
 	smpp_pdu_init(&p, SMPP_DELIVER_SM, ++ss->seq);
 	p.service_type = STR_LIT("");
 	p.schedule_delivery_time = STR_LIT("");
@@ -362,6 +357,19 @@ void smsc_receipts_deliver(void *arg)
 	smsc_session_send(ss, &p);
 }
 
+void smsc_receipts_deliver(void *arg)
+{
+	struct smsc_dlr *d = arg;
+	struct smsc_session *ss = receipt_session(d->s, d);
+
+	if (!ss) {
+		smsc_dlr_free(d); /* unbound meanwhile: sent again when the lease runs out */
+		return;
+	}
+	if (smsc_dlr_window_take(ss, d)) /* else it waits for an answer (dlr_window.c) */
+		receipts_send(ss, d);
+}
+
 /* A deliver_sm_resp from the ESME: ESME_ROK clears the receipt (or marks
  * the MO delivered) in the store; any other answer leaves it for the lease
  * to run out. */
@@ -379,12 +387,16 @@ void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p)
 		    loop_pool_call(ss->s->pool, 1,
 				   d->kind == SMSC_DLR_MO ? smsc_mo_sent : receipt_sent, d) < 0)
 			smsc_dlr_free(d);
+		smsc_dlr_window_answered(ss);
+		while ((d = smsc_dlr_window_next(ss)))
+			receipts_send(ss, d);
 		return;
 	}
 }
 
 void smsc_receipts_drop(struct smsc_session *ss)
 {
+	smsc_dlr_window_drop(ss);
 	while (ss->dlrs) {
 		struct smsc_dlr *d = ss->dlrs;
 		ss->dlrs = d->next;

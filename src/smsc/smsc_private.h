@@ -542,7 +542,8 @@ struct smsc_dlr {
 	uint8_t data_coding; /* MO */
 	uint8_t *body;	     /* MO: the user data */
 	size_t body_len;
-	uint32_t seq; /* of the deliver_sm that carries it */
+	uint32_t seq;	     /* of the deliver_sm that carries it */
+	int64_t lease_until; /* epoch ms: its row's lease (then it is leased again) */
 };
 
 /* The id a receipt names its message by: the one the ESME was answered —
@@ -564,6 +565,16 @@ void smsc_receipts_deliver(void *arg);
 struct smsc_session;
 void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p);
 void smsc_receipts_drop(struct smsc_session *ss);
+/* dlr_window.c: the session's deliver_sm window.  True when d may be sent
+ * now (counted in ss->ndlrs); false when it waits (kept, or freed when its
+ * lease ran out: the store has it again). */
+bool smsc_dlr_window_take(struct smsc_session *ss, struct smsc_dlr *d);
+/* One deliver_sm of ss->dlrs answered (already unlinked): the window has
+ * room for one more. */
+void smsc_dlr_window_answered(struct smsc_session *ss);
+/* The next waiting one to send now (counted), or NULL. */
+struct smsc_dlr *smsc_dlr_window_next(struct smsc_session *ss);
+void smsc_dlr_window_drop(struct smsc_session *ss);
 
 /* ---------------------------------------------------------------- MO */
 
@@ -668,6 +679,9 @@ struct smsc_session {
 	/* Receipts and MO sent, not yet answered, oldest first: ESMEs answer
 	 * in order, so the answer is found at the head. */
 	struct smsc_dlr *dlrs, *dlrs_last;
+	unsigned ndlrs; /* in dlrs: at most window (dlr_window.c) */
+	/* Leased for it while its window was full, oldest first. */
+	struct smsc_dlr *dlr_wait, *dlr_wait_last;
 	unsigned outstanding; /* submits and queries not yet answered */
 	int refs;	      /* the connection, each pending submit or check */
 	bool dead;	      /* the connection is gone */

@@ -34,8 +34,8 @@ def peers(api):
         started.append(u)
         return u
 
-    def esme():
-        e = smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+    def esme(**cfg):
+        e = smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]), **cfg)
         started.append(e)
         e.wait("connected")
         return e
@@ -45,11 +45,11 @@ def peers(api):
         p.stop()
 
 
-def account(api, cid):
+def account(api, cid, window=100):
     sid = "fwd" + uuid.uuid4().hex[:8]
     api.admin.create("/api/v1/smpp-accounts", {"customer_id": cid, "system_id": sid,
                                                 "password": "pw", "allowed_cidrs": ["127.0.0.1"],
-                                                "throughput": 1000, "window": 100})
+                                                "throughput": 1000, "window": window})
     return sid
 
 
@@ -373,3 +373,36 @@ def test_sar_tlvs_out_of_their_range_are_refused(api, peers, case):
     fields = {"destination_addr": prefix + "0001", "short_message": "a part", "sar_msg_ref_num": 7}
     fields.update(sar)
     assert e.submit(**fields)["command_status"] == status
+
+
+def test_receipts_to_a_slow_esme_keep_to_its_window(api, peers):
+    """An ESME that answers each deliver_sm only after 300 ms: WARP keeps at
+    most the account's window (3) of receipts unanswered at a time and sends
+    the next as each answer comes (before: all of them at once); every
+    receipt arrives once and is cleared."""
+    upstream, esme = peers
+    up = upstream(dlr={"delay_ms": 0, "stat": "DELIVRD", "err": "000", "tlv": True,
+                       "text": True})
+    prefix, n = "44820", 12
+    cid = api.customer()
+    carrier = carrier_with_connector(api, up.port)
+    route(api, prefix, [carrier])
+    sid = account(api, cid, window=3)
+    time.sleep(0.5)  # snapshots rebuilt
+    up.wait("bind")
+    e = esme(ack_delay_ms=300)
+    assert e.bind(sid, "pw") == ROK
+    e.send(cmd="submit_many", n=n, window=3, each=True, tag="w",
+           fields={"destination_addr": prefix + "{i}", "short_message": "slow",
+                   "registered_delivery": 1})
+    acked = {ev["message_id"] for ev in e.wait("submit_resp", timeout=20, count=n, tag="w",
+                                                 command_status=ROK)}
+    got = e.wait("deliver_sm", timeout=30, count=n)
+    assert {d["receipted_message_id"] for d in got} == acked
+    assert max(d["unanswered"] for d in got) <= 3, [d["unanswered"] for d in got]
+    deadline = time.monotonic() + 10
+    while api.count("messages", "destination LIKE ? AND receipt_due <> 0", prefix + "%"):
+        assert time.monotonic() < deadline, "receipts not cleared"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert len(e.seen("deliver_sm")) == n  # none twice
