@@ -39,13 +39,18 @@ bool smsc_dlr_window_take(struct smsc_session *ss, struct smsc_dlr *d)
 		ss->ndlrs++;
 		return true;
 	}
-	d->next = NULL;
-	if (ss->dlr_wait_last)
-		ss->dlr_wait_last->next = d;
-	else
-		ss->dlr_wait = d;
-	ss->dlr_wait_last = d;
+	smsc_dlr_append(&ss->dlr_wait, &ss->dlr_wait_last, d);
 	return false;
+}
+
+void smsc_dlr_append(struct smsc_dlr **head, struct smsc_dlr **last, struct smsc_dlr *d)
+{
+	d->next = NULL;
+	if (*last)
+		(*last)->next = d;
+	else
+		*head = d;
+	*last = d;
 }
 
 void smsc_dlr_window_answered(struct smsc_session *ss)

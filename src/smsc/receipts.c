@@ -348,12 +348,7 @@ static void receipts_send(struct smsc_session *ss, struct smsc_dlr *d)
 		receipt_fill(d, &p, text, sizeof(text));
 	}
 	d->seq = p.sequence_number;
-	d->next = NULL;
-	if (ss->dlrs_last)
-		ss->dlrs_last->next = d;
-	else
-		ss->dlrs = d;
-	ss->dlrs_last = d;
+	smsc_dlr_append(&ss->dlrs, &ss->dlrs_last, d);
 	smsc_session_send(ss, &p);
 }
 

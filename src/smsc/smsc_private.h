@@ -575,6 +575,8 @@ void smsc_dlr_window_answered(struct smsc_session *ss);
 /* The next waiting one to send now (counted), or NULL. */
 struct smsc_dlr *smsc_dlr_window_next(struct smsc_session *ss);
 void smsc_dlr_window_drop(struct smsc_session *ss);
+/* d at the end of the list head .. *last. */
+void smsc_dlr_append(struct smsc_dlr **head, struct smsc_dlr **last, struct smsc_dlr *d);
 
 /* ---------------------------------------------------------------- MO */
 
