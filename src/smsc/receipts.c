@@ -231,7 +231,7 @@ void smsc_receipts_flush(struct smsc_out *o)
 	 * at least once, as receipts are. */
 	struct store_batch_stmt st = {sql.p, p, padded};
 	if (sql.p)
-		smsc_writes_add(o, NULL, 0, &st, 1, NULL);
+		smsc_writes_add_by_key(o, 0, &st, 1, NULL);
 	buf_fini(&sql);
 	o->nreceipts_cleared = 0;
 }

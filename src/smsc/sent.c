@@ -42,15 +42,6 @@
 	"unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), "                      \
 	"CAST($4 AS BIGINT[])) AS v(id, carrier_id, upstream_id, at) WHERE m.id = v.id AND "       \
 	"m.lease_owner = $5"
-/* Around the two: a plan PostgreSQL makes once for a statement prepared on
- * a connection (its generic plan, from the sixth run on) is kept, and one
- * made while the table was small joins by a scan of the whole table — at
- * every run, as it grows (measured: 400 ms for 56 rows of 5,000).  With
- * sequential scans off for these statements alone (set_config local to
- * the transaction, set back after them), the plan reads the rows by their
- * primary key whatever the table's size when it was made. */
-#define SEQSCAN_OFF "SELECT set_config('enable_seqscan', 'off', true)"
-#define SEQSCAN_ON "SELECT set_config('enable_seqscan', 'on', true)"
 
 /* The row written now, one UPDATE. */
 static void sent_write_one(struct smsc_out *o, const char *carrier_id, const char *upstream_id,
@@ -175,9 +166,9 @@ static void sent_flush_lane_pg(struct smsc_out *o, size_t lane)
 {
 	struct sent_arrays up = {0}, fin = {0};
 	struct store_param pu[5], pf[9];
-	struct store_batch_stmt st[4] = {{SEQSCAN_OFF, NULL, 0}};
+	struct store_batch_stmt st[2];
 	struct smsc_settle *settles = NULL;
-	size_t n = 1;
+	size_t n = 0;
 
 	for (size_t k = 0; k < 8; k++) {
 		buf_init(&up.col[k]);
@@ -218,9 +209,8 @@ static void sent_flush_lane_pg(struct smsc_out *o, size_t lane)
 		pf[8] = store_p_text(o->owner);
 		st[n++] = (struct store_batch_stmt){smsc_final_sent_many_pg, pf, 9};
 	}
-	st[n++] = (struct store_batch_stmt){SEQSCAN_ON, NULL, 0};
-	if (n > 2)
-		smsc_writes_add_lane(o, lane, st, n, settles);
+	if (n > 0)
+		smsc_writes_add_by_key(o, lane, st, n, settles);
 	sent_arrays_fini(&up);
 	sent_arrays_fini(&fin);
 }

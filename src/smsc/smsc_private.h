@@ -422,6 +422,10 @@ size_t smsc_writes_lane(const struct smsc_out *o, const char *id, int parts);
 /* smsc_writes_add on lane i; t may be a list (through next) of settles. */
 int smsc_writes_add_lane(struct smsc_out *o, size_t i, const struct store_batch_stmt *st, size_t n,
 			 struct smsc_settle *t);
+/* The same for statements that find many rows by primary key (an id list,
+ * an array): on PostgreSQL planned without sequential scans (writes.c). */
+int smsc_writes_add_by_key(struct smsc_out *o, size_t lane, const struct store_batch_stmt *st,
+			   size_t n, struct smsc_settle *t);
 /* matching.c: receipts to their messages; held: m's "submitted" row as
  * sent.c holds it (NULL when it was queued). */
 void smsc_match_submitted(struct smsc_out *o, const char *carrier_id, const char *upstream_id,
