@@ -86,6 +86,8 @@
 #   ONLY          "smpp" or "http": run only that part
 #   KANNEL_BARE   empty: no Kannel run without receipts (default 1: run it)
 #   KEEP_TMP      keep the run's folder (logs) when set
+#   PG_GIVEN      postgres://USER@127.0.0.1:PORT/DB of a running cluster to
+#                 use instead of a throwaway one (to look into it meanwhile)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -295,6 +297,12 @@ warm_up() {
 # of this script ignores SIGINT, which pgserver's own main waits for.
 PG_URL=
 start_pg() {
+	if [ -n "${PG_GIVEN:-}" ]; then # a running cluster: its databases are made here
+		PG_URL=$PG_GIVEN
+		PG_PORT=${PG_URL##*:} PG_PORT=${PG_PORT%%/*}
+		PG_USER=${PG_URL#postgres://} PG_USER=${PG_USER%%@*}
+		return 0
+	fi
 	python3 -c 'import signal, sys
 sys.path.insert(0, sys.argv[1])
 import time
@@ -321,8 +329,30 @@ with pgserver.running() as url:
 	die "PostgreSQL did not start within 30 s"
 }
 
+# CPU ticks the cluster has used so far: the postmaster's own and its reaped
+# children's (cutime, cstime), and each live backend's (warp's connections
+# live through a step).  0 when no cluster runs.
+pg_cpu_ticks() {
+	local pm= f sum=0 pid
+	[ -n "${PG_PORT:-}" ] || { echo 0; return; }
+	# The postmaster, not the runuser that started it (same arguments).
+	for pid in $(pgrep -f -- "postgres -D .* -p $PG_PORT "); do
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = postgres ] && pm=$pid
+	done
+	[ -n "$pm" ] || { echo 0; return; }
+	f=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return; }
+	f=${f##*) }
+	read -ra f <<<"$f"
+	sum=$((f[11] + f[12] + f[13] + f[14]))
+	for pid in $(pgrep -P "$pm"); do
+		sum=$((sum + $(pid_cpu_ticks "$pid")))
+	done
+	echo "$sum"
+}
+
 # pgserver stops its cluster within its own 30 s bound.
 stop_pg() {
+	[ -z "${PG_GIVEN:-}" ] || return 0
 	pid_stop "$PG_PID" 400
 	PG_PID=
 }
@@ -333,14 +363,16 @@ stop_pg() {
 # line, appends it to $TMP/NAME.steps and sets VERDICT and WHY.
 run_step() {
 	local name=$1 rate=$2 r s0 s1 t0 t1 sink0 sink1 ok lost errors p99 wall
-	local us gen sink_pct dups e2e sub
+	local us gen sink_pct dups e2e sub pg0 pg1 pg=
 	TAG=$((TAG + 1))
 	s0=$(sink_stats)
 	t0=$(pid_cpu_ticks "$WARP_PID")
+	pg0=$(pg_cpu_ticks)
 	r=$("$LOAD_BIN" -p "$WARP_SMSC" -u bench -w pw -W "$WINDOW" -r "$rate" -d $((STEP_S * 1000)) \
 		-D $((DRAIN_S * 1000)) -t "$TAG" 2>>"$TMP/load.err") ||
 		die "smppload failed at $rate msgs/s: $r $(tail -3 "$TMP/load.err")"
 	t1=$(pid_cpu_ticks "$WARP_PID")
+	pg1=$(pg_cpu_ticks)
 	s1=$(sink_stats)
 	ok=$(field ok "$r") lost=$(field lost "$r")
 	errors=$(field errors "$r") p99=$(field p99_ms "$r") wall=$(field wall_s "$r")
@@ -349,6 +381,9 @@ run_step() {
 	sink0=$(field cpu_s "$s0") sink1=$(field cpu_s "$s1")
 	sink_pct=$(awk -v a="$sink0" -v b="$sink1" -v w="$wall" 'BEGIN { printf "%d", (w > 0 ? 100 * (b - a) / w : 0) }')
 	us=$(awk -v t=$((t1 - t0)) -v n="$ok" -v hz="$CLK_TCK" 'BEGIN { printf "%d", (n > 0 ? t * 1e6 / hz / n : 0) }')
+	if [ "$pg1" -gt 0 ]; then
+		pg=$(awk -v t=$((pg1 - pg0)) -v n="$ok" -v hz="$CLK_TCK" 'BEGIN { printf ", postgres %d us/msg", (n > 0 ? t * 1e6 / hz / n : 0) }')
+	fi
 	VERDICT=clean WHY=
 	if [ "$errors" != 0 ] || [ "$lost" != 0 ] || [ "$dups" != 0 ]; then
 		VERDICT=failures WHY="$errors submit errors ($(field status "$r")), $lost receipts missing after $DRAIN_S s, $dups duplicates"
@@ -366,9 +401,9 @@ run_step() {
 			WHY="$WHY; generator at $gen %, sink at $sink_pct % of a CPU: warp's limit (or other load on the machine)"
 		fi
 	fi
-	printf '%-14s %6s msgs/s: %7d ok at %6.0f/s, %7d at the sink, receipts back at %6.0f/s (%d missing), p50 %6s p99 %7s max %7s ms, warp %4d us/msg, gen %3s %% sink %3d %% CPU, dup %d: %s\n' \
+	printf '%-14s %6s msgs/s: %7d ok at %6.0f/s, %7d at the sink, receipts back at %6.0f/s (%d missing), p50 %6s p99 %7s max %7s ms, warp %4d us/msg%s, gen %3s %% sink %3d %% CPU, dup %d: %s\n' \
 		"$name" "${rate/#0/max}" "$ok" "$sub" "$(sink_diff submits "$s0" "$s1")" "$e2e" "$lost" \
-		"$(field p50_ms "$r")" "$p99" "$(field max_ms "$r")" "$us" "$gen" "$sink_pct" "$dups" "$VERDICT" |
+		"$(field p50_ms "$r")" "$p99" "$(field max_ms "$r")" "$us" "$pg" "$gen" "$sink_pct" "$dups" "$VERDICT" |
 		tee -a "$TMP/$name.steps" >&2
 }
 

@@ -144,6 +144,8 @@ enum smpp_status {
 	SMPP_ESME_RQUERYFAIL = 0x67,
 	SMPP_ESME_RINVOPTPARSTREAM = 0xC0,
 	SMPP_ESME_RINVPARLEN = 0xC2,
+	SMPP_ESME_RMISSINGOPTPARAM = 0xC3, /* an expected TLV missing */
+	SMPP_ESME_RINVOPTPARAMVAL = 0xC4,  /* a TLV's value out of its range */
 	SMPP_ESME_RUNKNOWNERR = 0xFF,
 };
 

@@ -60,9 +60,14 @@ static const double e2e_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 	"attempts, " SMSC_PARTS_SQL ", carriers_tried, error"
 /* One statement a tick for up to LEASE_BATCH rows, read in order from the
  * partial index messages_pending (migration 0015), which SQLite's planner
- * would pass over for messages_due and a sort of every due row. */
+ * would pass over for messages_due and a sort of every due row.  It sets no
+ * indexed column (updated_at is messages_export's, migration 0023), so that
+ * on PostgreSQL the row's new version can stay on its page without a new
+ * entry in each of its indexes (a HOT update; migration 0031 leaves the
+ * pages room for it; decision 0055): a lease is not a change of the
+ * message, its updated_at stays the accept's until the message moves. */
 #define LEASE_SQL(index, lock)                                                                     \
-	"UPDATE messages SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN "     \
+	"UPDATE messages SET lease_owner = $1, lease_until = $2 WHERE id IN "                      \
 	"(SELECT id FROM messages " index " WHERE state IN ('accepted', 'queued') AND "            \
 	"next_attempt_at <= $3 AND lease_until <= $3 AND expires_at > $3 ORDER BY "                \
 	"next_attempt_at LIMIT $4" lock ") " LEASE_COLUMNS
@@ -450,21 +455,6 @@ static bool status_retryable(uint32_t status)
 	       status == SMPP_ESME_RSYSERR;
 }
 
-static void out_record_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
-				 const char *upstream_id)
-{
-	struct store_param p[] = {store_p_text(b->cfg.carrier_id), store_p_text(upstream_id),
-				  store_p_int(time_wall_ms()), store_p_text(m->id),
-				  store_p_text(o->owner)};
-	struct store_batch_stmt st = {
-	    "UPDATE messages SET state = 'submitted', error = NULL, carrier_id = $1, "
-	    "upstream_id = $2, updated_at = $3, submitted_at = $3, attempts = attempts + 1, "
-	    "lease_owner = NULL, lease_until = 0 WHERE id = $4 AND lease_owner = $5",
-	    p, 5};
-	smsc_writes_add(o, m->id, m->parts, &st, 1, NULL);
-	metric_inc(metric_get(o->m_outcomes, "submitted"));
-}
-
 void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_out_msg *m,
 			uint32_t status, struct str upstream_id)
 {
@@ -472,8 +462,7 @@ void smsc_out_submitted(struct smsc_out *o, struct smsc_upbind *b, struct smsc_o
 
 	if (status == SMPP_ESME_ROK) {
 		smsc_out_id_norm(upstream_id, b->cfg.submit_id_base, id, sizeof(id));
-		out_record_submitted(o, b, m, id);
-		smsc_match_submitted(o, b->cfg.carrier_id, id, m);
+		smsc_sent_record(o, b->cfg.carrier_id, id, m); /* sent.c: its row, its receipt */
 		free(m->body);
 		free(m);
 		return;
@@ -650,6 +639,7 @@ static void out_tick(evutil_socket_t fd, short what, void *arg)
 		out_lease(o, snap);
 		smsc_match_tick(o);
 		smsc_receipts_poll(o->s);
+		smsc_sent_flush(o);
 		smsc_receipts_flush(o);
 		smsc_writes_settle(o);
 		smsc_mo_tick(o);
@@ -744,6 +734,7 @@ void smsc_out_free(struct smsc_out *o)
 	o->conns = NULL;
 	o->nconns = 0;
 	smsc_mo_fini(o);
+	smsc_sent_free(o);
 	smsc_receipts_flush(o);
 	smsc_writes_close(o); /* their answers find no bind: the upstreams resend */
 	free(o->receipts_cleared);

@@ -52,6 +52,11 @@
 	FINAL_SQL(", next_attempt_at = 0, attempts = attempts + $5, lease_owner = NULL, "          \
 		  "lease_until = 0 WHERE id = $4 AND lease_owner = $6")
 #define FINAL_SUBMITTED_SQL FINAL_SQL(" WHERE id = $4 AND state = 'submitted'")
+/* A held "submitted" row (sent.c) and its final in one UPDATE. */
+#define FINAL_SENT_SQL                                                                             \
+	FINAL_SQL(", carrier_id = $7, upstream_id = $8, submitted_at = $9, next_attempt_at = 0, "  \
+		  "attempts = attempts + $5, lease_owner = NULL, lease_until = 0 WHERE id = $4 "   \
+		  "AND lease_owner = $6")
 #define FINAL_EXPIRY_SQL                                                                           \
 	FINAL_SQL(" WHERE id = $4 AND state IN ('accepted', 'queued') AND expires_at <= $3 AND "   \
 		  "lease_until <= $3")
@@ -64,6 +69,7 @@ static const struct {
     [SMSC_FINAL_LEASED] = {FINAL_LEASED_SQL, 6},
     [SMSC_FINAL_SUBMITTED] = {FINAL_SUBMITTED_SQL, 4},
     [SMSC_FINAL_EXPIRY] = {FINAL_EXPIRY_SQL, 4},
+    [SMSC_FINAL_SENT] = {FINAL_SENT_SQL, 9},
 };
 
 #define FINAL_LOCK_SQL                                                                             \
@@ -170,6 +176,7 @@ static const char *const final_one_pg[] = {
     [SMSC_FINAL_LEASED] = FINAL_ONE_PG(FINAL_LEASED_SQL, "$7"),
     [SMSC_FINAL_SUBMITTED] = FINAL_ONE_PG(FINAL_SUBMITTED_SQL, "$5"),
     [SMSC_FINAL_EXPIRY] = FINAL_ONE_PG(FINAL_EXPIRY_SQL, "$5"),
+    [SMSC_FINAL_SENT] = FINAL_ONE_PG(FINAL_SENT_SQL, "$10"),
 };
 
 /* The statements of a part that is its group's only one. */
@@ -239,6 +246,9 @@ static int final_stmts_main(const struct smsc_final *f, bool postgres, struct sm
 	out->update[3] = store_p_text(f->id);
 	out->update[4] = store_p_int(f->attempted);
 	out->update[5] = store_p_text(f->owner);
+	out->update[6] = store_p_text(f->carrier_id);
+	out->update[7] = store_p_text(f->upstream_id);
+	out->update[8] = store_p_int(f->submitted_at);
 	out->event[0] = store_p_text(out->evt);
 	out->event[1] = store_p_text(f->state);
 	out->event[2] = store_p_text(f->error);
@@ -274,20 +284,16 @@ int smsc_final_apply(struct store *s, const struct smsc_final *f)
 	return changes[st.n - 2] > 0 ? 1 + (changes[st.n - 1] > 0) : 0;
 }
 
-int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struct smsc_upbind *b,
-		     const struct smpp_pdu *p)
+struct smsc_settle *smsc_final_settle_new(struct smsc_out *o, const struct smsc_final *f,
+					  const char *evt, const struct smsc_upbind *b,
+					  const struct smpp_pdu *p)
 {
-	struct smsc_final_stmts st;
 	struct smsc_settle *t = calloc(1, sizeof(*t));
-	int rc = t ? smsc_final_stmts(f, store_kind(o->store) == STORE_POSTGRES, &st) : -ENOMEM;
 
-	if (rc < 0) {
-		log_warn("smsc", "message %s to %s: %s", f->id, f->state, strerror(-rc));
-		free(t);
-		return rc;
-	}
+	if (!t)
+		return NULL;
 	t->o = o;
-	snprintf(t->evt, sizeof(t->evt), "%s", st.evt);
+	snprintf(t->evt, sizeof(t->evt), "%s", evt);
 	snprintf(t->id, sizeof(t->id), "%s", f->id);
 	snprintf(t->state, sizeof(t->state), "%s", f->state);
 	t->now = f->now;
@@ -301,6 +307,22 @@ int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struc
 		smsc_bind_ref_set(&t->bind, b);
 		t->command_id = p->command_id;
 		t->sequence_number = p->sequence_number;
+	}
+	return t;
+}
+
+int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struct smsc_upbind *b,
+		     const struct smpp_pdu *p)
+{
+	struct smsc_final_stmts st;
+	struct smsc_settle *t = NULL;
+	int rc = smsc_final_stmts(f, store_kind(o->store) == STORE_POSTGRES, &st);
+
+	if (rc == 0 && !(t = smsc_final_settle_new(o, f, st.evt, b, p)))
+		rc = -ENOMEM;
+	if (rc < 0) {
+		log_warn("smsc", "message %s to %s: %s", f->id, f->state, strerror(-rc));
+		return rc;
 	}
 	return smsc_writes_add(o, f->id, f->parts, st.st, st.n, t);
 }
@@ -381,3 +403,28 @@ void smsc_final_settle(struct smsc_out *o, struct smsc_settle **t, size_t n)
 	settle_events(o, t, n);
 	settle_outcomes(o, t, n);
 }
+
+/* Many held rows' moves (sent.c) in one statement, each row's event built
+ * from it as FINAL_ONE_PG does: the arrays are unnested into v, the UPDATE
+ * joins them by id under the lease, and its RETURNING rows, the parts as
+ * they are now, become the events. */
+#define FINAL_ARRAYS                                                                               \
+	"unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]), "  \
+	"CAST($5 AS TEXT[]), CAST($6 AS TEXT[]), CAST($7 AS BIGINT[]), CAST($8 AS BIGINT[])) AS "  \
+	"v(id, state, error, carrier_id, upstream_id, evt, submitted_at, done_at)"
+const char smsc_final_sent_many_pg[] =
+    "WITH u AS (UPDATE messages m SET state = v.state, error = v.error, updated_at = v.done_at, "
+    "" RECEIPT_DUE(
+	"v.state") ", carrier_id = v.carrier_id, upstream_id = v.upstream_id, "
+		   "submitted_at = v.submitted_at, next_attempt_at = 0, attempts = m.attempts + 1, "
+		   "lease_owner = NULL, lease_until = 0 FROM " FINAL_ARRAYS
+		   " WHERE m.id = v.id AND "
+		   "m.lease_owner = $9 RETURNING m.group_id, m.customer_id, m.state, m.error, "
+		   "m.carrier_id, "
+		   "m.client_ref, m.created_at, m.updated_at, m.part_total, "
+		   "v.evt) " FINAL_ONE_INSERT
+		   "u.evt, u.group_id, u.customer_id, 'message.status', " FINAL_ONE_DATA(
+		       "json_build_object", "u.", "u.state", "u.error",
+		       "u.updated_at") ", u.updated_at FROM u WHERE u.part_total = 1 ON CONFLICT "
+				       "(group_id, "
+				       "type) DO NOTHING";

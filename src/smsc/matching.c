@@ -31,7 +31,7 @@
  * over to its route's next carrier while it may (decision 0051). */
 static void match_final(struct smsc_out *o, const char *id, int parts, const char *state,
 			const char *error, bool retry, struct smsc_upbind *b,
-			const struct smpp_pdu *p)
+			const struct smpp_pdu *p, struct smsc_sent *held)
 {
 	struct smsc_final f = {.guard = SMSC_FINAL_SUBMITTED,
 			       .id = id,
@@ -42,6 +42,12 @@ static void match_final(struct smsc_out *o, const char *id, int parts, const cha
 	if (retry)
 		f.failover_max = o->s->o.receipt_failover_attempts - 1;
 	metric_inc(o->m_receipts_matched);
+	/* Its "submitted" row not written yet: the final joins it (sent.c),
+	 * unless the receipt may fail over, which only final.c's statements do. */
+	if (held && !retry && smsc_sent_final(o, held, state, error, b, p) == 0)
+		return;
+	if (held)
+		smsc_sent_flush(o); /* the final's guard needs the row first */
 	if (smsc_final_queue(o, &f, b, p) < 0 && b && p)
 		smsc_upbind_respond(b, p->command_id, p->sequence_number, SMSC_RX_T_APPN);
 }
@@ -83,7 +89,8 @@ void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct sm
 		struct smsc_idrec *s = smsc_ids_find(o->ids, SMSC_ID_SENT, b->cfg.carrier_id, id);
 		struct match_receipt k = {rc.state, rc.error, smsc_receipt_retryable(&b->cfg, &rc)};
 		if (s) {
-			match_final(o, s->id, s->parts, k.state, k.error, k.retry, b, p);
+			match_final(o, s->id, s->parts, k.state, k.error, k.retry, b, p,
+				    smsc_sent_find(o, s));
 			smsc_ids_remove(o->ids, s);
 			return; /* answered once committed */
 		}
@@ -94,12 +101,12 @@ void smsc_out_receipt(struct smsc_out *o, struct smsc_upbind *b, const struct sm
 }
 
 void smsc_match_submitted(struct smsc_out *o, const char *carrier_id, const char *upstream_id,
-			  const struct smsc_out_msg *m)
+			  const struct smsc_out_msg *m, struct smsc_sent *held)
 {
 	struct smsc_idrec *h = smsc_ids_find(o->ids, SMSC_ID_HELD, carrier_id, upstream_id);
 
 	if (h) {
-		match_final(o, m->id, m->parts, h->state, h->error, h->retry, NULL, NULL);
+		match_final(o, m->id, m->parts, h->state, h->error, h->retry, NULL, NULL, held);
 		smsc_ids_remove(o->ids, h);
 		return;
 	}
@@ -108,6 +115,10 @@ void smsc_match_submitted(struct smsc_out *o, const char *carrier_id, const char
 	if (s) {
 		snprintf(s->id, sizeof(s->id), "%s", m->id);
 		s->parts = m->parts;
+		if (held) {
+			s->held_round = o->held_round;
+			s->held_at = (size_t)(held - o->held);
+		}
 	}
 }
 
@@ -139,7 +150,7 @@ static void match_lookup(struct smsc_out *o, struct smsc_idrec **h, size_t n, in
 				    strcmp(h[k]->upstream_id, store_res_text(r, i, 2)))
 					continue;
 				match_final(o, store_res_text(r, i, 0), (int)store_res_int(r, i, 3),
-					    h[k]->state, h[k]->error, h[k]->retry, NULL, NULL);
+					    h[k]->state, h[k]->error, h[k]->retry, NULL, NULL, NULL);
 				smsc_ids_remove(o->ids, h[k]);
 				h[k] = NULL;
 			}

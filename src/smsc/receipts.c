@@ -177,6 +177,7 @@ static size_t receipts_lease(struct smsc *s, const struct lease_kind *k,
 			struct smsc_dlr *d = k->row(r, i);
 			if (d) {
 				d->s = s;
+				d->lease_until = now + RECEIPT_LEASE_MS;
 				if (loop_pool_call(s->pool, 0, smsc_receipts_deliver, d) < 0)
 					smsc_dlr_free(d);
 			}
@@ -230,7 +231,7 @@ void smsc_receipts_flush(struct smsc_out *o)
 	 * at least once, as receipts are. */
 	struct store_batch_stmt st = {sql.p, p, padded};
 	if (sql.p)
-		smsc_writes_add(o, NULL, 0, &st, 1, NULL);
+		smsc_writes_add_by_key(o, 0, &st, 1, NULL);
 	buf_fini(&sql);
 	o->nreceipts_cleared = 0;
 }
@@ -331,17 +332,11 @@ static void receipt_fill(const struct smsc_dlr *d, struct smpp_pdu *p, char *tex
 	p->tlv.message_state = message_state_of[st];
 }
 
-void smsc_receipts_deliver(void *arg)
+static void receipts_send(struct smsc_session *ss, struct smsc_dlr *d)
 {
-	struct smsc_dlr *d = arg;
-	struct smsc_session *ss = receipt_session(d->s, d);
 	char text[200];
 	struct smpp_pdu p;
 
-	if (!ss) {
-		smsc_dlr_free(d); /* unbound meanwhile: sent again when the lease runs out */
-		return;
-	}
 	smpp_pdu_init(&p, SMPP_DELIVER_SM, ++ss->seq);
 	p.service_type = STR_LIT("");
 	p.schedule_delivery_time = STR_LIT("");
@@ -353,13 +348,21 @@ void smsc_receipts_deliver(void *arg)
 		receipt_fill(d, &p, text, sizeof(text));
 	}
 	d->seq = p.sequence_number;
-	d->next = NULL;
-	if (ss->dlrs_last)
-		ss->dlrs_last->next = d;
-	else
-		ss->dlrs = d;
-	ss->dlrs_last = d;
+	smsc_dlr_append(&ss->dlrs, &ss->dlrs_last, d);
 	smsc_session_send(ss, &p);
+}
+
+void smsc_receipts_deliver(void *arg)
+{
+	struct smsc_dlr *d = arg;
+	struct smsc_session *ss = receipt_session(d->s, d);
+
+	if (!ss) {
+		smsc_dlr_free(d); /* unbound meanwhile: sent again when the lease runs out */
+		return;
+	}
+	if (smsc_dlr_window_take(ss, d)) /* else it waits for an answer (dlr_window.c) */
+		receipts_send(ss, d);
 }
 
 /* A deliver_sm_resp from the ESME: ESME_ROK clears the receipt (or marks
@@ -379,12 +382,16 @@ void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p)
 		    loop_pool_call(ss->s->pool, 1,
 				   d->kind == SMSC_DLR_MO ? smsc_mo_sent : receipt_sent, d) < 0)
 			smsc_dlr_free(d);
+		smsc_dlr_window_answered(ss);
+		while ((d = smsc_dlr_window_next(ss)))
+			receipts_send(ss, d);
 		return;
 	}
 }
 
 void smsc_receipts_drop(struct smsc_session *ss)
 {
+	smsc_dlr_window_drop(ss);
 	while (ss->dlrs) {
 		struct smsc_dlr *d = ss->dlrs;
 		ss->dlrs = d->next;

@@ -197,6 +197,8 @@ struct smsc_idrec {
 	bool retry;		   /* HELD: its connector marks it retryable (decision 0051) */
 	int64_t check_ms;	   /* HELD: its next look in the store */
 	unsigned checks;
+	uint64_t held_round; /* SENT: its "submitted" row is held (sent.c) in this round */
+	size_t held_at;	     /* SENT: at this index of the round's held rows */
 };
 
 struct smsc_ids;
@@ -279,6 +281,10 @@ struct smsc_out {
 	struct metric *m_mo_expired;
 	struct metric *m_mo_webhook;
 	struct smsc_holds *holds; /* 10DLC throughput windows (holds.c) */
+	/* "submitted" rows held until the tick (sent.c): the round's rows. */
+	struct smsc_sent *held;
+	size_t nheld;
+	uint64_t held_round; /* the current round, from 1 */
 };
 
 struct smsc_out *smsc_out_new(struct smsc *s, struct event_base *base);
@@ -321,9 +327,40 @@ void smsc_writes_settle(struct smsc_out *o);
  * not NULL); a failure is logged. */
 int smsc_writes_run(struct store_conn *c, const struct store_batch_stmt *st, size_t n,
 		    int64_t *changes);
-/* matching.c: receipts to their messages. */
+/* sent.c: a message's "submitted" row (decision 0055).  A message in one
+ * part is held until the tick, so that a receipt matched meanwhile makes
+ * one UPDATE of both, and the round's rows go in one statement a lane on
+ * PostgreSQL; other messages' rows are queued at once. */
+struct smsc_sent {
+	char id[ID_MAX], carrier_id[ID_MAX], upstream_id[SMPP_MESSAGE_ID_MAX + 1];
+	int64_t at;		   /* epoch ms: its submit_sm_resp */
+	struct smsc_settle *final; /* a receipt matched since: its move, else NULL */
+	char error[32];		   /* the final's error ("" for none) */
+};
+void smsc_sent_record(struct smsc_out *o, const char *carrier_id, const char *upstream_id,
+		      const struct smsc_out_msg *m);
+/* The held row a SENT record points at, NULL when it was written. */
+struct smsc_sent *smsc_sent_find(struct smsc_out *o, const struct smsc_idrec *r);
+/* The receipt's final state for a held row: written with its "submitted"
+ * at the flush; p (on b) answered once committed. */
+int smsc_sent_final(struct smsc_out *o, struct smsc_sent *h, const char *state, const char *error,
+		    const struct smsc_upbind *b, const struct smpp_pdu *p);
+/* Queues the held rows (the tick, a full round, the upstream side stopping). */
+void smsc_sent_flush(struct smsc_out *o);
+void smsc_sent_free(struct smsc_out *o);
+/* The lane (index into o->writes) a message's writes take. */
+size_t smsc_writes_lane(const struct smsc_out *o, const char *id, int parts);
+/* smsc_writes_add on lane i; t may be a list (through next) of settles. */
+int smsc_writes_add_lane(struct smsc_out *o, size_t i, const struct store_batch_stmt *st, size_t n,
+			 struct smsc_settle *t);
+/* The same for statements that find many rows by primary key (an id list,
+ * an array): on PostgreSQL planned without sequential scans (writes.c). */
+int smsc_writes_add_by_key(struct smsc_out *o, size_t lane, const struct store_batch_stmt *st,
+			   size_t n, struct smsc_settle *t);
+/* matching.c: receipts to their messages; held: m's "submitted" row as
+ * sent.c holds it (NULL when it was queued). */
 void smsc_match_submitted(struct smsc_out *o, const char *carrier_id, const char *upstream_id,
-			  const struct smsc_out_msg *m);
+			  const struct smsc_out_msg *m, struct smsc_sent *held);
 void smsc_match_tick(struct smsc_out *o);
 /* The form upstream ids are stored and matched in (dispatch.c). */
 void smsc_out_id_norm(struct str id, enum smsc_id_base base, char *out, size_t n);
@@ -359,15 +396,18 @@ enum smsc_final_guard {
 	SMSC_FINAL_LEASED,    /* this process holds its lease (owner) */
 	SMSC_FINAL_SUBMITTED, /* a receipt: it is waiting for one */
 	SMSC_FINAL_EXPIRY,    /* its validity ended while queued and unleased */
+	SMSC_FINAL_SENT,      /* LEASED, and its "submitted" row with it (sent.c) */
 };
 
 struct smsc_final {
 	enum smsc_final_guard guard;
-	const char *id, *state, *error; /* error may be NULL */
-	const char *owner;		/* SMSC_FINAL_LEASED */
-	int64_t attempted;		/* SMSC_FINAL_LEASED: 1 when it went upstream */
-	int64_t now;			/* epoch ms */
-	int parts;			/* SMSC_PARTS_SQL: 1 when its group's only row */
+	const char *id, *state, *error;	      /* error may be NULL */
+	const char *owner;		      /* SMSC_FINAL_LEASED */
+	int64_t attempted;		      /* SMSC_FINAL_LEASED: 1 when it went upstream */
+	int64_t now;			      /* epoch ms */
+	int parts;			      /* SMSC_PARTS_SQL: 1 when its group's only row */
+	const char *carrier_id, *upstream_id; /* SMSC_FINAL_SENT */
+	int64_t submitted_at;		      /* SMSC_FINAL_SENT */
 	/* SMSC_FINAL_SUBMITTED, a retryable negative receipt (decision 0051):
 	 * while the part has failed over fewer times than this, it goes back
 	 * to the queue for the route's next carrier instead (0: never). */
@@ -380,7 +420,7 @@ struct smsc_final {
 struct smsc_final_stmts {
 	struct store_batch_stmt st[4];
 	size_t n;
-	struct store_param lock[1], update[7], event[5], failover[4];
+	struct store_param lock[1], update[10], event[5], failover[4];
 	char evt[ID_MAX];
 };
 
@@ -389,6 +429,15 @@ int smsc_final_stmts(const struct smsc_final *f, bool postgres, struct smsc_fina
  * answered on b once the move is committed. */
 int smsc_final_queue(struct smsc_out *o, const struct smsc_final *f, const struct smsc_upbind *b,
 		     const struct smpp_pdu *p);
+/* The settle record of f's move (evt: its event's id), answering p on b
+ * when given; NULL when out of memory. */
+struct smsc_settle *smsc_final_settle_new(struct smsc_out *o, const struct smsc_final *f,
+					  const char *evt, const struct smsc_upbind *b,
+					  const struct smpp_pdu *p);
+/* PostgreSQL: held rows' finals with their "submitted" in one statement —
+ * $1..$8 arrays of id, state, error, carrier_id, upstream_id, event id,
+ * submitted_at, done_at; $9 the lease owner — each its message's event. */
+extern const char smsc_final_sent_many_pg[];
 
 /* Finals settled per SELECT (final.c, writes.c). */
 #define SMSC_SETTLE_CHUNK 64
@@ -436,7 +485,8 @@ struct smsc_dlr {
 	uint8_t data_coding; /* MO */
 	uint8_t *body;	     /* MO: the user data */
 	size_t body_len;
-	uint32_t seq; /* of the deliver_sm that carries it */
+	uint32_t seq;	     /* of the deliver_sm that carries it */
+	int64_t lease_until; /* epoch ms: its row's lease (then it is leased again) */
 };
 
 /* The id a receipt names its message by: the one the ESME was answered —
@@ -458,6 +508,18 @@ void smsc_receipts_deliver(void *arg);
 struct smsc_session;
 void smsc_receipts_answered(struct smsc_session *ss, const struct smpp_pdu *p);
 void smsc_receipts_drop(struct smsc_session *ss);
+/* dlr_window.c: the session's deliver_sm window.  True when d may be sent
+ * now (counted in ss->ndlrs); false when it waits (kept, or freed when its
+ * lease ran out: the store has it again). */
+bool smsc_dlr_window_take(struct smsc_session *ss, struct smsc_dlr *d);
+/* One deliver_sm of ss->dlrs answered (already unlinked): the window has
+ * room for one more. */
+void smsc_dlr_window_answered(struct smsc_session *ss);
+/* The next waiting one to send now (counted), or NULL. */
+struct smsc_dlr *smsc_dlr_window_next(struct smsc_session *ss);
+void smsc_dlr_window_drop(struct smsc_session *ss);
+/* d at the end of the list head .. *last. */
+void smsc_dlr_append(struct smsc_dlr **head, struct smsc_dlr **last, struct smsc_dlr *d);
 
 /* ---------------------------------------------------------------- MO */
 
@@ -530,7 +592,7 @@ struct smsc {
 	struct smsc_verify *verify;
 	struct store_batch *insert_prepaid; /* prepaid parts with their reservations */
 	struct smsc_prepaid *prepaid;	    /* their settler (prepaid.c) */
-	struct smsc_out *out; /* on the pool's thread 1 */
+	struct smsc_out *out;		    /* on the pool's thread 1 */
 	struct smsc_live *live;
 	char *hex;		/* 2 * SMPP_PDU_MAX_LEN + 1: a body on its way to the store */
 	uint8_t *send;		/* SMPP_PDU_MAX_LEN: a PDU on its way to an ESME */
@@ -562,6 +624,9 @@ struct smsc_session {
 	/* Receipts and MO sent, not yet answered, oldest first: ESMEs answer
 	 * in order, so the answer is found at the head. */
 	struct smsc_dlr *dlrs, *dlrs_last;
+	unsigned ndlrs; /* in dlrs: at most window (dlr_window.c) */
+	/* Leased for it while its window was full, oldest first. */
+	struct smsc_dlr *dlr_wait, *dlr_wait_last;
 	unsigned outstanding; /* submits and queries not yet answered */
 	int refs;	      /* the connection, each pending submit or check */
 	bool dead;	      /* the connection is gone */

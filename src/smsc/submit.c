@@ -101,14 +101,39 @@ static void submit_stored(void *arg, int status)
 			  w->id);
 }
 
+/* sar_* TLVs that do not tie a part (SMPP 3.4 §5.3.2.22-24): the three
+ * come together, and sar_total_segments and sar_segment_seqnum are 1..255
+ * with the number within the total — a set that does not hold is refused,
+ * not stored as a whole message without them.  (A UDH's concatenation IE
+ * that does not hold is ignored as 3GPP TS 23.040 §9.2.3.24.1 says: the
+ * part goes as one message, as it came.) */
+static uint32_t submit_sar_check(const struct smpp_pdu *p)
+{
+	const uint32_t sar =
+	    SMPP_HAS_SAR_MSG_REF_NUM | SMPP_HAS_SAR_TOTAL_SEGMENTS | SMPP_HAS_SAR_SEGMENT_SEQNUM;
+	uint32_t has = p->tlv.has & sar;
+
+	if (has == 0 || (p->esm_class & SMPP_ESM_UDHI))
+		return SMPP_ESME_ROK;
+	if (has != sar)
+		return SMPP_ESME_RMISSINGOPTPARAM;
+	if (p->tlv.sar_total_segments == 0 || p->tlv.sar_segment_seqnum == 0 ||
+	    p->tlv.sar_segment_seqnum > p->tlv.sar_total_segments)
+		return SMPP_ESME_RINVOPTPARAMVAL;
+	return SMPP_ESME_ROK;
+}
+
 /* The user data: short_message, or message_payload when sm_length is 0
  * (§5.3.2.32: never both).  0, or the status to refuse with. */
 uint32_t smsc_submit_body(const struct smpp_pdu *p, struct str *body)
 {
 	bool payload = p->tlv.has & SMPP_HAS_MESSAGE_PAYLOAD;
+	uint32_t sar = submit_sar_check(p);
 
 	if (payload && p->short_message.len > 0)
 		return SMPP_ESME_RINVMSGLEN;
+	if (sar != SMPP_ESME_ROK)
+		return sar;
 	*body = payload ? p->tlv.message_payload : p->short_message;
 	return SMPP_ESME_ROK;
 }

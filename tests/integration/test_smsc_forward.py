@@ -34,8 +34,8 @@ def peers(api):
         started.append(u)
         return u
 
-    def esme():
-        e = smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]))
+    def esme(**cfg):
+        e = smppfix.Esme(int(api.warp.env["WARP_SMSC_LISTEN"].rsplit(":", 1)[1]), **cfg)
         started.append(e)
         e.wait("connected")
         return e
@@ -45,11 +45,11 @@ def peers(api):
         p.stop()
 
 
-def account(api, cid):
+def account(api, cid, window=100):
     sid = "fwd" + uuid.uuid4().hex[:8]
     api.admin.create("/api/v1/smpp-accounts", {"customer_id": cid, "system_id": sid,
                                                 "password": "pw", "allowed_cidrs": ["127.0.0.1"],
-                                                "throughput": 1000, "window": 100})
+                                                "throughput": 1000, "window": window})
     return sid
 
 
@@ -74,11 +74,16 @@ def provision(api, upstream_port, prefix, **connector):
     return cid, carrier, sid
 
 
-@pytest.mark.parametrize("id_format", ["hex", "HEX", "dec", "uuid"])
+ID_FORMATS = ["hex", "HEX", "dec", "uuid", "quoted"]
+
+
+@pytest.mark.parametrize("id_format", ID_FORMATS)
 def test_submit_reaches_the_upstream_and_its_receipt_delivers(api, peers, id_format):
+    """quoted: an upstream id with the characters a PostgreSQL array literal
+    escapes, which the held rows' statements pass in one (decision 0055)."""
     upstream, esme = peers
     up = upstream(id_format=id_format)
-    prefix = "44%d" % (7000 + ["hex", "HEX", "dec", "uuid"].index(id_format))
+    prefix = "44%d" % (7000 + ID_FORMATS.index(id_format))
     _, carrier, sid = provision(api, up.port, prefix,
                             submit_id_base="dec" if id_format == "dec" else "text",
                             receipt_id_base="dec" if id_format == "dec" else "text")
@@ -93,6 +98,8 @@ def test_submit_reaches_the_upstream_and_its_receipt_delivers(api, peers, id_for
     assert got["source_addr"] == "WARP" and got["registered_delivery"] & 1
     row = wait_state(api, r["message_id"], "delivered")
     assert row["carrier_id"] == carrier
+    if id_format in ("uuid", "quoted"):
+        assert row["upstream_id"] == got["message_id"].lower()
 
 
 PARTS = ["part one, ", "part two, ", "part three"]
@@ -275,3 +282,138 @@ def test_metrics_show_binds_window_queue_resp_and_end_to_end_latency(api, peers)
     assert e2e and int(e2e.group(1)) >= 1, text
     assert re.search(r'^warp_smsc_message_seconds_bucket\{status="delivered",le="\+Inf"\} ', text,
                      re.M)
+
+
+def state_writes_probe(api, prefix):
+    """Counts every UPDATE that sets a state of a message to prefix… (a
+    trigger of the test's own); returns a function that drops it."""
+    like = "NEW.destination LIKE '%s%%'" % prefix
+    api.store.execute("CREATE TABLE state_writes_probe (id TEXT)")
+    if api.store.kind == "sqlite":
+        api.store.execute("CREATE TRIGGER state_writes_probe AFTER UPDATE OF state ON messages WHEN "
+                    "%s BEGIN INSERT INTO state_writes_probe VALUES (NEW.id); END" % like)
+    else:
+        api.store.execute("CREATE FUNCTION state_writes_probe() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN INSERT INTO state_writes_probe VALUES (NEW.id); RETURN NULL; END $$; "
+                    "CREATE TRIGGER state_writes_probe AFTER UPDATE OF state ON messages FOR EACH "
+                    "ROW WHEN (%s) EXECUTE FUNCTION state_writes_probe()" % like)
+
+    def drop():
+        api.store.execute("DROP TRIGGER state_writes_probe" +
+                    ("" if api.store.kind == "sqlite" else " ON messages"))
+        if api.store.kind != "sqlite":
+            api.store.execute("DROP FUNCTION state_writes_probe()")
+        api.store.execute("DROP TABLE state_writes_probe")
+    return drop
+
+
+def test_a_receipt_right_behind_its_submit_sm_resp_is_written_with_it(api, peers):
+    """An upstream that sends each receipt right after its submit_sm_resp:
+    the receipt finds the message's "submitted" row still held for the tick
+    and the two are one UPDATE (decision 0055) — before, every message's
+    state was written twice, "submitted" and then "delivered".  Each message
+    still ends delivered with its upstream id (one with the characters an
+    array literal escapes), its carrier and one message.status event."""
+    upstream, esme = peers
+    up = upstream(id_format="quoted", dlr={"delay_ms": 0, "stat": "DELIVRD", "err": "000",
+                                           "tlv": True, "text": True})
+    prefix, n = "44809", 60
+    drop = state_writes_probe(api, prefix)
+    try:
+        _, carrier, sid = provision(api, up.port, prefix)
+        up.wait("bind")
+        e = esme()
+        assert e.bind(sid, "pw") == ROK
+        e.send(cmd="submit_many", n=n, window=10, each=True, tag="j",
+               fields={"destination_addr": prefix + "{i}", "short_message": "fast"})
+        e.wait("submit_resp", timeout=30, count=n, tag="j", command_status=ROK)
+        deadline = time.monotonic() + 20
+        while api.count("messages", "destination LIKE ? AND state = 'delivered'",
+                        prefix + "%") < n:
+            assert time.monotonic() < deadline, "not every message delivered"
+            time.sleep(0.1)
+        rows = api.rows("SELECT id, group_id, carrier_id, upstream_id, submitted_at FROM "
+                        "messages WHERE destination LIKE ?", prefix + "%")
+        assert len(rows) == n
+        ids = {ev["destination_addr"]: ev["message_id"].lower() for ev in up.seen("submit_sm")}
+        rows = api.rows("SELECT id, group_id, destination, carrier_id, upstream_id, "
+                        "submitted_at FROM messages WHERE destination LIKE ?", prefix + "%")
+        assert all(r["carrier_id"] == carrier and r["upstream_id"] == ids[r["destination"]]
+                   and r["submitted_at"] for r in rows)
+        events = api.rows("SELECT group_id FROM message_events WHERE type = 'message.status' "
+                          "AND group_id IN (SELECT group_id FROM messages WHERE destination "
+                          "LIKE ?)", prefix + "%")
+        assert sorted(ev["group_id"] for ev in events) == sorted(r["group_id"] for r in rows)
+        writes = api.count("state_writes_probe")
+        print("state writes: %d for %d messages" % (writes, n))
+        # Most receipts come within the tick (69-89 writes for 60 measured on
+        # the loaded machine); one late under load costs two, as all did before.
+        assert writes <= 1.75 * n, writes
+    finally:
+        drop()
+
+
+RMISSINGOPTPARAM, RINVOPTPARAMVAL = 0xC3, 0xC4
+
+
+SAR_CASES = [
+    ({"sar_total_segments": 0, "sar_segment_seqnum": 1}, RINVOPTPARAMVAL),
+    ({"sar_total_segments": 2, "sar_segment_seqnum": 0}, RINVOPTPARAMVAL),
+    ({"sar_total_segments": 2, "sar_segment_seqnum": 3}, RINVOPTPARAMVAL),
+    ({"sar_total_segments": 2}, RMISSINGOPTPARAM),
+    ({"sar_total_segments": 255, "sar_segment_seqnum": 255}, ROK),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SAR_CASES)))
+def test_sar_tlvs_out_of_their_range_are_refused(api, peers, case):
+    """sar_total_segments and sar_segment_seqnum are one octet, 1..255, the
+    number within the total, and the three sar_* TLVs come together (SMPP
+    3.4 §5.3.2.22-24): a set that breaks that is refused with
+    ESME_RINVOPTPARAMVAL or ESME_RMISSINGOPTPARAM instead of being stored as
+    a whole message without its ties (before: ESME_ROK); part 255 of 255 is
+    accepted."""
+    sar, status = SAR_CASES[case]
+    upstream, esme = peers
+    up = upstream()
+    prefix = "4481%d" % case
+    _, _, sid = provision(api, up.port, prefix)
+    up.wait("bind")
+    e = esme()
+    assert e.bind(sid, "pw") == ROK
+    fields = {"destination_addr": prefix + "0001", "short_message": "a part", "sar_msg_ref_num": 7}
+    fields.update(sar)
+    assert e.submit(**fields)["command_status"] == status
+
+
+def test_receipts_to_a_slow_esme_keep_to_its_window(api, peers):
+    """An ESME that answers each deliver_sm only after 300 ms: WARP keeps at
+    most the account's window (3) of receipts unanswered at a time and sends
+    the next as each answer comes (before: all of them at once); every
+    receipt arrives once and is cleared."""
+    upstream, esme = peers
+    up = upstream(dlr={"delay_ms": 0, "stat": "DELIVRD", "err": "000", "tlv": True,
+                       "text": True})
+    prefix, n = "44820", 12
+    cid = api.customer()
+    carrier = carrier_with_connector(api, up.port)
+    route(api, prefix, [carrier])
+    sid = account(api, cid, window=3)
+    time.sleep(0.5)  # snapshots rebuilt
+    up.wait("bind")
+    e = esme(ack_delay_ms=300)
+    assert e.bind(sid, "pw") == ROK
+    e.send(cmd="submit_many", n=n, window=3, each=True, tag="w",
+           fields={"destination_addr": prefix + "{i}", "short_message": "slow",
+                   "registered_delivery": 1})
+    acked = {ev["message_id"] for ev in e.wait("submit_resp", timeout=20, count=n, tag="w",
+                                                 command_status=ROK)}
+    got = e.wait("deliver_sm", timeout=30, count=n)
+    assert {d["receipted_message_id"] for d in got} == acked
+    assert max(d["unanswered"] for d in got) <= 3, [d["unanswered"] for d in got]
+    deadline = time.monotonic() + 10
+    while api.count("messages", "destination LIKE ? AND receipt_due <> 0", prefix + "%"):
+        assert time.monotonic() < deadline, "receipts not cleared"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert len(e.seen("deliver_sm")) == n  # none twice

@@ -252,3 +252,34 @@ def test_kill_9_after_the_upstream_got_rok_still_delivers(api, peers):
     d = e.wait("deliver_sm")
     assert d["text"] == "survive the crash" and d["source_addr"] == "447700900128"
     mo_row(api, number, state="delivered")
+
+
+def test_multipart_mo_is_joined_across_two_processes(api, peers):
+    """The parts of one multi-part MO stored by two smsc processes on one
+    store — the first killed (-9) once its part was acknowledged — are
+    joined once, by the process that finds the set complete: parts wait as
+    rows of inbound_messages, not in a process's memory (decision 0025), so
+    where each part came in does not matter."""
+    smsc, upstream, esme = peers
+    up = upstream()
+    _, number, sid, _ = provision(api, up)
+    a = smsc()
+    up.wait("bind")
+    assert send_mo(up, "x0", source_addr="447700900131", destination_addr=number,
+                   text=PARTS[0], **part_fields("udh8", 0, 0x42)) == ROK
+    a.proc.kill()
+    a.proc.wait()
+    b = smsc()
+    up.wait("bind", count=2)
+    for i in (1, 2):
+        assert send_mo(up, "x%d" % i, source_addr="447700900131", destination_addr=number,
+                       text=PARTS[i], **part_fields("udh8", i, 0x42)) == ROK
+    e = esme(b)
+    assert e.bind(sid, "pw", "receiver") == ROK
+    d = e.wait("deliver_sm")
+    assert d["payload_text"] == "".join(PARTS)
+    rows = mo_row(api, number, state="delivered")
+    assert len(rows) == 1 and (rows[0]["parts"], rows[0]["part_total"]) == (3, 3)
+    assert api.count("inbound_messages", "number = ? AND state = 'part'", "+" + number) == 0
+    time.sleep(0.5)
+    assert len(e.seen("deliver_sm")) == 1

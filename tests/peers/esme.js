@@ -4,7 +4,10 @@
  * built on the npm `smpp` package, independent of WARP's codec.
  *
  * Usage: node esme.js '<json config>'   config: {host, port, tls (bool), ca (file),
- *        servername, auto_ack (default true: answer deliver_sm with status 0)}
+ *        servername, auto_ack (default true: answer deliver_sm with status 0),
+ *        ack_delay_ms (that answer after this long; default 0)}
+ *        Each deliver_sm event carries "unanswered": those received and not yet
+ *        answered, this one included.
  *
  * Commands on stdin, one JSON object a line; each may carry "tag", echoed in
  * the event that answers it:
@@ -103,10 +106,16 @@ session.on('close', () => {
 	process.exit(0);
 });
 session.on('error', (e) => emit({ ev: 'error', detail: String(e && e.message) }));
+let unanswered = 0; // deliver_sm received and not answered yet
 session.on('deliver_sm', (pdu) => {
-	emit(Object.assign({ ev: 'deliver_sm' }, describe(pdu)));
-	if (cfg.auto_ack)
+	unanswered++;
+	emit(Object.assign({ ev: 'deliver_sm', unanswered }, describe(pdu)));
+	if (!cfg.auto_ack)
+		return;
+	setTimeout(() => {
+		unanswered--;
 		session.send(pdu.response());
+	}, cfg.ack_delay_ms || 0);
 });
 session.on('generic_nack', (pdu) => emit(Object.assign({ ev: 'generic_nack' }, describe(pdu))));
 session.on('enquire_link', (pdu) => session.send(pdu.response()));

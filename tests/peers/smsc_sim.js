@@ -16,7 +16,8 @@
  *   tls             {cert, key}: listen with TLS instead
  *   accounts        {system_id: password}; absent: any credentials bind
  *   refuse_bind     command_status answered to every bind (e.g. 13 = ESME_RBINDFAIL)
- *   id_format       "hex" | "HEX" | "dec" | "uuid": how message ids are written
+ *   id_format       "hex" | "HEX" | "dec" | "uuid" | "quoted" (with '"', '\\', ',' and
+ *                   braces, what an array literal must escape): how message ids are written
  *   resp_delay_ms   delay before each submit_sm_resp
  *   throttle_first  answer the first N submits ESME_RTHROTTLED (0x58)
  *   status_for      {destination_addr: command_status} for chosen destinations
@@ -67,6 +68,7 @@ function formatId(n) {
 	case 'HEX': return (0xA0000000 + n).toString(16).toUpperCase();
 	case 'uuid': return '0000' + n.toString(16).padStart(4, '0') + '-7c1e-4a2b-9d3f-' +
 		(0xabcdef000000 + n).toString(16);
+	case 'quoted': return 'q"' + n + '\\{a},b';
 	default: return (0xa0000000 + n).toString(16);
 	}
 }
