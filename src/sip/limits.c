@@ -556,13 +556,19 @@ int64_t sip_bans_note_challenge(struct sip_bans *b, const struct net_addr *src, 
 	return bans_note(b, src, now_ms, true);
 }
 
-/* Only a tracked source has anything to forget: an authenticated request
- * takes no slot (the packet path of every good call comes through here). */
+/* Every authenticated request comes through here: only a source the table
+ * tracks has anything to forget, so the others take neither a slot nor the
+ * lock (a lock-free look first, as sip_bans_check). */
 void sip_bans_note_authenticated(struct sip_bans *b, const struct net_addr *src)
 {
 	uint64_t key = bans_key(src);
 	struct ban_slot *set = &b->slots[(key % b->nsets) * BANS_WAYS];
+	bool tracked = false;
 
+	for (size_t i = 0; i < BANS_WAYS && !tracked; i++)
+		tracked = atomic_load_explicit(&set[i].key, memory_order_acquire) == key;
+	if (!tracked)
+		return;
 	pthread_mutex_lock(&b->lock);
 	for (size_t i = 0; i < BANS_WAYS; i++)
 		if (atomic_load(&set[i].key) == key)
