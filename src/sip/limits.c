@@ -405,6 +405,7 @@ struct ban_slot {
 	_Atomic int64_t banned_until;
 	int64_t window_start; /* under lock */
 	int refusals;	      /* under lock */
+	int challenges;	      /* under lock: unanswered challenges in the window */
 };
 
 struct sip_bans {
@@ -512,10 +513,12 @@ static struct ban_slot *bans_slot(struct sip_bans *b, uint64_t key, int64_t now_
 	atomic_store(&victim->key, key);
 	victim->window_start = now_ms;
 	victim->refusals = 0;
+	victim->challenges = 0;
 	return victim;
 }
 
-int64_t sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms)
+static int64_t bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms,
+			 bool challenge)
 {
 	uint64_t key = bans_key(src);
 	int64_t started = 0;
@@ -528,7 +531,10 @@ int64_t sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t no
 	if (now_ms - s->window_start >= b->window_ms) {
 		s->window_start = now_ms;
 		s->refusals = 0;
+		s->challenges = 0;
 	}
+	if (challenge && ++s->challenges <= b->refusals)
+		goto out; /* a real UA answers its first challenges: not yet a refusal */
 	if (++s->refusals >= b->refusals && b->ban_ms > 0) {
 		started = now_ms + b->ban_ms;
 		atomic_store(&s->banned_until, started);
@@ -538,6 +544,36 @@ int64_t sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t no
 out:
 	pthread_mutex_unlock(&b->lock);
 	return started;
+}
+
+int64_t sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms)
+{
+	return bans_note(b, src, now_ms, false);
+}
+
+int64_t sip_bans_note_challenge(struct sip_bans *b, const struct net_addr *src, int64_t now_ms)
+{
+	return bans_note(b, src, now_ms, true);
+}
+
+/* Every authenticated request comes through here: only a source the table
+ * tracks has anything to forget, so the others take neither a slot nor the
+ * lock (a lock-free look first, as sip_bans_check). */
+void sip_bans_note_authenticated(struct sip_bans *b, const struct net_addr *src)
+{
+	uint64_t key = bans_key(src);
+	struct ban_slot *set = &b->slots[(key % b->nsets) * BANS_WAYS];
+	bool tracked = false;
+
+	for (size_t i = 0; i < BANS_WAYS && !tracked; i++)
+		tracked = atomic_load_explicit(&set[i].key, memory_order_acquire) == key;
+	if (!tracked)
+		return;
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < BANS_WAYS; i++)
+		if (atomic_load(&set[i].key) == key)
+			set[i].challenges = 0;
+	pthread_mutex_unlock(&b->lock);
 }
 
 size_t sip_bans_banned(struct sip_bans *b, int64_t now_ms)

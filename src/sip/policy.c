@@ -596,15 +596,35 @@ bool sip_policy_source_banned(struct sip_policy *p, const struct net_addr *src, 
 
 /* Refusals of known sources (a trunk dialling a blocked prefix) never
  * count towards a ban: only strangers are banned. */
-void sip_policy_note_refused(struct sip_policy *p, const struct net_addr *src, int64_t now_ms)
+static void policy_note(struct sip_policy *p, const struct net_addr *src, int64_t now_ms,
+			bool challenge)
 {
 	int64_t until;
 
-	if (sip_policy_source_known(p, src) || !(until = sip_bans_note(p->bans, src, now_ms)))
+	if (sip_policy_source_known(p, src))
+		return;
+	until = challenge ? sip_bans_note_challenge(p->bans, src, now_ms)
+			  : sip_bans_note(p->bans, src, now_ms);
+	if (!until)
 		return;
 	int64_t wall = time_wall_ms(); /* now_ms is the packet path's clock */
 	metric_inc(p->bans_started);
 	sip_ban_log_note(p->ban_log, src, wall + (until - now_ms), wall);
+}
+
+void sip_policy_note_refused(struct sip_policy *p, const struct net_addr *src, int64_t now_ms)
+{
+	policy_note(p, src, now_ms, false);
+}
+
+void sip_policy_note_challenged(struct sip_policy *p, const struct net_addr *src, int64_t now_ms)
+{
+	policy_note(p, src, now_ms, true);
+}
+
+void sip_policy_note_authenticated(struct sip_policy *p, const struct net_addr *src)
+{
+	sip_bans_note_authenticated(p->bans, src);
 }
 
 bool sip_policy_source_known(struct sip_policy *p, const struct net_addr *src)
@@ -703,8 +723,8 @@ struct sip_policy *sip_policy_new(const struct sip_policy_opts *o, char *err, si
 		return NULL;
 	}
 	policy_metrics(p);
-	p->bans = sip_bans_new(o->cfg.flood_table_size ? o->cfg.flood_table_size : 4096, o->cfg.flood_refusals,
-			       o->cfg.flood_window_ms, o->cfg.flood_ban_ms);
+	p->bans = sip_bans_new(o->cfg.flood_table_size ? o->cfg.flood_table_size : 4096,
+			       o->cfg.flood_refusals, o->cfg.flood_window_ms, o->cfg.flood_ban_ms);
 	p->cdr = sip_cdr_writer_new(o->store);
 	p->ban_log = o->store ? sip_ban_log_new(o->store) : NULL;
 	p->digest_seen = sip_digest_seen_new(SIP_DIGEST_SEEN_SLOTS);
@@ -768,7 +788,7 @@ void sip_policy_free(struct sip_policy *p)
 		return;
 	sip_policy_stop(p);
 	sip_limits_sync_free(p->limits_sync); /* before the table goes */
-	sip_cdr_writer_free(p->cdr); /* flushes the journal's rows too */
+	sip_cdr_writer_free(p->cdr);	      /* flushes the journal's rows too */
 	sip_journal_free(p->journal);
 	sip_bans_free(p->bans);
 	sip_ban_log_free(p->ban_log);

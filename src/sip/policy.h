@@ -120,6 +120,13 @@ bool sip_policy_limits_degraded(struct sip_policy *p);
 bool sip_policy_source_banned(struct sip_policy *p, const struct net_addr *src, int64_t now_ms);
 /* The core refused a request from src (403 and the like): counts towards a ban. */
 void sip_policy_note_refused(struct sip_policy *p, const struct net_addr *src, int64_t now_ms);
+/* The core challenged a request from src (401/407): a stranger that got
+ * more than [sip] flood_refusals challenges within flood_window without
+ * authenticating (a REGISTER scanner) has each further one counted as a
+ * refusal (decision 0044). */
+void sip_policy_note_challenged(struct sip_policy *p, const struct net_addr *src, int64_t now_ms);
+/* src proved a trunk's credentials: its unanswered challenges are forgotten. */
+void sip_policy_note_authenticated(struct sip_policy *p, const struct net_addr *src);
 
 /* Whether src is a known peer at all (a trunk ACL or a gateway): the core
  * answers 403 to out-of-dialog requests from strangers, OPTIONS included. */

@@ -125,6 +125,12 @@ bool sip_bans_check(struct sip_bans *b, const struct net_addr *src, int64_t now_
 /* A refusal of src.  Returns the end of the ban it started (the refusals
  * reached the threshold within the window), else 0. */
 int64_t sip_bans_note(struct sip_bans *b, const struct net_addr *src, int64_t now_ms);
+/* A challenge (401/407) sent to src: the first `refusals` of a window are
+ * free (a real UA answers them), each further one is a refusal; the same
+ * return.  A scanner sending REGISTERs without credentials gets only these. */
+int64_t sip_bans_note_challenge(struct sip_bans *b, const struct net_addr *src, int64_t now_ms);
+/* src authenticated: its unanswered challenges are forgotten. */
+void sip_bans_note_authenticated(struct sip_bans *b, const struct net_addr *src);
 /* Sources banned at now_ms (tests). */
 size_t sip_bans_banned(struct sip_bans *b, int64_t now_ms);
 /* Slots in use (tests: never above the size given). */

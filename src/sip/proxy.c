@@ -146,12 +146,15 @@ static void sip_request_out_of_dialog(struct sip_worker *w, struct sip_msg *m,
 		if (sip_policy_digest_admit(p->policy, m, &src->addr, sip_now(), &a) != 0) {
 			if (a.code != 407)
 				sip_policy_note_refused(p->policy, &src->addr, sip_now());
+			else
+				sip_policy_note_challenged(p->policy, &src->addr, sip_now());
 			/* A challenge or refusal of an INVITE is held by a server
 			 * transaction (§17.2.1): resent until ACKed, the ACK absorbed. */
 			sip_reply(w, a.stateful ? sip_server_tx_new(w, m, src) : NULL, m, src,
 				  a.code, a.tag, a.extra);
 			return;
 		}
+		sip_policy_note_authenticated(p->policy, &src->addr);
 		m = &a.msg; /* without our Proxy-Authorization */
 	}
 	struct sip_ood_facts f = {.method = m->method, .max_forwards = mf};

@@ -177,9 +177,12 @@ static int reg_prepare(struct sip_worker *w, struct sip_msg *m, const struct sip
 	if (sip_policy_digest_register(p->policy, m, &src->addr, sip_now(), &a, &who) != 0) {
 		if (a.code == 403)
 			sip_policy_note_refused(p->policy, &src->addr, sip_now());
+		else if (a.code == 401 || a.code == 407)
+			sip_policy_note_challenged(p->policy, &src->addr, sip_now());
 		snprintf(extra, n, "%s", a.extra);
 		return a.code;
 	}
+	sip_policy_note_authenticated(p->policy, &src->addr);
 	if (reg_aor(m, j->aor, sizeof(j->aor)) < 0)
 		return 400;
 	/* a trunk registers its own address of record: To's user is its user */

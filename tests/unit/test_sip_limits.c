@@ -228,6 +228,25 @@ static void test_v4_mapped_source_shares_the_ban(void **state)
 	sip_bans_free(b);
 }
 
+static void test_challenges_past_the_threshold_ban(void **state)
+{
+	struct sip_bans *b = sip_bans_new(64, 2, 1000, 5000);
+	struct net_addr a = addr("203.0.113.20:5060"), pbx = addr("203.0.113.21:5060");
+
+	/* the first two challenges are free, two more are refusals: the ban */
+	assert_int_equal(sip_bans_note_challenge(b, &a, 0), 0);
+	assert_int_equal(sip_bans_note_challenge(b, &a, 1), 0);
+	assert_int_equal(sip_bans_note_challenge(b, &a, 2), 0);
+	assert_int_equal(sip_bans_note_challenge(b, &a, 3), 5003);
+	/* a source that authenticates after each challenge never gets there */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(sip_bans_note_challenge(b, &pbx, i), 0);
+		sip_bans_note_authenticated(b, &pbx);
+	}
+	assert_false(sip_bans_check(b, &pbx, 11));
+	sip_bans_free(b);
+}
+
 static void test_ban_table_stays_bounded(void **state)
 {
 	struct sip_bans *b = sip_bans_new(64, 2, 1000, 60000);
@@ -272,6 +291,7 @@ int main(void)
 	    cmocka_unit_test(test_refusals_outside_window_do_not_ban),
 	    cmocka_unit_test(test_ban_expires),
 	    cmocka_unit_test(test_v4_mapped_source_shares_the_ban),
+	    cmocka_unit_test(test_challenges_past_the_threshold_ban),
 	    cmocka_unit_test(test_ban_table_stays_bounded),
 	};
 
