@@ -107,16 +107,18 @@ def test_a_failed_delivery_waits_longer_each_time_and_survives_a_restart(api, ns
     # attempt are in the store; the restarted warp goes on from there.
     restart(api, "%s=502" % cid)
     got = netsuite_state(api, inv["id"], lambda n: n["state"] == "sent")
-    assert got["state"] == "sent" and got["attempts"] == 4, got
+    # 4 attempts, or 3 when the stop came while the third was in flight: a
+    # request a stopping warp abandons is not an attempt, though the server
+    # saw it (and answered its 503 to a closed connection).
+    assert got["state"] == "sent" and got["attempts"] in (3, 4), got
     times = puts_to(ns, ext)
     assert len(times) == 4
     waits = [b - a for a, b in zip(times, times[1:])]
     # retry_base 1 s doubled per failure, half of each random: at least
-    # 0.5, 1 and 2 s (the restart only adds to one of them).  The base is
-    # that long so that the restart, begun after the second failure, stops
-    # warp before the third attempt even on a loaded machine (a request
-    # abandoned by a stopping warp is not an attempt, but the server counts it).
-    assert waits[0] >= 0.5 and waits[1] >= 1.0 and waits[2] >= 2.0, waits
+    # 0.5, 1 and 2 s (the restart only adds to one of them; after an
+    # abandoned third request the restarted warp sends the fourth at once).
+    assert waits[0] >= 0.5 and waits[1] >= 1.0, waits
+    assert got["attempts"] == 3 or waits[2] >= 2.0, waits
     assert len(ns.records) and ns.records[ext][2]["entity"] == {"id": "502"}
     # Sent is final: nothing more goes.
     time.sleep(1)
