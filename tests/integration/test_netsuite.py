@@ -68,6 +68,7 @@ class FakeNetSuite:
         self.requests = []        # (method, path, body) of every signed request
         self.times = []           # time.monotonic() of each of them
         self.unavailable = 0      # answer 503 to this many, storing nothing
+        self.unavailable_entity = None  # only records of this entity id use them up
         self.hang = 0             # seconds each request waits before it is read
         self.hung = threading.Event()  # set once a request waits
         self.records = {}         # externalId -> (type, internal id, body)
@@ -137,7 +138,7 @@ class FakeNetSuite:
             if (not m or h.headers.get("Content-Type") != "application/json"
                     or rec.get("externalId") != m.group(2)):
                 return self.error(h, 400, "bad record path or body")
-            if self.unavailable:
+            if self.unavailable and self.unavailable_entity in (None, rec["entity"]["id"]):
                 self.unavailable -= 1
                 return self.error(h, 503, "Service temporarily unavailable")
             entity = rec["entity"]["id"]
