@@ -77,6 +77,124 @@ static int filter_list(const json_t *v, const char *member, bool digits, char **
 	return 0;
 }
 
+/* The most nodes a filter's regex may compile to. */
+#define REGEX_NODES_MAX 4096
+
+/* Skips a bracket expression from its '[' ("[]a]", "[^]a]", "[[:digit:]]"):
+ * the position of its ']', or NULL when it is not closed. */
+static const char *regex_bracket_end(const char *p)
+{
+	p++;
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	while (*p && *p != ']') {
+		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			const char *q = strchr(p + 2, p[1]);
+			while (q && q[1] != ']')
+				q = strchr(q + 1, p[1]);
+			if (!q)
+				return NULL;
+			p = q + 2;
+			continue;
+		}
+		p++;
+	}
+	return *p ? p : NULL;
+}
+
+/* "{n}", "{n,}" or "{n,m}" at p: the copies regcomp makes of its atom (the
+ * larger bound, plus one), and its end in *end; 0 when it is not one. */
+static size_t regex_interval(const char *p, const char **end)
+{
+	char *e;
+	unsigned long n = strtoul(p + 1, &e, 10), m = n;
+
+	if (e == p + 1 || n > 255)
+		return 0;
+	if (*e == ',') {
+		const char *f = e + 1;
+		m = *f == '}' ? n : strtoul(f, &e, 10);
+		if (*f != '}' && (e == f || m > 255 || m < n))
+			return 0;
+		if (*f == '}')
+			e = (char *)f;
+	}
+	if (*e != '}')
+		return 0;
+	*end = e;
+	return (m > n ? m : n) + 1;
+}
+
+/* Whether s compiles to a bounded size.  glibc's regcomp copies a quantified
+ * atom once per repetition ("+" twice, "{n,m}" m times), so stacked or
+ * nested quantifiers grow exponentially: "o++++++++" took gigabytes (the
+ * fuzzer found it).  A quantifier right after another is undefined in POSIX
+ * EREs anyway (XBD 9.4.6) and refused; the rest is counted, groups
+ * multiplied by their quantifier, against REGEX_NODES_MAX.  An unclosed
+ * bracket is left to regcomp's own error. */
+static bool regex_bounded(const char *s)
+{
+	size_t open[16], size = 0, last = 0;
+	size_t depth = 0;
+	bool quantified = false;
+
+	for (const char *p = s; *p; p++) {
+		size_t w;
+		switch (*p) {
+		case '*':
+		case '?':
+			w = 1;
+			break;
+		case '+':
+			w = 2;
+			break;
+		case '{':
+			if ((w = regex_interval(p, &p)))
+				break;
+			last = 1, size++, quantified = false; /* glibc takes it as a literal */
+			continue;
+		case '(':
+			if (depth == sizeof(open) / sizeof(open[0]))
+				return false;
+			open[depth++] = size;
+			size = last = 0;
+			quantified = false;
+			continue;
+		case ')':
+			if (depth == 0) {
+				last = 1, size++, quantified = false; /* a literal */
+				continue;
+			}
+			last = size ? size : 1;
+			size = open[--depth] + last;
+			quantified = false;
+			continue;
+		case '[':
+			if (!(p = regex_bracket_end(p)))
+				return true;
+			last = 1, size++, quantified = false;
+			continue;
+		case '\\':
+			if (p[1])
+				p++;
+			/* fall through */
+		default:
+			last = 1, size++, quantified = false;
+			continue;
+		}
+		if (quantified)
+			return false;
+		quantified = true;
+		size += last * (w - 1);
+		last *= w;
+		if (size > REGEX_NODES_MAX)
+			return false;
+	}
+	return size <= REGEX_NODES_MAX;
+}
+
 static int filter_regex(const json_t *v, const char *member, regex_t *re, bool *has,
 			struct filter_err *e)
 {
@@ -87,6 +205,11 @@ static int filter_regex(const json_t *v, const char *member, regex_t *re, bool *
 	if (!s || !s[0] || strlen(s) > 512)
 		return filter_fail(e, member, "'%s' is a regular expression of 1 to 512 characters",
 				   member);
+	if (!regex_bounded(s))
+		return filter_fail(e, member,
+				   "'%s' repeats too much (a quantifier on a quantifier, or more "
+				   "than %d copies of its atoms)",
+				   member, REGEX_NODES_MAX);
 	if ((rc = regcomp(re, s, REG_EXTENDED | REG_NOSUB)) != 0) {
 		regerror(rc, re, msg, sizeof(msg));
 		return filter_fail(e, member, "'%s' is not a POSIX extended regex: %s", member,

@@ -237,6 +237,59 @@ static void test_errors_name_the_member(void **state)
 	assert_string_equal(ptr, "/filters");
 }
 
+/* make() of {"content_regex": re}, re escaped by jansson. */
+static int make_content_regex(const char *re)
+{
+	json_t *j = json_pack("{s:s}", "content_regex", re);
+	char *t = json_dumps(j, 0);
+	int rc;
+
+	json_decref(j);
+	rc = make(t);
+	free(t);
+	return rc;
+}
+
+/* glibc's regcomp copies quantified atoms: stacked or nested quantifiers
+ * would take gigabytes (the fuzzer's "o+++…"), so they are refused first. */
+static void test_regexes_that_repeat_too_much_are_refused(void **state)
+{
+	static const char *const refused[] = {"o++",
+					      "o+++++++++++++++++++++++++++",
+					      "a*?",
+					      "a{2}{3}",
+					      "((a{30}){30}){30}",
+					      "((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+",
+					      "x{255}y{255}z{255}(w{200}){20}",
+					      "{x(((((((((((((((((a))))))))))))))))+++"};
+	static const char *const taken[] = {"code is [0-9]{4}",
+					    "^(STOP|HELP)$",
+					    "[+*?]+",
+					    "a{2,5}b+c*d?",
+					    "(a{30}){30}",
+					    "\\++x",
+					    "[[:digit:]]{1,3}(-[[:digit:]]{1,3})*",
+					    "a{,"};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		int rc = make_content_regex(refused[i]);
+		if (rc == 0) {
+			print_error("taken: %s\n", refused[i]);
+			smsc_route_filter_fini(&f);
+		}
+		assert_int_equal(rc, -EINVAL);
+		assert_string_equal(ptr, "/filters/content_regex");
+		assert_non_null(strstr(why, "repeats too much"));
+	}
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+		if (make_content_regex(taken[i]) == 0)
+			smsc_route_filter_fini(&f);
+		else
+			assert_null(strstr(why, "repeats too much"));
+	}
+}
+
 /* A TZif file of one transition: UTC+1 ("A") until 1,000,000 s, then
  * UTC+2 ("B"). */
 static void test_tzif_transitions(void **state)
@@ -271,6 +324,7 @@ int main(void)
 	    cmocka_unit_test(test_no_filters_match_everything),
 	    cmocka_unit_test(test_customers_and_labels),
 	    cmocka_unit_test(test_source_destination_and_content_regexes),
+	    cmocka_unit_test(test_regexes_that_repeat_too_much_are_refused),
 	    cmocka_unit_test(test_destination_prefixes_read_digits),
 	    cmocka_unit_test(test_tags_asked_of_the_caller),
 	    cmocka_unit_test(test_date_interval_inclusive),
