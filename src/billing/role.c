@@ -25,9 +25,7 @@ struct billing_role {
 	struct billing_role_opts o;
 	pthread_t thread;
 	bool started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping; /* under lock */
+	struct stop_signal stop; /* billing_role_free raises it */
 };
 
 /* The reasons billing_rate_record and role_charge_post give. */
@@ -145,12 +143,8 @@ void role_pass_metrics(const struct role_pass *cdr, const struct role_pass *msg)
 static bool role_stopping(void *arg)
 {
 	struct billing_role *br = arg;
-	bool stop;
 
-	pthread_mutex_lock(&br->lock);
-	stop = br->stopping;
-	pthread_mutex_unlock(&br->lock);
-	return stop;
+	return stop_signal_raised(&br->stop);
 }
 
 /* One batch of each kind under one snapshot; *more when either was full.
@@ -194,23 +188,7 @@ int64_t billing_role_drain(struct billing_role *br, struct store_conn *c)
 
 static bool role_sleep(struct billing_role *br)
 {
-	struct timespec until;
-	int64_t ms = br->o.interval_ms;
-	bool stop;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&br->lock);
-	if (!br->stopping)
-		pthread_cond_timedwait(&br->wake, &br->lock, &until);
-	stop = br->stopping;
-	pthread_mutex_unlock(&br->lock);
-	return !stop;
+	return stop_signal_sleep(&br->stop, br->o.interval_ms);
 }
 
 static void *role_main(void *arg)
@@ -241,8 +219,7 @@ struct billing_role *billing_role_new(const struct billing_role_opts *o)
 		br->o.batch = 1000;
 	if (br->o.interval_ms < 1)
 		br->o.interval_ms = 1000;
-	pthread_mutex_init(&br->lock, NULL);
-	pthread_cond_init(&br->wake, NULL);
+	stop_signal_init(&br->stop);
 	return br;
 }
 
@@ -260,13 +237,9 @@ void billing_role_free(struct billing_role *br)
 {
 	if (!br)
 		return;
-	pthread_mutex_lock(&br->lock);
-	br->stopping = true;
-	pthread_cond_signal(&br->wake);
-	pthread_mutex_unlock(&br->lock);
+	stop_signal_raise(&br->stop);
 	if (br->started)
 		pthread_join(br->thread, NULL);
-	pthread_mutex_destroy(&br->lock);
-	pthread_cond_destroy(&br->wake);
+	stop_signal_fini(&br->stop);
 	free(br);
 }
